@@ -1,0 +1,3 @@
+"""segedu: an open course on deep-learning image segmentation."""
+
+__version__ = "0.1.0"
