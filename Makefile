@@ -36,11 +36,13 @@ test: $(STAMP) lint
 	SEGEDU_FAST=1 MPLBACKEND=Agg $(PY) -m pytest -n $(PYTEST_WORKERS) --timeout=900 -q
 
 # The book is executed for real (full mode unless SEGEDU_FAST=1 is set by the caller);
-# jupyter-book's raise_on_error makes a failing chapter fail the build.
+# jupyter-book's raise_on_error makes a failing chapter fail the build. The toc path must be
+# absolute (jupyter-book resolves a relative one from inside course/). No MPLBACKEND=Agg here:
+# kernels started with it show no figures.
 book: $(STAMP)
-	MPLBACKEND=Agg $(VENV)/bin/jupyter-book build course \
+	$(VENV)/bin/jupyter-book build course \
 		--config jupyter-book-config/_config.yml \
-		--toc jupyter-book-config/_toc.yml \
+		--toc $(CURDIR)/jupyter-book-config/_toc.yml \
 		--path-output $(BOOK_OUT)
 	@echo "The site is in $(BOOK_OUT)/_build/html/index.html"
 

@@ -1,0 +1,41 @@
+"""Pictures of images, labels and predictions, with matplotlib.
+
+- ``palette.py``: class colours (:func:`palette`), instance colours (:func:`instance_colors`),
+  shades of a class colour (:func:`shades`);
+- ``image.py``: tensors and arrays to matplotlib's ``(H, W, 3)`` layout (:func:`to_numpy_image`);
+- ``overlays.py``: label maps blended over their image (:func:`overlay_semantic`,
+  :func:`overlay_instances`, :func:`overlay_panoptic`);
+- ``boxes.py``: boxes with ``"name 0.93"`` captions (:func:`draw_boxes`);
+- ``grid.py``: figures (:func:`show_grid`, :func:`show_sample`).
+"""
+
+from .boxes import box_caption, draw_boxes
+from .grid import show_grid, show_sample
+from .image import to_numpy_image, to_numpy_labels
+from .overlays import (
+    masks_from_labels,
+    overlay_instances,
+    overlay_panoptic,
+    overlay_semantic,
+    split_panoptic,
+)
+from .palette import BASE_COLORS, check_colors, instance_colors, palette, shades
+
+__all__ = [
+    "palette",
+    "instance_colors",
+    "shades",
+    "check_colors",
+    "BASE_COLORS",
+    "to_numpy_image",
+    "to_numpy_labels",
+    "overlay_semantic",
+    "overlay_instances",
+    "overlay_panoptic",
+    "masks_from_labels",
+    "split_panoptic",
+    "draw_boxes",
+    "box_caption",
+    "show_grid",
+    "show_sample",
+]
