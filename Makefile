@@ -31,9 +31,11 @@ setup: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check segedu tests benchmarks
 
-# Fast mode (SEGEDU_FAST=1) shrinks data and epochs; Agg keeps matplotlib off any screen.
+# Fast mode (SEGEDU_FAST=1) shrinks data and epochs; Agg keeps matplotlib off any screen; one
+# BLAS/OpenMP thread per pytest worker, since two workers share two cores (oversubscription was
+# seen to slow the generators five-fold).
 test: $(STAMP) lint
-	SEGEDU_FAST=1 MPLBACKEND=Agg $(PY) -m pytest -n $(PYTEST_WORKERS) --timeout=900 -q
+	SEGEDU_FAST=1 MPLBACKEND=Agg OMP_NUM_THREADS=1 $(PY) -m pytest -n $(PYTEST_WORKERS) --timeout=900 -q
 
 # The book is executed for real (full mode unless SEGEDU_FAST=1 is set by the caller);
 # jupyter-book's raise_on_error makes a failing chapter fail the build. The toc path must be

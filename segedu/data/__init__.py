@@ -23,6 +23,7 @@ _EXPORTS = {
     "SCENE_STUFF": "synthetic_scenes",
     "SCENE_THINGS": "synthetic_scenes",
     "SyntheticCells": "synthetic_cells",
+    "touching_pairs": "synthetic_cells",
     # COCO-format export
     "export_coco_instances": "coco_export",
     "export_coco_panoptic": "coco_export",
