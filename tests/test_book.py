@@ -1,0 +1,198 @@
+"""The course book: table of contents, configuration, Colab cells, and every chapter executed.
+
+The book itself is built by `make book` (Jupyter Book 1). These tests check, in fast mode
+(SEGEDU_FAST=1), what would make that build fail or the published site wrong:
+
+- every page in course/ is in the table of contents, and every entry of the table exists;
+- the configuration executes every chapter and makes a failing cell fail the build;
+- each chapter notebook starts with the Colab install cell and a Colab badge that agree with the
+  repository address of the configuration;
+- each chapter notebook executes without error and draws its figures.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+import pytest
+
+yaml = pytest.importorskip("yaml")
+
+ROOT = Path(__file__).resolve().parents[1]
+COURSE = ROOT / "course"
+CONFIG_DIR = ROOT / "jupyter-book-config"
+CONFIG = CONFIG_DIR / "_config.yml"
+TOC = CONFIG_DIR / "_toc.yml"
+
+# Seconds allowed to one cell, and to a whole chapter, in fast mode.
+CELL_TIMEOUT = 120
+CHAPTER_BUDGET = 120
+
+
+def _load_yaml(path: Path) -> dict:
+    return yaml.safe_load(path.read_text(encoding="utf8"))
+
+
+def _toc_entries(node) -> list[str]:
+    """Every `root` and `file` of the (nested) table of contents, without extension."""
+    found: list[str] = []
+    if isinstance(node, dict):
+        for key in ("root", "file"):
+            if key in node:
+                found.append(str(node[key]))
+        for value in node.values():
+            if isinstance(value, list | dict):
+                found.extend(_toc_entries(value))
+    elif isinstance(node, list):
+        for item in node:
+            found.extend(_toc_entries(item))
+    return [str(Path(entry).with_suffix("")) if Path(entry).suffix in (".md", ".ipynb") else entry for entry in found]
+
+
+def _front_matter(path: Path) -> dict:
+    text = path.read_text(encoding="utf8")
+    match = re.match(r"^---\n(.*?)\n---\n", text, flags=re.S)
+    return yaml.safe_load(match.group(1)) if match else {}
+
+
+def _pages() -> list[Path]:
+    return sorted(p for p in COURSE.rglob("*.md") if "_build" not in p.parts)
+
+
+def _chapters() -> list[Path]:
+    """The executable pages: MyST Markdown notebooks (a jupytext header with a kernelspec)."""
+    return [p for p in _pages() if "kernelspec" in _front_matter(p)]
+
+
+def _code_cells(path: Path) -> list[str]:
+    import jupytext
+
+    notebook = jupytext.read(path)
+    return [cell.source for cell in notebook.cells if cell.cell_type == "code"]
+
+
+def _repository_url() -> str:
+    return _load_yaml(CONFIG)["repository"]["url"].rstrip("/")
+
+
+def _colab_extension():
+    spec = importlib.util.spec_from_file_location("segedu_colab", CONFIG_DIR / "_ext" / "segedu_colab.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# ---------------------------------------------------------------------------------------------
+# (a) table of contents
+
+
+def test_toc_lists_every_page_and_only_existing_pages():
+    entries = _toc_entries(_load_yaml(TOC))
+    pages = {str(p.relative_to(COURSE).with_suffix("")) for p in _pages()}
+    assert len(entries) == len(set(entries)), f"pages listed twice in {TOC.name}: {entries}"
+    missing = sorted(pages - set(entries))
+    assert not missing, f"pages of course/ missing from jupyter-book-config/_toc.yml: {missing}"
+    dangling = sorted(set(entries) - pages)
+    assert not dangling, f"_toc.yml lists pages that do not exist in course/: {dangling}"
+
+
+def test_there_is_at_least_one_chapter_notebook():
+    assert _chapters(), "course/ has no MyST notebook (a .md file with a kernelspec header)"
+
+
+@pytest.mark.parametrize("chapter", _chapters(), ids=lambda p: p.name)
+def test_chapter_is_a_jupytext_myst_notebook(chapter):
+    header = _front_matter(chapter)
+    assert header["kernelspec"]["name"] == "python3"
+    assert header["jupytext"]["text_representation"]["format_name"] == "myst"
+
+
+# ---------------------------------------------------------------------------------------------
+# (c) configuration
+
+
+def test_config_executes_every_chapter_and_fails_on_errors():
+    config = _load_yaml(CONFIG)
+    execute = config["execute"]
+    assert execute["execute_notebooks"] in ("force", "cache")
+    assert execute["raise_on_error"] is True
+    assert not execute.get("allow_errors", False)
+    assert config["only_build_toc_files"] is True
+    assert config["launch_buttons"]["colab_url"] == "https://colab.research.google.com"
+    assert config["repository"]["path_to_book"] == "course"
+
+
+def test_config_loads_no_extension_that_needs_the_network():
+    sphinx = _load_yaml(CONFIG).get("sphinx") or {}
+    assert not sphinx.get("extra_extensions"), "extra Sphinx extensions must be checked for network use"
+    assert set(sphinx.get("local_extensions") or {}) <= {"segedu_colab"}
+    assert (sphinx.get("config") or {}).get("intersphinx_mapping") == {}
+
+
+# ---------------------------------------------------------------------------------------------
+# (d) Colab install cell and badge
+
+
+@pytest.mark.parametrize("chapter", _chapters(), ids=lambda p: p.name)
+def test_chapter_starts_with_the_colab_install_cell(chapter):
+    first = _code_cells(chapter)[0]
+    assert '"google.colab" in sys.modules' in first, "the first code cell must install segedu on Colab only"
+    assert "pip" in first and "install" in first
+    assert f"git+{_repository_url()}" in first, "the install cell must use the repository of _config.yml"
+    # Colab's preinstalled torch must be kept: never reinstall or pin it.
+    assert "torch" not in first
+
+
+@pytest.mark.parametrize("chapter", _chapters(), ids=lambda p: p.name)
+def test_chapter_has_a_colab_badge_that_opens_its_notebook(chapter):
+    config = _load_yaml(CONFIG)
+    pagename = str(chapter.relative_to(COURSE).with_suffix(""))
+    url = _colab_extension().colab_notebook_url(
+        config["launch_buttons"]["colab_url"], _repository_url(),
+        config["sphinx"]["config"]["segedu_colab_branch"], pagename,
+    )
+    text = chapter.read_text(encoding="utf8")
+    assert "colab-badge.svg" in text
+    assert f"]({url})" in text, f"the Colab badge should link to {url}"
+
+
+# ---------------------------------------------------------------------------------------------
+# (b) every chapter executes in fast mode
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("chapter", _chapters(), ids=lambda p: p.name)
+def test_chapter_executes_in_fast_mode(chapter, monkeypatch):
+    import time
+
+    import jupytext
+    from nbclient import NotebookClient
+
+    monkeypatch.setenv("SEGEDU_FAST", "1")
+    # `make book` and `make test` export MPLBACKEND=Agg. A kernel started with it draws nothing
+    # on plt.show(), so the book would silently lose its figures; chapters select the inline
+    # backend themselves (`%matplotlib inline`), and this test runs them the same way to check it.
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    notebook = jupytext.read(chapter)
+    client = NotebookClient(
+        notebook,
+        timeout=CELL_TIMEOUT,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(chapter.parent)}},
+    )
+    start = time.perf_counter()
+    client.execute()  # raises CellExecutionError, with the traceback, when a cell fails
+    elapsed = time.perf_counter() - start
+    assert elapsed < CHAPTER_BUDGET, f"{chapter.name} took {elapsed:.0f} s in fast mode"
+
+    outputs = [out for cell in notebook.cells if cell.cell_type == "code" for out in cell.get("outputs", [])]
+    errors = [out for out in outputs if out.get("output_type") == "error"]
+    assert not errors
+    if "plt." in chapter.read_text(encoding="utf8"):
+        images = [out for out in outputs if "image/png" in out.get("data", {})]
+        assert images, (
+            f"{chapter.name} draws with matplotlib but produced no figure: start it with "
+            "`%matplotlib inline` (MPLBACKEND=Agg, set by the Makefile, hides figures otherwise)"
+        )
