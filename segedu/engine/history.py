@@ -1,0 +1,91 @@
+"""What a training run reports: the loss curve and the validation results."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from .distributed import all_reduce_sum
+
+__all__ = ["History", "RunningLoss"]
+
+
+@dataclass
+class History:
+    """The record of one training run, returned by :func:`segedu.engine.fit`.
+
+    Attributes:
+        train: one dict per logged step: ``{"step", "epoch", "loss", "lr"}``. ``loss`` is the mean
+            training loss over the steps since the previous record (over all processes in DDP);
+            ``epoch`` counts from 1; ``lr`` is the learning rate of the first parameter group.
+        val: one dict per validation: ``{"step", "epoch", "loss", <metric name>: value, ...}``.
+
+    >>> history.losses[-1] < history.losses[0]          # doctest: +SKIP
+    >>> steps, miou = history.metric("miou")            # doctest: +SKIP
+    """
+
+    train: list[dict[str, float]] = field(default_factory=list)
+    val: list[dict[str, float]] = field(default_factory=list)
+
+    @property
+    def steps(self) -> list[int]:
+        """Steps at which the training loss was recorded."""
+        return [int(r["step"]) for r in self.train]
+
+    @property
+    def losses(self) -> list[float]:
+        """Recorded training losses, in order."""
+        return [r["loss"] for r in self.train]
+
+    def metric(self, name: str) -> tuple[list[int], list[float]]:
+        """``(steps, values)`` of a validation result such as ``"loss"`` or ``"pixel_accuracy"``."""
+        if not any(name in r for r in self.val):
+            known = sorted({k for r in self.val for k in r} - {"step", "epoch"})
+            raise KeyError(f"no validation result named {name!r}; recorded: {known}")
+        rows = [r for r in self.val if name in r]
+        return [int(r["step"]) for r in rows], [r[name] for r in rows]
+
+    def state_dict(self) -> dict[str, Any]:
+        """Plain lists and dicts, for checkpoints."""
+        return {"train": [dict(r) for r in self.train], "val": [dict(r) for r in self.val]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.train = [dict(r) for r in state["train"]]
+        self.val = [dict(r) for r in state["val"]]
+
+    def __repr__(self) -> str:
+        last = f", last loss {self.train[-1]['loss']:.4g} at step {int(self.train[-1]['step'])}" if self.train else ""
+        return f"History({len(self.train)} loss records{last}, {len(self.val)} validations)"
+
+
+class RunningLoss:
+    """The losses since the last record, summed on the device.
+
+    Reading a loss with ``loss.item()`` makes the CPU wait for the GPU; summing on the device and
+    reading once per record keeps the GPU busy.
+    """
+
+    def __init__(self, device: torch.device) -> None:
+        self.total = torch.zeros((), dtype=torch.float32, device=device)
+        self.count = 0
+
+    def add(self, loss: torch.Tensor) -> None:
+        self.total += loss.detach().float()
+        self.count += 1
+
+    def pop_mean(self) -> float:
+        """Mean over the steps since the last call (and over all processes); then start afresh."""
+        both = torch.stack([self.total, torch.tensor(float(self.count), device=self.total.device)])
+        total, count = all_reduce_sum(both).tolist()
+        self.total.zero_()
+        self.count = 0
+        return total / count if count else float("nan")
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"total": self.total.detach().cpu().clone(), "count": self.count}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.total = state["total"].to(self.total.device, torch.float32)
+        self.count = int(state["count"])
