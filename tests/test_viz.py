@@ -250,13 +250,13 @@ def test_overlay_instances_rejects_bad_masks():
 
 
 def panoptic_scene() -> np.ndarray:
-    """(2, H, W): void row 0, stuff 1 (top) and 2 (bottom), two instances of thing 3."""
+    """(2, H, W): void (255) row 0, stuff 1 (top) and 2 (bottom), two instances of thing 3."""
     category = np.ones((H, W), dtype=np.int64)
     category[10:] = 2
     instance = np.zeros((H, W), dtype=np.int64)
     category[12:16, 2:8], instance[12:16, 2:8] = 3, 1
     category[12:16, 8:14], instance[12:16, 8:14] = 3, 2
-    category[0] = 0
+    category[0] = 255
     return np.stack([category, instance])
 
 
@@ -419,3 +419,17 @@ def test_show_sample_finds_the_things_of_a_panoptic_map():
     np.testing.assert_array_equal(
         fig.axes[1].images[0].get_array(), given.axes[1].images[0].get_array()
     )
+
+
+def test_overlay_panoptic_takes_class_colours_and_another_void():
+    image = random_image()
+    panoptic = panoptic_scene()
+    panoptic[0][panoptic[0] == 255] = 0  # COCO panoptic files use category 0 for void
+    colors = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]], dtype=float)
+    out = overlay_panoptic(image, panoptic, things=[3], colors=colors, void=0)
+    rgb = to_numpy_image(image)
+    np.testing.assert_array_equal(out[0], rgb[0])
+    where = (panoptic[0] == 2) & (np.arange(H)[:, None] > 0)
+    np.testing.assert_allclose(out[where], 0.5 * rgb[where] + 0.5 * colors[2])
+    with pytest.raises(ValueError, match="colors"):
+        overlay_panoptic(image, panoptic, things=[3], colors=colors[:2], void=0)

@@ -21,6 +21,7 @@ _EXPORTS = {
     "SyntheticScenes": "synthetic_scenes",
     "SCENE_CLASSES": "synthetic_scenes",
     "SCENE_STUFF": "synthetic_scenes",
+    "SCENE_COLORS": "synthetic_scenes",
     "SCENE_THINGS": "synthetic_scenes",
     "SyntheticCells": "synthetic_cells",
     "touching_pairs": "synthetic_cells",

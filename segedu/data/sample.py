@@ -14,7 +14,8 @@ A dataset item is ``(image, target)``:
   ``boxes``     ``BoundingBoxes`` float32       ``(N, 4)`` in ``XYXY`` pixel coordinates,
                                                 canvas ``(H, W)``
   ``labels``    ``torch.Tensor`` int64 ``(N,)``  class id of each instance
-  ``panoptic``  ``Mask`` int64 ``(2, H, W)``     channel 0 category id, channel 1 instance id
+  ``panoptic``  ``Mask`` int64 ``(2, H, W)``     channel 0 category id (255 on void, like
+                                                ``semantic``), channel 1 instance id
                                                 (0 for stuff and void); channels first so that
                                                 ``transforms.v2`` moves it like any mask; use
                                                 :func:`panoptic_to_hw2` for ``(H, W, 2)``

@@ -42,11 +42,21 @@ from torchvision import tv_tensors
 from .sample import make_target
 from .synthetic_noise import smooth_noise, white_noise
 
-__all__ = ["SCENE_CLASSES", "SCENE_STUFF", "SCENE_THINGS", "SceneObject", "SyntheticScenes"]
+__all__ = ["SCENE_CLASSES", "SCENE_COLORS", "SCENE_STUFF", "SCENE_THINGS", "SceneObject", "SyntheticScenes"]
 
 SCENE_CLASSES = ("sky", "grass", "water", "circle", "rectangle", "triangle")
 SCENE_STUFF = (0, 1, 2)
 SCENE_THINGS = (3, 4, 5)
+# The colour key of figures (RGB in [0, 1]), one row per class: stuff in the colours it stands
+# for, things in hues that no stuff class uses, so a label map reads at a glance.
+SCENE_COLORS = (
+    (0.53, 0.81, 0.98),  # sky: light blue
+    (0.20, 0.63, 0.17),  # grass: green
+    (0.12, 0.25, 0.60),  # water: navy
+    (1.00, 0.50, 0.00),  # circle: orange
+    (0.89, 0.10, 0.11),  # rectangle: red
+    (1.00, 0.90, 0.10),  # triangle: yellow
+)
 SKY, GRASS, WATER, CIRCLE, RECTANGLE, TRIANGLE = range(6)
 
 

@@ -142,15 +142,22 @@ def split_panoptic(panoptic: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def overlay_panoptic(
-    image: Any, panoptic: Any, *, things: Iterable[int], alpha: float = 0.5, void: int | None = 0
+    image: Any,
+    panoptic: Any,
+    *,
+    things: Iterable[int],
+    colors: Any = None,
+    alpha: float = 0.5,
+    void: int | None = 255,
 ) -> np.ndarray:
     """Panoptic map (category id, instance id) over ``image`` -> ``(H, W, 3)``.
 
     ``panoptic`` is ``(2, H, W)`` or ``(H, W, 2)``. Stuff categories (not in ``things``) are
-    coloured by class (:func:`palette`); each instance of a thing category gets its own
+    coloured by class (``colors[c]``, default :func:`palette`); each instance of a thing category gets its own
     :func:`shade <segedu.viz.shades>` of its class colour (same hue, other lightness), so
     instances of one class are told apart and still read as that class. Pixels of category
-    ``void`` (0 by default, segedu's fill for "no label") keep the image's values exactly.
+    ``void`` (255 by default: segedu's fill for "no label", the same value as the semantic
+    ``ignore_index``; COCO panoptic files use 0) keep the image's values exactly.
     """
     _check_alpha(alpha)
     rgb = to_numpy_image(image)
@@ -159,10 +166,12 @@ def overlay_panoptic(
     if category.min(initial=0) < 0:
         raise ValueError(f"panoptic holds the negative category {category.min()}")
     things = {int(t) for t in things}
-    class_colors = palette(int(category.max(initial=0)) + 1)
     # 1. stuff and things: the class colour per pixel
     colored = category != void if void is not None else np.ones(category.shape, bool)
-    pixel_colors = class_colors[category]
+    largest = int(category[colored].max(initial=0))
+    class_colors = check_colors(palette(largest + 1) if colors is None else colors, largest + 1)
+    pixel_colors = np.zeros(category.shape + (3,))
+    pixel_colors[colored] = class_colors[category[colored]]
     # 2. things: replace it by a shade per instance (instance id 0 keeps the class colour)
     for cls in things & set(np.unique(category[colored]).tolist()):
         ids = np.unique(instance[category == cls])

@@ -118,9 +118,9 @@ def assert_target_consistent(target: dict) -> None:
     """semantic, instances, panoptic, masks, labels and boxes describe the same scene."""
     semantic, instances, panoptic = target["semantic"], target["instances"], target["panoptic"]
     masks, labels = target["masks"], target["labels"]
-    # panoptic = (category, instance id); category 0 (void) exactly where semantic is ignore
+    # panoptic = (category, instance id); category 255 (void) exactly where semantic is ignore
     assert torch.equal(panoptic[1], instances)
-    assert torch.equal(panoptic[0] == 0, semantic == IGNORE)
+    assert torch.equal(panoptic[0] == IGNORE, semantic == IGNORE)
     inside = semantic != IGNORE
     assert torch.equal(panoptic[0][inside], semantic[inside])
     # one non-empty mask per instance id present, in the instance map, with its class as label
@@ -257,7 +257,11 @@ def test_rotation_fills_semantic_with_ignore_and_masks_with_zero():
     # ... with it, it is ignored, while everything else is the same
     assert filled["semantic"][corner] == IGNORE
     assert (rotated_image[:, 0, 0] == 0).all()
-    assert filled["instances"][corner] == 0 and (filled["panoptic"][:, 0, 0] == 0).all()
+    assert filled["instances"][corner] == 0
+    # the panoptic category is void too (not class 0, which would be a real class: sky in the
+    # synthetic scenes); the instance id is 0
+    assert plain["panoptic"][0, 0, 0] == 0
+    assert filled["panoptic"][0, 0, 0] == IGNORE and filled["panoptic"][1, 0, 0] == 0
     assert not filled["masks"][:, 0, 0].any()
     inside = filled["semantic"] != IGNORE
     assert inside.float().mean() > 0.5

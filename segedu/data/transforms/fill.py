@@ -13,12 +13,14 @@ image           0 (black)              any constant would do; black is visible
                                        the loss and the metrics must skip these pixels
 ``masks``       0 (False)              no instance there
 ``instances``   0                      0 is "no instance"
-``panoptic``    0, 0                   category 0 / instance 0 is void
+``panoptic``    ``ignore_index``, 0    category 0 is a real class in the synthetic
+                                       scenes (sky): void must be a category in
+                                       neither ``things`` nor ``stuffs``
 ==============  =====================  ================================================
 
-:class:`IgnoreOutside` gives ``semantic`` its different fill: it shifts the labels by one before
-the wrapped transform (so the ``Mask`` fill 0 means "outside") and maps 0 to ``ignore_index``
-afterwards.
+:class:`IgnoreOutside` gives ``semantic`` and the category channel of ``panoptic`` their
+different fill: it shifts the labels by one before the wrapped transform (so the ``Mask`` fill 0
+means "outside") and maps 0 to ``ignore_index`` afterwards.
 """
 
 from __future__ import annotations
@@ -36,10 +38,11 @@ __all__ = ["IgnoreOutside"]
 
 
 class IgnoreOutside(v2.Transform):
-    """Run ``transform`` so that ``semantic`` pixels it brings in from outside the image become
-    ``ignore_index`` (the other masks get the wrapped transform's ``Mask`` fill, which must be 0).
+    """Run ``transform`` so that ``semantic`` pixels and ``panoptic`` categories it brings in from
+    outside the image become ``ignore_index`` (the other masks get the wrapped transform's ``Mask``
+    fill, which must be 0; so the instance id of such a panoptic pixel is 0).
 
-    Requires non-negative ``semantic`` labels (an ``ignore_index`` already present stays).
+    Requires non-negative labels (an ``ignore_index`` already present stays).
     """
 
     def __init__(self, *, transform: v2.Transform, ignore_index: int = 255) -> None:
@@ -62,24 +65,39 @@ class IgnoreOutside(v2.Transform):
         return map_targets(moved, self._shift_down)
 
     @staticmethod
-    def _shift_up(target: dict[str, Any]) -> dict[str, Any]:
-        if "semantic" in target:
-            semantic = target["semantic"]
-            if not isinstance(semantic, tv_tensors.Mask):
-                raise SampleError(
-                    f"target['semantic'] must be a tv_tensors.Mask, got {type(semantic).__name__}"
-                )
-            if semantic.numel() and semantic.min() < 0:
-                raise SampleError(
-                    f"target['semantic'] has a negative label {int(semantic.min())}; use a "
-                    "non-negative ignore_index such as 255"
-                )
-            target["semantic"] = tv_tensors.wrap(semantic + 1, like=semantic)
+    def _class_labels(target: dict[str, Any], key: str) -> torch.Tensor | None:
+        """The class-label tensor of ``key``: all of ``semantic``, channel 0 of ``panoptic``."""
+        if key not in target:
+            return None
+        value = target[key]
+        if not isinstance(value, tv_tensors.Mask):
+            raise SampleError(f"target[{key!r}] must be a tv_tensors.Mask, got {type(value).__name__}")
+        labels = value if key == "semantic" else value[0]
+        if labels.numel() and labels.min() < 0:
+            raise SampleError(
+                f"target[{key!r}] has a negative class label {int(labels.min())}; use a "
+                "non-negative ignore_index such as 255"
+            )
+        return labels
+
+    def _shift_up(self, target: dict[str, Any]) -> dict[str, Any]:
+        for key in ("semantic", "panoptic"):
+            if self._class_labels(target, key) is None:
+                continue
+            value = target[key].as_subclass(torch.Tensor).clone()
+            if key == "semantic":
+                value += 1
+            else:
+                value[0] += 1
+            target[key] = tv_tensors.wrap(value, like=target[key])
         return target
 
     def _shift_down(self, target: dict[str, Any]) -> dict[str, Any]:
-        if "semantic" in target:
-            semantic = target["semantic"]
-            restored = torch.where(semantic == 0, self.ignore_index, semantic - 1)
-            target["semantic"] = tv_tensors.wrap(restored, like=semantic)
+        for key in ("semantic", "panoptic"):
+            if key not in target:
+                continue
+            value = target[key].as_subclass(torch.Tensor).clone()
+            labels = value if key == "semantic" else value[0]
+            labels.copy_(torch.where(labels == 0, self.ignore_index, labels - 1))
+            target[key] = tv_tensors.wrap(value, like=target[key])
         return target
