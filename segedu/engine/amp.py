@@ -37,6 +37,4 @@ def autocast(device: torch.device, *, enabled: bool) -> contextlib.AbstractConte
 
 def grad_scaler(*, enabled: bool) -> Any:
     """A loss scaler for float16 training; when disabled its methods pass values through."""
-    if hasattr(torch.amp, "GradScaler"):  # PyTorch >= 2.3
-        return torch.amp.GradScaler("cuda", enabled=enabled)
-    return torch.cuda.amp.GradScaler(enabled=enabled)
+    return torch.amp.GradScaler("cuda", enabled=enabled)

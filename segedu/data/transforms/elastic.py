@@ -216,7 +216,3 @@ class ElasticDeformation(v2.Transform):
             f"ElasticDeformation takes tensors and tv_tensors, got {type(inpt).__name__}; "
             "convert PIL images with torchvision.transforms.v2.functional.to_image first"
         )
-
-    # torchvision < 0.21 called these hooks _get_params / _transform
-    _get_params = make_params
-    _transform = transform
