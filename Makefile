@@ -49,8 +49,10 @@ book: $(STAMP)
 	@echo "The site is in $(BOOK_OUT)/_build/html/index.html"
 
 # JupyterLab on the student labs; --allow-root because Colab-like containers run as root.
+# JUPYTER_ARGS passes more options, e.g. JUPYTER_ARGS="--port=9999".
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab --notebook-dir=labs --allow-root --no-browser
+	mkdir -p labs
+	$(VENV)/bin/jupyter lab --notebook-dir=labs --allow-root --no-browser $(JUPYTER_ARGS)
 
 clean:
 	rm -rf $(BOOK_OUT) .pytest_cache
