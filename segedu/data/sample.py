@@ -111,12 +111,14 @@ def make_target(
     """
     h, w = canvas_size
     target: dict[str, Any] = {}
+    boxes_from_masks = False  # boxes derived here agree with the masks by construction
     if semantic is not None:
         target["semantic"] = tv_tensors.Mask(torch.as_tensor(semantic).long())
     if masks is not None:
         target["masks"] = tv_tensors.Mask(torch.as_tensor(masks).bool())
         if boxes is None:
             boxes = masks_to_boxes(target["masks"])
+            boxes_from_masks = True
     if boxes is not None:
         target["boxes"] = tv_tensors.BoundingBoxes(
             torch.as_tensor(boxes, dtype=torch.float32).reshape(-1, 4),
@@ -131,7 +133,9 @@ def make_target(
         target["instances"] = tv_tensors.Mask(torch.as_tensor(instances).long())
     if iscrowd is not None:
         target["iscrowd"] = torch.as_tensor(iscrowd).bool()
-    validate_target(target, canvas_size=(h, w), source=source)
+    validate_target(
+        target, canvas_size=(h, w), source=source, check_boxes_match_masks=not boxes_from_masks
+    )
     return target
 
 
