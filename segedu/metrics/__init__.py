@@ -1,6 +1,58 @@
 """Segmentation metrics: functions on whole label maps and update/compute classes that accumulate
-over batches (and over the processes of a multi-GPU run, through their ``states()``)."""
+over batches (and over the processes of a multi-GPU run, through their ``states()``).
 
-from .pixel_accuracy import PixelAccuracy, pixel_accuracy
+Semantic metrics are all read off one confusion matrix (``confusion_matrix.py``), dataset-level:
 
-__all__ = ["pixel_accuracy", "PixelAccuracy"]
+- :func:`confusion_matrix`, :class:`ConfusionMatrix`: the ``(C, C)`` pixel counts;
+- :func:`pixel_accuracy`, :class:`PixelAccuracy`: the fraction of right pixels;
+- :func:`iou_per_class`, :func:`mean_iou`, :func:`frequency_weighted_iou`, :class:`MeanIoU`,
+  :class:`FrequencyWeightedIoU`: intersection over union;
+- :func:`dice_per_class`, :func:`dice_score`, :class:`DiceScore`: the Dice (F1) score.
+
+Each class has ``reset()``, ``update(pred, target)`` (scores ``(N, C, ...)`` or labels
+``(N, ...)``), ``compute()`` and ``states()``; the ``*_from_confusion`` functions compute the same
+figures from a matrix you already have. :func:`matching` compares two instance label images
+(StarDist's object matching).
+"""
+
+from .confusion_matrix import ConfusionMatrix, confusion_matrix
+from .dice import DiceScore, dice_from_confusion, dice_per_class, dice_score
+from .iou import (
+    FrequencyWeightedIoU,
+    MeanIoU,
+    frequency_weighted_iou,
+    frequency_weighted_iou_from_confusion,
+    iou_from_confusion,
+    iou_per_class,
+    mean_iou,
+    mean_iou_from_confusion,
+)
+from .matching import matching
+# LEAD-TEMP from .mean_average_precision import MeanAveragePrecision, mean_average_precision
+# LEAD-TEMP from .panoptic_quality import PanopticQuality, panoptic_quality
+from .pixel_accuracy import PixelAccuracy, pixel_accuracy, pixel_accuracy_from_confusion
+
+__all__ = [
+    "confusion_matrix",
+    "ConfusionMatrix",
+    "pixel_accuracy",
+    "pixel_accuracy_from_confusion",
+    "PixelAccuracy",
+    "iou_per_class",
+    "mean_iou",
+    "frequency_weighted_iou",
+    "iou_from_confusion",
+    "mean_iou_from_confusion",
+    "frequency_weighted_iou_from_confusion",
+    "MeanIoU",
+    "FrequencyWeightedIoU",
+    "dice_per_class",
+    "dice_score",
+    "dice_from_confusion",
+    "DiceScore",
+    "matching",
+    "mean_average_precision",
+    "MeanAveragePrecision",
+    "panoptic_quality",
+    "PanopticQuality",
+]

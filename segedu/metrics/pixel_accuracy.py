@@ -1,6 +1,7 @@
 """Pixel accuracy: the fraction of (non-ignored) pixels whose predicted class is right.
 
-.. math:: \\text{pixel accuracy} = \\frac{\\#\\{p : \\hat y_p = y_p\\}}{\\#\\{p : y_p \\ne \\text{ignore}\\}}
+.. math:: \\text{pixel accuracy} =
+          \\frac{\\#\\{p : \\hat y_p = y_p\\}}{\\#\\{p : y_p \\ne \\text{ignore}\\}}
 
 It is computed over the whole dataset (all pixels of all images together), not averaged over
 images. Easy to read but easy to fool: on a dataset that is 90 % background, predicting
@@ -13,28 +14,22 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["pixel_accuracy", "PixelAccuracy"]
+from ._checks import (
+    _check_confusion,
+    _check_ignore_index,
+    _check_label_maps,
+    _check_labels,
+    _check_range,
+    _check_same_shape,
+    _labels_from_scores,
+)
+
+__all__ = ["pixel_accuracy", "pixel_accuracy_from_confusion", "PixelAccuracy"]
 
 
-def _check_labels(name: str, labels: torch.Tensor) -> None:
-    if not isinstance(labels, torch.Tensor):
-        raise TypeError(f"{name} must be a tensor of class labels, got {type(labels).__name__}")
-    if labels.is_floating_point() or labels.is_complex():
-        raise TypeError(
-            f"{name} must hold integer class labels, got {labels.dtype}; for scores "
-            "(N, C, H, W) take .argmax(dim=1) first (PixelAccuracy.update does it for you)"
-        )
-
-
-def _check_range(name: str, labels: torch.Tensor, num_classes: int) -> None:
-    if labels.numel() and (labels.min() < 0 or labels.max() >= num_classes):
-        raise ValueError(
-            f"{name} has labels in [{int(labels.min())}, {int(labels.max())}], outside "
-            f"[0, {num_classes - 1}] for num_classes={num_classes}"
-        )
-
-
-def _count(pred: torch.Tensor, target: torch.Tensor, ignore_index: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+def _count(
+    pred: torch.Tensor, target: torch.Tensor, ignore_index: int | None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``(correct, counted)`` pixel counts as int64 scalar tensors."""
     if ignore_index is not None:
         keep = target != ignore_index  # the pixels that count
@@ -65,24 +60,28 @@ def pixel_accuracy(
     >>> pixel_accuracy(torch.tensor([[0, 1], [1, 1]]), torch.tensor([[0, 1], [0, 1]]), 2)
     tensor(0.7500)
     """
-    _check_labels("pred", pred)
-    _check_labels("target", target)
-    if pred.shape != target.shape:
-        raise ValueError(f"pred and target must have the same shape, got {tuple(pred.shape)} and {tuple(target.shape)}")
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
-    _check_range("pred", pred, num_classes)
-    counted = target if ignore_index is None else target[target != ignore_index]
-    _check_range("target", counted, num_classes)
+    _check_label_maps(pred, target, num_classes, ignore_index)
     correct, total = _count(pred, target, ignore_index)
     return correct.float() / total.float()  # float32 (float64 does not exist on Apple's MPS)
+
+
+def pixel_accuracy_from_confusion(cm: torch.Tensor) -> torch.Tensor:
+    r"""Pixel accuracy from a ``(C, C)`` confusion matrix: its trace over its sum,
+    :math:`\sum_c M_{cc} / \sum_{ij} M_{ij}` (the diagonal holds the correct pixels).
+
+    Returns a float32 scalar tensor, NaN for an all-zero matrix.
+    """
+    _check_confusion(cm)
+    return cm.diagonal().sum().float() / cm.sum().float()
 
 
 class PixelAccuracy:
     """Pixel accuracy accumulated over batches: ``update`` each batch, then ``compute``.
 
     The state is two counters (correct pixels, counted pixels), int64 tensors that live on the
-    device of the data and add up over batches and over the processes of a multi-GPU run.
+    device of the data and add up over batches and over the processes of a multi-GPU run. (Two
+    counters suffice, so unlike :class:`~segedu.metrics.MeanIoU` it keeps no confusion matrix
+    and needs no ``num_classes``; ``pixel_accuracy_from_confusion`` reads it off a matrix.)
 
     Args:
         ignore_index: target value of pixels to leave out.
@@ -94,6 +93,7 @@ class PixelAccuracy:
     """
 
     def __init__(self, *, ignore_index: int | None = None) -> None:
+        _check_ignore_index(ignore_index)
         self.ignore_index = ignore_index
         self.reset()
 
@@ -111,20 +111,14 @@ class PixelAccuracy:
                 their argmax over ``C``) or class labels ``(N, ...)`` (integers).
             target: class labels ``(N, ...)``, integers.
         """
-        _check_labels("target", target)
-        if isinstance(pred, torch.Tensor) and pred.is_floating_point():
-            if pred.ndim != target.ndim + 1:
-                raise ValueError(
-                    f"float pred must be class scores (N, C, ...) with one dimension more than "
-                    f"target; got pred {tuple(pred.shape)} and target {tuple(target.shape)}"
-                )
-            num_classes = pred.shape[1]
-            pred = pred.argmax(dim=1)  # scores (N, C, ...) -> labels (N, ...)
+        scores = isinstance(pred, torch.Tensor) and pred.is_floating_point()
+        num_classes = pred.shape[1] if scores and pred.ndim > 1 else None
+        pred = _labels_from_scores(pred, target)  # scores (N, C, ...) -> labels (N, ...)
+        _check_labels("pred", pred)
+        _check_same_shape(pred, target)
+        if num_classes is not None:  # with scores, C is known: check the target's labels too
             counted = target if self.ignore_index is None else target[target != self.ignore_index]
             _check_range("target", counted, num_classes)
-        _check_labels("pred", pred)
-        if pred.shape != target.shape:
-            raise ValueError(f"pred and target must have the same shape, got {tuple(pred.shape)} and {tuple(target.shape)}")
         # the counters follow the data to its device (a GPU in training)
         if self.correct.device != target.device:
             self.correct = self.correct.to(target.device)
@@ -142,4 +136,7 @@ class PixelAccuracy:
         return {"correct": self.correct, "total": self.total}
 
     def __repr__(self) -> str:
-        return f"PixelAccuracy(ignore_index={self.ignore_index}, correct={int(self.correct)}, total={int(self.total)})"
+        return (
+            f"PixelAccuracy(ignore_index={self.ignore_index}, correct={int(self.correct)}, "
+            f"total={int(self.total)})"
+        )

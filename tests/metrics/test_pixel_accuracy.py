@@ -1,11 +1,20 @@
-"""pixel_accuracy and PixelAccuracy against torchmetrics' micro-averaged multiclass accuracy."""
+"""pixel_accuracy and PixelAccuracy against torchmetrics' micro-averaged multiclass accuracy
+and scikit-learn's accuracy_score. (Moved from tests/test_metrics_pixel_accuracy.py.)"""
 
 import pytest
 import torch
 
-from segedu.metrics import PixelAccuracy, pixel_accuracy
+from segedu.metrics import (
+    PixelAccuracy,
+    confusion_matrix,
+    pixel_accuracy,
+    pixel_accuracy_from_confusion,
+)
+
+from .semantic_cases import IGNORE_INDICES, counted, random_case
 
 torchmetrics = pytest.importorskip("torchmetrics")
+sklearn_metrics = pytest.importorskip("sklearn.metrics")
 from torchmetrics.classification import MulticlassAccuracy  # noqa: E402
 
 SHAPES = [(2, 7, 9), (5, 5), (3, 2, 4, 6), (17,)]
@@ -13,8 +22,11 @@ SHAPES = [(2, 7, 9), (5, 5), (3, 2, 4, 6), (17,)]
 
 def random_labels(shape, num_classes, *, generator, ignore_index=None, ignore_fraction=0.2):
     pred = torch.randint(0, num_classes, shape, generator=generator)
-    target = torch.where(torch.rand(shape, generator=generator) < 0.6, pred,
-                         torch.randint(0, num_classes, shape, generator=generator))
+    target = torch.where(
+        torch.rand(shape, generator=generator) < 0.6,
+        pred,
+        torch.randint(0, num_classes, shape, generator=generator),
+    )
     if ignore_index is not None:
         target[torch.rand(shape, generator=generator) < ignore_fraction] = ignore_index
     return pred, target
@@ -95,7 +107,10 @@ def test_reset_and_states():
 
 def test_states_follow_the_data_to_its_device():
     metric = PixelAccuracy()
-    metric.update(torch.zeros(3, device="meta", dtype=torch.long), torch.zeros(3, device="meta", dtype=torch.long))
+    metric.update(
+        torch.zeros(3, device="meta", dtype=torch.long),
+        torch.zeros(3, device="meta", dtype=torch.long),
+    )
     assert metric.correct.device.type == "meta" and metric.total.device.type == "meta"
     metric.reset()
     assert metric.correct.device.type == "meta"
@@ -105,7 +120,9 @@ def test_bad_inputs_give_clear_errors():
     labels = torch.zeros(2, 4, 4, dtype=torch.long)
     with pytest.raises(ValueError, match=r"same shape, got \(2, 4, 4\) and \(2, 4, 5\)"):
         pixel_accuracy(labels, torch.zeros(2, 4, 5, dtype=torch.long), 3)
-    with pytest.raises(TypeError, match=r"pred must hold integer class labels, got torch.float32.*argmax"):
+    with pytest.raises(
+        TypeError, match=r"pred must hold integer class labels, got torch.float32.*argmax"
+    ):
         pixel_accuracy(labels.float(), labels, 3)
     with pytest.raises(TypeError, match="target must hold integer class labels"):
         pixel_accuracy(labels, labels.float(), 3)
@@ -126,3 +143,29 @@ def test_bad_inputs_give_clear_errors():
     with pytest.raises(TypeError, match="target must hold integer class labels"):
         metric.update(labels, labels.float())
     assert int(metric.total) == 0  # a refused batch leaves no trace
+
+
+@pytest.mark.parametrize("ignore_index", IGNORE_INDICES)
+def test_random_label_maps_match_sklearn_and_the_confusion_matrix(ignore_index):
+    g = torch.Generator().manual_seed(400 + (ignore_index or 0) % 997)
+    for _ in range(30):  # x 4 ignore_index settings = 120 random cases
+        pred, target, num_classes = random_case(g, ignore_index)
+        ours = pixel_accuracy(pred, target, num_classes, ignore_index)
+        cm = confusion_matrix(pred, target, num_classes, ignore_index)
+        torch.testing.assert_close(pixel_accuracy_from_confusion(cm), ours, equal_nan=True)
+        kept_pred, kept_target = counted(pred, target, ignore_index)
+        if kept_target.numel():
+            expected = sklearn_metrics.accuracy_score(kept_target.numpy(), kept_pred.numpy())
+            assert ours.item() == pytest.approx(expected, rel=1e-6)
+        else:  # nothing counted: NaN (torchmetrics gives 0)
+            assert ours.isnan()
+
+
+def test_from_confusion_hand_computed():
+    # the trace over the sum: (3 + 4) / (3 + 1 + 2 + 4) = 7/10
+    assert pixel_accuracy_from_confusion(torch.tensor([[3, 1], [2, 4]])).item() == pytest.approx(
+        0.7
+    )
+    assert pixel_accuracy_from_confusion(torch.zeros(3, 3, dtype=torch.long)).isnan()
+    with pytest.raises(ValueError, match=r"shape \(C, C\)"):
+        pixel_accuracy_from_confusion(torch.zeros(2, 3))
