@@ -1,0 +1,23 @@
+"""Building blocks of segmentation networks, and their arithmetic.
+
+- :mod:`~segedu.nn.arithmetic`: output sizes of convolutions, transposed convolutions and pooling;
+- :mod:`~segedu.nn.receptive_field`: receptive field and effective stride of a stack of layers;
+- :mod:`~segedu.nn.unpooling`: max unpooling with indices (SegNet) and average unpooling;
+- :mod:`~segedu.nn.transposed_conv`: the transposed convolution as a scatter-add of its kernel.
+"""
+
+from .arithmetic import conv_output_size, conv_transpose_output_size, pool_output_size
+from .receptive_field import ReceptiveField, receptive_field
+from .transposed_conv import conv_transpose2d_scatter
+from .unpooling import avg_unpool2d, max_unpool2d
+
+__all__ = [
+    "conv_output_size",
+    "conv_transpose_output_size",
+    "pool_output_size",
+    "ReceptiveField",
+    "receptive_field",
+    "conv_transpose2d_scatter",
+    "max_unpool2d",
+    "avg_unpool2d",
+]
