@@ -28,6 +28,7 @@ from .iou import (
     mean_iou_from_confusion,
 )
 from .matching import matching
+from .mean_average_precision import MeanAveragePrecision, mean_average_precision
 from .panoptic_quality import PanopticQuality, panoptic_quality, panoptic_quality_coco
 from .pixel_accuracy import PixelAccuracy, pixel_accuracy, pixel_accuracy_from_confusion
 
@@ -50,6 +51,8 @@ __all__ = [
     "dice_from_confusion",
     "DiceScore",
     "matching",
+    "mean_average_precision",
+    "MeanAveragePrecision",
     "panoptic_quality",
     "PanopticQuality",
     "panoptic_quality_coco",
