@@ -6,7 +6,8 @@
 - ``overlays.py``: label maps blended over their image (:func:`overlay_semantic`,
   :func:`overlay_instances`, :func:`overlay_panoptic`);
 - ``boxes.py``: boxes with ``"name 0.93"`` captions (:func:`draw_boxes`);
-- ``grid.py``: figures (:func:`show_grid`, :func:`show_sample`).
+- ``grid.py``: figures (:func:`show_grid`, :func:`show_sample`);
+- ``pr_curve.py``: COCO precision-recall curves (:func:`plot_precision_recall`).
 """
 
 from .boxes import box_caption, draw_boxes
@@ -20,6 +21,7 @@ from .overlays import (
     split_panoptic,
 )
 from .palette import BASE_COLORS, check_colors, instance_colors, palette, shades
+from .pr_curve import plot_precision_recall
 
 __all__ = [
     "palette",
@@ -38,4 +40,5 @@ __all__ = [
     "box_caption",
     "show_grid",
     "show_sample",
+    "plot_precision_recall",
 ]
