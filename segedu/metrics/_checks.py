@@ -34,9 +34,12 @@ def _check_labels(name: str, labels: torch.Tensor) -> None:
 
 def _check_range(name: str, labels: torch.Tensor, num_classes: int) -> None:
     """Every label must lie in ``[0, num_classes)``: ``ValueError`` otherwise."""
-    if labels.numel() and (labels.min() < 0 or labels.max() >= num_classes):
+    if not labels.numel():
+        return
+    low, high = torch.aminmax(labels)  # one pass over the data for both ends
+    if low < 0 or high >= num_classes:
         raise ValueError(
-            f"{name} has labels in [{int(labels.min())}, {int(labels.max())}], outside "
+            f"{name} has labels in [{int(low)}, {int(high)}], outside "
             f"[0, {num_classes - 1}] for num_classes={num_classes}"
         )
 
@@ -76,7 +79,8 @@ def _check_label_maps(
     _check_num_classes(num_classes)
     _check_ignore_index(ignore_index)
     _check_range("pred", pred, num_classes)
-    counted = target if ignore_index is None else target[target != ignore_index]
+    # ignored pixels are replaced by 0, a valid label, rather than removed (no copy to compact)
+    counted = target if ignore_index is None else target.masked_fill(target == ignore_index, 0)
     _check_range("target", counted, num_classes)
 
 

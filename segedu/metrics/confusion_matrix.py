@@ -38,15 +38,15 @@ def _count_pairs(
     pred: torch.Tensor, target: torch.Tensor, num_classes: int, ignore_index: int | None
 ) -> torch.Tensor:
     """The ``(C, C)`` int64 counts of already checked labels (no checks here)."""
-    # 1. drop the pixels whose target is ignore_index
-    if ignore_index is not None:
-        keep = target != ignore_index
-        pred, target = pred[keep], target[keep]
-    # 2. one index per (true, predicted) pair; int64 first, so that uint8 labels cannot overflow
+    # 1. one index per (true, predicted) pair; int64 first, so that uint8 labels cannot overflow
     pair_index = target.reshape(-1).long() * num_classes + pred.reshape(-1).long()
+    # 2. pixels whose target is ignore_index go to one extra bin, C^2, dropped after counting
+    #    (cheaper than removing them from the tensors first)
+    if ignore_index is not None:
+        pair_index = pair_index.masked_fill(target.reshape(-1) == ignore_index, num_classes * num_classes)
     # 3. count each of the C^2 possible pairs and lay the counts out as rows=true, cols=predicted
-    counts = torch.bincount(pair_index, minlength=num_classes * num_classes)
-    return counts.reshape(num_classes, num_classes)
+    counts = torch.bincount(pair_index, minlength=num_classes * num_classes + 1)
+    return counts[: num_classes * num_classes].reshape(num_classes, num_classes)
 
 
 def confusion_matrix(
