@@ -1,0 +1,11 @@
+"""Labs and their grading.
+
+- :mod:`~segedu.grading.notebook`: reading notebooks, graded cells, checksums;
+- :mod:`~segedu.grading.generate`: the student labs made from the solutions
+  (``python -m segedu.grading generate``);
+- :mod:`~segedu.grading.checks`: :func:`check` and :func:`assert_close`, used by the graded cells.
+"""
+
+from .checks import CheckFailed, assert_close, check
+
+__all__ = ["check", "assert_close", "CheckFailed"]

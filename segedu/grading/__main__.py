@@ -1,0 +1,38 @@
+"""``python -m segedu.grading generate [--solutions DIR] [--labs DIR] [--check]``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .generate import generate_labs, stale_labs
+from .notebook import NotebookError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m segedu.grading", description="segedu's lab tools")
+    commands = parser.add_subparsers(dest="command", required=True)
+    generate = commands.add_parser("generate", help="write the student labs from the solutions")
+    generate.add_argument("--solutions", default="solutions", help="folder of solution notebooks")
+    generate.add_argument("--labs", default="labs", help="folder of student notebooks to write")
+    generate.add_argument("--check", action="store_true",
+                          help="write nothing; exit 1 if a lab differs from what would be generated")
+    args = parser.parse_args(argv)
+    try:
+        if args.check:
+            problems = stale_labs(args.solutions, args.labs)
+            for problem in problems:
+                print(problem, file=sys.stderr)
+            if problems:
+                print("run `python -m segedu.grading generate` to regenerate the labs", file=sys.stderr)
+            return 1 if problems else 0
+        for path in generate_labs(args.solutions, args.labs):
+            print(f"wrote {path}")
+        return 0
+    except NotebookError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,66 @@
+"""Checks for the graded cells of the labs: a clear pass/fail line with a hint, not a traceback.
+
+A graded cell wraps its assertions in :func:`check`::
+
+    with check("cross-entropy from one-hot targets", hint="use log_softmax, not log(softmax)"):
+        assert_close(my_cross_entropy(logits, target), F.cross_entropy(logits, target))
+
+On success it prints ``✓ cross-entropy from one-hot targets``. On failure it raises
+:class:`CheckFailed`, whose notebook display is one short message — what went wrong and the hint
+— instead of a traceback. The cell still ends in an error, so nbval and the grader see the failure.
+An untouched exercise (``raise NotImplementedError()``) is reported as "not done yet".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+
+__all__ = ["CheckFailed", "check", "assert_close"]
+
+
+class CheckFailed(AssertionError):
+    """A graded check that did not pass; Jupyter shows its message only (no traceback)."""
+
+    def _render_traceback_(self) -> list[str]:
+        # IPython calls this to display the exception: the message is the whole feedback
+        return str(self).splitlines()
+
+
+@contextmanager
+def check(name: str, *, hint: str = "") -> Iterator[None]:
+    """Run the assertions of one graded check; print ✓ or raise :class:`CheckFailed` with a hint."""
+    hint_line = f"\n  Hint: {hint}" if hint else ""
+    try:
+        yield
+    except CheckFailed:
+        raise
+    except NotImplementedError:
+        raise CheckFailed(f"✗ {name}: not done yet — replace `raise NotImplementedError()` with your code.") from None
+    except AssertionError as error:
+        detail = str(error) or "the result is not the expected one"
+        raise CheckFailed(f"✗ {name}: {detail}{hint_line}") from None
+    except Exception as error:  # any error raised by the student's code is feedback
+        raise CheckFailed(f"✗ {name}: your code raised {type(error).__name__}: {error}{hint_line}") from None
+    print(f"✓ {name}")
+
+
+def assert_close(actual, expected, *, rtol: float = 1e-5, atol: float = 1e-6, what: str = "your result") -> None:
+    """Assert that two tensors (or numbers) agree, with a message a student can act on."""
+    if not isinstance(actual, torch.Tensor):
+        if isinstance(actual, int | float) and not isinstance(actual, bool):
+            actual = torch.tensor(float(actual))
+        else:
+            raise AssertionError(f"{what} should be a tensor, got {type(actual).__name__}")
+    expected = torch.as_tensor(expected, dtype=actual.dtype if actual.is_floating_point() else None)
+    if actual.shape != expected.shape:
+        raise AssertionError(f"{what} has shape {tuple(actual.shape)}, expected {tuple(expected.shape)}")
+    if torch.isnan(actual.float()).any() and not torch.isnan(expected.float()).any():
+        raise AssertionError(f"{what} contains NaN")
+    if not torch.allclose(actual.double(), expected.double(), rtol=rtol, atol=atol, equal_nan=True):
+        difference = (actual.double() - expected.double()).abs().max().item()
+        if actual.numel() == 1:
+            raise AssertionError(f"{what} is {actual.item():.6g}, expected {expected.item():.6g}")
+        raise AssertionError(f"{what} differs from the expected values by up to {difference:.3g}")

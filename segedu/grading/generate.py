@@ -1,0 +1,120 @@
+"""The lab generator: student notebooks in ``labs/`` made from the solutions in ``solutions/``.
+
+For every ``solutions/<name>.ipynb`` it writes ``labs/<name>.ipynb`` where
+
+1. the lines between ``# BEGIN SOLUTION`` and ``# END SOLUTION`` of a code cell become
+   ``# YOUR CODE HERE`` and ``raise NotImplementedError()`` (at the indentation of the marker);
+   in a Markdown cell they become ``YOUR ANSWER HERE``;
+2. cells tagged ``hidden-tests`` are removed (the grader keeps them);
+3. outputs and execution counts are cleared;
+4. everything else — graded cells with their ``segedu`` metadata, the notebook's kernel and Colab
+   metadata, cell ids — is kept as it is.
+
+``python -m segedu.grading generate`` writes the labs; ``--check`` only compares and exits 1 when
+a lab is not what the generator makes (the test suite runs that check).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import nbformat
+
+from .notebook import NotebookError, graded_cells, is_hidden_tests, read_notebook
+
+__all__ = ["strip_solution", "student_version", "generate_labs", "stale_labs"]
+
+BEGIN, END = "# BEGIN SOLUTION", "# END SOLUTION"
+
+
+def strip_solution(source: str, *, cell_type: str = "code", where: str = "cell") -> str:
+    """Replace every ``# BEGIN SOLUTION`` ... ``# END SOLUTION`` block of a cell's source.
+
+    Raises:
+        NotebookError: a marker without its partner, or a block inside a block.
+    """
+    out: list[str] = []
+    inside = False
+    for number, line in enumerate(source.split("\n"), start=1):
+        marker = line.strip()
+        if marker.startswith(BEGIN):
+            if inside:
+                raise NotebookError(f"{where}, line {number}: {BEGIN} inside another solution block")
+            inside = True
+            indent = line[: len(line) - len(line.lstrip())]
+            if cell_type == "code":
+                out += [f"{indent}# YOUR CODE HERE", f"{indent}raise NotImplementedError()"]
+            else:
+                out.append(f"{indent}YOUR ANSWER HERE")
+        elif marker.startswith(END):
+            if not inside:
+                raise NotebookError(f"{where}, line {number}: {END} without {BEGIN}")
+            inside = False
+        elif not inside:
+            out.append(line)
+    if inside:
+        raise NotebookError(f"{where}: {BEGIN} is never closed by {END}")
+    return "\n".join(out)
+
+
+def student_version(solution: nbformat.NotebookNode, *, where: str = "notebook") -> nbformat.NotebookNode:
+    """The student notebook made from a solution notebook (a new object; the input is unchanged)."""
+    graded_cells(solution, where=where)  # fail early on bad grading metadata
+    lab = nbformat.v4.new_notebook(metadata=solution.metadata)
+    lab.nbformat, lab.nbformat_minor = solution.nbformat, solution.nbformat_minor
+    for index, cell in enumerate(solution.cells):
+        if is_hidden_tests(cell):
+            continue  # the grader adds these back
+        new = nbformat.from_dict(cell)  # a copy
+        if new.cell_type in ("code", "markdown"):
+            new.source = strip_solution(new.source, cell_type=new.cell_type, where=f"{where}, cell {index}")
+        if new.cell_type == "code":
+            new.outputs, new.execution_count = [], None
+        lab.cells.append(new)
+    return lab
+
+
+def _lab_text(solution_path: Path) -> str:
+    notebook = read_notebook(solution_path)
+    return nbformat.writes(student_version(notebook, where=str(solution_path))) + "\n"
+
+
+def stale_labs(solutions: str | Path = "solutions", labs: str | Path = "labs") -> list[str]:
+    """Names of the labs that are missing, differ from what the generator makes, or have no solution."""
+    solutions, labs = Path(solutions), Path(labs)
+    problems = []
+    for path in sorted(solutions.glob("*.ipynb")):
+        lab = labs / path.name
+        if not lab.is_file():
+            problems.append(f"{lab}: missing")
+        elif lab.read_text(encoding="utf8") != _lab_text(path):
+            problems.append(f"{lab}: differs from the student version of {path}")
+    for lab in sorted(labs.glob("*.ipynb")) if labs.is_dir() else []:
+        if not (solutions / lab.name).is_file():
+            problems.append(f"{lab}: has no solution {solutions / lab.name}")
+    return problems
+
+
+def generate_labs(solutions: str | Path = "solutions", labs: str | Path = "labs") -> list[Path]:
+    """Write ``labs/<name>.ipynb`` for every ``solutions/<name>.ipynb``; return the written paths.
+
+    Every solution is converted before anything is written, so a broken solution leaves ``labs/``
+    as it was; each lab is written to a temporary file and renamed over the old one.
+    """
+    solutions, labs = Path(solutions), Path(labs)
+    if not solutions.is_dir():
+        raise NotebookError(f"{solutions}: no solutions folder")
+    if solutions.resolve() == labs.resolve():
+        raise NotebookError("the labs folder must differ from the solutions folder")
+    texts = {path.name: _lab_text(path) for path in sorted(solutions.glob("*.ipynb"))}
+    labs.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in texts.items():
+        handle, temporary = tempfile.mkstemp(dir=labs, prefix=f".{name}.", suffix=".tmp")
+        with os.fdopen(handle, "w", encoding="utf8") as file:
+            file.write(text)
+        os.replace(temporary, labs / name)
+        written.append(labs / name)
+    return written

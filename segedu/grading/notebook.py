@@ -1,0 +1,96 @@
+"""Reading lab notebooks and finding their graded cells: what the generator and the grader share.
+
+Conventions (``DESIGN.md``, "Labs and grading"):
+
+- a *graded* test cell is a code cell with metadata ``{"segedu": {"grade": true, "id": "<unique>",
+  "points": <n>}}``;
+- a cell tagged ``hidden-tests`` exists only in the solution notebook: the student version drops
+  it and the grader puts it back;
+- in a solution cell, the lines between ``# BEGIN SOLUTION`` and ``# END SOLUTION`` are the answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+__all__ = [
+    "NotebookError",
+    "GradedCell",
+    "read_notebook",
+    "graded_cells",
+    "is_hidden_tests",
+    "source_checksum",
+]
+
+HIDDEN_TAG = "hidden-tests"
+
+
+class NotebookError(ValueError):
+    """A notebook that cannot be used: unreadable, not nbformat 4, or with bad grading metadata."""
+
+
+@dataclass(frozen=True)
+class GradedCell:
+    """A graded test cell: its id, its points, its position in the notebook and its source."""
+
+    id: str
+    points: float
+    index: int
+    source: str
+
+
+def read_notebook(path: str | Path) -> nbformat.NotebookNode:
+    """Read and validate an nbformat-4 notebook, with errors that name the file and the problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise NotebookError(f"{path}: no such notebook")
+    try:
+        raw = json.loads(path.read_text(encoding="utf8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise NotebookError(f"{path}: not a notebook (invalid JSON: {error})") from None
+    if not isinstance(raw, dict) or raw.get("nbformat") != 4:
+        found = raw.get("nbformat") if isinstance(raw, dict) else type(raw).__name__
+        raise NotebookError(f"{path}: nbformat 4 is required, found {found!r}")
+    try:
+        notebook = nbformat.reads(json.dumps(raw), as_version=4)
+        nbformat.validate(notebook)
+    except nbformat.ValidationError as error:
+        raise NotebookError(f"{path}: malformed notebook: {error.message}") from None
+    return notebook
+
+
+def is_hidden_tests(cell) -> bool:
+    return HIDDEN_TAG in cell.get("metadata", {}).get("tags", [])
+
+
+def source_checksum(source: str) -> str:
+    """sha256 of a cell's source, ignoring trailing whitespace at the ends of lines and of the cell."""
+    normal = "\n".join(line.rstrip() for line in source.strip().splitlines())
+    return hashlib.sha256(normal.encode("utf8")).hexdigest()
+
+
+def graded_cells(notebook, *, where: str = "notebook") -> list[GradedCell]:
+    """The graded cells in notebook order, after checking their metadata (unique ids, points >= 0)."""
+    found: list[GradedCell] = []
+    seen: set[str] = set()
+    for index, cell in enumerate(notebook.cells):
+        info = cell.get("metadata", {}).get("segedu", {})
+        if not info.get("grade"):
+            continue
+        if cell.cell_type != "code":
+            raise NotebookError(f"{where}: cell {index} is marked graded but is not a code cell")
+        cell_id, points = info.get("id"), info.get("points")
+        if not isinstance(cell_id, str) or not cell_id:
+            raise NotebookError(f"{where}: graded cell {index} has no string 'id' in its segedu metadata")
+        if cell_id in seen:
+            raise NotebookError(f"{where}: graded cell id {cell_id!r} is used twice")
+        if isinstance(points, bool) or not isinstance(points, int | float) or points < 0:
+            raise NotebookError(f"{where}: graded cell {cell_id!r} needs 'points' >= 0, got {points!r}")
+        seen.add(cell_id)
+        found.append(GradedCell(id=cell_id, points=float(points), index=index, source=cell.source))
+    return found
