@@ -115,6 +115,14 @@ def generate_labs(solutions: str | Path = "solutions", labs: str | Path = "labs"
         handle, temporary = tempfile.mkstemp(dir=labs, prefix=f".{name}.", suffix=".tmp")
         with os.fdopen(handle, "w", encoding="utf8") as file:
             file.write(text)
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes it private (0600); a lab is not
         os.replace(temporary, labs / name)
         written.append(labs / name)
     return written
+
+
+def _umask() -> int:
+    """The process's umask (reading it means setting it, so it is set back at once)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -1,6 +1,8 @@
 """The lab generator: solution blocks stripped, hidden tests removed, outputs cleared, metadata kept."""
 
 import json
+import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -80,6 +82,10 @@ def test_generate_check_and_cli(tmp_path, capsys):
     assert stale_labs(solutions, labs) == [f"{labs / '01_demo.ipynb'}: missing"]
     assert main(["generate", "--solutions", str(solutions), "--labs", str(labs)]) == 0
     assert stale_labs(solutions, labs) == []
+    # the lab is readable by everyone, like any file the user writes (not mkstemp's private 0600)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE((labs / "01_demo.ipynb").stat().st_mode) == 0o666 & ~mask
     assert main(["generate", "--check", "--solutions", str(solutions), "--labs", str(labs)]) == 0
     # a hand edit of the lab is caught
     lab = read_notebook(labs / "01_demo.ipynb")
