@@ -12,12 +12,13 @@ STAMP  := $(VENV)/.installed
 BOOK_OUT ?= _build/book
 PYTEST_WORKERS ?= 2
 
-.PHONY: help setup test lint book lab clean
+.PHONY: help setup test lint book lab labs clean
 
 help:
 	@echo "make test   set up .venv, lint, run every test in fast mode"
 	@echo "make book   set up .venv, execute the course and build the site into $(BOOK_OUT)/_build/html"
 	@echo "make lab    set up .venv and start JupyterLab on labs/"
+	@echo "make labs   regenerate the student labs in labs/ from solutions/"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -34,17 +35,32 @@ lint: $(STAMP)
 # Fast mode (SEGEDU_FAST=1) shrinks data and epochs; Agg keeps matplotlib off any screen; one
 # BLAS/OpenMP thread per pytest worker, since two workers share two cores (oversubscription was
 # seen to slow the generators five-fold).
+# The solutions run last, one notebook after the other, under nbval: any cell that raises (a
+# graded cell whose check fails included) fails the run.
 test: $(STAMP) lint
 	SEGEDU_FAST=1 MPLBACKEND=Agg OMP_NUM_THREADS=1 $(PY) -m pytest -n $(PYTEST_WORKERS) --timeout=900 -q
+	SEGEDU_FAST=1 OMP_NUM_THREADS=1 $(PY) -m pytest -p no:xdist --nbval-lax --timeout=900 -q solutions
+
+# The student labs are generated from the solutions, never edited by hand.
+labs: $(STAMP)
+	$(PY) -m segedu.grading generate
 
 # The book is executed for real (full mode unless SEGEDU_FAST=1 is set by the caller);
-# jupyter-book's raise_on_error makes a failing chapter fail the build. The toc path must be
-# absolute (jupyter-book resolves a relative one from inside course/). No MPLBACKEND=Agg here:
-# kernels started with it show no figures.
+# jupyter-book's raise_on_error makes a failing chapter fail the build, and -W makes any Sphinx
+# warning fail it too (--keep-going lists them all first). --all rebuilds (and so re-executes)
+# every page: Sphinx alone would only redo pages whose source changed, keeping stale figures after
+# a change to segedu itself. prepare_book.py first copies labs/*.ipynb
+# into course/labs/ (git-ignored) and writes the build's toc, $(BOOK_OUT)/_toc.yml = _toc.yml + a
+# "Labs" part with every lab found; the labs are shown as students get them, not executed.
+# SOLUTIONS=1 (or 0) overrides `segedu: publish_solutions` of _config.yml: publish the solutions too.
+# The toc path must be absolute (jupyter-book resolves a relative one from inside course/). No
+# MPLBACKEND=Agg here: kernels started with it show no figures.
+SOLUTIONS ?=
 book: $(STAMP)
-	$(VENV)/bin/jupyter-book build course \
+	$(PY) jupyter-book-config/prepare_book.py --out $(BOOK_OUT) --solutions '$(SOLUTIONS)'
+	$(VENV)/bin/jupyter-book build course --all -W --keep-going \
 		--config jupyter-book-config/_config.yml \
-		--toc $(CURDIR)/jupyter-book-config/_toc.yml \
+		--toc $(abspath $(BOOK_OUT))/_toc.yml \
 		--path-output $(BOOK_OUT)
 	@echo "The site is in $(BOOK_OUT)/_build/html/index.html"
 

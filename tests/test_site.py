@@ -1,0 +1,411 @@
+"""The built book, opened in a real browser (headless Chromium through Playwright).
+
+`make book` builds the site; this test builds it in fast mode (SEGEDU_FAST=1) into a temporary
+folder, serves it on a free localhost port, and opens the home page and every page of the table of
+contents (chapters and labs) in headless Chromium. A page fails the test when
+
+- it is missing (HTTP status other than 200),
+- one of its internal links (`<a href>` to the same site) is broken, or names a `#fragment` that
+  is not an `id` on the target page,
+- one of its images does not load (`naturalWidth == 0`),
+- the browser logs a console error or the page's JavaScript raises.
+
+It also checks that every student lab of labs/ has its page, and that the solutions are not
+published unless the configuration says so. Full-page screenshots of the home page and of one lab
+are kept in _build/site-test/ (an artifact for CI).
+
+Offline: the site loads a few things from the internet in a reader's browser (MathJax from its
+CDN, the "Open in Colab" badge image from colab.research.google.com). The test machine has no
+internet, and a failed request is logged as a console error, so every request to a host other than
+localhost is intercepted and answered with an empty 200 response (a tiny valid SVG for images):
+the test checks the site itself, not the CDNs.
+
+Needs Debian's Chromium (/usr/bin/chromium; `apt-get install chromium`) and the Python package
+`playwright` (never `playwright install`: the system browser is used; SEGEDU_CHROMIUM=<path> names
+another Chromium binary). Without them the tests are skipped, unless SEGEDU_REQUIRE_BROWSER=1 (set
+by .ci/run), which makes them fail instead.
+SEGEDU_SITE_BUILD=<BOOK_OUT folder> reuses a finished `make book BOOK_OUT=...` (default
+configuration, i.e. without SOLUTIONS=1) instead of building.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import http.server
+import importlib.util
+import os
+import re
+import shutil
+import subprocess
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import urldefrag, urljoin, urlsplit
+
+import pytest
+
+yaml = pytest.importorskip("yaml")
+
+ROOT = Path(__file__).resolve().parents[1]
+# Debian's package; SEGEDU_CHROMIUM names another Chromium binary (e.g. on another system).
+CHROMIUM = Path(os.environ.get("SEGEDU_CHROMIUM", "/usr/bin/chromium"))
+ARTIFACTS = ROOT / "_build" / "site-test"
+# Flags for a container: no sandbox (root, no user namespaces), no GPU, and none of Chromium's own
+# background traffic (updates, sync), which would only fail offline.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# Milliseconds allowed to one page load / one image.
+PAGE_TIMEOUT_MS = 30_000
+# The answer to an intercepted image request: a valid 88x20 SVG (the size of the Colab badge).
+TINY_SVG = (
+    '<svg xmlns="http://www.w3.org/2000/svg" width="88" height="20">'
+    '<rect width="88" height="20" fill="#f9ab00"/></svg>'
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers: the browser, a local web server, the checker
+
+
+def _prepare_book_module():
+    path = ROOT / "jupyter-book-config" / "prepare_book.py"
+    spec = importlib.util.spec_from_file_location("prepare_book", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _require_browser() -> None:
+    """Skip (or, with SEGEDU_REQUIRE_BROWSER=1, fail) when Chromium or Playwright is missing."""
+    missing = []
+    if not CHROMIUM.exists():
+        missing.append(f"{CHROMIUM} (apt-get install chromium)")
+    if importlib.util.find_spec("playwright") is None:
+        missing.append("the Python package playwright (pip install playwright)")
+    if missing:
+        reason = "browser test needs " + " and ".join(missing)
+        if os.environ.get("SEGEDU_REQUIRE_BROWSER") == "1":
+            pytest.fail(reason + "; SEGEDU_REQUIRE_BROWSER=1 forbids skipping", pytrace=False)
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """A headless Chromium (Debian's), with a fresh temporary profile per launch."""
+    _require_browser()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        # launch() (not launch_persistent_context) gives every run a new, empty user data dir.
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):  # noqa: A002 - the base class's name
+        pass
+
+
+@contextlib.contextmanager
+def serve(directory: Path) -> Iterator[str]:
+    """Serve ``directory`` on a free localhost port in a thread; yields the base URL (ends in /)."""
+    handler = functools.partial(_QuietHandler, directory=str(directory))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)  # port 0: any free port
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+class _IdCollector(HTMLParser):
+    """Collects every id (and legacy <a name>) of an HTML page: the valid #fragment targets."""
+
+    def __init__(self):
+        super().__init__()
+        self.ids: set[str] = set()
+
+    def handle_starttag(self, tag, attrs):
+        for key, value in attrs:
+            if value and (key == "id" or (tag == "a" and key == "name")):
+                self.ids.add(value)
+
+
+class LinkChecker:
+    """Fetches internal link targets once each (plain HTTP, no browser) and remembers the ids."""
+
+    def __init__(self):
+        self._status: dict[str, int] = {}
+        self._ids: dict[str, set[str]] = {}
+
+    def status(self, url: str) -> int:
+        if url not in self._status:
+            try:
+                with urllib.request.urlopen(url, timeout=10) as response:
+                    body = response.read()
+                    self._status[url] = response.status
+                    if "html" in response.headers.get("Content-Type", ""):
+                        parser = _IdCollector()
+                        parser.feed(body.decode("utf8", errors="replace"))
+                        self._ids[url] = parser.ids
+            except urllib.error.HTTPError as error:
+                self._status[url] = error.code
+        return self._status[url]
+
+    def has_fragment(self, url: str, fragment: str) -> bool:
+        """Whether the (already fetched) page ``url`` has an element with id ``fragment``."""
+        ids = self._ids.get(url)
+        return ids is None or fragment in ids  # not HTML (e.g. a notebook download): no anchors
+
+
+def _fulfil_offline(route) -> None:
+    """Answer a request for another host with an empty 200 (a tiny SVG for an image): no
+    internet here, and a failed request would be a console error that is not the site's fault."""
+    host = urlsplit(route.request.url).hostname
+    if host in ("127.0.0.1", "localhost"):
+        route.continue_()
+    elif route.request.resource_type == "image" or route.request.url.split("?")[0].endswith(".svg"):
+        route.fulfill(status=200, content_type="image/svg+xml", body=TINY_SVG)
+    elif route.request.resource_type == "script":
+        route.fulfill(status=200, content_type="application/javascript", body="")
+    elif route.request.resource_type == "stylesheet":
+        route.fulfill(status=200, content_type="text/css", body="")
+    else:
+        route.fulfill(status=200, content_type="text/plain", body="")
+
+
+# Makes lazy images load now, waits for every image to finish (load or error), reports each one.
+_IMAGES_JS = """
+async (timeoutMs) => {
+  const images = [...document.images];
+  for (const img of images) img.loading = "eager";
+  const settled = img => img.complete ? Promise.resolve() : new Promise(resolve => {
+    img.addEventListener("load", resolve, {once: true});
+    img.addEventListener("error", resolve, {once: true});
+  });
+  const timeout = new Promise(resolve => setTimeout(resolve, timeoutMs));
+  await Promise.race([Promise.all(images.map(settled)), timeout]);
+  return images.map(img => ({src: img.currentSrc || img.src, ok: img.complete && img.naturalWidth > 0}));
+}
+"""
+
+
+def check_pages(browser, base_url: str, pages: list[str], screenshots: dict[str, Path] | None = None) -> list[str]:
+    """Open each page (a path relative to ``base_url``) and list every problem found, as text.
+
+    Each problem starts with its kind: "missing page", "broken link", "missing anchor",
+    "missing image", "console error" or "page error". ``screenshots`` maps a page to the PNG file
+    where a full-page screenshot of it is saved. An empty list means every page is fine.
+    """
+    screenshots = screenshots or {}
+    links = LinkChecker()
+    problems: list[str] = []
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.route("**/*", _fulfil_offline)
+    try:
+        for page_path in pages:
+            page = context.new_page()
+            page.set_default_timeout(PAGE_TIMEOUT_MS)
+            # Console errors and uncaught exceptions, from the first byte on.
+            page.on("console", lambda msg, p=page_path: problems.append(
+                f"console error on {p}: {msg.text}") if msg.type == "error" else None)
+            page.on("pageerror", lambda exc, p=page_path: problems.append(f"page error on {p}: {exc}"))
+
+            response = page.goto(urljoin(base_url, page_path), wait_until="load")
+            if response is None or response.status != 200:
+                status = response.status if response is not None else "no response"
+                problems.append(f"missing page {page_path}: HTTP {status}")
+                page.close()
+                continue
+            # A <meta http-equiv="Refresh"> (the book's index.html) navigates on: let it settle.
+            page.wait_for_load_state("networkidle")
+            page.wait_for_load_state("load")
+
+            for image in page.evaluate(_IMAGES_JS, PAGE_TIMEOUT_MS):
+                if not image["ok"]:
+                    problems.append(f"missing image on {page_path}: {image['src']}")
+
+            # Internal links: same host and port as the site; each target fetched once.
+            hrefs = page.eval_on_selector_all("a[href]", "links => links.map(a => a.href)")
+            for href in sorted(set(hrefs)):
+                if urlsplit(href).netloc != urlsplit(base_url).netloc:
+                    continue
+                target, fragment = urldefrag(href)
+                status = links.status(target)
+                if status != 200:
+                    problems.append(f"broken link on {page_path}: {href} (HTTP {status})")
+                elif fragment and not links.has_fragment(target, fragment):
+                    problems.append(f"missing anchor on {page_path}: {href} (no id {fragment!r})")
+
+            if page_path in screenshots:
+                screenshots[page_path].parent.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(screenshots[page_path]), full_page=True)
+            page.close()
+    finally:
+        context.close()
+    return problems
+
+
+# ---------------------------------------------------------------------------------------------
+# the checker catches what it should (a tiny hand-made site, no book build)
+
+
+def _write_tiny_site(folder: Path) -> None:
+    (folder / "ok.svg").write_text(TINY_SVG, encoding="utf8")
+    (folder / "good.html").write_text(
+        '<!doctype html><html><head><title>good</title><link rel="icon" href="data:,"></head><body>'
+        '<h1 id="top">Good</h1><img src="ok.svg" alt="ok">'
+        # an external image (answered by the interception) and an internal link with a valid anchor
+        '<img src="https://colab.research.google.com/assets/colab-badge.svg" alt="badge">'
+        '<a href="bad.html#here">bad page, existing anchor</a></body></html>',
+        encoding="utf8",
+    )
+    (folder / "bad.html").write_text(
+        '<!doctype html><html><head><title>bad</title><link rel="icon" href="data:,"></head><body>'
+        '<h1 id="here">Bad</h1>'
+        '<a href="nowhere.html">broken link</a>'
+        '<a href="good.html#nothere">missing anchor</a>'
+        '<img src="missing.png" alt="missing">'
+        '<script>console.error("boom from the page");</script>'
+        '<script>throw new Error("uncaught on purpose");</script>'
+        "</body></html>",
+        encoding="utf8",
+    )
+
+
+def test_checker_finds_broken_links_missing_images_and_console_errors(browser, tmp_path):
+    _write_tiny_site(tmp_path)
+    with serve(tmp_path) as base_url:
+        # No false alarm on a clean page (its external badge is answered offline).
+        assert check_pages(browser, base_url, ["good.html"]) == []
+        problems = check_pages(browser, base_url, ["bad.html", "absent.html"])
+
+    def found(kind: str, detail: str) -> bool:
+        return any(p.startswith(kind) and detail in p for p in problems)
+
+    assert found("broken link", "nowhere.html"), problems
+    assert found("missing anchor", "good.html#nothere"), problems
+    assert found("missing image", "missing.png"), problems
+    assert found("console error", "boom from the page"), problems
+    assert found("page error", "uncaught on purpose"), problems
+    assert found("missing page", "absent.html: HTTP 404"), problems
+
+
+# ---------------------------------------------------------------------------------------------
+# the real site
+
+
+def _toc_files(node) -> list[str]:
+    """Every `root` and `file` entry of a (nested) table of contents, in order."""
+    found: list[str] = []
+    if isinstance(node, dict):
+        found += [str(node[key]) for key in ("root", "file") if key in node]
+        for value in node.values():
+            if isinstance(value, list | dict):
+                found += _toc_files(value)
+    elif isinstance(node, list):
+        for item in node:
+            found += _toc_files(item)
+    return found
+
+
+@pytest.fixture(scope="module")
+def built_book(tmp_path_factory) -> Path:
+    """The BOOK_OUT folder of a fast-mode `make book` (or the one named by SEGEDU_SITE_BUILD)."""
+    _require_browser()  # do not spend a build on a test that cannot run
+    reuse = os.environ.get("SEGEDU_SITE_BUILD")
+    if reuse:
+        return Path(reuse).resolve()
+    out = tmp_path_factory.mktemp("book")
+    env = dict(os.environ, SEGEDU_FAST="1")
+    # The Makefile's test target exports MPLBACKEND=Agg; kernels started with it show no figures.
+    env.pop("MPLBACKEND", None)
+    # Build what the configuration says (no SOLUTIONS override from the caller's environment).
+    env.pop("SOLUTIONS", None)
+    result = subprocess.run(
+        [shutil.which("make") or "make", "book", f"BOOK_OUT={out}"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200,
+    )
+    assert result.returncode == 0, f"make book failed:\n{result.stdout[-6000:]}\n{result.stderr[-6000:]}"
+    return out
+
+
+@pytest.mark.slow
+def test_every_page_of_the_book_loads_cleanly_in_chromium(browser, built_book):
+    html = built_book / "_build" / "html"
+    toc = yaml.safe_load((built_book / "_toc.yml").read_text(encoding="utf8"))
+    pages = ["index.html"] + [f"{entry}.html" for entry in _toc_files(toc)]
+
+    # Every student lab of labs/ is a page (derived from the folder, not from the toc) ...
+    labs = sorted((ROOT / "labs").glob("*.ipynb"))
+    assert labs, "labs/ has no notebook: run `make labs`"
+    for lab in labs:
+        assert f"labs/{lab.stem}.html" in pages, f"{lab.name} is not in the book's toc"
+    # ... and the solutions are published only when the configuration asks for it.
+    prepare_book = _prepare_book_module()
+    config = yaml.safe_load((ROOT / "jupyter-book-config" / "_config.yml").read_text(encoding="utf8"))
+    published = sorted(p.relative_to(html) for p in (html / "solutions").glob("*.html"))
+    if prepare_book.publish_solutions(config):
+        assert len(published) == len(list((ROOT / "solutions").glob("*.ipynb")))
+    else:
+        assert not published, f"solutions published although publish_solutions is off: {published}"
+        assert not (html / "_sources" / "solutions").exists()
+
+    # Each lab page opens the student notebook of the repository in Colab, from its badge and from
+    # the theme's launch button alike (so at least two links, all to the same address).
+    spec = importlib.util.spec_from_file_location(
+        "segedu_colab", ROOT / "jupyter-book-config" / "_ext" / "segedu_colab.py")
+    colab = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(colab)
+    for lab in labs:
+        expected = colab.lab_colab_url(
+            config["launch_buttons"]["colab_url"], config["repository"]["url"],
+            config["repository"]["branch"], f"labs/{lab.stem}")
+        text = (html / "labs" / f"{lab.stem}.html").read_text(encoding="utf8")
+        found = re.findall(r'href="(https://colab\.research\.google\.com/github/[^"]+)"', text)
+        assert len(found) >= 2 and set(found) == {expected}, f"Colab links of {lab.name}: {found}"
+
+    first_lab = f"labs/{labs[0].stem}.html"
+    screenshots = {"index.html": ARTIFACTS / "home.png", first_lab: ARTIFACTS / "lab.png"}
+    with serve(html) as base_url:
+        problems = check_pages(browser, base_url, pages, screenshots)
+    assert not problems, "\n".join(problems)
+    for shot in screenshots.values():
+        assert shot.stat().st_size > 0
+
+
+def test_prepare_book_adds_every_lab_and_solutions_only_when_switched_on(tmp_path):
+    """The generated toc: the chapters of _toc.yml, then one "Labs" entry per lab (no browser)."""
+    prepare_book = _prepare_book_module()
+    course = tmp_path / "course"
+    course.mkdir()
+    base = yaml.safe_load((ROOT / "jupyter-book-config" / "_toc.yml").read_text(encoding="utf8"))
+    labs = sorted(p.stem for p in (ROOT / "labs").glob("*.ipynb"))
+    solutions = sorted(p.stem for p in (ROOT / "solutions").glob("*.ipynb"))
+
+    toc = yaml.safe_load(prepare_book.prepare(tmp_path / "off", "0", course=course).read_text(encoding="utf8"))
+    assert toc["parts"][: len(base["parts"])] == base["parts"]
+    assert _toc_files(toc) == _toc_files(base) + [f"labs/{stem}" for stem in labs]
+    assert sorted(p.stem for p in (course / "labs").glob("*.ipynb")) == labs
+    assert not (course / "solutions").exists()
+
+    toc = yaml.safe_load(prepare_book.prepare(tmp_path / "on", "1", course=course).read_text(encoding="utf8"))
+    assert toc["parts"][-1]["caption"] == "Solutions"
+    assert _toc_files(toc)[-len(solutions):] == [f"solutions/{stem}" for stem in solutions]
+    assert sorted(p.stem for p in (course / "solutions").glob("*.ipynb")) == solutions
+    # The switch's default comes from _config.yml; an empty override keeps it.
+    assert prepare_book.publish_solutions({"segedu": {"publish_solutions": True}}, "") is True
+    assert prepare_book.publish_solutions({}, None) is False
