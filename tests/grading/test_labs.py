@@ -29,6 +29,10 @@ def blank_lab_with_hidden_tests(solution: nbformat.NotebookNode) -> nbformat.Not
     return blank
 
 
+def test_the_first_three_labs_are_there():
+    assert [p.stem for p in SOLUTIONS][:3] == ["01_losses", "02_conv_arithmetic", "03_metrics"]
+
+
 @pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda p: p.stem)
 def test_every_graded_cell_fails_on_the_blank_lab(solution, tmp_path):
     solution_notebook = read_notebook(solution)
