@@ -1,4 +1,7 @@
-"""``python -m segedu.grading generate [--solutions DIR] [--labs DIR] [--check]``."""
+"""``python -m segedu.grading generate [--solutions DIR] [--labs DIR] [--check]``.
+
+``python -m segedu.grading grade ...`` is ``segedu-grade ...`` (see :mod:`segedu.grading.grade`).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,11 @@ from .notebook import NotebookError
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["grade"]:  # the grader has its own options: hand them over as they are
+        from .grade import main as grade_main
+
+        return grade_main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m segedu.grading", description="segedu's lab tools")
     commands = parser.add_subparsers(dest="command", required=True)
     generate = commands.add_parser("generate", help="write the student labs from the solutions")
@@ -17,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     generate.add_argument("--labs", default="labs", help="folder of student notebooks to write")
     generate.add_argument("--check", action="store_true",
                           help="write nothing; exit 1 if a lab differs from what would be generated")
+    commands.add_parser("grade", help="grade submissions (segedu-grade; see grade --help)")
     args = parser.parse_args(argv)
     try:
         if args.check:

@@ -1,0 +1,310 @@
+"""``segedu-grade``: grade a folder of submitted notebooks into a gradebook and feedback texts.
+
+Usage::
+
+    segedu-grade --lab labs/02_conv_arithmetic.ipynb --submissions DIR --out DIR
+                 [--solution solutions/02_conv_arithmetic.ipynb] [--workers N]
+                 [--cell-timeout S] [--timeout S] [--memory-mb M] [--fast]
+
+Options:
+
+--lab PATH          the released student lab (graded cells and their sources come from it)
+--submissions DIR   the submitted notebooks, ``DIR/<student_id>.ipynb`` (the id is the file stem)
+--out DIR           where ``gradebook.csv`` and ``feedback/<student_id>.txt`` are written
+--solution PATH     the solution notebook: its cells tagged ``hidden-tests`` are added to every
+                    submission, right after the graded cell they follow there
+--workers N         submissions run at the same time (default 1)
+--cell-timeout S    seconds one cell may run; it is then interrupted and fails (default 120)
+--timeout S         seconds one notebook may run in all; then its processes are killed (default 900)
+--memory-mb M       resident memory (MiB) of one notebook's processes before they are killed
+                    (default 4096)
+--fast              run the notebooks with ``SEGEDU_FAST=1`` (small sizes and step counts)
+
+For each submission, in its own temporary folder and processes (see :mod:`.sandbox`):
+
+1. the notebook is validated (JSON, nbformat 4, ``nbformat.validate``, unique cell ids); an invalid
+   one gets a row with status ``invalid`` and the reason, and is not run;
+2. every graded cell is compared with the released one by checksum of its source; an edited or
+   deleted graded cell is restored and flagged (see :mod:`.prepare`);
+3. the hidden tests of the solution are added;
+4. the notebook runs under ``pytest --nbval-lax`` with the limits above;
+5. every graded cell (hidden tests included) that passed earns its points.
+
+Statuses: ``ok``; ``invalid`` (not run; also a file over 20 MiB); ``timeout`` (a cell was interrupted, or the notebook was
+killed at its time limit); ``memory`` (killed above the memory limit); ``crashed`` (the kernel
+died, e.g. ``os._exit``, or the run failed otherwise). A broken submission never stops the batch.
+
+Safety: the lab and the solution are read and hashed before anything runs; a submitted file is
+read, never written (it is copied into the temporary folder). After each run, and after the batch,
+the lab, the solution, the gradebook path and the submissions are compared with what was read; a
+change is undone (same bytes, same modification time) and flagged in the row of the submission
+after whose run it was seen — with several workers, a change made while two submissions ran is
+blamed on the one that finished first. The gradebook and the feedback are written at the end,
+atomically, from the results in memory.
+
+Limits of the approach: the student's code runs as the grader's user, in the same kernel as the
+graded cells. A notebook can redefine ``check`` before the graded cells run, or escape the process
+tree (``setsid`` and double fork); use a container or a separate user for high-stakes grading.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import shutil
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+from .gradebook import CellGrade, Row, write_outputs
+from .notebook import NotebookError
+from .prepare import Assignment, InvalidSubmission, parse_submission, prepare
+from .sandbox import run_notebook
+
+__all__ = ["Limits", "Guard", "grade_submission", "grade_batch", "main"]
+
+MAX_SUBMISSION_MB = 20  # a larger file is not read: its row says "invalid"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The limits of one run: per cell and per notebook (seconds), memory (MiB); fast mode."""
+
+    cell_timeout: float = 120
+    timeout: float = 900
+    memory_mb: float = 4096
+    fast: bool = False
+
+
+class Guard:
+    """Files that no submission may change: their bytes and times, read before the batch.
+
+    :meth:`restore` puts back any that changed (or removes one that did not exist) and says which.
+    """
+
+    def __init__(self, paths: dict[str, Path]):
+        self._lock = threading.Lock()
+        self.saved: dict[str, tuple[Path, bytes | None, tuple[int, int] | None]] = {}
+        for name, path in paths.items():
+            if path.is_file():
+                info = path.stat()
+                self.saved[name] = (path, path.read_bytes(), (info.st_atime_ns, info.st_mtime_ns))
+            else:
+                self.saved[name] = (path, None, None)
+
+    def data(self, name: str) -> bytes | None:
+        return self.saved[name][1]
+
+    def restore(self) -> list[str]:
+        """Undo every change to the guarded files; the names of those that had changed."""
+        changed = []
+        with self._lock:
+            for name, (path, data, times) in self.saved.items():
+                try:
+                    now = path.read_bytes() if path.is_file() else None
+                    same_time = times is None or path.stat().st_mtime_ns == times[1]
+                except OSError:  # unreadable now: put it back
+                    now, same_time = None, False
+                if now == data and (data is None or same_time) and not (data is None and path.exists()):
+                    continue
+                changed.append(name)
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path, ignore_errors=True)  # a folder made where a file belongs
+                if data is None:
+                    path.unlink(missing_ok=True)
+                    continue
+                temporary = path.with_name(f".{path.name}.restore")
+                temporary.write_bytes(data)
+                os.utime(temporary, ns=times)
+                os.replace(temporary, path)
+        return changed
+
+
+def _hash(data: bytes | None) -> str:
+    return hashlib.sha256(data or b"").hexdigest()[:12]
+
+
+def _describe(sources: list[str], number: int | None) -> str:
+    """``code cell 4 (`while True:`)``: nbval's number of a code cell and its first line."""
+    if number is None or number >= len(sources):
+        return "the teardown (after the last cell)"
+    first = next((line.strip() for line in sources[number].splitlines() if line.strip()), "")
+    return f"code cell {number} (`{first[:60]}`)"
+
+
+def grade_submission(student_id: str, data: bytes, assignment: Assignment, limits: Limits) -> Row:
+    """Grade one submission given its bytes: validate, restore, add hidden tests, run, score."""
+    row = Row(student_id=student_id, status="ok", max_total=assignment.max_total)
+    try:
+        notebook = parse_submission(data)
+    except InvalidSubmission as error:
+        row.status = "invalid"
+        row.flags.append(str(error))
+        row.cells = [CellGrade(gid, False, 0.0, assignment.points[gid], "not run: invalid notebook")
+                     for gid in assignment.columns]
+        return row
+    prepared = prepare(notebook, assignment)
+    row.flags += prepared.flags
+    env = {"SEGEDU_FAST": "1"} if limits.fast else {}
+    run = run_notebook(nbformat.writes(prepared.notebook), cell_timeout=limits.cell_timeout,
+                       timeout=limits.timeout, memory_mb=limits.memory_mb, env=env)
+
+    # points: a graded cell earns them when nbval reports it passed
+    by_id = {gid: number for number, gid in prepared.graded.items()}
+    for gid in assignment.columns:
+        points = assignment.points[gid]
+        result = run.cells.get(by_id[gid]) if gid in by_id else None
+        if result is None:
+            row.cells.append(CellGrade(gid, False, 0.0, points, "✗ not run (the notebook stopped before it)"))
+        elif result.passed:
+            row.cells.append(CellGrade(gid, True, points, points, result.output))
+        else:
+            row.cells.append(CellGrade(gid, False, 0.0, points, result.message or "✗ failed"))
+
+    # status: what stopped or slowed the run, the worst first
+    sources = [c.source for c in prepared.notebook.cells if c.cell_type == "code"]
+    stopped = next((n for n in range(len(sources)) if n not in run.cells), None)
+    timed_out = [n for n in sorted(run.cells) if run.cells[n].timeout]
+    if run.killed == "memory":
+        row.status = "memory"
+        row.flags.append(f"killed: used more than {limits.memory_mb:g} MiB of memory"
+                         f" in {_describe(sources, stopped)}")
+    elif run.killed == "timeout":
+        row.status = "timeout"
+        row.flags.append(f"killed: the notebook ran longer than {limits.timeout:g} s"
+                         f" (in {_describe(sources, stopped)})")
+    elif timed_out:
+        row.status = "timeout"
+        stuck = "; the kernel could not be interrupted and was stopped" if run.kernel_died else ""
+        row.flags.append(f"{_describe(sources, timed_out[0])} ran longer than"
+                         f" {limits.cell_timeout:g} s and was interrupted{stuck}")
+    elif run.kernel_died:
+        row.status = "crashed"
+        dead = next((n for n in sorted(run.cells) if "Kernel dead" in run.cells[n].message), None)
+        where = stopped if dead is None else max(dead - 1, 0)
+        row.flags.append(f"the kernel died (exit or crash) in {_describe(sources, where)};"
+                         " the cells after it did not run")
+    elif run.returncode not in (0, 1) or not run.cells:
+        row.status = "crashed"
+        last = run.log_tail.strip().splitlines()[-1:] or [""]
+        row.flags.append(f"the run failed (pytest exit code {run.returncode}): {last[0][:200]}")
+    return row
+
+
+def _safe_grade(student_id: str, data: bytes, assignment: Assignment, limits: Limits,
+                guard: Guard, names: dict[str, str]) -> Row:
+    """:func:`grade_submission` that always returns a row, then undoes changes to guarded files."""
+    try:
+        row = grade_submission(student_id, data, assignment, limits)
+    except Exception as error:  # a bug or an OS failure while grading one: a row, not a stop
+        row = Row(student_id=student_id, status="crashed", max_total=assignment.max_total,
+                  cells=[CellGrade(g, False, 0.0, assignment.points[g], "not graded")
+                         for g in assignment.columns],
+                  flags=[f"grader error: {type(error).__name__}: {str(error)[:200]}"])
+    try:
+        changed = guard.restore()
+    except OSError as error:  # e.g. a folder made read-only: say so, and go on
+        changed = []
+        row.flags.append(f"could not check the guarded files: {error}")
+    for name in changed:
+        row.flags.append(f"{names.get(name, name)} was modified during this run: restored")
+    return row
+
+
+def grade_batch(
+    lab: str | Path,
+    submissions: str | Path,
+    out: str | Path,
+    *,
+    solution: str | Path | None = None,
+    workers: int = 1,
+    limits: Limits = Limits(),
+    log=None,
+) -> tuple[list[Row], list[str]]:
+    """Grade every ``submissions/*.ipynb``; write the outputs; return (rows, batch warnings).
+
+    The warnings name the guarded files found changed after the batch (they are restored).
+    """
+    lab, submissions, out = Path(lab), Path(submissions), Path(out)
+    log = log or (lambda message: None)
+    paths = sorted(submissions.glob("*.ipynb"))
+    guarded = {"lab": lab, "gradebook": out / "gradebook.csv"}
+    if solution is not None:
+        guarded["solution"] = Path(solution)
+    # a file too large to be a lab is not read at all (nor kept in memory to guard it)
+    too_large = {p.stem for p in paths if p.stat().st_size > MAX_SUBMISSION_MB * 2**20}
+    guarded.update({f"submission {p.stem}": p for p in paths if p.stem not in too_large})
+    # everything is read into memory (and hashed) before anything runs
+    guard = Guard(guarded)
+    names = {"lab": "the released lab", "solution": "the solution", "gradebook": "the gradebook"}
+    if guard.data("lab") is None:
+        raise NotebookError(f"{lab}: no such notebook")
+    if solution is not None and guard.data("solution") is None:
+        raise NotebookError(f"{solution}: no such notebook")
+    assignment = Assignment.from_bytes(guard.data("lab"), guard.data("solution") if solution else None)
+    log(f"lab {lab} ({_hash(guard.data('lab'))}), {len(assignment.columns)} graded cells, "
+        f"{len(paths)} submissions, {workers} worker(s)")
+
+    rows: list[Row] = []
+    start = time.monotonic()
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        futures = [pool.submit(_safe_grade, p.stem, guard.data(f"submission {p.stem}"), assignment,
+                               limits, guard, names) for p in paths if p.stem not in too_large]
+        rows += [Row(student_id=stem, status="invalid", max_total=assignment.max_total,
+                     cells=[CellGrade(g, False, 0.0, assignment.points[g], "not run") for g in assignment.columns],
+                     flags=[f"the file is larger than {MAX_SUBMISSION_MB} MiB"]) for stem in sorted(too_large)]
+        for future in futures:
+            row = future.result()  # _safe_grade never raises
+            rows.append(row)
+            log(f"{row.student_id}: {row.total:g}/{row.max_total:g} {row.status}"
+                f" ({time.monotonic() - start:.1f} s)")
+    # after the batch: the released files must be as they were read
+    warnings = [f"{names.get(n, n)} had changed after the batch: restored" for n in guard.restore()]
+    for warning in warnings:
+        log(f"warning: {warning}")
+    write_outputs(out, rows, assignment.columns)
+    return rows, warnings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="segedu-grade", description="Grade submitted lab notebooks into a gradebook.",
+        epilog="Writes OUT/gradebook.csv and OUT/feedback/<student_id>.txt; see the module "
+               "segedu.grading.grade for the statuses and the safety checks.")
+    parser.add_argument("--lab", required=True, help="the released student lab (.ipynb)")
+    parser.add_argument("--submissions", required=True, help="folder of <student_id>.ipynb files")
+    parser.add_argument("--out", required=True, help="folder for gradebook.csv and feedback/")
+    parser.add_argument("--solution", help="solution notebook: source of the hidden tests")
+    parser.add_argument("--workers", type=int, default=1, help="submissions run at once (default 1)")
+    parser.add_argument("--cell-timeout", type=float, default=120,
+                        help="seconds per cell before it is interrupted (default 120)")
+    parser.add_argument("--timeout", type=float, default=900,
+                        help="seconds per notebook before it is killed (default 900)")
+    parser.add_argument("--memory-mb", type=float, default=4096,
+                        help="MiB of resident memory per notebook before it is killed (default 4096)")
+    parser.add_argument("--fast", action="store_true", help="run the notebooks with SEGEDU_FAST=1")
+    args = parser.parse_args(argv)
+    if not Path(args.submissions).is_dir():
+        print(f"error: {args.submissions}: no such folder", file=sys.stderr)
+        return 2
+    limits = Limits(cell_timeout=args.cell_timeout, timeout=args.timeout,
+                    memory_mb=args.memory_mb, fast=args.fast)
+    try:
+        rows, warnings = grade_batch(args.lab, args.submissions, args.out, solution=args.solution,
+                                     workers=args.workers, limits=limits,
+                                     log=lambda m: print(m, file=sys.stderr, flush=True))
+    except NotebookError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote {Path(args.out) / 'gradebook.csv'} ({len(rows)} submissions)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
