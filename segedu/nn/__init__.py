@@ -3,13 +3,17 @@
 - :mod:`~segedu.nn.arithmetic`: output sizes of convolutions, transposed convolutions and pooling;
 - :mod:`~segedu.nn.receptive_field`: receptive field and effective stride of a stack of layers;
 - :mod:`~segedu.nn.unpooling`: max unpooling with indices (SegNet) and average unpooling;
-- :mod:`~segedu.nn.transposed_conv`: the transposed convolution as a scatter-add of its kernel.
+- :mod:`~segedu.nn.transposed_conv`: the transposed convolution as a scatter-add of its kernel;
+- :mod:`~segedu.nn.resnet` and :mod:`~segedu.nn.vgg`: the ResNet-18/34/50 and VGG16 backbones,
+  state-dict compatible with torchvision's.
 """
 
 from .arithmetic import conv_output_size, conv_transpose_output_size, pool_output_size
 from .receptive_field import ReceptiveField, receptive_field
+from .resnet import ResNet, resnet18, resnet34, resnet50
 from .transposed_conv import conv_transpose2d_scatter
 from .unpooling import avg_unpool2d, max_unpool2d
+from .vgg import VGG, vgg16
 
 __all__ = [
     "conv_output_size",
@@ -20,4 +24,10 @@ __all__ = [
     "conv_transpose2d_scatter",
     "max_unpool2d",
     "avg_unpool2d",
+    "ResNet",
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "VGG",
+    "vgg16",
 ]

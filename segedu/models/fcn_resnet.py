@@ -1,0 +1,60 @@
+"""FCN-ResNet50 and DeepLabv3-ResNet50, equal to torchvision's models given their weights.
+
+Both run a dilated ResNet-50 (output stride 8: layers 3 and 4 dilate instead of striding), put a
+head on the last stage's features (an FCN head, or DeepLabv3's ASPP head) and up-sample its scores
+bilinearly to the input size. With ``aux_loss=True`` an FCN head on layer 3 gives auxiliary scores
+for a second loss during training (as in PSPNet). They return a dict ``{"out": (N, K, H, W),
+"aux": (N, K, H, W)}``, as torchvision's.
+
+Parameter counts with 21 classes and the auxiliary head (torchvision's documented numbers):
+``fcn_resnet50`` 35,322,218 and ``deeplabv3_resnet50`` 42,004,074.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..nn.resnet import resnet50
+from .heads import deeplab_head, fcn_head
+from .registry import register_model
+
+__all__ = ["DilatedResNetSegmenter", "fcn_resnet50", "deeplabv3_resnet50"]
+
+
+class DilatedResNetSegmenter(nn.Module):
+    """A dilated ResNet-50 backbone, a head on layer 4, an optional auxiliary head on layer 3."""
+
+    def __init__(self, *, head: nn.Module, aux_head: nn.Module | None = None) -> None:
+        super().__init__()
+        self.backbone = resnet50(replace_stride_with_dilation=(False, True, True), include_top=False)
+        self.classifier = head
+        self.aux_classifier = aux_head
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        size = x.shape[-2:]
+        *_, layer3, layer4 = self.backbone.forward_stages(x)  # (N, 1024, H/8, W/8), (N, 2048, H/8, W/8)
+        result = OrderedDict()
+        scores = self.classifier(layer4)  # (N, K, H/8, W/8)
+        result["out"] = F.interpolate(scores, size=size, mode="bilinear", align_corners=False)  # (N, K, H, W)
+        if self.aux_classifier is not None:
+            scores = self.aux_classifier(layer3)
+            result["aux"] = F.interpolate(scores, size=size, mode="bilinear", align_corners=False)
+        return result
+
+
+@register_model("fcn_resnet50")
+def fcn_resnet50(*, num_classes: int = 21, aux_loss: bool = True) -> DilatedResNetSegmenter:
+    """FCN with a dilated ResNet-50 (torchvision's ``fcn_resnet50``)."""
+    return DilatedResNetSegmenter(head=fcn_head(2048, num_classes),
+                                  aux_head=fcn_head(1024, num_classes) if aux_loss else None)
+
+
+@register_model("deeplabv3_resnet50")
+def deeplabv3_resnet50(*, num_classes: int = 21, aux_loss: bool = True) -> DilatedResNetSegmenter:
+    """DeepLabv3 with a dilated ResNet-50 and ASPP (torchvision's ``deeplabv3_resnet50``)."""
+    return DilatedResNetSegmenter(head=deeplab_head(2048, num_classes),
+                                  aux_head=fcn_head(1024, num_classes) if aux_loss else None)

@@ -1,0 +1,81 @@
+"""The model registry: ``get_model(name, *, weights=None, **kwargs)``.
+
+Each model module registers its builders with :func:`register_model`; :func:`get_model` builds one
+by name and loads its weights:
+
+- ``weights=None``: random initialisation;
+- ``weights=<path>``: a local checkpoint, either a bare ``state_dict`` or a dict with a
+  ``"state_dict"`` (or ``"model"``) entry, loaded strictly (every key must match).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+__all__ = ["register_model", "get_model", "list_models", "load_weights"]
+
+_BUILDERS: dict[str, Callable[..., nn.Module]] = {}
+
+
+def register_model(name: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Decorator: make ``builder(**kwargs) -> nn.Module`` available as ``get_model(name)``."""
+
+    def decorate(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        if name in _BUILDERS:
+            raise ValueError(f"a model named {name!r} is already registered")
+        _BUILDERS[name] = builder
+        return builder
+
+    return decorate
+
+
+def list_models() -> list[str]:
+    """The names :func:`get_model` knows, sorted."""
+    return sorted(_BUILDERS)
+
+
+def load_weights(model: nn.Module, path: str | os.PathLike) -> nn.Module:
+    """Load a checkpoint file into ``model`` strictly; return the model."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"weights file not found: {path}")
+    try:
+        checkpoint: Any = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # a truncated or foreign file: say which file
+        raise ValueError(f"{path}: not a PyTorch checkpoint ({type(error).__name__}: {error})") from None
+    if isinstance(checkpoint, dict):
+        for key in ("state_dict", "model"):
+            if isinstance(checkpoint.get(key), dict):
+                checkpoint = checkpoint[key]
+                break
+    if not isinstance(checkpoint, dict):
+        raise ValueError(f"{path}: expected a state_dict, got {type(checkpoint).__name__}")
+    try:
+        missing, unexpected = model.load_state_dict(checkpoint, strict=False)
+    except RuntimeError as error:  # same names, other shapes (e.g. another number of classes)
+        first = str(error).splitlines()[1].strip() if "\n" in str(error) else str(error)
+        raise ValueError(f"{path} does not fit {type(model).__name__}: {first}") from None
+    if missing or unexpected:
+        raise ValueError(
+            f"{path} does not fit {type(model).__name__}: "
+            f"{len(missing)} missing keys {missing[:3]}, {len(unexpected)} unexpected keys {unexpected[:3]}"
+        )
+    return model
+
+
+def get_model(name: str, *, weights: str | os.PathLike | None = None, **kwargs: Any) -> nn.Module:
+    """Build the model registered as ``name`` with ``kwargs``, then load ``weights`` (see module doc)."""
+    if name not in _BUILDERS:
+        raise ValueError(f"unknown model {name!r}; known models: {', '.join(list_models())}")
+    model = _BUILDERS[name](**kwargs)
+    if weights is None:
+        return model
+    if weights in ("official", "zoo"):
+        raise ValueError(f"weights={weights!r} is not available for {name!r} yet; pass a checkpoint path")
+    return load_weights(model, weights)
