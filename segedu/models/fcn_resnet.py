@@ -4,7 +4,8 @@ Both run a dilated ResNet-50 (output stride 8: layers 3 and 4 dilate instead of 
 head on the last stage's features (an FCN head, or DeepLabv3's ASPP head) and up-sample its scores
 bilinearly to the input size. With ``aux_loss=True`` an FCN head on layer 3 gives auxiliary scores
 for a second loss during training (as in PSPNet). They return a dict ``{"out": (N, K, H, W),
-"aux": (N, K, H, W)}``, as torchvision's.
+"aux": (N, K, H, W)}``, as torchvision's. ``weights="official"`` downloads torchvision's
+checkpoints (trained on a COCO subset with the 20 Pascal VOC classes and background: 21 classes).
 
 Parameter counts with 21 classes and the auxiliary head (torchvision's documented numbers):
 ``fcn_resnet50`` 35,322,218 and ``deeplabv3_resnet50`` 42,004,074.
@@ -13,6 +14,7 @@ Parameter counts with 21 classes and the auxiliary head (torchvision's documente
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -46,14 +48,25 @@ class DilatedResNetSegmenter(nn.Module):
         return result
 
 
-@register_model("fcn_resnet50")
+def _torchvision_url(weights_enum: str) -> Callable[[], str]:
+    """The address of torchvision's default checkpoint for a weights enum of its segmentation models."""
+
+    def url() -> str:
+        import torchvision.models.segmentation as segmentation
+
+        return getattr(segmentation, weights_enum).DEFAULT.url
+
+    return url
+
+
+@register_model("fcn_resnet50", official=_torchvision_url("FCN_ResNet50_Weights"))
 def fcn_resnet50(*, num_classes: int = 21, aux_loss: bool = True) -> DilatedResNetSegmenter:
     """FCN with a dilated ResNet-50 (torchvision's ``fcn_resnet50``)."""
     return DilatedResNetSegmenter(head=fcn_head(2048, num_classes),
                                   aux_head=fcn_head(1024, num_classes) if aux_loss else None)
 
 
-@register_model("deeplabv3_resnet50")
+@register_model("deeplabv3_resnet50", official=_torchvision_url("DeepLabV3_ResNet50_Weights"))
 def deeplabv3_resnet50(*, num_classes: int = 21, aux_loss: bool = True) -> DilatedResNetSegmenter:
     """DeepLabv3 with a dilated ResNet-50 and ASPP (torchvision's ``deeplabv3_resnet50``)."""
     return DilatedResNetSegmenter(head=deeplab_head(2048, num_classes),

@@ -4,6 +4,9 @@ Each model module registers its builders with :func:`register_model`; :func:`get
 by name and loads its weights:
 
 - ``weights=None``: random initialisation;
+- ``weights="official"``: the original authors' checkpoint (for the models that have one),
+  downloaded once into ``segedu.config.cache_dir() / "checkpoints"`` with ``torch.hub``, whose
+  file names carry the first digits of the file's SHA-256, checked after the download;
 - ``weights=<path>``: a local checkpoint, either a bare ``state_dict`` or a dict with a
   ``"state_dict"`` (or ``"model"``) entry, loaded strictly (every key must match).
 """
@@ -18,18 +21,26 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["register_model", "get_model", "list_models", "load_weights"]
+__all__ = ["register_model", "get_model", "list_models", "load_weights", "official_state_dict"]
 
 _BUILDERS: dict[str, Callable[..., nn.Module]] = {}
+_OFFICIAL: dict[str, Callable[[], str]] = {}
 
 
-def register_model(name: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
-    """Decorator: make ``builder(**kwargs) -> nn.Module`` available as ``get_model(name)``."""
+def register_model(
+    name: str, *, official: Callable[[], str] | None = None
+) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Decorator: make ``builder(**kwargs) -> nn.Module`` available as ``get_model(name)``.
+
+    ``official()`` returns the address of the original checkpoint, when there is one.
+    """
 
     def decorate(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in _BUILDERS:
             raise ValueError(f"a model named {name!r} is already registered")
         _BUILDERS[name] = builder
+        if official is not None:
+            _OFFICIAL[name] = official
         return builder
 
     return decorate
@@ -69,6 +80,18 @@ def load_weights(model: nn.Module, path: str | os.PathLike) -> nn.Module:
     return model
 
 
+def official_state_dict(name: str) -> dict[str, torch.Tensor]:
+    """Download (once) and read the official checkpoint of model ``name``."""
+    if name not in _OFFICIAL:
+        raise ValueError(f"{name!r} has no official checkpoint; models with one: {', '.join(sorted(_OFFICIAL))}")
+    from ..config import cache_dir
+
+    folder = cache_dir() / "checkpoints"
+    return torch.hub.load_state_dict_from_url(
+        _OFFICIAL[name](), model_dir=str(folder), map_location="cpu", check_hash=True, weights_only=True
+    )
+
+
 def get_model(name: str, *, weights: str | os.PathLike | None = None, **kwargs: Any) -> nn.Module:
     """Build the model registered as ``name`` with ``kwargs``, then load ``weights`` (see module doc)."""
     if name not in _BUILDERS:
@@ -76,6 +99,9 @@ def get_model(name: str, *, weights: str | os.PathLike | None = None, **kwargs: 
     model = _BUILDERS[name](**kwargs)
     if weights is None:
         return model
-    if weights in ("official", "zoo"):
-        raise ValueError(f"weights={weights!r} is not available for {name!r} yet; pass a checkpoint path")
+    if weights == "official":
+        model.load_state_dict(official_state_dict(name))
+        return model
+    if weights == "zoo":
+        raise ValueError(f"segedu.zoo has no checkpoint for {name!r} yet; pass a checkpoint path")
     return load_weights(model, weights)

@@ -1,5 +1,7 @@
 """FCN-ResNet50 and DeepLabv3-ResNet50 equal torchvision's models given torchvision's weights."""
 
+import hashlib
+
 import pytest
 import torch
 import torchvision
@@ -84,7 +86,50 @@ def test_bad_weights_and_names(tmp_path):
                tmp_path / "fcn.pth")
     with pytest.raises(ValueError, match="does not fit"):
         get_model("deeplabv3_resnet50", num_classes=2, aux_loss=False, weights=tmp_path / "fcn.pth")
-    with pytest.raises(ValueError, match="not available"):
+    with pytest.raises(ValueError, match="no official checkpoint"):
+        get_model("fcn32s", weights="official")
+    with pytest.raises(ValueError, match="segedu.zoo has no checkpoint"):
+        get_model("fcn_resnet50", weights="zoo")
+
+
+def _hashed_checkpoint(model, folder):
+    """Save a state dict under torchvision's naming, name-<first 8 hex digits of its sha256>.pth."""
+    folder.mkdir()
+    path = folder / "checkpoint.pth"
+    torch.save(model.state_dict(), path)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return path.rename(folder / f"tiny-{digest[:8]}.pth"), digest
+
+
+@pytest.mark.parametrize("name", ["fcn_resnet50", "deeplabv3_resnet50"])
+def test_official_weights_are_torchvisions_checkpoint(name, tmp_path, monkeypatch):
+    from segedu.models import registry
+
+    # the address is torchvision's own
+    weights_enum = {"fcn_resnet50": "FCN_ResNet50_Weights", "deeplabv3_resnet50": "DeepLabV3_ResNet50_Weights"}[name]
+    assert registry._OFFICIAL[name]() == getattr(torchvision.models.segmentation, weights_enum).DEFAULT.url
+    # offline: torchvision's randomly initialised model saved as a file stands in for the download
+    torch.manual_seed(1)
+    reference = _reference(name, num_classes=21, aux_loss=True)
+    _perturb_batch_norm(reference)
+    path, _ = _hashed_checkpoint(reference, tmp_path / "server")
+    monkeypatch.setitem(registry._OFFICIAL, name, lambda: path.as_uri())
+    monkeypatch.setenv("SEGEDU_CACHE", str(tmp_path / "cache"))
+    model = get_model(name, weights="official").eval()
+    assert (tmp_path / "cache" / "checkpoints" / path.name).is_file()  # downloaded into the cache
+    x = torch.randn(1, 3, 40, 56)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x)["out"], reference(x)["out"], rtol=0, atol=0)
+
+
+def test_official_download_with_a_wrong_hash_fails(tmp_path, monkeypatch):
+    from segedu.models import registry
+
+    path, digest = _hashed_checkpoint(get_model("fcn_resnet50"), tmp_path / "server")
+    wrong = path.rename(tmp_path / "server" / f"tiny-{'0' * 8 if digest[:8] != '0' * 8 else '1' * 8}.pth")
+    monkeypatch.setitem(registry._OFFICIAL, "fcn_resnet50", lambda: wrong.as_uri())
+    monkeypatch.setenv("SEGEDU_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(RuntimeError, match="invalid hash value"):
         get_model("fcn_resnet50", weights="official")
 
 
