@@ -3,12 +3,13 @@
 - :mod:`~segedu.models.registry`: the registry and weight loading;
 - :mod:`~segedu.models.heads`: the FCN head and DeepLabv3's ASPP head;
 - :mod:`~segedu.models.fcn_resnet`: ``fcn_resnet50`` and ``deeplabv3_resnet50`` (torchvision's);
+- :mod:`~segedu.models.deeplabv3plus`: ``deeplabv3plus`` (ResNet backbone, separable ASPP, decoder);
 - :mod:`~segedu.models.fcn_vgg`: ``fcn32s``, ``fcn16s``, ``fcn8s`` on VGG16 (the original FCNs);
 - :mod:`~segedu.models.unet` and :mod:`~segedu.models.unet3d`: ``unet_original`` (572 -> 388),
   ``unet`` (padded), ``resunet`` and ``unet3d``.
 """
 
-from . import fcn_resnet, fcn_vgg, unet, unet3d
+from . import deeplabv3plus, fcn_resnet, fcn_vgg, unet, unet3d
 from .registry import get_model, list_models, load_weights, register_model
 
-__all__ = ["get_model", "list_models", "load_weights", "register_model", "fcn_resnet", "fcn_vgg", "unet", "unet3d"]
+__all__ = ["get_model", "list_models", "load_weights", "register_model", "deeplabv3plus", "fcn_resnet", "fcn_vgg", "unet", "unet3d"]
