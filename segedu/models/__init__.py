@@ -5,11 +5,25 @@
 - :mod:`~segedu.models.fcn_resnet`: ``fcn_resnet50`` and ``deeplabv3_resnet50`` (torchvision's);
 - :mod:`~segedu.models.deeplabv3plus`: ``deeplabv3plus`` (ResNet backbone, separable ASPP, decoder);
 - :mod:`~segedu.models.fcn_vgg`: ``fcn32s``, ``fcn16s``, ``fcn8s`` on VGG16 (the original FCNs);
+- :mod:`~segedu.models.segnet`: ``segnet`` (VGG16-BN encoder, decoder that unpools with its indices);
+- :mod:`~segedu.models.pspnet`: ``pspnet_resnet50`` (pyramid pooling module, auxiliary loss);
 - :mod:`~segedu.models.unet` and :mod:`~segedu.models.unet3d`: ``unet_original`` (572 -> 388),
   ``unet`` (padded), ``resunet`` and ``unet3d``.
 """
 
-from . import deeplabv3plus, fcn_resnet, fcn_vgg, unet, unet3d
+from . import deeplabv3plus, fcn_resnet, fcn_vgg, pspnet, segnet, unet, unet3d
 from .registry import get_model, list_models, load_weights, register_model
 
-__all__ = ["get_model", "list_models", "load_weights", "register_model", "deeplabv3plus", "fcn_resnet", "fcn_vgg", "unet", "unet3d"]
+__all__ = [
+    "get_model",
+    "list_models",
+    "load_weights",
+    "register_model",
+    "deeplabv3plus",
+    "fcn_resnet",
+    "fcn_vgg",
+    "pspnet",
+    "segnet",
+    "unet",
+    "unet3d",
+]
