@@ -1,7 +1,7 @@
 """Training-step speed of segedu's U-Net and DeepLabv3+ against segmentation-models-pytorch.
 
     python benchmarks/train_step_speed.py                  # CPU
-    python benchmarks/train_step_speed.py --device cuda    # GPU, with AMP (bfloat16 autocast off: fp16 + GradScaler)
+    python benchmarks/train_step_speed.py --device cuda    # GPU, with AMP (float16 autocast and a GradScaler)
 
 One step = forward, cross-entropy, backward, Adam update, on the same random batch for both
 models, each timed as the best of several steps after warm-up steps. The ratio is segedu's time over

@@ -7,6 +7,8 @@ by name and loads its weights:
 - ``weights="official"``: the original authors' checkpoint (for the models that have one),
   downloaded once into ``segedu.config.cache_dir() / "checkpoints"`` with ``torch.hub``, whose
   file names carry the first digits of the file's SHA-256, checked after the download;
+- ``weights="zoo"``: segedu's own small checkpoint trained on its synthetic scenes
+  (:mod:`segedu.zoo`), with the model built as it was trained;
 - ``weights=<path>``: a local checkpoint, either a bare ``state_dict`` or a dict with a
   ``"state_dict"`` (or ``"model"``) entry, loaded strictly (every key must match).
 """
@@ -96,12 +98,21 @@ def get_model(name: str, *, weights: str | os.PathLike | None = None, **kwargs: 
     """Build the model registered as ``name`` with ``kwargs``, then load ``weights`` (see module doc)."""
     if name not in _BUILDERS:
         raise ValueError(f"unknown model {name!r}; known models: {', '.join(list_models())}")
+    if weights == "zoo":  # built as it was trained (kwargs may only repeat those arguments)
+        from ..zoo import ZOO, zoo_state_dict
+
+        state = zoo_state_dict(name)
+        fixed = ZOO[name].kwargs
+        clash = {k: v for k, v in kwargs.items() if k in fixed and fixed[k] != v}
+        if clash:
+            raise ValueError(f"the zoo's {name!r} was trained with {fixed}; it cannot be built with {clash}")
+        model = _BUILDERS[name](**{**fixed, **kwargs})
+        model.load_state_dict(state)
+        return model
     model = _BUILDERS[name](**kwargs)
     if weights is None:
         return model
     if weights == "official":
         model.load_state_dict(official_state_dict(name))
         return model
-    if weights == "zoo":
-        raise ValueError(f"segedu.zoo has no checkpoint for {name!r} yet; pass a checkpoint path")
     return load_weights(model, weights)
