@@ -39,7 +39,6 @@ class ZooEntry:
 
 ZOO: dict[str, ZooEntry] = {
     "unet": ZooEntry("unet", dict(num_classes=6, width=16, depth=3)),
-    "deeplabv3plus": ZooEntry("deeplabv3plus", dict(num_classes=6, backbone="resnet18", decoder_channels=64)),
 }
 
 
