@@ -433,3 +433,60 @@ def test_overlay_panoptic_takes_class_colours_and_another_void():
     np.testing.assert_allclose(out[where], 0.5 * rgb[where] + 0.5 * colors[2])
     with pytest.raises(ValueError, match="colors"):
         overlay_panoptic(image, panoptic, things=[3], colors=colors[:2], void=0)
+
+
+# --- predictions of several models ---------------------------------------------------------
+
+
+def test_colorize_looks_up_class_colours_and_blacks_out_ignored_pixels():
+    from segedu.viz import colorize
+
+    labels = torch.tensor([[0, 1], [2, 255]])
+    colors = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1]], dtype=float)
+    out = colorize(labels, colors=colors)
+    assert out.shape == (2, 2, 3)
+    np.testing.assert_array_equal(out[0, 0], colors[0])
+    np.testing.assert_array_equal(out[1, 0], colors[2])
+    np.testing.assert_array_equal(out[1, 1], [0, 0, 0])
+    np.testing.assert_array_equal(colorize(labels[:1]), palette(2)[[0, 1]][None])  # default colours
+    with pytest.raises(ValueError, match="num_classes"):
+        colorize(labels, num_classes=2)
+    with pytest.raises(ValueError, match="3 are needed"):
+        colorize(labels, colors=colors[:2])
+
+
+def test_show_predictions_draws_image_truth_and_one_column_per_model():
+    from segedu.viz import colorize, show_predictions
+
+    n, k = 3, 4
+    images = torch.rand(n, 3, H, W, generator=torch.Generator().manual_seed(0))
+    truth = torch.randint(0, k, (n, H, W), generator=torch.Generator().manual_seed(1))
+    wrong = (truth + 1) % k
+    colors = palette(k)
+    fig = show_predictions(images, truth, {"model A": truth, "model B": wrong}, colors=colors,
+                           class_names=["a", "b", "c", "d"])
+    axes = np.array(fig.axes).reshape(n, 4)
+    assert [ax.get_title() for ax in axes[0]] == ["image", "ground truth", "model A", "model B"]
+    assert all(ax.get_title() == "" for ax in axes[1:].flat)
+    for i in range(n):
+        np.testing.assert_allclose(axes[i, 0].images[0].get_array(), to_numpy_image(images[i]))
+        np.testing.assert_allclose(axes[i, 1].images[0].get_array(), colorize(truth[i], colors=colors))
+        np.testing.assert_allclose(axes[i, 2].images[0].get_array(), axes[i, 1].images[0].get_array())
+        np.testing.assert_allclose(axes[i, 3].images[0].get_array(), colorize(wrong[i], colors=colors))
+    assert [text.get_text() for text in fig.legends[0].get_texts()] == ["a", "b", "c", "d"]
+
+
+def test_show_predictions_takes_sequences_no_truth_and_checks_lengths():
+    from segedu.viz import show_predictions
+
+    images = [random_image(0), random_image(1)]
+    maps = [np.zeros((H, W), dtype=np.int64), np.ones((H, W), dtype=np.int64)]
+    fig = show_predictions(images, None, {"only": maps})
+    assert [ax.get_title() for ax in fig.axes[:2]] == ["image", "only"] and len(fig.axes) == 4
+    assert not fig.legends
+    with pytest.raises(ValueError, match="1 label maps for 2 images"):
+        show_predictions(images, maps[:1], {"only": maps})
+    with pytest.raises(TypeError, match="predictions must map"):
+        show_predictions(images, maps, [maps])
+    with pytest.raises(ValueError, match="images is empty"):
+        show_predictions([], None, {})

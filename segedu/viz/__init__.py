@@ -7,7 +7,9 @@
   :func:`overlay_instances`, :func:`overlay_panoptic`);
 - ``boxes.py``: boxes with ``"name 0.93"`` captions (:func:`draw_boxes`);
 - ``grid.py``: figures (:func:`show_grid`, :func:`show_sample`);
-- ``pr_curve.py``: COCO precision-recall curves (:func:`plot_precision_recall`).
+- ``pr_curve.py``: COCO precision-recall curves (:func:`plot_precision_recall`);
+- ``predictions.py``: label maps in colour (:func:`colorize`) and several models' predictions
+  next to the ground truth (:func:`show_predictions`).
 """
 
 from .boxes import box_caption, draw_boxes
@@ -22,6 +24,7 @@ from .overlays import (
 )
 from .palette import BASE_COLORS, check_colors, instance_colors, palette, shades
 from .pr_curve import plot_precision_recall
+from .predictions import colorize, show_predictions
 
 __all__ = [
     "palette",
@@ -41,4 +44,6 @@ __all__ = [
     "show_grid",
     "show_sample",
     "plot_precision_recall",
+    "colorize",
+    "show_predictions",
 ]
