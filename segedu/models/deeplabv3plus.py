@@ -25,13 +25,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..nn.resnet import resnet18, resnet34, resnet50
+from ..nn.resnet import RESNETS
 from .heads import ASPP, conv_bn_relu, separable_bn_relu
 from .registry import register_model
 
 __all__ = ["DeepLabV3PlusDecoder", "DeepLabV3Plus", "deeplabv3plus"]
-
-_BACKBONES = {"resnet18": resnet18, "resnet34": resnet34, "resnet50": resnet50}
 
 
 class DeepLabV3PlusDecoder(nn.Module):
@@ -60,20 +58,32 @@ class DeepLabV3Plus(nn.Module):
     """ResNet backbone (output stride 16 or 8), DeepLabv3+ decoder, 1x1 classifier, up-sampling.
 
     ``forward``: (N, 3, H, W) -> (N, num_classes, H, W) logits, for any H, W.
+
+    ``rates`` overrides the ASPP's dilation rates. The defaults suit the paper's 513 x 513 crops; on
+    a small image a rate larger than the feature map leaves only the kernel's centre tap inside it
+    (the paper's own observation, which is why ASPP has the image-pooling branch), so the zoo's
+    slim models, trained on 128 x 128 scenes, use smaller rates. ``backbone_width`` is the
+    ResNet's width (64: the published network and torchvision's weights).
     """
 
     def __init__(self, *, num_classes: int = 21, backbone: str = "resnet50", output_stride: int = 16,
-                 separable: bool = True, decoder_channels: int = 256, align_corners: bool = True) -> None:
+                 separable: bool = True, decoder_channels: int = 256, align_corners: bool = True,
+                 rates: tuple[int, int, int] | None = None, backbone_width: int = 64) -> None:
         super().__init__()
-        if backbone not in _BACKBONES:
-            raise ValueError(f"backbone must be one of {sorted(_BACKBONES)}, got {backbone!r}")
+        if backbone not in RESNETS:
+            raise ValueError(f"backbone must be one of {sorted(RESNETS)}, got {backbone!r}")
         if output_stride not in (8, 16):
             raise ValueError(f"output_stride must be 8 or 16, got {output_stride!r}")
         dilate = (False, output_stride == 8, True)  # layer4 always dilated; layer3 too for stride 8
-        self.backbone = _BACKBONES[backbone](replace_stride_with_dilation=dilate, include_top=False)
-        rates = (6, 12, 18) if output_stride == 16 else (12, 24, 36)
-        expansion = self.backbone.out_channels // 512
-        self.decoder = DeepLabV3PlusDecoder(high_channels=self.backbone.out_channels, low_channels=64 * expansion,
+        self.backbone = RESNETS[backbone](replace_stride_with_dilation=dilate, include_top=False,
+                                             width=backbone_width)
+        if rates is None:
+            rates = (6, 12, 18) if output_stride == 16 else (12, 24, 36)
+        rates = tuple(rates)
+        if len(rates) != 3 or any(isinstance(r, bool) or not isinstance(r, int) or r < 1 for r in rates):
+            raise ValueError(f"rates must be three positive ints, got {rates!r}")
+        self.decoder = DeepLabV3PlusDecoder(high_channels=self.backbone.out_channels,
+                                            low_channels=self.backbone.stage_channels[0],
                                             channels=decoder_channels, rates=rates, separable=separable,
                                             align_corners=align_corners)
         self.classifier = nn.Conv2d(decoder_channels, num_classes, 1)

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..nn.resnet import resnet50
+from ..nn.resnet import ResNet, resnet50
 from .heads import deeplab_head, fcn_head
 from .registry import register_model
 
@@ -28,17 +28,23 @@ __all__ = ["DilatedResNetSegmenter", "fcn_resnet50", "deeplabv3_resnet50"]
 
 
 class DilatedResNetSegmenter(nn.Module):
-    """A dilated ResNet-50 backbone, a head on layer 4, an optional auxiliary head on layer 3."""
+    """A dilated ResNet backbone, a head on layer 4, an optional auxiliary head on layer 3.
 
-    def __init__(self, *, head: nn.Module, aux_head: nn.Module | None = None) -> None:
+    ``backbone`` defaults to torchvision's dilated ResNet-50 (output stride 8); PSPNet passes
+    another (e.g. a slim ResNet-18) built with ``replace_stride_with_dilation=(False, True, True)``.
+    """
+
+    def __init__(self, *, head: nn.Module, aux_head: nn.Module | None = None, backbone: ResNet | None = None) -> None:
         super().__init__()
-        self.backbone = resnet50(replace_stride_with_dilation=(False, True, True), include_top=False)
+        if backbone is None:
+            backbone = resnet50(replace_stride_with_dilation=(False, True, True), include_top=False)
+        self.backbone = backbone
         self.classifier = head
         self.aux_classifier = aux_head
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         size = x.shape[-2:]
-        *_, layer3, layer4 = self.backbone.forward_stages(x)  # (N, 1024, H/8, W/8), (N, 2048, H/8, W/8)
+        *_, layer3, layer4 = self.backbone.forward_stages(x)  # ResNet-50: (N, 1024, H/8, W/8), (N, 2048, H/8, W/8)
         result = OrderedDict()
         scores = self.classifier(layer4)  # (N, K, H/8, W/8)
         result["out"] = F.interpolate(scores, size=size, mode="bilinear", align_corners=False)  # (N, K, H, W)

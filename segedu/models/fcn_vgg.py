@@ -23,7 +23,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..nn.vgg import VGG16_CONFIG, vgg_features
+from ..nn.vgg import VGG16_CONFIG, vgg16_config, vgg_features
 from .registry import register_model
 
 __all__ = ["coordinate_map", "bilinear_kernel", "FCN", "fcn32s", "fcn16s", "fcn8s", "load_vgg16_weights"]
@@ -76,31 +76,39 @@ class FCN(nn.Module):
 
     ``forward``: (N, 3, H, W) -> (N, num_classes, H, W), for H, W >= 1 (the 100-pixel padding
     makes any size valid).
+
+    ``width`` (64) is the channel count of VGG16's first block and ``fc_channels`` (4096) that of
+    ``fc6`` and ``fc7``; smaller values give the slim FCN of :mod:`segedu.zoo`. Only the published
+    sizes take VGG16's weights (:func:`load_vgg16_weights`).
     """
 
-    def __init__(self, *, num_classes: int = 21, skips: int = 2) -> None:
+    def __init__(self, *, num_classes: int = 21, skips: int = 2, width: int = 64, fc_channels: int = 4096) -> None:
         super().__init__()
         if skips not in (0, 1, 2):
             raise ValueError(f"skips must be 0 (FCN-32s), 1 (FCN-16s) or 2 (FCN-8s), got {skips!r}")
+        if isinstance(fc_channels, bool) or not isinstance(fc_channels, int) or fc_channels < 1:
+            raise ValueError(f"fc_channels must be a positive int, got {fc_channels!r}")
         self.skips = skips
-        self.features = vgg_features()  # torchvision's vgg16().features, names and all
+        config = vgg16_config(width)
+        self.features = vgg_features(config)  # torchvision's vgg16().features at width 64, names and all
         self.features[0].padding = (100, 100)
         for layer in self.features:
             if isinstance(layer, nn.MaxPool2d):
                 layer.ceil_mode = True  # Caffe's pooling rounds up
+        pool3, pool4, pool5 = 4 * width, 8 * width, 8 * width  # channels: 256, 512, 512 at width 64
         # the fully connected layers, as convolutions
-        self.fc6 = nn.Conv2d(512, 4096, 7)
-        self.fc7 = nn.Conv2d(4096, 4096, 1)
+        self.fc6 = nn.Conv2d(pool5, fc_channels, 7)
+        self.fc7 = nn.Conv2d(fc_channels, fc_channels, 1)
         self.relu = nn.ReLU(inplace=True)
         self.dropout = nn.Dropout2d(0.5)
-        self.score_fr = nn.Conv2d(4096, num_classes, 1)
+        self.score_fr = nn.Conv2d(fc_channels, num_classes, 1)
         scores = [self.score_fr]
         if skips >= 1:
-            self.score_pool4 = nn.Conv2d(512, num_classes, 1)
+            self.score_pool4 = nn.Conv2d(pool4, num_classes, 1)
             self.upscore2 = nn.ConvTranspose2d(num_classes, num_classes, 4, stride=2, bias=False)
             scores.append(self.score_pool4)
         if skips == 2:
-            self.score_pool3 = nn.Conv2d(256, num_classes, 1)
+            self.score_pool3 = nn.Conv2d(pool3, num_classes, 1)
             self.upscore_pool4 = nn.ConvTranspose2d(num_classes, num_classes, 4, stride=2, bias=False)
             scores.append(self.score_pool3)
         final_stride = (32, 16, 8)[skips]
@@ -144,7 +152,7 @@ class FCN(nn.Module):
             h = layer(h)
             if isinstance(layer, nn.MaxPool2d):
                 pools.append(h)
-        h = self.dropout(self.relu(self.fc6(h)))  # (N, 4096, h5 - 6, w5 - 6)
+        h = self.dropout(self.relu(self.fc6(h)))  # (N, fc_channels, h5 - 6, w5 - 6)
         h = self.dropout(self.relu(self.fc7(h)))
         scores = self.score_fr(h)  # (N, K, ~H/32, ~W/32)
         if self.skips >= 1:
@@ -161,26 +169,29 @@ class FCN(nn.Module):
 
 
 @register_model("fcn32s")
-def fcn32s(*, num_classes: int = 21) -> FCN:
+def fcn32s(*, num_classes: int = 21, width: int = 64, fc_channels: int = 4096) -> FCN:
     """FCN-32s: one x32 up-sampling of the stride-32 scores."""
-    return FCN(num_classes=num_classes, skips=0)
+    return FCN(num_classes=num_classes, skips=0, width=width, fc_channels=fc_channels)
 
 
 @register_model("fcn16s")
-def fcn16s(*, num_classes: int = 21) -> FCN:
+def fcn16s(*, num_classes: int = 21, width: int = 64, fc_channels: int = 4096) -> FCN:
     """FCN-16s: stride-32 scores x2, plus pool4's scores, then x16."""
-    return FCN(num_classes=num_classes, skips=1)
+    return FCN(num_classes=num_classes, skips=1, width=width, fc_channels=fc_channels)
 
 
 @register_model("fcn8s")
-def fcn8s(*, num_classes: int = 21) -> FCN:
+def fcn8s(*, num_classes: int = 21, width: int = 64, fc_channels: int = 4096) -> FCN:
     """FCN-8s: FCN-16s's fusion, x2 again plus pool3's scores, then x8."""
-    return FCN(num_classes=num_classes, skips=2)
+    return FCN(num_classes=num_classes, skips=2, width=width, fc_channels=fc_channels)
 
 
 def load_vgg16_weights(model: FCN, vgg_state_dict: dict[str, torch.Tensor]) -> FCN:
     """Initialise ``model`` from a (torchvision) VGG16 state dict: the convolutions as they are,
     the first two fully connected layers reshaped into ``fc6`` (4096, 512, 7, 7) and ``fc7``."""
+    if model.fc6.weight.shape != (4096, 512, 7, 7):
+        raise ValueError(f"VGG16's weights need the published FCN (width 64, fc_channels 4096); this one has "
+                         f"fc6 of shape {tuple(model.fc6.weight.shape)}")
     features = {k[len("features."):]: v for k, v in vgg_state_dict.items() if k.startswith("features.")}
     model.features.load_state_dict(features)
     with torch.no_grad():

@@ -39,7 +39,8 @@ differs, so their outputs are not compared in the tests beyond the shared poolin
 - smp follows the module with a 1x1 conv-BN-ReLU and ``Dropout2d(0.2)``; the paper uses a 3x3
   conv-BN-ReLU to 512 and dropout 0.1.
 
-Registered builder: ``get_model("pspnet_resnet50", num_classes=21, aux_loss=True)``.
+Registered builders: ``get_model("pspnet_resnet50", num_classes=21, aux_loss=True)``, and
+``get_model("pspnet", backbone=..., backbone_width=..., ...)`` for other backbones.
 """
 
 from __future__ import annotations
@@ -48,11 +49,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..nn.resnet import RESNETS
 from .fcn_resnet import DilatedResNetSegmenter
 from .heads import conv_bn_relu, fcn_head
 from .registry import register_model
 
-__all__ = ["PyramidPoolingModule", "psp_head", "PSPNet", "pspnet_resnet50", "pspnet_loss"]
+__all__ = ["PyramidPoolingModule", "psp_head", "PSPNet", "pspnet", "pspnet_resnet50", "pspnet_loss"]
 
 
 class PyramidPoolingModule(nn.Module):
@@ -94,22 +96,36 @@ def psp_head(in_channels: int, num_classes: int, *, bins: tuple[int, ...] = (1, 
 
 
 class PSPNet(DilatedResNetSegmenter):
-    """PSPNet on a dilated ResNet-50 (output stride 8).
+    """PSPNet on a dilated ResNet (output stride 8): ResNet-50 by default, as the paper's.
 
     (N, 3, H, W) -> {"out": (N, K, H, W)} plus "aux": (N, K, H, W) when ``aux_loss=True``, as
     torchvision's segmentation models. ``classifier[0]`` is the :class:`PyramidPoolingModule`.
+    ``backbone`` (``"resnet18"``, ``"resnet34"``, ``"resnet50"``), ``backbone_width`` (64: the
+    published ResNet) and ``head_channels`` (512) give the slim PSPNet of :mod:`segedu.zoo`.
     """
 
-    def __init__(self, *, num_classes: int = 21, aux_loss: bool = True,
-                 bins: tuple[int, ...] = (1, 2, 3, 6)) -> None:
-        super().__init__(head=psp_head(2048, num_classes, bins=bins),  # on layer4 (N, 2048, H/8, W/8)
-                         aux_head=fcn_head(1024, num_classes) if aux_loss else None)  # on layer3
+    def __init__(self, *, num_classes: int = 21, aux_loss: bool = True, bins: tuple[int, ...] = (1, 2, 3, 6),
+                 backbone: str = "resnet50", backbone_width: int = 64, head_channels: int = 512) -> None:
+        if backbone not in RESNETS:
+            raise ValueError(f"backbone must be one of {sorted(RESNETS)}, got {backbone!r}")
+        resnet = RESNETS[backbone](replace_stride_with_dilation=(False, True, True), include_top=False,
+                                      width=backbone_width)
+        layer3, layer4 = resnet.stage_channels[2:]  # 1024 and 2048 for the ResNet-50
+        super().__init__(head=psp_head(layer4, num_classes, bins=bins, channels=head_channels),  # (N, C4, H/8, W/8)
+                         aux_head=fcn_head(layer3, num_classes) if aux_loss else None,  # on layer3
+                         backbone=resnet)
 
 
 @register_model("pspnet_resnet50")
 def pspnet_resnet50(*, num_classes: int = 21, aux_loss: bool = True) -> PSPNet:
     """PSPNet with a dilated ResNet-50; 48,957,802 parameters with 21 classes and the aux head."""
     return PSPNet(num_classes=num_classes, aux_loss=aux_loss)
+
+
+@register_model("pspnet")
+def pspnet(**kwargs) -> PSPNet:
+    """PSPNet (keyword arguments of :class:`PSPNet`; a dilated ResNet-50 by default)."""
+    return PSPNet(**kwargs)
 
 
 def pspnet_loss(outputs: dict[str, torch.Tensor], target: torch.Tensor, *, aux_weight: float = 0.4,

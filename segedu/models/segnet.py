@@ -47,7 +47,7 @@ import torch
 from torch import nn
 
 from ..nn.unpooling import max_unpool2d
-from ..nn.vgg import vgg_features
+from ..nn.vgg import vgg16_config, vgg_features
 from .registry import register_model
 
 __all__ = ["SegNetDecoderBlock", "SegNet", "segnet", "load_vgg16_bn_encoder", "DECODER_CHANNELS"]
@@ -93,16 +93,18 @@ class SegNet(nn.Module):
     ``encoder`` is numbered exactly as torchvision's ``vgg16_bn().features`` (conv, BN, ReLU, ...,
     pooling), only its poolings also return their indices; ``decoders`` holds the five
     :class:`SegNetDecoderBlock` (deepest first) and ``classifier`` the final convolution.
+    ``width`` scales every channel count (64: the published network; the zoo's slim SegNet has 16).
     """
 
-    def __init__(self, *, num_classes: int = 21, in_channels: int = 3) -> None:
+    def __init__(self, *, num_classes: int = 21, in_channels: int = 3, width: int = 64) -> None:
         super().__init__()
-        self.encoder = vgg_features(in_channels=in_channels, batch_norm=True)
+        self.encoder = vgg_features(vgg16_config(width), in_channels=in_channels, batch_norm=True)
         for i, layer in enumerate(self.encoder):
             if isinstance(layer, nn.MaxPool2d):  # same pooling, but remembering the argmax
                 self.encoder[i] = nn.MaxPool2d(2, stride=2, return_indices=True)
-        self.decoders = nn.ModuleList(SegNetDecoderBlock(c) for c in DECODER_CHANNELS)
-        self.classifier = nn.Conv2d(64, num_classes, 3, padding=1)  # paper: conv then soft-max
+        self.decoders = nn.ModuleList(
+            SegNetDecoderBlock(tuple(c * width // 64 for c in block)) for block in DECODER_CHANNELS)
+        self.classifier = nn.Conv2d(width, num_classes, 3, padding=1)  # paper: conv then soft-max
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Size]]:
         """(N, C, H, W) -> features (N, 512, H/32, W/32), and for each pooling (first to last)
@@ -127,9 +129,9 @@ class SegNet(nn.Module):
 
 
 @register_model("segnet")
-def segnet(*, num_classes: int = 21, in_channels: int = 3) -> SegNet:
+def segnet(*, num_classes: int = 21, in_channels: int = 3, width: int = 64) -> SegNet:
     """SegNet with a VGG16-BN encoder (randomly initialised; see :func:`load_vgg16_bn_encoder`)."""
-    return SegNet(num_classes=num_classes, in_channels=in_channels)
+    return SegNet(num_classes=num_classes, in_channels=in_channels, width=width)
 
 
 def load_vgg16_bn_encoder(model: SegNet, state_dict: Mapping[str, torch.Tensor]) -> SegNet:

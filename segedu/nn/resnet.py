@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["BasicBlock", "Bottleneck", "ResNet", "resnet18", "resnet34", "resnet50"]
+__all__ = ["BasicBlock", "Bottleneck", "ResNet", "resnet18", "resnet34", "resnet50", "RESNETS"]
 
 
 def conv3x3(in_channels: int, out_channels: int, *, stride: int = 1, dilation: int = 1) -> nn.Conv2d:
@@ -86,26 +86,34 @@ class ResNet(nn.Module):
         num_classes: outputs of the classifier (``include_top=True``).
         replace_stride_with_dilation: for stages 2, 3, 4: dilate instead of striding.
         include_top: keep the global pooling and the fully connected classifier.
+        width: channels of the stem and of the first stage; the stages have ``width * (1, 2, 4,
+            8)`` (times 4 for bottlenecks). 64 is the published network (and torchvision's
+            weights); a smaller width gives the slim networks that train in minutes on a CPU
+            (about ``(width / 64) ** 2`` of the parameters).
     """
 
     def __init__(self, *, block: type[BasicBlock] | type[Bottleneck], layers: tuple[int, int, int, int],
                  num_classes: int = 1000, replace_stride_with_dilation: tuple[bool, bool, bool] = (False, False, False),
-                 include_top: bool = True) -> None:
+                 include_top: bool = True, width: int = 64) -> None:
         super().__init__()
         if len(replace_stride_with_dilation) != 3:
             raise ValueError(f"replace_stride_with_dilation needs 3 booleans, got {replace_stride_with_dilation!r}")
-        self.in_channels, self.dilation = 64, 1
-        # stem: (N, 3, H, W) -> (N, 64, H/4, W/4)
-        self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
-        self.bn1 = nn.BatchNorm2d(64)
+        if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+            raise ValueError(f"width must be a positive int, got {width!r}")
+        self.in_channels, self.dilation, self.width = width, 1, width
+        # stem: (N, 3, H, W) -> (N, width, H/4, W/4)
+        self.conv1 = nn.Conv2d(3, width, 7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
-        # stages: 64, 128, 256, 512 channels (x4 for bottlenecks), strides 1, 2, 2, 2
-        self.layer1 = self._make_stage(block, 64, layers[0])
-        self.layer2 = self._make_stage(block, 128, layers[1], stride=2, dilate=replace_stride_with_dilation[0])
-        self.layer3 = self._make_stage(block, 256, layers[2], stride=2, dilate=replace_stride_with_dilation[1])
-        self.layer4 = self._make_stage(block, 512, layers[3], stride=2, dilate=replace_stride_with_dilation[2])
-        self.out_channels = 512 * block.expansion
+        # stages: 64, 128, 256, 512 channels at width 64 (x4 for bottlenecks), strides 1, 2, 2, 2
+        self.layer1 = self._make_stage(block, width, layers[0])
+        self.layer2 = self._make_stage(block, 2 * width, layers[1], stride=2, dilate=replace_stride_with_dilation[0])
+        self.layer3 = self._make_stage(block, 4 * width, layers[2], stride=2, dilate=replace_stride_with_dilation[1])
+        self.layer4 = self._make_stage(block, 8 * width, layers[3], stride=2, dilate=replace_stride_with_dilation[2])
+        self.out_channels = 8 * width * block.expansion
+        # channels of layer1..layer4's outputs, for the decoders that tap them
+        self.stage_channels = tuple(c * width * block.expansion for c in (1, 2, 4, 8))
         if include_top:
             self.avgpool = nn.AdaptiveAvgPool2d(1)
             self.fc = nn.Linear(self.out_channels, num_classes)
@@ -138,7 +146,7 @@ class ResNet(nn.Module):
 
     def forward_stages(self, x: torch.Tensor) -> list[torch.Tensor]:
         """(N, 3, H, W) -> the outputs of layer1..layer4 (strides 4, 8, 16, 32 without dilation)."""
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))  # (N, 64, H/4, W/4)
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))  # (N, width, H/4, W/4)
         stages = []
         for stage in (self.layer1, self.layer2, self.layer3, self.layer4):
             x = stage(x)
@@ -147,7 +155,7 @@ class ResNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, 3, H, W) -> class logits (N, num_classes), or the last features without the top."""
-        x = self.forward_stages(x)[-1]  # (N, 512 * expansion, H/32, W/32)
+        x = self.forward_stages(x)[-1]  # (N, 8 * width * expansion, H/32, W/32)
         if not self.include_top:
             return x
         return self.fc(torch.flatten(self.avgpool(x), 1))
@@ -166,3 +174,7 @@ def resnet34(**kwargs) -> ResNet:
 def resnet50(**kwargs) -> ResNet:
     """ResNet-50: bottlenecks (3, 4, 6, 3); 25,557,032 parameters with the 1000-class top."""
     return ResNet(block=Bottleneck, layers=(3, 4, 6, 3), **kwargs)
+
+
+# the builders by name, for the segmentation models that take ``backbone="resnet18"`` etc.
+RESNETS = {"resnet18": resnet18, "resnet34": resnet34, "resnet50": resnet50}

@@ -15,10 +15,22 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["VGG16_CONFIG", "VGG", "vgg16", "vgg_features"]
+__all__ = ["VGG16_CONFIG", "VGG", "vgg16", "vgg16_config", "vgg_features"]
 
 # channels of each 3x3 convolution; "M" is a 2x2 max pooling
 VGG16_CONFIG = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
+
+
+def vgg16_config(width: int = 64) -> tuple:
+    """VGG16's layer list with ``width`` channels in the first block (64: the published network).
+
+    Every convolution keeps its ratio to the first: ``width, width, "M", 2 width, ..., 8 width``.
+    A slim ``width`` (16) keeps the depth and the poolings but has ``(width / 64) ** 2`` of the
+    weights, so it trains in minutes on a CPU.
+    """
+    if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+        raise ValueError(f"width must be a positive int, got {width!r}")
+    return tuple(item if item == "M" else item * width // 64 for item in VGG16_CONFIG)
 
 
 def vgg_features(config=VGG16_CONFIG, *, in_channels: int = 3, batch_norm: bool = False) -> nn.Sequential:

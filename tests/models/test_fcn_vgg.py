@@ -73,11 +73,14 @@ def test_fc6_is_vggs_first_fully_connected_layer_as_a_convolution():
     torch.manual_seed(0)
     vgg = torchvision.models.vgg16(weights=None).eval()
     model = load_vgg16_weights(get_model("fcn32s"), vgg.state_dict()).eval()
-    pool5 = torch.randn(2, 512, 7, 7)
+    # in float64: each output sums 25,088 products, and the convolution and the matrix product
+    # add them in different orders (float32 left differences of 3e-5 that depend on the CPU)
+    model, vgg = model.double(), vgg.double()
+    pool5 = torch.randn(2, 512, 7, 7, dtype=torch.float64)
     with torch.no_grad():
         as_conv = model.fc6(pool5).flatten(1)  # (2, 4096, 1, 1) -> (2, 4096)
         as_linear = vgg.classifier[0](pool5.flatten(1))
-        torch.testing.assert_close(as_conv, as_linear, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(as_conv, as_linear, rtol=1e-12, atol=1e-12)
         torch.testing.assert_close(model.features[2].weight, vgg.features[2].weight)
 
 

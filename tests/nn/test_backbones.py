@@ -79,3 +79,37 @@ def test_vgg16_bn_features_equal_torchvision():
     x = torch.randn(1, 3, 32, 32)
     with torch.no_grad():
         torch.testing.assert_close(features(x), reference(x), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("width", [8, 16, 32])
+def test_slim_resnet_scales_every_stage(width):
+    model = resnet18(include_top=False, replace_stride_with_dilation=(False, True, True), width=width)
+    assert model.stage_channels == (width, 2 * width, 4 * width, 8 * width)
+    stages = model.forward_stages(torch.randn(1, 3, 64, 64))
+    assert [tuple(s.shape[1:]) for s in stages] == [
+        (width, 16, 16), (2 * width, 8, 8), (4 * width, 8, 8), (8 * width, 8, 8)]
+    # every convolution has (width / 64)^2 of the weights, every BN width / 64 of the parameters
+    full = resnet18(include_top=False)
+    conv = lambda m: sum(c.weight.numel() for c in m.modules() if isinstance(c, torch.nn.Conv2d))  # noqa: E731
+    stem = 3 * 7 * 7  # the stem's input stays 3 channels: its weights scale by width / 64 only
+    assert (conv(model) - stem * width) * 64**2 == (conv(full) - stem * 64) * width**2
+    assert resnet50(include_top=False, width=width).stage_channels == tuple(4 * c for c in model.stage_channels)
+    with pytest.raises(ValueError, match="width must be a positive int"):
+        resnet18(width=0)
+
+
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_slim_vgg16_features_equal_torchvision_make_layers(batch_norm):
+    from segedu.nn.vgg import VGG16_CONFIG, vgg16_config
+
+    assert vgg16_config() == VGG16_CONFIG
+    config = vgg16_config(16)
+    assert config[:3] == (16, 16, "M") and config[-2:] == (128, "M")
+    reference = torchvision.models.vgg.make_layers(list(config), batch_norm=batch_norm).eval()
+    features = vgg_features(config, batch_norm=batch_norm).eval()
+    features.load_state_dict(reference.state_dict())  # same names, same shapes
+    x = torch.randn(2, 3, 64, 48)
+    with torch.no_grad():
+        torch.testing.assert_close(features(x), reference(x), rtol=0, atol=0)
+    with pytest.raises(ValueError, match="width must be a positive int"):
+        vgg16_config(True)
