@@ -6,12 +6,18 @@
 - :mod:`~segedu.models.deeplabv3plus`: ``deeplabv3plus`` (ResNet backbone, separable ASPP, decoder);
 - :mod:`~segedu.models.fcn_vgg`: ``fcn32s``, ``fcn16s``, ``fcn8s`` on VGG16 (the original FCNs);
 - :mod:`~segedu.models.segnet`: ``segnet`` (VGG16-BN encoder, decoder that unpools with its indices);
-- :mod:`~segedu.models.pspnet`: ``pspnet_resnet50`` (pyramid pooling module, auxiliary loss);
+- :mod:`~segedu.models.pspnet`: ``pspnet_resnet50`` and ``pspnet`` (pyramid pooling module,
+  auxiliary loss);
 - :mod:`~segedu.models.unet` and :mod:`~segedu.models.unet3d`: ``unet_original`` (572 -> 388),
-  ``unet`` (padded), ``resunet`` and ``unet3d``.
+  ``unet`` (padded), ``resunet`` and ``unet3d``;
+- :mod:`~segedu.models.unet_resnet`: ``unet_resnet`` (a ResNet encoder, as segmentation-models-pytorch's
+  ``Unet``).
+
+The FCN-8s, SegNet, PSPNet and DeepLabv3+ builders take a ``width`` (or ``backbone_width``) below
+the published 64 for the slim networks that :mod:`segedu.zoo` trains on a CPU.
 """
 
-from . import deeplabv3plus, fcn_resnet, fcn_vgg, pspnet, segnet, unet, unet3d
+from . import deeplabv3plus, fcn_resnet, fcn_vgg, pspnet, segnet, unet, unet3d, unet_resnet
 from .registry import get_model, list_models, load_weights, register_model
 
 __all__ = [
@@ -26,4 +32,5 @@ __all__ = [
     "segnet",
     "unet",
     "unet3d",
+    "unet_resnet",
 ]
