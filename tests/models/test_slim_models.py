@@ -71,3 +71,17 @@ def test_deeplabv3plus_rates_and_slim_backbone():
     for bad in [(1, 2), (0, 1, 2), (1.5, 2, 3)]:
         with pytest.raises(ValueError, match="rates must be three positive ints"):
             get_model("deeplabv3plus", rates=bad)
+
+
+def test_fcn_resnet_on_a_slim_backbone():
+    reference = torchvision.models.segmentation.fcn_resnet50(weights=None, weights_backbone=None, aux_loss=True)
+    assert _count(get_model("fcn_resnet")) == _count(reference) == 35_322_218
+    model = get_model("fcn_resnet", num_classes=6, backbone="resnet18", backbone_width=16).eval()
+    assert model.classifier[0].in_channels == 128 and model.aux_classifier[0].in_channels == 64
+    with torch.no_grad():
+        out = model(torch.randn(2, 3, 61, 64))
+    assert out["out"].shape == out["aux"].shape == (2, 6, 61, 64)
+    assert "aux" not in get_model("fcn_resnet", num_classes=6, backbone="resnet18", aux_loss=False).eval()(
+        torch.randn(1, 3, 32, 32))
+    with pytest.raises(ValueError, match="backbone must be one of"):
+        get_model("fcn_resnet", backbone="vgg16")
