@@ -153,8 +153,10 @@ def valid_unet_input_size(size: int, depth: int) -> int:
 def center_crop(x: torch.Tensor, size: tuple[int, ...]) -> torch.Tensor:
     """Crop the trailing spatial dimensions of ``x`` (N, C, *spatial) to ``size``, centred.
 
-    When the margin is odd the extra pixel is cut from the end (the same convention as
-    ``torchvision.transforms.functional.center_crop``).
+    The crop starts at ``round(margin / 2)``, the convention of
+    ``torchvision.transforms.functional.center_crop``. Python rounds halves to even, so an odd
+    margin loses its extra pixel at the end for margins 1, 5, 9, ... and at the start for 3, 7,
+    11, ... (the U-Net's valid sizes only make even margins).
     """
     slices = [slice(None), slice(None)]
     for have, want in zip(x.shape[2:], size, strict=True):
