@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..nn.resnet import RESNETS
+from ..nn.resnet import resnet_by_name
 from .heads import ASPP, conv_bn_relu, separable_bn_relu
 from .registry import register_model
 
@@ -70,13 +70,11 @@ class DeepLabV3Plus(nn.Module):
                  separable: bool = True, decoder_channels: int = 256, align_corners: bool = True,
                  rates: tuple[int, int, int] | None = None, backbone_width: int = 64) -> None:
         super().__init__()
-        if backbone not in RESNETS:
-            raise ValueError(f"backbone must be one of {sorted(RESNETS)}, got {backbone!r}")
         if output_stride not in (8, 16):
             raise ValueError(f"output_stride must be 8 or 16, got {output_stride!r}")
         dilate = (False, output_stride == 8, True)  # layer4 always dilated; layer3 too for stride 8
-        self.backbone = RESNETS[backbone](replace_stride_with_dilation=dilate, include_top=False,
-                                             width=backbone_width)
+        self.backbone = resnet_by_name(backbone, replace_stride_with_dilation=dilate, include_top=False,
+                                       width=backbone_width)
         if rates is None:
             rates = (6, 12, 18) if output_stride == 16 else (12, 24, 36)
         rates = tuple(rates)

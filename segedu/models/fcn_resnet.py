@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..nn.resnet import RESNETS, ResNet, resnet50
+from ..nn.resnet import ResNet, resnet50, resnet_by_name
 from .heads import deeplab_head, fcn_head
 from .registry import register_model
 
@@ -67,9 +67,8 @@ def _torchvision_url(weights_enum: str) -> Callable[[], str]:
 
 @register_model("fcn_resnet50", official=_torchvision_url("FCN_ResNet50_Weights"))
 def fcn_resnet50(*, num_classes: int = 21, aux_loss: bool = True) -> DilatedResNetSegmenter:
-    """FCN with a dilated ResNet-50 (torchvision's ``fcn_resnet50``)."""
-    return DilatedResNetSegmenter(head=fcn_head(2048, num_classes),
-                                  aux_head=fcn_head(1024, num_classes) if aux_loss else None)
+    """FCN with a dilated ResNet-50 (torchvision's ``fcn_resnet50``): :func:`fcn_resnet`'s defaults."""
+    return fcn_resnet(num_classes=num_classes, aux_loss=aux_loss)
 
 
 @register_model("fcn_resnet")
@@ -80,10 +79,8 @@ def fcn_resnet(*, num_classes: int = 21, aux_loss: bool = True, backbone: str = 
     The defaults give ``fcn_resnet50``; a slim ResNet-18 gives the zoo's FCN, which trains on a CPU
     where FCN-8s cannot: the VGG FCN's 100-pixel padding makes a 64 x 64 image a 264 x 264 one.
     """
-    if backbone not in RESNETS:
-        raise ValueError(f"backbone must be one of {sorted(RESNETS)}, got {backbone!r}")
-    resnet = RESNETS[backbone](replace_stride_with_dilation=(False, True, True), include_top=False,
-                               width=backbone_width)
+    resnet = resnet_by_name(backbone, replace_stride_with_dilation=(False, True, True), include_top=False,
+                            width=backbone_width)
     layer3, layer4 = resnet.stage_channels[2:]
     return DilatedResNetSegmenter(head=fcn_head(layer4, num_classes), backbone=resnet,
                                   aux_head=fcn_head(layer3, num_classes) if aux_loss else None)

@@ -49,7 +49,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..nn.resnet import RESNETS
+from ..nn.resnet import resnet_by_name
 from .fcn_resnet import DilatedResNetSegmenter
 from .heads import conv_bn_relu, fcn_head
 from .registry import register_model
@@ -106,10 +106,8 @@ class PSPNet(DilatedResNetSegmenter):
 
     def __init__(self, *, num_classes: int = 21, aux_loss: bool = True, bins: tuple[int, ...] = (1, 2, 3, 6),
                  backbone: str = "resnet50", backbone_width: int = 64, head_channels: int = 512) -> None:
-        if backbone not in RESNETS:
-            raise ValueError(f"backbone must be one of {sorted(RESNETS)}, got {backbone!r}")
-        resnet = RESNETS[backbone](replace_stride_with_dilation=(False, True, True), include_top=False,
-                                      width=backbone_width)
+        resnet = resnet_by_name(backbone, replace_stride_with_dilation=(False, True, True), include_top=False,
+                                width=backbone_width)
         layer3, layer4 = resnet.stage_channels[2:]  # 1024 and 2048 for the ResNet-50
         super().__init__(head=psp_head(layer4, num_classes, bins=bins, channels=head_channels),  # (N, C4, H/8, W/8)
                          aux_head=fcn_head(layer3, num_classes) if aux_loss else None,  # on layer3

@@ -93,7 +93,7 @@ class SegNet(nn.Module):
     ``encoder`` is numbered exactly as torchvision's ``vgg16_bn().features`` (conv, BN, ReLU, ...,
     pooling), only its poolings also return their indices; ``decoders`` holds the five
     :class:`SegNetDecoderBlock` (deepest first) and ``classifier`` the final convolution.
-    ``width`` scales every channel count (64: the published network; the zoo's slim SegNet has 16).
+    ``width`` scales every channel count (64: the published network; the zoo's slim SegNet has 8).
     """
 
     def __init__(self, *, num_classes: int = 21, in_channels: int = 3, width: int = 64) -> None:

@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..nn.resnet import RESNETS
+from ..nn.resnet import resnet_by_name
 from .heads import conv_bn_relu
 from .registry import register_model
 
@@ -103,13 +103,11 @@ class UNetResNet(nn.Module):
                  decoder_channels: tuple[int, ...] = (256, 128, 64, 32, 16),
                  interpolation: str = "nearest") -> None:
         super().__init__()
-        if backbone not in RESNETS:
-            raise ValueError(f"backbone must be one of {sorted(RESNETS)}, got {backbone!r}")
         if len(decoder_channels) != 5:
             raise ValueError(f"decoder_channels needs 5 values (one per resolution), got {decoder_channels!r}")
         if interpolation not in ("nearest", "bilinear"):
             raise ValueError(f"interpolation must be 'nearest' or 'bilinear', got {interpolation!r}")
-        self.encoder = RESNETS[backbone](include_top=False, width=backbone_width)
+        self.encoder = resnet_by_name(backbone, include_top=False, width=backbone_width)
         stem = (backbone_width,)  # the stem's output, before the max pooling
         self.decoder = UNetDecoder(encoder_channels=stem + self.encoder.stage_channels,
                                    channels=tuple(decoder_channels), interpolation=interpolation)

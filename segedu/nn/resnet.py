@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["BasicBlock", "Bottleneck", "ResNet", "resnet18", "resnet34", "resnet50", "RESNETS"]
+__all__ = ["BasicBlock", "Bottleneck", "ResNet", "resnet18", "resnet34", "resnet50", "RESNETS", "resnet_by_name"]
 
 
 def conv3x3(in_channels: int, out_channels: int, *, stride: int = 1, dilation: int = 1) -> nn.Conv2d:
@@ -178,3 +178,10 @@ def resnet50(**kwargs) -> ResNet:
 
 # the builders by name, for the segmentation models that take ``backbone="resnet18"`` etc.
 RESNETS = {"resnet18": resnet18, "resnet34": resnet34, "resnet50": resnet50}
+
+
+def resnet_by_name(backbone: str, **kwargs) -> ResNet:
+    """``RESNETS[backbone](**kwargs)``, with an error that lists the names when ``backbone`` is unknown."""
+    if backbone not in RESNETS:
+        raise ValueError(f"backbone must be one of {sorted(RESNETS)}, got {backbone!r}")
+    return RESNETS[backbone](**kwargs)

@@ -51,8 +51,9 @@ class ZooEntry:
 # Slim versions of each family, of about the same size (0.5 to 0.9 M parameters), small enough to
 # train on a CPU: the ResNet-based ones at width 16 instead of 64, U-Net and SegNet (whose full-
 # resolution layers cost the most) at width 8. The FCN is torchvision's (dilated ResNet, FCN head):
-# FCN-8s's 100-pixel padding makes it 17 times slower on small images. The ASPP rates suit the
-# 16 x 16 feature maps of 128 x 128 scenes at output stride 8 (the paper's 6/12/18 suit 33 x 33).
+# FCN-8s's 100-pixel padding costs a slim one about 10 times the multiply-adds on a 128 x 128
+# scene (chapter 7 counts them). The ASPP rates suit the 16 x 16 feature maps of 128 x 128 scenes
+# at output stride 8 (the paper's 6/12/18 suit 33 x 33).
 ZOO: dict[str, ZooEntry] = {
     "unet": ZooEntry("unet", dict(num_classes=6, width=8, depth=4)),
     "segnet": ZooEntry("segnet", dict(num_classes=6, width=8), steps=3000),

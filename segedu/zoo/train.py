@@ -29,6 +29,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from ..config import device as best_device
 from ..config import seed_everything
+from ..data import SyntheticScenes
 from ..engine import fit
 from ..losses import ce_dice_loss
 from ..models import get_model
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     torch.save({k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()},
                args.out / entry.checkpoint.name)
-    classes = ("sky", "grass", "water", "circle", "rectangle", "triangle")
+    classes = SyntheticScenes.classes
     command = "python -m segedu.zoo.train " + " ".join(argv if argv is not None else sys.argv[1:])
     if device.type == "cuda":
         where = torch.cuda.get_device_name(device)
