@@ -19,6 +19,8 @@ accepts dilation too.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -36,13 +38,14 @@ class BasicBlock(nn.Module):
     expansion = 1
 
     def __init__(self, in_channels: int, channels: int, *, stride: int = 1, dilation: int = 1,
-                 first_dilation: int | None = None, downsample: nn.Module | None = None) -> None:
+                 first_dilation: int | None = None, downsample: nn.Module | None = None,
+                 norm_layer: Callable[[int], nn.Module] = nn.BatchNorm2d) -> None:
         super().__init__()
         self.conv1 = conv3x3(in_channels, channels, stride=stride, dilation=first_dilation or dilation)
-        self.bn1 = nn.BatchNorm2d(channels)
+        self.bn1 = norm_layer(channels)
         self.relu = nn.ReLU(inplace=True)
         self.conv2 = conv3x3(channels, channels, dilation=dilation)
-        self.bn2 = nn.BatchNorm2d(channels)
+        self.bn2 = norm_layer(channels)
         self.downsample = downsample
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -58,14 +61,15 @@ class Bottleneck(nn.Module):
     expansion = 4
 
     def __init__(self, in_channels: int, channels: int, *, stride: int = 1, dilation: int = 1,
-                 first_dilation: int | None = None, downsample: nn.Module | None = None) -> None:
+                 first_dilation: int | None = None, downsample: nn.Module | None = None,
+                 norm_layer: Callable[[int], nn.Module] = nn.BatchNorm2d) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(in_channels, channels, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(channels)
+        self.bn1 = norm_layer(channels)
         self.conv2 = conv3x3(channels, channels, stride=stride, dilation=first_dilation or dilation)
-        self.bn2 = nn.BatchNorm2d(channels)
+        self.bn2 = norm_layer(channels)
         self.conv3 = nn.Conv2d(channels, channels * self.expansion, 1, bias=False)
-        self.bn3 = nn.BatchNorm2d(channels * self.expansion)
+        self.bn3 = norm_layer(channels * self.expansion)
         self.relu = nn.ReLU(inplace=True)
         self.downsample = downsample
 
@@ -90,20 +94,25 @@ class ResNet(nn.Module):
             8)`` (times 4 for bottlenecks). 64 is the published network (and torchvision's
             weights); a smaller width gives the slim networks that train in minutes on a CPU
             (about ``(width / 64) ** 2`` of the parameters).
+        norm_layer: the normalisation after each convolution, called with the channel count:
+            ``nn.BatchNorm2d`` (default) or, for a pretrained detection backbone,
+            :class:`~segedu.nn.frozen_batch_norm.FrozenBatchNorm2d`.
     """
 
     def __init__(self, *, block: type[BasicBlock] | type[Bottleneck], layers: tuple[int, int, int, int],
                  num_classes: int = 1000, replace_stride_with_dilation: tuple[bool, bool, bool] = (False, False, False),
-                 include_top: bool = True, width: int = 64) -> None:
+                 include_top: bool = True, width: int = 64,
+                 norm_layer: Callable[[int], nn.Module] = nn.BatchNorm2d) -> None:
         super().__init__()
         if len(replace_stride_with_dilation) != 3:
             raise ValueError(f"replace_stride_with_dilation needs 3 booleans, got {replace_stride_with_dilation!r}")
         if isinstance(width, bool) or not isinstance(width, int) or width < 1:
             raise ValueError(f"width must be a positive int, got {width!r}")
         self.in_channels, self.dilation, self.width = width, 1, width
+        self.norm_layer = norm_layer
         # stem: (N, 3, H, W) -> (N, width, H/4, W/4)
         self.conv1 = nn.Conv2d(3, width, 7, stride=2, padding=3, bias=False)
-        self.bn1 = nn.BatchNorm2d(width)
+        self.bn1 = norm_layer(width)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
         # stages: 64, 128, 256, 512 channels at width 64 (x4 for bottlenecks), strides 1, 2, 2, 2
@@ -135,13 +144,14 @@ class ResNet(nn.Module):
         if stride != 1 or self.in_channels != channels * block.expansion:
             downsample = nn.Sequential(
                 nn.Conv2d(self.in_channels, channels * block.expansion, 1, stride=stride, bias=False),
-                nn.BatchNorm2d(channels * block.expansion),
+                self.norm_layer(channels * block.expansion),
             )
         # the first block changes the shape (and still uses the previous dilation), the others keep it
         stage = [block(self.in_channels, channels, stride=stride, dilation=self.dilation,
-                       first_dilation=first_dilation, downsample=downsample)]
+                       first_dilation=first_dilation, downsample=downsample, norm_layer=self.norm_layer)]
         self.in_channels = channels * block.expansion
-        stage += [block(self.in_channels, channels, dilation=self.dilation) for _ in range(1, blocks)]
+        stage += [block(self.in_channels, channels, dilation=self.dilation, norm_layer=self.norm_layer)
+                  for _ in range(1, blocks)]
         return nn.Sequential(*stage)
 
     def forward_stages(self, x: torch.Tensor) -> list[torch.Tensor]:

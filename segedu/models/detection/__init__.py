@@ -1,3 +1,16 @@
 """Detection and top-down instance segmentation: the parts that Faster R-CNN, Mask R-CNN and the
 one-stage detectors share (feature pyramid, proposal matching and sampling, region proposals,
-RoI heads) and the models built from them."""
+RoI heads) and the models built from them.
+
+One concept per module: :mod:`.fpn` (feature pyramid), :mod:`.matcher` (IoU matching),
+:mod:`.sampler` (balanced sampling), :mod:`.transform` (normalise, resize, batch),
+:mod:`.rpn` (region proposals), :mod:`.multiscale_roi_align` (pooling from the right level),
+:mod:`.box_head`, :mod:`.mask_head`, :mod:`.paste_masks`, :mod:`.roi_heads` (the second stage),
+:mod:`.generalized_rcnn` (the skeleton and its input checks), :mod:`.faster_rcnn` and
+:mod:`.mask_rcnn` (the models, registered as ``fasterrcnn_resnet50_fpn``,
+``maskrcnn_resnet50_fpn`` and the slim ``maskrcnn_resnet_fpn``)."""
+
+from .faster_rcnn import FasterRCNN, fasterrcnn_resnet50_fpn
+from .mask_rcnn import MaskRCNN, maskrcnn_resnet50_fpn, maskrcnn_resnet_fpn
+
+__all__ = ["FasterRCNN", "MaskRCNN", "fasterrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn", "maskrcnn_resnet_fpn"]
