@@ -50,7 +50,7 @@ def set_rng_state(state: dict[str, Any]) -> None:
     np.random.set_state(
         (
             np_state["kind"],
-            np_state["key"].numpy().astype(np.uint32),
+            np_state["key"].cpu().numpy().astype(np.uint32),  # a checkpoint loaded onto the GPU holds it there
             np_state["pos"],
             np_state["has_gauss"],
             np_state["gauss"],
