@@ -11,6 +11,7 @@ from segedu.models.yolact import (
     assemble_masks,
     box_crop_masks,
     crop_masks,
+    fast_nms,
     match_anchors,
     ohem_negatives,
     yolact,
@@ -18,7 +19,7 @@ from segedu.models.yolact import (
 )
 from segedu.models.yolact.loss import BOX_CODER_WEIGHTS, downsample_masks
 from segedu.models.yolact.matching import BACKGROUND, IGNORE
-from segedu.ops import encode_boxes
+from segedu.ops import batched_nms, encode_boxes
 
 
 def _tiny(**kwargs):
@@ -271,3 +272,35 @@ def test_overfits_two_scenes():
             inter = ((o["masks"][same, 0] > 0.5) & mask).flatten(1).sum(1).float()
             union = ((o["masks"][same, 0] > 0.5) | mask).flatten(1).sum(1).float()
             assert (inter / union).max() > 0.5
+
+
+# -- Fast NMS ---------------------------------------------------------------------------------------
+def test_fast_nms_suppresses_at_least_what_standard_nms_does():
+    g = torch.Generator().manual_seed(0)
+    for _ in range(20):
+        xy = torch.rand(80, 2, generator=g) * 50
+        boxes = torch.cat([xy, xy + 5 + torch.rand(80, 2, generator=g) * 20], dim=1)
+        scores = torch.rand(80, generator=g)
+        labels = torch.randint(1, 4, (80,), generator=g)
+        fast = fast_nms(boxes, scores, labels, 0.5)
+        standard = batched_nms(boxes, scores, labels, 0.5)
+        assert set(fast.tolist()) <= set(standard.tolist())
+        assert (scores[fast][:-1] >= scores[fast][1:]).all()
+    # the hand case where they differ: A suppresses B, B would have suppressed C, A and C are apart
+    boxes = torch.tensor([[0.0, 0, 10, 10], [5.0, 0, 15, 10], [10.0, 0, 20, 10]])
+    scores, labels = torch.tensor([0.9, 0.8, 0.7]), torch.ones(3, dtype=torch.int64)
+    assert batched_nms(boxes, scores, labels, 0.3).tolist() == [0, 2]
+    assert fast_nms(boxes, scores, labels, 0.3).tolist() == [0]
+    # other classes never suppress
+    assert fast_nms(boxes, scores, torch.tensor([1, 2, 3]), 0.3).tolist() == [0, 1, 2]
+    assert fast_nms(boxes[:0], scores[:0], labels[:0], 0.3).tolist() == []
+
+
+def test_model_with_fast_nms_runs():
+    torch.manual_seed(0)
+    model = _tiny(score_thresh=0.0, nms="fast").eval()
+    with torch.no_grad():
+        out = model([torch.rand(3, 64, 64)])[0]
+    assert len(out["boxes"]) > 0 and out["masks"].shape[1:] == (1, 64, 64)
+    with pytest.raises(ValueError, match="nms"):
+        _tiny(nms="soft")

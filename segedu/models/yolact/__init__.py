@@ -7,11 +7,13 @@ One concept per module:
 - :mod:`.assemble`: ``sigmoid(P C^T)`` and cropping to a box;
 - :mod:`.matching`: anchors to ground-truth boxes by IoU, and OHEM;
 - :mod:`.loss`: class, box, mask (and semantic) losses;
+- :mod:`.fast_nms`: the paper's Fast NMS, one matrix operation;
 - :mod:`.model`: :class:`Yolact` and the registered builders ``yolact`` and ``yolact_resnet50``.
 """
 
 from . import model
 from .assemble import assemble_masks, box_crop_masks, crop_masks, mask_logits
+from .fast_nms import fast_nms
 from .loss import yolact_loss
 from .matching import match_anchors, ohem_negatives
 from .model import Yolact, yolact, yolact_resnet50
@@ -19,4 +21,4 @@ from .prediction_head import PredictionHead
 from .protonet import ProtoNet
 
 __all__ = ["model", "Yolact", "yolact", "yolact_resnet50", "ProtoNet", "PredictionHead", "mask_logits",
-           "assemble_masks", "box_crop_masks", "crop_masks", "match_anchors", "ohem_negatives", "yolact_loss"]
+           "assemble_masks", "box_crop_masks", "crop_masks", "match_anchors", "fast_nms", "ohem_negatives", "yolact_loss"]

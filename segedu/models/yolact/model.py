@@ -33,6 +33,7 @@ from ...ops import batched_nms, clip_boxes_to_image, decode_boxes, generate_anch
 from ..detection.fpn import BackboneWithFPN, LastLevelP6P7
 from ..registry import register_model
 from .assemble import assemble_masks, crop_masks
+from .fast_nms import fast_nms
 from .loss import BOX_CODER_WEIGHTS, yolact_loss
 from .prediction_head import PredictionHead
 from .protonet import ProtoNet
@@ -59,6 +60,8 @@ class Yolact(nn.Module):
         semantic_head: train the auxiliary semantic segmentation branch (not used at inference).
         score_thresh: drop (box, class) pairs scoring below this before NMS.
         nms_thresh: IoU above which a lower-scoring box of the same class is suppressed.
+        nms: ``"standard"`` (per-class :func:`segedu.ops.batched_nms`) or ``"fast"`` (the paper's
+            :func:`.fast_nms.fast_nms`, which may suppress a few more boxes).
         pre_nms_top_k: at most this many (box, class) pairs, the best, go into NMS.
         detections_per_img: at most this many detections per image.
         loss_weights: overrides of :func:`.loss.yolact_loss`'s weights, e.g. ``{"mask_weight": 6.125}``.
@@ -68,14 +71,16 @@ class Yolact(nn.Module):
                  fpn_channels: int = 64, num_prototypes: int = 16, prototype_stride: int = 2,
                  anchor_sizes: Sequence[float] = (12, 24, 48, 96, 192),
                  aspect_ratios: Sequence[float] = (1.0, 0.5, 2.0), semantic_head: bool = True,
-                 score_thresh: float = 0.05, nms_thresh: float = 0.5, pre_nms_top_k: int = 1000,
+                 score_thresh: float = 0.05, nms_thresh: float = 0.5, nms: str = "standard", pre_nms_top_k: int = 1000,
                  detections_per_img: int = 100, loss_weights: dict[str, float] | None = None) -> None:
         super().__init__()
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
             raise ValueError(f"num_classes counts the background and must be an int >= 2, got {num_classes!r}")
         if len(anchor_sizes) != 5:
             raise ValueError(f"anchor_sizes needs one size per level P3 .. P7 (5), got {anchor_sizes!r}")
-        self.num_classes = num_classes
+        if nms not in ("standard", "fast"):
+            raise ValueError(f"nms must be 'standard' or 'fast', got {nms!r}")
+        self.num_classes, self.nms = num_classes, nms
         self.anchor_sizes = tuple(float(s) for s in anchor_sizes)
         self.aspect_ratios = tuple(float(r) for r in aspect_ratios)
         self.score_thresh, self.nms_thresh = score_thresh, nms_thresh
@@ -197,7 +202,8 @@ class Yolact(nn.Module):
         anchor_idx, labels = candidates // num_fg, candidates % num_fg + 1
         boxes, scores = boxes[anchor_idx], scores[candidates]
         # 3. per-class NMS, the best detections_per_img
-        keep = batched_nms(boxes, scores, labels, self.nms_thresh)[: self.detections_per_img]
+        suppress = batched_nms if self.nms == "standard" else fast_nms
+        keep = suppress(boxes, scores, labels, self.nms_thresh)[: self.detections_per_img]
         boxes, scores, labels, anchor_idx = boxes[keep], scores[keep], labels[keep], anchor_idx[keep]
         # 4. masks: assemble, upsample to the (padded) batch size, cut to this image, crop to the box
         masks = assemble_masks(prototypes, coefficients[anchor_idx])  # (n, h, w)
