@@ -11,13 +11,16 @@
 - :mod:`~segedu.models.unet` and :mod:`~segedu.models.unet3d`: ``unet_original`` (572 -> 388),
   ``unet`` (padded), ``resunet`` and ``unet3d``;
 - :mod:`~segedu.models.unet_resnet`: ``unet_resnet`` (a ResNet encoder, as segmentation-models-pytorch's
-  ``Unet``).
+  ``Unet``);
+- :mod:`~segedu.models.detection`: ``fasterrcnn_resnet50_fpn`` and ``maskrcnn_resnet50_fpn``
+  (torchvision's), ``maskrcnn_resnet_fpn`` (slim, for the zoo), and their parts (FPN, RPN, RoI heads);
+- :mod:`~segedu.models.yolact`: ``yolact`` (slim, for the zoo) and ``yolact_resnet50`` (the paper's).
 
 The FCN-8s, SegNet, PSPNet and DeepLabv3+ builders take a ``width`` (or ``backbone_width``) below
 the published 64 for the slim networks that :mod:`segedu.zoo` trains on a CPU.
 """
 
-from . import deeplabv3plus, fcn_resnet, fcn_vgg, pspnet, segnet, unet, unet3d, unet_resnet
+from . import deeplabv3plus, detection, fcn_resnet, fcn_vgg, pspnet, segnet, unet, unet3d, unet_resnet, yolact
 from .registry import get_model, list_models, load_weights, register_model
 
 __all__ = [
@@ -26,6 +29,7 @@ __all__ = [
     "load_weights",
     "register_model",
     "deeplabv3plus",
+    "detection",
     "fcn_resnet",
     "fcn_vgg",
     "pspnet",
@@ -33,4 +37,5 @@ __all__ = [
     "unet",
     "unet3d",
     "unet_resnet",
+    "yolact",
 ]

@@ -13,6 +13,11 @@ The recipe, the same for every zoo model:
 
 The checkpoint is saved in float16 with the model card (the command, the steps, the time, the
 machine, per-class IoU and mIoU on the held-out split).
+
+Instance segmentation entries (``task="instances"``: Mask R-CNN, YOLACT) follow
+:func:`segedu.zoo.instances.train` instead (their own losses, AdamW, warm-up and cosine decay) and
+their card gives mask and box mAP; ``--minutes M`` there lets the warm-up's speed decide how many
+steps fit in ``M`` minutes (the card then records the steps, to reproduce with ``--steps``).
 """
 
 from __future__ import annotations
@@ -53,10 +58,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, help="default: the zoo entry's steps")
     parser.add_argument("--scenes", type=int, default=TRAIN_SCENES, help=argparse.SUPPRESS)  # for the tests
     parser.add_argument("--out", type=Path, default=FOLDER)
+    parser.add_argument("--minutes", type=float, help="instance models: train as many steps as fit")
+    parser.add_argument("--workers", type=int, default=0, help="instance models: DataLoader workers")
     args = parser.parse_args(argv)
     entry, device = ZOO[args.name], best_device()
-    args.steps = args.steps or entry.steps
     seed_everything(0)
+    if entry.task == "instances":
+        return _train_instances(args, entry, device, argv)
+    args.steps = args.steps or entry.steps
     model = get_model(entry.model, **entry.kwargs)
     start = time.perf_counter()
     images, labels = scene_tensors(seed=0, length=args.scenes)  # drawn once: (L, 3, S, S), (L, S, S)
@@ -77,10 +86,7 @@ def main(argv: list[str] | None = None) -> int:
                args.out / entry.checkpoint.name)
     classes = SyntheticScenes.classes
     command = "python -m segedu.zoo.train " + " ".join(argv if argv is not None else sys.argv[1:])
-    if device.type == "cuda":
-        where = torch.cuda.get_device_name(device)
-    else:
-        where = f"{platform.machine()} CPU, {torch.get_num_threads()} thread(s)"
+    where = _where(device)
     count = sum(p.numel() for p in model.parameters())
     card = [
         f"# Zoo model `{args.name}` on synthetic scenes",
@@ -98,6 +104,50 @@ def main(argv: list[str] | None = None) -> int:
         "| --- | ---: |",
         *[f"| {name} | {value:.3f} |" for name, value in zip(classes, iou.tolist(), strict=True)],
         f"| **mIoU** | **{float(iou.nanmean()):.3f}** |",
+        "",
+    ]
+    (args.out / entry.card.name).write_text("\n".join(card))
+    print("\n".join(card))
+    return 0
+
+
+def _where(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{platform.machine()} CPU, {torch.get_num_threads()} thread(s)"
+
+
+def _train_instances(args: argparse.Namespace, entry, device: torch.device, argv: list[str] | None) -> int:
+    """Train a detection-API zoo model, score it on the held-out scenes, write checkpoint and card."""
+    from .instances import THING_NAMES, evaluate_instances, train
+
+    model = get_model(entry.model, **entry.kwargs)
+    if args.minutes is None:
+        args.steps = args.steps or entry.steps
+    run = train(model, steps=args.steps if args.minutes is None else None, minutes=args.minutes, lr=entry.lr,
+                batch=entry.batch, scenes=args.scenes, device=device, workers=args.workers)
+    score = evaluate_instances(model, device)
+    args.out.mkdir(parents=True, exist_ok=True)
+    torch.save({k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()},
+               args.out / entry.checkpoint.name)
+    command = "python -m segedu.zoo.train " + " ".join(argv if argv is not None else sys.argv[1:])
+    count = sum(p.numel() for p in model.parameters())
+    card = [
+        f"# Zoo model `{args.name}` on synthetic scenes (instance segmentation)",
+        "",
+        f"- model: `get_model({entry.model!r}, {', '.join(f'{k}={v!r}' for k, v in entry.kwargs.items())})`, "
+        f"{count:,} parameters, stored in float16",
+        f"- trained {datetime.date.today()} with `{command}` on {_where(device)}: {run['steps']} steps in "
+        f"{run['minutes']:.1f} min (reproduce with `--steps {run['steps']}`)",
+        f"- recipe: batch {entry.batch} from {args.scenes} scenes of {SIZE}x{SIZE} (seed 0), the model's own losses, "
+        f"AdamW {entry.lr:g} (weight decay 1e-4), 300 warm-up steps then cosine decay, gradients clipped at "
+        f"norm 10{', bfloat16 autocast' if device.type == 'cuda' else ''}",
+        f"- held-out split: {TEST_SCENES} scenes from seed 1, never seen in training; things only "
+        f"({', '.join(THING_NAMES[1:])}); COCO mAP (`segedu.metrics.mean_average_precision`)",
+        "",
+        "| metric | value |",
+        "| --- | ---: |",
+        *[f"| {name} | {value:.3f} |" for name, value in score.items()],
         "",
     ]
     (args.out / entry.card.name).write_text("\n".join(card))

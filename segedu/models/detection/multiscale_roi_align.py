@@ -57,9 +57,12 @@ class MultiScaleRoIAlign(nn.Module):
         self.canonical_scale, self.canonical_level = canonical_scale, canonical_level
 
     def _pool(self, feature: torch.Tensor, rois: torch.Tensor, scale: float) -> torch.Tensor:
+        # under autocast the features are half precision and the boxes float32: pool in float32
+        # (as torchvision's autocast wrapper of its kernels does) and give the features' dtype back
+        x, r = feature.float(), rois.float()
         if self.kind == "align":
-            return roi_align(feature, rois, self.output_size, scale, self.sampling_ratio)
-        return roi_pool(feature, rois, self.output_size, scale)
+            return roi_align(x, r, self.output_size, scale, self.sampling_ratio).to(feature.dtype)
+        return roi_pool(x, r, self.output_size, scale).to(feature.dtype)
 
     @staticmethod
     def _scale(feature: torch.Tensor, image_size: tuple[int, int]) -> float:
