@@ -20,7 +20,18 @@ The FCN-8s, SegNet, PSPNet and DeepLabv3+ builders take a ``width`` (or ``backbo
 the published 64 for the slim networks that :mod:`segedu.zoo` trains on a CPU.
 """
 
-from . import deeplabv3plus, detection, fcn_resnet, fcn_vgg, pspnet, segnet, unet, unet3d, unet_resnet, yolact
+from . import (
+    deeplabv3plus,
+    detection,
+    fcn_resnet,
+    fcn_vgg,
+    pspnet,
+    segnet,
+    unet,
+    unet3d,
+    unet_resnet,
+    yolact,
+)
 from .registry import get_model, list_models, load_weights, register_model
 
 __all__ = [
