@@ -140,7 +140,8 @@ class RoIHeads(nn.Module):
             keep = remove_small_boxes(boxes, 1e-2)
             boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
             # NMS per class, then the best detections_per_img
-            keep = batched_nms(boxes.float(), scores.float(), labels, self.nms_thresh)  # float32 under autocast too[:self.detections_per_img]
+            # (in float32: under autocast the boxes and scores may be half precision)
+            keep = batched_nms(boxes.float(), scores.float(), labels, self.nms_thresh)[:self.detections_per_img]
             all_boxes.append(boxes[keep])
             all_scores.append(scores[keep])
             all_labels.append(labels[keep])

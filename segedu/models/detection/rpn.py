@@ -151,7 +151,8 @@ class RegionProposalNetwork(nn.Module):
             keep = torch.where(scores >= self.score_thresh)[0]
             boxes, scores, level = boxes[keep], scores[keep], level[keep]
             # 3. NMS within each level, then the best post_nms_top_n
-            keep = batched_nms(boxes.float(), scores.float(), level, self.nms_thresh)  # float32 under autocast too[:self.post_nms_top_n()]
+            # (in float32: under autocast the boxes and scores may be half precision)
+            keep = batched_nms(boxes.float(), scores.float(), level, self.nms_thresh)[:self.post_nms_top_n()]
             final_boxes.append(boxes[keep])
             final_scores.append(scores[keep])
         return final_boxes, final_scores
