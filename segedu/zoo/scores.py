@@ -102,12 +102,13 @@ class ZooScore:
 
 def compare(names: list[str] | None = None, *, length: int = TEST_SCENES, device: torch.device | str = "cpu",
             ) -> list[ZooScore]:
-    """Score the zoo models ``names`` (default: every shipped one) on the same held-out scenes."""
+    """Score the semantic zoo models ``names`` (default: every shipped one) on the same held-out scenes
+    (the instance models are scored by :func:`segedu.zoo.instances.evaluate_instances`)."""
     from ..models import get_model
     from . import ZOO
 
     if names is None:
-        names = [name for name, entry in ZOO.items() if entry.checkpoint.is_file()]
+        names = [name for name, entry in ZOO.items() if entry.checkpoint.is_file() and entry.task == "semantic"]
     scores = []
     for name in names:
         model = get_model(name, weights="zoo").to(device)

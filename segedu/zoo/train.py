@@ -60,6 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=FOLDER)
     parser.add_argument("--minutes", type=float, help="instance models: train as many steps as fit")
     parser.add_argument("--workers", type=int, default=0, help="instance models: DataLoader workers")
+    parser.add_argument("--batch", type=int, help="instance models: the batch size (default: the entry's)")
+    parser.add_argument("--lr", type=float, help="instance models: the peak learning rate (default: the entry's)")
+    parser.add_argument("--init-from", type=Path, help="instance models: continue from this zoo checkpoint "
+                        "(its card, beside it, is quoted in the new card)")
     args = parser.parse_args(argv)
     entry, device = ZOO[args.name], best_device()
     seed_everything(0)
@@ -82,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     minutes = (time.perf_counter() - start) / 60
     iou = evaluate(model, device)
     args.out.mkdir(parents=True, exist_ok=True)
-    torch.save({k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()},
+    torch.save({k: (v.half() if v.is_floating_point() else v).cpu() for k, v in model.state_dict().items()},
                args.out / entry.checkpoint.name)
     classes = SyntheticScenes.classes
     command = "python -m segedu.zoo.train " + " ".join(argv if argv is not None else sys.argv[1:])
@@ -122,13 +126,22 @@ def _train_instances(args: argparse.Namespace, entry, device: torch.device, argv
     from .instances import THING_NAMES, evaluate_instances, train
 
     model = get_model(entry.model, **entry.kwargs)
+    earlier = []
+    if args.init_from is not None:  # a second run: start from the first one's weights
+        state = torch.load(args.init_from, map_location="cpu", weights_only=True)
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+        card = args.init_from.with_suffix(".md")
+        lines = card.read_text().splitlines() if card.is_file() else []
+        quoted = [line[2:] for line in lines if line.startswith(("- trained", "- recipe"))]
+        earlier = [f"- started from the weights of an earlier run ({'; '.join(quoted) or args.init_from.name})"]
     if args.minutes is None:
         args.steps = args.steps or entry.steps
-    run = train(model, steps=args.steps if args.minutes is None else None, minutes=args.minutes, lr=entry.lr,
-                batch=entry.batch, scenes=args.scenes, device=device, workers=args.workers)
+    lr = args.lr or entry.lr
+    run = train(model, steps=args.steps if args.minutes is None else None, minutes=args.minutes, lr=lr,
+                batch=args.batch or entry.batch, scenes=args.scenes, device=device, workers=args.workers)
     score = evaluate_instances(model, device)
     args.out.mkdir(parents=True, exist_ok=True)
-    torch.save({k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()},
+    torch.save({k: (v.half() if v.is_floating_point() else v).cpu() for k, v in model.state_dict().items()},
                args.out / entry.checkpoint.name)
     command = "python -m segedu.zoo.train " + " ".join(argv if argv is not None else sys.argv[1:])
     count = sum(p.numel() for p in model.parameters())
@@ -139,8 +152,9 @@ def _train_instances(args: argparse.Namespace, entry, device: torch.device, argv
         f"{count:,} parameters, stored in float16",
         f"- trained {datetime.date.today()} with `{command}` on {_where(device)}: {run['steps']} steps in "
         f"{run['minutes']:.1f} min (reproduce with `--steps {run['steps']}`)",
-        f"- recipe: batch {entry.batch} from {args.scenes} scenes of {SIZE}x{SIZE} (seed 0), the model's own losses, "
-        f"AdamW {entry.lr:g} (weight decay 1e-4), 300 warm-up steps then cosine decay, gradients clipped at "
+        *earlier,
+        f"- recipe: batch {args.batch or entry.batch} from {args.scenes} scenes of {SIZE}x{SIZE} (seed 0), the model's own losses, "
+        f"AdamW {lr:g} (weight decay 1e-4), 300 warm-up steps then cosine decay, gradients clipped at "
         f"norm 10{', bfloat16 autocast' if device.type == 'cuda' else ''}",
         f"- held-out split: {TEST_SCENES} scenes from seed 1, never seen in training; things only "
         f"({', '.join(THING_NAMES[1:])}); COCO mAP (`segedu.metrics.mean_average_precision`)",
