@@ -85,18 +85,11 @@ def main(argv: list[str] | None = None) -> int:
         amp=device.type == "cuda", progress=False, live_plot=False)
     minutes = (time.perf_counter() - start) / 60
     iou = evaluate(model, device)
-    args.out.mkdir(parents=True, exist_ok=True)
-    torch.save({k: (v.half() if v.is_floating_point() else v).cpu() for k, v in model.state_dict().items()},
-               args.out / entry.checkpoint.name)
+    _save(model, args.out / entry.checkpoint.name)
     classes = SyntheticScenes.classes
-    command = "python -m segedu.zoo.train " + " ".join(argv if argv is not None else sys.argv[1:])
-    where = _where(device)
-    count = sum(p.numel() for p in model.parameters())
+    command, where = _command(argv), _where(device)
     card = [
-        f"# Zoo model `{args.name}` on synthetic scenes",
-        "",
-        f"- model: `get_model({entry.model!r}, {', '.join(f'{k}={v!r}' for k, v in entry.kwargs.items())})`, "
-        f"{count:,} parameters, stored in float16",
+        *_card_head(f"Zoo model `{args.name}` on synthetic scenes", entry, model),
         f"- trained {datetime.date.today()} with `{command}` on {where}: {args.steps} steps in {minutes:.1f} min "
         f"(and {data_minutes:.1f} min to draw the data)",
         f"- recipe: batch {BATCH} from {args.scenes} scenes of {SIZE}x{SIZE} (seed 0, drawn once), "
@@ -113,6 +106,24 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / entry.card.name).write_text("\n".join(card))
     print("\n".join(card))
     return 0
+
+
+def _save(model: torch.nn.Module, path: Path) -> None:
+    """The state dict in float16, on the CPU (wherever the model was trained)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({k: (v.half() if v.is_floating_point() else v).cpu() for k, v in model.state_dict().items()}, path)
+
+
+def _command(argv: list[str] | None) -> str:
+    return "python -m segedu.zoo.train " + " ".join(argv if argv is not None else sys.argv[1:])
+
+
+def _card_head(title: str, entry, model: torch.nn.Module) -> list[str]:
+    """The card's title and the line that says how to build the model."""
+    count = sum(p.numel() for p in model.parameters())
+    arguments = ", ".join(f"{k}={v!r}" for k, v in entry.kwargs.items())
+    return [f"# {title}", "", f"- model: `get_model({entry.model!r}, {arguments})`, {count:,} parameters, "
+            "stored in float16"]
 
 
 def _where(device: torch.device) -> str:
@@ -140,17 +151,10 @@ def _train_instances(args: argparse.Namespace, entry, device: torch.device, argv
     run = train(model, steps=args.steps if args.minutes is None else None, minutes=args.minutes, lr=lr,
                 batch=args.batch or entry.batch, scenes=args.scenes, device=device, workers=args.workers)
     score = evaluate_instances(model, device)
-    args.out.mkdir(parents=True, exist_ok=True)
-    torch.save({k: (v.half() if v.is_floating_point() else v).cpu() for k, v in model.state_dict().items()},
-               args.out / entry.checkpoint.name)
-    command = "python -m segedu.zoo.train " + " ".join(argv if argv is not None else sys.argv[1:])
-    count = sum(p.numel() for p in model.parameters())
+    _save(model, args.out / entry.checkpoint.name)
     card = [
-        f"# Zoo model `{args.name}` on synthetic scenes (instance segmentation)",
-        "",
-        f"- model: `get_model({entry.model!r}, {', '.join(f'{k}={v!r}' for k, v in entry.kwargs.items())})`, "
-        f"{count:,} parameters, stored in float16",
-        f"- trained {datetime.date.today()} with `{command}` on {_where(device)}: {run['steps']} steps in "
+        *_card_head(f"Zoo model `{args.name}` on synthetic scenes (instance segmentation)", entry, model),
+        f"- trained {datetime.date.today()} with `{_command(argv)}` on {_where(device)}: {run['steps']} steps in "
         f"{run['minutes']:.1f} min (reproduce with `--steps {run['steps']}`)",
         *earlier,
         f"- recipe: batch {args.batch or entry.batch} from {args.scenes} scenes of {SIZE}x{SIZE} (seed 0), the model's own losses, "
