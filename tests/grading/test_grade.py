@@ -26,7 +26,9 @@ from segedu.grading.prepare import Assignment, prepare
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = dict(os.environ, SEGEDU_FAST="1", OMP_NUM_THREADS="1", MPLBACKEND="Agg")
-LIMITS = Limits(cell_timeout=4, timeout=60, memory_mb=1500, fast=True)
+# 10 s per cell: the first cell imports torch, which took over 4 s (the old limit) on two loaded
+# cores and failed a correct submission; an endless loop is still cut after 10 s
+LIMITS = Limits(cell_timeout=10, timeout=60, memory_mb=1500, fast=True)
 COLUMNS = ["double", "double-hidden", "square"]
 HEADER = ["student_id", *COLUMNS, "total", "max_total", "status", "reason"]
 
