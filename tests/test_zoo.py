@@ -13,12 +13,14 @@ from segedu.zoo.train import main as train_main
 SHIPPED = [name for name, entry in ZOO.items() if entry.checkpoint.is_file()]
 SEMANTIC = [name for name in SHIPPED if ZOO[name].task == "semantic"]
 INSTANCES = [name for name in SHIPPED if ZOO[name].task == "instances"]
+CELLS = [name for name in SHIPPED if ZOO[name].task == "cells"]
 
 
 def test_every_zoo_entry_is_shipped():
     assert SHIPPED == list(ZOO)
     assert {"unet", "segnet", "fcn_resnet", "pspnet", "deeplabv3plus"} <= set(SEMANTIC)
     assert {"yolact", "maskrcnn_resnet_fpn"} <= set(INSTANCES)
+    assert {"unet_weight_map"} <= set(CELLS)
 
 
 @pytest.mark.parametrize("name", ["unet", "deeplabv3plus"])
@@ -114,3 +116,23 @@ def test_instance_training_command_writes_a_checkpoint_and_a_card(tmp_path, monk
     model = get_model("yolact", **ZOO["yolact"].kwargs)
     model.load_state_dict({k: v.float() for k, v in torch.load(tmp_path / "second" / "yolact_scenes.pt",
                                                                 weights_only=True).items()})
+
+
+def _cell_card(name: str) -> dict[int, float]:
+    """The card's matching accuracy per IoU threshold (in hundredths: 50, 60, ...)."""
+    rows = re.findall(r"\| (0\.[5-9]) \| ([0-9.]+) \| ([0-9.]+) \|", ZOO[name].card.read_text())
+    return {round(float(t) * 100): float(accuracy) for t, accuracy, _ in rows}
+
+
+@pytest.mark.parametrize("name", CELLS)
+def test_cell_checkpoint_is_float16_and_scores_what_its_card_says(name):
+    from segedu.zoo.cells import evaluate_cells
+
+    _check_stored(ZOO[name], megabytes=4)
+    recorded = _cell_card(name)
+    assert sorted(recorded) == [50, 60, 70, 80, 90]
+    # the held-out images again, from the float16 checkpoint on the CPU: the card's numbers, up to rounding
+    score = evaluate_cells(get_model(name, weights="zoo"))
+    for t, value in recorded.items():
+        assert abs(score[f"accuracy_{t}"] - value) < 0.005, (
+            f"the card says accuracy {value} at IoU {t / 100}, the checkpoint gives {score[f'accuracy_{t}']:.4f}")

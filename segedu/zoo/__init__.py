@@ -36,22 +36,30 @@ class ZooEntry:
     ``task="instances"`` marks an instance segmentation model (Mask R-CNN, YOLACT), trained and
     scored by :mod:`segedu.zoo.instances` instead (AdamW from ``lr``, mask mAP on the held-out
     scenes), in batches of ``batch``.
+    ``task="cells"`` marks a bottom-up cell model (StarDist, Cellpose, the U-Net with the weight
+    map), trained on synthetic nuclei and scored by object matching by :mod:`segedu.zoo.cells`
+    (Adam from ``lr``, batches of ``batch``); its files are ``<model>_cells.pt`` and ``.md``.
     """
 
     model: str
     kwargs: dict[str, Any] = field(default_factory=dict)
     lr: float = 3e-3
     steps: int = 5000
-    task: str = "semantic"  # or "instances": a detection-API model (segedu.zoo.instances)
+    task: str = "semantic"  # or "instances" (segedu.zoo.instances) or "cells" (segedu.zoo.cells)
     batch: int = 16
 
     @property
+    def data(self) -> str:
+        """What it was trained on: ``"cells"`` (synthetic nuclei) or ``"scenes"``."""
+        return "cells" if self.task == "cells" else "scenes"
+
+    @property
     def checkpoint(self) -> Path:
-        return FOLDER / f"{self.model}_scenes.pt"
+        return FOLDER / f"{self.model}_{self.data}.pt"
 
     @property
     def card(self) -> Path:
-        return FOLDER / f"{self.model}_scenes.md"
+        return FOLDER / f"{self.model}_{self.data}.md"
 
 
 # Slim versions of each family, of about the same size (0.5 to 0.9 M parameters), small enough to
@@ -74,6 +82,8 @@ ZOO: dict[str, ZooEntry] = {
     "yolact": ZooEntry("yolact", dict(num_classes=4), lr=1e-3, steps=800, task="instances", batch=32),
     "maskrcnn_resnet_fpn": ZooEntry("maskrcnn_resnet_fpn", dict(num_classes=4), lr=2e-3, steps=600,
                                     task="instances", batch=32),
+    # bottom-up cell models (segedu.zoo.cells), trained on a CPU
+    "unet_weight_map": ZooEntry("unet_weight_map", dict(), steps=2000, task="cells", batch=8),
 }
 
 

@@ -1,0 +1,159 @@
+"""The zoo's cell models (StarDist, Cellpose, the U-Net with the weight map): data, score, training.
+
+The bottom-up cell models share one interface (``model.targets(instances)``, ``model.loss(outputs,
+targets)``, ``model.predict_instances(images)``), so one recipe trains them and one scorer compares
+them with each other and with the classical methods.
+
+- **Data**: ``SyntheticCells`` of 128 x 128 pixels, one grey channel, the generator's default
+  nuclei (10 to 40 per image, 60 % placed against an earlier one so that they touch). Training
+  uses ``TRAIN_IMAGES`` images of seed 0, the held-out split ``TEST_IMAGES`` images of seed 1 (never
+  seen in training).
+- **Score**: object matching at IoU 0.5, 0.6, ..., 0.9 (:func:`segedu.metrics.matching`, as
+  StarDist and Cellpose score nuclei), counted over the whole split: the true positives, false
+  positives and false negatives of all images are added before the ratios are taken (StarDist's
+  ``matching_dataset`` with ``by_image=False``), so an image with many nuclei weighs more.
+  ``accuracy`` = TP / (TP + FP + FN) is what those papers call average precision.
+- **Training** (:func:`train_cells`): batches of 8, Adam with a cosine decay to 0, the model's
+  own loss; the targets of each training image are computed once (on first use) and kept.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable, Sequence
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from ..data import SyntheticCells
+from ..metrics import matching
+
+__all__ = ["SIZE", "TRAIN_IMAGES", "TEST_IMAGES", "THRESHOLDS", "cell_tensors", "held_out_cells", "CellTargets",
+           "score_instances", "evaluate_cells", "train_cells", "model_predictor"]
+
+SIZE, TRAIN_IMAGES, TEST_IMAGES = 128, 2000, 100
+THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9)
+
+Predictor = Callable[[torch.Tensor], Sequence[torch.Tensor]]  # images (N, 1, H, W) -> N label images
+
+
+def cell_tensors(*, seed: int, length: int, size: int = SIZE) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cell images ``0..length-1`` of ``seed``: images (L, 1, S, S) in [0, 1], instances (L, S, S) int64."""
+    cells = SyntheticCells(size=size, length=length, seed=seed)
+    images = torch.empty(length, 1, size, size)
+    instances = torch.empty(length, size, size, dtype=torch.int64)
+    for i in range(length):
+        image, target = cells[i]
+        images[i] = image.as_subclass(torch.Tensor)
+        instances[i] = target["instances"].as_subclass(torch.Tensor)
+    return images, instances
+
+
+@functools.lru_cache(maxsize=2)
+def held_out_cells(length: int = TEST_IMAGES) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first ``length`` images of the held-out split (seed 1), drawn once per length."""
+    if not 1 <= length <= TEST_IMAGES:
+        raise ValueError(f"the held-out split has {TEST_IMAGES} images; asked for {length}")
+    return cell_tensors(seed=1, length=length)
+
+
+class CellTargets(Dataset):
+    """``(image (1, S, S), targets dict)`` items: ``targets_fn(instances)`` computed on first use, then
+    kept (floating-point targets in float16, to halve the memory; given back in float32)."""
+
+    def __init__(self, images: torch.Tensor, instances: torch.Tensor,
+                 targets_fn: Callable[[torch.Tensor], dict[str, torch.Tensor]]) -> None:
+        if images.ndim != 4 or instances.ndim != 3 or len(images) != len(instances):
+            raise ValueError(f"images must be (L, C, H, W) and instances (L, H, W) of the same length, got "
+                             f"{tuple(images.shape)} and {tuple(instances.shape)}")
+        self.images, self.instances, self.targets_fn = images, instances, targets_fn
+        self._kept: dict[int, dict[str, torch.Tensor]] = {}
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        if index not in self._kept:
+            targets = self.targets_fn(self.instances[index])
+            self._kept[index] = {k: v.half() if v.is_floating_point() else v for k, v in targets.items()}
+        targets = {k: v.float() if v.is_floating_point() else v for k, v in self._kept[index].items()}
+        return self.images[index], targets
+
+
+def score_instances(predictions: Sequence[torch.Tensor], truths: Sequence[torch.Tensor],
+                    thresholds: Sequence[float] = THRESHOLDS) -> dict[float, dict[str, float]]:
+    """Object matching over a whole split, per IoU threshold: ``{t: {"accuracy", "f1", "precision",
+    "recall", "tp", "fp", "fn"}}``; the counts added over the images before the ratios are taken."""
+    if len(predictions) != len(truths):
+        raise ValueError(f"{len(predictions)} predictions for {len(truths)} ground-truth images")
+    totals = {t: {"tp": 0, "fp": 0, "fn": 0} for t in thresholds}
+    for pred, truth in zip(predictions, truths, strict=True):
+        for stats in matching(truth, pred, thresh=list(thresholds)):
+            for key in ("tp", "fp", "fn"):
+                totals[stats["thresh"]][key] += int(stats[key])
+    scores = {}
+    for t, c in totals.items():
+        tp, fp, fn = c["tp"], c["fp"], c["fn"]
+        scores[t] = {
+            "accuracy": tp / (tp + fp + fn) if tp else 0.0,
+            "f1": 2 * tp / (2 * tp + fp + fn) if tp else 0.0,
+            "precision": tp / (tp + fp) if tp else 0.0,
+            "recall": tp / (tp + fn) if tp else 0.0,
+            **c,
+        }
+    return scores
+
+
+def model_predictor(model: torch.nn.Module, device: torch.device | str = "cpu", **thresholds) -> Predictor:
+    """``images -> label images`` with a cell model's ``predict_instances`` on ``device``."""
+
+    def predict(images: torch.Tensor) -> list[torch.Tensor]:
+        model.to(device).eval()
+        return [labels.cpu() for labels in model.predict_instances(images.to(device), **thresholds)]
+
+    return predict
+
+
+def evaluate_cells(predict: Predictor | torch.nn.Module, *, length: int = TEST_IMAGES, batch: int = 16,
+                   device: torch.device | str = "cpu") -> dict[str, float]:
+    """Matching scores of a cell model (or any ``images -> label images`` function) on the first
+    ``length`` held-out images, with the time it took per image.
+
+    Returns ``accuracy_50`` ... ``accuracy_90``, ``f1_50`` ... ``f1_90`` and ``seconds_per_image``.
+    """
+    if isinstance(predict, torch.nn.Module):
+        predict = model_predictor(predict, device)
+    images, instances = held_out_cells(length)
+    start = time.perf_counter()
+    predictions = [p for i in range(0, length, batch) for p in predict(images[i:i + batch])]
+    seconds = (time.perf_counter() - start) / length
+    scores = score_instances(predictions, list(instances))
+    result = {f"accuracy_{round(t * 100)}": s["accuracy"] for t, s in scores.items()}
+    result |= {f"f1_{round(t * 100)}": s["f1"] for t, s in scores.items()}
+    return result | {"seconds_per_image": seconds}
+
+
+def train_cells(model: torch.nn.Module, *, steps: int, lr: float = 3e-3, batch: int = 8,
+                images: int = TRAIN_IMAGES, device: torch.device | str = "cpu",
+                log: Callable[[str], None] = print) -> dict[str, float]:
+    """Train a cell model on ``images`` synthetic cell images (seed 0); returns ``steps``, ``minutes``
+    (training only), ``data_minutes`` (drawing the images) and the last recorded mean loss (over 100 steps)."""
+    from ..engine import fit
+
+    start = time.perf_counter()
+    train_images, train_instances = cell_tensors(seed=0, length=images)
+    data_minutes = (time.perf_counter() - start) / 60
+    loader = DataLoader(CellTargets(train_images, train_instances, model.targets), batch_size=batch, shuffle=True,
+                        drop_last=True)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
+    device = torch.device(device)
+    start = time.perf_counter()
+    history = fit(model, loader, loss_fn=model.loss, optimizer=optimizer, scheduler=scheduler, max_steps=steps,
+                  device=device, amp=device.type == "cuda", progress=False, live_plot=False, log_every=100)
+    minutes = (time.perf_counter() - start) / 60
+    last = history.losses[-1] if history.losses else float("nan")
+    log(f"{steps} steps in {minutes:.1f} min, last loss {last:.4f}")
+    return {"steps": steps, "minutes": minutes, "data_minutes": data_minutes, "loss": last}
+
