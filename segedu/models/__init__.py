@@ -10,6 +10,12 @@
   auxiliary loss);
 - :mod:`~segedu.models.unet` and :mod:`~segedu.models.unet3d`: ``unet_original`` (572 -> 388),
   ``unet`` (padded), ``resunet`` and ``unet3d``;
+- :mod:`~segedu.models.unet_weight_map`: ``unet_weight_map`` (cells: gaps, the border weight map,
+  connected components);
+- :mod:`~segedu.models.cellpose`: ``cellpose`` (flows from heat diffusion, flow following, mask
+  recovery; equal to the cellpose package's post-processing);
+- :mod:`~segedu.models.spatial_embedding`: ``spatial_embedding`` (pixel offsets to the centre with a
+  learned bandwidth, Neven et al. 2019) and distance maps;
 - :mod:`~segedu.models.unet_resnet`: ``unet_resnet`` (a ResNet encoder, as segmentation-models-pytorch's
   ``Unet``);
 - :mod:`~segedu.models.detection`: ``fasterrcnn_resnet50_fpn`` and ``maskrcnn_resnet50_fpn``
@@ -21,20 +27,24 @@ the published 64 for the slim networks that :mod:`segedu.zoo` trains on a CPU.
 """
 
 from . import (
+    cellpose,
     deeplabv3plus,
     detection,
     fcn_resnet,
     fcn_vgg,
     pspnet,
     segnet,
+    spatial_embedding,
     unet,
     unet3d,
     unet_resnet,
+    unet_weight_map,
     yolact,
 )
 from .registry import get_model, list_models, load_weights, register_model
 
 __all__ = [
+    "cellpose",
     "get_model",
     "list_models",
     "load_weights",
@@ -45,8 +55,10 @@ __all__ = [
     "fcn_vgg",
     "pspnet",
     "segnet",
+    "spatial_embedding",
     "unet",
     "unet3d",
+    "unet_weight_map",
     "unet_resnet",
     "yolact",
 ]
