@@ -14,6 +14,8 @@
   connected components);
 - :mod:`~segedu.models.cellpose`: ``cellpose`` (flows from heat diffusion, flow following, mask
   recovery; equal to the cellpose package's post-processing);
+- :mod:`~segedu.models.stardist`: ``stardist`` (star-convex polygons: distances along rays, object
+  probability, polygon NMS; the targets equal the stardist package's);
 - :mod:`~segedu.models.spatial_embedding`: ``spatial_embedding`` (pixel offsets to the centre with a
   learned bandwidth, Neven et al. 2019) and distance maps;
 - :mod:`~segedu.models.unet_resnet`: ``unet_resnet`` (a ResNet encoder, as segmentation-models-pytorch's
@@ -35,6 +37,7 @@ from . import (
     pspnet,
     segnet,
     spatial_embedding,
+    stardist,
     unet,
     unet3d,
     unet_resnet,
@@ -56,6 +59,7 @@ __all__ = [
     "pspnet",
     "segnet",
     "spatial_embedding",
+    "stardist",
     "unet",
     "unet3d",
     "unet_weight_map",
