@@ -174,10 +174,15 @@ class StarDist(nn.Module):
         images: torch.Tensor,
         prob_thresh: float = 0.5,
         nms_thresh: float = 0.4,
-        grid: int = 1,
+        grid: int = 2,
         border: int = 0,
     ) -> list[torch.Tensor]:
-        """One ``(H, W)`` int64 label image per image of ``images (N, C, H, W)`` (eval mode)."""
+        """One ``(H, W)`` int64 label image per image of ``images (N, C, H, W)`` (eval mode).
+
+        ``grid=2`` (the default) takes candidates on every second row and column, as StarDist's 2D
+        models do (their config's ``grid=(2, 2)``): neighbouring pixels propose almost the same
+        polygon, and a quarter of the candidates makes the NMS many times faster.
+        """
         self.eval()
         outputs = self(images)
         prob = torch.sigmoid(outputs["prob"][:, 0])  # (N, H, W)

@@ -1,0 +1,120 @@
+"""Speed of segedu's StarDist and Cellpose targets and post-processing against the reference packages.
+
+    python benchmarks/cell_postprocessing_speed.py [--size 128] [--repeats 3]
+
+On the same synthetic cell images (``SyntheticCells``, one image of ``--size`` pixels), each
+pair below computes the same thing (the tests prove the outputs equal):
+
+- **star distances** (32 rays): ``segedu.models.stardist.star_distances`` (numpy, all rays of all
+  pixels marched together) against ``stardist.geometry.star_dist(mode="cpp")`` (C++);
+- **polygon NMS**: ``segedu.models.stardist.polygon_nms`` (exact polygon intersections in numpy)
+  against ``stardist.nms.non_maximum_suppression_inds`` (C++, Clipper), on the candidates of noisy
+  true distances (every foreground pixel with probability > 0.5);
+- **Cellpose flows**: ``segedu.models.cellpose.masks_to_flows`` against
+  ``cellpose.dynamics.masks_to_flows_gpu`` on the CPU (both torch);
+- **Cellpose masks from flows**: ``segedu.models.cellpose.compute_masks`` against
+  ``cellpose.dynamics.compute_masks`` (flow following, clustering, flow-error check), from the true
+  flows.
+
+The two implementations of a pair alternate, each time is the best of ``--repeats`` after one
+warm-up, and the ratio is segedu's time over the reference's (below 1: segedu is faster). The
+results are appended to ``benchmarks/results/cell_postprocessing_speed.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+RESULTS = Path(__file__).parent / "results" / "cell_postprocessing_speed.md"
+
+
+def best_alternating(ours, theirs, repeats: int) -> tuple[float, float]:
+    """Best time of each of two functions over ``repeats`` alternating runs, after a warm-up."""
+    ours(), theirs()
+    best = [float("inf"), float("inf")]
+    for _ in range(repeats):
+        for k, run in enumerate((ours, theirs)):
+            start = time.perf_counter()
+            run()
+            best[k] = min(best[k], time.perf_counter() - start)
+    return best[0], best[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+
+    from cellpose import dynamics
+    from stardist.geometry import star_dist
+    from stardist.nms import non_maximum_suppression_inds
+
+    from segedu.data import SyntheticCells
+    from segedu.models.cellpose import FLOW_SCALE, compute_masks, masks_to_flows
+    from segedu.models.stardist import object_probability, polygon_nms, star_distances
+
+    _, target = SyntheticCells(size=args.size, length=1, seed=0)[0]
+    labels = target["instances"].as_subclass(torch.Tensor)
+    array = labels.numpy().astype(np.uint16)
+    rows = []
+
+    # 1. star distances
+    ours, theirs = best_alternating(lambda: star_distances(labels, 32), lambda: star_dist(array, 32, mode="cpp"),
+                                    args.repeats)
+    rows.append(("star distances (32 rays)", ours, theirs))
+
+    # 2. polygon NMS on noisy candidates
+    rng = np.random.default_rng(0)
+    prob = object_probability(labels).numpy()
+    dist = star_distances(labels, 32).numpy().transpose(1, 2, 0)  # (H, W, R)
+    cand_rows, cand_cols = np.nonzero(prob > 0.5)
+    points = np.stack([cand_rows, cand_cols], 1)
+    rays = np.maximum(dist[cand_rows, cand_cols] * rng.uniform(0.9, 1.1, (len(points), 32)), 1e-3).astype(np.float32)
+    scores = (prob[cand_rows, cand_cols] + rng.uniform(0, 1e-3, len(points))).astype(np.float32)
+    order = np.argsort(scores)[::-1]  # the reference wants the candidates sorted by score
+    ours, theirs = best_alternating(lambda: polygon_nms(rays, points, scores, 0.4),
+                                    lambda: non_maximum_suppression_inds(rays[order], points[order], scores[order],
+                                                                         thresh=0.4, verbose=0), args.repeats)
+    rows.append((f"polygon NMS ({len(points)} candidates)", ours, theirs))
+
+    # 3. flows
+    consecutive = torch.from_numpy(array.astype(np.int64))
+    ours, theirs = best_alternating(lambda: masks_to_flows(consecutive),
+                                    lambda: dynamics.masks_to_flows_gpu(array.astype(np.int32),
+                                                                        device=torch.device("cpu")), args.repeats)
+    rows.append(("Cellpose flows", ours, theirs))
+
+    # 4. masks from the true flows (network output format: 5 x unit flows, cell probability logits)
+    flows = masks_to_flows(consecutive) * FLOW_SCALE
+    cellprob = torch.where(consecutive > 0, 5.0, -5.0)
+    ours, theirs = best_alternating(
+        lambda: compute_masks(flows, cellprob),
+        lambda: dynamics.compute_masks(flows.numpy(), cellprob.numpy(), min_size=15,
+                                       device=torch.device("cpu")),
+        args.repeats)
+    rows.append(("Cellpose masks from flows", ours, theirs))
+
+    lines = [f"\n## {datetime.date.today()}, {platform.machine()} CPU, {torch.get_num_threads()} thread(s), "
+             f"one {args.size}x{args.size} image with {int(labels.max())} nuclei, best of {args.repeats}\n",
+             "| operation | segedu (ms) | reference (ms) | ratio |", "| --- | ---: | ---: | ---: |"]
+    lines += [f"| {name} | {ours * 1000:.1f} | {theirs * 1000:.1f} | {ours / theirs:.2f} |" for name, ours, theirs in rows]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    RESULTS.parent.mkdir(exist_ok=True)
+    if not RESULTS.exists():
+        RESULTS.write_text("# StarDist and Cellpose targets and post-processing: segedu against the references\n\n"
+                           "Written by `benchmarks/cell_postprocessing_speed.py`; ratio = segedu / reference.\n")
+    with RESULTS.open("a") as f:
+        f.write(text)
+
+
+if __name__ == "__main__":
+    main()
