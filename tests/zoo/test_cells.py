@@ -94,6 +94,12 @@ def test_score_instances_adds_the_counts_over_the_images():
     assert (scores[0.5]["tp"], scores[0.5]["fp"], scores[0.5]["fn"]) == (tp, 0, fn)
     assert scores[0.5]["accuracy"] == pytest.approx(tp / (tp + fn))
     assert scores[0.5]["f1"] == pytest.approx(2 * tp / (2 * tp + fn))
+    # every match is exact (IoU 1): PQ = tp / (tp + fn / 2)
+    assert scores[0.5]["panoptic_quality"] == pytest.approx(tp / (tp + fn / 2))
+    # PQ against matching's own per-image PQ on a single imperfect prediction
+    shifted = torch.roll(truths[0], 1, dims=1)
+    single = score_instances([shifted], [truths[0]])[0.5]["panoptic_quality"]
+    assert single == pytest.approx(matching(truths[0], shifted, thresh=0.5)["panoptic_quality"])
     assert score_instances([torch.zeros(4, 4, dtype=torch.long)], [torch.zeros(4, 4, dtype=torch.long)])[0.5][
         "accuracy"] == 0.0  # nothing to find, nothing found: 0 as StarDist defines it
     with pytest.raises(ValueError, match="2 predictions for 3"):
@@ -110,7 +116,7 @@ def test_evaluate_cells_of_the_truth_is_perfect_and_the_split_is_fixed():
         return [instances[[torch.equal(b, im) for im in images].index(True)] for b in batch]
 
     score = evaluate_cells(oracle, length=4, batch=3)
-    assert score["accuracy_50"] == score["accuracy_90"] == score["f1_70"] == 1.0
+    assert score["accuracy_50"] == score["accuracy_90"] == score["f1_70"] == score["pq"] == 1.0
     with pytest.raises(ValueError, match="has 100 images"):
         held_out_cells(101)
 
