@@ -82,8 +82,12 @@ ZOO: dict[str, ZooEntry] = {
     "yolact": ZooEntry("yolact", dict(num_classes=4), lr=1e-3, steps=800, task="instances", batch=32),
     "maskrcnn_resnet_fpn": ZooEntry("maskrcnn_resnet_fpn", dict(num_classes=4), lr=2e-3, steps=600,
                                     task="instances", batch=32),
-    # bottom-up cell models (segedu.zoo.cells), trained on a CPU
+    # bottom-up cell models (segedu.zoo.cells), trained on a CPU (one thread each, several at a time):
+    # 2000 steps of 8 images, StarDist 1200 (its 128-channel feature layer at full resolution costs
+    # the most per step, and it was trained last, within the session's time)
     "unet_weight_map": ZooEntry("unet_weight_map", dict(), steps=2000, task="cells", batch=8),
+    "spatial_embedding": ZooEntry("spatial_embedding", dict(), steps=2000, task="cells", batch=8),
+    "cellpose": ZooEntry("cellpose", dict(), steps=2000, task="cells", batch=8),
 }
 
 
