@@ -87,6 +87,7 @@ ZOO: dict[str, ZooEntry] = {
     # the most per step, and it was trained last, within the session's time)
     "unet_weight_map": ZooEntry("unet_weight_map", dict(), steps=2000, task="cells", batch=8),
     "spatial_embedding": ZooEntry("spatial_embedding", dict(), steps=2000, task="cells", batch=8),
+    "stardist": ZooEntry("stardist", dict(), steps=1200, task="cells", batch=8),
     "cellpose": ZooEntry("cellpose", dict(), steps=2000, task="cells", batch=8),
 }
 
