@@ -22,7 +22,9 @@
   ``Unet``);
 - :mod:`~segedu.models.detection`: ``fasterrcnn_resnet50_fpn`` and ``maskrcnn_resnet50_fpn``
   (torchvision's), ``maskrcnn_resnet_fpn`` (slim, for the zoo), and their parts (FPN, RPN, RoI heads);
-- :mod:`~segedu.models.yolact`: ``yolact`` (slim, for the zoo) and ``yolact_resnet50`` (the paper's).
+- :mod:`~segedu.models.yolact`: ``yolact`` (slim, for the zoo) and ``yolact_resnet50`` (the paper's);
+- :mod:`~segedu.models.panoptic_fpn`: ``panoptic_fpn`` (slim Mask R-CNN plus the semantic branch,
+  merged into panoptic maps by the paper's heuristics).
 
 The FCN-8s, SegNet, PSPNet and DeepLabv3+ builders take a ``width`` (or ``backbone_width``) below
 the published 64 for the slim networks that :mod:`segedu.zoo` trains on a CPU.
@@ -34,6 +36,7 @@ from . import (
     detection,
     fcn_resnet,
     fcn_vgg,
+    panoptic_fpn,
     pspnet,
     segnet,
     spatial_embedding,
@@ -56,6 +59,7 @@ __all__ = [
     "detection",
     "fcn_resnet",
     "fcn_vgg",
+    "panoptic_fpn",
     "pspnet",
     "segnet",
     "spatial_embedding",
