@@ -5,7 +5,9 @@
 - :mod:`~segedu.nn.unpooling`: max unpooling with indices (SegNet) and average unpooling;
 - :mod:`~segedu.nn.transposed_conv`: the transposed convolution as a scatter-add of its kernel;
 - :mod:`~segedu.nn.resnet` and :mod:`~segedu.nn.vgg`: the ResNet-18/34/50 and VGG16 backbones,
-  state-dict compatible with torchvision's.
+  state-dict compatible with torchvision's;
+- :mod:`~segedu.nn.vit`: the Vision Transformer (patch embedding, attention, blocks, position
+  embeddings interpolated to any size), state-dict compatible with timm's and DINO's.
 """
 
 from .arithmetic import conv_output_size, conv_transpose_output_size, pool_output_size
@@ -14,6 +16,7 @@ from .resnet import ResNet, resnet18, resnet34, resnet50
 from .transposed_conv import conv_transpose2d_scatter
 from .unpooling import avg_unpool2d, max_unpool2d
 from .vgg import VGG, vgg16
+from .vit import VisionTransformer
 
 __all__ = [
     "conv_output_size",
@@ -30,4 +33,5 @@ __all__ = [
     "resnet50",
     "VGG",
     "vgg16",
+    "VisionTransformer",
 ]
