@@ -1,0 +1,60 @@
+"""Mask2Former (Cheng et al., CVPR 2022): masked-attention mask transformer for universal segmentation.
+
+One concept per module:
+
+- :mod:`.backbone`: the ResNet giving ``res2 .. res5`` (strides 4, 8, 16, 32);
+- :mod:`.position_encoding`: DETR's sine positional code;
+- :mod:`.ms_deform_attn`: multi-scale deformable attention (``grid_sample``), Deformable DETR;
+- :mod:`.deformable_encoder`: the deformable transformer encoder over strides 8, 16, 32;
+- :mod:`.pixel_decoder`: ``MSDeformAttnPixelDecoder``: multi-scale maps and the stride-4 mask features;
+- :mod:`.masked_attention`: the attention mask from the previous prediction, and the reset of empty rows;
+- :mod:`.transformer_decoder`: the masked-attention decoder and its prediction heads;
+- :mod:`.convert`: official (detectron2) checkpoints -> segedu's state dict;
+- :mod:`.model`: :class:`Mask2Former` and the registered builders ``mask2former`` (slim) and
+  ``mask2former_resnet50`` (the paper's R50);
+- :mod:`.point_sampling`: reading masks at points, and the importance sampling of uncertain points;
+- :mod:`.matcher`: Hungarian matching of queries to segments on shared random points;
+- :mod:`.criterion`: the set loss (class CE with a weak no-object class, mask BCE and Dice on
+  sampled points) on every decoder layer;
+- :mod:`.inference`: semantic, instance and panoptic inference from the queries.
+"""
+
+from . import (
+    backbone,
+    convert,
+    criterion,
+    deformable_encoder,
+    inference,
+    masked_attention,
+    matcher,
+    model,
+    ms_deform_attn,
+    pixel_decoder,
+    point_sampling,
+    position_encoding,
+    transformer_decoder,
+)
+from .backbone import build_backbone
+from .convert import convert_official_state_dict
+from .criterion import MaskSetCriterion
+from .deformable_encoder import MSDeformAttnEncoderLayer, MSDeformAttnTransformerEncoderOnly
+from .inference import instance_inference, panoptic_inference, semantic_inference
+from .masked_attention import attention_mask_from_masks, reset_fully_masked_rows
+from .matcher import MaskHungarianMatcher
+from .model import Mask2Former, Mask2FormerHead, mask2former, mask2former_resnet50
+from .ms_deform_attn import MSDeformAttn, multi_scale_deformable_attention
+from .pixel_decoder import MSDeformAttnPixelDecoder
+from .point_sampling import point_sample, sample_uncertain_points
+from .position_encoding import PositionEmbeddingSine
+from .transformer_decoder import MultiScaleMaskedTransformerDecoder
+
+__all__ = [
+    "backbone", "convert", "deformable_encoder", "masked_attention", "model", "ms_deform_attn", "pixel_decoder",
+    "position_encoding", "transformer_decoder", "convert_official_state_dict",
+    "build_backbone", "MSDeformAttnEncoderLayer", "MSDeformAttnTransformerEncoderOnly",
+    "attention_mask_from_masks", "reset_fully_masked_rows", "Mask2Former", "Mask2FormerHead", "mask2former",
+    "mask2former_resnet50", "MSDeformAttn", "multi_scale_deformable_attention", "MSDeformAttnPixelDecoder",
+    "PositionEmbeddingSine", "MultiScaleMaskedTransformerDecoder",
+    "criterion", "inference", "matcher", "point_sampling", "MaskSetCriterion", "MaskHungarianMatcher",
+    "semantic_inference", "instance_inference", "panoptic_inference", "point_sample", "sample_uncertain_points",
+]
