@@ -24,7 +24,17 @@
   (torchvision's), ``maskrcnn_resnet_fpn`` (slim, for the zoo), and their parts (FPN, RPN, RoI heads);
 - :mod:`~segedu.models.yolact`: ``yolact`` (slim, for the zoo) and ``yolact_resnet50`` (the paper's);
 - :mod:`~segedu.models.panoptic_fpn`: ``panoptic_fpn`` (slim Mask R-CNN plus the semantic branch,
-  merged into panoptic maps by the paper's heuristics).
+  merged into panoptic maps by the paper's heuristics);
+- :mod:`~segedu.models.dino`: ``dino_vits16`` and ``dino_vitb16`` (timm's and DINO's ViTs),
+  ``dino_vit_tiny``; DINO's self-distillation (head, loss, EMA teacher, multi-crop) and k-means /
+  PCA on patch features;
+- :mod:`~segedu.models.detr`: DETR's Hungarian matcher and set loss;
+- :mod:`~segedu.models.mask2former`: ``mask2former`` (slim) and ``mask2former_resnet50`` (the
+  paper's R50): deformable pixel decoder, masked-attention decoder, point-sampled set loss,
+  semantic / instance / panoptic inference;
+- :mod:`~segedu.models.sam`: ``sam_vit_b``, ``sam_vit_l``, ``sam_vit_h`` (segment-anything's) and
+  ``sam_tiny``: image encoder, prompt encoder, two-way mask decoder, the predictor and the
+  automatic mask generator.
 
 The FCN-8s, SegNet, PSPNet and DeepLabv3+ builders take a ``width`` (or ``backbone_width``) below
 the published 64 for the slim networks that :mod:`segedu.zoo` trains on a CPU.
@@ -34,10 +44,14 @@ from . import (
     cellpose,
     deeplabv3plus,
     detection,
+    detr,
+    dino,
     fcn_resnet,
     fcn_vgg,
+    mask2former,
     panoptic_fpn,
     pspnet,
+    sam,
     segnet,
     spatial_embedding,
     stardist,
@@ -57,10 +71,14 @@ __all__ = [
     "register_model",
     "deeplabv3plus",
     "detection",
+    "detr",
+    "dino",
     "fcn_resnet",
     "fcn_vgg",
+    "mask2former",
     "panoptic_fpn",
     "pspnet",
+    "sam",
     "segnet",
     "spatial_embedding",
     "stardist",

@@ -5,8 +5,10 @@ by name and loads its weights:
 
 - ``weights=None``: random initialisation;
 - ``weights="official"``: the original authors' checkpoint (for the models that have one),
-  downloaded once into ``segedu.config.cache_dir() / "checkpoints"`` with ``torch.hub``, whose
-  file names carry the first digits of the file's SHA-256, checked after the download;
+  downloaded once into ``segedu.config.cache_dir() / "checkpoints"`` with ``torch.hub``, which
+  checks the file's SHA-256 against the first digits in its name where the name carries them
+  (torchvision's files); DINO's and SAM's file names carry none, so their downloads are not
+  checked;
 - ``weights="zoo"``: segedu's own small checkpoint trained on its synthetic scenes
   (:mod:`segedu.zoo`), with the model built as it was trained;
 - ``weights=<path>``: a local checkpoint, either a bare ``state_dict`` or a dict with a

@@ -1,7 +1,6 @@
 """U-Net family: shapes, the paper's 572 -> 388 network, size errors, hand-derived parameter
 counts, the skip crop against torchvision, residual shortcuts, gradients, and the 3D U-Net."""
 
-import time
 
 import pytest
 import torch
@@ -63,13 +62,11 @@ def test_original_parameter_count_derived_by_hand():
 def test_original_572_to_388():
     # Paper, Fig. 1: 572 -> 570 -> 568 | 284 -> 282 -> 280 | 140 -> 138 -> 136 | 68 -> 66 -> 64 |
     # 32 -> 30 -> 28 (bottleneck) | up 56 -> 54 -> 52 | 104 -> 100 | 200 -> 196 | 392 -> 388.
+    # (no wall-clock limit: on shared cores it measured the load, not the model)
     model = get_model("unet_original").eval()
-    start = time.perf_counter()
     with torch.no_grad():
         out = model(torch.randn(1, 1, 572, 572))
-    seconds = time.perf_counter() - start
     assert out.shape == (1, 2, 388, 388)
-    assert seconds < 30, f"572x572 forward took {seconds:.1f} s"
 
 
 def test_output_size_formula_matches_paper():
