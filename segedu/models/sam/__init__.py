@@ -17,13 +17,15 @@ official checkpoints load directly, and the same outputs, tested against segment
   checkpoints) and ``sam_tiny`` (segedu's zoo);
 - :mod:`.transforms`: ``ResizeLongestSide``;
 - :mod:`.predictor`: ``SamPredictor`` (embed once, prompt many times);
-- :mod:`.amg`, :mod:`.automatic_mask_generator`: ``SamAutomaticMaskGenerator`` ("segment everything").
+- :mod:`.amg`, :mod:`.automatic_mask_generator`: ``SamAutomaticMaskGenerator`` ("segment everything");
+- :mod:`.labelling`: detector boxes -> SAM masks -> a COCO annotation file.
 """
 
 from . import amg
 from .automatic_mask_generator import SamAutomaticMaskGenerator
 from .build import OFFICIAL_URLS, build_sam, sam_tiny, sam_vit_b, sam_vit_h, sam_vit_l
 from .image_encoder import ImageEncoderViT
+from .labelling import label_images, write_coco
 from .layers import MLP, LayerNorm2d, MLPBlock
 from .mask_decoder import MaskDecoder
 from .position_encoding import PositionEmbeddingRandom
@@ -35,6 +37,8 @@ from .two_way_transformer import TwoWayTransformer
 
 __all__ = [
     "amg",
+    "label_images",
+    "write_coco",
     "Sam",
     "ImageEncoderViT",
     "PromptEncoder",
