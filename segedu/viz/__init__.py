@@ -9,7 +9,10 @@
 - ``grid.py``: figures (:func:`show_grid`, :func:`show_sample`);
 - ``pr_curve.py``: COCO precision-recall curves (:func:`plot_precision_recall`);
 - ``predictions.py``: label maps in colour (:func:`colorize`) and several models' predictions
-  next to the ground truth (:func:`show_predictions`).
+  next to the ground truth (:func:`show_predictions`);
+- ``sam_demo.py``: a Jupyter widget where a click prompts SAM and its three masks and scores are
+  shown (:class:`~segedu.viz.sam_demo.SamClickDemo`; imported from its module, as it needs a
+  notebook's widgets).
 """
 
 from .boxes import box_caption, draw_boxes
