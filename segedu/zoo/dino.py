@@ -1,0 +1,398 @@
+"""The zoo's DINO recipe: self-distillation of a tiny ViT on the synthetic scenes, and a test of its features.
+
+Caron et al., "Emerging Properties in Self-Supervised Vision Transformers", ICCV 2021
+(https://arxiv.org/abs/2104.14294; https://github.com/facebookresearch/dino, ``main_dino.py``).
+Every piece of DINO is in :mod:`segedu.models.dino`; this module only chooses its settings for
+``dino_vit_tiny`` (patch 8, D = 192, 4 blocks) on 128 x 128 ``SyntheticScenes``, trains it
+without labels, and measures whether its patch features mean something.
+
+**Training** (:func:`train_dino`), DINO's recipe with these choices:
+
+- *data*: ``scenes`` scenes of seed 0, drawn once and kept as uint8 (8000 scenes: 390 MB; DINO
+  reads JPEGs, also 8 bits); the held-out scenes of seed 1 are never seen.
+- *multi-crop* (:class:`~segedu.models.dino.MultiCropAugmentation`): 2 global views of 64 px
+  (the ViT's own 8 x 8 grid) from crops of 20-60 % of the image area (57-99 px a side), and
+  ``n_local`` = 4 local views of 32 px (4 x 4 patches) from crops of 4-20 % (26-57 px a side).
+  DINO's (0.4, 1) and (0.05, 0.4) are for ImageNet photos, one object filling much of the frame;
+  here the things are 5-50 px in a 128 px landscape, so the crops are smaller: a local crop is
+  about one object or one patch of stuff, a global crop a part of the landscape with a few
+  objects, and the student learns to say from one object what the teacher says of its
+  surroundings. The crops are also resized by a factor 0.56-1.25 only, so that a patch covers
+  about the 8 x 8 pixels it covers when the features are read on the whole 128 px scene. The
+  blur's sigma is DINO's range scaled to the views, (0.1, 0.6) px instead of (0.1, 2) px at
+  224 px; DINO's colour jitter, greying and solarisation are kept (they stop the network from
+  answering with the colour alone, which is what the raw-pixel baseline does).
+- *head* (:class:`~segedu.models.dino.DINOHead`): K = ``out_dim`` = 1024 prototypes, hidden
+  width 1024, bottleneck 256. DINO's 65536 prototypes are for the thousands of concepts of
+  ImageNet, at batches of 1024; six classes with their textures, colours and layouts need far
+  fewer, and with batches of 32 a large K leaves most prototypes without a sample in a batch, so
+  the centre (a moving batch mean) and the sharpened teacher are noisy. 1024 keeps K well above
+  the number of things to tell apart and 30 times the batch, and the last layer small (256 x 1024)
+  next to the 1.8 M-parameter backbone. The head is dropped after training.
+- *schedules*, as fractions of DINO's 100-epoch run since here there are no epochs: AdamW with
+  the learning rate warmed up linearly over the first 10 % of the steps to ``lr``, then cosine
+  decay to 1e-6; weight decay cosine from 0.04 to 0.4 (not on biases and norms, as DINO);
+  the teacher temperature warmed up linearly over the first 30 % of the steps from
+  ``teacher_temp[0]`` to ``teacher_temp[1]``, both 0.02 here (see below); teacher momentum cosine
+  0.996 to 1 (:func:`~segedu.models.dino.cosine_momentum`); the last layer's gradients dropped
+  for the first 1 % (DINO: the first epoch); the student's gradient norm clipped at 3
+  (DINO clips each parameter's at 3). ``lr`` is the peak rate itself: DINO multiplies its base
+  5e-4 by batch / 256, which at batch 32 would give 6e-5; the zoo uses 5e-4 unscaled (not tuned
+  beyond the pilot run).
+- the checkpoint is the **teacher**'s backbone, as DINO releases.
+
+**Teacher temperature 0.02, not DINO's 0.04 -> 0.07.** The first pilot (250 steps, DINO's 0.04 warmed
+up to 0.07) collapsed to *uniform* outputs: the loss climbed from 6.70 to ln K = 6.931 within 40
+steps (while the learning rate was still below 5e-4) and stayed there, and the features scored as
+at random initialisation. Our reading (not measured): at initialisation the class tokens of all
+images are nearly the same, so after centring the teacher's scores hardly differ between
+prototypes, its softmax at 0.04 is almost flat, and the student learns that flat target. The paper
+names sharpening as the counter to this collapse (Caron et al., Sec. "Avoiding collapse":
+sharpening against uniformity, centring against one dominant prototype); sharpening harder (0.02,
+constant) made the loss fall to 5.5 in the same 40 steps (``train_dino`` logs "collapsed" when the
+loss is ln K). It is not enough on its own: in a second pilot of 200 steps at 0.02 the loss climbed
+back to 6.88 over the last 50 steps, near ln K again, and the features still scored as at random
+initialisation. A third (150 steps, ``lr`` 1e-4, K = 256) went the same way (loss 4.7 at step 50, back
+to 5.39 of ln K = 5.55 at the end, the same scores). Whether the recipe learns on this data with
+longer training or other settings is not settled yet.
+
+**Evaluation** (:func:`evaluate_dino`) on the first ``length`` held-out scenes (seed 1), at
+128 px (a 16 x 16 patch grid, positional embeddings interpolated). Each patch's class is the most
+frequent class of its 8 x 8 pixels.
+
+- ``kmeans_miou`` / ``kmeans_accuracy``: k-means of each image's patch features
+  (:func:`~segedu.models.dino.feature_kmeans`, cosine, k = the number of classes present), each
+  cluster matched to at most one class by the best one-to-one assignment (Hungarian algorithm on
+  the confusion matrix, ``scipy.optimize.linear_sum_assignment``, maximising the patches matched);
+  mean IoU of the classes present, and the fraction of patches matched, averaged over the images.
+  No label is used to find the segments: this is what "the features mean something" means.
+- ``probe_accuracy`` / ``probe_miou``: a linear probe, a logistic regression
+  (scikit-learn's lbfgs, standardised features, ``C = 0.1``, fixed seed) from the patch features of
+  ``probe_scenes`` training scenes (seed 0) to the patch classes, scored on the held-out patches
+  (accuracy, and mIoU over the confusion matrix of the whole split). ``C = 0.1`` rather than
+  scikit-learn's 1: on 25,600 patches of 192 features the fit then converges (about 250 lbfgs
+  iterations, 8 s on one thread) and scores the same to 0.001.
+
+:func:`evaluate_pixels` gives the same numbers for the mean RGB colour of each patch (k-means on
+the colours in Euclidean space): the baseline that shows what the features add to the colours.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy.optimize import linear_sum_assignment
+
+from ..data import SyntheticScenes
+from ..metrics import mean_iou
+from ..models.dino import (
+    DINOHead,
+    DINOLoss,
+    MultiCropAugmentation,
+    MultiCropWrapper,
+    collate_crops,
+    cosine_momentum,
+    dino_training_step,
+    feature_kmeans,
+    make_teacher,
+    patch_features,
+    teacher_temperature,
+)
+from .scores import SIZE, scene_tensors
+
+__all__ = ["PROBE_SCENES", "TEST_LENGTH", "dino_augmentation", "train_dino", "patch_classes", "kmeans_score",
+           "probe_score", "evaluate_features", "evaluate_dino", "evaluate_pixels", "train_entry"]
+
+NUM_CLASSES = len(SyntheticScenes.classes)
+TEST_LENGTH, PROBE_SCENES = 100, 100
+TEACHER_TEMP = (0.02, 0.02)  # (first, final): constant 0.02, see the module docstring
+METRICS = ("kmeans_miou", "kmeans_accuracy", "probe_accuracy", "probe_miou")
+
+Describe = Callable[[torch.Tensor], torch.Tensor]  # images (B, 3, S, S) -> features (B, h, w, D)
+
+
+# ---------------------------------------------------------------------------------------------- training
+
+
+def dino_augmentation(*, n_local: int = 4) -> MultiCropAugmentation:
+    """DINO's multi-crop for 128 px scenes: 2 views ``(3, 64, 64)`` then ``n_local`` views ``(3, 32, 32)``,
+    normalised with the ImageNet statistics (the scales are explained in the module docstring)."""
+    return MultiCropAugmentation(global_size=64, local_size=32, n_local=n_local, global_scale=(0.2, 0.6),
+                                 local_scale=(0.04, 0.2), blur_sigma=(0.1, 0.6))
+
+
+def _cosine(step: int, total: int, start: float, end: float) -> float:
+    """Cosine from ``start`` (step 0) to ``end`` (step ``total``)."""
+    return end + 0.5 * (start - end) * (1.0 + math.cos(math.pi * min(step, total) / max(total, 1)))
+
+
+def _learning_rate(step: int, steps: int, lr: float, warmup: int, min_lr: float = 1e-6) -> float:
+    """Linear warm-up from 0 to ``lr`` over ``warmup`` steps, then cosine decay to ``min_lr``.
+
+    As DINO's ``cosine_scheduler(lr, min_lr, ..., warmup_epochs)``: the warm-up is
+    ``np.linspace(0, lr, warmup)`` (it reaches ``lr`` at step ``warmup - 1``), the decay
+    ``min_lr + (lr - min_lr) (1 + cos(pi k / (steps - warmup))) / 2`` for ``k = step - warmup``.
+    """
+    if step < warmup:
+        return lr * step / max(warmup - 1, 1)
+    return _cosine(step - warmup, steps - warmup, lr, min_lr)
+
+
+def train_dino(model: torch.nn.Module, *, steps: int, batch: int = 32, lr: float = 5e-4,
+               device: torch.device | str = "cpu", log: Callable[[str], None] = print, scenes: int = 8000,
+               n_local: int = 4, out_dim: int = 1024, hidden_dim: int = 1024, bottleneck_dim: int = 256,
+               weight_decay: tuple[float, float] = (0.04, 0.4), teacher_temp: tuple[float, float] = TEACHER_TEMP,
+               momentum: float = 0.996, clip_grad: float = 3.0, seed: int = 0,
+               log_every: int = 200) -> dict[str, float]:
+    """Train the ViT ``model`` (a ``dino_vit_tiny``) with DINO on ``scenes`` scenes of seed 0, in place.
+
+    The student is ``model`` with a :class:`~segedu.models.dino.DINOHead`; the teacher its EMA. At the
+    end the teacher's backbone weights are copied into ``model`` (DINO's released network is the
+    teacher). Deterministic for ``seed`` on a CPU. Returns ``steps``, ``minutes``,
+    ``seconds_per_step``, ``data_minutes`` and ``loss`` (the mean loss of the last 50 steps).
+    """
+    if steps < 1 or batch < 1:
+        raise ValueError(f"need steps >= 1 and batch >= 1, got steps={steps}, batch={batch}")
+    if batch > scenes:
+        raise ValueError(f"the batch ({batch}) cannot be larger than the number of scenes ({scenes})")
+    device = torch.device(device)
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)  # the augmentations draw from torch's global generator
+    # 1. the data: scenes of seed 0, drawn once, kept as uint8 (L, 3, S, S)
+    start = time.perf_counter()
+    images = (scene_tensors(seed=0, length=scenes)[0] * 255).round().to(torch.uint8)
+    data_minutes = (time.perf_counter() - start) / 60
+    augment = dino_augmentation(n_local=n_local)
+    # 2. student (backbone + head) and teacher (a copy, no gradients), the loss with its centre
+    head = DINOHead(in_dim=model.embed_dim, out_dim=out_dim, hidden_dim=hidden_dim, bottleneck_dim=bottleneck_dim)
+    student = MultiCropWrapper(backbone=model, head=head).to(device).train()
+    teacher = make_teacher(student).train()
+    loss_fn = DINOLoss(out_dim=out_dim).to(device)
+    # 3. AdamW; biases and norm parameters without weight decay (DINO's get_params_groups)
+    decayed = [p for n, p in student.named_parameters() if p.requires_grad and p.ndim > 1 and not n.endswith(".bias")]
+    plain = [p for n, p in student.named_parameters() if p.requires_grad and (p.ndim <= 1 or n.endswith(".bias"))]
+    optimizer = torch.optim.AdamW([{"params": decayed}, {"params": plain, "weight_decay": 0.0}], lr=lr)
+    warmup, temp_warmup, frozen = max(1, steps // 10), max(1, (3 * steps) // 10), steps // 100
+    order, position, recent = torch.randperm(scenes, generator=generator), 0, []
+    start = time.perf_counter()
+    for step in range(steps):
+        # 4. this step's schedules: learning rate, weight decay, teacher temperature and momentum
+        optimizer.param_groups[0]["lr"] = optimizer.param_groups[1]["lr"] = _learning_rate(step, steps, lr, warmup)
+        optimizer.param_groups[0]["weight_decay"] = _cosine(step, steps, *weight_decay)
+        tau = teacher_temperature(step, warmup_temp=teacher_temp[0], final_temp=teacher_temp[1],
+                                  warmup_epochs=temp_warmup)
+        # 5. a batch of scenes (reshuffled at each pass over the data), each cut into 2 + n_local views
+        if position + batch > scenes:
+            order, position = torch.randperm(scenes, generator=generator), 0
+        chosen = order[position:position + batch]
+        position += batch
+        crops = [c.to(device) for c in collate_crops([augment(images[i]) for i in chosen.tolist()])]
+        # 6. DINO's step: teacher on the global views, student on all, loss, AdamW, EMA of the teacher
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            value = dino_training_step(student, teacher, loss_fn, crops, optimizer,
+                                       cosine_momentum(step, steps, base=momentum), teacher_temp=tau,
+                                       clip_grad=clip_grad, freeze_last_layer=step < frozen)
+        if not math.isfinite(value):
+            raise FloatingPointError(f"step {step}: the DINO loss is {value}")
+        recent = (recent + [value])[-50:]
+        if (step + 1) % log_every == 0 or step + 1 == steps:
+            # a loss of ln K means uniform student outputs: the collapse that centring can cause
+            collapsed = ", collapsed: uniform outputs" if abs(value - math.log(out_dim)) < 1e-3 else ""
+            log(f"step {step + 1}/{steps}: loss {value:.3f} (mean of the last {len(recent)}: "
+                f"{sum(recent) / len(recent):.3f}; ln K = {math.log(out_dim):.3f}), teacher temperature "
+                f"{tau:.3f}, lr {optimizer.param_groups[0]['lr']:.2e}{collapsed}")
+    seconds = time.perf_counter() - start
+    # 7. the released network is the teacher's backbone
+    model.load_state_dict(teacher.backbone.state_dict())
+    return {"steps": steps, "minutes": seconds / 60, "seconds_per_step": seconds / steps,
+            "data_minutes": data_minutes, "loss": sum(recent) / len(recent)}
+
+
+# -------------------------------------------------------------------------------------------- evaluation
+
+
+def patch_classes(semantic: torch.Tensor, patch: int) -> torch.Tensor:
+    """Class map ``(B, H, W)`` int64 -> each patch's most frequent class ``(B, H / p, W / p)`` (ties: lower id)."""
+    if semantic.ndim != 3 or semantic.dtype != torch.int64:
+        raise ValueError(f"semantic must be an int64 (B, H, W) class map, got {semantic.dtype} {tuple(semantic.shape)}")
+    if semantic.shape[-1] % patch or semantic.shape[-2] % patch:
+        raise ValueError(f"the map's size {tuple(semantic.shape[-2:])} is not a multiple of the patch {patch}")
+    # fraction of each class in each patch: (B, C, h, w), then the largest
+    one_hot = F.one_hot(semantic, NUM_CLASSES).permute(0, 3, 1, 2).double()
+    return F.avg_pool2d(one_hot, patch).argmax(dim=1)
+
+
+def kmeans_score(clusters: torch.Tensor, classes: torch.Tensor) -> tuple[float, float]:
+    """``(mIoU, accuracy)`` of one image's cluster map against its class map (both ``(h, w)`` int64).
+
+    Each cluster is matched to at most one class by the assignment that maximises the number of
+    patches matched (Hungarian algorithm on the confusion matrix); the mIoU is over the classes
+    present (a class left without a cluster has IoU 0), the accuracy the fraction of matched patches.
+    """
+    if clusters.shape != classes.shape:
+        raise ValueError(f"clusters {tuple(clusters.shape)} and classes {tuple(classes.shape)} differ in shape")
+    present = torch.unique(classes)
+    cluster_ids = torch.unique(clusters)
+    # confusion matrix: rows clusters, columns the classes present
+    confusion = ((clusters.reshape(-1, 1, 1) == cluster_ids.view(1, -1, 1))
+                 & (classes.reshape(-1, 1, 1) == present.view(1, 1, -1))).sum(0).double().numpy()
+    rows, cols = linear_sum_assignment(confusion, maximize=True)
+    matched = confusion[rows, cols]
+    # IoU of each matched pair: |both| / (|cluster| + |class| - |both|); unmatched classes: 0
+    union = confusion.sum(1)[rows] + confusion.sum(0)[cols] - matched
+    miou = float((matched / union).sum() / len(present))
+    return miou, float(matched.sum() / classes.numel())
+
+
+def probe_score(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
+                *, seed: int = 0) -> tuple[float, float]:
+    """``(accuracy, mIoU)`` on ``test`` of a logistic regression fitted on ``train`` (features ``(M, D)``, classes ``(M,)``)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    probe = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=1000, random_state=seed))
+    probe.fit(train_x, train_y)
+    pred = torch.from_numpy(probe.predict(test_x)).long()
+    target = torch.from_numpy(test_y).long()
+    return float((pred == target).double().mean()), float(mean_iou(pred, target, NUM_CLASSES))
+
+
+def _scenes(seed: int, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+    return scene_tensors(seed=seed, length=length)  # (L, 3, S, S) float in [0, 1], (L, S, S) int64
+
+
+def evaluate_features(describe: Describe, *, patch: int, length: int = TEST_LENGTH,
+                      probe_scenes: int = PROBE_SCENES, normalize: bool = True, batch: int = 50) -> dict[str, float]:
+    """k-means and linear-probe scores of a patch describer on the first ``length`` held-out scenes.
+
+    ``describe(images (B, 3, S, S))`` gives features ``(B, S / patch, S / patch, D)``; ``normalize``:
+    cosine k-means (the features L2-normalised) rather than Euclidean.
+    """
+    def features_and_classes(seed: int, count: int) -> tuple[torch.Tensor, torch.Tensor]:
+        images, semantic = _scenes(seed, count)
+        feats = torch.cat([describe(images[i:i + batch]).float().cpu() for i in range(0, count, batch)])
+        classes = patch_classes(semantic, patch)
+        if feats.shape[:3] != classes.shape:
+            raise ValueError(f"features {tuple(feats.shape)} do not lie on the {patch}-pixel patch grid "
+                             f"{tuple(classes.shape)}")
+        return feats, classes
+
+    # (a) unsupervised: k-means of each held-out image, k = the number of classes present
+    feats, classes = features_and_classes(1, length)
+    scores = [kmeans_score(feature_kmeans(f, int(torch.unique(c).numel()), normalize=normalize, seed=0), c)
+              for f, c in zip(feats, classes, strict=True)]
+    out = {"kmeans_miou": float(np.mean([s[0] for s in scores])),
+           "kmeans_accuracy": float(np.mean([s[1] for s in scores]))}
+    # (b) linear probe: trained on the patches of probe_scenes training scenes, scored on the held-out ones
+    train_feats, train_classes = features_and_classes(0, probe_scenes)
+    d = feats.shape[-1]
+    accuracy, miou = probe_score(train_feats.reshape(-1, d).double().numpy(), train_classes.reshape(-1).numpy(),
+                                 feats.reshape(-1, d).double().numpy(), classes.reshape(-1).numpy())
+    return {**out, "probe_accuracy": accuracy, "probe_miou": miou}
+
+
+@torch.no_grad()
+def evaluate_dino(model: torch.nn.Module, *, length: int = TEST_LENGTH, device: torch.device | str = "cpu",
+                  probe_scenes: int = PROBE_SCENES, facet: str = "token") -> dict[str, float]:
+    """``kmeans_miou``, ``kmeans_accuracy``, ``probe_accuracy``, ``probe_miou`` of the ViT's patch features
+    (:func:`~segedu.models.dino.patch_features`, ``facet``) on the first ``length`` held-out scenes."""
+    model.eval().to(device)
+
+    def describe(images: torch.Tensor) -> torch.Tensor:
+        return patch_features(model, images.to(device), facet=facet)
+
+    return evaluate_features(describe, patch=model.patch_size, length=length, probe_scenes=probe_scenes)
+
+
+def evaluate_pixels(*, length: int = TEST_LENGTH, probe_scenes: int = PROBE_SCENES, patch: int = 8) -> dict[str, float]:
+    """The same scores for the mean RGB colour of each patch (Euclidean k-means): the baseline."""
+    def describe(images: torch.Tensor) -> torch.Tensor:
+        return F.avg_pool2d(images, patch).permute(0, 2, 3, 1)  # (B, 3, h, w) -> (B, h, w, 3)
+
+    return evaluate_features(describe, patch=patch, length=length, probe_scenes=probe_scenes, normalize=False)
+
+
+# ----------------------------------------------------------------------------------------- the command
+
+
+def train_entry(args: argparse.Namespace, entry: Any, device: torch.device, argv: list[str] | None) -> int:
+    """``python -m segedu.zoo.train dino_vit_tiny``: score the random-init ViT and the mean-RGB baseline,
+    train with DINO, score again, save the teacher backbone in float16 and write the card.
+
+    Reads ``args.steps``, ``args.batch``, ``args.lr`` (``None``: the entry's) and ``args.out``; and, when
+    present and set, train.py's hidden test options: ``args.scenes`` (training scenes, 8000),
+    ``args.images`` (scenes of the linear probe, :data:`PROBE_SCENES`) and ``args.test_images``
+    (held-out scenes scored, :data:`TEST_LENGTH`). The scores are taken on the float16 checkpoint
+    as shipped, so that re-scoring it gives the card's numbers.
+    """
+    from .train import _card_head, _command, _save, _where
+
+    steps, batch, lr = args.steps or entry.steps, args.batch or entry.batch, args.lr or entry.lr
+    scenes = getattr(args, "scenes", None) or 8000
+    length = getattr(args, "test_images", None) or TEST_LENGTH
+    probe = getattr(args, "images", None) or PROBE_SCENES
+    torch.manual_seed(0)  # the random initialisation, scored below as the 'before'
+    model = _build(entry)
+    # 1. the baselines: mean colour of each patch, and the same ViT before training
+    pixels = evaluate_pixels(length=length, probe_scenes=probe, patch=model.patch_size)
+    before = evaluate_dino(model, length=length, device=device, probe_scenes=probe)
+    # 2. DINO
+    run = train_dino(model, steps=steps, batch=batch, lr=lr, device=device, scenes=scenes)
+    # 3. the trained teacher backbone, scored in float16 as it is shipped
+    _save(model, args.out / entry.checkpoint.name)
+    state = torch.load(args.out / entry.checkpoint.name, map_location="cpu", weights_only=True)
+    model.load_state_dict({k: v.float() for k, v in state.items()})
+    score = evaluate_dino(model, length=length, device=device, probe_scenes=probe)
+    name = getattr(args, "name", None) or entry.model
+    card = [
+        *_card_head(f"Zoo model `{name}` on synthetic scenes (self-supervised features, DINO)", entry, model),
+        f"- trained {datetime.date.today()} with `{_command(argv)}` on {_where(device)}: {run['steps']} steps in "
+        f"{run['minutes']:.1f} min ({run['seconds_per_step']:.2f} s per step, and {run['data_minutes']:.1f} min "
+        "to draw the data); no labels used",
+        f"- recipe: DINO (`segedu.models.dino`), batch {batch} from {scenes} scenes of {SIZE}x{SIZE} (seed 0), "
+        "2 global views of 64 px (20-60 % of the area) and 4 local views of 32 px (4-20 %), head of 1024 "
+        f"prototypes; AdamW {lr:g}, 10 % linear warm-up then cosine decay, weight decay cosine 0.04 -> 0.4, "
+        f"teacher temperature {_temperatures()}, teacher momentum cosine 0.996 -> 1, last layer frozen "
+        f"for 1 %, gradient norm clipped at 3{', bfloat16 autocast' if device.type == 'cuda' else ''}; "
+        f"the teacher's backbone is shipped (last loss {run['loss']:.3f})",
+        f"- held-out split: the first {length} scenes of seed 1, never seen in training, on the 16 x 16 "
+        "patch grid (a patch's class: the most frequent of its pixels); k-means of each image's patch tokens "
+        "(cosine, k = the classes present) matched to the classes by the Hungarian algorithm (mIoU, accuracy); "
+        f"linear probe (logistic regression) from {probe} scenes of seed 0",
+        "",
+        "| metric | value |",
+        "| --- | ---: |",
+        *[f"| {key} | {score[key]:.3f} |" for key in METRICS],
+        "",
+        "What DINO added, the same scores for the mean RGB colour of each patch (Euclidean k-means) and for "
+        "this ViT at its random initialisation:",
+        "",
+        "| metric | mean RGB of the patch | random-init ViT | DINO ViT |",
+        "| --- | ---: | ---: | ---: |",
+        *[f"| {key} | {pixels[key]:.3f} | {before[key]:.3f} | {score[key]:.3f} |" for key in METRICS],
+        "",
+    ]
+    (args.out / entry.card.name).write_text("\n".join(card))
+    print("\n".join(card))
+    return 0
+
+
+def _temperatures() -> str:
+    first, final = TEACHER_TEMP
+    return f"{first:g} (constant)" if first == final else f"{first:g} -> {final:g} over 30 %"
+
+
+def _build(entry: Any) -> torch.nn.Module:
+    """``get_model(entry.model, **entry.kwargs)`` (importing the DINO models registers them)."""
+    from ..models import get_model
+
+    return get_model(entry.model, **entry.kwargs)

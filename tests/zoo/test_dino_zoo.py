@@ -1,0 +1,215 @@
+"""segedu.zoo.dino: DINO's recipe for the zoo's tiny ViT and the test of its features.
+
+The recipe's own pieces are checked here (DINO's modules are tested in tests/models): the patch
+classes and the Hungarian matching on hand-made maps and against brute force, the schedules against
+DINO's ``cosine_scheduler`` written out with numpy, the evaluation's perfect and useless describers,
+a few DINO steps on a fixed batch, determinism, and the command end to end on a few scenes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import math
+import re
+
+import numpy as np
+import pytest
+import torch
+
+import segedu.models.dino  # noqa: F401  (registers dino_vit_tiny)
+from segedu.models import get_model
+from segedu.models.dino import (
+    DINOHead,
+    DINOLoss,
+    MultiCropWrapper,
+    collate_crops,
+    dino_training_step,
+    make_teacher,
+)
+from segedu.zoo import ZooEntry, dino
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+
+def _tiny_vit() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return get_model("dino_vit_tiny")
+
+
+# ------------------------------------------------------------------------------------ patch classes
+
+
+def test_patch_classes_on_a_hand_made_map():
+    semantic = torch.zeros(1, 16, 16, dtype=torch.int64)
+    semantic[0, :8, :8] = 3  # patch (0, 0): all circle
+    semantic[0, :5, 8:] = 1  # patch (0, 1): 40 grass, 24 sky -> grass
+    semantic[0, 8:12, :8] = 5  # patch (1, 0): 32 triangle, 32 sky -> the lower id, sky
+    semantic[0, 8:, 8:] = 2  # patch (1, 1): water
+    semantic[0, 15, 15] = 4  # one rectangle pixel does not change it
+    assert dino.patch_classes(semantic, 8).tolist() == [[[3, 1], [0, 2]]]
+
+
+def test_patch_classes_equals_a_count_per_patch():
+    generator = torch.Generator().manual_seed(1)
+    semantic = torch.randint(0, 6, (3, 24, 16), generator=generator)
+    got = dino.patch_classes(semantic, 8)
+    for b, i, j in itertools.product(range(3), range(3), range(2)):
+        counts = np.bincount(semantic[b, 8 * i:8 * i + 8, 8 * j:8 * j + 8].reshape(-1).numpy(), minlength=6)
+        assert got[b, i, j] == int(np.argmax(counts))  # argmax: the first of equal counts
+
+
+def test_patch_classes_rejects_bad_maps():
+    with pytest.raises(ValueError, match="int64"):
+        dino.patch_classes(torch.zeros(1, 16, 16), 8)
+    with pytest.raises(ValueError, match="multiple of the patch"):
+        dino.patch_classes(torch.zeros(1, 12, 16, dtype=torch.int64), 8)
+
+
+# --------------------------------------------------------------------------------- Hungarian k-means score
+
+
+def test_kmeans_score_by_hand():
+    classes = torch.tensor([[0, 0, 1, 1], [0, 0, 1, 1], [3, 3, 3, 3], [3, 3, 3, 3]])
+    # renamed clusters: perfect
+    assert dino.kmeans_score((classes + 7) % 5, classes) == (1.0, 1.0)
+    # two clusters for three classes: the sky+grass cluster goes to sky (4 of its 8), grass gets none
+    clusters = (classes == 3).long()
+    miou, accuracy = dino.kmeans_score(clusters, classes)
+    assert accuracy == pytest.approx(12 / 16)
+    assert miou == pytest.approx((4 / 8 + 0 + 1) / 3)
+    with pytest.raises(ValueError, match="shape"):
+        dino.kmeans_score(clusters[:2], classes)
+
+
+def test_kmeans_score_accuracy_is_the_best_one_to_one_matching():
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(5):
+        classes = torch.randint(0, 4, (6, 6), generator=generator)
+        clusters = torch.randint(0, 4, (6, 6), generator=generator)
+        best = 0
+        # brute force over every one-to-one map from the cluster ids to the class ids
+        for image in itertools.permutations(range(4)):
+            best = max(best, sum(int(((clusters == c) & (classes == image[c])).sum()) for c in range(4)))
+        assert dino.kmeans_score(clusters, classes)[1] == pytest.approx(best / 36)
+
+
+# ----------------------------------------------------------------------------------------- schedules
+
+
+def _dino_cosine_scheduler(base: float, final: float, total: int, warmup: int = 0) -> np.ndarray:
+    """DINO's ``utils.cosine_scheduler`` with one iteration per epoch, written out."""
+    warm = np.linspace(0, base, warmup) if warmup > 0 else np.array([])
+    iters = np.arange(total - warmup)
+    cosine = final + 0.5 * (base - final) * (1 + np.cos(np.pi * iters / len(iters)))
+    return np.concatenate((warm, cosine))
+
+
+@pytest.mark.parametrize("steps,warmup", [(100, 10), (37, 3), (5, 1)])
+def test_schedules_are_dinos(steps, warmup):
+    lr = [dino._learning_rate(k, steps, 5e-4, warmup) for k in range(steps)]
+    np.testing.assert_allclose(lr, _dino_cosine_scheduler(5e-4, 1e-6, steps, warmup), rtol=1e-12, atol=0)
+    wd = [dino._cosine(k, steps, 0.04, 0.4) for k in range(steps)]
+    np.testing.assert_allclose(wd, _dino_cosine_scheduler(0.04, 0.4, steps), rtol=1e-12, atol=0)
+
+
+def test_augmentation_gives_two_global_and_local_views():
+    image = (torch.rand(3, 128, 128) * 255).to(torch.uint8)
+    views = dino.dino_augmentation(n_local=3)(image)
+    assert [tuple(v.shape) for v in views] == [(3, 64, 64)] * 2 + [(3, 32, 32)] * 3
+    assert all(v.dtype == torch.float32 for v in views)
+
+
+# ---------------------------------------------------------------------------------------- training
+
+
+def test_dino_steps_lower_the_loss_on_a_fixed_batch():
+    images, _ = dino._scenes(0, 4)
+    torch.manual_seed(0)
+    crops = collate_crops([dino.dino_augmentation(n_local=2)((x * 255).to(torch.uint8)) for x in images])
+    student = MultiCropWrapper(backbone=_tiny_vit(), head=DINOHead(in_dim=192, out_dim=64, hidden_dim=64,
+                                                                  bottleneck_dim=32))
+    teacher, loss = make_teacher(student), DINOLoss(out_dim=64)
+    optimizer = torch.optim.AdamW(student.parameters(), lr=1e-3)
+    values = [dino_training_step(student, teacher, loss, crops, optimizer, 0.996, teacher_temp=0.04)
+              for _ in range(8)]
+    assert values[-1] < values[0] - 0.05, values
+
+
+def test_train_dino_is_deterministic_and_ships_the_teacher():
+    runs = []
+    for _ in range(2):
+        model = _tiny_vit()
+        initial = {k: v.clone() for k, v in model.state_dict().items()}
+        run = dino.train_dino(model, steps=2, batch=2, scenes=4, n_local=1, out_dim=32, hidden_dim=32,
+                              bottleneck_dim=16, log=lambda _: None)
+        runs.append((run, model.state_dict()))
+    (run, state), (run2, state2) = runs
+    assert set(run) >= {"steps", "minutes", "loss"} and run["steps"] == 2 and math.isfinite(run["loss"])
+    assert run["loss"] == run2["loss"]
+    assert all(torch.equal(state[k], state2[k]) for k in state)
+    # the model now holds the teacher: an EMA step away from the start, not equal to it
+    assert any(not torch.equal(state[k], initial[k]) for k in state)
+    with pytest.raises(ValueError, match="steps"):
+        dino.train_dino(_tiny_vit(), steps=0)
+
+
+# -------------------------------------------------------------------------------------- evaluation
+
+
+def _lookup_describer(noise: bool):
+    """A describer that recognises the held-out and probe scenes and returns their true patch classes
+    one-hot (``noise=False``: the perfect features) or random numbers (``noise=True``)."""
+    table = []
+    for seed in (0, 1):
+        images, semantic = dino._scenes(seed, 4)
+        table += list(zip(images, dino.patch_classes(semantic, 8), strict=True))
+    generator = torch.Generator().manual_seed(0)
+
+    def describe(batch: torch.Tensor) -> torch.Tensor:
+        out = []
+        for image in batch:
+            classes = next(c for im, c in table if torch.equal(im, image))
+            out.append(torch.rand(16, 16, 6, generator=generator) if noise
+                       else torch.nn.functional.one_hot(classes, 6).float())
+        return torch.stack(out)
+
+    return describe
+
+
+def test_evaluation_scores_a_perfect_describer_one_and_noise_low():
+    perfect = dino.evaluate_features(_lookup_describer(False), patch=8, length=4, probe_scenes=4)
+    assert set(perfect) == {"kmeans_miou", "kmeans_accuracy", "probe_accuracy", "probe_miou"}
+    assert all(value == pytest.approx(1.0) for value in perfect.values()), perfect
+    noise = dino.evaluate_features(_lookup_describer(True), patch=8, length=4, probe_scenes=4)
+    assert noise["kmeans_miou"] < 0.4 and noise["probe_miou"] < 0.4, noise
+
+
+def test_mean_rgb_baseline_is_deterministic_and_scores_between_0_and_1():
+    first = dino.evaluate_pixels(length=3, probe_scenes=3)
+    assert first == dino.evaluate_pixels(length=3, probe_scenes=3)
+    assert all(0.0 <= v <= 1.0 for v in first.values())
+
+
+# ------------------------------------------------------------------------------------------ command
+
+
+def test_train_entry_writes_a_checkpoint_and_a_card_that_rescore(tmp_path, capsys):
+    entry = ZooEntry("dino_vit_tiny", dict(), lr=5e-4, steps=2, task="scenes", batch=2)
+    assert entry.checkpoint.name == "dino_vit_tiny_scenes.pt"
+    args = argparse.Namespace(name="dino_vit_tiny", steps=None, batch=None, lr=None, out=tmp_path,
+                              scenes=4, images=3, test_images=3)
+    assert dino.train_entry(args, entry, torch.device("cpu"), ["dino_vit_tiny", "--steps", "2"]) == 0
+    state = torch.load(tmp_path / "dino_vit_tiny_scenes.pt", weights_only=True)
+    assert all(v.dtype == torch.float16 for v in state.values() if v.is_floating_point())
+    model = get_model("dino_vit_tiny")
+    model.load_state_dict({k: v.float() for k, v in state.items()})  # strict: the backbone's keys only
+    card = (tmp_path / "dino_vit_tiny_scenes.md").read_text()
+    assert card.strip() in capsys.readouterr().out  # the card is printed too
+    assert "1,829,568 parameters" in card and "2 steps" in card
+    table = dict(re.findall(r"^\| (\w+) \| ([0-9.]+) \|$", card, flags=re.M))
+    assert set(table) == {"kmeans_miou", "kmeans_accuracy", "probe_accuracy", "probe_miou"}
+    again = dino.evaluate_dino(model, length=3, probe_scenes=3)
+    for key, value in table.items():
+        assert abs(float(value) - again[key]) <= 0.005, (key, value, again[key])
+    assert "| metric | mean RGB of the patch | random-init ViT | DINO ViT |" in card
