@@ -14,6 +14,8 @@ SHIPPED = [name for name, entry in ZOO.items() if entry.checkpoint.is_file()]
 SEMANTIC = [name for name in SHIPPED if ZOO[name].task == "semantic"]
 INSTANCES = [name for name in SHIPPED if ZOO[name].task == "instances"]
 CELLS = [name for name in SHIPPED if ZOO[name].task == "cells"]
+PANOPTIC = [name for name in SHIPPED if ZOO[name].task == "panoptic"]
+PROMPTABLE = [name for name in SHIPPED if ZOO[name].task == "promptable"]
 
 
 def test_every_zoo_entry_is_shipped():
@@ -21,6 +23,8 @@ def test_every_zoo_entry_is_shipped():
     assert {"unet", "segnet", "fcn_resnet", "pspnet", "deeplabv3plus"} <= set(SEMANTIC)
     assert {"yolact", "maskrcnn_resnet_fpn"} <= set(INSTANCES)
     assert {"unet_weight_map", "spatial_embedding", "stardist", "cellpose"} <= set(CELLS)
+    assert {"panoptic_fpn", "mask2former"} <= set(PANOPTIC)
+    assert {"sam_tiny"} <= set(PROMPTABLE)
 
 
 @pytest.mark.parametrize("name", ["unet", "deeplabv3plus"])
@@ -143,3 +147,35 @@ def test_cell_checkpoint_is_float16_and_scores_what_its_card_says(name):
     for t, value in recorded.items():
         assert abs(score[f"accuracy_{t}"] - value) < 0.005, (
             f"the card says accuracy {value} at IoU {t / 100}, the checkpoint gives {score[f'accuracy_{t}']:.4f}")
+
+
+@pytest.mark.parametrize("name", PANOPTIC)
+def test_panoptic_checkpoint_is_float16_and_scores_what_its_card_says(name):
+    from segedu.zoo.panoptic import evaluate_panoptic, mask2former_panoptic
+
+    _check_stored(ZOO[name], megabytes=8)
+    model = get_model(name, weights="zoo").eval()
+    if name == "mask2former":
+        def predict(images):
+            return mask2former_panoptic(model, images)
+    else:
+        def predict(images):
+            return [d["panoptic"] for d in model(images)]
+    # every metric of the card again from the float16 checkpoint on the CPU, up to rounding
+    for metric, value in evaluate_panoptic(predict).items():
+        recorded = _card_value(name, metric)
+        assert abs(value - recorded) < 0.005, f"the card says {metric} {recorded}, the checkpoint gives {value:.4f}"
+
+
+@pytest.mark.parametrize("name", PROMPTABLE)
+def test_sam_checkpoint_is_float16_and_scores_what_its_card_says(name):
+    from segedu.zoo.sam import evaluate_sam
+
+    _check_stored(ZOO[name], megabytes=4)
+    model = get_model(name, weights="zoo").eval()
+    # every metric of the card again from the float16 checkpoint on the CPU, up to rounding
+    card = ZOO[name].card.read_text()
+    for metric, value in evaluate_sam(model).items():
+        # the card's rows are "| miou_point (what it means) | 0.698 |"
+        recorded = float(re.search(rf"\| {metric}(?: \([^)]*\))? \| ([0-9.]+) \|", card).group(1))
+        assert abs(value - recorded) < 0.005, f"the card says {metric} {recorded}, the checkpoint gives {value:.4f}"

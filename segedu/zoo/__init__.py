@@ -36,6 +36,11 @@ class ZooEntry:
     ``task="instances"`` marks an instance segmentation model (Mask R-CNN, YOLACT), trained and
     scored by :mod:`segedu.zoo.instances` instead (AdamW from ``lr``, mask mAP on the held-out
     scenes), in batches of ``batch``.
+    ``task="panoptic"`` marks a panoptic model, scored by PQ by :mod:`segedu.zoo.panoptic`: Panoptic
+    FPN, trained as the instance models on its own targets, and Mask2Former, trained with its set
+    criterion (:func:`segedu.zoo.panoptic.train_mask2former`).
+    ``task="promptable"`` marks the small SAM, trained on point and box prompts and scored by the
+    mean IoU of its answers by :mod:`segedu.zoo.sam`.
     ``task="cells"`` marks a bottom-up cell model (StarDist, Cellpose, the U-Net with the weight
     map), trained on synthetic nuclei and scored by object matching by :mod:`segedu.zoo.cells`
     (Adam from ``lr``, batches of ``batch``); its files are ``<model>_cells.pt`` and ``.md``.
@@ -45,7 +50,7 @@ class ZooEntry:
     kwargs: dict[str, Any] = field(default_factory=dict)
     lr: float = 3e-3
     steps: int = 5000
-    task: str = "semantic"  # or "instances" (segedu.zoo.instances) or "cells" (segedu.zoo.cells)
+    task: str = "semantic"  # or "instances", "panoptic", "promptable", "cells" (see above)
     batch: int = 16
 
     @property
@@ -89,6 +94,14 @@ ZOO: dict[str, ZooEntry] = {
     "spatial_embedding": ZooEntry("spatial_embedding", dict(), steps=2000, task="cells", batch=8),
     "stardist": ZooEntry("stardist", dict(), steps=1200, task="cells", batch=8),
     "cellpose": ZooEntry("cellpose", dict(), steps=2000, task="cells", batch=8),
+    # panoptic (segedu.zoo.panoptic), trained on a CPU from the zoo's Mask R-CNN
+    # (`--init-from` its checkpoint): the semantic branch is new, the instance branch fine-tuned
+    "panoptic_fpn": ZooEntry("panoptic_fpn", dict(), lr=1e-3, steps=600, task="panoptic", batch=8),
+    # Mask2Former from scratch with its set criterion (segedu.zoo.panoptic.train_mask2former), on a CPU
+    "mask2former": ZooEntry("mask2former", dict(), lr=3e-4, steps=2000, task="panoptic", batch=8),
+    # promptable segmentation (segedu.zoo.sam): a small SAM from scratch, prompted by points and
+    # boxes of the scenes' segments, with one correction click; scored by mIoU per prompt
+    "sam_tiny": ZooEntry("sam_tiny", dict(), lr=8e-4, steps=2000, task="promptable", batch=4),
 }
 
 

@@ -117,8 +117,12 @@ def _schedule(step: int, steps: int, warmup: int) -> float:
 
 def train(model: torch.nn.Module, *, steps: int | None = None, minutes: float | None = None, lr: float = 1e-3,
           batch: int = 16, scenes: int = 8000, warmup: int = 300, device: torch.device | str = "cpu",
-          workers: int = 0, log: Callable[[str], None] = print) -> dict[str, float]:
+          workers: int = 0, log: Callable[[str], None] = print,
+          dataset: torch.utils.data.Dataset | None = None) -> dict[str, float]:
     """Train a detection-API ``model`` on ``scenes`` synthetic scenes (seed 0); return what happened.
+
+    ``dataset`` replaces the scenes' detection targets by others of the same scenes (Panoptic
+    FPN's, :mod:`segedu.zoo.panoptic`).
 
     Give ``steps``, or ``minutes``: then the speed of the warm-up's steps (whose learning rate does
     not depend on the length) decides the number of steps that fit, rounded down to a hundred,
@@ -128,7 +132,9 @@ def train(model: torch.nn.Module, *, steps: int | None = None, minutes: float | 
         raise ValueError("give either steps or minutes")
     device = torch.device(device)
     model.to(device).train()
-    loader = DataLoader(instance_scenes(seed=0, length=scenes), batch_size=batch, shuffle=True,
+    if dataset is None:
+        dataset = instance_scenes(seed=0, length=scenes)
+    loader = DataLoader(dataset, batch_size=batch, shuffle=True,
                         drop_last=True, collate_fn=_collate, num_workers=workers,
                         persistent_workers=workers > 0, generator=torch.Generator().manual_seed(0))
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)

@@ -14,7 +14,8 @@ The recipe, the same for every zoo model:
 The checkpoint is saved in float16 with the model card (the command, the steps, the time, the
 machine, per-class IoU and mIoU on the held-out split).
 
-Instance segmentation entries (``task="instances"``: Mask R-CNN, YOLACT) follow
+Instance segmentation entries (``task="instances"``: Mask R-CNN, YOLACT; ``task="panoptic"``:
+Panoptic FPN, scored by PQ with :mod:`segedu.zoo.panoptic`) follow
 :func:`segedu.zoo.instances.train` instead (their own losses, AdamW, warm-up and cosine decay) and
 their card gives mask and box mAP; ``--minutes M`` there lets the warm-up's speed decide how many
 steps fit in ``M`` minutes (the card then records the steps, to reproduce with ``--steps``).
@@ -69,7 +70,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     entry, device = ZOO[args.name], best_device()
     seed_everything(0)
-    if entry.task == "instances":
+    if entry.model == "mask2former":
+        return _train_mask2former(args, entry, device, argv)
+    if entry.model == "sam_tiny":
+        from .sam import train_entry as train_sam_entry
+
+        return train_sam_entry(args, entry, device, argv)
+    if entry.task in ("instances", "panoptic"):
         return _train_instances(args, entry, device, argv)
     if entry.task == "cells":
         return _train_cells(args, entry, device, argv)
@@ -137,35 +144,90 @@ def _where(device: torch.device) -> str:
 
 
 def _train_instances(args: argparse.Namespace, entry, device: torch.device, argv: list[str] | None) -> int:
-    """Train a detection-API zoo model, score it on the held-out scenes, write checkpoint and card."""
-    from .instances import THING_NAMES, evaluate_instances, train
+    """Train a detection-API zoo model, score it on the held-out scenes, write checkpoint and card.
 
+    A panoptic entry (Panoptic FPN) trains on its own targets and is scored by PQ; ``--init-from``
+    a Mask R-CNN checkpoint starts its instance branch (the semantic branch starts at random)."""
+    from .instances import THING_NAMES, evaluate_instances, train
+    from .panoptic import evaluate_panoptic, panoptic_fpn_target, panoptic_scenes
+
+    panoptic = entry.task == "panoptic"
     model = get_model(entry.model, **entry.kwargs)
     earlier = []
     if args.init_from is not None:  # a second run: start from the first one's weights
         state = torch.load(args.init_from, map_location="cpu", weights_only=True)
-        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+        missing, unexpected = model.load_state_dict(
+            {k: v.float() if v.is_floating_point() else v for k, v in state.items()}, strict=not panoptic)
+        if unexpected or any(not k.startswith("semantic_head.") for k in missing):
+            raise ValueError(f"{args.init_from} does not fit {entry.model}: missing {missing[:3]}, "
+                             f"unexpected {unexpected[:3]}")
         card = args.init_from.with_suffix(".md")
         lines = card.read_text().splitlines() if card.is_file() else []
         quoted = [line[2:] for line in lines if line.startswith(("- trained", "- recipe"))]
-        earlier = [f"- started from the weights of an earlier run ({'; '.join(quoted) or args.init_from.name})"]
+        fresh = " (the semantic branch from random weights)" if missing else ""
+        earlier = [f"- started from the weights of an earlier run{fresh} "
+                   f"({args.init_from.name}: {'; '.join(quoted) or 'no card'})"]
     if args.minutes is None:
         args.steps = args.steps or entry.steps
     lr = args.lr or entry.lr
+    dataset = panoptic_scenes(seed=0, length=args.scenes, target=panoptic_fpn_target) if panoptic else None
     run = train(model, steps=args.steps if args.minutes is None else None, minutes=args.minutes, lr=lr,
-                batch=args.batch or entry.batch, scenes=args.scenes, device=device, workers=args.workers)
-    score = evaluate_instances(model, device)
+                batch=args.batch or entry.batch, scenes=args.scenes, device=device, workers=args.workers,
+                dataset=dataset)
+    if panoptic:
+        model.eval()
+        score = evaluate_panoptic(lambda images: [d["panoptic"] for d in model([im.to(device) for im in images])])
+        scored = (f"held-out split: {TEST_SCENES} scenes from seed 1, never seen in training; PQ, SQ, RQ over the split "
+                  "(`segedu.metrics.panoptic_quality`, panopticapi's rules)")
+    else:
+        score = evaluate_instances(model, device)
+        scored = (f"held-out split: {TEST_SCENES} scenes from seed 1, never seen in training; things only "
+                  f"({', '.join(THING_NAMES[1:])}); COCO mAP (`segedu.metrics.mean_average_precision`)")
     _save(model, args.out / entry.checkpoint.name)
+    kind = "panoptic segmentation" if panoptic else "instance segmentation"
     card = [
-        *_card_head(f"Zoo model `{args.name}` on synthetic scenes (instance segmentation)", entry, model),
+        *_card_head(f"Zoo model `{args.name}` on synthetic scenes ({kind})", entry, model),
         f"- trained {datetime.date.today()} with `{_command(argv)}` on {_where(device)}: {run['steps']} steps in "
         f"{run['minutes']:.1f} min (reproduce with `--steps {run['steps']}`)",
         *earlier,
         f"- recipe: batch {args.batch or entry.batch} from {args.scenes} scenes of {SIZE}x{SIZE} (seed 0), the model's own losses, "
         f"AdamW {lr:g} (weight decay 1e-4), 300 warm-up steps then cosine decay, gradients clipped at "
         f"norm 10{', bfloat16 autocast' if device.type == 'cuda' else ''}",
-        f"- held-out split: {TEST_SCENES} scenes from seed 1, never seen in training; things only "
-        f"({', '.join(THING_NAMES[1:])}); COCO mAP (`segedu.metrics.mean_average_precision`)",
+        f"- {scored}",
+        "",
+        "| metric | value |",
+        "| --- | ---: |",
+        *[f"| {name} | {value:.3f} |" for name, value in score.items()],
+        "",
+    ]
+    (args.out / entry.card.name).write_text("\n".join(card))
+    print("\n".join(card))
+    return 0
+
+
+def _train_mask2former(args: argparse.Namespace, entry, device: torch.device, argv: list[str] | None) -> int:
+    """Train the zoo's Mask2Former with its set criterion, score PQ on the held-out scenes, write
+    checkpoint and card (:func:`segedu.zoo.panoptic.train_mask2former`)."""
+    from .panoptic import evaluate_panoptic, mask2former_panoptic, train_mask2former
+
+    model = get_model(entry.model, **entry.kwargs)
+    steps, lr, batch = args.steps or entry.steps, args.lr or entry.lr, args.batch or entry.batch
+    run = train_mask2former(model, steps=steps, lr=lr, batch=batch, scenes=args.scenes, device=device)
+    model.eval()
+    score = evaluate_panoptic(lambda images: mask2former_panoptic(model, images))
+    _save(model, args.out / entry.checkpoint.name)
+    card = [
+        *_card_head(f"Zoo model `{args.name}` on synthetic scenes (panoptic segmentation)", entry, model),
+        f"- trained {datetime.date.today()} with `{_command(argv)}` on {_where(device)}: {steps} steps in "
+        f"{run['minutes']:.1f} min",
+        f"- recipe: batch {batch} from {args.scenes} scenes of {SIZE}x{SIZE} (seed 0), one target per segment "
+        f"(stuff classes and things), Mask2Former's set criterion (class 2, mask BCE 5, Dice 5 on 1024 "
+        f"importance-sampled points per mask, no-object 0.1, every decoder layer), AdamW {lr:g} (weight decay "
+        f"0.05), 300 warm-up steps then cosine decay, gradient norm clipped at 0.01"
+        f"{', bfloat16 autocast' if device.type == 'cuda' else ''}",
+        f"- held-out split: {TEST_SCENES} scenes from seed 1, never seen in training; panoptic inference of the "
+        "paper (queries kept above 0.8, segments kept when 0.8 of their mask is theirs); PQ, SQ, RQ over the split "
+        "(`segedu.metrics.panoptic_quality`, panopticapi's rules)",
         "",
         "| metric | value |",
         "| --- | ---: |",

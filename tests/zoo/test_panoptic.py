@@ -1,0 +1,115 @@
+"""segedu.zoo.panoptic: the panoptic targets agree with the scenes' ground truth, the score is PQ on
+the fixed held-out split, and the training command trains Panoptic FPN from a Mask R-CNN checkpoint."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from segedu.data import SyntheticScenes
+from segedu.models import get_model
+from segedu.zoo import panoptic
+from segedu.zoo.panoptic import (
+    evaluate_panoptic,
+    held_out_panoptic,
+    mask2former_panoptic,
+    panoptic_fpn_target,
+    panoptic_scenes,
+    segments_target,
+)
+from segedu.zoo.train import main as train_main
+
+
+@pytest.mark.parametrize("index", range(6))
+def test_segments_rebuild_the_panoptic_ground_truth(index):
+    image, target = SyntheticScenes(size=96, length=6, seed=4)[index]
+    segments = segments_target(target)
+    masks, labels = segments["masks"], segments["labels"]
+    # every pixel lies in exactly one segment
+    assert torch.equal(masks.sum(0), torch.ones(96, 96, dtype=torch.int64))
+    # painting the segments, stuff with instance 0 and things numbered in order, gives the scene's map
+    rebuilt = torch.zeros(2, 96, 96, dtype=torch.int64)
+    thing = 0
+    for mask, label in zip(masks, labels.tolist(), strict=True):
+        thing += label >= 3
+        rebuilt[0][mask] = label
+        rebuilt[1][mask] = thing if label >= 3 else 0
+    assert torch.equal(rebuilt, target["panoptic"].as_subclass(torch.Tensor))
+    # stuff first, each stuff class once
+    stuff = [k for k in labels.tolist() if k < 3]
+    assert labels.tolist()[:len(stuff)] == stuff and len(set(stuff)) == len(stuff)
+
+
+def test_panoptic_fpn_target_is_things_plus_stuff_and_other():
+    _, target = SyntheticScenes(size=64, length=1, seed=0)[0]
+    fpn = panoptic_fpn_target(target)
+    semantic = target["semantic"].as_subclass(torch.Tensor)
+    assert torch.equal(fpn["semantic"] == 0, semantic >= 3)  # every thing pixel is "other"
+    assert torch.equal(fpn["semantic"][semantic < 3], semantic[semantic < 3] + 1)
+    assert torch.equal(fpn["labels"], target["labels"].as_subclass(torch.Tensor) - 2)
+
+
+def test_scenes_dataset_gives_the_chosen_targets():
+    image, target = panoptic_scenes(seed=0, length=2, target=panoptic_fpn_target)[1]
+    assert type(image) is torch.Tensor and image.shape == (3, 128, 128)
+    assert set(target) == {"boxes", "labels", "masks", "semantic"}
+
+
+def test_evaluation_is_pq_on_the_fixed_split():
+    images, truth = held_out_panoptic(6)
+    assert truth.shape == (6, 128, 128, 2) and len(images) == 6
+    again = held_out_panoptic(6)[1]
+    assert torch.equal(truth, again)
+    perfect = evaluate_panoptic(lambda ims: truth[:len(ims)], length=6, batch=6)
+    assert perfect["pq"] == perfect["sq"] == perfect["rq"] == 1.0
+    # every thing relabelled as a circle: the stuff stays perfect, the things' PQ drops
+    wrong = truth.clone()
+    wrong[..., 0][truth[..., 0] >= 3] = 3
+    score = evaluate_panoptic(lambda ims: wrong[:len(ims)], length=6, batch=6)
+    assert score["pq_stuff"] == 1.0 and score["pq_things"] < 1.0
+    assert score["pq_rectangle"] == 0.0
+    with pytest.raises(ValueError, match="held-out split"):
+        held_out_panoptic(501)
+
+
+def test_panoptic_training_command_starts_from_mask_rcnn(tmp_path, monkeypatch):
+    # score on 4 held-out scenes only: the command's own work is what is tested here
+    original = panoptic.evaluate_panoptic
+    monkeypatch.setattr(panoptic, "evaluate_panoptic", lambda predict: original(predict, length=4))
+    mask_rcnn = get_model("maskrcnn_resnet_fpn", num_classes=4)
+    torch.save({k: v.half() if v.is_floating_point() else v for k, v in mask_rcnn.state_dict().items()},
+               tmp_path / "mask_rcnn.pt")
+    assert train_main(["panoptic_fpn", "--steps", "2", "--scenes", "8", "--batch", "4", "--out", str(tmp_path),
+                       "--init-from", str(tmp_path / "mask_rcnn.pt")]) == 0
+    card = (tmp_path / "panoptic_fpn_scenes.md").read_text()
+    assert "2 steps" in card and "| pq |" in card and "semantic branch from random weights" in card
+    state = torch.load(tmp_path / "panoptic_fpn_scenes.pt", weights_only=True)
+    assert any(k.startswith("semantic_head.") for k in state)
+    # a checkpoint of another model is refused with the keys that do not fit
+    torch.save({"conv.weight": torch.zeros(1)}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="does not fit"):
+        train_main(["panoptic_fpn", "--steps", "1", "--scenes", "4", "--batch", "4", "--out", str(tmp_path),
+                    "--init-from", str(tmp_path / "other.pt")])
+
+
+def test_mask2former_training_command_and_panoptic_readout(tmp_path, monkeypatch):
+    original = panoptic.evaluate_panoptic
+    monkeypatch.setattr(panoptic, "evaluate_panoptic", lambda predict: original(predict, length=4))
+    assert train_main(["mask2former", "--steps", "2", "--scenes", "8", "--batch", "4", "--out", str(tmp_path)]) == 0
+    card = (tmp_path / "mask2former_scenes.md").read_text()
+    assert "2 steps" in card and "batch 4" in card and "| pq |" in card and "set criterion" in card
+    model = get_model("mask2former")
+    model.load_state_dict({k: v.float() for k, v in torch.load(tmp_path / "mask2former_scenes.pt",
+                                                                weights_only=True).items()})
+    images, _ = held_out_panoptic(2)
+    maps = mask2former_panoptic(model.eval(), images, object_mask_threshold=0.0, overlap_threshold=0.0)
+    assert maps.shape == (2, 128, 128, 2) and maps.dtype == torch.int64
+    # the read-out is the paper's panoptic inference on the logits up-sampled to the image
+    from segedu.models.mask2former import panoptic_inference
+
+    with torch.no_grad():
+        outputs = model(torch.stack(images))
+    expected = panoptic_inference(outputs["pred_logits"], outputs["pred_masks"], things=(3, 4, 5),
+                                  object_mask_threshold=0.0, overlap_threshold=0.0, output_size=(128, 128))
+    assert torch.equal(maps, expected)
+
