@@ -43,7 +43,8 @@ from torch import nn
 from ...ops import box_convert, generalized_box_iou
 from .hungarian_matcher import HungarianMatcher, _check_box_outputs, check_set_targets
 
-__all__ = ["SetCriterion", "matched_query_index", "num_targets_per_process"]
+__all__ = ["SetCriterion", "matched_query_index", "no_object_class_weights", "num_targets_per_process",
+           "set_class_loss"]
 
 Indices = Sequence[tuple[torch.Tensor, torch.Tensor]]
 
@@ -65,6 +66,27 @@ def num_targets_per_process(targets: Sequence[Mapping[str, torch.Tensor]], devic
         torch.distributed.all_reduce(count)
         world_size = torch.distributed.get_world_size()
     return torch.clamp(count / world_size, min=1).item()
+
+
+def no_object_class_weights(num_classes: int, eos_coef: float) -> torch.Tensor:
+    """The cross-entropy's class weights ``(C + 1,)``: 1 for every class, ``eos_coef`` for "no object"."""
+    weights = torch.ones(num_classes + 1)
+    weights[-1] = eos_coef
+    return weights
+
+
+def set_class_loss(logits: torch.Tensor, targets: Sequence[Mapping[str, torch.Tensor]], indices: Indices,
+                   class_weights: torch.Tensor) -> torch.Tensor:
+    """Weighted cross-entropy of all queries ``logits (B, Q, C + 1)``: a scalar. A matched query
+    learns its object's class, every other query "no object" (index ``C``), weighted by
+    ``class_weights`` (:func:`no_object_class_weights`). DETR's and Mask2Former's ``loss_labels``."""
+    num_classes = logits.shape[-1] - 1
+    # 1. every query's target class: "no object" (index C) unless it was matched
+    target_classes = torch.full(logits.shape[:2], num_classes, dtype=torch.int64, device=logits.device)
+    matched_classes = torch.cat([t["labels"][tgt] for t, (_, tgt) in zip(targets, indices, strict=True)])
+    target_classes[matched_query_index(indices)] = matched_classes.to(logits.device, torch.int64)
+    # 2. cross-entropy with the no-object class down-weighted: (B, C + 1, Q) against (B, Q)
+    return F.cross_entropy(logits.transpose(1, 2), target_classes, weight=class_weights.to(logits))
 
 
 class SetCriterion(nn.Module):
@@ -92,20 +114,12 @@ class SetCriterion(nn.Module):
         self.matcher = matcher if matcher is not None else HungarianMatcher()
         self.eos_coef = eos_coef
         self.weight_dict = {"loss_ce": class_weight, "loss_bbox": bbox_weight, "loss_giou": giou_weight}
-        # class weights of the cross-entropy: 1 for every class, eos_coef for "no object"
-        empty_weight = torch.ones(num_classes + 1)
-        empty_weight[-1] = eos_coef
-        self.register_buffer("empty_weight", empty_weight)
+        self.register_buffer("empty_weight", no_object_class_weights(num_classes, eos_coef))
 
     def loss_labels(self, logits: torch.Tensor, targets: Sequence[Mapping[str, torch.Tensor]],
                     indices: Indices) -> torch.Tensor:
-        """Weighted cross-entropy of all queries ``logits (B, Q, C + 1)``: a scalar."""
-        # 1. every query's target class: "no object" (index C) unless it was matched
-        target_classes = torch.full(logits.shape[:2], self.num_classes, dtype=torch.int64, device=logits.device)
-        matched_classes = torch.cat([t["labels"][tgt] for t, (_, tgt) in zip(targets, indices, strict=True)])
-        target_classes[matched_query_index(indices)] = matched_classes.to(logits.device, torch.int64)
-        # 2. cross-entropy with the no-object class down-weighted: (B, C + 1, Q) against (B, Q)
-        return F.cross_entropy(logits.transpose(1, 2), target_classes, weight=self.empty_weight.to(logits))
+        """Weighted cross-entropy of all queries ``logits (B, Q, C + 1)``: a scalar (:func:`set_class_loss`)."""
+        return set_class_loss(logits, targets, indices, self.empty_weight)
 
     @torch.no_grad()
     def class_error(self, logits: torch.Tensor, targets: Sequence[Mapping[str, torch.Tensor]],

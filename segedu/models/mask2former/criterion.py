@@ -47,7 +47,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..detr.set_criterion import matched_query_index, num_targets_per_process
+from ..detr.set_criterion import (
+    matched_query_index,
+    no_object_class_weights,
+    num_targets_per_process,
+    set_class_loss,
+)
 from .matcher import MaskHungarianMatcher, check_mask_outputs, check_mask_targets
 from .point_sampling import point_sample, sample_uncertain_points
 
@@ -111,19 +116,13 @@ class MaskSetCriterion(nn.Module):
         self.num_points = num_points
         self.oversample_ratio = oversample_ratio
         self.importance_sample_ratio = importance_sample_ratio
-        empty_weight = torch.ones(num_classes + 1)
-        empty_weight[-1] = eos_coef  # the weak no-object class
-        self.register_buffer("empty_weight", empty_weight)
+        self.register_buffer("empty_weight", no_object_class_weights(num_classes, eos_coef))  # weak no-object
 
     def loss_labels(self, logits: torch.Tensor, targets: Sequence[Mapping[str, torch.Tensor]],
                     indices: Indices) -> torch.Tensor:
-        """Weighted cross-entropy of all queries ``logits (B, Q, C + 1)``: a scalar."""
-        # 1. every query's target class: no-object (C) unless matched
-        target_classes = torch.full(logits.shape[:2], self.num_classes, dtype=torch.int64, device=logits.device)
-        matched = torch.cat([t["labels"][tgt] for t, (_, tgt) in zip(targets, indices, strict=True)])
-        target_classes[matched_query_index(indices)] = matched.to(logits.device, torch.int64)
-        # 2. cross-entropy, no-object down-weighted: (B, C + 1, Q) against (B, Q)
-        return F.cross_entropy(logits.transpose(1, 2), target_classes, weight=self.empty_weight.to(logits))
+        """Weighted cross-entropy of all queries ``logits (B, Q, C + 1)``: a scalar, as DETR's
+        (:func:`~segedu.models.detr.set_criterion.set_class_loss`)."""
+        return set_class_loss(logits, targets, indices, self.empty_weight)
 
     def loss_masks(self, mask_logits: torch.Tensor, targets: Sequence[Mapping[str, torch.Tensor]],
                    indices: Indices, num_masks: float,
