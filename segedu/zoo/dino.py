@@ -334,7 +334,7 @@ def train_entry(args: argparse.Namespace, entry: Any, device: torch.device, argv
     (held-out scenes scored, :data:`TEST_LENGTH`). The scores are taken on the float16 checkpoint
     as shipped, so that re-scoring it gives the card's numbers.
     """
-    from .train import _card_head, _command, _save, _where
+    from .train import _card_head, _command, _metric_table, _save, _where, _write_card
 
     steps, batch, lr = args.steps or entry.steps, args.batch or entry.batch, args.lr or entry.lr
     scenes = getattr(args, "scenes", None) or 8000
@@ -369,10 +369,7 @@ def train_entry(args: argparse.Namespace, entry: Any, device: torch.device, argv
         "(cosine, k = the classes present) matched to the classes by the Hungarian algorithm (mIoU, accuracy); "
         f"linear probe (logistic regression) from {probe} scenes of seed 0",
         "",
-        "| metric | value |",
-        "| --- | ---: |",
-        *[f"| {key} | {score[key]:.3f} |" for key in METRICS],
-        "",
+        *_metric_table({key: score[key] for key in METRICS}),
         "What DINO added, the same scores for the mean RGB colour of each patch (Euclidean k-means) and for "
         "this ViT at its random initialisation:",
         "",
@@ -381,8 +378,7 @@ def train_entry(args: argparse.Namespace, entry: Any, device: torch.device, argv
         *[f"| {key} | {pixels[key]:.3f} | {before[key]:.3f} | {score[key]:.3f} |" for key in METRICS],
         "",
     ]
-    (args.out / entry.card.name).write_text("\n".join(card))
-    print("\n".join(card))
+    _write_card(args.out / entry.card.name, card)
     return 0
 
 

@@ -506,7 +506,7 @@ def train_entry(args: Any, entry: Any, device: torch.device, argv: list[str] | N
     ``EVAL_SCENES``), as :mod:`segedu.zoo.train`'s parser gives them.
     """
     from ..models import get_model
-    from .train import _card_head, _command, _save, _where
+    from .train import _card_head, _command, _metric_table, _save, _where, _write_card
 
     steps, batch, lr = args.steps or entry.steps, args.batch or entry.batch, args.lr or entry.lr
     scenes = getattr(args, "scenes", None) or TRAIN_SCENES
@@ -531,11 +531,7 @@ def train_entry(args: Any, entry: Any, device: torch.device, argv: list[str] | N
         "connected stuff region of 32 pixels or more) prompted by one click at its most interior pixel "
         "(distance-transform maximum) or by its exact box; mean IoU over segments",
         "",
-        "| metric | value |",
-        "| --- | ---: |",
-        *[f"| {key} ({names[key]}) | {value:.3f} |" for key, value in score.items()],
-        "",
+        *_metric_table(score, names),
     ]
-    (args.out / entry.card.name).write_text("\n".join(card))
-    print("\n".join(card))
+    _write_card(args.out / entry.card.name, card)
     return 0

@@ -114,8 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         f"| **mIoU** | **{float(iou.nanmean()):.3f}** |",
         "",
     ]
-    (args.out / entry.card.name).write_text("\n".join(card))
-    print("\n".join(card))
+    _write_card(args.out / entry.card.name, card)
     return 0
 
 
@@ -123,6 +122,20 @@ def _save(model: torch.nn.Module, path: Path) -> None:
     """The state dict in float16, on the CPU (wherever the model was trained)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save({k: (v.half() if v.is_floating_point() else v).cpu() for k, v in model.state_dict().items()}, path)
+
+
+def _metric_table(score: dict[str, float], names: dict[str, str] | None = None) -> list[str]:
+    """The card's ``| metric | value |`` table, 3 decimals (a test re-scores the checkpoint against it);
+    ``names`` adds what a metric means after its key."""
+    names = names or {}
+    rows = [f"| {key}{f' ({names[key]})' if key in names else ''} | {value:.3f} |" for key, value in score.items()]
+    return ["| metric | value |", "| --- | ---: |", *rows, ""]
+
+
+def _write_card(path: Path, card: list[str]) -> None:
+    """Write the model card beside the checkpoint, and print it."""
+    path.write_text("\n".join(card))
+    print("\n".join(card))
 
 
 def _command(argv: list[str] | None) -> str:
@@ -195,13 +208,9 @@ def _train_instances(args: argparse.Namespace, entry, device: torch.device, argv
         f"norm 10{', bfloat16 autocast' if device.type == 'cuda' else ''}",
         f"- {scored}",
         "",
-        "| metric | value |",
-        "| --- | ---: |",
-        *[f"| {name} | {value:.3f} |" for name, value in score.items()],
-        "",
+        *_metric_table(score),
     ]
-    (args.out / entry.card.name).write_text("\n".join(card))
-    print("\n".join(card))
+    _write_card(args.out / entry.card.name, card)
     return 0
 
 
@@ -229,13 +238,9 @@ def _train_mask2former(args: argparse.Namespace, entry, device: torch.device, ar
         "paper (queries kept above 0.8, segments kept when 0.8 of their mask is theirs); PQ, SQ, RQ over the split "
         "(`segedu.metrics.panoptic_quality`, panopticapi's rules)",
         "",
-        "| metric | value |",
-        "| --- | ---: |",
-        *[f"| {name} | {value:.3f} |" for name, value in score.items()],
-        "",
+        *_metric_table(score),
     ]
-    (args.out / entry.card.name).write_text("\n".join(card))
-    print("\n".join(card))
+    _write_card(args.out / entry.card.name, card)
     return 0
 
 
@@ -266,8 +271,7 @@ def _train_cells(args: argparse.Namespace, entry, device: torch.device, argv: li
         "post-processing included).",
         "",
     ]
-    (args.out / entry.card.name).write_text("\n".join(card))
-    print("\n".join(card))
+    _write_card(args.out / entry.card.name, card)
     return 0
 
 
