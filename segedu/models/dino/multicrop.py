@@ -18,8 +18,9 @@ arguments, e.g. ``global_size=64, local_size=32`` for 64-128 px synthetic scenes
 ViT's patch). Differences from DINO: torchvision ``transforms.v2`` instead of PIL (the blur is
 ``v2.GaussianBlur`` with sigma drawn in ``blur_sigma`` and a kernel covering +-3 sigma, where DINO
 calls PIL's ``GaussianBlur(radius=sigma)``; solarisation of float images at 0.5 instead of 128/255);
-``colour=False`` keeps only the crops and flips, which makes the views easy to look at. Scale the
-blur's sigma with the image size: DINO's ``(0.1, 2.0)`` is for 224 pixels.
+``colour=False`` keeps only the crops and flips, which makes the views easy to look at;
+``jitter``, ``grey_p`` and ``solarize_p`` change the colour augmentation's strength (DINO's by
+default). Scale the blur's sigma with the image size: DINO's ``(0.1, 2.0)`` is for 224 pixels.
 """
 
 from __future__ import annotations
@@ -49,6 +50,9 @@ class MultiCropAugmentation:
         local_scale: the same for local views.
         blur_sigma: range of the Gaussian blur's standard deviation, in pixels of the view.
         colour: apply colour jitter, grey, blur and solarisation (DINO); ``False``: crops and flips only.
+        jitter: ``(brightness, contrast, saturation, hue)`` of the colour jitter (DINO's ``(0.4, 0.4, 0.2, 0.1)``).
+        grey_p: probability of turning a view grey (DINO's 0.2).
+        solarize_p: probability of solarising the second global view (DINO's 0.2).
         normalize: normalise with :data:`IMAGENET_MEAN` and :data:`IMAGENET_STD` (else stay in [0, 1]).
 
     The image is a PIL image or a tensor ``(3, H, W)`` (float in [0, 1], or uint8).
@@ -64,6 +68,9 @@ class MultiCropAugmentation:
         local_scale: tuple[float, float] = (0.05, 0.4),
         blur_sigma: tuple[float, float] = (0.1, 2.0),
         colour: bool = True,
+        jitter: tuple[float, float, float, float] = (0.4, 0.4, 0.2, 0.1),
+        grey_p: float = 0.2,
+        solarize_p: float = 0.2,
         normalize: bool = True,
     ) -> None:
         if global_size < 1 or local_size < 1 or n_local < 0:
@@ -74,14 +81,17 @@ class MultiCropAugmentation:
         for name, scale in (("global_scale", global_scale), ("local_scale", local_scale)):
             if not 0 < scale[0] <= scale[1] <= 1:
                 raise ValueError(f"{name} must be (low, high) with 0 < low <= high <= 1, got {scale}")
+        if len(jitter) != 4 or min(jitter) < 0 or not 0 <= grey_p <= 1 or not 0 <= solarize_p <= 1:
+            raise ValueError(f"need 4 non-negative jitter strengths and probabilities in [0, 1], got "
+                             f"jitter={jitter}, grey_p={grey_p}, solarize_p={solarize_p}")
         self.n_local = n_local
         to_float = v2.Compose([v2.ToImage(), v2.ToDtype(torch.float32, scale=True)])
         flip = v2.RandomHorizontalFlip(p=0.5)
         if colour:
             flip_and_colour = v2.Compose([
                 flip,
-                v2.RandomApply([v2.ColorJitter(brightness=0.4, contrast=0.4, saturation=0.2, hue=0.1)], p=0.8),
-                v2.RandomGrayscale(p=0.2),
+                v2.RandomApply([v2.ColorJitter(*jitter)], p=0.8),
+                v2.RandomGrayscale(p=grey_p),
             ])
         else:
             flip_and_colour = flip
@@ -97,7 +107,7 @@ class MultiCropAugmentation:
             kernel = min(kernel, size if size % 2 else size - 1)  # odd, at most the view's size
             return v2.RandomApply([v2.GaussianBlur(kernel_size=max(kernel, 1), sigma=blur_sigma)], p=p)
 
-        solarize = v2.RandomSolarize(threshold=0.5, p=0.2) if colour else v2.Identity()
+        solarize = v2.RandomSolarize(threshold=0.5, p=solarize_p) if colour else v2.Identity()
         # view 1: always blurred; view 2: rarely blurred, sometimes solarised; local views: blur half the time
         self.global_1 = v2.Compose([to_float, crop(global_size, global_scale), flip_and_colour,
                                     blur(global_size, 1.0), final])

@@ -87,6 +87,29 @@ def test_seeded_and_bad_arguments():
         MultiCropAugmentation(global_scale=(0.5, 0.2))
     with pytest.raises(ValueError, match="n_local"):
         MultiCropAugmentation(n_local=-1)
+    with pytest.raises(ValueError, match="jitter"):
+        MultiCropAugmentation(jitter=(0.4, 0.4, 0.2))
+    with pytest.raises(ValueError, match="grey_p"):
+        MultiCropAugmentation(grey_p=1.5)
+
+
+def test_colour_strengths():
+    """grey_p = 1 turns every view grey; no jitter, grey or solarisation leaves the colours alone."""
+    image = torch.rand(3, 48, 48)
+    image[0] += 1.0  # a red image: grey views differ from it
+    image = image / image.max()
+    torch.manual_seed(0)
+    for view in MultiCropAugmentation(global_size=32, local_size=16, n_local=2, grey_p=1.0, normalize=False)(image):
+        torch.testing.assert_close(view[0], view[1], atol=1e-6, rtol=0)
+        torch.testing.assert_close(view[1], view[2], atol=1e-6, rtol=0)
+    # without jitter, grey and solarisation the only colour change is the blur: channel means stay
+    # close to the crop's, so the red channel stays the brightest in every view
+    plain = MultiCropAugmentation(global_size=32, local_size=16, n_local=4, jitter=(0.0, 0.0, 0.0, 0.0), grey_p=0.0,
+                                  solarize_p=0.0, normalize=False)
+    torch.manual_seed(0)
+    for view in plain(image):
+        means = view.mean(dim=(1, 2))
+        assert means[0] > means[1] + 0.2 and means[0] > means[2] + 0.2, means
 
 
 def test_collate_crops():
