@@ -11,6 +11,8 @@ One concept per module:
 - :mod:`.multicrop`: :class:`MultiCropAugmentation`, 2 global + n local views;
 - :mod:`.wrapper`: :class:`MultiCropWrapper`, backbone + head over crops of several sizes;
 - :mod:`.training`: :func:`dino_training_step`;
+- :mod:`.ibot`: iBOT's masked patch self-distillation (Zhou et al., ICLR 2022): block masks, the
+  patch loss :class:`MaskedPatchLoss` and :func:`ibot_training_step`, DINO's loss on the patch tokens;
 - :mod:`.patch_features`: dense descriptors ``(B, h, w, D)`` (tokens or keys);
 - :mod:`.pca`: PCA of the descriptors as RGB images;
 - :mod:`.feature_segmentation`: k-means segmentation and co-segmentation on the descriptors.
@@ -20,6 +22,13 @@ from . import model
 from .ema import cosine_momentum, ema_update, make_teacher
 from .feature_segmentation import cosegment, feature_kmeans
 from .head import DINOHead, WeightNormLinear
+from .ibot import (
+    MaskedPatchLoss,
+    MaskedPatchWrapper,
+    block_mask,
+    ibot_training_step,
+    random_block_masks,
+)
 from .loss import DINOLoss, teacher_temperature
 from .model import DINO_VITB16_URL, DINO_VITS16_URL, dino_vit_tiny, dino_vitb16, dino_vits16
 from .multicrop import IMAGENET_MEAN, IMAGENET_STD, MultiCropAugmentation, collate_crops
@@ -49,6 +58,11 @@ __all__ = [
     "MultiCropWrapper",
     "dino_training_step",
     "cancel_last_layer_gradients",
+    "block_mask",
+    "random_block_masks",
+    "MaskedPatchWrapper",
+    "MaskedPatchLoss",
+    "ibot_training_step",
     "FACETS",
     "patch_features",
     "pca",

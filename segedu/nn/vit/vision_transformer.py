@@ -118,11 +118,22 @@ class VisionTransformer(nn.Module):
         """
         return self.patch_embed.grid_size(x)
 
-    def prepare_tokens(self, x: torch.Tensor) -> torch.Tensor:
-        """Images ``(B, C, H, W)`` -> input tokens of the first block ``(B, 1 + N, D)``."""
+    def prepare_tokens(self, x: torch.Tensor, *, mask: torch.Tensor | None = None,
+                       mask_token: torch.Tensor | None = None) -> torch.Tensor:
+        """Images ``(B, C, H, W)`` -> input tokens of the first block ``(B, 1 + N, D)``.
+
+        ``mask`` ``(B, h, w)`` bool with ``mask_token`` ``(D,)``: masked image modelling (iBOT,
+        :mod:`segedu.models.dino.ibot`), the patch tokens where ``mask`` is True are replaced by
+        ``mask_token`` before the positional embeddings are added.
+        """
         grid = self.patch_grid(x)
         # 1. patch tokens (B, N, D)
         tokens = self.patch_embed(x)
+        if mask is not None:  # 1b. masked patches: the (learned) mask token instead of the patch's content
+            if mask_token is None or mask.shape != (x.shape[0], *grid) or mask.dtype != torch.bool:
+                raise ValueError(f"mask must be a bool (B, h, w) = {(x.shape[0], *grid)} tensor given with a "
+                                 f"mask_token, got {tuple(mask.shape)} {mask.dtype} and mask_token={mask_token is not None}")
+            tokens = torch.where(mask.flatten(1).unsqueeze(-1), mask_token.to(tokens.dtype), tokens)
         # 2. the class token in front: (B, 1 + N, D)
         cls = self.cls_token.expand(tokens.shape[0], -1, -1)
         tokens = torch.cat([cls, tokens], dim=1)
@@ -130,9 +141,11 @@ class VisionTransformer(nn.Module):
         pos = interpolate_pos_embed(self.pos_embed, grid, old_grid_size=self.grid_size, mode=self.pos_embed_mode)
         return tokens + pos
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """Images ``(B, C, H, W)`` -> final normalised tokens ``(B, 1 + N, D)``, as timm's ``forward_features``."""
-        x = self.prepare_tokens(x)
+    def forward_features(self, x: torch.Tensor, *, mask: torch.Tensor | None = None,
+                         mask_token: torch.Tensor | None = None) -> torch.Tensor:
+        """Images ``(B, C, H, W)`` -> final normalised tokens ``(B, 1 + N, D)``, as timm's ``forward_features``
+        (``mask``, ``mask_token``: see :meth:`prepare_tokens`)."""
+        x = self.prepare_tokens(x, mask=mask, mask_token=mask_token)
         # the transformer blocks, then the final LayerNorm
         for block in self.blocks:
             x = block(x)
