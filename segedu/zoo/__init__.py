@@ -41,6 +41,9 @@ class ZooEntry:
     criterion (:func:`segedu.zoo.panoptic.train_mask2former`).
     ``task="promptable"`` marks the small SAM, trained on point and box prompts and scored by the
     mean IoU of its answers by :mod:`segedu.zoo.sam`.
+    ``task="features"`` marks a self-supervised backbone (the ViT of DINO + iBOT), trained without
+    labels and scored by k-means and a linear probe of its patch features by :mod:`segedu.zoo.dino`
+    (no such checkpoint is shipped yet: see that module).
     ``task="cells"`` marks a bottom-up cell model (StarDist, Cellpose, the U-Net with the weight
     map), trained on synthetic nuclei and scored by object matching by :mod:`segedu.zoo.cells`
     (Adam from ``lr``, batches of ``batch``); its files are ``<model>_cells.pt`` and ``.md``.
@@ -50,7 +53,7 @@ class ZooEntry:
     kwargs: dict[str, Any] = field(default_factory=dict)
     lr: float = 3e-3
     steps: int = 5000
-    task: str = "semantic"  # or "instances", "panoptic", "promptable", "cells" (see above)
+    task: str = "semantic"  # or "instances", "panoptic", "promptable", "features", "cells" (see above)
     batch: int = 16
 
     @property

@@ -1,34 +1,38 @@
 """The zoo's DINO recipe: self-distillation of a tiny ViT on the synthetic scenes, and a test of its features.
 
 Caron et al., "Emerging Properties in Self-Supervised Vision Transformers", ICCV 2021
-(https://arxiv.org/abs/2104.14294; https://github.com/facebookresearch/dino, ``main_dino.py``).
-Every piece of DINO is in :mod:`segedu.models.dino`; this module only chooses its settings for
-``dino_vit_tiny`` (patch 8, D = 192, 4 blocks) on 128 x 128 ``SyntheticScenes``, trains it
-without labels, and measures whether its patch features mean something.
+(https://arxiv.org/abs/2104.14294; https://github.com/facebookresearch/dino, ``main_dino.py``),
+with iBOT's masked patch loss (Zhou et al., ICLR 2022; :mod:`segedu.models.dino.ibot`).
+Every piece of DINO and iBOT is in :mod:`segedu.models.dino`; this module only chooses their
+settings for ``dino_vit_tiny`` (patch 8, D = 192, 4 blocks) on 128 x 128 ``SyntheticScenes``,
+trains it without labels, and measures whether its patch features mean something.
 
-**Training** (:func:`train_dino`), DINO's recipe with these choices:
+**Training** (:func:`train_dino`), DINO's recipe with these choices (the measurements that led
+to them are below):
 
 - *data*: ``scenes`` scenes of seed 0, drawn once and kept as uint8 (8000 scenes: 390 MB; DINO
   reads JPEGs, also 8 bits); the held-out scenes of seed 1 are never seen.
-- *multi-crop* (:class:`~segedu.models.dino.MultiCropAugmentation`): 2 global views of 64 px
-  (the ViT's own 8 x 8 grid) from crops of 20-60 % of the image area (57-99 px a side), and
-  ``n_local`` = 4 local views of 32 px (4 x 4 patches) from crops of 4-20 % (26-57 px a side).
-  DINO's (0.4, 1) and (0.05, 0.4) are for ImageNet photos, one object filling much of the frame;
-  here the things are 5-50 px in a 128 px landscape, so the crops are smaller: a local crop is
-  about one object or one patch of stuff, a global crop a part of the landscape with a few
-  objects, and the student learns to say from one object what the teacher says of its
-  surroundings. The crops are also resized by a factor 0.56-1.25 only, so that a patch covers
-  about the 8 x 8 pixels it covers when the features are read on the whole 128 px scene. The
-  blur's sigma is DINO's range scaled to the views, (0.1, 0.6) px instead of (0.1, 2) px at
-  224 px; DINO's colour jitter, greying and solarisation are kept (they stop the network from
-  answering with the colour alone, which is what the raw-pixel baseline does).
+- *views* (:class:`~segedu.models.dino.MultiCropAugmentation`): 2 global views of 64 px (the
+  ViT's own 8 x 8 grid) from crops of 20-60 % of the image area (57-99 px a side), and **no local
+  views**. DINO's (0.4, 1) is for ImageNet photos, one object filling much of the frame; here the
+  things are 5-50 px in a 128 px landscape, so a global crop is a part of the landscape with a
+  few objects. The crops are resized by a factor 0.56-1.25 only, so that a patch covers about
+  the 8 x 8 pixels it covers when the features are read on the whole 128 px scene. The blur's
+  sigma is DINO's range scaled to the views, (0.1, 0.6) px instead of (0.1, 2) px at 224 px.
+  Colour jitter of brightness, contrast and saturation only: no hue jitter, greying or
+  solarisation, since the hue of sky, grass and water *is* their class here.
+- *masked patches* (iBOT, :func:`~segedu.models.dino.ibot.random_block_masks`): half of the
+  views get 10-50 % of their patches hidden in rectangular blocks; the student must give, at
+  each hidden patch, the teacher's distribution for it. DINO's loss speaks only of the class
+  token; this term speaks of the patch tokens that k-means reads.
 - *head* (:class:`~segedu.models.dino.DINOHead`): K = ``out_dim`` = 1024 prototypes, hidden
   width 1024, bottleneck 256. DINO's 65536 prototypes are for the thousands of concepts of
   ImageNet, at batches of 1024; six classes with their textures, colours and layouts need far
   fewer, and with batches of 32 a large K leaves most prototypes without a sample in a batch, so
   the centre (a moving batch mean) and the sharpened teacher are noisy. 1024 keeps K well above
   the number of things to tell apart and 30 times the batch, and the last layer small (256 x 1024)
-  next to the 1.8 M-parameter backbone. The head is dropped after training.
+  next to the 1.8 M-parameter backbone. One head serves the class and the patch tokens (iBOT's
+  shared head), each with its own centre. The head is dropped after training.
 - *schedules*, as fractions of DINO's 100-epoch run since here there are no epochs: AdamW with
   the learning rate warmed up linearly over the first 10 % of the steps to ``lr``, then cosine
   decay to 1e-6; weight decay cosine from 0.04 to 0.4 (not on biases and norms, as DINO);
@@ -121,14 +125,18 @@ from ..models.dino import (
     DINOHead,
     DINOLoss,
     MultiCropAugmentation,
-    MultiCropWrapper,
     collate_crops,
     cosine_momentum,
-    dino_training_step,
     feature_kmeans,
     make_teacher,
     patch_features,
     teacher_temperature,
+)
+from ..models.dino.ibot import (
+    MaskedPatchLoss,
+    MaskedPatchWrapper,
+    ibot_training_step,
+    random_block_masks,
 )
 from .scores import SIZE, scene_tensors
 
@@ -138,7 +146,11 @@ __all__ = ["PROBE_SCENES", "TEST_LENGTH", "dino_augmentation", "train_dino", "pa
 NUM_CLASSES = len(SyntheticScenes.classes)
 TEST_LENGTH, PROBE_SCENES = 100, 100
 TEACHER_TEMP = (0.02, 0.02)  # (first, final): constant 0.02, see the module docstring
+MASK_PROBABILITY, MASK_RATIO = 0.5, (0.1, 0.5)  # iBOT's: half of the images, 30 +- 20 % of their patches
 METRICS = ("kmeans_miou", "kmeans_accuracy", "probe_accuracy", "probe_miou")
+ALL_METRICS = METRICS + tuple(f"regions_{key}" for key in METRICS)
+CURVE_METRICS = ("kmeans_miou", "probe_accuracy", "regions_kmeans_miou", "regions_probe_accuracy")
+THING = 3  # the first thing class: in the "regions" scores circles, rectangles and triangles are one class
 
 Describe = Callable[[torch.Tensor], torch.Tensor]  # images (B, 3, S, S) -> features (B, h, w, D)
 
@@ -146,11 +158,13 @@ Describe = Callable[[torch.Tensor], torch.Tensor]  # images (B, 3, S, S) -> feat
 # ---------------------------------------------------------------------------------------------- training
 
 
-def dino_augmentation(*, n_local: int = 4) -> MultiCropAugmentation:
-    """DINO's multi-crop for 128 px scenes: 2 views ``(3, 64, 64)`` then ``n_local`` views ``(3, 32, 32)``,
-    normalised with the ImageNet statistics (the scales are explained in the module docstring)."""
+def dino_augmentation(*, n_local: int = 0) -> MultiCropAugmentation:
+    """The views for 128 px scenes: 2 global views ``(3, 64, 64)`` (then ``n_local`` views ``(3, 32, 32)``,
+    which the zoo recipe does not use), normalised with the ImageNet statistics. Colour jitter of
+    brightness, contrast and saturation only: no hue, greying or solarisation (see the module docstring)."""
     return MultiCropAugmentation(global_size=64, local_size=32, n_local=n_local, global_scale=(0.2, 0.6),
-                                 local_scale=(0.04, 0.2), blur_sigma=(0.1, 0.6))
+                                 local_scale=(0.04, 0.2), blur_sigma=(0.1, 0.6), jitter=(0.4, 0.4, 0.2, 0.0),
+                                 grey_p=0.0, solarize_p=0.0)
 
 
 def _cosine(step: int, total: int, start: float, end: float) -> float:
@@ -172,16 +186,23 @@ def _learning_rate(step: int, steps: int, lr: float, warmup: int, min_lr: float 
 
 def train_dino(model: torch.nn.Module, *, steps: int, batch: int = 32, lr: float = 5e-4,
                device: torch.device | str = "cpu", log: Callable[[str], None] = print, scenes: int = 8000,
-               n_local: int = 4, out_dim: int = 1024, hidden_dim: int = 1024, bottleneck_dim: int = 256,
+               out_dim: int = 1024, hidden_dim: int = 1024, bottleneck_dim: int = 256,
                weight_decay: tuple[float, float] = (0.04, 0.4), teacher_temp: tuple[float, float] = TEACHER_TEMP,
-               momentum: float = 0.996, clip_grad: float = 3.0, seed: int = 0,
-               log_every: int = 200) -> dict[str, float]:
-    """Train the ViT ``model`` (a ``dino_vit_tiny``) with DINO on ``scenes`` scenes of seed 0, in place.
+               patch_teacher_temp: float = 0.02, mask_probability: float = MASK_PROBABILITY,
+               mask_ratio: tuple[float, float] = MASK_RATIO, patch_weight: float = 1.0, momentum: float = 0.996,
+               clip_grad: float = 3.0, seed: int = 0, log_every: int = 200,
+               callback: Callable[[int, torch.nn.Module], None] | None = None, callback_every: int = 0) -> dict[str, float]:
+    """Train the ViT ``model`` (a ``dino_vit_tiny``) with DINO and iBOT's masked patch loss, in place.
 
-    The student is ``model`` with a :class:`~segedu.models.dino.DINOHead`; the teacher its EMA. At the
-    end the teacher's backbone weights are copied into ``model`` (DINO's released network is the
-    teacher). Deterministic for ``seed`` on a CPU. Returns ``steps``, ``minutes``,
-    ``seconds_per_step``, ``data_minutes`` and ``loss`` (the mean loss of the last 50 steps).
+    On ``scenes`` scenes of seed 0, 2 global views each. The student is ``model`` with a
+    :class:`~segedu.models.dino.DINOHead` shared by class and patch tokens and a mask token
+    (:class:`~segedu.models.dino.ibot.MaskedPatchWrapper`); the teacher its EMA. ``mask_probability``
+    0 (or ``patch_weight`` 0) leaves DINO alone. At the end the teacher's backbone weights are copied
+    into ``model`` (DINO's released network is the teacher). Deterministic for ``seed`` on a CPU.
+    ``callback(step, teacher_backbone)`` runs every ``callback_every`` steps (an evaluation during
+    training), with torch's random state saved and restored around it, so it does not change the run.
+    Returns ``steps``, ``minutes``, ``seconds_per_step``, ``data_minutes``, and ``loss``,
+    ``class_loss``, ``patch_loss`` (means of the last 50 steps).
     """
     if steps < 1 or batch < 1:
         raise ValueError(f"need steps >= 1 and batch >= 1, got steps={steps}, batch={batch}")
@@ -194,17 +215,18 @@ def train_dino(model: torch.nn.Module, *, steps: int, batch: int = 32, lr: float
     start = time.perf_counter()
     images = (scene_tensors(seed=0, length=scenes)[0] * 255).round().to(torch.uint8)
     data_minutes = (time.perf_counter() - start) / 60
-    augment = dino_augmentation(n_local=n_local)
-    # 2. student (backbone + head) and teacher (a copy, no gradients), the loss with its centre
+    augment = dino_augmentation()
+    # 2. student (backbone + shared head + mask token) and teacher (a copy, no gradients), the two losses
     head = DINOHead(in_dim=model.embed_dim, out_dim=out_dim, hidden_dim=hidden_dim, bottleneck_dim=bottleneck_dim)
-    student = MultiCropWrapper(backbone=model, head=head).to(device).train()
+    student = MaskedPatchWrapper(backbone=model, head=head).to(device).train()
     teacher = make_teacher(student).train()
-    loss_fn = DINOLoss(out_dim=out_dim).to(device)
-    # 3. AdamW; biases and norm parameters without weight decay (DINO's get_params_groups)
+    class_loss, patch_loss = DINOLoss(out_dim=out_dim).to(device), MaskedPatchLoss(out_dim=out_dim).to(device)
+    # 3. AdamW; biases and norm parameters (and the mask token) without weight decay (DINO's get_params_groups)
     decayed = [p for n, p in student.named_parameters() if p.requires_grad and p.ndim > 1 and not n.endswith(".bias")]
     plain = [p for n, p in student.named_parameters() if p.requires_grad and (p.ndim <= 1 or n.endswith(".bias"))]
     optimizer = torch.optim.AdamW([{"params": decayed}, {"params": plain, "weight_decay": 0.0}], lr=lr)
     warmup, temp_warmup, frozen = max(1, steps // 10), max(1, (3 * steps) // 10), steps // 100
+    grid = (64 // model.patch_size, 64 // model.patch_size)
     order, position, recent = torch.randperm(scenes, generator=generator), 0, []
     start = time.perf_counter()
     for step in range(steps):
@@ -213,31 +235,39 @@ def train_dino(model: torch.nn.Module, *, steps: int, batch: int = 32, lr: float
         optimizer.param_groups[0]["weight_decay"] = _cosine(step, steps, *weight_decay)
         tau = teacher_temperature(step, warmup_temp=teacher_temp[0], final_temp=teacher_temp[1],
                                   warmup_epochs=temp_warmup)
-        # 5. a batch of scenes (reshuffled at each pass over the data), each cut into 2 + n_local views
+        # 5. a batch of scenes (reshuffled at each pass over the data), 2 views each, and their block masks
         if position + batch > scenes:
             order, position = torch.randperm(scenes, generator=generator), 0
         chosen = order[position:position + batch]
         position += batch
-        crops = [c.to(device) for c in collate_crops([augment(images[i]) for i in chosen.tolist()])]
-        # 6. DINO's step: teacher on the global views, student on all, loss, AdamW, EMA of the teacher
+        views = [v.to(device) for v in collate_crops([augment(images[i]) for i in chosen.tolist()])]
+        masks = [random_block_masks(batch, grid, generator=generator, probability=mask_probability,
+                                    ratio=mask_ratio).to(device) for _ in views]
+        # 6. the step: teacher on the plain views, student on the masked ones, the two losses, AdamW, EMA
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            value = dino_training_step(student, teacher, loss_fn, crops, optimizer,
-                                       cosine_momentum(step, steps, base=momentum), teacher_temp=tau,
-                                       clip_grad=clip_grad, freeze_last_layer=step < frozen)
-        if not math.isfinite(value):
-            raise FloatingPointError(f"step {step}: the DINO loss is {value}")
-        recent = (recent + [value])[-50:]
+            values = ibot_training_step(student, teacher, class_loss, patch_loss, views, masks, optimizer,
+                                        cosine_momentum(step, steps, base=momentum), teacher_temp=tau,
+                                        patch_teacher_temp=patch_teacher_temp, patch_weight=patch_weight,
+                                        clip_grad=clip_grad, freeze_last_layer=step < frozen)
+        if not math.isfinite(values["loss"]):
+            raise FloatingPointError(f"step {step}: the loss is {values['loss']}")
+        recent = (recent + [values])[-50:]
         if (step + 1) % log_every == 0 or step + 1 == steps:
-            # a loss of ln K means uniform student outputs: the collapse that centring can cause
-            collapsed = ", collapsed: uniform outputs" if abs(value - math.log(out_dim)) < 1e-3 else ""
-            log(f"step {step + 1}/{steps}: loss {value:.3f} (mean of the last {len(recent)}: "
-                f"{sum(recent) / len(recent):.3f}; ln K = {math.log(out_dim):.3f}), teacher temperature "
-                f"{tau:.3f}, lr {optimizer.param_groups[0]['lr']:.2e}{collapsed}")
+            # a class loss of ln K means uniform outputs: the collapse that centring can cause
+            collapsed = ", collapsed: uniform outputs" if abs(values["class_loss"] - math.log(out_dim)) < 1e-3 else ""
+            mean = {k: sum(r[k] for r in recent) / len(recent) for k in values}
+            log(f"step {step + 1}/{steps}: class loss {mean['class_loss']:.3f}, patch loss {mean['patch_loss']:.3f} "
+                f"(means of the last {len(recent)}; ln K = {math.log(out_dim):.3f}), teacher temperature {tau:.3f}, "
+                f"lr {optimizer.param_groups[0]['lr']:.2e}{collapsed}")
+        if callback is not None and callback_every > 0 and (step + 1) % callback_every == 0 and step + 1 < steps:
+            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                callback(step + 1, teacher.backbone)
+            teacher.train()
     seconds = time.perf_counter() - start
     # 7. the released network is the teacher's backbone
     model.load_state_dict(teacher.backbone.state_dict())
     return {"steps": steps, "minutes": seconds / 60, "seconds_per_step": seconds / steps,
-            "data_minutes": data_minutes, "loss": sum(recent) / len(recent)}
+            "data_minutes": data_minutes, **{k: sum(r[k] for r in recent) / len(recent) for k in recent[-1]}}
 
 
 # -------------------------------------------------------------------------------------------- evaluation
@@ -277,7 +307,7 @@ def kmeans_score(clusters: torch.Tensor, classes: torch.Tensor) -> tuple[float, 
 
 
 def probe_score(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
-                *, seed: int = 0) -> tuple[float, float]:
+                *, seed: int = 0, num_classes: int = NUM_CLASSES) -> tuple[float, float]:
     """``(accuracy, mIoU)`` on ``test`` of a logistic regression fitted on ``train`` (features ``(M, D)``, classes ``(M,)``)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -287,7 +317,7 @@ def probe_score(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, te
     probe.fit(train_x, train_y)
     pred = torch.from_numpy(probe.predict(test_x)).long()
     target = torch.from_numpy(test_y).long()
-    return float((pred == target).double().mean()), float(mean_iou(pred, target, NUM_CLASSES))
+    return float((pred == target).double().mean()), float(mean_iou(pred, target, num_classes))
 
 
 def _scenes(seed: int, length: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -299,29 +329,37 @@ def evaluate_features(describe: Describe, *, patch: int, length: int = TEST_LENG
     """k-means and linear-probe scores of a patch describer on the first ``length`` held-out scenes.
 
     ``describe(images (B, 3, S, S))`` gives features ``(B, S / patch, S / patch, D)``; ``normalize``:
-    cosine k-means (the features L2-normalised) rather than Euclidean.
+    cosine k-means (the features L2-normalised) rather than Euclidean. The four scores of
+    :data:`METRICS` are on the 6 classes; the same four prefixed ``regions_`` on 4 regions, sky,
+    grass, water and thing (the three thing classes merged: they differ by shape only, and their
+    colours are random).
     """
-    def features_and_classes(seed: int, count: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def features_and_classes(seed: int, count: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         images, semantic = _scenes(seed, count)
         feats = torch.cat([describe(images[i:i + batch]).float().cpu() for i in range(0, count, batch)])
         classes = patch_classes(semantic, patch)
+        regions = patch_classes(semantic.clamp(max=THING), patch)  # circle, rectangle, triangle -> thing
         if feats.shape[:3] != classes.shape:
             raise ValueError(f"features {tuple(feats.shape)} do not lie on the {patch}-pixel patch grid "
                              f"{tuple(classes.shape)}")
-        return feats, classes
+        return feats, classes, regions
 
-    # (a) unsupervised: k-means of each held-out image, k = the number of classes present
-    feats, classes = features_and_classes(1, length)
-    scores = [kmeans_score(feature_kmeans(f, int(torch.unique(c).numel()), normalize=normalize, seed=0), c)
-              for f, c in zip(feats, classes, strict=True)]
-    out = {"kmeans_miou": float(np.mean([s[0] for s in scores])),
-           "kmeans_accuracy": float(np.mean([s[1] for s in scores]))}
-    # (b) linear probe: trained on the patches of probe_scenes training scenes, scored on the held-out ones
-    train_feats, train_classes = features_and_classes(0, probe_scenes)
-    d = feats.shape[-1]
-    accuracy, miou = probe_score(train_feats.reshape(-1, d).double().numpy(), train_classes.reshape(-1).numpy(),
-                                 feats.reshape(-1, d).double().numpy(), classes.reshape(-1).numpy())
-    return {**out, "probe_accuracy": accuracy, "probe_miou": miou}
+    feats, classes, regions = features_and_classes(1, length)
+    train_feats, train_classes, train_regions = features_and_classes(0, probe_scenes)
+    d, out = feats.shape[-1], {}
+    for prefix, test_y, train_y, count in (("", classes, train_classes, NUM_CLASSES),
+                                           ("regions_", regions, train_regions, THING + 1)):
+        # (a) unsupervised: k-means of each held-out image, k = the number of classes present
+        scores = [kmeans_score(feature_kmeans(f, int(torch.unique(c).numel()), normalize=normalize, seed=0), c)
+                  for f, c in zip(feats, test_y, strict=True)]
+        out[f"{prefix}kmeans_miou"] = float(np.mean([s[0] for s in scores]))
+        out[f"{prefix}kmeans_accuracy"] = float(np.mean([s[1] for s in scores]))
+        # (b) linear probe: trained on the patches of probe_scenes training scenes, scored on the held-out ones
+        accuracy, miou = probe_score(train_feats.reshape(-1, d).double().numpy(), train_y.reshape(-1).numpy(),
+                                     feats.reshape(-1, d).double().numpy(), test_y.reshape(-1).numpy(),
+                                     num_classes=count)
+        out[f"{prefix}probe_accuracy"], out[f"{prefix}probe_miou"] = accuracy, miou
+    return out
 
 
 @torch.no_grad()
@@ -350,13 +388,14 @@ def evaluate_pixels(*, length: int = TEST_LENGTH, probe_scenes: int = PROBE_SCEN
 
 def train_entry(args: argparse.Namespace, entry: Any, device: torch.device, argv: list[str] | None) -> int:
     """``python -m segedu.zoo.train dino_vit_tiny``: score the random-init ViT and the mean-RGB baseline,
-    train with DINO, score again, save the teacher backbone in float16 and write the card.
+    train with DINO + iBOT (scored after each quarter of the steps), score again, save the teacher
+    backbone in float16 and write the card.
 
     Reads ``args.steps``, ``args.batch``, ``args.lr`` (``None``: the entry's) and ``args.out``; and, when
     present and set, train.py's hidden test options: ``args.scenes`` (training scenes, 8000),
     ``args.images`` (scenes of the linear probe, :data:`PROBE_SCENES`) and ``args.test_images``
-    (held-out scenes scored, :data:`TEST_LENGTH`). The scores are taken on the float16 checkpoint
-    as shipped, so that re-scoring it gives the card's numbers.
+    (held-out scenes scored, :data:`TEST_LENGTH`). The final scores are taken on the float16
+    checkpoint as shipped, so that re-scoring it gives the card's numbers.
     """
     from .train import _card_head, _command, _metric_table, _save, _where, _write_card
 
@@ -369,37 +408,55 @@ def train_entry(args: argparse.Namespace, entry: Any, device: torch.device, argv
     # 1. the baselines: mean colour of each patch, and the same ViT before training
     pixels = evaluate_pixels(length=length, probe_scenes=probe, patch=model.patch_size)
     before = evaluate_dino(model, length=length, device=device, probe_scenes=probe)
-    # 2. DINO
-    run = train_dino(model, steps=steps, batch=batch, lr=lr, device=device, scenes=scenes)
+    # 2. DINO + iBOT, scored after each quarter of the steps
+    curve: list[tuple[int, dict[str, float]]] = [(0, before)]
+
+    def score_during(step: int, backbone: torch.nn.Module) -> None:
+        curve.append((step, evaluate_dino(backbone, length=length, device=device, probe_scenes=probe)))
+        print(f"step {step}: " + ", ".join(f"{k} {curve[-1][1][k]:.3f}" for k in CURVE_METRICS), flush=True)
+
+    run = train_dino(model, steps=steps, batch=batch, lr=lr, device=device, scenes=scenes, callback=score_during,
+                     callback_every=max(1, steps // 4))
     # 3. the trained teacher backbone, scored in float16 as it is shipped
     _save(model, args.out / entry.checkpoint.name)
     state = torch.load(args.out / entry.checkpoint.name, map_location="cpu", weights_only=True)
     model.load_state_dict({k: v.float() for k, v in state.items()})
     score = evaluate_dino(model, length=length, device=device, probe_scenes=probe)
+    curve.append((steps, score))
     name = getattr(args, "name", None) or entry.model
     card = [
-        *_card_head(f"Zoo model `{name}` on synthetic scenes (self-supervised features, DINO)", entry, model),
+        *_card_head(f"Zoo model `{name}` on synthetic scenes (self-supervised features, DINO + iBOT)", entry, model),
         f"- trained {datetime.date.today()} with `{_command(argv)}` on {_where(device)}: {run['steps']} steps in "
-        f"{run['minutes']:.1f} min ({run['seconds_per_step']:.2f} s per step, and {run['data_minutes']:.1f} min "
-        "to draw the data); no labels used",
-        f"- recipe: DINO (`segedu.models.dino`), batch {batch} from {scenes} scenes of {SIZE}x{SIZE} (seed 0), "
-        "2 global views of 64 px (20-60 % of the area) and 4 local views of 32 px (4-20 %), head of 1024 "
-        f"prototypes; AdamW {lr:g}, 10 % linear warm-up then cosine decay, weight decay cosine 0.04 -> 0.4, "
-        f"teacher temperature {_temperatures()}, teacher momentum cosine 0.996 -> 1, last layer frozen "
-        f"for 1 %, gradient norm clipped at 3{', bfloat16 autocast' if device.type == 'cuda' else ''}; "
-        f"the teacher's backbone is shipped (last loss {run['loss']:.3f})",
+        f"{run['minutes']:.1f} min ({run['seconds_per_step']:.2f} s per step, with the evaluations during "
+        f"training, and {run['data_minutes']:.1f} min to draw the data); no labels used",
+        f"- recipe (`segedu.zoo.dino.train_dino`): batch {batch} from {scenes} scenes of {SIZE}x{SIZE} (seed 0), "
+        "2 global views of 64 px (20-60 % of the area; brightness, contrast and saturation jitter, no hue, "
+        "grey or solarisation), no local views; DINO's loss on the class tokens and iBOT's masked patch loss "
+        f"(half of the views masked, 10-50 % of their patches in blocks), one head of {1024} prototypes for "
+        f"both; AdamW {lr:g}, 10 % linear warm-up then cosine decay, weight decay cosine 0.04 -> 0.4, "
+        f"teacher temperature {_temperatures()} (patches 0.02), teacher momentum cosine 0.996 -> 1, last "
+        f"layer frozen for 1 %, gradient norm clipped at 3{', bfloat16 autocast' if device.type == 'cuda' else ''}; "
+        f"the teacher's backbone is shipped (last class loss {run['class_loss']:.3f}, patch loss "
+        f"{run['patch_loss']:.3f})",
         f"- held-out split: the first {length} scenes of seed 1, never seen in training, on the 16 x 16 "
         "patch grid (a patch's class: the most frequent of its pixels); k-means of each image's patch tokens "
         "(cosine, k = the classes present) matched to the classes by the Hungarian algorithm (mIoU, accuracy); "
-        f"linear probe (logistic regression) from {probe} scenes of seed 0",
+        f"linear probe (logistic regression) from {probe} scenes of seed 0. `regions_`: the same with the "
+        "three thing classes merged into one (sky, grass, water, thing)",
         "",
-        *_metric_table({key: score[key] for key in METRICS}),
-        "What DINO added, the same scores for the mean RGB colour of each patch (Euclidean k-means) and for "
-        "this ViT at its random initialisation:",
+        *_metric_table({key: score[key] for key in ALL_METRICS}),
+        "What the training added, the same scores for the mean RGB colour of each patch (Euclidean k-means) "
+        "and for this ViT at its random initialisation:",
         "",
-        "| metric | mean RGB of the patch | random-init ViT | DINO ViT |",
+        "| metric | mean RGB of the patch | random-init ViT | trained ViT |",
         "| --- | ---: | ---: | ---: |",
-        *[f"| {key} | {pixels[key]:.3f} | {before[key]:.3f} | {score[key]:.3f} |" for key in METRICS],
+        *[f"| {key} | {pixels[key]:.3f} | {before[key]:.3f} | {score[key]:.3f} |" for key in ALL_METRICS],
+        "",
+        "During training (the teacher's backbone, in float32 but for the last row):",
+        "",
+        "| step | " + " | ".join(CURVE_METRICS) + " |",
+        "| ---: |" + " ---: |" * len(CURVE_METRICS),
+        *[f"| {step} | " + " | ".join(f"{values[k]:.3f}" for k in CURVE_METRICS) + " |" for step, values in curve],
         "",
     ]
     _write_card(args.out / entry.card.name, card)

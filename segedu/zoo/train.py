@@ -76,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
         from .sam import train_entry as train_sam_entry
 
         return train_sam_entry(args, entry, device, argv)
+    if entry.task == "features":
+        from .dino import train_entry as train_features_entry
+
+        return train_features_entry(args, entry, device, argv)
     if entry.task in ("instances", "panoptic"):
         return _train_instances(args, entry, device, argv)
     if entry.task == "cells":

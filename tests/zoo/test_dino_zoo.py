@@ -1,9 +1,10 @@
-"""segedu.zoo.dino: DINO's recipe for the zoo's tiny ViT and the test of its features.
+"""segedu.zoo.dino: the DINO + iBOT recipe for the zoo's tiny ViT and the test of its features.
 
-The recipe's own pieces are checked here (DINO's modules are tested in tests/models): the patch
-classes and the Hungarian matching on hand-made maps and against brute force, the schedules against
-DINO's ``cosine_scheduler`` written out with numpy, the evaluation's perfect and useless describers,
-a few DINO steps on a fixed batch, determinism, and the command end to end on a few scenes.
+The recipe's own pieces are checked here (DINO's and iBOT's modules are tested in tests/models): the
+patch classes and the Hungarian matching on hand-made maps and against brute force, the schedules
+against DINO's ``cosine_scheduler`` written out with numpy, the evaluation's perfect and useless
+describers, a few DINO and iBOT steps on a fixed batch, determinism (with and without an evaluation
+during training), and the command end to end on a few scenes.
 """
 
 from __future__ import annotations
@@ -27,7 +28,13 @@ from segedu.models.dino import (
     dino_training_step,
     make_teacher,
 )
-from segedu.zoo import ZooEntry, dino
+from segedu.models.dino.ibot import (
+    MaskedPatchLoss,
+    MaskedPatchWrapper,
+    ibot_training_step,
+    random_block_masks,
+)
+from segedu.zoo import ZOO, ZooEntry, dino
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -118,6 +125,18 @@ def test_augmentation_gives_two_global_and_local_views():
     views = dino.dino_augmentation(n_local=3)(image)
     assert [tuple(v.shape) for v in views] == [(3, 64, 64)] * 2 + [(3, 32, 32)] * 3
     assert all(v.dtype == torch.float32 for v in views)
+    assert len(dino.dino_augmentation()(image)) == 2  # the recipe's: the 2 global views only
+
+
+def test_augmentation_keeps_hue_and_colour():
+    # no hue jitter, greying or solarisation: a pure-hue image keeps its dominant channel in every view
+    for channel in range(3):
+        image = torch.zeros(3, 128, 128, dtype=torch.uint8)
+        image[channel] = 200
+        torch.manual_seed(channel)
+        for _ in range(10):
+            view = dino.dino_augmentation()(image)[0]
+            assert int(view.mean(dim=(1, 2)).argmax()) == channel
 
 
 # ---------------------------------------------------------------------------------------- training
@@ -136,18 +155,43 @@ def test_dino_steps_lower_the_loss_on_a_fixed_batch():
     assert values[-1] < values[0] - 0.05, values
 
 
+def test_ibot_steps_lower_the_loss_on_a_fixed_batch():
+    images, _ = dino._scenes(0, 4)
+    torch.manual_seed(0)
+    views = collate_crops([dino.dino_augmentation()((x * 255).to(torch.uint8)) for x in images])
+    g = torch.Generator().manual_seed(0)
+    masks = [random_block_masks(4, (8, 8), generator=g, probability=1.0) for _ in views]
+    student = MaskedPatchWrapper(backbone=_tiny_vit(), head=DINOHead(in_dim=192, out_dim=64, hidden_dim=64,
+                                                                      bottleneck_dim=32))
+    teacher = make_teacher(student)
+    class_loss, patch_loss = DINOLoss(out_dim=64), MaskedPatchLoss(out_dim=64)
+    optimizer = torch.optim.AdamW(student.parameters(), lr=1e-3)
+    values = [ibot_training_step(student, teacher, class_loss, patch_loss, views, masks, optimizer, 0.996,
+                                 teacher_temp=0.04) for _ in range(8)]
+    # the sum falls, and the patch term most (the class term may rise for a few steps while the centre moves)
+    assert values[-1]["loss"] < values[0]["loss"] - 0.5, values
+    assert values[-1]["patch_loss"] < values[0]["patch_loss"] - 0.5, values
+
+
 def test_train_dino_is_deterministic_and_ships_the_teacher():
-    runs = []
-    for _ in range(2):
+    runs, seen = [], []
+
+    def evaluate_and_use_the_random_generator(step, backbone):
+        seen.append((step, backbone.training))
+        torch.rand(1000)  # an evaluation that draws random numbers must not change the run
+
+    for callback in (None, evaluate_and_use_the_random_generator):
         model = _tiny_vit()
         initial = {k: v.clone() for k, v in model.state_dict().items()}
-        run = dino.train_dino(model, steps=2, batch=2, scenes=4, n_local=1, out_dim=32, hidden_dim=32,
-                              bottleneck_dim=16, log=lambda _: None)
+        run = dino.train_dino(model, steps=3, batch=2, scenes=4, out_dim=32, hidden_dim=32, bottleneck_dim=16,
+                              log=lambda _: None, callback=callback, callback_every=1)
         runs.append((run, model.state_dict()))
     (run, state), (run2, state2) = runs
-    assert set(run) >= {"steps", "minutes", "loss"} and run["steps"] == 2 and math.isfinite(run["loss"])
+    assert set(run) >= {"steps", "minutes", "loss", "class_loss", "patch_loss"} and run["steps"] == 3
+    assert math.isfinite(run["loss"]) and run["loss"] == pytest.approx(run["class_loss"] + run["patch_loss"])
     assert run["loss"] == run2["loss"]
     assert all(torch.equal(state[k], state2[k]) for k in state)
+    assert seen == [(1, True), (2, True)]  # every step but the last, on the teacher's backbone in training mode
     # the model now holds the teacher: an EMA step away from the start, not equal to it
     assert any(not torch.equal(state[k], initial[k]) for k in state)
     with pytest.raises(ValueError, match="steps"):
@@ -157,13 +201,14 @@ def test_train_dino_is_deterministic_and_ships_the_teacher():
 # -------------------------------------------------------------------------------------- evaluation
 
 
-def _lookup_describer(noise: bool):
+def _lookup_describer(noise: bool, regions: bool = False):
     """A describer that recognises the held-out and probe scenes and returns their true patch classes
-    one-hot (``noise=False``: the perfect features) or random numbers (``noise=True``)."""
+    one-hot (``noise=False``: the perfect features; ``regions``: the things merged into one class)
+    or random numbers (``noise=True``)."""
     table = []
     for seed in (0, 1):
         images, semantic = dino._scenes(seed, 4)
-        table += list(zip(images, dino.patch_classes(semantic, 8), strict=True))
+        table += list(zip(images, dino.patch_classes(semantic.clamp(max=3) if regions else semantic, 8), strict=True))
     generator = torch.Generator().manual_seed(0)
 
     def describe(batch: torch.Tensor) -> torch.Tensor:
@@ -179,10 +224,17 @@ def _lookup_describer(noise: bool):
 
 def test_evaluation_scores_a_perfect_describer_one_and_noise_low():
     perfect = dino.evaluate_features(_lookup_describer(False), patch=8, length=4, probe_scenes=4)
-    assert set(perfect) == {"kmeans_miou", "kmeans_accuracy", "probe_accuracy", "probe_miou"}
-    assert all(value == pytest.approx(1.0) for value in perfect.values()), perfect
+    assert set(perfect) == set(dino.ALL_METRICS) and len(dino.ALL_METRICS) == 8
+    assert all(perfect[key] == pytest.approx(1.0) for key in dino.METRICS), perfect
+    # the 6 classes, one-hot, are linearly separable into the 4 regions too
+    assert perfect["regions_probe_accuracy"] == pytest.approx(1.0)
+    regions = dino.evaluate_features(_lookup_describer(False, regions=True), patch=8, length=4, probe_scenes=4)
+    assert all(regions[f"regions_{key}"] == pytest.approx(1.0) for key in dino.METRICS), regions
+    # ... but the three thing classes merged into one are not the six classes
+    assert regions["kmeans_miou"] < 1.0 and regions["probe_accuracy"] < 1.0
     noise = dino.evaluate_features(_lookup_describer(True), patch=8, length=4, probe_scenes=4)
     assert noise["kmeans_miou"] < 0.4 and noise["probe_miou"] < 0.4, noise
+    assert noise["regions_kmeans_miou"] < 0.5 and noise["regions_probe_miou"] < 0.5, noise
 
 
 def test_mean_rgb_baseline_is_deterministic_and_scores_between_0_and_1():
@@ -195,7 +247,7 @@ def test_mean_rgb_baseline_is_deterministic_and_scores_between_0_and_1():
 
 
 def test_train_entry_writes_a_checkpoint_and_a_card_that_rescore(tmp_path, capsys):
-    entry = ZooEntry("dino_vit_tiny", dict(), lr=5e-4, steps=2, task="scenes", batch=2)
+    entry = ZooEntry("dino_vit_tiny", dict(), lr=5e-4, steps=2, task="features", batch=2)
     assert entry.checkpoint.name == "dino_vit_tiny_scenes.pt"
     args = argparse.Namespace(name="dino_vit_tiny", steps=None, batch=None, lr=None, out=tmp_path,
                               scenes=4, images=3, test_images=3)
@@ -208,8 +260,24 @@ def test_train_entry_writes_a_checkpoint_and_a_card_that_rescore(tmp_path, capsy
     assert card.strip() in capsys.readouterr().out  # the card is printed too
     assert "1,829,568 parameters" in card and "2 steps" in card
     table = dict(re.findall(r"^\| (\w+) \| ([0-9.]+) \|$", card, flags=re.M))
-    assert set(table) == {"kmeans_miou", "kmeans_accuracy", "probe_accuracy", "probe_miou"}
+    assert set(table) == set(dino.ALL_METRICS)
     again = dino.evaluate_dino(model, length=3, probe_scenes=3)
     for key, value in table.items():
         assert abs(float(value) - again[key]) <= 0.005, (key, value, again[key])
-    assert "| metric | mean RGB of the patch | random-init ViT | DINO ViT |" in card
+    assert "| metric | mean RGB of the patch | random-init ViT | trained ViT |" in card
+    # the learning curve: the random initialisation (step 0), step 1 (a quarter of 2, at least 1), the end
+    curve = re.findall(r"^\| (\d+) \| ([0-9.]+) \|", card, flags=re.M)
+    assert [int(step) for step, _ in curve] == [0, 1, 2]
+    assert float(curve[-1][1]) == pytest.approx(float(table["kmeans_miou"]), abs=5e-4)
+
+
+def test_the_command_sends_a_features_entry_to_this_recipe(monkeypatch):
+    entry = ZooEntry("dino_vit_tiny", dict(), lr=5e-4, steps=1, task="features", batch=2)
+    assert entry.checkpoint.name == "dino_vit_tiny_scenes.pt"
+    monkeypatch.setitem(ZOO, "dino_vit_tiny", entry)
+    called = []
+    monkeypatch.setattr(dino, "train_entry", lambda args, e, device, argv: called.append((args.name, e)) or 0)
+    from segedu.zoo import train
+
+    assert train.main(["dino_vit_tiny", "--steps", "1"]) == 0
+    assert called == [("dino_vit_tiny", entry)]
