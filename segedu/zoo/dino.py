@@ -97,20 +97,25 @@ added (the recipe above), the scores on the held-out scenes, as ``kmeans_miou`` 
   at random initialisation; the mean RGB colour of each patch: 0.537 / 0.832 / 0.582 / 0.872) at the
   end; the same with ``lr`` 1e-3, stopped at step 800: 0.552 / 0.858 / 0.627 / 0.921 at 400, 0.540 /
   0.859 / 0.637 / 0.924 at 800;
+- the patch loss on every patch, the visible ones too (``all_patches=True``, the iBOT++ of TIPSv2,
+  meant for dense features), through the same command on two threads: 0.531 / 0.859 / 0.657 /
+  0.926 at step 400, 0.495 / 0.865 / 0.633 / 0.931 at step 800 (stopped there): the probe gains
+  more, k-means loses;
 - DINO's full colour augmentation (hue jitter, greying, solarisation) with the patch loss, scored on
   50 scenes (probe fitted on 50): the class loss stayed near ln K (6.48 at step 300 of 1000), and at
   step 250 the scores were those of the random initialisation (0.519 / 0.846 / 0.650 / 0.912 against
   0.520 / 0.846 / 0.653 / 0.909); stopped there.
 
-The patch loss itself falls (from about 3 to 0.7: the student learns to say what the teacher says
-of a hidden patch), the linear probe gains about 0.01, and k-means does not move: the teacher's
-patch prototypes describe a patch's own colour and grain, which the random tokens already carry.
-The zoo run drew 51,200 scenes (two views each); DINO's ViT-S saw 128 million images (100 epochs
-of ImageNet), and even small self-supervised models on CIFAR-10 see millions. So the zoo has no
-``dino_vit_tiny`` checkpoint: lab 07 and chapter 3 use the ViT at its random initialisation and
-say so. The next step needs a GPU: the same command for tens of thousands of steps (add the zoo
-entry ``ZooEntry("dino_vit_tiny", dict(), lr=5e-4, steps=..., task="features", batch=32)``), or
-larger batches, which DINO's centring and the many prototypes need.
+The patch loss itself falls (from about 3 to 0.7: the student learns to say what the teacher says of
+a hidden patch), the linear probe gains about 0.01 (0.02 with every patch in the loss), and k-means
+does not move or falls: the teacher's patch prototypes describe a patch's own colour and grain,
+which the random tokens already carry. The zoo run drew 51,200 scenes (two views each); DINO's ViT-S
+saw 128 million images (100 epochs of ImageNet), and even small self-supervised models on CIFAR-10
+see millions. So the zoo has no ``dino_vit_tiny`` checkpoint: lab 07 and chapter 3 use the ViT at
+its random initialisation and say so. The next step needs a GPU: the same command for tens of
+thousands of steps (add the zoo entry ``ZooEntry("dino_vit_tiny", dict(), lr=5e-4, steps=...,
+task="features", batch=32)``), or larger batches, which DINO's centring and the many prototypes
+need.
 
 **Evaluation** (:func:`evaluate_dino`) on the first ``length`` held-out scenes (seed 1), at
 128 px (a 16 x 16 patch grid, positional embeddings interpolated). Each patch's class is the most
@@ -221,14 +226,15 @@ def train_dino(model: torch.nn.Module, *, steps: int, batch: int = 32, lr: float
                weight_decay: tuple[float, float] = (0.04, 0.4), teacher_temp: tuple[float, float] = TEACHER_TEMP,
                patch_teacher_temp: float = 0.02, mask_probability: float = MASK_PROBABILITY,
                mask_ratio: tuple[float, float] = MASK_RATIO, patch_weight: float = 1.0, momentum: float = 0.996,
-               clip_grad: float = 3.0, seed: int = 0, log_every: int = 200,
+               all_patches: bool = False, clip_grad: float = 3.0, seed: int = 0, log_every: int = 200,
                callback: Callable[[int, torch.nn.Module], None] | None = None, callback_every: int = 0) -> dict[str, float]:
     """Train the ViT ``model`` (a ``dino_vit_tiny``) with DINO and iBOT's masked patch loss, in place.
 
     On ``scenes`` scenes of seed 0, 2 global views each. The student is ``model`` with a
     :class:`~segedu.models.dino.DINOHead` shared by class and patch tokens and a mask token
     (:class:`~segedu.models.dino.ibot.MaskedPatchWrapper`); the teacher its EMA. ``mask_probability``
-    0 (or ``patch_weight`` 0) leaves DINO alone. At the end the teacher's backbone weights are copied
+    0 (or ``patch_weight`` 0) leaves DINO alone; ``all_patches`` puts the patch loss on the visible
+    patches too (iBOT++, measured below). At the end the teacher's backbone weights are copied
     into ``model`` (DINO's released network is the teacher). Deterministic for ``seed`` on a CPU.
     ``callback(step, teacher_backbone)`` runs every ``callback_every`` steps (an evaluation during
     training), with torch's random state saved and restored around it, so it does not change the run.
@@ -279,7 +285,8 @@ def train_dino(model: torch.nn.Module, *, steps: int, batch: int = 32, lr: float
             values = ibot_training_step(student, teacher, class_loss, patch_loss, views, masks, optimizer,
                                         cosine_momentum(step, steps, base=momentum), teacher_temp=tau,
                                         patch_teacher_temp=patch_teacher_temp, patch_weight=patch_weight,
-                                        clip_grad=clip_grad, freeze_last_layer=step < frozen)
+                                        clip_grad=clip_grad, freeze_last_layer=step < frozen,
+                                        all_patches=all_patches)
         if not math.isfinite(values["loss"]):
             raise FloatingPointError(f"step {step}: the loss is {values['loss']}")
         recent = (recent + [values])[-50:]

@@ -164,11 +164,14 @@ def ibot_training_step(student: MaskedPatchWrapper, teacher: MaskedPatchWrapper,
                        patch_loss: MaskedPatchLoss, views: Sequence[torch.Tensor], masks: Sequence[torch.Tensor],
                        optimizer: torch.optim.Optimizer, momentum: float, *, teacher_temp: float,
                        patch_teacher_temp: float | None = None, patch_weight: float = 1.0,
-                       clip_grad: float | None = None, freeze_last_layer: bool = False) -> dict[str, float]:
+                       clip_grad: float | None = None, freeze_last_layer: bool = False,
+                       all_patches: bool = False) -> dict[str, float]:
     """One step of DINO + masked patch self-distillation on the 2 global ``views`` ``(B, 3, S, S)``.
 
-    ``masks``: one ``(B, h, w)`` bool mask per view (:func:`random_block_masks`). Returns the
-    ``loss`` and its two terms ``class_loss`` and ``patch_loss``.
+    ``masks``: one ``(B, h, w)`` bool mask per view (:func:`random_block_masks`). ``all_patches``:
+    the patch loss on every patch, the visible ones too (iBOT++, TIPSv2), not only on the masked
+    ones; the student still sees the masked views. Returns the ``loss`` and its two terms
+    ``class_loss`` and ``patch_loss``.
     """
     if len(views) != 2 or len(masks) != 2:
         raise ValueError(f"need the 2 global views and their 2 masks, got {len(views)} and {len(masks)}")
@@ -179,7 +182,8 @@ def ibot_training_step(student: MaskedPatchWrapper, teacher: MaskedPatchWrapper,
     student_out = [student(v, m) for v, m in zip(views, masks, strict=True)]
     # 3. DINO on the class tokens (across views), iBOT on the masked patches (same view)
     cls = class_loss([s[0] for s in student_out], [t[0] for t in teacher_out], teacher_temp=teacher_temp)
-    patch = patch_loss([s[1] for s in student_out], [t[1] for t in teacher_out], masks,
+    weighted = [torch.ones_like(m) for m in masks] if all_patches else masks
+    patch = patch_loss([s[1] for s in student_out], [t[1] for t in teacher_out], weighted,
                        teacher_temp=teacher_temp if patch_teacher_temp is None else patch_teacher_temp)
     loss = cls + patch_weight * patch
     # 4. gradient step on the student, then the teacher follows (EMA)

@@ -211,3 +211,26 @@ def test_ibot_training_step_written_out():
     assert student.mask_token.abs().sum() > 0
     with pytest.raises(ValueError, match="2 global views"):
         ibot_training_step(student, teacher, closs, ploss, views[:1], masks, opt, 0.9, teacher_temp=0.04)
+
+
+def test_all_patches_puts_the_patch_loss_on_the_visible_patches_too():
+    torch.manual_seed(0)
+    head = DINOHead(in_dim=192, out_dim=64, hidden_dim=32, bottleneck_dim=16)
+    student = MaskedPatchWrapper(backbone=dino_vit_tiny(), head=head).double()
+    teacher = make_teacher(student)
+    views = [torch.randn(3, 3, 32, 32, dtype=torch.float64) for _ in range(2)]
+    g = torch.Generator().manual_seed(1)
+    masks = [random_block_masks(3, (4, 4), generator=g, probability=1.0) for _ in range(2)]
+    with torch.no_grad():
+        s_out = [student(v, m) for v, m in zip(views, masks, strict=True)]  # the student sees the masked views
+        t_out = [teacher(v) for v in views]
+    everywhere = [torch.ones_like(m) for m in masks]
+    expected = MaskedPatchLoss(out_dim=64).double()([s[1] for s in s_out], [t[1] for t in t_out], everywhere,
+                                                     teacher_temp=0.04)
+    out = ibot_training_step(student, teacher, DINOLoss(out_dim=64).double(), MaskedPatchLoss(out_dim=64).double(),
+                             views, masks, torch.optim.SGD(student.parameters(), lr=0.0), 0.9, teacher_temp=0.04,
+                             all_patches=True)
+    assert math.isclose(out["patch_loss"], float(expected), abs_tol=1e-10)
+    masked_only = MaskedPatchLoss(out_dim=64).double()([s[1] for s in s_out], [t[1] for t in t_out], masks,
+                                                        teacher_temp=0.04)
+    assert not math.isclose(float(masked_only), float(expected), abs_tol=1e-6)
