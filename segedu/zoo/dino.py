@@ -177,7 +177,7 @@ from ..models.dino.ibot import (
 from .scores import SIZE, scene_tensors
 
 __all__ = ["PROBE_SCENES", "TEST_LENGTH", "dino_augmentation", "train_dino", "patch_classes", "kmeans_score",
-           "probe_score", "evaluate_features", "evaluate_dino", "evaluate_pixels", "train_entry"]
+           "kmeans_scores", "probe_score", "evaluate_features", "evaluate_dino", "evaluate_pixels", "train_entry"]
 
 NUM_CLASSES = len(SyntheticScenes.classes)
 TEST_LENGTH, PROBE_SCENES = 100, 100
@@ -263,7 +263,7 @@ def train_dino(model: torch.nn.Module, *, steps: int, batch: int = 32, lr: float
     plain = [p for n, p in student.named_parameters() if p.requires_grad and (p.ndim <= 1 or n.endswith(".bias"))]
     optimizer = torch.optim.AdamW([{"params": decayed}, {"params": plain, "weight_decay": 0.0}], lr=lr)
     warmup, temp_warmup, frozen = max(1, steps // 10), max(1, (3 * steps) // 10), steps // 100
-    grid = (64 // model.patch_size, 64 // model.patch_size)
+    grid = (augment.global_size // model.patch_size,) * 2  # the patch grid of a view, for its masks
     order, position, recent = torch.randperm(scenes, generator=generator), 0, []
     start = time.perf_counter()
     for step in range(steps):
@@ -344,6 +344,15 @@ def kmeans_score(clusters: torch.Tensor, classes: torch.Tensor) -> tuple[float, 
     return miou, float(matched.sum() / classes.numel())
 
 
+def kmeans_scores(features: torch.Tensor, classes: torch.Tensor, *, normalize: bool = True) -> tuple[float, float]:
+    """Mean ``(mIoU, accuracy)`` of :func:`kmeans_score` over images: each image's patch features
+    ``(L, h, w, D)`` clustered on their own (:func:`~segedu.models.dino.feature_kmeans`, seed 0, cosine
+    when ``normalize``) with k = the number of classes present in its class map ``(L, h, w)``."""
+    scores = [kmeans_score(feature_kmeans(f, int(torch.unique(c).numel()), normalize=normalize, seed=0), c)
+              for f, c in zip(features, classes, strict=True)]
+    return float(np.mean([s[0] for s in scores])), float(np.mean([s[1] for s in scores]))
+
+
 def probe_score(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
                 *, seed: int = 0, num_classes: int = NUM_CLASSES) -> tuple[float, float]:
     """``(accuracy, mIoU)`` on ``test`` of a logistic regression fitted on ``train`` (features ``(M, D)``, classes ``(M,)``)."""
@@ -388,10 +397,7 @@ def evaluate_features(describe: Describe, *, patch: int, length: int = TEST_LENG
     for prefix, test_y, train_y, count in (("", classes, train_classes, NUM_CLASSES),
                                            ("regions_", regions, train_regions, THING + 1)):
         # (a) unsupervised: k-means of each held-out image, k = the number of classes present
-        scores = [kmeans_score(feature_kmeans(f, int(torch.unique(c).numel()), normalize=normalize, seed=0), c)
-                  for f, c in zip(feats, test_y, strict=True)]
-        out[f"{prefix}kmeans_miou"] = float(np.mean([s[0] for s in scores]))
-        out[f"{prefix}kmeans_accuracy"] = float(np.mean([s[1] for s in scores]))
+        out[f"{prefix}kmeans_miou"], out[f"{prefix}kmeans_accuracy"] = kmeans_scores(feats, test_y, normalize=normalize)
         # (b) linear probe: trained on the patches of probe_scenes training scenes, scored on the held-out ones
         accuracy, miou = probe_score(train_feats.reshape(-1, d).double().numpy(), train_y.reshape(-1).numpy(),
                                      feats.reshape(-1, d).double().numpy(), test_y.reshape(-1).numpy(),

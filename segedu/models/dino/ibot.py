@@ -31,8 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .ema import ema_update
 from .loss import DINOLoss
+from .training import update_student_and_teacher
 
 __all__ = ["block_mask", "random_block_masks", "MaskedPatchWrapper", "MaskedPatchLoss", "ibot_training_step"]
 
@@ -186,15 +186,7 @@ def ibot_training_step(student: MaskedPatchWrapper, teacher: MaskedPatchWrapper,
     patch = patch_loss([s[1] for s in student_out], [t[1] for t in teacher_out], weighted,
                        teacher_temp=teacher_temp if patch_teacher_temp is None else patch_teacher_temp)
     loss = cls + patch_weight * patch
-    # 4. gradient step on the student, then the teacher follows (EMA)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    if clip_grad is not None:
-        torch.nn.utils.clip_grad_norm_(student.parameters(), clip_grad)
-    if freeze_last_layer:
-        for name, p in student.named_parameters():
-            if "last_layer" in name:
-                p.grad = None
-    optimizer.step()
-    ema_update(teacher=teacher, student=student, momentum=momentum)
+    # 4. gradient step on the student, then the teacher follows (EMA), as in DINO's step
+    update_student_and_teacher(student, teacher, loss, optimizer, momentum, clip_grad=clip_grad,
+                               freeze_last_layer=freeze_last_layer)
     return {"loss": float(loss.detach()), "class_loss": float(cls.detach()), "patch_loss": float(patch.detach())}

@@ -85,6 +85,7 @@ class MultiCropAugmentation:
             raise ValueError(f"need 4 non-negative jitter strengths and probabilities in [0, 1], got "
                              f"jitter={jitter}, grey_p={grey_p}, solarize_p={solarize_p}")
         self.n_local = n_local
+        self.global_size = global_size
         to_float = v2.Compose([v2.ToImage(), v2.ToDtype(torch.float32, scale=True)])
         flip = v2.RandomHorizontalFlip(p=0.5)
         if colour:

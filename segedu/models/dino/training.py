@@ -22,7 +22,7 @@ from torch import nn
 from .ema import ema_update
 from .loss import DINOLoss
 
-__all__ = ["dino_training_step", "cancel_last_layer_gradients"]
+__all__ = ["dino_training_step", "update_student_and_teacher", "cancel_last_layer_gradients"]
 
 
 def cancel_last_layer_gradients(model: nn.Module) -> None:
@@ -66,14 +66,30 @@ def dino_training_step(
     student_outputs = student(crops)
     # 3. cross-entropy over all pairs of different crops; the loss updates its centre
     value = loss(student_outputs, teacher_outputs, teacher_temp=teacher_temp)
-    # 4. gradient step on the student only
+    # 4. gradient step on the student only, then the teacher follows
+    update_student_and_teacher(student, teacher, value, optimizer, momentum, clip_grad=clip_grad,
+                               freeze_last_layer=freeze_last_layer)
+    return float(value.detach())
+
+
+def update_student_and_teacher(
+    student: nn.Module,
+    teacher: nn.Module,
+    loss: torch.Tensor,
+    optimizer: torch.optim.Optimizer,
+    momentum: float,
+    *,
+    clip_grad: float | None = None,
+    freeze_last_layer: bool = False,
+) -> None:
+    """The end of every DINO-style step: a gradient step on the student for ``loss``, then the EMA."""
+    # 1. gradients of the student only (the teacher's outputs were computed without them)
     optimizer.zero_grad(set_to_none=True)
-    value.backward()
+    loss.backward()
     if clip_grad is not None:
         torch.nn.utils.clip_grad_norm_(student.parameters(), clip_grad)
     if freeze_last_layer:
         cancel_last_layer_gradients(student)
     optimizer.step()
-    # 5. the teacher follows the student: EMA of the weights
+    # 2. the teacher follows the student: EMA of the weights
     ema_update(teacher=teacher, student=student, momentum=momentum)
-    return float(value.detach())
