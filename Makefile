@@ -50,8 +50,9 @@ labs: $(STAMP)
 # warning fail it too (--keep-going lists them all first). --all rebuilds (and so re-executes)
 # every page: Sphinx alone would only redo pages whose source changed, keeping stale figures after
 # a change to segedu itself. prepare_book.py first copies labs/*.ipynb
-# into course/labs/ (git-ignored) and writes the build's toc, $(BOOK_OUT)/_toc.yml = _toc.yml + a
-# "Labs" part with every lab found; the labs are shown as students get them, not executed.
+# into course/labs/ (git-ignored), checks that _toc.yml places every lab (each right after the
+# chapter it practises) and writes the build's toc, $(BOOK_OUT)/_toc.yml = _toc.yml (+ the
+# solutions when published); the labs are shown as students get them, not executed.
 # SOLUTIONS=1 (or 0) overrides `segedu: publish_solutions` of _config.yml: publish the solutions too.
 # The toc path must be absolute (jupyter-book resolves a relative one from inside course/). No
 # MPLBACKEND=Agg here: kernels started with it show no figures.

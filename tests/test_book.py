@@ -3,7 +3,8 @@
 The book itself is built by `make book` (Jupyter Book 1). These tests check, in fast mode
 (SEGEDU_FAST=1), what would make that build fail or the published site wrong:
 
-- every page in course/ is in the table of contents, and every entry of the table exists;
+- every page in course/ and every lab in labs/ is in the table of contents, and every entry of the
+  table exists; the labs sit among the chapters, each after the chapter it practises;
 - the configuration executes every chapter and makes a failing cell fail the build;
 - each chapter notebook starts with the Colab install cell and a Colab badge that agree with the
   repository address of the configuration;
@@ -90,12 +91,37 @@ def _colab_extension():
 
 def test_toc_lists_every_page_and_only_existing_pages():
     entries = _toc_entries(_load_yaml(TOC))
+    # The chapters of course/ and the student labs of labs/ (copied to course/labs/ by `make book`).
     pages = {str(p.relative_to(COURSE).with_suffix("")) for p in _pages()}
+    pages |= {f"labs/{p.stem}" for p in (ROOT / "labs").glob("*.ipynb")}
     assert len(entries) == len(set(entries)), f"pages listed twice in {TOC.name}: {entries}"
     missing = sorted(pages - set(entries))
-    assert not missing, f"pages of course/ missing from jupyter-book-config/_toc.yml: {missing}"
+    assert not missing, f"pages of course/ or labs/ missing from jupyter-book-config/_toc.yml: {missing}"
     dangling = sorted(set(entries) - pages)
-    assert not dangling, f"_toc.yml lists pages that do not exist in course/: {dangling}"
+    assert not dangling, f"_toc.yml lists pages that exist neither in course/ nor in labs/: {dangling}"
+
+
+def _number(entry: str) -> int:
+    return int(re.match(r"(?:labs/)?(\d+)_", entry).group(1))
+
+
+def test_toc_alternates_chapters_and_labs_in_reading_order():
+    """The labs sit among the chapters, each after the chapter it practises (placed by hand in
+    _toc.yml): the book opens with a chapter, the chapters keep their number order, and no part
+    holds only labs (no "Labs" appendix)."""
+    entries = [e for e in _toc_entries(_load_yaml(TOC)) if re.match(r"(?:labs/)?\d+_", e)]
+    labs = [e for e in entries if e.startswith("labs/")]
+    chapters = [e for e in entries if not e.startswith("labs/")]
+    assert labs, "no lab in the table of contents"
+    assert not entries[0].startswith("labs/"), "the book starts with a lab"
+    assert chapters == sorted(chapters, key=_number), f"chapters out of order: {chapters}"
+    parts = _load_yaml(TOC)["parts"]
+    assert not any(all(str(c.get("file", "")).startswith("labs/") for c in part["chapters"])
+                   for part in parts), "a part holds only labs: place each lab after its chapter"
+    # No two labs in a row: each follows its own chapter.
+    pairs = [(a, b) for a, b in zip(entries, entries[1:], strict=False)
+             if a.startswith("labs/") and b.startswith("labs/")]
+    assert not pairs, f"labs in a row (each lab goes right after its chapter): {pairs}"
 
 
 def test_there_is_at_least_one_chapter_notebook():
@@ -127,7 +153,7 @@ def test_config_executes_every_chapter_and_fails_on_errors():
 def test_config_loads_no_extension_that_needs_the_network():
     sphinx = _load_yaml(CONFIG).get("sphinx") or {}
     assert not sphinx.get("extra_extensions"), "extra Sphinx extensions must be checked for network use"
-    assert set(sphinx.get("local_extensions") or {}) <= {"segedu_colab"}
+    assert set(sphinx.get("local_extensions") or {}) <= {"segedu_colab", "segedu_offline"}
     assert (sphinx.get("config") or {}).get("intersphinx_mapping") == {}
 
 

@@ -1,4 +1,4 @@
-"""The built book, opened in a real browser (headless Chromium through Playwright).
+r"""The built book, opened in a real browser (headless Chromium through Playwright).
 
 `make book` builds the site; this test builds it in fast mode (SEGEDU_FAST=1) into a temporary
 folder, serves it on a free localhost port, and opens the home page and every page of the table of
@@ -7,18 +7,17 @@ contents (chapters and labs) in headless Chromium. A page fails the test when
 - it is missing (HTTP status other than 200),
 - one of its internal links (`<a href>` to the same site) is broken, or names a `#fragment` that
   is not an `id` on the target page,
-- one of its images does not load (`naturalWidth == 0`),
-- the browser logs a console error or the page's JavaScript raises.
+- one of its images does not load (`naturalWidth == 0`), the Colab badges included,
+- the browser logs a console error or the page's JavaScript raises,
+- it requests anything from a host other than the local server (the site must be readable offline:
+  MathJax, scripts, fonts and images are all served by the site itself); every such request is
+  listed and refused, as it would fail for a reader without internet,
+- its text still shows TeX once MathJax has typeset the page (`\(`, `\[`, `$$`, `\frac`, any
+  `\command`, `$x$`), outside code blocks, or MathJax reports a formula it could not typeset.
 
 It also checks that every student lab of labs/ has its page, and that the solutions are not
-published unless the configuration says so. Full-page screenshots of the home page and of one lab
-are kept in _build/site-test/ (an artifact for CI).
-
-Offline: the site loads a few things from the internet in a reader's browser (MathJax from its
-CDN, the "Open in Colab" badge image from colab.research.google.com). The test machine has no
-internet, and a failed request is logged as a console error, so every request to a host other than
-localhost is intercepted and answered with an empty 200 response (a tiny valid SVG for images):
-the test checks the site itself, not the CDNs.
+published unless the configuration says so. Full-page screenshots of one page of each kind (the
+home page, a chapter with math, a lab) are kept in _build/site-test/ (an artifact for CI).
 
 Needs Debian's Chromium (/usr/bin/chromium; `apt-get install chromium`) and the Python package
 `playwright` (never `playwright install`: the system browser is used; SEGEDU_CHROMIUM=<path> names
@@ -63,13 +62,14 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-# Milliseconds allowed to one page load / one image.
+# Milliseconds allowed to one page load / one image / MathJax's first typesetting.
 PAGE_TIMEOUT_MS = 30_000
-# The answer to an intercepted image request: a valid 88x20 SVG (the size of the Colab badge).
+# A valid 88x20 SVG image for the hand-made pages of the checker's own test.
 TINY_SVG = (
     '<svg xmlns="http://www.w3.org/2000/svg" width="88" height="20">'
     '<rect width="88" height="20" fill="#f9ab00"/></svg>'
 )
+LOCAL_HOSTS = ("127.0.0.1", "localhost")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -171,20 +171,58 @@ class LinkChecker:
         return ids is None or fragment in ids  # not HTML (e.g. a notebook download): no anchors
 
 
-def _fulfil_offline(route) -> None:
-    """Answer a request for another host with an empty 200 (a tiny SVG for an image): no
-    internet here, and a failed request would be a console error that is not the site's fault."""
-    host = urlsplit(route.request.url).hostname
-    if host in ("127.0.0.1", "localhost"):
-        route.continue_()
-    elif route.request.resource_type == "image" or route.request.url.split("?")[0].endswith(".svg"):
-        route.fulfill(status=200, content_type="image/svg+xml", body=TINY_SVG)
-    elif route.request.resource_type == "script":
-        route.fulfill(status=200, content_type="application/javascript", body="")
-    elif route.request.resource_type == "stylesheet":
-        route.fulfill(status=200, content_type="text/css", body="")
-    else:
-        route.fulfill(status=200, content_type="text/plain", body="")
+def _offline_router(external: list[str]):
+    """A Playwright route handler: requests to the local server go through; any other request is
+    recorded in ``external`` (its type and address) and refused, as it fails for an offline reader."""
+
+    def route_request(route) -> None:
+        if urlsplit(route.request.url).hostname in LOCAL_HOSTS:
+            route.continue_()
+        else:
+            external.append(f"{route.request.resource_type} {route.request.url}")
+            route.abort("internetdisconnected")
+
+    return route_request
+
+
+# Waits (at most timeoutMs) until MathJax, when the page loads it, has typeset the page; then
+# returns the text a reader sees outside code blocks and typeset math, and MathJax's errors.
+_MATH_JS = r"""
+async (timeoutMs) => {
+  const start = Date.now();
+  // window.MathJax is first the configuration object; startup.promise exists once MathJax runs.
+  while (window.MathJax && !(MathJax.startup && MathJax.startup.promise) && Date.now() - start < timeoutMs)
+    await new Promise(resolve => setTimeout(resolve, 100));
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) await MathJax.startup.promise;
+  const skip = "pre, code, script, style, textarea, mjx-container, .highlight";
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  const texts = [];
+  for (let node = walker.nextNode(); node; node = walker.nextNode())
+    if (!node.parentElement.closest(skip)) texts.push(node.nodeValue);
+  const errors = [...document.querySelectorAll("mjx-merror, .MathJax_Error")].map(e =>
+    e.getAttribute("data-mjx-error") || e.textContent);
+  return {text: texts.join(" "), errors: errors};
+}
+"""
+
+# TeX that a reader should never see: math delimiters, TeX commands and $...$ (what MathJax leaves
+# when it did not run). Code blocks are not searched (a backslash there is code).
+RAW_TEX = re.compile(
+    r"\\[()\[\]]"                 # \( \) \[ \]
+    r"|\$\$"                        # $$
+    r"|\\[A-Za-z]{2,}"              # \frac, \sum, \begin, \mathbf, ...
+    r"|(?<![$\w])\$[^$\s][^$\n]{0,200}?(?<=[^\s\\])\$(?![$\w])"  # $x$
+)
+
+
+def raw_tex(text: str) -> list[str]:
+    """The pieces of untypeset TeX in a page's visible text (at most 10, each with context)."""
+    found = []
+    for match in RAW_TEX.finditer(text):
+        found.append(text[max(0, match.start() - 20): match.end() + 20].replace("\n", " "))
+        if len(found) == 10:
+            break
+    return found
 
 
 # Makes lazy images load now, waits for every image to finish (load or error), reports each one.
@@ -207,16 +245,19 @@ def check_pages(browser, base_url: str, pages: list[str], screenshots: dict[str,
     """Open each page (a path relative to ``base_url``) and list every problem found, as text.
 
     Each problem starts with its kind: "missing page", "broken link", "missing anchor",
-    "missing image", "console error" or "page error". ``screenshots`` maps a page to the PNG file
-    where a full-page screenshot of it is saved. An empty list means every page is fine.
+    "missing image", "console error", "page error", "external request", "raw TeX" or "math error".
+    ``screenshots`` maps a page to the PNG file where a full-page screenshot of it is saved. An
+    empty list means every page is fine.
     """
     screenshots = screenshots or {}
     links = LinkChecker()
     problems: list[str] = []
     context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.route("**/*", _fulfil_offline)
+    external: list[str] = []
+    context.route("**/*", _offline_router(external))
     try:
         for page_path in pages:
+            external.clear()
             page = context.new_page()
             page.set_default_timeout(PAGE_TIMEOUT_MS)
             # Console errors and uncaught exceptions, from the first byte on.
@@ -238,6 +279,10 @@ def check_pages(browser, base_url: str, pages: list[str], screenshots: dict[str,
                 if not image["ok"]:
                     problems.append(f"missing image on {page_path}: {image['src']}")
 
+            math = page.evaluate(_MATH_JS, PAGE_TIMEOUT_MS)
+            problems.extend(f"raw TeX on {page_path}: ...{piece}..." for piece in raw_tex(math["text"]))
+            problems.extend(f"math error on {page_path}: {error}" for error in math["errors"])
+
             # Internal links: same host and port as the site; each target fetched once.
             hrefs = page.eval_on_selector_all("a[href]", "links => links.map(a => a.href)")
             for href in sorted(set(hrefs)):
@@ -254,6 +299,7 @@ def check_pages(browser, base_url: str, pages: list[str], screenshots: dict[str,
                 screenshots[page_path].parent.mkdir(parents=True, exist_ok=True)
                 page.screenshot(path=str(screenshots[page_path]), full_page=True)
             page.close()
+            problems.extend(f"external request on {page_path}: {request}" for request in external)
     finally:
         context.close()
     return problems
@@ -263,14 +309,38 @@ def check_pages(browser, base_url: str, pages: list[str], screenshots: dict[str,
 # the checker catches what it should (a tiny hand-made site, no book build)
 
 
+def _offline_extension():
+    spec = importlib.util.spec_from_file_location(
+        "segedu_offline", ROOT / "jupyter-book-config" / "_ext" / "segedu_offline.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# Math as Sphinx writes it (inline, display, an amsmath environment), for the hand-made pages.
+_MATH_HTML = (
+    '<p>inline <span class="math notranslate nohighlight">\\(p_{i,c} = \\frac{e^{z_{i,c}}}'
+    '{\\sum_k e^{z_{i,k}}}\\)</span> and display</p>'
+    '<div class="math notranslate nohighlight">\\[\\mathcal{L} = -\\sum_i \\log p_{i,y_i}\\]</div>'
+    '<div class="math notranslate nohighlight">\\begin{align} a &amp;= b + c \\\\ d &amp;= e'
+    '\\end{align}</div>'
+)
+
+
 def _write_tiny_site(folder: Path) -> None:
+    """Two hand-made pages: good.html is clean (its math typeset by the MathJax that the book
+    serves, the copy of sphinx-mathjax-offline), bad.html has every problem the checker looks for."""
     (folder / "ok.svg").write_text(TINY_SVG, encoding="utf8")
+    (folder / "mathjax").symlink_to(_offline_extension().mathjax_static_dir() / "mathjax")
     (folder / "good.html").write_text(
-        '<!doctype html><html><head><title>good</title><link rel="icon" href="data:,"></head><body>'
+        '<!doctype html><html><head><title>good</title><link rel="icon" href="data:,">'
+        '<script>window.MathJax = {options: {processHtmlClass: "math"}}</script>'
+        '<script defer src="mathjax/tex-mml-chtml.js"></script></head><body>'
         '<h1 id="top">Good</h1><img src="ok.svg" alt="ok">'
-        # an external image (answered by the interception) and an internal link with a valid anchor
-        '<img src="https://colab.research.google.com/assets/colab-badge.svg" alt="badge">'
-        '<a href="bad.html#here">bad page, existing anchor</a></body></html>',
+        '<a href="bad.html#here">bad page, existing anchor</a>'
+        # a link (not a request) to another host is fine; TeX inside code is code
+        '<a href="https://colab.research.google.com/">Colab</a><pre>r"$\\frac{a}{b}$"</pre>'
+        + _MATH_HTML + "</body></html>",
         encoding="utf8",
     )
     (folder / "bad.html").write_text(
@@ -279,18 +349,31 @@ def _write_tiny_site(folder: Path) -> None:
         '<a href="nowhere.html">broken link</a>'
         '<a href="good.html#nothere">missing anchor</a>'
         '<img src="missing.png" alt="missing">'
+        # an image from another host: an external request, and a broken image offline
+        '<img src="https://colab.research.google.com/assets/colab-badge.svg" alt="badge">'
         '<script>console.error("boom from the page");</script>'
         '<script>throw new Error("uncaught on purpose");</script>'
-        "</body></html>",
+        # a stray $x$, and math that no MathJax typesets
+        + "<p>a leftover $x_1$ here</p>" + _MATH_HTML + "</body></html>",
         encoding="utf8",
     )
 
 
-def test_checker_finds_broken_links_missing_images_and_console_errors(browser, tmp_path):
+def test_raw_tex_finds_untypeset_math_and_nothing_else():
+    for text in ("\\(z_{i,c}\\)", "\\[ p \\]", "$$a$$", "x \\frac12", "where $n_c$ counts",
+                 "\\begin{align}"):
+        assert raw_tex(text), text
+    for text in ("costs 5 $ and 10 $.", "a path C:/x", "plain text, 50 % of pixels", "a $ sign"):
+        assert raw_tex(text) == [], text
+
+
+def test_checker_finds_broken_links_missing_images_raw_tex_and_external_requests(browser, tmp_path):
     _write_tiny_site(tmp_path)
     with serve(tmp_path) as base_url:
-        # No false alarm on a clean page (its external badge is answered offline).
-        assert check_pages(browser, base_url, ["good.html"]) == []
+        # No false alarm on a clean page; its math is typeset by the MathJax the site serves.
+        shot = tmp_path / "good.png"
+        assert check_pages(browser, base_url, ["good.html"], {"good.html": shot}) == []
+        assert shot.stat().st_size > 0
         problems = check_pages(browser, base_url, ["bad.html", "absent.html"])
 
     def found(kind: str, detail: str) -> bool:
@@ -299,9 +382,13 @@ def test_checker_finds_broken_links_missing_images_and_console_errors(browser, t
     assert found("broken link", "nowhere.html"), problems
     assert found("missing anchor", "good.html#nothere"), problems
     assert found("missing image", "missing.png"), problems
+    assert found("missing image", "colab-badge.svg"), problems
+    assert found("external request", "image https://colab.research.google.com/assets/colab-badge.svg"), problems
     assert found("console error", "boom from the page"), problems
     assert found("page error", "uncaught on purpose"), problems
     assert found("missing page", "absent.html: HTTP 404"), problems
+    for piece in ("\\(p_{i,c}", "\\frac", "\\[\\mathcal", "\\begin{align}", "$x_1$"):
+        assert found("raw TeX on bad.html", piece), (piece, problems)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -378,8 +465,12 @@ def test_every_page_of_the_book_loads_cleanly_in_chromium(browser, built_book):
         found = re.findall(r'href="(https://colab\.research\.google\.com/github/[^"]+)"', text)
         assert len(found) >= 2 and set(found) == {expected}, f"Colab links of {lab.name}: {found}"
 
+    # One screenshot per kind of page: the home page, the first chapter with math, the first lab.
     first_lab = f"labs/{labs[0].stem}.html"
-    screenshots = {"index.html": ARTIFACTS / "home.png", first_lab: ARTIFACTS / "lab.png"}
+    math_chapter = next(page for page in pages if not page.startswith(("labs/", "index"))
+                        and 'class="math' in (html / page).read_text(encoding="utf8"))
+    screenshots = {"index.html": ARTIFACTS / "home.png", math_chapter: ARTIFACTS / "chapter.png",
+                   first_lab: ARTIFACTS / "lab.png"}
     with serve(html) as base_url:
         problems = check_pages(browser, base_url, pages, screenshots)
     assert not problems, "\n".join(problems)
@@ -387,8 +478,9 @@ def test_every_page_of_the_book_loads_cleanly_in_chromium(browser, built_book):
         assert shot.stat().st_size > 0
 
 
-def test_prepare_book_adds_every_lab_and_solutions_only_when_switched_on(tmp_path):
-    """The generated toc: the chapters of _toc.yml, then one "Labs" entry per lab (no browser)."""
+def test_prepare_book_keeps_the_labs_where_the_toc_places_them_and_adds_solutions_only_when_on(tmp_path):
+    """The generated toc: _toc.yml as written (each lab after its chapter), every lab copied; the
+    solutions only when switched on (no browser)."""
     prepare_book = _prepare_book_module()
     course = tmp_path / "course"
     course.mkdir()
@@ -397,10 +489,18 @@ def test_prepare_book_adds_every_lab_and_solutions_only_when_switched_on(tmp_pat
     solutions = sorted(p.stem for p in (ROOT / "solutions").glob("*.ipynb"))
 
     toc = yaml.safe_load(prepare_book.prepare(tmp_path / "off", "0", course=course).read_text(encoding="utf8"))
-    assert toc["parts"][: len(base["parts"])] == base["parts"]
-    assert _toc_files(toc) == _toc_files(base) + [f"labs/{stem}" for stem in labs]
+    assert toc == base
+    assert sorted(e for e in _toc_files(toc) if e.startswith("labs/")) == [f"labs/{stem}" for stem in labs]
     assert sorted(p.stem for p in (course / "labs").glob("*.ipynb")) == labs
     assert not (course / "solutions").exists()
+
+    # A lab that the toc does not place, or a toc entry with no lab, stops the build with both lists.
+    entries = [f"labs/{stem}" for stem in labs]
+    with pytest.raises(ValueError, match=r"not listed \['labs/99_new'\]"):
+        prepare_book.check_labs(base, [*entries, "labs/99_new"])
+    with pytest.raises(ValueError, match=re.escape(f"listed but not in labs/ ['{entries[0]}']")):
+        prepare_book.check_labs(base, entries[1:])
+    prepare_book.check_labs(base, entries)
 
     toc = yaml.safe_load(prepare_book.prepare(tmp_path / "on", "1", course=course).read_text(encoding="utf8"))
     assert toc["parts"][-1]["caption"] == "Solutions"
