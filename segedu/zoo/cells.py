@@ -15,6 +15,9 @@ them with each other and with the classical methods.
   ``accuracy`` = TP / (TP + FP + FN) is what those papers call average precision.
 - **Training** (:func:`train_cells`): batches of 8, Adam with a cosine decay to 0, the model's
   own loss; the targets of each training image are computed once (on first use) and kept.
+- **A real image** (:func:`evaluate_real_nuclei`): the same scores on the 2018 Data Science Bowl
+  nuclei that ``stardist`` ships, resized so that its median nucleus has the training nuclei's
+  diameter; :func:`classical_predictors` gives the untrained baselines to compare with.
 """
 
 from __future__ import annotations
@@ -23,14 +26,17 @@ import functools
 import time
 from collections.abc import Callable, Sequence
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from ..data import SyntheticCells
 from ..metrics import matching
 
 __all__ = ["SIZE", "TRAIN_IMAGES", "TEST_IMAGES", "THRESHOLDS", "cell_tensors", "held_out_cells", "CellTargets",
-           "score_instances", "evaluate_cells", "train_cells", "model_predictor"]
+           "score_instances", "evaluate_cells", "train_cells", "model_predictor", "median_diameter",
+           "synthetic_diameter", "classical_predictors", "evaluate_real_nuclei"]
 
 SIZE, TRAIN_IMAGES, TEST_IMAGES = 128, 2000, 100
 THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9)
@@ -139,6 +145,114 @@ def evaluate_cells(predict: Predictor | torch.nn.Module, *, length: int = TEST_I
     result = {f"accuracy_{round(t * 100)}": s["accuracy"] for t, s in scores.items()}
     result |= {f"f1_{round(t * 100)}": s["f1"] for t, s in scores.items()}
     return result | {"pq": scores[0.5]["panoptic_quality"], "seconds_per_image": seconds}
+
+
+def median_diameter(instances: Sequence[torch.Tensor] | torch.Tensor) -> float:
+    """Median object diameter in pixels over label images ``(H, W)`` (0 background), as Cellpose
+    measures it (``cellpose.utils.diameters``): the median of sqrt(area) over all objects, divided by
+    sqrt(pi) / 2, i.e. the diameter of a disc of the median area."""
+    areas = [torch.bincount(labels.reshape(-1).long())[1:] for labels in instances]
+    areas = torch.cat(areas) if areas else torch.zeros(0)
+    areas = areas[areas > 0].double()
+    if not len(areas):
+        raise ValueError("the label images hold no object: no diameter to measure")
+    return float(np.median(areas.sqrt().numpy()) / (np.pi ** 0.5 / 2))
+
+
+@functools.lru_cache(maxsize=1)
+def synthetic_diameter(length: int = 20) -> float:
+    """:func:`median_diameter` of the nuclei of the first ``length`` training images (seed 0): the
+    size of nucleus the cell zoo models were trained on."""
+    return median_diameter(cell_tensors(seed=0, length=length)[1])
+
+
+def _otsu_foreground(image: torch.Tensor) -> np.ndarray:
+    """(H, W) bool foreground of a (1, H, W) image: Gaussian smoothing (sigma 1), Otsu's threshold,
+    holes filled."""
+    from scipy import ndimage
+    from skimage.filters import gaussian, threshold_otsu
+
+    smooth = gaussian(image[0].cpu().numpy().astype(np.float64), sigma=1)
+    if smooth.min() == smooth.max():
+        return np.zeros(smooth.shape, dtype=bool)
+    return ndimage.binary_fill_holes(smooth > threshold_otsu(smooth))
+
+
+def classical_predictors() -> dict[str, Predictor]:
+    """The two untrained baselines of the cell chapter, as ``images (N, 1, H, W) -> label images``:
+
+    - ``"connected components (Otsu)"``: the image smoothed by a Gaussian of one pixel, thresholded
+      at Otsu's threshold, holes filled, then 4-connected components (touching nuclei merge);
+    - ``"distance-transform watershed"``: the same foreground split by
+      :func:`segedu.classical.distance_transform_watershed` (one marker per peak of the distance
+      transform, at least 3 pixels apart).
+    """
+    from scipy import ndimage
+
+    from ..classical import distance_transform_watershed
+
+    def components(images: torch.Tensor) -> list[torch.Tensor]:
+        return [torch.from_numpy(ndimage.label(_otsu_foreground(im))[0].astype(np.int64)) for im in images]
+
+    def watershed(images: torch.Tensor) -> list[torch.Tensor]:
+        return [torch.from_numpy(distance_transform_watershed(_otsu_foreground(im))) for im in images]
+
+    return {"connected components (Otsu)": components, "distance-transform watershed": watershed}
+
+
+def evaluate_real_nuclei(predict: Predictor | torch.nn.Module, *, scale: float | str = "diameter",
+                         device: torch.device | str = "cpu", multiple: int = 16
+                         ) -> tuple[dict[str, float], torch.Tensor]:
+    """Score a cell model (or any ``images -> label images`` function) on a **real** image: the 2018
+    Data Science Bowl nuclei that ``stardist`` ships (:func:`segedu.data.dsb2018_nuclei`, 512 x 512,
+    percentiles 1 and 99.8 mapped to 0 and 1), against its hand-drawn labels.
+
+    Args:
+        predict: as for :func:`evaluate_cells`.
+        scale: the factor the image is resized by before ``predict`` (bilinear, anti-aliased); the
+            predicted labels are resized back to 512 x 512 (nearest neighbour), so that the ground
+            truth is never touched. ``"diameter"`` (the default) is Cellpose's diameter rescaling:
+            :func:`synthetic_diameter` / :func:`median_diameter` of the image's labels, which makes
+            the median real nucleus as large as the median training nucleus (the labels give only
+            this one number, as a user who tells Cellpose the diameter of the cells); ``1.0`` runs
+            the image as it is.
+        device: for a model.
+        multiple: the resized image is padded with zeros (the background's value) on the bottom and
+            right to a multiple of this, as the networks' down-sampling needs; the padding is cut off
+            the predicted labels.
+
+    Returns:
+        ``(scores, labels)``: ``scores`` has the keys of :func:`evaluate_cells` (``accuracy_50`` ...
+        ``accuracy_90``, ``f1_50`` ... ``f1_90``, ``pq``, matching at IoU 0.5, ``seconds_per_image``)
+        and ``scale``, ``nuclei`` (in the ground truth) and ``objects`` (predicted);
+        ``labels`` is the predicted int64 ``(512, 512)`` label image.
+    """
+    from ..data import dsb2018_nuclei
+
+    if isinstance(predict, torch.nn.Module):
+        predict = model_predictor(predict, device)
+    image, instances = dsb2018_nuclei()  # (1, H, W) in [0, 1], (H, W) int64
+    if scale == "diameter":
+        scale = synthetic_diameter() / median_diameter([instances])
+    if isinstance(scale, str) or not scale > 0:
+        raise ValueError(f"scale must be a positive number or 'diameter', got {scale!r}")
+    height, width = instances.shape
+    size = (max(1, round(height * scale)), max(1, round(width * scale)))
+    x = image[None] if size == (height, width) else F.interpolate(
+        image[None], size=size, mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
+    pad_h, pad_w = -size[0] % multiple, -size[1] % multiple
+    x = F.pad(x, (0, pad_w, 0, pad_h))  # zeros: the background of the normalised image
+    start = time.perf_counter()
+    labels = predict(x)[0][: size[0], : size[1]].to(torch.int64).cpu()
+    seconds = time.perf_counter() - start
+    if size != (height, width):  # back to the ground truth's grid
+        labels = F.interpolate(labels[None, None].double(), size=(height, width), mode="nearest")[0, 0].long()
+    scores = score_instances([labels], [instances])
+    result = {f"accuracy_{round(t * 100)}": s["accuracy"] for t, s in scores.items()}
+    result |= {f"f1_{round(t * 100)}": s["f1"] for t, s in scores.items()}
+    result |= {"pq": scores[0.5]["panoptic_quality"], "seconds_per_image": seconds, "scale": float(scale),
+               "nuclei": int(len(torch.unique(instances)) - 1), "objects": int(len(torch.unique(labels)) - 1)}
+    return result, labels
 
 
 def train_cells(model: torch.nn.Module, *, steps: int, lr: float = 3e-3, batch: int = 8,
