@@ -37,7 +37,8 @@ the predicted and the true box (the paper's definition) or 1.
 **With anchors** (YOLOv2) the size term compares the raw :math:`t_w, t_h` with
 :math:`\log(w / a_w), \log(h / a_h)` instead: the logarithm already makes it scale-free, so no square
 roots. (YOLOv2 also predicts classes per box and replaces the class term by a cross-entropy; the
-layout here keeps v1's one distribution per cell.)
+layout here keeps v1's one distribution per cell. :func:`yolo_output_channels` counts the channels
+of both layouts: ``5 * 5 + 20 = 45`` here, ``5 * (5 + 20) = 125`` in YOLOv2.)
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ from .registry import register_model
 
 __all__ = [
     "YOLOV2_VOC_ANCHORS",
+    "yolo_output_channels",
     "decode_yolo_grid",
     "postprocess_yolo_grid",
     "encode_yolo_grid_targets",
@@ -67,6 +69,39 @@ __all__ = [
 # fractions of the image.
 YOLOV2_VOC_ANCHORS = tuple((w / 13, h / 13) for w, h in (
     (1.3221, 1.73145), (3.19275, 4.00944), (5.05587, 8.09892), (9.47112, 4.84053), (11.2364, 10.0071)))
+
+
+def yolo_output_channels(num_anchors: int, num_classes: int, *, shared_classes: bool = False) -> int:
+    """Channels per grid cell of a YOLO output volume: the depth of the 1x1 head's output.
+
+    Each of the ``num_anchors`` boxes of a cell predicts 5 numbers ``(t_x, t_y, t_w, t_h, t_o)``.
+    The class scores are either
+
+    * per box (``shared_classes=False``, the default): ``B * (5 + C)``. This is YOLOv2's layout
+      (Redmon and Farhadi, "YOLO9000: Better, Faster, Stronger", CVPR 2017: "for VOC we predict 5
+      boxes with 5 coordinates each and 20 classes per box so 125 filters") and YOLOv3's
+      (``3 * (4 + 1 + 80) = 255`` per scale on COCO);
+    * one distribution per cell (``shared_classes=True``): ``B * 5 + C``. This is YOLO v1's layout
+      (Redmon et al., "You Only Look Once", CVPR 2016: ``S x S x (B * 5 + C)``, 7 x 7 x 30 for
+      ``B = 2``, ``C = 20``) and the one :class:`YoloGridHead` uses; with YOLOv2's 5 anchors and the
+      20 VOC classes it gives the course's 45 channels.
+
+    Args:
+        num_anchors: boxes per cell ``B`` (anchors in YOLOv2), a positive int.
+        num_classes: number of classes ``C`` (YOLO has no background class), a positive int.
+        shared_classes: keyword-only; ``True`` for one class distribution per cell (v1).
+
+    Returns:
+        The number of output channels, an int.
+    """
+    for name, value in (("num_anchors", num_anchors), ("num_classes", num_classes)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    if not isinstance(shared_classes, bool):
+        raise TypeError(f"shared_classes must be a bool, got {shared_classes!r}")
+    if shared_classes:
+        return num_anchors * 5 + num_classes
+    return num_anchors * (5 + num_classes)
 
 
 # -- checks -------------------------------------------------------------------------------------------
@@ -322,7 +357,7 @@ class YoloGridHead(nn.Module):
         self.grid_size, self.num_boxes, self.num_classes = grid_size, num_boxes, num_classes
         self.conv = nn.Sequential(nn.Conv2d(in_channels, hidden, 3, padding=1, bias=False), nn.BatchNorm2d(hidden),
                                   nn.LeakyReLU(0.1, inplace=True))
-        self.out = nn.Conv2d(hidden, num_boxes * 5 + num_classes, 1)
+        self.out = nn.Conv2d(hidden, yolo_output_channels(num_boxes, num_classes, shared_classes=True), 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 4 or tuple(x.shape[-2:]) != (self.grid_size, self.grid_size):

@@ -17,6 +17,7 @@ from segedu.models.yolo_grid import (
     postprocess_yolo_grid,
     yolo_grid,
     yolo_grid_loss,
+    yolo_output_channels,
 )
 
 ANCHORS = torch.tensor([[0.1, 0.1], [0.3, 0.2], [0.2, 0.5]])
@@ -49,6 +50,29 @@ def test_the_course_example_is_19_by_19_by_45():
     assert "855,613" in yolo_grid.__doc__
     head = YoloGridHead(in_channels=8, grid_size=7, num_boxes=2, num_classes=20)  # YOLO v1: 7x7x30
     assert head(torch.rand(1, 8, 7, 7)).shape == (1, 7, 7, 30)
+
+
+def test_output_channels_match_the_papers_and_the_head():
+    # YOLO v1 (Redmon et al. 2016): S x S x (B * 5 + C) = 7 x 7 x 30 for B = 2, C = 20.
+    assert yolo_output_channels(2, 20, shared_classes=True) == 30
+    # YOLOv2 (Redmon & Farhadi 2017): "5 boxes with 5 coordinates each and 20 classes per box so
+    # 125 filters"; YOLOv3 (2018): 3 * (4 + 1 + 80) = 255 per scale on COCO.
+    assert yolo_output_channels(5, 20) == 125
+    assert yolo_output_channels(3, 80) == 255
+    # The course's volume: YOLOv2's 5 anchors with v1's shared classes, 19 x 19 x 45.
+    assert yolo_output_channels(5, 20, shared_classes=True) == 45
+    # The head's 1x1 convolution has exactly that many output channels, for any B and C.
+    for b, c in ((1, 1), (2, 20), (5, 20), (3, 7)):
+        head = YoloGridHead(in_channels=4, grid_size=3, num_boxes=b, num_classes=c)
+        assert head.out.out_channels == yolo_output_channels(b, c, shared_classes=True)
+        assert head(torch.rand(1, 4, 3, 3)).shape[-1] == b * 5 + c
+    for bad in (0, -1, 2.0, True, None):
+        with pytest.raises(ValueError, match="num_anchors"):
+            yolo_output_channels(bad, 20)
+        with pytest.raises(ValueError, match="num_classes"):
+            yolo_output_channels(5, bad)
+    with pytest.raises(TypeError, match="shared_classes"):
+        yolo_output_channels(5, 20, shared_classes=1)
 
 
 def test_decoding_one_confident_box_gives_it_in_pixels():
