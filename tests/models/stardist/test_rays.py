@@ -110,3 +110,45 @@ def test_bad_labels(bad, match):
 def test_bad_n_rays(n_rays):
     with pytest.raises(ValueError, match="n_rays"):
         star_distances(np.zeros((4, 4), np.int64), n_rays)
+
+
+def _fast_readable_reference(labels, n_rays):
+    fast = star_distances(labels, n_rays).numpy()
+    readable = star_distances(labels, n_rays, method="readable").numpy()
+    np.testing.assert_array_equal(fast, readable)
+    return fast
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_fast_equals_readable_and_stardist_on_random_labels(seed):
+    """The fast path (tables per step) against the readable marching and the C++ reference, bit for
+    bit: random labels (touching everywhere), blobs of SyntheticCells, odd ray counts."""
+    rng = np.random.default_rng(100 + seed)
+    n_rays = [5, 16, 32, 45][seed]
+    labels = rng.integers(0, 1 + 3 * seed, size=(int(rng.integers(1, 30)), int(rng.integers(1, 30))))
+    np.testing.assert_array_equal(_fast_readable_reference(labels, n_rays).transpose(1, 2, 0),
+                                  star_dist(labels, n_rays, mode="cpp"))
+    cells = SyntheticCells(size=48, length=4, seed=seed)[seed][1]["instances"].numpy()
+    np.testing.assert_array_equal(_fast_readable_reference(cells, n_rays).transpose(1, 2, 0),
+                                  star_dist(cells, n_rays, mode="cpp"))
+
+
+def test_fast_equals_readable_on_edge_cases():
+    """Empty image, a full image (one object touching all four borders), a single pixel, single rows
+    and columns, ids beyond int32 (compacted by the fast path) next to small ids."""
+    for labels in (np.zeros((7, 9), np.int64), np.full((6, 5), 3, np.int64), np.ones((1, 1), np.int64),
+                   np.array([[0, 1, 1, 2, 2, 2, 0]]), np.array([[4], [4], [0], [5]])):
+        expected = star_dist(labels.astype(np.uint16), 12, mode="cpp").transpose(2, 0, 1)
+        np.testing.assert_array_equal(_fast_readable_reference(labels, 12), expected)
+    huge = np.zeros((10, 12), np.int64)
+    huge[1:6, 1:8] = 2**40
+    huge[6:9, 3:11] = 1  # touching the huge id
+    huge[2:4, 8:11] = 2**40 + 1  # touching it too: a different object
+    same_shapes = np.unique(huge, return_inverse=True)[1].reshape(huge.shape)
+    np.testing.assert_array_equal(_fast_readable_reference(huge, 16).transpose(1, 2, 0),
+                                  star_dist(same_shapes, 16, mode="cpp"))
+
+
+def test_unknown_method():
+    with pytest.raises(ValueError, match="method"):
+        star_distances(np.zeros((4, 4), np.int64), 8, method="quick")
