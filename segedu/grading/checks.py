@@ -20,6 +20,21 @@ import torch
 
 __all__ = ["CheckFailed", "check", "assert_close"]
 
+# bound when this module is loaded: a notebook that later replaces torch.allclose (or the others)
+# does not change what assert_close compares with (the grader loads a private copy of this file
+# before any cell runs, see segedu.grading.guard)
+_Tensor, _tensor, _as_tensor, _isnan, _allclose = (
+    torch.Tensor, torch.tensor, torch.as_tensor, torch.isnan, torch.allclose)
+_no_subclass_functions = torch._C.DisableTorchFunctionSubclass
+
+
+def _plain(value):
+    """A tensor subclass (with its own ``__torch_function__``) as a plain tensor: it cannot lie."""
+    if isinstance(value, _Tensor) and type(value) is not _Tensor:
+        with _no_subclass_functions():
+            return value.as_subclass(_Tensor)
+    return value
+
 
 class CheckFailed(AssertionError):
     """A graded check that did not pass; Jupyter shows its message only (no traceback)."""
@@ -48,18 +63,22 @@ def check(name: str, *, hint: str = "") -> Iterator[None]:
 
 
 def assert_close(actual, expected, *, rtol: float = 1e-5, atol: float = 1e-6, what: str = "your result") -> None:
-    """Assert that two tensors (or numbers) agree, with a message a student can act on."""
-    if not isinstance(actual, torch.Tensor):
+    """Assert that two tensors (or numbers) agree, with a message a student can act on.
+
+    Tensor subclasses are compared as plain tensors (their ``__torch_function__`` is not called).
+    """
+    actual, expected = _plain(actual), _plain(expected)
+    if not isinstance(actual, _Tensor):
         if isinstance(actual, int | float) and not isinstance(actual, bool):
-            actual = torch.tensor(float(actual))
+            actual = _tensor(float(actual))
         else:
             raise AssertionError(f"{what} should be a tensor, got {type(actual).__name__}")
-    expected = torch.as_tensor(expected, dtype=actual.dtype if actual.is_floating_point() else None)
+    expected = _as_tensor(expected, dtype=actual.dtype if actual.is_floating_point() else None)
     if actual.shape != expected.shape:
         raise AssertionError(f"{what} has shape {tuple(actual.shape)}, expected {tuple(expected.shape)}")
-    if torch.isnan(actual.float()).any() and not torch.isnan(expected.float()).any():
+    if _isnan(actual.float()).any() and not _isnan(expected.float()).any():
         raise AssertionError(f"{what} contains NaN")
-    if not torch.allclose(actual.double(), expected.double(), rtol=rtol, atol=atol, equal_nan=True):
+    if not _allclose(actual.double(), expected.double(), rtol=rtol, atol=atol, equal_nan=True):
         difference = (actual.double() - expected.double()).abs().max().item()
         if actual.numel() == 1:
             raise AssertionError(f"{what} is {actual.item():.6g}, expected {expected.item():.6g}")

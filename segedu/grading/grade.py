@@ -50,8 +50,11 @@ tree (``setsid`` and double fork); use a container or a separate user for high-s
 from __future__ import annotations
 
 import argparse
+import ast
 import hashlib
+import hmac
 import os
+import secrets
 import shutil
 import sys
 import threading
@@ -62,12 +65,14 @@ from pathlib import Path
 
 import nbformat
 
+from .answers import scan, voided_cells
 from .gradebook import CellGrade, Row, write_outputs
 from .notebook import NotebookError
 from .prepare import Assignment, InvalidSubmission, parse_submission, prepare
-from .sandbox import run_notebook
+from .sandbox import IsolationError, isolation_problem, run_notebook
 
-__all__ = ["Limits", "Guard", "grade_submission", "grade_batch", "main"]
+__all__ = ["Limits", "Guard", "GuardPlan", "guard_plan", "check_record", "grade_submission",
+           "grade_batch", "main"]
 
 MAX_SUBMISSION_MB = 20  # a larger file is not read: its row says "invalid"
 
@@ -80,6 +85,7 @@ class Limits:
     timeout: float = 900
     memory_mb: float = 4096
     fast: bool = False
+    isolate: bool = False
 
 
 class Guard:
@@ -138,7 +144,89 @@ def _describe(sources: list[str], number: int | None) -> str:
     return f"code cell {number} (`{first[:60]}`)"
 
 
-def grade_submission(student_id: str, data: bytes, assignment: Assignment, limits: Limits) -> Row:
+@dataclass(frozen=True)
+class GuardPlan:
+    """What the kernel's guard (:mod:`.guard`) watches and re-binds for one lab.
+
+    ``modules``: the modules the graded cells import (snapshotted with the standard ones);
+    ``names``: the names that the released lab binds by ``import`` and the graded cells use, with
+    what they stand for (``{"F": "torch.nn.functional", "check": "segedu.grading.check"}``).
+    """
+
+    modules: tuple[str, ...]
+    names: dict[str, str]
+
+
+def guard_plan(assignment: Assignment) -> GuardPlan:
+    """The :class:`GuardPlan` of a lab, from its released cells and its graded cells' sources."""
+    graded = {c.metadata["segedu"]["id"] for c in assignment.lab.cells
+              if c.get("metadata", {}).get("segedu", {}).get("grade")}
+    sources = [c.source for c in assignment.lab.cells if c.get("metadata", {}).get("segedu", {}).get("id") in graded]
+    sources += [cell.source for cell, _ in assignment.hidden]
+    used: set[str] = set()
+    modules: set[str] = set()
+    for source in sources:
+        tree = _try_parse(source)
+        for node in ast.walk(tree) if tree is not None else ():
+            if isinstance(node, ast.Name):
+                used.add(node.id)
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                modules.add(node.module)
+            elif isinstance(node, ast.Import):
+                modules.update(alias.name for alias in node.names)
+    names: dict[str, str] = {}
+    for cell in assignment.lab.cells:
+        if cell.cell_type != "code" or cell.get("metadata", {}).get("segedu", {}).get("id") in graded:
+            continue
+        tree = _try_parse(cell.source)
+        for node in tree.body if tree is not None else ():  # the cell's top-level imports
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    bound = alias.asname or alias.name.split(".")[0]
+                    names[bound] = alias.name if alias.asname else bound
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                for alias in node.names:
+                    names[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+    names = {name: dotted for name, dotted in names.items() if name in used}
+    modules.update(dotted.rpartition(".")[0] or dotted for dotted in names.values())
+    return GuardPlan(modules=tuple(sorted(modules)), names=names)
+
+
+def _try_parse(source: str):
+    try:
+        return ast.parse(source)
+    except SyntaxError:
+        return None
+
+
+def check_record(records, gid: str, key: bytes) -> tuple[str, bool, list[str]]:
+    """Read the guard's records of graded cell ``gid``: (state, passed, what was replaced).
+
+    ``state`` is ``"ok"`` (a signed record of this cell), ``"missing"`` (none: the guard did not run
+    the cell) or ``"forged"`` (a record whose signature is wrong).
+    """
+    found, forged = None, False
+    for record in records:
+        body, mac = str(record.get("body", "")), str(record.get("mac", ""))
+        expected = hmac.new(key, body.encode("utf8"), hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected, mac):
+            forged = True
+            continue
+        cell, passed, _, replaced = (body.split("|", 3) + ["", "", "", ""])[:4]
+        if cell == gid:
+            found = (passed == "1", [r for r in replaced.split(";") if r])
+    if found is None:
+        return ("forged" if forged else "missing"), False, []
+    return "ok", found[0], found[1]
+
+
+def _plural(names: list[str]) -> str:
+    quoted = [f"'{n}'" for n in names]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
+
+
+def grade_submission(student_id: str, data: bytes, assignment: Assignment, limits: Limits,
+                     *, hidden: tuple[Path, ...] = (), plan: GuardPlan | None = None) -> Row:
     """Grade one submission given its bytes: validate, restore, add hidden tests, run, score."""
     row = Row(student_id=student_id, status="ok", max_total=assignment.max_total)
     try:
@@ -151,19 +239,55 @@ def grade_submission(student_id: str, data: bytes, assignment: Assignment, limit
         return row
     prepared = prepare(notebook, assignment)
     row.flags += prepared.flags
+    code = [c for c in prepared.notebook.cells if c.cell_type == "code"]
+    graded_sources = {gid: code[number].source for number, gid in prepared.graded.items()}
+    # read before anything runs: TODOs answered by the library, code aimed at the grader
+    findings = scan(prepared.notebook, assignment.lab)
+    voided = voided_cells(findings, prepared.notebook, graded_sources)
+    # the notebook that runs: each graded cell is a call to the guard, which runs its source
+    plan = plan or guard_plan(assignment)
+    key = secrets.token_bytes(32)
+    to_run = nbformat.from_dict(nbformat.reads(nbformat.writes(prepared.notebook), as_version=4))
+    to_run_code = [c for c in to_run.cells if c.cell_type == "code"]
+    for number, gid in prepared.graded.items():
+        to_run_code[number].source = f"__segedu_grade__({gid!r})"
+    guard = {"key": key.hex(), "cells": graded_sources, "modules": list(plan.modules), "names": plan.names}
     env = {"SEGEDU_FAST": "1"} if limits.fast else {}
-    run = run_notebook(nbformat.writes(prepared.notebook), cell_timeout=limits.cell_timeout,
-                       timeout=limits.timeout, memory_mb=limits.memory_mb, env=env)
+    run = run_notebook(nbformat.writes(to_run), cell_timeout=limits.cell_timeout,
+                       timeout=limits.timeout, memory_mb=limits.memory_mb, env=env, guard=guard,
+                       isolate=limits.isolate, hidden=list(hidden))
 
-    # points: a graded cell earns them when nbval reports it passed
+    # points: a graded cell earns them when nbval reports it passed, and the guard's signed record
+    # says it passed with nothing replaced, and no finding voids it
     by_id = {gid: number for number, gid in prepared.graded.items()}
+    tampered: dict[str, list[str]] = {}  # graded id -> what was replaced
+    silent: list[str] = []  # graded cells that ran without the guard's record
+    forged: list[str] = []
     for gid in assignment.columns:
         points = assignment.points[gid]
         result = run.cells.get(by_id[gid]) if gid in by_id else None
         if result is None:
             row.cells.append(CellGrade(gid, False, 0.0, points, "✗ not run (the notebook stopped before it)"))
-        elif result.passed:
+            continue
+        state, passed, replaced = check_record(result.guard, gid, key)
+        if state == "forged":
+            forged.append(gid)
+        if replaced:
+            tampered[gid] = replaced
+            row.cells.append(CellGrade(gid, False, 0.0, points, "✗ voided: it ran after the notebook"
+                                       f" replaced {', '.join(replaced[:5])}"))
+        elif state != "ok" and (result.passed or state == "forged"):
+            silent.append(gid)
+            row.cells.append(CellGrade(gid, False, 0.0, points, "✗ voided: the grader's check of this"
+                                       " cell did not run (the notebook disabled or forged it)"))
+        elif gid in voided and result.passed:
+            row.cells.append(CellGrade(gid, False, 0.0, points, f"✗ voided: {voided[gid]}"))
+        elif result.passed and passed:
             row.cells.append(CellGrade(gid, True, points, points, result.output))
+        elif result.passed:  # nbval saw no error, the guard saw one: the error display was hidden
+            silent.append(gid)
+            row.cells.append(CellGrade(gid, False, 0.0, points, "✗ voided: the cell failed but the"
+                                       " notebook hid its error"))
         else:
             row.cells.append(CellGrade(gid, False, 0.0, points, result.message or "✗ failed"))
 
@@ -194,14 +318,51 @@ def grade_submission(student_id: str, data: bytes, assignment: Assignment, limit
         row.status = "crashed"
         last = run.log_tail.strip().splitlines()[-1:] or [""]
         row.flags.append(f"the run failed (pytest exit code {run.returncode}): {last[0][:200]}")
+
+    # tampering and library answers: what the instructor must see first
+    library = {gid: why for gid, why in voided.items() if gid in by_id}
+    internals = [f for f in findings if f.kind == "internals"]
+    if tampered or silent or forged or internals:
+        row.status = "tampered"
+        if tampered:
+            what = sorted({name for names in tampered.values() for name in names})
+            row.flags.insert(0, f"tampered: graded cell(s) {_plural(list(tampered))} ran after the notebook"
+                             f" replaced {', '.join(what[:8])}{' …' if len(what) > 8 else ''}: 0 points")
+            row.summary = ("Some graded cells earned 0 points because your notebook replaced functions"
+                           f" that the checks rely on ({', '.join(what[:3])}).")
+        if silent:
+            row.flags.insert(0, f"tampered: graded cell(s) {_plural(silent)} ran without the grader's"
+                             " check (disabled, or its error hidden): 0 points")
+            row.summary = row.summary or ("Some graded cells earned 0 points because your notebook"
+                                          " stopped the grader from checking them.")
+        if forged:
+            row.flags.insert(0, f"tampered: forged grader records in graded cell(s) {_plural(forged)}")
+        if internals:
+            row.flags.insert(0, f"tampered: the notebook reaches into the grader (`{internals[0].used}`"
+                             f" in {internals[0].where}): every graded cell voided")
+            row.summary = ("Every graded cell earned 0 points because your notebook uses the grader's"
+                           f" internals (`{internals[0].used}`).")
+    if library and not internals:
+        by_reason: dict[str, list[str]] = {}
+        for gid, why in library.items():
+            by_reason.setdefault(why, []).append(gid)
+        for why, gids in by_reason.items():
+            row.flags.append(f"graded cell(s) {_plural(gids)} voided: {why}")
+        if row.status == "ok":
+            row.status = "library"
+        first = next(iter(by_reason))
+        sentence = (f"Graded cells {_plural(sorted(library))} earned 0 points because {first.split(',')[0]},"
+                    " and an exercise answered by the library's own function is not an answer.")
+        row.summary = f"{row.summary} {sentence}".strip() if row.summary else sentence
     return row
 
 
 def _safe_grade(student_id: str, data: bytes, assignment: Assignment, limits: Limits,
-                guard: Guard, names: dict[str, str]) -> Row:
+                guard: Guard, names: dict[str, str], hidden: tuple[Path, ...] = (),
+                plan: GuardPlan | None = None) -> Row:
     """:func:`grade_submission` that always returns a row, then undoes changes to guarded files."""
     try:
-        row = grade_submission(student_id, data, assignment, limits)
+        row = grade_submission(student_id, data, assignment, limits, hidden=hidden, plan=plan)
     except Exception as error:  # a bug or an OS failure while grading one: a row, not a stop
         row = Row(student_id=student_id, status="crashed", max_total=assignment.max_total,
                   cells=[CellGrade(g, False, 0.0, assignment.points[g], "not graded")
@@ -248,14 +409,23 @@ def grade_batch(
     if solution is not None and guard.data("solution") is None:
         raise NotebookError(f"{solution}: no such notebook")
     assignment = Assignment.from_bytes(guard.data("lab"), guard.data("solution") if solution else None)
+    plan = guard_plan(assignment)
+    # under --isolate, no submission sees these folders (nor /tmp, where the others run)
+    hidden = tuple(dict.fromkeys(p.resolve() for p in [lab.parent, submissions, out]
+                                 + ([Path(solution).parent] if solution is not None else [])))
+    if limits.isolate:
+        out.mkdir(parents=True, exist_ok=True)
+        problem = isolation_problem()
+        if problem is not None:
+            raise IsolationError(f"--isolate: {problem}")
     log(f"lab {lab} ({_hash(guard.data('lab'))}), {len(assignment.columns)} graded cells, "
-        f"{len(paths)} submissions, {workers} worker(s)")
+        f"{len(paths)} submissions, {workers} worker(s){', isolated' if limits.isolate else ''}")
 
     rows: list[Row] = []
     start = time.monotonic()
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         futures = [pool.submit(_safe_grade, p.stem, guard.data(f"submission {p.stem}"), assignment,
-                               limits, guard, names) for p in paths if p.stem not in too_large]
+                               limits, guard, names, hidden, plan) for p in paths if p.stem not in too_large]
         rows += [Row(student_id=stem, status="invalid", max_total=assignment.max_total,
                      cells=[CellGrade(g, False, 0.0, assignment.points[g], "not run") for g in assignment.columns],
                      flags=[f"the file is larger than {MAX_SUBMISSION_MB} MiB"]) for stem in sorted(too_large)]
@@ -289,17 +459,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-mb", type=float, default=4096,
                         help="MiB of resident memory per notebook before it is killed (default 4096)")
     parser.add_argument("--fast", action="store_true", help="run the notebooks with SEGEDU_FAST=1")
+    parser.add_argument("--isolate", action="store_true",
+                        help="run each submission in bubblewrap (bwrap): read-only system, no network, "
+                             "only its own folder writable, the lab/solution/submission folders hidden")
     args = parser.parse_args(argv)
     if not Path(args.submissions).is_dir():
         print(f"error: {args.submissions}: no such folder", file=sys.stderr)
         return 2
     limits = Limits(cell_timeout=args.cell_timeout, timeout=args.timeout,
-                    memory_mb=args.memory_mb, fast=args.fast)
+                    memory_mb=args.memory_mb, fast=args.fast, isolate=args.isolate)
     try:
         rows, warnings = grade_batch(args.lab, args.submissions, args.out, solution=args.solution,
                                      workers=args.workers, limits=limits,
                                      log=lambda m: print(m, file=sys.stderr, flush=True))
-    except NotebookError as error:
+    except (NotebookError, IsolationError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"wrote {Path(args.out) / 'gradebook.csv'} ({len(rows)} submissions)")

@@ -3,7 +3,8 @@
 ``gradebook.csv`` has the columns ``student_id``, one per graded cell id (points earned),
 ``total``, ``max_total``, ``status`` and ``reason``; rows are sorted by student id.
 ``feedback/<student_id>.txt`` lists every graded cell with ✓ or ✗ and its check message, then the
-flags (restored cells, limits hit); it is cut at :data:`FEEDBACK_CAP` characters.
+flags (restored cells, limits hit); a row whose graded cells were voided (``tampered``, ``library``)
+opens with one plain sentence that says why; it is cut at :data:`FEEDBACK_CAP` characters.
 
 Both are written atomically (a temporary file renamed over the old one) from the results held in
 memory, after the whole batch: whatever a submission wrote at those paths while it ran is replaced.
@@ -41,10 +42,11 @@ class Row:
     """One submission's results: a gradebook row plus what its feedback text needs."""
 
     student_id: str
-    status: str  # ok, invalid, timeout, memory, crashed
+    status: str  # ok, invalid, timeout, memory, crashed, tampered, library
     max_total: float
     cells: list[CellGrade] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)
+    summary: str = ""  # one plain sentence for the student when cells were voided (tampered, library)
 
     @property
     def total(self) -> float:
@@ -65,6 +67,8 @@ def feedback_text(row: Row) -> str:
     """The feedback for one student, at most :data:`FEEDBACK_CAP` characters."""
     lines = [f"Feedback for {row.student_id}",
              f"Total: {_number(row.total)} / {_number(row.max_total)} (status: {row.status})", ""]
+    if row.summary:
+        lines[2:2] = ["", row.summary]  # the sentence that explains the voided cells, before them
     for cell in row.cells:
         mark = "✓" if cell.passed else "✗"
         lines.append(f"{mark} {cell.id}: {_number(cell.earned)} / {_number(cell.points)}")

@@ -4,7 +4,11 @@ The sandbox runs ``python -m pytest --nbval-lax -p segedu.grading.nbval_report n
 the environment variable ``SEGEDU_GRADE_REPORT`` naming a file outside the notebook's folder. For
 every code cell nbval runs, one JSON line is appended (and flushed) to that file::
 
-    {"cell": 3, "outcome": "failed", "message": "✗ conv sizes: ...", "output": "✓ ...", "timeout": false}
+    {"cell": 3, "outcome": "failed", "message": "✗ conv sizes: ...", "output": "✓ ...", "timeout": false,
+     "guard": [{"body": "...", "mac": "..."}]}
+
+``guard`` holds the records that :mod:`segedu.grading.guard` displayed in the cell (the grader
+checks their signatures).
 
 ``cell`` is nbval's cell number: the index among the notebook's *code* cells. Lines are written as
 cells finish, so the cells that ran before a kill (memory, wall clock) still count. Texts are capped
@@ -24,6 +28,8 @@ import pytest
 
 ENV = "SEGEDU_GRADE_REPORT"
 CAP = 2000  # characters kept of a cell's message and of its output
+GUARD_MIME = "application/vnd.segedu.grade+json"  # the records of segedu.grading.guard
+GUARD_CAP = 20  # records kept per cell (a graded cell makes one)
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _report_path: str | None = os.environ.pop(ENV, None)  # popped at import: the kernel never sees it
 
@@ -45,6 +51,17 @@ def _stream_text(item) -> str:
             if size > CAP:
                 break
     return cap("".join(pieces))
+
+
+def _guard_records(item) -> list[dict[str, str]]:
+    """The guard's records that the cell displayed (``{"body", "mac"}``; checked by the grader)."""
+    records = []
+    for out in getattr(item, "test_outputs", None) or []:
+        data = out.get("data") if out.get("output_type") in ("display_data", "execute_result") else None
+        record = data.get(GUARD_MIME) if isinstance(data, dict) else None
+        if isinstance(record, dict) and len(records) < GUARD_CAP:
+            records.append({"body": str(record.get("body", ""))[:CAP], "mac": str(record.get("mac", ""))[:100]})
+    return records
 
 
 def _error_text(excinfo) -> tuple[str, bool]:
@@ -73,7 +90,7 @@ def pytest_runtest_makereport(item, call):
     if call.excinfo is not None and not call.excinfo.errisinstance(pytest.skip.Exception):
         message, timed_out = _error_text(call.excinfo)
     line = {"cell": cell, "outcome": report.outcome, "when": call.when, "message": message,
-            "output": _stream_text(item), "timeout": timed_out}
+            "output": _stream_text(item), "timeout": timed_out, "guard": _guard_records(item)}
     with open(_report_path, "a", encoding="utf8") as file:
         file.write(json.dumps(line, ensure_ascii=False) + "\n")
         file.flush()

@@ -23,13 +23,30 @@ in a new session (process group), with that folder as the working directory. Lim
 
 The kernel started by nbval lives in a session of its own (jupyter_client starts it that way), so
 killing pytest's process group is not enough: every process seen in the tree and every process
-group it used are killed at the end, whatever happened.
+group it used are killed at the end, whatever happened. A process that left the tree (``setsid`` and
+a double fork) is caught twice: pytest runs as a *child subreaper* (Linux ``prctl``), so orphans of
+the kernel become its children, and it kills them all before it exits; and every process of the run
+carries a random token in its environment, by which any that is left is found and killed.
+
+**The guard** (``guard=``): the configuration of :mod:`~segedu.grading.guard` is written next to
+a private IPython profile whose startup file is the guard, and the kernel is started with that
+profile (``IPYTHONDIR``), so the guard runs before any cell. Its signed records come back in the
+report (:class:`CellResult` ``guard``).
+
+**Isolation** (``isolate=True``, needs bubblewrap's ``bwrap``): the whole run (pytest and its
+kernel) runs in new user-visible namespaces: a read-only view of ``/``; no network (a new network
+namespace with only loopback, which nbval needs to talk to its kernel); its own process ids (every
+process dies with the run); a private empty ``/tmp`` (memory-backed, 256 MiB) in which only the
+run's own temporary folder is mounted, writable; and an empty folder mounted over each of
+``hidden`` (the released lab's folder, the solution's, the submissions', the output folder), so
+that their files cannot be read.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -43,10 +60,40 @@ from pathlib import Path
 
 import psutil
 
-from . import nbval_report
+from . import checks, nbval_report
+from . import guard as guard_module
 from .nbval_report import ENV as REPORT_ENV
 
-__all__ = ["CellResult", "RunResult", "run_notebook"]
+__all__ = ["CellResult", "RunResult", "IsolationError", "isolation_problem", "run_notebook"]
+
+RUN_TOKEN_ENV = "SEGEDU_GRADE_RUN"  # every process of a run inherits it: how strays are found
+GUARD_ENV = "SEGEDU_GRADE_GUARD"  # where the guard reads its configuration (then deletes it)
+TMP_BYTES = 256 * 2**20  # size of the private /tmp under isolation
+
+# pytest as a child subreaper: orphans of the kernel become its children; all killed before it exits
+BOOT = """import sys; sys.path.insert(0, {private!r})
+try:
+    import ctypes; ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+except Exception:
+    pass
+import pytest; code = pytest.main()
+import psutil
+for _ in range(20):
+    left = psutil.Process().children(recursive=True)
+    if not left:
+        break
+    for process in left:
+        try:
+            process.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(left, timeout=1)
+sys.exit(code)
+"""
+
+
+class IsolationError(RuntimeError):
+    """``isolate=True`` cannot be honoured here (no ``bwrap``, or it cannot create namespaces)."""
 
 LOG_CAP = 4000  # characters of pytest's output kept (the end of it)
 REPORT_CAP = 1_000_000  # bytes of the cell report read back (each line is capped by the plugin)
@@ -62,6 +109,7 @@ class CellResult:
     message: str = ""
     output: str = ""
     timeout: bool = False
+    guard: tuple = ()  # the guard's records displayed by the cell: ({"body", "mac"}, ...)
 
 
 @dataclass
@@ -145,12 +193,62 @@ def _read_report(path: Path) -> dict[int, CellResult]:
             number = int(line["cell"])
         except (ValueError, KeyError, TypeError):
             continue  # a line cut by the cap or by a kill
+        records = line.get("guard") if isinstance(line.get("guard"), list) else []
         result = CellResult(passed=line.get("outcome") == "passed", message=str(line.get("message", "")),
-                            output=str(line.get("output", "")), timeout=bool(line.get("timeout")))
+                            output=str(line.get("output", "")), timeout=bool(line.get("timeout")),
+                            guard=tuple(r for r in records if isinstance(r, dict)))
         # the call phase decides; a setup failure only counts when the cell never ran
         if line.get("when") == "call" or number not in cells:
             cells[number] = result
     return cells
+
+
+def isolation_problem() -> str | None:
+    """Why ``isolate=True`` cannot work on this machine, or ``None`` when it can (bwrap is tried)."""
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        return "bubblewrap's `bwrap` is not installed (Debian: apt-get install bubblewrap)"
+    probe = subprocess.run([bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+                            "--unshare-net", "--unshare-pid", "--die-with-parent", "true"],
+                           capture_output=True, text=True, timeout=30)
+    if probe.returncode != 0:
+        return f"`bwrap` cannot create namespaces here: {probe.stderr.strip()[:300]}"
+    return None
+
+
+def _isolated(command: list[str], private: Path, work: Path, hidden: list[Path]) -> list[str]:
+    """``command`` inside bubblewrap: read-only /, no network, own pids, only ``private`` writable."""
+    problem = isolation_problem()
+    if problem is not None:
+        raise IsolationError(problem)
+    keep = [Path(sys.prefix).resolve(), Path(sys.executable).resolve().parent,
+            Path(checks.__file__).resolve().parents[2]]
+    args = [shutil.which("bwrap"), "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+            "--size", str(TMP_BYTES), "--tmpfs", "/tmp", "--unshare-net", "--unshare-pid",
+            "--unshare-ipc", "--unshare-uts", "--die-with-parent", "--new-session"]
+    for folder in hidden:
+        folder = folder.resolve()
+        if not folder.is_dir():
+            continue
+        needed = [k for k in keep if k == folder or folder in k.parents]
+        if needed or folder == private or folder in private.parents:
+            raise IsolationError(f"--isolate would hide {folder}, which holds "
+                                 f"{needed[0] if needed else 'the run folder'}; move it elsewhere")
+        args += ["--tmpfs", str(folder)]
+    args += ["--bind", str(private), str(private), "--chdir", str(work), "--", *command]
+    return args
+
+
+def _strays(token: str) -> list[psutil.Process]:
+    """Processes still alive that carry the run's token in their environment."""
+    found = []
+    for process in psutil.process_iter():
+        try:
+            if process.pid != os.getpid() and process.environ().get(RUN_TOKEN_ENV) == token:
+                found.append(process)
+        except (psutil.Error, OSError):
+            pass
+    return found
 
 
 def run_notebook(
@@ -161,6 +259,9 @@ def run_notebook(
     memory_mb: float = 4096,
     env: dict[str, str] | None = None,
     python: str = sys.executable,
+    guard: dict | None = None,
+    isolate: bool = False,
+    hidden: list[Path] | tuple[Path, ...] = (),
 ) -> RunResult:
     """Run a notebook (its JSON text) with nbval in a fresh temporary folder, within the limits.
 
@@ -170,22 +271,48 @@ def run_notebook(
         timeout: seconds the whole run may take (kernel start included) before the tree is killed.
         memory_mb: resident memory (MiB) of the whole process tree before it is killed.
         env: extra environment variables for the run (e.g. ``SEGEDU_FAST``).
+        guard: configuration of :mod:`~segedu.grading.guard` (``key`` in hex, ``cells`` sources by
+            graded id, ``modules``, ``names``); ``None`` runs the notebook without the guard.
+        isolate: run inside bubblewrap (see the module's docstring); raises
+            :class:`IsolationError` when that is not possible here.
+        hidden: folders that an isolated run must not see.
     """
     result = RunResult()
     with tempfile.TemporaryDirectory(prefix="segedu-grade-") as private:
         # the report lives next to, not inside, the folder the student's code runs in
-        work, report = Path(private) / "work", Path(private) / "report.jsonl"
+        private_path = Path(private).resolve()
+        work, report = private_path / "work", private_path / "report.jsonl"
         work.mkdir()
         code_cells = sum(c.get("cell_type") == "code" for c in json.loads(text).get("cells", []))
         (work / "submission.ipynb").write_text(text, encoding="utf8")
         # the plugin is copied next to the report and loaded by file: importing it as
         # segedu.grading.nbval_report would import segedu, hence torch, into pytest (+2 s, +0.5 GB)
-        shutil.copyfile(nbval_report.__file__, Path(private) / "segedu_nbval_report.py")
-        boot = f"import sys; sys.path.insert(0, {private!r}); import pytest; sys.exit(pytest.main())"
+        shutil.copyfile(nbval_report.__file__, private_path / "segedu_nbval_report.py")
+        token = secrets.token_hex(16)
+        extra = {"MPLBACKEND": "Agg", **(env or {}), REPORT_ENV: str(report), RUN_TOKEN_ENV: token}
+        if guard is not None:
+            profile = private_path / "ipython" / "profile_default"
+            (profile / "startup").mkdir(parents=True)
+            shutil.copyfile(guard_module.__file__, profile / "startup" / "00-segedu-guard.py")
+            (profile / "ipython_kernel_config.py").write_text(
+                "c.HistoryManager.enabled = False\n", encoding="utf8")
+            shutil.copyfile(checks.__file__, private_path / "segedu_private_checks.py")
+            config = {**guard, "checks": str(private_path / "segedu_private_checks.py")}
+            (private_path / "guard.json").write_text(json.dumps(config), encoding="utf8")
+            extra.update({"IPYTHONDIR": str(private_path / "ipython"),
+                          GUARD_ENV: str(private_path / "guard.json")})
+        boot = BOOT.format(private=str(private_path))
         command = [python, "-c", boot, "submission.ipynb", "--nbval-lax", "--nbval-current-env",
                    f"--nbval-cell-timeout={cell_timeout}", "-p", "segedu_nbval_report",
                    "-p", "no:cacheprovider", "-q", "--tb=no", "--rootdir", str(work), "-o", "addopts="]
-        run_env = {**os.environ, "MPLBACKEND": "Agg", **(env or {}), REPORT_ENV: str(report)}
+        if isolate:
+            for name in ("runtime", "config", "cache"):
+                (private_path / name).mkdir()
+            extra.update({"JUPYTER_RUNTIME_DIR": str(private_path / "runtime"),
+                          "MPLCONFIGDIR": str(private_path / "config"), "TMPDIR": "/tmp",
+                          "XDG_CACHE_HOME": str(private_path / "cache")})
+            command = _isolated(command, private_path, work, list(hidden))
+        run_env = {**os.environ, **extra}
         start = time.monotonic()
         proc = subprocess.Popen(command, cwd=work, env=run_env, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -197,15 +324,19 @@ def run_notebook(
         seen: dict[int, psutil.Process] = {}
         groups: set[int] = {proc.pid}  # start_new_session: pytest's group id is its pid
         died_at: float | None = None  # when the kernel was first seen dead
-        kernels: dict[int, psutil.Process] = {}  # pytest's children: the kernel nbval started
+        pytest_process: psutil.Process | None = None if isolate else root
+        kernel: psutil.Process | None = None  # the first child of pytest: the kernel nbval started
         # the watchdog: wall clock and resident memory of the whole tree, and the kernel's life
         while proc.poll() is None:
             processes = _tree(root)
-            try:
-                kernels.update((p.pid, p) for p in root.children())
-            except psutil.NoSuchProcess:
-                pass
-            if died_at is None and any(_dead(k) for k in kernels.values()):
+            if pytest_process is None:  # under bwrap: the process that runs the boot code
+                pytest_process = next((p for p in processes[1:] if _is_pytest(p, python)), None)
+            if kernel is None and pytest_process is not None:
+                try:
+                    kernel = next(iter(pytest_process.children()), None)
+                except psutil.NoSuchProcess:
+                    pass
+            if died_at is None and kernel is not None and _dead(kernel):
                 died_at = time.monotonic()
             if (died_at is not None and time.monotonic() - died_at > GRACE_S
                     and len(_read_report(report)) < code_cells):
@@ -230,6 +361,7 @@ def run_notebook(
         # whatever happened, nothing the run started may outlive it
         _kill([*_tree(root), *seen.values()], groups)
         proc.wait()
+        _kill(_strays(token), set())
         reader.join(timeout=5)
         result.returncode = proc.returncode
         result.seconds = time.monotonic() - start
@@ -241,3 +373,12 @@ def run_notebook(
         result.kernel_died = died_at is not None and len(result.cells) < code_cells or any(
             "Kernel dead" in cell.message for cell in result.cells.values())
     return result
+
+
+def _is_pytest(process: psutil.Process, python: str) -> bool:
+    """The process that runs :data:`BOOT` (under bwrap, bwrap's own processes share its argv)."""
+    try:
+        line = process.cmdline()
+        return bool(line) and line[0] == python and "segedu_nbval_report" in line
+    except psutil.Error:
+        return False

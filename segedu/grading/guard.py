@@ -1,0 +1,206 @@
+"""The grader's guard inside the student's kernel: graded cells with their own tools, and tampering seen.
+
+This file is not imported by the grader. :mod:`~segedu.grading.sandbox` copies it into a private
+IPython profile as a *startup file*, so the kernel that runs a submission executes it before any
+cell of the notebook. It reads its configuration (a JSON file named by ``SEGEDU_GRADE_GUARD``,
+deleted as soon as it is read) and then:
+
+1. **snapshots** the functions the graded cells rely on: every callable and submodule of
+   ``builtins``, ``math``, ``numpy``, ``torch``, ``torch.nn.functional``, ``torch.testing``,
+   ``segedu.grading`` (and its ``checks``), the modules the graded cells import, and the methods of
+   ``torch.Tensor``; with each module's entry in ``sys.modules`` and its class;
+2. loads a **private copy** of :mod:`segedu.grading.checks` (a fresh module object, not in
+   ``sys.modules``), whose functions see a frozen copy of the builtins and of the few torch functions
+   they call;
+3. defines ``__segedu_grade__(gid)``. The grader replaces the source of every graded cell by
+   ``__segedu_grade__("<gid>")``; the call looks at the snapshot, re-binds in the notebook's namespace
+   ``check``, ``assert_close`` and ``CheckFailed`` (the private copy) and the modules and functions
+   that the released lab imports and the graded cell uses (``torch``, ``F``, ...), then runs the
+   released source of the cell. It looks again after the cell, and at every ``check`` and
+   ``assert_close`` call in it;
+4. publishes, for every graded cell, one **record** as display data of type :data:`MIME`: whether the
+   cell passed and what was found replaced, signed with HMAC-SHA256 under a key that only the grader
+   and this file know. The grader gives a graded cell its points only when nbval saw it pass *and*
+   its record is there, is signed, says it passed and lists nothing replaced.
+
+So a notebook that rebinds ``check``, patches ``torch.allclose``, ``segedu.grading.assert_close`` or
+``builtins.isinstance``, hides the errors that IPython would show, or prints look-alike ✓ lines gets
+no points for the graded cells concerned, and the row says why. The limit: the guard lives in the
+student's process. Code written to read the grader's own objects out of that process (this guard's
+closure) can still forge its records; the grader looks for such code before the run
+(:mod:`~segedu.grading.answers`), but only running the checks in another process would close it.
+"""
+
+MIME = "application/vnd.segedu.grade+json"
+
+
+def _segedu_install_guard() -> None:
+    import builtins
+    import contextlib
+    import hashlib
+    import hmac
+    import importlib
+    import importlib.util
+    import json
+    import os
+    import sys
+    import types
+
+    path = os.environ.pop("SEGEDU_GRADE_GUARD", None)
+    if not path:
+        return
+    with open(path, encoding="utf8") as file:
+        config = json.load(file)
+    with contextlib.suppress(OSError):
+        os.unlink(path)  # the key is in memory only from now on
+
+    from IPython import get_ipython
+    from IPython.display import publish_display_data
+
+    shell = get_ipython()
+    user_ns = shell.user_ns
+    try:  # OpenSSL's HMAC object: a C type, whose methods no notebook can replace
+        import _hashlib
+
+        signer = _hashlib.hmac_new(bytes.fromhex(config.pop("key")), digestmod="sha256")
+    except (ImportError, AttributeError, ValueError):
+        signer = hmac.new(bytes.fromhex(config.pop("key")), digestmod=hashlib.sha256)
+    sources: dict[str, str] = config["cells"]
+
+    def resolve(dotted: str):
+        """A module, or an attribute of one (``torch.nn.functional``, ``segedu.losses.dice_loss``)."""
+        try:
+            return importlib.import_module(dotted)
+        except ImportError:
+            parent, _, name = dotted.rpartition(".")
+            return getattr(importlib.import_module(parent), name)
+
+    # 1. the snapshot, before any cell of the notebook runs
+    # set by IPython or ipykernel around every cell (input: stdin forwarding), not by the notebook
+    ignored = {"get_ipython", "exit", "quit", "display", "input", "raw_input", "_", "__", "___",
+               "__segedu_grade__"}
+    modules: dict[str, types.ModuleType] = {}
+    for name in ["builtins", "math", "numpy", "torch", "torch.nn.functional", "torch.testing",
+                 "contextlib", "segedu.grading", "segedu.grading.checks", *config["modules"]]:
+        with contextlib.suppress(Exception):  # a module the kernel lacks: the cell will fail anyway
+            modules[name] = importlib.import_module(name)
+    watched: list[tuple[str, object, dict]] = []  # (label, namespace, {name: object})
+
+    def keep(namespace) -> dict:
+        return {k: v for k, v in list(namespace.items())
+                if k not in ignored and (callable(v) or isinstance(v, types.ModuleType))}
+
+    for name, module in modules.items():
+        watched.append((name, vars(module), keep(vars(module))))
+    torch = modules.get("torch")
+    if torch is not None:
+        watched.append(("torch.Tensor", vars(torch.Tensor), keep(vars(torch.Tensor))))
+    for cls in (contextlib._GeneratorContextManager, contextlib._GeneratorContextManagerBase):
+        watched.append((f"contextlib.{cls.__name__}", vars(cls), keep(vars(cls))))
+    classes = {name: type(module) for name, module in modules.items()}
+    system_modules = sys.modules
+
+    # 2. the private copy of the checks, with frozen builtins and torch functions
+    spec = importlib.util.spec_from_file_location("segedu_grade_private_checks", config["checks"])
+    private = importlib.util.module_from_spec(spec)
+    private.__dict__["__builtins__"] = dict(vars(builtins))
+    spec.loader.exec_module(private)  # binds torch.allclose & co. now, before any cell
+
+    def changes() -> list[str]:
+        """What differs from the snapshot, as ``torch.allclose`` or ``sys.modules['numpy']``."""
+        found = []
+        if sys.modules is not system_modules:
+            found.append("sys.modules")
+        for name, module in modules.items():
+            if system_modules.get(name) is not module:
+                found.append(f"sys.modules[{name!r}]")
+            if type(module) is not classes[name]:
+                found.append(f"the class of module {name}")
+        for label, namespace, saved in watched:
+            for key, value in saved.items():
+                now = namespace.get(key, ignored)
+                if now is not value and not (isinstance(now, types.MethodType) and now == value):
+                    found.append(f"{label}.{key}")
+        if user_ns.get("__builtins__", builtins) is not builtins:
+            found.append("__builtins__ of the notebook")
+        return found
+
+    during: list[str] = []
+
+    @contextlib.contextmanager
+    def check(name: str, *, hint: str = ""):
+        with private.check(name, hint=hint):
+            try:
+                yield
+            finally:
+                during.extend(changes())
+
+    def assert_close(actual, expected, **options):
+        during.extend(changes())
+        return private.assert_close(actual, expected, **options)
+
+    check.__doc__, assert_close.__doc__ = private.check.__doc__, private.assert_close.__doc__
+    public = {}  # what the lab's own import binds, which the notebook may hold under those names
+    with contextlib.suppress(Exception):
+        public = {n: getattr(modules["segedu.grading"], n) for n in ("check", "assert_close", "CheckFailed")}
+    tools = {"check": check, "assert_close": assert_close, "CheckFailed": private.CheckFailed}
+    trusted = {}
+    for name, dotted in config["names"].items():
+        if name in tools and dotted.startswith("segedu.grading"):
+            trusted[name] = tools[name]
+        else:
+            with contextlib.suppress(Exception):
+                trusted[name] = resolve(dotted)
+
+    def rebind() -> list[str]:
+        """Put the trusted objects under their names; the names the notebook had bound otherwise."""
+        found = []
+        for name, value in trusted.items():
+            now = user_ns.get(name, value)
+            if now is not value and now is not public.get(name, value):
+                found.append(f"`{name}` in the notebook")
+            user_ns[name] = value
+        return found
+
+    publish, new_mac, mime = publish_display_data, signer.copy, MIME
+    compile_, exec_ = compile, exec
+    count = [0]
+
+    def record(gid: str, passed: bool, replaced: list[str]) -> None:
+        """Publish ``gid|passed|n|what;was;replaced`` and its HMAC (text: no encoder to patch)."""
+        count[0] += 1
+        what = ";".join(sorted(set(replaced))[:50])
+        body = f"{gid}|{1 if passed else 0}|{count[0]}|{what}"
+        mac = new_mac()
+        mac.update(body.encode("utf8"))
+        publish({mime: {"body": body, "mac": mac.hexdigest()}})
+
+    def grade(gid: str) -> None:
+        """Run the released source of graded cell ``gid`` with the grader's tools; record the outcome."""
+        source = sources[gid]
+        during.clear()
+        replaced = changes() + rebind()
+        try:
+            exec_(compile_(source, f"<graded cell {gid}>", "exec"), user_ns)
+        except BaseException:
+            record(gid, False, replaced + during + changes())
+            raise
+        record(gid, True, replaced + during + changes())
+
+    user_ns["__segedu_grade__"] = grade
+    shell.user_ns_hidden["__segedu_grade__"] = grade
+
+
+def _segedu_start_guard() -> None:
+    """Run the installer with a private copy of the builtins: the guard's own calls (``isinstance``,
+    ``sorted``, ``exec``...) stay the originals whatever the notebook does to ``builtins`` later."""
+    import builtins
+    import types
+
+    frozen = {"__builtins__": dict(vars(builtins)), "__name__": "segedu_grade_guard", "MIME": MIME}
+    types.FunctionType(_segedu_install_guard.__code__, frozen)()
+
+
+if __name__ != "segedu.grading.guard":  # as a startup file in the kernel; importing it does nothing
+    _segedu_start_guard()
+    del _segedu_install_guard, _segedu_start_guard, MIME
