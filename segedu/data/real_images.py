@@ -1,7 +1,7 @@
 """Real images with real annotations, read from packages that segedu installs; nothing copied.
 
 - :func:`dsb2018_nuclei`: the fluorescence nuclei image of the 2018 Data Science Bowl and its
-  hand-drawn instance labels, as the ``stardist`` package ships them for its own tests.
+  hand-drawn instance labels, which the ``stardist`` package ships as example data.
 - :func:`skimage_photograph`: a photograph (or microscope image) bundled with scikit-image,
   without labels, for the methods that need none (clustering, watershed, ViT features, SAM prompts).
 
@@ -63,7 +63,7 @@ def dsb2018_nuclei(*, percentiles: tuple[float, float] = (1.0, 99.8)) -> tuple[t
     the 2018 Data Science Bowl", Nature Methods 16, 2019; the data are the Broad Bioimage Benchmark
     Collection's BBBC038v1, where their terms of use are given), with one label per nucleus drawn
     by hand (the version that the StarDist authors use, Schmidt et al., MICCAI 2018). The
-    ``stardist`` package (BSD-3-Clause) ships both files for its tests; segedu never copies them.
+    ``stardist`` package (BSD-3-Clause) ships both files as example data; segedu never copies them.
 
     Args:
         percentiles: the ``(low, high)`` percentiles of the raw image mapped to 0 and 1 (clipped):
