@@ -56,10 +56,14 @@ labs: $(STAMP)
 # SOLUTIONS=1 (or 0) overrides `segedu: publish_solutions` of _config.yml: publish the solutions too.
 # The toc path must be absolute (jupyter-book resolves a relative one from inside course/). No
 # MPLBACKEND=Agg here: kernels started with it show no figures.
+# build_parallel.py is `jupyter-book build` with BOOK_JOBS processes reading, and so executing, the
+# pages at once (Sphinx's -j, which jupyter-book's command line lacks); BOOK_JOBS=1 is the plain
+# serial build. benchmarks/book_build.py times the chapters and the whole target.
 SOLUTIONS ?=
+BOOK_JOBS ?= 2
 book: $(STAMP)
 	$(PY) jupyter-book-config/prepare_book.py --out $(BOOK_OUT) --solutions '$(SOLUTIONS)'
-	$(VENV)/bin/jupyter-book build course --all -W --keep-going \
+	$(PY) jupyter-book-config/build_parallel.py --jobs $(BOOK_JOBS) build course --all -W --keep-going \
 		--config jupyter-book-config/_config.yml \
 		--toc $(abspath $(BOOK_OUT))/_toc.yml \
 		--path-output $(BOOK_OUT)
