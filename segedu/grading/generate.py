@@ -7,7 +7,11 @@ For every ``solutions/<name>.ipynb`` it writes ``labs/<name>.ipynb`` where
    in a Markdown cell they become ``YOUR ANSWER HERE``;
 2. cells tagged ``hidden-tests`` are removed (the grader keeps them);
 3. outputs and execution counts are cleared;
-4. everything else — graded cells with their ``segedu`` metadata, the notebook's kernel and Colab
+4. graded cells get the tag ``raises-exception``: a failing check is feedback, so JupyterLab's *Run
+   All* sends them with ``stop_on_error=False`` and goes on (with ``stop_on_error=True`` ipykernel
+   aborts only the requests already queued when the error happens, so Run All skipped some later
+   cells and ran others). The solutions keep no such tag, so nbval still fails on any error there;
+5. everything else — graded cells with their ``segedu`` metadata, the notebook's kernel and Colab
    metadata, cell ids — is kept as it is.
 
 ``python -m segedu.grading generate`` writes the labs; ``--check`` only compares and exits 1 when
@@ -27,6 +31,7 @@ from .notebook import NotebookError, graded_cells, is_hidden_tests, read_noteboo
 __all__ = ["strip_solution", "student_version", "generate_labs", "stale_labs"]
 
 BEGIN, END = "# BEGIN SOLUTION", "# END SOLUTION"
+RUN_ON_TAG = "raises-exception"  # JupyterLab and Notebook 7 run such a cell with stop_on_error=False
 
 
 def strip_solution(source: str, *, cell_type: str = "code", where: str = "cell") -> str:
@@ -72,6 +77,8 @@ def student_version(solution: nbformat.NotebookNode, *, where: str = "notebook")
             new.source = strip_solution(new.source, cell_type=new.cell_type, where=f"{where}, cell {index}")
         if new.cell_type == "code":
             new.outputs, new.execution_count = [], None
+            if new.metadata.get("segedu", {}).get("grade") and RUN_ON_TAG not in new.metadata.get("tags", []):
+                new.metadata["tags"] = [*new.metadata.get("tags", []), RUN_ON_TAG]
         lab.cells.append(new)
     return lab
 

@@ -192,11 +192,14 @@ def prepare(submission: nbformat.NotebookNode, assignment: Assignment) -> Prepar
         cells.insert(len(cells) if index is None else index + 1, new)
         last_after[anchor] = new
 
-    # 5. a clean notebook: no outputs, unique cell ids
+    # 5. a clean notebook: no outputs, unique cell ids, and no `raises-exception` tag (the labs' graded
+    # cells carry it for JupyterLab's Run All; under nbval it would turn a failed check into a pass)
     seen: set[str] = set()
     for cell in cells:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
+        if "raises-exception" in cell.metadata.get("tags", []):
+            cell.metadata["tags"] = [t for t in cell.metadata["tags"] if t != "raises-exception"]
         if "id" in cell:
             while cell.id in seen:
                 cell.id = uuid.uuid4().hex[:8]

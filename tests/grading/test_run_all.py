@@ -1,0 +1,61 @@
+"""JupyterLab's Run All on a student lab runs every cell: a failing check stops nothing.
+
+JupyterLab sends every cell's execute request at once, with ``stop_on_error=True`` unless the cell
+is tagged ``raises-exception``. After an error, ipykernel aborts only the requests that it has
+already received, so with failing checks Run All used to skip some later cells (their outputs
+cleared) and run others. The generator tags the graded cells of the student labs, and the other
+cells of a lab wait for unfinished parts quietly (``segedu.lab.needs``). The grader removes the tag
+before nbval runs a submission (``segedu.grading.prepare``), so a failed check still fails there.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from jupyter_client.manager import start_new_kernel
+
+from segedu.grading.notebook import graded_cells, read_notebook
+
+ROOT = Path(__file__).resolve().parents[2]
+LABS = sorted((ROOT / "labs").glob("*.ipynb"))
+TAG = "raises-exception"
+
+
+def _tags(cell) -> list[str]:
+    return cell.get("metadata", {}).get("tags", [])
+
+
+@pytest.mark.parametrize("lab", LABS, ids=lambda p: p.stem)
+def test_graded_cells_of_the_labs_are_tagged_and_the_solutions_are_not(lab):
+    notebook = read_notebook(lab)
+    graded = {cell.index for cell in graded_cells(notebook)}
+    for index, cell in enumerate(notebook.cells):
+        assert (TAG in _tags(cell)) == (index in graded), f"{lab.name}, cell {index}: tag {TAG} on graded cells only"
+    solution = read_notebook(ROOT / "solutions" / lab.name)
+    assert not any(TAG in _tags(cell) for cell in solution.cells), "nbval must fail on any error of a solution"
+
+
+def test_run_all_on_the_blank_lab_01_runs_every_cell(tmp_path):
+    """Every request sent at once, as JupyterLab's Run All does: none is aborted, only checks fail."""
+    notebook = read_notebook(ROOT / "labs" / "01_losses.ipynb")
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    env = dict(os.environ, SEGEDU_FAST="1", MPLBACKEND="Agg")
+    manager, client = start_new_kernel(kernel_name="python3", cwd=str(tmp_path), env=env)
+    try:
+        requests = [client.execute(cell.source, stop_on_error=TAG not in _tags(cell)) for cell in code]
+        status = {}
+        while not all(request in status for request in requests):
+            reply = client.get_shell_msg(timeout=300)
+            if reply["msg_type"] == "execute_reply":
+                status[reply["parent_header"]["msg_id"]] = reply["content"]["status"]
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+    outcome = [status[request] for request in requests]
+    assert "aborted" not in outcome, outcome
+    for cell, result in zip(code, outcome, strict=True):
+        graded = cell.metadata.get("segedu", {}).get("grade", False)
+        assert result == "error" if graded else result == "ok", (
+            f"cell {cell.id}: {result} on the blank lab ({'graded' if graded else 'not graded'})")
