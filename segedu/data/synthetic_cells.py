@@ -30,12 +30,12 @@ from typing import Any
 import numpy as np
 import torch
 from scipy import ndimage as ndi
+from skimage.measure import label as label_regions
 from torch.utils.data import Dataset
 from torchvision import tv_tensors
 
-from .sample import make_target
 from .synthetic_noise import smooth_noise, white_noise
-from .synthetic_scenes import _fraction_range, _index, _nonneg_int, _size_pair
+from .synthetic_scenes import _fraction_range, _index, _nonneg_int, _size_pair, _target, _uniform
 
 __all__ = ["SyntheticCells", "Nucleus", "touching_pairs"]
 
@@ -157,15 +157,14 @@ class SyntheticCells(Dataset):
         image, labels, boxes = self._generate(i)
         n = len(boxes)
         instances = torch.from_numpy(labels)  # (H, W)
-        target = make_target(
-            canvas_size=self.size,
+        target = _target(
+            self.size,
             instances=instances,
             # one bool mask per nucleus: (N, H, W)
             masks=instances[None] == torch.arange(1, n + 1)[:, None, None],
             boxes=torch.from_numpy(boxes),
             labels=torch.ones(n, dtype=torch.int64),
             semantic=(instances > 0).long(),
-            source=f"{type(self).__name__}[{i}]",
         )
         img = torch.from_numpy(image)[None].repeat(self.channels, 1, 1)  # (C, H, W)
         img = tv_tensors.Image(img)
@@ -210,26 +209,27 @@ class SyntheticCells(Dataset):
         count = int(rng.integers(self.min_cells, self.max_cells + 1))
         nuclei: list[Nucleus] = []
         centres, radii = np.zeros((count, 2)), np.zeros(count)  # of the nuclei placed so far
+        low, high = self.radius
         for _ in range(count):
             # shape: base radius and three harmonics k = 2, 3, 4 (oval, then dents)
-            base = rng.uniform(*self.radius) * short
-            harmonics = np.stack(
-                [np.arange(2, 5), rng.uniform(0, 1, 3) * [0.22, 0.08, 0.05], rng.uniform(0, 2 * np.pi, 3)],
-                axis=1,
-            )
+            base = _uniform(rng, low, high) * short
+            harmonics = np.empty((3, 3))
+            harmonics[:, 0] = (2, 3, 4)
+            harmonics[:, 1] = rng.random(3) * [0.22, 0.08, 0.05]  # rng.uniform(0, 1, 3), bit for bit
+            harmonics[:, 2] = _uniform(rng, 0, 2 * np.pi, 3)
+            shape = Nucleus((0.0, 0.0), base, harmonics)
             # position: a few tries to find a spot that does not swallow another nucleus
+            m = len(nuclei)
             for _attempt in range(10):
                 if nuclei and rng.random() < self.cluster_prob:
                     # against nucleus j, in direction phi, with the edges overlapping a little
-                    j = nuclei[int(rng.integers(len(nuclei)))]
-                    phi = rng.uniform(0, 2 * np.pi)
-                    shape = Nucleus((0.0, 0.0), base, harmonics)
+                    j = nuclei[int(rng.integers(m))]
+                    phi = _uniform(rng, 0, 2 * np.pi)
                     reach = j.radius_at(phi) + shape.radius_at(phi + np.pi)
-                    d = reach * rng.uniform(0.8, 0.95)
+                    d = reach * _uniform(rng, 0.8, 0.95)
                     cx, cy = j.center[0] + d * math.cos(phi), j.center[1] + d * math.sin(phi)
                 else:
-                    cx, cy = rng.uniform(0, 1) * w, rng.uniform(0, 1) * h
-                m = len(nuclei)
+                    cx, cy = rng.random() * w, rng.random() * h  # rng.uniform(0, 1), bit for bit
                 gaps = np.hypot(centres[:m, 0] - cx, centres[:m, 1] - cy) - 0.75 * (base + radii[:m])
                 if (gaps >= 0).all():
                     nuclei.append(Nucleus((cx, cy), base, harmonics))
@@ -265,21 +265,24 @@ def _label_image(nuclei: list[Nucleus], h: int, w: int, min_area: int) -> tuple[
         best[rows, cols][closer] = dist[closer]
         owner[rows, cols][closer] = k
 
-    # keep one connected piece per nucleus (the largest) and drop nuclei under min_area
-    labels = np.zeros((h, w), dtype=np.int64)
-    n = 0
-    for k, (rows, cols) in enumerate(windows, start=1):
-        mine = owner[rows, cols] == k
-        pieces, count = ndi.label(mine, structure=_FOUR_NEIGHBOURS)
-        if count == 0:
-            continue
-        if count > 1:
-            sizes = np.bincount(pieces.ravel())[1:]
-            mine = pieces == 1 + int(np.argmax(sizes))
-        if mine.sum() < min_area:
-            continue
-        n += 1
-        labels[rows, cols][mine] = n
+    # keep one connected piece per nucleus (the largest; the first in raster order among equal
+    # ones) and drop nuclei under min_area. One labelling of the whole owner image finds the
+    # 4-connected pieces of every nucleus at once (pixels of different owners never join).
+    pieces = label_regions(owner, background=0, connectivity=1)  # (H, W), pieces 1..M, raster order
+    sizes = np.bincount(pieces.ravel())[1:]  # (M,)
+    piece_owner = np.zeros(len(sizes) + 1, np.int64)
+    piece_owner[pieces] = owner  # every pixel of a piece has the same owner
+    piece_owner = piece_owner[1:]
+    # per owner, its largest piece: sort by owner, then size (descending), then raster order
+    order = np.lexsort((np.arange(len(sizes)), -sizes, piece_owner))
+    first = np.ones(len(order), bool)
+    first[1:] = piece_owner[order[1:]] != piece_owner[order[:-1]]
+    best_piece = order[first]  # one piece per owner, owners in increasing order
+    best_piece = best_piece[sizes[best_piece] >= min_area]
+    # new labels 1..n in the order of the nuclei (owners increase with the nucleus index)
+    lut = np.zeros(len(sizes) + 1, np.int64)
+    lut[best_piece + 1] = np.arange(1, len(best_piece) + 1)
+    labels = lut[pieces]
     depth = np.where(labels > 0, 1 - best, 0).astype(np.float32)
     return labels, depth
 
