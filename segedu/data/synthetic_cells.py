@@ -39,8 +39,6 @@ from .synthetic_scenes import _fraction_range, _index, _nonneg_int, _size_pair, 
 
 __all__ = ["SyntheticCells", "Nucleus", "touching_pairs"]
 
-_FOUR_NEIGHBOURS = ndi.generate_binary_structure(2, 1)  # connectivity of a nucleus' pixels
-
 
 @dataclass(frozen=True, eq=False)
 class Nucleus:

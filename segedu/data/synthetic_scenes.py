@@ -178,14 +178,14 @@ def _rasterise(obj: SceneObject, h: int, w: int) -> tuple[slice, slice, np.ndarr
     v = obj.vertices
     rows, cols = _window(*v.min(axis=0), *v.max(axis=0), h, w)
     xs, ys = _pixel_centres(rows, cols)
-    x0, y0 = v[:, 0], v[:, 1]
-    x1, y1 = np.roll(x0, -1), np.roll(y0, -1)
+    # edges k -> k + 1 (the last back to the first), all at once: (K, 1, 1) each
+    x0, y0 = v[:, 0, None, None], v[:, 1, None, None]
+    nxt = np.r_[1 : len(v), 0]
+    x1, y1 = x0[nxt], y0[nxt]
     # the sign of the polygon's area tells which side of each edge is "inside"
     orientation = np.sign(np.sum(x0 * y1 - x1 * y0))
-    inside = np.ones((rows.stop - rows.start, cols.stop - cols.start), dtype=bool)
-    for ax, ay, bx, by in zip(x0, y0, x1, y1, strict=True):
-        cross = (bx - ax) * (ys - ay) - (by - ay) * (xs - ax)
-        inside &= cross * orientation >= 0
+    cross = (x1 - x0) * (ys - y0) - (y1 - y0) * (xs - x0)  # (K, h, w), > 0 left of the edge
+    inside = np.all(cross * orientation >= 0, axis=0)
     return rows, cols, inside
 
 
