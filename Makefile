@@ -58,11 +58,15 @@ labs: $(STAMP)
 # MPLBACKEND=Agg here: kernels started with it show no figures.
 # build_parallel.py is `jupyter-book build` with BOOK_JOBS processes reading, and so executing, the
 # pages at once (Sphinx's -j, which jupyter-book's command line lacks); BOOK_JOBS=1 is the plain
-# serial build. benchmarks/book_build.py times the chapters and the whole target.
+# serial build. Each kernel gets BOOK_THREADS BLAS/OpenMP threads: with two kernels on two cores,
+# more threads mostly spin against each other (as the test target's comment says too).
+# benchmarks/book_build.py times the chapters and the whole target.
 SOLUTIONS ?=
 BOOK_JOBS ?= 2
+BOOK_THREADS ?= 1
 book: $(STAMP)
 	$(PY) jupyter-book-config/prepare_book.py --out $(BOOK_OUT) --solutions '$(SOLUTIONS)'
+	OMP_NUM_THREADS=$(BOOK_THREADS) MKL_NUM_THREADS=$(BOOK_THREADS) \
 	$(PY) jupyter-book-config/build_parallel.py --jobs $(BOOK_JOBS) build course --all -W --keep-going \
 		--config jupyter-book-config/_config.yml \
 		--toc $(abspath $(BOOK_OUT))/_toc.yml \

@@ -8,7 +8,7 @@
 ``chapters`` executes each chapter notebook of ``course/`` (the MyST ``.md`` files with a kernel),
 one after the other, with nbclient and a fresh ``python3`` kernel, in the book's mode: full mode
 (``SEGEDU_FAST`` unset; ``--fast`` sets it), ``MPLBACKEND`` unset, the chapter's folder as working
-folder, as Jupyter Book's execution does. ``--rev`` takes the chapters' sources from a git commit
+folder, one BLAS/OpenMP thread (``--threads``), as ``make book`` runs them. ``--rev`` takes the chapters' sources from a git commit
 (the library is always the working tree's), so that the chapters before and after a change are
 timed by the same script on the same machine. For each chapter it records the wall time of the
 whole execution (kernel start included) and its slowest cells (nbclient's own per-cell timing).
@@ -79,7 +79,7 @@ def _cell_seconds(cell) -> float | None:
     return (parse(end) - parse(start)).total_seconds()
 
 
-def time_chapter(name: str, rev: str | None, fast: bool, timeout: int) -> dict:
+def time_chapter(name: str, rev: str | None, fast: bool, timeout: int, threads: int) -> dict:
     """Execute one chapter; its wall time and its kernel's CPU time (user + system, its child
     processes included) in seconds, and its five slowest cells (wall time)."""
     import jupytext
@@ -92,6 +92,7 @@ def time_chapter(name: str, rev: str | None, fast: bool, timeout: int) -> dict:
     os.environ.pop("SEGEDU_FAST", None)
     if fast:
         os.environ["SEGEDU_FAST"] = "1"
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
     try:
         client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
                                 resources={"metadata": {"path": str(COURSE)}})
@@ -245,6 +246,8 @@ def main() -> None:
     chapters.add_argument("--only", nargs="*", default=None, help="chapter file names (default: all)")
     chapters.add_argument("--fast", action="store_true", help="SEGEDU_FAST=1")
     chapters.add_argument("--timeout", type=int, default=900, help="seconds allowed to one cell")
+    chapters.add_argument("--threads", type=int, default=1,
+                          help="OMP_NUM_THREADS of the kernel (default 1, as `make book` gives each)")
     make = sub.add_parser("make", help="time one whole `make book`")
     make.add_argument("--label", required=True)
     make.add_argument("--fast", action="store_true", help="SEGEDU_FAST=1")
@@ -259,12 +262,12 @@ def main() -> None:
             rev = subprocess.run(["git", "rev-parse", "--short", args.rev], cwd=ROOT, check=True,
                                  capture_output=True, text=True).stdout.strip()
         names = args.only or chapter_names(rev)
-        run = _run_info(args, rev) | {"times": {}}
+        run = _run_info(args, rev) | {"times": {}, "threads": args.threads}
         previous = results.get(args.label, {}).get("chapters", {})
         if args.only and previous.get("mode") == run["mode"] and previous.get("rev") == rev:
             run["times"] = previous.get("times", {})  # re-time some chapters, keep the others
         for name in names:
-            run["times"][name] = time_chapter(name, rev, args.fast, args.timeout)
+            run["times"][name] = time_chapter(name, rev, args.fast, args.timeout, args.threads)
             print(f"{name}: {run['times'][name]['seconds']:.1f} s", flush=True)
             run["load_end"] = _load()
             results.setdefault(args.label, {})["chapters"] = run

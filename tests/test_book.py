@@ -222,3 +222,60 @@ def test_chapter_executes_in_fast_mode(chapter, monkeypatch):
             f"{chapter.name} draws with matplotlib but produced no figure: start it with "
             "`%matplotlib inline` (MPLBACKEND=Agg, set by the Makefile, hides figures otherwise)"
         )
+
+
+# ---------------------------------------------------------------------------------------------
+# (e) the parallel build (jupyter-book-config/build_parallel.py)
+
+
+def _build_parallel():
+    spec = importlib.util.spec_from_file_location("build_parallel", CONFIG_DIR / "build_parallel.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _record_start(args):
+    import time
+
+    path, name = args
+    with open(path, "a", encoding="utf8") as file:
+        file.write(name + "\n")
+    time.sleep(0.1)  # the next page starts only once one ends: the log is in start order
+
+
+def test_parallel_build_starts_the_slowest_pages_first(tmp_path):
+    """Through Sphinx's own ParallelTasks (real processes), the pages start in decreasing cost."""
+    from sphinx.util.parallel import ParallelTasks
+
+    costs = {"03_a": 50.0, "04_b": 200.0, "09_c": 70.0, "11_d": 100.0, "14_e": 150.0}
+    pages = ["01_x", "03_a", "04_b", "09_c", "11_d", "14_e", "intro", "labs/01_y"]
+    chunks = _build_parallel().slowest_first_chunks(pages, 2, costs)
+    assert sorted(c[0] for c in chunks) == sorted(pages) and all(len(c) == 1 for c in chunks)
+    log = tmp_path / "started.txt"
+    tasks = ParallelTasks(2)
+    for (name,) in chunks:
+        tasks.add_task(_record_start, (str(log), name))
+    tasks.join()
+    started = log.read_text(encoding="utf8").split()
+    assert sorted(started) == sorted(pages)
+    # the two slowest start at once, then the others by decreasing cost, the unrecorded ones last
+    assert set(started[:2]) == {"04_b", "14_e"}, started
+    assert started[2:5] == ["11_d", "09_c", "03_a"], started
+
+
+def _fail_in_a_cell():
+    raise ValueError("boom in cell 7 of a chapter")
+
+
+def test_parallel_build_prints_the_traceback_of_a_failing_page(capfd):
+    from sphinx.errors import SphinxParallelError
+    from sphinx.util.parallel import ParallelTasks
+
+    add_task = _build_parallel().printing_errors(ParallelTasks.add_task)
+    tasks = ParallelTasks(2)
+    add_task(tasks, _fail_in_a_cell)
+    with pytest.raises(SphinxParallelError):
+        tasks.join()
+    err = capfd.readouterr().err
+    assert "Traceback" in err and "boom in cell 7 of a chapter" in err and "_fail_in_a_cell" in err
