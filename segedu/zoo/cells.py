@@ -224,7 +224,8 @@ def evaluate_real_nuclei(predict: Predictor | torch.nn.Module, *, scale: float |
     Returns:
         ``(scores, labels)``: ``scores`` has the keys of :func:`evaluate_cells` (``accuracy_50`` ...
         ``accuracy_90``, ``f1_50`` ... ``f1_90``, ``pq``, matching at IoU 0.5, ``seconds_per_image``)
-        and ``scale``, ``nuclei`` (in the ground truth) and ``objects`` (predicted);
+        and ``scale``, ``nuclei`` (in the ground truth), ``objects`` (predicted) and the counts ``tp``,
+        ``fp``, ``fn`` of the matching at IoU 0.5;
         ``labels`` is the predicted int64 ``(512, 512)`` label image.
     """
     from ..data import dsb2018_nuclei
@@ -251,7 +252,8 @@ def evaluate_real_nuclei(predict: Predictor | torch.nn.Module, *, scale: float |
     result = {f"accuracy_{round(t * 100)}": s["accuracy"] for t, s in scores.items()}
     result |= {f"f1_{round(t * 100)}": s["f1"] for t, s in scores.items()}
     result |= {"pq": scores[0.5]["panoptic_quality"], "seconds_per_image": seconds, "scale": float(scale),
-               "nuclei": int(len(torch.unique(instances)) - 1), "objects": int(len(torch.unique(labels)) - 1)}
+               "nuclei": int(len(torch.unique(instances)) - 1), "objects": int(len(torch.unique(labels)) - 1),
+               "tp": scores[0.5]["tp"], "fp": scores[0.5]["fp"], "fn": scores[0.5]["fn"]}
     return result, labels
 
 

@@ -73,7 +73,8 @@ def test_evaluate_real_nuclei_of_the_truth():
     assert seen[0].shape == (1, 1, 512, 512) and torch.equal(seen[0][0], image)
     assert torch.equal(labels, truth)
     assert scores["accuracy_90"] == 1 and scores["pq"] == pytest.approx(1)
-    assert scores["nuclei"] == scores["objects"] == int(truth.max())
+    assert scores["nuclei"] == scores["objects"] == scores["tp"] == int(truth.max())
+    assert scores["fp"] == scores["fn"] == 0
 
     scale = synthetic_diameter() / median_diameter([truth])
     scores, labels = evaluate_real_nuclei(oracle, scale="diameter")
@@ -87,6 +88,7 @@ def test_evaluate_real_nuclei_of_the_truth():
 
     scores, labels = evaluate_real_nuclei(lambda x: [torch.zeros(x.shape[-2:], dtype=torch.int64)], scale=1.0)
     assert scores["accuracy_50"] == 0 and scores["pq"] == 0 and scores["objects"] == 0
+    assert scores["tp"] == scores["fp"] == 0 and scores["fn"] == scores["nuclei"]
     for bad in (0, -1.0, "size"):
         with pytest.raises(ValueError, match="scale"):
             evaluate_real_nuclei(oracle, scale=bad)
