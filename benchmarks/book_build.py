@@ -43,8 +43,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 COURSE = ROOT / "course"
-RESULTS_JSON = ROOT / "benchmarks" / "results" / "book_build.json"
-RESULTS_MD = ROOT / "benchmarks" / "results" / "book_build.md"
+RESULTS_JSON = ROOT / "benchmarks" / "results" / "book_build.json"  # and book_build.md beside it
 
 
 def _load() -> list[float]:
@@ -116,9 +115,10 @@ def time_chapter(name: str, rev: str | None, fast: bool, timeout: int, threads: 
     return {"seconds": round(seconds, 1), "cpu_seconds": round(cpu_seconds, 1), "slowest_cells": cells[:5]}
 
 
-def time_make_book(fast: bool, jobs: int) -> tuple[float, float]:
+def time_make_book(fast: bool, jobs: int) -> tuple[float, float, dict[str, float]]:
     """Wall and CPU seconds (every process of the build) of one ``make book BOOK_JOBS=jobs`` into a
-    temporary BOOK_OUT (which is then removed)."""
+    temporary BOOK_OUT (which is then removed), and the wall seconds of each chapter's execution
+    as Jupyter Book reports them ("Executed notebook in ... seconds")."""
     env = dict(os.environ)
     env.pop("MPLBACKEND", None)
     env.pop("SEGEDU_FAST", None)
@@ -137,17 +137,27 @@ def time_make_book(fast: bool, jobs: int) -> tuple[float, float]:
             sys.exit(f"make book failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
     finally:
         shutil.rmtree(out, ignore_errors=True)
-    return round(seconds, 1), round(cpu, 1)
+    executed = {Path(path).name: float(s) for path, s in re.findall(
+        r"(\S+\.md): Executed notebook in ([0-9.]+) seconds", result.stdout + result.stderr)}
+    return round(seconds, 1), round(cpu, 1), executed
 
 
-def _read() -> dict:
-    return json.loads(RESULTS_JSON.read_text(encoding="utf8")) if RESULTS_JSON.exists() else {}
+def _read(path: Path = RESULTS_JSON) -> dict:
+    return json.loads(path.read_text(encoding="utf8")) if path.exists() else {}
 
 
-def _write(results: dict) -> None:
-    RESULTS_JSON.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS_JSON.write_text(json.dumps(results, indent=1) + "\n", encoding="utf8")
-    RESULTS_MD.write_text(report(results), encoding="utf8")
+def _store(path: Path, label: str, kind: str, run: dict) -> None:
+    """Put one run into the figures stored in ``path`` (read again first: two runs may be under
+    way at once) and rewrite the Markdown page beside it."""
+    results = _read(path)
+    results.setdefault(label, {})[kind] = run
+    _write(path, results)
+
+
+def _write(path: Path, results: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=1) + "\n", encoding="utf8")
+    path.with_suffix(".md").write_text(report(results), encoding="utf8")
 
 
 def report(results: dict) -> str:
@@ -158,15 +168,16 @@ def report(results: dict) -> str:
              "Seconds of wall time on the machine below; a ratio is a label's time over the first "
              "label's. The load average (1, 5, 15 min) is read at the start and the end of each "
              "run: the machine is shared, and a loaded machine runs everything slower.", ""]
-    lines += ["| label | what | mode | date (UTC) | machine | load at start | load at end |",
-              "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines += ["| label | what | mode | threads per kernel | date (UTC) | machine | load at start | load at end |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for label in labels:
         for kind in ("chapters", "make"):
             run = results[label].get(kind)
             if run:
                 what = (f"chapters as at {run['rev']}" if run.get("rev") else "chapters of the working tree") \
                     if kind == "chapters" else "`make book`"
-                lines.append(f"| {label} | {what} | {run['mode']} | {run['date']} | {run['machine']} "
+                threads = run.get("threads", 1)  # `make book`: BOOK_THREADS=1
+                lines.append(f"| {label} | {what} | {run['mode']} | {threads} | {run['date']} | {run['machine']} "
                              f"| {run['load_start']} | {run['load_end']} |")
     lines.append("")
 
@@ -215,6 +226,13 @@ def report(results: dict) -> str:
         lines += [f"| {label} | {run['mode']} | {run['jobs']} | {run['seconds']:.1f} | "
                   f"{run['seconds'] / 60:.1f} | {run['cpu_seconds']:.1f} |" for label, run in makes]
         lines.append("")
+        for label, run in makes:
+            if run.get("executed"):
+                lines += [f"Chapters' execution in the `make book` run `{label}` (wall seconds, as "
+                          "Jupyter Book reports them; with BOOK_JOBS=2 two chapters run at once):", "",
+                          "| chapter | wall (s) |", "| --- | --- |"]
+                lines += [f"| {name} | {s:.1f} |" for name, s in sorted(run["executed"].items())]
+                lines.append("")
 
     lines += ["## Slowest cells of each chapter", ""]
     for label in labels:
@@ -252,10 +270,13 @@ def main() -> None:
     make.add_argument("--label", required=True)
     make.add_argument("--fast", action="store_true", help="SEGEDU_FAST=1")
     make.add_argument("--jobs", type=int, default=2, help="BOOK_JOBS (default 2, as the Makefile)")
-    sub.add_parser("report", help="rewrite the Markdown table from the stored figures")
+    report_parser = sub.add_parser("report", help="rewrite the Markdown table from the stored figures")
+    report_parser.add_argument("--add", nargs="*", help="JSON files of other runs to merge in first")
+    parser.add_argument("--json", type=Path, default=RESULTS_JSON,
+                        help=f"where the figures are stored (default {RESULTS_JSON.relative_to(ROOT)})")
     args = parser.parse_args()
 
-    results = _read()
+    results = _read(args.json)
     if args.command == "chapters":
         rev = None
         if args.rev:
@@ -270,17 +291,20 @@ def main() -> None:
             run["times"][name] = time_chapter(name, rev, args.fast, args.timeout, args.threads)
             print(f"{name}: {run['times'][name]['seconds']:.1f} s", flush=True)
             run["load_end"] = _load()
-            results.setdefault(args.label, {})["chapters"] = run
-            _write(results)  # after each chapter: a long run can be read (or stopped) half-way
+            _store(args.json, args.label, "chapters", run)  # after each chapter: a long run can be read half-way
     elif args.command == "make":
         run = _run_info(args)
-        run["seconds"], run["cpu_seconds"] = time_make_book(args.fast, args.jobs)
+        run["seconds"], run["cpu_seconds"], run["executed"] = time_make_book(args.fast, args.jobs)
         run["jobs"] = args.jobs
         run["load_end"] = _load()
         print(f"make book: {run['seconds']:.1f} s", flush=True)
-        results.setdefault(args.label, {})["make"] = run
-    _write(results)
-    print(RESULTS_MD)
+        _store(args.json, args.label, "make", run)
+    elif args.command == "report":
+        for path in args.add or []:  # e.g. the figures of a run stored elsewhere with --json
+            for label, runs in _read(Path(path)).items():
+                results.setdefault(label, {}).update(runs)
+        _write(args.json, results)
+    print(args.json.with_suffix(".md"))
 
 
 if __name__ == "__main__":

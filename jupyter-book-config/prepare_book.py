@@ -27,6 +27,8 @@ It prints the path of the generated table of contents.
 from __future__ import annotations
 
 import argparse
+import filecmp
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -47,20 +49,28 @@ def publish_solutions(config: dict, override: str | None = None) -> bool:
 
 
 def copy_notebooks(source: Path, target: Path) -> list[str]:
-    """Replace ``target`` by a copy of the notebooks ``source/*.ipynb``.
+    """Make ``target`` hold exactly a copy of each notebook ``source/*.ipynb``.
 
     Returns the toc entries of the copies (``<target name>/<stem>``, relative to ``course/``),
     sorted by file name, i.e. by lab number.
     """
-    # Start from an empty folder: a lab deleted from labs/ must also leave the book.
-    if target.exists():
-        shutil.rmtree(target)
     notebooks = sorted(source.glob("*.ipynb"))
     if not notebooks:
+        shutil.rmtree(target, ignore_errors=True)
         return []
-    target.mkdir(parents=True)
+    # Bring the folder in step without ever emptying it (another build may be reading it): a lab
+    # deleted from labs/ leaves the book, a changed one replaces its copy in one rename.
+    target.mkdir(parents=True, exist_ok=True)
+    names = {notebook.name for notebook in notebooks}
+    for stale in target.iterdir():
+        if stale.name not in names:
+            shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
     for notebook in notebooks:
-        shutil.copy2(notebook, target / notebook.name)
+        copy = target / notebook.name
+        if not (copy.is_file() and filecmp.cmp(notebook, copy, shallow=False)):
+            partial = target / f".{notebook.name}.partial"
+            shutil.copy2(notebook, partial)
+            os.replace(partial, copy)
     return [f"{target.name}/{notebook.stem}" for notebook in notebooks]
 
 
