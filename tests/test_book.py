@@ -279,3 +279,40 @@ def test_parallel_build_prints_the_traceback_of_a_failing_page(capfd):
         tasks.join()
     err = capfd.readouterr().err
     assert "Traceback" in err and "boom in cell 7 of a chapter" in err and "_fail_in_a_cell" in err
+
+
+# ---------------------------------------------------------------------------------------------
+# (f) the site works offline (jupyter-book-config/_ext/segedu_offline.py)
+
+
+def _offline_extension():
+    spec = importlib.util.spec_from_file_location("segedu_offline", CONFIG_DIR / "_ext" / "segedu_offline.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_site_serves_its_own_mathjax_and_colab_badge():
+    offline = _offline_extension()
+    mathjax = offline.mathjax_static_dir() / offline.MATHJAX_COMPONENT
+    assert mathjax.is_file() and mathjax.stat().st_size > 100_000
+    # the CommonHTML output's fonts ship beside it (MathJax loads them relative to its own address)
+    assert list((mathjax.parent / "output" / "chtml" / "fonts" / "woff-v2").glob("*.woff"))
+    badge = offline.STATIC / Path(offline.LOCAL_BADGE).name
+    assert badge.read_text(encoding="utf8").lstrip().startswith("<svg")
+
+
+def test_colab_badges_point_at_the_local_copy_and_other_images_stay():
+    from docutils import nodes
+    from docutils.utils import new_document
+
+    offline = _offline_extension()
+    for docname, expected in (("04_losses", "_static/colab-badge.svg"),
+                              ("labs/01_losses", "../_static/colab-badge.svg")):
+        document = new_document("test")
+        badge = nodes.image(uri=offline.COLAB_BADGE_URL, candidates={"?": offline.COLAB_BADGE_URL})
+        other = nodes.image(uri="https://example.org/figure.png", candidates={"?": "https://example.org/figure.png"})
+        document += [badge, other]
+        offline._local_badges(None, document, docname)
+        assert badge["uri"] == expected and badge["candidates"] == {"?": expected}
+        assert other["uri"] == "https://example.org/figure.png"
