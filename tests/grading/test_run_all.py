@@ -37,9 +37,10 @@ def test_graded_cells_of_the_labs_are_tagged_and_the_solutions_are_not(lab):
     assert not any(TAG in _tags(cell) for cell in solution.cells), "nbval must fail on any error of a solution"
 
 
-def test_run_all_on_the_blank_lab_01_runs_every_cell(tmp_path):
+@pytest.mark.parametrize("name", ["01_losses", "04_unet"])
+def test_run_all_on_a_blank_lab_runs_every_cell(name, tmp_path):
     """Every request sent at once, as JupyterLab's Run All does: none is aborted, only checks fail."""
-    notebook = read_notebook(ROOT / "labs" / "01_losses.ipynb")
+    notebook = read_notebook(ROOT / "labs" / f"{name}.ipynb")
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
     env = dict(os.environ, SEGEDU_FAST="1", MPLBACKEND="Agg")
     manager, client = start_new_kernel(kernel_name="python3", cwd=str(tmp_path), env=env)
