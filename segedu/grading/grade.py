@@ -4,7 +4,7 @@ Usage::
 
     segedu-grade --lab labs/02_conv_arithmetic.ipynb --submissions DIR --out DIR
                  [--solution solutions/02_conv_arithmetic.ipynb] [--workers N]
-                 [--cell-timeout S] [--timeout S] [--memory-mb M] [--fast]
+                 [--cell-timeout S] [--timeout S] [--memory-mb M] [--fast] [--isolate]
 
 Options:
 
@@ -19,6 +19,9 @@ Options:
 --memory-mb M       resident memory (MiB) of one notebook's processes before they are killed
                     (default 4096)
 --fast              run the notebooks with ``SEGEDU_FAST=1`` (small sizes and step counts)
+--isolate           run each notebook in bubblewrap (see :mod:`.sandbox`): read-only system, no
+                    network, only its own temporary folder writable, and the folders of the lab, the
+                    solution, the submissions and the output hidden
 
 For each submission, in its own temporary folder and processes (see :mod:`.sandbox`):
 
@@ -27,12 +30,22 @@ For each submission, in its own temporary folder and processes (see :mod:`.sandb
 2. every graded cell is compared with the released one by checksum of its source; an edited or
    deleted graded cell is restored and flagged (see :mod:`.prepare`);
 3. the hidden tests of the solution are added;
-4. the notebook runs under ``pytest --nbval-lax`` with the limits above;
-5. every graded cell (hidden tests included) that passed earns its points.
+4. the code the student wrote is read, not run (:mod:`.answers`): a TODO answered with the library's
+   function that the exercise forbids voids the graded cells that use it; code that reaches into
+   the grader voids them all;
+5. the notebook runs under ``pytest --nbval-lax`` with the limits above; each graded cell runs
+   through the kernel's guard (:mod:`.guard`), with the grader's own ``check`` and comparison
+   helpers, which signs whether the cell passed and what the notebook had replaced;
+6. every graded cell (hidden tests included) that nbval saw pass, whose signed record says it
+   passed with nothing replaced, and that step 4 did not void, earns its points.
 
 Statuses: ``ok``; ``invalid`` (not run; also a file over 20 MiB); ``timeout`` (a cell was interrupted, or the notebook was
 killed at its time limit); ``memory`` (killed above the memory limit); ``crashed`` (the kernel
-died, e.g. ``os._exit``, or the run failed otherwise). A broken submission never stops the batch.
+died, e.g. ``os._exit``, or the run failed otherwise); ``tampered`` (graded cells voided: the
+notebook replaced functions that the checks rely on, ran a graded cell without the guard or hid its
+error, forged the guard's records, or reaches into the grader; it outranks the others);
+``library`` (graded cells voided because a TODO was answered with the library's own function).
+A broken submission never stops the batch.
 
 Safety: the lab and the solution are read and hashed before anything runs; a submitted file is
 read, never written (it is copied into the temporary folder). After each run, and after the batch,
@@ -40,11 +53,13 @@ the lab, the solution, the gradebook path and the submissions are compared with 
 change is undone (same bytes, same modification time) and flagged in the row of the submission
 after whose run it was seen — with several workers, a change made while two submissions ran is
 blamed on the one that finished first. The gradebook and the feedback are written at the end,
-atomically, from the results in memory.
+atomically, from the results in memory. Processes that a run leaves behind are killed with it.
 
-Limits of the approach: the student's code runs as the grader's user, in the same kernel as the
-graded cells. A notebook can redefine ``check`` before the graded cells run, or escape the process
-tree (``setsid`` and double fork); use a container or a separate user for high-stakes grading.
+Limits of the approach: without ``--isolate`` the student's code runs as the grader's user: it can
+read what the grader can (the solution too) and use the network; and the guard shares the student's
+process, so code written to dig the guard's objects out of it could still forge its records (code
+that names them is voided). ``--isolate`` closes the first; only running the checks in another
+process would close the second.
 """
 
 from __future__ import annotations
@@ -203,7 +218,8 @@ def check_record(records, gid: str, key: bytes) -> tuple[str, bool, list[str]]:
     """Read the guard's records of graded cell ``gid``: (state, passed, what was replaced).
 
     ``state`` is ``"ok"`` (a signed record of this cell), ``"missing"`` (none: the guard did not run
-    the cell) or ``"forged"`` (a record whose signature is wrong).
+    the cell) or ``"forged"`` (a record whose signature is wrong was displayed by the cell, whatever
+    else it displayed; ``passed`` and the replaced names still come from the signed record, if any).
     """
     found, forged = None, False
     for record in records:
@@ -217,7 +233,7 @@ def check_record(records, gid: str, key: bytes) -> tuple[str, bool, list[str]]:
             found = (passed == "1", [r for r in replaced.split(";") if r])
     if found is None:
         return ("forged" if forged else "missing"), False, []
-    return "ok", found[0], found[1]
+    return ("forged" if forged else "ok"), found[0], found[1]
 
 
 def _plural(names: list[str]) -> str:
@@ -276,8 +292,9 @@ def grade_submission(student_id: str, data: bytes, assignment: Assignment, limit
             tampered[gid] = replaced
             row.cells.append(CellGrade(gid, False, 0.0, points, "✗ voided: it ran after the notebook"
                                        f" replaced {', '.join(replaced[:5])}"))
-        elif state != "ok" and (result.passed or state == "forged"):
-            silent.append(gid)
+        elif state == "forged" or (state == "missing" and result.passed):
+            if state == "missing":
+                silent.append(gid)
             row.cells.append(CellGrade(gid, False, 0.0, points, "✗ voided: the grader's check of this"
                                        " cell did not run (the notebook disabled or forged it)"))
         elif gid in voided and result.passed:
@@ -326,8 +343,9 @@ def grade_submission(student_id: str, data: bytes, assignment: Assignment, limit
         row.status = "tampered"
         if tampered:
             what = sorted({name for names in tampered.values() for name in names})
-            row.flags.insert(0, f"tampered: graded cell(s) {_plural(list(tampered))} ran after the notebook"
-                             f" replaced {', '.join(what[:8])}{' …' if len(what) > 8 else ''}: 0 points")
+            row.flags.insert(0, f"tampered: the notebook replaced {', '.join(what[:8])}"
+                             f"{' …' if len(what) > 8 else ''}; graded cell(s) {_plural(list(tampered))}"
+                             " ran after it: 0 points")
             row.summary = ("Some graded cells earned 0 points because your notebook replaced functions"
                            f" that the checks rely on ({', '.join(what[:3])}).")
         if silent:

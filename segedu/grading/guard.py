@@ -158,7 +158,7 @@ def _segedu_install_guard() -> None:
         for name, value in trusted.items():
             now = user_ns.get(name, value)
             if now is not value and now is not public.get(name, value):
-                found.append(f"`{name}` in the notebook")
+                found.append(f"`{name}` (as the notebook binds it)")
             user_ns[name] = value
         return found
 

@@ -44,3 +44,18 @@ def test_in_a_kernel_the_student_sees_the_message_not_a_traceback():
     shown = "\n".join(error.traceback)
     assert "✗ answer: got 41" in shown and "Hint: it is 42" in shown
     assert "Traceback" not in shown and "File " not in shown
+
+
+def test_a_tensor_subclass_cannot_talk_assert_close_into_agreeing():
+    class Agreeable(torch.Tensor):
+        @classmethod
+        def __torch_function__(cls, func, types, args=(), kwargs=None):
+            if func in (torch.allclose, torch.Tensor.__eq__):
+                return True
+            return super().__torch_function__(func, types, args, kwargs or {})
+
+    liar = torch.zeros(3).as_subclass(Agreeable)
+    assert torch.allclose(liar, torch.ones(3))  # what the subclass would make a naive check believe
+    with pytest.raises(AssertionError, match="differs from the expected values by up to 1"):
+        assert_close(liar, torch.ones(3))
+    assert_close(torch.ones(3).as_subclass(Agreeable), torch.ones(3))  # an honest subclass passes
