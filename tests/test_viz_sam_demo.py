@@ -11,7 +11,13 @@ from PIL import Image
 
 from segedu.models import get_model
 from segedu.models.sam import SamPredictor
-from segedu.viz.sam_demo import MASK_COLOR, SamClickDemo, render_mask
+from segedu.viz.sam_demo import (
+    MASK_COLOR,
+    PLACEHOLDER_GREY,
+    SamClickDemo,
+    answer_width,
+    render_mask,
+)
 
 
 def _decode(png: bytes) -> np.ndarray:
@@ -46,7 +52,21 @@ def test_a_click_shows_the_predictors_three_masks_and_scores(sam):
     expected_masks, _, _ = reference.predict(point_coords=demo.points, point_labels=demo.labels, multimask_output=True)
     assert np.array_equal(demo.masks, expected_masks)
     demo.reset()
-    assert len(demo.points) == 0 and demo.answers[0].value == b""
+    assert len(demo.points) == 0
+    for answer, caption in zip(demo.answers, demo.captions, strict=True):  # blank slots again
+        assert np.array_equal(_decode(answer.value), np.full_like(image, PLACEHOLDER_GREY))
+        assert caption.value == ""
+
+
+def test_before_the_first_click_the_slots_are_blank_images_of_one_width(sam):
+    image = (np.random.default_rng(1).random((90, 300, 3)) * 255).astype(np.uint8)
+    demo = SamClickDemo(SamPredictor(sam), image)
+    for answer in demo.answers:  # a real, blank image: no broken-image icon
+        assert np.array_equal(_decode(answer.value), np.full_like(image, PLACEHOLDER_GREY))
+    demo.click(150, 45)  # one caption is longer ("(best)", in bold): the widths must not follow it
+    widths = {w.layout.width for w in demo.answers + demo.captions}
+    assert widths == {f"{answer_width(300)}px"} == {"256px"}
+    assert answer_width(120) == 120
 
 
 def test_render_mask_tints_the_mask_only():

@@ -28,6 +28,8 @@ from PIL import Image
 __all__ = ["SamClickDemo", "render_mask"]
 
 MASK_COLOR = np.array([30, 144, 255], dtype=np.float64)  # the mask's tint (RGB)
+PLACEHOLDER_GREY = 235  # the empty answer slots before the first click: a light grey image
+ANSWER_WIDTH = 256  # the largest width (px) at which each of the three answers is drawn
 POINT_COLORS = {1: (0, 220, 0), 0: (230, 0, 0)}  # foreground green, background red
 
 
@@ -63,8 +65,20 @@ def _png(image: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def answer_width(image_width: int) -> int:
+    """The width in pixels at which every answer is drawn: the image's own, at most ANSWER_WIDTH.
+
+    All three answers get this same width (and their captions too), so that a longer caption (the
+    best mask's, in bold) cannot make one of them narrower than the others.
+    """
+    return min(int(image_width), ANSWER_WIDTH)
+
+
 class SamClickDemo:
     """The widget: the image to click on, and below it SAM's three masks with their scores.
+
+    Before the first click (and after a reset) the three answer slots show a blank grey image of
+    the image's size, not an empty (broken) image; the three answers are drawn at one width.
 
     Args:
         predictor: a :class:`~segedu.models.sam.SamPredictor` (its model in eval mode).
@@ -86,12 +100,17 @@ class SamClickDemo:
         self.predictor.set_image(self.image)
         # 2. the widgets: the clickable image, three answers, a reset button
         self.view = widgets.Image(value=_png(self.image), format="png")
-        self.answers = [widgets.Image(format="png") for _ in range(3)]
-        self.captions = [widgets.HTML() for _ in range(3)]
+        width = f"{answer_width(self.image.shape[1])}px"
+        self.placeholder = _png(np.full_like(self.image, PLACEHOLDER_GREY))
+        self.answers = [widgets.Image(value=self.placeholder, format="png",
+                                      layout=widgets.Layout(width=width, height="auto"))
+                        for _ in range(3)]
+        self.captions = [widgets.HTML(layout=widgets.Layout(width=width)) for _ in range(3)]
         reset = widgets.Button(description="reset points")
         reset.on_click(lambda _: self.reset())
         help_text = widgets.HTML("click: a foreground point; shift-click: a background point")
-        answers = widgets.HBox([widgets.VBox([a, c]) for a, c in zip(self.answers, self.captions, strict=True)])
+        answers = widgets.HBox([widgets.VBox([a, c], layout=widgets.Layout(width=width, flex="0 0 auto"))
+                                for a, c in zip(self.answers, self.captions, strict=True)])
         self.widget = widgets.VBox([help_text, self.view, reset, answers])
         # 3. clicks on the image, in the image's own pixel coordinates
         self._events = Event(source=self.view, watched_events=["click"])
@@ -124,7 +143,7 @@ class SamClickDemo:
         self.view.value = _png(render_mask(self.image, None, self.points, self.labels))
         if self.masks is None:
             for answer, caption in zip(self.answers, self.captions, strict=True):
-                answer.value, caption.value = b"", ""
+                answer.value, caption.value = self.placeholder, ""
             return
         best = int(np.argmax(self.scores))
         for k, (answer, caption) in enumerate(zip(self.answers, self.captions, strict=True)):
