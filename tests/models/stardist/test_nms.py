@@ -121,3 +121,61 @@ def test_nms_inputs():
         polygon_nms(np.ones((3, 8)), np.zeros((2, 2)), np.zeros(3))
     with pytest.raises(ValueError, match="dist"):
         polygon_nms(np.ones((3, 2)), np.zeros((3, 2)), np.zeros(3))
+
+
+def _both_methods(dist, points, scores, thresh):
+    fast = polygon_nms(dist, points, scores, thresh).numpy()
+    readable = polygon_nms(dist, points, scores, thresh, method="readable").numpy()
+    np.testing.assert_array_equal(fast, readable)
+    return fast
+
+
+@pytest.mark.parametrize("index, noise, thresh", [(0, 0.5, 0.4), (1, 1.0, 0.7), (2, 2.0, 0.3), (3, 1.5, 0.05),
+                                                  (0, 0.2, 0.95)])
+def test_fast_equals_readable_and_stardist(index, noise, thresh):
+    """The fast path (bounds first, exact overlaps only for the undecided pairs) keeps the same
+    polygons, in the same order, as the readable version, on noisy predictions from true labels
+    (every candidate of the image, border strip included), and the same set as stardist where
+    the exact ratios are not within Clipper's rounding of the threshold (noise <= 1)."""
+    labels = SyntheticCells(size=64, length=4, seed=1)[index][1]["instances"].numpy()
+    dist, prob = _noisy_prediction(labels, noise, seed=index)
+    d, points, scores = _candidates(dist, prob, b=0)
+    keep = _both_methods(d, points, scores, thresh)
+    if noise <= 1.0 and thresh != 0.7:  # 0.7 on image 1: the exact tie of the test below
+        order = np.argsort(-scores, kind="stable")
+        ref = order[np.flatnonzero(non_maximum_suppression_inds(d[order], points[order].astype(np.int32),
+                                                                 scores[order], thresh=thresh, verbose=0))]
+        np.testing.assert_array_equal(np.sort(keep), np.sort(ref))
+
+
+def test_fast_equals_readable_on_edge_cases():
+    """No candidate; polygons that touch along an edge (overlap 0: both kept); a polygon inside
+    another (ratio 1); an overlap exactly at the threshold (kept: suppression needs ``>``);
+    candidates on the image border, whose vertices have negative coordinates (truncated toward 0)."""
+    assert _both_methods(np.zeros((0, 8)), np.zeros((0, 2)), np.zeros(0), 0.4).tolist() == []
+    # 4 rays (right, down, left, up) of length 2 from (5, 5) and (5, 9): diamonds touching at a corner,
+    # and 8-ray squares sharing an edge
+    diamonds = _both_methods(np.full((2, 4), 2.0), np.array([[5, 5], [5, 9]]), np.array([0.9, 0.8]), 0.0)
+    assert diamonds.tolist() == [0, 1]
+    side = np.array([2.0, 2 * np.sqrt(2)] * 4)  # a square of half side 2 (vertices on the corners)
+    assert _both_methods(np.stack([side, side]), np.array([[5, 5], [5, 9]]), np.array([0.9, 0.8]), 0.0).tolist() \
+        == [0, 1]
+    inside = _both_methods(np.array([[6.0] * 16, [2.0] * 16]), np.array([[10, 10], [10, 11]]),
+                           np.array([0.5, 0.9]), 0.99)
+    assert inside.tolist() == [1]
+    # squares of side 4 shifted by 2 columns: overlap 8 of 16 = exactly 0.5
+    pts = np.array([[10, 10], [10, 12]])
+    assert _both_methods(np.stack([side, side]), pts, np.array([0.9, 0.8]), 0.5).tolist() == [0, 1]
+    assert _both_methods(np.stack([side, side]), pts, np.array([0.9, 0.8]), 0.5 - 1e-9).tolist() == [0]
+    # at the border: centres on row 0 and column 0, rays reaching outside the image
+    rng = np.random.default_rng(7)
+    border = np.array([[0, 0], [0, 3], [2, 0], [0, 30], [30, 0], [1, 1]] * 4)
+    dist = rng.uniform(1, 8, (len(border), 16))
+    scores = rng.uniform(0, 1, len(border))
+    for thresh in (0.1, 0.4, 0.8):
+        _both_methods(dist, border, scores, thresh)
+
+
+def test_unknown_method():
+    with pytest.raises(ValueError, match="method"):
+        polygon_nms(np.ones((3, 8)), np.zeros((3, 2)), np.zeros(3), method="quick")
