@@ -25,6 +25,9 @@ _EXPORTS = {
     "SCENE_THINGS": "synthetic_scenes",
     "SyntheticCells": "synthetic_cells",
     "touching_pairs": "synthetic_cells",
+    # DataLoaders over the generators, split between seeded, persistent workers
+    "synthetic_loader": "loading",
+    "default_workers": "loading",
     # COCO-format export
     "export_coco_instances": "coco_export",
     "export_coco_panoptic": "coco_export",
