@@ -5,11 +5,13 @@
 On the same synthetic cell images (``SyntheticCells``, one image of ``--size`` pixels), each
 pair below computes the same thing (the tests prove the outputs equal):
 
-- **star distances** (32 rays): ``segedu.models.stardist.star_distances`` (numpy, all rays of all
-  pixels marched together) against ``stardist.geometry.star_dist(mode="cpp")`` (C++);
-- **polygon NMS**: ``segedu.models.stardist.polygon_nms`` (exact polygon intersections in numpy)
-  against ``stardist.nms.non_maximum_suppression_inds`` (C++, Clipper), on the candidates of noisy
-  true distances (every foreground pixel with probability > 0.5);
+- **star distances** (32 rays): ``segedu.models.stardist.star_distances`` (numpy; the fast path,
+  and ``method="readable"``, all rays of all pixels marched together) against
+  ``stardist.geometry.star_dist(mode="cpp")`` (C++);
+- **polygon NMS**: ``segedu.models.stardist.polygon_nms`` (the fast path, bounds then exact
+  overlaps of the undecided pairs, and ``method="readable"``, exact polygon intersections of every
+  pair in numpy) against ``stardist.nms.non_maximum_suppression_inds`` (C++, Clipper), on the
+  candidates of noisy true distances (every foreground pixel with probability > 0.5);
 - **Cellpose flows**: ``segedu.models.cellpose.masks_to_flows`` against
   ``cellpose.dynamics.masks_to_flows_gpu`` on the CPU (both torch);
 - **Cellpose masks from flows**: ``segedu.models.cellpose.compute_masks`` against
@@ -18,13 +20,15 @@ pair below computes the same thing (the tests prove the outputs equal):
 
 The two implementations of a pair alternate, each time is the best of ``--repeats`` after one
 warm-up, and the ratio is segedu's time over the reference's (below 1: segedu is faster). The
-results are appended to ``benchmarks/results/cell_postprocessing_speed.md``.
+results are appended to ``benchmarks/results/cell_postprocessing_speed.md``, with the load average
+at the start and at the end (other jobs on the machine slow both sides; the alternation shares it).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import os
 import platform
 import time
 from pathlib import Path
@@ -61,15 +65,17 @@ def main() -> None:
     from segedu.models.cellpose import FLOW_SCALE, compute_masks, masks_to_flows
     from segedu.models.stardist import object_probability, polygon_nms, star_distances
 
+    load_start = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     _, target = SyntheticCells(size=args.size, length=1, seed=0)[0]
     labels = target["instances"].as_subclass(torch.Tensor)
     array = labels.numpy().astype(np.uint16)
     rows = []
 
     # 1. star distances
-    ours, theirs = best_alternating(lambda: star_distances(labels, 32), lambda: star_dist(array, 32, mode="cpp"),
-                                    args.repeats)
-    rows.append(("star distances (32 rays)", ours, theirs))
+    for method in ("fast", "readable"):
+        ours, theirs = best_alternating(lambda method=method: star_distances(labels, 32, method=method),
+                                        lambda: star_dist(array, 32, mode="cpp"), args.repeats)
+        rows.append((f"star distances (32 rays), {method}", ours, theirs))
 
     # 2. polygon NMS on noisy candidates
     rng = np.random.default_rng(0)
@@ -80,10 +86,12 @@ def main() -> None:
     rays = np.maximum(dist[cand_rows, cand_cols] * rng.uniform(0.9, 1.1, (len(points), 32)), 1e-3).astype(np.float32)
     scores = (prob[cand_rows, cand_cols] + rng.uniform(0, 1e-3, len(points))).astype(np.float32)
     order = np.argsort(scores)[::-1]  # the reference wants the candidates sorted by score
-    ours, theirs = best_alternating(lambda: polygon_nms(rays, points, scores, 0.4),
-                                    lambda: non_maximum_suppression_inds(rays[order], points[order], scores[order],
-                                                                         thresh=0.4, verbose=0), args.repeats)
-    rows.append((f"polygon NMS ({len(points)} candidates)", ours, theirs))
+    for method in ("fast", "readable"):
+        ours, theirs = best_alternating(
+            lambda method=method: polygon_nms(rays, points, scores, 0.4, method=method),
+            lambda: non_maximum_suppression_inds(rays[order], points[order], scores[order], thresh=0.4, verbose=0),
+            args.repeats)
+        rows.append((f"polygon NMS ({len(points)} candidates), {method}", ours, theirs))
 
     # 3. flows
     consecutive = torch.from_numpy(array.astype(np.int64))
@@ -102,8 +110,10 @@ def main() -> None:
         args.repeats)
     rows.append(("Cellpose masks from flows", ours, theirs))
 
-    lines = [f"\n## {datetime.date.today()}, {platform.machine()} CPU, {torch.get_num_threads()} thread(s), "
-             f"one {args.size}x{args.size} image with {int(labels.max())} nuclei, best of {args.repeats}\n",
+    load_end = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    lines = [f"\n## {datetime.date.today()}, {platform.machine()} CPU ({os.cpu_count()} cores), "
+             f"{torch.get_num_threads()} thread(s), one {args.size}x{args.size} image with {int(labels.max())} nuclei, "
+             f"best of {args.repeats}; load average {load_start:.2f} at the start, {load_end:.2f} at the end\n",
              "| operation | segedu (ms) | reference (ms) | ratio |", "| --- | ---: | ---: | ---: |"]
     lines += [f"| {name} | {ours * 1000:.1f} | {theirs * 1000:.1f} | {ours / theirs:.2f} |" for name, ours, theirs in rows]
     text = "\n".join(lines) + "\n"

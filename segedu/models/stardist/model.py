@@ -109,6 +109,9 @@ class StarDist(nn.Module):
     ):
         super().__init__()
         self.n_rays = _check_n_rays(n_rays)
+        # the grid of the outputs, as StarDist's config.grid: 1, the heads predict every pixel (no
+        # subsampled output); prediction takes its candidates on this grid
+        self.grid = 1
         # U-Net without its 1x1 classifier: (N, C, H, W) -> (N, width, H, W) after a ReLU
         self.backbone = UNet(in_channels=in_channels, num_classes=1, depth=depth, width=width,
                              padding=True, batch_norm=batch_norm)
@@ -174,15 +177,20 @@ class StarDist(nn.Module):
         images: torch.Tensor,
         prob_thresh: float = 0.5,
         nms_thresh: float = 0.4,
-        grid: int = 2,
+        grid: int | None = None,
         border: int = 0,
     ) -> list[torch.Tensor]:
         """One ``(H, W)`` int64 label image per image of ``images (N, C, H, W)`` (eval mode).
 
-        ``grid=2`` (the default) takes candidates on every second row and column, as StarDist's 2D
-        models do (their config's ``grid=(2, 2)``): neighbouring pixels propose almost the same
-        polygon, and a quarter of the candidates makes the NMS many times faster.
+        ``grid`` (default: the model's own, ``self.grid``, as StarDist takes its config's grid)
+        takes candidates on every ``grid``-th row and column. This model predicts every pixel, so
+        its grid is 1: every pixel above ``prob_thresh`` proposes a polygon. ``grid=2`` gives a
+        quarter of the candidates (neighbouring pixels propose almost the same polygon).
         """
+        if grid is None:
+            grid = self.grid
+        if isinstance(grid, bool) or not isinstance(grid, int) or grid < 1:
+            raise ValueError(f"grid must be a positive integer, got {grid!r}")
         self.eval()
         outputs = self(images)
         prob = torch.sigmoid(outputs["prob"][:, 0])  # (N, H, W)

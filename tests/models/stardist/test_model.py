@@ -121,3 +121,23 @@ def test_targets_reject_bad_labels():
         model.targets(torch.zeros(1, 8, 8, dtype=torch.int64))
     with pytest.raises(ValueError, match="integer"):
         model.targets(torch.zeros(8, 8))
+
+
+def test_predict_instances_takes_its_grid_from_the_model():
+    """As StarDist takes its config's grid: this model predicts every pixel, so its grid is 1 and
+    every pixel above the threshold is a candidate; ``grid=2`` must be asked for."""
+    model = StarDist(n_rays=8, depth=1, width=4, feature_channels=8)
+    assert model.grid == 1
+    images = torch.rand(1, 1, 16, 16)
+    with torch.no_grad():
+        outputs = model.eval()(images)
+    prob, dist = torch.sigmoid(outputs["prob"][0, 0]), outputs["dist"][0]
+    thresh = float(prob.median())  # about half of the pixels are candidates
+    default = model.predict_instances(images, prob_thresh=thresh)[0]
+    assert torch.equal(default, StarDist.instances_from_maps(prob, dist, prob_thresh=thresh, grid=1))
+    model.grid = 2
+    assert torch.equal(model.predict_instances(images, prob_thresh=thresh)[0],
+                       StarDist.instances_from_maps(prob, dist, prob_thresh=thresh, grid=2))
+    for bad in (0, 1.5, True):
+        with pytest.raises(ValueError, match="grid"):
+            model.predict_instances(images, grid=bad)
