@@ -259,9 +259,10 @@ def _label_image(nuclei: list[Nucleus], h: int, w: int, min_area: int) -> tuple[
         dy = np.arange(rows.start, rows.stop, dtype=np.float32)[:, None] + 0.5 - cy
         # normalised distance to this nucleus; claim the pixels where it is the smallest so far
         dist = np.hypot(dx, dy) / nucleus.radius_at(np.arctan2(dy, dx))
-        closer = dist < best[rows, cols]
-        best[rows, cols][closer] = dist[closer]
-        owner[rows, cols][closer] = k
+        best_here = best[rows, cols]  # views into the image
+        closer = dist < best_here
+        np.copyto(best_here, dist, where=closer)
+        np.copyto(owner[rows, cols], k, where=closer)
 
     # keep one connected piece per nucleus (the largest; the first in raster order among equal
     # ones) and drop nuclei under min_area. One labelling of the whole owner image finds the

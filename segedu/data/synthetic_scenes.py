@@ -194,7 +194,7 @@ def _paint(shapes: list[tuple[slice, slice, np.ndarray]], order: list[int], h: i
     ids = np.zeros((h, w), dtype=np.int64)
     for new_id, k in enumerate(order, start=1):
         rows, cols, inside = shapes[k]
-        ids[rows, cols][inside] = new_id
+        np.copyto(ids[rows, cols], new_id, where=inside)
     return ids
 
 
@@ -545,4 +545,4 @@ def _draw_thing_colours(
         # brightness ramps across the shape along the light direction
         shade = 1 + 0.22 * ((xs - obj.center[0]) * lx + (ys - obj.center[1]) * ly) / obj.radius
         colour = np.asarray(obj.color, dtype=np.float32)[:, None, None] * shade.astype(np.float32)
-        image[:, rows, cols][:, visible] = colour[:, visible]
+        np.copyto(image[:, rows, cols], colour, where=visible)
