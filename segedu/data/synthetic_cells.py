@@ -39,6 +39,8 @@ from .synthetic_scenes import _fraction_range, _index, _nonneg_int, _size_pair, 
 
 __all__ = ["SyntheticCells", "Nucleus", "touching_pairs"]
 
+_AMPLITUDES = np.array([0.22, 0.08, 0.05])  # largest amplitude of the harmonics k = 2, 3, 4
+
 
 @dataclass(frozen=True, eq=False)
 class Nucleus:
@@ -158,8 +160,7 @@ class SyntheticCells(Dataset):
         target = _target(
             self.size,
             instances=instances,
-            # one bool mask per nucleus: (N, H, W)
-            masks=instances[None] == torch.arange(1, n + 1)[:, None, None],
+            masks=_masks(instances, n),
             boxes=torch.from_numpy(boxes),
             labels=torch.ones(n, dtype=torch.int64),
             semantic=(instances > 0).long(),
@@ -213,7 +214,7 @@ class SyntheticCells(Dataset):
             base = _uniform(rng, low, high) * short
             harmonics = np.empty((3, 3))
             harmonics[:, 0] = (2, 3, 4)
-            harmonics[:, 1] = rng.random(3) * [0.22, 0.08, 0.05]  # rng.uniform(0, 1, 3), bit for bit
+            harmonics[:, 1] = rng.random(3) * _AMPLITUDES  # rng.uniform(0, 1, 3), bit for bit
             harmonics[:, 2] = _uniform(rng, 0, 2 * np.pi, 3)
             shape = Nucleus((0.0, 0.0), base, harmonics)
             # position: a few tries to find a spot that does not swallow another nucleus
@@ -236,6 +237,19 @@ class SyntheticCells(Dataset):
         return nuclei
 
 
+def _masks(instances: torch.Tensor, n: int) -> torch.Tensor:
+    """One bool mask per nucleus, ``(N, H, W)``: ``masks[k] = instances == k + 1``.
+
+    Set from the foreground pixels only (a few thousand), rather than by comparing every pixel
+    with every id (``N x H x W`` comparisons).
+    """
+    flat = instances.reshape(-1)
+    pixels = torch.nonzero(flat).squeeze(1)
+    masks = torch.zeros(n, flat.numel(), dtype=torch.bool)
+    masks[flat[pixels] - 1, pixels] = True
+    return masks.reshape(n, *instances.shape)
+
+
 def _label_image(nuclei: list[Nucleus], h: int, w: int, min_area: int) -> tuple[np.ndarray, np.ndarray]:
     """Label image ``(H, W)`` int64 (1..N) and normalised depth ``(H, W)`` float32.
 
@@ -245,18 +259,19 @@ def _label_image(nuclei: list[Nucleus], h: int, w: int, min_area: int) -> tuple[
     """
     best = np.ones((h, w), dtype=np.float32)  # smallest normalised distance so far
     owner = np.zeros((h, w), dtype=np.int64)  # index + 1 of the nucleus with that distance
-    windows = []
+    # pixel centres, relative to the image's corner (float32, as the distances)
+    centre_x = np.arange(w, dtype=np.float32) + np.float32(0.5)
+    centre_y = np.arange(h, dtype=np.float32) + np.float32(0.5)
     for k, nucleus in enumerate(nuclei, start=1):
         # window around the nucleus, clipped to the image
         cx, cy = nucleus.center
         reach = nucleus.max_radius
         rows = slice(max(0, math.floor(cy - reach)), min(h, math.ceil(cy + reach) + 1))
         cols = slice(max(0, math.floor(cx - reach)), min(w, math.ceil(cx + reach) + 1))
-        windows.append((rows, cols))
         if rows.start >= rows.stop or cols.start >= cols.stop:
             continue
-        dx = np.arange(cols.start, cols.stop, dtype=np.float32)[None, :] + 0.5 - cx
-        dy = np.arange(rows.start, rows.stop, dtype=np.float32)[:, None] + 0.5 - cy
+        dx = (centre_x[cols] - cx)[None, :]
+        dy = (centre_y[rows] - cy)[:, None]
         # normalised distance to this nucleus; claim the pixels where it is the smallest so far
         dist = np.hypot(dx, dy) / nucleus.radius_at(np.arctan2(dy, dx))
         best_here = best[rows, cols]  # views into the image
