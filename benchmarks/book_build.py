@@ -184,6 +184,10 @@ def report(results: dict) -> str:
                 lines.append(f"| {label} | {what} | {run['mode']} | {threads} | {run['date']} | {run['machine']} "
                              f"| {run['load_start']} | {run['load_end']} |")
     lines.append("")
+    for label in labels:
+        if results[label].get("chapters", {}).get("failed"):
+            lines += [f"Under `{label}`, these chapters raised and were not timed: "
+                      + ", ".join(results[label]["chapters"]["failed"]) + ".", ""]
 
     chapters = sorted({name for label in labels for name in results[label].get("chapters", {}).get("times", {})})
     if chapters:
@@ -276,7 +280,8 @@ def main() -> None:
     make.add_argument("--fast", action="store_true", help="SEGEDU_FAST=1")
     make.add_argument("--jobs", type=int, default=2, help="BOOK_JOBS (default 2, as the Makefile)")
     report_parser = sub.add_parser("report", help="rewrite the Markdown table from the stored figures")
-    report_parser.add_argument("--add", nargs="*", help="JSON files of other runs to merge in first")
+    report_parser.add_argument("--add", nargs="*",
+                               help="JSON files of other runs to merge in first (PATH or PATH:LABEL)")
     parser.add_argument("--json", type=Path, default=RESULTS_JSON,
                         help=f"where the figures are stored (default {RESULTS_JSON.relative_to(ROOT)})")
     args = parser.parse_args()
@@ -293,7 +298,12 @@ def main() -> None:
         if args.only and previous.get("mode") == run["mode"] and previous.get("rev") == rev:
             run["times"] = previous.get("times", {})  # re-time some chapters, keep the others
         for name in names:
-            run["times"][name] = time_chapter(name, rev, args.fast, args.timeout, args.threads)
+            try:
+                run["times"][name] = time_chapter(name, rev, args.fast, args.timeout, args.threads)
+            except Exception as error:  # noqa: BLE001 - a failing chapter is reported, the others timed
+                print(f"{name}: FAILED, not timed: {str(error).strip().splitlines()[-1]}", flush=True)
+                run.setdefault("failed", []).append(name)
+                continue
             print(f"{name}: {run['times'][name]['seconds']:.1f} s", flush=True)
             run["load_end"] = _load()
             _store(args.json, args.label, "chapters", run)  # after each chapter: a long run can be read half-way
@@ -305,9 +315,10 @@ def main() -> None:
         print(f"make book: {run['seconds']:.1f} s", flush=True)
         _store(args.json, args.label, "make", run)
     elif args.command == "report":
-        for path in args.add or []:  # e.g. the figures of a run stored elsewhere with --json
+        for spec in args.add or []:  # the figures of runs stored elsewhere with --json
+            path, _, rename = spec.partition(":")  # PATH or PATH:LABEL (store its runs under LABEL)
             for label, runs in _read(Path(path)).items():
-                results.setdefault(label, {}).update(runs)
+                results.setdefault(rename or label, {}).update(runs)
         _write(args.json, results)
     print(args.json.with_suffix(".md"))
 
