@@ -165,7 +165,9 @@ class GuardPlan:
 
     ``modules``: the modules the graded cells import (snapshotted with the standard ones);
     ``names``: the names that the released lab binds by ``import`` and the graded cells use, with
-    what they stand for (``{"F": "torch.nn.functional", "check": "segedu.grading.check"}``).
+    what they stand for: ``{"F": "torch.nn.functional", "check": "segedu.grading:check"}`` (a module
+    for ``import m as F``; ``module:name`` for ``from module import name``, which is the module's
+    attribute, as Python binds it, and a submodule only when there is no such attribute).
     """
 
     modules: tuple[str, ...]
@@ -201,9 +203,9 @@ def guard_plan(assignment: Assignment) -> GuardPlan:
                     names[bound] = alias.name if alias.asname else bound
             elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
                 for alias in node.names:
-                    names[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+                    names[alias.asname or alias.name] = f"{node.module}:{alias.name}"
     names = {name: dotted for name, dotted in names.items() if name in used}
-    modules.update(dotted.rpartition(".")[0] or dotted for dotted in names.values())
+    modules.update(dotted.partition(":")[0] for dotted in names.values())
     return GuardPlan(modules=tuple(sorted(modules)), names=names)
 
 

@@ -68,12 +68,15 @@ def _segedu_install_guard() -> None:
     sources: dict[str, str] = config["cells"]
 
     def resolve(dotted: str):
-        """A module, or an attribute of one (``torch.nn.functional``, ``segedu.losses.dice_loss``)."""
-        try:
-            return importlib.import_module(dotted)
-        except ImportError:
-            parent, _, name = dotted.rpartition(".")
-            return getattr(importlib.import_module(parent), name)
+        """What an import binds: ``torch.nn.functional`` (``import ... as``) is a module;
+        ``segedu.metrics:matching`` (``from ... import``) the attribute, else the submodule."""
+        module, _, name = dotted.partition(":")
+        if not name:
+            return importlib.import_module(module)
+        parent = importlib.import_module(module)
+        if hasattr(parent, name):
+            return getattr(parent, name)
+        return importlib.import_module(f"{module}.{name}")
 
     # 1. the snapshot, before any cell of the notebook runs
     # set by IPython or ipykernel around every cell (input: stdin forwarding), not by the notebook
