@@ -314,16 +314,37 @@ def _overlap_bounds(a: np.ndarray, b: np.ndarray, low: np.ndarray, high: np.ndar
 
 
 def _star_shaped(vertices: np.ndarray, centers: np.ndarray) -> np.ndarray:
-    """``(K,)`` bool: polygon ``k`` turns once around its centre, counter-clockwise or clockwise,
-    never back (every vertex as far along as the one before, or further). Every ray from the centre
-    then crosses the boundary once: the polygon is star-shaped about its centre (snapping may
-    merge vertices or make an edge point at the centre), winding number 1 inside and 0 outside, so
-    its shoelace area is its area under any fill rule.
+    """``(K,)`` bool: polygon ``k`` goes once around its centre, counter-clockwise or clockwise,
+    never back. Then every ray from the centre crosses its boundary at most once: it is star-shaped
+    about its centre, winding number 1 inside and 0 outside, so its shoelace area is its area under
+    any fill rule, and Green's theorem gives the area of any part of it.
+
+    Snapping may merge vertices with the centre (rays shorter than a pixel): the boundary then
+    passes through the centre, along rays from it, and those steps sweep no angle; the angle
+    skipped there still counts towards the one full turn (so the sectors swept never overlap).
+    Steps between two vertices away from the centre must turn the same way (or not at all).
     """
-    d = vertices - centers[:, None, :]  # (K, V, 2)
-    d_next = np.roll(d, -1, axis=1)
-    cross = d[..., 0] * d_next[..., 1] - d[..., 1] * d_next[..., 0]  # exact for integer vertices
-    dot = d[..., 0] * d_next[..., 0] + d[..., 1] * d_next[..., 1]
-    turning = np.arctan2(cross, dot).sum(axis=1)  # 2 pi times the winding number around the centre
-    same_way = np.all(cross >= 0, axis=1) | np.all(cross <= 0, axis=1)
-    return same_way & (np.abs(np.abs(turning) - 2 * np.pi) < 1.0)
+    n_polygons, n_vertices = vertices.shape[:2]
+    d = (vertices - centers[:, None, :]).reshape(-1, 2)  # (K * V, 2) offsets from the centre
+    away = np.flatnonzero(np.any(d != 0, axis=1))  # vertices not on the centre, polygon by polygon
+    polygon = away // n_vertices
+    # the next such vertex of the same polygon, cyclically
+    nxt = np.roll(away, -1)
+    group_start = np.flatnonzero(np.r_[True, polygon[1:] != polygon[:-1]])
+    group_end = np.r_[group_start[1:], len(away)] - 1
+    nxt[group_end] = away[group_start]
+    # a step is a pass through the centre when vertices on the centre lie between
+    adjacent = (nxt - away) % n_vertices == 1
+    a, b = d[away], d[nxt]
+    cross = a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]  # exact for integer vertices
+    dot = a[:, 0] * b[:, 0] + a[:, 1] * b[:, 1]
+    angle = np.arctan2(cross, dot)  # (-pi, pi]
+    simple = np.zeros(n_polygons, bool)
+    counts = np.bincount(polygon, minlength=n_polygons)
+    for sign in (1.0, -1.0):  # counter-clockwise, then clockwise
+        turn = sign * angle
+        turn = np.where(adjacent, turn, np.mod(turn, 2 * np.pi))  # a pass may skip any angle forwards
+        backwards = np.bincount(polygon, weights=adjacent & (sign * cross < 0), minlength=n_polygons) > 0
+        total = np.bincount(polygon, weights=turn, minlength=n_polygons)
+        simple |= ~backwards & (np.abs(total - 2 * np.pi) < 1e-6) & (counts >= 3)
+    return simple

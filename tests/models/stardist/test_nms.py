@@ -179,3 +179,34 @@ def test_fast_equals_readable_on_edge_cases():
 def test_unknown_method():
     with pytest.raises(ValueError, match="method"):
         polygon_nms(np.ones((3, 8)), np.zeros((3, 2)), np.zeros(3), method="quick")
+
+
+def test_star_shaped_polygons_and_their_areas():
+    """The fast path's bounds hold for polygons that go once around their centre: a square around it,
+    a square with a corner on it (the boundary passes through the centre), clockwise too; not a bow
+    tie, a polygon that turns back, or one that goes twice around. For every snapped star polygon it
+    calls simple (rays shorter than a pixel included), the area that Green's theorem gives inside a
+    box that holds it equals the shoelace area and the area under the non-zero rule (the exact sweep
+    of the polygon with itself)."""
+    from segedu.models.stardist.nms import _area_in_boxes, _star_shaped
+
+    c = np.array([[5.0, 5.0]])
+    square = np.array([[7, 5], [7, 7], [3, 7], [3, 3], [7, 3]], float)
+    corner = np.array([[5, 5], [8, 5], [8, 8], [5, 8]], float)
+    bow_tie = np.array([[3, 3], [7, 7], [7, 3], [3, 7]], float)
+    back = np.array([[8, 5], [5, 8], [8, 6], [2, 5], [5, 2]], float)
+    twice = np.array([[5 + 3 * np.cos(a), 5 + 3 * np.sin(a)] for a in np.linspace(0, 4 * np.pi, 9)[:-1]])
+    for polygon, expected in ((square, True), (square[::-1], True), (corner, True), (corner[::-1], True),
+                              (bow_tie, False), (back, False), (twice, False)):
+        assert _star_shaped(polygon[None], c)[0] == expected, polygon
+    rng = np.random.default_rng(3)
+    dist = rng.uniform(0, 6, (300, 16)) * (rng.uniform(0, 1, (300, 16)) > 0.1)  # some rays of length 0
+    points = rng.integers(0, 20, (300, 2))
+    vertices = np.trunc(rays_to_polygons(dist, points).numpy()[:, ::-1].transpose(0, 2, 1).astype(float))
+    simple = _star_shaped(vertices, points[:, ::-1].astype(float))
+    assert 0.5 < simple.mean() < 1
+    for v in vertices[simple]:
+        area = polygon_area(v)
+        green = _area_in_boxes(v, v.min(axis=0) - 1, v.max(axis=0) + 1)
+        assert green == pytest.approx(area, abs=1e-9)
+        assert polygon_intersection_area(v, v[None])[0] == pytest.approx(area, abs=1e-9)
