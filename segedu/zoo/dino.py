@@ -111,7 +111,7 @@ a hidden patch), the linear probe gains about 0.01 (0.02 with every patch in the
 does not move or falls: the teacher's patch prototypes describe a patch's own colour and grain,
 which the random tokens already carry. The zoo run drew 51,200 scenes (two views each); DINO's ViT-S
 saw 128 million images (100 epochs of ImageNet), and even small self-supervised models on CIFAR-10
-see millions. So the zoo has no ``dino_vit_tiny`` checkpoint: lab 07 and chapter 3 use the ViT at
+see millions. So the zoo has no ``dino_vit_tiny`` checkpoint: lab 08 and chapter 3 use the ViT at
 its random initialisation and say so. The next step needs a GPU: the same command for tens of
 thousands of steps (add the zoo entry ``ZooEntry("dino_vit_tiny", dict(), lr=5e-4, steps=...,
 task="features", batch=32)``), or larger batches, which DINO's centring and the many prototypes

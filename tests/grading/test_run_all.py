@@ -37,7 +37,7 @@ def test_graded_cells_of_the_labs_are_tagged_and_the_solutions_are_not(lab):
     assert not any(TAG in _tags(cell) for cell in solution.cells), "nbval must fail on any error of a solution"
 
 
-@pytest.mark.parametrize("name", ["01_losses", "04_unet", "07_features_prompts"])
+@pytest.mark.parametrize("name", ["01_losses", "04_unet", "08_features_prompts"])
 def test_run_all_on_a_blank_lab_runs_every_cell(name, tmp_path):
     """Every request sent at once, as JupyterLab's Run All does: none is aborted, only checks fail."""
     notebook = read_notebook(ROOT / "labs" / f"{name}.ipynb")
