@@ -34,7 +34,7 @@ profile (``IPYTHONDIR``), so the guard runs before any cell. Its signed records 
 report (:class:`CellResult` ``guard``).
 
 **Isolation** (``isolate=True``, needs bubblewrap's ``bwrap``): the whole run (pytest and its
-kernel) runs in new user-visible namespaces: a read-only view of ``/``; no network (a new network
+kernel) runs in new Linux namespaces: a read-only view of ``/``; no network (a new network
 namespace with only loopback, which nbval needs to talk to its kernel); its own process ids (every
 process dies with the run); a private empty ``/tmp`` (memory-backed, 256 MiB) in which only the
 run's own temporary folder is mounted, writable; and an empty folder mounted over each of
