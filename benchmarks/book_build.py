@@ -223,6 +223,16 @@ def report(results: dict) -> str:
                      + " | ".join(f"**{totals[label][0]:.1f}** | **{totals[label][1]:.1f}**" for label in labels)
                      + " |" * (len(labels) - 1) + " |")
         lines.append("")
+        first = results[labels[0]].get("chapters", {}).get("times", {})
+        for label in labels[1:]:
+            times = results[label].get("chapters", {}).get("times", {})
+            common = sorted(set(first) & set(times))
+            if common:
+                before = sum(first[name]["cpu_seconds"] for name in common)
+                after = sum(times[name]["cpu_seconds"] for name in common)
+                lines.append(f"CPU seconds of the {len(common)} chapters timed under both `{labels[0]}` "
+                             f"and `{label}`: {before:.1f} and {after:.1f} (ratio {after / before:.2f}).")
+        lines.append("")
 
     makes = [(label, results[label]["make"]) for label in labels if results[label].get("make")]
     if makes:
