@@ -235,33 +235,29 @@ def _build_parallel():
     return module
 
 
-def _record_start(args):
-    import time
+def test_parallel_build_starts_the_slowest_pages_first():
+    """Sphinx's ParallelTasks starts the first ``nproc`` tasks at once, then pops the waiting ones
+    from the end of its queue; the chunks are listed so that this starts them by decreasing cost.
 
-    path, name = args
-    with open(path, "a", encoding="utf8") as file:
-        file.write(name + "\n")
-    time.sleep(0.1)  # the next page starts only once one ends: the log is in start order
+    The start order is derived from Sphinx's rule, not timed with real processes: with real
+    processes it depends on whether a task ends before the next is queued, which a loaded machine
+    changes (seen in CI). The rule itself is pinned on Sphinx's source.
+    """
+    import inspect
 
-
-def test_parallel_build_starts_the_slowest_pages_first(tmp_path):
-    """Through Sphinx's own ParallelTasks (real processes), the pages start in decreasing cost."""
     from sphinx.util.parallel import ParallelTasks
 
+    assert "self._precvsWaiting.popitem()" in inspect.getsource(ParallelTasks._join_one)
     costs = {"03_a": 50.0, "04_b": 200.0, "09_c": 70.0, "11_d": 100.0, "14_e": 150.0}
     pages = ["01_x", "03_a", "04_b", "09_c", "11_d", "14_e", "intro", "labs/01_y"]
     chunks = _build_parallel().slowest_first_chunks(pages, 2, costs)
     assert sorted(c[0] for c in chunks) == sorted(pages) and all(len(c) == 1 for c in chunks)
-    log = tmp_path / "started.txt"
-    tasks = ParallelTasks(2)
-    for (name,) in chunks:
-        tasks.add_task(_record_start, (str(log), name))
-    tasks.join()
-    started = log.read_text(encoding="utf8").split()
-    assert sorted(started) == sorted(pages)
+    names = [c[0] for c in chunks]
+    started = names[:2] + names[2:][::-1]  # the first two at once, then popitem() from the end
     # the two slowest start at once, then the others by decreasing cost, the unrecorded ones last
     assert set(started[:2]) == {"04_b", "14_e"}, started
     assert started[2:5] == ["11_d", "09_c", "03_a"], started
+    assert set(started[5:]) == {"01_x", "intro", "labs/01_y"}
 
 
 def _fail_in_a_cell():

@@ -226,6 +226,12 @@ def _isolated(command: list[str], private: Path, work: Path, hidden: list[Path])
     args = [shutil.which("bwrap"), "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
             "--size", str(TMP_BYTES), "--tmpfs", "/tmp", "--unshare-net", "--unshare-pid",
             "--unshare-ipc", "--unshare-uts", "--die-with-parent", "--new-session"]
+    # The private /tmp hides what lives under /tmp; the Python environment and segedu may (a clone
+    # in /tmp): bind them back, read-only, before the hidden folders are laid over them.
+    tmp = Path("/tmp").resolve()
+    for path in dict.fromkeys(keep):
+        if path == tmp or tmp in path.parents:
+            args += ["--ro-bind", str(path), str(path)]
     for folder in hidden:
         folder = folder.resolve()
         if not folder.is_dir():
