@@ -13,11 +13,12 @@ The book itself is built by `make book` (Jupyter Book 1). These tests check, in 
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
 
 import pytest
+
+from . import book_config
 
 yaml = pytest.importorskip("yaml")
 
@@ -79,10 +80,7 @@ def _repository_url() -> str:
 
 
 def _colab_extension():
-    spec = importlib.util.spec_from_file_location("segedu_colab", CONFIG_DIR / "_ext" / "segedu_colab.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return book_config.load("_ext/segedu_colab.py")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -229,10 +227,7 @@ def test_chapter_executes_in_fast_mode(chapter, monkeypatch):
 
 
 def _build_parallel():
-    spec = importlib.util.spec_from_file_location("build_parallel", CONFIG_DIR / "build_parallel.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return book_config.load("build_parallel.py")
 
 
 def test_parallel_build_starts_the_slowest_pages_first():
@@ -282,10 +277,7 @@ def test_parallel_build_prints_the_traceback_of_a_failing_page(capfd):
 
 
 def _offline_extension():
-    spec = importlib.util.spec_from_file_location("segedu_offline", CONFIG_DIR / "_ext" / "segedu_offline.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return book_config.load("_ext/segedu_offline.py")
 
 
 def test_the_site_serves_its_own_mathjax_and_colab_badge():

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from . import book_config
+
 yaml = pytest.importorskip("yaml")
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,20 +67,8 @@ def test_chapter_states_goals_and_ends_with_summary_exercises_and_practice(chapt
     assert text.index("\n## Practice") > text.index("\n## Exercises") > text.index("\n## Summary")
 
 
-def _toc_files(node) -> list[str]:
-    if isinstance(node, dict):
-        found = [str(node["file"])] if "file" in node else []
-        for value in node.values():
-            if isinstance(value, list | dict):
-                found += _toc_files(value)
-        return found
-    if isinstance(node, list):
-        return [entry for item in node for entry in _toc_files(item)]
-    return []
-
-
 def test_labs_are_numbered_in_reading_order():
-    files = _toc_files(yaml.safe_load(TOC.read_text(encoding="utf8")))
+    files = book_config.load("prepare_book.py").toc_files(yaml.safe_load(TOC.read_text(encoding="utf8")))
     labs = [Path(entry).name for entry in files if entry.startswith("labs/")]
     assert labs, "no lab in the table of contents"
     numbers = [int(name[:2]) for name in labs]

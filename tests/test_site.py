@@ -47,6 +47,8 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 
 import pytest
 
+from . import book_config
+
 yaml = pytest.importorskip("yaml")
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,11 +79,7 @@ LOCAL_HOSTS = ("127.0.0.1", "localhost")
 
 
 def _prepare_book_module():
-    path = ROOT / "jupyter-book-config" / "prepare_book.py"
-    spec = importlib.util.spec_from_file_location("prepare_book", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return book_config.load("prepare_book.py")
 
 
 def _require_browser() -> None:
@@ -310,11 +308,7 @@ def check_pages(browser, base_url: str, pages: list[str], screenshots: dict[str,
 
 
 def _offline_extension():
-    spec = importlib.util.spec_from_file_location(
-        "segedu_offline", ROOT / "jupyter-book-config" / "_ext" / "segedu_offline.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return book_config.load("_ext/segedu_offline.py")
 
 
 # Math as Sphinx writes it (inline, display, an amsmath environment), for the hand-made pages.
@@ -396,17 +390,8 @@ def test_checker_finds_broken_links_missing_images_raw_tex_and_external_requests
 
 
 def _toc_files(node) -> list[str]:
-    """Every `root` and `file` entry of a (nested) table of contents, in order."""
-    found: list[str] = []
-    if isinstance(node, dict):
-        found += [str(node[key]) for key in ("root", "file") if key in node]
-        for value in node.values():
-            if isinstance(value, list | dict):
-                found += _toc_files(value)
-    elif isinstance(node, list):
-        for item in node:
-            found += _toc_files(item)
-    return found
+    """Every `root` and `file` entry of a (nested) table of contents, in order (prepare_book's)."""
+    return _prepare_book_module().toc_files(node)
 
 
 @pytest.fixture(scope="module")
@@ -453,10 +438,7 @@ def test_every_page_of_the_book_loads_cleanly_in_chromium(browser, built_book):
 
     # Each lab page opens the student notebook of the repository in Colab, from its badge and from
     # the theme's launch button alike (so at least two links, all to the same address).
-    spec = importlib.util.spec_from_file_location(
-        "segedu_colab", ROOT / "jupyter-book-config" / "_ext" / "segedu_colab.py")
-    colab = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(colab)
+    colab = book_config.load("_ext/segedu_colab.py")
     for lab in labs:
         expected = colab.lab_colab_url(
             config["launch_buttons"]["colab_url"], config["repository"]["url"],
