@@ -32,6 +32,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler, SequentialSampler
 
+from ..config import device as best_device
+
 __all__ = ["default_workers", "synthetic_loader"]
 
 
@@ -41,8 +43,6 @@ def default_workers(device: torch.device | str | None = None) -> int:
     ``device`` defaults to :func:`segedu.config.device`.
     """
     if device is None:
-        from ..config import device as best_device
-
         device = best_device()
     if torch.device(device).type != "cuda":
         return 0
@@ -87,8 +87,6 @@ def synthetic_loader(
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise TypeError(f"seed must be an int, got {type(seed).__name__}")
     if device is None:
-        from ..config import device as best_device
-
         device = best_device()
     if num_workers is None:
         num_workers = default_workers(device)

@@ -29,9 +29,12 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy import ndimage
+from skimage.filters import gaussian, threshold_otsu
 from torch.utils.data import DataLoader, Dataset
 
-from ..data import SyntheticCells
+from ..classical import distance_transform_watershed
+from ..data import SyntheticCells, dsb2018_nuclei
 from ..metrics import matching
 
 __all__ = ["SIZE", "TRAIN_IMAGES", "TEST_IMAGES", "THRESHOLDS", "cell_tensors", "held_out_cells", "CellTargets",
@@ -169,9 +172,6 @@ def synthetic_diameter(length: int = 20) -> float:
 def _otsu_foreground(image: torch.Tensor) -> np.ndarray:
     """(H, W) bool foreground of a (1, H, W) image: Gaussian smoothing (sigma 1), Otsu's threshold,
     holes filled."""
-    from scipy import ndimage
-    from skimage.filters import gaussian, threshold_otsu
-
     smooth = gaussian(image[0].cpu().numpy().astype(np.float64), sigma=1)
     if smooth.min() == smooth.max():
         return np.zeros(smooth.shape, dtype=bool)
@@ -187,9 +187,6 @@ def classical_predictors() -> dict[str, Predictor]:
       :func:`segedu.classical.distance_transform_watershed` (one marker per peak of the distance
       transform, at least 3 pixels apart).
     """
-    from scipy import ndimage
-
-    from ..classical import distance_transform_watershed
 
     def components(images: torch.Tensor) -> list[torch.Tensor]:
         return [torch.from_numpy(ndimage.label(_otsu_foreground(im))[0].astype(np.int64)) for im in images]
@@ -228,8 +225,6 @@ def evaluate_real_nuclei(predict: Predictor | torch.nn.Module, *, scale: float |
         ``fp``, ``fn`` of the matching at IoU 0.5;
         ``labels`` is the predicted int64 ``(512, 512)`` label image.
     """
-    from ..data import dsb2018_nuclei
-
     if isinstance(predict, torch.nn.Module):
         predict = model_predictor(predict, device)
     image, instances = dsb2018_nuclei()  # (1, H, W) in [0, 1], (H, W) int64
