@@ -5,16 +5,16 @@
 On the same synthetic cell images (``SyntheticCells``, one image of ``--size`` pixels), each
 pair below computes the same thing (the tests prove the outputs equal):
 
-- **star distances** (32 rays): ``segedu.models.stardist.star_distances`` (numpy; the fast path,
+- **star distances** (32 rays): ``segedu.models.bottom_up.stardist.star_distances`` (numpy; the fast path,
   and ``method="readable"``, all rays of all pixels marched together) against
   ``stardist.geometry.star_dist(mode="cpp")`` (C++);
-- **polygon NMS**: ``segedu.models.stardist.polygon_nms`` (the fast path, bounds then exact
+- **polygon NMS**: ``segedu.models.bottom_up.stardist.polygon_nms`` (the fast path, bounds then exact
   overlaps of the undecided pairs, and ``method="readable"``, exact polygon intersections of every
   pair in numpy) against ``stardist.nms.non_maximum_suppression_inds`` (C++, Clipper), on the
   candidates of noisy true distances (every foreground pixel with probability > 0.5);
-- **Cellpose flows**: ``segedu.models.cellpose.masks_to_flows`` against
+- **Cellpose flows**: ``segedu.models.bottom_up.cellpose.masks_to_flows`` against
   ``cellpose.dynamics.masks_to_flows_gpu`` on the CPU (both torch);
-- **Cellpose masks from flows**: ``segedu.models.cellpose.compute_masks`` against
+- **Cellpose masks from flows**: ``segedu.models.bottom_up.cellpose.compute_masks`` against
   ``cellpose.dynamics.compute_masks`` (flow following, clustering, flow-error check), from the true
   flows.
 
@@ -62,8 +62,8 @@ def main() -> None:
     from stardist.nms import non_maximum_suppression_inds
 
     from segedu.data import SyntheticCells
-    from segedu.models.cellpose import FLOW_SCALE, compute_masks, masks_to_flows
-    from segedu.models.stardist import object_probability, polygon_nms, star_distances
+    from segedu.models.bottom_up.cellpose import FLOW_SCALE, compute_masks, masks_to_flows
+    from segedu.models.bottom_up.stardist import object_probability, polygon_nms, star_distances
 
     load_start = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     _, target = SyntheticCells(size=args.size, length=1, seed=0)[0]

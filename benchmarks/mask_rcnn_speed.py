@@ -3,7 +3,7 @@
     python benchmarks/mask_rcnn_speed.py                  # CPU: 2 images of 480x640, min_size 480
     python benchmarks/mask_rcnn_speed.py --device cuda    # GPU: the same at min_size 800 (the COCO setting)
 
-The two models are the same network with the same weights (tests/models/test_rcnn_torchvision.py
+The two models are the same network with the same weights (tests/models/top_down/test_rcnn_torchvision.py
 proves their outputs equal), given the same images. **Inference**: ``model.eval()`` on a batch of
 two images, under ``torch.no_grad()``, masks pasted into the images included. **Training step**:
 forward with targets, the sum of the losses, backward and an SGD update (the same seed before each
@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 import torchvision
 
-import segedu.models.detection  # noqa: F401  (registers the models)
+import segedu.models.top_down.detection  # noqa: F401  (registers the models)
 from segedu.models.registry import get_model
 
 RESULTS = Path(__file__).parent / "results" / "mask_rcnn_speed.md"

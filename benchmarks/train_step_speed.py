@@ -9,9 +9,9 @@ machine's load or clock during the run falls on both alike; each model's time is
 steps after warm-up steps. The ratio is segedu's time over smp's (below 1: segedu is faster).
 
 * **DeepLabv3+** (ResNet-50, output stride 16, separable ASPP with rates 6/12/18, decoder): the
-  same network in both libraries, weight for weight (tests/models/test_deeplabv3plus.py).
+  same network in both libraries, weight for weight (tests/models/semantic/test_deeplabv3plus.py).
 * **U-Net, ResNet-34 encoder**: segedu's ``unet_resnet`` is smp's ``Unet("resnet34")`` weight for
-  weight (tests/models/test_unet_resnet.py).
+  weight (tests/models/semantic/test_unet_resnet.py).
 
 Both ratios therefore compare implementations of one network. smp has no classic U-Net (the
 paper's encoder learnt from scratch, transposed-convolution up-sampling): ``--classic`` adds a row

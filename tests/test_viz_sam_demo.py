@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from segedu.models import get_model
-from segedu.models.sam import SamPredictor
+from segedu.models.foundation.sam import SamPredictor
 from segedu.viz.sam_demo import (
     MASK_COLOR,
     PLACEHOLDER_GREY,

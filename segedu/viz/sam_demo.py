@@ -81,7 +81,7 @@ class SamClickDemo:
     the image's size, not an empty (broken) image; the three answers are drawn at one width.
 
     Args:
-        predictor: a :class:`~segedu.models.sam.SamPredictor` (its model in eval mode).
+        predictor: a :class:`~segedu.models.foundation.sam.SamPredictor` (its model in eval mode).
         image: uint8 ``(H, W, 3)`` or float ``(3, H, W)`` in [0, 1].
         alpha: the masks' opacity.
     """

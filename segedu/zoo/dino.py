@@ -2,8 +2,8 @@
 
 Caron et al., "Emerging Properties in Self-Supervised Vision Transformers", ICCV 2021
 (https://arxiv.org/abs/2104.14294; https://github.com/facebookresearch/dino, ``main_dino.py``),
-with iBOT's masked patch loss (Zhou et al., ICLR 2022; :mod:`segedu.models.dino.ibot`).
-Every piece of DINO and iBOT is in :mod:`segedu.models.dino`; this module only chooses their
+with iBOT's masked patch loss (Zhou et al., ICLR 2022; :mod:`segedu.models.foundation.dino.ibot`).
+Every piece of DINO and iBOT is in :mod:`segedu.models.foundation.dino`; this module only chooses their
 settings for ``dino_vit_tiny`` (patch 8, D = 192, 4 blocks) on 128 x 128 ``SyntheticScenes``,
 trains it without labels, and measures whether its patch features mean something.
 
@@ -12,7 +12,7 @@ to them are below):
 
 - *data*: ``scenes`` scenes of seed 0, drawn once and kept as uint8 (8000 scenes: 390 MB; DINO
   reads JPEGs, also 8 bits); the held-out scenes of seed 1 are never seen.
-- *views* (:class:`~segedu.models.dino.MultiCropAugmentation`): 2 global views of 64 px (the
+- *views* (:class:`~segedu.models.foundation.dino.MultiCropAugmentation`): 2 global views of 64 px (the
   ViT's own 8 x 8 grid) from crops of 20-60 % of the image area (57-99 px a side), and **no local
   views**. DINO's (0.4, 1) is for ImageNet photos, one object filling much of the frame; here the
   things are 5-50 px in a 128 px landscape, so a global crop is a part of the landscape with a
@@ -21,11 +21,11 @@ to them are below):
   sigma is DINO's range scaled to the views, (0.1, 0.6) px instead of (0.1, 2) px at 224 px.
   Colour jitter of brightness, contrast and saturation only: no hue jitter, greying or
   solarisation, since the hue of sky, grass and water *is* their class here.
-- *masked patches* (iBOT, :func:`~segedu.models.dino.ibot.random_block_masks`): half of the
+- *masked patches* (iBOT, :func:`~segedu.models.foundation.dino.ibot.random_block_masks`): half of the
   views get 10-50 % of their patches hidden in rectangular blocks; the student must give, at
   each hidden patch, the teacher's distribution for it. DINO's loss speaks only of the class
   token; this term speaks of the patch tokens that k-means reads.
-- *head* (:class:`~segedu.models.dino.DINOHead`): K = ``out_dim`` = 1024 prototypes, hidden
+- *head* (:class:`~segedu.models.foundation.dino.DINOHead`): K = ``out_dim`` = 1024 prototypes, hidden
   width 1024, bottleneck 256. DINO's 65536 prototypes are for the thousands of concepts of
   ImageNet, at batches of 1024; six classes with their textures, colours and layouts need far
   fewer, and with batches of 32 a large K leaves most prototypes without a sample in a batch, so
@@ -38,7 +38,7 @@ to them are below):
   decay to 1e-6; weight decay cosine from 0.04 to 0.4 (not on biases and norms, as DINO);
   the teacher temperature warmed up linearly over the first 30 % of the steps from
   ``teacher_temp[0]`` to ``teacher_temp[1]``, both 0.02 here (see below); teacher momentum cosine
-  0.996 to 1 (:func:`~segedu.models.dino.cosine_momentum`); the last layer's gradients dropped
+  0.996 to 1 (:func:`~segedu.models.foundation.dino.cosine_momentum`); the last layer's gradients dropped
   for the first 1 % (DINO: the first epoch); the student's gradient norm clipped at 3
   (DINO clips each parameter's at 3). ``lr`` is the peak rate itself: DINO multiplies its base
   5e-4 by batch / 256, which at batch 32 would give 6e-5; the zoo uses 5e-4 unscaled (not tuned
@@ -122,7 +122,7 @@ need.
 frequent class of its 8 x 8 pixels.
 
 - ``kmeans_miou`` / ``kmeans_accuracy``: k-means of each image's patch features
-  (:func:`~segedu.models.dino.feature_kmeans`, cosine, k = the number of classes present), each
+  (:func:`~segedu.models.foundation.dino.feature_kmeans`, cosine, k = the number of classes present), each
   cluster matched to at most one class by the best one-to-one assignment (Hungarian algorithm on
   the confusion matrix, ``scipy.optimize.linear_sum_assignment``, maximising the patches matched);
   mean IoU of the classes present, and the fraction of patches matched, averaged over the images.
@@ -157,7 +157,7 @@ from scipy.optimize import linear_sum_assignment
 
 from ..data import SyntheticScenes
 from ..metrics import mean_iou
-from ..models.dino import (
+from ..models.foundation.dino import (
     DINOHead,
     DINOLoss,
     MultiCropAugmentation,
@@ -168,7 +168,7 @@ from ..models.dino import (
     patch_features,
     teacher_temperature,
 )
-from ..models.dino.ibot import (
+from ..models.foundation.dino.ibot import (
     MaskedPatchLoss,
     MaskedPatchWrapper,
     ibot_training_step,
@@ -231,8 +231,8 @@ def train_dino(model: torch.nn.Module, *, steps: int, batch: int = 32, lr: float
     """Train the ViT ``model`` (a ``dino_vit_tiny``) with DINO and iBOT's masked patch loss, in place.
 
     On ``scenes`` scenes of seed 0, 2 global views each. The student is ``model`` with a
-    :class:`~segedu.models.dino.DINOHead` shared by class and patch tokens and a mask token
-    (:class:`~segedu.models.dino.ibot.MaskedPatchWrapper`); the teacher its EMA. ``mask_probability``
+    :class:`~segedu.models.foundation.dino.DINOHead` shared by class and patch tokens and a mask token
+    (:class:`~segedu.models.foundation.dino.ibot.MaskedPatchWrapper`); the teacher its EMA. ``mask_probability``
     0 (or ``patch_weight`` 0) leaves DINO alone; ``all_patches`` puts the patch loss on the visible
     patches too (iBOT++, measured below). At the end the teacher's backbone weights are copied
     into ``model`` (DINO's released network is the teacher). Deterministic for ``seed`` on a CPU.
@@ -346,7 +346,7 @@ def kmeans_score(clusters: torch.Tensor, classes: torch.Tensor) -> tuple[float, 
 
 def kmeans_scores(features: torch.Tensor, classes: torch.Tensor, *, normalize: bool = True) -> tuple[float, float]:
     """Mean ``(mIoU, accuracy)`` of :func:`kmeans_score` over images: each image's patch features
-    ``(L, h, w, D)`` clustered on their own (:func:`~segedu.models.dino.feature_kmeans`, seed 0, cosine
+    ``(L, h, w, D)`` clustered on their own (:func:`~segedu.models.foundation.dino.feature_kmeans`, seed 0, cosine
     when ``normalize``) with k = the number of classes present in its class map ``(L, h, w)``."""
     scores = [kmeans_score(feature_kmeans(f, int(torch.unique(c).numel()), normalize=normalize, seed=0), c)
               for f, c in zip(features, classes, strict=True)]
@@ -410,7 +410,7 @@ def evaluate_features(describe: Describe, *, patch: int, length: int = TEST_LENG
 def evaluate_dino(model: torch.nn.Module, *, length: int = TEST_LENGTH, device: torch.device | str = "cpu",
                   probe_scenes: int = PROBE_SCENES, facet: str = "token") -> dict[str, float]:
     """``kmeans_miou``, ``kmeans_accuracy``, ``probe_accuracy``, ``probe_miou`` of the ViT's patch features
-    (:func:`~segedu.models.dino.patch_features`, ``facet``) on the first ``length`` held-out scenes."""
+    (:func:`~segedu.models.foundation.dino.patch_features`, ``facet``) on the first ``length`` held-out scenes."""
     model.eval().to(device)
 
     def describe(images: torch.Tensor) -> torch.Tensor:

@@ -40,7 +40,7 @@ def _plain(x):
 def panoptic_fpn_target(target: dict) -> dict[str, torch.Tensor]:
     """A scene's target -> Panoptic FPN's: :func:`~segedu.zoo.instances.detection_target` (things,
     labels 1..3) plus ``semantic`` ``(H, W)`` int64: 0 "other" on things, 1..3 sky, grass, water."""
-    from ..models.panoptic_fpn import scene_semantic_target
+    from ..models.universal.panoptic_fpn import scene_semantic_target
 
     return {**detection_target(target), "semantic": scene_semantic_target(_plain(target["semantic"]))}
 
@@ -105,9 +105,9 @@ def evaluate_panoptic(predict: Callable[[list[torch.Tensor]], Sequence[torch.Ten
 def mask2former_panoptic(model: torch.nn.Module, images: list[torch.Tensor], *,
                          object_mask_threshold: float = 0.8, overlap_threshold: float = 0.8) -> torch.Tensor:
     """Panoptic maps ``(B, H, W, 2)`` of a Mask2Former (eval mode) for same-size ``images``: the
-    original's panoptic inference (:func:`segedu.models.mask2former.panoptic_inference`) on the mask
+    original's panoptic inference (:func:`segedu.models.universal.mask2former.panoptic_inference`) on the mask
     logits up-sampled to the image size, the scenes' things (3..5) as things."""
-    from ..models.mask2former import panoptic_inference
+    from ..models.universal.mask2former import panoptic_inference
 
     device = next(model.parameters()).device
     batch = torch.stack(images).to(device)
@@ -127,7 +127,7 @@ def train_mask2former(model: torch.nn.Module, *, steps: int, lr: float = 3e-4, b
                       log: Callable[[str], None] = print) -> dict[str, float]:
     """Train a Mask2Former on ``scenes`` synthetic scenes (seed 0) with its set criterion.
 
-    The paper's recipe where it applies: :class:`~segedu.models.mask2former.MaskSetCriterion`
+    The paper's recipe where it applies: :class:`~segedu.models.universal.mask2former.MaskSetCriterion`
     (class 2, mask BCE 5, Dice 5, no-object 0.1, every decoder layer supervised), AdamW with weight
     decay 0.05, the gradient norm of the whole model clipped at 0.01. Changed for a slim model trained
     from scratch on 128 px scenes: the learning rate (3e-4 instead of 1e-4, and no 0.1 factor on the
@@ -136,7 +136,7 @@ def train_mask2former(model: torch.nn.Module, *, steps: int, lr: float = 3e-4, b
     have 1024 pixels; the paper's 12544 = 112^2 are for masks of 256 x 256). Returns ``steps``,
     ``minutes`` and the last weighted loss.
     """
-    from ..models.mask2former import MaskSetCriterion
+    from ..models.universal.mask2former import MaskSetCriterion
     from .instances import _schedule
 
     device = torch.device(device)

@@ -1,7 +1,7 @@
 """The zoo's small SAM: promptable segmentation trained on the synthetic scenes.
 
 SAM (Kirillov et al., "Segment Anything", ICCV 2023) answers a *prompt* (a click, a box, a rough
-mask) with a mask and a predicted IoU. This module trains ``sam_tiny`` (:mod:`segedu.models.sam`)
+mask) with a mask and a predicted IoU. This module trains ``sam_tiny`` (:mod:`segedu.models.foundation.sam`)
 from scratch on segedu's synthetic scenes with the paper's recipe (section 3 and appendix A,
 "Training algorithm"), scaled down to 128 px scenes and a CPU, and scores it on the held-out
 scenes (seed 1, never trained on).
@@ -31,7 +31,7 @@ scenes (seed 1, never trained on).
   prompts (``prompts`` targets per image per step, all decoded in one call, points and boxes
   together: both make two sparse tokens, a point being padded with a "not a point" token).
 
-SAM's :meth:`~segedu.models.sam.sam.Sam.forward` runs under ``torch.no_grad()`` (it is the
+SAM's :meth:`~segedu.models.foundation.sam.sam.Sam.forward` runs under ``torch.no_grad()`` (it is the
 inference entry point), so training calls its three parts directly (:func:`decode`): the same
 computation as the official path (preprocess, ``image_encoder``, ``prompt_encoder``,
 ``mask_decoder``, ``postprocess_masks``), with gradients.

@@ -10,8 +10,8 @@ import torch
 import torchvision
 
 from segedu.models import get_model
-from segedu.models.fcn_vgg import load_vgg16_weights
-from segedu.models.segnet import load_vgg16_bn_encoder
+from segedu.models.semantic.fcn_vgg import load_vgg16_weights
+from segedu.models.semantic.segnet import load_vgg16_bn_encoder
 
 
 def _count(model):

@@ -7,7 +7,7 @@ import torch
 from segedu.data import SyntheticCells
 from segedu.metrics import matching
 from segedu.models import get_model
-from segedu.models.unet_weight_map import UNetWeightMap, separate_touching
+from segedu.models.bottom_up.unet_weight_map import UNetWeightMap, separate_touching
 from segedu.zoo import ZOO
 from segedu.zoo.cells import (
     CellTargets,

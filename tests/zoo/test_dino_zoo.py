@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 import torch
 
-import segedu.models.dino  # noqa: F401  (registers dino_vit_tiny)
+import segedu.models.foundation.dino  # noqa: F401  (registers dino_vit_tiny)
 from segedu.models import get_model
-from segedu.models.dino import (
+from segedu.models.foundation.dino import (
     DINOHead,
     DINOLoss,
     MultiCropWrapper,
@@ -28,7 +28,7 @@ from segedu.models.dino import (
     dino_training_step,
     make_teacher,
 )
-from segedu.models.dino.ibot import (
+from segedu.models.foundation.dino.ibot import (
     MaskedPatchLoss,
     MaskedPatchWrapper,
     ibot_training_step,

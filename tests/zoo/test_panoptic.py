@@ -105,7 +105,7 @@ def test_mask2former_training_command_and_panoptic_readout(tmp_path, monkeypatch
     maps = mask2former_panoptic(model.eval(), images, object_mask_threshold=0.0, overlap_threshold=0.0)
     assert maps.shape == (2, 128, 128, 2) and maps.dtype == torch.int64
     # the read-out is the paper's panoptic inference on the logits up-sampled to the image
-    from segedu.models.mask2former import panoptic_inference
+    from segedu.models.universal.mask2former import panoptic_inference
 
     with torch.no_grad():
         outputs = model(torch.stack(images))

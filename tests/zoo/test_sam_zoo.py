@@ -11,7 +11,7 @@ import pytest
 import torch
 import torchvision
 
-import segedu.models.sam  # noqa: F401  (registers sam_tiny)
+import segedu.models.foundation.sam  # noqa: F401  (registers sam_tiny)
 from segedu.models import get_model
 from segedu.zoo import ZooEntry
 from segedu.zoo import sam as zs

@@ -123,7 +123,7 @@ class VisionTransformer(nn.Module):
         """Images ``(B, C, H, W)`` -> input tokens of the first block ``(B, 1 + N, D)``.
 
         ``mask`` ``(B, h, w)`` bool with ``mask_token`` ``(D,)``: masked image modelling (iBOT,
-        :mod:`segedu.models.dino.ibot`), the patch tokens where ``mask`` is True are replaced by
+        :mod:`segedu.models.foundation.dino.ibot`), the patch tokens where ``mask`` is True are replaced by
         ``mask_token`` before the positional embeddings are added.
         """
         grid = self.patch_grid(x)

@@ -1,0 +1,129 @@
+"""Cellpose: a U-Net that predicts flows and cell probability, and the post-processing to masks.
+
+Reference: C. Stringer, T. Wang, M. Michaelos, M. Pachitariu, "Cellpose: a generalist algorithm
+for cellular segmentation", Nature Methods 18, 100-106 (2021), https://doi.org/10.1038/s41592-020-01018-x;
+code: https://github.com/MouseLand/cellpose (reference here: cellpose 4.2.1.1).
+
+The network maps an image ``(N, C, H, W)`` to three maps per pixel: the flows ``(dy, dx)``
+(regressing 5x the unit flows of :mod:`.flows`) and a cell-probability logit. At test time
+:func:`.postprocess.compute_masks` follows the flows from the pixels with probability > 0.5,
+clusters the end points and removes the masks whose flows disagree with the network's.
+
+Backbone: segedu's padded U-Net (:class:`segedu.models.semantic.unet.UNet`) with residual double
+convolutions, a simplification of the 2021 network (a residual U-Net with a "style" vector, the
+global average of the deepest features, added at every up-sampling level; cellpose 4 replaced it
+with a vision transformer, Cellpose-SAM). The flows and the probability come out of one final 1x1
+convolution with 3 channels, as in Cellpose.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ...registry import register_model
+from ...semantic.unet import UNet
+from .flows import masks_to_flows
+from .labels import check_instances
+from .loss import FLOW_SCALE, cellpose_loss
+from .postprocess import compute_masks
+
+__all__ = ["Cellpose", "cellpose"]
+
+
+class Cellpose(nn.Module):
+    """Cellpose network: ``(N, in_channels, H, W)`` -> flows ``(N, 2, H, W)`` and cellprob ``(N, 1, H, W)``.
+
+    H and W must be multiples of ``2**depth``.
+    """
+
+    def __init__(self, *, in_channels: int = 1, depth: int = 3, width: int = 16, residual: bool = True):
+        super().__init__()
+        self.in_channels = in_channels
+        # 3 outputs per pixel: dy, dx (flows) and the cell-probability logit
+        self.unet = UNet(
+            in_channels=in_channels, num_classes=3, depth=depth, width=width, padding=True,
+            batch_norm=True, residual=residual,
+        )
+
+    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``images`` ``(N, C, H, W)`` -> ``{"flows": (N, 2, H, W), "cellprob": (N, 1, H, W) logits}``."""
+        if images.dim() != 4 or images.shape[1] != self.in_channels:
+            raise ValueError(
+                f"images must be (N, {self.in_channels}, H, W), got shape {tuple(images.shape)}"
+            )
+        out = self.unet(images)  # (N, 3, H, W); raises ValueError on a bad H, W
+        return {"flows": out[:, :2], "cellprob": out[:, 2:]}
+
+    @staticmethod
+    def targets(instances: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Training targets of one ``(H, W)`` label image (CPU).
+
+        ``{"flows": (2, H, W)`` float32 = 5 x unit flows (dy, dx), ``"cellprob": (1, H, W)`` float32
+        in {0, 1}``}``.
+        """
+        check_instances(instances)
+        return {
+            "flows": FLOW_SCALE * masks_to_flows(instances),
+            "cellprob": (instances > 0).float().unsqueeze(0),
+        }
+
+    @staticmethod
+    def loss(outputs: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``MSE(flows, 5 u) / 2 + BCE(cellprob)`` (see :func:`.loss.cellpose_loss`)."""
+        return cellpose_loss(outputs, targets)
+
+    @staticmethod
+    def postprocess(
+        outputs: dict[str, torch.Tensor],
+        *,
+        cellprob_threshold: float = 0.0,
+        flow_threshold: float | None = 0.4,
+        n_iter: int = 200,
+        min_size: int = 15,
+    ) -> list[torch.Tensor]:
+        """Network outputs of a batch -> one ``(H, W)`` int64 label image per image."""
+        return [
+            compute_masks(
+                flows, cellprob[0], n_iter=n_iter, cellprob_threshold=cellprob_threshold,
+                flow_threshold=flow_threshold, min_size=min_size,
+            )
+            for flows, cellprob in zip(outputs["flows"], outputs["cellprob"], strict=True)
+        ]
+
+    def predict_instances(
+        self,
+        images: torch.Tensor,
+        *,
+        cellprob_threshold: float = 0.0,
+        flow_threshold: float | None = 0.4,
+        n_iter: int = 200,
+        min_size: int = 15,
+    ) -> list[torch.Tensor]:
+        """Label images ``(H, W)`` int64 (0 background, 1..K) for ``images`` ``(N, C, H, W)``.
+
+        Runs the network in eval mode without gradients, then :meth:`postprocess` (Cellpose's
+        defaults: probability logit > 0, flow error <= 0.4, 200 Euler steps, masks >= 15 pixels).
+        """
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                outputs = self(images)
+        finally:
+            self.train(was_training)
+        return self.postprocess(
+            outputs, cellprob_threshold=cellprob_threshold, flow_threshold=flow_threshold,
+            n_iter=n_iter, min_size=min_size,
+        )
+
+
+@register_model("cellpose")
+def cellpose(*, in_channels: int = 1, **kwargs) -> Cellpose:
+    """Slim Cellpose for 128x128 synthetic cells: residual U-Net, depth 3, width 16.
+
+    504,707 parameters with ``in_channels=1`` (checked in the tests).
+    """
+    options = dict(depth=3, width=16, residual=True)
+    options.update(kwargs)
+    return Cellpose(in_channels=in_channels, **options)

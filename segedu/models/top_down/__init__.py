@@ -1,0 +1,12 @@
+"""Top-down instance segmentation: detect boxes first, then segment inside them (Part IV).
+
+- :mod:`.yolo_grid`: a YOLO-style grid detector (Redmon et al. 2016, 2017);
+- :mod:`.detection`: ``fasterrcnn_resnet50_fpn`` and ``maskrcnn_resnet50_fpn`` (torchvision's),
+  ``maskrcnn_resnet_fpn`` (slim), and their parts (FPN, RPN, RoI heads; Ren et al. 2015,
+  He et al. 2017);
+- :mod:`.yolact`: ``yolact`` (slim) and ``yolact_resnet50`` (Bolya et al. 2019).
+"""
+
+from . import detection, yolact, yolo_grid
+
+__all__ = ["detection", "yolact", "yolo_grid"]
