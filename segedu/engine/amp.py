@@ -28,10 +28,12 @@ def resolve_amp(amp: bool | None, device: torch.device) -> bool:
     return amp
 
 
-def autocast(device: torch.device, *, enabled: bool) -> contextlib.AbstractContextManager:
-    """``torch.autocast`` on CUDA when enabled; a context that does nothing otherwise."""
+def autocast(device: torch.device, *, enabled: bool,
+             dtype: torch.dtype = torch.float16) -> contextlib.AbstractContextManager:
+    """``torch.autocast`` to ``dtype`` (float16, or bfloat16 which needs no loss scaling) when
+    enabled; a context that does nothing otherwise."""
     if enabled:
-        return torch.autocast(device_type=device.type, dtype=torch.float16)
+        return torch.autocast(device_type=device.type, dtype=dtype)
     return contextlib.nullcontext()
 
 

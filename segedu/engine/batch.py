@@ -8,12 +8,13 @@ Every loader that :func:`segedu.engine.fit` and :func:`segedu.engine.evaluate` r
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
 import torch
 
-__all__ = ["to_device", "split_batch", "check_loss"]
+__all__ = ["to_device", "split_batch", "check_loss", "check_finite"]
 
 
 def to_device(obj: Any, device: torch.device | str, *, non_blocking: bool = False) -> Any:
@@ -70,3 +71,14 @@ def check_loss(loss: Any) -> torch.Tensor:
     if not loss.is_floating_point():
         raise TypeError(f"loss_fn must return a floating-point tensor, got {loss.dtype}")
     return loss.reshape(())
+
+
+def check_finite(loss: float, *, step: int, parts: dict[str, float] | None = None) -> None:
+    """Stop at once, with what to change, if the training loss ``loss`` (read at optimizer step
+    ``step``) is not finite; ``parts`` (the terms of the loss) are quoted in the message."""
+    if not math.isfinite(loss):
+        terms = "" if not parts else " (" + ", ".join(f"{k} {v:.4g}" for k, v in parts.items()) + ")"
+        raise FloatingPointError(
+            f"the training loss became {loss}{terms} at step {step}: training diverged. "
+            "Lower the learning rate, clip the gradients (grad_clip=1.0) or check the data."
+        )

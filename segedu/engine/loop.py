@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from ..config import device as default_device
 from .amp import grad_scaler, resolve_amp
-from .batch import split_batch, to_device
+from .batch import check_finite, split_batch, to_device
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data_order import mix_seed, replay_loader
 from .distributed import barrier, init_distributed
@@ -229,11 +229,7 @@ def fit(
 def _record_loss(history: History, running_loss: RunningLoss, position: Position, optimizer: Any) -> None:
     """Append the mean loss since the last record; stop at once if training has diverged."""
     loss = running_loss.pop_mean()
-    if not math.isfinite(loss):
-        raise FloatingPointError(
-            f"the training loss became {loss} at step {position.step}: training diverged. "
-            "Lower the learning rate, clip the gradients (grad_clip=1.0) or check the data."
-        )
+    check_finite(loss, step=position.step)
     lr = optimizer.param_groups[0]["lr"]
     history.train.append({"step": position.step, "epoch": position.epoch + 1, "loss": loss, "lr": float(lr)})
 
