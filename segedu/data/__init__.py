@@ -17,6 +17,9 @@ _EXPORTS = {
     "masks_to_boxes": "sample",
     "panoptic_to_hw2": "sample",
     "SampleError": "sample",
+    # the normalisation of ImageNet-pretrained backbones
+    "IMAGENET_MEAN": "statistics",
+    "IMAGENET_STD": "statistics",
     # synthetic data with exact ground truth
     "SyntheticScenes": "synthetic_scenes",
     "SCENE_CLASSES": "synthetic_scenes",

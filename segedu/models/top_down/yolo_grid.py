@@ -49,6 +49,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...data.statistics import IMAGENET_MEAN, IMAGENET_STD
 from ...nn.resnet import resnet_by_name
 from ...ops import batched_nms, box_iou
 from ..registry import register_model
@@ -388,8 +389,8 @@ class YoloGrid(nn.Module):
         if anchors is not None:
             anchors = _anchor_tensor(anchors, num_boxes, torch.zeros(()))
         self.register_buffer("anchors", anchors, persistent=False)
-        self.register_buffer("mean", torch.tensor((0.485, 0.456, 0.406)).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor((0.229, 0.224, 0.225)).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[1] != 3:

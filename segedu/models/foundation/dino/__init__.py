@@ -31,7 +31,7 @@ from .ibot import (
 )
 from .loss import DINOLoss, teacher_temperature
 from .model import DINO_VITB16_URL, DINO_VITS16_URL, dino_vit_tiny, dino_vitb16, dino_vits16
-from .multicrop import IMAGENET_MEAN, IMAGENET_STD, MultiCropAugmentation, collate_crops
+from .multicrop import MultiCropAugmentation, collate_crops
 from .patch_features import FACETS, patch_features
 from .pca import pca, pca_foreground_mask, pca_rgb
 from .training import cancel_last_layer_gradients, dino_training_step
@@ -53,8 +53,6 @@ __all__ = [
     "cosine_momentum",
     "MultiCropAugmentation",
     "collate_crops",
-    "IMAGENET_MEAN",
-    "IMAGENET_STD",
     "MultiCropWrapper",
     "dino_training_step",
     "cancel_last_layer_gradients",

@@ -8,8 +8,8 @@ weights="official")`` loads DINO's published backbone (the teacher, without the 
 strictly, as DINO's ``torch.hub`` entry points do. ``forward_features(x)`` gives the final
 normalised tokens ``(B, 1 + N, D)`` as timm's ``vit_small_patch16_224.dino``; ``forward(x)`` the
 class token ``(B, D)``. Inputs are images normalised with the ImageNet mean and standard deviation
-(:data:`~segedu.models.foundation.dino.multicrop.IMAGENET_MEAN`, ``IMAGENET_STD``), of any size that is a
-multiple of 16 (positional embeddings interpolated DINO's way).
+(:data:`segedu.data.IMAGENET_MEAN`, :data:`segedu.data.IMAGENET_STD`), of any size that is
+a multiple of 16 (positional embeddings interpolated DINO's way).
 """
 
 from __future__ import annotations

@@ -32,10 +32,9 @@ from typing import Any
 import torch
 from torchvision.transforms import v2
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "MultiCropAugmentation", "collate_crops"]
+from ....data.statistics import IMAGENET_MEAN, IMAGENET_STD
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+__all__ = ["MultiCropAugmentation", "collate_crops"]
 
 
 class MultiCropAugmentation:

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import torch
 
+from ....data.statistics import IMAGENET_MEAN, IMAGENET_STD
 from ....nn.vit import VisionTransformer
-from .multicrop import IMAGENET_MEAN, IMAGENET_STD
 
 __all__ = ["patch_features", "FACETS"]
 

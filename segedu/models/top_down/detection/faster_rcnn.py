@@ -21,6 +21,7 @@ from collections.abc import Sequence
 
 from torch import nn
 
+from ....data.statistics import IMAGENET_MEAN, IMAGENET_STD
 from ....nn.resnet import resnet50
 from ....ops import AnchorGenerator
 from ...registry import register_model
@@ -30,7 +31,7 @@ from .generalized_rcnn import GeneralizedRCNN
 from .multiscale_roi_align import MultiScaleRoIAlign
 from .roi_heads import RoIHeads
 from .rpn import RegionProposalNetwork, RPNHead
-from .transform import IMAGENET_MEAN, IMAGENET_STD, GeneralizedRCNNTransform
+from .transform import GeneralizedRCNNTransform
 
 __all__ = ["FasterRCNN", "fasterrcnn_resnet50_fpn", "resnet50_fpn_backbone", "FASTERRCNN_URL"]
 

@@ -26,12 +26,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ....data.statistics import IMAGENET_MEAN, IMAGENET_STD
 from .paste_masks import paste_masks_in_image
 
-__all__ = ["ImageList", "GeneralizedRCNNTransform", "resize_boxes", "IMAGENET_MEAN", "IMAGENET_STD"]
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+__all__ = ["ImageList", "GeneralizedRCNNTransform", "resize_boxes"]
 
 
 @dataclass

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ....data.statistics import IMAGENET_MEAN, IMAGENET_STD
 from ....nn.resnet import resnet_by_name
 from ....ops import batched_nms, clip_boxes_to_image, decode_boxes, generate_anchors, grid_anchors
 from ...registry import register_model
@@ -39,9 +40,6 @@ from .prediction_head import PredictionHead
 from .protonet import ProtoNet
 
 __all__ = ["Yolact", "yolact", "yolact_resnet50"]
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class Yolact(nn.Module):

@@ -29,15 +29,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ....data.statistics import IMAGENET_MEAN, IMAGENET_STD
 from ...registry import register_model
 from .backbone import build_backbone
 from .pixel_decoder import MSDeformAttnPixelDecoder
 from .transformer_decoder import MultiScaleMaskedTransformerDecoder
 
 __all__ = ["Mask2Former", "Mask2FormerHead", "mask2former", "mask2former_resnet50"]
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class Mask2FormerHead(nn.Module):

@@ -10,9 +10,8 @@ from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 from timm.models.vision_transformer import VisionTransformer as TimmViT
 
+from segedu.data import IMAGENET_MEAN, IMAGENET_STD
 from segedu.models.foundation.dino import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
     cosegment,
     feature_kmeans,
     patch_features,

@@ -9,9 +9,8 @@ import PIL.Image
 import pytest
 import torch
 
+from segedu.data import IMAGENET_MEAN, IMAGENET_STD
 from segedu.models.foundation.dino import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
     DINOHead,
     DINOLoss,
     MultiCropAugmentation,
