@@ -6,11 +6,14 @@
 - :mod:`~segedu.nn.transposed_conv`: the transposed convolution as a scatter-add of its kernel;
 - :mod:`~segedu.nn.resnet` and :mod:`~segedu.nn.vgg`: the ResNet-18/34/50 and VGG16 backbones,
   state-dict compatible with torchvision's;
+- :mod:`~segedu.nn.mlp`: the ``MLP`` of DETR-style heads (Mask2Former's mask embedding, SAM's
+  hypernetworks), state-dict compatible with theirs;
 - :mod:`~segedu.nn.vit`: the Vision Transformer (patch embedding, attention, blocks, position
   embeddings interpolated to any size), state-dict compatible with timm's and DINO's.
 """
 
 from .arithmetic import conv_output_size, conv_transpose_output_size, pool_output_size
+from .mlp import MLP
 from .receptive_field import ReceptiveField, receptive_field
 from .resnet import ResNet, resnet18, resnet34, resnet50
 from .transposed_conv import conv_transpose2d_scatter
@@ -34,4 +37,5 @@ __all__ = [
     "VGG",
     "vgg16",
     "VisionTransformer",
+    "MLP",
 ]

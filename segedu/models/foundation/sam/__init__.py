@@ -4,7 +4,7 @@ Dollár & Girshick, "Segment Anything", ICCV 2023): promptable segmentation.
 One concept per module, following segment-anything's ``modeling/`` (same parameter names, so the
 official checkpoints load directly, and the same outputs, tested against segment-anything):
 
-- :mod:`.layers`: ``LayerNorm2d``, ``MLPBlock``, ``MLP``;
+- :mod:`.layers`: ``LayerNorm2d``, ``MLPBlock`` (the decoder's heads are :class:`segedu.nn.mlp.MLP`);
 - :mod:`.windows`, :mod:`.relative_position`: window partition and decomposed relative
   positions of the ViT;
 - :mod:`.image_encoder`: ``ImageEncoderViT`` (windowed and global attention, the neck);
@@ -26,7 +26,7 @@ from .automatic_mask_generator import SamAutomaticMaskGenerator
 from .build import OFFICIAL_URLS, build_sam, sam_tiny, sam_vit_b, sam_vit_h, sam_vit_l
 from .image_encoder import ImageEncoderViT
 from .labelling import label_images, write_coco
-from .layers import MLP, LayerNorm2d, MLPBlock
+from .layers import LayerNorm2d, MLPBlock
 from .mask_decoder import MaskDecoder
 from .position_encoding import PositionEmbeddingRandom
 from .predictor import SamPredictor
@@ -47,7 +47,6 @@ __all__ = [
     "MaskDecoder",
     "LayerNorm2d",
     "MLPBlock",
-    "MLP",
     "ResizeLongestSide",
     "SamPredictor",
     "SamAutomaticMaskGenerator",

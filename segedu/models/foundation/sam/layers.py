@@ -3,11 +3,10 @@
 - :class:`LayerNorm2d`: layer normalisation over the channels of a ``(B, C, H, W)`` feature map
   (ConvNeXt's "channels first" LayerNorm), used in the encoder's neck, the mask downscaler and
   the decoder's upscaler;
-- :class:`MLPBlock`: the two-layer MLP of a transformer block (``lin1``, activation, ``lin2``);
-- :class:`MLP`: an MLP of ``num_layers`` linear layers with ReLU between them (the decoder's
-  hypernetworks and IoU head; from MaskFormer).
+- :class:`MLPBlock`: the two-layer MLP of a transformer block (``lin1``, activation, ``lin2``).
 
-Attribute names (``lin1``, ``lin2``, ``layers``, ``weight``, ``bias``) are those of
+The decoder's hypernetworks and IoU head are :class:`segedu.nn.mlp.MLP` (from MaskFormer).
+Attribute names (``lin1``, ``lin2``, ``weight``, ``bias``) are those of
 segment-anything's ``modeling/common.py`` and ``mask_decoder.py`` so that the official
 checkpoints load directly. LayerNorm2d is written out (mean, variance, normalise) in the order
 of segment-anything's code, which makes the two agree to the last bit.
@@ -16,10 +15,9 @@ of segment-anything's code, which makes the two agree to the last bit.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["LayerNorm2d", "MLPBlock", "MLP"]
+__all__ = ["LayerNorm2d", "MLPBlock"]
 
 
 class LayerNorm2d(nn.Module):
@@ -53,33 +51,3 @@ class MLPBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.lin2(self.act(self.lin1(x)))
-
-
-class MLP(nn.Module):
-    """``num_layers`` linear layers ``input_dim -> hidden_dim -> ... -> output_dim``, ReLU between
-    them (none after the last), optionally a sigmoid at the end: ``(..., input_dim)`` ->
-    ``(..., output_dim)``."""
-
-    def __init__(
-        self,
-        *,
-        input_dim: int,
-        hidden_dim: int,
-        output_dim: int,
-        num_layers: int,
-        sigmoid_output: bool = False,
-    ) -> None:
-        super().__init__()
-        if num_layers < 1:
-            raise ValueError(f"num_layers must be at least 1, got {num_layers}")
-        dims_in = [input_dim] + [hidden_dim] * (num_layers - 1)
-        dims_out = [hidden_dim] * (num_layers - 1) + [output_dim]
-        self.layers = nn.ModuleList(nn.Linear(i, o) for i, o in zip(dims_in, dims_out, strict=True))
-        self.sigmoid_output = sigmoid_output
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for i, layer in enumerate(self.layers):
-            x = layer(x)
-            if i < len(self.layers) - 1:  # ReLU between layers, not after the last
-                x = F.relu(x)
-        return torch.sigmoid(x) if self.sigmoid_output else x

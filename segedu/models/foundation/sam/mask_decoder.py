@@ -26,7 +26,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .layers import MLP, LayerNorm2d
+from ....nn.mlp import MLP
+from .layers import LayerNorm2d
 
 __all__ = ["MaskDecoder"]
 

@@ -50,10 +50,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ....nn.mlp import MLP
 from .masked_attention import attention_mask_from_masks, reset_fully_masked_rows
 from .position_encoding import PositionEmbeddingSine
 
-__all__ = ["SelfAttentionLayer", "CrossAttentionLayer", "FFNLayer", "MLP", "MultiScaleMaskedTransformerDecoder"]
+__all__ = [
+    "SelfAttentionLayer", "CrossAttentionLayer", "FFNLayer", "MultiScaleMaskedTransformerDecoder"
+]
 
 
 def _xavier_matrices(module: nn.Module) -> None:
@@ -109,20 +112,6 @@ class FFNLayer(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.norm(x + self.linear2(F.relu(self.linear1(x))))
-
-
-class MLP(nn.Module):
-    """``num_layers`` linear layers with ReLU between them: ``(..., in_dim) -> (..., out_dim)``."""
-
-    def __init__(self, *, in_dim: int, hidden_dim: int, out_dim: int, num_layers: int) -> None:
-        super().__init__()
-        dims = [in_dim] + [hidden_dim] * (num_layers - 1) + [out_dim]
-        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:], strict=True))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for i, layer in enumerate(self.layers):
-            x = layer(x) if i == len(self.layers) - 1 else F.relu(layer(x))
-        return x
 
 
 class MultiScaleMaskedTransformerDecoder(nn.Module):
@@ -181,7 +170,9 @@ class MultiScaleMaskedTransformerDecoder(nn.Module):
                 self.input_proj.append(nn.Identity())
         # the prediction head, shared by all layers
         self.class_embed = nn.Linear(hidden_dim, num_classes + 1)
-        self.mask_embed = MLP(in_dim=hidden_dim, hidden_dim=hidden_dim, out_dim=mask_dim, num_layers=3)
+        self.mask_embed = MLP(
+            input_dim=hidden_dim, hidden_dim=hidden_dim, output_dim=mask_dim, num_layers=3
+        )
 
     def forward_prediction_heads(self, output: torch.Tensor, mask_features: torch.Tensor,
                                  attn_mask_size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
