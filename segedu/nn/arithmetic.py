@@ -17,9 +17,9 @@ apart, so it spans :math:`d(k - 1) + 1` pixels):
 
   the course's :math:`(H - 1)S + (K - 1) - 2P + 1`.
 
-Pooling also requires ``padding <= kernel_size / 2`` (PyTorch's rule), and it may round up (``ceil_mode=True``): the last, incomplete window then produces an output
-too, as long as it starts inside the input or its left padding (PyTorch's rule, shared with
-Caffe).
+Pooling also requires ``padding <= kernel_size / 2`` (PyTorch's rule), and it may round up
+(``ceil_mode=True``): the last, incomplete window then produces an output too, as long as it starts
+inside the input or its left padding (PyTorch's rule, shared with Caffe).
 
 Every function takes one size (an ``int``) or one size per dimension (a tuple, e.g. ``(H, W)``;
 the other arguments are then an ``int`` for all dimensions or a tuple of the same length) and
@@ -45,7 +45,8 @@ def _check_int(name: str, value: object, minimum: int) -> int:
     return value
 
 
-def _per_dimension(compute: Callable[..., int], n: Size, **arguments: Size | bool | None) -> int | tuple[int, ...]:
+def _per_dimension(compute: Callable[..., int], n: Size,
+                   **arguments: Size | bool | None) -> int | tuple[int, ...]:
     """Apply the one-dimensional ``compute`` to each dimension when ``n`` is a tuple."""
     if not isinstance(n, Sequence):
         for name, value in arguments.items():
@@ -57,11 +58,13 @@ def _per_dimension(compute: Callable[..., int], n: Size, **arguments: Size | boo
     for name, value in arguments.items():
         if isinstance(value, Sequence):
             if len(value) != dims:
-                raise ValueError(f"{name}={tuple(value)} has {len(value)} values for {dims} dimensions n={tuple(n)}")
+                raise ValueError(f"{name}={tuple(value)} has {len(value)} values for {dims} "
+                                 f"dimensions n={tuple(n)}")
             per_dim[name] = list(value)
         else:
             per_dim[name] = [value] * dims
-    return tuple(compute(n[i], **{name: values[i] for name, values in per_dim.items()}) for i in range(dims))
+    return tuple(compute(n[i], **{name: values[i] for name, values in per_dim.items()})
+                 for i in range(dims))
 
 
 def _positive_output(out: int, n: int, description: str) -> int:
@@ -140,7 +143,8 @@ def conv_output_size(n: Size, kernel_size: Size, stride: Size = 1, padding: Size
 
 
 def conv_transpose_output_size(n: Size, kernel_size: Size, stride: Size = 1, padding: Size = 0,
-                               output_padding: Size = 0, dilation: Size = 1) -> int | tuple[int, ...]:
+                               output_padding: Size = 0,
+                               dilation: Size = 1) -> int | tuple[int, ...]:
     """Output size of ``nn.ConvTranspose1d/2d/3d`` along each dimension.
 
     ``(n - 1) stride - 2 padding + dilation (kernel_size - 1) + output_padding + 1``.

@@ -22,7 +22,8 @@ __all__ = ["FrozenBatchNorm2d", "freeze_batch_norm"]
 
 
 class FrozenBatchNorm2d(nn.Module):
-    """``BatchNorm2d`` with fixed statistics and affine parameters: ``(N, C, H, W) -> (N, C, H, W)``.
+    """``BatchNorm2d`` with fixed statistics and affine parameters:
+    ``(N, C, H, W) -> (N, C, H, W)``.
 
     Args:
         num_features: the number of channels ``C``.
@@ -39,11 +40,13 @@ class FrozenBatchNorm2d(nn.Module):
         self.register_buffer("running_mean", torch.zeros(num_features))
         self.register_buffer("running_var", torch.ones(num_features))
 
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys,
                               error_msgs) -> None:
         # a BatchNorm2d checkpoint also counts its batches: nothing to freeze there
         state_dict.pop(prefix + "num_batches_tracked", None)
-        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys,
                                       error_msgs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -48,7 +48,8 @@ def _as_geometry(layer) -> tuple[str, int, int, int] | None:
     """``(name, kernel, stride, dilation)`` of a layer; None for layers that act per pixel."""
     if isinstance(layer, tuple | list):
         if len(layer) != 3:
-            raise ValueError(f"a layer given as a tuple must be (kernel_size, stride, dilation), got {layer!r}")
+            raise ValueError("a layer given as a tuple must be (kernel_size, stride, dilation), "
+                             f"got {layer!r}")
         kernel, stride, dilation = (int(v) for v in layer)
         name = f"k{kernel} s{stride} d{dilation}"
     elif isinstance(layer, _SPATIAL):
@@ -56,11 +57,14 @@ def _as_geometry(layer) -> tuple[str, int, int, int] | None:
         dilation = _first(getattr(layer, "dilation", 1))  # average pooling has no dilation
         name = type(layer).__name__
     elif isinstance(layer, nn.Module):
-        if any(isinstance(m, nn.ConvTranspose1d | nn.ConvTranspose2d | nn.ConvTranspose3d) for m in layer.modules()):
-            raise ValueError("transposed convolutions up-sample: their receptive field is not defined by this formula")
+        if any(isinstance(m, nn.ConvTranspose1d | nn.ConvTranspose2d | nn.ConvTranspose3d)
+               for m in layer.modules()):
+            raise ValueError("transposed convolutions up-sample: their receptive field is not "
+                             "defined by this formula")
         return None  # ReLU, batch norm, dropout, 1x1 nothing: the receptive field does not change
     else:
-        raise TypeError(f"a layer must be an nn.Module or a (kernel_size, stride, dilation) tuple, got {type(layer).__name__}")
+        raise TypeError("a layer must be an nn.Module or a (kernel_size, stride, dilation) tuple, "
+                        f"got {type(layer).__name__}")
     if kernel < 1 or stride < 1 or dilation < 1:
         raise ValueError(f"kernel_size, stride and dilation must be >= 1, got {layer!r}")
     return name, kernel, stride, dilation
@@ -100,7 +104,8 @@ def receptive_field(layers: Iterable | nn.Module) -> ReceptiveField:
         if geometry is None:
             continue
         name, kernel, stride, dilation = geometry
-        size += (kernel - 1) * dilation * jump  # the kernel adds (k - 1) d steps of the current jump
+        # the kernel adds (k - 1) d steps of the current jump
+        size += (kernel - 1) * dilation * jump
         jump *= stride  # neighbours of the next map are `stride` pixels of this one apart
         rows.append((name, kernel, stride, dilation, size, jump))
     return ReceptiveField(size=size, stride=jump, layers=rows)

@@ -24,12 +24,16 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-__all__ = ["BasicBlock", "Bottleneck", "ResNet", "resnet18", "resnet34", "resnet50", "RESNETS", "resnet_by_name"]
+__all__ = ["BasicBlock", "Bottleneck", "ResNet", "resnet18", "resnet34", "resnet50", "RESNETS",
+           "resnet_by_name"]
 
 
-def conv3x3(in_channels: int, out_channels: int, *, stride: int = 1, dilation: int = 1) -> nn.Conv2d:
-    """3x3 convolution that keeps the size at stride 1 (padding = dilation), no bias (a BN follows)."""
-    return nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=dilation, dilation=dilation, bias=False)
+def conv3x3(in_channels: int, out_channels: int, *, stride: int = 1,
+            dilation: int = 1) -> nn.Conv2d:
+    """3x3 convolution that keeps the size at stride 1 (padding = dilation), no bias
+    (a BN follows)."""
+    return nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=dilation,
+                     dilation=dilation, bias=False)
 
 
 class BasicBlock(nn.Module):
@@ -41,7 +45,8 @@ class BasicBlock(nn.Module):
                  first_dilation: int | None = None, downsample: nn.Module | None = None,
                  norm_layer: Callable[[int], nn.Module] = nn.BatchNorm2d) -> None:
         super().__init__()
-        self.conv1 = conv3x3(in_channels, channels, stride=stride, dilation=first_dilation or dilation)
+        self.conv1 = conv3x3(in_channels, channels, stride=stride,
+                             dilation=first_dilation or dilation)
         self.bn1 = norm_layer(channels)
         self.relu = nn.ReLU(inplace=True)
         self.conv2 = conv3x3(channels, channels, dilation=dilation)
@@ -56,7 +61,8 @@ class BasicBlock(nn.Module):
 
 
 class Bottleneck(nn.Module):
-    """1x1 reduce, 3x3 (strided, dilated), 1x1 expand x4, plus the shortcut: -> (N, 4C, H/s, W/s)."""
+    """1x1 reduce, 3x3 (strided, dilated), 1x1 expand x4, plus the shortcut: ->
+    (N, 4C, H/s, W/s)."""
 
     expansion = 4
 
@@ -99,13 +105,16 @@ class ResNet(nn.Module):
             :class:`~segedu.nn.frozen_batch_norm.FrozenBatchNorm2d`.
     """
 
-    def __init__(self, *, block: type[BasicBlock] | type[Bottleneck], layers: tuple[int, int, int, int],
-                 num_classes: int = 1000, replace_stride_with_dilation: tuple[bool, bool, bool] = (False, False, False),
+    def __init__(self, *, block: type[BasicBlock] | type[Bottleneck],
+                 layers: tuple[int, int, int, int],
+                 num_classes: int = 1000,
+                 replace_stride_with_dilation: tuple[bool, bool, bool] = (False, False, False),
                  include_top: bool = True, width: int = 64,
                  norm_layer: Callable[[int], nn.Module] = nn.BatchNorm2d) -> None:
         super().__init__()
         if len(replace_stride_with_dilation) != 3:
-            raise ValueError(f"replace_stride_with_dilation needs 3 booleans, got {replace_stride_with_dilation!r}")
+            raise ValueError("replace_stride_with_dilation needs 3 booleans, got "
+                             f"{replace_stride_with_dilation!r}")
         if isinstance(width, bool) or not isinstance(width, int) or width < 1:
             raise ValueError(f"width must be a positive int, got {width!r}")
         self.in_channels, self.dilation, self.width = width, 1, width
@@ -117,9 +126,12 @@ class ResNet(nn.Module):
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
         # stages: 64, 128, 256, 512 channels at width 64 (x4 for bottlenecks), strides 1, 2, 2, 2
         self.layer1 = self._make_stage(block, width, layers[0])
-        self.layer2 = self._make_stage(block, 2 * width, layers[1], stride=2, dilate=replace_stride_with_dilation[0])
-        self.layer3 = self._make_stage(block, 4 * width, layers[2], stride=2, dilate=replace_stride_with_dilation[1])
-        self.layer4 = self._make_stage(block, 8 * width, layers[3], stride=2, dilate=replace_stride_with_dilation[2])
+        self.layer2 = self._make_stage(block, 2 * width, layers[1], stride=2,
+                                       dilate=replace_stride_with_dilation[0])
+        self.layer3 = self._make_stage(block, 4 * width, layers[2], stride=2,
+                                       dilate=replace_stride_with_dilation[1])
+        self.layer4 = self._make_stage(block, 8 * width, layers[3], stride=2,
+                                       dilate=replace_stride_with_dilation[2])
         self.out_channels = 8 * width * block.expansion
         # channels of layer1..layer4's outputs, for the decoders that tap them
         self.stage_channels = tuple(c * width * block.expansion for c in (1, 2, 4, 8))
@@ -135,7 +147,8 @@ class ResNet(nn.Module):
                 nn.init.ones_(module.weight)
                 nn.init.zeros_(module.bias)
 
-    def _make_stage(self, block, channels: int, blocks: int, *, stride: int = 1, dilate: bool = False) -> nn.Sequential:
+    def _make_stage(self, block, channels: int, blocks: int, *, stride: int = 1,
+                    dilate: bool = False) -> nn.Sequential:
         first_dilation = self.dilation
         if dilate:  # keep the resolution: the stride becomes dilation for this stage and after
             self.dilation *= stride
@@ -143,14 +156,18 @@ class ResNet(nn.Module):
         downsample = None
         if stride != 1 or self.in_channels != channels * block.expansion:
             downsample = nn.Sequential(
-                nn.Conv2d(self.in_channels, channels * block.expansion, 1, stride=stride, bias=False),
+                nn.Conv2d(self.in_channels, channels * block.expansion, 1, stride=stride,
+                          bias=False),
                 self.norm_layer(channels * block.expansion),
             )
-        # the first block changes the shape (and still uses the previous dilation), the others keep it
+        # the first block changes the shape (and still uses the previous dilation), the others keep
+        # it
         stage = [block(self.in_channels, channels, stride=stride, dilation=self.dilation,
-                       first_dilation=first_dilation, downsample=downsample, norm_layer=self.norm_layer)]
+                       first_dilation=first_dilation, downsample=downsample,
+                       norm_layer=self.norm_layer)]
         self.in_channels = channels * block.expansion
-        stage += [block(self.in_channels, channels, dilation=self.dilation, norm_layer=self.norm_layer)
+        stage += [block(self.in_channels, channels, dilation=self.dilation,
+                        norm_layer=self.norm_layer)
                   for _ in range(1, blocks)]
         return nn.Sequential(*stage)
 
@@ -191,7 +208,8 @@ RESNETS = {"resnet18": resnet18, "resnet34": resnet34, "resnet50": resnet50}
 
 
 def resnet_by_name(backbone: str, **kwargs) -> ResNet:
-    """``RESNETS[backbone](**kwargs)``, with an error that lists the names when ``backbone`` is unknown."""
+    """``RESNETS[backbone](**kwargs)``, with an error that lists the names when ``backbone`` is
+    unknown."""
     if backbone not in RESNETS:
         raise ValueError(f"backbone must be one of {sorted(RESNETS)}, got {backbone!r}")
     return RESNETS[backbone](**kwargs)

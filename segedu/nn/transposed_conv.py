@@ -43,7 +43,8 @@ def conv_transpose2d_scatter(
         stride, padding, output_padding, dilation: as ``nn.ConvTranspose2d`` (ints or pairs).
 
     Returns:
-        ``(N, C_out, H_out, W_out)`` with ``H_out = (H - 1) s - 2p + d (k - 1) + output_padding + 1``.
+        ``(N, C_out, H_out, W_out)`` with
+        ``H_out = (H - 1) s - 2p + d (k - 1) + output_padding + 1``.
     """
     if not isinstance(x, torch.Tensor) or not isinstance(weight, torch.Tensor):
         raise TypeError("x and weight must be tensors")
@@ -63,8 +64,10 @@ def conv_transpose2d_scatter(
     (oph, opw), (dh, dw) = _pair(output_padding, "output_padding"), _pair(dilation, "dilation")
     n, _, h, w = x.shape
     _, c_out, kh, kw = weight.shape
-    out_h = conv_transpose_output_size(h, kh, stride=sh, padding=ph, output_padding=oph, dilation=dh)
-    out_w = conv_transpose_output_size(w, kw, stride=sw, padding=pw, output_padding=opw, dilation=dw)
+    out_h = conv_transpose_output_size(h, kh, stride=sh, padding=ph, output_padding=oph,
+                                       dilation=dh)
+    out_w = conv_transpose_output_size(w, kw, stride=sw, padding=pw, output_padding=opw,
+                                       dilation=dw)
 
     # 1. the full, uncropped canvas: every stamp fits, plus the output padding
     full_h = (h - 1) * sh + dh * (kh - 1) + 1 + oph

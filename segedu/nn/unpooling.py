@@ -22,7 +22,8 @@ __all__ = ["max_unpool2d", "avg_unpool2d"]
 def _pair(value, name: str) -> tuple[int, int]:
     if isinstance(value, int) and not isinstance(value, bool):
         return value, value
-    if isinstance(value, tuple | list) and len(value) == 2 and all(isinstance(v, int) for v in value):
+    if isinstance(value, tuple | list) and len(value) == 2 and all(isinstance(v, int)
+                                                                   for v in value):
         return int(value[0]), int(value[1])
     raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
 
@@ -56,7 +57,8 @@ def max_unpool2d(
     if x.ndim not in (3, 4):
         raise ValueError(f"x must be (N, C, h, w) or (C, h, w), got shape {tuple(x.shape)}")
     if indices.shape != x.shape:
-        raise ValueError(f"indices must have the shape of x {tuple(x.shape)}, got {tuple(indices.shape)}")
+        raise ValueError(f"indices must have the shape of x {tuple(x.shape)}, got "
+                         f"{tuple(indices.shape)}")
     if indices.dtype != torch.int64:
         raise TypeError(f"indices must be int64 (as max_pool2d returns them), got {indices.dtype}")
     kernel, step, pad = _pair(kernel_size, "kernel_size"), _pair(stride or kernel_size, "stride"), _pair(padding, "padding")
@@ -70,7 +72,8 @@ def max_unpool2d(
     planes = x.reshape(-1, x.shape[-2] * x.shape[-1])
     flat_indices = indices.reshape(planes.shape)
     if flat_indices.numel() and (flat_indices.min() < 0 or flat_indices.max() >= height * width):
-        raise ValueError(f"indices point outside the {height}x{width} output (max index {int(flat_indices.max())})")
+        raise ValueError(f"indices point outside the {height}x{width} output (max index "
+                         f"{int(flat_indices.max())})")
     out = x.new_zeros(planes.shape[0], height * width)
     # 2. scatter each value to the flat position of its maximum
     out = out.scatter(1, flat_indices, planes)

@@ -18,7 +18,8 @@ from torch import nn
 __all__ = ["VGG16_CONFIG", "VGG", "vgg16", "vgg16_config", "vgg_features"]
 
 # channels of each 3x3 convolution; "M" is a 2x2 max pooling
-VGG16_CONFIG = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
+VGG16_CONFIG = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512,
+                "M")
 
 
 def vgg16_config(width: int = 64) -> tuple:
@@ -33,7 +34,8 @@ def vgg16_config(width: int = 64) -> tuple:
     return tuple(item if item == "M" else item * width // 64 for item in VGG16_CONFIG)
 
 
-def vgg_features(config=VGG16_CONFIG, *, in_channels: int = 3, batch_norm: bool = False) -> nn.Sequential:
+def vgg_features(config=VGG16_CONFIG, *, in_channels: int = 3,
+                 batch_norm: bool = False) -> nn.Sequential:
     """The convolutional part: (N, in_channels, H, W) -> (N, 512, H/32, W/32) for VGG16."""
     layers: list[nn.Module] = []
     for item in config:
@@ -51,7 +53,8 @@ def vgg_features(config=VGG16_CONFIG, *, in_channels: int = 3, batch_norm: bool 
 class VGG(nn.Module):
     """``features``, a 7x7 adaptive pooling and the three fully connected layers."""
 
-    def __init__(self, *, num_classes: int = 1000, dropout: float = 0.5, batch_norm: bool = False) -> None:
+    def __init__(self, *, num_classes: int = 1000, dropout: float = 0.5,
+                 batch_norm: bool = False) -> None:
         super().__init__()
         self.features = vgg_features(batch_norm=batch_norm)
         self.avgpool = nn.AdaptiveAvgPool2d(7)

@@ -56,7 +56,8 @@ def test_conv_transpose_output_size_matches_conv_transpose1d_on_random_configura
         real = layer_size(
             lambda k=k, s=s, p=p, op=op, d=d: nn.ConvTranspose1d(
                 1, 1, k, stride=s, padding=p, output_padding=op, dilation=d), n)
-        ours = formula_size(conv_transpose_output_size, n, k, stride=s, padding=p, output_padding=op, dilation=d)
+        ours = formula_size(conv_transpose_output_size, n, k, stride=s, padding=p,
+                            output_padding=op, dilation=d)
         assert ours == real, (n, k, s, p, op, d)
         valid += real is not None
         invalid += real is None

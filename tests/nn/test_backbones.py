@@ -83,7 +83,8 @@ def test_vgg16_bn_features_equal_torchvision():
 
 @pytest.mark.parametrize("width", [8, 16, 32])
 def test_slim_resnet_scales_every_stage(width):
-    model = resnet18(include_top=False, replace_stride_with_dilation=(False, True, True), width=width)
+    model = resnet18(include_top=False, replace_stride_with_dilation=(False, True, True),
+                     width=width)
     assert model.stage_channels == (width, 2 * width, 4 * width, 8 * width)
     stages = model.forward_stages(torch.randn(1, 3, 64, 64))
     assert [tuple(s.shape[1:]) for s in stages] == [

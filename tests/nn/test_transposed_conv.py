@@ -86,7 +86,8 @@ def test_by_hand():
 def test_unbatched_input_and_bad_input():
     x = torch.randn(2, 3, 3)
     w = torch.randn(2, 4, 3, 3)
-    assert torch.allclose(conv_transpose2d_scatter(x, w, stride=2), F.conv_transpose2d(x, w, stride=2), atol=1e-5)
+    assert torch.allclose(conv_transpose2d_scatter(x, w, stride=2),
+                          F.conv_transpose2d(x, w, stride=2), atol=1e-5)
     with pytest.raises(ValueError, match="groups=1"):
         conv_transpose2d_scatter(x, torch.randn(3, 4, 3, 3))
     with pytest.raises(ValueError, match="bias"):

@@ -56,11 +56,13 @@ def test_avg_unpool2d_is_nearest_upsampling_and_the_scaled_adjoint_of_avg_pool()
     g = torch.Generator().manual_seed(0)
     for s in (1, 2, 3, (2, 3)):
         x = torch.randn(2, 3, 12, 12, dtype=torch.float64, generator=g)
-        y = torch.randn(2, 3, 12 // (s if isinstance(s, int) else s[0]), 12 // (s if isinstance(s, int) else s[1]),
+        y = torch.randn(2, 3, 12 // (s if isinstance(s, int) else s[0]),
+                        12 // (s if isinstance(s, int) else s[1]),
                         dtype=torch.float64, generator=g)
         assert torch.equal(avg_unpool2d(y, s), F.interpolate(y, scale_factor=s, mode="nearest"))
         area = s * s if isinstance(s, int) else s[0] * s[1]
-        # <avg_pool(x), y> = <x, avg_unpool(y)> / s^2: each pixel enters its block's mean with 1 / s^2
+        # <avg_pool(x), y> = <x, avg_unpool(y)> / s^2: each pixel enters its block's mean with 1 /
+        # s^2
         left = (F.avg_pool2d(x, s) * y).sum()
         right = (x * avg_unpool2d(y, s)).sum() / area
         assert torch.allclose(left, right, rtol=1e-12, atol=1e-12)

@@ -76,12 +76,14 @@ def dino_interpolate_pos_encoding(pos_embed, npatch, w, h, patch_size):
 
 @torch.no_grad()
 def dino_reference_features(reference: TimmViT, x: torch.Tensor) -> torch.Tensor:
-    """DINO's forward (``prepare_tokens``, blocks, norm) built from timm's modules and DINO's interpolation."""
+    """DINO's forward (``prepare_tokens``, blocks, norm) built from timm's modules and DINO's
+    interpolation."""
     b, _, w, h = x.shape
     tokens = reference.patch_embed.proj(x).flatten(2).transpose(1, 2)
     tokens = torch.cat([reference.cls_token.expand(b, -1, -1), tokens], dim=1)
     p = reference.patch_embed.patch_size[0]
-    tokens = tokens + dino_interpolate_pos_encoding(reference.pos_embed, tokens.shape[1] - 1, w, h, p)
+    tokens = tokens + dino_interpolate_pos_encoding(reference.pos_embed, tokens.shape[1] - 1, w, h,
+                                                    p)
     for block in reference.blocks:
         tokens = block(tokens)
     return reference.norm(tokens)
@@ -116,7 +118,8 @@ def test_modules_equal_timm_modules():
     x_tok = torch.randn(2, 7, 48, dtype=torch.float64)
     pairs = [
         (PatchEmbed(patch_size=8, in_chans=3, embed_dim=48),
-         TimmPatchEmbed(img_size=32, patch_size=8, in_chans=3, embed_dim=48, strict_img_size=False), x_img),
+         TimmPatchEmbed(img_size=32, patch_size=8, in_chans=3, embed_dim=48, strict_img_size=False),
+         x_img),
         (Attention(dim=48, num_heads=4), TimmAttention(48, num_heads=4, qkv_bias=True), x_tok),
         (Mlp(in_features=48, hidden_features=192), TimmMlp(48, 192), x_tok),
         (Block(dim=48, num_heads=4), TimmBlock(48, 4, qkv_bias=True), x_tok),
@@ -170,61 +173,76 @@ def test_drop_path_rates_and_behaviour():
 def test_small_variant_state_dict_and_features_equal_timm():
     model, reference = small_pair()
     assert list(model.state_dict()) == list(reference.state_dict())
-    assert sum(p.numel() for p in model.parameters()) == sum(p.numel() for p in reference.parameters())
+    assert sum(p.numel() for p in model.parameters()) == sum(p.numel()
+                                                             for p in reference.parameters())
     x = torch.randn(2, 3, 64, 64, dtype=torch.float64)
     with torch.no_grad():
-        torch.testing.assert_close(model.forward_features(x), reference.forward_features(x), **TOL64)
+        torch.testing.assert_close(model.forward_features(x), reference.forward_features(x),
+                                   **TOL64)
         torch.testing.assert_close(model(x), reference(x), **TOL64)  # the class token
     assert model.forward_features(x).shape == (2, 1 + 64, 96)
 
 
 def test_vits16_equals_timm_dino_at_224():
-    """ViT-S/16 (timm's ``vit_small_patch16_224.dino`` built with pretrained=False), random weights."""
+    """ViT-S/16 (timm's ``vit_small_patch16_224.dino`` built with pretrained=False), random
+    weights."""
     import timm
 
     torch.manual_seed(0)
-    reference = randomize_(timm.create_model("vit_small_patch16_224.dino", pretrained=False), std=0.02)
+    reference = randomize_(timm.create_model("vit_small_patch16_224.dino", pretrained=False),
+                           std=0.02)
     reference = reference.double().eval()
     model = VisionTransformer(img_size=224, patch_size=16, embed_dim=384, depth=12, num_heads=6).double().eval()
     assert list(model.state_dict()) == list(reference.state_dict())
     model.load_state_dict(reference.state_dict(), strict=True)
     x = torch.randn(1, 3, 224, 224, dtype=torch.float64)
     with torch.no_grad():
-        torch.testing.assert_close(model.forward_features(x), reference.forward_features(x), **TOL64)
+        torch.testing.assert_close(model.forward_features(x), reference.forward_features(x),
+                                   **TOL64)
         # a non-square size, DINO's interpolation: against DINO's forward on timm's modules
         y = torch.randn(1, 3, 160, 240, dtype=torch.float64)
-        torch.testing.assert_close(model.forward_features(y), dino_reference_features(reference, y), **TOL64)
+        torch.testing.assert_close(model.forward_features(y), dino_reference_features(reference, y),
+                                   **TOL64)
 
 
 def test_other_sizes_dino_mode_equals_dino_interpolation():
-    """Default mode: DINO's interpolate_pos_encoding (transcribed), at several grids, square or not."""
+    """Default mode: DINO's interpolate_pos_encoding (transcribed), at several grids, square or
+    not."""
     model, reference = small_pair()
     for h, w in [(64, 64), (48, 80), (128, 128), (32, 96), (8, 8)]:
         x = torch.randn(2, 3, h, w, dtype=torch.float64)
         with torch.no_grad():
-            torch.testing.assert_close(model.forward_features(x), dino_reference_features(reference, x), **TOL64)
+            torch.testing.assert_close(model.forward_features(x),
+                                       dino_reference_features(reference, x), **TOL64)
     # the function alone, bit for bit
     pos = torch.randn(1, 1 + 14 * 14, 32)
     for h, w in [(20, 24), (7, 28), (14, 14), (5, 3)]:
         ours = interpolate_pos_embed(pos, (h, w), mode="dino")
-        torch.testing.assert_close(ours, dino_interpolate_pos_encoding(pos, h * w, 16 * h, 16 * w, 16), atol=0, rtol=0)
+        torch.testing.assert_close(ours,
+                                   dino_interpolate_pos_encoding(pos, h * w, 16 * h, 16 * w, 16),
+                                   atol=0, rtol=0)
 
 
 def test_other_sizes_timm_mode_equals_timm_dynamic_img_size():
-    """``pos_embed_mode="timm"`` equals timm with ``dynamic_img_size=True`` (float32, as timm interpolates)."""
+    """``pos_embed_mode="timm"`` equals timm with ``dynamic_img_size=True`` (float32, as timm
+    interpolates)."""
     model, reference = small_pair(torch.float32, dynamic=True, pos_embed_mode="timm")
     for h, w in [(48, 80), (128, 96), (64, 64)]:
         x = torch.randn(2, 3, h, w)
         with torch.no_grad():
-            torch.testing.assert_close(model.forward_features(x), reference.forward_features(x), atol=1e-5, rtol=1e-5)
+            torch.testing.assert_close(model.forward_features(x), reference.forward_features(x),
+                                       atol=1e-5, rtol=1e-5)
     pos = torch.randn(1, 1 + 14 * 14, 32)
     for size in [(20, 24), (7, 28), (5, 3)]:
-        expected = resample_abs_pos_embed(pos, new_size=size, old_size=(14, 14), num_prefix_tokens=1)
-        torch.testing.assert_close(interpolate_pos_embed(pos, size, mode="timm"), expected, atol=0, rtol=0)
+        expected = resample_abs_pos_embed(pos, new_size=size, old_size=(14, 14),
+                                          num_prefix_tokens=1)
+        torch.testing.assert_close(interpolate_pos_embed(pos, size, mode="timm"), expected, atol=0,
+                                   rtol=0)
 
 
 def test_dino_and_timm_interpolations_differ():
-    """The two conventions agree on the training grid and differ elsewhere (documented in pos_embed.py)."""
+    """The two conventions agree on the training grid and differ elsewhere (documented in
+    pos_embed.py)."""
     pos = torch.randn(1, 1 + 14 * 14, 32, dtype=torch.float64)
     for mode in ("dino", "timm"):
         assert interpolate_pos_embed(pos, (14, 14), mode=mode) is pos
@@ -244,10 +262,12 @@ def test_last_selfattention_equals_timm_qkv_and_rows_sum_to_one():
     with torch.no_grad():
         attention = model.get_last_selfattention(x)
         assert attention.shape == (2, 3, 1 + 6 * 8, 1 + 6 * 8)
-        torch.testing.assert_close(attention.sum(-1), torch.ones(2, 3, 49, dtype=torch.float64), **TOL64)
+        torch.testing.assert_close(attention.sum(-1), torch.ones(2, 3, 49, dtype=torch.float64),
+                                   **TOL64)
         # timm at its own size (64 x 64), where both interpolations are the identity
         y = torch.randn(2, 3, 64, 64, dtype=torch.float64)
-        torch.testing.assert_close(model.get_last_selfattention(y), timm_last_attention(reference, y), **TOL64)
+        torch.testing.assert_close(model.get_last_selfattention(y),
+                                   timm_last_attention(reference, y), **TOL64)
         # the keys of get_last_qkv are those of timm's last block
         q, k, v = model.get_last_qkv(y)
         tokens = reference._pos_embed(reference.patch_embed(y))
@@ -257,7 +277,8 @@ def test_last_selfattention_equals_timm_qkv_and_rows_sum_to_one():
 
 
 def test_intermediate_layers_equal_timm():
-    """DINO's semantics (last n blocks, normalised) = timm's ``get_intermediate_layers(norm=True)``."""
+    """DINO's semantics (last n blocks, normalised) = timm's
+    ``get_intermediate_layers(norm=True)``."""
     model, reference = small_pair(**{})
     x = torch.randn(2, 3, 64, 64, dtype=torch.float64)
     with torch.no_grad():
@@ -267,7 +288,8 @@ def test_intermediate_layers_equal_timm():
             assert len(ours) == len(theirs) == 2
             for o, (patches, prefix) in zip(ours, theirs, strict=True):
                 torch.testing.assert_close(o, torch.cat([prefix, patches], dim=1), **TOL64)
-        torch.testing.assert_close(model.get_intermediate_layers(x, 1)[0], model.forward_features(x), **TOL64)
+        torch.testing.assert_close(model.get_intermediate_layers(x, 1)[0],
+                                   model.forward_features(x), **TOL64)
     for bad in (0, 3, 1.5):
         with pytest.raises(ValueError, match="n must be"):
             model.get_intermediate_layers(x, bad)
@@ -296,7 +318,8 @@ def test_patch_grid_and_bad_inputs():
 
 def test_initialisation_is_dino_like():
     """Normal (std 0.02) tokens and weights, zero biases, unit LayerNorms. DINO's and timm's
-    ``trunc_normal_(std=.02)`` truncates at the default bounds -2 and 2, i.e. 100 std: no truncation."""
+    ``trunc_normal_(std=.02)`` truncates at the default bounds -2 and 2, i.e. 100 std: no
+    truncation."""
     torch.manual_seed(0)
     model = VisionTransformer(img_size=64, patch_size=8, embed_dim=192, depth=2, num_heads=3)
     qkv = model.blocks[0].attn.qkv

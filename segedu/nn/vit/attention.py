@@ -1,4 +1,5 @@
-r"""Multi-head self-attention, written out (Vaswani et al., "Attention Is All You Need", NeurIPS 2017).
+r"""Multi-head self-attention, written out (Vaswani et al., "Attention Is All You Need", NeurIPS
+2017).
 
 For tokens :math:`X \in \mathbb{R}^{T \times D}` and each head :math:`h = 1..H` of dimension
 :math:`d = D / H`:

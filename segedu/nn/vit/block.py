@@ -34,7 +34,8 @@ class Block(nn.Module):
     """
 
     def __init__(
-        self, *, dim: int, num_heads: int, mlp_ratio: float = 4.0, qkv_bias: bool = True, drop_path: float = 0.0
+        self, *, dim: int, num_heads: int, mlp_ratio: float = 4.0, qkv_bias: bool = True,
+        drop_path: float = 0.0
     ) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=1e-6)

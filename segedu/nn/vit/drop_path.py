@@ -3,7 +3,8 @@
 Huang et al., "Deep Networks with Stochastic Depth", ECCV 2016. During training each sample's
 branch output is zeroed with probability ``p`` and otherwise divided by ``1 - p`` (so that its
 expectation is unchanged); at evaluation it is the identity. DINO trains its student with a rate
-growing linearly with depth up to ``drop_path_rate=0.1``; timm's and DINO's ``DropPath`` do the same.
+growing linearly with depth up to ``drop_path_rate=0.1``; timm's and DINO's ``DropPath`` do the
+same.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ __all__ = ["DropPath"]
 
 
 class DropPath(nn.Module):
-    """``(B, ...)`` -> ``(B, ...)``: each sample's tensor kept (scaled by ``1 / (1 - p)``) or zeroed."""
+    """``(B, ...)`` -> ``(B, ...)``: each sample's tensor kept (scaled by ``1 / (1 - p)``) or
+    zeroed."""
 
     def __init__(self, *, p: float = 0.0) -> None:
         super().__init__()

@@ -33,7 +33,8 @@ def check_images(x: object, *, in_chans: int, patch_size: int) -> tuple[int, int
         raise ValueError(f"images must have shape (B, C, H, W), got shape {tuple(x.shape)}")
     b, c, h, w = x.shape
     if c != in_chans:
-        raise ValueError(f"images must have {in_chans} channels (B, {in_chans}, H, W), got shape {tuple(x.shape)}")
+        raise ValueError(f"images must have {in_chans} channels (B, {in_chans}, H, W), got shape "
+                         f"{tuple(x.shape)}")
     if h < patch_size or w < patch_size or h % patch_size or w % patch_size:
         raise ValueError(
             f"image height and width must be positive multiples of the patch size {patch_size}, "
@@ -43,7 +44,8 @@ def check_images(x: object, *, in_chans: int, patch_size: int) -> tuple[int, int
 
 
 class PatchEmbed(nn.Module):
-    """Images ``(B, C, H, W)`` -> patch tokens ``(B, N, D)``, ``N = (H / p) (W / p)`` in row-major order.
+    """Images ``(B, C, H, W)`` -> patch tokens ``(B, N, D)``, ``N = (H / p) (W / p)`` in row-major
+    order.
 
     Args:
         patch_size: ``p``, the side of a square patch (kernel size and stride of ``proj``).

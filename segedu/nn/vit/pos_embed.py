@@ -13,11 +13,11 @@ embeddings enlarged from 14 x 14 to 20 x 24):
   ``scale_factor = ((h + 0.1) / 14, (w + 0.1) / 14)``, plain bicubic (``a = -0.75``,
   ``align_corners=False``). The ``+ 0.1`` makes sure that ``floor(14 * scale)`` is ``h`` despite
   rounding (DINO issue #8); PyTorch then maps output pixel ``i`` to input coordinate
-  ``(i + 0.5) / scale - 0.5``, so the grid is stretched by ``h / (h + 0.1)``, not exactly ``h / 14``.
-  DINO interpolates only when the grid differs from the training grid (or the image is not square).
-  We follow DINO by default because the ``dino_*`` models carry DINO's weights, and DINO's own
-  features and attention maps at other sizes (its figures, its DAVIS video segmentation) come
-  from this code.
+  ``(i + 0.5) / scale - 0.5``, so the grid is stretched by ``h / (h + 0.1)``, not exactly
+  ``h / 14``. DINO interpolates only when the grid differs from the training grid (or the image is
+  not square). We follow DINO by default because the ``dino_*`` models carry DINO's weights, and
+  DINO's own features and attention maps at other sizes (its figures, its DAVIS video segmentation)
+  come from this code.
 - ``mode="timm"`` (timm's ``resample_abs_pos_embed``, used by ``VisionTransformer`` with
   ``dynamic_img_size=True``): ``F.interpolate`` to ``size=(h, w)`` with ``antialias=True``, which in
   PyTorch selects the separable anti-aliased kernel with PIL's bicubic (``a = -0.5``), even when
@@ -72,12 +72,14 @@ def interpolate_pos_embed(
     # nothing to do on the training grid
     if (h, w) == (gh, gw):
         return pos_embed
-    # 1. split: the class token's embedding is kept; the patch embeddings become an image (1, D, gh, gw)
+    # 1. split: the class token's embedding is kept; the patch embeddings become an image
+    #    (1, D, gh, gw)
     cls_pos, patch_pos = pos_embed[:, :1], pos_embed[:, 1:]
     grid = patch_pos.reshape(1, gh, gw, dim).permute(0, 3, 1, 2)
     # 2. bicubic resize of that image to (1, D, h, w)
     if mode == "dino":
-        grid = F.interpolate(grid, scale_factor=((h + 0.1) / gh, (w + 0.1) / gw), mode="bicubic", align_corners=False)
+        grid = F.interpolate(grid, scale_factor=((h + 0.1) / gh, (w + 0.1) / gw), mode="bicubic",
+                             align_corners=False)
     else:
         grid = F.interpolate(grid, size=(h, w), mode="bicubic", align_corners=False, antialias=True)
     if grid.shape[-2:] != (h, w):  # cannot happen with the + 0.1, checked as DINO does

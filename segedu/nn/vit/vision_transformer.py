@@ -22,13 +22,13 @@ Relation to the references. Parameter names and shapes are those of timm's
 ``vision_transformer.py``: ``cls_token``, ``pos_embed``, ``patch_embed.proj``, ``blocks.{i}.norm1``,
 ``.attn.qkv``, ``.attn.proj``, ``.norm2``, ``.mlp.fc1``, ``.mlp.fc2``, ``norm``, so that DINO's
 official backbone checkpoints load strictly (there is no classification head). The methods
-:meth:`~VisionTransformer.get_last_selfattention` and :meth:`~VisionTransformer.get_intermediate_layers`
-are DINO's (timm's ``get_intermediate_layers`` defaults to ``norm=False`` and splits off the
-class token); positional embeddings are interpolated DINO's way unless ``pos_embed_mode="timm"``
-(see :mod:`segedu.nn.vit.pos_embed`). Images must be a multiple of the patch size (``ValueError``).
-Initialisation is DINO's: ``trunc_normal_(std=0.02)`` for the tokens, embeddings and linear
-weights (truncated at DINO's bounds -2 and 2, that is 100 standard deviations: a normal in
-practice), zero biases, unit LayerNorms.
+:meth:`~VisionTransformer.get_last_selfattention` and
+:meth:`~VisionTransformer.get_intermediate_layers` are DINO's (timm's ``get_intermediate_layers``
+defaults to ``norm=False`` and splits off the class token); positional embeddings are interpolated
+DINO's way unless ``pos_embed_mode="timm"`` (see :mod:`segedu.nn.vit.pos_embed`). Images must be a
+multiple of the patch size (``ValueError``). Initialisation is DINO's: ``trunc_normal_(std=0.02)``
+for the tokens, embeddings and linear weights (truncated at DINO's bounds -2 and 2, that is 100
+standard deviations: a normal in practice), zero biases, unit LayerNorms.
 """
 
 from __future__ import annotations
@@ -56,7 +56,8 @@ class VisionTransformer(nn.Module):
         num_heads: attention heads per block.
         mlp_ratio: MLP hidden size as a multiple of ``D``.
         qkv_bias: bias of the query/key/value projections.
-        drop_path_rate: stochastic depth of the last block; block ``i`` uses ``rate * i / (depth - 1)``.
+        drop_path_rate: stochastic depth of the last block; block ``i`` uses
+            ``rate * i / (depth - 1)``.
         pos_embed_mode: ``"dino"`` (default) or ``"timm"``, how ``pos_embed`` is interpolated.
     """
 
@@ -76,11 +77,13 @@ class VisionTransformer(nn.Module):
     ) -> None:
         super().__init__()
         if img_size % patch_size:
-            raise ValueError(f"img_size ({img_size}) must be a multiple of patch_size ({patch_size})")
+            raise ValueError(f"img_size ({img_size}) must be a multiple of patch_size "
+                             f"({patch_size})")
         if depth < 1:
             raise ValueError(f"depth must be at least 1, got {depth}")
         if pos_embed_mode not in POS_EMBED_MODES:
-            raise ValueError(f"pos_embed_mode must be one of {POS_EMBED_MODES}, got {pos_embed_mode!r}")
+            raise ValueError(f"pos_embed_mode must be one of {POS_EMBED_MODES}, got "
+                             f"{pos_embed_mode!r}")
         self.patch_size = patch_size
         self.embed_dim = embed_dim
         self.num_heads = num_heads
@@ -88,10 +91,13 @@ class VisionTransformer(nn.Module):
         self.grid_size = (img_size // patch_size, img_size // patch_size)  # the grid of pos_embed
         self.patch_embed = PatchEmbed(patch_size=patch_size, in_chans=in_chans, embed_dim=embed_dim)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
-        self.pos_embed = nn.Parameter(torch.zeros(1, 1 + self.grid_size[0] * self.grid_size[1], embed_dim))
-        rates = [drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]  # as torch.linspace(0, rate, depth)
+        self.pos_embed = nn.Parameter(torch.zeros(1, 1 + self.grid_size[0] * self.grid_size[1],
+                                                  embed_dim))
+        # as torch.linspace(0, rate, depth)
+        rates = [drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]
         self.blocks = nn.ModuleList(
-            Block(dim=embed_dim, num_heads=num_heads, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, drop_path=rate)
+            Block(dim=embed_dim, num_heads=num_heads, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias,
+                  drop_path=rate)
             for rate in rates
         )
         self.norm = nn.LayerNorm(embed_dim, eps=1e-6)
@@ -123,28 +129,31 @@ class VisionTransformer(nn.Module):
         """Images ``(B, C, H, W)`` -> input tokens of the first block ``(B, 1 + N, D)``.
 
         ``mask`` ``(B, h, w)`` bool with ``mask_token`` ``(D,)``: masked image modelling (iBOT,
-        :mod:`segedu.models.foundation.dino.ibot`), the patch tokens where ``mask`` is True are replaced by
-        ``mask_token`` before the positional embeddings are added.
+        :mod:`segedu.models.foundation.dino.ibot`), the patch tokens where ``mask`` is True are
+        replaced by ``mask_token`` before the positional embeddings are added.
         """
         grid = self.patch_grid(x)
         # 1. patch tokens (B, N, D)
         tokens = self.patch_embed(x)
-        if mask is not None:  # 1b. masked patches: the (learned) mask token instead of the patch's content
+        # 1b. masked patches: the (learned) mask token instead of the patch's content
+        if mask is not None:
             if mask_token is None or mask.shape != (x.shape[0], *grid) or mask.dtype != torch.bool:
-                raise ValueError(f"mask must be a bool (B, h, w) = {(x.shape[0], *grid)} tensor given with a "
+                raise ValueError(f"mask must be a bool (B, h, w) = {(x.shape[0], *grid)} tensor "
+                                 "given with a "
                                  f"mask_token, got {tuple(mask.shape)} {mask.dtype} and mask_token={mask_token is not None}")
             tokens = torch.where(mask.flatten(1).unsqueeze(-1), mask_token.to(tokens.dtype), tokens)
         # 2. the class token in front: (B, 1 + N, D)
         cls = self.cls_token.expand(tokens.shape[0], -1, -1)
         tokens = torch.cat([cls, tokens], dim=1)
         # 3. add the positional embeddings, interpolated to this image's patch grid
-        pos = interpolate_pos_embed(self.pos_embed, grid, old_grid_size=self.grid_size, mode=self.pos_embed_mode)
+        pos = interpolate_pos_embed(self.pos_embed, grid, old_grid_size=self.grid_size,
+                                    mode=self.pos_embed_mode)
         return tokens + pos
 
     def forward_features(self, x: torch.Tensor, *, mask: torch.Tensor | None = None,
                          mask_token: torch.Tensor | None = None) -> torch.Tensor:
-        """Images ``(B, C, H, W)`` -> final normalised tokens ``(B, 1 + N, D)``, as timm's ``forward_features``
-        (``mask``, ``mask_token``: see :meth:`prepare_tokens`)."""
+        """Images ``(B, C, H, W)`` -> final normalised tokens ``(B, 1 + N, D)``, as timm's
+        ``forward_features`` (``mask``, ``mask_token``: see :meth:`prepare_tokens`)."""
         x = self.prepare_tokens(x, mask=mask, mask_token=mask_token)
         # the transformer blocks, then the final LayerNorm
         for block in self.blocks:
@@ -152,7 +161,8 @@ class VisionTransformer(nn.Module):
         return self.norm(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Images ``(B, C, H, W)`` -> the normalised class token ``(B, D)`` (DINO's image embedding)."""
+        """Images ``(B, C, H, W)`` -> the normalised class token ``(B, D)`` (DINO's image
+        embedding)."""
         return self.forward_features(x)[:, 0]
 
     def get_last_selfattention(self, x: torch.Tensor) -> torch.Tensor:
@@ -170,14 +180,16 @@ class VisionTransformer(nn.Module):
         return attention
 
     def get_last_qkv(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Queries, keys and values of the last block's attention, each ``(B, heads, 1 + N, D / heads)``."""
+        """Queries, keys and values of the last block's attention, each
+        ``(B, heads, 1 + N, D / heads)``."""
         x = self.prepare_tokens(x)
         for block in self.blocks[:-1]:
             x = block(x)
         last = self.blocks[-1]
         return last.attn.qkv_heads(last.norm1(x))
 
-    def get_intermediate_layers(self, x: torch.Tensor, n: int = 1, *, norm: bool = True) -> list[torch.Tensor]:
+    def get_intermediate_layers(self, x: torch.Tensor, n: int = 1, *,
+                                norm: bool = True) -> list[torch.Tensor]:
         """The outputs of the last ``n`` blocks, in order, each ``(B, 1 + N, D)``.
 
         As DINO's method (used for its linear evaluation), each output goes through the final
