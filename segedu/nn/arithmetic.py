@@ -51,7 +51,8 @@ def _per_dimension(compute: Callable[..., int], n: Size,
     if not isinstance(n, Sequence):
         for name, value in arguments.items():
             if isinstance(value, Sequence):
-                raise TypeError(f"{name} is a sequence {value!r} but the size n={n!r} is one number")
+                raise TypeError(f"{name} is a sequence {value!r} but the size n={n!r} is one "
+                                "number")
         return compute(n, **arguments)
     dims = len(n)
     per_dim: dict[str, list] = {}
@@ -100,7 +101,8 @@ def _transpose_1d(n: int, *, kernel_size: int, stride: int, padding: int, output
     if op >= s and op >= d:
         raise ValueError(
             f"output_padding={op} must be smaller than either stride={s} or dilation={d} "
-            "(it only picks one of the input sizes that a strided convolution maps to the same size)"
+            "(it only picks one of the input sizes that a strided convolution maps to the same "
+            "size)"
         )
     # the stamps reach (n - 1) s + d (k - 1) + 1 pixels; crop p on each side, add op on one side
     out = (n - 1) * s + d * (k - 1) + 1 - 2 * p + op

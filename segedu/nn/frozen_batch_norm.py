@@ -53,7 +53,8 @@ class FrozenBatchNorm2d(nn.Module):
         if x.ndim != 4 or x.shape[1] != len(self.weight):
             raise ValueError(f"expected (N, {len(self.weight)}, H, W), got {tuple(x.shape)}")
         # fold the four constants into one scale and one shift per channel: (1, C, 1, 1)
-        scale = self.weight.reshape(1, -1, 1, 1) * (self.running_var.reshape(1, -1, 1, 1) + self.eps).rsqrt()
+        scale = (self.weight.reshape(1, -1, 1, 1)
+                 * (self.running_var.reshape(1, -1, 1, 1) + self.eps).rsqrt())
         shift = self.bias.reshape(1, -1, 1, 1) - self.running_mean.reshape(1, -1, 1, 1) * scale
         return x * scale + shift
 

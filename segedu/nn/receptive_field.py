@@ -5,7 +5,9 @@ the *jump* (effective stride) is the distance, in input pixels, between two neig
 that feature map. Layer by layer, starting from :math:`r_0 = 1`, :math:`j_0 = 1`, a layer with
 kernel :math:`k`, stride :math:`s` and dilation :math:`d` gives
 
-.. math:: r_\ell = r_{\ell-1} + (k_\ell - 1)\, d_\ell\, j_{\ell-1}, \qquad j_\ell = j_{\ell-1}\, s_\ell .
+.. math::
+
+   r_\ell = r_{\ell-1} + (k_\ell - 1)\, d_\ell\, j_{\ell-1}, \qquad j_\ell = j_{\ell-1}\, s_\ell .
 
 Two 3x3 convolutions see 5x5 pixels, three see 7x7, VGG16's ``conv5_3`` sees 196x196.
 Padding does not change the size of the receptive field, only where it lies.

@@ -61,7 +61,8 @@ def max_unpool2d(
                          f"{tuple(indices.shape)}")
     if indices.dtype != torch.int64:
         raise TypeError(f"indices must be int64 (as max_pool2d returns them), got {indices.dtype}")
-    kernel, step, pad = _pair(kernel_size, "kernel_size"), _pair(stride or kernel_size, "stride"), _pair(padding, "padding")
+    kernel, step = _pair(kernel_size, "kernel_size"), _pair(stride or kernel_size, "stride")
+    pad = _pair(padding, "padding")
     if output_size is None:
         # the input size that this pooling maps back from, as PyTorch assumes it
         height = conv_transpose_output_size(x.shape[-2], kernel[0], stride=step[0], padding=pad[0])

@@ -39,7 +39,8 @@ def test_conv_output_size_matches_conv1d_on_random_configurations():
     for _ in range(CASES):
         n, k, s = rng.randint(1, 40), rng.randint(1, 9), rng.randint(1, 5)
         p, d = rng.randint(0, 5), rng.randint(1, 4)
-        real = layer_size(lambda k=k, s=s, p=p, d=d: nn.Conv1d(1, 1, k, stride=s, padding=p, dilation=d), n)
+        real = layer_size(
+            lambda k=k, s=s, p=p, d=d: nn.Conv1d(1, 1, k, stride=s, padding=p, dilation=d), n)
         ours = formula_size(conv_output_size, n, k, stride=s, padding=p, dilation=d)
         assert ours == real, (n, k, s, p, d)
         valid += real is not None
@@ -74,7 +75,8 @@ def test_pool_output_size_matches_pooling_layers_on_random_configurations(pool):
         p, ceil = rng.randint(0, 4), rng.random() < 0.5
         d = rng.randint(1, 3) if pool == "max" else 1  # AvgPool has no dilation
         if pool == "max":
-            make = lambda k=k, s=s, p=p, d=d, c=ceil: nn.MaxPool1d(k, s, padding=p, dilation=d, ceil_mode=c)  # noqa: E731
+            make = lambda k=k, s=s, p=p, d=d, c=ceil: nn.MaxPool1d(  # noqa: E731
+                k, s, padding=p, dilation=d, ceil_mode=c)
         else:
             make = lambda k=k, s=s, p=p, c=ceil: nn.AvgPool1d(k, s, padding=p, ceil_mode=c)  # noqa: E731
         real = layer_size(make, n)
@@ -92,13 +94,17 @@ def test_two_dimensional_sizes_match_conv2d_and_maxpool2d():
     rng = random.Random(4)
     for _ in range(100):
         h, w = rng.randint(8, 40), rng.randint(8, 40)
-        k, s, p, d = (rng.randint(1, 4), rng.randint(1, 3)), (rng.randint(1, 3), 1), (1, rng.randint(0, 2)), (1, 2)
+        k, s = (rng.randint(1, 4), rng.randint(1, 3)), (rng.randint(1, 3), 1)
+        p, d = (1, rng.randint(0, 2)), (1, 2)
         conv = nn.Conv2d(1, 1, k, stride=s, padding=p, dilation=d)
-        assert conv_output_size((h, w), k, stride=s, padding=p, dilation=d) == tuple(conv(torch.zeros(1, 1, h, w)).shape[-2:])
+        assert conv_output_size((h, w), k, stride=s, padding=p, dilation=d) == tuple(
+            conv(torch.zeros(1, 1, h, w)).shape[-2:])
         pool = nn.MaxPool2d(2, 2, ceil_mode=True)
-        assert pool_output_size((h, w), 2, ceil_mode=True) == tuple(pool(torch.zeros(1, 1, h, w)).shape[-2:])
+        assert pool_output_size((h, w), 2, ceil_mode=True) == tuple(
+            pool(torch.zeros(1, 1, h, w)).shape[-2:])
         up = nn.ConvTranspose2d(1, 1, (4, 3), stride=(2, 3), padding=(1, 0), output_padding=(1, 2))
-        assert conv_transpose_output_size((h, w), (4, 3), stride=(2, 3), padding=(1, 0), output_padding=(1, 2)) == tuple(
+        assert conv_transpose_output_size((h, w), (4, 3), stride=(2, 3), padding=(1, 0),
+                                          output_padding=(1, 2)) == tuple(
             up(torch.zeros(1, 1, h, w)).shape[-2:])
 
 

@@ -54,7 +54,8 @@ def test_resnet_stages_strides_and_headless_output():
 def test_basic_block_accepts_dilation_unlike_torchvision():
     with pytest.raises(NotImplementedError):
         torchvision.models.resnet18(replace_stride_with_dilation=[False, True, True])
-    stages = resnet18(replace_stride_with_dilation=(False, True, True)).forward_stages(torch.randn(1, 3, 64, 64))
+    dilated = resnet18(replace_stride_with_dilation=(False, True, True))
+    stages = dilated.forward_stages(torch.randn(1, 3, 64, 64))
     assert stages[-1].shape == (1, 512, 8, 8)
     with pytest.raises(ValueError, match="3 booleans"):
         resnet18(replace_stride_with_dilation=(True,))
@@ -94,7 +95,8 @@ def test_slim_resnet_scales_every_stage(width):
     conv = lambda m: sum(c.weight.numel() for c in m.modules() if isinstance(c, torch.nn.Conv2d))  # noqa: E731
     stem = 3 * 7 * 7  # the stem's input stays 3 channels: its weights scale by width / 64 only
     assert (conv(model) - stem * width) * 64**2 == (conv(full) - stem * 64) * width**2
-    assert resnet50(include_top=False, width=width).stage_channels == tuple(4 * c for c in model.stage_channels)
+    assert resnet50(include_top=False, width=width).stage_channels == tuple(
+        4 * c for c in model.stage_channels)
     with pytest.raises(ValueError, match="width must be a positive int"):
         resnet18(width=0)
 

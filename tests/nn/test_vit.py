@@ -97,7 +97,8 @@ def timm_last_attention(reference: TimmViT, x: torch.Tensor) -> torch.Tensor:
     last = reference.blocks[-1]
     b, t, d = tokens.shape
     heads = last.attn.num_heads
-    qkv = last.attn.qkv(last.norm1(tokens)).reshape(b, t, 3, heads, d // heads).permute(2, 0, 3, 1, 4)
+    qkv = last.attn.qkv(last.norm1(tokens)).reshape(b, t, 3, heads, d // heads)
+    qkv = qkv.permute(2, 0, 3, 1, 4)
     q, k = qkv[0], qkv[1]
     return (q @ k.transpose(-2, -1) / math.sqrt(d // heads)).softmax(dim=-1)
 
@@ -192,7 +193,8 @@ def test_vits16_equals_timm_dino_at_224():
     reference = randomize_(timm.create_model("vit_small_patch16_224.dino", pretrained=False),
                            std=0.02)
     reference = reference.double().eval()
-    model = VisionTransformer(img_size=224, patch_size=16, embed_dim=384, depth=12, num_heads=6).double().eval()
+    model = VisionTransformer(img_size=224, patch_size=16, embed_dim=384, depth=12, num_heads=6)
+    model = model.double().eval()
     assert list(model.state_dict()) == list(reference.state_dict())
     model.load_state_dict(reference.state_dict(), strict=True)
     x = torch.randn(1, 3, 224, 224, dtype=torch.float64)
@@ -272,7 +274,8 @@ def test_last_selfattention_equals_timm_qkv_and_rows_sum_to_one():
         q, k, v = model.get_last_qkv(y)
         tokens = reference._pos_embed(reference.patch_embed(y))
         tokens = reference.blocks[0](tokens)
-        qkv = reference.blocks[1].attn.qkv(reference.blocks[1].norm1(tokens)).reshape(2, 65, 3, 3, 32)
+        block = reference.blocks[1]
+        qkv = block.attn.qkv(block.norm1(tokens)).reshape(2, 65, 3, 3, 32)
         torch.testing.assert_close(k, qkv[:, :, 1].transpose(1, 2), **TOL64)
 
 

@@ -83,7 +83,8 @@ def interpolate_pos_embed(
     else:
         grid = F.interpolate(grid, size=(h, w), mode="bicubic", align_corners=False, antialias=True)
     if grid.shape[-2:] != (h, w):  # cannot happen with the + 0.1, checked as DINO does
-        raise RuntimeError(f"interpolation gave a {tuple(grid.shape[-2:])} grid instead of {(h, w)}")
+        raise RuntimeError(f"interpolation gave a {tuple(grid.shape[-2:])} grid instead of "
+                           f"{(h, w)}")
     # 3. back to a sequence (1, h w, D), class token's embedding first
     patch_pos = grid.permute(0, 2, 3, 1).reshape(1, h * w, dim)
     return torch.cat([cls_pos, patch_pos], dim=1)

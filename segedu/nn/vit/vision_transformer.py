@@ -140,7 +140,8 @@ class VisionTransformer(nn.Module):
             if mask_token is None or mask.shape != (x.shape[0], *grid) or mask.dtype != torch.bool:
                 raise ValueError(f"mask must be a bool (B, h, w) = {(x.shape[0], *grid)} tensor "
                                  "given with a "
-                                 f"mask_token, got {tuple(mask.shape)} {mask.dtype} and mask_token={mask_token is not None}")
+                                 f"mask_token, got {tuple(mask.shape)} {mask.dtype} and "
+                                 f"mask_token={mask_token is not None}")
             tokens = torch.where(mask.flatten(1).unsqueeze(-1), mask_token.to(tokens.dtype), tokens)
         # 2. the class token in front: (B, 1 + N, D)
         cls = self.cls_token.expand(tokens.shape[0], -1, -1)
@@ -197,7 +198,8 @@ class VisionTransformer(nn.Module):
         """
         depth = len(self.blocks)
         if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= depth:
-            raise ValueError(f"n must be an integer in 1..{depth} (the number of blocks), got {n!r}")
+            raise ValueError(f"n must be an integer in 1..{depth} (the number of blocks), got "
+                             f"{n!r}")
         x = self.prepare_tokens(x)
         outputs = []
         for i, block in enumerate(self.blocks):
