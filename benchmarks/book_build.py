@@ -170,7 +170,8 @@ def report(results: dict) -> str:
              "run: the machine is shared, and a loaded machine runs everything slower.", "",
              "For reference, issue 20 reported (measured by its author, not by this script) a "
              "serial full-mode `make book` of 14.2 min on this 2-core machine, with chapter 04 "
-             "taking 188 s, chapter 14 169 s, chapter 11 98 s, and chapters 09 and 03 over 60 s each.",
+             "taking 188 s, chapter 14 (panoptic, now chapter 15) 169 s, chapter 11 98 s, and "
+             "chapters 09 and 03 over 60 s each.",
              ""]
     lines += ["| label | what | mode | threads per kernel | date (UTC) | machine | load at start | load at end |",
               "| --- | --- | --- | --- | --- | --- | --- | --- |"]
