@@ -40,7 +40,15 @@ _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 
 
 class DownloadError(RuntimeError):
-    """A file could not be downloaded or verified; the message says how to get it by hand."""
+    """A file could not be downloaded or verified; the message says how to get it by hand.
+
+    In Jupyter (IPython) the error shows as its one-line message, not as a traceback: what failed
+    is the network or a file, never the notebook's code.
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        """What IPython prints instead of the traceback (its hook for exceptions that have one)."""
+        return [f"{type(self).__name__}: {self}"]
 
 
 def sha256_of(path: str | os.PathLike[str], *, chunk_size: int = _CHUNK_SIZE) -> str:

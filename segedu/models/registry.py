@@ -21,11 +21,15 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import torch
 from torch import nn
 
-__all__ = ["register_model", "get_model", "list_models", "load_weights", "official_state_dict"]
+__all__ = [
+    "register_model", "get_model", "list_models", "load_weights", "official_state_dict",
+    "official_file", "imagenet_state_dict",
+]
 
 _BUILDERS: dict[str, Callable[..., nn.Module]] = {}
 _OFFICIAL: dict[str, Callable[[], str]] = {}
@@ -63,7 +67,9 @@ def load_weights(model: nn.Module, path: str | os.PathLike) -> nn.Module:
     try:
         checkpoint: Any = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # a truncated or foreign file: say which file
-        raise ValueError(f"{path}: not a PyTorch checkpoint ({type(error).__name__}: {error})") from None
+        raise ValueError(
+            f"{path}: not a PyTorch checkpoint ({type(error).__name__}: {error})"
+        ) from None
     if isinstance(checkpoint, dict):
         for key in ("state_dict", "model"):
             if isinstance(checkpoint.get(key), dict):
@@ -79,25 +85,78 @@ def load_weights(model: nn.Module, path: str | os.PathLike) -> nn.Module:
     if missing or unexpected:
         raise ValueError(
             f"{path} does not fit {type(model).__name__}: "
-            f"{len(missing)} missing keys {missing[:3]}, {len(unexpected)} unexpected keys {unexpected[:3]}"
+            f"{len(missing)} missing keys {missing[:3]}, "
+            f"{len(unexpected)} unexpected keys {unexpected[:3]}"
         )
     return model
 
 
-def official_state_dict(name: str) -> dict[str, torch.Tensor]:
-    """Download (once) and read the official checkpoint of model ``name``."""
+def _official_url(name: str) -> str:
     if name not in _OFFICIAL:
-        raise ValueError(f"{name!r} has no official checkpoint; models with one: {', '.join(sorted(_OFFICIAL))}")
+        raise ValueError(
+            f"{name!r} has no official checkpoint; models with one: {', '.join(sorted(_OFFICIAL))}"
+        )
+    return _OFFICIAL[name]()
+
+
+def official_file(name: str) -> Path:
+    """Where model ``name``'s official checkpoint is cached: ``segedu.config.cache_dir() /
+    "checkpoints" / <the file's name in its URL>``, whether or not it is there yet."""
     from ..config import cache_dir
 
-    folder = cache_dir() / "checkpoints"
-    return torch.hub.load_state_dict_from_url(
-        _OFFICIAL[name](), model_dir=str(folder), map_location="cpu", check_hash=True, weights_only=True
-    )
+    return cache_dir() / "checkpoints" / os.path.basename(urlparse(_official_url(name)).path)
+
+
+def official_state_dict(name: str) -> dict[str, torch.Tensor]:
+    """Download (once) and read the official checkpoint of model ``name``.
+
+    The address comes from the library that publishes the weights (torchvision's weight enums,
+    timm's, segment-anything's); ``torch.hub`` saves the file under its own name in
+    :func:`official_file`'s folder and, where that name carries the first digits of its SHA-256
+    (torchvision's files), checks them. A download that fails (no network, server error, timeout
+    after ``segedu.data.online.DOWNLOAD_TIMEOUT`` seconds, wrong checksum) raises
+    :class:`~segedu.data.download.DownloadError`, whose one-line message names the model and the
+    URL (and which Jupyter shows as that one line).
+    """
+    from ..data.online import download_errors
+
+    url = _official_url(name)
+    folder = official_file(name).parent
+    with download_errors(f"the official {name} checkpoint", [url]):
+        return torch.hub.load_state_dict_from_url(
+            url, model_dir=str(folder), map_location="cpu", check_hash=True, weights_only=True
+        )
+
+
+def imagenet_state_dict(backbone: str) -> dict[str, torch.Tensor]:
+    """torchvision's ImageNet weights of classifier ``backbone`` (e.g. ``"resnet34"``), for
+    fine-tuning an encoder (``UNetResNet.encoder``, the ResNets of :mod:`segedu.nn.resnet`).
+
+    The address and the checksum digits in the file name come from torchvision's weight enum
+    (``torchvision.models.get_model_weights(backbone).DEFAULT``); the file is cached as
+    :func:`official_state_dict`'s are, and a failed download raises the same one-line
+    :class:`~segedu.data.download.DownloadError`. The classifier (``fc.*``) is included: drop it
+    for an encoder.
+    """
+    import torchvision
+
+    from ..config import cache_dir
+    from ..data.online import download_errors
+
+    try:
+        weights = torchvision.models.get_model_weights(backbone).DEFAULT
+    except (ValueError, KeyError):
+        raise ValueError(f"torchvision has no ImageNet weights for {backbone!r}") from None
+    with download_errors(f"torchvision's ImageNet {backbone} weights", [weights.url]):
+        return torch.hub.load_state_dict_from_url(
+            weights.url, model_dir=str(cache_dir() / "checkpoints"), map_location="cpu",
+            check_hash=True, weights_only=True,
+        )
 
 
 def get_model(name: str, *, weights: str | os.PathLike | None = None, **kwargs: Any) -> nn.Module:
-    """Build the model registered as ``name`` with ``kwargs``, then load ``weights`` (see module doc)."""
+    """Build the model registered as ``name`` with ``kwargs``, then load ``weights`` (see the
+    module's docstring)."""
     if name not in _BUILDERS:
         raise ValueError(f"unknown model {name!r}; known models: {', '.join(list_models())}")
     if weights == "zoo":  # built as it was trained (kwargs may only repeat those arguments)
@@ -107,7 +166,9 @@ def get_model(name: str, *, weights: str | os.PathLike | None = None, **kwargs: 
         fixed = ZOO[name].kwargs
         clash = {k: v for k, v in kwargs.items() if k in fixed and fixed[k] != v}
         if clash:
-            raise ValueError(f"the zoo's {name!r} was trained with {fixed}; it cannot be built with {clash}")
+            raise ValueError(
+                f"the zoo's {name!r} was trained with {fixed}; it cannot be built with {clash}"
+            )
         model = _BUILDERS[name](**{**fixed, **kwargs})
         model.load_state_dict(state)
         return model
