@@ -13,6 +13,8 @@ integer class labels ``(N, ...)`` with the same spatial shape, each in ``[0, C)`
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
 __all__ = [
@@ -24,6 +26,8 @@ __all__ = [
     "_check_same_shape",
     "_check_logits_target",
     "_check_binary",
+    "_check_masks",
+    "_check_region_options",
     "_check_weight",
     "_reduce",
 ]
@@ -128,6 +132,51 @@ def _check_binary(
         raise ValueError("binary logits must have a batch dimension (N, ...)")
     _check_labels_in_range(target.long(), 2, ignore_index)
     return logits, target
+
+
+def _check_masks(logits: torch.Tensor, target: torch.Tensor) -> None:
+    """Per-mask input: float ``logits (N, ...)`` and a target of the same shape, bool or numbers
+    in ``[0, 1]`` (soft targets allowed), with at least one pixel axis after ``N``."""
+    _check_float("logits", logits)
+    if not isinstance(target, torch.Tensor):
+        raise TypeError(f"target must be a tensor, got {type(target).__name__}")
+    if target.is_complex():
+        raise TypeError(f"target must hold mask values in [0, 1], got {target.dtype}")
+    _check_same_shape("logits", logits, "target", target)
+    if logits.ndim < 2:
+        raise ValueError(
+            f"per-mask logits must have shape (N, ...) with a pixel axis, got {tuple(logits.shape)}"
+        )
+    if target.numel() and target.dtype != torch.bool and (target.min() < 0 or target.max() > 1):
+        raise ValueError(
+            f"target must hold mask values in [0, 1], got [{float(target.min()):.3g}, "
+            f"{float(target.max()):.3g}]"
+        )
+
+
+REGION_MODES = ("multiclass", "binary", "per_mask")
+
+
+def _check_region_options(
+    mode: str,
+    smooth: float,
+    classes: Sequence[int] | None,
+    *,
+    per_image: bool = False,
+    ignore_index: int | None = None,
+) -> None:
+    """The options shared by the region losses (Dice, Jaccard, Tversky), checked together."""
+    if mode not in REGION_MODES:
+        raise ValueError(f"mode must be one of {REGION_MODES}, got {mode!r}")
+    if isinstance(smooth, bool) or not isinstance(smooth, (int, float)) or smooth < 0:
+        raise ValueError(f"smooth must be a number >= 0, got {smooth!r}")
+    if classes is not None and mode != "multiclass":
+        raise ValueError("classes selects among C classes; it is for mode='multiclass' only")
+    if mode == "per_mask" and (per_image or ignore_index is not None):
+        raise ValueError(
+            "mode='per_mask' gives one value per mask already and has no ignored pixels: "
+            "per_image and ignore_index are for the multiclass and binary modes"
+        )
 
 
 def _check_weight(name: str, weight: torch.Tensor | None, size: int) -> None:

@@ -19,13 +19,18 @@ Options:
 - ``mode="multiclass"``: ``logits (N, C, ...)``, softmax over ``C``, one-hot target ``(N, ...)``.
   ``mode="binary"``: one logit per pixel ``(N, ...)`` or ``(N, 1, ...)``, sigmoid, 0/1 target;
   the Dice of the foreground only.
+  ``mode="per_mask"``: ``N`` independent binary masks ``(N, ...)``, sigmoid, and a target of the
+  same shape, bool or in ``[0, 1]`` (soft targets, such as masks sampled at points); one Dice per
+  mask, summed over its pixels only, as the mask losses of DETR, Mask2Former (Cheng et al.,
+  CVPR 2022, which sums it over the matched masks and divides by their number:
+  ``reduction="sum"``, then ``/ num_masks``) and SAM (Kirillov et al., ICCV 2023) use.
 - ``per_image=False`` sums over the whole batch first (one Dice per class); ``True`` computes a
   Dice per image and class and averages those.
 - ``ignore_index``: those pixels are removed from all three sums.
 - ``classes``: the class indices to average over (multiclass only); default all.
 - ``reduction``: ``"none"`` gives the per-class losses ``(C,)`` (``(N, C)`` with
-  ``per_image=True``; ``C = 1`` in binary mode, or ``len(classes)``), ``"mean"`` and ``"sum"``
-  reduce them.
+  ``per_image=True``; ``C = 1`` in binary mode, or ``len(classes)``), or the per-mask losses
+  ``(N,)`` in per-mask mode; ``"mean"`` and ``"sum"`` reduce them.
 - ``from_logits=False``: ``logits`` are already probabilities.
 
 **Empty masks.** With :math:`s = 1`, a class absent from both the target and the prediction
@@ -52,25 +57,22 @@ smp's ``smooth`` is half of ours (for example both 0).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 
-from ._checks import _check_binary, _check_logits_target, _check_reduction, _reduce
+from ._checks import (
+    _check_binary,
+    _check_logits_target,
+    _check_masks,
+    _check_reduction,
+    _check_region_options,
+    _reduce,
+)
 
 __all__ = ["dice_loss", "soft_counts"]
-
-_MODES = ("multiclass", "binary")
-
-
-def _check_region_options(mode: str, smooth: float, classes: Sequence[int] | None) -> None:
-    if mode not in _MODES:
-        raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
-    if isinstance(smooth, bool) or not isinstance(smooth, (int, float)) or smooth < 0:
-        raise ValueError(f"smooth must be a number >= 0, got {smooth!r}")
-    if classes is not None and mode == "binary":
-        raise ValueError("classes selects among C classes; it is for mode='multiclass' only")
 
 
 def soft_counts(
@@ -85,10 +87,21 @@ def soft_counts(
     r"""The soft counts behind Dice, Jaccard and Tversky: :math:`(\sum p g, \sum p, \sum g)`.
 
     Each is ``(C,)`` (summed over batch and pixels) or, with ``per_image=True``, ``(N, C)``;
-    ``C = 1`` in binary mode. Pixels equal to ``ignore_index`` are left out of all three.
+    ``C = 1`` in binary mode; ``(N,)`` in per-mask mode (``logits`` and ``target (N, ...)``, one
+    sum per mask). Pixels equal to ``ignore_index`` are left out of all three.
     Soft true positives, false positives and false negatives follow:
     :math:`TP = \sum pg`, :math:`FP = \sum p - TP`, :math:`FN = \sum g - TP`.
     """
+    _check_region_options(mode, 0.0, None, per_image=per_image, ignore_index=ignore_index)
+    if mode == "per_mask":
+        _check_masks(logits, target)
+        # one row of pixels per mask: (N, ...) -> (N, P); the target may be soft (in [0, 1])
+        n, pixels = logits.shape[0], math.prod(logits.shape[1:])
+        probs = (torch.sigmoid(logits) if from_logits else logits).reshape(n, pixels)
+        if not from_logits and probs.numel() and (probs.min() < 0 or probs.max() > 1):
+            raise ValueError("with from_logits=False, the input must be probabilities in [0, 1]")
+        truth = target.reshape(n, pixels).to(probs.dtype)
+        return (probs * truth).sum(dim=1), probs.sum(dim=1), truth.sum(dim=1)
     if mode == "binary":
         logits, target = _check_binary(logits, target, ignore_index)
         # 1. probability of the foreground, one channel: (N, ...) -> (N, 1, P)
@@ -161,20 +174,24 @@ def dice_loss(
 
     Args:
         logits: ``(N, C, ...)`` class scores (multiclass) or ``(N, ...)`` / ``(N, 1, ...)``
-            foreground scores (binary), floats; probabilities if ``from_logits=False``.
-        target: ``(N, ...)`` integer labels (0/1 in binary mode), or ``ignore_index``.
-        mode: ``"multiclass"`` (softmax) or ``"binary"`` (sigmoid).
+            foreground scores (binary), or ``(N, ...)`` scores of ``N`` masks (per-mask), floats;
+            probabilities if ``from_logits=False``.
+        target: ``(N, ...)`` integer labels (0/1 in binary mode), or ``ignore_index``; in
+            per-mask mode the shape of ``logits``, bool or values in ``[0, 1]``.
+        mode: ``"multiclass"`` (softmax), ``"binary"`` (sigmoid) or ``"per_mask"`` (sigmoid,
+            one loss per mask).
         smooth: :math:`s \ge 0`, added to numerator and denominator.
         per_image: one Dice per image and class (``True``) or per class over the batch.
         ignore_index: label of the pixels to leave out.
         classes: class indices to keep (multiclass only).
-        reduction: ``"none"`` (``(C,)`` or ``(N, C)``), ``"mean"`` or ``"sum"``.
+        reduction: ``"none"`` (``(C,)``, ``(N, C)``, or ``(N,)`` per mask), ``"mean"`` or
+            ``"sum"``.
         from_logits: apply softmax / sigmoid first.
 
     Returns:
         A scalar tensor in ``[0, 1]`` for ``"mean"``.
     """
-    _check_region_options(mode, smooth, classes)
+    _check_region_options(mode, smooth, classes, per_image=per_image, ignore_index=ignore_index)
     _check_reduction(reduction)
     intersection, pred_sum, truth_sum = soft_counts(
         logits,

@@ -27,8 +27,8 @@ from collections.abc import Sequence
 
 import torch
 
-from ._checks import _check_reduction
-from .dice import _check_region_options, ratio_or_one, reduce_classes, soft_counts
+from ._checks import _check_reduction, _check_region_options
+from .dice import ratio_or_one, reduce_classes, soft_counts
 
 __all__ = ["jaccard_loss"]
 

@@ -57,6 +57,7 @@ from scipy import ndimage as ndi
 
 from ..data import SyntheticScenes
 from ..data.synthetic_scenes import SCENE_STUFF
+from ..losses import dice_loss as soft_dice_loss
 from ..losses import sigmoid_focal_loss
 from .instances import _schedule  # linear warm-up from 1 %, then cosine to 0
 from .scores import SIZE, TEST_SCENES
@@ -176,12 +177,14 @@ def focal_loss(logits: torch.Tensor, truth: torch.Tensor, *, alpha: float = 0.25
 
 
 def dice_loss(logits: torch.Tensor, truth: torch.Tensor, *, smooth: float = 1.0) -> torch.Tensor:
-    """Soft Dice loss per mask: ``(..., H, W)`` -> ``(...)``, ``1 - (2 sum(p t) + s) / (sum p + sum t + s)``
-    with ``p = sigmoid(logits)`` (one binary mask each, where :func:`segedu.losses.dice_loss` takes
-    class scores; the smoothing 1 is a choice: SAM's training code is not public)."""
-    p, truth = logits.sigmoid(), truth.float()
-    inter = (p * truth).sum(dim=(-2, -1))
-    return 1 - (2 * inter + smooth) / (p.sum(dim=(-2, -1)) + truth.sum(dim=(-2, -1)) + smooth)
+    """Soft Dice loss per mask: ``(..., H, W)`` -> ``(...)``,
+    ``1 - (2 sum(p t) + s) / (sum p + sum t + s)`` with ``p = sigmoid(logits)``: the per-mask mode
+    of :func:`segedu.losses.dice_loss` (the smoothing 1 is a choice: SAM's training code is not
+    public)."""
+    masks = logits.reshape(-1, *logits.shape[-2:])  # (M, H, W), M masks
+    per_mask = soft_dice_loss(masks, truth.reshape(masks.shape), mode="per_mask", smooth=smooth,
+                              reduction="none")
+    return per_mask.reshape(logits.shape[:-2])
 
 
 def _iou(masks: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:

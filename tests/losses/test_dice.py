@@ -211,3 +211,62 @@ def test_bad_input():
         dice_loss(logits[:, :1], target, mode="binary")
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         dice_loss(logits, target, from_logits=False)
+
+
+# --- per-mask mode: one Dice per mask (Mask2Former, SAM) -------------------------------------
+
+
+@pytest.mark.parametrize("num_masks", [0, 1, 6])
+def test_per_mask_matches_mask2former_of_transformers(num_masks):
+    """Mask2Former's mask Dice (transformers' port) on point samples with soft targets: the sum
+    over masks of the per-mask mode, divided by the number of masks, bit for bit."""
+    m2f = pytest.importorskip("transformers.models.mask2former.modeling_mask2former")
+    torch.manual_seed(num_masks)
+    logits = torch.randn(num_masks, 50) * 3
+    targets = torch.rand(num_masks, 50)  # bilinear samples of 0/1 masks lie in [0, 1]
+    targets[:, ::3] = targets[:, ::3].round()
+    ours = dice_loss(logits, targets, mode="per_mask", smooth=1.0, reduction="sum") / 4.0
+    torch.testing.assert_close(ours, m2f.dice_loss(logits, targets, 4.0), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("smooth", [0.0, 1.0])
+def test_per_mask_is_one_dice_per_mask(smooth):
+    torch.manual_seed(3)
+    logits = torch.randn(4, 5, 6, dtype=torch.float64)
+    truth = torch.rand(4, 5, 6) > 0.5
+    truth[2] = False  # an empty true mask
+    per_mask = dice_loss(logits, truth, mode="per_mask", smooth=smooth, reduction="none")
+    assert per_mask.shape == (4,)
+    for i in range(4):  # the binary mode on one mask at a time is the same number
+        one = dice_loss(logits[i : i + 1], truth[i : i + 1].long(), mode="binary", smooth=smooth)
+        torch.testing.assert_close(per_mask[i], one)
+    p, g = logits.sigmoid(), truth.double()
+    expected = 1 - (2 * (p * g).sum((1, 2)) + smooth) / (p.sum((1, 2)) + g.sum((1, 2)) + smooth)
+    torch.testing.assert_close(per_mask, expected)
+    torch.testing.assert_close(
+        dice_loss(logits, truth, mode="per_mask", smooth=smooth), expected.mean()
+    )
+    probs = logits.sigmoid()
+    kwargs = {"mode": "per_mask", "smooth": smooth, "reduction": "none"}
+    torch.testing.assert_close(dice_loss(probs, truth, from_logits=False, **kwargs), expected)
+
+
+def test_per_mask_gradients_and_errors():
+    logits = torch.randn(3, 8, dtype=torch.float64)
+    target = (torch.rand(3, 8) > 0.5).double()
+    loss = lambda x: dice_loss(x, target, mode="per_mask", reduction="none")  # noqa: E731
+    assert torch.autograd.gradcheck(loss, (logits.requires_grad_(),))
+    with pytest.raises(ValueError, match="same shape"):
+        dice_loss(logits, target[:, :4], mode="per_mask")
+    with pytest.raises(ValueError, match=r"in \[0, 1\]"):
+        dice_loss(logits, target * 2, mode="per_mask")
+    with pytest.raises(ValueError, match="per_image and ignore_index"):
+        dice_loss(logits, target, mode="per_mask", per_image=True)
+    with pytest.raises(ValueError, match="per_image and ignore_index"):
+        dice_loss(logits, target, mode="per_mask", ignore_index=255)
+    with pytest.raises(ValueError, match="multiclass' only"):
+        dice_loss(logits, target, mode="per_mask", classes=[0])
+    with pytest.raises(ValueError, match="pixel axis"):
+        dice_loss(logits[0], target[0], mode="per_mask")
+    with pytest.raises(TypeError, match="floating-point"):
+        dice_loss(target.long(), target, mode="per_mask")

@@ -47,6 +47,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ....losses import dice_loss as soft_dice_loss
 from ..detr.set_criterion import (
     matched_query_index,
     no_object_class_weights,
@@ -70,14 +71,12 @@ def sigmoid_ce_loss(logits: torch.Tensor, targets: torch.Tensor, num_masks: floa
 
 
 def dice_loss(logits: torch.Tensor, targets: torch.Tensor, num_masks: float) -> torch.Tensor:
-    """``1 - (2 |p g| + 1) / (|p| + |g| + 1)`` of each mask, summed, over ``num_masks``.
+    """``1 - (2 |p g| + 1) / (|p| + |g| + 1)`` of each mask, summed, over ``num_masks``:
+    :func:`segedu.losses.dice_loss` in per-mask mode with smoothing 1.
 
-    ``logits``, ``targets``: ``(N, K)``. Returns a scalar.
+    ``logits``, ``targets``: ``(N, K)`` (``targets`` in ``[0, 1]``). Returns a scalar.
     """
-    probs = logits.sigmoid()
-    numerator = 2 * (probs * targets).sum(-1)
-    denominator = probs.sum(-1) + targets.sum(-1)
-    return (1 - (numerator + 1) / (denominator + 1)).sum() / num_masks
+    return soft_dice_loss(logits, targets, mode="per_mask", smooth=1.0, reduction="sum") / num_masks
 
 
 class MaskSetCriterion(nn.Module):
