@@ -1,0 +1,99 @@
+"""The chapters' official-weights cells (07 FCN, 09 DeepLabv3, 11 Mask R-CNN), run without internet.
+
+Each cell marked ``# official weights, online only`` is executed as the book would run it, in
+fast mode: online with random weights saved under the official file name in a temporary cache
+(the real code path, nothing downloaded), offline (one line, nothing loaded), and online with the
+network cut (one line naming the URL: segedu.data.download.DownloadError).
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import matplotlib
+import pytest
+import torch
+from myst_nb.core.read import read_myst_markdown_notebook
+
+from segedu.data.download import DownloadError
+from segedu.models import get_model
+from segedu.models.registry import _OFFICIAL, official_file
+
+ROOT = Path(__file__).resolve().parents[1]
+MARK = "# official weights, online only"
+CHAPTERS = {
+    "07_fcn.md": "fcn_resnet50",
+    "09_context.md": "deeplabv3_resnet50",
+    "11_instance_segmentation.md": "maskrcnn_resnet50_fpn",
+}
+
+
+def _online_cell(chapter: str) -> str:
+    text = (ROOT / "course" / chapter).read_text(encoding="utf8")
+    cells = [c.source for c in read_myst_markdown_notebook(text).cells
+             if c.cell_type == "code" and c.source.startswith(MARK)]
+    assert len(cells) == 1, f"{chapter}: expected one cell starting with {MARK!r}"
+    return cells[0]
+
+
+@pytest.fixture
+def chapter_env(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEGEDU_FAST", "1")
+    monkeypatch.setenv("SEGEDU_CACHE", str(tmp_path))
+    monkeypatch.delitem(__import__("sys").modules, "google.colab", raising=False)
+    matplotlib.use("Agg")
+    connections = []
+
+    def refuse(self, address):
+        connections.append(address)
+        raise OSError(101, "Network is unreachable")
+
+    monkeypatch.setattr(socket, "getaddrinfo", lambda host, port, *a, **k: [
+        (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", ("192.0.2.1", port))])
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    return connections
+
+
+@pytest.mark.parametrize("chapter, name", CHAPTERS.items())
+def test_official_cell_runs_on_cached_random_weights(chapter, name, chapter_env, monkeypatch,
+                                                     capsys):
+    monkeypatch.setenv("SEGEDU_ONLINE", "1")
+    torch.manual_seed(0)
+    path = official_file(name)
+    assert path.name == Path(_OFFICIAL[name]()).name  # the name in the publisher's URL
+    path.parent.mkdir(parents=True)
+    torch.save(get_model(name).state_dict(), path)
+    namespace: dict = {}
+    exec(compile(_online_cell(chapter), chapter, "exec"), namespace)
+    out = capsys.readouterr().out
+    assert "Data: scikit-image photographs" in out and "official" in out
+    assert chapter_env == []  # nothing tried to connect
+    model = namespace["official"]
+    saved = torch.load(path, weights_only=True)
+    for key, value in model.state_dict().items():  # the cached file is what was loaded
+        if "running" not in key and value.is_floating_point():
+            assert torch.equal(value, saved[key]), key
+
+
+@pytest.mark.parametrize("chapter, name", CHAPTERS.items())
+def test_official_cell_offline_says_so_in_one_line(chapter, name, chapter_env, monkeypatch,
+                                                   capsys):
+    monkeypatch.setenv("SEGEDU_ONLINE", "0")
+    namespace: dict = {}
+    exec(compile(_online_cell(chapter), chapter, "exec"), namespace)
+    out = capsys.readouterr().out
+    assert out.startswith("Offline (segedu.config.online() is false)") and out.count("\n") == 1
+    assert "official" not in namespace and not official_file(name).exists()
+
+
+@pytest.mark.parametrize("chapter, name", CHAPTERS.items())
+def test_official_cell_without_network_fails_in_one_line(chapter, name, chapter_env,
+                                                         monkeypatch):
+    monkeypatch.setenv("SEGEDU_ONLINE", "1")
+    with pytest.raises(DownloadError) as error:
+        exec(compile(_online_cell(chapter), chapter, "exec"), {})
+    message = str(error.value)
+    assert "\n" not in message and _OFFICIAL[name]() in message and name in message
+    assert error.value._render_traceback_() == [f"DownloadError: {message}"]
+    assert chapter_env  # it did try, and failed at once
