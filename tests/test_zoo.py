@@ -6,16 +6,18 @@ import pytest
 import torch
 
 from segedu.models import get_model
-from segedu.zoo import ZOO
+from segedu.zoo import ZOO, Task, ZooEntry
+from segedu.zoo import instances as instance_recipe
+from segedu.zoo import semantic as semantic_recipe
 from segedu.zoo.scores import evaluate
-from segedu.zoo.train import main as train_main
+from segedu.zoo.train import RECIPES, config_for, main, recipe_for
 
 SHIPPED = [name for name, entry in ZOO.items() if entry.checkpoint.is_file()]
-SEMANTIC = [name for name in SHIPPED if ZOO[name].task == "semantic"]
-INSTANCES = [name for name in SHIPPED if ZOO[name].task == "instances"]
-CELLS = [name for name in SHIPPED if ZOO[name].task == "cells"]
-PANOPTIC = [name for name in SHIPPED if ZOO[name].task == "panoptic"]
-PROMPTABLE = [name for name in SHIPPED if ZOO[name].task == "promptable"]
+SEMANTIC = [name for name in SHIPPED if ZOO[name].task is Task.SEMANTIC]
+INSTANCES = [name for name in SHIPPED if ZOO[name].task is Task.INSTANCES]
+CELLS = [name for name in SHIPPED if ZOO[name].task is Task.CELLS]
+PANOPTIC = [name for name in SHIPPED if ZOO[name].task in (Task.PANOPTIC, Task.SET_PREDICTION)]
+PROMPTABLE = [name for name in SHIPPED if ZOO[name].task is Task.PROMPTABLE]
 
 
 def test_every_zoo_entry_is_shipped():
@@ -68,15 +70,53 @@ def test_zoo_weights_keep_the_trained_arguments():
         get_model("fcn8s", weights="zoo")
 
 
-def test_training_command_writes_a_checkpoint_and_a_card(tmp_path):
-    assert train_main(["pspnet", "--steps", "2", "--scenes", "16", "--out", str(tmp_path)]) == 0
+def test_semantic_recipe_writes_a_checkpoint_and_a_card(tmp_path):
+    config = semantic_recipe.SemanticConfig("pspnet", steps=2, scenes=16, test_scenes=4,
+                                            out=tmp_path, device="cpu")
+    trained = semantic_recipe.train(config)
     assert (tmp_path / "pspnet_scenes.pt").is_file()
     card = (tmp_path / "pspnet_scenes.md").read_text()
     assert "2 steps" in card and "| **mIoU** |" in card and "auxiliary output" in card
-    # the checkpoint loads into the model built as the zoo entry says
+    assert "python -m segedu.zoo.train pspnet --steps 2" in card
+    # the checkpoint loads into the model built as the zoo entry says, and scores as the card says
     model = get_model("pspnet", **ZOO["pspnet"].kwargs)
     model.load_state_dict({k: v.float() if v.is_floating_point() else v
                            for k, v in torch.load(tmp_path / "pspnet_scenes.pt", weights_only=True).items()})
+    score = semantic_recipe.evaluate(model, length=4)
+    assert f"| **mIoU** | **{score['miou']:.3f}** |" in card
+    # the model returned is the one saved (in float16)
+    for key, value in trained.state_dict().items():
+        if value.is_floating_point():
+            torch.testing.assert_close(value.cpu().half().float(), model.state_dict()[key])
+
+
+def test_every_task_has_one_recipe_and_every_entry_a_validated_task():
+    assert set(RECIPES) == set(Task)
+    for task, recipe in RECIPES.items():
+        assert recipe.task is task and callable(recipe.train) and callable(recipe.evaluate)
+    for name, entry in ZOO.items():
+        assert isinstance(entry.task, Task) and recipe_for(name) is RECIPES[entry.task]
+    assert ZooEntry("unet", task="cells").task is Task.CELLS  # the value is accepted, and checked
+    with pytest.raises(ValueError, match="unknown zoo task 'scenes'"):
+        ZooEntry("unet", task="scenes")
+    with pytest.raises(ValueError, match="steps must be a positive integer"):
+        ZooEntry("unet", steps=0)
+
+
+def test_a_configuration_is_checked_against_its_entry():
+    config = config_for("yolact", steps=3)
+    assert isinstance(config, instance_recipe.InstanceConfig)
+    assert (config.steps, config.lr, config.batch) == (3, ZOO["yolact"].lr, ZOO["yolact"].batch)
+    with pytest.raises(ValueError, match="minutes do"):
+        config_for("unet", minutes=2.0)
+    with pytest.raises(ValueError, match="'unet' is a semantic model"):
+        instance_recipe.InstanceConfig("unet")
+    with pytest.raises(ValueError, match="no entry 'fcn8s'"):
+        semantic_recipe.SemanticConfig("fcn8s")
+    with pytest.raises(ValueError, match="scenes must be a positive integer"):
+        semantic_recipe.SemanticConfig("unet", scenes=0)
+    with pytest.raises(SystemExit):  # the command says so too, before any work
+        main(["unet", "--minutes", "2"])
 
 
 def test_compare_scores_the_same_split():
@@ -103,23 +143,28 @@ def test_instance_checkpoint_is_float16_and_scores_what_its_card_says(name):
         assert abs(value - recorded) < 0.005, f"the card says {metric} {recorded}, the checkpoint gives {value:.4f}"
 
 
-def test_instance_training_command_writes_a_checkpoint_and_a_card(tmp_path, monkeypatch):
-    from segedu.zoo import instances
-
-    # score on 4 held-out scenes only: the command's own work is what is tested here
-    original = instances.evaluate_instances
-    monkeypatch.setattr(instances, "evaluate_instances", lambda model, device: original(model, device, length=4))
-    assert train_main(["yolact", "--steps", "2", "--scenes", "8", "--batch", "4", "--out", str(tmp_path)]) == 0
+def test_instance_recipe_writes_a_checkpoint_and_a_card(tmp_path):
+    # score on 4 held-out scenes only: the recipe's own work is what is tested here
+    small = dict(steps=2, scenes=8, batch=4, test_scenes=4, device="cpu")
+    instance_recipe.train(instance_recipe.InstanceConfig("yolact", out=tmp_path, **small))
     card = (tmp_path / "yolact_scenes.md").read_text()
     assert "2 steps" in card and "batch 4" in card and "| mask_map_50 |" in card
     # a second run from the first one's weights quotes the first run's card
-    assert train_main(["yolact", "--steps", "1", "--scenes", "8", "--batch", "4", "--lr", "1e-4", "--init-from",
-                       str(tmp_path / "yolact_scenes.pt"), "--out", str(tmp_path / "second")]) == 0
-    second = (tmp_path / "second" / "yolact_scenes.md").read_text()
-    assert "started from the weights of an earlier run" in second and "2 steps" in second and "AdamW 0.0001" in second
+    second = instance_recipe.InstanceConfig("yolact", out=tmp_path / "second", lr=1e-4,
+                                            init_from=tmp_path / "yolact_scenes.pt",
+                                            **{**small, "steps": 1})
+    instance_recipe.train(second)
+    text = (tmp_path / "second" / "yolact_scenes.md").read_text()
+    assert "started from the weights of an earlier run" in text and "2 steps" in text
+    assert "AdamW 0.0001" in text
     model = get_model("yolact", **ZOO["yolact"].kwargs)
     model.load_state_dict({k: v.float() for k, v in torch.load(tmp_path / "second" / "yolact_scenes.pt",
                                                                 weights_only=True).items()})
+    # a checkpoint of another model does not fit
+    with pytest.raises(ValueError, match="does not fit"):
+        instance_recipe.train(instance_recipe.InstanceConfig(
+            "maskrcnn_resnet_fpn", init_from=tmp_path / "yolact_scenes.pt", out=tmp_path / "x",
+            **small))
 
 
 def _cell_card(name: str) -> dict[int, float]:

@@ -47,7 +47,7 @@ class WarmupCosine(LRScheduler):
         total_steps: ``T``, the length of the run in optimizer steps. It may be set later
             (``scheduler.total_steps = T``) until step ``W`` has run: the warm-up and step ``W``
             (the base rate) do not depend on it (a run whose length the warm-up's speed decides).
-        warmup_steps: ``W`` (0: no warm-up).
+        warmup_steps: ``W`` (0: no warm-up; ``W >= T``: a run that is all warm-up).
         warmup_start: the factor of the base rate at step 0 (0.01: from 1 %).
         warmup_ramp: ``R``, steps over which the warm-up climbs to the base rate (``None``: ``W``).
         min_lr: the rate at the end (an absolute rate, as ``CosineAnnealingLR``'s ``eta_min``).
@@ -61,8 +61,6 @@ class WarmupCosine(LRScheduler):
                 raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
         if total_steps is not None and (not isinstance(total_steps, int) or total_steps < 1):
             raise ValueError(f"total_steps must be a positive integer, got {total_steps!r}")
-        if total_steps is not None and warmup_steps > total_steps:
-            raise ValueError(f"warmup_steps ({warmup_steps}) is longer than the run ({total_steps})")
         if not 0.0 <= warmup_start <= 1.0:
             raise ValueError(f"warmup_start must lie in [0, 1], got {warmup_start!r}")
         if min_lr < 0:

@@ -13,8 +13,9 @@ them with each other and with the classical methods.
   positives and false negatives of all images are added before the ratios are taken (StarDist's
   ``matching_dataset`` with ``by_image=False``), so an image with many nuclei weighs more.
   ``accuracy`` = TP / (TP + FP + FN) is what those papers call average precision.
-- **Training** (:func:`train_cells`): batches of 8, Adam with a cosine decay to 0, the model's
-  own loss; the targets of each training image are computed once (on first use) and kept.
+- **Training** (:func:`train`, :class:`CellConfig`): batches of 8, Adam with a cosine decay to
+  0, the model's own loss; the targets of each training image are computed once (on first use)
+  and kept.
 - **A real image** (:func:`evaluate_real_nuclei`): the same scores on the 2018 Data Science Bowl
   nuclei that ``stardist`` ships, resized so that its median nucleus has the training nuclei's
   diameter; :func:`classical_predictors` gives the untrained baselines to compare with.
@@ -22,9 +23,11 @@ them with each other and with the classical methods.
 
 from __future__ import annotations
 
+import datetime
 import functools
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -35,10 +38,15 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..classical import distance_transform_watershed
 from ..data import SyntheticCells, dsb2018_nuclei
+from ..engine import WarmupCosine, fit
 from ..metrics import matching
+from ..models import get_model
+from . import Task
+from .cards import card_head, save_float16, where, write_card
+from .recipe import Recipe, TrainConfig
 
 __all__ = ["SIZE", "TRAIN_IMAGES", "TEST_IMAGES", "THRESHOLDS", "cell_tensors", "held_out_cells", "CellTargets",
-           "score_instances", "evaluate_cells", "train_cells", "model_predictor", "median_diameter",
+           "score_instances", "evaluate_cells", "CellConfig", "train", "evaluate", "RECIPE", "model_predictor", "median_diameter",
            "synthetic_diameter", "classical_predictors", "evaluate_real_nuclei"]
 
 SIZE, TRAIN_IMAGES, TEST_IMAGES = 128, 2000, 100
@@ -252,26 +260,71 @@ def evaluate_real_nuclei(predict: Predictor | torch.nn.Module, *, scale: float |
     return result, labels
 
 
-def train_cells(model: torch.nn.Module, *, steps: int, lr: float = 3e-3, batch: int = 8,
-                images: int = TRAIN_IMAGES, device: torch.device | str = "cpu",
-                log: Callable[[str], None] = print) -> dict[str, float]:
-    """Train a cell model on ``images`` synthetic cell images (seed 0); returns ``steps``, ``minutes``
-    (training only), ``data_minutes`` (drawing the images) and the last recorded mean loss (over 100 steps)."""
-    from ..engine import fit
+@dataclass
+class CellConfig(TrainConfig):
+    """:class:`~segedu.zoo.recipe.TrainConfig` plus ``images`` (training images drawn, seed 0)
+    and ``test_images`` (held-out images scored)."""
 
+    tasks = (Task.CELLS,)
+    positive = ("images", "test_images")
+
+    images: int = TRAIN_IMAGES
+    test_images: int = TEST_IMAGES
+
+
+def evaluate(model: torch.nn.Module, device: torch.device | str = "cpu", *,
+             length: int = TEST_IMAGES) -> dict[str, float]:
+    """:func:`evaluate_cells` of a cell model: the recipe's score."""
+    return evaluate_cells(model, length=length, device=device)
+
+
+def train(config: CellConfig) -> torch.nn.Module:
+    """Train cell model ``config.name`` with :func:`segedu.engine.fit` on ``config.images``
+    synthetic cell images (seed 0): the model's own loss, Adam with a cosine decay to 0, AMP on a
+    GPU. Write its checkpoint and card (object matching on the held-out images) to
+    ``config.out``; return the trained model."""
+    device = config.start()
+    entry = config.entry
+    model = get_model(entry.model, **entry.kwargs)
     start = time.perf_counter()
-    train_images, train_instances = cell_tensors(seed=0, length=images)
+    train_images, train_instances = cell_tensors(seed=0, length=config.images)
     data_minutes = (time.perf_counter() - start) / 60
-    loader = DataLoader(CellTargets(train_images, train_instances, model.targets), batch_size=batch, shuffle=True,
-                        drop_last=True)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
-    device = torch.device(device)
+    loader = DataLoader(CellTargets(train_images, train_instances, model.targets),
+                        batch_size=config.batch, shuffle=True, drop_last=True)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    scheduler = WarmupCosine(optimizer, config.steps)
     start = time.perf_counter()
-    history = fit(model, loader, loss_fn=model.loss, optimizer=optimizer, scheduler=scheduler, max_steps=steps,
-                  device=device, amp=device.type == "cuda", progress=False, live_plot=False, log_every=100)
+    history = fit(model, loader, loss_fn=model.loss, optimizer=optimizer, scheduler=scheduler,
+                  max_steps=config.steps, device=device, amp=device.type == "cuda",
+                  progress=False, live_plot=False, log_every=100)
     minutes = (time.perf_counter() - start) / 60
     last = history.losses[-1] if history.losses else float("nan")
-    log(f"{steps} steps in {minutes:.1f} min, last loss {last:.4f}")
-    return {"steps": steps, "minutes": minutes, "data_minutes": data_minutes, "loss": last}
+    print(f"{config.steps} steps in {minutes:.1f} min, last loss {last:.4f}")
+    score = evaluate(model, device, length=config.test_images)
+    save_float16(model, config.out / entry.checkpoint.name)
+    thresholds = (50, 60, 70, 80, 90)
+    card = [
+        *card_head(f"Zoo model `{config.name}` on synthetic cells", entry, model),
+        f"- trained {datetime.date.today()} with `{config.command_line()}` on {where(device)}: "
+        f"{config.steps} steps in {minutes:.1f} min (and {data_minutes:.1f} min to draw the "
+        "images)",
+        f"- recipe: batch {config.batch} from {config.images} `SyntheticCells` images of "
+        f"{SIZE}x{SIZE} (seed 0, targets computed once), the model's own loss, Adam "
+        f"{config.lr:g} with cosine decay",
+        f"- held-out split: {config.test_images} images from seed 1, never seen in training; "
+        "object matching (`segedu.metrics.matching`) with the counts added over the split",
+        "",
+        "| IoU threshold | accuracy | F1 |",
+        "| --- | ---: | ---: |",
+        *[f"| {t / 100:.1f} | {score[f'accuracy_{t}']:.3f} | {score[f'f1_{t}']:.3f} |"
+          for t in thresholds],
+        "",
+        f"Prediction took {score['seconds_per_image'] * 1000:.0f} ms per image ({where(device)}, "
+        "batches of 16, post-processing included).",
+        "",
+    ]
+    write_card(config.out / entry.card.name, card)
+    return model
 
+
+RECIPE = Recipe(Task.CELLS, CellConfig, train, evaluate)

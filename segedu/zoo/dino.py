@@ -7,8 +7,9 @@ Every piece of DINO and iBOT is in :mod:`segedu.models.foundation.dino`; this mo
 settings for ``dino_vit_tiny`` (patch 8, D = 192, 4 blocks) on 128 x 128 ``SyntheticScenes``,
 trains it without labels, and measures whether its patch features mean something.
 
-**Training** (:func:`train_dino`), DINO's recipe with these choices (the measurements that led
-to them are below):
+**Training** (:func:`train_dino`, :class:`DinoConfig`), DINO's recipe with these choices
+(``segedu/zoo/README.md`` records the pilot runs that led to them, and why no checkpoint is
+shipped yet):
 
 - *data*: ``scenes`` scenes of seed 0, drawn once and kept as uint8 (8000 scenes: 390 MB; DINO
   reads JPEGs, also 8 bits); the held-out scenes of seed 1 are never seen.
@@ -37,85 +38,13 @@ to them are below):
   the learning rate warmed up linearly over the first 10 % of the steps to ``lr``, then cosine
   decay to 1e-6; weight decay cosine from 0.04 to 0.4 (not on biases and norms, as DINO);
   the teacher temperature warmed up linearly over the first 30 % of the steps from
-  ``teacher_temp[0]`` to ``teacher_temp[1]``, both 0.02 here (see below); teacher momentum cosine
+  ``teacher_temp[0]`` to ``teacher_temp[1]``, both 0.02 here (the README's pilots); teacher momentum cosine
   0.996 to 1 (:func:`~segedu.models.foundation.dino.cosine_momentum`); the last layer's gradients dropped
   for the first 1 % (DINO: the first epoch); the student's gradient norm clipped at 3
   (DINO clips each parameter's at 3). ``lr`` is the peak rate itself: DINO multiplies its base
   5e-4 by batch / 256, which at batch 32 would give 6e-5; the zoo uses 5e-4 unscaled (not tuned
   beyond the pilot run).
 - the checkpoint is the **teacher**'s backbone, as DINO releases.
-
-**Teacher temperature 0.02, not DINO's 0.04 -> 0.07.** The first pilot (250 steps, DINO's 0.04 warmed
-up to 0.07) collapsed to *uniform* outputs: the loss climbed from 6.70 to ln K = 6.931 within 40
-steps (while the learning rate was still below 5e-4) and stayed there, and the features scored as
-at random initialisation. Our reading (not measured): at initialisation the class tokens of all
-images are nearly the same, so after centring the teacher's scores hardly differ between
-prototypes, its softmax at 0.04 is almost flat, and the student learns that flat target. The paper
-names sharpening as the counter to this collapse (Caron et al., Sec. "Avoiding collapse":
-sharpening against uniformity, centring against one dominant prototype); sharpening harder (0.02,
-constant) made the loss fall to 5.5 in the same 40 steps (``train_dino`` logs "collapsed" when the
-loss is ln K). It is not enough on its own: in a second pilot of 200 steps at 0.02 the loss climbed
-back to 6.88 over the last 50 steps, near ln K again, and the features still scored as at random
-initialisation. A third (150 steps, ``lr`` 1e-4, K = 256) went the same way (loss 4.7 at step 50, back
-to 5.39 of ln K = 5.55 at the end, the same scores). Whether the recipe learns on this data with
-longer training or other settings is not settled yet.
-
-**What the collapse comes from (measured; scripts not shipped).** At initialisation the class tokens
-of different scenes are far from equal (mean pairwise cosine 0.48), but the head's scores are
-cosines with 1024 random prototypes in 256 dimensions, so after centring they vary across images by
-only about 0.03; divided by 0.04 that leaves the teacher's targets with entropy 6.4 of ln K = 6.93.
-Two things then decide whether the student can follow them: (1) *DINO's colour augmentation*
-destroys most of what two views of one scene share for this ViT: the centred cosine of the
-teacher's embeddings of the two global views of the same scene against different scenes is 0.13
-against -0.04 with DINO's jitter, greying and solarisation, 0.34 against 0.05 with hue, grey and
-solarisation off, and 0.57 against 0.08 with no colour change (64 scenes; the hue of sky, grass and
-water *is* their class here, unlike in photos); (2) *local views*: in 80-step runs without colour
-changes (DINO's crop scales, lr 5e-4, tau_t 0.04) the teacher's embeddings drift together (pairwise
-cosine 0.72 -> 0.84, spread of the centred scores 0.033 -> 0.019, loss 6.41 -> 6.88) with 4 local
-views, also with larger local crops (25-60 %), while with the 2 global views alone the spread grows
-(loss 6.29 -> 6.55). With the 2 global views and tau_t 0.02 the loss falls to about 3 in 120 steps
-(the targets' entropy 1.7-2.8), and 4 local views at 0.02 go back up to 5.8. A 300-step run of that
-setting (2 global views, brightness/contrast/saturation jitter only, tau_t 0.02, 2000 scenes) ended
-at loss 4.38 but its features scored k-means mIoU 0.550 and probe accuracy 0.854: hardly above the
-random initialisation (0.534, 0.852). A 1000-step run of the same setting (25 min on one CPU
-thread) ended at loss 3.38 and still scored 0.541 and 0.856: the class token learns to answer the
-teacher, but the patch tokens that k-means and the probe read hardly change.
-
-**iBOT's masked patch loss does not change that at this scale (measured).** With the patch loss
-added (the recipe above), the scores on the held-out scenes, as ``kmeans_miou`` / ``probe_accuracy``
-/ ``regions_kmeans_miou`` / ``regions_probe_accuracy``:
-
-- pilots scored on 50 held-out scenes (probe fitted on 100): random initialisation 0.520 / 0.855 /
-  0.653 / 0.917; after 400 steps on 2000 scenes with half the views masked at 10-50 % and patch
-  temperature 0.02, 0.532 / 0.858 / 0.662 / 0.922; with every view masked at 20-60 % and patch
-  temperature 0.04, 0.536 / 0.856 / 0.650 / 0.920; the 1000-step DINO run above scores 0.657 / 0.926
-  on the regions;
-- ``python -m segedu.zoo.train dino_vit_tiny`` for 1600 steps of 32 (the recipe above, 8000 scenes,
-  one CPU thread, 50.5 min), scored on 100 scenes: 0.534 / 0.852 / 0.645 / 0.912 at step 0, 0.543 /
-  0.855 / 0.655 / 0.920 at step 400, 0.530 / 0.859 / 0.658 / 0.924 at 800, 0.534 / 0.859 / 0.649 /
-  0.923 at 1200, 0.537 / 0.859 / 0.638 / 0.923 (probe mIoU 0.533 and 0.839, against 0.520 and 0.816
-  at random initialisation; the mean RGB colour of each patch: 0.537 / 0.832 / 0.582 / 0.872) at the
-  end; the same with ``lr`` 1e-3, stopped at step 800: 0.552 / 0.858 / 0.627 / 0.921 at 400, 0.540 /
-  0.859 / 0.637 / 0.924 at 800;
-- the patch loss on every patch, the visible ones too (``all_patches=True``, the iBOT++ of TIPSv2,
-  meant for dense features), through the same command on two threads: 0.531 / 0.859 / 0.657 /
-  0.926 at step 400, 0.495 / 0.865 / 0.633 / 0.931 at step 800 (stopped there): the probe gains
-  more, k-means loses;
-- DINO's full colour augmentation (hue jitter, greying, solarisation) with the patch loss, scored on
-  50 scenes (probe fitted on 50): the class loss stayed near ln K (6.48 at step 300 of 1000), and at
-  step 250 the scores were those of the random initialisation (0.519 / 0.846 / 0.650 / 0.912 against
-  0.520 / 0.846 / 0.653 / 0.909); stopped there.
-
-The patch loss itself falls (from about 3 to 0.7: the student learns to say what the teacher says of
-a hidden patch), the linear probe gains about 0.01 (0.02 with every patch in the loss), and k-means
-does not move or falls: the teacher's patch prototypes describe a patch's own colour and grain,
-which the random tokens already carry. The zoo run drew 51,200 scenes (two views each); DINO's ViT-S
-saw 128 million images (100 epochs of ImageNet), and even small self-supervised models on CIFAR-10
-see millions. So the zoo has no ``dino_vit_tiny`` checkpoint: lab 08 and chapter 3 use the ViT at
-its random initialisation and say so. The next step needs a GPU: the same command for tens of
-thousands of steps (add the zoo entry ``ZooEntry("dino_vit_tiny", dict(), lr=5e-4, steps=...,
-task="features", batch=32)``), or larger batches, which DINO's centring and the many prototypes
-need.
 
 **Evaluation** (:func:`evaluate_dino`) on the first ``length`` held-out scenes (seed 1), at
 128 px (a 16 x 16 patch grid, positional embeddings interpolated). Each patch's class is the most
@@ -143,20 +72,24 @@ the colours in Euclidean space): the baseline that shows what the features add t
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import math
 import time
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from scipy.optimize import linear_sum_assignment
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from ..data import SyntheticScenes
+from ..engine import WarmupCosine, check_finite
 from ..metrics import mean_iou
+from ..models import get_model
 from ..models.foundation.dino import (
     DINOHead,
     DINOLoss,
@@ -174,14 +107,17 @@ from ..models.foundation.dino.ibot import (
     ibot_training_step,
     random_block_masks,
 )
+from . import Task
+from .cards import card_head, load_float32, metric_table, save_float16, where, write_card
+from .recipe import Recipe, TrainConfig
 from .scores import SIZE, scene_tensors
 
 __all__ = ["PROBE_SCENES", "TEST_LENGTH", "dino_augmentation", "train_dino", "patch_classes", "kmeans_score",
-           "kmeans_scores", "probe_score", "evaluate_features", "evaluate_dino", "evaluate_pixels", "train_entry"]
+           "kmeans_scores", "probe_score", "evaluate_features", "evaluate_dino", "evaluate_pixels", "lr_schedule", "weight_decay_at", "DinoConfig", "train", "evaluate", "RECIPE"]
 
 NUM_CLASSES = len(SyntheticScenes.classes)
 TEST_LENGTH, PROBE_SCENES = 100, 100
-TEACHER_TEMP = (0.02, 0.02)  # (first, final): constant 0.02, see the module docstring
+TEACHER_TEMP = (0.02, 0.02)  # (first, final): constant 0.02: the zoo's README says why
 MASK_PROBABILITY, MASK_RATIO = 0.5, (0.1, 0.5)  # iBOT's: half of the images, 30 +- 20 % of their patches
 METRICS = ("kmeans_miou", "kmeans_accuracy", "probe_accuracy", "probe_miou")
 ALL_METRICS = METRICS + tuple(f"regions_{key}" for key in METRICS)
@@ -203,74 +139,123 @@ def dino_augmentation(*, n_local: int = 0) -> MultiCropAugmentation:
                                  grey_p=0.0, solarize_p=0.0)
 
 
-def _cosine(step: int, total: int, start: float, end: float) -> float:
-    """Cosine from ``start`` (step 0) to ``end`` (step ``total``)."""
-    return end + 0.5 * (start - end) * (1.0 + math.cos(math.pi * min(step, total) / max(total, 1)))
+def lr_schedule(optimizer: torch.optim.Optimizer, steps: int) -> WarmupCosine:
+    """DINO's learning-rate schedule (``utils.cosine_scheduler`` with one iteration per step):
+    ``np.linspace(0, lr, W)`` over the first ``W = max(1, steps // 10)`` steps, then a cosine
+    decay to 1e-6 at ``steps``."""
+    warmup = max(1, steps // 10)
+    return WarmupCosine(optimizer, steps, warmup_steps=warmup, warmup_ramp=warmup - 1, min_lr=1e-6)
 
 
-def _learning_rate(step: int, steps: int, lr: float, warmup: int, min_lr: float = 1e-6) -> float:
-    """Linear warm-up from 0 to ``lr`` over ``warmup`` steps, then cosine decay to ``min_lr``.
+def weight_decay_at(step: int, steps: int, first: float, last: float) -> float:
+    """DINO's weight-decay schedule: a cosine from ``first`` (step 0) to ``last`` (step ``steps``)."""
+    return last + 0.5 * (first - last) * (1.0 + math.cos(math.pi * min(step, steps) / max(steps, 1)))
 
-    As DINO's ``cosine_scheduler(lr, min_lr, ..., warmup_epochs)``: the warm-up is
-    ``np.linspace(0, lr, warmup)`` (it reaches ``lr`` at step ``warmup - 1``), the decay
-    ``min_lr + (lr - min_lr) (1 + cos(pi k / (steps - warmup))) / 2`` for ``k = step - warmup``.
+
+@dataclass
+class DinoConfig(TrainConfig):
+    """:class:`~segedu.zoo.recipe.TrainConfig` plus DINO + iBOT's settings (module docstring).
+
+    Args:
+        scenes: training scenes (seed 0); test_scenes: held-out scenes scored;
+            probe_scenes: training scenes the linear probe is fitted on.
+        out_dim, hidden_dim, bottleneck_dim: the head's prototypes K, hidden and bottleneck
+            widths.
+        weight_decay: ``(first, last)`` of its cosine schedule.
+        teacher_temp: ``(first, final)`` teacher temperature, warmed up over 30 % of the steps;
+            patch_teacher_temp: the patch tokens' (iBOT).
+        mask_probability, mask_ratio: the views masked, and the fraction of their patches.
+        patch_weight: the weight of the patch loss (0: DINO alone).
+        momentum: the teacher's first EMA momentum (cosine to 1).
+        all_patches: the patch loss on every patch, the visible ones too (iBOT++).
+        clip_grad: each parameter's gradient norm is clipped to this (DINO's).
+        seed: the run's random choices (order, crops, masks); log_every: a line every so often.
+        evaluations: score the teacher's backbone this many times during training (0: never).
     """
-    if step < warmup:
-        return lr * step / max(warmup - 1, 1)
-    return _cosine(step - warmup, steps - warmup, lr, min_lr)
+
+    tasks = (Task.FEATURES,)
+    positive = ("scenes", "test_scenes", "probe_scenes", "out_dim", "hidden_dim",
+                "bottleneck_dim", "log_every")
+
+    scenes: int = 8000
+    test_scenes: int = TEST_LENGTH
+    probe_scenes: int = PROBE_SCENES
+    out_dim: int = 1024
+    hidden_dim: int = 1024
+    bottleneck_dim: int = 256
+    weight_decay: tuple[float, float] = (0.04, 0.4)
+    teacher_temp: tuple[float, float] = TEACHER_TEMP
+    patch_teacher_temp: float = 0.02
+    mask_probability: float = MASK_PROBABILITY
+    mask_ratio: tuple[float, float] = MASK_RATIO
+    patch_weight: float = 1.0
+    momentum: float = 0.996
+    all_patches: bool = False
+    clip_grad: float = 3.0
+    seed: int = 0
+    log_every: int = 200
+    evaluations: int = 4
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.batch > self.scenes:
+            raise ValueError(f"the batch ({self.batch}) cannot be larger than the number of "
+                             f"scenes ({self.scenes})")
 
 
-def train_dino(model: torch.nn.Module, *, steps: int, batch: int = 32, lr: float = 5e-4,
-               device: torch.device | str = "cpu", log: Callable[[str], None] = print, scenes: int = 8000,
-               out_dim: int = 1024, hidden_dim: int = 1024, bottleneck_dim: int = 256,
-               weight_decay: tuple[float, float] = (0.04, 0.4), teacher_temp: tuple[float, float] = TEACHER_TEMP,
-               patch_teacher_temp: float = 0.02, mask_probability: float = MASK_PROBABILITY,
-               mask_ratio: tuple[float, float] = MASK_RATIO, patch_weight: float = 1.0, momentum: float = 0.996,
-               all_patches: bool = False, clip_grad: float = 3.0, seed: int = 0, log_every: int = 200,
-               callback: Callable[[int, torch.nn.Module], None] | None = None, callback_every: int = 0) -> dict[str, float]:
+def train_dino(model: torch.nn.Module, config: DinoConfig, device: torch.device | str = "cpu",
+               log: Callable[[str], None] = print,
+               callback: Callable[[int, torch.nn.Module], None] | None = None,
+               callback_every: int = 0) -> dict[str, float]:
     """Train the ViT ``model`` (a ``dino_vit_tiny``) with DINO and iBOT's masked patch loss, in place.
 
-    On ``scenes`` scenes of seed 0, 2 global views each. The student is ``model`` with a
-    :class:`~segedu.models.foundation.dino.DINOHead` shared by class and patch tokens and a mask token
-    (:class:`~segedu.models.foundation.dino.ibot.MaskedPatchWrapper`); the teacher its EMA. ``mask_probability``
-    0 (or ``patch_weight`` 0) leaves DINO alone; ``all_patches`` puts the patch loss on the visible
-    patches too (iBOT++, measured below). At the end the teacher's backbone weights are copied
-    into ``model`` (DINO's released network is the teacher). Deterministic for ``seed`` on a CPU.
+    On ``config.scenes`` scenes of seed 0, 2 global views each. The student is ``model`` with a
+    :class:`~segedu.models.foundation.dino.DINOHead` shared by class and patch tokens and a mask
+    token (:class:`~segedu.models.foundation.dino.ibot.MaskedPatchWrapper`); the teacher its EMA.
+    ``mask_probability`` 0 (or ``patch_weight`` 0) leaves DINO alone. The step is the DINO
+    family's own (:func:`~segedu.models.foundation.dino.ibot.ibot_training_step`: DINO clips each
+    parameter's gradient, drops the last layer's for a while, then moves the teacher), so this
+    loop does not go through :func:`segedu.engine.train_steps`; its learning rate follows
+    :class:`segedu.engine.WarmupCosine` (DINO's ``cosine_scheduler``: 10 % warm-up from 0, cosine
+    to 1e-6). At the end the teacher's backbone weights are copied into ``model`` (DINO's released
+    network is the teacher). Deterministic for ``config.seed`` on a CPU.
     ``callback(step, teacher_backbone)`` runs every ``callback_every`` steps (an evaluation during
     training), with torch's random state saved and restored around it, so it does not change the run.
     Returns ``steps``, ``minutes``, ``seconds_per_step``, ``data_minutes``, and ``loss``,
     ``class_loss``, ``patch_loss`` (means of the last 50 steps).
     """
-    if steps < 1 or batch < 1:
-        raise ValueError(f"need steps >= 1 and batch >= 1, got steps={steps}, batch={batch}")
-    if batch > scenes:
-        raise ValueError(f"the batch ({batch}) cannot be larger than the number of scenes ({scenes})")
+    steps, batch, scenes, out_dim = config.steps, config.batch, config.scenes, config.out_dim
+
     device = torch.device(device)
-    generator = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)  # the augmentations draw from torch's global generator
+    generator = torch.Generator().manual_seed(config.seed)
+    torch.manual_seed(config.seed)  # the augmentations draw from torch's global generator
     # 1. the data: scenes of seed 0, drawn once, kept as uint8 (L, 3, S, S)
     start = time.perf_counter()
     images = (scene_tensors(seed=0, length=scenes)[0] * 255).round().to(torch.uint8)
     data_minutes = (time.perf_counter() - start) / 60
     augment = dino_augmentation()
     # 2. student (backbone + shared head + mask token) and teacher (a copy, no gradients), the two losses
-    head = DINOHead(in_dim=model.embed_dim, out_dim=out_dim, hidden_dim=hidden_dim, bottleneck_dim=bottleneck_dim)
+    head = DINOHead(in_dim=model.embed_dim, out_dim=out_dim, hidden_dim=config.hidden_dim,
+                    bottleneck_dim=config.bottleneck_dim)
     student = MaskedPatchWrapper(backbone=model, head=head).to(device).train()
     teacher = make_teacher(student).train()
     class_loss, patch_loss = DINOLoss(out_dim=out_dim).to(device), MaskedPatchLoss(out_dim=out_dim).to(device)
     # 3. AdamW; biases and norm parameters (and the mask token) without weight decay (DINO's get_params_groups)
     decayed = [p for n, p in student.named_parameters() if p.requires_grad and p.ndim > 1 and not n.endswith(".bias")]
     plain = [p for n, p in student.named_parameters() if p.requires_grad and (p.ndim <= 1 or n.endswith(".bias"))]
-    optimizer = torch.optim.AdamW([{"params": decayed}, {"params": plain, "weight_decay": 0.0}], lr=lr)
-    warmup, temp_warmup, frozen = max(1, steps // 10), max(1, (3 * steps) // 10), steps // 100
+    optimizer = torch.optim.AdamW([{"params": decayed}, {"params": plain, "weight_decay": 0.0}],
+                                  lr=config.lr)
+    temp_warmup, frozen = max(1, (3 * steps) // 10), steps // 100
+    scheduler = lr_schedule(optimizer, steps)
     grid = (augment.global_size // model.patch_size,) * 2  # the patch grid of a view, for its masks
     order, position, recent = torch.randperm(scenes, generator=generator), 0, []
     start = time.perf_counter()
     for step in range(steps):
         # 4. this step's schedules: learning rate, weight decay, teacher temperature and momentum
-        optimizer.param_groups[0]["lr"] = optimizer.param_groups[1]["lr"] = _learning_rate(step, steps, lr, warmup)
-        optimizer.param_groups[0]["weight_decay"] = _cosine(step, steps, *weight_decay)
-        tau = teacher_temperature(step, warmup_temp=teacher_temp[0], final_temp=teacher_temp[1],
+        # (the learning rate is the scheduler's, stepped after each update)
+        optimizer.param_groups[0]["weight_decay"] = weight_decay_at(step, steps, *config.weight_decay)
+        tau = teacher_temperature(step, warmup_temp=config.teacher_temp[0],
+                                  final_temp=config.teacher_temp[1],
                                   warmup_epochs=temp_warmup)
         # 5. a batch of scenes (reshuffled at each pass over the data), 2 views each, and their block masks
         if position + batch > scenes:
@@ -278,19 +263,22 @@ def train_dino(model: torch.nn.Module, *, steps: int, batch: int = 32, lr: float
         chosen = order[position:position + batch]
         position += batch
         views = [v.to(device) for v in collate_crops([augment(images[i]) for i in chosen.tolist()])]
-        masks = [random_block_masks(batch, grid, generator=generator, probability=mask_probability,
-                                    ratio=mask_ratio).to(device) for _ in views]
+        masks = [random_block_masks(batch, grid, generator=generator, probability=config.mask_probability,
+                                    ratio=config.mask_ratio).to(device) for _ in views]
         # 6. the step: teacher on the plain views, student on the masked ones, the two losses, AdamW, EMA
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
             values = ibot_training_step(student, teacher, class_loss, patch_loss, views, masks, optimizer,
-                                        cosine_momentum(step, steps, base=momentum), teacher_temp=tau,
-                                        patch_teacher_temp=patch_teacher_temp, patch_weight=patch_weight,
-                                        clip_grad=clip_grad, freeze_last_layer=step < frozen,
-                                        all_patches=all_patches)
-        if not math.isfinite(values["loss"]):
-            raise FloatingPointError(f"step {step}: the loss is {values['loss']}")
+                                        cosine_momentum(step, steps, base=config.momentum),
+                                        teacher_temp=tau,
+                                        patch_teacher_temp=config.patch_teacher_temp,
+                                        patch_weight=config.patch_weight,
+                                        clip_grad=config.clip_grad,
+                                        freeze_last_layer=step < frozen,
+                                        all_patches=config.all_patches)
+        check_finite(values["loss"], step=step, parts=values)
+        scheduler.step()
         recent = (recent + [values])[-50:]
-        if (step + 1) % log_every == 0 or step + 1 == steps:
+        if (step + 1) % config.log_every == 0 or step + 1 == steps:
             # a class loss of ln K means uniform outputs: the collapse that centring can cause
             collapsed = ", collapsed: uniform outputs" if abs(values["class_loss"] - math.log(out_dim)) < 1e-3 else ""
             mean = {k: sum(r[k] for r in recent) / len(recent) for k in values}
@@ -356,10 +344,6 @@ def kmeans_scores(features: torch.Tensor, classes: torch.Tensor, *, normalize: b
 def probe_score(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
                 *, seed: int = 0, num_classes: int = NUM_CLASSES) -> tuple[float, float]:
     """``(accuracy, mIoU)`` on ``test`` of a logistic regression fitted on ``train`` (features ``(M, D)``, classes ``(M,)``)."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
     probe = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=1000, random_state=seed))
     probe.fit(train_x, train_y)
     pred = torch.from_numpy(probe.predict(test_x)).long()
@@ -430,25 +414,25 @@ def evaluate_pixels(*, length: int = TEST_LENGTH, probe_scenes: int = PROBE_SCEN
 # ----------------------------------------------------------------------------------------- the command
 
 
-def train_entry(args: argparse.Namespace, entry: Any, device: torch.device, argv: list[str] | None) -> int:
-    """``python -m segedu.zoo.train dino_vit_tiny``: score the random-init ViT and the mean-RGB baseline,
-    train with DINO + iBOT (scored after each quarter of the steps), score again, save the teacher
-    backbone in float16 and write the card.
+def evaluate(model: torch.nn.Module, device: torch.device | str = "cpu", *,
+             length: int = TEST_LENGTH) -> dict[str, float]:
+    """:func:`evaluate_dino`: the recipe's score."""
+    return evaluate_dino(model, length=length, device=device)
 
-    Reads ``args.steps``, ``args.batch``, ``args.lr`` (``None``: the entry's) and ``args.out``; and, when
-    present and set, train.py's hidden test options: ``args.scenes`` (training scenes, 8000),
-    ``args.images`` (scenes of the linear probe, :data:`PROBE_SCENES`) and ``args.test_images``
-    (held-out scenes scored, :data:`TEST_LENGTH`). The final scores are taken on the float16
-    checkpoint as shipped, so that re-scoring it gives the card's numbers.
+
+def train(config: DinoConfig) -> torch.nn.Module:
+    """Score the random-init ViT and the mean-RGB baseline, train with DINO + iBOT
+    (:func:`train_dino`, scored ``config.evaluations`` times during training), score again, save
+    the teacher backbone in float16 and write the card to ``config.out``; return the model.
+
+    The final scores are taken on the float16 checkpoint as shipped, so that re-scoring it gives
+    the card's numbers.
     """
-    from .train import _card_head, _command, _metric_table, _save, _where, _write_card
-
-    steps, batch, lr = args.steps or entry.steps, args.batch or entry.batch, args.lr or entry.lr
-    scenes = getattr(args, "scenes", None) or 8000
-    length = getattr(args, "test_images", None) or TEST_LENGTH
-    probe = getattr(args, "images", None) or PROBE_SCENES
+    device = config.start()
+    entry, steps, batch, lr = config.entry, config.steps, config.batch, config.lr
+    scenes, length, probe = config.scenes, config.test_scenes, config.probe_scenes
     torch.manual_seed(0)  # the random initialisation, scored below as the 'before'
-    model = _build(entry)
+    model = get_model(entry.model, **entry.kwargs)
     # 1. the baselines: mean colour of each patch, and the same ViT before training
     pixels = evaluate_pixels(length=length, probe_scenes=probe, patch=model.patch_size)
     before = evaluate_dino(model, length=length, device=device, probe_scenes=probe)
@@ -459,18 +443,16 @@ def train_entry(args: argparse.Namespace, entry: Any, device: torch.device, argv
         curve.append((step, evaluate_dino(backbone, length=length, device=device, probe_scenes=probe)))
         print(f"step {step}: " + ", ".join(f"{k} {curve[-1][1][k]:.3f}" for k in CURVE_METRICS), flush=True)
 
-    run = train_dino(model, steps=steps, batch=batch, lr=lr, device=device, scenes=scenes, callback=score_during,
-                     callback_every=max(1, steps // 4))
+    every = max(1, steps // config.evaluations) if config.evaluations else 0
+    run = train_dino(model, config, device, callback=score_during, callback_every=every)
     # 3. the trained teacher backbone, scored in float16 as it is shipped
-    _save(model, args.out / entry.checkpoint.name)
-    state = torch.load(args.out / entry.checkpoint.name, map_location="cpu", weights_only=True)
-    model.load_state_dict({k: v.float() for k, v in state.items()})
+    path = save_float16(model, config.out / entry.checkpoint.name)
+    model.load_state_dict(load_float32(path))
     score = evaluate_dino(model, length=length, device=device, probe_scenes=probe)
     curve.append((steps, score))
-    name = getattr(args, "name", None) or entry.model
     card = [
-        *_card_head(f"Zoo model `{name}` on synthetic scenes (self-supervised features, DINO + iBOT)", entry, model),
-        f"- trained {datetime.date.today()} with `{_command(argv)}` on {_where(device)}: {run['steps']} steps in "
+        *card_head(f"Zoo model `{config.name}` on synthetic scenes (self-supervised features, DINO + iBOT)", entry, model),
+        f"- trained {datetime.date.today()} with `{config.command_line()}` on {where(device)}: {run['steps']} steps in "
         f"{run['minutes']:.1f} min ({run['seconds_per_step']:.2f} s per step, with the evaluations during "
         f"training, and {run['data_minutes']:.1f} min to draw the data); no labels used",
         f"- recipe (`segedu.zoo.dino.train_dino`): batch {batch} from {scenes} scenes of {SIZE}x{SIZE} (seed 0), "
@@ -488,7 +470,7 @@ def train_entry(args: argparse.Namespace, entry: Any, device: torch.device, argv
         f"linear probe (logistic regression) from {probe} scenes of seed 0. `regions_`: the same with the "
         "three thing classes merged into one (sky, grass, water, thing)",
         "",
-        *_metric_table({key: score[key] for key in ALL_METRICS}),
+        *metric_table({key: score[key] for key in ALL_METRICS}),
         "What the training added, the same scores for the mean RGB colour of each patch (Euclidean k-means) "
         "and for this ViT at its random initialisation:",
         "",
@@ -503,8 +485,8 @@ def train_entry(args: argparse.Namespace, entry: Any, device: torch.device, argv
         *[f"| {step} | " + " | ".join(f"{values[k]:.3f}" for k in CURVE_METRICS) + " |" for step, values in curve],
         "",
     ]
-    _write_card(args.out / entry.card.name, card)
-    return 0
+    write_card(config.out / entry.card.name, card)
+    return model
 
 
 def _temperatures() -> str:
@@ -512,8 +494,4 @@ def _temperatures() -> str:
     return f"{first:g} (constant)" if first == final else f"{first:g} -> {final:g} over 30 %"
 
 
-def _build(entry: Any) -> torch.nn.Module:
-    """``get_model(entry.model, **entry.kwargs)`` (importing the DINO models registers them)."""
-    from ..models import get_model
-
-    return get_model(entry.model, **entry.kwargs)
+RECIPE = Recipe(Task.FEATURES, DinoConfig, train, evaluate)

@@ -13,26 +13,42 @@ module gives them the synthetic scenes in that form and scores them the COCO way
   (:mod:`segedu.zoo.scores`), never seen in training.
 - **Score**: mask mAP and box mAP (COCO's, :func:`segedu.metrics.mean_average_precision`, equal to
   pycocotools) at IoU 0.5 and averaged over 0.5:0.95; a predicted mask is its probability > 0.5.
-- **Training** (:func:`train`): batches of 16 from 8000 scenes of seed 0, AdamW with a linear
-  warm-up and a cosine decay, gradient norm clipped at 10, bfloat16 autocast on a GPU.
+- **Training** (:func:`train`, :class:`InstanceConfig`, :func:`train_detection`): batches from
+  8000 scenes of seed 0, AdamW with a linear warm-up and a cosine decay, gradient norm clipped
+  at 10, bfloat16 autocast on a GPU.
 """
 
 from __future__ import annotations
 
-import math
-import time
+import datetime
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
 from ..data import SyntheticScenes
+from ..engine import WarmupCosine, cycle, train_steps
 from ..metrics import mean_average_precision
+from ..models import get_model
 from ..ops import masks_to_boxes
+from . import Task
+from .cards import (
+    card_head,
+    load_float32,
+    metric_table,
+    quoted_card,
+    save_float16,
+    where,
+    write_card,
+)
+from .recipe import Recipe, TrainConfig
 from .scores import SIZE, TEST_SCENES
 
 __all__ = ["THING_NAMES", "detection_target", "instance_scenes", "held_out_instances", "predict",
-           "evaluate_instances", "train"]
+           "evaluate_instances", "InstanceConfig", "load_earlier_run", "train_detection",
+           "detection_card", "train", "evaluate", "RECIPE"]
 
 THING_NAMES = ("background", "circle", "rectangle", "triangle")  # detection label -> name
 _FIRST_THING = 3  # scene class of a circle: detection label = scene class - 2
@@ -108,61 +124,140 @@ def evaluate_instances(model: torch.nn.Module, device: torch.device | str = "cpu
             "box_map_50": float(boxes["map_50"]), "box_map": float(boxes["map"]), **per_class}
 
 
-def _schedule(step: int, steps: int, warmup: int) -> float:
-    """Learning-rate factor: linear warm-up from 1 % over ``warmup`` steps, then cosine to 0."""
-    if step < warmup:
-        return 0.01 + 0.99 * step / warmup
-    return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup)))
+@dataclass
+class InstanceConfig(TrainConfig):
+    """:class:`~segedu.zoo.recipe.TrainConfig` plus the detection recipe's settings.
 
-
-def train(model: torch.nn.Module, *, steps: int | None = None, minutes: float | None = None, lr: float = 1e-3,
-          batch: int = 16, scenes: int = 8000, warmup: int = 300, device: torch.device | str = "cpu",
-          workers: int = 0, log: Callable[[str], None] = print,
-          dataset: torch.utils.data.Dataset | None = None) -> dict[str, float]:
-    """Train a detection-API ``model`` on ``scenes`` synthetic scenes (seed 0); return what happened.
-
-    ``dataset`` replaces the scenes' detection targets by others of the same scenes (Panoptic
-    FPN's, :mod:`segedu.zoo.panoptic`).
-
-    Give ``steps``, or ``minutes``: then the speed of the warm-up's steps (whose learning rate does
-    not depend on the length) decides the number of steps that fit, rounded down to a hundred,
-    before the cosine decay is laid out. Returns ``steps``, ``minutes`` and the last losses.
+    Args:
+        scenes: training scenes (seed 0); test_scenes: held-out scenes scored.
+        warmup: warm-up steps (from 1 % of ``lr``), before the cosine decay to 0.
+        minutes: instead of ``steps``, train as many steps as fit in this many minutes: the
+            speed of the warm-up's steps (whose rates do not depend on the length) decides the
+            number, rounded down to a hundred (at least ``warmup + 100``); the card records it.
+        workers: ``DataLoader`` worker processes.
+        init_from: start from this checkpoint (its card, beside it, is quoted in the new card);
+            a panoptic model may start its instance branch from an instance model's.
     """
-    if (steps is None) == (minutes is None):
-        raise ValueError("give either steps or minutes")
-    device = torch.device(device)
+
+    tasks = (Task.INSTANCES,)
+    positive = ("scenes", "test_scenes")
+
+    scenes: int = 8000
+    test_scenes: int = TEST_SCENES
+    warmup: int = 300
+    minutes: float | None = None
+    workers: int = 0
+    init_from: Path | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.minutes is not None and not self.minutes > 0:
+            raise ValueError(f"minutes must be positive, got {self.minutes!r}")
+        if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 0:
+            raise ValueError(f"workers must be a non-negative integer, got {self.workers!r}")
+        if self.init_from is not None:
+            self.init_from = Path(self.init_from)
+
+
+def load_earlier_run(model: torch.nn.Module, path: Path, *, new_prefix: str | None = None
+                     ) -> list[str]:
+    """Load the float16 checkpoint ``path`` into ``model`` (a second run continues the first);
+    return the card line that says so. ``new_prefix``: parameters under it may be missing from
+    the checkpoint (a branch that the earlier model did not have), none other may."""
+    try:
+        missing, unexpected = model.load_state_dict(load_float32(path), strict=False)
+    except RuntimeError as error:  # tensors of other shapes
+        raise ValueError(f"{path} does not fit {type(model).__name__}: {error}") from None
+    if unexpected or any(new_prefix is None or not k.startswith(new_prefix) for k in missing):
+        raise ValueError(f"{path} does not fit {type(model).__name__}: missing {missing[:3]}, "
+                         f"unexpected {unexpected[:3]}")
+    fresh = f" (`{new_prefix}*` from random weights)" if missing else ""
+    return [f"- started from the weights of an earlier run{fresh} "
+            f"({path.name}: {quoted_card(path.with_suffix('.md'))})"]
+
+
+def train_detection(model: torch.nn.Module, config: InstanceConfig, dataset: Dataset,
+                    device: torch.device, log: Callable[[str], None] = print) -> dict[str, float]:
+    """Train a detection-API ``model`` (``model(images, targets)`` -> dict of losses) on
+    ``dataset`` with :func:`segedu.engine.train_steps`: batches of ``config.batch`` in a shuffled
+    order of seed 0, the sum of the model's losses, AdamW from ``config.lr`` (weight decay 1e-4),
+    ``config.warmup`` warm-up steps from 1 % then cosine decay to 0, gradient norm clipped at 10,
+    bfloat16 autocast on a GPU. Returns ``steps`` (planned from ``config.minutes`` when given),
+    ``minutes``, the last loss and its terms."""
     model.to(device).train()
-    if dataset is None:
-        dataset = instance_scenes(seed=0, length=scenes)
-    loader = DataLoader(dataset, batch_size=batch, shuffle=True,
-                        drop_last=True, collate_fn=_collate, num_workers=workers,
-                        persistent_workers=workers > 0, generator=torch.Generator().manual_seed(0))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    planned = steps if steps is not None else warmup  # until the warm-up has been timed
-    step, start, losses = 0, time.perf_counter(), {}
-    while step < planned:
-        for images, targets in loader:
-            if step == warmup and minutes is not None and steps is None:
-                per_step = (time.perf_counter() - start) / warmup
-                planned = max(warmup + 100, int(minutes * 60 / per_step) // 100 * 100)
-                log(f"{per_step * 1000:.0f} ms per step: {planned} steps fit in {minutes:g} min")
-            if step >= planned:
-                break
-            for group in optimizer.param_groups:
-                group["lr"] = lr * _schedule(step, planned, warmup)
-            images = [im.to(device, non_blocking=True) for im in images]
-            targets = [{k: v.to(device, non_blocking=True) for k, v in t.items()} for t in targets]
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                loss_dict = model(images, targets)
-            loss = sum(v.float() for v in loss_dict.values())
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"step {step}: the loss is {loss.item()} ({ {k: v.item() for k, v in loss_dict.items()} })")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
-            optimizer.step()
-            step += 1
-            if step % 200 == 0 or step == planned:
-                losses = {k: float(v.detach()) for k, v in loss_dict.items()}
-                log(f"step {step}/{planned}: loss {loss.item():.3f} " + " ".join(f"{k} {v:.3f}" for k, v in losses.items()))
-    return {"steps": planned, "minutes": (time.perf_counter() - start) / 60, **losses}
+    loader = DataLoader(dataset, batch_size=config.batch, shuffle=True, drop_last=True,
+                        collate_fn=_collate, num_workers=config.workers,
+                        persistent_workers=config.workers > 0,
+                        generator=torch.Generator().manual_seed(0))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
+    timed = config.minutes is not None
+    scheduler = WarmupCosine(optimizer, None if timed else config.steps,
+                             warmup_steps=config.warmup, warmup_start=0.01)
+
+    def compute_loss(batch):
+        images, targets = batch
+        images = [im.to(device, non_blocking=True) for im in images]
+        targets = [{k: v.to(device, non_blocking=True) for k, v in t.items()} for t in targets]
+        losses = model(images, targets)
+        return sum(v.float() for v in losses.values()), losses
+
+    batches = cycle(loader)
+    common = dict(model=model, optimizer=optimizer, scheduler=scheduler, grad_clip=10.0,
+                  device=device, amp_dtype=torch.bfloat16, log=log)
+    planned, done, minutes = config.steps, 0, 0.0
+    if timed:  # time the warm-up, then lay out the decay over the steps that fit
+        run = train_steps(compute_loss, batches, steps=config.warmup, **common)
+        per_step = run["minutes"] * 60 / config.warmup
+        planned = max(config.warmup + 100, int(config.minutes * 60 / per_step) // 100 * 100)
+        scheduler.total_steps = planned
+        done, minutes = config.warmup, run["minutes"]
+        log(f"{per_step * 1000:.0f} ms per step: {planned} steps fit in {config.minutes:g} min")
+    run = train_steps(compute_loss, batches, steps=planned, start=done, **common)
+    return {**run, "minutes": minutes + run["minutes"]}
+
+
+def evaluate(model: torch.nn.Module, device: torch.device | str = "cpu", *,
+             length: int = TEST_SCENES) -> dict[str, float]:
+    """:func:`evaluate_instances`: the recipe's score."""
+    return evaluate_instances(model, device, length=length)
+
+
+def train(config: InstanceConfig) -> torch.nn.Module:
+    """Train instance model ``config.name`` (:func:`train_detection` on :func:`instance_scenes`
+    of seed 0), score mask and box mAP on the held-out scenes, write its checkpoint and card to
+    ``config.out``; return the trained model."""
+    device = config.start()
+    entry = config.entry
+    model = get_model(entry.model, **entry.kwargs)
+    earlier = [] if config.init_from is None else load_earlier_run(model, config.init_from)
+    run = train_detection(model, config, instance_scenes(seed=0, length=config.scenes), device)
+    score = evaluate(model, device, length=config.test_scenes)
+    save_float16(model, config.out / entry.checkpoint.name)
+    scored = (f"held-out split: {config.test_scenes} scenes from seed 1, never seen in training; "
+              f"things only ({', '.join(THING_NAMES[1:])}); COCO mAP "
+              "(`segedu.metrics.mean_average_precision`)")
+    lines = detection_card(config, model, run, device, earlier=earlier, scored=scored,
+                           kind="instance segmentation")
+    write_card(config.out / entry.card.name, [*lines, *metric_table(score)])
+    return model
+
+
+def detection_card(config: InstanceConfig, model: torch.nn.Module, run: dict[str, float],
+                   device: torch.device, *, earlier: list[str], scored: str, kind: str) -> list[str]:
+    """The card of a model trained by :func:`train_detection`, up to its metric table."""
+    return [
+        *card_head(f"Zoo model `{config.name}` on synthetic scenes ({kind})", config.entry, model),
+        f"- trained {datetime.date.today()} with `{config.command_line()}` on {where(device)}: "
+        f"{run['steps']} steps in {run['minutes']:.1f} min (reproduce with "
+        f"`--steps {run['steps']}`)",
+        *earlier,
+        f"- recipe: batch {config.batch} from {config.scenes} scenes of {SIZE}x{SIZE} (seed 0), "
+        f"the model's own losses, AdamW {config.lr:g} (weight decay 1e-4), {config.warmup} "
+        "warm-up steps then cosine decay, gradients clipped at norm 10"
+        f"{', bfloat16 autocast' if device.type == 'cuda' else ''}",
+        f"- {scored}",
+        "",
+    ]
+
+
+RECIPE = Recipe(Task.INSTANCES, InstanceConfig, train, evaluate)

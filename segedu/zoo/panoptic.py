@@ -12,25 +12,43 @@ targets and scores them the way the panoptic papers do.
   zoo (:mod:`segedu.zoo.scores`), never seen in training.
 - **Score** (:func:`evaluate_panoptic`): PQ, SQ and RQ over the split
   (:func:`segedu.metrics.panoptic_quality`, panopticapi's rules), with PQ of things and of stuff.
-- **Training**: Panoptic FPN as the instance models (:func:`segedu.zoo.instances.train` on
-  :func:`panoptic_fpn_target`); Mask2Former with its set criterion (:func:`train_mask2former`).
+- **Training**: Panoptic FPN as the instance models (:func:`train_fpn`:
+  :func:`segedu.zoo.instances.train_detection` on :func:`panoptic_fpn_target`); Mask2Former with
+  its set criterion (:func:`train_set_prediction`, :func:`train_mask2former`).
 """
 
 from __future__ import annotations
 
-import time
+import datetime
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import torch
+from torch.utils.data import DataLoader
 
 from ..data import SyntheticScenes
 from ..data.synthetic_scenes import SCENE_STUFF, SCENE_THINGS
+from ..engine import WarmupCosine, cycle, train_steps
 from ..metrics import panoptic_quality
-from .instances import detection_target
+from ..models import get_model
+from ..models.universal.mask2former import MaskSetCriterion, panoptic_inference
+from ..models.universal.panoptic_fpn import scene_semantic_target
+from . import Task
+from .cards import card_head, metric_table, save_float16, where, write_card
+from .instances import (
+    InstanceConfig,
+    detection_card,
+    detection_target,
+    load_earlier_run,
+    train_detection,
+)
+from .recipe import Recipe, TrainConfig
 from .scores import SIZE, TEST_SCENES
 
 __all__ = ["panoptic_fpn_target", "segments_target", "panoptic_scenes", "held_out_panoptic", "evaluate_panoptic",
-           "mask2former_panoptic", "train_mask2former"]
+           "mask2former_panoptic", "PanopticFPNConfig", "evaluate_fpn", "train_fpn",
+           "Mask2FormerConfig", "train_mask2former", "evaluate_mask2former",
+           "train_set_prediction", "FPN_RECIPE", "MASK2FORMER_RECIPE"]
 
 
 def _plain(x):
@@ -40,8 +58,6 @@ def _plain(x):
 def panoptic_fpn_target(target: dict) -> dict[str, torch.Tensor]:
     """A scene's target -> Panoptic FPN's: :func:`~segedu.zoo.instances.detection_target` (things,
     labels 1..3) plus ``semantic`` ``(H, W)`` int64: 0 "other" on things, 1..3 sky, grass, water."""
-    from ..models.universal.panoptic_fpn import scene_semantic_target
-
     return {**detection_target(target), "semantic": scene_semantic_target(_plain(target["semantic"]))}
 
 
@@ -107,8 +123,6 @@ def mask2former_panoptic(model: torch.nn.Module, images: list[torch.Tensor], *,
     """Panoptic maps ``(B, H, W, 2)`` of a Mask2Former (eval mode) for same-size ``images``: the
     original's panoptic inference (:func:`segedu.models.universal.mask2former.panoptic_inference`) on the mask
     logits up-sampled to the image size, the scenes' things (3..5) as things."""
-    from ..models.universal.mask2former import panoptic_inference
-
     device = next(model.parameters()).device
     batch = torch.stack(images).to(device)
     outputs = model(batch)
@@ -122,55 +136,143 @@ def _stack_collate(batch):
     return torch.stack(images), list(targets)
 
 
-def train_mask2former(model: torch.nn.Module, *, steps: int, lr: float = 3e-4, batch: int = 8, scenes: int = 8000,
-                      num_points: int = 1024, warmup: int = 300, device: torch.device | str = "cpu",
+@dataclass
+class PanopticFPNConfig(InstanceConfig):
+    """:class:`~segedu.zoo.instances.InstanceConfig` for Panoptic FPN (``init_from`` an instance
+    model's checkpoint starts its instance branch; the semantic branch starts at random)."""
+
+    tasks = (Task.PANOPTIC,)
+
+
+def evaluate_fpn(model: torch.nn.Module, device: torch.device | str = "cpu", *,
+                 length: int = TEST_SCENES) -> dict[str, float]:
+    """:func:`evaluate_panoptic` of a Panoptic FPN (its ``"panoptic"`` output) in eval mode."""
+    model.to(device).eval()
+    return evaluate_panoptic(
+        lambda images: [d["panoptic"] for d in model([im.to(device) for im in images])],
+        length=length)
+
+
+def train_fpn(config: PanopticFPNConfig) -> torch.nn.Module:
+    """Train Panoptic FPN as the instance models (:func:`segedu.zoo.instances.train_detection`)
+    on its own targets (:func:`panoptic_fpn_target`), score PQ on the held-out scenes, write its
+    checkpoint and card to ``config.out``; return the trained model."""
+    device = config.start()
+    entry = config.entry
+    model = get_model(entry.model, **entry.kwargs)
+    earlier = [] if config.init_from is None else load_earlier_run(
+        model, config.init_from, new_prefix="semantic_head.")
+    dataset = panoptic_scenes(seed=0, length=config.scenes, target=panoptic_fpn_target)
+    run = train_detection(model, config, dataset, device)
+    score = evaluate_fpn(model, device, length=config.test_scenes)
+    save_float16(model, config.out / entry.checkpoint.name)
+    scored = (f"held-out split: {config.test_scenes} scenes from seed 1, never seen in training; "
+              "PQ, SQ, RQ over the split (`segedu.metrics.panoptic_quality`, panopticapi's rules)")
+    lines = detection_card(config, model, run, device, earlier=earlier, scored=scored,
+                           kind="panoptic segmentation")
+    write_card(config.out / entry.card.name, [*lines, *metric_table(score)])
+    return model
+
+
+@dataclass
+class Mask2FormerConfig(TrainConfig):
+    """:class:`~segedu.zoo.recipe.TrainConfig` plus ``scenes`` (training scenes, seed 0),
+    ``test_scenes`` (held-out scenes scored), ``num_points`` (points sampled per mask by the
+    criterion) and ``warmup`` (warm-up steps from 1 % of ``lr``)."""
+
+    tasks = (Task.SET_PREDICTION,)
+    positive = ("scenes", "test_scenes", "num_points")
+
+    scenes: int = 8000
+    test_scenes: int = TEST_SCENES
+    num_points: int = 1024
+    warmup: int = 300
+
+
+def train_mask2former(model: torch.nn.Module, config: Mask2FormerConfig, device: torch.device,
                       log: Callable[[str], None] = print) -> dict[str, float]:
-    """Train a Mask2Former on ``scenes`` synthetic scenes (seed 0) with its set criterion.
+    """Train a Mask2Former on ``config.scenes`` synthetic scenes (seed 0) with its set criterion,
+    through :func:`segedu.engine.train_steps`.
 
-    The paper's recipe where it applies: :class:`~segedu.models.universal.mask2former.MaskSetCriterion`
-    (class 2, mask BCE 5, Dice 5, no-object 0.1, every decoder layer supervised), AdamW with weight
-    decay 0.05, the gradient norm of the whole model clipped at 0.01. Changed for a slim model trained
-    from scratch on 128 px scenes: the learning rate (3e-4 instead of 1e-4, and no 0.1 factor on the
-    backbone, which the paper uses for ImageNet weights), a linear warm-up and a cosine decay
-    instead of the poly schedule, and ``num_points`` = 1024 points per mask (the 32 x 32 masks
-    have 1024 pixels; the paper's 12544 = 112^2 are for masks of 256 x 256). Returns ``steps``,
-    ``minutes`` and the last weighted loss.
+    The paper's recipe (Cheng et al., "Masked-attention Mask Transformer for Universal Image
+    Segmentation", CVPR 2022) where it applies:
+    :class:`~segedu.models.universal.mask2former.MaskSetCriterion` (class 2, mask BCE 5, Dice 5,
+    no-object 0.1, every decoder layer supervised), AdamW with weight decay 0.05, the gradient
+    norm of the whole model clipped at 0.01. Changed for a slim model trained from scratch on
+    128 px scenes: the learning rate (3e-4 instead of 1e-4, and no 0.1 factor on the backbone,
+    which the paper uses for ImageNet weights), a linear warm-up and a cosine decay instead of
+    the poly schedule, and ``num_points`` = 1024 points per mask (the 32 x 32 masks have 1024
+    pixels; the paper's 12544 = 112^2 are for masks of 256 x 256). The model runs under bfloat16
+    autocast on a GPU, the criterion in float32. Returns ``steps``, ``minutes``, the last
+    weighted ``loss`` and its terms.
     """
-    from ..models.universal.mask2former import MaskSetCriterion
-    from .instances import _schedule
-
-    device = torch.device(device)
     model.to(device).train()
-    criterion = MaskSetCriterion(num_classes=model.num_classes, num_points=num_points).to(device)
-    loader = torch.utils.data.DataLoader(
-        panoptic_scenes(seed=0, length=scenes, target=segments_target), batch_size=batch, shuffle=True,
-        drop_last=True, collate_fn=_stack_collate, generator=torch.Generator().manual_seed(0))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.05)
-    step, start, last = 0, time.perf_counter(), float("nan")
-    while step < steps:
-        for images, targets in loader:
-            if step >= steps:
-                break
-            for group in optimizer.param_groups:
-                group["lr"] = lr * _schedule(step, steps, warmup)
-            images = images.to(device)
-            targets = [{k: v.to(device) for k, v in t.items()} for t in targets]
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                outputs = model(images)
+    criterion = MaskSetCriterion(num_classes=model.num_classes,
+                                 num_points=config.num_points).to(device)
+    loader = DataLoader(
+        panoptic_scenes(seed=0, length=config.scenes, target=segments_target),
+        batch_size=config.batch, shuffle=True, drop_last=True, collate_fn=_stack_collate,
+        generator=torch.Generator().manual_seed(0))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.05)
+    scheduler = WarmupCosine(optimizer, config.steps, warmup_steps=config.warmup,
+                             warmup_start=0.01)
+
+    def compute_loss(batch):
+        images, targets = batch
+        images = images.to(device)
+        targets = [{k: v.to(device) for k, v in t.items()} for t in targets]
+        outputs = model(images)
+        with torch.autocast(device_type=device.type, enabled=False):  # the loss in float32
             losses = criterion(_float(outputs), targets)
-            loss = criterion.total(losses)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"step {step}: the loss is {loss.item()}")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 0.01)
-            optimizer.step()
-            step += 1
-            if step % 200 == 0 or step == steps:
-                last = float(loss.detach())
-                ce, mask, dice = (float(losses[k].detach()) for k in ("loss_ce", "loss_mask", "loss_dice"))
-                log(f"step {step}/{steps}: loss {last:.3f} (ce {ce:.3f}, mask {mask:.3f}, dice {dice:.3f})")
-    return {"steps": steps, "minutes": (time.perf_counter() - start) / 60, "loss": last}
+        parts = {k: losses[k] for k in ("loss_ce", "loss_mask", "loss_dice")}
+        return criterion.total(losses), parts
+
+    return train_steps(compute_loss, cycle(loader), model=model, optimizer=optimizer,
+                       steps=config.steps, scheduler=scheduler, grad_clip=0.01, device=device,
+                       amp_dtype=torch.bfloat16, log=log)
+
+
+def evaluate_mask2former(model: torch.nn.Module, device: torch.device | str = "cpu", *,
+                         length: int = TEST_SCENES) -> dict[str, float]:
+    """:func:`evaluate_panoptic` of :func:`mask2former_panoptic` in eval mode."""
+    model.to(device).eval()
+    return evaluate_panoptic(lambda images: mask2former_panoptic(model, images), length=length)
+
+
+def train_set_prediction(config: Mask2FormerConfig) -> torch.nn.Module:
+    """Train the zoo's Mask2Former (:func:`train_mask2former`), score PQ on the held-out scenes,
+    write its checkpoint and card to ``config.out``; return the trained model."""
+    device = config.start()
+    entry = config.entry
+    model = get_model(entry.model, **entry.kwargs)
+    run = train_mask2former(model, config, device)
+    score = evaluate_mask2former(model, device, length=config.test_scenes)
+    save_float16(model, config.out / entry.checkpoint.name)
+    card = [
+        *card_head(f"Zoo model `{config.name}` on synthetic scenes (panoptic segmentation)",
+                   entry, model),
+        f"- trained {datetime.date.today()} with `{config.command_line()}` on {where(device)}: "
+        f"{config.steps} steps in {run['minutes']:.1f} min",
+        f"- recipe: batch {config.batch} from {config.scenes} scenes of {SIZE}x{SIZE} (seed 0), "
+        "one target per segment (stuff classes and things), Mask2Former's set criterion (class "
+        f"2, mask BCE 5, Dice 5 on {config.num_points} importance-sampled points per mask, "
+        f"no-object 0.1, every decoder layer), AdamW {config.lr:g} (weight decay 0.05), "
+        f"{config.warmup} warm-up steps then cosine decay, gradient norm clipped at 0.01"
+        f"{', bfloat16 autocast' if device.type == 'cuda' else ''}",
+        f"- held-out split: {config.test_scenes} scenes from seed 1, never seen in training; "
+        "panoptic inference of the paper (queries kept above 0.8, segments kept when 0.8 of "
+        "their mask is theirs); PQ, SQ, RQ over the split (`segedu.metrics.panoptic_quality`, "
+        "panopticapi's rules)",
+        "",
+        *metric_table(score),
+    ]
+    write_card(config.out / entry.card.name, card)
+    return model
+
+
+FPN_RECIPE = Recipe(Task.PANOPTIC, PanopticFPNConfig, train_fpn, evaluate_fpn)
+MASK2FORMER_RECIPE = Recipe(Task.SET_PREDICTION, Mask2FormerConfig, train_set_prediction,
+                            evaluate_mask2former)
 
 
 def _float(outputs):

@@ -47,8 +47,8 @@ from __future__ import annotations
 
 import datetime
 import math
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -57,14 +57,19 @@ from scipy import ndimage as ndi
 
 from ..data import SyntheticScenes
 from ..data.synthetic_scenes import SCENE_STUFF
+from ..engine import WarmupCosine, train_steps
 from ..losses import dice_loss as soft_dice_loss
 from ..losses import sigmoid_focal_loss
-from .instances import _schedule  # linear warm-up from 1 %, then cosine to 0
+from ..models import get_model
+from ..ops import masks_to_boxes
+from . import Task
+from .cards import card_head, metric_table, save_float16, where, write_card
+from .recipe import Recipe, TrainConfig
 from .scores import SIZE, TEST_SCENES
 
 __all__ = ["scene_segments", "sample_prompts", "correction_points", "focal_loss", "dice_loss", "mask_loss",
            "decode", "train_sam", "interior_point", "sam_answers", "score_answers", "evaluate_sam",
-           "train_entry", "TRAIN_SCENES", "EVAL_SCENES"]
+           "SamConfig", "train", "evaluate", "RECIPE", "TRAIN_SCENES", "EVAL_SCENES"]
 
 TRAIN_SCENES, EVAL_SCENES = 8000, 200
 FOCAL_WEIGHT, DICE_WEIGHT = 20.0, 1.0  # the paper's 20:1
@@ -103,8 +108,7 @@ def scene_segments(target: dict[str, Any], *, min_area: int = MIN_STUFF_AREA) ->
 
 def _mask_box(mask: torch.Tensor) -> torch.Tensor:
     """``(H, W)`` bool -> its box ``(4,)`` ``(x0, y0, x1, y1)`` in pixel indices (inclusive)."""
-    ys, xs = torch.nonzero(mask, as_tuple=True)
-    return torch.stack([xs.min(), ys.min(), xs.max(), ys.max()]).float()
+    return masks_to_boxes(mask[None])[0]
 
 
 def _uniform_pixel(mask: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
@@ -355,58 +359,82 @@ def _scene(scenes: SyntheticScenes, index: int) -> tuple[torch.Tensor, torch.Ten
     return _plain(image), scene_segments(target)
 
 
-def train_sam(model: torch.nn.Module, *, steps: int, batch: int = 4, lr: float = 8e-4, device: torch.device | str = "cpu",
-              log: Callable[[str], None] = print, scenes: int = TRAIN_SCENES, prompts: int = 8, rounds: int = 2,
-              warmup: int = 250, weight_decay: float = 0.1, seed: int = 0) -> dict[str, float]:
-    """Train a SAM on ``scenes`` synthetic scenes of seed 0 (module docstring for the recipe).
+@dataclass
+class SamConfig(TrainConfig):
+    """:class:`~segedu.zoo.recipe.TrainConfig` plus SAM's recipe (module docstring).
 
-    Each step encodes ``batch`` images once and decodes ``prompts`` targets per image in
-    ``rounds`` rounds (the first prompt, then correction clicks). Scenes are drawn on the fly in
-    an order shuffled each epoch (each scene is the same whatever the order: its own seed), and
-    every random choice comes from ``seed``, so a run is reproducible. bfloat16 autocast on a
-    GPU only. Logs every 200 steps. Returns ``steps``, ``warmup`` (the warm-up steps: ``warmup``,
-    or a fifth of a shorter run), ``minutes`` and the last step's losses
+    Args:
+        scenes: training scenes (seed 0, drawn on the fly); test_scenes: held-out scenes scored.
+        prompts: targets per image per step; rounds: the first prompt, then ``rounds - 1``
+            correction rounds.
+        warmup: warm-up steps from 1 % of ``lr`` (a fifth of a shorter run).
+        weight_decay: AdamW's; seed: every random choice of the run (order, prompts).
+    """
+
+    tasks = (Task.PROMPTABLE,)
+    positive = ("scenes", "test_scenes", "prompts", "rounds")
+
+    scenes: int = TRAIN_SCENES
+    test_scenes: int = EVAL_SCENES
+    prompts: int = 8
+    rounds: int = 2
+    warmup: int = 250
+    weight_decay: float = 0.1
+    seed: int = 0
+
+
+def _scene_batches(scenes: SyntheticScenes, batch: int, order: torch.Generator
+                   ) -> Iterator[tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]]]:
+    """Endless batches ``(images, segments)`` of ``batch`` scenes, in an order shuffled anew
+    (from ``order``) at each pass over the scenes."""
+    queue: list[int] = []
+    while True:
+        while len(queue) < batch:
+            queue += torch.randperm(len(scenes), generator=order).tolist()
+        indices, queue = queue[:batch], queue[batch:]
+        images, segments = zip(*(_scene(scenes, i) for i in indices), strict=True)
+        yield images, segments
+
+
+def train_sam(model: torch.nn.Module, config: SamConfig, device: torch.device,
+              log: Callable[[str], None] = print) -> dict[str, float]:
+    """Train a SAM on ``config.scenes`` synthetic scenes of seed 0 (module docstring for the
+    recipe), through :func:`segedu.engine.train_steps`.
+
+    Each step encodes ``config.batch`` images once and decodes ``config.prompts`` targets per
+    image in ``config.rounds`` rounds (the first prompt, then correction clicks). Scenes are drawn
+    on the fly in an order shuffled each epoch (each scene is the same whatever the order: its
+    own seed), and every random choice comes from ``config.seed``, so a run is reproducible.
+    bfloat16 autocast on a GPU only. Returns ``steps``, ``warmup`` (the warm-up steps:
+    ``config.warmup``, or a fifth of a shorter run), ``minutes`` and the last step's losses
     ``loss``, ``mask``, ``focal``, ``dice``, ``iou``.
     """
-    if steps < 1 or batch < 1 or prompts < 1 or rounds < 1:
-        raise ValueError(f"steps, batch, prompts and rounds must be >= 1, got {steps}, {batch}, {prompts}, {rounds}")
-    device = torch.device(device)
-    warmup = min(warmup, steps // 5)  # a short run (a test, a pilot) warms up for a fifth of it
+    warmup = min(config.warmup, config.steps // 5)  # a short run warms up for a fifth of it
     model.to(device).train()
-    data = SyntheticScenes(size=SIZE, length=scenes, seed=0)
-    order = torch.Generator().manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    queue: list[int] = []
-    start, last = time.perf_counter(), {}
-    for step in range(steps):
-        for group in optimizer.param_groups:
-            group["lr"] = lr * _schedule(step, steps, warmup)
-        # the next batch of scenes (a new shuffled epoch when the queue runs out)
-        while len(queue) < batch:
-            queue += torch.randperm(scenes, generator=order).tolist()
-        indices, queue = queue[:batch], queue[batch:]
-        images, segments = zip(*(_scene(data, i) for i in indices), strict=True)
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            # encode every image once
-            embeddings = _encode(model, torch.stack(images).to(device))
-            # decode its prompts, image by image (the decoder repeats one embedding per prompt)
-            per_image = [image_step(model, e[None], s, rng, prompts=prompts, rounds=rounds)
-                         for e, s in zip(embeddings, segments, strict=True) if len(s)]
-        losses = {k: sum(p[k] for p in per_image) / len(per_image) for k in ("total", "mask", "focal", "dice", "iou")}
-        if not torch.isfinite(losses["total"]):
-            raise FloatingPointError(f"step {step}: the loss is {losses['total'].item()}")
-        optimizer.zero_grad(set_to_none=True)
-        losses["total"].backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        last = {("loss" if k == "total" else k): float(v.detach()) for k, v in losses.items()}
-        if (step + 1) % 200 == 0 or step + 1 == steps:
-            minutes = (time.perf_counter() - start) / 60
-            log(f"step {step + 1}/{steps}: loss {last['loss']:.3f} (focal {last['focal']:.4f}, dice "
-                f"{last['dice']:.3f}, iou mse {last['iou']:.4f}) {minutes:.1f} min")
+    data = SyntheticScenes(size=SIZE, length=config.scenes, seed=0)
+    order = torch.Generator().manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr,
+                                  weight_decay=config.weight_decay)
+    scheduler = WarmupCosine(optimizer, config.steps, warmup_steps=warmup, warmup_start=0.01)
+
+    def compute_loss(batch):
+        images, segments = batch
+        # encode every image once
+        embeddings = _encode(model, torch.stack(images).to(device))
+        # decode its prompts, image by image (the decoder repeats one embedding per prompt)
+        per_image = [image_step(model, e[None], s, rng, prompts=config.prompts,
+                                rounds=config.rounds)
+                     for e, s in zip(embeddings, segments, strict=True) if len(s)]
+        losses = {k: sum(p[k] for p in per_image) / len(per_image)
+                  for k in ("total", "mask", "focal", "dice", "iou")}
+        return losses.pop("total"), losses
+
+    run = train_steps(compute_loss, _scene_batches(data, config.batch, order), model=model,
+                      optimizer=optimizer, steps=config.steps, scheduler=scheduler,
+                      grad_clip=1.0, device=device, amp_dtype=torch.bfloat16, log=log)
     model.eval()
-    return {"steps": steps, "warmup": warmup, "minutes": (time.perf_counter() - start) / 60, **last}
+    return {**run, "warmup": warmup}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -501,40 +529,49 @@ def evaluate_sam(model: torch.nn.Module, *, length: int = EVAL_SCENES, device: t
 # ---------------------------------------------------------------------------------------------
 
 
-def train_entry(args: Any, entry: Any, device: torch.device, argv: list[str] | None) -> int:
-    """Train the zoo's SAM, score it on the held-out scenes, write its checkpoint and card.
+def evaluate(model: torch.nn.Module, device: torch.device | str = "cpu", *,
+             length: int = EVAL_SCENES) -> dict[str, float]:
+    """:func:`evaluate_sam`: the recipe's score."""
+    return evaluate_sam(model, length=length, device=device)
 
-    ``args``: ``steps``, ``batch``, ``lr`` (None: the entry's), ``out`` (a folder); optional
-    ``scenes`` (training scenes, default 8000) and ``test_images`` (held-out scenes scored, default
-    ``EVAL_SCENES``), as :mod:`segedu.zoo.train`'s parser gives them.
-    """
-    from ..models import get_model
-    from .train import _card_head, _command, _metric_table, _save, _where, _write_card
 
-    steps, batch, lr = args.steps or entry.steps, args.batch or entry.batch, args.lr or entry.lr
-    scenes = getattr(args, "scenes", None) or TRAIN_SCENES
-    length = getattr(args, "test_images", None) or EVAL_SCENES
+METRIC_NAMES = {"miou_point": "mIoU, 1 point, mask ranked best by SAM",
+                "miou_point_oracle": "mIoU, 1 point, oracle best of 3",
+                "miou_box": "mIoU, box", "iou_correlation": "correlation predicted / true IoU"}
+
+
+def train(config: SamConfig) -> torch.nn.Module:
+    """Train the zoo's SAM (:func:`train_sam`), score it on the held-out scenes, write its
+    checkpoint and card to ``config.out``; return the trained model."""
+    device = config.start()
+    entry = config.entry
     model = get_model(entry.model, **entry.kwargs)
-    run = train_sam(model, steps=steps, batch=batch, lr=lr, device=device, scenes=scenes)
-    score = evaluate_sam(model, length=length, device=device)
-    _save(model, args.out / entry.checkpoint.name)
-    names = {"miou_point": "mIoU, 1 point, mask ranked best by SAM", "miou_point_oracle": "mIoU, 1 point, oracle best of 3",
-             "miou_box": "mIoU, box", "iou_correlation": "correlation predicted / true IoU"}
+    run = train_sam(model, config, device)
+    score = evaluate(model, device, length=config.test_scenes)
+    save_float16(model, config.out / entry.checkpoint.name)
+    autocast = ", bfloat16 autocast" if device.type == "cuda" else ""
     card = [
-        *_card_head(f"Zoo model `{entry.model}` on synthetic scenes (promptable segmentation)", entry, model),
-        f"- trained {datetime.date.today()} with `{_command(argv)}` on {_where(device)}: {steps} steps in "
-        f"{run['minutes']:.1f} min",
-        f"- recipe: batch {batch} from {scenes} scenes of {SIZE}x{SIZE} (seed 0, drawn on the fly), 8 targets per "
-        "image (thing instances and connected stuff regions), a point (uniform in the mask, 3 masks, the "
-        "lowest-loss one trained) or a noisy box (std 10 % of the side, at most 2.5 px), then one correction round "
-        "(a click in the error region plus the previous logits as mask prompt); focal + Dice 20:1 on the "
-        f"up-sampled logits, IoU head MSE; AdamW {lr:g} (weight decay 0.1), {run['warmup']} warm-up steps then cosine decay, "
-        f"gradients clipped at norm 1{', bfloat16 autocast' if device.type == 'cuda' else ''}",
-        f"- held-out split: {length} scenes from seed 1, never seen in training; every segment (thing instance or "
-        "connected stuff region of 32 pixels or more) prompted by one click at its most interior pixel "
-        "(distance-transform maximum) or by its exact box; mean IoU over segments",
+        *card_head(f"Zoo model `{entry.model}` on synthetic scenes (promptable segmentation)",
+                   entry, model),
+        f"- trained {datetime.date.today()} with `{config.command_line()}` on {where(device)}: "
+        f"{config.steps} steps in {run['minutes']:.1f} min",
+        f"- recipe: batch {config.batch} from {config.scenes} scenes of {SIZE}x{SIZE} (seed 0, "
+        f"drawn on the fly), {config.prompts} targets per image (thing instances and connected "
+        "stuff regions), a point (uniform in the mask, 3 masks, the lowest-loss one trained) or "
+        "a noisy box (std 10 % of the side, at most 2.5 px), then one correction round (a click "
+        "in the error region plus the previous logits as mask prompt); focal + Dice 20:1 on the "
+        f"up-sampled logits, IoU head MSE; AdamW {config.lr:g} (weight decay "
+        f"{config.weight_decay:g}), {run['warmup']} warm-up steps then cosine decay, gradients "
+        f"clipped at norm 1{autocast}",
+        f"- held-out split: {config.test_scenes} scenes from seed 1, never seen in training; "
+        "every segment (thing instance or connected stuff region of 32 pixels or more) prompted "
+        "by one click at its most interior pixel (distance-transform maximum) or by its exact "
+        "box; mean IoU over segments",
         "",
-        *_metric_table(score, names),
+        *metric_table(score, METRIC_NAMES),
     ]
-    _write_card(args.out / entry.card.name, card)
-    return 0
+    write_card(config.out / entry.card.name, card)
+    return model
+
+
+RECIPE = Recipe(Task.PROMPTABLE, SamConfig, train, evaluate)

@@ -16,8 +16,13 @@ import torch
 
 from ..data import SyntheticScenes
 from ..metrics import iou_per_class
+from ..models import get_model
+from . import ZOO, Task
 
-__all__ = ["SIZE", "TEST_SCENES", "held_out", "scene_tensors", "logits", "evaluate", "ZooScore", "compare", "images_per_second"]
+__all__ = [
+    "SIZE", "TEST_SCENES", "held_out", "scene_tensors", "evaluate", "ZooScore", "compare",
+    "images_per_second",
+]
 
 SIZE, TEST_SCENES = 128, 500
 
@@ -43,11 +48,6 @@ def scene_tensors(*, seed: int, length: int, size: int = SIZE) -> tuple[torch.Te
     return images, labels
 
 
-def logits(outputs: torch.Tensor | dict[str, torch.Tensor]) -> torch.Tensor:
-    """The (N, K, H, W) scores of a model's output: the tensor, or ``outputs["out"]``."""
-    return outputs["out"] if isinstance(outputs, dict) else outputs
-
-
 @functools.lru_cache(maxsize=2)
 def _held_out_tensors(length: int) -> tuple[torch.Tensor, torch.Tensor]:
     held_out(length)  # checks the length
@@ -62,7 +62,8 @@ def evaluate(model: torch.nn.Module, device: torch.device | str = "cpu", *, leng
     """
     model.eval()
     images, labels = _held_out_tensors(length)  # drawn once per length, then reused
-    preds = [logits(model(images[i:i + 50].to(device))).argmax(1).cpu() for i in range(0, length, 50)]
+    preds = [model(images[i:i + 50].to(device))["out"].argmax(1).cpu()  # a semantic model's logits
+             for i in range(0, length, 50)]
     return iou_per_class(torch.cat(preds), labels, len(SyntheticScenes.classes))
 
 
@@ -104,11 +105,9 @@ def compare(names: list[str] | None = None, *, length: int = TEST_SCENES, device
             ) -> list[ZooScore]:
     """Score the semantic zoo models ``names`` (default: every shipped one) on the same held-out scenes
     (the instance models are scored by :func:`segedu.zoo.instances.evaluate_instances`)."""
-    from ..models import get_model
-    from . import ZOO
-
     if names is None:
-        names = [name for name, entry in ZOO.items() if entry.checkpoint.is_file() and entry.task == "semantic"]
+        names = [name for name, entry in ZOO.items()
+                 if entry.checkpoint.is_file() and entry.task is Task.SEMANTIC]
     scores = []
     for name in names:
         model = get_model(name, weights="zoo").to(device)

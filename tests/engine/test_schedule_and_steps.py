@@ -33,14 +33,14 @@ def _instances_formula(step: int, steps: int, warmup: int) -> float:
     return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup)))
 
 
-@pytest.mark.parametrize(("steps", "warmup"), [(10, 0), (10, 3), (600, 300), (7, 7), (1, 0)])
+@pytest.mark.parametrize(("steps", "warmup"), [(10, 0), (10, 3), (600, 300), (7, 7), (1, 0), (2, 300)])
 def test_warm_up_from_one_percent_is_the_detection_recipes_formula(steps, warmup):
     optimizer = _optimizer(2e-3)
     scheduler = WarmupCosine(optimizer, steps, warmup_steps=warmup, warmup_start=0.01)
     expected = [2e-3 * _instances_formula(t, steps, warmup) for t in range(steps)]
     np.testing.assert_allclose(_rates(scheduler, optimizer, steps), expected, rtol=1e-13, atol=0)
     # after the last step the rate is the end of the cosine: min_lr (0)
-    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-18) or warmup == steps
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-18) or warmup >= steps
 
 
 def _dino_cosine_scheduler(base: float, final: float, total: int, warmup: int) -> np.ndarray:
@@ -87,8 +87,7 @@ def test_total_steps_may_be_set_during_the_warm_up_and_state_round_trips():
     assert again.get_last_lr() == scheduler.get_last_lr()
 
 
-@pytest.mark.parametrize("kwargs", [dict(total_steps=0), dict(total_steps=5, warmup_steps=6),
-                                    dict(total_steps=5, warmup_start=1.5), dict(total_steps=5, min_lr=-1),
+@pytest.mark.parametrize("kwargs", [dict(total_steps=0), dict(total_steps=5, warmup_start=1.5), dict(total_steps=5, min_lr=-1),
                                     dict(total_steps=5, warmup_steps=-1)])
 def test_bad_settings_are_refused(kwargs):
     with pytest.raises(ValueError):

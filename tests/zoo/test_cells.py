@@ -8,7 +8,7 @@ from segedu.data import SyntheticCells
 from segedu.metrics import matching
 from segedu.models import get_model
 from segedu.models.bottom_up.unet_weight_map import UNetWeightMap, separate_touching
-from segedu.zoo import ZOO
+from segedu.zoo import ZOO, cells
 from segedu.zoo.cells import (
     CellTargets,
     cell_tensors,
@@ -16,7 +16,6 @@ from segedu.zoo.cells import (
     held_out_cells,
     score_instances,
 )
-from segedu.zoo.train import main as train_main
 
 
 def _instances(seed: int, index: int, size: int = 128) -> torch.Tensor:
@@ -138,9 +137,9 @@ def test_cell_targets_are_computed_once_and_kept_in_float16():
         CellTargets(images, instances[:2], targets_fn)
 
 
-def test_cell_training_command_writes_a_checkpoint_and_a_card(tmp_path):
-    assert train_main(["unet_weight_map", "--steps", "2", "--images", "8", "--test-images", "2", "--batch", "4",
-                       "--out", str(tmp_path)]) == 0
+def test_cell_recipe_writes_a_checkpoint_and_a_card(tmp_path):
+    cells.train(cells.CellConfig("unet_weight_map", steps=2, images=8, test_images=2, batch=4,
+                                 out=tmp_path, device="cpu"))
     card = (tmp_path / "unet_weight_map_cells.md").read_text()
     assert "2 steps" in card and "batch 4 from 8" in card and "| 0.5 |" in card and "| 0.9 |" in card
     model = get_model("unet_weight_map", **ZOO["unet_weight_map"].kwargs)

@@ -9,7 +9,6 @@ during training), and the command end to end on a few scenes.
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import math
 import re
@@ -35,6 +34,8 @@ from segedu.models.foundation.dino.ibot import (
     random_block_masks,
 )
 from segedu.zoo import ZOO, ZooEntry, dino
+
+ENTRY = ZooEntry("dino_vit_tiny", dict(), lr=5e-4, steps=2, task="features", batch=2)
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -114,9 +115,15 @@ def _dino_cosine_scheduler(base: float, final: float, total: int, warmup: int = 
 
 @pytest.mark.parametrize("steps,warmup", [(100, 10), (37, 3), (5, 1)])
 def test_schedules_are_dinos(steps, warmup):
-    lr = [dino._learning_rate(k, steps, 5e-4, warmup) for k in range(steps)]
+    optimizer = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=5e-4)
+    scheduler = dino.lr_schedule(optimizer, steps)
+    lr = []
+    for _ in range(steps):
+        lr.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
     np.testing.assert_allclose(lr, _dino_cosine_scheduler(5e-4, 1e-6, steps, warmup), rtol=1e-12, atol=0)
-    wd = [dino._cosine(k, steps, 0.04, 0.4) for k in range(steps)]
+    wd = [dino.weight_decay_at(k, steps, 0.04, 0.4) for k in range(steps)]
     np.testing.assert_allclose(wd, _dino_cosine_scheduler(0.04, 0.4, steps), rtol=1e-12, atol=0)
 
 
@@ -183,8 +190,9 @@ def test_train_dino_is_deterministic_and_ships_the_teacher():
     for callback in (None, evaluate_and_use_the_random_generator):
         model = _tiny_vit()
         initial = {k: v.clone() for k, v in model.state_dict().items()}
-        run = dino.train_dino(model, steps=3, batch=2, scenes=4, out_dim=32, hidden_dim=32, bottleneck_dim=16,
-                              log=lambda _: None, callback=callback, callback_every=1)
+        config = dino.DinoConfig("dino_vit_tiny", entry=ENTRY, steps=3, batch=2, scenes=4, out_dim=32,
+                                 hidden_dim=32, bottleneck_dim=16)
+        run = dino.train_dino(model, config, log=lambda _: None, callback=callback, callback_every=1)
         runs.append((run, model.state_dict()))
     (run, state), (run2, state2) = runs
     assert set(run) >= {"steps", "minutes", "loss", "class_loss", "patch_loss"} and run["steps"] == 3
@@ -195,7 +203,9 @@ def test_train_dino_is_deterministic_and_ships_the_teacher():
     # the model now holds the teacher: an EMA step away from the start, not equal to it
     assert any(not torch.equal(state[k], initial[k]) for k in state)
     with pytest.raises(ValueError, match="steps"):
-        dino.train_dino(_tiny_vit(), steps=0)
+        dino.DinoConfig("dino_vit_tiny", entry=ENTRY, steps=0)
+    with pytest.raises(ValueError, match="cannot be larger than the number of scenes"):
+        dino.DinoConfig("dino_vit_tiny", entry=ENTRY, batch=8, scenes=4)
 
 
 # -------------------------------------------------------------------------------------- evaluation
@@ -246,12 +256,11 @@ def test_mean_rgb_baseline_is_deterministic_and_scores_between_0_and_1():
 # ------------------------------------------------------------------------------------------ command
 
 
-def test_train_entry_writes_a_checkpoint_and_a_card_that_rescore(tmp_path, capsys):
-    entry = ZooEntry("dino_vit_tiny", dict(), lr=5e-4, steps=2, task="features", batch=2)
-    assert entry.checkpoint.name == "dino_vit_tiny_scenes.pt"
-    args = argparse.Namespace(name="dino_vit_tiny", steps=None, batch=None, lr=None, out=tmp_path,
-                              scenes=4, images=3, test_images=3)
-    assert dino.train_entry(args, entry, torch.device("cpu"), ["dino_vit_tiny", "--steps", "2"]) == 0
+def test_recipe_writes_a_checkpoint_and_a_card_that_rescore(tmp_path, capsys):
+    assert ENTRY.checkpoint.name == "dino_vit_tiny_scenes.pt"
+    config = dino.DinoConfig("dino_vit_tiny", entry=ENTRY, out=tmp_path, scenes=4, probe_scenes=3,
+                             test_scenes=3, device="cpu")
+    dino.train(config)
     state = torch.load(tmp_path / "dino_vit_tiny_scenes.pt", weights_only=True)
     assert all(v.dtype == torch.float16 for v in state.values() if v.is_floating_point())
     model = get_model("dino_vit_tiny")
@@ -271,13 +280,12 @@ def test_train_entry_writes_a_checkpoint_and_a_card_that_rescore(tmp_path, capsy
     assert float(curve[-1][1]) == pytest.approx(float(table["kmeans_miou"]), abs=5e-4)
 
 
-def test_the_command_sends_a_features_entry_to_this_recipe(monkeypatch):
-    entry = ZooEntry("dino_vit_tiny", dict(), lr=5e-4, steps=1, task="features", batch=2)
-    assert entry.checkpoint.name == "dino_vit_tiny_scenes.pt"
-    monkeypatch.setitem(ZOO, "dino_vit_tiny", entry)
-    called = []
-    monkeypatch.setattr(dino, "train_entry", lambda args, e, device, argv: called.append((args.name, e)) or 0)
-    from segedu.zoo import train
+def test_the_registry_sends_a_features_entry_to_this_recipe(monkeypatch):
+    from segedu.zoo import Task
+    from segedu.zoo.train import RECIPES, config_for, recipe_for
 
-    assert train.main(["dino_vit_tiny", "--steps", "1"]) == 0
-    assert called == [("dino_vit_tiny", entry)]
+    assert RECIPES[Task.FEATURES].train is dino.train and RECIPES[Task.FEATURES].evaluate is dino.evaluate
+    monkeypatch.setitem(ZOO, "dino_vit_tiny", ENTRY)
+    assert recipe_for("dino_vit_tiny") is RECIPES[Task.FEATURES]
+    config = config_for("dino_vit_tiny", steps=1)
+    assert isinstance(config, dino.DinoConfig) and config.entry is ENTRY and config.steps == 1

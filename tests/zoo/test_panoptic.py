@@ -1,5 +1,5 @@
 """segedu.zoo.panoptic: the panoptic targets agree with the scenes' ground truth, the score is PQ on
-the fixed held-out split, and the training command trains Panoptic FPN from a Mask R-CNN checkpoint."""
+the fixed held-out split, and the recipes train Panoptic FPN from a Mask R-CNN checkpoint and Mask2Former."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import torch
 
 from segedu.data import SyntheticScenes
 from segedu.models import get_model
+from segedu.models.universal.mask2former import panoptic_inference
 from segedu.zoo import panoptic
 from segedu.zoo.panoptic import (
     evaluate_panoptic,
@@ -17,7 +18,6 @@ from segedu.zoo.panoptic import (
     panoptic_scenes,
     segments_target,
 )
-from segedu.zoo.train import main as train_main
 
 
 @pytest.mark.parametrize("index", range(6))
@@ -72,41 +72,39 @@ def test_evaluation_is_pq_on_the_fixed_split():
         held_out_panoptic(501)
 
 
-def test_panoptic_training_command_starts_from_mask_rcnn(tmp_path, monkeypatch):
-    # score on 4 held-out scenes only: the command's own work is what is tested here
-    original = panoptic.evaluate_panoptic
-    monkeypatch.setattr(panoptic, "evaluate_panoptic", lambda predict: original(predict, length=4))
+def test_panoptic_fpn_recipe_starts_from_mask_rcnn(tmp_path):
+    # score on 4 held-out scenes only: the recipe's own work is what is tested here
+    small = dict(steps=2, scenes=8, batch=4, test_scenes=4, device="cpu")
     mask_rcnn = get_model("maskrcnn_resnet_fpn", num_classes=4)
     torch.save({k: v.half() if v.is_floating_point() else v for k, v in mask_rcnn.state_dict().items()},
                tmp_path / "mask_rcnn.pt")
-    assert train_main(["panoptic_fpn", "--steps", "2", "--scenes", "8", "--batch", "4", "--out", str(tmp_path),
-                       "--init-from", str(tmp_path / "mask_rcnn.pt")]) == 0
+    panoptic.train_fpn(panoptic.PanopticFPNConfig("panoptic_fpn", out=tmp_path,
+                                                  init_from=tmp_path / "mask_rcnn.pt", **small))
     card = (tmp_path / "panoptic_fpn_scenes.md").read_text()
-    assert "2 steps" in card and "| pq |" in card and "semantic branch from random weights" in card
+    assert "2 steps" in card and "| pq |" in card and "`semantic_head.*` from random weights" in card
     state = torch.load(tmp_path / "panoptic_fpn_scenes.pt", weights_only=True)
     assert any(k.startswith("semantic_head.") for k in state)
     # a checkpoint of another model is refused with the keys that do not fit
     torch.save({"conv.weight": torch.zeros(1)}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="does not fit"):
-        train_main(["panoptic_fpn", "--steps", "1", "--scenes", "4", "--batch", "4", "--out", str(tmp_path),
-                    "--init-from", str(tmp_path / "other.pt")])
+        panoptic.train_fpn(panoptic.PanopticFPNConfig("panoptic_fpn", out=tmp_path,
+                                                      init_from=tmp_path / "other.pt", **small))
 
 
-def test_mask2former_training_command_and_panoptic_readout(tmp_path, monkeypatch):
-    original = panoptic.evaluate_panoptic
-    monkeypatch.setattr(panoptic, "evaluate_panoptic", lambda predict: original(predict, length=4))
-    assert train_main(["mask2former", "--steps", "2", "--scenes", "8", "--batch", "4", "--out", str(tmp_path)]) == 0
+def test_mask2former_recipe_and_panoptic_readout(tmp_path):
+    panoptic.train_set_prediction(panoptic.Mask2FormerConfig(
+        "mask2former", steps=2, scenes=8, batch=4, test_scenes=4, out=tmp_path, device="cpu"))
     card = (tmp_path / "mask2former_scenes.md").read_text()
     assert "2 steps" in card and "batch 4" in card and "| pq |" in card and "set criterion" in card
     model = get_model("mask2former")
     model.load_state_dict({k: v.float() for k, v in torch.load(tmp_path / "mask2former_scenes.pt",
                                                                 weights_only=True).items()})
+    score = panoptic.evaluate_mask2former(model, length=4)
+    assert f"| pq | {score['pq']:.3f} |" in card
     images, _ = held_out_panoptic(2)
     maps = mask2former_panoptic(model.eval(), images, object_mask_threshold=0.0, overlap_threshold=0.0)
     assert maps.shape == (2, 128, 128, 2) and maps.dtype == torch.int64
     # the read-out is the paper's panoptic inference on the logits up-sampled to the image
-    from segedu.models.universal.mask2former import panoptic_inference
-
     with torch.no_grad():
         outputs = model(torch.stack(images))
     expected = panoptic_inference(outputs["pred_logits"], outputs["pred_masks"], things=(3, 4, 5),

@@ -1,9 +1,8 @@
 """Tests of the zoo's SAM recipe (segedu.zoo.sam): targets, prompts, loss, training forward,
-evaluation and train_entry, on tiny inputs."""
+evaluation and the recipe, on tiny inputs."""
 
 from __future__ import annotations
 
-import argparse
 import re
 
 import numpy as np
@@ -13,7 +12,6 @@ import torchvision
 
 import segedu.models.foundation.sam  # noqa: F401  (registers sam_tiny)
 from segedu.models import get_model
-from segedu.zoo import ZooEntry
 from segedu.zoo import sam as zs
 
 torch.set_num_threads(1)
@@ -263,12 +261,15 @@ def test_train_sam_is_reproducible_and_checks_arguments():
     for _ in range(2):
         torch.manual_seed(0)
         model = get_model("sam_tiny")
-        run = zs.train_sam(model, steps=2, batch=1, scenes=3, prompts=2, log=lambda s: None)
+        config = zs.SamConfig("sam_tiny", steps=2, batch=1, scenes=3, prompts=2)
+        run = zs.train_sam(model, config, torch.device("cpu"), log=lambda s: None)
         runs.append((run["loss"], next(model.parameters()).detach().clone()))
     assert runs[0][0] == runs[1][0] and torch.equal(runs[0][1], runs[1][1])
-    assert set(run) >= {"steps", "minutes", "loss", "focal", "dice", "iou"}
-    with pytest.raises(ValueError, match="steps"):
-        zs.train_sam(model, steps=0)
+    assert set(run) >= {"steps", "warmup", "minutes", "loss", "focal", "dice", "iou"}
+    assert run["warmup"] == 0  # a run of 2 steps warms up for a fifth of it
+    for bad in (dict(steps=0), dict(prompts=0), dict(rounds=0), dict(scenes=0)):
+        with pytest.raises(ValueError, match=f"{next(iter(bad))} must be a positive integer"):
+            zs.SamConfig("sam_tiny", **bad)
 
 
 # -- evaluation -----------------------------------------------------------------------------
@@ -310,22 +311,20 @@ def test_evaluate_sam_is_deterministic_and_checks_length(model):
         zs.evaluate_sam(model, length=0)
 
 
-# -- train_entry -------------------------------------------------------------------------------
+# -- the recipe -------------------------------------------------------------------------------
 
 
-def test_train_entry_writes_a_checkpoint_and_a_card_that_rescores(tmp_path, capsys):
-    entry = ZooEntry("sam_tiny", dict(), lr=8e-4, steps=2, task="scenes", batch=1)
-    assert entry.checkpoint.name == "sam_tiny_scenes.pt"
-    args = argparse.Namespace(steps=None, batch=None, lr=None, out=tmp_path, scenes=2, test_images=2)
-    torch.manual_seed(0)
-    assert zs.train_entry(args, entry, torch.device("cpu"), ["sam_tiny", "--steps", "2"]) == 0
+def test_recipe_writes_a_checkpoint_and_a_card_that_rescores(tmp_path, capsys):
+    config = zs.SamConfig("sam_tiny", steps=2, batch=1, out=tmp_path, scenes=2, test_scenes=2,
+                          device="cpu")
+    zs.train(config)
     card = (tmp_path / "sam_tiny_scenes.md").read_text()
     assert "1,018,532 parameters" in card and "2 steps" in card and "python -m segedu.zoo.train sam_tiny" in card
     state = torch.load(tmp_path / "sam_tiny_scenes.pt", weights_only=True)
     assert all(v.dtype == torch.float16 for v in state.values() if v.is_floating_point())
     model = get_model("sam_tiny")
     model.load_state_dict({k: v.float() for k, v in state.items()})
-    score = zs.evaluate_sam(model, length=2)
+    score = zs.evaluate(model, length=2)
     for key, value in score.items():
         written = float(re.search(rf"\| {key} .*\| (-?[\d.]+) \|", card).group(1))
         assert written == pytest.approx(value, abs=0.005), key

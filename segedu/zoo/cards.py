@@ -1,0 +1,79 @@
+"""Checkpoints and model cards of the zoo: what every recipe writes at the end of its run.
+
+A checkpoint is the model's state dict in float16, on the CPU (``<model>_<data>.pt``); its card
+(``.md`` beside it) opens with :func:`card_head` (title, how to build the model, its size), then
+says how it was trained (the command, :func:`where`, the time) and gives its held-out scores,
+often as :func:`metric_table` (which the re-scoring tests read back).
+"""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import torch
+
+from . import ZooEntry
+
+__all__ = ["save_float16", "load_float32", "card_head", "metric_table", "write_card", "where",
+           "quoted_card"]
+
+
+def save_float16(model: torch.nn.Module, path: str | Path) -> Path:
+    """Save ``model``'s state dict to ``path``: floating tensors in float16, all on the CPU
+    (wherever the model was trained); the folder is created. Returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: (v.half() if v.is_floating_point() else v).cpu()
+             for k, v in model.state_dict().items()}
+    torch.save(state, path)
+    return path
+
+
+def load_float32(path: str | Path) -> dict[str, torch.Tensor]:
+    """A checkpoint written by :func:`save_float16`, floating tensors back in float32."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+
+
+def card_head(title: str, entry: ZooEntry, model: torch.nn.Module) -> list[str]:
+    """The card's first lines: ``# title`` and how to build the model, with its parameter count."""
+    count = sum(p.numel() for p in model.parameters())
+    arguments = "".join(f", {k}={v!r}" for k, v in entry.kwargs.items())
+    return [f"# {title}", "", f"- model: `get_model({entry.model!r}{arguments})`, {count:,} "
+            "parameters, stored in float16"]
+
+
+def metric_table(score: Mapping[str, float], names: Mapping[str, str] | None = None) -> list[str]:
+    """The card's ``| metric | value |`` table, 3 decimals, then a blank line; ``names`` adds what
+    a metric means after its key (``| miou_box (mIoU, box) | 0.812 |``)."""
+    names = names or {}
+    rows = [f"| {key}{f' ({names[key]})' if key in names else ''} | {value:.3f} |"
+            for key, value in score.items()]
+    return ["| metric | value |", "| --- | ---: |", *rows, ""]
+
+
+def write_card(path: str | Path, card: Sequence[str]) -> Path:
+    """Write the card's lines to ``path`` (beside the checkpoint) and print them."""
+    path = Path(path)
+    path.write_text("\n".join(card))
+    print("\n".join(card))
+    return path
+
+
+def where(device: torch.device | str) -> str:
+    """The machine a run used, for the card: the GPU's name, or the CPU and its threads."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{platform.machine()} CPU, {torch.get_num_threads()} thread(s)"
+
+
+def quoted_card(path: str | Path) -> str:
+    """How an earlier run was trained, quoted from its card (``- trained`` and ``- recipe`` lines
+    joined by ``; ``), or ``"no card"`` when there is none."""
+    path = Path(path)
+    lines = path.read_text().splitlines() if path.is_file() else []
+    quoted = [line[2:] for line in lines if line.startswith(("- trained", "- recipe"))]
+    return "; ".join(quoted) or "no card"

@@ -1,0 +1,99 @@
+"""What every zoo recipe shares: its configuration's common fields and its interface.
+
+A recipe (:class:`Recipe`) trains the models of one :class:`~segedu.zoo.Task`: ``train(config)``
+builds the entry's model, trains it, scores it on the held-out split, writes its float16
+checkpoint and its card into ``config.out`` and returns the model; ``evaluate(model)`` gives the
+held-out scores of a model (the card's numbers). Each recipe's configuration is a dataclass
+deriving from :class:`TrainConfig`, as nanoGPT's ``GPTConfig``: a small run for a test is
+``train(SemanticConfig("unet", steps=2, scenes=16, out=tmp_path))``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+
+from ..config import device as best_device
+from ..config import seed_everything
+from . import FOLDER, ZOO, Task, ZooEntry
+
+__all__ = ["TrainConfig", "Recipe"]
+
+
+@dataclass
+class TrainConfig:
+    """The settings every recipe has; a recipe's own dataclass adds its own.
+
+    Args:
+        name: the zoo entry (a key of :data:`segedu.zoo.ZOO`).
+        steps, lr, batch: ``None`` takes the entry's.
+        out: the folder of the checkpoint and the card (default: the package's own).
+        device: ``None`` is :func:`segedu.config.device` (CUDA, then MPS, then CPU).
+        command: how the run was started, quoted in the card (``None``: the equivalent
+            ``python -m segedu.zoo.train`` command).
+        entry: the :class:`~segedu.zoo.ZooEntry` itself, for a model not (yet) in the zoo
+            (``None``: ``ZOO[name]``).
+    """
+
+    tasks: ClassVar[tuple[Task, ...]] = ()  # the tasks whose entries it trains
+    positive: ClassVar[tuple[str, ...]] = ()  # its own fields that must be positive integers
+
+    name: str
+    steps: int | None = None
+    lr: float | None = None
+    batch: int | None = None
+    out: Path = FOLDER
+    device: str | None = None
+    command: str | None = None
+    entry: ZooEntry | None = None
+
+    def __post_init__(self) -> None:
+        if self.entry is None:
+            if self.name not in ZOO:
+                raise ValueError(f"segedu.zoo has no entry {self.name!r}; "
+                                 f"it has: {', '.join(sorted(ZOO))}")
+            self.entry = ZOO[self.name]
+        if self.tasks and self.entry.task not in self.tasks:
+            raise ValueError(f"{self.name!r} is a {self.entry.task.value} model: "
+                             f"{type(self).__name__} trains {', '.join(t.value for t in self.tasks)}")
+        self.steps = self.entry.steps if self.steps is None else self.steps
+        self.lr = self.entry.lr if self.lr is None else self.lr
+        self.batch = self.entry.batch if self.batch is None else self.batch
+        for name in ("steps", "batch", *self.positive):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be positive, got {self.lr!r}")
+        self.out = Path(self.out)
+
+    def torch_device(self) -> torch.device:
+        """The device to train on."""
+        return torch.device(self.device) if self.device is not None else best_device()
+
+    def command_line(self) -> str:
+        """``command``, or the ``python -m segedu.zoo.train`` command of this configuration."""
+        if self.command is not None:
+            return self.command
+        return f"python -m segedu.zoo.train {self.name} --steps {self.steps}"
+
+    def start(self) -> torch.device:
+        """Seed every generator with 0 (the model's initialisation, the data order) and return
+        the device: the first thing each recipe's ``train`` does."""
+        seed_everything(0)
+        return self.torch_device()
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One task's recipe: its configuration class, ``train(config) -> model`` (writes checkpoint
+    and card), ``evaluate(model, device=...) -> {metric: value}`` (the held-out scores)."""
+
+    task: Task
+    config: type[TrainConfig]
+    train: Callable[[Any], torch.nn.Module]
+    evaluate: Callable[..., dict[str, float]]
