@@ -24,12 +24,14 @@ __all__ = ["needs", "waiting_line"]
 
 def waiting_line(part: str) -> str:
     """The one line printed for a cell that waits for ``part`` of the lab."""
-    return f"⏸ Skipped: finish {part} first (a `# YOUR CODE HERE` there still raises NotImplementedError)."
+    return (f"⏸ Skipped: finish {part} first (a `# YOUR CODE HERE` there still raises "
+            "NotImplementedError).")
 
 
 @contextmanager
 def needs(part: str) -> Iterator[None]:
-    """Run a block of code that uses the student's code of ``part`` (e.g. ``"section 4 (focal loss)"``).
+    """Run a block of code that uses the student's code of ``part`` (e.g.
+    ``"section 4 (focal loss)"``).
 
     When that code is still a TODO (it raises ``NotImplementedError``), print :func:`waiting_line`
     and leave the block quietly: the rest of the block is skipped and the cell ends without an

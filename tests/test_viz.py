@@ -470,9 +470,12 @@ def test_show_predictions_draws_image_truth_and_one_column_per_model():
     assert all(ax.get_title() == "" for ax in axes[1:].flat)
     for i in range(n):
         np.testing.assert_allclose(axes[i, 0].images[0].get_array(), to_numpy_image(images[i]))
-        np.testing.assert_allclose(axes[i, 1].images[0].get_array(), colorize(truth[i], colors=colors))
-        np.testing.assert_allclose(axes[i, 2].images[0].get_array(), axes[i, 1].images[0].get_array())
-        np.testing.assert_allclose(axes[i, 3].images[0].get_array(), colorize(wrong[i], colors=colors))
+        np.testing.assert_allclose(axes[i, 1].images[0].get_array(),
+                                   colorize(truth[i], colors=colors))
+        np.testing.assert_allclose(axes[i, 2].images[0].get_array(),
+                                   axes[i, 1].images[0].get_array())
+        np.testing.assert_allclose(axes[i, 3].images[0].get_array(),
+                                   colorize(wrong[i], colors=colors))
     assert [text.get_text() for text in fig.legends[0].get_texts()] == ["a", "b", "c", "d"]
 
 

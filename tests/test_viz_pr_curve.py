@@ -15,7 +15,8 @@ from segedu.viz import plot_precision_recall  # noqa: E402
 def result():
     target = {"boxes": torch.tensor([[0.0, 0, 10, 10], [20, 20, 30, 30], [40, 40, 60, 60]]),
               "labels": torch.tensor([0, 0, 1])}
-    pred = {"boxes": torch.tensor([[0.0, 0, 10, 10], [50, 50, 60, 60], [21, 20, 30, 30], [40, 40, 60, 61]]),
+    pred = {"boxes": torch.tensor([[0.0, 0, 10, 10], [50, 50, 60, 60], [21, 20, 30, 30],
+                                   [40, 40, 60, 61]]),
             "scores": torch.tensor([0.9, 0.8, 0.7, 0.6]), "labels": torch.tensor([0, 0, 0, 1])}
     return mean_average_precision([pred], [target])
 

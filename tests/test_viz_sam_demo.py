@@ -37,7 +37,8 @@ def test_a_click_shows_the_predictors_three_masks_and_scores(sam):
     reference = SamPredictor(sam)
     reference.set_image(image)
     expected_masks, expected_scores, _ = reference.predict(point_coords=np.array([[40.0, 50.0]]),
-                                                           point_labels=np.array([1]), multimask_output=True)
+                                                           point_labels=np.array([1]),
+                                                           multimask_output=True)
     assert masks.shape == (3, 96, 120) and np.array_equal(masks, expected_masks)
     np.testing.assert_array_equal(scores, expected_scores)
     best = int(np.argmax(scores))
@@ -49,7 +50,8 @@ def test_a_click_shows_the_predictors_three_masks_and_scores(sam):
     # a shift-click, as the browser reports it, adds a background point to the same prompt
     demo._on_event({"dataX": 5, "dataY": 7, "shiftKey": True, "type": "click"})
     assert demo.labels.tolist() == [1, 0] and demo.points.tolist() == [[40, 50], [5, 7]]
-    expected_masks, _, _ = reference.predict(point_coords=demo.points, point_labels=demo.labels, multimask_output=True)
+    expected_masks, _, _ = reference.predict(point_coords=demo.points, point_labels=demo.labels,
+                                             multimask_output=True)
     assert np.array_equal(demo.masks, expected_masks)
     demo.reset()
     assert len(demo.points) == 0

@@ -71,7 +71,8 @@ def as_float_image(image: Any, *, name: str = "image") -> np.ndarray:
     elif np.issubdtype(array.dtype, np.floating):
         array = array.astype(np.float64)
     else:
-        raise TypeError(f"{name} must hold real numbers (float, int or bool), got dtype {array.dtype}")
+        raise TypeError(f"{name} must hold real numbers (float, int or bool), got dtype "
+                        f"{array.dtype}")
     if array.ndim == 3 and array.shape[-1] == 1:
         array = array[..., 0]  # (H, W, 1) -> (H, W)
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] != 3):
@@ -126,7 +127,8 @@ def as_points(points: Any, *, name: str = "points") -> np.ndarray:
     if isinstance(points, torch.Tensor):
         points = points.detach().cpu().numpy()
     if not isinstance(points, np.ndarray):
-        raise TypeError(f"{name} must be a numpy array or a torch tensor, got {type(points).__name__}")
+        raise TypeError(f"{name} must be a numpy array or a torch tensor, got "
+                        f"{type(points).__name__}")
     if not (np.issubdtype(points.dtype, np.floating) or np.issubdtype(points.dtype, np.integer)):
         raise TypeError(f"{name} must hold real numbers, got dtype {points.dtype}")
     if points.ndim != 2:

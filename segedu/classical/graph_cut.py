@@ -66,7 +66,8 @@ _HARD = 1e9  # the capacity that makes a seed's label a hard constraint
 def potts_weights(
     image: np.ndarray, *, lam: float = 1.0, sigma: float | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    r"""Pairwise weights :math:`B_{pq} = \lambda \exp(-(I_p - I_q)^2 / (2\sigma^2))` of a grey image.
+    r"""Pairwise weights :math:`B_{pq} = \lambda \exp(-(I_p - I_q)^2 / (2\sigma^2))` of a grey
+    image.
 
     Args:
         image: float ``(H, W)`` grey image.
@@ -99,7 +100,8 @@ def binary_energy(
     right: np.ndarray,
     down: np.ndarray,
 ) -> float:
-    """:math:`E(L)`: the unary terms of the chosen labels plus the weights of the cut neighbour pairs.
+    """:math:`E(L)`: the unary terms of the chosen labels plus the weights of the cut neighbour
+    pairs.
 
     ``labels`` is ``(H, W)`` with 1 foreground, 0 background; the unaries are ``(H, W)``; ``right``
     ``(H, W-1)`` and ``down`` ``(H-1, W)`` as returned by :func:`potts_weights`.

@@ -14,10 +14,11 @@ Theory 28(2)) alternates two steps that each never increase :math:`J`:
    \sum_{i \in S_j} x_i`.
 
 It stops when the assignments no longer change, or when the centres moved by a total squared
-distance :math:`\sum_j \lVert c_j^{new} - c_j\rVert^2 \le \mathrm{tol} \cdot \overline{\mathrm{var}}`
+distance
+:math:`\sum_j \lVert c_j^{new} - c_j\rVert^2 \le \mathrm{tol} \cdot \overline{\mathrm{var}}`
 (``tol`` times the mean variance of the features, as scikit-learn's ``KMeans``); in that case the
-points are assigned once more so that the assignments match the returned centres. A cluster
-that loses all its points keeps its centre (scikit-learn instead moves it to a far point).
+points are assigned once more so that the assignments match the returned centres. A cluster that
+loses all its points keeps its centre (scikit-learn instead moves it to a far point).
 
 **k-means++ seeding** (Arthur & Vassilvitskii 2007, "k-means++: the advantages of careful
 seeding", SODA): the first centre is a point drawn uniformly at random; each next centre is a
@@ -86,7 +87,8 @@ def kmeans(
     init: str | np.ndarray = "k-means++",
     tol: float = 1e-4,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Lloyd's k-means on ``points (N, D)``; returns ``(centres (k, D) float64, assignments (N,) int64)``.
+    """Lloyd's k-means on ``points (N, D)``; returns
+    ``(centres (k, D) float64, assignments (N,) int64)``.
 
     Args:
         points: ``(N, D)`` numpy array or torch tensor.

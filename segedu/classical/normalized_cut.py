@@ -27,12 +27,12 @@ the symmetric problem :math:`D^{-1/2}(D - W)D^{-1/2} z = \lambda z` (the normali
 which :func:`ncut_eigenvector` solves with ``scipy.sparse.linalg.eigsh`` (as the two *largest*
 eigenvectors of :math:`D^{-1/2} W D^{-1/2}`, where ARPACK converges fast; a dense solver for
 tiny graphs, and as a fallback when ARPACK stalls on a repeated eigenvalue, which happens when a
-segment's graph falls apart into disconnected pieces). The real-valued ``y`` is then split at the threshold with the smallest Ncut
-(:func:`best_split`: every point between two consecutive distinct values of ``y`` is tried,
-Shi & Malik try ``l`` evenly spaced ones), and each part is split again while its best Ncut
-stays below ``max_ncut`` (:func:`recursive_ncut`; or, with ``n_segments``, the segment with the
-cheapest split is split until there are that many). Shi & Malik also skip unstable eigenvectors;
-this module does not.
+segment's graph falls apart into disconnected pieces). The real-valued ``y`` is then split at the
+threshold with the smallest Ncut (:func:`best_split`: every point between two consecutive distinct
+values of ``y`` is tried, Shi & Malik try ``l`` evenly spaced ones), and each part is split again
+while its best Ncut stays below ``max_ncut`` (:func:`recursive_ncut`; or, with ``n_segments``, the
+segment with the cheapest split is split until there are that many). Shi & Malik also skip unstable
+eigenvectors; this module does not.
 
 **Speed.** A pixel graph has ``H * W`` nodes; :func:`pixel_affinity` builds it for small images
 (tests, figures). :func:`normalized_cut_segmentation` works on SLIC superpixels (Achanta et al.
@@ -155,13 +155,16 @@ def superpixel_affinity(
         np.stack([superpixels[:-1, :].ravel(), superpixels[1:, :].ravel()], axis=1),
     ])
     pairs = pairs[pairs[:, 0] != pairs[:, 1]]
-    pairs = np.unique(np.concatenate([pairs, pairs[:, ::-1], np.repeat(np.arange(s), 2).reshape(-1, 2)]),
+    pairs = np.unique(np.concatenate([pairs, pairs[:, ::-1],
+                                      np.repeat(np.arange(s), 2).reshape(-1, 2)]),
                       axis=0)
-    return _affinity(features, positions, pairs[:, 0], pairs[:, 1], sigma_i, sigma_x, s), superpixels
+    return (_affinity(features, positions, pairs[:, 0], pairs[:, 1], sigma_i, sigma_x, s),
+            superpixels)
 
 
 def ncut_eigenvector(affinity: sp.spmatrix | np.ndarray) -> np.ndarray:
-    """The generalised eigenvector ``y (N,)`` of the second smallest ``lambda`` of ``(D - W) y = lambda D y``.
+    """The generalised eigenvector ``y (N,)`` of the second smallest ``lambda`` of
+    ``(D - W) y = lambda D y``.
 
     Solved as :math:`y = D^{-1/2} z`, ``z`` the eigenvector of the second largest eigenvalue of
     :math:`D^{-1/2} W D^{-1/2}` (= second smallest of the normalised Laplacian). Scaled so that
@@ -205,7 +208,8 @@ def ncut_value(affinity: sp.spmatrix | np.ndarray, in_a: np.ndarray) -> float:
     return cut / degree[a].sum() + cut / degree[~a].sum()
 
 
-def best_split(affinity: sp.spmatrix | np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float, float]:
+def best_split(affinity: sp.spmatrix | np.ndarray,
+               y: np.ndarray) -> tuple[np.ndarray, float, float]:
     """Split ``y`` at the threshold of least Ncut, among all points between its distinct values.
 
     Returns:
@@ -230,7 +234,8 @@ def best_split(affinity: sp.spmatrix | np.ndarray, y: np.ndarray) -> tuple[np.nd
     if not valid.any():
         return np.ones(n, bool), float("inf"), float(ys[-1])
     volume_b = volume_a[-1] - volume_a[:-1]
-    ncut = np.where(valid, cut[:-1] / volume_a[:-1] + cut[:-1] / np.where(valid, volume_b, 1.0), np.inf)
+    ncut = np.where(valid, cut[:-1] / volume_a[:-1] + cut[:-1] / np.where(valid, volume_b, 1.0),
+                    np.inf)
     k = int(np.argmin(ncut))  # A = the first k + 1 nodes
     threshold = float((ys[k] + ys[k + 1]) / 2)
     return y <= threshold, float(ncut[k]), threshold
@@ -311,11 +316,13 @@ def normalized_cut_segmentation(
     """
     # 1. superpixel graph with Shi-Malik affinities between touching superpixels
     affinity, superpixels = superpixel_affinity(
-        image, n_superpixels=n_superpixels, compactness=compactness, sigma_i=sigma_i, sigma_x=sigma_x
+        image, n_superpixels=n_superpixels, compactness=compactness, sigma_i=sigma_i,
+        sigma_x=sigma_x
     )
     if affinity.shape[0] < 2:
         return np.ones(superpixels.shape, np.int64)
     # 2. recursive two-way cuts of the graph; 3. each pixel takes its superpixel's segment
     labels = recursive_ncut(affinity, max_ncut=max_ncut,
-                            n_segments=None if n_segments is None else min(n_segments, affinity.shape[0]))
+                            n_segments=None if n_segments is None
+                            else min(n_segments, affinity.shape[0]))
     return labels[superpixels]

@@ -148,7 +148,8 @@ def watershed(
     labels = _to_numpy("markers", markers)
     if labels.shape != heights.shape:
         raise ValueError(
-            f"markers must have the shape of surface {tuple(heights.shape)}, got {tuple(labels.shape)}"
+            f"markers must have the shape of surface {tuple(heights.shape)}, got "
+            f"{tuple(labels.shape)}"
         )
     if not (np.issubdtype(labels.dtype, np.integer) or labels.dtype == np.bool_):
         raise TypeError(f"markers must hold integer labels, got dtype {labels.dtype}")
@@ -158,7 +159,8 @@ def watershed(
             f"mask must have the shape of surface {tuple(heights.shape)}, got {tuple(inside.shape)}"
         )
     if connectivity not in _NEIGHBOURS:
-        raise ValueError(f"connectivity must be 1 (4-neighbours) or 2 (8-neighbours), got {connectivity}")
+        raise ValueError("connectivity must be 1 (4-neighbours) or 2 (8-neighbours), got "
+                         f"{connectivity}")
     h, w = heights.shape
     output = labels.astype(np.int64) * inside  # markers outside the mask are dropped
     heap = _Heap()

@@ -43,7 +43,8 @@ def _count_pairs(
     # 2. pixels whose target is ignore_index go to one extra bin, C^2, dropped after counting
     #    (cheaper than removing them from the tensors first)
     if ignore_index is not None:
-        pair_index = pair_index.masked_fill(target.reshape(-1) == ignore_index, num_classes * num_classes)
+        pair_index = pair_index.masked_fill(target.reshape(-1) == ignore_index,
+                                            num_classes * num_classes)
     # 3. count each of the C^2 possible pairs and lay the counts out as rows=true, cols=predicted
     counts = torch.bincount(pair_index, minlength=num_classes * num_classes + 1)
     return counts[: num_classes * num_classes].reshape(num_classes, num_classes)

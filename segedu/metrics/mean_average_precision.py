@@ -31,12 +31,14 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-__all__ = ["mean_average_precision", "MeanAveragePrecision", "COCO_IOU_THRESHOLDS", "COCO_RECALL_THRESHOLDS"]
+__all__ = ["mean_average_precision", "MeanAveragePrecision", "COCO_IOU_THRESHOLDS",
+           "COCO_RECALL_THRESHOLDS"]
 
 # exactly pycocotools' grids (np.linspace, so the thresholds are the same floating-point numbers)
 COCO_IOU_THRESHOLDS = np.linspace(0.5, 0.95, int(np.round((0.95 - 0.5) / 0.05)) + 1, endpoint=True)
 COCO_RECALL_THRESHOLDS = np.linspace(0.0, 1.0, int(np.round(1.0 / 0.01)) + 1, endpoint=True)
-AREA_RANGES = {"all": (0.0, 1e5**2), "small": (0.0, 32.0**2), "medium": (32.0**2, 96.0**2), "large": (96.0**2, 1e5**2)}
+AREA_RANGES = {"all": (0.0, 1e5**2), "small": (0.0, 32.0**2), "medium": (32.0**2, 96.0**2),
+               "large": (96.0**2, 1e5**2)}
 
 
 # ------------------------------------------------------------------------------------------
@@ -51,23 +53,27 @@ def _check_inputs(preds, targets, iou_type: str) -> None:
     if len(preds) != len(targets):
         raise ValueError(f"preds has {len(preds)} images but targets has {len(targets)}")
     geometry = "boxes" if iou_type == "bbox" else "masks"
-    for kind, items, keys in (("preds", preds, (geometry, "scores", "labels")), ("targets", targets, (geometry, "labels"))):
+    for kind, items, keys in (("preds", preds, (geometry, "scores", "labels")),
+                              ("targets", targets, (geometry, "labels"))):
         for i, item in enumerate(items):
             if not isinstance(item, dict):
                 raise TypeError(f"{kind}[{i}] must be a dict, got {type(item).__name__}")
             for key in keys:
                 if key not in item:
-                    raise ValueError(f"{kind}[{i}] has no {key!r} (needed for iou_type={iou_type!r})")
+                    raise ValueError(f"{kind}[{i}] has no {key!r} (needed for "
+                                     f"iou_type={iou_type!r})")
             n = len(item["labels"])
             for key in keys + (("iscrowd",) if "iscrowd" in item else ()):
                 if len(item[key]) != n:
-                    raise ValueError(f"{kind}[{i}][{key!r}] has {len(item[key])} entries for {n} labels")
+                    raise ValueError(f"{kind}[{i}][{key!r}] has {len(item[key])} entries for {n} "
+                                     "labels")
             if iou_type == "bbox" and torch.as_tensor(item["boxes"]).reshape(-1, 4).shape[0] != n:
                 raise ValueError(f"{kind}[{i}]['boxes'] must be (N, 4) xyxy")
             if iou_type == "segm":
                 masks = torch.as_tensor(item["masks"])
                 if masks.ndim != 3 or masks.dtype != torch.bool:
-                    raise ValueError(f"{kind}[{i}]['masks'] must be bool (N, H, W), got {masks.dtype} {tuple(masks.shape)}")
+                    raise ValueError(f"{kind}[{i}]['masks'] must be bool (N, H, W), got "
+                                     f"{masks.dtype} {tuple(masks.shape)}")
 
 
 def _image_arrays(item: dict, iou_type: str, *, is_pred: bool) -> dict:
@@ -124,7 +130,8 @@ def _mask_iou(dt: torch.Tensor, gt: torch.Tensor, crowd: np.ndarray) -> np.ndarr
 
 
 def _match(iou: np.ndarray, gt_ignore: np.ndarray, crowd: np.ndarray, dt_area: np.ndarray,
-           area_range: tuple[float, float], thresholds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+           area_range: tuple[float, float],
+           thresholds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Greedy COCO matching of detections (rows, in score order) to ground truths (columns).
 
     Returns ``matched`` and ``ignored``, bool ``(T, D)``: each detection's status per threshold.
@@ -163,11 +170,14 @@ def _match(iou: np.ndarray, gt_ignore: np.ndarray, crowd: np.ndarray, dt_area: n
 
 
 def _evaluate(preds, targets, iou_type, thresholds, recall_levels, max_detections):
-    """COCOeval's ``evaluate`` + ``accumulate``: precision ``(T, R, K, A, M)``, recall ``(T, K, A, M)``."""
+    """COCOeval's ``evaluate`` + ``accumulate``: precision ``(T, R, K, A, M)``, recall
+    ``(T, K, A, M)``."""
     images = [(_image_arrays(p, iou_type, is_pred=True), _image_arrays(t, iou_type, is_pred=False))
               for p, t in zip(preds, targets, strict=True)]
-    classes = sorted(set().union(*(set(p["labels"]) | set(t["labels"]) for p, t in images)) if images else set())
-    n_t, n_r, n_k, n_a, n_m = len(thresholds), len(recall_levels), len(classes), len(AREA_RANGES), len(max_detections)
+    classes = sorted(set().union(*(set(p["labels"]) | set(t["labels"]) for p, t in images))
+                     if images else set())
+    n_t, n_r, n_k, n_a, n_m = (len(thresholds), len(recall_levels), len(classes), len(AREA_RANGES),
+                               len(max_detections))
     precision = -np.ones((n_t, n_r, n_k, n_a, n_m))
     recall = -np.ones((n_t, n_k, n_a, n_m))
     scores_at = -np.ones((n_t, n_r, n_k, n_a, n_m))
@@ -186,7 +196,8 @@ def _evaluate(preds, targets, iou_type, thresholds, recall_levels, max_detection
                 iou = _box_iou(dt["geometry"][d_idx], gt["geometry"][g_idx], crowd)
             else:
                 iou = _mask_iou(dt["geometry"][d_idx], gt["geometry"][g_idx], crowd)
-            per_image.append((dt["scores"][d_idx], dt["area"][d_idx], gt["area"][g_idx], crowd, iou))
+            per_image.append((dt["scores"][d_idx], dt["area"][d_idx], gt["area"][g_idx], crowd,
+                              iou))
         for a, area_range in enumerate(AREA_RANGES.values()):
             # match once per image with the most detections; fewer detections are a prefix
             results = []
@@ -242,7 +253,8 @@ def mean_average_precision(
     Args:
         preds: one dict per image: ``boxes`` ``(N, 4)`` xyxy (for ``"bbox"``) or ``masks`` bool
             ``(N, H, W)`` (for ``"segm"``), ``scores`` ``(N,)``, ``labels`` ``(N,)`` int.
-        targets: one dict per image: ``boxes`` or ``masks``, ``labels``, optional ``iscrowd`` ``(N,)``.
+        targets: one dict per image: ``boxes`` or ``masks``, ``labels``, optional ``iscrowd``
+            ``(N,)``.
         iou_type: ``"bbox"`` or ``"segm"``.
         iou_thresholds, rec_thresholds: default COCO's 0.50:0.05:0.95 and 0:0.01:1 (101 levels).
         max_detections: detections per image for the recall figures; the last one for AP (COCO:
@@ -257,10 +269,13 @@ def mean_average_precision(
         layout; area ranges all, small, medium, large) for plotting precision-recall curves.
     """
     _check_inputs(preds, targets, iou_type)
-    thresholds = COCO_IOU_THRESHOLDS if iou_thresholds is None else np.asarray(iou_thresholds, dtype=float)
-    levels = COCO_RECALL_THRESHOLDS if rec_thresholds is None else np.asarray(rec_thresholds, dtype=float)
+    thresholds = (COCO_IOU_THRESHOLDS if iou_thresholds is None
+                  else np.asarray(iou_thresholds, dtype=float))
+    levels = (COCO_RECALL_THRESHOLDS if rec_thresholds is None
+              else np.asarray(rec_thresholds, dtype=float))
     max_detections = sorted(int(m) for m in max_detections)
-    precision, recall, classes = _evaluate(preds, targets, iou_type, thresholds, levels, max_detections)
+    precision, recall, classes = _evaluate(preds, targets, iou_type, thresholds, levels,
+                                           max_detections)
     last = len(max_detections) - 1
     areas = {name: a for a, name in enumerate(AREA_RANGES)}
 
@@ -275,7 +290,8 @@ def mean_average_precision(
 
     result = {
         "map": ap(), "map_50": ap(threshold=0.5), "map_75": ap(threshold=0.75),
-        "map_small": ap(area="small"), "map_medium": ap(area="medium"), "map_large": ap(area="large"),
+        "map_small": ap(area="small"), "map_medium": ap(area="medium"),
+        "map_large": ap(area="large"),
     }
     for m, max_det in enumerate(max_detections):
         result[f"mar_{max_det}"] = ar(m=m)
@@ -284,7 +300,8 @@ def mean_average_precision(
     result = {key: torch.tensor(value, dtype=torch.float32) for key, value in result.items()}
     result["classes"] = torch.tensor(classes, dtype=torch.int64)
     if class_metrics:
-        result["map_per_class"] = torch.tensor([_mean_valid(precision[:, :, k, 0, last]) for k in range(len(classes))])
+        result["map_per_class"] = torch.tensor([_mean_valid(precision[:, :, k, 0, last])
+                                                for k in range(len(classes))])
         result[f"mar_{max_detections[-1]}_per_class"] = torch.tensor(
             [_mean_valid(recall[:, k, 0, last]) for k in range(len(classes))])
     result["precision"], result["recall"] = precision, recall
@@ -304,7 +321,8 @@ class MeanAveragePrecision:
                  class_metrics: bool = False) -> None:
         if iou_type not in ("bbox", "segm"):
             raise ValueError(f'iou_type must be "bbox" or "segm", got {iou_type!r}')
-        self.iou_type, self.max_detections, self.class_metrics = iou_type, tuple(max_detections), class_metrics
+        self.iou_type, self.max_detections, self.class_metrics = (iou_type, tuple(max_detections),
+                                                                  class_metrics)
         self.reset()
 
     def reset(self) -> None:
@@ -315,11 +333,13 @@ class MeanAveragePrecision:
         _check_inputs(preds, targets, self.iou_type)
 
         def to_cpu(item: dict) -> dict:
-            return {k: (v.detach().cpu() if isinstance(v, torch.Tensor) else v) for k, v in item.items()}
+            return {k: (v.detach().cpu() if isinstance(v, torch.Tensor) else v)
+                    for k, v in item.items()}
 
         self.preds += [to_cpu(p) for p in preds]
         self.targets += [to_cpu(t) for t in targets]
 
     def compute(self) -> dict:
         return mean_average_precision(self.preds, self.targets, self.iou_type,
-                                      max_detections=self.max_detections, class_metrics=self.class_metrics)
+                                      max_detections=self.max_detections,
+                                      class_metrics=self.class_metrics)

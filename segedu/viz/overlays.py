@@ -83,7 +83,8 @@ def overlay_semantic(
 
 
 def masks_from_labels(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Instance label image ``(H, W)`` (0 = background) -> bool masks ``(N, H, W)`` and ids ``(N,)``."""
+    """Instance label image ``(H, W)`` (0 = background) -> bool masks ``(N, H, W)`` and ids
+    ``(N,)``."""
     ids = np.unique(labels)
     ids = ids[ids != 0]
     return labels[None] == ids[:, None, None], ids
@@ -153,9 +154,9 @@ def overlay_panoptic(
     """Panoptic map (category id, instance id) over ``image`` -> ``(H, W, 3)``.
 
     ``panoptic`` is ``(2, H, W)`` or ``(H, W, 2)``. Stuff categories (not in ``things``) are
-    coloured by class (``colors[c]``, default :func:`palette`); each instance of a thing category gets its own
-    :func:`shade <segedu.viz.shades>` of its class colour (same hue, other lightness), so
-    instances of one class are told apart and still read as that class. Pixels of category
+    coloured by class (``colors[c]``, default :func:`palette`); each instance of a thing category
+    gets its own :func:`shade <segedu.viz.shades>` of its class colour (same hue, other lightness),
+    so instances of one class are told apart and still read as that class. Pixels of category
     ``void`` (255 by default: segedu's fill for "no label", the same value as the semantic
     ``ignore_index``; COCO panoptic files use 0) keep the image's values exactly.
     """

@@ -128,7 +128,8 @@ def shades(color: np.ndarray, n: int) -> np.ndarray:
 
 
 def check_colors(colors: Any, n: int, name: str = "colors") -> np.ndarray:
-    """User-given ``colors`` -> float ``(K, 3)`` in ``[0, 1]`` with ``K >= n``; ``name`` is quoted in errors."""
+    """User-given ``colors`` -> float ``(K, 3)`` in ``[0, 1]`` with ``K >= n``; ``name`` is quoted
+    in errors."""
     array = np.asarray(colors, dtype=np.float64)
     if array.ndim != 2 or array.shape[1] != 3:
         raise ValueError(f"{name} must have shape (K, 3), got {array.shape}")

@@ -1,4 +1,5 @@
-"""Precision-recall curves from the COCO evaluation of :func:`segedu.metrics.mean_average_precision`."""
+"""Precision-recall curves from the COCO evaluation of
+:func:`segedu.metrics.mean_average_precision`."""
 
 from __future__ import annotations
 
@@ -39,12 +40,15 @@ def plot_precision_recall(
         The axes.
     """
     if "precision" not in result:
-        raise ValueError("result has no 'precision' array: pass the dict mean_average_precision returns")
+        raise ValueError("result has no 'precision' array: pass the dict mean_average_precision "
+                         "returns")
     precision = np.asarray(result["precision"])
-    thresholds = np.asarray(result.get("iou_thresholds", np.linspace(0.5, 0.95, precision.shape[0])))
+    thresholds = np.asarray(result.get("iou_thresholds",
+                                       np.linspace(0.5, 0.95, precision.shape[0])))
     where = np.nonzero(np.isclose(thresholds, iou_threshold))[0]
     if len(where) == 0:
-        raise ValueError(f"iou_threshold={iou_threshold} is not one of the evaluated thresholds {thresholds.round(2).tolist()}")
+        raise ValueError(f"iou_threshold={iou_threshold} is not one of the evaluated thresholds "
+                         f"{thresholds.round(2).tolist()}")
     curves = precision[where[0], :, :, area, -1]  # (R, K) at the largest detection limit
     recall = np.linspace(0, 1, curves.shape[0])
     classes = [int(c) for c in np.asarray(result.get("classes", range(curves.shape[1])))]

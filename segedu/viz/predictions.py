@@ -91,7 +91,8 @@ def show_predictions(
     | one per model*, titles on the first row.
     """
     if not isinstance(predictions, Mapping):
-        raise TypeError(f"predictions must map a title to label maps, got {type(predictions).__name__}")
+        raise TypeError("predictions must map a title to label maps, got "
+                        f"{type(predictions).__name__}")
     rows = _stack(images, "images", 3)
     if not rows:
         raise ValueError("images is empty: nothing to show")
@@ -99,7 +100,8 @@ def show_predictions(
     columns: list[tuple[str, list[Any]]] = []
     if truth is not None:
         columns.append(("ground truth", _stack(truth, "truth", 2)))
-    columns += [(str(title), _stack(maps, f"predictions[{title!r}]", 2)) for title, maps in predictions.items()]
+    columns += [(str(title), _stack(maps, f"predictions[{title!r}]", 2))
+                for title, maps in predictions.items()]
     for title, maps in columns:
         if len(maps) != len(rows):
             raise ValueError(f"{title!r} has {len(maps)} label maps for {len(rows)} images")
@@ -117,12 +119,14 @@ def show_predictions(
     # 3. the grid of panels
     ncols = 1 + len(columns)
     height, width = to_numpy_image(rows[0]).shape[:2]
-    fig, axes = plt.subplots(len(rows), ncols, figsize=(size * ncols, size * len(rows) * height / width + 0.4),
+    fig, axes = plt.subplots(len(rows), ncols,
+                             figsize=(size * ncols, size * len(rows) * height / width + 0.4),
                              squeeze=False)
     for i, image in enumerate(rows):
         axes[i, 0].imshow(to_numpy_image(image))
         for j, (_, maps) in enumerate(columns, start=1):
-            axes[i, j].imshow(colorize(maps[i], colors=colors, num_classes=num_classes, ignore_index=ignore_index),
+            axes[i, j].imshow(colorize(maps[i], colors=colors, num_classes=num_classes,
+                                       ignore_index=ignore_index),
                               interpolation="nearest")
     for j, title in enumerate(["image"] + [title for title, _ in columns]):
         axes[0, j].set_title(title, fontsize=9)
@@ -133,7 +137,8 @@ def show_predictions(
     if class_names is not None:
         handles = [Patch(facecolor=colors[c], edgecolor="black", linewidth=0.5, label=name)
                    for c, name in enumerate(class_names)]
-        fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 6), fontsize=8, frameon=False)
+        fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 6), fontsize=8,
+                   frameon=False)
         fig.tight_layout(rect=(0, 0.4 / fig.get_size_inches()[1] + 0.02, 1, 1))
     else:
         fig.tight_layout()

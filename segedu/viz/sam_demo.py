@@ -37,7 +37,8 @@ def _uint8_image(image: Any) -> np.ndarray:
     """``(H, W, 3)`` uint8 from that, or from a float ``(3, H, W)`` tensor in [0, 1]."""
     if isinstance(image, torch.Tensor):
         if image.ndim != 3 or image.shape[0] != 3 or not image.is_floating_point():
-            raise ValueError(f"a tensor image must be float (3, H, W) in [0, 1], got {image.dtype} {tuple(image.shape)}")
+            raise ValueError(f"a tensor image must be float (3, H, W) in [0, 1], got {image.dtype} "
+                             f"{tuple(image.shape)}")
         return (image.detach().clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
@@ -45,8 +46,8 @@ def _uint8_image(image: Any) -> np.ndarray:
     return image
 
 
-def render_mask(image: np.ndarray, mask: np.ndarray | None, points: np.ndarray, labels: np.ndarray, *,
-                alpha: float = 0.5) -> np.ndarray:
+def render_mask(image: np.ndarray, mask: np.ndarray | None, points: np.ndarray,
+                labels: np.ndarray, *, alpha: float = 0.5) -> np.ndarray:
     """The image ``(H, W, 3)`` uint8 with ``mask`` ``(H, W)`` tinted and the clicked points drawn
     as small squares (green foreground, red background)."""
     out = image.astype(np.float64)
@@ -109,7 +110,8 @@ class SamClickDemo:
         reset = widgets.Button(description="reset points")
         reset.on_click(lambda _: self.reset())
         help_text = widgets.HTML("click: a foreground point; shift-click: a background point")
-        answers = widgets.HBox([widgets.VBox([a, c], layout=widgets.Layout(width=width, flex="0 0 auto"))
+        answers = widgets.HBox([widgets.VBox([a, c],
+                                             layout=widgets.Layout(width=width, flex="0 0 auto"))
                                 for a, c in zip(self.answers, self.captions, strict=True)])
         self.widget = widgets.VBox([help_text, self.view, reset, answers])
         # 3. clicks on the image, in the image's own pixel coordinates
@@ -119,16 +121,18 @@ class SamClickDemo:
     def _on_event(self, event: dict[str, Any]) -> None:
         self.click(event["dataX"], event["dataY"], foreground=not event.get("shiftKey", False))
 
-    def click(self, x: float, y: float, *, foreground: bool = True) -> tuple[np.ndarray, np.ndarray]:
-        """Add a point at pixel ``(x, y)`` and ask SAM again; return its masks ``(3, H, W)`` bool and
-        scores ``(3,)`` (also shown in the widget)."""
+    def click(self, x: float, y: float, *,
+              foreground: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Add a point at pixel ``(x, y)`` and ask SAM again; return its masks ``(3, H, W)`` bool
+        and scores ``(3,)`` (also shown in the widget)."""
         height, width = self.image.shape[:2]
         if not (0 <= x < width and 0 <= y < height):
             raise ValueError(f"the point ({x}, {y}) lies outside the {width} x {height} image")
         self.points = np.concatenate([self.points, [[float(x), float(y)]]])
         self.labels = np.concatenate([self.labels, [1 if foreground else 0]])
         # the prompt: every point so far; three masks, as for any ambiguous prompt
-        self.masks, self.scores, _ = self.predictor.predict(point_coords=self.points, point_labels=self.labels,
+        self.masks, self.scores, _ = self.predictor.predict(point_coords=self.points,
+                                                            point_labels=self.labels,
                                                              multimask_output=True)
         self._show()
         return self.masks, self.scores
@@ -147,6 +151,7 @@ class SamClickDemo:
             return
         best = int(np.argmax(self.scores))
         for k, (answer, caption) in enumerate(zip(self.answers, self.captions, strict=True)):
-            answer.value = _png(render_mask(self.image, self.masks[k], self.points, self.labels, alpha=self.alpha))
+            answer.value = _png(render_mask(self.image, self.masks[k], self.points, self.labels,
+                                            alpha=self.alpha))
             text = f"mask {k + 1}: predicted IoU {float(self.scores[k]):.3f}"
             caption.value = f"<b>{text} (best)</b>" if k == best else text

@@ -1,4 +1,5 @@
-"""Input checks of segedu.classical, and every method on the real images shipped with scikit-image."""
+"""Input checks of segedu.classical, and every method on the real images shipped with
+scikit-image."""
 
 import numpy as np
 import pytest

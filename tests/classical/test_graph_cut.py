@@ -95,7 +95,8 @@ def test_graph_cut_beats_a_threshold_on_a_noisy_image(model):
 def test_lambda_zero_is_the_per_pixel_decision_and_seeds_are_hard():
     image, _ = noisy_two_regions(0)
     d0, d1 = intensity_unaries(image)
-    np.testing.assert_array_equal(graph_cut_segmentation(image, lam=0.0), (d1 < d0).astype(np.int64))
+    np.testing.assert_array_equal(graph_cut_segmentation(image, lam=0.0),
+                                  (d1 < d0).astype(np.int64))
     seeds = np.zeros(image.shape, np.int64)
     seeds[0, 0] = 1  # a foreground seed in the background corner
     seeds[24, 22] = 2  # a background seed in the disc

@@ -21,7 +21,8 @@ def test_lloyd_matches_sklearn_from_the_same_initial_centres(tol):
     for seed in range(12):
         rng = np.random.default_rng(seed)
         k = int(rng.integers(1, 7))
-        x, _ = make_blobs(n_samples=300, centers=int(rng.integers(2, 6)), n_features=int(rng.integers(1, 5)),
+        x, _ = make_blobs(n_samples=300, centers=int(rng.integers(2, 6)),
+                          n_features=int(rng.integers(1, 5)),
                           cluster_std=1.5, random_state=seed)
         init = x[kmeans_plusplus(x, k, seed=seed)]
         centres, assignments = kmeans(x, k, init=init, tol=tol)
@@ -37,7 +38,8 @@ def test_kmeans_default_init_and_torch_input():
     ref = KMeans(n_clusters=3, n_init=10, random_state=0).fit(x)
     # well separated blobs: the same partition (up to a permutation of the labels)
     assert len({(a, b) for a, b in zip(assignments, ref.labels_, strict=True)}) == 3
-    np.testing.assert_allclose(np.sort(centres[:, 0]), np.sort(ref.cluster_centers_[:, 0]), atol=1e-10)
+    np.testing.assert_allclose(np.sort(centres[:, 0]), np.sort(ref.cluster_centers_[:, 0]),
+                               atol=1e-10)
 
 
 def test_kmeans_plusplus_first_centre_is_uniform():

@@ -32,7 +32,8 @@ def test_mean_shift_matches_sklearn(bandwidth):
 def test_mean_shift_edge_cases():
     # one point; duplicated points; torch input
     modes, labels = mean_shift(np.array([[1.0, 2.0]]), 1.0)
-    np.testing.assert_array_equal(modes, [[1.0, 2.0]]) and np.testing.assert_array_equal(labels, [0])
+    np.testing.assert_array_equal(modes, [[1.0, 2.0]])
+    np.testing.assert_array_equal(labels, [0])
     x = np.array([[0.0], [0.0], [0.0], [10.0], [10.0]])
     modes, labels = mean_shift(torch.from_numpy(x), 1.0)
     ref = MeanShift(bandwidth=1.0).fit(x)
@@ -54,7 +55,8 @@ def test_mean_shift_segmentation_separates_two_colours():
     # shrunk first (30x40 -> 17x23 pixels, anti-aliased: the column on the edge is a blend of
     # the two colours, farther than range_bandwidth from both, and forms a third mode), then back
     # to full size by nearest neighbour
-    small = mean_shift_segmentation(image, spatial_bandwidth=50.0, range_bandwidth=10.0, max_pixels=400)
+    small = mean_shift_segmentation(image, spatial_bandwidth=50.0, range_bandwidth=10.0,
+                                    max_pixels=400)
     assert small.shape == (30, 40) and len(np.unique(small)) == 3
     assert (small[:, :18] == small[0, 0]).all() and (small[:, 22:] == small[0, 39]).all()
     assert small[0, 0] != small[0, 39]

@@ -1,4 +1,5 @@
-"""segedu.classical.normalized_cut: eigenvector against scipy's dense solver, Ncut by brute force."""
+"""segedu.classical.normalized_cut: eigenvector against scipy's dense solver, Ncut by brute
+force."""
 
 import numpy as np
 import pytest
@@ -34,7 +35,8 @@ def test_eigenvector_equals_dense_generalised_eigh(seed):
     ds = np.diag(small.toarray().sum(1))
     vs = scipy.linalg.eigh(ds - small.toarray(), ds)[1][:, 1]
     ys = ncut_eigenvector(small)
-    assert abs(vs @ ds @ ys) / np.sqrt((vs @ ds @ vs) * (ys @ ds @ ys)) == pytest.approx(1.0, abs=1e-8)
+    assert (abs(vs @ ds @ ys) / np.sqrt((vs @ ds @ vs) * (ys @ ds @ ys))
+            == pytest.approx(1.0, abs=1e-8))
 
 
 def test_best_split_is_the_brute_force_minimum_over_thresholds():

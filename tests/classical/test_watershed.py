@@ -130,7 +130,8 @@ def test_distance_watershed_splits_touching_nuclei():
         assert labels.dtype == np.int64 and labels.shape == truth.shape
         assert ((labels > 0) == foreground).all()
         ours.append(matching(truth, labels, thresh=0.5)["accuracy"])
-        baseline.append(matching(truth, connected_components(foreground, connectivity=1))["accuracy"])
+        components = connected_components(foreground, connectivity=1)
+        baseline.append(matching(truth, components)["accuracy"])
     assert np.mean(ours) >= 0.8
     assert np.mean(ours) - np.mean(baseline) > 0.5
     assert all(a > b for a, b in zip(ours, baseline, strict=True))
@@ -143,10 +144,12 @@ def test_distance_watershed_inputs():
     one[3, 4] = True
     one[0, :3] = True
     out = distance_transform_watershed(one, min_distance=1)
-    assert out[3, 4] > 0 and len(np.unique(out[0, :3])) == 1 and out[0, 0] > 0 and out[0, 0] != out[3, 4]
+    assert (out[3, 4] > 0 and len(np.unique(out[0, :3])) == 1 and out[0, 0] > 0
+            and out[0, 0] != out[3, 4])
     # two separate discs in an intensity image (Otsu) and as torch (1, H, W)
     yy, xx = np.mgrid[:40, :60]
-    image = (((yy - 20) ** 2 + (xx - 15) ** 2 < 80) | ((yy - 20) ** 2 + (xx - 45) ** 2 < 80)) * 0.8 + 0.1
+    image = ((((yy - 20) ** 2 + (xx - 15) ** 2 < 80) | ((yy - 20) ** 2 + (xx - 45) ** 2 < 80))
+             * 0.8 + 0.1)
     for source in (image, torch.from_numpy(image)[None].float()):
         out = distance_transform_watershed(source, min_distance=5)
         assert out.max() == 2 and out[20, 15] != out[20, 45]

@@ -42,10 +42,12 @@ def coco_evaluate(preds, targets, iou_type="bbox"):
         crowd = t.get("iscrowd", torch.zeros(len(t["labels"]), dtype=torch.int64))
         for j in range(len(t["labels"])):
             geometry = {"mask": t["masks"][j]} if iou_type == "segm" else {"box": t["boxes"][j]}
-            gts.append(_annotation(image_id, len(gts) + 1, t["labels"][j], iscrowd=int(crowd[j]), **geometry))
+            gts.append(_annotation(image_id, len(gts) + 1, t["labels"][j], iscrowd=int(crowd[j]),
+                                   **geometry))
         for j in range(len(p["labels"])):
             geometry = {"mask": p["masks"][j]} if iou_type == "segm" else {"box": p["boxes"][j]}
-            dts.append(_annotation(image_id, len(dts) + 1, p["labels"][j], score=p["scores"][j], **geometry))
+            dts.append(_annotation(image_id, len(dts) + 1, p["labels"][j], score=p["scores"][j],
+                                   **geometry))
         labels |= {int(v) for v in t["labels"]} | {int(v) for v in p["labels"]}
     categories = [{"id": c} for c in sorted(labels)]
     with contextlib.redirect_stdout(io.StringIO()):

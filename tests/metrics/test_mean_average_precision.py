@@ -14,7 +14,8 @@ SIZES = [4, 10, 20, 40, 60, 120, 200]  # box sides: small (< 32^2), medium and l
 
 
 def random_case(rng: np.random.Generator, *, images: int, size: int = 300, masks: bool = False):
-    """Ground truths (with crowds) and detections: shifted copies, misses, spurious boxes, tied scores."""
+    """Ground truths (with crowds) and detections: shifted copies, misses, spurious boxes, tied
+    scores."""
     preds, targets = [], []
     for _ in range(images):
         n = int(rng.integers(0, 8))
@@ -23,16 +24,20 @@ def random_case(rng: np.random.Generator, *, images: int, size: int = 300, masks
         labels = rng.integers(0, 3, n)
         crowd = (rng.random(n) < 0.15).astype(np.int64)
         keep = rng.random(n) > 0.2
-        dets = gt[keep] + rng.choice([0, 0, 1, 2, 5, -3, 0.5], (int(keep.sum()), 4)).astype(np.float32)
+        dets = (gt[keep]
+                + rng.choice([0, 0, 1, 2, 5, -3, 0.5], (int(keep.sum()), 4)).astype(np.float32))
         extra = int(rng.integers(0, 6))
         exy = rng.integers(0, size, (extra, 2))
-        dets = np.concatenate([dets, np.concatenate([exy, exy + rng.choice([5, 30, 100], (extra, 2))], 1)])
+        spurious = np.concatenate([exy, exy + rng.choice([5, 30, 100], (extra, 2))], 1)
+        dets = np.concatenate([dets, spurious])
         det_labels = np.concatenate([labels[keep], rng.integers(0, 3, extra)])
         scores = rng.choice([0.1, 0.3, 0.5, 0.5, 0.9], len(dets))  # deliberate ties
-        target = {"boxes": torch.tensor(gt, dtype=torch.float32).reshape(-1, 4), "labels": torch.tensor(labels),
+        target = {"boxes": torch.tensor(gt, dtype=torch.float32).reshape(-1, 4),
+                  "labels": torch.tensor(labels),
                   "iscrowd": torch.tensor(crowd)}
         pred = {"boxes": torch.tensor(dets, dtype=torch.float32).reshape(-1, 4),
-                "scores": torch.tensor(scores, dtype=torch.float32), "labels": torch.tensor(det_labels)}
+                "scores": torch.tensor(scores, dtype=torch.float32),
+                "labels": torch.tensor(det_labels)}
         if masks:
             target["masks"] = ellipses(target["boxes"], size + 10)
             pred["masks"] = ellipses(pred["boxes"], size + 10)
@@ -106,7 +111,8 @@ def box(x1, y1, x2, y2):
 
 def test_hand_computed_average_precision():
     # two ground truths; detections in score order: exact hit (TP), miss (FP), exact hit (TP)
-    target = {"boxes": torch.tensor([box(0, 0, 10, 10), box(20, 20, 30, 30)]), "labels": torch.tensor([0, 0])}
+    target = {"boxes": torch.tensor([box(0, 0, 10, 10), box(20, 20, 30, 30)]),
+              "labels": torch.tensor([0, 0])}
     pred = {"boxes": torch.tensor([box(0, 0, 10, 10), box(50, 50, 60, 60), box(20, 20, 30, 30)]),
             "scores": torch.tensor([0.9, 0.8, 0.7]), "labels": torch.tensor([0, 0, 0])}
     # recall 1/2, 1/2, 1; precision 1, 1/2, 2/3 -> made non-increasing: 1, 2/3, 2/3.
@@ -124,22 +130,28 @@ def test_hand_computed_average_precision():
 def test_iou_exactly_at_a_threshold_counts():
     target = {"boxes": torch.tensor([box(0, 0, 40, 40)]), "labels": torch.tensor([1])}
     # IoU 800 / 1600 = 0.5 exactly, and 1200 / 1600 = 0.75 exactly
-    half = {"boxes": torch.tensor([box(0, 0, 40, 20)]), "scores": torch.tensor([0.5]), "labels": torch.tensor([1])}
-    three_quarters = {"boxes": torch.tensor([box(0, 0, 40, 30)]), "scores": torch.tensor([0.5]), "labels": torch.tensor([1])}
+    half = {"boxes": torch.tensor([box(0, 0, 40, 20)]), "scores": torch.tensor([0.5]),
+            "labels": torch.tensor([1])}
+    three_quarters = {"boxes": torch.tensor([box(0, 0, 40, 30)]), "scores": torch.tensor([0.5]),
+                      "labels": torch.tensor([1])}
     result = mean_average_precision([half], [target])
     assert float(result["map_50"]) == 1.0 and float(result["map_75"]) == 0.0
     assert float(result["map"]) == pytest.approx(0.1)  # matched at 1 of the 10 thresholds
     result = mean_average_precision([three_quarters], [target])
-    assert float(result["map_75"]) == 1.0 and float(result["map"]) == pytest.approx(0.6)  # 0.50 ... 0.75
+    # 0.50 ... 0.75
+    assert float(result["map_75"]) == 1.0 and float(result["map"]) == pytest.approx(0.6)
     assert_equal_to_cocoeval([half], [target], "bbox")
     assert_equal_to_cocoeval([three_quarters], [target], "bbox")
 
 
 def test_detection_on_a_crowd_is_ignored_not_false():
-    target = {"boxes": torch.tensor([box(0, 0, 100, 100), box(200, 200, 230, 230)]), "labels": torch.tensor([0, 0]),
+    target = {"boxes": torch.tensor([box(0, 0, 100, 100), box(200, 200, 230, 230)]),
+              "labels": torch.tensor([0, 0]),
               "iscrowd": torch.tensor([1, 0])}
-    # the best-scored detection lies inside the crowd: IoU with a crowd = intersection / its own area = 1
-    pred = {"boxes": torch.tensor([box(10, 10, 30, 30), box(200, 200, 230, 230)]), "scores": torch.tensor([0.9, 0.8]),
+    # the best-scored detection lies inside the crowd: IoU with a crowd = intersection / its own
+    # area = 1
+    pred = {"boxes": torch.tensor([box(10, 10, 30, 30), box(200, 200, 230, 230)]),
+            "scores": torch.tensor([0.9, 0.8]),
             "labels": torch.tensor([0, 0])}
     assert float(mean_average_precision([pred], [target])["map"]) == 1.0
     target_no_crowd = dict(target, iscrowd=torch.tensor([0, 0]))
@@ -150,14 +162,16 @@ def test_detection_on_a_crowd_is_ignored_not_false():
 
 def test_no_predictions_no_ground_truth():
     target = {"boxes": torch.tensor([box(0, 0, 10, 10)]), "labels": torch.tensor([0])}
-    nothing = {"boxes": torch.zeros(0, 4), "scores": torch.zeros(0), "labels": torch.zeros(0, dtype=torch.int64)}
+    nothing = {"boxes": torch.zeros(0, 4), "scores": torch.zeros(0),
+               "labels": torch.zeros(0, dtype=torch.int64)}
     # ground truth but no detection: AP 0, recall 0, as COCOeval
     result = mean_average_precision([nothing], [target])
     assert float(result["map"]) == 0.0 and float(result["mar_100"]) == 0.0
     assert_equal_to_cocoeval([nothing], [target], "bbox")
     # no ground truth at all: every figure undefined (-1)
     empty_target = {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.int64)}
-    pred = {"boxes": torch.tensor([box(0, 0, 10, 10)]), "scores": torch.tensor([0.5]), "labels": torch.tensor([0])}
+    pred = {"boxes": torch.tensor([box(0, 0, 10, 10)]), "scores": torch.tensor([0.5]),
+            "labels": torch.tensor([0])}
     for p in (pred, nothing):
         result = mean_average_precision([p], [empty_target])
         assert all(float(result[key]) == -1 for key in STAT_KEYS)
@@ -185,7 +199,8 @@ def test_class_metrics_and_accumulation_over_batches():
 
 def test_bad_input_raises_clear_errors():
     target = {"boxes": torch.tensor([box(0, 0, 10, 10)]), "labels": torch.tensor([0])}
-    pred = {"boxes": torch.tensor([box(0, 0, 10, 10)]), "scores": torch.tensor([0.5]), "labels": torch.tensor([0])}
+    pred = {"boxes": torch.tensor([box(0, 0, 10, 10)]), "scores": torch.tensor([0.5]),
+            "labels": torch.tensor([0])}
     with pytest.raises(ValueError, match="iou_type"):
         mean_average_precision([pred], [target], "keypoints")
     with pytest.raises(ValueError, match="2 images"):
@@ -200,4 +215,5 @@ def test_bad_input_raises_clear_errors():
         mean_average_precision(pred, target)
     with pytest.raises(ValueError, match="bool"):
         bad = dict(pred, masks=torch.ones(1, 4, 4))
-        mean_average_precision([bad], [dict(target, masks=torch.ones(1, 4, 4, dtype=torch.bool))], "segm")
+        mean_average_precision([bad], [dict(target, masks=torch.ones(1, 4, 4, dtype=torch.bool))],
+                               "segm")
