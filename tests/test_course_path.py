@@ -1,6 +1,7 @@
 """The book reads as one course: numbered chapters without a gap, each with learning goals, a
 summary, exercises (some of them self-checking) and a Practice section that links its lab; labs
-numbered in reading order, each opening with a link to the chapters it practises.
+numbered in reading order, each opening with a link to the chapters it practises, named by their
+current number and title; and the U-Net border weight map derived in one chapter only.
 
 These are checks of the pages' structure, made on the sources (no execution): the execution of
 every chapter, self-checking cells included, is tests/test_book.py's.
@@ -63,12 +64,14 @@ def test_chapter_states_goals_and_ends_with_summary_exercises_and_practice(chapt
     linked = set(re.findall(r"labs/(\d\d_\w+)", practice))
     assert linked, "the Practice section links no lab"
     for name in linked:
-        assert (LABS / f"{name}.ipynb").exists(), f"Practice links labs/{name}, which does not exist"
+        assert (LABS / f"{name}.ipynb").exists(), (
+            f"Practice links labs/{name}, which does not exist")
     assert text.index("\n## Practice") > text.index("\n## Exercises") > text.index("\n## Summary")
 
 
 def test_labs_are_numbered_in_reading_order():
-    files = book_config.load("prepare_book.py").toc_files(yaml.safe_load(TOC.read_text(encoding="utf8")))
+    toc = yaml.safe_load(TOC.read_text(encoding="utf8"))
+    files = book_config.load("prepare_book.py").toc_files(toc)
     labs = [Path(entry).name for entry in files if entry.startswith("labs/")]
     assert labs, "no lab in the table of contents"
     numbers = [int(name[:2]) for name in labs]
@@ -86,3 +89,31 @@ def test_each_lab_opens_with_the_chapters_it_practises(lab):
     assert chapters, "the lab's first cell links no chapter"
     for name in chapters:
         assert (COURSE / f"{name}.md").exists(), f"links course/{name}.md, which does not exist"
+
+
+def _title(chapter: Path) -> str:
+    """The chapter's title: its first level-1 heading after the front matter."""
+    body = chapter.read_text(encoding="utf8").split("\n---\n", 1)[1]
+    return re.search(r"^# (.+)$", body, flags=re.M).group(1).strip()
+
+
+@pytest.mark.parametrize("lab", sorted(LABS.glob("*.ipynb")), ids=lambda p: p.stem)
+def test_lab_names_each_chapter_by_its_number_and_title(lab):
+    """'chapter 15, [*Panoptic ...*](.../course/15_panoptic.md)': the number said in words and the
+    title agree with the linked file, so that renumbering the chapters cannot leave a lab behind."""
+    notebook = json.loads(lab.read_text(encoding="utf8"))
+    first = next(cell for cell in notebook["cells"] if cell["cell_type"] == "markdown")
+    named = re.findall(r"chapter (\d+), \[\*([^*]+)\*\]\([^)]*course/(\d\d_\w+)\.md\)",
+                       "".join(first["source"]))
+    assert named, "the lab's first cell names no chapter as 'chapter NN, [*Title*](...)'"
+    for number, title, stem in named:
+        assert int(number) == int(stem[:2]), f"'chapter {number}' links course/{stem}.md"
+        full = _title(COURSE / f"{stem}.md")  # the lab may leave out a subtitle after a colon
+        assert title in (full, full.split(":")[0]), f"'{title}' is not the title of {stem}: {full}"
+
+
+def test_the_unet_border_weight_map_is_derived_in_one_chapter():
+    """Issue 19: the U-Net border weight map is taught once (chapter 04); other chapters link it."""
+    formula = re.compile(r"d_1\(x\)\s*\+\s*d_2\(x\)")
+    deriving = [path.stem for path in CHAPTERS if formula.search(path.read_text(encoding="utf8"))]
+    assert deriving == ["04_losses"], deriving
