@@ -1,0 +1,44 @@
+"""Every official checkpoint's address is the one its publishing library gives, never a guess.
+
+torchvision's weight enums (FCN, DeepLabv3, Faster and Mask R-CNN) and timm's pretrained configs
+(DINO) carry the URLs; segment-anything publishes its three checkpoints in its README only, so for
+SAM the test checks the host and the file names that segment-anything's ``build_sam`` loads.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import timm
+import torchvision
+
+from segedu.models.registry import _OFFICIAL, official_file
+
+TORCHVISION = {
+    "fcn_resnet50": torchvision.models.segmentation.FCN_ResNet50_Weights.COCO_WITH_VOC_LABELS_V1,
+    "deeplabv3_resnet50":
+        torchvision.models.segmentation.DeepLabV3_ResNet50_Weights.COCO_WITH_VOC_LABELS_V1,
+    "fasterrcnn_resnet50_fpn": torchvision.models.detection.FasterRCNN_ResNet50_FPN_Weights.COCO_V1,
+    "maskrcnn_resnet50_fpn": torchvision.models.detection.MaskRCNN_ResNet50_FPN_Weights.COCO_V1,
+}
+TIMM = {"dino_vits16": "vit_small_patch16_224.dino", "dino_vitb16": "vit_base_patch16_224.dino"}
+
+
+@pytest.mark.parametrize("name, weights", TORCHVISION.items())
+def test_torchvision_models_use_torchvisions_weight_enum(name, weights):
+    assert _OFFICIAL[name]() == weights.url
+    assert official_file(name).name == weights.url.rsplit("/", 1)[1]
+
+
+@pytest.mark.parametrize("name, tag", TIMM.items())
+def test_dino_models_use_timms_pretrained_config(name, tag):
+    assert _OFFICIAL[name]() == timm.models.get_pretrained_cfg(tag).url
+
+
+def test_every_official_model_is_covered():
+    sam = {"sam_vit_b", "sam_vit_l", "sam_vit_h"}
+    assert set(_OFFICIAL) - sam <= set(TORCHVISION) | set(TIMM), sorted(_OFFICIAL)
+    for name in sam & set(_OFFICIAL):  # segment-anything's README: <name>_<6 hex digits>.pth
+        pattern = rf"https://dl\.fbaipublicfiles\.com/segment_anything/{name}_[0-9a-f]{{6}}\.pth"
+        assert re.fullmatch(pattern, _OFFICIAL[name]()), _OFFICIAL[name]()
