@@ -14,7 +14,6 @@ _EXPORTS = {
     "make_target": "sample",
     "validate_sample": "sample",
     "validate_target": "sample",
-    "masks_to_boxes": "sample",
     "panoptic_to_hw2": "sample",
     "SampleError": "sample",
     # the normalisation of ImageNet-pretrained backbones

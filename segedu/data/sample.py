@@ -35,10 +35,11 @@ from typing import Any
 import torch
 from torchvision import tv_tensors
 
+from ..ops import masks_to_boxes
+
 __all__ = [
     "make_target",
     "validate_sample",
-    "masks_to_boxes",
     "panoptic_to_hw2",
     "SampleError",
 ]
@@ -52,33 +53,17 @@ def _where(source: str | None) -> str:
     return f" in {source}" if source else ""
 
 
-def masks_to_boxes(masks: torch.Tensor) -> torch.Tensor:
-    """Tight ``XYXY`` boxes of binary masks ``(N, H, W)`` -> ``(N, 4)`` float32.
-
-    A box covers whole pixels: a mask occupying columns ``x0..x1`` gives ``x0`` and ``x1 + 1``,
-    the convention of COCO (``[x, y, w, h]`` with ``w`` = number of columns) and torchvision's
-    detection targets. An empty mask gives the all-zero box.
-    """
+def _pixel_edge_boxes(masks: torch.Tensor) -> torch.Tensor:
+    """The ``boxes`` of the sample format for masks ``(N, H, W)``: tight ``XYXY`` boxes that cover
+    whole pixels, so a mask over columns ``x0..x1`` gets ``x0`` and ``x1 + 1`` (COCO's
+    ``[x, y, w, h]`` with ``w`` the number of columns, torchvision's detection targets); an empty
+    mask gets ``[0, 0, 0, 0]``."""
+    # segedu.ops.masks_to_boxes (torchvision's convention) gives the last pixel's index: add 1
+    # to x2 and y2 of the non-empty masks, so the right and bottom edges close the last pixel
     if masks.ndim != 3:
         raise SampleError(f"masks must have shape (N, H, W), got {tuple(masks.shape)}")
-    n = masks.shape[0]
-    boxes = torch.zeros((n, 4), dtype=torch.float32)
-    if n == 0:
-        return boxes
-    m = masks.bool()
-    rows = m.any(dim=2)  # (N, H): which rows each mask touches
-    cols = m.any(dim=1)  # (N, W): which columns
-    nonempty = rows.any(dim=1)
-    h, w = m.shape[1:]
-    ys = torch.arange(h)
-    xs = torch.arange(w)
-    big = torch.iinfo(torch.int64).max
-    y0 = torch.where(rows, ys, big).amin(dim=1)
-    y1 = torch.where(rows, ys, -1).amax(dim=1) + 1
-    x0 = torch.where(cols, xs, big).amin(dim=1)
-    x1 = torch.where(cols, xs, -1).amax(dim=1) + 1
-    stacked = torch.stack([x0, y0, x1, y1], dim=1).float()
-    boxes[nonempty] = stacked[nonempty]
+    boxes = masks_to_boxes(masks)
+    boxes[:, 2:] += masks.flatten(1).any(dim=1, keepdim=True)
     return boxes
 
 
@@ -106,7 +91,9 @@ def make_target(
 ) -> dict[str, Any]:
     """Wrap plain tensors into the common target dict (``tv_tensors``), then validate it.
 
-    ``boxes`` default to the tight boxes of ``masks`` when masks are given without boxes.
+    ``boxes`` default to the tight boxes of ``masks`` when masks are given without boxes: they
+    cover whole pixels (a mask over columns ``x0..x1`` gets ``x0, x1 + 1``; one more than
+    :func:`segedu.ops.masks_to_boxes`, torchvision's convention), ``[0, 0, 0, 0]`` when empty.
     ``source`` (a file name or ``"dataset[i]"``) is quoted in error messages.
     """
     h, w = canvas_size
@@ -117,7 +104,7 @@ def make_target(
     if masks is not None:
         target["masks"] = tv_tensors.Mask(torch.as_tensor(masks).bool())
         if boxes is None:
-            boxes = masks_to_boxes(target["masks"])
+            boxes = _pixel_edge_boxes(target["masks"])
             boxes_from_masks = True
     if boxes is not None:
         target["boxes"] = tv_tensors.BoundingBoxes(
@@ -210,7 +197,7 @@ def validate_target(
     if "instances" in target:
         need("instances", 2, (h, w), "(H, W)")
     if check_boxes_match_masks and "masks" in target and "boxes" in target and n:
-        tight = masks_to_boxes(target["masks"])
+        tight = _pixel_edge_boxes(target["masks"])
         nonempty = target["masks"].flatten(1).any(dim=1)
         diff = (tight - target["boxes"].as_subclass(torch.Tensor)).abs().amax(dim=1)
         bad = torch.nonzero(nonempty & (diff > 1.0)).flatten()

@@ -5,14 +5,15 @@ A mask occupying columns ``x_min .. x_max`` and rows ``y_min .. y_max`` (inclusi
 of that column. A single-pixel mask therefore gets a zero-area box. This is what
 :func:`torchvision.ops.masks_to_boxes` returns.
 
-:func:`segedu.data.masks_to_boxes` (used by the data pipeline) follows the other, *pixel-edge*
-convention of COCO and of detection targets: the box covers whole pixels, so its ``x2, y2`` are
-one larger. For any non-empty mask::
+This is segedu's only ``masks_to_boxes``. The sample format's boxes
+(:func:`segedu.data.make_target`, :class:`segedu.data.BoxesFromMasks`) and Mask2Former's
+predicted boxes follow the other, *pixel-edge* convention of COCO, detectron2 and detection
+targets: the box covers whole pixels, so its ``x2, y2`` are one larger. Those callers add the 1
+themselves, to non-empty masks only (an empty mask keeps the all-zero box, as torchvision
+documents)::
 
-    segedu.ops.masks_to_boxes(m) + [0, 0, 1, 1] == segedu.data.masks_to_boxes(m)
-
-Both give the all-zero box ``[0, 0, 0, 0]`` for an empty mask (torchvision documents this),
-so the relation does not hold for empty masks.
+    boxes = masks_to_boxes(m)
+    boxes[:, 2:] += m.flatten(1).any(dim=1, keepdim=True)  # pixel edges
 """
 
 from __future__ import annotations

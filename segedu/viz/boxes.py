@@ -1,7 +1,7 @@
 """Bounding boxes with captions on a matplotlib axis.
 
 Coordinates: segedu boxes are ``XYXY`` in pixel *edges* (a mask covering columns ``x0..x1``
-has the box ``x0, x1 + 1``, see :func:`segedu.data.masks_to_boxes`), while ``imshow`` puts the
+has the box ``x0, x1 + 1``, see :func:`segedu.data.make_target`), while ``imshow`` puts the
 *centre* of pixel ``i`` at ``i``, its edges at ``i - 0.5`` and ``i + 0.5``. Rectangles are
 therefore drawn from ``(x1 - 0.5, y1 - 0.5)`` with width ``x2 - x1`` and height ``y2 - y1``:
 they hug the outer edges of the mask's pixels.

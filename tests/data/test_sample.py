@@ -1,4 +1,4 @@
-"""The common sample format: make_target, validate_sample, masks_to_boxes, panoptic_to_hw2."""
+"""The common sample format: make_target (and its boxes), validate_sample, panoptic_to_hw2."""
 
 import numpy as np
 import pytest
@@ -6,7 +6,7 @@ import torch
 from torchvision import tv_tensors
 from torchvision.ops import masks_to_boxes as tv_masks_to_boxes
 
-from segedu.data import SampleError, make_target, masks_to_boxes, panoptic_to_hw2, validate_sample
+from segedu.data import SampleError, make_target, panoptic_to_hw2, validate_sample
 
 
 def _masks(h=12, w=16):
@@ -16,24 +16,32 @@ def _masks(h=12, w=16):
     return m
 
 
-def test_masks_to_boxes_covers_whole_pixels():
-    boxes = masks_to_boxes(_masks())
-    assert boxes.tolist() == [[3, 2, 9, 5], [0, 7, 2, 12]]
+def _boxes(masks):
+    """The boxes make_target derives from ``masks (N, H, W)``, as a plain tensor."""
+    target = make_target(canvas_size=tuple(masks.shape[-2:]), masks=masks)
+    return target["boxes"].as_subclass(torch.Tensor)
 
 
-def test_masks_to_boxes_matches_torchvision_plus_one_pixel():
-    # torchvision returns the coordinates of the last pixel (inclusive); segedu the edge after it.
+def test_derived_boxes_cover_whole_pixels():
+    assert _boxes(_masks()).tolist() == [[3, 2, 9, 5], [0, 7, 2, 12]]
+
+
+def test_derived_boxes_are_torchvisions_plus_one_pixel():
+    # torchvision returns the coordinates of the last pixel (inclusive); the sample format the
+    # edge after it (make_target adds 1 to segedu.ops.masks_to_boxes, which is torchvision's)
     gen = torch.Generator().manual_seed(0)
     masks = torch.rand(20, 31, 17, generator=gen) > 0.97
     masks = masks[masks.flatten(1).any(1)]
     expected = tv_masks_to_boxes(masks) + torch.tensor([0, 0, 1, 1])
-    assert torch.equal(masks_to_boxes(masks), expected)
+    assert torch.equal(_boxes(masks), expected)
 
 
-def test_masks_to_boxes_empty_mask_and_no_masks():
+def test_derived_boxes_of_an_empty_mask_and_of_no_masks():
     masks = torch.zeros(1, 5, 5, dtype=torch.bool)
-    assert masks_to_boxes(masks).tolist() == [[0, 0, 0, 0]]
-    assert masks_to_boxes(torch.zeros(0, 5, 5, dtype=torch.bool)).shape == (0, 4)
+    assert _boxes(masks).tolist() == [[0, 0, 0, 0]]
+    assert _boxes(torch.zeros(0, 5, 5, dtype=torch.bool)).shape == (0, 4)
+    with pytest.raises(SampleError, match=r"masks must have shape \(N, H, W\)"):
+        make_target(canvas_size=(5, 5), masks=torch.zeros(5, 5, dtype=torch.bool))
 
 
 def test_make_target_wraps_in_tv_tensors_and_derives_boxes():

@@ -15,6 +15,7 @@ import pytest
 import torch
 import torch.nn.functional as nnf
 from torchvision import tv_tensors
+from torchvision.ops import masks_to_boxes
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
@@ -24,7 +25,6 @@ from segedu.data import (
     SampleError,
     eval_transforms,
     make_target,
-    masks_to_boxes,
     train_transforms,
     validate_sample,
 )
@@ -104,6 +104,12 @@ def target_codes(target: dict) -> torch.Tensor:
     return code
 
 
+def pixel_edge_boxes(masks: torch.Tensor) -> torch.Tensor:
+    """The sample format's boxes of non-empty masks: x2, y2 one past torchvision's, which are the
+    last pixel's index."""
+    return masks_to_boxes(masks) + torch.tensor([0.0, 0.0, 1.0, 1.0])
+
+
 def boundary(code: torch.Tensor, radius: int) -> torch.Tensor:
     """(H, W) bool: pixels with another code within ``radius`` pixels (Chebyshev), the world
     beyond the image edge counting as another code (interpolation there may reach outside)."""
@@ -132,7 +138,7 @@ def assert_target_consistent(target: dict) -> None:
         assert len(instances[mask].unique()) == 1
         assert (semantic[mask] == label).all()
     # boxes: the tight boxes of the masks, within a pixel
-    assert torch.allclose(target["boxes"], masks_to_boxes(masks), atol=1.0)
+    assert torch.allclose(target["boxes"], pixel_edge_boxes(masks), atol=1.0)
 
 
 def assert_aligned(image: torch.Tensor, target: dict, *, radius: int) -> None:
@@ -187,7 +193,7 @@ def test_single_transform_keeps_image_and_target_aligned(name, transform, radius
         # torchvision moves the boxes itself; they must stay the tight boxes of the moved masks
         nonempty = target["masks"].flatten(1).any(1)
         assert torch.allclose(
-            target["boxes"][nonempty], masks_to_boxes(target["masks"][nonempty]), atol=1.0
+            target["boxes"][nonempty], pixel_edge_boxes(target["masks"][nonempty]), atol=1.0
         )
     # rotated and deformed boxes are only approximations: BoxesFromMasks makes them tight
     image, target = BoxesFromMasks()(image, target)
@@ -420,7 +426,7 @@ def test_boxes_from_masks_drops_empty_instances_with_their_labels():
     assert fixed["labels"].tolist() == [3, 4] and fixed["iscrowd"].tolist() == [False, False]
     assert isinstance(fixed["boxes"], tv_tensors.BoundingBoxes)
     assert fixed["boxes"].canvas_size == (28, 40)
-    assert torch.equal(fixed["boxes"], masks_to_boxes(fixed["masks"]))
+    assert torch.equal(fixed["boxes"], pixel_edge_boxes(fixed["masks"]))
     # the dense maps are not per-instance entries: untouched
     assert torch.equal(fixed["panoptic"], cropped["panoptic"])
     # a hand-checked box: disc A, centre (30, 20), r^2 < 81 -> rows 22..38 (2..18 after the crop),

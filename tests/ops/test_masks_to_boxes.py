@@ -1,10 +1,11 @@
-"""segedu.ops.masks_to_boxes against torchvision.ops.masks_to_boxes and segedu.data's variant."""
+"""segedu.ops.masks_to_boxes against torchvision.ops.masks_to_boxes, and the pixel-edge boxes that
+segedu.data.make_target derives from it (one more on x2, y2 of non-empty masks)."""
 
 import pytest
 import torch
 import torchvision.ops as tvo
 
-import segedu.data
+from segedu.data import make_target
 from segedu.ops import masks_to_boxes
 
 
@@ -43,8 +44,8 @@ def test_by_hand_and_against_the_data_pipeline_variant():
     # masks[2] is empty
     # torchvision's convention: x2, y2 are the last occupied column / row (inclusive)
     assert masks_to_boxes(masks).tolist() == [[2, 1, 4, 2], [0, 3, 0, 3], [0, 0, 0, 0]]
-    # segedu.data covers whole pixels: its x2, y2 are one larger; both give 0s for an empty mask
-    data = segedu.data.masks_to_boxes(masks)
+    # the sample format covers whole pixels: its x2, y2 are one larger; both give 0s when empty
+    data = make_target(canvas_size=(4, 5), masks=masks)["boxes"].as_subclass(torch.Tensor)
     assert data.tolist() == [[2, 1, 5, 3], [0, 3, 1, 4], [0, 0, 0, 0]]
     ops = masks_to_boxes(masks)
     assert torch.equal(ops[:2] + torch.tensor([0.0, 0.0, 1.0, 1.0]), data[:2])
@@ -55,9 +56,9 @@ def test_plus_one_relation_on_random_nonempty_masks():
     masks = random_masks(40, 9, 7, generator=g)
     nonempty = masks.flatten(1).any(dim=1)
     shift = torch.tensor([0.0, 0.0, 1.0, 1.0])
-    assert torch.equal(
-        masks_to_boxes(masks)[nonempty] + shift, segedu.data.masks_to_boxes(masks)[nonempty]
-    )
+    data = make_target(canvas_size=(9, 7), masks=masks)["boxes"].as_subclass(torch.Tensor)
+    assert torch.equal(masks_to_boxes(masks)[nonempty] + shift, data[nonempty])
+    assert not data[~nonempty].any()  # an empty mask keeps the all-zero box
 
 
 def test_empty_inputs():

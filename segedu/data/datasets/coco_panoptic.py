@@ -48,7 +48,8 @@ from segedu.data.datasets._io import (
 )
 from segedu.data.datasets.coco import COCO_IMAGES
 from segedu.data.download import DatasetFile
-from segedu.data.sample import SampleError, make_target, masks_to_boxes
+from segedu.data.sample import SampleError, make_target
+from segedu.ops import masks_to_boxes
 
 __all__ = ["COCOPanoptic", "COCO_PANOPTIC_ANNOTATIONS", "rgb_to_segment_ids"]
 
@@ -159,7 +160,10 @@ class COCOPanoptic(SegmentationDataset):
     def _box(segment: dict[str, Any], region: np.ndarray, where: str) -> list[float]:
         """The segment's JSON ``bbox`` as XYXY, or the tight box of its pixels when it has none."""
         if "bbox" not in segment:
-            return masks_to_boxes(torch.from_numpy(region[None]))[0].tolist()
+            box = masks_to_boxes(torch.from_numpy(region[None]))[0]
+            if region.any():  # x2, y2 from the last pixel's index to its edge, as the bbox's
+                box[2:] += 1
+            return box.tolist()
         try:
             x, y, bw, bh = (float(v) for v in segment["bbox"])
         except (TypeError, ValueError) as error:

@@ -24,7 +24,8 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
-from ..sample import SampleError, masks_to_boxes
+from ...ops import masks_to_boxes
+from ..sample import SampleError
 from ._structure import map_targets, unpack
 
 __all__ = ["BoxesFromMasks", "SanitizeBoxes", "INSTANCE_KEYS"]
@@ -56,8 +57,9 @@ class BoxesFromMasks(v2.Transform):
     instances whose mask is empty (their mask, box, label and crowd flag).
 
     Takes ``(image, target)``, ``target`` or any nesting of them, like every ``v2`` transform.
-    A target without ``masks`` passes unchanged. Boxes follow :func:`segedu.data.masks_to_boxes`:
-    a mask covering columns ``x0..x1`` gets ``x0`` and ``x1 + 1``.
+    A target without ``masks`` passes unchanged. Boxes cover whole pixels, as the sample format's
+    (:func:`segedu.data.make_target`): a mask covering columns ``x0..x1`` gets ``x0`` and
+    ``x1 + 1``.
     """
 
     def forward(self, *inputs: Any) -> Any:
@@ -81,9 +83,12 @@ class BoxesFromMasks(v2.Transform):
         # 2. drop the instances that have no pixel left
         keep = masks.flatten(1).any(dim=1)
         target = _keep_instances(target, keep)
-        # 3. the tight box of every remaining mask
+        # 3. the tight box of every remaining (non-empty) mask: segedu.ops.masks_to_boxes gives
+        #    the last pixel's index (torchvision's convention); + 1 puts x2, y2 on the pixel's edge
+        boxes = masks_to_boxes(target["masks"])
+        boxes[:, 2:] += 1
         target["boxes"] = tv_tensors.BoundingBoxes(
-            masks_to_boxes(target["masks"]),
+            boxes,
             format=tv_tensors.BoundingBoxFormat.XYXY,
             canvas_size=tuple(masks.shape[-2:]),
         )

@@ -63,7 +63,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ....data.sample import masks_to_boxes
+from ....ops import masks_to_boxes
 
 __all__ = ["semantic_scores", "semantic_inference", "instance_inference", "panoptic_inference",
            "panoptic_inference_single"]
@@ -141,7 +141,8 @@ def instance_inference(class_logits: torch.Tensor, mask_logits: torch.Tensor, *,
         Per image, a dict (``N <= topk``, by decreasing class score): ``masks`` ``(N, H', W')``
         bool, ``scores`` ``(N,)`` float32 (class probability x mean mask probability inside the
         mask), ``labels`` ``(N,)`` int64, ``boxes`` ``(N, 4)`` xyxy around the masks (whole pixels,
-        as :func:`segedu.data.masks_to_boxes`; zeros for an empty mask).
+        ``x2, y2`` one past the last pixel, as detectron2's ``BitMasks.get_bounding_boxes``;
+        zeros for an empty mask).
     """
     _check(class_logits, mask_logits)
     if isinstance(topk, bool) or not isinstance(topk, int) or topk < 1:
@@ -166,8 +167,12 @@ def instance_inference(class_logits: torch.Tensor, mask_logits: torch.Tensor, *,
         binary = logit > 0
         inside = binary.flatten(1).float()
         mask_scores = (logit.sigmoid().flatten(1) * inside).sum(1) / (inside.sum(1) + 1e-6)
+        # 4. boxes: segedu.ops.masks_to_boxes gives the last pixel's index; + 1 on the non-empty
+        #    masks puts x2, y2 on the pixel's far edge (empty masks keep the zero box)
+        boxes = masks_to_boxes(binary)
+        boxes[:, 2:] += binary.flatten(1).any(dim=1, keepdim=True)
         results.append({"masks": binary, "scores": class_scores * mask_scores, "labels": labels,
-                        "boxes": masks_to_boxes(binary.cpu()).to(binary.device)})
+                        "boxes": boxes})
     return results
 
 

@@ -137,6 +137,9 @@ def test_instance_formula_things_and_boxes():
             rows, cols = torch.where(binary)
             expected = torch.tensor([cols.min(), rows.min(), cols.max() + 1, rows.max() + 1], dtype=torch.float32)
             assert torch.equal(result["boxes"][n], expected)
+    # an empty mask keeps the all-zero box (detectron2's convention)
+    empty = torch.full((1, 1, 8, 8), -1.0)
+    assert instance_inference(torch.zeros(1, 1, 2), empty)[0]["boxes"].tolist() == [[0, 0, 0, 0]]
     things_only, = instance_inference(class_logits, mask_logits, topk=5, things={0, 2})
     assert set(things_only["labels"].tolist()) <= {0, 2} and len(things_only["labels"]) <= 5
     # one query, every query no-object: the candidates are still returned, with tiny scores
