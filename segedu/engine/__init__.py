@@ -3,7 +3,8 @@ recipes), one learning-rate schedule, checkpoints that survive a Colab disconnec
 precision, multi-GPU data parallelism and live loss curves.
 
 >>> from segedu.engine import fit, evaluate
->>> history = fit(model, train_loader, loss_fn=loss_fn, optimizer=optimizer, epochs=5)  # doctest: +SKIP
+>>> history = fit(model, train_loader, loss_fn=loss_fn, optimizer=optimizer,
+...               epochs=5)  # doctest: +SKIP
 """
 
 from .batch import check_finite, check_loss, split_batch, to_device

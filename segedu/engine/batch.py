@@ -29,7 +29,8 @@ def to_device(obj: Any, device: torch.device | str, *, non_blocking: bool = Fals
     if isinstance(obj, torch.Tensor):
         return obj.to(device, non_blocking=non_blocking)
     if isinstance(obj, Mapping):
-        return type(obj)((k, to_device(v, device, non_blocking=non_blocking)) for k, v in obj.items())
+        return type(obj)((k, to_device(v, device, non_blocking=non_blocking))
+                         for k, v in obj.items())
     if isinstance(obj, tuple) and hasattr(obj, "_fields"):  # a namedtuple: rebuild field by field
         return type(obj)(*(to_device(v, device, non_blocking=non_blocking) for v in obj))
     if isinstance(obj, list | tuple):
@@ -77,7 +78,8 @@ def check_finite(loss: float, *, step: int, parts: dict[str, float] | None = Non
     """Stop at once, with what to change, if the training loss ``loss`` (read at optimizer step
     ``step``) is not finite; ``parts`` (the terms of the loss) are quoted in the message."""
     if not math.isfinite(loss):
-        terms = "" if not parts else " (" + ", ".join(f"{k} {v:.4g}" for k, v in parts.items()) + ")"
+        terms = ", ".join(f"{k} {v:.4g}" for k, v in (parts or {}).items())
+        terms = f" ({terms})" if terms else ""
         raise FloatingPointError(
             f"the training loss became {loss}{terms} at step {step}: training diverged. "
             "Lower the learning rate, clip the gradients (grad_clip=1.0) or check the data."

@@ -136,7 +136,8 @@ def replay_loader(
     ``loader.generator.manual_seed(...)`` (the latter seeds the workers).
     """
     if not isinstance(loader, DataLoader):
-        raise TypeError(f"{where} must be a torch.utils.data.DataLoader, got {type(loader).__name__}")
+        raise TypeError(f"{where} must be a torch.utils.data.DataLoader, "
+                        f"got {type(loader).__name__}")
     dataset = loader.dataset
     if isinstance(dataset, IterableDataset) or not hasattr(dataset, "__len__"):
         raise TypeError(

@@ -63,7 +63,8 @@ def init_distributed(*, device_type: str) -> Distributed:
     """
     if dist.is_available() and dist.is_initialized():  # already joined (by us or by the script)
         local_rank = _env_int("LOCAL_RANK", 0)
-        return Distributed(rank=dist.get_rank(), local_rank=local_rank, world_size=dist.get_world_size())
+        return Distributed(rank=dist.get_rank(), local_rank=local_rank,
+                           world_size=dist.get_world_size())
     world_size = _env_int("WORLD_SIZE", 1)
     rank = _env_int("RANK", 0)
     local_rank = _env_int("LOCAL_RANK", 0)

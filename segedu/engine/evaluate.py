@@ -65,7 +65,8 @@ def evaluate(
     for name, metric in metrics.items():
         for method in ("reset", "update", "compute"):
             if not callable(getattr(metric, method, None)):
-                raise TypeError(f"metric {name!r} ({type(metric).__name__}) has no {method}() method")
+                raise TypeError(f"metric {name!r} ({type(metric).__name__}) "
+                                f"has no {method}() method")
     device = torch.device(device) if device is not None else default_device()
     amp = resolve_amp(amp, device)
     info = init_distributed(device_type=device.type)
@@ -77,7 +78,8 @@ def evaluate(
             loader, seed=0, rank=info.rank, world_size=info.world_size, even=False, where="loader"
         )
         for name, metric in metrics.items():
-            if not callable(getattr(metric, "states", None)) and not hasattr(metric, "sync_on_compute"):
+            if not (callable(getattr(metric, "states", None))
+                    or hasattr(metric, "sync_on_compute")):
                 raise TypeError(
                     f"metric {name!r} has no states() to sum over the {info.world_size} processes"
                 )

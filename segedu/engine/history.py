@@ -56,7 +56,9 @@ class History:
         self.val = [dict(r) for r in state["val"]]
 
     def __repr__(self) -> str:
-        last = f", last loss {self.train[-1]['loss']:.4g} at step {int(self.train[-1]['step'])}" if self.train else ""
+        last = ""
+        if self.train:
+            last = f", last loss {self.train[-1]['loss']:.4g} at step {int(self.train[-1]['step'])}"
         return f"History({len(self.train)} loss records{last}, {len(self.val)} validations)"
 
 

@@ -43,7 +43,8 @@ class LivePlot:
     def __init__(self, *, enabled: bool | None = None, min_interval: float = 1.0) -> None:
         notebook = in_notebook()
         if enabled and not notebook:
-            warnings.warn("live_plot=True but this is not a notebook: no plot is drawn", stacklevel=3)
+            warnings.warn("live_plot=True but this is not a notebook: no plot is drawn",
+                          stacklevel=3)
         self.enabled = notebook if enabled is None else bool(enabled) and notebook
         self.min_interval = min_interval
         self._handle: Any = None

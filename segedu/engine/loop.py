@@ -114,10 +114,12 @@ def fit(
     model.to(device)
 
     # 2. a data order that can be replayed from (seed, epoch): needed for exact resume and DDP
-    loader, order = replay_loader(train_loader, seed=seed, rank=dist.rank, world_size=dist.world_size)
+    loader, order = replay_loader(train_loader, seed=seed, rank=dist.rank,
+                                  world_size=dist.world_size)
     steps_per_epoch = len(order)
     if steps_per_epoch == 0:
-        raise ValueError("train_loader has no batch (empty dataset, or drop_last with too few samples)")
+        raise ValueError("train_loader has no batch "
+                         "(empty dataset, or drop_last with too few samples)")
     total_steps = _total_steps(epochs=epochs, max_steps=max_steps, steps_per_epoch=steps_per_epoch)
 
     # 3. the run's state: loss scaler (AMP), record, position in the data
@@ -134,7 +136,8 @@ def fit(
     last_saved_step = None
     if resume and checkpoint_path is not None and checkpoint_path.exists():
         state = load_checkpoint(checkpoint_path, map_location=device)
-        position = restore_training_state(state, path=checkpoint_path, data=data, rank=dist.rank, **run_state)
+        position = restore_training_state(state, path=checkpoint_path, data=data, rank=dist.rank,
+                                          **run_state)
         last_saved_step = position.step
         if position.step >= total_steps and dist.is_main:
             warnings.warn(
@@ -146,7 +149,8 @@ def fit(
     # 5. several processes: DDP averages the gradients of all processes after each backward
     net = model
     if dist.enabled:
-        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        net = DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
 
     # 6. what the main process shows: progress bars and the live plot
     show = progress and dist.is_main
@@ -182,7 +186,8 @@ def fit(
     try:
         # 7. the loop: one pass of the `while` is one epoch (or what remains of it)
         while position.step < total_steps:
-            order.set_epoch(position.epoch, skip=position.batch)  # this epoch's order, minus done batches
+            # this epoch's order, minus the batches already done
+            order.set_epoch(position.epoch, skip=position.batch)
             loader.generator.manual_seed(mix_seed(seed, position.epoch, dist.rank))  # worker seeds
             todo = min(steps_per_epoch, position.batch + total_steps - position.step)
             net.train()  # training mode: dropout on, batch norm updates its statistics
@@ -226,12 +231,14 @@ def fit(
     return history
 
 
-def _record_loss(history: History, running_loss: RunningLoss, position: Position, optimizer: Any) -> None:
+def _record_loss(history: History, running_loss: RunningLoss, position: Position,
+                 optimizer: Any) -> None:
     """Append the mean loss since the last record; stop at once if training has diverged."""
     loss = running_loss.pop_mean()
     check_finite(loss, step=position.step)
     lr = optimizer.param_groups[0]["lr"]
-    history.train.append({"step": position.step, "epoch": position.epoch + 1, "loss": loss, "lr": float(lr)})
+    history.train.append({"step": position.step, "epoch": position.epoch + 1, "loss": loss,
+                          "lr": float(lr)})
 
 
 def _total_steps(*, epochs: int | None, max_steps: int | None, steps_per_epoch: int) -> int:
@@ -252,14 +259,16 @@ def _positive_int(name: str, value: Any, *, optional: bool = True) -> None:
 
 
 def _check_arguments(*, model, loss_fn, optimizer, epochs, max_steps, scheduler, grad_clip,
-                     checkpoint_dir, checkpoint_every, val_loader, metrics, seed, log_every) -> None:
+                     checkpoint_dir, checkpoint_every, val_loader, metrics, seed,
+                     log_every) -> None:
     """Refuse a wrong call before any work is done, with a message that says what to change."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if not callable(loss_fn):
         raise TypeError(f"loss_fn must be callable as loss_fn(outputs, targets), got {loss_fn!r}")
     if not isinstance(optimizer, torch.optim.Optimizer):
-        raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
+        raise TypeError(f"optimizer must be a torch.optim.Optimizer, "
+                        f"got {type(optimizer).__name__}")
     model_params = {id(p) for p in model.parameters()}
     if not any(id(p) in model_params for group in optimizer.param_groups for p in group["params"]):
         raise ValueError("the optimizer holds none of the model's parameters: build it with "
@@ -272,8 +281,10 @@ def _check_arguments(*, model, loss_fn, optimizer, epochs, max_steps, scheduler,
     _positive_int("log_every", log_every, optional=False)
     if scheduler is not None and not (callable(getattr(scheduler, "step", None))
                                       and callable(getattr(scheduler, "state_dict", None))):
-        raise TypeError(f"scheduler must be a torch.optim.lr_scheduler object, got {type(scheduler).__name__}")
-    if grad_clip is not None and (isinstance(grad_clip, bool) or not isinstance(grad_clip, int | float)
+        raise TypeError(f"scheduler must be a torch.optim.lr_scheduler object, "
+                        f"got {type(scheduler).__name__}")
+    if grad_clip is not None and (isinstance(grad_clip, bool)
+                                  or not isinstance(grad_clip, int | float)
                                   or not grad_clip > 0):
         raise ValueError(f"grad_clip must be a positive number, got {grad_clip!r}")
     if checkpoint_every is not None and checkpoint_dir is None:

@@ -94,7 +94,8 @@ def restore_training_state(
     """
     # 1. the data order must be the one the checkpoint was trained with
     saved = state["data"]
-    changed = [f"{k}: {saved.get(k)!r} then, {v!r} now" for k, v in data.items() if saved.get(k) != v]
+    changed = [f"{k}: {saved.get(k)!r} then, {v!r} now"
+               for k, v in data.items() if saved.get(k) != v]
     if changed:
         raise CheckpointError(
             f"{path} was written with another data set-up ({'; '.join(changed)}), so its run "
@@ -108,7 +109,8 @@ def restore_training_state(
         raise CheckpointError(f"{path} does not fit this model or optimizer: {error}") from error
     if (scheduler is None) != (state["scheduler"] is None):
         has = "has" if state["scheduler"] is not None else "has no"
-        raise CheckpointError(f"{path} {has} scheduler state, but fit was given scheduler={scheduler!r}")
+        raise CheckpointError(f"{path} {has} scheduler state, "
+                              f"but fit was given scheduler={scheduler!r}")
     if scheduler is not None:
         scheduler.load_state_dict(state["scheduler"])
     if state["scaler"]:  # empty when written without AMP

@@ -50,7 +50,8 @@ def set_rng_state(state: dict[str, Any]) -> None:
     np.random.set_state(
         (
             np_state["kind"],
-            np_state["key"].cpu().numpy().astype(np.uint32),  # a checkpoint loaded onto the GPU holds it there
+            # (a checkpoint loaded onto the GPU holds it there)
+            np_state["key"].cpu().numpy().astype(np.uint32),
             np_state["pos"],
             np_state["has_gauss"],
             np_state["gauss"],

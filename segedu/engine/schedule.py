@@ -8,8 +8,8 @@ Goyal et al. ("Accurate, Large Minibatch SGD", 2017) warm up linearly; Loshchilo
   linearly, ``R`` (``warmup_ramp``) being ``W`` by default (``lr`` is reached at step ``W``,
   where the decay starts) or ``W - 1`` as DINO's ``np.linspace(0, lr, W)`` (``lr`` is reached
   at the last warm-up step);
-- ``m + (lr - m) * (1 + cos(pi * k / max(T - W, 1))) / 2`` for ``t >= W``, ``k = min(t - W, T - W)``:
-  from ``lr`` down to ``m`` (``min_lr``) at step ``T``.
+- ``m + (lr - m) * (1 + cos(pi * k / max(T - W, 1))) / 2`` for ``t >= W``, with
+  ``k = min(t - W, T - W)``: from ``lr`` down to ``m`` (``min_lr``) at step ``T``.
 
 With ``W = 0`` and ``m = 0`` it is :class:`torch.optim.lr_scheduler.CosineAnnealingLR` with
 ``T_max = T``, computed in closed form.
