@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import torch
 
+from ._utils import int_pair
 from .arithmetic import conv_transpose_output_size
-from .unpooling import _pair
 
 __all__ = ["conv_transpose2d_scatter"]
 
@@ -60,8 +60,9 @@ def conv_transpose2d_scatter(
         )
     if bias is not None and bias.shape != (weight.shape[1],):
         raise ValueError(f"bias must have shape ({weight.shape[1]},), got {tuple(bias.shape)}")
-    (sh, sw), (ph, pw) = _pair(stride, "stride"), _pair(padding, "padding")
-    (oph, opw), (dh, dw) = _pair(output_padding, "output_padding"), _pair(dilation, "dilation")
+    (sh, sw), (ph, pw) = int_pair(stride, "stride"), int_pair(padding, "padding")
+    oph, opw = int_pair(output_padding, "output_padding")
+    dh, dw = int_pair(dilation, "dilation")
     n, _, h, w = x.shape
     _, c_out, kh, kw = weight.shape
     out_h = conv_transpose_output_size(h, kh, stride=sh, padding=ph, output_padding=oph,

@@ -14,18 +14,10 @@ from __future__ import annotations
 
 import torch
 
+from ._utils import int_pair
 from .arithmetic import conv_transpose_output_size
 
 __all__ = ["max_unpool2d", "avg_unpool2d"]
-
-
-def _pair(value, name: str) -> tuple[int, int]:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value, value
-    if isinstance(value, tuple | list) and len(value) == 2 and all(isinstance(v, int)
-                                                                   for v in value):
-        return int(value[0]), int(value[1])
-    raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
 
 
 def max_unpool2d(
@@ -61,8 +53,9 @@ def max_unpool2d(
                          f"{tuple(indices.shape)}")
     if indices.dtype != torch.int64:
         raise TypeError(f"indices must be int64 (as max_pool2d returns them), got {indices.dtype}")
-    kernel, step = _pair(kernel_size, "kernel_size"), _pair(stride or kernel_size, "stride")
-    pad = _pair(padding, "padding")
+    kernel = int_pair(kernel_size, "kernel_size")
+    step = int_pair(stride or kernel_size, "stride")
+    pad = int_pair(padding, "padding")
     if output_size is None:
         # the input size that this pooling maps back from, as PyTorch assumes it
         height = conv_transpose_output_size(x.shape[-2], kernel[0], stride=step[0], padding=pad[0])
@@ -96,7 +89,7 @@ def avg_unpool2d(x: torch.Tensor, scale_factor: int | tuple[int, int]) -> torch.
         raise TypeError(f"x must be a tensor, got {type(x).__name__}")
     if x.ndim not in (3, 4):
         raise ValueError(f"x must be (N, C, h, w) or (C, h, w), got shape {tuple(x.shape)}")
-    sh, sw = _pair(scale_factor, "scale_factor")
+    sh, sw = int_pair(scale_factor, "scale_factor")
     if sh < 1 or sw < 1:
         raise ValueError(f"scale_factor must be >= 1, got {scale_factor!r}")
     # repeat every row s_h times and every column s_w times
