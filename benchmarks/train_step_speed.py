@@ -51,7 +51,9 @@ class Stepper:
         start = time.perf_counter()
         self.optimizer.zero_grad(set_to_none=True)
         with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
-            loss = F.cross_entropy(self.model(self.images), self.labels)
+            out = self.model(self.images)
+            out = out["out"] if isinstance(out, dict) else out  # segedu's dict, smp's tensor
+            loss = F.cross_entropy(out, self.labels)
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
         self.scaler.update()

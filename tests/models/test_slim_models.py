@@ -23,7 +23,7 @@ def test_slim_fcn8s_shapes_and_channels():
     assert model.fc6.weight.shape == (256, 128, 7, 7)
     assert model.score_pool4.in_channels == 128 and model.score_pool3.in_channels == 64
     with torch.no_grad():
-        assert model(torch.randn(2, 3, 64, 50)).shape == (2, 6, 64, 50)
+        assert model(torch.randn(2, 3, 64, 50))["out"].shape == (2, 6, 64, 50)
     with pytest.raises(ValueError, match="published FCN"):
         load_vgg16_weights(model, torchvision.models.vgg16(weights=None).state_dict())
     with pytest.raises(ValueError, match="fc_channels must be a positive int"):
@@ -37,7 +37,7 @@ def test_slim_segnet_mirrors_its_slim_encoder():
     assert convs[0].out_channels == 16 and convs[12].out_channels == 128
     assert convs[13].in_channels == 128 and convs[-2].out_channels == 16 and convs[-1].in_channels == 16
     with torch.no_grad():
-        assert model(torch.randn(2, 3, 65, 64)).shape == (2, 6, 65, 64)
+        assert model(torch.randn(2, 3, 65, 64))["out"].shape == (2, 6, 65, 64)
     with pytest.raises(ValueError, match="not a vgg16_bn state dict"):
         load_vgg16_bn_encoder(model, torchvision.models.vgg16_bn(weights=None).state_dict())
     # at width 64 it is the published network
@@ -65,7 +65,7 @@ def test_deeplabv3plus_rates_and_slim_backbone():
     assert [branch[0][0].dilation for branch in aspp.convs[1:4]] == [(2, 2), (4, 4), (6, 6)]
     assert model.decoder.reduce_low_level[0].in_channels == 16  # layer1 of the slim ResNet-18
     with torch.no_grad():
-        assert model(torch.randn(2, 3, 64, 67)).shape == (2, 6, 64, 67)
+        assert model(torch.randn(2, 3, 64, 67))["out"].shape == (2, 6, 64, 67)
     default = get_model("deeplabv3plus", output_stride=8).decoder.aspp[0]
     assert [branch[0][0].dilation[0] for branch in default.convs[1:4]] == [12, 24, 36]
     for bad in [(1, 2), (0, 1, 2), (1.5, 2, 3)]:

@@ -67,7 +67,7 @@ class UNetWeightMap(nn.Module):
         self.w0, self.sigma, self.min_area = w0, sigma, min_area
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {"logits": self.unet(images)}  # (N, 2, H, W)
+        return {"logits": self.unet(images)["out"]}  # (N, 2, H, W)
 
     def targets(self, instances: torch.Tensor) -> dict[str, torch.Tensor]:
         """``semantic`` (H, W) int64 (1 = nucleus, with gaps) and ``weight`` (H, W) float32."""

@@ -1,6 +1,8 @@
 """Semantic segmentation: one class score per pixel (Parts II–III of the book).
 
-Every model here maps an image batch ``(N, 3, H, W)`` to logits ``(N, K, H, W)``:
+Every model here is a :class:`~.base.SemanticSegmenter`: it maps an image batch ``(N, 3, H, W)``
+to ``{"out": logits (N, K, H, W)}``, plus ``"aux"`` when built with an auxiliary head
+(:mod:`.base`):
 
 - :mod:`.heads`: the FCN head and DeepLabv3's ASPP head;
 - :mod:`.fcn_vgg`: ``fcn32s``, ``fcn16s``, ``fcn8s`` on VGG16 (Long et al. 2015);
@@ -13,9 +15,21 @@ Every model here maps an image batch ``(N, 3, H, W)`` to logits ``(N, K, H, W)``
 - :mod:`.deeplabv3plus`: ``deeplabv3plus`` (Chen et al. 2018).
 """
 
-from . import deeplabv3plus, fcn_resnet, fcn_vgg, heads, pspnet, segnet, unet, unet3d, unet_resnet
+from . import (
+    base,
+    deeplabv3plus,
+    fcn_resnet,
+    fcn_vgg,
+    heads,
+    pspnet,
+    segnet,
+    unet,
+    unet3d,
+    unet_resnet,
+)
 
 __all__ = [
+    "base",
     "deeplabv3plus",
     "fcn_resnet",
     "fcn_vgg",

@@ -27,6 +27,7 @@ from torch import nn
 
 from ...nn.resnet import resnet_by_name
 from ..registry import register_model
+from .base import SemanticOutput, SemanticSegmenter
 from .heads import ASPP, conv_bn_relu, separable_bn_relu
 
 __all__ = ["DeepLabV3PlusDecoder", "DeepLabV3Plus", "deeplabv3plus"]
@@ -54,7 +55,7 @@ class DeepLabV3PlusDecoder(nn.Module):
         return self.fuse(torch.cat([context, detail], dim=1))  # (N, 256, h4, w4)
 
 
-class DeepLabV3Plus(nn.Module):
+class DeepLabV3Plus(SemanticSegmenter):
     """ResNet backbone (output stride 16 or 8), DeepLabv3+ decoder, 1x1 classifier, up-sampling.
 
     ``forward``: (N, 3, H, W) -> (N, num_classes, H, W) logits, for any H, W.
@@ -87,10 +88,12 @@ class DeepLabV3Plus(nn.Module):
         self.classifier = nn.Conv2d(decoder_channels, num_classes, 1)
         self.align_corners = align_corners
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> SemanticOutput:
         layer1, _, _, layer4 = self.backbone.forward_stages(x)  # stride 4 and stride 16 (or 8)
         scores = self.classifier(self.decoder(layer1, layer4))  # (N, K, H/4, W/4)
-        return F.interpolate(scores, size=x.shape[-2:], mode="bilinear", align_corners=self.align_corners)
+        out = F.interpolate(scores, size=x.shape[-2:], mode="bilinear",
+                            align_corners=self.align_corners)
+        return {"out": out}  # (N, K, H, W)
 
 
 @register_model("deeplabv3plus")

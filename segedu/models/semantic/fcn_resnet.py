@@ -22,12 +22,13 @@ from torch import nn
 
 from ...nn.resnet import ResNet, resnet50, resnet_by_name
 from ..registry import register_model
+from .base import SemanticOutput, SemanticSegmenter
 from .heads import deeplab_head, fcn_head
 
 __all__ = ["DilatedResNetSegmenter", "fcn_resnet50", "fcn_resnet", "deeplabv3_resnet50"]
 
 
-class DilatedResNetSegmenter(nn.Module):
+class DilatedResNetSegmenter(SemanticSegmenter):
     """A dilated ResNet backbone, a head on layer 4, an optional auxiliary head on layer 3.
 
     ``backbone`` defaults to torchvision's dilated ResNet-50 (output stride 8); PSPNet passes
@@ -42,10 +43,10 @@ class DilatedResNetSegmenter(nn.Module):
         self.classifier = head
         self.aux_classifier = aux_head
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(self, x: torch.Tensor) -> SemanticOutput:
         size = x.shape[-2:]
         *_, layer3, layer4 = self.backbone.forward_stages(x)  # ResNet-50: (N, 1024, H/8, W/8), (N, 2048, H/8, W/8)
-        result = OrderedDict()
+        result: SemanticOutput = OrderedDict()  # as torchvision's
         scores = self.classifier(layer4)  # (N, K, H/8, W/8)
         result["out"] = F.interpolate(scores, size=size, mode="bilinear", align_corners=False)  # (N, K, H, W)
         if self.aux_classifier is not None:

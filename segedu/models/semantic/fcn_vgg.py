@@ -25,6 +25,7 @@ from torch import nn
 
 from ...nn.vgg import VGG16_CONFIG, vgg16_config, vgg_features
 from ..registry import register_model
+from .base import SemanticOutput, SemanticSegmenter
 
 __all__ = ["coordinate_map", "bilinear_kernel", "FCN", "fcn32s", "fcn16s", "fcn8s", "load_vgg16_weights"]
 
@@ -71,11 +72,11 @@ def _vgg_layers(until_pool: int) -> list[tuple[str, int, int, int]]:
     return layers
 
 
-class FCN(nn.Module):
+class FCN(SemanticSegmenter):
     """FCN on VGG16 with ``skips`` finer layers fused: 0 (32s), 1 (16s, pool4), 2 (8s, pool3 too).
 
-    ``forward``: (N, 3, H, W) -> (N, num_classes, H, W), for H, W >= 1 (the 100-pixel padding
-    makes any size valid).
+    ``forward``: (N, 3, H, W) -> ``{"out": (N, num_classes, H, W)}``, for H, W >= 1 (the 100-pixel
+    padding makes any size valid).
 
     ``width`` (64) is the channel count of VGG16's first block and ``fc_channels`` (4096) that of
     ``fc6`` and ``fc7``; smaller values give the slim FCN of :mod:`segedu.zoo`. Only the published
@@ -144,7 +145,7 @@ class FCN(nn.Module):
         height, width = like.shape[-2:]
         return x[..., offset: offset + height, offset: offset + width]
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> SemanticOutput:
         size = x.shape[-2:]
         pools = []
         h = x
@@ -164,8 +165,8 @@ class FCN(nn.Module):
             skip = self.score_pool3(pools[2])
             scores = scores + self._crop(skip, self.offsets["pool3"], scores)
         scores = self.upscore(scores)  # back to the image's stride, a little larger than it
-        out = scores[..., self.offsets["out"]: self.offsets["out"] + size[0], self.offsets["out"]: self.offsets["out"] + size[1]]
-        return out  # (N, K, H, W)
+        top = self.offsets["out"]
+        return {"out": scores[..., top: top + size[0], top: top + size[1]]}  # (N, K, H, W)
 
 
 @register_model("fcn32s")

@@ -49,6 +49,7 @@ from torch import nn
 from ...nn.unpooling import max_unpool2d
 from ...nn.vgg import vgg16_config, vgg_features
 from ..registry import register_model
+from .base import SemanticOutput, SemanticSegmenter
 
 __all__ = ["SegNetDecoderBlock", "SegNet", "segnet", "load_vgg16_bn_encoder", "DECODER_CHANNELS"]
 
@@ -85,8 +86,8 @@ class SegNetDecoderBlock(nn.Module):
         return self.convs(x)  # (N, C_k, H, W)
 
 
-class SegNet(nn.Module):
-    """SegNet with a VGG16-BN encoder: (N, in_channels, H, W) -> logits (N, num_classes, H, W).
+class SegNet(SemanticSegmenter):
+    """SegNet with a VGG16-BN encoder: (N, in_channels, H, W) -> {"out": (N, num_classes, H, W)}.
 
     Any H, W >= 32 work (the five poolings need at least one pixel at 1/32).
 
@@ -119,13 +120,13 @@ class SegNet(nn.Module):
                 x = layer(x)  # conv / BN / ReLU: the size is kept
         return x, indices, sizes
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> SemanticOutput:
         if min(x.shape[-2:]) < 32:
             raise ValueError(f"SegNet needs H, W >= 32 (five 2x2 poolings), got {tuple(x.shape[-2:])}")
         x, indices, sizes = self.encode(x)  # (N, 512, H/32, W/32)
         for decoder in self.decoders:  # deepest first: use the last pooling's indices first
             x = decoder(x, indices.pop(), sizes.pop())  # sizes double back: H/16, H/8, ..., H
-        return self.classifier(x)  # (N, num_classes, H, W)
+        return {"out": self.classifier(x)}  # (N, num_classes, H, W)
 
 
 @register_model("segnet")

@@ -43,6 +43,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..registry import register_model
+from .base import SemanticOutput, SemanticSegmenter
 
 __all__ = [
     "DoubleConv",
@@ -271,11 +272,11 @@ class Up(nn.Module):
 # ---------------------------------------------------------------------------------------------
 
 
-class UNet(nn.Module):
+class UNet(SemanticSegmenter):
     """U-Net of ``depth`` poolings; level ``i`` has ``width * 2**i`` channels.
 
-    Input (N, in_channels, H, W) -> logits (N, num_classes, H, W) when ``padding=True`` (H, W
-    multiples of ``2**depth``), or (N, num_classes, H', W') with
+    Input (N, in_channels, H, W) -> ``{"out": logits}``, the logits (N, num_classes, H, W) when
+    ``padding=True`` (H, W multiples of ``2**depth``), or (N, num_classes, H', W') with
     ``H' = unet_output_size(H, depth)`` when ``padding=False``.
     """
 
@@ -326,7 +327,7 @@ class UNet(nn.Module):
             for s in spatial:
                 unet_output_size(s, self.depth)  # raises with the nearest valid sizes
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> SemanticOutput:
         self.check_input_size(tuple(x.shape[2:]))
         x = self.inc(x)  # (N, width, H, W) [unpadded: H - 4, W - 4]
         skips = [x]
@@ -336,7 +337,7 @@ class UNet(nn.Module):
         skips.pop()  # the bottleneck (N, width * 2**depth, H / 2**depth, W / 2**depth) is x
         for up in self.ups:  # back up: channels halve, sizes double
             x = up(x, skips.pop())  # (N, width * 2**i, H / 2**i, W / 2**i)
-        return self.head(x)  # (N, num_classes, H, W) [unpadded: smaller, see unet_output_size]
+        return {"out": self.head(x)}  # (N, num_classes, H, W) [unpadded: see unet_output_size]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ __all__ = ["UNet3D", "unet3d"]
 
 
 class UNet3D(UNet):
-    """U-Net on volumes: (N, in_channels, D, H, W) -> (N, num_classes, D, H, W).
+    """U-Net on volumes: (N, in_channels, D, H, W) -> ``{"out": (N, num_classes, D, H, W)}``.
 
     D, H and W must be multiples of ``2**depth`` (a ``ValueError`` names the multiple otherwise).
     """

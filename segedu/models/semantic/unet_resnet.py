@@ -36,6 +36,7 @@ from torch import nn
 
 from ...nn.resnet import resnet_by_name
 from ..registry import register_model
+from .base import SemanticOutput, SemanticSegmenter
 from .heads import conv_bn_relu
 
 __all__ = ["UNetDecoderBlock", "UNetResNet", "unet_resnet"]
@@ -88,8 +89,8 @@ class UNetDecoder(nn.Module):
         return x
 
 
-class UNetResNet(nn.Module):
-    """U-Net whose contracting path is a ResNet: (N, 3, H, W) -> logits (N, num_classes, H, W).
+class UNetResNet(SemanticSegmenter):
+    """U-Net whose contracting path is a ResNet: (N, 3, H, W) -> {"out": (N, num_classes, H, W)}.
 
     Args:
         num_classes: output channels.
@@ -124,10 +125,10 @@ class UNetResNet(nn.Module):
             features.append(x)
         return features
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> SemanticOutput:
         features = self.encode(x)  # shallow to deep
         x = self.decoder(features, size=x.shape[-2:])  # (N, 16, H, W)
-        return self.segmentation_head(x)  # (N, num_classes, H, W)
+        return {"out": self.segmentation_head(x)}  # (N, num_classes, H, W)
 
 
 @register_model("unet_resnet")

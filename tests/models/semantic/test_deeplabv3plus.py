@@ -54,14 +54,14 @@ def test_same_outputs_as_smp(output_stride, separable):
     model.load_state_dict(_from_smp(reference.state_dict()))  # strict: every layer has its partner
     x = torch.randn(2, 3, 64, 96)  # smp needs multiples of 16
     with torch.no_grad():
-        torch.testing.assert_close(model(x), reference(x), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(model(x)["out"], reference(x), rtol=1e-5, atol=1e-5)
 
 
 def test_odd_sizes_small_backbones_and_errors():
     for backbone in ["resnet18", "resnet34"]:
         model = get_model("deeplabv3plus", num_classes=3, backbone=backbone).eval()
         with torch.no_grad():
-            assert model(torch.randn(1, 3, 65, 97)).shape == (1, 3, 65, 97)
+            assert model(torch.randn(1, 3, 65, 97))["out"].shape == (1, 3, 65, 97)
     with pytest.raises(ValueError, match="output_stride must be 8 or 16"):
         get_model("deeplabv3plus", output_stride=32)
     with pytest.raises(ValueError, match="backbone must be one of"):

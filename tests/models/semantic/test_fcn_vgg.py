@@ -57,7 +57,7 @@ def test_output_has_the_input_size(name, models):
     for size in [(32, 32), (45, 61), (100, 97)]:
         x = torch.randn(1, 3, *size)
         with torch.no_grad():
-            assert model(x).shape == (1, 3, *size)
+            assert model(x)["out"].shape == (1, 3, *size)
 
 
 def test_gradients_reach_the_image():
@@ -65,7 +65,7 @@ def test_gradients_reach_the_image():
     torch.nn.init.normal_(model.score_fr.weight)  # the scores start at zero: make them not
     torch.nn.init.normal_(model.score_pool3.weight)
     x = torch.randn(1, 3, 40, 40, requires_grad=True)
-    model(x).sum().backward()
+    model(x)["out"].sum().backward()
     assert x.grad.abs().sum() > 0
 
 

@@ -55,7 +55,7 @@ def test_registered_and_parameter_count_by_hand(model, reference):
 def test_output_size_equals_input_size(model, size):
     x = torch.randn(1, 3, *size)
     with torch.no_grad():
-        out = model(x)
+        out = model(x)["out"]
     assert out.shape == (1, 5, *size)
     # the encoder stores the pre-pool sizes: 65 -> 32 -> 16 -> 8 -> 4 -> 2, back up exactly
     _, indices, sizes = model.encode(x)
@@ -114,6 +114,6 @@ def test_loading_a_foreign_state_dict_fails_clearly(reference):
 
 def test_gradients_reach_the_encoder():
     model = get_model("segnet", num_classes=2)
-    out = model(torch.randn(2, 3, 32, 32))  # training mode: batch norm uses batch statistics
+    out = model(torch.randn(2, 3, 32, 32))["out"]  # training mode: batch norm uses batch statistics
     F.cross_entropy(out, torch.randint(0, 2, (2, 32, 32))).backward()
     assert model.encoder[0].weight.grad is not None and model.encoder[0].weight.grad.abs().sum() > 0

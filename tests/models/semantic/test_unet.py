@@ -65,7 +65,7 @@ def test_original_572_to_388():
     # (no wall-clock limit: on shared cores it measured the load, not the model)
     model = get_model("unet_original").eval()
     with torch.no_grad():
-        out = model(torch.randn(1, 1, 572, 572))
+        out = model(torch.randn(1, 1, 572, 572))["out"]
     assert out.shape == (1, 2, 388, 388)
 
 
@@ -91,7 +91,7 @@ def test_valid_sizes_by_hand_for_depth_2():
 def test_unpadded_small_shapes(size, out, residual):
     model = UNet(in_channels=1, num_classes=3, depth=2, width=2, padding=False, batch_norm=False,
                  residual=residual)
-    assert model(torch.randn(2, 1, size, size + 4)).shape == (2, 3, out, out + 4)
+    assert model(torch.randn(2, 1, size, size + 4))["out"].shape == (2, 3, out, out + 4)
 
 
 def test_unpadded_bad_size_names_valid_sizes():
@@ -115,13 +115,13 @@ def test_padded_keeps_size(depth, width, up):
     m = 2**depth
     model = get_model("unet", in_channels=3, num_classes=5, depth=depth, width=width, up=up)
     x = torch.randn(2, 3, 2 * m, 3 * m)
-    assert model(x).shape == (2, 5, 2 * m, 3 * m)
+    assert model(x)["out"].shape == (2, 5, 2 * m, 3 * m)
 
 
 def test_padded_without_batch_norm():
     model = get_model("unet", width=2, depth=2, batch_norm=False)
     assert not any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
-    assert model(torch.randn(1, 3, 12, 20)).shape == (1, 2, 12, 20)
+    assert model(torch.randn(1, 3, 12, 20))["out"].shape == (1, 2, 12, 20)
 
 
 def test_padded_bad_size_names_multiple():
@@ -131,7 +131,7 @@ def test_padded_bad_size_names_multiple():
         model(torch.zeros(1, 3, 97, 130))
     # Padding up to the suggested size works, and cropping back gives the 97 x 130 logits.
     x = torch.nn.functional.pad(torch.zeros(1, 3, 97, 130), (0, 144 - 130, 0, 112 - 97))
-    assert model(x)[..., :97, :130].shape == (1, 2, 97, 130)
+    assert model(x)["out"][..., :97, :130].shape == (1, 2, 97, 130)
 
 
 def test_padded_parameter_count_derived_by_hand():
@@ -203,7 +203,7 @@ def test_training_reduces_loss_and_gradients_reach_every_parameter():
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     losses = []
     for _ in range(15):
-        loss = nn.functional.cross_entropy(model(x), target)
+        loss = nn.functional.cross_entropy(model(x)["out"], target)
         optimizer.zero_grad()
         loss.backward()
         if not losses:
@@ -224,7 +224,7 @@ def test_unet3d_keeps_volume_size():
     assert any(isinstance(m, nn.Conv3d) for m in model.modules())
     assert any(isinstance(m, nn.ConvTranspose3d) for m in model.modules())
     assert any(isinstance(m, nn.BatchNorm3d) for m in model.modules())
-    assert model(torch.randn(1, 1, 16, 32, 32)).shape == (1, 2, 16, 32, 32)
+    assert model(torch.randn(1, 1, 16, 32, 32))["out"].shape == (1, 2, 16, 32, 32)
     with pytest.raises(ValueError, match=r"multiple of 2\*\*3 = 8"):
         model(torch.randn(1, 1, 12, 32, 32))
 

@@ -30,7 +30,7 @@ def test_same_parameters_and_outputs_as_smp(backbone):
     for size in [(64, 96), (67, 45), (33, 33)]:  # any size: every block interpolates to its skip
         x = torch.randn(2, 3, *size)
         with torch.no_grad():
-            torch.testing.assert_close(model(x), reference(x), rtol=0, atol=0)
+            torch.testing.assert_close(model(x)["out"], reference(x), rtol=0, atol=0)
 
 
 def test_same_training_step_as_smp():
@@ -39,7 +39,7 @@ def test_same_training_step_as_smp():
     model = get_model("unet_resnet", backbone="resnet18", num_classes=4, interpolation="bilinear").train()
     model.load_state_dict(reference.state_dict())
     x, y = torch.randn(2, 3, 64, 64), torch.randint(0, 4, (2, 64, 64))
-    losses = [torch.nn.functional.cross_entropy(m(x), y) for m in (model, reference)]
+    losses = [torch.nn.functional.cross_entropy(out, y) for out in (model(x)["out"], reference(x))]
     for loss in losses:
         loss.backward()
     torch.testing.assert_close(losses[0], losses[1], rtol=0, atol=0)
@@ -63,7 +63,7 @@ def test_slim_encoder_and_errors():
     model = get_model("unet_resnet", backbone="resnet18", backbone_width=16, num_classes=6,
                       decoder_channels=(64, 32, 16, 16, 16)).eval()
     with torch.no_grad():
-        assert model(torch.randn(1, 3, 50, 37)).shape == (1, 6, 50, 37)
+        assert model(torch.randn(1, 3, 50, 37))["out"].shape == (1, 6, 50, 37)
     with pytest.raises(ValueError, match="backbone must be one of"):
         get_model("unet_resnet", backbone="vgg16")
     with pytest.raises(ValueError, match="decoder_channels needs 5 values"):

@@ -52,7 +52,7 @@ class Cellpose(nn.Module):
             raise ValueError(
                 f"images must be (N, {self.in_channels}, H, W), got shape {tuple(images.shape)}"
             )
-        out = self.unet(images)  # (N, 3, H, W); raises ValueError on a bad H, W
+        out = self.unet(images)["out"]  # (N, 3, H, W); raises ValueError on a bad H, W
         return {"flows": out[:, :2], "cellprob": out[:, 2:]}
 
     @staticmethod

@@ -83,7 +83,8 @@ class SpatialEmbedding(nn.Module):
                              f"{getattr(images, 'dtype', type(images).__name__)} {tuple(getattr(images, 'shape', ()))}")
         if images.shape[1] != self.in_channels:
             raise ValueError(f"images must have {self.in_channels} channels (N, C, H, W), got {tuple(images.shape)}")
-        features = self.backbone(images)  # (N, width, H, W); raises unless H, W are multiples of 2**depth
+        # (N, width, H, W); raises unless H, W are multiples of 2**depth
+        features = self.backbone(images)["out"]
         offsets = torch.tanh(self.offset_head(features))  # (N, 2, H, W) in (-1, 1)
         coords = coordinate_map(*images.shape[2:], pixel_size=self.pixel_size, dtype=offsets.dtype,
                                 device=offsets.device)  # (2, H, W)

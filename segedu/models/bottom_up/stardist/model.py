@@ -124,7 +124,7 @@ class StarDist(nn.Module):
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         if images.ndim != 4:
             raise ValueError(f"images must be (N, C, H, W), got shape {tuple(images.shape)}")
-        features = self.features(self.backbone(images))  # (N, F, H, W)
+        features = self.features(self.backbone(images)["out"])  # (N, F, H, W)
         return {"prob": self.prob_head(features), "dist": self.dist_head(features)}
 
     def targets(self, instances: torch.Tensor) -> dict[str, torch.Tensor]:
