@@ -1,4 +1,4 @@
-"""segedu.lab: cells that wait for an unfinished part of a lab say so in one line, without an error."""
+"""segedu.lab: a cell that waits for an unfinished part of a lab says so in one line, no error."""
 
 from __future__ import annotations
 
