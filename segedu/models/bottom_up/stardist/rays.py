@@ -5,7 +5,8 @@ StarDist (Schmidt, Weigert, Broaddus & Myers, "Cell Detection with Star-convex P
 centre pixel :math:`(i, j)`, ``n_rays = R`` rays leave in the equally spaced directions
 
 .. math:: \varphi_k = \frac{2\pi k}{R}, \qquad
-          (\Delta_\text{row}, \Delta_\text{col}) = (\sin\varphi_k, \cos\varphi_k), \qquad k = 0..R-1,
+          (\Delta_\text{row}, \Delta_\text{col}) = (\sin\varphi_k, \cos\varphi_k),
+          \qquad k = 0..R-1,
 
 (ray 0 points right along the columns, ray ``R/4`` down along the rows), and the polygon's vertex
 ``k`` lies at distance :math:`r_k` along ray ``k``. The network predicts, for every pixel of an
@@ -23,11 +24,12 @@ The measurement, exactly as ``stardist.geometry.star_dist`` (its C++ ``c_star_di
    corrected by :math:`t_\text{corr} = 0.5 / \max(|\Delta_\text{row}|, |\Delta_\text{col}|)` steps,
    i.e. half a pixel along the ray's dominant axis ("measured to the pixel edge"):
 
-   .. math:: r_k = \bigl(t - 1 + t_\text{corr}\bigr)\,\lVert(\Delta_\text{row}, \Delta_\text{col})\rVert .
+   .. math:: r_k = \bigl(t - 1 + t_\text{corr}\bigr)\,
+             \lVert(\Delta_\text{row}, \Delta_\text{col})\rVert .
 
-So a horizontal ray in an object ``2h + 1`` pixels wide, from its middle pixel, has length ``h + 0.5``:
-the half width, edge to edge. Background pixels get 0 along every ray. The image border counts as
-the object's edge.
+So a horizontal ray in an object ``2h + 1`` pixels wide, from its middle pixel, has length
+``h + 0.5``: the half width, edge to edge. Background pixels get 0 along every ray. The image
+border counts as the object's edge.
 
 Difference from the reference: StarDist casts the labels to ``uint16`` first, so ids of 65536 and
 more wrap around (65536 becomes background); here every int64 id is its own object.
@@ -45,7 +47,8 @@ __all__ = ["ray_angles", "ray_directions", "star_distances"]
 
 def _check_n_rays(n_rays: int) -> int:
     if isinstance(n_rays, bool) or not isinstance(n_rays, int | np.integer) or n_rays < 3:
-        raise ValueError(f"n_rays must be an integer >= 3 (a polygon needs 3 vertices), got {n_rays!r}")
+        raise ValueError(
+            f"n_rays must be an integer >= 3 (a polygon needs 3 vertices), got {n_rays!r}")
     return int(n_rays)
 
 
@@ -72,14 +75,16 @@ def ray_directions(n_rays: int = 32) -> tuple[np.ndarray, np.ndarray]:
 def star_distances(
     instances: torch.Tensor | np.ndarray, n_rays: int = 32, *, method: str = "fast"
 ) -> torch.Tensor:
-    """Distances ``(R, H, W)`` float32 from every object pixel to its object's edge along ``R`` rays.
+    """Distances ``(R, H, W)`` float32 from every object pixel to its object's edge along ``R``
+    rays.
 
     Args:
         instances: ``(H, W)`` integer label image (numpy or torch), 0 = background.
         n_rays: number of equally spaced rays ``R >= 3``.
-        method: ``"fast"`` (default: the marching below with the per-step lookups taken from
-            tables, see :func:`_star_distances_fast`) or ``"readable"`` (every (pixel, ray) pair
-            marched as written in the module docstring). Both give the same bits.
+        method: ``"fast"`` (default: the same marching with one shift per ray and step instead
+            of per-pair lookups, see :func:`_star_distances_fast`) or ``"readable"`` (every
+            (pixel, ray) pair marched as written in the module docstring). Both give the same
+            bits.
 
     Returns:
         ``dist`` of shape ``(R, H, W)``: ``dist[k, i, j]`` is the length of ray ``k`` from pixel
@@ -141,78 +146,120 @@ def _star_distances_readable(labels: np.ndarray, n_rays: int) -> torch.Tensor:
 def _star_distances_fast(labels: np.ndarray, n_rays: int) -> torch.Tensor:
     """The fast version of :func:`_star_distances_readable`: the same marching, the same bits.
 
-    Three observations remove most of the work of the readable version:
+    Four observations remove most of the work of the readable version:
 
     1. the offset walked after ``t`` steps along ray ``k`` is the same float32 number for every
        pixel, so it is accumulated once per ray, ``(R,)`` per step, not once per (pixel, ray);
-    2. the pixel looked at is ``(rint(row + off_row), rint(col + off_col))``: a function of the
-       ray and of the start *row* alone, and of the ray and the start *column* alone. Per step,
-       two small tables ``(R, H)`` and ``(R, W)`` hold them (clipped to one pixel outside the
-       image, where a padded ring of label -1 says "outside"), and each (pixel, ray) pair only
-       looks up its row and column entries and the label there;
-    3. the length of a ray that stops at step ``t`` depends on ``(k, t)`` only: it is read from an
-       ``(T + 1, R)`` table computed at the end, with the reference's float32 operations.
+    2. the pixel looked at, ``(rint(row + off_row), rint(col + off_col))`` in float32, is almost
+       always the start pixel moved by a whole *shift* that is the same for every start: when the
+       fraction of ``off`` is farther from 1/2 than the float32 rounding of ``row + off`` can move
+       it (:func:`_step_shifts`), ``rint(row + off) = row + floor(off) + [frac(off) > 1/2]``. Such a
+       step costs one index per (pixel, ray) pair: start + shift of its ray. At the other steps
+       (a fraction at 1/2 within rounding, e.g. ``off = 0.5`` for 12 rays) the pixels are looked up
+       row by row and column by column in ``(R, H)`` and ``(R, W)`` tables, as the reference
+       computes them;
+    3. the length of a ray that stops at step ``t`` depends on ``(k, t)`` only: it is computed per
+       ray when the step is reached, with the reference's float32 operations;
+    4. the labels live in a padded image (a ring of -1 around it: "outside"), in int16 when the
+       ids allow, and the per-pair arrays in int32: less memory to stream through at every step.
 
-    Stopped pairs are dropped from the working arrays when they make up 40 % of them (dropping
-    them at every step costs more than carrying them a little longer).
+    Stopped pairs stay in the arrays (masked) until they make up 40 % of them, then are dropped.
     """
     height, width = labels.shape
-    dist = np.zeros((n_rays, height, width), np.float32)
-    rows, cols = np.nonzero(labels)  # (P,) each
-    if rows.size == 0:
-        return torch.from_numpy(dist)
+    n_out = n_rays * height * width
+    out_type = np.int32 if n_out < 2**31 else np.int64
+    dist = np.zeros(n_out, np.float32)
+    flat = np.flatnonzero(labels)  # the foreground pixels, row-major
+    n_pixels = flat.size
+    if n_pixels == 0:
+        return torch.from_numpy(dist.reshape(n_rays, height, width))
+    rows, cols = np.divmod(flat, width)
     d_row, d_col = ray_directions(n_rays)  # (R,) float32 each
-    # the label image with a ring of -1 around it ("outside"), flattened, as int32
+    t_corr = np.float32(0.5) / np.maximum(np.abs(d_row), np.abs(d_col))
+    back_row, back_col = (t_corr - np.float32(1)) * d_row, (t_corr - np.float32(1)) * d_col
+    # the label image with a ring of -1 around it ("outside"), flattened
     padded_width = width + 2
-    padded = np.full((height + 2, padded_width), -1, np.int32)
-    if labels.max() < np.iinfo(np.int32).max:
+    top = int(labels.max())
+    padded = np.full((height + 2, padded_width), -1, np.int16 if top < 2**15 - 1 else np.int32)
+    if top < np.iinfo(np.int32).max:
         padded[1:-1, 1:-1] = labels
     else:  # ids beyond int32: compact them first (only equality matters)
         padded[1:-1, 1:-1] = np.unique(labels, return_inverse=True)[1].reshape(height, width) + 1
     padded = padded.ravel()
-    n_pixels = rows.size
-    # one entry per (ray, pixel) pair, ray-major: where to look in the row and column tables
-    ray_of = np.arange(n_rays, dtype=np.int32)[:, None]
-    row_key = (ray_of * height + rows.astype(np.int32)).ravel()  # into the (R, H) table
-    col_key = (ray_of * width + cols.astype(np.int32)).ravel()  # into the (R, W) table
-    own = np.tile(padded[(rows + 1) * padded_width + cols + 1], n_rays)
-    pair = np.arange(n_rays * n_pixels, dtype=np.int32)  # which pair each entry is
-    alive = np.ones(pair.size, bool)
-    n_alive = pair.size
-    stop_step = np.zeros(n_rays * n_pixels, np.int32)
+    index_type = np.int32 if padded.size < 2**31 else np.int64
+    # one entry per (ray, pixel) pair, ray by ray: where it starts in the padded image, its label,
+    # where its length goes in the output (R, H * W)
+    start_0 = ((rows + 1) * padded_width + cols + 1).astype(index_type)
+    start = np.tile(start_0, n_rays)
+    own = np.tile(padded.take(start_0), n_rays)
+    out = (np.arange(n_rays, dtype=out_type)[:, None] * (height * width)
+           + flat.astype(out_type)).ravel()
+    alive = np.ones(start.size, bool)
+    segment = np.full(n_rays, n_pixels)  # how many entries each ray has in the arrays
+    n_alive = segment.copy()  # how many of them still walk
+    bounds = np.arange(n_rays + 1) * n_pixels  # where each ray's entries begin and end
     row_f, col_f = np.arange(height, dtype=np.float32), np.arange(width, dtype=np.float32)
     off_row, off_col = np.zeros(n_rays, np.float32), np.zeros(n_rays, np.float32)
-    offsets = [(off_row, off_col)]
     t = 0
-    while n_alive:
+    while bounds[-1]:
         # 1. one unit step along every ray (float32, as the reference accumulates it)
         t += 1
         off_row, off_col = off_row + d_row, off_col + d_col
-        offsets.append((off_row, off_col))
-        # 2. the tables: padded row offset (times the padded width) and padded column per start
-        look_row = np.clip(np.rint(row_f[None, :] + off_row[:, None]), -1, height) + 1  # (R, H)
-        look_col = np.clip(np.rint(col_f[None, :] + off_col[:, None]), -1, width) + 1  # (R, W)
-        look_row = (look_row.astype(np.int32) * padded_width).ravel()
-        look_col = look_col.astype(np.int32).ravel()
-        index = np.take(look_row, row_key)
-        index += np.take(look_col, col_key)
-        # 3. the pairs whose pixel carries another label (or lies outside) stop at step t
-        left = np.take(padded, index) != own
+        shift = _step_shifts(off_row, off_col, height, width, padded_width)
+        # 2. the padded index of the pixel each pair looks at
+        if shift is not None:
+            index = np.repeat(shift.astype(index_type), segment)
+            index += start
+        else:  # a fraction at 1/2: row and column tables per ray, as the reference rounds
+            look_row = np.clip(np.rint(row_f[None, :] + off_row[:, None]), -1, height) + 1
+            look_col = np.clip(np.rint(col_f[None, :] + off_col[:, None]), -1, width) + 1
+            ray = np.repeat(np.arange(n_rays), segment)
+            start_row, start_col = np.divmod(start, padded_width)
+            index = (look_row.astype(np.intp) * padded_width)[ray, start_row - 1]
+            index += look_col.astype(np.intp)[ray, start_col - 1]
+        # 3. the pairs whose pixel carries another label (or lies outside) stop at step t; the
+        #    stopped ones may walk off the padded image (clipped), their answer is masked
+        left = padded.take(index, mode="clip") != own
         left &= alive
         n_left = int(np.count_nonzero(left))
-        if n_left:
-            stop_step[np.compress(left, pair)] = t
-            alive &= ~left
-            n_alive -= n_left
-            if n_alive < 0.6 * alive.size:
-                row_key, col_key, own, pair = (np.compress(alive, a) for a in (row_key, col_key, own, pair))
-                alive = np.ones(pair.size, bool)
-    # 4. the length of a ray stopped at step t: back one step, then t_corr on, as the reference
-    off_row = np.stack([o[0] for o in offsets])  # (T + 1, R)
-    off_col = np.stack([o[1] for o in offsets])
-    t_corr = np.float32(0.5) / np.maximum(np.abs(d_row), np.abs(d_col))
-    off_row = off_row + (t_corr - np.float32(1)) * d_row
-    off_col = off_col + (t_corr - np.float32(1)) * d_col
-    length = np.sqrt(off_row * off_row + off_col * off_col)  # (T + 1, R)
-    dist[:, rows, cols] = np.take_along_axis(length.T, stop_step.reshape(n_rays, n_pixels), axis=1)
-    return torch.from_numpy(dist)
+        if not n_left:
+            continue
+        stopped = np.flatnonzero(left)
+        per_ray = np.diff(np.searchsorted(stopped, bounds))
+        # 4. their length: back one step, then t_corr on, as the reference (float32)
+        length = np.sqrt(np.square(off_row + back_row) + np.square(off_col + back_col))
+        dist.put(out.take(stopped), np.repeat(length, per_ray))
+        alive[stopped] = False
+        n_alive -= per_ray
+        total = int(n_alive.sum())
+        if total < 0.6 * alive.size:  # drop the stopped pairs
+            keep = np.flatnonzero(alive)
+            start, own, out = start.take(keep), own.take(keep), out.take(keep)
+            alive = np.ones(total, bool)
+            segment = n_alive.copy()
+            bounds = np.r_[0, np.cumsum(segment)]
+    return torch.from_numpy(dist.reshape(n_rays, height, width))
+
+
+def _step_shifts(off_row: np.ndarray, off_col: np.ndarray, height: int, width: int,
+                 padded_width: int) -> np.ndarray | None:
+    """``(R,)`` shifts in the padded image of the pixels looked at after walking ``off`` along each
+    ray, the same for every start pixel, or None when that cannot be guaranteed.
+
+    For an integer ``row`` in ``[0, H)`` the reference rounds the float32 sum ``row + off``. Its
+    exact value has the fraction ``f = off - floor(off)``; float32 moves it by at most half a unit
+    in the last place, below ``2**(e - 24)`` for ``|row + off| < 2**e``. When ``f`` is farther than
+    that from 1/2 (the margin below is 4 times more),
+    ``rint(row + off) = row + floor(off) + [f > 1/2]`` for every row (near 0 or 1 the rounding
+    goes to the same integer).
+    """
+    reach = max(height, width) + 2 + float(max(np.abs(off_row).max(), np.abs(off_col).max()))
+    margin = 2.0 ** (np.ceil(np.log2(reach)) - 22)
+    shifts = []
+    for off in (off_row, off_col):
+        floor = np.floor(off)
+        fraction = off.astype(np.float64) - floor  # exact
+        if np.any(np.abs(fraction - 0.5) <= margin):
+            return None
+        shifts.append(floor.astype(np.int64) + (fraction > 0.5))
+    return shifts[0] * padded_width + shifts[1]
