@@ -47,7 +47,8 @@ def evaluate_fixed_model() -> dict[str, float]:
     seed_everything(123)
     model = TinySegNet()
     loader = DataLoader(make_data(n=13, seed=3), batch_size=4)
-    return evaluate(model, loader, metrics={"acc": PixelAccuracy()}, loss_fn=F.cross_entropy, device="cpu")
+    return evaluate(model, loader, metrics={"acc": PixelAccuracy()}, loss_fn=F.cross_entropy,
+                    device="cpu")
 
 
 def main(out: Path) -> None:
@@ -58,7 +59,8 @@ def main(out: Path) -> None:
     model, history = train(batch_size=GLOBAL_BATCH // world_size)
     # B. evaluation split over the processes
     results = evaluate_fixed_model()
-    # C. an interrupted data-parallel run (dropout, augmentation), resumed, against an uninterrupted one
+    # C. an interrupted data-parallel run (dropout, augmentation), resumed, against an
+    # uninterrupted one
     recipe = dict(batch_size=GLOBAL_BATCH // world_size, dropout=0.3, augment=True)
     uninterrupted, _ = train(**recipe)
     train(**recipe, checkpoint_dir=out / "checkpoints", max_steps=5)

@@ -59,7 +59,8 @@ def test_truncated_checkpoint_gives_a_clear_error(tmp_path):
     save_checkpoint(_state(1.0), path)
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
-    with pytest.raises(CheckpointError, match=f"cannot read the checkpoint {path}.*truncated or corrupt"):
+    with pytest.raises(CheckpointError,
+                       match=f"cannot read the checkpoint {path}.*truncated or corrupt"):
         load_checkpoint(path)
 
 

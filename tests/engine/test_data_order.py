@@ -34,7 +34,8 @@ def test_the_global_generator_is_not_touched():
 
 def test_without_shuffle_the_order_is_sequential():
     assert batches(num_samples=7, batch_size=3, shuffle=False) == [[0, 1, 2], [3, 4, 5], [6]]
-    assert batches(num_samples=7, batch_size=3, shuffle=False, drop_last=True) == [[0, 1, 2], [3, 4, 5]]
+    assert batches(num_samples=7, batch_size=3, shuffle=False, drop_last=True) == [[0, 1, 2],
+                                                                                   [3, 4, 5]]
 
 
 def test_skip_leaves_out_the_first_batches():
@@ -50,7 +51,8 @@ def test_skip_leaves_out_the_first_batches():
 def test_two_processes_together_see_the_batches_of_one(n):
     """Batch j of ranks 0 and 1 (4 samples each) == batch j of one process with 8 samples."""
     one = batches(num_samples=n, batch_size=8, shuffle=True, seed=5, epoch=1)
-    ranks = [batches(num_samples=n, batch_size=4, shuffle=True, seed=5, epoch=1, rank=r, world_size=2)
+    ranks = [batches(num_samples=n, batch_size=4, shuffle=True, seed=5, epoch=1, rank=r,
+                     world_size=2)
              for r in range(2)]
     assert len(ranks[0]) == len(ranks[1])  # every process takes the same number of steps
     for j, batch in enumerate(one):
@@ -72,7 +74,8 @@ def test_replay_loader_keeps_the_loader_settings():
     def collate(items):
         return "collated", len(items)
 
-    loader = DataLoader(make_data(n=10), batch_size=3, shuffle=True, drop_last=True, collate_fn=collate)
+    loader = DataLoader(make_data(n=10), batch_size=3, shuffle=True, drop_last=True,
+                        collate_fn=collate)
     rebuilt, sampler = replay_loader(loader, seed=0)
     assert sampler.shuffle and sampler.drop_last and sampler.batch_size == 3
     assert list(rebuilt) == [("collated", 3)] * 3

@@ -56,7 +56,8 @@ def test_metrics_are_reset_first(model):
 
 def test_prepare_adapts_outputs_and_targets(model):
     loader = DataLoader(DictTargets(make_data(n=8)), batch_size=4)
-    plain = evaluate(model, DataLoader(make_data(n=8), batch_size=4), metrics={"acc": PixelAccuracy()})
+    plain = evaluate(model, DataLoader(make_data(n=8), batch_size=4),
+                     metrics={"acc": PixelAccuracy()})
     prepared = evaluate(model, loader, metrics={"acc": PixelAccuracy()},
                         prepare=lambda out, t: (out, t["semantic"]))
     assert prepared == plain
@@ -99,4 +100,5 @@ def test_bad_metrics_and_loaders_are_refused(model):
 
 def test_amp_on_cpu_is_refused(model):
     with pytest.raises(ValueError, match="amp=True needs a CUDA device"):
-        evaluate(model, DataLoader(make_data(n=4), batch_size=4), metrics={}, device="cpu", amp=True)
+        evaluate(model, DataLoader(make_data(n=4), batch_size=4), metrics={}, device="cpu",
+                 amp=True)

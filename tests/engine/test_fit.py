@@ -140,7 +140,8 @@ def test_diverging_training_stops_with_a_clear_error():
         return F.cross_entropy(outputs, targets) * float("nan")
 
     with pytest.raises(FloatingPointError, match="diverged.*learning rate"):
-        fit(model, loader, loss_fn=loss_fn, optimizer=optimizer, epochs=1, log_every=1, progress=False)
+        fit(model, loader, loss_fn=loss_fn, optimizer=optimizer, epochs=1, log_every=1,
+            progress=False)
 
 
 def test_model_ends_in_training_mode_and_on_the_device():

@@ -23,7 +23,8 @@ def parts():
 def call(parts, *, model=None, loader=None, **overrides):
     """fit on the fixture's model and loader, with some arguments changed."""
     default_model, optimizer, default_loader = parts
-    kwargs = dict(loss_fn=F.cross_entropy, optimizer=optimizer, epochs=1, progress=False) | overrides
+    kwargs = dict(loss_fn=F.cross_entropy, optimizer=optimizer, epochs=1,
+                  progress=False) | overrides
     return fit(default_model if model is None else model,
                default_loader if loader is None else loader, **kwargs)
 
@@ -48,7 +49,8 @@ def call(parts, *, model=None, loader=None, **overrides):
         (dict(scheduler=0.1), TypeError, "scheduler must be"),
         (dict(seed="0"), TypeError, "seed must be an int"),
         (dict(model="unet"), TypeError, "model must be a torch.nn.Module"),
-        (dict(loader=[(torch.zeros(1), torch.zeros(1))]), TypeError, "must be a torch.utils.data.DataLoader"),
+        (dict(loader=[(torch.zeros(1), torch.zeros(1))]), TypeError,
+         "must be a torch.utils.data.DataLoader"),
         (dict(amp=True), ValueError, "amp=True needs a CUDA device"),
         (dict(amp="yes"), TypeError, "amp must be True, False or None"),
     ],
@@ -93,7 +95,8 @@ class _Dicts(Dataset):
 @pytest.mark.parametrize(
     ("dataset", "message"),
     [
-        (_Bare(), r"must yield \(inputs, targets\) pairs, got a single tensor of shape \(4, 3, 8, 8\)"),
+        (_Bare(),
+         r"must yield \(inputs, targets\) pairs, got a single tensor of shape \(4, 3, 8, 8\)"),
         (_Triples(), r"must yield \(inputs, targets\) pairs, got a list of length 3"),
         (TensorDataset(torch.rand(8, 3, 8, 8)), r"pairs, got a list of length 1"),
         (_Dicts(), r"pairs, got a dict with keys \['image', 'semantic'\]"),
@@ -123,8 +126,10 @@ def test_empty_loader_is_refused(parts):
 @pytest.mark.parametrize(
     ("loss_fn", "error", "message"),
     [
-        (lambda out, t: F.cross_entropy(out, t, reduction="none"), ValueError, r"scalar.*got shape \(4, 8, 8\)"),
-        (lambda out, t: F.cross_entropy(out, t).item(), TypeError, "must return a tensor, got float"),
+        (lambda out, t: F.cross_entropy(out, t, reduction="none"), ValueError,
+         r"scalar.*got shape \(4, 8, 8\)"),
+        (lambda out, t: F.cross_entropy(out, t).item(), TypeError,
+         "must return a tensor, got float"),
         (lambda out, t: (out.argmax(1) == t).sum(), TypeError, "floating-point tensor"),
     ],
 )

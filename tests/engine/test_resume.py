@@ -22,12 +22,15 @@ class Disconnect(Exception):
     """Stands for the Colab session dying."""
 
 
-def session(checkpoint_dir=None, *, batch_size=4, crash_at_step=None, with_scheduler=True, **kwargs):
+def session(checkpoint_dir=None, *, batch_size=4, crash_at_step=None, with_scheduler=True,
+            **kwargs):
     """One notebook session: build everything from scratch, then fit."""
     seed_everything(0)
     model = TinySegNet(dropout=0.3)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.3, momentum=0.9)
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=4, gamma=0.7) if with_scheduler else None
+    scheduler = None
+    if with_scheduler:
+        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=4, gamma=0.7)
     loader = DataLoader(Augmented(make_data(n=20)), batch_size=batch_size, shuffle=True)
     val_loader = DataLoader(Augmented(make_data(n=8, seed=1)), batch_size=4, shuffle=True)
     steps = 0
@@ -55,7 +58,8 @@ def uninterrupted():
 def test_resume_after_max_steps_mid_epoch(tmp_path, uninterrupted):
     weights, _, _ = uninterrupted
     first, _, _ = session(tmp_path, max_steps=7)  # stops in the middle of epoch 2
-    assert load_checkpoint(tmp_path / CHECKPOINT_NAME)["position"] == {"step": 7, "epoch": 1, "batch": 2}
+    assert load_checkpoint(tmp_path / CHECKPOINT_NAME)["position"] == {"step": 7, "epoch": 1,
+                                                                       "batch": 2}
     assert not all(torch.equal(v, weights[k]) for k, v in params(first).items())
     model, _, history = session(tmp_path)  # a new session picks up at step 7
     assert_bitwise_equal(params(model), weights)
@@ -88,7 +92,8 @@ def test_two_interruptions_and_a_crash_at_an_epoch_boundary(tmp_path, uninterrup
     assert_bitwise_equal(params(model), weights)
 
 
-def test_without_restoring_the_generators_the_weights_would_differ(tmp_path, uninterrupted, monkeypatch):
+def test_without_restoring_the_generators_the_weights_would_differ(tmp_path, uninterrupted,
+                                                                   monkeypatch):
     """The bitwise test above is not vacuous: skipping the RNG restore breaks it."""
     import segedu.engine.resume as resume
 

@@ -33,7 +33,8 @@ def _instances_formula(step: int, steps: int, warmup: int) -> float:
     return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup)))
 
 
-@pytest.mark.parametrize(("steps", "warmup"), [(10, 0), (10, 3), (600, 300), (7, 7), (1, 0), (2, 300)])
+@pytest.mark.parametrize(("steps", "warmup"),
+                         [(10, 0), (10, 3), (600, 300), (7, 7), (1, 0), (2, 300)])
 def test_warm_up_from_one_percent_is_the_detection_recipes_formula(steps, warmup):
     optimizer = _optimizer(2e-3)
     scheduler = WarmupCosine(optimizer, steps, warmup_steps=warmup, warmup_start=0.01)
@@ -54,15 +55,18 @@ def _dino_cosine_scheduler(base: float, final: float, total: int, warmup: int) -
 @pytest.mark.parametrize(("steps", "warmup"), [(20, 2), (100, 10), (37, 3)])
 def test_dino_warm_up_is_dinos_cosine_scheduler(steps, warmup):
     optimizer = _optimizer(5e-4)
-    scheduler = WarmupCosine(optimizer, steps, warmup_steps=warmup, warmup_ramp=warmup - 1, min_lr=1e-6)
+    scheduler = WarmupCosine(optimizer, steps, warmup_steps=warmup, warmup_ramp=warmup - 1,
+                             min_lr=1e-6)
     np.testing.assert_allclose(_rates(scheduler, optimizer, steps),
-                               _dino_cosine_scheduler(5e-4, 1e-6, steps, warmup), rtol=1e-12, atol=0)
+                               _dino_cosine_scheduler(5e-4, 1e-6, steps, warmup), rtol=1e-12,
+                               atol=0)
 
 
 @pytest.mark.parametrize("steps", [1, 5, 300])
 def test_without_warm_up_it_is_cosine_annealing(steps):
     ours, theirs = _optimizer(3e-3), _optimizer(3e-3)
-    expected = _rates(torch.optim.lr_scheduler.CosineAnnealingLR(theirs, T_max=steps), theirs, steps + 1)
+    expected = _rates(torch.optim.lr_scheduler.CosineAnnealingLR(theirs, T_max=steps), theirs,
+                      steps + 1)
     got = _rates(WarmupCosine(ours, steps), ours, steps + 1)
     np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-15)
     assert got[-1] == 0.0  # the last step's rate: the end of the decay
@@ -87,7 +91,9 @@ def test_total_steps_may_be_set_during_the_warm_up_and_state_round_trips():
     assert again.get_last_lr() == scheduler.get_last_lr()
 
 
-@pytest.mark.parametrize("kwargs", [dict(total_steps=0), dict(total_steps=5, warmup_start=1.5), dict(total_steps=5, min_lr=-1),
+@pytest.mark.parametrize("kwargs",
+                         [dict(total_steps=0), dict(total_steps=5, warmup_start=1.5),
+                          dict(total_steps=5, min_lr=-1),
                                     dict(total_steps=5, warmup_steps=-1)])
 def test_bad_settings_are_refused(kwargs):
     with pytest.raises(ValueError):
@@ -146,7 +152,8 @@ def test_train_steps_in_two_calls_is_one_run_and_logs_the_parts():
         return error, {"mse": error}
 
     batches = cycle(loader)
-    train_steps(loss_and_parts, batches, model=model, optimizer=optimizer, steps=7, start=0, log=None)
+    train_steps(loss_and_parts, batches, model=model, optimizer=optimizer, steps=7, start=0,
+                log=None)
     lines = []
     run = train_steps(loss_and_parts, batches, model=model, optimizer=optimizer, steps=9, start=7,
                       log=lines.append)

@@ -60,7 +60,7 @@ class Augmented(Dataset):
 
 
 class DictTargets(Dataset):
-    """Items ``(image, {"semantic": labels, "extra": [labels]})``: nested targets, as segedu data."""
+    """Items ``(image, {"semantic": labels, "extra": [labels]})``: nested targets, as segedu's."""
 
     def __init__(self, base: Dataset) -> None:
         self.base = base
@@ -81,4 +81,5 @@ def params(model: nn.Module) -> dict[str, torch.Tensor]:
 def assert_bitwise_equal(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
     assert a.keys() == b.keys()
     for k in a:
-        assert torch.equal(a[k], b[k]), f"{k} differs: max |diff| {float((a[k] - b[k]).abs().max())}"
+        assert torch.equal(a[k], b[k]), (
+            f"{k} differs: max |diff| {float((a[k] - b[k]).abs().max())}")
