@@ -18,6 +18,7 @@ __all__ = [
     "_check_label_maps",
     "_labels_from_scores",
     "_check_confusion",
+    "_unscored_classes",
 ]
 
 
@@ -116,3 +117,13 @@ def _check_confusion(cm: torch.Tensor) -> None:
         raise TypeError(f"the confusion matrix must hold counts, got {cm.dtype}")
     if (cm < 0).any():
         raise ValueError("the confusion matrix holds negative counts")
+
+
+def _unscored_classes(cm: torch.Tensor, ignore_index: int | None) -> torch.Tensor:
+    """``(C,)`` bool: the classes that get NaN, i.e. absent everywhere, or the ignored class."""
+    _check_ignore_index(ignore_index)
+    true_count, pred_count = cm.sum(dim=1), cm.sum(dim=0)
+    unscored = (true_count + pred_count) == 0  # in neither the target nor the prediction
+    if ignore_index is not None and 0 <= ignore_index < cm.shape[0]:
+        unscored[ignore_index] = True  # its target pixels were all dropped: not scored
+    return unscored

@@ -77,16 +77,6 @@ def confusion_matrix(
     return _count_pairs(pred, target, num_classes, ignore_index)
 
 
-def _unscored_classes(cm: torch.Tensor, ignore_index: int | None) -> torch.Tensor:
-    """``(C,)`` bool: the classes that get NaN, i.e. absent everywhere, or the ignored class."""
-    _check_ignore_index(ignore_index)
-    true_count, pred_count = cm.sum(dim=1), cm.sum(dim=0)
-    unscored = (true_count + pred_count) == 0  # in neither the target nor the prediction
-    if ignore_index is not None and 0 <= ignore_index < cm.shape[0]:
-        unscored[ignore_index] = True  # its target pixels were all dropped: not scored
-    return unscored
-
-
 class ConfusionMatrix:
     """A confusion matrix accumulated over batches: ``update`` each batch, then ``compute``.
 

@@ -39,8 +39,8 @@ from __future__ import annotations
 
 import torch
 
-from ._checks import _check_confusion
-from .confusion_matrix import ConfusionMatrix, _unscored_classes, confusion_matrix
+from ._checks import _check_confusion, _unscored_classes
+from .confusion_matrix import ConfusionMatrix, confusion_matrix
 
 __all__ = ["dice_from_confusion", "dice_per_class", "dice_score", "DiceScore"]
 
