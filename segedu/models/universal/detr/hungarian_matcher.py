@@ -37,7 +37,7 @@ from torch import nn
 
 from ....ops import box_convert, generalized_box_iou
 
-__all__ = ["HungarianMatcher", "hungarian_assignment", "check_set_targets"]
+__all__ = ["HungarianMatcher", "hungarian_assignment", "check_set_targets", "check_box_outputs"]
 
 
 def hungarian_assignment(cost: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -87,7 +87,7 @@ def check_set_targets(
                                  f"{labels.shape[0]} labels")
 
 
-def _check_box_outputs(outputs: Mapping[str, torch.Tensor]) -> tuple[int, int, int]:
+def check_box_outputs(outputs: Mapping[str, torch.Tensor]) -> tuple[int, int, int]:
     """``(B, Q, C)`` of DETR outputs ``pred_logits (B, Q, C + 1)``, ``pred_boxes (B, Q, 4)``."""
     for key in ("pred_logits", "pred_boxes"):
         if key not in outputs:
@@ -154,7 +154,7 @@ class HungarianMatcher(nn.Module):
             ``B`` pairs ``(pred_idx, target_idx)`` of int64 tensors of length ``min(Q, M)``,
             ``pred_idx`` increasing.
         """
-        batch_size, _, num_classes = _check_box_outputs(outputs)
+        batch_size, _, num_classes = check_box_outputs(outputs)
         check_set_targets(targets, batch_size, num_classes, ("boxes",))
         indices = []
         for b, target in enumerate(targets):

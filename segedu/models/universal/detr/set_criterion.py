@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ....ops import box_convert, generalized_box_iou
-from .hungarian_matcher import HungarianMatcher, _check_box_outputs, check_set_targets
+from .hungarian_matcher import HungarianMatcher, check_box_outputs, check_set_targets
 
 __all__ = ["SetCriterion", "matched_query_index", "no_object_class_weights", "num_targets_per_process",
            "set_class_loss"]
@@ -183,7 +183,7 @@ class SetCriterion(nn.Module):
             ``cardinality_error``, and ``loss_ce_i``, ``loss_bbox_i``, ``loss_giou_i``,
             ``cardinality_error_i`` for ``aux_outputs[i]``.
         """
-        batch_size, _, num_classes = _check_box_outputs(outputs)
+        batch_size, _, num_classes = check_box_outputs(outputs)
         if num_classes != self.num_classes:
             raise ValueError(f"pred_logits has {num_classes + 1} classes, expected num_classes + 1 = "
                              f"{self.num_classes + 1} (the last one is no-object)")
@@ -194,7 +194,7 @@ class SetCriterion(nn.Module):
         losses = self._layer_losses(outputs, targets, num_boxes, log=True)
         # 3. every intermediate layer, matched on its own
         for i, aux in enumerate(outputs.get("aux_outputs", [])):
-            _check_box_outputs(aux)
+            check_box_outputs(aux)
             for key, value in self._layer_losses(aux, targets, num_boxes, log=False).items():
                 losses[f"{key}_{i}"] = value
         return losses
