@@ -43,7 +43,8 @@ _EXPORTS = {
     "Cityscapes": "datasets.cityscapes",
     "ADE20K": "datasets.ade20k",
     "OxfordIIITPet": "datasets.pets",
-    # real images that installed packages ship (stardist's DSB 2018 nuclei, scikit-image's photographs)
+    # real images that installed packages ship (stardist's DSB 2018 nuclei,
+    # scikit-image's photographs)
     "dsb2018_nuclei": "real_images",
     "skimage_photograph": "real_images",
     "SKIMAGE_PHOTOGRAPHS": "real_images",

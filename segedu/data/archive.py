@@ -77,7 +77,8 @@ def _check_tar(tar: tarfile.TarFile, archive: Path) -> None:
             _check_link(member, archive)
         elif not (member.isfile() or member.isdir()):
             raise UnsafeArchiveError(
-                f"{archive} contains {member.name!r}, a device or pipe; the archive was not extracted"
+                f"{archive} contains {member.name!r}, a device or pipe; the archive was not "
+                "extracted"
             )
 
 
@@ -162,12 +163,14 @@ def extract_archive(archive: str | os.PathLike[str], dest: str | os.PathLike[str
         elif tarfile.is_tarfile(archive):
             with tarfile.open(archive) as tar:
                 _check_tar(tar, archive)
-                if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4: the standard library's own checks too
+                # Python >= 3.11.4: the standard library's own checks too
+                if hasattr(tarfile, "data_filter"):
                     tar.extractall(staging, filter="data")
                 else:  # pragma: no cover - older Python; every member was checked above
                     tar.extractall(staging)
         else:
-            raise ValueError(f"{archive} is neither a zip nor a tar archive (is the download complete?)")
+            raise ValueError(f"{archive} is neither a zip nor a tar archive (is the download "
+                             "complete?)")
         conflicts = _conflicts(staging, dest)
         if conflicts:
             listed = ", ".join(str(path) for path in conflicts[:3])

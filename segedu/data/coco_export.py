@@ -144,7 +144,8 @@ def _check_indices(dataset: Any, indices: Iterable[int] | None) -> list[int]:
 
 
 def _check_split(split: Any) -> str:
-    if not isinstance(split, str) or not split or "/" in split or "\\" in split or split in (".", ".."):
+    if (not isinstance(split, str) or not split or "/" in split or "\\" in split
+        or split in (".", "..")):
         raise ValueError(f"split must be a plain folder name such as 'train', got {split!r}")
     return split
 
@@ -162,7 +163,8 @@ def _class_info(
     if things is not None:
         things = {operator.index(c) for c in things}
         if names is not None and not things <= set(range(len(names))):
-            raise ValueError(f"thing_classes {sorted(things)} must be class indices into classes {names}")
+            raise ValueError(f"thing_classes {sorted(things)} must be class indices into classes "
+                             f"{names}")
     return names, things
 
 
@@ -200,11 +202,13 @@ def _image_png(image: torch.Tensor) -> bytes:
     return _png_bytes(array[..., 0] if array.shape[2] == 1 else array)
 
 
-def _load_item(dataset: Any, index: int, need: Sequence[str], caller: str) -> tuple[torch.Tensor, dict]:
+def _load_item(dataset: Any, index: int, need: Sequence[str],
+               caller: str) -> tuple[torch.Tensor, dict]:
     """``dataset[index]``, checked against the sample format and for the keys ``need``."""
     item = dataset[index]
     if not isinstance(item, tuple) or len(item) != 2:
-        raise SampleError(f"dataset[{index}] must be an (image, target) pair, got {type(item).__name__}")
+        raise SampleError(f"dataset[{index}] must be an (image, target) pair, got "
+                          f"{type(item).__name__}")
     image, target = item
     validate_sample(image, target, source=f"dataset[{index}]")
     for key in need:
@@ -287,7 +291,8 @@ def export_coco_instances(
                 )
             if things is not None and label not in things:
                 raise SampleError(
-                    f"dataset[{index}] target['labels'] holds {label}, not a thing class {sorted(things)}"
+                    f"dataset[{index}] target['labels'] holds {label}, not a thing class "
+                    f"{sorted(things)}"
                 )
             if not mask.any():
                 continue
@@ -353,7 +358,8 @@ def export_coco_panoptic(
     thing_classes: Iterable[int] | None = None,
     overwrite: bool = False,
 ) -> Path:
-    """Write images, panoptic PNGs and ``annotations/panoptic_<split>.json``; return the JSON's path.
+    """Write images, panoptic PNGs and ``annotations/panoptic_<split>.json``; return the
+    JSON's path.
 
     Each item's ``target["panoptic"]`` ``(2, H, W)`` (class id, instance id) becomes one PNG of
     segment ids (``R + 256 G + 256^2 B``; see the module doc) and one ``segments_info`` entry per
@@ -402,11 +408,13 @@ def export_coco_panoptic(
                     "id": seg_id,
                     "category_id": category,
                     "iscrowd": int(category - 1 in things and seg_id % SEGMENT_BASE == 0),
-                    "bbox": [cols.start, rows.start, cols.stop - cols.start, rows.stop - rows.start],
+                    "bbox": [cols.start, rows.start, cols.stop - cols.start,
+                             rows.stop - rows.start],
                     "area": area,
                 }
             )
-        annotations.append({"image_id": index + 1, "file_name": file_name, "segments_info": segments_info})
+        annotations.append({"image_id": index + 1, "file_name": file_name,
+                            "segments_info": segments_info})
 
     categories = [
         {**_category(c, names, things), "isthing": int(c in things)} for c in range(len(names))

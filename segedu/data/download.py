@@ -149,14 +149,15 @@ def download_file(
             return dest
         raise DownloadError(
             f"{dest} already exists but its SHA-256 is {actual}, not the expected {expected}. "
-            f"It was left untouched: if it is an incomplete or outdated copy, delete or move it and "
-            f"run again to download {url}."
+            "It was left untouched: if it is an incomplete or outdated copy, delete or move it "
+            f"and run again to download {url}."
         )
 
     dest.parent.mkdir(parents=True, exist_ok=True)
     # The temporary file lives in the destination's folder so that the final rename stays on one
     # file system (atomic) and a crash never leaves a partial file under the final name.
-    handle, temporary_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    handle, temporary_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.",
+                                              suffix=".part")
     temporary = Path(temporary_name)
     try:
         with os.fdopen(handle, "wb") as out:
@@ -195,7 +196,8 @@ class DatasetFile:
             raise ValueError(f"DatasetFile name must be a plain file name, got {self.name!r}")
         _check_sha256(self.sha256)
 
-    def fetch(self, folder: str | os.PathLike[str], *, progress: bool = True, timeout: float = 60.0) -> Path:
+    def fetch(self, folder: str | os.PathLike[str], *, progress: bool = True,
+              timeout: float = 60.0) -> Path:
         """Download this file into ``folder`` (unless already there) and unpack it if an archive.
 
         Returns the path of the downloaded file. An archive is unpacked into ``folder`` with
@@ -206,7 +208,8 @@ class DatasetFile:
         folder = Path(folder).expanduser()
         path = folder / self.name
         if not self.extract:
-            return download_file(self.url, path, sha256=self.sha256, progress=progress, timeout=timeout)
+            return download_file(self.url, path, sha256=self.sha256, progress=progress,
+                                 timeout=timeout)
         marker = folder / f".{self.name}.extracted"
         if marker.is_file() and marker.read_text().strip() == self.sha256.lower():
             return path

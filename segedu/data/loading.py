@@ -1,4 +1,5 @@
-"""DataLoaders that feed a GPU from the on-the-fly generators, with the same batches for any number of workers.
+"""DataLoaders that feed a GPU from the on-the-fly generators, with the same batches for any number
+of workers.
 
 A synthetic item ``i`` depends only on ``(seed, i)`` (``SyntheticScenes``, ``SyntheticCells``), so
 the generator can be split between ``DataLoader`` worker processes without changing what is drawn:
@@ -6,8 +7,8 @@ the sampler cuts the epoch into batches of indices, batch ``b`` goes to worker `
 loader hands the batches back in order. :func:`synthetic_loader` builds such a loader:
 
 - **seeded**: the shuffled order comes from a ``torch.Generator`` of the sampler's own, seeded
-  with ``seed`` (not from the global one, nor from the loader's, which also seeds the workers), so the same seed gives the same batches, epoch after epoch,
-  with 0, 1 or 2 workers;
+  with ``seed`` (not from the global one, nor from the loader's, which also seeds the workers), so
+  the same seed gives the same batches, epoch after epoch, with 0, 1 or 2 workers;
 - **persistent**: the workers are started once and kept between epochs (``persistent_workers``),
   so a Colab session with 2 CPU cores does not pay their start-up every epoch;
 - **per-worker seeds**: each worker seeds numpy's and Python's global generators from its own torch
@@ -46,7 +47,8 @@ def default_workers(device: torch.device | str | None = None) -> int:
         device = best_device()
     if torch.device(device).type != "cuda":
         return 0
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+             else (os.cpu_count() or 1))
     return max(1, min(4, cores - 1))
 
 
@@ -68,7 +70,8 @@ def synthetic_loader(
     num_workers: int | None = None,
     device: torch.device | str | None = None,
 ) -> DataLoader:
-    """A ``DataLoader`` over ``dataset`` split between persistent, seeded workers (module docstring).
+    """A ``DataLoader`` over ``dataset`` split between persistent, seeded workers
+    (module docstring).
 
     Args:
         dataset: a map-style dataset whose item ``i`` depends only on ``i`` (e.g.

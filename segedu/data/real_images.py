@@ -41,8 +41,9 @@ def _require(module: str, package: str, purpose: str):
     except ImportError as error:
         missing = getattr(error, "name", None) or package
         raise ImportError(
-            f"{purpose} needs the package {package!r}, which ships the data (missing module: {missing!r}). "
-            f"Install it with `pip install {package}` (or `pip install 'segedu[dev]'`)."
+            f"{purpose} needs the package {package!r}, which ships the data (missing module: "
+            f"{missing!r}). Install it with `pip install {package}` (or `pip install "
+            "'segedu[dev]'`)."
         ) from error
 
 
@@ -50,11 +51,13 @@ def _percentile_normalise(image: np.ndarray, low: float, high: float) -> np.ndar
     """Map the ``low`` and ``high`` percentiles to 0 and 1, clipped to [0, 1] (float32)."""
     lo, hi = np.percentile(image, [low, high])
     if hi <= lo:
-        raise ValueError(f"percentiles {low} and {high} of the image are equal ({lo}); it cannot be normalised")
+        raise ValueError(f"percentiles {low} and {high} of the image are equal ({lo}); it cannot "
+                         "be normalised")
     return np.clip((image.astype(np.float64) - lo) / (hi - lo), 0, 1).astype(np.float32)
 
 
-def dsb2018_nuclei(*, percentiles: tuple[float, float] = (1.0, 99.8)) -> tuple[torch.Tensor, torch.Tensor]:
+def dsb2018_nuclei(
+        *, percentiles: tuple[float, float] = (1.0, 99.8)) -> tuple[torch.Tensor, torch.Tensor]:
     """The 2018 Data Science Bowl nuclei image and its instance labels, as ``stardist`` ships them.
 
     Read with ``stardist.data.test_image_nuclei_2d(return_mask=True)``: a 512 x 512 fluorescence
@@ -70,16 +73,17 @@ def dsb2018_nuclei(*, percentiles: tuple[float, float] = (1.0, 99.8)) -> tuple[t
             StarDist's and Cellpose's default normalisation, ``(1, 99.8)``.
 
     Returns:
-        ``image``: float32 ``(1, 512, 512)`` in [0, 1]; ``instances``: int64 ``(512, 512)``, 0 for the
-        background and ``1..N`` for the ``N`` nuclei (relabelled consecutively, in the order of the
-        original labels).
+        ``image``: float32 ``(1, 512, 512)`` in [0, 1]; ``instances``: int64 ``(512, 512)``, 0 for
+        the background and ``1..N`` for the ``N`` nuclei (relabelled consecutively, in the order of
+        the original labels).
 
     Raises:
         ImportError: ``stardist`` (or ``tifffile``, which reads the files) is not installed; the
             message names the package and how to install it.
     """
     if len(percentiles) != 2 or not 0 <= percentiles[0] < percentiles[1] <= 100:
-        raise ValueError(f"percentiles must be (low, high) with 0 <= low < high <= 100, got {percentiles!r}")
+        raise ValueError("percentiles must be (low, high) with 0 <= low < high <= 100, got "
+                         f"{percentiles!r}")
     stardist_data = _require("stardist.data", "stardist", "segedu.data.dsb2018_nuclei")
     _require("tifffile", "tifffile", "segedu.data.dsb2018_nuclei")
     raw, labels = stardist_data.test_image_nuclei_2d(return_mask=True)
@@ -98,7 +102,8 @@ def skimage_photograph(name: str, *, size: int | tuple[int, int] | None = None) 
 
     Args:
         name: ``"astronaut"``, ``"coffee"``, ``"chelsea"``, ... (the names of ``skimage.data``'s
-            functions); only images that ship inside scikit-image are offered, so nothing is downloaded.
+            functions); only images that ship inside scikit-image are offered, so nothing
+            is downloaded.
         size: ``(H, W)`` (or one side for a square) to resize to, with anti-aliasing; ``None``
             keeps the original size.
 
@@ -106,7 +111,8 @@ def skimage_photograph(name: str, *, size: int | tuple[int, int] | None = None) 
         ``(3, H, W)`` for a colour image, ``(1, H, W)`` for a grey one, in [0, 1].
     """
     if name not in SKIMAGE_PHOTOGRAPHS:
-        raise ValueError(f"unknown scikit-image photograph {name!r}; choose one of: {', '.join(SKIMAGE_PHOTOGRAPHS)}")
+        raise ValueError(f"unknown scikit-image photograph {name!r}; choose one of: "
+                         f"{', '.join(SKIMAGE_PHOTOGRAPHS)}")
     skimage_data = _require("skimage.data", "scikit-image", "segedu.data.skimage_photograph")
     array = np.asarray(getattr(skimage_data, name)())
     if array.dtype != np.uint8:
@@ -121,5 +127,6 @@ def skimage_photograph(name: str, *, size: int | tuple[int, int] | None = None) 
         shape = (size, size) if isinstance(size, int) else tuple(size)
         if len(shape) != 2 or min(shape) < 1:
             raise ValueError(f"size must be a positive int or (H, W), got {size!r}")
-        image = resize(image, (*shape, image.shape[-1]), anti_aliasing=True, preserve_range=True).astype(np.float32)
+        image = resize(image, (*shape, image.shape[-1]), anti_aliasing=True, preserve_range=True)
+        image = image.astype(np.float32)
     return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).clamp(0, 1)

@@ -58,7 +58,8 @@ class Nucleus:
         if np.ndim(theta) == 0:
             # one direction: plain Python is many times faster than numpy on 3 numbers
             t = float(theta)
-            return self.radius * (1 + sum(a * math.cos(k * t + p) for k, a, p in self.harmonics.tolist()))
+            return self.radius * (1 + sum(a * math.cos(k * t + p)
+                                          for k, a, p in self.harmonics.tolist()))
         # many directions: one harmonic at a time, in the precision of theta
         wobble = np.zeros(np.shape(theta), dtype=np.result_type(theta, np.float32))
         for k, a, p in self.harmonics.tolist():
@@ -76,7 +77,8 @@ def touching_pairs(instances: Any) -> np.ndarray:
     ``instances`` is an ``(H, W)`` label image (0 is background). Two labels touch when some
     pixel of one is the left/right or top/bottom neighbour of a pixel of the other.
     """
-    lab = instances.as_subclass(torch.Tensor).numpy() if isinstance(instances, torch.Tensor) else np.asarray(instances)
+    lab = (instances.as_subclass(torch.Tensor).numpy() if isinstance(instances, torch.Tensor)
+           else np.asarray(instances))
     if lab.ndim != 2:
         raise ValueError(f"instances must be an (H, W) label image, got shape {lab.shape}")
     # every horizontal and vertical pair of neighbouring pixels
@@ -229,7 +231,8 @@ class SyntheticCells(Dataset):
                     cx, cy = j.center[0] + d * math.cos(phi), j.center[1] + d * math.sin(phi)
                 else:
                     cx, cy = rng.random() * w, rng.random() * h  # rng.uniform(0, 1), bit for bit
-                gaps = np.hypot(centres[:m, 0] - cx, centres[:m, 1] - cy) - 0.75 * (base + radii[:m])
+                gaps = (np.hypot(centres[:m, 0] - cx, centres[:m, 1] - cy)
+                        - 0.75 * (base + radii[:m]))
                 if (gaps >= 0).all():
                     nuclei.append(Nucleus((cx, cy), base, harmonics))
                     centres[m], radii[m] = (cx, cy), base
@@ -250,7 +253,8 @@ def _masks(instances: torch.Tensor, n: int) -> torch.Tensor:
     return masks.reshape(n, *instances.shape)
 
 
-def _label_image(nuclei: list[Nucleus], h: int, w: int, min_area: int) -> tuple[np.ndarray, np.ndarray]:
+def _label_image(nuclei: list[Nucleus], h: int, w: int,
+                 min_area: int) -> tuple[np.ndarray, np.ndarray]:
     """Label image ``(H, W)`` int64 (1..N) and normalised depth ``(H, W)`` float32.
 
     The normalised distance of a pixel to a nucleus is ``|p - centre| / r(theta)``: 0 at the centre,

@@ -41,7 +41,8 @@ from torchvision import tv_tensors
 
 from .synthetic_noise import smooth_noise, white_noise
 
-__all__ = ["SCENE_CLASSES", "SCENE_COLORS", "SCENE_STUFF", "SCENE_THINGS", "SceneObject", "SyntheticScenes"]
+__all__ = ["SCENE_CLASSES", "SCENE_COLORS", "SCENE_STUFF", "SCENE_THINGS", "SceneObject",
+           "SyntheticScenes"]
 
 SCENE_CLASSES = ("sky", "grass", "water", "circle", "rectangle", "triangle")
 SCENE_STUFF = (0, 1, 2)
@@ -131,7 +132,8 @@ def _index(index: Any, length: int, owner: str) -> int:
 
 
 def _uniform(rng: np.random.Generator, low: float, high: float, size: int | None = None):
-    """``rng.uniform(low, high, size)``, bit for bit and from the same stream, at a third of its cost.
+    """``rng.uniform(low, high, size)``, bit for bit and from the same stream, at a third of
+    its cost.
 
     numpy computes ``low + (high - low) * u`` from one ``rng.random()`` value ``u``; a scalar call
     to ``rng.uniform`` spends most of its time checking its arguments.
@@ -189,8 +191,10 @@ def _rasterise(obj: SceneObject, h: int, w: int) -> tuple[slice, slice, np.ndarr
     return rows, cols, inside
 
 
-def _paint(shapes: list[tuple[slice, slice, np.ndarray]], order: list[int], h: int, w: int) -> np.ndarray:
-    """Paint shapes ``order[0], order[1], ...`` with ids 1, 2, ...; later ones cover earlier ones."""
+def _paint(shapes: list[tuple[slice, slice, np.ndarray]], order: list[int], h: int,
+           w: int) -> np.ndarray:
+    """Paint shapes ``order[0], order[1], ...`` with ids 1, 2, ...; later ones cover
+    earlier ones."""
     ids = np.zeros((h, w), dtype=np.int64)
     for new_id, k in enumerate(order, start=1):
         rows, cols, inside = shapes[k]
@@ -253,7 +257,8 @@ class SyntheticScenes(Dataset):
             probs = np.asarray(thing_probs, dtype=np.float64)
         except (TypeError, ValueError):
             probs = np.zeros(0)
-        if probs.shape != (3,) or not np.isfinite(probs).all() or (probs < 0).any() or probs.sum() <= 0:
+        if (probs.shape != (3,) or not np.isfinite(probs).all() or (probs < 0).any()
+            or probs.sum() <= 0):
             raise ValueError(
                 "thing_probs must be 3 non-negative numbers (circle, rectangle, triangle) "
                 f"with a positive sum, got {thing_probs!r}"
@@ -311,7 +316,8 @@ class SyntheticScenes(Dataset):
         stuff_semantic = _stuff_semantic(stuff, h, w)
 
         # 2. things, painted in order; those left with < min_area visible pixels are dropped
-        drawn = _draw_things(geo, h, w, self.min_objects, self.max_objects, self.thing_probs, self.object_size)
+        drawn = _draw_things(geo, h, w, self.min_objects, self.max_objects, self.thing_probs,
+                             self.object_size)
         shapes = [_rasterise(o, h, w) for o in drawn]
         order = list(range(len(drawn)))
         ids = _paint(shapes, order, h, w)
@@ -330,7 +336,8 @@ class SyntheticScenes(Dataset):
         # 4. image: stuff textures, shaded things, sensor noise
         image = _stuff_texture(tex, stuff_semantic, stuff)
         _draw_thing_colours(tex, image, ids, [(objects[k], shapes[k]) for k in kept])
-        image += np.float32(tex.uniform(0.005, 0.02)) * white_noise(tex, (h, w))  # grey sensor noise
+        # grey sensor noise
+        image += np.float32(tex.uniform(0.005, 0.02)) * white_noise(tex, (h, w))
         np.clip(image, 0.0, 1.0, out=image)
 
         # 5. tight boxes of the visible parts, from the bounding slices of each instance id
@@ -440,7 +447,8 @@ def _jitter(rng: np.random.Generator, rgb: tuple[float, float, float]) -> np.nda
     return colour * np.float32(rng.uniform(0.85, 1.12))
 
 
-def _stuff_texture(rng: np.random.Generator, semantic: np.ndarray, stuff: dict[str, Any]) -> np.ndarray:
+def _stuff_texture(rng: np.random.Generator, semantic: np.ndarray,
+                   stuff: dict[str, Any]) -> np.ndarray:
     """Paint sky, grass and water textures: ``(3, H, W)`` float32 (things are drawn later).
 
     ``semantic`` is the stuff map ``(H, W)`` of class ids 0..2, before the things. Each class has
@@ -456,9 +464,11 @@ def _stuff_texture(rng: np.random.Generator, semantic: np.ndarray, stuff: dict[s
     # base colour of each class for each row: (3 channels, 3 classes, H)
     t = np.clip(ty / np.float32(stuff["horizon"] + 0.05), 0, 1)
     table = np.empty((3, 3, h), dtype=np.float32)
-    table[:, SKY] = np.outer(_jitter(rng, (0.28, 0.50, 0.86)), 1 - t) + np.outer(_jitter(rng, (0.68, 0.80, 0.94)), t)
+    table[:, SKY] = (np.outer(_jitter(rng, (0.28, 0.50, 0.86)), 1 - t)
+                     + np.outer(_jitter(rng, (0.68, 0.80, 0.94)), t))
     table[:, GRASS] = _jitter(rng, (0.26, 0.52, 0.16))[:, None]
-    table[:, WATER] = np.outer(_jitter(rng, (0.12, 0.36, 0.60)), 1 - 0.25 * (ty - 0.5))  # deeper = darker
+    # deeper = darker
+    table[:, WATER] = np.outer(_jitter(rng, (0.12, 0.36, 0.60)), 1 - 0.25 * (ty - 0.5))
 
     # sky: stretched clouds, blended towards white
     clouds = smooth_noise(rng, (h, w), (0.06 * h, 0.2 * w))
@@ -472,13 +482,16 @@ def _stuff_texture(rng: np.random.Generator, semantic: np.ndarray, stuff: dict[s
     # water: horizontal ripples whose phase wanders across the surface
     period = np.float32(rng.uniform(0.02, 0.04) * h)
     wander = 2.0 * smooth_noise(rng, (h, w), 0.1 * short)
-    ripples = np.sin(np.float32(2 * np.pi) * np.arange(h, dtype=np.float32)[:, None] / period + wander)
+    ripples = np.sin(np.float32(2 * np.pi) * np.arange(h, dtype=np.float32)[:, None] / period
+                     + wander)
 
     # each pixel takes the gain and offset of its class, and the colour of its class and row
-    gain = np.where(sky, 1 - cover, np.where(grass, 1 + 0.18 * patches + 0.12 * blades, 1 + 0.1 * ripples))
+    gain = np.where(sky, 1 - cover,
+                    np.where(grass, 1 + 0.18 * patches + 0.12 * blades, 1 + 0.1 * ripples))
     glints = np.where(ripples > 0.97, np.float32(0.12), np.float32(0))  # on the ripple crests
     offset = np.where(sky, 0.96 * cover, np.where(grass, np.float32(0), glints))
-    colour = np.take(table.reshape(3, 3 * h), semantic * h + np.arange(h)[:, None], axis=1)  # (3, H, W)
+    # (3, H, W)
+    colour = np.take(table.reshape(3, 3 * h), semantic * h + np.arange(h)[:, None], axis=1)
     colour *= gain
     colour += offset
     return colour
@@ -509,7 +522,8 @@ def _draw_things(
         cx, cy = _uniform(rng, 0.05, 0.95) * w, _uniform(rng, 0.05, 0.95) * h
         r = _uniform(rng, *object_size) * short
         angle = _uniform(rng, 0, 2 * np.pi)
-        rgb = colorsys.hsv_to_rgb(_uniform(rng, 0, 1), _uniform(rng, 0.45, 1.0), _uniform(rng, 0.45, 1.0))
+        rgb = colorsys.hsv_to_rgb(_uniform(rng, 0, 1), _uniform(rng, 0.45, 1.0),
+                                  _uniform(rng, 0.45, 1.0))
         vertices = None
         if label == RECTANGLE:
             # half sides a, b; corners rotated by `angle` about the centre

@@ -27,7 +27,8 @@ def save_jpeg(path: Path, color: tuple[int, int, int], size: tuple[int, int] = (
     Image.fromarray(np.full((*size, 3), color, dtype=np.uint8)).save(path, quality=95)
 
 
-def save_png(path: Path, array: np.ndarray, mode: str | None = None, palette: list[int] | None = None) -> None:
+def save_png(path: Path, array: np.ndarray, mode: str | None = None,
+             palette: list[int] | None = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     image = Image.fromarray(array) if mode is None else Image.fromarray(array, mode=mode)
     if palette is not None:
@@ -152,7 +153,8 @@ def write_coco_instances(root: Path) -> dict[int, dict]:
         {"id": 10, "image_id": 1, "category_id": 1, "iscrowd": 0, "area": 56.0,
          "bbox": [4, 3, 8, 7], "segmentation": [[4, 3, 12, 3, 12, 10, 4, 10]]},
         {"id": 11, "image_id": 1, "category_id": 18, "iscrowd": 0, "area": 48.0,
-         "bbox": [20, 14, 8, 6], "segmentation": {"counts": dog_rle["counts"].decode("ascii"), "size": [H, W]}},
+         "bbox": [20, 14, 8, 6],
+         "segmentation": {"counts": dog_rle["counts"].decode("ascii"), "size": [H, W]}},
         {"id": 12, "image_id": 1, "category_id": 1, "iscrowd": 1, "area": float(crowd.sum()),
          "bbox": [0, 16, 10, 8], "segmentation": uncompressed_rle(crowd)},
         {"id": 30, "image_id": 3, "category_id": 3, "iscrowd": 0, "area": 60.0,
@@ -168,14 +170,17 @@ def write_coco_instances(root: Path) -> dict[int, dict]:
     save_jpeg(root / "val2017" / "000000000003.jpg", (250, 0, 250), size=(16, 20))
     ann_file = root / "annotations" / "instances_val2017.json"
     ann_file.parent.mkdir(parents=True)
-    ann_file.write_text(json.dumps({"images": images, "annotations": annotations, "categories": COCO_CATEGORIES}))
+    ann_file.write_text(json.dumps({"images": images, "annotations": annotations,
+                                    "categories": COCO_CATEGORIES}))
     return {
         1: {"color": (250, 250, 0), "masks": np.stack([person, dog, crowd]), "labels": [1, 18, 1],
             "contiguous": [1, 3, 1], "iscrowd": [False, False, True],
             "boxes": [[4, 3, 12, 10], [20, 14, 28, 20], [0, 16, 10, 24]]},
-        2: {"color": (0, 250, 250), "masks": np.zeros((0, H, W), bool), "labels": [], "contiguous": [],
+        2: {"color": (0, 250, 250), "masks": np.zeros((0, H, W), bool), "labels": [],
+            "contiguous": [],
             "iscrowd": [], "boxes": []},
-        3: {"color": (250, 0, 250), "masks": car[None], "labels": [3], "contiguous": [2], "iscrowd": [False],
+        3: {"color": (250, 0, 250), "masks": car[None], "labels": [3], "contiguous": [2],
+            "iscrowd": [False],
             "boxes": [[5, 2, 15, 8]]},
     }  # fmt: skip
 
@@ -185,14 +190,17 @@ def write_coco_instances(root: Path) -> dict[int, dict]:
 PANOPTIC_CATEGORIES = [
     {"id": 1, "name": "person", "supercategory": "person", "isthing": 1, "color": [220, 20, 60]},
     {"id": 3, "name": "car", "supercategory": "vehicle", "isthing": 1, "color": [0, 0, 142]},
-    {"id": 184, "name": "tree-merged", "supercategory": "plant", "isthing": 0, "color": [107, 142, 35]},
-    {"id": 187, "name": "sky-other-merged", "supercategory": "sky", "isthing": 0, "color": [70, 130, 180]},
+    {"id": 184, "name": "tree-merged", "supercategory": "plant", "isthing": 0,
+     "color": [107, 142, 35]},
+    {"id": 187, "name": "sky-other-merged", "supercategory": "sky", "isthing": 0,
+     "color": [70, 130, 180]},
 ]
 
 
 def id_to_rgb(segment_ids: np.ndarray) -> np.ndarray:
     """Segment ids ``(H, W)`` -> the panoptic PNG colours (R, G, B) = id's base-256 digits."""
-    return np.stack([segment_ids % 256, segment_ids // 256 % 256, segment_ids // 256**2], axis=-1).astype(np.uint8)
+    digits = [segment_ids % 256, segment_ids // 256 % 256, segment_ids // 256**2]
+    return np.stack(digits, axis=-1).astype(np.uint8)
 
 
 def write_coco_panoptic(root: Path) -> dict[int, dict]:
@@ -205,7 +213,8 @@ def write_coco_panoptic(root: Path) -> dict[int, dict]:
     tree = rect(8, 24, 0, 8)
     person_a, person_b = rect(10, 20, 10, 16), rect(12, 22, 20, 26)
     cars = rect(2, 6, 26, 32)
-    layers = [(1000, sky, 187), (70000, tree, 184), (3001, person_a, 1), (3002, person_b, 1), (5000, cars, 3)]
+    layers = [(1000, sky, 187), (70000, tree, 184), (3001, person_a, 1), (3002, person_b, 1),
+              (5000, cars, 3)]
     ids = np.zeros((H, W), np.int64)
     category = np.zeros((H, W), np.int64)
     for segment_id, region, category_id in layers:
@@ -213,8 +222,10 @@ def write_coco_panoptic(root: Path) -> dict[int, dict]:
     instance = np.zeros((H, W), np.int64)
     instance[person_a], instance[person_b], instance[cars] = 1, 2, 3
     segments_1 = [
-        {"id": 1000, "category_id": 187, "iscrowd": 0, "bbox": [0, 0, 32, 8], "area": int(sky.sum())},
-        {"id": 70000, "category_id": 184, "iscrowd": 0, "bbox": [0, 8, 8, 16], "area": int(tree.sum())},
+        {"id": 1000, "category_id": 187, "iscrowd": 0, "bbox": [0, 0, 32, 8],
+         "area": int(sky.sum())},
+        {"id": 70000, "category_id": 184, "iscrowd": 0, "bbox": [0, 8, 8, 16],
+         "area": int(tree.sum())},
         {"id": 3001, "category_id": 1, "iscrowd": 0, "bbox": [10, 10, 6, 10], "area": 60},
         {"id": 3002, "category_id": 1, "iscrowd": 0, "bbox": [20, 12, 6, 10], "area": 60},
         {"id": 5000, "category_id": 3, "iscrowd": 1, "bbox": [26, 2, 6, 4], "area": 24},
@@ -233,7 +244,8 @@ def write_coco_panoptic(root: Path) -> dict[int, dict]:
         ],
         "annotations": [
             {"image_id": 2, "file_name": "000000000002.png",
-             "segments_info": [{"id": 1000, "category_id": 187, "iscrowd": 0, "bbox": [0, 0, 32, 12], "area": 384}]},
+             "segments_info": [{"id": 1000, "category_id": 187, "iscrowd": 0,
+                                "bbox": [0, 0, 32, 12], "area": 384}]},
             {"image_id": 1, "file_name": "000000000001.png", "segments_info": segments_1},
         ],
         "categories": PANOPTIC_CATEGORIES,
@@ -241,9 +253,11 @@ def write_coco_panoptic(root: Path) -> dict[int, dict]:
     (root / "annotations" / "panoptic_val2017.json").write_text(json.dumps(data))
     return {
         1: {"color": (120, 200, 40), "category": category, "instance": instance,
-            "masks": np.stack([person_a, person_b, cars]), "labels": [1, 1, 3], "iscrowd": [False, False, True],
+            "masks": np.stack([person_a, person_b, cars]), "labels": [1, 1, 3],
+            "iscrowd": [False, False, True],
             "boxes": [[10, 10, 16, 20], [20, 12, 26, 22], [26, 2, 32, 6]]},
-        2: {"color": (40, 40, 40), "category": np.where(sky_2, 187, 0), "instance": np.zeros((H, W), np.int64),
+        2: {"color": (40, 40, 40), "category": np.where(sky_2, 187, 0),
+            "instance": np.zeros((H, W), np.int64),
             "masks": np.zeros((0, H, W), bool), "labels": [], "iscrowd": [], "boxes": []},
     }  # fmt: skip
 
@@ -251,7 +265,8 @@ def write_coco_panoptic(root: Path) -> dict[int, dict]:
 # --------------------------------------------------------------------------- Cityscapes
 
 
-def _cityscapes_pair(root: Path, split: str, city: str, stem: str, color, label_ids, instance_ids=None) -> None:
+def _cityscapes_pair(root: Path, split: str, city: str, stem: str, color, label_ids,
+                     instance_ids=None) -> None:
     Image.fromarray(np.full((H, W, 3), color, np.uint8)).save(
         _mkdir(root / "leftImg8bit" / split / city) / f"{stem}_leftImg8bit.png"
     )
@@ -283,7 +298,8 @@ def write_cityscapes(root: Path) -> dict[str, dict]:
         (caravan, 29, 255, 29000),
     ]:  # fmt: skip
         label_ids[region], train_ids[region], instance_ids[region] = label_id, train_id, instance_id
-    _cityscapes_pair(root, "train", "aachen", "aachen_000000_000019", (90, 90, 90), label_ids, instance_ids)
+    _cityscapes_pair(root, "train", "aachen", "aachen_000000_000019", (90, 90, 90), label_ids,
+                     instance_ids)
 
     label_ids_2 = np.where(rect(0, 12, 0, 32), 21, 8)  # vegetation over sidewalk
     _cityscapes_pair(root, "train", "bochum", "bochum_000000_000313", (0, 120, 0), label_ids_2)
@@ -296,8 +312,10 @@ def write_cityscapes(root: Path) -> dict[str, dict]:
                                  "masks": np.stack([person, car_a, car_b]), "labels": [11, 13, 13],
                                  "instances": instances,
                                  "boxes": [[22, 8, 26, 20], [2, 14, 10, 20], [12, 14, 18, 20]]},
-        "bochum_000000_000313": {"color": (0, 120, 0), "semantic": np.where(rect(0, 12, 0, 32), 8, 1)},
-        "frankfurt_000000_000294": {"color": (0, 0, 200), "semantic": np.where(rect(0, 12, 0, 32), 9, 255)},
+        "bochum_000000_000313": {"color": (0, 120, 0),
+                                 "semantic": np.where(rect(0, 12, 0, 32), 8, 1)},
+        "frankfurt_000000_000294": {"color": (0, 0, 200),
+                                    "semantic": np.where(rect(0, 12, 0, 32), 9, 255)},
     }  # fmt: skip
 
 
@@ -322,8 +340,10 @@ def write_ade20k(root: Path) -> dict[str, dict]:
     save_png(base / "annotations" / "training" / "ADE_train_00000002.png", values_2)
 
     save_jpeg(base / "images" / "validation" / "ADE_val_00000001.jpg", (100, 100, 100))
-    save_png(base / "annotations" / "validation" / "ADE_val_00000001.png", np.full((H, W), 5, np.uint8))
-    (base / "objectInfo150.txt").write_text("Idx\tRatio\tTrain\tVal\tName\n")  # present in the real archive
+    save_png(base / "annotations" / "validation" / "ADE_val_00000001.png",
+             np.full((H, W), 5, np.uint8))
+    # present in the real archive
+    (base / "objectInfo150.txt").write_text("Idx\tRatio\tTrain\tVal\tName\n")
     return {
         "ADE_train_00000001": {"color": (180, 100, 20), "semantic": expected_1},
         "ADE_train_00000002": {"color": (20, 100, 180), "semantic": np.full((H, W), 12, np.int64)},
@@ -335,7 +355,8 @@ def write_ade20k(root: Path) -> dict[str, dict]:
 
 
 def write_pets(root: Path) -> dict[str, dict]:
-    """``root/oxford-iiit-pet`` with trainval = [Abyssinian_1, american_bulldog_10], test = [yorkshire_terrier_5]."""
+    """``root/oxford-iiit-pet`` with trainval = [Abyssinian_1, american_bulldog_10], test =
+    [yorkshire_terrier_5]."""
     base = root / "oxford-iiit-pet"
     pet = rect(6, 18, 8, 24)
     border = rect(5, 19, 7, 25) & ~pet
@@ -351,8 +372,10 @@ def write_pets(root: Path) -> dict[str, dict]:
     ]:
         save_jpeg(base / "images" / f"{name}.jpg", color)
         save_png(base / "annotations" / "trimaps" / f"{name}.png", trimap)
-        expected[name] = {"color": color, "semantic": semantic, "masks": pet[None], "labels": [class_id - 1],
+        expected[name] = {"color": color, "semantic": semantic, "masks": pet[None],
+                          "labels": [class_id - 1],
                           "boxes": [[8, 6, 24, 18]]}  # fmt: skip
-    (base / "annotations" / "trainval.txt").write_text("Abyssinian_1 1 1 1\namerican_bulldog_10 2 2 1\n")
+    (base / "annotations" / "trainval.txt").write_text("Abyssinian_1 1 1 1\namerican_bulldog_10 2 "
+                                                       "2 1\n")
     (base / "annotations" / "test.txt").write_text("yorkshire_terrier_5 37 2 25\n")
     return expected

@@ -61,7 +61,8 @@ class _Server(ThreadingHTTPServer):
 class LocalServer:
     def __init__(self) -> None:
         self._server = _Server()
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property
     def hits(self) -> Counter[str]:
@@ -94,4 +95,5 @@ def refused_url(path: str = "/file.bin") -> str:
     return f"http://127.0.0.1:{port}{path}"
 
 
-NO_PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
+NO_PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY",
+                      "ALL_PROXY")

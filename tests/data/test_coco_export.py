@@ -1,4 +1,5 @@
-"""COCO export: pycocotools reads back the instance files, the panoptic PNGs decode to the targets."""
+"""COCO export: pycocotools reads back the instance files, the panoptic PNGs decode to
+the targets."""
 
 import json
 
@@ -79,7 +80,8 @@ def _check_instances(path, dataset, indices, exact):
                 assert np.array_equal(decoded, mask)
             else:
                 # polygons: the outline, exact but for holes (filled in COCO polygons)
-                assert (decoded | mask).sum() and (decoded & mask).sum() / (decoded | mask).sum() > 0.8
+                assert ((decoded | mask).sum()
+                        and (decoded & mask).sum() / (decoded | mask).sum() > 0.8)
                 assert not (mask & ~decoded).any()
                 assert not (decoded & ~ndi.binary_fill_holes(mask)).any()
     return coco
@@ -113,7 +115,8 @@ def test_cells_export_grey_images_and_nucleus_category(tmp_path, encoding):
     cells = SyntheticCells(size=(40, 52), length=2, seed=0)
     path = export_coco_instances(cells, tmp_path, encoding=encoding)
     coco = _check_instances(path, cells, [0, 1], exact=encoding == "rle")
-    assert coco.loadCats(coco.getCatIds()) == [{"id": 2, "name": "nucleus", "supercategory": "thing"}]
+    assert coco.loadCats(coco.getCatIds()) == [{"id": 2, "name": "nucleus",
+                                                "supercategory": "thing"}]
 
 
 def test_polygons_of_simple_masks():
@@ -121,7 +124,8 @@ def test_polygons_of_simple_masks():
     mask[1:4, 2:6] = True  # rows 1..3, columns 2..5: a 4 x 3 rectangle
     (polygon,) = mask_to_polygons(mask)
     # its outline, corners cut through the edge midpoints of the corner pixels
-    assert _points(polygon) == [(2, 1.5), (2, 3.5), (2.5, 1), (2.5, 4), (5.5, 1), (5.5, 4), (6, 1.5), (6, 3.5)]
+    assert _points(polygon) == [(2, 1.5), (2, 3.5), (2.5, 1), (2.5, 4), (5.5, 1), (5.5, 4),
+                                (6, 1.5), (6, 3.5)]
     assert np.array_equal(_rasterise([polygon], 6, 7), mask)
     corner = np.zeros((3, 3), dtype=bool)
     corner[0, 0] = True  # one pixel in the corner: a diamond through its edge midpoints
@@ -147,7 +151,8 @@ def test_panoptic_png_decodes_to_the_targets(tmp_path, scenes):
     }
     assert [a["image_id"] for a in data["annotations"]] == [1, 4, 6]
     for ann in data["annotations"]:
-        rgb = np.asarray(Image.open(path.parent / "panoptic_train" / ann["file_name"])).astype(np.int64)
+        png = Image.open(path.parent / "panoptic_train" / ann["file_name"])
+        rgb = np.asarray(png).astype(np.int64)
         ids = rgb[..., 0] + 256 * rgb[..., 1] + 256**2 * rgb[..., 2]
         pan = _np(scenes[ann["image_id"] - 1][1]["panoptic"])
         segments = {s["id"]: s for s in ann["segments_info"]}
@@ -178,9 +183,11 @@ def test_panoptic_void_and_crowd_pixels(tmp_path):
     pan[1, 2:, :2] = 7  # instance 7 of class 1
     pan[1, 1, :3] = 3  # instance ids on stuff (class 0) are ignored: a stuff class is one segment
     item = (torch.full((3, 4, 5), 0.5), make_target(canvas_size=(4, 5), panoptic=pan))
-    path = export_coco_panoptic(_Items([item]), tmp_path, classes=["road", "car"], thing_classes=[1])
+    path = export_coco_panoptic(_Items([item]), tmp_path, classes=["road", "car"],
+                                thing_classes=[1])
     ann = json.loads(path.read_text())["annotations"][0]
-    ids = np.asarray(Image.open(path.parent / "panoptic_train" / ann["file_name"]))[..., 0].astype(int)
+    png = Image.open(path.parent / "panoptic_train" / ann["file_name"])
+    ids = np.asarray(png)[..., 0].astype(int)
     assert ids[0, 0] == 0
     info = {s["id"]: (s["category_id"], s["iscrowd"], s["area"]) for s in ann["segments_info"]}
     assert info == {1000: (1, 0, 7), 2000: (2, 1, 8), 2007: (2, 0, 4)}
@@ -233,7 +240,8 @@ def test_empty_masks_are_left_out(tmp_path):
 
 
 def test_bad_input(tmp_path, scenes):
-    semantic_only = _Items([(torch.rand(3, 4, 4), make_target(canvas_size=(4, 4), semantic=torch.zeros(4, 4)))])
+    semantic_only = _Items([(torch.rand(3, 4, 4),
+                             make_target(canvas_size=(4, 4), semantic=torch.zeros(4, 4)))])
     with pytest.raises(SampleError, match=r"dataset\[0\].*masks"):
         export_coco_instances(semantic_only, tmp_path / "a")
     with pytest.raises(SampleError, match=r"dataset\[0\].*panoptic"):

@@ -35,7 +35,8 @@ def test_instances_round_trip_rle(scenes, tmp_path):
         # PNG stores 8 bits per channel: the image comes back to within half a grey level
         assert (image2 - image).abs().max() <= 0.5 / 255 + 1e-6
         # COCO category ids are class index + 1
-        assert _by_mask(target2["masks"], target2["labels"] - 1) == _by_mask(target["masks"], target["labels"])
+        assert (_by_mask(target2["masks"], target2["labels"] - 1)
+                == _by_mask(target["masks"], target["labels"]))
         assert torch.equal(
             torch.sort(target2["boxes"].as_subclass(torch.Tensor), dim=0).values,
             torch.sort(target["boxes"].as_subclass(torch.Tensor), dim=0).values,
@@ -57,5 +58,6 @@ def test_panoptic_round_trip(scenes, tmp_path):
         assert torch.equal(target2["panoptic"][0] - 1, target["panoptic"][0])
         assert torch.equal(target2["semantic"] - 1, target["semantic"])
         # instance ids may be renumbered, but the partition into things is the same
-        assert _by_mask(target2["masks"], target2["labels"] - 1) == _by_mask(target["masks"], target["labels"])
+        assert (_by_mask(target2["masks"], target2["labels"] - 1)
+                == _by_mask(target["masks"], target["labels"]))
         assert not target2["iscrowd"].any()

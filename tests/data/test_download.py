@@ -75,7 +75,8 @@ def test_connection_refused_says_how_to_get_the_file_by_hand(tmp_path):
 
 def test_timeout_and_http_error(tmp_path, server):
     with pytest.raises(DownloadError, match="timed out"):
-        download_file(server.url("/hang.bin"), tmp_path / "a.bin", sha256=SHA, progress=False, timeout=0.3)
+        download_file(server.url("/hang.bin"), tmp_path / "a.bin", sha256=SHA, progress=False,
+                      timeout=0.3)
     with pytest.raises(DownloadError, match="404"):
         download_file(server.url("/missing.bin"), tmp_path / "b.bin", sha256=SHA, progress=False)
     assert os.listdir(tmp_path) == []
@@ -118,7 +119,8 @@ def test_bad_sha256_argument(tmp_path):
 # --------------------------------------------------------------------------- archives
 
 
-def _tar_bytes(members: dict[str, bytes], links: dict[str, str] | None = None, mode: str = "w:gz") -> bytes:
+def _tar_bytes(members: dict[str, bytes], links: dict[str, str] | None = None,
+               mode: str = "w:gz") -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode=mode) as tar:
         for name, data in members.items():
@@ -145,11 +147,14 @@ def _zip_bytes(members: dict[str, bytes]) -> bytes:
 def test_extract_archive(tmp_path, kind):
     members = {"top/a.txt": b"alpha", "top/sub/b.txt": b"beta"}
     archive = tmp_path / f"archive.{kind}"
-    archive.write_bytes(_zip_bytes(members) if kind == "zip" else _tar_bytes(members, mode="w:gz" if kind == "tar.gz" else "w"))
+    archive.write_bytes(_zip_bytes(members) if kind == "zip"
+                        else _tar_bytes(members, mode="w:gz" if kind == "tar.gz" else "w"))
     dest = tmp_path / "out"
     extracted = extract_archive(archive, dest)
-    assert sorted(p.relative_to(dest).as_posix() for p in extracted) == ["top/a.txt", "top/sub/b.txt"]
-    assert (dest / "top/a.txt").read_bytes() == b"alpha" and (dest / "top/sub/b.txt").read_bytes() == b"beta"
+    assert (sorted(p.relative_to(dest).as_posix() for p in extracted)
+            == ["top/a.txt", "top/sub/b.txt"])
+    assert ((dest / "top/a.txt").read_bytes() == b"alpha"
+            and (dest / "top/sub/b.txt").read_bytes() == b"beta")
     assert sorted(os.listdir(dest)) == ["top"]  # the staging folder is gone
 
 

@@ -14,7 +14,8 @@ def _semantic(image, target):
 
 def _noisy(image, target):
     """A random transform drawing from numpy's global generator (seeded per worker)."""
-    return image.as_subclass(torch.Tensor) + float(np.random.uniform()), target["semantic"].as_subclass(torch.Tensor)
+    return (image.as_subclass(torch.Tensor) + float(np.random.uniform()),
+            target["semantic"].as_subclass(torch.Tensor))
 
 
 def _epochs(loader, n=2):
@@ -33,7 +34,8 @@ def test_same_seed_same_batches_with_0_and_2_workers():
     assert not torch.equal(runs[0][0][0][0], runs[0][1][0][0])
     items = torch.cat([x for x, _ in runs[0][0]])
     expected = torch.stack([scenes[i][0] for i in range(10)])
-    order = [int(np.argmin([(expected - item).abs().sum(dim=(1, 2, 3)).tolist()])) for item in items]
+    order = [int(np.argmin([(expected - item).abs().sum(dim=(1, 2, 3)).tolist()]))
+             for item in items]
     assert sorted(order) == list(range(10))
     # another seed, another order
     other = _epochs(synthetic_loader(scenes, batch_size=4, seed=6, num_workers=0, device="cpu"), 1)
@@ -42,10 +44,12 @@ def test_same_seed_same_batches_with_0_and_2_workers():
 
 def test_workers_are_persistent_and_seeded():
     cells = SyntheticCells(size=16, length=6, seed=1, transforms=_noisy)
-    loader = synthetic_loader(cells, batch_size=2, seed=0, num_workers=2, shuffle=False, device="cpu")
+    loader = synthetic_loader(cells, batch_size=2, seed=0, num_workers=2, shuffle=False,
+                              device="cpu")
     assert loader.persistent_workers and loader.num_workers == 2
     # numpy's global generator is seeded per worker: the same noise run after run
-    again = synthetic_loader(cells, batch_size=2, seed=0, num_workers=2, shuffle=False, device="cpu")
+    again = synthetic_loader(cells, batch_size=2, seed=0, num_workers=2, shuffle=False,
+                             device="cpu")
     for (a, _), (b, _) in zip(loader, again, strict=True):
         assert torch.equal(a, b)
 
@@ -67,6 +71,7 @@ def test_the_engine_replays_it_with_its_workers():
     loader = synthetic_loader(scenes, batch_size=2, seed=1, num_workers=2, device="cpu")
     rebuilt, sampler = replay_loader(loader, seed=0)
     assert sampler.shuffle and rebuilt.num_workers == 2 and rebuilt.persistent_workers
-    ordered, sampler = replay_loader(synthetic_loader(scenes, batch_size=2, shuffle=False, num_workers=0,
+    ordered, sampler = replay_loader(synthetic_loader(scenes, batch_size=2, shuffle=False,
+                                                      num_workers=0,
                                                       device="cpu"), seed=0)
     assert not sampler.shuffle

@@ -48,7 +48,8 @@ def assert_image(image, color, size=(H, W)):
 
 
 def assert_equal(tensor, array):
-    assert torch.equal(tensor.as_subclass(torch.Tensor), torch.as_tensor(np.asarray(array)).to(tensor.dtype))
+    assert torch.equal(tensor.as_subclass(torch.Tensor),
+                       torch.as_tensor(np.asarray(array)).to(tensor.dtype))
 
 
 def assert_instances(target, expected, size=(H, W)):
@@ -60,7 +61,8 @@ def assert_instances(target, expected, size=(H, W)):
     assert isinstance(target["boxes"], tv_tensors.BoundingBoxes)
     assert target["boxes"].format == tv_tensors.BoundingBoxFormat.XYXY
     assert tuple(target["boxes"].canvas_size) == size
-    assert target["boxes"].reshape(-1, 4).tolist() == [[float(v) for v in box] for box in expected["boxes"]]
+    assert target["boxes"].reshape(-1, 4).tolist() == [[float(v) for v in box]
+                                                       for box in expected["boxes"]]
 
 
 # =========================================================================== PASCAL VOC
@@ -80,7 +82,8 @@ def test_voc_reads_semantic_and_instances(voc):
     image, target = dataset[0]
     e = expected["2007_000001"]
     assert_image(image, e["color"])
-    assert isinstance(target["semantic"], tv_tensors.Mask) and target["semantic"].dtype == torch.int64
+    assert (isinstance(target["semantic"], tv_tensors.Mask)
+            and target["semantic"].dtype == torch.int64)
     assert_equal(target["semantic"], e["semantic"])
     assert (target["semantic"] == 255).sum() == 11 + 9 - 1  # the void band (an L) is kept as ignore
     assert_instances(target, e)
@@ -147,14 +150,16 @@ def test_voc_bad_arguments(voc):
 
 def test_voc_split_listing_a_missing_image(voc):
     root, _ = voc
-    (root / "VOCdevkit/VOC2012/ImageSets/Segmentation/train.txt").write_text("2007_000001\n2007_000009\n")
+    split_file = root / "VOCdevkit/VOC2012/ImageSets/Segmentation/train.txt"
+    split_file.write_text("2007_000001\n2007_000009\n")
     dataset = VOCSegmentation(root=root)
     with pytest.raises(MissingFileError) as info:
         dataset[1]
     assert "2007_000009.jpg" in str(info.value) and "train.txt" in str(info.value)
 
 
-@pytest.mark.parametrize("keep", [slice(0, 200), slice(0, -20)], ids=["header-only", "tail-missing"])
+@pytest.mark.parametrize("keep", [slice(0, 200), slice(0, -20)],
+                         ids=["header-only", "tail-missing"])
 def test_voc_corrupt_image_is_named(voc, keep):
     root, _ = voc
     path = root / "VOCdevkit/VOC2012/JPEGImages/2007_000001.jpg"
@@ -204,7 +209,8 @@ def test_coco_polygon_rle_crowd_and_empty_image(coco):
     dataset = COCOInstances(root=root, split="val")
     assert len(dataset) == 3
     assert dataset.categories == {1: "person", 3: "car", 18: "dog"}
-    assert dataset.classes[18] == "dog" and dataset.classes[2] == "N/A" and dataset.classes[0] == "__background__"
+    assert (dataset.classes[18] == "dog" and dataset.classes[2] == "N/A"
+            and dataset.classes[0] == "__background__")
     for index, image_id in enumerate([1, 2, 3]):
         e = expected[image_id]
         size = (16, 20) if image_id == 3 else (H, W)
@@ -252,7 +258,8 @@ def test_coco_annotation_pointing_at_a_missing_image(coco):
     with pytest.raises(MissingFileError) as info:
         dataset[2]
     message = str(info.value)
-    assert "000000000003.jpg" in message and "image id 3" in message and "instances_val2017.json" in message
+    assert ("000000000003.jpg" in message and "image id 3" in message
+            and "instances_val2017.json" in message)
 
 
 def test_coco_corrupt_image_and_invalid_json(coco):
@@ -308,7 +315,8 @@ def test_coco_panoptic_decodes_segment_ids(panoptic):
         image, target = dataset[index]
         assert_image(image, e["color"])
         pan = target["panoptic"]
-        assert isinstance(pan, tv_tensors.Mask) and pan.dtype == torch.int64 and tuple(pan.shape) == (2, H, W)
+        assert (isinstance(pan, tv_tensors.Mask) and pan.dtype == torch.int64
+                and tuple(pan.shape) == (2, H, W))
         # void (category 0 in the fixture's terms) is 255 in segedu's panoptic and semantic maps
         assert_equal(pan[0], np.where(e["category"] == 0, 255, e["category"]))
         assert_equal(pan[1], e["instance"])
@@ -348,7 +356,8 @@ def _edit_panoptic_json(root: Path, edit) -> None:
 def test_coco_panoptic_inconsistent_annotations(panoptic):
     root, _ = panoptic
     # a thing's bbox that disagrees with its pixels
-    _edit_panoptic_json(root, lambda d: d["annotations"][1]["segments_info"][2].update(bbox=[0, 0, 6, 10]))
+    _edit_panoptic_json(
+        root, lambda d: d["annotations"][1]["segments_info"][2].update(bbox=[0, 0, 6, 10]))
     with pytest.raises(SampleError, match="disagrees"):
         COCOPanoptic(root=root)[0]
     # a PNG segment that the JSON does not list
@@ -363,7 +372,8 @@ def test_coco_panoptic_inconsistent_annotations(panoptic):
 
 def test_coco_panoptic_png_must_be_rgb(panoptic):
     root, _ = panoptic
-    fake.save_png(root / "annotations" / "panoptic_val2017" / "000000000002.png", np.zeros((H, W), np.uint8))
+    fake.save_png(root / "annotations" / "panoptic_val2017" / "000000000002.png",
+                  np.zeros((H, W), np.uint8))
     with pytest.raises(CorruptFileError, match="000000000002.png"):
         COCOPanoptic(root=root)[1]
 
@@ -378,7 +388,8 @@ def cityscapes(tmp_path):
 
 def test_cityscapes_train_ids_and_instances(cityscapes):
     root, expected = cityscapes
-    assert len(Cityscapes.CLASSES) == 19 and Cityscapes.CLASSES[13] == "car" and Cityscapes.CLASSES[0] == "road"
+    assert (len(Cityscapes.CLASSES) == 19 and Cityscapes.CLASSES[13] == "car"
+            and Cityscapes.CLASSES[0] == "road")
     dataset = Cityscapes(root=root, split="train")
     assert len(dataset) == 2  # sorted: aachen, then bochum
     image, target = dataset[0]
@@ -401,7 +412,8 @@ def test_cityscapes_train_ids_and_instances(cityscapes):
 def test_cityscapes_missing_data_points_to_the_registration_page(tmp_path, cityscapes):
     with pytest.raises(DatasetNotFoundError) as info:
         Cityscapes(root=tmp_path / "nowhere")
-    assert "cityscapes-dataset.com" in str(info.value) and "gtFine_trainvaltest.zip" in str(info.value)
+    assert ("cityscapes-dataset.com" in str(info.value)
+            and "gtFine_trainvaltest.zip" in str(info.value))
     root, _ = cityscapes
     shutil.rmtree(root / "gtFine" / "val")
     with pytest.raises(DatasetNotFoundError, match=r"gtFine.val"):
@@ -413,7 +425,8 @@ def test_cityscapes_extracts_the_official_zips_when_present(tmp_path):
     expected = fake.write_cityscapes(source)
     root = tmp_path / "root"
     root.mkdir()
-    for folder, zip_name in [("leftImg8bit", "leftImg8bit_trainvaltest"), ("gtFine", "gtFine_trainvaltest")]:
+    for folder, zip_name in [("leftImg8bit", "leftImg8bit_trainvaltest"),
+                             ("gtFine", "gtFine_trainvaltest")]:
         shutil.make_archive(str(root / zip_name), "zip", root_dir=source, base_dir=folder)
     dataset = Cityscapes(root=root, split="train")
     assert len(dataset) == 2
@@ -423,7 +436,8 @@ def test_cityscapes_extracts_the_official_zips_when_present(tmp_path):
 def test_cityscapes_missing_annotation_and_corrupt_image(cityscapes):
     root, _ = cityscapes
     (root / "gtFine/train/bochum/bochum_000000_000313_gtFine_labelIds.png").unlink()
-    (root / "leftImg8bit/train/aachen/aachen_000000_000019_leftImg8bit.png").write_bytes(b"\x89PNG broken")
+    (root / "leftImg8bit/train/aachen/aachen_000000_000019_leftImg8bit.png").write_bytes(b"\x89PNG "
+                                                                                         b"broken")
     dataset = Cityscapes(root=root)
     with pytest.raises(CorruptFileError, match="aachen_000000_000019_leftImg8bit.png"):
         dataset[0]
@@ -441,7 +455,8 @@ def ade(tmp_path):
 
 def test_ade20k_reduces_zero_label(ade):
     root, expected = ade
-    assert len(ADE20K.CLASSES) == 150 and ADE20K.CLASSES[0] == "wall" and ADE20K.CLASSES[149] == "flag"
+    assert (len(ADE20K.CLASSES) == 150 and ADE20K.CLASSES[0] == "wall"
+            and ADE20K.CLASSES[149] == "flag")
     dataset = ADE20K(root=root, split="train")
     assert len(dataset) == 2
     for index, name in enumerate(["ADE_train_00000001", "ADE_train_00000002"]):
@@ -480,7 +495,8 @@ def pets(tmp_path):
 
 def test_pets_trimap_mapping_and_breed(pets):
     root, expected = pets
-    assert len(OxfordIIITPet.CLASSES) == 37 and OxfordIIITPet.SEMANTIC_CLASSES == ("background", "pet")
+    assert (len(OxfordIIITPet.CLASSES) == 37
+            and OxfordIIITPet.SEMANTIC_CLASSES == ("background", "pet"))
     dataset = OxfordIIITPet(root=root, split="trainval")
     assert len(dataset) == 2
     for index, name in enumerate(["Abyssinian_1", "american_bulldog_10"]):
@@ -499,7 +515,8 @@ def test_pets_missing_and_bad_files(tmp_path, pets):
     root, _ = pets
     base = root / "oxford-iiit-pet"
     (base / "annotations" / "trainval.txt").write_text("Abyssinian_1 1 1 1\nBengal_3 6 1 2\n")
-    fake.save_png(base / "annotations" / "trimaps" / "Abyssinian_1.png", np.full((H, W), 7, np.uint8))
+    fake.save_png(base / "annotations" / "trimaps" / "Abyssinian_1.png",
+                  np.full((H, W), 7, np.uint8))
     dataset = OxfordIIITPet(root=root)
     with pytest.raises(SampleError, match="Abyssinian_1.png"):
         dataset[0]
@@ -545,7 +562,8 @@ def test_download_true_fetches_verifies_and_unpacks(tmp_path, monkeypatch, http_
     source = tmp_path / "source"
     expected = fake.write_ade20k(source)
     archive = tmp_path / "ADEChallengeData2016.zip"
-    shutil.make_archive(str(archive.with_suffix("")), "zip", root_dir=source, base_dir="ADEChallengeData2016")
+    shutil.make_archive(str(archive.with_suffix("")), "zip", root_dir=source,
+                        base_dir="ADEChallengeData2016")
     http_server.add("/ADEChallengeData2016.zip", archive.read_bytes())
     local = DatasetFile(
         name="ADEChallengeData2016.zip",
@@ -573,7 +591,8 @@ def test_download_true_pets_tar_gz(tmp_path, monkeypatch, http_server):
         with tarfile.open(path, "w:gz") as tar:
             tar.add(source / "oxford-iiit-pet" / folder, arcname=folder)
         http_server.add(f"/{path.name}", path.read_bytes())
-        archives.append(DatasetFile(name=path.name, url=http_server.url(f"/{path.name}"), sha256=sha256_of(path), extract=True))
+        archives.append(DatasetFile(name=path.name, url=http_server.url(f"/{path.name}"),
+                                    sha256=sha256_of(path), extract=True))
     monkeypatch.setattr(pets, "PETS_FILES", tuple(archives))
     dataset = OxfordIIITPet(root=tmp_path / "root", download=True)
     assert_equal(dataset[0][1]["semantic"], expected["Abyssinian_1"]["semantic"])
@@ -581,7 +600,8 @@ def test_download_true_pets_tar_gz(tmp_path, monkeypatch, http_server):
 
 def test_all_loaders_return_common_format_through_v2_pipeline(voc, tmp_path):
     """A typical training pipeline runs on every loader's samples."""
-    pipeline = v2.Compose([v2.RandomResizedCrop((16, 16), antialias=True), v2.ToDtype(torch.float32, scale=True)])
+    pipeline = v2.Compose([v2.RandomResizedCrop((16, 16), antialias=True),
+                           v2.ToDtype(torch.float32, scale=True)])
     root, _ = voc
     image, target = VOCSegmentation(root=root, transforms=pipeline)[0]
     assert tuple(image.shape) == (3, 16, 16) and tuple(target["semantic"].shape) == (16, 16)

@@ -43,7 +43,8 @@ def test_dsb2018_nuclei_other_percentiles_and_bad_ones():
 
 @pytest.mark.parametrize("missing", ["stardist.data", "tifffile"])
 def test_dsb2018_nuclei_names_the_missing_package(monkeypatch, missing):
-    # a None entry in sys.modules makes `import missing` raise ModuleNotFoundError, as if not installed
+    # a None entry in sys.modules makes `import missing` raise ModuleNotFoundError, as if
+    # not installed
     monkeypatch.setitem(sys.modules, missing, None)
     package = missing.split(".")[0]
     with pytest.raises(ImportError, match=rf"needs the package '{package}'.*pip install {package}"):

@@ -51,7 +51,8 @@ def test_deterministic_for_seed_and_index():
         assert torch.equal(img_a, img_b)
         assert all(torch.equal(ta[k], tb[k]) for k in ta)
     assert not torch.equal(a[0][0], a[1][0])
-    assert not torch.equal(a[0][1]["instances"], SyntheticCells(size=(40, 56), length=5, seed=4)[0][1]["instances"])
+    assert not torch.equal(a[0][1]["instances"],
+                           SyntheticCells(size=(40, 56), length=5, seed=4)[0][1]["instances"])
 
 
 def test_instances_masks_semantic_boxes_agree():
@@ -118,7 +119,8 @@ def test_touching_nuclei_really_occur():
 
 def test_cluster_prob_controls_touching():
     def count(prob):
-        ds = SyntheticCells(size=96, length=4, seed=0, min_cells=15, max_cells=15, cluster_prob=prob)
+        ds = SyntheticCells(size=96, length=4, seed=0, min_cells=15, max_cells=15,
+                            cluster_prob=prob)
         return sum(len(touching_pairs(ds[i][1]["instances"])) for i in range(len(ds)))
 
     assert count(1.0) > 3 * max(count(0.0), 1)

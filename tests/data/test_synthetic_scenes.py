@@ -17,7 +17,8 @@ def _np(t):
 
 def _same_item(a, b):
     (img_a, ta), (img_b, tb) = a, b
-    return torch.equal(img_a, img_b) and ta.keys() == tb.keys() and all(torch.equal(ta[k], tb[k]) for k in ta)
+    return torch.equal(img_a, img_b) and ta.keys() == tb.keys() and all(torch.equal(ta[k], tb[k])
+                                                                        for k in ta)
 
 
 def _full_shape(obj, h, w):
@@ -49,7 +50,8 @@ def test_shapes_dtypes_and_sample_format(size):
         n = len(target["labels"])
         assert isinstance(target["masks"], tv_tensors.Mask) and target["masks"].shape == (n, h, w)
         assert target["masks"].dtype == torch.bool
-        assert isinstance(target["boxes"], tv_tensors.BoundingBoxes) and target["boxes"].shape == (n, 4)
+        assert (isinstance(target["boxes"], tv_tensors.BoundingBoxes)
+                and target["boxes"].shape == (n, 4))
         assert target["boxes"].canvas_size == (h, w)
         assert target["semantic"].shape == (h, w) and target["semantic"].dtype == torch.int64
         assert target["panoptic"].shape == (2, h, w) and target["panoptic"].dtype == torch.int64
@@ -150,7 +152,8 @@ def test_masks_are_the_visible_parts_of_the_drawn_shapes():
             later = np.zeros((h, w), dtype=bool)
             for f in full[k + 1 :]:
                 later |= f
-            assert np.array_equal(masks[k], full[k] & ~later), f"item {i}, instance {obj.instance_id}"
+            assert np.array_equal(masks[k], full[k] & ~later), (
+                f"item {i}, instance {obj.instance_id}")
             occluded += bool((full[k] & later).any())
     assert occluded >= 5, "occlusion must really happen"
 
@@ -198,7 +201,8 @@ def test_geometry_does_not_depend_on_image_size():
 
 def test_transforms_are_applied_last():
     plain = SyntheticScenes(size=(32, 48), length=2, seed=0)
-    flipped = SyntheticScenes(size=(32, 48), length=2, seed=0, transforms=v2.RandomHorizontalFlip(p=1))
+    flipped = SyntheticScenes(size=(32, 48), length=2, seed=0,
+                              transforms=v2.RandomHorizontalFlip(p=1))
     (img, t), (fimg, ft) = plain[1], flipped[1]
     assert torch.equal(fimg, img.flip(-1))
     assert torch.equal(ft["masks"], t["masks"].flip(-1))

@@ -28,7 +28,8 @@ class SegmentationDataset(Dataset, abc.ABC):
 
     def __init__(self, *, transforms: Callable | None = None) -> None:
         if transforms is not None and not callable(transforms):
-            raise TypeError(f"transforms must be callable (image, target) -> (image, target), got {transforms!r}")
+            raise TypeError("transforms must be callable (image, target) -> (image, target), got "
+                            f"{transforms!r}")
         self.transforms = transforms
 
     @abc.abstractmethod
@@ -45,7 +46,8 @@ class SegmentationDataset(Dataset, abc.ABC):
         except TypeError:
             raise TypeError(f"index must be an integer, got {type(index).__name__}") from None
         if not -len(self) <= index < len(self):
-            raise IndexError(f"index {index} is out of range for {type(self).__name__} of length {len(self)}")
+            raise IndexError(f"index {index} is out of range for {type(self).__name__} of length "
+                             f"{len(self)}")
         image, target, source = self.load(index % len(self))
         validate_sample(image, target, source=source)
         if self.transforms is not None:

@@ -75,7 +75,8 @@ def _open(path: Path, referenced_by: str | None) -> Image.Image:
     return image
 
 
-def read_image(path: str | os.PathLike[str], *, referenced_by: str | None = None) -> tv_tensors.Image:
+def read_image(path: str | os.PathLike[str], *,
+               referenced_by: str | None = None) -> tv_tensors.Image:
     """Read a photograph as a ``tv_tensors.Image`` float32 ``(3, H, W)`` in ``[0, 1]``.
 
     Grey-scale, palette and CMYK files (COCO has a few) are converted to RGB.
@@ -114,11 +115,12 @@ def read_label_image(
         return np.array(image)
 
 
-def check_same_size(image: torch.Tensor, label: np.ndarray, *, image_path: Path, label_path: Path) -> None:
+def check_same_size(image: torch.Tensor, label: np.ndarray, *, image_path: Path,
+                    label_path: Path) -> None:
     """Raise :class:`~segedu.data.sample.SampleError` when a label image does not have the
     photograph's size."""
     if tuple(label.shape[:2]) != tuple(image.shape[-2:]):
         raise SampleError(
-            f"{label_path} is {label.shape[1]}x{label.shape[0]} pixels but its image {image_path} is "
-            f"{image.shape[-1]}x{image.shape[-2]}: they must have the same size"
+            f"{label_path} is {label.shape[1]}x{label.shape[0]} pixels but its image {image_path} "
+            f"is {image.shape[-1]}x{image.shape[-2]}: they must have the same size"
         )

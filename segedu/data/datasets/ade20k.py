@@ -124,7 +124,8 @@ class ADE20K(SegmentationDataset):
     def load(self, index: int) -> tuple[torch.Tensor, dict[str, Any], str]:
         image_path, annotation_path = self.samples[index]
         image = read_image(image_path)
-        values = read_label_image(annotation_path, modes=("L", "P"), referenced_by=f"the image {image_path}")
+        values = read_label_image(annotation_path, modes=("L", "P"),
+                                  referenced_by=f"the image {image_path}")
         check_same_size(image, values, image_path=image_path, label_path=annotation_path)
         if values.max(initial=0) > len(CLASSES):
             raise SampleError(
@@ -133,5 +134,6 @@ class ADE20K(SegmentationDataset):
             )
         semantic = values.astype(np.int64) - 1  # 1..150 -> 0..149
         semantic[values == 0] = IGNORE_INDEX  # "other" is ignored
-        target = make_target(canvas_size=values.shape, semantic=torch.from_numpy(semantic), source=str(annotation_path))
+        target = make_target(canvas_size=values.shape, semantic=torch.from_numpy(semantic),
+                             source=str(annotation_path))
         return image, target, str(annotation_path)

@@ -47,7 +47,8 @@ __all__ = ["Cityscapes", "CLASSES", "TRAIN_ID_OF_LABEL_ID", "to_train_ids"]
 
 _TABLE = torchvision.datasets.Cityscapes.classes  # the official label table, one row per label id
 
-CLASSES = tuple(c.name for c in sorted(_TABLE, key=lambda c: c.train_id) if 0 <= c.train_id < IGNORE_INDEX)
+CLASSES = tuple(c.name for c in sorted(_TABLE, key=lambda c: c.train_id)
+                if 0 <= c.train_id < IGNORE_INDEX)
 """The 19 evaluated classes, in train-id order (``road`` = 0 ... ``bicycle`` = 18)."""
 
 TRAIN_ID_OF_LABEL_ID = np.full(256, IGNORE_INDEX, dtype=np.int64)
@@ -127,9 +128,10 @@ class Cityscapes(SegmentationDataset):
                 return
         missing = next(folder for folder in folders if not folder.is_dir())
         raise DatasetNotFoundError(
-            f"Cityscapes not found: {missing} does not exist. Cityscapes needs a free registration: "
-            f"log in at {_DOWNLOAD_PAGE}, download {_ZIPS[0]} (11 GB) and {_ZIPS[1]} (241 MB), and "
-            f"put them (or the leftImg8bit/ and gtFine/ folders they contain) in {self.root}."
+            f"Cityscapes not found: {missing} does not exist. Cityscapes needs a free "
+            f"registration: log in at {_DOWNLOAD_PAGE}, download {_ZIPS[0]} (11 GB) and {_ZIPS[1]} "
+            "(241 MB), and put them (or the leftImg8bit/ and gtFine/ folders they contain) in "
+            f"{self.root}."
         )
 
     def extra_repr(self) -> str:
@@ -138,11 +140,15 @@ class Cityscapes(SegmentationDataset):
     def load(self, index: int) -> tuple[torch.Tensor, dict[str, Any], str]:
         image_path, semantic_path, instance_path = self.samples[index]
         image = read_image(image_path)
-        label_ids = read_label_image(semantic_path, modes=("L", "P"), referenced_by=f"the image {image_path}")
+        label_ids = read_label_image(semantic_path, modes=("L", "P"),
+                                     referenced_by=f"the image {image_path}")
         check_same_size(image, label_ids, image_path=image_path, label_path=semantic_path)
         semantic = torch.from_numpy(to_train_ids(label_ids))
         if not instance_path.is_file():
-            return image, make_target(canvas_size=label_ids.shape, semantic=semantic, source=str(semantic_path)), str(semantic_path)
+            return (image,
+                    make_target(canvas_size=label_ids.shape, semantic=semantic,
+                                source=str(semantic_path)),
+                    str(semantic_path))
 
         instance_ids = read_label_image(
             instance_path, modes=("I;16", "I", "L"), referenced_by=f"the image {image_path}"
@@ -151,7 +157,8 @@ class Cityscapes(SegmentationDataset):
         # objects are the values >= 1000 (label_id * 1000 + k) of an evaluated class
         values = [int(v) for v in np.unique(instance_ids) if v >= 1000]
         kept = [v for v in values if TRAIN_ID_OF_LABEL_ID[v // 1000] != IGNORE_INDEX]
-        masks = np.stack([instance_ids == v for v in kept]) if kept else np.zeros((0, *instance_ids.shape), bool)
+        masks = (np.stack([instance_ids == v for v in kept]) if kept
+                 else np.zeros((0, *instance_ids.shape), bool))
         instances = np.zeros(instance_ids.shape, dtype=np.int64)
         for i, mask in enumerate(masks):
             instances[mask] = i + 1
@@ -159,7 +166,8 @@ class Cityscapes(SegmentationDataset):
             canvas_size=label_ids.shape,
             semantic=semantic,
             masks=torch.from_numpy(masks),
-            labels=torch.tensor([int(TRAIN_ID_OF_LABEL_ID[v // 1000]) for v in kept], dtype=torch.int64),
+            labels=torch.tensor([int(TRAIN_ID_OF_LABEL_ID[v // 1000]) for v in kept],
+                                dtype=torch.int64),
             instances=torch.from_numpy(instances),
             source=str(instance_path),
         )

@@ -70,14 +70,15 @@ COCO_ANNOTATIONS = DatasetFile(
     sha256="113a836d90195ee1f884e704da6304dfaaecff1f023f49b6ca93c4aaae470268",
     extract=True,
 )
-"""COCO 2017 instance (and caption, keypoint) annotations, 241 MB; they unpack to ``annotations/``."""
+"""COCO 2017 instance (and caption, keypoint) annotations, 241 MB; unpacked to ``annotations/``."""
 
 
 def _index_annotations(ann_file: Path) -> torchvision.datasets.CocoDetection:
     """torchvision's ``CocoDetection`` over ``ann_file`` (quietly: pycocotools prints progress)."""
     try:
         with contextlib.redirect_stdout(io.StringIO()):
-            return torchvision.datasets.CocoDetection(root=str(ann_file.parent), annFile=str(ann_file))
+            return torchvision.datasets.CocoDetection(root=str(ann_file.parent),
+                                                      annFile=str(ann_file))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise CorruptFileError(f"{ann_file} is not valid JSON: {error}") from error
     except (AssertionError, KeyError, TypeError, ValueError, AttributeError) as error:
@@ -128,18 +129,21 @@ class COCOInstances(SegmentationDataset):
             raise ValueError(f"split must be one of {tuple(COCO_IMAGES)}, got {split!r}")
         self.root = resolve_root(root, "coco")
         self.split = split
-        self.ann_file = Path(ann_file).expanduser() if ann_file else self.root / "annotations" / f"instances_{split}2017.json"
+        self.ann_file = (Path(ann_file).expanduser() if ann_file
+                         else self.root / "annotations" / f"instances_{split}2017.json")
         self.image_dir = Path(image_dir).expanduser() if image_dir else self.root / f"{split}2017"
         self.contiguous_labels = contiguous_labels
         if download:
             COCO_ANNOTATIONS.fetch(self.root)
             COCO_IMAGES[split].fetch(self.root)
         how = (
-            f"Pass download=True to download {COCO_ANNOTATIONS.name} and {COCO_IMAGES[split].name} from "
-            f"http://images.cocodataset.org, or download them by hand and extract them into {self.root}."
+            f"Pass download=True to download {COCO_ANNOTATIONS.name} and {COCO_IMAGES[split].name} "
+            "from http://images.cocodataset.org, or download them by hand and extract them into "
+            f"{self.root}."
         )
         if not self.ann_file.is_file():
-            raise DatasetNotFoundError(f"COCO annotation file {self.ann_file} does not exist. {how}")
+            raise DatasetNotFoundError(f"COCO annotation file {self.ann_file} does not exist. "
+                                       f"{how}")
         if not self.image_dir.is_dir():
             raise DatasetNotFoundError(f"COCO image folder {self.image_dir} does not exist. {how}")
 
@@ -156,7 +160,8 @@ class COCOInstances(SegmentationDataset):
         else:
             self.label_of_category = {cid: cid for cid in category_ids}
             top = max(category_ids, default=0)
-            self.classes = ["__background__"] + [self.categories.get(i, "N/A") for i in range(1, top + 1)]
+            self.classes = ["__background__"] + [self.categories.get(i, "N/A")
+                                                 for i in range(1, top + 1)]
 
     def extra_repr(self) -> str:
         return f"ann_file={str(self.ann_file)!r}"
@@ -169,22 +174,25 @@ class COCOInstances(SegmentationDataset):
         h, w = image.shape[-2:]
         if (info.get("height"), info.get("width")) != (h, w):
             raise SampleError(
-                f"{where} is declared {info.get('width')}x{info.get('height')} pixels, but its file "
-                f"{self.image_dir / info['file_name']} is {w}x{h}"
+                f"{where} is declared {info.get('width')}x{info.get('height')} pixels, but its "
+                f"file {self.image_dir / info['file_name']} is {w}x{h}"
             )
         annotations = self.coco.loadAnns(self.coco.getAnnIds(imgIds=image_id))
         masks, boxes, labels, crowd = [], [], [], []
         for ann in annotations:
             about = f"annotation id {ann.get('id')} of {where}"
             if ann.get("category_id") not in self.categories:
-                raise SampleError(f"{about} has category_id {ann.get('category_id')!r}, which is not among the categories")
+                raise SampleError(f"{about} has category_id {ann.get('category_id')!r}, which is "
+                                  "not among the categories")
             try:
-                with warnings.catch_warnings():  # pycocotools' decoder predates NumPy 2's copy keyword
+                # pycocotools' decoder predates NumPy 2's copy keyword
+                with warnings.catch_warnings():
                     warnings.simplefilter("ignore", DeprecationWarning)
                     masks.append(self.coco.annToMask(ann).astype(bool))  # polygons or RLE -> (H, W)
                 x, y, bw, bh = (float(v) for v in ann["bbox"])
             except (KeyError, TypeError, ValueError, IndexError) as error:
-                raise SampleError(f"{about} has a malformed segmentation or bbox: {error!r}") from error
+                raise SampleError(f"{about} has a malformed segmentation or bbox: "
+                                  f"{error!r}") from error
             boxes.append([x, y, x + bw, y + bh])  # XYWH -> XYXY
             labels.append(self.label_of_category[ann["category_id"]])
             crowd.append(bool(ann.get("iscrowd", 0)))
@@ -192,7 +200,8 @@ class COCOInstances(SegmentationDataset):
         source = f"{self.ann_file} (image id {image_id}, annotation ids {ids})"
         target = make_target(
             canvas_size=(h, w),
-            masks=torch.from_numpy(np.stack(masks)) if masks else torch.zeros((0, h, w), dtype=torch.bool),
+            masks=torch.from_numpy(np.stack(masks)) if masks
+            else torch.zeros((0, h, w), dtype=torch.bool),
             boxes=torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4),
             labels=torch.tensor(labels, dtype=torch.int64),
             iscrowd=torch.tensor(crowd, dtype=torch.bool),

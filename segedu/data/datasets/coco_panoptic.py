@@ -76,7 +76,8 @@ class COCOPanoptic(SegmentationDataset):
         split: ``"train"`` or ``"val"``.
         ann_file: panoptic JSON (default ``<root>/annotations/panoptic_{split}2017.json``).
         image_dir: folder of the photographs (default ``<root>/{split}2017``).
-        mask_dir: folder of the segment-id PNGs (default ``<root>/annotations/panoptic_{split}2017``).
+        mask_dir: folder of the segment-id PNGs (default
+            ``<root>/annotations/panoptic_{split}2017``).
         transforms: joint transform ``(image, target) -> (image, target)``.
         download: download and unpack the COCO 2017 images of ``split`` and
             :data:`COCO_PANOPTIC_ANNOTATIONS` (and its inner PNG zip) into ``root`` first.
@@ -104,18 +105,21 @@ class COCOPanoptic(SegmentationDataset):
         self.root = resolve_root(root, "coco")
         self.split = split
         annotations = self.root / "annotations"
-        self.ann_file = Path(ann_file).expanduser() if ann_file else annotations / f"panoptic_{split}2017.json"
+        self.ann_file = (Path(ann_file).expanduser() if ann_file
+                         else annotations / f"panoptic_{split}2017.json")
         self.image_dir = Path(image_dir).expanduser() if image_dir else self.root / f"{split}2017"
-        self.mask_dir = Path(mask_dir).expanduser() if mask_dir else annotations / f"panoptic_{split}2017"
+        self.mask_dir = (Path(mask_dir).expanduser() if mask_dir
+                         else annotations / f"panoptic_{split}2017")
         if download:
             self._download()
         how = (
             f"Pass download=True to download {COCO_PANOPTIC_ANNOTATIONS.name} and "
-            f"{COCO_IMAGES[split].name} from http://images.cocodataset.org, or download them by hand, "
-            f"extract them into {self.root} and extract annotations/panoptic_{split}2017.zip into "
-            f"{annotations}."
+            f"{COCO_IMAGES[split].name} from http://images.cocodataset.org, or download them by "
+            f"hand, extract them into {self.root} and extract annotations/panoptic_{split}2017.zip "
+            f"into {annotations}."
         )
-        for needed, what in ((self.ann_file, "annotation file"), (self.mask_dir, "PNG folder"), (self.image_dir, "image folder")):
+        for needed, what in ((self.ann_file, "annotation file"), (self.mask_dir, "PNG folder"),
+                             (self.image_dir, "image folder")):
             if not needed.exists():
                 raise DatasetNotFoundError(f"COCO panoptic {what} {needed} does not exist. {how}")
 
@@ -126,12 +130,13 @@ class COCOPanoptic(SegmentationDataset):
             self.things = {c["id"] for c in data["categories"] if c.get("isthing")}
             self.samples = sorted(data["annotations"], key=lambda ann: ann["image_id"])
         except (KeyError, TypeError, AttributeError) as error:
-            raise CorruptFileError(f"{self.ann_file} has an entry without {error} (or of the wrong type)") from error
+            raise CorruptFileError(f"{self.ann_file} has an entry without {error} (or of the wrong "
+                                   "type)") from error
         self.stuffs = set(self.categories) - self.things
         if IGNORE_INDEX in self.categories:
             raise CorruptFileError(
-                f"{self.ann_file} has a category with id {IGNORE_INDEX}, which collides with the void "
-                f"label {IGNORE_INDEX} of target['semantic']; renumber it"
+                f"{self.ann_file} has a category with id {IGNORE_INDEX}, which collides with the "
+                f"void label {IGNORE_INDEX} of target['semantic']; renumber it"
             )
 
     def _download(self) -> None:
@@ -167,7 +172,8 @@ class COCOPanoptic(SegmentationDataset):
         try:
             x, y, bw, bh = (float(v) for v in segment["bbox"])
         except (TypeError, ValueError) as error:
-            raise SampleError(f"segment {segment['id']} of {where} has a malformed bbox {segment['bbox']!r}") from error
+            raise SampleError(f"segment {segment['id']} of {where} has a malformed bbox "
+                              f"{segment['bbox']!r}") from error
         return [x, y, x + bw, y + bh]  # XYWH -> XYXY
 
     def extra_repr(self) -> str:
@@ -177,12 +183,14 @@ class COCOPanoptic(SegmentationDataset):
         ann = self.samples[index]
         where = f"the annotation of image id {ann.get('image_id')} in {self.ann_file}"
         if ann.get("image_id") not in self.images:
-            raise MissingFileError(f"{where} refers to an image id that the file's 'images' list lacks")
+            raise MissingFileError(f"{where} refers to an image id that the file's 'images' list "
+                                   "lacks")
         info = self.images[ann["image_id"]]
         image_path = self.image_dir / info["file_name"]
         png_path = self.mask_dir / ann["file_name"]
         image = read_image(image_path, referenced_by=where)
-        segment_ids = rgb_to_segment_ids(read_label_image(png_path, modes=("RGB",), referenced_by=where))
+        segment_ids = rgb_to_segment_ids(read_label_image(png_path, modes=("RGB",),
+                                                          referenced_by=where))
         check_same_size(image, segment_ids, image_path=image_path, label_path=png_path)
         h, w = segment_ids.shape
 
@@ -190,7 +198,8 @@ class COCOPanoptic(SegmentationDataset):
         listed = {segment["id"] for segment in segments}
         unlisted = sorted(set(np.unique(segment_ids).tolist()) - listed - {0})
         if unlisted:
-            raise SampleError(f"{png_path} contains segment ids {unlisted[:5]} that {where} does not list")
+            raise SampleError(f"{png_path} contains segment ids {unlisted[:5]} that {where} does "
+                              "not list")
 
         # void (segment id 0 in the PNG) gets IGNORE_INDEX, segedu's one void value in both
         # target["panoptic"] and target["semantic"], so that transforms and metrics treat it alike
@@ -200,7 +209,8 @@ class COCOPanoptic(SegmentationDataset):
         for segment in segments:
             category_id = segment.get("category_id")
             if category_id not in self.categories:
-                raise SampleError(f"segment {segment['id']} of {where} has unknown category_id {category_id!r}")
+                raise SampleError(f"segment {segment['id']} of {where} has unknown category_id "
+                                  f"{category_id!r}")
             region = segment_ids == segment["id"]
             category[region] = category_id
             if category_id in self.things:
@@ -215,7 +225,8 @@ class COCOPanoptic(SegmentationDataset):
             canvas_size=(h, w),
             panoptic=torch.from_numpy(np.stack([category, instance])),
             semantic=torch.from_numpy(category.copy()),
-            masks=torch.from_numpy(np.stack(masks)) if masks else torch.zeros((0, h, w), dtype=torch.bool),
+            masks=torch.from_numpy(np.stack(masks)) if masks
+            else torch.zeros((0, h, w), dtype=torch.bool),
             boxes=torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4),
             labels=torch.tensor(labels, dtype=torch.int64),
             iscrowd=torch.tensor(crowd, dtype=torch.bool),

@@ -77,7 +77,8 @@ CLASSES = (
 SEMANTIC_CLASSES = ("background", "pet")
 """Classes of ``target["semantic"]`` (the border is 255)."""
 
-_TRIMAP_TO_SEMANTIC = np.array([IGNORE_INDEX, 1, 0, IGNORE_INDEX], dtype=np.int64)  # index = trimap value
+# index = trimap value
+_TRIMAP_TO_SEMANTIC = np.array([IGNORE_INDEX, 1, 0, IGNORE_INDEX], dtype=np.int64)
 
 
 def trimap_to_semantic(trimap: np.ndarray) -> np.ndarray:
@@ -133,9 +134,11 @@ class OxfordIIITPet(SegmentationDataset):
             f"https://www.robots.ox.ac.uk/~vgg/data/pets/, or download them by hand and extract "
             f"them into {self.base}."
         )
-        for needed in (self.base / "images", self.base / "annotations" / "trimaps", self.split_file):
+        for needed in (self.base / "images", self.base / "annotations" / "trimaps",
+                       self.split_file):
             if not needed.exists():
-                raise DatasetNotFoundError(f"Oxford-IIIT Pet not found: {needed} does not exist. {how}")
+                raise DatasetNotFoundError(f"Oxford-IIIT Pet not found: {needed} does not exist. "
+                                           f"{how}")
         self.samples = self._read_split_file()
 
     def _read_split_file(self) -> list[tuple[Path, Path, int]]:
@@ -145,10 +148,11 @@ class OxfordIIITPet(SegmentationDataset):
                 if not line.strip() or line.startswith("#"):
                     continue
                 fields = line.split()
-                if len(fields) != 4 or not fields[1].isdigit() or not 1 <= int(fields[1]) <= len(CLASSES):
+                if (len(fields) != 4 or not fields[1].isdigit()
+                    or not 1 <= int(fields[1]) <= len(CLASSES)):
                     raise CorruptFileError(
-                        f"{self.split_file}, line {number}: expected '<image> <class 1..37> <species> "
-                        f"<breed id>', got {line.strip()!r}"
+                        f"{self.split_file}, line {number}: expected '<image> <class 1..37> "
+                        f"<species> <breed id>', got {line.strip()!r}"
                     )
                 name = fields[0]
                 samples.append(
@@ -171,7 +175,8 @@ class OxfordIIITPet(SegmentationDataset):
         check_same_size(image, trimap, image_path=image_path, label_path=trimap_path)
         unexpected = sorted(set(np.unique(trimap).tolist()) - {1, 2, 3})
         if unexpected:
-            raise SampleError(f"{trimap_path} contains the values {unexpected}; a trimap holds only 1, 2 and 3")
+            raise SampleError(f"{trimap_path} contains the values {unexpected}; a trimap holds "
+                              "only 1, 2 and 3")
         target = make_target(
             canvas_size=trimap.shape,
             semantic=torch.from_numpy(trimap_to_semantic(trimap)),

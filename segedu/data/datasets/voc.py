@@ -3,9 +3,9 @@
 On disk (the layout of ``VOCtrainval_11-May-2012.tar``)::
 
     <root>/VOCdevkit/VOC2012/
-        JPEGImages/<id>.jpg                  the photographs
-        SegmentationClass/<id>.png           palette PNG: class index per pixel, 255 = void
-        SegmentationObject/<id>.png          palette PNG: object index per pixel (1, 2, ...), 255 = void
+        JPEGImages/<id>.jpg            the photographs
+        SegmentationClass/<id>.png     palette PNG: class index per pixel, 255 = void
+        SegmentationObject/<id>.png    palette PNG: object index per pixel (1, 2, ...), 255 = void
         ImageSets/Segmentation/{train,val,trainval}.txt   one <id> per line
 
 The palette PNGs *look* coloured, but their pixel values are indices: reading them as RGB (a common
@@ -112,15 +112,16 @@ class VOCSegmentation(SegmentationDataset):
             raise ValueError(f"year must be one of {_YEARS}, got {year!r}")
         image_sets = ("train", "val", "trainval") + (("test",) if year == "2007" else ())
         if image_set not in image_sets:
-            raise ValueError(f"image_set must be one of {image_sets} for VOC {year}, got {image_set!r}")
+            raise ValueError(f"image_set must be one of {image_sets} for VOC {year}, got "
+                             f"{image_set!r}")
         self.root = resolve_root(root, "voc")
         self.year = year
         self.image_set = image_set
         if download:
             if year != "2012":
                 raise ValueError(
-                    f"download=True is only available for VOC 2012; put VOC {year} under {self.root} "
-                    f"by hand (see http://host.robots.ox.ac.uk/pascal/VOC/)"
+                    f"download=True is only available for VOC 2012; put VOC {year} under "
+                    f"{self.root} by hand (see http://host.robots.ox.ac.uk/pascal/VOC/)"
                 )
             VOC2012_TRAINVAL.fetch(self.root)
 
@@ -144,14 +145,18 @@ class VOCSegmentation(SegmentationDataset):
             f"Pass download=True to download {VOC2012_TRAINVAL.name} (2 GB) from "
             f"{VOC2012_TRAINVAL.url}, or download it by hand and extract it into {self.root}."
             if self.year == "2012"
-            else f"Get VOC {self.year} from http://host.robots.ox.ac.uk/pascal/VOC/ and extract it into {self.root}."
+            else (f"Get VOC {self.year} from http://host.robots.ox.ac.uk/pascal/VOC/ and extract "
+                  f"it into {self.root}.")
         )
         if not self.voc_root.is_dir():
-            raise DatasetNotFoundError(f"PASCAL VOC {self.year} not found: {self.voc_root} does not exist. {how}")
-        for needed in (self.split_file, self.voc_root / "JPEGImages", self.voc_root / "SegmentationClass"):
+            raise DatasetNotFoundError(f"PASCAL VOC {self.year} not found: {self.voc_root} does "
+                                       f"not exist. {how}")
+        for needed in (self.split_file, self.voc_root / "JPEGImages",
+                       self.voc_root / "SegmentationClass"):
             if not needed.exists():
                 raise DatasetNotFoundError(
-                    f"PASCAL VOC {self.year} under {self.voc_root} is incomplete: {needed} is missing. {how}"
+                    f"PASCAL VOC {self.year} under {self.voc_root} is incomplete: {needed} is "
+                    f"missing. {how}"
                 )
 
     def extra_repr(self) -> str:
@@ -161,24 +166,30 @@ class VOCSegmentation(SegmentationDataset):
         image_path, class_path = self.samples[index]
         listed_in = f"{self.split_file}"
         image = read_image(image_path, referenced_by=listed_in)
-        classes = read_label_image(class_path, modes=("P", "L"), referenced_by=listed_in)  # (H, W) uint8
+        # (H, W) uint8
+        classes = read_label_image(class_path, modes=("P", "L"), referenced_by=listed_in)
         check_same_size(image, classes, image_path=image_path, label_path=class_path)
-        unknown = sorted(set(np.unique(classes).tolist()) - set(range(len(CLASSES))) - {IGNORE_INDEX})
+        unknown = sorted(set(np.unique(classes).tolist()) - set(range(len(CLASSES)))
+                         - {IGNORE_INDEX})
         if unknown:
             raise SampleError(
-                f"{class_path} contains class indices {unknown}; VOC uses 0..{len(CLASSES) - 1} and "
-                f"{IGNORE_INDEX} (void)"
+                f"{class_path} contains class indices {unknown}; VOC uses 0..{len(CLASSES) - 1} "
+                f"and {IGNORE_INDEX} (void)"
             )
         semantic = torch.from_numpy(classes.astype(np.int64))
 
         object_path = self.voc_root / "SegmentationObject" / class_path.name
         if not object_path.is_file():
-            return image, make_target(canvas_size=classes.shape, semantic=semantic, source=str(class_path)), str(class_path)
+            return (image,
+                    make_target(canvas_size=classes.shape, semantic=semantic,
+                                source=str(class_path)),
+                    str(class_path))
 
         objects = read_label_image(object_path, modes=("P", "L"), referenced_by=listed_in)
         check_same_size(image, objects, image_path=image_path, label_path=object_path)
         object_ids = [int(i) for i in np.unique(objects) if i not in (0, IGNORE_INDEX)]
-        masks = np.stack([objects == i for i in object_ids]) if object_ids else np.zeros((0, *objects.shape), bool)
+        masks = (np.stack([objects == i for i in object_ids]) if object_ids
+                 else np.zeros((0, *objects.shape), bool))
         labels = []
         for object_id, mask in zip(object_ids, masks, strict=True):
             # the object's class is the (majority) class under its pixels in SegmentationClass
@@ -186,8 +197,8 @@ class VOCSegmentation(SegmentationDataset):
             under = under[(under != 0) & (under != IGNORE_INDEX)]
             if under.size == 0:
                 raise SampleError(
-                    f"object {object_id} of {object_path} lies only on background or void pixels of "
-                    f"{class_path}; the two annotations disagree"
+                    f"object {object_id} of {object_path} lies only on background or void pixels "
+                    f"of {class_path}; the two annotations disagree"
                 )
             labels.append(int(np.bincount(under).argmax()))
         target = make_target(

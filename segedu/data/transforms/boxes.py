@@ -42,7 +42,8 @@ def _keep_instances(target: dict[str, Any], keep: torch.Tensor) -> dict[str, Any
         value = target[key]
         if value.shape[0] != keep.shape[0]:
             raise SampleError(
-                f"target[{key!r}] has {value.shape[0]} entries but there are {keep.shape[0]} instances"
+                f"target[{key!r}] has {value.shape[0]} entries but there are {keep.shape[0]} "
+                "instances"
             )
         kept = value[keep]
         # indexing a tv_tensor returns a plain tensor: wrap it again (keeps format, canvas size)

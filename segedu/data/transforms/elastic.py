@@ -210,7 +210,8 @@ class ElasticDeformation(v2.Transform):
             # boxes (and keypoints): torchvision's approximate inverse mapping
             return self._call_kernel(F.elastic, inpt, to_torchvision_displacement(displacement))
         if isinstance(inpt, torch.Tensor):
-            # a plain tensor that transforms.v2 treats as the image (no tv_tensors.Image in the sample)
+            # a plain tensor that transforms.v2 treats as the image (no tv_tensors.Image in
+            # the sample)
             return elastic_warp(inpt, displacement, interpolation="bilinear")
         raise TypeError(
             f"ElasticDeformation takes tensors and tv_tensors, got {type(inpt).__name__}; "

@@ -71,7 +71,8 @@ class IgnoreOutside(v2.Transform):
             return None
         value = target[key]
         if not isinstance(value, tv_tensors.Mask):
-            raise SampleError(f"target[{key!r}] must be a tv_tensors.Mask, got {type(value).__name__}")
+            raise SampleError(f"target[{key!r}] must be a tv_tensors.Mask, got "
+                              f"{type(value).__name__}")
         labels = value if key == "semantic" else value[0]
         if labels.numel() and labels.min() < 0:
             raise SampleError(

@@ -36,7 +36,8 @@ class ValidateSample(v2.Transform):
             isinstance(sample, tuple | list) and len(sample) == 2 and isinstance(sample[1], dict)
         ):
             raise SampleError(
-                f"the sample must be (image, target) with target a dict, got {type(sample).__name__}"
+                "the sample must be (image, target) with target a dict, got "
+                f"{type(sample).__name__}"
             )
         image, target = sample
         # 2. the wrapper types that decide what transforms.v2 moves
@@ -50,12 +51,13 @@ class ValidateSample(v2.Transform):
                 )
         if "boxes" in target and not isinstance(target["boxes"], tv_tensors.BoundingBoxes):
             raise SampleError(
-                f"target['boxes'] must be tv_tensors.BoundingBoxes, got {type(target['boxes']).__name__}"
+                "target['boxes'] must be tv_tensors.BoundingBoxes, got "
+                f"{type(target['boxes']).__name__}"
             )
         if "boxes" in target and tuple(target["boxes"].canvas_size) != tuple(image.shape[-2:]):
             raise SampleError(
-                f"target['boxes'].canvas_size is {tuple(target['boxes'].canvas_size)} but the image "
-                f"is (H, W) = {tuple(image.shape[-2:])}"
+                f"target['boxes'].canvas_size is {tuple(target['boxes'].canvas_size)} but the "
+                f"image is (H, W) = {tuple(image.shape[-2:])}"
             )
         # 3. shapes, dtypes and value ranges
         validate_sample(image, target)
