@@ -8,6 +8,7 @@ network cut (one line naming the URL: segedu.data.download.DownloadError).
 
 from __future__ import annotations
 
+import re
 import socket
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import torch
 from myst_nb.core.read import read_myst_markdown_notebook
 
 from segedu.data.download import DownloadError
+from segedu.grading.notebook import read_notebook
 from segedu.models import get_model
 from segedu.models.registry import _OFFICIAL, official_file
 
@@ -97,3 +99,30 @@ def test_official_cell_without_network_fails_in_one_line(chapter, name, chapter_
     assert "\n" not in message and _OFFICIAL[name]() in message and name in message
     assert error.value._render_traceback_() == [f"DownloadError: {message}"]
     assert chapter_env  # it did try, and failed at once
+
+
+LOADS_OR_TRAINS = re.compile(r'weights="(?:zoo|official)"|(?<![.\w])fit\(')
+NOTEBOOKS = sorted((ROOT / "course").glob("[0-9]*.md"))
+NOTEBOOKS += sorted((ROOT / "solutions").glob("*.ipynb"))
+
+
+def _code(path: Path) -> str:
+    if path.suffix == ".md":
+        cells = read_myst_markdown_notebook(path.read_text(encoding="utf8")).cells
+    else:
+        cells = read_notebook(path).cells
+    return "\n".join(c.source for c in cells if c.cell_type == "code")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebooks_that_load_weights_or_train_say_which(path):
+    code = _code(path)
+    if LOADS_OR_TRAINS.search(code):
+        assert "announce(" in code, (f"{path.name} trains or loads weights: print which data and "
+                                     "weights with segedu.config.announce(data=..., weights=...)")
+
+
+def test_the_weights_check_can_fail():
+    assert LOADS_OR_TRAINS.search('m = get_model("unet", weights="zoo")')
+    assert LOADS_OR_TRAINS.search("history = fit(model, loader)")
+    assert not LOADS_OR_TRAINS.search("KMeans(3).fit(x)")
