@@ -43,6 +43,9 @@ _EXPORTS = {
     "Cityscapes": "datasets.cityscapes",
     "ADE20K": "datasets.ade20k",
     "OxfordIIITPet": "datasets.pets",
+    # torchvision's own Pets and VOC classes, as (image, labels) pairs for the online branches
+    "pets_segmentation": "online",
+    "voc_segmentation": "online",
     # real images that installed packages ship (stardist's DSB 2018 nuclei,
     # scikit-image's photographs)
     "dsb2018_nuclei": "real_images",
