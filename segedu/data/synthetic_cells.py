@@ -34,8 +34,8 @@ from skimage.measure import label as label_regions
 from torch.utils.data import Dataset
 from torchvision import tv_tensors
 
+from ._synthetic import _fraction_range, _index, _nonneg_int, _size_pair, _target, _uniform
 from .synthetic_noise import smooth_noise, white_noise
-from .synthetic_scenes import _fraction_range, _index, _nonneg_int, _size_pair, _target, _uniform
 
 __all__ = ["SyntheticCells", "Nucleus", "touching_pairs"]
 

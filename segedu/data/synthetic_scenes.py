@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import colorsys
 import math
-import numbers
-import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -39,6 +37,7 @@ from scipy import ndimage as ndi
 from torch.utils.data import Dataset
 from torchvision import tv_tensors
 
+from ._synthetic import _fraction_range, _index, _nonneg_int, _size_pair, _target, _uniform
 from .synthetic_noise import smooth_noise, white_noise
 
 __all__ = ["SCENE_CLASSES", "SCENE_COLORS", "SCENE_STUFF", "SCENE_THINGS", "SceneObject",
@@ -79,66 +78,7 @@ class SceneObject:
 
 
 # --------------------------------------------------------------------------------------------
-# argument checks
-
-
-def _size_pair(size: Any, name: str = "size") -> tuple[int, int]:
-    """``size`` as ``(H, W)``: an int gives a square image."""
-    if isinstance(size, bool):
-        raise TypeError(f"{name} must be an int or a pair (H, W) of ints, got {size!r}")
-    if isinstance(size, numbers.Integral):
-        size = (size, size)
-    if (
-        not isinstance(size, Sequence)
-        or len(size) != 2
-        or not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in size)
-    ):
-        raise TypeError(f"{name} must be an int or a pair (H, W) of ints, got {size!r}")
-    if min(size) < 8:
-        raise ValueError(f"{name} must be at least 8 pixels on each side, got {tuple(size)}")
-    return int(size[0]), int(size[1])
-
-
-def _nonneg_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < 0:
-        raise ValueError(f"{name} must be >= 0, got {value}")
-    return int(value)
-
-
-def _fraction_range(value: Any, name: str) -> tuple[float, float]:
-    """A pair ``(low, high)`` with ``0 < low <= high <= 1``."""
-    try:
-        low, high = (float(v) for v in value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a pair (low, high) of numbers, got {value!r}") from None
-    if not 0 < low <= high <= 1:
-        raise ValueError(f"{name} must satisfy 0 < low <= high <= 1, got {value!r}")
-    return low, high
-
-
-def _index(index: Any, length: int, owner: str) -> int:
-    """A valid item index (negative counts from the end, as for a list)."""
-    try:
-        i = operator.index(index)
-    except TypeError:
-        raise TypeError(f"{owner} indices must be integers, got {type(index).__name__}") from None
-    if i < 0:
-        i += length
-    if not 0 <= i < length:
-        raise IndexError(f"{owner} index {index} is out of range for length {length}")
-    return i
-
-
-def _uniform(rng: np.random.Generator, low: float, high: float, size: int | None = None):
-    """``rng.uniform(low, high, size)``, bit for bit and from the same stream, at a third of
-    its cost.
-
-    numpy computes ``low + (high - low) * u`` from one ``rng.random()`` value ``u``; a scalar call
-    to ``rng.uniform`` spends most of its time checking its arguments.
-    """
-    return low + (high - low) * rng.random(size)
+# sampling (the argument checks live in ._synthetic, shared with .synthetic_cells)
 
 
 def _choice_cdf(probs: np.ndarray) -> np.ndarray:
@@ -355,29 +295,6 @@ class _Scene(NamedTuple):
     ids: np.ndarray  # (H, W) int64 instance ids, 0 on stuff
     boxes: np.ndarray  # (N, 4) float32 XYXY boxes of instances 1..N
     objects: list[SceneObject]  # every thing drawn, dropped ones with instance_id 0
-
-
-def _target(canvas_size: tuple[int, int], **entries: torch.Tensor) -> dict[str, Any]:
-    """The target dict of a generated item, in ``tv_tensors`` (as :func:`.sample.make_target`).
-
-    ``entries`` are already of the sample format's dtypes and shapes, and consistent by
-    construction (the boxes are the tight boxes of the masks); so, unlike ``make_target``, this does
-    not validate them again per item (that took a quarter of the generation time). The tests
-    validate the generators' items with :func:`.sample.validate_sample`.
-    """
-    target: dict[str, Any] = {}
-    for key in ("semantic", "masks", "boxes", "labels", "panoptic", "instances"):
-        if key not in entries:
-            continue
-        value = entries[key]
-        if key == "boxes":
-            target[key] = tv_tensors.BoundingBoxes(value, format=tv_tensors.BoundingBoxFormat.XYXY,
-                                                   canvas_size=canvas_size)
-        elif key == "labels":
-            target[key] = value
-        else:
-            target[key] = tv_tensors.Mask(value)
-    return target
 
 
 def _with_id(obj: SceneObject, instance_id: int) -> SceneObject:
