@@ -56,7 +56,8 @@ def _check_stored(entry, *, megabytes: int) -> None:
 @pytest.mark.parametrize("name", SEMANTIC)
 def test_checkpoint_is_small_float16_and_scores_what_its_card_says(name):
     _check_stored(ZOO[name], megabytes=4)
-    recorded = float(re.search(r"\*\*mIoU\*\* \| \*\*([0-9.]+)\*\*", ZOO[name].card.read_text()).group(1))
+    recorded = float(re.search(r"\*\*mIoU\*\* \| \*\*([0-9.]+)\*\*",
+                               ZOO[name].card.read_text()).group(1))
     # the held-out split again, from the float16 checkpoint: the card's number, up to rounding
     model = get_model(name, weights="zoo")
     miou = float(evaluate(model, torch.device("cpu")).nanmean())
@@ -81,7 +82,8 @@ def test_semantic_recipe_writes_a_checkpoint_and_a_card(tmp_path):
     # the checkpoint loads into the model built as the zoo entry says, and scores as the card says
     model = get_model("pspnet", **ZOO["pspnet"].kwargs)
     model.load_state_dict({k: v.float() if v.is_floating_point() else v
-                           for k, v in torch.load(tmp_path / "pspnet_scenes.pt", weights_only=True).items()})
+                           for k, v in torch.load(tmp_path / "pspnet_scenes.pt",
+                                                  weights_only=True).items()})
     score = semantic_recipe.evaluate(model, length=4)
     assert f"| **mIoU** | **{score['miou']:.3f}** |" in card
     # the model returned is the one saved (in float16)
@@ -124,8 +126,10 @@ def test_compare_scores_the_same_split():
 
     scores = compare(["unet"], length=20)
     assert [s.name for s in scores] == ["unet"] and scores[0].images_per_second > 0
-    torch.testing.assert_close(scores[0].iou, evaluate(get_model("unet", weights="zoo"), length=20), equal_nan=True)
-    assert scores[0].parameters == sum(p.numel() for p in get_model("unet", weights="zoo").parameters())
+    torch.testing.assert_close(scores[0].iou, evaluate(get_model("unet", weights="zoo"), length=20),
+                               equal_nan=True)
+    assert scores[0].parameters == sum(p.numel() for p in get_model("unet",
+                                                                    weights="zoo").parameters())
     with pytest.raises(ValueError, match="has 500 scenes"):
         held_out(501)
 
@@ -187,7 +191,8 @@ def test_cell_checkpoint_is_float16_and_scores_what_its_card_says(name):
     _check_stored(ZOO[name], megabytes=4)
     recorded = _cell_card(name)
     assert sorted(recorded) == [50, 60, 70, 80, 90]
-    # the held-out images again, from the float16 checkpoint on the CPU: the card's numbers, up to rounding
+    # the held-out images again, from the float16 checkpoint on the CPU: the card's numbers, up to
+    # rounding
     score = evaluate_cells(get_model(name, weights="zoo"))
     for t, value in recorded.items():
         assert abs(score[f"accuracy_{t}"] - value) < 0.005, (

@@ -45,18 +45,22 @@ from . import Task
 from .cards import card_head, save_float16, where, write_card
 from .recipe import Recipe, TrainConfig
 
-__all__ = ["SIZE", "TRAIN_IMAGES", "TEST_IMAGES", "THRESHOLDS", "cell_tensors", "held_out_cells", "CellTargets",
-           "score_instances", "evaluate_cells", "CellConfig", "train", "evaluate", "RECIPE", "model_predictor", "median_diameter",
+__all__ = ["SIZE", "TRAIN_IMAGES", "TEST_IMAGES", "THRESHOLDS", "cell_tensors", "held_out_cells",
+           "CellTargets",
+           "score_instances", "evaluate_cells", "CellConfig", "train", "evaluate", "RECIPE",
+           "model_predictor", "median_diameter",
            "synthetic_diameter", "classical_predictors", "evaluate_real_nuclei"]
 
 SIZE, TRAIN_IMAGES, TEST_IMAGES = 128, 2000, 100
 THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9)
 
-Predictor = Callable[[torch.Tensor], Sequence[torch.Tensor]]  # images (N, 1, H, W) -> N label images
+Predictor = Callable[[torch.Tensor],
+                     Sequence[torch.Tensor]]  # images (N, 1, H, W) -> N label images
 
 
 def cell_tensors(*, seed: int, length: int, size: int = SIZE) -> tuple[torch.Tensor, torch.Tensor]:
-    """Cell images ``0..length-1`` of ``seed``: images (L, 1, S, S) in [0, 1], instances (L, S, S) int64."""
+    """Cell images ``0..length-1`` of ``seed``: images (L, 1, S, S) in [0, 1], instances (L, S, S)
+    int64."""
     cells = SyntheticCells(size=size, length=length, seed=seed)
     images = torch.empty(length, 1, size, size)
     instances = torch.empty(length, size, size, dtype=torch.int64)
@@ -76,13 +80,14 @@ def held_out_cells(length: int = TEST_IMAGES) -> tuple[torch.Tensor, torch.Tenso
 
 
 class CellTargets(Dataset):
-    """``(image (1, S, S), targets dict)`` items: ``targets_fn(instances)`` computed on first use, then
-    kept (floating-point targets in float16, to halve the memory; given back in float32)."""
+    """``(image (1, S, S), targets dict)`` items: ``targets_fn(instances)`` computed on first use,
+    then kept (floating-point targets in float16, to halve the memory; given back in float32)."""
 
     def __init__(self, images: torch.Tensor, instances: torch.Tensor,
                  targets_fn: Callable[[torch.Tensor], dict[str, torch.Tensor]]) -> None:
         if images.ndim != 4 or instances.ndim != 3 or len(images) != len(instances):
-            raise ValueError(f"images must be (L, C, H, W) and instances (L, H, W) of the same length, got "
+            raise ValueError(f"images must be (L, C, H, W) and instances (L, H, W) of the same "
+                             "length, got "
                              f"{tuple(images.shape)} and {tuple(instances.shape)}")
         self.images, self.instances, self.targets_fn = images, instances, targets_fn
         self._kept: dict[int, dict[str, torch.Tensor]] = {}
@@ -93,8 +98,10 @@ class CellTargets(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         if index not in self._kept:
             targets = self.targets_fn(self.instances[index])
-            self._kept[index] = {k: v.half() if v.is_floating_point() else v for k, v in targets.items()}
-        targets = {k: v.float() if v.is_floating_point() else v for k, v in self._kept[index].items()}
+            self._kept[index] = {k: v.half() if v.is_floating_point() else v
+                                 for k, v in targets.items()}
+        targets = {k: v.float() if v.is_floating_point() else v
+                   for k, v in self._kept[index].items()}
         return self.images[index], targets
 
 
@@ -102,8 +109,8 @@ def score_instances(predictions: Sequence[torch.Tensor], truths: Sequence[torch.
                     thresholds: Sequence[float] = THRESHOLDS) -> dict[float, dict[str, float]]:
     """Object matching over a whole split, per IoU threshold: ``{t: {"accuracy", "f1", "precision",
     "recall", "panoptic_quality", "tp", "fp", "fn"}}``; the counts (and the matched IoUs) added over
-    the images before the ratios are taken. ``panoptic_quality`` is the sum of the matched pairs' IoU
-    over ``tp + fp/2 + fn/2`` (Kirillov et al. 2019; at ``t = 0.5`` the PQ of one class, except
+    the images before the ratios are taken. ``panoptic_quality`` is the sum of the matched pairs'
+    IoU over ``tp + fp/2 + fn/2`` (Kirillov et al. 2019; at ``t = 0.5`` the PQ of one class, except
     that a pair of IoU exactly 0.5 counts here and not in panopticapi, which asks for IoU > 0.5)."""
     if len(predictions) != len(truths):
         raise ValueError(f"{len(predictions)} predictions for {len(truths)} ground-truth images")
@@ -128,7 +135,8 @@ def score_instances(predictions: Sequence[torch.Tensor], truths: Sequence[torch.
     return scores
 
 
-def model_predictor(model: torch.nn.Module, device: torch.device | str = "cpu", **thresholds) -> Predictor:
+def model_predictor(model: torch.nn.Module, device: torch.device | str = "cpu",
+                    **thresholds) -> Predictor:
     """``images -> label images`` with a cell model's ``predict_instances`` on ``device``."""
 
     def predict(images: torch.Tensor) -> list[torch.Tensor]:
@@ -138,13 +146,14 @@ def model_predictor(model: torch.nn.Module, device: torch.device | str = "cpu", 
     return predict
 
 
-def evaluate_cells(predict: Predictor | torch.nn.Module, *, length: int = TEST_IMAGES, batch: int = 16,
+def evaluate_cells(predict: Predictor | torch.nn.Module, *, length: int = TEST_IMAGES,
+                   batch: int = 16,
                    device: torch.device | str = "cpu") -> dict[str, float]:
     """Matching scores of a cell model (or any ``images -> label images`` function) on the first
     ``length`` held-out images, with the time it took per image.
 
-    Returns ``accuracy_50`` ... ``accuracy_90``, ``f1_50`` ... ``f1_90``, ``pq`` (panoptic quality of
-    the nuclei, matches at IoU 0.5) and ``seconds_per_image``.
+    Returns ``accuracy_50`` ... ``accuracy_90``, ``f1_50`` ... ``f1_90``, ``pq`` (panoptic quality
+    of the nuclei, matches at IoU 0.5) and ``seconds_per_image``.
     """
     if isinstance(predict, torch.nn.Module):
         predict = model_predictor(predict, device)
@@ -160,8 +169,8 @@ def evaluate_cells(predict: Predictor | torch.nn.Module, *, length: int = TEST_I
 
 def median_diameter(instances: Sequence[torch.Tensor] | torch.Tensor) -> float:
     """Median object diameter in pixels over label images ``(H, W)`` (0 background), as Cellpose
-    measures it (``cellpose.utils.diameters``): the median of sqrt(area) over all objects, divided by
-    sqrt(pi) / 2, i.e. the diameter of a disc of the median area."""
+    measures it (``cellpose.utils.diameters``): the median of sqrt(area) over all objects, divided
+    by sqrt(pi) / 2, i.e. the diameter of a disc of the median area."""
     areas = [torch.bincount(labels.reshape(-1).long())[1:] for labels in instances]
     areas = torch.cat(areas) if areas else torch.zeros(0)
     areas = areas[areas > 0].double()
@@ -197,10 +206,12 @@ def classical_predictors() -> dict[str, Predictor]:
     """
 
     def components(images: torch.Tensor) -> list[torch.Tensor]:
-        return [torch.from_numpy(ndimage.label(_otsu_foreground(im))[0].astype(np.int64)) for im in images]
+        return [torch.from_numpy(ndimage.label(_otsu_foreground(im))[0].astype(np.int64))
+                for im in images]
 
     def watershed(images: torch.Tensor) -> list[torch.Tensor]:
-        return [torch.from_numpy(distance_transform_watershed(_otsu_foreground(im))) for im in images]
+        return [torch.from_numpy(distance_transform_watershed(_otsu_foreground(im)))
+                for im in images]
 
     return {"connected components (Otsu)": components, "distance-transform watershed": watershed}
 
@@ -223,14 +234,14 @@ def evaluate_real_nuclei(predict: Predictor | torch.nn.Module, *, scale: float |
             the image as it is.
         device: for a model.
         multiple: the resized image is padded with zeros (the background's value) on the bottom and
-            right to a multiple of this, as the networks' down-sampling needs; the padding is cut off
-            the predicted labels.
+            right to a multiple of this, as the networks' down-sampling needs; the padding is cut
+            off the predicted labels.
 
     Returns:
         ``(scores, labels)``: ``scores`` has the keys of :func:`evaluate_cells` (``accuracy_50`` ...
-        ``accuracy_90``, ``f1_50`` ... ``f1_90``, ``pq``, matching at IoU 0.5, ``seconds_per_image``)
-        and ``scale``, ``nuclei`` (in the ground truth), ``objects`` (predicted) and the counts ``tp``,
-        ``fp``, ``fn`` of the matching at IoU 0.5;
+        ``accuracy_90``, ``f1_50`` ... ``f1_90``, ``pq``, matching at IoU 0.5,
+        ``seconds_per_image``) and ``scale``, ``nuclei`` (in the ground truth), ``objects``
+        (predicted) and the counts ``tp``, ``fp``, ``fn`` of the matching at IoU 0.5;
         ``labels`` is the predicted int64 ``(512, 512)`` label image.
     """
     if isinstance(predict, torch.nn.Module):
@@ -250,12 +261,15 @@ def evaluate_real_nuclei(predict: Predictor | torch.nn.Module, *, scale: float |
     labels = predict(x)[0][: size[0], : size[1]].to(torch.int64).cpu()
     seconds = time.perf_counter() - start
     if size != (height, width):  # back to the ground truth's grid
-        labels = F.interpolate(labels[None, None].double(), size=(height, width), mode="nearest")[0, 0].long()
+        labels = F.interpolate(labels[None, None].double(), size=(height, width),
+                               mode="nearest")[0, 0].long()
     scores = score_instances([labels], [instances])
     result = {f"accuracy_{round(t * 100)}": s["accuracy"] for t, s in scores.items()}
     result |= {f"f1_{round(t * 100)}": s["f1"] for t, s in scores.items()}
-    result |= {"pq": scores[0.5]["panoptic_quality"], "seconds_per_image": seconds, "scale": float(scale),
-               "nuclei": int(len(torch.unique(instances)) - 1), "objects": int(len(torch.unique(labels)) - 1),
+    result |= {"pq": scores[0.5]["panoptic_quality"], "seconds_per_image": seconds,
+               "scale": float(scale),
+               "nuclei": int(len(torch.unique(instances)) - 1),
+               "objects": int(len(torch.unique(labels)) - 1),
                "tp": scores[0.5]["tp"], "fp": scores[0.5]["fp"], "fn": scores[0.5]["fn"]}
     return result, labels
 

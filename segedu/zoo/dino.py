@@ -1,10 +1,10 @@
-"""The zoo's DINO recipe: self-distillation of a tiny ViT on the synthetic scenes, and a test of its features.
+"""The zoo's DINO recipe: self-distillation of a tiny ViT on synthetic scenes, and its features.
 
 Caron et al., "Emerging Properties in Self-Supervised Vision Transformers", ICCV 2021
 (https://arxiv.org/abs/2104.14294; https://github.com/facebookresearch/dino, ``main_dino.py``),
 with iBOT's masked patch loss (Zhou et al., ICLR 2022; :mod:`segedu.models.foundation.dino.ibot`).
-Every piece of DINO and iBOT is in :mod:`segedu.models.foundation.dino`; this module only chooses their
-settings for ``dino_vit_tiny`` (patch 8, D = 192, 4 blocks) on 128 x 128 ``SyntheticScenes``,
+Every piece of DINO and iBOT is in :mod:`segedu.models.foundation.dino`; this module only chooses
+their settings for ``dino_vit_tiny`` (patch 8, D = 192, 4 blocks) on 128 x 128 ``SyntheticScenes``,
 trains it without labels, and measures whether its patch features mean something.
 
 **Training** (:func:`train_dino`, :class:`DinoConfig`), DINO's recipe with these choices
@@ -13,21 +13,21 @@ shipped yet):
 
 - *data*: ``scenes`` scenes of seed 0, drawn once and kept as uint8 (8000 scenes: 390 MB; DINO
   reads JPEGs, also 8 bits); the held-out scenes of seed 1 are never seen.
-- *views* (:class:`~segedu.models.foundation.dino.MultiCropAugmentation`): 2 global views of 64 px (the
-  ViT's own 8 x 8 grid) from crops of 20-60 % of the image area (57-99 px a side), and **no local
-  views**. DINO's (0.4, 1) is for ImageNet photos, one object filling much of the frame; here the
-  things are 5-50 px in a 128 px landscape, so a global crop is a part of the landscape with a
+- *views* (:class:`~segedu.models.foundation.dino.MultiCropAugmentation`): 2 global views of 64 px
+  (the ViT's own 8 x 8 grid) from crops of 20-60 % of the image area (57-99 px a side), and **no
+  local views**. DINO's (0.4, 1) is for ImageNet photos, one object filling much of the frame; here
+  the things are 5-50 px in a 128 px landscape, so a global crop is a part of the landscape with a
   few objects. The crops are resized by a factor 0.56-1.25 only, so that a patch covers about
   the 8 x 8 pixels it covers when the features are read on the whole 128 px scene. The blur's
   sigma is DINO's range scaled to the views, (0.1, 0.6) px instead of (0.1, 2) px at 224 px.
   Colour jitter of brightness, contrast and saturation only: no hue jitter, greying or
   solarisation, since the hue of sky, grass and water *is* their class here.
-- *masked patches* (iBOT, :func:`~segedu.models.foundation.dino.ibot.random_block_masks`): half of the
-  views get 10-50 % of their patches hidden in rectangular blocks; the student must give, at
+- *masked patches* (iBOT, :func:`~segedu.models.foundation.dino.ibot.random_block_masks`): half of
+  the views get 10-50 % of their patches hidden in rectangular blocks; the student must give, at
   each hidden patch, the teacher's distribution for it. DINO's loss speaks only of the class
   token; this term speaks of the patch tokens that k-means reads.
-- *head* (:class:`~segedu.models.foundation.dino.DINOHead`): K = ``out_dim`` = 1024 prototypes, hidden
-  width 1024, bottleneck 256. DINO's 65536 prototypes are for the thousands of concepts of
+- *head* (:class:`~segedu.models.foundation.dino.DINOHead`): K = ``out_dim`` = 1024 prototypes,
+  hidden width 1024, bottleneck 256. DINO's 65536 prototypes are for the thousands of concepts of
   ImageNet, at batches of 1024; six classes with their textures, colours and layouts need far
   fewer, and with batches of 32 a large K leaves most prototypes without a sample in a batch, so
   the centre (a moving batch mean) and the sharpened teacher are noisy. 1024 keeps K well above
@@ -38,10 +38,10 @@ shipped yet):
   the learning rate warmed up linearly over the first 10 % of the steps to ``lr``, then cosine
   decay to 1e-6; weight decay cosine from 0.04 to 0.4 (not on biases and norms, as DINO);
   the teacher temperature warmed up linearly over the first 30 % of the steps from
-  ``teacher_temp[0]`` to ``teacher_temp[1]``, both 0.02 here (the README's pilots); teacher momentum cosine
-  0.996 to 1 (:func:`~segedu.models.foundation.dino.cosine_momentum`); the last layer's gradients dropped
-  for the first 1 % (DINO: the first epoch); the student's gradient norm clipped at 3
-  (DINO clips each parameter's at 3). ``lr`` is the peak rate itself: DINO multiplies its base
+  ``teacher_temp[0]`` to ``teacher_temp[1]``, both 0.02 here (the README's pilots); teacher momentum
+  cosine 0.996 to 1 (:func:`~segedu.models.foundation.dino.cosine_momentum`); the last layer's
+  gradients dropped for the first 1 % (DINO: the first epoch); the student's gradient norm clipped
+  at 3 (DINO clips each parameter's at 3). ``lr`` is the peak rate itself: DINO multiplies its base
   5e-4 by batch / 256, which at batch 32 would give 6e-5; the zoo uses 5e-4 unscaled (not tuned
   beyond the pilot run).
 - the checkpoint is the **teacher**'s backbone, as DINO releases.
@@ -51,11 +51,12 @@ shipped yet):
 frequent class of its 8 x 8 pixels.
 
 - ``kmeans_miou`` / ``kmeans_accuracy``: k-means of each image's patch features
-  (:func:`~segedu.models.foundation.dino.feature_kmeans`, cosine, k = the number of classes present), each
-  cluster matched to at most one class by the best one-to-one assignment (Hungarian algorithm on
-  the confusion matrix, ``scipy.optimize.linear_sum_assignment``, maximising the patches matched);
-  mean IoU of the classes present, and the fraction of patches matched, averaged over the images.
-  No label is used to find the segments: this is what "the features mean something" means.
+  (:func:`~segedu.models.foundation.dino.feature_kmeans`, cosine, k = the number of classes
+  present), each cluster matched to at most one class by the best one-to-one assignment (Hungarian
+  algorithm on the confusion matrix, ``scipy.optimize.linear_sum_assignment``, maximising the
+  patches matched); mean IoU of the classes present, and the fraction of patches matched, averaged
+  over the images. No label is used to find the segments: this is what "the features mean something"
+  means.
 - ``probe_accuracy`` / ``probe_miou``: a linear probe, a logistic regression
   (scikit-learn's lbfgs, standardised features, ``C = 0.1``, fixed seed) from the patch features of
   ``probe_scenes`` training scenes (seed 0) to the patch classes, scored on the held-out patches
@@ -112,30 +113,37 @@ from .cards import card_head, load_float32, metric_table, save_float16, where, w
 from .recipe import Recipe, TrainConfig
 from .scores import SIZE, scene_tensors
 
-__all__ = ["PROBE_SCENES", "TEST_LENGTH", "dino_augmentation", "train_dino", "patch_classes", "kmeans_score",
-           "kmeans_scores", "probe_score", "evaluate_features", "evaluate_dino", "evaluate_pixels", "lr_schedule", "weight_decay_at", "DinoConfig", "train", "evaluate", "RECIPE"]
+__all__ = ["PROBE_SCENES", "TEST_LENGTH", "dino_augmentation", "train_dino", "patch_classes",
+           "kmeans_score",
+           "kmeans_scores", "probe_score", "evaluate_features", "evaluate_dino", "evaluate_pixels",
+           "lr_schedule", "weight_decay_at", "DinoConfig", "train", "evaluate", "RECIPE"]
 
 NUM_CLASSES = len(SyntheticScenes.classes)
 TEST_LENGTH, PROBE_SCENES = 100, 100
 TEACHER_TEMP = (0.02, 0.02)  # (first, final): constant 0.02: the zoo's README says why
-MASK_PROBABILITY, MASK_RATIO = 0.5, (0.1, 0.5)  # iBOT's: half of the images, 30 +- 20 % of their patches
+# iBOT's: half of the images, 30 +- 20 % of their patches
+MASK_PROBABILITY, MASK_RATIO = 0.5, (0.1, 0.5)
 METRICS = ("kmeans_miou", "kmeans_accuracy", "probe_accuracy", "probe_miou")
 ALL_METRICS = METRICS + tuple(f"regions_{key}" for key in METRICS)
 CURVE_METRICS = ("kmeans_miou", "probe_accuracy", "regions_kmeans_miou", "regions_probe_accuracy")
-THING = 3  # the first thing class: in the "regions" scores circles, rectangles and triangles are one class
+# the first thing class: in the "regions" scores circles, rectangles and triangles are one class
+THING = 3
 
 Describe = Callable[[torch.Tensor], torch.Tensor]  # images (B, 3, S, S) -> features (B, h, w, D)
 
 
-# ---------------------------------------------------------------------------------------------- training
+# ------------------------------------------------------------------------------------- training
 
 
 def dino_augmentation(*, n_local: int = 0) -> MultiCropAugmentation:
-    """The views for 128 px scenes: 2 global views ``(3, 64, 64)`` (then ``n_local`` views ``(3, 32, 32)``,
-    which the zoo recipe does not use), normalised with the ImageNet statistics. Colour jitter of
-    brightness, contrast and saturation only: no hue, greying or solarisation (see the module docstring)."""
-    return MultiCropAugmentation(global_size=64, local_size=32, n_local=n_local, global_scale=(0.2, 0.6),
-                                 local_scale=(0.04, 0.2), blur_sigma=(0.1, 0.6), jitter=(0.4, 0.4, 0.2, 0.0),
+    """The views for 128 px scenes: 2 global views ``(3, 64, 64)`` (then ``n_local`` views ``(3, 32,
+    32)``, which the zoo recipe does not use), normalised with the ImageNet statistics. Colour
+    jitter of brightness, contrast and saturation only: no hue, greying or solarisation (module
+    docstring)."""
+    return MultiCropAugmentation(global_size=64, local_size=32, n_local=n_local,
+                                 global_scale=(0.2, 0.6),
+                                 local_scale=(0.04, 0.2), blur_sigma=(0.1, 0.6),
+                                 jitter=(0.4, 0.4, 0.2, 0.0),
                                  grey_p=0.0, solarize_p=0.0)
 
 
@@ -148,8 +156,9 @@ def lr_schedule(optimizer: torch.optim.Optimizer, steps: int) -> WarmupCosine:
 
 
 def weight_decay_at(step: int, steps: int, first: float, last: float) -> float:
-    """DINO's weight-decay schedule: a cosine from ``first`` (step 0) to ``last`` (step ``steps``)."""
-    return last + 0.5 * (first - last) * (1.0 + math.cos(math.pi * min(step, steps) / max(steps, 1)))
+    """DINO's weight-decay schedule: cosine from ``first`` (step 0) to ``last`` (step ``steps``)."""
+    angle = math.pi * min(step, steps) / max(steps, 1)
+    return last + 0.5 * (first - last) * (1.0 + math.cos(angle))
 
 
 @dataclass
@@ -207,7 +216,8 @@ def train_dino(model: torch.nn.Module, config: DinoConfig, device: torch.device 
                log: Callable[[str], None] = print,
                callback: Callable[[int, torch.nn.Module], None] | None = None,
                callback_every: int = 0) -> dict[str, float]:
-    """Train the ViT ``model`` (a ``dino_vit_tiny``) with DINO and iBOT's masked patch loss, in place.
+    """Train the ViT ``model`` (a ``dino_vit_tiny``) with DINO and iBOT's masked patch loss, in
+    place.
 
     On ``config.scenes`` scenes of seed 0, 2 global views each. The student is ``model`` with a
     :class:`~segedu.models.foundation.dino.DINOHead` shared by class and patch tokens and a mask
@@ -220,8 +230,8 @@ def train_dino(model: torch.nn.Module, config: DinoConfig, device: torch.device 
     to 1e-6). At the end the teacher's backbone weights are copied into ``model`` (DINO's released
     network is the teacher). Deterministic for ``config.seed`` on a CPU.
     ``callback(step, teacher_backbone)`` runs every ``callback_every`` steps (an evaluation during
-    training), with torch's random state saved and restored around it, so it does not change the run.
-    Returns ``steps``, ``minutes``, ``seconds_per_step``, ``data_minutes``, and ``loss``,
+    training), with torch's random state saved and restored around it, so it does not change the
+    run. Returns ``steps``, ``minutes``, ``seconds_per_step``, ``data_minutes``, and ``loss``,
     ``class_loss``, ``patch_loss`` (means of the last 50 steps).
     """
     steps, batch, scenes, out_dim = config.steps, config.batch, config.scenes, config.out_dim
@@ -234,15 +244,19 @@ def train_dino(model: torch.nn.Module, config: DinoConfig, device: torch.device 
     images = (scene_tensors(seed=0, length=scenes)[0] * 255).round().to(torch.uint8)
     data_minutes = (time.perf_counter() - start) / 60
     augment = dino_augmentation()
-    # 2. student (backbone + shared head + mask token) and teacher (a copy, no gradients), the two losses
+    # 2. student (backbone + shared head + mask token) and teacher (a copy, no gradients), the two
+    # losses
     head = DINOHead(in_dim=model.embed_dim, out_dim=out_dim, hidden_dim=config.hidden_dim,
                     bottleneck_dim=config.bottleneck_dim)
     student = MaskedPatchWrapper(backbone=model, head=head).to(device).train()
     teacher = make_teacher(student).train()
-    class_loss, patch_loss = DINOLoss(out_dim=out_dim).to(device), MaskedPatchLoss(out_dim=out_dim).to(device)
-    # 3. AdamW; biases and norm parameters (and the mask token) without weight decay (DINO's get_params_groups)
-    decayed = [p for n, p in student.named_parameters() if p.requires_grad and p.ndim > 1 and not n.endswith(".bias")]
-    plain = [p for n, p in student.named_parameters() if p.requires_grad and (p.ndim <= 1 or n.endswith(".bias"))]
+    class_loss = DINOLoss(out_dim=out_dim).to(device)
+    patch_loss = MaskedPatchLoss(out_dim=out_dim).to(device)
+    # 3. AdamW; biases and norm parameters (and the mask token) without weight decay (DINO's
+    # get_params_groups)
+    named = [(n, p) for n, p in student.named_parameters() if p.requires_grad]
+    decayed = [p for n, p in named if p.ndim > 1 and not n.endswith(".bias")]
+    plain = [p for n, p in named if p.ndim <= 1 or n.endswith(".bias")]
     optimizer = torch.optim.AdamW([{"params": decayed}, {"params": plain, "weight_decay": 0.0}],
                                   lr=config.lr)
     temp_warmup, frozen = max(1, (3 * steps) // 10), steps // 100
@@ -253,21 +267,26 @@ def train_dino(model: torch.nn.Module, config: DinoConfig, device: torch.device 
     for step in range(steps):
         # 4. this step's schedules: learning rate, weight decay, teacher temperature and momentum
         # (the learning rate is the scheduler's, stepped after each update)
-        optimizer.param_groups[0]["weight_decay"] = weight_decay_at(step, steps, *config.weight_decay)
+        optimizer.param_groups[0]["weight_decay"] = weight_decay_at(step, steps,
+                                                                    *config.weight_decay)
         tau = teacher_temperature(step, warmup_temp=config.teacher_temp[0],
                                   final_temp=config.teacher_temp[1],
                                   warmup_epochs=temp_warmup)
-        # 5. a batch of scenes (reshuffled at each pass over the data), 2 views each, and their block masks
+        # 5. a batch of scenes (reshuffled at each pass over the data), 2 views each, and their
+        # block masks
         if position + batch > scenes:
             order, position = torch.randperm(scenes, generator=generator), 0
         chosen = order[position:position + batch]
         position += batch
         views = [v.to(device) for v in collate_crops([augment(images[i]) for i in chosen.tolist()])]
-        masks = [random_block_masks(batch, grid, generator=generator, probability=config.mask_probability,
+        masks = [random_block_masks(batch, grid, generator=generator,
+                                    probability=config.mask_probability,
                                     ratio=config.mask_ratio).to(device) for _ in views]
-        # 6. the step: teacher on the plain views, student on the masked ones, the two losses, AdamW, EMA
+        # 6. the step: teacher on the plain views, student on the masked ones, the two losses,
+        # AdamW, EMA
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            values = ibot_training_step(student, teacher, class_loss, patch_loss, views, masks, optimizer,
+            values = ibot_training_step(student, teacher, class_loss, patch_loss, views, masks,
+                                        optimizer,
                                         cosine_momentum(step, steps, base=config.momentum),
                                         teacher_temp=tau,
                                         patch_teacher_temp=config.patch_teacher_temp,
@@ -280,12 +299,15 @@ def train_dino(model: torch.nn.Module, config: DinoConfig, device: torch.device 
         recent = (recent + [values])[-50:]
         if (step + 1) % config.log_every == 0 or step + 1 == steps:
             # a class loss of ln K means uniform outputs: the collapse that centring can cause
-            collapsed = ", collapsed: uniform outputs" if abs(values["class_loss"] - math.log(out_dim)) < 1e-3 else ""
+            uniform = abs(values["class_loss"] - math.log(out_dim)) < 1e-3
+            collapsed = ", collapsed: uniform outputs" if uniform else ""
             mean = {k: sum(r[k] for r in recent) / len(recent) for k in values}
-            log(f"step {step + 1}/{steps}: class loss {mean['class_loss']:.3f}, patch loss {mean['patch_loss']:.3f} "
-                f"(means of the last {len(recent)}; ln K = {math.log(out_dim):.3f}), teacher temperature {tau:.3f}, "
+            log(f"step {step + 1}/{steps}: class loss {mean['class_loss']:.3f}, "
+                f"patch loss {mean['patch_loss']:.3f} (means of the last {len(recent)}; "
+                f"ln K = {math.log(out_dim):.3f}), teacher temperature {tau:.3f}, "
                 f"lr {optimizer.param_groups[0]['lr']:.2e}{collapsed}")
-        if callback is not None and callback_every > 0 and (step + 1) % callback_every == 0 and step + 1 < steps:
+        due = callback_every > 0 and (step + 1) % callback_every == 0 and step + 1 < steps
+        if callback is not None and due:
             with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
                 callback(step + 1, teacher.backbone)
             teacher.train()
@@ -293,32 +315,39 @@ def train_dino(model: torch.nn.Module, config: DinoConfig, device: torch.device 
     # 7. the released network is the teacher's backbone
     model.load_state_dict(teacher.backbone.state_dict())
     return {"steps": steps, "minutes": seconds / 60, "seconds_per_step": seconds / steps,
-            "data_minutes": data_minutes, **{k: sum(r[k] for r in recent) / len(recent) for k in recent[-1]}}
+            "data_minutes": data_minutes,
+            **{k: sum(r[k] for r in recent) / len(recent) for k in recent[-1]}}
 
 
-# -------------------------------------------------------------------------------------------- evaluation
+# ----------------------------------------------------------------------------------- evaluation
 
 
 def patch_classes(semantic: torch.Tensor, patch: int) -> torch.Tensor:
-    """Class map ``(B, H, W)`` int64 -> each patch's most frequent class ``(B, H / p, W / p)`` (ties: lower id)."""
+    """Class map ``(B, H, W)`` int64 -> each patch's most frequent class ``(B, H / p, W / p)``
+    (ties: the lower id)."""
     if semantic.ndim != 3 or semantic.dtype != torch.int64:
-        raise ValueError(f"semantic must be an int64 (B, H, W) class map, got {semantic.dtype} {tuple(semantic.shape)}")
+        raise ValueError(f"semantic must be an int64 (B, H, W) class map, "
+                         f"got {semantic.dtype} {tuple(semantic.shape)}")
     if semantic.shape[-1] % patch or semantic.shape[-2] % patch:
-        raise ValueError(f"the map's size {tuple(semantic.shape[-2:])} is not a multiple of the patch {patch}")
+        raise ValueError(f"the map's size {tuple(semantic.shape[-2:])} is not a multiple of "
+                         f"the patch {patch}")
     # fraction of each class in each patch: (B, C, h, w), then the largest
     one_hot = F.one_hot(semantic, NUM_CLASSES).permute(0, 3, 1, 2).double()
     return F.avg_pool2d(one_hot, patch).argmax(dim=1)
 
 
 def kmeans_score(clusters: torch.Tensor, classes: torch.Tensor) -> tuple[float, float]:
-    """``(mIoU, accuracy)`` of one image's cluster map against its class map (both ``(h, w)`` int64).
+    """``(mIoU, accuracy)`` of one image's cluster map against its class map (both ``(h, w)``
+    int64).
 
     Each cluster is matched to at most one class by the assignment that maximises the number of
     patches matched (Hungarian algorithm on the confusion matrix); the mIoU is over the classes
-    present (a class left without a cluster has IoU 0), the accuracy the fraction of matched patches.
+    present (a class left without a cluster has IoU 0), the accuracy the fraction of matched
+    patches.
     """
     if clusters.shape != classes.shape:
-        raise ValueError(f"clusters {tuple(clusters.shape)} and classes {tuple(classes.shape)} differ in shape")
+        raise ValueError(f"clusters {tuple(clusters.shape)} and classes {tuple(classes.shape)} "
+                         "differ in shape")
     present = torch.unique(classes)
     cluster_ids = torch.unique(clusters)
     # confusion matrix: rows clusters, columns the classes present
@@ -332,19 +361,24 @@ def kmeans_score(clusters: torch.Tensor, classes: torch.Tensor) -> tuple[float, 
     return miou, float(matched.sum() / classes.numel())
 
 
-def kmeans_scores(features: torch.Tensor, classes: torch.Tensor, *, normalize: bool = True) -> tuple[float, float]:
+def kmeans_scores(features: torch.Tensor, classes: torch.Tensor, *,
+                  normalize: bool = True) -> tuple[float, float]:
     """Mean ``(mIoU, accuracy)`` of :func:`kmeans_score` over images: each image's patch features
-    ``(L, h, w, D)`` clustered on their own (:func:`~segedu.models.foundation.dino.feature_kmeans`, seed 0, cosine
-    when ``normalize``) with k = the number of classes present in its class map ``(L, h, w)``."""
-    scores = [kmeans_score(feature_kmeans(f, int(torch.unique(c).numel()), normalize=normalize, seed=0), c)
+    ``(L, h, w, D)`` clustered on their own (:func:`~segedu.models.foundation.dino.feature_kmeans`,
+    seed 0, cosine when ``normalize``) with k = the number of classes present in its class map
+    ``(L, h, w)``."""
+    scores = [kmeans_score(feature_kmeans(f, int(torch.unique(c).numel()), normalize=normalize,
+                                          seed=0), c)
               for f, c in zip(features, classes, strict=True)]
     return float(np.mean([s[0] for s in scores])), float(np.mean([s[1] for s in scores]))
 
 
 def probe_score(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
                 *, seed: int = 0, num_classes: int = NUM_CLASSES) -> tuple[float, float]:
-    """``(accuracy, mIoU)`` on ``test`` of a logistic regression fitted on ``train`` (features ``(M, D)``, classes ``(M,)``)."""
-    probe = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=1000, random_state=seed))
+    """``(accuracy, mIoU)`` on ``test`` of a logistic regression fitted on ``train`` (features
+    ``(M, D)``, classes ``(M,)``)."""
+    probe = make_pipeline(StandardScaler(),
+                          LogisticRegression(C=0.1, max_iter=1000, random_state=seed))
     probe.fit(train_x, train_y)
     pred = torch.from_numpy(probe.predict(test_x)).long()
     target = torch.from_numpy(test_y).long()
@@ -356,22 +390,28 @@ def _scenes(seed: int, length: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def evaluate_features(describe: Describe, *, patch: int, length: int = TEST_LENGTH,
-                      probe_scenes: int = PROBE_SCENES, normalize: bool = True, batch: int = 50) -> dict[str, float]:
+                      probe_scenes: int = PROBE_SCENES, normalize: bool = True,
+                      batch: int = 50) -> dict[str, float]:
     """k-means and linear-probe scores of a patch describer on the first ``length`` held-out scenes.
 
-    ``describe(images (B, 3, S, S))`` gives features ``(B, S / patch, S / patch, D)``; ``normalize``:
-    cosine k-means (the features L2-normalised) rather than Euclidean. The four scores of
+    ``describe(images (B, 3, S, S))`` gives features ``(B, S / patch, S / patch, D)``;
+    ``normalize``: cosine k-means (the features L2-normalised) rather than Euclidean. The four
+    scores of
     :data:`METRICS` are on the 6 classes; the same four prefixed ``regions_`` on 4 regions, sky,
     grass, water and thing (the three thing classes merged: they differ by shape only, and their
     colours are random).
     """
-    def features_and_classes(seed: int, count: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def features_and_classes(seed: int, count: int) -> tuple[torch.Tensor, torch.Tensor,
+                                                             torch.Tensor]:
         images, semantic = _scenes(seed, count)
-        feats = torch.cat([describe(images[i:i + batch]).float().cpu() for i in range(0, count, batch)])
+        feats = torch.cat([describe(images[i:i + batch]).float().cpu()
+                           for i in range(0, count, batch)])
         classes = patch_classes(semantic, patch)
-        regions = patch_classes(semantic.clamp(max=THING), patch)  # circle, rectangle, triangle -> thing
+        # circle, rectangle, triangle -> thing
+        regions = patch_classes(semantic.clamp(max=THING), patch)
         if feats.shape[:3] != classes.shape:
-            raise ValueError(f"features {tuple(feats.shape)} do not lie on the {patch}-pixel patch grid "
+            raise ValueError(f"features {tuple(feats.shape)} do not lie on the {patch}-pixel "
+                             "patch grid "
                              f"{tuple(classes.shape)}")
         return feats, classes, regions
 
@@ -381,37 +421,46 @@ def evaluate_features(describe: Describe, *, patch: int, length: int = TEST_LENG
     for prefix, test_y, train_y, count in (("", classes, train_classes, NUM_CLASSES),
                                            ("regions_", regions, train_regions, THING + 1)):
         # (a) unsupervised: k-means of each held-out image, k = the number of classes present
-        out[f"{prefix}kmeans_miou"], out[f"{prefix}kmeans_accuracy"] = kmeans_scores(feats, test_y, normalize=normalize)
-        # (b) linear probe: trained on the patches of probe_scenes training scenes, scored on the held-out ones
-        accuracy, miou = probe_score(train_feats.reshape(-1, d).double().numpy(), train_y.reshape(-1).numpy(),
-                                     feats.reshape(-1, d).double().numpy(), test_y.reshape(-1).numpy(),
+        miou, accuracy = kmeans_scores(feats, test_y, normalize=normalize)
+        out[f"{prefix}kmeans_miou"], out[f"{prefix}kmeans_accuracy"] = miou, accuracy
+        # (b) linear probe: trained on the patches of probe_scenes training scenes, scored on the
+        # held-out ones
+        accuracy, miou = probe_score(train_feats.reshape(-1, d).double().numpy(),
+                                     train_y.reshape(-1).numpy(),
+                                     feats.reshape(-1, d).double().numpy(),
+                                     test_y.reshape(-1).numpy(),
                                      num_classes=count)
         out[f"{prefix}probe_accuracy"], out[f"{prefix}probe_miou"] = accuracy, miou
     return out
 
 
 @torch.no_grad()
-def evaluate_dino(model: torch.nn.Module, *, length: int = TEST_LENGTH, device: torch.device | str = "cpu",
+def evaluate_dino(model: torch.nn.Module, *, length: int = TEST_LENGTH,
+                  device: torch.device | str = "cpu",
                   probe_scenes: int = PROBE_SCENES, facet: str = "token") -> dict[str, float]:
-    """``kmeans_miou``, ``kmeans_accuracy``, ``probe_accuracy``, ``probe_miou`` of the ViT's patch features
-    (:func:`~segedu.models.foundation.dino.patch_features`, ``facet``) on the first ``length`` held-out scenes."""
+    """``kmeans_miou``, ``kmeans_accuracy``, ``probe_accuracy``, ``probe_miou`` of the ViT's patch
+    features (:func:`~segedu.models.foundation.dino.patch_features`, ``facet``) on the first
+    ``length`` held-out scenes."""
     model.eval().to(device)
 
     def describe(images: torch.Tensor) -> torch.Tensor:
         return patch_features(model, images.to(device), facet=facet)
 
-    return evaluate_features(describe, patch=model.patch_size, length=length, probe_scenes=probe_scenes)
+    return evaluate_features(describe, patch=model.patch_size, length=length,
+                             probe_scenes=probe_scenes)
 
 
-def evaluate_pixels(*, length: int = TEST_LENGTH, probe_scenes: int = PROBE_SCENES, patch: int = 8) -> dict[str, float]:
+def evaluate_pixels(*, length: int = TEST_LENGTH, probe_scenes: int = PROBE_SCENES,
+                    patch: int = 8) -> dict[str, float]:
     """The same scores for the mean RGB colour of each patch (Euclidean k-means): the baseline."""
     def describe(images: torch.Tensor) -> torch.Tensor:
         return F.avg_pool2d(images, patch).permute(0, 2, 3, 1)  # (B, 3, h, w) -> (B, h, w, 3)
 
-    return evaluate_features(describe, patch=patch, length=length, probe_scenes=probe_scenes, normalize=False)
+    return evaluate_features(describe, patch=patch, length=length, probe_scenes=probe_scenes,
+                             normalize=False)
 
 
-# ----------------------------------------------------------------------------------------- the command
+# ---------------------------------------------------------------------------------- the recipe
 
 
 def evaluate(model: torch.nn.Module, device: torch.device | str = "cpu", *,
@@ -440,8 +489,10 @@ def train(config: DinoConfig) -> torch.nn.Module:
     curve: list[tuple[int, dict[str, float]]] = [(0, before)]
 
     def score_during(step: int, backbone: torch.nn.Module) -> None:
-        curve.append((step, evaluate_dino(backbone, length=length, device=device, probe_scenes=probe)))
-        print(f"step {step}: " + ", ".join(f"{k} {curve[-1][1][k]:.3f}" for k in CURVE_METRICS), flush=True)
+        curve.append((step,
+                      evaluate_dino(backbone, length=length, device=device, probe_scenes=probe)))
+        print(f"step {step}: " + ", ".join(f"{k} {curve[-1][1][k]:.3f}" for k in CURVE_METRICS),
+              flush=True)
 
     every = max(1, steps // config.evaluations) if config.evaluations else 0
     run = train_dino(model, config, device, callback=score_during, callback_every=every)
@@ -450,39 +501,45 @@ def train(config: DinoConfig) -> torch.nn.Module:
     model.load_state_dict(load_float32(path))
     score = evaluate_dino(model, length=length, device=device, probe_scenes=probe)
     curve.append((steps, score))
+    autocast = ", bfloat16 autocast" if device.type == "cuda" else ""
     card = [
-        *card_head(f"Zoo model `{config.name}` on synthetic scenes (self-supervised features, DINO + iBOT)", entry, model),
-        f"- trained {datetime.date.today()} with `{config.command_line()}` on {where(device)}: {run['steps']} steps in "
-        f"{run['minutes']:.1f} min ({run['seconds_per_step']:.2f} s per step, with the evaluations during "
-        f"training, and {run['data_minutes']:.1f} min to draw the data); no labels used",
-        f"- recipe (`segedu.zoo.dino.train_dino`): batch {batch} from {scenes} scenes of {SIZE}x{SIZE} (seed 0), "
-        "2 global views of 64 px (20-60 % of the area; brightness, contrast and saturation jitter, no hue, "
-        "grey or solarisation), no local views; DINO's loss on the class tokens and iBOT's masked patch loss "
-        f"(half of the views masked, 10-50 % of their patches in blocks), one head of {1024} prototypes for "
-        f"both; AdamW {lr:g}, 10 % linear warm-up then cosine decay, weight decay cosine 0.04 -> 0.4, "
-        f"teacher temperature {_temperatures()} (patches 0.02), teacher momentum cosine 0.996 -> 1, last "
-        f"layer frozen for 1 %, gradient norm clipped at 3{', bfloat16 autocast' if device.type == 'cuda' else ''}; "
-        f"the teacher's backbone is shipped (last class loss {run['class_loss']:.3f}, patch loss "
-        f"{run['patch_loss']:.3f})",
-        f"- held-out split: the first {length} scenes of seed 1, never seen in training, on the 16 x 16 "
-        "patch grid (a patch's class: the most frequent of its pixels); k-means of each image's patch tokens "
-        "(cosine, k = the classes present) matched to the classes by the Hungarian algorithm (mIoU, accuracy); "
-        f"linear probe (logistic regression) from {probe} scenes of seed 0. `regions_`: the same with the "
-        "three thing classes merged into one (sky, grass, water, thing)",
+        *card_head(f"Zoo model `{config.name}` on synthetic scenes (self-supervised features, "
+                   "DINO + iBOT)", entry, model),
+        f"- trained {datetime.date.today()} with `{config.command_line()}` on {where(device)}: "
+        f"{run['steps']} steps in {run['minutes']:.1f} min ({run['seconds_per_step']:.2f} s per "
+        f"step, with the evaluations during training, and {run['data_minutes']:.1f} min to draw "
+        "the data); no labels used",
+        f"- recipe (`segedu.zoo.dino.train_dino`): batch {batch} from {scenes} scenes of "
+        f"{SIZE}x{SIZE} (seed 0), 2 global views of 64 px (20-60 % of the area; brightness, "
+        "contrast and saturation jitter, no hue, grey or solarisation), no local views; DINO's "
+        "loss on the class tokens and iBOT's masked patch loss (half of the views masked, "
+        f"10-50 % of their patches in blocks), one head of {config.out_dim} prototypes for both; AdamW "
+        f"{lr:g}, 10 % linear warm-up then cosine decay, weight decay cosine 0.04 -> 0.4, teacher "
+        f"temperature {_temperatures()} (patches 0.02), teacher momentum cosine 0.996 -> 1, last "
+        f"layer frozen for 1 %, gradient norm clipped at 3{autocast}; the teacher's backbone is "
+        f"shipped (last class loss {run['class_loss']:.3f}, patch loss {run['patch_loss']:.3f})",
+        f"- held-out split: the first {length} scenes of seed 1, never seen in training, on the "
+        "16 x 16 patch grid (a patch's class: the most frequent of its pixels); k-means of each "
+        "image's patch tokens (cosine, k = the classes present) matched to the classes by the "
+        "Hungarian algorithm (mIoU, accuracy); linear probe (logistic regression) from "
+        f"{probe} scenes of seed 0. `regions_`: the same with the three thing classes merged into "
+        "one (sky, grass, water, thing)",
         "",
         *metric_table({key: score[key] for key in ALL_METRICS}),
-        "What the training added, the same scores for the mean RGB colour of each patch (Euclidean k-means) "
-        "and for this ViT at its random initialisation:",
+        "What the training added, the same scores for the mean RGB colour of each patch "
+        "(Euclidean k-means) and for this ViT at its random initialisation:",
         "",
         "| metric | mean RGB of the patch | random-init ViT | trained ViT |",
         "| --- | ---: | ---: | ---: |",
-        *[f"| {key} | {pixels[key]:.3f} | {before[key]:.3f} | {score[key]:.3f} |" for key in ALL_METRICS],
+        *[f"| {key} | {pixels[key]:.3f} | {before[key]:.3f} | {score[key]:.3f} |"
+          for key in ALL_METRICS],
         "",
         "During training (the teacher's backbone, in float32 but for the last row):",
         "",
         "| step | " + " | ".join(CURVE_METRICS) + " |",
         "| ---: |" + " ---: |" * len(CURVE_METRICS),
-        *[f"| {step} | " + " | ".join(f"{values[k]:.3f}" for k in CURVE_METRICS) + " |" for step, values in curve],
+        *[f"| {step} | " + " | ".join(f"{values[k]:.3f}" for k in CURVE_METRICS) + " |"
+          for step, values in curve],
         "",
     ]
     write_card(config.out / entry.card.name, card)

@@ -72,7 +72,8 @@ def instance_scenes(*, seed: int, length: int, size: int = SIZE) -> SyntheticSce
     return SyntheticScenes(size=size, length=length, seed=seed, transforms=_as_detection)
 
 
-def held_out_instances(length: int = TEST_SCENES) -> list[tuple[torch.Tensor, dict[str, torch.Tensor]]]:
+def held_out_instances(length: int = TEST_SCENES) -> list[tuple[torch.Tensor,
+                                                                dict[str, torch.Tensor]]]:
     """The first ``length`` scenes of the held-out split (seed 1), drawn once, as a list."""
     if not 1 <= length <= TEST_SCENES:
         raise ValueError(f"the held-out split has {TEST_SCENES} scenes; asked for {length}")
@@ -86,7 +87,8 @@ def _collate(batch):
 
 
 @torch.no_grad()
-def predict(model: torch.nn.Module, images: Sequence[torch.Tensor], device: torch.device | str = "cpu",
+def predict(model: torch.nn.Module, images: Sequence[torch.Tensor],
+            device: torch.device | str = "cpu",
             *, batch: int = 16) -> list[dict[str, torch.Tensor]]:
     """Detections of ``model`` (eval mode) for ``images``, on the CPU: ``boxes``, ``labels``,
     ``scores``, ``masks`` (N, H, W) bool (probability > 0.5)."""
@@ -105,21 +107,23 @@ def evaluate_instances(model: torch.nn.Module, device: torch.device | str = "cpu
                        length: int = TEST_SCENES) -> dict[str, float]:
     """Mask and box mAP of ``model`` on the first ``length`` held-out scenes.
 
-    Returns ``mask_map_50``, ``mask_map`` (0.5:0.95), ``box_map_50``, ``box_map`` and the mask AP@0.5
-    of each thing class (``mask_ap_50_circle``, ...).
+    Returns ``mask_map_50``, ``mask_map`` (0.5:0.95), ``box_map_50``, ``box_map`` and the mask
+    AP@0.5 of each thing class (``mask_ap_50_circle``, ...).
     """
     scenes = held_out_instances(length)
     detections = predict(model, [image for image, _ in scenes], device)
     targets = [target for _, target in scenes]
-    masks = mean_average_precision(detections, [{**t, "masks": t["masks"].bool()} for t in targets], "segm",
-                                   class_metrics=True)
+    masks = mean_average_precision(detections, [{**t, "masks": t["masks"].bool()} for t in targets],
+                                   "segm", class_metrics=True)
     boxes = mean_average_precision(detections, targets, "bbox")
-    # COCO's precision array (T, R, K, A, M): IoU 0.5 is T = 0, area "all" A = 0, 100 detections M = -1
+    # COCO's precision array (T, R, K, A, M): IoU 0.5 is T = 0, area "all" A = 0, 100 detections M =
+    # -1
     precision = masks["precision"][0, :, :, 0, -1]  # (R, K)
     per_class = {}
     for k, label in enumerate(masks["classes"].tolist()):
         p = precision[:, k]
-        per_class[f"mask_ap_50_{THING_NAMES[label]}"] = float(p[p > -1].mean()) if (p > -1).any() else float("nan")
+        ap = float(p[p > -1].mean()) if (p > -1).any() else float("nan")
+        per_class[f"mask_ap_50_{THING_NAMES[label]}"] = ap
     return {"mask_map_50": float(masks["map_50"]), "mask_map": float(masks["map"]),
             "box_map_50": float(boxes["map_50"]), "box_map": float(boxes["map"]), **per_class}
 
@@ -243,7 +247,8 @@ def train(config: InstanceConfig) -> torch.nn.Module:
 
 
 def detection_card(config: InstanceConfig, model: torch.nn.Module, run: dict[str, float],
-                   device: torch.device, *, earlier: list[str], scored: str, kind: str) -> list[str]:
+                   device: torch.device, *, earlier: list[str], scored: str,
+                   kind: str) -> list[str]:
     """The card of a model trained by :func:`train_detection`, up to its metric table."""
     return [
         *card_head(f"Zoo model `{config.name}` on synthetic scenes ({kind})", config.entry, model),

@@ -45,7 +45,8 @@ from .instances import (
 from .recipe import Recipe, TrainConfig
 from .scores import SIZE, TEST_SCENES
 
-__all__ = ["panoptic_fpn_target", "segments_target", "panoptic_scenes", "held_out_panoptic", "evaluate_panoptic",
+__all__ = ["panoptic_fpn_target", "segments_target", "panoptic_scenes", "held_out_panoptic",
+           "evaluate_panoptic",
            "mask2former_panoptic", "PanopticFPNConfig", "evaluate_fpn", "train_fpn",
            "Mask2FormerConfig", "train_mask2former", "evaluate_mask2former",
            "train_set_prediction", "FPN_RECIPE", "MASK2FORMER_RECIPE"]
@@ -58,7 +59,8 @@ def _plain(x):
 def panoptic_fpn_target(target: dict) -> dict[str, torch.Tensor]:
     """A scene's target -> Panoptic FPN's: :func:`~segedu.zoo.instances.detection_target` (things,
     labels 1..3) plus ``semantic`` ``(H, W)`` int64: 0 "other" on things, 1..3 sky, grass, water."""
-    return {**detection_target(target), "semantic": scene_semantic_target(_plain(target["semantic"]))}
+    return {**detection_target(target),
+            "semantic": scene_semantic_target(_plain(target["semantic"]))}
 
 
 def segments_target(target: dict) -> dict[str, torch.Tensor]:
@@ -119,15 +121,17 @@ def evaluate_panoptic(predict: Callable[[list[torch.Tensor]], Sequence[torch.Ten
 
 @torch.no_grad()
 def mask2former_panoptic(model: torch.nn.Module, images: list[torch.Tensor], *,
-                         object_mask_threshold: float = 0.8, overlap_threshold: float = 0.8) -> torch.Tensor:
+                         object_mask_threshold: float = 0.8,
+                         overlap_threshold: float = 0.8) -> torch.Tensor:
     """Panoptic maps ``(B, H, W, 2)`` of a Mask2Former (eval mode) for same-size ``images``: the
-    original's panoptic inference (:func:`segedu.models.universal.mask2former.panoptic_inference`) on the mask
-    logits up-sampled to the image size, the scenes' things (3..5) as things."""
+    original's panoptic inference (:func:`segedu.models.universal.mask2former.panoptic_inference`)
+    on the mask logits up-sampled to the image size, the scenes' things (3..5) as things."""
     device = next(model.parameters()).device
     batch = torch.stack(images).to(device)
     outputs = model(batch)
     return panoptic_inference(outputs["pred_logits"], outputs["pred_masks"], things=SCENE_THINGS,
-                              object_mask_threshold=object_mask_threshold, overlap_threshold=overlap_threshold,
+                              object_mask_threshold=object_mask_threshold,
+                              overlap_threshold=overlap_threshold,
                               output_size=tuple(batch.shape[-2:])).cpu()
 
 

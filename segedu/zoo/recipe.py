@@ -58,8 +58,9 @@ class TrainConfig:
                                  f"it has: {', '.join(sorted(ZOO))}")
             self.entry = ZOO[self.name]
         if self.tasks and self.entry.task not in self.tasks:
+            trains = ", ".join(t.value for t in self.tasks)
             raise ValueError(f"{self.name!r} is a {self.entry.task.value} model: "
-                             f"{type(self).__name__} trains {', '.join(t.value for t in self.tasks)}")
+                             f"{type(self).__name__} trains {trains}")
         self.steps = self.entry.steps if self.steps is None else self.steps
         self.lr = self.entry.lr if self.lr is None else self.lr
         self.batch = self.entry.batch if self.batch is None else self.batch

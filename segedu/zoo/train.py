@@ -1,4 +1,4 @@
-"""``python -m segedu.zoo.train <name> [--steps N] [--out DIR] ...``: train a zoo model, write its card.
+"""``python -m segedu.zoo.train <name> [--steps N] [--out DIR] ...``: train a zoo model.
 
 The command looks up the zoo entry ``<name>`` (:data:`segedu.zoo.ZOO`), the recipe of its task
 (:data:`RECIPES`), builds the recipe's configuration from the entry and the options given, and

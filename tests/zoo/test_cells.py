@@ -19,7 +19,8 @@ from segedu.zoo.cells import (
 
 
 def _instances(seed: int, index: int, size: int = 128) -> torch.Tensor:
-    return SyntheticCells(size=size, length=index + 1, seed=seed)[index][1]["instances"].as_subclass(torch.Tensor)
+    return SyntheticCells(size=size, length=index + 1,
+                          seed=seed)[index][1]["instances"].as_subclass(torch.Tensor)
 
 
 def _separated_by_loops(labels: np.ndarray) -> np.ndarray:
@@ -44,7 +45,8 @@ def test_separate_touching_hand_cases_and_loops():
     assert np.array_equal(separate_touching(labels).numpy(), _separated_by_loops(labels))
     instances = _instances(4, 0, size=48)
     before = instances.clone()
-    assert np.array_equal(separate_touching(instances).numpy(), _separated_by_loops(instances.numpy()))
+    assert np.array_equal(separate_touching(instances).numpy(),
+                          _separated_by_loops(instances.numpy()))
     assert torch.equal(instances, before), "separate_touching changed its input"
     with pytest.raises(ValueError, match="integer label image"):
         separate_touching(np.zeros((2, 3, 4), dtype=np.int64))
@@ -63,7 +65,8 @@ def test_components_of_the_gapped_truth_give_the_nuclei_back():
         # without the gaps given back, the small nuclei fall below IoU 0.8: the step matters
         plain = torch.from_numpy(np.unique(labels.numpy() * (separate_touching(instances).numpy() > 0),
                                            return_inverse=True)[1].reshape(labels.shape))
-        assert matching(instances, plain, thresh=0.9)["accuracy"] < matching(instances, labels, thresh=0.9)["accuracy"]
+        assert matching(instances, plain, thresh=0.9)["accuracy"] < matching(instances, labels,
+                                                                             thresh=0.9)["accuracy"]
 
 
 def test_unet_weight_map_targets_and_loss():
@@ -99,7 +102,8 @@ def test_score_instances_adds_the_counts_over_the_images():
     shifted = torch.roll(truths[0], 1, dims=1)
     single = score_instances([shifted], [truths[0]])[0.5]["panoptic_quality"]
     assert single == pytest.approx(matching(truths[0], shifted, thresh=0.5)["panoptic_quality"])
-    assert score_instances([torch.zeros(4, 4, dtype=torch.long)], [torch.zeros(4, 4, dtype=torch.long)])[0.5][
+    assert score_instances([torch.zeros(4, 4, dtype=torch.long)],
+                           [torch.zeros(4, 4, dtype=torch.long)])[0.5][
         "accuracy"] == 0.0  # nothing to find, nothing found: 0 as StarDist defines it
     with pytest.raises(ValueError, match="2 predictions for 3"):
         score_instances(predictions[:2], truths)
@@ -108,7 +112,8 @@ def test_score_instances_adds_the_counts_over_the_images():
 def test_evaluate_cells_of_the_truth_is_perfect_and_the_split_is_fixed():
     images, instances = held_out_cells(4)
     again_images, again = cell_tensors(seed=1, length=4)
-    assert torch.equal(instances, again) and torch.equal(images, again_images) and images.shape == (4, 1, 128, 128)
+    assert torch.equal(instances, again) and torch.equal(images,
+                                                         again_images) and images.shape == (4, 1, 128, 128)
 
     def oracle(batch: torch.Tensor) -> list[torch.Tensor]:
         # find each image in the split: the predictions are the true label images
@@ -132,7 +137,8 @@ def test_cell_targets_are_computed_once_and_kept_in_float16():
     first = data[1][1]
     second = data[1][1]
     assert len(calls) == 1 and first["prob"].dtype == torch.float32 and first["ids"].dtype == torch.int64
-    torch.testing.assert_close(second["prob"], ((instances[1] > 0).float()[None] / 3).half().float())
+    torch.testing.assert_close(second["prob"],
+                               ((instances[1] > 0).float()[None] / 3).half().float())
     with pytest.raises(ValueError, match="same length"):
         CellTargets(images, instances[:2], targets_fn)
 

@@ -63,7 +63,8 @@ def test_patch_classes_equals_a_count_per_patch():
     semantic = torch.randint(0, 6, (3, 24, 16), generator=generator)
     got = dino.patch_classes(semantic, 8)
     for b, i, j in itertools.product(range(3), range(3), range(2)):
-        counts = np.bincount(semantic[b, 8 * i:8 * i + 8, 8 * j:8 * j + 8].reshape(-1).numpy(), minlength=6)
+        counts = np.bincount(semantic[b, 8 * i:8 * i + 8, 8 * j:8 * j + 8].reshape(-1).numpy(),
+                             minlength=6)
         assert got[b, i, j] == int(np.argmax(counts))  # argmax: the first of equal counts
 
 
@@ -74,14 +75,16 @@ def test_patch_classes_rejects_bad_maps():
         dino.patch_classes(torch.zeros(1, 12, 16, dtype=torch.int64), 8)
 
 
-# --------------------------------------------------------------------------------- Hungarian k-means score
+# --------------------------------------------------------------------------------- Hungarian
+# k-means score
 
 
 def test_kmeans_score_by_hand():
     classes = torch.tensor([[0, 0, 1, 1], [0, 0, 1, 1], [3, 3, 3, 3], [3, 3, 3, 3]])
     # renamed clusters: perfect
     assert dino.kmeans_score((classes + 7) % 5, classes) == (1.0, 1.0)
-    # two clusters for three classes: the sky+grass cluster goes to sky (4 of its 8), grass gets none
+    # two clusters for three classes: the sky+grass cluster goes to sky (4 of its 8), grass gets
+    # none
     clusters = (classes == 3).long()
     miou, accuracy = dino.kmeans_score(clusters, classes)
     assert accuracy == pytest.approx(12 / 16)
@@ -98,11 +101,13 @@ def test_kmeans_score_accuracy_is_the_best_one_to_one_matching():
         best = 0
         # brute force over every one-to-one map from the cluster ids to the class ids
         for image in itertools.permutations(range(4)):
-            best = max(best, sum(int(((clusters == c) & (classes == image[c])).sum()) for c in range(4)))
+            best = max(best,
+                       sum(int(((clusters == c) & (classes == image[c])).sum()) for c in range(4)))
         assert dino.kmeans_score(clusters, classes)[1] == pytest.approx(best / 36)
 
 
-# ----------------------------------------------------------------------------------------- schedules
+# -----------------------------------------------------------------------------------------
+# schedules
 
 
 def _dino_cosine_scheduler(base: float, final: float, total: int, warmup: int = 0) -> np.ndarray:
@@ -136,7 +141,8 @@ def test_augmentation_gives_two_global_and_local_views():
 
 
 def test_augmentation_keeps_hue_and_colour():
-    # no hue jitter, greying or solarisation: a pure-hue image keeps its dominant channel in every view
+    # no hue jitter, greying or solarisation: a pure-hue image keeps its dominant channel in every
+    # view
     for channel in range(3):
         image = torch.zeros(3, 128, 128, dtype=torch.uint8)
         image[channel] = 200
@@ -153,7 +159,8 @@ def test_dino_steps_lower_the_loss_on_a_fixed_batch():
     images, _ = dino._scenes(0, 4)
     torch.manual_seed(0)
     crops = collate_crops([dino.dino_augmentation(n_local=2)((x * 255).to(torch.uint8)) for x in images])
-    student = MultiCropWrapper(backbone=_tiny_vit(), head=DINOHead(in_dim=192, out_dim=64, hidden_dim=64,
+    student = MultiCropWrapper(backbone=_tiny_vit(),
+                               head=DINOHead(in_dim=192, out_dim=64, hidden_dim=64,
                                                                   bottleneck_dim=32))
     teacher, loss = make_teacher(student), DINOLoss(out_dim=64)
     optimizer = torch.optim.AdamW(student.parameters(), lr=1e-3)
@@ -168,14 +175,16 @@ def test_ibot_steps_lower_the_loss_on_a_fixed_batch():
     views = collate_crops([dino.dino_augmentation()((x * 255).to(torch.uint8)) for x in images])
     g = torch.Generator().manual_seed(0)
     masks = [random_block_masks(4, (8, 8), generator=g, probability=1.0) for _ in views]
-    student = MaskedPatchWrapper(backbone=_tiny_vit(), head=DINOHead(in_dim=192, out_dim=64, hidden_dim=64,
+    student = MaskedPatchWrapper(backbone=_tiny_vit(),
+                                 head=DINOHead(in_dim=192, out_dim=64, hidden_dim=64,
                                                                       bottleneck_dim=32))
     teacher = make_teacher(student)
     class_loss, patch_loss = DINOLoss(out_dim=64), MaskedPatchLoss(out_dim=64)
     optimizer = torch.optim.AdamW(student.parameters(), lr=1e-3)
     values = [ibot_training_step(student, teacher, class_loss, patch_loss, views, masks, optimizer, 0.996,
                                  teacher_temp=0.04) for _ in range(8)]
-    # the sum falls, and the patch term most (the class term may rise for a few steps while the centre moves)
+    # the sum falls, and the patch term most (the class term may rise for a few steps while the
+    # centre moves)
     assert values[-1]["loss"] < values[0]["loss"] - 0.5, values
     assert values[-1]["patch_loss"] < values[0]["patch_loss"] - 0.5, values
 
@@ -192,10 +201,12 @@ def test_train_dino_is_deterministic_and_ships_the_teacher():
         initial = {k: v.clone() for k, v in model.state_dict().items()}
         config = dino.DinoConfig("dino_vit_tiny", entry=ENTRY, steps=3, batch=2, scenes=4, out_dim=32,
                                  hidden_dim=32, bottleneck_dim=16)
-        run = dino.train_dino(model, config, log=lambda _: None, callback=callback, callback_every=1)
+        run = dino.train_dino(model, config, log=lambda _: None, callback=callback,
+                              callback_every=1)
         runs.append((run, model.state_dict()))
     (run, state), (run2, state2) = runs
-    assert set(run) >= {"steps", "minutes", "loss", "class_loss", "patch_loss"} and run["steps"] == 3
+    assert set(run) >= {"steps", "minutes", "loss", "class_loss",
+                        "patch_loss"} and run["steps"] == 3
     assert math.isfinite(run["loss"]) and run["loss"] == pytest.approx(run["class_loss"] + run["patch_loss"])
     assert run["loss"] == run2["loss"]
     assert all(torch.equal(state[k], state2[k]) for k in state)
@@ -212,13 +223,15 @@ def test_train_dino_is_deterministic_and_ships_the_teacher():
 
 
 def _lookup_describer(noise: bool, regions: bool = False):
-    """A describer that recognises the held-out and probe scenes and returns their true patch classes
-    one-hot (``noise=False``: the perfect features; ``regions``: the things merged into one class)
-    or random numbers (``noise=True``)."""
+    """A describer that recognises the held-out and probe scenes and returns their true patch
+    classes one-hot (``noise=False``: the perfect features; ``regions``: the things merged into one
+    class) or random numbers (``noise=True``)."""
     table = []
     for seed in (0, 1):
         images, semantic = dino._scenes(seed, 4)
-        table += list(zip(images, dino.patch_classes(semantic.clamp(max=3) if regions else semantic, 8), strict=True))
+        table += list(zip(images,
+                          dino.patch_classes(semantic.clamp(max=3) if regions else semantic, 8),
+                          strict=True))
     generator = torch.Generator().manual_seed(0)
 
     def describe(batch: torch.Tensor) -> torch.Tensor:
@@ -238,7 +251,8 @@ def test_evaluation_scores_a_perfect_describer_one_and_noise_low():
     assert all(perfect[key] == pytest.approx(1.0) for key in dino.METRICS), perfect
     # the 6 classes, one-hot, are linearly separable into the 4 regions too
     assert perfect["regions_probe_accuracy"] == pytest.approx(1.0)
-    regions = dino.evaluate_features(_lookup_describer(False, regions=True), patch=8, length=4, probe_scenes=4)
+    regions = dino.evaluate_features(_lookup_describer(False, regions=True), patch=8, length=4,
+                                     probe_scenes=4)
     assert all(regions[f"regions_{key}"] == pytest.approx(1.0) for key in dino.METRICS), regions
     # ... but the three thing classes merged into one are not the six classes
     assert regions["kmeans_miou"] < 1.0 and regions["probe_accuracy"] < 1.0
@@ -274,7 +288,8 @@ def test_recipe_writes_a_checkpoint_and_a_card_that_rescore(tmp_path, capsys):
     for key, value in table.items():
         assert abs(float(value) - again[key]) <= 0.005, (key, value, again[key])
     assert "| metric | mean RGB of the patch | random-init ViT | trained ViT |" in card
-    # the learning curve: the random initialisation (step 0), step 1 (a quarter of 2, at least 1), the end
+    # the learning curve: the random initialisation (step 0), step 1 (a quarter of 2, at least 1),
+    # the end
     curve = re.findall(r"^\| (\d+) \| ([0-9.]+) \|", card, flags=re.M)
     assert [int(step) for step, _ in curve] == [0, 1, 2]
     assert float(curve[-1][1]) == pytest.approx(float(table["kmeans_miou"]), abs=5e-4)

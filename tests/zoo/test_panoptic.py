@@ -27,7 +27,8 @@ def test_segments_rebuild_the_panoptic_ground_truth(index):
     masks, labels = segments["masks"], segments["labels"]
     # every pixel lies in exactly one segment
     assert torch.equal(masks.sum(0), torch.ones(96, 96, dtype=torch.int64))
-    # painting the segments, stuff with instance 0 and things numbered in order, gives the scene's map
+    # painting the segments, stuff with instance 0 and things numbered in order, gives the scene's
+    # map
     rebuilt = torch.zeros(2, 96, 96, dtype=torch.int64)
     thing = 0
     for mask, label in zip(masks, labels.tolist(), strict=True):
@@ -102,12 +103,14 @@ def test_mask2former_recipe_and_panoptic_readout(tmp_path):
     score = panoptic.evaluate_mask2former(model, length=4)
     assert f"| pq | {score['pq']:.3f} |" in card
     images, _ = held_out_panoptic(2)
-    maps = mask2former_panoptic(model.eval(), images, object_mask_threshold=0.0, overlap_threshold=0.0)
+    maps = mask2former_panoptic(model.eval(), images, object_mask_threshold=0.0,
+                                overlap_threshold=0.0)
     assert maps.shape == (2, 128, 128, 2) and maps.dtype == torch.int64
     # the read-out is the paper's panoptic inference on the logits up-sampled to the image
     with torch.no_grad():
         outputs = model(torch.stack(images))
     expected = panoptic_inference(outputs["pred_logits"], outputs["pred_masks"], things=(3, 4, 5),
-                                  object_mask_threshold=0.0, overlap_threshold=0.0, output_size=(128, 128))
+                                  object_mask_threshold=0.0, overlap_threshold=0.0,
+                                  output_size=(128, 128))
     assert torch.equal(maps, expected)
 

@@ -27,7 +27,8 @@ def test_median_diameter_equals_cellposes():
     # over several images the objects of all are pooled
     a, b = rng.integers(0, 4, size=(20, 20)), rng.integers(0, 6, size=(30, 20))
     pooled = np.concatenate([a.ravel(), np.where(b > 0, b + 3, 0).ravel()])
-    assert median_diameter([torch.from_numpy(a), torch.from_numpy(b)]) == pytest.approx(utils.diameters(pooled)[0])
+    assert median_diameter([torch.from_numpy(a),
+                            torch.from_numpy(b)]) == pytest.approx(utils.diameters(pooled)[0])
     with pytest.raises(ValueError, match="no object"):
         median_diameter([torch.zeros(5, 5, dtype=torch.int64)])
 
@@ -66,7 +67,8 @@ def test_evaluate_real_nuclei_of_the_truth():
         seen.append(x)
         size = seen[-1].shape[-2:]
         return [truth.clone()] if size == truth.shape else [F.interpolate(
-            truth[None, None].double(), size=(round(512 * scale), round(512 * scale)), mode="nearest")[0, 0].long()]
+            truth[None, None].double(), size=(round(512 * scale), round(512 * scale)),
+                                                                          mode="nearest")[0, 0].long()]
 
     scale = 1.0
     scores, labels = evaluate_real_nuclei(oracle, scale=1.0)
@@ -80,8 +82,10 @@ def test_evaluate_real_nuclei_of_the_truth():
     scores, labels = evaluate_real_nuclei(oracle, scale="diameter")
     assert scores["scale"] == pytest.approx(scale)
     side = round(512 * scale)
-    assert seen[1].shape == (1, 1, -side // 16 * -16, -side // 16 * -16)  # padded up to a multiple of 16
-    assert float(seen[1][..., side:, :].abs().max()) == 0 and float(seen[1][..., side:].abs().max()) == 0
+    assert seen[1].shape == (1, 1, -side // 16 * -16,
+                             -side // 16 * -16)  # padded up to a multiple of 16
+    assert float(seen[1][..., side:, :].abs().max()) == 0 and float(seen[1][...,
+                                                                            side:].abs().max()) == 0
     assert labels.shape == truth.shape
     # the truth, down and up again: nearly every nucleus still found at IoU 0.5, fewer at 0.9
     assert scores["accuracy_50"] > 0.9 and scores["accuracy_90"] < scores["accuracy_50"]
