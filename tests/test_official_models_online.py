@@ -1,0 +1,182 @@
+"""The official-weights cells of chapters 03 (DINO ViT-S/16) and 16 (SAM ViT-B), without internet.
+
+Each cell marked ``# official weights, online only`` is executed as the book runs it: online with
+random weights saved under the official file name in a temporary cache (the real code path,
+nothing downloaded), offline (one line, nothing loaded) and online with the network cut (one line
+naming the URL). The figures come from :mod:`segedu.viz.official`, tested here on small models.
+(Chapters 07, 09 and 11: tests/test_online_chapters.py.)
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pytest
+import torch
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from myst_nb.core.read import read_myst_markdown_notebook  # noqa: E402
+
+from segedu.data import skimage_photograph  # noqa: E402
+from segedu.data.download import DownloadError  # noqa: E402
+from segedu.models import get_model  # noqa: E402
+from segedu.models.foundation.dino import patch_features, pca_rgb  # noqa: E402
+from segedu.models.foundation.sam import SamPredictor  # noqa: E402
+from segedu.models.foundation.sam.image_encoder import ImageEncoderViT  # noqa: E402
+from segedu.models.registry import _OFFICIAL, official_file  # noqa: E402
+from segedu.viz.official import dino_photographs, sam_one_click  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+MARK = "# official weights, online only"
+CHAPTERS = {
+    "03_classical_segmentation.md": "dino_vits16",
+    "16_segment_anything.md": "sam_vit_b",
+}
+PANELS = {"dino_vits16": 4 * 3, "sam_vit_b": 3}  # axes of each cell's figure
+
+
+def _online_cell(chapter: str) -> str:
+    text = (ROOT / "course" / chapter).read_text(encoding="utf8")
+    cells = [c.source for c in read_myst_markdown_notebook(text).cells
+             if c.cell_type == "code" and c.source.startswith(MARK)]
+    assert len(cells) == 1, f"{chapter}: expected one cell starting with {MARK!r}"
+    return cells[0]
+
+
+@pytest.fixture
+def chapter_env(tmp_path, monkeypatch):
+    """A fresh cache, not on Colab, and a network that refuses every connection (recorded)."""
+    monkeypatch.setenv("SEGEDU_FAST", "1")
+    monkeypatch.setenv("SEGEDU_CACHE", str(tmp_path))
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    connections = []
+
+    def refuse(self, address):
+        connections.append(address)
+        raise OSError(101, "Network is unreachable")
+
+    monkeypatch.setattr(socket, "getaddrinfo", lambda host, port, *a, **k: [
+        (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", ("192.0.2.1", port))])
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    plt.close("all")
+    yield connections
+    plt.close("all")
+
+
+@pytest.fixture
+def cheap_sam_encoder(monkeypatch):
+    """SAM ViT-B's image encoder at 1024 x 1024 took 81 s on one loaded CPU core here; it is
+    checked against segment-anything elsewhere (tests/models/foundation). For the cell's code
+    path it is replaced by a fixed function of the image with the encoder's output shape
+    (B, 256, 64, 64); everything else (loading, prompt encoder, mask decoder, figure) is real."""
+    inputs = []
+    projection = torch.randn(3, 256, generator=torch.Generator().manual_seed(0))
+
+    def encode(self, x):
+        inputs.append(tuple(x.shape))
+        pooled = torch.nn.functional.adaptive_avg_pool2d(x, 64)  # (B, 3, 64, 64)
+        return torch.einsum("bchw,cd->bdhw", pooled, projection)
+
+    monkeypatch.setattr(ImageEncoderViT, "forward", encode)
+    return inputs
+
+
+@pytest.mark.parametrize("chapter, name", CHAPTERS.items())
+def test_official_cell_runs_on_cached_random_weights(chapter, name, chapter_env, monkeypatch,
+                                                     capsys, cheap_sam_encoder):
+    monkeypatch.setenv("SEGEDU_ONLINE", "1")
+    torch.manual_seed(0)
+    path = official_file(name)
+    assert path.name == Path(_OFFICIAL[name]()).name  # the name in the publisher's URL
+    path.parent.mkdir(parents=True)
+    saved = get_model(name).state_dict()
+    torch.save(saved, path)
+    namespace: dict = {}
+    exec(compile(_online_cell(chapter), chapter, "exec"), namespace)
+    out = capsys.readouterr().out
+    assert out.startswith("Data: scikit-image") and "weights: official" in out
+    assert "online mode: on" in out and "made with the official" in out
+    assert chapter_env == []  # nothing tried to connect
+    model = namespace["vits16" if name == "dino_vits16" else "official"]
+    for key, value in model.state_dict().items():  # the cached file is what was loaded
+        if value.is_floating_point():
+            assert torch.equal(value, saved[key]), key
+    assert len(plt.gcf().axes) == PANELS[name]
+    if name == "sam_vit_b":
+        assert cheap_sam_encoder == [(1, 3, 1024, 1024)]  # the photograph, resized and padded
+
+
+@pytest.mark.parametrize("chapter, name", CHAPTERS.items())
+def test_official_cell_offline_says_so_in_one_line(chapter, name, chapter_env, monkeypatch,
+                                                   capsys):
+    monkeypatch.setenv("SEGEDU_ONLINE", "0")
+    namespace: dict = {}
+    exec(compile(_online_cell(chapter), chapter, "exec"), namespace)
+    out = capsys.readouterr().out
+    assert out.startswith("This page was built offline") and out.count("\n") == 1
+    assert str(official_file(name)) in out and not official_file(name).exists()
+    assert "vits16" not in namespace and "official" not in namespace and not plt.get_fignums()
+    assert chapter_env == []
+
+
+@pytest.mark.parametrize("chapter, name", CHAPTERS.items())
+def test_official_cell_without_network_fails_in_one_line(chapter, name, chapter_env,
+                                                         monkeypatch):
+    monkeypatch.setenv("SEGEDU_ONLINE", "1")
+    with pytest.raises(DownloadError) as error:
+        exec(compile(_online_cell(chapter), chapter, "exec"), {})
+    message = str(error.value)
+    assert "\n" not in message and _OFFICIAL[name]() in message and name in message
+    assert chapter_env  # it did try, and failed at once
+
+
+def test_dino_photographs_shows_each_photograph_and_its_tokens():
+    torch.manual_seed(0)
+    model = get_model("dino_vit_tiny").eval()
+    names = ("chelsea", "coffee")
+    size = 4 * model.patch_size  # a 4 x 4 grid of patches
+    fig = dino_photographs(model, names, size=size, k=3, cosegments=2)
+    axes = np.array(fig.axes).reshape(4, len(names))
+    images = torch.stack([skimage_photograph(n, size=size) for n in names])
+    with torch.no_grad():
+        rgb = pca_rgb(patch_features(model, images))
+    for j, name in enumerate(names):  # column j is photograph j, and one PCA for all of them
+        assert name in axes[0, j].get_title()
+        np.testing.assert_array_equal(axes[0, j].images[0].get_array(),
+                                      images[j].permute(1, 2, 0).numpy())
+        np.testing.assert_allclose(axes[1, j].images[0].get_array(), np.asarray(rgb[j]),
+                                   rtol=0, atol=1e-6)
+        for row, k in ((2, 3), (3, 2)):  # k-means and co-segmentation: k labels at most
+            labels = np.asarray(axes[row, j].images[0].get_array())
+            assert labels.shape == (size, size) and len(np.unique(labels)) <= k
+    plt.close(fig)
+    with pytest.raises(ValueError, match="non-empty sequence"):
+        dino_photographs(model, "chelsea")
+    with pytest.raises(ValueError, match="unknown scikit-image photograph"):
+        dino_photographs(model, ("lena",), size=size)
+
+
+def test_sam_one_click_titles_are_sams_scores():
+    torch.manual_seed(0)
+    model = get_model("sam_tiny").eval()
+    fig = sam_one_click(model, "astronaut", click=(300, 330))
+    photo = (skimage_photograph("astronaut").permute(1, 2, 0).numpy() * 255).round()
+    from skimage import data
+
+    np.testing.assert_array_equal(photo.astype(np.uint8), data.astronaut())  # same pixels
+    predictor = SamPredictor(model)
+    predictor.set_image(data.astronaut())
+    masks, scores, _ = predictor.predict(point_coords=np.array([[300, 330]]),
+                                         point_labels=np.array([1]))
+    assert [ax.get_title() for ax in fig.axes] == [f"predicted IoU {s:.2f}" for s in scores]
+    assert len(fig.axes) == len(masks) == 3
+    plt.close(fig)
+    with pytest.raises(ValueError, match="outside"):
+        sam_one_click(model, "astronaut", click=(512, 10))
+    with pytest.raises(ValueError, match="grey"):
+        sam_one_click(model, "camera")
