@@ -126,3 +126,14 @@ def test_the_weights_check_can_fail():
     assert LOADS_OR_TRAINS.search('m = get_model("unet", weights="zoo")')
     assert LOADS_OR_TRAINS.search("history = fit(model, loader)")
     assert not LOADS_OR_TRAINS.search("KMeans(3).fit(x)")
+
+
+@pytest.mark.parametrize("name", ["dino_vits16", "sam_vit_b"])
+def test_chapters_03_and_16_official_models_fail_in_one_line_offline(name, chapter_env,
+                                                                    monkeypatch):
+    """Chapters 03 (DINO) and 16 (SAM) load these through the same registry path."""
+    with pytest.raises(DownloadError) as error:
+        get_model(name, weights="official")
+    message = str(error.value)
+    assert "\n" not in message and _OFFICIAL[name]() in message and name in message
+    assert chapter_env and not official_file(name).exists()  # nothing half-written is left
