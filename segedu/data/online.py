@@ -41,7 +41,7 @@ from torch.utils.data import Dataset
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from segedu.data.datasets._io import (
+from segedu.data.datasets import (
     IGNORE_INDEX,
     CorruptFileError,
     DatasetNotFoundError,

@@ -38,6 +38,7 @@ _EXPORTS = {
     "MissingFileError": "_io",
     "CorruptFileError": "_io",
     "IGNORE_INDEX": "_io",
+    "resolve_root": "_io",
 }
 
 __all__ = sorted(_EXPORTS)
