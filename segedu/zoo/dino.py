@@ -513,8 +513,8 @@ def train(config: DinoConfig) -> torch.nn.Module:
         f"{SIZE}x{SIZE} (seed 0), 2 global views of 64 px (20-60 % of the area; brightness, "
         "contrast and saturation jitter, no hue, grey or solarisation), no local views; DINO's "
         "loss on the class tokens and iBOT's masked patch loss (half of the views masked, "
-        f"10-50 % of their patches in blocks), one head of {config.out_dim} prototypes for both; AdamW "
-        f"{lr:g}, 10 % linear warm-up then cosine decay, weight decay cosine 0.04 -> 0.4, teacher "
+        f"10-50 % of their patches in blocks), one head of {config.out_dim} prototypes for both; "
+        f"AdamW {lr:g}, 10 % linear warm-up then cosine decay, weight decay cosine 0.04 -> 0.4, teacher "
         f"temperature {_temperatures()} (patches 0.02), teacher momentum cosine 0.996 -> 1, last "
         f"layer frozen for 1 %, gradient norm clipped at 3{autocast}; the teacher's backbone is "
         f"shipped (last class loss {run['class_loss']:.3f}, patch loss {run['patch_loss']:.3f})",

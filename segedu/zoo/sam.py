@@ -1,10 +1,10 @@
 """The zoo's small SAM: promptable segmentation trained on the synthetic scenes.
 
 SAM (Kirillov et al., "Segment Anything", ICCV 2023) answers a *prompt* (a click, a box, a rough
-mask) with a mask and a predicted IoU. This module trains ``sam_tiny`` (:mod:`segedu.models.foundation.sam`)
-from scratch on segedu's synthetic scenes with the paper's recipe (section 3 and appendix A,
-"Training algorithm"), scaled down to 128 px scenes and a CPU, and scores it on the held-out
-scenes (seed 1, never trained on).
+mask) with a mask and a predicted IoU. This module trains ``sam_tiny``
+(:mod:`segedu.models.foundation.sam`) from scratch on segedu's synthetic scenes with the paper's
+recipe (section 3 and appendix A, "Training algorithm"), scaled down to 128 px scenes and a CPU, and
+scores it on the held-out scenes (seed 1, never trained on).
 
 - **Targets** (:func:`scene_segments`): every *thing* instance (its visible mask, as the scenes
   give it) and every *stuff region*: each connected component of a stuff class (sky, grass,
@@ -31,8 +31,8 @@ scenes (seed 1, never trained on).
   prompts (``prompts`` targets per image per step, all decoded in one call, points and boxes
   together: both make two sparse tokens, a point being padded with a "not a point" token).
 
-SAM's :meth:`~segedu.models.foundation.sam.sam.Sam.forward` runs under ``torch.no_grad()`` (it is the
-inference entry point), so training calls its three parts directly (:func:`decode`): the same
+SAM's :meth:`~segedu.models.foundation.sam.sam.Sam.forward` runs under ``torch.no_grad()`` (it is
+the inference entry point), so training calls its three parts directly (:func:`decode`): the same
 computation as the official path (preprocess, ``image_encoder``, ``prompt_encoder``,
 ``mask_decoder``, ``postprocess_masks``), with gradients.
 
@@ -67,8 +67,9 @@ from .cards import card_head, metric_table, save_float16, where, write_card
 from .recipe import Recipe, TrainConfig
 from .scores import SIZE, TEST_SCENES
 
-__all__ = ["scene_segments", "sample_prompts", "correction_points", "focal_loss", "dice_loss", "mask_loss",
-           "decode", "train_sam", "interior_point", "sam_answers", "score_answers", "evaluate_sam",
+__all__ = ["scene_segments", "sample_prompts", "correction_points", "focal_loss", "dice_loss",
+           "mask_loss", "decode", "train_sam", "interior_point", "sam_answers", "score_answers",
+           "evaluate_sam",
            "SamConfig", "train", "evaluate", "RECIPE", "TRAIN_SCENES", "EVAL_SCENES"]
 
 TRAIN_SCENES, EVAL_SCENES = 8000, 200
@@ -144,8 +145,10 @@ def sample_prompts(segments: torch.Tensor, count: int, rng: np.random.Generator,
         side = torch.stack([box[2] - box[0], box[3] - box[1]]).repeat(2) + 1  # (w, h, w, h)
         noise = torch.from_numpy(rng.standard_normal(4)).float() * BOX_NOISE * side
         box = box + noise.clamp(-BOX_NOISE_MAX, BOX_NOISE_MAX)
-        boxes.append(box.clamp(min=0).minimum(torch.tensor([w - 1, h - 1, w - 1, h - 1], dtype=torch.float)))
-    return {"index": index, "is_point": is_point, "points": torch.stack(points), "boxes": torch.stack(boxes)}
+        boxes.append(box.clamp(min=0).minimum(torch.tensor([w - 1, h - 1, w - 1, h - 1],
+                                                           dtype=torch.float)))
+    return {"index": index, "is_point": is_point, "points": torch.stack(points),
+            "boxes": torch.stack(boxes)}
 
 
 def correction_points(predicted: torch.Tensor, truth: torch.Tensor,
@@ -158,7 +161,8 @@ def correction_points(predicted: torch.Tensor, truth: torch.Tensor,
     the truth, drawn uniformly (a harmless, consistent extra click).
     """
     if predicted.shape != truth.shape or predicted.ndim != 3:
-        raise ValueError(f"predicted and truth must be the same (P, H, W), got {tuple(predicted.shape)} "
+        raise ValueError(f"predicted and truth must be the same (P, H, W), "
+                         f"got {tuple(predicted.shape)} "
                          f"and {tuple(truth.shape)}")
     points, labels = [], []
     for p, t in zip(predicted, truth, strict=True):
@@ -174,7 +178,8 @@ def correction_points(predicted: torch.Tensor, truth: torch.Tensor,
 # ---------------------------------------------------------------------------------------------
 
 
-def focal_loss(logits: torch.Tensor, truth: torch.Tensor, *, alpha: float = 0.25, gamma: float = 2.0) -> torch.Tensor:
+def focal_loss(logits: torch.Tensor, truth: torch.Tensor, *, alpha: float = 0.25,
+               gamma: float = 2.0) -> torch.Tensor:
     """Sigmoid focal loss (Lin et al. 2017) per mask: ``(..., H, W)`` logits and 0/1 truth ->
     ``(...)``, the mean over pixels of :func:`segedu.losses.sigmoid_focal_loss` (torchvision's)."""
     return sigmoid_focal_loss(logits, truth.float(), alpha=alpha, gamma=gamma).mean(dim=(-2, -1))
@@ -192,7 +197,8 @@ def dice_loss(logits: torch.Tensor, truth: torch.Tensor, *, smooth: float = 1.0)
 
 
 def _iou(masks: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
-    """IoU ``(...)`` of bool masks ``(..., H, W)`` with ``truth`` (broadcast); 1 when both are empty."""
+    """IoU ``(...)`` of bool masks ``(..., H, W)`` with ``truth`` (broadcast); 1 when both are
+    empty."""
     inter = (masks & truth).sum(dim=(-2, -1)).float()
     union = (masks | truth).sum(dim=(-2, -1)).float()
     return torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(union))
@@ -238,7 +244,8 @@ def mask_loss(logits: torch.Tensor, iou_pred: torch.Tensor, truth: torch.Tensor,
 # ---------------------------------------------------------------------------------------------
 
 
-def decode(model: torch.nn.Module, embedding: torch.Tensor, *, points: tuple[torch.Tensor, torch.Tensor] | None,
+def decode(model: torch.nn.Module, embedding: torch.Tensor, *,
+           points: tuple[torch.Tensor, torch.Tensor] | None,
            boxes: torch.Tensor | None, masks: torch.Tensor | None,
            size: tuple[int, int] = (SIZE, SIZE)) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Prompts of one image -> all four masks: what :meth:`Sam.forward` computes after the image
@@ -260,11 +267,13 @@ def decode(model: torch.nn.Module, embedding: torch.Tensor, *, points: tuple[tor
 
 
 def _encode(model: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
-    """Images ``(B, 3, H, W)`` in [0, 1] -> embeddings ``(B, C, h, w)`` (SAM normalises 0..255 RGB)."""
+    """Images ``(B, 3, H, W)`` in [0, 1] -> embeddings ``(B, C, h, w)`` (SAM normalises 0..255
+    RGB)."""
     return model.image_encoder(model.preprocess(images * 255))
 
 
-def _tokens(model: torch.nn.Module, prompts: dict[str, torch.Tensor], extra: tuple[torch.Tensor, torch.Tensor] | None,
+def _tokens(model: torch.nn.Module, prompts: dict[str, torch.Tensor],
+            extra: tuple[torch.Tensor, torch.Tensor] | None,
             masks: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
     """Sparse and dense embeddings of mixed point/box prompts of one image, every prompt with the
     same number of tokens, so that they decode in one call.
@@ -285,14 +294,16 @@ def _tokens(model: torch.nn.Module, prompts: dict[str, torch.Tensor], extra: tup
             coords = torch.cat([coords, extra[0][is_point][:, None]], dim=1)
             labels = torch.cat([labels, extra[1][is_point][:, None]], dim=1)
         m = None if masks is None else masks[is_point]
-        groups.append((is_point, model.prompt_encoder(points=(coords, labels), boxes=None, masks=m)))
+        groups.append((is_point,
+                       model.prompt_encoder(points=(coords, labels), boxes=None, masks=m)))
     # prompts that are boxes: the box (+ the correction point, before it, as SAM orders them)
     if (~is_point).any():
         points = None
         if extra is not None:
             points = (extra[0][~is_point][:, None], extra[1][~is_point][:, None])
         m = None if masks is None else masks[~is_point]
-        groups.append((~is_point, model.prompt_encoder(points=points, boxes=prompts["boxes"][~is_point], masks=m)))
+        embedded = model.prompt_encoder(points=points, boxes=prompts["boxes"][~is_point], masks=m)
+        groups.append((~is_point, embedded))
     # back to prompt order: row j of the concatenation is prompt position[j]
     position = torch.cat([torch.nonzero(where)[:, 0] for where, _ in groups]).argsort()
     sparse = torch.cat([embedded[0] for _, embedded in groups])[position]
@@ -300,9 +311,11 @@ def _tokens(model: torch.nn.Module, prompts: dict[str, torch.Tensor], extra: tup
     return sparse, dense
 
 
-def _decode_tokens(model: torch.nn.Module, embedding: torch.Tensor, sparse: torch.Tensor, dense: torch.Tensor,
-                   size: tuple[int, int] = (SIZE, SIZE)) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """:func:`decode` from already embedded prompts (``sparse (P, N, C)``, ``dense (P, C, h, w)``)."""
+def _decode_tokens(model: torch.nn.Module, embedding: torch.Tensor, sparse: torch.Tensor,
+                   dense: torch.Tensor, size: tuple[int, int] = (SIZE, SIZE),
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`decode` from already embedded prompts (``sparse (P, N, C)``,
+    ``dense (P, C, h, w)``)."""
     # all four masks and their IoUs (mask_decoder.forward would keep 1..3 or 0 only)
     low_res, iou_pred = model.mask_decoder.predict_masks(
         image_embeddings=embedding, image_pe=model.prompt_encoder.get_dense_pe(),
@@ -311,7 +324,8 @@ def _decode_tokens(model: torch.nn.Module, embedding: torch.Tensor, sparse: torc
     return model.postprocess_masks(low_res, input_size=size, original_size=size), low_res, iou_pred
 
 
-def image_step(model: torch.nn.Module, embedding: torch.Tensor, segments: torch.Tensor, rng: np.random.Generator, *,
+def image_step(model: torch.nn.Module, embedding: torch.Tensor, segments: torch.Tensor,
+               rng: np.random.Generator, *,
                prompts: int = 8, rounds: int = 2) -> dict[str, torch.Tensor]:
     """The loss of one image: ``prompts`` targets, a first round and ``rounds - 1`` correction
     rounds (each: the first prompt, one correction point from the previous round's error, the
@@ -340,7 +354,8 @@ def image_step(model: torch.nn.Module, embedding: torch.Tensor, segments: torch.
                 used = torch.stack([~multimask, multimask, multimask, multimask], dim=1)
                 shown = iou_pred.detach().float().masked_fill(~used, -math.inf).argmax(dim=1)
                 rows = torch.arange(len(shown), device=shown.device)
-                points, labels = correction_points((logits[rows, shown] > 0).cpu(), truth.cpu(), rng)
+                points, labels = correction_points((logits[rows, shown] > 0).cpu(), truth.cpu(),
+                                                   rng)
             extra = (points.to(embedding.device), labels.to(embedding.device))
             mask_prompt = low_res[rows, shown][:, None].detach()
             multimask = torch.zeros_like(multimask)
@@ -469,13 +484,15 @@ def sam_answers(model: torch.nn.Module, image: torch.Tensor, segments: torch.Ten
     prompts = {"is_point": torch.arange(2 * len(segments), device=device) < len(segments),
                "points": torch.cat([points, points]), "boxes": torch.cat([boxes, boxes])}
     sparse, dense = _tokens(model, prompts, None, None)
-    logits, _, iou_pred = _decode_tokens(model, embedding, sparse, dense, size=tuple(image.shape[-2:]))
+    logits, _, iou_pred = _decode_tokens(model, embedding, sparse, dense,
+                                         size=tuple(image.shape[-2:]))
     m = len(segments)
     return {"point_masks": (logits[:m, 1:] > 0).cpu(), "point_iou": iou_pred[:m, 1:].float().cpu(),
             "box_masks": (logits[m:, 0] > 0).cpu()}
 
 
-def score_answers(answers: list[dict[str, torch.Tensor]], segments: list[torch.Tensor]) -> dict[str, float]:
+def score_answers(answers: list[dict[str, torch.Tensor]],
+                  segments: list[torch.Tensor]) -> dict[str, float]:
     """mIoU over all segments of (a) the point prompt, mask ranked best by predicted IoU
     (``miou_point``), (b) the point prompt, oracle best of 3 (``miou_point_oracle``), (c) the box
     (``miou_box``), (a) split into things and stuff is not made here (a segment is a segment);
@@ -494,12 +511,14 @@ def score_answers(answers: list[dict[str, torch.Tensor]], segments: list[torch.T
         correlation = float(torch.corrcoef(torch.stack([predicted, true]))[0, 1])
     else:
         correlation = float("nan")
-    return {"miou_point": float(torch.cat(best).mean()), "miou_point_oracle": float(torch.cat(oracle).mean()),
+    return {"miou_point": float(torch.cat(best).mean()),
+            "miou_point_oracle": float(torch.cat(oracle).mean()),
             "miou_box": float(torch.cat(box).mean()), "iou_correlation": correlation}
 
 
 def held_out_segments(length: int = EVAL_SCENES) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    """The first ``length`` held-out scenes (seed 1): images ``(3, S, S)`` and segments ``(M, S, S)``."""
+    """The first ``length`` held-out scenes (seed 1): images ``(3, S, S)`` and segments
+    ``(M, S, S)``."""
     if not 1 <= length <= TEST_SCENES:
         raise ValueError(f"the held-out split has {TEST_SCENES} scenes; asked for {length}")
     scenes = SyntheticScenes(size=SIZE, length=length, seed=1)
@@ -508,7 +527,8 @@ def held_out_segments(length: int = EVAL_SCENES) -> tuple[list[torch.Tensor], li
 
 
 @torch.no_grad()
-def evaluate_sam(model: torch.nn.Module, *, length: int = EVAL_SCENES, device: torch.device | str = "cpu",
+def evaluate_sam(model: torch.nn.Module, *, length: int = EVAL_SCENES,
+                 device: torch.device | str = "cpu",
                  batch: int = 16) -> dict[str, float]:
     """Score a SAM on the first ``length`` held-out scenes (seed 1): :func:`score_answers` of
     :func:`sam_answers` for every segment (module docstring). Deterministic."""

@@ -1,4 +1,4 @@
-"""The zoo's held-out split and how every zoo model is scored on it, for the model cards and the book.
+"""The zoo's held-out split and how every semantic zoo model is scored on it (cards and book).
 
 The held-out split is 500 synthetic scenes of 128 x 128 pixels from seed 1 (training uses seed 0):
 ``held_out(length)`` gives its first ``length`` scenes. :func:`evaluate` gives a model's per-class
@@ -32,14 +32,16 @@ def _semantic(image, target):
 
 
 def held_out(length: int = TEST_SCENES) -> SyntheticScenes:
-    """The first ``length`` scenes of the held-out split, as ``(image (3, S, S), semantic (S, S))``."""
+    """The first ``length`` scenes of the held-out split, as ``(image (3, S, S), semantic
+    (S, S))``."""
     if not 1 <= length <= TEST_SCENES:
         raise ValueError(f"the held-out split has {TEST_SCENES} scenes; asked for {length}")
     return SyntheticScenes(size=SIZE, length=length, seed=1, transforms=_semantic)
 
 
 def scene_tensors(*, seed: int, length: int, size: int = SIZE) -> tuple[torch.Tensor, torch.Tensor]:
-    """Scenes ``0..length-1`` of ``seed`` drawn once: images (L, 3, S, S) in [0, 1], labels (L, S, S) int64."""
+    """Scenes ``0..length-1`` of ``seed`` drawn once: images (L, 3, S, S) in [0, 1], labels
+    (L, S, S) int64."""
     scenes = SyntheticScenes(size=size, length=length, seed=seed, transforms=_semantic)
     images = torch.empty(length, 3, size, size)
     labels = torch.empty(length, size, size, dtype=torch.int64)
@@ -55,7 +57,8 @@ def _held_out_tensors(length: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, device: torch.device | str = "cpu", *, length: int = TEST_SCENES) -> torch.Tensor:
+def evaluate(model: torch.nn.Module, device: torch.device | str = "cpu", *,
+             length: int = TEST_SCENES) -> torch.Tensor:
     """Per-class IoU (6,) of ``model`` on the first ``length`` held-out scenes (all 500 by default).
 
     The IoU is accumulated over the whole split (one confusion matrix), not averaged per image.
@@ -68,7 +71,8 @@ def evaluate(model: torch.nn.Module, device: torch.device | str = "cpu", *, leng
 
 
 @torch.no_grad()
-def images_per_second(model: torch.nn.Module, device: torch.device | str = "cpu", *, batch: int = 32,
+def images_per_second(model: torch.nn.Module, device: torch.device | str = "cpu", *,
+                      batch: int = 32,
                       repeats: int = 3) -> float:
     """Inference throughput on a batch of S x S images: the best of ``repeats`` timed batches."""
     model.eval()
@@ -101,10 +105,11 @@ class ZooScore:
         return float(self.iou.nanmean())
 
 
-def compare(names: list[str] | None = None, *, length: int = TEST_SCENES, device: torch.device | str = "cpu",
+def compare(names: list[str] | None = None, *, length: int = TEST_SCENES,
+            device: torch.device | str = "cpu",
             ) -> list[ZooScore]:
-    """Score the semantic zoo models ``names`` (default: every shipped one) on the same held-out scenes
-    (the instance models are scored by :func:`segedu.zoo.instances.evaluate_instances`)."""
+    """Score the semantic zoo models ``names`` (default: every shipped one) on the same held-out
+    scenes (the instance models are scored by :func:`segedu.zoo.instances.evaluate_instances`)."""
     if names is None:
         names = [name for name, entry in ZOO.items()
                  if entry.checkpoint.is_file() and entry.task is Task.SEMANTIC]
