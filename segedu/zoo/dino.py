@@ -515,9 +515,10 @@ def train(config: DinoConfig) -> torch.nn.Module:
         "loss on the class tokens and iBOT's masked patch loss (half of the views masked, "
         f"10-50 % of their patches in blocks), one head of {config.out_dim} prototypes for both; "
         f"AdamW {lr:g}, 10 % linear warm-up then cosine decay, weight decay cosine 0.04 -> 0.4, "
-        f"teacher temperature {_temperatures()} (patches 0.02), teacher momentum cosine 0.996 -> 1, "
-        f"last layer frozen for 1 %, gradient norm clipped at 3{autocast}; the teacher's backbone is "
-        f"shipped (last class loss {run['class_loss']:.3f}, patch loss {run['patch_loss']:.3f})",
+        f"teacher temperature {_temperatures()} (patches 0.02), teacher momentum cosine "
+        f"0.996 -> 1, last layer frozen for 1 %, gradient norm clipped at 3{autocast}; the "
+        f"teacher's backbone is shipped (last class loss {run['class_loss']:.3f}, patch loss "
+        f"{run['patch_loss']:.3f})",
         f"- held-out split: the first {length} scenes of seed 1, never seen in training, on the "
         "16 x 16 patch grid (a patch's class: the most frequent of its pixels); k-means of each "
         "image's patch tokens (cosine, k = the classes present) matched to the classes by the "
