@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -209,3 +211,20 @@ def test_lab04_online_cell_says_it_is_skipped_offline(lab04_online, monkeypatch,
     exec(lab04_online, namespace)
     assert namespace["pet_model"] is None
     assert "Offline (segedu.config.online() is false)" in capsys.readouterr().out
+
+
+def test_jupyter_shows_a_download_error_as_one_line():
+    """IPython (the kernel of Jupyter and Colab) prints _render_traceback_, not a traceback."""
+    cell = ("from segedu.data.download import DownloadError\n"
+            "def fetch():\n"
+            "    raise DownloadError(\n"
+            "        'Could not download x from https://example.invalid/x: offline')\n"
+            "fetch()\n")
+    script = ("from IPython.core.interactiveshell import InteractiveShell\n"
+              f"result = InteractiveShell.instance().run_cell({cell!r})\n"
+              "assert type(result.error_in_exec).__name__ == 'DownloadError'\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
+    assert lines == ["DownloadError: Could not download x from https://example.invalid/x: offline"]
