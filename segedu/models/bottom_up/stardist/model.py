@@ -51,11 +51,12 @@ from torch import nn
 
 from ...registry import register_model
 from ...semantic.unet import UNet
+from ._checks import _check_n_rays
 from .labels import as_label_image
 from .nms import polygon_nms
 from .polygons import render_star_polygons
 from .probability import object_probability
-from .rays import _check_n_rays, star_distances
+from .rays import star_distances
 
 __all__ = ["StarDist", "stardist_loss", "stardist"]
 

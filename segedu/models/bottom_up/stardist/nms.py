@@ -48,7 +48,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .polygons import _numpy, rays_to_polygons
+from ._checks import _numpy
+from .polygons import rays_to_polygons
 
 __all__ = ["polygon_area", "polygon_intersection_area", "polygon_nms"]
 

@@ -17,24 +17,14 @@ highest-scoring one is painted last and wins. Polygon ``k`` of the input gets la
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 import torch
 from skimage.draw import polygon as fill_polygon
 
+from ._checks import _numpy
 from .rays import ray_angles
 
 __all__ = ["rays_to_polygons", "render_polygons", "render_star_polygons"]
-
-
-def _numpy(x: torch.Tensor | np.ndarray | Sequence, name: str) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
-        return x.detach().cpu().numpy()
-    try:
-        return np.asarray(x)
-    except Exception as error:  # e.g. ragged lists
-        raise TypeError(f"{name} must be an array or a tensor ({error})") from None
 
 
 def rays_to_polygons(

@@ -40,16 +40,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ._checks import _check_n_rays
 from .labels import as_label_image
 
 __all__ = ["ray_angles", "ray_directions", "star_distances"]
-
-
-def _check_n_rays(n_rays: int) -> int:
-    if isinstance(n_rays, bool) or not isinstance(n_rays, int | np.integer) or n_rays < 3:
-        raise ValueError(
-            f"n_rays must be an integer >= 3 (a polygon needs 3 vertices), got {n_rays!r}")
-    return int(n_rays)
 
 
 def ray_angles(n_rays: int = 32) -> np.ndarray:
