@@ -29,7 +29,12 @@ from segedu.models.foundation.dino import patch_features, pca_rgb  # noqa: E402
 from segedu.models.foundation.sam import SamPredictor  # noqa: E402
 from segedu.models.foundation.sam.image_encoder import ImageEncoderViT  # noqa: E402
 from segedu.models.registry import _OFFICIAL, official_file  # noqa: E402
-from segedu.viz.official import dino_photographs, sam_one_click  # noqa: E402
+from segedu.viz.official import (  # noqa: E402
+    dino_photographs,
+    sam_one_click,
+    semantic_photographs,
+    voc_val_example,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 MARK = "# official weights, online only"
@@ -180,3 +185,85 @@ def test_sam_one_click_titles_are_sams_scores():
         sam_one_click(model, "astronaut", click=(512, 10))
     with pytest.raises(ValueError, match="grey"):
         sam_one_click(model, "camera")
+
+
+class ConstantClass(torch.nn.Module):
+    """A stand-in for a torchvision segmentation model: class ``k`` everywhere, and records the
+    inputs it is given."""
+
+    def __init__(self, k: int, num_classes: int = 21) -> None:
+        super().__init__()
+        self.k, self.num_classes, self.inputs = k, num_classes, []
+
+    def forward(self, x):
+        self.inputs.append(x)
+        out = torch.zeros(x.shape[0], self.num_classes, *x.shape[2:])
+        out[:, self.k] = 1.0
+        return {"out": out}
+
+
+def test_voc_val_example_reads_voc_only_when_it_is_there(tmp_path, monkeypatch):
+    from segedu.data.datasets._io import DatasetNotFoundError
+    from tests.data.fake_datasets import write_voc
+
+    monkeypatch.setenv("SEGEDU_CACHE", str(tmp_path))
+    assert voc_val_example() is None  # no VOC: nothing read, nothing downloaded
+    expected = write_voc(tmp_path / "voc")  # $SEGEDU_CACHE/voc is the default root
+    title, image, labels = voc_val_example()
+    assert title == "VOC 2012 val 2007_000003"  # the only val image of the fake layout
+    assert image.shape == (3, 24, 32) and image.dtype == torch.float32
+    assert type(labels) is torch.Tensor and labels.dtype == torch.int64
+    np.testing.assert_array_equal(labels.numpy(), expected["2007_000003"]["semantic"])
+    colour = np.array(expected["2007_000003"]["color"]) / 255
+    assert np.abs(image.mean(dim=(1, 2)).numpy() - colour).max() < 0.03  # that JPEG was read
+    with pytest.raises(IndexError, match="outside VOC 2012 val"):
+        voc_val_example(1)
+    for jpeg in (tmp_path / "voc" / "VOCdevkit" / "VOC2012" / "JPEGImages").iterdir():
+        jpeg.unlink()
+    (tmp_path / "voc" / "VOCdevkit" / "VOC2012" / "JPEGImages").rmdir()
+    with pytest.raises(DatasetNotFoundError, match="incomplete"):  # an error, not None
+        voc_val_example()
+
+
+@pytest.mark.parametrize("k, names", [(0, "background only"), (15, "person"), (20, "tvmonitor")])
+def test_semantic_photographs_titles_and_voc_accuracy(k, names, tmp_path):
+    from torchvision.models.segmentation import FCN_ResNet50_Weights
+
+    from tests.data.fake_datasets import write_voc
+
+    write_voc(tmp_path)
+    voc = voc_val_example(root=tmp_path)  # 24 x 32, a 6 x 6 tvmonitor (20), no void
+    weights = FCN_ResNet50_Weights.DEFAULT
+    model = ConstantClass(k)
+    fig = semantic_photographs(model, weights, ["chelsea"], resize_size=24, voc=voc)
+    chelsea = weights.transforms(resize_size=24)(skimage_photograph("chelsea"))  # torchvision's
+    torch.testing.assert_close(model.inputs[0][0], chelsea, rtol=0, atol=0)
+    assert model.inputs[1].shape == (1, 3, 24, 32)  # the VOC image, shorter side already 24
+    accuracy = {0: 1 - 36 / (24 * 32), 15: 0.0, 20: 36 / (24 * 32)}[k]  # no person in truth
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == [f"chelsea: {names}",
+                      f"VOC 2012 val 2007_000003: {names}\npixel accuracy {accuracy:.1%} "
+                      "(void excluded)",
+                      "ground truth: tvmonitor"]
+    plt.close(fig)
+    with pytest.raises(ValueError, match="voc: expected image"):
+        semantic_photographs(model, weights, ["chelsea"], voc=(voc[0], voc[1], voc[2][:-1]))
+
+
+@pytest.mark.parametrize("chapter, name", [("07_fcn.md", "fcn_resnet50"),
+                                           ("09_context.md", "deeplabv3_resnet50")])
+def test_semantic_cell_adds_the_voc_image_when_voc_is_cached(chapter, name, chapter_env,
+                                                             monkeypatch, capsys, tmp_path):
+    from tests.data.fake_datasets import write_voc
+
+    monkeypatch.setenv("SEGEDU_ONLINE", "1")
+    write_voc(tmp_path / "voc")  # tmp_path is $SEGEDU_CACHE (chapter_env)
+    official_file(name).parent.mkdir(parents=True)
+    torch.save(get_model(name).state_dict(), official_file(name))
+    exec(compile(_online_cell(chapter), chapter, "exec"), {})
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith("Data: scikit-image photographs (astronaut, chelsea, coffee) and "
+                            "VOC 2012 val 2007_000003 | weights: torchvision's official")
+    titles = [ax.get_title() for ax in plt.gcf().axes]  # fast mode: chelsea, VOC, its truth
+    assert len(titles) == 3 and titles[1].startswith("VOC 2012 val 2007_000003: ")
+    assert titles[2] == "ground truth: tvmonitor" and chapter_env == []

@@ -10,7 +10,14 @@ returns the matplotlib figure (not shown: the notebook's ``plt.show()`` shows it
   and a co-segmentation of all of them together (Amir et al. 2021, "Deep ViT Features as Dense
   Visual Descriptors"; chapter 03);
 - :func:`sam_one_click`: SAM's three masks and predicted IoUs for one foreground click on a
-  photograph (Kirillov et al. 2023, "Segment Anything"; chapter 16).
+  photograph (Kirillov et al. 2023, "Segment Anything"; chapter 16);
+- :func:`semantic_photographs`: a torchvision-trained semantic model (FCN, DeepLabv3; chapters 07
+  and 09) on photographs, preprocessed as its weight enum says, and on a PASCAL VOC val image
+  next to its ground truth when :func:`voc_val_example` finds VOC 2012 on disk.
+
+No installed library ships a VOC or COCO image by itself: torchvision's ``VOCSegmentation``
+downloads the whole VOC 2012 archive (2 GB) and its COCO classes download nothing, so a VOC image
+is shown only when VOC 2012 is already in segedu's cache (:func:`voc_val_example`).
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["dino_photographs", "sam_one_click"]
+__all__ = ["dino_photographs", "sam_one_click", "semantic_photographs", "voc_val_example"]
 
 
 def _show(ax: Any, image: Any, title: str, **kwargs: Any) -> None:
@@ -117,6 +124,100 @@ def sam_one_click(model: nn.Module, name: str = "astronaut",
         ax.imshow(overlay_instances(rgb, mask[None], alpha=0.5))
         ax.plot(x, y, "w*", ms=12, mec="k")
         ax.set_title(f"predicted IoU {score:.2f}", fontsize=9)
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def voc_val_example(index: int = 0, *, root: Any = None) -> tuple[str, torch.Tensor,
+                                                                  torch.Tensor] | None:
+    """A PASCAL VOC 2012 val image and its class map when VOC 2012 is on disk, else ``None``.
+
+    Reads through :class:`segedu.data.datasets.VOCSegmentation` (``root`` default
+    ``$SEGEDU_CACHE/voc``), never downloads. Returns ``(title, image, labels)``: ``title`` such as
+    ``"VOC 2012 val 2007_000033"``, ``image`` float32 ``(3, H, W)`` in [0, 1] at its original size
+    and ``labels`` int64 ``(H, W)``, classes 0..20 and 255 for the void border. An incomplete VOC
+    folder, an unreadable file or an ``index`` past the split raise the dataset's own errors.
+    """
+    from ..data.datasets._io import DatasetNotFoundError
+    from ..data.datasets.voc import VOCSegmentation
+
+    try:
+        dataset = VOCSegmentation(root=root, year="2012", image_set="val")
+    except DatasetNotFoundError as error:
+        if "not found" in str(error):  # no VOC at all; an incomplete one is an error
+            return None
+        raise
+    if not 0 <= index < len(dataset):
+        raise IndexError(f"index {index} is outside VOC 2012 val ({len(dataset)} images)")
+    image, target = dataset[index]
+    title = f"VOC 2012 val {dataset.samples[index][0].stem}"
+    return title, image.as_subclass(torch.Tensor), target["semantic"].as_subclass(torch.Tensor)
+
+
+def semantic_photographs(model: nn.Module, weights: Any,
+                         names: Sequence[str] = ("astronaut", "chelsea", "coffee"), *,
+                         resize_size: int = 520,
+                         voc: tuple[str, torch.Tensor, torch.Tensor] | None = None) -> Any:
+    """A torchvision-trained semantic segmentation model on photographs, as a figure.
+
+    Args:
+        model: a model whose output is ``{"out": (B, C, H', W') scores}`` at the input's size, with
+            the classes of ``weights`` (segedu's ``fcn_resnet50``, ``deeplabv3_resnet50`` with
+            ``weights="official"``), in eval mode.
+        weights: the torchvision weight enum member the model's weights come from, e.g.
+            ``FCN_ResNet50_Weights.DEFAULT``: its ``transforms(resize_size=...)`` preprocess
+            each photograph (shorter side to ``resize_size``, ImageNet mean and standard
+            deviation) and its ``meta["categories"]`` name the classes.
+        names: photographs of :func:`segedu.data.skimage_photograph`.
+        resize_size: shorter side the photographs are resized to (torchvision's 520 for these
+            weights).
+        voc: ``(title, image (3, H, W) in [0, 1], labels (H, W), 255 void)``, e.g. from
+            :func:`voc_val_example`: two more panels, the prediction and the ground truth, the
+            prediction's title with its pixel accuracy over the non-void pixels.
+
+    Returns:
+        The figure: one panel per photograph, the predicted class map over the (resized)
+        photograph, titled with the classes found other than background (index 0).
+    """
+    import matplotlib.pyplot as plt
+    from torchvision.transforms import InterpolationMode
+    from torchvision.transforms.v2 import functional as TF
+
+    from ..data import skimage_photograph
+    from .overlays import overlay_semantic
+
+    categories = list(weights.meta["categories"])
+    preprocess = weights.transforms(resize_size=resize_size)
+    images = [(name, skimage_photograph(name)) for name in _names(names)]
+    if voc is not None:
+        title, image, truth = voc
+        if image.ndim != 3 or image.shape[0] != 3 or tuple(truth.shape) != tuple(image.shape[1:]):
+            raise ValueError(f"voc: expected image (3, H, W) and labels (H, W), got "
+                             f"{tuple(image.shape)} and {tuple(truth.shape)}")
+        images.append((title, image))
+    fig, axes = plt.subplots(1, len(images) + (voc is not None),
+                             figsize=(4.5 * (len(images) + (voc is not None)), 4), squeeze=False)
+    for ax, (name, photo) in zip(axes[0], images, strict=False):
+        with torch.no_grad():
+            labels = model(preprocess(photo)[None])["out"].argmax(dim=1)[0]  # (H', W')
+        found = [categories[k] for k in labels.unique().tolist() if k]
+        shown = TF.resize(photo, list(labels.shape), antialias=True)
+        ax.imshow(overlay_semantic(shown, labels, num_classes=len(categories), alpha=0.5))
+        title = f"{name}: {', '.join(found) or 'background only'}"
+        if voc is not None and name == voc[0]:
+            truth = TF.resize(voc[2][None], list(labels.shape),
+                              interpolation=InterpolationMode.NEAREST)[0]
+            scored = truth != 255
+            accuracy = (labels[scored] == truth[scored]).float().mean().item()
+            title += f"\npixel accuracy {accuracy:.1%} (void excluded)"
+            present = [categories[k] for k in truth.unique().tolist() if k not in (0, 255)]
+            axes[0, -1].imshow(overlay_semantic(shown, truth, num_classes=len(categories),
+                                                alpha=0.5))
+            axes[0, -1].set_title(f"ground truth: {', '.join(present) or 'background only'}",
+                                  fontsize=9)
+            axes[0, -1].axis("off")
+        ax.set_title(title, fontsize=9)
         ax.axis("off")
     fig.tight_layout()
     return fig
