@@ -46,8 +46,10 @@ def test_the_detection_issue_aim_is_met():
 
 
 def _check_stored(entry, *, megabytes: int) -> None:
-    """The checkpoint is small, float16, loads on the CPU; the card gives the command that made it."""
-    assert entry.checkpoint.stat().st_size < megabytes * 2**20, f"the checkpoint is over {megabytes} MB"
+    """The checkpoint is small, float16, loads on the CPU; the card gives the command that made
+    it."""
+    assert entry.checkpoint.stat().st_size < megabytes * 2**20, (
+        f"the checkpoint is over {megabytes} MB")
     stored = torch.load(entry.checkpoint, weights_only=True)
     assert {v.dtype for v in stored.values() if v.is_floating_point()} == {torch.float16}
     assert "python -m segedu.zoo.train" in entry.card.read_text()
@@ -61,7 +63,8 @@ def test_checkpoint_is_small_float16_and_scores_what_its_card_says(name):
     # the held-out split again, from the float16 checkpoint: the card's number, up to rounding
     model = get_model(name, weights="zoo")
     miou = float(evaluate(model, torch.device("cpu")).nanmean())
-    assert abs(miou - recorded) < 0.005, f"the card says mIoU {recorded}, the checkpoint gives {miou:.4f}"
+    assert abs(miou - recorded) < 0.005, (
+        f"the card says mIoU {recorded}, the checkpoint gives {miou:.4f}")
 
 
 def test_zoo_weights_keep_the_trained_arguments():
@@ -144,7 +147,8 @@ def test_instance_checkpoint_is_float16_and_scores_what_its_card_says(name):
     score = evaluate_instances(get_model(name, weights="zoo"))
     for metric, value in score.items():
         recorded = _card_value(name, metric)
-        assert abs(value - recorded) < 0.005, f"the card says {metric} {recorded}, the checkpoint gives {value:.4f}"
+        assert abs(value - recorded) < 0.005, (
+            f"the card says {metric} {recorded}, the checkpoint gives {value:.4f}")
 
 
 def test_instance_recipe_writes_a_checkpoint_and_a_card(tmp_path):
@@ -162,8 +166,8 @@ def test_instance_recipe_writes_a_checkpoint_and_a_card(tmp_path):
     assert "started from the weights of an earlier run" in text and "2 steps" in text
     assert "AdamW 0.0001" in text
     model = get_model("yolact", **ZOO["yolact"].kwargs)
-    model.load_state_dict({k: v.float() for k, v in torch.load(tmp_path / "second" / "yolact_scenes.pt",
-                                                                weights_only=True).items()})
+    state = torch.load(tmp_path / "second" / "yolact_scenes.pt", weights_only=True)
+    model.load_state_dict({k: v.float() for k, v in state.items()})
     # a checkpoint of another model does not fit
     with pytest.raises(ValueError, match="does not fit"):
         instance_recipe.train(instance_recipe.InstanceConfig(
@@ -196,7 +200,8 @@ def test_cell_checkpoint_is_float16_and_scores_what_its_card_says(name):
     score = evaluate_cells(get_model(name, weights="zoo"))
     for t, value in recorded.items():
         assert abs(score[f"accuracy_{t}"] - value) < 0.005, (
-            f"the card says accuracy {value} at IoU {t / 100}, the checkpoint gives {score[f'accuracy_{t}']:.4f}")
+            f"the card says accuracy {value} at IoU {t / 100}, "
+            f"the checkpoint gives {score[f'accuracy_{t}']:.4f}")
 
 
 @pytest.mark.parametrize("name", PANOPTIC)
@@ -214,7 +219,8 @@ def test_panoptic_checkpoint_is_float16_and_scores_what_its_card_says(name):
     # every metric of the card again from the float16 checkpoint on the CPU, up to rounding
     for metric, value in evaluate_panoptic(predict).items():
         recorded = _card_value(name, metric)
-        assert abs(value - recorded) < 0.005, f"the card says {metric} {recorded}, the checkpoint gives {value:.4f}"
+        assert abs(value - recorded) < 0.005, (
+            f"the card says {metric} {recorded}, the checkpoint gives {value:.4f}")
 
 
 @pytest.mark.parametrize("name", PROMPTABLE)
@@ -228,4 +234,5 @@ def test_sam_checkpoint_is_float16_and_scores_what_its_card_says(name):
     for metric, value in evaluate_sam(model).items():
         # the card's rows are "| miou_point (what it means) | 0.698 |"
         recorded = float(re.search(rf"\| {metric}(?: \([^)]*\))? \| ([0-9.]+) \|", card).group(1))
-        assert abs(value - recorded) < 0.005, f"the card says {metric} {recorded}, the checkpoint gives {value:.4f}"
+        assert abs(value - recorded) < 0.005, (
+            f"the card says {metric} {recorded}, the checkpoint gives {value:.4f}")

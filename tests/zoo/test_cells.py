@@ -1,4 +1,5 @@
-"""segedu.zoo.cells (data, scoring, training of the cell models) and the U-Net weight-map baseline."""
+"""segedu.zoo.cells (data, scoring, training of the cell models) and the U-Net weight-map
+baseline."""
 
 import numpy as np
 import pytest
@@ -63,8 +64,8 @@ def test_components_of_the_gapped_truth_give_the_nuclei_back():
         assert matching(instances, labels, thresh=0.5)["accuracy"] == 1.0
         assert matching(instances, labels, thresh=0.8)["accuracy"] >= 0.95
         # without the gaps given back, the small nuclei fall below IoU 0.8: the step matters
-        plain = torch.from_numpy(np.unique(labels.numpy() * (separate_touching(instances).numpy() > 0),
-                                           return_inverse=True)[1].reshape(labels.shape))
+        kept = labels.numpy() * (separate_touching(instances).numpy() > 0)
+        plain = torch.from_numpy(np.unique(kept, return_inverse=True)[1].reshape(labels.shape))
         assert matching(instances, plain, thresh=0.9)["accuracy"] < matching(instances, labels,
                                                                              thresh=0.9)["accuracy"]
 
@@ -112,8 +113,8 @@ def test_score_instances_adds_the_counts_over_the_images():
 def test_evaluate_cells_of_the_truth_is_perfect_and_the_split_is_fixed():
     images, instances = held_out_cells(4)
     again_images, again = cell_tensors(seed=1, length=4)
-    assert torch.equal(instances, again) and torch.equal(images,
-                                                         again_images) and images.shape == (4, 1, 128, 128)
+    assert torch.equal(instances, again) and torch.equal(images, again_images)
+    assert images.shape == (4, 1, 128, 128)
 
     def oracle(batch: torch.Tensor) -> list[torch.Tensor]:
         # find each image in the split: the predictions are the true label images
@@ -136,7 +137,8 @@ def test_cell_targets_are_computed_once_and_kept_in_float16():
     data = CellTargets(images, instances, targets_fn)
     first = data[1][1]
     second = data[1][1]
-    assert len(calls) == 1 and first["prob"].dtype == torch.float32 and first["ids"].dtype == torch.int64
+    assert len(calls) == 1
+    assert first["prob"].dtype == torch.float32 and first["ids"].dtype == torch.int64
     torch.testing.assert_close(second["prob"],
                                ((instances[1] > 0).float()[None] / 3).half().float())
     with pytest.raises(ValueError, match="same length"):
@@ -147,7 +149,8 @@ def test_cell_recipe_writes_a_checkpoint_and_a_card(tmp_path):
     cells.train(cells.CellConfig("unet_weight_map", steps=2, images=8, test_images=2, batch=4,
                                  out=tmp_path, device="cpu"))
     card = (tmp_path / "unet_weight_map_cells.md").read_text()
-    assert "2 steps" in card and "batch 4 from 8" in card and "| 0.5 |" in card and "| 0.9 |" in card
+    assert "2 steps" in card and "batch 4 from 8" in card
+    assert "| 0.5 |" in card and "| 0.9 |" in card
     model = get_model("unet_weight_map", **ZOO["unet_weight_map"].kwargs)
     state = torch.load(tmp_path / "unet_weight_map_cells.pt", weights_only=True)
     assert all(v.dtype == torch.float16 for v in state.values() if v.is_floating_point())

@@ -127,7 +127,8 @@ def test_schedules_are_dinos(steps, warmup):
         lr.append(optimizer.param_groups[0]["lr"])
         optimizer.step()
         scheduler.step()
-    np.testing.assert_allclose(lr, _dino_cosine_scheduler(5e-4, 1e-6, steps, warmup), rtol=1e-12, atol=0)
+    np.testing.assert_allclose(lr, _dino_cosine_scheduler(5e-4, 1e-6, steps, warmup), rtol=1e-12,
+                               atol=0)
     wd = [dino.weight_decay_at(k, steps, 0.04, 0.4) for k in range(steps)]
     np.testing.assert_allclose(wd, _dino_cosine_scheduler(0.04, 0.4, steps), rtol=1e-12, atol=0)
 
@@ -158,7 +159,8 @@ def test_augmentation_keeps_hue_and_colour():
 def test_dino_steps_lower_the_loss_on_a_fixed_batch():
     images, _ = dino._scenes(0, 4)
     torch.manual_seed(0)
-    crops = collate_crops([dino.dino_augmentation(n_local=2)((x * 255).to(torch.uint8)) for x in images])
+    augment = dino.dino_augmentation(n_local=2)
+    crops = collate_crops([augment((x * 255).to(torch.uint8)) for x in images])
     student = MultiCropWrapper(backbone=_tiny_vit(),
                                head=DINOHead(in_dim=192, out_dim=64, hidden_dim=64,
                                                                   bottleneck_dim=32))
@@ -181,8 +183,8 @@ def test_ibot_steps_lower_the_loss_on_a_fixed_batch():
     teacher = make_teacher(student)
     class_loss, patch_loss = DINOLoss(out_dim=64), MaskedPatchLoss(out_dim=64)
     optimizer = torch.optim.AdamW(student.parameters(), lr=1e-3)
-    values = [ibot_training_step(student, teacher, class_loss, patch_loss, views, masks, optimizer, 0.996,
-                                 teacher_temp=0.04) for _ in range(8)]
+    values = [ibot_training_step(student, teacher, class_loss, patch_loss, views, masks, optimizer,
+                                 0.996, teacher_temp=0.04) for _ in range(8)]
     # the sum falls, and the patch term most (the class term may rise for a few steps while the
     # centre moves)
     assert values[-1]["loss"] < values[0]["loss"] - 0.5, values
@@ -199,18 +201,20 @@ def test_train_dino_is_deterministic_and_ships_the_teacher():
     for callback in (None, evaluate_and_use_the_random_generator):
         model = _tiny_vit()
         initial = {k: v.clone() for k, v in model.state_dict().items()}
-        config = dino.DinoConfig("dino_vit_tiny", entry=ENTRY, steps=3, batch=2, scenes=4, out_dim=32,
-                                 hidden_dim=32, bottleneck_dim=16)
+        config = dino.DinoConfig("dino_vit_tiny", entry=ENTRY, steps=3, batch=2, scenes=4,
+                                 out_dim=32, hidden_dim=32, bottleneck_dim=16)
         run = dino.train_dino(model, config, log=lambda _: None, callback=callback,
                               callback_every=1)
         runs.append((run, model.state_dict()))
     (run, state), (run2, state2) = runs
     assert set(run) >= {"steps", "minutes", "loss", "class_loss",
                         "patch_loss"} and run["steps"] == 3
-    assert math.isfinite(run["loss"]) and run["loss"] == pytest.approx(run["class_loss"] + run["patch_loss"])
+    assert math.isfinite(run["loss"])
+    assert run["loss"] == pytest.approx(run["class_loss"] + run["patch_loss"])
     assert run["loss"] == run2["loss"]
     assert all(torch.equal(state[k], state2[k]) for k in state)
-    assert seen == [(1, True), (2, True)]  # every step but the last, on the teacher's backbone in training mode
+    # every step but the last, on the teacher's backbone in training mode
+    assert seen == [(1, True), (2, True)]
     # the model now holds the teacher: an EMA step away from the start, not equal to it
     assert any(not torch.equal(state[k], initial[k]) for k in state)
     with pytest.raises(ValueError, match="steps"):
@@ -278,7 +282,8 @@ def test_recipe_writes_a_checkpoint_and_a_card_that_rescore(tmp_path, capsys):
     state = torch.load(tmp_path / "dino_vit_tiny_scenes.pt", weights_only=True)
     assert all(v.dtype == torch.float16 for v in state.values() if v.is_floating_point())
     model = get_model("dino_vit_tiny")
-    model.load_state_dict({k: v.float() for k, v in state.items()})  # strict: the backbone's keys only
+    # strict: the backbone's keys only
+    model.load_state_dict({k: v.float() for k, v in state.items()})
     card = (tmp_path / "dino_vit_tiny_scenes.md").read_text()
     assert card.strip() in capsys.readouterr().out  # the card is printed too
     assert "1,829,568 parameters" in card and "2 steps" in card
@@ -299,7 +304,8 @@ def test_the_registry_sends_a_features_entry_to_this_recipe(monkeypatch):
     from segedu.zoo import Task
     from segedu.zoo.train import RECIPES, config_for, recipe_for
 
-    assert RECIPES[Task.FEATURES].train is dino.train and RECIPES[Task.FEATURES].evaluate is dino.evaluate
+    recipe = RECIPES[Task.FEATURES]
+    assert recipe.train is dino.train and recipe.evaluate is dino.evaluate
     monkeypatch.setitem(ZOO, "dino_vit_tiny", ENTRY)
     assert recipe_for("dino_vit_tiny") is RECIPES[Task.FEATURES]
     config = config_for("dino_vit_tiny", steps=1)

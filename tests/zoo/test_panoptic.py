@@ -1,5 +1,6 @@
 """segedu.zoo.panoptic: the panoptic targets agree with the scenes' ground truth, the score is PQ on
-the fixed held-out split, and the recipes train Panoptic FPN from a Mask R-CNN checkpoint and Mask2Former."""
+the fixed held-out split, and the recipes train Panoptic FPN from a Mask R-CNN checkpoint and
+Mask2Former."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from segedu.data import SyntheticScenes
 from segedu.models import get_model
 from segedu.models.universal.mask2former import panoptic_inference
 from segedu.zoo import panoptic
+from segedu.zoo.cards import save_float16
 from segedu.zoo.panoptic import (
     evaluate_panoptic,
     held_out_panoptic,
@@ -77,12 +79,12 @@ def test_panoptic_fpn_recipe_starts_from_mask_rcnn(tmp_path):
     # score on 4 held-out scenes only: the recipe's own work is what is tested here
     small = dict(steps=2, scenes=8, batch=4, test_scenes=4, device="cpu")
     mask_rcnn = get_model("maskrcnn_resnet_fpn", num_classes=4)
-    torch.save({k: v.half() if v.is_floating_point() else v for k, v in mask_rcnn.state_dict().items()},
-               tmp_path / "mask_rcnn.pt")
+    save_float16(mask_rcnn, tmp_path / "mask_rcnn.pt")
     panoptic.train_fpn(panoptic.PanopticFPNConfig("panoptic_fpn", out=tmp_path,
                                                   init_from=tmp_path / "mask_rcnn.pt", **small))
     card = (tmp_path / "panoptic_fpn_scenes.md").read_text()
-    assert "2 steps" in card and "| pq |" in card and "`semantic_head.*` from random weights" in card
+    assert "2 steps" in card and "| pq |" in card
+    assert "`semantic_head.*` from random weights" in card
     state = torch.load(tmp_path / "panoptic_fpn_scenes.pt", weights_only=True)
     assert any(k.startswith("semantic_head.") for k in state)
     # a checkpoint of another model is refused with the keys that do not fit

@@ -38,7 +38,8 @@ def test_synthetic_diameter_is_that_of_the_training_images():
 
 
 def _two_discs(gap: int) -> torch.Tensor:
-    """(1, 64, 64): two bright discs of radius 10, ``gap`` pixels apart at their closest (0: touching)."""
+    """(1, 64, 64): two bright discs of radius 10, ``gap`` pixels apart at their closest
+    (0: touching)."""
     image = np.zeros((64, 64))
     for centre in (20, 40 + gap):
         image[disk((32, centre), 10, shape=image.shape)] = 0.9
@@ -47,7 +48,8 @@ def _two_discs(gap: int) -> torch.Tensor:
 
 def test_classical_predictors_merge_or_split_touching_discs():
     methods = classical_predictors()
-    components, watershed = methods["connected components (Otsu)"], methods["distance-transform watershed"]
+    components = methods["connected components (Otsu)"]
+    watershed = methods["distance-transform watershed"]
     apart, touching = _two_discs(6), _two_discs(0)
     for method in (components, watershed):
         assert int(method(apart[None])[0].max()) == 2
@@ -68,7 +70,7 @@ def test_evaluate_real_nuclei_of_the_truth():
         size = seen[-1].shape[-2:]
         return [truth.clone()] if size == truth.shape else [F.interpolate(
             truth[None, None].double(), size=(round(512 * scale), round(512 * scale)),
-                                                                          mode="nearest")[0, 0].long()]
+            mode="nearest")[0, 0].long()]
 
     scale = 1.0
     scores, labels = evaluate_real_nuclei(oracle, scale=1.0)
@@ -90,7 +92,8 @@ def test_evaluate_real_nuclei_of_the_truth():
     # the truth, down and up again: nearly every nucleus still found at IoU 0.5, fewer at 0.9
     assert scores["accuracy_50"] > 0.9 and scores["accuracy_90"] < scores["accuracy_50"]
 
-    scores, labels = evaluate_real_nuclei(lambda x: [torch.zeros(x.shape[-2:], dtype=torch.int64)], scale=1.0)
+    scores, labels = evaluate_real_nuclei(
+        lambda x: [torch.zeros(x.shape[-2:], dtype=torch.int64)], scale=1.0)
     assert scores["accuracy_50"] == 0 and scores["pq"] == 0 and scores["objects"] == 0
     assert scores["tp"] == scores["fp"] == 0 and scores["fn"] == scores["nuclei"]
     for bad in (0, -1.0, "size"):

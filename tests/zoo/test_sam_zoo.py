@@ -25,7 +25,8 @@ def model():
 
 def _target(semantic: torch.Tensor, masks: list[torch.Tensor]) -> dict:
     h, w = semantic.shape
-    return {"semantic": semantic, "masks": torch.stack(masks) if masks else torch.zeros(0, h, w, dtype=torch.bool)}
+    return {"semantic": semantic,
+            "masks": torch.stack(masks) if masks else torch.zeros(0, h, w, dtype=torch.bool)}
 
 
 def _hand_made_scene() -> dict:
@@ -93,7 +94,8 @@ def test_box_noise_has_std_ten_percent_of_the_side():
     mask = torch.zeros(1, 64, 64, dtype=torch.bool)
     mask[0, 20:30, 10:20] = True  # a 10 x 10 box: noise std 1 px, clipped at 2.5 px (2.5 sigma)
     rng = np.random.default_rng(0)
-    noise = torch.stack([zs.sample_prompts(mask, 1, rng, p_point=0.0)["boxes"][0] for _ in range(1500)])
+    noise = torch.stack([zs.sample_prompts(mask, 1, rng, p_point=0.0)["boxes"][0]
+                         for _ in range(1500)])
     noise = noise - torch.tensor([10.0, 20.0, 19.0, 29.0])
     # std of N(0, 1) clipped at 2.5 is 0.98; 6000 samples: standard error about 0.01
     assert noise.std().item() == pytest.approx(0.98, abs=0.04)
@@ -140,7 +142,8 @@ def test_dice_loss_formula():
     logits, truth = torch.randn(3, 10, 10), torch.rand(3, 10, 10) > 0.5
     p, t = 1 / (1 + np.exp(-logits.double().numpy())), truth.double().numpy()
     expected = 1 - (2 * (p * t).sum((1, 2)) + 1) / (p.sum((1, 2)) + t.sum((1, 2)) + 1)
-    torch.testing.assert_close(zs.dice_loss(logits, truth).double(), torch.from_numpy(expected), rtol=1e-6, atol=0)
+    torch.testing.assert_close(zs.dice_loss(logits, truth).double(), torch.from_numpy(expected),
+                               rtol=1e-6, atol=0)
     # a confident perfect prediction has (almost) no loss
     assert zs.dice_loss((truth.float() - 0.5) * 100, truth).max() < 1e-6
 
@@ -153,7 +156,8 @@ def test_mask_loss_min_over_multimask_and_iou_mse():
     multimask = torch.tensor([True, False, True])
     out = zs.mask_loss(logits, iou_pred, truth, multimask)
     # written out: per mask 20 focal + dice; points: min over masks 1..3; box: mask 0
-    focal = torchvision.ops.sigmoid_focal_loss(logits.detach(), truth[:, None].expand(-1, 4, -1, -1).float(),
+    focal = torchvision.ops.sigmoid_focal_loss(logits.detach(),
+                                               truth[:, None].expand(-1, 4, -1, -1).float(),
                                                reduction="none").mean(dim=(-2, -1))
     p = logits.detach().sigmoid()
     t = truth[:, None].float()
@@ -193,12 +197,15 @@ def test_answers_equal_the_official_forward(model):
     points = torch.stack([zs.interior_point(s) for s in segments])
     boxes = torch.stack([zs._mask_box(s) for s in segments])
     record = {"image": image * 255, "original_size": (128, 128)}
-    official_points = model([{**record, "point_coords": points[:, None], "point_labels": torch.ones(len(points), 1)}],
+    official_points = model([{**record, "point_coords": points[:, None],
+                              "point_labels": torch.ones(len(points), 1)}],
                             multimask_output=True)[0]
     official_boxes = model([{**record, "boxes": boxes}], multimask_output=False)[0]
-    torch.testing.assert_close(answers["point_iou"], official_points["iou_predictions"], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(answers["point_iou"], official_points["iou_predictions"], rtol=1e-5,
+                               atol=1e-5)
     # the thresholded masks agree but where the official logit is within 1e-4 of the threshold
-    for ours, theirs in ((answers["point_masks"], official_points), (answers["box_masks"][:, None], official_boxes)):
+    for ours, theirs in ((answers["point_masks"], official_points),
+                         (answers["box_masks"][:, None], official_boxes)):
         logits = model.postprocess_masks(theirs["low_res_logits"], (128, 128), (128, 128))
         assert torch.equal(ours | (logits.abs() < 1e-4), theirs["masks"] | (logits.abs() < 1e-4))
     # and the low-resolution logits of the mixed (points + boxes) decoder call are the official ones
@@ -207,8 +214,10 @@ def test_answers_equal_the_official_forward(model):
                "boxes": torch.cat([boxes, boxes])}
     sparse, dense = zs._tokens(model, prompts, None, None)
     _, low_res, _ = zs._decode_tokens(model, zs._encode(model, image[None]), sparse, dense)
-    torch.testing.assert_close(low_res[:m, 1:].detach(), official_points["low_res_logits"], rtol=1e-4, atol=1e-5)
-    torch.testing.assert_close(low_res[m:, :1].detach(), official_boxes["low_res_logits"], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(low_res[:m, 1:].detach(), official_points["low_res_logits"],
+                               rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(low_res[m:, :1].detach(), official_boxes["low_res_logits"],
+                               rtol=1e-4, atol=1e-5)
 
 
 def test_decode_with_mask_prompt_equals_the_official_forward(model):
@@ -216,25 +225,33 @@ def test_decode_with_mask_prompt_equals_the_official_forward(model):
     gradients, equals Sam.forward's (no_grad) single-mask output."""
     image, segments = _image_and_segments()
     torch.manual_seed(3)
-    coords, labels = torch.rand(len(segments), 2, 2) * 127, torch.tensor([[1.0, 0.0]]).repeat(len(segments), 1)
+    coords = torch.rand(len(segments), 2, 2) * 127
+    labels = torch.tensor([[1.0, 0.0]]).repeat(len(segments), 1)
     masks = torch.randn(len(segments), 1, 64, 64)
     embedding = zs._encode(model, image[None])
-    logits, low_res, iou = zs.decode(model, embedding, points=(coords, labels), boxes=None, masks=masks)
+    logits, low_res, iou = zs.decode(model, embedding, points=(coords, labels), boxes=None,
+                                     masks=masks)
     official = model([{"image": image * 255, "original_size": (128, 128), "point_coords": coords,
                        "point_labels": labels, "mask_inputs": masks}], multimask_output=False)[0]
-    torch.testing.assert_close(low_res[:, :1].detach(), official["low_res_logits"], rtol=1e-4, atol=1e-5)
-    torch.testing.assert_close(iou[:, :1].detach(), official["iou_predictions"], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(low_res[:, :1].detach(), official["low_res_logits"], rtol=1e-4,
+                               atol=1e-5)
+    torch.testing.assert_close(iou[:, :1].detach(), official["iou_predictions"], rtol=1e-4,
+                               atol=1e-5)
     assert logits.requires_grad  # the training path keeps gradients
     # mixed correction-round tokens: a point prompt [p, new, pad] and a box prompt [new, corners]
     # (the box first, so that the rows must be put back in prompt order)
-    prompts = {"is_point": torch.tensor([False, True, False]), "points": coords[:3, 0], "boxes": torch.tensor(
+    prompts = {"is_point": torch.tensor([False, True, False]), "points": coords[:3, 0],
+               "boxes": torch.tensor(
         [[20.0, 30.0, 90.0, 100.0], [0.0, 0.0, 10.0, 10.0], [5.0, 6.0, 50.0, 40.0]])}
     extra = (coords[:3, 1], torch.tensor([1.0, 0.0, 0.0]))
     sparse, dense = zs._tokens(model, prompts, extra, masks[:3])
-    alone_box = model.prompt_encoder(points=(coords[0:1, 1:], torch.ones(1, 1)), boxes=prompts["boxes"][:1],
+    alone_box = model.prompt_encoder(points=(coords[0:1, 1:], torch.ones(1, 1)),
+                                     boxes=prompts["boxes"][:1],
                                      masks=masks[:1])
-    alone_point = model.prompt_encoder(points=(coords[1:2], labels[1:2]), boxes=None, masks=masks[1:2])
-    alone_box2 = model.prompt_encoder(points=(coords[2:3, 1:], torch.zeros(1, 1)), boxes=prompts["boxes"][2:],
+    alone_point = model.prompt_encoder(points=(coords[1:2], labels[1:2]), boxes=None,
+                                       masks=masks[1:2])
+    alone_box2 = model.prompt_encoder(points=(coords[2:3, 1:], torch.zeros(1, 1)),
+                                      boxes=prompts["boxes"][2:],
                                       masks=masks[2:3])
     torch.testing.assert_close(sparse, torch.cat([alone_box[0], alone_point[0], alone_box2[0]]))
     torch.testing.assert_close(dense, torch.cat([alone_box[1], alone_point[1], alone_box2[1]]))
@@ -248,7 +265,8 @@ def test_a_few_steps_lower_the_loss_on_a_fixed_batch():
     losses = []
     for _ in range(12):
         embedding = zs._encode(model, image[None])
-        out = zs.image_step(model, embedding, segments, np.random.default_rng(0), prompts=4, rounds=2)
+        out = zs.image_step(model, embedding, segments, np.random.default_rng(0), prompts=4,
+                            rounds=2)
         optimizer.zero_grad()
         out["total"].backward()
         optimizer.step()
@@ -290,17 +308,21 @@ def test_score_perfect_bad_and_ranked_predictors():
     _, segments = _image_and_segments()
     empty = torch.zeros_like(segments)
     perfect = {"point_masks": torch.stack([segments, empty, segments], dim=1),
-               "point_iou": torch.tensor([[1.0, 0.0, 1.0]]).repeat(len(segments), 1), "box_masks": segments}
+               "point_iou": torch.tensor([[1.0, 0.0, 1.0]]).repeat(len(segments), 1),
+               "box_masks": segments}
     assert zs.score_answers([perfect], [segments]) == pytest.approx(
         {"miou_point": 1.0, "miou_point_oracle": 1.0, "miou_box": 1.0, "iou_correlation": 1.0})
     # SAM ranks the empty mask first: the point mIoU drops to 0, the oracle stays at 1
     misranked = {**perfect, "point_iou": torch.tensor([[0.0, 1.0, 0.5]]).repeat(len(segments), 1)}
     score = zs.score_answers([misranked], [segments])
-    assert score["miou_point"] == 0.0 and score["miou_point_oracle"] == 1.0 and score["iou_correlation"] < 0
-    bad = {"point_masks": torch.stack([empty] * 3, dim=1), "point_iou": torch.rand(len(segments), 3),
+    assert score["miou_point"] == 0.0 and score["miou_point_oracle"] == 1.0
+    assert score["iou_correlation"] < 0
+    bad = {"point_masks": torch.stack([empty] * 3, dim=1),
+           "point_iou": torch.rand(len(segments), 3),
            "box_masks": ~segments}
     score = zs.score_answers([bad], [segments])
-    assert score["miou_point"] == 0.0 and score["miou_point_oracle"] == 0.0 and score["miou_box"] < 0.5
+    assert score["miou_point"] == 0.0 and score["miou_point_oracle"] == 0.0
+    assert score["miou_box"] < 0.5
 
 
 def test_evaluate_sam_is_deterministic_and_checks_length(model):
@@ -319,7 +341,8 @@ def test_recipe_writes_a_checkpoint_and_a_card_that_rescores(tmp_path, capsys):
                           device="cpu")
     zs.train(config)
     card = (tmp_path / "sam_tiny_scenes.md").read_text()
-    assert "1,018,532 parameters" in card and "2 steps" in card and "python -m segedu.zoo.train sam_tiny" in card
+    assert "1,018,532 parameters" in card and "2 steps" in card
+    assert "python -m segedu.zoo.train sam_tiny" in card
     state = torch.load(tmp_path / "sam_tiny_scenes.pt", weights_only=True)
     assert all(v.dtype == torch.float16 for v in state.values() if v.is_floating_point())
     model = get_model("sam_tiny")
