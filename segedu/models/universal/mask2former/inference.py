@@ -35,24 +35,10 @@ treats them as void).
 This follows ``semantic_inference``, ``instance_inference`` and ``panoptic_inference`` of
 facebookresearch/Mask2Former (``mask2former_model.py``), with ``output_size`` playing the part of
 its ``sem_seg_postprocess`` run *before* inference (the mask logits are resized bilinearly,
-``align_corners=False``, first). Differences from the original: the top-k candidates are sorted by
-class score (the original's ``topk(sorted=False)`` leaves the order unspecified), and boxes are
-computed from the masks (the original leaves them zero). The tests compare with transformers'
-``Mask2FormerImageProcessor.post_process_*_segmentation``, which differs in these details:
-
-- all three first resize the mask logits to 384 x 384 (the preprocessed size of its models), and
-  semantic resizes the class *scores* to ``target_sizes`` after the einsum (here: the logits,
-  before);
-- instance: ``k = Q`` candidates (not 100), and candidates with score < ``threshold`` (0.5) or an
-  empty mask are dropped; returns one segment-id map (later instances overwrite earlier ones) or
-  binary maps; no ``things`` filter;
-- panoptic: a pixel goes to its argmax query even where that query's mask probability is < 0.5
-  (here void, as the original); the query's own area is counted on ``score x probability >= 0.5``
-  (original: ``probability >= 0.5``); a segment is kept when the area ratio is ``> 0.8`` (original:
-  ``>= 0.8``); stuff fusion is opt-in (``label_ids_to_fuse``), and after a fused stuff segment
-  it reuses an old segment id as its counter, so that the next new segment gets an id already
-  taken (two segments merge); its output is a segment-id map (``-1`` everywhere when no query is
-  kept, else 0 for unassigned pixels) plus ``segments_info``.
+``align_corners=False``, first). Instance candidates come sorted by class score, with boxes
+computed from their masks. How this differs from the original and from transformers'
+``Mask2FormerImageProcessor.post_process_*_segmentation`` is listed in the docstring of
+``tests/models/universal/mask2former/test_inference.py``, whose tests pin each difference.
 """
 
 from __future__ import annotations

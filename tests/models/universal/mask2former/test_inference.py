@@ -2,10 +2,30 @@
 ``Mask2FormerImageProcessor.post_process_*_segmentation``, against the formulas written out, and
 end to end with segedu's metrics on a synthetic scene.
 
-transformers first resizes the mask logits to 384 x 384; the comparisons give it 384 x 384
-logits, for which that resize is the identity. Each remaining difference (module docstring of
-``segedu.models.universal.mask2former.inference``) is either neutralised by the inputs (and said so in
-the test) or shown by a test of its own.
+Differences from the original (facebookresearch/Mask2Former, ``mask2former_model.py``), pinned by
+``test_instance_formula_things_and_boxes``: the top-k candidates are sorted by class score (the
+original's ``topk(sorted=False)`` leaves the order unspecified), and boxes are computed from the
+masks (the original leaves them zero).
+
+Differences from transformers' port, each neutralised by the inputs (and said so in the test) or
+shown by a test of its own:
+
+- all three first resize the mask logits to 384 x 384 (the preprocessed size of its models): the
+  comparisons give it 384 x 384 logits, for which that resize is the identity; semantic resizes
+  the class *scores* to ``target_sizes`` after the einsum (here: the logits, before;
+  ``test_semantic_formula_and_resizing``);
+- instance: ``k = Q`` candidates (not 100), and candidates with score < ``threshold`` (0.5) or an
+  empty mask are dropped; returns one segment-id map (later instances overwrite earlier ones) or
+  binary maps; no ``things`` filter (``test_instance_equals_transformers`` removes those
+  candidates and uses ``topk = Q``);
+- panoptic: a pixel goes to its argmax query even where that query's mask probability is < 0.5
+  (here void, as the original); the query's own area is counted on ``score x probability >= 0.5``
+  (original: ``probability >= 0.5``); a segment is kept when the area ratio is ``> 0.8`` (original:
+  ``>= 0.8``); stuff fusion is opt-in (``label_ids_to_fuse``), and after a fused stuff segment
+  it reuses an old segment id as its counter, so that the next new segment gets an id already
+  taken (two segments merge); its output is a segment-id map (``-1`` everywhere when no query is
+  kept, else 0 for unassigned pixels) plus ``segments_info`` (``test_panoptic_equals_transformers``
+  on inputs where these cannot show, ``test_panoptic_rules_by_hand`` for the rules themselves).
 """
 
 from __future__ import annotations
