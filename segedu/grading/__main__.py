@@ -18,13 +18,15 @@ def main(argv: list[str] | None = None) -> int:
         from .grade import main as grade_main
 
         return grade_main(argv[1:])
-    parser = argparse.ArgumentParser(prog="python -m segedu.grading", description="segedu's lab tools")
+    parser = argparse.ArgumentParser(prog="python -m segedu.grading",
+                                     description="segedu's lab tools")
     commands = parser.add_subparsers(dest="command", required=True)
     generate = commands.add_parser("generate", help="write the student labs from the solutions")
     generate.add_argument("--solutions", default="solutions", help="folder of solution notebooks")
     generate.add_argument("--labs", default="labs", help="folder of student notebooks to write")
     generate.add_argument("--check", action="store_true",
-                          help="write nothing; exit 1 if a lab differs from what would be generated")
+                          help="write nothing; exit 1 if a lab differs from what would be "
+                               "generated")
     commands.add_parser("grade", help="grade submissions (segedu-grade; see grade --help)")
     args = parser.parse_args(argv)
     try:
@@ -33,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
             for problem in problems:
                 print(problem, file=sys.stderr)
             if problems:
-                print("run `python -m segedu.grading generate` to regenerate the labs", file=sys.stderr)
+                print("run `python -m segedu.grading generate` to regenerate the labs",
+                      file=sys.stderr)
             return 1 if problems else 0
         for path in generate_labs(args.solutions, args.labs):
             print(f"wrote {path}")

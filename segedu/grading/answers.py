@@ -78,10 +78,12 @@ def _parse(source: str) -> ast.Module | None:
         return None
 
 
-def _top_defs(tree: ast.Module | None) -> list[ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef]:
+def _top_defs(
+        tree: ast.Module | None) -> list[ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef]:
     if tree is None:
         return []
-    return [n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)]
+    return [n for n in tree.body
+            if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)]
 
 
 def _lines_of(node: ast.AST) -> set[int]:
@@ -106,7 +108,8 @@ class _Notebook:
             if cell.get("id") in released:  # only the lines that differ from the lab
                 old, new = released[cell["id"]].splitlines(), cell.source.splitlines()
                 mine = set()
-                for tag, _, _, j1, j2 in difflib.SequenceMatcher(a=old, b=new, autojunk=False).get_opcodes():
+                matcher = difflib.SequenceMatcher(a=old, b=new, autojunk=False)
+                for tag, _, _, j1, j2 in matcher.get_opcodes():
                     if tag != "equal":
                         mine.update(range(j1 + 1, j2 + 1))
             self.cells.append((cell.get("id"), cell.source, tree, mine))
@@ -116,7 +119,8 @@ class _Notebook:
                 if isinstance(node, ast.Import):
                     for alias in node.names:
                         bound = alias.asname or alias.name.split(".")[0]
-                        self.aliases.setdefault(bound, set()).add(alias.name if alias.asname else bound)
+                        self.aliases.setdefault(bound, set()).add(alias.name if alias.asname
+                                                                  else bound)
                 elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
                     for alias in node.names:
                         self.aliases.setdefault(alias.asname or alias.name, set()).add(
@@ -146,7 +150,8 @@ class _Notebook:
             value = node.args[-1].value
             if not isinstance(value, str):
                 return set()
-            function = self.resolve(node.func) | ({node.func.id} if isinstance(node.func, ast.Name) else set())
+            function = self.resolve(node.func) | ({node.func.id} if isinstance(node.func, ast.Name)
+                                                  else set())
             if "getattr" in function and len(node.args) >= 2:
                 return {f"{base}.{value}" for base in self.resolve(node.args[0])}
             if function & {"importlib.import_module", "__import__"}:
@@ -229,7 +234,8 @@ def scan(notebook, lab) -> list[Finding]:
     return findings
 
 
-def voided_cells(findings: list[Finding], notebook, graded_sources: dict[str, str]) -> dict[str, str]:
+def voided_cells(findings: list[Finding], notebook,
+                 graded_sources: dict[str, str]) -> dict[str, str]:
     """Graded cell id -> why it earns 0, for the findings of :func:`scan` on ``notebook``."""
     voided: dict[str, str] = {}
     internals = [f for f in findings if f.kind == "internals"]

@@ -53,16 +53,19 @@ def check(name: str, *, hint: str = "") -> Iterator[None]:
     except CheckFailed:
         raise
     except NotImplementedError:
-        raise CheckFailed(f"✗ {name}: not done yet — replace `raise NotImplementedError()` with your code.") from None
+        raise CheckFailed(f"✗ {name}: not done yet — replace `raise NotImplementedError()` with "
+                          "your code.") from None
     except AssertionError as error:
         detail = str(error) or "the result is not the expected one"
         raise CheckFailed(f"✗ {name}: {detail}{hint_line}") from None
     except Exception as error:  # any error raised by the student's code is feedback
-        raise CheckFailed(f"✗ {name}: your code raised {type(error).__name__}: {error}{hint_line}") from None
+        raise CheckFailed(f"✗ {name}: your code raised {type(error).__name__}: "
+                          f"{error}{hint_line}") from None
     print(f"✓ {name}")
 
 
-def assert_close(actual, expected, *, rtol: float = 1e-5, atol: float = 1e-6, what: str = "your result") -> None:
+def assert_close(actual, expected, *, rtol: float = 1e-5, atol: float = 1e-6,
+                 what: str = "your result") -> None:
     """Assert that two tensors (or numbers) agree, with a message a student can act on.
 
     Tensor subclasses are compared as plain tensors (their ``__torch_function__`` is not called).
@@ -75,7 +78,8 @@ def assert_close(actual, expected, *, rtol: float = 1e-5, atol: float = 1e-6, wh
             raise AssertionError(f"{what} should be a tensor, got {type(actual).__name__}")
     expected = _as_tensor(expected, dtype=actual.dtype if actual.is_floating_point() else None)
     if actual.shape != expected.shape:
-        raise AssertionError(f"{what} has shape {tuple(actual.shape)}, expected {tuple(expected.shape)}")
+        raise AssertionError(f"{what} has shape {tuple(actual.shape)}, expected "
+                             f"{tuple(expected.shape)}")
     if _isnan(actual.float()).any() and not _isnan(expected.float()).any():
         raise AssertionError(f"{what} contains NaN")
     if not _allclose(actual.double(), expected.double(), rtol=rtol, atol=atol, equal_nan=True):

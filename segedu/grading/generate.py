@@ -31,7 +31,8 @@ from .notebook import NotebookError, graded_cells, is_hidden_tests, read_noteboo
 __all__ = ["strip_solution", "student_version", "generate_labs", "stale_labs"]
 
 BEGIN, END = "# BEGIN SOLUTION", "# END SOLUTION"
-RUN_ON_TAG = "raises-exception"  # JupyterLab and Notebook 7 run such a cell with stop_on_error=False
+# JupyterLab and Notebook 7 run such a cell with stop_on_error=False
+RUN_ON_TAG = "raises-exception"
 
 
 def strip_solution(source: str, *, cell_type: str = "code", where: str = "cell") -> str:
@@ -46,7 +47,8 @@ def strip_solution(source: str, *, cell_type: str = "code", where: str = "cell")
         marker = line.strip()
         if marker.startswith(BEGIN):
             if inside:
-                raise NotebookError(f"{where}, line {number}: {BEGIN} inside another solution block")
+                raise NotebookError(f"{where}, line {number}: {BEGIN} inside another solution "
+                                    "block")
             inside = True
             indent = line[: len(line) - len(line.lstrip())]
             if cell_type == "code":
@@ -64,7 +66,8 @@ def strip_solution(source: str, *, cell_type: str = "code", where: str = "cell")
     return "\n".join(out)
 
 
-def student_version(solution: nbformat.NotebookNode, *, where: str = "notebook") -> nbformat.NotebookNode:
+def student_version(solution: nbformat.NotebookNode, *,
+                    where: str = "notebook") -> nbformat.NotebookNode:
     """The student notebook made from a solution notebook (a new object; the input is unchanged)."""
     graded_cells(solution, where=where)  # fail early on bad grading metadata
     lab = nbformat.v4.new_notebook(metadata=solution.metadata)
@@ -74,10 +77,12 @@ def student_version(solution: nbformat.NotebookNode, *, where: str = "notebook")
             continue  # the grader adds these back
         new = nbformat.from_dict(cell)  # a copy
         if new.cell_type in ("code", "markdown"):
-            new.source = strip_solution(new.source, cell_type=new.cell_type, where=f"{where}, cell {index}")
+            new.source = strip_solution(new.source, cell_type=new.cell_type,
+                                        where=f"{where}, cell {index}")
         if new.cell_type == "code":
             new.outputs, new.execution_count = [], None
-            if new.metadata.get("segedu", {}).get("grade") and RUN_ON_TAG not in new.metadata.get("tags", []):
+            if (new.metadata.get("segedu", {}).get("grade")
+                and RUN_ON_TAG not in new.metadata.get("tags", [])):
                 new.metadata["tags"] = [*new.metadata.get("tags", []), RUN_ON_TAG]
         lab.cells.append(new)
     return lab
@@ -89,7 +94,8 @@ def _lab_text(solution_path: Path) -> str:
 
 
 def stale_labs(solutions: str | Path = "solutions", labs: str | Path = "labs") -> list[str]:
-    """Names of the labs that are missing, differ from what the generator makes, or have no solution."""
+    """Names of the labs that are missing, differ from what the generator makes, or have
+    no solution."""
     solutions, labs = Path(solutions), Path(labs)
     problems = []
     for path in sorted(solutions.glob("*.ipynb")):

@@ -39,7 +39,8 @@ For each submission, in its own temporary folder and processes (see :mod:`.sandb
 6. every graded cell (hidden tests included) that nbval saw pass, whose signed record says it
    passed with nothing replaced, and that step 4 did not void, earns its points.
 
-Statuses: ``ok``; ``invalid`` (not run; also a file over 20 MiB); ``timeout`` (a cell was interrupted, or the notebook was
+Statuses: ``ok``; ``invalid`` (not run; also a file over 20 MiB); ``timeout`` (a cell was
+    interrupted, or the notebook was
 killed at its time limit); ``memory`` (killed above the memory limit); ``crashed`` (the kernel
 died, e.g. ``os._exit``, or the run failed otherwise); ``tampered`` (graded cells voided: the
 notebook replaced functions that the checks rely on, ran a graded cell without the guard or hid its
@@ -132,7 +133,8 @@ class Guard:
                     same_time = times is None or path.stat().st_mtime_ns == times[1]
                 except OSError:  # unreadable now: put it back
                     now, same_time = None, False
-                if now == data and (data is None or same_time) and not (data is None and path.exists()):
+                if now == data and (data is None or same_time) and not (data is None
+                                                                        and path.exists()):
                     continue
                 changed.append(name)
                 if path.is_dir() and not path.is_symlink():
@@ -178,7 +180,8 @@ def guard_plan(assignment: Assignment) -> GuardPlan:
     """The :class:`GuardPlan` of a lab, from its released cells and its graded cells' sources."""
     graded = {c.metadata["segedu"]["id"] for c in assignment.lab.cells
               if c.get("metadata", {}).get("segedu", {}).get("grade")}
-    sources = [c.source for c in assignment.lab.cells if c.get("metadata", {}).get("segedu", {}).get("id") in graded]
+    sources = [c.source for c in assignment.lab.cells
+               if c.get("metadata", {}).get("segedu", {}).get("id") in graded]
     sources += [cell.source for cell, _ in assignment.hidden]
     used: set[str] = set()
     modules: set[str] = set()
@@ -193,7 +196,8 @@ def guard_plan(assignment: Assignment) -> GuardPlan:
                 modules.update(alias.name for alias in node.names)
     names: dict[str, str] = {}
     for cell in assignment.lab.cells:
-        if cell.cell_type != "code" or cell.get("metadata", {}).get("segedu", {}).get("id") in graded:
+        if (cell.cell_type != "code"
+            or cell.get("metadata", {}).get("segedu", {}).get("id") in graded):
             continue
         tree = _try_parse(cell.source)
         for node in tree.body if tree is not None else ():  # the cell's top-level imports
@@ -269,7 +273,8 @@ def grade_submission(student_id: str, data: bytes, assignment: Assignment, limit
     to_run_code = [c for c in to_run.cells if c.cell_type == "code"]
     for number, gid in prepared.graded.items():
         to_run_code[number].source = f"__segedu_grade__({gid!r})"
-    guard = {"key": key.hex(), "cells": graded_sources, "modules": list(plan.modules), "names": plan.names}
+    guard = {"key": key.hex(), "cells": graded_sources, "modules": list(plan.modules),
+             "names": plan.names}
     env = {"SEGEDU_FAST": "1"} if limits.fast else {}
     run = run_notebook(nbformat.writes(to_run), cell_timeout=limits.cell_timeout,
                        timeout=limits.timeout, memory_mb=limits.memory_mb, env=env, guard=guard,
@@ -285,19 +290,22 @@ def grade_submission(student_id: str, data: bytes, assignment: Assignment, limit
         points = assignment.points[gid]
         result = run.cells.get(by_id[gid]) if gid in by_id else None
         if result is None:
-            row.cells.append(CellGrade(gid, False, 0.0, points, "✗ not run (the notebook stopped before it)"))
+            row.cells.append(CellGrade(gid, False, 0.0, points,
+                                       "✗ not run (the notebook stopped before it)"))
             continue
         state, passed, replaced = check_record(result.guard, gid, key)
         if state == "forged":
             forged.append(gid)
         if replaced:
             tampered[gid] = replaced
-            row.cells.append(CellGrade(gid, False, 0.0, points, "✗ voided: it ran after the notebook"
+            row.cells.append(CellGrade(gid, False, 0.0, points,
+                                       "✗ voided: it ran after the notebook"
                                        f" replaced {', '.join(replaced[:5])}"))
         elif state == "forged" or (state == "missing" and result.passed):
             if state == "missing":
                 silent.append(gid)
-            row.cells.append(CellGrade(gid, False, 0.0, points, "✗ voided: the grader's check of this"
+            row.cells.append(CellGrade(gid, False, 0.0, points,
+                                       "✗ voided: the grader's check of this"
                                        " cell did not run (the notebook disabled or forged it)"))
         elif gid in voided and result.passed:
             row.cells.append(CellGrade(gid, False, 0.0, points, f"✗ voided: {voided[gid]}"))
@@ -346,22 +354,26 @@ def grade_submission(student_id: str, data: bytes, assignment: Assignment, limit
         if tampered:
             what = sorted({name for names in tampered.values() for name in names})
             row.flags.insert(0, f"tampered: the notebook replaced {', '.join(what[:8])}"
-                             f"{' …' if len(what) > 8 else ''}; graded cell(s) {_plural(list(tampered))}"
-                             " ran after it: 0 points")
-            row.summary = ("Some graded cells earned 0 points because your notebook replaced functions"
-                           f" that the checks rely on ({', '.join(what[:3])}).")
+                             f"{' …' if len(what) > 8 else ''}; graded cell(s) "
+                             f"{_plural(list(tampered))} ran after it: 0 points")
+            row.summary = ("Some graded cells earned 0 points because your notebook replaced "
+                           f"functions that the checks rely on ({', '.join(what[:3])}).")
         if silent:
-            row.flags.insert(0, f"tampered: graded cell(s) {_plural(silent)} ran without the grader's"
+            row.flags.insert(0,
+                             f"tampered: graded cell(s) {_plural(silent)} ran without the grader's"
                              " check (disabled, or its error hidden): 0 points")
-            row.summary = row.summary or ("Some graded cells earned 0 points because your notebook"
-                                          " stopped the grader from checking them.")
+            row.summary = row.summary or ("Some graded cells earned 0 points because your notebook "
+                                          "stopped the grader from checking them.")
         if forged:
-            row.flags.insert(0, f"tampered: forged grader records in graded cell(s) {_plural(forged)}")
+            row.flags.insert(0,
+                             f"tampered: forged grader records in graded cell(s) {_plural(forged)}")
         if internals:
-            row.flags.insert(0, f"tampered: the notebook reaches into the grader (`{internals[0].used}`"
-                             f" in {internals[0].where}): every graded cell voided")
-            row.summary = ("Every graded cell earned 0 points because your notebook uses the grader's"
-                           f" internals (`{internals[0].used}`).")
+            row.flags.insert(0,
+                             "tampered: the notebook reaches into the grader "
+                             f"(`{internals[0].used}` in {internals[0].where}): every graded cell "
+                             "voided")
+            row.summary = ("Every graded cell earned 0 points because your notebook uses the "
+                           f"grader's internals (`{internals[0].used}`).")
     if library and not internals:
         by_reason: dict[str, list[str]] = {}
         for gid, why in library.items():
@@ -371,8 +383,9 @@ def grade_submission(student_id: str, data: bytes, assignment: Assignment, limit
         if row.status == "ok":
             row.status = "library"
         first = next(iter(by_reason))
-        sentence = (f"Graded cells {_plural(sorted(library))} earned 0 points because {first.split(',')[0]},"
-                    " and an exercise answered by the library's own function is not an answer.")
+        sentence = (f"Graded cells {_plural(sorted(library))} earned 0 points because "
+                    f"{first.split(',')[0]}, and an exercise answered by the library's own "
+                    "function is not an answer.")
         row.summary = f"{row.summary} {sentence}".strip() if row.summary else sentence
     return row
 
@@ -428,7 +441,8 @@ def grade_batch(
         raise NotebookError(f"{lab}: no such notebook")
     if solution is not None and guard.data("solution") is None:
         raise NotebookError(f"{solution}: no such notebook")
-    assignment = Assignment.from_bytes(guard.data("lab"), guard.data("solution") if solution else None)
+    assignment = Assignment.from_bytes(guard.data("lab"),
+                                       guard.data("solution") if solution else None)
     plan = guard_plan(assignment)
     # under --isolate, no submission sees these folders (nor /tmp, where the others run)
     hidden = tuple(dict.fromkeys(p.resolve() for p in [lab.parent, submissions, out]
@@ -445,10 +459,13 @@ def grade_batch(
     start = time.monotonic()
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         futures = [pool.submit(_safe_grade, p.stem, guard.data(f"submission {p.stem}"), assignment,
-                               limits, guard, names, hidden, plan) for p in paths if p.stem not in too_large]
+                               limits, guard, names, hidden, plan) for p in paths
+                   if p.stem not in too_large]
         rows += [Row(student_id=stem, status="invalid", max_total=assignment.max_total,
-                     cells=[CellGrade(g, False, 0.0, assignment.points[g], "not run") for g in assignment.columns],
-                     flags=[f"the file is larger than {MAX_SUBMISSION_MB} MiB"]) for stem in sorted(too_large)]
+                     cells=[CellGrade(g, False, 0.0, assignment.points[g], "not run")
+                            for g in assignment.columns],
+                     flags=[f"the file is larger than {MAX_SUBMISSION_MB} MiB"])
+                 for stem in sorted(too_large)]
         for future in futures:
             row = future.result()  # _safe_grade never raises
             rows.append(row)
@@ -471,17 +488,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--submissions", required=True, help="folder of <student_id>.ipynb files")
     parser.add_argument("--out", required=True, help="folder for gradebook.csv and feedback/")
     parser.add_argument("--solution", help="solution notebook: source of the hidden tests")
-    parser.add_argument("--workers", type=int, default=1, help="submissions run at once (default 1)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="submissions run at once (default 1)")
     parser.add_argument("--cell-timeout", type=float, default=120,
                         help="seconds per cell before it is interrupted (default 120)")
     parser.add_argument("--timeout", type=float, default=900,
                         help="seconds per notebook before it is killed (default 900)")
     parser.add_argument("--memory-mb", type=float, default=4096,
-                        help="MiB of resident memory per notebook before it is killed (default 4096)")
+                        help="MiB of resident memory per notebook before it is killed (default "
+                             "4096)")
     parser.add_argument("--fast", action="store_true", help="run the notebooks with SEGEDU_FAST=1")
     parser.add_argument("--isolate", action="store_true",
-                        help="run each submission in bubblewrap (bwrap): read-only system, no network, "
-                             "only its own folder writable, the lab/solution/submission folders hidden")
+                        help="run each submission in bubblewrap (bwrap): read-only system, no "
+                             "network, only its own folder writable, the lab/solution/submission "
+                             "folders hidden")
     args = parser.parse_args(argv)
     if not Path(args.submissions).is_dir():
         print(f"error: {args.submissions}: no such folder", file=sys.stderr)

@@ -46,7 +46,8 @@ class Row:
     max_total: float
     cells: list[CellGrade] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)
-    summary: str = ""  # one plain sentence for the student when cells were voided (tampered, library)
+    # one plain sentence for the student when cells were voided (tampered, library)
+    summary: str = ""
 
     @property
     def total(self) -> float:
@@ -105,7 +106,8 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 def write_outputs(out: str | Path, rows: list[Row], columns: list[str]) -> Path:
-    """Write ``OUT/feedback/<id>.txt`` for every row, then ``OUT/gradebook.csv``; return its path."""
+    """Write ``OUT/feedback/<id>.txt`` for every row, then ``OUT/gradebook.csv``; return
+    its path."""
     out = Path(out)
     for row in rows:
         _write_atomic(out / "feedback" / f"{row.student_id}.txt", feedback_text(row))

@@ -1,4 +1,5 @@
-"""The grader's guard inside the student's kernel: graded cells with their own tools, and tampering seen.
+"""The grader's guard inside the student's kernel: graded cells with their own tools, and
+tampering seen.
 
 This file is not imported by the grader. :mod:`~segedu.grading.sandbox` copies it into a private
 IPython profile as a *startup file*, so the kernel that runs a submission executes it before any
@@ -10,18 +11,18 @@ deleted as soon as it is read) and then:
    ``segedu.grading`` (and its ``checks``), the modules the graded cells import, and the methods of
    ``torch.Tensor``; with each module's entry in ``sys.modules`` and its class;
 2. loads a **private copy** of :mod:`segedu.grading.checks` (a fresh module object, not in
-   ``sys.modules``), whose functions see a frozen copy of the builtins and of the few torch functions
-   they call;
+   ``sys.modules``), whose functions see a frozen copy of the builtins and of the few torch
+   functions they call;
 3. defines ``__segedu_grade__(gid)``. The grader replaces the source of every graded cell by
-   ``__segedu_grade__("<gid>")``; the call looks at the snapshot, re-binds in the notebook's namespace
-   ``check``, ``assert_close`` and ``CheckFailed`` (the private copy) and the modules and functions
-   that the released lab imports and the graded cell uses (``torch``, ``F``, ...), then runs the
-   released source of the cell. It looks again after the cell, and at every ``check`` and
+   ``__segedu_grade__("<gid>")``; the call looks at the snapshot, re-binds in the notebook's
+   namespace ``check``, ``assert_close`` and ``CheckFailed`` (the private copy) and the modules and
+   functions that the released lab imports and the graded cell uses (``torch``, ``F``, ...), then
+   runs the released source of the cell. It looks again after the cell, and at every ``check`` and
    ``assert_close`` call in it;
-4. publishes, for every graded cell, one **record** as display data of type :data:`MIME`: whether the
-   cell passed and what was found replaced, signed with HMAC-SHA256 under a key that only the grader
-   and this file know. The grader gives a graded cell its points only when nbval saw it pass *and*
-   its record is there, is signed, says it passed and lists nothing replaced.
+4. publishes, for every graded cell, one **record** as display data of type :data:`MIME`: whether
+   the cell passed and what was found replaced, signed with HMAC-SHA256 under a key that only the
+   grader and this file know. The grader gives a graded cell its points only when nbval saw it pass
+   *and* its record is there, is signed, says it passed and lists nothing replaced.
 
 So a notebook that rebinds ``check``, patches ``torch.allclose``, ``segedu.grading.assert_close`` or
 ``builtins.isinstance``, hides the errors that IPython would show, or prints look-alike ✓ lines gets
@@ -145,7 +146,8 @@ def _segedu_install_guard() -> None:
     check.__doc__, assert_close.__doc__ = private.check.__doc__, private.assert_close.__doc__
     public = {}  # what the lab's own import binds, which the notebook may hold under those names
     with contextlib.suppress(Exception):
-        public = {n: getattr(modules["segedu.grading"], n) for n in ("check", "assert_close", "CheckFailed")}
+        public = {n: getattr(modules["segedu.grading"], n)
+                  for n in ("check", "assert_close", "CheckFailed")}
     tools = {"check": check, "assert_close": assert_close, "CheckFailed": private.CheckFailed}
     trusted = {}
     for name, dotted in config["names"].items():
@@ -179,7 +181,8 @@ def _segedu_install_guard() -> None:
         publish({mime: {"body": body, "mac": mac.hexdigest()}})
 
     def grade(gid: str) -> None:
-        """Run the released source of graded cell ``gid`` with the grader's tools; record the outcome."""
+        """Run the released source of graded cell ``gid`` with the grader's tools; record
+        the outcome."""
         source = sources[gid]
         during.clear()
         replaced = changes() + rebind()

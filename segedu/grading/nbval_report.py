@@ -4,8 +4,8 @@ The sandbox runs ``python -m pytest --nbval-lax -p segedu.grading.nbval_report n
 the environment variable ``SEGEDU_GRADE_REPORT`` naming a file outside the notebook's folder. For
 every code cell nbval runs, one JSON line is appended (and flushed) to that file::
 
-    {"cell": 3, "outcome": "failed", "message": "✗ conv sizes: ...", "output": "✓ ...", "timeout": false,
-     "guard": [{"body": "...", "mac": "..."}]}
+    {"cell": 3, "outcome": "failed", "message": "✗ conv sizes: ...", "output": "✓ ...",
+     "timeout": false, "guard": [{"body": "...", "mac": "..."}]}
 
 ``guard`` holds the records that :mod:`segedu.grading.guard` displayed in the cell (the grader
 checks their signatures).
@@ -41,7 +41,8 @@ def cap(text: str, limit: int = CAP) -> str:
 
 
 def _stream_text(item) -> str:
-    """What the cell printed (stdout/stderr streams), capped; nbval keeps it in item.test_outputs."""
+    """What the cell printed (stdout/stderr streams), capped; nbval keeps it in
+    item.test_outputs."""
     pieces, size = [], 0
     for out in getattr(item, "test_outputs", None) or []:
         if out.get("output_type") == "stream":
@@ -57,15 +58,18 @@ def _guard_records(item) -> list[dict[str, str]]:
     """The guard's records that the cell displayed (``{"body", "mac"}``; checked by the grader)."""
     records = []
     for out in getattr(item, "test_outputs", None) or []:
-        data = out.get("data") if out.get("output_type") in ("display_data", "execute_result") else None
+        data = (out.get("data") if out.get("output_type") in ("display_data", "execute_result")
+                else None)
         record = data.get(GUARD_MIME) if isinstance(data, dict) else None
         if isinstance(record, dict) and len(records) < GUARD_CAP:
-            records.append({"body": str(record.get("body", ""))[:CAP], "mac": str(record.get("mac", ""))[:100]})
+            records.append({"body": str(record.get("body", ""))[:CAP],
+                            "mac": str(record.get("mac", ""))[:100]})
     return records
 
 
 def _error_text(excinfo) -> tuple[str, bool]:
-    """(the cell's error for a student: the kernel's traceback lines, or nbval's message; timed out?)."""
+    """(the cell's error for a student: the kernel's traceback lines, or nbval's message;
+    timed out?)."""
     error = excinfo.value
     message = str(error.args[0]) if getattr(error, "args", None) else str(error)
     inner = getattr(error, "inner_traceback", None)

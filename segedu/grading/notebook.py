@@ -69,13 +69,15 @@ def is_hidden_tests(cell) -> bool:
 
 
 def source_checksum(source: str) -> str:
-    """sha256 of a cell's source, ignoring trailing whitespace at the ends of lines and of the cell."""
+    """sha256 of a cell's source, ignoring trailing whitespace at the ends of lines and of
+    the cell."""
     normal = "\n".join(line.rstrip() for line in source.strip().splitlines())
     return hashlib.sha256(normal.encode("utf8")).hexdigest()
 
 
 def graded_cells(notebook, *, where: str = "notebook") -> list[GradedCell]:
-    """The graded cells in notebook order, after checking their metadata (unique ids, points >= 0)."""
+    """The graded cells in notebook order, after checking their metadata (unique ids, points
+    >= 0)."""
     found: list[GradedCell] = []
     seen: set[str] = set()
     for index, cell in enumerate(notebook.cells):
@@ -86,11 +88,13 @@ def graded_cells(notebook, *, where: str = "notebook") -> list[GradedCell]:
             raise NotebookError(f"{where}: cell {index} is marked graded but is not a code cell")
         cell_id, points = info.get("id"), info.get("points")
         if not isinstance(cell_id, str) or not cell_id:
-            raise NotebookError(f"{where}: graded cell {index} has no string 'id' in its segedu metadata")
+            raise NotebookError(f"{where}: graded cell {index} has no string 'id' in its segedu "
+                                "metadata")
         if cell_id in seen:
             raise NotebookError(f"{where}: graded cell id {cell_id!r} is used twice")
         if isinstance(points, bool) or not isinstance(points, int | float) or points < 0:
-            raise NotebookError(f"{where}: graded cell {cell_id!r} needs 'points' >= 0, got {points!r}")
+            raise NotebookError(f"{where}: graded cell {cell_id!r} needs 'points' >= 0, got "
+                                f"{points!r}")
         seen.add(cell_id)
         found.append(GradedCell(id=cell_id, points=float(points), index=index, source=cell.source))
     return found

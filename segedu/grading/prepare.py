@@ -42,19 +42,22 @@ def parse_submission(data: bytes) -> nbformat.NotebookNode:
         raise InvalidSubmission(f"nbformat 4 is required, found {found!r}")
     cells = raw.get("cells")
     if isinstance(cells, list):
-        ids = Counter(c["id"] for c in cells if isinstance(c, dict) and isinstance(c.get("id"), str))
+        ids = Counter(c["id"] for c in cells if isinstance(c, dict)
+                      and isinstance(c.get("id"), str))
         twice = sorted(i for i, n in ids.items() if n > 1)
         if twice:
             raise InvalidSubmission(f"duplicated cell id(s): {', '.join(map(repr, twice[:5]))}")
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # nbformat warns about missing ids of old minor versions
+            # nbformat warns about missing ids of old minor versions
+            warnings.simplefilter("ignore")
             notebook = nbformat.reads(json.dumps(raw), as_version=4)
             nbformat.validate(notebook)
     except nbformat.ValidationError as error:
         raise InvalidSubmission(f"not a valid notebook: {str(error.message)[:300]}") from None
     except Exception as error:  # nbformat can fail in other ways on odd JSON
-        raise InvalidSubmission(f"not a valid notebook: {type(error).__name__}: {str(error)[:300]}") from None
+        raise InvalidSubmission(f"not a valid notebook: {type(error).__name__}: "
+                                f"{str(error)[:300]}") from None
     return notebook
 
 
@@ -100,7 +103,8 @@ class Assignment:
                     anchor = ("graded", info["id"])
                 elif cell.get("id") and (anchor is None or anchor[0] == "cell"):
                     anchor = ("cell", cell["id"])  # only until a graded cell is seen
-            points.update({c.id: c.points for c in solution_graded if is_hidden_tests(solution_nb.cells[c.index])})
+            points.update({c.id: c.points for c in solution_graded
+                           if is_hidden_tests(solution_nb.cells[c.index])})
             columns = [c.id for c in solution_graded if c.id in points]
         return cls(lab=lab_nb, columns=columns, points=points, hidden=hidden)
 
@@ -111,7 +115,8 @@ class Assignment:
 
 @dataclass
 class Prepared:
-    """The notebook to execute, which code-cell number is which graded cell, and the flags raised."""
+    """The notebook to execute, which code-cell number is which graded cell, and the
+    flags raised."""
 
     notebook: nbformat.NotebookNode
     graded: dict[int, str]  # nbval's cell number (index among code cells) -> graded cell id
@@ -127,7 +132,8 @@ def prepare(submission: nbformat.NotebookNode, assignment: Assignment) -> Prepar
     """Build the notebook to run from a parsed submission (which is not modified)."""
     cells = [nbformat.from_dict(copy.deepcopy(dict(c))) for c in submission.cells]
     lab_cells = assignment.lab.cells
-    released = {_grade_id(c): c for c in lab_cells if c.get("metadata", {}).get("segedu", {}).get("grade")}
+    released = {_grade_id(c): c for c in lab_cells
+                if c.get("metadata", {}).get("segedu", {}).get("grade")}
     flags: list[str] = []
 
     # 1. find each released graded cell: by its grading id, else by its cell id
@@ -161,7 +167,8 @@ def prepare(submission: nbformat.NotebookNode, assignment: Assignment) -> Prepar
         gid = _grade_id(lab_cell)
         target = found.get(gid) if gid in released else None
         for index, cell in enumerate(cells):
-            if cell is target or (target is None and lab_cell.get("id") and cell.get("id") == lab_cell.get("id")):
+            if cell is target or (target is None and lab_cell.get("id")
+                                  and cell.get("id") == lab_cell.get("id")):
                 return index
         return None
 
@@ -171,11 +178,13 @@ def prepare(submission: nbformat.NotebookNode, assignment: Assignment) -> Prepar
         if gid not in released or gid in found:
             continue
         restored = nbformat.from_dict(copy.deepcopy(dict(lab_cell)))
-        before = next((i for i in (locate(c) for c in reversed(lab_cells[:position])) if i is not None), None)
+        before = next((i for i in (locate(c) for c in reversed(lab_cells[:position]))
+                       if i is not None), None)
         if before is not None:
             cells.insert(before + 1, restored)
         else:  # nothing before it survived: put it before the first released cell after it
-            after = next((i for i in (locate(c) for c in lab_cells[position + 1:]) if i is not None), len(cells))
+            after = next((i for i in (locate(c) for c in lab_cells[position + 1:])
+                          if i is not None), len(cells))
             cells.insert(after, restored)
         found[gid] = restored
         flags.append(f"graded cell {gid!r} was deleted: put back from the released lab")
@@ -188,11 +197,13 @@ def prepare(submission: nbformat.NotebookNode, assignment: Assignment) -> Prepar
         if after is None and anchor is not None:
             after = found.get(anchor[1]) if anchor[0] == "graded" else next(
                 (c for c in cells if c.get("id") == anchor[1]), None)
-        index = next((i for i, c in enumerate(cells) if c is after), None) if after is not None else None
+        index = (next((i for i, c in enumerate(cells) if c is after), None) if after is not None
+                 else None)
         cells.insert(len(cells) if index is None else index + 1, new)
         last_after[anchor] = new
 
-    # 5. a clean notebook: no outputs, unique cell ids, and no `raises-exception` tag (the labs' graded
+    # 5. a clean notebook: no outputs, unique cell ids, and no `raises-exception` tag (the
+    #    labs' graded
     # cells carry it for JupyterLab's Run All; under nbval it would turn a failed check into a pass)
     seen: set[str] = set()
     for cell in cells:

@@ -118,7 +118,8 @@ class RunResult:
 
     ``killed`` is ``"timeout"`` (wall clock), ``"memory"`` or ``"kernel died"`` (the kernel exited,
     e.g. ``os._exit``, and pytest did not end within :data:`GRACE_S`) when the watchdog killed the
-    tree, else ``None``; ``kernel_died`` says the kernel died before the last cell; ``returncode`` is pytest's exit status (1 when a cell failed, which is normal).
+    tree, else ``None``; ``kernel_died`` says the kernel died before the last cell; ``returncode``
+    is pytest's exit status (1 when a cell failed, which is normal).
     """
 
     cells: dict[int, CellResult] = field(default_factory=dict)
@@ -194,7 +195,8 @@ def _read_report(path: Path) -> dict[int, CellResult]:
         except (ValueError, KeyError, TypeError):
             continue  # a line cut by the cap or by a kill
         records = line.get("guard") if isinstance(line.get("guard"), list) else []
-        result = CellResult(passed=line.get("outcome") == "passed", message=str(line.get("message", "")),
+        result = CellResult(passed=line.get("outcome") == "passed",
+                            message=str(line.get("message", "")),
                             output=str(line.get("output", "")), timeout=bool(line.get("timeout")),
                             guard=tuple(r for r in records if isinstance(r, dict)))
         # the call phase decides; a setup failure only counts when the cell never ran
@@ -204,7 +206,8 @@ def _read_report(path: Path) -> dict[int, CellResult]:
 
 
 def isolation_problem() -> str | None:
-    """Why ``isolate=True`` cannot work on this machine, or ``None`` when it can (bwrap is tried)."""
+    """Why ``isolate=True`` cannot work on this machine, or ``None`` when it can
+    (bwrap is tried)."""
     bwrap = shutil.which("bwrap")
     if bwrap is None:
         return "bubblewrap's `bwrap` is not installed (Debian: apt-get install bubblewrap)"
@@ -217,7 +220,8 @@ def isolation_problem() -> str | None:
 
 
 def _isolated(command: list[str], private: Path, work: Path, hidden: list[Path]) -> list[str]:
-    """``command`` inside bubblewrap: read-only /, no network, own pids, only ``private`` writable."""
+    """``command`` inside bubblewrap: read-only /, no network, own pids, only
+    ``private`` writable."""
     problem = isolation_problem()
     if problem is not None:
         raise IsolationError(problem)
@@ -310,7 +314,8 @@ def run_notebook(
         boot = BOOT.format(private=str(private_path))
         command = [python, "-c", boot, "submission.ipynb", "--nbval-lax", "--nbval-current-env",
                    f"--nbval-cell-timeout={cell_timeout}", "-p", "segedu_nbval_report",
-                   "-p", "no:cacheprovider", "-q", "--tb=no", "--rootdir", str(work), "-o", "addopts="]
+                   "-p", "no:cacheprovider", "-q", "--tb=no", "--rootdir", str(work), "-o",
+                   "addopts="]
         if isolate:
             for name in ("runtime", "config", "cache"):
                 (private_path / name).mkdir()

@@ -1,4 +1,5 @@
-"""The lab generator: solution blocks stripped, hidden tests removed, outputs cleared, metadata kept."""
+"""The lab generator: solution blocks stripped, hidden tests removed, outputs cleared,
+metadata kept."""
 
 import json
 import os
@@ -28,7 +29,8 @@ x = 1"""
 
 def solution_notebook() -> nbformat.NotebookNode:
     nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
     nb.metadata["accelerator"] = "GPU"
     code = nbformat.v4.new_code_cell(SOLUTION_CODE)
     code.outputs = [nbformat.v4.new_output("stream", text="hello\n")]
@@ -50,7 +52,8 @@ def test_student_version():
     assert nbformat.writes(solution) == before  # the solution is not touched
     assert len(lab.cells) == 4  # the hidden-tests cell is gone
     code = lab.cells[1]
-    assert code.source == ("import math\n\ndef area(r):\n    # YOUR CODE HERE\n    raise NotImplementedError()\n\nx = 1")
+    assert code.source == ("import math\n\ndef area(r):\n    # YOUR CODE HERE\n    raise "
+                           "NotImplementedError()\n\nx = 1")
     assert code.outputs == [] and code.execution_count is None
     assert lab.cells[2].metadata["segedu"] == {"grade": True, "id": "area", "points": 2}
     assert lab.cells[2].source == solution.cells[2].source
@@ -130,7 +133,8 @@ def test_read_notebook_errors(tmp_path):
     (tmp_path / "v3.ipynb").write_text(json.dumps({"nbformat": 3, "worksheets": []}))
     with pytest.raises(NotebookError, match="nbformat 4 is required"):
         read_notebook(tmp_path / "v3.ipynb")
-    (tmp_path / "bad.ipynb").write_text(json.dumps({"nbformat": 4, "nbformat_minor": 5, "cells": "x", "metadata": {}}))
+    (tmp_path / "bad.ipynb").write_text(json.dumps({"nbformat": 4, "nbformat_minor": 5,
+                                                    "cells": "x", "metadata": {}}))
     with pytest.raises(NotebookError, match="malformed"):
         read_notebook(tmp_path / "bad.ipynb")
 

@@ -1,4 +1,5 @@
-"""The autograder on a tiny lab: every kind of broken submission gets its row, nothing stops the batch.
+"""The autograder on a tiny lab: every kind of broken submission gets its row, nothing stops
+the batch.
 
 The lab is written by the test: a solution with three graded cells (``double`` 2 points, its
 hidden test ``double-hidden`` 1 point, ``square`` 3 points), turned into the student lab by
@@ -46,13 +47,16 @@ def graded(source: str, cell_id: str, points: int, *, hidden: bool = False):
 
 def tiny_solution() -> nbformat.NotebookNode:
     nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
     nb.cells = [
         nbformat.v4.new_markdown_cell("# Tiny lab"),
         nbformat.v4.new_code_cell("from segedu.grading import check"),
         nbformat.v4.new_code_cell(DOUBLE),
-        graded('with check("double of 2", hint="multiply by 2"):\n    assert double(2) == 4', "double", 2),
-        graded('with check("double of a negative"):\n    assert double(-3) == -6', "double-hidden", 1,
+        graded('with check("double of 2", hint="multiply by 2"):\n    assert double(2) == 4',
+               "double", 2),
+        graded('with check("double of a negative"):\n    assert double(-3) == -6', "double-hidden",
+               1,
                hidden=True),
         nbformat.v4.new_code_cell(SQUARE),
         graded('with check("square of 3", hint="x * x"):\n    assert square(3) == 9', "square", 3),
@@ -63,7 +67,8 @@ def tiny_solution() -> nbformat.NotebookNode:
 def solved(lab: nbformat.NotebookNode, **sources: str) -> nbformat.NotebookNode:
     """The lab with the code cells defining double/square replaced (the solutions by default)."""
     nb = nbformat.from_dict(json.loads(json.dumps(lab)))
-    defaults = {"double": "def double(x):\n    return 2 * x", "square": "def square(x):\n    return x * x"}
+    defaults = {"double": "def double(x):\n    return 2 * x",
+                "square": "def square(x):\n    return x * x"}
     defaults.update(sources)
     for cell in nb.cells:
         for name, source in defaults.items():
@@ -73,7 +78,8 @@ def solved(lab: nbformat.NotebookNode, **sources: str) -> nbformat.NotebookNode:
 
 
 def cell_of(nb, graded_id: str) -> int:
-    return next(i for i, c in enumerate(nb.cells) if c.metadata.get("segedu", {}).get("id") == graded_id)
+    return next(i for i, c in enumerate(nb.cells)
+                if c.metadata.get("segedu", {}).get("id") == graded_id)
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +100,8 @@ def write_submissions(folder: Path, lab) -> dict[str, bytes]:
     subs["correct"] = solved(lab)
     subs["untouched"] = lab
     subs["bad_json"] = '{"cells": [ not json'
-    subs["nbformat3"] = json.dumps({"nbformat": 3, "nbformat_minor": 0, "metadata": {}, "worksheets": []})
+    subs["nbformat3"] = json.dumps({"nbformat": 3, "nbformat_minor": 0, "metadata": {},
+                                    "worksheets": []})
     # double is wrong and its test edited to pass; square is right
     edited = solved(lab, double="def double(x):\n    return x + 1")
     edited.cells[cell_of(edited, "double")].source = "assert True"
@@ -108,7 +115,8 @@ def write_submissions(folder: Path, lab) -> dict[str, bytes]:
     subs["dup_id"] = json.dumps(duplicated)  # nbformat.writes would repair the duplicate
     # the cell defining square never ends, is interrupted, so square is undefined
     subs["loop"] = solved(lab, square="while True:\n    pass\ndef square(x):\n    return x * x")
-    subs["sys_exit"] = solved(lab, square="import sys\nsys.exit()\ndef square(x):\n    return x * x")
+    subs["sys_exit"] = solved(lab,
+                              square="import sys\nsys.exit()\ndef square(x):\n    return x * x")
     subs["os_exit"] = solved(lab, square="import os\nos._exit(1)\ndef square(x):\n    return x * x")
     # 3x the memory limit, 100 MB at a time (b"x" * n really fills the pages)
     subs["memory_hog"] = solved(lab, square=(
@@ -140,7 +148,8 @@ def test_a_batch_of_broken_submissions(tiny, tmp_path):
     times = {p.name: p.stat().st_mtime_ns for p in submissions.iterdir()}
     lab_bytes = lab_path.read_bytes()
 
-    rows, warnings = grade_batch(lab_path, submissions, out, solution=solution, workers=2, limits=LIMITS)
+    rows, warnings = grade_batch(lab_path, submissions, out, solution=solution, workers=2,
+                                 limits=LIMITS)
     assert warnings == []
 
     got = {r["student_id"]: r for r in read_gradebook(out / "gradebook.csv")}
@@ -163,10 +172,13 @@ def test_a_batch_of_broken_submissions(tiny, tmp_path):
     }
     for name, (d, dh, sq, total, status) in expected.items():
         row = got[name]
-        assert (row["double"], row["double-hidden"], row["square"]) == (str(d), str(dh), str(sq)), name
-        assert (row["total"], row["max_total"], row["status"]) == (str(total), "6", status), (name, row)
+        scores = (row["double"], row["double-hidden"], row["square"])
+        assert scores == (str(d), str(dh), str(sq)), name
+        totals = (row["total"], row["max_total"], row["status"])
+        assert totals == (str(total), "6", status), (name, row)
     reasons = {name: row["reason"] for name, row in got.items()}
-    assert reasons["correct"] == reasons["untouched"] == reasons["sys_exit"] == reasons["big_output"] == ""
+    assert (reasons["correct"] == reasons["untouched"] == reasons["sys_exit"]
+            == reasons["big_output"] == "")
     assert reasons["bad_json"].startswith("not a notebook: invalid JSON")
     assert reasons["nbformat3"] == "nbformat 4 is required, found 3"
     assert reasons["dup_id"].startswith("duplicated cell id(s)")
@@ -174,12 +186,13 @@ def test_a_batch_of_broken_submissions(tiny, tmp_path):
     assert reasons["edited"] == "graded cell 'double' was edited: restored from the released lab"
     assert reasons["deleted"] == "graded cell 'square' was deleted: put back from the released lab"
     # code cell 4 of the graded notebook: import, double, its test, the hidden test, then square's
-    assert reasons["loop"] == (f"code cell 4 (`while True:`) ran longer than {LIMITS.cell_timeout:g} s"
-                               " and was interrupted")
-    assert reasons["os_exit"] == ("the kernel died (exit or crash) in code cell 4 (`import os`);"
-                                  " the cells after it did not run")
+    assert reasons["loop"] == ("code cell 4 (`while True:`) ran longer than "
+                               f"{LIMITS.cell_timeout:g} s and was interrupted")
+    assert reasons["os_exit"] == ("the kernel died (exit or crash) in code cell 4 (`import os`); "
+                                  "the cells after it did not run")
     assert reasons["memory_hog"] == (f"killed: used more than {LIMITS.memory_mb:g} MiB of memory in"
-                                     " code cell 4 (`chunks = [b'x' * 100_000_000 for _ in range(45)]`)")
+                                     " code cell 4 (`chunks = [b'x' * 100_000_000 for _ in "
+                                     "range(45)]`)")
 
     # feedback: ✓/✗ per graded cell with the check's message; small even for megabytes of output
     feedback = {p.stem: p.read_text(encoding="utf8") for p in (out / "feedback").iterdir()}
@@ -266,7 +279,8 @@ def test_prepare_restores_graded_cells_and_adds_hidden_tests(tiny):
     solution_sources = [c.source for c in tiny_solution().cells]
     # the released order is back: the hidden test right after the double test, the square test
     # right after the cell before it in the lab (def square), the forged cell kept but not graded
-    assert sources[:3] == ["# Tiny lab", "from segedu.grading import check", "def double(x):\n    return 2 * x"]
+    assert sources[:3] == ["# Tiny lab", "from segedu.grading import check",
+                           "def double(x):\n    return 2 * x"]
     assert sources[3:5] == solution_sources[3:5]
     assert sources[5] == "def square(x):\n    return x * x"
     assert sources[6] == square_test.source and sources[7] == "assert True"

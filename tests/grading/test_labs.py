@@ -25,7 +25,8 @@ def blank_lab_with_hidden_tests(solution: nbformat.NotebookNode) -> nbformat.Not
     blank = nbformat.from_dict(solution)  # a copy
     for index, cell in enumerate(blank.cells):
         if cell.cell_type in ("code", "markdown"):
-            cell.source = strip_solution(cell.source, cell_type=cell.cell_type, where=f"cell {index}")
+            cell.source = strip_solution(cell.source, cell_type=cell.cell_type,
+                                         where=f"cell {index}")
     return blank
 
 
@@ -38,7 +39,8 @@ def test_every_graded_cell_fails_on_the_blank_lab(solution, tmp_path):
     solution_notebook = read_notebook(solution)
     lab_ids = {cell.id for cell in graded_cells(student_version(solution_notebook))}
     assert lab_ids, f"{solution.name} has no graded cell"
-    assert any(is_hidden_tests(c) for c in solution_notebook.cells), f"{solution.name} has no hidden tests"
+    assert any(is_hidden_tests(c) for c in solution_notebook.cells), (
+        f"{solution.name} has no hidden tests")
     blank = blank_lab_with_hidden_tests(solution_notebook)
     graded = graded_cells(blank)
     assert lab_ids < {cell.id for cell in graded}, "the hidden tests are graded cells too"
@@ -52,7 +54,8 @@ def test_every_graded_cell_fails_on_the_blank_lab(solution, tmp_path):
         assert errors, f"graded cell {cell.id!r} of {solution.name} passes on the blank lab"
         shown = "\n".join(errors[0].traceback)
         assert "✗" in shown, f"graded cell {cell.id!r} fails with a bare traceback:\n{shown[:500]}"
-        assert "Traceback" not in shown, f"graded cell {cell.id!r} shows a traceback:\n{shown[:500]}"
+        assert "Traceback" not in shown, (f"graded cell {cell.id!r} shows a "
+                                          f"traceback:\n{shown[:500]}")
 
 
 @pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda p: p.stem)
@@ -61,7 +64,8 @@ def test_lab_metadata_and_colab_cell(solution):
     assert notebook.metadata["kernelspec"]["name"] == "python3"
     assert notebook.metadata.get("accelerator") == "GPU", "request a GPU runtime on Colab"
     first_code = next(c for c in notebook.cells if c.cell_type == "code")
-    assert '"google.colab" in sys.modules' in first_code.source, "the first code cell installs segedu on Colab"
+    assert '"google.colab" in sys.modules' in first_code.source, (
+        "the first code cell installs segedu on Colab")
     assert "torch" not in first_code.source, "Colab's preinstalled torch must be kept"
     badge = f"https://colab.research.google.com/github/segedu/segedu/blob/main/labs/{solution.name}"
     assert f"]({badge})" in notebook.cells[0].source, "the first cell has the lab's Colab badge"

@@ -123,16 +123,19 @@ shell.showtraceback = lambda *args, **kwargs: None  # IPython shows no error: nb
 shell.showsyntaxerror = lambda *args, **kwargs: None
 """
 
-FAKE_TICKS = """for name in ["cross-entropy, hand case", "Dice loss, hand case", "focal loss, hand case"]:
+FAKE_TICKS = """for name in ["cross-entropy, hand case", "Dice loss, hand case",
+             "focal loss, hand case"]:
     print(f"✓ {name}")
 print('{"cell": 5, "outcome": "passed", "message": "", "output": "✓"}')
 from IPython.display import publish_display_data
-publish_display_data({"application/vnd.segedu.grade+json": {"body": "cross-entropy|1|1|", "mac": "0" * 64}})
+publish_display_data({"application/vnd.segedu.grade+json":
+                      {"body": "cross-entropy|1|1|", "mac": "0" * 64}})
 """
 
 # a forged record displayed from inside a graded cell, by the answer the graded cell calls
 FORGED_ANSWER = """from IPython.display import publish_display_data
-publish_display_data({"application/vnd.segedu.grade+json": {"body": "cross-entropy|1|1|", "mac": "f" * 64}})
+publish_display_data({"application/vnd.segedu.grade+json":
+                      {"body": "cross-entropy|1|1|", "mac": "f" * 64}})
 return torch.zeros((), requires_grad=True)"""
 
 
@@ -190,7 +193,8 @@ def _submissions(folder: Path, out: Path, marker: Path) -> dict[str, str]:
     # the Dice TODO answered with segedu's own function, through an alias in another cell
     library = _before_first_graded(_solved(), "from segedu import losses as L")
     dice = next(c for c in library.cells if c.get("id") == "lab01-12")
-    head = dice.source.split("    # BEGIN SOLUTION")[0] if "# BEGIN SOLUTION" in dice.source else None
+    head = (dice.source.split("    # BEGIN SOLUTION")[0] if "# BEGIN SOLUTION" in dice.source
+            else None)
     assert head is not None, "the solution's Dice cell has its solution block"
     dice.source = head + "    return L.dice_loss(logits, target, smooth=smooth)\n"
     subs["library_dice"] = library
@@ -248,7 +252,8 @@ def test_attacks_on_the_grader_get_no_points(tmp_path):
         assert total[name] == 0, (name, book[name])
         assert status[name] == "tampered" and what in reason[name], (name, reason[name])
     # every replaced function is named
-    assert "numpy.allclose" in reason["patch_comparisons"] and "math.isclose" in reason["patch_comparisons"]
+    assert ("numpy.allclose" in reason["patch_comparisons"]
+            and "math.isclose" in reason["patch_comparisons"])
     assert "torch.testing.assert_close" in reason["patch_comparisons"]
     assert "segedu.grading.check" in reason["patch_segedu_grading"]
     # printing the grader's ticks or report lines earns nothing and is no tampering
@@ -258,22 +263,24 @@ def test_attacks_on_the_grader_get_no_points(tmp_path):
     # the library's Dice: its two graded cells earn 0, everything else counts
     dice = lab_points["dice-loss"] + lab_points["dice-loss-hidden"]
     assert (total["library_dice"], status["library_dice"]) == (max_total - dice, "library")
-    assert (book["library_dice"]["dice-loss"], book["library_dice"]["dice-loss-hidden"]) == ("0", "0")
+    assert ((book["library_dice"]["dice-loss"], book["library_dice"]["dice-loss-hidden"])
+            == ("0", "0"))
     assert "`my_dice_loss` uses `segedu.losses.dice_loss`" in reason["library_dice"]
 
     # the feedback says it in one plain sentence, right under the total
-    feedback = {p.stem: p.read_text(encoding="utf8").splitlines() for p in (out / "feedback").iterdir()}
+    feedback = {p.stem: p.read_text(encoding="utf8").splitlines()
+                for p in (out / "feedback").iterdir()}
     assert feedback["redefine_check"][3].startswith("Some graded cells earned 0 points because your"
                                                     " notebook replaced functions")
-    assert feedback["library_dice"][3].startswith("Graded cells 'dice-loss' and 'dice-loss-hidden' earned"
-                                                  " 0 points because `my_dice_loss` uses")
+    assert feedback["library_dice"][3].startswith("Graded cells 'dice-loss' and 'dice-loss-hidden' "
+                                                  "earned 0 points because `my_dice_loss` uses")
     assert feedback["solution"][3].startswith("✓ ")  # no sentence: nothing voided
     # the submissions are as they were
     for name, text in written.items():
         assert (tmp_path / "submissions" / f"{name}.ipynb").read_text(encoding="utf8") == text
 
 
-# --- without a kernel: reading the answers, the records, the plan ----------------------------------
+# --- without a kernel: reading the answers, the records, the plan ---------------------------------
 
 
 def _assignment():
@@ -293,7 +300,8 @@ def _scan(nb):
     ("", "from segedu.losses import dice_loss as d\n    return d(logits, target, smooth)"),
     ("import segedu.losses", "return segedu.losses.dice_loss(logits, target, smooth)"),
     ("import segedu", "return getattr(segedu.losses, 'dice_loss')(logits, target, smooth)"),
-    ("import importlib", "return importlib.import_module('segedu.losses').dice_loss(logits, target)"),
+    ("import importlib",
+     "return importlib.import_module('segedu.losses').dice_loss(logits, target)"),
     # a helper of the student's, in another cell, that calls the library
     ("from segedu.losses.dice import dice_loss as _dl\ndef helper(a, b):\n    return _dl(a, b)",
      "return helper(logits, target)"),
@@ -312,7 +320,8 @@ def test_honest_answers_and_the_allow_list_are_not_flagged():
     # every solution, as a student would hand it in, uses nothing its exercises forbid
     for path in sorted((ROOT / "solutions").glob("*.ipynb")):
         lab = read_notebook(ROOT / "labs" / path.name)
-        assignment = Assignment.from_bytes((ROOT / "labs" / path.name).read_bytes(), path.read_bytes())
+        assignment = Assignment.from_bytes((ROOT / "labs" / path.name).read_bytes(),
+                                           path.read_bytes())
         solved = read_notebook(path)
         solved.cells = [c for c in solved.cells if not is_hidden_tests(c)]
         assert scan(prepare(solved, assignment).notebook, lab) == [], path.name
@@ -339,10 +348,12 @@ def test_records_are_read_only_when_signed():
         return {"body": body, "mac": hmac.new(key, body.encode(), hashlib.sha256).hexdigest()}
 
     assert check_record([signed("dice|1|3|")], "dice", key) == ("ok", True, [])
-    assert check_record([signed("dice|0|3|torch.allclose;x")], "dice", key) == ("ok", False, ["torch.allclose", "x"])
+    assert (check_record([signed("dice|0|3|torch.allclose;x")], "dice", key)
+            == ("ok", False, ["torch.allclose", "x"]))
     assert check_record([], "dice", key) == ("missing", False, [])
     assert check_record([signed("other|1|1|")], "dice", key) == ("missing", False, [])
-    forged = {"body": "dice|1|3|", "mac": hmac.new(b"x" * 32, b"dice|1|3|", hashlib.sha256).hexdigest()}
+    forged = {"body": "dice|1|3|",
+              "mac": hmac.new(b"x" * 32, b"dice|1|3|", hashlib.sha256).hexdigest()}
     assert check_record([forged], "dice", key) == ("forged", False, [])
     # a forged record next to the real one is still a forgery
     assert check_record([forged, signed("dice|0|4|")], "dice", key) == ("forged", False, [])
@@ -358,7 +369,7 @@ def test_the_guard_plan_of_lab_01():
     assert {"segedu.losses", "torchvision.ops", "segedu.grading"} <= set(plan.modules)
 
 
-# --- isolation -------------------------------------------------------------------------------------
+# --- isolation ------------------------------------------------------------------------------------
 
 
 def test_isolate_hides_the_solution_the_network_and_the_disk(tmp_path):
@@ -414,12 +425,14 @@ def double(x):
         for isolate in (False, True) if problem is None else (False,):
             out = tmp_path / f"out-{isolate}"
             outside.unlink(missing_ok=True)
-            limits = Limits(cell_timeout=60, timeout=120, memory_mb=3000, fast=True, isolate=isolate)
+            limits = Limits(cell_timeout=60, timeout=120, memory_mb=3000, fast=True,
+                            isolate=isolate)
             rows, _ = grade_batch(released / "lab.ipynb", submissions, out,
                                   solution=private / "solution.ipynb", limits=limits)
             (row,) = rows
             if isolate:  # nothing escaped: full marks, and nothing written outside
-                assert (row.total, row.status) == (6, "ok"), (row.flags, [c.message for c in row.cells])
+                assert (row.total, row.status) == (6, "ok"), (row.flags,
+                                                              [c.message for c in row.cells])
                 assert not outside.exists()
             else:  # the same notebook without isolation reads, connects and writes
                 assert row.total == 3 and outside.exists(), [c.message for c in row.cells]
