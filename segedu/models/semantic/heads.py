@@ -14,10 +14,12 @@ from torch import nn
 __all__ = ["conv_bn_relu", "SeparableConv2d", "fcn_head", "ASPP", "deeplab_head"]
 
 
-def conv_bn_relu(in_channels: int, out_channels: int, kernel_size: int, *, dilation: int = 1) -> list[nn.Module]:
+def conv_bn_relu(in_channels: int, out_channels: int, kernel_size: int, *,
+                 dilation: int = 1) -> list[nn.Module]:
     """A convolution without bias (padding keeps the size), batch norm, ReLU."""
     padding = dilation * (kernel_size - 1) // 2
-    return [nn.Conv2d(in_channels, out_channels, kernel_size, padding=padding, dilation=dilation, bias=False),
+    return [nn.Conv2d(in_channels, out_channels, kernel_size, padding=padding, dilation=dilation,
+                      bias=False),
             nn.BatchNorm2d(out_channels), nn.ReLU()]
 
 
@@ -41,13 +43,16 @@ class SeparableConv2d(nn.Sequential):
 
 def separable_bn_relu(in_channels: int, out_channels: int, *, dilation: int = 1) -> list[nn.Module]:
     """A 3x3 separable convolution without bias, batch norm, ReLU."""
-    return [SeparableConv2d(in_channels, out_channels, 3, dilation=dilation), nn.BatchNorm2d(out_channels), nn.ReLU()]
+    return [SeparableConv2d(in_channels, out_channels, 3, dilation=dilation),
+            nn.BatchNorm2d(out_channels), nn.ReLU()]
 
 
 def fcn_head(in_channels: int, num_classes: int) -> nn.Sequential:
-    """3x3 conv to C_in/4 channels, BN, ReLU, dropout 0.1, 1x1 classifier: -> (N, num_classes, h, w)."""
+    """3x3 conv to C_in/4 channels, BN, ReLU, dropout 0.1, 1x1 classifier: -> (N, num_classes,
+    h, w)."""
     inter = in_channels // 4
-    return nn.Sequential(*conv_bn_relu(in_channels, inter, 3), nn.Dropout(0.1), nn.Conv2d(inter, num_classes, 1))
+    return nn.Sequential(*conv_bn_relu(in_channels, inter, 3), nn.Dropout(0.1),
+                         nn.Conv2d(inter, num_classes, 1))
 
 
 class ASPP(nn.Module):
@@ -59,16 +64,21 @@ class ASPP(nn.Module):
     ``separable=True`` makes the three dilated branches depthwise-separable (DeepLabv3+).
     """
 
-    def __init__(self, *, in_channels: int, rates: tuple[int, ...] = (12, 24, 36), out_channels: int = 256,
+    def __init__(self, *, in_channels: int, rates: tuple[int, ...] = (12, 24, 36),
+                 out_channels: int = 256,
                  separable: bool = False) -> None:
         super().__init__()
         branches = [nn.Sequential(*conv_bn_relu(in_channels, out_channels, 1))]
-        dilated = separable_bn_relu if separable else lambda i, o, dilation: conv_bn_relu(i, o, 3, dilation=dilation)
-        branches += [nn.Sequential(*dilated(in_channels, out_channels, dilation=rate)) for rate in rates]
-        branches.append(nn.Sequential(nn.AdaptiveAvgPool2d(1), *conv_bn_relu(in_channels, out_channels, 1)))
+        dilated = (separable_bn_relu if separable
+                   else lambda i, o, dilation: conv_bn_relu(i, o, 3, dilation=dilation))
+        branches += [nn.Sequential(*dilated(in_channels, out_channels, dilation=rate))
+                     for rate in rates]
+        branches.append(nn.Sequential(nn.AdaptiveAvgPool2d(1),
+                                      *conv_bn_relu(in_channels, out_channels, 1)))
         self.convs = nn.ModuleList(branches)
         # (N, 5 * out, h, w) -> (N, out, h, w), with dropout 0.5 as in torchvision
-        self.project = nn.Sequential(*conv_bn_relu(len(branches) * out_channels, out_channels, 1), nn.Dropout(0.5))
+        self.project = nn.Sequential(*conv_bn_relu(len(branches) * out_channels, out_channels, 1),
+                                     nn.Dropout(0.5))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         size = x.shape[-2:]
@@ -80,4 +90,5 @@ class ASPP(nn.Module):
 
 def deeplab_head(in_channels: int, num_classes: int) -> nn.Sequential:
     """ASPP, a 3x3 conv-BN-ReLU, a 1x1 classifier: (N, C_in, h, w) -> (N, num_classes, h, w)."""
-    return nn.Sequential(ASPP(in_channels=in_channels), *conv_bn_relu(256, 256, 3), nn.Conv2d(256, num_classes, 1))
+    return nn.Sequential(ASPP(in_channels=in_channels), *conv_bn_relu(256, 256, 3),
+                         nn.Conv2d(256, num_classes, 1))

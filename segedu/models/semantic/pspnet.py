@@ -70,7 +70,8 @@ class PyramidPoolingModule(nn.Module):
         reduced = in_channels // len(bins)  # C/4 for the paper's 4 levels
         self.bins = tuple(bins)
         self.stages = nn.ModuleList(
-            nn.Sequential(nn.AdaptiveAvgPool2d(b), *conv_bn_relu(in_channels, reduced, 1)) for b in bins
+            nn.Sequential(nn.AdaptiveAvgPool2d(b), *conv_bn_relu(in_channels, reduced, 1))
+            for b in bins
         )
         self.out_channels = in_channels + len(bins) * reduced
 
@@ -104,12 +105,16 @@ class PSPNet(DilatedResNetSegmenter):
     published ResNet) and ``head_channels`` (512) give the slim PSPNet of :mod:`segedu.zoo`.
     """
 
-    def __init__(self, *, num_classes: int = 21, aux_loss: bool = True, bins: tuple[int, ...] = (1, 2, 3, 6),
-                 backbone: str = "resnet50", backbone_width: int = 64, head_channels: int = 512) -> None:
-        resnet = resnet_by_name(backbone, replace_stride_with_dilation=(False, True, True), include_top=False,
+    def __init__(self, *, num_classes: int = 21, aux_loss: bool = True,
+                 bins: tuple[int, ...] = (1, 2, 3, 6),
+                 backbone: str = "resnet50", backbone_width: int = 64,
+                 head_channels: int = 512) -> None:
+        resnet = resnet_by_name(backbone, replace_stride_with_dilation=(False, True, True),
+                                include_top=False,
                                 width=backbone_width)
         layer3, layer4 = resnet.stage_channels[2:]  # 1024 and 2048 for the ResNet-50
-        super().__init__(head=psp_head(layer4, num_classes, bins=bins, channels=head_channels),  # (N, C4, H/8, W/8)
+        # (N, C4, H/8, W/8)
+        super().__init__(head=psp_head(layer4, num_classes, bins=bins, channels=head_channels),
                          aux_head=fcn_head(layer3, num_classes) if aux_loss else None,  # on layer3
                          backbone=resnet)
 
@@ -136,5 +141,6 @@ def pspnet_loss(outputs: dict[str, torch.Tensor], target: torch.Tensor, *, aux_w
     """
     loss = F.cross_entropy(outputs["out"], target, ignore_index=ignore_index)
     if "aux" in outputs:
-        loss = loss + aux_weight * F.cross_entropy(outputs["aux"], target, ignore_index=ignore_index)
+        loss = loss + aux_weight * F.cross_entropy(outputs["aux"], target,
+                                                   ignore_index=ignore_index)
     return loss

@@ -1,4 +1,5 @@
-r"""The YOLO output volume: one grid, every cell predicting boxes and a class (Redmon et al. 2016, 2017).
+r"""The YOLO output volume: one grid, every cell predicting boxes and a class (Redmon et al.
+2016, 2017).
 
 YOLO reads detection as a single regression. The image is divided into an ``S x S`` grid; each
 cell predicts ``B`` boxes, each with 5 numbers (where, how big, how sure) and, once per cell, a
@@ -6,8 +7,8 @@ distribution over ``C`` classes. The network's output is therefore a volume
 ``(N, S, S, B * 5 + C)``; the course's example (S = 19, B = 5 anchors, C = 20 VOC classes, a
 608x608 image at stride 32) is ``19 x 19 x 45``.
 
-**Layout** (fixed): in the vector of cell ``(row, col)``, channels ``5b .. 5b + 4`` are box ``b``'s raw
-``(t_x, t_y, t_w, t_h, t_o)`` and channels ``5B .. 5B + C - 1`` are the class logits.
+**Layout** (fixed): in the vector of cell ``(row, col)``, channels ``5b .. 5b + 4`` are box ``b``'s
+raw ``(t_x, t_y, t_w, t_h, t_o)`` and channels ``5B .. 5B + C - 1`` are the class logits.
 
 **Decoding**, as fractions of the image (YOLOv2's parametrisation with anchors; YOLO v1's without):
 
@@ -35,10 +36,10 @@ pixels count more on a small box than on a large one. The confidence target ``C`
 the predicted and the true box (the paper's definition) or 1.
 
 **With anchors** (YOLOv2) the size term compares the raw :math:`t_w, t_h` with
-:math:`\log(w / a_w), \log(h / a_h)` instead: the logarithm already makes it scale-free, so no square
-roots. (YOLOv2 also predicts classes per box and replaces the class term by a cross-entropy; the
-layout here keeps v1's one distribution per cell. :func:`yolo_output_channels` counts the channels
-of both layouts: ``5 * 5 + 20 = 45`` here, ``5 * (5 + 20) = 125`` in YOLOv2.)
+:math:`\log(w / a_w), \log(h / a_h)` instead: the logarithm already makes it scale-free, so no
+square roots. (YOLOv2 also predicts classes per box and replaces the class term by a cross-entropy;
+the layout here keeps v1's one distribution per cell. :func:`yolo_output_channels` counts the
+channels of both layouts: ``5 * 5 + 20 = 45`` here, ``5 * (5 + 20) = 125`` in YOLOv2.)
 """
 
 from __future__ import annotations
@@ -69,10 +70,12 @@ __all__ = [
 # YOLOv2's five VOC anchors (yolo-voc.cfg), widths and heights in cells of a 13x13 grid, here as
 # fractions of the image.
 YOLOV2_VOC_ANCHORS = tuple((w / 13, h / 13) for w, h in (
-    (1.3221, 1.73145), (3.19275, 4.00944), (5.05587, 8.09892), (9.47112, 4.84053), (11.2364, 10.0071)))
+    (1.3221, 1.73145), (3.19275, 4.00944), (5.05587, 8.09892), (9.47112, 4.84053),
+    (11.2364, 10.0071)))
 
 
-def yolo_output_channels(num_anchors: int, num_classes: int, *, shared_classes: bool = False) -> int:
+def yolo_output_channels(num_anchors: int, num_classes: int, *,
+                         shared_classes: bool = False) -> int:
     """Channels per grid cell of a YOLO output volume: the depth of the 1x1 head's output.
 
     Each of the ``num_anchors`` boxes of a cell predicts 5 numbers ``(t_x, t_y, t_w, t_h, t_o)``.
@@ -105,12 +108,13 @@ def yolo_output_channels(num_anchors: int, num_classes: int, *, shared_classes: 
     return num_anchors * (5 + num_classes)
 
 
-# -- checks -------------------------------------------------------------------------------------------
+# -- checks ----------------------------------------------------------------------------------------
 def _image_hw(image_size: int | Sequence[int]) -> tuple[int, int]:
     if isinstance(image_size, int) and not isinstance(image_size, bool):
         image_size = (image_size, image_size)
     if len(image_size) != 2 or any(not isinstance(s, int) or s <= 0 for s in image_size):
-        raise ValueError(f"image_size must be a positive int or (height, width), got {image_size!r}")
+        raise ValueError("image_size must be a positive int or (height, width), got "
+                         f"{image_size!r}")
     return int(image_size[0]), int(image_size[1])
 
 
@@ -119,7 +123,8 @@ def _anchor_tensor(anchors, num_boxes: int | None, like: torch.Tensor) -> torch.
         return None
     anchors = torch.as_tensor(anchors, dtype=like.dtype, device=like.device)
     if anchors.ndim != 2 or anchors.shape[1] != 2 or (anchors <= 0).any():
-        raise ValueError(f"anchors must be a (B, 2) tensor of positive (width, height) fractions, got {anchors.tolist()}")
+        raise ValueError("anchors must be a (B, 2) tensor of positive (width, height) fractions, "
+                         f"got {anchors.tolist()}")
     if num_boxes is not None and len(anchors) != num_boxes:
         raise ValueError(f"got {len(anchors)} anchors for num_boxes={num_boxes}")
     return anchors
@@ -127,23 +132,28 @@ def _anchor_tensor(anchors, num_boxes: int | None, like: torch.Tensor) -> torch.
 
 def _split_channels(output: torch.Tensor, num_boxes: int | None, anchors) -> tuple[int, int]:
     """``(B, C)`` of a ``(N, S, S, B * 5 + C)`` output."""
-    if not isinstance(output, torch.Tensor) or output.ndim != 4 or output.shape[1] != output.shape[2]:
-        raise ValueError("output must be an (N, S, S, B * 5 + C) tensor, got "
-                         f"{tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__}")
+    if (not isinstance(output, torch.Tensor) or output.ndim != 4
+        or output.shape[1] != output.shape[2]):
+        got = (tuple(output.shape) if isinstance(output, torch.Tensor)
+               else type(output).__name__)
+        raise ValueError(f"output must be an (N, S, S, B * 5 + C) tensor, got {got}")
     if not output.is_floating_point():
         raise TypeError(f"output must be a float tensor, got {output.dtype}")
     b = len(anchors) if anchors is not None else num_boxes
     if b is None:
-        raise ValueError("without anchors, pass num_boxes: B cannot be read from B * 5 + C channels")
+        raise ValueError("without anchors, pass num_boxes: B cannot be read from B * 5 + C "
+                         "channels")
     c = output.shape[-1] - 5 * b
     if c < 1:
-        raise ValueError(f"output has {output.shape[-1]} channels: too few for {b} boxes (5 each) and a class")
+        raise ValueError(f"output has {output.shape[-1]} channels: too few for {b} boxes (5 each) "
+                         "and a class")
     return b, c
 
 
-# -- decoding -------------------------------------------------------------------------------------------
-def decode_yolo_grid(output: torch.Tensor, *, image_size: int | Sequence[int], anchors=None,
-                     num_boxes: int | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+# -- decoding --------------------------------------------------------------------------------------
+def decode_yolo_grid(
+        output: torch.Tensor, *, image_size: int | Sequence[int], anchors=None,
+        num_boxes: int | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Boxes, confidences and class probabilities of every predictor of the grid.
 
     Args:
@@ -181,19 +191,24 @@ def decode_yolo_grid(output: torch.Tensor, *, image_size: int | Sequence[int], a
     return boxes.reshape(n, -1, 4), confidence.reshape(n, -1), class_probs.reshape(n, -1, c)
 
 
-def postprocess_yolo_grid(boxes: torch.Tensor, confidence: torch.Tensor, class_probs: torch.Tensor, *,
-                          score_threshold: float = 0.25, iou_threshold: float = 0.5) -> list[dict[str, torch.Tensor]]:
+def postprocess_yolo_grid(boxes: torch.Tensor, confidence: torch.Tensor,
+                          class_probs: torch.Tensor, *,
+                          score_threshold: float = 0.25,
+                          iou_threshold: float = 0.5) -> list[dict[str, torch.Tensor]]:
     """Detections from :func:`decode_yolo_grid`'s output: one dict per image.
 
     Each box keeps its best class: ``score = confidence * max_c p_c``, ``label = argmax_c p_c``
     (``0 .. C - 1``; YOLO has no background class). Boxes scoring ``>= score_threshold`` go
-    through per-class NMS. Returns ``boxes (n, 4)``, ``scores (n,)``, ``labels (n,)`` int64, best first.
+    through per-class NMS. Returns ``boxes (n, 4)``, ``scores (n,)``, ``labels (n,)`` int64,
+    best first.
     """
     if boxes.ndim != 3 or boxes.shape[-1] != 4:
         raise ValueError(f"boxes must be (N, R, 4), got {tuple(boxes.shape)}")
-    if confidence.shape != boxes.shape[:2] or class_probs.ndim != 3 or class_probs.shape[:2] != boxes.shape[:2]:
-        raise ValueError(f"need confidence (N, R) and class_probs (N, R, C) for boxes {tuple(boxes.shape)}, got "
-                         f"{tuple(confidence.shape)} and {tuple(class_probs.shape)}")
+    if (confidence.shape != boxes.shape[:2] or class_probs.ndim != 3
+        or class_probs.shape[:2] != boxes.shape[:2]):
+        raise ValueError("need confidence (N, R) and class_probs (N, R, C) for boxes "
+                         f"{tuple(boxes.shape)}, got {tuple(confidence.shape)} and "
+                         f"{tuple(class_probs.shape)}")
     best_prob, labels = class_probs.max(dim=-1)  # (N, R)
     scores = confidence * best_prob  # (N, R) class-specific confidence of the best class
     results = []
@@ -205,10 +220,12 @@ def postprocess_yolo_grid(boxes: torch.Tensor, confidence: torch.Tensor, class_p
     return results
 
 
-# -- targets --------------------------------------------------------------------------------------------
-def encode_yolo_grid_targets(boxes: torch.Tensor, labels: torch.Tensor, *, image_size: int | Sequence[int],
+# -- targets ---------------------------------------------------------------------------------------
+def encode_yolo_grid_targets(boxes: torch.Tensor, labels: torch.Tensor, *,
+                             image_size: int | Sequence[int],
                              grid_size: int, num_boxes: int, num_classes: int, anchors=None,
-                             predicted_boxes: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                             predicted_boxes: torch.Tensor | None = None
+                             ) -> tuple[torch.Tensor, torch.Tensor]:
     """One image's training target in the output's layout, and which predictors are responsible.
 
     Args:
@@ -231,15 +248,16 @@ def encode_yolo_grid_targets(boxes: torch.Tensor, labels: torch.Tensor, *, image
     height, width = _image_hw(image_size)
     s, b, c = grid_size, num_boxes, num_classes
     if boxes.ndim != 2 or boxes.shape[1] != 4 or labels.shape != (len(boxes),):
-        raise ValueError(f"need boxes (M, 4) and labels (M,), got {tuple(boxes.shape)} and {tuple(labels.shape)}")
+        raise ValueError(f"need boxes (M, 4) and labels (M,), got {tuple(boxes.shape)} and "
+                         f"{tuple(labels.shape)}")
     if len(labels) and (labels.min() < 0 or labels.max() >= c):
         raise ValueError(f"labels must be in 0 .. {c - 1}, got {labels.tolist()}")
     if len(boxes) and ((boxes[:, 2] <= boxes[:, 0]) | (boxes[:, 3] <= boxes[:, 1])).any():
         raise ValueError(f"every box needs a positive width and height, got {boxes.tolist()}")
     anchors = _anchor_tensor(anchors, b, boxes.float())
     if anchors is None and b > 1 and predicted_boxes is None:
-        raise ValueError("without anchors and with num_boxes > 1, pass predicted_boxes: v1 makes the predictor "
-                         "with the best IoU responsible")
+        raise ValueError("without anchors and with num_boxes > 1, pass predicted_boxes: v1 makes "
+                         "the predictor with the best IoU responsible")
     target = boxes.new_zeros((s, s, 5 * b + c), dtype=torch.float32)
     responsible = torch.zeros((s, s, b), dtype=torch.bool, device=boxes.device)
     for box, label in zip(boxes.float(), labels.tolist(), strict=True):
@@ -264,8 +282,9 @@ def encode_yolo_grid_targets(boxes: torch.Tensor, labels: torch.Tensor, *, image
     return target, responsible
 
 
-# -- loss -----------------------------------------------------------------------------------------------
-def yolo_grid_loss(output: torch.Tensor, target: torch.Tensor, responsible: torch.Tensor, *, anchors=None,
+# -- loss ------------------------------------------------------------------------------------------
+def yolo_grid_loss(output: torch.Tensor, target: torch.Tensor, responsible: torch.Tensor, *,
+                   anchors=None,
                    lambda_coord: float = 5.0, lambda_noobj: float = 0.5,
                    confidence_target: str = "iou") -> torch.Tensor:
     """YOLO's sum-squared loss (module docstring), summed over the grid, averaged over the images.
@@ -277,10 +296,12 @@ def yolo_grid_loss(output: torch.Tensor, target: torch.Tensor, responsible: torc
         confidence_target: ``"iou"`` (the paper: the IoU of predicted and true box, no gradient
             through it) or ``"one"``.
     """
-    b = responsible.shape[-1] if isinstance(responsible, torch.Tensor) and responsible.ndim == 4 else None
+    b = (responsible.shape[-1] if isinstance(responsible, torch.Tensor) and responsible.ndim == 4
+         else None)
     if b is None or responsible.shape[:3] != output.shape[:3] or target.shape != output.shape:
-        raise ValueError(f"need output and target of one shape (N, S, S, B * 5 + C) and responsible (N, S, S, B), "
-                         f"got {tuple(output.shape)}, {tuple(target.shape)}, {tuple(responsible.shape)}")
+        raise ValueError("need output and target of one shape (N, S, S, B * 5 + C) and "
+                         f"responsible (N, S, S, B), got {tuple(output.shape)}, "
+                         f"{tuple(target.shape)}, {tuple(responsible.shape)}")
     if confidence_target not in ("iou", "one"):
         raise ValueError(f"confidence_target must be 'iou' or 'one', got {confidence_target!r}")
     anchors = _anchor_tensor(anchors, b, output)
@@ -299,7 +320,8 @@ def yolo_grid_loss(output: torch.Tensor, target: torch.Tensor, responsible: torc
         size = (w.sqrt() - goal[..., 2].sqrt()) ** 2 + (h.sqrt() - goal[..., 3].sqrt()) ** 2
     else:
         w, h = anchors[:, 0] * torch.exp(raw[..., 2]), anchors[:, 1] * torch.exp(raw[..., 3])
-        safe_w = torch.where(responsible, goal[..., 2], anchors[:, 0].expand_as(goal[..., 2]))  # no log(0)
+        # no log(0)
+        safe_w = torch.where(responsible, goal[..., 2], anchors[:, 0].expand_as(goal[..., 2]))
         safe_h = torch.where(responsible, goal[..., 3], anchors[:, 1].expand_as(goal[..., 3]))
         size = ((raw[..., 2] - torch.log(safe_w / anchors[:, 0])) ** 2
                 + (raw[..., 3] - torch.log(safe_h / anchors[:, 1])) ** 2)
@@ -327,13 +349,15 @@ def _paired_iou(x, y, w, h, goal, s):
     p = torch.stack([x - w * s / 2, y - h * s / 2, x + w * s / 2, y + h * s / 2], -1)
     g = torch.stack([goal[..., 0] - goal[..., 2] * s / 2, goal[..., 1] - goal[..., 3] * s / 2,
                      goal[..., 0] + goal[..., 2] * s / 2, goal[..., 1] + goal[..., 3] * s / 2], -1)
-    wh = (torch.minimum(p[..., 2:], g[..., 2:]) - torch.maximum(p[..., :2], g[..., :2])).clamp(min=0)
+    wh = (torch.minimum(p[..., 2:], g[..., 2:])
+          - torch.maximum(p[..., :2], g[..., :2])).clamp(min=0)
     inter = wh[..., 0] * wh[..., 1]
-    union = (p[..., 2] - p[..., 0]) * (p[..., 3] - p[..., 1]) + (g[..., 2] - g[..., 0]) * (g[..., 3] - g[..., 1]) - inter
+    union = ((p[..., 2] - p[..., 0]) * (p[..., 3] - p[..., 1])
+             + (g[..., 2] - g[..., 0]) * (g[..., 3] - g[..., 1]) - inter)
     return inter / union.clamp(min=1e-12)
 
 
-# -- modules --------------------------------------------------------------------------------------------
+# -- modules ---------------------------------------------------------------------------------------
 class YoloGridHead(nn.Module):
     """Feature map -> the YOLO output volume.
 
@@ -350,20 +374,24 @@ class YoloGridHead(nn.Module):
     def __init__(self, *, in_channels: int, grid_size: int, num_boxes: int, num_classes: int,
                  hidden_channels: int | None = None) -> None:
         super().__init__()
-        for name, value in (("in_channels", in_channels), ("grid_size", grid_size), ("num_boxes", num_boxes),
+        for name, value in (("in_channels", in_channels), ("grid_size", grid_size),
+                            ("num_boxes", num_boxes),
                             ("num_classes", num_classes)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
         hidden = hidden_channels or in_channels
         self.grid_size, self.num_boxes, self.num_classes = grid_size, num_boxes, num_classes
-        self.conv = nn.Sequential(nn.Conv2d(in_channels, hidden, 3, padding=1, bias=False), nn.BatchNorm2d(hidden),
+        self.conv = nn.Sequential(nn.Conv2d(in_channels, hidden, 3, padding=1, bias=False),
+                                  nn.BatchNorm2d(hidden),
                                   nn.LeakyReLU(0.1, inplace=True))
-        self.out = nn.Conv2d(hidden, yolo_output_channels(num_boxes, num_classes, shared_classes=True), 1)
+        self.out = nn.Conv2d(hidden,
+                             yolo_output_channels(num_boxes, num_classes, shared_classes=True), 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 4 or tuple(x.shape[-2:]) != (self.grid_size, self.grid_size):
-            raise ValueError(f"YoloGridHead(grid_size={self.grid_size}) needs an (N, C, {self.grid_size}, "
-                             f"{self.grid_size}) feature map, got {tuple(x.shape)}; at stride 32 that is a "
+            raise ValueError(f"YoloGridHead(grid_size={self.grid_size}) needs an (N, C, "
+                             f"{self.grid_size}, {self.grid_size}) feature map, got "
+                             f"{tuple(x.shape)}; at stride 32 that is a "
                              f"{32 * self.grid_size}x{32 * self.grid_size} image")
         x = self.out(self.conv(x))  # (N, B * 5 + C, S, S)
         return x.permute(0, 2, 3, 1)  # (N, S, S, B * 5 + C)
@@ -371,14 +399,16 @@ class YoloGridHead(nn.Module):
 
 class YoloGrid(nn.Module):
     """A ResNet (stride 32) and :class:`YoloGridHead`: ``(N, 3, 32 S, 32 S)`` in ``[0, 1]`` ->
-    ``(N, S, S, B * 5 + C)`` raw output (decode with :func:`decode_yolo_grid` and ``model.anchors``).
+    ``(N, S, S, B * 5 + C)`` raw output (decode with :func:`decode_yolo_grid`
+    and ``model.anchors``).
 
     Args (keyword-only): num_classes ``C``, grid_size ``S``, num_boxes ``B``, anchors (``(B, 2)``
     fractions, or ``None`` for v1), backbone, backbone_width.
     """
 
     def __init__(self, *, num_classes: int = 20, grid_size: int = 19, num_boxes: int = 5,
-                 anchors: Sequence[Sequence[float]] | None = YOLOV2_VOC_ANCHORS, backbone: str = "resnet18",
+                 anchors: Sequence[Sequence[float]] | None = YOLOV2_VOC_ANCHORS,
+                 backbone: str = "resnet18",
                  backbone_width: int = 16) -> None:
         super().__init__()
         self.backbone = resnet_by_name(backbone, include_top=False, width=backbone_width)

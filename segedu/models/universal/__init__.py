@@ -1,4 +1,5 @@
-"""Set prediction and universal segmentation: semantic, instance and panoptic from one model (Part V).
+"""Set prediction and universal segmentation: semantic, instance and panoptic from one model
+(Part V).
 
 - :mod:`.detr`: DETR's Hungarian matcher and set loss (Carion et al. 2020);
 - :mod:`.panoptic_fpn`: ``panoptic_fpn`` (Kirillov et al. 2019);

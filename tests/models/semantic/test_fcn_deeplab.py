@@ -28,7 +28,8 @@ def _perturb_batch_norm(model):
 def test_same_parameters_as_torchvision(name):
     model = get_model(name)
     count = sum(p.numel() for p in model.parameters())
-    assert count == sum(p.numel() for p in _reference(name, num_classes=21, aux_loss=True).parameters())
+    assert count == sum(p.numel()
+                        for p in _reference(name, num_classes=21, aux_loss=True).parameters())
     assert count == PARAMETERS[name]
     assert name in list_models()
 
@@ -54,7 +55,8 @@ def test_same_outputs_as_torchvision_from_a_saved_checkpoint(name, tmp_path):
 def test_without_aux_head_and_gradients():
     model = get_model("deeplabv3_resnet50", num_classes=3, aux_loss=False)
     reference = _reference("deeplabv3_resnet50", num_classes=3, aux_loss=False)
-    assert sum(p.numel() for p in model.parameters()) == sum(p.numel() for p in reference.parameters())
+    assert sum(p.numel() for p in model.parameters()) == sum(p.numel()
+                                                             for p in reference.parameters())
     out = model(torch.randn(2, 3, 32, 32))
     assert list(out) == ["out"]
     out["out"].mean().backward()
@@ -82,8 +84,8 @@ def test_bad_weights_and_names(tmp_path):
     with pytest.raises(ValueError, match="not a PyTorch checkpoint"):
         get_model("fcn_resnet50", weights=tmp_path / "junk.pth")
     # the wrong model's weights: the keys do not fit
-    torch.save({"state_dict": get_model("fcn_resnet50", num_classes=2, aux_loss=False).state_dict()},
-               tmp_path / "fcn.pth")
+    wrong = get_model("fcn_resnet50", num_classes=2, aux_loss=False)
+    torch.save({"state_dict": wrong.state_dict()}, tmp_path / "fcn.pth")
     with pytest.raises(ValueError, match="does not fit"):
         get_model("deeplabv3_resnet50", num_classes=2, aux_loss=False, weights=tmp_path / "fcn.pth")
     with pytest.raises(ValueError, match="no official checkpoint"):
@@ -106,8 +108,10 @@ def test_official_weights_are_torchvisions_checkpoint(name, tmp_path, monkeypatc
     from segedu.models import registry
 
     # the address is torchvision's own
-    weights_enum = {"fcn_resnet50": "FCN_ResNet50_Weights", "deeplabv3_resnet50": "DeepLabV3_ResNet50_Weights"}[name]
-    assert registry._OFFICIAL[name]() == getattr(torchvision.models.segmentation, weights_enum).DEFAULT.url
+    weights_enum = {"fcn_resnet50": "FCN_ResNet50_Weights",
+                    "deeplabv3_resnet50": "DeepLabV3_ResNet50_Weights"}[name]
+    assert (registry._OFFICIAL[name]()
+            == getattr(torchvision.models.segmentation, weights_enum).DEFAULT.url)
     # offline: torchvision's randomly initialised model saved as a file stands in for the download
     torch.manual_seed(1)
     reference = _reference(name, num_classes=21, aux_loss=True)
@@ -126,7 +130,8 @@ def test_official_download_with_a_wrong_hash_fails(tmp_path, monkeypatch):
     from segedu.models import registry
 
     path, digest = _hashed_checkpoint(get_model("fcn_resnet50"), tmp_path / "server")
-    wrong = path.rename(tmp_path / "server" / f"tiny-{'0' * 8 if digest[:8] != '0' * 8 else '1' * 8}.pth")
+    wrong = path.rename(tmp_path / "server"
+                        / f"tiny-{'0' * 8 if digest[:8] != '0' * 8 else '1' * 8}.pth")
     monkeypatch.setitem(registry._OFFICIAL, "fcn_resnet50", lambda: wrong.as_uri())
     monkeypatch.setenv("SEGEDU_CACHE", str(tmp_path / "cache"))
     with pytest.raises(RuntimeError, match="invalid hash value"):

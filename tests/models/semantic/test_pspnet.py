@@ -27,7 +27,8 @@ def _perturb_batch_norm(module):
 
 
 def _adaptive_average_by_hand(x, bins):
-    """Region (i, j) of a ``bins`` x ``bins`` grid spans rows floor(i H / b) .. ceil((i + 1) H / b)."""
+    """Region (i, j) of a ``bins`` x ``bins`` grid spans rows floor(i H / b) ..
+    ceil((i + 1) H / b)."""
     height, width = x.shape[-2:]
     out = torch.empty(*x.shape[:-2], bins, bins)
     for i in range(bins):
@@ -63,7 +64,8 @@ def test_a_pyramid_branch_by_hand():
         pooled = _adaptive_average_by_hand(x, bins)  # (2, 32, b, b)
         torch.testing.assert_close(pooled, F.adaptive_avg_pool2d(x, bins))
         z = torch.einsum("oc,nchw->nohw", conv.weight[:, :, 0, 0], pooled)  # 1x1 conv, no bias
-        z = (z - bn.running_mean[:, None, None]) / torch.sqrt(bn.running_var[:, None, None] + bn.eps)
+        z = (z - bn.running_mean[:, None, None]) / torch.sqrt(bn.running_var[:, None, None]
+                                                              + bn.eps)
         z = torch.relu(z * bn.weight[:, None, None] + bn.bias[:, None, None])  # (2, 8, b, b)
         expected = F.interpolate(z, size=(9, 13), mode="bilinear", align_corners=False)
         torch.testing.assert_close(y[:, 32 + 8 * k:32 + 8 * (k + 1)], expected)
@@ -95,7 +97,8 @@ def test_pooling_branches_match_segmentation_models_pytorch():
         with torch.no_grad():
             torch.testing.assert_close(ours.stages[k](x), block.pool(x), rtol=0, atol=0)
             # what remains different: their up-sampling aligns the corners
-            upsampled = F.interpolate(ours.stages[k](x), size=(9, 13), mode="bilinear", align_corners=True)
+            upsampled = F.interpolate(ours.stages[k](x), size=(9, 13), mode="bilinear",
+                                      align_corners=True)
             torch.testing.assert_close(upsampled, block(x))
 
 
@@ -107,7 +110,8 @@ def test_parameter_count_by_hand(model):
     ppm = 4 * (2048 * 512 + 2 * 512)  # 4 branches: 1x1 conv 2048 -> 512 (no bias), BN
     bottleneck = 9 * 4096 * 512 + 2 * 512  # 3x3 conv 2C = 4096 -> 512 (no bias), BN
     classifier = 512 * 21 + 21  # 1x1 conv with bias
-    aux = 9 * 1024 * 256 + 2 * 256 + 256 * 21 + 21  # FCN head on layer3: 3x3 conv 1024 -> 256, BN, 1x1
+    # FCN head on layer3: 3x3 conv 1024 -> 256, BN, 1x1
+    aux = 9 * 1024 * 256 + 2 * 256 + 256 * 21 + 21
     assert backbone == 23_508_032
     total = backbone + ppm + bottleneck + classifier + aux
     assert sum(p.numel() for p in model.parameters()) == total == 48_957_802
@@ -118,7 +122,8 @@ def test_parameter_count_by_hand(model):
 def test_output_shapes_for_an_odd_input(model):
     x = torch.randn(1, 3, 65, 97)
     seen = {}
-    hook = model.classifier[0].register_forward_hook(lambda m, inputs, output: seen.setdefault("ppm", output))
+    hook = model.classifier[0].register_forward_hook(
+        lambda m, inputs, output: seen.setdefault("ppm", output))
     with torch.no_grad():
         out = model(x)
     hook.remove()

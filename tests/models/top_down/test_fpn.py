@@ -28,10 +28,12 @@ def test_fpn_equals_torchvision(extra):
         "p6p7_from_c5": (LastLevelP6P7(in_channels=40, out_channels=8), TvP6P7(40, 8)),
     }[extra]
     theirs = TorchvisionFPN([10, 20, 40], 8, extra_blocks=theirs_extra)
-    ours = FeaturePyramidNetwork(in_channels_list=[10, 20, 40], out_channels=8, extra_blocks=ours_extra)
+    ours = FeaturePyramidNetwork(in_channels_list=[10, 20, 40], out_channels=8,
+                                 extra_blocks=ours_extra)
     ours.load_state_dict(theirs.state_dict())  # strict: the names are torchvision's
     # odd sizes: the top-down path must upsample to the lateral's size, not simply x2
-    x = OrderedDict(a=torch.randn(2, 10, 33, 31), b=torch.randn(2, 20, 17, 16), c=torch.randn(2, 40, 9, 8))
+    x = OrderedDict(a=torch.randn(2, 10, 33, 31), b=torch.randn(2, 20, 17, 16),
+                    c=torch.randn(2, 40, 9, 8))
     expected, got = theirs(x), ours(x)
     assert list(got) == list(expected)
     for name in expected:
@@ -42,7 +44,8 @@ def test_backbone_with_fpn_matches_torchvision_keys_and_outputs():
     torch.manual_seed(0)
     theirs = resnet_fpn_backbone(backbone_name="resnet18", weights=None, trainable_layers=5,
                                  norm_layer=torch.nn.BatchNorm2d).eval()
-    ours = BackboneWithFPN(body=resnet18(), out_channels=256, extra_blocks=LastLevelMaxPool()).eval()
+    ours = BackboneWithFPN(body=resnet18(), out_channels=256,
+                           extra_blocks=LastLevelMaxPool()).eval()
     ours.load_state_dict(theirs.state_dict())  # strict
     x = torch.randn(1, 3, 96, 80)
     expected, got = theirs(x), ours(x)

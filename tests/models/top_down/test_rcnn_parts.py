@@ -31,7 +31,8 @@ def test_matcher_equals_torchvision(allow_low_quality):
     iou = torch.randint(0, 9, (3, 300)).float() / 10
     iou[2] = 0.0
     iou[2, [7, 50, 51]] = 0.25  # a ground truth whose best predictions tie at a low IoU
-    ours = Matcher(high_threshold=0.7, low_threshold=0.3, allow_low_quality_matches=allow_low_quality)(iou)
+    ours = Matcher(high_threshold=0.7, low_threshold=0.3,
+                   allow_low_quality_matches=allow_low_quality)(iou)
     theirs = TvMatcher(0.7, 0.3, allow_low_quality_matches=allow_low_quality)(iou)
     assert torch.equal(ours, theirs)
     assert {-2, -1} <= set(ours.tolist())
@@ -44,7 +45,8 @@ def test_matcher_equals_torchvision(allow_low_quality):
 
 
 def test_sampler_draws_as_torchvision():
-    labels = [torch.randint(-1, 3, (1000,)), torch.randint(-1, 2, (50,)), torch.zeros(30, dtype=torch.int64)]
+    labels = [torch.randint(-1, 3, (1000,)), torch.randint(-1, 2, (50,)),
+              torch.zeros(30, dtype=torch.int64)]
     ours = BalancedPositiveNegativeSampler(batch_size_per_image=256, positive_fraction=0.25)
     theirs = TvSampler(256, 0.25)
     torch.manual_seed(3)
@@ -64,11 +66,13 @@ def test_transform_equals_torchvision(training):
     torch.manual_seed(0)
     images = [torch.rand(3, 150, 210), torch.rand(3, 97, 61)]
     masks = [torch.rand(2, 150, 210) > 0.5, torch.rand(1, 97, 61) > 0.5]
-    targets = [{"boxes": torch.tensor([[1.0, 2.0, 50.5, 60.0], [10.0, 10.0, 200.0, 140.0]]), "masks": masks[0]},
+    targets = [{"boxes": torch.tensor([[1.0, 2.0, 50.5, 60.0], [10.0, 10.0, 200.0, 140.0]]),
+                "masks": masks[0]},
                {"boxes": torch.tensor([[3.0, 4.0, 40.0, 90.0]]), "masks": masks[1]}]
     kwargs = {"min_size": (96, 128, 160) if training else 160, "max_size": 200}
     ours = GeneralizedRCNNTransform(**kwargs).train(training)
-    theirs = TvTransform(kwargs["min_size"], 200, [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]).train(training)
+    theirs = TvTransform(kwargs["min_size"], 200, [0.485, 0.456, 0.406],
+                         [0.229, 0.224, 0.225]).train(training)
     torch.manual_seed(5)  # the multi-scale draw in training
     batch, new_targets = ours(images, targets)
     torch.manual_seed(5)
@@ -83,7 +87,8 @@ def test_transform_equals_torchvision(training):
     # postprocess: boxes back to the input sizes, masks pasted
     results = [{"boxes": torch.tensor([[5.0, 6.0, 70.0, 80.0]]), "masks": torch.rand(1, 1, 28, 28)},
                {"boxes": torch.tensor([[0.5, 1.0, 20.0, 30.0]]), "masks": torch.rand(1, 1, 28, 28)}]
-    expected = theirs.eval().postprocess([dict(r) for r in results], batch.image_sizes, [(150, 210), (97, 61)])
+    expected = theirs.eval().postprocess([dict(r) for r in results], batch.image_sizes,
+                                         [(150, 210), (97, 61)])
     got = ours.postprocess([dict(r) for r in results], batch.image_sizes, [(150, 210), (97, 61)])
     for g, e in zip(got, expected, strict=True):
         torch.testing.assert_close(g["boxes"], e["boxes"], rtol=0, atol=0)
@@ -93,7 +98,8 @@ def test_transform_equals_torchvision(training):
 def test_paste_masks_equals_torchvision_including_boxes_over_the_border():
     torch.manual_seed(0)
     masks = torch.rand(6, 1, 28, 28)
-    boxes = torch.tensor([[10.0, 20.0, 60.0, 45.0], [-15.0, -5.0, 30.0, 30.0], [50.0, 40.0, 120.0, 99.0],
+    boxes = torch.tensor([[10.0, 20.0, 60.0, 45.0], [-15.0, -5.0, 30.0, 30.0],
+                          [50.0, 40.0, 120.0, 99.0],
                           [3.3, 4.7, 5.1, 6.2], [70.0, 70.0, 70.5, 70.5], [0.0, 0.0, 80.0, 64.0]])
     expected = tv_paste_masks_in_image(masks, boxes, (64, 80))
     got = paste_masks_in_image(masks, boxes, (64, 80))
@@ -106,7 +112,8 @@ def test_level_mapping_equals_torchvision():
     torch.manual_seed(0)
     corners = torch.rand(200, 2) * 500
     boxes = [torch.cat([corners, corners + torch.rand(200, 2) * 600 + 1], dim=1)]
-    boxes.append(torch.tensor([[0.0, 0.0, 224.0, 224.0], [0.0, 0.0, 112.0, 112.0]]))  # exactly P4, P3
+    # exactly P4, P3
+    boxes.append(torch.tensor([[0.0, 0.0, 224.0, 224.0], [0.0, 0.0, 112.0, 112.0]]))
     got = map_levels(boxes, k_min=2, k_max=5)
     assert torch.equal(got, LevelMapper(2, 5)(boxes))
     assert got[-2:].tolist() == [2, 1] and set(got.tolist()) == {0, 1, 2, 3}
@@ -120,7 +127,8 @@ def test_frozen_batch_norm_equals_torchvision_and_freezes():
     theirs = TvFrozenBatchNorm2d(5, eps=1e-3)
     ours = FrozenBatchNorm2d(5, eps=1e-3)
     theirs.load_state_dict(bn.state_dict())
-    ours.load_state_dict(bn.state_dict())  # a BatchNorm2d checkpoint loads (num_batches_tracked dropped)
+    # a BatchNorm2d checkpoint loads (num_batches_tracked dropped)
+    ours.load_state_dict(bn.state_dict())
     x = torch.randn(2, 5, 4, 3)
     torch.testing.assert_close(ours(x), theirs(x), rtol=0, atol=0)
     assert list(ours.parameters()) == []
@@ -141,7 +149,8 @@ def _scene_batch(n=2):
     for image, target in (scenes[i] for i in range(n)):
         images.append(image)
         # scenes label the things 3..5 (circle, rectangle, triangle): classes 1..3 for the model
-        targets.append({"boxes": target["boxes"].as_subclass(torch.Tensor), "labels": target["labels"] - 2,
+        targets.append({"boxes": target["boxes"].as_subclass(torch.Tensor),
+                        "labels": target["labels"] - 2,
                         "masks": target["masks"].as_subclass(torch.Tensor)})
     return images, targets
 
@@ -152,7 +161,8 @@ def test_slim_model_counts_trains_and_predicts(slim):
     images, targets = _scene_batch()
     slim.train()
     losses = slim(images, targets)
-    assert set(losses) == {"loss_classifier", "loss_box_reg", "loss_mask", "loss_objectness", "loss_rpn_box_reg"}
+    assert set(losses) == {"loss_classifier", "loss_box_reg", "loss_mask", "loss_objectness",
+                           "loss_rpn_box_reg"}
     optimizer = torch.optim.SGD(slim.parameters(), lr=0.01)
     sum(losses.values()).backward()
     optimizer.step()
@@ -162,17 +172,22 @@ def test_slim_model_counts_trains_and_predicts(slim):
         outputs = slim(images)
     for image, out in zip(images, outputs, strict=True):
         n = len(out["boxes"])
-        assert out["boxes"].shape == (n, 4) and out["labels"].shape == (n,) and out["scores"].shape == (n,)
-        assert out["labels"].dtype == torch.int64 and out["masks"].shape == (n, 1, *image.shape[-2:])
+        assert (out["boxes"].shape == (n, 4) and out["labels"].shape == (n,)
+                and out["scores"].shape == (n,))
+        assert (out["labels"].dtype == torch.int64
+                and out["masks"].shape == (n, 1, *image.shape[-2:]))
         assert ((out["labels"] >= 1) & (out["labels"] <= 3)).all()
 
 
 def test_bad_input_gets_clear_errors(slim):
     images, targets = _scene_batch(1)
     slim.train()
-    with pytest.raises(TypeError, match=r"list of \(3, H, W\) tensors, got one tensor of shape \(1, 3, 128, 128\)"):
+    with pytest.raises(TypeError,
+                       match=r"list of \(3, H, W\) tensors, got one tensor of shape \(1, 3, 128, "
+                             r"128\)"):
         slim(torch.stack(images), targets)
-    with pytest.raises(ValueError, match=r"images\[0\] must have shape \(3, H, W\), got \(1, 128, 128\)"):
+    with pytest.raises(ValueError,
+                       match=r"images\[0\] must have shape \(3, H, W\), got \(1, 128, 128\)"):
         slim([images[0][:1]], targets)
     with pytest.raises(TypeError, match="float tensor"):
         slim([(images[0] * 255).to(torch.uint8)], targets)

@@ -1,6 +1,7 @@
-"""Faster R-CNN and Mask R-CNN (ResNet-50 FPN) equal torchvision's models given torchvision's weights:
-the same detections in evaluation, the same losses in training (same seed), and the checkpoints of
-models trained with frozen batch norm (torchvision's COCO ones) load into frozen batch norm.
+"""Faster R-CNN and Mask R-CNN (ResNet-50 FPN) equal torchvision's models given torchvision's
+weights: the same detections in evaluation, the same losses in training (same seed), and the
+checkpoints of models trained with frozen batch norm (torchvision's COCO ones) load into frozen
+batch norm.
 
 Small images (min_size 160, max_size 224) and fewer proposals keep the run short; the code paths
 are those of the full-size models.
@@ -20,16 +21,20 @@ import segedu.models.top_down.detection  # noqa: F401  (registers the models)
 from segedu.models.registry import _OFFICIAL, get_model
 from segedu.nn.frozen_batch_norm import FrozenBatchNorm2d
 
-SMALL = {"min_size": 160, "max_size": 224, "rpn_pre_nms_top_n_test": 300, "rpn_post_nms_top_n_test": 150}
+SMALL = {"min_size": 160, "max_size": 224, "rpn_pre_nms_top_n_test": 300,
+         "rpn_post_nms_top_n_test": 150}
 # torchvision's documented parameter counts (frozen batch norm, as with the COCO weights), and with
-# trainable batch norm (random initialisation: ResNet-50's 53,120 batch-norm scales and shifts count)
-# fewer proposals and samples in the training tests (the same code runs; it only costs less)
-TRAIN = {**SMALL, "rpn_pre_nms_top_n_train": 300, "rpn_post_nms_top_n_train": 150, "box_batch_size_per_image": 64}
-PARAMETERS = {"fasterrcnn_resnet50_fpn": (41_755_286, 41_808_406), "maskrcnn_resnet50_fpn": (44_401_393, 44_454_513)}
+# trainable batch norm (random initialisation: ResNet-50's 53,120 batch-norm scales and shifts
+# count) fewer proposals and samples in the training tests (the same code runs; it only costs less)
+TRAIN = {**SMALL, "rpn_pre_nms_top_n_train": 300, "rpn_post_nms_top_n_train": 150,
+         "box_batch_size_per_image": 64}
+PARAMETERS = {"fasterrcnn_resnet50_fpn": (41_755_286, 41_808_406),
+              "maskrcnn_resnet50_fpn": (44_401_393, 44_454_513)}
 
 
 def _images():
-    """Two non-square images of different sizes: both are resized (by different factors) and padded."""
+    """Two non-square images of different sizes: both are resized (by different factors)
+    and padded."""
     g = torch.Generator().manual_seed(1)
     return [torch.rand(3, 150, 210, generator=g), torch.rand(3, 190, 160, generator=g)]
 
@@ -78,14 +83,17 @@ def test_maskrcnn_eval_equals_torchvision(tmp_path):
     path = tmp_path / "maskrcnn.pth"
     torch.save(theirs.state_dict(), path)
     ours = get_model("maskrcnn_resnet50_fpn", weights=path, **SMALL).eval()
-    assert not any(isinstance(m, FrozenBatchNorm2d) for m in ours.modules())  # trainable BN checkpoint
+    # trainable BN checkpoint
+    assert not any(isinstance(m, FrozenBatchNorm2d) for m in ours.modules())
     images = _images()
     with torch.no_grad():
         expected, got = theirs(images), ours(images)
     _assert_same_detections(got, expected, with_masks=True)
     for image, result in zip(images, got, strict=True):  # masks at the input size, probabilities
-        assert result["masks"].shape[-2:] == image.shape[-2:] and result["masks"].dtype == torch.float32
-        assert 0 <= result["masks"].min() and result["masks"].max() <= 1 and result["labels"].dtype == torch.int64
+        assert (result["masks"].shape[-2:] == image.shape[-2:]
+                and result["masks"].dtype == torch.float32)
+        assert (0 <= result["masks"].min() and result["masks"].max() <= 1
+                and result["labels"].dtype == torch.int64)
 
 
 def test_fasterrcnn_from_a_frozen_batch_norm_checkpoint_equals_torchvision(tmp_path):
@@ -113,14 +121,16 @@ def _targets(images, with_masks):
     """Two and three objects (boxes from their masks), labels among the 91 COCO classes."""
     targets = []
     for image, boxes, labels in zip(images, ([[10, 20, 90, 100], [100, 40, 200, 140]],
-                                             [[5, 5, 60, 80], [70, 90, 150, 180], [20, 100, 60, 150]]),
+                                             [[5, 5, 60, 80], [70, 90, 150, 180],
+                                              [20, 100, 60, 150]]),
                                     ([1, 18], [3, 1, 62]), strict=True):
         boxes = torch.tensor(boxes, dtype=torch.float32)
         target = {"boxes": boxes, "labels": torch.tensor(labels)}
         if with_masks:
             masks = torch.zeros(len(boxes), *image.shape[-2:], dtype=torch.uint8)
             for mask, (x1, y1, x2, y2) in zip(masks, boxes.int().tolist(), strict=True):
-                mask[y1 + 5:y2 - 5, x1:x2] = 1  # not the whole box: the mask targets are not all ones
+                # not the whole box: the mask targets are not all ones
+                mask[y1 + 5:y2 - 5, x1:x2] = 1
             target["masks"] = masks
         targets.append(target)
     return targets
@@ -131,7 +141,8 @@ def test_training_losses_equal_torchvision_and_gradients_flow(name, tmp_path):
     with_masks = name.startswith("mask")
     torch.manual_seed(0)
     if with_masks:  # trainable batch norm: batch statistics in training mode, in both models
-        theirs = torchvision.models.detection.maskrcnn_resnet50_fpn(weights=None, weights_backbone=None, **TRAIN)
+        theirs = torchvision.models.detection.maskrcnn_resnet50_fpn(weights=None,
+                                                                    weights_backbone=None, **TRAIN)
     else:  # frozen batch norm, as for the COCO weights
         theirs = _torchvision_frozen(tv_faster_rcnn.FasterRCNN, **TRAIN)
     theirs = _meaningful(theirs).train()
@@ -154,10 +165,13 @@ def test_training_losses_equal_torchvision_and_gradients_flow(name, tmp_path):
         torch.testing.assert_close(got[k], expected[k], rtol=0, atol=0, msg=k)
     # gradients reach every stage
     sum(got.values()).backward()
-    parts = ["backbone.body.layer4.0.conv1.weight", "backbone.fpn.inner_blocks.0.0.weight", "rpn.head.cls_logits.weight",
-             "rpn.head.bbox_pred.weight", "roi_heads.box_head.fc6.weight", "roi_heads.box_predictor.bbox_pred.weight"]
+    parts = ["backbone.body.layer4.0.conv1.weight", "backbone.fpn.inner_blocks.0.0.weight",
+             "rpn.head.cls_logits.weight",
+             "rpn.head.bbox_pred.weight", "roi_heads.box_head.fc6.weight",
+             "roi_heads.box_predictor.bbox_pred.weight"]
     if with_masks:
-        parts += ["roi_heads.mask_head.0.0.weight", "roi_heads.mask_predictor.mask_fcn_logits.weight"]
+        parts += ["roi_heads.mask_head.0.0.weight",
+                  "roi_heads.mask_predictor.mask_fcn_logits.weight"]
     parameters = dict(ours.named_parameters())
     for part in parts:
         grad = parameters[part].grad
@@ -165,11 +179,13 @@ def test_training_losses_equal_torchvision_and_gradients_flow(name, tmp_path):
 
 
 class _TvMultiScaleRoIPool(TvMultiScaleRoIAlign):
-    """A reference for ``box_roi_pool="pool"``: torchvision's level mapping with torchvision's RoIPool."""
+    """A reference for ``box_roi_pool="pool"``: torchvision's level mapping with
+    torchvision's RoIPool."""
 
     def forward(self, x, boxes, image_shapes):
         maps = [x[name] for name in self.featmap_names]
-        scales, mapper = _setup_scales(maps, image_shapes, self.canonical_scale, self.canonical_level)
+        scales, mapper = _setup_scales(maps, image_shapes, self.canonical_scale,
+                                       self.canonical_level)
         rois, levels = _convert_to_roi_format(boxes), mapper(boxes)
         result = maps[0].new_zeros((len(rois), maps[0].shape[1], *self.output_size))
         for level, (feature, scale) in enumerate(zip(maps, scales, strict=True)):
@@ -184,11 +200,13 @@ def test_roi_pool_option_matches_a_torchvision_roi_pool_model_and_differs_from_a
     theirs = _meaningful(tv_faster_rcnn.fasterrcnn_resnet50_fpn(weights=None, weights_backbone=None,
                                                                 box_roi_pool=pool, **SMALL)).eval()
     torch.save(theirs.state_dict(), tmp_path / "w.pth")
-    ours = get_model("fasterrcnn_resnet50_fpn", weights=tmp_path / "w.pth", box_roi_pool="pool", **SMALL).eval()
+    ours = get_model("fasterrcnn_resnet50_fpn", weights=tmp_path / "w.pth", box_roi_pool="pool",
+                     **SMALL).eval()
     images = _images()[:1]
     with torch.no_grad():
         expected, got = theirs(images), ours(images)
-        aligned = get_model("fasterrcnn_resnet50_fpn", weights=tmp_path / "w.pth", **SMALL).eval()(images)
+        aligned = get_model("fasterrcnn_resnet50_fpn", weights=tmp_path / "w.pth",
+                            **SMALL).eval()(images)
     _assert_same_detections(got, expected, with_masks=False)
     # quantised bins pool other features: other scores and boxes
     n = min(len(aligned[0]["boxes"]), len(got[0]["boxes"]))
@@ -198,8 +216,10 @@ def test_roi_pool_option_matches_a_torchvision_roi_pool_model_and_differs_from_a
 
 
 @pytest.mark.parametrize("name,url", [
-    ("fasterrcnn_resnet50_fpn", "https://download.pytorch.org/models/fasterrcnn_resnet50_fpn_coco-258fb6c6.pth"),
-    ("maskrcnn_resnet50_fpn", "https://download.pytorch.org/models/maskrcnn_resnet50_fpn_coco-bf2d0c1e.pth"),
+    ("fasterrcnn_resnet50_fpn",
+     "https://download.pytorch.org/models/fasterrcnn_resnet50_fpn_coco-258fb6c6.pth"),
+    ("maskrcnn_resnet50_fpn",
+     "https://download.pytorch.org/models/maskrcnn_resnet50_fpn_coco-bf2d0c1e.pth"),
 ])
 def test_parameter_counts_keys_and_official_url(name, url):
     ours = get_model(name)

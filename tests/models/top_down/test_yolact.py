@@ -1,4 +1,5 @@
-"""YOLACT: assembly, cropping, matching, OHEM, the loss, the model's interface and a short overfit."""
+"""YOLACT: assembly, cropping, matching, OHEM, the loss, the model's interface and a
+short overfit."""
 
 from __future__ import annotations
 
@@ -33,7 +34,8 @@ def _scene_batch(n: int, size: int = 64, seed: int = 0):
     images, targets = [], []
     for image, t in ds:
         images.append(image)
-        targets.append({"boxes": t["boxes"].float(), "labels": t["labels"] - 2, "masks": t["masks"]})
+        targets.append({"boxes": t["boxes"].float(), "labels": t["labels"] - 2,
+                        "masks": t["masks"]})
     return images, targets
 
 
@@ -68,7 +70,7 @@ def test_crop_zeroes_exactly_outside_the_box():
     assert inside[0].nonzero().tolist() == [[i, j] for i in range(1, 4) for j in range(2, 5)]
 
 
-# -- matching and OHEM ------------------------------------------------------------------------------
+# -- matching and OHEM -----------------------------------------------------------------------------
 def test_matching_hand_case():
     gt = torch.tensor([[0.0, 0.0, 10.0, 10.0], [20.0, 20.0, 30.0, 30.0]])
     anchors = torch.tensor([
@@ -98,7 +100,7 @@ def test_ohem_keeps_three_negatives_per_positive_the_hardest():
     assert ohem_negatives(torch.rand(4), matches).tolist() == [False, False, True, False]
 
 
-# -- the loss ---------------------------------------------------------------------------------------
+# -- the loss --------------------------------------------------------------------------------------
 def _loss_case():
     """A 32x32 image, two objects, 16x16 prototypes, a grid of anchors."""
     image = 32
@@ -110,7 +112,8 @@ def _loss_case():
     centres = torch.arange(2.0, 32.0, 4.0)
     cy, cx = torch.meshgrid(centres, centres, indexing="ij")
     cx, cy = cx.reshape(-1), cy.reshape(-1)
-    anchors = torch.cat([torch.stack([cx - s / 2, cy - s / 2, cx + s / 2, cy + s / 2], 1) for s in (8, 12)])
+    anchors = torch.cat([torch.stack([cx - s / 2, cy - s / 2, cx + s / 2, cy + s / 2], 1)
+                         for s in (8, 12)])
     return target, anchors
 
 
@@ -140,7 +143,8 @@ def test_loss_is_finite_has_gradients_and_is_lowest_for_a_perfect_prediction():
     labels[pos] = target["labels"][matches[pos]]
     class_logits = torch.nn.functional.one_hot(labels, num_classes).float()[None] * 40 - 20
     box_deltas = torch.zeros(1, num_anchors, 4)
-    box_deltas[0, pos] = encode_boxes(target["boxes"][matches[pos]], anchors[pos], BOX_CODER_WEIGHTS)
+    box_deltas[0, pos] = encode_boxes(target["boxes"][matches[pos]], anchors[pos],
+                                      BOX_CODER_WEIGHTS)
     coefficients = torch.zeros(1, num_anchors, k)
     coefficients[0, pos, matches[pos]] = 1.0
     prototypes = (downsample_masks(target["masks"], (16, 16)) * 60 - 30)[None]  # (1, 2, 16, 16)
@@ -148,8 +152,10 @@ def test_loss_is_finite_has_gradients_and_is_lowest_for_a_perfect_prediction():
     down = downsample_masks(target["masks"], (8, 8))
     semantic[0, 0] = down[0] * 60 - 30
     semantic[0, 1] = down[1] * 60 - 30
-    perfect = yolact_loss(class_logits=class_logits, box_deltas=box_deltas, coefficients=coefficients,
-                          prototypes=prototypes, anchors=anchors, targets=[target], semantic_logits=semantic)
+    perfect = yolact_loss(class_logits=class_logits, box_deltas=box_deltas,
+                          coefficients=coefficients,
+                          prototypes=prototypes, anchors=anchors, targets=[target],
+                          semantic_logits=semantic)
     for name, value in perfect.items():
         assert value < 1e-6, name
         assert value < losses[name] / 1000, name
@@ -159,13 +165,15 @@ def test_loss_of_an_image_without_objects_is_zero_and_finite():
     _, anchors = _loss_case()
     empty = {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.int64),
              "masks": torch.zeros(0, 32, 32, dtype=torch.bool)}
-    losses = yolact_loss(class_logits=torch.randn(1, len(anchors), 3), box_deltas=torch.randn(1, len(anchors), 4),
-                         coefficients=torch.rand(1, len(anchors), 2), prototypes=torch.rand(1, 2, 16, 16),
+    losses = yolact_loss(class_logits=torch.randn(1, len(anchors), 3),
+                         box_deltas=torch.randn(1, len(anchors), 4),
+                         coefficients=torch.rand(1, len(anchors), 2),
+                         prototypes=torch.rand(1, 2, 16, 16),
                          anchors=anchors, targets=[empty])
     assert all(torch.isfinite(v) and v == 0 for v in losses.values())
 
 
-# -- the model --------------------------------------------------------------------------------------
+# -- the model -------------------------------------------------------------------------------------
 def test_training_returns_scalar_losses_with_gradients():
     torch.manual_seed(0)
     model = _tiny().train()
@@ -188,12 +196,15 @@ def test_eval_output_format_for_images_of_different_sizes():
     for o, image in zip(out, images, strict=True):
         n = len(o["boxes"])
         assert 0 < n <= 7
-        assert o["boxes"].shape == (n, 4) and o["scores"].shape == (n,) and o["labels"].shape == (n,)
-        assert o["labels"].dtype == torch.int64 and o["labels"].min() >= 1 and o["labels"].max() <= 3
+        assert (o["boxes"].shape == (n, 4) and o["scores"].shape == (n,)
+                and o["labels"].shape == (n,))
+        assert (o["labels"].dtype == torch.int64 and o["labels"].min() >= 1
+                and o["labels"].max() <= 3)
         assert o["masks"].shape == (n, 1, *image.shape[-2:]) and o["masks"].dtype == torch.float32
         assert o["masks"].min() >= 0 and o["masks"].max() <= 1
         h, w = image.shape[-2:]
-        assert (o["boxes"][:, 0::2] <= w).all() and (o["boxes"][:, 1::2] <= h).all() and (o["boxes"] >= 0).all()
+        assert ((o["boxes"][:, 0::2] <= w).all() and (o["boxes"][:, 1::2] <= h).all()
+                and (o["boxes"] >= 0).all())
         # zero outside each box
         outside = ~box_crop_masks(o["boxes"], h, w)
         assert (o["masks"][:, 0][outside] == 0).all()
@@ -242,7 +253,8 @@ def test_builders_are_registered_with_the_documented_sizes():
     assert sum(p.numel() for p in paper.parameters()) == 31_164_943
     # the paper's shapes for a 550x550 image: P3 69x69 and prototypes 138x138 with k = 32
     assert paper.protonet(torch.zeros(1, 256, 69, 69)).shape == (1, 32, 138, 138)
-    assert paper.head.coef_conv.out_channels == 3 * 32 and paper.head.class_conv.out_channels == 3 * 81
+    assert (paper.head.coef_conv.out_channels == 3 * 32
+            and paper.head.class_conv.out_channels == 3 * 81)
 
 
 def test_overfits_two_scenes():
@@ -274,7 +286,7 @@ def test_overfits_two_scenes():
             assert (inter / union).max() > 0.5
 
 
-# -- Fast NMS ---------------------------------------------------------------------------------------
+# -- Fast NMS --------------------------------------------------------------------------------------
 def test_fast_nms_suppresses_at_least_what_standard_nms_does():
     g = torch.Generator().manual_seed(0)
     for _ in range(20):

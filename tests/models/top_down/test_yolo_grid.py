@@ -34,9 +34,10 @@ def _perfect_output(target, responsible, *, anchors=None, big=30.0):
     out[..., 4: 5 * b: 5] = -big  # no object
     for row, col, k in responsible.nonzero().tolist():
         x, y, w, h, _ = target[row, col, 5 * k: 5 * k + 5].double()
-        size = (torch.log(w / anchors[k, 0]), torch.log(h / anchors[k, 1])) if anchors is not None else (
-            _logit(w), _logit(h))
-        out[row, col, 5 * k: 5 * k + 5] = torch.stack([_logit(x), _logit(y), *size, torch.tensor(big).double()])
+        size = ((torch.log(w / anchors[k, 0]), torch.log(h / anchors[k, 1])) if anchors is not None
+                else (_logit(w), _logit(h)))
+        out[row, col, 5 * k: 5 * k + 5] = torch.stack([_logit(x), _logit(y), *size,
+                                                       torch.tensor(big).double()])
     out[..., 5 * b:] = target[..., 5 * b:].double() * 2 * big - big  # one-hot -> +-big logits
     return out[None]
 
@@ -79,11 +80,13 @@ def test_decoding_one_confident_box_gives_it_in_pixels():
     s, b, c = 4, 3, 2
     out = torch.full((1, s, s, 5 * b + c), 0.0)
     out[..., 4::5][..., :b] = -20  # every predictor: no object
-    # cell (row 2, col 1), predictor 1: centre offset (0.5, 0.5), w = 0.3 * e^0, h = 0.2 * e^{ln 2} = 0.4
+    # cell (row 2, col 1), predictor 1: centre offset (0.5, 0.5), w = 0.3 * e^0, h = 0.2 * e^{ln 2}
+    # = 0.4
     out[0, 2, 1, 5:10] = torch.tensor([0.0, 0.0, 0.0, math.log(2.0), 20.0])
     out[0, 2, 1, 5 * b:] = torch.tensor([0.0, 3.0])
     boxes, conf, probs = decode_yolo_grid(out, image_size=(200, 400), anchors=ANCHORS)
-    assert boxes.shape == (1, s * s * b, 4) and conf.shape == (1, s * s * b) and probs.shape == (1, s * s * b, c)
+    assert (boxes.shape == (1, s * s * b, 4) and conf.shape == (1, s * s * b)
+            and probs.shape == (1, s * s * b, c))
     index = (2 * s + 1) * b + 1  # row-major over (row, col, b)
     # centre: x = (1 + 0.5) / 4 * 400 = 150, y = (2 + 0.5) / 4 * 200 = 125; size 120 x 80
     torch.testing.assert_close(boxes[0, index], torch.tensor([90.0, 85.0, 210.0, 165.0]))
@@ -92,35 +95,43 @@ def test_decoding_one_confident_box_gives_it_in_pixels():
     # without anchors (v1): w = sigmoid(0) = 0.5 of the width
     boxes_v1, _, _ = decode_yolo_grid(out, image_size=(200, 400), num_boxes=b)
     # w = sigmoid(0) = 1/2 of 400 px, h = sigmoid(ln 2) = 2/3 of 200 px
-    torch.testing.assert_close(boxes_v1[0, index], torch.tensor([50.0, 125 - 200 / 3, 250.0, 125 + 200 / 3]))
+    torch.testing.assert_close(boxes_v1[0, index],
+                               torch.tensor([50.0, 125 - 200 / 3, 250.0, 125 + 200 / 3]))
 
 
 @pytest.mark.parametrize("anchors", [ANCHORS, None])
 def test_encode_then_decode_recovers_the_target_boxes(anchors):
     s, b, c, size = 5, 3, 4, (160, 240)
-    boxes = torch.tensor([[10.0, 20.0, 60.0, 50.0], [100.0, 40.0, 230.0, 150.0], [120.0, 5.0, 140.0, 30.0]])
+    boxes = torch.tensor([[10.0, 20.0, 60.0, 50.0], [100.0, 40.0, 230.0, 150.0],
+                          [120.0, 5.0, 140.0, 30.0]])
     labels = torch.tensor([0, 3, 1])
     predicted = None
     if anchors is None:  # v1: the best current prediction is responsible; give one per cell
         predicted = torch.zeros(s * s * b, 4)
         predicted[:, 2:] = 1.0
-    target, responsible = encode_yolo_grid_targets(boxes, labels, image_size=size, grid_size=s, num_boxes=b,
-                                                   num_classes=c, anchors=anchors, predicted_boxes=predicted)
+    target, responsible = encode_yolo_grid_targets(boxes, labels, image_size=size, grid_size=s,
+                                                   num_boxes=b,
+                                                   num_classes=c, anchors=anchors,
+                                                   predicted_boxes=predicted)
     assert responsible.sum() == 3
     decoded, conf, probs = decode_yolo_grid(_perfect_output(target, responsible, anchors=anchors),
                                             image_size=size, anchors=anchors, num_boxes=b)
     found = conf[0] > 0.5
     assert found.sum() == 3
     order = decoded[0, found, 0].argsort()
-    torch.testing.assert_close(decoded[0, found][order].float(), boxes[boxes[:, 0].argsort()], atol=1e-4, rtol=0)
+    torch.testing.assert_close(decoded[0, found][order].float(), boxes[boxes[:, 0].argsort()],
+                               atol=1e-4, rtol=0)
     assert probs[0, found].argmax(-1)[order].tolist() == labels[boxes[:, 0].argsort()].tolist()
 
 
 def test_the_responsible_predictor_has_the_best_anchor_shape():
-    box = torch.tensor([[0.0, 0.0, 40.0, 90.0]])  # 0.2 x 0.45 of a 200 px image: nearest anchor 2's shape
-    _, responsible = encode_yolo_grid_targets(box, torch.tensor([0]), image_size=200, grid_size=4, num_boxes=3,
+    # 0.2 x 0.45 of a 200 px image: nearest anchor 2's shape
+    box = torch.tensor([[0.0, 0.0, 40.0, 90.0]])
+    _, responsible = encode_yolo_grid_targets(box, torch.tensor([0]), image_size=200, grid_size=4,
+                                              num_boxes=3,
                                               num_classes=2, anchors=ANCHORS)
-    assert responsible.nonzero().tolist() == [[0, 0, 2]]  # centre (20, 45): cell (row 0, col 0) of 50 px
+    # centre (20, 45): cell (row 0, col 0) of 50 px
+    assert responsible.nonzero().tolist() == [[0, 0, 2]]
 
 
 @pytest.mark.parametrize("anchors", [ANCHORS, None])
@@ -128,7 +139,8 @@ def test_loss_is_zero_for_the_perfect_output_and_positive_otherwise(anchors):
     s, b, c = 5, 3, 4
     boxes = torch.tensor([[10.0, 20.0, 60.0, 50.0], [100.0, 40.0, 230.0, 150.0]])
     predicted = torch.zeros(s * s * b, 4) if anchors is None else None
-    target, responsible = encode_yolo_grid_targets(boxes, torch.tensor([2, 1]), image_size=(160, 240), grid_size=s,
+    target, responsible = encode_yolo_grid_targets(boxes, torch.tensor([2, 1]),
+                                                   image_size=(160, 240), grid_size=s,
                                                    num_boxes=b, num_classes=c, anchors=anchors,
                                                    predicted_boxes=predicted)
     perfect = _perfect_output(target, responsible, anchors=anchors)
@@ -137,7 +149,8 @@ def test_loss_is_zero_for_the_perfect_output_and_positive_otherwise(anchors):
     assert zero.abs() < 1e-10
     row, col, k = responsible[0].nonzero()[0].tolist()
     other = (k + 1) % b
-    # any number of the responsible predictor, any class logit of its cell, another predictor's confidence
+    # any number of the responsible predictor, any class logit of its cell, another
+    # predictor's confidence
     for channel in [*range(5 * k, 5 * k + 5), *range(5 * b, 5 * b + c), 5 * other + 4]:
         wrong = perfect.clone()
         # a saturated logit (confidence, class) flips its sign, the others move by 1
@@ -153,13 +166,18 @@ def test_loss_is_zero_for_the_perfect_output_and_positive_otherwise(anchors):
 def test_loss_weights_follow_the_paper():
     # one object, only the "no object" confidences wrong by 0.5: 0.5 * (#predictors - 1) * 0.25
     s, b, c = 2, 2, 1
-    target, responsible = encode_yolo_grid_targets(torch.tensor([[0.0, 0.0, 10.0, 10.0]]), torch.tensor([0]),
-                                                   image_size=20, grid_size=s, num_boxes=b, num_classes=c,
+    target, responsible = encode_yolo_grid_targets(torch.tensor([[0.0, 0.0, 10.0, 10.0]]),
+                                                   torch.tensor([0]),
+                                                   image_size=20, grid_size=s, num_boxes=b,
+                                                   num_classes=c,
                                                    anchors=[[0.5, 0.5], [1.0, 1.0]])
     out = _perfect_output(target, responsible, anchors=torch.tensor([[0.5, 0.5], [1.0, 1.0]]))
-    out[..., 4: 5 * b: 5] = torch.where(responsible[None], out[..., 4: 5 * b: 5], torch.zeros(()).double())
-    loss = yolo_grid_loss(out, target[None].double(), responsible[None], anchors=[[0.5, 0.5], [1.0, 1.0]])
-    torch.testing.assert_close(loss, torch.tensor(0.5 * (s * s * b - 1) * 0.25, dtype=torch.float64))
+    out[..., 4: 5 * b: 5] = torch.where(responsible[None], out[..., 4: 5 * b: 5],
+                                        torch.zeros(()).double())
+    loss = yolo_grid_loss(out, target[None].double(), responsible[None],
+                          anchors=[[0.5, 0.5], [1.0, 1.0]])
+    torch.testing.assert_close(loss,
+                               torch.tensor(0.5 * (s * s * b - 1) * 0.25, dtype=torch.float64))
 
 
 def test_postprocess_matches_torchvision_batched_nms():
@@ -169,7 +187,8 @@ def test_postprocess_matches_torchvision_batched_nms():
     boxes = torch.cat([xy, xy + 10 + torch.rand(n, r, 2, generator=g) * 30], dim=-1)
     confidence = torch.rand(n, r, generator=g)
     class_probs = torch.rand(n, r, c, generator=g).softmax(-1)
-    results = postprocess_yolo_grid(boxes, confidence, class_probs, score_threshold=0.2, iou_threshold=0.4)
+    results = postprocess_yolo_grid(boxes, confidence, class_probs, score_threshold=0.2,
+                                    iou_threshold=0.4)
     for i, res in enumerate(results):
         prob, label = class_probs[i].max(-1)
         score = confidence[i] * prob
@@ -177,7 +196,8 @@ def test_postprocess_matches_torchvision_batched_nms():
         ref = torchvision.ops.batched_nms(boxes[i][keep], score[keep], label[keep], 0.4)
         torch.testing.assert_close(res["boxes"], boxes[i][keep][ref])
         torch.testing.assert_close(res["scores"], score[keep][ref])
-        assert res["labels"].tolist() == label[keep][ref].tolist() and res["labels"].dtype == torch.int64
+        assert (res["labels"].tolist() == label[keep][ref].tolist()
+                and res["labels"].dtype == torch.int64)
         assert 0 < len(ref) < keep.sum()  # NMS did remove something
 
 
@@ -190,14 +210,17 @@ def test_bad_input_gives_clear_errors():
     with pytest.raises(ValueError, match="too few"):
         decode_yolo_grid(torch.zeros(1, 4, 4, 10), image_size=128, num_boxes=2)
     with pytest.raises(ValueError, match="anchors"):
-        decode_yolo_grid(out, image_size=128, anchors=torch.tensor([[0.1, -0.2], [0.1, 0.1], [0.1, 0.1]]))
+        decode_yolo_grid(out, image_size=128,
+                         anchors=torch.tensor([[0.1, -0.2], [0.1, 0.1], [0.1, 0.1]]))
     with pytest.raises(ValueError, match="image_size"):
         decode_yolo_grid(out, image_size=0, num_boxes=3)
     with pytest.raises(ValueError, match="labels"):
-        encode_yolo_grid_targets(torch.tensor([[0.0, 0.0, 5.0, 5.0]]), torch.tensor([4]), image_size=32,
+        encode_yolo_grid_targets(torch.tensor([[0.0, 0.0, 5.0, 5.0]]), torch.tensor([4]),
+                                 image_size=32,
                                  grid_size=4, num_boxes=1, num_classes=4)
     with pytest.raises(ValueError, match="predicted_boxes"):
-        encode_yolo_grid_targets(torch.tensor([[0.0, 0.0, 5.0, 5.0]]), torch.tensor([0]), image_size=32,
+        encode_yolo_grid_targets(torch.tensor([[0.0, 0.0, 5.0, 5.0]]), torch.tensor([0]),
+                                 image_size=32,
                                  grid_size=4, num_boxes=2, num_classes=4)
     with pytest.raises(ValueError, match="608x608"):
         get_model("yolo_grid")(torch.rand(1, 3, 320, 320))

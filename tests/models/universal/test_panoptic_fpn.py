@@ -46,7 +46,8 @@ def detectron2_combine(scores, labels, masks, semantic, overlap_threshold, stuff
             mask = mask & (panoptic_seg == 0)
         current_segment_id += 1
         panoptic_seg[mask] = current_segment_id
-        segments_info.append({"id": current_segment_id, "isthing": True, "category_id": labels[inst_id].item()})
+        segments_info.append({"id": current_segment_id, "isthing": True,
+                              "category_id": labels[inst_id].item()})
     for semantic_label in torch.unique(semantic).tolist():
         if semantic_label == 0:
             continue
@@ -55,7 +56,8 @@ def detectron2_combine(scores, labels, masks, semantic, overlap_threshold, stuff
             continue
         current_segment_id += 1
         panoptic_seg[mask] = current_segment_id
-        segments_info.append({"id": current_segment_id, "isthing": False, "category_id": semantic_label})
+        segments_info.append({"id": current_segment_id, "isthing": False,
+                              "category_id": semantic_label})
     return panoptic_seg, segments_info
 
 
@@ -84,7 +86,8 @@ def _random_case(generator, n, size=40):
     for i in range(n):
         x0, y0 = torch.randint(0, size - 4, (2,), generator=generator).tolist()
         w, h = torch.randint(3, size // 2, (2,), generator=generator).tolist()
-        masks[i, y0:y0 + h, x0:x0 + w] = torch.rand((min(h, size - y0), min(w, size - x0)), generator=generator) < 0.9
+        noise = torch.rand((min(h, size - y0), min(w, size - x0)), generator=generator)
+        masks[i, y0:y0 + h, x0:x0 + w] = noise < 0.9
     scores = torch.randperm(1000, generator=generator)[:n].float() / 1000  # distinct: no ties
     labels = torch.randint(1, 4, (n,), generator=generator)
     # a semantic map of 4 labels in coarse blocks, so stuff areas straddle the limit
@@ -96,11 +99,14 @@ def _random_case(generator, n, size=40):
 @pytest.mark.parametrize("seed", range(25))
 def test_combine_equals_detectron2(seed):
     generator = torch.Generator().manual_seed(seed)
-    semantic, masks, scores, labels = _random_case(generator, n=int(torch.randint(0, 12, (1,), generator=generator)))
+    n = int(torch.randint(0, 12, (1,), generator=generator))
+    semantic, masks, scores, labels = _random_case(generator, n=n)
     for overlap, area, score in [(0.5, 64, 0.5), (0.2, 100, 0.3), (0.8, 1, 0.0)]:
-        ours = combine_panoptic(semantic, masks, scores, labels, thing_categories=THINGS, stuff_categories=STUFF,
+        ours = combine_panoptic(semantic, masks, scores, labels, thing_categories=THINGS,
+                                stuff_categories=STUFF,
                                 score_thresh=score, overlap_thresh=overlap, stuff_area_thresh=area)
-        expected = _to_pairs(*detectron2_combine(scores, labels, masks, semantic, overlap, area, score))
+        expected = _to_pairs(*detectron2_combine(scores, labels, masks, semantic, overlap, area,
+                                                 score))
         assert torch.equal(ours, expected)
 
 
@@ -118,16 +124,19 @@ def test_combine_rules_by_hand():
     masks = torch.stack([a, b, c, d])
     scores = torch.tensor([0.9, 0.8, 0.7, 0.4])
     labels = torch.tensor([1, 2, 3, 1])
-    out = combine_panoptic(semantic, masks, scores, labels, thing_categories=THINGS, stuff_categories=STUFF,
+    out = combine_panoptic(semantic, masks, scores, labels, thing_categories=THINGS,
+                           stuff_categories=STUFF,
                            stuff_area_thresh=40)
     assert torch.equal(out[a], torch.tensor([[10, 1]]).expand(16, 2))
-    assert torch.equal(out[b & ~a], torch.tensor([[11, 2]]).expand(8, 2))  # b keeps its free pixels only
+    # b keeps its free pixels only
+    assert torch.equal(out[b & ~a], torch.tensor([[11, 2]]).expand(8, 2))
     assert not (out[..., 1] == 3).any()  # c was dropped
     free_stuff = (semantic == 1) & ~b
     assert torch.equal(out[free_stuff], torch.tensor([[20, 0]]).expand(int(free_stuff.sum()), 2))
     assert (out[d][:, 0] == -1).all()  # on "other" and claimed by no thing: void
     # the same stuff region under a larger limit is void
-    out = combine_panoptic(semantic, masks, scores, labels, thing_categories=THINGS, stuff_categories=STUFF,
+    out = combine_panoptic(semantic, masks, scores, labels, thing_categories=THINGS,
+                           stuff_categories=STUFF,
                            stuff_area_thresh=49)
     assert (out[free_stuff][:, 0] == -1).all()
 
@@ -147,7 +156,8 @@ def test_combine_ties_keep_input_order_and_empty_input():
 def test_combine_rejects_bad_input():
     semantic = torch.zeros((5, 5), dtype=torch.int64)
     with pytest.raises(ValueError, match="masks must be"):
-        combine_panoptic(semantic, torch.zeros((1, 4, 5), dtype=torch.bool), torch.ones(1), torch.ones(1).long(),
+        combine_panoptic(semantic, torch.zeros((1, 4, 5), dtype=torch.bool), torch.ones(1),
+                         torch.ones(1).long(),
                          thing_categories=THINGS, stuff_categories=STUFF)
     with pytest.raises(TypeError, match="bool"):
         combine_panoptic(semantic, torch.zeros((1, 5, 5)), torch.ones(1), torch.ones(1).long(),
@@ -162,16 +172,19 @@ def test_combine_rejects_bad_input():
 def test_semantic_head_is_the_papers_towers():
     torch.manual_seed(0)
     strides = {"0": 4, "1": 8, "2": 16, "3": 32}
-    head = SemanticFPNHead(in_channels=16, num_classes=5, feature_strides=strides, conv_dims=8, num_groups=4).eval()
+    head = SemanticFPNHead(in_channels=16, num_classes=5, feature_strides=strides, conv_dims=8,
+                           num_groups=4).eval()
     # log2(s / 4) conv stages per level, at least one: 1, 1, 2, 3
-    convs = {name: sum(isinstance(m, torch.nn.Conv2d) for m in head.towers[name]) for name in strides}
+    convs = {name: sum(isinstance(m, torch.nn.Conv2d) for m in head.towers[name])
+             for name in strides}
     assert convs == {"0": 1, "1": 1, "2": 2, "3": 3}
     features = {name: torch.randn(2, 16, 64 // s, 96 // s) for name, s in strides.items()}
     logits = head(features)
     assert logits.shape == (2, 5, 16, 24)
     assert head.upsample(logits).shape == (2, 5, 64, 96)
 
-    # the same computation written out with functional ops: conv -> GN -> ReLU (-> 2x up) per stage, sum, 1x1
+    # the same computation written out with functional ops: conv -> GN -> ReLU (-> 2x up) per stage,
+    # sum, 1x1
     def tower(x, modules):
         convs = [m for m in modules if isinstance(m, torch.nn.Conv2d)]
         norms = [m for m in modules if isinstance(m, torch.nn.GroupNorm)]
@@ -214,7 +227,8 @@ def test_training_loss_is_the_weighted_sum():
     images, targets = _scenes(2)
     torch.manual_seed(1)
     losses = model(images, targets)
-    assert set(losses) == {"loss_classifier", "loss_box_reg", "loss_mask", "loss_objectness", "loss_rpn_box_reg",
+    assert set(losses) == {"loss_classifier", "loss_box_reg", "loss_mask", "loss_objectness",
+                           "loss_rpn_box_reg",
                            "loss_semantic"}
     # the semantic loss is 0.5 x the cross-entropy of the branch's up-sampled logits
     features = model.backbone(model.transform(images)[0].tensors)
@@ -259,8 +273,10 @@ def test_inference_outputs_and_sizes():
         categories = set(out["panoptic"][..., 0].unique().tolist())
         assert categories <= {-1, 0, 1, 2, 3, 4, 5}
         # the panoptic map is the merge of the returned detections and semantic logits
-        expected = combine_panoptic(out["sem_seg"].argmax(0), out["masks"][:, 0] > 0.5, out["scores"],
-                                    out["labels"], thing_categories=(-1, 3, 4, 5), stuff_categories=(-1, 0, 1, 2),
+        expected = combine_panoptic(out["sem_seg"].argmax(0), out["masks"][:, 0] > 0.5,
+                                    out["scores"],
+                                    out["labels"], thing_categories=(-1, 3, 4, 5),
+                                    stuff_categories=(-1, 0, 1, 2),
                                     stuff_area_thresh=64)
         assert torch.equal(out["panoptic"], expected)
 
@@ -279,5 +295,6 @@ def test_bad_targets():
     with pytest.raises(ValueError, match="semantic"):
         model(images, targets)
     with pytest.raises(ValueError, match="thing_categories"):
-        PanopticFPN(backbone=model.backbone, num_classes=3, num_semantic_classes=4, thing_categories=(0, 1),
+        PanopticFPN(backbone=model.backbone, num_classes=3, num_semantic_classes=4,
+                    thing_categories=(0, 1),
                     stuff_categories=(0, 1, 2, 3))

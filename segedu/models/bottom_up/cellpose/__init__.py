@@ -1,4 +1,5 @@
-"""Cellpose (Stringer et al., Nature Methods 2021): flows from heat diffusion, their following, and masks.
+"""Cellpose (Stringer et al., Nature Methods 2021): flows from heat diffusion, their following,
+and masks.
 
 - :mod:`.flows`: :func:`masks_to_flows` (the training target), :func:`mask_centers`;
 - :mod:`.follow`: :func:`follow_flows` (Euler integration with bilinear interpolation);

@@ -83,7 +83,8 @@ def mask_centers(instances: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def default_diffusion_iterations(instances: torch.Tensor) -> int:
-    """Cellpose's number of diffusion steps: ``2 * max_k (h_k + w_k + 2)`` over the bounding boxes."""
+    """Cellpose's number of diffusion steps: ``2 * max_k (h_k + w_k + 2)`` over the
+    bounding boxes."""
     extents = []
     for i in _object_ids(instances).tolist():
         ys, xs = torch.nonzero(instances == i, as_tuple=True)
@@ -108,12 +109,14 @@ def diffuse_heat(instances: torch.Tensor, centres: torch.Tensor, n_iter: int) ->
     for _ in range(n_iter):
         heat[cy, cx] += 1  # replenish the sources
         neighbour_heat = heat[ny, nx]  # (9, P), read before any pixel is updated
-        heat[ys, xs] = (neighbour_heat * same).sum(dim=0) / len(NEIGHBOURS)  # 3x3 average in the mask
+        # 3x3 average in the mask
+        heat[ys, xs] = (neighbour_heat * same).sum(dim=0) / len(NEIGHBOURS)
     return heat
 
 
 def masks_to_flows(
-    instances: torch.Tensor, *, n_iter: int | None = None, log_heat: bool = False, dtype=torch.float32
+    instances: torch.Tensor, *, n_iter: int | None = None, log_heat: bool = False,
+    dtype=torch.float32
 ) -> torch.Tensor:
     """Unit flows ``(2, H, W)`` (channels ``dy, dx``) of an ``(H, W)`` integer label image.
 

@@ -40,10 +40,12 @@ def follow_flows(flows: torch.Tensor, mask: torch.Tensor, n_iter: int = 200) -> 
     coordinates. Positions stay in ``[0, H - 1] x [0, W - 1]``.
     """
     if not isinstance(flows, torch.Tensor) or flows.dim() != 3 or flows.shape[0] != 2:
-        raise ValueError(f"flows must be a (2, H, W) tensor (dy, dx), got {getattr(flows, 'shape', flows)}")
+        raise ValueError("flows must be a (2, H, W) tensor (dy, dx), got "
+                         f"{getattr(flows, 'shape', flows)}")
     if not flows.dtype.is_floating_point:
         raise TypeError(f"flows must be floating point, got {flows.dtype}")
-    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool or mask.shape != flows.shape[1:]:
+    if (not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool
+        or mask.shape != flows.shape[1:]):
         raise ValueError(
             f"mask must be a bool tensor of shape {tuple(flows.shape[1:])}, got "
             f"{getattr(mask, 'dtype', type(mask).__name__)} {tuple(getattr(mask, 'shape', ()))}"

@@ -16,15 +16,19 @@ __all__ = ["check_instances", "renumber"]
 def check_instances(instances: torch.Tensor, name: str = "instances") -> torch.Tensor:
     """Check that ``instances`` is an ``(H, W)`` integer label image with ids >= 0; return it."""
     if not isinstance(instances, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of shape (H, W), got {type(instances).__name__}")
+        raise TypeError(f"{name} must be a torch.Tensor of shape (H, W), got "
+                        f"{type(instances).__name__}")
     if instances.dim() != 2:
-        raise ValueError(f"{name} must be an (H, W) label image, got shape {tuple(instances.shape)}")
-    if instances.dtype.is_floating_point or instances.dtype.is_complex or instances.dtype == torch.bool:
+        raise ValueError(f"{name} must be an (H, W) label image, got shape "
+                         f"{tuple(instances.shape)}")
+    if (instances.dtype.is_floating_point or instances.dtype.is_complex
+        or instances.dtype == torch.bool):
         raise TypeError(
             f"{name} must have an integer dtype (0 background, 1..K objects), got {instances.dtype}"
         )
     if instances.numel() and int(instances.min()) < 0:
-        raise ValueError(f"{name} must be >= 0 (0 is background), got a minimum of {int(instances.min())}")
+        raise ValueError(f"{name} must be >= 0 (0 is background), got a minimum of "
+                         f"{int(instances.min())}")
     return instances
 
 

@@ -25,7 +25,8 @@ __all__ = ["FLOW_SCALE", "cellpose_loss"]
 FLOW_SCALE = 5.0  # the network regresses 5x the unit flows
 
 
-def cellpose_loss(outputs: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> torch.Tensor:
+def cellpose_loss(outputs: dict[str, torch.Tensor],
+                  targets: dict[str, torch.Tensor]) -> torch.Tensor:
     """Scalar loss of a batch.
 
     ``outputs``: ``{"flows": (N, 2, H, W), "cellprob": (N, 1, H, W) logits}``; ``targets``:
@@ -37,8 +38,8 @@ def cellpose_loss(outputs: dict[str, torch.Tensor], targets: dict[str, torch.Ten
             raise KeyError(f"outputs and targets must both have a {key!r} entry")
         if outputs[key].shape != targets[key].shape:
             raise ValueError(
-                f"{key}: outputs of shape {tuple(outputs[key].shape)} do not match targets of shape "
-                f"{tuple(targets[key].shape)}"
+                f"{key}: outputs of shape {tuple(outputs[key].shape)} do not match targets of "
+                f"shape {tuple(targets[key].shape)}"
             )
     flow_loss = F.mse_loss(outputs["flows"], targets["flows"].to(outputs["flows"].dtype)) / 2.0
     prob_loss = F.binary_cross_entropy_with_logits(

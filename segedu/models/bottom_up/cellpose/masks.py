@@ -38,7 +38,8 @@ from scipy import ndimage as ndi
 from .flows import masks_to_flows
 from .labels import check_instances, renumber
 
-__all__ = ["masks_from_positions", "flow_error", "remove_bad_flow_masks", "fill_holes_and_remove_small"]
+__all__ = ["masks_from_positions", "flow_error", "remove_bad_flow_masks",
+           "fill_holes_and_remove_small"]
 
 PAD = 20  # histogram padding (Cellpose's rpad)
 SEED_WINDOW = 5  # half-width of the window in which a seed grows (11x11)
@@ -54,9 +55,11 @@ def masks_from_positions(
     """
     if not isinstance(positions, torch.Tensor) or positions.dim() != 3 or positions.shape[0] != 2:
         raise ValueError(
-            f"positions must be a (2, H, W) tensor (y, x), got {getattr(positions, 'shape', positions)}"
+            "positions must be a (2, H, W) tensor (y, x), got "
+            f"{getattr(positions, 'shape', positions)}"
         )
-    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool or mask.shape != positions.shape[1:]:
+    if (not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool
+        or mask.shape != positions.shape[1:]):
         raise ValueError(f"mask must be a bool tensor of shape {tuple(positions.shape[1:])}")
     H, W = mask.shape
     labels = torch.zeros((H, W), dtype=torch.long)
@@ -110,8 +113,8 @@ def flow_error(instances: torch.Tensor, flows: torch.Tensor) -> torch.Tensor:
     check_instances(instances)
     if not isinstance(flows, torch.Tensor) or flows.shape != (2, *instances.shape):
         raise ValueError(
-            f"flows must have shape (2, {instances.shape[0]}, {instances.shape[1]}) like the masks, "
-            f"got {tuple(getattr(flows, 'shape', ()))}"
+            f"flows must have shape (2, {instances.shape[0]}, {instances.shape[1]}) like the "
+            f"masks, got {tuple(getattr(flows, 'shape', ()))}"
         )
     n = int(instances.max()) if instances.numel() else 0
     # flows recomputed from the masks (float64, as the reference), compared with the network's
@@ -127,7 +130,8 @@ def flow_error(instances: torch.Tensor, flows: torch.Tensor) -> torch.Tensor:
 def remove_bad_flow_masks(
     instances: torch.Tensor, flows: torch.Tensor, threshold: float = 0.4
 ) -> torch.Tensor:
-    """Remove the masks whose :func:`flow_error` exceeds ``threshold``; renumber ``1..K`` (int64)."""
+    """Remove the masks whose :func:`flow_error` exceeds ``threshold``; renumber
+    ``1..K`` (int64)."""
     errors = flow_error(instances, flows)
     bad = torch.nonzero(errors > threshold).squeeze(1) + 1  # ids of the bad masks
     labels = instances.long().clone()
@@ -161,7 +165,8 @@ def fill_holes_and_remove_small(instances: torch.Tensor, min_size: int = 15) -> 
         if box is None:
             continue
         crop = array[box]
-        filled = ndi.binary_fill_holes(crop == i + 1)  # background 4-connected to the box border stays
+        # background 4-connected to the box border stays
+        filled = ndi.binary_fill_holes(crop == i + 1)
         crop[filled] = visited + 1
         visited += 1
     labels = torch.from_numpy(np.ascontiguousarray(array))

@@ -10,9 +10,11 @@ image, through ``resize_and_compute_masks``), cellpose 4.2.1.1.
 2. follow the flows ``flows * foreground / 5`` from the foreground pixels for ``n_iter`` steps
    (:func:`.follow.follow_flows`; the network was trained on 5x unit flows);
 3. cluster the end points into masks (:func:`.masks.masks_from_positions`);
-4. remove the masks whose flow error exceeds ``flow_threshold`` (:func:`.masks.remove_bad_flow_masks`,
-   on the network's flows, not zeroed; ``flow_threshold <= 0`` or ``None`` skips this step);
-5. fill holes and remove masks below ``min_size`` pixels (:func:`.masks.fill_holes_and_remove_small`).
+4. remove the masks whose flow error exceeds ``flow_threshold``
+   (:func:`.masks.remove_bad_flow_masks`, on the network's flows, not zeroed;
+   ``flow_threshold <= 0`` or ``None`` skips this step);
+5. fill holes and remove masks below ``min_size`` pixels
+   (:func:`.masks.fill_holes_and_remove_small`).
 
 Not reproduced: Cellpose's image normalisation, rescaling by cell diameter, tiling and test-time
 augmentation, which happen before the network, not in the post-processing.
@@ -41,7 +43,8 @@ def compute_masks(
     """Masks ``(H, W)`` int64 from the network's ``flows`` ``(2, H, W)`` and ``cellprob`` ``(H, W)``
     logits (see the module docstring for the steps)."""
     if not isinstance(flows, torch.Tensor) or flows.dim() != 3 or flows.shape[0] != 2:
-        raise ValueError(f"flows must be a (2, H, W) tensor, got {tuple(getattr(flows, 'shape', ()))}")
+        raise ValueError("flows must be a (2, H, W) tensor, got "
+                         f"{tuple(getattr(flows, 'shape', ()))}")
     if not isinstance(cellprob, torch.Tensor) or cellprob.shape != flows.shape[1:]:
         raise ValueError(
             f"cellprob must be an (H, W) tensor of the flows' size {tuple(flows.shape[1:])}, "

@@ -2,7 +2,8 @@
 
 One concept per module:
 
-- :mod:`.coordinates`: the pixel coordinate map :math:`x_i` (about 1/1023 per pixel, as the reference);
+- :mod:`.coordinates`: the pixel coordinate map :math:`x_i` (about 1/1023 per pixel, as
+  the reference);
 - :mod:`.bandwidth`: the raw bandwidth :math:`q`, its precision ``exp(10 q) = 1/(2 sigma^2)`` and
   the Gaussian score :math:`\\phi_k`;
 - :mod:`.loss`: the Lovász-hinge instance term, the bandwidth smoothness and the seed regression;
@@ -20,6 +21,8 @@ from .distance_maps import center_offsets, signed_distance_map
 from .loss import CENTERS, spatial_embedding_loss
 from .model import SpatialEmbedding, spatial_embedding
 
-__all__ = ["model", "SpatialEmbedding", "spatial_embedding", "spatial_embedding_loss", "cluster_embeddings",
-           "signed_distance_map", "center_offsets", "coordinate_map", "PIXEL_SIZE", "SIGMA_SCALE", "CENTERS",
+__all__ = ["model", "SpatialEmbedding", "spatial_embedding", "spatial_embedding_loss",
+           "cluster_embeddings",
+           "signed_distance_map", "center_offsets", "coordinate_map", "PIXEL_SIZE", "SIGMA_SCALE",
+           "CENTERS",
            "bandwidth", "precision", "gaussian_score"]

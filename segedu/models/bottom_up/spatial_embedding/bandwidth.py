@@ -47,7 +47,8 @@ def bandwidth(sigma: torch.Tensor, *, pixel_size: float | None = None) -> torch.
     return value if pixel_size is None else value / pixel_size
 
 
-def gaussian_score(embeddings: torch.Tensor, center: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+def gaussian_score(embeddings: torch.Tensor, center: torch.Tensor,
+                   sigma: torch.Tensor) -> torch.Tensor:
     r"""``phi = exp(-sum_d s_d (e_d - C_d)**2)`` for every embedding.
 
     Args:

@@ -1,4 +1,5 @@
-r"""Inference of spatial embeddings: seeds and learned bandwidths cluster the pixels (Neven et al., 2019).
+r"""Inference of spatial embeddings: seeds and learned bandwidths cluster the pixels
+(Neven et al., 2019).
 
 At test time there is no ground truth to compute centres and bandwidths from; the network has
 learned where they are. Each pixel :math:`i` carries an embedding :math:`e_i`, a raw bandwidth
@@ -8,8 +9,9 @@ a centre and a bandwidth from, and one instance is found per step:
 
 1. candidates: the foreground pixels, those with :math:`p_i >` ``fg_thresh``;
 2. seed: the unclustered candidate of highest seed score; stop when it is below ``seed_thresh``;
-3. proposal: the candidates with :math:`\phi(e_j) = \exp(-s \lVert e_j - e_\text{seed}\rVert^2) > 0.5`,
-   the seed's embedding as centre and its own precision :math:`s = \exp(10 q_\text{seed})`;
+3. proposal: the candidates with
+   :math:`\phi(e_j) = \exp(-s \lVert e_j - e_\text{seed}\rVert^2) > 0.5`, the seed's embedding as
+   centre and its own precision :math:`s = \exp(10 q_\text{seed})`;
 4. its *unclustered* pixels become a new instance if they are at least ``min_size`` pixels and
    more than ``min_unclustered_fraction`` of the proposal (a proposal that mostly re-finds an
    instance already taken is a duplicate);
@@ -52,21 +54,25 @@ def cluster_embeddings(
         seed_thresh: lowest seed score that may start an instance.
         fg_thresh: seed score above which a pixel is foreground (a candidate).
         min_size: fewest pixels of an instance.
-        min_unclustered_fraction: an instance needs more than this fraction of its proposal unclustered.
+        min_unclustered_fraction: an instance needs more than this fraction of its
+            proposal unclustered.
 
     Returns:
         ``(H, W)`` int64 label image: 0 background, instances ``1 .. K`` in the order found.
     """
     if not isinstance(embeddings, torch.Tensor) or embeddings.ndim != 3 or embeddings.shape[0] != 2:
-        raise ValueError(f"embeddings must be a (2, H, W) tensor, got {tuple(getattr(embeddings, 'shape', ()))}")
+        raise ValueError("embeddings must be a (2, H, W) tensor, got "
+                         f"{tuple(getattr(embeddings, 'shape', ()))}")
     h, w = embeddings.shape[1:]
     if seed.ndim == 3 and seed.shape[0] == 1:
         seed = seed[0]
     if seed.shape != (h, w):
         raise ValueError(f"seed must be (1, H, W) or (H, W) = ({h}, {w}), got {tuple(seed.shape)}")
     if sigma.ndim != 3 or sigma.shape[0] not in (1, 2) or sigma.shape[1:] != (h, w):
-        raise ValueError(f"sigma must be (n_sigma, H, W) = (1 or 2, {h}, {w}), got {tuple(sigma.shape)}")
-    if not (embeddings.is_floating_point() and sigma.is_floating_point() and seed.is_floating_point()):
+        raise ValueError(f"sigma must be (n_sigma, H, W) = (1 or 2, {h}, {w}), got "
+                         f"{tuple(sigma.shape)}")
+    if not (embeddings.is_floating_point() and sigma.is_floating_point()
+            and seed.is_floating_point()):
         raise TypeError("embeddings, sigma and seed must be float tensors")
     if min_size < 1:
         raise ValueError(f"min_size must be >= 1, got {min_size}")

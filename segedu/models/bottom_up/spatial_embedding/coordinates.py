@@ -30,7 +30,8 @@ def coordinate_map(
     dtype: torch.dtype = torch.float32,
     device: torch.device | str | None = None,
 ) -> torch.Tensor:
-    """The coordinates ``(2, H, W)``: ``[0, c, r] = c * pixel_size`` (x), ``[1, c, r] = r * pixel_size`` (y).
+    """The coordinates ``(2, H, W)``: ``[0, c, r] = c * pixel_size`` (x),
+    ``[1, c, r] = r * pixel_size`` (y).
 
     Pixel ``(row, col)`` has coordinate ``(col, row) * pixel_size``; the top-left pixel is at 0.
     """

@@ -50,7 +50,8 @@ def _label_array(instances: Any) -> np.ndarray:
     elif isinstance(instances, np.ndarray):
         array = instances
     else:
-        raise TypeError(f"instances must be a tensor or a NumPy array, got {type(instances).__name__}")
+        raise TypeError("instances must be a tensor or a NumPy array, got "
+                        f"{type(instances).__name__}")
     if array.ndim != 2:
         raise ValueError(f"instances must be an (H, W) label image, got shape {tuple(array.shape)}")
     if array.dtype == bool or not np.issubdtype(array.dtype, np.integer):
@@ -68,7 +69,8 @@ def _like(result: np.ndarray, instances: Any) -> Any:
     return torch.from_numpy(result) if isinstance(instances, torch.Tensor) else result
 
 
-def signed_distance_map(instances: Any, *, normalise: bool = True, clip: float | None = None) -> Any:
+def signed_distance_map(instances: Any, *, normalise: bool = True,
+                        clip: float | None = None) -> Any:
     """The signed distance map of an instance label image (definition in the module docstring).
 
     Args:
@@ -96,7 +98,8 @@ def signed_distance_map(instances: Any, *, normalise: bool = True, clip: float |
         # Grow the bounding box by one pixel where it is not at the image border: the grown
         # ring lies outside the object, so the nearest outside pixel of every object pixel is
         # in the grown box, and the distance transform of the small box is exact.
-        grown = tuple(slice(max(s.start - 1, 0), min(s.stop + 1, n)) for s, n in zip(box, work.shape, strict=True))
+        grown = tuple(slice(max(s.start - 1, 0), min(s.stop + 1, n))
+                      for s, n in zip(box, work.shape, strict=True))
         mask = work[grown] == k  # (h, w) the object in its grown box
         inside = ndi.distance_transform_edt(mask)  # distance to the nearest non-object pixel
         if normalise:

@@ -59,10 +59,12 @@ __all__ = ["CENTERS", "spatial_embedding_loss"]
 CENTERS = ("centroid", "mean_embedding")
 
 
-def _check_inputs(outputs: dict[str, torch.Tensor], instances: torch.Tensor) -> tuple[torch.Tensor, ...]:
+def _check_inputs(outputs: dict[str, torch.Tensor],
+                  instances: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """Read and check ``embeddings (N, 2, H, W)``, ``sigma (N, S, H, W)``, ``seed (N, 1, H, W)``."""
     if not isinstance(outputs, dict):
-        raise TypeError(f"outputs must be the model's dict of tensors, got {type(outputs).__name__}")
+        raise TypeError("outputs must be the model's dict of tensors, got "
+                        f"{type(outputs).__name__}")
     missing = [key for key in ("embeddings", "sigma", "seed") if key not in outputs]
     if missing:
         raise KeyError(f"outputs lacks {missing}; it needs 'embeddings', 'sigma' and 'seed'")
@@ -70,22 +72,27 @@ def _check_inputs(outputs: dict[str, torch.Tensor], instances: torch.Tensor) -> 
     for name, x in (("embeddings", embeddings), ("sigma", sigma), ("seed", seed)):
         if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.ndim != 4:
             raise ValueError(f"outputs[{name!r}] must be a float tensor (N, C, H, W), got "
-                             f"{getattr(x, 'dtype', type(x).__name__)} {tuple(getattr(x, 'shape', ()))}")
+                             f"{getattr(x, 'dtype', type(x).__name__)} "
+                             f"{tuple(getattr(x, 'shape', ()))}")
     n, _, h, w = embeddings.shape
     if embeddings.shape[1] != 2:
-        raise ValueError(f"outputs['embeddings'] must have 2 channels (x, y), got {tuple(embeddings.shape)}")
+        raise ValueError("outputs['embeddings'] must have 2 channels (x, y), got "
+                         f"{tuple(embeddings.shape)}")
     if n == 0:
         raise ValueError("the batch is empty (N = 0)")
     if sigma.shape[1] not in (1, 2) or sigma.shape[0] != n or sigma.shape[2:] != (h, w):
         raise ValueError(f"outputs['sigma'] must be (N, 1 or 2, H, W) = ({n}, 1|2, {h}, {w}), "
                          f"got {tuple(sigma.shape)}")
     if seed.shape != (n, 1, h, w):
-        raise ValueError(f"outputs['seed'] must be (N, 1, H, W) = {(n, 1, h, w)}, got {tuple(seed.shape)}")
-    if not isinstance(instances, torch.Tensor) or instances.is_floating_point() or instances.dtype == torch.bool:
+        raise ValueError(f"outputs['seed'] must be (N, 1, H, W) = {(n, 1, h, w)}, got "
+                         f"{tuple(seed.shape)}")
+    if (not isinstance(instances, torch.Tensor) or instances.is_floating_point()
+        or instances.dtype == torch.bool):
         raise TypeError(f"instances must be an integer tensor of instance ids, got "
                         f"{getattr(instances, 'dtype', type(instances).__name__)}")
     if instances.shape != (n, h, w):
-        raise ValueError(f"instances must be (N, H, W) = {(n, h, w)} like the outputs, got {tuple(instances.shape)}")
+        raise ValueError(f"instances must be (N, H, W) = {(n, h, w)} like the outputs, got "
+                         f"{tuple(instances.shape)}")
     if instances.numel() and instances.min() < 0:
         raise ValueError(f"instance ids must be >= 0 (0 = background), got {int(instances.min())}")
     return embeddings, sigma, seed
@@ -105,9 +112,9 @@ def spatial_embedding_loss(
     """The loss of the module docstring and its three terms.
 
     Args:
-        outputs: ``"embeddings"`` ``(N, 2, H, W)`` (:math:`e = x + o`), ``"sigma"`` ``(N, n_sigma, H, W)``
-            (raw bandwidth :math:`q`, ``n_sigma`` 1 or 2) and ``"seed"`` ``(N, 1, H, W)`` (in [0, 1]),
-            as :class:`~.model.SpatialEmbedding` returns them.
+        outputs: ``"embeddings"`` ``(N, 2, H, W)`` (:math:`e = x + o`), ``"sigma"``
+            ``(N, n_sigma, H, W)`` (raw bandwidth :math:`q`, ``n_sigma`` 1 or 2) and ``"seed"``
+            ``(N, 1, H, W)`` (in [0, 1]), as :class:`~.model.SpatialEmbedding` returns them.
         instances: ``(N, H, W)`` integer instance ids, 0 = background (any positive ids).
         center: ``"centroid"`` or ``"mean_embedding"`` (step 1).
         pixel_size: coordinate units per pixel of the embeddings (for the centroids).
@@ -157,5 +164,6 @@ def spatial_embedding_loss(
         terms["seed"].append(seed_sum / (h * w))
 
     result = {name: torch.stack(values).mean() for name, values in terms.items()}  # batch means
-    result["loss"] = w_inst * result["instance"] + w_var * result["smoothness"] + w_seed * result["seed"]
+    result["loss"] = (w_inst * result["instance"] + w_var * result["smoothness"]
+                      + w_seed * result["seed"])
     return result

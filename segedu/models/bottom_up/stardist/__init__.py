@@ -16,6 +16,8 @@ from .polygons import rays_to_polygons, render_polygons, render_star_polygons
 from .probability import object_probability
 from .rays import ray_angles, ray_directions, star_distances
 
-__all__ = ["model", "StarDist", "stardist", "stardist_loss", "polygon_area", "polygon_intersection_area",
-           "polygon_nms", "rays_to_polygons", "render_polygons", "render_star_polygons", "object_probability",
+__all__ = ["model", "StarDist", "stardist", "stardist_loss", "polygon_area",
+           "polygon_intersection_area",
+           "polygon_nms", "rays_to_polygons", "render_polygons", "render_star_polygons",
+           "object_probability",
            "ray_angles", "ray_directions", "star_distances"]

@@ -4,7 +4,8 @@ StarDist (Schmidt et al., MICCAI 2018, https://arxiv.org/abs/1806.03535) trains 
 head on the *normalised Euclidean distance transform* of each object (``stardist.utils.edt_prob``)
 rather than on a binary foreground mask:
 
-.. math:: p(i, j) = \frac{\operatorname{EDT}_o(i, j)}{\max_{(i', j') \in o} \operatorname{EDT}_o(i', j') + 10^{-10}},
+.. math:: p(i, j) = \frac{\operatorname{EDT}_o(i, j)}
+                           {\max_{(i', j') \in o} \operatorname{EDT}_o(i', j') + 10^{-10}},
           \qquad (i, j) \in o,
 
 where :math:`\operatorname{EDT}_o(i, j)` is the Euclidean distance from pixel ``(i, j)`` of object
@@ -52,7 +53,8 @@ def object_probability(instances: torch.Tensor | np.ndarray) -> torch.Tensor:
     if labels.size == 0 or not labels.any():
         return torch.from_numpy(prob)
     if labels.min() == labels.max():  # one object everywhere: assume background around it
-        warnings.warn("EDT of constant label image is ill-defined. (Assuming background around it.)", stacklevel=2)
+        warnings.warn("EDT of constant label image is ill-defined. (Assuming background around "
+                      "it.)", stacklevel=2)
         labels = np.pad(labels, 1)
         return torch.from_numpy(object_probability(labels).numpy()[1:-1, 1:-1].copy())
 
@@ -61,7 +63,8 @@ def object_probability(instances: torch.Tensor | np.ndarray) -> torch.Tensor:
             continue
         # 1. the object's bounding box, grown by one pixel where the image allows: a ring of
         #    non-object pixels around it (the distance to anything farther away is larger)
-        grown = tuple(slice(max(s.start - 1, 0), min(s.stop + 1, n)) for s, n in zip(box, labels.shape, strict=True))
+        grown = tuple(slice(max(s.start - 1, 0), min(s.stop + 1, n))
+                      for s, n in zip(box, labels.shape, strict=True))
         mask = labels[grown] == index  # (h, w) bool
         # 2. distance of every object pixel to the nearest non-object pixel of the image (float64)
         edt = ndi.distance_transform_edt(mask)

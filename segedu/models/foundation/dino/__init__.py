@@ -12,7 +12,8 @@ One concept per module:
 - :mod:`.wrapper`: :class:`MultiCropWrapper`, backbone + head over crops of several sizes;
 - :mod:`.training`: :func:`dino_training_step`;
 - :mod:`.ibot`: iBOT's masked patch self-distillation (Zhou et al., ICLR 2022): block masks, the
-  patch loss :class:`MaskedPatchLoss` and :func:`ibot_training_step`, DINO's loss on the patch tokens;
+  patch loss :class:`MaskedPatchLoss` and :func:`ibot_training_step`, DINO's loss on the
+  patch tokens;
 - :mod:`.patch_features`: dense descriptors ``(B, h, w, D)`` (tokens or keys);
 - :mod:`.pca`: PCA of the descriptors as RGB images;
 - :mod:`.feature_segmentation`: k-means segmentation and co-segmentation on the descriptors.

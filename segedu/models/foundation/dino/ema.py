@@ -42,15 +42,20 @@ def ema_update(*, teacher: nn.Module, student: nn.Module, momentum: float) -> No
         raise ValueError(f"momentum must be in [0, 1], got {momentum}")
     t_params, s_params = list(teacher.parameters()), list(student.parameters())
     if len(t_params) != len(s_params):
-        raise ValueError(f"teacher and student differ: {len(t_params)} and {len(s_params)} parameters")
+        raise ValueError(f"teacher and student differ: {len(t_params)} and {len(s_params)} "
+                         "parameters")
     for t, s in zip(t_params, s_params, strict=True):
         if t.shape != s.shape:
-            raise ValueError(f"teacher and student parameters differ in shape: {tuple(t.shape)} and {tuple(s.shape)}")
+            raise ValueError(f"teacher and student parameters differ in shape: {tuple(t.shape)} "
+                             f"and {tuple(s.shape)}")
         t.mul_(momentum).add_(s.detach(), alpha=1.0 - momentum)
 
 
-def cosine_momentum(step: int, total_steps: int, *, base: float = 0.996, final: float = 1.0) -> float:
-    """The teacher momentum at ``step`` (0-based) of ``total_steps``: cosine from ``base`` towards ``final``."""
+def cosine_momentum(step: int, total_steps: int, *, base: float = 0.996,
+                    final: float = 1.0) -> float:
+    """The teacher momentum at ``step`` (0-based) of ``total_steps``: cosine from ``base``
+    towards ``final``."""
     if total_steps < 1 or not 0 <= step:
-        raise ValueError(f"need total_steps >= 1 and step >= 0, got step={step}, total_steps={total_steps}")
+        raise ValueError(f"need total_steps >= 1 and step >= 0, got step={step}, "
+                         f"total_steps={total_steps}")
     return final + 0.5 * (base - final) * (1.0 + math.cos(math.pi * step / total_steps))

@@ -5,7 +5,8 @@ Amir et al., "Deep ViT Features as Dense Visual Descriptors", ECCVW 2022 (k-mean
 the last layer, jointly over a set of images, segments their common object and its parts).
 
 1. the descriptors ``(h, w, D)`` of every patch are L2-normalised (``normalize=True``), so that
-   the Euclidean k-means groups them by cosine similarity, the similarity DINO's features are made for;
+   the Euclidean k-means groups them by cosine similarity, the similarity DINO's features are
+   made for;
 2. k-means (:func:`segedu.classical.kmeans.kmeans`: Lloyd's algorithm, k-means++ seeding) groups
    the patches into ``k`` clusters; in :func:`cosegment` the patches of *all* images are clustered
    together, so a label means the same thing in every image;
@@ -40,7 +41,8 @@ def _check_one(features: torch.Tensor, name: str) -> torch.Tensor:
     if features.ndim == 4 and features.shape[0] == 1:
         features = features[0]
     if features.ndim != 3:
-        raise ValueError(f"{name} must have shape (h, w, D) for one image, got {tuple(features.shape)}")
+        raise ValueError(f"{name} must have shape (h, w, D) for one image, got "
+                         f"{tuple(features.shape)}")
     return features
 
 
@@ -69,7 +71,8 @@ def _cluster(points: torch.Tensor, k: int, *, normalize: bool, seed: int) -> np.
 
 
 def feature_kmeans(
-    features: torch.Tensor, k: int, *, size: tuple[int, int] | None = None, normalize: bool = True, seed: int = 0
+    features: torch.Tensor, k: int, *, size: tuple[int, int] | None = None, normalize: bool = True,
+    seed: int = 0
 ) -> torch.Tensor:
     """Segment one image into ``k`` clusters of its patch features.
 
@@ -97,7 +100,8 @@ def cosegment(
     normalize: bool = True,
     seed: int = 0,
 ) -> list[torch.Tensor]:
-    """Joint k-means over the patches of several images: the same label means the same cluster in all.
+    """Joint k-means over the patches of several images: the same label means the same cluster
+    in all.
 
     Args:
         features_list: ``(h_i, w_i, D)`` features per image, or one ``(B, h, w, D)`` tensor.
@@ -111,7 +115,8 @@ def cosegment(
     """
     if isinstance(features_list, torch.Tensor):
         if features_list.ndim != 4:
-            raise ValueError(f"a features tensor must be (B, h, w, D), got {tuple(features_list.shape)}")
+            raise ValueError("a features tensor must be (B, h, w, D), got "
+                             f"{tuple(features_list.shape)}")
         features_list = list(features_list)
     items = [_check_one(f, f"features_list[{i}]") for i, f in enumerate(features_list)]
     if not items:

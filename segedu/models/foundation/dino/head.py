@@ -20,9 +20,10 @@ Relation to the references: DINO's ``DINOHead`` (``vision_transformer.py``) and 
 normalisation out in :class:`WeightNormLinear`, with the parameter names that
 ``torch.nn.utils.weight_norm`` gives (``weight_g (K, 1)``, ``weight_v (K, bottleneck)``), and the
 MLP as ``mlp.0/2/4`` as DINO's, so DINO's full training checkpoints (``student``/``teacher`` with
-``head.``) use the same key names. DINO's optional batch norm in the head (off for ViTs) is left out.
-DINO also discards the last layer's gradients during the first epoch (``freeze_last_layer=1``):
-see ``cancel_last_layer_gradients`` in :func:`~segedu.models.foundation.dino.training.dino_training_step`.
+``head.``) use the same key names. DINO's optional batch norm in the head (off for ViTs) is left
+out. DINO also discards the last layer's gradients during the first epoch (``freeze_last_layer=1``):
+see ``cancel_last_layer_gradients`` in
+:func:`~segedu.models.foundation.dino.training.dino_training_step`.
 """
 
 from __future__ import annotations

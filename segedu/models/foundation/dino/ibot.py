@@ -7,8 +7,9 @@ teacher's class token of another view, so nothing in its loss speaks of the patc
 k-means and probes read. iBOT adds a second self-distillation on the patches:
 
 1. a random set of patches of each global view is **masked**: their tokens are replaced by a
-   learned mask token before the transformer (:meth:`~segedu.nn.vit.VisionTransformer.prepare_tokens`),
-   in rectangular blocks (:func:`block_mask`, BEiT's blockwise masking);
+   learned mask token before the transformer
+   (:meth:`~segedu.nn.vit.VisionTransformer.prepare_tokens`), in rectangular blocks
+   (:func:`block_mask`, BEiT's blockwise masking);
 2. the **teacher** sees the same view unmasked; its patch tokens go through the head, are centred
    with their own centre and sharpened, as DINO does for the class token;
 3. the **student** must give, at each masked patch, the teacher's distribution for that patch: it
@@ -34,12 +35,15 @@ from torch import nn
 from .loss import DINOLoss
 from .training import update_student_and_teacher
 
-__all__ = ["block_mask", "random_block_masks", "MaskedPatchWrapper", "MaskedPatchLoss", "ibot_training_step"]
+__all__ = ["block_mask", "random_block_masks", "MaskedPatchWrapper", "MaskedPatchLoss",
+           "ibot_training_step"]
 
 
 def block_mask(grid: tuple[int, int], num_masked: int, *, generator: torch.Generator | None = None,
-               min_block: int = 4, aspect: tuple[float, float] = (0.3, 1 / 0.3), max_tries: int = 10) -> torch.Tensor:
-    """A ``(h, w)`` bool mask with about ``num_masked`` True patches, as rectangles (BEiT's blockwise masking).
+               min_block: int = 4, aspect: tuple[float, float] = (0.3, 1 / 0.3),
+               max_tries: int = 10) -> torch.Tensor:
+    """A ``(h, w)`` bool mask with about ``num_masked`` True patches, as rectangles (BEiT's
+    blockwise masking).
 
     Rectangles of area ``min_block`` .. (what is left to mask) and aspect ratio log-uniform in
     ``aspect`` are placed at random; a rectangle counts only the patches it newly masks. It stops at
@@ -48,7 +52,8 @@ def block_mask(grid: tuple[int, int], num_masked: int, *, generator: torch.Gener
     """
     h, w = grid
     if not 0 <= num_masked <= h * w:
-        raise ValueError(f"num_masked must be in [0, {h * w}] for a {h} x {w} grid, got {num_masked}")
+        raise ValueError(f"num_masked must be in [0, {h * w}] for a {h} x {w} grid, got "
+                         f"{num_masked}")
     mask = torch.zeros(h, w, dtype=torch.bool)
 
     def uniform(low: float, high: float) -> float:
@@ -78,9 +83,12 @@ def block_mask(grid: tuple[int, int], num_masked: int, *, generator: torch.Gener
     return mask
 
 
-def random_block_masks(batch: int, grid: tuple[int, int], *, generator: torch.Generator | None = None,
-                       probability: float = 0.5, ratio: tuple[float, float] = (0.1, 0.5)) -> torch.Tensor:
-    """``(B, h, w)`` bool masks: each image masked with ``probability``, at a ratio uniform in ``ratio``."""
+def random_block_masks(batch: int, grid: tuple[int, int], *,
+                       generator: torch.Generator | None = None,
+                       probability: float = 0.5,
+                       ratio: tuple[float, float] = (0.1, 0.5)) -> torch.Tensor:
+    """``(B, h, w)`` bool masks: each image masked with ``probability``, at a ratio uniform
+    in ``ratio``."""
     h, w = grid
     masks = torch.zeros(batch, h, w, dtype=torch.bool)
     for b in range(batch):
@@ -107,9 +115,11 @@ class MaskedPatchWrapper(nn.Module):
         self.head = head
         self.mask_token = nn.Parameter(torch.zeros(backbone.embed_dim))  # iBOT: zeros, learned
 
-    def forward(self, images: torch.Tensor, masks: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, images: torch.Tensor,
+                masks: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         # 1. tokens (B, 1 + N, D); masked patches enter as the mask token
-        tokens = self.backbone.forward_features(images, mask=masks, mask_token=self.mask_token if masks is not None else None)
+        tokens = self.backbone.forward_features(images, mask=masks, mask_token=self.mask_token
+                                                if masks is not None else None)
         b, n1, d = tokens.shape
         # 2. the head on every token at once: (B (1 + N), D) -> (B, 1 + N, K)
         scores = self.head(tokens.reshape(b * n1, d)).reshape(b, n1, -1)
@@ -126,23 +136,27 @@ class MaskedPatchLoss(nn.Module):
     and sharpened at ``teacher_temp``; the student's at ``student_temp``.
     """
 
-    def __init__(self, *, out_dim: int, student_temp: float = 0.1, center_momentum: float = 0.9) -> None:
+    def __init__(self, *, out_dim: int, student_temp: float = 0.1,
+                 center_momentum: float = 0.9) -> None:
         super().__init__()
         self.student_temp = student_temp
         self.center_momentum = center_momentum
         self.register_buffer("center", torch.zeros(1, 1, out_dim))
 
-    def forward(self, student_patches: Sequence[torch.Tensor], teacher_patches: Sequence[torch.Tensor],
+    def forward(self, student_patches: Sequence[torch.Tensor],
+                teacher_patches: Sequence[torch.Tensor],
                 masks: Sequence[torch.Tensor], *, teacher_temp: float) -> torch.Tensor:
-        """``student_patches``, ``teacher_patches``: per view ``(B, N, K)``; ``masks``: per view ``(B, h, w)`` bool."""
+        """``student_patches``, ``teacher_patches``: per view ``(B, N, K)``; ``masks``: per view
+        ``(B, h, w)`` bool."""
         if not (len(student_patches) == len(teacher_patches) == len(masks)) or not len(masks):
             raise ValueError(f"need one student output, teacher output and mask per view, got "
                              f"{len(student_patches)}, {len(teacher_patches)}, {len(masks)}")
         total = student_patches[0].new_zeros(())
         for s, t, m in zip(student_patches, teacher_patches, masks, strict=True):
             if s.shape != t.shape or m.shape[0] != s.shape[0] or m[0].numel() != s.shape[1]:
-                raise ValueError(f"student {tuple(s.shape)}, teacher {tuple(t.shape)} and mask {tuple(m.shape)} "
-                                 "do not match (B, N, K), (B, N, K), (B, h, w) with N = h w")
+                raise ValueError(f"student {tuple(s.shape)}, teacher {tuple(t.shape)} and mask "
+                                 f"{tuple(m.shape)} do not match (B, N, K), (B, N, K), (B, h, w) "
+                                 "with N = h w")
             # 1. teacher: centre, sharpen, softmax (no gradient); student: log-softmax
             p_t = F.softmax((t - self.center) / teacher_temp, dim=-1).detach()
             log_p_s = F.log_softmax(s / self.student_temp, dim=-1)
@@ -155,13 +169,16 @@ class MaskedPatchLoss(nn.Module):
 
     @torch.no_grad()
     def update_center(self, teacher_patches: Sequence[torch.Tensor]) -> None:
-        """``c <- m c + (1 - m) * mean over views, images and patches of the teacher's patch scores``."""
+        """``c <- m c + (1 - m) * mean``, the mean over views, images and patches of the teacher's
+        patch scores."""
         batch_mean = torch.cat(list(teacher_patches)).mean(dim=(0, 1), keepdim=True)
         self.center.mul_(self.center_momentum).add_((1 - self.center_momentum) * batch_mean)
 
 
-def ibot_training_step(student: MaskedPatchWrapper, teacher: MaskedPatchWrapper, class_loss: DINOLoss,
-                       patch_loss: MaskedPatchLoss, views: Sequence[torch.Tensor], masks: Sequence[torch.Tensor],
+def ibot_training_step(student: MaskedPatchWrapper, teacher: MaskedPatchWrapper,
+                       class_loss: DINOLoss,
+                       patch_loss: MaskedPatchLoss, views: Sequence[torch.Tensor],
+                       masks: Sequence[torch.Tensor],
                        optimizer: torch.optim.Optimizer, momentum: float, *, teacher_temp: float,
                        patch_teacher_temp: float | None = None, patch_weight: float = 1.0,
                        clip_grad: float | None = None, freeze_last_layer: bool = False,
@@ -174,19 +191,23 @@ def ibot_training_step(student: MaskedPatchWrapper, teacher: MaskedPatchWrapper,
     ``class_loss`` and ``patch_loss``.
     """
     if len(views) != 2 or len(masks) != 2:
-        raise ValueError(f"need the 2 global views and their 2 masks, got {len(views)} and {len(masks)}")
+        raise ValueError(f"need the 2 global views and their 2 masks, got {len(views)} and "
+                         f"{len(masks)}")
     # 1. teacher on the unmasked views, without gradients
     with torch.no_grad():
         teacher_out = [teacher(v) for v in views]
     # 2. student on the masked views
     student_out = [student(v, m) for v, m in zip(views, masks, strict=True)]
     # 3. DINO on the class tokens (across views), iBOT on the masked patches (same view)
-    cls = class_loss([s[0] for s in student_out], [t[0] for t in teacher_out], teacher_temp=teacher_temp)
+    cls = class_loss([s[0] for s in student_out], [t[0] for t in teacher_out],
+                     teacher_temp=teacher_temp)
     weighted = [torch.ones_like(m) for m in masks] if all_patches else masks
     patch = patch_loss([s[1] for s in student_out], [t[1] for t in teacher_out], weighted,
-                       teacher_temp=teacher_temp if patch_teacher_temp is None else patch_teacher_temp)
+                       teacher_temp=teacher_temp if patch_teacher_temp is None
+                       else patch_teacher_temp)
     loss = cls + patch_weight * patch
     # 4. gradient step on the student, then the teacher follows (EMA), as in DINO's step
     update_student_and_teacher(student, teacher, loss, optimizer, momentum, clip_grad=clip_grad,
                                freeze_last_layer=freeze_last_layer)
-    return {"loss": float(loss.detach()), "class_loss": float(cls.detach()), "patch_loss": float(patch.detach())}
+    return {"loss": float(loss.detach()), "class_loss": float(cls.detach()),
+            "patch_loss": float(patch.detach())}

@@ -1,4 +1,5 @@
-r"""DINO's self-distillation loss: cross-entropy between a centred, sharpened teacher and the student.
+r"""DINO's self-distillation loss: cross-entropy between a centred, sharpened teacher and
+the student.
 
 Caron et al., ICCV 2021, Sec. 3.1, Eq. (3) and Algorithm 1. Each image gives ``V`` crops: 2 global
 ones (seen by teacher and student) and ``V - 2`` local ones (student only). With outputs
@@ -35,9 +36,11 @@ from torch import nn
 __all__ = ["DINOLoss", "teacher_temperature"]
 
 
-def teacher_temperature(epoch: int, *, warmup_temp: float = 0.04, final_temp: float = 0.04, warmup_epochs: int = 30) -> float:
-    """DINO's teacher temperature at ``epoch``: linear from ``warmup_temp`` (epoch 0) to ``final_temp``
-    (epoch ``warmup_epochs - 1``), then constant (``np.linspace`` then ``np.ones``, as DINO)."""
+def teacher_temperature(epoch: int, *, warmup_temp: float = 0.04, final_temp: float = 0.04,
+                        warmup_epochs: int = 30) -> float:
+    """DINO's teacher temperature at ``epoch``: linear from ``warmup_temp`` (epoch 0) to
+    ``final_temp`` (epoch ``warmup_epochs - 1``), then constant (``np.linspace`` then ``np.ones``,
+    as DINO)."""
     if epoch < 0:
         raise ValueError(f"epoch must be non-negative, got {epoch}")
     if epoch >= warmup_epochs:
@@ -55,7 +58,8 @@ def _check_outputs(name: str, outputs: Sequence[torch.Tensor]) -> None:
     for out in outputs:
         if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape != shape:
             got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-            raise ValueError(f"{name}: every crop's output must be (B, K) = {tuple(shape)}, got {got}")
+            raise ValueError(f"{name}: every crop's output must be (B, K) = {tuple(shape)}, got "
+                             f"{got}")
 
 
 class DINOLoss(nn.Module):
@@ -69,7 +73,8 @@ class DINOLoss(nn.Module):
     """
 
     def __init__(
-        self, *, out_dim: int, teacher_temp: float = 0.04, student_temp: float = 0.1, center_momentum: float = 0.9
+        self, *, out_dim: int, teacher_temp: float = 0.04, student_temp: float = 0.1,
+        center_momentum: float = 0.9
     ) -> None:
         super().__init__()
         self.teacher_temp = teacher_temp
@@ -106,7 +111,8 @@ class DINOLoss(nn.Module):
             )
         tau_t = self.teacher_temp if teacher_temp is None else teacher_temp
         # 1. teacher: centre, sharpen (low temperature), softmax; no gradient flows into it
-        teacher_probs = [F.softmax((t - self.center) / tau_t, dim=-1).detach() for t in teacher_outputs]
+        teacher_probs = [F.softmax((t - self.center) / tau_t, dim=-1).detach()
+                         for t in teacher_outputs]
         # 2. student: log-softmax at its (higher) temperature
         student_log_probs = [F.log_softmax(s / self.student_temp, dim=-1) for s in student_outputs]
         # 3. cross-entropy for every pair of different crops, averaged over the batch and the pairs

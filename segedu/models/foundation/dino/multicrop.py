@@ -48,11 +48,14 @@ class MultiCropAugmentation:
         global_scale: range of the crop's area, as a fraction of the image, for global views.
         local_scale: the same for local views.
         blur_sigma: range of the Gaussian blur's standard deviation, in pixels of the view.
-        colour: apply colour jitter, grey, blur and solarisation (DINO); ``False``: crops and flips only.
-        jitter: ``(brightness, contrast, saturation, hue)`` of the colour jitter (DINO's ``(0.4, 0.4, 0.2, 0.1)``).
+        colour: apply colour jitter, grey, blur and solarisation (DINO); ``False``: crops and
+            flips only.
+        jitter: ``(brightness, contrast, saturation, hue)`` of the colour jitter (DINO's
+            ``(0.4, 0.4, 0.2, 0.1)``).
         grey_p: probability of turning a view grey (DINO's 0.2).
         solarize_p: probability of solarising the second global view (DINO's 0.2).
-        normalize: normalise with :data:`IMAGENET_MEAN` and :data:`IMAGENET_STD` (else stay in [0, 1]).
+        normalize: normalise with :data:`IMAGENET_MEAN` and :data:`IMAGENET_STD`
+            (else stay in [0, 1]).
 
     The image is a PIL image or a tensor ``(3, H, W)`` (float in [0, 1], or uint8).
     """
@@ -79,10 +82,11 @@ class MultiCropAugmentation:
             )
         for name, scale in (("global_scale", global_scale), ("local_scale", local_scale)):
             if not 0 < scale[0] <= scale[1] <= 1:
-                raise ValueError(f"{name} must be (low, high) with 0 < low <= high <= 1, got {scale}")
+                raise ValueError(f"{name} must be (low, high) with 0 < low <= high <= 1, got "
+                                 f"{scale}")
         if len(jitter) != 4 or min(jitter) < 0 or not 0 <= grey_p <= 1 or not 0 <= solarize_p <= 1:
-            raise ValueError(f"need 4 non-negative jitter strengths and probabilities in [0, 1], got "
-                             f"jitter={jitter}, grey_p={grey_p}, solarize_p={solarize_p}")
+            raise ValueError("need 4 non-negative jitter strengths and probabilities in [0, 1], "
+                             f"got jitter={jitter}, grey_p={grey_p}, solarize_p={solarize_p}")
         self.n_local = n_local
         self.global_size = global_size
         to_float = v2.Compose([v2.ToImage(), v2.ToDtype(torch.float32, scale=True)])
@@ -98,17 +102,20 @@ class MultiCropAugmentation:
         final = v2.Normalize(mean=IMAGENET_MEAN, std=IMAGENET_STD) if normalize else v2.Identity()
 
         def crop(size: int, scale: tuple[float, float]) -> v2.Transform:
-            return v2.RandomResizedCrop(size, scale=scale, interpolation=v2.InterpolationMode.BICUBIC, antialias=True)
+            return v2.RandomResizedCrop(size, scale=scale,
+                                        interpolation=v2.InterpolationMode.BICUBIC, antialias=True)
 
         def blur(size: int, p: float) -> v2.Transform:
             if not colour or p == 0:
                 return v2.Identity()
             kernel = 2 * math.ceil(3 * blur_sigma[1]) + 1  # covers +-3 sigma
             kernel = min(kernel, size if size % 2 else size - 1)  # odd, at most the view's size
-            return v2.RandomApply([v2.GaussianBlur(kernel_size=max(kernel, 1), sigma=blur_sigma)], p=p)
+            return v2.RandomApply([v2.GaussianBlur(kernel_size=max(kernel, 1), sigma=blur_sigma)],
+                                  p=p)
 
         solarize = v2.RandomSolarize(threshold=0.5, p=solarize_p) if colour else v2.Identity()
-        # view 1: always blurred; view 2: rarely blurred, sometimes solarised; local views: blur half the time
+        # view 1: always blurred; view 2: rarely blurred, sometimes solarised; local views: blur
+        # half the time
         self.global_1 = v2.Compose([to_float, crop(global_size, global_scale), flip_and_colour,
                                     blur(global_size, 1.0), final])
         self.global_2 = v2.Compose([to_float, crop(global_size, global_scale), flip_and_colour,
@@ -119,9 +126,11 @@ class MultiCropAugmentation:
     def __call__(self, image: Any) -> list[torch.Tensor]:
         if isinstance(image, torch.Tensor):
             if image.ndim != 3 or image.shape[0] != 3:
-                raise ValueError(f"the image must be an RGB tensor (3, H, W), got shape {tuple(image.shape)}")
+                raise ValueError("the image must be an RGB tensor (3, H, W), got shape "
+                                 f"{tuple(image.shape)}")
             if not (image.is_floating_point() or image.dtype == torch.uint8):
-                raise TypeError(f"the image must be float in [0, 1] or uint8, got dtype {image.dtype}")
+                raise TypeError("the image must be float in [0, 1] or uint8, got dtype "
+                                f"{image.dtype}")
         views = [self.global_1(image), self.global_2(image)]
         views += [self.local(image) for _ in range(self.n_local)]
         # plain tensors rather than tv_tensors.Image
@@ -129,7 +138,8 @@ class MultiCropAugmentation:
 
 
 def collate_crops(batch: Sequence[Any]) -> list[torch.Tensor]:
-    """A batch of view lists (or of ``(views, target)`` pairs) -> one ``(B, 3, S, S)`` tensor per view."""
+    """A batch of view lists (or of ``(views, target)`` pairs) -> one ``(B, 3, S, S)`` tensor
+    per view."""
     if not len(batch):
         raise ValueError("cannot collate an empty batch")
     views = [item[0] if isinstance(item, tuple) else item for item in batch]

@@ -11,7 +11,8 @@ co-segmentation and part co-segmentation, and cluster them with k-means
   LayerNorm-ed input of the last block, all heads concatenated (``D = heads x head_dim``), as the
   ``ViTExtractor`` of Amir et al. does.
 
-The class token is dropped and the tokens are put back on the patch grid, row-major, as the ViT read them.
+The class token is dropped and the tokens are put back on the patch grid, row-major, as the ViT
+read them.
 """
 
 from __future__ import annotations
@@ -36,8 +37,10 @@ def patch_features(
         model: a :class:`~segedu.nn.vit.VisionTransformer` (e.g. ``get_model("dino_vits16")``).
         images: float images in [0, 1] (or already normalised, with ``normalize=False``);
             height and width multiples of the patch size.
-        facet: ``"token"`` (final patch tokens) or ``"key"``/``"query"``/``"value"`` of the last attention.
-        normalize: first normalise with the ImageNet mean and standard deviation, as DINO was trained.
+        facet: ``"token"`` (final patch tokens) or ``"key"``/``"query"``/``"value"`` of the
+            last attention.
+        normalize: first normalise with the ImageNet mean and standard deviation, as DINO
+            was trained.
     """
     if facet not in FACETS:
         raise ValueError(f"facet must be one of {FACETS}, got {facet!r}")
@@ -51,7 +54,8 @@ def patch_features(
         # final normalised tokens without the class token: (B, N, D)
         tokens = model.forward_features(images)[:, 1:]
     else:
-        # the last block's q, k or v: (B, heads, 1 + N, d) -> drop the class token -> (B, N, heads d)
+        # the last block's q, k or v: (B, heads, 1 + N, d) -> drop the class token ->
+        # (B, N, heads d)
         q, k, v = model.get_last_qkv(images)
         chosen = {"query": q, "key": k, "value": v}[facet][:, :, 1:]
         tokens = chosen.permute(0, 2, 1, 3).reshape(b, h * w, -1)

@@ -29,7 +29,8 @@ __all__ = ["pca", "pca_rgb", "pca_foreground_mask"]
 def _check_features(features: torch.Tensor) -> torch.Tensor:
     """Features must be a float tensor ``(B, h, w, D)`` (one image ``(h, w, D)`` is accepted)."""
     if not isinstance(features, torch.Tensor):
-        raise TypeError(f"features must be a torch.Tensor (B, h, w, D), got {type(features).__name__}")
+        raise TypeError("features must be a torch.Tensor (B, h, w, D), got "
+                        f"{type(features).__name__}")
     if not features.is_floating_point():
         raise TypeError(f"features must be floating point, got dtype {features.dtype}")
     if features.ndim == 3:

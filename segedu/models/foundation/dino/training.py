@@ -82,7 +82,8 @@ def update_student_and_teacher(
     clip_grad: float | None = None,
     freeze_last_layer: bool = False,
 ) -> None:
-    """The end of every DINO-style step: a gradient step on the student for ``loss``, then the EMA."""
+    """The end of every DINO-style step: a gradient step on the student for ``loss``, then
+    the EMA."""
     # 1. gradients of the student only (the teacher's outputs were computed without them)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()

@@ -23,7 +23,8 @@ class MultiCropWrapper(nn.Module):
 
     Args:
         backbone: images ``(B, 3, S, S)`` -> embeddings ``(B, D)`` (the ViT's class token).
-        head: embeddings ``(B, D)`` -> ``(B, K)`` (:class:`~segedu.models.foundation.dino.head.DINOHead`).
+        head: embeddings ``(B, D)`` -> ``(B, K)``
+            (:class:`~segedu.models.foundation.dino.head.DINOHead`).
     """
 
     def __init__(self, *, backbone: nn.Module, head: nn.Module) -> None:
@@ -38,7 +39,8 @@ class MultiCropWrapper(nn.Module):
             raise ValueError("crops must hold at least one batch of images")
         batch = crops[0].shape[0]
         if any(c.ndim != 4 or c.shape[0] != batch for c in crops):
-            raise ValueError(f"every crop must be (B, C, S, S) with the same B, got {[tuple(c.shape) for c in crops]}")
+            raise ValueError("every crop must be (B, C, S, S) with the same B, got "
+                             f"{[tuple(c.shape) for c in crops]}")
         # 1. runs of consecutive crops with the same size: one backbone call each
         embeddings, start = [], 0
         while start < len(crops):

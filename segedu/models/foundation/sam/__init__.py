@@ -4,7 +4,8 @@ Dollár & Girshick, "Segment Anything", ICCV 2023): promptable segmentation.
 One concept per module, following segment-anything's ``modeling/`` (same parameter names, so the
 official checkpoints load directly, and the same outputs, tested against segment-anything):
 
-- :mod:`.layers`: ``LayerNorm2d``, ``MLPBlock`` (the decoder's heads are :class:`segedu.nn.mlp.MLP`);
+- :mod:`.layers`: ``LayerNorm2d``, ``MLPBlock`` (the decoder's heads are
+  :class:`segedu.nn.mlp.MLP`);
 - :mod:`.windows`, :mod:`.relative_position`: window partition and decomposed relative
   positions of the ViT;
 - :mod:`.image_encoder`: ``ImageEncoderViT`` (windowed and global attention, the neck);
@@ -17,7 +18,8 @@ official checkpoints load directly, and the same outputs, tested against segment
   checkpoints) and ``sam_tiny`` (segedu's zoo);
 - :mod:`.transforms`: ``ResizeLongestSide``;
 - :mod:`.predictor`: ``SamPredictor`` (embed once, prompt many times);
-- :mod:`.amg`, :mod:`.automatic_mask_generator`: ``SamAutomaticMaskGenerator`` ("segment everything");
+- :mod:`.amg`, :mod:`.automatic_mask_generator`: ``SamAutomaticMaskGenerator``
+  ("segment everything");
 - :mod:`.labelling`: detector boxes -> SAM masks -> a COCO annotation file.
 """
 

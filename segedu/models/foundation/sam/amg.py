@@ -9,8 +9,9 @@ run-length encoding.
   ``t - offset`` (the first lies inside the second): a mask whose border sits where the logits
   change sharply is stable;
 - :func:`batched_mask_to_box`: inclusive ``xyxy`` pixel boxes (right = last column that is set),
-  ``[0, 0, 0, 0]`` for an empty mask, as segment-anything (unlike ``torchvision.ops.masks_to_boxes``,
-  whose boxes have the same inclusive corners but are float and undefined for an empty mask);
+  ``[0, 0, 0, 0]`` for an empty mask, as segment-anything (unlike
+  ``torchvision.ops.masks_to_boxes``, whose boxes have the same inclusive corners but are float and
+  undefined for an empty mask);
 - :func:`mask_to_rle` / :func:`rle_to_mask`: uncompressed COCO run-length encoding (column-major
   runs, starting with a run of zeros), and :func:`coco_encode_rle` to pycocotools' compressed form;
 - :func:`remove_small_regions`: fill small holes / drop small islands (with
@@ -52,7 +53,8 @@ __all__ = [
 
 
 def build_point_grid(n_per_side: int) -> np.ndarray:
-    """``(n^2, 2)`` points ``(x, y)`` in ``[0, 1]``: cell centres of an ``n x n`` grid, row by row."""
+    """``(n^2, 2)`` points ``(x, y)`` in ``[0, 1]``: cell centres of an ``n x n`` grid, row
+    by row."""
     offset = 1 / (2 * n_per_side)
     side = np.linspace(offset, 1 - offset, n_per_side)
     xs, ys = np.meshgrid(side, side)  # xs varies along a row
@@ -62,7 +64,8 @@ def build_point_grid(n_per_side: int) -> np.ndarray:
 def build_all_layer_point_grids(
     n_per_side: int, n_layers: int, scale_per_layer: int
 ) -> list[np.ndarray]:
-    """One grid per crop layer ``0 .. n_layers``; layer ``i`` has ``int(n / scale^i)`` points per side."""
+    """One grid per crop layer ``0 .. n_layers``; layer ``i`` has ``int(n / scale^i)`` points
+    per side."""
     return [build_point_grid(int(n_per_side / (scale_per_layer**i))) for i in range(n_layers + 1)]
 
 
@@ -92,8 +95,8 @@ def generate_crop_boxes(
 def calculate_stability_score(
     masks: torch.Tensor, mask_threshold: float, threshold_offset: float
 ) -> torch.Tensor:
-    """Stability of mask logits ``(..., H, W)`` -> ``(...)``: ``|logits > t + o| / |logits > t - o|``
-    (NaN when the looser mask is empty)."""
+    """Stability of mask logits ``(..., H, W)`` -> ``(...)``:
+    ``|logits > t + o| / |logits > t - o|`` (NaN when the looser mask is empty)."""
     inner = (masks > mask_threshold + threshold_offset).flatten(-2).sum(-1)
     outer = (masks > mask_threshold - threshold_offset).flatten(-2).sum(-1)
     return inner / outer

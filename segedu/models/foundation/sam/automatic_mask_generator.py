@@ -130,7 +130,8 @@ class SamAutomaticMaskGenerator:
         else:
             if len(point_grids) < crop_n_layers + 1:
                 raise ValueError(
-                    f"point_grids needs one grid per crop layer ({crop_n_layers + 1}), got {len(point_grids)}"
+                    f"point_grids needs one grid per crop layer ({crop_n_layers + 1}), got "
+                    f"{len(point_grids)}"
                 )
             self.point_grids = [np.asarray(g, dtype=float) for g in point_grids]
         if output_mode not in OUTPUT_MODES:
@@ -152,11 +153,12 @@ class SamAutomaticMaskGenerator:
 
     @torch.no_grad()
     def generate(self, image: np.ndarray) -> list[dict[str, Any]]:
-        """Masks for ``image``, a ``uint8 (H, W, 3)`` RGB array: a list of records (module docstring;
-        ``bbox`` and ``crop_box`` are ``[x, y, w, h]`` with inclusive-pixel boxes)."""
+        """Masks for ``image``, a ``uint8 (H, W, 3)`` RGB array: a list of records (module
+        docstring; ``bbox`` and ``crop_box`` are ``[x, y, w, h]`` with inclusive-pixel boxes)."""
         if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
             raise TypeError(
-                f"image must be a uint8 NumPy array (H, W, 3), got {getattr(image, 'dtype', type(image).__name__)}"
+                "image must be a uint8 NumPy array (H, W, 3), got "
+                f"{getattr(image, 'dtype', type(image).__name__)}"
             )
         if image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(f"image must have shape (H, W, 3), got {image.shape}")
@@ -256,7 +258,8 @@ class SamAutomaticMaskGenerator:
         crop_box: list[int],
         orig_size: tuple[int, ...],
     ) -> Records:
-        """Masks for a batch of points ``(P, 2)`` (crop pixels): filtered, as RLEs in the image's frame."""
+        """Masks for a batch of points ``(P, 2)`` (crop pixels): filtered, as RLEs in the
+        image's frame."""
         orig_h, orig_w = orig_size
         # one foreground point per prompt, in the resized frame, three masks each (logits)
         in_points = torch.as_tensor(

@@ -216,7 +216,8 @@ class ImageEncoderViT(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``x (B, in_chans, img_size, img_size)`` (normalised, padded) -> ``(B, out_chans, h, w)``."""
+        """``x (B, in_chans, img_size, img_size)`` (normalised, padded) ->
+        ``(B, out_chans, h, w)``."""
         # patches to tokens on a grid (B, h, w, D)
         x = self.patch_embed(x)
         # absolute position embedding

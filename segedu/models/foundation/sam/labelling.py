@@ -32,15 +32,17 @@ __all__ = ["label_images", "write_coco"]
 
 
 def _as_uint8_hwc(image: torch.Tensor | np.ndarray, index: int) -> np.ndarray:
-    """A ``(3, H, W)`` float tensor in [0, 1] or a ``(H, W, 3)`` uint8 array -> ``(H, W, 3)`` uint8."""
+    """A ``(3, H, W)`` float tensor in [0, 1] or a ``(H, W, 3)`` uint8 array -> ``(H, W, 3)``
+    uint8."""
     if isinstance(image, torch.Tensor):
         if image.ndim != 3 or image.shape[0] != 3 or not image.is_floating_point():
-            raise ValueError(f"images[{index}]: a tensor image must be float (3, H, W) in [0, 1], got "
-                             f"{image.dtype} {tuple(image.shape)}")
+            raise ValueError(f"images[{index}]: a tensor image must be float (3, H, W) in [0, 1], "
+                             f"got {image.dtype} {tuple(image.shape)}")
         return (image.detach().clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise ValueError(f"images[{index}]: an array image must be uint8 (H, W, 3), got {image.dtype} {image.shape}")
+        raise ValueError(f"images[{index}]: an array image must be uint8 (H, W, 3), got "
+                         f"{image.dtype} {image.shape}")
     return image
 
 
@@ -53,8 +55,8 @@ def label_images(images: Sequence[torch.Tensor | np.ndarray], *, detector: Calla
         images: float ``(3, H, W)`` tensors in [0, 1] or uint8 ``(H, W, 3)`` arrays.
         detector: a torchvision-style detector in eval mode: ``detector([image (3, H, W)])`` ->
             ``[{"boxes" (N, 4) xyxy, "labels" (N,), "scores" (N,)}]``.
-        predictor: a :class:`~segedu.models.foundation.sam.SamPredictor` (or anything with its ``set_image``
-            and ``predict``).
+        predictor: a :class:`~segedu.models.foundation.sam.SamPredictor` (or anything with its
+            ``set_image`` and ``predict``).
         categories: ``{detector label: category name}``; the category id is the label. A label
             outside it raises ``ValueError`` (a detector for other classes).
         score_thresh: the detections kept (``score >= score_thresh``).
@@ -74,7 +76,8 @@ def label_images(images: Sequence[torch.Tensor | np.ndarray], *, detector: Calla
         pixels = _as_uint8_hwc(image, index)
         height, width = pixels.shape[:2]
         coco["images"].append({"id": index + 1, "width": width, "height": height,
-                               "file_name": file_names[index] if file_names else f"{index:06d}.png"})
+                               "file_name": file_names[index] if file_names
+                               else f"{index:06d}.png"})
         # 1. detect on the same 8-bit image that SAM gets, and keep the confident boxes
         tensor = torch.from_numpy(pixels).permute(2, 0, 1).float() / 255
         with torch.no_grad():
@@ -83,8 +86,8 @@ def label_images(images: Sequence[torch.Tensor | np.ndarray], *, detector: Calla
         boxes, labels, scores = (detections[k][keep].cpu() for k in ("boxes", "labels", "scores"))
         unknown = sorted({int(label) for label in labels} - set(categories))
         if unknown:
-            raise ValueError(f"image {index}: the detector gave labels {unknown}, which are not in categories "
-                             f"{sorted(categories)}")
+            raise ValueError(f"image {index}: the detector gave labels {unknown}, which are not in "
+                             f"categories {sorted(categories)}")
         if len(boxes) == 0:
             continue
         # 2. embed the image once
@@ -99,7 +102,8 @@ def label_images(images: Sequence[torch.Tensor | np.ndarray], *, detector: Calla
             rows, cols = np.nonzero(mask)
             x0, y0 = int(cols.min()), int(rows.min())
             coco["annotations"].append({
-                "id": len(coco["annotations"]) + 1, "image_id": index + 1, "category_id": int(label),
+                "id": len(coco["annotations"]) + 1, "image_id": index + 1,
+                "category_id": int(label),
                 "segmentation": mask_to_rle(mask), "area": int(mask.sum()),
                 "bbox": [x0, y0, int(cols.max()) + 1 - x0, int(rows.max()) + 1 - y0], "iscrowd": 0,
                 "score": float(score), "predicted_iou": float(iou_predictions[0]),
@@ -108,7 +112,8 @@ def label_images(images: Sequence[torch.Tensor | np.ndarray], *, detector: Calla
 
 
 def write_coco(coco: Mapping[str, Any], path: str | Path, *, overwrite: bool = False) -> Path:
-    """Write a COCO dict as JSON; an existing file is kept unless ``overwrite`` (nothing is lost)."""
+    """Write a COCO dict as JSON; an existing file is kept unless ``overwrite``
+    (nothing is lost)."""
     path = Path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")

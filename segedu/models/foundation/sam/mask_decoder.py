@@ -98,7 +98,8 @@ class MaskDecoder(nn.Module):
         multimask_output: bool,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Args:
-            image_embeddings: ``(1, C, h, w)``, the embedding of one image (repeated for the ``B`` prompts).
+            image_embeddings: ``(1, C, h, w)``, the embedding of one image (repeated for the
+                ``B`` prompts).
             image_pe: ``(1, C, h, w)`` from :meth:`~.prompt_encoder.PromptEncoder.get_dense_pe`.
             sparse_prompt_embeddings: ``(B, N, C)``.
             dense_prompt_embeddings: ``(B, C, h, w)``.
@@ -124,7 +125,8 @@ class MaskDecoder(nn.Module):
         sparse_prompt_embeddings: torch.Tensor,
         dense_prompt_embeddings: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """All ``num_mask_tokens`` masks ``(B, 4, 4h, 4w)`` and IoUs ``(B, 4)`` (see :meth:`forward`)."""
+        """All ``num_mask_tokens`` masks ``(B, 4, 4h, 4w)`` and IoUs ``(B, 4)`` (see
+        :meth:`forward`)."""
         # output tokens first, then the prompt tokens: (B, 1 + num_mask_tokens + N, C)
         output_tokens = torch.cat([self.iou_token.weight, self.mask_tokens.weight], dim=0)
         output_tokens = output_tokens.unsqueeze(0).expand(sparse_prompt_embeddings.size(0), -1, -1)

@@ -29,7 +29,8 @@ __all__ = ["PositionEmbeddingRandom"]
 
 
 class PositionEmbeddingRandom(nn.Module):
-    """Random Fourier features of 2-D positions: ``(..., 2)`` in ``[0, 1]`` -> ``(..., 2 * num_pos_feats)``.
+    """Random Fourier features of 2-D positions: ``(..., 2)`` in ``[0, 1]`` ->
+    ``(..., 2 * num_pos_feats)``.
 
     Args (keyword-only):
         num_pos_feats: ``F``, the number of random frequencies (half the output width).

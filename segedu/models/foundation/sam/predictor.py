@@ -4,13 +4,16 @@
 
     predictor = SamPredictor(sam)
     predictor.set_image(image)                       # uint8 (H, W, 3): runs the image encoder
-    masks, scores, logits = predictor.predict(point_coords=np.array([[x, y]]), point_labels=np.array([1]))
-    masks, scores, logits = predictor.predict(box=np.array([x0, y0, x1, y1]), mask_input=logits[None, best])
+    masks, scores, logits = predictor.predict(point_coords=np.array([[x, y]]),
+                                              point_labels=np.array([1]))
+    masks, scores, logits = predictor.predict(box=np.array([x0, y0, x1, y1]),
+                                              mask_input=logits[None, best])
 
-``set_image`` resizes the long side to the model's input size (:class:`~.transforms.ResizeLongestSide`),
-normalises, pads and encodes; ``predict`` moves the prompts into the resized frame, runs the prompt
-encoder and the mask decoder (milliseconds) and maps the masks back to the original size.
-``predict_torch`` is the batched variant (prompts already in the resized frame, torch tensors).
+``set_image`` resizes the long side to the model's input size
+(:class:`~.transforms.ResizeLongestSide`), normalises, pads and encodes; ``predict`` moves the
+prompts into the resized frame, runs the prompt encoder and the mask decoder (milliseconds) and maps
+the masks back to the original size. ``predict_torch`` is the batched variant (prompts already in
+the resized frame, torch tensors).
 
 Where segment-anything uses ``assert``, this class raises ``ValueError`` / ``TypeError`` naming
 the problem (wrong image shape or dtype, points without labels, mismatched lengths), and
@@ -48,7 +51,8 @@ class SamPredictor:
         self.input_size: tuple[int, int] | None = None
 
     def set_image(self, image: np.ndarray, image_format: str = "RGB") -> None:
-        """Encode ``image``, a ``uint8`` array ``(H, W, 3)`` in ``image_format`` ("RGB" or "BGR")."""
+        """Encode ``image``, a ``uint8`` array ``(H, W, 3)`` in ``image_format``
+        ("RGB" or "BGR")."""
         if image_format not in ("RGB", "BGR"):
             raise ValueError(f"image_format must be 'RGB' or 'BGR', got {image_format!r}")
         if not isinstance(image, np.ndarray):
@@ -78,7 +82,8 @@ class SamPredictor:
             or max(transformed_image.shape[2:]) != img_size
         ):
             raise ValueError(
-                f"set_torch_image expects (B, 3, h, w) with long side {img_size}, got {tuple(transformed_image.shape)}"
+                f"set_torch_image expects (B, 3, h, w) with long side {img_size}, got "
+                f"{tuple(transformed_image.shape)}"
             )
         self.reset_image()
         self.original_size = tuple(int(s) for s in original_image_size)
@@ -126,7 +131,8 @@ class SamPredictor:
                 raise ValueError(f"point_coords must have shape (N, 2), got {point_coords.shape}")
             if point_labels.shape != point_coords.shape[:1]:
                 raise ValueError(
-                    f"point_labels must have shape (N,) = ({len(point_coords)},), got {point_labels.shape}"
+                    f"point_labels must have shape (N,) = ({len(point_coords)},), got "
+                    f"{point_labels.shape}"
                 )
             coords = self.transform.apply_coords(point_coords, self.original_size)
             coords_torch = torch.as_tensor(coords, dtype=torch.float, device=self.device)[None]
@@ -149,7 +155,8 @@ class SamPredictor:
             expected = self.model.prompt_encoder.mask_input_size
             if mask_input.shape != (1, *expected):
                 raise ValueError(
-                    f"mask_input must have shape (1, {expected[0]}, {expected[1]}), got {mask_input.shape}"
+                    f"mask_input must have shape (1, {expected[0]}, {expected[1]}), got "
+                    f"{mask_input.shape}"
                 )
             mask_torch = torch.as_tensor(mask_input, dtype=torch.float, device=self.device)[None]
         masks, iou_predictions, low_res = self.predict_torch(
@@ -181,7 +188,8 @@ class SamPredictor:
             mask_input: ``(B, 1, 256, 256)`` logits or ``None``.
 
         Returns:
-            masks ``(B, M, H, W)``, IoU predictions ``(B, M)``, low-resolution logits ``(B, M, 256, 256)``.
+            masks ``(B, M, H, W)``, IoU predictions ``(B, M)``, low-resolution logits
+            ``(B, M, 256, 256)``.
         """
         self._require_image()
         if point_coords is not None and point_labels is None:

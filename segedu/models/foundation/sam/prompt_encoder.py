@@ -84,7 +84,8 @@ class PromptEncoder(nn.Module):
         return self.pe_layer(self.image_embedding_size).unsqueeze(0)
 
     def _embed_points(self, points: torch.Tensor, labels: torch.Tensor, pad: bool) -> torch.Tensor:
-        """Points ``(B, N, 2)`` and labels ``(B, N)`` -> tokens ``(B, N (+1 if pad), embed_dim)``."""
+        """Points ``(B, N, 2)`` and labels ``(B, N)`` -> tokens
+        ``(B, N (+1 if pad), embed_dim)``."""
         # pixel index -> pixel centre
         points = points + 0.5
         # append a "not a point" (label -1) when no box follows

@@ -1,4 +1,5 @@
-r"""Decomposed relative position embeddings (MViTv2, Li et al. CVPR 2022), as in SAM's image encoder.
+r"""Decomposed relative position embeddings (MViTv2, Li et al. CVPR 2022), as in SAM's
+image encoder.
 
 Attention between a query at ``(i, j)`` and a key at ``(k, l)`` of a token grid gets a bias that
 depends only on their offset, split into a vertical and a horizontal part:

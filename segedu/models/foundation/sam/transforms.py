@@ -38,7 +38,8 @@ class ResizeLongestSide:
         return int(old_h * scale + 0.5), int(old_w * scale + 0.5)
 
     def apply_image(self, image: np.ndarray) -> np.ndarray:
-        """``uint8 (H, W, C)`` -> ``uint8 (h, w, C)`` with ``max(h, w) == target_length`` (PIL bilinear)."""
+        """``uint8 (H, W, C)`` -> ``uint8 (h, w, C)`` with ``max(h, w) == target_length``
+        (PIL bilinear)."""
         new_h, new_w = self.get_preprocess_shape(image.shape[0], image.shape[1], self.target_length)
         return np.array(Image.fromarray(image).resize((new_w, new_h), Image.BILINEAR))
 

@@ -13,4 +13,5 @@ One concept per module: :mod:`.fpn` (feature pyramid), :mod:`.matcher` (IoU matc
 from .faster_rcnn import FasterRCNN, fasterrcnn_resnet50_fpn
 from .mask_rcnn import MaskRCNN, maskrcnn_resnet50_fpn, maskrcnn_resnet_fpn
 
-__all__ = ["FasterRCNN", "MaskRCNN", "fasterrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn", "maskrcnn_resnet_fpn"]
+__all__ = ["FasterRCNN", "MaskRCNN", "fasterrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn",
+           "maskrcnn_resnet_fpn"]

@@ -35,14 +35,16 @@ __all__ = ["FeaturePyramidNetwork", "LastLevelMaxPool", "LastLevelP6P7", "Backbo
 def _conv(in_channels: int, out_channels: int, kernel_size: int, stride: int = 1) -> nn.Conv2d:
     """A convolution that keeps the size at stride 1, initialised as the FPN paper's code (Kaiming
     uniform with a = 1, zero bias)."""
-    conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=kernel_size // 2)
+    conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride,
+                     padding=kernel_size // 2)
     nn.init.kaiming_uniform_(conv.weight, a=1)
     nn.init.zeros_(conv.bias)
     return conv
 
 
 class LastLevelMaxPool(nn.Module):
-    """Faster/Mask R-CNN's extra level ``"pool"``: ``P6 = P5[::2, ::2]`` (a max pooling of size 1)."""
+    """Faster/Mask R-CNN's extra level ``"pool"``: ``P6 = P5[::2, ::2]`` (a max pooling of
+    size 1)."""
 
     names = ("pool",)
 
@@ -88,9 +90,11 @@ class FeaturePyramidNetwork(nn.Module):
                  extra_blocks: nn.Module | None = None) -> None:
         super().__init__()
         if not in_channels_list or any(c <= 0 for c in in_channels_list):
-            raise ValueError(f"in_channels_list must be positive channel counts, got {in_channels_list!r}")
+            raise ValueError("in_channels_list must be positive channel counts, got "
+                             f"{in_channels_list!r}")
         # one Sequential per level, as torchvision (keys inner_blocks.i.0.weight)
-        self.inner_blocks = nn.ModuleList(nn.Sequential(_conv(c, out_channels, 1)) for c in in_channels_list)
+        self.inner_blocks = nn.ModuleList(nn.Sequential(_conv(c, out_channels, 1))
+                                          for c in in_channels_list)
         self.layer_blocks = nn.ModuleList(nn.Sequential(_conv(out_channels, out_channels, 3))
                                           for _ in in_channels_list)
         self.extra_blocks = extra_blocks
@@ -128,7 +132,8 @@ class BackboneWithFPN(nn.Module):
     ``BackboneWithFPN``.
     """
 
-    def __init__(self, *, body: ResNet, returned_stages: tuple[int, ...] = (1, 2, 3, 4), out_channels: int = 256,
+    def __init__(self, *, body: ResNet, returned_stages: tuple[int, ...] = (1, 2, 3, 4),
+                 out_channels: int = 256,
                  extra_blocks: nn.Module | None = None) -> None:
         super().__init__()
         if not returned_stages or any(s not in (1, 2, 3, 4) for s in returned_stages):

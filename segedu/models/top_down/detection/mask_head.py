@@ -26,17 +26,20 @@ from torch import nn
 
 from ....ops import roi_align
 
-__all__ = ["MaskRCNNHeads", "MaskRCNNPredictor", "mask_targets", "maskrcnn_loss", "maskrcnn_inference"]
+__all__ = ["MaskRCNNHeads", "MaskRCNNPredictor", "mask_targets", "maskrcnn_loss",
+           "maskrcnn_inference"]
 
 
 class MaskRCNNHeads(nn.Sequential):
     """Four (by default) 3x3 conv + ReLU: ``(R, C, 14, 14)`` -> ``(R, layers[-1], 14, 14)``."""
 
-    def __init__(self, *, in_channels: int, layers: tuple[int, ...] = (256, 256, 256, 256), dilation: int = 1) -> None:
+    def __init__(self, *, in_channels: int, layers: tuple[int, ...] = (256, 256, 256, 256),
+                 dilation: int = 1) -> None:
         blocks, channels = [], in_channels
         for width in layers:
             # nested as torchvision's Conv2dNormActivation: keys i.0.weight
-            blocks.append(nn.Sequential(nn.Conv2d(channels, width, 3, padding=dilation, dilation=dilation),
+            blocks.append(nn.Sequential(nn.Conv2d(channels, width, 3, padding=dilation,
+                                                  dilation=dilation),
                                         nn.ReLU(inplace=True)))
             channels = width
         super().__init__(*blocks)
@@ -56,11 +59,13 @@ class MaskRCNNHeads(nn.Sequential):
 
 
 class MaskRCNNPredictor(nn.Sequential):
-    """``(R, C, 14, 14)`` -> mask logits ``(R, K, 28, 28)``: 2x2 transposed conv + ReLU, 1x1 conv."""
+    """``(R, C, 14, 14)`` -> mask logits ``(R, K, 28, 28)``: 2x2 transposed conv + ReLU,
+    1x1 conv."""
 
     def __init__(self, *, in_channels: int, dim_reduced: int, num_classes: int) -> None:
         super().__init__(OrderedDict([
-            ("conv5_mask", nn.ConvTranspose2d(in_channels, dim_reduced, 2, stride=2)),  # x2 upsampling
+            # x2 upsampling
+            ("conv5_mask", nn.ConvTranspose2d(in_channels, dim_reduced, 2, stride=2)),
             ("relu", nn.ReLU(inplace=True)),
             ("mask_fcn_logits", nn.Conv2d(dim_reduced, num_classes, 1)),  # one map per class
         ]))
@@ -69,7 +74,8 @@ class MaskRCNNPredictor(nn.Sequential):
                 nn.init.kaiming_normal_(param, mode="fan_out", nonlinearity="relu")
 
 
-def mask_targets(gt_masks: torch.Tensor, proposals: torch.Tensor, matched: torch.Tensor, size: int) -> torch.Tensor:
+def mask_targets(gt_masks: torch.Tensor, proposals: torch.Tensor, matched: torch.Tensor,
+                 size: int) -> torch.Tensor:
     """The ``(P, size, size)`` training targets: each proposal's window of its ground-truth mask.
 
     ``gt_masks (G, H, W)``, ``proposals (P, 4)`` in the same (resized) image, ``matched (P,)`` the
@@ -80,12 +86,15 @@ def mask_targets(gt_masks: torch.Tensor, proposals: torch.Tensor, matched: torch
     return roi_align(gt_masks[:, None].to(rois), rois, (size, size), 1.0)[:, 0]
 
 
-def maskrcnn_loss(mask_logits: torch.Tensor, proposals: list[torch.Tensor], gt_masks: list[torch.Tensor],
+def maskrcnn_loss(mask_logits: torch.Tensor, proposals: list[torch.Tensor],
+                  gt_masks: list[torch.Tensor],
                   gt_labels: list[torch.Tensor], matched: list[torch.Tensor]) -> torch.Tensor:
-    """Mean per-pixel BCE of the ground-truth class's ``28 x 28`` logits, over positive proposals."""
+    """Mean per-pixel BCE of the ground-truth class's ``28 x 28`` logits, over
+    positive proposals."""
     size = mask_logits.shape[-1]
     labels = torch.cat([gt[m] for gt, m in zip(gt_labels, matched, strict=True)])  # (P,)
-    targets = torch.cat([mask_targets(g, p, m, size) for g, p, m in zip(gt_masks, proposals, matched, strict=True)])
+    targets = torch.cat([mask_targets(g, p, m, size)
+                         for g, p, m in zip(gt_masks, proposals, matched, strict=True)])
     if targets.numel() == 0:  # no positive proposal: a zero that keeps the graph
         return mask_logits.sum() * 0
     chosen = mask_logits[torch.arange(len(labels), device=labels.device), labels]  # (P, 28, 28)
@@ -93,7 +102,8 @@ def maskrcnn_loss(mask_logits: torch.Tensor, proposals: list[torch.Tensor], gt_m
 
 
 def maskrcnn_inference(mask_logits: torch.Tensor, labels: list[torch.Tensor]) -> list[torch.Tensor]:
-    """Mask logits ``(R, K, 28, 28)`` -> per image ``(R_i, 1, 28, 28)`` probabilities of the predicted class."""
+    """Mask logits ``(R, K, 28, 28)`` -> per image ``(R_i, 1, 28, 28)`` probabilities of the
+    predicted class."""
     probabilities = mask_logits.sigmoid()
     counts = [len(label) for label in labels]
     labels = torch.cat(labels)

@@ -33,14 +33,19 @@ class MaskRCNN(FasterRCNN):
     """Faster R-CNN with the mask branch; arguments as :class:`FasterRCNN`, plus (keyword-only)
     ``mask_channels``: the width of the four mask convolutions and of the transposed one (256)."""
 
-    def __init__(self, *, backbone: nn.Module, num_classes: int, mask_channels: int = 256, **kwargs) -> None:
+    def __init__(self, *, backbone: nn.Module, num_classes: int, mask_channels: int = 256,
+                 **kwargs) -> None:
         mask_branch = {
-            "mask_roi_pool": MultiScaleRoIAlign(featmap_names=FPN_LEVELS, output_size=14, sampling_ratio=2),
-            "mask_head": MaskRCNNHeads(in_channels=backbone.out_channels, layers=(mask_channels,) * 4),
-            "mask_predictor": MaskRCNNPredictor(in_channels=mask_channels, dim_reduced=mask_channels,
+            "mask_roi_pool": MultiScaleRoIAlign(featmap_names=FPN_LEVELS, output_size=14,
+                                                sampling_ratio=2),
+            "mask_head": MaskRCNNHeads(in_channels=backbone.out_channels,
+                                       layers=(mask_channels,) * 4),
+            "mask_predictor": MaskRCNNPredictor(in_channels=mask_channels,
+                                                dim_reduced=mask_channels,
                                                 num_classes=num_classes),
         }
-        super().__init__(backbone=backbone, num_classes=num_classes, roi_heads_extra=mask_branch, **kwargs)
+        super().__init__(backbone=backbone, num_classes=num_classes, roi_heads_extra=mask_branch,
+                         **kwargs)
 
 
 @register_model("maskrcnn_resnet50_fpn", official=lambda: MASKRCNN_URL)
@@ -51,9 +56,12 @@ def maskrcnn_resnet50_fpn(*, num_classes: int = 91, **kwargs) -> MaskRCNN:
 
 
 @register_model("maskrcnn_resnet_fpn")
-def maskrcnn_resnet_fpn(*, num_classes: int = 4, backbone: str = "resnet18", backbone_width: int = 16,
-                        fpn_channels: int = 64, representation_size: int = 256, mask_channels: int = 64,
-                        anchor_sizes: tuple[tuple[float, ...], ...] = ((8,), (16,), (32,), (64,), (128,)),
+def maskrcnn_resnet_fpn(*, num_classes: int = 4, backbone: str = "resnet18",
+                        backbone_width: int = 16,
+                        fpn_channels: int = 64, representation_size: int = 256,
+                        mask_channels: int = 64,
+                        anchor_sizes: tuple[tuple[float, ...], ...] = ((8,), (16,), (32,), (64,),
+                                                                       (128,)),
                         min_size: int = 128, max_size: int = 128, **kwargs) -> MaskRCNN:
     """A slim Mask R-CNN for segedu's 128 x 128 synthetic scenes, trained from scratch.
 
@@ -66,5 +74,6 @@ def maskrcnn_resnet_fpn(*, num_classes: int = 4, backbone: str = "resnet18", bac
     pyramid = BackboneWithFPN(body=body, returned_stages=(1, 2, 3, 4), out_channels=fpn_channels,
                               extra_blocks=LastLevelMaxPool())
     return MaskRCNN(backbone=pyramid, num_classes=num_classes, mask_channels=mask_channels,
-                    representation_size=representation_size, anchor_sizes=anchor_sizes, min_size=min_size,
+                    representation_size=representation_size, anchor_sizes=anchor_sizes,
+                    min_size=min_size,
                     max_size=max_size, **kwargs)

@@ -35,18 +35,22 @@ class Matcher:
     BELOW_LOW_THRESHOLD = -1
     BETWEEN_THRESHOLDS = -2
 
-    def __init__(self, *, high_threshold: float, low_threshold: float, allow_low_quality_matches: bool = False) -> None:
+    def __init__(self, *, high_threshold: float, low_threshold: float,
+                 allow_low_quality_matches: bool = False) -> None:
         if not 0 <= low_threshold <= high_threshold <= 1:
-            raise ValueError(f"need 0 <= low_threshold <= high_threshold <= 1, got {low_threshold} and {high_threshold}")
+            raise ValueError(f"need 0 <= low_threshold <= high_threshold <= 1, got {low_threshold} "
+                             f"and {high_threshold}")
         self.high_threshold = high_threshold
         self.low_threshold = low_threshold
         self.allow_low_quality_matches = allow_low_quality_matches
 
     def __call__(self, iou: torch.Tensor) -> torch.Tensor:
         if iou.ndim != 2:
-            raise ValueError(f"iou must be an (M ground truth, N predictions) matrix, got {tuple(iou.shape)}")
+            raise ValueError("iou must be an (M ground truth, N predictions) matrix, got "
+                             f"{tuple(iou.shape)}")
         if iou.shape[0] == 0:
-            raise ValueError("no ground-truth boxes to match (an image of the training batch has none)")
+            raise ValueError("no ground-truth boxes to match (an image of the training batch has "
+                             "none)")
         if iou.shape[1] == 0:
             raise ValueError("no predicted boxes to match")
         # 1. each prediction's best ground truth

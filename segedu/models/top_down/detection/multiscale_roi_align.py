@@ -30,7 +30,8 @@ def map_levels(boxes: list[torch.Tensor], *, k_min: int, k_max: int, canonical_s
                canonical_level: int = 4, eps: float = 1e-6) -> torch.Tensor:
     """The FPN level (counted from ``k_min``: 0 is the finest) of every box, int64 ``(K,)``."""
     size = torch.sqrt(torch.cat([box_area(b) for b in boxes]))  # sqrt(w h) per box
-    level = torch.floor(canonical_level + torch.log2(size / canonical_scale) + torch.tensor(eps, dtype=size.dtype))
+    level = torch.floor(canonical_level + torch.log2(size / canonical_scale)
+                        + torch.tensor(eps, dtype=size.dtype))
     return (level.clamp(min=k_min, max=k_max).to(torch.int64) - k_min).to(torch.int64)
 
 
@@ -76,7 +77,8 @@ class MultiScaleRoIAlign(nn.Module):
         largest = (max(s[0] for s in image_sizes), max(s[1] for s in image_sizes))
         scales = [self._scale(f, largest) for f in maps]
         # (K, 5) regions [image index, x1, y1, x2, y2]
-        rois = torch.cat([torch.cat([b.new_full((len(b), 1), i), b], dim=1) for i, b in enumerate(boxes)])
+        rois = torch.cat([torch.cat([b.new_full((len(b), 1), i), b], dim=1)
+                          for i, b in enumerate(boxes)])
         if len(maps) == 1:
             return self._pool(maps[0], rois, scales[0])
         # 1. each region's level (FPN eq. 1)

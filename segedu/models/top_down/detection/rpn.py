@@ -66,7 +66,8 @@ class RPNHead(nn.Module):
                 state_dict[prefix + "conv.0.0." + kind] = state_dict.pop(prefix + "conv." + kind)
         super()._load_from_state_dict(state_dict, prefix, *args)
 
-    def forward(self, features: list[torch.Tensor]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    def forward(self,
+                features: list[torch.Tensor]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         objectness, deltas = [], []
         for feature in features:
             hidden = self.conv(feature)  # (N, C, H, W)
@@ -98,17 +99,20 @@ class RegionProposalNetwork(nn.Module):
     "loss_rpn_box_reg"}`` in training (else ``{}``).
     """
 
-    def __init__(self, *, anchor_generator: AnchorGenerator, head: RPNHead, fg_iou_thresh: float = 0.7,
-                 bg_iou_thresh: float = 0.3, batch_size_per_image: int = 256, positive_fraction: float = 0.5,
-                 pre_nms_top_n: dict[str, int], post_nms_top_n: dict[str, int], nms_thresh: float = 0.7,
+    def __init__(self, *, anchor_generator: AnchorGenerator, head: RPNHead,
+                 fg_iou_thresh: float = 0.7,
+                 bg_iou_thresh: float = 0.3, batch_size_per_image: int = 256,
+                 positive_fraction: float = 0.5,
+                 pre_nms_top_n: dict[str, int], post_nms_top_n: dict[str, int],
+                 nms_thresh: float = 0.7,
                  score_thresh: float = 0.0) -> None:
         super().__init__()
         self.anchor_generator = anchor_generator
         self.head = head
         self.proposal_matcher = Matcher(high_threshold=fg_iou_thresh, low_threshold=bg_iou_thresh,
                                         allow_low_quality_matches=True)
-        self.fg_bg_sampler = BalancedPositiveNegativeSampler(batch_size_per_image=batch_size_per_image,
-                                                             positive_fraction=positive_fraction)
+        self.fg_bg_sampler = BalancedPositiveNegativeSampler(
+            batch_size_per_image=batch_size_per_image, positive_fraction=positive_fraction)
         self._pre_nms_top_n, self._post_nms_top_n = dict(pre_nms_top_n), dict(post_nms_top_n)
         self.nms_thresh = nms_thresh
         self.score_thresh = score_thresh
@@ -126,7 +130,8 @@ class RegionProposalNetwork(nn.Module):
         """``proposals (N, K, 4)``, ``objectness (N, K)`` logits -> the kept boxes and their
         probabilities, per image."""
         num_images = proposals.shape[0]
-        objectness = objectness.detach()  # proposals are inputs of the second stage, not a path for gradients
+        # proposals are inputs of the second stage, not a path for gradients
+        objectness = objectness.detach()
         # the level of every anchor: (N, K)
         levels = torch.cat([torch.full((n,), level, dtype=torch.int64, device=proposals.device)
                             for level, n in enumerate(anchors_per_level)])
@@ -139,11 +144,13 @@ class RegionProposalNetwork(nn.Module):
             offset += scores.shape[1]
         top = torch.cat(top_indices, dim=1)  # (N, sum_l k_l)
         rows = torch.arange(num_images, device=proposals.device)[:, None]
-        objectness, levels, proposals = objectness[rows, top], levels[rows, top], proposals[rows, top]
+        objectness, levels, proposals = (objectness[rows, top], levels[rows, top],
+                                         proposals[rows, top])
         probabilities = torch.sigmoid(objectness)
 
         final_boxes, final_scores = [], []
-        for boxes, scores, level, size in zip(proposals, probabilities, levels, image_sizes, strict=True):
+        for boxes, scores, level, size in zip(proposals, probabilities, levels, image_sizes,
+                                              strict=True):
             # 2. inside the image, not tiny, likely enough
             boxes = clip_boxes_to_image(boxes, size)
             keep = remove_small_boxes(boxes, self.min_size)
@@ -152,12 +159,14 @@ class RegionProposalNetwork(nn.Module):
             boxes, scores, level = boxes[keep], scores[keep], level[keep]
             # 3. NMS within each level, then the best post_nms_top_n
             # (in float32: under autocast the boxes and scores may be half precision)
-            keep = batched_nms(boxes.float(), scores.float(), level, self.nms_thresh)[:self.post_nms_top_n()]
+            keep = batched_nms(boxes.float(), scores.float(), level,
+                               self.nms_thresh)[:self.post_nms_top_n()]
             final_boxes.append(boxes[keep])
             final_scores.append(scores[keep])
         return final_boxes, final_scores
 
-    def assign_targets_to_anchors(self, anchors: list[torch.Tensor], targets: list[dict[str, torch.Tensor]]
+    def assign_targets_to_anchors(self, anchors: list[torch.Tensor],
+                                  targets: list[dict[str, torch.Tensor]]
                                   ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """Per image: anchor labels ``(K,)`` (1 object, 0 background, -1 ignored) and the matched
         ground-truth box of every anchor ``(K, 4)``."""
@@ -166,7 +175,8 @@ class RegionProposalNetwork(nn.Module):
             gt_boxes = target["boxes"]
             if gt_boxes.numel() == 0:  # an image without objects: every anchor is background
                 matched_boxes.append(torch.zeros_like(anchors_per_image, dtype=torch.float32))
-                labels.append(torch.zeros(len(anchors_per_image), dtype=torch.float32, device=gt_boxes.device))
+                labels.append(torch.zeros(len(anchors_per_image), dtype=torch.float32,
+                                          device=gt_boxes.device))
                 continue
             matches = self.proposal_matcher(box_iou(gt_boxes, anchors_per_image))  # (K,)
             matched_boxes.append(gt_boxes[matches.clamp(min=0)])
@@ -176,7 +186,8 @@ class RegionProposalNetwork(nn.Module):
             labels.append(label)
         return labels, matched_boxes
 
-    def compute_loss(self, objectness: torch.Tensor, deltas: torch.Tensor, labels: list[torch.Tensor],
+    def compute_loss(self, objectness: torch.Tensor, deltas: torch.Tensor,
+                     labels: list[torch.Tensor],
                      regression_targets: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """``objectness (N*K, 1)``, ``deltas (N*K, 4)`` -> (objectness loss, box loss)."""
         positive_masks, negative_masks = self.fg_bg_sampler(labels)
@@ -186,7 +197,8 @@ class RegionProposalNetwork(nn.Module):
         labels, regression_targets = torch.cat(labels), torch.cat(regression_targets)
         box_loss = F.smooth_l1_loss(deltas[positives], regression_targets[positives], beta=1 / 9,
                                     reduction="sum") / sampled.numel()
-        objectness_loss = F.binary_cross_entropy_with_logits(objectness.flatten()[sampled], labels[sampled])
+        objectness_loss = F.binary_cross_entropy_with_logits(objectness.flatten()[sampled],
+                                                             labels[sampled])
         return objectness_loss, box_loss
 
     def forward(self, images: ImageList, features: dict[str, torch.Tensor],
@@ -197,20 +209,26 @@ class RegionProposalNetwork(nn.Module):
         objectness, deltas = self.head(maps)
         anchors = self.anchor_generator(images, maps)  # per image (K, 4)
         num_images = len(anchors)
-        anchors_per_level = [o.shape[1] * o.shape[2] * o.shape[3] for o in objectness]  # A * H_l * W_l
+        # A * H_l * W_l
+        anchors_per_level = [o.shape[1] * o.shape[2] * o.shape[3] for o in objectness]
         # 2. one row per anchor, levels concatenated: (N*K, 1) and (N*K, 4)
-        objectness = torch.cat([_flatten_per_anchor(o, 1) for o in objectness], dim=1).flatten(0, -2)
+        objectness = torch.cat([_flatten_per_anchor(o, 1) for o in objectness],
+                               dim=1).flatten(0, -2)
         deltas = torch.cat([_flatten_per_anchor(d, 4) for d in deltas], dim=1).reshape(-1, 4)
         # 3. decode the anchors into boxes and select the proposals
-        proposals = decode_boxes(deltas.detach(), torch.cat(anchors)).view(num_images, -1, 4)  # (N, K, 4)
-        boxes, _ = self.filter_proposals(proposals, objectness.view(num_images, -1), images.image_sizes,
+        # (N, K, 4)
+        proposals = decode_boxes(deltas.detach(), torch.cat(anchors)).view(num_images, -1, 4)
+        boxes, _ = self.filter_proposals(proposals, objectness.view(num_images, -1),
+                                         images.image_sizes,
                                          anchors_per_level)
         losses: dict[str, torch.Tensor] = {}
         if self.training:
             if targets is None:
                 raise ValueError("the RPN needs targets in training mode")
             labels, matched_boxes = self.assign_targets_to_anchors(anchors, targets)
-            regression_targets = [encode_boxes(m, a) for m, a in zip(matched_boxes, anchors, strict=True)]
-            loss_objectness, loss_box = self.compute_loss(objectness, deltas, labels, regression_targets)
+            regression_targets = [encode_boxes(m, a)
+                                  for m, a in zip(matched_boxes, anchors, strict=True)]
+            loss_objectness, loss_box = self.compute_loss(objectness, deltas, labels,
+                                                          regression_targets)
             losses = {"loss_objectness": loss_objectness, "loss_rpn_box_reg": loss_box}
         return boxes, losses

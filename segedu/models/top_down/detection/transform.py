@@ -40,7 +40,8 @@ class ImageList:
     image_sizes: list[tuple[int, int]]
 
 
-def resize_boxes(boxes: torch.Tensor, original_size: Sequence[int], new_size: Sequence[int]) -> torch.Tensor:
+def resize_boxes(boxes: torch.Tensor, original_size: Sequence[int],
+                 new_size: Sequence[int]) -> torch.Tensor:
     """Scale ``xyxy`` boxes ``(N, 4)`` from an image of ``original_size (h, w)`` to ``new_size``."""
     ratio_h, ratio_w = (torch.tensor(new, dtype=torch.float32, device=boxes.device)
                         / torch.tensor(old, dtype=torch.float32, device=boxes.device)
@@ -60,12 +61,14 @@ class GeneralizedRCNNTransform(nn.Module):
         size_divisible: the batch's sides are rounded up to a multiple of it.
     """
 
-    def __init__(self, *, min_size: int | Sequence[int], max_size: int, image_mean: Sequence[float] = IMAGENET_MEAN,
+    def __init__(self, *, min_size: int | Sequence[int], max_size: int,
+                 image_mean: Sequence[float] = IMAGENET_MEAN,
                  image_std: Sequence[float] = IMAGENET_STD, size_divisible: int = 32) -> None:
         super().__init__()
         self.min_size = (min_size,) if isinstance(min_size, int) else tuple(min_size)
         if not self.min_size or min(self.min_size) < 1 or max_size < 1:
-            raise ValueError(f"min_size and max_size must be positive, got {min_size!r} and {max_size!r}")
+            raise ValueError(f"min_size and max_size must be positive, got {min_size!r} and "
+                             f"{max_size!r}")
         self.max_size = max_size
         self.image_mean, self.image_std = tuple(image_mean), tuple(image_std)
         self.size_divisible = size_divisible
@@ -90,14 +93,16 @@ class GeneralizedRCNNTransform(nn.Module):
         short_side = self._short_side()
         scale = min(short_side / min(h, w), self.max_size / max(h, w))
         # the output size is floor(scale * side); the interpolation then uses that size's own scale
-        image = F.interpolate(image[None], scale_factor=scale, mode="bilinear", recompute_scale_factor=True,
+        image = F.interpolate(image[None], scale_factor=scale, mode="bilinear",
+                              recompute_scale_factor=True,
                               align_corners=False)[0]
         if target is None:
             return image, None
         target = dict(target)
         if "masks" in target:  # nearest neighbour keeps the masks binary
             masks = target["masks"][:, None].float()
-            target["masks"] = F.interpolate(masks, scale_factor=scale, recompute_scale_factor=True)[:, 0].byte()
+            target["masks"] = F.interpolate(masks, scale_factor=scale,
+                                            recompute_scale_factor=True)[:, 0].byte()
         target["boxes"] = resize_boxes(target["boxes"], (h, w), image.shape[-2:])
         return image, target
 
@@ -115,7 +120,8 @@ class GeneralizedRCNNTransform(nn.Module):
             padded[:, :img.shape[1], :img.shape[2]].copy_(img)
         return batch
 
-    def forward(self, images: list[torch.Tensor], targets: list[dict[str, torch.Tensor]] | None = None
+    def forward(self, images: list[torch.Tensor],
+                targets: list[dict[str, torch.Tensor]] | None = None
                 ) -> tuple[ImageList, list[dict[str, torch.Tensor]] | None]:
         processed, new_targets = [], [] if targets is not None else None
         for i, image in enumerate(images):
@@ -127,7 +133,8 @@ class GeneralizedRCNNTransform(nn.Module):
         sizes = [(int(img.shape[-2]), int(img.shape[-1])) for img in processed]
         return ImageList(self.batch_images(processed), sizes), new_targets
 
-    def postprocess(self, results: list[dict[str, torch.Tensor]], image_sizes: list[tuple[int, int]],
+    def postprocess(self, results: list[dict[str, torch.Tensor]],
+                    image_sizes: list[tuple[int, int]],
                     original_sizes: list[tuple[int, int]]) -> list[dict[str, torch.Tensor]]:
         """Boxes back to each input image's size; masks ``(N, 1, 28, 28)`` pasted into it."""
         for result, size, original in zip(results, image_sizes, original_sizes, strict=True):

@@ -1,4 +1,5 @@
-"""YOLACT (Bolya et al., ICCV 2019): real-time instance segmentation from prototypes and coefficients.
+"""YOLACT (Bolya et al., ICCV 2019): real-time instance segmentation from prototypes
+and coefficients.
 
 One concept per module:
 
@@ -20,5 +21,7 @@ from .model import Yolact, yolact, yolact_resnet50
 from .prediction_head import PredictionHead
 from .protonet import ProtoNet
 
-__all__ = ["model", "Yolact", "yolact", "yolact_resnet50", "ProtoNet", "PredictionHead", "mask_logits",
-           "assemble_masks", "box_crop_masks", "crop_masks", "match_anchors", "fast_nms", "ohem_negatives", "yolact_loss"]
+__all__ = ["model", "Yolact", "yolact", "yolact_resnet50", "ProtoNet", "PredictionHead",
+           "mask_logits",
+           "assemble_masks", "box_crop_masks", "crop_masks", "match_anchors", "fast_nms",
+           "ohem_negatives", "yolact_loss"]

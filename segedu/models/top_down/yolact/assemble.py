@@ -1,4 +1,5 @@
-r"""Mask assembly: each detection's mask is a linear combination of the prototypes, cropped to its box.
+r"""Mask assembly: each detection's mask is a linear combination of the prototypes, cropped to
+its box.
 
 With the prototypes :math:`P` of an image as an ``(h, w, k)`` array and the ``n`` detections'
 coefficients as an ``(n, k)`` matrix :math:`C`, YOLACT's masks are one matrix product and a sigmoid:
@@ -34,7 +35,8 @@ def mask_logits(prototypes: torch.Tensor, coefficients: torch.Tensor) -> torch.T
     if prototypes.ndim != 3:
         raise ValueError(f"prototypes must be (k, h, w), got shape {tuple(prototypes.shape)}")
     if coefficients.ndim != 2 or coefficients.shape[1] != prototypes.shape[0]:
-        raise ValueError(f"coefficients must be (n, k={prototypes.shape[0]}), got shape {tuple(coefficients.shape)}")
+        raise ValueError(f"coefficients must be (n, k={prototypes.shape[0]}), got shape "
+                         f"{tuple(coefficients.shape)}")
     k, h, w = prototypes.shape
     # (n, k) @ (k, h * w) -> (n, h * w)
     return (coefficients @ prototypes.reshape(k, h * w)).reshape(-1, h, w)

@@ -18,7 +18,8 @@ from ....ops import box_iou
 __all__ = ["fast_nms"]
 
 
-def fast_nms(boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor, iou_threshold: float) -> torch.Tensor:
+def fast_nms(boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor,
+             iou_threshold: float) -> torch.Tensor:
     """Indices of the boxes that Fast NMS keeps, by decreasing score (as ``batched_nms``).
 
     Args:
@@ -26,9 +27,10 @@ def fast_nms(boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor, io
             different classes never suppress each other).
         iou_threshold: suppress a box whose IoU with a higher-scoring box of its class exceeds this.
     """
-    if boxes.ndim != 2 or boxes.shape[1] != 4 or scores.shape != (len(boxes),) or labels.shape != (len(boxes),):
-        raise ValueError(f"need boxes (R, 4), scores (R,) and labels (R,), got {tuple(boxes.shape)}, "
-                         f"{tuple(scores.shape)} and {tuple(labels.shape)}")
+    if (boxes.ndim != 2 or boxes.shape[1] != 4 or scores.shape != (len(boxes),)
+        or labels.shape != (len(boxes),)):
+        raise ValueError("need boxes (R, 4), scores (R,) and labels (R,), got "
+                         f"{tuple(boxes.shape)}, {tuple(scores.shape)} and {tuple(labels.shape)}")
     # 1. sort by score, best first
     order = scores.argsort(descending=True)  # (R,)
     boxes, labels = boxes[order], labels[order]
@@ -36,5 +38,6 @@ def fast_nms(boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor, io
     iou = box_iou(boxes, boxes) * (labels[:, None] == labels[None, :])  # (R, R)
     iou = iou.triu(diagonal=1)
     # 3. a box survives when no higher-scoring box of its class overlaps it too much
-    keep = iou.max(dim=0).values <= iou_threshold if len(boxes) else torch.zeros(0, dtype=torch.bool)
+    keep = (iou.max(dim=0).values <= iou_threshold if len(boxes)
+            else torch.zeros(0, dtype=torch.bool))
     return order[keep]

@@ -40,16 +40,19 @@ def downsample_masks(masks: torch.Tensor, size: tuple[int, int]) -> torch.Tensor
     least half of the fine pixels it covers are (area averaging, then ``>= 0.5``)."""
     if masks.numel() == 0:
         return masks.new_zeros((masks.shape[0], *size), dtype=torch.float32)
-    area = F.interpolate(masks[:, None].float(), size=size, mode="area")[:, 0]  # (M, h, w) fractions
+    # (M, h, w) fractions
+    area = F.interpolate(masks[:, None].float(), size=size, mode="area")[:, 0]
     return (area >= 0.5).float()
 
 
 def yolact_loss(*, class_logits: torch.Tensor, box_deltas: torch.Tensor, coefficients: torch.Tensor,
-                prototypes: torch.Tensor, anchors: torch.Tensor, targets: Sequence[dict[str, torch.Tensor]],
+                prototypes: torch.Tensor, anchors: torch.Tensor,
+                targets: Sequence[dict[str, torch.Tensor]],
                 semantic_logits: torch.Tensor | None = None, positive_threshold: float = 0.5,
                 negative_threshold: float = 0.4, negatives_per_positive: int = 3,
                 max_masks_per_image: int = 100, class_weight: float = 1.0, box_weight: float = 1.5,
-                mask_weight: float = 6.125, semantic_weight: float = 1.0) -> dict[str, torch.Tensor]:
+                mask_weight: float = 6.125,
+                semantic_weight: float = 1.0) -> dict[str, torch.Tensor]:
     """The YOLACT loss of a batch.
 
     Args (keyword-only):
@@ -74,7 +77,8 @@ def yolact_loss(*, class_logits: torch.Tensor, box_deltas: torch.Tensor, coeffic
     proto_h, proto_w = prototypes.shape[-2:]
     image_h, image_w = targets[0]["masks"].shape[-2:] if n else (proto_h, proto_w)
     stride_y, stride_x = image_h / proto_h, image_w / proto_w  # image pixels per prototype pixel
-    to_proto = torch.tensor([1 / stride_x, 1 / stride_y, 1 / stride_x, 1 / stride_y], device=anchors.device)
+    to_proto = torch.tensor([1 / stride_x, 1 / stride_y, 1 / stride_x, 1 / stride_y],
+                            device=anchors.device)
 
     loss_class = class_logits.sum() * 0  # zero, but in the graph
     loss_box = box_deltas.sum() * 0
@@ -92,12 +96,16 @@ def yolact_loss(*, class_logits: torch.Tensor, box_deltas: torch.Tensor, coeffic
 
         # 2. class loss: positives and the hardest negatives
         logits = class_logits[i]  # (R, C)
-        background_loss = torch.logsumexp(logits, dim=1) - logits[:, 0]  # (R,) CE if labelled background
-        negative = ohem_negatives(background_loss, matches, negatives_per_positive=negatives_per_positive)
+        # (R,) CE if labelled background
+        background_loss = torch.logsumexp(logits, dim=1) - logits[:, 0]
+        negative = ohem_negatives(background_loss, matches,
+                                  negatives_per_positive=negatives_per_positive)
         chosen = positive | negative
-        class_target = torch.zeros(num_anchors, dtype=torch.int64, device=logits.device)  # background
+        # background
+        class_target = torch.zeros(num_anchors, dtype=torch.int64, device=logits.device)
         class_target[pos_idx] = gt_labels[matched]
-        loss_class = loss_class + cross_entropy(logits[chosen], class_target[chosen], reduction="sum")
+        loss_class = loss_class + cross_entropy(logits[chosen], class_target[chosen],
+                                                reduction="sum")
         if len(pos_idx) == 0:
             continue
 
@@ -114,7 +122,8 @@ def yolact_loss(*, class_logits: torch.Tensor, box_deltas: torch.Tensor, coeffic
         boxes_p = gt_boxes[matched] * to_proto  # (P, 4) in prototype pixels
         inside = box_crop_masks(boxes_p, proto_h, proto_w).to(logits_m.dtype)  # (P, h, w)
         bce = binary_cross_entropy_with_logits(logits_m, gt_masks, reduction="none")  # (P, h, w)
-        box_area = ((boxes_p[:, 2] - boxes_p[:, 0]) * (boxes_p[:, 3] - boxes_p[:, 1])).clamp(min=1)  # (P,)
+        # (P,)
+        box_area = ((boxes_p[:, 2] - boxes_p[:, 0]) * (boxes_p[:, 3] - boxes_p[:, 1])).clamp(min=1)
         loss_mask = loss_mask + ((bce * inside).sum(dim=(1, 2)) / box_area).sum()
 
     # 5. normalise by the number of positives, weight the terms

@@ -36,11 +36,11 @@ def match_anchors(anchors: torch.Tensor, gt_boxes: torch.Tensor, *, positive_thr
         or :data:`IGNORE` (-2).
     """
     if anchors.ndim != 2 or anchors.shape[1] != 4 or gt_boxes.ndim != 2 or gt_boxes.shape[1] != 4:
-        raise ValueError(f"anchors and gt_boxes must be (A, 4) and (M, 4), got {tuple(anchors.shape)} "
-                         f"and {tuple(gt_boxes.shape)}")
+        raise ValueError("anchors and gt_boxes must be (A, 4) and (M, 4), got "
+                         f"{tuple(anchors.shape)} and {tuple(gt_boxes.shape)}")
     if not negative_threshold <= positive_threshold:
-        raise ValueError(f"need negative_threshold <= positive_threshold, got {negative_threshold} and "
-                         f"{positive_threshold}")
+        raise ValueError(f"need negative_threshold <= positive_threshold, got {negative_threshold} "
+                         f"and {positive_threshold}")
     matches = torch.full((len(anchors),), BACKGROUND, dtype=torch.int64, device=anchors.device)
     if len(gt_boxes) == 0:  # no objects: every anchor is background
         return matches
@@ -55,7 +55,8 @@ def match_anchors(anchors: torch.Tensor, gt_boxes: torch.Tensor, *, positive_thr
     return matches
 
 
-def ohem_negatives(background_loss: torch.Tensor, matches: torch.Tensor, *, negatives_per_positive: int = 3
+def ohem_negatives(background_loss: torch.Tensor, matches: torch.Tensor, *,
+                   negatives_per_positive: int = 3
                    ) -> torch.Tensor:
     """Select the hardest negatives of one image.
 
@@ -66,7 +67,8 @@ def ohem_negatives(background_loss: torch.Tensor, matches: torch.Tensor, *, nega
         negatives_per_positive: the ratio (3 in the paper).
 
     Returns:
-        ``(A,)`` bool: True for the ``min(ratio * #positives, #negatives)`` negatives of largest loss.
+        ``(A,)`` bool: True for the ``min(ratio * #positives, #negatives)`` negatives of
+        largest loss.
     """
     if background_loss.shape != matches.shape:
         raise ValueError(f"background_loss and matches must have the same shape (A,), got "

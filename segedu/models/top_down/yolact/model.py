@@ -15,9 +15,9 @@ The interface is torchvision's detection API: ``model(images, targets)`` with ``
 ``(3, H, W)`` float tensors in ``[0, 1]`` (normalised inside with the ImageNet mean and std). In
 training mode with ``targets`` (dicts with ``boxes (M, 4)`` ``xyxy`` pixels, ``labels (M,)`` in
 ``1 .. num_classes - 1``, ``masks (M, H, W)``) it returns the losses of :mod:`.loss`; in eval mode,
-one dict per image with ``boxes (n, 4)``, ``labels (n,)``, ``scores (n,)`` and ``masks (n, 1, H, W)``
-(probabilities; threshold them at 0.5). Images of different sizes are zero-padded at the bottom
-and right to the largest one.
+one dict per image with ``boxes (n, 4)``, ``labels (n,)``, ``scores (n,)`` and
+``masks (n, 1, H, W)`` (probabilities; threshold them at 0.5). Images of different sizes are
+zero-padded at the bottom and right to the largest one.
 """
 
 from __future__ import annotations
@@ -62,20 +62,25 @@ class Yolact(nn.Module):
             :func:`.fast_nms.fast_nms`, which may suppress a few more boxes).
         pre_nms_top_k: at most this many (box, class) pairs, the best, go into NMS.
         detections_per_img: at most this many detections per image.
-        loss_weights: overrides of :func:`.loss.yolact_loss`'s weights, e.g. ``{"mask_weight": 6.125}``.
+        loss_weights: overrides of :func:`.loss.yolact_loss`'s weights, e.g.
+            ``{"mask_weight": 6.125}``.
     """
 
     def __init__(self, *, num_classes: int, backbone: str = "resnet18", backbone_width: int = 32,
                  fpn_channels: int = 64, num_prototypes: int = 16, prototype_stride: int = 2,
                  anchor_sizes: Sequence[float] = (12, 24, 48, 96, 192),
                  aspect_ratios: Sequence[float] = (1.0, 0.5, 2.0), semantic_head: bool = True,
-                 score_thresh: float = 0.05, nms_thresh: float = 0.5, nms: str = "standard", pre_nms_top_k: int = 1000,
-                 detections_per_img: int = 100, loss_weights: dict[str, float] | None = None) -> None:
+                 score_thresh: float = 0.05, nms_thresh: float = 0.5, nms: str = "standard",
+                 pre_nms_top_k: int = 1000,
+                 detections_per_img: int = 100,
+                 loss_weights: dict[str, float] | None = None) -> None:
         super().__init__()
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-            raise ValueError(f"num_classes counts the background and must be an int >= 2, got {num_classes!r}")
+            raise ValueError("num_classes counts the background and must be an int >= 2, got "
+                             f"{num_classes!r}")
         if len(anchor_sizes) != 5:
-            raise ValueError(f"anchor_sizes needs one size per level P3 .. P7 (5), got {anchor_sizes!r}")
+            raise ValueError("anchor_sizes needs one size per level P3 .. P7 (5), got "
+                             f"{anchor_sizes!r}")
         if nms not in ("standard", "fast"):
             raise ValueError(f"nms must be 'standard' or 'fast', got {nms!r}")
         self.num_classes, self.nms = num_classes, nms
@@ -86,7 +91,8 @@ class Yolact(nn.Module):
         self.loss_weights = dict(loss_weights or {})
         # ResNet C3, C4, C5 -> FPN P3, P4, P5, then P6, P7 by strided convolutions
         body = resnet_by_name(backbone, include_top=False, width=backbone_width)
-        self.backbone = BackboneWithFPN(body=body, returned_stages=(2, 3, 4), out_channels=fpn_channels,
+        self.backbone = BackboneWithFPN(body=body, returned_stages=(2, 3, 4),
+                                        out_channels=fpn_channels,
                                         extra_blocks=LastLevelP6P7(in_channels=fpn_channels,
                                                                    out_channels=fpn_channels))
         self.protonet = ProtoNet(in_channels=fpn_channels, hidden_channels=fpn_channels,
@@ -100,12 +106,14 @@ class Yolact(nn.Module):
     # -- input --------------------------------------------------------------------------------
     @staticmethod
     def _check_images(images) -> None:
-        if isinstance(images, torch.Tensor) or not isinstance(images, (list, tuple)) or len(images) == 0:
+        if (isinstance(images, torch.Tensor) or not isinstance(images, (list, tuple))
+            or len(images) == 0):
             raise TypeError("images must be a non-empty list of (3, H, W) tensors")
         for i, image in enumerate(images):
             if not isinstance(image, torch.Tensor) or image.ndim != 3 or image.shape[0] != 3:
-                raise ValueError(f"images[{i}] must be a (3, H, W) tensor, got "
-                                 f"{tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__}")
+                got = (tuple(image.shape) if isinstance(image, torch.Tensor)
+                       else type(image).__name__)
+                raise ValueError(f"images[{i}] must be a (3, H, W) tensor, got {got}")
             if not image.is_floating_point():
                 raise TypeError(f"images[{i}] must be float in [0, 1], got {image.dtype}")
 
@@ -118,18 +126,20 @@ class Yolact(nn.Module):
                 raise ValueError(f"targets[{i}] lacks {sorted(missing)}")
             boxes, labels, masks = t["boxes"], t["labels"], t["masks"]
             if boxes.ndim != 2 or boxes.shape[1] != 4 or not boxes.is_floating_point():
-                raise ValueError(f"targets[{i}]['boxes'] must be float (M, 4) xyxy, got {tuple(boxes.shape)} {boxes.dtype}")
+                raise ValueError(f"targets[{i}]['boxes'] must be float (M, 4) xyxy, got "
+                                 f"{tuple(boxes.shape)} {boxes.dtype}")
             if labels.shape != (len(boxes),) or labels.is_floating_point():
-                raise ValueError(f"targets[{i}]['labels'] must be integer (M,) = ({len(boxes)},), got "
-                                 f"{tuple(labels.shape)} {labels.dtype}")
+                raise ValueError(f"targets[{i}]['labels'] must be integer (M,) = ({len(boxes)},), "
+                                 f"got {tuple(labels.shape)} {labels.dtype}")
             if len(labels) and (labels.min() < 1 or labels.max() >= self.num_classes):
-                raise ValueError(f"targets[{i}]['labels'] must be in 1 .. {self.num_classes - 1} (0 is the "
-                                 f"background), got {labels.tolist()}")
+                raise ValueError(f"targets[{i}]['labels'] must be in 1 .. {self.num_classes - 1} "
+                                 f"(0 is the background), got {labels.tolist()}")
             if masks.shape != (len(boxes), *image.shape[-2:]):
                 raise ValueError(f"targets[{i}]['masks'] must be (M, H, W) = ({len(boxes)}, "
                                  f"{image.shape[-2]}, {image.shape[-1]}), got {tuple(masks.shape)}")
             if len(boxes) and ((boxes[:, 2] <= boxes[:, 0]) | (boxes[:, 3] <= boxes[:, 1])).any():
-                raise ValueError(f"targets[{i}]['boxes'] has a box of zero or negative size: {boxes.tolist()}")
+                raise ValueError(f"targets[{i}]['boxes'] has a box of zero or negative size: "
+                                 f"{boxes.tolist()}")
 
     def _batch(self, images: Sequence[torch.Tensor]) -> torch.Tensor:
         """Normalise and stack (zero-padding to the largest size): ``(N, 3, H, W)``."""
@@ -143,71 +153,90 @@ class Yolact(nn.Module):
     # -- anchors ------------------------------------------------------------------------------
     def anchors(self, image_size: tuple[int, int], feature_sizes: Sequence[tuple[int, int]],
                 device: torch.device | str = "cpu") -> torch.Tensor:
-        """``(R, 4)`` ``xyxy`` anchors in image pixels, level by level, position-major, ratio last."""
+        """``(R, 4)`` ``xyxy`` anchors in image pixels, level by level, position-major,
+        ratio last."""
         image_h, image_w = image_size
         per_level = []
         for size, (h, w) in zip(self.anchor_sizes, feature_sizes, strict=True):
             stride = (image_h / h, image_w / w)  # image pixels per cell
-            cell = generate_anchors(sizes=(size,), aspect_ratios=self.aspect_ratios, device=device)  # (A, 4)
-            cell = cell + torch.tensor([stride[1], stride[0]] * 2, device=device) / 2  # centred on the cell
+            # (A, 4)
+            cell = generate_anchors(sizes=(size,), aspect_ratios=self.aspect_ratios, device=device)
+            # centred on the cell
+            cell = cell + torch.tensor([stride[1], stride[0]] * 2, device=device) / 2
             per_level.append(grid_anchors((h, w), stride, cell))  # (h * w * A, 4)
         return torch.cat(per_level)
 
     # -- forward ------------------------------------------------------------------------------
-    def forward(self, images: list[torch.Tensor], targets: list[dict[str, torch.Tensor]] | None = None):
+    def forward(self, images: list[torch.Tensor],
+                targets: list[dict[str, torch.Tensor]] | None = None):
         self._check_images(images)
         if self.training:
             if targets is None:
-                raise ValueError("in training mode YOLACT needs targets (call model.eval() for detections)")
+                raise ValueError("in training mode YOLACT needs targets (call model.eval() for "
+                                 "detections)")
             self._check_targets(images, targets)
         # 1. normalised batch, features, prototypes and per-anchor predictions
         x = self._batch(images)  # (N, 3, H, W)
-        levels = list(self.backbone(x).values())  # P3 .. P7, (N, F, H/8, W/8) .. (N, F, H/128, W/128)
+        # P3 .. P7, (N, F, H/8, W/8) .. (N, F, H/128, W/128)
+        levels = list(self.backbone(x).values())
         prototypes = self.protonet(levels[0])  # (N, k, H/s, W/s)
-        class_logits, box_deltas, coefficients = self.head(levels)  # (N, R, C), (N, R, 4), (N, R, k)
-        anchors = self.anchors(tuple(x.shape[-2:]), [lvl.shape[-2:] for lvl in levels], x.device)  # (R, 4)
+        # (N, R, C), (N, R, 4), (N, R, k)
+        class_logits, box_deltas, coefficients = self.head(levels)
+        # (R, 4)
+        anchors = self.anchors(tuple(x.shape[-2:]), [lvl.shape[-2:] for lvl in levels], x.device)
 
         if self.training:
             # 2a. the losses, with the masks padded as the images
             padded = []
             for t in targets:
                 masks = t["masks"]
-                masks = F.pad(masks, (0, x.shape[-1] - masks.shape[-1], 0, x.shape[-2] - masks.shape[-2]))
+                masks = F.pad(masks,
+                              (0, x.shape[-1] - masks.shape[-1], 0, x.shape[-2] - masks.shape[-2]))
                 padded.append({"boxes": t["boxes"], "labels": t["labels"], "masks": masks})
-            semantic = self.semantic(levels[0]) if self.semantic is not None else None  # (N, C - 1, H/8, W/8)
-            return yolact_loss(class_logits=class_logits, box_deltas=box_deltas, coefficients=coefficients,
+            # (N, C - 1, H/8, W/8)
+            semantic = self.semantic(levels[0]) if self.semantic is not None else None
+            return yolact_loss(class_logits=class_logits, box_deltas=box_deltas,
+                               coefficients=coefficients,
                                prototypes=prototypes, anchors=anchors, targets=padded,
                                semantic_logits=semantic, **self.loss_weights)
         # 2b. the detections of each image
-        return [self.postprocess(class_logits[i], box_deltas[i], coefficients[i], prototypes[i], anchors,
+        return [self.postprocess(class_logits[i], box_deltas[i], coefficients[i], prototypes[i],
+                                 anchors,
                                  image_size=tuple(image.shape[-2:]), batch_size=tuple(x.shape[-2:]))
                 for i, image in enumerate(images)]
 
     @torch.no_grad()
-    def postprocess(self, class_logits: torch.Tensor, box_deltas: torch.Tensor, coefficients: torch.Tensor,
+    def postprocess(self, class_logits: torch.Tensor, box_deltas: torch.Tensor,
+                    coefficients: torch.Tensor,
                     prototypes: torch.Tensor, anchors: torch.Tensor, *, image_size: tuple[int, int],
                     batch_size: tuple[int, int]) -> dict[str, torch.Tensor]:
         """One image's detections from its ``(R, C)``, ``(R, 4)``, ``(R, k)`` predictions and its
         ``(k, h, w)`` prototypes; ``batch_size`` is the padded ``(H, W)`` the prototypes cover."""
         num_fg = self.num_classes - 1
         # 1. boxes and per-class scores of every anchor
-        boxes = clip_boxes_to_image(decode_boxes(box_deltas, anchors, BOX_CODER_WEIGHTS), image_size)  # (R, 4)
+        # (R, 4)
+        boxes = clip_boxes_to_image(decode_boxes(box_deltas, anchors, BOX_CODER_WEIGHTS),
+                                    image_size)
         scores = class_logits.softmax(dim=1)[:, 1:]  # (R, C - 1), background dropped
         # 2. every (anchor, class) pair above the threshold, the best pre_nms_top_k of them
         scores = scores.reshape(-1)  # (R * (C - 1),), anchor-major
         candidates = (scores > self.score_thresh).nonzero().squeeze(1)
-        candidates = candidates[scores[candidates].topk(min(self.pre_nms_top_k, len(candidates))).indices]
+        top_k = min(self.pre_nms_top_k, len(candidates))
+        candidates = candidates[scores[candidates].topk(top_k).indices]
         anchor_idx, labels = candidates // num_fg, candidates % num_fg + 1
         boxes, scores = boxes[anchor_idx], scores[candidates]
         # 3. per-class NMS, the best detections_per_img
         suppress = batched_nms if self.nms == "standard" else fast_nms
         keep = suppress(boxes, scores, labels, self.nms_thresh)[: self.detections_per_img]
-        boxes, scores, labels, anchor_idx = boxes[keep], scores[keep], labels[keep], anchor_idx[keep]
-        # 4. masks: assemble, upsample to the (padded) batch size, cut to this image, crop to the box
+        boxes, scores, labels, anchor_idx = (boxes[keep], scores[keep], labels[keep],
+                                             anchor_idx[keep])
+        # 4. masks: assemble, upsample to the (padded) batch size, cut to this image, crop to
+        #    the box
         masks = assemble_masks(prototypes, coefficients[anchor_idx])  # (n, h, w)
         height, width = image_size
         if len(masks):
-            masks = F.interpolate(masks[:, None], size=batch_size, mode="bilinear", align_corners=False)[:, 0]
+            masks = F.interpolate(masks[:, None], size=batch_size, mode="bilinear",
+                                  align_corners=False)[:, 0]
         else:
             masks = masks.new_zeros((0, *batch_size))
         masks = crop_masks(masks[:, :height, :width], boxes)  # (n, H, W)

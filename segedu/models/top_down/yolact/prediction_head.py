@@ -47,14 +47,18 @@ class PredictionHead(nn.Module):
     (N, R, C)``, ``box_deltas (N, R, 4)``, ``coefficients (N, R, k)`` with ``R = sum_l h_l w_l A``.
     """
 
-    def __init__(self, *, in_channels: int, num_anchors: int = 3, num_classes: int, num_prototypes: int,
+    def __init__(self, *, in_channels: int, num_anchors: int = 3, num_classes: int,
+                 num_prototypes: int,
                  background_prior: float | None = 0.99) -> None:
         super().__init__()
         if num_classes < 2:
-            raise ValueError(f"num_classes counts the background and must be >= 2, got {num_classes}")
-        self.num_anchors, self.num_classes, self.num_prototypes = num_anchors, num_classes, num_prototypes
+            raise ValueError("num_classes counts the background and must be >= 2, got "
+                             f"{num_classes}")
+        self.num_anchors, self.num_classes, self.num_prototypes = (num_anchors, num_classes,
+                                                                   num_prototypes)
         # the shared 3x3 convolution
-        self.upfeature = nn.Sequential(nn.Conv2d(in_channels, in_channels, 3, padding=1), nn.ReLU(inplace=True))
+        self.upfeature = nn.Sequential(nn.Conv2d(in_channels, in_channels, 3, padding=1),
+                                       nn.ReLU(inplace=True))
         # the three branches
         self.class_conv = nn.Conv2d(in_channels, num_anchors * num_classes, 3, padding=1)
         self.box_conv = nn.Conv2d(in_channels, num_anchors * 4, 3, padding=1)
@@ -69,11 +73,13 @@ class PredictionHead(nn.Module):
             with torch.no_grad():
                 self.class_conv.bias.copy_(bias.reshape(-1))
 
-    def forward(self, features: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(self,
+                features: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         class_logits, box_deltas, coefficients = [], [], []
         for x in features:
             x = self.upfeature(x)  # (N, in_channels, h, w)
             class_logits.append(_flatten(self.class_conv(x), self.num_classes))  # (N, h w A, C)
             box_deltas.append(_flatten(self.box_conv(x), 4))  # (N, h w A, 4)
-            coefficients.append(torch.tanh(_flatten(self.coef_conv(x), self.num_prototypes)))  # (N, h w A, k)
+            # (N, h w A, k)
+            coefficients.append(torch.tanh(_flatten(self.coef_conv(x), self.num_prototypes)))
         return torch.cat(class_logits, 1), torch.cat(box_deltas, 1), torch.cat(coefficients, 1)

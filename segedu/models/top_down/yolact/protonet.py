@@ -48,28 +48,33 @@ class ProtoNet(nn.Module):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
         if prototype_stride not in (1, 2, 4):
-            raise ValueError(f"prototype_stride must be 4 (the paper), 2 or 1, got {prototype_stride!r}")
+            raise ValueError("prototype_stride must be 4 (the paper), 2 or 1, got "
+                             f"{prototype_stride!r}")
         self.prototype_stride = prototype_stride
         self.num_prototypes = num_prototypes
         # the convolutions at the input's resolution
         convs: list[nn.Module] = []
         for i in range(num_convs):
-            convs += [nn.Conv2d(in_channels if i == 0 else hidden_channels, hidden_channels, 3, padding=1),
+            convs += [nn.Conv2d(in_channels if i == 0 else hidden_channels, hidden_channels, 3,
+                                padding=1),
                       nn.ReLU(inplace=True)]
         self.convs = nn.Sequential(*convs)
         # one "upsample x2, 3x3 conv" step per halving of the stride: 8 -> 4 (-> 2 -> 1)
         num_upsamplings = int(math.log2(8 // prototype_stride))
         self.up_convs = nn.ModuleList(
-            nn.Sequential(nn.Conv2d(hidden_channels, hidden_channels, 3, padding=1), nn.ReLU(inplace=True))
+            nn.Sequential(nn.Conv2d(hidden_channels, hidden_channels, 3, padding=1),
+                          nn.ReLU(inplace=True))
             for _ in range(num_upsamplings))
         # to k prototypes, kept non-negative
         self.out = nn.Conv2d(hidden_channels, num_prototypes, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 4:
-            raise ValueError(f"ProtoNet expects a (N, C, h, w) feature map, got shape {tuple(x.shape)}")
+            raise ValueError("ProtoNet expects a (N, C, h, w) feature map, got shape "
+                             f"{tuple(x.shape)}")
         x = self.convs(x)  # (N, hidden, h, w)
         for up_conv in self.up_convs:
-            x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)  # (N, hidden, 2h, 2w)
+            # (N, hidden, 2h, 2w)
+            x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
             x = up_conv(x)
         return F.relu(self.out(x))  # (N, k, h * 8 / s, w * 8 / s)

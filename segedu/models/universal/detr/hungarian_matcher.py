@@ -50,7 +50,8 @@ def hungarian_assignment(cost: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor
     """
     if cost.ndim != 2:
         raise ValueError(f"cost must be a (Q, M) matrix, got shape {tuple(cost.shape)}")
-    cost = cost.detach().cpu().to(torch.float64)  # scipy works in float64 anyway (exact for float32)
+    # scipy works in float64 anyway (exact for float32)
+    cost = cost.detach().cpu().to(torch.float64)
     if not torch.isfinite(cost).all():
         raise ValueError("the matching cost has NaN or infinite entries: check the predictions "
                          "(a diverged model?) and the target boxes")
@@ -60,12 +61,14 @@ def hungarian_assignment(cost: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor
 
 
 def check_set_targets(
-    targets: Sequence[Mapping[str, torch.Tensor]], batch_size: int, num_classes: int, keys: Sequence[str]
+    targets: Sequence[Mapping[str, torch.Tensor]], batch_size: int, num_classes: int,
+    keys: Sequence[str]
 ) -> None:
     """Raise a clear error unless ``targets`` is one dict per image with integer ``labels (M,)``
     in ``[0, num_classes)`` and, for each of ``keys``, a tensor whose first dimension is ``M``."""
     if isinstance(targets, Mapping) or not isinstance(targets, Sequence):
-        raise TypeError(f"targets must be a list of dicts (one per image), got {type(targets).__name__}")
+        raise TypeError("targets must be a list of dicts (one per image), got "
+                        f"{type(targets).__name__}")
     if len(targets) != batch_size:
         raise ValueError(f"got {len(targets)} targets for a batch of {batch_size} images")
     for b, target in enumerate(targets):
@@ -73,7 +76,8 @@ def check_set_targets(
             if key not in target:
                 raise KeyError(f"targets[{b}] has no {key!r}")
             if not isinstance(target[key], torch.Tensor):
-                raise TypeError(f"targets[{b}][{key!r}] must be a tensor, got {type(target[key]).__name__}")
+                raise TypeError(f"targets[{b}][{key!r}] must be a tensor, got "
+                                f"{type(target[key]).__name__}")
         labels = target["labels"]
         if labels.ndim != 1 or labels.is_floating_point() or labels.dtype == torch.bool:
             raise TypeError(f"targets[{b}]['labels'] must be an integer (M,) tensor, got "
@@ -97,7 +101,8 @@ def check_box_outputs(outputs: Mapping[str, torch.Tensor]) -> tuple[int, int, in
         raise ValueError(f"pred_logits must be a float (B, Q, C + 1) tensor, got {logits.dtype} "
                          f"of shape {tuple(logits.shape)}")
     if boxes.shape != (*logits.shape[:2], 4):
-        raise ValueError(f"pred_boxes must be (B, Q, 4) = {(*logits.shape[:2], 4)}, got {tuple(boxes.shape)}")
+        raise ValueError(f"pred_boxes must be (B, Q, 4) = {(*logits.shape[:2], 4)}, got "
+                         f"{tuple(boxes.shape)}")
     b, q, c1 = logits.shape
     return b, q, c1 - 1
 
@@ -111,7 +116,8 @@ class HungarianMatcher(nn.Module):
         cost_giou: weight :math:`w_\\text{giou}` of ``-GIoU`` (DETR: 2).
     """
 
-    def __init__(self, *, cost_class: float = 1.0, cost_bbox: float = 5.0, cost_giou: float = 2.0) -> None:
+    def __init__(self, *, cost_class: float = 1.0, cost_bbox: float = 5.0,
+                 cost_giou: float = 2.0) -> None:
         super().__init__()
         if cost_class == 0 and cost_bbox == 0 and cost_giou == 0:
             raise ValueError("at least one of cost_class, cost_bbox, cost_giou must be non-zero")
@@ -137,11 +143,13 @@ class HungarianMatcher(nn.Module):
         # 3. minus the generalised IoU of the same boxes as corners
         cost_giou = -generalized_box_iou(box_convert(boxes, "cxcywh", "xyxy"),
                                          box_convert(target_boxes, "cxcywh", "xyxy"))  # (Q, M)
-        return self.cost_class * cost_class + self.cost_bbox * cost_bbox + self.cost_giou * cost_giou
+        return (self.cost_class * cost_class + self.cost_bbox * cost_bbox
+                + self.cost_giou * cost_giou)
 
     @torch.no_grad()
-    def forward(self, outputs: Mapping[str, torch.Tensor],
-                targets: Sequence[Mapping[str, torch.Tensor]]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def forward(
+            self, outputs: Mapping[str, torch.Tensor], targets: Sequence[Mapping[str, torch.Tensor]]
+    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Match each image's predictions to its targets.
 
         Args:
@@ -165,4 +173,5 @@ class HungarianMatcher(nn.Module):
         return indices
 
     def extra_repr(self) -> str:
-        return f"cost_class={self.cost_class}, cost_bbox={self.cost_bbox}, cost_giou={self.cost_giou}"
+        return (f"cost_class={self.cost_class}, cost_bbox={self.cost_bbox}, "
+                f"cost_giou={self.cost_giou}")

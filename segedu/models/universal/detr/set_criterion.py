@@ -2,8 +2,8 @@ r"""DETR's set prediction loss: match first, then score each pair and every unma
 
 DETR (Carion et al., ECCV 2020) trains its ``Q`` predictions per image in two steps:
 
-1. **Match.** :class:`~segedu.models.universal.detr.hungarian_matcher.HungarianMatcher` pairs each of the
-   ``M`` ground-truth objects with one prediction.
+1. **Match.** :class:`~segedu.models.universal.detr.hungarian_matcher.HungarianMatcher` pairs each
+   of the ``M`` ground-truth objects with one prediction.
 2. **Score.** With :math:`\sigma(j)` the prediction matched to object :math:`j`:
 
    - **class** (``loss_ce``): cross-entropy of *every* query against its target class: the
@@ -43,7 +43,8 @@ from torch import nn
 from ....ops import box_convert, generalized_box_iou
 from .hungarian_matcher import HungarianMatcher, check_box_outputs, check_set_targets
 
-__all__ = ["SetCriterion", "matched_query_index", "no_object_class_weights", "num_targets_per_process",
+__all__ = ["SetCriterion", "matched_query_index", "no_object_class_weights",
+           "num_targets_per_process",
            "set_class_loss"]
 
 Indices = Sequence[tuple[torch.Tensor, torch.Tensor]]
@@ -57,7 +58,8 @@ def matched_query_index(indices: Indices) -> tuple[torch.Tensor, torch.Tensor]:
     return batch_idx, query_idx
 
 
-def num_targets_per_process(targets: Sequence[Mapping[str, torch.Tensor]], device: torch.device) -> float:
+def num_targets_per_process(targets: Sequence[Mapping[str, torch.Tensor]],
+                            device: torch.device) -> float:
     """The number of ground-truth objects in the batch, averaged over the processes of a
     distributed run, and at least 1: the normaliser of the box and mask losses."""
     count = torch.tensor([float(sum(len(t["labels"]) for t in targets))], device=device)
@@ -69,21 +71,26 @@ def num_targets_per_process(targets: Sequence[Mapping[str, torch.Tensor]], devic
 
 
 def no_object_class_weights(num_classes: int, eos_coef: float) -> torch.Tensor:
-    """The cross-entropy's class weights ``(C + 1,)``: 1 for every class, ``eos_coef`` for "no object"."""
+    """The cross-entropy's class weights ``(C + 1,)``: 1 for every class, ``eos_coef`` for
+    "no object"."""
     weights = torch.ones(num_classes + 1)
     weights[-1] = eos_coef
     return weights
 
 
-def set_class_loss(logits: torch.Tensor, targets: Sequence[Mapping[str, torch.Tensor]], indices: Indices,
+def set_class_loss(logits: torch.Tensor, targets: Sequence[Mapping[str, torch.Tensor]],
+                   indices: Indices,
                    class_weights: torch.Tensor) -> torch.Tensor:
     """Weighted cross-entropy of all queries ``logits (B, Q, C + 1)``: a scalar. A matched query
     learns its object's class, every other query "no object" (index ``C``), weighted by
-    ``class_weights`` (:func:`no_object_class_weights`). DETR's and Mask2Former's ``loss_labels``."""
+    ``class_weights`` (:func:`no_object_class_weights`). DETR's and
+    Mask2Former's ``loss_labels``."""
     num_classes = logits.shape[-1] - 1
     # 1. every query's target class: "no object" (index C) unless it was matched
-    target_classes = torch.full(logits.shape[:2], num_classes, dtype=torch.int64, device=logits.device)
-    matched_classes = torch.cat([t["labels"][tgt] for t, (_, tgt) in zip(targets, indices, strict=True)])
+    target_classes = torch.full(logits.shape[:2], num_classes, dtype=torch.int64,
+                                device=logits.device)
+    matched_classes = torch.cat([t["labels"][tgt]
+                                 for t, (_, tgt) in zip(targets, indices, strict=True)])
     target_classes[matched_query_index(indices)] = matched_classes.to(logits.device, torch.int64)
     # 2. cross-entropy with the no-object class down-weighted: (B, C + 1, Q) against (B, Q)
     return F.cross_entropy(logits.transpose(1, 2), target_classes, weight=class_weights.to(logits))
@@ -103,8 +110,10 @@ class SetCriterion(nn.Module):
     :meth:`total` weights and adds them.
     """
 
-    def __init__(self, *, num_classes: int, matcher: HungarianMatcher | None = None, eos_coef: float = 0.1,
-                 class_weight: float = 1.0, bbox_weight: float = 5.0, giou_weight: float = 2.0) -> None:
+    def __init__(self, *, num_classes: int, matcher: HungarianMatcher | None = None,
+                 eos_coef: float = 0.1,
+                 class_weight: float = 1.0, bbox_weight: float = 5.0,
+                 giou_weight: float = 2.0) -> None:
         super().__init__()
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
             raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
@@ -113,20 +122,24 @@ class SetCriterion(nn.Module):
         self.num_classes = num_classes
         self.matcher = matcher if matcher is not None else HungarianMatcher()
         self.eos_coef = eos_coef
-        self.weight_dict = {"loss_ce": class_weight, "loss_bbox": bbox_weight, "loss_giou": giou_weight}
+        self.weight_dict = {"loss_ce": class_weight, "loss_bbox": bbox_weight,
+                            "loss_giou": giou_weight}
         self.register_buffer("empty_weight", no_object_class_weights(num_classes, eos_coef))
 
     def loss_labels(self, logits: torch.Tensor, targets: Sequence[Mapping[str, torch.Tensor]],
                     indices: Indices) -> torch.Tensor:
-        """Weighted cross-entropy of all queries ``logits (B, Q, C + 1)``: a scalar (:func:`set_class_loss`)."""
+        """Weighted cross-entropy of all queries ``logits (B, Q, C + 1)``: a scalar
+        (:func:`set_class_loss`)."""
         return set_class_loss(logits, targets, indices, self.empty_weight)
 
     @torch.no_grad()
     def class_error(self, logits: torch.Tensor, targets: Sequence[Mapping[str, torch.Tensor]],
                     indices: Indices) -> torch.Tensor:
-        """100 minus the top-1 accuracy (percent) of the matched queries; 100 with no match, as DETR."""
+        """100 minus the top-1 accuracy (percent) of the matched queries; 100 with no match,
+        as DETR."""
         matched_logits = logits[matched_query_index(indices)]  # (N, C + 1)
-        matched_classes = torch.cat([t["labels"][tgt] for t, (_, tgt) in zip(targets, indices, strict=True)])
+        matched_classes = torch.cat([t["labels"][tgt]
+                                     for t, (_, tgt) in zip(targets, indices, strict=True)])
         matched_classes = matched_classes.to(logits.device)
         if matched_classes.numel() == 0:
             return torch.tensor(100.0, device=logits.device)
@@ -134,7 +147,8 @@ class SetCriterion(nn.Module):
         return 100 - accuracy
 
     @torch.no_grad()
-    def cardinality_error(self, logits: torch.Tensor, targets: Sequence[Mapping[str, torch.Tensor]]) -> torch.Tensor:
+    def cardinality_error(self, logits: torch.Tensor,
+                          targets: Sequence[Mapping[str, torch.Tensor]]) -> torch.Tensor:
         """Mean absolute error of the number of queries whose top class is not "no object"."""
         predicted = (logits.argmax(-1) != logits.shape[-1] - 1).sum(1).float()  # (B,)
         actual = torch.tensor([float(len(t["labels"])) for t in targets], device=logits.device)
@@ -146,7 +160,9 @@ class SetCriterion(nn.Module):
         divided by ``num_boxes``."""
         # 1. the matched predictions and their targets, in the same order
         pred = boxes[matched_query_index(indices)]  # (N, 4) cxcywh
-        target = torch.cat([t["boxes"][tgt] for t, (_, tgt) in zip(targets, indices, strict=True)]).to(pred)  # (N, 4)
+        # (N, 4)
+        target = torch.cat([t["boxes"][tgt]
+                            for t, (_, tgt) in zip(targets, indices, strict=True)]).to(pred)
         # 2. L1 over the four numbers
         loss_bbox = (pred - target).abs().sum() / num_boxes
         # 3. 1 - GIoU of each pair: the diagonal of the pairwise matrix
@@ -155,7 +171,8 @@ class SetCriterion(nn.Module):
         loss_giou = (1 - giou).sum() / num_boxes
         return loss_bbox, loss_giou
 
-    def _layer_losses(self, outputs: Mapping[str, torch.Tensor], targets: Sequence[Mapping[str, torch.Tensor]],
+    def _layer_losses(self, outputs: Mapping[str, torch.Tensor],
+                      targets: Sequence[Mapping[str, torch.Tensor]],
                       num_boxes: float, log: bool) -> dict[str, torch.Tensor]:
         """Match one layer's predictions, then its class and box losses."""
         indices = self.matcher(outputs, targets)
@@ -164,7 +181,8 @@ class SetCriterion(nn.Module):
         if log:
             losses["class_error"] = self.class_error(logits, targets, indices)
         losses["cardinality_error"] = self.cardinality_error(logits, targets)
-        losses["loss_bbox"], losses["loss_giou"] = self.loss_boxes(outputs["pred_boxes"], targets, indices, num_boxes)
+        losses["loss_bbox"], losses["loss_giou"] = self.loss_boxes(outputs["pred_boxes"], targets,
+                                                                   indices, num_boxes)
         return losses
 
     def forward(self, outputs: Mapping[str, torch.Tensor | list],
@@ -185,8 +203,8 @@ class SetCriterion(nn.Module):
         """
         batch_size, _, num_classes = check_box_outputs(outputs)
         if num_classes != self.num_classes:
-            raise ValueError(f"pred_logits has {num_classes + 1} classes, expected num_classes + 1 = "
-                             f"{self.num_classes + 1} (the last one is no-object)")
+            raise ValueError(f"pred_logits has {num_classes + 1} classes, expected num_classes + 1 "
+                             f"= {self.num_classes + 1} (the last one is no-object)")
         check_set_targets(targets, batch_size, self.num_classes, ("boxes",))
         # 1. the normaliser: ground-truth boxes in the batch (averaged over processes), >= 1
         num_boxes = num_targets_per_process(targets, outputs["pred_logits"].device)

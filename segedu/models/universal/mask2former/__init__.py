@@ -1,4 +1,5 @@
-"""Mask2Former (Cheng et al., CVPR 2022): masked-attention mask transformer for universal segmentation.
+"""Mask2Former (Cheng et al., CVPR 2022): masked-attention mask transformer for
+universal segmentation.
 
 One concept per module:
 
@@ -6,8 +7,10 @@ One concept per module:
 - :mod:`.position_encoding`: DETR's sine positional code;
 - :mod:`.ms_deform_attn`: multi-scale deformable attention (``grid_sample``), Deformable DETR;
 - :mod:`.deformable_encoder`: the deformable transformer encoder over strides 8, 16, 32;
-- :mod:`.pixel_decoder`: ``MSDeformAttnPixelDecoder``: multi-scale maps and the stride-4 mask features;
-- :mod:`.masked_attention`: the attention mask from the previous prediction, and the reset of empty rows;
+- :mod:`.pixel_decoder`: ``MSDeformAttnPixelDecoder``: multi-scale maps and the stride-4
+  mask features;
+- :mod:`.masked_attention`: the attention mask from the previous prediction, and the reset of
+  empty rows;
 - :mod:`.transformer_decoder`: the masked-attention decoder and its prediction heads;
 - :mod:`.convert`: official (detectron2) checkpoints -> segedu's state dict;
 - :mod:`.model`: :class:`Mask2Former` and the registered builders ``mask2former`` (slim) and
@@ -49,12 +52,17 @@ from .position_encoding import PositionEmbeddingSine
 from .transformer_decoder import MultiScaleMaskedTransformerDecoder
 
 __all__ = [
-    "backbone", "convert", "deformable_encoder", "masked_attention", "model", "ms_deform_attn", "pixel_decoder",
+    "backbone", "convert", "deformable_encoder", "masked_attention", "model", "ms_deform_attn",
+    "pixel_decoder",
     "position_encoding", "transformer_decoder", "convert_official_state_dict",
     "build_backbone", "MSDeformAttnEncoderLayer", "MSDeformAttnTransformerEncoderOnly",
-    "attention_mask_from_masks", "reset_fully_masked_rows", "Mask2Former", "Mask2FormerHead", "mask2former",
-    "mask2former_resnet50", "MSDeformAttn", "multi_scale_deformable_attention", "MSDeformAttnPixelDecoder",
+    "attention_mask_from_masks", "reset_fully_masked_rows", "Mask2Former", "Mask2FormerHead",
+    "mask2former",
+    "mask2former_resnet50", "MSDeformAttn", "multi_scale_deformable_attention",
+    "MSDeformAttnPixelDecoder",
     "PositionEmbeddingSine", "MultiScaleMaskedTransformerDecoder",
-    "criterion", "inference", "matcher", "point_sampling", "MaskSetCriterion", "MaskHungarianMatcher",
-    "semantic_inference", "instance_inference", "panoptic_inference", "point_sample", "sample_uncertain_points",
+    "criterion", "inference", "matcher", "point_sampling", "MaskSetCriterion",
+    "MaskHungarianMatcher",
+    "semantic_inference", "instance_inference", "panoptic_inference", "point_sample",
+    "sample_uncertain_points",
 ]

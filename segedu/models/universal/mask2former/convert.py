@@ -45,7 +45,8 @@ def _backbone_key(key: str) -> str:
 
 
 def convert_official_state_dict(state: Mapping[str, Any]) -> dict[str, torch.Tensor]:
-    """The ``"model"`` dict of an official checkpoint (numpy arrays or tensors) -> segedu's state dict."""
+    """The ``"model"`` dict of an official checkpoint (numpy arrays or tensors) -> segedu's
+    state dict."""
     converted = {}
     for key, value in state.items():
         if key.startswith("criterion."):  # loss buffers, not part of the network

@@ -3,8 +3,8 @@ r"""Mask2Former's training loss: class cross-entropy, and BCE + Dice on importan
 For each decoder layer's prediction (Cheng et al., CVPR 2022, section 4.1 "Loss"):
 
 1. **Match** queries to ground-truth segments,
-   :class:`~segedu.models.universal.mask2former.matcher.MaskHungarianMatcher` (costs 2, 5, 5 on ``K``
-   random points).
+   :class:`~segedu.models.universal.mask2former.matcher.MaskHungarianMatcher` (costs 2, 5, 5 on
+   ``K`` random points).
 2. **Class** (``loss_ce``): cross-entropy of every query against the matched segment's class or,
    unmatched, "no object" (index ``C``), that class weighted ``eos_coef = 0.1`` (a *weak*
    no-object class, as in DETR); PyTorch's weighted mean over all queries of the batch.
@@ -67,7 +67,8 @@ def sigmoid_ce_loss(logits: torch.Tensor, targets: torch.Tensor, num_masks: floa
 
     ``logits``, ``targets``: ``(N, K)`` (N matched masks, K points). Returns a scalar.
     """
-    return F.binary_cross_entropy_with_logits(logits, targets, reduction="none").mean(1).sum() / num_masks
+    return (F.binary_cross_entropy_with_logits(logits, targets, reduction="none").mean(1).sum()
+            / num_masks)
 
 
 def dice_loss(logits: torch.Tensor, targets: torch.Tensor, num_masks: float) -> torch.Tensor:
@@ -95,7 +96,8 @@ class MaskSetCriterion(nn.Module):
     :meth:`total` weights and adds them.
     """
 
-    def __init__(self, *, num_classes: int, matcher: MaskHungarianMatcher | None = None, eos_coef: float = 0.1,
+    def __init__(self, *, num_classes: int, matcher: MaskHungarianMatcher | None = None,
+                 eos_coef: float = 0.1,
                  class_weight: float = 2.0, mask_weight: float = 5.0, dice_weight: float = 5.0,
                  num_points: int = 12544, oversample_ratio: float = 3.0,
                  importance_sample_ratio: float = 0.75) -> None:
@@ -105,17 +107,20 @@ class MaskSetCriterion(nn.Module):
         if eos_coef < 0:
             raise ValueError(f"eos_coef must be >= 0, got {eos_coef}")
         if oversample_ratio < 1 or not 0 <= importance_sample_ratio <= 1:
-            raise ValueError("need oversample_ratio >= 1 and 0 <= importance_sample_ratio <= 1, got "
-                             f"{oversample_ratio} and {importance_sample_ratio}")
+            raise ValueError("need oversample_ratio >= 1 and 0 <= importance_sample_ratio <= 1, "
+                             f"got {oversample_ratio} and {importance_sample_ratio}")
         self.num_classes = num_classes
         self.matcher = matcher if matcher is not None else MaskHungarianMatcher(
-            cost_class=class_weight, cost_mask=mask_weight, cost_dice=dice_weight, num_points=num_points)
+            cost_class=class_weight, cost_mask=mask_weight, cost_dice=dice_weight,
+            num_points=num_points)
         self.eos_coef = eos_coef
-        self.weight_dict = {"loss_ce": class_weight, "loss_mask": mask_weight, "loss_dice": dice_weight}
+        self.weight_dict = {"loss_ce": class_weight, "loss_mask": mask_weight,
+                            "loss_dice": dice_weight}
         self.num_points = num_points
         self.oversample_ratio = oversample_ratio
         self.importance_sample_ratio = importance_sample_ratio
-        self.register_buffer("empty_weight", no_object_class_weights(num_classes, eos_coef))  # weak no-object
+        # weak no-object
+        self.register_buffer("empty_weight", no_object_class_weights(num_classes, eos_coef))
 
     def loss_labels(self, logits: torch.Tensor, targets: Sequence[Mapping[str, torch.Tensor]],
                     indices: Indices) -> torch.Tensor:
@@ -134,23 +139,29 @@ class MaskSetCriterion(nn.Module):
         target = target.to(device=pred.device, dtype=pred.dtype)[:, None]
         with torch.no_grad():
             # 2. K points per mask, mostly where the prediction is uncertain; the targets there
-            points = sample_uncertain_points(pred, num_points=self.num_points, oversample_ratio=self.oversample_ratio,
+            points = sample_uncertain_points(pred, num_points=self.num_points,
+                                             oversample_ratio=self.oversample_ratio,
                                              importance_sample_ratio=self.importance_sample_ratio,
                                              generator=generator)  # (N, K, 2)
             target_points = point_sample(target, points)[:, 0]  # (N, K)
         # 3. the prediction at the same points (with gradient), and the two losses
         pred_points = point_sample(pred, points)[:, 0]  # (N, K)
-        return sigmoid_ce_loss(pred_points, target_points, num_masks), dice_loss(pred_points, target_points, num_masks)
+        return (sigmoid_ce_loss(pred_points, target_points, num_masks),
+                dice_loss(pred_points, target_points, num_masks))
 
-    def _layer_losses(self, outputs: Mapping[str, torch.Tensor], targets: Sequence[Mapping[str, torch.Tensor]],
-                      num_masks: float, generator: torch.Generator | None) -> dict[str, torch.Tensor]:
+    def _layer_losses(self, outputs: Mapping[str, torch.Tensor],
+                      targets: Sequence[Mapping[str, torch.Tensor]],
+                      num_masks: float,
+                      generator: torch.Generator | None) -> dict[str, torch.Tensor]:
         """Match one layer's predictions, then its class and mask losses."""
         indices = self.matcher(outputs, targets, generator=generator)
-        loss_mask, loss_dice = self.loss_masks(outputs["pred_masks"], targets, indices, num_masks, generator)
+        loss_mask, loss_dice = self.loss_masks(outputs["pred_masks"], targets, indices, num_masks,
+                                               generator)
         return {"loss_ce": self.loss_labels(outputs["pred_logits"], targets, indices),
                 "loss_mask": loss_mask, "loss_dice": loss_dice}
 
-    def forward(self, outputs: Mapping[str, torch.Tensor | list], targets: Sequence[Mapping[str, torch.Tensor]],
+    def forward(self, outputs: Mapping[str, torch.Tensor | list],
+                targets: Sequence[Mapping[str, torch.Tensor]],
                 *, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         """The losses of a batch.
 
@@ -167,8 +178,8 @@ class MaskSetCriterion(nn.Module):
         """
         batch_size, _, num_classes = check_mask_outputs(outputs)
         if num_classes != self.num_classes:
-            raise ValueError(f"pred_logits has {num_classes + 1} classes, expected num_classes + 1 = "
-                             f"{self.num_classes + 1} (the last one is no-object)")
+            raise ValueError(f"pred_logits has {num_classes + 1} classes, expected num_classes + 1 "
+                             f"= {self.num_classes + 1} (the last one is no-object)")
         check_mask_targets(targets, batch_size, self.num_classes)
         # 1. the normaliser: ground-truth masks in the batch (averaged over processes), >= 1
         num_masks = num_targets_per_process(targets, outputs["pred_logits"].device)

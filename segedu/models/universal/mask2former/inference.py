@@ -56,7 +56,8 @@ __all__ = ["semantic_scores", "semantic_inference", "instance_inference", "panop
 
 
 def _check(class_logits: torch.Tensor, mask_logits: torch.Tensor, batched: bool = True) -> None:
-    """Shapes ``(B, Q, C + 1)`` and ``(B, Q, H, W)`` (or without ``B``), float, ``Q >= 1``, ``C >= 1``."""
+    """Shapes ``(B, Q, C + 1)`` and ``(B, Q, H, W)`` (or without ``B``), float, ``Q >= 1``,
+    ``C >= 1``."""
     ndim = 3 if batched else 2
     names = "(B, Q, C + 1) and (B, Q, H, W)" if batched else "(Q, C + 1) and (Q, H, W)"
     for name, t in (("class_logits", class_logits), ("mask_logits", mask_logits)):
@@ -68,8 +69,8 @@ def _check(class_logits: torch.Tensor, mask_logits: torch.Tensor, batched: bool 
         raise ValueError(f"class_logits and mask_logits must be {names}, got shapes "
                          f"{tuple(class_logits.shape)} and {tuple(mask_logits.shape)}")
     if class_logits.shape[-2] == 0 or class_logits.shape[-1] < 2:
-        raise ValueError(f"need at least one query and one class besides no-object, got class_logits "
-                         f"of shape {tuple(class_logits.shape)}")
+        raise ValueError("need at least one query and one class besides no-object, got "
+                         f"class_logits of shape {tuple(class_logits.shape)}")
 
 
 def _resize(mask_logits: torch.Tensor, output_size: tuple[int, int] | None) -> torch.Tensor:
@@ -80,7 +81,8 @@ def _resize(mask_logits: torch.Tensor, output_size: tuple[int, int] | None) -> t
     if len(output_size) != 2:
         raise ValueError(f"output_size must be (H, W), got {output_size!r}")
     lead = mask_logits.shape[:-2]
-    resized = F.interpolate(mask_logits.reshape(-1, 1, *mask_logits.shape[-2:]), size=tuple(output_size),
+    resized = F.interpolate(mask_logits.reshape(-1, 1, *mask_logits.shape[-2:]),
+                            size=tuple(output_size),
                             mode="bilinear", align_corners=False)
     return resized.reshape(*lead, *output_size)
 
@@ -162,7 +164,8 @@ def instance_inference(class_logits: torch.Tensor, mask_logits: torch.Tensor, *,
     return results
 
 
-def panoptic_inference_single(class_logits: torch.Tensor, mask_logits: torch.Tensor, *, things: Collection[int],
+def panoptic_inference_single(class_logits: torch.Tensor, mask_logits: torch.Tensor, *,
+                              things: Collection[int],
                               object_mask_threshold: float = 0.8, overlap_threshold: float = 0.8,
                               void_category: int = -1) -> tuple[torch.Tensor, list[dict[str, Any]]]:
     """Panoptic segmentation of one image (module docstring).
@@ -191,7 +194,8 @@ def panoptic_inference_single(class_logits: torch.Tensor, mask_logits: torch.Ten
     # 1. keep confident queries whose top class is an object
     scores, labels = class_logits.float().softmax(-1).max(-1)  # (Q,)
     keep = (labels != num_classes) & (scores > object_mask_threshold)
-    scores, labels, probs = scores[keep], labels[keep], mask_logits[keep].float().sigmoid()  # probs (K, H, W)
+    # probs (K, H, W)
+    scores, labels, probs = scores[keep], labels[keep], mask_logits[keep].float().sigmoid()
     segments: list[dict[str, Any]] = []
     if probs.shape[0] == 0:
         return panoptic, segments
@@ -227,8 +231,10 @@ def panoptic_inference_single(class_logits: torch.Tensor, mask_logits: torch.Ten
     return panoptic, segments
 
 
-def panoptic_inference(class_logits: torch.Tensor, mask_logits: torch.Tensor, *, things: Collection[int],
-                       object_mask_threshold: float = 0.8, overlap_threshold: float = 0.8, void_category: int = -1,
+def panoptic_inference(class_logits: torch.Tensor, mask_logits: torch.Tensor, *,
+                       things: Collection[int],
+                       object_mask_threshold: float = 0.8, overlap_threshold: float = 0.8,
+                       void_category: int = -1,
                        output_size: tuple[int, int] | None = None) -> torch.Tensor:
     """Panoptic maps ``(B, H', W', 2)`` int64 of ``(category_id, instance_id)``, ready for
     :func:`segedu.metrics.panoptic_quality`.
@@ -241,7 +247,10 @@ def panoptic_inference(class_logits: torch.Tensor, mask_logits: torch.Tensor, *,
     """
     _check(class_logits, mask_logits)
     mask_logits = _resize(mask_logits, output_size)
-    maps = [panoptic_inference_single(c, m, things=things, object_mask_threshold=object_mask_threshold,
-                                      overlap_threshold=overlap_threshold, void_category=void_category)[0]
+    maps = [panoptic_inference_single(c, m, things=things,
+                                      object_mask_threshold=object_mask_threshold,
+                                      overlap_threshold=overlap_threshold,
+                                      void_category=void_category)[0]
             for c, m in zip(class_logits, mask_logits, strict=True)]
-    return torch.stack(maps) if maps else torch.zeros((0, *mask_logits.shape[-2:], 2), dtype=torch.int64)
+    return torch.stack(maps) if maps else torch.zeros((0, *mask_logits.shape[-2:], 2),
+                                                      dtype=torch.int64)

@@ -1,16 +1,17 @@
-r"""Masked attention, the "masked" in Mask2Former: each query attends only inside its own predicted mask.
+r"""Masked attention, the "masked" in Mask2Former: each query attends only inside its own
+predicted mask.
 
 In DETR-style cross-attention every query looks at every pixel, and learning to ignore the
 background takes long. Mask2Former restricts query ``q``'s cross-attention to the pixels that the
 *previous* layer's prediction puts in its mask:
 
 .. math:: X_l = \operatorname{softmax}(\mathcal{M}_{l-1} + Q_l K_l^\top) V_l + X_{l-1},
-          \qquad \mathcal{M}_{l-1}(q, x) = \begin{cases} 0 & \text{if } \sigma(m_{l-1}(q, x)) \ge 0.5 \\
-          -\infty & \text{otherwise} \end{cases}
+          \qquad \mathcal{M}_{l-1}(q, x) = \begin{cases} 0 & \text{if } \sigma(m_{l-1}(q, x)) \ge
+          0.5 \\ -\infty & \text{otherwise} \end{cases}
 
-where :math:`m_{l-1}` are the mask logits predicted after layer :math:`l - 1` (before the first layer,
-from the learnable queries), resized (bilinearly) to the resolution of the features that layer
-:math:`l` attends to. As a boolean mask (``True`` = may *not* attend, PyTorch's convention for
+where :math:`m_{l-1}` are the mask logits predicted after layer :math:`l - 1` (before the first
+layer, from the learnable queries), resized (bilinearly) to the resolution of the features that
+layer :math:`l` attends to. As a boolean mask (``True`` = may *not* attend, PyTorch's convention for
 ``attn_mask``): ``sigmoid(m) < 0.5``, i.e. ``m < 0``.
 
 One edge case needs care: a query whose mask is empty (it predicts only background) would have
@@ -33,7 +34,8 @@ import torch.nn.functional as F
 __all__ = ["attention_mask_from_masks", "reset_fully_masked_rows"]
 
 
-def attention_mask_from_masks(mask_logits: torch.Tensor, size: tuple[int, int], num_heads: int) -> torch.Tensor:
+def attention_mask_from_masks(mask_logits: torch.Tensor, size: tuple[int, int],
+                              num_heads: int) -> torch.Tensor:
     """Boolean attention mask from predicted mask logits: ``True`` where the query may not attend.
 
     Args:
@@ -56,6 +58,7 @@ def attention_mask_from_masks(mask_logits: torch.Tensor, size: tuple[int, int], 
 
 
 def reset_fully_masked_rows(attn_mask: torch.Tensor) -> torch.Tensor:
-    """Let a query whose every key is masked attend everywhere: ``(N, Q, K) -> (N, Q, K)`` boolean."""
+    """Let a query whose every key is masked attend everywhere: ``(N, Q, K) -> (N, Q, K)``
+    boolean."""
     fully_masked = attn_mask.all(dim=-1, keepdim=True)  # (N, Q, 1)
     return attn_mask & ~fully_masked

@@ -1,9 +1,9 @@
 r"""Mask2Former's Hungarian matcher: DETR's set matching with mask costs on random points.
 
 Mask2Former (Cheng et al., CVPR 2022) predicts, for each of ``Q`` queries, a class (``C`` classes
-plus "no object") and a mask. As in DETR (:mod:`segedu.models.universal.detr.hungarian_matcher`), each of
-the ``M`` ground-truth segments of an image is assigned to one query, the assignment minimising
-the total cost, where the cost of query :math:`i` for segment :math:`j` is
+plus "no object") and a mask. As in DETR (:mod:`segedu.models.universal.detr.hungarian_matcher`),
+each of the ``M`` ground-truth segments of an image is assigned to one query, the assignment
+minimising the total cost, where the cost of query :math:`i` for segment :math:`j` is
 
 .. math::
     C_{ij} = - w_\text{class}\, p_i(c_j)
@@ -16,10 +16,12 @@ rather than full masks saves memory and does not hurt):
 
 .. math::
     \mathrm{BCE}(m, g) = \frac1K \sum_k \mathrm{bce}(m_k, g_k), \qquad
-    \mathrm{Dice}(m, g) = 1 - \frac{2 \sum_k \sigma(m_k) g_k + 1}{\sum_k \sigma(m_k) + \sum_k g_k + 1}
+    \mathrm{Dice}(m, g) = 1 - \frac{2 \sum_k \sigma(m_k) g_k + 1}{\sum_k \sigma(m_k) + \sum_k g_k
+    + 1}
 
 (:func:`pairwise_sigmoid_ce`, :func:`pairwise_dice`: all ``Q x M`` pairs with two matrix
-products). The points come from :func:`~segedu.models.universal.mask2former.point_sampling.point_sample`.
+products). The points come from
+:func:`~segedu.models.universal.mask2former.point_sampling.point_sample`.
 
 This follows ``HungarianMatcher`` of facebookresearch/Mask2Former (``modeling/matcher.py``):
 per image, one ``torch.rand(1, K, 2)`` call (also for an image without targets), so that with
@@ -41,7 +43,8 @@ from torch import nn
 from ..detr.hungarian_matcher import check_set_targets, hungarian_assignment
 from .point_sampling import point_sample
 
-__all__ = ["MaskHungarianMatcher", "pairwise_sigmoid_ce", "pairwise_dice", "check_mask_outputs", "check_mask_targets"]
+__all__ = ["MaskHungarianMatcher", "pairwise_sigmoid_ce", "pairwise_dice", "check_mask_outputs",
+           "check_mask_targets"]
 
 
 def pairwise_sigmoid_ce(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -56,8 +59,10 @@ def pairwise_sigmoid_ce(logits: torch.Tensor, targets: torch.Tensor) -> torch.Te
     """
     num_points = logits.shape[1]
     # bce(x, t) = t * bce(x, 1) + (1 - t) * bce(x, 0): linear in t, so one matmul per term
-    loss_if_one = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits), reduction="none")
-    loss_if_zero = F.binary_cross_entropy_with_logits(logits, torch.zeros_like(logits), reduction="none")
+    loss_if_one = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits),
+                                                     reduction="none")
+    loss_if_zero = F.binary_cross_entropy_with_logits(logits, torch.zeros_like(logits),
+                                                      reduction="none")
     return (loss_if_one @ targets.T + loss_if_zero @ (1 - targets).T) / num_points
 
 
@@ -87,24 +92,26 @@ def check_mask_outputs(outputs: Mapping[str, torch.Tensor]) -> tuple[int, int, i
     if logits.ndim != 3:
         raise ValueError(f"pred_logits must be (B, Q, C + 1), got shape {tuple(logits.shape)}")
     if masks.ndim != 4 or masks.shape[:2] != logits.shape[:2]:
-        raise ValueError(f"pred_masks must be (B, Q, H, W) with (B, Q) = {tuple(logits.shape[:2])}, "
-                         f"got shape {tuple(masks.shape)}")
+        raise ValueError("pred_masks must be (B, Q, H, W) with (B, Q) = "
+                         f"{tuple(logits.shape[:2])}, got shape {tuple(masks.shape)}")
     b, q, c1 = logits.shape
     return b, q, c1 - 1
 
 
-def check_mask_targets(targets: Sequence[Mapping[str, torch.Tensor]], batch_size: int, num_classes: int) -> None:
+def check_mask_targets(targets: Sequence[Mapping[str, torch.Tensor]], batch_size: int,
+                       num_classes: int) -> None:
     """Targets: per image ``labels (M,)`` in ``[0, C)`` and ``masks (M, H, W)``, one ``(H, W)``
     for the whole batch (pad them to the batch's image size first, as Mask2Former does)."""
     check_set_targets(targets, batch_size, num_classes, ("masks",))
     sizes = set()
     for b, target in enumerate(targets):
         if target["masks"].ndim != 3:
-            raise ValueError(f"targets[{b}]['masks'] must be (M, H, W), got shape {tuple(target['masks'].shape)}")
+            raise ValueError(f"targets[{b}]['masks'] must be (M, H, W), got shape "
+                             f"{tuple(target['masks'].shape)}")
         sizes.add(tuple(target["masks"].shape[-2:]))
     if len(sizes) > 1:
-        raise ValueError(f"the target masks of a batch must share one size (H, W), got {sorted(sizes)}: "
-                         "pad them to the padded image size first")
+        raise ValueError("the target masks of a batch must share one size (H, W), got "
+                         f"{sorted(sizes)}: pad them to the padded image size first")
 
 
 class MaskHungarianMatcher(nn.Module):
@@ -141,19 +148,25 @@ class MaskHungarianMatcher(nn.Module):
         # 1. class cost: minus the probability of the target's class
         cost_class = -logits.softmax(-1)[:, labels.to(logits.device)]  # (Q, M)
         # 2. predictions and targets at the same K points: (Q, K) and (M, K)
-        work_dtype = torch.float32 if mask_logits.dtype in (torch.float16, torch.bfloat16) else mask_logits.dtype
+        work_dtype = (torch.float32 if mask_logits.dtype in (torch.float16, torch.bfloat16)
+                      else mask_logits.dtype)
         mask_logits = mask_logits.to(work_dtype)
         masks = masks.to(work_dtype)
-        pred_points = point_sample(mask_logits[:, None], point_coords.expand(mask_logits.shape[0], -1, -1))[:, 0]
-        target_points = point_sample(masks[:, None], point_coords.expand(masks.shape[0], -1, -1))[:, 0]
+        pred_points = point_sample(mask_logits[:, None],
+                                   point_coords.expand(mask_logits.shape[0], -1, -1))[:, 0]
+        target_points = point_sample(masks[:, None],
+                                     point_coords.expand(masks.shape[0], -1, -1))[:, 0]
         # 3. mask costs of all pairs
         cost_mask = pairwise_sigmoid_ce(pred_points, target_points)
         cost_dice = pairwise_dice(pred_points, target_points)
-        return self.cost_class * cost_class.to(work_dtype) + self.cost_mask * cost_mask + self.cost_dice * cost_dice
+        return (self.cost_class * cost_class.to(work_dtype) + self.cost_mask * cost_mask
+                + self.cost_dice * cost_dice)
 
     @torch.no_grad()
-    def forward(self, outputs: Mapping[str, torch.Tensor], targets: Sequence[Mapping[str, torch.Tensor]],
-                *, generator: torch.Generator | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def forward(self, outputs: Mapping[str, torch.Tensor],
+                targets: Sequence[Mapping[str, torch.Tensor]],
+                *, generator: torch.Generator | None = None
+                ) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Match each image's queries to its ground-truth segments.
 
         Args:
@@ -173,12 +186,13 @@ class MaskHungarianMatcher(nn.Module):
         for b, target in enumerate(targets):
             mask_logits = outputs["pred_masks"][b]
             # the same K uniform points for every prediction and target of this image
-            point_coords = torch.rand(1, self.num_points, 2, device=mask_logits.device, generator=generator)
+            point_coords = torch.rand(1, self.num_points, 2, device=mask_logits.device,
+                                      generator=generator)
             cost = self.cost_matrix(outputs["pred_logits"][b], mask_logits, target["labels"],
                                     target["masks"].to(mask_logits.device), point_coords)
             indices.append(hungarian_assignment(cost))
         return indices
 
     def extra_repr(self) -> str:
-        return (f"cost_class={self.cost_class}, cost_mask={self.cost_mask}, cost_dice={self.cost_dice}, "
-                f"num_points={self.num_points}")
+        return (f"cost_class={self.cost_class}, cost_mask={self.cost_mask}, "
+                f"cost_dice={self.cost_dice}, num_points={self.num_points}")

@@ -6,10 +6,10 @@ One architecture for semantic, instance and panoptic segmentation: the model pre
 trained and read out (see the matcher, criterion and inference modules of this package)::
 
     images (B, 3, H, W)
-      -> backbone (ResNet)                 res2 .. res5, strides 4, 8, 16, 32      (:mod:`.backbone`)
-      -> pixel decoder                     mask features (B, D, H/4, W/4)          (:mod:`.pixel_decoder`)
-                                           + 3 maps at strides 32, 16, 8
-      -> transformer decoder               Q queries, masked attention, N layers   (:mod:`.transformer_decoder`)
+      -> backbone (ResNet)      res2 .. res5, strides 4, 8, 16, 32     (:mod:`.backbone`)
+      -> pixel decoder          mask features (B, D, H/4, W/4)         (:mod:`.pixel_decoder`)
+                                + 3 maps at strides 32, 16, 8
+      -> transformer decoder    Q queries, masked attention, N layers  (:mod:`.transformer_decoder`)
       -> pred_logits (B, Q, K + 1), pred_masks (B, Q, H/4, W/4), aux_outputs (N earlier predictions)
 
 Input: float images in ``[0, 1]``, normalised inside with the ImageNet mean and std (the original
@@ -42,7 +42,8 @@ class Mask2FormerHead(nn.Module):
     """The pixel decoder and the transformer decoder (detectron2's ``MaskFormerHead``, the
     ``sem_seg_head`` of the checkpoint): ``[res2 .. res5] -> predictions``."""
 
-    def __init__(self, *, pixel_decoder: MSDeformAttnPixelDecoder, predictor: MultiScaleMaskedTransformerDecoder) -> None:
+    def __init__(self, *, pixel_decoder: MSDeformAttnPixelDecoder,
+                 predictor: MultiScaleMaskedTransformerDecoder) -> None:
         super().__init__()
         self.pixel_decoder = pixel_decoder
         self.predictor = predictor
@@ -56,7 +57,8 @@ class Mask2Former(nn.Module):
     """Mask2Former with a ResNet backbone (see the module docstring).
 
     Args (keyword-only):
-        num_classes: ``K`` object/stuff classes, *without* "no object" (the class head has ``K + 1``).
+        num_classes: ``K`` object/stuff classes, *without* "no object" (the class head has
+            ``K + 1``).
         backbone: ``"resnet18"``, ``"resnet34"`` or ``"resnet50"``.
         backbone_width: first-stage width of the ResNet (64 is the published network).
         frozen_batch_norm: freeze the backbone's batch norms (the paper, with ImageNet weights).
@@ -72,31 +74,39 @@ class Mask2Former(nn.Module):
     """
 
     def __init__(self, *, num_classes: int, backbone: str = "resnet50", backbone_width: int = 64,
-                 frozen_batch_norm: bool = True, hidden_dim: int = 256, num_queries: int = 100, num_heads: int = 8,
+                 frozen_batch_norm: bool = True, hidden_dim: int = 256, num_queries: int = 100,
+                 num_heads: int = 8,
                  encoder_layers: int = 6, encoder_ffn_dim: int = 1024, decoder_layers: int = 9,
                  decoder_ffn_dim: int = 2048, num_points: int = 4, num_groups: int = 32,
                  size_divisibility: int = 32) -> None:
         super().__init__()
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-            raise ValueError(f"num_classes (without 'no object') must be a positive int, got {num_classes!r}")
+            raise ValueError("num_classes (without 'no object') must be a positive int, got "
+                             f"{num_classes!r}")
         self.num_classes, self.size_divisibility = num_classes, size_divisibility
-        self.backbone = build_backbone(name=backbone, width=backbone_width, frozen_batch_norm=frozen_batch_norm)
+        self.backbone = build_backbone(name=backbone, width=backbone_width,
+                                       frozen_batch_norm=frozen_batch_norm)
         pixel_decoder = MSDeformAttnPixelDecoder(
             in_channels=self.backbone.stage_channels, conv_dim=hidden_dim, mask_dim=hidden_dim,
             num_encoder_layers=encoder_layers, encoder_ffn_dim=encoder_ffn_dim, num_heads=num_heads,
             num_points=num_points, num_groups=num_groups)
         predictor = MultiScaleMaskedTransformerDecoder(
-            in_channels=hidden_dim, num_classes=num_classes, hidden_dim=hidden_dim, num_queries=num_queries,
-            num_heads=num_heads, ffn_dim=decoder_ffn_dim, num_layers=decoder_layers, mask_dim=hidden_dim)
+            in_channels=hidden_dim, num_classes=num_classes, hidden_dim=hidden_dim,
+            num_queries=num_queries,
+            num_heads=num_heads, ffn_dim=decoder_ffn_dim, num_layers=decoder_layers,
+            mask_dim=hidden_dim)
         self.sem_seg_head = Mask2FormerHead(pixel_decoder=pixel_decoder, predictor=predictor)
-        self.register_buffer("pixel_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("pixel_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("pixel_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1),
+                             persistent=False)
+        self.register_buffer("pixel_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1),
+                             persistent=False)
 
     def forward(self, images: torch.Tensor) -> dict:
         """``images (B, 3, H, W)`` float in ``[0, 1]`` ->
 
         ``{"pred_logits": (B, Q, K + 1), "pred_masks": (B, Q, ceil(H/4), ceil(W/4)),
-        "aux_outputs": [{"pred_logits", "pred_masks"}] * N}`` (logits; the last class is "no object").
+        "aux_outputs": [{"pred_logits", "pred_masks"}] * N}`` (logits; the last class is
+        "no object").
         """
         if not isinstance(images, torch.Tensor):
             raise TypeError(f"images must be a (B, 3, H, W) tensor, got {type(images).__name__}")
@@ -134,8 +144,10 @@ def mask2former(**kwargs) -> Mask2Former:
     decoder 210,480, transformer decoder 420,167. Every argument of :class:`Mask2Former` can be
     overridden.
     """
-    config = dict(num_classes=6, backbone="resnet18", backbone_width=16, frozen_batch_norm=False, hidden_dim=64,
-                  num_queries=50, num_heads=4, encoder_layers=3, encoder_ffn_dim=256, decoder_layers=6,
+    config = dict(num_classes=6, backbone="resnet18", backbone_width=16, frozen_batch_norm=False,
+                  hidden_dim=64,
+                  num_queries=50, num_heads=4, encoder_layers=3, encoder_ffn_dim=256,
+                  decoder_layers=6,
                   decoder_ffn_dim=256)
     return Mask2Former(**{**config, **kwargs})
 
@@ -143,7 +155,8 @@ def mask2former(**kwargs) -> Mask2Former:
 @register_model("mask2former_resnet50")
 def mask2former_resnet50(**kwargs) -> Mask2Former:
     """The paper's Mask2Former R50: ResNet-50 (frozen BN), hidden 256, 8 heads, 6 deformable encoder
-    layers (FFN 1024), 9 decoder layers (FFN 2048), 100 queries, ``num_classes=133`` (COCO panoptic).
+    layers (FFN 1024), 9 decoder layers (FFN 2048), 100 queries, ``num_classes=133``
+    (COCO panoptic).
 
     43,983,878 parameters (the paper's "44M"): backbone 23,454,912 (torchvision's 25,557,032 less
     the classifier and the batch-norm affines, which frozen batch norm keeps as buffers), pixel
@@ -151,7 +164,9 @@ def mask2former_resnet50(**kwargs) -> Mask2Former:
     ``Mask2FormerPixelDecoder`` in count, the decoder its ``Mask2FormerTransformerModule`` plus
     ``class_predictor``). Every argument of :class:`Mask2Former` can be overridden.
     """
-    config = dict(num_classes=133, backbone="resnet50", backbone_width=64, frozen_batch_norm=True, hidden_dim=256,
-                  num_queries=100, num_heads=8, encoder_layers=6, encoder_ffn_dim=1024, decoder_layers=9,
+    config = dict(num_classes=133, backbone="resnet50", backbone_width=64, frozen_batch_norm=True,
+                  hidden_dim=256,
+                  num_queries=100, num_heads=8, encoder_layers=6, encoder_ffn_dim=1024,
+                  decoder_layers=9,
                   decoder_ffn_dim=2048)
     return Mask2Former(**{**config, **kwargs})

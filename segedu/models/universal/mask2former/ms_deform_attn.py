@@ -27,11 +27,12 @@ Bilinear sampling is :func:`torch.nn.functional.grid_sample`, which wants locati
 original implementation (``ms_deform_attn_core_pytorch`` is its PyTorch counterpart).
 
 Relation to the references: :func:`multi_scale_deformable_attention` equals Deformable DETR's and
-Mask2Former's ``ms_deform_attn_core_pytorch`` and ``transformers``' ``multi_scale_deformable_attention``
-(same operations in the same order, so equal bit for bit); :class:`MSDeformAttn` has the original
-``MSDeformAttn``'s parameters (``sampling_offsets``, ``attention_weights``, ``value_proj``,
-``output_proj``), initialisation and arithmetic. Left out: the padding mask (Mask2Former's is always
-empty) and 4-number reference boxes (used by Deformable DETR's two-stage decoder, not by Mask2Former).
+Mask2Former's ``ms_deform_attn_core_pytorch`` and ``transformers``'
+``multi_scale_deformable_attention`` (same operations in the same order, so equal bit for bit);
+:class:`MSDeformAttn` has the original ``MSDeformAttn``'s parameters (``sampling_offsets``,
+``attention_weights``, ``value_proj``, ``output_proj``), initialisation and arithmetic. Left out:
+the padding mask (Mask2Former's is always empty) and 4-number reference boxes (used by Deformable
+DETR's two-stage decoder, not by Mask2Former).
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ __all__ = ["multi_scale_deformable_attention", "level_start_index", "MSDeformAtt
 
 
 def level_start_index(spatial_shapes: Sequence[tuple[int, int]]) -> list[int]:
-    """Where each level starts in the flattened sequence: ``[0, H_0 W_0, H_0 W_0 + H_1 W_1, ...]``."""
+    """Where each level starts in the flattened sequence:
+    ``[0, H_0 W_0, H_0 W_0 + H_1 W_1, ...]``."""
     starts = [0]
     for height, width in spatial_shapes[:-1]:
         starts.append(starts[-1] + height * width)
@@ -55,7 +57,8 @@ def level_start_index(spatial_shapes: Sequence[tuple[int, int]]) -> list[int]:
 
 
 def multi_scale_deformable_attention(value: torch.Tensor, spatial_shapes: Sequence[tuple[int, int]],
-                                     sampling_locations: torch.Tensor, attention_weights: torch.Tensor) -> torch.Tensor:
+                                     sampling_locations: torch.Tensor,
+                                     attention_weights: torch.Tensor) -> torch.Tensor:
     """Sample the values of every level at the given locations and sum them with the given weights.
 
     Args:
@@ -72,8 +75,9 @@ def multi_scale_deformable_attention(value: torch.Tensor, spatial_shapes: Sequen
     batch, num_tokens, num_heads, head_dim = value.shape
     _, num_queries, _, num_levels, num_points, _ = sampling_locations.shape
     if sum(h * w for h, w in spatial_shapes) != num_tokens:
-        raise ValueError(f"spatial_shapes {list(spatial_shapes)} cover {sum(h * w for h, w in spatial_shapes)} "
-                         f"tokens but value has {num_tokens}")
+        raise ValueError(f"spatial_shapes {list(spatial_shapes)} cover "
+                         f"{sum(h * w for h, w in spatial_shapes)} tokens but value has "
+                         f"{num_tokens}")
     # 1. cut the sequence back into levels: L tensors (B, H_l W_l, M, D)
     value_per_level = value.split([h * w for h, w in spatial_shapes], dim=1)
     # 2. grid_sample wants locations in [-1, 1]
@@ -81,13 +85,16 @@ def multi_scale_deformable_attention(value: torch.Tensor, spatial_shapes: Sequen
     sampled = []
     for level, (height, width) in enumerate(spatial_shapes):
         # 3. the level as a batch of B * M images of D channels: (B M, D, H_l, W_l)
-        value_l = value_per_level[level].flatten(2).transpose(1, 2).reshape(batch * num_heads, head_dim, height, width)
+        value_l = value_per_level[level].flatten(2).transpose(1, 2)
+        value_l = value_l.reshape(batch * num_heads, head_dim, height, width)
         # 4. its Q x P sampling points as a (Q, P) "image" of locations: (B M, Q, P, 2)
         grid_l = grids[:, :, :, level].transpose(1, 2).flatten(0, 1)
         # 5. bilinear interpolation, zeros outside the map: (B M, D, Q, P)
-        sampled.append(F.grid_sample(value_l, grid_l, mode="bilinear", padding_mode="zeros", align_corners=False))
+        sampled.append(F.grid_sample(value_l, grid_l, mode="bilinear", padding_mode="zeros",
+                                     align_corners=False))
     # 6. the weights, per (batch, head): (B M, 1, Q, L P)
-    weights = attention_weights.transpose(1, 2).reshape(batch * num_heads, 1, num_queries, num_levels * num_points)
+    weights = attention_weights.transpose(1, 2).reshape(batch * num_heads, 1, num_queries,
+                                                        num_levels * num_points)
     # 7. weighted sum over the L P points: (B M, D, Q) -> (B, M D, Q) -> (B, Q, M D)
     output = (torch.stack(sampled, dim=-2).flatten(-2) * weights).sum(-1)
     output = output.view(batch, num_heads * head_dim, num_queries)
@@ -95,7 +102,8 @@ def multi_scale_deformable_attention(value: torch.Tensor, spatial_shapes: Sequen
 
 
 class MSDeformAttn(nn.Module):
-    """Multi-scale deformable attention: queries ``(B, Q, C)`` read a sequence ``(B, S, C)`` of ``L`` maps.
+    """Multi-scale deformable attention: queries ``(B, Q, C)`` read a sequence ``(B, S, C)`` of
+    ``L`` maps.
 
     Args (keyword-only):
         dim: ``C``, the channels of queries and values (divisible by ``num_heads``).
@@ -104,14 +112,17 @@ class MSDeformAttn(nn.Module):
         num_points: ``P``, the sampling points per head and level (4).
     """
 
-    def __init__(self, *, dim: int = 256, num_levels: int = 3, num_heads: int = 8, num_points: int = 4) -> None:
+    def __init__(self, *, dim: int = 256, num_levels: int = 3, num_heads: int = 8,
+                 num_points: int = 4) -> None:
         super().__init__()
-        for name, v in (("dim", dim), ("num_levels", num_levels), ("num_heads", num_heads), ("num_points", num_points)):
+        for name, v in (("dim", dim), ("num_levels", num_levels), ("num_heads", num_heads),
+                        ("num_points", num_points)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be a positive int, got {v!r}")
         if dim % num_heads:
             raise ValueError(f"dim ({dim}) must be divisible by num_heads ({num_heads})")
-        self.dim, self.num_levels, self.num_heads, self.num_points = dim, num_levels, num_heads, num_points
+        self.dim, self.num_levels, self.num_heads, self.num_points = (dim, num_levels, num_heads,
+                                                                      num_points)
         # per query: M L P offsets (x, y), M L P attention logits; values and output: C -> C
         self.sampling_offsets = nn.Linear(dim, num_heads * num_levels * num_points * 2)
         self.attention_weights = nn.Linear(dim, num_heads * num_levels * num_points)
@@ -120,13 +131,16 @@ class MSDeformAttn(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """Deformable DETR's initialisation: at first, head ``m`` looks along direction ``2 pi m / M``
-        at distances 1, 2, .., P pixels, with equal weights on all points."""
+        """Deformable DETR's initialisation: at first, head ``m`` looks along direction
+        ``2 pi m / M`` at distances 1, 2, .., P pixels, with equal weights on all points."""
         nn.init.zeros_(self.sampling_offsets.weight)
-        angles = torch.arange(self.num_heads, dtype=torch.float32) * (2.0 * math.pi / self.num_heads)
+        angles = torch.arange(self.num_heads, dtype=torch.float32) * (2.0 * math.pi
+                                                                      / self.num_heads)
         directions = torch.stack([angles.cos(), angles.sin()], -1)  # (M, 2)
-        directions = directions / directions.abs().max(-1, keepdim=True)[0]  # onto the square's border
-        grid = directions.view(self.num_heads, 1, 1, 2).repeat(1, self.num_levels, self.num_points, 1)
+        # onto the square's border
+        directions = directions / directions.abs().max(-1, keepdim=True)[0]
+        grid = directions.view(self.num_heads, 1, 1, 2).repeat(1, self.num_levels, self.num_points,
+                                                               1)
         grid = grid * torch.arange(1, self.num_points + 1, dtype=torch.float32).view(1, 1, -1, 1)
         with torch.no_grad():
             self.sampling_offsets.bias.copy_(grid.flatten())
@@ -153,10 +167,11 @@ class MSDeformAttn(nn.Module):
         batch, num_queries, _ = query.shape
         num_tokens = value.shape[1]
         if len(spatial_shapes) != self.num_levels:
-            raise ValueError(f"expected {self.num_levels} levels, got spatial_shapes {list(spatial_shapes)}")
+            raise ValueError(f"expected {self.num_levels} levels, got spatial_shapes "
+                             f"{list(spatial_shapes)}")
         if reference_points.shape != (batch, num_queries, self.num_levels, 2):
-            raise ValueError(f"reference_points must be (B, Q, L, 2) = ({batch}, {num_queries}, {self.num_levels}, 2),"
-                             f" got {tuple(reference_points.shape)}")
+            raise ValueError(f"reference_points must be (B, Q, L, 2) = ({batch}, {num_queries}, "
+                             f"{self.num_levels}, 2), got {tuple(reference_points.shape)}")
         m, lv, p = self.num_heads, self.num_levels, self.num_points
         # 1. values, split into heads: (B, S, M, C / M)
         values = self.value_proj(value).view(batch, num_tokens, m, self.dim // m)
@@ -166,8 +181,11 @@ class MSDeformAttn(nn.Module):
         weights = self.attention_weights(query).view(batch, num_queries, m, lv * p)
         weights = weights.softmax(-1).view(batch, num_queries, m, lv, p)
         # 4. locations = reference + offset / (W_l, H_l): pixels of level l -> [0, 1] coordinates
-        normalizer = torch.tensor([[w, h] for h, w in spatial_shapes], dtype=query.dtype, device=query.device)
-        locations = reference_points[:, :, None, :, None, :] + offsets / normalizer[None, None, None, :, None, :]
+        normalizer = torch.tensor([[w, h] for h, w in spatial_shapes], dtype=query.dtype,
+                                  device=query.device)
+        locations = (reference_points[:, :, None, :, None, :]
+                     + offsets / normalizer[None, None, None, :, None, :])
         # 5. sample, weigh, sum; then mix the heads
-        output = multi_scale_deformable_attention(values, spatial_shapes, locations, weights)  # (B, Q, C)
+        # (B, Q, C)
+        output = multi_scale_deformable_attention(values, spatial_shapes, locations, weights)
         return self.output_proj(output)

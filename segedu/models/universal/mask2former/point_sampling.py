@@ -35,7 +35,8 @@ import torch.nn.functional as F
 __all__ = ["point_sample", "calculate_uncertainty", "sample_uncertain_points"]
 
 
-def point_sample(input: torch.Tensor, point_coords: torch.Tensor, *, align_corners: bool = False) -> torch.Tensor:
+def point_sample(input: torch.Tensor, point_coords: torch.Tensor, *,
+                 align_corners: bool = False) -> torch.Tensor:
     """Bilinear values of ``input (N, C, H, W)`` at points ``point_coords`` in ``[0, 1]^2``.
 
     Args:
@@ -50,15 +51,17 @@ def point_sample(input: torch.Tensor, point_coords: torch.Tensor, *, align_corne
     """
     if input.ndim != 4:
         raise ValueError(f"input must be (N, C, H, W), got shape {tuple(input.shape)}")
-    if point_coords.ndim not in (3, 4) or point_coords.shape[-1] != 2 or point_coords.shape[0] != input.shape[0]:
-        raise ValueError(f"point_coords must be (N, P, 2) or (N, Hg, Wg, 2) with N = {input.shape[0]}, "
-                         f"got shape {tuple(point_coords.shape)}")
+    if (point_coords.ndim not in (3, 4) or point_coords.shape[-1] != 2
+        or point_coords.shape[0] != input.shape[0]):
+        raise ValueError("point_coords must be (N, P, 2) or (N, Hg, Wg, 2) with N = "
+                         f"{input.shape[0]}, got shape {tuple(point_coords.shape)}")
     if not point_coords.is_floating_point():
         raise TypeError(f"point_coords must be float, got {point_coords.dtype}")
     flat = point_coords.ndim == 3
     grid = point_coords[:, :, None, :] if flat else point_coords  # grid_sample wants (N, Hg, Wg, 2)
     # grid_sample reads coordinates in [-1, 1]: map [0, 1] onto it
-    values = F.grid_sample(input, 2.0 * grid.to(input.dtype) - 1.0, mode="bilinear", padding_mode="zeros",
+    values = F.grid_sample(input, 2.0 * grid.to(input.dtype) - 1.0, mode="bilinear",
+                           padding_mode="zeros",
                            align_corners=align_corners)  # (N, C, Hg, Wg)
     return values[..., 0] if flat else values
 
@@ -84,22 +87,24 @@ def sample_uncertain_points(
         logits: ``(N, 1, H, W)`` mask logits (one mask per row).
         num_points: ``K``, the number of points per mask.
         oversample_ratio: ``k >= 1``: ``int(k K)`` uniform candidates are scored.
-        importance_sample_ratio: ``beta`` in ``[0, 1]``: ``int(beta K)`` points are the most uncertain
-            candidates, the other ``K - int(beta K)`` are uniform.
+        importance_sample_ratio: ``beta`` in ``[0, 1]``: ``int(beta K)`` points are the most
+            uncertain candidates, the other ``K - int(beta K)`` are uniform.
         uncertainty: maps sampled logits ``(N, 1, P)`` to scores, higher = more uncertain.
         generator: random generator (default: PyTorch's global one, as the reference).
 
     Returns:
         ``(N, K, 2)`` float32 points ``(x, y)`` in ``[0, 1]`` (drawn in float32 whatever the
-        logits' dtype, as the reference, so that a seed gives the same points): the uncertain ones first, in decreasing
-        uncertainty order as ``torch.topk`` returns them, then the uniform ones.
+        logits' dtype, as the reference, so that a seed gives the same points): the uncertain ones
+        first, in decreasing uncertainty order as ``torch.topk`` returns them, then the uniform
+        ones.
     """
     if logits.ndim != 4 or logits.shape[1] != 1:
         raise ValueError(f"logits must be (N, 1, H, W), got shape {tuple(logits.shape)}")
     if oversample_ratio < 1:
         raise ValueError(f"oversample_ratio must be >= 1, got {oversample_ratio}")
     if not 0 <= importance_sample_ratio <= 1:
-        raise ValueError(f"importance_sample_ratio must lie in [0, 1], got {importance_sample_ratio}")
+        raise ValueError("importance_sample_ratio must lie in [0, 1], got "
+                         f"{importance_sample_ratio}")
     num_masks = logits.shape[0]
     num_candidates = int(num_points * oversample_ratio)
     num_uncertain = int(importance_sample_ratio * num_points)

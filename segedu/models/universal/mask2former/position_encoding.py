@@ -1,4 +1,5 @@
-r"""The sine positional encoding of DETR, used by Mask2Former's pixel decoder and transformer decoder.
+r"""The sine positional encoding of DETR, used by Mask2Former's pixel decoder and
+transformer decoder.
 
 Attention is blind to where a feature sits in the image: it compares *what* tokens are, not where
 they are. DETR (Carion et al., ECCV 2020) adds to every pixel feature a fixed code of its position,
@@ -18,8 +19,8 @@ Relation to the references: identical arithmetic to the original ``PositionEmbed
 facebookresearch/Mask2Former (copied from DETR, *without* Deformable DETR's ``- 0.5`` offset) and to
 ``transformers``' ``Mask2FormerSinePositionEmbedding``. Like the original, the code is computed in
 float32 (float64 for float64 features) and then cast to the features' dtype; ``transformers``
-computes it in the features' dtype, which differs only under fp16/bf16. The original accepts a padding mask; Mask2Former
-never passes one, so it is left out here.
+computes it in the features' dtype, which differs only under fp16/bf16. The original accepts a
+padding mask; Mask2Former never passes one, so it is left out here.
 """
 
 from __future__ import annotations
@@ -45,13 +46,16 @@ class PositionEmbeddingSine(nn.Module):
         scale: the range of the normalised positions (``2 pi``).
     """
 
-    def __init__(self, *, num_pos_feats: int = 64, temperature: float = 10000.0, normalize: bool = True,
+    def __init__(self, *, num_pos_feats: int = 64, temperature: float = 10000.0,
+                 normalize: bool = True,
                  scale: float | None = None) -> None:
         super().__init__()
-        if isinstance(num_pos_feats, bool) or not isinstance(num_pos_feats, int) or num_pos_feats < 1:
+        if (isinstance(num_pos_feats, bool) or not isinstance(num_pos_feats, int)
+            or num_pos_feats < 1):
             raise ValueError(f"num_pos_feats must be a positive int, got {num_pos_feats!r}")
         if num_pos_feats % 2:
-            raise ValueError(f"num_pos_feats must be even (sines and cosines alternate), got {num_pos_feats}")
+            raise ValueError("num_pos_feats must be even (sines and cosines alternate), got "
+                             f"{num_pos_feats}")
         if scale is not None and not normalize:
             raise ValueError("scale only applies with normalize=True")
         self.num_pos_feats = num_pos_feats
@@ -76,12 +80,15 @@ class PositionEmbeddingSine(nn.Module):
             x_embed = x_embed / (x_embed[:, :, -1:] + eps) * self.scale
         # 3. the wavelengths t_k = temperature ** (2 floor(k/2) / F): (F,)
         dim_t = torch.arange(self.num_pos_feats, dtype=dtype, device=x.device)
-        dim_t = self.temperature ** (2 * torch.div(dim_t, 2, rounding_mode="floor") / self.num_pos_feats)
+        dim_t = self.temperature ** (2 * torch.div(dim_t, 2, rounding_mode="floor")
+                                     / self.num_pos_feats)
         # 4. sine on even channels, cosine on odd ones, interleaved: (B, H, W, F) each
         pos_x = x_embed[:, :, :, None] / dim_t
         pos_y = y_embed[:, :, :, None] / dim_t
-        pos_x = torch.stack((pos_x[:, :, :, 0::2].sin(), pos_x[:, :, :, 1::2].cos()), dim=4).flatten(3)
-        pos_y = torch.stack((pos_y[:, :, :, 0::2].sin(), pos_y[:, :, :, 1::2].cos()), dim=4).flatten(3)
+        pos_x = torch.stack((pos_x[:, :, :, 0::2].sin(), pos_x[:, :, :, 1::2].cos()),
+                            dim=4).flatten(3)
+        pos_y = torch.stack((pos_y[:, :, :, 0::2].sin(), pos_y[:, :, :, 1::2].cos()),
+                            dim=4).flatten(3)
         # 5. y code first, then x code, channels first: (B, 2F, H, W)
         pos = torch.cat((pos_y, pos_x), dim=3).permute(0, 3, 1, 2)
         return pos.to(x.dtype)

@@ -1,4 +1,5 @@
-r"""Mask2Former's transformer decoder with masked attention (``MultiScaleMaskedTransformerDecoder``).
+r"""Mask2Former's transformer decoder with masked attention
+(``MultiScaleMaskedTransformerDecoder``).
 
 ``Q`` learnable queries (a feature ``query_feat`` and a positional embedding ``query_embed`` each)
 are refined by ``N`` layers. Each layer, in this order (the paper's Fig. 3):
@@ -67,7 +68,8 @@ def _xavier_matrices(module: nn.Module) -> None:
 
 
 class SelfAttentionLayer(nn.Module):
-    """Queries attend to each other: ``x = LayerNorm(x + MHA(x + pos, x + pos, x))``, ``(B, Q, C)``."""
+    """Queries attend to each other: ``x = LayerNorm(x + MHA(x + pos, x + pos, x))``,
+    ``(B, Q, C)``."""
 
     def __init__(self, *, dim: int, num_heads: int) -> None:
         super().__init__()
@@ -96,7 +98,8 @@ class CrossAttentionLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, memory: torch.Tensor, *, attn_mask: torch.Tensor | None,
                 pos: torch.Tensor, query_pos: torch.Tensor) -> torch.Tensor:
-        out = self.multihead_attn(x + query_pos, memory + pos, value=memory, attn_mask=attn_mask, need_weights=False)[0]
+        out = self.multihead_attn(x + query_pos, memory + pos, value=memory, attn_mask=attn_mask,
+                                  need_weights=False)[0]
         return self.norm(x + out)
 
 
@@ -119,30 +122,36 @@ class MultiScaleMaskedTransformerDecoder(nn.Module):
 
     Args (keyword-only):
         in_channels: channels of the pixel decoder's multi-scale maps.
-        num_classes: ``K`` object classes; the class head has ``K + 1`` outputs (the last: no object).
+        num_classes: ``K`` object classes; the class head has ``K + 1`` outputs
+            (the last: no object).
         hidden_dim: ``C``, the query width (256).
         num_queries: ``Q`` (100 in the paper, 200 for its Swin-L models).
         num_heads: attention heads (8).
         ffn_dim: feed-forward width (2048).
         num_layers: decoder layers ``N`` (9).
         mask_dim: ``D``, the channels of the mask features (256).
-        enforce_input_project: add a 1x1 convolution on the maps even when ``in_channels == hidden_dim``.
+        enforce_input_project: add a 1x1 convolution on the maps even when
+            ``in_channels == hidden_dim``.
     """
 
     num_levels = 3
 
-    def __init__(self, *, in_channels: int, num_classes: int, hidden_dim: int = 256, num_queries: int = 100,
+    def __init__(self, *, in_channels: int, num_classes: int, hidden_dim: int = 256,
+                 num_queries: int = 100,
                  num_heads: int = 8, ffn_dim: int = 2048, num_layers: int = 9, mask_dim: int = 256,
                  enforce_input_project: bool = False) -> None:
         super().__init__()
-        for name, v in (("num_classes", num_classes), ("num_queries", num_queries), ("num_layers", num_layers),
+        for name, v in (("num_classes", num_classes), ("num_queries", num_queries),
+                        ("num_layers", num_layers),
                         ("hidden_dim", hidden_dim), ("num_heads", num_heads)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be a positive int, got {v!r}")
         if hidden_dim % num_heads:
-            raise ValueError(f"hidden_dim ({hidden_dim}) must be divisible by num_heads ({num_heads})")
+            raise ValueError(f"hidden_dim ({hidden_dim}) must be divisible by num_heads "
+                             f"({num_heads})")
         if hidden_dim % 4:
-            raise ValueError(f"hidden_dim must be a multiple of 4 (for its positional code), got {hidden_dim}")
+            raise ValueError("hidden_dim must be a multiple of 4 (for its positional code), got "
+                             f"{hidden_dim}")
         self.num_classes, self.num_heads, self.num_layers = num_classes, num_heads, num_layers
         # sine code of the pixel positions of the keys
         self.pe_layer = PositionEmbeddingSine(num_pos_feats=hidden_dim // 2, normalize=True)
@@ -151,7 +160,8 @@ class MultiScaleMaskedTransformerDecoder(nn.Module):
             SelfAttentionLayer(dim=hidden_dim, num_heads=num_heads) for _ in range(num_layers))
         self.transformer_cross_attention_layers = nn.ModuleList(
             CrossAttentionLayer(dim=hidden_dim, num_heads=num_heads) for _ in range(num_layers))
-        self.transformer_ffn_layers = nn.ModuleList(FFNLayer(dim=hidden_dim, ffn_dim=ffn_dim) for _ in range(num_layers))
+        self.transformer_ffn_layers = nn.ModuleList(FFNLayer(dim=hidden_dim, ffn_dim=ffn_dim)
+                                                    for _ in range(num_layers))
         self.decoder_norm = nn.LayerNorm(hidden_dim)
         # learnable query features (the decoder's input) and query positional embeddings
         self.num_queries = num_queries
@@ -175,9 +185,11 @@ class MultiScaleMaskedTransformerDecoder(nn.Module):
         )
 
     def forward_prediction_heads(self, output: torch.Tensor, mask_features: torch.Tensor,
-                                 attn_mask_size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Queries ``(B, Q, C)`` -> class logits ``(B, Q, K + 1)``, mask logits ``(B, Q, H/4, W/4)`` and the
-        next layer's attention mask ``(B * heads, Q, h * w)`` at ``attn_mask_size = (h, w)``."""
+                                 attn_mask_size: tuple[int, int]
+                                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Queries ``(B, Q, C)`` -> class logits ``(B, Q, K + 1)``, mask logits ``(B, Q, H/4, W/4)``
+        and the next layer's attention mask ``(B * heads, Q, h * w)`` at
+        ``attn_mask_size = (h, w)``."""
         # 1. LayerNorm, then the class logits of each query
         decoded = self.decoder_norm(output)
         class_logits = self.class_embed(decoded)
@@ -188,7 +200,8 @@ class MultiScaleMaskedTransformerDecoder(nn.Module):
         attn_mask = attention_mask_from_masks(mask_logits, attn_mask_size, self.num_heads)
         return class_logits, mask_logits, attn_mask
 
-    def forward(self, multi_scale_features: Sequence[torch.Tensor], mask_features: torch.Tensor) -> dict:
+    def forward(self, multi_scale_features: Sequence[torch.Tensor],
+                mask_features: torch.Tensor) -> dict:
         """Decode.
 
         Args:
@@ -197,37 +210,45 @@ class MultiScaleMaskedTransformerDecoder(nn.Module):
             mask_features: ``(B, D, H/4, W/4)``.
 
         Returns:
-            ``{"pred_logits": (B, Q, K + 1), "pred_masks": (B, Q, H/4, W/4), "aux_outputs": [...]}``,
+            ``{"pred_logits": (B, Q, K + 1), "pred_masks": (B, Q, H/4, W/4),
+            "aux_outputs": [...]}``,
             ``aux_outputs`` the ``N`` earlier predictions (from the learnable queries, then after
             layers ``1 .. N - 1``), each a dict with ``pred_logits`` and ``pred_masks``.
         """
         if len(multi_scale_features) != self.num_levels:
-            raise ValueError(f"expected {self.num_levels} feature maps, got {len(multi_scale_features)}")
-        if mask_features.ndim != 4 or mask_features.shape[1] != self.mask_embed.layers[-1].out_features:
-            raise ValueError(f"mask_features must be (B, {self.mask_embed.layers[-1].out_features}, H, W), "
-                             f"got {tuple(mask_features.shape)}")
-        # 1. keys/values of each level: projected features + level embedding, and their positional code,
-        #    flattened to tokens (B, h_l w_l, C)
+            raise ValueError(f"expected {self.num_levels} feature maps, got "
+                             f"{len(multi_scale_features)}")
+        if (mask_features.ndim != 4
+            or mask_features.shape[1] != self.mask_embed.layers[-1].out_features):
+            raise ValueError("mask_features must be (B, "
+                             f"{self.mask_embed.layers[-1].out_features}, H, W), got "
+                             f"{tuple(mask_features.shape)}")
+        # 1. keys/values of each level: projected features + level embedding, and their positional
+        #    code, flattened to tokens (B, h_l w_l, C)
         memories, positions, sizes = [], [], []
         for level, x in enumerate(multi_scale_features):
             sizes.append((x.shape[-2], x.shape[-1]))
             positions.append(self.pe_layer(x).flatten(2).transpose(1, 2))
-            memory = self.input_proj[level](x).flatten(2) + self.level_embed.weight[level][None, :, None]
+            memory = (self.input_proj[level](x).flatten(2)
+                      + self.level_embed.weight[level][None, :, None])
             memories.append(memory.transpose(1, 2))
         batch = memories[0].shape[0]
         # 2. the learnable queries, one copy per image: (B, Q, C)
         query_pos = self.query_embed.weight.unsqueeze(0).repeat(batch, 1, 1)
         output = self.query_feat.weight.unsqueeze(0).repeat(batch, 1, 1)
         # 3. prediction from the learnable queries alone; its mask restricts the first layer
-        class_logits, mask_logits, attn_mask = self.forward_prediction_heads(output, mask_features, sizes[0])
+        class_logits, mask_logits, attn_mask = self.forward_prediction_heads(output, mask_features,
+                                                                             sizes[0])
         predictions = [(class_logits, mask_logits)]
         for i in range(self.num_layers):
             level = i % self.num_levels  # round-robin: strides 32, 16, 8, 32, ...
             # 4. an empty predicted mask would mask every key: let such queries attend everywhere
             attn_mask = reset_fully_masked_rows(attn_mask)
             # 5. masked cross-attention, self-attention, FFN
-            output = self.transformer_cross_attention_layers[i](output, memories[level], attn_mask=attn_mask,
-                                                                pos=positions[level], query_pos=query_pos)
+            output = self.transformer_cross_attention_layers[i](output, memories[level],
+                                                                attn_mask=attn_mask,
+                                                                pos=positions[level],
+                                                                query_pos=query_pos)
             output = self.transformer_self_attention_layers[i](output, query_pos)
             output = self.transformer_ffn_layers[i](output)
             # 6. predict again; the mask, at the next layer's level, restricts that layer

@@ -11,4 +11,5 @@ from .combine import combine_panoptic
 from .model import PanopticFPN, panoptic_fpn, scene_semantic_target
 from .semantic_fpn_head import SemanticFPNHead
 
-__all__ = ["model", "PanopticFPN", "panoptic_fpn", "scene_semantic_target", "combine_panoptic", "SemanticFPNHead"]
+__all__ = ["model", "PanopticFPN", "panoptic_fpn", "scene_semantic_target", "combine_panoptic",
+           "SemanticFPNHead"]

@@ -27,9 +27,11 @@ import torch
 __all__ = ["combine_panoptic"]
 
 
-def combine_panoptic(semantic: torch.Tensor, masks: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor,
+def combine_panoptic(semantic: torch.Tensor, masks: torch.Tensor, scores: torch.Tensor,
+                     labels: torch.Tensor,
                      *, thing_categories: Sequence[int], stuff_categories: Sequence[int],
-                     score_thresh: float = 0.5, overlap_thresh: float = 0.5, stuff_area_thresh: int = 4096,
+                     score_thresh: float = 0.5, overlap_thresh: float = 0.5,
+                     stuff_area_thresh: int = 4096,
                      void: int = -1) -> torch.Tensor:
     """Merge one image's predictions into a panoptic map.
 
@@ -51,12 +53,14 @@ def combine_panoptic(semantic: torch.Tensor, masks: torch.Tensor, scores: torch.
     if semantic.ndim != 2:
         raise ValueError(f"semantic must be an (H, W) label map, got shape {tuple(semantic.shape)}")
     if masks.ndim != 3 or masks.shape[1:] != semantic.shape:
-        raise ValueError(f"masks must be (N, {semantic.shape[0]}, {semantic.shape[1]}), got {tuple(masks.shape)}")
+        raise ValueError(f"masks must be (N, {semantic.shape[0]}, {semantic.shape[1]}), got "
+                         f"{tuple(masks.shape)}")
     if scores.shape != (len(masks),) or labels.shape != (len(masks),):
-        raise ValueError(f"scores and labels must be ({len(masks)},), got {tuple(scores.shape)} and "
-                         f"{tuple(labels.shape)}")
+        raise ValueError(f"scores and labels must be ({len(masks)},), got {tuple(scores.shape)} "
+                         f"and {tuple(labels.shape)}")
     if masks.dtype != torch.bool:
-        raise TypeError(f"masks must be bool (threshold the probabilities first), got {masks.dtype}")
+        raise TypeError("masks must be bool (threshold the probabilities first), got "
+                        f"{masks.dtype}")
     height, width = semantic.shape
     category = torch.full((height, width), void, dtype=torch.int64, device=semantic.device)
     instance = torch.zeros((height, width), dtype=torch.int64, device=semantic.device)

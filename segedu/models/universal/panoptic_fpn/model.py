@@ -38,7 +38,8 @@ from .semantic_fpn_head import SemanticFPNHead
 
 __all__ = ["PanopticFPN", "panoptic_fpn", "scene_semantic_target"]
 
-FPN_STRIDES = dict(zip(FPN_LEVELS, (4, 8, 16, 32), strict=True))  # P2..P5, the levels the head reads
+# P2..P5, the levels the head reads
+FPN_STRIDES = dict(zip(FPN_LEVELS, (4, 8, 16, 32), strict=True))
 # segedu's synthetic scenes: scene classes 0..2 are stuff (sky, grass, water), 3..5 things
 SCENE_THING_CATEGORIES = (-1, 3, 4, 5)  # detection label -> scene class (0 is background)
 SCENE_STUFF_CATEGORIES = (-1, 0, 1, 2)  # semantic-branch label -> scene class (0 is "other")
@@ -59,28 +60,35 @@ class PanopticFPN(MaskRCNN):
 
     def __init__(self, *, backbone: nn.Module, num_classes: int, num_semantic_classes: int,
                  thing_categories: Sequence[int], stuff_categories: Sequence[int],
-                 semantic_conv_dims: int = 128, semantic_num_groups: int = 32, semantic_loss_weight: float = 0.5,
-                 instance_loss_weight: float = 1.0, ignore_index: int = 255, combine_score_thresh: float = 0.5,
-                 combine_overlap_thresh: float = 0.5, combine_stuff_area_thresh: int = 4096, **kwargs) -> None:
+                 semantic_conv_dims: int = 128, semantic_num_groups: int = 32,
+                 semantic_loss_weight: float = 0.5,
+                 instance_loss_weight: float = 1.0, ignore_index: int = 255,
+                 combine_score_thresh: float = 0.5,
+                 combine_overlap_thresh: float = 0.5, combine_stuff_area_thresh: int = 4096,
+                 **kwargs) -> None:
         super().__init__(backbone=backbone, num_classes=num_classes, **kwargs)
         if len(thing_categories) != num_classes:
-            raise ValueError(f"thing_categories needs one entry per detection label ({num_classes}), "
-                             f"got {len(thing_categories)}")
+            raise ValueError("thing_categories needs one entry per detection label "
+                             f"({num_classes}), got {len(thing_categories)}")
         if len(stuff_categories) != num_semantic_classes:
-            raise ValueError(f"stuff_categories needs one entry per semantic label ({num_semantic_classes}), "
-                             f"got {len(stuff_categories)}")
-        self.semantic_head = SemanticFPNHead(in_channels=backbone.out_channels, num_classes=num_semantic_classes,
-                                             feature_strides=FPN_STRIDES, conv_dims=semantic_conv_dims,
+            raise ValueError("stuff_categories needs one entry per semantic label "
+                             f"({num_semantic_classes}), got {len(stuff_categories)}")
+        self.semantic_head = SemanticFPNHead(in_channels=backbone.out_channels,
+                                             num_classes=num_semantic_classes,
+                                             feature_strides=FPN_STRIDES,
+                                             conv_dims=semantic_conv_dims,
                                              num_groups=semantic_num_groups)
         self.thing_categories = tuple(thing_categories)
         self.stuff_categories = tuple(stuff_categories)
         self.semantic_loss_weight = semantic_loss_weight
         self.instance_loss_weight = instance_loss_weight
         self.ignore_index = ignore_index
-        self.combine = {"score_thresh": combine_score_thresh, "overlap_thresh": combine_overlap_thresh,
+        self.combine = {"score_thresh": combine_score_thresh,
+                        "overlap_thresh": combine_overlap_thresh,
                         "stuff_area_thresh": combine_stuff_area_thresh}
 
-    def _semantic_batch(self, targets: list[dict[str, torch.Tensor]], image_sizes: list[tuple[int, int]],
+    def _semantic_batch(self, targets: list[dict[str, torch.Tensor]],
+                        image_sizes: list[tuple[int, int]],
                         batch_shape: tuple[int, int]) -> torch.Tensor:
         """The targets' ``semantic`` maps, resized (nearest) as their images were and padded with
         ``ignore_index`` into one ``(B, H, W)`` batch like the images."""
@@ -89,18 +97,20 @@ class PanopticFPN(MaskRCNN):
         for i, (target, (h, w)) in enumerate(zip(targets, image_sizes, strict=True)):
             semantic = target["semantic"]
             if semantic.shape[-2:] != (h, w):
-                semantic = F.interpolate(semantic[None, None].float(), size=(h, w), mode="nearest")[0, 0]
+                semantic = F.interpolate(semantic[None, None].float(), size=(h, w),
+                                         mode="nearest")[0, 0]
             out[i, :h, :w] = semantic.long()
         return out
 
-    def forward(self, images: list[torch.Tensor], targets: list[dict[str, torch.Tensor]] | None = None):
+    def forward(self, images: list[torch.Tensor],
+                targets: list[dict[str, torch.Tensor]] | None = None):
         self._check_images(images)
         if self.training:
             self._check_targets(images, targets)
             for i, (image, target) in enumerate(zip(images, targets, strict=True)):
                 if "semantic" not in target or target["semantic"].shape != image.shape[-2:]:
-                    raise ValueError(f"targets[{i}] needs 'semantic', an ({image.shape[-2]}, {image.shape[-1]}) "
-                                     "label map (0 other, 1.. stuff)")
+                    raise ValueError(f"targets[{i}] needs 'semantic', an ({image.shape[-2]}, "
+                                     f"{image.shape[-1]}) label map (0 other, 1.. stuff)")
         else:
             targets = None
         original_sizes = [(int(img.shape[-2]), int(img.shape[-1])) for img in images]
@@ -112,25 +122,32 @@ class PanopticFPN(MaskRCNN):
         semantic_logits = self.semantic_head.upsample(self.semantic_head(features))
         # 4. the instance branch: proposals, then boxes and masks
         proposals, proposal_losses = self.rpn(image_list, features, targets)
-        detections, detector_losses = self.roi_heads(features, proposals, image_list.image_sizes, targets)
+        detections, detector_losses = self.roi_heads(features, proposals, image_list.image_sizes,
+                                                     targets)
         if self.training:
             # 5. L = lambda_i (RPN + box + mask losses) + lambda_s L_s
-            semantic_target = self._semantic_batch(targets, image_list.image_sizes, semantic_logits.shape[-2:])
-            loss_semantic = F.cross_entropy(semantic_logits, semantic_target, ignore_index=self.ignore_index)
-            losses = {k: self.instance_loss_weight * v for k, v in {**detector_losses, **proposal_losses}.items()}
+            semantic_target = self._semantic_batch(targets, image_list.image_sizes,
+                                                   semantic_logits.shape[-2:])
+            loss_semantic = F.cross_entropy(semantic_logits, semantic_target,
+                                            ignore_index=self.ignore_index)
+            losses = {k: self.instance_loss_weight * v
+                      for k, v in {**detector_losses, **proposal_losses}.items()}
             losses["loss_semantic"] = self.semantic_loss_weight * loss_semantic
             return losses
         # 5. both outputs back to the input images' sizes, then merged
         detections = self.transform.postprocess(detections, image_list.image_sizes, original_sizes)
-        for i, (result, (h, w), original) in enumerate(zip(detections, image_list.image_sizes, original_sizes,
+        for i, (result, (h, w), original) in enumerate(zip(detections, image_list.image_sizes,
+                                                           original_sizes,
                                                             strict=True)):
             logits = semantic_logits[i:i + 1, :, :h, :w]  # drop the padding
             if (h, w) != original:
                 logits = F.interpolate(logits, size=original, mode="bilinear", align_corners=False)
             result["sem_seg"] = logits[0]
             result["panoptic"] = combine_panoptic(
-                logits[0].argmax(dim=0), result["masks"][:, 0] > 0.5, result["scores"], result["labels"],
-                thing_categories=self.thing_categories, stuff_categories=self.stuff_categories, **self.combine)
+                logits[0].argmax(dim=0), result["masks"][:, 0] > 0.5, result["scores"],
+                result["labels"],
+                thing_categories=self.thing_categories, stuff_categories=self.stuff_categories,
+                **self.combine)
         return detections
 
 
@@ -143,7 +160,8 @@ def scene_semantic_target(semantic: torch.Tensor) -> torch.Tensor:
 
 @register_model("panoptic_fpn")
 def panoptic_fpn(*, backbone: str = "resnet18", backbone_width: int = 16, fpn_channels: int = 64,
-                 representation_size: int = 256, mask_channels: int = 64, semantic_conv_dims: int = 32,
+                 representation_size: int = 256, mask_channels: int = 64,
+                 semantic_conv_dims: int = 32,
                  semantic_num_groups: int = 8, combine_stuff_area_thresh: int = 64,
                  anchor_sizes: tuple[tuple[float, ...], ...] = ((8,), (16,), (32,), (64,), (128,)),
                  min_size: int = 128, max_size: int = 128, **kwargs) -> PanopticFPN:
@@ -156,9 +174,12 @@ def panoptic_fpn(*, backbone: str = "resnet18", backbone_width: int = 16, fpn_ch
     pyramid = BackboneWithFPN(body=body, returned_stages=(1, 2, 3, 4), out_channels=fpn_channels,
                               extra_blocks=LastLevelMaxPool())
     return PanopticFPN(backbone=pyramid, num_classes=len(SCENE_THING_CATEGORIES),
-                       num_semantic_classes=len(SCENE_STUFF_CATEGORIES), thing_categories=SCENE_THING_CATEGORIES,
-                       stuff_categories=SCENE_STUFF_CATEGORIES, semantic_conv_dims=semantic_conv_dims,
-                       semantic_num_groups=semantic_num_groups, combine_stuff_area_thresh=combine_stuff_area_thresh,
+                       num_semantic_classes=len(SCENE_STUFF_CATEGORIES),
+                       thing_categories=SCENE_THING_CATEGORIES,
+                       stuff_categories=SCENE_STUFF_CATEGORIES,
+                       semantic_conv_dims=semantic_conv_dims,
+                       semantic_num_groups=semantic_num_groups,
+                       combine_stuff_area_thresh=combine_stuff_area_thresh,
                        mask_channels=mask_channels, representation_size=representation_size,
                        anchor_sizes=anchor_sizes, min_size=min_size, max_size=max_size, **kwargs)
 

@@ -29,7 +29,8 @@ __all__ = ["SemanticFPNHead"]
 
 
 class SemanticFPNHead(nn.Module):
-    """Merge FPN levels ``{name: (B, in_channels, H/s, W/s)}`` into ``(B, num_classes, H/4, W/4)`` logits.
+    """Merge FPN levels ``{name: (B, in_channels, H/s, W/s)}`` into ``(B, num_classes, H/4, W/4)``
+    logits.
 
     Args (keyword-only):
         in_channels: the FPN's width (every level has the same).
@@ -46,16 +47,19 @@ class SemanticFPNHead(nn.Module):
         if conv_dims % num_groups:
             raise ValueError(f"num_groups ({num_groups}) must divide conv_dims ({conv_dims})")
         if num_classes < 2:
-            raise ValueError(f"num_classes counts the 'other' class too and must be >= 2, got {num_classes}")
+            raise ValueError("num_classes counts the 'other' class too and must be >= 2, got "
+                             f"{num_classes}")
         self.in_features: Sequence[str] = tuple(feature_strides)
         self.common_stride = common_stride
         self.towers = nn.ModuleDict()
         for name, stride in feature_strides.items():
             if stride < common_stride or stride & (stride - 1):
-                raise ValueError(f"level {name!r}: stride {stride} must be a power of 2 >= {common_stride}")
+                raise ValueError(f"level {name!r}: stride {stride} must be a power of 2 >= "
+                                 f"{common_stride}")
             stages = []
             for k in range(max(1, int(math.log2(stride // common_stride)))):
-                stages += [nn.Conv2d(in_channels if k == 0 else conv_dims, conv_dims, 3, padding=1, bias=False),
+                stages += [nn.Conv2d(in_channels if k == 0 else conv_dims, conv_dims, 3, padding=1,
+                                     bias=False),
                            nn.GroupNorm(num_groups, conv_dims), nn.ReLU(inplace=True)]
                 if stride != common_stride:  # every stage but the stride-4 level's doubles the size
                     stages.append(nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False))
@@ -71,7 +75,8 @@ class SemanticFPNHead(nn.Module):
         """``features`` ``{name: (B, C, H/s, W/s)}`` -> logits ``(B, num_classes, H/4, W/4)``."""
         missing = [name for name in self.in_features if name not in features]
         if missing:
-            raise ValueError(f"the semantic head needs FPN levels {list(self.in_features)}; missing {missing}")
+            raise ValueError(f"the semantic head needs FPN levels {list(self.in_features)}; "
+                             f"missing {missing}")
         merged = None
         for name in self.in_features:
             # 1. one tower per level, each ending at stride 4
@@ -83,4 +88,5 @@ class SemanticFPNHead(nn.Module):
 
     def upsample(self, logits: torch.Tensor) -> torch.Tensor:
         """``(B, K, H/4, W/4)`` -> ``(B, K, H, W)``: bilinear, by the common stride."""
-        return F.interpolate(logits, scale_factor=self.common_stride, mode="bilinear", align_corners=False)
+        return F.interpolate(logits, scale_factor=self.common_stride, mode="bilinear",
+                             align_corners=False)

@@ -82,13 +82,15 @@ def test_flows_equal_cellpose_on_synthetic_cells_and_random_labels():
         ours = masks_to_flows(torch.from_numpy(labels), dtype=torch.float64).numpy()
         np.testing.assert_allclose(ours, reference_flows(labels), rtol=0, atol=1e-12)
         # the float32 default is the same field, rounded
-        np.testing.assert_allclose(masks_to_flows(torch.from_numpy(labels)).numpy(), ours, atol=1e-6)
+        np.testing.assert_allclose(masks_to_flows(torch.from_numpy(labels)).numpy(), ours,
+                                   atol=1e-6)
 
 
 def test_centres_and_iterations_equal_cellpose():
     """Centres: cellpose's ``get_centers`` (rounded bounding-box mean, else nearest mask pixel)."""
     data = SyntheticCells(size=128, length=10, seed=0)
-    for labels in [data[2][1]["instances"].numpy(), edge_cases()["c_shape"] // 2, edge_cases()["touching"]]:
+    for labels in [data[2][1]["instances"].numpy(), edge_cases()["c_shape"] // 2,
+                   edge_cases()["touching"]]:
         slices = find_objects(labels)
         ref_centres, ext = dynamics.get_centers(labels, slices)
         centres, ids = mask_centers(torch.from_numpy(labels))

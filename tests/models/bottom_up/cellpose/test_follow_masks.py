@@ -28,13 +28,15 @@ from segedu.models.bottom_up.cellpose import (
 
 dynamics = pytest.importorskip("cellpose.dynamics")  # ~9 s, once per test session
 cp_utils = pytest.importorskip("cellpose.utils")
-pytestmark = pytest.mark.filterwarnings("ignore:Sparse invariant checks:UserWarning")  # cellpose's coo
+# cellpose's coo
+pytestmark = pytest.mark.filterwarnings("ignore:Sparse invariant checks:UserWarning")
 
 CPU = torch.device("cpu")
 DATA = SyntheticCells(size=128, length=10, seed=0)
 
 
-def network_like_outputs(labels: torch.Tensor, seed: int, noise: float) -> tuple[torch.Tensor, torch.Tensor]:
+def network_like_outputs(labels: torch.Tensor, seed: int,
+                         noise: float) -> tuple[torch.Tensor, torch.Tensor]:
     """5x true flows plus Gaussian noise, and noisy cell-probability logits (float32)."""
     g = torch.Generator().manual_seed(seed)
     flows = 5 * masks_to_flows(labels) + noise * torch.randn((2, *labels.shape), generator=g)
@@ -71,7 +73,8 @@ def test_follow_and_cluster_equal_cellpose(name, labels, noise):
     # end points: identical float32 arithmetic
     torch.testing.assert_close(positions[:, foreground], ref_positions, rtol=0, atol=0)
     # pixels outside the foreground stay put
-    yy, xx = torch.meshgrid(torch.arange(labels.shape[0]), torch.arange(labels.shape[1]), indexing="ij")
+    yy, xx = torch.meshgrid(torch.arange(labels.shape[0]), torch.arange(labels.shape[1]),
+                            indexing="ij")
     assert (positions[0][~foreground] == yy[~foreground]).all()
     assert (positions[1][~foreground] == xx[~foreground]).all()
     # clustering: the same labels, in the same order
@@ -83,8 +86,10 @@ def test_follow_and_cluster_equal_cellpose(name, labels, noise):
     ref_errors, _ = dynamics.flow_error(ref_masks.astype(np.int64), flows.numpy())
     np.testing.assert_allclose(flow_error(masks, flows).numpy(), ref_errors, rtol=1e-6, atol=1e-9)
     for threshold in (0.4, 0.05):
-        ref_kept = dynamics.remove_bad_flow_masks(ref_masks.copy(), flows.numpy(), threshold=threshold)
-        np.testing.assert_array_equal(remove_bad_flow_masks(masks, flows, threshold).numpy(), ref_kept)
+        ref_kept = dynamics.remove_bad_flow_masks(ref_masks.copy(), flows.numpy(),
+                                                  threshold=threshold)
+        np.testing.assert_array_equal(remove_bad_flow_masks(masks, flows, threshold).numpy(),
+                                      ref_kept)
     # the whole post-processing: compute_masks + fill_holes_and_remove_small_masks (min_size 15)
     ref = dynamics.compute_masks(flows.numpy(), cellprob.numpy(), niter=200)
     ref = cp_utils.fill_holes_and_remove_small_masks(ref, min_size=15)
@@ -160,16 +165,19 @@ def test_fill_holes_and_remove_small_equals_cellpose():
 @pytest.mark.parametrize(
     "call, error, match",
     [
-        (lambda: follow_flows(torch.zeros(3, 8, 8), torch.ones(8, 8, dtype=torch.bool)), ValueError, "flows"),
+        (lambda: follow_flows(torch.zeros(3, 8, 8), torch.ones(8, 8, dtype=torch.bool)), ValueError,
+         "flows"),
         (lambda: follow_flows(torch.zeros(2, 8, 8), torch.ones(8, 8)), ValueError, "mask"),
-        (lambda: follow_flows(torch.zeros(2, 8, 8, dtype=torch.long), torch.ones(8, 8, dtype=torch.bool)),
+        (lambda: follow_flows(torch.zeros(2, 8, 8, dtype=torch.long),
+                              torch.ones(8, 8, dtype=torch.bool)),
          TypeError, "floating"),
         (
             lambda: masks_from_positions(torch.zeros(2, 8, 8), torch.ones(7, 8, dtype=torch.bool)),
             ValueError,
             "mask",
         ),
-        (lambda: flow_error(torch.zeros(8, 8, dtype=torch.long), torch.zeros(2, 8, 9)), ValueError, "flows"),
+        (lambda: flow_error(torch.zeros(8, 8, dtype=torch.long), torch.zeros(2, 8, 9)), ValueError,
+         "flows"),
         (lambda: compute_masks(torch.zeros(2, 8, 8), torch.zeros(8, 9)), ValueError, "cellprob"),
         (lambda: fill_holes_and_remove_small(torch.zeros(8, 8)), TypeError, "integer"),
     ],
@@ -195,6 +203,7 @@ def test_clustering_of_crowded_end_points_equals_cellpose():
     np.testing.assert_array_equal(ours.numpy(), ref)
     assert ours.max() >= 3
     # max_size_fraction: with a small limit the big clusters go
-    ref = dynamics.get_masks_torch(positions[:, foreground].int(), inds, (40, 40), max_size_fraction=0.15)
+    ref = dynamics.get_masks_torch(positions[:, foreground].int(), inds, (40, 40),
+                                   max_size_fraction=0.15)
     ours = masks_from_positions(positions, foreground, max_size_fraction=0.15)
     np.testing.assert_array_equal(ours.numpy(), ref)

@@ -1,4 +1,5 @@
-"""Signed distance maps and centre offsets, against brute force, SciPy's EDT and StarDist's ``edt_prob``."""
+"""Signed distance maps and centre offsets, against brute force, SciPy's EDT and
+StarDist's ``edt_prob``."""
 
 from __future__ import annotations
 
@@ -66,7 +67,8 @@ def test_sdm_clip_equals_brute_force():
     lab[2:5, 3:6] = 4
     for normalise in (True, False):
         got = signed_distance_map(lab, normalise=normalise, clip=3.5)
-        np.testing.assert_allclose(got, _brute_force_sdm(lab, normalise, clip=3.5), rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(got, _brute_force_sdm(lab, normalise, clip=3.5), rtol=1e-6,
+                                   atol=1e-6)
     assert signed_distance_map(lab, normalise=True, clip=3.5).min() == -1.0
 
 
@@ -106,7 +108,8 @@ def test_sdm_edge_cases():
     assert signed_distance_map(lab)[2, 2] == 1.0
     # one object filling the image: background assumed around it, as StarDist
     full = np.full((4, 6), 3)
-    np.testing.assert_allclose(signed_distance_map(full, normalise=False), _brute_force_sdm(full, False))
+    np.testing.assert_allclose(signed_distance_map(full, normalise=False),
+                               _brute_force_sdm(full, False))
     from stardist import edt_prob
 
     with pytest.warns(UserWarning):

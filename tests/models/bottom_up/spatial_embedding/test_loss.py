@@ -1,4 +1,5 @@
-"""The spatial embedding loss against a brute-force per-instance loop (float64) and segedu's Lovász hinge."""
+"""The spatial embedding loss against a brute-force per-instance loop (float64) and segedu's
+Lovász hinge."""
 
 from __future__ import annotations
 
@@ -31,14 +32,16 @@ def _raw(n_sigma: int, seed: int = 0):
     """Raw network outputs (float64, leaves): offsets of a few pixels, bandwidths of ~5 pixels."""
     g = torch.Generator().manual_seed(seed)
     o = (torch.randn(3, 2, 9, 11, generator=g, dtype=torch.float64) * 3 * PIXEL).requires_grad_()
-    q = (1.0 + 0.1 * torch.randn(3, n_sigma, 9, 11, generator=g, dtype=torch.float64)).requires_grad_()
+    q = (1.0
+         + 0.1 * torch.randn(3, n_sigma, 9, 11, generator=g, dtype=torch.float64)).requires_grad_()
     z = torch.randn(3, 1, 9, 11, generator=g, dtype=torch.float64).requires_grad_()
     return o, q, z
 
 
 def _outputs(o, q, z):
     n, _, h, w = o.shape
-    ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64), indexing="ij")
+    ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float64),
+                            torch.arange(w, dtype=torch.float64), indexing="ij")
     coords = torch.stack([xs, ys]) * PIXEL
     return {"embeddings": coords + torch.tanh(o), "sigma": q, "seed": torch.sigmoid(z)}
 
@@ -83,10 +86,12 @@ def _brute_force(outputs, instances, *, center, fg_weight=10.0, w_inst=1.0, w_va
                 cx = sum(emb[b, 0, r, c] for r, c in members) / len(members)
                 cy = sum(emb[b, 1, r, c] for r, c in members) / len(members)
             qk = [sum(q[b, d, r, c] for r, c in members) / len(members) for d in range(q.shape[1])]
-            var_terms.append(sum(sum((q[b, d, r, c] - qk[d].detach()) ** 2 for r, c in members) / len(members)
+            var_terms.append(sum(sum((q[b, d, r, c] - qk[d].detach()) ** 2 for r, c in members)
+                                 / len(members)
                                  for d in range(q.shape[1])) / q.shape[1])
             sx, sy = math.e ** (10 * qk[0]), math.e ** (10 * qk[-1])  # 1/(2 sigma^2), per axis
-            phi = torch.stack([torch.exp(-(sx * (emb[b, 0, r, c] - cx) ** 2 + sy * (emb[b, 1, r, c] - cy) ** 2))
+            phi = torch.stack([torch.exp(-(sx * (emb[b, 0, r, c] - cx) ** 2
+                                           + sy * (emb[b, 1, r, c] - cy) ** 2))
                                for r, c in pixels])
             truth = torch.tensor([bool(instances[b, r, c] == k) for r, c in pixels])
             inst_terms.append(lovasz(2 * phi - 1, truth))
@@ -97,7 +102,8 @@ def _brute_force(outputs, instances, *, center, fg_weight=10.0, w_inst=1.0, w_va
         var_all.append(sum(var_terms) / len(ids) if ids else zero)
         seed_all.append(seed_sum / (h * w))
     inst, var, sd = (sum(t) / n for t in (inst_all, var_all, seed_all))
-    return {"instance": inst, "smoothness": var, "seed": sd, "loss": w_inst * inst + w_var * var + w_seed * sd}
+    return {"instance": inst, "smoothness": var, "seed": sd,
+            "loss": w_inst * inst + w_var * var + w_seed * sd}
 
 
 @pytest.mark.parametrize("center", ["centroid", "mean_embedding"])
@@ -126,8 +132,10 @@ def test_each_term_alone_and_weights():
     o, q, z = _raw(1, seed=1)
     out = _outputs(o, q, z)
     terms = spatial_embedding_loss(out, labels)
-    weighted = spatial_embedding_loss(out, labels, foreground_weight=2.0, w_inst=0.5, w_var=3.0, w_seed=0.25)
-    expected = _brute_force(_outputs(o, q, z), labels, center="centroid", fg_weight=2.0, w_inst=0.5, w_var=3.0,
+    weighted = spatial_embedding_loss(out, labels, foreground_weight=2.0, w_inst=0.5, w_var=3.0,
+                                      w_seed=0.25)
+    expected = _brute_force(_outputs(o, q, z), labels, center="centroid", fg_weight=2.0, w_inst=0.5,
+                            w_var=3.0,
                             w_seed=0.25)
     torch.testing.assert_close(weighted["loss"], expected["loss"], rtol=1e-10, atol=0)
     assert terms["instance"] == weighted["instance"]
@@ -146,7 +154,8 @@ def test_instance_term_equals_segedu_lovasz_hinge_per_instance():
     per_instance = []
     for k in labels.unique()[1:]:
         mask = labels == k
-        center = torch.stack([xs[mask.ravel()].double().mean(), ys[mask.ravel()].double().mean()]) * PIXEL
+        center = (torch.stack([xs[mask.ravel()].double().mean(), ys[mask.ravel()].double().mean()])
+                  * PIXEL)
         s = torch.exp(10 * sig[mask].mean())
         phi = torch.exp(-s * ((emb - center[:, None, None]) ** 2).sum(0))
         per_instance.append(lovasz_hinge((2 * phi - 1)[None], mask[None]))
@@ -170,7 +179,8 @@ def test_empty_image_and_one_pixel_object():
     e = torch.tanh(o[2, :, 4, 6])  # embedding minus coordinate = the offset
     phi = torch.exp(-torch.exp(10 * q[2, 0, 4, 6]) * (e ** 2).sum())
     seed = torch.sigmoid(z[2, 0])
-    expected_seed = ((seed ** 2).sum() - seed[4, 6] ** 2 + 10 * (seed[4, 6] - phi) ** 2) / seed.numel()
+    expected_seed = (((seed ** 2).sum() - seed[4, 6] ** 2 + 10 * (seed[4, 6] - phi) ** 2)
+                     / seed.numel())
     torch.testing.assert_close(one["seed"], expected_seed, rtol=1e-12, atol=0)
 
 
@@ -179,7 +189,8 @@ def test_perfect_outputs_have_zero_loss():
     (1 on the objects, 0 elsewhere): every term vanishes (up to exp(-12.5) of neighbours)."""
     labels = _labels()
     h, w = labels.shape[1:]
-    ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64), indexing="ij")
+    ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float64),
+                            torch.arange(w, dtype=torch.float64), indexing="ij")
     emb = torch.stack([xs, ys])[None].repeat(3, 1, 1, 1) * PIXEL
     for b in range(3):
         for k in labels[b].unique()[1:]:

@@ -21,7 +21,8 @@ def test_parameter_count():
     the 1x1 heads: offsets 16 * 2 + 2, sigma 16 + 1, seed 16 + 1."""
     model = get_model("spatial_embedding")
     count = sum(p.numel() for p in model.parameters())
-    unet = sum(p.numel() for p in UNet(in_channels=1, num_classes=16, depth=3, width=16).parameters())
+    unet = sum(p.numel()
+               for p in UNet(in_channels=1, num_classes=16, depth=3, width=16).parameters())
     assert count == unet - (16 * 16 + 16) + (16 * 2 + 2) + (16 + 1) + (16 + 1) == 482_500
     two = sum(p.numel() for p in spatial_embedding(n_sigma=2, in_channels=3).parameters())
     assert two == 482_500 + 17 + 2 * 9 * 16  # one more sigma channel, two more input channels
@@ -52,12 +53,14 @@ def test_targets_collate_and_loss():
 
 
 def test_loss_decreases():
-    """40 Adam steps on 4 fixed 64 x 64 crops of synthetic cells lower the loss by more than a third."""
+    """40 Adam steps on 4 fixed 64 x 64 crops of synthetic cells lower the loss by more than
+    a third."""
     torch.manual_seed(0)
     ds = SyntheticCells(size=128, length=4, seed=0)
     images = torch.stack([ds[i][0][:, 32:96, 32:96] for i in range(4)])
     model = spatial_embedding(width=8)
-    targets = default_collate([model.targets(ds[i][1]["instances"][32:96, 32:96]) for i in range(4)])
+    targets = default_collate([model.targets(ds[i][1]["instances"][32:96, 32:96])
+                               for i in range(4)])
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     losses = []
     for _ in range(40):
@@ -73,7 +76,8 @@ def test_predict_instances():
     model = spatial_embedding().train()
     images = SyntheticCells(size=32, length=2, seed=0)[0][0][None].repeat(2, 1, 1, 1)
     labels = model.predict_instances(images)
-    assert len(labels) == 2 and all(lab.shape == (32, 32) and lab.dtype == torch.int64 for lab in labels)
+    assert len(labels) == 2 and all(lab.shape == (32, 32) and lab.dtype == torch.int64
+                                    for lab in labels)
     assert model.training  # the mode is restored
 
 
@@ -90,7 +94,8 @@ def test_bad_input():
     with pytest.raises(ValueError, match=r"\(H, W\)"):
         model.targets(torch.zeros(1, 8, 8, dtype=torch.int64))
     with pytest.raises(KeyError, match="instances"):
-        model.loss(model(torch.rand(2, 1, 8, 8)), {"labels": torch.zeros(2, 8, 8, dtype=torch.int64)})
+        model.loss(model(torch.rand(2, 1, 8, 8)),
+                   {"labels": torch.zeros(2, 8, 8, dtype=torch.int64)})
     with pytest.raises(ValueError, match="n_sigma"):
         SpatialEmbedding(n_sigma=3)
     with pytest.raises(ValueError, match="center"):

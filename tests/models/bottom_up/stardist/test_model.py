@@ -13,13 +13,15 @@ from segedu.models.registry import get_model
 
 
 def test_builder_parameter_count_and_shapes():
-    """depth 3, width 16 (channels 16, 32, 64, 128), 128 features, 32 rays; derived layer by layer."""
+    """depth 3, width 16 (channels 16, 32, 64, 128), 128 features, 32 rays; derived layer
+    by layer."""
     def double(c_in, c_out):  # two 3x3 convs without bias + two batch norms (weight, bias)
         return 9 * c_in * c_out + 9 * c_out * c_out + 4 * c_out
 
     ch = [16, 32, 64, 128]
     count = double(1, 16) + sum(double(ch[i], ch[i + 1]) for i in range(3))
-    count += sum(4 * ch[i + 1] * ch[i] + ch[i] + double(2 * ch[i], ch[i]) for i in range(3))  # up + conv
+    # up + conv
+    count += sum(4 * ch[i + 1] * ch[i] + ch[i] + double(2 * ch[i], ch[i]) for i in range(3))
     count += 9 * 16 * 128 + 128  # features
     count += 128 + 1 + 128 * 32 + 32  # heads
     model = stardist()
@@ -110,8 +112,10 @@ def test_predict_instances_runs_in_eval_mode():
         model.prob_head.weight.zero_()
         model.dist_head.bias.fill_(2.0)
         model.dist_head.weight.zero_()
+    seen = []  # the mode of the forward pass; the training mode comes back afterwards
+    model.register_forward_pre_hook(lambda module, args: seen.append(module.training))
     result = model.predict_instances(torch.rand(2, 1, 16, 16), grid=2)
-    assert not model.training and len(result) == 2
+    assert seen == [False] and model.training and len(result) == 2
     assert all(r.shape == (16, 16) and r.dtype == torch.int64 and r.max() > 0 for r in result)
 
 
@@ -134,7 +138,8 @@ def test_predict_instances_takes_its_grid_from_the_model():
     prob, dist = torch.sigmoid(outputs["prob"][0, 0]), outputs["dist"][0]
     thresh = float(prob.median())  # about half of the pixels are candidates
     default = model.predict_instances(images, prob_thresh=thresh)[0]
-    assert torch.equal(default, StarDist.instances_from_maps(prob, dist, prob_thresh=thresh, grid=1))
+    assert torch.equal(default,
+                       StarDist.instances_from_maps(prob, dist, prob_thresh=thresh, grid=1))
     model.grid = 2
     assert torch.equal(model.predict_instances(images, prob_thresh=thresh)[0],
                        StarDist.instances_from_maps(prob, dist, prob_thresh=thresh, grid=2))

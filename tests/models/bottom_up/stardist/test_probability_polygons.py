@@ -36,7 +36,8 @@ def test_probability_equal_on_synthetic_cells_and_edge_cases():
     one_pixel[3, 3] = 7
     np.testing.assert_array_equal(object_probability(one_pixel).numpy(), edt_prob(one_pixel))
     assert object_probability(one_pixel)[3, 3] == pytest.approx(1.0)
-    constant = np.full((5, 6), 4)  # one object everywhere: background assumed around it, with a warning
+    # one object everywhere: background assumed around it, with a warning
+    constant = np.full((5, 6), 4)
     with pytest.warns(UserWarning, match="constant"):
         ours = object_probability(constant).numpy()
     with warnings.catch_warnings():
@@ -95,8 +96,10 @@ def test_reconstruction_from_own_star_distances():
         dist = star_distances(labels, 32).numpy()  # (R, H, W)
         prob = object_probability(labels).numpy()
         ids = [i for i in np.unique(labels) if i]
-        centres = np.array([np.unravel_index(np.argmax(np.where(labels == i, prob, -1)), labels.shape) for i in ids])
-        rendered = render_star_polygons(dist[:, centres[:, 0], centres[:, 1]].T, centres, None, labels.shape)
+        centres = np.array([np.unravel_index(np.argmax(np.where(labels == i, prob, -1)),
+                                             labels.shape) for i in ids])
+        rendered = render_star_polygons(dist[:, centres[:, 0], centres[:, 1]].T, centres, None,
+                                        labels.shape)
         assert matching(labels, rendered, thresh=0.5)["accuracy"] >= 0.95
         reference = relabel_image_stardist(labels, 32)
         assert matching(labels, reference, thresh=0.5)["accuracy"] >= 0.95

@@ -40,7 +40,8 @@ def test_edge_cases_equal_to_stardist():
     labels[8:, 6:10] = 65535  # touching 3; the largest id stardist's uint16 cast keeps
     np.testing.assert_array_equal(_ours(labels, 16), star_dist(labels, 16))
     d_row, d_col = ray_directions(16)
-    np.testing.assert_allclose(_ours(labels, 16)[5, 7], 0.5 / np.maximum(abs(d_row), abs(d_col)), rtol=1e-6)
+    np.testing.assert_allclose(_ours(labels, 16)[5, 7], 0.5 / np.maximum(abs(d_row), abs(d_col)),
+                               rtol=1e-6)
 
 
 def test_python_mode_differs_by_float32_sin_cos_only():
@@ -56,8 +57,8 @@ def test_python_mode_differs_by_float32_sin_cos_only():
 def test_disk_from_its_centre():
     """A digital disk ``{p : |p - c|^2 <= r^2}`` of radius r = 10, seen from its centre pixel c.
 
-    Along the 4 axis rays, pixels c + t are inside up to t = r, so the ray stops at step r + 1 and is
-    measured back to the edge of the last pixel: exactly r + 0.5. Along any ray, a sample at
+    Along the 4 axis rays, pixels c + t are inside up to t = r, so the ray stops at step r + 1 and
+    is measured back to the edge of the last pixel: exactly r + 0.5. Along any ray, a sample at
     t < r - sqrt(2)/2 rounds to a pixel inside and one at t > r + sqrt(2)/2 to a pixel outside, and
     the final correction adds 0.5 to 0.71 step: every ray lies in [r - 1.21, r + 1.42]."""
     r, size = 10, 31
@@ -125,7 +126,8 @@ def test_fast_equals_readable_and_stardist_on_random_labels(seed):
     bit: random labels (touching everywhere), blobs of SyntheticCells, odd ray counts."""
     rng = np.random.default_rng(100 + seed)
     n_rays = [5, 16, 32, 45][seed]
-    labels = rng.integers(0, 1 + 3 * seed, size=(int(rng.integers(1, 30)), int(rng.integers(1, 30))))
+    labels = rng.integers(0, 1 + 3 * seed,
+                          size=(int(rng.integers(1, 30)), int(rng.integers(1, 30))))
     np.testing.assert_array_equal(_fast_readable_reference(labels, n_rays).transpose(1, 2, 0),
                                   star_dist(labels, n_rays, mode="cpp"))
     cells = SyntheticCells(size=48, length=4, seed=seed)[seed][1]["instances"].numpy()
@@ -136,7 +138,8 @@ def test_fast_equals_readable_and_stardist_on_random_labels(seed):
 def test_fast_equals_readable_on_edge_cases():
     """Empty image, a full image (one object touching all four borders), a single pixel, single rows
     and columns, ids beyond int32 (compacted by the fast path) next to small ids."""
-    for labels in (np.zeros((7, 9), np.int64), np.full((6, 5), 3, np.int64), np.ones((1, 1), np.int64),
+    for labels in (np.zeros((7, 9), np.int64), np.full((6, 5), 3, np.int64),
+                   np.ones((1, 1), np.int64),
                    np.array([[0, 1, 1, 2, 2, 2, 0]]), np.array([[4], [4], [0], [5]])):
         expected = star_dist(labels.astype(np.uint16), 12, mode="cpp").transpose(2, 0, 1)
         np.testing.assert_array_equal(_fast_readable_reference(labels, 12), expected)

@@ -27,12 +27,15 @@ TOL = dict(atol=1e-10, rtol=1e-10)
 @pytest.fixture(scope="module")
 def pair():
     torch.manual_seed(0)
-    reference = TimmViT(img_size=64, patch_size=8, embed_dim=96, depth=2, num_heads=3, num_classes=0)
+    reference = TimmViT(img_size=64, patch_size=8, embed_dim=96, depth=2, num_heads=3,
+                        num_classes=0)
     with torch.no_grad():
         for name, p in reference.named_parameters():
-            p.copy_(torch.randn_like(p) * 0.05 + (1.0 if "norm" in name and name.endswith("weight") else 0.0))
+            p.copy_(torch.randn_like(p) * 0.05
+                    + (1.0 if "norm" in name and name.endswith("weight") else 0.0))
     reference = reference.double().eval()
-    model = VisionTransformer(img_size=64, patch_size=8, embed_dim=96, depth=2, num_heads=3).double().eval()
+    model = VisionTransformer(img_size=64, patch_size=8, embed_dim=96, depth=2,
+                              num_heads=3).double().eval()
     model.load_state_dict(reference.state_dict(), strict=True)
     return model, reference
 
@@ -40,12 +43,14 @@ def pair():
 def test_token_and_key_features_equal_timm(pair):
     model, reference = pair
     images = torch.rand(2, 3, 64, 64, dtype=torch.float64)
-    normalised = (images - torch.tensor(IMAGENET_MEAN, dtype=torch.float64).view(1, 3, 1, 1)) / torch.tensor(
-        IMAGENET_STD, dtype=torch.float64).view(1, 3, 1, 1)
+    mean = torch.tensor(IMAGENET_MEAN, dtype=torch.float64).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, dtype=torch.float64).view(1, 3, 1, 1)
+    normalised = (images - mean) / std
     with torch.no_grad():
         tokens = reference.forward_features(normalised)[:, 1:].reshape(2, 8, 8, 96)
         torch.testing.assert_close(patch_features(model, images), tokens, **TOL)
-        torch.testing.assert_close(patch_features(model, normalised, normalize=False), tokens, **TOL)
+        torch.testing.assert_close(patch_features(model, normalised, normalize=False), tokens,
+                                   **TOL)
         # keys / queries / values of timm's last block, heads concatenated
         x = reference._pos_embed(reference.patch_embed(normalised))
         x = reference.blocks[0](x)
@@ -54,7 +59,8 @@ def test_token_and_key_features_equal_timm(pair):
         for i, facet in enumerate(("query", "key", "value")):
             expected = qkv[:, 1:, i].reshape(2, 8, 8, 96)
             torch.testing.assert_close(patch_features(model, images, facet=facet), expected, **TOL)
-    assert patch_features(model, torch.rand(1, 3, 48, 80, dtype=torch.float64)).shape == (1, 6, 10, 96)
+    assert (patch_features(model, torch.rand(1, 3, 48, 80, dtype=torch.float64)).shape
+            == (1, 6, 10, 96))
     with pytest.raises(ValueError, match="facet"):
         patch_features(model, images, facet="attention")
     with pytest.raises(ValueError, match="multiples of the patch size"):
@@ -80,10 +86,12 @@ def test_pca_equals_sklearn_signs_included():
     torch.testing.assert_close(mean, torch.from_numpy(reference.mean_), **TOL)
     torch.testing.assert_close(components, torch.from_numpy(reference.components_), **TOL)
     torch.testing.assert_close(scores, torch.from_numpy(reference.transform(points.numpy())), **TOL)
-    torch.testing.assert_close(scores.abs(), torch.from_numpy(np.abs(reference.transform(points.numpy()))), **TOL)
+    torch.testing.assert_close(scores.abs(),
+                               torch.from_numpy(np.abs(reference.transform(points.numpy()))), **TOL)
     largest = components.abs().argmax(dim=1)
     assert (components[torch.arange(4), largest] > 0).all()
-    # the convention is deterministic: flipping the input's sign flips the scores, not the components
+    # the convention is deterministic: flipping the input's sign flips the scores, not
+    # the components
     flipped_scores, flipped_components, _ = pca(-points, 4)
     torch.testing.assert_close(flipped_components, components, **TOL)
     torch.testing.assert_close(flipped_scores, -scores, **TOL)
@@ -109,17 +117,20 @@ def test_pca_rgb_foreground_only():
     """A foreground blob in a background: the first component separates them; the PCA is refitted on
     the foreground (as scikit-learn on those rows) and the background is black."""
     g = torch.Generator().manual_seed(1)
-    features = torch.randn(2, 6, 6, 8, generator=g, dtype=torch.float64) * torch.logspace(0, -1, 8, dtype=torch.float64) * 0.3
+    features = (torch.randn(2, 6, 6, 8, generator=g, dtype=torch.float64)
+                * torch.logspace(0, -1, 8, dtype=torch.float64) * 0.3)
     foreground = torch.zeros(2, 6, 6, dtype=torch.bool)
     foreground[0, 1:4, 2:5] = True
     foreground[1, 3:6, 0:2] = True
     features[foreground] += torch.randn(8, generator=g, dtype=torch.float64) * 5
-    first = PCA(n_components=1, svd_solver="full").fit_transform(features.reshape(-1, 8).numpy())[:, 0]
+    first = PCA(n_components=1,
+                svd_solver="full").fit_transform(features.reshape(-1, 8).numpy())[:, 0]
     first = (first - first.min()) / (first.max() - first.min())
     above = bool(first[foreground.reshape(-1).numpy()].mean() > 0.5)  # which side the blob fell on
     mask = pca_foreground_mask(features, threshold=0.5, foreground_above=above)
     assert torch.equal(mask, foreground)
-    torch.testing.assert_close(mask.reshape(-1), torch.from_numpy((first > 0.5) if above else (first < 0.5)))
+    torch.testing.assert_close(mask.reshape(-1),
+                               torch.from_numpy((first > 0.5) if above else (first < 0.5)))
     rgb = pca_rgb(features, foreground_threshold=0.5, foreground_above=above)
     assert (rgb[~foreground] == 0).all()
     scores = PCA(n_components=3, svd_solver="full").fit_transform(features[foreground].numpy())
@@ -133,10 +144,12 @@ def test_pca_rgb_foreground_only():
 # k-means segmentation and co-segmentation
 
 
-def clustered(layout: torch.Tensor, means: torch.Tensor, seed: int, noise: float = 0.05) -> torch.Tensor:
+def clustered(layout: torch.Tensor, means: torch.Tensor, seed: int,
+              noise: float = 0.05) -> torch.Tensor:
     """Features ``(h, w, D)``: ``means[layout]`` plus a little noise."""
     g = torch.Generator().manual_seed(seed)
-    return means[layout] + noise * torch.randn(*layout.shape, means.shape[1], generator=g, dtype=torch.float64)
+    return means[layout] + noise * torch.randn(*layout.shape, means.shape[1], generator=g,
+                                               dtype=torch.float64)
 
 
 MEANS = torch.randn(4, 16, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
@@ -154,7 +167,8 @@ def test_feature_kmeans_recovers_clear_clusters():
     features = clustered(layout, MEANS, seed=0)
     for normalize in (True, False):
         labels = feature_kmeans(features, 3, normalize=normalize)
-        assert labels.dtype == torch.int64 and torch.equal(labels, layout)  # numbered by decreasing size
+        # numbered by decreasing size
+        assert labels.dtype == torch.int64 and torch.equal(labels, layout)
     # upsampled: each patch's label fills its 8 x 8 pixels
     big = feature_kmeans(features, 3, size=(48, 64))
     assert torch.equal(big, layout.repeat_interleave(8, 0).repeat_interleave(8, 1))
@@ -177,15 +191,19 @@ def test_cosegment_labels_are_consistent_across_images():
     assert [tuple(lab.shape) for lab in labels] == [(6, 8), (4, 5)]
     # overall sizes: cluster 0: 32, cluster 1: 18, cluster 3: 9, cluster 2: 9 (tie: k-means order)
     for true in range(4):
-        found = torch.cat([lab[lay == true] for lab, lay in zip(labels, (layout_a, layout_b), strict=True)])
+        found = torch.cat([lab[lay == true]
+                           for lab, lay in zip(labels, (layout_a, layout_b), strict=True)])
         assert (found == found[0]).all(), f"cluster {true} split across labels"
-    mapping = {true: int(torch.cat([lab[lay == true] for lab, lay in zip(labels, (layout_a, layout_b), strict=True)])[0])
+    layouts = (layout_a, layout_b)
+    mapping = {true: int(torch.cat([lab[lay == true]
+                                    for lab, lay in zip(labels, layouts, strict=True)])[0])
                for true in range(4)}
     assert mapping[0] == 0 and mapping[1] == 1 and {mapping[2], mapping[3]} == {2, 3}
     # sizes per image, and a (B, h, w, D) tensor as input
     up = cosegment(features, 4, sizes=[(48, 64), (32, 40)])
     assert torch.equal(up[1], labels[1].repeat_interleave(8, 0).repeat_interleave(8, 1))
-    batch = torch.stack([clustered(layout_a, MEANS, seed=3), clustered(layout_a.flip(1), MEANS, seed=4)])
+    batch = torch.stack([clustered(layout_a, MEANS, seed=3),
+                         clustered(layout_a.flip(1), MEANS, seed=4)])
     joint = cosegment(batch, 3, sizes=(12, 16))
     assert torch.equal(joint[0], layout_a.repeat_interleave(2, 0).repeat_interleave(2, 1))
     assert torch.equal(joint[1], joint[0].flip(1))

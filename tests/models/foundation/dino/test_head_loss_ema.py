@@ -40,7 +40,8 @@ def test_weight_norm_linear_equals_torch_weight_norm():
     ours = WeightNormLinear(in_features=8, out_features=5, freeze_norm=False).double()
     with torch.no_grad():
         ours.weight_g.uniform_(0.5, 2.0)
-    reference = torch.nn.utils.parametrizations.weight_norm(torch.nn.Linear(8, 5, bias=False).double())
+    reference = torch.nn.utils.parametrizations.weight_norm(
+        torch.nn.Linear(8, 5, bias=False).double())
     with torch.no_grad():
         reference.parametrizations.weight.original0.copy_(ours.weight_g)
         reference.parametrizations.weight.original1.copy_(ours.weight_v)
@@ -53,7 +54,8 @@ def test_head_equals_lightly_projection_head():
     torch.manual_seed(0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        reference = DINOProjectionHead(input_dim=24, hidden_dim=32, bottleneck_dim=16, output_dim=40).double()
+        reference = DINOProjectionHead(input_dim=24, hidden_dim=32, bottleneck_dim=16,
+                                       output_dim=40).double()
     ours = DINOHead(in_dim=24, out_dim=40, hidden_dim=32, bottleneck_dim=16).double()
     with torch.no_grad():  # random everything, so that nothing is compared at its initial value
         for p in reference.parameters():
@@ -66,8 +68,10 @@ def test_head_equals_lightly_projection_head():
     ours(x).square().sum().backward()
     reference(x).square().sum().backward()
     assert ours.last_layer.weight_g.grad is None and reference.last_layer.weight_g.grad is None
-    torch.testing.assert_close(ours.last_layer.weight_v.grad, reference.last_layer.weight_v.grad, atol=1e-10, rtol=1e-10)
-    torch.testing.assert_close(ours.mlp[0].weight.grad, reference.layers[0].weight.grad, atol=1e-10, rtol=1e-10)
+    torch.testing.assert_close(ours.last_layer.weight_v.grad, reference.last_layer.weight_v.grad,
+                               atol=1e-10, rtol=1e-10)
+    torch.testing.assert_close(ours.mlp[0].weight.grad, reference.layers[0].weight.grad, atol=1e-10,
+                               rtol=1e-10)
 
 
 def test_head_structure_and_cosine_outputs():
@@ -87,7 +91,8 @@ def test_head_structure_and_cosine_outputs():
 
 
 class OfficialDINOLoss:
-    """Transcription of DINO's ``DINOLoss.forward`` (one process): crops concatenated along the batch."""
+    """Transcription of DINO's ``DINOLoss.forward`` (one process): crops concatenated along
+    the batch."""
 
     def __init__(self, out_dim, ncrops, student_temp=0.1, center_momentum=0.9):
         self.student_temp, self.ncrops, self.center_momentum = student_temp, ncrops, center_momentum
@@ -123,7 +128,8 @@ def test_loss_equals_dino_loop_and_lightly(n_crops):
     official = OfficialDINOLoss(k, n_crops)
     lightly = LightlyDINOLoss(output_dim=k, teacher_temp=0.04, warmup_teacher_temp=0.04).double()
     for temp in [0.03125, 0.0625, 0.046875]:
-        student = [torch.randn(b, k, dtype=torch.float64, requires_grad=True) for _ in range(n_crops)]
+        student = [torch.randn(b, k, dtype=torch.float64, requires_grad=True)
+                   for _ in range(n_crops)]
         teacher = [torch.randn(b, k, dtype=torch.float64) * 3 for _ in range(2)]
         value = ours(student, teacher, teacher_temp=temp)
         (grad,) = torch.autograd.grad(value, student[-1])
@@ -135,12 +141,14 @@ def test_loss_equals_dino_loop_and_lightly(n_crops):
         torch.testing.assert_close(value, from_lightly.to(value.dtype), **TOL)
         torch.testing.assert_close(grad, expected_grad[-b:], **TOL)
         torch.testing.assert_close(ours.center, official.center, **TOL)
-        torch.testing.assert_close(ours.center, lightly.center.reshape(1, k).to(torch.float64), **TOL)
+        torch.testing.assert_close(ours.center, lightly.center.reshape(1, k).to(torch.float64),
+                                   **TOL)
         assert ours.center.abs().sum() > 0
 
 
 def test_loss_formula_by_hand_and_centre_update():
-    """Two crops: L = 1/2 [CE(P_t1, P_s2) + CE(P_t2, P_s1)]; centre = 0.1 * teacher mean after one step."""
+    """Two crops: L = 1/2 [CE(P_t1, P_s2) + CE(P_t2, P_s1)]; centre = 0.1 * teacher mean after
+    one step."""
     torch.manual_seed(1)
     s = [torch.randn(3, 4, dtype=torch.float64) for _ in range(2)]
     t = [torch.randn(3, 4, dtype=torch.float64) for _ in range(2)]
@@ -178,7 +186,8 @@ def test_loss_bad_inputs():
 def test_teacher_temperature_schedule_equals_dino_and_lightly():
     epochs, warmup = 50, 30
     dino = np.concatenate((np.linspace(0.04, 0.07, warmup), np.ones(epochs - warmup) * 0.07))
-    lightly = LightlyDINOLoss(output_dim=4, warmup_teacher_temp=0.04, teacher_temp=0.07, warmup_teacher_temp_epochs=warmup)
+    lightly = LightlyDINOLoss(output_dim=4, warmup_teacher_temp=0.04, teacher_temp=0.07,
+                              warmup_teacher_temp_epochs=warmup)
     for epoch in range(epochs):
         ours = teacher_temperature(epoch, warmup_temp=0.04, final_temp=0.07, warmup_epochs=warmup)
         assert ours == pytest.approx(dino[epoch], abs=1e-15)
@@ -193,7 +202,8 @@ def test_teacher_temperature_schedule_equals_dino_and_lightly():
 
 def test_ema_update_equals_formula_and_lightly():
     torch.manual_seed(0)
-    student = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.GELU(), torch.nn.Linear(3, 2)).double()
+    student = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.GELU(),
+                                  torch.nn.Linear(3, 2)).double()
     teacher = make_teacher(student)
     assert all(not p.requires_grad for p in teacher.parameters())
     for a, b in zip(student.parameters(), teacher.parameters(), strict=True):
@@ -205,7 +215,8 @@ def test_ema_update_equals_formula_and_lightly():
     before = [p.clone() for p in teacher.parameters()]
     ema_update(teacher=teacher, student=student, momentum=0.9)
     update_momentum(student, lightly_teacher, m=0.9)
-    for t, t0, s, lt in zip(teacher.parameters(), before, student.parameters(), lightly_teacher.parameters(), strict=True):
+    for t, t0, s, lt in zip(teacher.parameters(), before, student.parameters(),
+                            lightly_teacher.parameters(), strict=True):
         torch.testing.assert_close(t, 0.9 * t0 + 0.1 * s, **TOL)
         torch.testing.assert_close(t, lt, **TOL)
     with pytest.raises(ValueError, match="momentum"):

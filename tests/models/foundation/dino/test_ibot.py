@@ -90,7 +90,8 @@ def test_masked_tokens_bad_arguments():
     with pytest.raises(ValueError, match="mask_token"):
         vit.prepare_tokens(images, mask=torch.zeros(2, 4, 4, dtype=torch.bool))
     with pytest.raises(ValueError, match=r"\(B, h, w\)"):
-        vit.prepare_tokens(images, mask=torch.zeros(2, 3, 4, dtype=torch.bool), mask_token=torch.zeros(192))
+        vit.prepare_tokens(images, mask=torch.zeros(2, 3, 4, dtype=torch.bool),
+                           mask_token=torch.zeros(192))
     with pytest.raises(ValueError, match="bool"):
         vit.prepare_tokens(images, mask=torch.zeros(2, 4, 4), mask_token=torch.zeros(192))
 
@@ -113,7 +114,8 @@ def _random_case(seed, b=5, h=3, w=4, k=7):
 @pytest.mark.parametrize("seed", range(5))
 def test_patch_loss_equals_lightly_and_a_loop(seed):
     student, teacher, masks = _random_case(seed)
-    # lightly turns the temperature into a float32 tensor, so a temperature that float32 holds exactly
+    # lightly turns the temperature into a float32 tensor, so a temperature that float32
+    # holds exactly
     TAU = 0.0625
     ours = MaskedPatchLoss(out_dim=7).double()
     ours.center.normal_(generator=torch.Generator().manual_seed(seed + 100))
@@ -125,9 +127,11 @@ def test_patch_loss_equals_lightly_and_a_loop(seed):
         images = []
         for i in range(s.shape[0]):
             where = m[i].flatten().nonzero().flatten().tolist()
-            terms = [-(F.softmax((t[i, j] - _start_center(seed)) / TAU, -1) * F.log_softmax(s[i, j] / 0.1, -1)).sum()
+            terms = [-(F.softmax((t[i, j] - _start_center(seed)) / TAU, -1)
+                       * F.log_softmax(s[i, j] / 0.1, -1)).sum()
                      for j in where]
-            images.append(sum(terms) / len(terms) if terms else torch.zeros((), dtype=torch.float64))
+            images.append(sum(terms) / len(terms) if terms
+                          else torch.zeros((), dtype=torch.float64))
         per_view.append(torch.stack(images).mean())
     assert torch.allclose(value, torch.stack(per_view).mean(), atol=1e-12, rtol=0)
     # lightly (DINOv2's ibot_patch_loss) on the masked tokens only, with the same starting centre
@@ -145,7 +149,8 @@ def test_patch_loss_equals_lightly_and_a_loop(seed):
 
 
 def _start_center(seed):
-    return torch.empty(1, 1, 7, dtype=torch.float64).normal_(generator=torch.Generator().manual_seed(seed + 100)).view(7)
+    generator = torch.Generator().manual_seed(seed + 100)
+    return torch.empty(1, 1, 7, dtype=torch.float64).normal_(generator=generator).view(7)
 
 
 def test_patch_loss_gradient_only_on_masked_student_patches_and_errors():
@@ -163,7 +168,8 @@ def test_patch_loss_gradient_only_on_masked_student_patches_and_errors():
 
 
 def test_perfect_student_loss_is_the_teacher_entropy():
-    # a student equal to the teacher's sharpened logits (times tau_s / tau_t) pays the teacher's entropy
+    # a student equal to the teacher's sharpened logits (times tau_s / tau_t) pays the
+    # teacher's entropy
     _, teacher, masks = _random_case(1)
     student = [t * 0.1 / 0.04 for t in teacher]
     value = MaskedPatchLoss(out_dim=7).double()(student, teacher, masks, teacher_temp=0.04)
@@ -181,7 +187,8 @@ def test_ibot_training_step_written_out():
     head = DINOHead(in_dim=192, out_dim=64, hidden_dim=32, bottleneck_dim=16)
     student = MaskedPatchWrapper(backbone=dino_vit_tiny(), head=head).double()
     teacher = make_teacher(student)
-    twin_student, twin_teacher = make_teacher(student), make_teacher(teacher)  # copies for the written-out step
+    # copies for the written-out step
+    twin_student, twin_teacher = make_teacher(student), make_teacher(teacher)
     for p, q in zip(twin_student.parameters(), student.parameters(), strict=True):
         p.requires_grad_(q.requires_grad)  # the frozen lengths of the last layer stay frozen
     views = [torch.randn(3, 3, 32, 32, dtype=torch.float64) for _ in range(2)]
@@ -189,28 +196,33 @@ def test_ibot_training_step_written_out():
     masks = [random_block_masks(3, (4, 4), generator=g, probability=1.0) for _ in range(2)]
     closs, ploss = DINOLoss(out_dim=64).double(), MaskedPatchLoss(out_dim=64).double()
     opt = torch.optim.SGD(student.parameters(), lr=0.1)
-    out = ibot_training_step(student, teacher, closs, ploss, views, masks, opt, 0.9, teacher_temp=0.04,
+    out = ibot_training_step(student, teacher, closs, ploss, views, masks, opt, 0.9,
+                             teacher_temp=0.04,
                              patch_teacher_temp=0.05, patch_weight=0.5)
     # written out: teacher on the plain views, student on the masked ones, both losses, SGD, EMA
     with torch.no_grad():
         t_out = [twin_teacher(v) for v in views]
     s_out = [twin_student(v, m) for v, m in zip(views, masks, strict=True)]
-    c = DINOLoss(out_dim=64).double()([s[0] for s in s_out], [t[0] for t in t_out], teacher_temp=0.04)
-    p = MaskedPatchLoss(out_dim=64).double()([s[1] for s in s_out], [t[1] for t in t_out], masks, teacher_temp=0.05)
+    c = DINOLoss(out_dim=64).double()([s[0] for s in s_out], [t[0] for t in t_out],
+                                      teacher_temp=0.04)
+    p = MaskedPatchLoss(out_dim=64).double()([s[1] for s in s_out], [t[1] for t in t_out], masks,
+                                             teacher_temp=0.05)
     assert math.isclose(out["class_loss"], float(c), abs_tol=1e-10)
     assert math.isclose(out["patch_loss"], float(p), abs_tol=1e-10)
     assert math.isclose(out["loss"], float(c + 0.5 * p), abs_tol=1e-10)
     (c + 0.5 * p).backward()
     with torch.no_grad():
         for (name, a), b, t0, t1 in zip(student.named_parameters(), twin_student.parameters(),
-                                        twin_teacher.parameters(), teacher.parameters(), strict=True):
+                                        twin_teacher.parameters(), teacher.parameters(),
+                                        strict=True):
             expected = b - 0.1 * b.grad if b.grad is not None else b
             assert torch.allclose(a, expected, atol=1e-10), name
             assert torch.allclose(t1, 0.9 * t0 + 0.1 * expected, atol=1e-10), name
     # the mask token learns (it is the only input of the masked patches)
     assert student.mask_token.abs().sum() > 0
     with pytest.raises(ValueError, match="2 global views"):
-        ibot_training_step(student, teacher, closs, ploss, views[:1], masks, opt, 0.9, teacher_temp=0.04)
+        ibot_training_step(student, teacher, closs, ploss, views[:1], masks, opt, 0.9,
+                           teacher_temp=0.04)
 
 
 def test_all_patches_puts_the_patch_loss_on_the_visible_patches_too():
@@ -222,15 +234,20 @@ def test_all_patches_puts_the_patch_loss_on_the_visible_patches_too():
     g = torch.Generator().manual_seed(1)
     masks = [random_block_masks(3, (4, 4), generator=g, probability=1.0) for _ in range(2)]
     with torch.no_grad():
-        s_out = [student(v, m) for v, m in zip(views, masks, strict=True)]  # the student sees the masked views
+        # the student sees the masked views
+        s_out = [student(v, m) for v, m in zip(views, masks, strict=True)]
         t_out = [teacher(v) for v in views]
     everywhere = [torch.ones_like(m) for m in masks]
-    expected = MaskedPatchLoss(out_dim=64).double()([s[1] for s in s_out], [t[1] for t in t_out], everywhere,
+    expected = MaskedPatchLoss(out_dim=64).double()([s[1] for s in s_out], [t[1] for t in t_out],
+                                                    everywhere,
                                                      teacher_temp=0.04)
-    out = ibot_training_step(student, teacher, DINOLoss(out_dim=64).double(), MaskedPatchLoss(out_dim=64).double(),
-                             views, masks, torch.optim.SGD(student.parameters(), lr=0.0), 0.9, teacher_temp=0.04,
+    out = ibot_training_step(student, teacher, DINOLoss(out_dim=64).double(),
+                             MaskedPatchLoss(out_dim=64).double(),
+                             views, masks, torch.optim.SGD(student.parameters(), lr=0.0), 0.9,
+                             teacher_temp=0.04,
                              all_patches=True)
     assert math.isclose(out["patch_loss"], float(expected), abs_tol=1e-10)
-    masked_only = MaskedPatchLoss(out_dim=64).double()([s[1] for s in s_out], [t[1] for t in t_out], masks,
+    masked_only = MaskedPatchLoss(out_dim=64).double()([s[1] for s in s_out], [t[1] for t in t_out],
+                                                       masks,
                                                         teacher_temp=0.04)
     assert not math.isclose(float(masked_only), float(expected), abs_tol=1e-6)

@@ -48,15 +48,19 @@ class TruthPredictor:
 
 
 def _ground_truth_coco(targets, size):
-    coco = {"images": [], "annotations": [], "categories": [{"id": k, "name": v} for k, v in NAMES.items()]}
+    coco = {"images": [], "annotations": [],
+            "categories": [{"id": k, "name": v} for k, v in NAMES.items()]}
     for i, target in enumerate(targets):
-        coco["images"].append({"id": i + 1, "width": size, "height": size, "file_name": f"{i:06d}.png"})
+        coco["images"].append({"id": i + 1, "width": size, "height": size,
+                               "file_name": f"{i:06d}.png"})
         for mask, label in zip(target["masks"], target["labels"], strict=True):
             rle = mask_utils.encode(np.asfortranarray(mask.numpy().astype(np.uint8)))
             rle["counts"] = rle["counts"].decode()
             coco["annotations"].append({"id": len(coco["annotations"]) + 1, "image_id": i + 1,
-                                        "category_id": int(label), "segmentation": rle, "iscrowd": 0,
-                                        "area": float(mask.sum()), "bbox": mask_utils.toBbox(rle).tolist()})
+                                        "category_id": int(label), "segmentation": rle,
+                                        "iscrowd": 0,
+                                        "area": float(mask.sum()),
+                                        "bbox": mask_utils.toBbox(rle).tolist()})
     return coco
 
 
@@ -65,7 +69,8 @@ def test_true_boxes_and_true_masks_give_the_ground_truth_back(tmp_path):
     images, targets = [im for im, _ in scenes], [t for _, t in scenes]
     coco = label_images(images, detector=TruthDetector(targets), predictor=TruthPredictor(targets),
                         categories=NAMES, score_thresh=0.5)
-    assert len(coco["annotations"]) == sum(len(t["labels"]) for t in targets)  # the 0.1 box was dropped
+    # the 0.1 box was dropped
+    assert len(coco["annotations"]) == sum(len(t["labels"]) for t in targets)
     path = write_coco(coco, tmp_path / "labels.json")
     # pycocotools reads the file; every mask decodes to the true one, with its box and area
     loaded = COCO(str(path))
@@ -91,7 +96,8 @@ def test_real_detector_and_real_sam_end_to_end(tmp_path):
     sam = get_model("sam_tiny").eval()
     scenes = held_out_instances(2)
     images = [im for im, _ in scenes]
-    coco = label_images(images, detector=detector, predictor=SamPredictor(sam), categories=NAMES, score_thresh=0.5)
+    coco = label_images(images, detector=detector, predictor=SamPredictor(sam), categories=NAMES,
+                        score_thresh=0.5)
     assert len(coco["images"]) == 2 and coco["annotations"]
     # each annotation is SAM's answer to that detection's box
     check = SamPredictor(sam)
@@ -102,7 +108,8 @@ def test_real_detector_and_real_sam_end_to_end(tmp_path):
         kept = detections["boxes"][detections["scores"] >= 0.5]
         annotations = [a for a in coco["annotations"] if a["image_id"] == index + 1]
         check.set_image(pixels)
-        expected = [check.predict(box=b.detach().numpy(), multimask_output=False)[0][0] for b in kept]
+        expected = [check.predict(box=b.detach().numpy(), multimask_output=False)[0][0]
+                    for b in kept]
         expected = [m for m in expected if m.any()]
         assert len(annotations) == len(expected)
         for ann, mask in zip(annotations, expected, strict=True):
@@ -117,10 +124,12 @@ def test_bad_input_and_no_overwrite(tmp_path):
         label_images(images, detector=TruthDetector(targets), predictor=TruthPredictor(targets),
                      categories={1: "circle"}, score_thresh=0.0)
     with pytest.raises(ValueError, match=r"float \(3, H, W\)"):
-        label_images([images[0].byte()], detector=TruthDetector(targets), predictor=TruthPredictor(targets),
+        label_images([images[0].byte()], detector=TruthDetector(targets),
+                     predictor=TruthPredictor(targets),
                      categories=NAMES)
     with pytest.raises(ValueError, match="file names"):
-        label_images(images, detector=TruthDetector(targets), predictor=TruthPredictor(targets), categories=NAMES,
+        label_images(images, detector=TruthDetector(targets), predictor=TruthPredictor(targets),
+                     categories=NAMES,
                      file_names=["a.png", "b.png"])
     # nothing above the threshold: the image is listed with no annotation
     coco = label_images(images, detector=TruthDetector(targets), predictor=TruthPredictor(targets),

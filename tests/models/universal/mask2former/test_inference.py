@@ -82,17 +82,21 @@ def test_semantic_equals_transformers(processor):
     theirs = processor.post_process_semantic_segmentation(outputs)
     for b in range(2):
         assert torch.equal(labels[b], theirs[b])
-    if "return_segmentation_scores" in inspect.signature(processor.post_process_semantic_segmentation).parameters:
-        theirs = processor.post_process_semantic_segmentation(outputs, return_segmentation_scores=True)
+    semantic_parameters = inspect.signature(processor.post_process_semantic_segmentation).parameters
+    if "return_segmentation_scores" in semantic_parameters:
+        theirs = processor.post_process_semantic_segmentation(outputs,
+                                                              return_segmentation_scores=True)
         for b in range(2):  # (recent transformers only) the scores themselves
-            torch.testing.assert_close(scores[b], theirs[b].segmentation_scores, rtol=1e-6, atol=1e-6)
+            torch.testing.assert_close(scores[b], theirs[b].segmentation_scores, rtol=1e-6,
+                                       atol=1e-6)
 
 
 def test_semantic_formula_and_resizing():
     """S_c = sum_q p_q(c) sigmoid(m_q) (no-object dropped, not renormalised); with output_size,
     the mask *logits* are resized first (transformers resizes the scores after the einsum)."""
     g = torch.Generator().manual_seed(1)
-    class_logits, mask_logits = torch.randn(1, 3, 3, generator=g), torch.randn(1, 3, 4, 5, generator=g)
+    class_logits, mask_logits = (torch.randn(1, 3, 3, generator=g),
+                                 torch.randn(1, 3, 4, 5, generator=g))
     p = class_logits.softmax(-1)
     expected = sum(p[0, q, :2, None, None] * mask_logits[0, q].sigmoid() for q in range(3))
     torch.testing.assert_close(semantic_scores(class_logits, mask_logits)[0], expected)
@@ -118,7 +122,8 @@ def test_instance_equals_transformers(processor):
     queries, classes = 6, 3
     class_logits = 4 * torch.randn(2, queries, classes + 1, generator=g)
     mask_logits = torch.stack([blobs(queries, (SIZE, SIZE), g) for _ in range(2)])
-    theirs = processor.post_process_instance_segmentation(as_outputs(class_logits, mask_logits), threshold=0.5,
+    theirs = processor.post_process_instance_segmentation(as_outputs(class_logits, mask_logits),
+                                                          threshold=0.5,
                                                           return_binary_maps=True)
     ours = instance_inference(class_logits, mask_logits, topk=queries)
     compared = 0
@@ -131,7 +136,8 @@ def test_instance_equals_transformers(processor):
         if len(their_scores) == 0:
             continue
         # transformers rounds its scores to 6 decimals
-        torch.testing.assert_close(mine["scores"][keep][order], their_scores[their_order], rtol=0, atol=1e-6)
+        torch.testing.assert_close(mine["scores"][keep][order], their_scores[their_order], rtol=0,
+                                   atol=1e-6)
         their_labels = torch.tensor([s["label_id"] for s in their["segments_info"]])
         assert torch.equal(mine["labels"][keep][order], their_labels[their_order])
         assert torch.equal(mine["masks"][keep][order], their["segmentation"][their_order].bool())
@@ -142,7 +148,8 @@ def test_instance_equals_transformers(processor):
 def test_instance_formula_things_and_boxes():
     g = torch.Generator().manual_seed(3)
     class_logits, mask_logits = 3 * torch.randn(1, 4, 4, generator=g), blobs(4, (20, 24), g)[None]
-    result, = instance_inference(class_logits, mask_logits)  # topk 100 > Q * C = 12: every candidate
+    # topk 100 > Q * C = 12: every candidate
+    result, = instance_inference(class_logits, mask_logits)
     assert len(result["scores"]) == 12
     probs = class_logits[0].softmax(-1)[:, :3]
     class_scores = probs.flatten().sort(descending=True).values  # sorted by class score
@@ -155,7 +162,8 @@ def test_instance_formula_things_and_boxes():
         torch.testing.assert_close(result["scores"][n], class_scores[n] * mean_prob)
         if binary.any():
             rows, cols = torch.where(binary)
-            expected = torch.tensor([cols.min(), rows.min(), cols.max() + 1, rows.max() + 1], dtype=torch.float32)
+            expected = torch.tensor([cols.min(), rows.min(), cols.max() + 1, rows.max() + 1],
+                                    dtype=torch.float32)
             assert torch.equal(result["boxes"][n], expected)
     # an empty mask keeps the all-zero box (detectron2's convention)
     empty = torch.full((1, 1, 8, 8), -1.0)
@@ -194,8 +202,10 @@ def test_panoptic_equals_transformers(processor):
         g = torch.Generator().manual_seed(seed)
         queries = 6
         class_logits = torch.randn(1, queries, num_classes + 1, generator=g)
-        labels = torch.randint(0, num_classes + 1, (queries,), generator=g)  # no-object (4) included
-        class_logits[0, torch.arange(queries), labels] = 8.0 + torch.rand(queries, generator=g)  # distinct scores
+        # no-object (4) included
+        labels = torch.randint(0, num_classes + 1, (queries,), generator=g)
+        # distinct scores
+        class_logits[0, torch.arange(queries), labels] = 8.0 + torch.rand(queries, generator=g)
         class_logits[0, 0, :] = -10.0
         class_logits[0, 0, 0] = 5.0  # a confident whole-image stuff query
         mask_logits = 20 * torch.sign(blobs(queries, (SIZE, SIZE), g))[None]
@@ -225,7 +235,8 @@ def test_panoptic_equals_transformers(processor):
 
 
 def image(class_rows, mask_rows):
-    return torch.tensor(class_rows, dtype=torch.float32), torch.tensor(mask_rows, dtype=torch.float32)
+    return torch.tensor(class_rows, dtype=torch.float32), torch.tensor(mask_rows,
+                                                                       dtype=torch.float32)
 
 
 def test_panoptic_rules_by_hand():
@@ -234,27 +245,36 @@ def test_panoptic_rules_by_hand():
     # a pixel whose owner is unsure (probability < 0.5) is void (transformers: the owner's)
     cls, masks = image([sure1], [[[3.0, 3.0, 3.0, 3.0, -1.0]]])
     panoptic, segments = panoptic_inference_single(cls, masks, things={1})
-    assert panoptic[..., 0].tolist() == [[1, 1, 1, 1, -1]] and panoptic[..., 1].tolist() == [[1, 1, 1, 1, 0]]
+    assert (panoptic[..., 0].tolist() == [[1, 1, 1, 1, -1]]
+            and panoptic[..., 1].tolist() == [[1, 1, 1, 1, 0]])
     assert segments[0]["category_id"] == 1 and segments[0]["instance_id"] == 1
     # overlap rule: query 0 owns 5 pixels but wins 4 of them: 4/5 = 0.8 is kept (transformers: > 0.8
     # drops it); 3 of 4 = 0.75 is dropped
-    cls, masks = image([sure1, [-10.0, 11.0, -10.0]], [[[5.0] * 5], [[9.0, -9.0, -9.0, -9.0, -9.0]]])
+    cls, masks = image([sure1, [-10.0, 11.0, -10.0]],
+                       [[[5.0] * 5], [[9.0, -9.0, -9.0, -9.0, -9.0]]])
     panoptic, segments = panoptic_inference_single(cls, masks, things={1})
     assert panoptic[..., 1].tolist() == [[2, 1, 1, 1, 1]] and len(segments) == 2
-    cls, masks = image([sure1, [-10.0, 11.0, -10.0]], [[[5.0] * 4 + [-5.0]], [[9.0, -9.0, -9.0, -9.0, -3.0]]])
-    panoptic, segments = panoptic_inference_single(cls, masks, things={1})  # query 1 wins pixel 4 (void there)
-    assert panoptic[..., 0].tolist() == [[1, -1, -1, -1, -1]] and [s["instance_id"] for s in segments] == [1]
+    cls, masks = image([sure1, [-10.0, 11.0, -10.0]],
+                       [[[5.0] * 4 + [-5.0]], [[9.0, -9.0, -9.0, -9.0, -3.0]]])
+    # query 1 wins pixel 4 (void there)
+    panoptic, segments = panoptic_inference_single(cls, masks, things={1})
+    assert (panoptic[..., 0].tolist() == [[1, -1, -1, -1, -1]]
+            and [s["instance_id"] for s in segments] == [1])
     # two stuff queries of one class merge into one segment (instance 0); two things stay two
-    cls, masks = image([sure0, sure1, sure0, sure1], [[[9.0, -9, -9, -9, -9]], [[-9.0, 9, -9, -9, -9]],
-                                                      [[-9.0, -9, 9, -9, -9]], [[-9.0, -9, -9, 9, -9]]])
+    cls, masks = image([sure0, sure1, sure0, sure1],
+                       [[[9.0, -9, -9, -9, -9]], [[-9.0, 9, -9, -9, -9]],
+                                                      [[-9.0, -9, 9, -9, -9]],
+                        [[-9.0, -9, -9, 9, -9]]])
     panoptic, segments = panoptic_inference_single(cls, masks, things={1})
     assert panoptic.tolist() == [[[0, 0], [1, 1], [0, 0], [1, 2], [-1, 0]]]
-    assert [(s["id"], s["category_id"], s["instance_id"]) for s in segments] == [(1, 0, 0), (2, 1, 1), (3, 1, 2)]
+    assert ([(s["id"], s["category_id"], s["instance_id"]) for s in segments]
+            == [(1, 0, 0), (2, 1, 1), (3, 1, 2)])
     # score threshold: probability 0.8 exactly is not kept (> 0.8); every query no-object: all void
     cls = torch.log(torch.tensor([[0.8, 0.1, 0.1]]))
     panoptic, segments = panoptic_inference_single(cls, masks[:1], things={1})
     assert segments == [] and (panoptic[..., 0] == -1).all() and (panoptic[..., 1] == 0).all()
-    panoptic = panoptic_inference(torch.tensor([[[-10.0, -10.0, 10.0]] * 2]), masks[None, :2], things={1},
+    panoptic = panoptic_inference(torch.tensor([[[-10.0, -10.0, 10.0]] * 2]), masks[None, :2],
+                                  things={1},
                                   void_category=99)
     assert panoptic.shape == (1, 1, 5, 2) and (panoptic[..., 0] == 99).all()
 
@@ -281,13 +301,17 @@ def test_perfect_queries_score_one_with_segedu_metrics():
     for q, m in enumerate(masks):
         mask_logits[0, q][m] = 20.0
     # semantic
-    assert mean_iou(semantic_inference(class_logits, mask_logits), target["semantic"][None], num_classes) == 1
+    semantic = semantic_inference(class_logits, mask_logits)
+    assert mean_iou(semantic, target["semantic"][None], num_classes) == 1
     # panoptic: segedu's (H, W, 2) format, things numbered as in the scene
     panoptic = panoptic_inference(class_logits, mask_logits, things=dataset.thing_classes)
     gt = target["panoptic"].permute(1, 2, 0)[None]
     assert torch.equal(panoptic, gt)
-    assert panoptic_quality(panoptic, gt, things=dataset.thing_classes, stuffs=dataset.stuff_classes)["pq"] == 1
+    quality = panoptic_quality(panoptic, gt, things=dataset.thing_classes,
+                               stuffs=dataset.stuff_classes)
+    assert quality["pq"] == 1
     # instances (things only): mask AP 1
     result = instance_inference(class_logits, mask_logits, things=dataset.thing_classes)
-    ap = mean_average_precision(result, [{"masks": target["masks"], "labels": target["labels"]}], iou_type="segm")
+    ap = mean_average_precision(result, [{"masks": target["masks"], "labels": target["labels"]}],
+                                iou_type="segm")
     assert ap["map"] == pytest.approx(1.0)
