@@ -49,21 +49,18 @@ from segedu.data.datasets import (
 )
 from segedu.data.download import DownloadError
 from segedu.data.sample import SampleError
+from segedu.data.statistics import IMAGENET_MEAN, IMAGENET_STD
 
 __all__ = [
     "pets_segmentation",
     "voc_segmentation",
     "download_errors",
     "JointResize",
-    "IMAGENET_MEAN",
-    "IMAGENET_STD",
     "PETS_URLS",
     "VOC_URLS",
     "DOWNLOAD_TIMEOUT",
 ]
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 DOWNLOAD_TIMEOUT = 30.0
 """Seconds a download may wait for a connection or for the next bytes before it fails."""
 
