@@ -15,7 +15,7 @@ the published 64 for the slim networks that :mod:`segedu.zoo` trains on a CPU.
 """
 
 from . import bottom_up, foundation, semantic, top_down, universal
-from .registry import get_model, list_models, load_weights, register_model
+from .registry import get_model, list_models, load_weights, model_family, register_model
 
 __all__ = [
     "bottom_up",
@@ -23,6 +23,7 @@ __all__ = [
     "get_model",
     "list_models",
     "load_weights",
+    "model_family",
     "register_model",
     "semantic",
     "top_down",

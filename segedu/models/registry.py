@@ -27,8 +27,8 @@ import torch
 from torch import nn
 
 __all__ = [
-    "register_model", "get_model", "list_models", "load_weights", "official_state_dict",
-    "official_file", "imagenet_state_dict",
+    "register_model", "get_model", "list_models", "model_family", "load_weights",
+    "official_state_dict", "official_file", "imagenet_state_dict",
 ]
 
 _BUILDERS: dict[str, Callable[..., nn.Module]] = {}
@@ -57,6 +57,18 @@ def register_model(
 def list_models() -> list[str]:
     """The names :func:`get_model` knows, sorted."""
     return sorted(_BUILDERS)
+
+
+def model_family(name: str) -> str:
+    """The family of model ``name``: the package of :mod:`segedu.models` its builder lives in
+    (``"semantic"``, ``"top_down"``, ``"bottom_up"``, ``"universal"`` or ``"foundation"``),
+    which says which contract the model keeps (each family's ``base.py``)."""
+    if name not in _BUILDERS:
+        raise ValueError(f"unknown model {name!r}; known models: {', '.join(list_models())}")
+    parts = _BUILDERS[name].__module__.split(".")
+    if parts[:2] != ["segedu", "models"] or len(parts) < 4:
+        raise ValueError(f"the builder of {name!r} lives outside a family package: {'.'.join(parts)}")
+    return parts[2]
 
 
 def load_weights(model: nn.Module, path: str | os.PathLike) -> nn.Module:

@@ -1,5 +1,9 @@
 """Bottom-up instance segmentation: per-pixel maps grouped into objects (Part IV, cells).
 
+Every model here is a :class:`~.base.BottomUpModel`: ``forward`` gives a dict of per-pixel maps,
+and ``targets(instances)``, ``loss(outputs, targets)``, ``postprocess(outputs, **options)`` and
+``predict_instances(images, **options)`` have one signature for the family (:mod:`.base`).
+
 - :mod:`.unet_weight_map`: ``unet_weight_map`` (U-Net's gaps and border weight map, then
   connected components; Ronneberger et al. 2015);
 - :mod:`.stardist`: ``stardist`` (star-convex polygons; Schmidt et al. 2018);
@@ -8,6 +12,6 @@
   bandwidth; Neven et al. 2019).
 """
 
-from . import cellpose, spatial_embedding, stardist, unet_weight_map
+from . import base, cellpose, spatial_embedding, stardist, unet_weight_map
 
-__all__ = ["cellpose", "spatial_embedding", "stardist", "unet_weight_map"]
+__all__ = ["base", "cellpose", "spatial_embedding", "stardist", "unet_weight_map"]

@@ -27,11 +27,11 @@ import numpy as np
 import torch
 from scipy import ndimage
 from skimage.segmentation import expand_labels, relabel_sequential
-from torch import nn
 
 from ...losses import unet_weight_map, weighted_cross_entropy
 from ..registry import register_model
 from ..semantic.unet import UNet
+from .base import BottomUpModel
 
 __all__ = ["separate_touching", "UNetWeightMap", "unet_weight_map_model"]
 
@@ -53,8 +53,10 @@ def separate_touching(instances: torch.Tensor | np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.where(touching, 0, labels).astype(np.int64))
 
 
-class UNetWeightMap(nn.Module):
-    """A padded U-Net with two classes (background, nucleus), trained with the border weight map.
+class UNetWeightMap(BottomUpModel):
+    """A padded U-Net with two classes (background, nucleus), trained with the border weight map;
+    the bottom-up family's ``targets``, ``loss``, ``postprocess`` and ``predict_instances``
+    (:mod:`segedu.models.bottom_up.base`).
 
     ``forward``: images ``(N, C, H, W)`` -> ``{"logits": (N, 2, H, W)}``; H and W multiples of
     ``2**depth``.
@@ -75,15 +77,16 @@ class UNetWeightMap(nn.Module):
         weight = unet_weight_map(separated, w0=self.w0, sigma=self.sigma)
         return {"semantic": (separated > 0).long(), "weight": weight}
 
-    def loss(self, outputs: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> torch.Tensor:
+    def loss(self, outputs: dict[str, torch.Tensor],
+             targets: dict[str, torch.Tensor]) -> torch.Tensor:
         """The weighted cross-entropy (weighted mean over the batch's pixels)."""
         return weighted_cross_entropy(outputs["logits"].float(), targets["semantic"], targets["weight"])
 
-    @torch.no_grad()
-    def predict_instances(self, images: torch.Tensor, *, prob_thresh: float = 0.5) -> list[torch.Tensor]:
-        """One ``(H, W)`` int64 label image per image: connected components of the foreground."""
-        self.eval()
-        foreground = self(images)["logits"].float().softmax(1)[:, 1] > prob_thresh  # (N, H, W)
+    def postprocess(self, outputs: dict[str, torch.Tensor], *,
+                    prob_thresh: float = 0.5) -> list[torch.Tensor]:
+        """One ``(H, W)`` int64 label image per image of a batch of outputs: the
+        :meth:`components` of the foreground (nucleus probability > ``prob_thresh``)."""
+        foreground = outputs["logits"].float().softmax(1)[:, 1] > prob_thresh  # (N, H, W)
         return [self.components(mask) for mask in foreground.cpu().numpy()]
 
     def components(self, foreground: np.ndarray) -> torch.Tensor:

@@ -19,10 +19,10 @@ convolution with 3 channels, as in Cellpose.
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from ...registry import register_model
 from ...semantic.unet import UNet
+from ..base import BottomUpModel
 from .flows import masks_to_flows
 from .labels import check_instances
 from .loss import FLOW_SCALE, cellpose_loss
@@ -31,8 +31,10 @@ from .postprocess import compute_masks
 __all__ = ["Cellpose", "cellpose"]
 
 
-class Cellpose(nn.Module):
-    """Cellpose network: ``(N, in_channels, H, W)`` -> flows ``(N, 2, H, W)`` and cellprob ``(N, 1, H, W)``.
+class Cellpose(BottomUpModel):
+    """Cellpose network: ``(N, in_channels, H, W)`` -> flows ``(N, 2, H, W)`` and cellprob
+    ``(N, 1, H, W)``; the bottom-up family's ``targets``, ``loss``, ``postprocess`` and
+    ``predict_instances`` (:mod:`segedu.models.bottom_up.base`).
 
     H and W must be multiples of ``2**depth``.
     """
@@ -55,8 +57,7 @@ class Cellpose(nn.Module):
         out = self.unet(images)["out"]  # (N, 3, H, W); raises ValueError on a bad H, W
         return {"flows": out[:, :2], "cellprob": out[:, 2:]}
 
-    @staticmethod
-    def targets(instances: torch.Tensor) -> dict[str, torch.Tensor]:
+    def targets(self, instances: torch.Tensor) -> dict[str, torch.Tensor]:
         """Training targets of one ``(H, W)`` label image (CPU).
 
         ``{"flows": (2, H, W)`` float32 = 5 x unit flows (dy, dx), ``"cellprob": (1, H, W)`` float32
@@ -68,13 +69,13 @@ class Cellpose(nn.Module):
             "cellprob": (instances > 0).float().unsqueeze(0),
         }
 
-    @staticmethod
-    def loss(outputs: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> torch.Tensor:
+    def loss(self, outputs: dict[str, torch.Tensor],
+             targets: dict[str, torch.Tensor]) -> torch.Tensor:
         """``MSE(flows, 5 u) / 2 + BCE(cellprob)`` (see :func:`.loss.cellpose_loss`)."""
         return cellpose_loss(outputs, targets)
 
-    @staticmethod
     def postprocess(
+        self,
         outputs: dict[str, torch.Tensor],
         *,
         cellprob_threshold: float = 0.0,
@@ -82,7 +83,11 @@ class Cellpose(nn.Module):
         n_iter: int = 200,
         min_size: int = 15,
     ) -> list[torch.Tensor]:
-        """Network outputs of a batch -> one ``(H, W)`` int64 label image per image."""
+        """Network outputs of a batch -> one ``(H, W)`` int64 label image per image.
+
+        Cellpose's defaults: probability logit > 0, flow error <= 0.4, 200 Euler steps, masks
+        >= 15 pixels (:func:`.postprocess.compute_masks`).
+        """
         return [
             compute_masks(
                 flows, cellprob[0], n_iter=n_iter, cellprob_threshold=cellprob_threshold,
@@ -90,32 +95,6 @@ class Cellpose(nn.Module):
             )
             for flows, cellprob in zip(outputs["flows"], outputs["cellprob"], strict=True)
         ]
-
-    def predict_instances(
-        self,
-        images: torch.Tensor,
-        *,
-        cellprob_threshold: float = 0.0,
-        flow_threshold: float | None = 0.4,
-        n_iter: int = 200,
-        min_size: int = 15,
-    ) -> list[torch.Tensor]:
-        """Label images ``(H, W)`` int64 (0 background, 1..K) for ``images`` ``(N, C, H, W)``.
-
-        Runs the network in eval mode without gradients, then :meth:`postprocess` (Cellpose's
-        defaults: probability logit > 0, flow error <= 0.4, 200 Euler steps, masks >= 15 pixels).
-        """
-        was_training = self.training
-        self.eval()
-        try:
-            with torch.no_grad():
-                outputs = self(images)
-        finally:
-            self.train(was_training)
-        return self.postprocess(
-            outputs, cellprob_threshold=cellprob_threshold, flow_threshold=flow_threshold,
-            n_iter=n_iter, min_size=min_size,
-        )
 
 
 @register_model("cellpose")

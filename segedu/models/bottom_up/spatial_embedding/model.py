@@ -28,6 +28,7 @@ from torch import nn
 
 from ...registry import register_model
 from ...semantic.unet import UNet
+from ..base import BottomUpModel
 from .clustering import cluster_embeddings
 from .coordinates import PIXEL_SIZE, coordinate_map
 from .loss import CENTERS, spatial_embedding_loss
@@ -35,8 +36,10 @@ from .loss import CENTERS, spatial_embedding_loss
 __all__ = ["SpatialEmbedding", "spatial_embedding"]
 
 
-class SpatialEmbedding(nn.Module):
-    """Spatial embeddings with learned bandwidth (see the module docstring).
+class SpatialEmbedding(BottomUpModel):
+    """Spatial embeddings with learned bandwidth (see the module docstring); the bottom-up
+    family's ``targets``, ``loss``, ``postprocess`` and ``predict_instances``
+    (:mod:`segedu.models.bottom_up.base`).
 
     Args (keyword-only):
         in_channels: image channels ``C``.
@@ -95,8 +98,7 @@ class SpatialEmbedding(nn.Module):
             "seed": torch.sigmoid(self.seed_head(features)),  # (N, 1, H, W)
         }
 
-    @staticmethod
-    def targets(instances: torch.Tensor) -> dict[str, torch.Tensor]:
+    def targets(self, instances: torch.Tensor) -> dict[str, torch.Tensor]:
         """The training target of ONE image: ``{"instances": (H, W) int64}`` (the ids themselves)."""
         if not isinstance(instances, torch.Tensor):
             raise TypeError(f"instances must be a tensor, got {type(instances).__name__}")
@@ -108,34 +110,23 @@ class SpatialEmbedding(nn.Module):
             raise ValueError(f"instance ids must be >= 0 (0 = background), got {int(instances.min())}")
         return {"instances": instances.as_subclass(torch.Tensor).to(torch.int64)}
 
-    def loss(self, outputs: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> torch.Tensor:
+    def loss(self, outputs: dict[str, torch.Tensor],
+             targets: dict[str, torch.Tensor]) -> torch.Tensor:
         """The scalar training loss of a batch (:func:`.loss.spatial_embedding_loss`)."""
         if "instances" not in targets:
             raise KeyError("targets needs 'instances' (N, H, W), as SpatialEmbedding.targets gives")
         return spatial_embedding_loss(outputs, targets["instances"], **self.loss_options)["loss"]
 
-    @staticmethod
-    def postprocess(outputs: dict[str, torch.Tensor], **thresholds) -> list[torch.Tensor]:
-        """Cluster every image of a batch of outputs: one ``(H, W)`` int64 label image each.
-
-        ``thresholds``: those of :func:`.clustering.cluster_embeddings`.
-        """
-        return [cluster_embeddings(e, s, p, **thresholds)
-                for e, s, p in zip(outputs["embeddings"], outputs["sigma"], outputs["seed"], strict=True)]
-
-    def predict_instances(self, images: torch.Tensor, *, seed_thresh: float = 0.5, fg_thresh: float = 0.5,
-                          min_size: int = 10, min_unclustered_fraction: float = 0.5) -> list[torch.Tensor]:
-        """Instances of ``images (N, C, H, W)``: a list of ``N`` ``(H, W)`` int64 label images."""
-        was_training = self.training
-        self.eval()
-        try:
-            with torch.no_grad():
-                outputs = self(images)
-                return [labels.cpu() for labels in self.postprocess(
-                    outputs, seed_thresh=seed_thresh, fg_thresh=fg_thresh, min_size=min_size,
-                    min_unclustered_fraction=min_unclustered_fraction)]
-        finally:
-            self.train(was_training)
+    def postprocess(self, outputs: dict[str, torch.Tensor], *, seed_thresh: float = 0.5,
+                    fg_thresh: float = 0.5, min_size: int = 10,
+                    min_unclustered_fraction: float = 0.5) -> list[torch.Tensor]:
+        """Cluster every image of a batch of outputs: one ``(H, W)`` int64 label image each, on
+        the CPU (the thresholds of :func:`.clustering.cluster_embeddings`)."""
+        options = dict(seed_thresh=seed_thresh, fg_thresh=fg_thresh, min_size=min_size,
+                       min_unclustered_fraction=min_unclustered_fraction)
+        return [cluster_embeddings(e, s, p, **options).cpu()
+                for e, s, p in zip(outputs["embeddings"], outputs["sigma"], outputs["seed"],
+                                   strict=True)]
 
 
 @register_model("spatial_embedding")

@@ -51,6 +51,7 @@ from torch import nn
 
 from ...registry import register_model
 from ...semantic.unet import UNet
+from ..base import BottomUpModel
 from ._checks import _check_n_rays
 from .labels import as_label_image
 from .nms import polygon_nms
@@ -91,8 +92,10 @@ def stardist_loss(
     return loss_weights[0] * prob_loss + loss_weights[1] * dist_loss
 
 
-class StarDist(nn.Module):
-    """StarDist 2D: U-Net backbone, a 3x3 feature layer and two 1x1 heads.
+class StarDist(BottomUpModel):
+    """StarDist 2D: U-Net backbone, a 3x3 feature layer and two 1x1 heads; the bottom-up
+    family's ``targets``, ``loss``, ``postprocess`` and ``predict_instances``
+    (:mod:`segedu.models.bottom_up.base`).
 
     ``forward(images (N, C, H, W))`` -> ``{"prob": (N, 1, H, W) logits, "dist": (N, R, H, W)}``;
     H and W must be multiples of ``2**depth``.
@@ -136,7 +139,8 @@ class StarDist(nn.Module):
             "dist": star_distances(labels, self.n_rays),
         }
 
-    def loss(self, outputs: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> torch.Tensor:
+    def loss(self, outputs: dict[str, torch.Tensor],
+             targets: dict[str, torch.Tensor]) -> torch.Tensor:
         """Scalar loss of a batch, :func:`stardist_loss` with StarDist's default weights."""
         return stardist_loss(outputs, targets)
 
@@ -172,16 +176,17 @@ class StarDist(nn.Module):
         # hidden polygons leave gaps in the ids: relabel 1..K
         return torch.from_numpy(relabel_sequential(labels)[0].astype(np.int64))
 
-    @torch.no_grad()
-    def predict_instances(
+    def postprocess(
         self,
-        images: torch.Tensor,
+        outputs: dict[str, torch.Tensor],
+        *,
         prob_thresh: float = 0.5,
         nms_thresh: float = 0.4,
         grid: int | None = None,
         border: int = 0,
     ) -> list[torch.Tensor]:
-        """One ``(H, W)`` int64 label image per image of ``images (N, C, H, W)`` (eval mode).
+        """One ``(H, W)`` int64 label image per image of a batch of outputs
+        (:meth:`instances_from_maps` on the sigmoid of ``"prob"`` and on ``"dist"``).
 
         ``grid`` (default: the model's own, ``self.grid``, as StarDist takes its config's grid)
         takes candidates on every ``grid``-th row and column. This model predicts every pixel, so
@@ -192,8 +197,6 @@ class StarDist(nn.Module):
             grid = self.grid
         if isinstance(grid, bool) or not isinstance(grid, int) or grid < 1:
             raise ValueError(f"grid must be a positive integer, got {grid!r}")
-        self.eval()
-        outputs = self(images)
         prob = torch.sigmoid(outputs["prob"][:, 0])  # (N, H, W)
         return [
             self.instances_from_maps(p, d, prob_thresh=prob_thresh, nms_thresh=nms_thresh, grid=grid,

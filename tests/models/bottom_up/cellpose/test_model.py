@@ -15,6 +15,10 @@ from segedu.metrics import matching
 from segedu.models.bottom_up.cellpose import Cellpose, cellpose, cellpose_loss, masks_to_flows
 from segedu.models.registry import get_model
 
+# targets, loss and postprocess are instance methods (the bottom-up family's contract); they do
+# not depend on the network's size or weights
+SMALL = Cellpose(depth=1, width=4)
+
 
 def reference_loss_fn():
     """cellpose 4.2.1.1's ``train._loss_fn_seg``, compiled from the installed source file.
@@ -58,16 +62,16 @@ def test_forward_shapes_and_bad_sizes():
 
 def test_targets():
     labels = DATA[0][1]["instances"]
-    targets = Cellpose.targets(labels)
+    targets = SMALL.targets(labels)
     assert targets["flows"].shape == (2, 128, 128) and targets["flows"].dtype == torch.float32
     assert targets["cellprob"].shape == (1, 128, 128) and targets["cellprob"].dtype == torch.float32
     torch.testing.assert_close(targets["flows"], 5 * masks_to_flows(labels))
     assert torch.equal(targets["cellprob"][0], (labels > 0).float())
     # collate-able: the per-image dims come first
-    batch = torch.utils.data.default_collate([targets, Cellpose.targets(DATA[1][1]["instances"])])
+    batch = torch.utils.data.default_collate([targets, SMALL.targets(DATA[1][1]["instances"])])
     assert batch["flows"].shape == (2, 2, 128, 128)
     with pytest.raises(TypeError, match="integer"):
-        Cellpose.targets(labels.float())
+        SMALL.targets(labels.float())
 
 
 def test_loss_equals_cellpose_training_loss():
@@ -75,7 +79,7 @@ def test_loss_equals_cellpose_training_loss():
     ``MSE(y_flow, 5 * lbl_flow) / 2 + BCE(y_prob, lbl_mask > 0.5)``."""
     g = torch.Generator().manual_seed(0)
     labels = [DATA[i][1]["instances"][:64, :64] for i in range(2)]
-    targets = torch.utils.data.default_collate([Cellpose.targets(lab) for lab in labels])
+    targets = torch.utils.data.default_collate([SMALL.targets(lab) for lab in labels])
     outputs = {
         "flows": 3 * torch.randn(2, 2, 64, 64, generator=g),
         "cellprob": torch.randn(2, 1, 64, 64, generator=g),
@@ -84,7 +88,7 @@ def test_loss_equals_cellpose_training_loss():
     y = torch.cat([outputs["flows"], outputs["cellprob"]], dim=1)
     expected = reference_loss_fn()(lbl, y, torch.device("cpu"))
     torch.testing.assert_close(cellpose_loss(outputs, targets), expected)
-    torch.testing.assert_close(Cellpose.loss(outputs, targets), expected)
+    torch.testing.assert_close(SMALL.loss(outputs, targets), expected)
     with pytest.raises(ValueError, match="do not match"):
         cellpose_loss({"flows": outputs["flows"][:, :1], "cellprob": outputs["cellprob"]}, targets)
 
@@ -94,7 +98,8 @@ def test_loss_goes_down():
     model = cellpose(depth=2, width=8)
     items = [DATA[i] for i in range(4)]
     images = torch.stack([img[:, :64, :64] for img, _ in items])
-    targets = torch.utils.data.default_collate([Cellpose.targets(t["instances"][:64, :64]) for _, t in items])
+    targets = torch.utils.data.default_collate([SMALL.targets(t["instances"][:64, :64])
+                                                for _, t in items])
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     model.train()
     losses = []
@@ -110,9 +115,9 @@ def test_loss_goes_down():
 def test_postprocess_of_true_targets_gives_back_the_labels():
     """Perfect network outputs (5x true flows, confident logits) -> the labels (accuracy >= 0.95)."""
     labels = [DATA[i][1]["instances"] for i in (3, 4)]
-    targets = torch.utils.data.default_collate([Cellpose.targets(lab) for lab in labels])
+    targets = torch.utils.data.default_collate([SMALL.targets(lab) for lab in labels])
     outputs = {"flows": targets["flows"], "cellprob": 8 * targets["cellprob"] - 4}
-    predicted = Cellpose.postprocess(outputs)
+    predicted = SMALL.postprocess(outputs)
     for lab, pred in zip(labels, predicted, strict=True):
         assert pred.dtype == torch.int64 and pred.shape == lab.shape
         assert matching(lab, pred, thresh=0.5)["accuracy"] >= 0.95

@@ -43,7 +43,7 @@ def test_perfect_outputs_give_the_labels_back():
     for i in range(3):
         labels = ds[i][1]["instances"].as_subclass(torch.Tensor)
         outputs = _perfect_outputs(labels)
-        predicted = SpatialEmbedding.postprocess(outputs)[0]
+        predicted = SpatialEmbedding(depth=1, width=4).postprocess(outputs)[0]
         assert predicted.dtype == torch.int64 and predicted.shape == labels.shape
         assert matching(labels, predicted, thresh=0.5)["accuracy"] >= 0.95
         exact = cluster_embeddings(outputs["embeddings"][0], outputs["sigma"][0], outputs["seed"][0], min_size=1)

@@ -112,8 +112,10 @@ def test_predict_instances_runs_in_eval_mode():
         model.prob_head.weight.zero_()
         model.dist_head.bias.fill_(2.0)
         model.dist_head.weight.zero_()
+    seen = []  # the mode of the forward pass; the training mode comes back afterwards
+    model.register_forward_pre_hook(lambda module, args: seen.append(module.training))
     result = model.predict_instances(torch.rand(2, 1, 16, 16), grid=2)
-    assert not model.training and len(result) == 2
+    assert seen == [False] and model.training and len(result) == 2
     assert all(r.shape == (16, 16) and r.dtype == torch.int64 and r.max() > 0 for r in result)
 
 
