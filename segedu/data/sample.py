@@ -74,7 +74,9 @@ def panoptic_to_hw2(panoptic: torch.Tensor) -> torch.Tensor:
         return panoptic.permute(1, 2, 0).contiguous().as_subclass(torch.Tensor)
     if panoptic.ndim == 4 and panoptic.shape[1] == 2:
         return panoptic.permute(0, 2, 3, 1).contiguous().as_subclass(torch.Tensor)
-    raise SampleError(f"panoptic must have shape (2, H, W) or (B, 2, H, W), got {tuple(panoptic.shape)}")
+    raise SampleError(
+        f"panoptic must have shape (2, H, W) or (B, 2, H, W), got {tuple(panoptic.shape)}"
+    )
 
 
 def make_target(
@@ -188,12 +190,18 @@ def validate_target(
             )
     if "iscrowd" in target:
         crowd = target["iscrowd"]
-        if not isinstance(crowd, torch.Tensor) or crowd.ndim != 1 or (n is not None and crowd.shape[0] != n):
+        if (
+            not isinstance(crowd, torch.Tensor)
+            or crowd.ndim != 1
+            or (n is not None and crowd.shape[0] != n)
+        ):
             raise SampleError(f"target['iscrowd']{at} must be a tensor of shape (N,) with N = {n}")
     if "panoptic" in target:
         pan = need("panoptic", 3, (h, w), "(2, H, W)")
         if pan.shape[0] != 2:
-            raise SampleError(f"target['panoptic']{at} must have shape (2, H, W), got {tuple(pan.shape)}")
+            raise SampleError(
+                f"target['panoptic']{at} must have shape (2, H, W), got {tuple(pan.shape)}"
+            )
     if "instances" in target:
         need("instances", 2, (h, w), "(H, W)")
     if check_boxes_match_masks and "masks" in target and "boxes" in target and n:
@@ -215,11 +223,14 @@ def validate_sample(image: Any, target: Mapping[str, Any], *, source: str | None
     if not isinstance(image, torch.Tensor):
         raise SampleError(f"image{at} must be a tensor, got {type(image).__name__}")
     if image.ndim != 3 or image.shape[0] not in (1, 3):
-        raise SampleError(f"image{at} must have shape (C, H, W) with C in (1, 3), got {tuple(image.shape)}")
+        raise SampleError(
+            f"image{at} must have shape (C, H, W) with C in (1, 3), got {tuple(image.shape)}"
+        )
     if not image.is_floating_point():
         raise SampleError(f"image{at} must be a float tensor in [0, 1], got {image.dtype}")
     if image.numel() and (image.min() < 0 or image.max() > 1):
         raise SampleError(
-            f"image{at} values must lie in [0, 1], got [{float(image.min()):.3g}, {float(image.max()):.3g}]"
+            f"image{at} values must lie in [0, 1], got [{float(image.min()):.3g}, "
+            f"{float(image.max()):.3g}]"
         )
     validate_target(target, canvas_size=tuple(image.shape[-2:]), source=source)

@@ -45,7 +45,8 @@ def test_derived_boxes_of_an_empty_mask_and_of_no_masks():
 
 
 def test_make_target_wraps_in_tv_tensors_and_derives_boxes():
-    t = make_target(canvas_size=(12, 16), masks=_masks(), labels=[3, 4], semantic=torch.zeros(12, 16))
+    t = make_target(canvas_size=(12, 16), masks=_masks(), labels=[3, 4],
+                    semantic=torch.zeros(12, 16))
     assert isinstance(t["masks"], tv_tensors.Mask) and t["masks"].dtype == torch.bool
     assert isinstance(t["boxes"], tv_tensors.BoundingBoxes)
     assert t["boxes"].format == tv_tensors.BoundingBoxFormat.XYXY
@@ -77,13 +78,15 @@ def test_validate_sample_rejects_bad_images(image, message):
 
 
 def test_errors_name_the_source_and_key():
-    with pytest.raises(SampleError, match=r"target\['labels'\] in scenes\[7\].*3 entries.*2 instances"):
+    with pytest.raises(SampleError,
+                       match=r"target\['labels'\] in scenes\[7\].*3 entries.*2 instances"):
         make_target(canvas_size=(12, 16), masks=_masks(), labels=[1, 2, 3], source="scenes[7]")
 
 
 def test_masks_and_boxes_that_disagree_are_rejected():
     with pytest.raises(SampleError, match="box 1 .* disagrees with its mask"):
-        make_target(canvas_size=(12, 16), masks=_masks(), boxes=[[3, 2, 9, 5], [5, 5, 9, 9]], source="a.json")
+        make_target(canvas_size=(12, 16), masks=_masks(), boxes=[[3, 2, 9, 5], [5, 5, 9, 9]],
+                    source="a.json")
 
 
 def test_mask_shape_must_match_canvas():
