@@ -31,6 +31,7 @@ from segedu.models.foundation.sam.image_encoder import ImageEncoderViT  # noqa: 
 from segedu.models.registry import _OFFICIAL, official_file  # noqa: E402
 from segedu.viz.official import (  # noqa: E402
     dino_photographs,
+    instances_photographs,
     sam_one_click,
     semantic_photographs,
     voc_val_example,
@@ -209,11 +210,14 @@ def test_voc_val_example_reads_voc_only_when_it_is_there(tmp_path, monkeypatch):
     monkeypatch.setenv("SEGEDU_CACHE", str(tmp_path))
     assert voc_val_example() is None  # no VOC: nothing read, nothing downloaded
     expected = write_voc(tmp_path / "voc")  # $SEGEDU_CACHE/voc is the default root
-    title, image, labels = voc_val_example()
+    title, image, labels, masks, classes = voc_val_example()
     assert title == "VOC 2012 val 2007_000003"  # the only val image of the fake layout
+    truth = expected["2007_000003"]["semantic"]
+    assert classes == ("tvmonitor",) and masks.dtype == torch.bool
+    np.testing.assert_array_equal(masks.numpy(), (truth == 20)[None])  # its one object
     assert image.shape == (3, 24, 32) and image.dtype == torch.float32
     assert type(labels) is torch.Tensor and labels.dtype == torch.int64
-    np.testing.assert_array_equal(labels.numpy(), expected["2007_000003"]["semantic"])
+    np.testing.assert_array_equal(labels.numpy(), truth)
     colour = np.array(expected["2007_000003"]["color"]) / 255
     assert np.abs(image.mean(dim=(1, 2)).numpy() - colour).max() < 0.03  # that JPEG was read
     with pytest.raises(IndexError, match="outside VOC 2012 val"):
@@ -247,13 +251,16 @@ def test_semantic_photographs_titles_and_voc_accuracy(k, names, tmp_path):
                       "ground truth: tvmonitor"]
     plt.close(fig)
     with pytest.raises(ValueError, match="voc: expected image"):
-        semantic_photographs(model, weights, ["chelsea"], voc=(voc[0], voc[1], voc[2][:-1]))
+        semantic_photographs(model, weights, ["chelsea"], voc=voc._replace(labels=voc.labels[:-1]))
 
 
-@pytest.mark.parametrize("chapter, name", [("07_fcn.md", "fcn_resnet50"),
-                                           ("09_context.md", "deeplabv3_resnet50")])
-def test_semantic_cell_adds_the_voc_image_when_voc_is_cached(chapter, name, chapter_env,
-                                                             monkeypatch, capsys, tmp_path):
+@pytest.mark.parametrize("chapter, name, truth", [
+    ("07_fcn.md", "fcn_resnet50", "ground truth: tvmonitor"),
+    ("09_context.md", "deeplabv3_resnet50", "ground truth: tvmonitor"),
+    ("11_instance_segmentation.md", "maskrcnn_resnet50_fpn", "annotated: tvmonitor"),
+])
+def test_cell_adds_the_voc_image_when_voc_is_cached(chapter, name, truth, chapter_env,
+                                                    monkeypatch, capsys, tmp_path):
     from tests.data.fake_datasets import write_voc
 
     monkeypatch.setenv("SEGEDU_ONLINE", "1")
@@ -264,6 +271,53 @@ def test_semantic_cell_adds_the_voc_image_when_voc_is_cached(chapter, name, chap
     first = capsys.readouterr().out.splitlines()[0]
     assert first.startswith("Data: scikit-image photographs (astronaut, chelsea, coffee) and "
                             "VOC 2012 val 2007_000003 | weights: torchvision's official")
+    assert first.endswith("online mode: on (real data and official weights may be downloaded)")
     titles = [ax.get_title() for ax in plt.gcf().axes]  # fast mode: chelsea, VOC, its truth
     assert len(titles) == 3 and titles[1].startswith("VOC 2012 val 2007_000003: ")
-    assert titles[2] == "ground truth: tvmonitor" and chapter_env == []
+    assert titles[2] == truth and chapter_env == []
+
+
+class FixedDetector(torch.nn.Module):
+    """A stand-in for Mask R-CNN: on every image, a cat (COCO 17) at 0.9 whose soft mask is 0.8
+    on the top half, and a person (1) at 0.5 on the bottom half."""
+
+    def forward(self, images):
+        found = []
+        for image in images:
+            h, w = image.shape[1:]
+            masks = torch.zeros(2, 1, h, w)
+            masks[0, 0, : h // 2], masks[1, 0, h // 2:] = 0.8, 0.8
+            found.append({"masks": masks, "labels": torch.tensor([17, 1]),
+                          "scores": torch.tensor([0.9, 0.5]), "boxes": torch.zeros(2, 4)})
+        return found
+
+
+def test_instances_photographs_keeps_detections_above_the_threshold(tmp_path):
+    from torchvision.models.detection import MaskRCNN_ResNet50_FPN_Weights
+
+    from segedu.viz import overlay_instances
+    from tests.data.fake_datasets import write_voc
+
+    categories = MaskRCNN_ResNet50_FPN_Weights.DEFAULT.meta["categories"]
+    assert categories[17] == "cat" and categories[1] == "person"
+    write_voc(tmp_path)
+    voc = voc_val_example(root=tmp_path)
+    fig = instances_photographs(FixedDetector(), categories, ["chelsea"], threshold=0.7, voc=voc)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == ["chelsea: cat 0.90", "VOC 2012 val 2007_000003: cat 0.90",
+                      "annotated: tvmonitor"]
+    photo = skimage_photograph("chelsea")
+    top = torch.zeros(1, *photo.shape[1:], dtype=torch.bool)
+    top[0, : photo.shape[1] // 2] = True  # the cat's mask cut at 0.5, alone above 0.7
+    np.testing.assert_array_equal(fig.axes[0].images[0].get_array(), overlay_instances(photo, top))
+    np.testing.assert_array_equal(fig.axes[2].images[0].get_array(),
+                                  overlay_instances(voc.image, voc.masks))
+    plt.close(fig)
+    fig = instances_photographs(FixedDetector(), categories, ["chelsea"], threshold=0.4)
+    assert [ax.get_title() for ax in fig.axes] == ["chelsea: cat 0.90, person 0.50"]
+    plt.close(fig)
+    fig = instances_photographs(FixedDetector(), categories, ["chelsea"], threshold=0.95)
+    assert [ax.get_title() for ax in fig.axes] == ["chelsea: no detection above 0.95"]
+    plt.close(fig)
+    with pytest.raises(ValueError, match="threshold"):
+        instances_photographs(FixedDetector(), categories, ["chelsea"], threshold=1.5)

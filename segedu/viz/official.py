@@ -13,7 +13,9 @@ returns the matplotlib figure (not shown: the notebook's ``plt.show()`` shows it
   photograph (Kirillov et al. 2023, "Segment Anything"; chapter 16);
 - :func:`semantic_photographs`: a torchvision-trained semantic model (FCN, DeepLabv3; chapters 07
   and 09) on photographs, preprocessed as its weight enum says, and on a PASCAL VOC val image
-  next to its ground truth when :func:`voc_val_example` finds VOC 2012 on disk.
+  next to its ground truth when :func:`voc_val_example` finds VOC 2012 on disk;
+- :func:`instances_photographs`: torchvision's Mask R-CNN (chapter 11) on the same images, its
+  detections above a score threshold, and the VOC image's annotated objects beside them.
 
 No installed library ships a VOC or COCO image by itself: torchvision's ``VOCSegmentation``
 downloads the whole VOC 2012 archive (2 GB) and its COCO classes download nothing, so a VOC image
@@ -23,13 +25,16 @@ is shown only when VOC 2012 is already in segedu's cache (:func:`voc_val_example
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["dino_photographs", "sam_one_click", "semantic_photographs", "voc_val_example"]
+__all__ = [
+    "dino_photographs", "sam_one_click", "semantic_photographs", "instances_photographs",
+    "voc_val_example", "VocExample",
+]
 
 
 def _show(ax: Any, image: Any, title: str, **kwargs: Any) -> None:
@@ -129,18 +134,31 @@ def sam_one_click(model: nn.Module, name: str = "astronaut",
     return fig
 
 
-def voc_val_example(index: int = 0, *, root: Any = None) -> tuple[str, torch.Tensor,
-                                                                  torch.Tensor] | None:
-    """A PASCAL VOC 2012 val image and its class map when VOC 2012 is on disk, else ``None``.
+class VocExample(NamedTuple):
+    """One PASCAL VOC image with its annotations (:func:`voc_val_example`)."""
+
+    title: str
+    """e.g. ``"VOC 2012 val 2007_000033"``."""
+    image: torch.Tensor
+    """float32 ``(3, H, W)`` in [0, 1], at the original size."""
+    labels: torch.Tensor
+    """int64 ``(H, W)``: class 0..20 per pixel, 255 on the void border."""
+    masks: torch.Tensor
+    """bool ``(N, H, W)``: one mask per annotated object (void excluded)."""
+    classes: tuple[str, ...]
+    """the VOC class name of each object."""
+
+
+def voc_val_example(index: int = 0, *, root: Any = None) -> VocExample | None:
+    """A PASCAL VOC 2012 val image and its annotations when VOC 2012 is on disk, else ``None``.
 
     Reads through :class:`segedu.data.datasets.VOCSegmentation` (``root`` default
-    ``$SEGEDU_CACHE/voc``), never downloads. Returns ``(title, image, labels)``: ``title`` such as
-    ``"VOC 2012 val 2007_000033"``, ``image`` float32 ``(3, H, W)`` in [0, 1] at its original size
-    and ``labels`` int64 ``(H, W)``, classes 0..20 and 255 for the void border. An incomplete VOC
-    folder, an unreadable file or an ``index`` past the split raise the dataset's own errors.
+    ``$SEGEDU_CACHE/voc``), never downloads; see :class:`VocExample` for what it returns. An
+    incomplete VOC folder or an unreadable file raise the dataset's own errors, an ``index`` past
+    the split ``IndexError``.
     """
     from ..data.datasets._io import DatasetNotFoundError
-    from ..data.datasets.voc import VOCSegmentation
+    from ..data.datasets.voc import CLASSES, VOCSegmentation
 
     try:
         dataset = VOCSegmentation(root=root, year="2012", image_set="val")
@@ -151,14 +169,18 @@ def voc_val_example(index: int = 0, *, root: Any = None) -> tuple[str, torch.Ten
     if not 0 <= index < len(dataset):
         raise IndexError(f"index {index} is outside VOC 2012 val ({len(dataset)} images)")
     image, target = dataset[index]
-    title = f"VOC 2012 val {dataset.samples[index][0].stem}"
-    return title, image.as_subclass(torch.Tensor), target["semantic"].as_subclass(torch.Tensor)
+    empty = torch.zeros((0, *image.shape[1:]), dtype=torch.bool)
+    masks = target.get("masks", empty).as_subclass(torch.Tensor).bool()
+    classes = tuple(CLASSES[k] for k in target.get("labels", torch.zeros(0, dtype=int)).tolist())
+    return VocExample(f"VOC 2012 val {dataset.samples[index][0].stem}",
+                      image.as_subclass(torch.Tensor), target["semantic"].as_subclass(torch.Tensor),
+                      masks, classes)
 
 
 def semantic_photographs(model: nn.Module, weights: Any,
                          names: Sequence[str] = ("astronaut", "chelsea", "coffee"), *,
                          resize_size: int = 520,
-                         voc: tuple[str, torch.Tensor, torch.Tensor] | None = None) -> Any:
+                         voc: VocExample | None = None) -> Any:
     """A torchvision-trained semantic segmentation model on photographs, as a figure.
 
     Args:
@@ -172,9 +194,9 @@ def semantic_photographs(model: nn.Module, weights: Any,
         names: photographs of :func:`segedu.data.skimage_photograph`.
         resize_size: shorter side the photographs are resized to (torchvision's 520 for these
             weights).
-        voc: ``(title, image (3, H, W) in [0, 1], labels (H, W), 255 void)``, e.g. from
-            :func:`voc_val_example`: two more panels, the prediction and the ground truth, the
-            prediction's title with its pixel accuracy over the non-void pixels.
+        voc: a :class:`VocExample` (:func:`voc_val_example`): two more panels, the prediction
+            and the ground truth, the prediction's title with its pixel accuracy over the
+            non-void pixels.
 
     Returns:
         The figure: one panel per photograph, the predicted class map over the (resized)
@@ -191,7 +213,7 @@ def semantic_photographs(model: nn.Module, weights: Any,
     preprocess = weights.transforms(resize_size=resize_size)
     images = [(name, skimage_photograph(name)) for name in _names(names)]
     if voc is not None:
-        title, image, truth = voc
+        title, image, truth = voc.title, voc.image, voc.labels
         if image.ndim != 3 or image.shape[0] != 3 or tuple(truth.shape) != tuple(image.shape[1:]):
             raise ValueError(f"voc: expected image (3, H, W) and labels (H, W), got "
                              f"{tuple(image.shape)} and {tuple(truth.shape)}")
@@ -205,8 +227,8 @@ def semantic_photographs(model: nn.Module, weights: Any,
         shown = TF.resize(photo, list(labels.shape), antialias=True)
         ax.imshow(overlay_semantic(shown, labels, num_classes=len(categories), alpha=0.5))
         title = f"{name}: {', '.join(found) or 'background only'}"
-        if voc is not None and name == voc[0]:
-            truth = TF.resize(voc[2][None], list(labels.shape),
+        if voc is not None and name == voc.title:
+            truth = TF.resize(voc.labels[None], list(labels.shape),
                               interpolation=InterpolationMode.NEAREST)[0]
             scored = truth != 255
             accuracy = (labels[scored] == truth[scored]).float().mean().item()
@@ -219,5 +241,56 @@ def semantic_photographs(model: nn.Module, weights: Any,
             axes[0, -1].axis("off")
         ax.set_title(title, fontsize=9)
         ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def instances_photographs(model: nn.Module, categories: Sequence[str],
+                          names: Sequence[str] = ("astronaut", "chelsea", "coffee"), *,
+                          threshold: float = 0.7, voc: VocExample | None = None) -> Any:
+    """A torchvision-style Mask R-CNN on photographs: its confident detections, as a figure.
+
+    Args:
+        model: a detector in eval mode that takes a list of ``(3, H, W)`` images in [0, 1] and
+            returns one dict per image with ``"masks"`` ``(K, 1, H, W)`` (soft, in [0, 1]),
+            ``"labels"`` ``(K,)`` and ``"scores"`` ``(K,)`` (segedu's ``maskrcnn_resnet50_fpn``,
+            as torchvision's).
+        categories: the name of each label index (``MaskRCNN_ResNet50_FPN_Weights.DEFAULT
+            .meta["categories"]``: COCO's, with ``"N/A"`` for the unused indices).
+        names: photographs of :func:`segedu.data.skimage_photograph`.
+        threshold: the detections shown have a score above it; their masks are cut at 0.5.
+        voc: a :class:`VocExample`: two more panels, the detections on its image and its annotated
+            objects (VOC's classes are 20 of COCO's 80).
+
+    Returns:
+        The figure: one panel per image, the kept masks over it, titled ``"name: cat 0.98, ..."``.
+    """
+    import matplotlib.pyplot as plt
+
+    from ..data import skimage_photograph
+    from .overlays import overlay_instances
+
+    if not 0 <= threshold < 1:
+        raise ValueError(f"threshold must be in [0, 1), got {threshold}")
+    images = [(name, skimage_photograph(name)) for name in _names(names)]
+    if voc is not None:
+        images.append((voc.title, voc.image))
+    columns = len(images) + (voc is not None)
+    fig, axes = plt.subplots(1, columns, figsize=(4.5 * columns, 4), squeeze=False)
+    for ax, (name, photo) in zip(axes[0], images, strict=False):
+        with torch.no_grad():
+            found = model([photo])[0]
+        keep = found["scores"] > threshold
+        masks = found["masks"][keep, 0] > 0.5  # (K, H, W)
+        ax.imshow(overlay_instances(photo, masks))
+        shown = [f"{categories[k]} {s:.2f}" for k, s in
+                 zip(found["labels"][keep].tolist(), found["scores"][keep].tolist(), strict=True)]
+        ax.set_title(f"{name}: {', '.join(shown) or f'no detection above {threshold}'}",
+                     fontsize=8)
+        ax.axis("off")
+    if voc is not None:
+        axes[0, -1].imshow(overlay_instances(voc.image, voc.masks))
+        axes[0, -1].set_title(f"annotated: {', '.join(voc.classes) or 'no object'}", fontsize=8)
+        axes[0, -1].axis("off")
     fig.tight_layout()
     return fig
