@@ -153,20 +153,24 @@ def test_no_import_cycle():
     assert not cycles, "import cycles:\n" + "\n".join(" <-> ".join(c) for c in cycles)
 
 
+def _plant(tmp_path, monkeypatch, files: dict[str, str]) -> None:
+    """Write a fake ``segedu`` package (``{relative path: source}``) and point the scans at it."""
+    for relative, source in {"__init__.py": "", **files}.items():
+        path = tmp_path / "segedu" / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(source)
+    monkeypatch.setitem(globals(), "ROOT", tmp_path)
+    monkeypatch.setitem(globals(), "PACKAGE", tmp_path / "segedu")
+
+
 def test_the_scans_find_what_they_look_for(tmp_path, monkeypatch):
     """Both scans flag a planted private import and a planted cycle, inside functions too."""
-    package = tmp_path / "segedu"
-    (package / "a").mkdir(parents=True)
-    (package / "__init__.py").write_text("")
-    (package / "a" / "__init__.py").write_text("from .x import f\n")
-    (package / "a" / "_util.py").write_text("def g():\n    pass\n")
-    (package / "a" / "x.py").write_text(
-        "from ._util import g\n\ndef f():\n    from segedu.b import h\n    return h\n"
-    )
-    (package / "b.py").write_text("from segedu.a.x import _helper\nfrom .a._util import g\n"
-                                  "def h():\n    pass\n")
-    monkeypatch.setitem(globals(), "ROOT", tmp_path)
-    monkeypatch.setitem(globals(), "PACKAGE", package)
+    _plant(tmp_path, monkeypatch, {
+        "a/__init__.py": "from .x import f\n",
+        "a/_util.py": "def g():\n    pass\n",
+        "a/x.py": "from ._util import g\n\ndef f():\n    from segedu.b import h\n    return h\n",
+        "b.py": "from segedu.a.x import _helper\nfrom .a._util import g\ndef h():\n    pass\n",
+    })
     assert private_imports() == [
         "segedu/b.py:1: imports private name _helper from segedu.a.x",
         "segedu/b.py:2: imports private module segedu.a._util",
@@ -174,26 +178,18 @@ def test_the_scans_find_what_they_look_for(tmp_path, monkeypatch):
     assert import_cycles() == [["segedu.a.x", "segedu.b"]]
 
 
-@pytest.mark.parametrize("bad", ["from segedu.a import _x\n", "import segedu.a._util\n"])
+@pytest.mark.parametrize("bad", ["from segedu.a import _x", "import segedu.a._util"])
 def test_a_private_import_inside_a_function_is_found(tmp_path, monkeypatch, bad):
-    package = tmp_path / "segedu"
-    (package / "a").mkdir(parents=True)
-    (package / "__init__.py").write_text("")
-    (package / "a" / "__init__.py").write_text("_x = 1\n")
-    (package / "a" / "_util.py").write_text("")
-    (package / "c.py").write_text("def f():\n    " + bad.replace("\n", "\n    ").rstrip() + "\n")
-    monkeypatch.setitem(globals(), "ROOT", tmp_path)
-    monkeypatch.setitem(globals(), "PACKAGE", package)
+    _plant(tmp_path, monkeypatch, {
+        "a/__init__.py": "_x = 1\n", "a/_util.py": "", "c.py": f"def f():\n    {bad}\n",
+    })
     assert len(private_imports()) == 1
 
 
 def test_a_package_and_its_submodule_importing_each_other_is_a_cycle(tmp_path, monkeypatch):
-    package = tmp_path / "segedu"
-    (package / "a").mkdir(parents=True)
-    (package / "__init__.py").write_text("")
-    (package / "a" / "__init__.py").write_text("from .x import f\nLIMIT = 3\n")
-    (package / "a" / "x.py").write_text("from . import LIMIT\n\ndef f():\n    return LIMIT\n")
-    monkeypatch.setitem(globals(), "ROOT", tmp_path)
-    monkeypatch.setitem(globals(), "PACKAGE", package)
+    _plant(tmp_path, monkeypatch, {
+        "a/__init__.py": "from .x import f\nLIMIT = 3\n",
+        "a/x.py": "from . import LIMIT\n\ndef f():\n    return LIMIT\n",
+    })
     assert import_cycles() == [["segedu.a", "segedu.a.x"]]
     assert private_imports() == []
