@@ -244,16 +244,14 @@ def train_dino(model: torch.nn.Module, config: DinoConfig, device: torch.device 
     images = (scene_tensors(seed=0, length=scenes)[0] * 255).round().to(torch.uint8)
     data_minutes = (time.perf_counter() - start) / 60
     augment = dino_augmentation()
-    # 2. student (backbone + shared head + mask token) and teacher (a copy, no gradients), the two
-    # losses
+    # 2. student (backbone + shared head + mask token), teacher (a copy, no gradients), losses
     head = DINOHead(in_dim=model.embed_dim, out_dim=out_dim, hidden_dim=config.hidden_dim,
                     bottleneck_dim=config.bottleneck_dim)
     student = MaskedPatchWrapper(backbone=model, head=head).to(device).train()
     teacher = make_teacher(student).train()
     class_loss = DINOLoss(out_dim=out_dim).to(device)
     patch_loss = MaskedPatchLoss(out_dim=out_dim).to(device)
-    # 3. AdamW; biases and norm parameters (and the mask token) without weight decay (DINO's
-    # get_params_groups)
+    # 3. AdamW; biases and norms (and the mask token) without weight decay (get_params_groups)
     named = [(n, p) for n, p in student.named_parameters() if p.requires_grad]
     decayed = [p for n, p in named if p.ndim > 1 and not n.endswith(".bias")]
     plain = [p for n, p in named if p.ndim <= 1 or n.endswith(".bias")]
@@ -272,8 +270,7 @@ def train_dino(model: torch.nn.Module, config: DinoConfig, device: torch.device 
         tau = teacher_temperature(step, warmup_temp=config.teacher_temp[0],
                                   final_temp=config.teacher_temp[1],
                                   warmup_epochs=temp_warmup)
-        # 5. a batch of scenes (reshuffled at each pass over the data), 2 views each, and their
-        # block masks
+        # 5. a batch of scenes (reshuffled at each pass), 2 views each, and their block masks
         if position + batch > scenes:
             order, position = torch.randperm(scenes, generator=generator), 0
         chosen = order[position:position + batch]
@@ -282,8 +279,7 @@ def train_dino(model: torch.nn.Module, config: DinoConfig, device: torch.device 
         masks = [random_block_masks(batch, grid, generator=generator,
                                     probability=config.mask_probability,
                                     ratio=config.mask_ratio).to(device) for _ in views]
-        # 6. the step: teacher on the plain views, student on the masked ones, the two losses,
-        # AdamW, EMA
+        # 6. the step: teacher on the plain views, student on the masked ones, losses, AdamW, EMA
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
             values = ibot_training_step(student, teacher, class_loss, patch_loss, views, masks,
                                         optimizer,
@@ -295,7 +291,6 @@ def train_dino(model: torch.nn.Module, config: DinoConfig, device: torch.device 
                                         freeze_last_layer=step < frozen,
                                         all_patches=config.all_patches)
         check_finite(values["loss"], step=step, parts=values)
-        scheduler.step()
         recent = (recent + [values])[-50:]
         if (step + 1) % config.log_every == 0 or step + 1 == steps:
             # a class loss of ln K means uniform outputs: the collapse that centring can cause
@@ -306,6 +301,7 @@ def train_dino(model: torch.nn.Module, config: DinoConfig, device: torch.device 
                 f"patch loss {mean['patch_loss']:.3f} (means of the last {len(recent)}; "
                 f"ln K = {math.log(out_dim):.3f}), teacher temperature {tau:.3f}, "
                 f"lr {optimizer.param_groups[0]['lr']:.2e}{collapsed}")
+        scheduler.step()  # the next step's learning rate
         due = callback_every > 0 and (step + 1) % callback_every == 0 and step + 1 < steps
         if callback is not None and due:
             with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
