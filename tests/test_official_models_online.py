@@ -204,7 +204,7 @@ class ConstantClass(torch.nn.Module):
 
 
 def test_voc_val_example_reads_voc_only_when_it_is_there(tmp_path, monkeypatch):
-    from segedu.data.datasets._io import DatasetNotFoundError
+    from segedu.data.datasets import DatasetNotFoundError
     from tests.data.fake_datasets import write_voc
 
     monkeypatch.setenv("SEGEDU_CACHE", str(tmp_path))

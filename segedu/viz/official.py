@@ -157,7 +157,7 @@ def voc_val_example(index: int = 0, *, root: Any = None) -> VocExample | None:
     incomplete VOC folder or an unreadable file raise the dataset's own errors, an ``index`` past
     the split ``IndexError``.
     """
-    from ..data.datasets._io import DatasetNotFoundError
+    from ..data.datasets import DatasetNotFoundError
     from ..data.datasets.voc import CLASSES, VOCSegmentation
 
     try:
