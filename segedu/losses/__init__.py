@@ -4,6 +4,8 @@ Pixel losses compare each pixel's prediction with its label (cross-entropy, foca
 region losses compare whole masks (Dice, Jaccard, Tversky, Lovász); box losses compare boxes
 (smooth L1, IoU, GIoU). All follow PyTorch's conventions: ``logits (N, C, ...)``, integer
 ``target (N, ...)``, ``weight``, ``ignore_index``, ``reduction`` in ``"none" | "mean" | "sum"``.
+The region losses also take ``mode="per_mask"``: ``N`` independent binary masks ``(N, ...)`` with
+targets of the same shape in ``[0, 1]``, one loss per mask (Mask2Former's and SAM's mask losses).
 """
 
 from .box import generalized_box_iou_loss, iou_loss, lp_iou_loss, smooth_l1_loss
