@@ -79,7 +79,8 @@ def fit(
         epochs, max_steps: stop after ``epochs`` passes over the data or ``max_steps`` optimizer
             steps, whichever comes first; at least one of them is needed.
         scheduler: a learning-rate scheduler, stepped after every optimizer step (so give it
-            its length in steps, e.g. ``OneCycleLR(..., total_steps=...)``).
+            its length in steps, e.g. ``WarmupCosine(optimizer, total_steps)`` of
+            :mod:`segedu.engine.schedule`, or ``OneCycleLR(..., total_steps=...)``).
         device: ``None`` is :func:`segedu.config.device` (CUDA, then MPS, then CPU).
         amp: mixed precision; ``None`` means on iff the device is CUDA.
         grad_clip: clip the gradient norm to this value.
