@@ -28,9 +28,11 @@ self-intersecting (snapped) polygons are handled too.
 
 Fast path (``polygon_nms(..., method="fast")``, the default): the same greedy loop, but most
 pairs are decided by bounds on their overlap that cost a few numbers per edge (the common bounding
-box, the parts of each polygon inside it, cut into cells); only the pairs whose bounds straddle
-the threshold get the exact slab sweep. The kept polygons are those of ``method="readable"``
-(tested on random and edge cases).
+box, the parts of each polygon inside it, cut into cells), valid for *simple* polygons (star-shaped
+about their centre, or checked edge against edge when snapping made them zig-zag); only the pairs
+whose bounds straddle the threshold get the exact slab sweep, and those wait until the loop needs
+their answer, to be swept together. The kept polygons are those of ``method="readable"`` (tested on
+random and edge cases).
 
 Known differences from StarDist (tested, see the tests' docstrings):
 
@@ -55,14 +57,16 @@ __all__ = ["polygon_area", "polygon_intersection_area", "polygon_nms"]
 
 
 def polygon_area(vertices: np.ndarray) -> np.ndarray:
-    """Shoelace area ``|sum_k x_k y_{k+1} - x_{k+1} y_k| / 2`` of polygons ``(..., V, 2)`` -> ``(...,)``."""
+    """Shoelace area ``|sum_k x_k y_{k+1} - x_{k+1} y_k| / 2`` of polygons ``(..., V, 2)`` ->
+    ``(...,)``."""
     x, y = vertices[..., 0], vertices[..., 1]
     x_next, y_next = np.roll(x, -1, axis=-1), np.roll(y, -1, axis=-1)
     return 0.5 * np.abs(np.sum(x * y_next - x_next * y, axis=-1))
 
 
 def polygon_intersection_area(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Exact area of ``a ∩ b`` for one polygon ``a (V, 2)`` and polygons ``b (J, U, 2)`` -> ``(J,)``.
+    """Exact area of ``a ∩ b`` for one polygon ``a (V, 2)`` and polygons ``b (J, U, 2)`` ->
+    ``(J,)``; or pair by pair, ``a (J, V, 2)`` with ``b (J, U, 2)``.
 
     Vertices are ``(x, y)`` pairs in order (either orientation); "inside" is the non-zero winding
     rule. Computed in float64 by the slab sweep described in the module docstring.
@@ -73,10 +77,10 @@ def polygon_intersection_area(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     if n_pairs == 0:
         return np.zeros(0)
     # 1. the edges of both polygons, per pair: start p0, end p1 (J, E, 2), and whose edge it is
-    a_start = np.broadcast_to(a[None], (n_pairs, *a.shape))
+    a_start = np.broadcast_to(a if a.ndim == 3 else a[None], (n_pairs, *a.shape[-2:]))
     p0 = np.concatenate([a_start, b], axis=1)
     p1 = np.concatenate([np.roll(a_start, -1, axis=1), np.roll(b, -1, axis=1)], axis=1)
-    of_a = np.arange(p0.shape[1]) < len(a)  # (E,)
+    of_a = np.arange(p0.shape[1]) < a.shape[-2]  # (E,)
 
     # 2. the x coordinates where two edges cross (proper crossings of the two segments)
     d = p1 - p0  # (J, E, 2)
@@ -86,7 +90,8 @@ def polygon_intersection_area(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         s = (w[..., 0] * d[:, None, :, 1] - w[..., 1] * d[:, None, :, 0]) / denom  # along edge e
         t = (w[..., 0] * d[:, :, None, 1] - w[..., 1] * d[:, :, None, 0]) / denom  # along edge f
         crossing = (denom != 0) & (s > 0) & (s < 1) & (t > 0) & (t < 1)
-        x_cross = np.where(crossing, p0[:, :, None, 0] + s * d[:, :, None, 0], np.inf).reshape(n_pairs, -1)
+        x_cross = np.where(crossing, p0[:, :, None, 0] + s * d[:, :, None, 0], np.inf)
+        x_cross = x_cross.reshape(n_pairs, -1)
     n_cross = int(crossing.sum(axis=(1, 2)).max())
     x_cross = np.sort(x_cross, axis=1)[:, :n_cross]  # (J, C), padded with inf
     # a padding value becomes a repeated vertex x: a slab of width 0, which adds nothing
@@ -159,7 +164,8 @@ def polygon_nms(
     n = len(dist)
     if points.shape != (n, 2) or scores.shape != (n,):
         raise ValueError(
-            f"points must be ({n}, 2) and scores ({n},), got {tuple(points.shape)} and {tuple(scores.shape)}"
+            f"points must be ({n}, 2) and scores ({n},), got {tuple(points.shape)} and "
+            f"{tuple(scores.shape)}"
         )
     if n == 0:
         return torch.zeros(0, dtype=torch.int64)
@@ -184,7 +190,8 @@ def polygon_nms(
 
 def _suppress_readable(vertices: np.ndarray, areas: np.ndarray, iou_threshold: float,
                        batch_size: int) -> np.ndarray:
-    """Greedy NMS of polygons ``(K, V, 2)`` sorted by decreasing score: ``(K,)`` bool, suppressed."""
+    """Greedy NMS of polygons ``(K, V, 2)`` sorted by decreasing score: ``(K,)`` bool,
+    suppressed."""
     n = len(vertices)
     low, high = vertices.min(axis=1), vertices.max(axis=1)  # (K, 2) bounding boxes
     suppressed = np.zeros(n, bool)
@@ -204,30 +211,42 @@ def _suppress_readable(vertices: np.ndarray, areas: np.ndarray, iou_threshold: f
     return suppressed
 
 
-def _suppress_fast(vertices: np.ndarray, areas: np.ndarray, centers: np.ndarray, iou_threshold: float,
-                   batch_size: int) -> np.ndarray:
+def _suppress_fast(vertices: np.ndarray, areas: np.ndarray, centers: np.ndarray,
+                   iou_threshold: float, batch_size: int) -> np.ndarray:
     """:func:`_suppress_readable`, with most pairs decided without their exact overlap.
 
     For a kept polygon ``A`` and a later one ``B`` whose boxes meet in the box ``R``:
 
-    - ``|A ∩ B| <= |R|`` for any polygons; and when both are simple (:func:`_star_shaped`),
+    - ``|A ∩ B| <= |R|`` for any polygons; and for a simple polygon (:func:`_star_shaped`)
+      ``|A ∩ B| <= |A ∩ R|`` (the other may be any polygon); when both are simple,
     - ``|A ∩ B| <= min(|A ∩ R|, |B ∩ R|)`` and ``|A ∩ B| >= |A ∩ R| + |B ∩ R| - |R|`` (both lie in
       ``R``), areas computed edge by edge (:func:`_area_in_boxes`, 32 numbers a pair instead of the
-      thousands of the exact sweep).
+      thousands of the exact sweep), first in ``R`` whole, then in 4 x 4 cells of it.
 
     A bound decides a pair when it clears the threshold by a millionth of the area (far more than
-    the rounding of either computation); the other pairs get the exact overlap of the readable
-    version (the same function, the same bits). So the kept polygons are the readable version's.
+    the rounding of either computation). The other pairs get the exact overlap of the readable
+    version (the same function, the same bits), but not at once: they wait until the loop reaches
+    their later polygon (only then does it matter whether it was suppressed), and all the pairs
+    waiting by then are computed together, in a few vectorised calls instead of one per kept
+    polygon. So the kept polygons are the readable version's.
     """
     n = len(vertices)
     low, high = vertices.min(axis=1), vertices.max(axis=1)  # (K, 2) bounding boxes
     simple = _star_shaped(vertices, centers)
+    simple[~simple] = _simple_polygons(vertices[~simple])
+    edges = _edges(vertices)
     suppressed = np.zeros(n, bool)
+    waiting = np.zeros(n, bool)  # a pair (kept, this one) waits for its exact overlap
+    pairs: list[tuple[int, np.ndarray]] = []
     for i in range(n):
         if suppressed[i]:
             continue
-        later = np.arange(i + 1, n)
-        later = later[~suppressed[later]]
+        if waiting[i]:  # settle every waiting pair before deciding whether i is kept
+            _settle(pairs, vertices, areas, iou_threshold, batch_size, suppressed)
+            pairs, waiting[:] = [], False
+            if suppressed[i]:
+                continue
+        later = np.flatnonzero(~suppressed[i + 1:]) + (i + 1)
         later = later[np.all((low[later] <= high[i]) & (low[i] <= high[later]), axis=1)]
         if later.size == 0:
             continue
@@ -237,30 +256,57 @@ def _suppress_fast(vertices: np.ndarray, areas: np.ndarray, centers: np.ndarray,
         box_low, box_high = np.maximum(low[later], low[i]), np.minimum(high[later], high[i])
         box = np.prod(box_high - box_low, axis=1)
         undecided = box >= limit - margin  # the others overlap too little, whatever their shapes
-        # two rounds of bounds on the pairs of simple polygons: the common box whole, then cut
+        # two rounds of bounds on the pairs with a simple polygon: the common box whole, then cut
         # into 4 x 4 cells for those still undecided
         for grid in (1, 4):
-            both = undecided & simple[later] & simple[i]
-            if not both.any():
+            where = np.flatnonzero(undecided & (simple[later] | simple[i]))
+            if where.size == 0:
                 break
-            where = np.flatnonzero(both)
-            lower, upper = _overlap_bounds(vertices[i], vertices[later[where]], box_low[where],
+            lower, upper = _overlap_bounds(edges, simple, i, later[where], box_low[where],
                                            box_high[where], grid)
             keep = upper < limit[where] - margin[where]
             drop = lower > limit[where] + margin[where]
             suppressed[later[where[drop]]] = True
             undecided[where[keep | drop]] = False
-        later, limit = later[undecided], limit[undecided]
-        for start in range(0, len(later), batch_size):
-            js = later[start : start + batch_size]
-            overlap = polygon_intersection_area(vertices[i], vertices[js])
-            ratio = overlap / np.minimum(areas[i] + 1e-10, areas[js] + 1e-10)
-            suppressed[js[ratio > iou_threshold]] = True
+        if undecided.any():
+            pairs.append((i, later[undecided]))
+            waiting[later[undecided]] = True
     return suppressed
 
 
+def _settle(pairs: list[tuple[int, np.ndarray]], vertices: np.ndarray, areas: np.ndarray,
+            iou_threshold: float, batch_size: int, suppressed: np.ndarray) -> None:
+    """Suppress the later polygon of every pair ``(i, js)`` that the exact overlap says to, with
+    the readable version's computation (:func:`polygon_intersection_area`, then the same ratio)."""
+    first = np.concatenate([np.full(len(js), i) for i, js in pairs])
+    second = np.concatenate([js for _, js in pairs])
+    for start in range(0, len(first), batch_size):
+        i, js = first[start:start + batch_size], second[start:start + batch_size]
+        overlap = polygon_intersection_area(vertices[i], vertices[js])
+        ratio = overlap / np.minimum(areas[i] + 1e-10, areas[js] + 1e-10)
+        suppressed[js[ratio > iou_threshold]] = True
+
+
+def _edges(vertices: np.ndarray) -> tuple[np.ndarray, ...]:
+    """What :func:`_area_in_boxes` needs of the edges of polygons ``(..., V, 2)``, each
+    ``(..., V)``: start, x range, slope (0 for vertical edges) and its inverse (inf or nan for
+    horizontal or empty edges), whether the edge is horizontal or empty, and its direction along
+    x (+1, -1, 0)."""
+    x_a, y_a = vertices[..., 0], vertices[..., 1]  # edge starts
+    x_b, y_b = np.roll(x_a, -1, axis=-1), np.roll(y_a, -1, axis=-1)  # edge ends
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slope = (y_b - y_a) / (x_b - x_a)
+        inverse = (x_b - x_a) / (y_b - y_a)
+    flat = ~np.isfinite(inverse)  # horizontal or empty: one piece
+    sloped = x_b != x_a
+    slope = np.where(sloped, slope, 0.0)  # vertical edges have no width: any finite slope
+    return (x_a, y_a, np.minimum(x_a, x_b), np.maximum(x_a, x_b), slope, inverse, flat,
+            np.sign(x_b - x_a))
+
+
 def _area_in_boxes(vertices: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
-    """``|P ∩ box|`` for simple polygons ``vertices (..., V, 2)`` and boxes ``[low, high]`` ``(..., 2)``.
+    """``|P ∩ box|`` for simple polygons ``vertices (..., V, 2)`` and boxes ``[low, high]``
+    ``(..., 2)``.
 
     The leading dimensions broadcast; the result has their shape. Green's theorem with
     ``g(x, y) = clamp(y, y0, y1) - y0`` on ``x0 <= x <= x1``: the closed integral of ``g dx``
@@ -268,50 +314,114 @@ def _area_in_boxes(vertices: np.ndarray, low: np.ndarray, high: np.ndarray) -> n
     inside the box. Along one edge ``g`` is piecewise linear in ``x``, with breaks where the edge
     crosses ``y = y0`` or ``y = y1``; the midpoint rule is exact on each piece.
     """
-    x_a, y_a = vertices[..., 0], vertices[..., 1]  # (..., V): edge starts
-    x_b, y_b = np.roll(x_a, -1, axis=-1), np.roll(y_a, -1, axis=-1)  # edge ends
+    return _area_in_boxes_of(_edges(vertices), low, high)
+
+
+def _area_in_boxes_of(edges: tuple[np.ndarray, ...], low: np.ndarray,
+                      high: np.ndarray) -> np.ndarray:
+    """:func:`_area_in_boxes` of polygons given by their :func:`_edges`."""
+    x_a, y_a, x_min, x_max, slope, inverse, flat, direction = edges
     x0, y0 = low[..., 0, None], low[..., 1, None]  # (..., 1)
     x1, y1 = high[..., 0, None], high[..., 1, None]
     # the edge's x range, clipped to the box's
-    u = np.clip(np.minimum(x_a, x_b), x0, x1)
-    v = np.clip(np.maximum(x_a, x_b), x0, x1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        slope = (y_b - y_a) / (x_b - x_a)  # inf or nan for vertical edges (there u == v anyway)
-        at_y0 = x_a + (y0 - y_a) / slope  # where the edge's line meets y = y0 and y = y1
-        at_y1 = x_a + (y1 - y_a) / slope
-    flat = ~(np.isfinite(at_y0) & np.isfinite(at_y1))  # horizontal or vertical: one piece
-    q1 = np.where(flat, u, np.clip(np.minimum(at_y0, at_y1), u, v))
-    q2 = np.where(flat, u, np.clip(np.maximum(at_y0, at_y1), u, v))
-    sloped = x_b != x_a
+    u = np.minimum(np.maximum(x_min, x0), x1)
+    v = np.minimum(np.maximum(x_max, x0), x1)
+    with np.errstate(invalid="ignore"):
+        at_y0 = x_a + (y0 - y_a) * inverse  # where the edge's line meets y = y0 and y = y1
+        at_y1 = x_a + (y1 - y_a) * inverse
+    q1 = np.where(flat, u, np.minimum(np.maximum(np.minimum(at_y0, at_y1), u), v))
+    q2 = np.where(flat, u, np.minimum(np.maximum(np.maximum(at_y0, at_y1), u), v))
     total = 0.0
     for start, stop in ((u, q1), (q1, q2), (q2, v)):
-        middle = 0.5 * (start + stop)
-        with np.errstate(invalid="ignore"):
-            y = np.where(sloped, y_a + (middle - x_a) * slope, y_a)
-        total = total + (stop - start) * (np.clip(y, y0, y1) - y0)
-    return np.abs(np.sum(np.where(x_b > x_a, total, -total), axis=-1))
+        y = y_a + (0.5 * (start + stop) - x_a) * slope
+        total = total + (stop - start) * (np.minimum(np.maximum(y, y0), y1) - y0)
+    return np.abs(np.sum(direction * total, axis=-1))
 
 
-def _overlap_bounds(a: np.ndarray, b: np.ndarray, low: np.ndarray, high: np.ndarray,
-                    grid: int) -> tuple[np.ndarray, np.ndarray]:
-    """Bounds ``(lower, upper)`` ``(J,)`` on ``|A ∩ B_j|`` for simple polygons ``a (V, 2)``,
-    ``b (J, V, 2)`` that both lie in the box ``[low_j, high_j]`` on their common part.
+def _overlap_bounds(edges: tuple[np.ndarray, ...], simple: np.ndarray, i: int, js: np.ndarray,
+                    low: np.ndarray, high: np.ndarray, grid: int) -> tuple[np.ndarray, np.ndarray]:
+    """Bounds ``(lower, upper)`` ``(J,)`` on ``|A ∩ B_j|``, polygon ``A = i`` and ``B_j = js[j]``
+    (given by their :func:`_edges`, at least one of each pair simple), which both lie in the box
+    ``[low_j, high_j]`` on their common part.
 
-    The box is cut into ``grid x grid`` cells ``c``; in each, ``|A ∩ B ∩ c|`` lies between
-    ``|A ∩ c| + |B ∩ c| - |c|`` (and 0) and ``min(|A ∩ c|, |B ∩ c|)``.
+    The box is cut into ``grid x grid`` cells ``c``; in each, ``|A ∩ B ∩ c|`` is at most
+    ``|A ∩ c|`` for a simple ``A`` (``|B ∩ c|`` for a simple ``B``, ``|c|`` always), and for two
+    simple polygons at least ``|A ∩ c| + |B ∩ c| - |c|`` (and 0).
     """
+    n_pairs, n_cells = len(js), grid * grid
     steps = np.arange(grid + 1) / grid  # (G + 1,)
     size = high - low  # (J, 2)
     edges_x = low[:, 0, None] + size[:, 0, None] * steps  # (J, G + 1)
     edges_y = low[:, 1, None] + size[:, 1, None] * steps
-    cell_low = np.stack(np.broadcast_arrays(edges_x[:, :-1, None], edges_y[:, None, :-1]), -1).reshape(-1, grid * grid, 2)
-    cell_high = np.stack(np.broadcast_arrays(edges_x[:, 1:, None], edges_y[:, None, 1:]), -1).reshape(-1, grid * grid, 2)
-    in_a = _area_in_boxes(a[None, None], cell_low, cell_high)  # (J, C)
-    in_b = _area_in_boxes(b[:, None], cell_low, cell_high)
+    cell_low = np.stack(np.broadcast_arrays(edges_x[:, :-1, None], edges_y[:, None, :-1]), -1)
+    cell_high = np.stack(np.broadcast_arrays(edges_x[:, 1:, None], edges_y[:, None, 1:]), -1)
+    cell_low = cell_low.reshape(n_pairs, n_cells, 2)
+    cell_high = cell_high.reshape(n_pairs, n_cells, 2)
+    # A and every B_j in one call: rows (2J, 1, V) against cells (2J, C, 2)
+    rows = np.concatenate([np.full(n_pairs, i), js])
+    inside = _area_in_boxes_of(tuple(e[rows][:, None] for e in edges),
+                               np.concatenate([cell_low, cell_low]),
+                               np.concatenate([cell_high, cell_high]))  # (2J, C)
+    in_a, in_b = inside[:n_pairs], inside[n_pairs:]
     cell = np.prod(cell_high - cell_low, axis=-1)
-    lower = np.maximum(in_a + in_b - cell, 0.0).sum(axis=1)
-    upper = np.minimum(in_a, in_b).sum(axis=1)
-    return lower, upper
+    both = simple[i] & simple[js]
+    upper = np.minimum(in_a if simple[i] else cell, np.where(simple[js, None], in_b, cell))
+    lower = np.where(both[:, None], np.maximum(in_a + in_b - cell, 0.0), 0.0)
+    return lower.sum(axis=1), upper.sum(axis=1)
+
+
+def _simple_polygons(vertices: np.ndarray) -> np.ndarray:
+    """``(K,)`` bool: polygon ``k`` of ``vertices (K, V, 2)``, with integer coordinates (below
+    2**24), is simple: once its repeated vertices are merged, no two edges meet except consecutive
+    ones at their common vertex (and those do not fold back onto each other). Its boundary is then
+    a Jordan curve: winding number +1 or -1 inside (one sign), 0 outside, so the bounds of
+    :func:`_suppress_fast` hold for it. Exact: every orientation is an integer below 2**50.
+
+    For the polygons that :func:`_star_shaped` rejects: snapping makes some boundaries zig-zag
+    (a vertex behind its neighbours as seen from the centre) without crossing themselves.
+    Non-integer coordinates (``snap=False``) are never called simple here.
+    """
+    n_polygons, n_vertices = vertices.shape[:2]
+    integral = np.all((vertices == np.trunc(vertices)) & (np.abs(vertices) < 2**24), axis=(1, 2))
+    # merge repeats: keep the vertices that differ from the one before (cyclically), in order
+    distinct = np.any(vertices != np.roll(vertices, 1, axis=1), axis=2)  # (K, V)
+    n = distinct.sum(axis=1)  # (K,) vertices left
+    order = np.argsort(~distinct, axis=1, kind="stable")
+    p = np.take_along_axis(vertices, order[..., None], axis=1)  # the first n_k are polygon k's
+    index = np.arange(n_vertices)
+    valid = index[None] < n[:, None]  # (K, V)
+    following = np.where(valid, (index[None] + 1) % np.maximum(n[:, None], 1), 0)
+    a = np.where(valid[..., None], p, np.nan)  # edges a -> b, none of length 0; padding nan
+    b = np.where(valid[..., None], np.take_along_axis(p, following[..., None], axis=1), np.nan)
+    d = b - a
+    # per edge: start, end, direction, box; as edge e (K, V, 1) and as edge f (K, 1, V)
+    per_edge = (a[..., 0], a[..., 1], b[..., 0], b[..., 1], d[..., 0], d[..., 1])
+    e = [q[:, :, None] for q in per_edge]
+    f = [q[:, None, :] for q in per_edge]
+
+    def side(edge, x, y):  # sign of the cross product: point (x, y) against the edge's line
+        x0, y0, _, _, dx, dy = edge
+        return np.sign(dx * (y - y0) - dy * (x - x0))
+
+    def on(edge, x, y):  # for collinear points: within the edge's box
+        x0, y0, x1, y1 = edge[:4]
+        return ((np.minimum(x0, x1) <= x) & (x <= np.maximum(x0, x1))
+                & (np.minimum(y0, y1) <= y) & (y <= np.maximum(y0, y1)))
+
+    with np.errstate(invalid="ignore"):  # the nan padding meets nothing
+        o1, o2 = side(e, f[0], f[1]), side(e, f[2], f[3])
+        o3, o4 = side(f, e[0], e[1]), side(f, e[2], e[3])
+        meet = ((o1 * o2 < 0) & (o3 * o4 < 0)
+                | (o1 == 0) & on(e, f[0], f[1]) | (o2 == 0) & on(e, f[2], f[3])
+                | (o3 == 0) & on(f, e[0], e[1]) | (o4 == 0) & on(f, e[2], e[3]))
+        step = (index[None, None, :] - index[None, :, None]) % np.maximum(n, 1)[:, None, None]
+        crossing = np.any(meet & (step > 1) & (step < n[:, None, None] - 1), axis=(1, 2))
+        # consecutive edges e, e + 1 share b_e; they overlap more only when collinear, turning
+        # back
+        d_next = np.take_along_axis(d, following[..., None], axis=1)
+        fold = np.any((d[..., 0] * d_next[..., 1] - d[..., 1] * d_next[..., 0] == 0)
+                      & (np.sum(d * d_next, axis=2) < 0), axis=1)
+    return integral & (n >= 3) & ~crossing & ~fold
 
 
 def _star_shaped(vertices: np.ndarray, centers: np.ndarray) -> np.ndarray:
@@ -344,8 +454,10 @@ def _star_shaped(vertices: np.ndarray, centers: np.ndarray) -> np.ndarray:
     counts = np.bincount(polygon, minlength=n_polygons)
     for sign in (1.0, -1.0):  # counter-clockwise, then clockwise
         turn = sign * angle
-        turn = np.where(adjacent, turn, np.mod(turn, 2 * np.pi))  # a pass may skip any angle forwards
-        backwards = np.bincount(polygon, weights=adjacent & (sign * cross < 0), minlength=n_polygons) > 0
+        # a pass may skip any angle forwards
+        turn = np.where(adjacent, turn, np.mod(turn, 2 * np.pi))
+        backwards = np.bincount(polygon, weights=adjacent & (sign * cross < 0),
+                                minlength=n_polygons) > 0
         total = np.bincount(polygon, weights=turn, minlength=n_polygons)
         simple |= ~backwards & (np.abs(total - 2 * np.pi) < 1e-6) & (counts >= 3)
     return simple
