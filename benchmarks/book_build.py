@@ -1,17 +1,18 @@
 """How long the book's chapters take to execute, chapter by chapter, before and after a change.
 
-    python benchmarks/book_build.py chapters --label before --rev <commit>  # chapters as at <commit>
+    python benchmarks/book_build.py chapters --label before --rev <commit>  # as at <commit>
     python benchmarks/book_build.py chapters --label after                  # the working tree
-    python benchmarks/book_build.py make --label after                      # one whole `make book`
-    python benchmarks/book_build.py report                                  # only rewrite the table
+    python benchmarks/book_build.py make --label after                      # one `make book`
+    python benchmarks/book_build.py report                                  # rewrite the table
 
 ``chapters`` executes each chapter notebook of ``course/`` (the MyST ``.md`` files with a kernel),
 one after the other, with nbclient and a fresh ``python3`` kernel, in the book's mode: full mode
 (``SEGEDU_FAST`` unset; ``--fast`` sets it), ``MPLBACKEND`` unset, the chapter's folder as working
-folder, one BLAS/OpenMP thread (``--threads``), as ``make book`` runs them. ``--rev`` takes the chapters' sources from a git commit
-(the library is always the working tree's), so that the chapters before and after a change are
-timed by the same script on the same machine. For each chapter it records the wall time of the
-whole execution (kernel start included) and its slowest cells (nbclient's own per-cell timing).
+folder, one BLAS/OpenMP thread (``--threads``), as ``make book`` runs them. ``--rev`` takes the
+chapters' sources from a git commit (the library is always the working tree's), so that the chapters
+before and after a change are timed by the same script on the same machine. For each chapter it
+records the wall time of the whole execution (kernel start included) and its slowest cells
+(nbclient's own per-cell timing).
 
 ``make`` times one whole ``make book`` (into a temporary ``BOOK_OUT``; ``--jobs`` sets
 ``BOOK_JOBS``): execution plus the Sphinx build, i.e. what a reader waits for.
@@ -112,7 +113,8 @@ def time_chapter(name: str, rev: str | None, fast: bool, timeout: int, threads: 
             first = next((line for line in cell.source.splitlines() if line.strip()), "")
             cells.append({"cell": index, "seconds": round(cell_time, 2), "first_line": first[:80]})
     cells.sort(key=lambda c: -c["seconds"])
-    return {"seconds": round(seconds, 1), "cpu_seconds": round(cpu_seconds, 1), "slowest_cells": cells[:5]}
+    return {"seconds": round(seconds, 1), "cpu_seconds": round(cpu_seconds, 1),
+            "slowest_cells": cells[:5]}
 
 
 def time_make_book(fast: bool, jobs: int) -> tuple[float, float, dict[str, float]]:
@@ -173,24 +175,27 @@ def report(results: dict) -> str:
              "taking 188 s, chapter 14 (panoptic, now chapter 15) 169 s, chapter 11 98 s, and "
              "chapters 09 and 03 over 60 s each.",
              ""]
-    lines += ["| label | what | mode | threads per kernel | date (UTC) | machine | load at start | load at end |",
+    lines += ["| label | what | mode | threads per kernel | date (UTC) | machine | load at start | "
+              "load at end |",
               "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for label in labels:
         for kind in ("chapters", "make"):
             run = results[label].get(kind)
             if run:
-                what = (f"chapters as at {run['rev']}" if run.get("rev") else "chapters of the working tree") \
+                what = (f"chapters as at {run['rev']}" if run.get("rev")
+                        else "chapters of the working tree") \
                     if kind == "chapters" else "`make book`"
                 threads = run.get("threads", 1)  # `make book`: BOOK_THREADS=1
-                lines.append(f"| {label} | {what} | {run['mode']} | {threads} | {run['date']} | {run['machine']} "
-                             f"| {run['load_start']} | {run['load_end']} |")
+                lines.append(f"| {label} | {what} | {run['mode']} | {threads} | {run['date']} | "
+                             f"{run['machine']} | {run['load_start']} | {run['load_end']} |")
     lines.append("")
     for label in labels:
         if results[label].get("chapters", {}).get("failed"):
             lines += [f"Under `{label}`, these chapters raised and were not timed: "
                       + ", ".join(results[label]["chapters"]["failed"]) + ".", ""]
 
-    chapters = sorted({name for label in labels for name in results[label].get("chapters", {}).get("times", {})})
+    chapters = sorted({name for label in labels
+                       for name in results[label].get("chapters", {}).get("times", {})})
     if chapters:
         lines += ["## Each chapter executed alone (nbclient, one kernel)", ""]
         lines += ["Wall: seconds from the kernel's start to the end of the last cell. CPU: the "
@@ -210,7 +215,8 @@ def report(results: dict) -> str:
             cells, ratios = [], []
             for label in labels:
                 entry = entry_of(label, name)
-                cells.append(f"{entry['seconds']:.1f} | {entry.get('cpu_seconds', float('nan')):.1f}"
+                cells.append(f"{entry['seconds']:.1f} | "
+                             f"{entry.get('cpu_seconds', float('nan')):.1f}"
                              if entry else "— | —")
                 if entry:
                     totals[label][0] += entry["seconds"]
@@ -218,10 +224,12 @@ def report(results: dict) -> str:
             base = entry_of(labels[0], name)
             for label in labels[1:]:
                 entry = entry_of(label, name)
-                ratios.append(f"{entry['cpu_seconds'] / base['cpu_seconds']:.2f}" if entry and base else "—")
+                ratios.append(f"{entry['cpu_seconds'] / base['cpu_seconds']:.2f}" if entry and base
+                              else "—")
             lines.append(f"| {name} | " + " | ".join(cells + ratios) + " |")
         lines.append("| **sum of the chapters run** | "
-                     + " | ".join(f"**{totals[label][0]:.1f}** | **{totals[label][1]:.1f}**" for label in labels)
+                     + " | ".join(f"**{totals[label][0]:.1f}** | **{totals[label][1]:.1f}**"
+                                  for label in labels)
                      + " |" * (len(labels) - 1) + " |")
         lines.append("")
         first = results[labels[0]].get("chapters", {}).get("times", {})
@@ -231,15 +239,17 @@ def report(results: dict) -> str:
             if common:
                 before = sum(first[name]["cpu_seconds"] for name in common)
                 after = sum(times[name]["cpu_seconds"] for name in common)
-                lines.append(f"CPU seconds of the {len(common)} chapters timed under both `{labels[0]}` "
-                             f"and `{label}`: {before:.1f} and {after:.1f} (ratio {after / before:.2f}).")
+                lines.append(f"CPU seconds of the {len(common)} chapters timed under both "
+                             f"`{labels[0]}` and `{label}`: {before:.1f} and {after:.1f} (ratio "
+                             f"{after / before:.2f}).")
         lines.append("")
 
     makes = [(label, results[label]["make"]) for label in labels if results[label].get("make")]
     if makes:
         lines += ["## One whole `make book` (execution and Sphinx build)", "",
                   "CPU: the CPU seconds of every process of the build (Sphinx, its workers, the "
-                  "kernels). On an idle machine with 2 cores, the wall time cannot be below half of it.",
+                  "kernels). On an idle machine with 2 cores, the wall time cannot be below half "
+                  "of it.",
                   "", "| label | mode | BOOK_JOBS | wall (s) | wall (min) | CPU (s) |",
                   "| --- | --- | --- | --- | --- | --- |"]
         lines += [f"| {label} | {run['mode']} | {run['jobs']} | {run['seconds']:.1f} | "
@@ -248,7 +258,8 @@ def report(results: dict) -> str:
         for label, run in makes:
             if run.get("executed"):
                 lines += [f"Chapters' execution in the `make book` run `{label}` (wall seconds, as "
-                          "Jupyter Book reports them; with BOOK_JOBS=2 two chapters run at once):", "",
+                          "Jupyter Book reports them; with BOOK_JOBS=2 two chapters run at once):",
+                          "",
                           "| chapter | wall (s) |", "| --- | --- |"]
                 lines += [f"| {name} | {s:.1f} |" for name, s in sorted(run["executed"].items())]
                 lines.append("")
@@ -258,7 +269,8 @@ def report(results: dict) -> str:
         times = results[label].get("chapters", {}).get("times", {})
         if not times:
             continue
-        lines += [f"### {label}", "", "| chapter | cell | seconds | first line |", "| --- | --- | --- | --- |"]
+        lines += [f"### {label}", "", "| chapter | cell | seconds | first line |",
+                  "| --- | --- | --- | --- |"]
         for name, entry in sorted(times.items()):
             for cell in entry["slowest_cells"][:3]:
                 first = cell["first_line"].replace("|", "\\|")
@@ -279,22 +291,29 @@ def main() -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     chapters = sub.add_parser("chapters", help="time each chapter's execution")
     chapters.add_argument("--label", required=True)
-    chapters.add_argument("--rev", default=None, help="git commit of the chapters (default: working tree)")
-    chapters.add_argument("--only", nargs="*", default=None, help="chapter file names (default: all)")
+    chapters.add_argument("--rev", default=None,
+                          help="git commit of the chapters (default: working tree)")
+    chapters.add_argument("--only", nargs="*", default=None,
+                          help="chapter file names (default: all)")
     chapters.add_argument("--fast", action="store_true", help="SEGEDU_FAST=1")
     chapters.add_argument("--timeout", type=int, default=0,
-                          help="seconds allowed to one cell (default 0: no limit; a loaded machine is slow)")
+                          help="seconds allowed to one cell (default 0: no limit; a loaded machine "
+                               "is slow)")
     chapters.add_argument("--threads", type=int, default=1,
-                          help="OMP_NUM_THREADS of the kernel (default 1, as `make book` gives each)")
+                          help="OMP_NUM_THREADS of the kernel (default 1, as `make book` gives "
+                               "each)")
     make = sub.add_parser("make", help="time one whole `make book`")
     make.add_argument("--label", required=True)
     make.add_argument("--fast", action="store_true", help="SEGEDU_FAST=1")
     make.add_argument("--jobs", type=int, default=2, help="BOOK_JOBS (default 2, as the Makefile)")
-    report_parser = sub.add_parser("report", help="rewrite the Markdown table from the stored figures")
+    report_parser = sub.add_parser("report",
+                                   help="rewrite the Markdown table from the stored figures")
     report_parser.add_argument("--add", nargs="*",
-                               help="JSON files of other runs to merge in first (PATH or PATH:LABEL)")
+                               help="JSON files of other runs to merge in first (PATH or "
+                                    "PATH:LABEL)")
     parser.add_argument("--json", type=Path, default=RESULTS_JSON,
-                        help=f"where the figures are stored (default {RESULTS_JSON.relative_to(ROOT)})")
+                        help="where the figures are stored (default "
+                             f"{RESULTS_JSON.relative_to(ROOT)})")
     args = parser.parse_args()
 
     results = _read(args.json)
@@ -311,13 +330,15 @@ def main() -> None:
         for name in names:
             try:
                 run["times"][name] = time_chapter(name, rev, args.fast, args.timeout, args.threads)
-            except Exception as error:  # noqa: BLE001 - a failing chapter is reported, the others timed
-                print(f"{name}: FAILED, not timed: {str(error).strip().splitlines()[-1]}", flush=True)
+            except Exception as error:  # noqa: BLE001 - a failing chapter is reported, others timed
+                print(f"{name}: FAILED, not timed: {str(error).strip().splitlines()[-1]}",
+                      flush=True)
                 run.setdefault("failed", []).append(name)
                 continue
             print(f"{name}: {run['times'][name]['seconds']:.1f} s", flush=True)
             run["load_end"] = _load()
-            _store(args.json, args.label, "chapters", run)  # after each chapter: a long run can be read half-way
+            # after each chapter: a long run can be read half-way
+            _store(args.json, args.label, "chapters", run)
     elif args.command == "make":
         run = _run_info(args)
         run["seconds"], run["cpu_seconds"], run["executed"] = time_make_book(args.fast, args.jobs)

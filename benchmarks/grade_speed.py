@@ -38,7 +38,8 @@ from segedu.grading.prepare import Assignment, prepare
 from segedu.grading.sandbox import isolation_problem, run_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
-LAB, SOLUTION = ROOT / "labs" / "02_conv_arithmetic.ipynb", ROOT / "solutions" / "02_conv_arithmetic.ipynb"
+LAB, SOLUTION = (ROOT / "labs" / "02_conv_arithmetic.ipynb",
+                 ROOT / "solutions" / "02_conv_arithmetic.ipynb")
 RESULTS = Path(__file__).parent / "results" / "grade_speed.md"
 
 
@@ -76,7 +77,8 @@ def main() -> None:
         kind = "solved" if number % 2 == 0 else "untouched"
         data = kinds[kind]
         start = time.perf_counter()
-        scan(prepare(nbformat.reads(data.decode("utf8"), as_version=4), assignment).notebook, assignment.lab)
+        scan(prepare(nbformat.reads(data.decode("utf8"), as_version=4), assignment).notebook,
+             assignment.lab)
         scan_seconds.append(time.perf_counter() - start)
         for way in ways:
             start = time.perf_counter()
@@ -90,38 +92,43 @@ def main() -> None:
             seconds[way].append(time.perf_counter() - start)
             if total != expected[kind] or status != "ok":
                 wrong.append(f"{way} {kind}: {total} {status}")
-        print(f"{number + 1}/{args.count} " + ", ".join(f"{w} {seconds[w][-1]:.2f} s" for w in ways),
+        print(f"{number + 1}/{args.count} "
+              + ", ".join(f"{w} {seconds[w][-1]:.2f} s" for w in ways),
               flush=True)
     base = statistics.mean(seconds["unguarded"])
     lines = [
         "# Autograder speed: the guard and --isolate",
         "",
-        f"Measured {datetime.date.today()} with `python benchmarks/grade_speed.py --count {args.count}`"
-        f" on {platform.machine()} ({os.cpu_count()} cores), CPU only, `SEGEDU_FAST=1`,"
-        f" `OMP_NUM_THREADS=1`; load average at the start {load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f}"
-        " (other jobs shared the machine: compare the ratios, measured in the same run, more than"
-        " the seconds).",
+        f"Measured {datetime.date.today()} with `python benchmarks/grade_speed.py --count "
+        f"{args.count}` on {platform.machine()} ({os.cpu_count()} cores), CPU only, "
+        f"`SEGEDU_FAST=1`, `OMP_NUM_THREADS=1`; load average at the start {load[0]:.2f}, "
+        f"{load[1]:.2f}, {load[2]:.2f} (other jobs shared the machine: compare the ratios, "
+        "measured in the same run, more than the seconds).",
         "",
         f"Lab `labs/02_conv_arithmetic.ipynb` with the hidden tests of its solution; {args.count}"
-        " submissions, half solved, half untouched, one at a time, each graded the three ways in turn.",
+        " submissions, half solved, half untouched, one at a time, each graded the three ways in "
+        "turn.",
         "",
         "| way | mean per submission (s) | median (s) | ratio to unguarded | rows as expected |",
         "| --- | ---: | ---: | ---: | :---: |",
     ]
     for way in ways:
         bad = [w for w in wrong if w.startswith(way + " ")]
-        lines.append(f"| {way} | {statistics.mean(seconds[way]):.2f} | {statistics.median(seconds[way]):.2f} |"
-                     f" {statistics.mean(seconds[way]) / base:.2f} | {'yes' if not bad else f'no: {len(bad)}'} |")
+        lines.append(f"| {way} | {statistics.mean(seconds[way]):.2f} | "
+                     f"{statistics.median(seconds[way]):.2f} | "
+                     f"{statistics.mean(seconds[way]) / base:.2f} | "
+                     f"{'yes' if not bad else f'no: {len(bad)}'} |")
     lines += [
         "",
-        f"Reading the answers before the run (`segedu.grading.answers.scan`, included in *guarded*):"
-        f" {1000 * statistics.mean(scan_seconds):.0f} ms per submission.",
+        "Reading the answers before the run (`segedu.grading.answers.scan`, included in "
+        f"*guarded*): {1000 * statistics.mean(scan_seconds):.0f} ms per submission.",
     ]
     if problem:
         lines += ["", f"`--isolate` not measured: {problem}."]
-    lines += ["", "Each way includes pytest and kernel start-up and importing torch in every kernel;"
-              " *guarded* also imports, at kernel start, the modules the graded cells use, to record"
-              " them before any cell runs."]
+    lines += ["",
+              "Each way includes pytest and kernel start-up and importing torch in every kernel;"
+              " *guarded* also imports, at kernel start, the modules the graded cells use, to "
+              "record them before any cell runs."]
     text = "\n".join(lines) + "\n"
     print(text)
     if wrong:

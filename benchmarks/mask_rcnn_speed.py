@@ -1,15 +1,16 @@
-"""Speed of segedu's Mask R-CNN (ResNet-50 FPN) against torchvision's: inference and one training step.
+"""Speed of segedu's Mask R-CNN (ResNet-50 FPN) against torchvision's: inference, a training step.
 
-    python benchmarks/mask_rcnn_speed.py                  # CPU: 2 images of 480x640, min_size 480
-    python benchmarks/mask_rcnn_speed.py --device cuda    # GPU: the same at min_size 800 (the COCO setting)
+    python benchmarks/mask_rcnn_speed.py                # CPU: 2 images of 480x640, min_size 480
+    python benchmarks/mask_rcnn_speed.py --device cuda  # GPU: the same at min_size 800 (COCO's)
 
-The two models are the same network with the same weights (tests/models/top_down/test_rcnn_torchvision.py
-proves their outputs equal), given the same images. **Inference**: ``model.eval()`` on a batch of
-two images, under ``torch.no_grad()``, masks pasted into the images included. **Training step**:
-forward with targets, the sum of the losses, backward and an SGD update (the same seed before each
-step, so both sample the same anchors and proposals). Each library's steps alternate with the
-other's so that a change of load falls on both; each time is the best of ``--repeats`` after one
-warm-up. The ratio is segedu's time over torchvision's (below 1: segedu is faster).
+The two models are the same network with the same weights
+(tests/models/top_down/test_rcnn_torchvision.py proves their outputs equal), given the same images.
+**Inference**: ``model.eval()`` on a batch of two images, under ``torch.no_grad()``, masks pasted
+into the images included. **Training step**: forward with targets, the sum of the losses, backward
+and an SGD update (the same seed before each step, so both sample the same anchors and proposals).
+Each library's steps alternate with the other's so that a change of load falls on both; each time is
+the best of ``--repeats`` after one warm-up. The ratio is segedu's time over torchvision's (below 1:
+segedu is faster).
 """
 
 from __future__ import annotations
@@ -71,7 +72,8 @@ def best_alternating(run_ours, run_theirs, repeats: int) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--min-size", type=int, default=None, help="default: 480 on the CPU, 800 on a GPU")
+    parser.add_argument("--min-size", type=int, default=None,
+                        help="default: 480 on the CPU, 800 on a GPU")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     device = torch.device(args.device)
@@ -79,10 +81,12 @@ def main() -> None:
     kwargs = {"min_size": min_size, "max_size": 1333}
 
     torch.manual_seed(0)
-    theirs = torchvision.models.detection.maskrcnn_resnet50_fpn(weights=None, weights_backbone=None, **kwargs)
+    theirs = torchvision.models.detection.maskrcnn_resnet50_fpn(weights=None, weights_backbone=None,
+                                                                **kwargs)
     ours = get_model("maskrcnn_resnet50_fpn", **kwargs)
     ours.load_state_dict(theirs.state_dict())
-    with torch.no_grad():  # confident class scores: inference then keeps 100 detections (and pastes 100 masks)
+    # confident class scores: inference then keeps 100 detections (and pastes 100 masks)
+    with torch.no_grad():
         for model in (ours, theirs):
             model.roi_heads.box_predictor.cls_score.weight.mul_(50)
     ours, theirs = ours.to(device), theirs.to(device)
@@ -96,20 +100,25 @@ def main() -> None:
         masks = torch.zeros(4, 480, 640, dtype=torch.uint8)
         for mask, (x1, y1, x2, y2) in zip(masks, boxes.int().tolist(), strict=True):
             mask[y1:y2, x1:x2] = 1
-        targets.append({"boxes": boxes.to(device), "labels": torch.randint(1, 91, (4,), generator=g).to(device),
+        targets.append({"boxes": boxes.to(device),
+                        "labels": torch.randint(1, 91, (4,), generator=g).to(device),
                         "masks": masks.to(device)})
 
     rows = []
     t_ours, t_theirs = best_alternating(lambda: inference(ours, images, device),
                                         lambda: inference(theirs, images, device), args.repeats)
     rows.append(("inference (eval, 2 images)", t_ours, t_theirs))
-    print(f"inference: segedu {t_ours:.3f} s, torchvision {t_theirs:.3f} s, ratio {t_ours / t_theirs:.2f}")
+    print(f"inference: segedu {t_ours:.3f} s, torchvision {t_theirs:.3f} s, ratio "
+          f"{t_ours / t_theirs:.2f}")
     optimizers = [torch.optim.SGD(m.parameters(), lr=1e-5, momentum=0.9) for m in (ours, theirs)]
-    t_ours, t_theirs = best_alternating(lambda: training_step(ours, optimizers[0], images, targets, device),
-                                        lambda: training_step(theirs, optimizers[1], images, targets, device),
+    t_ours, t_theirs = best_alternating(lambda: training_step(ours, optimizers[0], images, targets,
+                                                              device),
+                                        lambda: training_step(theirs, optimizers[1], images,
+                                                              targets, device),
                                         args.repeats)
     rows.append(("training step (SGD, 2 images)", t_ours, t_theirs))
-    print(f"training step: segedu {t_ours:.3f} s, torchvision {t_theirs:.3f} s, ratio {t_ours / t_theirs:.2f}")
+    print(f"training step: segedu {t_ours:.3f} s, torchvision {t_theirs:.3f} s, ratio "
+          f"{t_ours / t_theirs:.2f}")
 
     where = (torch.cuda.get_device_name(device) if device.type == "cuda"
              else f"{platform.machine()} CPU, {torch.get_num_threads()} threads")
@@ -117,8 +126,9 @@ def main() -> None:
     lines = [
         "# Mask R-CNN (ResNet-50 FPN) speed: segedu vs torchvision",
         "",
-        f"Measured {datetime.date.today()} with `{command}` on {where}; 2 images of 3x480x640 resized to "
-        f"min_size {min_size}, the same weights in both, best of {args.repeats} alternating runs per library.",
+        f"Measured {datetime.date.today()} with `{command}` on {where}; 2 images of 3x480x640 "
+        f"resized to min_size {min_size}, the same weights in both, best of {args.repeats} "
+        "alternating runs per library.",
         "",
         "| step | segedu s | torchvision s | ratio |",
         "| --- | ---: | ---: | ---: |",

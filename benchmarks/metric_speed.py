@@ -48,7 +48,8 @@ def best_time(fn, repeats: int, device: torch.device) -> tuple[float, object]:
 
 # --------------------------------------------------------------------------- semantic: mean IoU
 def semantic_case(*, batch: int, size: int, num_classes: int, device: torch.device, seed: int = 0):
-    """Labels ``(batch, size, size)`` where ~70 % of the predictions are right, 5 % ignored (255)."""
+    """Labels ``(batch, size, size)`` where ~70 % of the predictions are right, 5 %
+    ignored (255)."""
     g = torch.Generator().manual_seed(seed)
     target = torch.randint(0, num_classes, (batch, size, size), generator=g)
     noise = torch.randint(0, num_classes, (batch, size, size), generator=g)
@@ -96,7 +97,8 @@ def detection_case(*, images: int, size: int, num_classes: int, seed: int = 0):
         dets[:, 2:] = np.maximum(dets[:, 2:], dets[:, :2] + 1)
         extra = int(rng.integers(0, 8))  # spurious detections
         exy = rng.uniform(0, size * 0.8, (extra, 2))
-        dets = np.concatenate([dets, np.concatenate([exy, exy + rng.uniform(4, size * 0.2, (extra, 2))], 1)])
+        spurious = np.concatenate([exy, exy + rng.uniform(4, size * 0.2, (extra, 2))], 1)
+        dets = np.concatenate([dets, spurious])
         det_labels = np.concatenate([labels[keep], rng.integers(0, num_classes, extra)])
         scores = rng.random(len(dets)).round(2)  # rounded: some ties, as real detectors give
         targets.append({"boxes": torch.tensor(gt, dtype=torch.float32),
@@ -118,7 +120,8 @@ def boxes_to_masks(boxes: np.ndarray, size: int) -> torch.Tensor:
 
 
 def pycocotools_map(preds, targets, iou_type: str) -> dict[str, float]:
-    """COCOeval on the same lists of dicts: build the COCO objects, evaluate, accumulate, summarize."""
+    """COCOeval on the same lists of dicts: build the COCO objects, evaluate,
+    accumulate, summarize."""
     from pycocotools import mask as mask_utils
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
@@ -144,7 +147,8 @@ def pycocotools_map(preds, targets, iou_type: str) -> dict[str, float]:
     for i, (p, t) in enumerate(zip(preds, targets, strict=True)):
         for box, label, mask in zip(t["boxes"], t["labels"], t["masks"], strict=True):
             gts.append(annotation(i, len(gts) + 1, box, label, mask))
-        for box, label, mask, score in zip(p["boxes"], p["labels"], p["masks"], p["scores"], strict=True):
+        for box, label, mask, score in zip(p["boxes"], p["labels"], p["masks"], p["scores"],
+                                           strict=True):
             dts.append(annotation(i, len(dts) + 1, box, label, mask, score=score))
     with contextlib.redirect_stdout(io.StringIO()):
         coco_gt = COCO()
@@ -189,7 +193,8 @@ def main() -> None:
     device = torch.device(args.device)
 
     rows = bench_mean_iou(device, args.repeats) + bench_map(max(1, args.repeats // 2))
-    where = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "CPU"
+    where = (torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
+             or "CPU")
     lines = [
         "# Metric speed against the references",
         "",
@@ -203,7 +208,8 @@ def main() -> None:
     ]
     for r in rows:
         lines.append(f"| {r['metric']} | {r['reference']} | {1000 * r['ours']:.1f} | "
-                     f"{1000 * r['ref']:.1f} | {r['ours'] / r['ref']:.2f} | {'yes' if r['agree'] else 'NO'} |")
+                     f"{1000 * r['ref']:.1f} | {r['ours'] / r['ref']:.2f} | "
+                     f"{'yes' if r['agree'] else 'NO'} |")
     text = "\n".join(lines) + "\n"
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,7 @@
 """Training-step speed of segedu's U-Net and DeepLabv3+ against segmentation-models-pytorch.
 
     python benchmarks/train_step_speed.py                  # CPU
-    python benchmarks/train_step_speed.py --device cuda    # GPU, with AMP (float16 autocast and a GradScaler)
+    python benchmarks/train_step_speed.py --device cuda    # GPU, AMP (float16 autocast, GradScaler)
 
 One step = forward, cross-entropy, backward, Adam update, on the same random batch for both
 models. The two models' steps alternate (segedu, smp, segedu, smp, ...) so that a change in the
@@ -62,7 +62,8 @@ class Stepper:
         return time.perf_counter() - start
 
 
-def step_times(ours, theirs, images, labels, *, device, amp, repeats, warmup=2) -> tuple[float, float]:
+def step_times(ours, theirs, images, labels, *, device, amp, repeats,
+               warmup=2) -> tuple[float, float]:
     """Best step time of each model, their steps alternating, after ``warmup`` steps each."""
     steppers = [Stepper(m, images, labels, device=device, amp=amp) for m in (ours, theirs)]
     times: list[list[float]] = [[], []]
@@ -79,10 +80,12 @@ def step_times(ours, theirs, images, labels, *, device, amp, repeats, warmup=2) 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--batch", type=int, default=None, help="default: 4 on the CPU, 16 on a GPU")
+    parser.add_argument("--batch", type=int, default=None,
+                        help="default: 4 on the CPU, 16 on a GPU")
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--classic", action="store_true", help="add the indicative classic U-Net row")
+    parser.add_argument("--classic", action="store_true",
+                        help="add the indicative classic U-Net row")
     args = parser.parse_args()
     import segmentation_models_pytorch as smp
 
@@ -96,7 +99,8 @@ def main() -> None:
     pairs = {
         "DeepLabv3+ (ResNet-50)": (
             get_model("deeplabv3plus", num_classes=classes),
-            smp.DeepLabV3Plus(encoder_name="resnet50", encoder_weights=None, encoder_output_stride=16,
+            smp.DeepLabV3Plus(encoder_name="resnet50", encoder_weights=None,
+                              encoder_output_stride=16,
                               decoder_atrous_rates=(6, 12, 18), classes=classes),
         ),
         "U-Net (ResNet-34 encoder)": (
@@ -111,31 +115,37 @@ def main() -> None:
         )
     rows = []
     for name, (ours, theirs) in pairs.items():
-        ours_s, theirs_s = step_times(ours, theirs, images, labels, device=device, amp=amp, repeats=args.repeats)
+        ours_s, theirs_s = step_times(ours, theirs, images, labels, device=device, amp=amp,
+                                      repeats=args.repeats)
         count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
         rows.append((name, count(ours), count(theirs), ours_s, theirs_s))
         print(f"{name}: segedu {ours_s:.3f} s, smp {theirs_s:.3f} s, ratio {ours_s / theirs_s:.2f}")
-    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{platform.machine()} CPU, {torch.get_num_threads()} threads"
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else (
+        f"{platform.machine()} CPU, {torch.get_num_threads()} threads")
     command = " ".join(["python benchmarks/train_step_speed.py", *sys.argv[1:]])
     lines = [
         "# Training-step speed: segedu vs segmentation-models-pytorch",
         "",
         f"Measured {datetime.date.today()} with `{command}` on {where}; "
-        f"batch {batch} of 3x{args.size}x{args.size}, {classes} classes, AMP {'on' if amp else 'off'}, "
-        f"best of {args.repeats} alternating steps per model.",
+        f"batch {batch} of 3x{args.size}x{args.size}, {classes} classes, AMP "
+        f"{'on' if amp else 'off'}, best of {args.repeats} alternating steps per model.",
         "",
-        "| model | segedu params | smp params | segedu s/step | smp s/step | ratio | segedu images/s | smp images/s |",
+        "| model | segedu params | smp params | segedu s/step | smp s/step | ratio | segedu "
+        "images/s | smp images/s |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, p_ours, p_theirs, t_ours, t_theirs in rows:
-        lines.append(f"| {name} | {p_ours:,} | {p_theirs:,} | {t_ours:.3f} | {t_theirs:.3f} | {t_ours / t_theirs:.2f} "
-                     f"| {batch / t_ours:.1f} | {batch / t_theirs:.1f} |")
+        lines.append(f"| {name} | {p_ours:,} | {p_theirs:,} | {t_ours:.3f} | {t_theirs:.3f} | "
+                     f"{t_ours / t_theirs:.2f} | {batch / t_ours:.1f} | {batch / t_theirs:.1f} |")
     if args.classic:
-        lines += ["", "The classic U-Net row compares different networks (see the script's docstring): indicative only."]
+        lines += ["",
+                  "The classic U-Net row compares different networks (see the script's docstring): "
+                  "indicative only."]
     RESULTS.parent.mkdir(exist_ok=True)
     text = "\n".join(lines) + "\n"
     if device.type == "cuda":
-        text = RESULTS.read_text() + "\n" + "\n".join(lines[2:]) + "\n" if RESULTS.exists() else text
+        text = (RESULTS.read_text() + "\n" + "\n".join(lines[2:]) + "\n" if RESULTS.exists()
+                else text)
     RESULTS.write_text(text)
     print(f"wrote {RESULTS}")
 

@@ -44,7 +44,8 @@ def test_plan_lists_every_lab_with_the_points_of_its_solution():
     listed: dict[str, str] = {}
     for week, _chapters, lab, points, *_ in _plan_rows():
         for stem in re.findall(r"<labs/([\w-]+)>", lab):
-            assert stem not in listed, f"lab {stem} is planned twice (weeks {listed[stem]} and {week})"
+            assert stem not in listed, (f"lab {stem} is planned twice (weeks {listed[stem]} and "
+                                        f"{week})")
             listed[stem] = week
             expected = _solution_points(stem)
             assert points == str(expected), (
@@ -65,7 +66,8 @@ def test_plan_states_the_total_of_the_solutions_points():
 def test_plan_lists_every_chapter_once():
     planned = [stem for row in _plan_rows() for stem in re.findall(r"\{doc\}`(\d\d_\w+)`", row[1])]
     chapters = sorted(p.stem for p in (ROOT / "course").glob("[0-9][0-9]_*.md"))
-    assert sorted(planned) == chapters, f"the plan lists {sorted(planned)}; course/ holds {chapters}"
+    assert sorted(planned) == chapters, (f"the plan lists {sorted(planned)}; course/ holds "
+                                         f"{chapters}")
 
 
 def test_every_doc_link_exists():
@@ -73,9 +75,11 @@ def test_every_doc_link_exists():
     assert targets
     for target in targets:
         if target.startswith("labs/"):
-            assert (ROOT / f"{target}.ipynb").is_file(), f"{{doc}} link to a lab that does not exist: {target}"
+            assert (ROOT / f"{target}.ipynb").is_file(), (
+                f"{{doc}} link to a lab that does not exist: {target}")
         else:
-            assert (ROOT / "course" / f"{target}.md").is_file(), f"{{doc}} link to a missing page: {target}"
+            assert (ROOT / "course" / f"{target}.md").is_file(), (
+                f"{{doc}} link to a missing page: {target}")
 
 
 def _help(*args: str) -> str:

@@ -40,8 +40,10 @@ def test_notebook_is_stored_as_jupyterlab_saves_it(path):
 @pytest.mark.parametrize("path", sorted((ROOT / "solutions").glob("*.ipynb")), ids=lambda p: p.stem)
 def test_each_lab_starts_by_linking_the_chapters_it_practises(path):
     first = nbformat.read(path, as_version=4).cells[0].source
-    assert "This lab practises chapter" in first, f"{path.name}: the first cell names the chapters it practises"
+    assert "This lab practises chapter" in first, (
+        f"{path.name}: the first cell names the chapters it practises")
     linked = CHAPTER_LINK.findall(first)
     assert linked, f"{path.name}: no link to a chapter in the first cell"
     for name in linked:
-        assert (ROOT / "course" / name).is_file(), f"{path.name} links course/{name}, which does not exist"
+        assert (ROOT / "course" / name).is_file(), (
+            f"{path.name} links course/{name}, which does not exist")

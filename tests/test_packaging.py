@@ -1,4 +1,5 @@
-"""The project's set-up files agree with each other: pyproject, environment.yml, pins, Makefile, CI, README."""
+"""The project's set-up files agree with each other: pyproject, environment.yml, pins, Makefile,
+CI, README."""
 
 import re
 import tomllib
@@ -42,7 +43,8 @@ def test_environment_yml_names_every_runtime_dependency():
     ]
     assert not missing, f"environment.yml lacks runtime dependencies {missing}"
     assert "python" in conda and "jupyterlab" in conda
-    assert any(line.strip() in ("-e .", ".") for line in pip_section), "segedu itself comes from pip"
+    assert any(line.strip() in ("-e .", ".") for line in pip_section), (
+        "segedu itself comes from pip")
 
 
 def test_python_requirement():
@@ -52,7 +54,8 @@ def test_python_requirement():
 def test_extras_dev_and_book():
     extras = _pyproject()["project"]["optional-dependencies"]
     dev = {Requirement(r).name for r in extras["dev"]}
-    for needed in ("pytest", "pytest-xdist", "nbval", "jupyterlab", "torchmetrics", "segment-anything", "timm", "ruff"):
+    for needed in ("pytest", "pytest-xdist", "nbval", "jupyterlab", "torchmetrics",
+                   "segment-anything", "timm", "ruff"):
         assert needed in dev, f"extra 'dev' lacks {needed}"
     book = [Requirement(r) for r in extras["book"]]
     jb = next(r for r in book if r.name == "jupyter-book")
@@ -87,6 +90,9 @@ def test_readme_leads_with_the_two_commands_and_they_exist():
     assert "make book" in first_block and "make test" in first_block
     makefile = (ROOT / "Makefile").read_text()
     for target in set(re.findall(r"^\s*make (\w+)", readme, re.M)):
-        assert re.search(rf"^{target}:", makefile, re.M), f"README mentions 'make {target}', Makefile lacks it"
-    for path in re.findall(r"`((?:segedu|course|solutions|labs|tests|benchmarks|jupyter-book-config)/[\w/.-]*)`", readme):
-        assert (ROOT / path.rstrip("/")).exists() or "<" in path, f"README names {path}, which does not exist"
+        assert re.search(rf"^{target}:", makefile, re.M), (
+            f"README mentions 'make {target}', Makefile lacks it")
+    folders = "segedu|course|solutions|labs|tests|benchmarks|jupyter-book-config"
+    for path in re.findall(rf"`((?:{folders})/[\w/.-]*)`", readme):
+        assert (ROOT / path.rstrip("/")).exists() or "<" in path, (
+            f"README names {path}, which does not exist")

@@ -21,7 +21,8 @@ WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 def _schema_check(path: Path) -> subprocess.CompletedProcess:
     """Validate one workflow file with check-jsonschema's vendored GitHub-workflow schema."""
     exe = Path(sys.executable).with_name("check-jsonschema")
-    command = [str(exe)] if exe.exists() else [shutil.which("check-jsonschema") or "check-jsonschema"]
+    command = [str(exe)] if exe.exists() else [shutil.which("check-jsonschema")
+                                               or "check-jsonschema"]
     return subprocess.run(
         [*command, "--builtin-schema", "vendor.github-workflows", str(path)],
         capture_output=True, text=True, timeout=120,

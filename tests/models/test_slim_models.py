@@ -35,18 +35,22 @@ def test_slim_segnet_mirrors_its_slim_encoder():
     convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
     # encoder 3 -> 16 ... 128, decoder 128 ... 16, classifier 16 -> 6
     assert convs[0].out_channels == 16 and convs[12].out_channels == 128
-    assert convs[13].in_channels == 128 and convs[-2].out_channels == 16 and convs[-1].in_channels == 16
+    assert (convs[13].in_channels == 128 and convs[-2].out_channels == 16
+            and convs[-1].in_channels == 16)
     with torch.no_grad():
         assert model(torch.randn(2, 3, 65, 64))["out"].shape == (2, 6, 65, 64)
     with pytest.raises(ValueError, match="not a vgg16_bn state dict"):
         load_vgg16_bn_encoder(model, torchvision.models.vgg16_bn(weights=None).state_dict())
     # at width 64 it is the published network
-    assert _count(get_model("segnet", num_classes=6)) == _count(get_model("segnet", num_classes=6, width=64))
+    assert (_count(get_model("segnet", num_classes=6))
+            == _count(get_model("segnet", num_classes=6, width=64)))
 
 
 def test_pspnet_on_another_backbone():
-    assert _count(get_model("pspnet", num_classes=21)) == _count(get_model("pspnet_resnet50")) == 48_957_802
-    model = get_model("pspnet", num_classes=6, backbone="resnet18", backbone_width=16, head_channels=64)
+    assert (_count(get_model("pspnet", num_classes=21)) == _count(get_model("pspnet_resnet50"))
+            == 48_957_802)
+    model = get_model("pspnet", num_classes=6, backbone="resnet18", backbone_width=16,
+                      head_channels=64)
     ppm = model.classifier[0]
     assert ppm.out_channels == 2 * 128  # layer4 of a slim ResNet-18 has 8 * 16 channels
     assert model.aux_classifier[0].in_channels == 64  # layer3: 4 * 16
@@ -74,14 +78,16 @@ def test_deeplabv3plus_rates_and_slim_backbone():
 
 
 def test_fcn_resnet_on_a_slim_backbone():
-    reference = torchvision.models.segmentation.fcn_resnet50(weights=None, weights_backbone=None, aux_loss=True)
+    reference = torchvision.models.segmentation.fcn_resnet50(weights=None, weights_backbone=None,
+                                                             aux_loss=True)
     assert _count(get_model("fcn_resnet")) == _count(reference) == 35_322_218
     model = get_model("fcn_resnet", num_classes=6, backbone="resnet18", backbone_width=16).eval()
     assert model.classifier[0].in_channels == 128 and model.aux_classifier[0].in_channels == 64
     with torch.no_grad():
         out = model(torch.randn(2, 3, 61, 64))
     assert out["out"].shape == out["aux"].shape == (2, 6, 61, 64)
-    assert "aux" not in get_model("fcn_resnet", num_classes=6, backbone="resnet18", aux_loss=False).eval()(
+    assert "aux" not in get_model("fcn_resnet", num_classes=6, backbone="resnet18",
+                                  aux_loss=False).eval()(
         torch.randn(1, 3, 32, 32))
     with pytest.raises(ValueError, match="backbone must be one of"):
         get_model("fcn_resnet", backbone="vgg16")

@@ -4,7 +4,8 @@ DeepLabv3 sees context through ASPP on features at stride 16 (or 8), then up-sam
 x16 in one step, which blurs object boundaries. DeepLabv3+ adds a light decoder:
 
     image ─ ResNet ─ layer1 (stride 4) ─ 1x1 conv to 48 channels ──────────┐
-                 └── layer4 (stride 16, dilated) ─ ASPP ─ 3x3 ─ up x4 ─ concat ─ 3x3 ─ 1x1 classifier ─ up x4
+                 └── layer4 (stride 16, dilated) ─ ASPP ─ 3x3 ─ up x4 ─ concat ─ 3x3 ─ 1x1
+                 classifier ─ up x4
 
 The low-level features are first reduced to 48 channels so that they do not outweigh the 256
 channels of context. As in the paper, the ASPP's dilated branches and the decoder's 3x3
@@ -34,23 +35,27 @@ __all__ = ["DeepLabV3PlusDecoder", "DeepLabV3Plus", "deeplabv3plus"]
 
 
 class DeepLabV3PlusDecoder(nn.Module):
-    """ASPP on the deep features, fused with reduced low-level features: -> (N, channels, h4, w4)."""
+    """ASPP on the deep features, fused with reduced low-level features: -> (N, channels,
+    h4, w4)."""
 
     def __init__(self, *, high_channels: int, low_channels: int, channels: int = 256,
                  rates: tuple[int, int, int] = (6, 12, 18), separable: bool = True,
                  low_level_channels: int = 48, align_corners: bool = True) -> None:
         super().__init__()
         block = separable_bn_relu if separable else lambda i, o: conv_bn_relu(i, o, 3)
-        self.aspp = nn.Sequential(ASPP(in_channels=high_channels, rates=rates, out_channels=channels,
+        self.aspp = nn.Sequential(ASPP(in_channels=high_channels, rates=rates,
+                                       out_channels=channels,
                                        separable=separable), *block(channels, channels))
         self.reduce_low_level = nn.Sequential(*conv_bn_relu(low_channels, low_level_channels, 1))
         self.fuse = nn.Sequential(*block(channels + low_level_channels, channels))
         self.align_corners = align_corners
 
     def forward(self, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
-        """low (N, C_low, h4, w4) from stride 4, high (N, C_high, h16, w16) -> (N, channels, h4, w4)."""
+        """low (N, C_low, h4, w4) from stride 4, high (N, C_high, h16, w16) -> (N, channels,
+        h4, w4)."""
         context = self.aspp(high)  # (N, 256, h16, w16)
-        context = F.interpolate(context, size=low.shape[-2:], mode="bilinear", align_corners=self.align_corners)
+        context = F.interpolate(context, size=low.shape[-2:], mode="bilinear",
+                                align_corners=self.align_corners)
         detail = self.reduce_low_level(low)  # (N, 48, h4, w4)
         return self.fuse(torch.cat([context, detail], dim=1))  # (N, 256, h4, w4)
 
@@ -67,23 +72,27 @@ class DeepLabV3Plus(SemanticSegmenter):
     ResNet's width (64: the published network and torchvision's weights).
     """
 
-    def __init__(self, *, num_classes: int = 21, backbone: str = "resnet50", output_stride: int = 16,
+    def __init__(self, *, num_classes: int = 21, backbone: str = "resnet50",
+                 output_stride: int = 16,
                  separable: bool = True, decoder_channels: int = 256, align_corners: bool = True,
                  rates: tuple[int, int, int] | None = None, backbone_width: int = 64) -> None:
         super().__init__()
         if output_stride not in (8, 16):
             raise ValueError(f"output_stride must be 8 or 16, got {output_stride!r}")
         dilate = (False, output_stride == 8, True)  # layer4 always dilated; layer3 too for stride 8
-        self.backbone = resnet_by_name(backbone, replace_stride_with_dilation=dilate, include_top=False,
+        self.backbone = resnet_by_name(backbone, replace_stride_with_dilation=dilate,
+                                       include_top=False,
                                        width=backbone_width)
         if rates is None:
             rates = (6, 12, 18) if output_stride == 16 else (12, 24, 36)
         rates = tuple(rates)
-        if len(rates) != 3 or any(isinstance(r, bool) or not isinstance(r, int) or r < 1 for r in rates):
+        if len(rates) != 3 or any(isinstance(r, bool) or not isinstance(r, int) or r < 1
+                                  for r in rates):
             raise ValueError(f"rates must be three positive ints, got {rates!r}")
         self.decoder = DeepLabV3PlusDecoder(high_channels=self.backbone.out_channels,
                                             low_channels=self.backbone.stage_channels[0],
-                                            channels=decoder_channels, rates=rates, separable=separable,
+                                            channels=decoder_channels, rates=rates,
+                                            separable=separable,
                                             align_corners=align_corners)
         self.classifier = nn.Conv2d(decoder_channels, num_classes, 1)
         self.align_corners = align_corners

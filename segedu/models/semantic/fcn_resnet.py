@@ -35,7 +35,8 @@ class DilatedResNetSegmenter(SemanticSegmenter):
     another (e.g. a slim ResNet-18) built with ``replace_stride_with_dilation=(False, True, True)``.
     """
 
-    def __init__(self, *, head: nn.Module, aux_head: nn.Module | None = None, backbone: ResNet | None = None) -> None:
+    def __init__(self, *, head: nn.Module, aux_head: nn.Module | None = None,
+                 backbone: ResNet | None = None) -> None:
         super().__init__()
         if backbone is None:
             backbone = resnet50(replace_stride_with_dilation=(False, True, True), include_top=False)
@@ -45,10 +46,12 @@ class DilatedResNetSegmenter(SemanticSegmenter):
 
     def forward(self, x: torch.Tensor) -> SemanticOutput:
         size = x.shape[-2:]
-        *_, layer3, layer4 = self.backbone.forward_stages(x)  # ResNet-50: (N, 1024, H/8, W/8), (N, 2048, H/8, W/8)
+        # ResNet-50: (N, 1024, H/8, W/8), (N, 2048, H/8, W/8)
+        *_, layer3, layer4 = self.backbone.forward_stages(x)
         result: SemanticOutput = OrderedDict()  # as torchvision's
         scores = self.classifier(layer4)  # (N, K, H/8, W/8)
-        result["out"] = F.interpolate(scores, size=size, mode="bilinear", align_corners=False)  # (N, K, H, W)
+        # (N, K, H, W)
+        result["out"] = F.interpolate(scores, size=size, mode="bilinear", align_corners=False)
         if self.aux_classifier is not None:
             scores = self.aux_classifier(layer3)
             result["aux"] = F.interpolate(scores, size=size, mode="bilinear", align_corners=False)
@@ -56,7 +59,8 @@ class DilatedResNetSegmenter(SemanticSegmenter):
 
 
 def _torchvision_url(weights_enum: str) -> Callable[[], str]:
-    """The address of torchvision's default checkpoint for a weights enum of its segmentation models."""
+    """The address of torchvision's default checkpoint for a weights enum of its
+    segmentation models."""
 
     def url() -> str:
         import torchvision.models.segmentation as segmentation
@@ -68,7 +72,8 @@ def _torchvision_url(weights_enum: str) -> Callable[[], str]:
 
 @register_model("fcn_resnet50", official=_torchvision_url("FCN_ResNet50_Weights"))
 def fcn_resnet50(*, num_classes: int = 21, aux_loss: bool = True) -> DilatedResNetSegmenter:
-    """FCN with a dilated ResNet-50 (torchvision's ``fcn_resnet50``): :func:`fcn_resnet`'s defaults."""
+    """FCN with a dilated ResNet-50 (torchvision's ``fcn_resnet50``):
+    :func:`fcn_resnet`'s defaults."""
     return fcn_resnet(num_classes=num_classes, aux_loss=aux_loss)
 
 
@@ -80,7 +85,8 @@ def fcn_resnet(*, num_classes: int = 21, aux_loss: bool = True, backbone: str = 
     The defaults give ``fcn_resnet50``; a slim ResNet-18 gives the zoo's FCN, which trains on a CPU
     where FCN-8s cannot: the VGG FCN's 100-pixel padding makes a 64 x 64 image a 264 x 264 one.
     """
-    resnet = resnet_by_name(backbone, replace_stride_with_dilation=(False, True, True), include_top=False,
+    resnet = resnet_by_name(backbone, replace_stride_with_dilation=(False, True, True),
+                            include_top=False,
                             width=backbone_width)
     layer3, layer4 = resnet.stage_channels[2:]
     return DilatedResNetSegmenter(head=fcn_head(layer4, num_classes), backbone=resnet,

@@ -27,11 +27,13 @@ from ...nn.vgg import VGG16_CONFIG, vgg16_config, vgg_features
 from ..registry import register_model
 from .base import SemanticOutput, SemanticSegmenter
 
-__all__ = ["coordinate_map", "bilinear_kernel", "FCN", "fcn32s", "fcn16s", "fcn8s", "load_vgg16_weights"]
+__all__ = ["coordinate_map", "bilinear_kernel", "FCN", "fcn32s", "fcn16s", "fcn8s",
+           "load_vgg16_weights"]
 
 
 def coordinate_map(layers: list[tuple[str, int, int, int]]) -> tuple[float, float]:
-    """``(scale, shift)`` with ``image_x = scale * x + shift`` for the centre of feature position ``x``.
+    """``(scale, shift)`` with ``image_x = scale * x + shift`` for the centre of feature
+    position ``x``.
 
     ``layers`` lists ``(kind, kernel, stride, padding)`` from the image up, kind ``"conv"`` (or a
     pooling) or ``"deconv"``. A convolution's output ``o`` is centred on input
@@ -49,7 +51,8 @@ def coordinate_map(layers: list[tuple[str, int, int, int]]) -> tuple[float, floa
 
 
 def bilinear_kernel(channels: int, kernel_size: int) -> torch.Tensor:
-    """(C, C, k, k) weights of a transposed convolution that interpolates each channel bilinearly."""
+    """(C, C, k, k) weights of a transposed convolution that interpolates each
+    channel bilinearly."""
     factor = (kernel_size + 1) // 2
     centre = factor - 1 if kernel_size % 2 == 1 else factor - 0.5
     ramp = 1 - (torch.arange(kernel_size, dtype=torch.float64) - centre).abs() / factor  # a tent
@@ -83,7 +86,8 @@ class FCN(SemanticSegmenter):
     sizes take VGG16's weights (:func:`load_vgg16_weights`).
     """
 
-    def __init__(self, *, num_classes: int = 21, skips: int = 2, width: int = 64, fc_channels: int = 4096) -> None:
+    def __init__(self, *, num_classes: int = 21, skips: int = 2, width: int = 64,
+                 fc_channels: int = 4096) -> None:
         super().__init__()
         if skips not in (0, 1, 2):
             raise ValueError(f"skips must be 0 (FCN-32s), 1 (FCN-16s) or 2 (FCN-8s), got {skips!r}")
@@ -91,7 +95,8 @@ class FCN(SemanticSegmenter):
             raise ValueError(f"fc_channels must be a positive int, got {fc_channels!r}")
         self.skips = skips
         config = vgg16_config(width)
-        self.features = vgg_features(config)  # torchvision's vgg16().features at width 64, names and all
+        # torchvision's vgg16().features at width 64, names and all
+        self.features = vgg_features(config)
         self.features[0].padding = (100, 100)
         for layer in self.features:
             if isinstance(layer, nn.MaxPool2d):
@@ -110,10 +115,12 @@ class FCN(SemanticSegmenter):
             scores.append(self.score_pool4)
         if skips == 2:
             self.score_pool3 = nn.Conv2d(pool3, num_classes, 1)
-            self.upscore_pool4 = nn.ConvTranspose2d(num_classes, num_classes, 4, stride=2, bias=False)
+            self.upscore_pool4 = nn.ConvTranspose2d(num_classes, num_classes, 4, stride=2,
+                                                    bias=False)
             scores.append(self.score_pool3)
         final_stride = (32, 16, 8)[skips]
-        self.upscore = nn.ConvTranspose2d(num_classes, num_classes, 2 * final_stride, stride=final_stride, bias=False)
+        self.upscore = nn.ConvTranspose2d(num_classes, num_classes, 2 * final_stride,
+                                          stride=final_stride, bias=False)
         # the reference's initialisation: zero scores, bilinear up-sampling
         for layer in scores:
             nn.init.zeros_(layer.weight)
@@ -191,9 +198,10 @@ def load_vgg16_weights(model: FCN, vgg_state_dict: dict[str, torch.Tensor]) -> F
     """Initialise ``model`` from a (torchvision) VGG16 state dict: the convolutions as they are,
     the first two fully connected layers reshaped into ``fc6`` (4096, 512, 7, 7) and ``fc7``."""
     if model.fc6.weight.shape != (4096, 512, 7, 7):
-        raise ValueError(f"VGG16's weights need the published FCN (width 64, fc_channels 4096); this one has "
-                         f"fc6 of shape {tuple(model.fc6.weight.shape)}")
-    features = {k[len("features."):]: v for k, v in vgg_state_dict.items() if k.startswith("features.")}
+        raise ValueError("VGG16's weights need the published FCN (width 64, fc_channels 4096); "
+                         f"this one has fc6 of shape {tuple(model.fc6.weight.shape)}")
+    features = {k[len("features."):]: v for k, v in vgg_state_dict.items()
+                if k.startswith("features.")}
     model.features.load_state_dict(features)
     with torch.no_grad():
         model.fc6.weight.copy_(vgg_state_dict["classifier.0.weight"].reshape(4096, 512, 7, 7))

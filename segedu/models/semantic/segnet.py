@@ -122,7 +122,8 @@ class SegNet(SemanticSegmenter):
 
     def forward(self, x: torch.Tensor) -> SemanticOutput:
         if min(x.shape[-2:]) < 32:
-            raise ValueError(f"SegNet needs H, W >= 32 (five 2x2 poolings), got {tuple(x.shape[-2:])}")
+            raise ValueError("SegNet needs H, W >= 32 (five 2x2 poolings), got "
+                             f"{tuple(x.shape[-2:])}")
         x, indices, sizes = self.encode(x)  # (N, 512, H/32, W/32)
         for decoder in self.decoders:  # deepest first: use the last pooling's indices first
             x = decoder(x, indices.pop(), sizes.pop())  # sizes double back: H/16, H/8, ..., H

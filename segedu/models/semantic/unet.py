@@ -85,7 +85,8 @@ def _unpadded_sizes(size: int, depth: int) -> list[int] | None:
 def unet_output_size(size: int, depth: int) -> int:
     """Output size of the unpadded U-Net for an input of ``size`` pixels (572 -> 388 at depth 4).
 
-    Raises ``ValueError`` when ``size`` is not a valid input size (see :func:`valid_unet_input_size`).
+    Raises ``ValueError`` when ``size`` is not a valid input size (see
+    :func:`valid_unet_input_size`).
     """
     sizes = _unpadded_sizes(size, depth)
     if sizes is None or sizes[-1] - 4 < 1:
@@ -102,7 +103,8 @@ def unet_output_size(size: int, depth: int) -> int:
             lower, upper = _neighbours(size, depth)
             raise ValueError(
                 f"input size {size} is too small for the unpadded U-Net of depth {depth}; "
-                f"nearest valid sizes: {lower if lower is not None else '(none smaller)'} and {upper}"
+                f"nearest valid sizes: {lower if lower is not None else '(none smaller)'} and "
+                f"{upper}"
             )
     return out
 
@@ -193,7 +195,8 @@ class DoubleConv(nn.Module):
         Conv, BatchNorm, _, _ = _LAYERS[dims]
         pad = 1 if padding else 0
         layers: list[nn.Module] = []
-        for i, (c_in, c_out) in enumerate([(in_channels, out_channels), (out_channels, out_channels)]):
+        for i, (c_in, c_out) in enumerate([(in_channels, out_channels),
+                                           (out_channels, out_channels)]):
             # the bias is redundant before batch norm (BN subtracts the mean)
             layers.append(Conv(c_in, c_out, 3, padding=pad, bias=not batch_norm))
             if batch_norm:

@@ -1,11 +1,13 @@
-"""U-Net with a ResNet encoder: the U-Net most used in practice (Kaggle, segmentation-models-pytorch).
+"""U-Net with a ResNet encoder: the U-Net most used in practice (Kaggle,
+segmentation-models-pytorch).
 
-The original U-Net (:mod:`segedu.models.semantic.unet`) learns its encoder from scratch. In practice the
-contracting path is usually a classification network pre-trained on ImageNet, here a ResNet, and
+The original U-Net (:mod:`segedu.models.semantic.unet`) learns its encoder from scratch. In practice
+the contracting path is usually a classification network pre-trained on ImageNet, here a ResNet, and
 only the expanding path is new. The skips come from every resolution the ResNet has::
 
     image (3, H, W)
-      stem: conv 7x7/2 ─ BN ─ ReLU ───────── (w, H/2) ────────────────── block 3 ─ block 4 ─ 3x3 conv ─ logits (K, H, W)
+      stem: conv 7x7/2 ─ BN ─ ReLU ───────── (w, H/2) ────────────────── block 3 ─ block 4 ─ 3x3
+          conv ─ logits (K, H, W)
         maxpool ─ layer1 ────────────────── (w, H/4) ──────────── block 2 ─┘    (no skip: up to H)
           layer2 ─────────────────────────── (2w, H/8) ──── block 1 ─┘
             layer3 ───────────────────────── (4w, H/16) ─ block 0 ─┘
@@ -22,8 +24,8 @@ included); there is nothing to crop.
 The module names follow segmentation-models-pytorch 0.6's ``Unet`` (``encoder.*`` is a torchvision
 ResNet, ``decoder.blocks.<i>.conv1.0`` the first convolution of block ``i``,
 ``segmentation_head.0`` the classifier), so its state dict loads as it is and the two models give
-the same outputs (tests/models/semantic/test_unet_resnet.py); torchvision's ImageNet ResNet weights load into
-``encoder`` for fine-tuning.
+the same outputs (tests/models/semantic/test_unet_resnet.py); torchvision's ImageNet ResNet weights
+load into ``encoder`` for fine-tuning.
 
 Registered builder: ``get_model("unet_resnet", backbone="resnet34", num_classes=K)``.
 """
@@ -100,19 +102,23 @@ class UNetResNet(SemanticSegmenter):
         interpolation: the decoder's up-sampling, ``"nearest"`` (smp's default) or ``"bilinear"``.
     """
 
-    def __init__(self, *, num_classes: int = 1, backbone: str = "resnet34", backbone_width: int = 64,
+    def __init__(self, *, num_classes: int = 1, backbone: str = "resnet34",
+                 backbone_width: int = 64,
                  decoder_channels: tuple[int, ...] = (256, 128, 64, 32, 16),
                  interpolation: str = "nearest") -> None:
         super().__init__()
         if len(decoder_channels) != 5:
-            raise ValueError(f"decoder_channels needs 5 values (one per resolution), got {decoder_channels!r}")
+            raise ValueError("decoder_channels needs 5 values (one per resolution), got "
+                             f"{decoder_channels!r}")
         if interpolation not in ("nearest", "bilinear"):
-            raise ValueError(f"interpolation must be 'nearest' or 'bilinear', got {interpolation!r}")
+            raise ValueError("interpolation must be 'nearest' or 'bilinear', got "
+                             f"{interpolation!r}")
         self.encoder = resnet_by_name(backbone, include_top=False, width=backbone_width)
         stem = (backbone_width,)  # the stem's output, before the max pooling
         self.decoder = UNetDecoder(encoder_channels=stem + self.encoder.stage_channels,
                                    channels=tuple(decoder_channels), interpolation=interpolation)
-        self.segmentation_head = nn.Sequential(nn.Conv2d(decoder_channels[-1], num_classes, 3, padding=1))
+        self.segmentation_head = nn.Sequential(nn.Conv2d(decoder_channels[-1], num_classes, 3,
+                                                         padding=1))
 
     def encode(self, x: torch.Tensor) -> list[torch.Tensor]:
         """(N, 3, H, W) -> the stem's and layer1..layer4's outputs, at strides 2, 4, 8, 16, 32."""

@@ -27,11 +27,14 @@ def _from_smp(state_dict):
 
 def _smp_model(classes, output_stride=16, separable=True):
     rates = (6, 12, 18) if output_stride == 16 else (12, 24, 36)
-    model = smp.DeepLabV3Plus(encoder_name="resnet50", encoder_weights=None, encoder_output_stride=output_stride,
-                              decoder_atrous_rates=rates, decoder_aspp_separable=separable, classes=classes)
+    model = smp.DeepLabV3Plus(encoder_name="resnet50", encoder_weights=None,
+                              encoder_output_stride=output_stride,
+                              decoder_atrous_rates=rates, decoder_aspp_separable=separable,
+                              classes=classes)
     # the one difference (module docstring): smp also dilates the first 3x3 convolution of each
     # dilated stage; torchvision keeps the previous dilation there. Make smp's like torchvision's.
-    stages = [model.encoder.layer4] if output_stride == 16 else [model.encoder.layer3, model.encoder.layer4]
+    stages = [model.encoder.layer4] if output_stride == 16 else [model.encoder.layer3,
+                                                                 model.encoder.layer4]
     previous = 1
     for stage in stages:
         stage[0].conv2.dilation, stage[0].conv2.padding = (previous, previous), (previous, previous)
@@ -48,7 +51,8 @@ def test_same_outputs_as_smp(output_stride, separable):
     for bn in (m for m in reference.modules() if isinstance(m, torch.nn.BatchNorm2d)):
         bn.running_mean.uniform_(-0.1, 0.1)
         bn.running_var.uniform_(0.5, 1.5)
-    model = get_model("deeplabv3plus", num_classes=4, output_stride=output_stride, separable=separable).eval()
+    model = get_model("deeplabv3plus", num_classes=4, output_stride=output_stride,
+                      separable=separable).eval()
     assert sum(p.numel() for p in model.parameters()) == sum(
         p.numel() for name, p in reference.named_parameters() if not name.startswith("encoder.fc."))
     model.load_state_dict(_from_smp(reference.state_dict()))  # strict: every layer has its partner

@@ -45,7 +45,8 @@ def test_parameter_counts(name, extra, models):
     # the layers that depend on the number of classes K, written for K = 21 above, for K = 3
     extra_3 = {"fcn32s": 9 * 64 * 64, "fcn16s": 512 * 3 + 3 + 9 * (16 + 32 * 32),
                "fcn8s": 512 * 3 + 3 + 256 * 3 + 3 + 9 * (16 + 16 + 16 * 16)}[name]
-    assert sum(p.numel() for p in models[name].parameters()) == FEATURES + FC + 4096 * 3 + 3 + extra_3
+    assert (sum(p.numel() for p in models[name].parameters())
+            == FEATURES + FC + 4096 * 3 + 3 + extra_3)
     if name == "fcn8s":  # the usual 21-class FCN-8s once, with the counts above
         model = get_model(name)
         assert sum(p.numel() for p in model.parameters()) == FEATURES + FC + 4096 * 21 + 21 + extra

@@ -1,4 +1,5 @@
-"""SegNet: sizes (odd too), parameter count by hand, exact unpooling, torchvision's VGG16-BN encoder."""
+"""SegNet: sizes (odd too), parameter count by hand, exact unpooling, torchvision's
+VGG16-BN encoder."""
 
 import pytest
 import torch
@@ -45,7 +46,8 @@ def test_registered_and_parameter_count_by_hand(model, reference):
     decoder = sum(_conv(a, b, bias=False) + 2 * b for a, b in decoder_convs)
     classifier = _conv(64, 5, bias=True)  # the final 3x3 convolution to 5 classes
     assert encoder == 14_723_136 and decoder == 14_716_160 and classifier == 2_885
-    assert sum(p.numel() for p in model.parameters()) == encoder + decoder + classifier == 29_442_181
+    assert (sum(p.numel() for p in model.parameters()) == encoder + decoder + classifier
+            == 29_442_181)
     # the encoder has exactly torchvision's vgg16_bn().features parameters
     count = sum(p.numel() for p in reference.features.parameters())
     assert sum(p.numel() for p in model.encoder.parameters()) == count
@@ -61,7 +63,8 @@ def test_output_size_equals_input_size(model, size):
     _, indices, sizes = model.encode(x)
     if size == (65, 97):
         assert [tuple(s) for s in sizes] == [(65, 97), (32, 48), (16, 24), (8, 12), (4, 6)]
-        assert [tuple(i.shape[-2:]) for i in indices] == [(32, 48), (16, 24), (8, 12), (4, 6), (2, 3)]
+        assert [tuple(i.shape[-2:]) for i in indices] == [(32, 48), (16, 24), (8, 12), (4, 6),
+                                                          (2, 3)]
 
 
 def test_too_small_input_is_refused(model):
@@ -75,11 +78,13 @@ def test_unpooling_puts_values_exactly_at_the_argmax():
     pooled, indices = F.max_pool2d(x, 2, 2, return_indices=True)  # (2, 4, 4, 5)
     block = SegNetDecoderBlock((4, 4))
     seen = {}
-    block.convs.register_forward_hook(lambda module, inputs, output: seen.setdefault("unpooled", inputs[0]))
+    block.convs.register_forward_hook(
+        lambda module, inputs, output: seen.setdefault("unpooled", inputs[0]))
     block(pooled, indices, x.shape[-2:])
     unpooled = seen["unpooled"]  # what the convolutions receive
     assert unpooled.shape == x.shape
-    torch.testing.assert_close(unpooled, F.max_unpool2d(pooled, indices, 2, 2, output_size=x.shape[-2:]),
+    torch.testing.assert_close(unpooled,
+                               F.max_unpool2d(pooled, indices, 2, 2, output_size=x.shape[-2:]),
                                rtol=0, atol=0)
     # by hand: in every 2x2 window, the maximum stays where it was and the other 3 become 0
     for r in range(4):
@@ -87,7 +92,8 @@ def test_unpooling_puts_values_exactly_at_the_argmax():
             window_in = x[:, :, 2 * r:2 * r + 2, 2 * c:2 * c + 2]
             window_out = unpooled[:, :, 2 * r:2 * r + 2, 2 * c:2 * c + 2]
             is_max = window_in == window_in.amax(dim=(-2, -1), keepdim=True)
-            torch.testing.assert_close(window_out, torch.where(is_max, window_in, 0.0), rtol=0, atol=0)
+            torch.testing.assert_close(window_out, torch.where(is_max, window_in, 0.0), rtol=0,
+                                       atol=0)
     assert (unpooled[..., 8, :] == 0).all() and (unpooled[..., :, 10] == 0).all()  # never pooled
 
 

@@ -32,19 +32,19 @@ def n_params(model: nn.Module) -> int:
 def test_original_parameter_count_derived_by_hand():
     # Conv k x k, c_in -> c_out, with bias: c_in * c_out * k * k + c_out.
     # Encoder (two 3x3 convs per level):
-    #   1 -> 64 -> 64:        (1*64*9 + 64)    + (64*64*9 + 64)       =     640 +    36,928 =     37,568
-    #   64 -> 128 -> 128:     (64*128*9 + 128) + (128*128*9 + 128)    =  73,856 +   147,584 =    221,440
-    #   128 -> 256 -> 256:    295,168 + 590,080                                             =    885,248
-    #   256 -> 512 -> 512:    1,180,160 + 2,359,808                                         =  3,539,968
-    #   bottleneck 512 -> 1024 -> 1024: 4,719,616 + 9,438,208                               = 14,157,824
+    #   1 -> 64 -> 64:      (1*64*9 + 64) + (64*64*9 + 64)       =     640 +    36,928 =     37,568
+    #   64 -> 128 -> 128:   (64*128*9 + 128) + (128*128*9 + 128) =  73,856 +   147,584 =    221,440
+    #   128 -> 256 -> 256:  295,168 + 590,080                                          =    885,248
+    #   256 -> 512 -> 512:  1,180,160 + 2,359,808                                      =  3,539,968
+    #   bottleneck 512 -> 1024 -> 1024: 4,719,616 + 9,438,208                          = 14,157,824
     # Decoder (2x2 up-conv halving channels, then two 3x3 convs on the concatenation):
     #   1024 -> 512: (1024*512*4 + 512) + (1024*512*9 + 512) + 2,359,808
-    #              = 2,097,664 + 4,719,104 + 2,359,808                                      =  9,176,576
-    #   512 -> 256:  524,544 + 1,179,904 + 590,080                                          =  2,294,528
-    #   256 -> 128:  131,200 + 295,040 + 147,584                                            =    573,824
-    #   128 -> 64:   32,832 + 73,792 + 36,928                                               =    143,552
-    # Head 1x1, 64 -> 2: 64*2 + 2                                                           =        130
-    # Total                                                                                 = 31,030,658
+    #              = 2,097,664 + 4,719,104 + 2,359,808                                 =  9,176,576
+    #   512 -> 256:  524,544 + 1,179,904 + 590,080                                     =  2,294,528
+    #   256 -> 128:  131,200 + 295,040 + 147,584                                       =    573,824
+    #   128 -> 64:   32,832 + 73,792 + 36,928                                          =    143,552
+    # Head 1x1, 64 -> 2: 64*2 + 2                                                      =        130
+    # Total                                                                            = 31,030,658
     # (The often quoted 31,031,685 is the Keras "unet" of zhixuhao/unet: it has an extra 3x3 conv
     # 64 -> 2 (1,154) and a 1x1 conv 2 -> 1 with a sigmoid (3) instead of our 2-class head (130):
     # 31,030,658 - 130 + 1,154 + 3 = 31,031,685.)
@@ -145,7 +145,8 @@ def test_padded_parameter_count_derived_by_hand():
     #   total 7554
     assert n_params(get_model("unet", width=4, depth=2)) == 7554
     # bilinear: the up-convs 520 and 132 become 1x1 convs 16*8+8 = 136 and 8*4+4 = 36.
-    assert n_params(get_model("unet", width=4, depth=2, up="bilinear")) == 7554 - 520 + 136 - 132 + 36
+    assert (n_params(get_model("unet", width=4, depth=2, up="bilinear"))
+            == 7554 - 520 + 136 - 132 + 36)
     # residual: 1x1 shortcut + BN in the five double convs, all of which change channels:
     #   3->4: 12+8, 4->8: 32+16, 8->16: 128+32, 16->8: 128+16, 8->4: 32+8 = 412
     assert n_params(get_model("resunet", width=4, depth=2)) == 7554 + 412
@@ -161,7 +162,8 @@ def test_bad_up_mode():
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("have", "want"), [((64, 64), (56, 56)), ((15, 20), (8, 13)), ((7, 9), (7, 2))])
+@pytest.mark.parametrize(("have", "want"),
+                         [((64, 64), (56, 56)), ((15, 20), (8, 13)), ((7, 9), (7, 2))])
 def test_center_crop_matches_torchvision(have, want):
     x = torch.randn(2, 3, *have)
     torch.testing.assert_close(center_crop(x, want), TF.center_crop(x, list(want)), rtol=0, atol=0)

@@ -35,8 +35,10 @@ def test_same_parameters_and_outputs_as_smp(backbone):
 
 def test_same_training_step_as_smp():
     torch.manual_seed(1)
-    reference = smp.Unet("resnet18", encoder_weights=None, classes=4, decoder_interpolation="bilinear").train()
-    model = get_model("unet_resnet", backbone="resnet18", num_classes=4, interpolation="bilinear").train()
+    reference = smp.Unet("resnet18", encoder_weights=None, classes=4,
+                         decoder_interpolation="bilinear").train()
+    model = get_model("unet_resnet", backbone="resnet18", num_classes=4,
+                      interpolation="bilinear").train()
     model.load_state_dict(reference.state_dict())
     x, y = torch.randn(2, 3, 64, 64), torch.randint(0, 4, (2, 64, 64))
     losses = [torch.nn.functional.cross_entropy(out, y) for out in (model(x)["out"], reference(x))]
@@ -45,7 +47,8 @@ def test_same_training_step_as_smp():
     torch.testing.assert_close(losses[0], losses[1], rtol=0, atol=0)
     ours, theirs = dict(model.named_parameters()), dict(reference.named_parameters())
     for name, parameter in ours.items():
-        torch.testing.assert_close(parameter.grad, theirs[name].grad, rtol=1e-5, atol=1e-7, msg=name)
+        torch.testing.assert_close(parameter.grad, theirs[name].grad, rtol=1e-5, atol=1e-7,
+                                   msg=name)
     # batch norm statistics were updated the same way
     torch.testing.assert_close(model.state_dict(), reference.state_dict(), rtol=0, atol=0)
 

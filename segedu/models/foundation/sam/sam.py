@@ -2,10 +2,10 @@
 
 SAM answers *prompts* (points, boxes, a rough mask) with masks::
 
-    image (3, H, W), long side resized to 1024   --image encoder (once per image)-->  (256, 64, 64)
-    prompts                                      --prompt encoder-->  sparse tokens, dense map
-    both                                         --mask decoder-->    3 (or 1) mask logits (256 x 256)
-                                                                      + a predicted IoU per mask
+    image (3, H, W), long side resized to 1024  --image encoder (once per image)-->  (256, 64, 64)
+    prompts                                     --prompt encoder-->  sparse tokens, dense map
+    both                                        --mask decoder-->  3 (or 1) mask logits (256 x 256)
+                                                                   + a predicted IoU per mask
     logits --upscale to 1024, crop the padding, resize to (H, W), threshold at 0--> masks
 
 The heavy image encoder (:mod:`.image_encoder`) runs once; the prompt encoder
@@ -178,3 +178,44 @@ class Sam(nn.Module):
         x = (x - self.pixel_mean) / self.pixel_std
         h, w = x.shape[-2:]
         return F.pad(x, (0, self.img_size - w, 0, self.img_size - h))
+
+    # the training path: the steps of forward, with gradients and all four masks
+
+    def embed_images(self, images: torch.Tensor) -> torch.Tensor:
+        """Image embeddings ``(B, C, h, w)`` of 0..255 RGB images ``(B, 3, H, W)`` whose long side
+        is already ``img_size``: :meth:`preprocess` then the image encoder, with gradients (what
+        :meth:`forward` does first, without them)."""
+        return self.image_encoder(self.preprocess(images))
+
+    def decode_all_masks(
+        self,
+        image_embeddings: torch.Tensor,
+        sparse_prompt_embeddings: torch.Tensor,
+        dense_prompt_embeddings: torch.Tensor,
+        *,
+        input_size: tuple[int, int],
+        original_size: tuple[int, int],
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """All four masks of every prompt of one image, with gradients: what :meth:`forward`
+        computes after the prompt encoder, without choosing among the outputs (a training loss
+        sees all four; Kirillov et al. 2023, https://arxiv.org/abs/2304.02643).
+
+        Args:
+            image_embeddings: ``(1, C, h, w)``, from :meth:`embed_images`.
+            sparse_prompt_embeddings, dense_prompt_embeddings: ``(P, N, C)`` and
+                ``(P, C, h, w)``, from the prompt encoder.
+            input_size, original_size: as :meth:`postprocess_masks`.
+
+        Returns:
+            mask logits ``(P, 4, H0, W0)`` (:meth:`postprocess_masks`), low-resolution logits
+            ``(P, 4, 4h, 4w)`` and predicted IoUs ``(P, 4)``; mask 0 is the single-mask output,
+            masks 1..3 the multimask outputs.
+        """
+        low_res, iou_predictions = self.mask_decoder.predict_masks(
+            image_embeddings=image_embeddings,
+            image_pe=self.prompt_encoder.get_dense_pe(),
+            sparse_prompt_embeddings=sparse_prompt_embeddings,
+            dense_prompt_embeddings=dense_prompt_embeddings,
+        )
+        masks = self.postprocess_masks(low_res, input_size=input_size, original_size=original_size)
+        return masks, low_res, iou_predictions

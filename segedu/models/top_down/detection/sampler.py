@@ -46,8 +46,10 @@ class BalancedPositiveNegativeSampler:
             num_pos = min(positive.numel(), int(self.batch_size_per_image * self.positive_fraction))
             num_neg = min(negative.numel(), self.batch_size_per_image - num_pos)
             # a random subset of each (the draws torchvision makes, in its order)
-            chosen_pos = positive[torch.randperm(positive.numel(), device=positive.device)[:num_pos]]
-            chosen_neg = negative[torch.randperm(negative.numel(), device=negative.device)[:num_neg]]
+            chosen_pos = positive[
+                torch.randperm(positive.numel(), device=positive.device)[:num_pos]]
+            chosen_neg = negative[
+                torch.randperm(negative.numel(), device=negative.device)[:num_neg]]
             # as masks over the image's elements
             pos_mask = torch.zeros_like(labels_per_image, dtype=torch.bool)
             neg_mask = torch.zeros_like(labels_per_image, dtype=torch.bool)
