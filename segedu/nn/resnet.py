@@ -160,8 +160,8 @@ class ResNet(nn.Module):
                           bias=False),
                 self.norm_layer(channels * block.expansion),
             )
-        # the first block changes the shape (and still uses the previous dilation), the others keep
-        # it
+        # the first block changes the shape (and still uses the previous dilation), the others
+        # keep it
         stage = [block(self.in_channels, channels, stride=stride, dilation=self.dilation,
                        first_dilation=first_dilation, downsample=downsample,
                        norm_layer=self.norm_layer)]

@@ -61,8 +61,8 @@ def test_avg_unpool2d_is_nearest_upsampling_and_the_scaled_adjoint_of_avg_pool()
                         dtype=torch.float64, generator=g)
         assert torch.equal(avg_unpool2d(y, s), F.interpolate(y, scale_factor=s, mode="nearest"))
         area = s * s if isinstance(s, int) else s[0] * s[1]
-        # <avg_pool(x), y> = <x, avg_unpool(y)> / s^2: each pixel enters its block's mean with 1 /
-        # s^2
+        # <avg_pool(x), y> = <x, avg_unpool(y)> / s^2: each pixel enters its block's mean with
+        # 1 / s^2
         left = (F.avg_pool2d(x, s) * y).sum()
         right = (x * avg_unpool2d(y, s)).sum() / area
         assert torch.allclose(left, right, rtol=1e-12, atol=1e-12)
