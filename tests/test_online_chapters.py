@@ -8,8 +8,11 @@ network cut (one line naming the URL: segedu.data.download.DownloadError).
 
 from __future__ import annotations
 
+import os
 import re
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -137,3 +140,50 @@ def test_chapters_03_and_16_official_models_fail_in_one_line_offline(name, chapt
     message = str(error.value)
     assert "\n" not in message and _OFFICIAL[name]() in message and name in message
     assert chapter_env and not official_file(name).exists()  # nothing half-written is left
+
+
+RUN_UNTIL_OFFICIAL_CELL = '''
+import sys
+
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+from IPython.core.inputtransformer2 import TransformerManager
+from myst_nb.core.read import read_myst_markdown_notebook
+
+plt.show = lambda *args, **kwargs: None
+cells = read_myst_markdown_notebook(open(sys.argv[1], encoding="utf8").read()).cells
+namespace = {}
+for cell in cells:
+    if cell.cell_type != "code":
+        continue
+    lines = [line for line in cell.source.splitlines() if not line.lstrip().startswith("%")]
+    source = TransformerManager().transform_cell("\\n".join(lines))
+    exec(compile(source, sys.argv[1], "exec"), namespace)
+    if "official_file(" in source:  # the official-weights cell: stop after it
+        break
+'''
+
+
+def test_chapter_03_runs_dino_on_cached_random_weights(tmp_path):
+    """Chapter 03 up to its DINO cell, online, with timm's ViT-S/16 DINO (random weights) saved
+    under the official file name: the cell loads it and draws its figure, nothing downloaded."""
+    import timm
+
+    checkpoints = tmp_path / "checkpoints"
+    checkpoints.mkdir()
+    name = Path(_OFFICIAL["dino_vits16"]()).name
+    torch.manual_seed(0)
+    reference = timm.create_model("vit_small_patch16_224.dino", pretrained=False)
+    torch.save(reference.state_dict(), checkpoints / name)
+    env = {**os.environ, "SEGEDU_FAST": "1", "SEGEDU_ONLINE": "1", "SEGEDU_CACHE": str(tmp_path),
+           "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1",
+           "no_proxy": "", "http_proxy": "http://192.0.2.1:9", "https_proxy": "http://192.0.2.1:9"}
+    done = subprocess.run(
+        [sys.executable, "-c", RUN_UNTIL_OFFICIAL_CELL,
+         str(ROOT / "course" / "03_classical_segmentation.md")],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path, env=env,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "weights: official DINO ViT-S/16" in done.stdout
+    assert "This figure was made with the official DINO ViT-S/16 checkpoint." in done.stdout
