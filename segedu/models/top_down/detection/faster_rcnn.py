@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from torch import nn
+from torchvision.models.detection import FasterRCNN_ResNet50_FPN_Weights
 
 from ....data.statistics import IMAGENET_MEAN, IMAGENET_STD
 from ....nn.resnet import resnet50
@@ -35,7 +36,9 @@ from .transform import GeneralizedRCNNTransform
 
 __all__ = ["FasterRCNN", "fasterrcnn_resnet50_fpn", "resnet50_fpn_backbone", "FASTERRCNN_URL"]
 
-FASTERRCNN_URL = "https://download.pytorch.org/models/fasterrcnn_resnet50_fpn_coco-258fb6c6.pth"
+# torchvision's address of its COCO checkpoint, read from its weight enum (the file name
+# carries the first digits of the SHA-256 that torch.hub checks)
+FASTERRCNN_URL = FasterRCNN_ResNet50_FPN_Weights.COCO_V1.url
 FPN_LEVELS = ["0", "1", "2", "3"]  # P2..P5 feed the RoI pooling; P6 ("pool") only the RPN
 
 

@@ -16,6 +16,7 @@ number) and 44,454,513 with trainable batch norm (random initialisation).
 from __future__ import annotations
 
 from torch import nn
+from torchvision.models.detection import MaskRCNN_ResNet50_FPN_Weights
 
 from ....nn.resnet import resnet_by_name
 from ...registry import register_model
@@ -26,7 +27,9 @@ from .multiscale_roi_align import MultiScaleRoIAlign
 
 __all__ = ["MaskRCNN", "maskrcnn_resnet50_fpn", "maskrcnn_resnet_fpn", "MASKRCNN_URL"]
 
-MASKRCNN_URL = "https://download.pytorch.org/models/maskrcnn_resnet50_fpn_coco-bf2d0c1e.pth"
+# torchvision's address of its COCO checkpoint, read from its weight enum (the file name
+# carries the first digits of the SHA-256 that torch.hub checks)
+MASKRCNN_URL = MaskRCNN_ResNet50_FPN_Weights.COCO_V1.url
 
 
 class MaskRCNN(FasterRCNN):
