@@ -41,8 +41,8 @@ def cap(text: str, limit: int = CAP) -> str:
 
 
 def _stream_text(item) -> str:
-    """What the cell printed (stdout/stderr streams), capped; nbval keeps it in
-    item.test_outputs."""
+    """What the cell printed (stdout/stderr streams), capped; nbval keeps it
+    in item.test_outputs."""
     pieces, size = [], 0
     for out in getattr(item, "test_outputs", None) or []:
         if out.get("output_type") == "stream":

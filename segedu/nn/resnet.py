@@ -208,8 +208,8 @@ RESNETS = {"resnet18": resnet18, "resnet34": resnet34, "resnet50": resnet50}
 
 
 def resnet_by_name(backbone: str, **kwargs) -> ResNet:
-    """``RESNETS[backbone](**kwargs)``, with an error that lists the names when ``backbone`` is
-    unknown."""
+    """``RESNETS[backbone](**kwargs)``, with an error that lists the names when ``backbone``
+    is unknown."""
     if backbone not in RESNETS:
         raise ValueError(f"backbone must be one of {sorted(RESNETS)}, got {backbone!r}")
     return RESNETS[backbone](**kwargs)

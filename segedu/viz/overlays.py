@@ -83,8 +83,8 @@ def overlay_semantic(
 
 
 def masks_from_labels(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Instance label image ``(H, W)`` (0 = background) -> bool masks ``(N, H, W)`` and ids
-    ``(N,)``."""
+    """Instance label image ``(H, W)`` (0 = background) -> bool masks ``(N, H, W)`` and
+    ids ``(N,)``."""
     ids = np.unique(labels)
     ids = ids[ids != 0]
     return labels[None] == ids[:, None, None], ids

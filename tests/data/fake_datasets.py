@@ -355,8 +355,8 @@ def write_ade20k(root: Path) -> dict[str, dict]:
 
 
 def write_pets(root: Path) -> dict[str, dict]:
-    """``root/oxford-iiit-pet`` with trainval = [Abyssinian_1, american_bulldog_10], test =
-    [yorkshire_terrier_5]."""
+    """``root/oxford-iiit-pet`` with trainval = [Abyssinian_1, american_bulldog_10], test
+    = [yorkshire_terrier_5]."""
     base = root / "oxford-iiit-pet"
     pet = rect(6, 18, 8, 24)
     border = rect(5, 19, 7, 25) & ~pet

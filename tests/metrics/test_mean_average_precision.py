@@ -14,8 +14,8 @@ SIZES = [4, 10, 20, 40, 60, 120, 200]  # box sides: small (< 32^2), medium and l
 
 
 def random_case(rng: np.random.Generator, *, images: int, size: int = 300, masks: bool = False):
-    """Ground truths (with crowds) and detections: shifted copies, misses, spurious boxes, tied
-    scores."""
+    """Ground truths (with crowds) and detections: shifted copies, misses, spurious boxes,
+    tied scores."""
     preds, targets = [], []
     for _ in range(images):
         n = int(rng.integers(0, 8))

@@ -76,8 +76,8 @@ def dino_interpolate_pos_encoding(pos_embed, npatch, w, h, patch_size):
 
 @torch.no_grad()
 def dino_reference_features(reference: TimmViT, x: torch.Tensor) -> torch.Tensor:
-    """DINO's forward (``prepare_tokens``, blocks, norm) built from timm's modules and DINO's
-    interpolation."""
+    """DINO's forward (``prepare_tokens``, blocks, norm) built from timm's modules and
+    DINO's interpolation."""
     b, _, w, h = x.shape
     tokens = reference.patch_embed.proj(x).flatten(2).transpose(1, 2)
     tokens = torch.cat([reference.cls_token.expand(b, -1, -1), tokens], dim=1)
@@ -185,8 +185,8 @@ def test_small_variant_state_dict_and_features_equal_timm():
 
 
 def test_vits16_equals_timm_dino_at_224():
-    """ViT-S/16 (timm's ``vit_small_patch16_224.dino`` built with pretrained=False), random
-    weights."""
+    """ViT-S/16 (timm's ``vit_small_patch16_224.dino`` built with pretrained=False),
+    random weights."""
     import timm
 
     torch.manual_seed(0)
@@ -208,8 +208,8 @@ def test_vits16_equals_timm_dino_at_224():
 
 
 def test_other_sizes_dino_mode_equals_dino_interpolation():
-    """Default mode: DINO's interpolate_pos_encoding (transcribed), at several grids, square or
-    not."""
+    """Default mode: DINO's interpolate_pos_encoding (transcribed), at several grids, square
+    or not."""
     model, reference = small_pair()
     for h, w in [(64, 64), (48, 80), (128, 128), (32, 96), (8, 8)]:
         x = torch.randn(2, 3, h, w, dtype=torch.float64)
@@ -226,8 +226,8 @@ def test_other_sizes_dino_mode_equals_dino_interpolation():
 
 
 def test_other_sizes_timm_mode_equals_timm_dynamic_img_size():
-    """``pos_embed_mode="timm"`` equals timm with ``dynamic_img_size=True`` (float32, as timm
-    interpolates)."""
+    """``pos_embed_mode="timm"`` equals timm with ``dynamic_img_size=True`` (float32, as
+    timm interpolates)."""
     model, reference = small_pair(torch.float32, dynamic=True, pos_embed_mode="timm")
     for h, w in [(48, 80), (128, 96), (64, 64)]:
         x = torch.randn(2, 3, h, w)
@@ -243,8 +243,8 @@ def test_other_sizes_timm_mode_equals_timm_dynamic_img_size():
 
 
 def test_dino_and_timm_interpolations_differ():
-    """The two conventions agree on the training grid and differ elsewhere (documented in
-    pos_embed.py)."""
+    """The two conventions agree on the training grid and differ elsewhere (documented
+    in pos_embed.py)."""
     pos = torch.randn(1, 1 + 14 * 14, 32, dtype=torch.float64)
     for mode in ("dino", "timm"):
         assert interpolate_pos_embed(pos, (14, 14), mode=mode) is pos
@@ -280,8 +280,8 @@ def test_last_selfattention_equals_timm_qkv_and_rows_sum_to_one():
 
 
 def test_intermediate_layers_equal_timm():
-    """DINO's semantics (last n blocks, normalised) = timm's
-    ``get_intermediate_layers(norm=True)``."""
+    """DINO's semantics (last n blocks, normalised) =
+    timm's ``get_intermediate_layers(norm=True)``."""
     model, reference = small_pair(**{})
     x = torch.randn(2, 3, 64, 64, dtype=torch.float64)
     with torch.no_grad():

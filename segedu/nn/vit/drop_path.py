@@ -16,8 +16,8 @@ __all__ = ["DropPath"]
 
 
 class DropPath(nn.Module):
-    """``(B, ...)`` -> ``(B, ...)``: each sample's tensor kept (scaled by ``1 / (1 - p)``) or
-    zeroed."""
+    """``(B, ...)`` -> ``(B, ...)``: each sample's tensor kept (scaled by ``1 / (1 - p)``)
+    or zeroed."""
 
     def __init__(self, *, p: float = 0.0) -> None:
         super().__init__()

@@ -162,8 +162,8 @@ class VisionTransformer(nn.Module):
         return self.norm(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Images ``(B, C, H, W)`` -> the normalised class token ``(B, D)`` (DINO's image
-        embedding)."""
+        """Images ``(B, C, H, W)`` -> the normalised class token ``(B, D)`` (DINO's
+        image embedding)."""
         return self.forward_features(x)[:, 0]
 
     def get_last_selfattention(self, x: torch.Tensor) -> torch.Tensor:

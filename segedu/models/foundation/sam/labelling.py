@@ -32,8 +32,8 @@ __all__ = ["label_images", "write_coco"]
 
 
 def _as_uint8_hwc(image: torch.Tensor | np.ndarray, index: int) -> np.ndarray:
-    """A ``(3, H, W)`` float tensor in [0, 1] or a ``(H, W, 3)`` uint8 array -> ``(H, W, 3)``
-    uint8."""
+    """A ``(3, H, W)`` float tensor in [0, 1] or a ``(H, W, 3)`` uint8 array ->
+    ``(H, W, 3)`` uint8."""
     if isinstance(image, torch.Tensor):
         if image.ndim != 3 or image.shape[0] != 3 or not image.is_floating_point():
             raise ValueError(f"images[{index}]: a tensor image must be float (3, H, W) in [0, 1], "

@@ -125,8 +125,8 @@ class MaskDecoder(nn.Module):
         sparse_prompt_embeddings: torch.Tensor,
         dense_prompt_embeddings: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """All ``num_mask_tokens`` masks ``(B, 4, 4h, 4w)`` and IoUs ``(B, 4)`` (see
-        :meth:`forward`)."""
+        """All ``num_mask_tokens`` masks ``(B, 4, 4h, 4w)`` and IoUs ``(B, 4)``
+        (see :meth:`forward`)."""
         # output tokens first, then the prompt tokens: (B, 1 + num_mask_tokens + N, C)
         output_tokens = torch.cat([self.iou_token.weight, self.mask_tokens.weight], dim=0)
         output_tokens = output_tokens.unsqueeze(0).expand(sparse_prompt_embeddings.size(0), -1, -1)

@@ -31,8 +31,8 @@ def _expand_boxes(boxes: torch.Tensor, scale: float) -> torch.Tensor:
 
 
 def _paste_one(mask: torch.Tensor, box: list[int], height: int, width: int) -> torch.Tensor:
-    """Resize one ``(M, M)`` mask to its integer ``box`` and write it into a zero ``(H, W)``
-    image."""
+    """Resize one ``(M, M)`` mask to its integer ``box`` and write it into a zero
+    ``(H, W)`` image."""
     x1, y1, x2, y2 = box
     w, h = max(x2 - x1 + 1, 1), max(y2 - y1 + 1, 1)
     resized = F.interpolate(mask[None, None], size=(h, w), mode="bilinear",

@@ -128,8 +128,8 @@ class SetCriterion(nn.Module):
 
     def loss_labels(self, logits: torch.Tensor, targets: Sequence[Mapping[str, torch.Tensor]],
                     indices: Indices) -> torch.Tensor:
-        """Weighted cross-entropy of all queries ``logits (B, Q, C + 1)``: a scalar
-        (:func:`set_class_loss`)."""
+        """Weighted cross-entropy of all queries ``logits (B, Q, C + 1)``: a
+        scalar (:func:`set_class_loss`)."""
         return set_class_loss(logits, targets, indices, self.empty_weight)
 
     @torch.no_grad()

@@ -124,8 +124,8 @@ class MaskSetCriterion(nn.Module):
 
     def loss_labels(self, logits: torch.Tensor, targets: Sequence[Mapping[str, torch.Tensor]],
                     indices: Indices) -> torch.Tensor:
-        """Weighted cross-entropy of all queries ``logits (B, Q, C + 1)``: a scalar, as DETR's
-        (:func:`~segedu.models.universal.detr.set_criterion.set_class_loss`)."""
+        """Weighted cross-entropy of all queries ``logits (B, Q, C + 1)``: a scalar, as
+        DETR's (:func:`~segedu.models.universal.detr.set_criterion.set_class_loss`)."""
         return set_class_loss(logits, targets, indices, self.empty_weight)
 
     def loss_masks(self, mask_logits: torch.Tensor, targets: Sequence[Mapping[str, torch.Tensor]],

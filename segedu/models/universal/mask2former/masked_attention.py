@@ -58,7 +58,7 @@ def attention_mask_from_masks(mask_logits: torch.Tensor, size: tuple[int, int],
 
 
 def reset_fully_masked_rows(attn_mask: torch.Tensor) -> torch.Tensor:
-    """Let a query whose every key is masked attend everywhere: ``(N, Q, K) -> (N, Q, K)``
-    boolean."""
+    """Let a query whose every key is masked attend everywhere:
+    ``(N, Q, K) -> (N, Q, K)`` boolean."""
     fully_masked = attn_mask.all(dim=-1, keepdim=True)  # (N, Q, 1)
     return attn_mask & ~fully_masked

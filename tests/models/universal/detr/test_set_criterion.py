@@ -15,8 +15,8 @@ from .test_hungarian_matcher import random_case
 
 
 def to_transformers(outputs, targets):
-    """segedu/DETR key names -> transformers' (``logits``, ``auxiliary_outputs``,
-    ``class_labels``)."""
+    """segedu/DETR key names -> transformers' (``logits``,
+    ``auxiliary_outputs``, ``class_labels``)."""
     theirs = {"logits": outputs["pred_logits"], "pred_boxes": outputs["pred_boxes"]}
     if "aux_outputs" in outputs:
         theirs["auxiliary_outputs"] = [{"logits": a["pred_logits"], "pred_boxes": a["pred_boxes"]}
