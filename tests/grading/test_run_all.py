@@ -21,6 +21,8 @@ from segedu.grading.notebook import graded_cells, read_notebook
 ROOT = Path(__file__).resolve().parents[2]
 LABS = sorted((ROOT / "labs").glob("*.ipynb"))
 TAG = "raises-exception"
+INLINE = "module://matplotlib_inline.backend_inline"  # figures as JupyterLab shows them
+FIGURE = "<figure>"
 
 
 def _tags(cell) -> list[str]:
@@ -45,11 +47,13 @@ def test_run_all_on_a_blank_lab_runs_every_cell(name, tmp_path):
 
     Every lab: a cell that uses an unfinished part says so in one line (``segedu.lab.needs``)
     instead of failing with an unrelated error (a NotImplementedError traceback, a NameError, a
-    division by zero); only graded cells fail.
+    division by zero); only graded cells fail, and no cell draws a figure after such a line (the
+    empty axes of a figure whose data never came). Figures are drawn as JupyterLab shows them
+    (matplotlib's inline backend).
     """
     notebook = read_notebook(ROOT / "labs" / f"{name}.ipynb")
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
-    env = dict(os.environ, SEGEDU_FAST="1", MPLBACKEND="Agg")
+    env = dict(os.environ, SEGEDU_FAST="1", MPLBACKEND=INLINE)
     manager, client = start_new_kernel(kernel_name="python3", cwd=str(tmp_path), env=env)
     try:
         requests = [client.execute(cell.source, stop_on_error=TAG not in _tags(cell))
@@ -59,12 +63,27 @@ def test_run_all_on_a_blank_lab_runs_every_cell(name, tmp_path):
             reply = client.get_shell_msg(timeout=300)
             if reply["msg_type"] == "execute_reply":
                 status[reply["parent_header"]["msg_id"]] = reply["content"]["status"]
+        outcome = [status[request] for request in requests]
+        assert "aborted" not in outcome, outcome
+        # what each cell showed, in order: every request ends with the kernel's idle status
+        shown, idle = {request: [] for request in requests}, set()
+        while idle != set(requests):
+            message = client.get_iopub_msg(timeout=300)
+            parent, kind = message["parent_header"].get("msg_id"), message["msg_type"]
+            if kind == "status" and message["content"]["execution_state"] == "idle":
+                idle.add(parent)
+            elif kind == "stream" and parent in shown:
+                shown[parent].append(message["content"]["text"])
+            elif kind == "display_data" and parent in shown:
+                shown[parent].append(FIGURE if "image/png" in message["content"]["data"] else "")
     finally:
         client.stop_channels()
         manager.shutdown_kernel(now=True)
-    outcome = [status[request] for request in requests]
-    assert "aborted" not in outcome, outcome
-    for cell, result in zip(code, outcome, strict=True):
+    for cell, request, result in zip(code, requests, outcome, strict=True):
         graded = cell.metadata.get("segedu", {}).get("grade", False)
         assert result == "error" if graded else result == "ok", (
             f"cell {cell.id}: {result} on the blank lab ({'graded' if graded else 'not graded'})")
+        waiting = [n for n, text in enumerate(shown[request]) if "⏸" in text]
+        if waiting and not graded:
+            assert FIGURE not in shown[request][waiting[0]:], (
+                f"cell {cell.id} draws a figure after saying it waits: {shown[request]}")
