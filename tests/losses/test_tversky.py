@@ -100,3 +100,20 @@ def test_gradcheck_and_bad_input():
         tversky_loss(logits, target.float())
     with pytest.raises(ValueError, match="reduction"):
         tversky_loss(logits, target, reduction="")
+
+
+@pytest.mark.parametrize("smooth", [0.0, 1.0])
+def test_per_mask_mode_of_the_region_losses(smooth):
+    """One loss per mask: Jaccard's formula written out, and Tversky with alpha = beta = 1/2 is
+    the per-mask Dice of twice the smoothing (alpha = beta = 1 is the per-mask Jaccard)."""
+    torch.manual_seed(5)
+    logits = torch.randn(4, 3, 7, dtype=torch.float64)
+    truth = torch.rand(4, 3, 7, dtype=torch.float64)  # soft targets in [0, 1]
+    kwargs = {"mode": "per_mask", "smooth": smooth, "reduction": "none"}
+    p = logits.sigmoid()
+    inter, total = (p * truth).sum((1, 2)), p.sum((1, 2)) + truth.sum((1, 2))
+    jaccard = jaccard_loss(logits, truth, **kwargs)
+    torch.testing.assert_close(jaccard, 1 - (inter + smooth) / (total - inter + smooth))
+    dice = dice_loss(logits, truth, **{**kwargs, "smooth": 2 * smooth})
+    torch.testing.assert_close(tversky_loss(logits, truth, **kwargs), dice)
+    torch.testing.assert_close(tversky_loss(logits, truth, alpha=1.0, beta=1.0, **kwargs), jaccard)
