@@ -32,9 +32,9 @@ scores it on the held-out scenes (seed 1, never trained on).
   together: both make two sparse tokens, a point being padded with a "not a point" token).
 
 SAM's :meth:`~segedu.models.foundation.sam.sam.Sam.forward` runs under ``torch.no_grad()`` (it is
-the inference entry point), so training calls its three parts directly (:func:`decode`): the same
-computation as the official path (preprocess, ``image_encoder``, ``prompt_encoder``,
-``mask_decoder``, ``postprocess_masks``), with gradients.
+the inference entry point), so training calls its public training steps (:func:`decode`):
+``Sam.embed_images``, the prompt encoder and ``Sam.decode_all_masks``, the same computation as
+the official path, with gradients and all four masks.
 
 **Score** (:func:`evaluate_sam`): over all segments of the first ``length`` held-out scenes, the
 mean IoU of (a) one click at the segment's most interior pixel (the maximum of its distance
@@ -68,7 +68,8 @@ from .recipe import Recipe, TrainConfig
 from .scores import SIZE, TEST_SCENES
 
 __all__ = ["scene_segments", "sample_prompts", "correction_points", "focal_loss", "dice_loss",
-           "mask_loss", "decode", "train_sam", "interior_point", "sam_answers", "score_answers",
+           "mask_loss", "decode", "prompt_tokens", "train_sam", "interior_point", "sam_answers",
+           "score_answers",
            "evaluate_sam",
            "SamConfig", "train", "evaluate", "RECIPE", "TRAIN_SCENES", "EVAL_SCENES"]
 
@@ -263,18 +264,12 @@ def decode(model: torch.nn.Module, embedding: torch.Tensor, *,
     # embed the prompts: sparse tokens (points, boxes), dense map (mask or no-mask embedding)
     sparse, dense = model.prompt_encoder(points=points, boxes=boxes, masks=masks)
     # decode all four masks, up-sample them to the image
-    return _decode_tokens(model, embedding, sparse, dense, size=size)
+    return model.decode_all_masks(embedding, sparse, dense, input_size=size, original_size=size)
 
 
-def _encode(model: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
-    """Images ``(B, 3, H, W)`` in [0, 1] -> embeddings ``(B, C, h, w)`` (SAM normalises 0..255
-    RGB)."""
-    return model.image_encoder(model.preprocess(images * 255))
-
-
-def _tokens(model: torch.nn.Module, prompts: dict[str, torch.Tensor],
-            extra: tuple[torch.Tensor, torch.Tensor] | None,
-            masks: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+def prompt_tokens(model: torch.nn.Module, prompts: dict[str, torch.Tensor],
+                  extra: tuple[torch.Tensor, torch.Tensor] | None,
+                  masks: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
     """Sparse and dense embeddings of mixed point/box prompts of one image, every prompt with the
     same number of tokens, so that they decode in one call.
 
@@ -311,19 +306,6 @@ def _tokens(model: torch.nn.Module, prompts: dict[str, torch.Tensor],
     return sparse, dense
 
 
-def _decode_tokens(model: torch.nn.Module, embedding: torch.Tensor, sparse: torch.Tensor,
-                   dense: torch.Tensor, size: tuple[int, int] = (SIZE, SIZE),
-                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """:func:`decode` from already embedded prompts (``sparse (P, N, C)``,
-    ``dense (P, C, h, w)``)."""
-    # all four masks and their IoUs (mask_decoder.forward would keep 1..3 or 0 only)
-    low_res, iou_pred = model.mask_decoder.predict_masks(
-        image_embeddings=embedding, image_pe=model.prompt_encoder.get_dense_pe(),
-        sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense)
-    # up-sample to the image (as postprocess_masks: to img_size, crop, to the original size)
-    return model.postprocess_masks(low_res, input_size=size, original_size=size), low_res, iou_pred
-
-
 def image_step(model: torch.nn.Module, embedding: torch.Tensor, segments: torch.Tensor,
                rng: np.random.Generator, *,
                prompts: int = 8, rounds: int = 2) -> dict[str, torch.Tensor]:
@@ -342,8 +324,10 @@ def image_step(model: torch.nn.Module, embedding: torch.Tensor, segments: torch.
     extra, mask_prompt, multimask = None, None, drawn["is_point"]
     for r in range(rounds):
         # embed the prompts and decode all four masks
-        sparse, dense = _tokens(model, drawn, extra, mask_prompt)
-        logits, low_res, iou_pred = _decode_tokens(model, embedding, sparse, dense)
+        sparse, dense = prompt_tokens(model, drawn, extra, mask_prompt)
+        logits, low_res, iou_pred = model.decode_all_masks(embedding, sparse, dense,
+                                                           input_size=(SIZE, SIZE),
+                                                           original_size=(SIZE, SIZE))
         losses = mask_loss(logits.float(), iou_pred.float(), truth, multimask)
         for key in ("mask", "focal", "dice", "iou"):
             out[key] = out.get(key, 0) + losses[key] / rounds
@@ -436,7 +420,7 @@ def train_sam(model: torch.nn.Module, config: SamConfig, device: torch.device,
     def compute_loss(batch):
         images, segments = batch
         # encode every image once
-        embeddings = _encode(model, torch.stack(images).to(device))
+        embeddings = model.embed_images(torch.stack(images).to(device) * 255)  # SAM takes 0..255
         # decode its prompts, image by image (the decoder repeats one embedding per prompt)
         per_image = [image_step(model, e[None], s, rng, prompts=config.prompts,
                                 rounds=config.rounds)
@@ -477,15 +461,16 @@ def sam_answers(model: torch.nn.Module, image: torch.Tensor, segments: torch.Ten
     box)."""
     device = next(model.parameters()).device
     if embedding is None:
-        embedding = _encode(model, image[None].to(device))
+        embedding = model.embed_images(image[None].to(device) * 255)  # SAM takes 0..255
     points = torch.stack([interior_point(s) for s in segments]).to(device)
     boxes = torch.stack([_mask_box(s) for s in segments]).to(device)
     # both prompt kinds in one decoder call (two tokens each), as in training
     prompts = {"is_point": torch.arange(2 * len(segments), device=device) < len(segments),
                "points": torch.cat([points, points]), "boxes": torch.cat([boxes, boxes])}
-    sparse, dense = _tokens(model, prompts, None, None)
-    logits, _, iou_pred = _decode_tokens(model, embedding, sparse, dense,
-                                         size=tuple(image.shape[-2:]))
+    sparse, dense = prompt_tokens(model, prompts, None, None)
+    size = tuple(image.shape[-2:])
+    logits, _, iou_pred = model.decode_all_masks(embedding, sparse, dense, input_size=size,
+                                                 original_size=size)
     m = len(segments)
     return {"point_masks": (logits[:m, 1:] > 0).cpu(), "point_iou": iou_pred[:m, 1:].float().cpu(),
             "box_masks": (logits[m:, 0] > 0).cpu()}
@@ -538,7 +523,7 @@ def evaluate_sam(model: torch.nn.Module, *, length: int = EVAL_SCENES,
     answers = []
     for start in range(0, length, batch):
         chunk = images[start:start + batch]
-        embeddings = _encode(model, torch.stack(chunk).to(device))
+        embeddings = model.embed_images(torch.stack(chunk).to(device) * 255)  # SAM takes 0..255
         for image, seg, e in zip(chunk, segments[start:start + batch], embeddings, strict=True):
             answers.append(sam_answers(model, image, seg, embedding=e[None]))
     return score_answers(answers, segments)

@@ -212,8 +212,9 @@ def test_answers_equal_the_official_forward(model):
     m = len(segments)
     prompts = {"is_point": torch.arange(2 * m) < m, "points": torch.cat([points, points]),
                "boxes": torch.cat([boxes, boxes])}
-    sparse, dense = zs._tokens(model, prompts, None, None)
-    _, low_res, _ = zs._decode_tokens(model, zs._encode(model, image[None]), sparse, dense)
+    sparse, dense = zs.prompt_tokens(model, prompts, None, None)
+    _, low_res, _ = model.decode_all_masks(model.embed_images(image[None] * 255), sparse, dense,
+                                           input_size=(128, 128), original_size=(128, 128))
     torch.testing.assert_close(low_res[:m, 1:].detach(), official_points["low_res_logits"],
                                rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(low_res[m:, :1].detach(), official_boxes["low_res_logits"],
@@ -221,14 +222,14 @@ def test_answers_equal_the_official_forward(model):
 
 
 def test_decode_with_mask_prompt_equals_the_official_forward(model):
-    """The correction round's prompt (two points and a mask) through decode/_tokens, with
+    """The correction round's prompt (two points and a mask) through decode/prompt_tokens, with
     gradients, equals Sam.forward's (no_grad) single-mask output."""
     image, segments = _image_and_segments()
     torch.manual_seed(3)
     coords = torch.rand(len(segments), 2, 2) * 127
     labels = torch.tensor([[1.0, 0.0]]).repeat(len(segments), 1)
     masks = torch.randn(len(segments), 1, 64, 64)
-    embedding = zs._encode(model, image[None])
+    embedding = model.embed_images(image[None] * 255)
     logits, low_res, iou = zs.decode(model, embedding, points=(coords, labels), boxes=None,
                                      masks=masks)
     official = model([{"image": image * 255, "original_size": (128, 128), "point_coords": coords,
@@ -244,7 +245,7 @@ def test_decode_with_mask_prompt_equals_the_official_forward(model):
                "boxes": torch.tensor(
         [[20.0, 30.0, 90.0, 100.0], [0.0, 0.0, 10.0, 10.0], [5.0, 6.0, 50.0, 40.0]])}
     extra = (coords[:3, 1], torch.tensor([1.0, 0.0, 0.0]))
-    sparse, dense = zs._tokens(model, prompts, extra, masks[:3])
+    sparse, dense = zs.prompt_tokens(model, prompts, extra, masks[:3])
     alone_box = model.prompt_encoder(points=(coords[0:1, 1:], torch.ones(1, 1)),
                                      boxes=prompts["boxes"][:1],
                                      masks=masks[:1])
@@ -264,7 +265,7 @@ def test_a_few_steps_lower_the_loss_on_a_fixed_batch():
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     losses = []
     for _ in range(12):
-        embedding = zs._encode(model, image[None])
+        embedding = model.embed_images(image[None] * 255)
         out = zs.image_step(model, embedding, segments, np.random.default_rng(0), prompts=4,
                             rounds=2)
         optimizer.zero_grad()

@@ -219,3 +219,44 @@ class Sam(nn.Module):
         )
         masks = self.postprocess_masks(low_res, input_size=input_size, original_size=original_size)
         return masks, low_res, iou_predictions
+
+    # the training path: the steps of forward, with gradients and all four masks
+
+    def embed_images(self, images: torch.Tensor) -> torch.Tensor:
+        """Image embeddings ``(B, C, h, w)`` of 0..255 RGB images ``(B, 3, H, W)`` whose long side
+        is already ``img_size``: :meth:`preprocess` then the image encoder, with gradients (what
+        :meth:`forward` does first, without them)."""
+        return self.image_encoder(self.preprocess(images))
+
+    def decode_all_masks(
+        self,
+        image_embeddings: torch.Tensor,
+        sparse_prompt_embeddings: torch.Tensor,
+        dense_prompt_embeddings: torch.Tensor,
+        *,
+        input_size: tuple[int, int],
+        original_size: tuple[int, int],
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """All four masks of every prompt of one image, with gradients: what :meth:`forward`
+        computes after the prompt encoder, without choosing among the outputs (a training loss
+        sees all four; Kirillov et al. 2023, https://arxiv.org/abs/2304.02643).
+
+        Args:
+            image_embeddings: ``(1, C, h, w)``, from :meth:`embed_images`.
+            sparse_prompt_embeddings, dense_prompt_embeddings: ``(P, N, C)`` and
+                ``(P, C, h, w)``, from the prompt encoder.
+            input_size, original_size: as :meth:`postprocess_masks`.
+
+        Returns:
+            mask logits ``(P, 4, H0, W0)`` (:meth:`postprocess_masks`), low-resolution logits
+            ``(P, 4, 4h, 4w)`` and predicted IoUs ``(P, 4)``; mask 0 is the single-mask output,
+            masks 1..3 the multimask outputs.
+        """
+        low_res, iou_predictions = self.mask_decoder.predict_masks(
+            image_embeddings=image_embeddings,
+            image_pe=self.prompt_encoder.get_dense_pe(),
+            sparse_prompt_embeddings=sparse_prompt_embeddings,
+            dense_prompt_embeddings=dense_prompt_embeddings,
+        )
+        masks = self.postprocess_masks(low_res, input_size=input_size, original_size=original_size)
+        return masks, low_res, iou_predictions
