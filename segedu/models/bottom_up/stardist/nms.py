@@ -234,7 +234,7 @@ def _suppress_fast(vertices: np.ndarray, areas: np.ndarray, centers: np.ndarray,
     low, high = vertices.min(axis=1), vertices.max(axis=1)  # (K, 2) bounding boxes
     simple = _star_shaped(vertices, centers)
     simple[~simple] = _simple_polygons(vertices[~simple])
-    edges = _edges(vertices)
+    edges = _stacked_edges(vertices)
     suppressed = np.zeros(n, bool)
     waiting = np.zeros(n, bool)  # a pair (kept, this one) waits for its exact overlap
     pairs: list[tuple[int, np.ndarray]] = []
@@ -304,6 +304,13 @@ def _edges(vertices: np.ndarray) -> tuple[np.ndarray, ...]:
             np.sign(x_b - x_a))
 
 
+def _stacked_edges(vertices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_edges` of polygons ``(K, V, 2)`` as one float array ``(7, K, V)`` and the flags
+    ``flat`` ``(K, V)``, so that the edges of some polygons are gathered in two calls."""
+    edges = _edges(vertices)
+    return np.stack([e for k, e in enumerate(edges) if k != 6]), edges[6]
+
+
 def _area_in_boxes(vertices: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
     """``|P ∩ box|`` for simple polygons ``vertices (..., V, 2)`` and boxes ``[low, high]``
     ``(..., 2)``.
@@ -338,10 +345,11 @@ def _area_in_boxes_of(edges: tuple[np.ndarray, ...], low: np.ndarray,
     return np.abs(np.sum(direction * total, axis=-1))
 
 
-def _overlap_bounds(edges: tuple[np.ndarray, ...], simple: np.ndarray, i: int, js: np.ndarray,
-                    low: np.ndarray, high: np.ndarray, grid: int) -> tuple[np.ndarray, np.ndarray]:
+def _overlap_bounds(edges: tuple[np.ndarray, np.ndarray], simple: np.ndarray, i: int,
+                    js: np.ndarray, low: np.ndarray, high: np.ndarray,
+                    grid: int) -> tuple[np.ndarray, np.ndarray]:
     """Bounds ``(lower, upper)`` ``(J,)`` on ``|A ∩ B_j|``, polygon ``A = i`` and ``B_j = js[j]``
-    (given by their :func:`_edges`, at least one of each pair simple), which both lie in the box
+    (given by :func:`_stacked_edges`, at least one of each pair simple), which both lie in the box
     ``[low_j, high_j]`` on their common part.
 
     The box is cut into ``grid x grid`` cells ``c``; in each, ``|A ∩ B ∩ c|`` is at most
@@ -349,18 +357,23 @@ def _overlap_bounds(edges: tuple[np.ndarray, ...], simple: np.ndarray, i: int, j
     simple polygons at least ``|A ∩ c| + |B ∩ c| - |c|`` (and 0).
     """
     n_pairs, n_cells = len(js), grid * grid
-    steps = np.arange(grid + 1) / grid  # (G + 1,)
-    size = high - low  # (J, 2)
-    edges_x = low[:, 0, None] + size[:, 0, None] * steps  # (J, G + 1)
-    edges_y = low[:, 1, None] + size[:, 1, None] * steps
-    cell_low = np.stack(np.broadcast_arrays(edges_x[:, :-1, None], edges_y[:, None, :-1]), -1)
-    cell_high = np.stack(np.broadcast_arrays(edges_x[:, 1:, None], edges_y[:, None, 1:]), -1)
-    cell_low = cell_low.reshape(n_pairs, n_cells, 2)
-    cell_high = cell_high.reshape(n_pairs, n_cells, 2)
+    if grid == 1:
+        cell_low, cell_high = low[:, None], high[:, None]  # (J, 1, 2)
+    else:
+        steps = np.arange(grid + 1) / grid  # (G + 1,)
+        size = high - low  # (J, 2)
+        edges_x = low[:, 0, None] + size[:, 0, None] * steps  # (J, G + 1)
+        edges_y = low[:, 1, None] + size[:, 1, None] * steps
+        cell_low = np.stack(np.broadcast_arrays(edges_x[:, :-1, None], edges_y[:, None, :-1]), -1)
+        cell_high = np.stack(np.broadcast_arrays(edges_x[:, 1:, None], edges_y[:, None, 1:]), -1)
+        cell_low = cell_low.reshape(n_pairs, n_cells, 2)
+        cell_high = cell_high.reshape(n_pairs, n_cells, 2)
     # A and every B_j in one call: rows (2J, 1, V) against cells (2J, C, 2)
     rows = np.concatenate([np.full(n_pairs, i), js])
-    inside = _area_in_boxes_of(tuple(e[rows][:, None] for e in edges),
-                               np.concatenate([cell_low, cell_low]),
+    stacked, flat = edges
+    gathered = list(stacked.take(rows, axis=1)[:, :, None])
+    gathered.insert(6, flat.take(rows, axis=0)[:, None])
+    inside = _area_in_boxes_of(tuple(gathered), np.concatenate([cell_low, cell_low]),
                                np.concatenate([cell_high, cell_high]))  # (2J, C)
     in_a, in_b = inside[:n_pairs], inside[n_pairs:]
     cell = np.prod(cell_high - cell_low, axis=-1)
@@ -436,8 +449,10 @@ def _star_shaped(vertices: np.ndarray, centers: np.ndarray) -> np.ndarray:
     Steps between two vertices away from the centre must turn the same way (or not at all).
     """
     n_polygons, n_vertices = vertices.shape[:2]
-    d = (vertices - centers[:, None, :]).reshape(-1, 2)  # (K * V, 2) offsets from the centre
-    away = np.flatnonzero(np.any(d != 0, axis=1))  # vertices not on the centre, polygon by polygon
+    # offsets from the centre, (K * V,) each
+    dx = (vertices[..., 0] - centers[:, 0, None]).ravel()
+    dy = (vertices[..., 1] - centers[:, 1, None]).ravel()
+    away = np.flatnonzero((dx != 0) | (dy != 0))  # vertices not on the centre, polygon by polygon
     polygon = away // n_vertices
     # the next such vertex of the same polygon, cyclically
     nxt = np.roll(away, -1)
@@ -445,17 +460,18 @@ def _star_shaped(vertices: np.ndarray, centers: np.ndarray) -> np.ndarray:
     group_end = np.r_[group_start[1:], len(away)] - 1
     nxt[group_end] = away[group_start]
     # a step is a pass through the centre when vertices on the centre lie between
-    adjacent = (nxt - away) % n_vertices == 1
-    a, b = d[away], d[nxt]
-    cross = a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]  # exact for integer vertices
-    dot = a[:, 0] * b[:, 0] + a[:, 1] * b[:, 1]
+    passes = np.flatnonzero((nxt - away) % n_vertices != 1)
+    adjacent = np.ones(len(away), bool)
+    adjacent[passes] = False
+    ax, ay, bx, by = dx.take(away), dy.take(away), dx.take(nxt), dy.take(nxt)
+    cross = ax * by - ay * bx  # exact for integer vertices
+    dot = ax * bx + ay * by
     angle = np.arctan2(cross, dot)  # (-pi, pi]
     simple = np.zeros(n_polygons, bool)
     counts = np.bincount(polygon, minlength=n_polygons)
     for sign in (1.0, -1.0):  # counter-clockwise, then clockwise
         turn = sign * angle
-        # a pass may skip any angle forwards
-        turn = np.where(adjacent, turn, np.mod(turn, 2 * np.pi))
+        turn[passes] = np.mod(turn[passes], 2 * np.pi)  # a pass may skip any angle forwards
         backwards = np.bincount(polygon, weights=adjacent & (sign * cross < 0),
                                 minlength=n_polygons) > 0
         total = np.bincount(polygon, weights=turn, minlength=n_polygons)
