@@ -228,3 +228,15 @@ def test_jupyter_shows_a_download_error_as_one_line():
     assert done.returncode == 0, done.stderr
     lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
     assert lines == ["DownloadError: Could not download x from https://example.invalid/x: offline"]
+
+
+def test_voc_label_outside_its_classes_names_the_file(tmp_path):
+    from tests.data.fake_datasets import save_palette_png
+
+    write_voc(tmp_path)
+    labels = np.zeros((H, W), np.uint8)
+    labels[3, 4] = 50  # VOC has classes 0..20 and 255 only
+    save_palette_png(tmp_path / "VOCdevkit" / "VOC2012" / "SegmentationClass" / "2007_000003.png",
+                     labels)
+    with pytest.raises(SampleError, match=r"2007_000003.png.*\[50\]"):
+        voc_segmentation(tmp_path, image_set="val", size=8)[0]
