@@ -38,7 +38,7 @@ __all__ = [
 
 
 def _show(ax: Any, image: Any, title: str, **kwargs: Any) -> None:
-    ax.imshow(image, **kwargs)
+    ax.imshow(np.asarray(image), **kwargs)  # a tensor as NumPy: matplotlib warns on tensors
     ax.set_title(title, fontsize=9)
     ax.axis("off")
 
