@@ -143,7 +143,7 @@ def _star_distances_fast(labels: np.ndarray, n_rays: int) -> torch.Tensor:
     Four observations remove most of the work of the readable version:
 
     1. the offset walked after ``t`` steps along ray ``k`` is the same float32 number for every
-       pixel, so it is accumulated once per ray, ``(R,)`` per step, not once per (pixel, ray);
+       pixel, so it is accumulated once per ray, not once per (pixel, ray), 32 steps at a time;
     2. the pixel looked at, ``(rint(row + off_row), rint(col + off_col))`` in float32, is almost
        always the start pixel moved by a whole *shift* that is the same for every start: when the
        fraction of ``off`` is farther from 1/2 than the float32 rounding of ``row + off`` can move
@@ -193,13 +193,20 @@ def _star_distances_fast(labels: np.ndarray, n_rays: int) -> torch.Tensor:
     n_alive = segment.copy()  # how many of them still walk
     bounds = np.arange(n_rays + 1) * n_pixels  # where each ray's entries begin and end
     row_f, col_f = np.arange(height, dtype=np.float32), np.arange(width, dtype=np.float32)
-    off_row, off_col = np.zeros(n_rays, np.float32), np.zeros(n_rays, np.float32)
-    t = 0
+    walk = np.zeros((1, 2, n_rays), np.float32)  # offsets after t_0 + k steps, (row, col) per ray
+    t = t_0 = 0
     while bounds[-1]:
-        # 1. one unit step along every ray (float32, as the reference accumulates it)
+        # 1. one unit step along every ray (float32, as the reference accumulates it: one add
+        #    at a time, which np.add.accumulate does too), 32 steps ahead at a time
         t += 1
-        off_row, off_col = off_row + d_row, off_col + d_col
-        shift = _step_shifts(off_row, off_col, height, width, padded_width)
+        if t - t_0 == len(walk):
+            steps = np.empty((33, 2, n_rays), np.float32)
+            steps[0], steps[1:] = walk[-1], np.stack([d_row, d_col])
+            walk = np.add.accumulate(steps, axis=0)
+            shifts, exact = _steps_shifts(walk[:, 0], walk[:, 1], height, width, padded_width)
+            t_0 = t - 1
+        off_row, off_col = walk[t - t_0]
+        shift = shifts[t - t_0] if exact[t - t_0] else None
         # 2. the padded index of the pixel each pair looks at
         if shift is not None:
             index = np.repeat(shift.astype(index_type), segment)
@@ -238,7 +245,17 @@ def _star_distances_fast(labels: np.ndarray, n_rays: int) -> torch.Tensor:
 def _step_shifts(off_row: np.ndarray, off_col: np.ndarray, height: int, width: int,
                  padded_width: int) -> np.ndarray | None:
     """``(R,)`` shifts in the padded image of the pixels looked at after walking ``off`` along each
-    ray, the same for every start pixel, or None when that cannot be guaranteed.
+    ray, the same for every start pixel, or None when that cannot be guaranteed (see
+    :func:`_steps_shifts`, of which this is one step)."""
+    shifts, exact = _steps_shifts(off_row[None], off_col[None], height, width, padded_width)
+    return shifts[0] if exact[0] else None
+
+
+def _steps_shifts(off_row: np.ndarray, off_col: np.ndarray, height: int, width: int,
+                  padded_width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Shifts ``(T, R)`` in the padded image of the pixels looked at after walking ``off (T, R)``
+    along each ray, the same for every start pixel where ``exact (T,)`` says so (elsewhere, at
+    least one ray's shift may depend on the start pixel).
 
     For an integer ``row`` in ``[0, H)`` the reference rounds the float32 sum ``row + off``. Its
     exact value has the fraction ``f = off - floor(off)``; float32 moves it by at most half a unit
@@ -247,13 +264,14 @@ def _step_shifts(off_row: np.ndarray, off_col: np.ndarray, height: int, width: i
     ``rint(row + off) = row + floor(off) + [f > 1/2]`` for every row (near 0 or 1 the rounding
     goes to the same integer).
     """
-    reach = max(height, width) + 2 + float(max(np.abs(off_row).max(), np.abs(off_col).max()))
+    reach = max(height, width) + 2 + np.maximum(np.abs(off_row).max(axis=1),
+                                                np.abs(off_col).max(axis=1))  # (T,)
     margin = 2.0 ** (np.ceil(np.log2(reach)) - 22)
+    exact = np.ones(len(off_row), bool)
     shifts = []
     for off in (off_row, off_col):
         floor = np.floor(off)
         fraction = off.astype(np.float64) - floor  # exact
-        if np.any(np.abs(fraction - 0.5) <= margin):
-            return None
+        exact &= np.all(np.abs(fraction - 0.5) > margin[:, None], axis=1)
         shifts.append(floor.astype(np.int64) + (fraction > 0.5))
-    return shifts[0] * padded_width + shifts[1]
+    return shifts[0] * padded_width + shifts[1], exact

@@ -170,3 +170,17 @@ def test_fast_nms_with_zigzag_polygons_equals_readable(thresh):
     fast = polygon_nms(dist, points, scores, thresh).numpy()
     readable = polygon_nms(dist, points, scores, thresh, method="readable").numpy()
     np.testing.assert_array_equal(fast, readable)
+
+
+def test_fast_star_distances_beyond_one_chunk_of_steps():
+    """Rays longer than the 32 steps the fast path walks ahead at a time (offsets accumulated in
+    chunks must continue exactly where the last chunk ended): a large object with a hole and a
+    touching neighbour, 12 rays (steps at exact halves too)."""
+    labels = np.zeros((75, 80), np.int64)
+    labels[2:73, 3:78] = 7
+    labels[30:40, 30:45] = 0
+    labels[60:75, 0:20] = 2
+    fast = star_distances(labels, 12).numpy()
+    assert fast.max() > 40
+    np.testing.assert_array_equal(fast, star_distances(labels, 12, method="readable").numpy())
+    np.testing.assert_array_equal(fast.transpose(1, 2, 0), star_dist(labels, 12, mode="cpp"))
