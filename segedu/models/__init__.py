@@ -1,12 +1,15 @@
 """Segmentation models, built by name: ``get_model(name, *, weights=None, **kwargs)``.
 
-One package per model family; the folder a model lives in says which contract it keeps:
+One package per model family; the folder a model lives in says which contract it keeps
+(:func:`model_family` names it; a family's contract is in its ``base.py``):
 
 - :mod:`~segedu.models.registry`: the registry and weight loading;
-- :mod:`~segedu.models.semantic`: FCN, SegNet, U-Net, PSPNet, DeepLab (a class score per pixel);
+- :mod:`~segedu.models.semantic`: FCN, SegNet, U-Net, PSPNet, DeepLab (a class score per pixel;
+  ``forward`` returns ``{"out": logits[, "aux": ...]}``);
 - :mod:`~segedu.models.top_down`: YOLO, Faster / Mask R-CNN, YOLACT (boxes first, then masks);
 - :mod:`~segedu.models.bottom_up`: U-Net's weight map, StarDist, Cellpose, spatial embeddings
-  (pixel maps grouped into objects);
+  (pixel maps grouped into objects; ``targets``, ``loss``, ``postprocess`` and
+  ``predict_instances`` with one signature);
 - :mod:`~segedu.models.universal`: DETR's set loss, Panoptic FPN, Mask2Former;
 - :mod:`~segedu.models.foundation`: DINO and SAM.
 
