@@ -88,7 +88,7 @@ class PixelAccuracy:
 
     >>> metric = PixelAccuracy(ignore_index=255)
     >>> for images, masks in loader:                 # doctest: +SKIP
-    ...     metric.update(model(images), masks)      # logits (N, C, H, W), masks (N, H, W)
+    ...     metric.update(model(images)["out"], masks)  # logits (N, C, H, W), masks (N, H, W)
     >>> metric.compute()                             # doctest: +SKIP
     """
 
