@@ -50,7 +50,8 @@ def _toc_entries(node) -> list[str]:
     elif isinstance(node, list):
         for item in node:
             found.extend(_toc_entries(item))
-    return [str(Path(entry).with_suffix("")) if Path(entry).suffix in (".md", ".ipynb") else entry for entry in found]
+    return [str(Path(entry).with_suffix("")) if Path(entry).suffix in (".md", ".ipynb") else entry
+            for entry in found]
 
 
 def _front_matter(path: Path) -> dict:
@@ -94,9 +95,11 @@ def test_toc_lists_every_page_and_only_existing_pages():
     pages |= {f"labs/{p.stem}" for p in (ROOT / "labs").glob("*.ipynb")}
     assert len(entries) == len(set(entries)), f"pages listed twice in {TOC.name}: {entries}"
     missing = sorted(pages - set(entries))
-    assert not missing, f"pages of course/ or labs/ missing from jupyter-book-config/_toc.yml: {missing}"
+    assert not missing, ("pages of course/ or labs/ missing from jupyter-book-config/_toc.yml: "
+                         f"{missing}")
     dangling = sorted(set(entries) - pages)
-    assert not dangling, f"_toc.yml lists pages that exist neither in course/ nor in labs/: {dangling}"
+    assert not dangling, ("_toc.yml lists pages that exist neither in course/ nor in labs/: "
+                          f"{dangling}")
 
 
 def _number(entry: str) -> int:
@@ -150,7 +153,8 @@ def test_config_executes_every_chapter_and_fails_on_errors():
 
 def test_config_loads_no_extension_that_needs_the_network():
     sphinx = _load_yaml(CONFIG).get("sphinx") or {}
-    assert not sphinx.get("extra_extensions"), "extra Sphinx extensions must be checked for network use"
+    assert not sphinx.get("extra_extensions"), ("extra Sphinx extensions must be checked for "
+                                                "network use")
     assert set(sphinx.get("local_extensions") or {}) <= {"segedu_colab", "segedu_offline"}
     assert (sphinx.get("config") or {}).get("intersphinx_mapping") == {}
 
@@ -162,9 +166,11 @@ def test_config_loads_no_extension_that_needs_the_network():
 @pytest.mark.parametrize("chapter", _chapters(), ids=lambda p: p.name)
 def test_chapter_starts_with_the_colab_install_cell(chapter):
     first = _code_cells(chapter)[0]
-    assert '"google.colab" in sys.modules' in first, "the first code cell must install segedu on Colab only"
+    assert '"google.colab" in sys.modules' in first, (
+        "the first code cell must install segedu on Colab only")
     assert "pip" in first and "install" in first
-    assert f"git+{_repository_url()}" in first, "the install cell must use the repository of _config.yml"
+    assert f"git+{_repository_url()}" in first, ("the install cell must use the repository of "
+                                                 "_config.yml")
     # Colab's preinstalled torch must be kept: never reinstall or pin it.
     assert "torch" not in first
 
@@ -211,7 +217,8 @@ def test_chapter_executes_in_fast_mode(chapter, monkeypatch):
     elapsed = time.perf_counter() - start
     assert elapsed < CHAPTER_BUDGET, f"{chapter.name} took {elapsed:.0f} s in fast mode"
 
-    outputs = [out for cell in notebook.cells if cell.cell_type == "code" for out in cell.get("outputs", [])]
+    outputs = [out for cell in notebook.cells if cell.cell_type == "code"
+               for out in cell.get("outputs", [])]
     errors = [out for out in outputs if out.get("output_type") == "error"]
     assert not errors
     if "plt." in chapter.read_text(encoding="utf8"):
@@ -299,7 +306,8 @@ def test_colab_badges_point_at_the_local_copy_and_other_images_stay():
                               ("labs/01_losses", "../_static/colab-badge.svg")):
         document = new_document("test")
         badge = nodes.image(uri=offline.COLAB_BADGE_URL, candidates={"?": offline.COLAB_BADGE_URL})
-        other = nodes.image(uri="https://example.org/figure.png", candidates={"?": "https://example.org/figure.png"})
+        other = nodes.image(uri="https://example.org/figure.png",
+                            candidates={"?": "https://example.org/figure.png"})
         document += [badge, other]
         offline._local_badges(None, document, docname)
         assert badge["uri"] == expected and badge["candidates"] == {"?": expected}

@@ -171,7 +171,8 @@ class LinkChecker:
 
 def _offline_router(external: list[str]):
     """A Playwright route handler: requests to the local server go through; any other request is
-    recorded in ``external`` (its type and address) and refused, as it fails for an offline reader."""
+    recorded in ``external`` (its type and address) and refused, as it fails for an
+    offline reader."""
 
     def route_request(route) -> None:
         if urlsplit(route.request.url).hostname in LOCAL_HOSTS:
@@ -189,7 +190,8 @@ _MATH_JS = r"""
 async (timeoutMs) => {
   const start = Date.now();
   // window.MathJax is first the configuration object; startup.promise exists once MathJax runs.
-  while (window.MathJax && !(MathJax.startup && MathJax.startup.promise) && Date.now() - start < timeoutMs)
+  while (window.MathJax && !(MathJax.startup && MathJax.startup.promise)
+         && Date.now() - start < timeoutMs)
     await new Promise(resolve => setTimeout(resolve, 100));
   if (window.MathJax && MathJax.startup && MathJax.startup.promise) await MathJax.startup.promise;
   const skip = "pre, code, script, style, textarea, mjx-container, .highlight";
@@ -234,12 +236,14 @@ async (timeoutMs) => {
   });
   const timeout = new Promise(resolve => setTimeout(resolve, timeoutMs));
   await Promise.race([Promise.all(images.map(settled)), timeout]);
-  return images.map(img => ({src: img.currentSrc || img.src, ok: img.complete && img.naturalWidth > 0}));
+  return images.map(img => ({src: img.currentSrc || img.src,
+                             ok: img.complete && img.naturalWidth > 0}));
 }
 """
 
 
-def check_pages(browser, base_url: str, pages: list[str], screenshots: dict[str, Path] | None = None) -> list[str]:
+def check_pages(browser, base_url: str, pages: list[str],
+                screenshots: dict[str, Path] | None = None) -> list[str]:
     """Open each page (a path relative to ``base_url``) and list every problem found, as text.
 
     Each problem starts with its kind: "missing page", "broken link", "missing anchor",
@@ -261,7 +265,8 @@ def check_pages(browser, base_url: str, pages: list[str], screenshots: dict[str,
             # Console errors and uncaught exceptions, from the first byte on.
             page.on("console", lambda msg, p=page_path: problems.append(
                 f"console error on {p}: {msg.text}") if msg.type == "error" else None)
-            page.on("pageerror", lambda exc, p=page_path: problems.append(f"page error on {p}: {exc}"))
+            page.on("pageerror",
+                    lambda exc, p=page_path: problems.append(f"page error on {p}: {exc}"))
 
             response = page.goto(urljoin(base_url, page_path), wait_until="load")
             if response is None or response.status != 200:
@@ -278,7 +283,8 @@ def check_pages(browser, base_url: str, pages: list[str], screenshots: dict[str,
                     problems.append(f"missing image on {page_path}: {image['src']}")
 
             math = page.evaluate(_MATH_JS, PAGE_TIMEOUT_MS)
-            problems.extend(f"raw TeX on {page_path}: ...{piece}..." for piece in raw_tex(math["text"]))
+            problems.extend(f"raw TeX on {page_path}: ...{piece}..."
+                            for piece in raw_tex(math["text"]))
             problems.extend(f"math error on {page_path}: {error}" for error in math["errors"])
 
             # Internal links: same host and port as the site; each target fetched once.
@@ -323,7 +329,8 @@ _MATH_HTML = (
 
 def _write_tiny_site(folder: Path) -> None:
     """Two hand-made pages: good.html is clean (its math typeset by the MathJax that the book
-    serves, the copy of sphinx-mathjax-offline), bad.html has every problem the checker looks for."""
+    serves, the copy of sphinx-mathjax-offline), bad.html has every problem the checker
+    looks for."""
     (folder / "ok.svg").write_text(TINY_SVG, encoding="utf8")
     (folder / "mathjax").symlink_to(_offline_extension().mathjax_static_dir() / "mathjax")
     (folder / "good.html").write_text(
@@ -377,7 +384,8 @@ def test_checker_finds_broken_links_missing_images_raw_tex_and_external_requests
     assert found("missing anchor", "good.html#nothere"), problems
     assert found("missing image", "missing.png"), problems
     assert found("missing image", "colab-badge.svg"), problems
-    assert found("external request", "image https://colab.research.google.com/assets/colab-badge.svg"), problems
+    badge = "https://colab.research.google.com/assets/colab-badge.svg"
+    assert found("external request", f"image {badge}"), problems
     assert found("console error", "boom from the page"), problems
     assert found("page error", "uncaught on purpose"), problems
     assert found("missing page", "absent.html: HTTP 404"), problems
@@ -411,7 +419,8 @@ def built_book(tmp_path_factory) -> Path:
         [shutil.which("make") or "make", "book", f"BOOK_OUT={out}"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200,
     )
-    assert result.returncode == 0, f"make book failed:\n{result.stdout[-6000:]}\n{result.stderr[-6000:]}"
+    assert result.returncode == 0, ("make book "
+                                    f"failed:\n{result.stdout[-6000:]}\n{result.stderr[-6000:]}")
     return out
 
 
@@ -428,7 +437,8 @@ def test_every_page_of_the_book_loads_cleanly_in_chromium(browser, built_book):
         assert f"labs/{lab.stem}.html" in pages, f"{lab.name} is not in the book's toc"
     # ... and the solutions are published only when the configuration asks for it.
     prepare_book = _prepare_book_module()
-    config = yaml.safe_load((ROOT / "jupyter-book-config" / "_config.yml").read_text(encoding="utf8"))
+    config_file = ROOT / "jupyter-book-config" / "_config.yml"
+    config = yaml.safe_load(config_file.read_text(encoding="utf8"))
     published = sorted(p.relative_to(html) for p in (html / "solutions").glob("*.html"))
     if prepare_book.publish_solutions(config):
         assert len(published) == len(list((ROOT / "solutions").glob("*.ipynb")))
@@ -460,7 +470,8 @@ def test_every_page_of_the_book_loads_cleanly_in_chromium(browser, built_book):
         assert shot.stat().st_size > 0
 
 
-def test_prepare_book_keeps_the_labs_where_the_toc_places_them_and_adds_solutions_only_when_on(tmp_path):
+def test_prepare_book_keeps_labs_where_the_toc_places_them_and_adds_solutions_only_when_on(
+        tmp_path):
     """The generated toc: _toc.yml as written (each lab after its chapter), every lab copied; the
     solutions only when switched on (no browser)."""
     prepare_book = _prepare_book_module()
@@ -471,14 +482,18 @@ def test_prepare_book_keeps_the_labs_where_the_toc_places_them_and_adds_solution
     solutions = sorted(p.stem for p in (ROOT / "solutions").glob("*.ipynb"))
 
     (course / "labs").mkdir()
-    (course / "labs" / "99_removed_lab.ipynb").write_text("{}", encoding="utf8")  # left by an old build
-    toc = yaml.safe_load(prepare_book.prepare(tmp_path / "off", "0", course=course).read_text(encoding="utf8"))
+    # left by an old build
+    (course / "labs" / "99_removed_lab.ipynb").write_text("{}", encoding="utf8")
+    toc_file = prepare_book.prepare(tmp_path / "off", "0", course=course)
+    toc = yaml.safe_load(toc_file.read_text(encoding="utf8"))
     assert toc == base
-    assert sorted(e for e in _toc_files(toc) if e.startswith("labs/")) == [f"labs/{stem}" for stem in labs]
+    assert (sorted(e for e in _toc_files(toc) if e.startswith("labs/"))
+            == [f"labs/{stem}" for stem in labs])
     assert sorted(p.stem for p in (course / "labs").glob("*.ipynb")) == labs
     assert not (course / "solutions").exists()
 
-    # A lab that the toc does not place, or a toc entry with no lab, stops the build with both lists.
+    # A lab that the toc does not place, or a toc entry with no lab, stops the build with
+    # both lists.
     entries = [f"labs/{stem}" for stem in labs]
     with pytest.raises(ValueError, match=r"not listed \['labs/99_new'\]"):
         prepare_book.check_labs(base, [*entries, "labs/99_new"])
@@ -486,7 +501,8 @@ def test_prepare_book_keeps_the_labs_where_the_toc_places_them_and_adds_solution
         prepare_book.check_labs(base, entries[1:])
     prepare_book.check_labs(base, entries)
 
-    toc = yaml.safe_load(prepare_book.prepare(tmp_path / "on", "1", course=course).read_text(encoding="utf8"))
+    toc_file = prepare_book.prepare(tmp_path / "on", "1", course=course)
+    toc = yaml.safe_load(toc_file.read_text(encoding="utf8"))
     assert toc["parts"][-1]["caption"] == "Solutions"
     assert _toc_files(toc)[-len(solutions):] == [f"solutions/{stem}" for stem in solutions]
     assert sorted(p.stem for p in (course / "solutions").glob("*.ipynb")) == solutions
