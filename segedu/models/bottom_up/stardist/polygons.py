@@ -46,9 +46,11 @@ def rays_to_polygons(
     if centers.ndim == 1:
         centers = centers[None]
     if dist.ndim != 2 or dist.shape[1] < 3:
-        raise ValueError(f"dist must be (K, R) or (R,) with R >= 3 rays, got shape {tuple(dist.shape)}")
+        raise ValueError(
+            f"dist must be (K, R) or (R,) with R >= 3 rays, got shape {tuple(dist.shape)}")
     if centers.ndim != 2 or centers.shape != (dist.shape[0], 2):
-        raise ValueError(f"centers must be (K, 2) with K = {dist.shape[0]}, got shape {tuple(centers.shape)}")
+        raise ValueError(f"centers must be (K, 2) with K = {dist.shape[0]}, "
+                         f"got shape {tuple(centers.shape)}")
     phi = ray_angles(dist.shape[1])  # (R,) float64
     # offsets r_k (sin phi_k, cos phi_k) from the centre: (K, 2, R), rounded to float32 as StarDist
     coords = (dist[:, None, :] * np.stack([np.sin(phi), np.cos(phi)])[None]).astype(np.float32)
@@ -76,7 +78,8 @@ def render_polygons(
     """
     coords = _numpy(coords, "coords")
     if coords.ndim != 3 or coords.shape[1] != 2:
-        raise ValueError(f"coords must be (K, 2, V) (rows, columns of V vertices), got shape {tuple(coords.shape)}")
+        raise ValueError("coords must be (K, 2, V) (rows, columns of V vertices), "
+                         f"got shape {tuple(coords.shape)}")
     if len(shape) != 2:
         raise ValueError(f"shape must be (H, W), got {shape!r}")
     labels = np.zeros(tuple(int(s) for s in shape), np.int64)
