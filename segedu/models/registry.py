@@ -67,7 +67,8 @@ def model_family(name: str) -> str:
         raise ValueError(f"unknown model {name!r}; known models: {', '.join(list_models())}")
     parts = _BUILDERS[name].__module__.split(".")
     if parts[:2] != ["segedu", "models"] or len(parts) < 4:
-        raise ValueError(f"the builder of {name!r} lives outside a family package: {'.'.join(parts)}")
+        raise ValueError(f"the builder of {name!r} lives outside a family package: "
+                         f"{'.'.join(parts)}")
     return parts[2]
 
 

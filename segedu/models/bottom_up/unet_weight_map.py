@@ -43,12 +43,14 @@ def separate_touching(instances: torch.Tensor | np.ndarray) -> torch.Tensor:
     nucleus is background: touching nuclei end up two pixels apart. Returns int64 ``(H, W)``."""
     labels = instances.numpy() if isinstance(instances, torch.Tensor) else np.asarray(instances)
     if labels.ndim != 2 or not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(f"instances must be an (H, W) integer label image, got {labels.dtype} {labels.shape}")
+        raise ValueError(f"instances must be an (H, W) integer label image, got {labels.dtype} "
+                         f"{labels.shape}")
     # the largest and the smallest label around each pixel (itself and its 4 neighbours); the
     # background is made larger than every label so that it is never the smallest
     largest = ndimage.maximum_filter(labels, footprint=_CROSS, mode="constant", cval=0)
     big = int(labels.max(initial=0)) + 1
-    smallest = ndimage.minimum_filter(np.where(labels > 0, labels, big), footprint=_CROSS, mode="constant", cval=big)
+    smallest = ndimage.minimum_filter(np.where(labels > 0, labels, big), footprint=_CROSS,
+                                      mode="constant", cval=big)
     touching = (labels > 0) & ((largest != labels) | (smallest != labels))
     return torch.from_numpy(np.where(touching, 0, labels).astype(np.int64))
 
@@ -80,7 +82,8 @@ class UNetWeightMap(BottomUpModel):
     def loss(self, outputs: dict[str, torch.Tensor],
              targets: dict[str, torch.Tensor]) -> torch.Tensor:
         """The weighted cross-entropy (weighted mean over the batch's pixels)."""
-        return weighted_cross_entropy(outputs["logits"].float(), targets["semantic"], targets["weight"])
+        return weighted_cross_entropy(outputs["logits"].float(), targets["semantic"],
+                                      targets["weight"])
 
     def postprocess(self, outputs: dict[str, torch.Tensor], *,
                     prob_thresh: float = 0.5) -> list[torch.Tensor]:
@@ -98,7 +101,8 @@ class UNetWeightMap(BottomUpModel):
         window = np.ones((5, 5), dtype=bool)
         big = int(labels.max()) + 1  # larger than every label: the background is never the smallest
         largest = ndimage.maximum_filter(labels, footprint=window, mode="constant", cval=0)
-        smallest = ndimage.minimum_filter(np.where(labels > 0, labels, big), footprint=window, mode="constant",
+        smallest = ndimage.minimum_filter(np.where(labels > 0, labels, big), footprint=window,
+                                          mode="constant",
                                           cval=big)
         gap = (labels == 0) & (smallest < big) & (largest != smallest)
         # 3. each gap pixel within one pixel of a component goes to the nearest one

@@ -1,7 +1,8 @@
 """Cellpose: a U-Net that predicts flows and cell probability, and the post-processing to masks.
 
 Reference: C. Stringer, T. Wang, M. Michaelos, M. Pachitariu, "Cellpose: a generalist algorithm
-for cellular segmentation", Nature Methods 18, 100-106 (2021), https://doi.org/10.1038/s41592-020-01018-x;
+for cellular segmentation", Nature Methods 18, 100-106 (2021),
+https://doi.org/10.1038/s41592-020-01018-x;
 code: https://github.com/MouseLand/cellpose (reference here: cellpose 4.2.1.1).
 
 The network maps an image ``(N, C, H, W)`` to three maps per pixel: the flows ``(dy, dx)``
@@ -39,7 +40,8 @@ class Cellpose(BottomUpModel):
     H and W must be multiples of ``2**depth``.
     """
 
-    def __init__(self, *, in_channels: int = 1, depth: int = 3, width: int = 16, residual: bool = True):
+    def __init__(self, *, in_channels: int = 1, depth: int = 3, width: int = 16,
+                 residual: bool = True):
         super().__init__()
         self.in_channels = in_channels
         # 3 outputs per pixel: dy, dx (flows) and the cell-probability logit
@@ -49,7 +51,8 @@ class Cellpose(BottomUpModel):
         )
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        """``images`` ``(N, C, H, W)`` -> ``{"flows": (N, 2, H, W), "cellprob": (N, 1, H, W) logits}``."""
+        """``images`` ``(N, C, H, W)`` ->
+        ``{"flows": (N, 2, H, W), "cellprob": (N, 1, H, W) logits}``."""
         if images.dim() != 4 or images.shape[1] != self.in_channels:
             raise ValueError(
                 f"images must be (N, {self.in_channels}, H, W), got shape {tuple(images.shape)}"

@@ -8,7 +8,8 @@ One network predicts, for every pixel of an ``(N, C, H, W)`` image:
 - ``sigma`` ``(N, n_sigma, H, W)``: the raw bandwidth :math:`q_i` (:mod:`.bandwidth`), one value
   shared by x and y (``n_sigma=1``, the default: round nuclei) or one per axis (``n_sigma=2``,
   elliptic margins, the authors' Cityscapes cars and EmbedSeg);
-- ``seed`` ``(N, 1, H, W)``: the seed score :math:`p_i = \mathrm{sigmoid}(\cdot)` (one class: nuclei).
+- ``seed`` ``(N, 1, H, W)``: the seed score :math:`p_i = \mathrm{sigmoid}(\cdot)`
+  (one class: nuclei).
 
 The authors use a branched ERFNet (one encoder, one decoder for offsets and sigma, one for the
 seed). segedu uses its padded U-Net as a shared feature extractor: its last decoder block gives
@@ -52,17 +53,20 @@ class SpatialEmbedding(BottomUpModel):
     """
 
     def __init__(self, *, in_channels: int = 1, depth: int = 3, width: int = 16, n_sigma: int = 1,
-                 pixel_size: float = PIXEL_SIZE, center: str = "centroid", foreground_weight: float = 10.0,
+                 pixel_size: float = PIXEL_SIZE, center: str = "centroid",
+                 foreground_weight: float = 10.0,
                  w_inst: float = 1.0, w_var: float = 10.0, w_seed: float = 1.0) -> None:
         super().__init__()
         if n_sigma not in (1, 2):
-            raise ValueError(f"n_sigma must be 1 (shared bandwidth) or 2 (one per axis), got {n_sigma!r}")
+            raise ValueError("n_sigma must be 1 (shared bandwidth) or 2 (one per axis), got "
+                             f"{n_sigma!r}")
         if center not in CENTERS:
             raise ValueError(f"center must be one of {CENTERS}, got {center!r}")
         if not pixel_size > 0:
             raise ValueError(f"pixel_size must be positive, got {pixel_size}")
         self.in_channels, self.n_sigma, self.pixel_size = in_channels, n_sigma, pixel_size
-        self.loss_options = dict(center=center, pixel_size=pixel_size, foreground_weight=foreground_weight,
+        self.loss_options = dict(center=center, pixel_size=pixel_size,
+                                 foreground_weight=foreground_weight,
                                  w_inst=w_inst, w_var=w_var, w_seed=w_seed)
         # shared features: the padded U-Net without its 1x1 classifier -> (N, width, H, W)
         self.backbone = UNet(in_channels=in_channels, num_classes=width, depth=depth, width=width,
@@ -81,11 +85,14 @@ class SpatialEmbedding(BottomUpModel):
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """``images (N, C, H, W)`` -> ``offsets``, ``embeddings`` ``(N, 2, H, W)``, ``sigma``
         ``(N, n_sigma, H, W)``, ``seed`` ``(N, 1, H, W)``."""
-        if not isinstance(images, torch.Tensor) or images.ndim != 4 or not images.is_floating_point():
+        if (not isinstance(images, torch.Tensor) or images.ndim != 4
+            or not images.is_floating_point()):
             raise ValueError(f"images must be a float tensor (N, C, H, W), got "
-                             f"{getattr(images, 'dtype', type(images).__name__)} {tuple(getattr(images, 'shape', ()))}")
+                             f"{getattr(images, 'dtype', type(images).__name__)} "
+                             f"{tuple(getattr(images, 'shape', ()))}")
         if images.shape[1] != self.in_channels:
-            raise ValueError(f"images must have {self.in_channels} channels (N, C, H, W), got {tuple(images.shape)}")
+            raise ValueError(f"images must have {self.in_channels} channels (N, C, H, W), got "
+                             f"{tuple(images.shape)}")
         # (N, width, H, W); raises unless H, W are multiples of 2**depth
         features = self.backbone(images)["out"]
         offsets = torch.tanh(self.offset_head(features))  # (N, 2, H, W) in (-1, 1)
@@ -99,15 +106,18 @@ class SpatialEmbedding(BottomUpModel):
         }
 
     def targets(self, instances: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The training target of ONE image: ``{"instances": (H, W) int64}`` (the ids themselves)."""
+        """The training target of ONE image: ``{"instances": (H, W) int64}``
+        (the ids themselves)."""
         if not isinstance(instances, torch.Tensor):
             raise TypeError(f"instances must be a tensor, got {type(instances).__name__}")
         if instances.ndim != 2:
-            raise ValueError(f"instances must be one (H, W) label image, got shape {tuple(instances.shape)}")
+            raise ValueError("instances must be one (H, W) label image, got shape "
+                             f"{tuple(instances.shape)}")
         if instances.is_floating_point() or instances.is_complex() or instances.dtype == torch.bool:
             raise TypeError(f"instances must hold integer instance ids, got {instances.dtype}")
         if instances.numel() and instances.min() < 0:
-            raise ValueError(f"instance ids must be >= 0 (0 = background), got {int(instances.min())}")
+            raise ValueError("instance ids must be >= 0 (0 = background), got "
+                             f"{int(instances.min())}")
         return {"instances": instances.as_subclass(torch.Tensor).to(torch.int64)}
 
     def loss(self, outputs: dict[str, torch.Tensor],

@@ -21,7 +21,8 @@ Loss (``StarDist2D.prepare_for_training`` with its defaults ``train_dist_loss='m
 
 .. math::
     L = \underbrace{\overline{\operatorname{BCE}(\hat p, p)}}_{\text{all pixels}}
-      + 0.2\,\Bigl[\frac{\overline{p \cdot \tfrac1R \sum_k |d_k - \hat d_k|}}{\overline{p} + 10^{-7}}
+      + 0.2\,\Bigl[\frac{\overline{p \cdot \tfrac1R \sum_k |d_k - \hat d_k|}}{\overline{p}
+        + 10^{-7}}
       + 10^{-4}\,\overline{(1 - p)\,\tfrac1R \sum_k |\hat d_k|}\Bigr]
 
 where bars are means over all pixels of the batch. The distance error is weighted by the true
@@ -79,12 +80,13 @@ def stardist_loss(
     prob_logits, dist_pred = outputs["prob"], outputs["dist"]
     if prob_logits.shape != prob_true.shape or dist_pred.shape != dist_true.shape:
         raise ValueError(
-            f"outputs and targets differ in shape: prob {tuple(prob_logits.shape)} vs {tuple(prob_true.shape)}, "
-            f"dist {tuple(dist_pred.shape)} vs {tuple(dist_true.shape)}"
+            f"outputs and targets differ in shape: prob {tuple(prob_logits.shape)} vs "
+            f"{tuple(prob_true.shape)}, dist {tuple(dist_pred.shape)} vs {tuple(dist_true.shape)}"
         )
     # 1. object probability: binary cross-entropy, averaged over all pixels
     prob_loss = F.binary_cross_entropy_with_logits(prob_logits, prob_true)
-    # 2. distances: per pixel the mean absolute error over the rays, weighted by the true probability
+    # 2. distances: per pixel the mean absolute error over the rays, weighted by the
+    #    true probability
     per_pixel = (prob_true * (dist_true - dist_pred).abs()).mean(dim=1)  # (N, H, W)
     dist_loss = per_pixel.mean() / (prob_true.mean() + 1e-7)  # normalised by the mean weight
     # 3. a tiny pull towards 0 of the distances predicted on (soft) background
@@ -121,7 +123,8 @@ class StarDist(BottomUpModel):
                              padding=True, batch_norm=batch_norm)
         self.backbone.head = nn.Identity()
         # StarDist's "features" layer (net_conv_after_unet = 128): 3x3 conv + ReLU
-        self.features = nn.Sequential(nn.Conv2d(width, feature_channels, 3, padding=1), nn.ReLU(inplace=True))
+        self.features = nn.Sequential(nn.Conv2d(width, feature_channels, 3, padding=1),
+                                      nn.ReLU(inplace=True))
         self.prob_head = nn.Conv2d(feature_channels, 1, 1)  # object probability logits
         self.dist_head = nn.Conv2d(feature_channels, self.n_rays, 1)  # ray lengths, linear
 
@@ -154,7 +157,8 @@ class StarDist(BottomUpModel):
         grid: int = 1,
         border: int = 0,
     ) -> torch.Tensor:
-        """Post-processing of one image: ``prob (H, W)`` in [0, 1], ``dist (R, H, W)`` -> labels ``(H, W)``."""
+        """Post-processing of one image: ``prob (H, W)`` in [0, 1], ``dist (R, H, W)`` -> labels
+        ``(H, W)``."""
         prob = torch.as_tensor(prob).detach().cpu().float().numpy()
         dist = torch.as_tensor(dist).detach().cpu().float().numpy()
         height, width = prob.shape
@@ -172,7 +176,8 @@ class StarDist(BottomUpModel):
         scores = prob[candidate]  # (K,)
         # 2. polygon NMS, 3. render the kept polygons, highest probability on top
         keep = polygon_nms(rays, points, scores, nms_thresh).numpy()
-        labels = render_star_polygons(rays[keep], points[keep], scores[keep], (height, width)).numpy()
+        labels = render_star_polygons(rays[keep], points[keep], scores[keep],
+                                      (height, width)).numpy()
         # hidden polygons leave gaps in the ids: relabel 1..K
         return torch.from_numpy(relabel_sequential(labels)[0].astype(np.int64))
 
@@ -199,7 +204,8 @@ class StarDist(BottomUpModel):
             raise ValueError(f"grid must be a positive integer, got {grid!r}")
         prob = torch.sigmoid(outputs["prob"][:, 0])  # (N, H, W)
         return [
-            self.instances_from_maps(p, d, prob_thresh=prob_thresh, nms_thresh=nms_thresh, grid=grid,
+            self.instances_from_maps(p, d, prob_thresh=prob_thresh, nms_thresh=nms_thresh,
+                                     grid=grid,
                                     border=border)
             for p, d in zip(prob, outputs["dist"], strict=True)
         ]
