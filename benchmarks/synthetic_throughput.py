@@ -40,9 +40,12 @@ def generators_at(revision: str) -> dict[str, type]:
     the current ones (as modules of ``segedu.data``, so that their relative imports work)."""
     root = Path(__file__).resolve().parents[1]
     classes = {}
-    for module, name in (("synthetic_scenes", "SyntheticScenes"), ("synthetic_cells", "SyntheticCells")):
-        source = subprocess.run(["git", "show", f"{revision}:segedu/data/{module}.py"], cwd=root, check=True,
-                                capture_output=True, text=True).stdout
+    modules = (("synthetic_scenes", "SyntheticScenes"), ("synthetic_cells", "SyntheticCells"))
+    for module, name in modules:
+        source = subprocess.run(
+            ["git", "show", f"{revision}:segedu/data/{module}.py"],
+            cwd=root, check=True, capture_output=True, text=True,
+        ).stdout
         full = f"segedu.data._{module}_at_{revision}"
         spec = importlib.util.spec_from_loader(full, loader=None)
         mod = importlib.util.module_from_spec(spec)
@@ -65,7 +68,7 @@ def cpu_name() -> str:
 
 
 def images_per_second(dataset, seconds: float) -> tuple[float, float, int]:
-    """Rates (wall clock, CPU time) at which ``dataset[i]`` makes items, over ``seconds`` seconds."""
+    """Rates (wall clock, CPU time) at which ``dataset[i]`` makes items, over ``seconds`` s."""
     for i in range(3):  # warm-up: imports, caches, first allocations
         dataset[len(dataset) - 1 - i]
     count, start, cpu = 0, time.perf_counter(), time.process_time()
@@ -79,7 +82,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--seconds", type=float, default=5.0, help="time per measurement")
-    parser.add_argument("--before", default=BEFORE, help="git revision to compare with ('' for none)")
+    parser.add_argument(
+        "--before", default=BEFORE, help="git revision to compare with ('' for none)"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help="markdown file to write")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -89,13 +94,23 @@ def main() -> None:
     rows = []
     for name, cls in [("SyntheticScenes", SyntheticScenes), ("SyntheticCells", SyntheticCells)]:
         for size in (128, 512):
-            wall, cpu, count = images_per_second(cls(size=size, length=100_000, seed=0), args.seconds)
-            old = (images_per_second(before[name](size=size, length=100_000, seed=0), args.seconds)
-                   if name in before else None)
+            dataset = cls(size=size, length=100_000, seed=0)
+            wall, cpu, count = images_per_second(dataset, args.seconds)
+            old = None
+            if name in before:
+                old_dataset = before[name](size=size, length=100_000, seed=0)
+                old = images_per_second(old_dataset, args.seconds)
             goal = GOALS.get((name, size))
             rows.append((name, size, wall, cpu, count, old, goal))
-            print(f"{name:16s} {size:4d} x {size:<4d} {wall:8.1f} images/s, {cpu:8.1f} per CPU second ({count} images)"
-                  + (f"; at {args.before}: {old[0]:.1f} images/s, {old[1]:.1f} per CPU second" if old else ""))
+            print(
+                f"{name:16s} {size:4d} x {size:<4d} {wall:8.1f} images/s, "
+                f"{cpu:8.1f} per CPU second ({count} images)"
+                + (
+                    f"; at {args.before}: {old[0]:.1f} images/s, {old[1]:.1f} per CPU second"
+                    if old
+                    else ""
+                )
+            )
     load_end = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
 
     table = []
@@ -114,12 +129,13 @@ def main() -> None:
         f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores "
         f"({cpu_name()}), no GPU use; Python {platform.python_version()}, "
         f"torch {torch.__version__}, {args.threads} torch thread(s), single process; "
-        f"load average {load:.2f} at the start and {load_end:.2f} at the end (other jobs share the "
-        "machine when it is above 0: they lower the wall-clock rate, much less the rate per CPU second).",
+        f"load average {load:.2f} at the start and {load_end:.2f} at the end (other jobs share "
+        "the machine when it is above 0: they lower the wall-clock rate, much less the rate per "
+        "CPU second).",
         "",
-        f"`before` is the generators at `{args.before}` (the same items, byte for byte), timed in the same "
-        "run; speed-up = CPU rate now / CPU rate before; goal = the issue's images/s on one core, and "
-        "the CPU rate over it.",
+        f"`before` is the generators at `{args.before}` (the same items, byte for byte), timed in "
+        "the same run; speed-up = CPU rate now / CPU rate before; goal = the issue's images/s on "
+        "one core, and the CPU rate over it.",
         "",
         "| dataset | size | images/s | images per CPU s | images timed | before: images/s | "
         "before: per CPU s | speed-up | goal | rate / goal |",
