@@ -146,7 +146,7 @@ def test_pairwise_intersection_areas_are_the_same_bits():
     first, second = rng.integers(0, 40, 90), rng.integers(0, 40, 90)
     pairwise = polygon_intersection_area(vertices[first], vertices[second])
     one_by_one = [polygon_intersection_area(vertices[i], vertices[j][None])[0]
-                  for i, j in zip(first, second)]
+                  for i, j in zip(first, second, strict=True)]
     np.testing.assert_array_equal(pairwise, one_by_one)
     np.testing.assert_array_equal(polygon_intersection_area(vertices[first[:5]],
                                                             vertices[second[:5]]), pairwise[:5])
