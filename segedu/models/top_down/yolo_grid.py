@@ -54,14 +54,12 @@ from ...data.statistics import IMAGENET_MEAN, IMAGENET_STD
 from ...nn.resnet import resnet_by_name
 from ...ops import batched_nms, box_iou
 from ..registry import register_model
+from .base import TopDownModel
 
 __all__ = [
     "YOLOV2_VOC_ANCHORS",
     "yolo_output_channels",
     "decode_yolo_grid",
-    "postprocess_yolo_grid",
-    "encode_yolo_grid_targets",
-    "yolo_grid_loss",
     "YoloGridHead",
     "YoloGrid",
     "yolo_grid",
@@ -191,158 +189,6 @@ def decode_yolo_grid(
     return boxes.reshape(n, -1, 4), confidence.reshape(n, -1), class_probs.reshape(n, -1, c)
 
 
-def postprocess_yolo_grid(boxes: torch.Tensor, confidence: torch.Tensor,
-                          class_probs: torch.Tensor, *,
-                          score_threshold: float = 0.25,
-                          iou_threshold: float = 0.5) -> list[dict[str, torch.Tensor]]:
-    """Detections from :func:`decode_yolo_grid`'s output: one dict per image.
-
-    Each box keeps its best class: ``score = confidence * max_c p_c``, ``label = argmax_c p_c``
-    (``0 .. C - 1``; YOLO has no background class). Boxes scoring ``>= score_threshold`` go
-    through per-class NMS. Returns ``boxes (n, 4)``, ``scores (n,)``, ``labels (n,)`` int64,
-    best first.
-    """
-    if boxes.ndim != 3 or boxes.shape[-1] != 4:
-        raise ValueError(f"boxes must be (N, R, 4), got {tuple(boxes.shape)}")
-    if (confidence.shape != boxes.shape[:2] or class_probs.ndim != 3
-        or class_probs.shape[:2] != boxes.shape[:2]):
-        raise ValueError("need confidence (N, R) and class_probs (N, R, C) for boxes "
-                         f"{tuple(boxes.shape)}, got {tuple(confidence.shape)} and "
-                         f"{tuple(class_probs.shape)}")
-    best_prob, labels = class_probs.max(dim=-1)  # (N, R)
-    scores = confidence * best_prob  # (N, R) class-specific confidence of the best class
-    results = []
-    for i in range(len(boxes)):
-        keep = scores[i] >= score_threshold
-        b, s, lab = boxes[i][keep], scores[i][keep], labels[i][keep]
-        kept = batched_nms(b, s, lab, iou_threshold)
-        results.append({"boxes": b[kept], "scores": s[kept], "labels": lab[kept]})
-    return results
-
-
-# -- targets ---------------------------------------------------------------------------------------
-def encode_yolo_grid_targets(boxes: torch.Tensor, labels: torch.Tensor, *,
-                             image_size: int | Sequence[int],
-                             grid_size: int, num_boxes: int, num_classes: int, anchors=None,
-                             predicted_boxes: torch.Tensor | None = None
-                             ) -> tuple[torch.Tensor, torch.Tensor]:
-    """One image's training target in the output's layout, and which predictors are responsible.
-
-    Args:
-        boxes: ``(M, 4)`` ``xyxy`` pixels; labels: ``(M,)`` in ``0 .. C - 1``.
-        image_size: ``(height, width)`` pixels or one int.
-        grid_size, num_boxes, num_classes: ``S``, ``B``, ``C``.
-        anchors: ``(B, 2)`` fractions: the predictor whose anchor shape has the best IoU with the
-            box (both centred on the same point) is responsible.
-        predicted_boxes: without anchors (v1), the current ``(S * S * B, 4)`` decoded pixel boxes
-            of this image: the cell's predictor that overlaps the box most is responsible (not
-            needed when ``B == 1``).
-
-    Returns:
-        ``target (S, S, B * 5 + C)``: for a responsible predictor ``b``, channels ``5b .. 5b + 4``
-        hold ``(x, y, w, h, 1)`` with ``x, y`` the centre's offset inside its cell (``[0, 1)``) and
-        ``w, h`` fractions of the image; the class channels of a cell with an object hold its
-        one-hot class. ``responsible (S, S, B)`` bool. Two objects for the same predictor: the
-        later one wins (the grid's limit: one object per predictor).
-    """
-    height, width = _image_hw(image_size)
-    s, b, c = grid_size, num_boxes, num_classes
-    if boxes.ndim != 2 or boxes.shape[1] != 4 or labels.shape != (len(boxes),):
-        raise ValueError(f"need boxes (M, 4) and labels (M,), got {tuple(boxes.shape)} and "
-                         f"{tuple(labels.shape)}")
-    if len(labels) and (labels.min() < 0 or labels.max() >= c):
-        raise ValueError(f"labels must be in 0 .. {c - 1}, got {labels.tolist()}")
-    if len(boxes) and ((boxes[:, 2] <= boxes[:, 0]) | (boxes[:, 3] <= boxes[:, 1])).any():
-        raise ValueError(f"every box needs a positive width and height, got {boxes.tolist()}")
-    anchors = _anchor_tensor(anchors, b, boxes.float())
-    if anchors is None and b > 1 and predicted_boxes is None:
-        raise ValueError("without anchors and with num_boxes > 1, pass predicted_boxes: v1 makes "
-                         "the predictor with the best IoU responsible")
-    target = boxes.new_zeros((s, s, 5 * b + c), dtype=torch.float32)
-    responsible = torch.zeros((s, s, b), dtype=torch.bool, device=boxes.device)
-    for box, label in zip(boxes.float(), labels.tolist(), strict=True):
-        # 1. centre and size as fractions of the image; the cell that holds the centre
-        cx, cy = (box[0] + box[2]) / 2 / width, (box[1] + box[3]) / 2 / height
-        w, h = (box[2] - box[0]) / width, (box[3] - box[1]) / height
-        col, row = min(int(cx * s), s - 1), min(int(cy * s), s - 1)
-        # 2. the responsible predictor of that cell
-        if anchors is not None:  # best shape: IoU of boxes centred on the same point
-            inter = torch.minimum(anchors[:, 0], w) * torch.minimum(anchors[:, 1], h)
-            best = int((inter / (anchors[:, 0] * anchors[:, 1] + w * h - inter)).argmax())
-        elif b == 1:
-            best = 0
-        else:  # best current prediction of the cell
-            cell = predicted_boxes.reshape(s, s, b, 4)[row, col]  # (B, 4)
-            best = int(box_iou(box[None], cell.float())[0].argmax())
-        # 3. write the target
-        target[row, col, 5 * best: 5 * best + 5] = torch.stack(
-            [cx * s - col, cy * s - row, w, h, torch.ones_like(w)])
-        responsible[row, col, best] = True
-        target[row, col, 5 * b:] = F.one_hot(torch.tensor(label, device=boxes.device), c).float()
-    return target, responsible
-
-
-# -- loss ------------------------------------------------------------------------------------------
-def yolo_grid_loss(output: torch.Tensor, target: torch.Tensor, responsible: torch.Tensor, *,
-                   anchors=None,
-                   lambda_coord: float = 5.0, lambda_noobj: float = 0.5,
-                   confidence_target: str = "iou") -> torch.Tensor:
-    """YOLO's sum-squared loss (module docstring), summed over the grid, averaged over the images.
-
-    Args:
-        output: ``(N, S, S, B * 5 + C)`` raw; target: same shape; responsible: ``(N, S, S, B)``
-            (both from :func:`encode_yolo_grid_targets`, stacked).
-        anchors: ``(B, 2)`` fractions (YOLOv2 size term) or ``None`` (v1, square roots).
-        confidence_target: ``"iou"`` (the paper: the IoU of predicted and true box, no gradient
-            through it) or ``"one"``.
-    """
-    b = (responsible.shape[-1] if isinstance(responsible, torch.Tensor) and responsible.ndim == 4
-         else None)
-    if b is None or responsible.shape[:3] != output.shape[:3] or target.shape != output.shape:
-        raise ValueError("need output and target of one shape (N, S, S, B * 5 + C) and "
-                         f"responsible (N, S, S, B), got {tuple(output.shape)}, "
-                         f"{tuple(target.shape)}, {tuple(responsible.shape)}")
-    if confidence_target not in ("iou", "one"):
-        raise ValueError(f"confidence_target must be 'iou' or 'one', got {confidence_target!r}")
-    anchors = _anchor_tensor(anchors, b, output)
-    _split_channels(output, b, anchors)
-    n, s = output.shape[:2]
-    raw = output[..., : 5 * b].reshape(n, s, s, b, 5)
-    goal = target[..., : 5 * b].reshape(n, s, s, b, 5)
-    resp = responsible.to(output.dtype)  # (N, S, S, B)
-
-    # 1. centre offsets within the cell
-    x, y = torch.sigmoid(raw[..., 0]), torch.sigmoid(raw[..., 1])
-    centre = (x - goal[..., 0]) ** 2 + (y - goal[..., 1]) ** 2
-    # 2. sizes: sqrt of w, h (v1) or raw t_w, t_h against log(w / a_w) (with anchors)
-    if anchors is None:
-        w, h = torch.sigmoid(raw[..., 2]), torch.sigmoid(raw[..., 3])
-        size = (w.sqrt() - goal[..., 2].sqrt()) ** 2 + (h.sqrt() - goal[..., 3].sqrt()) ** 2
-    else:
-        w, h = anchors[:, 0] * torch.exp(raw[..., 2]), anchors[:, 1] * torch.exp(raw[..., 3])
-        # no log(0)
-        safe_w = torch.where(responsible, goal[..., 2], anchors[:, 0].expand_as(goal[..., 2]))
-        safe_h = torch.where(responsible, goal[..., 3], anchors[:, 1].expand_as(goal[..., 3]))
-        size = ((raw[..., 2] - torch.log(safe_w / anchors[:, 0])) ** 2
-                + (raw[..., 3] - torch.log(safe_h / anchors[:, 1])) ** 2)
-    # 3. confidence: IoU (or 1) for the responsible predictors, 0 for the others
-    confidence = torch.sigmoid(raw[..., 4])
-    if confidence_target == "iou":
-        with torch.no_grad():
-            goal_conf = _paired_iou(x, y, w, h, goal, s) * resp
-    else:
-        goal_conf = resp
-    # 4. classes of the cells that hold an object
-    has_object = responsible.any(dim=-1).to(output.dtype)  # (N, S, S)
-    class_error = ((output[..., 5 * b:].softmax(dim=-1) - target[..., 5 * b:]) ** 2).sum(dim=-1)
-
-    loss = (lambda_coord * (resp * (centre + size)).sum()
-            + (resp * (confidence - goal_conf) ** 2).sum()
-            + lambda_noobj * ((1 - resp) * confidence ** 2).sum()
-            + (has_object * class_error).sum())
-    return loss / n
-
-
 def _paired_iou(x, y, w, h, goal, s):
     """IoU of each predicted box with its target box (both as cell offsets and fractions)."""
     # predicted and target boxes in grid units relative to the same cell corner
@@ -397,10 +243,13 @@ class YoloGridHead(nn.Module):
         return x.permute(0, 2, 3, 1)  # (N, S, S, B * 5 + C)
 
 
-class YoloGrid(nn.Module):
+class YoloGrid(TopDownModel):
     """A ResNet (stride 32) and :class:`YoloGridHead`: ``(N, 3, 32 S, 32 S)`` in ``[0, 1]`` ->
     ``(N, S, S, B * 5 + C)`` raw output (decode with :func:`decode_yolo_grid`
-    and ``model.anchors``).
+    and ``model.anchors``). A :class:`~segedu.models.top_down.base.TopDownModel`:
+    :meth:`targets` encodes ground-truth boxes into the output's layout, :meth:`loss` is YOLO's
+    sum-squared error and :meth:`postprocess` gives the detections (decoding, score threshold,
+    per-class NMS).
 
     Args (keyword-only): num_classes ``C``, grid_size ``S``, num_boxes ``B``, anchors (``(B, 2)``
     fractions, or ``None`` for v1), backbone, backbone_width.
@@ -428,6 +277,192 @@ class YoloGrid(nn.Module):
         x = (images - self.mean) / self.std  # ImageNet normalisation
         features = self.backbone.forward_stages(x)[-1]  # (N, C5, H/32, W/32)
         return self.head(features)  # (N, S, S, B * 5 + C)
+
+    def _image_size(self, image_size) -> tuple[int, int]:
+        """``image_size`` or, when ``None``, the ``32 S x 32 S`` image that the network takes."""
+        if image_size is None:
+            return (32 * self.head.grid_size,) * 2
+        return _image_hw(image_size)
+
+    # -- the family's methods (segedu.models.top_down.base) ------------------------------------
+    def targets(self, targets: list[dict[str, torch.Tensor]], *,
+                image_size: int | Sequence[int] | None = None,
+                predicted_boxes: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """A batch's training targets in the output's layout, and which predictors are
+        responsible for an object (module docstring).
+
+        Args:
+            targets: one dict per image with ``boxes (M, 4)`` ``xyxy`` pixels and
+                ``labels (M,)`` in ``0 .. C - 1`` (YOLO has no background class; other keys are
+                ignored).
+            image_size: keyword-only, the images' ``(height, width)`` pixels or one int;
+                ``None`` for the ``32 S x 32 S`` images the network takes.
+            predicted_boxes: keyword-only; without anchors (v1) and with ``B > 1``, the current
+                ``(N, S * S * B, 4)`` decoded pixel boxes (:func:`decode_yolo_grid`): the
+                cell's predictor that overlaps the box most is responsible.
+
+        Returns:
+            ``{"target": (N, S, S, B * 5 + C), "responsible": (N, S, S, B) bool}``. For a
+            responsible predictor ``b``, channels ``5b .. 5b + 4`` hold ``(x, y, w, h, 1)``
+            with ``x, y`` the centre's offset inside its cell (``[0, 1)``) and ``w, h``
+            fractions of the image; the class channels of a cell with an object hold its
+            one-hot class. With anchors, the predictor whose anchor shape has the best IoU
+            with the box (both centred on the same point) is responsible. Two objects for the
+            same predictor: the later one wins (the grid's limit: one object per predictor).
+        """
+        if not isinstance(targets, (list, tuple)) or not targets:
+            raise TypeError("targets must be a non-empty list of dicts with boxes and labels")
+        if predicted_boxes is not None and len(predicted_boxes) != len(targets):
+            raise ValueError(f"predicted_boxes has {len(predicted_boxes)} images, targets "
+                             f"{len(targets)}")
+        encoded = [self._encode_one(t, self._image_size(image_size),
+                                    None if predicted_boxes is None else predicted_boxes[i], i)
+                   for i, t in enumerate(targets)]
+        return {"target": torch.stack([e[0] for e in encoded]),
+                "responsible": torch.stack([e[1] for e in encoded])}
+
+    def _encode_one(self, target: dict[str, torch.Tensor], image_size: tuple[int, int],
+                    predicted_boxes: torch.Tensor | None,
+                    index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """One image's ``(S, S, B * 5 + C)`` target and ``(S, S, B)`` responsible predictors."""
+        height, width = image_size
+        s, b, c = self.head.grid_size, self.head.num_boxes, self.head.num_classes
+        if not isinstance(target, dict) or {"boxes", "labels"} - set(target):
+            raise ValueError(f"targets[{index}] must be a dict with boxes and labels")
+        boxes, labels = target["boxes"], target["labels"]
+        if boxes.ndim != 2 or boxes.shape[1] != 4 or labels.shape != (len(boxes),):
+            raise ValueError(f"targets[{index}]: need boxes (M, 4) and labels (M,), got "
+                             f"{tuple(boxes.shape)} and {tuple(labels.shape)}")
+        if len(labels) and (labels.min() < 0 or labels.max() >= c):
+            raise ValueError(f"targets[{index}]['labels'] must be in 0 .. {c - 1}, got "
+                             f"{labels.tolist()}")
+        if len(boxes) and ((boxes[:, 2] <= boxes[:, 0]) | (boxes[:, 3] <= boxes[:, 1])).any():
+            raise ValueError(f"targets[{index}]: every box needs a positive width and height, "
+                             f"got {boxes.tolist()}")
+        anchors = None if self.anchors is None else self.anchors.to(boxes.device, torch.float32)
+        if anchors is None and b > 1 and predicted_boxes is None:
+            raise ValueError("without anchors and with num_boxes > 1, pass predicted_boxes: v1 "
+                             "makes the predictor with the best IoU responsible")
+        target = boxes.new_zeros((s, s, 5 * b + c), dtype=torch.float32)
+        responsible = torch.zeros((s, s, b), dtype=torch.bool, device=boxes.device)
+        for box, label in zip(boxes.float(), labels.tolist(), strict=True):
+            # 1. centre and size as fractions of the image; the cell that holds the centre
+            cx, cy = (box[0] + box[2]) / 2 / width, (box[1] + box[3]) / 2 / height
+            w, h = (box[2] - box[0]) / width, (box[3] - box[1]) / height
+            col, row = min(int(cx * s), s - 1), min(int(cy * s), s - 1)
+            # 2. the responsible predictor of that cell
+            if anchors is not None:  # best shape: IoU of boxes centred on the same point
+                inter = torch.minimum(anchors[:, 0], w) * torch.minimum(anchors[:, 1], h)
+                best = int((inter / (anchors[:, 0] * anchors[:, 1] + w * h - inter)).argmax())
+            elif b == 1:
+                best = 0
+            else:  # best current prediction of the cell
+                cell = predicted_boxes.reshape(s, s, b, 4)[row, col]  # (B, 4)
+                best = int(box_iou(box[None], cell.float())[0].argmax())
+            # 3. write the target
+            target[row, col, 5 * best: 5 * best + 5] = torch.stack(
+                [cx * s - col, cy * s - row, w, h, torch.ones_like(w)])
+            responsible[row, col, best] = True
+            target[row, col, 5 * b:] = F.one_hot(torch.tensor(label, device=boxes.device),
+                                                 c).float()
+        return target, responsible
+
+    def loss(self, outputs: torch.Tensor, targets: dict[str, torch.Tensor], *,
+             lambda_coord: float = 5.0, lambda_noobj: float = 0.5,
+             confidence_target: str = "iou") -> dict[str, torch.Tensor]:
+        """YOLO's sum-squared loss (module docstring), summed over the grid, averaged over the
+        images, in three named terms whose sum is the paper's loss.
+
+        Args:
+            outputs: ``(N, S, S, B * 5 + C)`` raw (``forward``'s).
+            targets: :meth:`targets`' dict: ``target`` of ``outputs``' shape and
+                ``responsible (N, S, S, B)``.
+            lambda_coord, lambda_noobj: keyword-only, the paper's weights 5 and 0.5.
+            confidence_target: keyword-only, ``"iou"`` (the paper: the IoU of predicted and
+                true box, no gradient through it) or ``"one"``.
+
+        Returns:
+            ``{"loss_box": lambda_coord * (centre + size), "loss_confidence": responsible and
+            (lambda_noobj times) not responsible, "loss_classifier": the cells with an object}``,
+            scalars.
+        """
+        target, responsible = targets.get("target"), targets.get("responsible")
+        b = (responsible.shape[-1]
+             if isinstance(responsible, torch.Tensor) and responsible.ndim == 4 else None)
+        if (b is None or not isinstance(target, torch.Tensor)
+                or responsible.shape[:3] != outputs.shape[:3] or target.shape != outputs.shape):
+            raise ValueError("need outputs and target of one shape (N, S, S, B * 5 + C) and "
+                             f"responsible (N, S, S, B), got {tuple(outputs.shape)}, "
+                             f"{getattr(target, 'shape', None)}, "
+                             f"{getattr(responsible, 'shape', None)}")
+        if confidence_target not in ("iou", "one"):
+            raise ValueError("confidence_target must be 'iou' or 'one', got "
+                             f"{confidence_target!r}")
+        anchors = _anchor_tensor(self.anchors, b, outputs)
+        _split_channels(outputs, b, anchors)
+        n, s = outputs.shape[:2]
+        raw = outputs[..., : 5 * b].reshape(n, s, s, b, 5)
+        goal = target[..., : 5 * b].reshape(n, s, s, b, 5)
+        resp = responsible.to(outputs.dtype)  # (N, S, S, B)
+
+        # 1. centre offsets within the cell
+        x, y = torch.sigmoid(raw[..., 0]), torch.sigmoid(raw[..., 1])
+        centre = (x - goal[..., 0]) ** 2 + (y - goal[..., 1]) ** 2
+        # 2. sizes: sqrt of w, h (v1) or raw t_w, t_h against log(w / a_w) (with anchors)
+        if anchors is None:
+            w, h = torch.sigmoid(raw[..., 2]), torch.sigmoid(raw[..., 3])
+            size = (w.sqrt() - goal[..., 2].sqrt()) ** 2 + (h.sqrt() - goal[..., 3].sqrt()) ** 2
+        else:
+            w, h = anchors[:, 0] * torch.exp(raw[..., 2]), anchors[:, 1] * torch.exp(raw[..., 3])
+            # no log(0)
+            safe_w = torch.where(responsible, goal[..., 2], anchors[:, 0].expand_as(goal[..., 2]))
+            safe_h = torch.where(responsible, goal[..., 3], anchors[:, 1].expand_as(goal[..., 3]))
+            size = ((raw[..., 2] - torch.log(safe_w / anchors[:, 0])) ** 2
+                    + (raw[..., 3] - torch.log(safe_h / anchors[:, 1])) ** 2)
+        # 3. confidence: IoU (or 1) for the responsible predictors, 0 for the others
+        confidence = torch.sigmoid(raw[..., 4])
+        if confidence_target == "iou":
+            with torch.no_grad():
+                goal_conf = _paired_iou(x, y, w, h, goal, s) * resp
+        else:
+            goal_conf = resp
+        # 4. classes of the cells that hold an object
+        has_object = responsible.any(dim=-1).to(outputs.dtype)  # (N, S, S)
+        class_error = ((outputs[..., 5 * b:].softmax(dim=-1) - target[..., 5 * b:]) ** 2
+                       ).sum(dim=-1)
+        return {
+            "loss_box": lambda_coord * (resp * (centre + size)).sum() / n,
+            "loss_confidence": ((resp * (confidence - goal_conf) ** 2).sum()
+                                + lambda_noobj * ((1 - resp) * confidence ** 2).sum()) / n,
+            "loss_classifier": (has_object * class_error).sum() / n,
+        }
+
+    @torch.no_grad()
+    def postprocess(self, outputs: torch.Tensor, *,
+                    image_size: int | Sequence[int] | None = None,
+                    score_threshold: float = 0.25,
+                    iou_threshold: float = 0.5) -> list[dict[str, torch.Tensor]]:
+        """Detections of a batch of raw outputs ``(N, S, S, B * 5 + C)``: one dict per image.
+
+        :func:`decode_yolo_grid` with the model's anchors (``image_size``: the images'
+        ``(height, width)`` pixels, ``None`` for ``32 S x 32 S``), then each box keeps its best
+        class: ``score = confidence * max_c p_c``, ``label = argmax_c p_c`` (``0 .. C - 1``;
+        YOLO has no background class). Boxes scoring ``>= score_threshold`` go through
+        per-class NMS at ``iou_threshold``. Returns ``boxes (n, 4)``, ``scores (n,)``,
+        ``labels (n,)`` int64, best first.
+        """
+        boxes, confidence, class_probs = decode_yolo_grid(
+            outputs, image_size=self._image_size(image_size), anchors=self.anchors,
+            num_boxes=self.head.num_boxes)
+        best_prob, labels = class_probs.max(dim=-1)  # (N, R)
+        scores = confidence * best_prob  # (N, R) class-specific confidence of the best class
+        results = []
+        for i in range(len(boxes)):
+            keep = scores[i] >= score_threshold
+            b, s, lab = boxes[i][keep], scores[i][keep], labels[i][keep]
+            kept = batched_nms(b, s, lab, iou_threshold)
+            results.append({"boxes": b[kept], "scores": s[kept], "labels": lab[kept]})
+        return results
 
 
 @register_model("yolo_grid")

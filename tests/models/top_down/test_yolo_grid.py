@@ -13,10 +13,7 @@ from segedu.models.top_down.yolo_grid import (
     YOLOV2_VOC_ANCHORS,
     YoloGridHead,
     decode_yolo_grid,
-    encode_yolo_grid_targets,
-    postprocess_yolo_grid,
     yolo_grid,
-    yolo_grid_loss,
     yolo_output_channels,
 )
 
@@ -109,10 +106,10 @@ def test_encode_then_decode_recovers_the_target_boxes(anchors):
     if anchors is None:  # v1: the best current prediction is responsible; give one per cell
         predicted = torch.zeros(s * s * b, 4)
         predicted[:, 2:] = 1.0
-    target, responsible = encode_yolo_grid_targets(boxes, labels, image_size=size, grid_size=s,
-                                                   num_boxes=b,
-                                                   num_classes=c, anchors=anchors,
-                                                   predicted_boxes=predicted)
+    model = yolo_grid(grid_size=s, num_boxes=b, num_classes=c, anchors=anchors)
+    encoded = model.targets([{"boxes": boxes, "labels": labels}], image_size=size,
+                            predicted_boxes=None if predicted is None else predicted[None])
+    target, responsible = encoded["target"][0], encoded["responsible"][0]
     assert responsible.sum() == 3
     decoded, conf, probs = decode_yolo_grid(_perfect_output(target, responsible, anchors=anchors),
                                             image_size=size, anchors=anchors, num_boxes=b)
@@ -127,11 +124,11 @@ def test_encode_then_decode_recovers_the_target_boxes(anchors):
 def test_the_responsible_predictor_has_the_best_anchor_shape():
     # 0.2 x 0.45 of a 200 px image: nearest anchor 2's shape
     box = torch.tensor([[0.0, 0.0, 40.0, 90.0]])
-    _, responsible = encode_yolo_grid_targets(box, torch.tensor([0]), image_size=200, grid_size=4,
-                                              num_boxes=3,
-                                              num_classes=2, anchors=ANCHORS)
+    model = yolo_grid(grid_size=4, num_boxes=3, num_classes=2, anchors=ANCHORS)
+    responsible = model.targets([{"boxes": box, "labels": torch.tensor([0])}],
+                                image_size=200)["responsible"]
     # centre (20, 45): cell (row 0, col 0) of 50 px
-    assert responsible.nonzero().tolist() == [[0, 0, 2]]
+    assert responsible.nonzero().tolist() == [[0, 0, 0, 2]]
 
 
 @pytest.mark.parametrize("anchors", [ANCHORS, None])
@@ -139,13 +136,21 @@ def test_loss_is_zero_for_the_perfect_output_and_positive_otherwise(anchors):
     s, b, c = 5, 3, 4
     boxes = torch.tensor([[10.0, 20.0, 60.0, 50.0], [100.0, 40.0, 230.0, 150.0]])
     predicted = torch.zeros(s * s * b, 4) if anchors is None else None
-    target, responsible = encode_yolo_grid_targets(boxes, torch.tensor([2, 1]),
-                                                   image_size=(160, 240), grid_size=s,
-                                                   num_boxes=b, num_classes=c, anchors=anchors,
-                                                   predicted_boxes=predicted)
+    model = yolo_grid(grid_size=s, num_boxes=b, num_classes=c, anchors=anchors)
+    encoded = model.targets([{"boxes": boxes, "labels": torch.tensor([2, 1])}],
+                            image_size=(160, 240),
+                            predicted_boxes=None if predicted is None else predicted[None])
+    target, responsible = encoded["target"][0], encoded["responsible"][0]
     perfect = _perfect_output(target, responsible, anchors=anchors)
-    target, responsible = target[None].double(), responsible[None]
-    zero = yolo_grid_loss(perfect, target, responsible, anchors=anchors)
+    encoded = {"target": target[None].double(), "responsible": responsible[None]}
+    responsible = responsible[None]
+
+    def total_loss(outputs):
+        losses = model.loss(outputs, encoded)
+        assert set(losses) == {"loss_box", "loss_confidence", "loss_classifier"}
+        return sum(losses.values())
+
+    zero = total_loss(perfect)
     assert zero.abs() < 1e-10
     row, col, k = responsible[0].nonzero()[0].tolist()
     other = (k + 1) % b
@@ -156,9 +161,9 @@ def test_loss_is_zero_for_the_perfect_output_and_positive_otherwise(anchors):
         # a saturated logit (confidence, class) flips its sign, the others move by 1
         value = wrong[0, row, col, channel]
         wrong[0, row, col, channel] = -value if value.abs() >= 20 else value + 1.0
-        assert yolo_grid_loss(wrong, target, responsible, anchors=anchors) > 1e-6, channel
+        assert total_loss(wrong) > 1e-6, channel
     random = torch.randn(perfect.shape, dtype=torch.float64, requires_grad=True)
-    loss = yolo_grid_loss(random, target, responsible, anchors=anchors)
+    loss = total_loss(random)
     loss.backward()
     assert loss > 0 and torch.isfinite(random.grad).all() and random.grad.abs().sum() > 0
 
@@ -166,29 +171,31 @@ def test_loss_is_zero_for_the_perfect_output_and_positive_otherwise(anchors):
 def test_loss_weights_follow_the_paper():
     # one object, only the "no object" confidences wrong by 0.5: 0.5 * (#predictors - 1) * 0.25
     s, b, c = 2, 2, 1
-    target, responsible = encode_yolo_grid_targets(torch.tensor([[0.0, 0.0, 10.0, 10.0]]),
-                                                   torch.tensor([0]),
-                                                   image_size=20, grid_size=s, num_boxes=b,
-                                                   num_classes=c,
-                                                   anchors=[[0.5, 0.5], [1.0, 1.0]])
+    model = yolo_grid(grid_size=s, num_boxes=b, num_classes=c, anchors=[[0.5, 0.5], [1.0, 1.0]])
+    encoded = model.targets([{"boxes": torch.tensor([[0.0, 0.0, 10.0, 10.0]]),
+                              "labels": torch.tensor([0])}], image_size=20)
+    target, responsible = encoded["target"][0], encoded["responsible"][0]
     out = _perfect_output(target, responsible, anchors=torch.tensor([[0.5, 0.5], [1.0, 1.0]]))
     out[..., 4: 5 * b: 5] = torch.where(responsible[None], out[..., 4: 5 * b: 5],
                                         torch.zeros(()).double())
-    loss = yolo_grid_loss(out, target[None].double(), responsible[None],
-                          anchors=[[0.5, 0.5], [1.0, 1.0]])
-    torch.testing.assert_close(loss,
+    losses = model.loss(out, {"target": target[None].double(), "responsible": responsible[None]})
+    # all of it is the "no object" confidence term
+    torch.testing.assert_close(losses["loss_confidence"],
                                torch.tensor(0.5 * (s * s * b - 1) * 0.25, dtype=torch.float64))
+    assert losses["loss_box"].abs() < 1e-10 and losses["loss_classifier"].abs() < 1e-10
 
 
 def test_postprocess_matches_torchvision_batched_nms():
     g = torch.Generator().manual_seed(0)
-    n, r, c = 2, 60, 3
-    xy = torch.rand(n, r, 2, generator=g) * 80
-    boxes = torch.cat([xy, xy + 10 + torch.rand(n, r, 2, generator=g) * 30], dim=-1)
-    confidence = torch.rand(n, r, generator=g)
-    class_probs = torch.rand(n, r, c, generator=g).softmax(-1)
-    results = postprocess_yolo_grid(boxes, confidence, class_probs, score_threshold=0.2,
-                                    iou_threshold=0.4)
+    n, s, b, c = 2, 4, 3, 3
+    model = yolo_grid(grid_size=s, num_boxes=b, num_classes=c, anchors=ANCHORS)
+    outputs = torch.randn(n, s, s, 5 * b + c, generator=g)
+    # the decoding is the free layout function's; the rest must be torchvision's batched NMS
+    boxes, confidence, class_probs = decode_yolo_grid(outputs, image_size=(100, 90),
+                                                      anchors=ANCHORS)
+    results = model.postprocess(outputs, image_size=(100, 90), score_threshold=0.2,
+                                iou_threshold=0.4)
+    assert len(results) == n
     for i, res in enumerate(results):
         prob, label = class_probs[i].max(-1)
         score = confidence[i] * prob
@@ -199,6 +206,11 @@ def test_postprocess_matches_torchvision_batched_nms():
         assert (res["labels"].tolist() == label[keep][ref].tolist()
                 and res["labels"].dtype == torch.int64)
         assert 0 < len(ref) < keep.sum()  # NMS did remove something
+    # without image_size: the 32 S x 32 S images that the network takes
+    default = model.postprocess(outputs, score_threshold=0.2, iou_threshold=0.4)
+    boxes_128, _, _ = decode_yolo_grid(outputs, image_size=128, anchors=ANCHORS)
+    assert {tuple(x) for x in default[0]["boxes"].tolist()} <= {tuple(x) for x in
+                                                                 boxes_128[0].tolist()}
 
 
 def test_bad_input_gives_clear_errors():
@@ -214,16 +226,16 @@ def test_bad_input_gives_clear_errors():
                          anchors=torch.tensor([[0.1, -0.2], [0.1, 0.1], [0.1, 0.1]]))
     with pytest.raises(ValueError, match="image_size"):
         decode_yolo_grid(out, image_size=0, num_boxes=3)
+    box = torch.tensor([[0.0, 0.0, 5.0, 5.0]])
     with pytest.raises(ValueError, match="labels"):
-        encode_yolo_grid_targets(torch.tensor([[0.0, 0.0, 5.0, 5.0]]), torch.tensor([4]),
-                                 image_size=32,
-                                 grid_size=4, num_boxes=1, num_classes=4)
+        yolo_grid(grid_size=4, num_boxes=1, num_classes=4, anchors=None).targets(
+            [{"boxes": box, "labels": torch.tensor([4])}], image_size=32)
     with pytest.raises(ValueError, match="predicted_boxes"):
-        encode_yolo_grid_targets(torch.tensor([[0.0, 0.0, 5.0, 5.0]]), torch.tensor([0]),
-                                 image_size=32,
-                                 grid_size=4, num_boxes=2, num_classes=4)
+        yolo_grid(grid_size=4, num_boxes=2, num_classes=4, anchors=None).targets(
+            [{"boxes": box, "labels": torch.tensor([0])}], image_size=32)
     with pytest.raises(ValueError, match="608x608"):
         get_model("yolo_grid")(torch.rand(1, 3, 320, 320))
     with pytest.raises(ValueError, match="responsible"):
-        yolo_grid_loss(out, out, torch.zeros(1, 4, 4), anchors=None)
+        yolo_grid(grid_size=4, num_boxes=3, num_classes=2, anchors=None).loss(
+            out, {"target": out, "responsible": torch.zeros(1, 4, 4)})
     assert len(YOLOV2_VOC_ANCHORS) == 5

@@ -1,0 +1,56 @@
+"""The top-down family's contract: find the objects' boxes first, then (for the instance
+segmenters) a mask inside each box.
+
+Every model of :mod:`segedu.models.top_down` (the YOLO grid, YOLACT, Faster R-CNN and Mask R-CNN)
+is a :class:`TopDownModel`. Its ``forward`` is the model's own (torchvision's detection API for
+YOLACT and the R-CNNs: ``model(images, targets)`` gives the losses in training and the
+detections in evaluation; the raw ``(N, S, S, B * 5 + C)`` volume for the YOLO grid), and it has
+three instance methods with one signature for the whole family:
+
+- ``targets(targets)``: a batch's ground truth, one dict per image with ``boxes (M, 4)`` float
+  ``xyxy`` pixels, ``labels (M,)`` int64 and, for the instance segmenters, ``masks (M, H, W)``
+  0/1, checked and encoded into what :meth:`loss` needs (the model's own format: YOLO's
+  ``(N, S, S, B * 5 + C)`` target volume, YOLACT's masks padded to the batch, the R-CNNs' checked
+  dicts, since they match proposals to boxes inside the forward). Models that need more than the
+  dicts take keyword-only options (YOLO's ``image_size``);
+- ``loss(outputs, targets)``: the dict of named scalar losses (``"loss_*"``, summed for
+  training) of the network's training outputs against :meth:`targets`' result;
+- ``postprocess(outputs, **options)``: the detections of a batch of network outputs, one dict
+  per image as torchvision's detection models return: ``boxes (n, 4)`` float ``xyxy`` pixels,
+  ``scores (n,)``, ``labels (n,)`` int64 and, for the instance segmenters, ``masks (n, 1, H, W)``
+  probabilities, best first; options are the model's keyword-only thresholds.
+
+What ``outputs`` is depends on the model and is documented on its methods: YOLO's raw volume,
+YOLACT's dict of head outputs (:meth:`Yolact.head_outputs
+<segedu.models.top_down.yolact.model.Yolact.head_outputs>`), the R-CNNs' transformed batch and
+feature pyramid (for the loss) or their detections at the batch's scale (for ``postprocess``).
+
+References: Redmon et al. 2016, 2017 (YOLO, YOLOv2), Ren et al. 2015 (Faster R-CNN),
+He et al. 2017 (Mask R-CNN), Bolya et al. 2019 (YOLACT).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+__all__ = ["TopDownModel"]
+
+
+class TopDownModel(nn.Module):
+    """Base class of the top-down family (see the module docstring for the contract).
+
+    Subclasses implement ``forward``, ``targets``, ``loss`` and ``postprocess``.
+    """
+
+    def targets(self, targets: list[dict[str, torch.Tensor]]):
+        """A batch's ground-truth dicts, checked and encoded into what :meth:`loss` needs."""
+        raise NotImplementedError(f"{type(self).__name__} must implement targets")
+
+    def loss(self, outputs, targets) -> dict[str, torch.Tensor]:
+        """Named scalar losses of the network's ``outputs`` against :meth:`targets`' result."""
+        raise NotImplementedError(f"{type(self).__name__} must implement loss")
+
+    def postprocess(self, outputs, **options) -> list[dict[str, torch.Tensor]]:
+        """One detection dict (``boxes``, ``scores``, ``labels`` [, ``masks``]) per image."""
+        raise NotImplementedError(f"{type(self).__name__} must implement postprocess")
