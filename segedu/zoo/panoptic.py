@@ -31,7 +31,7 @@ from ..data.synthetic_scenes import SCENE_STUFF, SCENE_THINGS
 from ..engine import WarmupCosine, cycle, train_steps
 from ..metrics import panoptic_quality
 from ..models import get_model
-from ..models.universal.mask2former import MaskSetCriterion, panoptic_inference
+from ..models.universal.mask2former import MaskSetCriterion
 from ..models.universal.panoptic_fpn import scene_semantic_target
 from . import Task
 from .cards import card_head, metric_table, save_float16, where, write_card
@@ -124,15 +124,16 @@ def mask2former_panoptic(model: torch.nn.Module, images: list[torch.Tensor], *,
                          object_mask_threshold: float = 0.8,
                          overlap_threshold: float = 0.8) -> torch.Tensor:
     """Panoptic maps ``(B, H, W, 2)`` of a Mask2Former (eval mode) for same-size ``images``: the
-    original's panoptic inference (:func:`segedu.models.universal.mask2former.panoptic_inference`)
-    on the mask logits up-sampled to the image size, the scenes' things (3..5) as things."""
+    original's panoptic inference (the model's ``postprocess(outputs, task="panoptic")``,
+    :meth:`~segedu.models.universal.mask2former.Mask2Former.panoptic_inference`) on the mask
+    logits up-sampled to the image size, the scenes' things (3..5) as things."""
     device = next(model.parameters()).device
     batch = torch.stack(images).to(device)
     outputs = model(batch)
-    return panoptic_inference(outputs["pred_logits"], outputs["pred_masks"], things=SCENE_THINGS,
-                              object_mask_threshold=object_mask_threshold,
-                              overlap_threshold=overlap_threshold,
-                              output_size=tuple(batch.shape[-2:])).cpu()
+    return model.postprocess(outputs, task="panoptic", things=SCENE_THINGS,
+                             object_mask_threshold=object_mask_threshold,
+                             overlap_threshold=overlap_threshold,
+                             output_size=tuple(batch.shape[-2:])).cpu()
 
 
 def _stack_collate(batch):

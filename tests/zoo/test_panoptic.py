@@ -9,7 +9,6 @@ import torch
 
 from segedu.data import SyntheticScenes
 from segedu.models import get_model
-from segedu.models.universal.mask2former import panoptic_inference
 from segedu.zoo import panoptic
 from segedu.zoo.cards import save_float16
 from segedu.zoo.panoptic import (
@@ -111,8 +110,8 @@ def test_mask2former_recipe_and_panoptic_readout(tmp_path):
     # the read-out is the paper's panoptic inference on the logits up-sampled to the image
     with torch.no_grad():
         outputs = model(torch.stack(images))
-    expected = panoptic_inference(outputs["pred_logits"], outputs["pred_masks"], things=(3, 4, 5),
-                                  object_mask_threshold=0.0, overlap_threshold=0.0,
-                                  output_size=(128, 128))
+    expected = model.panoptic_inference(outputs["pred_logits"], outputs["pred_masks"],
+                                        things=(3, 4, 5), object_mask_threshold=0.0,
+                                        overlap_threshold=0.0, output_size=(128, 128))
     assert torch.equal(maps, expected)
 

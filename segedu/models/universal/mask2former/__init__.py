@@ -19,7 +19,8 @@ One concept per module:
 - :mod:`.matcher`: Hungarian matching of queries to segments on shared random points;
 - :mod:`.criterion`: the set loss (class CE with a weak no-object class, mask BCE and Dice on
   sampled points) on every decoder layer;
-- :mod:`.inference`: semantic, instance and panoptic inference from the queries.
+- :mod:`.inference`: semantic, instance and panoptic inference from the queries (the
+  methods of :class:`Mask2Former`, from :class:`.inference.QueryInference`).
 """
 
 from . import (
@@ -41,7 +42,7 @@ from .backbone import build_backbone
 from .convert import convert_official_state_dict
 from .criterion import MaskSetCriterion
 from .deformable_encoder import MSDeformAttnEncoderLayer, MSDeformAttnTransformerEncoderOnly
-from .inference import instance_inference, panoptic_inference, semantic_inference
+from .inference import QueryInference
 from .masked_attention import attention_mask_from_masks, reset_fully_masked_rows
 from .matcher import MaskHungarianMatcher
 from .model import Mask2Former, Mask2FormerHead, mask2former, mask2former_resnet50
@@ -63,6 +64,6 @@ __all__ = [
     "PositionEmbeddingSine", "MultiScaleMaskedTransformerDecoder",
     "criterion", "inference", "matcher", "point_sampling", "MaskSetCriterion",
     "MaskHungarianMatcher",
-    "semantic_inference", "instance_inference", "panoptic_inference", "point_sample",
+    "QueryInference", "point_sample",
     "sample_uncertain_points",
 ]

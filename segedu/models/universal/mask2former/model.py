@@ -31,7 +31,10 @@ from torch import nn
 
 from ....data.statistics import IMAGENET_MEAN, IMAGENET_STD
 from ...registry import register_model
+from ..base import UniversalModel
 from .backbone import build_backbone
+from .criterion import MaskSetCriterion
+from .inference import QueryInference
 from .pixel_decoder import MSDeformAttnPixelDecoder
 from .transformer_decoder import MultiScaleMaskedTransformerDecoder
 
@@ -53,8 +56,11 @@ class Mask2FormerHead(nn.Module):
         return self.predictor(multi_scale_features, mask_features)
 
 
-class Mask2Former(nn.Module):
-    """Mask2Former with a ResNet backbone (see the module docstring).
+class Mask2Former(QueryInference, UniversalModel):
+    """Mask2Former with a ResNet backbone (see the module docstring); a
+    :class:`~segedu.models.universal.base.UniversalModel`: :meth:`targets` gives the segments of
+    a panoptic map, :meth:`loss` is :class:`.MaskSetCriterion`'s and ``postprocess`` the
+    readouts of :class:`.inference.QueryInference`.
 
     Args (keyword-only):
         num_classes: ``K`` object/stuff classes, *without* "no object" (the class head has
@@ -71,6 +77,8 @@ class Mask2Former(nn.Module):
         num_points: sampling points per head and level of the deformable attention.
         num_groups: groups of the pixel decoder's GroupNorms.
         size_divisibility: pad the images to a multiple of this (32: the backbone's total stride).
+        criterion: keyword arguments of the :class:`.MaskSetCriterion` of :meth:`loss`
+            (``num_classes`` is the model's), e.g. ``num_points``.
     """
 
     def __init__(self, *, num_classes: int, backbone: str = "resnet50", backbone_width: int = 64,
@@ -78,12 +86,13 @@ class Mask2Former(nn.Module):
                  num_heads: int = 8,
                  encoder_layers: int = 6, encoder_ffn_dim: int = 1024, decoder_layers: int = 9,
                  decoder_ffn_dim: int = 2048, num_points: int = 4, num_groups: int = 32,
-                 size_divisibility: int = 32) -> None:
+                 size_divisibility: int = 32, criterion: dict | None = None) -> None:
         super().__init__()
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
             raise ValueError("num_classes (without 'no object') must be a positive int, got "
                              f"{num_classes!r}")
         self.num_classes, self.size_divisibility = num_classes, size_divisibility
+        self.criterion_options = dict(criterion or {})
         self.backbone = build_backbone(name=backbone, width=backbone_width,
                                        frozen_batch_norm=frozen_batch_norm)
         pixel_decoder = MSDeformAttnPixelDecoder(
@@ -131,6 +140,46 @@ class Mask2Former(nn.Module):
         for aux in outputs["aux_outputs"]:
             aux["pred_masks"] = aux["pred_masks"][..., :h, :w]
         return outputs
+
+
+    def targets(self, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The segments of one image's panoptic ground truth ``(H, W, 2)`` int64
+        ``(category_id, instance_id)``: ``labels`` ``(M,)`` int64 and ``masks`` ``(M, H, W)`` bool,
+        one per ``(category, instance)`` pair whose category is one of the model's ``0 ..
+        num_classes - 1`` (others are void), sorted by instance id then category: the stuff
+        segments (instance 0) first, then the things in instance order."""
+        if not isinstance(target, torch.Tensor) or target.ndim != 3 or target.shape[-1] != 2:
+            raise ValueError("target must be an (H, W, 2) panoptic map of (category_id, "
+                             f"instance_id), got {getattr(target, 'shape', type(target))}")
+        if target.is_floating_point() or target.dtype == torch.bool:
+            raise TypeError(f"target must be an integer panoptic map, got {target.dtype}")
+        target = target.long()
+        category, instance = target[..., 0], target[..., 1]
+        valid = (category >= 0) & (category < self.num_classes)
+        pairs = torch.stack([instance[valid], category[valid]], dim=1).unique(dim=0)  # sorted
+        masks = (instance[None] == pairs[:, 0, None, None]) \
+            & (category[None] == pairs[:, 1, None, None])
+        return {"labels": pairs[:, 1].clone(), "masks": masks}
+
+    def loss(self, outputs: dict, targets: list[dict[str, torch.Tensor]]
+             ) -> dict[str, torch.Tensor]:
+        """The unweighted losses of :class:`.MaskSetCriterion` (``num_classes`` the model's, the
+        ``criterion`` options of the constructor) of ``forward``'s outputs against one
+        :meth:`targets` dict per image; :meth:`total_loss` weights and adds them."""
+        return self._criterion(outputs["pred_logits"].device)(outputs, targets)
+
+    def total_loss(self, losses: dict[str, torch.Tensor]) -> torch.Tensor:
+        """:meth:`.MaskSetCriterion.total`: the losses weighted (class 2, mask 5, Dice 5) and
+        added."""
+        return self._criterion(next(iter(losses.values())).device).total(losses)
+
+    def _criterion(self, device: torch.device) -> MaskSetCriterion:
+        # built on demand and kept out of the module's state dict (checkpoints stay unchanged)
+        criterion = self.__dict__.get("_set_criterion")
+        if criterion is None:
+            criterion = MaskSetCriterion(num_classes=self.num_classes, **self.criterion_options)
+            self.__dict__["_set_criterion"] = criterion
+        return criterion.to(device)
 
 
 @register_model("mask2former")

@@ -40,13 +40,12 @@ import torch.nn.functional as F
 import segedu.models.universal.mask2former.inference  # noqa: F401  (explicit import, without the package's __init__)
 from segedu.data import SyntheticScenes
 from segedu.metrics import mean_average_precision, mean_iou, panoptic_quality
-from segedu.models.universal.mask2former.inference import (
-    instance_inference,
-    panoptic_inference,
-    panoptic_inference_single,
-    semantic_inference,
-    semantic_scores,
-)
+from segedu.models.universal.mask2former import mask2former
+
+# the readouts are methods of Mask2Former that read only their arguments: a model built on the
+# meta device (no weights) serves them
+with torch.device("meta"):
+    MODEL = mask2former()
 
 SIZE = 384  # transformers' post-processing resizes the masks to 384 x 384 first
 
@@ -75,8 +74,8 @@ def test_semantic_equals_transformers(processor):
     g = torch.Generator().manual_seed(0)
     class_logits = 2 * torch.randn(2, 5, 4, generator=g)
     mask_logits = torch.stack([blobs(5, (SIZE, SIZE), g) for _ in range(2)])
-    scores = semantic_scores(class_logits, mask_logits)
-    labels = semantic_inference(class_logits, mask_logits)
+    scores = MODEL.semantic_scores(class_logits, mask_logits)
+    labels = MODEL.semantic_inference(class_logits, mask_logits)
     assert scores.shape == (2, 3, SIZE, SIZE) and labels.dtype == torch.int64
     outputs = as_outputs(class_logits, mask_logits)
     theirs = processor.post_process_semantic_segmentation(outputs)
@@ -99,16 +98,17 @@ def test_semantic_formula_and_resizing():
                                  torch.randn(1, 3, 4, 5, generator=g))
     p = class_logits.softmax(-1)
     expected = sum(p[0, q, :2, None, None] * mask_logits[0, q].sigmoid() for q in range(3))
-    torch.testing.assert_close(semantic_scores(class_logits, mask_logits)[0], expected)
+    torch.testing.assert_close(MODEL.semantic_scores(class_logits, mask_logits)[0], expected)
     resized = F.interpolate(mask_logits, size=(8, 10), mode="bilinear", align_corners=False)
-    torch.testing.assert_close(semantic_scores(class_logits, mask_logits, output_size=(8, 10)),
-                               semantic_scores(class_logits, resized))
+    torch.testing.assert_close(
+        MODEL.semantic_scores(class_logits, mask_logits, output_size=(8, 10)),
+        MODEL.semantic_scores(class_logits, resized))
     with pytest.raises(ValueError, match=r"\(B, Q, C \+ 1\) and \(B, Q, H, W\)"):
-        semantic_scores(class_logits, mask_logits[:, :2])
+        MODEL.semantic_scores(class_logits, mask_logits[:, :2])
     with pytest.raises(TypeError, match="float"):
-        semantic_scores(class_logits, mask_logits > 0)
+        MODEL.semantic_scores(class_logits, mask_logits > 0)
     with pytest.raises(ValueError, match="at least one query"):
-        semantic_scores(class_logits[:, :0], mask_logits[:, :0])
+        MODEL.semantic_scores(class_logits[:, :0], mask_logits[:, :0])
 
 
 # --------------------------------------------------------------------------------------------
@@ -125,7 +125,7 @@ def test_instance_equals_transformers(processor):
     theirs = processor.post_process_instance_segmentation(as_outputs(class_logits, mask_logits),
                                                           threshold=0.5,
                                                           return_binary_maps=True)
-    ours = instance_inference(class_logits, mask_logits, topk=queries)
+    ours = MODEL.instance_inference(class_logits, mask_logits, topk=queries)
     compared = 0
     for mine, their in zip(ours, theirs, strict=True):
         keep = (mine["scores"] >= 0.5) & mine["masks"].flatten(1).any(1)
@@ -149,7 +149,7 @@ def test_instance_formula_things_and_boxes():
     g = torch.Generator().manual_seed(3)
     class_logits, mask_logits = 3 * torch.randn(1, 4, 4, generator=g), blobs(4, (20, 24), g)[None]
     # topk 100 > Q * C = 12: every candidate
-    result, = instance_inference(class_logits, mask_logits)
+    result, = MODEL.instance_inference(class_logits, mask_logits)
     assert len(result["scores"]) == 12
     probs = class_logits[0].softmax(-1)[:, :3]
     class_scores = probs.flatten().sort(descending=True).values  # sorted by class score
@@ -167,15 +167,16 @@ def test_instance_formula_things_and_boxes():
             assert torch.equal(result["boxes"][n], expected)
     # an empty mask keeps the all-zero box (detectron2's convention)
     empty = torch.full((1, 1, 8, 8), -1.0)
-    assert instance_inference(torch.zeros(1, 1, 2), empty)[0]["boxes"].tolist() == [[0, 0, 0, 0]]
-    things_only, = instance_inference(class_logits, mask_logits, topk=5, things={0, 2})
+    boxes = MODEL.instance_inference(torch.zeros(1, 1, 2), empty)[0]["boxes"]
+    assert boxes.tolist() == [[0, 0, 0, 0]]
+    things_only, = MODEL.instance_inference(class_logits, mask_logits, topk=5, things={0, 2})
     assert set(things_only["labels"].tolist()) <= {0, 2} and len(things_only["labels"]) <= 5
     # one query, every query no-object: the candidates are still returned, with tiny scores
     no_object = torch.tensor([[[-10.0, -10.0, -10.0, 10.0]]])
-    result, = instance_inference(no_object, mask_logits[:, :1], topk=2)
+    result, = MODEL.instance_inference(no_object, mask_logits[:, :1], topk=2)
     assert len(result["scores"]) == 2 and result["scores"].max() < 1e-8
     with pytest.raises(ValueError, match="topk"):
-        instance_inference(class_logits, mask_logits, topk=0)
+        MODEL.instance_inference(class_logits, mask_logits, topk=0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -210,7 +211,7 @@ def test_panoptic_equals_transformers(processor):
         class_logits[0, 0, 0] = 5.0  # a confident whole-image stuff query
         mask_logits = 20 * torch.sign(blobs(queries, (SIZE, SIZE), g))[None]
         mask_logits[0, 0] = 20.0
-        ours = panoptic_inference(class_logits, mask_logits, things=things)[0]
+        ours = MODEL.panoptic_inference(class_logits, mask_logits, things=things)[0]
         their, = processor.post_process_panoptic_segmentation(
             as_outputs(class_logits, mask_logits), threshold=0.8, mask_threshold=0.5,
             overlap_mask_area_threshold=0.8, label_ids_to_fuse=stuffs)
@@ -244,7 +245,7 @@ def test_panoptic_rules_by_hand():
     sure0, sure1 = [10.0, -10.0, -10.0], [-10.0, 10.0, -10.0]
     # a pixel whose owner is unsure (probability < 0.5) is void (transformers: the owner's)
     cls, masks = image([sure1], [[[3.0, 3.0, 3.0, 3.0, -1.0]]])
-    panoptic, segments = panoptic_inference_single(cls, masks, things={1})
+    panoptic, segments = MODEL.panoptic_inference_single(cls, masks, things={1})
     assert (panoptic[..., 0].tolist() == [[1, 1, 1, 1, -1]]
             and panoptic[..., 1].tolist() == [[1, 1, 1, 1, 0]])
     assert segments[0]["category_id"] == 1 and segments[0]["instance_id"] == 1
@@ -252,12 +253,12 @@ def test_panoptic_rules_by_hand():
     # drops it); 3 of 4 = 0.75 is dropped
     cls, masks = image([sure1, [-10.0, 11.0, -10.0]],
                        [[[5.0] * 5], [[9.0, -9.0, -9.0, -9.0, -9.0]]])
-    panoptic, segments = panoptic_inference_single(cls, masks, things={1})
+    panoptic, segments = MODEL.panoptic_inference_single(cls, masks, things={1})
     assert panoptic[..., 1].tolist() == [[2, 1, 1, 1, 1]] and len(segments) == 2
     cls, masks = image([sure1, [-10.0, 11.0, -10.0]],
                        [[[5.0] * 4 + [-5.0]], [[9.0, -9.0, -9.0, -9.0, -3.0]]])
     # query 1 wins pixel 4 (void there)
-    panoptic, segments = panoptic_inference_single(cls, masks, things={1})
+    panoptic, segments = MODEL.panoptic_inference_single(cls, masks, things={1})
     assert (panoptic[..., 0].tolist() == [[1, -1, -1, -1, -1]]
             and [s["instance_id"] for s in segments] == [1])
     # two stuff queries of one class merge into one segment (instance 0); two things stay two
@@ -265,15 +266,15 @@ def test_panoptic_rules_by_hand():
                        [[[9.0, -9, -9, -9, -9]], [[-9.0, 9, -9, -9, -9]],
                                                       [[-9.0, -9, 9, -9, -9]],
                         [[-9.0, -9, -9, 9, -9]]])
-    panoptic, segments = panoptic_inference_single(cls, masks, things={1})
+    panoptic, segments = MODEL.panoptic_inference_single(cls, masks, things={1})
     assert panoptic.tolist() == [[[0, 0], [1, 1], [0, 0], [1, 2], [-1, 0]]]
     assert ([(s["id"], s["category_id"], s["instance_id"]) for s in segments]
             == [(1, 0, 0), (2, 1, 1), (3, 1, 2)])
     # score threshold: probability 0.8 exactly is not kept (> 0.8); every query no-object: all void
     cls = torch.log(torch.tensor([[0.8, 0.1, 0.1]]))
-    panoptic, segments = panoptic_inference_single(cls, masks[:1], things={1})
+    panoptic, segments = MODEL.panoptic_inference_single(cls, masks[:1], things={1})
     assert segments == [] and (panoptic[..., 0] == -1).all() and (panoptic[..., 1] == 0).all()
-    panoptic = panoptic_inference(torch.tensor([[[-10.0, -10.0, 10.0]] * 2]), masks[None, :2],
+    panoptic = MODEL.panoptic_inference(torch.tensor([[[-10.0, -10.0, 10.0]] * 2]), masks[None, :2],
                                   things={1},
                                   void_category=99)
     assert panoptic.shape == (1, 1, 5, 2) and (panoptic[..., 0] == 99).all()
@@ -301,17 +302,17 @@ def test_perfect_queries_score_one_with_segedu_metrics():
     for q, m in enumerate(masks):
         mask_logits[0, q][m] = 20.0
     # semantic
-    semantic = semantic_inference(class_logits, mask_logits)
+    semantic = MODEL.semantic_inference(class_logits, mask_logits)
     assert mean_iou(semantic, target["semantic"][None], num_classes) == 1
     # panoptic: segedu's (H, W, 2) format, things numbered as in the scene
-    panoptic = panoptic_inference(class_logits, mask_logits, things=dataset.thing_classes)
+    panoptic = MODEL.panoptic_inference(class_logits, mask_logits, things=dataset.thing_classes)
     gt = target["panoptic"].permute(1, 2, 0)[None]
     assert torch.equal(panoptic, gt)
     quality = panoptic_quality(panoptic, gt, things=dataset.thing_classes,
                                stuffs=dataset.stuff_classes)
     assert quality["pq"] == 1
     # instances (things only): mask AP 1
-    result = instance_inference(class_logits, mask_logits, things=dataset.thing_classes)
+    result = MODEL.instance_inference(class_logits, mask_logits, things=dataset.thing_classes)
     ap = mean_average_precision(result, [{"masks": target["masks"], "labels": target["labels"]}],
                                 iou_type="segm")
     assert ap["map"] == pytest.approx(1.0)

@@ -1,0 +1,72 @@
+"""The universal family's contract: one model, read out as semantic, instance or panoptic maps.
+
+Every segmentation model of :mod:`segedu.models.universal` (Mask2Former, Panoptic FPN) is a
+:class:`UniversalModel`. Its ``forward`` is the model's own (Mask2Former: images ``(B, 3, H, W)``
+-> query logits; Panoptic FPN: Mask R-CNN's list of images -> losses in training, detections in
+evaluation); the family shares three instance methods with one signature:
+
+- ``targets(target)``: the training target of ONE image from its panoptic ground truth, a
+  ``(H, W, 2)`` int64 map of ``(category_id, instance_id)`` (the format of
+  :func:`segedu.metrics.panoptic_quality`; instance id 0 on stuff, a category outside the
+  model's classes is void), as a dict of tensors in the model's own training format;
+- ``loss(outputs, targets)``: a dict of named scalar losses of a batch, from ``forward``'s
+  outputs and the per-image targets of :meth:`targets` (their sum, or :meth:`total_loss`,
+  is what training minimises);
+- ``postprocess(outputs, *, task, **options)``: ``forward``'s evaluation outputs of a batch of
+  ``B`` images read out for ``task``:
+
+  - ``"semantic"``: ``B`` label maps ``(H, W)`` int64 of category ids;
+  - ``"instance"``: ``B`` dicts of ``masks`` ``(N, H, W)`` bool, ``scores`` ``(N,)`` float,
+    ``labels`` ``(N,)`` int64 category ids and ``boxes`` ``(N, 4)`` xyxy (the input of
+    :func:`segedu.metrics.mean_average_precision`);
+  - ``"panoptic"``: ``B`` maps ``(H, W, 2)`` int64 of ``(category_id, instance_id)``;
+
+  maps are stacked into one ``(B, H, W[, 2])`` tensor when the model takes one batch tensor
+  (Mask2Former), a list otherwise (Panoptic FPN's images may differ in size). ``options`` are
+  the model's own keyword-only options (thresholds, ``things``, ``output_size``).
+
+References: Cheng et al. 2022 (Mask2Former), Kirillov et al. 2019 (Panoptic FPN).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+__all__ = ["UniversalModel", "TASKS"]
+
+TASKS = ("semantic", "instance", "panoptic")
+
+
+class UniversalModel(nn.Module):
+    """Base class of the universal family (see the module docstring for the contract).
+
+    Subclasses implement ``forward``, ``targets``, ``loss`` and ``postprocess``;
+    :meth:`total_loss` is shared.
+    """
+
+    def targets(self, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Training target of one image from its ``(H, W, 2)`` panoptic ground truth."""
+        raise NotImplementedError(f"{type(self).__name__} must implement targets")
+
+    def loss(self, outputs: Any, targets: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+        """Named scalar losses of a batch: ``forward``'s outputs against the images' targets."""
+        raise NotImplementedError(f"{type(self).__name__} must implement loss")
+
+    def postprocess(self, outputs: Any, *, task: str, **options) -> Any:
+        """``forward``'s evaluation outputs read out as ``task`` (semantic, instance, panoptic)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement postprocess")
+
+    def total_loss(self, losses: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The scalar that training minimises: the sum of :meth:`loss`'s dict (a model whose
+        losses need weights overrides this)."""
+        return sum(losses.values())
+
+    @staticmethod
+    def check_task(task: str) -> str:
+        """``task`` if it is one of :data:`TASKS`, else a ``ValueError`` naming them."""
+        if task not in TASKS:
+            raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+        return task
