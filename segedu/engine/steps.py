@@ -56,6 +56,8 @@ def train_steps(
     amp_dtype: torch.dtype | None = None,
     log: Callable[[str], None] | None = print,
     log_every: int = 200,
+    update: Callable[[torch.Tensor, int], None] | None = None,
+    after_step: Callable[[int, dict[str, float]], None] | None = None,
 ) -> dict[str, float]:
     """Optimizer steps ``start .. steps - 1`` of ``model``; return what the last logged step said.
 
@@ -69,6 +71,12 @@ def train_steps(
         scheduler: stepped after every optimizer step (:class:`~segedu.engine.WarmupCosine`).
         grad_clip: clip the gradient norm of all of ``model``'s parameters to this.
         log, log_every: a line every ``log_every`` steps and at the last one (``None``: silent).
+        update: ``(loss, step) -> None``, for a family whose update is its own (DINO's: the
+            backward pass and clipping, the head's last layer frozen for a while, the optimizer,
+            then the teacher's EMA); default :func:`~segedu.engine.step.optimizer_step` with
+            ``grad_clip``. The ``scheduler`` is stepped after it either way.
+        after_step: ``(step, values) -> None`` after every update, ``values`` the loss and its
+            parts as floats (a family's own log, an evaluation during training).
 
     The loss is read on the CPU at every step (a diverged run stops at once with a
     ``FloatingPointError`` naming the step). Returns ``steps``, ``minutes`` (of this call),
@@ -76,6 +84,8 @@ def train_steps(
     """
     if not isinstance(steps, int) or not 0 <= start <= steps:
         raise ValueError(f"need integers 0 <= start <= steps, got start={start!r}, steps={steps!r}")
+    if update is not None and grad_clip is not None:
+        raise ValueError("grad_clip belongs to the default update; a custom update clips itself")
     device = torch.device(device)
     use_amp = amp_dtype is not None and device.type == "cuda"
     began, last = time.perf_counter(), {}
@@ -88,8 +98,15 @@ def train_steps(
         value = float(loss.detach())
         if not math.isfinite(value):
             check_finite(value, step=step, parts={k: float(v.detach()) for k, v in parts.items()})
-        optimizer_step(loss, model=model, optimizer=optimizer, grad_clip=grad_clip,
-                       scheduler=scheduler)
+        if update is None:
+            optimizer_step(loss, model=model, optimizer=optimizer, grad_clip=grad_clip,
+                           scheduler=scheduler)
+        else:
+            update(loss, step)
+            if scheduler is not None:
+                scheduler.step()
+        if after_step is not None:
+            after_step(step, {"loss": value, **{k: float(v.detach()) for k, v in parts.items()}})
         if (step + 1) % log_every == 0 or step + 1 == steps:
             last = {"loss": value, **{k: float(v.detach()) for k, v in parts.items()}}
             if log is not None:

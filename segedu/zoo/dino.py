@@ -88,7 +88,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ..data import SyntheticScenes
-from ..engine import WarmupCosine, check_finite
+from ..engine import WarmupCosine, train_steps
 from ..metrics import mean_iou
 from ..models import get_model
 from ..models.foundation.dino import (
@@ -105,9 +105,10 @@ from ..models.foundation.dino import (
 from ..models.foundation.dino.ibot import (
     MaskedPatchLoss,
     MaskedPatchWrapper,
-    ibot_training_step,
+    ibot_loss,
     random_block_masks,
 )
+from ..models.foundation.dino.training import update_student_and_teacher
 from . import Task
 from .cards import card_head, load_float32, metric_table, save_float16, where, write_card
 from .recipe import Recipe, TrainConfig
@@ -177,7 +178,8 @@ class DinoConfig(TrainConfig):
         patch_weight: the weight of the patch loss (0: DINO alone).
         momentum: the teacher's first EMA momentum (cosine to 1).
         all_patches: the patch loss on every patch, the visible ones too (iBOT++).
-        clip_grad: each parameter's gradient norm is clipped to this (DINO's).
+        clip_grad: the student's total gradient norm is clipped to this (DINO's own
+            code clips each parameter's norm: :mod:`segedu.models.foundation.dino.training`).
         seed: the run's random choices (order, crops, masks); log_every: a line every so often.
         evaluations: score the teacher's backbone this many times during training (0: never).
     """
@@ -222,13 +224,15 @@ def train_dino(model: torch.nn.Module, config: DinoConfig, device: torch.device 
     On ``config.scenes`` scenes of seed 0, 2 global views each. The student is ``model`` with a
     :class:`~segedu.models.foundation.dino.DINOHead` shared by class and patch tokens and a mask
     token (:class:`~segedu.models.foundation.dino.ibot.MaskedPatchWrapper`); the teacher its EMA.
-    ``mask_probability`` 0 (or ``patch_weight`` 0) leaves DINO alone. The step is the DINO
-    family's own (:func:`~segedu.models.foundation.dino.ibot.ibot_training_step`: DINO clips each
-    parameter's gradient, drops the last layer's for a while, then moves the teacher), so this
-    loop does not go through :func:`segedu.engine.train_steps`; its learning rate follows
-    :class:`segedu.engine.WarmupCosine` (DINO's ``cosine_scheduler``: 10 % warm-up from 0, cosine
-    to 1e-6). At the end the teacher's backbone weights are copied into ``model`` (DINO's released
-    network is the teacher). Deterministic for ``config.seed`` on a CPU.
+    ``mask_probability`` 0 (or ``patch_weight`` 0) leaves DINO alone. The steps run through
+    :func:`segedu.engine.train_steps` with the loss
+    :func:`~segedu.models.foundation.dino.ibot.ibot_loss` and the DINO family's own update
+    (:func:`~segedu.models.foundation.dino.training.update_student_and_teacher`: the student's
+    gradient norm clipped, the head's last layer frozen for the first 1 % of the steps, AdamW,
+    then the teacher's EMA); the learning rate follows :class:`segedu.engine.WarmupCosine`
+    (DINO's ``cosine_scheduler``: 10 % warm-up from 0, cosine to 1e-6), the weight decay
+    :func:`weight_decay_at`. At the end the teacher's backbone weights are copied into
+    ``model`` (DINO's released network is the teacher). Deterministic for ``config.seed`` on a CPU.
     ``callback(step, teacher_backbone)`` runs every ``callback_every`` steps (an evaluation during
     training), with torch's random state saved and restored around it, so it does not change the
     run. Returns ``steps``, ``minutes``, ``seconds_per_step``, ``data_minutes``, and ``loss``,
@@ -260,38 +264,46 @@ def train_dino(model: torch.nn.Module, config: DinoConfig, device: torch.device 
     temp_warmup, frozen = max(1, (3 * steps) // 10), steps // 100
     scheduler = lr_schedule(optimizer, steps)
     grid = (augment.global_size // model.patch_size,) * 2  # the patch grid of a view, for its masks
-    order, position, recent = torch.randperm(scenes, generator=generator), 0, []
-    start = time.perf_counter()
-    for step in range(steps):
-        # 4. this step's schedules: learning rate, weight decay, teacher temperature and momentum
-        # (the learning rate is the scheduler's, stepped after each update)
+
+    def batches():
+        """Each step's batch: scenes (reshuffled at each pass), 2 views each, their block masks,
+        and the step's teacher temperature."""
+        order, position = torch.randperm(scenes, generator=generator), 0
+        for step in range(steps):
+            if position + batch > scenes:
+                order, position = torch.randperm(scenes, generator=generator), 0
+            chosen = order[position:position + batch]
+            position += batch
+            views = [v.to(device)
+                     for v in collate_crops([augment(images[i]) for i in chosen.tolist()])]
+            masks = [random_block_masks(batch, grid, generator=generator,
+                                        probability=config.mask_probability,
+                                        ratio=config.mask_ratio).to(device) for _ in views]
+            tau = teacher_temperature(step, warmup_temp=config.teacher_temp[0],
+                                      final_temp=config.teacher_temp[1],
+                                      warmup_epochs=temp_warmup)
+            yield views, masks, tau
+
+    def compute_loss(step_batch):
+        # teacher on the plain views, student on the masked ones: DINO's and iBOT's losses
+        views, masks, tau = step_batch
+        taus.append(tau)
+        return ibot_loss(student, teacher, class_loss, patch_loss, views, masks, teacher_temp=tau,
+                         patch_teacher_temp=config.patch_teacher_temp,
+                         patch_weight=config.patch_weight, all_patches=config.all_patches)
+
+    def update(loss, step):
+        # this step's weight decay; AdamW on the student (last layer frozen at first), then EMA
         optimizer.param_groups[0]["weight_decay"] = weight_decay_at(step, steps,
                                                                     *config.weight_decay)
-        tau = teacher_temperature(step, warmup_temp=config.teacher_temp[0],
-                                  final_temp=config.teacher_temp[1],
-                                  warmup_epochs=temp_warmup)
-        # 5. a batch of scenes (reshuffled at each pass), 2 views each, and their block masks
-        if position + batch > scenes:
-            order, position = torch.randperm(scenes, generator=generator), 0
-        chosen = order[position:position + batch]
-        position += batch
-        views = [v.to(device) for v in collate_crops([augment(images[i]) for i in chosen.tolist()])]
-        masks = [random_block_masks(batch, grid, generator=generator,
-                                    probability=config.mask_probability,
-                                    ratio=config.mask_ratio).to(device) for _ in views]
-        # 6. the step: teacher on the plain views, student on the masked ones, losses, AdamW, EMA
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            values = ibot_training_step(student, teacher, class_loss, patch_loss, views, masks,
-                                        optimizer,
-                                        cosine_momentum(step, steps, base=config.momentum),
-                                        teacher_temp=tau,
-                                        patch_teacher_temp=config.patch_teacher_temp,
-                                        patch_weight=config.patch_weight,
-                                        clip_grad=config.clip_grad,
-                                        freeze_last_layer=step < frozen,
-                                        all_patches=config.all_patches)
-        check_finite(values["loss"], step=step, parts=values)
-        recent = (recent + [values])[-50:]
+        rates.append(optimizer.param_groups[0]["lr"])  # the step's rate (the log shows it)
+        update_student_and_teacher(student, teacher, loss, optimizer,
+                                   cosine_momentum(step, steps, base=config.momentum),
+                                   clip_grad=config.clip_grad, freeze_last_layer=step < frozen)
+
+    def after_step(step, values):
+        recent.append(values)
+        del recent[:-50]
         if (step + 1) % config.log_every == 0 or step + 1 == steps:
             # a class loss of ln K means uniform outputs: the collapse that centring can cause
             uniform = abs(values["class_loss"] - math.log(out_dim)) < 1e-3
@@ -299,14 +311,20 @@ def train_dino(model: torch.nn.Module, config: DinoConfig, device: torch.device 
             mean = {k: sum(r[k] for r in recent) / len(recent) for k in values}
             log(f"step {step + 1}/{steps}: class loss {mean['class_loss']:.3f}, "
                 f"patch loss {mean['patch_loss']:.3f} (means of the last {len(recent)}; "
-                f"ln K = {math.log(out_dim):.3f}), teacher temperature {tau:.3f}, "
-                f"lr {optimizer.param_groups[0]['lr']:.2e}{collapsed}")
-        scheduler.step()  # the next step's learning rate
+                f"ln K = {math.log(out_dim):.3f}), teacher temperature {taus[-1]:.3f}, "
+                f"lr {rates[-1]:.2e}{collapsed}")
         due = callback_every > 0 and (step + 1) % callback_every == 0 and step + 1 < steps
         if callback is not None and due:
             with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
                 callback(step + 1, teacher.backbone)
             teacher.train()
+
+    # 4. the steps, through the engine's loop (autocast, the finite-loss check, the schedule)
+    recent, taus, rates = [], [], []
+    start = time.perf_counter()
+    train_steps(compute_loss, batches(), model=student, optimizer=optimizer, steps=steps,
+                scheduler=scheduler, device=device, amp_dtype=torch.bfloat16, log=None,
+                update=update, after_step=after_step)
     seconds = time.perf_counter() - start
     # 7. the released network is the teacher's backbone
     model.load_state_dict(teacher.backbone.state_dict())

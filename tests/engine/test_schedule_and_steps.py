@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from segedu.engine import WarmupCosine, cycle, train_steps
+from segedu.engine.schedule import warmup_cosine_factor
 
 
 def _rates(scheduler: WarmupCosine, optimizer: torch.optim.Optimizer, steps: int) -> list[float]:
@@ -188,3 +189,53 @@ def test_train_steps_refuses_a_bad_range_and_a_non_scalar_loss():
                     steps=3, start=4)
     with pytest.raises(ValueError, match="scalar"):
         train_steps(lambda b: model(b[0]), cycle(loader), model=model, optimizer=optimizer, steps=1)
+
+
+def test_a_custom_update_replaces_the_default_and_after_step_sees_every_step():
+    """DINO's way in: ``update(loss, step)`` instead of the default update, the scheduler still
+    stepped after it, and ``after_step(step, values)`` called after every update. The default
+    update written as a custom one gives the same weights, bit for bit."""
+    steps = 6
+    model, loader = _problem()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    scheduler = WarmupCosine(optimizer, steps, warmup_steps=2)
+    train_steps(lambda b: torch.nn.functional.mse_loss(model(b[0]), b[1]), cycle(loader),
+                model=model, optimizer=optimizer, steps=steps, scheduler=scheduler, log=None)
+    expected = [p.detach().clone() for p in model.parameters()]
+
+    model, loader = _problem()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    scheduler = WarmupCosine(optimizer, steps, warmup_steps=2)
+    calls, seen, rates = [], [], []
+
+    def update(loss, step):
+        calls.append(step)
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    def loss_and_parts(batch):
+        error = torch.nn.functional.mse_loss(model(batch[0]), batch[1])
+        return error, {"mse": error}
+
+    train_steps(loss_and_parts, cycle(loader), model=model, optimizer=optimizer, steps=steps,
+                scheduler=scheduler, log=None, update=update,
+                after_step=lambda step, values: seen.append((step, values)))
+    for got, want in zip(model.parameters(), expected, strict=True):
+        torch.testing.assert_close(got, want, rtol=0, atol=0)
+    assert calls == list(range(steps)) and [s for s, _ in seen] == list(range(steps))
+    assert all(set(v) == {"loss", "mse"} and v["loss"] == v["mse"] for _, v in seen)
+    # the scheduler stepped after each custom update: the warm-up rates, then the cosine
+    assert rates == pytest.approx(
+        [0.1 * warmup_cosine_factor(s, steps, warmup_steps=2) for s in range(steps)], rel=1e-12
+    )
+    assert rates[0] == 0 and rates[2] == pytest.approx(0.1)
+
+
+def test_a_custom_update_refuses_grad_clip():
+    model, loader = _problem()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match="grad_clip"):
+        train_steps(lambda b: model(b[0]).sum(), cycle(loader), model=model,
+                    optimizer=optimizer, steps=1, grad_clip=1.0, update=lambda loss, step: None)

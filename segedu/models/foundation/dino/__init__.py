@@ -12,8 +12,8 @@ One concept per module:
 - :mod:`.wrapper`: :class:`MultiCropWrapper`, backbone + head over crops of several sizes;
 - :mod:`.training`: :func:`dino_training_step`;
 - :mod:`.ibot`: iBOT's masked patch self-distillation (Zhou et al., ICLR 2022): block masks, the
-  patch loss :class:`MaskedPatchLoss` and :func:`ibot_training_step`, DINO's loss on the
-  patch tokens;
+  patch loss :class:`MaskedPatchLoss`, DINO's loss on the patch tokens, :func:`ibot_loss` and
+  :func:`ibot_training_step`;
 - :mod:`.patch_features`: dense descriptors ``(B, h, w, D)`` (tokens or keys);
 - :mod:`.pca`: PCA of the descriptors as RGB images;
 - :mod:`.feature_segmentation`: k-means segmentation and co-segmentation on the descriptors.
@@ -27,6 +27,7 @@ from .ibot import (
     MaskedPatchLoss,
     MaskedPatchWrapper,
     block_mask,
+    ibot_loss,
     ibot_training_step,
     random_block_masks,
 )
@@ -61,6 +62,7 @@ __all__ = [
     "random_block_masks",
     "MaskedPatchWrapper",
     "MaskedPatchLoss",
+    "ibot_loss",
     "ibot_training_step",
     "FACETS",
     "patch_features",

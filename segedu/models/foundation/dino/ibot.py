@@ -36,7 +36,7 @@ from .loss import DINOLoss
 from .training import update_student_and_teacher
 
 __all__ = ["block_mask", "random_block_masks", "MaskedPatchWrapper", "MaskedPatchLoss",
-           "ibot_training_step"]
+           "ibot_loss", "ibot_training_step"]
 
 
 def block_mask(grid: tuple[int, int], num_masked: int, *, generator: torch.Generator | None = None,
@@ -175,20 +175,17 @@ class MaskedPatchLoss(nn.Module):
         self.center.mul_(self.center_momentum).add_((1 - self.center_momentum) * batch_mean)
 
 
-def ibot_training_step(student: MaskedPatchWrapper, teacher: MaskedPatchWrapper,
-                       class_loss: DINOLoss,
-                       patch_loss: MaskedPatchLoss, views: Sequence[torch.Tensor],
-                       masks: Sequence[torch.Tensor],
-                       optimizer: torch.optim.Optimizer, momentum: float, *, teacher_temp: float,
-                       patch_teacher_temp: float | None = None, patch_weight: float = 1.0,
-                       clip_grad: float | None = None, freeze_last_layer: bool = False,
-                       all_patches: bool = False) -> dict[str, float]:
-    """One step of DINO + masked patch self-distillation on the 2 global ``views`` ``(B, 3, S, S)``.
+def ibot_loss(student: MaskedPatchWrapper, teacher: MaskedPatchWrapper, class_loss: DINOLoss,
+              patch_loss: MaskedPatchLoss, views: Sequence[torch.Tensor],
+              masks: Sequence[torch.Tensor], *, teacher_temp: float,
+              patch_teacher_temp: float | None = None, patch_weight: float = 1.0,
+              all_patches: bool = False) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """DINO + masked patch self-distillation on the 2 global ``views`` ``(B, 3, S, S)``.
 
     ``masks``: one ``(B, h, w)`` bool mask per view (:func:`random_block_masks`). ``all_patches``:
     the patch loss on every patch, the visible ones too (iBOT++, TIPSv2), not only on the masked
-    ones; the student still sees the masked views. Returns the ``loss`` and its two terms
-    ``class_loss`` and ``patch_loss``.
+    ones; the student still sees the masked views. Returns the scalar ``loss`` and its two terms
+    ``{"class_loss", "patch_loss"}``; the losses' centres move (as in DINO's forward).
     """
     if len(views) != 2 or len(masks) != 2:
         raise ValueError(f"need the 2 global views and their 2 masks, got {len(views)} and "
@@ -205,9 +202,25 @@ def ibot_training_step(student: MaskedPatchWrapper, teacher: MaskedPatchWrapper,
     patch = patch_loss([s[1] for s in student_out], [t[1] for t in teacher_out], weighted,
                        teacher_temp=teacher_temp if patch_teacher_temp is None
                        else patch_teacher_temp)
-    loss = cls + patch_weight * patch
-    # 4. gradient step on the student, then the teacher follows (EMA), as in DINO's step
+    return cls + patch_weight * patch, {"class_loss": cls, "patch_loss": patch}
+
+
+def ibot_training_step(student: MaskedPatchWrapper, teacher: MaskedPatchWrapper,
+                       class_loss: DINOLoss,
+                       patch_loss: MaskedPatchLoss, views: Sequence[torch.Tensor],
+                       masks: Sequence[torch.Tensor],
+                       optimizer: torch.optim.Optimizer, momentum: float, *, teacher_temp: float,
+                       patch_teacher_temp: float | None = None, patch_weight: float = 1.0,
+                       clip_grad: float | None = None, freeze_last_layer: bool = False,
+                       all_patches: bool = False) -> dict[str, float]:
+    """One whole step: :func:`ibot_loss`, then the student's update and the teacher's EMA
+    (:func:`~.training.update_student_and_teacher`). Returns the ``loss`` and its two terms
+    ``class_loss`` and ``patch_loss`` as floats.
+    """
+    loss, parts = ibot_loss(student, teacher, class_loss, patch_loss, views, masks,
+                            teacher_temp=teacher_temp, patch_teacher_temp=patch_teacher_temp,
+                            patch_weight=patch_weight, all_patches=all_patches)
+    # gradient step on the student, then the teacher follows (EMA), as in DINO's step
     update_student_and_teacher(student, teacher, loss, optimizer, momentum, clip_grad=clip_grad,
                                freeze_last_layer=freeze_last_layer)
-    return {"loss": float(loss.detach()), "class_loss": float(cls.detach()),
-            "patch_loss": float(patch.detach())}
+    return {"loss": float(loss.detach()), **{k: float(v.detach()) for k, v in parts.items()}}
