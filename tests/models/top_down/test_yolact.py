@@ -16,7 +16,6 @@ from segedu.models.top_down.yolact import (
     match_anchors,
     ohem_negatives,
     yolact,
-    yolact_loss,
 )
 from segedu.models.top_down.yolact.loss import BOX_CODER_WEIGHTS, downsample_masks
 from segedu.models.top_down.yolact.matching import BACKGROUND, IGNORE
@@ -125,10 +124,11 @@ def test_loss_is_finite_has_gradients_and_is_lowest_for_a_perfect_prediction():
                   box_deltas=torch.randn(1, num_anchors, 4, generator=g),
                   coefficients=torch.rand(1, num_anchors, k, generator=g) * 2 - 1,
                   prototypes=torch.rand(1, k, 16, 16, generator=g),
-                  semantic_logits=torch.randn(1, num_classes - 1, 8, 8, generator=g))
+                  semantic=torch.randn(1, num_classes - 1, 8, 8, generator=g))
     for v in random.values():
         v.requires_grad_(True)
-    losses = yolact_loss(anchors=anchors, targets=[target], **random)
+    model = _tiny()  # the loss reads only the model's options (the paper's defaults)
+    losses = model.loss({**random, "anchors": anchors}, model.targets([target]))
     assert set(losses) == {"loss_classifier", "loss_box_reg", "loss_mask", "loss_semantic"}
     total = sum(losses.values())
     assert torch.isfinite(total) and total > 0
@@ -152,10 +152,9 @@ def test_loss_is_finite_has_gradients_and_is_lowest_for_a_perfect_prediction():
     down = downsample_masks(target["masks"], (8, 8))
     semantic[0, 0] = down[0] * 60 - 30
     semantic[0, 1] = down[1] * 60 - 30
-    perfect = yolact_loss(class_logits=class_logits, box_deltas=box_deltas,
-                          coefficients=coefficients,
-                          prototypes=prototypes, anchors=anchors, targets=[target],
-                          semantic_logits=semantic)
+    perfect = model.loss({"class_logits": class_logits, "box_deltas": box_deltas,
+                          "coefficients": coefficients, "prototypes": prototypes,
+                          "anchors": anchors, "semantic": semantic}, model.targets([target]))
     for name, value in perfect.items():
         assert value < 1e-6, name
         assert value < losses[name] / 1000, name
@@ -165,11 +164,11 @@ def test_loss_of_an_image_without_objects_is_zero_and_finite():
     _, anchors = _loss_case()
     empty = {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.int64),
              "masks": torch.zeros(0, 32, 32, dtype=torch.bool)}
-    losses = yolact_loss(class_logits=torch.randn(1, len(anchors), 3),
-                         box_deltas=torch.randn(1, len(anchors), 4),
-                         coefficients=torch.rand(1, len(anchors), 2),
-                         prototypes=torch.rand(1, 2, 16, 16),
-                         anchors=anchors, targets=[empty])
+    losses = _tiny().loss({"class_logits": torch.randn(1, len(anchors), 3),
+                           "box_deltas": torch.randn(1, len(anchors), 4),
+                           "coefficients": torch.rand(1, len(anchors), 2),
+                           "prototypes": torch.rand(1, 2, 16, 16),
+                           "anchors": anchors, "semantic": None}, [empty])
     assert all(torch.isfinite(v) and v == 0 for v in losses.values())
 
 
@@ -220,6 +219,43 @@ def test_eval_on_the_same_images_alone_or_padded_in_a_batch_agrees():
         batched = model([image, image.clone()])[1]
     torch.testing.assert_close(alone["boxes"], batched["boxes"])
     torch.testing.assert_close(alone["masks"], batched["masks"])
+
+
+def test_forward_is_the_family_methods_on_the_head_outputs():
+    # eval: postprocess(head_outputs); training: loss(head_outputs, targets(targets))
+    torch.manual_seed(0)
+    model = _tiny(score_thresh=0.0, detections_per_img=5).eval()
+    images = [torch.rand(3, 64, 64), torch.rand(3, 48, 80)]
+    with torch.no_grad():
+        outputs = model.head_outputs(images)
+        assert outputs["image_sizes"] == [(64, 64), (48, 80)]
+        assert outputs["batch_size"] == (64, 80) and outputs["semantic"] is None
+        detections = model.postprocess(outputs)
+        for got, expected in zip(detections, model(images), strict=True):
+            for key in ("boxes", "scores", "labels", "masks"):
+                torch.testing.assert_close(got[key], expected[key], rtol=0, atol=0)
+    model.train()
+    scenes, targets = _scene_batch(2)
+    targets[1]["masks"] = targets[1]["masks"][:, :48, :40]  # a smaller second image
+    targets[1]["boxes"] = targets[1]["boxes"].clamp(max=39.0)
+    keep = (targets[1]["boxes"][:, 2:] > targets[1]["boxes"][:, :2] + 1).all(dim=1)
+    targets[1] = {k: v[keep] for k, v in targets[1].items()}
+    scenes[1] = scenes[1][:, :48, :40]
+    padded = model.targets(targets)
+    assert padded[1]["masks"].shape == (len(targets[1]["boxes"]), 64, 64)
+    assert (padded[1]["masks"][:, :48, :40] == targets[1]["masks"]).all()
+    assert not padded[1]["masks"][:, 48:].any() and not padded[1]["masks"][:, :, 40:].any()
+    torch.manual_seed(1)  # the mask loss may draw at most max_masks_per_image positives
+    direct = model.loss(model.head_outputs(scenes), padded)
+    torch.manual_seed(1)
+    through_forward = model(scenes, targets)
+    assert set(direct) == set(through_forward)
+    for key, value in direct.items():
+        torch.testing.assert_close(value, through_forward[key], rtol=0, atol=0)
+    with pytest.raises(ValueError, match="outputs lacks"):
+        model.loss({"class_logits": torch.zeros(1, 3, 4)}, padded)
+    with pytest.raises(ValueError, match="unknown loss_weights"):
+        _tiny(loss_weights={"mask_wieght": 1.0})
 
 
 def test_bad_input_gives_clear_errors():

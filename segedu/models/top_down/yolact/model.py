@@ -29,21 +29,33 @@ import torch.nn.functional as F
 from torch import nn
 
 from ....data.statistics import IMAGENET_MEAN, IMAGENET_STD
+from ....losses import binary_cross_entropy_with_logits, cross_entropy, smooth_l1_loss
 from ....nn.resnet import resnet_by_name
-from ....ops import batched_nms, clip_boxes_to_image, decode_boxes, generate_anchors, grid_anchors
+from ....ops import (
+    batched_nms,
+    clip_boxes_to_image,
+    decode_boxes,
+    encode_boxes,
+    generate_anchors,
+    grid_anchors,
+)
 from ...registry import register_model
+from ..base import TopDownModel
 from ..detection.fpn import BackboneWithFPN, LastLevelP6P7
-from .assemble import assemble_masks, crop_masks
+from .assemble import assemble_masks, box_crop_masks, crop_masks, mask_logits
 from .fast_nms import fast_nms
-from .loss import BOX_CODER_WEIGHTS, yolact_loss
+from .loss import BOX_CODER_WEIGHTS, LOSS_OPTIONS, downsample_masks
+from .matching import match_anchors, ohem_negatives
 from .prediction_head import PredictionHead
 from .protonet import ProtoNet
 
 __all__ = ["Yolact", "yolact", "yolact_resnet50"]
 
 
-class Yolact(nn.Module):
-    """YOLACT (see the module docstring).
+class Yolact(TopDownModel):
+    """YOLACT (see the module docstring), a
+    :class:`~segedu.models.top_down.base.TopDownModel`: ``forward`` is :meth:`head_outputs`,
+    then :meth:`loss` of :meth:`targets` in training or :meth:`postprocess` in evaluation.
 
     Args (keyword-only):
         num_classes: classes *including* the background (81 for COCO).
@@ -62,7 +74,7 @@ class Yolact(nn.Module):
             :func:`.fast_nms.fast_nms`, which may suppress a few more boxes).
         pre_nms_top_k: at most this many (box, class) pairs, the best, go into NMS.
         detections_per_img: at most this many detections per image.
-        loss_weights: overrides of :func:`.loss.yolact_loss`'s weights, e.g.
+        loss_weights: overrides of :meth:`loss`'s options (``.loss.LOSS_OPTIONS``), e.g.
             ``{"mask_weight": 6.125}``.
     """
 
@@ -89,6 +101,10 @@ class Yolact(nn.Module):
         self.score_thresh, self.nms_thresh = score_thresh, nms_thresh
         self.pre_nms_top_k, self.detections_per_img = pre_nms_top_k, detections_per_img
         self.loss_weights = dict(loss_weights or {})
+        unknown = set(self.loss_weights) - set(LOSS_OPTIONS)
+        if unknown:
+            raise ValueError(f"unknown loss_weights {sorted(unknown)}; the loss's options are "
+                             f"{sorted(LOSS_OPTIONS)}")
         # ResNet C3, C4, C5 -> FPN P3, P4, P5, then P6, P7 by strided convolutions
         body = resnet_by_name(backbone, include_top=False, width=backbone_width)
         self.backbone = BackboneWithFPN(body=body, returned_stages=(2, 3, 4),
@@ -175,6 +191,21 @@ class Yolact(nn.Module):
                 raise ValueError("in training mode YOLACT needs targets (call model.eval() for "
                                  "detections)")
             self._check_targets(images, targets)
+        outputs = self.head_outputs(images)
+        if self.training:  # the losses, with the masks padded as the images
+            return self.loss(outputs, self.targets(targets))
+        return self.postprocess(outputs)  # the detections of each image
+
+    def head_outputs(self, images: list[torch.Tensor]) -> dict:
+        """The network's raw outputs for a list of ``(3, H_i, W_i)`` images in ``[0, 1]``.
+
+        Returns a dict: ``class_logits (N, R, C)``, ``box_deltas (N, R, 4)``,
+        ``coefficients (N, R, k)`` for the ``R`` anchors, ``prototypes (N, k, H/s, W/s)``,
+        ``anchors (R, 4)`` ``xyxy`` pixels, ``semantic`` (``(N, C - 1, H/8, W/8)`` in training
+        with the semantic head, else ``None``), ``image_sizes`` (each image's ``(H_i, W_i)``)
+        and ``batch_size``, the padded ``(H, W)`` of the batch.
+        """
+        self._check_images(images)
         # 1. normalised batch, features, prototypes and per-anchor predictions
         x = self._batch(images)  # (N, 3, H, W)
         # P3 .. P7, (N, F, H/8, W/8) .. (N, F, H/128, W/128)
@@ -184,32 +215,167 @@ class Yolact(nn.Module):
         class_logits, box_deltas, coefficients = self.head(levels)
         # (R, 4)
         anchors = self.anchors(tuple(x.shape[-2:]), [lvl.shape[-2:] for lvl in levels], x.device)
+        # (N, C - 1, H/8, W/8), training only
+        semantic = (self.semantic(levels[0]) if self.training and self.semantic is not None
+                    else None)
+        return {"class_logits": class_logits, "box_deltas": box_deltas,
+                "coefficients": coefficients, "prototypes": prototypes, "anchors": anchors,
+                "semantic": semantic,
+                "image_sizes": [tuple(image.shape[-2:]) for image in images],
+                "batch_size": tuple(x.shape[-2:])}
 
-        if self.training:
-            # 2a. the losses, with the masks padded as the images
-            padded = []
-            for t in targets:
-                masks = t["masks"]
-                masks = F.pad(masks,
-                              (0, x.shape[-1] - masks.shape[-1], 0, x.shape[-2] - masks.shape[-2]))
-                padded.append({"boxes": t["boxes"], "labels": t["labels"], "masks": masks})
-            # (N, C - 1, H/8, W/8)
-            semantic = self.semantic(levels[0]) if self.semantic is not None else None
-            return yolact_loss(class_logits=class_logits, box_deltas=box_deltas,
-                               coefficients=coefficients,
-                               prototypes=prototypes, anchors=anchors, targets=padded,
-                               semantic_logits=semantic, **self.loss_weights)
-        # 2b. the detections of each image
-        return [self.postprocess(class_logits[i], box_deltas[i], coefficients[i], prototypes[i],
-                                 anchors,
-                                 image_size=tuple(image.shape[-2:]), batch_size=tuple(x.shape[-2:]))
-                for i, image in enumerate(images)]
+    # -- the family's methods (segedu.models.top_down.base) ------------------------------------
+    def targets(self, targets: list[dict[str, torch.Tensor]]) -> list[dict[str, torch.Tensor]]:
+        """The batch's ground truth as :meth:`loss` needs it: one dict per image with
+        ``boxes (M, 4)`` ``xyxy`` pixels, ``labels (M,)`` in ``1 .. C - 1`` and
+        ``masks (M, H, W)``, the masks zero-padded at the bottom and right to the largest
+        image's size (as ``forward`` pads the images: each image's masks have its size).
+        """
+        if not isinstance(targets, (list, tuple)) or not targets:
+            raise ValueError("targets must be a non-empty list of one dict per image")
+        for i, t in enumerate(targets):
+            missing = {"boxes", "labels", "masks"} - set(t)
+            if missing:
+                raise ValueError(f"targets[{i}] lacks {sorted(missing)}")
+        height = max(t["masks"].shape[-2] for t in targets)
+        width = max(t["masks"].shape[-1] for t in targets)
+        padded = []
+        for t in targets:
+            masks = t["masks"]
+            masks = F.pad(masks, (0, width - masks.shape[-1], 0, height - masks.shape[-2]))
+            padded.append({"boxes": t["boxes"], "labels": t["labels"], "masks": masks})
+        return padded
+
+    def loss(self, outputs: dict[str, torch.Tensor],
+             targets: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+        """The YOLACT loss of a batch (:mod:`.loss`; its options are ``LOSS_OPTIONS``, overridden
+        by the constructor's ``loss_weights``).
+
+        Args:
+            outputs: :meth:`head_outputs`' dict: ``class_logits (N, R, C)``,
+                ``box_deltas (N, R, 4)``, ``coefficients (N, R, k)`` (the head's outputs for the
+                ``R`` anchors), ``prototypes (N, k, h, w)`` (stride ``H / h`` for images of
+                height ``H``), ``anchors (R, 4)`` ``xyxy`` in image pixels and ``semantic``,
+                ``(N, C - 1, hs, ws)`` or ``None`` (no semantic term).
+            targets: :meth:`targets`' list: ``boxes (M, 4)`` ``xyxy`` pixels, ``labels (M,)``
+                in ``1 .. C - 1`` and ``masks (M, H, W)`` (the size of the batch's images).
+
+        Returns:
+            ``{"loss_classifier", "loss_box_reg", "loss_mask"}`` (and ``"loss_semantic"``),
+            scalars.
+        """
+        missing = {"class_logits", "box_deltas", "coefficients", "prototypes",
+                   "anchors"} - set(outputs)
+        if missing:
+            raise ValueError(f"outputs lacks {sorted(missing)} (see Yolact.head_outputs)")
+        class_logits, box_deltas = outputs["class_logits"], outputs["box_deltas"]
+        coefficients, prototypes = outputs["coefficients"], outputs["prototypes"]
+        anchors, semantic_logits = outputs["anchors"], outputs.get("semantic")
+        options = {**LOSS_OPTIONS, **self.loss_weights}
+        positive_threshold = options["positive_threshold"]
+        negative_threshold = options["negative_threshold"]
+        negatives_per_positive = options["negatives_per_positive"]
+        max_masks_per_image = options["max_masks_per_image"]
+        class_weight, box_weight = options["class_weight"], options["box_weight"]
+        mask_weight, semantic_weight = options["mask_weight"], options["semantic_weight"]
+        n, num_anchors, num_classes = class_logits.shape
+        if len(targets) != n:
+            raise ValueError(f"got {len(targets)} targets for a batch of {n} images")
+        if anchors.shape != (num_anchors, 4):
+            raise ValueError(f"anchors must be ({num_anchors}, 4), got {tuple(anchors.shape)}")
+        proto_h, proto_w = prototypes.shape[-2:]
+        image_h, image_w = targets[0]["masks"].shape[-2:] if n else (proto_h, proto_w)
+        # image pixels per prototype pixel
+        stride_y, stride_x = image_h / proto_h, image_w / proto_w
+        to_proto = torch.tensor([1 / stride_x, 1 / stride_y, 1 / stride_x, 1 / stride_y],
+                                device=anchors.device)
+
+        loss_class = class_logits.sum() * 0  # zero, but in the graph
+        loss_box = box_deltas.sum() * 0
+        loss_mask = (coefficients.sum() + prototypes.sum()) * 0
+        num_positives = 0
+        for i, target in enumerate(targets):
+            gt_boxes, gt_labels = target["boxes"].to(anchors.dtype), target["labels"]
+            # 1. which anchor learns which box
+            matches = match_anchors(anchors, gt_boxes, positive_threshold=positive_threshold,
+                                    negative_threshold=negative_threshold)  # (R,)
+            positive = matches >= 0
+            pos_idx = positive.nonzero().squeeze(1)  # (P,)
+            matched = matches[pos_idx]  # (P,) index of each positive's box
+            num_positives += len(pos_idx)
+
+            # 2. class loss: positives and the hardest negatives
+            logits = class_logits[i]  # (R, C)
+            # (R,) CE if labelled background
+            background_loss = torch.logsumexp(logits, dim=1) - logits[:, 0]
+            negative = ohem_negatives(background_loss, matches,
+                                      negatives_per_positive=negatives_per_positive)
+            chosen = positive | negative
+            # background
+            class_target = torch.zeros(num_anchors, dtype=torch.int64, device=logits.device)
+            class_target[pos_idx] = gt_labels[matched]
+            loss_class = loss_class + cross_entropy(logits[chosen], class_target[chosen],
+                                                    reduction="sum")
+            if len(pos_idx) == 0:
+                continue
+
+            # 3. box loss: encoded deltas of the positives
+            # (P, 4)
+            box_target = encode_boxes(gt_boxes[matched], anchors[pos_idx], BOX_CODER_WEIGHTS)
+            loss_box = loss_box + smooth_l1_loss(box_deltas[i, pos_idx], box_target,
+                                                 reduction="sum")
+
+            # 4. mask loss: assemble each positive's mask, compare inside its ground-truth box
+            if len(pos_idx) > max_masks_per_image:
+                keep = torch.randperm(len(pos_idx), device=pos_idx.device)[:max_masks_per_image]
+                pos_idx, matched = pos_idx[keep], matched[keep]
+            gt_masks = downsample_masks(target["masks"], (proto_h, proto_w))[matched]  # (P, h, w)
+            logits_m = mask_logits(prototypes[i], coefficients[i, pos_idx])  # (P, h, w)
+            boxes_p = gt_boxes[matched] * to_proto  # (P, 4) in prototype pixels
+            inside = box_crop_masks(boxes_p, proto_h, proto_w).to(logits_m.dtype)  # (P, h, w)
+            # (P, h, w)
+            bce = binary_cross_entropy_with_logits(logits_m, gt_masks, reduction="none")
+            # (P,)
+            box_area = ((boxes_p[:, 2] - boxes_p[:, 0])
+                        * (boxes_p[:, 3] - boxes_p[:, 1])).clamp(min=1)
+            loss_mask = loss_mask + ((bce * inside).sum(dim=(1, 2)) / box_area).sum()
+
+        # 5. normalise by the number of positives, weight the terms
+        num_positives = max(num_positives, 1)
+        losses = {
+            "loss_classifier": class_weight * loss_class / num_positives,
+            "loss_box_reg": box_weight * loss_box / num_positives,
+            "loss_mask": mask_weight * loss_mask / num_positives,
+        }
+        # 6. the semantic term: per foreground class, is this pixel of that class?
+        if semantic_logits is not None:
+            seg_h, seg_w = semantic_logits.shape[-2:]
+            seg_target = torch.zeros_like(semantic_logits)  # (N, C - 1, hs, ws)
+            for i, target in enumerate(targets):
+                masks = downsample_masks(target["masks"], (seg_h, seg_w))  # (M, hs, ws)
+                for mask, label in zip(masks, target["labels"].tolist(), strict=True):
+                    seg_target[i, label - 1] = torch.maximum(seg_target[i, label - 1], mask)
+            bce = binary_cross_entropy_with_logits(semantic_logits, seg_target, reduction="sum")
+            losses["loss_semantic"] = semantic_weight * bce / (seg_h * seg_w) / max(n, 1)
+        return losses
 
     @torch.no_grad()
-    def postprocess(self, class_logits: torch.Tensor, box_deltas: torch.Tensor,
-                    coefficients: torch.Tensor,
-                    prototypes: torch.Tensor, anchors: torch.Tensor, *, image_size: tuple[int, int],
-                    batch_size: tuple[int, int]) -> dict[str, torch.Tensor]:
+    def postprocess(self, outputs: dict) -> list[dict[str, torch.Tensor]]:
+        """The detections of a batch, from :meth:`head_outputs`' dict: one dict per image with
+        ``boxes (n, 4)`` ``xyxy`` pixels, ``labels (n,)`` in ``1 .. C - 1``, ``scores (n,)`` and
+        ``masks (n, 1, H_i, W_i)`` probabilities, best first. The thresholds are the model's
+        (``score_thresh``, ``nms_thresh``, ``nms``, ``pre_nms_top_k``, ``detections_per_img``).
+        """
+        return [self._detect(outputs["class_logits"][i], outputs["box_deltas"][i],
+                             outputs["coefficients"][i], outputs["prototypes"][i],
+                             outputs["anchors"], image_size=size,
+                             batch_size=outputs["batch_size"])
+                for i, size in enumerate(outputs["image_sizes"])]
+
+    def _detect(self, class_logits: torch.Tensor, box_deltas: torch.Tensor,
+                coefficients: torch.Tensor, prototypes: torch.Tensor, anchors: torch.Tensor, *,
+                image_size: tuple[int, int],
+                batch_size: tuple[int, int]) -> dict[str, torch.Tensor]:
         """One image's detections from its ``(R, C)``, ``(R, 4)``, ``(R, k)`` predictions and its
         ``(k, h, w)`` prototypes; ``batch_size`` is the padded ``(H, W)`` the prototypes cover."""
         num_fg = self.num_classes - 1
