@@ -278,8 +278,11 @@ def voc_segmentation(root: str | os.PathLike[str] | None = None, *, image_set: s
     transform = JointResize(size, train=train, normalize=normalize, label_map=None,
                             valid=set(range(21)) | {IGNORE_INDEX})
     base = Path(root) / "VOCdevkit" / f"VOC{year}"
+    split_file = base / "ImageSets" / "Segmentation" / f"{image_set}.txt"
     try:
-        if download:
+        # torchvision's VOCSegmentation downloads (or re-extracts 2 GB) whenever download=True:
+        # only when the data set is not there yet
+        if download and not split_file.is_file():
             with download_errors(f"PASCAL VOC {year}", [VOC_URLS[year]]):
                 dataset = VOCSegmentation(root, year=year, image_set=image_set,
                                           transforms=transform, download=True)
@@ -288,7 +291,6 @@ def voc_segmentation(root: str | os.PathLike[str] | None = None, *, image_set: s
     except (RuntimeError, FileNotFoundError) as error:
         if isinstance(error, RuntimeError) and "not found" not in str(error):
             raise
-        split_file = base / "ImageSets" / "Segmentation" / f"{image_set}.txt"
         missing = split_file if base.is_dir() else base
         raise DatasetNotFoundError(
             f"PASCAL VOC {year} not found: {missing} does not exist. Run online (SEGEDU_ONLINE=1, "

@@ -379,3 +379,37 @@ def write_pets(root: Path) -> dict[str, dict]:
                                                        "2 1\n")
     (base / "annotations" / "test.txt").write_text("yorkshire_terrier_5 37 2 25\n")
     return expected
+
+
+# --------------------------------------------------------------------------- fake checkpoints
+
+RESNET34_MARK = 7.0
+"""The running variance written into the fake ResNet-34's last batch norm (fresh ones hold 1)."""
+
+
+def write_resnet34_checkpoint(cache: Path) -> Path:
+    """torchvision's ResNet-34 with random weights, saved as ``cache/checkpoints/<file name of
+    its ImageNet weights>``: where ``imagenet_state_dict("resnet34")`` finds it, no download.
+
+    Its ``layer4[2].bn2.running_var`` is filled with :data:`RESNET34_MARK`, so that
+    :func:`assert_started_from_resnet34_checkpoint` can tell an encoder that loaded this file.
+    """
+    import torch
+    import torchvision
+
+    checkpoints = cache / "checkpoints"
+    checkpoints.mkdir(parents=True, exist_ok=True)
+    url = torchvision.models.ResNet34_Weights.IMAGENET1K_V1.url
+    encoder = torchvision.models.resnet34()
+    encoder.layer4[2].bn2.running_var.fill_(RESNET34_MARK)
+    path = checkpoints / Path(url).name
+    torch.save(encoder.state_dict(), path)
+    return path
+
+
+def assert_started_from_resnet34_checkpoint(encoder) -> None:
+    """Assert that ``encoder`` (a segedu ResNet-34) loaded :func:`write_resnet34_checkpoint`'s
+    file and then trained two steps at most: batch norm's momentum 0.1 moves the mark by a
+    factor 0.9 a step towards batch variances, so it stays above 0.81 * mark - 0.2 * 1.5."""
+    running_var = encoder.layer4[2].bn2.running_var
+    assert float(running_var.min()) > 0.81 * RESNET34_MARK - 0.2 * 1.5, running_var

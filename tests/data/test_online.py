@@ -30,7 +30,15 @@ from segedu.data.online import (
 )
 from segedu.data.sample import SampleError
 from segedu.models import get_model
-from tests.data.fake_datasets import H, W, save_png, write_pets, write_voc
+from tests.data.fake_datasets import (
+    H,
+    W,
+    assert_started_from_resnet34_checkpoint,
+    save_png,
+    write_pets,
+    write_resnet34_checkpoint,
+    write_voc,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -182,21 +190,13 @@ def test_lab04_online_cell_trains_on_fake_pets(tmp_path, lab04_online, capsys):
 
     matplotlib.use("Agg")
     write_pets(tmp_path / "pets")
-    # torchvision's ResNet-34 (random) under the file name of its ImageNet weights
-    checkpoints = tmp_path / "checkpoints"
-    checkpoints.mkdir()
-    url = torchvision.models.ResNet34_Weights.IMAGENET1K_V1.url
-    encoder = torchvision.models.resnet34()
-    encoder.layer4[2].bn2.running_var.fill_(7.0)  # a mark: fresh batch norms start at 1
-    torch.save(encoder.state_dict(), checkpoints / Path(url).name)
+    write_resnet34_checkpoint(tmp_path)  # torchvision's ResNet-34 (random), marked
     namespace: dict = {}
     exec(lab04_online, namespace)
     out = capsys.readouterr().out
     assert "Data: Oxford-IIIT Pet" in out and "online mode: on" in out
     assert "Oxford-IIIT Pet test: IoU background" in out
-    # the encoder started from that file: two steps (momentum 0.1) keep its mark above 0.81 * 7
-    running_var = namespace["pet_model"].encoder.layer4[2].bn2.running_var
-    assert float(running_var.min()) > 0.81 * 7 - 0.2 * 1.5, running_var
+    assert_started_from_resnet34_checkpoint(namespace["pet_model"].encoder)
 
 
 def test_lab04_online_cell_offline_fails_in_one_line(lab04_online, capsys):
