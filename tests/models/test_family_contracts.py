@@ -12,7 +12,10 @@ slim version (``SLIM``), and must then be small (under 5 million parameters).
 - every semantic model is a ``SemanticSegmenter`` whose forward returns a dict with ``"out"``,
   the logits ``(N, K, *S)`` (``"aux"`` of the same shape when it has an auxiliary head);
 - every bottom-up model is a ``BottomUpModel`` whose ``targets``, ``loss`` and ``postprocess``
-  are instance methods with the family's one signature.
+  are instance methods with the family's one signature;
+- every universal model is a ``UniversalModel`` whose ``targets``, ``loss`` and ``postprocess``
+  are instance methods with the family's one signature, ``postprocess`` with the keyword-only
+  ``task``.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from segedu.models import get_model, list_models, model_family
 from segedu.models.bottom_up.base import BottomUpModel
 from segedu.models.semantic.base import SemanticSegmenter
 from segedu.models.semantic.unet import unet_output_size
+from segedu.models.universal.base import UniversalModel
 
 FAMILIES = ("semantic", "top_down", "bottom_up", "universal", "foundation")
 CPU_LIMIT = 5_000_000  # parameters of a model that cannot run on the meta device
@@ -102,6 +106,11 @@ CONTRACTS = {
         "postprocess": ["self", "outputs"],
         "predict_instances": ["self", "images"],
     }),
+    "universal": (UniversalModel, {
+        "targets": ["self", "target"],
+        "loss": ["self", "outputs", "targets"],
+        "postprocess": ["self", "outputs"],
+    }),
 }
 
 
@@ -157,3 +166,11 @@ def test_predict_instances_is_postprocess_of_forward_in_eval_mode():
     assert model.predict_instances(images, prob_thresh=0.3) == ["labels"]
     assert seen == {"training": False, "grad": False, "options": {"prob_thresh": 0.3}}
     assert model.training
+
+
+@pytest.mark.parametrize("name", [n for n, f in MODELS.items() if f == "universal"])
+def test_universal_postprocess_takes_the_task_by_keyword(name):
+    parameters = inspect.signature(type(build(name)).postprocess).parameters
+    assert "task" in parameters, f"{name}.postprocess has no task"
+    task = parameters["task"]
+    assert task.kind is inspect.Parameter.KEYWORD_ONLY and task.default is inspect.Parameter.empty

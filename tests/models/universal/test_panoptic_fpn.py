@@ -298,3 +298,83 @@ def test_bad_targets():
         PanopticFPN(backbone=model.backbone, num_classes=3, num_semantic_classes=4,
                     thing_categories=(0, 1),
                     stuff_categories=(0, 1, 2, 3))
+
+
+# ---------------------------------------------------------------------------------------------
+# the universal family's methods (segedu.models.universal.base)
+def test_targets_from_the_panoptic_map_are_the_zoo_targets():
+    from segedu.zoo.panoptic import panoptic_fpn_target
+
+    model = get_model("panoptic_fpn")
+    scenes = SyntheticScenes(size=48, length=4, seed=5)
+    for i in range(len(scenes)):
+        _, target = scenes[i]
+        expected = panoptic_fpn_target(target)
+        got = model.targets(target["panoptic"].as_subclass(torch.Tensor).permute(1, 2, 0))
+        assert got.keys() == expected.keys()
+        for key in expected:
+            assert got[key].dtype == expected[key].dtype, key
+            assert torch.equal(got[key], expected[key]), key
+
+
+def test_targets_of_void_and_bad_maps():
+    model = get_model("panoptic_fpn")
+    # void (-1 and 9), sky, a circle (instance 1), an unlabelled thing pixel (instance 0)
+    panoptic = torch.tensor([[[-1, 0], [0, 0], [3, 1]], [[9, 0], [3, 1], [4, 0]]])
+    got = model.targets(panoptic)
+    assert got["semantic"].tolist() == [[255, 1, 0], [255, 0, 0]]
+    assert got["labels"].tolist() == [1] and got["boxes"].tolist() == [[1.0, 0.0, 3.0, 2.0]]
+    assert got["masks"].tolist() == [[[0, 0, 1], [0, 1, 0]]]
+    with pytest.raises(ValueError, match=r"\(H, W, 2\) panoptic map"):
+        model.targets(panoptic[..., 0])
+    with pytest.raises(TypeError, match="integer panoptic map"):
+        model.targets(panoptic.float())
+
+
+def test_loss_of_network_outputs_is_the_training_forward():
+    torch.manual_seed(0)
+    model = get_model("panoptic_fpn").train()
+    images, targets = _scenes(2)
+    torch.manual_seed(1)
+    losses = model(images, targets)
+    torch.manual_seed(1)
+    again = model.loss(model.network_outputs(images), targets)
+    assert losses.keys() == again.keys()
+    for key in losses:
+        torch.testing.assert_close(again[key], losses[key], rtol=0, atol=0)
+    with pytest.raises(ValueError, match="one target dict per image"):
+        model.loss(model.network_outputs(images), targets[:1])
+    with pytest.raises(ValueError, match="needs 'semantic'"):
+        model.loss(model.network_outputs(images), [dict(t, semantic=t["semantic"][:5])
+                                                   for t in targets])
+
+
+def test_postprocess_reads_out_the_three_tasks():
+    torch.manual_seed(0)
+    model = get_model("panoptic_fpn", box_score_thresh=0.0).eval()
+    images, _ = _scenes(2, size=64)
+    with torch.no_grad():
+        outputs = model(images)
+    panoptic = model.postprocess(outputs, task="panoptic")
+    assert all(torch.equal(p, o["panoptic"]) for p, o in zip(panoptic, outputs, strict=True))
+    semantic = model.postprocess(outputs, task="semantic")
+    assert all(torch.equal(s, o["panoptic"][..., 0]) for s, o in zip(semantic, outputs,
+                                                                      strict=True))
+    # other thresholds redo the merge
+    redone = model.postprocess(outputs, task="panoptic", score_thresh=0.0, stuff_area_thresh=1)
+    for p, o in zip(redone, outputs, strict=True):
+        expected = combine_panoptic(o["sem_seg"].argmax(0), o["masks"][:, 0] > 0.5, o["scores"],
+                                    o["labels"], thing_categories=(-1, 3, 4, 5),
+                                    stuff_categories=(-1, 0, 1, 2), score_thresh=0.0,
+                                    stuff_area_thresh=1)
+        assert torch.equal(p, expected)
+    instances = model.postprocess(outputs, task="instance", mask_threshold=0.3)
+    for got, o in zip(instances, outputs, strict=True):
+        assert torch.equal(got["labels"], o["labels"] + 2)  # detection labels 1..3 -> 3..5
+        assert torch.equal(got["masks"], o["masks"][:, 0] > 0.3)
+        assert torch.equal(got["scores"], o["scores"]) and torch.equal(got["boxes"], o["boxes"])
+    assert sum(len(i["labels"]) for i in instances) > 0  # not vacuous
+    with pytest.raises(ValueError, match="task must be one of"):
+        model.postprocess(outputs, task="depth")
+    with pytest.raises(ValueError, match="evaluation output"):
+        model.postprocess({"panoptic": None}, task="panoptic")

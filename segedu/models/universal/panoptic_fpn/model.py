@@ -29,10 +29,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from ....nn.resnet import resnet_by_name
+from ....ops import masks_to_boxes
 from ...registry import register_model
 from ...top_down.detection.faster_rcnn import FPN_LEVELS
 from ...top_down.detection.fpn import BackboneWithFPN, LastLevelMaxPool
 from ...top_down.detection.mask_rcnn import MaskRCNN
+from ...top_down.detection.transform import resize_boxes
+from ..base import UniversalModel
 from .combine import combine_panoptic
 from .semantic_fpn_head import SemanticFPNHead
 
@@ -45,7 +48,7 @@ SCENE_THING_CATEGORIES = (-1, 3, 4, 5)  # detection label -> scene class (0 is b
 SCENE_STUFF_CATEGORIES = (-1, 0, 1, 2)  # semantic-branch label -> scene class (0 is "other")
 
 
-class PanopticFPN(MaskRCNN):
+class PanopticFPN(MaskRCNN, UniversalModel):
     """Mask R-CNN with Panoptic FPN's semantic branch and merge.
 
     Args (keyword-only), besides :class:`MaskRCNN`'s (``backbone``, ``num_classes``, ...):
@@ -102,53 +105,175 @@ class PanopticFPN(MaskRCNN):
             out[i, :h, :w] = semantic.long()
         return out
 
-    def forward(self, images: list[torch.Tensor],
-                targets: list[dict[str, torch.Tensor]] | None = None):
+    def _check_targets(self, images, targets):
+        """Mask R-CNN's checks of the instance targets. They may call ``self.targets``, which
+        for Mask R-CNN is the top-down family's check of a batch of dicts but here the universal
+        family's (one panoptic map): Mask R-CNN's is put in front of it for the call."""
+        top_down = getattr(MaskRCNN, "targets", None)
+        if top_down is not None:
+            self.__dict__["targets"] = top_down.__get__(self)
+        try:
+            checked = super()._check_targets(images, targets)
+        finally:
+            self.__dict__.pop("targets", None)
+        return targets if checked is None else checked
+
+    def network_outputs(self, images: list[torch.Tensor]) -> dict:
+        """The shared trunk of training and evaluation for a list of images ``(3, H_i, W_i)``:
+        ``{"image_list"}`` (normalised, resized and padded: an :class:`ImageList` with the
+        resized ``image_sizes``), ``"original_sizes"``, ``"features"`` (the pyramid) and
+        ``"semantic_logits"`` ``(B, K, H, W)`` at the padded batch's size (the input of
+        :meth:`loss`)."""
         self._check_images(images)
-        if self.training:
-            self._check_targets(images, targets)
-            for i, (image, target) in enumerate(zip(images, targets, strict=True)):
-                if "semantic" not in target or target["semantic"].shape != image.shape[-2:]:
-                    raise ValueError(f"targets[{i}] needs 'semantic', an ({image.shape[-2]}, "
-                                     f"{image.shape[-1]}) label map (0 other, 1.. stuff)")
-        else:
-            targets = None
         original_sizes = [(int(img.shape[-2]), int(img.shape[-1])) for img in images]
-        # 1. normalise, resize, pad into one batch
-        image_list, targets = self.transform(images, targets)
+        # 1. normalise, resize, pad into one batch (training draws each image's scale)
+        image_list, _ = self.transform(images, None)
         # 2. one feature pyramid for both branches
         features = self.backbone(image_list.tensors)
         # 3. the semantic branch: logits at the padded batch's size
         semantic_logits = self.semantic_head.upsample(self.semantic_head(features))
-        # 4. the instance branch: proposals, then boxes and masks
-        proposals, proposal_losses = self.rpn(image_list, features, targets)
-        detections, detector_losses = self.roi_heads(features, proposals, image_list.image_sizes,
-                                                     targets)
+        return {"image_list": image_list, "original_sizes": original_sizes, "features": features,
+                "semantic_logits": semantic_logits}
+
+    def _resized_targets(self, targets: list[dict[str, torch.Tensor]],
+                         outputs: dict) -> list[dict[str, torch.Tensor]]:
+        """The targets' boxes and masks resized as their images were (as
+        :meth:`GeneralizedRCNNTransform.resize`: boxes scaled, masks nearest)."""
+        resized = []
+        for target, original, size in zip(targets, outputs["original_sizes"],
+                                          outputs["image_list"].image_sizes, strict=True):
+            target = dict(target)
+            masks = target["masks"][:, None].float()
+            target["masks"] = F.interpolate(masks, size=size)[:, 0].byte()
+            target["boxes"] = resize_boxes(target["boxes"], original, size)
+            resized.append(target)
+        return resized
+
+    def loss(self, outputs: dict, targets: list[dict[str, torch.Tensor]]
+             ) -> dict[str, torch.Tensor]:
+        """``L = lambda_i (RPN + box + mask losses) + lambda_s L_s`` as a dict of the weighted
+        terms (their sum is the loss), from :meth:`network_outputs` of a batch in training mode
+        and one :meth:`targets` dict per image (``boxes``, ``labels``, ``masks``, ``semantic``
+        at the image's size)."""
+        if not isinstance(targets, (list, tuple)) \
+                or len(targets) != len(outputs["original_sizes"]):
+            raise ValueError(f"need one target dict per image: {len(outputs['original_sizes'])} "
+                             f"images, got {type(targets).__name__} of "
+                             f"{len(targets) if isinstance(targets, (list, tuple)) else '?'}")
+        for i, (target, (h, w)) in enumerate(zip(targets, outputs["original_sizes"],
+                                                 strict=True)):
+            if "semantic" not in target or target["semantic"].shape != (h, w):
+                raise ValueError(f"targets[{i}] needs 'semantic', an ({h}, {w}) label map "
+                                 "(0 other, 1.. stuff)")
+        image_list, features = outputs["image_list"], outputs["features"]
+        semantic_logits = outputs["semantic_logits"]
+        resized = self._resized_targets(targets, outputs)
+        # 4. the instance branch: proposals, then boxes and masks, matched to the targets
+        proposals, proposal_losses = self.rpn(image_list, features, resized)
+        _, detector_losses = self.roi_heads(features, proposals, image_list.image_sizes, resized)
+        # 5. L = lambda_i (RPN + box + mask losses) + lambda_s L_s
+        semantic_target = self._semantic_batch(resized, image_list.image_sizes,
+                                               semantic_logits.shape[-2:])
+        loss_semantic = F.cross_entropy(semantic_logits, semantic_target,
+                                        ignore_index=self.ignore_index)
+        losses = {k: self.instance_loss_weight * v
+                  for k, v in {**detector_losses, **proposal_losses}.items()}
+        losses["loss_semantic"] = self.semantic_loss_weight * loss_semantic
+        return losses
+
+    def forward(self, images: list[torch.Tensor],
+                targets: list[dict[str, torch.Tensor]] | None = None):
+        """Training: the dict of :meth:`loss`; evaluation: one dict per image, Mask R-CNN's
+        detections plus ``sem_seg`` ``(K, H_i, W_i)`` logits and ``panoptic`` ``(H_i, W_i, 2)``
+        (the merge of :mod:`.combine`)."""
+        self._check_images(images)
         if self.training:
-            # 5. L = lambda_i (RPN + box + mask losses) + lambda_s L_s
-            semantic_target = self._semantic_batch(targets, image_list.image_sizes,
-                                                   semantic_logits.shape[-2:])
-            loss_semantic = F.cross_entropy(semantic_logits, semantic_target,
-                                            ignore_index=self.ignore_index)
-            losses = {k: self.instance_loss_weight * v
-                      for k, v in {**detector_losses, **proposal_losses}.items()}
-            losses["loss_semantic"] = self.semantic_loss_weight * loss_semantic
-            return losses
+            targets = self._check_targets(images, targets)
+            for i, (image, target) in enumerate(zip(images, targets, strict=True)):
+                if "semantic" not in target or target["semantic"].shape != image.shape[-2:]:
+                    raise ValueError(f"targets[{i}] needs 'semantic', an ({image.shape[-2]}, "
+                                     f"{image.shape[-1]}) label map (0 other, 1.. stuff)")
+            return self.loss(self.network_outputs(images), targets)
+        outputs = self.network_outputs(images)
+        image_list, original_sizes = outputs["image_list"], outputs["original_sizes"]
+        semantic_logits = outputs["semantic_logits"]
+        # 4. the instance branch: proposals, then boxes and masks
+        proposals, _ = self.rpn(image_list, outputs["features"], None)
+        detections, _ = self.roi_heads(outputs["features"], proposals, image_list.image_sizes,
+                                       None)
         # 5. both outputs back to the input images' sizes, then merged
         detections = self.transform.postprocess(detections, image_list.image_sizes, original_sizes)
         for i, (result, (h, w), original) in enumerate(zip(detections, image_list.image_sizes,
-                                                           original_sizes,
-                                                            strict=True)):
+                                                           original_sizes, strict=True)):
             logits = semantic_logits[i:i + 1, :, :h, :w]  # drop the padding
             if (h, w) != original:
                 logits = F.interpolate(logits, size=original, mode="bilinear", align_corners=False)
             result["sem_seg"] = logits[0]
-            result["panoptic"] = combine_panoptic(
-                logits[0].argmax(dim=0), result["masks"][:, 0] > 0.5, result["scores"],
-                result["labels"],
-                thing_categories=self.thing_categories, stuff_categories=self.stuff_categories,
-                **self.combine)
+            result["panoptic"] = self._merge(result)
         return detections
+
+    def _merge(self, result: dict[str, torch.Tensor], **thresholds) -> torch.Tensor:
+        """The panoptic map of one image's evaluation output (:func:`.combine_panoptic`, the
+        model's categories; ``thresholds`` override the constructor's)."""
+        return combine_panoptic(
+            result["sem_seg"].argmax(dim=0), result["masks"][:, 0] > 0.5, result["scores"],
+            result["labels"], thing_categories=self.thing_categories,
+            stuff_categories=self.stuff_categories, **{**self.combine, **thresholds})
+
+    def targets(self, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The training target of one image from its panoptic ground truth ``(H, W, 2)`` int64
+        ``(category_id, instance_id)``: the things (categories of ``thing_categories``, in
+        instance order) as Mask R-CNN's ``boxes`` ``(M, 4)`` float xyxy pixel edges, ``labels``
+        ``(M,)`` int64 detection labels and ``masks`` ``(M, H, W)`` uint8, and ``semantic``
+        ``(H, W)`` int64 for the semantic branch: the index of the pixel's category in
+        ``stuff_categories``, 0 ("other") on things, ``ignore_index`` on void."""
+        if not isinstance(target, torch.Tensor) or target.ndim != 3 or target.shape[-1] != 2:
+            raise ValueError("target must be an (H, W, 2) panoptic map of (category_id, "
+                             f"instance_id), got {getattr(target, 'shape', type(target))}")
+        if target.is_floating_point() or target.dtype == torch.bool:
+            raise TypeError(f"target must be an integer panoptic map, got {target.dtype}")
+        category, instance = target[..., 0].long(), target[..., 1].long()
+        things = torch.tensor(self.thing_categories[1:], device=target.device)
+        is_thing = torch.isin(category, things) & (instance > 0)
+        semantic = torch.full_like(category, self.ignore_index)
+        semantic[torch.isin(category, things)] = 0
+        for k, stuff in enumerate(self.stuff_categories[1:], start=1):
+            semantic[category == stuff] = k
+        pairs = torch.stack([instance[is_thing], category[is_thing]], dim=1).unique(dim=0)
+        masks = (instance[None] == pairs[:, 0, None, None]) \
+            & (category[None] == pairs[:, 1, None, None])
+        labels = torch.tensor([self.thing_categories.index(int(c)) for c in pairs[:, 1]],
+                              dtype=torch.int64, device=target.device)
+        boxes = masks_to_boxes(masks) + torch.tensor([0.0, 0.0, 1.0, 1.0], device=target.device)
+        return {"boxes": boxes, "labels": labels, "masks": masks.to(torch.uint8),
+                "semantic": semantic}
+
+    def postprocess(self, outputs: list[dict[str, torch.Tensor]], *, task: str,
+                    mask_threshold: float = 0.5, **thresholds) -> list:
+        """The universal family's readout (:mod:`segedu.models.universal.base`) of ``forward``'s
+        evaluation output (one dict per image), as lists (the images may differ in size):
+
+        - ``"panoptic"``: the ``(H, W, 2)`` maps; ``thresholds`` (``score_thresh``,
+          ``overlap_thresh``, ``stuff_area_thresh``) given, the merge is redone with them;
+        - ``"semantic"``: ``(H, W)`` int64 category ids, the panoptic map's category channel
+          (the semantic branch alone knows no thing classes; void pixels are ``-1``);
+        - ``"instance"``: the detections with ``labels`` as categories
+          (``thing_categories[label]``), ``masks`` ``(N, H, W)`` bool (probability
+          ``> mask_threshold``), ``scores`` and ``boxes``.
+        """
+        self.check_task(task)
+        if not isinstance(outputs, (list, tuple)) or not all(
+                isinstance(o, dict) and {"panoptic", "masks", "labels"} <= set(o)
+                for o in outputs):
+            raise ValueError("outputs must be Panoptic FPN's evaluation output: one dict per "
+                             "image with 'masks', 'labels', 'sem_seg' and 'panoptic'")
+        if task == "instance":
+            categories = torch.tensor(self.thing_categories)
+            return [{"masks": o["masks"][:, 0] > mask_threshold, "scores": o["scores"],
+                     "labels": categories.to(o["labels"].device)[o["labels"]],
+                     "boxes": o["boxes"]} for o in outputs]
+        maps = [self._merge(o, **thresholds) if thresholds else o["panoptic"] for o in outputs]
+        return maps if task == "panoptic" else [m[..., 0] for m in maps]
 
 
 def scene_semantic_target(semantic: torch.Tensor) -> torch.Tensor:
