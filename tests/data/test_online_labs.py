@@ -82,6 +82,24 @@ def test_lab01_online_cell_compares_the_losses_on_fake_voc(fake_voc_cache, lab01
     assert weight[[0, 1, 8, 15]].gt(0).all() and weight[2] == 0
 
 
+def test_lab01_online_cell_trains_the_losses_that_passed(fake_voc_cache, tmp_path, monkeypatch,
+                                                         capsys, no_network):  # noqa: F811
+    """A student whose inverse_frequency is still blank: no weighted CE, the others train."""
+    monkeypatch.setenv("SEGEDU_ONLINE", "1")
+    monkeypatch.setenv("SEGEDU_FAST", "1")
+    monkeypatch.setenv("SEGEDU_CACHE", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    blank = "def inverse_frequency(target, num_classes):\n    raise NotImplementedError\n"
+    source = ("from segedu.config import pick, seed_everything\n"
+              + _cells("01_losses.ipynb", *LAB01[:6]) + "\n" + blank
+              + _cells("01_losses.ipynb", *LAB01[6:]))
+    namespace: dict = {}
+    exec(compile(source, "lab01", "exec"), namespace)
+    assert set(namespace["voc_results"]) == {"CE", "CE + Dice", "focal"}
+    assert namespace["voc_weight"] is None
+    assert "finish section 2 (inverse_frequency)" in capsys.readouterr().out
+
+
 def test_lab01_online_cell_offline_fails_in_one_line(lab01_online, capsys):
     with pytest.raises(DownloadError) as error:
         exec(lab01_online, {})
