@@ -203,3 +203,37 @@ def test_bad_input_gets_clear_errors(slim):
         slim(images, [{"boxes": targets[0]["boxes"], "labels": targets[0]["labels"]}])
     with pytest.raises(ValueError, match="int64"):
         slim(images, [{**targets[0], "labels": targets[0]["labels"].int()}])
+
+
+def test_forward_is_the_family_methods_in_torchvisions_order(slim):
+    # training: transform(images, targets(targets)), backbone, loss; evaluation: transform,
+    # backbone, RPN, RoI heads, postprocess. Same seed, same sampling: equal to the last bit.
+    images, targets = _scene_batch()
+    slim.train()
+    torch.manual_seed(3)
+    expected = slim(images, targets)
+    torch.manual_seed(3)
+    checked = slim.targets(targets)
+    assert checked is not targets and all(c is not t for c, t in zip(checked, targets, strict=True))
+    assert all(c["boxes"] is t["boxes"] for c, t in zip(checked, targets, strict=True))
+    batch, resized = slim.transform(images, checked)
+    got = slim.loss({"images": batch, "features": slim.backbone(batch.tensors)}, resized)
+    assert set(got) == set(expected)
+    for key, value in got.items():
+        torch.testing.assert_close(value, expected[key], rtol=0, atol=0)
+    slim.eval()
+    with torch.no_grad():
+        expected = slim(images)
+        batch, _ = slim.transform(images)
+        features = slim.backbone(batch.tensors)
+        detections, _ = slim.roi_heads(features, slim.rpn(batch, features)[0], batch.image_sizes)
+        got = slim.postprocess({"detections": detections, "image_sizes": batch.image_sizes,
+                                "original_sizes": [tuple(i.shape[-2:]) for i in images]})
+    for g, e in zip(got, expected, strict=True):
+        assert g["masks"].shape[-2:] == (128, 128)
+        for key in ("boxes", "scores", "labels", "masks"):
+            torch.testing.assert_close(g[key], e[key], rtol=0, atol=0)
+    with pytest.raises(ValueError, match=r"targets\[0\]\['masks'\] must be a \(4, H, W\)"):
+        slim.targets([{**targets[0], "masks": targets[0]["masks"][:1]}])
+    with pytest.raises(TypeError, match="ImageList"):
+        slim.loss({"images": batch.tensors, "features": features}, resized)
