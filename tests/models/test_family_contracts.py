@@ -13,6 +13,8 @@ slim version (``SLIM``), and must then be small (under 5 million parameters).
   the logits ``(N, K, *S)`` (``"aux"`` of the same shape when it has an auxiliary head);
 - every bottom-up model is a ``BottomUpModel`` whose ``targets``, ``loss`` and ``postprocess``
   are instance methods with the family's one signature;
+- every top-down model is a ``TopDownModel`` whose ``targets(targets)``, ``loss(outputs,
+  targets)`` and ``postprocess(outputs)`` are instance methods (other parameters keyword-only);
 - every universal model is a ``UniversalModel`` whose ``targets``, ``loss`` and ``postprocess``
   are instance methods with the family's one signature, ``postprocess`` with the keyword-only
   ``task``.
@@ -29,6 +31,7 @@ from segedu.models import get_model, list_models, model_family
 from segedu.models.bottom_up.base import BottomUpModel
 from segedu.models.semantic.base import SemanticSegmenter
 from segedu.models.semantic.unet import unet_output_size
+from segedu.models.top_down.base import TopDownModel
 from segedu.models.universal.base import UniversalModel
 
 FAMILIES = ("semantic", "top_down", "bottom_up", "universal", "foundation")
@@ -66,7 +69,7 @@ def test_every_model_lives_in_a_family_package():
     with pytest.raises(ValueError, match="unknown model 'unet2'"):
         model_family("unet2")
     # each family the contracts below speak of has models, so that none of them is vacuous
-    assert {"semantic", "bottom_up"} <= set(MODELS.values())
+    assert {"semantic", "bottom_up", "top_down"} <= set(MODELS.values())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -105,6 +108,11 @@ CONTRACTS = {
         "loss": ["self", "outputs", "targets"],
         "postprocess": ["self", "outputs"],
         "predict_instances": ["self", "images"],
+    }),
+    "top_down": (TopDownModel, {
+        "targets": ["self", "targets"],
+        "loss": ["self", "outputs", "targets"],
+        "postprocess": ["self", "outputs"],
     }),
     "universal": (UniversalModel, {
         "targets": ["self", "target"],

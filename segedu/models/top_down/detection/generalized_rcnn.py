@@ -76,7 +76,9 @@ class GeneralizedRCNN(TopDownModel):
             got = (len(targets) if isinstance(targets, (list, tuple))
                    else type(targets).__name__)
             raise ValueError(f"need one target dict per image: {len(images)} images, got {got}")
-        checked = self.targets(targets)
+        # the R-CNN's own check, also for subclasses of another family (Panoptic FPN's targets
+        # are the universal family's)
+        checked = GeneralizedRCNN.targets(self, targets)
         if self.roi_heads.has_mask:
             for i, (image, target) in enumerate(zip(images, checked, strict=True)):
                 masks, count = target["masks"], len(target["boxes"])
