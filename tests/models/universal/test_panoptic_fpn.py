@@ -12,13 +12,13 @@ import torch.nn.functional as F
 import segedu.models.universal.panoptic_fpn  # noqa: F401  (registers panoptic_fpn)
 from segedu.data import SyntheticScenes
 from segedu.models import get_model
-from segedu.models.universal.panoptic_fpn import (
-    PanopticFPN,
-    SemanticFPNHead,
-    combine_panoptic,
-    scene_semantic_target,
-)
+from segedu.models.universal.panoptic_fpn import PanopticFPN, SemanticFPNHead, scene_semantic_target
 from segedu.zoo.instances import detection_target
+
+# the merge is a method of Panoptic FPN that reads only its arguments: a model built on the meta
+# device (no weights) serves it
+with torch.device("meta"):
+    MODEL = get_model("panoptic_fpn")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -102,9 +102,9 @@ def test_combine_equals_detectron2(seed):
     n = int(torch.randint(0, 12, (1,), generator=generator))
     semantic, masks, scores, labels = _random_case(generator, n=n)
     for overlap, area, score in [(0.5, 64, 0.5), (0.2, 100, 0.3), (0.8, 1, 0.0)]:
-        ours = combine_panoptic(semantic, masks, scores, labels, thing_categories=THINGS,
-                                stuff_categories=STUFF,
-                                score_thresh=score, overlap_thresh=overlap, stuff_area_thresh=area)
+        ours = MODEL.combine_panoptic(semantic, masks, scores, labels, thing_categories=THINGS,
+                                      stuff_categories=STUFF, score_thresh=score,
+                                      overlap_thresh=overlap, stuff_area_thresh=area)
         expected = _to_pairs(*detectron2_combine(scores, labels, masks, semantic, overlap, area,
                                                  score))
         assert torch.equal(ours, expected)
@@ -124,9 +124,9 @@ def test_combine_rules_by_hand():
     masks = torch.stack([a, b, c, d])
     scores = torch.tensor([0.9, 0.8, 0.7, 0.4])
     labels = torch.tensor([1, 2, 3, 1])
-    out = combine_panoptic(semantic, masks, scores, labels, thing_categories=THINGS,
-                           stuff_categories=STUFF,
-                           stuff_area_thresh=40)
+    out = MODEL.combine_panoptic(semantic, masks, scores, labels, thing_categories=THINGS,
+                                 stuff_categories=STUFF,
+                                 stuff_area_thresh=40)
     assert torch.equal(out[a], torch.tensor([[10, 1]]).expand(16, 2))
     # b keeps its free pixels only
     assert torch.equal(out[b & ~a], torch.tensor([[11, 2]]).expand(8, 2))
@@ -135,9 +135,9 @@ def test_combine_rules_by_hand():
     assert torch.equal(out[free_stuff], torch.tensor([[20, 0]]).expand(int(free_stuff.sum()), 2))
     assert (out[d][:, 0] == -1).all()  # on "other" and claimed by no thing: void
     # the same stuff region under a larger limit is void
-    out = combine_panoptic(semantic, masks, scores, labels, thing_categories=THINGS,
-                           stuff_categories=STUFF,
-                           stuff_area_thresh=49)
+    out = MODEL.combine_panoptic(semantic, masks, scores, labels, thing_categories=THINGS,
+                                 stuff_categories=STUFF,
+                                 stuff_area_thresh=49)
     assert (out[free_stuff][:, 0] == -1).all()
 
 
@@ -145,26 +145,30 @@ def test_combine_ties_keep_input_order_and_empty_input():
     semantic = torch.ones((6, 6), dtype=torch.int64)
     masks = torch.zeros((2, 6, 6), dtype=torch.bool)
     masks[:, :3, :3] = True  # two identical masks, equal scores: the first one given wins
-    out = combine_panoptic(semantic, masks, torch.tensor([0.9, 0.9]), torch.tensor([1, 2]),
-                           thing_categories=THINGS, stuff_categories=STUFF, stuff_area_thresh=1)
+    out = MODEL.combine_panoptic(semantic, masks, torch.tensor([0.9, 0.9]), torch.tensor([1, 2]),
+                                 thing_categories=THINGS, stuff_categories=STUFF,
+                                 stuff_area_thresh=1)
     assert (out[:3, :3, 0] == 10).all() and (out[:3, :3, 1] == 1).all()
-    out = combine_panoptic(semantic, masks[:0], torch.zeros(0), torch.zeros(0, dtype=torch.int64),
-                           thing_categories=THINGS, stuff_categories=STUFF, stuff_area_thresh=1)
+    out = MODEL.combine_panoptic(semantic, masks[:0], torch.zeros(0),
+                                 torch.zeros(0, dtype=torch.int64), thing_categories=THINGS,
+                                 stuff_categories=STUFF, stuff_area_thresh=1)
     assert (out[..., 0] == 20).all() and (out[..., 1] == 0).all()
 
 
 def test_combine_rejects_bad_input():
     semantic = torch.zeros((5, 5), dtype=torch.int64)
     with pytest.raises(ValueError, match="masks must be"):
-        combine_panoptic(semantic, torch.zeros((1, 4, 5), dtype=torch.bool), torch.ones(1),
-                         torch.ones(1).long(),
-                         thing_categories=THINGS, stuff_categories=STUFF)
+        MODEL.combine_panoptic(semantic, torch.zeros((1, 4, 5), dtype=torch.bool), torch.ones(1),
+                               torch.ones(1).long(),
+                               thing_categories=THINGS, stuff_categories=STUFF)
     with pytest.raises(TypeError, match="bool"):
-        combine_panoptic(semantic, torch.zeros((1, 5, 5)), torch.ones(1), torch.ones(1).long(),
-                         thing_categories=THINGS, stuff_categories=STUFF)
+        MODEL.combine_panoptic(semantic, torch.zeros((1, 5, 5)), torch.ones(1),
+                               torch.ones(1).long(), thing_categories=THINGS,
+                               stuff_categories=STUFF)
     with pytest.raises(ValueError, match="semantic must be"):
-        combine_panoptic(semantic[None], torch.zeros((1, 5, 5), dtype=torch.bool), torch.ones(1),
-                         torch.ones(1).long(), thing_categories=THINGS, stuff_categories=STUFF)
+        MODEL.combine_panoptic(semantic[None], torch.zeros((1, 5, 5), dtype=torch.bool),
+                               torch.ones(1), torch.ones(1).long(), thing_categories=THINGS,
+                               stuff_categories=STUFF)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -273,11 +277,11 @@ def test_inference_outputs_and_sizes():
         categories = set(out["panoptic"][..., 0].unique().tolist())
         assert categories <= {-1, 0, 1, 2, 3, 4, 5}
         # the panoptic map is the merge of the returned detections and semantic logits
-        expected = combine_panoptic(out["sem_seg"].argmax(0), out["masks"][:, 0] > 0.5,
-                                    out["scores"],
-                                    out["labels"], thing_categories=(-1, 3, 4, 5),
-                                    stuff_categories=(-1, 0, 1, 2),
-                                    stuff_area_thresh=64)
+        expected = MODEL.combine_panoptic(out["sem_seg"].argmax(0), out["masks"][:, 0] > 0.5,
+                                          out["scores"],
+                                          out["labels"], thing_categories=(-1, 3, 4, 5),
+                                          stuff_categories=(-1, 0, 1, 2),
+                                          stuff_area_thresh=64)
         assert torch.equal(out["panoptic"], expected)
 
 
@@ -363,10 +367,11 @@ def test_postprocess_reads_out_the_three_tasks():
     # other thresholds redo the merge
     redone = model.postprocess(outputs, task="panoptic", score_thresh=0.0, stuff_area_thresh=1)
     for p, o in zip(redone, outputs, strict=True):
-        expected = combine_panoptic(o["sem_seg"].argmax(0), o["masks"][:, 0] > 0.5, o["scores"],
-                                    o["labels"], thing_categories=(-1, 3, 4, 5),
-                                    stuff_categories=(-1, 0, 1, 2), score_thresh=0.0,
-                                    stuff_area_thresh=1)
+        expected = MODEL.combine_panoptic(o["sem_seg"].argmax(0), o["masks"][:, 0] > 0.5,
+                                          o["scores"], o["labels"],
+                                          thing_categories=(-1, 3, 4, 5),
+                                          stuff_categories=(-1, 0, 1, 2), score_thresh=0.0,
+                                          stuff_area_thresh=1)
         assert torch.equal(p, expected)
     instances = model.postprocess(outputs, task="instance", mask_threshold=0.3)
     for got, o in zip(instances, outputs, strict=True):

@@ -2,14 +2,15 @@
 and a semantic branch, merged into a panoptic map by heuristics. One concept per module:
 
 - :mod:`.semantic_fpn_head`: the semantic branch (towers per level, sum, 1x1 classifier);
-- :mod:`.combine`: things by score without duplicates, then stuff in the free pixels;
+- :mod:`.combine`: things by score without duplicates, then stuff in the free pixels (the
+  model's method ``combine_panoptic``);
 - :mod:`.model`: :class:`PanopticFPN` and the registered slim ``panoptic_fpn``.
 """
 
 from . import model
-from .combine import combine_panoptic
+from .combine import PanopticMerge
 from .model import PanopticFPN, panoptic_fpn, scene_semantic_target
 from .semantic_fpn_head import SemanticFPNHead
 
-__all__ = ["model", "PanopticFPN", "panoptic_fpn", "scene_semantic_target", "combine_panoptic",
+__all__ = ["model", "PanopticFPN", "panoptic_fpn", "scene_semantic_target", "PanopticMerge",
            "SemanticFPNHead"]

@@ -36,7 +36,7 @@ from ...top_down.detection.fpn import BackboneWithFPN, LastLevelMaxPool
 from ...top_down.detection.mask_rcnn import MaskRCNN
 from ...top_down.detection.transform import resize_boxes
 from ..base import UniversalModel
-from .combine import combine_panoptic
+from .combine import PanopticMerge
 from .semantic_fpn_head import SemanticFPNHead
 
 __all__ = ["PanopticFPN", "panoptic_fpn", "scene_semantic_target"]
@@ -48,7 +48,7 @@ SCENE_THING_CATEGORIES = (-1, 3, 4, 5)  # detection label -> scene class (0 is b
 SCENE_STUFF_CATEGORIES = (-1, 0, 1, 2)  # semantic-branch label -> scene class (0 is "other")
 
 
-class PanopticFPN(MaskRCNN, UniversalModel):
+class PanopticFPN(PanopticMerge, MaskRCNN, UniversalModel):
     """Mask R-CNN with Panoptic FPN's semantic branch and merge.
 
     Args (keyword-only), besides :class:`MaskRCNN`'s (``backbone``, ``num_classes``, ...):
@@ -213,9 +213,9 @@ class PanopticFPN(MaskRCNN, UniversalModel):
         return detections
 
     def _merge(self, result: dict[str, torch.Tensor], **thresholds) -> torch.Tensor:
-        """The panoptic map of one image's evaluation output (:func:`.combine_panoptic`, the
+        """The panoptic map of one image's evaluation output (:meth:`combine_panoptic`, the
         model's categories; ``thresholds`` override the constructor's)."""
-        return combine_panoptic(
+        return self.combine_panoptic(
             result["sem_seg"].argmax(dim=0), result["masks"][:, 0] > 0.5, result["scores"],
             result["labels"], thing_categories=self.thing_categories,
             stuff_categories=self.stuff_categories, **{**self.combine, **thresholds})
