@@ -9,9 +9,10 @@ evaluation); the family shares three instance methods with one signature:
   ``(H, W, 2)`` int64 map of ``(category_id, instance_id)`` (the format of
   :func:`segedu.metrics.panoptic_quality`; instance id 0 on stuff, a category outside the
   model's classes is void), as a dict of tensors in the model's own training format;
-- ``loss(outputs, targets)``: a dict of named scalar losses of a batch, from ``forward``'s
-  outputs and the per-image targets of :meth:`targets` (their sum, or :meth:`total_loss`,
-  is what training minimises);
+- ``loss(outputs, targets)``: a dict of named scalar losses of a batch, from the network's
+  training outputs (Mask2Former: ``forward``'s dict; Panoptic FPN: its ``network_outputs``) and
+  the per-image targets of :meth:`targets`; training minimises :meth:`total_loss` of it (their
+  sum, unless the model weights them: Mask2Former's set criterion does);
 - ``postprocess(outputs, *, task, **options)``: ``forward``'s evaluation outputs of a batch of
   ``B`` images read out for ``task``:
 
