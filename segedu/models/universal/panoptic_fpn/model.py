@@ -105,19 +105,6 @@ class PanopticFPN(PanopticMerge, MaskRCNN, UniversalModel):
             out[i, :h, :w] = semantic.long()
         return out
 
-    def _check_targets(self, images, targets):
-        """Mask R-CNN's checks of the instance targets. They may call ``self.targets``, which
-        for Mask R-CNN is the top-down family's check of a batch of dicts but here the universal
-        family's (one panoptic map): Mask R-CNN's is put in front of it for the call."""
-        top_down = getattr(MaskRCNN, "targets", None)
-        if top_down is not None:
-            self.__dict__["targets"] = top_down.__get__(self)
-        try:
-            checked = super()._check_targets(images, targets)
-        finally:
-            self.__dict__.pop("targets", None)
-        return targets if checked is None else checked
-
     def network_outputs(self, images: list[torch.Tensor]) -> dict:
         """The shared trunk of training and evaluation for a list of images ``(3, H_i, W_i)``:
         ``{"image_list"}`` (normalised, resized and padded: an :class:`ImageList` with the
