@@ -1,5 +1,7 @@
 """Top-down instance segmentation: detect boxes first, then segment inside them (Part IV).
 
+- :mod:`.base`: the family's contract, :class:`~.base.TopDownModel` (``targets(targets)``,
+  ``loss(outputs, targets)``, ``postprocess(outputs, **options)``), which every model here is;
 - :mod:`.yolo_grid`: a YOLO-style grid detector (Redmon et al. 2016, 2017);
 - :mod:`.detection`: ``fasterrcnn_resnet50_fpn`` and ``maskrcnn_resnet50_fpn`` (torchvision's),
   ``maskrcnn_resnet_fpn`` (slim), and their parts (FPN, RPN, RoI heads; Ren et al. 2015,
@@ -7,6 +9,7 @@
 - :mod:`.yolact`: ``yolact`` (slim) and ``yolact_resnet50`` (Bolya et al. 2019).
 """
 
-from . import detection, yolact, yolo_grid
+from . import base, detection, yolact, yolo_grid
+from .base import TopDownModel
 
-__all__ = ["detection", "yolact", "yolo_grid"]
+__all__ = ["base", "detection", "yolact", "yolo_grid", "TopDownModel"]
