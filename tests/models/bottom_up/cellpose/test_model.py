@@ -75,8 +75,8 @@ def test_targets():
 
 
 def test_loss_equals_cellpose_training_loss():
-    """cellpose's ``_loss_fn_seg(lbl, y)``: lbl = (cell mask, unit dy, unit dx), y = (dy, dx, logit);
-    ``MSE(y_flow, 5 * lbl_flow) / 2 + BCE(y_prob, lbl_mask > 0.5)``."""
+    """cellpose's ``_loss_fn_seg(lbl, y)``: lbl = (cell mask, unit dy, unit dx), y =
+    (dy, dx, logit); ``MSE(y_flow, 5 * lbl_flow) / 2 + BCE(y_prob, lbl_mask > 0.5)``."""
     g = torch.Generator().manual_seed(0)
     labels = [DATA[i][1]["instances"][:64, :64] for i in range(2)]
     targets = torch.utils.data.default_collate([SMALL.targets(lab) for lab in labels])
@@ -113,7 +113,8 @@ def test_loss_goes_down():
 
 
 def test_postprocess_of_true_targets_gives_back_the_labels():
-    """Perfect network outputs (5x true flows, confident logits) -> the labels (accuracy >= 0.95)."""
+    """Perfect network outputs (5x true flows, confident logits) -> the labels
+    (accuracy >= 0.95)."""
     labels = [DATA[i][1]["instances"] for i in (3, 4)]
     targets = torch.utils.data.default_collate([SMALL.targets(lab) for lab in labels])
     outputs = {"flows": targets["flows"], "cellprob": 8 * targets["cellprob"] - 4}

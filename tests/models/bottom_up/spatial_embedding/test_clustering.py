@@ -23,7 +23,8 @@ def _perfect_outputs(labels: torch.Tensor, sigma_pixels: float = 1.0) -> dict[st
     """Offsets pointing exactly at each object's centroid, a small constant bandwidth, seed = phi of
     the true instance (computed here, 1 at the exact centre), 0 on the background; (1, C, H, W)."""
     h, w = labels.shape
-    ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64), indexing="ij")
+    ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float64),
+                            torch.arange(w, dtype=torch.float64), indexing="ij")
     emb = torch.stack([xs, ys]) * PIXEL
     seed = torch.zeros(h, w, dtype=torch.float64)
     s = 1.0 / (2.0 * (sigma_pixels * PIXEL) ** 2)
@@ -33,7 +34,8 @@ def _perfect_outputs(labels: torch.Tensor, sigma_pixels: float = 1.0) -> dict[st
         emb[0][mask], emb[1][mask] = center[0], center[1]
         seed[mask] = torch.exp(-s * ((emb[:, mask] - center[:, None]) ** 2).sum(0))
     sigma = torch.full((1, h, w), _q(sigma_pixels), dtype=torch.float64)
-    return {"embeddings": emb[None].float(), "sigma": sigma[None].float(), "seed": seed[None, None].float()}
+    return {"embeddings": emb[None].float(), "sigma": sigma[None].float(),
+            "seed": seed[None, None].float()}
 
 
 def test_perfect_outputs_give_the_labels_back():
@@ -46,7 +48,8 @@ def test_perfect_outputs_give_the_labels_back():
         predicted = SpatialEmbedding(depth=1, width=4).postprocess(outputs)[0]
         assert predicted.dtype == torch.int64 and predicted.shape == labels.shape
         assert matching(labels, predicted, thresh=0.5)["accuracy"] >= 0.95
-        exact = cluster_embeddings(outputs["embeddings"][0], outputs["sigma"][0], outputs["seed"][0], min_size=1)
+        exact = cluster_embeddings(outputs["embeddings"][0], outputs["sigma"][0],
+                                   outputs["seed"][0], min_size=1)
         assert exact.max() == len(labels.unique()) - 1  # consecutive ids 1..K
         pairs = torch.stack([labels.ravel(), exact.ravel()]).unique(dim=1)  # a bijection of the ids
         assert pairs.shape[1] == len(labels.unique()) and (pairs[0] == 0).eq(pairs[1] == 0).all()
@@ -84,7 +87,8 @@ def test_two_sigma_channels_give_elliptic_proposals():
     sigma = torch.stack([torch.full((h, w), _q(0.3)), torch.full((h, w), _q(50.0))])
     seed = torch.linspace(0.6, 0.9, w).repeat(h, 1)[None]
     labels = cluster_embeddings(emb, sigma, seed, min_size=1)
-    assert all(labels[:, c].unique().numel() == 1 for c in range(w)) and labels.unique().numel() == w
+    assert (all(labels[:, c].unique().numel() == 1 for c in range(w))
+            and labels.unique().numel() == w)
 
 
 def test_no_foreground():
@@ -100,6 +104,8 @@ def test_bad_input():
     with pytest.raises(ValueError, match="sigma"):
         cluster_embeddings(torch.zeros(2, 5, 5), torch.zeros(3, 5, 5), torch.zeros(5, 5))
     with pytest.raises(TypeError, match="float"):
-        cluster_embeddings(torch.zeros(2, 5, 5), torch.zeros(1, 5, 5), torch.zeros(5, 5, dtype=torch.int64))
+        cluster_embeddings(torch.zeros(2, 5, 5), torch.zeros(1, 5, 5),
+                           torch.zeros(5, 5, dtype=torch.int64))
     with pytest.raises(ValueError, match="min_size"):
-        cluster_embeddings(torch.zeros(2, 5, 5), torch.zeros(1, 5, 5), torch.zeros(5, 5), min_size=0)
+        cluster_embeddings(torch.zeros(2, 5, 5), torch.zeros(1, 5, 5), torch.zeros(5, 5),
+                           min_size=0)
