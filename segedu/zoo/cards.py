@@ -8,6 +8,7 @@ often as :func:`metric_table` (which the re-scoring tests read back).
 
 from __future__ import annotations
 
+import datetime
 import platform
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -17,6 +18,7 @@ import torch
 from . import ZooEntry
 
 __all__ = ["save_float16", "load_float32", "card_head", "metric_table", "write_card", "where",
+           "trained_line",
            "quoted_card"]
 
 
@@ -60,6 +62,13 @@ def write_card(path: str | Path, card: Sequence[str]) -> Path:
     path.write_text("\n".join(card))
     print("\n".join(card))
     return path
+
+
+def trained_line(config, device: torch.device | str, steps: int, minutes: float) -> str:
+    """The card's first recipe line: ``- trained <date> with `<command>` on <machine>: <steps>
+    steps in <minutes> min``, ``config`` a recipe's :class:`~segedu.zoo.recipe.TrainConfig`."""
+    return (f"- trained {datetime.date.today()} with `{config.command_line()}` on "
+            f"{where(device)}: {steps} steps in {minutes:.1f} min")
 
 
 def where(device: torch.device | str) -> str:

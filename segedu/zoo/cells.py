@@ -23,7 +23,6 @@ them with each other and with the classical methods.
 
 from __future__ import annotations
 
-import datetime
 import functools
 import time
 from collections.abc import Callable, Sequence
@@ -42,7 +41,7 @@ from ..engine import WarmupCosine, fit
 from ..metrics import matching
 from ..models import get_model
 from . import Task
-from .cards import card_head, save_float16, where, write_card
+from .cards import card_head, save_float16, trained_line, where, write_card
 from .recipe import Recipe, TrainConfig
 
 __all__ = ["SIZE", "TRAIN_IMAGES", "TEST_IMAGES", "THRESHOLDS", "cell_tensors", "held_out_cells",
@@ -319,9 +318,8 @@ def train(config: CellConfig) -> torch.nn.Module:
     thresholds = (50, 60, 70, 80, 90)
     card = [
         *card_head(f"Zoo model `{config.name}` on synthetic cells", entry, model),
-        f"- trained {datetime.date.today()} with `{config.command_line()}` on {where(device)}: "
-        f"{config.steps} steps in {minutes:.1f} min (and {data_minutes:.1f} min to draw the "
-        "images)",
+        trained_line(config, device, config.steps, minutes)
+        + f" (and {data_minutes:.1f} min to draw the images)",
         f"- recipe: batch {config.batch} from {config.images} `SyntheticCells` images of "
         f"{SIZE}x{SIZE} (seed 0, targets computed once), the model's own loss, Adam "
         f"{config.lr:g} with cosine decay",

@@ -73,7 +73,6 @@ the colours in Euclidean space): the baseline that shows what the features add t
 
 from __future__ import annotations
 
-import datetime
 import math
 import time
 from collections.abc import Callable
@@ -110,7 +109,14 @@ from ..models.foundation.dino.ibot import (
 )
 from ..models.foundation.dino.training import update_student_and_teacher
 from . import Task
-from .cards import card_head, load_float32, metric_table, save_float16, where, write_card
+from .cards import (
+    card_head,
+    load_float32,
+    metric_table,
+    save_float16,
+    trained_line,
+    write_card,
+)
 from .recipe import Recipe, TrainConfig
 from .scores import SIZE, scene_tensors
 
@@ -519,10 +525,9 @@ def train(config: DinoConfig) -> torch.nn.Module:
     card = [
         *card_head(f"Zoo model `{config.name}` on synthetic scenes (self-supervised features, "
                    "DINO + iBOT)", entry, model),
-        f"- trained {datetime.date.today()} with `{config.command_line()}` on {where(device)}: "
-        f"{run['steps']} steps in {run['minutes']:.1f} min ({run['seconds_per_step']:.2f} s per "
-        f"step, with the evaluations during training, and {run['data_minutes']:.1f} min to draw "
-        "the data); no labels used",
+        trained_line(config, device, run["steps"], run["minutes"])
+        + f" ({run['seconds_per_step']:.2f} s per step, with the evaluations during training, "
+        f"and {run['data_minutes']:.1f} min to draw the data); no labels used",
         f"- recipe (`segedu.zoo.dino.train_dino`): batch {batch} from {scenes} scenes of "
         f"{SIZE}x{SIZE} (seed 0), 2 global views of 64 px (20-60 % of the area; brightness, "
         "contrast and saturation jitter, no hue, grey or solarisation), no local views; DINO's "

@@ -20,7 +20,6 @@ module gives them the synthetic scenes in that form and scores them the COCO way
 
 from __future__ import annotations
 
-import datetime
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +39,7 @@ from .cards import (
     metric_table,
     quoted_card,
     save_float16,
-    where,
+    trained_line,
     write_card,
 )
 from .recipe import Recipe, TrainConfig
@@ -252,9 +251,8 @@ def detection_card(config: InstanceConfig, model: torch.nn.Module, run: dict[str
     """The card of a model trained by :func:`train_detection`, up to its metric table."""
     return [
         *card_head(f"Zoo model `{config.name}` on synthetic scenes ({kind})", config.entry, model),
-        f"- trained {datetime.date.today()} with `{config.command_line()}` on {where(device)}: "
-        f"{run['steps']} steps in {run['minutes']:.1f} min (reproduce with "
-        f"`--steps {run['steps']}`)",
+        trained_line(config, device, run["steps"], run["minutes"])
+        + f" (reproduce with `--steps {run['steps']}`)",
         *earlier,
         f"- recipe: batch {config.batch} from {config.scenes} scenes of {SIZE}x{SIZE} (seed 0), "
         f"the model's own losses, AdamW {config.lr:g} (weight decay 1e-4), {config.warmup} "

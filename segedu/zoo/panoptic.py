@@ -19,7 +19,6 @@ targets and scores them the way the panoptic papers do.
 
 from __future__ import annotations
 
-import datetime
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -34,7 +33,7 @@ from ..models import get_model
 from ..models.universal.mask2former import MaskSetCriterion
 from ..models.universal.panoptic_fpn import scene_semantic_target
 from . import Task
-from .cards import card_head, metric_table, save_float16, where, write_card
+from .cards import card_head, metric_table, save_float16, trained_line, write_card
 from .instances import (
     InstanceConfig,
     detection_card,
@@ -256,8 +255,7 @@ def train_set_prediction(config: Mask2FormerConfig) -> torch.nn.Module:
     card = [
         *card_head(f"Zoo model `{config.name}` on synthetic scenes (panoptic segmentation)",
                    entry, model),
-        f"- trained {datetime.date.today()} with `{config.command_line()}` on {where(device)}: "
-        f"{config.steps} steps in {run['minutes']:.1f} min",
+        trained_line(config, device, config.steps, run["minutes"]),
         f"- recipe: batch {config.batch} from {config.scenes} scenes of {SIZE}x{SIZE} (seed 0), "
         "one target per segment (stuff classes and things), Mask2Former's set criterion (class "
         f"2, mask BCE 5, Dice 5 on {config.num_points} importance-sampled points per mask, "

@@ -45,7 +45,6 @@ mask; and the Pearson correlation between predicted and true IoU over the three 
 
 from __future__ import annotations
 
-import datetime
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -63,7 +62,7 @@ from ..losses import sigmoid_focal_loss
 from ..models import get_model
 from ..ops import masks_to_boxes
 from . import Task
-from .cards import card_head, metric_table, save_float16, where, write_card
+from .cards import card_head, metric_table, save_float16, trained_line, write_card
 from .recipe import Recipe, TrainConfig
 from .scores import SIZE, TEST_SCENES
 
@@ -558,8 +557,7 @@ def train(config: SamConfig) -> torch.nn.Module:
     card = [
         *card_head(f"Zoo model `{entry.model}` on synthetic scenes (promptable segmentation)",
                    entry, model),
-        f"- trained {datetime.date.today()} with `{config.command_line()}` on {where(device)}: "
-        f"{config.steps} steps in {run['minutes']:.1f} min",
+        trained_line(config, device, config.steps, run["minutes"]),
         f"- recipe: batch {config.batch} from {config.scenes} scenes of {SIZE}x{SIZE} (seed 0, "
         f"drawn on the fly), {config.prompts} targets per image (thing instances and connected "
         "stuff regions), a point (uniform in the mask, 3 masks, the lowest-loss one trained) or "

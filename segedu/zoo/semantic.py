@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import datetime
 import time
 from dataclasses import dataclass
 
@@ -25,7 +24,7 @@ from ..engine import WarmupCosine, fit
 from ..losses import ce_dice_loss
 from ..models import get_model
 from . import Task
-from .cards import card_head, save_float16, where, write_card
+from .cards import card_head, save_float16, trained_line, write_card
 from .recipe import Recipe, TrainConfig
 from .scores import SIZE, TEST_SCENES, scene_tensors
 from .scores import evaluate as class_iou
@@ -87,8 +86,8 @@ def train(config: SemanticConfig) -> torch.nn.Module:
     save_float16(model, config.out / entry.checkpoint.name)
     card = [
         *card_head(f"Zoo model `{config.name}` on synthetic scenes", entry, model),
-        f"- trained {datetime.date.today()} with `{config.command_line()}` on {where(device)}: "
-        f"{config.steps} steps in {minutes:.1f} min (and {data_minutes:.1f} min to draw the data)",
+        trained_line(config, device, config.steps, minutes)
+        + f" (and {data_minutes:.1f} min to draw the data)",
         f"- recipe: batch {config.batch} from {config.scenes} scenes of {SIZE}x{SIZE} (seed 0, "
         f"drawn once), Adam {config.lr:g} with cosine decay, cross-entropy + soft Dice"
         f"{', plus 0.4 x the same on the auxiliary output' if auxiliary else ''}",
