@@ -69,7 +69,7 @@ def test_every_model_lives_in_a_family_package():
     with pytest.raises(ValueError, match="unknown model 'unet2'"):
         model_family("unet2")
     # each family the contracts below speak of has models, so that none of them is vacuous
-    assert {"semantic", "bottom_up", "top_down"} <= set(MODELS.values())
+    assert {"semantic", "bottom_up", "top_down", "universal"} <= set(MODELS.values())
 
 
 # ---------------------------------------------------------------------------------------------
