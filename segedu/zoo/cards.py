@@ -18,7 +18,7 @@ import torch
 from . import ZooEntry
 
 __all__ = ["save_float16", "load_float32", "card_head", "metric_table", "write_card", "where",
-           "trained_line",
+           "trained_line", "write_model_card",
            "quoted_card"]
 
 
@@ -54,6 +54,16 @@ def metric_table(score: Mapping[str, float], names: Mapping[str, str] | None = N
     rows = [f"| {key}{f' ({names[key]})' if key in names else ''} | {value:.3f} |"
             for key, value in score.items()]
     return ["| metric | value |", "| --- | ---: |", *rows, ""]
+
+
+def write_model_card(path: str | Path, *, title: str, entry: ZooEntry, model: torch.nn.Module,
+                     trained: str, recipe: str, held_out: str, table: Sequence[str]) -> Path:
+    """Write the card every recipe writes: :func:`card_head`, the ``trained`` line
+    (:func:`trained_line`), ``- recipe: <recipe>``, ``- held-out split: <held_out>``, a blank
+    line, then the ``table`` lines (:func:`metric_table`, or the recipe's own)."""
+    card = [*card_head(title, entry, model), trained, f"- recipe: {recipe}",
+            f"- held-out split: {held_out}", "", *table]
+    return write_card(path, card)
 
 
 def write_card(path: str | Path, card: Sequence[str]) -> Path:

@@ -41,7 +41,7 @@ from ..engine import WarmupCosine, fit
 from ..metrics import matching
 from ..models import get_model
 from . import Task
-from .cards import card_head, save_float16, trained_line, where, write_card
+from .cards import save_float16, trained_line, where, write_model_card
 from .recipe import Recipe, TrainConfig
 
 __all__ = ["SIZE", "TRAIN_IMAGES", "TEST_IMAGES", "THRESHOLDS", "cell_tensors", "held_out_cells",
@@ -316,16 +316,7 @@ def train(config: CellConfig) -> torch.nn.Module:
     score = evaluate(model, device, length=config.test_images)
     save_float16(model, config.out / entry.checkpoint.name)
     thresholds = (50, 60, 70, 80, 90)
-    card = [
-        *card_head(f"Zoo model `{config.name}` on synthetic cells", entry, model),
-        trained_line(config, device, config.steps, minutes)
-        + f" (and {data_minutes:.1f} min to draw the images)",
-        f"- recipe: batch {config.batch} from {config.images} `SyntheticCells` images of "
-        f"{SIZE}x{SIZE} (seed 0, targets computed once), the model's own loss, Adam "
-        f"{config.lr:g} with cosine decay",
-        f"- held-out split: {config.test_images} images from seed 1, never seen in training; "
-        "object matching (`segedu.metrics.matching`) with the counts added over the split",
-        "",
+    table = [
         "| IoU threshold | accuracy | F1 |",
         "| --- | ---: | ---: |",
         *[f"| {t / 100:.1f} | {score[f'accuracy_{t}']:.3f} | {score[f'f1_{t}']:.3f} |"
@@ -335,7 +326,17 @@ def train(config: CellConfig) -> torch.nn.Module:
         "batches of 16, post-processing included).",
         "",
     ]
-    write_card(config.out / entry.card.name, card)
+    write_model_card(
+        config.out / entry.card.name, title=f"Zoo model `{config.name}` on synthetic cells",
+        entry=entry, model=model,
+        trained=trained_line(config, device, config.steps, minutes)
+        + f" (and {data_minutes:.1f} min to draw the images)",
+        recipe=f"batch {config.batch} from {config.images} `SyntheticCells` images of "
+        f"{SIZE}x{SIZE} (seed 0, targets computed once), the model's own loss, Adam "
+        f"{config.lr:g} with cosine decay",
+        held_out=f"{config.test_images} images from seed 1, never seen in training; object "
+        "matching (`segedu.metrics.matching`) with the counts added over the split",
+        table=table)
     return model
 
 

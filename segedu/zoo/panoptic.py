@@ -33,7 +33,7 @@ from ..models import get_model
 from ..models.universal.mask2former import MaskSetCriterion
 from ..models.universal.panoptic_fpn import scene_semantic_target
 from . import Task
-from .cards import card_head, metric_table, save_float16, trained_line, write_card
+from .cards import metric_table, save_float16, trained_line, write_card, write_model_card
 from .instances import (
     InstanceConfig,
     detection_card,
@@ -252,24 +252,22 @@ def train_set_prediction(config: Mask2FormerConfig) -> torch.nn.Module:
     run = train_mask2former(model, config, device)
     score = evaluate_mask2former(model, device, length=config.test_scenes)
     save_float16(model, config.out / entry.checkpoint.name)
-    card = [
-        *card_head(f"Zoo model `{config.name}` on synthetic scenes (panoptic segmentation)",
-                   entry, model),
-        trained_line(config, device, config.steps, run["minutes"]),
-        f"- recipe: batch {config.batch} from {config.scenes} scenes of {SIZE}x{SIZE} (seed 0), "
+    write_model_card(
+        config.out / entry.card.name,
+        title=f"Zoo model `{config.name}` on synthetic scenes (panoptic segmentation)",
+        entry=entry, model=model,
+        trained=trained_line(config, device, config.steps, run["minutes"]),
+        recipe=f"batch {config.batch} from {config.scenes} scenes of {SIZE}x{SIZE} (seed 0), "
         "one target per segment (stuff classes and things), Mask2Former's set criterion (class "
         f"2, mask BCE 5, Dice 5 on {config.num_points} importance-sampled points per mask, "
         f"no-object 0.1, every decoder layer), AdamW {config.lr:g} (weight decay 0.05), "
         f"{config.warmup} warm-up steps then cosine decay, gradient norm clipped at 0.01"
         f"{', bfloat16 autocast' if device.type == 'cuda' else ''}",
-        f"- held-out split: {config.test_scenes} scenes from seed 1, never seen in training; "
-        "panoptic inference of the paper (queries kept above 0.8, segments kept when 0.8 of "
-        "their mask is theirs); PQ, SQ, RQ over the split (`segedu.metrics.panoptic_quality`, "
-        "panopticapi's rules)",
-        "",
-        *metric_table(score),
-    ]
-    write_card(config.out / entry.card.name, card)
+        held_out=f"{config.test_scenes} scenes from seed 1, never seen in training; panoptic "
+        "inference of the paper (queries kept above 0.8, segments kept when 0.8 of their mask is "
+        "theirs); PQ, SQ, RQ over the split (`segedu.metrics.panoptic_quality`, panopticapi's "
+        "rules)",
+        table=metric_table(score))
     return model
 
 

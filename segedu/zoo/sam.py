@@ -62,7 +62,7 @@ from ..losses import sigmoid_focal_loss
 from ..models import get_model
 from ..ops import masks_to_boxes
 from . import Task
-from .cards import card_head, metric_table, save_float16, trained_line, write_card
+from .cards import metric_table, save_float16, trained_line, write_model_card
 from .recipe import Recipe, TrainConfig
 from .scores import SIZE, TEST_SCENES
 
@@ -554,11 +554,12 @@ def train(config: SamConfig) -> torch.nn.Module:
     score = evaluate(model, device, length=config.test_scenes)
     save_float16(model, config.out / entry.checkpoint.name)
     autocast = ", bfloat16 autocast" if device.type == "cuda" else ""
-    card = [
-        *card_head(f"Zoo model `{entry.model}` on synthetic scenes (promptable segmentation)",
-                   entry, model),
-        trained_line(config, device, config.steps, run["minutes"]),
-        f"- recipe: batch {config.batch} from {config.scenes} scenes of {SIZE}x{SIZE} (seed 0, "
+    write_model_card(
+        config.out / entry.card.name,
+        title=f"Zoo model `{entry.model}` on synthetic scenes (promptable segmentation)",
+        entry=entry, model=model,
+        trained=trained_line(config, device, config.steps, run["minutes"]),
+        recipe=f"batch {config.batch} from {config.scenes} scenes of {SIZE}x{SIZE} (seed 0, "
         f"drawn on the fly), {config.prompts} targets per image (thing instances and connected "
         "stuff regions), a point (uniform in the mask, 3 masks, the lowest-loss one trained) or "
         "a noisy box (std 10 % of the side, at most 2.5 px), then one correction round (a click "
@@ -566,14 +567,11 @@ def train(config: SamConfig) -> torch.nn.Module:
         f"up-sampled logits, IoU head MSE; AdamW {config.lr:g} (weight decay "
         f"{config.weight_decay:g}), {run['warmup']} warm-up steps then cosine decay, gradients "
         f"clipped at norm 1{autocast}",
-        f"- held-out split: {config.test_scenes} scenes from seed 1, never seen in training; "
-        "every segment (thing instance or connected stuff region of 32 pixels or more) prompted "
-        "by one click at its most interior pixel (distance-transform maximum) or by its exact "
-        "box; mean IoU over segments",
-        "",
-        *metric_table(score, METRIC_NAMES),
-    ]
-    write_card(config.out / entry.card.name, card)
+        held_out=f"{config.test_scenes} scenes from seed 1, never seen in training; every "
+        "segment (thing instance or connected stuff region of 32 pixels or more) prompted by one "
+        "click at its most interior pixel (distance-transform maximum) or by its exact box; mean "
+        "IoU over segments",
+        table=metric_table(score, METRIC_NAMES))
     return model
 
 

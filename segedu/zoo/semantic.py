@@ -24,7 +24,7 @@ from ..engine import WarmupCosine, fit
 from ..losses import ce_dice_loss
 from ..models import get_model
 from . import Task
-from .cards import card_head, save_float16, trained_line, write_card
+from .cards import save_float16, trained_line, write_model_card
 from .recipe import Recipe, TrainConfig
 from .scores import SIZE, TEST_SCENES, scene_tensors
 from .scores import evaluate as class_iou
@@ -84,22 +84,18 @@ def train(config: SemanticConfig) -> torch.nn.Module:
     minutes = (time.perf_counter() - start) / 60
     score = evaluate(model, device, length=config.test_scenes)
     save_float16(model, config.out / entry.checkpoint.name)
-    card = [
-        *card_head(f"Zoo model `{config.name}` on synthetic scenes", entry, model),
-        trained_line(config, device, config.steps, minutes)
+    table = ["| class | IoU |", "| --- | ---: |",
+             *[f"| {name} | {score[name]:.3f} |" for name in SyntheticScenes.classes],
+             f"| **mIoU** | **{score['miou']:.3f}** |", ""]
+    write_model_card(
+        config.out / entry.card.name, title=f"Zoo model `{config.name}` on synthetic scenes",
+        entry=entry, model=model,
+        trained=trained_line(config, device, config.steps, minutes)
         + f" (and {data_minutes:.1f} min to draw the data)",
-        f"- recipe: batch {config.batch} from {config.scenes} scenes of {SIZE}x{SIZE} (seed 0, "
+        recipe=f"batch {config.batch} from {config.scenes} scenes of {SIZE}x{SIZE} (seed 0, "
         f"drawn once), Adam {config.lr:g} with cosine decay, cross-entropy + soft Dice"
         f"{', plus 0.4 x the same on the auxiliary output' if auxiliary else ''}",
-        f"- held-out split: {config.test_scenes} scenes from seed 1, never seen in training",
-        "",
-        "| class | IoU |",
-        "| --- | ---: |",
-        *[f"| {name} | {score[name]:.3f} |" for name in SyntheticScenes.classes],
-        f"| **mIoU** | **{score['miou']:.3f}** |",
-        "",
-    ]
-    write_card(config.out / entry.card.name, card)
+        held_out=f"{config.test_scenes} scenes from seed 1, never seen in training", table=table)
     return model
 
 
