@@ -39,7 +39,6 @@ from ..classical import distance_transform_watershed
 from ..data import SyntheticCells, dsb2018_nuclei
 from ..engine import WarmupCosine, fit
 from ..metrics import matching
-from ..models import get_model
 from . import Task
 from .cards import save_float16, trained_line, where, write_model_card
 from .recipe import Recipe, TrainConfig
@@ -296,9 +295,8 @@ def train(config: CellConfig) -> torch.nn.Module:
     synthetic cell images (seed 0): the model's own loss, Adam with a cosine decay to 0, AMP on a
     GPU. Write its checkpoint and card (object matching on the held-out images) to
     ``config.out``; return the trained model."""
-    device = config.start()
+    device, model = config.start()
     entry = config.entry
-    model = get_model(entry.model, **entry.kwargs)
     start = time.perf_counter()
     train_images, train_instances = cell_tensors(seed=0, length=config.images)
     data_minutes = (time.perf_counter() - start) / 60
@@ -314,7 +312,7 @@ def train(config: CellConfig) -> torch.nn.Module:
     last = history.losses[-1] if history.losses else float("nan")
     print(f"{config.steps} steps in {minutes:.1f} min, last loss {last:.4f}")
     score = evaluate(model, device, length=config.test_images)
-    save_float16(model, config.out / entry.checkpoint.name)
+    save_float16(model, config.checkpoint_path)
     thresholds = (50, 60, 70, 80, 90)
     table = [
         "| IoU threshold | accuracy | F1 |",
@@ -327,7 +325,7 @@ def train(config: CellConfig) -> torch.nn.Module:
         "",
     ]
     write_model_card(
-        config.out / entry.card.name, title=f"Zoo model `{config.name}` on synthetic cells",
+        config.card_path, title=f"Zoo model `{config.name}` on synthetic cells",
         entry=entry, model=model,
         trained=trained_line(config, device, config.steps, minutes)
         + f" (and {data_minutes:.1f} min to draw the images)",

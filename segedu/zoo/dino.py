@@ -89,7 +89,6 @@ from sklearn.preprocessing import StandardScaler
 from ..data import SyntheticScenes
 from ..engine import WarmupCosine, train_steps
 from ..metrics import mean_iou
-from ..models import get_model
 from ..models.foundation.dino import (
     DINOHead,
     DINOLoss,
@@ -497,11 +496,9 @@ def train(config: DinoConfig) -> torch.nn.Module:
     The final scores are taken on the float16 checkpoint as shipped, so that re-scoring it gives
     the card's numbers.
     """
-    device = config.start()
+    device, model = config.start()  # the random initialisation, scored below as the 'before'
     entry, steps, batch, lr = config.entry, config.steps, config.batch, config.lr
     scenes, length, probe = config.scenes, config.test_scenes, config.probe_scenes
-    torch.manual_seed(0)  # the random initialisation, scored below as the 'before'
-    model = get_model(entry.model, **entry.kwargs)
     # 1. the baselines: mean colour of each patch, and the same ViT before training
     pixels = evaluate_pixels(length=length, probe_scenes=probe, patch=model.patch_size)
     before = evaluate_dino(model, length=length, device=device, probe_scenes=probe)
@@ -517,7 +514,7 @@ def train(config: DinoConfig) -> torch.nn.Module:
     every = max(1, steps // config.evaluations) if config.evaluations else 0
     run = train_dino(model, config, device, callback=score_during, callback_every=every)
     # 3. the trained teacher backbone, scored in float16 as it is shipped
-    path = save_float16(model, config.out / entry.checkpoint.name)
+    path = save_float16(model, config.checkpoint_path)
     model.load_state_dict(load_float32(path))
     score = evaluate_dino(model, length=length, device=device, probe_scenes=probe)
     curve.append((steps, score))
@@ -562,7 +559,7 @@ def train(config: DinoConfig) -> torch.nn.Module:
           for step, values in curve],
         "",
     ]
-    write_card(config.out / entry.card.name, card)
+    write_card(config.card_path, card)
     return model
 
 

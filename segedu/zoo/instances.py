@@ -30,7 +30,6 @@ from torch.utils.data import DataLoader, Dataset
 from ..data import SyntheticScenes
 from ..engine import WarmupCosine, cycle, train_steps
 from ..metrics import mean_average_precision
-from ..models import get_model
 from ..ops import masks_to_boxes
 from . import Task
 from .cards import (
@@ -229,19 +228,17 @@ def train(config: InstanceConfig) -> torch.nn.Module:
     """Train instance model ``config.name`` (:func:`train_detection` on :func:`instance_scenes`
     of seed 0), score mask and box mAP on the held-out scenes, write its checkpoint and card to
     ``config.out``; return the trained model."""
-    device = config.start()
-    entry = config.entry
-    model = get_model(entry.model, **entry.kwargs)
+    device, model = config.start()
     earlier = [] if config.init_from is None else load_earlier_run(model, config.init_from)
     run = train_detection(model, config, instance_scenes(seed=0, length=config.scenes), device)
     score = evaluate(model, device, length=config.test_scenes)
-    save_float16(model, config.out / entry.checkpoint.name)
+    save_float16(model, config.checkpoint_path)
     scored = (f"held-out split: {config.test_scenes} scenes from seed 1, never seen in training; "
               f"things only ({', '.join(THING_NAMES[1:])}); COCO mAP "
               "(`segedu.metrics.mean_average_precision`)")
     lines = detection_card(config, model, run, device, earlier=earlier, scored=scored,
                            kind="instance segmentation")
-    write_card(config.out / entry.card.name, [*lines, *metric_table(score)])
+    write_card(config.card_path, [*lines, *metric_table(score)])
     return model
 
 

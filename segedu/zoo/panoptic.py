@@ -29,7 +29,6 @@ from ..data import SyntheticScenes
 from ..data.synthetic_scenes import SCENE_STUFF, SCENE_THINGS
 from ..engine import WarmupCosine, cycle, train_steps
 from ..metrics import panoptic_quality
-from ..models import get_model
 from ..models.universal.mask2former import MaskSetCriterion
 from ..models.universal.panoptic_fpn import scene_semantic_target
 from . import Task
@@ -161,20 +160,18 @@ def train_fpn(config: PanopticFPNConfig) -> torch.nn.Module:
     """Train Panoptic FPN as the instance models (:func:`segedu.zoo.instances.train_detection`)
     on its own targets (:func:`panoptic_fpn_target`), score PQ on the held-out scenes, write its
     checkpoint and card to ``config.out``; return the trained model."""
-    device = config.start()
-    entry = config.entry
-    model = get_model(entry.model, **entry.kwargs)
+    device, model = config.start()
     earlier = [] if config.init_from is None else load_earlier_run(
         model, config.init_from, new_prefix="semantic_head.")
     dataset = panoptic_scenes(seed=0, length=config.scenes, target=panoptic_fpn_target)
     run = train_detection(model, config, dataset, device)
     score = evaluate_fpn(model, device, length=config.test_scenes)
-    save_float16(model, config.out / entry.checkpoint.name)
+    save_float16(model, config.checkpoint_path)
     scored = (f"held-out split: {config.test_scenes} scenes from seed 1, never seen in training; "
               "PQ, SQ, RQ over the split (`segedu.metrics.panoptic_quality`, panopticapi's rules)")
     lines = detection_card(config, model, run, device, earlier=earlier, scored=scored,
                            kind="panoptic segmentation")
-    write_card(config.out / entry.card.name, [*lines, *metric_table(score)])
+    write_card(config.card_path, [*lines, *metric_table(score)])
     return model
 
 
@@ -246,14 +243,13 @@ def evaluate_mask2former(model: torch.nn.Module, device: torch.device | str = "c
 def train_set_prediction(config: Mask2FormerConfig) -> torch.nn.Module:
     """Train the zoo's Mask2Former (:func:`train_mask2former`), score PQ on the held-out scenes,
     write its checkpoint and card to ``config.out``; return the trained model."""
-    device = config.start()
+    device, model = config.start()
     entry = config.entry
-    model = get_model(entry.model, **entry.kwargs)
     run = train_mask2former(model, config, device)
     score = evaluate_mask2former(model, device, length=config.test_scenes)
-    save_float16(model, config.out / entry.checkpoint.name)
+    save_float16(model, config.checkpoint_path)
     write_model_card(
-        config.out / entry.card.name,
+        config.card_path,
         title=f"Zoo model `{config.name}` on synthetic scenes (panoptic segmentation)",
         entry=entry, model=model,
         trained=trained_line(config, device, config.steps, run["minutes"]),

@@ -19,6 +19,7 @@ import torch
 
 from ..config import device as best_device
 from ..config import seed_everything
+from ..models import get_model
 from . import FOLDER, ZOO, Task, ZooEntry
 
 __all__ = ["TrainConfig", "Recipe"]
@@ -82,11 +83,22 @@ class TrainConfig:
             return self.command
         return f"python -m segedu.zoo.train {self.name} --steps {self.steps}"
 
-    def start(self) -> torch.device:
-        """Seed every generator with 0 (the model's initialisation, the data order) and return
-        the device: the first thing each recipe's ``train`` does."""
+    def start(self) -> tuple[torch.device, torch.nn.Module]:
+        """Seed every generator with 0, then build the entry's model (its initialisation is the
+        run's first random draw, the data order comes after); return the device and the model:
+        the first thing each recipe's ``train`` does."""
         seed_everything(0)
-        return self.torch_device()
+        return self.torch_device(), get_model(self.entry.model, **self.entry.kwargs)
+
+    @property
+    def checkpoint_path(self) -> Path:
+        """Where the recipe writes the float16 checkpoint: ``out / <entry's checkpoint name>``."""
+        return self.out / self.entry.checkpoint.name
+
+    @property
+    def card_path(self) -> Path:
+        """Where the recipe writes the model card: ``out / <entry's card name>``."""
+        return self.out / self.entry.card.name
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,6 @@ from ..data.synthetic_scenes import SCENE_STUFF
 from ..engine import WarmupCosine, train_steps
 from ..losses import dice_loss as soft_dice_loss
 from ..losses import sigmoid_focal_loss
-from ..models import get_model
 from ..ops import masks_to_boxes
 from . import Task
 from .cards import metric_table, save_float16, trained_line, write_model_card
@@ -547,15 +546,14 @@ METRIC_NAMES = {"miou_point": "mIoU, 1 point, mask ranked best by SAM",
 def train(config: SamConfig) -> torch.nn.Module:
     """Train the zoo's SAM (:func:`train_sam`), score it on the held-out scenes, write its
     checkpoint and card to ``config.out``; return the trained model."""
-    device = config.start()
+    device, model = config.start()
     entry = config.entry
-    model = get_model(entry.model, **entry.kwargs)
     run = train_sam(model, config, device)
     score = evaluate(model, device, length=config.test_scenes)
-    save_float16(model, config.out / entry.checkpoint.name)
+    save_float16(model, config.checkpoint_path)
     autocast = ", bfloat16 autocast" if device.type == "cuda" else ""
     write_model_card(
-        config.out / entry.card.name,
+        config.card_path,
         title=f"Zoo model `{entry.model}` on synthetic scenes (promptable segmentation)",
         entry=entry, model=model,
         trained=trained_line(config, device, config.steps, run["minutes"]),

@@ -22,7 +22,6 @@ from torch.utils.data import DataLoader, TensorDataset
 from ..data import SyntheticScenes
 from ..engine import WarmupCosine, fit
 from ..losses import ce_dice_loss
-from ..models import get_model
 from . import Task
 from .cards import save_float16, trained_line, write_model_card
 from .recipe import Recipe, TrainConfig
@@ -65,9 +64,8 @@ def evaluate(model: torch.nn.Module, device: torch.device | str = "cpu", *,
 def train(config: SemanticConfig) -> torch.nn.Module:
     """Train ``config.name`` with the recipe above; write its checkpoint and card to
     ``config.out``; return the trained model."""
-    device = config.start()
+    device, model = config.start()
     entry = config.entry
-    model = get_model(entry.model, **entry.kwargs)
     start = time.perf_counter()
     images, labels = scene_tensors(seed=0, length=config.scenes)  # (L, 3, S, S), (L, S, S)
     data_minutes = (time.perf_counter() - start) / 60
@@ -83,12 +81,12 @@ def train(config: SemanticConfig) -> torch.nn.Module:
         live_plot=False)
     minutes = (time.perf_counter() - start) / 60
     score = evaluate(model, device, length=config.test_scenes)
-    save_float16(model, config.out / entry.checkpoint.name)
+    save_float16(model, config.checkpoint_path)
     table = ["| class | IoU |", "| --- | ---: |",
              *[f"| {name} | {score[name]:.3f} |" for name in SyntheticScenes.classes],
              f"| **mIoU** | **{score['miou']:.3f}** |", ""]
     write_model_card(
-        config.out / entry.card.name, title=f"Zoo model `{config.name}` on synthetic scenes",
+        config.card_path, title=f"Zoo model `{config.name}` on synthetic scenes",
         entry=entry, model=model,
         trained=trained_line(config, device, config.steps, minutes)
         + f" (and {data_minutes:.1f} min to draw the data)",
