@@ -5,15 +5,16 @@ the stuff classes (sky, grass, water: scene classes 0..2) with instance 0, the t
 rectangle, triangle: 3..5) with one id per object. This module gives the models their training
 targets and scores them the way the panoptic papers do.
 
-- **Targets**: :func:`panoptic_fpn_target` (Panoptic FPN: Mask R-CNN's things plus a semantic
-  map of stuff and "other") and :func:`segments_target` (Mask2Former and other set predictors:
-  one binary mask and one class per *segment*, each stuff class present being one segment).
+- **Targets**: each model makes its own from a scene's panoptic map (:func:`panoptic_scenes`
+  with ``target=model.targets``). Panoptic FPN: Mask R-CNN's things plus a semantic map of
+  stuff and "other"; Mask2Former: one binary mask and one class per *segment*, each stuff class
+  present being one segment.
 - **Held-out split**: the same 500 scenes of 128 x 128 from seed 1 as the semantic and instance
   zoo (:mod:`segedu.zoo.scores`), never seen in training.
 - **Score** (:func:`evaluate_panoptic`): PQ, SQ and RQ over the split
   (:func:`segedu.metrics.panoptic_quality`, panopticapi's rules), with PQ of things and of stuff.
 - **Training**: Panoptic FPN as the instance models (:func:`train_fpn`:
-  :func:`segedu.zoo.instances.train_detection` on :func:`panoptic_fpn_target`); Mask2Former with
+  :func:`segedu.zoo.instances.train_detection` on its own targets); Mask2Former with
   its set criterion (:func:`train_set_prediction`, :func:`train_mask2former`).
 """
 
@@ -30,20 +31,18 @@ from ..data.synthetic_scenes import SCENE_STUFF, SCENE_THINGS
 from ..engine import WarmupCosine, cycle, train_steps
 from ..metrics import panoptic_quality
 from ..models.universal.mask2former import MaskSetCriterion
-from ..models.universal.panoptic_fpn import scene_semantic_target
 from . import Task
 from .cards import metric_table, save_float16, trained_line, write_card, write_model_card
 from .instances import (
     InstanceConfig,
     detection_card,
-    detection_target,
     load_earlier_run,
     train_detection,
 )
 from .recipe import Recipe, TrainConfig
 from .scores import SIZE, TEST_SCENES
 
-__all__ = ["panoptic_fpn_target", "segments_target", "panoptic_scenes", "held_out_panoptic",
+__all__ = ["panoptic_scenes", "held_out_panoptic",
            "evaluate_panoptic",
            "mask2former_panoptic", "PanopticFPNConfig", "evaluate_fpn", "train_fpn",
            "Mask2FormerConfig", "train_mask2former", "evaluate_mask2former",
@@ -54,32 +53,15 @@ def _plain(x):
     return x.as_subclass(torch.Tensor) if isinstance(x, torch.Tensor) else x
 
 
-def panoptic_fpn_target(target: dict) -> dict[str, torch.Tensor]:
-    """A scene's target -> Panoptic FPN's: :func:`~segedu.zoo.instances.detection_target` (things,
-    labels 1..3) plus ``semantic`` ``(H, W)`` int64: 0 "other" on things, 1..3 sky, grass, water."""
-    return {**detection_target(target),
-            "semantic": scene_semantic_target(_plain(target["semantic"]))}
-
-
-def segments_target(target: dict) -> dict[str, torch.Tensor]:
-    """A scene's target -> one entry per segment: ``labels`` ``(M,)`` int64 scene classes (0..5) and
-    ``masks`` ``(M, H, W)`` bool; the stuff segments (one per stuff class present) come first,
-    then the things in instance order."""
-    semantic = _plain(target["semantic"])
-    stuff = [k for k in SCENE_STUFF if (semantic == k).any()]
-    stuff_masks = [semantic == k for k in stuff]
-    thing_masks = list(_plain(target["masks"]).bool())
-    labels = torch.tensor(stuff + _plain(target["labels"]).tolist(), dtype=torch.int64)
-    masks = torch.stack(stuff_masks + thing_masks) if stuff_masks or thing_masks else \
-        torch.zeros((0, *semantic.shape), dtype=torch.bool)
-    return {"labels": labels, "masks": masks}
-
-
-def panoptic_scenes(*, seed: int, length: int, target: Callable[[dict], dict] = segments_target,
+def panoptic_scenes(*, seed: int, length: int, target: Callable[[torch.Tensor], dict],
                     size: int = SIZE) -> SyntheticScenes:
-    """Scenes of ``seed`` as ``(image (3, S, S), target(scene target))`` items."""
+    """Scenes of ``seed`` as ``(image (3, S, S), target(panoptic))`` items, ``panoptic`` the
+    scene's ``(S, S, 2)`` ``(category_id, instance_id)`` map and ``target`` a model's
+    ``targets`` method (the universal family's: :mod:`segedu.models.universal.base`)."""
     return SyntheticScenes(size=size, length=length, seed=seed,
-                           transforms=lambda image, t: (_plain(image), target(t)))
+                           transforms=lambda image, t: (_plain(image),
+                                                        target(_plain(t["panoptic"])
+                                                               .permute(1, 2, 0))))
 
 
 def held_out_panoptic(length: int = TEST_SCENES) -> tuple[list[torch.Tensor], torch.Tensor]:
@@ -163,7 +145,7 @@ def train_fpn(config: PanopticFPNConfig) -> torch.nn.Module:
     device, model = config.start()
     earlier = [] if config.init_from is None else load_earlier_run(
         model, config.init_from, new_prefix="semantic_head.")
-    dataset = panoptic_scenes(seed=0, length=config.scenes, target=panoptic_fpn_target)
+    dataset = panoptic_scenes(seed=0, length=config.scenes, target=model.targets)
     run = train_detection(model, config, dataset, device)
     score = evaluate_fpn(model, device, length=config.test_scenes)
     save_float16(model, config.checkpoint_path)
@@ -211,7 +193,7 @@ def train_mask2former(model: torch.nn.Module, config: Mask2FormerConfig, device:
     criterion = MaskSetCriterion(num_classes=model.num_classes,
                                  num_points=config.num_points).to(device)
     loader = DataLoader(
-        panoptic_scenes(seed=0, length=config.scenes, target=segments_target),
+        panoptic_scenes(seed=0, length=config.scenes, target=model.targets),
         batch_size=config.batch, shuffle=True, drop_last=True, collate_fn=_stack_collate,
         generator=torch.Generator().manual_seed(0))
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.05)

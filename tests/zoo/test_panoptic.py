@@ -1,6 +1,7 @@
-"""segedu.zoo.panoptic: the panoptic targets agree with the scenes' ground truth, the score is PQ on
-the fixed held-out split, and the recipes train Panoptic FPN from a Mask R-CNN checkpoint and
-Mask2Former."""
+"""segedu.zoo.panoptic: the targets the models make from a scene's panoptic map (their
+``targets`` methods, through panoptic_scenes) agree with the scene's own annotation, the score is
+PQ on the fixed held-out split, and the recipes train Panoptic FPN from a Mask R-CNN checkpoint
+and Mask2Former."""
 
 from __future__ import annotations
 
@@ -11,20 +12,23 @@ from segedu.data import SyntheticScenes
 from segedu.models import get_model
 from segedu.zoo import panoptic
 from segedu.zoo.cards import save_float16
+from segedu.zoo.instances import detection_target
 from segedu.zoo.panoptic import (
     evaluate_panoptic,
     held_out_panoptic,
     mask2former_panoptic,
-    panoptic_fpn_target,
     panoptic_scenes,
-    segments_target,
 )
+
+with torch.device("meta"):  # targets() reads the model's settings only
+    MASK2FORMER = get_model("mask2former")
+PANOPTIC_FPN = get_model("panoptic_fpn")
 
 
 @pytest.mark.parametrize("index", range(6))
 def test_segments_rebuild_the_panoptic_ground_truth(index):
     image, target = SyntheticScenes(size=96, length=6, seed=4)[index]
-    segments = segments_target(target)
+    _, segments = panoptic_scenes(seed=4, length=6, target=MASK2FORMER.targets, size=96)[index]
     masks, labels = segments["masks"], segments["labels"]
     # every pixel lies in exactly one segment
     assert torch.equal(masks.sum(0), torch.ones(96, 96, dtype=torch.int64))
@@ -44,15 +48,19 @@ def test_segments_rebuild_the_panoptic_ground_truth(index):
 
 def test_panoptic_fpn_target_is_things_plus_stuff_and_other():
     _, target = SyntheticScenes(size=64, length=1, seed=0)[0]
-    fpn = panoptic_fpn_target(target)
+    _, fpn = panoptic_scenes(seed=0, length=1, target=PANOPTIC_FPN.targets, size=64)[0]
     semantic = target["semantic"].as_subclass(torch.Tensor)
     assert torch.equal(fpn["semantic"] == 0, semantic >= 3)  # every thing pixel is "other"
     assert torch.equal(fpn["semantic"][semantic < 3], semantic[semantic < 3] + 1)
     assert torch.equal(fpn["labels"], target["labels"].as_subclass(torch.Tensor) - 2)
+    # the things as Mask R-CNN takes them: the zoo's detection targets of the same scene
+    detection = detection_target(target)
+    for key in ("boxes", "labels", "masks"):
+        assert fpn[key].dtype == detection[key].dtype and torch.equal(fpn[key], detection[key])
 
 
 def test_scenes_dataset_gives_the_chosen_targets():
-    image, target = panoptic_scenes(seed=0, length=2, target=panoptic_fpn_target)[1]
+    image, target = panoptic_scenes(seed=0, length=2, target=PANOPTIC_FPN.targets)[1]
     assert type(image) is torch.Tensor and image.shape == (3, 128, 128)
     assert set(target) == {"boxes", "labels", "masks", "semantic"}
 

@@ -9,8 +9,7 @@ and a semantic branch, merged into a panoptic map by heuristics. One concept per
 
 from . import model
 from .combine import PanopticMerge
-from .model import PanopticFPN, panoptic_fpn, scene_semantic_target
+from .model import PanopticFPN, panoptic_fpn
 from .semantic_fpn_head import SemanticFPNHead
 
-__all__ = ["model", "PanopticFPN", "panoptic_fpn", "scene_semantic_target", "PanopticMerge",
-           "SemanticFPNHead"]
+__all__ = ["model", "PanopticFPN", "panoptic_fpn", "PanopticMerge", "SemanticFPNHead"]

@@ -39,7 +39,7 @@ from ..base import UniversalModel
 from .combine import PanopticMerge
 from .semantic_fpn_head import SemanticFPNHead
 
-__all__ = ["PanopticFPN", "panoptic_fpn", "scene_semantic_target"]
+__all__ = ["PanopticFPN", "panoptic_fpn"]
 
 # P2..P5, the levels the head reads
 FPN_STRIDES = dict(zip(FPN_LEVELS, (4, 8, 16, 32), strict=True))
@@ -261,13 +261,6 @@ class PanopticFPN(PanopticMerge, MaskRCNN, UniversalModel):
                      "boxes": o["boxes"]} for o in outputs]
         maps = [self._merge(o, **thresholds) if thresholds else o["panoptic"] for o in outputs]
         return maps if task == "panoptic" else [m[..., 0] for m in maps]
-
-
-def scene_semantic_target(semantic: torch.Tensor) -> torch.Tensor:
-    """A synthetic scene's semantic map (scene classes 0..5) -> the semantic branch's classes:
-    sky, grass, water -> 1, 2, 3 and every thing (circle, rectangle, triangle) -> 0 ("other")."""
-    semantic = torch.as_tensor(semantic).long()
-    return torch.where(semantic <= 2, semantic + 1, torch.zeros_like(semantic))
 
 
 @register_model("panoptic_fpn")

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from segedu.data import SyntheticScenes
+from segedu.data.synthetic_scenes import SCENE_STUFF
 from segedu.models import get_model
 from segedu.models.universal.mask2former import MaskSetCriterion
-from segedu.zoo.panoptic import segments_target
 
 
 def tiny(**kwargs):
@@ -22,15 +22,25 @@ def plain(x):
     return x.as_subclass(torch.Tensor)
 
 
+def scene_segments(target: dict) -> dict[str, torch.Tensor]:
+    """The segments written out from a scene's own annotation: one per stuff class present (in
+    class order), then the thing masks in instance order."""
+    semantic = plain(target["semantic"])
+    stuff = [k for k in SCENE_STUFF if (semantic == k).any()]
+    masks = [semantic == k for k in stuff] + list(plain(target["masks"]).bool())
+    return {"labels": torch.tensor(stuff + plain(target["labels"]).tolist(), dtype=torch.int64),
+            "masks": torch.stack(masks)}
+
+
 def test_targets_are_the_scene_segments():
-    # from the (H, W, 2) panoptic map alone: the same segments, in the same order, as the zoo's
-    # segments_target (stuff first, then the things in instance order) makes from a scene
+    # from the (H, W, 2) panoptic map alone: the same segments, in the same order, as the scene's
+    # own annotation gives (stuff first, then the things in instance order)
     with torch.device("meta"):
         model = get_model("mask2former")
     scenes = SyntheticScenes(size=48, length=4, seed=3)
     for i in range(len(scenes)):
         _, target = scenes[i]
-        expected = segments_target(target)
+        expected = scene_segments(target)
         got = model.targets(plain(target["panoptic"]).permute(1, 2, 0))
         assert torch.equal(got["labels"], expected["labels"])
         assert torch.equal(got["masks"], expected["masks"])
