@@ -56,14 +56,16 @@ def metric_table(score: Mapping[str, float], names: Mapping[str, str] | None = N
     return ["| metric | value |", "| --- | ---: |", *rows, ""]
 
 
-def write_model_card(path: str | Path, *, title: str, entry: ZooEntry, model: torch.nn.Module,
-                     trained: str, recipe: str, held_out: str, table: Sequence[str]) -> Path:
-    """Write the card every recipe writes: :func:`card_head`, the ``trained`` line
-    (:func:`trained_line`), ``- recipe: <recipe>``, ``- held-out split: <held_out>``, a blank
-    line, then the ``table`` lines (:func:`metric_table`, or the recipe's own)."""
-    card = [*card_head(title, entry, model), trained, f"- recipe: {recipe}",
+def write_model_card(config, model: torch.nn.Module, *, title: str, trained: str, recipe: str,
+                     held_out: str, table: Sequence[str]) -> Path:
+    """Write the card every recipe writes to ``config.card_path``: :func:`card_head` of
+    ``config.entry``, the ``trained`` line (:func:`trained_line`), ``- recipe: <recipe>``,
+    ``- held-out split: <held_out>``, a blank line, then the ``table`` lines
+    (:func:`metric_table`, or the recipe's own); ``config`` a recipe's
+    :class:`~segedu.zoo.recipe.TrainConfig`."""
+    card = [*card_head(title, config.entry, model), trained, f"- recipe: {recipe}",
             f"- held-out split: {held_out}", "", *table]
-    return write_card(path, card)
+    return write_card(config.card_path, card)
 
 
 def write_card(path: str | Path, card: Sequence[str]) -> Path:

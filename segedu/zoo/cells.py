@@ -296,7 +296,6 @@ def train(config: CellConfig) -> torch.nn.Module:
     GPU. Write its checkpoint and card (object matching on the held-out images) to
     ``config.out``; return the trained model."""
     device, model = config.start()
-    entry = config.entry
     start = time.perf_counter()
     train_images, train_instances = cell_tensors(seed=0, length=config.images)
     data_minutes = (time.perf_counter() - start) / 60
@@ -324,17 +323,15 @@ def train(config: CellConfig) -> torch.nn.Module:
         "batches of 16, post-processing included).",
         "",
     ]
-    write_model_card(
-        config.card_path, title=f"Zoo model `{config.name}` on synthetic cells",
-        entry=entry, model=model,
-        trained=trained_line(config, device, config.steps, minutes)
-        + f" (and {data_minutes:.1f} min to draw the images)",
-        recipe=f"batch {config.batch} from {config.images} `SyntheticCells` images of "
-        f"{SIZE}x{SIZE} (seed 0, targets computed once), the model's own loss, Adam "
-        f"{config.lr:g} with cosine decay",
-        held_out=f"{config.test_images} images from seed 1, never seen in training; object "
-        "matching (`segedu.metrics.matching`) with the counts added over the split",
-        table=table)
+    trained = (trained_line(config, device, config.steps, minutes)
+               + f" (and {data_minutes:.1f} min to draw the images)")
+    recipe = (f"batch {config.batch} from {config.images} `SyntheticCells` images of {SIZE}x{SIZE} "
+              "(seed 0, targets computed once), the model's own loss, Adam "
+              f"{config.lr:g} with cosine decay")
+    held_out = (f"{config.test_images} images from seed 1, never seen in training; object "
+                "matching (`segedu.metrics.matching`) with the counts added over the split")
+    write_model_card(config, model, title=f"Zoo model `{config.name}` on synthetic cells",
+                     trained=trained, recipe=recipe, held_out=held_out, table=table)
     return model
 
 

@@ -226,26 +226,25 @@ def train_set_prediction(config: Mask2FormerConfig) -> torch.nn.Module:
     """Train the zoo's Mask2Former (:func:`train_mask2former`), score PQ on the held-out scenes,
     write its checkpoint and card to ``config.out``; return the trained model."""
     device, model = config.start()
-    entry = config.entry
     run = train_mask2former(model, config, device)
     score = evaluate_mask2former(model, device, length=config.test_scenes)
     save_float16(model, config.checkpoint_path)
-    write_model_card(
-        config.card_path,
-        title=f"Zoo model `{config.name}` on synthetic scenes (panoptic segmentation)",
-        entry=entry, model=model,
-        trained=trained_line(config, device, config.steps, run["minutes"]),
-        recipe=f"batch {config.batch} from {config.scenes} scenes of {SIZE}x{SIZE} (seed 0), "
+    recipe = (
+        f"batch {config.batch} from {config.scenes} scenes of {SIZE}x{SIZE} (seed 0), "
         "one target per segment (stuff classes and things), Mask2Former's set criterion (class "
         f"2, mask BCE 5, Dice 5 on {config.num_points} importance-sampled points per mask, "
         f"no-object 0.1, every decoder layer), AdamW {config.lr:g} (weight decay 0.05), "
         f"{config.warmup} warm-up steps then cosine decay, gradient norm clipped at 0.01"
-        f"{', bfloat16 autocast' if device.type == 'cuda' else ''}",
+        f"{', bfloat16 autocast' if device.type == 'cuda' else ''}")
+    write_model_card(
+        config, model,
+        title=f"Zoo model `{config.name}` on synthetic scenes (panoptic segmentation)",
+        trained=trained_line(config, device, config.steps, run["minutes"]), recipe=recipe,
+        table=metric_table(score),
         held_out=f"{config.test_scenes} scenes from seed 1, never seen in training; panoptic "
         "inference of the paper (queries kept above 0.8, segments kept when 0.8 of their mask is "
         "theirs); PQ, SQ, RQ over the split (`segedu.metrics.panoptic_quality`, panopticapi's "
-        "rules)",
-        table=metric_table(score))
+        "rules)")
     return model
 
 

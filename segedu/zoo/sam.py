@@ -552,24 +552,25 @@ def train(config: SamConfig) -> torch.nn.Module:
     score = evaluate(model, device, length=config.test_scenes)
     save_float16(model, config.checkpoint_path)
     autocast = ", bfloat16 autocast" if device.type == "cuda" else ""
-    write_model_card(
-        config.card_path,
-        title=f"Zoo model `{entry.model}` on synthetic scenes (promptable segmentation)",
-        entry=entry, model=model,
-        trained=trained_line(config, device, config.steps, run["minutes"]),
-        recipe=f"batch {config.batch} from {config.scenes} scenes of {SIZE}x{SIZE} (seed 0, "
+    recipe = (
+        f"batch {config.batch} from {config.scenes} scenes of {SIZE}x{SIZE} (seed 0, "
         f"drawn on the fly), {config.prompts} targets per image (thing instances and connected "
         "stuff regions), a point (uniform in the mask, 3 masks, the lowest-loss one trained) or "
         "a noisy box (std 10 % of the side, at most 2.5 px), then one correction round (a click "
         "in the error region plus the previous logits as mask prompt); focal + Dice 20:1 on the "
         f"up-sampled logits, IoU head MSE; AdamW {config.lr:g} (weight decay "
         f"{config.weight_decay:g}), {run['warmup']} warm-up steps then cosine decay, gradients "
-        f"clipped at norm 1{autocast}",
-        held_out=f"{config.test_scenes} scenes from seed 1, never seen in training; every "
-        "segment (thing instance or connected stuff region of 32 pixels or more) prompted by one "
-        "click at its most interior pixel (distance-transform maximum) or by its exact box; mean "
-        "IoU over segments",
-        table=metric_table(score, METRIC_NAMES))
+        f"clipped at norm 1{autocast}")
+    held_out = (
+        f"{config.test_scenes} scenes from seed 1, never seen in training; every segment (thing "
+        "instance or connected stuff region of 32 pixels or more) prompted by one click at its "
+        "most interior pixel (distance-transform maximum) or by its exact box; mean IoU over "
+        "segments")
+    write_model_card(
+        config, model,
+        title=f"Zoo model `{entry.model}` on synthetic scenes (promptable segmentation)",
+        trained=trained_line(config, device, config.steps, run["minutes"]), recipe=recipe,
+        held_out=held_out, table=metric_table(score, METRIC_NAMES))
     return model
 
 

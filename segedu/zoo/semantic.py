@@ -65,7 +65,6 @@ def train(config: SemanticConfig) -> torch.nn.Module:
     """Train ``config.name`` with the recipe above; write its checkpoint and card to
     ``config.out``; return the trained model."""
     device, model = config.start()
-    entry = config.entry
     start = time.perf_counter()
     images, labels = scene_tensors(seed=0, length=config.scenes)  # (L, 3, S, S), (L, S, S)
     data_minutes = (time.perf_counter() - start) / 60
@@ -85,15 +84,14 @@ def train(config: SemanticConfig) -> torch.nn.Module:
     table = ["| class | IoU |", "| --- | ---: |",
              *[f"| {name} | {score[name]:.3f} |" for name in SyntheticScenes.classes],
              f"| **mIoU** | **{score['miou']:.3f}** |", ""]
-    write_model_card(
-        config.card_path, title=f"Zoo model `{config.name}` on synthetic scenes",
-        entry=entry, model=model,
-        trained=trained_line(config, device, config.steps, minutes)
-        + f" (and {data_minutes:.1f} min to draw the data)",
-        recipe=f"batch {config.batch} from {config.scenes} scenes of {SIZE}x{SIZE} (seed 0, "
-        f"drawn once), Adam {config.lr:g} with cosine decay, cross-entropy + soft Dice"
-        f"{', plus 0.4 x the same on the auxiliary output' if auxiliary else ''}",
-        held_out=f"{config.test_scenes} scenes from seed 1, never seen in training", table=table)
+    aux = ", plus 0.4 x the same on the auxiliary output" if auxiliary else ""
+    recipe = (f"batch {config.batch} from {config.scenes} scenes of {SIZE}x{SIZE} (seed 0, drawn "
+              f"once), Adam {config.lr:g} with cosine decay, cross-entropy + soft Dice{aux}")
+    write_model_card(config, model, title=f"Zoo model `{config.name}` on synthetic scenes",
+                     trained=trained_line(config, device, config.steps, minutes)
+                     + f" (and {data_minutes:.1f} min to draw the data)",
+                     recipe=recipe, table=table,
+                     held_out=f"{config.test_scenes} scenes from seed 1, never seen in training")
     return model
 
 
