@@ -28,7 +28,7 @@ from segedu.models import get_model  # noqa: E402
 from segedu.models.foundation.dino import patch_features, pca_rgb  # noqa: E402
 from segedu.models.foundation.sam import SamPredictor  # noqa: E402
 from segedu.models.foundation.sam.image_encoder import ImageEncoderViT  # noqa: E402
-from segedu.models.registry import _OFFICIAL, official_file  # noqa: E402
+from segedu.models.registry import official_file, official_url  # noqa: E402
 from segedu.viz.official import (  # noqa: E402
     dino_photographs,
     instances_photographs,
@@ -98,7 +98,7 @@ def test_official_cell_runs_on_cached_random_weights(chapter, name, chapter_env,
     monkeypatch.setenv("SEGEDU_ONLINE", "1")
     torch.manual_seed(0)
     path = official_file(name)
-    assert path.name == Path(_OFFICIAL[name]()).name  # the name in the publisher's URL
+    assert path.name == Path(official_url(name)).name  # the name in the publisher's URL
     path.parent.mkdir(parents=True)
     saved = get_model(name).state_dict()
     torch.save(saved, path)
@@ -137,7 +137,7 @@ def test_official_cell_without_network_fails_in_one_line(chapter, name, chapter_
     with pytest.raises(DownloadError) as error:
         exec(compile(_online_cell(chapter), chapter, "exec"), {})
     message = str(error.value)
-    assert "\n" not in message and _OFFICIAL[name]() in message and name in message
+    assert "\n" not in message and official_url(name) in message and name in message
     assert chapter_env  # it did try, and failed at once
 
 

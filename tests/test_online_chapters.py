@@ -23,7 +23,7 @@ from myst_nb.core.read import read_myst_markdown_notebook
 from segedu.data.download import DownloadError
 from segedu.grading.notebook import read_notebook
 from segedu.models import get_model
-from segedu.models.registry import _OFFICIAL, official_file
+from segedu.models.registry import official_file, official_url
 
 ROOT = Path(__file__).resolve().parents[1]
 MARK = "# official weights, online only"
@@ -66,7 +66,7 @@ def test_official_cell_runs_on_cached_random_weights(chapter, name, chapter_env,
     monkeypatch.setenv("SEGEDU_ONLINE", "1")
     torch.manual_seed(0)
     path = official_file(name)
-    assert path.name == Path(_OFFICIAL[name]()).name  # the name in the publisher's URL
+    assert path.name == Path(official_url(name)).name  # the name in the publisher's URL
     path.parent.mkdir(parents=True)
     torch.save(get_model(name).state_dict(), path)
     namespace: dict = {}
@@ -99,7 +99,7 @@ def test_official_cell_without_network_fails_in_one_line(chapter, name, chapter_
     with pytest.raises(DownloadError) as error:
         exec(compile(_online_cell(chapter), chapter, "exec"), {})
     message = str(error.value)
-    assert "\n" not in message and _OFFICIAL[name]() in message and name in message
+    assert "\n" not in message and official_url(name) in message and name in message
     assert error.value._render_traceback_() == [f"DownloadError: {message}"]
     assert chapter_env  # it did try, and failed at once
 
@@ -138,7 +138,7 @@ def test_chapters_03_and_16_official_models_fail_in_one_line_offline(name, chapt
     with pytest.raises(DownloadError) as error:
         get_model(name, weights="official")
     message = str(error.value)
-    assert "\n" not in message and _OFFICIAL[name]() in message and name in message
+    assert "\n" not in message and official_url(name) in message and name in message
     assert chapter_env and not official_file(name).exists()  # nothing half-written is left
 
 
@@ -172,7 +172,7 @@ def test_chapter_03_runs_dino_on_cached_random_weights(tmp_path):
 
     checkpoints = tmp_path / "checkpoints"
     checkpoints.mkdir()
-    name = Path(_OFFICIAL["dino_vits16"]()).name
+    name = Path(official_url("dino_vits16")).name
     torch.manual_seed(0)
     reference = timm.create_model("vit_small_patch16_224.dino", pretrained=False)
     torch.save(reference.state_dict(), checkpoints / name)

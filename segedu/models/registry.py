@@ -28,7 +28,8 @@ from torch import nn
 
 __all__ = [
     "register_model", "get_model", "list_models", "model_family", "load_weights",
-    "official_state_dict", "official_file", "imagenet_state_dict",
+    "official_state_dict", "official_file", "official_url", "official_models",
+    "imagenet_state_dict",
 ]
 
 _BUILDERS: dict[str, Callable[..., nn.Module]] = {}
@@ -104,7 +105,15 @@ def load_weights(model: nn.Module, path: str | os.PathLike) -> nn.Module:
     return model
 
 
-def _official_url(name: str) -> str:
+def official_models() -> list[str]:
+    """The names of the models registered with an official checkpoint, sorted."""
+    return sorted(_OFFICIAL)
+
+
+def official_url(name: str) -> str:
+    """The address of ``name``'s original checkpoint, as its publisher gives it (torchvision's
+    weight enums, timm's pretrained configurations, segment-anything's host); ``ValueError`` for
+    a model without one."""
     if name not in _OFFICIAL:
         raise ValueError(
             f"{name!r} has no official checkpoint; models with one: {', '.join(sorted(_OFFICIAL))}"
@@ -117,7 +126,7 @@ def official_file(name: str) -> Path:
     "checkpoints" / <the file's name in its URL>``, whether or not it is there yet."""
     from ..config import cache_dir
 
-    return cache_dir() / "checkpoints" / os.path.basename(urlparse(_official_url(name)).path)
+    return cache_dir() / "checkpoints" / os.path.basename(urlparse(official_url(name)).path)
 
 
 def official_state_dict(name: str) -> dict[str, torch.Tensor]:
@@ -133,7 +142,7 @@ def official_state_dict(name: str) -> dict[str, torch.Tensor]:
     """
     from ..data.online import download_errors
 
-    url = _official_url(name)
+    url = official_url(name)
     folder = official_file(name).parent
     with download_errors(f"the official {name} checkpoint", [url]):
         return torch.hub.load_state_dict_from_url(

@@ -13,7 +13,7 @@ import pytest
 import timm
 import torchvision
 
-from segedu.models.registry import _OFFICIAL, official_file
+from segedu.models.registry import official_file, official_models, official_url
 
 TORCHVISION = {
     "fcn_resnet50": torchvision.models.segmentation.FCN_ResNet50_Weights.COCO_WITH_VOC_LABELS_V1,
@@ -27,18 +27,19 @@ TIMM = {"dino_vits16": "vit_small_patch16_224.dino", "dino_vitb16": "vit_base_pa
 
 @pytest.mark.parametrize("name, weights", TORCHVISION.items())
 def test_torchvision_models_use_torchvisions_weight_enum(name, weights):
-    assert _OFFICIAL[name]() == weights.url
+    assert official_url(name) == weights.url
     assert official_file(name).name == weights.url.rsplit("/", 1)[1]
 
 
 @pytest.mark.parametrize("name, tag", TIMM.items())
 def test_dino_models_use_timms_pretrained_config(name, tag):
-    assert _OFFICIAL[name]() == timm.models.get_pretrained_cfg(tag).url
+    assert official_url(name) == timm.models.get_pretrained_cfg(tag).url
 
 
 def test_every_official_model_is_covered():
     sam = {"sam_vit_b", "sam_vit_l", "sam_vit_h"}
-    assert set(_OFFICIAL) - sam <= set(TORCHVISION) | set(TIMM), sorted(_OFFICIAL)
-    for name in sam & set(_OFFICIAL):  # segment-anything's README: <name>_<6 hex digits>.pth
+    assert set(official_models()) - sam <= set(TORCHVISION) | set(TIMM), official_models()
+    # segment-anything's README: <name>_<6 hex digits>.pth
+    for name in sam & set(official_models()):
         pattern = rf"https://dl\.fbaipublicfiles\.com/segment_anything/{name}_[0-9a-f]{{6}}\.pth"
-        assert re.fullmatch(pattern, _OFFICIAL[name]()), _OFFICIAL[name]()
+        assert re.fullmatch(pattern, official_url(name)), official_url(name)

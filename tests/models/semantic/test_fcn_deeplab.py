@@ -110,14 +110,16 @@ def test_official_weights_are_torchvisions_checkpoint(name, tmp_path, monkeypatc
     # the address is torchvision's own
     weights_enum = {"fcn_resnet50": "FCN_ResNet50_Weights",
                     "deeplabv3_resnet50": "DeepLabV3_ResNet50_Weights"}[name]
-    assert (registry._OFFICIAL[name]()
+    assert (registry.official_url(name)
             == getattr(torchvision.models.segmentation, weights_enum).DEFAULT.url)
     # offline: torchvision's randomly initialised model saved as a file stands in for the download
     torch.manual_seed(1)
     reference = _reference(name, num_classes=21, aux_loss=True)
     _perturb_batch_norm(reference)
     path, _ = _hashed_checkpoint(reference, tmp_path / "server")
-    monkeypatch.setitem(registry._OFFICIAL, name, lambda: path.as_uri())
+    official = registry.official_url  # the download is read from the given address instead
+    monkeypatch.setattr(registry, "official_url",
+                        lambda n: path.as_uri() if n == name else official(n))
     monkeypatch.setenv("SEGEDU_CACHE", str(tmp_path / "cache"))
     model = get_model(name, weights="official").eval()
     assert (tmp_path / "cache" / "checkpoints" / path.name).is_file()  # downloaded into the cache
@@ -132,7 +134,9 @@ def test_official_download_with_a_wrong_hash_fails(tmp_path, monkeypatch):
     path, digest = _hashed_checkpoint(get_model("fcn_resnet50"), tmp_path / "server")
     wrong = path.rename(tmp_path / "server"
                         / f"tiny-{'0' * 8 if digest[:8] != '0' * 8 else '1' * 8}.pth")
-    monkeypatch.setitem(registry._OFFICIAL, "fcn_resnet50", lambda: wrong.as_uri())
+    official = registry.official_url
+    monkeypatch.setattr(registry, "official_url",
+                        lambda n: wrong.as_uri() if n == "fcn_resnet50" else official(n))
     monkeypatch.setenv("SEGEDU_CACHE", str(tmp_path / "cache"))
     with pytest.raises(RuntimeError, match="invalid hash value"):
         get_model("fcn_resnet50", weights="official")

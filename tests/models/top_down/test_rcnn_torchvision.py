@@ -18,7 +18,7 @@ from torchvision.ops import MultiScaleRoIAlign as TvMultiScaleRoIAlign
 from torchvision.ops.poolers import _convert_to_roi_format, _setup_scales
 
 import segedu.models.top_down.detection  # noqa: F401  (registers the models)
-from segedu.models.registry import _OFFICIAL, get_model
+from segedu.models.registry import get_model, official_url
 from segedu.nn.frozen_batch_norm import FrozenBatchNorm2d
 
 SMALL = {"min_size": 160, "max_size": 224, "rpn_pre_nms_top_n_test": 300,
@@ -226,4 +226,4 @@ def test_parameter_counts_keys_and_official_url(name, url):
     theirs = getattr(torchvision.models.detection, name)(weights=None, weights_backbone=None)
     assert list(ours.state_dict()) == list(theirs.state_dict())
     assert sum(p.numel() for p in ours.parameters()) == PARAMETERS[name][1]
-    assert _OFFICIAL[name]() == url  # registered; never downloaded in the tests
+    assert official_url(name) == url  # registered; never downloaded in the tests

@@ -17,13 +17,13 @@ def count(model: torch.nn.Module) -> int:
 
 def test_registered_with_official_urls():
     assert {"dino_vits16", "dino_vitb16", "dino_vit_tiny"} <= set(list_models())
-    assert registry._OFFICIAL["dino_vits16"]() == DINO_VITS16_URL
-    assert registry._OFFICIAL["dino_vitb16"]() == DINO_VITB16_URL
+    assert registry.official_url("dino_vits16") == DINO_VITS16_URL
+    assert registry.official_url("dino_vitb16") == DINO_VITB16_URL
     assert (DINO_VITS16_URL
             == "https://dl.fbaipublicfiles.com/dino/dino_deitsmall16_pretrain/dino_deitsmall16_pretrain.pth")
     assert (DINO_VITB16_URL
             == "https://dl.fbaipublicfiles.com/dino/dino_vitbase16_pretrain/dino_vitbase16_pretrain.pth")
-    assert "dino_vit_tiny" not in registry._OFFICIAL
+    assert "dino_vit_tiny" not in registry.official_models()
     # timm's DINO configurations point at the same files
     assert timm.models.get_pretrained_cfg("vit_small_patch16_224.dino").url == DINO_VITS16_URL
     assert timm.models.get_pretrained_cfg("vit_base_patch16_224.dino").url == DINO_VITB16_URL

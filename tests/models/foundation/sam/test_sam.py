@@ -167,10 +167,10 @@ def test_registry_and_official_urls():
     for name in ("sam_vit_b", "sam_vit_l", "sam_vit_h", "sam_tiny"):
         assert name in registry.list_models()
     base = "https://dl.fbaipublicfiles.com/segment_anything/"
-    assert registry._OFFICIAL["sam_vit_b"]() == base + "sam_vit_b_01ec64.pth"
-    assert registry._OFFICIAL["sam_vit_l"]() == base + "sam_vit_l_0b3195.pth"
-    assert registry._OFFICIAL["sam_vit_h"]() == base + "sam_vit_h_4b8939.pth"
-    assert "sam_tiny" not in registry._OFFICIAL
+    assert registry.official_url("sam_vit_b") == base + "sam_vit_b_01ec64.pth"
+    assert registry.official_url("sam_vit_l") == base + "sam_vit_l_0b3195.pth"
+    assert registry.official_url("sam_vit_h") == base + "sam_vit_h_4b8939.pth"
+    assert "sam_tiny" not in registry.official_models()
 
 
 def test_sam_tiny_parameter_count_and_shapes():
