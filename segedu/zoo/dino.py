@@ -404,10 +404,6 @@ def probe_score(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, te
     return float((pred == target).double().mean()), float(mean_iou(pred, target, num_classes))
 
 
-def _scenes(seed: int, length: int) -> tuple[torch.Tensor, torch.Tensor]:
-    return scene_tensors(seed=seed, length=length)  # (L, 3, S, S) float in [0, 1], (L, S, S) int64
-
-
 def evaluate_features(describe: Describe, *, patch: int, length: int = TEST_LENGTH,
                       probe_scenes: int = PROBE_SCENES, normalize: bool = True,
                       batch: int = 50) -> dict[str, float]:
@@ -422,7 +418,7 @@ def evaluate_features(describe: Describe, *, patch: int, length: int = TEST_LENG
     """
     def features_and_classes(seed: int, count: int) -> tuple[torch.Tensor, torch.Tensor,
                                                              torch.Tensor]:
-        images, semantic = _scenes(seed, count)
+        images, semantic = scene_tensors(seed=seed, length=count)  # (L, 3, S, S), (L, S, S)
         feats = torch.cat([describe(images[i:i + batch]).float().cpu()
                            for i in range(0, count, batch)])
         classes = patch_classes(semantic, patch)

@@ -106,11 +106,6 @@ def scene_segments(target: dict[str, Any], *, min_area: int = MIN_STUFF_AREA) ->
     return torch.stack(segments)
 
 
-def _mask_box(mask: torch.Tensor) -> torch.Tensor:
-    """``(H, W)`` bool -> its box ``(4,)`` ``(x0, y0, x1, y1)`` in pixel indices (inclusive)."""
-    return masks_to_boxes(mask[None])[0]
-
-
 def _uniform_pixel(mask: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
     """A pixel ``(x, y)`` drawn uniformly among the True pixels of ``mask`` ``(H, W)``."""
     ys, xs = torch.nonzero(mask, as_tuple=True)
@@ -140,7 +135,7 @@ def sample_prompts(segments: torch.Tensor, count: int, rng: np.random.Generator,
     points, boxes = [], []
     for i in index.tolist():
         points.append(_uniform_pixel(segments[i], rng))
-        box = _mask_box(segments[i])
+        box = masks_to_boxes(segments[i][None])[0]  # (x0, y0, x1, y1), inclusive
         side = torch.stack([box[2] - box[0], box[3] - box[1]]).repeat(2) + 1  # (w, h, w, h)
         noise = torch.from_numpy(rng.standard_normal(4)).float() * BOX_NOISE * side
         box = box + noise.clamp(-BOX_NOISE_MAX, BOX_NOISE_MAX)
@@ -461,7 +456,7 @@ def sam_answers(model: torch.nn.Module, image: torch.Tensor, segments: torch.Ten
     if embedding is None:
         embedding = model.embed_images(image[None].to(device) * 255)  # SAM takes 0..255
     points = torch.stack([interior_point(s) for s in segments]).to(device)
-    boxes = torch.stack([_mask_box(s) for s in segments]).to(device)
+    boxes = masks_to_boxes(segments).to(device)  # (M, 4) inclusive pixel indices
     # both prompt kinds in one decoder call (two tokens each), as in training
     prompts = {"is_point": torch.arange(2 * len(segments), device=device) < len(segments),
                "points": torch.cat([points, points]), "boxes": torch.cat([boxes, boxes])}

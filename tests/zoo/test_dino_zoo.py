@@ -34,6 +34,7 @@ from segedu.models.foundation.dino.ibot import (
     random_block_masks,
 )
 from segedu.zoo import ZOO, ZooEntry, dino
+from segedu.zoo.scores import scene_tensors
 
 ENTRY = ZooEntry("dino_vit_tiny", dict(), lr=5e-4, steps=2, task="features", batch=2)
 
@@ -157,7 +158,7 @@ def test_augmentation_keeps_hue_and_colour():
 
 
 def test_dino_steps_lower_the_loss_on_a_fixed_batch():
-    images, _ = dino._scenes(0, 4)
+    images, _ = scene_tensors(seed=0, length=4)
     torch.manual_seed(0)
     augment = dino.dino_augmentation(n_local=2)
     crops = collate_crops([augment((x * 255).to(torch.uint8)) for x in images])
@@ -172,7 +173,7 @@ def test_dino_steps_lower_the_loss_on_a_fixed_batch():
 
 
 def test_ibot_steps_lower_the_loss_on_a_fixed_batch():
-    images, _ = dino._scenes(0, 4)
+    images, _ = scene_tensors(seed=0, length=4)
     torch.manual_seed(0)
     views = collate_crops([dino.dino_augmentation()((x * 255).to(torch.uint8)) for x in images])
     g = torch.Generator().manual_seed(0)
@@ -232,7 +233,7 @@ def _lookup_describer(noise: bool, regions: bool = False):
     class) or random numbers (``noise=True``)."""
     table = []
     for seed in (0, 1):
-        images, semantic = dino._scenes(seed, 4)
+        images, semantic = scene_tensors(seed=seed, length=4)
         table += list(zip(images,
                           dino.patch_classes(semantic.clamp(max=3) if regions else semantic, 8),
                           strict=True))

@@ -12,6 +12,7 @@ import torchvision
 
 import segedu.models.foundation.sam  # noqa: F401  (registers sam_tiny)
 from segedu.models import get_model
+from segedu.ops import masks_to_boxes
 from segedu.zoo import sam as zs
 
 torch.set_num_threads(1)
@@ -195,7 +196,7 @@ def test_answers_equal_the_official_forward(model):
     image, segments = _image_and_segments()
     answers = zs.sam_answers(model, image, segments)
     points = torch.stack([zs.interior_point(s) for s in segments])
-    boxes = torch.stack([zs._mask_box(s) for s in segments])
+    boxes = masks_to_boxes(segments)
     record = {"image": image * 255, "original_size": (128, 128)}
     official_points = model([{**record, "point_coords": points[:, None],
                               "point_labels": torch.ones(len(points), 1)}],
