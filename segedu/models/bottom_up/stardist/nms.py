@@ -53,7 +53,8 @@ import torch
 from ._checks import _numpy
 from .polygons import rays_to_polygons
 
-__all__ = ["polygon_area", "polygon_intersection_area", "polygon_nms"]
+__all__ = ["polygon_area", "polygon_intersection_area", "polygon_nms", "area_in_boxes",
+           "star_shaped", "simple_polygons"]
 
 
 def polygon_area(vertices: np.ndarray) -> np.ndarray:
@@ -217,10 +218,10 @@ def _suppress_fast(vertices: np.ndarray, areas: np.ndarray, centers: np.ndarray,
 
     For a kept polygon ``A`` and a later one ``B`` whose boxes meet in the box ``R``:
 
-    - ``|A ∩ B| <= |R|`` for any polygons; and for a simple polygon (:func:`_star_shaped`)
+    - ``|A ∩ B| <= |R|`` for any polygons; and for a simple polygon (:func:`star_shaped`)
       ``|A ∩ B| <= |A ∩ R|`` (the other may be any polygon); when both are simple,
     - ``|A ∩ B| <= min(|A ∩ R|, |B ∩ R|)`` and ``|A ∩ B| >= |A ∩ R| + |B ∩ R| - |R|`` (both lie in
-      ``R``), areas computed edge by edge (:func:`_area_in_boxes`, 32 numbers a pair instead of the
+      ``R``), areas computed edge by edge (:func:`area_in_boxes`, 32 numbers a pair instead of the
       thousands of the exact sweep), first in ``R`` whole, then in 4 x 4 cells of it.
 
     A bound decides a pair when it clears the threshold by a millionth of the area (far more than
@@ -232,8 +233,8 @@ def _suppress_fast(vertices: np.ndarray, areas: np.ndarray, centers: np.ndarray,
     """
     n = len(vertices)
     low, high = vertices.min(axis=1), vertices.max(axis=1)  # (K, 2) bounding boxes
-    simple = _star_shaped(vertices, centers)
-    simple[~simple] = _simple_polygons(vertices[~simple])
+    simple = star_shaped(vertices, centers)
+    simple[~simple] = simple_polygons(vertices[~simple])
     edges = _stacked_edges(vertices)
     suppressed = np.zeros(n, bool)
     waiting = np.zeros(n, bool)  # a pair (kept, this one) waits for its exact overlap
@@ -288,7 +289,7 @@ def _settle(pairs: list[tuple[int, np.ndarray]], vertices: np.ndarray, areas: np
 
 
 def _edges(vertices: np.ndarray) -> tuple[np.ndarray, ...]:
-    """What :func:`_area_in_boxes` needs of the edges of polygons ``(..., V, 2)``, each
+    """What :func:`area_in_boxes` needs of the edges of polygons ``(..., V, 2)``, each
     ``(..., V)``: start, x range, slope (0 for vertical edges) and its inverse (inf or nan for
     horizontal or empty edges), whether the edge is horizontal or empty, and its direction along
     x (+1, -1, 0)."""
@@ -311,7 +312,7 @@ def _stacked_edges(vertices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.stack([e for k, e in enumerate(edges) if k != 6]), edges[6]
 
 
-def _area_in_boxes(vertices: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+def area_in_boxes(vertices: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
     """``|P ∩ box|`` for simple polygons ``vertices (..., V, 2)`` and boxes ``[low, high]``
     ``(..., 2)``.
 
@@ -326,7 +327,7 @@ def _area_in_boxes(vertices: np.ndarray, low: np.ndarray, high: np.ndarray) -> n
 
 def _area_in_boxes_of(edges: tuple[np.ndarray, ...], low: np.ndarray,
                       high: np.ndarray) -> np.ndarray:
-    """:func:`_area_in_boxes` of polygons given by their :func:`_edges`."""
+    """:func:`area_in_boxes` of polygons given by their :func:`_edges`."""
     x_a, y_a, x_min, x_max, slope, inverse, flat, direction = edges
     x0, y0 = low[..., 0, None], low[..., 1, None]  # (..., 1)
     x1, y1 = high[..., 0, None], high[..., 1, None]
@@ -383,14 +384,14 @@ def _overlap_bounds(edges: tuple[np.ndarray, np.ndarray], simple: np.ndarray, i:
     return lower.sum(axis=1), upper.sum(axis=1)
 
 
-def _simple_polygons(vertices: np.ndarray) -> np.ndarray:
+def simple_polygons(vertices: np.ndarray) -> np.ndarray:
     """``(K,)`` bool: polygon ``k`` of ``vertices (K, V, 2)``, with integer coordinates (below
     2**24), is simple: once its repeated vertices are merged, no two edges meet except consecutive
     ones at their common vertex (and those do not fold back onto each other). Its boundary is then
     a Jordan curve: winding number +1 or -1 inside (one sign), 0 outside, so the bounds of
     :func:`_suppress_fast` hold for it. Exact: every orientation is an integer below 2**50.
 
-    For the polygons that :func:`_star_shaped` rejects: snapping makes some boundaries zig-zag
+    For the polygons that :func:`star_shaped` rejects: snapping makes some boundaries zig-zag
     (a vertex behind its neighbours as seen from the centre) without crossing themselves.
     Non-integer coordinates (``snap=False``) are never called simple here.
     """
@@ -437,7 +438,7 @@ def _simple_polygons(vertices: np.ndarray) -> np.ndarray:
     return integral & (n >= 3) & ~crossing & ~fold
 
 
-def _star_shaped(vertices: np.ndarray, centers: np.ndarray) -> np.ndarray:
+def star_shaped(vertices: np.ndarray, centers: np.ndarray) -> np.ndarray:
     """``(K,)`` bool: polygon ``k`` goes once around its centre, counter-clockwise or clockwise,
     never back. Then every ray from the centre crosses its boundary at most once: it is star-shaped
     about its centre, winding number 1 inside and 0 outside, so its shoelace area is its area under

@@ -43,7 +43,7 @@ import torch
 from ._checks import _check_n_rays
 from .labels import as_label_image
 
-__all__ = ["ray_angles", "ray_directions", "star_distances"]
+__all__ = ["ray_angles", "ray_directions", "star_distances", "step_shifts"]
 
 
 def ray_angles(n_rays: int = 32) -> np.ndarray:
@@ -147,7 +147,7 @@ def _star_distances_fast(labels: np.ndarray, n_rays: int) -> torch.Tensor:
     2. the pixel looked at, ``(rint(row + off_row), rint(col + off_col))`` in float32, is almost
        always the start pixel moved by a whole *shift* that is the same for every start: when the
        fraction of ``off`` is farther from 1/2 than the float32 rounding of ``row + off`` can move
-       it (:func:`_step_shifts`), ``rint(row + off) = row + floor(off) + [frac(off) > 1/2]``. Such a
+       it (:func:`step_shifts`), ``rint(row + off) = row + floor(off) + [frac(off) > 1/2]``. Such a
        step costs one index per (pixel, ray) pair: start + shift of its ray. At the other steps
        (a fraction at 1/2 within rounding, e.g. ``off = 0.5`` for 12 rays) the pixels are looked up
        row by row and column by column in ``(R, H)`` and ``(R, W)`` tables, as the reference
@@ -242,7 +242,7 @@ def _star_distances_fast(labels: np.ndarray, n_rays: int) -> torch.Tensor:
     return torch.from_numpy(dist.reshape(n_rays, height, width))
 
 
-def _step_shifts(off_row: np.ndarray, off_col: np.ndarray, height: int, width: int,
+def step_shifts(off_row: np.ndarray, off_col: np.ndarray, height: int, width: int,
                  padded_width: int) -> np.ndarray | None:
     """``(R,)`` shifts in the padded image of the pixels looked at after walking ``off`` along each
     ray, the same for every start pixel, or None when that cannot be guaranteed (see

@@ -16,8 +16,8 @@ from segedu.models.bottom_up.stardist import (
     rays_to_polygons,
     star_distances,
 )
-from segedu.models.bottom_up.stardist.nms import _area_in_boxes, _simple_polygons, _star_shaped
-from segedu.models.bottom_up.stardist.rays import _step_shifts
+from segedu.models.bottom_up.stardist.nms import area_in_boxes, simple_polygons, star_shaped
+from segedu.models.bottom_up.stardist.rays import step_shifts
 
 
 def _shifts_by_rounding(off_row, off_col, height, width, padded_width):
@@ -42,7 +42,7 @@ def test_step_shifts_equal_rounding_every_start(n_rays):
     n_none = 0
     for _ in range(80):
         off_row, off_col = off_row + d_row, off_col + d_col
-        fast = _step_shifts(off_row, off_col, 70, 90, 92)
+        fast = step_shifts(off_row, off_col, 70, 90, 92)
         slow = _shifts_by_rounding(off_row, off_col, 70, 90, 92)
         if fast is None:
             n_none += 1
@@ -62,11 +62,11 @@ def test_step_shifts_near_half_and_far_from_the_origin():
         off_row = np.nextafter(base, base + rng.choice([-1, 1], 8)).astype(np.float32)
         off_row[::2] = base[::2]  # exact halves too
         off_col = rng.uniform(-60, 60, 8).astype(np.float32)
-        fast = _step_shifts(off_row, off_col, 5000, 40, 42)
+        fast = step_shifts(off_row, off_col, 5000, 40, 42)
         slow = _shifts_by_rounding(off_row, off_col, 5000, 40, 42)
         assert fast is None or np.array_equal(fast, slow)
     off = np.array([3.25, -7.75], np.float32)
-    np.testing.assert_array_equal(_step_shifts(off, off, 5000, 40, 42),
+    np.testing.assert_array_equal(step_shifts(off, off, 5000, 40, 42),
                                   _shifts_by_rounding(off, off, 5000, 40, 42))
 
 
@@ -110,8 +110,8 @@ def test_simple_polygons_by_hand():
     for polygon, expected in cases:
         v = np.array(polygon, float)
         padded = np.concatenate([v, np.repeat(v[-1:], 10 - len(v), axis=0)])  # V = 10 for all
-        assert _simple_polygons(padded[None])[0] == expected, polygon
-    assert not _simple_polygons(np.array([square], float) + 0.5)[0]  # snap=False: never
+        assert simple_polygons(padded[None])[0] == expected, polygon
+    assert not simple_polygons(np.array([square], float) + 0.5)[0]  # snap=False: never
 
 
 def test_simple_polygons_have_green_areas_in_boxes():
@@ -123,8 +123,8 @@ def test_simple_polygons_have_green_areas_in_boxes():
     dist = rng.uniform(0.3, 1, (400, 16)) * rng.uniform(1, 6, (400, 1))
     points = rng.integers(0, 30, (400, 2))
     vertices = _snapped(dist, points)
-    simple = _simple_polygons(vertices)
-    star = _star_shaped(vertices, points[:, ::-1].astype(float))
+    simple = simple_polygons(vertices)
+    star = star_shaped(vertices, points[:, ::-1].astype(float))
     assert simple.mean() > 0.5 and np.sum(simple & ~star) > 10
     for v in vertices[simple][:150]:
         area = polygon_area(v)
@@ -134,7 +134,7 @@ def test_simple_polygons_have_green_areas_in_boxes():
         box = np.array([[low[0], low[1]], [high[0], low[1]], [high[0], high[1]],
                         [low[0], high[1]]])
         expected = polygon_intersection_area(v, box[None])[0]
-        assert _area_in_boxes(v, low, high) == pytest.approx(expected, abs=1e-9)
+        assert area_in_boxes(v, low, high) == pytest.approx(expected, abs=1e-9)
 
 
 def test_pairwise_intersection_areas_are_the_same_bits():
@@ -165,8 +165,8 @@ def test_fast_nms_with_zigzag_polygons_equals_readable(thresh):
     scores = rng.uniform(0, 1, n)
     vertices = _snapped(dist, points)
     centers = points[:, ::-1].astype(float)
-    assert np.sum(~_star_shaped(vertices, centers) & _simple_polygons(vertices)) > 10
-    assert np.sum(~_simple_polygons(vertices)) > 10
+    assert np.sum(~star_shaped(vertices, centers) & simple_polygons(vertices)) > 10
+    assert np.sum(~simple_polygons(vertices)) > 10
     fast = polygon_nms(dist, points, scores, thresh).numpy()
     readable = polygon_nms(dist, points, scores, thresh, method="readable").numpy()
     np.testing.assert_array_equal(fast, readable)

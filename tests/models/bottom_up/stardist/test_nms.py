@@ -205,7 +205,7 @@ def test_star_shaped_polygons_and_their_areas():
     polygon it calls simple (rays shorter than a pixel included), the area that Green's theorem
     gives inside a box that holds it equals the shoelace area and the area under the non-zero rule
     (the exact sweep of the polygon with itself)."""
-    from segedu.models.bottom_up.stardist.nms import _area_in_boxes, _star_shaped
+    from segedu.models.bottom_up.stardist.nms import area_in_boxes, star_shaped
 
     c = np.array([[5.0, 5.0]])
     square = np.array([[7, 5], [7, 7], [3, 7], [3, 3], [7, 3]], float)
@@ -217,17 +217,17 @@ def test_star_shaped_polygons_and_their_areas():
     for polygon, expected in ((square, True), (square[::-1], True), (corner, True),
                               (corner[::-1], True),
                               (bow_tie, False), (back, False), (twice, False)):
-        assert _star_shaped(polygon[None], c)[0] == expected, polygon
+        assert star_shaped(polygon[None], c)[0] == expected, polygon
     rng = np.random.default_rng(3)
     # some rays of length 0
     dist = rng.uniform(0, 6, (300, 16)) * (rng.uniform(0, 1, (300, 16)) > 0.1)
     points = rng.integers(0, 20, (300, 2))
     polygons = rays_to_polygons(dist, points).numpy()[:, ::-1].transpose(0, 2, 1)
     vertices = np.trunc(polygons.astype(float))
-    simple = _star_shaped(vertices, points[:, ::-1].astype(float))
+    simple = star_shaped(vertices, points[:, ::-1].astype(float))
     assert 0.5 < simple.mean() < 1
     for v in vertices[simple]:
         area = polygon_area(v)
-        green = _area_in_boxes(v, v.min(axis=0) - 1, v.max(axis=0) + 1)
+        green = area_in_boxes(v, v.min(axis=0) - 1, v.max(axis=0) + 1)
         assert green == pytest.approx(area, abs=1e-9)
         assert polygon_intersection_area(v, v[None])[0] == pytest.approx(area, abs=1e-9)
