@@ -44,8 +44,7 @@ from ....ops import box_convert, generalized_box_iou
 from .hungarian_matcher import HungarianMatcher, check_box_outputs, check_set_targets
 
 __all__ = ["SetCriterion", "matched_query_index", "no_object_class_weights",
-           "num_targets_per_process",
-           "set_class_loss"]
+           "num_targets_per_process", "set_class_loss", "weighted_loss_sum"]
 
 Indices = Sequence[tuple[torch.Tensor, torch.Tensor]]
 
@@ -68,6 +67,19 @@ def num_targets_per_process(targets: Sequence[Mapping[str, torch.Tensor]],
         torch.distributed.all_reduce(count)
         world_size = torch.distributed.get_world_size()
     return torch.clamp(count / world_size, min=1).item()
+
+
+def weighted_loss_sum(losses: Mapping[str, torch.Tensor],
+                      weight_dict: Mapping[str, float]) -> torch.Tensor:
+    """``sum(weight_dict[base] * value)`` over ``losses``, where an auxiliary layer's key
+    ``"<base>_<i>"`` takes its base's weight and keys without a weight (logged figures such as
+    ``class_error``) are left out."""
+    total = 0.0
+    for key, value in losses.items():
+        base = key.rsplit("_", 1)[0] if key.rsplit("_", 1)[-1].isdigit() else key
+        if base in weight_dict:
+            total = total + weight_dict[base] * value
+    return total
 
 
 def no_object_class_weights(num_classes: int, eos_coef: float) -> torch.Tensor:
@@ -219,9 +231,4 @@ class SetCriterion(nn.Module):
 
     def total(self, losses: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """The weighted sum of the losses that ``forward`` returned (auxiliary ones included)."""
-        total = 0.0
-        for key, value in losses.items():
-            base = key.rsplit("_", 1)[0] if key.rsplit("_", 1)[-1].isdigit() else key
-            if base in self.weight_dict:
-                total = total + self.weight_dict[base] * value
-        return total
+        return weighted_loss_sum(losses, self.weight_dict)

@@ -53,6 +53,7 @@ from ..detr.set_criterion import (
     no_object_class_weights,
     num_targets_per_process,
     set_class_loss,
+    weighted_loss_sum,
 )
 from .matcher import MaskHungarianMatcher, check_mask_outputs, check_mask_targets
 from .point_sampling import point_sample, sample_uncertain_points
@@ -194,9 +195,4 @@ class MaskSetCriterion(nn.Module):
 
     def total(self, losses: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """The weighted sum of the losses that ``forward`` returned (auxiliary ones included)."""
-        total = 0.0
-        for key, value in losses.items():
-            base = key.rsplit("_", 1)[0] if key.rsplit("_", 1)[-1].isdigit() else key
-            if base in self.weight_dict:
-                total = total + self.weight_dict[base] * value
-        return total
+        return weighted_loss_sum(losses, self.weight_dict)
