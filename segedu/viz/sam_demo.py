@@ -22,8 +22,9 @@ import io
 from typing import Any
 
 import numpy as np
-import torch
 from PIL import Image
+
+from ..models.foundation.sam.predictor import predictor_image
 
 __all__ = ["SamClickDemo", "render_mask"]
 
@@ -31,19 +32,6 @@ MASK_COLOR = np.array([30, 144, 255], dtype=np.float64)  # the mask's tint (RGB)
 PLACEHOLDER_GREY = 235  # the empty answer slots before the first click: a light grey image
 ANSWER_WIDTH = 256  # the largest width (px) at which each of the three answers is drawn
 POINT_COLORS = {1: (0, 220, 0), 0: (230, 0, 0)}  # foreground green, background red
-
-
-def _uint8_image(image: Any) -> np.ndarray:
-    """``(H, W, 3)`` uint8 from that, or from a float ``(3, H, W)`` tensor in [0, 1]."""
-    if isinstance(image, torch.Tensor):
-        if image.ndim != 3 or image.shape[0] != 3 or not image.is_floating_point():
-            raise ValueError(f"a tensor image must be float (3, H, W) in [0, 1], got {image.dtype} "
-                             f"{tuple(image.shape)}")
-        return (image.detach().clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
-    image = np.asarray(image)
-    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise ValueError(f"an array image must be uint8 (H, W, 3), got {image.dtype} {image.shape}")
-    return image
 
 
 def render_mask(image: np.ndarray, mask: np.ndarray | None, points: np.ndarray,
@@ -92,7 +80,7 @@ class SamClickDemo:
         from ipyevents import Event
 
         self.predictor, self.alpha = predictor, alpha
-        self.image = _uint8_image(image)
+        self.image = predictor_image(image)
         self.points = np.zeros((0, 2), dtype=np.float64)
         self.labels = np.zeros((0,), dtype=np.int64)
         self.masks: np.ndarray | None = None

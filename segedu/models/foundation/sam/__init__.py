@@ -31,7 +31,7 @@ from .labelling import label_images, write_coco
 from .layers import LayerNorm2d, MLPBlock
 from .mask_decoder import MaskDecoder
 from .position_encoding import PositionEmbeddingRandom
-from .predictor import SamPredictor
+from .predictor import SamPredictor, predictor_image
 from .prompt_encoder import PromptEncoder
 from .sam import Sam
 from .transforms import ResizeLongestSide
@@ -51,6 +51,7 @@ __all__ = [
     "MLPBlock",
     "ResizeLongestSide",
     "SamPredictor",
+    "predictor_image",
     "SamAutomaticMaskGenerator",
     "build_sam",
     "sam_vit_b",

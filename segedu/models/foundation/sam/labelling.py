@@ -27,23 +27,9 @@ import numpy as np
 import torch
 
 from ....data.coco_export import mask_to_rle
+from .predictor import predictor_image
 
 __all__ = ["label_images", "write_coco"]
-
-
-def _as_uint8_hwc(image: torch.Tensor | np.ndarray, index: int) -> np.ndarray:
-    """A ``(3, H, W)`` float tensor in [0, 1] or a ``(H, W, 3)`` uint8 array ->
-    ``(H, W, 3)`` uint8."""
-    if isinstance(image, torch.Tensor):
-        if image.ndim != 3 or image.shape[0] != 3 or not image.is_floating_point():
-            raise ValueError(f"images[{index}]: a tensor image must be float (3, H, W) in [0, 1], "
-                             f"got {image.dtype} {tuple(image.shape)}")
-        return (image.detach().clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
-    image = np.asarray(image)
-    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise ValueError(f"images[{index}]: an array image must be uint8 (H, W, 3), got "
-                         f"{image.dtype} {image.shape}")
-    return image
 
 
 def label_images(images: Sequence[torch.Tensor | np.ndarray], *, detector: Callable, predictor: Any,
@@ -73,7 +59,7 @@ def label_images(images: Sequence[torch.Tensor | np.ndarray], *, detector: Calla
         "categories": [{"id": int(k), "name": str(v)} for k, v in sorted(categories.items())],
     }
     for index, image in enumerate(images):
-        pixels = _as_uint8_hwc(image, index)
+        pixels = predictor_image(image, name=f"images[{index}]")
         height, width = pixels.shape[:2]
         coco["images"].append({"id": index + 1, "width": width, "height": height,
                                "file_name": file_names[index] if file_names

@@ -28,7 +28,27 @@ import torch
 from .sam import Sam
 from .transforms import ResizeLongestSide
 
-__all__ = ["SamPredictor"]
+__all__ = ["SamPredictor", "predictor_image"]
+
+
+def predictor_image(image: torch.Tensor | np.ndarray, *, name: str | None = None) -> np.ndarray:
+    """The ``(H, W, 3)`` uint8 array that :meth:`SamPredictor.set_image` takes, from a float
+    ``(3, H, W)`` tensor in [0, 1] (rounded to 8 bits) or from such an array itself.
+
+    A tensor or array of another shape or dtype raises ``ValueError``; ``name`` (for example
+    ``"images[2]"``) starts the message.
+    """
+    where = f"{name}: " if name else ""
+    if isinstance(image, torch.Tensor):
+        if image.ndim != 3 or image.shape[0] != 3 or not image.is_floating_point():
+            raise ValueError(f"{where}a tensor image must be float (3, H, W) in [0, 1], got "
+                             f"{image.dtype} {tuple(image.shape)}")
+        return (image.detach().clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"{where}an array image must be uint8 (H, W, 3), got {image.dtype} "
+                         f"{image.shape}")
+    return image
 
 
 class SamPredictor:
