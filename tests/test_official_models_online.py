@@ -9,8 +9,6 @@ naming the URL). The figures come from :mod:`segedu.viz.official`, tested here o
 
 from __future__ import annotations
 
-import socket
-import sys
 from pathlib import Path
 
 import matplotlib
@@ -20,7 +18,6 @@ import torch
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from myst_nb.core.read import read_myst_markdown_notebook  # noqa: E402
 
 from segedu.data import skimage_photograph  # noqa: E402
 from segedu.data.download import DownloadError  # noqa: E402
@@ -36,42 +33,13 @@ from segedu.viz.official import (  # noqa: E402
     semantic_photographs,
     voc_val_example,
 )
+from tests.online_cells import online_cell  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-MARK = "# official weights, online only"
 CHAPTERS = {
     "03_classical_segmentation.md": "dino_vits16",
     "16_segment_anything.md": "sam_vit_b",
 }
 PANELS = {"dino_vits16": 4 * 3, "sam_vit_b": 3}  # axes of each cell's figure
-
-
-def _online_cell(chapter: str) -> str:
-    text = (ROOT / "course" / chapter).read_text(encoding="utf8")
-    cells = [c.source for c in read_myst_markdown_notebook(text).cells
-             if c.cell_type == "code" and c.source.startswith(MARK)]
-    assert len(cells) == 1, f"{chapter}: expected one cell starting with {MARK!r}"
-    return cells[0]
-
-
-@pytest.fixture
-def chapter_env(tmp_path, monkeypatch):
-    """A fresh cache, not on Colab, and a network that refuses every connection (recorded)."""
-    monkeypatch.setenv("SEGEDU_FAST", "1")
-    monkeypatch.setenv("SEGEDU_CACHE", str(tmp_path))
-    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
-    connections = []
-
-    def refuse(self, address):
-        connections.append(address)
-        raise OSError(101, "Network is unreachable")
-
-    monkeypatch.setattr(socket, "getaddrinfo", lambda host, port, *a, **k: [
-        (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", ("192.0.2.1", port))])
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    plt.close("all")
-    yield connections
-    plt.close("all")
 
 
 @pytest.fixture
@@ -103,7 +71,7 @@ def test_official_cell_runs_on_cached_random_weights(chapter, name, chapter_env,
     saved = get_model(name).state_dict()
     torch.save(saved, path)
     namespace: dict = {}
-    exec(compile(_online_cell(chapter), chapter, "exec"), namespace)
+    exec(compile(online_cell(chapter), chapter, "exec"), namespace)
     out = capsys.readouterr().out
     assert out.startswith("Data: scikit-image") and "weights: official" in out
     assert "online mode: on" in out and "made with the official" in out
@@ -122,7 +90,7 @@ def test_official_cell_offline_says_so_in_one_line(chapter, name, chapter_env, m
                                                    capsys):
     monkeypatch.setenv("SEGEDU_ONLINE", "0")
     namespace: dict = {}
-    exec(compile(_online_cell(chapter), chapter, "exec"), namespace)
+    exec(compile(online_cell(chapter), chapter, "exec"), namespace)
     out = capsys.readouterr().out
     assert out.startswith("This page was built offline") and out.count("\n") == 1
     assert str(official_file(name)) in out and not official_file(name).exists()
@@ -135,10 +103,21 @@ def test_official_cell_without_network_fails_in_one_line(chapter, name, chapter_
                                                          monkeypatch):
     monkeypatch.setenv("SEGEDU_ONLINE", "1")
     with pytest.raises(DownloadError) as error:
-        exec(compile(_online_cell(chapter), chapter, "exec"), {})
+        exec(compile(online_cell(chapter), chapter, "exec"), {})
     message = str(error.value)
     assert "\n" not in message and official_url(name) in message and name in message
     assert chapter_env  # it did try, and failed at once
+
+
+@pytest.mark.parametrize("name", ["dino_vits16", "sam_vit_b"])
+def test_chapters_03_and_16_official_models_fail_in_one_line_offline(name, chapter_env,
+                                                                    monkeypatch):
+    """Chapters 03 (DINO) and 16 (SAM) load these through the same registry path."""
+    with pytest.raises(DownloadError) as error:
+        get_model(name, weights="official")
+    message = str(error.value)
+    assert "\n" not in message and official_url(name) in message and name in message
+    assert chapter_env and not official_file(name).exists()  # nothing half-written is left
 
 
 def test_dino_photographs_shows_each_photograph_and_its_tokens():
@@ -267,7 +246,7 @@ def test_cell_adds_the_voc_image_when_voc_is_cached(chapter, name, truth, chapte
     write_voc(tmp_path / "voc")  # tmp_path is $SEGEDU_CACHE (chapter_env)
     official_file(name).parent.mkdir(parents=True)
     torch.save(get_model(name).state_dict(), official_file(name))
-    exec(compile(_online_cell(chapter), chapter, "exec"), {})
+    exec(compile(online_cell(chapter), chapter, "exec"), {})
     first = capsys.readouterr().out.splitlines()[0]
     assert first.startswith("Data: scikit-image photographs (astronaut, chelsea, coffee) and "
                             "VOC 2012 val 2007_000003 | weights: torchvision's official")

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
-import matplotlib
 import pytest
 import torch
 from myst_nb.core.read import read_myst_markdown_notebook
@@ -24,40 +22,14 @@ from segedu.data.download import DownloadError
 from segedu.grading.notebook import read_notebook
 from segedu.models import get_model
 from segedu.models.registry import official_file, official_url
+from tests.online_cells import online_cell
 
 ROOT = Path(__file__).resolve().parents[1]
-MARK = "# official weights, online only"
 CHAPTERS = {
     "07_fcn.md": "fcn_resnet50",
     "09_context.md": "deeplabv3_resnet50",
     "11_instance_segmentation.md": "maskrcnn_resnet50_fpn",
 }
-
-
-def _online_cell(chapter: str) -> str:
-    text = (ROOT / "course" / chapter).read_text(encoding="utf8")
-    cells = [c.source for c in read_myst_markdown_notebook(text).cells
-             if c.cell_type == "code" and c.source.startswith(MARK)]
-    assert len(cells) == 1, f"{chapter}: expected one cell starting with {MARK!r}"
-    return cells[0]
-
-
-@pytest.fixture
-def chapter_env(tmp_path, monkeypatch):
-    monkeypatch.setenv("SEGEDU_FAST", "1")
-    monkeypatch.setenv("SEGEDU_CACHE", str(tmp_path))
-    monkeypatch.delitem(__import__("sys").modules, "google.colab", raising=False)
-    matplotlib.use("Agg")
-    connections = []
-
-    def refuse(self, address):
-        connections.append(address)
-        raise OSError(101, "Network is unreachable")
-
-    monkeypatch.setattr(socket, "getaddrinfo", lambda host, port, *a, **k: [
-        (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", ("192.0.2.1", port))])
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    return connections
 
 
 @pytest.mark.parametrize("chapter, name", CHAPTERS.items())
@@ -70,7 +42,7 @@ def test_official_cell_runs_on_cached_random_weights(chapter, name, chapter_env,
     path.parent.mkdir(parents=True)
     torch.save(get_model(name).state_dict(), path)
     namespace: dict = {}
-    exec(compile(_online_cell(chapter), chapter, "exec"), namespace)
+    exec(compile(online_cell(chapter), chapter, "exec"), namespace)
     out = capsys.readouterr().out
     assert "Data: scikit-image photographs" in out and "official" in out
     assert chapter_env == []  # nothing tried to connect
@@ -86,7 +58,7 @@ def test_official_cell_offline_says_so_in_one_line(chapter, name, chapter_env, m
                                                    capsys):
     monkeypatch.setenv("SEGEDU_ONLINE", "0")
     namespace: dict = {}
-    exec(compile(_online_cell(chapter), chapter, "exec"), namespace)
+    exec(compile(online_cell(chapter), chapter, "exec"), namespace)
     out = capsys.readouterr().out
     assert out.startswith("Offline (segedu.config.online() is false)") and out.count("\n") == 1
     assert "official" not in namespace and not official_file(name).exists()
@@ -97,7 +69,7 @@ def test_official_cell_without_network_fails_in_one_line(chapter, name, chapter_
                                                          monkeypatch):
     monkeypatch.setenv("SEGEDU_ONLINE", "1")
     with pytest.raises(DownloadError) as error:
-        exec(compile(_online_cell(chapter), chapter, "exec"), {})
+        exec(compile(online_cell(chapter), chapter, "exec"), {})
     message = str(error.value)
     assert "\n" not in message and official_url(name) in message and name in message
     assert error.value._render_traceback_() == [f"DownloadError: {message}"]
@@ -129,17 +101,6 @@ def test_the_weights_check_can_fail():
     assert LOADS_OR_TRAINS.search('m = get_model("unet", weights="zoo")')
     assert LOADS_OR_TRAINS.search("history = fit(model, loader)")
     assert not LOADS_OR_TRAINS.search("KMeans(3).fit(x)")
-
-
-@pytest.mark.parametrize("name", ["dino_vits16", "sam_vit_b"])
-def test_chapters_03_and_16_official_models_fail_in_one_line_offline(name, chapter_env,
-                                                                    monkeypatch):
-    """Chapters 03 (DINO) and 16 (SAM) load these through the same registry path."""
-    with pytest.raises(DownloadError) as error:
-        get_model(name, weights="official")
-    message = str(error.value)
-    assert "\n" not in message and official_url(name) in message and name in message
-    assert chapter_env and not official_file(name).exists()  # nothing half-written is left
 
 
 RUN_UNTIL_OFFICIAL_CELL = '''

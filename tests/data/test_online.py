@@ -43,23 +43,6 @@ from tests.data.fake_datasets import (
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def no_network(monkeypatch):
-    """Every connection fails at once as on a machine without a route; records socket timeouts."""
-    seen = []
-
-    def refuse(self, address):
-        seen.append(self.gettimeout())
-        raise OSError(101, "Network is unreachable")
-
-    def resolve(host, port, *args, **kwargs):  # name lookups succeed, so connect is reached
-        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", ("192.0.2.1", port))]
-
-    monkeypatch.setattr(socket, "getaddrinfo", resolve)
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    return seen
-
-
 def _nearest(labels: np.ndarray, size: int) -> torch.Tensor:
     """The painted labels resized to (size, size) by nearest neighbour (PyTorch's rule)."""
     x = torch.from_numpy(labels.astype(np.float32))[None, None]

@@ -1,0 +1,45 @@
+"""Fixtures shared by the test packages: a machine without a network, and a chapter cell's
+environment."""
+
+from __future__ import annotations
+
+import socket
+import sys
+
+import pytest
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Every connection fails at once, as on a machine without a route. Name lookups succeed, so
+    ``connect`` is reached; returns the list of the socket timeouts of the attempts."""
+    seen = []
+
+    def refuse(self, address):
+        seen.append(self.gettimeout())
+        raise OSError(101, "Network is unreachable")
+
+    def resolve(host, port, *args, **kwargs):
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", ("192.0.2.1", port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    return seen
+
+
+@pytest.fixture
+def chapter_env(tmp_path, monkeypatch, no_network):
+    """A book chapter's cell as the offline tests run it: fast mode, a fresh cache in
+    ``tmp_path``, not on Colab, matplotlib's Agg backend with no figure open before or after,
+    and no network (yields ``no_network``'s record of the attempts)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    monkeypatch.setenv("SEGEDU_FAST", "1")
+    monkeypatch.setenv("SEGEDU_CACHE", str(tmp_path))
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    plt.close("all")
+    yield no_network
+    plt.close("all")
