@@ -1,5 +1,5 @@
-"""Fixtures shared by the test packages: a machine without a network, and a chapter cell's
-environment."""
+"""Fixtures shared by the test packages: a machine without a network, and the environments in
+which a chapter's or a lab's online cell is run without one."""
 
 from __future__ import annotations
 
@@ -43,3 +43,16 @@ def chapter_env(tmp_path, monkeypatch, no_network):
     plt.close("all")
     yield no_network
     plt.close("all")
+
+
+@pytest.fixture
+def online_lab(tmp_path, monkeypatch, no_network):
+    """A lab's online cell as the offline tests run it: online and fast mode, the cache and the
+    working directory in ``tmp_path`` (the test fills the cache or not), matplotlib's Agg
+    backend, and no network (returns ``no_network``'s record of the attempts)."""
+    monkeypatch.setenv("SEGEDU_ONLINE", "1")
+    monkeypatch.setenv("SEGEDU_FAST", "1")
+    monkeypatch.setenv("SEGEDU_CACHE", str(tmp_path))
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.chdir(tmp_path)
+    return no_network

@@ -6,7 +6,6 @@ Nothing here reaches the network: every test that could download blocks ``socket
 
 from __future__ import annotations
 
-import json
 import socket
 import subprocess
 import sys
@@ -39,6 +38,7 @@ from tests.data.fake_datasets import (
     write_resnet34_checkpoint,
     write_voc,
 )
+from tests.online_cells import one_line, solution_cells
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -118,25 +118,18 @@ def test_voc_keeps_classes_and_the_void_label(tmp_path):
         voc_segmentation(tmp_path, image_set="val")
 
 
-def _one_line(error: BaseException) -> str:
-    text = str(error)
-    assert "\n" not in text, text
-    assert error._render_traceback_() == [f"DownloadError: {text}"]  # what Jupyter shows
-    return text
-
-
 def test_offline_downloads_fail_in_one_line_naming_the_url(tmp_path, monkeypatch, no_network):
     monkeypatch.setenv("SEGEDU_CACHE", str(tmp_path / "cache"))
     with pytest.raises(DownloadError) as pets:
         pets_segmentation(download=True)
-    assert PETS_URLS[0] in _one_line(pets.value) and "offline" in str(pets.value)
+    assert PETS_URLS[0] in one_line(pets.value) and "offline" in str(pets.value)
     with pytest.raises(DownloadError) as voc:
         voc_segmentation(download=True)
-    assert VOC_URLS["2012"] in _one_line(voc.value)
+    assert VOC_URLS["2012"] in one_line(voc.value)
     url = torchvision.models.segmentation.FCN_ResNet50_Weights.DEFAULT.url
     with pytest.raises(DownloadError) as fcn:
         get_model("fcn_resnet50", weights="official")
-    assert url in _one_line(fcn.value) and "fcn_resnet50" in str(fcn.value)
+    assert url in one_line(fcn.value) and "fcn_resnet50" in str(fcn.value)
     # every connection had a timeout: an unreachable server cannot hang a notebook
     assert no_network and set(no_network) == {DOWNLOAD_TIMEOUT}
     assert socket.getdefaulttimeout() is None  # restored afterwards
@@ -151,21 +144,12 @@ def test_download_errors_keeps_other_errors_and_reports_timeouts():
         raise TimeoutError("timed out")
 
 
-def _lab04_cells(*ids: str) -> str:
-    notebook = json.loads((ROOT / "solutions" / "04_unet.ipynb").read_text(encoding="utf8"))
-    cells = {cell["id"]: "".join(cell["source"]) for cell in notebook["cells"]}
-    return "\n".join(cells[i] for i in ids)
-
-
 @pytest.fixture
-def lab04_online(tmp_path, monkeypatch, no_network):
-    """Lab 04's import cell, its data cell and its online cell, in fast and online mode, with
-    the cache in ``tmp_path`` (its callers fill it or not)."""
-    monkeypatch.setenv("SEGEDU_ONLINE", "1")
-    monkeypatch.setenv("SEGEDU_FAST", "1")
-    monkeypatch.setenv("SEGEDU_CACHE", str(tmp_path))
-    monkeypatch.setenv("MPLBACKEND", "Agg")
-    return compile(_lab04_cells("lab04-02", "lab04-18", "lab04-online"), "lab04", "exec")
+def lab04_online(online_lab):
+    """Lab 04's import cell, its data cell and its online cell (``online_lab``: the cache in
+    ``tmp_path``, which its callers fill or not)."""
+    return compile(solution_cells("04_unet.ipynb", "lab04-02", "lab04-18", "lab04-online"),
+                   "lab04", "exec")
 
 
 def test_lab04_online_cell_trains_on_fake_pets(tmp_path, lab04_online, capsys):
@@ -182,10 +166,10 @@ def test_lab04_online_cell_trains_on_fake_pets(tmp_path, lab04_online, capsys):
     assert_started_from_resnet34_checkpoint(namespace["pet_model"].encoder)
 
 
-def test_lab04_online_cell_offline_fails_in_one_line(lab04_online, capsys):
+def test_lab04_online_cell_offline_fails_inone_line(lab04_online, capsys):
     with pytest.raises(DownloadError) as error:
         exec(lab04_online, {})
-    assert PETS_URLS[0] in _one_line(error.value)
+    assert PETS_URLS[0] in one_line(error.value)
 
 
 def test_lab04_online_cell_says_it_is_skipped_offline(lab04_online, monkeypatch, capsys):
@@ -196,7 +180,7 @@ def test_lab04_online_cell_says_it_is_skipped_offline(lab04_online, monkeypatch,
     assert "Offline (segedu.config.online() is false)" in capsys.readouterr().out
 
 
-def test_jupyter_shows_a_download_error_as_one_line():
+def test_jupyter_shows_a_download_error_asone_line():
     """IPython (the kernel of Jupyter and Colab) prints _render_traceback_, not a traceback."""
     cell = ("from segedu.data.download import DownloadError\n"
             "def fetch():\n"

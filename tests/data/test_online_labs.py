@@ -9,9 +9,6 @@ cell says so in one line and reaches for no network.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 import torch
 
@@ -22,16 +19,7 @@ from tests.data.fake_datasets import (
     write_resnet34_checkpoint,
     write_voc,
 )
-from tests.data.test_online import _one_line, no_network  # noqa: F401 (a fixture)
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _cells(notebook: str, *ids: str) -> str:
-    cells = json.loads((ROOT / "solutions" / notebook).read_text(encoding="utf8"))["cells"]
-    sources = {cell["id"]: "".join(cell["source"]) for cell in cells}
-    return "\n".join(sources[i] for i in ids)
-
+from tests.online_cells import one_line, solution_cells
 
 # lab 01: its imports, the functions the students write (solutions here), the synthetic run of
 # section 7 (fast mode: a few steps per loss) that fills `losses` and `results`, then the branch
@@ -40,14 +28,9 @@ LAB01 = ("lab01-02", "lab01-04", "lab01-08", "lab01-12", "lab01-16", "lab01-trai
 
 
 @pytest.fixture
-def lab01_online(tmp_path, monkeypatch, no_network):  # noqa: F811 (the imported fixture)
-    monkeypatch.setenv("SEGEDU_ONLINE", "1")
-    monkeypatch.setenv("SEGEDU_FAST", "1")
-    monkeypatch.setenv("SEGEDU_CACHE", str(tmp_path))
-    monkeypatch.setenv("MPLBACKEND", "Agg")
-    monkeypatch.chdir(tmp_path)
+def lab01_online(online_lab):
     source = ("from segedu.config import pick, seed_everything\n"  # as lab01-train-08 does
-              + _cells("01_losses.ipynb", *LAB01))
+              + solution_cells("01_losses.ipynb", *LAB01))
     return compile(source, "lab01", "exec")
 
 
@@ -82,17 +65,12 @@ def test_lab01_online_cell_compares_the_losses_on_fake_voc(fake_voc_cache, lab01
     assert weight[[0, 1, 8, 15]].gt(0).all() and weight[2] == 0
 
 
-def test_lab01_online_cell_trains_the_losses_that_passed(fake_voc_cache, tmp_path, monkeypatch,
-                                                         capsys, no_network):  # noqa: F811
+def test_lab01_online_cell_trains_the_losses_that_passed(fake_voc_cache, online_lab, capsys):
     """A student whose inverse_frequency is still blank: no weighted CE, the others train."""
-    monkeypatch.setenv("SEGEDU_ONLINE", "1")
-    monkeypatch.setenv("SEGEDU_FAST", "1")
-    monkeypatch.setenv("SEGEDU_CACHE", str(tmp_path))
-    monkeypatch.chdir(tmp_path)
     blank = "def inverse_frequency(target, num_classes):\n    raise NotImplementedError\n"
     source = ("from segedu.config import pick, seed_everything\n"
-              + _cells("01_losses.ipynb", *LAB01[:6]) + "\n" + blank
-              + _cells("01_losses.ipynb", *LAB01[6:]))
+              + solution_cells("01_losses.ipynb", *LAB01[:6]) + "\n" + blank
+              + solution_cells("01_losses.ipynb", *LAB01[6:]))
     namespace: dict = {}
     exec(compile(source, "lab01", "exec"), namespace)
     assert set(namespace["voc_results"]) == {"CE", "CE + Dice", "focal"}
@@ -100,10 +78,10 @@ def test_lab01_online_cell_trains_the_losses_that_passed(fake_voc_cache, tmp_pat
     assert "finish section 2 (inverse_frequency)" in capsys.readouterr().out
 
 
-def test_lab01_online_cell_offline_fails_in_one_line(lab01_online, capsys):
+def test_lab01_online_cell_offline_fails_inone_line(lab01_online, capsys):
     with pytest.raises(DownloadError) as error:
         exec(lab01_online, {})
-    assert VOC_URLS["2012"] in _one_line(error.value)
+    assert VOC_URLS["2012"] in one_line(error.value)
 
 
 def test_lab01_online_cell_says_it_is_skipped_offline(lab01_online, monkeypatch, capsys):
@@ -121,8 +99,8 @@ def test_lab01_online_cell_says_it_is_skipped_offline(lab01_online, monkeypatch,
     ("07_panoptic.ipynb", "lab07-online", "synthetic scenes", "COCO-panoptic"),
 ])
 def test_labs_without_real_data_say_so_in_one_line_online(notebook, cell, data, reason,
-                                                          monkeypatch, capsys, no_network):  # noqa: F811
-    code = compile(_cells(notebook, cell), cell, "exec")
+                                                          monkeypatch, capsys, no_network):
+    code = compile(solution_cells(notebook, cell), cell, "exec")
     monkeypatch.setenv("SEGEDU_ONLINE", "1")
     exec(code, {})
     out = capsys.readouterr().out
