@@ -105,10 +105,13 @@ def train_steps(
             update(loss, step)
             if scheduler is not None:
                 scheduler.step()
+        logs = (step + 1) % log_every == 0 or step + 1 == steps
+        if after_step is not None or logs:  # read the parts off the device once
+            values = {"loss": value, **{k: float(v.detach()) for k, v in parts.items()}}
         if after_step is not None:
-            after_step(step, {"loss": value, **{k: float(v.detach()) for k, v in parts.items()}})
-        if (step + 1) % log_every == 0 or step + 1 == steps:
-            last = {"loss": value, **{k: float(v.detach()) for k, v in parts.items()}}
+            after_step(step, dict(values))
+        if logs:
+            last = values
             if log is not None:
                 minutes = (time.perf_counter() - began) / 60
                 terms = ", ".join(f"{k} {v:.4f}" for k, v in last.items() if k != "loss")
