@@ -58,13 +58,9 @@ def _pixel_edge_boxes(masks: torch.Tensor) -> torch.Tensor:
     whole pixels, so a mask over columns ``x0..x1`` gets ``x0`` and ``x1 + 1`` (COCO's
     ``[x, y, w, h]`` with ``w`` the number of columns, torchvision's detection targets); an empty
     mask gets ``[0, 0, 0, 0]``."""
-    # segedu.ops.masks_to_boxes (torchvision's convention) gives the last pixel's index: add 1
-    # to x2 and y2 of the non-empty masks, so the right and bottom edges close the last pixel
     if masks.ndim != 3:
         raise SampleError(f"masks must have shape (N, H, W), got {tuple(masks.shape)}")
-    boxes = masks_to_boxes(masks)
-    boxes[:, 2:] += masks.flatten(1).any(dim=1, keepdim=True)
-    return boxes
+    return masks_to_boxes(masks, pixel_edges=True)
 
 
 def panoptic_to_hw2(panoptic: torch.Tensor) -> torch.Tensor:

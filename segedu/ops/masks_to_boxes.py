@@ -6,14 +6,11 @@ of that column. A single-pixel mask therefore gets a zero-area box. This is what
 :func:`torchvision.ops.masks_to_boxes` returns.
 
 This is segedu's only ``masks_to_boxes``. The sample format's boxes
-(:func:`segedu.data.make_target`, :class:`segedu.data.BoxesFromMasks`) and Mask2Former's
-predicted boxes follow the other, *pixel-edge* convention of COCO, detectron2 and detection
-targets: the box covers whole pixels, so its ``x2, y2`` are one larger. Those callers add the 1
-themselves, to non-empty masks only (an empty mask keeps the all-zero box, as torchvision
-documents)::
-
-    boxes = masks_to_boxes(m)
-    boxes[:, 2:] += m.flatten(1).any(dim=1, keepdim=True)  # pixel edges
+(:func:`segedu.data.make_target`, :class:`segedu.data.BoxesFromMasks`), the detection targets
+of Panoptic FPN and the zoo, and Mask2Former's predicted boxes follow the other, *pixel-edge*
+convention of COCO, detectron2 and detection targets: the box covers whole pixels, so its
+``x2, y2`` are one larger. They ask for it with ``pixel_edges=True``, which adds the 1 to
+non-empty masks only (an empty mask keeps the all-zero box, as torchvision documents).
 """
 
 from __future__ import annotations
@@ -23,12 +20,13 @@ import torch
 __all__ = ["masks_to_boxes"]
 
 
-def masks_to_boxes(masks: torch.Tensor) -> torch.Tensor:
+def masks_to_boxes(masks: torch.Tensor, *, pixel_edges: bool = False) -> torch.Tensor:
     """``xyxy`` boxes ``(N, 4)`` (float32) around the non-zero pixels of masks ``(N, H, W)``.
 
     Any non-zero value counts as foreground (bool, integer or float masks). ``x2``/``y2`` are
-    the last occupied column/row (inclusive, as torchvision); an empty mask gives
-    ``[0, 0, 0, 0]``; ``N = 0`` gives a ``(0, 4)`` tensor.
+    the last occupied column/row (inclusive, as torchvision), or with ``pixel_edges=True`` one
+    more: the right and bottom edges of those pixels. An empty mask gives ``[0, 0, 0, 0]``;
+    ``N = 0`` gives a ``(0, 4)`` tensor.
 
     One deliberate difference: for ``N > 0`` masks of zero size (``H = 0`` or ``W = 0``)
     torchvision returns a ``(0, 4)`` tensor (it tests ``masks.numel() == 0``), losing the
@@ -61,5 +59,7 @@ def masks_to_boxes(masks: torch.Tensor) -> torch.Tensor:
     x2 = torch.where(cols, xs, -1).amax(dim=1)
 
     tight = torch.stack([x1, y1, x2, y2], dim=1).float()
+    if pixel_edges:  # the far edges of the last column and row
+        tight[:, 2:] += 1
     boxes[nonempty] = tight[nonempty]  # empty masks keep the all-zero box
     return boxes

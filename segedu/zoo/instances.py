@@ -7,8 +7,8 @@ module gives them the synthetic scenes in that form and scores them the COCO way
 
 - **Targets**: the scenes' *things* only (circle, rectangle, triangle, scene classes 3..5) become
   detection labels 1..3, with 0 the background, as torchvision's models expect; the boxes are the
-  masks' pixel-edge boxes (``masks_to_boxes`` gives the centres of the extreme pixels, so one
-  pixel is added to ``x2`` and ``y2``: a box that covers its mask, never of zero size).
+  masks' pixel-edge boxes (``masks_to_boxes(..., pixel_edges=True)``: ``x2`` and ``y2`` one past
+  the last pixel, a box that covers its mask, never of zero size).
 - **Held-out split**: the same 500 scenes of 128 x 128 from seed 1 as the semantic zoo
   (:mod:`segedu.zoo.scores`), never seen in training.
 - **Score**: mask mAP and box mAP (COCO's, :func:`segedu.metrics.mean_average_precision`, equal to
@@ -57,7 +57,7 @@ def detection_target(target: dict) -> dict[str, torch.Tensor]:
     ``masks`` (M, H, W) uint8: the things, in torchvision's detection format."""
     masks = target["masks"].as_subclass(torch.Tensor).to(torch.uint8)  # (M, H, W)
     labels = target["labels"].as_subclass(torch.Tensor) - (_FIRST_THING - 1)  # 3..5 -> 1..3
-    boxes = masks_to_boxes(masks.bool()) + torch.tensor([0.0, 0.0, 1.0, 1.0])  # cover the pixels
+    boxes = masks_to_boxes(masks.bool(), pixel_edges=True)  # cover the pixels
     return {"boxes": boxes, "labels": labels.long(), "masks": masks}
 
 

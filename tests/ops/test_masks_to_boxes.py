@@ -61,6 +61,25 @@ def test_plus_one_relation_on_random_nonempty_masks():
     assert not data[~nonempty].any()  # an empty mask keeps the all-zero box
 
 
+def test_pixel_edges_is_torchvision_plus_one_on_nonempty_masks():
+    """``pixel_edges=True`` against torchvision's boxes moved by hand, on random masks of every
+    dtype (empty ones keep the zero box), and on the hand-made masks above."""
+    shift = torch.tensor([0.0, 0.0, 1.0, 1.0])
+    for seed, dtype in enumerate([torch.bool, torch.uint8, torch.float32, torch.int64] * 5):
+        g = torch.Generator().manual_seed(100 + seed)
+        masks = random_masks(8, 6, 9, generator=g, dtype=dtype)
+        nonempty = masks.flatten(1).any(dim=1)
+        expected = tvo.masks_to_boxes(masks) + shift * nonempty[:, None]
+        torch.testing.assert_close(masks_to_boxes(masks, pixel_edges=True), expected,
+                                   rtol=0, atol=0)
+    masks = torch.zeros(3, 4, 5, dtype=torch.bool)
+    masks[0, 1:3, 2:5] = True
+    masks[1, 3, 0] = True
+    assert masks_to_boxes(masks, pixel_edges=True).tolist() == [[2, 1, 5, 3], [0, 3, 1, 4],
+                                                                [0, 0, 0, 0]]
+    assert masks_to_boxes(torch.zeros(0, 4, 4), pixel_edges=True).shape == (0, 4)
+
+
 def test_empty_inputs():
     assert masks_to_boxes(torch.zeros(0, 4, 4, dtype=torch.bool)).shape == (0, 4)
     # masks of zero size are empty masks: one zero box each. torchvision returns (0, 4) here

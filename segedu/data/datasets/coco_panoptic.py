@@ -165,10 +165,8 @@ class COCOPanoptic(SegmentationDataset):
     def _box(segment: dict[str, Any], region: np.ndarray, where: str) -> list[float]:
         """The segment's JSON ``bbox`` as XYXY, or the tight box of its pixels when it has none."""
         if "bbox" not in segment:
-            box = masks_to_boxes(torch.from_numpy(region[None]))[0]
-            if region.any():  # x2, y2 from the last pixel's index to its edge, as the bbox's
-                box[2:] += 1
-            return box.tolist()
+            # x2, y2 on the last pixel's edge, as the bbox's
+            return masks_to_boxes(torch.from_numpy(region[None]), pixel_edges=True)[0].tolist()
         try:
             x, y, bw, bh = (float(v) for v in segment["bbox"])
         except (TypeError, ValueError) as error:

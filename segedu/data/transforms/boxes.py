@@ -84,10 +84,8 @@ class BoxesFromMasks(v2.Transform):
         # 2. drop the instances that have no pixel left
         keep = masks.flatten(1).any(dim=1)
         target = _keep_instances(target, keep)
-        # 3. the tight box of every remaining (non-empty) mask: segedu.ops.masks_to_boxes gives
-        #    the last pixel's index (torchvision's convention); + 1 puts x2, y2 on the pixel's edge
-        boxes = masks_to_boxes(target["masks"])
-        boxes[:, 2:] += 1
+        # 3. the tight box of every remaining (non-empty) mask, x2 and y2 on the pixels' edges
+        boxes = masks_to_boxes(target["masks"], pixel_edges=True)
         target["boxes"] = tv_tensors.BoundingBoxes(
             boxes,
             format=tv_tensors.BoundingBoxFormat.XYXY,

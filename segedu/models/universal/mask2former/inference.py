@@ -163,10 +163,8 @@ class QueryInference:
             binary = logit > 0
             inside = binary.flatten(1).float()
             mask_scores = (logit.sigmoid().flatten(1) * inside).sum(1) / (inside.sum(1) + 1e-6)
-            # 4. boxes: segedu.ops.masks_to_boxes gives the last pixel's index; + 1 on the non-empty
-            #    masks puts x2, y2 on the pixel's far edge (empty masks keep the zero box)
-            boxes = masks_to_boxes(binary)
-            boxes[:, 2:] += binary.flatten(1).any(dim=1, keepdim=True)
+            # 4. boxes on the pixels' far edges (empty masks keep the zero box)
+            boxes = masks_to_boxes(binary, pixel_edges=True)
             results.append({"masks": binary, "scores": class_scores * mask_scores, "labels": labels,
                             "boxes": boxes})
         return results

@@ -231,7 +231,7 @@ class PanopticFPN(PanopticMerge, MaskRCNN, UniversalModel):
             & (category[None] == pairs[:, 1, None, None])
         labels = torch.tensor([self.thing_categories.index(int(c)) for c in pairs[:, 1]],
                               dtype=torch.int64, device=target.device)
-        boxes = masks_to_boxes(masks) + torch.tensor([0.0, 0.0, 1.0, 1.0], device=target.device)
+        boxes = masks_to_boxes(masks, pixel_edges=True)
         return {"boxes": boxes, "labels": labels, "masks": masks.to(torch.uint8),
                 "semantic": semantic}
 
