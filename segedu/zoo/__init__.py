@@ -9,7 +9,8 @@ Reproduce a checkpoint with ``python -m segedu.zoo.train <name>``: :mod:`segedu.
 up the recipe of the entry's :class:`Task` (one module each: :mod:`~segedu.zoo.semantic`,
 :mod:`~segedu.zoo.instances`, :mod:`~segedu.zoo.panoptic`, :mod:`~segedu.zoo.sam`,
 :mod:`~segedu.zoo.dino`, :mod:`~segedu.zoo.cells`), each with a configuration dataclass,
-``train(config)`` and ``evaluate(model)``; :mod:`segedu.zoo.cards` writes checkpoints and cards.
+``train(config)`` and ``evaluate(model)``; :mod:`segedu.zoo.float16` writes and reads the
+checkpoints, :mod:`segedu.zoo.cards` the cards.
 :mod:`segedu.zoo.scores` holds the held-out split and scores every semantic zoo model on it
 (``compare()``: mIoU, parameters, images per second), as the book's comparison table does. How
 each checkpoint came to be (runs, pilots) is in the cards and in ``segedu/zoo/README.md``.
@@ -23,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from .float16 import load_float32
 
 __all__ = ["Task", "ZooEntry", "ZOO", "zoo_state_dict", "FOLDER"]
 
@@ -159,5 +162,4 @@ def zoo_state_dict(name: str) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: reproduce it with "
                                 f"`python -m segedu.zoo.train {name}`")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    return load_float32(path)

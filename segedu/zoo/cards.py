@@ -1,9 +1,9 @@
-"""Checkpoints and model cards of the zoo: what every recipe writes at the end of its run.
+"""Model cards of the zoo: what every recipe writes beside its checkpoint at the end of its run.
 
-A checkpoint is the model's state dict in float16, on the CPU (``<model>_<data>.pt``); its card
-(``.md`` beside it) opens with :func:`card_head` (title, how to build the model, its size), then
-says how it was trained (the command, :func:`where`, the time) and gives its held-out scores,
-often as :func:`metric_table` (which the re-scoring tests read back).
+A checkpoint (``<model>_<data>.pt``, written by :func:`segedu.zoo.float16.save_float16`) has its
+card (``.md`` beside it), which opens with :func:`card_head` (title, how to build the model, its
+size), then says how it was trained (the command, :func:`where`, the time) and gives its held-out
+scores, often as :func:`metric_table` (which the re-scoring tests read back).
 """
 
 from __future__ import annotations
@@ -17,26 +17,8 @@ import torch
 
 from . import ZooEntry
 
-__all__ = ["save_float16", "load_float32", "card_head", "metric_table", "write_card", "where",
-           "trained_line", "write_model_card",
+__all__ = ["card_head", "metric_table", "write_card", "where", "trained_line", "write_model_card",
            "quoted_card"]
-
-
-def save_float16(model: torch.nn.Module, path: str | Path) -> Path:
-    """Save ``model``'s state dict to ``path``: floating tensors in float16, all on the CPU
-    (wherever the model was trained); the folder is created. Returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: (v.half() if v.is_floating_point() else v).cpu()
-             for k, v in model.state_dict().items()}
-    torch.save(state, path)
-    return path
-
-
-def load_float32(path: str | Path) -> dict[str, torch.Tensor]:
-    """A checkpoint written by :func:`save_float16`, floating tensors back in float32."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
 
 
 def card_head(title: str, entry: ZooEntry, model: torch.nn.Module) -> list[str]:

@@ -40,7 +40,8 @@ from ..data import SyntheticCells, dsb2018_nuclei
 from ..engine import WarmupCosine, fit
 from ..metrics import matching
 from . import Task
-from .cards import save_float16, trained_line, where, write_model_card
+from .cards import trained_line, where, write_model_card
+from .float16 import save_float16
 from .recipe import Recipe, TrainConfig
 
 __all__ = ["SIZE", "TRAIN_IMAGES", "TEST_IMAGES", "THRESHOLDS", "cell_tensors", "held_out_cells",

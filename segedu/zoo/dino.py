@@ -108,14 +108,8 @@ from ..models.foundation.dino.ibot import (
 )
 from ..models.foundation.dino.training import update_student_and_teacher
 from . import Task
-from .cards import (
-    card_head,
-    load_float32,
-    metric_table,
-    save_float16,
-    trained_line,
-    write_card,
-)
+from .cards import card_head, metric_table, trained_line, write_card
+from .float16 import load_float32, save_float16
 from .recipe import Recipe, TrainConfig
 from .scores import SIZE, scene_tensors
 

@@ -32,15 +32,8 @@ from ..engine import WarmupCosine, cycle, train_steps
 from ..metrics import mean_average_precision
 from ..ops import masks_to_boxes
 from . import Task
-from .cards import (
-    card_head,
-    load_float32,
-    metric_table,
-    quoted_card,
-    save_float16,
-    trained_line,
-    write_card,
-)
+from .cards import card_head, metric_table, quoted_card, trained_line, write_card
+from .float16 import load_float32, save_float16
 from .recipe import Recipe, TrainConfig
 from .scores import SIZE, TEST_SCENES
 

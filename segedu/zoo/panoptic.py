@@ -32,7 +32,8 @@ from ..engine import WarmupCosine, cycle, train_steps
 from ..metrics import panoptic_quality
 from ..models.universal.mask2former import MaskSetCriterion
 from . import Task
-from .cards import metric_table, save_float16, trained_line, write_card, write_model_card
+from .cards import metric_table, trained_line, write_card, write_model_card
+from .float16 import save_float16
 from .instances import (
     InstanceConfig,
     detection_card,

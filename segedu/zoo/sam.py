@@ -61,7 +61,8 @@ from ..losses import dice_loss as soft_dice_loss
 from ..losses import sigmoid_focal_loss
 from ..ops import masks_to_boxes
 from . import Task
-from .cards import metric_table, save_float16, trained_line, write_model_card
+from .cards import metric_table, trained_line, write_model_card
+from .float16 import save_float16
 from .recipe import Recipe, TrainConfig
 from .scores import SIZE, TEST_SCENES
 

@@ -23,7 +23,8 @@ from ..data import SyntheticScenes
 from ..engine import WarmupCosine, fit
 from ..losses import ce_dice_loss
 from . import Task
-from .cards import save_float16, trained_line, write_model_card
+from .cards import trained_line, write_model_card
+from .float16 import save_float16
 from .recipe import Recipe, TrainConfig
 from .scores import SIZE, TEST_SCENES, scene_tensors
 from .scores import evaluate as class_iou

@@ -11,7 +11,7 @@ import torch
 from segedu.data import SyntheticScenes
 from segedu.models import get_model
 from segedu.zoo import panoptic
-from segedu.zoo.cards import save_float16
+from segedu.zoo.float16 import save_float16
 from segedu.zoo.instances import detection_target
 from segedu.zoo.panoptic import (
     evaluate_panoptic,
