@@ -47,6 +47,7 @@ from segedu.data.datasets import (
     DatasetNotFoundError,
     resolve_root,
 )
+from segedu.data.datasets.pets import TRIMAP_TO_SEMANTIC
 from segedu.data.download import DownloadError
 from segedu.data.sample import SampleError
 from segedu.data.statistics import IMAGENET_MEAN, IMAGENET_STD
@@ -65,7 +66,6 @@ DOWNLOAD_TIMEOUT = 30.0
 """Seconds a download may wait for a connection or for the next bytes before it fails."""
 
 _IDENTITY = np.arange(256, dtype=np.int64)
-_TRIMAP_TO_LABEL = np.array([IGNORE_INDEX, 1, 0, IGNORE_INDEX], dtype=np.int64)  # by trimap value
 
 
 def _pets_urls() -> tuple[str, ...]:
@@ -225,7 +225,7 @@ def pets_segmentation(root: str | os.PathLike[str] | None = None, *, split: str 
     if split not in ("trainval", "test"):
         raise ValueError(f"split must be 'trainval' or 'test', got {split!r}")
     root = resolve_root(root, "pets")
-    transform = JointResize(size, train=train, normalize=normalize, label_map=_TRIMAP_TO_LABEL,
+    transform = JointResize(size, train=train, normalize=normalize, label_map=TRIMAP_TO_SEMANTIC,
                             valid={0, 1, IGNORE_INDEX})
     base = Path(root) / "oxford-iiit-pet"
     try:

@@ -44,7 +44,8 @@ from segedu.data.datasets._io import (
 from segedu.data.download import DatasetFile
 from segedu.data.sample import SampleError, make_target
 
-__all__ = ["OxfordIIITPet", "CLASSES", "SEMANTIC_CLASSES", "PETS_FILES", "trimap_to_semantic"]
+__all__ = ["OxfordIIITPet", "CLASSES", "SEMANTIC_CLASSES", "PETS_FILES", "TRIMAP_TO_SEMANTIC",
+           "trimap_to_semantic"]
 
 PETS_FILES = (
     DatasetFile(
@@ -77,13 +78,13 @@ CLASSES = (
 SEMANTIC_CLASSES = ("background", "pet")
 """Classes of ``target["semantic"]`` (the border is 255)."""
 
-# index = trimap value
-_TRIMAP_TO_SEMANTIC = np.array([IGNORE_INDEX, 1, 0, IGNORE_INDEX], dtype=np.int64)
+TRIMAP_TO_SEMANTIC = np.array([IGNORE_INDEX, 1, 0, IGNORE_INDEX], dtype=np.int64)
+"""The semantic label of each trimap value (the index): 1 pet, 2 background, 3 border (void)."""
 
 
 def trimap_to_semantic(trimap: np.ndarray) -> np.ndarray:
     """Trimap values ``(H, W)`` in {1, 2, 3} -> semantic labels: pet 1, background 0, border 255."""
-    return _TRIMAP_TO_SEMANTIC[trimap]
+    return TRIMAP_TO_SEMANTIC[trimap]
 
 
 class OxfordIIITPet(SegmentationDataset):

@@ -53,6 +53,7 @@ import torch
 import torch.nn.functional as F
 
 from ....ops import masks_to_boxes
+from ..base import UniversalModel
 
 __all__ = ["QueryInference"]
 
@@ -278,8 +279,7 @@ class QueryInference:
         """
         readout = {"semantic": self.semantic_inference, "instance": self.instance_inference,
                    "panoptic": self.panoptic_inference}
-        if task not in readout:
-            raise ValueError(f"task must be one of {tuple(readout)}, got {task!r}")
+        UniversalModel.check_task(task)
         if not isinstance(outputs, dict) or not {"pred_logits", "pred_masks"} <= set(outputs):
             raise ValueError("outputs must be Mask2Former's dict with 'pred_logits' and "
                              "'pred_masks'")
