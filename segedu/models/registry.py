@@ -124,9 +124,27 @@ def official_url(name: str) -> str:
 def official_file(name: str) -> Path:
     """Where model ``name``'s official checkpoint is cached: ``segedu.config.cache_dir() /
     "checkpoints" / <the file's name in its URL>``, whether or not it is there yet."""
+    return _checkpoints() / os.path.basename(urlparse(official_url(name)).path)
+
+
+def _checkpoints() -> Path:
+    """The folder of downloaded checkpoints, ``segedu.config.cache_dir() / "checkpoints"``."""
     from ..config import cache_dir
 
-    return cache_dir() / "checkpoints" / os.path.basename(urlparse(official_url(name)).path)
+    return cache_dir() / "checkpoints"
+
+
+def _hub_state_dict(url: str, what: str) -> dict[str, torch.Tensor]:
+    """``torch.hub``'s download (once, into :func:`_checkpoints`, the checksum digits of the file
+    name checked) and read of the state dict at ``url``; a failure is the one-line
+    :class:`~segedu.data.download.DownloadError` naming ``what`` and ``url``."""
+    from ..data.online import download_errors
+
+    with download_errors(what, [url]):
+        return torch.hub.load_state_dict_from_url(
+            url, model_dir=str(_checkpoints()), map_location="cpu", check_hash=True,
+            weights_only=True,
+        )
 
 
 def official_state_dict(name: str) -> dict[str, torch.Tensor]:
@@ -140,14 +158,7 @@ def official_state_dict(name: str) -> dict[str, torch.Tensor]:
     :class:`~segedu.data.download.DownloadError`, whose one-line message names the model and the
     URL (and which Jupyter shows as that one line).
     """
-    from ..data.online import download_errors
-
-    url = official_url(name)
-    folder = official_file(name).parent
-    with download_errors(f"the official {name} checkpoint", [url]):
-        return torch.hub.load_state_dict_from_url(
-            url, model_dir=str(folder), map_location="cpu", check_hash=True, weights_only=True
-        )
+    return _hub_state_dict(official_url(name), f"the official {name} checkpoint")
 
 
 def imagenet_state_dict(backbone: str) -> dict[str, torch.Tensor]:
@@ -162,18 +173,11 @@ def imagenet_state_dict(backbone: str) -> dict[str, torch.Tensor]:
     """
     import torchvision
 
-    from ..config import cache_dir
-    from ..data.online import download_errors
-
     try:
         weights = torchvision.models.get_model_weights(backbone).DEFAULT
     except (ValueError, KeyError):
         raise ValueError(f"torchvision has no ImageNet weights for {backbone!r}") from None
-    with download_errors(f"torchvision's ImageNet {backbone} weights", [weights.url]):
-        return torch.hub.load_state_dict_from_url(
-            weights.url, model_dir=str(cache_dir() / "checkpoints"), map_location="cpu",
-            check_hash=True, weights_only=True,
-        )
+    return _hub_state_dict(weights.url, f"torchvision's ImageNet {backbone} weights")
 
 
 def get_model(name: str, *, weights: str | os.PathLike | None = None, **kwargs: Any) -> nn.Module:
