@@ -29,7 +29,7 @@ from torch import nn
 from ....data.statistics import IMAGENET_MEAN, IMAGENET_STD
 from .paste_masks import paste_masks_in_image
 
-__all__ = ["ImageList", "GeneralizedRCNNTransform", "resize_boxes"]
+__all__ = ["ImageList", "GeneralizedRCNNTransform", "resize_boxes", "resize_target"]
 
 
 @dataclass
@@ -48,6 +48,18 @@ def resize_boxes(boxes: torch.Tensor, original_size: Sequence[int],
                         for new, old in zip(new_size, original_size, strict=True))
     x1, y1, x2, y2 = boxes.unbind(1)
     return torch.stack([x1 * ratio_w, y1 * ratio_h, x2 * ratio_w, y2 * ratio_h], dim=1)
+
+
+def resize_target(target: dict[str, torch.Tensor], original_size: Sequence[int],
+                  new_size: Sequence[int]) -> dict[str, torch.Tensor]:
+    """A copy of a detection target whose ``boxes`` (and ``masks`` ``(N, H, W)`` uint8, if any)
+    follow its image from ``original_size (h, w)`` to ``new_size``."""
+    target = dict(target)
+    if "masks" in target:  # nearest neighbour keeps the masks binary
+        masks = target["masks"][:, None].float()
+        target["masks"] = F.interpolate(masks, size=tuple(new_size))[:, 0].byte()
+    target["boxes"] = resize_boxes(target["boxes"], original_size, new_size)
+    return target
 
 
 class GeneralizedRCNNTransform(nn.Module):
@@ -98,13 +110,7 @@ class GeneralizedRCNNTransform(nn.Module):
                               align_corners=False)[0]
         if target is None:
             return image, None
-        target = dict(target)
-        if "masks" in target:  # nearest neighbour keeps the masks binary
-            masks = target["masks"][:, None].float()
-            target["masks"] = F.interpolate(masks, scale_factor=scale,
-                                            recompute_scale_factor=True)[:, 0].byte()
-        target["boxes"] = resize_boxes(target["boxes"], (h, w), image.shape[-2:])
-        return image, target
+        return image, resize_target(target, (h, w), image.shape[-2:])
 
     def batch_images(self, images: list[torch.Tensor]) -> torch.Tensor:
         """Zero-pad images ``(C, h_i, w_i)`` into one ``(N, C, H, W)``, ``H`` and ``W`` multiples of

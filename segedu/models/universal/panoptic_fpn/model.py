@@ -34,7 +34,7 @@ from ...registry import register_model
 from ...top_down.detection.faster_rcnn import FPN_LEVELS
 from ...top_down.detection.fpn import BackboneWithFPN, LastLevelMaxPool
 from ...top_down.detection.mask_rcnn import MaskRCNN
-from ...top_down.detection.transform import resize_boxes
+from ...top_down.detection.transform import resize_target
 from ..base import UniversalModel
 from .combine import PanopticMerge
 from .semantic_fpn_head import SemanticFPNHead
@@ -126,15 +126,9 @@ class PanopticFPN(PanopticMerge, MaskRCNN, UniversalModel):
                          outputs: dict) -> list[dict[str, torch.Tensor]]:
         """The targets' boxes and masks resized as their images were (as
         :meth:`GeneralizedRCNNTransform.resize`: boxes scaled, masks nearest)."""
-        resized = []
-        for target, original, size in zip(targets, outputs["original_sizes"],
-                                          outputs["image_list"].image_sizes, strict=True):
-            target = dict(target)
-            masks = target["masks"][:, None].float()
-            target["masks"] = F.interpolate(masks, size=size)[:, 0].byte()
-            target["boxes"] = resize_boxes(target["boxes"], original, size)
-            resized.append(target)
-        return resized
+        return [resize_target(target, original, size)
+                for target, original, size in zip(targets, outputs["original_sizes"],
+                                                  outputs["image_list"].image_sizes, strict=True)]
 
     def loss(self, outputs: dict, targets: list[dict[str, torch.Tensor]]
              ) -> dict[str, torch.Tensor]:
