@@ -31,6 +31,7 @@ References: Cheng et al. 2022 (Mask2Former), Kirillov et al. 2019 (Panoptic FPN)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -64,6 +65,29 @@ class UniversalModel(nn.Module):
         """The scalar that training minimises: the sum of :meth:`loss`'s dict (a model whose
         losses need weights overrides this)."""
         return sum(losses.values())
+
+    @staticmethod
+    def panoptic_segments(
+        target: torch.Tensor, keep: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The segments of one panoptic ground truth ``(H, W, 2)`` (integer ``(category_id,
+        instance_id)``; another shape or dtype raises), for a model's :meth:`targets`.
+
+        Returns ``category`` and ``instance`` ``(H, W)`` int64, then ``pairs`` ``(M, 2)``, the
+        distinct ``(instance, category)`` of the pixels where ``keep(category, instance)`` is
+        true, sorted (instance first), and their ``masks`` ``(M, H, W)`` bool.
+        """
+        if not isinstance(target, torch.Tensor) or target.ndim != 3 or target.shape[-1] != 2:
+            raise ValueError("target must be an (H, W, 2) panoptic map of (category_id, "
+                             f"instance_id), got {getattr(target, 'shape', type(target))}")
+        if target.is_floating_point() or target.dtype == torch.bool:
+            raise TypeError(f"target must be an integer panoptic map, got {target.dtype}")
+        category, instance = target[..., 0].long(), target[..., 1].long()
+        kept = keep(category, instance)
+        pairs = torch.stack([instance[kept], category[kept]], dim=1).unique(dim=0)  # sorted
+        masks = (instance[None] == pairs[:, 0, None, None]) \
+            & (category[None] == pairs[:, 1, None, None])
+        return category, instance, pairs, masks
 
     @staticmethod
     def check_task(task: str) -> str:

@@ -148,17 +148,8 @@ class Mask2Former(QueryInference, UniversalModel):
         one per ``(category, instance)`` pair whose category is one of the model's ``0 ..
         num_classes - 1`` (others are void), sorted by instance id then category: the stuff
         segments (instance 0) first, then the things in instance order."""
-        if not isinstance(target, torch.Tensor) or target.ndim != 3 or target.shape[-1] != 2:
-            raise ValueError("target must be an (H, W, 2) panoptic map of (category_id, "
-                             f"instance_id), got {getattr(target, 'shape', type(target))}")
-        if target.is_floating_point() or target.dtype == torch.bool:
-            raise TypeError(f"target must be an integer panoptic map, got {target.dtype}")
-        target = target.long()
-        category, instance = target[..., 0], target[..., 1]
-        valid = (category >= 0) & (category < self.num_classes)
-        pairs = torch.stack([instance[valid], category[valid]], dim=1).unique(dim=0)  # sorted
-        masks = (instance[None] == pairs[:, 0, None, None]) \
-            & (category[None] == pairs[:, 1, None, None])
+        _, _, pairs, masks = self.panoptic_segments(
+            target, lambda category, _: (category >= 0) & (category < self.num_classes))
         return {"labels": pairs[:, 1].clone(), "masks": masks}
 
     def loss(self, outputs: dict, targets: list[dict[str, torch.Tensor]]

@@ -208,26 +208,22 @@ class PanopticFPN(PanopticMerge, MaskRCNN, UniversalModel):
         ``(M,)`` int64 detection labels and ``masks`` ``(M, H, W)`` uint8, and ``semantic``
         ``(H, W)`` int64 for the semantic branch: the index of the pixel's category in
         ``stuff_categories``, 0 ("other") on things, ``ignore_index`` on void."""
-        if not isinstance(target, torch.Tensor) or target.ndim != 3 or target.shape[-1] != 2:
-            raise ValueError("target must be an (H, W, 2) panoptic map of (category_id, "
-                             f"instance_id), got {getattr(target, 'shape', type(target))}")
-        if target.is_floating_point() or target.dtype == torch.bool:
-            raise TypeError(f"target must be an integer panoptic map, got {target.dtype}")
-        category, instance = target[..., 0].long(), target[..., 1].long()
-        things = torch.tensor(self.thing_categories[1:], device=target.device)
-        is_thing = torch.isin(category, things) & (instance > 0)
+        category, instance, pairs, masks = self.panoptic_segments(target, self._thing_pixels)
+        things = torch.tensor(self.thing_categories[1:], device=category.device)
         semantic = torch.full_like(category, self.ignore_index)
         semantic[torch.isin(category, things)] = 0
         for k, stuff in enumerate(self.stuff_categories[1:], start=1):
             semantic[category == stuff] = k
-        pairs = torch.stack([instance[is_thing], category[is_thing]], dim=1).unique(dim=0)
-        masks = (instance[None] == pairs[:, 0, None, None]) \
-            & (category[None] == pairs[:, 1, None, None])
         labels = torch.tensor([self.thing_categories.index(int(c)) for c in pairs[:, 1]],
                               dtype=torch.int64, device=target.device)
         boxes = masks_to_boxes(masks, pixel_edges=True)
         return {"boxes": boxes, "labels": labels, "masks": masks.to(torch.uint8),
                 "semantic": semantic}
+
+    def _thing_pixels(self, category: torch.Tensor, instance: torch.Tensor) -> torch.Tensor:
+        """``(H, W)`` bool: the pixels of a thing category that carry an instance id."""
+        things = torch.tensor(self.thing_categories[1:], device=category.device)
+        return torch.isin(category, things) & (instance > 0)
 
     def postprocess(self, outputs: list[dict[str, torch.Tensor]], *, task: str,
                     mask_threshold: float = 0.5, **thresholds) -> list:
