@@ -206,10 +206,17 @@ def _suppress_readable(vertices: np.ndarray, areas: np.ndarray, iou_threshold: f
         later = later[meets]
         for start in range(0, len(later), batch_size):
             js = later[start : start + batch_size]
-            overlap = polygon_intersection_area(vertices[i], vertices[js])
-            ratio = overlap / np.minimum(areas[i] + 1e-10, areas[js] + 1e-10)
-            suppressed[js[ratio > iou_threshold]] = True
+            suppressed[js[_overlaps_too_much(vertices, areas, i, js, iou_threshold)]] = True
     return suppressed
+
+
+def _overlaps_too_much(vertices: np.ndarray, areas: np.ndarray, i: int | np.ndarray,
+                       js: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """``(J,)`` bool: polygons ``i`` (one, or one per pair) and ``js`` overlap by more than
+    ``iou_threshold`` of the smaller one's area (StarDist's criterion), exactly."""
+    overlap = polygon_intersection_area(vertices[i], vertices[js])
+    ratio = overlap / np.minimum(areas[i] + 1e-10, areas[js] + 1e-10)
+    return ratio > iou_threshold
 
 
 def _suppress_fast(vertices: np.ndarray, areas: np.ndarray, centers: np.ndarray,
@@ -235,7 +242,7 @@ def _suppress_fast(vertices: np.ndarray, areas: np.ndarray, centers: np.ndarray,
     low, high = vertices.min(axis=1), vertices.max(axis=1)  # (K, 2) bounding boxes
     simple = star_shaped(vertices, centers)
     simple[~simple] = simple_polygons(vertices[~simple])
-    edges = _stacked_edges(vertices)
+    edges = _edges(vertices)
     suppressed = np.zeros(n, bool)
     waiting = np.zeros(n, bool)  # a pair (kept, this one) waits for its exact overlap
     pairs: list[tuple[int, np.ndarray]] = []
@@ -278,21 +285,20 @@ def _suppress_fast(vertices: np.ndarray, areas: np.ndarray, centers: np.ndarray,
 def _settle(pairs: list[tuple[int, np.ndarray]], vertices: np.ndarray, areas: np.ndarray,
             iou_threshold: float, batch_size: int, suppressed: np.ndarray) -> None:
     """Suppress the later polygon of every pair ``(i, js)`` that the exact overlap says to, with
-    the readable version's computation (:func:`polygon_intersection_area`, then the same ratio)."""
+    the readable version's criterion (:func:`_overlaps_too_much`)."""
     first = np.concatenate([np.full(len(js), i) for i, js in pairs])
     second = np.concatenate([js for _, js in pairs])
     for start in range(0, len(first), batch_size):
         i, js = first[start:start + batch_size], second[start:start + batch_size]
-        overlap = polygon_intersection_area(vertices[i], vertices[js])
-        ratio = overlap / np.minimum(areas[i] + 1e-10, areas[js] + 1e-10)
-        suppressed[js[ratio > iou_threshold]] = True
+        suppressed[js[_overlaps_too_much(vertices, areas, i, js, iou_threshold)]] = True
 
 
-def _edges(vertices: np.ndarray) -> tuple[np.ndarray, ...]:
-    """What :func:`area_in_boxes` needs of the edges of polygons ``(..., V, 2)``, each
-    ``(..., V)``: start, x range, slope (0 for vertical edges) and its inverse (inf or nan for
-    horizontal or empty edges), whether the edge is horizontal or empty, and its direction along
-    x (+1, -1, 0)."""
+def _edges(vertices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """What :func:`area_in_boxes` needs of the edges of polygons ``(..., V, 2)``: one array
+    ``(7, ..., V)`` of start ``x, y``, x range ``min, max``, slope (0 for vertical edges), its
+    inverse (inf or nan for horizontal or empty edges) and direction along x (+1, -1, 0); and
+    ``(..., V)`` bool, whether the edge is horizontal or empty. (Two arrays, so that the edges of
+    some polygons are gathered in two calls.)"""
     x_a, y_a = vertices[..., 0], vertices[..., 1]  # edge starts
     x_b, y_b = np.roll(x_a, -1, axis=-1), np.roll(y_a, -1, axis=-1)  # edge ends
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -301,15 +307,9 @@ def _edges(vertices: np.ndarray) -> tuple[np.ndarray, ...]:
     flat = ~np.isfinite(inverse)  # horizontal or empty: one piece
     sloped = x_b != x_a
     slope = np.where(sloped, slope, 0.0)  # vertical edges have no width: any finite slope
-    return (x_a, y_a, np.minimum(x_a, x_b), np.maximum(x_a, x_b), slope, inverse, flat,
-            np.sign(x_b - x_a))
-
-
-def _stacked_edges(vertices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`_edges` of polygons ``(K, V, 2)`` as one float array ``(7, K, V)`` and the flags
-    ``flat`` ``(K, V)``, so that the edges of some polygons are gathered in two calls."""
-    edges = _edges(vertices)
-    return np.stack([e for k, e in enumerate(edges) if k != 6]), edges[6]
+    numbers = np.stack([x_a, y_a, np.minimum(x_a, x_b), np.maximum(x_a, x_b), slope, inverse,
+                        np.sign(x_b - x_a)])
+    return numbers, flat
 
 
 def area_in_boxes(vertices: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
@@ -322,13 +322,13 @@ def area_in_boxes(vertices: np.ndarray, low: np.ndarray, high: np.ndarray) -> np
     inside the box. Along one edge ``g`` is piecewise linear in ``x``, with breaks where the edge
     crosses ``y = y0`` or ``y = y1``; the midpoint rule is exact on each piece.
     """
-    return _area_in_boxes_of(_edges(vertices), low, high)
+    return _area_in_boxes_of(*_edges(vertices), low, high)
 
 
-def _area_in_boxes_of(edges: tuple[np.ndarray, ...], low: np.ndarray,
+def _area_in_boxes_of(numbers: np.ndarray, flat: np.ndarray, low: np.ndarray,
                       high: np.ndarray) -> np.ndarray:
     """:func:`area_in_boxes` of polygons given by their :func:`_edges`."""
-    x_a, y_a, x_min, x_max, slope, inverse, flat, direction = edges
+    x_a, y_a, x_min, x_max, slope, inverse, direction = numbers
     x0, y0 = low[..., 0, None], low[..., 1, None]  # (..., 1)
     x1, y1 = high[..., 0, None], high[..., 1, None]
     # the edge's x range, clipped to the box's
@@ -350,7 +350,7 @@ def _overlap_bounds(edges: tuple[np.ndarray, np.ndarray], simple: np.ndarray, i:
                     js: np.ndarray, low: np.ndarray, high: np.ndarray,
                     grid: int) -> tuple[np.ndarray, np.ndarray]:
     """Bounds ``(lower, upper)`` ``(J,)`` on ``|A ∩ B_j|``, polygon ``A = i`` and ``B_j = js[j]``
-    (given by :func:`_stacked_edges`, at least one of each pair simple), which both lie in the box
+    (given by :func:`_edges`, at least one of each pair simple), which both lie in the box
     ``[low_j, high_j]`` on their common part.
 
     The box is cut into ``grid x grid`` cells ``c``; in each, ``|A ∩ B ∩ c|`` is at most
@@ -371,10 +371,10 @@ def _overlap_bounds(edges: tuple[np.ndarray, np.ndarray], simple: np.ndarray, i:
         cell_high = cell_high.reshape(n_pairs, n_cells, 2)
     # A and every B_j in one call: rows (2J, 1, V) against cells (2J, C, 2)
     rows = np.concatenate([np.full(n_pairs, i), js])
-    stacked, flat = edges
-    gathered = list(stacked.take(rows, axis=1)[:, :, None])
-    gathered.insert(6, flat.take(rows, axis=0)[:, None])
-    inside = _area_in_boxes_of(tuple(gathered), np.concatenate([cell_low, cell_low]),
+    numbers, flat = edges
+    inside = _area_in_boxes_of(numbers.take(rows, axis=1)[:, :, None],
+                               flat.take(rows, axis=0)[:, None],
+                               np.concatenate([cell_low, cell_low]),
                                np.concatenate([cell_high, cell_high]))  # (2J, C)
     in_a, in_b = inside[:n_pairs], inside[n_pairs:]
     cell = np.prod(cell_high - cell_low, axis=-1)
