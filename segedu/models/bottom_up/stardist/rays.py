@@ -203,7 +203,7 @@ def _star_distances_fast(labels: np.ndarray, n_rays: int) -> torch.Tensor:
             steps = np.empty((33, 2, n_rays), np.float32)
             steps[0], steps[1:] = walk[-1], np.stack([d_row, d_col])
             walk = np.add.accumulate(steps, axis=0)
-            shifts, exact = _steps_shifts(walk[:, 0], walk[:, 1], height, width, padded_width)
+            shifts, exact = step_shifts(walk[:, 0], walk[:, 1], height, width, padded_width)
             t_0 = t - 1
         off_row, off_col = walk[t - t_0]
         shift = shifts[t - t_0] if exact[t - t_0] else None
@@ -243,16 +243,7 @@ def _star_distances_fast(labels: np.ndarray, n_rays: int) -> torch.Tensor:
 
 
 def step_shifts(off_row: np.ndarray, off_col: np.ndarray, height: int, width: int,
-                 padded_width: int) -> np.ndarray | None:
-    """``(R,)`` shifts in the padded image of the pixels looked at after walking ``off`` along each
-    ray, the same for every start pixel, or None when that cannot be guaranteed (see
-    :func:`_steps_shifts`, of which this is one step)."""
-    shifts, exact = _steps_shifts(off_row[None], off_col[None], height, width, padded_width)
-    return shifts[0] if exact[0] else None
-
-
-def _steps_shifts(off_row: np.ndarray, off_col: np.ndarray, height: int, width: int,
-                  padded_width: int) -> tuple[np.ndarray, np.ndarray]:
+                padded_width: int) -> tuple[np.ndarray, np.ndarray]:
     """Shifts ``(T, R)`` in the padded image of the pixels looked at after walking ``off (T, R)``
     along each ray, the same for every start pixel where ``exact (T,)`` says so (elsewhere, at
     least one ray's shift may depend on the start pixel).
