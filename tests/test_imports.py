@@ -12,6 +12,9 @@ statement: at module level, inside functions and methods, and under ``if TYPE_CH
   to ``pkg`` (its ``__init__``). Every strongly connected component with more than one module is
   a cycle, including a package's ``__init__`` that imports a submodule which imports a name back
   from the ``__init__`` (it works only as long as the ``__init__`` defines that name first).
+- **Imports at the top, in the zoo and the engine.** Their modules (the recipes, the training
+  loop) import at module level only, so each lists everything it depends on at its top; the
+  exceptions are optional heavy dependencies (:data:`OPTIONAL`), imported where they are used.
 """
 
 from __future__ import annotations
@@ -23,6 +26,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "segedu"
+# IPython exists only in a notebook; matplotlib's figure costs a second to import and only the
+# live plot draws one
+OPTIONAL = {"IPython", "IPython.display", "matplotlib.figure"}
 
 
 def _module_name(path: Path) -> str:
@@ -143,6 +149,22 @@ def _strongly_connected(graph: dict[str, set[str]]) -> list[list[str]]:
     return components
 
 
+def nested_imports(package: str) -> list[str]:
+    """``path:line: module`` of every import below module level in ``segedu/<package>/*.py``,
+    except absolute imports of :data:`OPTIONAL` modules."""
+    found = []
+    for path in sorted((PACKAGE / package).glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        top = set(map(id, tree.body))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import | ast.ImportFrom) and id(node) not in top:
+                names = [node.module or ""] if isinstance(node, ast.ImportFrom) else [
+                    alias.name for alias in node.names]
+                found += [f"{path.relative_to(ROOT)}:{node.lineno}: {name}" for name in names
+                          if getattr(node, "level", 0) or name not in OPTIONAL]
+    return found
+
+
 def test_no_private_name_crosses_a_module_boundary():
     problems = private_imports()
     assert not problems, "private imports:\n" + "\n".join(problems)
@@ -151,6 +173,12 @@ def test_no_private_name_crosses_a_module_boundary():
 def test_no_import_cycle():
     cycles = import_cycles()
     assert not cycles, "import cycles:\n" + "\n".join(" <-> ".join(c) for c in cycles)
+
+
+@pytest.mark.parametrize("package", ["zoo", "engine"])
+def test_no_import_inside_a_function(package):
+    nested = nested_imports(package)
+    assert not nested, "\n".join(nested)
 
 
 def _plant(tmp_path, monkeypatch, files: dict[str, str]) -> None:
@@ -193,3 +221,10 @@ def test_a_package_and_its_submodule_importing_each_other_is_a_cycle(tmp_path, m
     })
     assert import_cycles() == [["segedu.a", "segedu.a.x"]]
     assert private_imports() == []
+
+
+def test_the_scan_finds_an_import_inside_a_function(tmp_path, monkeypatch):
+    _plant(tmp_path, monkeypatch, {
+        "zoo/m.py": "import torch\n\ndef f():\n    from .train import main\n    import IPython\n",
+    })
+    assert nested_imports("zoo") == ["segedu/zoo/m.py:4: train"]
