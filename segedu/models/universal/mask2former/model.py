@@ -185,10 +185,8 @@ def mask2former(**kwargs) -> Mask2Former:
     overridden.
     """
     config = dict(num_classes=6, backbone="resnet18", backbone_width=16, frozen_batch_norm=False,
-                  hidden_dim=64,
-                  num_queries=50, num_heads=4, encoder_layers=3, encoder_ffn_dim=256,
-                  decoder_layers=6,
-                  decoder_ffn_dim=256)
+                  hidden_dim=64, num_queries=50, num_heads=4,
+                  encoder_layers=3, encoder_ffn_dim=256, decoder_layers=6, decoder_ffn_dim=256)
     return Mask2Former(**{**config, **kwargs})
 
 
@@ -205,8 +203,6 @@ def mask2former_resnet50(**kwargs) -> Mask2Former:
     ``class_predictor``). Every argument of :class:`Mask2Former` can be overridden.
     """
     config = dict(num_classes=133, backbone="resnet50", backbone_width=64, frozen_batch_norm=True,
-                  hidden_dim=256,
-                  num_queries=100, num_heads=8, encoder_layers=6, encoder_ffn_dim=1024,
-                  decoder_layers=9,
-                  decoder_ffn_dim=2048)
+                  hidden_dim=256, num_queries=100, num_heads=8,
+                  encoder_layers=6, encoder_ffn_dim=1024, decoder_layers=9, decoder_ffn_dim=2048)
     return Mask2Former(**{**config, **kwargs})
