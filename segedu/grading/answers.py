@@ -33,9 +33,10 @@ from __future__ import annotations
 
 import ast
 import difflib
+import threading
 from dataclasses import dataclass
 
-__all__ = ["Finding", "scan", "voided_cells", "covers", "INTERNALS"]
+__all__ = ["Finding", "scan", "voided_cells", "covers", "parse_cell", "INTERNALS"]
 
 # names that only code aimed at the grader (or at another object's memory) uses
 INTERNALS = ("__segedu_grade__", "segedu_grade", "SEGEDU_GRADE", "__closure__", "cell_contents",
@@ -65,17 +66,28 @@ def covers(entry: str, name: str) -> bool:
     return bool(parent) and name.rpartition(".")[2] == last and name.startswith(parent + ".")
 
 
-def _parse(source: str) -> ast.Module | None:
-    try:
-        return ast.parse(source)
-    except SyntaxError:
-        pass
-    try:  # IPython syntax (magics, !commands)
-        from IPython.core.inputtransformer2 import TransformerManager
+# In CPython 3.11 (3.11.7 runs this project's CI), the AST constructor keeps one depth counter
+# per interpreter and resets it at the start of every ``ast.parse``. When the garbage collector runs
+# Python code in the middle of a parse, another thread may start parsing, and either parse fails
+# with "SystemError: AST constructor recursion depth mismatch" (python/cpython#106905, fixed by
+# #113035). The grader's workers are threads, so every parse of the grader holds this lock.
+_PARSE_LOCK = threading.Lock()
 
-        return ast.parse(TransformerManager().transform_cell(source))
-    except Exception:  # a cell that does not parse fails when it runs; nothing to read here
-        return None
+
+def parse_cell(source: str) -> ast.Module | None:
+    """The :mod:`ast` of a code cell's ``source`` (IPython magics and ``!commands`` allowed), or
+    ``None`` when it does not parse. Safe to call from several threads at once."""
+    with _PARSE_LOCK:
+        try:
+            return ast.parse(source)
+        except SyntaxError:
+            pass
+        try:  # IPython syntax (magics, !commands)
+            from IPython.core.inputtransformer2 import TransformerManager
+
+            return ast.parse(TransformerManager().transform_cell(source))
+        except Exception:  # a cell that does not parse fails when it runs; nothing to read here
+            return None
 
 
 def _top_defs(
@@ -100,7 +112,7 @@ class _Notebook:
         for cell in notebook.cells:
             if cell.cell_type != "code":
                 continue
-            tree = _parse(cell.source)
+            tree = parse_cell(cell.source)
             trees.append(tree)
             if cell.get("metadata", {}).get("segedu", {}).get("grade"):
                 continue  # graded cells are the released ones (restored) or hidden tests
@@ -214,7 +226,7 @@ def scan(notebook, lab) -> list[Finding]:
         if lab_cell.cell_type != "code" or not isinstance(rule, dict) or not rule.get("forbid"):
             continue
         forbid, allow = list(rule.get("forbid", [])), list(rule.get("allow", []))
-        defines = tuple(node.name for node in _top_defs(_parse(lab_cell.source)))
+        defines = tuple(node.name for node in _top_defs(parse_cell(lab_cell.source)))
         tree, mine = cells_by_id.get(lab_cell.get("id"), (None, set()))
         roots = _student_nodes(tree, mine)
         roots += [d for name in defines for d in book.defs.get(name, [])]
@@ -250,7 +262,7 @@ def voided_cells(findings: list[Finding], notebook,
     defs: dict[str, set[str]] = {}
     for cell in notebook.cells:
         if cell.cell_type == "code" and not cell.get("metadata", {}).get("segedu", {}).get("grade"):
-            for node in _top_defs(_parse(cell.source)):
+            for node in _top_defs(parse_cell(cell.source)):
                 defs.setdefault(node.name, set()).update(_names([node]))
     reason: dict[str, str] = {}
     for finding in library:
@@ -265,7 +277,7 @@ def voided_cells(findings: list[Finding], notebook,
             if name not in reason and hit:
                 reason[name], changed = reason[hit], True
     for gid, source in graded_sources.items():
-        names = _names([tree]) if (tree := _parse(source)) is not None else set()
+        names = _names([tree]) if (tree := parse_cell(source)) is not None else set()
         hit = next((n for n in sorted(names) if n in reason), None)
         if hit:
             voided[gid] = reason[hit]

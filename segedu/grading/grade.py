@@ -81,7 +81,7 @@ from pathlib import Path
 
 import nbformat
 
-from .answers import scan, voided_cells
+from .answers import parse_cell, scan, voided_cells
 from .gradebook import CellGrade, Row, write_outputs
 from .notebook import NotebookError
 from .prepare import Assignment, InvalidSubmission, parse_submission, prepare
@@ -186,7 +186,7 @@ def guard_plan(assignment: Assignment) -> GuardPlan:
     used: set[str] = set()
     modules: set[str] = set()
     for source in sources:
-        tree = _try_parse(source)
+        tree = parse_cell(source)
         for node in ast.walk(tree) if tree is not None else ():
             if isinstance(node, ast.Name):
                 used.add(node.id)
@@ -199,7 +199,7 @@ def guard_plan(assignment: Assignment) -> GuardPlan:
         if (cell.cell_type != "code"
             or cell.get("metadata", {}).get("segedu", {}).get("id") in graded):
             continue
-        tree = _try_parse(cell.source)
+        tree = parse_cell(cell.source)
         for node in tree.body if tree is not None else ():  # the cell's top-level imports
             if isinstance(node, ast.Import):
                 for alias in node.names:
@@ -211,13 +211,6 @@ def guard_plan(assignment: Assignment) -> GuardPlan:
     names = {name: dotted for name, dotted in names.items() if name in used}
     modules.update(dotted.partition(":")[0] for dotted in names.values())
     return GuardPlan(modules=tuple(sorted(modules)), names=names)
-
-
-def _try_parse(source: str):
-    try:
-        return ast.parse(source)
-    except SyntaxError:
-        return None
 
 
 def check_record(records, gid: str, key: bytes) -> tuple[str, bool, list[str]]:

@@ -11,18 +11,21 @@ alone, without a kernel, on small notebooks.
 
 from __future__ import annotations
 
+import ast
 import copy
 import csv
 import hashlib
 import hmac
 import socket
+import sys
+import threading
 import time
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from segedu.grading.answers import covers, scan, voided_cells
+from segedu.grading.answers import covers, parse_cell, scan, voided_cells
 from segedu.grading.grade import Limits, check_record, grade_batch, guard_plan
 from segedu.grading.notebook import graded_cells, is_hidden_tests, read_notebook
 from segedu.grading.prepare import Assignment, prepare
@@ -369,6 +372,52 @@ def test_the_guard_plan_of_lab_01():
     assert {"segedu.losses", "torchvision.ops", "segedu.grading"} <= set(plan.modules)
 
 
+def _parse_in_threads(parse) -> list[str]:
+    """The SystemErrors of four threads each parsing a cell 150 times while making cyclic garbage
+    whose finalizers run Python code: the garbage collector then runs mid-parse and lets another
+    thread in, which is how the grader's two workers once crashed CI (python/cpython#106905)."""
+
+    class Finalized:
+        def __del__(self):
+            sum(range(50))
+
+    source = "\n".join(f"def f{i}(x):\n    return [(a, {{b: c}}) for a in x for b, c in a.items()]"
+                       for i in range(100))
+    errors: list[str] = []
+
+    def work(depth: int) -> None:
+        if depth:  # threads at different stack depths start their parses at different counts
+            return work(depth - 1)
+        for _ in range(150):
+            for _ in range(50):
+                garbage = Finalized()
+                garbage.cycle = garbage
+            try:
+                parse(source)
+            except SystemError as error:
+                errors.append(str(error))
+                return
+
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=work, args=(depth,)) for depth in (0, 5, 10, 20)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(switch)
+    return errors
+
+
+def test_the_grader_parses_safely_from_several_threads():
+    assert _parse_in_threads(parse_cell) == []
+    # without the lock, on the interpreter of CI, the harness fails (3 threads of 4, 20 runs of 20)
+    if sys.version_info[:3] == (3, 11, 7):
+        assert _parse_in_threads(ast.parse), "the harness did not reproduce the race"
+
+
 # --- isolation ------------------------------------------------------------------------------------
 
 
@@ -397,6 +446,8 @@ def test_isolate_hides_the_solution_the_network_and_the_disk(tmp_path):
     outside = tmp_path / "escaped.txt"
     # double is right only when the notebook could neither read, connect nor write outside
     probe = f"""import socket
+import sys
+import threading
 escaped = []
 try:
     open({str(private / "solution.ipynb")!r}).read()
