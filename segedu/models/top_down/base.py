@@ -34,7 +34,32 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["TopDownModel"]
+__all__ = ["TopDownModel", "check_image_list"]
+
+
+def check_image_list(images) -> None:
+    """Check the images of torchvision's detection API (YOLACT and the R-CNNs take them): a
+    non-empty list of float ``(3, H_i, W_i)`` tensors in ``[0, 1]``, sizes free.
+
+    Raises ``TypeError`` for one batched tensor, another container, a non-tensor or a non-float
+    image, ``ValueError`` for a wrong shape or an empty image; each message names the image.
+    """
+    if isinstance(images, torch.Tensor):
+        raise TypeError(f"images must be a list of (3, H, W) tensors, got one tensor of shape "
+                        f"{tuple(images.shape)}; pass list(batch) for a batch")
+    if not isinstance(images, (list, tuple)) or len(images) == 0:
+        raise TypeError("images must be a non-empty list of (3, H, W) tensors, got "
+                        f"{type(images).__name__}")
+    for i, image in enumerate(images):
+        if not isinstance(image, torch.Tensor):
+            raise TypeError(f"images[{i}] must be a tensor, got {type(image).__name__}")
+        if image.ndim != 3 or image.shape[0] != 3:
+            raise ValueError(f"images[{i}] must have shape (3, H, W), got {tuple(image.shape)}")
+        if not image.is_floating_point():
+            raise TypeError(f"images[{i}] must be a float tensor with values in [0, 1], got "
+                            f"{image.dtype}")
+        if min(image.shape[-2:]) < 1:
+            raise ValueError(f"images[{i}] is empty: {tuple(image.shape)}")
 
 
 class TopDownModel(nn.Module):

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from ....nn.frozen_batch_norm import freeze_batch_norm
-from ..base import TopDownModel
+from ..base import TopDownModel, check_image_list
 from .rpn import RegionProposalNetwork
 from .transform import GeneralizedRCNNTransform, ImageList
 
@@ -48,25 +48,6 @@ class GeneralizedRCNN(TopDownModel):
         self.roi_heads = roi_heads
 
     # ---- input checks: every mistake gets a message that names it
-    @staticmethod
-    def _check_images(images) -> None:
-        if isinstance(images, torch.Tensor):
-            raise TypeError(f"images must be a list of (3, H, W) tensors, got one tensor of shape "
-                            f"{tuple(images.shape)}; pass list(batch) for a batch")
-        if not isinstance(images, (list, tuple)) or len(images) == 0:
-            raise TypeError("images must be a non-empty list of (3, H, W) tensors, got "
-                            f"{type(images).__name__}")
-        for i, image in enumerate(images):
-            if not isinstance(image, torch.Tensor):
-                raise TypeError(f"images[{i}] must be a tensor, got {type(image).__name__}")
-            if image.ndim != 3 or image.shape[0] != 3:
-                raise ValueError(f"images[{i}] must have shape (3, H, W), got {tuple(image.shape)}")
-            if not image.is_floating_point():
-                raise TypeError(f"images[{i}] must be a float tensor with values in [0, 1], got "
-                                f"{image.dtype}")
-            if min(image.shape[-2:]) < 1:
-                raise ValueError(f"images[{i}] is empty: {tuple(image.shape)}")
-
     def _check_targets(self, images, targets) -> list[dict[str, torch.Tensor]]:
         """:meth:`targets` and the checks that need the images; returns :meth:`targets`'."""
         if targets is None:
@@ -163,7 +144,7 @@ class GeneralizedRCNN(TopDownModel):
 
     def forward(self, images: list[torch.Tensor],
                 targets: list[dict[str, torch.Tensor]] | None = None):
-        self._check_images(images)
+        check_image_list(images)
         if self.training:
             targets = self._check_targets(images, targets)
         else:

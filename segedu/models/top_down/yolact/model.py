@@ -40,7 +40,7 @@ from ....ops import (
     grid_anchors,
 )
 from ...registry import register_model
-from ..base import TopDownModel
+from ..base import TopDownModel, check_image_list
 from ..detection.fpn import BackboneWithFPN, LastLevelP6P7
 from .assemble import assemble_masks, box_crop_masks, crop_masks, mask_logits
 from .fast_nms import fast_nms
@@ -120,19 +120,6 @@ class Yolact(TopDownModel):
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 
     # -- input --------------------------------------------------------------------------------
-    @staticmethod
-    def _check_images(images) -> None:
-        if (isinstance(images, torch.Tensor) or not isinstance(images, (list, tuple))
-            or len(images) == 0):
-            raise TypeError("images must be a non-empty list of (3, H, W) tensors")
-        for i, image in enumerate(images):
-            if not isinstance(image, torch.Tensor) or image.ndim != 3 or image.shape[0] != 3:
-                got = (tuple(image.shape) if isinstance(image, torch.Tensor)
-                       else type(image).__name__)
-                raise ValueError(f"images[{i}] must be a (3, H, W) tensor, got {got}")
-            if not image.is_floating_point():
-                raise TypeError(f"images[{i}] must be float in [0, 1], got {image.dtype}")
-
     def _check_targets(self, images, targets) -> None:
         if not isinstance(targets, (list, tuple)) or len(targets) != len(images):
             raise ValueError(f"targets must be a list of one dict per image ({len(images)})")
@@ -185,7 +172,7 @@ class Yolact(TopDownModel):
     # -- forward ------------------------------------------------------------------------------
     def forward(self, images: list[torch.Tensor],
                 targets: list[dict[str, torch.Tensor]] | None = None):
-        self._check_images(images)
+        check_image_list(images)
         if self.training:
             if targets is None:
                 raise ValueError("in training mode YOLACT needs targets (call model.eval() for "
@@ -205,7 +192,7 @@ class Yolact(TopDownModel):
         with the semantic head, else ``None``), ``image_sizes`` (each image's ``(H_i, W_i)``)
         and ``batch_size``, the padded ``(H, W)`` of the batch.
         """
-        self._check_images(images)
+        check_image_list(images)
         # 1. normalised batch, features, prototypes and per-anchor predictions
         x = self._batch(images)  # (N, 3, H, W)
         # P3 .. P7, (N, F, H/8, W/8) .. (N, F, H/128, W/128)

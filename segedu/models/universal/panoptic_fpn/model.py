@@ -31,6 +31,7 @@ from torch import nn
 from ....nn.resnet import resnet_by_name
 from ....ops import masks_to_boxes
 from ...registry import register_model
+from ...top_down.base import check_image_list
 from ...top_down.detection.faster_rcnn import FPN_LEVELS
 from ...top_down.detection.fpn import BackboneWithFPN, LastLevelMaxPool
 from ...top_down.detection.mask_rcnn import MaskRCNN
@@ -111,7 +112,7 @@ class PanopticFPN(PanopticMerge, MaskRCNN, UniversalModel):
         resized ``image_sizes``), ``"original_sizes"``, ``"features"`` (the pyramid) and
         ``"semantic_logits"`` ``(B, K, H, W)`` at the padded batch's size (the input of
         :meth:`loss`)."""
-        self._check_images(images)
+        check_image_list(images)
         original_sizes = [(int(img.shape[-2]), int(img.shape[-1])) for img in images]
         # 1. normalise, resize, pad into one batch (training draws each image's scale)
         image_list, _ = self.transform(images, None)
@@ -167,7 +168,7 @@ class PanopticFPN(PanopticMerge, MaskRCNN, UniversalModel):
         """Training: the dict of :meth:`loss`; evaluation: one dict per image, Mask R-CNN's
         detections plus ``sem_seg`` ``(K, H_i, W_i)`` logits and ``panoptic`` ``(H_i, W_i, 2)``
         (the merge of :mod:`.combine`)."""
-        self._check_images(images)
+        check_image_list(images)
         if self.training:
             targets = self._check_targets(images, targets)
             for i, (image, target) in enumerate(zip(images, targets, strict=True)):
