@@ -1,6 +1,7 @@
 """``python -m segedu.grading generate [--solutions DIR] [--labs DIR] [--check]``.
 
-``python -m segedu.grading grade ...`` is ``segedu-grade ...`` (see :mod:`segedu.grading.grade`).
+``python -m segedu.grading grade ...`` is ``segedu-grade ...`` (see :mod:`segedu.grading.grade`),
+and so is every subcommand of :mod:`segedu.grading.cli`: ``python -m segedu.grading export ...``.
 """
 
 from __future__ import annotations
@@ -8,16 +9,18 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .cli import SUBCOMMANDS
 from .generate import generate_labs, stale_labs
 from .notebook import NotebookError
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["grade"]:  # the grader has its own options: hand them over as they are
+    if argv[:1] == ["grade"] or argv[:1] and argv[0] in SUBCOMMANDS:
+        # the grader and its subcommands have their own options: hand them over as they are
         from .grade import main as grade_main
 
-        return grade_main(argv[1:])
+        return grade_main(argv)
     parser = argparse.ArgumentParser(prog="python -m segedu.grading",
                                      description="segedu's lab tools")
     commands = parser.add_subparsers(dest="command", required=True)

@@ -82,6 +82,7 @@ from pathlib import Path
 import nbformat
 
 from .answers import parse_cell, scan, voided_cells
+from .cli import split_subcommand, subcommand_help
 from .gradebook import CellGrade, Row, write_outputs
 from .notebook import NotebookError
 from .prepare import Assignment, InvalidSubmission, parse_submission, prepare
@@ -473,10 +474,16 @@ def grade_batch(
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command, argv = split_subcommand(argv)  # `segedu-grade export ...` and the others
+    if command is not None:
+        return command.main(argv)
     parser = argparse.ArgumentParser(
         prog="segedu-grade", description="Grade submitted lab notebooks into a gradebook.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Writes OUT/gradebook.csv and OUT/feedback/<student_id>.txt; see the module "
-               "segedu.grading.grade for the statuses and the safety checks.")
+               "segedu.grading.grade for the statuses and the safety checks.\n\n"
+               + subcommand_help())
     parser.add_argument("--lab", required=True, help="the released student lab (.ipynb)")
     parser.add_argument("--submissions", required=True, help="folder of <student_id>.ipynb files")
     parser.add_argument("--out", required=True, help="folder for gradebook.csv and feedback/")

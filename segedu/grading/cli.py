@@ -1,0 +1,50 @@
+"""The subcommands of ``segedu-grade``: one table, read by one dispatcher.
+
+::
+
+    segedu-grade [grade] --lab ... --submissions ... --out ...   # grade a class (the default)
+    segedu-grade <subcommand> ...                                # one row of SUBCOMMANDS
+
+Grading is the default, so ``segedu-grade --lab ...`` and ``segedu-grade grade --lab ...`` are the
+same command (:func:`segedu.grading.grade.main`). Every other subcommand is a function
+``main(argv: list[str]) -> int`` (the exit status) of the module that does its job, listed in
+:data:`SUBCOMMANDS` with one line of help; ``segedu-grade --help`` prints those lines. Such a
+module must not import :mod:`segedu.grading.grade`, which dispatches through this table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+__all__ = ["Subcommand", "SUBCOMMANDS", "subcommand_help", "split_subcommand"]
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    """A subcommand: the function that runs it (``main(argv) -> exit status``) and its help."""
+
+    main: Callable[[list[str]], int]
+    help: str
+
+
+# name -> Subcommand; grading itself is the default and lives in segedu.grading.grade
+SUBCOMMANDS: dict[str, Subcommand] = {}
+
+
+def subcommand_help() -> str:
+    """The lines that ``segedu-grade --help`` shows for the subcommands."""
+    lines = ["subcommands:", "  grade         grade a folder of submissions (the default: the word "
+             "may be left out)"]
+    lines += [f"  {name:<13} {command.help}" for name, command in SUBCOMMANDS.items()]
+    lines.append("`segedu-grade <subcommand> --help` shows the options of each.")
+    return "\n".join(lines)
+
+
+def split_subcommand(argv: list[str]) -> tuple[Subcommand | None, list[str]]:
+    """``(subcommand, its arguments)``; ``(None, grading's arguments)`` for grading."""
+    if argv[:1] == ["grade"]:
+        return None, argv[1:]
+    if argv and argv[0] in SUBCOMMANDS:
+        return SUBCOMMANDS[argv[0]], argv[1:]
+    return None, argv
