@@ -111,3 +111,59 @@ def test_every_command_option_named_on_the_page_exists():
     assert generate == ["--check"]
     for option in generate:
         assert option in generate_help, f"python -m segedu.grading generate has no option {option}"
+
+
+def _gpu_rows() -> list[list[str]]:
+    """The rows of the GPU-minutes table (`| lab | training cell in full mode | estimate |`)."""
+    section = _text().split("| lab | training cell in full mode | estimate |", 1)[1]
+    table = section.split("\n\n", 1)[0]
+    rows = [line for line in table.splitlines() if re.match(r"\|\s*\d\d ", line)]
+    return [[cell.strip() for cell in row.strip().strip("|").split("|")] for row in rows]
+
+
+def _words(name: str) -> str:
+    """'08 features and prompts' and '08_features_prompts' -> '08featuresprompts'."""
+    return re.sub(r"[^a-z0-9]", "", name.lower().replace(" and ", " "))
+
+
+def test_gpu_table_names_each_lab_by_its_number():
+    rows = _gpu_rows()
+    labs = {p.stem[:2]: p.stem for p in (ROOT / "labs").glob("*.ipynb")}
+    assert len(rows) >= 8
+    for row in rows:
+        number = row[0][:2]
+        assert number in labs, f"the GPU-minutes table lists lab {row[0]!r}, which labs/ lacks"
+        assert _words(row[0]) == _words(labs[number]), (
+            f"the GPU-minutes table calls lab {number} {row[0]!r}, but it is labs/{labs[number]}")
+    assert [row[0][:2] for row in rows] == sorted(row[0][:2] for row in rows)
+
+
+def test_mask_rcnn_description_is_the_zoo_model():
+    """The page's Mask R-CNN is the zoo's: its backbone, FPN width and parameter count are read
+    off the model that `segedu.zoo` builds, and its time per image off the model card."""
+    import inspect
+
+    from segedu.models import get_model
+    from segedu.models.top_down.detection.mask_rcnn import maskrcnn_resnet_fpn
+    from segedu.zoo import ZOO
+
+    entry = ZOO["maskrcnn_resnet_fpn"]
+    parameters = inspect.signature(maskrcnn_resnet_fpn).parameters
+    defaults = {name: p.default for name, p in parameters.items()}
+    build = {**defaults, **entry.kwargs}
+    resnet = re.fullmatch(r"resnet(\d+)", build["backbone"]).group(1)
+    stated = (f"a ResNet-{resnet} of width {build['backbone_width']} with a "
+              f"{build['fpn_channels']}-channel FPN")
+    parameters = sum(p.numel() for p in get_model(entry.model, **entry.kwargs).parameters())
+    stated += f", about {parameters / 1e6:.2f} M parameters"
+    text = " ".join(_text().split())  # line breaks as spaces
+    assert stated in text, f"course/instructor.md should call the zoo's Mask R-CNN {stated!r}"
+    # "600 steps of 32 scenes ... in 4.5 min": the card's run, and the ms per image derived from it
+    card = entry.card.read_text(encoding="utf8")
+    steps, minutes = re.search(r"(\d+) steps in ([\d.]+) min", card).groups()
+    assert int(steps) == entry.steps and f"batch {entry.batch} " in card
+    per_image_ms = float(minutes) * 60 / (int(steps) * entry.batch) * 1000
+    assert (f"trained {steps} steps of {entry.batch} scenes of 128 × 128 in {minutes} min" in text
+            and f"about {per_image_ms:.0f} ms per image" in text), (
+        f"course/instructor.md should say {steps} steps of {entry.batch} scenes in {minutes} min, "
+        f"about {per_image_ms:.0f} ms per image (the card {entry.card.name})")
