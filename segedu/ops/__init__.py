@@ -20,8 +20,13 @@ from .boxes import (
 )
 from .masks_to_boxes import masks_to_boxes
 from .nms import batched_nms, batched_nms_reference, nms, nms_reference
-from .roi_align import bilinear_interpolate, roi_align, roi_align_reference
-from .roi_pool import roi_pool, roi_pool_reference
+from .roi_align import (
+    bilinear_interpolate,
+    roi_align,
+    roi_align_reference,
+    roi_align_sampling_points,
+)
+from .roi_pool import roi_pool, roi_pool_bins, roi_pool_reference
 
 __all__ = [
     "BOX_FORMATS",
@@ -38,8 +43,10 @@ __all__ = [
     "batched_nms_reference",
     "roi_pool",
     "roi_pool_reference",
+    "roi_pool_bins",
     "roi_align",
     "roi_align_reference",
+    "roi_align_sampling_points",
     "bilinear_interpolate",
     "generate_anchors",
     "grid_anchors",

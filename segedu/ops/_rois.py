@@ -31,6 +31,13 @@ def check_input(input: torch.Tensor) -> None:
         raise ValueError(f"input must have shape (N, C, H, W), got {tuple(input.shape)}")
 
 
+def check_box(box: torch.Tensor) -> None:
+    """``box`` must be one region, a ``(4,)`` tensor ``[x1, y1, x2, y2]``."""
+    if not isinstance(box, torch.Tensor) or box.shape != (4,):
+        shape = tuple(box.shape) if isinstance(box, torch.Tensor) else type(box).__name__
+        raise ValueError(f"box must be a (4,) tensor [x1, y1, x2, y2], got {shape}")
+
+
 def pair(output_size: int | tuple[int, int] | list[int]) -> tuple[int, int]:
     """``7 -> (7, 7)``; ``(7, 5) -> (7, 5)``; both must be positive integers."""
     if isinstance(output_size, int) and not isinstance(output_size, bool):

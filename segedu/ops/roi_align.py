@@ -33,9 +33,9 @@ import math
 import torch
 import torchvision
 
-from ._rois import as_rois, check_implementation, check_input, pair
+from ._rois import as_rois, check_box, check_implementation, check_input, pair
 
-__all__ = ["roi_align", "roi_align_reference", "bilinear_interpolate"]
+__all__ = ["roi_align", "roi_align_reference", "roi_align_sampling_points", "bilinear_interpolate"]
 
 
 def bilinear_interpolate(
@@ -104,6 +104,58 @@ def bilinear_interpolate(
     return torch.where(inside, value, 0)
 
 
+def roi_align_sampling_points(
+    box: torch.Tensor,
+    output_size: int | tuple[int, int],
+    spatial_scale: float = 1.0,
+    sampling_ratio: int = -1,
+    aligned: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Where RoIAlign reads the feature map for one region (steps 1-3 of the module docstring).
+
+    :func:`roi_align_reference` pools each region at exactly these points; the figures of
+    :mod:`segedu.viz.roi_sampling` draw them.
+
+    Args:
+        box: ``(4,)`` tensor ``[x1, y1, x2, y2]`` in image pixels; its dtype is the one the
+            coordinates are computed in (the input's, in :func:`roi_align_reference`).
+        output_size, spatial_scale, sampling_ratio, aligned: as in :func:`roi_align_reference`.
+
+    Returns:
+        ``ys (oh, g_h)`` and ``xs (ow, g_w)`` in feature-map coordinates (cell ``(i, j)`` holds
+        the value at the point ``(i, j)``): sample ``k`` of bin row ``i`` lies at ``ys[i, k]``,
+        sample ``m`` of bin column ``j`` at ``xs[j, m]``; bin ``(i, j)`` averages the
+        ``g_h x g_w`` points ``(ys[i, k], xs[j, m])``. ``g_h`` or ``g_w`` is 0 for an empty region
+        with ``aligned=True``.
+    """
+    check_box(box)
+    out_h, out_w = pair(output_size)
+    dtype = box.dtype
+    # 1. feature-map coordinates, in the box's dtype (as the kernel computes them)
+    offset = 0.5 if aligned else 0.0
+    start_x, start_y, end_x, end_y = box * spatial_scale - offset
+    # 2. region and bin sizes
+    roi_w, roi_h = end_x - start_x, end_y - start_y
+    if not aligned:
+        roi_w, roi_h = roi_w.clamp(min=1), roi_h.clamp(min=1)
+    bin_h, bin_w = roi_h / out_h, roi_w / out_w
+    # 3. samples per bin along each axis (none for an empty region when aligned=True)
+    if sampling_ratio > 0:
+        grid_h = grid_w = sampling_ratio
+    else:
+        grid_h = max(math.ceil(roi_h / out_h), 0)
+        grid_w = max(math.ceil(roi_w / out_w), 0)
+
+    # sample coordinates: bin i, sample k at the centre of the k-th of g_h sub-bins
+    i = torch.arange(out_h, dtype=dtype)[:, None]
+    k = torch.arange(grid_h, dtype=dtype)[None, :]
+    ys = start_y + i * bin_h + (k + 0.5) * bin_h / grid_h
+    j = torch.arange(out_w, dtype=dtype)[:, None]
+    m = torch.arange(grid_w, dtype=dtype)[None, :]
+    xs = start_x + j * bin_w + (m + 0.5) * bin_w / grid_w
+    return ys, xs
+
+
 def roi_align_reference(
     input: torch.Tensor,
     boxes: torch.Tensor | list[torch.Tensor],
@@ -131,34 +183,15 @@ def roi_align_reference(
     rois = as_rois(boxes, input).detach()  # like torchvision, no gradient for the boxes
     out_h, out_w = pair(output_size)
     channels = input.shape[1]
-    dtype = input.dtype
 
     pooled = []
     for roi in rois:
         image = int(roi[0])
-        # 1. feature-map coordinates, in the input's dtype (as the kernel computes them)
-        offset = 0.5 if aligned else 0.0
-        start_x, start_y, end_x, end_y = roi[1:] * spatial_scale - offset
-        # 2. region and bin sizes
-        roi_w, roi_h = end_x - start_x, end_y - start_y
-        if not aligned:
-            roi_w, roi_h = roi_w.clamp(min=1), roi_h.clamp(min=1)
-        bin_h, bin_w = roi_h / out_h, roi_w / out_w
-        # 3. samples per bin along each axis (none for an empty region when aligned=True)
-        if sampling_ratio > 0:
-            grid_h = grid_w = sampling_ratio
-        else:
-            grid_h = max(math.ceil(roi_h / out_h), 0)
-            grid_w = max(math.ceil(roi_w / out_w), 0)
-        count = max(grid_h * grid_w, 1)
-
-        # sample coordinates: ys (oh, g_h), xs (ow, g_w); bin i, sample k
-        i = torch.arange(out_h, dtype=dtype)[:, None]
-        k = torch.arange(grid_h, dtype=dtype)[None, :]
-        ys = start_y + i * bin_h + (k + 0.5) * bin_h / grid_h
-        j = torch.arange(out_w, dtype=dtype)[:, None]
-        m = torch.arange(grid_w, dtype=dtype)[None, :]
-        xs = start_x + j * bin_w + (m + 0.5) * bin_w / grid_w
+        # 1.-3. where the samples of each bin lie: ys (oh, g_h), xs (ow, g_w)
+        ys, xs = roi_align_sampling_points(
+            roi[1:], (out_h, out_w), spatial_scale, sampling_ratio, aligned
+        )
+        count = max(ys.shape[1] * xs.shape[1], 1)
 
         # 4. interpolate at every (y, x) sample pair: (C, oh, g_h, ow, g_w), then average per bin
         samples = bilinear_interpolate(input[image], ys[:, :, None, None], xs[None, None, :, :])

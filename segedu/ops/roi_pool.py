@@ -35,9 +35,9 @@ import math
 import torch
 import torchvision
 
-from ._rois import as_rois, check_implementation, check_input, pair
+from ._rois import as_rois, check_box, check_implementation, check_input, pair
 
-__all__ = ["roi_pool", "roi_pool_reference"]
+__all__ = ["roi_pool", "roi_pool_reference", "roi_pool_bins"]
 
 
 def _round_half_away_from_zero(v: float) -> int:
@@ -58,6 +58,51 @@ def _bin_edges(length: int, bins: int, dtype: torch.dtype) -> tuple[list[int], l
     starts = torch.floor(index[:-1] * bin_size).long().tolist()
     ends = torch.ceil(index[1:] * bin_size).long().tolist()
     return starts, ends
+
+
+def roi_pool_bins(
+    box: torch.Tensor,
+    output_size: int | tuple[int, int],
+    spatial_scale: float,
+    feature_size: tuple[int, int],
+) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """The feature cells that RoI pooling maxes over for one region (steps 1-3 of the module
+    docstring).
+
+    :func:`roi_pool_reference` pools each region over exactly these bins; the figures of
+    :mod:`segedu.viz.roi_sampling` draw them.
+
+    Args:
+        box: ``(4,)`` tensor ``[x1, y1, x2, y2]`` in image pixels; its dtype is the one the bin
+            edges are computed in (the input's, in :func:`roi_pool_reference`).
+        output_size, spatial_scale: as in :func:`roi_pool_reference`.
+        feature_size: ``(H, W)`` of the feature map, to which the bins are clipped.
+
+    Returns:
+        ``rows`` (``oh`` pairs ``(top, bottom)``) and ``cols`` (``ow`` pairs ``(left, right)``):
+        bin ``(i, j)`` is ``feature[..., top:bottom, left:right]`` with ``rows[i]`` and
+        ``cols[j]`` (half-open ranges; empty when ``bottom <= top`` or ``right <= left``).
+    """
+    check_box(box)
+    out_h, out_w = pair(output_size)
+    height, width = feature_size
+    # 1. scale to feature cells (in the box's dtype) and round to whole cells
+    x1, y1, x2, y2 = (_round_half_away_from_zero(v) for v in (box * spatial_scale).tolist())
+    # 2. the region covers cells x1..x2 and y1..y2 inclusive; at least one cell
+    roi_w = max(x2 - x1 + 1, 1)
+    roi_h = max(y2 - y1 + 1, 1)
+    # 3. bin edges relative to the region, shifted by the region's corner and clipped to the map
+    row_starts, row_ends = _bin_edges(roi_h, out_h, box.dtype)
+    col_starts, col_ends = _bin_edges(roi_w, out_w, box.dtype)
+    rows = [
+        (min(max(y1 + a, 0), height), min(max(y1 + b, 0), height))
+        for a, b in zip(row_starts, row_ends, strict=True)
+    ]
+    cols = [
+        (min(max(x1 + a, 0), width), min(max(x1 + b, 0), width))
+        for a, b in zip(col_starts, col_ends, strict=True)
+    ]
+    return rows, cols
 
 
 def roi_pool_reference(
@@ -86,24 +131,15 @@ def roi_pool_reference(
     pooled = []
     for roi in rois:
         image = int(roi[0])  # the batch index (truncated, as C does)
-        # 1. scale to feature cells (in the input's dtype) and round to whole cells
-        x1, y1, x2, y2 = (_round_half_away_from_zero(v) for v in (roi[1:] * spatial_scale).tolist())
-        # 2. the region covers cells x1..x2 and y1..y2 inclusive; at least one cell
-        roi_w = max(x2 - x1 + 1, 1)
-        roi_h = max(y2 - y1 + 1, 1)
-        # 3. bin edges relative to the region
-        row_starts, row_ends = _bin_edges(roi_h, out_h, input.dtype)
-        col_starts, col_ends = _bin_edges(roi_w, out_w, input.dtype)
+        # 1.-3. each bin's rows [top, bottom) and columns [left, right), in feature cells
+        rows, cols = roi_pool_bins(roi[1:], (out_h, out_w), spatial_scale, (height, width))
 
         rows_of_bins = []
         for i in range(out_h):
-            # shift by the region's corner and clip to the feature map
-            top = min(max(y1 + row_starts[i], 0), height)
-            bottom = min(max(y1 + row_ends[i], 0), height)
+            top, bottom = rows[i]
             row_of_bins = []
             for j in range(out_w):
-                left = min(max(x1 + col_starts[j], 0), width)
-                right = min(max(x1 + col_ends[j], 0), width)
+                left, right = cols[j]
                 if bottom <= top or right <= left:
                     # 4a. an empty bin gives 0 and no gradient (written as a sum over no cells, a
                     # zero that stays in the autograd graph even if every bin is empty)

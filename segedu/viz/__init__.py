@@ -10,6 +10,8 @@
 - ``pr_curve.py``: COCO precision-recall curves (:func:`plot_precision_recall`);
 - ``predictions.py``: label maps in colour (:func:`colorize`) and several models' predictions
   next to the ground truth (:func:`show_predictions`);
+- ``roi_sampling.py``: RoIPool's rounded bins against RoIAlign's sampling points, from the
+  ops' own functions (:func:`draw_roi_sampling`);
 - ``sam_demo.py``: a Jupyter widget where a click prompts SAM and its three masks and scores are
   shown (:class:`~segedu.viz.sam_demo.SamClickDemo`; imported from its module, as it needs a
   notebook's widgets).
@@ -28,6 +30,7 @@ from .overlays import (
 from .palette import BASE_COLORS, check_colors, instance_colors, palette, shades
 from .pr_curve import plot_precision_recall
 from .predictions import colorize, show_predictions
+from .roi_sampling import RoiSampling, draw_roi_sampling
 
 __all__ = [
     "palette",
@@ -49,4 +52,6 @@ __all__ = [
     "plot_precision_recall",
     "colorize",
     "show_predictions",
+    "draw_roi_sampling",
+    "RoiSampling",
 ]
