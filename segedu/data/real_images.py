@@ -70,7 +70,8 @@ def dsb2018_nuclei(
 
     Args:
         percentiles: the ``(low, high)`` percentiles of the raw image mapped to 0 and 1 (clipped):
-            StarDist's and Cellpose's default normalisation, ``(1, 99.8)``.
+            ``(1, 99.8)`` as in StarDist's example notebooks (Cellpose's ``normalize99`` uses
+            ``(1, 99)``).
 
     Returns:
         ``image``: float32 ``(1, 512, 512)`` in [0, 1]; ``instances``: int64 ``(512, 512)``, 0 for

@@ -80,3 +80,18 @@ def test_every_listed_photograph_ships_with_scikit_image():
         channels = 3 if "RGB" in description else 1
         assert image.shape[0] == channels, name
         assert f"{image.shape[1]} x {image.shape[2]}" in description, name
+
+
+def test_chapter_13_names_cellposes_own_default_percentiles():
+    """Chapter 13 gives Cellpose's normalisation as the defaults of its normalize99 (1 and 99),
+    not the 1 and 99.8 of StarDist's examples."""
+    import inspect
+    from pathlib import Path
+
+    cellpose_transforms = pytest.importorskip("cellpose.transforms")
+    defaults = inspect.signature(cellpose_transforms.normalize99).parameters
+    low, high = defaults["lower"].default, defaults["upper"].default
+    chapter = Path(__file__).resolve().parents[2] / "course" / "13_microscopy_medical.md"
+    text = " ".join(chapter.read_text(encoding="utf8").split())
+    assert (f"percentiles {low} and {high} in Cellpose (the defaults of its `normalize99`)"
+            in text), f"chapter 13 should give Cellpose's normalize99 defaults, {low} and {high}"
