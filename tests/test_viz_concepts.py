@@ -9,11 +9,17 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 import torchvision  # noqa: E402
 from matplotlib.collections import PathCollection  # noqa: E402
 from scipy.ndimage import map_coordinates  # noqa: E402
 
-from segedu.viz import draw_roi_sampling  # noqa: E402
+from segedu.nn import receptive_field  # noqa: E402
+from segedu.viz import (  # noqa: E402
+    draw_max_unpooling,
+    draw_receptive_field,
+    draw_roi_sampling,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -88,3 +94,83 @@ def test_roi_sampling_bad_input():
         draw_roi_sampling(torch.rand(7, 7), torch.tensor([1.0, 1, 1.5, 3]))
     with pytest.raises(ValueError, match=r"\(4,\) tensor"):
         draw_roi_sampling(torch.rand(7, 7), torch.tensor([[1.0, 1, 3, 3]]))
+
+
+# ---------------------------------------------------------------- max unpooling and its indices
+
+
+def test_unpooling_indices_are_max_pool2d_indices():
+    x = torch.randperm(36, generator=torch.Generator().manual_seed(1)).reshape(6, 6).float()
+    for k in (2, 3):
+        drawn = draw_max_unpooling(x, kernel_size=k)
+        pooled, indices = F.max_pool2d(x[None, None], k, return_indices=True)
+        assert torch.equal(drawn.indices, indices[0, 0])
+        assert torch.equal(drawn.pooled, pooled[0, 0])
+        assert torch.equal(drawn.unpooled, F.max_unpool2d(pooled, indices, k)[0, 0])
+        # the middle panel writes each index; the right panel the unpooled grid, cell by cell
+        written = [t.get_text() for t in drawn.axes[1].texts]
+        assert [int(t.split("index ")[1]) for t in written] == indices.flatten().tolist()
+        right = [float(t.get_text()) for t in drawn.axes[2].texts]
+        assert right == drawn.unpooled.flatten().tolist()
+        plt.close("all")
+    # each written index points at its window's maximum in the input
+    flat = x.flatten()
+    for text, value in zip(written, drawn.pooled.flatten(), strict=True):
+        assert flat[int(text.split("index ")[1])] == value
+
+
+def test_unpooling_bad_input():
+    with pytest.raises(ValueError, match="multiple of kernel_size"):
+        draw_max_unpooling(torch.rand(5, 4))
+    with pytest.raises(ValueError, match=r"\(H, W\)"):
+        draw_max_unpooling(torch.rand(1, 4, 4))
+
+
+# ---------------------------------------------------------------- receptive field
+
+
+STACKS = [
+    [(3, 1, 1)] * 3,
+    [(3, 1, 1), (2, 2, 1), (3, 1, 1), (2, 2, 1), (3, 1, 1)],
+    [(3, 1, 1), (3, 1, 2), (3, 1, 4)],
+    [(7, 2, 1), (3, 2, 1), (3, 1, 1)],  # ResNet's stem, its max pooling, a 3x3 convolution
+]
+
+
+def extent(mask: np.ndarray) -> int:
+    on = np.flatnonzero(mask)
+    return int(on.max() - on.min() + 1)
+
+
+@pytest.mark.parametrize("layers", STACKS)
+def test_receptive_field_drawn_equals_the_formula(layers):
+    for depth in range(1, len(layers) + 1):
+        prefix = layers[:depth]
+        drawn = draw_receptive_field(prefix)
+        assert extent(drawn.depends[0]) == receptive_field(prefix).size
+        assert drawn.sizes[-1] == receptive_field(prefix).size
+        # the filled input cells on the figure: the traced ones, at their input pixel
+        ax = drawn.ax
+        filled = sorted(round(p.get_x() + 0.4) for p in ax.patches
+                        if p.get_y() == -0.3 and p.get_facecolor() != (1.0, 1.0, 1.0, 1.0))
+        assert filled == np.flatnonzero(drawn.depends[0]).tolist()
+        plt.close("all")
+
+
+def test_receptive_field_check_can_fail():
+    """Dilation leaves holes: the traced input cells of a dilated stack are not contiguous, and
+    the stack without its dilations draws a smaller field than the formula gives with them."""
+    dilated = [(3, 1, 1), (3, 1, 2), (3, 1, 4)]
+    drawn = draw_receptive_field([(3, 1, 1)] * 3)
+    assert extent(drawn.depends[0]) != receptive_field(dilated).size
+    holes = draw_receptive_field([(3, 1, 2)]).depends[0]
+    assert holes.sum() == 3 and extent(holes) == 5
+
+
+def test_receptive_field_bad_input():
+    with pytest.raises(ValueError, match="kernel_size, stride, dilation"):
+        draw_receptive_field([(3, 0, 1)])
+    with pytest.raises(ValueError, match="at least one"):
+        draw_receptive_field([])
+    with pytest.raises(ValueError, match="one entry per layer"):
+        draw_receptive_field([(3, 1, 1)], names=["a", "b"])

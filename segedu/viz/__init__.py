@@ -10,6 +10,10 @@
 - ``pr_curve.py``: COCO precision-recall curves (:func:`plot_precision_recall`);
 - ``predictions.py``: label maps in colour (:func:`colorize`) and several models' predictions
   next to the ground truth (:func:`show_predictions`);
+- ``unpooling.py``: max pooling's indices and max unpooling on a grid of numbers
+  (:func:`draw_max_unpooling`);
+- ``receptive_field.py``: the cone of cells one output depends on, through a stack of layers
+  (:func:`draw_receptive_field`);
 - ``roi_sampling.py``: RoIPool's rounded bins against RoIAlign's sampling points, from the
   ops' own functions (:func:`draw_roi_sampling`);
 - ``sam_demo.py``: a Jupyter widget where a click prompts SAM and its three masks and scores are
@@ -30,7 +34,9 @@ from .overlays import (
 from .palette import BASE_COLORS, check_colors, instance_colors, palette, shades
 from .pr_curve import plot_precision_recall
 from .predictions import colorize, show_predictions
+from .receptive_field import ReceptiveFieldDrawing, draw_receptive_field
 from .roi_sampling import RoiSampling, draw_roi_sampling
+from .unpooling import MaxUnpooling, draw_max_unpooling
 
 __all__ = [
     "palette",
@@ -54,4 +60,8 @@ __all__ = [
     "show_predictions",
     "draw_roi_sampling",
     "RoiSampling",
+    "draw_max_unpooling",
+    "MaxUnpooling",
+    "draw_receptive_field",
+    "ReceptiveFieldDrawing",
 ]
