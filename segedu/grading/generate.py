@@ -5,13 +5,15 @@ For every ``solutions/<name>.ipynb`` it writes ``labs/<name>.ipynb`` where
 1. the lines between ``# BEGIN SOLUTION`` and ``# END SOLUTION`` of a code cell become
    ``# YOUR CODE HERE`` and ``raise NotImplementedError()`` (at the indentation of the marker);
    in a Markdown cell they become ``YOUR ANSWER HERE``;
-2. cells tagged ``hidden-tests`` are removed (the grader keeps them);
-3. outputs and execution counts are cleared;
-4. graded cells get the tag ``raises-exception``: a failing check is feedback, so JupyterLab's *Run
+2. a written question (:mod:`.written`) keeps its ``id`` and ``points`` but not its ``rubric``:
+   the grader finds the answer by the id, and the rubric stays with the instructor;
+3. cells tagged ``hidden-tests`` are removed (the grader keeps them);
+4. outputs and execution counts are cleared;
+5. graded cells get the tag ``raises-exception``: a failing check is feedback, so JupyterLab's *Run
    All* sends them with ``stop_on_error=False`` and goes on (with ``stop_on_error=True`` ipykernel
    aborts only the requests already queued when the error happens, so Run All skipped some later
    cells and ran others). The solutions keep no such tag, so nbval still fails on any error there;
-5. everything else — graded cells with their ``segedu`` metadata, the notebook's kernel and Colab
+6. everything else — graded cells with their ``segedu`` metadata, the notebook's kernel and Colab
    metadata, cell ids — is kept as it is.
 
 ``python -m segedu.grading generate`` writes the labs; ``--check`` only compares and exits 1 when
@@ -26,11 +28,20 @@ from pathlib import Path
 
 import nbformat
 
-from .notebook import NotebookError, graded_cells, is_hidden_tests, read_notebook
+from .notebook import (
+    ANSWER_MARK,
+    BEGIN,
+    CODE_MARK,
+    END,
+    NotebookError,
+    graded_cells,
+    is_hidden_tests,
+    read_notebook,
+)
+from .written import written_questions
 
 __all__ = ["strip_solution", "student_version", "generate_labs", "stale_labs"]
 
-BEGIN, END = "# BEGIN SOLUTION", "# END SOLUTION"
 # JupyterLab and Notebook 7 run such a cell with stop_on_error=False
 RUN_ON_TAG = "raises-exception"
 
@@ -52,9 +63,9 @@ def strip_solution(source: str, *, cell_type: str = "code", where: str = "cell")
             inside = True
             indent = line[: len(line) - len(line.lstrip())]
             if cell_type == "code":
-                out += [f"{indent}# YOUR CODE HERE", f"{indent}raise NotImplementedError()"]
+                out += [f"{indent}{CODE_MARK}", f"{indent}raise NotImplementedError()"]
             else:
-                out.append(f"{indent}YOUR ANSWER HERE")
+                out.append(f"{indent}{ANSWER_MARK}")
         elif marker.startswith(END):
             if not inside:
                 raise NotebookError(f"{where}, line {number}: {END} without {BEGIN}")
@@ -70,6 +81,7 @@ def student_version(solution: nbformat.NotebookNode, *,
                     where: str = "notebook") -> nbformat.NotebookNode:
     """The student notebook made from a solution notebook (a new object; the input is unchanged)."""
     graded_cells(solution, where=where)  # fail early on bad grading metadata
+    written_questions(solution, where=where)
     lab = nbformat.v4.new_notebook(metadata=solution.metadata)
     lab.nbformat, lab.nbformat_minor = solution.nbformat, solution.nbformat_minor
     for index, cell in enumerate(solution.cells):
@@ -84,6 +96,9 @@ def student_version(solution: nbformat.NotebookNode, *,
             if (new.metadata.get("segedu", {}).get("grade")
                 and RUN_ON_TAG not in new.metadata.get("tags", [])):
                 new.metadata["tags"] = [*new.metadata.get("tags", []), RUN_ON_TAG]
+        written = new.metadata.get("segedu", {}).get("written")
+        if isinstance(written, dict):  # the id and the points, not the rubric
+            new.metadata["segedu"]["written"] = {k: written[k] for k in ("id", "points")}
         lab.cells.append(new)
     return lab
 

@@ -28,6 +28,9 @@ __all__ = [
 ]
 
 HIDDEN_TAG = "hidden-tests"
+BEGIN, END = "# BEGIN SOLUTION", "# END SOLUTION"  # the answer's lines in a solution cell
+ANSWER_MARK = "YOUR ANSWER HERE"  # what the answer becomes in a Markdown cell of the student lab
+CODE_MARK = "# YOUR CODE HERE"  # ... and the first of its two lines in a code cell
 
 
 class NotebookError(ValueError):

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import nbformat
 
 from .notebook import NotebookError, graded_cells, is_hidden_tests, source_checksum
+from .written import WrittenQuestion, written_questions
 
 __all__ = ["InvalidSubmission", "Assignment", "Prepared", "parse_submission", "prepare"]
 
@@ -71,12 +72,16 @@ class Assignment:
         points: points of each graded cell id.
         hidden: hidden-test cells of the solution, each with the graded id (or, lacking one, the
             cell id) of the cell it follows there; ``None`` when it follows nothing.
+        written: the questions answered in prose, graded by hand (:mod:`.written`): the
+            solution's, with their rubric and model answer (the lab's, without, when there is no
+            solution). ``max_total`` counts their points.
     """
 
     lab: nbformat.NotebookNode
     columns: list[str]
     points: dict[str, float]
     hidden: list[tuple[nbformat.NotebookNode, tuple[str, str] | None]] = field(default_factory=list)
+    written: list[WrittenQuestion] = field(default_factory=list)
 
     @classmethod
     def from_bytes(cls, lab: bytes, solution: bytes | None = None) -> Assignment:
@@ -106,11 +111,20 @@ class Assignment:
             points.update({c.id: c.points for c in solution_graded
                            if is_hidden_tests(solution_nb.cells[c.index])})
             columns = [c.id for c in solution_graded if c.id in points]
-        return cls(lab=lab_nb, columns=columns, points=points, hidden=hidden)
+        written = written_questions(solution_nb if solution_nb is not None else lab_nb,
+                                    where="the solution" if solution_nb is not None else
+                                    "the released lab")
+        missing = ({q.id for q in written}
+                   - {q.id for q in written_questions(lab_nb, where="the released lab")})
+        if missing:
+            raise NotebookError(f"the released lab lacks the solution's written questions "
+                                f"{sorted(missing)} (regenerate the labs)")
+        return cls(lab=lab_nb, columns=columns, points=points, hidden=hidden, written=written)
 
     @property
     def max_total(self) -> float:
-        return sum(self.points.values())
+        """The most points a submission can earn: graded cells and written questions."""
+        return sum(self.points.values()) + sum(q.points for q in self.written)
 
 
 @dataclass

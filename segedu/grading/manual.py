@@ -1,0 +1,179 @@
+"""Points entered by hand for the written answers, and what the manual-grading page reads.
+
+Two files in the grader's output folder:
+
+- ``OUT/manual/answers.json`` (:data:`ANSWERS`), written by the grader on every run: the written
+  questions (id, points, question, rubric, model answer) and every student's answer to each. The
+  page (:mod:`.manual_page`) shows it; nothing else reads it.
+- ``OUT/manual/points.json`` (:data:`POINTS`), written only by the page, one save at a time,
+  atomically (a temporary file flushed to the disk, then renamed over the old one)::
+
+      {"format": "segedu-manual-points", "version": 1,
+       "points": {"<question id>": {"<student id>": {"points": 2.5, "comment": "..."}}}}
+
+  The grader reads it (before anything runs, so a broken file stops it at once) and never writes
+  it: a re-run, in any mode, keeps every point. A file that is not exactly this shape raises
+  :class:`ManualPointsError`, which names the problem; nothing replaces it silently.
+
+:func:`attach_points` gives each gradebook row its :class:`~.gradebook.WrittenGrade` list (the
+answer, the points entered or ``None``, the comment), so that the gradebook, the feedback and the
+row's total include them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .gradebook import Row, WrittenGrade, write_atomic
+from .written import WrittenQuestion
+
+__all__ = ["ANSWERS", "POINTS", "FORMAT", "COMMENT_CAP", "ManualPointsError", "Mark",
+           "parse_points", "read_points", "save_point", "attach_points", "write_answers",
+           "read_answers"]
+
+ANSWERS = Path("manual") / "answers.json"
+POINTS = Path("manual") / "points.json"
+FORMAT = "segedu-manual-points"
+COMMENT_CAP = 5_000  # characters of one comment
+_SAVE_LOCK = threading.Lock()  # one save at a time within a process
+
+
+class ManualPointsError(ValueError):
+    """The points file cannot be used (unreadable, or not its documented shape), or a point entered
+    is out of range; the message names the file and the problem."""
+
+
+@dataclass(frozen=True)
+class Mark:
+    """The points given by hand to one answer, and the comment for the student."""
+
+    points: float
+    comment: str = ""
+
+
+def _check_points(value, maximum: float | None, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ManualPointsError(f"{what}: points must be a number, got {value!r}")
+    if value < 0 or (maximum is not None and value > maximum):
+        bound = f" and at most {maximum:g}" if maximum is not None else ""
+        raise ManualPointsError(f"{what}: points must be at least 0{bound}, got {value:g}")
+    return float(value)
+
+
+def parse_points(data: bytes | None, *, where: str = str(POINTS),
+                 questions: list[WrittenQuestion] = ()) -> dict[str, dict[str, Mark]]:
+    """Question id -> student id -> :class:`Mark`, from the bytes of a points file (``None``: no
+    file, no points). Points above the worth of one of ``questions`` are an error too (the
+    solution changed since they were entered); points of other questions are kept as they are."""
+    if data is None:
+        return {}
+    fix = "; fix it or move it away (the grader never rewrites it)"
+    try:
+        raw = json.loads(data.decode("utf8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ManualPointsError(f"{where}: not valid JSON ({error}){fix}") from None
+    if (not isinstance(raw, dict) or raw.get("format") != FORMAT or raw.get("version") != 1
+            or not isinstance(raw.get("points"), dict)):
+        raise ManualPointsError(f"{where}: not a points file (expected an object with "
+                                f"\"format\": \"{FORMAT}\", \"version\": 1 and \"points\"){fix}")
+    worth = {q.id: q.points for q in questions}
+    points: dict[str, dict[str, Mark]] = {}
+    for question, marks in raw["points"].items():
+        if not isinstance(marks, dict):
+            raise ManualPointsError(f"{where}: the points of question {question!r} are not an "
+                                    f"object{fix}")
+        for student, mark in marks.items():
+            what = f"{where}: question {question!r}, student {student!r}"
+            if not isinstance(mark, dict) or set(mark) - {"points", "comment"}:
+                raise ManualPointsError(f"{what}: expected {{\"points\": ..., \"comment\": ...}}"
+                                        f"{fix}")
+            value = _check_points(mark.get("points"), worth.get(question), what)
+            comment = mark.get("comment", "")
+            if not isinstance(comment, str):
+                raise ManualPointsError(f"{what}: the comment is not a string{fix}")
+            points.setdefault(question, {})[student] = Mark(value, comment)
+    return points
+
+
+def read_points(out: str | Path,
+                questions: list[WrittenQuestion] = ()) -> dict[str, dict[str, Mark]]:
+    """The points saved in ``OUT/manual/points.json`` (``{}`` when there is no such file)."""
+    path = Path(out) / POINTS
+    try:
+        data = path.read_bytes() if path.exists() else None
+    except OSError as error:
+        raise ManualPointsError(f"{path}: cannot be read ({error})") from None
+    return parse_points(data, where=str(path), questions=questions)
+
+
+def save_point(out: str | Path, question: WrittenQuestion, student: str, points: float | None,
+               comment: str = "") -> dict[str, dict[str, Mark]]:
+    """Save one answer's points and comment (``points=None`` removes them); return every point.
+
+    The file is read again first, so a save never loses another one; a broken file raises
+    :class:`ManualPointsError` and is left as it is. Points must lie in ``[0, question.points]``.
+    """
+    what = f"question {question.id!r}, student {student!r}"
+    if points is not None:
+        points = _check_points(points, question.points, what)
+    if not isinstance(comment, str) or len(comment) > COMMENT_CAP:
+        raise ManualPointsError(f"{what}: the comment must be text of at most {COMMENT_CAP} "
+                                "characters")
+    with _SAVE_LOCK:
+        marks = read_points(out)
+        if points is None:
+            marks.get(question.id, {}).pop(student, None)
+        else:
+            marks.setdefault(question.id, {})[student] = Mark(points, comment)
+        body = {"format": FORMAT, "version": 1,
+                "points": {q: {s: asdict(m) for s, m in sorted(by.items())}
+                           for q, by in sorted(marks.items()) if by}}
+        write_atomic(Path(out) / POINTS, json.dumps(body, indent=1, ensure_ascii=False) + "\n",
+                     durable=True)
+    return marks
+
+
+def attach_points(rows: list[Row], questions: list[WrittenQuestion],
+                  answers: dict[str, dict[str, str]], marks: dict[str, dict[str, Mark]]) -> None:
+    """Set every row's ``written`` list: each question's answer and the points entered for it
+    (``marks`` as :func:`parse_points` returns them, checked against ``questions``)."""
+    for row in rows:
+        grades = []
+        for question in questions:
+            mark = marks.get(question.id, {}).get(row.student_id)
+            grades.append(WrittenGrade(id=question.id, points=question.points,
+                                       answer=answers.get(row.student_id, {}).get(question.id, ""),
+                                       earned=None if mark is None else mark.points,
+                                       comment="" if mark is None else mark.comment))
+        row.written = grades
+
+
+def write_answers(out: str | Path, questions: list[WrittenQuestion],
+                  answers: dict[str, dict[str, str]]) -> Path:
+    """Write ``OUT/manual/answers.json``: the questions and student id -> question id -> answer."""
+    path = Path(out) / ANSWERS
+    body = {"questions": [asdict(q) for q in questions],
+            "answers": {student: answers[student] for student in sorted(answers)}}
+    write_atomic(path, json.dumps(body, indent=1, ensure_ascii=False) + "\n")
+    return path
+
+
+def read_answers(out: str | Path) -> tuple[list[WrittenQuestion], dict[str, dict[str, str]]]:
+    """The questions and answers that the grader wrote to ``OUT/manual/answers.json``."""
+    path = Path(out) / ANSWERS
+    if not path.is_file():
+        raise ManualPointsError(f"{path}: no such file; run segedu-grade with --out {out} first "
+                                "(a lab with written questions writes it)")
+    try:
+        raw = json.loads(path.read_text(encoding="utf8"))
+        questions = [WrittenQuestion(**q) for q in raw["questions"]]
+        answers = {str(s): {str(q): str(t) for q, t in a.items()}
+                   for s, a in raw["answers"].items()}
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        raise ManualPointsError(f"{path}: not the grader's answers file ({error}); run "
+                                "segedu-grade again to rewrite it") from None
+    return questions, answers
