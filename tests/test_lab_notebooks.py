@@ -1,5 +1,9 @@
 """The lab notebooks as JupyterLab saves them, and the chapters each lab links.
 
+A lab links the chapters it practises on the published book (GitHub Pages of the repository, the
+site that `make book` builds), where a chapter shows its outputs and figures; a link to the
+chapter's ``.md`` source on GitHub would show MyST without any output.
+
 Opening a notebook in JupyterLab and saving it must change nothing: JupyterLab writes the kernel's
 own kernelspec and language_info into the metadata (and marks the notebook modified when they
 differ), nbformat's minor version 5 with cell ids, and the JSON of ``nbformat.write`` (indent 1,
@@ -13,12 +17,29 @@ from pathlib import Path
 
 import nbformat
 import pytest
+import yaml
 from ipykernel.ipkernel import IPythonKernel
 from ipykernel.kernelspec import get_kernel_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "solutions").glob("*.ipynb")) + sorted((ROOT / "labs").glob("*.ipynb"))
-CHAPTER_LINK = re.compile(r"\]\(https://github\.com/segedu/segedu/blob/main/course/([^)#]+\.md)\)")
+CONFIG = ROOT / "jupyter-book-config" / "_config.yml"
+SOURCE_LINK = re.compile(r"https://github\.com/[^)\s]+/course/[^)\s]+\.md")
+
+
+def book_url() -> str:
+    """The published book's address: the GitHub Pages site of the repository of _config.yml,
+    served from the branch that the Colab buttons open (``gh-pages``)."""
+    config = yaml.safe_load(CONFIG.read_text(encoding="utf8"))
+    owner, name = re.fullmatch(r"https://github\.com/([^/]+)/([^/]+)",
+                               config["repository"]["url"].rstrip("/")).groups()
+    assert config["sphinx"]["config"]["segedu_colab_branch"] == "gh-pages"
+    return f"https://{owner}.github.io/{name}/"
+
+
+def chapter_links(text: str) -> list[str]:
+    """The chapters (``02_training``) that ``text`` links on the published book."""
+    return re.findall(rf"\]\({re.escape(book_url())}(\d\d_\w+)\.html(?:#[^)]*)?\)", text)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: f"{p.parent.name}/{p.stem}")
@@ -42,8 +63,18 @@ def test_each_lab_starts_by_linking_the_chapters_it_practises(path):
     first = nbformat.read(path, as_version=4).cells[0].source
     assert "This lab practises chapter" in first, (
         f"{path.name}: the first cell names the chapters it practises")
-    linked = CHAPTER_LINK.findall(first)
-    assert linked, f"{path.name}: no link to a chapter in the first cell"
+    linked = chapter_links(first)
+    assert linked, (f"{path.name}: no link to a chapter of the book ({book_url()}<chapter>.html) "
+                    "in the first cell")
     for name in linked:
-        assert (ROOT / "course" / name).is_file(), (
-            f"{path.name} links course/{name}, which does not exist")
+        assert (ROOT / "course" / f"{name}.md").is_file(), (
+            f"{path.name} links the chapter {name}, which course/ does not have")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_no_lab_links_a_chapters_markdown_source(path):
+    """GitHub renders a chapter's .md without outputs or figures: labs link the book's pages."""
+    text = "\n".join(cell.source for cell in nbformat.read(path, as_version=4).cells)
+    sources = SOURCE_LINK.findall(text)
+    assert not sources, (f"{path.name} links chapter sources {sources}; link the book's pages "
+                         f"({book_url()}<chapter>.html) instead")
