@@ -1,6 +1,8 @@
 """The concept figures of segedu.viz draw what the ops compute: each test reads the figure (its
 artists, or what the function returns) and checks it against a reference computed here."""
 
+import itertools
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -14,11 +16,14 @@ import torchvision  # noqa: E402
 from matplotlib.collections import PathCollection  # noqa: E402
 from scipy.ndimage import map_coordinates  # noqa: E402
 
+from segedu.models.universal.detr import HungarianMatcher  # noqa: E402
 from segedu.nn import receptive_field  # noqa: E402
+from segedu.ops import box_convert  # noqa: E402
 from segedu.viz import (  # noqa: E402
     draw_max_unpooling,
     draw_receptive_field,
     draw_roi_sampling,
+    draw_set_matching,
 )
 
 
@@ -174,3 +179,67 @@ def test_receptive_field_bad_input():
         draw_receptive_field([])
     with pytest.raises(ValueError, match="one entry per layer"):
         draw_receptive_field([(3, 1, 1)], names=["a", "b"])
+
+
+# ---------------------------------------------------------------- Hungarian matching
+
+
+def brute_force_pairs(cost: torch.Tensor) -> set[tuple[int, int]]:
+    """The cheapest one-to-one assignment of the M columns to distinct rows, by trying all."""
+    queries, objects = cost.shape
+    best = min(itertools.permutations(range(queries), objects),
+               key=lambda rows: sum(float(cost[r, c]) for c, r in enumerate(rows)))
+    return {(r, c) for c, r in enumerate(best)}
+
+
+def outlined_cells(ax) -> set[tuple[int, int]]:
+    """The (row, column) of the cells outlined on the cost panel."""
+    return {(round(p.get_y() + 0.5), round(p.get_x() + 0.5)) for p in ax.patches}
+
+
+def detr_example(seed: int, queries: int = 7, objects: int = 3):
+    generator = torch.Generator().manual_seed(seed)
+    logits = torch.randn(queries, 4, generator=generator)
+    boxes = torch.rand(queries, 4, generator=generator) * 0.4 + 0.2  # cxcywh in [0.2, 0.6]
+    labels = torch.randint(0, 3, (objects,), generator=generator)
+    target_boxes = torch.rand(objects, 4, generator=generator) * 0.4 + 0.2
+    return logits, boxes, labels, target_boxes
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_matching_drawn_is_the_cheapest_assignment(seed):
+    logits, boxes, labels, target_boxes = detr_example(seed)
+    matcher = HungarianMatcher()
+    cost = matcher.cost_matrix(logits, boxes, labels, target_boxes)
+    matching = matcher({"pred_logits": logits[None], "pred_boxes": boxes[None]},
+                       [{"labels": labels, "boxes": target_boxes}])[0]
+    drawn = draw_set_matching(cost, matching, pred_boxes=box_convert(boxes, "cxcywh", "xyxy"),
+                              target_boxes=box_convert(target_boxes, "cxcywh", "xyxy"))
+    assert outlined_cells(drawn.axes[1]) == brute_force_pairs(cost)
+    assert set(drawn.pairs) == brute_force_pairs(cost)
+    # one line per match on the boxes panel, from the query's centre to its object's
+    assert len(drawn.axes[0].lines) == len(labels)
+
+
+def test_matching_check_can_fail():
+    """A matching that is not the cheapest (two objects' queries swapped) is caught."""
+    logits, boxes, labels, target_boxes = detr_example(0)
+    cost = HungarianMatcher().cost_matrix(logits, boxes, labels, target_boxes)
+    pred_idx, target_idx = HungarianMatcher()(
+        {"pred_logits": logits[None], "pred_boxes": boxes[None]},
+        [{"labels": labels, "boxes": target_boxes}])[0]
+    swapped = (pred_idx, target_idx.flip(0))
+    drawn = draw_set_matching(cost, swapped)
+    assert outlined_cells(drawn.axes[1]) != brute_force_pairs(cost)
+    assert drawn.axes[0] is None
+
+
+def test_matching_bad_input():
+    cost = torch.rand(4, 2)
+    with pytest.raises(ValueError, match="one to one"):
+        draw_set_matching(cost, (torch.tensor([0, 0]), torch.tensor([0, 1])))
+    with pytest.raises(ValueError, match="2 pairs"):
+        draw_set_matching(cost, (torch.tensor([0]), torch.tensor([0])))
+    with pytest.raises(ValueError, match="or neither"):
+        draw_set_matching(cost, (torch.tensor([0, 1]), torch.tensor([0, 1])),
+                          pred_boxes=torch.rand(4, 4))

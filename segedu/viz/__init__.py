@@ -16,6 +16,8 @@
   (:func:`draw_receptive_field`);
 - ``roi_sampling.py``: RoIPool's rounded bins against RoIAlign's sampling points, from the
   ops' own functions (:func:`draw_roi_sampling`);
+- ``set_matching.py``: a one-to-one matching of predictions to objects, as boxes and as the
+  cost matrix (:func:`draw_set_matching`);
 - ``sam_demo.py``: a Jupyter widget where a click prompts SAM and its three masks and scores are
   shown (:class:`~segedu.viz.sam_demo.SamClickDemo`; imported from its module, as it needs a
   notebook's widgets).
@@ -36,6 +38,7 @@ from .pr_curve import plot_precision_recall
 from .predictions import colorize, show_predictions
 from .receptive_field import ReceptiveFieldDrawing, draw_receptive_field
 from .roi_sampling import RoiSampling, draw_roi_sampling
+from .set_matching import SetMatching, draw_set_matching
 from .unpooling import MaxUnpooling, draw_max_unpooling
 
 __all__ = [
@@ -64,4 +67,6 @@ __all__ = [
     "MaxUnpooling",
     "draw_receptive_field",
     "ReceptiveFieldDrawing",
+    "draw_set_matching",
+    "SetMatching",
 ]
