@@ -25,7 +25,7 @@ import nbformat
 from .notebook import NotebookError, graded_cells, is_hidden_tests, source_checksum
 from .written import WrittenQuestion, written_questions
 
-__all__ = ["InvalidSubmission", "Assignment", "Prepared", "parse_submission", "prepare"]
+__all__ = ["InvalidSubmission", "Assignment", "Prepared", "parse_submission", "readable", "prepare"]
 
 
 class InvalidSubmission(ValueError):
@@ -60,6 +60,14 @@ def parse_submission(data: bytes) -> nbformat.NotebookNode:
         raise InvalidSubmission(f"not a valid notebook: {type(error).__name__}: "
                                 f"{str(error)[:300]}") from None
     return notebook
+
+
+def readable(data: bytes | None) -> nbformat.NotebookNode | None:
+    """:func:`parse_submission`, or ``None`` for a file that is missing or cannot be read."""
+    try:
+        return parse_submission(data) if data is not None else None
+    except InvalidSubmission:
+        return None
 
 
 @dataclass
