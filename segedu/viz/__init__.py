@@ -18,12 +18,17 @@
   ops' own functions (:func:`draw_roi_sampling`);
 - ``set_matching.py``: a one-to-one matching of predictions to objects, as boxes and as the
   cost matrix (:func:`draw_set_matching`);
+- ``diagram.py``: a network's block diagram, every shape recorded by running the model
+  (:func:`draw_architecture`, :func:`record_architecture`); ``architectures.py`` declares each
+  family's structure (:func:`architecture`);
 - ``sam_demo.py``: a Jupyter widget where a click prompts SAM and its three masks and scores are
   shown (:class:`~segedu.viz.sam_demo.SamClickDemo`; imported from its module, as it needs a
   notebook's widgets).
 """
 
+from .architectures import architecture
 from .boxes import box_caption, draw_boxes
+from .diagram import draw_architecture, record_architecture
 from .grid import show_grid, show_sample
 from .image import to_numpy_image, to_numpy_labels
 from .overlays import (
@@ -69,4 +74,7 @@ __all__ = [
     "ReceptiveFieldDrawing",
     "draw_set_matching",
     "SetMatching",
+    "draw_architecture",
+    "record_architecture",
+    "architecture",
 ]

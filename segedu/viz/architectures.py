@@ -1,0 +1,511 @@
+"""The structure of each model family, for :mod:`segedu.viz.diagram`.
+
+:func:`architecture` returns a :class:`~segedu.viz.diagram.Structure` for a segedu model: which
+submodules are blocks, how they connect and where each sits on the layout grid. It reads only the
+model's *structure* (how many levels, which heads exist); every shape and parameter count is
+recorded later by running the model. Layouts per family:
+
+- a **U** for encoder-decoders (:func:`unet_structure`, :func:`segnet_structure`): the encoder
+  steps down a row per level, the decoder climbs back, skips run horizontally between them;
+- a **chain** with **branches** for the context modules (PSPNet's pyramid pooling, DeepLab's
+  ASPP) and FCN's score layers fused at three strides;
+- a **pyramid** for FPN backbones (the bottom-up stages in one column, the levels beside them,
+  a bus from the levels to the heads) and **stages** for the detectors behind it (RPN, RoI heads);
+- **three parts** for SAM (image encoder, prompt encoder, mask decoder).
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from ..models.bottom_up.cellpose.model import Cellpose
+from ..models.bottom_up.spatial_embedding.model import SpatialEmbedding
+from ..models.bottom_up.stardist.model import StarDist
+from ..models.foundation.sam.sam import Sam
+from ..models.semantic.deeplabv3plus import DeepLabV3Plus
+from ..models.semantic.fcn_resnet import DilatedResNetSegmenter
+from ..models.semantic.fcn_vgg import FCN
+from ..models.semantic.heads import ASPP
+from ..models.semantic.pspnet import PyramidPoolingModule
+from ..models.semantic.segnet import SegNet
+from ..models.semantic.unet import UNet
+from ..models.top_down.detection.generalized_rcnn import GeneralizedRCNN
+from ..models.top_down.yolact.model import Yolact
+from ..models.top_down.yolo_grid import YoloGrid
+from ..models.universal.mask2former.model import Mask2Former
+from ..nn.resnet import ResNet
+from ..nn.vit import VisionTransformer
+from .diagram import Block, Bus, Edge, Structure
+
+__all__ = ["architecture", "unet_structure", "segnet_structure", "resnet_blocks"]
+
+
+def _chain(names: list[str]) -> list[Edge]:
+    return [Edge(a, b) for a, b in zip(names, names[1:], strict=False)]
+
+
+def _stage_groups(sequential: nn.Sequential, prefix: str) -> list[tuple[str, tuple[str, ...]]]:
+    """VGG-style ``features``: the layers up to and including each max pooling, as
+    ``(path of the pooling, paths of the group's layers)``."""
+    groups, current = [], []
+    for index, layer in enumerate(sequential):
+        current.append(f"{prefix}{index}")
+        if isinstance(layer, nn.MaxPool2d):
+            groups.append((current[-1], tuple(current)))
+            current = []
+    return groups
+
+
+def resnet_blocks(resnet: ResNet, prefix: str, *, at, step=(1, 0),
+                  names=("stem", "layer1", "layer2", "layer3", "layer4")) -> list[Block]:
+    """A ResNet's stem (convolution, norm, pooling) and its four stages as blocks, the first at
+    ``at``, each next one ``step`` further on the grid."""
+    paths = [f"{prefix}maxpool", *(f"{prefix}layer{i}" for i in range(1, 5))]
+    params = [(f"{prefix}conv1", f"{prefix}bn1"), *((p,) for p in paths[1:])]
+    return [Block(name, (at[0] + i * step[0], at[1] + i * step[1]), module=path, params=p)
+            for i, (name, path, p) in enumerate(zip(names, paths, params, strict=True))]
+
+
+# -- semantic segmentation ------------------------------------------------------------------------
+
+def fcn_vgg_structure(model: FCN) -> Structure:
+    """FCN-32s/16s/8s: VGG16's five pooled stages and fc6/fc7 in a row; the score layers below;
+    the fusion path (x2 up-sampling plus a finer score, added) along the bottom."""
+    stages = _stage_groups(model.features, "features.")
+    blocks = [Block("image", (0, 0), module="features.0", read="input", pick=(0,))]
+    for i, (path, group) in enumerate(stages):
+        blocks.append(Block(f"pool{i + 1}", (i + 1, 0), module=path, params=group))
+    blocks += [Block("fc6", (6, 0), module="fc6"), Block("fc7", (7, 0), module="fc7"),
+               Block("score_fr", (7, 1), module="score_fr")]
+    edges = _chain([b.name for b in blocks]) + [Edge("fc7", "score_fr")]
+    last, col = "score_fr", 6
+    for up, score, pool in [("upscore2", "score_pool4", "pool4"),
+                            ("upscore_pool4", "score_pool3", "pool3")][:model.skips]:
+        pool_col = int(pool[-1])
+        blocks.append(Block(score, (pool_col, 1), module=score))
+        blocks.append(Block(up, (col, 2), module=up))
+        edges += [Edge(pool, score), Edge(last, up)]
+        last, col = up, pool_col
+    blocks.append(Block("upscore", (col, 2), module="upscore"))
+    edges.append(Edge(last, "upscore"))
+    blocks.append(Block("scores", (col - 1, 2), module="", pick=("out",)))
+    edges.append(Edge("upscore", "scores"))
+    # a finer score is added to the up-sampled scores before the next up-sampling
+    fused = [("score_pool4", "upscore_pool4" if model.skips == 2 else "upscore"),
+             ("score_pool3", "upscore")][:model.skips]
+    edges += [Edge(score, target, "add") for score, target in fused]
+    return Structure(tuple(blocks), tuple(edges))
+
+
+def _resnet_head_structure(model: DilatedResNetSegmenter) -> Structure:
+    """A dilated ResNet, then an FCN head, PSPNet's pyramid pooling or DeepLabv3's ASPP on
+    layer 4 (branches in one column), the up-sampled scores, and the auxiliary head on layer 3."""
+    blocks = [Block("image", (0, 0), module="backbone.conv1", read="input", pick=(0,))]
+    blocks += resnet_blocks(model.backbone, "backbone.", at=(1, 0))
+    edges = _chain([b.name for b in blocks])
+    head, col = model.classifier, 6
+    context = head[0] if isinstance(head, nn.Sequential) else None
+    if isinstance(context, (PyramidPoolingModule, ASPP)):
+        pooling = isinstance(context, PyramidPoolingModule)
+        branches = context.stages if pooling else context.convs
+        n = len(branches)
+        names = []
+        for i, _ in enumerate(branches):
+            if pooling:
+                name = f"pool {context.bins[i]}×{context.bins[i]}"
+            else:
+                name = ("1×1 conv" if i == 0 else "image pool" if i == n - 1
+                        else f"rate {_rate(branches[i])}")
+            kind = "stages" if pooling else "convs"
+            blocks.append(Block(name, (col, i - (n - 1) / 2), module=f"classifier.0.{kind}.{i}"))
+            edges += _branch_edges("layer4", name, "PPM" if pooling else "ASPP",
+                                   i - (n - 1) / 2, "concat" if pooling else "flow")
+            names.append(name)
+        merged = "PPM" if pooling else "ASPP"
+        blocks.append(Block(merged, (col + 1, 0), module="classifier.0"))
+        if pooling:
+            edges.append(Edge("layer4", merged, "concat"))
+        rest = tuple(f"classifier.{i}" for i in range(1, len(head)))
+        blocks.append(Block("head", (col + 2, 0), module=f"classifier.{len(head) - 1}",
+                            params=rest))
+        edges.append(Edge(merged, "head"))
+        col += 3
+    else:
+        blocks.append(Block("FCN head", (col, 0), module="classifier"))
+        edges.append(Edge("layer4", "FCN head"))
+        col += 1
+    last = blocks[-1].name
+    blocks.append(Block("scores", (col, 0), module="", pick=("out",)))
+    edges.append(Edge(last, "scores"))
+    if model.aux_classifier is not None:
+        aux_row = 2.5 if isinstance(context, (PyramidPoolingModule, ASPP)) else 1
+        blocks.append(Block("aux head", (5, aux_row), module="aux_classifier"))
+        edges.append(Edge("layer3", "aux head", elbow="vh"))
+    return Structure(tuple(blocks), tuple(edges))
+
+
+def _branch_edges(source: str, branch: str, merge: str, row: float,
+                  kind: str = "flow") -> list[Edge]:
+    """A parallel branch between ``source`` and ``merge`` (both on row 0): off the source's
+    vertical trunk, into the merge's; the middle branch runs straight."""
+    if row == 0:
+        return [Edge(source, branch), Edge(branch, merge, kind)]
+    return [Edge(source, branch, elbow="vh"), Edge(branch, merge, kind, elbow="hv")]
+
+
+def _rate(branch: nn.Module) -> int:
+    for layer in branch.modules():
+        if isinstance(layer, nn.Conv2d) and layer.dilation[0] > 1:
+            return layer.dilation[0]
+    return 1
+
+
+def deeplabv3plus_structure(model: DeepLabV3Plus) -> Structure:
+    """DeepLabv3+: the backbone, ASPP's branches, and the decoder that fuses the up-sampled
+    context with reduced layer-1 features (concatenated)."""
+    blocks = [Block("image", (0, 0), module="backbone.conv1", read="input", pick=(0,))]
+    blocks += resnet_blocks(model.backbone, "backbone.", at=(1, 0))
+    edges = _chain([b.name for b in blocks])
+    aspp = model.decoder.aspp[0]
+    n = len(aspp.convs)
+    for i, branch in enumerate(aspp.convs):
+        name = "1×1 conv" if i == 0 else "image pool" if i == n - 1 else f"rate {_rate(branch)}"
+        blocks.append(Block(name, (6, i - (n - 1) / 2), module=f"decoder.aspp.0.convs.{i}"))
+        edges += _branch_edges("layer4", name, "ASPP", i - (n - 1) / 2)
+    last = len(model.decoder.aspp) - 1
+    blocks += [Block("ASPP", (7, 0), module=f"decoder.aspp.{last}", params=("decoder.aspp",)),
+               Block("reduce", (2, 3), module="decoder.reduce_low_level"),
+               Block("fuse", (8, 3), module="decoder.fuse"),
+               Block("classifier", (9, 3), module="classifier"),
+               Block("scores", (10, 3), module="", pick=("out",))]
+    edges += [Edge("layer1", "reduce"), Edge("reduce", "fuse", "concat"),
+              Edge("ASPP", "fuse", elbow="hv"),
+              Edge("fuse", "classifier"), Edge("classifier", "scores")]
+    return Structure(tuple(blocks), tuple(edges))
+
+
+def unet_structure(model: UNet, prefix: str = "", *, head: bool = True) -> Structure:
+    """A U: ``inc`` and each level of ``downs`` one row lower, ``ups`` climbing back, each skip
+    concatenated horizontally into the decoder block of its level, and the 1x1 ``head``."""
+    depth, ups = len(model.downs), len(model.ups)
+    blocks = [Block("image", (0, 0), module=f"{prefix}inc", read="input", pick=(0,)),
+              Block("inc", (1, 0), module=f"{prefix}inc")]
+    encoder = ["inc"]
+    for i in range(depth):
+        name = f"down{i + 1}"
+        blocks.append(Block(name, (2 + i, 1 + i), module=f"{prefix}downs.{i}"))
+        encoder.append(name)
+    edges = _chain(["image", *encoder])
+    last = encoder[-1]
+    for k in range(ups):
+        level = depth - 1 - k  # the encoder level whose map it receives
+        name = f"up{level + 1}"
+        blocks.append(Block(name, (2 + depth + k, max(level, 0)), module=f"{prefix}ups.{k}"))
+        edges.append(Edge(last, name))
+        if 0 <= level < len(encoder):
+            edges.append(Edge(encoder[level], name, "concat"))
+        last = name
+    if head and not isinstance(model.head, nn.Identity):
+        blocks.append(Block("head", (2 + depth + ups, 0), module=f"{prefix}head"))
+        edges.append(Edge(last, "head", elbow="hv" if ups < depth else None))
+    return Structure(tuple(blocks), tuple(edges))
+
+
+def segnet_structure(model: SegNet) -> Structure:
+    """SegNet's U: the VGG16-BN encoder's five pooled stages stepping down, the decoders climbing
+    back, each unpooling with the pooling indices of its mirror stage."""
+    stages = _stage_groups(model.encoder, "encoder.")
+    n = len(stages)
+    blocks = [Block("image", (0, 0), module="encoder.0", read="input", pick=(0,))]
+    for i, (path, group) in enumerate(stages):
+        pooling = model.get_submodule(path)  # returns (maps, indices) when it keeps the indices
+        blocks.append(Block(f"enc{i + 1}", (i, i + 1), module=path, params=group,
+                            pick=(0,) if pooling.return_indices else ()))
+    edges = [Edge("image", "enc1")] + _chain([f"enc{i + 1}" for i in range(n)])
+    last = f"enc{n}"
+    for j in range(len(model.decoders)):
+        mirror = n - j  # decoder j unpools with the indices of stage n - j
+        name = f"dec{mirror}"
+        blocks.append(Block(name, (n + 1 + j, mirror), module=f"decoders.{j}"))
+        edges += [Edge(last, name), Edge(f"enc{mirror}", name, "indices")]
+        last = name
+    blocks.append(Block("classifier", (n + len(model.decoders), 0), module="classifier"))
+    edges.append(Edge(last, "classifier"))
+    return Structure(tuple(blocks), tuple(edges))
+
+
+# -- detection and instances ----------------------------------------------------------------------
+
+def yolo_grid_structure(model: YoloGrid) -> Structure:
+    """YOLO's grid: a ResNet, the head's convolution, and the ``S x S`` grid of cell
+    predictions."""
+    blocks = [Block("image", (0, 0), module="backbone.conv1", read="input", pick=(0,))]
+    blocks += resnet_blocks(model.backbone, "backbone.", at=(1, 0))
+    blocks += [Block("head conv", (6, 0), module="head.conv"),
+               Block("head out", (7, 0), module="head.out"),
+               Block("grid", (8, 0), module="head")]
+    return Structure(tuple(blocks), tuple(_chain([b.name for b in blocks])))
+
+
+def _pyramid(model: nn.Module, prefix: str) -> tuple[list[Block], list[Edge], list[str]]:
+    """A ResNet with an FPN: the stages in column 1 (deepest on top), the pyramid levels in
+    column 2 beside the stage each comes from, extra levels above them."""
+    backbone = model.get_submodule(prefix.rstrip("."))
+    body, fpn = backbone.body, backbone.fpn
+    stages = backbone.returned_stages
+    blocks = [Block("image", (0, 5), module=f"{prefix}body.conv1", read="input", pick=(0,))]
+    names = [b for b in resnet_blocks(body, f"{prefix}body.", at=(1, 5), step=(0, -1))]
+    blocks += names
+    edges = _chain([b.name for b in blocks])
+    levels = []
+    for i, stage in enumerate(stages):
+        name = f"P{stage + 1}"
+        params = (f"{prefix}fpn.inner_blocks.{i}", f"{prefix}fpn.layer_blocks.{i}")
+        blocks.append(Block(name, (2, 5 - stage), module=f"{prefix}fpn", pick=(str(i),),
+                            params=params))
+        edges.append(Edge(f"layer{stage}", name))
+        levels.append(name)
+    for deeper, finer in zip(levels[::-1], levels[::-1][1:], strict=False):
+        edges.append(Edge(deeper, finer, "add"))
+    extra = getattr(fpn, "extra_blocks", None)
+    keys = list(_fpn_extra_keys(fpn))
+    for j, key in enumerate(keys):
+        name = f"P{stages[-1] + 2 + j}"
+        params = (f"{prefix}fpn.extra_blocks",) if extra is not None else ()
+        blocks.append(Block(name, (2, 4 - stages[-1] - j), module=f"{prefix}fpn", pick=(key,),
+                            params=params if j == 0 else ()))
+        edges.append(Edge(levels[-1], name))
+        levels.append(name)
+    return blocks, edges, levels
+
+
+def _fpn_extra_keys(fpn: nn.Module) -> list[str]:
+    """The output names of an FPN's extra levels: ``"pool"`` (max pooling) or ``"p6", "p7"``."""
+    return [] if fpn.extra_blocks is None else list(fpn.extra_blocks.names)
+
+
+def rcnn_structure(model: GeneralizedRCNN) -> Structure:
+    """Faster R-CNN and Mask R-CNN (and Panoptic FPN): the pyramid, then the stages: the RPN
+    (shared over the levels), its proposals, RoIAlign and the box head; RoIAlign and the mask head
+    on the detected boxes; Panoptic FPN's semantic head on the levels."""
+    blocks, edges, levels = _pyramid(model, "backbone.")
+    roi = model.roi_heads
+    blocks += [Block("RPN head", (3, -1), module="rpn.head", pick=(0, 0)),
+               Block("proposals", (4, -1), module="rpn", pick=(0, 0), batched=False, params=()),
+               Block("RoIAlign", (3, 1), module="roi_heads.box_roi_pool", batched=False),
+               Block("box head", (4, 1), module="roi_heads.box_head", batched=False),
+               Block("classes", (5, 0.5), module="roi_heads.box_predictor", pick=(0,),
+                     batched=False, params=("roi_heads.box_predictor",)),
+               Block("box deltas", (5, 1.5), module="roi_heads.box_predictor", pick=(1,),
+                     batched=False, params=())]
+    edges += [Edge("RPN head", "proposals"), Edge("proposals", "RoIAlign"),
+              Edge("RoIAlign", "box head"), Edge("box head", "classes"),
+              Edge("box head", "box deltas")]
+    targets = ["RPN head", "RoIAlign"]
+    groups = [("stage 1: region proposal network (objectness shown for P2)",
+               ("RPN head", "proposals")),
+              ("stage 2: box branch, per RoI", ("RoIAlign", "box head", "classes", "box deltas"))]
+    if getattr(roi, "mask_head", None) is not None:
+        blocks += [Block("mask RoIAlign", (3, 3), module="roi_heads.mask_roi_pool",
+                         batched=False),
+                   Block("mask head", (4, 3), module="roi_heads.mask_head", batched=False),
+                   Block("mask logits", (5, 3), module="roi_heads.mask_predictor",
+                         batched=False)]
+        edges += [Edge("box deltas", "mask RoIAlign"), Edge("mask RoIAlign", "mask head"),
+                  Edge("mask head", "mask logits")]
+        targets.append("mask RoIAlign")
+        groups.append(("mask branch, per detected box",
+                       ("mask RoIAlign", "mask head", "mask logits")))
+    if getattr(model, "semantic_head", None) is not None:
+        blocks.append(Block("semantic head", (3, 4.5), module="semantic_head"))
+        targets.append("semantic head")
+    sources = tuple(levels)
+    return Structure(tuple(blocks), tuple(edges), (Bus(sources, tuple(targets)),),
+                     tuple(groups))
+
+
+def yolact_structure(model: Yolact) -> Structure:
+    """YOLACT: the pyramid; the prediction head shared by the levels (classes, boxes, mask
+    coefficients per anchor); ProtoNet's prototypes from the finest level; the masks, a linear
+    combination of prototypes by coefficients."""
+    blocks, edges, levels = _pyramid(model, "backbone.")
+    blocks += [Block("head", (3, 0), module="head.upfeature"),
+               Block("classes", (4, -1), module="head", pick=(0,)),
+               Block("boxes", (4, 0), module="head", pick=(1,), params=()),
+               Block("coefficients", (4, 1), module="head", pick=(2,), params=()),
+               Block("ProtoNet", (3, 4), module="protonet"),
+               Block("masks", (5, 2), module="", pick=(0, "masks"), batched=False, params=())]
+    edges += [Edge(levels[0], "ProtoNet", elbow="vh"), Edge("head", "classes"),
+              Edge("head", "boxes"), Edge("head", "coefficients"), Edge("coefficients", "masks"),
+              Edge("ProtoNet", "masks")]
+    return Structure(tuple(blocks), tuple(edges), (Bus(tuple(levels), ("head",)),))
+
+
+# -- bottom-up instances --------------------------------------------------------------------------
+
+def _unet_with_heads(model: nn.Module, prefix: str, heads: list[tuple[str, str]]) -> Structure:
+    u = unet_structure(model.get_submodule(prefix.rstrip(".")), prefix, head=False)
+    depth = len(model.get_submodule(prefix.rstrip(".")).downs)
+    last = u.blocks[-1].name
+    blocks, edges = list(u.blocks), list(u.edges)
+    col = 2 + 2 * depth
+    for row, (name, path) in enumerate(heads):
+        blocks.append(Block(name, (col, row), module=path))
+        edges.append(Edge(last, name, elbow="hv" if row else None))
+    return Structure(tuple(blocks), tuple(edges))
+
+
+def stardist_structure(model: StarDist) -> Structure:
+    """StarDist: a U-Net, a feature layer, and two heads: object probability and the distances
+    along ``n_rays`` rays."""
+    u = unet_structure(model.backbone, "backbone.", head=False)
+    depth = len(model.backbone.downs)
+    col = 2 + 2 * depth
+    blocks = list(u.blocks) + [Block("features", (col, 0), module="features"),
+                               Block("probability", (col + 1, 0), module="prob_head"),
+                               Block("distances", (col + 1, 1), module="dist_head")]
+    edges = list(u.edges) + [Edge(u.blocks[-1].name, "features"), Edge("features", "probability"),
+                             Edge("features", "distances", elbow="hv")]
+    return Structure(tuple(blocks), tuple(edges))
+
+
+def cellpose_structure(model: Cellpose) -> Structure:
+    """Cellpose: a U-Net whose head gives the two flow components and the cell probability."""
+    return unet_structure(model.unet, "unet.")
+
+
+def spatial_embedding_structure(model: SpatialEmbedding) -> Structure:
+    """Spatial embeddings: a U-Net and three heads (offsets, bandwidths, seediness)."""
+    return _unet_with_heads(model, "backbone.", [("offsets", "offset_head"),
+                                                 ("sigma", "sigma_head"),
+                                                 ("seed map", "seed_head")])
+
+
+# -- universal and foundation models --------------------------------------------------------------
+
+def mask2former_structure(model: Mask2Former) -> Structure:
+    """Mask2Former: the ResNet pyramid; the pixel decoder (a deformable-attention encoder on the
+    three coarser maps, then the stride-4 mask features); the transformer decoder, where the
+    learned queries enter and attend (masked) to one level per layer; class logits and masks."""
+    head = "sem_seg_head."
+    blocks = [Block("image", (0, 4), module="backbone.conv1", read="input", pick=(0,))]
+    blocks += resnet_blocks(model.backbone, "backbone.", at=(1, 4), step=(0, -1),
+                            names=("stem", "res2", "res3", "res4", "res5"))
+    edges = _chain([b.name for b in blocks])
+    decoder = model.sem_seg_head.pixel_decoder
+    blocks.append(Block("deformable encoder", (2, 1), module=f"{head}pixel_decoder.transformer",
+                        pick=(0,), params=(f"{head}pixel_decoder.input_proj",
+                                           f"{head}pixel_decoder.transformer")))
+    edges += [Edge(r, "deformable encoder") for r in ("res3", "res4", "res5")]
+    scales = []
+    for i in range(decoder.num_levels):
+        name = f"level {i + 1}"
+        blocks.append(Block(name, (3, i), module=f"{head}pixel_decoder", pick=(1, i), params=()))
+        edges.append(Edge("deformable encoder", name))
+        scales.append(name)
+    blocks.append(Block("mask features", (3, 3), module=f"{head}pixel_decoder", pick=(0,),
+                        params=(f"{head}pixel_decoder.adapter_1", f"{head}pixel_decoder.layer_1",
+                                f"{head}pixel_decoder.mask_features")))
+    edges += [Edge("res2", "mask features", "add"), Edge(scales[-1], "mask features")]
+    predictor = model.sem_seg_head.predictor
+    layers = len(predictor.transformer_cross_attention_layers)
+    blocks += [Block("queries", (4, -1), parameter=f"{head}predictor.query_feat.weight",
+                     params=(f"{head}predictor.query_feat", f"{head}predictor.query_embed")),
+               Block(f"{layers} decoder layers", (4, 1),
+                     module=f"{head}predictor.transformer_ffn_layers.{layers - 1}",
+                     params=(f"{head}predictor.transformer_self_attention_layers",
+                             f"{head}predictor.transformer_cross_attention_layers",
+                             f"{head}predictor.transformer_ffn_layers",
+                             f"{head}predictor.level_embed", f"{head}predictor.input_proj")),
+               Block("class logits", (5, 0), module="", pick=("pred_logits",),
+                     params=(f"{head}predictor.class_embed",)),
+               Block("mask embed", (5, 1.5), module=f"{head}predictor.mask_embed"),
+               Block("masks", (5, 3), module="", pick=("pred_masks",), params=())]
+    edges += [Edge(s, f"{layers} decoder layers") for s in scales]
+    edges += [Edge("queries", f"{layers} decoder layers", "enter"),
+              Edge(f"{layers} decoder layers", "class logits"),
+              Edge(f"{layers} decoder layers", "mask embed"),
+              Edge("mask embed", "masks"), Edge("mask features", "masks")]
+    groups = (("pixel decoder", ("deformable encoder", *scales, "mask features")),)
+    return Structure(tuple(blocks), tuple(edges), (), groups)
+
+
+def sam_structure(model: Sam) -> Structure:
+    """SAM's three parts: the ViT image encoder (patch embedding, blocks, neck); the prompt
+    encoder (sparse point/box embeddings, the dense mask embedding); the mask decoder (output
+    tokens, a two-way transformer, up-scaling, one hypernetwork MLP per mask, the IoU head)."""
+    n = len(model.image_encoder.blocks)
+    hypernets = f"{len(model.mask_decoder.output_hypernetworks_mlps)} hypernet MLPs"
+    blocks = [Block("image", (0, 0), module="image_encoder", read="input", pick=(0,)),
+              Block("patch embed", (1, 0), module="image_encoder.patch_embed"),
+              Block(f"{n} ViT blocks", (2, 0), module=f"image_encoder.blocks.{n - 1}",
+                    params=("image_encoder.blocks",)),
+              Block("neck", (3, 0), module="image_encoder.neck"),
+              Block("points", (0, 2), module="prompt_encoder", read="input", pick=("points", 0)),
+              Block("sparse", (1, 2), module="prompt_encoder", pick=(0,),
+                    params=("prompt_encoder.point_embeddings", "prompt_encoder.not_a_point_embed")),
+              Block("dense", (1, 3), module="prompt_encoder", pick=(1,),
+                    params=("prompt_encoder.mask_downscaling", "prompt_encoder.no_mask_embed")),
+              Block("output tokens", (4, -1), parameter="mask_decoder.mask_tokens.weight",
+                    params=("mask_decoder.mask_tokens", "mask_decoder.iou_token")),
+              Block("transformer", (4, 1), module="mask_decoder.transformer",
+                    pick=(0,)),
+              Block("upscaling", (5, 0), module="mask_decoder.output_upscaling"),
+              Block(hypernets, (5, 1), module="mask_decoder.output_hypernetworks_mlps.0",
+                    params=("mask_decoder.output_hypernetworks_mlps",)),
+              Block("IoU head", (5, 2), module="mask_decoder.iou_prediction_head"),
+              Block("masks", (6, 0.5), module="", pick=(0, "low_res_logits"))]
+    edges = [Edge("image", "patch embed"), Edge("patch embed", f"{n} ViT blocks"),
+             Edge(f"{n} ViT blocks", "neck"), Edge("points", "sparse"),
+             Edge("neck", "transformer"), Edge("sparse", "transformer"),
+             Edge("dense", "transformer", "add"),
+             Edge("output tokens", "transformer", "enter"),
+             Edge("transformer", "upscaling"), Edge("transformer", hypernets),
+             Edge("transformer", "IoU head"),
+             Edge("upscaling", "masks"), Edge(hypernets, "masks")]
+    groups = (("image encoder", ("patch embed", f"{n} ViT blocks", "neck")),
+              ("prompt encoder", ("sparse", "dense")),
+              ("mask decoder", ("transformer", "upscaling", hypernets, "IoU head")))
+    return Structure(tuple(blocks), tuple(edges), (), groups)
+
+
+def vit_structure(model: VisionTransformer) -> Structure:
+    """A ViT: patch embedding, the class token and position embeddings entering, the blocks at one
+    resolution, the final norm."""
+    n = len(model.blocks)
+    blocks = [Block("image", (0, 0), module="patch_embed", read="input", pick=(0,)),
+              Block("patch embed", (1, 0), module="patch_embed"),
+              Block("positions", (2, -1), parameter="pos_embed", batched=False,
+                    params=()),
+              Block(f"{n} blocks", (2, 0), module=f"blocks.{n - 1}", params=("blocks",)),
+              Block("norm", (3, 0), module="norm")]
+    edges = [Edge("image", "patch embed"), Edge("patch embed", f"{n} blocks"),
+             Edge("positions", f"{n} blocks", "enter"), Edge(f"{n} blocks", "norm")]
+    return Structure(tuple(blocks), tuple(edges))
+
+
+def resnet_structure(model: ResNet) -> Structure:
+    """A ResNet: the stem and the four stages, each halving the resolution (or dilating)."""
+    blocks = [Block("image", (0, 0), module="conv1", read="input", pick=(0,))]
+    blocks += resnet_blocks(model, "", at=(1, 0))
+    return Structure(tuple(blocks), tuple(_chain([b.name for b in blocks])))
+
+
+_STRUCTURES = [
+    (FCN, fcn_vgg_structure), (DeepLabV3Plus, deeplabv3plus_structure),
+    (DilatedResNetSegmenter, _resnet_head_structure), (SegNet, segnet_structure),
+    (UNet, unet_structure), (YoloGrid, yolo_grid_structure), (GeneralizedRCNN, rcnn_structure),
+    (Yolact, yolact_structure), (StarDist, stardist_structure), (Cellpose, cellpose_structure),
+    (SpatialEmbedding, spatial_embedding_structure), (Mask2Former, mask2former_structure),
+    (Sam, sam_structure), (VisionTransformer, vit_structure), (ResNet, resnet_structure),
+]
+
+
+def architecture(model: nn.Module) -> Structure:
+    """The :class:`~segedu.viz.diagram.Structure` of a segedu model, from its family;
+    ``TypeError`` for a model no family declares."""
+    for cls, structure in _STRUCTURES:
+        if isinstance(model, cls):
+            return structure(model)
+    known = ", ".join(cls.__name__ for cls, _ in _STRUCTURES)
+    raise TypeError(f"no diagram structure for {type(model).__name__}; known: {known}")
