@@ -18,9 +18,15 @@ myst-nb is not installed (a student's install, Colab) the call only keeps the va
 from __future__ import annotations
 
 import numbers
+import re
 from typing import Any
 
-__all__ = ["glue", "GLUED"]
+__all__ = ["glue", "GLUED", "pasted_names"]
+
+# myst-nb's paste roles, {glue}`name`, {glue:any}`name`, {glue:text}`name:.2f`,
+# {glue:md}`name:myst`, and its paste directives, ```{glue:figure} name (or ::: fences)
+_ROLE = re.compile(r"\{glue(?::(?:any|text|md))?\}`([^`]+)`")
+_DIRECTIVE = re.compile(r"^\s*(?:`{3,}|:{3,})\{glue(?::(?:any|figure|math|md))?\}[ \t]+(\S+)", re.M)
 
 #: Every value glued in this Python process, by name (what the book would paste).
 GLUED: dict[str, Any] = {}
@@ -58,3 +64,11 @@ def glue(name: str, value: Any) -> Any:
         return value
     myst_glue(name, value, display=False)
     return value
+
+
+def pasted_names(markdown: str) -> list[str]:
+    """The names that the MyST text ``markdown`` pastes with myst-nb's glue roles and directives,
+    in order of appearance (a format spec such as ``:.3f`` left out)."""
+    found = [(m.start(), m.group(1)) for m in _ROLE.finditer(markdown)]
+    found += [(m.start(), m.group(1)) for m in _DIRECTIVE.finditer(markdown)]
+    return [text.split(":", 1)[0] for _, text in sorted(found)]

@@ -8,7 +8,8 @@ The book itself is built by `make book` (Jupyter Book 1). These tests check, in 
 - the configuration executes every chapter and makes a failing cell fail the build;
 - each chapter notebook starts with the Colab install cell and a Colab badge that agree with the
   repository address of the configuration;
-- each chapter notebook executes without error and draws its figures.
+- each chapter notebook executes without error, draws its figures and glues every number that its
+  prose pastes (segedu.book.glue, myst-nb's {glue:text} roles).
 """
 
 from __future__ import annotations
@@ -195,10 +196,14 @@ def test_chapter_has_a_colab_badge_that_opens_its_notebook(chapter):
 @pytest.mark.slow
 @pytest.mark.parametrize("chapter", _chapters(), ids=lambda p: p.name)
 def test_chapter_executes_in_fast_mode(chapter, monkeypatch):
+    import ast
     import time
 
     import jupytext
+    import nbformat
     from nbclient import NotebookClient
+
+    from segedu.book import pasted_names
 
     monkeypatch.setenv("SEGEDU_FAST", "1")
     # `make book` and `make test` export MPLBACKEND=Agg. A kernel started with it draws nothing
@@ -206,6 +211,9 @@ def test_chapter_executes_in_fast_mode(chapter, monkeypatch):
     # backend themselves (`%matplotlib inline`), and this test runs them the same way to check it.
     monkeypatch.setenv("MPLBACKEND", "Agg")
     notebook = jupytext.read(chapter)
+    # a last cell lists what the chapter's cells glued (segedu.book), with or without myst-nb
+    notebook.cells.append(nbformat.v4.new_code_cell(
+        "import segedu.book\nprint(sorted(segedu.book.GLUED))"))
     client = NotebookClient(
         notebook,
         timeout=CELL_TIMEOUT,
@@ -227,6 +235,10 @@ def test_chapter_executes_in_fast_mode(chapter, monkeypatch):
             f"{chapter.name} draws with matplotlib but produced no figure: start it with "
             "`%matplotlib inline` (MPLBACKEND=Agg, set by the Makefile, hides figures otherwise)"
         )
+    # every number the prose pastes was glued by this run (make book fails on a missing one)
+    glued = set(ast.literal_eval(notebook.cells[-1].outputs[0]["text"]))
+    missing = sorted(set(pasted_names(chapter.read_text(encoding="utf8"))) - glued)
+    assert not missing, f"{chapter.name} pastes {missing}, which no cell glued in this run"
 
 
 # ---------------------------------------------------------------------------------------------
