@@ -17,6 +17,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .export import main as export_main
+from .manual_page import main as manual_main
+
 __all__ = ["Subcommand", "SUBCOMMANDS", "subcommand_help", "split_subcommand"]
 
 
@@ -29,7 +32,13 @@ class Subcommand:
 
 
 # name -> Subcommand; grading itself is the default and lives in segedu.grading.grade
-SUBCOMMANDS: dict[str, Subcommand] = {}
+SUBCOMMANDS: dict[str, Subcommand] = {
+    "export": Subcommand(main=export_main,
+                         help="write the grades as the CSV that Canvas, Moodle or Gradescope "
+                              "imports"),
+    "manual": Subcommand(main=manual_main,
+                         help="grade the written answers by hand on a local page (offline)"),
+}
 
 
 def subcommand_help() -> str:

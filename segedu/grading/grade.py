@@ -2,15 +2,28 @@
 
 Usage::
 
-    segedu-grade --lab labs/02_conv_arithmetic.ipynb --submissions DIR --out DIR
-                 [--solution solutions/02_conv_arithmetic.ipynb] [--workers N]
+    segedu-grade [grade] --lab labs/02_conv_arithmetic.ipynb --submissions DIR --out DIR
+                 [--solution solutions/02_conv_arithmetic.ipynb] [--roster CSV]
+                 [--only ID ...] [--force] [--workers N]
                  [--cell-timeout S] [--timeout S] [--memory-mb M] [--fast] [--isolate]
+    segedu-grade export --format canvas|moodle|gradescope --grades OUT --roster CSV
+
+(the subcommands are listed in :mod:`.cli`; ``export`` is :mod:`.export`)
 
 Options:
 
 --lab PATH          the released student lab (graded cells and their sources come from it)
---submissions DIR   the submitted notebooks, ``DIR/<student_id>.ipynb`` (the id is the file stem)
---out DIR           where ``gradebook.csv`` and ``feedback/<student_id>.txt`` are written
+--submissions DIR   the submitted notebooks, ``DIR/<student_id>.ipynb`` (the id is the file stem),
+                    or an unzipped bulk download of Canvas, Moodle or Gradescope
+                    (:mod:`.submissions`)
+--out DIR           where ``gradebook.csv``, ``feedback/<student_id>.txt`` and the stored results
+                    ``results/<student_id>.json`` are written
+--roster CSV        the class list (:mod:`.roster`): submissions are matched to its students; a
+                    student without a submission gets a row ``missing`` with 0 points; a
+                    submission that matches no student is graded, and flagged
+--only ID ...       regrade these students; every other student keeps its stored result
+--force             regrade everyone; by default a stored result is reused when the submission,
+                    the lab, the solution, the grader and the options are unchanged (:mod:`.cache`)
 --solution PATH     the solution notebook: its cells tagged ``hidden-tests`` are added to every
                     submission, right after the graded cell they follow there
 --workers N         submissions run at the same time (default 1)
@@ -39,9 +52,9 @@ For each submission, in its own temporary folder and processes (see :mod:`.sandb
 6. every graded cell (hidden tests included) that nbval saw pass, whose signed record says it
    passed with nothing replaced, and that step 4 did not void, earns its points.
 
-Statuses: ``ok``; ``invalid`` (not run; also a file over 20 MiB); ``timeout`` (a cell was
-    interrupted, or the notebook was
-killed at its time limit); ``memory`` (killed above the memory limit); ``crashed`` (the kernel
+Statuses: ``ok``; ``missing`` (a roster student without a submission: 0 points); ``invalid`` (not
+run; also a file over 20 MiB); ``timeout`` (a cell was interrupted, or the notebook was killed at
+its time limit); ``memory`` (killed above the memory limit); ``crashed`` (the kernel
 died, e.g. ``os._exit``, or the run failed otherwise); ``tampered`` (graded cells voided: the
 notebook replaced functions that the checks rely on, ran a graded cell without the guard or hid its
 error, forged the guard's records, or reaches into the grader; it outranks the others);
@@ -67,6 +80,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import dataclasses
 import hashlib
 import hmac
 import os
@@ -82,11 +96,14 @@ from pathlib import Path
 import nbformat
 
 from .answers import parse_cell, scan, voided_cells
+from .cache import ResultStore, batch_key, result_key
 from .cli import split_subcommand, subcommand_help
 from .gradebook import CellGrade, Row, write_outputs
 from .notebook import NotebookError
 from .prepare import Assignment, InvalidSubmission, parse_submission, prepare
+from .roster import Roster, RosterError, read_roster
 from .sandbox import IsolationError, isolation_problem, run_notebook
+from .submissions import SubmissionsError, collect_submissions
 
 __all__ = ["Limits", "Guard", "GuardPlan", "guard_plan", "check_record", "grade_submission",
            "grade_batch", "main"]
@@ -414,20 +431,32 @@ def grade_batch(
     workers: int = 1,
     limits: Limits = Limits(),
     log=None,
+    roster: Roster | None = None,
+    only: list[str] | tuple[str, ...] | None = None,
+    force: bool = False,
 ) -> tuple[list[Row], list[str]]:
-    """Grade every ``submissions/*.ipynb``; write the outputs; return (rows, batch warnings).
+    """Grade the submissions folder; write the outputs; return (rows, batch warnings).
 
-    The warnings name the guarded files found changed after the batch (they are restored).
+    The submissions are found and matched to ``roster`` by :mod:`.submissions` (plain
+    ``<id>.ipynb`` files, or Canvas', Moodle's and Gradescope's bulk downloads); a roster student
+    without a submission gets a row with status ``missing``. A student's stored result
+    (:mod:`.cache`) is reused when nothing it depends on changed, unless ``force``; ``only``
+    regrades these student ids and keeps every other stored result as it is. The warnings name
+    the guarded files found changed after the batch (they are restored).
     """
     lab, submissions, out = Path(lab), Path(submissions), Path(out)
     log = log or (lambda message: None)
-    paths = sorted(submissions.glob("*.ipynb"))
+    entries = collect_submissions(submissions, roster, prefer=lab.name)
+    unknown = sorted(set(only or ()) - {e.student_id for e in entries})
+    if unknown:
+        raise SubmissionsError(f"--only: no student {', '.join(unknown)} in this batch")
+    paths = {e.student_id: e.path for e in entries if e.path is not None}
     guarded = {"lab": lab, "gradebook": out / "gradebook.csv"}
     if solution is not None:
         guarded["solution"] = Path(solution)
     # a file too large to be a lab is not read at all (nor kept in memory to guard it)
-    too_large = {p.stem for p in paths if p.stat().st_size > MAX_SUBMISSION_MB * 2**20}
-    guarded.update({f"submission {p.stem}": p for p in paths if p.stem not in too_large})
+    too_large = {i for i, p in paths.items() if p.stat().st_size > MAX_SUBMISSION_MB * 2**20}
+    guarded.update({f"submission {i}": p for i, p in paths.items() if i not in too_large})
     # everything is read into memory (and hashed) before anything runs
     guard = Guard(guarded)
     names = {"lab": "the released lab", "solution": "the solution", "gradebook": "the gradebook"}
@@ -446,25 +475,56 @@ def grade_batch(
         problem = isolation_problem()
         if problem is not None:
             raise IsolationError(f"--isolate: {problem}")
-    log(f"lab {lab} ({_hash(guard.data('lab'))}), {len(assignment.columns)} graded cells, "
-        f"{len(paths)} submissions, {workers} worker(s){', isolated' if limits.isolate else ''}")
-
+    # what every result depends on besides its submission; then each student's stored result
+    store = ResultStore(out)
+    batch = batch_key(guard.data("lab"), guard.data("solution") if solution else None,
+                      dataclasses.asdict(limits))
+    keys = {i: result_key(batch, guard.data(f"submission {i}")) for i in paths
+            if i not in too_large}
     rows: list[Row] = []
+    to_grade: list[str] = []
+    stale = 0  # results that --only keeps although an input changed
+    for student_id in keys:
+        if force or (only is not None and student_id in only):
+            to_grade.append(student_id)
+            continue
+        stored = store.load(student_id, keys[student_id] if only is None else None)
+        if stored is None:
+            to_grade.append(student_id)
+        else:
+            rows.append(stored)
+            stale += (store.stored(student_id) or {}).get("key") != keys[student_id]
+    if stale:
+        log(f"--only keeps {stale} stored result(s) whose submission, lab, solution, grader or "
+            "options changed since: run without --only to regrade them")
+    log(f"lab {lab} ({_hash(guard.data('lab'))}), {len(assignment.columns)} graded cells, "
+        f"{len(entries)} students, {len(to_grade)} to grade ({len(rows)} unchanged), "
+        f"{workers} worker(s){', isolated' if limits.isolate else ''}")
+
     start = time.monotonic()
+    not_run = [CellGrade(g, False, 0.0, assignment.points[g], "not run")
+               for g in assignment.columns]
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        futures = [pool.submit(_safe_grade, p.stem, guard.data(f"submission {p.stem}"), assignment,
-                               limits, guard, names, hidden, plan) for p in paths
-                   if p.stem not in too_large]
-        rows += [Row(student_id=stem, status="invalid", max_total=assignment.max_total,
-                     cells=[CellGrade(g, False, 0.0, assignment.points[g], "not run")
-                            for g in assignment.columns],
+        futures = [pool.submit(_safe_grade, student_id, guard.data(f"submission {student_id}"),
+                               assignment, limits, guard, names, hidden, plan)
+                   for student_id in to_grade]
+        rows += [Row(student_id=i, status="invalid", max_total=assignment.max_total,
+                     cells=list(not_run),
                      flags=[f"the file is larger than {MAX_SUBMISSION_MB} MiB"])
-                 for stem in sorted(too_large)]
+                 for i in sorted(too_large)]
         for future in futures:
             row = future.result()  # _safe_grade never raises
+            store.store(row.student_id, keys[row.student_id], batch, row)
             rows.append(row)
             log(f"{row.student_id}: {row.total:g}/{row.max_total:g} {row.status}"
                 f" ({time.monotonic() - start:.1f} s)")
+    rows += [Row(student_id=e.student_id, status="missing", max_total=assignment.max_total,
+                 cells=[CellGrade(g, False, 0.0, assignment.points[g], "no submission")
+                        for g in assignment.columns]) for e in entries if e.path is None]
+    # what matching said (late, not in the roster, ...) opens each row's reason
+    matching = {e.student_id: list(e.flags) for e in entries}
+    for row in rows:
+        row.flags[:0] = matching.get(row.student_id, [])
     # after the batch: the released files must be as they were read
     warnings = [f"{names.get(n, n)} had changed after the batch: restored" for n in guard.restore()]
     for warning in warnings:
@@ -485,8 +545,24 @@ def main(argv: list[str] | None = None) -> int:
                "segedu.grading.grade for the statuses and the safety checks.\n\n"
                + subcommand_help())
     parser.add_argument("--lab", required=True, help="the released student lab (.ipynb)")
-    parser.add_argument("--submissions", required=True, help="folder of <student_id>.ipynb files")
-    parser.add_argument("--out", required=True, help="folder for gradebook.csv and feedback/")
+    parser.add_argument("--submissions", required=True,
+                        help="folder of <student_id>.ipynb files, or an unzipped bulk download "
+                             "of Canvas, Moodle or Gradescope (see segedu.grading.submissions)")
+    parser.add_argument("--out", required=True,
+                        help="folder for gradebook.csv, feedback/ and results/ (the stored "
+                             "results that let a re-run grade only what changed)")
+    parser.add_argument("--roster", metavar="CSV",
+                        help="the class list: columns id, name, email (required) and canvas_id, "
+                             "sis_user_id, sis_login_id, section, moodle_id; submissions are "
+                             "matched to it, a student without one gets status 'missing', a "
+                             "submission that matches nobody is graded and flagged (see "
+                             "segedu.grading.roster)")
+    parser.add_argument("--only", nargs="+", metavar="ID",
+                        help="regrade these students only; every other stored result is kept")
+    parser.add_argument("--force", action="store_true",
+                        help="regrade everyone (by default a student's stored result is reused "
+                             "when the submission, the lab, the solution, the grader and the "
+                             "options are unchanged)")
     parser.add_argument("--solution", help="solution notebook: source of the hidden tests")
     parser.add_argument("--workers", type=int, default=1,
                         help="submissions run at once (default 1)")
@@ -509,10 +585,12 @@ def main(argv: list[str] | None = None) -> int:
     limits = Limits(cell_timeout=args.cell_timeout, timeout=args.timeout,
                     memory_mb=args.memory_mb, fast=args.fast, isolate=args.isolate)
     try:
+        roster = read_roster(args.roster) if args.roster else None
         rows, warnings = grade_batch(args.lab, args.submissions, args.out, solution=args.solution,
                                      workers=args.workers, limits=limits,
-                                     log=lambda m: print(m, file=sys.stderr, flush=True))
-    except (NotebookError, IsolationError) as error:
+                                     log=lambda m: print(m, file=sys.stderr, flush=True),
+                                     roster=roster, only=args.only, force=args.force)
+    except (NotebookError, IsolationError, RosterError, SubmissionsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"wrote {Path(args.out) / 'gradebook.csv'} ({len(rows)} submissions)")

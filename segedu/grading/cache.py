@@ -1,0 +1,123 @@
+"""Grade only what changed: each student's result, stored with the hash of everything it depends on.
+
+A result depends on the submitted bytes, the released lab, the solution (its hidden tests), the
+grader (the source of :mod:`segedu.grading` and segedu's version) and the options that change a
+result (the limits, ``--fast``, ``--isolate``). :func:`batch_key` hashes all but the submission,
+:func:`result_key` adds the submission. ``OUT/results/<student_id>.json`` holds::
+
+    {"key": "<sha256>", "batch": "<sha256>", "row": {...the gradebook row and its feedback...}}
+
+:class:`ResultStore` reads such a file back as a :class:`~segedu.grading.gradebook.Row` only when
+its ``key`` is the one computed now, so an unchanged student is not run again, and any change to
+one of the inputs regrades. It writes only the files of that folder, one per student graded
+(atomically), and deletes nothing: what others write into the output folder (the points entered
+by hand) is never touched. What matching the roster adds to a row (late, unmatched) is not
+stored: it is added again on every run. A row whose grading failed inside the grader (``grader
+error: ...``) is not stored, so the next run tries again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import tempfile
+import typing
+from pathlib import Path
+
+from .. import __version__
+from .gradebook import Row
+
+__all__ = ["FOLDER", "grader_version", "batch_key", "result_key", "ResultStore"]
+
+FOLDER = "results"  # under the output folder
+FORMAT = 1  # of the stored files; a new format regrades everything
+
+
+def grader_version() -> str:
+    """segedu's version and a hash of the grader's source files (any edit changes it)."""
+    digest = hashlib.sha256(__version__.encode())
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return f"{__version__}+{digest.hexdigest()[:16]}"
+
+
+def batch_key(lab: bytes, solution: bytes | None, options: dict) -> str:
+    """The hash of what every result of a batch depends on, the submission aside."""
+    digest = hashlib.sha256(f"segedu-grade results v{FORMAT}\0".encode())
+    digest.update(hashlib.sha256(lab).digest())
+    digest.update(hashlib.sha256(solution).digest() if solution is not None else b"no solution")
+    digest.update(grader_version().encode())
+    # 10 and 10.0 seconds are the same option (the command line gives floats, Python code ints)
+    numbers = {k: float(v) if isinstance(v, int | float) and not isinstance(v, bool) else v
+               for k, v in options.items()}
+    digest.update(json.dumps(numbers, sort_keys=True, default=str).encode())
+    return digest.hexdigest()
+
+
+def result_key(batch: str, submission: bytes) -> str:
+    """The hash of everything one student's result depends on."""
+    return hashlib.sha256(batch.encode() + b"\0" + hashlib.sha256(submission).digest()).hexdigest()
+
+
+def _row_to_json(row: Row) -> dict:
+    return dataclasses.asdict(row)
+
+
+def _row_from_json(data: dict) -> Row:
+    """A Row from its stored dict (its lists of dataclasses, such as ``cells``, rebuilt);
+    ``TypeError``/``KeyError`` when the stored layout is not today's Row."""
+    hints = typing.get_type_hints(Row)
+    if set(data) != set(hints):
+        raise KeyError(f"stored fields {sorted(data)} are not Row's")
+    values = {}
+    for name, value in data.items():
+        kind = typing.get_args(hints[name])
+        if isinstance(value, list) and kind and dataclasses.is_dataclass(kind[0]):
+            value = [kind[0](**item) for item in value]
+        values[name] = value
+    return Row(**values)
+
+
+class ResultStore:
+    """The stored results of one output folder (``OUT/results/``)."""
+
+    def __init__(self, out: str | Path):
+        self.folder = Path(out) / FOLDER
+
+    def path(self, student_id: str) -> Path:
+        return self.folder / f"{student_id}.json"
+
+    def stored(self, student_id: str) -> dict | None:
+        """The stored file of this student as it is (``key``, ``batch``, ``row``), or ``None``."""
+        try:
+            data = json.loads(self.path(student_id).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def load(self, student_id: str, key: str | None) -> Row | None:
+        """The stored row of this student if it was computed from ``key`` (any key: ``None``)."""
+        data = self.stored(student_id)
+        if data is None or (key is not None and data.get("key") != key):
+            return None
+        try:
+            row = _row_from_json(data["row"])
+        except (TypeError, KeyError, AttributeError):
+            return None  # written by another version of the grader: regrade
+        row.student_id = student_id
+        return row
+
+    def store(self, student_id: str, key: str, batch: str, row: Row) -> None:
+        """Store ``row`` (as graded, before matching flags) under ``key``, atomically."""
+        if any(flag.startswith("grader error") for flag in row.flags):
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        text = json.dumps({"key": key, "batch": batch, "row": _row_to_json(row)},
+                          ensure_ascii=False, indent=1)
+        handle, temporary = tempfile.mkstemp(dir=self.folder, prefix=f".{student_id}.",
+                                             suffix=".tmp")
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            file.write(text)
+        os.replace(temporary, self.path(student_id))
