@@ -167,3 +167,17 @@ def test_mask_rcnn_description_is_the_zoo_model():
             and f"about {per_image_ms:.0f} ms per image" in text), (
         f"course/instructor.md should say {steps} steps of {entry.batch} scenes in {minutes} min, "
         f"about {per_image_ms:.0f} ms per image (the card {entry.card.name})")
+
+
+def test_cellpose_row_is_the_zoo_model():
+    """Lab 06's row: the zoo Cellpose's size, read off the model, and its seconds per step, read
+    off its card ("2000 steps in 51.5 min")."""
+    from segedu.models import get_model
+    from segedu.zoo import ZOO
+
+    entry = ZOO["cellpose"]
+    parameters = sum(p.numel() for p in get_model(entry.model, **entry.kwargs).parameters())
+    steps, minutes = re.search(r"(\d+) steps in ([\d.]+) min", entry.card.read_text()).groups()
+    row = next(" | ".join(row) for row in _gpu_rows() if row[0].startswith("06"))
+    assert f"Cellpose ({parameters / 1e6:.1f} M parameters)" in row, row
+    assert f"took {float(minutes) * 60 / int(steps):.1f} s per step of {entry.batch}" in row, row
