@@ -16,14 +16,18 @@ import torchvision  # noqa: E402
 from matplotlib.collections import PathCollection  # noqa: E402
 from scipy.ndimage import map_coordinates  # noqa: E402
 
+from segedu.models.bottom_up.cellpose import masks_to_flows  # noqa: E402
+from segedu.models.bottom_up.spatial_embedding import center_offsets  # noqa: E402
 from segedu.models.universal.detr import HungarianMatcher  # noqa: E402
 from segedu.nn import receptive_field  # noqa: E402
 from segedu.ops import box_convert  # noqa: E402
 from segedu.viz import (  # noqa: E402
+    draw_arrows,
     draw_max_unpooling,
     draw_receptive_field,
     draw_roi_sampling,
     draw_set_matching,
+    flow_to_rgb,
 )
 
 
@@ -243,3 +247,64 @@ def test_matching_bad_input():
     with pytest.raises(ValueError, match="or neither"):
         draw_set_matching(cost, (torch.tensor([0, 1]), torch.tensor([0, 1])),
                           pred_boxes=torch.rand(4, 4))
+
+
+# ---------------------------------------------------------------- flows and offsets as arrows
+
+
+def square_object() -> torch.Tensor:
+    labels = torch.zeros(24, 24, dtype=torch.long)
+    labels[4:20, 6:18] = 1  # centroid (row 11.5, column 11.5)
+    return labels
+
+
+def arrow_ends_approach(quiver, centre_xy) -> np.ndarray:
+    """For every non-zero arrow: does its tip lie closer to the centre than its tail?"""
+    tails = np.asarray(quiver.get_offsets())
+    tips = tails + np.stack([quiver.U, quiver.V], -1)
+    moving = np.hypot(quiver.U, quiver.V) > 0
+    before = np.linalg.norm(tails - centre_xy, axis=1)
+    after = np.linalg.norm(tips - centre_xy, axis=1)
+    return (after < before)[moving]
+
+
+@pytest.mark.parametrize("kind", ["cellpose flows", "centre offsets"])
+def test_arrows_point_to_the_centre(kind):
+    labels = square_object()
+    if kind == "cellpose flows":
+        field, order, length = masks_to_flows(labels), "yx", 1.0
+    else:
+        field, order, length = center_offsets(labels), "xy", 0.5
+    fig, ax = plt.subplots()
+    ax.imshow(labels.numpy())
+    quiver = draw_arrows(ax, field, order=order, step=2, length=length)
+    approach = arrow_ends_approach(quiver, np.array([11.5, 11.5]))
+    assert len(approach) > 20 and approach.all()
+
+
+def test_arrows_check_can_fail():
+    """Offsets read in the wrong order, or drawn with matplotlib's screen convention and -dy on
+    an image, point away from the centre: the test above would catch either."""
+    labels = square_object()
+    fig, ax = plt.subplots()
+    ax.imshow(labels.numpy())
+    wrong_order = draw_arrows(ax, center_offsets(labels), order="yx", step=2)
+    assert not arrow_ends_approach(wrong_order, np.array([11.5, 11.5])).all()
+    offsets = center_offsets(labels).numpy()
+    flipped = ax.quiver(np.arange(24)[None].repeat(24, 0), np.arange(24)[:, None].repeat(24, 1),
+                        offsets[0], -offsets[1], angles="xy", scale_units="xy", scale=1)
+    assert not arrow_ends_approach(flipped, np.array([11.5, 11.5])).all()
+
+
+def test_flow_colours():
+    right, down = torch.zeros(2, 1, 1), torch.zeros(2, 1, 1)
+    right[1], down[0] = 1.0, 1.0  # (dy, dx)
+    np.testing.assert_allclose(flow_to_rgb(right)[0, 0], [1.0, 0.0, 0.0])
+    np.testing.assert_allclose(flow_to_rgb(down)[0, 0], matplotlib.colors.hsv_to_rgb([0.25, 1, 1]))
+    # half the length at norm 1: half the brightness; the same field in (dx, dy) order agrees
+    np.testing.assert_allclose(flow_to_rgb(0.5 * down).max(), 0.5)
+    np.testing.assert_allclose(flow_to_rgb(down.flip(0), order="xy"), flow_to_rgb(down))
+    with pytest.raises(ValueError, match=r"\(2, H, W\)"):
+        flow_to_rgb(torch.zeros(3, 4, 4))
+    with pytest.raises(ValueError, match="order"):
+        flow_to_rgb(torch.zeros(2, 4, 4), order="ij")

@@ -6,6 +6,8 @@
 - ``overlays.py``: label maps blended over their image (:func:`overlay_semantic`,
   :func:`overlay_instances`, :func:`overlay_panoptic`);
 - ``boxes.py``: boxes with ``"name 0.93"`` captions (:func:`draw_boxes`);
+- ``flows.py``: vector fields (Cellpose's flows, offsets to the centre) as colours
+  (:func:`flow_to_rgb`) and as arrows over an image (:func:`draw_arrows`);
 - ``grid.py``: figures (:func:`show_grid`, :func:`show_sample`);
 - ``pr_curve.py``: COCO precision-recall curves (:func:`plot_precision_recall`);
 - ``predictions.py``: label maps in colour (:func:`colorize`) and several models' predictions
@@ -19,7 +21,8 @@
 - ``set_matching.py``: a one-to-one matching of predictions to objects, as boxes and as the
   cost matrix (:func:`draw_set_matching`);
 - ``diagram.py``: a network's block diagram, every shape recorded by running the model
-  (:func:`draw_architecture`, :func:`record_architecture`); ``architectures.py`` declares each
+  (:func:`draw_architecture`, :func:`record_architecture`, :func:`svg_figure` for the book's
+  vector output); ``architectures.py`` declares each
   family's structure (:func:`architecture`);
 - ``sam_demo.py``: a Jupyter widget where a click prompts SAM and its three masks and scores are
   shown (:class:`~segedu.viz.sam_demo.SamClickDemo`; imported from its module, as it needs a
@@ -28,7 +31,8 @@
 
 from .architectures import architecture
 from .boxes import box_caption, draw_boxes
-from .diagram import draw_architecture, record_architecture
+from .diagram import draw_architecture, record_architecture, svg_figure
+from .flows import draw_arrows, flow_to_rgb
 from .grid import show_grid, show_sample
 from .image import to_numpy_image, to_numpy_labels
 from .overlays import (
@@ -74,7 +78,10 @@ __all__ = [
     "ReceptiveFieldDrawing",
     "draw_set_matching",
     "SetMatching",
+    "flow_to_rgb",
+    "draw_arrows",
     "draw_architecture",
     "record_architecture",
     "architecture",
+    "svg_figure",
 ]
