@@ -30,8 +30,9 @@ def blank_lab_with_hidden_tests(solution: nbformat.NotebookNode) -> nbformat.Not
     return blank
 
 
-def test_the_first_three_labs_are_there():
-    assert [p.stem for p in SOLUTIONS][:3] == ["01_losses", "02_conv_arithmetic", "03_metrics"]
+def test_the_first_four_labs_are_there():
+    assert [p.stem for p in SOLUTIONS][:4] == ["00_masks", "01_losses", "02_conv_arithmetic",
+                                               "03_metrics"]
 
 
 @pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda p: p.stem)
