@@ -14,8 +14,10 @@ import io
 
 import pytest
 
+from segedu.grading.__main__ import main as grading_main
 from segedu.grading.export import ExportError, export_rows, export_text
 from segedu.grading.export import main as export_main
+from segedu.grading.grade import main as grade_main
 from segedu.grading.gradebook import CellGrade, Row, write_outputs
 from segedu.grading.roster import RosterError, parse_roster
 from segedu.grading.submissions import collect_submissions, find_submissions
@@ -266,3 +268,20 @@ def test_export_errors(tmp_path, roster, capsys):
     # a name with a comma and a quote is quoted as RFC 4180 says
     assert export_text([['Hopper, "Amazing" Grace', "1"]]) == '"Hopper, ""Amazing"" Grace",1\r\n'
     assert list(csv.reader(io.StringIO(export_text([["a,b", "c"]])))) == [["a,b", "c"]]
+
+
+def test_the_help_documents_the_roster_the_regrade_and_the_exports(capsys):
+    with pytest.raises(SystemExit):
+        grade_main(["--help"])
+    text = capsys.readouterr().out
+    for option in ("--roster", "--only", "--force", "Canvas, Moodle or Gradescope", "export"):
+        assert option in text, option
+    # `grade` is the default subcommand: the same help with or without the word
+    with pytest.raises(SystemExit):
+        grade_main(["grade", "--help"])
+    assert capsys.readouterr().out == text
+    with pytest.raises(SystemExit):
+        grading_main(["export", "--help"])  # python -m segedu.grading export
+    text = capsys.readouterr().out
+    for word in ("canvas", "moodle", "gradescope", "SIS User ID", "Email address", "--assignment"):
+        assert word in text, word
