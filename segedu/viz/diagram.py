@@ -31,7 +31,7 @@ from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Rectangle
 from torch import nn
 
 __all__ = ["Block", "Edge", "Bus", "Structure", "RecordedBlock", "Diagram",
-           "record_architecture", "draw_architecture", "draw_diagram", "format_shape",
+           "record_architecture", "draw_architecture", "draw_diagram", "svg_figure", "format_shape",
            "format_count", "EDGE_KINDS"]
 
 # how each kind of connection is drawn: (colour, line style, legend text)
@@ -361,8 +361,8 @@ def draw_diagram(diagram: Diagram, *, title: str | None = None, ax: plt.Axes | N
     top_pad = 0.35 if structure.groups else 0.1
     height = nrows * ROW_HEIGHT + top_pad
     if ax is None:  # axes at one inch per data unit: the boxes keep their size on the page
-        below, above = (0.45 if legend else 0.05) + (0.25 if diagram.error else 0), \
-            (0.3 if title else 0.05)
+        below = (0.55 if legend else 0.2) + (0.2 if diagram.error else 0)
+        above = 0.3 if title else 0.05
         total = height + below + above
         fig = plt.figure(figsize=(width, total))
         ax = fig.add_axes((0, below / total, 1, height / total))
@@ -459,15 +459,20 @@ def draw_diagram(diagram: Diagram, *, title: str | None = None, ax: plt.Axes | N
 
     if title:
         ax.set_title(title, fontsize=9)
+    image = recorded.get("image")
+    if image is not None and image.shape is not None:
+        ax.text(0.0, -height, f"Recorded by running the model on a {format_shape(image.shape)} "
+                "input: every shape and parameter count comes from that run.", fontsize=6.5,
+                color="#444444", ha="left", va="top")
     if diagram.error:
-        ax.text(0.0, -height - 0.05, f"the run stopped: {diagram.error}"[:150], fontsize=7,
+        ax.text(0.0, -height - 0.17, f"the run stopped: {diagram.error}"[:150], fontsize=7,
                 color="#b2182b", ha="left", va="top")
     if legend and used:
         handles = [Line2D([], [], color=EDGE_KINDS[k][0], linestyle=EDGE_KINDS[k][1],
                           label=EDGE_KINDS[k][2]) for k in EDGE_KINDS if k in used]
         handles.append(Rectangle((0, 0), 1, 1, facecolor=cmap(0.3), edgecolor="#555555",
                                  label="box: height ~ resolution, colour ~ channels"))
-        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0),
+        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.12 / height),
                   ncol=min(len(handles), 3), fontsize=6.5, frameon=False, handlelength=2.5)
     return fig
 
@@ -478,3 +483,16 @@ def structure_block(structure: Structure, name: str) -> Block:
         if block.name == name:
             return block
     raise ValueError(f"no block named {name!r}")
+
+
+def svg_figure(fig: Figure):
+    """``fig`` as an ``IPython.display.SVG`` (a vector image in a notebook and in the book), the
+    figure closed so that the inline backend does not show it a second time as a PNG."""
+    import io
+
+    from IPython.display import SVG
+
+    buffer = io.StringIO()
+    fig.savefig(buffer, format="svg", bbox_inches="tight")
+    plt.close(fig)
+    return SVG(buffer.getvalue())
