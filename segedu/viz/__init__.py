@@ -12,6 +12,8 @@
 - ``pr_curve.py``: COCO precision-recall curves (:func:`plot_precision_recall`);
 - ``predictions.py``: label maps in colour (:func:`colorize`) and several models' predictions
   next to the ground truth (:func:`show_predictions`);
+- ``conv_grid.py``: the input pixels that feed one output pixel of a dilated and of a
+  transposed convolution, on a grid (:func:`draw_dilated_conv`, :func:`draw_transposed_conv`);
 - ``unpooling.py``: max pooling's indices and max unpooling on a grid of numbers
   (:func:`draw_max_unpooling`);
 - ``receptive_field.py``: the cone of cells one output depends on, through a stack of layers
@@ -21,9 +23,9 @@
 - ``set_matching.py``: a one-to-one matching of predictions to objects, as boxes and as the
   cost matrix (:func:`draw_set_matching`);
 - ``diagram.py``: a network's block diagram, every shape recorded by running the model
-  (:func:`draw_architecture`, :func:`record_architecture`, :func:`svg_figure` for the book's
-  vector output); ``architectures.py`` declares each
-  family's structure (:func:`architecture`);
+  (:func:`draw_architecture`, or :func:`record_architecture` then :func:`draw_diagram`;
+  :func:`svg_figure` for the book's vector output); ``architectures.py`` declares each family's
+  structure (:func:`architecture`);
 - ``sam_demo.py``: a Jupyter widget where a click prompts SAM and its three masks and scores are
   shown (:class:`~segedu.viz.sam_demo.SamClickDemo`; imported from its module, as it needs a
   notebook's widgets).
@@ -31,7 +33,8 @@
 
 from .architectures import architecture
 from .boxes import box_caption, draw_boxes
-from .diagram import draw_architecture, record_architecture, svg_figure
+from .conv_grid import ConvGrid, draw_dilated_conv, draw_transposed_conv, feeding_pixels
+from .diagram import draw_architecture, draw_diagram, record_architecture, svg_figure
 from .flows import draw_arrows, flow_to_rgb
 from .grid import show_grid, show_sample
 from .image import to_numpy_image, to_numpy_labels
@@ -80,8 +83,13 @@ __all__ = [
     "SetMatching",
     "flow_to_rgb",
     "draw_arrows",
+    "draw_dilated_conv",
+    "draw_transposed_conv",
+    "feeding_pixels",
+    "ConvGrid",
     "draw_architecture",
     "record_architecture",
+    "draw_diagram",
     "architecture",
     "svg_figure",
 ]
