@@ -23,10 +23,12 @@ from segedu.nn import receptive_field  # noqa: E402
 from segedu.ops import box_convert  # noqa: E402
 from segedu.viz import (  # noqa: E402
     draw_arrows,
+    draw_dilated_conv,
     draw_max_unpooling,
     draw_receptive_field,
     draw_roi_sampling,
     draw_set_matching,
+    draw_transposed_conv,
     flow_to_rgb,
 )
 
@@ -308,3 +310,53 @@ def test_flow_colours():
         flow_to_rgb(torch.zeros(3, 4, 4))
     with pytest.raises(ValueError, match="order"):
         flow_to_rgb(torch.zeros(2, 4, 4), order="ij")
+
+
+# ---------------------------------------------------------------- dilated and transposed on a grid
+
+
+def painted_cells(ax) -> set[tuple[int, int]]:
+    """(row, column) of the pixels filled on a grid panel."""
+    return {(round(p.get_y() + 0.5), round(p.get_x() + 0.5)) for p in ax.patches}
+
+
+@pytest.mark.parametrize("kernel_size, dilation", [(3, 2), (3, 3), (5, 1)])
+def test_dilated_grid_is_the_kernel_taps(kernel_size, dilation):
+    drawn = draw_dilated_conv(kernel_size=kernel_size, dilation=dilation, size=11)
+    centre = drawn.pixels[0]
+    half = (kernel_size - 1) // 2
+    taps = {(centre[0] + dilation * a, centre[1] + dilation * b)
+            for a in range(-half, half + 1) for b in range(-half, half + 1)}
+    assert painted_cells(drawn.axes[0]) == taps
+    assert {tuple(p) for p in drawn.feeding[0].nonzero().tolist()} == taps
+    assert drawn.out_size == 11  # the size is kept
+    plt.close("all")
+
+
+@pytest.mark.parametrize("kernel_size, stride, padding", [(3, 2, 1), (4, 2, 1), (5, 3, 2)])
+def test_transposed_grid_equals_torch(kernel_size, stride, padding):
+    """The pixels drawn as feeding each output pixel are those of F.conv_transpose2d's
+    gradient, and the grid has the size PyTorch's layer gives."""
+    pixels = [(4, 4), (3, 4), (3, 3)]
+    drawn = draw_transposed_conv(kernel_size=kernel_size, stride=stride, padding=padding, size=5,
+                                 pixels=pixels)
+    weight = torch.ones(1, 1, kernel_size, kernel_size, dtype=torch.float64)
+    for pixel, mask in zip(pixels, drawn.feeding, strict=True):
+        x = torch.ones(1, 1, 5, 5, dtype=torch.float64, requires_grad=True)
+        out = F.conv_transpose2d(x, weight, stride=stride, padding=padding)
+        assert out.shape[-1] == drawn.out_size
+        out[0, 0, pixel[0], pixel[1]].backward()
+        assert torch.equal(mask, x.grad[0, 0] != 0)
+    # one dot per feeding pixel and output pixel on the input panel
+    dots = sum(len(c.get_offsets()) for c in drawn.axes[0].collections)
+    assert dots == sum(int(m.sum()) for m in drawn.feeding)
+
+
+def test_conv_grid_check_can_fail():
+    """A dilated convolution with D = 1 feeds from neighbouring pixels: the taps of D = 2 are
+    not what it draws."""
+    drawn = draw_dilated_conv(kernel_size=3, dilation=1, size=9)
+    taps_of_d2 = {(4 + 2 * a, 4 + 2 * b) for a in (-1, 0, 1) for b in (-1, 0, 1)}
+    assert painted_cells(drawn.axes[0]) != taps_of_d2
+    with pytest.raises(ValueError, match="outside"):
+        draw_transposed_conv(pixels=[(20, 0)])
