@@ -49,14 +49,14 @@ class Counting:
 @pytest.fixture(scope="module")
 def graded(tiny, tmp_path_factory):  # noqa: F811 (the fixture imported above)
     """A Canvas download graded once: s001 solved (late), s002 untouched, s003 missing, and a
-    solved submission of a user who is not in the roster."""
+    file of a user who is not in the roster (not a notebook, so that it costs no run)."""
     solution, lab_path, lab = tiny
     folder = tmp_path_factory.mktemp("regrade")
     submissions, out = folder / "submissions", folder / "out"
     submissions.mkdir()
     nbformat.write(solved(lab), submissions / "lovelaceada_LATE_48213_9911_lab.ipynb")
     nbformat.write(lab, submissions / "turingalan_48214_9920_lab.ipynb")
-    nbformat.write(solved(lab), submissions / "stranger_50000_9950_lab.ipynb")
+    (submissions / "stranger_50000_9950_lab.ipynb").write_text("{", encoding="utf-8")
     roster = parse_roster(ROSTER)
     start = time.monotonic()
     rows, warnings = grade_batch(lab_path, submissions, out, solution=solution, workers=2,
@@ -75,11 +75,12 @@ def test_the_first_run_matches_the_roster(graded):
     book = _gradebook(graded["out"] / "gradebook.csv")
     assert {i: (r["total"], r["status"]) for i, r in book.items()} == {
         "s001": ("6", "ok"), "s002": ("0", "ok"), "s003": ("0", "missing"),
-        "canvas-50000": ("6", "ok")}
+        "canvas-50000": ("0", "invalid")}
     assert book["s001"]["reason"] == "submitted late (Canvas)"
     assert book["s003"]["reason"] == "no submission"
-    assert book["canvas-50000"]["reason"] == ("no student in the roster matches this submission "
-                                              "(Canvas user 50000 (stranger))")
+    assert book["canvas-50000"]["reason"].startswith(
+        "no student in the roster matches this submission (Canvas user 50000 (stranger)); not a "
+        "notebook")
     assert sorted(p.name for p in (graded["out"] / "results").iterdir()) == [
         "canvas-50000.json", "s001.json", "s002.json"]
     assert (graded["out"] / "feedback" / "s003.txt").read_text(encoding="utf-8").startswith(
@@ -120,7 +121,7 @@ def test_only_a_changed_submission_is_run_again(graded, monkeypatch, tmp_path):
     assert runner.calls == 1
     statuses = {i: r["status"] for i, r in _gradebook(out / "gradebook.csv").items()}
     assert statuses == {"s001": "ok", "s002": "crashed", "s003": "missing",
-                        "canvas-50000": "ok"}
+                        "canvas-50000": "invalid"}
 
 
 def test_only_and_force(graded, monkeypatch, tmp_path):
@@ -145,13 +146,14 @@ def test_only_and_force(graded, monkeypatch, tmp_path):
     assert main(["grade", *common, "--roster", str(roster)]) == 0
     assert runner.calls == 1
     assert _gradebook(out / "gradebook.csv")["s002"]["status"] == "ok"
-    # --force: everyone with a submission; the files written by others are still there
+    # --force: everyone with a notebook (the invalid file is read again, not run); the files
+    # written by others are still there
     assert main([*common, "--roster", str(roster), "--force"]) == 0
-    assert runner.calls == 4
+    assert runner.calls == 3
     assert (out / "manual.json").read_text(encoding="utf-8") == "{}"
     # an unknown id is an error that names it, before anything runs
     assert main([*common, "--roster", str(roster), "--only", "s999"]) == 2
-    assert runner.calls == 4
+    assert runner.calls == 3
     with pytest.raises(SubmissionsError, match="--only: no student s999"):
         grade_batch(graded["lab"], graded["submissions"], out, only=["s999"])
 
