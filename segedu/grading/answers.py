@@ -24,9 +24,10 @@ the lab, and every new cell) with :mod:`ast`, without running it:
 tests included) that uses a function the flagged exercise defines, or a function of the student's
 that calls one (transitively); for grader internals, every graded cell.
 
-What it does not see: code built at run time (``eval``, strings assembled piece by piece). The
-guard (:mod:`~segedu.grading.guard`) still checks, while the notebook runs, that nothing it relies
-on was replaced.
+What it does not see: code built at run time (``eval``, strings assembled piece by piece). That is
+what the kernel's call recorder (:mod:`~segedu.grading.recorder`, :mod:`.library_calls`) sees,
+while the notebook runs: the calls themselves. The guard (:mod:`~segedu.grading.guard`) checks
+then that nothing it relies on was replaced.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ import difflib
 import threading
 from dataclasses import dataclass
 
-__all__ = ["Finding", "scan", "voided_cells", "covers", "parse_cell", "INTERNALS"]
+__all__ = ["Finding", "Exercise", "exercises", "written_lines", "scan", "voided_cells", "covers",
+           "parse_cell", "INTERNALS"]
 
 # names that only code aimed at the grader (or at another object's memory) uses
 INTERNALS = ("__segedu_grade__", "segedu_grade", "SEGEDU_GRADE", "__closure__", "cell_contents",
@@ -102,6 +104,44 @@ def _lines_of(node: ast.AST) -> set[int]:
     return set(range(node.lineno, (getattr(node, "end_lineno", None) or node.lineno) + 1))
 
 
+def written_lines(released: str | None, source: str) -> set[int]:
+    """The line numbers (from 1) of ``source`` that the student wrote: those that differ from the
+    ``released`` cell, or every line when the cell is new (``released`` is ``None``)."""
+    if released is None:
+        return set(range(1, source.count("\n") + 2))
+    mine: set[int] = set()
+    matcher = difflib.SequenceMatcher(a=released.splitlines(), b=source.splitlines(),
+                                      autojunk=False)
+    for tag, _, _, j1, j2 in matcher.get_opcodes():
+        if tag != "equal":
+            mine.update(range(j1 + 1, j2 + 1))
+    return mine
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """A TODO of the released lab that forbids something: its cell id, the lab's ``forbid`` and
+    ``allow`` lists, and the names of the functions and classes its cell defines."""
+
+    cell_id: str
+    forbid: tuple[str, ...]
+    allow: tuple[str, ...]
+    defines: tuple[str, ...]
+
+
+def exercises(lab) -> list[Exercise]:
+    """The TODO cells of the released ``lab`` whose metadata forbids something, in order."""
+    found = []
+    for cell in lab.cells:
+        rule = cell.get("metadata", {}).get("segedu", {}).get("answer")
+        if cell.cell_type != "code" or not isinstance(rule, dict) or not rule.get("forbid"):
+            continue
+        found.append(Exercise(cell.get("id", ""), tuple(rule.get("forbid", [])),
+                              tuple(rule.get("allow", [])),
+                              tuple(node.name for node in _top_defs(parse_cell(cell.source)))))
+    return found
+
+
 class _Notebook:
     """The code cells of a prepared submission, what the student wrote in them, and the imports."""
 
@@ -116,14 +156,7 @@ class _Notebook:
             trees.append(tree)
             if cell.get("metadata", {}).get("segedu", {}).get("grade"):
                 continue  # graded cells are the released ones (restored) or hidden tests
-            mine = set(range(1, cell.source.count("\n") + 2))
-            if cell.get("id") in released:  # only the lines that differ from the lab
-                old, new = released[cell["id"]].splitlines(), cell.source.splitlines()
-                mine = set()
-                matcher = difflib.SequenceMatcher(a=old, b=new, autojunk=False)
-                for tag, _, _, j1, j2 in matcher.get_opcodes():
-                    if tag != "equal":
-                        mine.update(range(j1 + 1, j2 + 1))
+            mine = written_lines(released.get(cell.get("id")), cell.source)
             self.cells.append((cell.get("id"), cell.source, tree, mine))
         self.aliases: dict[str, set[str]] = {}
         for tree in trees:
@@ -221,13 +254,9 @@ def scan(notebook, lab) -> list[Finding]:
                     findings.append(Finding("internals", hit, where=f"cell {cell_id}"))
     # library answers, exercise by exercise
     cells_by_id = {cell_id: (tree, mine) for cell_id, _, tree, mine in book.cells}
-    for lab_cell in lab.cells:
-        rule = lab_cell.get("metadata", {}).get("segedu", {}).get("answer")
-        if lab_cell.cell_type != "code" or not isinstance(rule, dict) or not rule.get("forbid"):
-            continue
-        forbid, allow = list(rule.get("forbid", [])), list(rule.get("allow", []))
-        defines = tuple(node.name for node in _top_defs(parse_cell(lab_cell.source)))
-        tree, mine = cells_by_id.get(lab_cell.get("id"), (None, set()))
+    for exercise in exercises(lab):
+        forbid, allow, defines = exercise.forbid, exercise.allow, exercise.defines
+        tree, mine = cells_by_id.get(exercise.cell_id, (None, set()))
         roots = _student_nodes(tree, mine)
         roots += [d for name in defines for d in book.defs.get(name, [])]
         seen: set[str] = set(defines)
@@ -240,7 +269,7 @@ def scan(notebook, lab) -> list[Finding]:
             roots += queue
         for used, _node in book.references(roots):
             if any(covers(e, used) for e in forbid) and not any(covers(a, used) for a in allow):
-                findings.append(Finding("library", used, exercise=lab_cell.get("id", ""),
+                findings.append(Finding("library", used, exercise=exercise.cell_id,
                                         defines=defines))
                 break
     return findings

@@ -82,7 +82,6 @@ import argparse
 import ast
 import dataclasses
 import hashlib
-import hmac
 import os
 import secrets
 import shutil
@@ -99,8 +98,10 @@ from .answers import parse_cell, scan, voided_cells
 from .cache import ResultStore, batch_key, result_key
 from .cli import split_subcommand, subcommand_help
 from .gradebook import CellGrade, Row, write_outputs
+from .library_calls import answer_rules, library_findings
 from .notebook import NotebookError
 from .prepare import Assignment, InvalidSubmission, parse_submission, prepare
+from .records import signed_bodies
 from .roster import Roster, RosterError, read_roster
 from .sandbox import IsolationError, isolation_problem, run_notebook
 from .submissions import SubmissionsError, collect_submissions
@@ -238,16 +239,11 @@ def check_record(records, gid: str, key: bytes) -> tuple[str, bool, list[str]]:
     the cell) or ``"forged"`` (a record whose signature is wrong was displayed by the cell, whatever
     else it displayed; ``passed`` and the replaced names still come from the signed record, if any).
     """
-    found, forged = None, False
-    for record in records:
-        body, mac = str(record.get("body", "")), str(record.get("mac", ""))
-        expected = hmac.new(key, body.encode("utf8"), hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(expected, mac):
-            forged = True
-            continue
-        cell, passed, _, replaced = (body.split("|", 3) + ["", "", "", ""])[:4]
-        if cell == gid:
-            found = (passed == "1", [r for r in replaced.split(";") if r])
+    found = None
+    bodies, forged = signed_bodies(records, key)
+    for body in bodies:
+        if body["gid"] == gid:
+            found = (body["passed"] == "1", [r for r in body["replaced"].split(";") if r])
     if found is None:
         return ("forged" if forged else "missing"), False, []
     return ("forged" if forged else "ok"), found[0], found[1]
@@ -284,12 +280,18 @@ def grade_submission(student_id: str, data: bytes, assignment: Assignment, limit
     to_run_code = [c for c in to_run.cells if c.cell_type == "code"]
     for number, gid in prepared.graded.items():
         to_run_code[number].source = f"__segedu_grade__({gid!r})"
+    # what each TODO forbids, for the kernel's call recorder (.recorder, .library_calls)
+    rules = answer_rules(prepared.notebook, assignment.lab)
     guard = {"key": key.hex(), "cells": graded_sources, "modules": list(plan.modules),
-             "names": plan.names}
+             "names": plan.names, "answers": rules}
     env = {"SEGEDU_FAST": "1"} if limits.fast else {}
     run = run_notebook(nbformat.writes(to_run), cell_timeout=limits.cell_timeout,
                        timeout=limits.timeout, memory_mb=limits.memory_mb, env=env, guard=guard,
                        isolate=limits.isolate, hidden=list(hidden))
+    # what the answers called while they ran voids like what the reading found
+    runtime = library_findings([r for cell in run.cells.values() for r in cell.guard], key, rules)
+    for gid, why in voided_cells(runtime, prepared.notebook, graded_sources).items():
+        voided.setdefault(gid, why)
 
     # points: a graded cell earns them when nbval reports it passed, and the guard's signed record
     # says it passed with nothing replaced, and no finding voids it

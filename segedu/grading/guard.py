@@ -19,10 +19,14 @@ deleted as soon as it is read) and then:
    functions that the released lab imports and the graded cell uses (``torch``, ``F``, ...), then
    runs the released source of the cell. It looks again after the cell, and at every ``check`` and
    ``assert_close`` call in it;
-4. publishes, for every graded cell, one **record** as display data of type :data:`MIME`: whether
-   the cell passed and what was found replaced, signed with HMAC-SHA256 under a key that only the
-   grader and this file know. The grader gives a graded cell its points only when nbval saw it pass
-   *and* its record is there, is signed, says it passed and lists nothing replaced.
+4. when the lab's TODOs forbid library functions, starts the **call recorder**
+   (:mod:`~segedu.grading.recorder`, a private copy) before the first cell, and runs each graded
+   cell through it, so that the names the TODOs define lead into the student's answer;
+5. publishes, for every graded cell, one **record** as display data of type :data:`MIME`: whether
+   the cell passed, what was found replaced and the forbidden calls recorded, signed with
+   HMAC-SHA256 under a key that only the grader and this file know. The grader gives a graded cell
+   its points only when nbval saw it pass *and* its record is there, is signed, says it passed and
+   lists nothing replaced (and no recorded call voids it).
 
 So a notebook that rebinds ``check``, patches ``torch.allclose``, ``segedu.grading.assert_close`` or
 ``builtins.isinstance``, hides the errors that IPython would show, or prints look-alike ✓ lines gets
@@ -79,6 +83,19 @@ def _segedu_install_guard() -> None:
             return getattr(parent, name)
         return importlib.import_module(f"{module}.{name}")
 
+    # 0. the call recorder (:mod:`.recorder`) of the functions that the lab's TODOs forbid, first:
+    #    it replaces sys.setprofile, which the snapshot then holds as it is
+    recorder = None
+    if config.get("answers"):
+        spec = importlib.util.spec_from_file_location("segedu_grade_private_recorder",
+                                                      config["recorder"])
+        recording = importlib.util.module_from_spec(spec)
+        recording.__dict__["__builtins__"] = dict(vars(builtins))
+        spec.loader.exec_module(recording)
+        recorder = recording.Recorder(todos=config["answers"], user_ns=user_ns, shell=shell,
+                                      grader_globals=(globals(),))
+        recorder.install()  # recording starts once the guard is ready (step 3)
+
     # 1. the snapshot, before any cell of the notebook runs
     # set by IPython or ipykernel around every cell (input: stdin forwarding), not by the notebook
     ignored = {"get_ipython", "exit", "quit", "display", "input", "raw_input", "_", "__", "___",
@@ -127,6 +144,8 @@ def _segedu_install_guard() -> None:
                     found.append(f"{label}.{key}")
         if user_ns.get("__builtins__", builtins) is not builtins:
             found.append("__builtins__ of the notebook")
+        if recorder is not None:
+            found += recorder.problems()
         return found
 
     during: list[str] = []
@@ -172,10 +191,12 @@ def _segedu_install_guard() -> None:
     count = [0]
 
     def record(gid: str, passed: bool, replaced: list[str]) -> None:
-        """Publish ``gid|passed|n|what;was;replaced`` and its HMAC (text: no encoder to patch)."""
+        """Publish ``gid|passed|n|what;was;replaced|calls`` and its HMAC (text: no encoder to
+        patch); ``calls``: what the call recorder saw the TODOs' answers call so far."""
         count[0] += 1
         what = ";".join(sorted(set(replaced))[:50])
-        body = f"{gid}|{1 if passed else 0}|{count[0]}|{what}"
+        calls = ";".join(sorted(recorder.calls)[:200]) if recorder is not None else ""
+        body = f"{gid}|{1 if passed else 0}|{count[0]}|{what}|{calls}"
         mac = new_mac()
         mac.update(body.encode("utf8"))
         publish({mime: {"body": body, "mac": mac.hexdigest()}})
@@ -187,13 +208,20 @@ def _segedu_install_guard() -> None:
         during.clear()
         replaced = changes() + rebind()
         try:
-            exec_(compile_(source, f"<graded cell {gid}>", "exec"), user_ns)
+            code = compile_(source, f"<graded cell {gid}>", "exec")
+            if recorder is None:
+                exec_(code, user_ns)
+            else:  # the TODOs' names enter the student's answer through the recorder's entries
+                recorder.grader_code(code)
+                recorder.graded(lambda: exec_(code, user_ns))
         except BaseException:
             record(gid, False, replaced + during + changes())
             raise
         record(gid, True, replaced + during + changes())
 
     user_ns["__segedu_grade__"] = grade
+    if recorder is not None:
+        recorder.start()
     shell.user_ns_hidden["__segedu_grade__"] = grade
 
 

@@ -60,7 +60,7 @@ from pathlib import Path
 
 import psutil
 
-from . import checks, nbval_report
+from . import checks, nbval_report, recorder
 from . import guard as guard_module
 from .nbval_report import ENV as REPORT_ENV
 
@@ -307,7 +307,9 @@ def run_notebook(
             (profile / "ipython_kernel_config.py").write_text(
                 "c.HistoryManager.enabled = False\n", encoding="utf8")
             shutil.copyfile(checks.__file__, private_path / "segedu_private_checks.py")
-            config = {**guard, "checks": str(private_path / "segedu_private_checks.py")}
+            shutil.copyfile(recorder.__file__, private_path / "segedu_private_recorder.py")
+            config = {**guard, "checks": str(private_path / "segedu_private_checks.py"),
+                      "recorder": str(private_path / "segedu_private_recorder.py")}
             (private_path / "guard.json").write_text(json.dumps(config), encoding="utf8")
             extra.update({"IPYTHONDIR": str(private_path / "ipython"),
                           GUARD_ENV: str(private_path / "guard.json")})

@@ -201,6 +201,14 @@ def _submissions(folder: Path, out: Path, marker: Path) -> dict[str, str]:
     assert head is not None, "the solution's Dice cell has its solution block"
     dice.source = head + "    return L.dice_loss(logits, target, smooth=smooth)\n"
     subs["library_dice"] = library
+    # the case: the same function fetched by names built at run time, which only the
+    # kernel's call recorder sees (the reading of the code cannot)
+    by_name = _before_first_graded(_solved(), "import importlib")
+    dice = next(c for c in by_name.cells if c.get("id") == "lab01-12")
+    dice.source = head + ('    module = importlib.import_module("segedu." + "losses")\n'
+                          '    return getattr(module, "dice" + "_loss")(logits, target, '
+                          'smooth=smooth)\n')
+    subs["library_by_name"] = by_name
     # an honest solution with helpers of its own (other names): nothing to flag
     honest = _before_first_graded(_solved(), HONEST_HELPERS)
     ce = next(c for c in honest.cells if c.get("id") == "lab01-04")
@@ -269,6 +277,8 @@ def test_attacks_on_the_grader_get_no_points(tmp_path):
     assert ((book["library_dice"]["dice-loss"], book["library_dice"]["dice-loss-hidden"])
             == ("0", "0"))
     assert "`my_dice_loss` uses `segedu.losses.dice_loss`" in reason["library_dice"]
+    assert (total["library_by_name"], status["library_by_name"]) == (max_total - dice, "library")
+    assert "`my_dice_loss` uses `segedu.losses.dice.dice_loss`" in reason["library_by_name"]
 
     # the feedback says it in one plain sentence, right under the total
     feedback = {p.stem: p.read_text(encoding="utf8").splitlines()

@@ -1,0 +1,394 @@
+"""In the student's kernel: each call into a function that a TODO forbids, and whose code made it.
+
+The grader runs none of this (:mod:`~segedu.grading.sandbox` only copies the file). The kernel's
+guard (:mod:`~segedu.grading.guard`) loads a private copy before any cell runs and installs a
+:class:`Recorder` as the profile function (:func:`sys.setprofile`), so it observes what runs, not
+what the text says: a function reached through ``importlib`` or ``__import__`` with a built string,
+a ``getattr`` chain, code built by ``exec``/``eval``, an object from ``pickle``, or a reference
+taken in an earlier cell or a default argument is still a call of the same code object.
+
+**What is forbidden.** Each TODO (``todos``: its lab cell id ->
+``{"forbid", "allow", "defines", "source", "mine"}``, see
+:func:`segedu.grading.library_calls.answer_rules`) forbids the functions, classes and modules of its
+``forbid`` list, less those of ``allow``, with the meaning of
+:func:`segedu.grading.answers.covers`. A Python function is named by where its code lives (the
+module that holds its file, then ``co_qualname``: ``segedu.losses.dice.dice_loss``,
+``torch.nn.modules.conv.Conv2d.forward``) and is covered when one of its dotted prefixes is; a
+function written in C (``torch.conv2d``) by ``__module__.__name__`` or by being the very object an
+entry names. Module and class bodies (what ``import`` runs) are no call.
+
+**Whose call it is.** From the caller outwards, the stack decides, frame by frame:
+
+- a frame of the grader (a graded cell's code, compiled by the guard; the private checks; the
+  guard itself): the grader's call, for example the expected value of a check. Not recorded;
+- a frame of a library function that the TODO forbids or allows: the call is inside that one,
+  which is judged on its own (an allowed function may use what it likes). Not recorded;
+- the *answer entry* of the TODO: during a graded cell, every name the TODO defines is bound to a
+  thin function whose code is the recorder's (:meth:`Recorder.graded`), so a graded cell that calls
+  ``my_dice_loss`` enters the student's answer there, whatever the name is bound to (the library's
+  function itself, a ``functools.partial``, an object from ``pickle``). Recorded;
+- the TODO's own code: the functions bound to its names (and the code nested in them, the methods
+  of its classes), the other code of its cell, or its cell running. Recorded, unless the line is
+  one the lab released (``mine`` lists the lines the student wrote) and no other code of the
+  student's is in between;
+- other code of the notebook's (its helper functions, ``exec``'d strings): the student's; the walk
+  goes on to see whether it serves a TODO.
+
+A class that a TODO defines is also checked when a graded cell starts: one that is, or inherits, a
+forbidden class is recorded as a call of it. Each record is ``todo~dotted name~where``.
+
+**Tampering.** ``sys.setprofile`` and ``threading.setprofile`` are replaced by functions that only
+note the attempt; the recorder is put back at every cell if something (a profiler) removed it, and
+that is noted too (:meth:`Recorder.problems`), unless the cell ended by an interrupt (a time limit
+hit inside the recorder removes it). What it does not see: calls made in another process
+(``multiprocessing``), and code written to dig the original ``sys.setprofile`` out of the process
+(the same limit as the guard's).
+"""
+
+import _thread
+import sys
+import threading
+import types
+
+from segedu.grading.answers import covers
+
+_FUNCTION = 0x0001  # CO_OPTIMIZED: a function's code (not a module's or a class body's)
+_ENTRY = ("def make(target):\n"
+          "    def answer(*args, **kwargs):\n"
+          "        return target(*args, **kwargs)\n"
+          "    return answer\n")
+_MAX_CALLS = 200
+
+
+def _nested(code, into: dict) -> None:
+    """``code`` and every code object nested in it, by id (kept alive in the values)."""
+    into[id(code)] = code
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            _nested(const, into)
+
+
+class Recorder:
+    """The profile function and what it found: :attr:`calls` (``todo~name~where`` strings)."""
+
+    def __init__(self, *, todos: dict, user_ns: dict, grader_globals: tuple, shell=None):
+        self.todos = todos
+        self.user_ns = user_ns
+        self.grader_globals = {id(g) for g in (*grader_globals, globals())}
+        self.calls: set[str] = set()
+        self.attempts: list[str] = []
+        self.errors: list[str] = []  # the recorder's own failures (not the notebook's doing)
+        self.grader_codes: dict[int, object] = {}
+        self.running: str | None = None  # the TODO whose cell is running at top level
+        self.files: dict[str, set[str]] = {t: set() for t in todos}  # TODO -> its code's files
+        self.codes: dict[str, dict[int, object]] = {t: {} for t in todos}
+        self.mine = {t: set(rule.get("mine", ())) for t, rule in todos.items()}
+        self.sources = {rule.get("source"): t for t, rule in todos.items() if rule.get("source")}
+        self._verdicts: dict[int, tuple] = {}  # code or builtin id -> (object, forbidden, allowed)
+        self._modules: dict[str, str | None] = {}  # file -> module name
+        self._roots: list[str] = []  # folders under which a file's path spells its module
+        self._roots_seen = -1
+        self._named: dict[int, tuple] = {}  # id of an object an entry names -> (object, entry)
+        for entries in [rule.get("forbid", []) + rule.get("allow", []) for rule in todos.values()]:
+            for entry in entries:
+                found = self._lookup(entry)
+                if found is not None:
+                    self._named[id(found)] = (found, entry)
+        self._entries: dict[str, object] = {}  # TODO -> the factory of its answer entries
+        self._entry_codes: dict[int, str] = {}
+        for todo in todos:
+            namespace = {"__builtins__": __builtins__}
+            exec(compile(_ENTRY, f"<segedu answer {todo}>", "exec"), namespace)
+            self._entries[todo] = namespace["make"]
+            inner = next(c for c in namespace["make"].__code__.co_consts
+                         if isinstance(c, types.CodeType))
+            self._entry_codes[id(inner)] = todo
+            self.grader_codes[id(inner)] = inner  # not the student's; judged by _entry_codes first
+        self._setprofile, self._threading_setprofile = sys.setprofile, threading.setprofile
+        self._getprofile = sys.getprofile
+        self._shell = shell
+        self._hooks = ()
+        self._hook = None
+        self._interrupted = False
+
+    # --- naming what runs -------------------------------------------------------------------------
+
+    @staticmethod
+    def _lookup(entry: str):
+        """The object a dotted entry names, when its module is already imported (else None)."""
+        parts = entry.split(".")
+        for cut in range(len(parts) - 1, 0, -1):
+            module = sys.modules.get(".".join(parts[:cut]))
+            if module is None:
+                continue
+            value = module
+            try:
+                for name in parts[cut:]:
+                    value = getattr(value, name)
+            except AttributeError:
+                return None
+            return value
+        return None
+
+    def _find_roots(self) -> None:
+        """The import roots, longest first: the folders of ``sys.path``, and those that the
+        imported modules' files show (an editable install has no folder in ``sys.path``)."""
+        self._roots_seen = len(sys.modules)
+        roots = {p.rstrip("/") + "/" for p in sys.path if isinstance(p, str) and p.startswith("/")}
+        for name, module in list(sys.modules.items()):
+            path = getattr(module, "__file__", None)
+            if not isinstance(path, str) or not path.endswith(".py"):
+                continue
+            parts = path[:-3].split("/")
+            if parts[-1] == "__init__":
+                parts.pop()
+            dotted = name.split(".")
+            if parts[-len(dotted):] == dotted and len(parts) > len(dotted):
+                roots.add("/".join(parts[:-len(dotted)]) + "/")
+        self._roots = sorted(roots, key=len, reverse=True)
+
+    def _module_of(self, filename: str) -> str | None:
+        """The dotted module of a source file (``.../site-packages/torch/nn/functional.py`` ->
+        ``torch.nn.functional``), or None for a file under no import root (a cell, a string)."""
+        if filename in self._modules:
+            return self._modules[filename]
+        found = None
+        if filename.endswith(".py"):
+            root = next((r for r in self._roots if filename.startswith(r)), None)
+            if root is None and len(sys.modules) != self._roots_seen:
+                self._find_roots()
+                root = next((r for r in self._roots if filename.startswith(r)), None)
+            if root is not None:
+                parts = filename[len(root):-3].split("/")
+                if parts[-1] == "__init__":
+                    parts.pop()
+                if parts and all(part.isidentifier() for part in parts):
+                    found = ".".join(parts)
+        self._modules[filename] = found
+        return found
+
+    def _judge(self, dotted: str | None, obj) -> tuple[tuple, tuple]:
+        """The TODOs that forbid, and those that allow, the function named ``dotted``."""
+        if dotted is None:
+            return (), ()
+        parts = dotted.split(".")
+        prefixes = [".".join(parts[:n]) for n in range(1, len(parts) + 1)]
+        named = self._named.get(id(obj))
+        if named is not None and named[0] is obj:
+            prefixes.append(named[1])
+        forbidden, allowed = [], []
+        for todo, rule in self.todos.items():
+            allow = any(covers(a, p) for a in rule.get("allow", []) for p in prefixes)
+            if allow:
+                allowed.append(todo)
+            elif any(covers(f, p) for f in rule.get("forbid", []) for p in prefixes):
+                forbidden.append(todo)
+        return tuple(forbidden), tuple(allowed)
+
+    def _code_verdict(self, code) -> tuple:
+        found = self._verdicts.get(id(code))
+        if found is None or found[0] is not code:
+            dotted = None
+            if code.co_flags & _FUNCTION:
+                module = self._module_of(code.co_filename)
+                dotted = f"{module}.{code.co_qualname}" if module else None
+            found = (code, dotted, *self._judge(dotted, None))
+            self._verdicts[id(code)] = found
+        return found
+
+    def _builtin_verdict(self, function) -> tuple:
+        found = self._verdicts.get(id(function))
+        if found is None or found[0] is not function:
+            module = getattr(function, "__module__", None)
+            owner = getattr(function, "__self__", None)
+            if module is None and isinstance(owner, types.ModuleType):
+                module = owner.__name__
+            name = getattr(function, "__name__", None)
+            dotted = f"{module}.{name}" if module and isinstance(name, str) else None
+            found = (function, dotted, *self._judge(dotted, function))
+            self._verdicts[id(function)] = found
+        return found
+
+    # --- whose call -------------------------------------------------------------------------------
+
+    def _is_module_dict(self, namespace) -> bool:
+        module = sys.modules.get(namespace.get("__name__")) if "__name__" in namespace else None
+        return module is not None and getattr(module, "__dict__", None) is namespace
+
+    def _where(self, frame, todo: str) -> str | None:
+        """Where the student's answer to ``todo`` made the call from ``frame`` (None: not it)."""
+        student = False
+        while frame is not None:
+            code = frame.f_code
+            entry = self._entry_codes.get(id(code))
+            if entry is not None:
+                if entry == todo:
+                    return "called by a graded cell as the answer"
+                frame = frame.f_back
+                continue
+            namespace = frame.f_globals
+            if id(code) in self.grader_codes or id(namespace) in self.grader_globals:
+                return None
+            if namespace is self.user_ns or not self._is_module_dict(namespace):
+                top = (self.running == todo and code.co_name == "<module>"
+                       and namespace is self.user_ns and frame.f_back is not None
+                       and frame.f_back.f_globals is not self.user_ns)
+                if top or code.co_filename in self.files[todo]:
+                    if student or frame.f_lineno in self.mine[todo]:
+                        return f"`{code.co_qualname}`" if not top else "its cell"
+                    return None  # a line the lab released
+                if id(code) in self.codes[todo]:
+                    return f"`{code.co_qualname}`"
+                student = True
+            else:
+                _, _, forbidden, allowed = self._code_verdict(code)
+                if todo in forbidden or todo in allowed:
+                    return None
+            frame = frame.f_back
+        return None
+
+    def _note(self, frame, dotted: str, todos: tuple) -> None:
+        for todo in todos:
+            where = self._where(frame, todo)
+            if where is not None and len(self.calls) < _MAX_CALLS:
+                self.calls.add(f"{todo}~{dotted}~{where}")
+
+    def _failed(self, error: BaseException) -> None:
+        if isinstance(error, KeyboardInterrupt):  # a time limit's: raised here, it would remove
+            self._interrupted = True  # the recorder; it is raised again outside instead
+            _thread.interrupt_main()
+        elif len(self.errors) < 5:  # never break the notebook; keep the first few for the report
+            self.errors.append(f"{type(error).__name__}: {error}")
+
+    # --- installing, cells, graded cells ----------------------------------------------------------
+
+    def install(self) -> None:
+        """Make the profile function; refuse other profilers (``sys.setprofile``,
+        ``threading.setprofile``); follow the cells. Call :meth:`start` to begin."""
+        verdicts, code_verdict, builtin_verdict = (self._verdicts, self._code_verdict,
+                                                   self._builtin_verdict)
+        note, failed, module_type = self._note, self._failed, types.ModuleType
+
+        def profile(frame, event, arg):  # a closure: sys.getprofile() does not hand out the state
+            try:
+                if event == "call":  # a Python function: its code decides
+                    code = frame.f_code
+                    found = verdicts.get(id(code))
+                    if found is None or found[0] is not code:
+                        found = code_verdict(code)
+                    if found[2]:
+                        note(frame.f_back, found[1], found[2])
+                elif event == "c_call":  # a C function, not a method of an object
+                    owner = getattr(arg, "__self__", None)
+                    if owner is None or isinstance(owner, module_type):
+                        found = verdicts.get(id(arg))
+                        if found is None or found[0] is not arg:
+                            found = builtin_verdict(arg)
+                        if found[2]:
+                            note(frame, found[1], found[2])
+            except BaseException as error:
+                failed(error)
+
+        self._hook = profile
+
+        def refuse(name, original):
+            def setprofile(function):
+                if function is profile:  # a new thread installs the recorder (threading does)
+                    original(function)
+                else:
+                    self.attempts.append(f"{name} (the grader's call recorder)")
+            return setprofile
+
+        sys.setprofile = refuse("sys.setprofile", self._setprofile)
+        threading.setprofile = refuse("threading.setprofile", self._threading_setprofile)
+        if self._shell is not None:
+            self._hooks = (self._pre_run, self._post_run)
+            self._shell.events.register("pre_run_cell", self._pre_run)
+            self._shell.events.register("post_run_cell", self._post_run)
+
+    def start(self) -> None:
+        """Record in this thread and in every thread started from now on."""
+        self._setprofile(self._hook)
+        self._threading_setprofile(self._hook)
+
+    def _ensure(self) -> None:
+        """Put the recorder back if it was removed; note it unless an interrupt did it."""
+        if self._getprofile() is not self._hook:
+            if not self._interrupted:
+                self.attempts.append("the grader's call recorder was switched off")
+            self._setprofile(self._hook)
+        if getattr(threading, "_profile_hook", self._hook) is not self._hook:
+            self.attempts.append("threading._profile_hook (the grader's call recorder)")
+            self._threading_setprofile(self._hook)
+        self._interrupted = False
+
+    def _pre_run(self, info=None) -> None:
+        self._ensure()
+        self.running = self.sources.get(getattr(info, "raw_cell", None))
+
+    def _post_run(self, result=None) -> None:
+        error = getattr(result, "error_in_exec", None)
+        if isinstance(error, KeyboardInterrupt):
+            self._interrupted = True
+        self._learn()
+        self.running = None
+
+    def _learn(self) -> None:
+        """The code of each TODO's answer: what its names are bound to, when it is the student's."""
+        for todo, rule in self.todos.items():
+            for name in rule.get("defines", ()):
+                value = self.user_ns.get(name)
+                functions = [value] if isinstance(value, types.FunctionType) else []
+                if isinstance(value, type):
+                    functions = [f for cls in value.__mro__ for f in vars(cls).values()
+                                 if isinstance(f, types.FunctionType)]
+                for function in functions:
+                    if function.__globals__ is self.user_ns:
+                        _nested(function.__code__, self.codes[todo])
+                        if self.running == todo:
+                            self.files[todo].add(function.__code__.co_filename)
+
+    def grader_code(self, code) -> None:
+        """Mark ``code`` (a graded cell's, compiled by the guard) and what it nests as the
+        grader's."""
+        _nested(code, self.grader_codes)
+
+    def problems(self) -> list[str]:
+        """What was done to the recorder, as the guard's list of replaced things."""
+        if self._hooks and self._shell is not None:
+            for event, hook in zip(("pre_run_cell", "post_run_cell"), self._hooks, strict=True):
+                if hook not in self._shell.events.callbacks.get(event, []):
+                    self.attempts.append(f"IPython's {event} event (the grader's call recorder)")
+                    self._shell.events.register(event, hook)
+        return list(self.attempts)
+
+    def graded(self, run) -> None:
+        """Call ``run()`` (a graded cell) with every TODO's names bound to its answer entry."""
+        self._ensure()
+        self._learn()
+        swapped = {}
+        for todo, rule in self.todos.items():
+            for name in rule.get("defines", ()):
+                value = self.user_ns.get(name)
+                if isinstance(value, type):
+                    for cls in value.__mro__:
+                        dotted = f"{cls.__module__}.{cls.__qualname__}"
+                        if todo in self._judge(dotted, cls)[0] and len(self.calls) < _MAX_CALLS:
+                            self.calls.add(f"{todo}~{dotted}~class `{name}` is or inherits it")
+                elif callable(value):
+                    entry = self._entries[todo](value)
+                    for attribute in ("__name__", "__qualname__", "__doc__", "__module__"):
+                        try:
+                            setattr(entry, attribute, getattr(value, attribute))
+                        except (AttributeError, TypeError):
+                            pass
+                    entry.__wrapped__ = value  # inspect.signature sees the answer's signature
+                    swapped[name] = (value, entry)
+                    self.user_ns[name] = entry
+        try:
+            run()
+        finally:
+            for name, (value, entry) in swapped.items():
+                if self.user_ns.get(name) is entry:
+                    self.user_ns[name] = value
+            self._ensure()
