@@ -21,13 +21,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
-import tempfile
 import typing
 from pathlib import Path
 
 from .. import __version__
-from .gradebook import Row
+from .gradebook import Row, write_atomic
 
 __all__ = ["FOLDER", "grader_version", "batch_key", "result_key", "ResultStore"]
 
@@ -113,11 +111,6 @@ class ResultStore:
         """Store ``row`` (as graded, before matching flags) under ``key``, atomically."""
         if any(flag.startswith("grader error") for flag in row.flags):
             return
-        self.folder.mkdir(parents=True, exist_ok=True)
         text = json.dumps({"key": key, "batch": batch, "row": _row_to_json(row)},
                           ensure_ascii=False, indent=1)
-        handle, temporary = tempfile.mkstemp(dir=self.folder, prefix=f".{student_id}.",
-                                             suffix=".tmp")
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text)
-        os.replace(temporary, self.path(student_id))
+        write_atomic(self.path(student_id), text)
