@@ -20,8 +20,9 @@ from segedu.models.bottom_up.cellpose import masks_to_flows  # noqa: E402
 from segedu.models.bottom_up.spatial_embedding import center_offsets  # noqa: E402
 from segedu.models.universal.detr import HungarianMatcher  # noqa: E402
 from segedu.nn import receptive_field  # noqa: E402
-from segedu.ops import box_convert  # noqa: E402
+from segedu.ops import AnchorGenerator, box_convert  # noqa: E402
 from segedu.viz import (  # noqa: E402
+    draw_anchor_grid,
     draw_arrows,
     draw_dilated_conv,
     draw_max_unpooling,
@@ -360,3 +361,46 @@ def test_conv_grid_check_can_fail():
     assert painted_cells(drawn.axes[0]) != taps_of_d2
     with pytest.raises(ValueError, match="outside"):
         draw_transposed_conv(pixels=[(20, 0)])
+
+
+# ---------------------------------------------------------------- anchors on a feature grid
+
+
+def test_anchor_grid_draws_torchvision_anchors():
+    """The drawn anchors are torchvision's AnchorGenerator's at the chosen cells, centred on the
+    cell corners (multiples of the stride)."""
+    from torchvision.models.detection.anchor_utils import AnchorGenerator as TorchvisionAnchors
+    from torchvision.models.detection.image_list import ImageList
+
+    sizes, ratios = ((16,), (32,)), ((0.5, 1.0, 2.0),) * 2
+    maps = [torch.zeros(1, 4, 16, 16), torch.zeros(1, 4, 8, 8)]
+    images = ImageList(torch.zeros(1, 3, 128, 128), [(128, 128)])
+    ours = AnchorGenerator(sizes=sizes, aspect_ratios=ratios)(images, maps)[0]
+    theirs = TorchvisionAnchors(sizes, ratios)(images, maps)[0]
+    level = ours[16 * 16 * 3:]  # the 8 x 8 level, stride 16
+    positions = [(2, 2), (4, 5), (7, 0)]
+    fig, ax = plt.subplots()
+    drawn = draw_anchor_grid(ax, level, (8, 8), (16, 16), positions=positions)
+    expected = theirs[16 * 16 * 3:].reshape(8, 8, 3, 4)
+    assert torch.equal(drawn.boxes, torch.stack([expected[i, j] for i, j in positions]))
+    # the rectangles on the axis are those boxes, on pixel edges
+    corners = [(r.get_x() + 0.5, r.get_y() + 0.5, r.get_x() + 0.5 + r.get_width(),
+                r.get_y() + 0.5 + r.get_height()) for r in drawn.rectangles]
+    np.testing.assert_allclose(corners, drawn.boxes.reshape(-1, 4).numpy())
+    for (i, j), boxes in zip(positions, drawn.boxes, strict=True):
+        centre = (boxes[:, :2] + boxes[:, 2:]) / 2
+        assert torch.equal(centre, torch.tensor([[16.0 * j, 16.0 * i]]).expand(3, 2))
+
+
+def test_anchor_grid_check_can_fail():
+    """Another level's anchors, or the right anchors with the wrong stride, are refused."""
+    generator = AnchorGenerator(sizes=((16,), (32,)), aspect_ratios=((0.5, 1.0, 2.0),) * 2)
+    anchors = generator(torch.zeros(1, 3, 128, 128),
+                        [torch.zeros(1, 4, 16, 16), torch.zeros(1, 4, 8, 8)])[0]
+    fig, ax = plt.subplots()
+    with pytest.raises(ValueError, match="not centred"):
+        draw_anchor_grid(ax, anchors[16 * 16 * 3:], (8, 8), (8, 8))
+    with pytest.raises(ValueError, match="do not split"):
+        draw_anchor_grid(ax, anchors[:100], (8, 8), (16, 16))
+    with pytest.raises(ValueError, match="outside"):
+        draw_anchor_grid(ax, anchors[16 * 16 * 3:], (8, 8), (16, 16), positions=[(8, 0)])

@@ -8,6 +8,8 @@
 - ``boxes.py``: boxes with ``"name 0.93"`` captions (:func:`draw_boxes`);
 - ``flows.py``: vector fields (Cellpose's flows, offsets to the centre) as colours
   (:func:`flow_to_rgb`) and as arrows over an image (:func:`draw_arrows`);
+- ``anchors.py``: one level's feature cells over the image, its anchor positions and the
+  anchors of a few positions (:func:`draw_anchor_grid`);
 - ``grid.py``: figures (:func:`show_grid`, :func:`show_sample`);
 - ``pr_curve.py``: COCO precision-recall curves (:func:`plot_precision_recall`);
 - ``predictions.py``: label maps in colour (:func:`colorize`) and several models' predictions
@@ -31,6 +33,7 @@
   notebook's widgets).
 """
 
+from .anchors import AnchorGrid, draw_anchor_grid
 from .architectures import architecture
 from .boxes import box_caption, draw_boxes
 from .conv_grid import ConvGrid, draw_dilated_conv, draw_transposed_conv, feeding_pixels
@@ -87,6 +90,8 @@ __all__ = [
     "draw_transposed_conv",
     "feeding_pixels",
     "ConvGrid",
+    "draw_anchor_grid",
+    "AnchorGrid",
     "draw_architecture",
     "record_architecture",
     "draw_diagram",
