@@ -22,8 +22,10 @@ one row per roster student, in roster order, with the identifier that each syste
   column. In Moodle's import form, choose "Identify user by: Map from *Email address* to *Email
   address*" (Moodle's ``useremail`` mapping, ``grade/import/csv``) and map the assignment's
   column to its grade item.
-- **gradescope**: ``Name``, ``Email``, ``SID`` (Gradescope's roster columns: Name and Email
-  required, matched by Email) and the assignment's column with the score.
+- **gradescope**: ``Name``, ``Email``, ``SID`` and the assignment's column with the score. The
+  first three are Gradescope's roster columns ("Adding Students and Staff", help.gradescope.com:
+  a header row, Name and Email required, one unique email per student); Gradescope identifies a
+  student by Email.
 
 A roster student whose row says ``missing`` gets 0, as the gradebook does. A roster student with
 no row in the gradebook (graded without this roster) gets an empty cell, which these systems

@@ -18,7 +18,11 @@
   blind marking writes ``Participant`` as the name;
 - **Gradescope** ("Export Submissions"): ``submission_metadata.yml`` beside one folder per
   submission, ``submission_<number>/``; the metadata maps each folder to its ``:submitters:``
-  (``:name:``, ``:sid:``, ``:email:``), several for a group submission.
+  (``:name:``, ``:sid:``, ``:email:``), several for a group submission. Gradescope documents the
+  same people for its autograder (``users``: name, email, in ``submission_metadata.json``,
+  gradescope-autograders.readthedocs.io) but not the export's YAML: this layout is the one its
+  exports hold and public scripts read (``record[':submitters'][0][':sid']``); Ruby tags in it
+  (``!ruby/object:BigDecimal``) are read as plain values.
 
 Non-notebook files are not graded (a submission without a notebook says which files it had); a
 submission with several notebooks has the one named like the released lab graded (else the first
