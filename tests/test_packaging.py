@@ -5,6 +5,7 @@ import re
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 from packaging.requirements import Requirement
 
@@ -43,8 +44,11 @@ def test_environment_yml_names_every_runtime_dependency():
     ]
     assert not missing, f"environment.yml lacks runtime dependencies {missing}"
     assert "python" in conda and "jupyterlab" in conda
-    assert any(line.strip() in ("-e .", ".") for line in pip_section), (
+    assert any(line.strip() in ("-e .", ".", "-e .[course]") for line in pip_section), (
         "segedu itself comes from pip")
+    extras = _pyproject()["project"]["optional-dependencies"]
+    assert "course" in extras and "-e .[course]" in pip_section, (
+        "students' conda environment installs the extra that chapters' install cells ask for")
 
 
 def test_python_requirement():
@@ -62,10 +66,63 @@ def test_extras_dev_and_book():
     assert not jb.specifier.contains("2.0.0"), "Jupyter Book 2 fetches its theme online; keep <2"
 
 
-def test_constraints_pin_torch_for_the_venv():
-    pins = (ROOT / "constraints.txt").read_text()
-    assert re.search(r"^torch==2\.14\.1$", pins, re.M)
-    assert re.search(r"^torchvision==0\.29\.1$", pins, re.M)
+def _canonical(name: str) -> str:
+    """A distribution's name as PEP 503 compares it (case, '-', '_' and '.' do not matter)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _lock() -> dict[str, str]:
+    """constraints.txt as {canonical name: version}; every line that is not a comment is a pin."""
+    pins: dict[str, str] = {}
+    for number, line in enumerate((ROOT / "constraints.txt").read_text().splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        match = re.fullmatch(r"([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;#]+)", line)
+        assert match, f"constraints.txt:{number}: {line!r} is not a `name==version` pin"
+        name = _canonical(match.group(1))
+        assert name not in pins, f"constraints.txt:{number}: {name} is pinned twice"
+        pins[name] = match.group(2)
+    return pins
+
+
+# Installed by hand or by pip itself, not by the project's requirements.
+NOT_LOCKED = {"pip", "segedu"}
+
+
+def test_the_lock_pins_torch_for_the_venv():
+    pins = _lock()
+    assert pins["torch"] == "2.14.1" and pins["torchvision"] == "0.29.1"
+    for req in _runtime_requirements():
+        assert _canonical(req.name) in pins, f"the lock does not pin runtime dependency {req.name}"
+
+
+def test_every_installed_distribution_is_pinned_by_the_lock():
+    """What `make test` installed into .venv is exactly what constraints.txt pins.
+
+    A distribution that floats (missing from the lock) or that pip installed at another version
+    fails here, so a new release of any package can no longer change a fresh clone's `make test`
+    or `make book` without a commit. `make lock` rewrites the lock; run it, then `make test`.
+    """
+    import sys
+    from importlib.metadata import distributions
+
+    if sys.prefix == sys.base_prefix or Path(sys.prefix).resolve() != (ROOT / ".venv").resolve():
+        pytest.skip("the lock describes the project's .venv; these tests run in another Python")
+    pins = _lock()
+    installed = {_canonical(d.metadata["Name"]): d.version for d in distributions()}
+    floating = sorted(n for n in installed if n not in pins and n not in NOT_LOCKED)
+    differ = sorted(f"{n} {installed[n]} (lock: {pins[n]})" for n in installed
+                    if n in pins and installed[n] != pins[n])
+    assert not floating, f"installed in .venv but not pinned by constraints.txt: {floating}"
+    assert not differ, f"installed at another version than constraints.txt pins: {differ}"
+
+
+def test_the_lock_is_refreshed_by_one_documented_command():
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^lock:", makefile, re.M), "Makefile lacks the `lock` target"
+    assert "make lock" in (ROOT / "README.md").read_text(), "the README says how to refresh it"
+    assert "make lock" in (ROOT / "constraints.txt").read_text(), "the lock's header names it"
 
 
 def test_makefile_targets_set_up_the_venv_first():

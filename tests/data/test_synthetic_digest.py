@@ -1,16 +1,33 @@
-"""The synthetic generators give the same bytes for a seed, release after release.
+"""The synthetic generators draw the same items for a seed, release after release, on every CPU.
 
 The zoo's checkpoints, the cards' scores and the labs' expected outputs are all computed on items
-of ``SyntheticScenes`` and ``SyntheticCells``; a faster generator must draw exactly the same items.
-The digests below were computed from the generators as they were before they were optimised
-(``segedu`` at commit aec758c, x86_64, numpy and torch of the project's ``.venv``): a sha256 over
-every array of the first items (image and every target entry, with dtype and shape), and over the
-layout that ``SyntheticScenes.layout`` and ``SyntheticCells.nuclei`` report.
+of ``SyntheticScenes`` and ``SyntheticCells``; a faster generator must draw the same items. What
+"the same" means is the generators' promise across machines (their module docstrings):
+
+- **labels are identical**: every integer target (semantic map, masks, instance map, panoptic map,
+  labels) and the boxes, which hold whole pixel coordinates; pinned by a sha256 of their bytes;
+- **layouts are equal within 1e-9 relative**: what was drawn before occlusion (things of scenes,
+  nuclei of cells), doubles from the random generator and a little arithmetic;
+- **float images agree within 1e-6**: numpy and PyTorch pick SIMD kernels by CPU (AVX2 or
+  AVX-512), and their last bits differ; one ULP of 1.0 is 1.2e-7. So images are pinned by their
+  mean and an 8 x 8 grid of block means per channel, never by their bytes.
+
+The reference, ``synthetic_reference.json``, was written by ``python
+tests/data/test_synthetic_digest.py --write`` run from outside the repository with ``PYTHONPATH``
+pointing at a checkout of commit aec758c, the generators as they were before they were optimised
+(an independent derivation: the code under test did not write its own expectation). Until then this file pinned sha256 digests of the raw
+image bytes. They broke on an AVX2-only CPU (one ULP on about 1.2 % of the cells' pixels, every
+label identical), and on this project's own machine they broke again when the unpinned numpy moved;
+that is why no test pins raw float bytes now. ``tests/test_cross_dispatch.py`` reruns this file
+under the AVX2 dispatch.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,44 +35,11 @@ import torch
 
 from segedu.data import SyntheticCells, SyntheticScenes
 
+REFERENCE = Path(__file__).with_name("synthetic_reference.json")
 
-def _update(digest, name: str, array: np.ndarray) -> None:
-    array = np.ascontiguousarray(array)
-    digest.update(f"{name}|{array.dtype.str}|{array.shape}|".encode())
-    digest.update(array.tobytes())
-
-
-def _item_digest(dataset, indices) -> str:
-    """sha256 of items ``indices``: the image, then each target entry in key order."""
-    digest = hashlib.sha256()
-    for i in indices:
-        image, target = dataset[i]
-        _update(digest, "image", image.as_subclass(torch.Tensor).numpy())
-        for key in sorted(target):
-            value = target[key]
-            if isinstance(value, torch.Tensor):
-                _update(digest, key, value.as_subclass(torch.Tensor).numpy())
-            else:
-                digest.update(f"{key}={value!r}|".encode())
-    return digest.hexdigest()
-
-
-def _layout_digest(dataset, indices) -> str:
-    """sha256 of what was drawn before occlusion (things of scenes, nuclei of cells)."""
-    digest = hashlib.sha256()
-    for i in indices:
-        if isinstance(dataset, SyntheticScenes):
-            for obj in dataset.layout(i):
-                _update(digest, "thing", np.array([obj.label, *obj.center, obj.radius, *obj.color,
-                                                   obj.instance_id], dtype=np.float64))
-                if obj.vertices is not None:
-                    _update(digest, "vertices", obj.vertices)
-        else:
-            for nucleus in dataset.nuclei(i):
-                _update(digest, "nucleus", np.array([*nucleus.center, nucleus.radius]))
-                _update(digest, "harmonics", nucleus.harmonics)
-    return digest.hexdigest()
-
+# The tolerances of the promise above (absolute for images in [0, 1], relative for layouts).
+IMAGE_ATOL = 1e-6
+LAYOUT_RTOL = 1e-9
 
 CASES = {
     "scenes_128": (lambda: SyntheticScenes(size=128, length=8, seed=0), range(6)),
@@ -74,35 +58,104 @@ CASES = {
     "cells_512": (lambda: SyntheticCells(size=512, length=2, seed=2), range(1)),
 }
 
-ITEM_DIGESTS = {
-    "cells_128": "fe257157e39701266bb91fd34e91b00b8014f74477826abbaa29f4211ed58504",
-    "cells_512": "a86e11a122ced138f9fe88532f7dd2d0e00e0006580fd8269b99e8c1c4c11f06",
-    "cells_80x48_rgb": "74e70435a4fef4c8a493e1ca1f029c509b07b4671d9f1ab52e96a9f7cabe8038",
-    "scenes_128": "8f380c004c88f218e039d2a66398126b38fa310a7269b1bfc960989d732d7853",
-    "scenes_512": "3fb97fbd26d6a0bb479d0b219b7f61911fe03bb722bf3b0db30783a54257403c",
-    "scenes_96x64_skewed": "3618547b0eea6a0e4386f24c84a8db7ca458c35eac520b22a382525fb9d9a6ea",
-}
 
-LAYOUT_DIGESTS = {
-    "cells_128": "354851d15be58695f65fbd55273a3cd236bcfc36f239a7b1051769602c29d73f",
-    "cells_512": "5c132cc771826b212918005d93c3854f6f7e3460f98dab04a757ae6fa94ab13a",
-    "cells_80x48_rgb": "43dd92e8115dbfe5424ee9735a8f3f99b10c86876f76a0962b511eebb0cba09c",
-    "scenes_128": "c5540ccb59d54f6562f1c259aa9bd87d7ee63ebd42b748b23afa86805fff7c18",
-    "scenes_512": "055906296aecff1fd0d5bdbdb196c6af5d791535f9aa895a7fbaa3df58fdc750",
-    "scenes_96x64_skewed": "28d8187181218131f43bc3a2553a51c88ee02806f00cf9de5e2488b947047212",
-}
+def label_arrays(target: dict) -> dict[str, np.ndarray]:
+    """The integer view of a target: every tensor, boxes as int64 (they hold whole pixels)."""
+    arrays = {}
+    for key in sorted(target):
+        value = target[key].as_subclass(torch.Tensor).numpy()
+        if value.dtype.kind == "f":
+            assert np.array_equal(value, np.round(value)), f"{key} holds non-integer floats"
+            value = value.astype(np.int64)
+        arrays[key] = np.ascontiguousarray(value)
+    return arrays
+
+
+def layout_values(dataset, index: int) -> list[float]:
+    """What was drawn before occlusion, flattened to floats, in drawing order."""
+    values: list[float] = []
+    if isinstance(dataset, SyntheticScenes):
+        for obj in dataset.layout(index):
+            values += [obj.label, *obj.center, obj.radius, *obj.color, obj.instance_id]
+            if obj.vertices is not None:
+                values += np.asarray(obj.vertices, dtype=np.float64).ravel().tolist()
+    else:
+        for nucleus in dataset.nuclei(index):
+            values += [*nucleus.center, nucleus.radius]
+            values += np.asarray(nucleus.harmonics, dtype=np.float64).ravel().tolist()
+    return [float(v) for v in values]
+
+
+def block_means(image: np.ndarray, grid: int = 8) -> np.ndarray:
+    """(C, grid, grid) means of the image's blocks (rows and columns split as evenly as can be)."""
+    rows = np.array_split(np.arange(image.shape[1]), grid)
+    cols = np.array_split(np.arange(image.shape[2]), grid)
+    image = image.astype(np.float64)
+    return np.array([[[image[c][np.ix_(r, k)].mean() for k in cols] for r in rows]
+                     for c in range(image.shape[0])])
+
+
+def fingerprint(case: str) -> list[dict]:
+    """Per item of ``case``: the labels' sha256, the layout, the image's mean and block means."""
+    make, indices = CASES[case]
+    dataset = make()
+    items = []
+    for i in indices:
+        image, target = dataset[i]
+        digest = hashlib.sha256()
+        for key, array in label_arrays(target).items():
+            digest.update(f"{key}|{array.dtype.str}|{array.shape}|".encode())
+            digest.update(array.tobytes())
+        pixels = image.as_subclass(torch.Tensor).numpy()
+        items.append({
+            "labels_sha256": digest.hexdigest(),
+            "layout": layout_values(dataset, i),
+            "image_shape": list(pixels.shape),
+            "image_mean": float(pixels.astype(np.float64).mean()),
+            "image_blocks": block_means(pixels).tolist(),
+        })
+    return items
+
+
+def _reference() -> dict:
+    return json.loads(REFERENCE.read_text())
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_items_are_byte_identical_to_the_pinned_digest(case):
-    make, indices = CASES[case]
-    assert _item_digest(make(), indices) == ITEM_DIGESTS[case], (
-        f"{case}: the generator no longer draws the same items for a seed; if that is intended, "
-        "bump the generator's documented version and re-score the zoo"
-    )
+def test_items_match_the_reference_labels_exactly_and_floats_within_tolerance(case):
+    expected = _reference()[case]
+    actual = fingerprint(case)
+    assert len(actual) == len(expected)
+    for i, (got, want) in enumerate(zip(actual, expected, strict=True)):
+        where = f"{case} item {i}"
+        assert got["labels_sha256"] == want["labels_sha256"], (
+            f"{where}: the generator no longer draws the same labels for a seed; if that is "
+            "intended, bump the generator's documented version and re-score the zoo")
+        assert len(got["layout"]) == len(want["layout"]), f"{where}: another number of objects"
+        np.testing.assert_allclose(got["layout"], want["layout"], rtol=LAYOUT_RTOL, atol=0,
+                                   err_msg=f"{where}: layout")
+        assert got["image_shape"] == want["image_shape"]
+        np.testing.assert_allclose(got["image_mean"], want["image_mean"], rtol=0,
+                                   atol=IMAGE_ATOL, err_msg=f"{where}: image mean")
+        np.testing.assert_allclose(got["image_blocks"], want["image_blocks"], rtol=0,
+                                   atol=IMAGE_ATOL, err_msg=f"{where}: image block means")
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
-def test_layouts_are_identical_to_the_pinned_digest(case):
-    make, indices = CASES[case]
-    assert _layout_digest(make(), indices) == LAYOUT_DIGESTS[case]
+def test_the_pins_see_a_change_of_one_label_or_a_faint_image_change():
+    """The fingerprint is fine enough to fail: one flipped mask pixel changes the labels' digest,
+    and brightening one 16 x 16 patch by 0.01 moves a block mean far beyond the tolerance."""
+    image, target = SyntheticScenes(size=128, length=1, seed=0)[0]
+    arrays = label_arrays(target)
+    flipped = arrays["masks"].copy()
+    flipped[0, 0, 0] = ~flipped[0, 0, 0]
+    assert hashlib.sha256(flipped.tobytes()).digest() != hashlib.sha256(
+        arrays["masks"].tobytes()).digest()
+    pixels = image.as_subclass(torch.Tensor).numpy()
+    brighter = pixels.copy()
+    brighter[:, :16, :16] += 0.01
+    assert np.abs(block_means(brighter) - block_means(pixels)).max() > 100 * IMAGE_ATOL
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--write"]:
+    REFERENCE.write_text(json.dumps({case: fingerprint(case) for case in sorted(CASES)}) + "\n")
+    print(f"wrote {REFERENCE}")
