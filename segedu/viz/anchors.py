@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from matplotlib.axes import Axes
 from matplotlib.patches import Rectangle
@@ -89,10 +90,9 @@ def draw_anchor_grid(
             raise ValueError(f"position {(i, j)} lies outside the {h} x {w} feature map")
 
     # 1. the feature cells: lines every stride pixels (on pixel edges)
-    for j in range(w + 1):
-        ax.axvline(j * stride_x - 0.5, color="white", lw=0.5, alpha=0.6)
-    for i in range(h + 1):
-        ax.axhline(i * stride_y - 0.5, color="white", lw=0.5, alpha=0.6)
+    right, bottom = w * stride_x - 0.5, h * stride_y - 0.5
+    ax.vlines(np.arange(w + 1) * stride_x - 0.5, -0.5, bottom, color="white", lw=0.5, alpha=0.6)
+    ax.hlines(np.arange(h + 1) * stride_y - 0.5, -0.5, right, color="white", lw=0.5, alpha=0.6)
     # 2. every position's anchor centre: the grid's crossings
     ax.plot(corners[..., 0].flatten() - 0.5, corners[..., 1].flatten() - 0.5, ".", color="white",
             ms=4)
