@@ -9,11 +9,13 @@ result (the limits, ``--fast``, ``--isolate``). :func:`batch_key` hashes all but
 
 :class:`ResultStore` reads such a file back as a :class:`~segedu.grading.gradebook.Row` only when
 its ``key`` is the one computed now, so an unchanged student is not run again, and any change to
-one of the inputs regrades. It writes only the files of that folder, one per student graded
-(atomically), and deletes nothing: what others write into the output folder (the points entered
-by hand) is never touched. What matching the roster adds to a row (late, unmatched) is not
-stored: it is added again on every run. A row whose grading failed inside the grader (``grader
-error: ...``) is not stored, so the next run tries again.
+one of the inputs regrades. It writes only the files of that folder, one per student graded,
+atomically and after the batch; what others write into the output folder (the points entered by
+hand) is never touched. The folder is the grader's: :meth:`ResultStore.restore` undoes, after the
+batch, whatever a submission changed or planted there while it ran. What matching the roster
+adds to a row (late, unmatched) is not stored: it is added again on every run. A row whose
+grading failed inside the grader (``grader error: ...``) is not stored, so the next run tries
+again.
 """
 
 from __future__ import annotations
@@ -106,6 +108,37 @@ class ResultStore:
             return None  # written by another version of the grader: regrade
         row.student_id = student_id
         return row
+
+    def snapshot(self) -> dict[str, bytes]:
+        """Every stored result's bytes (file name -> bytes), read before anything runs."""
+        if not self.folder.is_dir():
+            return {}
+        return {p.name: p.read_bytes() for p in sorted(self.folder.glob("*.json"))
+                if p.is_file() and not p.is_symlink()}
+
+    def restore(self, snapshot: dict[str, bytes]) -> list[str]:
+        """Put the stored results back as ``snapshot`` holds them; the names of those changed.
+
+        Only the grader writes this folder, and only after the batch (:meth:`store`): a file that
+        changed while the submissions ran gets its bytes back, and one that appeared is removed,
+        so that no submission can plant a result for the next run to reuse.
+        """
+        if self.folder.is_symlink() or (self.folder.exists() and not self.folder.is_dir()):
+            self.folder.unlink()
+        changed = []
+        now = sorted(self.folder.glob("*.json")) if self.folder.is_dir() else []
+        for path in now:
+            if path.name not in snapshot:
+                path.unlink()
+                changed.append(path.name)
+        for name, data in snapshot.items():
+            path = self.folder / name
+            if path.is_symlink() or not path.is_file() or path.read_bytes() != data:
+                if path.is_symlink():
+                    path.unlink()
+                write_atomic(path, data.decode("utf-8"))
+                changed.append(name)
+        return sorted(changed)
 
     def store(self, student_id: str, key: str, batch: str, row: Row) -> None:
         """Store ``row`` (as graded, before matching flags) under ``key``, atomically."""

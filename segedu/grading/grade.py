@@ -80,6 +80,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import copy
 import dataclasses
 import hashlib
 import os
@@ -479,11 +480,13 @@ def grade_batch(
             raise IsolationError(f"--isolate: {problem}")
     # what every result depends on besides its submission; then each student's stored result
     store = ResultStore(out)
+    stored_before = store.snapshot()  # what a submission changes there is undone after the batch
     batch = batch_key(guard.data("lab"), guard.data("solution") if solution else None,
                       dataclasses.asdict(limits))
     keys = {i: result_key(batch, guard.data(f"submission {i}")) for i in paths
             if i not in too_large}
     rows: list[Row] = []
+    graded: list[Row] = []
     to_grade: list[str] = []
     stale = 0  # results that --only keeps although an input changed
     for student_id in keys:
@@ -516,7 +519,7 @@ def grade_batch(
                  for i in sorted(too_large)]
         for future in futures:
             row = future.result()  # _safe_grade never raises
-            store.store(row.student_id, keys[row.student_id], batch, row)
+            graded.append(copy.deepcopy(row))  # stored after the batch, as graded
             rows.append(row)
             log(f"{row.student_id}: {row.total:g}/{row.max_total:g} {row.status}"
                 f" ({time.monotonic() - start:.1f} s)")
@@ -529,6 +532,10 @@ def grade_batch(
         row.flags[:0] = matching.get(row.student_id, [])
     # after the batch: the released files must be as they were read
     warnings = [f"{names.get(n, n)} had changed after the batch: restored" for n in guard.restore()]
+    warnings += [f"the stored result {name} was changed during the batch: restored"
+                 for name in store.restore(stored_before)]
+    for row in graded:
+        store.store(row.student_id, keys[row.student_id], batch, row)
     for warning in warnings:
         log(f"warning: {warning}")
     write_outputs(out, rows, assignment.columns)

@@ -9,6 +9,7 @@ rows then say ``crashed``). Keys and stored files are also checked without runni
 from __future__ import annotations
 
 import csv
+import json
 import time
 
 import nbformat
@@ -28,6 +29,10 @@ s001,Ada Lovelace,ada@uni.example,48213,A-1001,Lab A
 s002,Alan Turing,alan@uni.example,48214,A-1002,Lab B
 s003,Grace Hopper,grace@uni.example,48215,A-1003,Lab A
 """
+# points entered by hand (segedu.grading.manual's format), for a question this lab does not have:
+# kept as they are, and no run may touch the file
+POINTS_FILE = ('{"format": "segedu-manual-points", "version": 1, "points": '
+               '{"q1": {"s001": {"points": 2, "comment": ""}}}}\n')
 
 
 def _gradebook(path):
@@ -48,25 +53,33 @@ class Counting:
 
 @pytest.fixture(scope="module")
 def graded(tiny, tmp_path_factory):  # noqa: F811 (the fixture imported above)
-    """A Canvas download graded once: s001 solved (late), s002 untouched, s003 missing, and a
-    file of a user who is not in the roster (not a notebook, so that it costs no run)."""
+    """A Canvas download graded once: s001 solved (late), s002 untouched and forging stored
+    results for the next run, s003 missing, and a file of a user who is not in the roster (not a
+    notebook, so that it costs no run)."""
     solution, lab_path, lab = tiny
     folder = tmp_path_factory.mktemp("regrade")
     submissions, out = folder / "submissions", folder / "out"
     submissions.mkdir()
     nbformat.write(solved(lab), submissions / "lovelaceada_LATE_48213_9911_lab.ipynb")
-    nbformat.write(lab, submissions / "turingalan_48214_9920_lab.ipynb")
+    forger = nbformat.from_dict(json.loads(json.dumps(lab)))
+    forger.cells.append(nbformat.v4.new_code_cell(
+        f"import os\nos.makedirs({str(out / 'results')!r}, exist_ok=True)\n"
+        f"open({str(out / 'results' / 's001.json')!r}, 'w').write('{{}}')\n"
+        f"open({str(out / 'results' / 's003.json')!r}, 'w').write('{{}}')"))
+    nbformat.write(forger, submissions / "turingalan_48214_9920_lab.ipynb")
     (submissions / "stranger_50000_9950_lab.ipynb").write_text("{", encoding="utf-8")
     roster = parse_roster(ROSTER)
     start = time.monotonic()
     rows, warnings = grade_batch(lab_path, submissions, out, solution=solution, workers=2,
                                  limits=LIMITS, roster=roster)
     first = time.monotonic() - start
-    assert warnings == []
+    # what s002 wrote into the stored results is undone, then the real results are stored
+    assert warnings == ["the stored result s001.json was changed during the batch: restored",
+                        "the stored result s003.json was changed during the batch: restored"]
     # the points entered by hand live in the output folder too: nothing here may touch them
     manual = out / "manual" / "points.json"
     manual.parent.mkdir()
-    manual.write_text('{"s001": {"q1": 2}}', encoding="utf-8")
+    manual.write_text(POINTS_FILE, encoding="utf-8")
     return dict(solution=solution, lab=lab_path, submissions=submissions, out=out,
                 roster=roster, first=first, manual=manual)
 
@@ -98,7 +111,7 @@ def test_an_unchanged_class_is_not_run_again(graded, monkeypatch):
     assert runner.calls == 0
     assert (graded["out"] / "gradebook.csv").read_bytes() == before
     assert again <= graded["first"] / 4 or again < 20, (again, graded["first"])
-    assert graded["manual"].read_text(encoding="utf-8") == '{"s001": {"q1": 2}}'
+    assert graded["manual"].read_text(encoding="utf-8") == POINTS_FILE
 
 
 def test_only_a_changed_submission_is_run_again(graded, monkeypatch, tmp_path):
