@@ -16,8 +16,11 @@ Options:
 --submissions DIR   the submitted notebooks, ``DIR/<student_id>.ipynb`` (the id is the file stem),
                     or an unzipped bulk download of Canvas, Moodle or Gradescope
                     (:mod:`.submissions`)
---out DIR           where ``gradebook.csv``, ``feedback/<student_id>.txt`` and the stored results
-                    ``results/<student_id>.json`` are written
+--out DIR           where ``gradebook.csv``, ``feedback/<student_id>.txt`` and ``.html`` (the page a
+                    student reads, :mod:`.feedback`), the stored results
+                    ``results/<student_id>.json`` and, for written questions, the answers
+                    ``manual/answers.json`` are written; the points entered by hand
+                    (``manual/points.json``, :mod:`.manual`) are read, never written
 --roster CSV        the class list (:mod:`.roster`): submissions are matched to its students; a
                     student without a submission gets a row ``missing`` with 0 points; a
                     submission that matches no student is graded, and flagged
@@ -98,14 +101,25 @@ import nbformat
 from .answers import parse_cell, scan, voided_cells
 from .cache import ResultStore, batch_key, result_key
 from .cli import split_subcommand, subcommand_help
+from .feedback import write_feedback_pages
 from .gradebook import CellGrade, Row, write_outputs
 from .library_calls import answer_rules, library_findings
+from .manual import (
+    POINTS,
+    ManualPointsError,
+    attach_points,
+    grading_finished,
+    grading_started,
+    parse_points,
+    write_answers,
+)
 from .notebook import NotebookError
-from .prepare import Assignment, InvalidSubmission, parse_submission, prepare
+from .prepare import Assignment, InvalidSubmission, parse_submission, prepare, readable
 from .records import signed_bodies
 from .roster import Roster, RosterError, read_roster
 from .sandbox import IsolationError, isolation_problem, run_notebook
 from .submissions import SubmissionsError, collect_submissions
+from .written import student_answers
 
 __all__ = ["Limits", "Guard", "GuardPlan", "guard_plan", "check_record", "grade_submission",
            "grade_batch", "main"]
@@ -454,7 +468,7 @@ def grade_batch(
     if unknown:
         raise SubmissionsError(f"--only: no student {', '.join(unknown)} in this batch")
     paths = {e.student_id: e.path for e in entries if e.path is not None}
-    guarded = {"lab": lab, "gradebook": out / "gradebook.csv"}
+    guarded = {"lab": lab, "gradebook": out / "gradebook.csv", "manual points": out / POINTS}
     if solution is not None:
         guarded["solution"] = Path(solution)
     # a file too large to be a lab is not read at all (nor kept in memory to guard it)
@@ -462,7 +476,8 @@ def grade_batch(
     guarded.update({f"submission {i}": p for i, p in paths.items() if i not in too_large})
     # everything is read into memory (and hashed) before anything runs
     guard = Guard(guarded)
-    names = {"lab": "the released lab", "solution": "the solution", "gradebook": "the gradebook"}
+    names = {"lab": "the released lab", "solution": "the solution", "gradebook": "the gradebook",
+             "manual points": "the points entered by hand"}
     if guard.data("lab") is None:
         raise NotebookError(f"{lab}: no such notebook")
     if solution is not None and guard.data("solution") is None:
@@ -470,6 +485,9 @@ def grade_batch(
     assignment = Assignment.from_bytes(guard.data("lab"),
                                        guard.data("solution") if solution else None)
     plan = guard_plan(assignment)
+    # the points entered by hand, read now: a broken file stops the batch before anything runs
+    marks = parse_points(guard.data("manual points"), where=str(out / POINTS),
+                         questions=assignment.written)
     # under --isolate, no submission sees these folders (nor /tmp, where the others run)
     hidden = tuple(dict.fromkeys(p.resolve() for p in [lab.parent, submissions, out]
                                  + ([Path(solution).parent] if solution is not None else [])))
@@ -507,6 +525,8 @@ def grade_batch(
         f"{workers} worker(s){', isolated' if limits.isolate else ''}")
 
     start = time.monotonic()
+    if assignment.written:  # the manual page refuses saves until the batch ends (the guard
+        grading_started(out)  # would undo them)
     not_run = [CellGrade(g, False, 0.0, assignment.points[g], "not run")
                for g in assignment.columns]
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
@@ -536,9 +556,18 @@ def grade_batch(
                  for name in store.restore(stored_before)]
     for row in graded:
         store.store(row.student_id, keys[row.student_id], batch, row)
+    grading_finished(out)
     for warning in warnings:
         log(f"warning: {warning}")
-    write_outputs(out, rows, assignment.columns)
+    # the written answers, read from the submitted files, with the points entered by hand
+    notebooks = {i: readable(guard.data(f"submission {i}")) for i in paths if i not in too_large}
+    answers = {row.student_id: student_answers(notebooks.get(row.student_id), assignment.lab)
+               for row in rows}
+    attach_points(rows, assignment.written, answers, marks)
+    write_outputs(out, rows, assignment.columns, [q.id for q in assignment.written])
+    write_feedback_pages(out, rows, assignment, notebooks)
+    if assignment.written:
+        write_answers(out, assignment.written, answers)
     return rows, warnings
 
 
@@ -550,7 +579,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="segedu-grade", description="Grade submitted lab notebooks into a gradebook.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="Writes OUT/gradebook.csv and OUT/feedback/<student_id>.txt; see the module "
+        epilog="Writes OUT/gradebook.csv and OUT/feedback/<student_id>.txt and .html; the "
+               "written answers go to OUT/manual/answers.json (grade them with segedu-grade "
+               "manual; the next run merges the points). See the module "
                "segedu.grading.grade for the statuses and the safety checks.\n\n"
                + subcommand_help())
     parser.add_argument("--lab", required=True, help="the released student lab (.ipynb)")
@@ -599,7 +630,8 @@ def main(argv: list[str] | None = None) -> int:
                                      workers=args.workers, limits=limits,
                                      log=lambda m: print(m, file=sys.stderr, flush=True),
                                      roster=roster, only=args.only, force=args.force)
-    except (NotebookError, IsolationError, RosterError, SubmissionsError) as error:
+    except (NotebookError, IsolationError, RosterError, SubmissionsError,
+            ManualPointsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"wrote {Path(args.out) / 'gradebook.csv'} ({len(rows)} submissions)")

@@ -14,6 +14,9 @@ Two files in the grader's output folder:
   The grader reads it (before anything runs, so a broken file stops it at once) and never writes
   it: a re-run, in any mode, keeps every point. A file that is not exactly this shape raises
   :class:`ManualPointsError`, which names the problem; nothing replaces it silently.
+- ``OUT/manual/grading.pid`` (:data:`RUNNING`), the grader's process id while it grades: the
+  grader guards the points file against the notebooks it runs (a change is undone), so a save
+  is refused while a grader runs on the same folder, rather than undone.
 
 :func:`attach_points` gives each gradebook row its :class:`~.gradebook.WrittenGrade` list (the
 answer, the points entered or ``None``, the comment), so that the gradebook, the feedback and the
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -33,10 +37,11 @@ from .written import WrittenQuestion
 
 __all__ = ["ANSWERS", "POINTS", "FORMAT", "COMMENT_CAP", "ManualPointsError", "Mark",
            "parse_points", "read_points", "save_point", "attach_points", "write_answers",
-           "read_answers"]
+           "read_answers", "RUNNING", "grading_started", "grading_finished", "grading_pid"]
 
 ANSWERS = Path("manual") / "answers.json"
 POINTS = Path("manual") / "points.json"
+RUNNING = Path("manual") / "grading.pid"
 FORMAT = "segedu-manual-points"
 COMMENT_CAP = 5_000  # characters of one comment
 _SAVE_LOCK = threading.Lock()  # one save at a time within a process
@@ -123,6 +128,11 @@ def save_point(out: str | Path, question: WrittenQuestion, student: str, points:
     if not isinstance(comment, str) or len(comment) > COMMENT_CAP:
         raise ManualPointsError(f"{what}: the comment must be text of at most {COMMENT_CAP} "
                                 "characters")
+    running = grading_pid(out)
+    if running is not None:
+        raise ManualPointsError(f"the grader (process {running}) is grading into {out}: save "
+                                f"again when it has finished (or delete {Path(out) / RUNNING} if "
+                                "that process is no grader)")
     with _SAVE_LOCK:
         marks = read_points(out)
         if points is None:
@@ -177,3 +187,27 @@ def read_answers(out: str | Path) -> tuple[list[WrittenQuestion], dict[str, dict
         raise ManualPointsError(f"{path}: not the grader's answers file ({error}); run "
                                 "segedu-grade again to rewrite it") from None
     return questions, answers
+
+
+def grading_started(out: str | Path) -> None:
+    """Record that this process grades into ``out`` (saves are refused until it finishes)."""
+    write_atomic(Path(out) / RUNNING, f"{os.getpid()}\n")
+
+
+def grading_finished(out: str | Path) -> None:
+    (Path(out) / RUNNING).unlink(missing_ok=True)
+
+
+def grading_pid(out: str | Path) -> int | None:
+    """The id of the grader's process grading into ``out`` now, or ``None`` (none, or it died)."""
+    try:
+        pid = int((Path(out) / RUNNING).read_text(encoding="utf8").strip())
+    except (OSError, ValueError):
+        return None
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return None  # a grader that died: nothing runs
+    except PermissionError:
+        pass  # it exists, as another user
+    return pid

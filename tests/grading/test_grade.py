@@ -195,7 +195,7 @@ def test_a_batch_of_broken_submissions(tiny, tmp_path):
                                      "range(45)]`)")
 
     # feedback: ✓/✗ per graded cell with the check's message; small even for megabytes of output
-    feedback = {p.stem: p.read_text(encoding="utf8") for p in (out / "feedback").iterdir()}
+    feedback = {p.stem: p.read_text(encoding="utf8") for p in (out / "feedback").glob("*.txt")}
     assert sorted(feedback) == sorted(before)
     assert "✓ double: 2 / 2" in feedback["correct"] and "✓ double of 2" in feedback["correct"]
     assert "✗ square: 0 / 3" in feedback["untouched"] and "not done yet" in feedback["untouched"]

@@ -6,6 +6,9 @@ The end-to-end run (grader, page in Chromium, grader again) is tests/grading/tes
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -17,8 +20,12 @@ from segedu.grading.generate import student_version
 from segedu.grading.gradebook import CellGrade, Row, WrittenGrade, gradebook_text
 from segedu.grading.manual import (
     POINTS,
+    RUNNING,
     ManualPointsError,
     Mark,
+    grading_finished,
+    grading_pid,
+    grading_started,
     parse_points,
     read_points,
     save_point,
@@ -109,6 +116,22 @@ def test_points_are_saved_atomically_within_bounds(tmp_path):
         parse_points((tmp_path / POINTS).read_bytes(), questions=[smaller])
 
 
+def test_no_save_while_a_grader_runs_on_the_folder(tmp_path):
+    question = WrittenQuestion(id="why", points=3, prompt="Why?")
+    grading_started(tmp_path)  # this process grades: the guard would undo a save
+    assert grading_pid(tmp_path) == os.getpid()
+    with pytest.raises(ManualPointsError, match="is grading into"):
+        save_point(tmp_path, question, "alice", 1)
+    grading_finished(tmp_path)
+    save_point(tmp_path, question, "alice", 1)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (tmp_path / RUNNING).write_text(f"{dead.pid}\n", encoding="utf8")  # a grader that died
+    assert grading_pid(tmp_path) is None
+    save_point(tmp_path, question, "alice", 2)
+    assert read_points(tmp_path)["why"]["alice"].points == 2
+
+
 @pytest.mark.parametrize("text, message", [
     ('{"format": "segedu-manual-points", "version": 1, "points": {', "not valid JSON"),
     ('{"points": {}}', "not a points file"),
@@ -148,6 +171,16 @@ def tiny_written(tmp_path_factory):
     (folder / "submissions").mkdir()
     nbformat.write(student_version(with_question()), folder / "submissions" / "a.ipynb")
     return folder / "solution.ipynb", folder / "lab.ipynb", folder / "submissions"
+
+
+def test_segedu_grade_lists_the_manual_subcommand_and_its_options(capsys):
+    with pytest.raises(SystemExit):
+        grade.main(["--help"])
+    assert "manual        grade the written answers by hand" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        grade.main(["manual", "--help"])
+    shown = capsys.readouterr().out
+    assert all(option in shown for option in ("--out", "--names", "--port"))
 
 
 def test_the_gradebook_has_a_column_per_question_blank_until_graded():

@@ -1,0 +1,155 @@
+"""Written answers end to end: grade a tiny lab, grade its written answer by hand on the page in
+Debian's Chromium, grade again, and the points are in the gradebook and the student's page.
+
+The lab is test_grade's tiny lab plus one written question worth 3 points. Two submissions:
+``alice`` answers everything (her code and her answer carry a ``<script>`` that must never run),
+``bob`` hands in the untouched lab. The browser fixture is the book test's (tests/test_site.py):
+Debian's /usr/bin/chromium through Playwright, skipped when either is missing (failed with
+SEGEDU_REQUIRE_BROWSER=1).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import threading
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from segedu.grading.generate import student_version
+from segedu.grading.grade import grade_batch
+from segedu.grading.manual import POINTS
+from segedu.grading.manual_page import ManualGrading, make_server
+from tests.grading.test_grade import LIMITS, solved, tiny_solution
+from tests.test_site import browser  # noqa: F401  (the fixture: Debian's Chromium)
+
+QUESTION = ("**Question.** Why does doubling twice quadruple?\n\n# BEGIN SOLUTION\n"
+            "Because 2 * (2 * x) = 4 * x.\n# END SOLUTION")
+RUBRIC = "1 point: names the product; 2 points: writes 2 * (2 * x) = 4 * x."
+SCRIPT = "<script>window.pwned = 1</script>"
+ALICE = f"Twice two is four. {SCRIPT}"
+
+
+def written_solution() -> nbformat.NotebookNode:
+    nb = tiny_solution()
+    cell = nbformat.v4.new_markdown_cell(QUESTION)
+    cell.metadata["segedu"] = {"written": {"id": "quadruple", "points": 3, "rubric": RUBRIC}}
+    nb.cells.append(cell)
+    return nb
+
+
+@pytest.fixture(scope="module")
+def graded_class(tmp_path_factory):
+    """The tiny written lab graded once: (lab, solution, submissions, out)."""
+    folder = tmp_path_factory.mktemp("written")
+    solution, lab = folder / "solution.ipynb", folder / "lab.ipynb"
+    nbformat.write(written_solution(), solution)
+    released = student_version(written_solution())
+    nbformat.write(released, lab)
+    submissions = folder / "submissions"
+    submissions.mkdir()
+    alice = solved(released, double=f"def double(x):\n    # {SCRIPT}\n    return 2 * x")
+    question = next(c for c in alice.cells if "written" in c.metadata.get("segedu", {}))
+    question.source = question.source.replace("YOUR ANSWER HERE", ALICE)
+    alice.cells.append(alice.cells.pop(alice.cells.index(question)))  # moved: found by its id
+    nbformat.write(alice, submissions / "alice.ipynb")
+    nbformat.write(released, submissions / "bob.ipynb")
+    out = folder / "out"
+    grade_batch(lab, submissions, out, solution=solution, workers=2, limits=LIMITS)
+    return lab, solution, submissions, out
+
+
+def read_gradebook(out: Path) -> dict[str, dict[str, str]]:
+    with open(out / "gradebook.csv", encoding="utf8", newline="") as file:
+        return {row["student_id"]: row for row in csv.DictReader(file)}
+
+
+def serve(grading: ManualGrading):
+    server = make_server(grading, port=0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}/"
+
+
+def test_grading_writes_the_answers_a_blank_column_and_the_pages(graded_class):
+    _, _, _, out = graded_class
+    rows = read_gradebook(out)
+    # the written column comes after the graded cells; blank until graded; max_total counts it
+    assert list(rows["alice"])[:6] == ["student_id", "double", "double-hidden", "square",
+                                       "quadruple", "total"]
+    assert [(r["quadruple"], r["total"], r["max_total"]) for r in rows.values()] == [
+        ("", "6", "9"), ("", "0", "9")]
+    answers = json.loads((out / "manual" / "answers.json").read_text(encoding="utf8"))
+    assert answers["answers"] == {"alice": {"quadruple": ALICE}, "bob": {"quadruple": ""}}
+    assert answers["questions"][0]["rubric"] == RUBRIC
+    assert answers["questions"][0]["model_answer"] == "Because 2 * (2 * x) = 4 * x."
+    assert not (out / POINTS).exists(), "the grader never writes the points file"
+    page = (out / "feedback" / "alice.html").read_text(encoding="utf8")
+    assert "Total: 6 / 9" in page and "3 points of written answers are not graded yet" in page
+    assert SCRIPT not in page and "&lt;script&gt;window.pwned = 1&lt;/script&gt;" in page
+    bob = (out / "feedback" / "bob.html").read_text(encoding="utf8")
+    assert "not done yet" in bob and "(no answer)" in bob
+
+
+def test_the_page_hides_names_unless_asked(graded_class):
+    _, _, _, out = graded_class
+    for names, labels in ((False, {"answer 1", "answer 2"}), (True, {"alice", "bob"})):
+        server, url = serve(ManualGrading(out, names=names))
+        try:
+            with urllib.request.urlopen(url + "data.json") as reply:
+                data = json.loads(reply.read())
+        finally:
+            server.shutdown()
+            server.server_close()
+        shown = data["questions"][0]["answers"]
+        assert {a["label"] for a in shown} == labels
+        if not names:
+            assert "alice" not in json.dumps(data) and "bob" not in json.dumps(data)
+
+
+def test_points_entered_in_chromium_survive_a_regrade(graded_class, browser):  # noqa: F811
+    lab, solution, submissions, out = graded_class
+    server, url = serve(ManualGrading(out))
+    try:
+        page = browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(url)
+        card = page.locator(".card", has_text="Twice two is four")
+        card.wait_for()
+        assert page.evaluate("window.pwned") is None, "a student's text ran as a script"
+        assert "alice" not in page.content() and RUBRIC in page.inner_text("body")
+        # a point above the question's worth is refused, and nothing is saved
+        card.locator("input").fill("4")
+        card.locator("button").click()
+        card.locator(".status.error").wait_for()  # (the page's CSP forbids wait_for_function)
+        assert "at most 3" in card.locator(".status").inner_text()
+        assert not (out / POINTS).exists()
+        card.locator("input").fill("2.5")
+        card.locator("textarea").fill("Right, but say why <b>2 * 2</b> = 4.")
+        card.locator("button").click()
+        card.locator(".status", has_text=re.compile("^saved$")).wait_for()
+        assert "1 of 2 graded" in page.inner_text("body")
+        page.close()
+        assert errors == []
+    finally:
+        server.shutdown()
+        server.server_close()
+    saved = json.loads((out / POINTS).read_text(encoding="utf8"))
+    assert saved["points"] == {"quadruple": {"alice": {
+        "points": 2.5, "comment": "Right, but say why <b>2 * 2</b> = 4."}}}
+
+    # the grader again (the same command): the points are merged, the points file is untouched
+    before = (out / POINTS).read_bytes()
+    grade_batch(lab, submissions, out, solution=solution, workers=2, limits=LIMITS)
+    assert (out / POINTS).read_bytes() == before
+    rows = read_gradebook(out)
+    assert [(r["quadruple"], r["total"], r["max_total"]) for r in rows.values()] == [
+        ("2.5", "8.5", "9"), ("", "0", "9")]
+    feedback = (out / "feedback" / "alice.html").read_text(encoding="utf8")
+    assert "Total: 8.5 / 9" in feedback and "not graded yet" not in feedback
+    assert "say why &lt;b&gt;2 * 2&lt;/b&gt; = 4." in feedback
+    assert "quadruple (written): 2.5 / 3" in (out / "feedback" / "alice.txt").read_text("utf8")
