@@ -58,6 +58,7 @@ _ENTRY = ("def make(target):\n"
           "        return target(*args, **kwargs)\n"
           "    return answer\n")
 _MAX_CALLS = 200
+_BOTTOM = object()  # the walk reached the bottom of the stack undecided
 
 
 def _nested(code, into: dict) -> None:
@@ -109,6 +110,8 @@ class Recorder:
         self._shell = shell
         self._hooks = ()
         self._hook = None
+        self._cell_file = None
+        self._main, self._frames = threading.main_thread().ident, sys._current_frames
         self._interrupted = False
 
     # --- naming what runs -------------------------------------------------------------------------
@@ -215,8 +218,9 @@ class Recorder:
         module = sys.modules.get(namespace.get("__name__")) if "__name__" in namespace else None
         return module is not None and getattr(module, "__dict__", None) is namespace
 
-    def _where(self, frame, todo: str) -> str | None:
-        """Where the student's answer to ``todo`` made the call from ``frame`` (None: not it)."""
+    def _where(self, frame, todo: str):
+        """Where the student's answer to ``todo`` made the call from ``frame``: a text; ``None``:
+        not it; :data:`_BOTTOM`: the stack ended undecided (a thread's own stack ends early)."""
         student = False
         while frame is not None:
             code = frame.f_code
@@ -245,12 +249,17 @@ class Recorder:
                 if todo in forbidden or todo in allowed:
                     return None
             frame = frame.f_back
-        return None
+        return _BOTTOM
 
     def _note(self, frame, dotted: str, todos: tuple) -> None:
         for todo in todos:
             where = self._where(frame, todo)
-            if where is not None and len(self.calls) < _MAX_CALLS:
+            if where is _BOTTOM and _thread.get_ident() != self._main:
+                # another thread (a thread pool...): whose work it is shows on the main thread's
+                # stack, which waits for it inside the answer
+                where = self._where(self._frames().get(self._main), todo)
+                where = f"{where} (in a thread)" if isinstance(where, str) else None
+            if isinstance(where, str) and len(self.calls) < _MAX_CALLS:
                 self.calls.add(f"{todo}~{dotted}~{where}")
 
     def _failed(self, error: BaseException) -> None:
@@ -324,7 +333,14 @@ class Recorder:
 
     def _pre_run(self, info=None) -> None:
         self._ensure()
-        self.running = self.sources.get(getattr(info, "raw_cell", None))
+        raw = getattr(info, "raw_cell", None)
+        self.running = self.sources.get(raw)
+        self._cell_file = None
+        if self.running is not None:  # the file IPython compiles the cell as (ipykernel: by source)
+            try:
+                self._cell_file = self._shell.compile.get_code_name(raw, raw, 0)
+            except Exception:  # another IPython: the released lines are then told apart at top
+                pass  # level only
 
     def _post_run(self, result=None) -> None:
         error = getattr(result, "error_in_exec", None)
@@ -345,8 +361,9 @@ class Recorder:
                 for function in functions:
                     if function.__globals__ is self.user_ns:
                         _nested(function.__code__, self.codes[todo])
-                        if self.running == todo:
-                            self.files[todo].add(function.__code__.co_filename)
+                        if (self.running == todo
+                                and function.__code__.co_filename == self._cell_file):
+                            self.files[todo].add(self._cell_file)  # defined in the TODO's cell
 
     def grader_code(self, code) -> None:
         """Mark ``code`` (a graded cell's, compiled by the guard) and what it nests as the

@@ -1,7 +1,7 @@
 """A TODO answered by the library's own function, however the function is reached (issue 33).
 
-The lab is written by the test: twelve TODOs, each asking for the multiclass soft Dice loss under
-its own name (``dice_1`` ... ``dice_12``) and forbidding ``segedu.losses``; TODO 12 allows
+The lab is written by the test: thirteen TODOs, each asking for the multiclass soft Dice loss under
+its own name (``dice_1`` ... ``dice_13``) and forbidding ``segedu.losses``; TODO 12 allows
 ``segedu.losses.dice_loss``. Each graded cell checks the answer against ``segedu.losses.dice_loss``
 itself, so the grader's own checks call the forbidden function in every graded cell.
 
@@ -28,7 +28,7 @@ from segedu.grading.prepare import Assignment, prepare
 from segedu.grading.records import signed_bodies
 
 LIMITS = Limits(cell_timeout=60, timeout=240, memory_mb=2000, fast=True)
-TODOS = 12
+TODOS = 13
 HONEST = """p = logits.softmax(1)
     y = torch.nn.functional.one_hot(target, logits.shape[1]).permute(0, 3, 1, 2).to(p.dtype)
     inter, total = (p * y).sum((0, 2, 3)), p.sum((0, 2, 3)) + y.sum((0, 2, 3))
@@ -61,6 +61,9 @@ VARIANTS = {
          f"dice_11 = functools.partial({FETCH}, smooth=1.0)"),
     # allowed by the lab: earns its points
     12: ("", f"return {FETCH}(logits, target)", ""),
+    # the call made in a worker thread, the answer waiting for it
+    13: ("", "with concurrent.futures.ThreadPoolExecutor(1) as pool:\n"
+             f"        return pool.submit({FETCH}, logits, target).result()", ""),
 }
 # a default argument holds the reference (the TODO's header is the student's to change)
 DEFAULT_ARGUMENT = f"def dice_8(logits, target, _f={FETCH}):\n    return _f(logits, target)\n"
@@ -71,7 +74,8 @@ def _lab() -> nbformat.NotebookNode:
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
     nb.cells = [nbformat.v4.new_code_cell(
-        "import functools\nimport importlib\nimport pickle\nimport sys\n\nimport torch\n\n"
+        "import concurrent.futures\nimport functools\nimport importlib\nimport pickle\n"
+        "import sys\n\nimport torch\n\n"
         "import segedu.losses\nfrom segedu.grading import assert_close, check")]
     for k in range(1, TODOS + 1):
         todo = nbformat.v4.new_code_cell(
@@ -175,7 +179,7 @@ def test_an_honest_answer_and_the_graders_own_calls_earn_every_point(batch):
     assert (honest["total"], honest["status"], honest["reason"]) == (str(TODOS), "ok", ""), honest
 
 
-@pytest.mark.parametrize("k", sorted(set(range(1, TODOS)) - {12}))
+@pytest.mark.parametrize("k", sorted(set(range(1, TODOS + 1)) - {12}))
 def test_each_way_of_reaching_the_library_earns_0_on_its_cell(batch, k):
     row, message = batch[0]["library"], batch[1]["library"][f"dice-{k}"]
     assert row[f"dice-{k}"] == "0", (k, message)
