@@ -18,6 +18,7 @@ from scipy.ndimage import map_coordinates  # noqa: E402
 
 from segedu.models.bottom_up.cellpose import masks_to_flows  # noqa: E402
 from segedu.models.bottom_up.spatial_embedding import center_offsets  # noqa: E402
+from segedu.models.bottom_up.stardist import rays_to_polygons, star_distances  # noqa: E402
 from segedu.models.universal.detr import HungarianMatcher  # noqa: E402
 from segedu.nn import receptive_field  # noqa: E402
 from segedu.ops import AnchorGenerator, box_convert  # noqa: E402
@@ -29,6 +30,7 @@ from segedu.viz import (  # noqa: E402
     draw_receptive_field,
     draw_roi_sampling,
     draw_set_matching,
+    draw_star_rays,
     draw_transposed_conv,
     flow_to_rgb,
 )
@@ -404,3 +406,44 @@ def test_anchor_grid_check_can_fail():
         draw_anchor_grid(ax, anchors[:100], (8, 8), (16, 16))
     with pytest.raises(ValueError, match="outside"):
         draw_anchor_grid(ax, anchors[16 * 16 * 3:], (8, 8), (16, 16), positions=[(8, 0)])
+
+
+# ---------------------------------------------------------------- StarDist's rays
+
+
+def disk_object() -> torch.Tensor:
+    rows, cols = torch.meshgrid(torch.arange(40), torch.arange(40), indexing="ij")
+    return (((rows - 18) ** 2 / 100 + (cols - 21) ** 2 / 49) <= 1).long()  # an ellipse
+
+
+def test_rays_end_on_the_polygon_of_stardist():
+    """The drawn rays' ends are the vertices of StarDist's polygon (rays_to_polygons, equal to
+    stardist's dist_to_coord), and they lie on the object's edge."""
+    labels = disk_object()
+    dist = star_distances(labels, 32)[:, 18, 21]  # (32,) from the centre pixel
+    fig, ax = plt.subplots()
+    ax.imshow(labels.numpy())
+    ends = draw_star_rays(ax, dist, (18, 21))
+    vertices = rays_to_polygons(dist[None], np.array([[18.0, 21.0]]))[0].numpy()  # (2, R)
+    np.testing.assert_allclose(ends, vertices.T, atol=1e-4)
+    # each end lies on the object's edge: within a pixel of both an object and a background pixel
+    pixels = np.argwhere(np.ones(labels.shape, dtype=bool)).astype(float)  # (H * W, 2)
+    on_object = labels.flatten().numpy() == 1
+    for end in ends:
+        near = np.abs(pixels - end).max(axis=1) <= 1.0  # the pixels around the end
+        assert on_object[near].any() and not on_object[near].all()
+    # one line per ray, then the polygon
+    assert len(ax.lines) == 32 + 2
+
+
+def test_rays_check_can_fail():
+    """Rays drawn with rows and columns swapped (cos for the rows) miss StarDist's vertices."""
+    labels = disk_object()
+    dist = star_distances(labels, 32)[:, 18, 21]
+    fig, ax = plt.subplots()
+    ends = draw_star_rays(ax, dist, (18, 21))
+    vertices = rays_to_polygons(dist[None], np.array([[18.0, 21.0]]))[0].numpy().T  # (R, 2)
+    swapped = np.array([18.0, 21.0]) + (ends - [18.0, 21.0])[:, ::-1]  # rows and columns swapped
+    assert np.allclose(ends, vertices, atol=1e-4) and not np.allclose(swapped, vertices, atol=1e-2)
+    with pytest.raises(ValueError, match="R >= 3"):
+        draw_star_rays(ax, torch.ones(2), (0, 0))

@@ -22,6 +22,8 @@
   (:func:`draw_receptive_field`);
 - ``roi_sampling.py``: RoIPool's rounded bins against RoIAlign's sampling points, from the
   ops' own functions (:func:`draw_roi_sampling`);
+- ``rays.py``: StarDist's rays from one pixel and its star-convex polygon
+  (:func:`draw_star_rays`);
 - ``set_matching.py``: a one-to-one matching of predictions to objects, as boxes and as the
   cost matrix (:func:`draw_set_matching`);
 - ``diagram.py``: a network's block diagram, every shape recorded by running the model
@@ -51,6 +53,7 @@ from .overlays import (
 from .palette import BASE_COLORS, check_colors, instance_colors, palette, shades
 from .pr_curve import plot_precision_recall
 from .predictions import colorize, show_predictions
+from .rays import draw_star_rays
 from .receptive_field import ReceptiveFieldDrawing, draw_receptive_field
 from .roi_sampling import RoiSampling, draw_roi_sampling
 from .set_matching import SetMatching, draw_set_matching
@@ -92,6 +95,7 @@ __all__ = [
     "ConvGrid",
     "draw_anchor_grid",
     "AnchorGrid",
+    "draw_star_rays",
     "draw_architecture",
     "record_architecture",
     "draw_diagram",
