@@ -14,6 +14,11 @@ The answers are anonymous by default: each gets a random key and the label "answ
 random order, drawn anew for each question and each start of the server; the page never receives a
 student id. ``--names`` shows the student ids instead, in their order.
 
+Below the questions, the page lists the code answers that are the same once names and layout are
+set aside (:mod:`.similarity`, ``OUT/similar_answers.csv``): per TODO, each group of identical
+answers and its size, a place to look and not a sanction. Who wrote them is shown with ``--names``
+only. A lab without written questions shows this list alone.
+
 The gradebook and the feedback pages do not change when a point is saved: the next run of the
 grader (the same command as before) merges the saved points into ``gradebook.csv`` (one column per
 question) and into ``feedback/<student_id>.html``; re-running never loses a saved point.
@@ -34,7 +39,9 @@ import secrets
 import sys
 from pathlib import Path
 
-from .manual import POINTS, ManualPointsError, read_answers, read_points, save_point
+from .manual import ANSWERS, POINTS, ManualPointsError, read_answers, read_points, save_point
+from .similarity import FILE as SIMILAR
+from .similarity import read_similar
 
 __all__ = ["ManualGrading", "make_server", "main"]
 
@@ -52,7 +59,10 @@ class ManualGrading:
     def __init__(self, out: str | Path, *, names: bool = False):
         self.out = Path(out)
         self.names = names
-        self.questions, self.answers = read_answers(self.out)
+        if (self.out / SIMILAR).is_file() and not (self.out / ANSWERS).is_file():
+            self.questions, self.answers = [], {}  # a lab without written questions
+        else:
+            self.questions, self.answers = read_answers(self.out)
         by_id = {q.id: q for q in self.questions}
         read_points(self.out, self.questions)  # a broken points file stops here, with its reason
         self.token = secrets.token_urlsafe(24)
@@ -87,7 +97,19 @@ class ManualGrading:
                               "prompt": question.prompt, "rubric": question.rubric,
                               "model_answer": question.model_answer, "answers": answers})
         return {"questions": questions, "names": self.names,
-                "points_file": str(self.out / POINTS)}
+                "points_file": str(self.out / POINTS), "similar": self._similar()}
+
+    def _similar(self) -> list[dict]:
+        """Groups of identical code answers: TODO, size, fingerprint, whether it is the
+        solution's, and (with ``names`` only) the student ids."""
+        groups: dict[tuple[str, str], dict] = {}
+        for pair in read_similar(self.out):
+            group = groups.setdefault((pair.todo, pair.fingerprint), {
+                "todo": pair.todo, "size": pair.group, "fingerprint": pair.fingerprint,
+                "same_as_solution": pair.same_as_solution, "students": set()})
+            group["students"].update((pair.first, pair.second))
+        return [dict(g, students=sorted(g["students"]) if self.names else [])
+                for g in groups.values()]
 
     def save(self, request: dict) -> dict:
         """Save ``{"question", "key", "points" (a number or null), "comment"}``; the saved mark."""
@@ -216,6 +238,7 @@ textarea{width:100%;min-height:3rem}.status{margin-left:.5rem}.error{color:#b326
 <h1>Written answers</h1>
 <p class="note" id="note">Loading…</p>
 <div id="questions"></div>
+<section id="similar"></section>
 <script>
 "use strict";
 const token = document.querySelector('meta[name="segedu-token"]').content;
@@ -300,6 +323,20 @@ function render(data) {
     root.append(section);
     progress(section);
   }
+  const similar = document.getElementById("similar");
+  similar.append(el("h2", "", "Similar code answers"));
+  similar.append(el("p", "", data.similar.length === 0 ? "No two submissions answered a TODO " +
+    "alike (or the grader has not written similar_answers.csv)." : "Answers that are the same " +
+    "once names and layout are set aside: a place to look, not a sanction." +
+    (data.names ? "" : " Who wrote them: segedu-grade manual --names, or similar_answers.csv.")));
+  const list = el("ul");
+  for (const group of data.similar) {
+    list.append(el("li", "group", "TODO " + group.todo + ": " + group.size +
+      " identical answers (" + group.fingerprint + ")" +
+      (group.same_as_solution ? ", the same as the solution's" : "") +
+      (group.students.length ? ": " + group.students.join(", ") : "")));
+  }
+  similar.append(list);
 }
 fetch("data.json").then(async reply => {
   const body = await reply.json();

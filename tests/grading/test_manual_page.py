@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import shutil
 import threading
 import urllib.request
 from pathlib import Path
@@ -24,6 +25,7 @@ from segedu.grading.generate import student_version
 from segedu.grading.grade import grade_batch
 from segedu.grading.manual import POINTS
 from segedu.grading.manual_page import ManualGrading, make_server
+from segedu.grading.similarity import SimilarPair, write_similar
 from tests.grading.test_grade import LIMITS, solved, tiny_solution
 from tests.test_site import browser  # noqa: F401  (the fixture: Debian's Chromium)
 
@@ -94,8 +96,11 @@ def test_grading_writes_the_answers_a_blank_column_and_the_pages(graded_class):
     assert "not done yet" in bob and "(no answer)" in bob
 
 
-def test_the_page_hides_names_unless_asked(graded_class):
-    _, _, _, out = graded_class
+def test_the_page_hides_names_unless_asked(graded_class, tmp_path):
+    out = tmp_path / "out"  # the class's answers, and a pair of identical code answers
+    (out / "manual").mkdir(parents=True)
+    shutil.copy(graded_class[3] / "manual" / "answers.json", out / "manual" / "answers.json")
+    write_similar(out, [SimilarPair("lab-double", "alice", "bob", 2, False, "f00d")])
     for names, labels in ((False, {"answer 1", "answer 2"}), (True, {"alice", "bob"})):
         server, url = serve(ManualGrading(out, names=names))
         try:
@@ -106,8 +111,14 @@ def test_the_page_hides_names_unless_asked(graded_class):
             server.server_close()
         shown = data["questions"][0]["answers"]
         assert {a["label"] for a in shown} == labels
+        assert [(g["todo"], g["size"], g["students"]) for g in data["similar"]] == [
+            ("lab-double", 2, ["alice", "bob"] if names else [])]
         if not names:
             assert "alice" not in json.dumps(data) and "bob" not in json.dumps(data)
+    # a lab without written questions: the page shows the similar answers alone
+    (out / "manual" / "answers.json").unlink()
+    alone = ManualGrading(out).data()
+    assert alone["questions"] == [] and len(alone["similar"]) == 1
 
 
 def test_points_entered_in_chromium_survive_a_regrade(graded_class, browser):  # noqa: F811
