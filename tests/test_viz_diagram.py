@@ -104,6 +104,9 @@ def _independent_shapes(model: nn.Module, example, structure: Structure) -> dict
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_every_block_shape_is_the_module_output_shape(name):
+    """Shapes as our own hooks see them; and the blocks' parameter counts add up to the model's,
+    each weight in exactly one block (YOLACT's semantic head, which runs in training only, is
+    not drawn)."""
     torch.manual_seed(0)
     model, example = CASES[name]()
     diagram = record_architecture(model, example)
@@ -112,6 +115,10 @@ def test_every_block_shape_is_the_module_output_shape(name):
     recorded = {n: r.shape for n, r in diagram.blocks.items()}
     assert recorded == expected
     assert all(shape is not None for shape in recorded.values())
+    everything = sum(p.numel() for p in model.parameters())
+    if name == "yolact":
+        everything -= sum(p.numel() for p in model.semantic.parameters())
+    assert sum(record.params for record in diagram.blocks.values()) == everything
 
 
 def test_unet_blocks_against_calling_the_submodules():
@@ -225,3 +232,4 @@ def test_every_architecture_of_a_chapter_has_its_diagram_cell(chapter):
     # each diagram cell is followed by its caption
     assert text.count("every shape and parameter count was recorded by running the model") \
         >= len(diagram_cells)
+

@@ -122,7 +122,9 @@ def _resnet_head_structure(model: DilatedResNetSegmenter) -> Structure:
                                    i - (n - 1) / 2, "concat" if pooling else "flow")
             names.append(name)
         merged = "PPM" if pooling else "ASPP"
-        blocks.append(Block(merged, (col + 1, 0), module="classifier.0"))
+        # the branches hold the pyramid pooling's weights; ASPP adds its projection
+        blocks.append(Block(merged, (col + 1, 0), module="classifier.0",
+                            params=() if pooling else ("classifier.0.project",)))
         if pooling:
             edges.append(Edge("layer4", merged, "concat"))
         rest = tuple(f"classifier.{i}" for i in range(1, len(head)))
@@ -173,7 +175,9 @@ def deeplabv3plus_structure(model: DeepLabV3Plus) -> Structure:
         blocks.append(Block(name, (6, i - (n - 1) / 2), module=f"decoder.aspp.0.convs.{i}"))
         edges += _branch_edges("layer4", name, "ASPP", i - (n - 1) / 2)
     last = len(model.decoder.aspp) - 1
-    blocks += [Block("ASPP", (7, 0), module=f"decoder.aspp.{last}", params=("decoder.aspp",)),
+    after = tuple(f"decoder.aspp.{i}" for i in range(1, last + 1))  # the branches counted above
+    blocks += [Block("ASPP", (7, 0), module=f"decoder.aspp.{last}",
+                     params=("decoder.aspp.0.project", *after)),
                Block("reduce", (2, 3), module="decoder.reduce_low_level"),
                Block("fuse", (8, 3), module="decoder.fuse"),
                Block("classifier", (9, 3), module="classifier"),
@@ -243,7 +247,7 @@ def yolo_grid_structure(model: YoloGrid) -> Structure:
     blocks += resnet_blocks(model.backbone, "backbone.", at=(1, 0))
     blocks += [Block("head conv", (6, 0), module="head.conv"),
                Block("head out", (7, 0), module="head.out"),
-               Block("grid", (8, 0), module="head")]
+               Block("grid", (8, 0), module="head", params=())]
     return Structure(tuple(blocks), tuple(_chain([b.name for b in blocks])))
 
 
@@ -292,32 +296,31 @@ def rcnn_structure(model: GeneralizedRCNN) -> Structure:
     roi = model.roi_heads
     blocks += [Block("RPN head", (3, -1), module="rpn.head", pick=(0, 0)),
                Block("proposals", (4, -1), module="rpn", pick=(0, 0), batched=False, params=()),
-               Block("RoIAlign", (3, 1), module="roi_heads.box_roi_pool", batched=False),
-               Block("box head", (4, 1), module="roi_heads.box_head", batched=False),
-               Block("classes", (5, 0.5), module="roi_heads.box_predictor", pick=(0,),
+               Block("RoIAlign", (3, 1.5), module="roi_heads.box_roi_pool", batched=False),
+               Block("box head", (4, 1.5), module="roi_heads.box_head", batched=False),
+               Block("classes", (5, 1), module="roi_heads.box_predictor", pick=(0,),
                      batched=False, params=("roi_heads.box_predictor",)),
-               Block("box deltas", (5, 1.5), module="roi_heads.box_predictor", pick=(1,),
+               Block("box deltas", (5, 2), module="roi_heads.box_predictor", pick=(1,),
                      batched=False, params=())]
     edges += [Edge("RPN head", "proposals"), Edge("proposals", "RoIAlign"),
               Edge("RoIAlign", "box head"), Edge("box head", "classes"),
               Edge("box head", "box deltas")]
     targets = ["RPN head", "RoIAlign"]
-    groups = [("stage 1: region proposal network (objectness shown for P2)",
-               ("RPN head", "proposals")),
-              ("stage 2: box branch, per RoI", ("RoIAlign", "box head", "classes", "box deltas"))]
+    groups = [("stage 1: RPN (objectness shown for P2)", ("RPN head", "proposals")),
+              ("stage 2: boxes, per RoI", ("RoIAlign", "box head", "classes", "box deltas"))]
     if getattr(roi, "mask_head", None) is not None:
-        blocks += [Block("mask RoIAlign", (3, 3), module="roi_heads.mask_roi_pool",
+        blocks += [Block("mask RoIAlign", (3, 3.5), module="roi_heads.mask_roi_pool",
                          batched=False),
-                   Block("mask head", (4, 3), module="roi_heads.mask_head", batched=False),
-                   Block("mask logits", (5, 3), module="roi_heads.mask_predictor",
+                   Block("mask head", (4, 3.5), module="roi_heads.mask_head", batched=False),
+                   Block("mask logits", (5, 3.5), module="roi_heads.mask_predictor",
                          batched=False)]
         edges += [Edge("box deltas", "mask RoIAlign"), Edge("mask RoIAlign", "mask head"),
                   Edge("mask head", "mask logits")]
         targets.append("mask RoIAlign")
-        groups.append(("mask branch, per detected box",
+        groups.append(("masks, per detected box",
                        ("mask RoIAlign", "mask head", "mask logits")))
     if getattr(model, "semantic_head", None) is not None:
-        blocks.append(Block("semantic head", (3, 4.5), module="semantic_head"))
+        blocks.append(Block("semantic head", (3, 5), module="semantic_head"))
         targets.append("semantic head")
     sources = tuple(levels)
     return Structure(tuple(blocks), tuple(edges), (Bus(sources, tuple(targets)),),
@@ -330,9 +333,10 @@ def yolact_structure(model: Yolact) -> Structure:
     combination of prototypes by coefficients."""
     blocks, edges, levels = _pyramid(model, "backbone.")
     blocks += [Block("head", (3, 0), module="head.upfeature"),
-               Block("classes", (4, -1), module="head", pick=(0,)),
-               Block("boxes", (4, 0), module="head", pick=(1,), params=()),
-               Block("coefficients", (4, 1), module="head", pick=(2,), params=()),
+               Block("classes", (4, -1), module="head", pick=(0,), params=("head.class_conv",)),
+               Block("boxes", (4, 0), module="head", pick=(1,), params=("head.box_conv",)),
+               Block("coefficients", (4, 1), module="head", pick=(2,),
+                     params=("head.coef_conv",)),
                Block("ProtoNet", (3, 4), module="protonet"),
                Block("masks", (5, 2), module="", pick=(0, "masks"), batched=False, params=())]
     edges += [Edge(levels[0], "ProtoNet", elbow="vh"), Edge("head", "classes"),
@@ -416,7 +420,8 @@ def mask2former_structure(model: Mask2Former) -> Structure:
                      params=(f"{head}predictor.transformer_self_attention_layers",
                              f"{head}predictor.transformer_cross_attention_layers",
                              f"{head}predictor.transformer_ffn_layers",
-                             f"{head}predictor.level_embed", f"{head}predictor.input_proj")),
+                             f"{head}predictor.level_embed", f"{head}predictor.input_proj",
+                             f"{head}predictor.decoder_norm")),
                Block("class logits", (5, 0), module="", pick=("pred_logits",),
                      params=(f"{head}predictor.class_embed",)),
                Block("mask embed", (5, 1.5), module=f"{head}predictor.mask_embed"),
@@ -439,7 +444,8 @@ def sam_structure(model: Sam) -> Structure:
     blocks = [Block("image", (0, 0), module="image_encoder", read="input", pick=(0,)),
               Block("patch embed", (1, 0), module="image_encoder.patch_embed"),
               Block(f"{n} ViT blocks", (2, 0), module=f"image_encoder.blocks.{n - 1}",
-                    params=("image_encoder.blocks",)),
+                    params=("image_encoder.blocks",) + (("image_encoder.pos_embed",) if
+                            model.image_encoder.pos_embed is not None else ())),
               Block("neck", (3, 0), module="image_encoder.neck"),
               Block("points", (0, 2), module="prompt_encoder", read="input", pick=("points", 0)),
               Block("sparse", (1, 2), module="prompt_encoder", pick=(0,),
@@ -475,8 +481,7 @@ def vit_structure(model: VisionTransformer) -> Structure:
     n = len(model.blocks)
     blocks = [Block("image", (0, 0), module="patch_embed", read="input", pick=(0,)),
               Block("patch embed", (1, 0), module="patch_embed"),
-              Block("positions", (2, -1), parameter="pos_embed", batched=False,
-                    params=()),
+              Block("positions", (2, -1), parameter="pos_embed", params=("pos_embed", "cls_token")),
               Block(f"{n} blocks", (2, 0), module=f"blocks.{n - 1}", params=("blocks",)),
               Block("norm", (3, 0), module="norm")]
     edges = [Edge("image", "patch embed"), Edge("patch embed", f"{n} blocks"),

@@ -26,8 +26,10 @@ from typing import Any
 import torch
 from matplotlib import pyplot as plt
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Rectangle
+from matplotlib.textpath import TextPath
 from torch import nn
 
 __all__ = ["Block", "Edge", "Bus", "Structure", "RecordedBlock", "Diagram",
@@ -58,8 +60,8 @@ class Block:
     - ``parameter``: the dotted path of a parameter that enters the network as it is (learned
       queries, output tokens); its shape is the parameter's.
 
-    ``params``: the modules whose parameters the block counts (default: ``module``; none for
-    the whole model's output and for a module's input).
+    ``params``: the modules (or single parameters) whose weights the block counts (default:
+    ``module``; none for the whole model's output and for a module's input).
     ``batched``: drop the first dimension (the batch) from the shape shown.
     """
 
@@ -200,9 +202,14 @@ def _module(model: nn.Module, path: str) -> nn.Module:
 
 
 def _count(model: nn.Module, paths: Sequence[str]) -> int:
-    seen: dict[int, int] = {}  # shared parameters counted once
+    """The parameters of the modules (or single parameters) at ``paths``, each counted once."""
+    seen: dict[int, int] = {}
     for path in paths:
-        for p in _module(model, path).parameters():
+        try:
+            tensors = [model.get_parameter(path)]
+        except AttributeError:
+            tensors = list(_module(model, path).parameters())
+        for p in tensors:
             seen[id(p)] = p.numel()
     return sum(seen.values())
 
@@ -307,6 +314,7 @@ def record_architecture(model: nn.Module, example: Any, *, structure: Structure 
 PAGE_WIDTH = 8.0  # inches: the book's page width
 ROW_HEIGHT = 0.95  # inches between rows
 BOX_HEIGHTS = (0.46, 0.66)  # inches: the lowest and the highest resolution
+FRAME_PAD = 0.05  # inches between a group's frame and its blocks
 
 
 def _resolution(shape: tuple[int, ...] | None) -> float | None:
@@ -318,10 +326,12 @@ def _resolution(shape: tuple[int, ...] | None) -> float | None:
 
 
 def _fit(text: str, box_width: float, *, bold: bool = False) -> float:
-    """A font size (points) at which ``text`` fits a box ``box_width`` inches wide: 7 points at
-    most, 5 at least (DejaVu Sans averages about 0.6 em per character, bold 0.66)."""
-    per_char = 0.7 if bold else 0.64
-    return max(5.0, min(7.0, 0.92 * box_width * 72 / (per_char * max(len(text), 1))))
+    """A font size (points) at which ``text`` fits a box ``box_width`` inches wide, with a margin:
+    7 points at most, 4.5 at least; measured on the text's outline at 7 points."""
+    outline = TextPath((0, 0), text, size=7, prop=FontProperties(
+        weight="bold" if bold else "normal"))
+    width = max(outline.get_extents().width, 1e-6)  # points at size 7
+    return max(4.5, min(7.0, 7 * 0.88 * box_width * 72 / width))
 
 
 def _channels(shape: tuple[int, ...] | None) -> int | None:
@@ -356,7 +366,7 @@ def draw_diagram(diagram: Diagram, *, title: str | None = None, ax: plt.Axes | N
     ncols = max(cols) - col0 + 1
     nrows = max(rows) - row0 + 1
     dx = min(PAGE_WIDTH / ncols, 1.45)
-    box_w = min(0.92 * dx, 1.15)
+    box_w = min(0.92 * dx, 1.0)
     width = dx * ncols
     top_pad = 0.35 if structure.groups else 0.1
     height = nrows * ROW_HEIGHT + top_pad
@@ -433,7 +443,9 @@ def draw_diagram(diagram: Diagram, *, title: str | None = None, ax: plt.Axes | N
         arrow(centre(src), centre(dst), e.kind, connection, patches[e.src], patches[e.dst])
         used.add(e.kind)
     for bus in structure.buses:
-        x_line = max(boxes[s][2] for s in bus.sources) + 0.1 * dx
+        # halfway between the sources and the frames around the targets
+        right = max(boxes[s][2] for s in bus.sources)
+        x_line = right + (min(boxes[t][0] for t in bus.targets) - FRAME_PAD - right) / 2
         ys = [centre(structure_block(structure, n))[1] for n in bus.sources + bus.targets]
         colour = EDGE_KINDS["flow"][0]
         ax.add_line(Line2D([x_line, x_line], [min(ys), max(ys)], color=colour, linewidth=1.0,
@@ -448,14 +460,15 @@ def draw_diagram(diagram: Diagram, *, title: str | None = None, ax: plt.Axes | N
         used.add("flow")
 
     for label, members in structure.groups:
-        x0 = min(boxes[m][0] for m in members) - 0.06
-        y0 = min(boxes[m][1] for m in members) - 0.06
-        x1 = max(boxes[m][2] for m in members) + 0.06
-        y1 = max(boxes[m][3] for m in members) + 0.06
+        x0 = min(boxes[m][0] for m in members) - FRAME_PAD
+        y0 = min(boxes[m][1] for m in members) - FRAME_PAD
+        x1 = max(boxes[m][2] for m in members) + FRAME_PAD
+        y1 = max(boxes[m][3] for m in members) + FRAME_PAD
         ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, facecolor="#f4f4f4",
                                edgecolor="#bbbbbb", linewidth=0.8, zorder=0))
-        ax.text(x0 + 0.05, y1 + 0.04, label, fontsize=7, style="italic", color="#333333",
-                ha="left", va="bottom", zorder=1)
+        # at the right end of the frame's top: arrows into a frame come from the left
+        ax.text(x1 - 0.05, y1 + 0.04, label, fontsize=7, style="italic", color="#333333",
+                ha="right", va="bottom", zorder=1)
 
     if title:
         ax.set_title(title, fontsize=9)
