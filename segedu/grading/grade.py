@@ -118,6 +118,7 @@ from .prepare import Assignment, InvalidSubmission, parse_submission, prepare, r
 from .records import signed_bodies
 from .roster import Roster, RosterError, read_roster
 from .sandbox import IsolationError, isolation_problem, run_notebook
+from .similarity import similar_answers, write_similar
 from .submissions import SubmissionsError, collect_submissions
 from .written import student_answers
 
@@ -566,6 +567,9 @@ def grade_batch(
     attach_points(rows, assignment.written, answers, marks)
     write_outputs(out, rows, assignment.columns, [q.id for q in assignment.written])
     write_feedback_pages(out, rows, assignment, notebooks)
+    # pairs of identical answers (after renaming), a place for the instructor to look
+    write_similar(out, similar_answers(notebooks, assignment.lab,
+                                       readable(guard.data("solution")) if solution else None))
     if assignment.written:
         write_answers(out, assignment.written, answers)
     return rows, warnings

@@ -26,6 +26,7 @@ from segedu.grading.grade import Limits, grade_batch
 from segedu.grading.library_calls import answer_rules, library_findings
 from segedu.grading.prepare import Assignment, prepare
 from segedu.grading.records import signed_bodies
+from segedu.grading.similarity import read_similar
 
 LIMITS = Limits(cell_timeout=60, timeout=240, memory_mb=2000, fast=True)
 TODOS = 13
@@ -113,7 +114,9 @@ def _answered(lab, bodies: dict[int, str], before: dict[int, str], after: dict[i
 
 
 def _honest(lab):
-    nb = _answered(lab, dict.fromkeys(range(1, TODOS + 1), HONEST), {}, {})
+    # the allowed function for TODO 12, as in the other submission: the two are a similar pair
+    nb = _answered(lab, {**dict.fromkeys(range(1, TODOS + 1), HONEST), 12: VARIANTS[12][1]}, {},
+                   {})
     # comparing with the library in a cell of one's own is no answer
     nb.cells.insert(4, nbformat.v4.new_code_cell(
         "x, t = torch.randn(1, 3, 4, 4), torch.randint(0, 3, (1, 4, 4))\n"
@@ -171,7 +174,7 @@ def batch(tmp_path_factory):
     with open(folder / "out" / "gradebook.csv", encoding="utf8", newline="") as file:
         book = {row["student_id"]: row for row in csv.DictReader(file)}
     messages = {row.student_id: {cell.id: cell.message for cell in row.cells} for row in rows}
-    return book, messages
+    return book, messages, read_similar(folder / "out")
 
 
 def test_an_honest_answer_and_the_graders_own_calls_earn_every_point(batch):
@@ -193,3 +196,8 @@ def test_the_allowed_call_earns_its_points(batch):
     assert batch[1]["library"]["dice-1"] == (
         "✗ voided: `dice_1` uses `segedu.losses.dice.dice_loss`, the library's version of what the"
         " exercise asks you to write")
+
+
+def test_the_batch_lists_the_similar_answers(batch):
+    assert [(p.todo, p.first, p.second, p.group) for p in batch[2]] == [
+        ("todo-12", "honest", "library", 2)]
