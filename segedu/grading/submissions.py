@@ -292,7 +292,11 @@ def match_submissions(found: list[Found], roster: Roster | None) -> list[Entry]:
             extra = []
             student_id = student.id
             if entries:  # a second submission of the same student: kept, under its own id
-                student_id = f"{student.id}.{len(entries) + 1}"
+                number = len(entries) + 1
+                while f"{student.id}.{number}" in used:
+                    number += 1
+                student_id = f"{student.id}.{number}"
+                used.add(student_id)
                 extra = [f"another submission of {student.id} ({_describe(item)}): its row is "
                          "not exported"]
             entries.append(Entry(student_id=student_id, path=item.path,

@@ -190,6 +190,11 @@ def test_plain_files_with_and_without_a_roster(tmp_path, roster):
     entries = _by_id(collect_submissions(tmp_path, roster))
     assert entries["s001.2"].student.id == "s001"
     assert entries["s001.2"].flags[-1].startswith("another submission of s001")
+    # a file that happens to be named like that id does not take it from the student
+    _write(tmp_path, "s001.2.ipynb")
+    entries = _by_id(collect_submissions(tmp_path, roster))
+    assert entries["s001.2"].student is None and entries["s001.3"].student.id == "s001"
+    assert len(entries) == 7
 
 
 def _gradebook(tmp_path):
