@@ -38,6 +38,8 @@ import datetime
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -131,6 +133,10 @@ def measure_class(size: int) -> str:
         lines.append(f"| `{name}` | {size} | {first:.1f} | {first / size:.2f} | "
                      f"{projected:.1f} | {unchanged:.2f} | "
                      f"{'yes' if not wrong else f'no: {len(wrong)}'} |")
+    # what the command adds to a regrade: a fresh Python importing the grader (nbformat, torch)
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import segedu.grading.grade"], check=True)
+    startup = time.perf_counter() - start
     met = projection[CLASS_LABS[0]] <= GOAL_MINUTES
     lines += [
         "",
@@ -139,8 +145,10 @@ def measure_class(size: int) -> str:
         f"load average of {load[0]:.1f} on {os.cpu_count()} cores). The first run includes, for "
         "every submission, pytest and kernel start-up and importing torch; the unchanged regrade "
         "reads and hashes the lab, the solution and each submission, reads the stored results "
-        "and writes the gradebook and the feedback again. A small class on a shared machine: "
-        "the load average above says how shared.",
+        "and writes the gradebook and the feedback again. The `segedu-grade` command adds its "
+        f"own start-up to a regrade: {startup:.1f} s to import the grader (nbformat, torch) in a "
+        "fresh Python, measured in the same run. A small class on a shared machine: the load "
+        "average above says how shared.",
     ]
     return "\n".join(lines) + "\n"
 
