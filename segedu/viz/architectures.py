@@ -118,8 +118,9 @@ def _resnet_head_structure(model: DilatedResNetSegmenter) -> Structure:
                         else f"rate {_rate(branches[i])}")
             kind = "stages" if pooling else "convs"
             blocks.append(Block(name, (col, i - (n - 1) / 2), module=f"classifier.0.{kind}.{i}"))
+            # the branches' maps are concatenated (ASPP then projects them)
             edges += _branch_edges("layer4", name, "PPM" if pooling else "ASPP",
-                                   i - (n - 1) / 2, "concat" if pooling else "flow")
+                                   i - (n - 1) / 2, "concat")
             names.append(name)
         merged = "PPM" if pooling else "ASPP"
         # the branches hold the pyramid pooling's weights; ASPP adds its projection
@@ -173,7 +174,7 @@ def deeplabv3plus_structure(model: DeepLabV3Plus) -> Structure:
     for i, branch in enumerate(aspp.convs):
         name = "1×1 conv" if i == 0 else "image pool" if i == n - 1 else f"rate {_rate(branch)}"
         blocks.append(Block(name, (6, i - (n - 1) / 2), module=f"decoder.aspp.0.convs.{i}"))
-        edges += _branch_edges("layer4", name, "ASPP", i - (n - 1) / 2)
+        edges += _branch_edges("layer4", name, "ASPP", i - (n - 1) / 2, "concat")
     last = len(model.decoder.aspp) - 1
     after = tuple(f"decoder.aspp.{i}" for i in range(1, last + 1))  # the branches counted above
     blocks += [Block("ASPP", (7, 0), module=f"decoder.aspp.{last}",
@@ -299,9 +300,9 @@ def rcnn_structure(model: GeneralizedRCNN) -> Structure:
                Block("RoIAlign", (3, 1.5), module="roi_heads.box_roi_pool", batched=False),
                Block("box head", (4, 1.5), module="roi_heads.box_head", batched=False),
                Block("classes", (5, 1), module="roi_heads.box_predictor", pick=(0,),
-                     batched=False, params=("roi_heads.box_predictor",)),
+                     batched=False, params=("roi_heads.box_predictor.cls_score",)),
                Block("box deltas", (5, 2), module="roi_heads.box_predictor", pick=(1,),
-                     batched=False, params=())]
+                     batched=False, params=("roi_heads.box_predictor.bbox_pred",))]
     edges += [Edge("RPN head", "proposals"), Edge("proposals", "RoIAlign"),
               Edge("RoIAlign", "box head"), Edge("box head", "classes"),
               Edge("box head", "box deltas")]
@@ -355,7 +356,7 @@ def _unet_with_heads(model: nn.Module, prefix: str, heads: list[tuple[str, str]]
     col = 2 + 2 * depth
     for row, (name, path) in enumerate(heads):
         blocks.append(Block(name, (col, row), module=path))
-        edges.append(Edge(last, name, elbow="hv" if row else None))
+        edges.append(Edge(last, name, elbow="vh" if row else None))  # down, then into the head
     return Structure(tuple(blocks), tuple(edges))
 
 
@@ -369,7 +370,7 @@ def stardist_structure(model: StarDist) -> Structure:
                                Block("probability", (col + 1, 0), module="prob_head"),
                                Block("distances", (col + 1, 1), module="dist_head")]
     edges = list(u.edges) + [Edge(u.blocks[-1].name, "features"), Edge("features", "probability"),
-                             Edge("features", "distances", elbow="hv")]
+                             Edge("features", "distances", elbow="vh")]
     return Structure(tuple(blocks), tuple(edges))
 
 

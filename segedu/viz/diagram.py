@@ -42,7 +42,7 @@ EDGE_KINDS: dict[str, tuple[str, str, str]] = {
     "concat": ("#1f77b4", "--", "skip, concatenated"),
     "add": ("#d95f02", "--", "skip / top-down, added"),
     "indices": ("#7b3294", ":", "pooling indices"),
-    "enter": ("#1b7837", "-.", "learned queries / prompts enter"),
+    "enter": ("#1b7837", "-.", "learned embeddings / prompts enter"),
 }
 
 
@@ -432,10 +432,11 @@ def draw_diagram(diagram: Diagram, *, title: str | None = None, ax: plt.Axes | N
                                      linestyle=style, linewidth=1.0, shrinkA=1, shrinkB=1,
                                      mutation_scale=1.4, zorder=2))
 
-    used = set()
+    used, drawn = set(), set()
     for e in structure.edges:
         src, dst = structure_block(structure, e.src), structure_block(structure, e.dst)
-        connection = "arc3"
+        connection = "arc3" if (e.src, e.dst) not in drawn else "arc3,rad=-0.4"  # a second edge
+        drawn.add((e.src, e.dst))
         if e.elbow == "hv":
             connection = "angle,angleA=0,angleB=90,rad=0"
         elif e.elbow == "vh":
