@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from . import book_config
+from .student_install import install_cell_requirement, student_env
 
 yaml = pytest.importorskip("yaml")
 
@@ -195,7 +196,7 @@ def test_chapter_has_a_colab_badge_that_opens_its_notebook(chapter):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("chapter", _chapters(), ids=lambda p: p.name)
-def test_chapter_executes_in_fast_mode(chapter, monkeypatch):
+def test_chapter_executes_in_fast_mode(chapter, monkeypatch, tmp_path):
     import ast
     import time
 
@@ -211,6 +212,10 @@ def test_chapter_executes_in_fast_mode(chapter, monkeypatch):
     # backend themselves (`%matplotlib inline`), and this test runs them the same way to check it.
     monkeypatch.setenv("MPLBACKEND", "Agg")
     notebook = jupytext.read(chapter)
+    # the kernel sees only what the chapter's install cell installs (tests/student_install.py)
+    requirement = install_cell_requirement(_code_cells(chapter)[0])
+    for name, value in student_env(requirement, tmp_path / "student-site").items():
+        monkeypatch.setenv(name, value)
     # a last cell lists what the chapter's cells glued (segedu.book), with or without myst-nb
     notebook.cells.append(nbformat.v4.new_code_cell(
         "import segedu.book\nprint(sorted(segedu.book.GLUED))"))

@@ -15,11 +15,12 @@ of ``SyntheticScenes`` and ``SyntheticCells``; a faster generator must draw the 
 The reference, ``synthetic_reference.json``, was written by ``python
 tests/data/test_synthetic_digest.py --write`` run from outside the repository with ``PYTHONPATH``
 pointing at a checkout of commit aec758c, the generators as they were before they were optimised
-(an independent derivation: the code under test did not write its own expectation). Until then this file pinned sha256 digests of the raw
-image bytes. They broke on an AVX2-only CPU (one ULP on about 1.2 % of the cells' pixels, every
-label identical), and on this project's own machine they broke again when the unpinned numpy moved;
-that is why no test pins raw float bytes now. ``tests/test_cross_dispatch.py`` reruns this file
-under the AVX2 dispatch.
+(an independent derivation: the code under test did not write its own expectation). Until then
+this file pinned sha256 digests of the raw image bytes. They broke on an AVX2-only CPU (one ULP on
+about 1.2 % of the cells' pixels, every label identical), and on this project's AVX-512 machine
+with the packages that pip resolved on 2026-11-25 all six broke, for aec758c's code as for
+today's: the bytes depend on more than the code. No test pins raw float bytes now.
+``tests/test_cross_dispatch.py`` reruns this file under the AVX2 dispatch.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The labs: every graded cell fails on the untouched lab; badge, metadata and no outputs.
 
 tests/test_colab.py checks what Colab needs. That every graded cell passes on the solution is
-proven by ``make test``, which runs the solution notebooks with ``pytest --nbval-lax`` in fast
-mode: any cell that raises fails it.
+proven by tests/test_student_install.py, which runs the solution notebooks in fast mode on the
+students' install: any cell that raises fails it.
 """
 
 from __future__ import annotations
