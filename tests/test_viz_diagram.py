@@ -16,7 +16,8 @@ from matplotlib import pyplot as plt  # noqa: E402
 
 from segedu.models import get_model  # noqa: E402
 from segedu.viz import architecture, draw_architecture, record_architecture  # noqa: E402
-from segedu.viz.diagram import Block, Edge, Structure, format_shape  # noqa: E402
+from segedu.viz.diagram import format_shape  # noqa: E402
+from segedu.viz.diagram_structure import Block, Edge, Structure  # noqa: E402
 
 COURSE = Path(__file__).resolve().parents[1] / "course"
 

@@ -29,7 +29,7 @@
 - ``diagram.py``: a network's block diagram, every shape recorded by running the model
   (:func:`draw_architecture`, or :func:`record_architecture` then :func:`draw_diagram`;
   :func:`svg_figure` for the book's vector output); ``architectures.py`` declares each family's
-  structure (:func:`architecture`);
+  structure (:func:`architecture`) with the types of ``diagram_structure.py``;
 - ``sam_demo.py``: a Jupyter widget where a click prompts SAM and its three masks and scores are
   shown (:class:`~segedu.viz.sam_demo.SamClickDemo`; imported from its module, as it needs a
   notebook's widgets).

@@ -35,7 +35,7 @@ from ..models.top_down.yolo_grid import YoloGrid
 from ..models.universal.mask2former.model import Mask2Former
 from ..nn.resnet import ResNet
 from ..nn.vit import VisionTransformer
-from .diagram import Block, Bus, Edge, Structure
+from .diagram_structure import Block, Bus, Edge, Structure
 
 __all__ = ["architecture", "unet_structure", "segnet_structure", "resnet_blocks"]
 
