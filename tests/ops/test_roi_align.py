@@ -4,7 +4,12 @@ import pytest
 import torch
 import torchvision.ops as tvo
 
-from segedu.ops import bilinear_interpolate, roi_align, roi_align_reference
+from segedu.ops import (
+    bilinear_interpolate,
+    roi_align,
+    roi_align_reference,
+    roi_align_sampling_points,
+)
 
 SCALES = [1.0, 0.5, 1 / 16, 0.3]
 SAMPLING = [-1, 0, 1, 2, 3]
@@ -162,3 +167,19 @@ def test_no_boxes_and_errors():
         roi_align(x, rois[:, :4], 2)
     with pytest.raises(ValueError, match=r"feature must be a \(C, H, W\) tensor"):
         bilinear_interpolate(x, 0.0, 0.0)
+
+
+@pytest.mark.parametrize("aligned", [False, True])
+@pytest.mark.parametrize("sampling_ratio", [-1, 2])
+def test_sampling_points_average_to_torchvision(aligned, sampling_ratio):
+    """roi_align_sampling_points, the points the reference pools at (and the figures draw): the
+    mean of the bilinear values at each bin's points is torchvision's output."""
+    g = torch.Generator().manual_seed(7)
+    feature = torch.rand(1, 2, 12, 10, generator=g, dtype=torch.float64)
+    box = torch.tensor([3.0, 5.0, 30.5, 41.0], dtype=torch.float64)  # image pixels, scale 1/4
+    ys, xs = roi_align_sampling_points(box, (3, 2), 0.25, sampling_ratio, aligned)
+    samples = bilinear_interpolate(feature[0], ys[:, :, None, None], xs[None, None])
+    expected = tvo.roi_align(feature, [box[None]], (3, 2), 0.25, sampling_ratio, aligned)[0]
+    torch.testing.assert_close(samples.mean(dim=(2, 4)), expected)
+    with pytest.raises(ValueError, match=r"\(4,\) tensor"):
+        roi_align_sampling_points(box[None], 2)

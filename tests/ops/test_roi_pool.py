@@ -5,7 +5,7 @@ import pytest
 import torch
 import torchvision.ops as tvo
 
-from segedu.ops import roi_pool, roi_pool_reference
+from segedu.ops import roi_pool, roi_pool_bins, roi_pool_reference
 
 SCALES = [1.0, 0.5, 1 / 16, 0.3]
 
@@ -145,3 +145,17 @@ def test_bad_inputs_give_clear_errors():
         roi_pool_reference(x, rois, 2.5)
     with pytest.raises(ValueError, match="implementation must be one of"):
         roi_pool(x, rois, 2, implementation="cuda")
+
+
+def test_roi_pool_bins_are_the_cells_pooled():
+    """roi_pool_bins, the cells the reference maxes over (and the figures draw): the max over
+    each bin is torchvision's output."""
+    g = torch.Generator().manual_seed(5)
+    feature = torch.rand(1, 1, 9, 11, generator=g)
+    box = torch.tensor([2.0, 3.5, 29.0, 33.0])  # image pixels, scale 1/4
+    rows, cols = roi_pool_bins(box, (3, 2), 0.25, (9, 11))
+    maxima = torch.tensor([[feature[0, 0, top:bottom, left:right].max() for left, right in cols]
+                           for top, bottom in rows])
+    assert torch.equal(maxima, tvo.roi_pool(feature, [box[None]], (3, 2), 0.25)[0, 0])
+    with pytest.raises(ValueError, match=r"\(4,\) tensor"):
+        roi_pool_bins(box[:3], 2, 1.0, (9, 11))
