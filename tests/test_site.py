@@ -469,6 +469,15 @@ def test_every_page_of_the_book_loads_cleanly_in_chromium(browser, built_book):
     for shot in screenshots.values():
         assert shot.stat().st_size > 0
 
+    # The architecture diagrams are vector images (segedu.viz.svg_figure), which check_pages has
+    # just seen load: at least one per svg_figure call in each chapter's source.
+    for source in sorted((ROOT / "course").glob("*.md")):
+        calls = source.read_text(encoding="utf8").count("svg_figure(")
+        if calls:
+            text = (html / f"{source.stem}.html").read_text(encoding="utf8")
+            shown = len(re.findall(r'<img[^>]*src="[^"]+\.svg"', text))
+            assert shown >= calls, f"{source.name}: {shown} SVG images for {calls} diagram cells"
+
 
 def test_prepare_book_keeps_labs_where_the_toc_places_them_and_adds_solutions_only_when_on(
         tmp_path):
