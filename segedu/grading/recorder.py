@@ -264,8 +264,7 @@ class Recorder:
 
     def _failed(self, error: BaseException) -> None:
         if isinstance(error, KeyboardInterrupt):  # a time limit's: raised here, it would remove
-            self._interrupted = True  # the recorder; it is raised again outside instead
-            _thread.interrupt_main()
+            _thread.interrupt_main()  # the recorder; it is raised again outside instead
         elif len(self.errors) < 5:  # never break the notebook; keep the first few for the report
             self.errors.append(f"{type(error).__name__}: {error}")
 
@@ -321,7 +320,8 @@ class Recorder:
         self._threading_setprofile(self._hook)
 
     def _ensure(self) -> None:
-        """Put the recorder back if it was removed; note it unless an interrupt did it."""
+        """Put the recorder back if it was removed; note it unless the cell ended by an interrupt
+        (a time limit's, which removes the recorder when it strikes as the recorder starts)."""
         if self._getprofile() is not self._hook:
             if not self._interrupted:
                 self.attempts.append("the grader's call recorder was switched off")
@@ -404,6 +404,9 @@ class Recorder:
                     self.user_ns[name] = entry
         try:
             run()
+        except KeyboardInterrupt:  # a time limit: it may have hit the recorder (see _ensure)
+            self._interrupted = True
+            raise
         finally:
             for name, (value, entry) in swapped.items():
                 if self.user_ns.get(name) is entry:
