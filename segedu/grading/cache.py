@@ -1,8 +1,9 @@
 """Grade only what changed: each student's result, stored with the hash of everything it depends on.
 
 A result depends on the submitted bytes, the released lab, the solution (its hidden tests), the
-grader (the source of :mod:`segedu.grading` and segedu's version) and the options that change a
-result (the limits, ``--fast``, ``--isolate``). :func:`batch_key` hashes all but the submission,
+grader (every file of segedu, whose library the labs call, and the versions of Python and of the
+packages the notebooks run with: :func:`grader_version`) and the options that change a result
+(the limits, ``--fast``, ``--isolate``). :func:`batch_key` hashes all but the submission,
 :func:`result_key` adds the submission. ``OUT/results/<student_id>.json`` holds::
 
     {"key": "<sha256>", "batch": "<sha256>", "row": {...the gradebook row and its feedback...}}
@@ -21,25 +22,52 @@ again.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
+import sys
 import typing
+from importlib import metadata
 from pathlib import Path
 
 from .. import __version__
 from .gradebook import Row, write_atomic
 
-__all__ = ["FOLDER", "grader_version", "batch_key", "result_key", "ResultStore"]
+__all__ = ["FOLDER", "PACKAGES", "files_digest", "grader_version", "batch_key", "result_key",
+           "ResultStore"]
 
 FOLDER = "results"  # under the output folder
 FORMAT = 1  # of the stored files; a new format regrades everything
+# the packages whose versions a result depends on (the notebooks' numbers, the runner)
+PACKAGES = ("torch", "torchvision", "numpy", "scipy", "scikit-image", "nbformat", "nbval",
+            "ipykernel", "jupyter_client")
 
 
+def files_digest(folder: Path) -> str:
+    """sha256 of every file under ``folder`` (names and bytes; ``__pycache__`` left out)."""
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            name = path.relative_to(folder).as_posix()
+            digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+@functools.cache
 def grader_version() -> str:
-    """segedu's version and a hash of the grader's source files (any edit changes it)."""
+    """segedu's version and a hash of what grading runs with: every file of the segedu package
+    (the grader, and the library and zoo checkpoints that the labs call), Python's version and
+    those of :data:`PACKAGES`. Any edit to one of them changes it; it is read once per process
+    (about 0.2 s), as the grader's own code is."""
     digest = hashlib.sha256(__version__.encode())
-    for path in sorted(Path(__file__).parent.glob("*.py")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    digest.update(files_digest(Path(__file__).resolve().parents[1]).encode())
+    digest.update(sys.version.encode())
+    for name in PACKAGES:
+        try:
+            version = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            version = "none"
+        digest.update(f"{name}={version}\0".encode())
     return f"{__version__}+{digest.hexdigest()[:16]}"
 
 

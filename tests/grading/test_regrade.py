@@ -16,7 +16,13 @@ import nbformat
 import pytest
 
 from segedu.grading import grade
-from segedu.grading.cache import ResultStore, batch_key, grader_version, result_key
+from segedu.grading.cache import (
+    ResultStore,
+    batch_key,
+    files_digest,
+    grader_version,
+    result_key,
+)
 from segedu.grading.export import main as export_main
 from segedu.grading.grade import grade_batch, main
 from segedu.grading.roster import parse_roster
@@ -171,7 +177,7 @@ def test_only_and_force(graded, monkeypatch, tmp_path):
         grade_batch(graded["lab"], graded["submissions"], out, only=["s999"])
 
 
-def test_the_key_changes_with_every_input(graded):
+def test_the_key_changes_with_every_input(graded, tmp_path):
     lab, solution = graded["lab"].read_bytes(), graded["solution"].read_bytes()
     options = {"cell_timeout": 10, "fast": True}
     base = batch_key(lab, solution, options)
@@ -183,6 +189,17 @@ def test_the_key_changes_with_every_input(graded):
                 batch_key(lab, solution, {**options, "cell_timeout": 11})}) == 6
     assert result_key(base, b"a") != result_key(base, b"b")
     assert grader_version().startswith("0.1.0+")
+    # the grader's part of the key: every file of the package, by name and bytes
+    package = tmp_path / "package"
+    (package / "zoo").mkdir(parents=True)
+    (package / "zoo" / "weights.pt").write_bytes(b"\x00\x01")
+    (package / "__pycache__").mkdir()
+    (package / "__pycache__" / "x.pyc").write_bytes(b"compiled")
+    digest = files_digest(package)
+    (package / "__pycache__" / "x.pyc").write_bytes(b"compiled again")
+    assert files_digest(package) == digest
+    (package / "zoo" / "weights.pt").write_bytes(b"\x00\x02")
+    assert files_digest(package) != digest
     # a stored result is read back only under its own key
     store = ResultStore(graded["out"])
     stored = store.stored("s001")
