@@ -212,3 +212,48 @@ def test_a_time_limit_is_no_tampering(batch):
     assert (row["status"], row["dice-14"]) == ("timeout", "0"), row["reason"]
     assert "recorder" not in row["reason"] and "tampered" not in row["reason"]
     assert "graded cell(s) 'dice-1' voided" in row["reason"]  # the library's flags, after it
+
+
+# --- the recorder alone, in this process (no kernel) ----------------------------------------------
+
+def test_the_recorder_tells_the_graders_calls_from_the_answers():
+    import sys
+    import threading
+
+    from segedu.grading.recorder import Recorder
+
+    notebook: dict = {"__name__": "__main__"}
+    rules = {"todo": {"forbid": ["segedu.losses"], "allow": [], "defines": ["answer"],
+                      "source": "", "mine": []}}
+    recorder = Recorder(todos=rules, user_ns=notebook, grader_globals=())
+    saved = sys.setprofile, threading.setprofile
+    try:
+        recorder.install()
+        recorder.start()
+        exec("import segedu.losses\n"
+             "def answer(a, b):\n    return segedu.losses.dice_loss(a, b)\n", notebook)
+        graded = compile("import torch\nlogits, target = torch.zeros(1, 2, 1, 2), "
+                         "torch.zeros(1, 1, 2, dtype=torch.long)\n"
+                         "expected = segedu.losses.dice_loss(logits, target)\n", "<graded>", "exec")
+        recorder.grader_code(graded)
+        recorder.graded(lambda: exec(graded, notebook))
+        assert recorder.calls == set()  # the grader's own call
+        uses = compile("got = answer(logits, target)", "<graded 2>", "exec")
+        recorder.grader_code(uses)
+        recorder.graded(lambda: exec(uses, notebook))
+        assert recorder.calls == {"todo~segedu.losses.dice.dice_loss~`answer`"}
+        # the name bound to the library's function itself: the answer entry is on the stack
+        recorder.calls.clear()
+        notebook["answer"] = segedu.losses.dice_loss
+        recorder.graded(lambda: exec(uses, notebook))
+        assert recorder.calls == {
+            "todo~segedu.losses.dice.dice_loss~called by a graded cell as the answer"}
+        assert notebook["answer"] is segedu.losses.dice_loss  # bound back after the cell
+        # switching the recorder off is refused and noted
+        sys.setprofile(None)
+        assert sys.getprofile() is not None
+        assert recorder.problems() == ["sys.setprofile (the grader's call recorder)"]
+    finally:
+        sys.setprofile, threading.setprofile = saved
+        sys.setprofile(None)
+        threading.setprofile(None)
