@@ -29,7 +29,7 @@ from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Rectangle
-from matplotlib.textpath import TextPath
+from matplotlib.textpath import TextToPath
 from torch import nn
 
 from .architectures import architecture
@@ -215,6 +215,7 @@ PAGE_WIDTH = 8.0  # inches: the book's page width
 ROW_HEIGHT = 0.95  # inches between rows
 BOX_HEIGHTS = (0.46, 0.66)  # inches: the lowest and the highest resolution
 FRAME_PAD = 0.05  # inches between a group's frame and its blocks
+_TEXT_TO_PATH = TextToPath()  # measures text with the font's metrics
 
 
 def _resolution(shape: tuple[int, ...] | None) -> float | None:
@@ -227,11 +228,10 @@ def _resolution(shape: tuple[int, ...] | None) -> float | None:
 
 def _fit(text: str, box_width: float, *, bold: bool = False) -> float:
     """A font size (points) at which ``text`` fits a box ``box_width`` inches wide, with a margin:
-    7 points at most, 4.5 at least; measured on the text's outline at 7 points."""
-    outline = TextPath((0, 0), text, size=7, prop=FontProperties(
-        weight="bold" if bold else "normal"))
-    width = max(outline.get_extents().width, 1e-6)  # points at size 7
-    return max(4.5, min(7.0, 7 * 0.88 * box_width * 72 / width))
+    7 points at most, 4.5 at least; measured with the font's metrics at 7 points."""
+    prop = FontProperties(size=7, weight="bold" if bold else "normal")
+    width, _, _ = _TEXT_TO_PATH.get_text_width_height_descent(text, prop, ismath=False)
+    return max(4.5, min(7.0, 7 * 0.88 * box_width * 72 / max(width, 1e-6)))  # width: points
 
 
 def _channels(shape: tuple[int, ...] | None) -> int | None:
@@ -314,7 +314,7 @@ def draw_diagram(diagram: Diagram, *, title: str | None = None, ax: plt.Axes | N
                                boxstyle="round,pad=0,rounding_size=0.05", facecolor=face,
                                edgecolor=edge, linestyle=style, hatch=hatch, linewidth=0.9,
                                zorder=3)
-        ax.add_patch(patch)
+        ax.add_artist(patch)  # add_artist: the limits are set above, nothing to autoscale
         patches[block.name] = patch
         boxes[block.name] = (x - box_w / 2, y - box_h / 2, x + box_w / 2, y + box_h / 2)
         name = block.name + (f" ×{record.calls}" if record.calls > 1 else "")
@@ -326,7 +326,7 @@ def draw_diagram(diagram: Diagram, *, title: str | None = None, ax: plt.Axes | N
 
     def arrow(start, end, kind, connection="arc3", patch_a=None, patch_b=None, head=True):
         colour, style, _ = EDGE_KINDS[kind]
-        ax.add_patch(FancyArrowPatch(start, end, patchA=patch_a, patchB=patch_b,
+        ax.add_artist(FancyArrowPatch(start, end, patchA=patch_a, patchB=patch_b,
                                      arrowstyle="-|>,head_length=3,head_width=1.6" if head
                                      else "-", connectionstyle=connection, color=colour,
                                      linestyle=style, linewidth=1.0, shrinkA=1, shrinkB=1,
@@ -365,7 +365,7 @@ def draw_diagram(diagram: Diagram, *, title: str | None = None, ax: plt.Axes | N
         y0 = min(boxes[m][1] for m in members) - FRAME_PAD
         x1 = max(boxes[m][2] for m in members) + FRAME_PAD
         y1 = max(boxes[m][3] for m in members) + FRAME_PAD
-        ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, facecolor="#f4f4f4",
+        ax.add_artist(Rectangle((x0, y0), x1 - x0, y1 - y0, facecolor="#f4f4f4",
                                edgecolor="#bbbbbb", linewidth=0.8, zorder=0))
         # at the right end of the frame's top: arrows into a frame come from the left
         ax.text(x1 - 0.05, y1 + 0.04, label, fontsize=7, style="italic", color="#333333",
@@ -375,11 +375,11 @@ def draw_diagram(diagram: Diagram, *, title: str | None = None, ax: plt.Axes | N
         ax.set_title(title, fontsize=9)
     image = recorded.get("image")
     if image is not None and image.shape is not None:
-        ax.text(0.0, -height, f"Recorded by running the model on a {format_shape(image.shape)} "
+        ax.text(0.05, -height, f"Recorded by running the model on a {format_shape(image.shape)} "
                 "input: every shape and parameter count comes from that run.", fontsize=6.5,
                 color="#444444", ha="left", va="top")
     if diagram.error:
-        ax.text(0.0, -height - 0.17, f"the run stopped: {diagram.error}"[:150], fontsize=7,
+        ax.text(0.05, -height - 0.17, f"the run stopped: {diagram.error}"[:150], fontsize=7,
                 color="#b2182b", ha="left", va="top")
     if legend and used:
         handles = [Line2D([], [], color=EDGE_KINDS[k][0], linestyle=EDGE_KINDS[k][1],
@@ -407,6 +407,6 @@ def svg_figure(fig: Figure):
     from IPython.display import SVG
 
     buffer = io.StringIO()
-    fig.savefig(buffer, format="svg", bbox_inches="tight")
+    fig.savefig(buffer, format="svg")  # draw_architecture's figures are sized to their content
     plt.close(fig)
     return SVG(buffer.getvalue())

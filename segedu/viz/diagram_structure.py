@@ -13,8 +13,8 @@ __all__ = ["Block", "Edge", "Bus", "Structure", "EDGE_KINDS"]
 # how each kind of connection is drawn: (colour, line style, legend text)
 EDGE_KINDS: dict[str, tuple[str, str, str]] = {
     "flow": ("#333333", "-", "data path"),
-    "concat": ("#1f77b4", "--", "skip, concatenated"),
-    "add": ("#d95f02", "--", "skip / top-down, added"),
+    "concat": ("#1f77b4", "--", "concatenated"),
+    "add": ("#d95f02", "--", "added"),
     "indices": ("#7b3294", ":", "pooling indices"),
     "enter": ("#1b7837", "-.", "learned embeddings / prompts enter"),
 }
