@@ -46,6 +46,7 @@ hit inside the recorder removes it). What it does not see: calls made in another
 """
 
 import _thread
+import functools
 import sys
 import threading
 import types
@@ -379,6 +380,25 @@ class Recorder:
                     self._shell.events.register(event, hook)
         return list(self.attempts)
 
+    def _bound_to_library(self, todo: str, name: str, value) -> None:
+        """Record a TODO's name bound to a forbidden C function, or to a ``functools.partial`` or
+        a bound method of one: calling it runs no Python frame that the profile could see."""
+        for _ in range(10):
+            if isinstance(value, functools.partial):
+                value = value.func
+            elif isinstance(value, types.MethodType):
+                value = value.__func__
+            else:
+                break
+        if isinstance(value, types.BuiltinFunctionType):
+            _, dotted, forbidden, _ = self._builtin_verdict(value)
+        elif isinstance(value, types.FunctionType):
+            _, dotted, forbidden, _ = self._code_verdict(value.__code__)
+        else:
+            return
+        if todo in forbidden and len(self.calls) < _MAX_CALLS:
+            self.calls.add(f"{todo}~{dotted}~`{name}` is bound to it")
+
     def graded(self, run) -> None:
         """Call ``run()`` (a graded cell) with every TODO's names bound to its answer entry."""
         self._ensure()
@@ -393,6 +413,7 @@ class Recorder:
                         if todo in self._judge(dotted, cls)[0] and len(self.calls) < _MAX_CALLS:
                             self.calls.add(f"{todo}~{dotted}~class `{name}` is or inherits it")
                 elif callable(value):
+                    self._bound_to_library(todo, name, value)
                     entry = self._entries[todo](value)
                     for attribute in ("__name__", "__qualname__", "__doc__", "__module__"):
                         try:

@@ -217,8 +217,11 @@ def test_a_time_limit_is_no_tampering(batch):
 # --- the recorder alone, in this process (no kernel) ----------------------------------------------
 
 def test_the_recorder_tells_the_graders_calls_from_the_answers():
+    import functools
     import sys
     import threading
+
+    import torch
 
     from segedu.grading.recorder import Recorder
 
@@ -247,8 +250,18 @@ def test_the_recorder_tells_the_graders_calls_from_the_answers():
         notebook["answer"] = segedu.losses.dice_loss
         recorder.graded(lambda: exec(uses, notebook))
         assert recorder.calls == {
+            "todo~segedu.losses.dice.dice_loss~`answer` is bound to it",
             "todo~segedu.losses.dice.dice_loss~called by a graded cell as the answer"}
         assert notebook["answer"] is segedu.losses.dice_loss  # bound back after the cell
+        # a C function behind a partial: no frame runs, the binding itself is recorded
+        recorder.calls.clear()
+        recorder.todos["todo"]["forbid"].append("torch.conv2d")
+        recorder._verdicts.clear()
+        notebook["answer"] = functools.partial(torch.conv2d, stride=1)
+        conv = compile("answer(torch.ones(1, 1, 3, 3), torch.ones(1, 1, 3, 3))", "<g3>", "exec")
+        recorder.grader_code(conv)
+        recorder.graded(lambda: exec(conv, notebook))
+        assert recorder.calls == {"todo~torch.conv2d~`answer` is bound to it"}
         # switching the recorder off is refused and noted
         sys.setprofile(None)
         assert sys.getprofile() is not None
