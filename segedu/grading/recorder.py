@@ -41,8 +41,11 @@ forbidden class is recorded as a call of it. Each record is ``todo~dotted name~w
 note the attempt; the recorder is put back at every cell if something (a profiler) removed it, and
 that is noted too (:meth:`Recorder.problems`), unless the cell ended by an interrupt (a time limit
 hit inside the recorder removes it). What it does not see: calls made in another process
-(``multiprocessing``), and code written to dig the original ``sys.setprofile`` out of the process
-(the same limit as the guard's).
+(``multiprocessing``); a function written in C (``torch.conv2d``) that the answer calls through
+another C function (``map``, a ``functools.partial`` made inside the answer), since a profile sees
+only the C calls that Python code makes (a name bound to such a partial is checked, see
+:meth:`Recorder.graded`); and code written to dig the original ``sys.setprofile`` or the recorder's
+state out of the process (the same limit as the guard's).
 """
 
 import _thread
