@@ -19,6 +19,7 @@ Example::
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -378,15 +379,20 @@ def draw_diagram(diagram: Diagram, *, title: str | None = None, ax: plt.Axes | N
         ax.text(0.05, -height, f"Recorded by running the model on a {format_shape(image.shape)} "
                 "input: every shape and parameter count comes from that run.", fontsize=6.5,
                 color="#444444", ha="left", va="top")
-    if diagram.error:
-        ax.text(0.05, -height - 0.17, f"the run stopped: {diagram.error}"[:150], fontsize=7,
-                color="#b2182b", ha="left", va="top")
+    error_lines = 0.0
+    if diagram.error:  # under the caption, shortened to the axes' width on the page
+        inches = ax.get_position().width * fig.get_figwidth()
+        message = textwrap.shorten(f"the run stopped: {diagram.error}", int(inches / 0.058))
+        ax.text(0.05, -height - 0.15, message, fontsize=7, color="#b2182b", ha="left",
+                va="top")
+        error_lines = 0.17 * width / inches  # that line's height, in data units
     if legend and used:
         handles = [Line2D([], [], color=EDGE_KINDS[k][0], linestyle=EDGE_KINDS[k][1],
                           label=EDGE_KINDS[k][2]) for k in EDGE_KINDS if k in used]
         handles.append(Rectangle((0, 0), 1, 1, facecolor=cmap(0.3), edgecolor="#555555",
                                  label="box: height ~ resolution, colour ~ channels"))
-        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.12 / height),
+        ax.legend(handles=handles, loc="upper center",
+                  bbox_to_anchor=(0.5, -(0.12 + error_lines) / height),
                   ncol=min(len(handles), 3), fontsize=6.5, frameon=False, handlelength=2.5)
     return fig
 
