@@ -2,7 +2,8 @@
 
 :func:`find_submissions` recognises, in one folder (unzipped):
 
-- **plain**: ``<id>.ipynb``, or a folder ``<id>/`` that holds the notebook;
+- **plain**: ``<id>.ipynb``, or a folder ``<id>/`` that holds the notebook (a folder without
+  any notebook, such as an output folder kept beside the submissions, is not a submission);
 - **Canvas** ("Download Submissions"): one file per uploaded file, named
   ``<name>_[LATE_]<user id>_<attachment id>_<file name>`` (``lovelaceada_48213_9911_lab.ipynb``;
   ``anon_<id>`` instead of the user id when the assignment anonymises students). The name is the
@@ -177,7 +178,7 @@ def find_submissions(folder: str | Path, *, prefer: str | None = None) -> list[F
             elif folder_match:
                 moodle.setdefault((folder_match["participant"], folder_match["name"]),
                                   []).extend(files)
-            elif files:  # <id>/ holding the notebook
+            elif any(n.lower().endswith(".ipynb") for _, n in files):  # <id>/ with the notebook
                 path, others = _pick(files, prefer)
                 found.append(Found(lms="plain", key=item.name, path=path, others=others))
             continue

@@ -179,6 +179,7 @@ def test_plain_files_with_and_without_a_roster(tmp_path, roster):
     _write(tmp_path, "someone.ipynb")
     _write(tmp_path, "notes.txt", "not a submission")
     _write(tmp_path, "__MACOSX/._s001.ipynb", "resource fork")
+    _write(tmp_path, "grades/gradebook.csv", "student_id\n")  # a folder without a notebook
     without = collect_submissions(tmp_path)
     assert [(e.student_id, e.flags) for e in without] == [("s001", ()), ("s002", ()),
                                                           ("someone", ())]
