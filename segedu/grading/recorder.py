@@ -21,8 +21,10 @@ entry names. Module and class bodies (what ``import`` runs) are no call.
 
 - a frame of the grader (a graded cell's code, compiled by the guard; the private checks; the
   guard itself): the grader's call, for example the expected value of a check. Not recorded;
-- a frame of a library function that the TODO forbids or allows: the call is inside that one,
-  which is judged on its own (an allowed function may use what it likes). Not recorded;
+- a frame of a library function that the TODO forbids or allows, before any code of the
+  notebook's: the call is inside that one, which is judged on its own (an allowed function may use
+  what it likes). Not recorded. (Code of the notebook's in between, a callback that the library
+  function calls, makes the call the notebook's again);
 - the *answer entry* of the TODO: during a graded cell, every name the TODO defines is bound to a
   thin function whose code is the recorder's (:meth:`Recorder.graded`), so a graded cell that calls
   ``my_dice_loss`` enters the student's answer there, whatever the name is bound to (the library's
@@ -250,8 +252,8 @@ class Recorder:
                 student = True
             else:
                 _, _, forbidden, allowed = self._code_verdict(code)
-                if todo in forbidden or todo in allowed:
-                    return None
+                if (todo in forbidden or todo in allowed) and not student:
+                    return None  # inside a call that is judged on its own
             frame = frame.f_back
         return _BOTTOM
 

@@ -270,3 +270,44 @@ def test_the_recorder_tells_the_graders_calls_from_the_answers():
         sys.setprofile, threading.setprofile = saved
         sys.setprofile(None)
         threading.setprofile(None)
+
+
+def test_an_allowed_function_may_call_what_is_forbidden_but_not_for_a_callback(tmp_path,
+                                                                              monkeypatch):
+    import sys
+    import threading
+
+    from segedu.grading.recorder import Recorder
+
+    (tmp_path / "toolbox.py").write_text(
+        "def forbidden():\n    return 1\n\n"
+        "def allowed():\n    return forbidden()\n\n"  # the library's own use: fine
+        "def apply(function):\n    return function()\n", encoding="utf8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import toolbox  # noqa: F401 - the module the rules name
+
+    notebook: dict = {"__name__": "__main__"}
+    rules = {"todo": {"forbid": ["toolbox"], "allow": ["toolbox.allowed", "toolbox.apply"],
+                      "defines": ["answer"], "source": "", "mine": []}}
+    recorder = Recorder(todos=rules, user_ns=notebook, grader_globals=())
+    saved = sys.setprofile, threading.setprofile
+    try:
+        recorder.install()
+        recorder.start()
+        exec("import toolbox\n"
+             "def helper():\n    return toolbox.forbidden()\n"
+             "def answer(callback):\n    return toolbox.allowed() + toolbox.apply(callback)\n",
+             notebook)
+        fair = compile("answer(lambda: 0)", "<graded>", "exec")
+        recorder.grader_code(fair)
+        recorder.graded(lambda: exec(fair, notebook))
+        assert recorder.calls == set()  # allowed() calls forbidden(): the library's own business
+        sneaky = compile("answer(helper)", "<graded 2>", "exec")
+        recorder.grader_code(sneaky)
+        recorder.graded(lambda: exec(sneaky, notebook))
+        assert recorder.calls == {"todo~toolbox.forbidden~`answer`"}  # through apply(helper)
+    finally:
+        sys.setprofile, threading.setprofile = saved
+        sys.setprofile(None)
+        threading.setprofile(None)
+        sys.modules.pop("toolbox", None)
