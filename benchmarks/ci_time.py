@@ -1,0 +1,136 @@
+"""Where the time of CI goes: ``bash .ci/run`` on a fresh clone, timed phase by phase.
+
+Usage::
+
+    python benchmarks/ci_time.py [--repo .] [--out benchmarks/results/ci_time.md]
+
+The script clones the repository's ``HEAD`` into a temporary folder (``git clone --no-local``:
+nothing of this checkout's ``.venv`` or build folders comes along), runs ``bash .ci/run`` there
+exactly as CI does, and stamps every line of its output with the seconds since the start. The
+phases are cut where ``make`` echoes its commands (the virtual environment, the install, the lint,
+pytest); pytest's own ``--durations=30`` table (the Makefile asks for it) and summary line are
+copied as they are. The report gives the machine (CPU model and whether it has AVX-512), the load
+average at the start and the end (the machine may be shared: read the seconds with it) and the
+commit. It exits with the status of ``.ci/run``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# (phase, regular expression of the first line that belongs to it), in the order they happen.
+PHASES = [
+    ("system packages (chromium, bubblewrap)", re.compile(r"^")),
+    ("virtual environment", re.compile(r"-m venv \.venv")),
+    ("pip install of the lock", re.compile(r"-m pip install .*-c constraints\.txt")),
+    ("ruff", re.compile(r"-m ruff check")),
+    ("pytest (2 workers)", re.compile(r"-m pytest -n")),
+]
+
+
+def cpu() -> str:
+    """The CPU model, and which of AVX2 and AVX-512 it has (they decide the SIMD kernels)."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or platform.machine()
+    model = re.search(r"^model name\s*:\s*(.+)$", info, re.M)
+    flags = set(re.search(r"^flags\s*:\s*(.+)$", info, re.M).group(1).split())
+    simd = ", ".join(f for f in ("avx2", "avx512f") if f in flags) or "neither AVX2 nor AVX-512"
+    return f"{model.group(1) if model else platform.machine()} ({os.cpu_count()} CPUs; {simd})"
+
+
+def run_ci(clone: Path) -> tuple[int, list[tuple[float, str]]]:
+    """Run .ci/run in ``clone``; its exit status and its output lines with their times."""
+    start = time.perf_counter()
+    lines: list[tuple[float, str]] = []
+    process = subprocess.Popen(["bash", ".ci/run"], cwd=clone, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, bufsize=1)
+    for line in process.stdout:
+        lines.append((time.perf_counter() - start, line.rstrip("\n")))
+        print(f"{lines[-1][0]:8.1f}  {lines[-1][1]}", flush=True)
+    status = process.wait()
+    lines.append((time.perf_counter() - start, ""))
+    return status, lines
+
+
+def phases(lines: list[tuple[float, str]]) -> list[tuple[str, float]]:
+    """Seconds of each phase that was seen, cut at the first line of the next one."""
+    starts: list[tuple[str, float]] = []
+    index = 0
+    for name, pattern in PHASES:
+        for j in range(index, len(lines)):
+            if pattern.search(lines[j][1]):
+                starts.append((name, lines[j][0] if starts else 0.0))
+                index = j + 1
+                break
+    ends = [t for _, t in starts[1:]] + [lines[-1][0]]
+    return [(name, end - begin) for (name, begin), end in zip(starts, ends, strict=True)]
+
+
+def pytest_report(lines: list[tuple[float, str]]) -> list[str]:
+    """pytest's durations table and its summary line, as printed."""
+    text = [line for _, line in lines]
+    keep = []
+    for i, line in enumerate(text):
+        if "slowest" in line and "durations" in line:
+            keep = text[i:]
+            break
+    return [line for line in keep if line.strip() and not line.startswith("=" * 10)
+            or re.search(r"(passed|failed).* in [\d.]+s", line)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repo", type=Path, default=ROOT)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "ci_time.md")
+    args = parser.parse_args(argv)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=args.repo,
+                            capture_output=True, text=True, check=True).stdout.strip()
+    load_start = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="segedu-ci-") as folder:
+        clone = Path(folder) / "segedu"
+        subprocess.run(["git", "clone", "-q", "--no-local", str(args.repo), str(clone)],
+                       check=True)
+        status, lines = run_ci(clone)
+    load_end = os.getloadavg()
+    total = lines[-1][0]
+    report = [
+        "# Time of CI (`bash .ci/run` on a fresh clone)",
+        "",
+        f"Written by `benchmarks/ci_time.py` (its docstring says how). Commit {commit}, "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {cpu()}, Python {platform.python_version()}. "
+        f"Load average (1, 5, 15 min) at the start {[round(x, 2) for x in load_start]}, at the end "
+        f"{[round(x, 2) for x in load_end]}. Exit status of `.ci/run`: {status}.",
+        "",
+        f"**Total: {total:.0f} s ({total / 60:.1f} min).** The goal is at most 20 min.",
+        "",
+        "| phase | seconds | minutes |",
+        "| --- | --- | --- |",
+        *[f"| {name} | {seconds:.0f} | {seconds / 60:.1f} |" for name, seconds in phases(lines)],
+        "",
+        "pytest's slowest tests and its summary:",
+        "",
+        "```text",
+        *pytest_report(lines),
+        "```",
+        "",
+    ]
+    args.out.write_text("\n".join(report), encoding="utf8")
+    print(f"wrote {args.out}")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
