@@ -185,6 +185,9 @@ def test_a_wrong_structure_is_a_clear_error():
     with pytest.raises(ValueError, match="no submodule 'decoder'"):
         record_architecture(model, _image(16), structure=Structure(
             (Block("x", (0, 0), module="decoder"),)))
+    with pytest.raises(ValueError, match="edges declared twice"):
+        Structure((Block("x", (0, 0), module="inc"), Block("y", (1, 0), module="head")),
+                  (Edge("x", "y"), Edge("x", "y")))
     with pytest.raises(ValueError, match="which is no block"):
         Structure((Block("x", (0, 0), module="inc"),), (Edge("x", "y"),))
     with pytest.raises(TypeError, match="no diagram structure for Linear"):

@@ -77,7 +77,7 @@ def fcn_vgg_structure(model: FCN) -> Structure:
         blocks.append(Block(f"pool{i + 1}", (i + 1, 0), module=path, params=group))
     blocks += [Block("fc6", (6, 0), module="fc6"), Block("fc7", (7, 0), module="fc7"),
                Block("score_fr", (7, 1), module="score_fr")]
-    edges = _chain([b.name for b in blocks]) + [Edge("fc7", "score_fr")]
+    edges = _chain([b.name for b in blocks])  # image .. fc7, then down to score_fr
     last, col = "score_fr", 6
     for up, score, pool in [("upscore2", "score_pool4", "pool4"),
                             ("upscore_pool4", "score_pool3", "pool3")][:model.skips]:

@@ -99,6 +99,10 @@ class Structure:
         names = [block.name for block in self.blocks]
         if len(set(names)) != len(names):
             raise ValueError(f"block names must be unique, got {names}")
+        pairs = [(e.src, e.dst, e.kind) for e in self.edges]
+        if len(set(pairs)) != len(pairs):
+            twice = sorted({p for p in pairs if pairs.count(p) > 1})
+            raise ValueError(f"edges declared twice: {twice}")
         known = set(names)
         ends = [(e.src, e.dst) for e in self.edges]
         ends += [(s, t) for bus in self.buses for s in bus.sources for t in bus.targets]
