@@ -282,7 +282,7 @@ def test_attacks_on_the_grader_get_no_points(tmp_path):
 
     # the feedback says it in one plain sentence, right under the total
     feedback = {p.stem: p.read_text(encoding="utf8").splitlines()
-                for p in (out / "feedback").iterdir()}
+                for p in (out / "feedback").glob("*.txt")}
     assert feedback["redefine_check"][3].startswith("Some graded cells earned 0 points because your"
                                                     " notebook replaced functions")
     assert feedback["library_dice"][3].startswith("Graded cells 'dice-loss' and 'dice-loss-hidden' "
