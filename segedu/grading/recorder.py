@@ -91,7 +91,11 @@ class Recorder:
         self.codes: dict[str, dict[int, object]] = {t: {} for t in todos}
         self.mine = {t: set(rule.get("mine", ())) for t, rule in todos.items()}
         self.sources = {rule.get("source"): t for t, rule in todos.items() if rule.get("source")}
-        self._verdicts: dict[int, tuple] = {}  # code or builtin id -> (object, forbidden, allowed)
+        # code or C function id -> (object, dotted name, forbidden by, allowed by); the ids that no
+        # TODO forbids, and those that some do (the profile's fast path)
+        self._verdicts: dict[int, tuple] = {}
+        self._quiet: set[int] = set()
+        self._loud: dict[int, tuple] = {}
         self._modules: dict[str, str | None] = {}  # file -> module name
         self._roots: list[str] = []  # folders under which a file's path spells its module
         self._roots_seen = -1
@@ -202,8 +206,17 @@ class Recorder:
                 module = self._module_of(code.co_filename)
                 dotted = f"{module}.{code.co_qualname}" if module else None
             found = (code, dotted, *self._judge(dotted, None))
-            self._verdicts[id(code)] = found
+            self._keep(found)
         return found
+
+    def _keep(self, found: tuple) -> None:
+        """Cache a verdict by the object's id (the object is kept alive, so the id stays its)."""
+        key = id(found[0])
+        self._verdicts[key] = found
+        if found[2]:
+            self._loud[key] = (found[1], found[2])
+        else:
+            self._quiet.add(key)
 
     def _builtin_verdict(self, function) -> tuple:
         found = self._verdicts.get(id(function))
@@ -215,7 +228,7 @@ class Recorder:
             name = getattr(function, "__name__", None)
             dotted = f"{module}.{name}" if module and isinstance(name, str) else None
             found = (function, dotted, *self._judge(dotted, function))
-            self._verdicts[id(function)] = found
+            self._keep(found)
         return found
 
     # --- whose call -------------------------------------------------------------------------------
@@ -279,27 +292,35 @@ class Recorder:
     def install(self) -> None:
         """Make the profile function; refuse other profilers (``sys.setprofile``,
         ``threading.setprofile``); follow the cells. Call :meth:`start` to begin."""
-        verdicts, code_verdict, builtin_verdict = (self._verdicts, self._code_verdict,
-                                                   self._builtin_verdict)
+        quiet, loud, code_verdict, builtin_verdict = (self._quiet, self._loud, self._code_verdict,
+                                                      self._builtin_verdict)
         note, failed, module_type = self._note, self._failed, types.ModuleType
 
         def profile(frame, event, arg):  # a closure: sys.getprofile() does not hand out the state
-            try:
+            try:  # every call of the notebook comes here: the common case first, and briefly
                 if event == "call":  # a Python function: its code decides
-                    code = frame.f_code
-                    found = verdicts.get(id(code))
-                    if found is None or found[0] is not code:
-                        found = code_verdict(code)
-                    if found[2]:
-                        note(frame.f_back, found[1], found[2])
+                    key = id(frame.f_code)
+                    if key in quiet:
+                        return
+                    found = loud.get(key)
+                    if found is None:
+                        found = code_verdict(frame.f_code)[1:3]
+                        if not found[1]:
+                            return
+                    note(frame.f_back, found[0], found[1])
                 elif event == "c_call":  # a C function, not a method of an object
-                    owner = getattr(arg, "__self__", None)
-                    if owner is None or isinstance(owner, module_type):
-                        found = verdicts.get(id(arg))
-                        if found is None or found[0] is not arg:
-                            found = builtin_verdict(arg)
-                        if found[2]:
-                            note(frame, found[1], found[2])
+                    key = id(arg)
+                    if key in quiet:
+                        return
+                    found = loud.get(key)
+                    if found is None:
+                        owner = getattr(arg, "__self__", None)
+                        if owner is not None and not isinstance(owner, module_type):
+                            return
+                        found = builtin_verdict(arg)[1:3]
+                        if not found[1]:
+                            return
+                    note(frame, found[0], found[1])
             except BaseException as error:
                 failed(error)
 

@@ -14,17 +14,24 @@ the call recorder must find every one.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import functools
+import importlib
 import pickle
+import sys
+import threading
 
 import nbformat
 import pytest
+import torch
 
 import segedu.losses
 from segedu.grading.answers import scan
 from segedu.grading.grade import Limits, grade_batch
 from segedu.grading.library_calls import answer_rules, library_findings
 from segedu.grading.prepare import Assignment, prepare
+from segedu.grading.recorder import Recorder
 from segedu.grading.records import signed_bodies
 from segedu.grading.similarity import read_similar
 
@@ -216,98 +223,86 @@ def test_a_time_limit_is_no_tampering(batch):
 
 # --- the recorder alone, in this process (no kernel) ----------------------------------------------
 
-def test_the_recorder_tells_the_graders_calls_from_the_answers():
-    import functools
-    import sys
-    import threading
-
-    import torch
-
-    from segedu.grading.recorder import Recorder
-
-    notebook: dict = {"__name__": "__main__"}
-    rules = {"todo": {"forbid": ["segedu.losses"], "allow": [], "defines": ["answer"],
-                      "source": "", "mine": []}}
-    recorder = Recorder(todos=rules, user_ns=notebook, grader_globals=())
+@contextlib.contextmanager
+def _recording(todos: dict, notebook: dict):
+    """A :class:`~segedu.grading.recorder.Recorder` of ``todos`` recording in this process, with
+    ``notebook`` as the notebook's namespace; the profile functions are put back after."""
     saved = sys.setprofile, threading.setprofile
+    recorder = Recorder(todos=todos, user_ns=notebook, grader_globals=())
     try:
         recorder.install()
         recorder.start()
-        exec("import segedu.losses\n"
-             "def answer(a, b):\n    return segedu.losses.dice_loss(a, b)\n", notebook)
-        graded = compile("import torch\nlogits, target = torch.zeros(1, 2, 1, 2), "
-                         "torch.zeros(1, 1, 2, dtype=torch.long)\n"
-                         "expected = segedu.losses.dice_loss(logits, target)\n", "<graded>", "exec")
-        recorder.grader_code(graded)
-        recorder.graded(lambda: exec(graded, notebook))
-        assert recorder.calls == set()  # the grader's own call
-        uses = compile("got = answer(logits, target)", "<graded 2>", "exec")
-        recorder.grader_code(uses)
-        recorder.graded(lambda: exec(uses, notebook))
-        assert recorder.calls == {"todo~segedu.losses.dice.dice_loss~`answer`"}
-        # the name bound to the library's function itself: the answer entry is on the stack
-        recorder.calls.clear()
-        notebook["answer"] = segedu.losses.dice_loss
-        recorder.graded(lambda: exec(uses, notebook))
-        assert recorder.calls == {
-            "todo~segedu.losses.dice.dice_loss~`answer` is bound to it",
-            "todo~segedu.losses.dice.dice_loss~called by a graded cell as the answer"}
-        assert notebook["answer"] is segedu.losses.dice_loss  # bound back after the cell
-        # a C function behind a partial: no frame runs, the binding itself is recorded
-        recorder.calls.clear()
-        recorder.todos["todo"]["forbid"].append("torch.conv2d")
-        recorder._verdicts.clear()
-        notebook["answer"] = functools.partial(torch.conv2d, stride=1)
-        conv = compile("answer(torch.ones(1, 1, 3, 3), torch.ones(1, 1, 3, 3))", "<g3>", "exec")
-        recorder.grader_code(conv)
-        recorder.graded(lambda: exec(conv, notebook))
-        assert recorder.calls == {"todo~torch.conv2d~`answer` is bound to it"}
-        # switching the recorder off is refused and noted
-        sys.setprofile(None)
-        assert sys.getprofile() is not None
-        assert recorder.problems() == ["sys.setprofile (the grader's call recorder)"]
+        yield recorder
     finally:
         sys.setprofile, threading.setprofile = saved
         sys.setprofile(None)
         threading.setprofile(None)
 
 
+def _graded(recorder, source: str, notebook: dict) -> None:
+    """Run ``source`` as a graded cell would run (its code the grader's)."""
+    code = compile(source, "<graded cell>", "exec")
+    recorder.grader_code(code)
+    recorder.graded(lambda: exec(code, notebook))
+
+
+def _rule(*forbid: str, allow=()) -> dict:
+    return {"todo": {"forbid": list(forbid), "allow": list(allow), "defines": ["answer"],
+                     "source": "", "mine": []}}
+
+
+def test_the_recorder_tells_the_graders_calls_from_the_answers():
+    notebook: dict = {"__name__": "__main__"}
+    with _recording(_rule("segedu.losses"), notebook) as recorder:
+        exec("import segedu.losses\n"
+             "def answer(a, b):\n    return segedu.losses.dice_loss(a, b)\n", notebook)
+        _graded(recorder, "import torch\nlogits, target = torch.zeros(1, 2, 1, 2), "
+                          "torch.zeros(1, 1, 2, dtype=torch.long)\n"
+                          "expected = segedu.losses.dice_loss(logits, target)\n", notebook)
+        assert recorder.calls == set()  # the grader's own call
+        _graded(recorder, "got = answer(logits, target)", notebook)
+        assert recorder.calls == {"todo~segedu.losses.dice.dice_loss~`answer`"}
+        # the name bound to the library's function itself: the answer entry is on the stack
+        recorder.calls.clear()
+        notebook["answer"] = segedu.losses.dice_loss
+        _graded(recorder, "got = answer(logits, target)", notebook)
+        assert recorder.calls == {
+            "todo~segedu.losses.dice.dice_loss~`answer` is bound to it",
+            "todo~segedu.losses.dice.dice_loss~called by a graded cell as the answer"}
+        assert notebook["answer"] is segedu.losses.dice_loss  # bound back after the cell
+        # switching the recorder off is refused and noted
+        sys.setprofile(None)
+        assert sys.getprofile() is not None
+        assert recorder.problems() == ["sys.setprofile (the grader's call recorder)"]
+
+
+def test_a_c_function_behind_a_partial_is_seen_by_its_binding():
+    """Calling it runs no Python frame; the name bound to it is what the recorder sees."""
+    notebook: dict = {"__name__": "__main__", "torch": torch,
+                      "answer": functools.partial(torch.conv2d, stride=1)}
+    with _recording(_rule("torch.conv2d"), notebook) as recorder:
+        _graded(recorder, "answer(torch.ones(1, 1, 3, 3), torch.ones(1, 1, 3, 3))", notebook)
+    assert recorder.calls == {"todo~torch.conv2d~`answer` is bound to it"}
+
+
 def test_an_allowed_function_may_call_what_is_forbidden_but_not_for_a_callback(tmp_path,
                                                                               monkeypatch):
-    import sys
-    import threading
-
-    from segedu.grading.recorder import Recorder
-
     (tmp_path / "toolbox.py").write_text(
         "def forbidden():\n    return 1\n\n"
         "def allowed():\n    return forbidden()\n\n"  # the library's own use: fine
         "def apply(function):\n    return function()\n", encoding="utf8")
     monkeypatch.syspath_prepend(str(tmp_path))
-    import toolbox  # noqa: F401 - the module the rules name
-
+    monkeypatch.delitem(sys.modules, "toolbox", raising=False)
+    importlib.import_module("toolbox")  # the module the rules name, imported before the recorder
     notebook: dict = {"__name__": "__main__"}
-    rules = {"todo": {"forbid": ["toolbox"], "allow": ["toolbox.allowed", "toolbox.apply"],
-                      "defines": ["answer"], "source": "", "mine": []}}
-    recorder = Recorder(todos=rules, user_ns=notebook, grader_globals=())
-    saved = sys.setprofile, threading.setprofile
-    try:
-        recorder.install()
-        recorder.start()
+    with _recording(_rule("toolbox", allow=["toolbox.allowed", "toolbox.apply"]),
+                    notebook) as recorder:
         exec("import toolbox\n"
              "def helper():\n    return toolbox.forbidden()\n"
              "def answer(callback):\n    return toolbox.allowed() + toolbox.apply(callback)\n",
              notebook)
-        fair = compile("answer(lambda: 0)", "<graded>", "exec")
-        recorder.grader_code(fair)
-        recorder.graded(lambda: exec(fair, notebook))
+        _graded(recorder, "answer(lambda: 0)", notebook)
         assert recorder.calls == set()  # allowed() calls forbidden(): the library's own business
-        sneaky = compile("answer(helper)", "<graded 2>", "exec")
-        recorder.grader_code(sneaky)
-        recorder.graded(lambda: exec(sneaky, notebook))
+        _graded(recorder, "answer(helper)", notebook)
         assert recorder.calls == {"todo~toolbox.forbidden~`answer`"}  # through apply(helper)
-    finally:
-        sys.setprofile, threading.setprofile = saved
-        sys.setprofile(None)
-        threading.setprofile(None)
-        sys.modules.pop("toolbox", None)
+    sys.modules.pop("toolbox", None)
