@@ -51,9 +51,12 @@ For each submission, in its own temporary folder and processes (see :mod:`.sandb
    the grader voids them all;
 5. the notebook runs under ``pytest --nbval-lax`` with the limits above; each graded cell runs
    through the kernel's guard (:mod:`.guard`), with the grader's own ``check`` and comparison
-   helpers, which signs whether the cell passed and what the notebook had replaced;
+   helpers, which signs whether the cell passed, what the notebook had replaced and which calls
+   into what a TODO forbids its answer made while it ran (:mod:`.recorder`, :mod:`.library_calls`);
 6. every graded cell (hidden tests included) that nbval saw pass, whose signed record says it
-   passed with nothing replaced, and that step 4 did not void, earns its points.
+   passed with nothing replaced, and that neither step 4 nor the recorded calls void, earns its
+   points. ``OUT/similar_answers.csv`` then lists the pairs of identical answers
+   (:mod:`.similarity`).
 
 Statuses: ``ok``; ``missing`` (a roster student without a submission: 0 points); ``invalid`` (not
 run; also a file over 20 MiB); ``timeout`` (a cell was interrupted, or the notebook was killed at
