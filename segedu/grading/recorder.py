@@ -34,7 +34,12 @@ entry names. Module and class bodies (what ``import`` runs) are no call.
   one the lab released (``mine`` lists the lines the student wrote) and no other code of the
   student's is in between;
 - other code of the notebook's (its helper functions, ``exec``'d strings): the student's; the walk
-  goes on to see whether it serves a TODO.
+  goes on to see whether it serves a TODO (a module that the answer imports, and what its body
+  calls, count like any library code).
+
+A call in another thread whose own stack decides nothing (a thread pool's worker) is judged on the
+main thread's stack, which waits for it inside the answer. The lines of a TODO's cell are told
+apart (the student's or the lab's) where IPython names the cell's file by its source (ipykernel).
 
 A class that a TODO defines is also checked when a graded cell starts: one that is, or inherits, a
 forbidden class is recorded as a call of it. Each record is ``todo~dotted name~where``.
