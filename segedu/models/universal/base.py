@@ -37,9 +37,22 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["UniversalModel", "TASKS"]
+__all__ = ["UniversalModel", "TASKS", "check_image_batch"]
 
 TASKS = ("semantic", "instance", "panoptic")
+
+
+def check_image_batch(images: object) -> None:
+    """Raise a clear error unless ``images`` is a non-empty float ``(B, 3, H, W)`` tensor (the
+    input of the query models, Mask2Former and DETR)."""
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(f"images must be a (B, 3, H, W) tensor, got {type(images).__name__}")
+    if images.ndim != 4 or images.shape[1] != 3:
+        raise ValueError(f"images must be (B, 3, H, W), got shape {tuple(images.shape)}")
+    if not images.is_floating_point():
+        raise TypeError(f"images must be float in [0, 1], got {images.dtype}")
+    if images.shape[0] == 0 or min(images.shape[-2:]) < 1:
+        raise ValueError(f"images must be non-empty, got shape {tuple(images.shape)}")
 
 
 class UniversalModel(nn.Module):

@@ -31,7 +31,7 @@ from torch import nn
 
 from ....data.statistics import IMAGENET_MEAN, IMAGENET_STD
 from ...registry import register_model
-from ..base import UniversalModel
+from ..base import UniversalModel, check_image_batch
 from .backbone import build_backbone
 from .criterion import MaskSetCriterion
 from .inference import QueryInference
@@ -117,14 +117,7 @@ class Mask2Former(QueryInference, UniversalModel):
         "aux_outputs": [{"pred_logits", "pred_masks"}] * N}`` (logits; the last class is
         "no object").
         """
-        if not isinstance(images, torch.Tensor):
-            raise TypeError(f"images must be a (B, 3, H, W) tensor, got {type(images).__name__}")
-        if images.ndim != 4 or images.shape[1] != 3:
-            raise ValueError(f"images must be (B, 3, H, W), got shape {tuple(images.shape)}")
-        if not images.is_floating_point():
-            raise TypeError(f"images must be float in [0, 1], got {images.dtype}")
-        if images.shape[0] == 0 or min(images.shape[-2:]) < 1:
-            raise ValueError(f"images must be non-empty, got shape {tuple(images.shape)}")
+        check_image_batch(images)
         height, width = images.shape[-2:]
         # 1. normalise, pad to a multiple of 32 at the bottom and right
         x = (images - self.pixel_mean) / self.pixel_std
