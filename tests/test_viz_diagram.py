@@ -15,6 +15,7 @@ matplotlib.use("Agg")
 from matplotlib import pyplot as plt  # noqa: E402
 
 from segedu.models import get_model  # noqa: E402
+from segedu.models.universal.detr import DETR  # noqa: E402
 from segedu.viz import architecture, draw_architecture, record_architecture  # noqa: E402
 from segedu.viz.diagram import format_shape  # noqa: E402
 from segedu.viz.diagram_structure import Block, Edge, Structure  # noqa: E402
@@ -33,6 +34,13 @@ def _sam_click():
              "point_coords": torch.tensor([[[side / 3, side / 2]]]),
              "point_labels": torch.tensor([[1]])}
     return model, ([click], True)
+
+
+def _detr(**kwargs) -> DETR:
+    """A slim DETR (not registered: it has no family contract of its own yet)."""
+    size = dict(num_classes=5, backbone="resnet18", backbone_width=8, hidden_dim=32, num_heads=4,
+                encoder_layers=2, decoder_layers=3, ffn_dim=64, num_queries=7)
+    return DETR(**{**size, **kwargs})
 
 
 # small configurations of each chapter's models, and an input for each
@@ -59,6 +67,7 @@ CASES = {
     "cellpose": lambda: (get_model("cellpose"), _image(32, 1)),
     "spatial_embedding": lambda: (get_model("spatial_embedding"), _image(32, 1)),
     "mask2former": lambda: (get_model("mask2former"), _image(64)),
+    "detr": lambda: (_detr(), _image(64)),
     "dino_vit_tiny": lambda: (get_model("dino_vit_tiny"), _image(32)),
     "sam_tiny": _sam_click,
 }
@@ -173,6 +182,19 @@ def test_a_changed_configuration_changes_the_diagram(name, small, large):
     assert shapes_a != shapes_b
 
 
+def test_detr_diagram_follows_its_configuration():
+    """Depths name the transformer's blocks, the width and the queries change their shapes, and
+    without an encoder the projection feeds the decoder."""
+    x = _image(64)
+    a = record_architecture(_detr(), x)
+    b = record_architecture(_detr(hidden_dim=64, num_queries=9, decoder_layers=2), x)
+    assert a.blocks["3 decoder layers"].shape == (7, 32) and a.blocks["boxes"].shape == (7, 4)
+    assert b.blocks["2 decoder layers"].shape == (9, 64) and b.blocks["positions"].shape[0] == 64
+    no_encoder = architecture(_detr(encoder_layers=0))
+    assert not any("encoder" in block.name for block in no_encoder.blocks)
+    assert ("projection", "3 decoder layers") in {(e.src, e.dst) for e in no_encoder.edges}
+
+
 def test_fcn_variants_differ_in_their_fusion_blocks():
     names = {n: set(architecture(get_model(n, width=8, fc_channels=32)).blocks)
              for n in ("fcn32s", "fcn16s", "fcn8s")}
@@ -219,7 +241,7 @@ CHAPTER_DIAGRAMS = {
     "11_instance_segmentation.md": ["maskrcnn_resnet_fpn", "yolact"],
     "12_bottom_up_instances.md": ["stardist", "cellpose", "spatial_embedding"],
     "14_backbones.md": ["dino_vits16", "resnet50_encoder"],
-    "15_panoptic.md": ["panoptic_fpn", "mask2former"],
+    "15_panoptic.md": ["panoptic_fpn", "DETR", "mask2former"],
     "16_segment_anything.md": ["sam_tiny"],
 }
 

@@ -11,7 +11,9 @@ recorded later by running the model. Layouts per family:
   ASPP) and FCN's score layers fused at three strides;
 - a **pyramid** for FPN backbones (the bottom-up stages in one column, the levels beside them,
   a bus from the levels to the heads) and **stages** for the detectors behind it (RPN, RoI heads);
-- **three parts** for SAM (image encoder, prompt encoder, mask decoder).
+- **three parts** for SAM (image encoder, prompt encoder, mask decoder);
+- DETR's ResNet in a row, its transformer below it, where the position code and the object
+  queries enter (:func:`detr_structure`).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from ..models.semantic.unet import UNet
 from ..models.top_down.detection.generalized_rcnn import GeneralizedRCNN
 from ..models.top_down.yolact.model import Yolact
 from ..models.top_down.yolo_grid import YoloGrid
+from ..models.universal.detr.model import DETR
 from ..models.universal.mask2former.model import Mask2Former
 from ..nn.resnet import ResNet
 from ..nn.vit import VisionTransformer
@@ -436,6 +439,38 @@ def mask2former_structure(model: Mask2Former) -> Structure:
     return Structure(tuple(blocks), tuple(edges), (), groups)
 
 
+def detr_structure(model: DETR) -> Structure:
+    """DETR: the ResNet's stem and stages in a row, the 1x1 projection of the last stage, then the
+    transformer below it: the encoder over the pixels and the decoder, where the learned object
+    queries enter from above and the pixels' sine code (added to the queries and keys of every
+    attention) from below; the class and box heads on the decoder's output."""
+    encoder_layers, decoder_layers = len(model.transformer.encoder), len(model.transformer.decoder)
+    decoder = f"{decoder_layers} decoder layers"
+    blocks = [Block("image", (0, 0), module="backbone.conv1", read="input", pick=(0,))]
+    blocks += resnet_blocks(model.backbone, "backbone.", at=(1, 0))
+    edges = _chain([b.name for b in blocks])
+    blocks += [Block("projection", (6, 0), module="input_proj"),
+               Block("positions", (6, 3), module="position_embedding"),
+               Block("queries", (7, 0), parameter="query_embed.weight", params=("query_embed",)),
+               Block(decoder, (7, 1.5), module=f"transformer.decoder.{decoder_layers - 1}",
+                     params=("transformer.decoder", "transformer.decoder_norm")),
+               Block("classes", (8, 1), module="", pick=("pred_logits",), params=("class_embed",)),
+               Block("boxes", (8, 2), module="", pick=("pred_boxes",), params=("bbox_embed",))]
+    edges += [Edge("layer4", "projection"), Edge("queries", decoder, "enter"),
+              Edge("positions", decoder, "enter", elbow="hv"),
+              Edge(decoder, "classes"), Edge(decoder, "boxes")]
+    if encoder_layers:  # DETR runs without an encoder too (the paper's ablation, Table 2)
+        encoder = f"{encoder_layers} encoder layers"
+        blocks.append(Block(encoder, (6, 1.5), module=f"transformer.encoder.{encoder_layers - 1}",
+                            params=("transformer.encoder",)))
+        edges += [Edge("projection", encoder), Edge(encoder, decoder),
+                  Edge("positions", encoder, "enter")]
+    else:
+        edges.append(Edge("projection", decoder, elbow="vh"))
+    groups = (("ResNet backbone", ("stem", "layer1", "layer2", "layer3", "layer4")),)
+    return Structure(tuple(blocks), tuple(edges), (), groups)
+
+
 def sam_structure(model: Sam) -> Structure:
     """SAM's three parts: the ViT image encoder (patch embedding, blocks, neck); the prompt
     encoder (sparse point/box embeddings, the dense mask embedding); the mask decoder (output
@@ -503,6 +538,7 @@ _STRUCTURES = [
     (UNet, unet_structure), (YoloGrid, yolo_grid_structure), (GeneralizedRCNN, rcnn_structure),
     (Yolact, yolact_structure), (StarDist, stardist_structure), (Cellpose, cellpose_structure),
     (SpatialEmbedding, spatial_embedding_structure), (Mask2Former, mask2former_structure),
+    (DETR, detr_structure),
     (Sam, sam_structure), (VisionTransformer, vit_structure), (ResNet, resnet_structure),
 ]
 

@@ -150,3 +150,22 @@ def test_aux_loss_off_and_bad_input():
         DETR(num_classes=0)
     with pytest.raises(ValueError, match="multiple of 4"):
         DETR(num_classes=3, hidden_dim=30)
+
+
+def test_the_paper_configuration_matches_transformers_resnet50_detr():
+    """The paper's DETR (ResNet-50 bottlenecks, width 256, 6 + 6 layers, 100 queries, 91 classes)
+    on the meta device (shapes only): the converted state dict has exactly segedu's names and
+    shapes, and both count the same weights (41,524,768 measured; the paper's Table 1: 41M)."""
+    with torch.device("meta"):
+        config = transformers.DetrConfig(
+            use_timm_backbone=False, use_pretrained_backbone=False, num_labels=91,
+            backbone_config=transformers.ResNetConfig(out_features=["stage4"]))
+        reference = transformers.DetrForObjectDetection(config)
+        model = DETR(num_classes=91)
+    converted = convert_transformers_state_dict(reference.state_dict())
+    ours = model.state_dict()
+    assert {k: tuple(v.shape) for k, v in converted.items()} == {
+        k: tuple(v.shape) for k, v in ours.items()}
+    count = sum(p.numel() for p in model.parameters())
+    assert count == sum(p.numel() for p in reference.parameters())
+    assert 41e6 <= count < 42e6
