@@ -17,11 +17,21 @@ therefore run with ``auxiliary_loss=False`` (the paper's data path), and its aux
 are made from its own decoder layer outputs (``decoder_hidden_states[1:]``) by its own LayerNorm
 and heads, as the original's ``aux_outputs`` are.
 
-Measured: the largest differences are 0 for the logits and 3e-8 for the boxes; the tolerance is
-``atol=1e-5, rtol=1e-4`` (float32).
+The weights are random with unit gain (``N(0, 1 / fan_in)`` matrices). Larger ones (``N(0, 0.3)``
+everywhere, tried first) saturate the attention and make the queries alike, so that a converter
+swapping the query and key projections of the second decoder layer's self-attention changed the
+logits by only 8e-7 and passed; with these weights the same swap changes them by 0.03 and fails
+(:func:`test_a_converter_that_swaps_queries_and_keys_fails`). The first decoder layer's
+self-attention stays blind to that swap by construction: its queries are zeros, so every value is
+the same bias and any attention weights give the same output.
+
+Measured: the largest differences are 0 for the logits and boxes and 6e-8 in the auxiliary
+outputs; the tolerance is ``atol=1e-5, rtol=1e-4`` (float32).
 """
 
 from __future__ import annotations
+
+import math
 
 import pytest
 import torch
@@ -49,12 +59,18 @@ def pair():
         num_labels=5, dropout=0.0, attention_dropout=0.0, activation_dropout=0.0,
         auxiliary_loss=False)
     reference = transformers.DetrForObjectDetection(config).eval()
-    with torch.no_grad():  # weights far from the initialisation, variances positive
+    with torch.no_grad():  # random weights of unit gain: no attention saturates (see above)
         for key, value in reference.state_dict().items():
             if key.endswith("running_var"):
                 value.uniform_(0.5, 2.0)
+            elif key.endswith("query_position_embeddings.weight"):
+                value.normal_(0.0, 1.0)
+            elif value.ndim >= 2:
+                value.normal_(0.0, 1 / math.sqrt(value[0].numel()))
+            elif "norm" in key and key.endswith("weight"):
+                value.uniform_(0.5, 1.5)
             elif value.is_floating_point():
-                value.normal_(0.0, 0.3)
+                value.normal_(0.0, 0.2)
     model = DETR(num_classes=5, backbone="resnet18", backbone_width=8, **SIZE).eval()
     model.load_state_dict(convert_transformers_state_dict(reference.state_dict()))
     return reference, model
@@ -111,6 +127,24 @@ def test_a_changed_weight_fails_the_comparison(pair, key):
     with torch.no_grad():
         changed.state_dict(keep_vars=True)[key].add_(0.5)
         ours = changed(images)
+    with pytest.raises(AssertionError):
+        assert_same(ours, theirs)
+
+
+def test_a_converter_that_swaps_queries_and_keys_fails(pair):
+    """Queries and keys swapped in the second decoder layer's self-attention (a converter that
+    stacks ``k, q, v``): the comparison fails."""
+    reference, model = pair
+    images = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(4))
+    theirs = reference_outputs(reference, model, images)
+    state = convert_transformers_state_dict(reference.state_dict())
+    key, dim = "transformer.decoder.1.self_attention.self_attn.in_proj_weight", SIZE["hidden_dim"]
+    weight = state[key]
+    state[key] = torch.cat([weight[dim:2 * dim], weight[:dim], weight[2 * dim:]])
+    swapped = DETR(num_classes=5, backbone="resnet18", backbone_width=8, **SIZE).eval()
+    swapped.load_state_dict(state)
+    with torch.no_grad():
+        ours = swapped(images)
     with pytest.raises(AssertionError):
         assert_same(ours, theirs)
 
