@@ -14,7 +14,6 @@ and the network that they train:
 - :mod:`.convert`: ``transformers``' ``DetrForObjectDetection`` weights -> :class:`DETR`.
 """
 
-# the network after the losses: it imports Mask2Former's layers, whose criterion imports the above
 from .convert import convert_transformers_state_dict
 from .hungarian_matcher import HungarianMatcher, check_set_targets, hungarian_assignment
 from .model import DETR
