@@ -120,10 +120,10 @@ def _resnet_head_structure(model: DilatedResNetSegmenter) -> Structure:
                 name = ("1×1 conv" if i == 0 else "image pool" if i == n - 1
                         else f"rate {_rate(branches[i])}")
             kind = "stages" if pooling else "convs"
-            blocks.append(Block(name, (col, i - (n - 1) / 2), module=f"classifier.0.{kind}.{i}"))
+            blocks.append(Block(name, (col, _branch_row(i, n)), module=f"classifier.0.{kind}.{i}"))
             # the branches' maps are concatenated (ASPP then projects them)
             edges += _branch_edges("layer4", name, "PPM" if pooling else "ASPP",
-                                   i - (n - 1) / 2, "concat")
+                                   _branch_row(i, n), "concat")
             names.append(name)
         merged = "PPM" if pooling else "ASPP"
         # the branches hold the pyramid pooling's weights; ASPP adds its projection
@@ -148,6 +148,13 @@ def _resnet_head_structure(model: DilatedResNetSegmenter) -> Structure:
         blocks.append(Block("aux head", (5, aux_row), module="aux_classifier"))
         edges.append(Edge("layer3", "aux head", elbow="vh"))
     return Structure(tuple(blocks), tuple(edges))
+
+
+def _branch_row(i: int, n: int) -> float:
+    """The row of branch ``i`` of ``n`` parallel branches, centred on the main row 0 but never on
+    it (an odd count moves up half a row): a branch drawn on the main row reads as a step of the
+    data path, not as one of the parallel branches."""
+    return i - (n - 1) / 2 - (0.5 if n % 2 else 0.0)
 
 
 def _branch_edges(source: str, branch: str, merge: str, row: float,
@@ -176,8 +183,8 @@ def deeplabv3plus_structure(model: DeepLabV3Plus) -> Structure:
     n = len(aspp.convs)
     for i, branch in enumerate(aspp.convs):
         name = "1×1 conv" if i == 0 else "image pool" if i == n - 1 else f"rate {_rate(branch)}"
-        blocks.append(Block(name, (6, i - (n - 1) / 2), module=f"decoder.aspp.0.convs.{i}"))
-        edges += _branch_edges("layer4", name, "ASPP", i - (n - 1) / 2, "concat")
+        blocks.append(Block(name, (6, _branch_row(i, n)), module=f"decoder.aspp.0.convs.{i}"))
+        edges += _branch_edges("layer4", name, "ASPP", _branch_row(i, n), "concat")
     last = len(model.decoder.aspp) - 1
     after = tuple(f"decoder.aspp.{i}" for i in range(1, last + 1))  # the branches counted above
     blocks += [Block("ASPP", (7, 0), module=f"decoder.aspp.{last}",
