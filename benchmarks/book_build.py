@@ -117,17 +117,19 @@ def time_chapter(name: str, rev: str | None, fast: bool, timeout: int, threads: 
             "slowest_cells": cells[:5]}
 
 
-def time_make_book(fast: bool, jobs: int) -> tuple[float, float, dict[str, float]]:
+def time_make_book(fast: bool, jobs: int, keep: Path | None = None
+                   ) -> tuple[float, float, dict[str, float]]:
     """Wall and CPU seconds (every process of the build) of one ``make book BOOK_JOBS=jobs`` into a
-    temporary BOOK_OUT (which is then removed), and the wall seconds of each chapter's execution
-    as Jupyter Book reports them ("Executed notebook in ... seconds")."""
+    temporary BOOK_OUT (removed afterwards, unless ``keep`` names the BOOK_OUT to build into and
+    keep, e.g. to look at the site), and the wall seconds of each chapter's execution as Jupyter
+    Book reports them ("Executed notebook in ... seconds")."""
     env = dict(os.environ)
     env.pop("MPLBACKEND", None)
     env.pop("SEGEDU_FAST", None)
     env.pop("SOLUTIONS", None)
     if fast:
         env["SEGEDU_FAST"] = "1"
-    out = Path(tempfile.mkdtemp(prefix="book_build_"))
+    out = keep.resolve() if keep else Path(tempfile.mkdtemp(prefix="book_build_"))
     try:
         start, used = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
         result = subprocess.run(["make", "book", f"BOOK_OUT={out}", f"BOOK_JOBS={jobs}"], cwd=ROOT,
@@ -138,7 +140,8 @@ def time_make_book(fast: bool, jobs: int) -> tuple[float, float, dict[str, float
         if result.returncode != 0:
             sys.exit(f"make book failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
     finally:
-        shutil.rmtree(out, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(out, ignore_errors=True)
     executed = {Path(path).name: float(s) for path, s in re.findall(
         r"(\S+\.md): Executed notebook in ([0-9.]+) seconds", result.stdout + result.stderr)}
     return round(seconds, 1), round(cpu, 1), executed
@@ -306,6 +309,8 @@ def main() -> None:
     make.add_argument("--label", required=True)
     make.add_argument("--fast", action="store_true", help="SEGEDU_FAST=1")
     make.add_argument("--jobs", type=int, default=2, help="BOOK_JOBS (default 2, as the Makefile)")
+    make.add_argument("--keep", type=Path, default=None,
+                      help="build into this BOOK_OUT and keep it (default: a temporary folder)")
     report_parser = sub.add_parser("report",
                                    help="rewrite the Markdown table from the stored figures")
     report_parser.add_argument("--add", nargs="*",
@@ -341,7 +346,8 @@ def main() -> None:
             _store(args.json, args.label, "chapters", run)
     elif args.command == "make":
         run = _run_info(args)
-        run["seconds"], run["cpu_seconds"], run["executed"] = time_make_book(args.fast, args.jobs)
+        run["seconds"], run["cpu_seconds"], run["executed"] = time_make_book(args.fast, args.jobs,
+                                                                            args.keep)
         run["jobs"] = args.jobs
         run["load_end"] = _load()
         print(f"make book: {run['seconds']:.1f} s", flush=True)
