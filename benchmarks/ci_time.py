@@ -29,9 +29,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# (phase, regular expression of the first line that belongs to it), in the order they happen.
+# (phase, regular expression of the first line that belongs to it), in the order they happen; the
+# first phase starts with the run.
 PHASES = [
-    ("system packages (chromium, bubblewrap)", re.compile(r"^")),
+    ("system packages (chromium, bubblewrap)", None),
     ("virtual environment", re.compile(r"-m venv \.venv")),
     ("pip install of the lock", re.compile(r"-m pip install .*-c constraints\.txt")),
     ("ruff", re.compile(r"-m ruff check")),
@@ -67,12 +68,12 @@ def run_ci(clone: Path) -> tuple[int, list[tuple[float, str]]]:
 
 def phases(lines: list[tuple[float, str]]) -> list[tuple[str, float]]:
     """Seconds of each phase that was seen, cut at the first line of the next one."""
-    starts: list[tuple[str, float]] = []
+    starts: list[tuple[str, float]] = [(PHASES[0][0], 0.0)]  # the first phase starts at once
     index = 0
-    for name, pattern in PHASES:
+    for name, pattern in PHASES[1:]:
         for j in range(index, len(lines)):
             if pattern.search(lines[j][1]):
-                starts.append((name, lines[j][0] if starts else 0.0))
+                starts.append((name, lines[j][0]))
                 index = j + 1
                 break
     ends = [t for _, t in starts[1:]] + [lines[-1][0]]
@@ -95,7 +96,24 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repo", type=Path, default=ROOT)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "ci_time.md")
+    parser.add_argument("--from-log", type=Path, default=None,
+                        help="rewrite the report from the output that an earlier run printed "
+                             "(its stamped lines) instead of running CI; give --commit, --status "
+                             "and --load of that run")
+    parser.add_argument("--commit", default=None)
+    parser.add_argument("--status", type=int, default=0)
+    parser.add_argument("--load", type=float, nargs=6, default=None,
+                        help="the load averages at the start and at the end (6 numbers)")
     args = parser.parse_args(argv)
+    if args.from_log:
+        stamped = re.compile(r"^\s*([0-9]+\.[0-9])  (.*)$")
+        lines = [(float(m.group(1)), m.group(2)) for m in map(stamped.match,
+                 args.from_log.read_text(encoding="utf8").splitlines()) if m]
+        lines.append((lines[-1][0], ""))
+        commit, status = args.commit, args.status
+        load_start, load_end = args.load[:3], args.load[3:]
+        when = datetime.fromtimestamp(args.from_log.stat().st_mtime, UTC)  # the run's end
+        return write_report(args.out, commit, status, lines, load_start, load_end, when)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=args.repo,
                             capture_output=True, text=True, check=True).stdout.strip()
     load_start = os.getloadavg()
@@ -105,12 +123,19 @@ def main(argv: list[str] | None = None) -> int:
                        check=True)
         status, lines = run_ci(clone)
     load_end = os.getloadavg()
+    return write_report(args.out, commit, status, lines, load_start, load_end,
+                        datetime.now(UTC))
+
+
+def write_report(out: Path, commit: str, status: int, lines: list[tuple[float, str]],
+                 load_start, load_end, when: datetime) -> int:
+    """Write the Markdown report of one run; return its exit status."""
     total = lines[-1][0]
     report = [
         "# Time of CI (`bash .ci/run` on a fresh clone)",
         "",
         f"Written by `benchmarks/ci_time.py` (its docstring says how). Commit {commit}, "
-        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {cpu()}, Python {platform.python_version()}. "
+        f"{when:%Y-%m-%d %H:%M} UTC, {cpu()}, Python {platform.python_version()}. "
         f"Load average (1, 5, 15 min) at the start {[round(x, 2) for x in load_start]}, at the end "
         f"{[round(x, 2) for x in load_end]}. Exit status of `.ci/run`: {status}.",
         "",
@@ -127,8 +152,8 @@ def main(argv: list[str] | None = None) -> int:
         "```",
         "",
     ]
-    args.out.write_text("\n".join(report), encoding="utf8")
-    print(f"wrote {args.out}")
+    out.write_text("\n".join(report), encoding="utf8")
+    print(f"wrote {out}")
     return status
 
 
