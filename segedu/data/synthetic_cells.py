@@ -16,6 +16,12 @@ function), uneven illumination, shot noise and read noise.
 Item ``index`` depends only on ``(seed, index)``; the layout is drawn in coordinates relative to
 the image, so the same item at another size shows the same nuclei.
 
+Across machines: the labels of an item (semantic map, masks, instance map, boxes, labels) and its
+layout are identical for a ``(seed, index)`` on every x86-64 CPU; the float image agrees within
+1e-6 (numpy and PyTorch pick SIMD kernels by CPU, AVX2 or AVX-512, and their last bits
+differ; one ULP of 1.0 is 1.2e-7). ``tests/data/test_synthetic_digest.py`` pins both, and
+``tests/test_cross_dispatch.py`` reruns them under the AVX2 dispatch.
+
 :func:`touching_pairs` lists the pairs of labels that touch (4-neighbourhood), and
 ``SyntheticCells.nuclei(index)`` the nuclei as they were placed (centre, radius, harmonics).
 """
