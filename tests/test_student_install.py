@@ -14,6 +14,7 @@ dependency; on the student install it stopped with ``ModuleNotFoundError: No mod
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -122,6 +123,5 @@ def test_a_notebook_that_needs_a_dev_package_fails_here(tmp_path, monkeypatch):
 
 
 def _base_env() -> dict[str, str]:
-    import os
-
+    """This process's environment without a finder's variables left from another test."""
     return {k: v for k, v in os.environ.items() if not k.startswith("SEGEDU_NOT_INSTALLED")}

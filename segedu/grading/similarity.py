@@ -37,12 +37,12 @@ from pathlib import Path
 
 from .answers import parse_cell
 from .gradebook import write_atomic
+from .notebook import CODE_MARK
 
 __all__ = ["SimilarPair", "FILE", "normalised", "todo_cells", "similar_answers", "write_similar",
            "read_similar"]
 
 FILE = "similar_answers.csv"
-TODO_MARK = "# YOUR CODE HERE"
 _COLUMNS = ["todo", "first", "second", "group", "same_as_solution", "fingerprint"]
 
 
@@ -124,7 +124,7 @@ def normalised(source: str) -> str | None:
 def todo_cells(lab) -> list[str]:
     """The ids of the lab's TODO cells (code cells with ``# YOUR CODE HERE``), in order."""
     return [c.get("id") for c in lab.cells
-            if c.cell_type == "code" and TODO_MARK in c.source and c.get("id")]
+            if c.cell_type == "code" and CODE_MARK in c.source and c.get("id")]
 
 
 def similar_answers(submissions: Mapping[str, object], lab, solution=None) -> list[SimilarPair]:
