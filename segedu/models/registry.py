@@ -9,16 +9,26 @@ by name and loads its weights:
   checks the file's SHA-256 against the first digits in its name where the name carries them
   (torchvision's files); DINO's and SAM's file names carry none, so their downloads are not
   checked;
-- ``weights="zoo"``: segedu's own small checkpoint trained on its synthetic scenes
-  (:mod:`segedu.zoo`), with the model built as it was trained;
+- ``weights="zoo"`` (or another registered source): trained weights served by a package that
+  stands on the models, with the model built as it was trained. The registry knows sources only
+  by name: a package registers one with :func:`register_weights`, and declares it under the
+  ``segedu.weights`` entry-point group so that the registry can import it on first use
+  (segedu's ``pyproject.toml`` declares ``zoo = "segedu.zoo"``). No module of
+  :mod:`segedu.models` imports the zoo;
 - ``weights=<path>``: a local checkpoint, either a bare ``state_dict`` or a dict with a
   ``"state_dict"`` (or ``"model"``) entry, loaded strictly (every key must match).
+
+An official checkpoint published in another library's names (HuggingFace ``transformers``'
+``model.safetensors``) is registered with a ``convert`` function that maps its state dict to
+segedu's; the file is read with ``safetensors`` when its name ends in ``.safetensors``, with
+``torch.load`` otherwise.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -29,20 +39,32 @@ from torch import nn
 __all__ = [
     "register_model", "get_model", "list_models", "model_family", "load_weights",
     "official_state_dict", "official_file", "official_url", "official_models",
-    "imagenet_state_dict",
+    "imagenet_state_dict", "register_weights", "weights_sources",
 ]
 
 _BUILDERS: dict[str, Callable[..., nn.Module]] = {}
 _OFFICIAL: dict[str, Callable[[], str]] = {}
+_CONVERT: dict[str, Callable[[Mapping[str, torch.Tensor]], dict[str, torch.Tensor]]] = {}
+# a source of trained weights: name -> (the build arguments it was trained with, its state dict)
+WeightsSource = Callable[[str], tuple[dict[str, Any], dict[str, torch.Tensor]]]
+_SOURCES: dict[str, WeightsSource] = {}
+ENTRY_POINTS = "segedu.weights"
 
 
 def register_model(
-    name: str, *, official: Callable[[], str] | None = None
+    name: str,
+    *,
+    official: Callable[[], str] | None = None,
+    convert: Callable[[Mapping[str, torch.Tensor]], dict[str, torch.Tensor]] | None = None,
 ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     """Decorator: make ``builder(**kwargs) -> nn.Module`` available as ``get_model(name)``.
 
-    ``official()`` returns the address of the original checkpoint, when there is one.
+    ``official()`` returns the address of the original checkpoint, when there is one;
+    ``convert(state_dict)`` maps that checkpoint's names to segedu's, when they differ (the
+    HuggingFace ports; each family's ``convert.py``, tested against the port's own state dict).
     """
+    if convert is not None and official is None:
+        raise ValueError(f"{name!r}: convert is for an official checkpoint; give official too")
 
     def decorate(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in _BUILDERS:
@@ -50,9 +72,43 @@ def register_model(
         _BUILDERS[name] = builder
         if official is not None:
             _OFFICIAL[name] = official
+        if convert is not None:
+            _CONVERT[name] = convert
         return builder
 
     return decorate
+
+
+def register_weights(source: str, serve: WeightsSource) -> None:
+    """Make ``get_model(name, weights=source)`` load trained weights from ``serve``.
+
+    ``serve(name)`` returns the keyword arguments model ``name`` was trained with and its state
+    dict, or raises ``ValueError`` naming what it has. A package that stands on the models
+    (:mod:`segedu.zoo`) calls this when it is imported.
+    """
+    if not isinstance(source, str) or not source or source == "official":
+        raise ValueError(f"a weights source needs a name other than 'official', got {source!r}")
+    if source in _SOURCES and _SOURCES[source] is not serve:
+        raise ValueError(f"a weights source named {source!r} is already registered")
+    _SOURCES[source] = serve
+
+
+def weights_sources() -> list[str]:
+    """The names of the weights sources declared (entry points) or registered, sorted."""
+    from importlib.metadata import entry_points
+
+    return sorted(set(_SOURCES) | {ep.name for ep in entry_points(group=ENTRY_POINTS)})
+
+
+def _weights_source(source: str) -> WeightsSource | None:
+    """The source registered as ``source``, importing the package that declares it under the
+    ``segedu.weights`` entry points on first use; None when nothing declares it."""
+    if source not in _SOURCES:
+        from importlib.metadata import entry_points
+
+        for point in entry_points(group=ENTRY_POINTS, name=source):
+            importlib.import_module(point.value.split(":")[0])  # registers on import
+    return _SOURCES.get(source)
 
 
 def list_models() -> list[str]:
@@ -123,8 +179,15 @@ def official_url(name: str) -> str:
 
 def official_file(name: str) -> Path:
     """Where model ``name``'s official checkpoint is cached: ``segedu.config.cache_dir() /
-    "checkpoints" / <the file's name in its URL>``, whether or not it is there yet."""
-    return _checkpoints() / os.path.basename(urlparse(official_url(name)).path)
+    "checkpoints" / <the file's name in its URL>``, whether or not it is there yet. A
+    HuggingFace Hub file (``https://huggingface.co/<owner>/<repo>/resolve/<rev>/<file>``, every
+    repository's file being called ``model.safetensors``) is cached as
+    ``<owner>--<repo>--<file>``."""
+    url = urlparse(official_url(name))
+    parts = url.path.strip("/").split("/")
+    if url.netloc == "huggingface.co" and len(parts) >= 5 and parts[2] == "resolve":
+        return _checkpoints() / "--".join([parts[0], parts[1], *parts[4:]])
+    return _checkpoints() / os.path.basename(url.path)
 
 
 def _checkpoints() -> Path:
@@ -158,7 +221,29 @@ def official_state_dict(name: str) -> dict[str, torch.Tensor]:
     :class:`~segedu.data.download.DownloadError`, whose one-line message names the model and the
     URL (and which Jupyter shows as that one line).
     """
-    return _hub_state_dict(official_url(name), f"the official {name} checkpoint")
+    url = official_url(name)
+    what = f"the official {name} checkpoint"
+    if url.endswith(".safetensors"):
+        state = _safetensors_state_dict(url, official_file(name), what)
+    else:
+        state = _hub_state_dict(url, what)
+    return _CONVERT[name](state) if name in _CONVERT else state
+
+
+def _safetensors_state_dict(url: str, file: Path, what: str) -> dict[str, torch.Tensor]:
+    """Download ``url`` once into ``file`` (``torch.hub``'s download, written whole or not at
+    all) and read it with ``safetensors``; errors as :func:`_hub_state_dict`'s."""
+    from ..data.online import download_errors
+
+    try:
+        from safetensors.torch import load_file
+    except ImportError:
+        raise ImportError(f"{what} is a .safetensors file: `pip install safetensors`") from None
+    if not file.is_file():
+        file.parent.mkdir(parents=True, exist_ok=True)
+        with download_errors(what, [url]):
+            torch.hub.download_url_to_file(url, str(file), progress=True)
+    return load_file(str(file), device="cpu")
 
 
 def imagenet_state_dict(backbone: str) -> dict[str, torch.Tensor]:
@@ -185,23 +270,27 @@ def get_model(name: str, *, weights: str | os.PathLike | None = None, **kwargs: 
     module's docstring)."""
     if name not in _BUILDERS:
         raise ValueError(f"unknown model {name!r}; known models: {', '.join(list_models())}")
-    if weights == "zoo":  # built as it was trained (kwargs may only repeat those arguments)
-        from ..zoo import ZOO, zoo_state_dict
-
-        state = zoo_state_dict(name)
-        fixed = ZOO[name].kwargs
+    if weights is None:
+        return _BUILDERS[name](**kwargs)
+    if weights == "official":
+        model = _BUILDERS[name](**kwargs)
+        model.load_state_dict(official_state_dict(name))
+        return model
+    source = _weights_source(weights) if isinstance(weights, str) else None
+    if source is not None:  # built as it was trained (kwargs may only repeat those arguments)
+        fixed, state = source(name)
         clash = {k: v for k, v in kwargs.items() if k in fixed and fixed[k] != v}
         if clash:
             raise ValueError(
-                f"the zoo's {name!r} was trained with {fixed}; it cannot be built with {clash}"
+                f"the {weights}'s {name!r} was trained with {fixed}; "
+                f"it cannot be built with {clash}"
             )
         model = _BUILDERS[name](**{**fixed, **kwargs})
         model.load_state_dict(state)
         return model
-    model = _BUILDERS[name](**kwargs)
-    if weights is None:
-        return model
-    if weights == "official":
-        model.load_state_dict(official_state_dict(name))
-        return model
-    return load_weights(model, weights)
+    if isinstance(weights, str) and os.sep not in weights and not Path(weights).exists():
+        raise ValueError(
+            f"weights={weights!r} is neither a checkpoint file nor a source of weights; "
+            f"give None, 'official', one of {weights_sources()} or a file's path"
+        )
+    return load_weights(_BUILDERS[name](**kwargs), weights)

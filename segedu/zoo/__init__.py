@@ -25,9 +25,10 @@ from typing import Any
 
 import torch
 
+from ..models.registry import register_weights
 from .float16 import load_float32
 
-__all__ = ["Task", "ZooEntry", "ZOO", "zoo_state_dict", "FOLDER"]
+__all__ = ["Task", "ZooEntry", "ZOO", "zoo_state_dict", "serve", "FOLDER"]
 
 FOLDER = Path(__file__).parent / "checkpoints"
 
@@ -163,3 +164,15 @@ def zoo_state_dict(name: str) -> dict[str, torch.Tensor]:
         raise FileNotFoundError(f"{path} is missing: reproduce it with "
                                 f"`python -m segedu.zoo.train {name}`")
     return load_float32(path)
+
+
+def serve(name: str) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """The build arguments and float32 state dict of zoo model ``name``: what
+    ``get_model(name, weights="zoo")`` loads (the zoo registers itself as the registry's
+    ``"zoo"`` source when it is imported; ``pyproject.toml`` declares it as a ``segedu.weights``
+    entry point so that the registry imports it by that name)."""
+    state = zoo_state_dict(name)
+    return dict(ZOO[name].kwargs), state
+
+
+register_weights("zoo", serve)
