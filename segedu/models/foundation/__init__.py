@@ -2,10 +2,12 @@
 
 - :mod:`.dino`: ``dino_vits16``, ``dino_vitb16`` and ``dino_vit_tiny``; DINO's self-distillation and
   k-means / PCA on patch features (Caron et al. 2021);
+- :mod:`.dinov2`: ``dinov2_vits14`` ... ``dinov2_vitg14_reg``, the DINOv2 ViT with LayerScale and
+  optional registers (Oquab et al. 2023; Darcet et al. 2024);
 - :mod:`.sam`: ``sam_vit_b``, ``sam_vit_l``, ``sam_vit_h`` and ``sam_tiny``, the predictor and the
   automatic mask generator (Kirillov et al. 2023).
 """
 
-from . import dino, sam
+from . import dino, dinov2, sam
 
-__all__ = ["dino", "sam"]
+__all__ = ["dino", "dinov2", "sam"]

@@ -14,9 +14,14 @@ For tokens :math:`X \in \mathbb{R}^{T \times D}` and each head :math:`h = 1..H` 
 
 The three projections are one linear layer ``qkv (D -> 3D)`` whose output is read as
 ``(3, H, d)``, and ``W^o`` is ``proj``: the layout and names of timm's and DINO's ``Attention``,
-so their weights load as they are. timm computes the same function with the fused
-``F.scaled_dot_product_attention`` (equal up to rounding); DINO writes it out as here and also
-returns ``A``. Dropout on ``A`` and on the output (0 in DINO's pretraining) is left out.
+so their weights load as they are. An optional ``attention_mask`` restricts which keys a query
+reads, with the convention of ``F.scaled_dot_product_attention``: a bool mask is True where a
+query may attend, a float mask is added to the logits before the softmax (EoMT's masked
+attention passes ``-1e9`` where a query may not attend).
+
+timm computes the same function with the fused ``F.scaled_dot_product_attention`` (equal up to
+rounding); DINO writes it out as here and also returns ``A``. Dropout on ``A`` and on the output (0
+in DINO's pretraining) is left out.
 """
 
 from __future__ import annotations
@@ -54,13 +59,22 @@ class Attention(nn.Module):
         return qkv[0], qkv[1], qkv[2]
 
     def forward(
-        self, x: torch.Tensor, *, return_attention: bool = False
+        self, x: torch.Tensor, *, return_attention: bool = False,
+        attention_mask: torch.Tensor | None = None,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """``attention_mask``: ``None``, or a bool or float tensor that broadcasts to
+        ``(B, H, T, T)`` (see the module docstring)."""
         b, t, dim = x.shape
         # 1. queries, keys, values per head: (B, H, T, d) each
         q, k, v = self.qkv_heads(x)
         # 2. scaled dot products of every query with every key: (B, H, T, T)
         logits = (q * self.scale) @ k.transpose(-2, -1)
+        # 2b. optional mask: forbidden keys get -inf (bool) or the mask is added (float)
+        if attention_mask is not None:
+            if attention_mask.dtype == torch.bool:
+                logits = logits.masked_fill(~attention_mask, float("-inf"))
+            else:
+                logits = logits + attention_mask
         # 3. softmax over the keys: each row of the attention map sums to 1
         attention = logits.softmax(dim=-1)
         # 4. each token takes the attention-weighted mean of the values: (B, H, T, d)

@@ -5,7 +5,7 @@ images and 16-pixel patches) plus one for the class token. For another image siz
 is viewed as an image ``(D, 14, 14)``, resized bicubically to the new grid ``(h, w)``, and
 flattened again; the class token's embedding is kept as it is.
 
-Two conventions exist, and they give different numbers (by up to ~0.5 on unit-variance random
+Three conventions exist, and they give different numbers (by up to ~0.5 on unit-variance random
 embeddings enlarged from 14 x 14 to 20 x 24):
 
 - ``mode="dino"`` (the default, DINO's ``VisionTransformer.interpolate_pos_encoding``,
@@ -22,8 +22,15 @@ embeddings enlarged from 14 x 14 to 20 x 24):
   ``dynamic_img_size=True``): ``F.interpolate`` to ``size=(h, w)`` with ``antialias=True``, which in
   PyTorch selects the separable anti-aliased kernel with PIL's bicubic (``a = -0.5``), even when
   enlarging. timm also casts to float32 for the interpolation (we keep the input's dtype).
+- ``mode="transformers"`` (transformers' ``Dinov2Embeddings.interpolate_pos_encoding``, used by
+  :mod:`segedu.models.foundation.dinov2`): ``F.interpolate`` to ``size=(h, w)``, plain bicubic
+  (``a = -0.75``), no anti-aliasing and no ``+ 0.1``. transformers' DINOv2 *with registers*
+  interpolates as ``"timm"`` does (``antialias=True``). Both cast to float32 first, which their
+  callers do.
 
-Both are tested: ``"dino"`` against a transcription of DINO's function, ``"timm"`` against timm's.
+Each is tested: ``"dino"`` against a transcription of DINO's function, ``"timm"`` against timm's,
+``"transformers"`` (and ``"timm"`` again) against transformers' DINOv2 models
+(``tests/models/foundation/dinov2``).
 """
 
 from __future__ import annotations
@@ -35,7 +42,7 @@ import torch.nn.functional as F
 
 __all__ = ["interpolate_pos_embed", "POS_EMBED_MODES"]
 
-POS_EMBED_MODES = ("dino", "timm")
+POS_EMBED_MODES = ("dino", "timm", "transformers")
 
 
 def interpolate_pos_embed(
@@ -51,7 +58,7 @@ def interpolate_pos_embed(
         pos_embed: class token's embedding followed by the ``N0`` patch embeddings (row-major).
         grid_size: the new patch grid ``(h, w)``.
         old_grid_size: the grid of ``pos_embed``; ``None`` means square, ``sqrt(N0)`` per side.
-        mode: ``"dino"`` or ``"timm"`` (see the module docstring).
+        mode: ``"dino"``, ``"timm"`` or ``"transformers"`` (see the module docstring).
     """
     if mode not in POS_EMBED_MODES:
         raise ValueError(f"mode must be one of {POS_EMBED_MODES}, got {mode!r}")
@@ -80,8 +87,9 @@ def interpolate_pos_embed(
     if mode == "dino":
         grid = F.interpolate(grid, scale_factor=((h + 0.1) / gh, (w + 0.1) / gw), mode="bicubic",
                              align_corners=False)
-    else:
-        grid = F.interpolate(grid, size=(h, w), mode="bicubic", align_corners=False, antialias=True)
+    else:  # "timm" (anti-aliased) or "transformers" (plain): resized to exactly (h, w)
+        grid = F.interpolate(grid, size=(h, w), mode="bicubic", align_corners=False,
+                             antialias=mode == "timm")
     if grid.shape[-2:] != (h, w):  # cannot happen with the + 0.1, checked as DINO does
         raise RuntimeError(f"interpolation gave a {tuple(grid.shape[-2:])} grid instead of "
                            f"{(h, w)}")
