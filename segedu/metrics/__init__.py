@@ -13,8 +13,14 @@ Each class has ``reset()``, ``update(pred, target)`` (scores ``(N, C, ...)`` or 
 ``(N, ...)``), ``compute()`` and ``states()``; the ``*_from_confusion`` functions compute the same
 figures from a matrix you already have. :func:`matching` compares two instance label images
 (StarDist's object matching).
+
+Surface metrics compare outlines of binary masks (2-D or 3-D, with pixel spacing), per image:
+:func:`hausdorff_distance` (the maximum, or HD95 with ``percentile=95``),
+:func:`average_symmetric_surface_distance`, :func:`normalized_surface_dice`
+(``surface_distance.py``, as MONAI), and :func:`boundary_iou` (Cheng et al. 2021).
 """
 
+from .boundary_iou import boundary_band, boundary_iou
 from .confusion_matrix import ConfusionMatrix, confusion_matrix
 from .dice import DiceScore, dice_from_confusion, dice_per_class, dice_score
 from .iou import (
@@ -31,6 +37,13 @@ from .matching import matching
 from .mean_average_precision import MeanAveragePrecision, mean_average_precision
 from .panoptic_quality import PanopticQuality, panoptic_quality, panoptic_quality_coco
 from .pixel_accuracy import PixelAccuracy, pixel_accuracy, pixel_accuracy_from_confusion
+from .surface_distance import (
+    average_symmetric_surface_distance,
+    hausdorff_distance,
+    normalized_surface_dice,
+    surface_distances,
+    surface_pixels,
+)
 
 __all__ = [
     "confusion_matrix",
@@ -56,4 +69,11 @@ __all__ = [
     "panoptic_quality",
     "PanopticQuality",
     "panoptic_quality_coco",
+    "surface_pixels",
+    "surface_distances",
+    "hausdorff_distance",
+    "average_symmetric_surface_distance",
+    "normalized_surface_dice",
+    "boundary_band",
+    "boundary_iou",
 ]

@@ -7,6 +7,9 @@ These helpers refuse such input with a message that names the problem.
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 import torch
 
 __all__ = [
@@ -19,6 +22,7 @@ __all__ = [
     "_labels_from_scores",
     "_check_confusion",
     "_unscored_classes",
+    "_as_binary_masks",
 ]
 
 
@@ -127,3 +131,27 @@ def _unscored_classes(cm: torch.Tensor, ignore_index: int | None) -> torch.Tenso
     if ignore_index is not None and 0 <= ignore_index < cm.shape[0]:
         unscored[ignore_index] = True  # its target pixels were all dropped: not scored
     return unscored
+
+
+def _as_binary_masks(name: str, masks: Any) -> np.ndarray:
+    """A bool numpy array from a tensor or array of bool or 0/1 integers; errors name the
+    problem."""
+    if isinstance(masks, torch.Tensor):
+        masks = masks.detach().cpu().numpy()
+    if not isinstance(masks, np.ndarray):
+        raise TypeError(
+            f"{name} must be a tensor or numpy array of masks, got {type(masks).__name__}"
+        )
+    if masks.dtype == np.bool_:
+        return masks
+    if not np.issubdtype(masks.dtype, np.integer):
+        raise TypeError(
+            f"{name} must hold a binary mask (bool or 0/1 integers), got {masks.dtype}; "
+            "threshold probabilities first, e.g. probs > 0.5"
+        )
+    if masks.size and (masks.min() < 0 or masks.max() > 1):
+        raise ValueError(
+            f"{name} must hold a binary mask (0/1), got values in [{masks.min()}, {masks.max()}]; "
+            "for a label map pass (labels == c) for the class c you want"
+        )
+    return masks.astype(bool)
