@@ -1,5 +1,7 @@
 """Foundation models: features and promptable masks learnt at scale (Part V).
 
+- :mod:`.clipseg`: ``clipseg_rd64`` and ``clipseg_tiny``, CLIPSeg's masks for text or image
+  prompts (Lüddecke & Ecker 2022);
 - :mod:`.dino`: ``dino_vits16``, ``dino_vitb16`` and ``dino_vit_tiny``; DINO's self-distillation and
   k-means / PCA on patch features (Caron et al. 2021);
 - :mod:`.dinov2`: ``dinov2_vits14`` ... ``dinov2_vitg14_reg``, the DINOv2 ViT with LayerScale and
@@ -8,6 +10,6 @@
   automatic mask generator (Kirillov et al. 2023).
 """
 
-from . import dino, dinov2, sam
+from . import clipseg, dino, dinov2, sam
 
-__all__ = ["dino", "dinov2", "sam"]
+__all__ = ["clipseg", "dino", "dinov2", "sam"]

@@ -23,7 +23,8 @@ embeddings enlarged from 14 x 14 to 20 x 24):
   PyTorch selects the separable anti-aliased kernel with PIL's bicubic (``a = -0.5``), even when
   enlarging. timm also casts to float32 for the interpolation (we keep the input's dtype).
 - ``mode="transformers"`` (transformers' ``Dinov2Embeddings.interpolate_pos_encoding``, used by
-  :mod:`segedu.models.foundation.dinov2`): ``F.interpolate`` to ``size=(h, w)``, plain bicubic
+  :mod:`segedu.models.foundation.dinov2`, and ``CLIPSegVisionEmbeddings``', used by
+  :mod:`segedu.models.foundation.clipseg`): ``F.interpolate`` to ``size=(h, w)``, plain bicubic
   (``a = -0.75``), no anti-aliasing and no ``+ 0.1``. transformers' DINOv2 *with registers*
   interpolates as ``"timm"`` does (``antialias=True``). Both cast to float32 first, which their
   callers do.

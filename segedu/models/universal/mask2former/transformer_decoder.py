@@ -69,7 +69,7 @@ def _xavier_matrices(module: nn.Module) -> None:
 
 class SelfAttentionLayer(nn.Module):
     """Queries attend to each other: ``x = LayerNorm(x + MHA(x + pos, x + pos, x))``,
-    ``(B, Q, C)``."""
+    ``(B, Q, C)``; without ``query_pos`` (CLIPSeg's decoder), ``LayerNorm(x + MHA(x, x, x))``."""
 
     def __init__(self, *, dim: int, num_heads: int) -> None:
         super().__init__()
@@ -77,8 +77,9 @@ class SelfAttentionLayer(nn.Module):
         self.norm = nn.LayerNorm(dim)
         _xavier_matrices(self)
 
-    def forward(self, x: torch.Tensor, query_pos: torch.Tensor) -> torch.Tensor:
-        q = k = x + query_pos  # positions steer who attends to whom; the values are the features
+    def forward(self, x: torch.Tensor, query_pos: torch.Tensor | None) -> torch.Tensor:
+        # positions steer who attends to whom; the values are the features
+        q = k = x if query_pos is None else x + query_pos
         return self.norm(x + self.self_attn(q, k, value=x, need_weights=False)[0])
 
 
