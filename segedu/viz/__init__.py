@@ -12,6 +12,7 @@
   anchors of a few positions (:func:`draw_anchor_grid`);
 - ``grid.py``: figures (:func:`show_grid`, :func:`show_sample`);
 - ``pr_curve.py``: COCO precision-recall curves (:func:`plot_precision_recall`);
+- ``reliability.py``: reliability diagrams of calibration (:func:`reliability_diagram`);
 - ``predictions.py``: label maps in colour (:func:`colorize`) and several models' predictions
   next to the ground truth (:func:`show_predictions`);
 - ``conv_grid.py``: the input pixels that feed one output pixel of a dilated and of a
@@ -55,6 +56,7 @@ from .pr_curve import plot_precision_recall
 from .predictions import colorize, show_predictions
 from .rays import draw_star_rays
 from .receptive_field import ReceptiveFieldDrawing, draw_receptive_field
+from .reliability import reliability_diagram
 from .roi_sampling import RoiSampling, draw_roi_sampling
 from .set_matching import SetMatching, draw_set_matching
 from .unpooling import MaxUnpooling, draw_max_unpooling
@@ -77,6 +79,7 @@ __all__ = [
     "show_grid",
     "show_sample",
     "plot_precision_recall",
+    "reliability_diagram",
     "colorize",
     "show_predictions",
     "draw_roi_sampling",
