@@ -12,7 +12,8 @@ to ``{"out": logits (N, K, H, W)}``, plus ``"aux"`` when built with an auxiliary
   (Ronneberger et al. 2015; Çiçek et al. 2016);
 - :mod:`.unet_resnet`: ``unet_resnet`` (a ResNet encoder);
 - :mod:`.pspnet`: ``pspnet_resnet50`` and ``pspnet`` (Zhao et al. 2017);
-- :mod:`.deeplabv3plus`: ``deeplabv3plus`` (Chen et al. 2018).
+- :mod:`.deeplabv3plus`: ``deeplabv3plus`` (Chen et al. 2018);
+- :mod:`.segformer`: ``segformer_b0`` ... ``segformer_b5`` and ``segformer_tiny`` (Xie et al. 2021).
 """
 
 from . import (
@@ -22,6 +23,7 @@ from . import (
     fcn_vgg,
     heads,
     pspnet,
+    segformer,
     segnet,
     unet,
     unet3d,
@@ -35,6 +37,7 @@ __all__ = [
     "fcn_vgg",
     "heads",
     "pspnet",
+    "segformer",
     "segnet",
     "unet",
     "unet3d",
