@@ -57,6 +57,7 @@ CASES = {
                                  head_channels=16), _image(48)),
     "deeplabv3plus": lambda: (get_model("deeplabv3plus", num_classes=4, backbone="resnet18",
                                          backbone_width=8, decoder_channels=16), _image(64)),
+    "segformer_tiny": lambda: (get_model("segformer_tiny", num_classes=4), _image(64)),
     "yolo_grid": lambda: (get_model("yolo_grid", grid_size=2, num_classes=3), _image(64)),
     "maskrcnn_resnet_fpn": lambda: (get_model("maskrcnn_resnet_fpn", min_size=64, max_size=64,
                                               rpn_post_nms_top_n_test=20),

@@ -13,7 +13,9 @@ recorded later by running the model. Layouts per family:
   a bus from the levels to the heads) and **stages** for the detectors behind it (RPN, RoI heads);
 - **three parts** for SAM (image encoder, prompt encoder, mask decoder);
 - DETR's ResNet in a row, its transformer below it, where the position code and the object
-  queries enter (:func:`detr_structure`).
+  queries enter (:func:`detr_structure`);
+- SegFormer's four encoder stages in a row, each one's map projected by the decoder's per-pixel
+  MLP in a column beside them, all four fused (:func:`segformer_structure`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from ..models.semantic.fcn_resnet import DilatedResNetSegmenter
 from ..models.semantic.fcn_vgg import FCN
 from ..models.semantic.heads import ASPP
 from ..models.semantic.pspnet import PyramidPoolingModule
+from ..models.semantic.segformer import Segformer
 from ..models.semantic.segnet import SegNet
 from ..models.semantic.unet import UNet
 from ..models.top_down.detection.generalized_rcnn import GeneralizedRCNN
@@ -197,6 +200,32 @@ def deeplabv3plus_structure(model: DeepLabV3Plus) -> Structure:
               Edge("ASPP", "fuse", elbow="hv"),
               Edge("fuse", "classifier"), Edge("classifier", "scores")]
     return Structure(tuple(blocks), tuple(edges))
+
+
+def segformer_structure(model: Segformer) -> Structure:
+    """SegFormer: the Mix Transformer's stages in a row (each an overlapping patch embedding and
+    its blocks, halving the resolution); the all-MLP decoder beside them: a per-pixel linear
+    layer for each stage's map (deepest on top, tokens ``(h w, D)``), all four up-sampled and
+    fused by a 1x1 convolution, then the classifier; the scores up-sampled to the image."""
+    n = len(model.encoder.stages)
+    stages = [f"stage {i + 1}" for i in range(n)]
+    mlps = [f"MLP {i + 1}" for i in range(n)]
+    blocks = [Block("image", (0, 0), module="encoder", read="input", pick=(0,))]
+    blocks += [Block(name, (i + 1, 0), module=f"encoder.stages.{i}")
+               for i, name in enumerate(stages)]
+    blocks += [Block(name, (n + 1, n - 1 - i), module=f"decode_head.projections.{i}")
+               for i, name in enumerate(mlps)]
+    blocks += [Block("fuse", (n + 2, (n - 1) / 2), module="decode_head.fuse",
+                     params=("decode_head.fuse", "decode_head.norm")),
+               Block("classifier", (n + 3, (n - 1) / 2), module="decode_head.classifier"),
+               Block("scores", (n + 4, (n - 1) / 2), module="", pick=("out",))]
+    edges = _chain(["image", *stages])
+    edges += [Edge(stage, mlp, elbow=None if i == n - 1 else "vh")
+              for i, (stage, mlp) in enumerate(zip(stages, mlps, strict=True))]
+    edges += [Edge("fuse", "classifier"), Edge("classifier", "scores")]
+    groups = (("Mix Transformer encoder", tuple(stages)),
+              ("all-MLP decoder", (*mlps, "fuse", "classifier")))
+    return Structure(tuple(blocks), tuple(edges), (Bus(tuple(mlps), ("fuse",)),), groups)
 
 
 def unet_structure(model: UNet, prefix: str = "", *, head: bool = True) -> Structure:
@@ -541,6 +570,7 @@ def resnet_structure(model: ResNet) -> Structure:
 
 _STRUCTURES = [
     (FCN, fcn_vgg_structure), (DeepLabV3Plus, deeplabv3plus_structure),
+    (Segformer, segformer_structure),
     (DilatedResNetSegmenter, _resnet_head_structure), (SegNet, segnet_structure),
     (UNet, unet_structure), (YoloGrid, yolo_grid_structure), (GeneralizedRCNN, rcnn_structure),
     (Yolact, yolact_structure), (StarDist, stardist_structure), (Cellpose, cellpose_structure),
