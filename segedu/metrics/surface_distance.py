@@ -11,12 +11,13 @@ lists of distances:
    touches the border has a surface there too (:func:`surface_pixels`).
 2. **Distances.** For each pixel of :math:`\partial P`, the Euclidean distance, in physical units
    (``spacing`` per axis, e.g. millimetres), to the nearest pixel of :math:`\partial T`; and for
-   each pixel of :math:`\partial T` to the nearest of :math:`\partial P`. Each list comes from one
-   Euclidean distance transform,
-   ``scipy.ndimage.distance_transform_edt(~surface, sampling=spacing)``, computed only inside
-   the bounding box of the two masks (the nearest surface pixel of either mask always lies
-   inside it), read at the other mask's surface pixels
-   (:func:`surface_distances`).
+   each pixel of :math:`\partial T` to the nearest of :math:`\partial P`
+   (:func:`surface_distances`). The textbook way is a Euclidean distance transform of the other
+   surface, ``scipy.ndimage.distance_transform_edt(~surface, sampling=spacing)``, read at this
+   surface's pixels (the lab does it that way); segedu asks a KD-tree
+   (``scipy.spatial.cKDTree``) over the other surface's pixel coordinates times ``spacing``
+   for the nearest one: the same exact distances, with work that grows with the number of
+   surface pixels rather than with the volume.
 3. **Summaries.** With :math:`d_{PT}` the distances from :math:`\partial P` to :math:`\partial T`
    and :math:`d_{TP}` the other way round:
 
@@ -72,7 +73,8 @@ References and their conventions:
 - ``monai.metrics.compute_hausdorff_distance(percentile=None | 95)``,
   ``compute_average_surface_distance(symmetric=True)`` and ``compute_surface_dice`` with their
   default ``distance_metric="euclidean"`` and ``use_subvoxels=False`` give the same figures
-  (tested), up to float32 rounding: MONAI measures with a KD-tree in float64 and returns float32.
+  (tested), up to float32 rounding: MONAI also measures with a KD-tree on the CPU, in float64,
+  and returns float32.
   Its surfaces are the same (``get_mask_edges``: scipy's binary erosion after cropping to the
   masks' bounding box padded by one empty pixel).
 - MONAI's ``percentile=0`` (falsy) returns the maximum; segedu's returns the 0th percentile, the
@@ -89,7 +91,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy import ndimage
+from scipy.spatial import cKDTree
 
 from ._checks import _as_binary_masks
 
@@ -148,8 +150,17 @@ def surface_pixels(mask: Any) -> np.ndarray:
         counted as background. A one-pixel object is its own surface.
     """
     mask = _as_binary_masks("mask", mask)
-    # erode with the cross (face neighbours); border_value=0: the image edge is background
-    return mask & ~ndimage.binary_erosion(mask, border_value=0)
+    # a pixel is interior when it and its 2 * ndim face neighbours are all in the mask; the
+    # padding makes the outside of the image background (this is scipy's binary_erosion with
+    # its default cross and border_value=0, written with shifted views: several times faster)
+    padded = np.pad(mask, 1)
+    interior = mask.copy()
+    for axis in range(mask.ndim):
+        for start in (0, 2):  # the neighbour before and the one after along this axis
+            view = [slice(1, -1)] * mask.ndim
+            view[axis] = slice(start, start + mask.shape[axis])
+            interior &= padded[tuple(view)]
+    return mask & ~interior
 
 
 def _bounding_box(mask: np.ndarray) -> tuple[slice, ...]:
@@ -162,13 +173,14 @@ def _bounding_box(mask: np.ndarray) -> tuple[slice, ...]:
     return tuple(box)
 
 
-def _distances_to(surface_from: np.ndarray, surface_to: np.ndarray, spacing) -> np.ndarray:
-    """Distance from each pixel of ``surface_from`` to the nearest pixel of ``surface_to``."""
-    if not surface_to.any():  # nothing to measure to: infinitely far
-        return np.full(int(surface_from.sum()), np.inf)
-    # the distance transform gives each pixel its distance to the nearest zero: the surface's pixels
-    distance = ndimage.distance_transform_edt(~surface_to, sampling=spacing)
-    return distance[surface_from]
+def _distances_to(points_from: np.ndarray, points_to: np.ndarray) -> np.ndarray:
+    """Distance from each point of ``points_from`` ``(n, ndim)`` to the nearest of ``points_to``."""
+    if not len(points_to):  # nothing to measure to: infinitely far
+        return np.full(len(points_from), np.inf)
+    if not len(points_from):
+        return np.zeros(0)
+    # a KD-tree over the other surface answers "nearest point?" for all points at once
+    return cKDTree(points_to).query(points_from)[0]
 
 
 def surface_distances(
@@ -197,16 +209,16 @@ def surface_distances(
     union = pred | target
     if not union.any():
         return np.zeros(0), np.zeros(0)
-    # 1. crop both masks to the box around them: every distance we need lies inside it
+    # 1. crop both masks to the box around them (less work; distances do not change)
     box = _bounding_box(union)
     pred, target = pred[box], target[box]
     # 2. the two surfaces (a pixel on the box's edge borders the outside: surface if in the mask)
-    surface_pred, surface_target = surface_pixels(pred), surface_pixels(target)
-    # 3. one distance transform per direction, read at the other surface's pixels
-    return (
-        _distances_to(surface_pred, surface_target, spacing),
-        _distances_to(surface_target, surface_pred, spacing),
-    )
+    # 3. their pixel coordinates in physical units: index times spacing, per axis
+    scale = np.asarray(spacing)
+    points_pred = np.argwhere(surface_pixels(pred)) * scale
+    points_target = np.argwhere(surface_pixels(target)) * scale
+    # 4. each surface pixel's distance to the nearest pixel of the other surface
+    return _distances_to(points_pred, points_target), _distances_to(points_target, points_pred)
 
 
 def _per_image(pred: Any, target: Any, spacing, summary) -> torch.Tensor:

@@ -2,10 +2,11 @@
 transcription of its authors' code and the paper's definition on worked cases.
 
 MONAI (``monai.metrics``, default ``distance_metric="euclidean"``, ``use_subvoxels=False``) is the
-reference: it measures with a KD-tree over the surface pixels and returns float32, segedu with
-scipy's distance transform in float64, hence ``rtol=1e-6``. The batches hold random smooth blobs
-with anisotropic spacing and, in the same batch, the edge cases: an empty prediction, an empty
-target, both empty, one-pixel objects and objects cut by the image border.
+reference: it returns float32, segedu float64, hence ``rtol=1e-6``. Both find the nearest surface
+pixel with a KD-tree; the distance-transform way that the lab teaches is tested equal too. The
+batches hold random smooth blobs with anisotropic spacing and, in the same batch, the edge cases:
+an empty prediction, an empty target, both empty, one-pixel objects and objects cut by the image
+border.
 
 One deliberate difference: HD95 with exactly one empty mask. MONAI returns ``nan`` there, because
 ``torch.quantile`` interpolates between two infinite distances (inf - inf = nan), which makes a
@@ -202,6 +203,23 @@ def test_surface_of_an_object_cut_by_the_border():
     inner = np.zeros_like(cube)
     inner[2, 2, 2] = True
     np.testing.assert_array_equal(surface_pixels(cube), cube & ~inner)
+
+
+def test_surfaces_and_distances_equal_the_textbook_way(case):
+    """surface_pixels is scipy's binary erosion (cross, border 0) removed from the mask; the
+    distances are those of a Euclidean distance transform of the other surface with
+    sampling=spacing, read at this surface's pixels (in np.argwhere order)."""
+    pred, target, spacing, _, _ = case
+    for i in (0, 1, 7, 8, 9):
+        p, t = pred[i], target[i]
+        surface_p = p & ~ndimage.binary_erosion(p, border_value=0)
+        surface_t = t & ~ndimage.binary_erosion(t, border_value=0)
+        np.testing.assert_array_equal(surface_pixels(p), surface_p)
+        d_pt, d_tp = surface_distances(p, t, spacing=spacing)
+        edt_t = ndimage.distance_transform_edt(~surface_t, sampling=spacing)
+        edt_p = ndimage.distance_transform_edt(~surface_p, sampling=spacing)
+        np.testing.assert_allclose(d_pt, edt_t[surface_p], rtol=1e-12)
+        np.testing.assert_allclose(d_tp, edt_p[surface_t], rtol=1e-12)
 
 
 # --------------------------------------------------------------------------- Boundary IoU
