@@ -1,7 +1,8 @@
 """The synthetic generators draw the same items for a seed, release after release, on every CPU.
 
 The zoo's checkpoints, the cards' scores and the labs' expected outputs are all computed on items
-of ``SyntheticScenes`` and ``SyntheticCells``; a faster generator must draw the same items. What
+of ``SyntheticScenes``, ``SyntheticCells`` and ``SyntheticVideos``; a faster generator must draw the
+same items. What
 "the same" means is the generators' promise across machines (their module docstrings):
 
 - **labels are identical**: every integer target (semantic map, masks, instance map, panoptic map,
@@ -20,6 +21,15 @@ this file pinned sha256 digests of the raw image bytes. They broke on an AVX2-on
 about 1.2 % of the cells' pixels, every label identical), and on this project's AVX-512 machine
 with the packages that pip resolved on 2026-11-25 all six broke, for aec758c's code as for
 today's: the bytes depend on more than the code. No test pins raw float bytes now.
+
+The video cases (``video_*``) were added on 2026-11-25 by ``python
+tests/data/test_synthetic_digest.py --add video_64 video_48x80_fast`` (which pins new cases and
+leaves the others as they are) from the first version of ``SyntheticVideos``; no older version
+exists to derive them from, so their labels were checked independently before they were pinned,
+and are rechecked by ``tests/data/test_synthetic_video.py``: each frame's instance map equals the
+one painted from the clip's layout with shapes rasterised by matplotlib, the layout follows the
+promised motion (constant speed, turn and spin), frame 0 equals the (pinned) ``SyntheticScenes``
+item of the same seed, and unoccluded shapes have their analytic area.
 ``tests/test_cross_dispatch.py`` reruns this file under the AVX2 dispatch.
 """
 
@@ -34,7 +44,7 @@ import numpy as np
 import pytest
 import torch
 
-from segedu.data import SyntheticCells, SyntheticScenes
+from segedu.data import SyntheticCells, SyntheticScenes, SyntheticVideos
 
 REFERENCE = Path(__file__).with_name("synthetic_reference.json")
 
@@ -57,6 +67,13 @@ CASES = {
         range(4),
     ),
     "cells_512": (lambda: SyntheticCells(size=512, length=2, seed=2), range(1)),
+    "video_64": (lambda: SyntheticVideos(size=64, frames=6, length=4, seed=0), range(3)),
+    "video_48x80_fast": (
+        lambda: SyntheticVideos(size=(48, 80), frames=8, length=3, seed=2, min_objects=3,
+                                max_objects=6, thing_probs=(0.2, 0.4, 0.4), speed=(0.05, 0.12),
+                                max_turn=0.4),
+        range(2),
+    ),
 }
 
 
@@ -75,8 +92,10 @@ def label_arrays(target: dict) -> dict[str, np.ndarray]:
 def layout_values(dataset, index: int) -> list[float]:
     """What was drawn before occlusion, flattened to floats, in drawing order."""
     values: list[float] = []
-    if isinstance(dataset, SyntheticScenes):
-        for obj in dataset.layout(index):
+    if isinstance(dataset, (SyntheticScenes, SyntheticVideos)):
+        # a clip's layout is one scene layout per frame
+        frames = dataset.layout(index)
+        for obj in frames if isinstance(dataset, SyntheticScenes) else sum(frames, []):
             values += [obj.label, *obj.center, obj.radius, *obj.color, obj.instance_id]
             if obj.vertices is not None:
                 values += np.asarray(obj.vertices, dtype=np.float64).ravel().tolist()
@@ -88,7 +107,9 @@ def layout_values(dataset, index: int) -> list[float]:
 
 
 def block_means(image: np.ndarray, grid: int = 8) -> np.ndarray:
-    """(C, grid, grid) means of the image's blocks (rows and columns split as evenly as can be)."""
+    """(C, grid, grid) means of the image's blocks (rows and columns split as evenly as can be);
+    a video ``(T, 3, H, W)`` counts as ``3 T`` channels."""
+    image = image.reshape(-1, *image.shape[-2:])
     rows = np.array_split(np.arange(image.shape[1]), grid)
     cols = np.array_split(np.arange(image.shape[2]), grid)
     image = image.astype(np.float64)
@@ -160,3 +181,12 @@ def test_the_pins_see_a_change_of_one_label_or_a_faint_image_change():
 if __name__ == "__main__" and sys.argv[1:] == ["--write"]:
     REFERENCE.write_text(json.dumps({case: fingerprint(case) for case in sorted(CASES)}) + "\n")
     print(f"wrote {REFERENCE}")
+elif __name__ == "__main__" and sys.argv[1:2] == ["--add"]:
+    # pin new cases, leaving every existing pin as it is
+    pins = _reference()
+    for case in sys.argv[2:]:
+        if case in pins:
+            raise SystemExit(f"{case} is pinned already; --add never rewrites a pin")
+        pins[case] = fingerprint(case)
+    REFERENCE.write_text(json.dumps({case: pins[case] for case in sorted(pins)}) + "\n")
+    print(f"added {sys.argv[2:]} to {REFERENCE}")
