@@ -2,12 +2,16 @@
 
 DETR's box head (Carion et al., ECCV 2020), Mask2Former's mask embedding (Cheng et al., CVPR 2022)
 and SAM's hypernetworks and IoU head (Kirillov et al., ICCV 2023) all use this ``MLP``; its
-``layers.{i}.weight``/``bias`` keys are theirs, so their checkpoints load unchanged.
+``layers.{i}.weight``/``bias`` keys are theirs, so their checkpoints load unchanged. EoMT's mask
+head (Kerssies et al., CVPR 2025) is the same three-layer MLP with GELU instead of ReLU
+(``activation=F.gelu``).
 (The transformer block's feed-forward network is :class:`segedu.nn.vit.mlp.Mlp`, timm's ``fc1``,
 GELU, ``fc2``.)
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -27,6 +31,8 @@ class MLP(nn.Module):
         num_layers: number of linear layers (at least 1; with 1, ``hidden_dim`` is unused).
         sigmoid_output: apply a sigmoid to the output (segment-anything's option; no head of
             SAM's turns it on).
+        activation: the function between the layers (``F.relu``; EoMT's mask head:
+            ``F.gelu``, the exact erf GELU).
     """
 
     def __init__(
@@ -37,6 +43,7 @@ class MLP(nn.Module):
         output_dim: int,
         num_layers: int,
         sigmoid_output: bool = False,
+        activation: Callable[[torch.Tensor], torch.Tensor] = F.relu,
     ) -> None:
         super().__init__()
         if num_layers < 1:
@@ -45,10 +52,11 @@ class MLP(nn.Module):
         dims_out = [hidden_dim] * (num_layers - 1) + [output_dim]
         self.layers = nn.ModuleList(nn.Linear(i, o) for i, o in zip(dims_in, dims_out, strict=True))
         self.sigmoid_output = sigmoid_output
+        self.activation = activation
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for i, layer in enumerate(self.layers):
             x = layer(x)
-            if i < len(self.layers) - 1:  # ReLU between layers, not after the last
-                x = F.relu(x)
+            if i < len(self.layers) - 1:  # ReLU (or GELU) between layers, not after the last
+                x = self.activation(x)
         return torch.sigmoid(x) if self.sigmoid_output else x

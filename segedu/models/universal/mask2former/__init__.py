@@ -20,7 +20,9 @@ One concept per module:
 - :mod:`.criterion`: the set loss (class CE with a weak no-object class, mask BCE and Dice on
   sampled points) on every decoder layer;
 - :mod:`.inference`: semantic, instance and panoptic inference from the queries (the
-  methods of :class:`Mask2Former`, from :class:`.inference.QueryInference`).
+  methods of :class:`Mask2Former`, from :class:`.inference.QueryInference`);
+- :mod:`.query_training`: ``targets``, ``loss`` and ``total_loss`` of a model trained with the
+  set criterion (Mask2Former's and EoMT's, from :class:`.query_training.QueryTraining`).
 """
 
 from . import (
@@ -36,6 +38,7 @@ from . import (
     pixel_decoder,
     point_sampling,
     position_encoding,
+    query_training,
     transformer_decoder,
 )
 from .backbone import build_backbone
@@ -50,6 +53,7 @@ from .ms_deform_attn import MSDeformAttn, multi_scale_deformable_attention
 from .pixel_decoder import MSDeformAttnPixelDecoder
 from .point_sampling import point_sample, sample_uncertain_points
 from .position_encoding import PositionEmbeddingSine
+from .query_training import QueryTraining
 from .transformer_decoder import MultiScaleMaskedTransformerDecoder
 
 __all__ = [
@@ -64,6 +68,6 @@ __all__ = [
     "PositionEmbeddingSine", "MultiScaleMaskedTransformerDecoder",
     "criterion", "inference", "matcher", "point_sampling", "MaskSetCriterion",
     "MaskHungarianMatcher",
-    "QueryInference", "point_sample",
+    "QueryInference", "QueryTraining", "query_training", "point_sample",
     "sample_uncertain_points",
 ]

@@ -33,9 +33,9 @@ from ....data.statistics import IMAGENET_MEAN, IMAGENET_STD
 from ...registry import register_model
 from ..base import UniversalModel, check_image_batch
 from .backbone import build_backbone
-from .criterion import MaskSetCriterion
 from .inference import QueryInference
 from .pixel_decoder import MSDeformAttnPixelDecoder
+from .query_training import QueryTraining
 from .transformer_decoder import MultiScaleMaskedTransformerDecoder
 
 __all__ = ["Mask2Former", "Mask2FormerHead", "mask2former", "mask2former_resnet50"]
@@ -56,11 +56,12 @@ class Mask2FormerHead(nn.Module):
         return self.predictor(multi_scale_features, mask_features)
 
 
-class Mask2Former(QueryInference, UniversalModel):
+class Mask2Former(QueryInference, QueryTraining, UniversalModel):
     """Mask2Former with a ResNet backbone (see the module docstring); a
-    :class:`~segedu.models.universal.base.UniversalModel`: :meth:`targets` gives the segments of
-    a panoptic map, :meth:`loss` is :class:`.MaskSetCriterion`'s and ``postprocess`` the
-    readouts of :class:`.inference.QueryInference`.
+    :class:`~segedu.models.universal.base.UniversalModel`: ``targets`` gives the segments of
+    a panoptic map and ``loss`` is :class:`.MaskSetCriterion`'s (both from
+    :class:`.query_training.QueryTraining`), ``postprocess`` the readouts of
+    :class:`.inference.QueryInference`.
 
     Args (keyword-only):
         num_classes: ``K`` object/stuff classes, *without* "no object" (the class head has
@@ -133,37 +134,6 @@ class Mask2Former(QueryInference, UniversalModel):
         for aux in outputs["aux_outputs"]:
             aux["pred_masks"] = aux["pred_masks"][..., :h, :w]
         return outputs
-
-
-    def targets(self, target: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The segments of one image's panoptic ground truth ``(H, W, 2)`` int64
-        ``(category_id, instance_id)``: ``labels`` ``(M,)`` int64 and ``masks`` ``(M, H, W)`` bool,
-        one per ``(category, instance)`` pair whose category is one of the model's ``0 ..
-        num_classes - 1`` (others are void), sorted by instance id then category: the stuff
-        segments (instance 0) first, then the things in instance order."""
-        _, _, pairs, masks = self.panoptic_segments(
-            target, lambda category, _: (category >= 0) & (category < self.num_classes))
-        return {"labels": pairs[:, 1].clone(), "masks": masks}
-
-    def loss(self, outputs: dict, targets: list[dict[str, torch.Tensor]]
-             ) -> dict[str, torch.Tensor]:
-        """The unweighted losses of :class:`.MaskSetCriterion` (``num_classes`` the model's, the
-        ``criterion`` options of the constructor) of ``forward``'s outputs against one
-        :meth:`targets` dict per image; :meth:`total_loss` weights and adds them."""
-        return self._criterion(outputs["pred_logits"].device)(outputs, targets)
-
-    def total_loss(self, losses: dict[str, torch.Tensor]) -> torch.Tensor:
-        """:meth:`.MaskSetCriterion.total`: the losses weighted (class 2, mask 5, Dice 5) and
-        added."""
-        return self._criterion(next(iter(losses.values())).device).total(losses)
-
-    def _criterion(self, device: torch.device) -> MaskSetCriterion:
-        # built on demand and kept out of the module's state dict (checkpoints stay unchanged)
-        criterion = self.__dict__.get("_set_criterion")
-        if criterion is None:
-            criterion = MaskSetCriterion(num_classes=self.num_classes, **self.criterion_options)
-            self.__dict__["_set_criterion"] = criterion
-        return criterion.to(device)
 
 
 @register_model("mask2former")
