@@ -15,6 +15,7 @@ matplotlib.use("Agg")
 from matplotlib import pyplot as plt  # noqa: E402
 
 from segedu.models import get_model  # noqa: E402
+from segedu.models.foundation.dinov2 import LinearProbe  # noqa: E402
 from segedu.models.universal.detr import DETR  # noqa: E402
 from segedu.viz import architecture, draw_architecture, record_architecture  # noqa: E402
 from segedu.viz.diagram import format_shape  # noqa: E402
@@ -70,6 +71,11 @@ CASES = {
     "mask2former": lambda: (get_model("mask2former"), _image(64)),
     "detr": lambda: (_detr(), _image(64)),
     "dino_vit_tiny": lambda: (get_model("dino_vit_tiny"), _image(32)),
+    "dinov2_vits14_reg": lambda: (get_model("dinov2_vits14_reg", embed_dim=32, depth=2,
+                                            num_heads=2, img_size=56), _image(42)),
+    "dinov2_linear_probe": lambda: (LinearProbe(backbone=get_model(
+        "dinov2_vits14", embed_dim=32, depth=2, num_heads=2, img_size=56), num_classes=4,
+        layers=2), _image(40)),
     "sam_tiny": _sam_click,
 }
 

@@ -15,7 +15,9 @@ recorded later by running the model. Layouts per family:
 - DETR's ResNet in a row, its transformer below it, where the position code and the object
   queries enter (:func:`detr_structure`);
 - SegFormer's four encoder stages in a row, each one's map projected by the decoder's per-pixel
-  MLP in a column beside them, all four fused (:func:`segformer_structure`).
+  MLP in a column beside them, all four fused (:func:`segformer_structure`);
+- DINOv2's ViT with its class token, positions and registers entering (:func:`dinov2_structure`),
+  and the linear probe on its frozen patch tokens (:func:`linear_probe_structure`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from torch import nn
 from ..models.bottom_up.cellpose.model import Cellpose
 from ..models.bottom_up.spatial_embedding.model import SpatialEmbedding
 from ..models.bottom_up.stardist.model import StarDist
+from ..models.foundation.dinov2 import Dinov2, LinearProbe
 from ..models.foundation.sam.sam import Sam
 from ..models.semantic.deeplabv3plus import DeepLabV3Plus
 from ..models.semantic.fcn_resnet import DilatedResNetSegmenter
@@ -561,6 +564,44 @@ def vit_structure(model: VisionTransformer) -> Structure:
     return Structure(tuple(blocks), tuple(edges))
 
 
+def dinov2_structure(model: Dinov2) -> Structure:
+    """DINOv2: patch embedding; the class token and the interpolated positions enter (the mask
+    token, used only in training, is counted with them); the registers, when there are any, join
+    after the positions; the blocks with LayerScale at one resolution; the final norm."""
+    n, registers = len(model.blocks), model.num_register_tokens
+    blocks = [Block("image", (0, 0), module="embeddings.patch_embed", read="input", pick=(0,)),
+              Block("patch embed", (1, 0), module="embeddings.patch_embed"),
+              Block("class + positions", (2, -1), parameter="embeddings.pos_embed",
+                    params=("embeddings.pos_embed", "embeddings.cls_token",
+                            "embeddings.mask_token")),
+              Block("tokens", (2, 0), module="embeddings", params=()),
+              Block(f"{n} blocks", (3, 0), module=f"blocks.{n - 1}", params=("blocks",)),
+              Block("norm", (4, 0), module="norm")]
+    edges = [Edge("image", "patch embed"), Edge("patch embed", "tokens"),
+             Edge("class + positions", "tokens", "enter"), Edge("tokens", f"{n} blocks"),
+             Edge(f"{n} blocks", "norm")]
+    if registers:
+        blocks.append(Block(f"{registers} registers", (2, 1),
+                            parameter="embeddings.register_tokens",
+                            params=("embeddings.register_tokens",)))
+        edges.append(Edge(f"{registers} registers", "tokens", "enter"))
+    return Structure(tuple(blocks), tuple(edges))
+
+
+def linear_probe_structure(model: LinearProbe) -> Structure:
+    """The linear probe: the frozen ViT's normalised tokens, the patch tokens on their grid (the
+    last ``layers`` blocks' concatenated), one linear classifier per patch (BatchNorm, 1x1
+    convolution), bilinear up-sampling to the image."""
+    n = len(model.backbone.blocks)
+    blocks = [Block("image", (0, 0), module="", read="input", pick=(0,)),
+              Block(f"frozen ViT, {n} blocks", (1, 0), module="backbone.norm",
+                    params=("backbone",)),
+              Block("patch grid", (2, 0), module="head", read="input", pick=(0,)),
+              Block("BN + 1x1 conv", (3, 0), module="head"),
+              Block("upsampled logits", (4, 0), module="", pick=("out",))]
+    return Structure(tuple(blocks), tuple(_chain([b.name for b in blocks])))
+
+
 def resnet_structure(model: ResNet) -> Structure:
     """A ResNet: the stem and the four stages, each halving the resolution (or dilating)."""
     blocks = [Block("image", (0, 0), module="conv1", read="input", pick=(0,))]
@@ -577,6 +618,7 @@ _STRUCTURES = [
     (SpatialEmbedding, spatial_embedding_structure), (Mask2Former, mask2former_structure),
     (DETR, detr_structure),
     (Sam, sam_structure), (VisionTransformer, vit_structure), (ResNet, resnet_structure),
+    (Dinov2, dinov2_structure), (LinearProbe, linear_probe_structure),
 ]
 
 

@@ -10,7 +10,9 @@ One concept per module:
   interpolated positions;
 - :mod:`.model`: :class:`Dinov2`, the backbone;
 - :mod:`.convert`: :func:`convert_dinov2_state_dict`, transformers' names -> segedu's;
-- :mod:`.build`: the registered ``dinov2_vit{s,b,l,g}14`` and ``dinov2_vit{s,b,l,g}14_reg``.
+- :mod:`.build`: the registered ``dinov2_vit{s,b,l,g}14`` and ``dinov2_vit{s,b,l,g}14_reg``;
+- :mod:`.linear_probe`: :class:`LinearProbe`, DINOv2's linear segmentation probe on frozen patch
+  tokens (trained and scored on the synthetic scenes by :mod:`segedu.zoo.linear_probe`).
 """
 
 from . import build
@@ -30,6 +32,7 @@ from .build import (
 from .convert import convert_dinov2_state_dict
 from .embeddings import Dinov2Embeddings
 from .layer_scale import LayerScale
+from .linear_probe import LinearProbe
 from .model import Dinov2
 from .swiglu import SwiGLUFFN, swiglu_hidden_features
 
@@ -40,6 +43,7 @@ __all__ = [
     "Dinov2Block",
     "Dinov2Embeddings",
     "Dinov2",
+    "LinearProbe",
     "convert_dinov2_state_dict",
     "build",
     "HF_REPOS",
