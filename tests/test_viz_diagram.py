@@ -77,6 +77,7 @@ CASES = {
         "dinov2_vits14", embed_dim=32, depth=2, num_heads=2, img_size=56), num_classes=4,
         layers=2), _image(40)),
     "sam_tiny": _sam_click,
+    "clipseg_tiny": lambda: (get_model("clipseg_tiny"), (_image(64), torch.tensor([[1, 3, 15]]))),
 }
 
 

@@ -146,8 +146,8 @@ class CLIPSeg(nn.Module):
                              f"{tuple(conditional_embeddings.shape)}")
         return conditional_embeddings
 
-    def forward(self, images: torch.Tensor, *, input_ids: torch.Tensor | None = None,
-                attention_mask: torch.Tensor | None = None,
+    def forward(self, images: torch.Tensor, input_ids: torch.Tensor | None = None,
+                attention_mask: torch.Tensor | None = None, *,
                 conditional_images: torch.Tensor | None = None,
                 conditional_embeddings: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """Images ``(B, 3, H, W)`` and one prompt per image -> ``{"logits": (B, H, W),
@@ -167,8 +167,8 @@ class CLIPSeg(nn.Module):
         logits = self.decoder(activations, condition, grid)
         return {"logits": logits, "conditional_embeddings": condition}
 
-    def logits_per_prompt(self, images: torch.Tensor, *, input_ids: torch.Tensor | None = None,
-                          attention_mask: torch.Tensor | None = None,
+    def logits_per_prompt(self, images: torch.Tensor, input_ids: torch.Tensor | None = None,
+                          attention_mask: torch.Tensor | None = None, *,
                           conditional_images: torch.Tensor | None = None,
                           conditional_embeddings: torch.Tensor | None = None) -> torch.Tensor:
         """Every image with every prompt: images ``(B, 3, H, W)``, ``K`` prompts -> logits
@@ -204,13 +204,13 @@ def clipseg_rd64(**overrides) -> CLIPSeg:
     return _build(CLIPSegConfig(), overrides)
 
 
-# the zoo's: 128 x 128 scenes, 8-pixel patches (16 x 16 tokens; the plain up-sampling, which
-# enlarges by p = 8: the refined one would by (p / 4)^2 = 4), a toy word vocabulary
-TINY = CLIPSegConfig(img_size=128, patch_size=8, vision_width=96, vision_depth=4,
-                     vision_heads=4, vision_mlp_dim=192, vocab_size=16, context_length=8,
+# the zoo's: 128 x 128 scenes, 16-pixel patches (8 x 8 tokens) and rd64's refined decoder, as
+# the published model; a toy word vocabulary of at most 16 ids
+TINY = CLIPSegConfig(img_size=128, patch_size=16, vision_width=128, vision_depth=4,
+                     vision_heads=4, vision_mlp_dim=256, vocab_size=16, context_length=8,
                      text_width=64, text_depth=2, text_heads=4, text_mlp_dim=128, embed_dim=64,
-                     extract_layers=(1, 2, 3), reduce_dim=48, decoder_heads=4,
-                     decoder_mlp_dim=96, refined=False)
+                     extract_layers=(1, 2, 3), reduce_dim=64, decoder_heads=4,
+                     decoder_mlp_dim=128, refined=True)
 
 
 @register_model("clipseg_tiny")
