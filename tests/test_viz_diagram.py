@@ -70,6 +70,8 @@ CASES = {
     "spatial_embedding": lambda: (get_model("spatial_embedding"), _image(32, 1)),
     "mask2former": lambda: (get_model("mask2former"), _image(64)),
     "detr": lambda: (_detr(), _image(64)),
+    "eomt": lambda: (get_model("eomt", image_size=32, dim=24, depth=3, num_heads=2,
+                               num_register_tokens=2, num_queries=4), _image(32)),
     "dino_vit_tiny": lambda: (get_model("dino_vit_tiny"), _image(32)),
     "dinov2_vits14_reg": lambda: (get_model("dinov2_vits14_reg", embed_dim=32, depth=2,
                                             num_heads=2, img_size=56), _image(42)),
