@@ -18,6 +18,10 @@ Surface metrics compare outlines of binary masks (2-D or 3-D, with pixel spacing
 :func:`hausdorff_distance` (the maximum, or HD95 with ``percentile=95``),
 :func:`average_symmetric_surface_distance`, :func:`normalized_surface_dice`
 (``surface_distance.py``, as MONAI), and :func:`boundary_iou` (Cheng et al. 2021).
+
+Video object segmentation (``video.py``, as DAVIS 2017's evaluation): :func:`j_and_f` scores a
+clip of id maps with the region similarity :func:`region_similarity` (J) and the boundary
+F-measure :func:`boundary_f_measure` (F), and :class:`JAndF` accumulates over clips.
 """
 
 from .boundary_iou import boundary_band, boundary_iou
@@ -43,6 +47,15 @@ from .surface_distance import (
     normalized_surface_dice,
     surface_distances,
     surface_pixels,
+)
+from .video import (
+    JAndF,
+    boundary_f_measure,
+    boundary_map,
+    boundary_tolerance,
+    davis_statistics,
+    j_and_f,
+    region_similarity,
 )
 
 __all__ = [
@@ -76,4 +89,11 @@ __all__ = [
     "normalized_surface_dice",
     "boundary_band",
     "boundary_iou",
+    "region_similarity",
+    "boundary_map",
+    "boundary_tolerance",
+    "boundary_f_measure",
+    "davis_statistics",
+    "j_and_f",
+    "JAndF",
 ]
