@@ -43,8 +43,8 @@ Where the DAVIS code differs from the papers, segedu follows the code:
   given) nor the last one: ``skip_first_and_last=True`` does the same, ``False`` scores all.
 - The objects are the ids ``1..max`` of the first true frame in DAVIS; segedu takes the ids that
   occur in the first true frame (the same on DAVIS, where every object shows in frame 0), or the
-  ``object_ids`` you pass. Ids of the prediction that are no such object are an error, as in
-  DAVIS.
+  ``object_ids`` you pass (``davisinteractive``'s ``batched_jaccard`` takes every id of the
+  whole clip). Ids of the prediction that are no such object are an error, as in DAVIS.
 
 Where segedu differs from the code: the decay's cut indices are ``uint8`` in DAVIS, which wraps
 around for clips of more than 256 scored frames; segedu's do not. DAVIS 2017 also reads void

@@ -1,9 +1,13 @@
 """J&F of DAVIS: worked cases counted by hand, two independent boundary F implementations, and the
 DAVIS conventions for empty masks, objects that leave the frame, the statistics and the frames.
 
-The reference package (``davisinteractive``, or the ``davis2017-evaluation`` repository) does not
-install here (its setup needs Cython and it is not on PyPI as a wheel), so the reference is its
-published definition, transcribed below in two ways that share no code with segedu:
+No reference installs here: ``davisinteractive`` needs Cython to build (``pip download
+davisinteractive --no-binary :all:`` fails while generating its metadata, 2026-11-25), and DAVIS
+2017's evaluation (github.com/davisvideochallenge/davis2017-evaluation) is no package. Both were
+read (``davisinteractive/metrics/jaccard.py``; ``davis2017/metrics.py``, ``utils.py``,
+``evaluation.py``): the same ``seg2bmap``, ``f_measure`` and J. So the reference is that
+definition, on cases counted by hand and transcribed below in two ways that share no code with
+segedu:
 
 - :func:`_f_by_distance`: the boundary as "the 2 x 2 block of a pixel and its east, south and
   south-east neighbours is not uniform" (with the image's last row and column repeated outwards,
