@@ -7,9 +7,11 @@
 - :mod:`.dinov2`: ``dinov2_vits14`` ... ``dinov2_vitg14_reg``, the DINOv2 ViT with LayerScale and
   optional registers (Oquab et al. 2023; Darcet et al. 2024);
 - :mod:`.sam`: ``sam_vit_b``, ``sam_vit_l``, ``sam_vit_h`` and ``sam_tiny``, the predictor and the
-  automatic mask generator (Kirillov et al. 2023).
+  automatic mask generator (Kirillov et al. 2023);
+- :mod:`.sam2`: ``sam2_hiera_tiny`` and ``sam2_slim``, SAM 2's memory for video: prompt any frame,
+  propagate (Ravi et al. 2024).
 """
 
-from . import clipseg, dino, dinov2, sam
+from . import clipseg, dino, dinov2, sam, sam2
 
-__all__ = ["clipseg", "dino", "dinov2", "sam"]
+__all__ = ["clipseg", "dino", "dinov2", "sam", "sam2"]
