@@ -15,13 +15,16 @@ targets and scores them the way the panoptic papers do.
   (:func:`segedu.metrics.panoptic_quality`, panopticapi's rules), with PQ of things and of stuff.
 - **Training**: Panoptic FPN as the instance models (:func:`train_fpn`:
   :func:`segedu.zoo.instances.train_detection` on its own targets); Mask2Former with
-  its set criterion (:func:`train_set_prediction`, :func:`train_mask2former`).
+  its set criterion (:func:`train_set_prediction`, :func:`train_mask2former`), and EoMT with
+  the same recipe, its masked attention annealed by the model itself (``model.anneal``).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader
@@ -162,21 +165,29 @@ def train_fpn(config: PanopticFPNConfig) -> torch.nn.Module:
 class Mask2FormerConfig(TrainConfig):
     """:class:`~segedu.zoo.recipe.TrainConfig` plus ``scenes`` (training scenes, seed 0),
     ``test_scenes`` (held-out scenes scored), ``num_points`` (points sampled per mask by the
-    criterion) and ``warmup`` (warm-up steps from 1 % of ``lr``)."""
+    criterion), ``warmup`` (warm-up steps from 1 % of ``lr``) and ``save_every`` (steps between
+    two writes of the resume file :attr:`resume_path`, from which a stopped run continues)."""
 
     tasks = (Task.SET_PREDICTION,)
-    positive = ("scenes", "test_scenes", "num_points")
+    positive = ("scenes", "test_scenes", "num_points", "save_every")
 
     scenes: int = 8000
     test_scenes: int = TEST_SCENES
     num_points: int = 1024
     warmup: int = 300
+    save_every: int = 100
+
+    @property
+    def resume_path(self) -> Path:
+        """``out / <model>_resume.pt``: weights, optimizer, schedule, step and random state of
+        an unfinished run (removed when the run ends)."""
+        return self.out / f"{self.entry.model}_resume.pt"
 
 
 def train_mask2former(model: torch.nn.Module, config: Mask2FormerConfig, device: torch.device,
                       log: Callable[[str], None] = print) -> dict[str, float]:
-    """Train a Mask2Former on ``config.scenes`` synthetic scenes (seed 0) with its set criterion,
-    through :func:`segedu.engine.train_steps`.
+    """Train a Mask2Former (or another model of the set criterion: EoMT) on ``config.scenes``
+    synthetic scenes (seed 0) with its set criterion, through :func:`segedu.engine.train_steps`.
 
     The paper's recipe (Cheng et al., "Masked-attention Mask Transformer for Universal Image
     Segmentation", CVPR 2022) where it applies:
@@ -187,8 +198,16 @@ def train_mask2former(model: torch.nn.Module, config: Mask2FormerConfig, device:
     which the paper uses for ImageNet weights), a linear warm-up and a cosine decay instead of
     the poly schedule, and ``num_points`` = 1024 points per mask (the 32 x 32 masks have 1024
     pixels; the paper's 12544 = 112^2 are for masks of 256 x 256). The model runs under bfloat16
-    autocast on a GPU, the criterion in float32. Returns ``steps``, ``minutes``, the last
-    weighted ``loss`` and its terms.
+    autocast on a GPU, the criterion in float32.
+
+    A model with an ``anneal(progress)`` method (EoMT's mask annealing,
+    :meth:`segedu.models.universal.eomt.Eomt.anneal`) is told after every step how far training
+    has come (steps done over ``config.steps``): the model owns its schedule.
+
+    Every ``config.save_every`` steps the run writes ``config.resume_path``; a run that finds one
+    continues from it (same weights, optimizer, schedule, random state and data order: the
+    batches already trained on are drawn again and skipped) and removes it at the end. Returns
+    ``steps``, ``minutes`` (of every call of the run), the last weighted ``loss`` and its terms.
     """
     model.to(device).train()
     criterion = MaskSetCriterion(num_classes=model.num_classes,
@@ -200,6 +219,21 @@ def train_mask2former(model: torch.nn.Module, config: Mask2FormerConfig, device:
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.05)
     scheduler = WarmupCosine(optimizer, config.steps, warmup_steps=config.warmup,
                              warmup_start=0.01)
+    batches, start, minutes_before = cycle(loader), 0, 0.0
+    if config.resume_path.is_file():  # continue where the last call stopped
+        state = torch.load(config.resume_path, map_location=device, weights_only=True)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        start, minutes_before = int(state["step"]), float(state["minutes"])
+        for _ in range(start):  # the same data order as a run that never stopped
+            next(batches)
+        torch.set_rng_state(state["rng"])
+        log(f"resuming from step {start} ({config.resume_path})")
+    anneal = getattr(model, "anneal", None)
+    if anneal is not None:
+        anneal(start / config.steps)
+    began = time.perf_counter()
 
     def compute_loss(batch):
         images, targets = batch
@@ -211,9 +245,21 @@ def train_mask2former(model: torch.nn.Module, config: Mask2FormerConfig, device:
         parts = {k: losses[k] for k in ("loss_ce", "loss_mask", "loss_dice")}
         return criterion.total(losses), parts
 
-    return train_steps(compute_loss, cycle(loader), model=model, optimizer=optimizer,
-                       steps=config.steps, scheduler=scheduler, grad_clip=0.01, device=device,
-                       amp_dtype=torch.bfloat16, log=log)
+    def after_step(step: int, values: dict[str, float]) -> None:
+        if anneal is not None:  # the model's schedule, at the progress reached
+            anneal((step + 1) / config.steps)
+        if (step + 1) % config.save_every == 0 and step + 1 < config.steps:
+            minutes = minutes_before + (time.perf_counter() - began) / 60
+            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict(), "step": step + 1,
+                        "minutes": minutes, "rng": torch.get_rng_state()}, config.resume_path)
+
+    config.out.mkdir(parents=True, exist_ok=True)
+    run = train_steps(compute_loss, batches, model=model, optimizer=optimizer,
+                      steps=config.steps, start=start, scheduler=scheduler, grad_clip=0.01,
+                      device=device, amp_dtype=torch.bfloat16, log=log, after_step=after_step)
+    config.resume_path.unlink(missing_ok=True)
+    return {**run, "minutes": minutes_before + run["minutes"]}
 
 
 def evaluate_mask2former(model: torch.nn.Module, device: torch.device | str = "cpu", *,
@@ -236,7 +282,7 @@ def train_set_prediction(config: Mask2FormerConfig) -> torch.nn.Module:
         f"2, mask BCE 5, Dice 5 on {config.num_points} importance-sampled points per mask, "
         f"no-object 0.1, every decoder layer), AdamW {config.lr:g} (weight decay 0.05), "
         f"{config.warmup} warm-up steps then cosine decay, gradient norm clipped at 0.01"
-        f"{', bfloat16 autocast' if device.type == 'cuda' else ''}")
+        f"{', bfloat16 autocast' if device.type == 'cuda' else ''}{_annealing_text(model)}")
     write_model_card(
         config, model,
         title=f"Zoo model `{config.name}` on synthetic scenes (panoptic segmentation)",
@@ -247,6 +293,15 @@ def train_set_prediction(config: Mask2FormerConfig) -> torch.nn.Module:
         "theirs); PQ, SQ, RQ over the split (`segedu.metrics.panoptic_quality`, panopticapi's "
         "rules)")
     return model
+
+
+def _annealing_text(model: torch.nn.Module) -> str:
+    """The card's words for a model's mask annealing (EoMT), or nothing."""
+    if not hasattr(model, "anneal"):
+        return ""
+    windows = ", ".join(f"{s:.2f}-{e:.2f}" for s, e in zip(*model.annealing, strict=True))
+    return (f"; mask annealing of the {model.num_blocks} masked blocks (mask probability "
+            f"(1 - t)^{model.annealing_power:g} within the windows {windows} of training, then 0)")
 
 
 FPN_RECIPE = Recipe(Task.PANOPTIC, PanopticFPNConfig, train_fpn, evaluate_fpn)
