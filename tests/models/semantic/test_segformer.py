@@ -232,3 +232,26 @@ def test_official_addresses_are_nvidias_hub_files():
     for size, repo in OFFICIAL_REPOS.items():
         assert official_url(f"segformer_{size}") == (
             f"https://huggingface.co/{repo}/resolve/main/model.safetensors")
+
+
+def test_official_weights_load_as_the_hub_file_gives_them(tmp_path, monkeypatch):
+    """``get_model("segformer_b0", weights="official")`` end to end, without the network: a B0
+    of random weights written as the Hub's ``model.safetensors`` (``save_pretrained``: the 2021
+    names) lies where the download would put it; the registry reads it, the converter maps it,
+    and segedu's B0 gives the reference's logits."""
+    from segedu.models.registry import official_file
+
+    monkeypatch.setenv("SEGEDU_CACHE", str(tmp_path / "cache"))
+    torch.manual_seed(6)
+    reference = transformers.SegformerForSemanticSegmentation(
+        reference_config(SegformerConfig())).eval()
+    unit_gain_(reference)
+    reference.save_pretrained(tmp_path / "hub")
+    cached = official_file("segformer_b0")
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "hub" / "model.safetensors").rename(cached)
+    model = get_model("segformer_b0", weights="official").eval()
+    images = torch.randn(1, 3, 64, 96, generator=torch.Generator().manual_seed(7))
+    _, logits = reference_outputs(reference, images)
+    with torch.no_grad():
+        torch.testing.assert_close(model.decode(images), logits, **TOL)
