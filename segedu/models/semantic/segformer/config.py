@@ -4,11 +4,11 @@
 The Mix Transformer encoder has four stages; stage ``i`` has width ``hidden_sizes[i]``,
 ``depths[i]`` blocks of ``num_heads[i]`` heads, sequence-reduction ratio ``sr_ratios[i]`` and an
 overlapping patch embedding of kernel ``patch_sizes[i]`` and stride ``strides[i]``. The published
-sizes (Xie et al., NeurIPS 2021, Table 6 of the appendix; ``transformers``' and the NVlabs code's
-``mit_b0`` ... ``mit_b5``) share the heads ``(1, 2, 5, 8)``, the ratios ``(8, 4, 2, 1)``, the
-kernels ``(7, 3, 3, 3)``, the strides ``(4, 2, 2, 2)`` and the MLP ratio 4; B0 is narrow
-``(32, 64, 160, 256)``, B1 to B5 are ``(64, 128, 320, 512)`` and differ in depth; the decoder is
-256 wide for B0 and B1, 768 for B2 to B5.
+sizes (Xie et al., NeurIPS 2021, the MiT-B0 ... B5 settings of the appendix; the NVlabs code's
+``mit_b0`` ... ``mit_b5`` and ``transformers``' configurations) share the heads ``(1, 2, 5, 8)``,
+the ratios ``(8, 4, 2, 1)``, the kernels ``(7, 3, 3, 3)``, the strides ``(4, 2, 2, 2)`` and the MLP
+ratio 4; B0 is narrow ``(32, 64, 160, 256)``, B1 to B5 are ``(64, 128, 320, 512)`` and differ in
+depth; the decoder is 256 wide for B0 and B1, 768 for B2 to B5.
 """
 
 from __future__ import annotations

@@ -12,10 +12,13 @@ values are computed from those::
                  -> k, v = reduced W_k, reduced W_v           (B, H, N/R^2, d) each
     softmax(q k^T / sqrt(d)) v  -> concat heads -> W_o        (B, N, C)
 
-The cost falls to :math:`O(N^2 / R^2)`; ``R = 8, 4, 2, 1`` in stages 1-4, so every stage reads
-a key grid of the same size (``H/32 x W/32``). With ``R = 1`` this is plain multi-head
-self-attention (:class:`segedu.nn.vit.Attention`). When ``h`` or ``w`` is not a multiple of
-``R``, the strided convolution drops the last rows or columns, as in the references.
+The paper writes the reduction as a reshape of each ``R x R`` block of tokens into one vector of
+``C R^2`` and a linear layer back to ``C``; a convolution of kernel and stride ``R`` is exactly
+that linear layer applied to every block. The cost falls to :math:`O(N^2 / R^2)`;
+``R = 8, 4, 2, 1`` in stages 1-4, so every stage reads a key grid of the same size
+(``H/32 x W/32``). With ``R = 1`` this is plain multi-head self-attention
+(:class:`segedu.nn.vit.Attention`). When ``h`` or ``w`` is not a multiple of ``R``, the strided
+convolution drops the last rows or columns, as in the references.
 
 Names follow the NVlabs code (``q``, ``kv``: keys and values from one ``Linear (C -> 2C)``, keys
 first; ``sr``, ``norm``, ``proj``); ``transformers`` has ``q_proj``, ``k_proj``, ``v_proj``,
