@@ -27,6 +27,8 @@
   (:func:`draw_star_rays`);
 - ``set_matching.py``: a one-to-one matching of predictions to objects, as boxes and as the
   cost matrix (:func:`draw_set_matching`);
+- ``video.py``: a clip frame by frame, with rows of object masks (ground truth, predictions),
+  each object in one colour throughout (:func:`show_clip`);
 - ``diagram.py``: a network's block diagram, every shape recorded by running the model
   (:func:`draw_architecture`, or :func:`record_architecture` then :func:`draw_diagram`;
   :func:`svg_figure` for the book's vector output); ``architectures.py`` declares each family's
@@ -60,6 +62,7 @@ from .reliability import reliability_diagram
 from .roi_sampling import RoiSampling, draw_roi_sampling
 from .set_matching import SetMatching, draw_set_matching
 from .unpooling import MaxUnpooling, draw_max_unpooling
+from .video import show_clip
 
 __all__ = [
     "palette",
@@ -104,4 +107,5 @@ __all__ = [
     "draw_diagram",
     "architecture",
     "svg_figure",
+    "show_clip",
 ]
