@@ -31,6 +31,7 @@ proj``; the MLP is :class:`segedu.nn.vit.Mlp`, ``fc1`` and ``fc2``); results are
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import accumulate
 
 import torch
 import torch.nn.functional as F
@@ -176,8 +177,7 @@ class Hiera(nn.Module):
         self.pos_embed_window = nn.Parameter(
             torch.zeros(1, embed_dim, window_sizes[0], window_sizes[0]))
         # the last block of each stage gives that stage's feature map
-        ends = torch.tensor(list(stages)).cumsum(0) - 1
-        self.stage_ends = [int(e) for e in ends]
+        self.stage_ends = [end - 1 for end in accumulate(stages)]
         self.channel_list = [embed_dim * 2**s for s in range(len(stages))][::-1]
         blocks = []
         dim, heads, stage = embed_dim, num_heads, 0
