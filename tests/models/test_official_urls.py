@@ -13,6 +13,7 @@ import pytest
 import timm
 import torchvision
 
+from segedu.models.foundation.dinov2 import HF_REPOS as DINOV2_REPOS
 from segedu.models.registry import official_file, official_models, official_url
 
 TORCHVISION = {
@@ -23,6 +24,9 @@ TORCHVISION = {
     "maskrcnn_resnet50_fpn": torchvision.models.detection.MaskRCNN_ResNet50_FPN_Weights.COCO_V1,
 }
 TIMM = {"dino_vits16": "vit_small_patch16_224.dino", "dino_vitb16": "vit_base_patch16_224.dino"}
+# HuggingFace Hub repositories, each read as its model.safetensors: DINOv2's are the Hub's
+# facebook/dinov2-* collection, whose base models transformers' configuration docstrings name
+HUB = {**DINOV2_REPOS}
 
 
 @pytest.mark.parametrize("name, weights", TORCHVISION.items())
@@ -36,9 +40,22 @@ def test_dino_models_use_timms_pretrained_config(name, tag):
     assert official_url(name) == timm.models.get_pretrained_cfg(tag).url
 
 
+@pytest.mark.parametrize("name, repo", HUB.items())
+def test_hub_models_read_their_repositorys_safetensors(name, repo):
+    assert official_url(name) == f"https://huggingface.co/{repo}/resolve/main/model.safetensors"
+    assert official_file(name).name == f"{repo.replace('/', '--')}--model.safetensors"
+
+
+def test_transformers_names_the_dinov2_base_repositories():
+    transformers = pytest.importorskip("transformers")
+    assert HUB["dinov2_vitb14"] in transformers.Dinov2Config.__doc__
+    assert HUB["dinov2_vitb14_reg"] in transformers.Dinov2WithRegistersConfig.__doc__
+
+
 def test_every_official_model_is_covered():
     sam = {"sam_vit_b", "sam_vit_l", "sam_vit_h"}
-    assert set(official_models()) - sam <= set(TORCHVISION) | set(TIMM), official_models()
+    assert set(official_models()) - sam <= set(TORCHVISION) | set(TIMM) | set(HUB), \
+        official_models()
     # segment-anything's README: <name>_<6 hex digits>.pth
     for name in sam & set(official_models()):
         pattern = rf"https://dl\.fbaipublicfiles\.com/segment_anything/{name}_[0-9a-f]{{6}}\.pth"
