@@ -2,10 +2,10 @@
 
 A tiny CLIPSeg (image encoder: 32-pixel images, 8-pixel patches, width 32, 4 layers of which 0 and
 2 are extracted; text encoder: 50 ids, width 32, 2 layers; joint space 24; decoder width 16, the
-refined up-sampling) gets random weights of unit gain (``N(0, 1 / fan_in)`` matrices, LayerNorm
-scales in [0.5, 1.5], biases ``N(0, 0.2)``), so that no LayerNorm is the identity and no
-attention is flat; :func:`~segedu.models.foundation.clipseg.convert_transformers_state_dict`
-loads them into segedu's :class:`~segedu.models.foundation.clipseg.CLIPSeg`. The comparison covers
+refined up-sampling) gets random weights of unit gain (``tests/models/unit_gain.py``), so that no
+LayerNorm is the identity and no attention is flat;
+:func:`~segedu.models.foundation.clipseg.convert_transformers_state_dict` loads them into
+segedu's :class:`~segedu.models.foundation.clipseg.CLIPSeg`. The comparison covers
 
 - text prompts, a batch of two of different lengths (the shorter one right-padded), under both
   end-of-text rules: ``transformers`` takes the argmax of the ids when ``eos_token_id == 2`` (its
@@ -24,8 +24,6 @@ CLIPSeg); ``transformers`` runs all four: the logits are the same. The tolerance
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 
@@ -37,6 +35,8 @@ from segedu.models.foundation.clipseg import (
     convert_transformers_state_dict,
 )
 from segedu.models.registry import get_model, official_url
+
+from ...unit_gain import unit_gain_
 
 transformers = pytest.importorskip("transformers")
 
@@ -63,29 +63,12 @@ SEGEDU = CLIPSegConfig(img_size=32, patch_size=8, vision_width=32, vision_depth=
                        refined=True)
 
 
-def randomise(module: torch.nn.Module) -> None:
-    """Unit-gain random weights (see the module docstring)."""
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for key, value in module.state_dict().items():
-            if not value.is_floating_point():
-                continue
-            if value.ndim >= 2:
-                value.copy_(torch.randn(value.shape, generator=generator)
-                            / math.sqrt(value[0].numel()))
-            elif "norm" in key and key.endswith("weight"):
-                value.copy_(torch.rand(value.shape, generator=generator) + 0.5)
-            else:
-                value.copy_(torch.randn(value.shape, generator=generator) * 0.2)
-
-
 @pytest.fixture(scope="module")
 def reference():
     """``transformers``' tiny CLIPSeg (legacy argmax rule: ``eos_token_id == 2``), random."""
-    torch.manual_seed(0)
     model = transformers.CLIPSegForImageSegmentation(reference_config(eos_token_id=2)).eval()
-    randomise(model)
-    return model
+    torch.manual_seed(0)
+    return unit_gain_(model)
 
 
 @pytest.fixture(scope="module")
@@ -118,9 +101,9 @@ def images(size: int, seed: int = 2) -> torch.Tensor:
 
 @pytest.mark.parametrize("size", [32, 48])
 def test_same_logits_for_text_prompts(reference, model, size):
-    """Largest differences measured: 1.1e-6 (32 px) and 2.6e-6 (48 px) in the logits (whose
-    largest values are 1.2 and 1.9), 6.6e-7 in the prompt embeddings; the image prompt: 1.9e-6
-    and 7.4e-7. The failing cases of :func:`test_a_changed_weight_fails` move the logits by 6e-3
+    """Largest differences measured: 8.3e-7 (32 px) and 1.4e-6 (48 px) in the logits (whose
+    largest values are 1.2 and 1.9), 7.7e-7 in the prompt embeddings; the image prompt: 1.3e-6
+    and 6.0e-7. The failing cases of :func:`test_a_changed_weight_fails` move the logits by 6e-3
     (one weight + 0.1) and 0.50 (queries and keys swapped)."""
     input_ids, attention_mask = prompts()
     x = images(size)
