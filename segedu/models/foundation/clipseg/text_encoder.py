@@ -17,8 +17,8 @@ prompt's embedding ("EOS pooling").
 
 **Which position is end-of-text.** OpenAI's CLIP takes ``input_ids.argmax(-1)``: its
 end-of-text token has the highest id of the vocabulary (49407). ``transformers`` does the same for
-checkpoints whose configuration says ``eos_token_id == 2`` (as CLIPSeg's published ones were
-written before transformers PR #24773), and otherwise takes the first position that holds
+configurations that say ``eos_token_id == 2`` (the value that configurations written before its
+PR #24773 carry, as its code comment explains), and otherwise takes the first position that holds
 ``eos_token_id``. Both rules are here: ``eos_token_id=None`` is the argmax rule, an integer the
 first-occurrence rule. For CLIP's tokenizer they pick the same position.
 

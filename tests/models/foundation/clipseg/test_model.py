@@ -9,9 +9,9 @@ segedu's :class:`~segedu.models.foundation.clipseg.CLIPSeg`. The comparison cove
 
 - text prompts, a batch of two of different lengths (the shorter one right-padded), under both
   end-of-text rules: ``transformers`` takes the argmax of the ids when ``eos_token_id == 2`` (its
-  legacy rule, the published checkpoints' setting) and the first ``eos_token_id`` otherwise;
-  segedu's ``eos_token_id=None`` and ``eos_token_id=49`` (the highest id here, so both find the
-  same position, as with CLIP's tokenizer);
+  legacy rule, for configurations written before its PR #24773) and the first ``eos_token_id``
+  otherwise; segedu's ``eos_token_id=None`` and ``eos_token_id=49`` (the highest id here, so
+  both find the same position, as with CLIP's tokenizer);
 - visual prompts (``conditional_pixel_values``: CLIP's image embedding of an example image);
 - images of the training size (no interpolation) and larger ones (48 x 48: the positional
   embeddings resized bicubically from 4 x 4 to 6 x 6 patches).
