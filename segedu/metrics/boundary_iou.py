@@ -94,12 +94,20 @@ def boundary_iou(pred: Any, target: Any, *, dilation_ratio: float = 0.02) -> tor
             f"masks must be a batch of 2-D masks (N, H, W), got shape {pred.shape}; "
             "one mask is mask[None]"
         )
-    # 1. the band width from the image diagonal
+    # 1. the band width from the image diagonal (of the whole image, before any crop)
     width = _band_width(pred.shape[1], pred.shape[2], dilation_ratio)
-    # 2. the inner band of each mask
-    band_pred, band_target = boundary_band(pred, width=width), boundary_band(target, width=width)
-    # 3. IoU of the bands, per image (0 / 0 = nan when both masks are empty)
-    intersection = (band_pred & band_target).sum(axis=(1, 2))
-    union = (band_pred | band_target).sum(axis=(1, 2))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return torch.from_numpy(intersection / union)
+    scores = []
+    for p, t in zip(pred, target, strict=True):
+        union = p | t
+        if not union.any():  # nothing in either mask: 0 / 0
+            scores.append(np.nan)
+            continue
+        # 2. crop to the box around both masks: outside it both are background, as the image's
+        #    outside is, so the bands do not change (and there is less to erode)
+        rows, cols = np.flatnonzero(union.any(axis=1)), np.flatnonzero(union.any(axis=0))
+        box = np.s_[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+        # 3. the inner band of each mask
+        band_pred, band_target = boundary_band(np.stack([p[box], t[box]]), width=width)
+        # 4. IoU of the bands
+        scores.append((band_pred & band_target).sum() / (band_pred | band_target).sum())
+    return torch.tensor(scores, dtype=torch.float64)

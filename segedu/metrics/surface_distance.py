@@ -302,7 +302,11 @@ def normalized_surface_dice(
         pred: predicted masks ``(N, H, W)`` or ``(N, D, H, W)``, bool or 0/1.
         target: true masks, same shape.
         tolerance: the largest distance that counts as right, in the units of ``spacing``
-            (a distance equal to it counts).
+            (a distance equal to it counts). With a spacing that is no exact binary fraction
+            (0.7, unlike 0.75), a distance can differ in its last bit with the way it is
+            computed (coordinates times spacing here and in MONAI, pixel differences times
+            spacing in a distance transform), so a tolerance equal to such a distance may count
+            it in one library and not in another.
         spacing: pixel size per axis; ``None``: 1.
 
     Returns:
