@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 import torch
 
@@ -34,11 +33,11 @@ from ..models import get_model
 from ..models.semantic.temperature import fit_temperature
 from ..models.semantic.tta import TestTimeAugmentation
 from . import ZOO, Task
-from .cards import where
+from .cards import replace_card_section, where
 from .scores import TEST_SCENES, scene_tensors
 
 __all__ = ["VALIDATION_SEED", "VALIDATION_SCENES", "TTA_SCALES", "N_BINS", "SECTION",
-           "Readout", "calibrate", "card_section", "write_card_section", "main"]
+           "Readout", "calibrate", "card_section", "main"]
 
 VALIDATION_SEED, VALIDATION_SCENES = 2, 200
 TTA_SCALES, TTA_MULTIPLE = (0.75, 1.0, 1.25), 32  # 96, 128 and 160 pixels: every model's stride
@@ -122,13 +121,6 @@ def card_section(readouts: dict[str, Readout], *, command: str, minutes: float) 
     return lines + [""]
 
 
-def write_card_section(card: Path, section: list[str]) -> None:
-    """Replace (or append) the calibration section of ``card``, keeping every other line."""
-    text = card.read_text()
-    head = text.split(SECTION)[0].rstrip("\n")
-    card.write_text(head + "\n\n" + "\n".join(section))
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m segedu.zoo.calibration",
                                      description=__doc__.splitlines()[0])
@@ -146,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         minutes = (time.perf_counter() - start) / 60
         section = card_section(readouts, command=f"python -m segedu.zoo.calibration {name}",
                                minutes=minutes)
-        write_card_section(ZOO[name].card, section)
+        replace_card_section(ZOO[name].card, section)
         print(f"{name}:", *section, sep="\n", flush=True)
     return 0
 

@@ -18,7 +18,7 @@ import torch
 from . import ZooEntry
 
 __all__ = ["card_head", "metric_table", "write_card", "where", "trained_line", "write_model_card",
-           "quoted_card"]
+           "quoted_card", "replace_card_section"]
 
 
 def card_head(title: str, entry: ZooEntry, model: torch.nn.Module) -> list[str]:
@@ -80,3 +80,15 @@ def quoted_card(path: str | Path) -> str:
     lines = path.read_text().splitlines() if path.is_file() else []
     quoted = [line[2:] for line in lines if line.startswith(("- trained", "- recipe"))]
     return "; ".join(quoted) or "no card"
+
+
+def replace_card_section(path: str | Path, lines: Sequence[str]) -> Path:
+    """Replace the section of the card at ``path`` that ``lines`` opens (its first line, a
+    ``## heading``), or append it; every line before the heading is kept, and the section runs
+    to the end of the card (a measurement added after training, with its own command)."""
+    path, heading = Path(path), lines[0]
+    if not heading.startswith("## "):
+        raise ValueError(f"a card section opens with a '## ' heading, got {heading!r}")
+    head = path.read_text().split(heading)[0].rstrip("\n")
+    path.write_text(head + "\n\n" + "\n".join(lines))
+    return path

@@ -38,6 +38,11 @@ class TrainConfig:
             ``python -m segedu.zoo.train`` command).
         entry: the :class:`~segedu.zoo.ZooEntry` itself, for a model not (yet) in the zoo
             (``None``: ``ZOO[name]``).
+        seed: the run's seed: the model's initialisation and the data order (a recipe with more
+            random choices draws them from it too); 0 for the shipped single-seed checkpoints.
+        resume_dir: where a recipe that can resume inside a run keeps its state (the semantic
+            recipe: :func:`segedu.engine.fit`'s ``last.pt``); a run started again with the same
+            configuration goes on from there. ``None``: no resumable state.
     """
 
     tasks: ClassVar[tuple[Task, ...]] = ()  # the tasks whose entries it trains
@@ -51,6 +56,8 @@ class TrainConfig:
     device: str | None = None
     command: str | None = None
     entry: ZooEntry | None = None
+    seed: int = 0
+    resume_dir: Path | None = None
 
     def __post_init__(self) -> None:
         if self.entry is None:
@@ -71,7 +78,10 @@ class TrainConfig:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
         self.out = Path(self.out)
+        self.resume_dir = None if self.resume_dir is None else Path(self.resume_dir)
 
     def torch_device(self) -> torch.device:
         """The device to train on."""
@@ -81,13 +91,14 @@ class TrainConfig:
         """``command``, or the ``python -m segedu.zoo.train`` command of this configuration."""
         if self.command is not None:
             return self.command
-        return f"python -m segedu.zoo.train {self.name} --steps {self.steps}"
+        seed = f" --seed {self.seed}" if self.seed else ""
+        return f"python -m segedu.zoo.train {self.name} --steps {self.steps}{seed}"
 
     def start(self) -> tuple[torch.device, torch.nn.Module]:
-        """Seed every generator with 0, then build the entry's model (its initialisation is the
-        run's first random draw, the data order comes after); return the device and the model:
-        the first thing each recipe's ``train`` does."""
-        seed_everything(0)
+        """Seed every generator with ``seed``, then build the entry's model (its initialisation
+        is the run's first random draw, the data order comes after); return the device and the
+        model: the first thing each recipe's ``train`` does."""
+        seed_everything(self.seed)
         return self.torch_device(), get_model(self.entry.model, **self.entry.kwargs)
 
     @property

@@ -30,7 +30,7 @@ RECIPES: dict[Task, Recipe] = {recipe.task: recipe for recipe in (
     SEMANTIC, INSTANCES, FPN_RECIPE, MASK2FORMER_RECIPE, PROMPTABLE, FEATURES, CELLS)}
 
 # command-line options -> configuration fields (an option applies where the field exists)
-OPTIONS = ("steps", "lr", "batch", "out", "minutes", "workers", "init_from")
+OPTIONS = ("steps", "lr", "batch", "out", "minutes", "workers", "init_from", "seed")
 
 
 def recipe_for(name: str) -> Recipe:
@@ -61,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, help="the (peak) learning rate (default: the entry's)")
     parser.add_argument("--batch", type=int, help="images per step (default: the entry's)")
     parser.add_argument("--out", type=Path, default=FOLDER, help="folder of checkpoint and card")
+    parser.add_argument("--seed", type=int, help="the run's seed (initialisation, data order; "
+                        "default 0)")
     parser.add_argument("--minutes", type=float,
                         help="instance and panoptic models: train as many steps as fit")
     parser.add_argument("--workers", type=int, help="instance models: DataLoader workers")

@@ -70,7 +70,8 @@ class DinoConfig(TrainConfig):
         all_patches: the patch loss on every patch, the visible ones too (iBOT++).
         clip_grad: the student's total gradient norm is clipped to this (DINO's own
             code clips each parameter's norm: :mod:`segedu.models.foundation.dino.training`).
-        seed: the run's random choices (order, crops, masks); log_every: a line every so often.
+        log_every: a line every so often. The base's ``seed`` draws the run's random choices
+            (order, crops, masks).
         evaluations: score the teacher's backbone this many times during training (0: never).
     """
 
@@ -93,7 +94,6 @@ class DinoConfig(TrainConfig):
     momentum: float = 0.996
     all_patches: bool = False
     clip_grad: float = 3.0
-    seed: int = 0
     log_every: int = 200
     evaluations: int = 4
 

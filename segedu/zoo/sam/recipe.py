@@ -32,7 +32,8 @@ class SamConfig(TrainConfig):
         prompts: targets per image per step; rounds: the first prompt, then ``rounds - 1``
             correction rounds.
         warmup: warm-up steps from 1 % of ``lr`` (a fifth of a shorter run).
-        weight_decay: AdamW's; seed: every random choice of the run (order, prompts).
+        weight_decay: AdamW's. The base's ``seed`` also draws every random choice of the run
+            (order, prompts).
     """
 
     tasks = (Task.PROMPTABLE,)
@@ -44,7 +45,6 @@ class SamConfig(TrainConfig):
     rounds: int = 2
     warmup: int = 250
     weight_decay: float = 0.1
-    seed: int = 0
 
 
 def _scene_batches(scenes: SyntheticScenes, batch: int, order: torch.Generator

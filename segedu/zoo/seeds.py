@@ -1,0 +1,152 @@
+"""Retrain a zoo family with several seeds, resumably, and ship the median seed:
+``python -m segedu.zoo.seeds <task> [--seeds 0 1 2] [--runs DIR] [--names ...] [--steps N]``.
+
+A score of one training run says little: another seed moves it. For each model of the family
+(the zoo entries of one :class:`~segedu.zoo.Task`, e.g. ``semantic``) and each seed, this command
+
+1. trains the entry's recipe with ``seed`` (the model's initialisation and the data order) into
+   ``<runs>/<name>/seed<k>/`` (the recipe writes its checkpoint and card there), unless that run
+   is already complete: an interrupted family run is started again with the same command and
+   goes on where it stopped. A recipe that can resume *inside* a run (the semantic recipe,
+   through :func:`segedu.engine.fit`'s ``last.pt``) does so from ``<run>/resume/``;
+2. scores each run with the recipe's ``evaluate`` on the held-out split and keeps the scores in
+   ``<run>/scores.json``;
+3. when every seed of a model is done, ships the run of the **median seed** (by the family's
+   headline score, :data:`HEADLINE`) into the package's checkpoint and card, and adds to the card
+   the section ``## Seeds``: the per-seed scores, their mean and sample standard deviation, and
+   which seed was shipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+from pathlib import Path
+
+from ..models import get_model
+from . import FOLDER, ZOO, Task
+from .cards import replace_card_section
+from .float16 import load_float32
+from .train import config_for, recipe_for
+
+__all__ = ["HEADLINE", "SECTION", "run_seed", "seed_scores", "summarise", "ship_median", "main"]
+
+# the score that ranks the seeds of a family (a key of its recipe's evaluate)
+HEADLINE = {Task.SEMANTIC: "miou", Task.INSTANCES: "mask_map_50", Task.PANOPTIC: "pq",
+            Task.SET_PREDICTION: "pq", Task.PROMPTABLE: "miou_point",
+            Task.FEATURES: "kmeans_miou", Task.CELLS: "accuracy_50"}
+SECTION = "## Seeds"
+
+
+def _run_dir(runs: Path, name: str, seed: int) -> Path:
+    return runs / name / f"seed{seed}"
+
+
+def run_seed(name: str, seed: int, runs: Path, *, length: int | None = None,
+             **settings) -> dict[str, float]:
+    """Train zoo entry ``name`` with ``seed`` into its run folder (unless done), score it on the
+    held-out split (its first ``length`` items; ``None``: the recipe's whole split) and return
+    its scores (read back from ``scores.json`` when the run was done before). ``settings`` are
+    fields of the recipe's configuration (``steps``, ...)."""
+    folder = _run_dir(runs, name, seed)
+    scores_file = folder / "scores.json"
+    if scores_file.is_file():
+        return json.loads(scores_file.read_text())
+    entry, recipe = ZOO[name], recipe_for(name)
+    checkpoint = folder / entry.checkpoint.name
+    command = (f"python -m segedu.zoo.seeds {entry.task.value} --names {name} --seeds {seed} "
+               f"--runs {runs}" + "".join(f" --{k} {v}" for k, v in settings.items()))
+    if not checkpoint.is_file():  # not trained yet, or interrupted: (re)start, resuming if it can
+        folder.mkdir(parents=True, exist_ok=True)
+        config = config_for(name, seed=seed, out=folder, resume_dir=folder / "resume",
+                            command=command, **settings)
+        recipe.train(config)
+    model = get_model(entry.model, **entry.kwargs)
+    model.load_state_dict(load_float32(checkpoint))
+    scores = recipe.evaluate(model.eval(), **({} if length is None else {"length": length}))
+    scores_file.write_text(json.dumps(scores, indent=1))
+    return scores
+
+
+def seed_scores(name: str, seeds: list[int], runs: Path) -> dict[int, dict[str, float]]:
+    """The scores of the finished runs of ``name`` among ``seeds``."""
+    out = {}
+    for seed in seeds:
+        scores_file = _run_dir(runs, name, seed) / "scores.json"
+        if scores_file.is_file():
+            out[seed] = json.loads(scores_file.read_text())
+    return out
+
+
+def summarise(scores: dict[int, dict[str, float]], headline: str) -> tuple[int, list[str]]:
+    """The median seed by ``headline`` (the lower-scoring of the two middle ones for an even
+    count) and the card's section: per-seed scores, mean and sample standard deviation."""
+    if len(scores) < 2:
+        raise ValueError(f"a spread needs at least two seeds, got {sorted(scores)}")
+    ranked = sorted(scores, key=lambda s: (scores[s][headline], s))
+    median = ranked[(len(ranked) - 1) // 2]
+    keys = [k for k in next(iter(scores.values())) if isinstance(scores[median][k], float)]
+    seeds = sorted(scores)
+    lines = [SECTION, "",
+             f"- {len(seeds)} training seeds ({', '.join(map(str, seeds))}), each the same recipe "
+             f"and budget; the shipped checkpoint is seed {median}'s, the median by `{headline}`; "
+             "sd is the sample standard deviation over the seeds", "",
+             "| metric | " + " | ".join(f"seed {s}" for s in seeds) + " | mean ± sd |",
+             "| --- |" + " ---: |" * (len(seeds) + 1)]
+    for key in keys:
+        values = [scores[s][key] for s in seeds]
+        lines.append(f"| {key} | " + " | ".join(f"{v:.3f}" for v in values)
+                     + f" | {statistics.mean(values):.3f} ± {statistics.stdev(values):.3f} |")
+    return median, lines + [""]
+
+
+def ship_median(name: str, seeds: list[int], runs: Path, *, folder: Path = FOLDER) -> int:
+    """Copy the median seed's checkpoint and card of ``name`` into ``folder`` (the package's
+    ``checkpoints/``) and add the ``## Seeds`` section to the card; return that seed."""
+    scores = seed_scores(name, seeds, runs)
+    missing = sorted(set(seeds) - set(scores))
+    if missing:
+        raise ValueError(f"{name}: seeds {missing} are not finished; run them first")
+    entry = ZOO[name]
+    median, section = summarise(scores, HEADLINE[entry.task])
+    run = _run_dir(runs, name, median)
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(run / entry.checkpoint.name, folder / entry.checkpoint.name)
+    shutil.copyfile(run / entry.card.name, folder / entry.card.name)
+    replace_card_section(folder / entry.card.name, section)
+    return median
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m segedu.zoo.seeds",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("task", choices=[t.value for t in Task])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--runs", type=Path, default=Path("zoo_runs"),
+                        help="folder of the runs (one per model and seed)")
+    parser.add_argument("--names", nargs="+", help="only these entries of the family")
+    parser.add_argument("--steps", type=int, help="default: the entry's (the family's budget)")
+    parser.add_argument("--ship-to", type=Path, default=FOLDER,
+                        help="where the median seed's checkpoint and card go")
+    args = parser.parse_args(argv)
+    task = Task(args.task)
+    family = [n for n, e in ZOO.items() if e.task is task]
+    names = args.names or family
+    if set(names) - set(family):
+        parser.error(f"not {task.value} models: {sorted(set(names) - set(family))}")
+    settings = {"steps": args.steps} if args.steps is not None else {}
+    for name in names:
+        for seed in args.seeds:
+            scores = run_seed(name, seed, args.runs, **settings)
+            print(f"{name} seed {seed}: {HEADLINE[task]} {scores[HEADLINE[task]]:.4f}",
+                  flush=True)
+        if len(args.seeds) > 1:
+            median = ship_median(name, args.seeds, args.runs, folder=args.ship_to)
+            print(f"{name}: shipped seed {median} to {args.ship_to}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

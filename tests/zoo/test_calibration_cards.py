@@ -1,0 +1,70 @@
+"""The calibration sections of the semantic zoo cards (``python -m segedu.zoo.calibration``).
+
+Every shipped semantic model's card has the section, written by the recorded command. U-Net's
+temperature and its "as trained" and "temperature" rows are re-scored here from the checkpoint
+(the TTA rows cost six forward passes a scene and are not re-run in CI; the TTA wrapper itself is
+tested in ``tests/models/semantic/test_calibration_wrappers.py``).
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from segedu.zoo import ZOO, Task
+from segedu.zoo import calibration as cal
+from segedu.zoo.cards import replace_card_section
+
+SEMANTIC = [n for n, e in ZOO.items() if e.task is Task.SEMANTIC and e.checkpoint.is_file()]
+
+
+def _rows(name: str) -> dict[str, tuple[float, float, float]]:
+    section = ZOO[name].card.read_text().split(cal.SECTION)[1]
+    rows = re.findall(r"^\| ([^|]+?) \| ([0-9.]+) \| ([0-9.]+) \| ([0-9.]+) \|$", section, re.M)
+    return {key: (float(t), float(m), float(e)) for key, t, m, e in rows}
+
+
+@pytest.mark.parametrize("name", SEMANTIC)
+def test_every_semantic_card_has_its_calibration_section(name):
+    text = ZOO[name].card.read_text()
+    assert text.count(cal.SECTION) == 1, f"run `python -m segedu.zoo.calibration {name}`"
+    assert f"`python -m segedu.zoo.calibration {name}`" in text
+    rows = _rows(name)
+    assert list(rows) == list(cal.READOUTS)
+    # the temperature changes confidences, never predictions
+    assert rows["temperature"][1] == rows["as trained"][1]
+    assert rows["TTA + temperature"][1] == rows["TTA"][1]
+
+
+def test_unet_calibration_rescores_from_the_checkpoint():
+    import torch
+
+    from segedu.models import get_model
+    from segedu.models.semantic.temperature import fit_temperature
+    from segedu.zoo.scores import scene_tensors
+
+    rows = _rows("unet")
+    model = get_model("unet", weights="zoo").eval()
+    val_images, val_labels = scene_tensors(seed=cal.VALIDATION_SEED, length=cal.VALIDATION_SCENES)
+    with torch.no_grad():
+        temperature = fit_temperature(cal._logits(model, val_images), val_labels)
+    assert temperature == pytest.approx(rows["temperature"][0], abs=1e-3)
+    images, labels = scene_tensors(seed=1, length=500)
+    plain = cal._score(model, images, labels)
+    scaled = cal._score(model, images, labels, temperature=temperature)
+    assert plain.miou == pytest.approx(rows["as trained"][1], abs=1e-4)
+    assert plain.ece == pytest.approx(rows["as trained"][2], abs=1e-4)
+    assert scaled.ece == pytest.approx(rows["temperature"][2], abs=1e-4)
+
+
+def test_a_section_is_replaced_not_repeated(tmp_path):
+    card = tmp_path / "card.md"
+    card.write_text("# a card\n\n| **mIoU** | **0.9** |\n")
+    replace_card_section(card, [cal.SECTION, "", "first"])
+    replace_card_section(card, [cal.SECTION, "", "second"])
+    text = card.read_text()
+    assert text.count(cal.SECTION) == 1 and "second" in text and "first" not in text
+    assert text.startswith("# a card\n\n| **mIoU** | **0.9** |")
+    with pytest.raises(ValueError, match="heading"):
+        replace_card_section(card, ["no heading"])
