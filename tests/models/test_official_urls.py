@@ -27,6 +27,8 @@ TIMM = {"dino_vits16": "vit_small_patch16_224.dino", "dino_vitb16": "vit_base_pa
 # HuggingFace Hub repositories, each read as its model.safetensors: DINOv2's are the Hub's
 # facebook/dinov2-* collection, whose base models transformers' configuration docstrings name
 HUB = {**DINOV2_REPOS}
+# EoMT's COCO panoptic EoMT-L: the checkpoint transformers' EomtConfig docstring names
+HUB["eomt_large_640"] = "tue-mps/coco_panoptic_eomt_large_640"
 
 
 @pytest.mark.parametrize("name, weights", TORCHVISION.items())
@@ -50,6 +52,11 @@ def test_transformers_names_the_dinov2_base_repositories():
     transformers = pytest.importorskip("transformers")
     assert HUB["dinov2_vitb14"] in transformers.Dinov2Config.__doc__
     assert HUB["dinov2_vitb14_reg"] in transformers.Dinov2WithRegistersConfig.__doc__
+
+
+def test_transformers_names_the_eomt_repository():
+    transformers = pytest.importorskip("transformers")
+    assert HUB["eomt_large_640"] in transformers.EomtConfig.__doc__
 
 
 def test_every_official_model_is_covered():
