@@ -140,6 +140,20 @@ def test_eomt_equals_transformers_in_evaluation(pair, images, probs, num_aux):
     assert_same(ours, theirs, num_aux)
 
 
+def test_a_released_block_after_a_masked_one_is_where_the_two_differ(pair, images):
+    """Probabilities ``[1, 0]`` (never reached by the staggered schedule, which releases the first
+    block first): ``transformers`` runs the released block with the previous block's attention
+    mask, segedu without one. The first block's prediction agrees, the last one does not."""
+    reference, model = pair
+    set_probs(reference, model, [1.0, 0.0])
+    theirs = reference_outputs(reference, model, images)
+    with torch.no_grad():
+        ours = model(images)
+    torch.testing.assert_close(ours["aux_outputs"][0]["pred_masks"],
+                               theirs["aux_outputs"][0]["pred_masks"], **TOL)
+    assert (ours["pred_masks"] - theirs["pred_masks"]).abs().max() > 1e-2
+
+
 def test_masked_attention_changes_the_prediction(pair, images):
     """The masks do act: the masked and the annealed network predict differently."""
     reference, model = pair
