@@ -13,7 +13,10 @@ weights="official")``, online) and no trained ``dino_vit_tiny``, so offline the 
 backbone at **random initialisation**: a baseline that says what a linear map of random ViT
 features of each patch gets, not what DINOv2's features get. At DINOv2's initialisation the
 LayerScale gains are 1e-5, so the blocks barely change the tokens: a random DINOv2 is close to a
-LayerNorm of a random linear projection of each 14 x 14 patch plus its position embedding.
+LayerNorm of a random linear projection of each 14 x 14 patch plus its position embedding
+(measured on a random ``dinov2_vits14`` and four random 140-pixel images: its final tokens differ
+from the final LayerNorm of its input tokens by at most 1.1e-3, on entries up to 4.8 in size).
+Recorded scores: ``benchmarks/results/dinov2_linear_probe.md``.
 """
 
 from __future__ import annotations
@@ -78,7 +81,7 @@ def train_linear_probe(probe: LinearProbe, images: torch.Tensor, labels: torch.T
                device=device, seed=seed, progress=False, live_plot=False)
 
 
-def probe_scenes(backbone: nn.Module, *, scenes: int = 1000, test_scenes: int = TEST_SCENES,
+def probe_scenes(backbone: nn.Module, *, scenes: int = 500, test_scenes: int = TEST_SCENES,
                  steps: int = 1000, layers: int = 1, seed: int = 0,
                  device: torch.device | str = "cpu") -> tuple[LinearProbe, dict[str, float]]:
     """A linear probe on ``backbone``'s frozen features, trained on ``scenes`` synthetic scenes
