@@ -104,8 +104,7 @@ def boundary_iou(pred: Any, target: Any, *, dilation_ratio: float = 0.02) -> tor
             continue
         # 2. crop to the box around both masks: outside it both are background, as the image's
         #    outside is, so the bands do not change (and there is less to erode)
-        rows, cols = np.flatnonzero(union.any(axis=1)), np.flatnonzero(union.any(axis=0))
-        box = np.s_[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+        box = ndimage.find_objects(union.view(np.uint8))[0]  # (rows, columns) slices
         # 3. the inner band of each mask
         band_pred, band_target = boundary_band(np.stack([p[box], t[box]]), width=width)
         # 4. IoU of the bands

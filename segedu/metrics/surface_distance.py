@@ -91,6 +91,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from ._checks import _as_binary_masks
@@ -163,16 +164,6 @@ def surface_pixels(mask: Any) -> np.ndarray:
     return mask & ~interior
 
 
-def _bounding_box(mask: np.ndarray) -> tuple[slice, ...]:
-    """The smallest box (one slice per axis) that holds every True pixel of a non-empty mask."""
-    box = []
-    for axis in range(mask.ndim):
-        other = tuple(a for a in range(mask.ndim) if a != axis)
-        hits = np.flatnonzero(mask.any(axis=other))
-        box.append(slice(hits[0], hits[-1] + 1))
-    return tuple(box)
-
-
 def _distances_to(points_from: np.ndarray, points_to: np.ndarray) -> np.ndarray:
     """Distance from each point of ``points_from`` ``(n, ndim)`` to the nearest of ``points_to``."""
     if not len(points_to):  # nothing to measure to: infinitely far
@@ -210,7 +201,7 @@ def surface_distances(
     if not union.any():
         return np.zeros(0), np.zeros(0)
     # 1. crop both masks to the box around them (less work; distances do not change)
-    box = _bounding_box(union)
+    box = ndimage.find_objects(union.view(np.uint8))[0]  # one slice per axis
     pred, target = pred[box], target[box]
     # 2. the two surfaces (a pixel on the box's edge borders the outside: surface if in the mask)
     # 3. their pixel coordinates in physical units: index times spacing, per axis
