@@ -62,7 +62,7 @@ outline rather than being dropped.
 **Spacing.** ``spacing`` is the size of a pixel along each axis, in the units you want the
 distances in; ``None`` is 1 per axis (distances in pixels). CT and MR volumes are anisotropic
 (e.g. 0.8 × 0.8 mm in-plane, 5 mm between slices); forgetting the spacing measures distances in
-voxels and mixes millimetres along one axis with centimetres along another.
+voxels, and counts a step of 5 mm between slices as much as one of 0.8 mm in the plane.
 
 The functions take a batch: ``pred`` and ``target`` of shape ``(N, H, W)`` (2-D) or
 ``(N, D, H, W)`` (3-D), bool, or integers 0/1; one image is ``mask[None]``. For several classes
@@ -74,9 +74,8 @@ References and their conventions:
   ``compute_average_surface_distance(symmetric=True)`` and ``compute_surface_dice`` with their
   default ``distance_metric="euclidean"`` and ``use_subvoxels=False`` give the same figures
   (tested), up to float32 rounding: MONAI also measures with a KD-tree on the CPU, in float64,
-  and returns float32.
-  Its surfaces are the same (``get_mask_edges``: scipy's binary erosion after cropping to the
-  masks' bounding box padded by one empty pixel).
+  and returns float32. Its surfaces are the same (``get_mask_edges``: scipy's binary erosion
+  after cropping to the masks' bounding box padded by one empty pixel).
 - MONAI's ``percentile=0`` (falsy) returns the maximum; segedu's returns the 0th percentile, the
   smallest distance.
 - ``use_subvoxels=True`` (DeepMind's ``surface-distance``) weights each surface element by its
