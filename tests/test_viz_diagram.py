@@ -253,6 +253,8 @@ CHAPTER_DIAGRAMS = {
     "14_backbones.md": ["dino_vits16", "resnet50_encoder"],
     "15_panoptic.md": ["panoptic_fpn", "DETR", "mask2former"],
     "16_segment_anything.md": ["sam_tiny"],
+    "17_dense_transformers.md": ["segformer_tiny", "dinov2_vits14_reg", "LinearProbe", "eomt"],
+    "18_text_and_video.md": ["clipseg_tiny"],
 }
 
 
