@@ -80,6 +80,9 @@ CASES = {
         layers=2), _image(40)),
     "sam_tiny": _sam_click,
     "clipseg_tiny": lambda: (get_model("clipseg_tiny"), (_image(64), torch.tensor([[1, 3, 15]]))),
+    "sam2_slim": lambda: (get_model("sam2_slim", image_size=64), (
+        torch.rand(3, 3, 64, 64, generator=torch.Generator().manual_seed(0)),
+        torch.tensor([[[20.0, 30.0]]]), torch.ones(1, 1, dtype=torch.int64))),
 }
 
 

@@ -26,10 +26,12 @@ options.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 
-from .sam2 import FrameOutput, Sam2
+if TYPE_CHECKING:  # sam2.py uses the bank; the bank only reads the model's parts
+    from .sam2 import FrameOutput, Sam2
 
 __all__ = ["ObjectMemory", "sine_code_1d", "gather_memory"]
 
@@ -60,8 +62,10 @@ def sine_code_1d(positions: torch.Tensor, dim: int, temperature: float = 10000.0
 
 def gather_memory(model: Sam2, bank: ObjectMemory, frame_idx: int, num_frames: int,
                   reverse: bool = False) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """The memory of ``frame_idx`` (module docstring): tokens ``(1, M, mem_dim)``, their position
-    codes (same shape) and the number of object-pointer tokens at the end."""
+    """The memory of ``frame_idx`` (module docstring): tokens ``(B, M, mem_dim)``, their position
+    codes (same shape) and the number of object-pointer tokens at the end. ``B`` is the batch of
+    the bank's outputs: 1 object in the video predictor, or a batch of tracks of the same frames
+    in training."""
     if not bank.cond:
         raise ValueError(f"the object has no prompted frame to remember on frame {frame_idx}; "
                          "prompt it first")
@@ -93,13 +97,13 @@ def gather_memory(model: Sam2, bank: ObjectMemory, frame_idx: int, num_frames: i
             pointers.append(out.obj_ptr)
     num_ptr_tokens = 0
     if pointers:
-        ptrs = torch.stack(pointers, dim=1)  # (1, P, C)
+        ptrs = torch.stack(pointers, dim=1)  # (B, P, C)
         distance = torch.tensor(offsets, dtype=torch.float32, device=ptrs.device) / (num_ptrs - 1)
         ptr_pos = model.obj_ptr_tpos_proj(sine_code_1d(distance, model.hidden_dim))[None]
         # each C-wide pointer becomes C / mem_dim tokens of width mem_dim, sharing its code
         splits = model.hidden_dim // model.mem_dim
-        ptrs = ptrs.reshape(1, -1, model.mem_dim)
-        ptr_pos = ptr_pos.repeat_interleave(splits, dim=1)
+        ptrs = ptrs.reshape(ptrs.shape[0], -1, model.mem_dim)
+        ptr_pos = ptr_pos.repeat_interleave(splits, dim=1).expand(ptrs.shape[0], -1, -1)
         memories.append(ptrs)
         positions.append(ptr_pos)
         num_ptr_tokens = ptrs.shape[1]

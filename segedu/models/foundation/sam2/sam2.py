@@ -12,8 +12,10 @@ One frame of one object, as :meth:`Sam2.track_step` computes it::
     -> object pointer = obj_ptr_proj(mask token)    (no_obj_ptr where the object score is < 0)
     -> MemoryEncoder(embedding, mask) -> spatial memory of this frame (bfloat16 in the bank)
 
-The bank (:mod:`.memory_bank`) and the loop over frames and objects (:mod:`.video_predictor`)
-are in their own modules. On a single image there is no memory: :meth:`Sam2.predict_image` adds
+:meth:`Sam2.track` runs this through a clip for a batch of objects prompted on its first frame
+(:meth:`Sam2.forward` on a clip's frames), as SAM 2 is trained; the bank is :mod:`.memory_bank`,
+and the interactive loop over frames and objects, with prompts on any frame, is
+:mod:`.video_predictor`. On a single image there is no memory: :meth:`Sam2.predict_image` adds
 ``no_mem_embed`` and runs the SAM head, which is SAM 2 as an image segmenter.
 
 Parameter names follow facebookresearch/sam2's ``SAM2Base`` (``image_encoder``,
@@ -35,6 +37,7 @@ from ....nn.mlp import MLP
 from .image_encoder import ImageEncoder
 from .mask_decoder import Sam2MaskDecoder
 from .memory_attention import MemoryAttention
+from .memory_bank import ObjectMemory, gather_memory
 from .memory_encoder import MemoryEncoder
 from .prompt_encoder import Sam2PromptEncoder, box_to_points
 
@@ -57,6 +60,14 @@ class FrameFeatures:
     embedding: torch.Tensor
     pos: torch.Tensor
 
+    def select(self, indices: int | list[int] | torch.Tensor) -> FrameFeatures:
+        """The features of image ``indices`` of the batch (an int: a batch of one)."""
+        if isinstance(indices, int):
+            indices = [indices]
+        index = torch.as_tensor(indices, device=self.embedding.device)
+        return FrameFeatures(high_res=[f[index] for f in self.high_res],
+                             embedding=self.embedding[index], pos=self.pos[index])
+
 
 @dataclass
 class FrameOutput:
@@ -64,15 +75,18 @@ class FrameOutput:
     input size ``high_res_masks`` ``(1, 1, S, S)``, the IoU predictions ``(1, M)``, the
     ``object_score`` logit ``(1, 1)`` and the object pointer ``obj_ptr`` ``(1, C)``; after
     memory encoding, ``maskmem_features`` ``(1, h * w, mem_dim)`` (bfloat16) and
-    ``maskmem_pos`` (same shape, float)."""
+    ``maskmem_pos`` (same shape, float). ``multimasks`` keeps the decoder's ``M`` low-resolution
+    masks ``(1, M, 4h, 4w)`` as predicted, before the choice and the blanking (for a training
+    loss)."""
 
     pred_masks: torch.Tensor
     high_res_masks: torch.Tensor
-    iou: torch.Tensor
+    iou: torch.Tensor | None
     object_score: torch.Tensor
     obj_ptr: torch.Tensor
     maskmem_features: torch.Tensor | None = None
     maskmem_pos: torch.Tensor | None = None
+    multimasks: torch.Tensor | None = None
 
 
 class Sam2(nn.Module):
@@ -169,6 +183,7 @@ class Sam2(nn.Module):
         masks, iou, tokens, object_score = self.sam_mask_decoder(
             pix_feat, self.sam_prompt_encoder.get_dense_pe(), sparse, dense, multimask_output,
             high_res_features=features.high_res)
+        raw = masks
         # an absent object gets a blank mask (hard choice, also for the memory)
         present = object_score > 0  # (B, 1)
         masks = torch.where(present[:, :, None, None], masks, NO_OBJ_SCORE)
@@ -185,7 +200,7 @@ class Sam2(nn.Module):
         obj_ptr = lam * obj_ptr + (1 - lam) * self.no_obj_ptr
         return FrameOutput(pred_masks=masks[rows, best][:, None],
                            high_res_masks=high_res[rows, best][:, None], iou=iou,
-                           object_score=object_score, obj_ptr=obj_ptr)
+                           object_score=object_score, obj_ptr=obj_ptr, multimasks=raw)
 
     def predict_image(self, images: torch.Tensor, *, points: torch.Tensor | None = None,
                       labels: torch.Tensor | None = None, boxes: torch.Tensor | None = None,
@@ -257,6 +272,75 @@ class Sam2(nn.Module):
         feats = feats + absent[:, :, None, None] * self.no_obj_embed_spatial[..., None, None]
         feats = feats.to(torch.bfloat16).flatten(2).transpose(1, 2)
         return feats, pos.flatten(2).transpose(1, 2)
+
+    def track(self, frames: list[FrameFeatures],
+              prompts: list[tuple[torch.Tensor, torch.Tensor]]
+              ) -> tuple[list[FrameOutput], list[tuple[list[int], FrameOutput]]]:
+        """Track ``B`` objects, prompted on the first frame, through a clip.
+
+        Args:
+            frames: the features of each frame, each with batch ``B`` (one row per object).
+            prompts: per object, its first-frame prompt ``(points (1, N, 2), labels (1, N))``
+                (a click, ``N = 1``; a box as two corners, ``N = 2``).
+        Returns:
+            one :class:`FrameOutput` per frame (batch ``B``, with its memory; the first frame's
+            without ``iou`` and ``multimasks``), and the first frame's outputs of each group of
+            objects with the same number of prompt points, ``(rows, output)``: a group is
+            decoded together (the token counts differ between groups). In evaluation mode the
+            prompted frame's masks enter the memory binarized, in training as sigmoids.
+        """
+        if len(prompts) != frames[0].embedding.shape[0]:
+            raise ValueError(f"{len(prompts)} prompts for {frames[0].embedding.shape[0]} objects")
+        bank = ObjectMemory()
+        outputs, first = [], []
+        for t, features in enumerate(frames):
+            if t == 0:  # the prompted frame: no memory yet; objects grouped by prompt size
+                pix_feat = self.condition_on_memory(features, None, None, 0)
+                order = []
+                for n in sorted({p.shape[1] for p, _ in prompts}):
+                    rows = [k for k, (p, _) in enumerate(prompts) if p.shape[1] == n]
+                    out = self.sam_head(features.select(rows), pix_feat[rows],
+                                        torch.cat([prompts[k][0] for k in rows]),
+                                        torch.cat([prompts[k][1] for k in rows]),
+                                        self.use_multimask(n))
+                    first.append((rows, out))
+                    order += rows
+                # back in object order: what the memory needs
+                back = torch.argsort(torch.tensor(order))
+                out = FrameOutput(iou=None, **{
+                    key: torch.cat([getattr(o, key) for _, o in first])[back]
+                    for key in ("pred_masks", "high_res_masks", "object_score", "obj_ptr")})
+            else:  # later frames: the memory, no prompt
+                memory, memory_pos, num_ptr = gather_memory(self, bank, t, len(frames))
+                pix_feat = self.condition_on_memory(features, memory, memory_pos, num_ptr)
+                out = self.sam_head(features, pix_feat, None, None, self.use_multimask(0))
+            # the frame's memory, from its predicted mask
+            out.maskmem_features, out.maskmem_pos = self.encode_memory(
+                features, out.high_res_masks, out.object_score,
+                binarize=t == 0 and not self.training)
+            (bank.cond if t == 0 else bank.non_cond)[t] = out
+            outputs.append(out)
+        return outputs, first
+
+    def forward(self, frames: torch.Tensor, points: torch.Tensor, labels: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Segment ``B`` objects through a clip from prompts on its first frame (:meth:`track`).
+
+        Args:
+            frames: normalised ``(T, 3, S, S)``.
+            points, labels: ``(B, N, 2)`` pixels ``(x, y)`` and ``(B, N)`` labels on frame 0.
+        Returns:
+            mask logits ``(T, B, 1, S/4, S/4)`` and object score logits ``(T, B, 1)``.
+        """
+        if points.ndim != 3 or points.shape[-1] != 2 or labels.shape != points.shape[:2]:
+            raise ValueError(f"points must be (B, N, 2) and labels (B, N), got "
+                             f"{tuple(points.shape)} and {tuple(labels.shape)}")
+        features = self.encode_image(frames)
+        b = points.shape[0]
+        outs, _ = self.track([features.select([t] * b) for t in range(frames.shape[0])],
+                             [(points[k : k + 1], labels[k : k + 1]) for k in range(b)])
+        return (torch.stack([o.pred_masks for o in outs]),
+                torch.stack([o.object_score for o in outs]))
 
     def use_multimask(self, num_points: int) -> bool:
         """Whether a frame with ``num_points`` prompt points predicts three masks."""

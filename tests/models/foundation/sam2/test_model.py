@@ -306,3 +306,23 @@ def test_the_official_configuration_converts_to_sam2_hiera_tiny():
     assert all(converted[k].shape == ours_state[k].shape for k in converted)
     count = sum(p.numel() for p in ours.parameters())
     assert count == sum(p.numel() for p in reference.parameters()) == 38_962_498
+
+
+def test_forward_tracks_as_the_video_predictor(pair, video_runs):
+    """``Sam2.forward`` (:meth:`Sam2.track`, the loop the zoo trains) gives the predictor's masks
+    and object scores, frame by frame, for objects clicked on frame 0 (two objects with their own
+    banks in the predictor, one batch of two here)."""
+    _, _, ours = pair
+    video, _, predicted = video_runs
+    frames = Sam2VideoPredictor(ours).init_state(video).frames
+    points = torch.tensor(CLICKS["points"])
+    labels = torch.tensor(CLICKS["labels"])
+    with torch.no_grad():
+        masks, scores = ours(frames, points, labels)
+    assert masks.shape == (FRAMES, 2, 1, 16, 16) and scores.shape == (FRAMES, 2, 1)
+    # predicted[0] is frame 0 (prompted), predicted[1:5] the propagation over frames 0..3
+    for t in range(FRAMES):
+        torch.testing.assert_close(masks[t], predicted[1 + t][1], **TOL)
+        torch.testing.assert_close(scores[t, :, 0], predicted[1 + t][2], **TOL)
+    with pytest.raises(ValueError, match=r"points must be \(B, N, 2\)"):
+        ours(frames, points[0], labels)
