@@ -132,6 +132,8 @@ ZOO: dict[str, ZooEntry] = {
     "deeplabv3plus": ZooEntry("deeplabv3plus", dict(num_classes=6, backbone="resnet18",
                                                     backbone_width=16, output_stride=8,
                                                     rates=(3, 6, 9), decoder_channels=64)),
+    # SegFormer's slim Mix Transformer (widths 16-128, decoder 64), from scratch, the same recipe
+    "segformer_tiny": ZooEntry("segformer_tiny", dict(num_classes=6), steps=2000),
     # instance segmentation (segedu.zoo.instances)
     "yolact": ZooEntry("yolact", dict(num_classes=4), lr=1e-3, steps=800, task=Task.INSTANCES,
                        batch=32),
