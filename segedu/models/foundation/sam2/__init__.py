@@ -10,6 +10,7 @@ proven equal to ``transformers``' ``Sam2Model`` and ``Sam2VideoModel``:
   changes (boxes as corner points; object score, high-resolution skips, dynamic multimask);
 - :mod:`.rope`, :mod:`.memory_attention`: 2-D rotary positions; attention to the memories;
 - :mod:`.memory_encoder`: frame + mask -> spatial memory;
+- :mod:`.outputs`: a frame's features and an object's prediction and memory;
 - :mod:`.memory_bank`: which memories and object pointers a frame attends to;
 - :mod:`.sam2`: the model (:class:`Sam2`), one frame of one object, and single images;
 - :mod:`.video_predictor`: prompting on any frame and propagation through a video;
@@ -26,9 +27,10 @@ from .memory_attention import MemoryAttention, MemoryAttentionLayer, RoPEAttenti
 from .memory_bank import ObjectMemory, gather_memory, sine_code_1d
 from .memory_encoder import CXBlock, Fuser, MaskDownSampler, MemoryEncoder
 from .neck import FpnNeck
+from .outputs import FrameFeatures, FrameOutput
 from .prompt_encoder import Sam2PromptEncoder, box_to_points
 from .rope import apply_rope, axial_rope
-from .sam2 import NO_OBJ_SCORE, PIXEL_MEAN, PIXEL_STD, FrameFeatures, FrameOutput, Sam2
+from .sam2 import NO_OBJ_SCORE, PIXEL_MEAN, PIXEL_STD, Sam2
 from .video_predictor import Sam2VideoPredictor, VideoFrameOutput, VideoState
 
 __all__ = [

@@ -26,12 +26,11 @@ options.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import torch
+from torch import nn
 
-if TYPE_CHECKING:  # sam2.py uses the bank; the bank only reads the model's parts
-    from .sam2 import FrameOutput, Sam2
+from .outputs import FrameOutput
 
 __all__ = ["ObjectMemory", "sine_code_1d", "gather_memory"]
 
@@ -60,12 +59,13 @@ def sine_code_1d(positions: torch.Tensor, dim: int, temperature: float = 10000.0
     return torch.cat([code.sin(), code.cos()], dim=-1)
 
 
-def gather_memory(model: Sam2, bank: ObjectMemory, frame_idx: int, num_frames: int,
+def gather_memory(model: nn.Module, bank: ObjectMemory, frame_idx: int, num_frames: int,
                   reverse: bool = False) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """The memory of ``frame_idx`` (module docstring): tokens ``(B, M, mem_dim)``, their position
-    codes (same shape) and the number of object-pointer tokens at the end. ``B`` is the batch of
-    the bank's outputs: 1 object in the video predictor, or a batch of tracks of the same frames
-    in training."""
+    """The memory of ``frame_idx`` (module docstring) for ``model``, a :class:`~.sam2.Sam2`
+    (whose memory parts it reads; :meth:`~.sam2.Sam2.track` calls this): tokens ``(B, M,
+    mem_dim)``, their position codes (same shape) and the number of object-pointer tokens at the
+    end. ``B`` is the batch of the bank's outputs: 1 object in the video predictor, or a batch of
+    tracks of the same frames in training."""
     if not bank.cond:
         raise ValueError(f"the object has no prompted frame to remember on frame {frame_idx}; "
                          "prompt it first")

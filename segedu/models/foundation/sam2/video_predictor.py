@@ -46,8 +46,9 @@ import torch
 import torch.nn.functional as F
 
 from .memory_bank import ObjectMemory, gather_memory
+from .outputs import FrameFeatures, FrameOutput
 from .prompt_encoder import box_to_points
-from .sam2 import FrameFeatures, FrameOutput, Sam2
+from .sam2 import Sam2
 
 __all__ = ["Sam2VideoPredictor", "VideoState", "VideoFrameOutput"]
 
