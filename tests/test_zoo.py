@@ -25,7 +25,7 @@ def test_every_zoo_entry_is_shipped():
     assert {"unet", "segnet", "fcn_resnet", "pspnet", "deeplabv3plus"} <= set(SEMANTIC)
     assert {"yolact", "maskrcnn_resnet_fpn"} <= set(INSTANCES)
     assert {"unet_weight_map", "spatial_embedding", "stardist", "cellpose"} <= set(CELLS)
-    assert {"panoptic_fpn", "mask2former"} <= set(PANOPTIC)
+    assert {"panoptic_fpn", "mask2former", "eomt"} <= set(PANOPTIC)
     assert {"sam_tiny"} <= set(PROMPTABLE)
 
 
@@ -210,7 +210,7 @@ def test_panoptic_checkpoint_is_float16_and_scores_what_its_card_says(name):
 
     _check_stored(ZOO[name], megabytes=8)
     model = get_model(name, weights="zoo").eval()
-    if name == "mask2former":
+    if ZOO[name].task is Task.SET_PREDICTION:  # Mask2Former, EoMT: the paper's read-out
         def predict(images):
             return mask2former_panoptic(model, images)
     else:

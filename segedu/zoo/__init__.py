@@ -160,6 +160,8 @@ def zoo_state_dict(name: str) -> dict[str, torch.Tensor]:
     """The float32 state dict of zoo model ``name`` (stored in float16)."""
     if name not in ZOO:
         raise ValueError(f"segedu.zoo has no checkpoint for {name!r}; "
+    # EoMT: a small ViT from scratch, the same recipe plus the model's own mask annealing
+    "eomt": ZooEntry("eomt", dict(), lr=5e-4, steps=1100, task=Task.SET_PREDICTION, batch=8),
                          f"it has: {', '.join(sorted(ZOO))}")
     path = ZOO[name].checkpoint
     if not path.is_file():
