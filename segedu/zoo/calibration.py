@@ -22,6 +22,7 @@ A retrained checkpoint gets a new card without the section: run this command aga
 from __future__ import annotations
 
 import argparse
+import re
 import time
 
 import torch
@@ -37,7 +38,7 @@ from .cards import replace_card_section, where
 from .scores import TEST_SCENES, scene_tensors
 
 __all__ = ["VALIDATION_SEED", "VALIDATION_SCENES", "TTA_SCALES", "N_BINS", "SECTION",
-           "Readout", "calibrate", "card_section", "main"]
+           "Readout", "calibrate", "card_section", "card_readouts", "main"]
 
 VALIDATION_SEED, VALIDATION_SCENES = 2, 200
 TTA_SCALES, TTA_MULTIPLE = (0.75, 1.0, 1.25), 32  # 96, 128 and 160 pixels: every model's stride
@@ -119,6 +120,18 @@ def card_section(readouts: dict[str, Readout], *, command: str, minutes: float) 
     for key, r in readouts.items():
         lines.append(f"| {key} | {r.temperature:.3f} | {r.miou:.4f} | {r.ece:.4f} |")
     return lines + [""]
+
+
+def card_readouts(name: str) -> dict[str, tuple[float, float, float]]:
+    """What zoo model ``name``'s card records: ``{read-out: (temperature, mIoU, ECE)}`` for the
+    four read-outs of :data:`READOUTS`; ``ValueError`` when the card has no section yet."""
+    text = ZOO[name].card.read_text()
+    if SECTION not in text:
+        raise ValueError(f"the card of {name!r} has no calibration section: "
+                         f"run `python -m segedu.zoo.calibration {name}`")
+    rows = re.findall(r"^\| ([^|]+?) \| ([0-9.]+) \| ([0-9.]+) \| ([0-9.]+) \|$",
+                      text.split(SECTION)[1], re.M)
+    return {key: (float(t), float(m), float(e)) for key, t, m, e in rows}
 
 
 def main(argv: list[str] | None = None) -> int:

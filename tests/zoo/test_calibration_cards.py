@@ -8,8 +8,6 @@ tested in ``tests/models/semantic/test_calibration_wrappers.py``).
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
 from segedu.zoo import ZOO, Task
@@ -19,18 +17,12 @@ from segedu.zoo.cards import replace_card_section
 SEMANTIC = [n for n, e in ZOO.items() if e.task is Task.SEMANTIC and e.checkpoint.is_file()]
 
 
-def _rows(name: str) -> dict[str, tuple[float, float, float]]:
-    section = ZOO[name].card.read_text().split(cal.SECTION)[1]
-    rows = re.findall(r"^\| ([^|]+?) \| ([0-9.]+) \| ([0-9.]+) \| ([0-9.]+) \|$", section, re.M)
-    return {key: (float(t), float(m), float(e)) for key, t, m, e in rows}
-
-
 @pytest.mark.parametrize("name", SEMANTIC)
 def test_every_semantic_card_has_its_calibration_section(name):
     text = ZOO[name].card.read_text()
     assert text.count(cal.SECTION) == 1, f"run `python -m segedu.zoo.calibration {name}`"
     assert f"`python -m segedu.zoo.calibration {name}`" in text
-    rows = _rows(name)
+    rows = cal.card_readouts(name)
     assert list(rows) == list(cal.READOUTS)
     # the temperature changes confidences, never predictions
     assert rows["temperature"][1] == rows["as trained"][1]
@@ -44,7 +36,7 @@ def test_unet_calibration_rescores_from_the_checkpoint():
     from segedu.models.semantic.temperature import fit_temperature
     from segedu.zoo.scores import scene_tensors
 
-    rows = _rows("unet")
+    rows = cal.card_readouts("unet")
     model = get_model("unet", weights="zoo").eval()
     val_images, val_labels = scene_tensors(seed=cal.VALIDATION_SEED, length=cal.VALIDATION_SCENES)
     with torch.no_grad():
