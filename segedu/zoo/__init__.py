@@ -151,6 +151,8 @@ ZOO: dict[str, ZooEntry] = {
                              batch=8),
     "mask2former": ZooEntry("mask2former", dict(), lr=3e-4, steps=2000,
                             task=Task.SET_PREDICTION, batch=8),
+    # EoMT: a small ViT from scratch, the same recipe plus the model's own mask annealing
+    "eomt": ZooEntry("eomt", dict(), lr=5e-4, steps=1100, task=Task.SET_PREDICTION, batch=8),
     # promptable segmentation (segedu.zoo.sam): a small SAM from scratch
     "sam_tiny": ZooEntry("sam_tiny", dict(), lr=8e-4, steps=2000, task=Task.PROMPTABLE, batch=4),
 }
@@ -160,8 +162,6 @@ def zoo_state_dict(name: str) -> dict[str, torch.Tensor]:
     """The float32 state dict of zoo model ``name`` (stored in float16)."""
     if name not in ZOO:
         raise ValueError(f"segedu.zoo has no checkpoint for {name!r}; "
-    # EoMT: a small ViT from scratch, the same recipe plus the model's own mask annealing
-    "eomt": ZooEntry("eomt", dict(), lr=5e-4, steps=1100, task=Task.SET_PREDICTION, batch=8),
                          f"it has: {', '.join(sorted(ZOO))}")
     path = ZOO[name].checkpoint
     if not path.is_file():
