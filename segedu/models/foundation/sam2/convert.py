@@ -33,8 +33,9 @@ r"""``transformers``' ``Sam2VideoModel`` (or image-only ``Sam2Model``) state dic
 
 ``transformers`` keeps two copies of the prompt encoder's random Fourier matrix (one for the
 prompts, ``shared_image_embedding`` for the image grid); the original, and segedu, have one, so
-the two must be equal (they are in the published checkpoints) and the second is dropped. A key
-that no rule names raises ``ValueError``.
+the two must be equal and the second is dropped (``transformers``' conversion script of SAM
+copies the original's one matrix into both; a checkpoint where they differ is refused, not
+guessed at). A key that no rule names raises ``ValueError``.
 """
 
 from __future__ import annotations

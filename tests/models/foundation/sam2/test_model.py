@@ -13,9 +13,9 @@ embeddings included, which ``transformers`` initialises to zero).
 (``kv_in_dim=64``); 128 is the smallest embedding width that still splits the pointers.
 
 ``transformers`` keeps a second copy of the prompt encoder's random Fourier matrix
-(``shared_image_embedding``) that its random initialisation draws independently; the published
-checkpoints hold one matrix twice (the original has one), so the reference's copies are tied
-before comparing.
+(``shared_image_embedding``) that its random initialisation draws independently; the original has
+one matrix (``transformers``' conversion script of SAM copies it into both), so the reference's
+copies are tied before comparing.
 
 Scenarios (the video ones driven as ``transformers``' ``Sam2VideoProcessor`` does: the
 session's ``add_point_inputs`` and ``obj_with_new_inputs``, then ``model(session, frame_idx)``
