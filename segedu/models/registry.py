@@ -197,16 +197,17 @@ def _checkpoints() -> Path:
     return cache_dir() / "checkpoints"
 
 
-def _hub_state_dict(url: str, what: str) -> dict[str, torch.Tensor]:
-    """``torch.hub``'s download (once, into :func:`_checkpoints`, the checksum digits of the file
-    name checked) and read of the state dict at ``url``; a failure is the one-line
-    :class:`~segedu.data.download.DownloadError` naming ``what`` and ``url``."""
+def _hub_state_dict(url: str, what: str, file_name: str | None = None) -> dict[str, torch.Tensor]:
+    """``torch.hub``'s download (once, into :func:`_checkpoints` as ``file_name``, by default the
+    URL's; the checksum digits of the file name checked) and read of the state dict at ``url``;
+    a failure is the one-line :class:`~segedu.data.download.DownloadError` naming ``what`` and
+    ``url``."""
     from ..data.online import download_errors
 
     with download_errors(what, [url]):
         return torch.hub.load_state_dict_from_url(
             url, model_dir=str(_checkpoints()), map_location="cpu", check_hash=True,
-            weights_only=True,
+            weights_only=True, file_name=file_name,
         )
 
 
@@ -225,8 +226,8 @@ def official_state_dict(name: str) -> dict[str, torch.Tensor]:
     what = f"the official {name} checkpoint"
     if url.endswith(".safetensors"):
         state = _safetensors_state_dict(url, official_file(name), what)
-    else:
-        state = _hub_state_dict(url, what)
+    else:  # a pickle (.pth, or the Hub's pytorch_model.bin, cached under its repository)
+        state = _hub_state_dict(url, what, file_name=official_file(name).name)
     return _CONVERT[name](state) if name in _CONVERT else state
 
 

@@ -126,3 +126,21 @@ def test_official_safetensors_are_read_and_converted(tmp_path, monkeypatch):
     assert registry.official_file("hub_probe").is_file()
     published.unlink()  # the cached copy serves the second call
     assert torch.equal(get_model("hub_probe", weights="official").proj.bias, weights["dense.bias"])
+
+
+def test_a_hub_pickle_is_cached_under_its_repository_too(tmp_path, monkeypatch):
+    """The Hub's pytorch_model.bin (CLIPSeg's) has the same name in every repository: it is
+    cached as <owner>--<repo>--pytorch_model.bin, read with torch.load, then converted."""
+    monkeypatch.setenv("SEGEDU_CACHE", str(tmp_path / "cache"))
+    weights = {"dense.weight": torch.randn(2, 3), "dense.bias": torch.randn(2)}
+    url = "https://huggingface.co/owner/repo/resolve/main/pytorch_model.bin"
+    cached = tmp_path / "cache" / "checkpoints" / "owner--repo--pytorch_model.bin"
+    cached.parent.mkdir(parents=True)
+    torch.save(weights, cached)  # as if downloaded before: torch.hub reads the cached file
+    monkeypatch.setitem(registry._BUILDERS, "hub_probe", _Tiny)
+    monkeypatch.setitem(registry._OFFICIAL, "hub_probe", lambda: url)
+    monkeypatch.setitem(registry._CONVERT, "hub_probe",
+                        lambda state: {k.replace("dense.", "proj."): v for k, v in state.items()})
+    assert registry.official_file("hub_probe") == cached
+    assert torch.equal(get_model("hub_probe", weights="official").proj.weight,
+                       weights["dense.weight"])
