@@ -50,6 +50,8 @@ class Task(enum.Enum):
       its patch features (:mod:`segedu.zoo.dino`).
     - ``CELLS``: bottom-up cell models on synthetic nuclei; object matching
       (:mod:`segedu.zoo.cells`).
+    - ``TEXT_PROMPTS``: CLIPSeg, a mask for each class named by a text prompt in a toy
+      vocabulary; IoU of the prompted masks (:mod:`segedu.zoo.text_prompts`).
     """
 
     SEMANTIC = "semantic"
@@ -59,6 +61,7 @@ class Task(enum.Enum):
     PROMPTABLE = "promptable"
     FEATURES = "features"
     CELLS = "cells"
+    TEXT_PROMPTS = "text_prompts"
 
 
 @dataclass(frozen=True)
@@ -155,6 +158,9 @@ ZOO: dict[str, ZooEntry] = {
     "eomt": ZooEntry("eomt", dict(), lr=5e-4, steps=1100, task=Task.SET_PREDICTION, batch=8),
     # promptable segmentation (segedu.zoo.sam): a small SAM from scratch
     "sam_tiny": ZooEntry("sam_tiny", dict(), lr=8e-4, steps=2000, task=Task.PROMPTABLE, batch=4),
+    # text prompts (segedu.zoo.text_prompts): a tiny CLIPSeg from scratch, a toy vocabulary
+    "clipseg_tiny": ZooEntry("clipseg_tiny", dict(vocab_size=13), lr=1e-3, steps=2000,
+                             task=Task.TEXT_PROMPTS, batch=8),
 }
 
 

@@ -22,7 +22,7 @@ from ..config import seed_everything
 from ..models import get_model
 from . import FOLDER, ZOO, Task, ZooEntry
 
-__all__ = ["TrainConfig", "Recipe"]
+__all__ = ["TrainConfig", "Recipe", "save_resume", "load_resume"]
 
 
 @dataclass
@@ -121,3 +121,27 @@ class Recipe:
     config: type[TrainConfig]
     train: Callable[[Any], torch.nn.Module]
     evaluate: Callable[..., dict[str, float]]
+
+
+def save_resume(path: Path, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                scheduler: Any, step: int, minutes: float, **extra: Any) -> None:
+    """Write a run's resume file: weights, optimizer, schedule, the number of steps done, the
+    minutes they took (over every call of the run), and ``extra`` (e.g. a random state)."""
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "step": step, "minutes": minutes, **extra},
+               path)
+
+
+def load_resume(path: Path, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                scheduler: Any, device: torch.device | str = "cpu") -> dict[str, Any] | None:
+    """Restore what :func:`save_resume` wrote into ``model``, ``optimizer`` and ``scheduler``;
+    return the file's other entries (``step``, ``minutes``, the extras), or ``None`` when there
+    is no file at ``path`` (a run that starts afresh)."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    state = torch.load(path, map_location=device, weights_only=True)
+    model.load_state_dict(state.pop("model"))
+    optimizer.load_state_dict(state.pop("optimizer"))
+    scheduler.load_state_dict(state.pop("scheduler"))
+    return state

@@ -23,11 +23,13 @@ from .panoptic import FPN_RECIPE, MASK2FORMER_RECIPE
 from .recipe import Recipe, TrainConfig
 from .sam import RECIPE as PROMPTABLE
 from .semantic import RECIPE as SEMANTIC
+from .text_prompts import RECIPE as TEXT_PROMPTS
 
 __all__ = ["RECIPES", "recipe_for", "config_for", "main"]
 
 RECIPES: dict[Task, Recipe] = {recipe.task: recipe for recipe in (
-    SEMANTIC, INSTANCES, FPN_RECIPE, MASK2FORMER_RECIPE, PROMPTABLE, FEATURES, CELLS)}
+    SEMANTIC, INSTANCES, FPN_RECIPE, MASK2FORMER_RECIPE, PROMPTABLE, FEATURES, CELLS,
+    TEXT_PROMPTS)}
 
 # command-line options -> configuration fields (an option applies where the field exists)
 OPTIONS = ("steps", "lr", "batch", "out", "minutes", "workers", "init_from", "seed")
