@@ -29,6 +29,9 @@ TIMM = {"dino_vits16": "vit_small_patch16_224.dino", "dino_vitb16": "vit_base_pa
 HUB = {**DINOV2_REPOS}
 # EoMT's COCO panoptic EoMT-L: the checkpoint transformers' EomtConfig docstring names
 HUB["eomt_large_640"] = "tue-mps/coco_panoptic_eomt_large_640"
+# Hub repositories read as their pytorch_model.bin: CLIPSeg's refined rd64, which transformers'
+# CLIPSegForImageSegmentation docstring loads (its main branch has held that file since 2022)
+HUB_PICKLES = {"clipseg_rd64": "CIDAS/clipseg-rd64-refined"}
 
 
 @pytest.mark.parametrize("name, weights", TORCHVISION.items())
@@ -59,10 +62,21 @@ def test_transformers_names_the_eomt_repository():
     assert HUB["eomt_large_640"] in transformers.EomtConfig.__doc__
 
 
+@pytest.mark.parametrize("name, repo", HUB_PICKLES.items())
+def test_hub_models_read_their_repositorys_pytorch_model_bin(name, repo):
+    assert official_url(name) == f"https://huggingface.co/{repo}/resolve/main/pytorch_model.bin"
+    assert official_file(name).name == f"{repo.replace('/', '--')}--pytorch_model.bin"
+
+
+def test_transformers_names_the_clipseg_repository():
+    transformers = pytest.importorskip("transformers")
+    assert HUB_PICKLES["clipseg_rd64"] in transformers.CLIPSegForImageSegmentation.forward.__doc__
+
+
 def test_every_official_model_is_covered():
     sam = {"sam_vit_b", "sam_vit_l", "sam_vit_h"}
-    assert set(official_models()) - sam <= set(TORCHVISION) | set(TIMM) | set(HUB), \
-        official_models()
+    covered = set(TORCHVISION) | set(TIMM) | set(HUB) | set(HUB_PICKLES)
+    assert set(official_models()) - sam <= covered, official_models()
     # segment-anything's README: <name>_<6 hex digits>.pth
     for name in sam & set(official_models()):
         pattern = rf"https://dl\.fbaipublicfiles\.com/segment_anything/{name}_[0-9a-f]{{6}}\.pth"

@@ -27,7 +27,7 @@ embeddings enlarged from 14 x 14 to 20 x 24):
   :mod:`segedu.models.foundation.clipseg`): ``F.interpolate`` to ``size=(h, w)``, plain bicubic
   (``a = -0.75``), no anti-aliasing and no ``+ 0.1``. transformers' DINOv2 *with registers*
   interpolates as ``"timm"`` does (``antialias=True``). Both cast to float32 first, which their
-  callers do.
+  callers do; ``CLIPSegVisionEmbeddings`` interpolates in the embeddings' own dtype.
 
 Each is tested: ``"dino"`` against a transcription of DINO's function, ``"timm"`` against timm's,
 ``"transformers"`` (and ``"timm"`` again) against transformers' DINOv2 models
