@@ -34,7 +34,7 @@ from segedu.models.foundation.clipseg import (
     causal_mask,
     convert_transformers_state_dict,
 )
-from segedu.models.registry import get_model, official_url
+from segedu.models.registry import get_model
 
 from ...unit_gain import unit_gain_
 
@@ -247,8 +247,3 @@ def test_the_published_configuration_converts_name_for_name():
     assert {k: v.shape for k, v in converted.items()} == {k: v.shape for k, v in state.items()}
     count = sum(p.numel() for p in model.parameters())
     assert count == sum(p.numel() for p in reference.parameters()) - 1 == 150_747_745
-
-
-def test_official_weights_are_the_published_refined_rd64():
-    assert official_url("clipseg_rd64") == (
-        "https://huggingface.co/CIDAS/clipseg-rd64-refined/resolve/main/pytorch_model.bin")
