@@ -29,6 +29,10 @@ TIMM = {"dino_vits16": "vit_small_patch16_224.dino", "dino_vitb16": "vit_base_pa
 HUB = {**DINOV2_REPOS}
 # EoMT's COCO panoptic EoMT-L: the checkpoint transformers' EomtConfig docstring names
 HUB["eomt_large_640"] = "tue-mps/coco_panoptic_eomt_large_640"
+# SegFormer: NVIDIA's ADE20K fine-tuned models (B0-B4 at 512 x 512, B5 at 640 x 640); transformers'
+# SegformerConfig docstring names B0's
+HUB.update({f"segformer_b{i}": f"nvidia/segformer-b{i}-finetuned-ade-512-512" for i in range(5)})
+HUB["segformer_b5"] = "nvidia/segformer-b5-finetuned-ade-640-640"
 # Hub repositories read as their pytorch_model.bin: CLIPSeg's refined rd64, which transformers'
 # CLIPSegForImageSegmentation docstring loads (its main branch has held that file since 2022)
 HUB_PICKLES = {"clipseg_rd64": "CIDAS/clipseg-rd64-refined"}
@@ -55,6 +59,11 @@ def test_transformers_names_the_dinov2_base_repositories():
     transformers = pytest.importorskip("transformers")
     assert HUB["dinov2_vitb14"] in transformers.Dinov2Config.__doc__
     assert HUB["dinov2_vitb14_reg"] in transformers.Dinov2WithRegistersConfig.__doc__
+
+
+def test_transformers_names_the_segformer_repository():
+    transformers = pytest.importorskip("transformers")
+    assert HUB["segformer_b0"] in transformers.SegformerConfig.__doc__
 
 
 def test_transformers_names_the_eomt_repository():
