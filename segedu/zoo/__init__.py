@@ -50,6 +50,8 @@ class Task(enum.Enum):
       its patch features (:mod:`segedu.zoo.dino`).
     - ``CELLS``: bottom-up cell models on synthetic nuclei; object matching
       (:mod:`segedu.zoo.cells`).
+    - ``VIDEO``: SAM 2, prompted on the first frame of synthetic clips and propagated with its
+      memory; J&F of the propagated masks (:mod:`segedu.zoo.video`).
     - ``TEXT_PROMPTS``: CLIPSeg, a mask for each class named by a text prompt in a toy
       vocabulary; IoU of the prompted masks (:mod:`segedu.zoo.text_prompts`).
     """
@@ -61,6 +63,7 @@ class Task(enum.Enum):
     PROMPTABLE = "promptable"
     FEATURES = "features"
     CELLS = "cells"
+    VIDEO = "video"
     TEXT_PROMPTS = "text_prompts"
 
 
@@ -105,8 +108,11 @@ class ZooEntry:
 
     @property
     def data(self) -> str:
-        """What it was trained on: ``"cells"`` (synthetic nuclei) or ``"scenes"``."""
-        return "cells" if self.task is Task.CELLS else "scenes"
+        """What it was trained on: ``"cells"`` (synthetic nuclei), ``"videos"`` (synthetic clips)
+        or ``"scenes"``."""
+        if self.task is Task.CELLS:
+            return "cells"
+        return "videos" if self.task is Task.VIDEO else "scenes"
 
     @property
     def checkpoint(self) -> Path:
@@ -158,6 +164,8 @@ ZOO: dict[str, ZooEntry] = {
     "eomt": ZooEntry("eomt", dict(), lr=5e-4, steps=1100, task=Task.SET_PREDICTION, batch=8),
     # promptable segmentation (segedu.zoo.sam): a small SAM from scratch
     "sam_tiny": ZooEntry("sam_tiny", dict(), lr=8e-4, steps=2000, task=Task.PROMPTABLE, batch=4),
+    # video (segedu.zoo.video): a slim SAM 2 from scratch, clicked on frame 0, propagated
+    "sam2_slim": ZooEntry("sam2_slim", dict(), lr=8e-4, steps=1200, task=Task.VIDEO, batch=4),
     # text prompts (segedu.zoo.text_prompts): a tiny CLIPSeg from scratch, a toy vocabulary
     "clipseg_tiny": ZooEntry("clipseg_tiny", dict(vocab_size=13), lr=1e-3, steps=2000,
                              task=Task.TEXT_PROMPTS, batch=8),

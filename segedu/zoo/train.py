@@ -23,13 +23,14 @@ from .panoptic import FPN_RECIPE, MASK2FORMER_RECIPE
 from .recipe import Recipe, TrainConfig
 from .sam import RECIPE as PROMPTABLE
 from .semantic import RECIPE as SEMANTIC
+from .video import RECIPE as VIDEO
 from .text_prompts import RECIPE as TEXT_PROMPTS
 
 __all__ = ["RECIPES", "recipe_for", "config_for", "main"]
 
 RECIPES: dict[Task, Recipe] = {recipe.task: recipe for recipe in (
     SEMANTIC, INSTANCES, FPN_RECIPE, MASK2FORMER_RECIPE, PROMPTABLE, FEATURES, CELLS,
-    TEXT_PROMPTS)}
+    TEXT_PROMPTS, VIDEO)}
 
 # command-line options -> configuration fields (an option applies where the field exists)
 OPTIONS = ("steps", "lr", "batch", "out", "minutes", "workers", "init_from", "seed")

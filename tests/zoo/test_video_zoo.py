@@ -1,0 +1,135 @@
+"""Tests of the zoo's SAM 2 recipe (segedu.zoo.video): the tracking loss, the training loop, the
+evaluation, the recipe's checkpoint and card, and the shipped checkpoint against its card."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+
+import segedu.models.foundation.sam2  # noqa: F401  (registers sam2_slim)
+from segedu.data import SyntheticVideos
+from segedu.models import get_model
+from segedu.zoo import ZOO
+from segedu.zoo import video as zv
+
+torch.set_num_threads(1)
+
+
+def _one_clip(frames: int = 3):
+    """A held-out clip (seed 1, index 0) and the masks of its first thing visible on frame 0."""
+    video, target = SyntheticVideos(size=zv.SIZE, frames=frames, length=1, seed=1)[0]
+    masks = target["masks"].as_subclass(torch.Tensor)
+    visible = [n for n in range(masks.shape[1]) if masks[0, n].sum() >= 16]
+    return video.as_subclass(torch.Tensor), masks[:, visible[0]]
+
+
+def _loss(model, video, truth, points, labels):
+    frames = model.encode_image((video - model.pixel_mean) / model.pixel_std)
+    return zv.tracks_loss(model, frames, truth[None], [points], [labels])
+
+
+def test_tracks_loss_is_finite_and_a_few_steps_lower_it():
+    torch.manual_seed(0)
+    model = get_model("sam2_slim").train()
+    video, truth = _one_clip()
+    ys, xs = torch.nonzero(truth[0], as_tuple=True)
+    points = torch.tensor([[[float(xs[0]), float(ys[0])]]])
+    labels = torch.ones(1, 1, dtype=torch.int64)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    losses = []
+    for _ in range(8):
+        parts = _loss(model, video, truth, points, labels)
+        total = parts["mask"] + parts["iou"] + parts["score"]
+        optimizer.zero_grad()
+        total.backward()
+        optimizer.step()
+        losses.append(float(total.detach()))
+    assert all(torch.isfinite(torch.tensor(losses)))
+    assert losses[-1] < 0.7 * losses[0], losses
+    # the memory is trained too: its parameters received gradients through the later frames
+    assert model.memory_attention.layers[0].cross_attn_image.k_proj.weight.grad.abs().sum() > 0
+
+
+def test_a_box_and_a_click_are_tracked_in_one_batch():
+    """Tracks with a click (3 masks) and with a box (two corner points, 1 mask) share a step; an
+    object gone from a frame gets no mask loss there, only the object-score loss."""
+    torch.manual_seed(0)
+    model = get_model("sam2_slim").train()
+    video, truth = _one_clip()
+    truth = truth.clone()
+    truth[2] = False  # the object leaves on the last frame
+    frames = model.encode_image((video - model.pixel_mean) / model.pixel_std)
+    frames = frames.select([0, 1, 2, 0, 1, 2])  # two tracks of the same clip
+    click = (torch.tensor([[[60.0, 60.0]]]), torch.ones(1, 1, dtype=torch.int64))
+    box = segedu.models.foundation.sam2.box_to_points(torch.tensor([[40.0, 40.0, 80.0, 80.0]]))
+    parts = zv.tracks_loss(model, frames, torch.stack([truth, truth]), [click[0], box[0]],
+                           [click[1], box[1]])
+    assert set(parts) == {"mask", "iou", "score"}
+    assert all(torch.isfinite(v) and v >= 0 for v in parts.values())
+
+
+def test_train_sam2_is_reproducible_and_resumes(tmp_path):
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        model = get_model("sam2_slim")
+        config = zv.VideoConfig("sam2_slim", steps=2, batch=1, clips=3, frames=2,
+                                out=tmp_path / f"run{len(runs)}")
+        run = zv.train_sam2(model, config, torch.device("cpu"), log=lambda s: None)
+        runs.append((run["loss"], next(model.parameters()).detach().clone()))
+    assert runs[0][0] == runs[1][0] and torch.equal(runs[0][1], runs[1][1])
+    assert set(run) >= {"steps", "warmup", "minutes", "loss", "mask", "iou", "score"}
+    assert not config.resume_path.exists()  # removed at the end of a run
+    for bad in (dict(steps=0), dict(clips=0), dict(frames=0), dict(objects=0)):
+        with pytest.raises(ValueError, match=f"{next(iter(bad))} must be a positive integer"):
+            zv.VideoConfig("sam2_slim", **bad)
+
+
+def test_evaluate_is_deterministic_and_checks_length():
+    torch.manual_seed(0)
+    model = get_model("sam2_slim")
+    a, b = zv.evaluate(model, length=1, frames=3), zv.evaluate(model, length=1, frames=3)
+    assert a == b and set(a) == set(zv.METRIC_NAMES)
+    assert all(0 <= v <= 1 for v in a.values())
+    with pytest.raises(ValueError, match="length"):
+        zv.evaluate(model, length=0)
+
+
+def test_first_frame_ious_ranked_is_at_most_the_oracle():
+    torch.manual_seed(0)
+    score = zv.first_frame_ious(get_model("sam2_slim"), length=1)
+    assert set(score) == {"ranked", "oracle", "objects"} and score["objects"] >= 1
+    assert 0 <= score["ranked"] <= score["oracle"] <= 1
+
+
+def _card_value(card: str, metric: str) -> float:
+    return float(re.search(rf"\| {metric} \([^)]*\) \| ([0-9.]+) \|", card).group(1))
+
+
+def test_recipe_writes_a_checkpoint_and_a_card_that_rescores(tmp_path):
+    config = zv.VideoConfig("sam2_slim", steps=1, batch=1, clips=2, frames=2, test_clips=1,
+                            out=tmp_path, device="cpu")
+    zv.train(config)
+    card = (tmp_path / "sam2_slim_videos.md").read_text()
+    assert "793,058 parameters" in card and "1 steps" in card
+    assert "python -m segedu.zoo.train sam2_slim" in card
+    state = torch.load(tmp_path / "sam2_slim_videos.pt", weights_only=True)
+    assert all(v.dtype == torch.float16 for v in state.values() if v.is_floating_point())
+    model = get_model("sam2_slim")
+    model.load_state_dict({k: v.float() for k, v in state.items()})
+    for key, value in zv.evaluate(model, length=1).items():
+        assert _card_value(card, key) == pytest.approx(value, abs=0.005), key
+
+
+@pytest.mark.skipif(not ZOO["sam2_slim"].checkpoint.is_file(), reason="not trained yet")
+def test_the_shipped_checkpoint_scores_what_its_card_says():
+    entry = ZOO["sam2_slim"]
+    assert entry.checkpoint.stat().st_size < 2 * 2**20
+    model = get_model("sam2_slim", weights="zoo").eval()
+    card = entry.card.read_text()
+    for metric, value in zv.evaluate(model).items():
+        recorded = _card_value(card, metric)
+        assert abs(value - recorded) < 0.005, (
+            f"the card says {metric} {recorded}, the checkpoint gives {value:.4f}")
