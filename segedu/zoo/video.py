@@ -62,7 +62,7 @@ from ..models.foundation.sam2 import (
 from . import Task
 from .cards import metric_table, trained_line, write_model_card
 from .float16 import save_float16
-from .recipe import Recipe, TrainConfig
+from .recipe import Recipe, TrainConfig, load_resume, save_resume
 from .sam import dice_loss, focal_loss, interior_point, mask_iou, sample_prompts
 
 __all__ = ["VideoConfig", "tracks_loss", "train_sam2", "evaluate", "first_frame_ious", "train",
@@ -169,7 +169,7 @@ def _objects(masks: torch.Tensor, min_area: int) -> list[int]:
 
 
 def train_sam2(model: Sam2, config: VideoConfig, device: torch.device,
-               log: Callable[[str], None] = print) -> dict[str, float]:
+               log: Callable[[str], None] | None = print) -> dict[str, float]:
     """Train a SAM 2 on ``config.clips`` synthetic clips of seed 0 (module docstring), through
     :func:`segedu.engine.train_steps`, resuming from :attr:`VideoConfig.resume_path` if it exists.
     Returns ``steps``, ``warmup``, ``minutes`` (of every call of the run) and the last losses."""
@@ -180,15 +180,14 @@ def train_sam2(model: Sam2, config: VideoConfig, device: torch.device,
                                   weight_decay=config.weight_decay)
     scheduler = WarmupCosine(optimizer, config.steps, warmup_steps=warmup, warmup_start=0.01)
     start, minutes_before = 0, 0.0
-    if config.resume_path.is_file():
-        state = torch.load(config.resume_path, map_location=device, weights_only=True)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
+    state = load_resume(config.resume_path, model=model, optimizer=optimizer,
+                        scheduler=scheduler, device=device)
+    if state is not None:
         start, minutes_before = int(state["step"]), float(state["minutes"])
         if "rng" in state:  # the dropout masks continue as in a run that never stopped
             torch.set_rng_state(state["rng"])
-        log(f"resuming from step {start} ({config.resume_path})")
+        if log is not None:
+            log(f"resuming from step {start} ({config.resume_path})")
     began = time.perf_counter()
 
     def batches():
@@ -228,9 +227,9 @@ def train_sam2(model: Sam2, config: VideoConfig, device: torch.device,
     def after_step(step: int, values: dict[str, float]) -> None:
         if (step + 1) % config.save_every == 0 and step + 1 < config.steps:
             minutes = minutes_before + (time.perf_counter() - began) / 60
-            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                        "scheduler": scheduler.state_dict(), "step": step + 1,
-                        "minutes": minutes, "rng": torch.get_rng_state()}, config.resume_path)
+            save_resume(config.resume_path, model=model, optimizer=optimizer,
+                        scheduler=scheduler, step=step + 1, minutes=minutes,
+                        rng=torch.get_rng_state())
 
     config.out.mkdir(parents=True, exist_ok=True)
     run = train_steps(compute_loss, batches(), model=model, optimizer=optimizer,

@@ -70,18 +70,41 @@ def test_a_box_and_a_click_are_tracked_in_one_batch():
     assert all(torch.isfinite(v) and v >= 0 for v in parts.values())
 
 
-def test_train_sam2_is_reproducible_and_resumes(tmp_path):
-    runs = []
-    for _ in range(2):
+def test_train_sam2_resumes_exactly_after_an_interruption(tmp_path, monkeypatch):
+    """A run of 4 steps, and the same run stopped after step 2 (its resume file written) and
+    started again in a fresh state: the same weights to the bit (the data of a step come from
+    the step's own stream, the dropout masks from the random state kept in the file)."""
+    def fresh(out):
         torch.manual_seed(0)
-        model = get_model("sam2_slim")
-        config = zv.VideoConfig("sam2_slim", steps=2, batch=1, clips=3, frames=2,
-                                out=tmp_path / f"run{len(runs)}")
-        run = zv.train_sam2(model, config, torch.device("cpu"), log=lambda s: None)
-        runs.append((run["loss"], next(model.parameters()).detach().clone()))
-    assert runs[0][0] == runs[1][0] and torch.equal(runs[0][1], runs[1][1])
+        config = zv.VideoConfig("sam2_slim", steps=4, batch=1, clips=3, frames=2, out=out,
+                                save_every=2)
+        return get_model("sam2_slim"), config
+
+    whole, config = fresh(tmp_path / "whole")
+    run = zv.train_sam2(whole, config, torch.device("cpu"), log=None)
     assert set(run) >= {"steps", "warmup", "minutes", "loss", "mask", "iou", "score"}
     assert not config.resume_path.exists()  # removed at the end of a run
+
+    train_steps = zv.train_steps
+
+    def stopped_after_two(*args, after_step, **kwargs):
+        def after(step, values):
+            after_step(step, values)
+            if step + 1 == 2:
+                raise KeyboardInterrupt
+        return train_steps(*args, after_step=after, **kwargs)
+
+    model, config = fresh(tmp_path / "split")
+    monkeypatch.setattr(zv, "train_steps", stopped_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        zv.train_sam2(model, config, torch.device("cpu"), log=None)
+    assert config.resume_path.exists()
+    monkeypatch.setattr(zv, "train_steps", train_steps)
+    model, config = fresh(tmp_path / "split")
+    torch.manual_seed(123)  # another process's random state: the resume file restores it
+    zv.train_sam2(model, config, torch.device("cpu"), log=None)
+    assert all(torch.equal(a, b) for a, b in zip(whole.state_dict().values(),
+                                                 model.state_dict().values(), strict=True))
     for bad in (dict(steps=0), dict(clips=0), dict(frames=0), dict(objects=0)):
         with pytest.raises(ValueError, match=f"{next(iter(bad))} must be a positive integer"):
             zv.VideoConfig("sam2_slim", **bad)
