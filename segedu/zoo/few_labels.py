@@ -267,11 +267,12 @@ def _supervised(config, images, labels, count):
 
 
 def _pseudo_labels(config, images, labels, known):
-    teacher_path = checkpoint_path("supervised", config.out)
+    teacher_path = checkpoint_path("supervised" + config.suffix, config.out)  # same budget
     if not teacher_path.is_file():
+        suffix = f" --suffix {config.suffix}" if config.suffix else ""
         raise FileNotFoundError(f"{teacher_path} is missing: pseudo_labels starts from the "
                                 "supervised run's model; run `python -m segedu.zoo.few_labels "
-                                "supervised` first")
+                                f"supervised --steps {config.steps}{suffix}` first")
     teacher = get_model(UNET.model, **UNET.kwargs)
     teacher.load_state_dict(load_float32(teacher_path))
     unlabelled = torch.arange(known, len(images))
@@ -298,14 +299,16 @@ def _pseudo_labels(config, images, labels, known):
         minutes += _phase(config, f"round{round_}", student, compute_loss, count=known,
                           second=len(images) - known)
         if round_ < config.rounds:
-            save_float16(student, config.out / f"unet_fewlabels_pseudo_labels_round{round_}.pt")
+            save_float16(student, config.out / f"unet_fewlabels_pseudo_labels{config.suffix}"
+                                           f"_round{round_}.pt")
         teacher = student
     notes = [f"- pseudo-labels on the {len(unlabelled)} unlabelled training scenes, a pixel kept "
              f"when the teacher's probability is at least {config.threshold:g} (each round a new "
              f"U-Net from the same initialisation; the teacher of round 1 is "
              f"`{teacher_path.name}`, whose {config.steps} steps are not counted below; the "
              f"models of rounds before the last are kept as "
-             f"`unet_fewlabels_pseudo_labels_round<r>.pt`); the pseudo-labels of each round "
+             f"`unet_fewlabels_pseudo_labels{config.suffix}_round<r>.pt`); the pseudo-labels of "
+             "each round "
              "are in the second table"]
     return teacher, minutes, notes, [*table, ""]
 
