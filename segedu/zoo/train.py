@@ -23,8 +23,8 @@ from .panoptic import FPN_RECIPE, MASK2FORMER_RECIPE
 from .recipe import Recipe, TrainConfig
 from .sam import RECIPE as PROMPTABLE
 from .semantic import RECIPE as SEMANTIC
-from .video import RECIPE as VIDEO
 from .text_prompts import RECIPE as TEXT_PROMPTS
+from .video import RECIPE as VIDEO
 
 __all__ = ["RECIPES", "recipe_for", "config_for", "main"]
 
