@@ -33,6 +33,8 @@ HUB["eomt_large_640"] = "tue-mps/coco_panoptic_eomt_large_640"
 # SegformerConfig docstring names B0's
 HUB.update({f"segformer_b{i}": f"nvidia/segformer-b{i}-finetuned-ade-512-512" for i in range(5)})
 HUB["segformer_b5"] = "nvidia/segformer-b5-finetuned-ade-640-640"
+# SAM 2.1 Hiera-T: the checkpoint transformers' Sam2Config docstring names
+HUB["sam2_hiera_tiny"] = "facebook/sam2.1-hiera-tiny"
 # Hub repositories read as their pytorch_model.bin: CLIPSeg's refined rd64, which transformers'
 # CLIPSegForImageSegmentation docstring loads (its main branch has held that file since 2022)
 HUB_PICKLES = {"clipseg_rd64": "CIDAS/clipseg-rd64-refined"}
@@ -64,6 +66,12 @@ def test_transformers_names_the_dinov2_base_repositories():
 def test_transformers_names_the_segformer_repository():
     transformers = pytest.importorskip("transformers")
     assert HUB["segformer_b0"] in transformers.SegformerConfig.__doc__
+
+
+def test_transformers_names_the_sam2_repository():
+    transformers = pytest.importorskip("transformers")
+    assert HUB["sam2_hiera_tiny"] in (transformers.Sam2Config.__doc__
+                                      + transformers.Sam2VideoConfig.__doc__)
 
 
 def test_transformers_names_the_eomt_repository():
