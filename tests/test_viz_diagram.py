@@ -257,7 +257,7 @@ CHAPTER_DIAGRAMS = {
     "15_panoptic.md": ["panoptic_fpn", "DETR", "mask2former"],
     "16_segment_anything.md": ["sam_tiny"],
     "17_dense_transformers.md": ["segformer_tiny", "dinov2_vits14_reg", "LinearProbe", "eomt"],
-    "18_text_and_video.md": ["clipseg_tiny"],
+    "18_text_and_video.md": ["clipseg_tiny", "sam2_slim"],
 }
 
 
