@@ -6,11 +6,17 @@ command that reproduces it, and its score on a held-out synthetic split). ``get_
 weights="zoo")`` builds the model with those arguments and loads the checkpoint.
 
 Reproduce a checkpoint with ``python -m segedu.zoo.train <name>``: :mod:`segedu.zoo.train` looks
-up the recipe of the entry's :class:`Task` (one module each: :mod:`~segedu.zoo.semantic`,
+up the recipe of the entry's :class:`Task` (one module or package each: :mod:`~segedu.zoo.semantic`,
 :mod:`~segedu.zoo.instances`, :mod:`~segedu.zoo.panoptic`, :mod:`~segedu.zoo.sam`,
-:mod:`~segedu.zoo.dino`, :mod:`~segedu.zoo.cells`), each with a configuration dataclass,
-``train(config)`` and ``evaluate(model)``; :mod:`segedu.zoo.float16` writes and reads the
-checkpoints, :mod:`segedu.zoo.cards` the cards.
+:mod:`~segedu.zoo.dino`, :mod:`~segedu.zoo.cells`, :mod:`~segedu.zoo.text_prompts`,
+:mod:`~segedu.zoo.video`), each with a configuration dataclass, ``train(config)`` and
+``evaluate(model)``; :mod:`segedu.zoo.float16` writes and reads the checkpoints,
+:mod:`segedu.zoo.cards` the cards. Measurements made after training, each a recorded command that
+writes a section of the cards: :mod:`segedu.zoo.calibration` (calibration and test-time
+augmentation of the semantic models), :mod:`segedu.zoo.query_diagnosis` (why a query model misses
+things), :mod:`segedu.zoo.seeds` (a family retrained with several seeds, the spread, the median
+seed shipped). :mod:`segedu.zoo.few_labels` trains the U-Nets of chapter 19 from few or weak
+labels, and :mod:`segedu.zoo.linear_probe` a linear probe on frozen features.
 :mod:`segedu.zoo.scores` holds the held-out split and scores every semantic zoo model on it
 (``compare()``: mIoU, parameters, images per second), as the book's comparison table does. How
 each checkpoint came to be (runs, pilots) is in the cards and in ``segedu/zoo/README.md``.
