@@ -24,7 +24,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader
@@ -43,7 +42,7 @@ from .instances import (
     load_earlier_run,
     train_detection,
 )
-from .recipe import Recipe, TrainConfig
+from .recipe import Recipe, TrainConfig, load_resume, save_resume
 from .scores import SIZE, TEST_SCENES
 
 __all__ = ["panoptic_scenes", "held_out_panoptic",
@@ -177,12 +176,6 @@ class Mask2FormerConfig(TrainConfig):
     warmup: int = 300
     save_every: int = 100
 
-    @property
-    def resume_path(self) -> Path:
-        """``out / <model>_resume.pt``: weights, optimizer, schedule, step and random state of
-        an unfinished run (removed when the run ends)."""
-        return self.out / f"{self.entry.model}_resume.pt"
-
 
 def train_mask2former(model: torch.nn.Module, config: Mask2FormerConfig, device: torch.device,
                       log: Callable[[str], None] = print) -> dict[str, float]:
@@ -220,11 +213,9 @@ def train_mask2former(model: torch.nn.Module, config: Mask2FormerConfig, device:
     scheduler = WarmupCosine(optimizer, config.steps, warmup_steps=config.warmup,
                              warmup_start=0.01)
     batches, start, minutes_before = cycle(loader), 0, 0.0
-    if config.resume_path.is_file():  # continue where the last call stopped
-        state = torch.load(config.resume_path, map_location=device, weights_only=True)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
+    state = load_resume(config.resume_path, model=model, optimizer=optimizer,
+                        scheduler=scheduler, device=device)
+    if state is not None:  # continue where the last call stopped
         start, minutes_before = int(state["step"]), float(state["minutes"])
         for _ in range(start):  # the same data order as a run that never stopped
             next(batches)
@@ -250,9 +241,9 @@ def train_mask2former(model: torch.nn.Module, config: Mask2FormerConfig, device:
             anneal((step + 1) / config.steps)
         if (step + 1) % config.save_every == 0 and step + 1 < config.steps:
             minutes = minutes_before + (time.perf_counter() - began) / 60
-            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                        "scheduler": scheduler.state_dict(), "step": step + 1,
-                        "minutes": minutes, "rng": torch.get_rng_state()}, config.resume_path)
+            save_resume(config.resume_path, model=model, optimizer=optimizer,
+                        scheduler=scheduler, step=step + 1, minutes=minutes,
+                        rng=torch.get_rng_state())
 
     config.out.mkdir(parents=True, exist_ok=True)
     run = train_steps(compute_loss, batches, model=model, optimizer=optimizer,

@@ -107,6 +107,13 @@ class TrainConfig:
         return self.out / self.entry.checkpoint.name
 
     @property
+    def resume_path(self) -> Path:
+        """``out / <model>_resume.pt``: what a recipe that stops and goes on keeps of an
+        unfinished run (:func:`save_resume`: weights, optimizer, schedule, step, random state),
+        removed when the run ends."""
+        return self.out / f"{self.entry.model}_resume.pt"
+
+    @property
     def card_path(self) -> Path:
         """Where the recipe writes the model card: ``out / <entry's card name>``."""
         return self.out / self.entry.card.name

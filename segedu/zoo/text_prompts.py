@@ -39,7 +39,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -102,10 +101,6 @@ class TextPromptConfig(TrainConfig):
     warmup: int = 200
     weight_decay: float = 0.05
     save_every: int = 100
-
-    @property
-    def resume_path(self) -> Path:
-        return self.out / f"{self.entry.model}_resume.pt"
 
 
 def _step_batch(scenes: SyntheticScenes, config: TextPromptConfig, step: int

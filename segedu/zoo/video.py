@@ -43,7 +43,6 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -90,7 +89,8 @@ class VideoConfig(TrainConfig):
         clips: training clips (seed 0); test_clips: held-out clips scored (seed 1).
         frames: frames per training clip; objects: objects tracked per clip.
         warmup: warm-up steps from 1 % of ``lr``; weight_decay: AdamW's.
-        save_every: steps between two writes of the resume file; seed: of every random choice.
+        save_every: steps between two writes of the resume file (the base's ``seed`` draws every
+            random choice).
     """
 
     tasks = (Task.VIDEO,)
@@ -103,13 +103,6 @@ class VideoConfig(TrainConfig):
     warmup: int = 200
     weight_decay: float = 0.1
     save_every: int = 100
-    seed: int = 0
-
-    @property
-    def resume_path(self) -> Path:
-        """``out / <model>_resume.pt``: weights, optimizer, schedule, step and random state of
-        an unfinished run (removed when the run ends)."""
-        return self.out / f"{self.entry.model}_resume.pt"
 
 
 def _normalise(model: Sam2, video: torch.Tensor) -> torch.Tensor:
