@@ -364,7 +364,8 @@ def _cam(config, images, labels, known):
         return F.binary_cross_entropy_with_logits(classifier(images[idx]), tags[idx])
 
     minutes = _phase(config, "classifier", classifier, classifier_loss, count=len(images))
-    save_float16(classifier, config.out / "unet_fewlabels_cam_classifier.pt")  # for the figures
+    kept = f"unet_fewlabels_{config.run_name}_classifier.pt"  # for the figures
+    save_float16(classifier, config.out / kept)
     classifier.eval()
     with torch.no_grad():
         masks = torch.cat([
@@ -388,7 +389,7 @@ def _cam(config, images, labels, known):
              f"best score is at least {config.cam_threshold:g}: the pseudo-masks label "
              f"{quality['coverage']:.3f} of the pixels, {quality['accuracy']:.3f} of those "
              "right; then the U-Net trained on them (the minutes count both networks); the "
-             "classifier is kept as `unet_fewlabels_cam_classifier.pt`"]
+             f"classifier is kept as `{kept}`"]
     return model, minutes, notes, []
 
 
