@@ -22,7 +22,7 @@ from ..config import seed_everything
 from ..models import get_model
 from . import FOLDER, ZOO, Task, ZooEntry
 
-__all__ = ["TrainConfig", "Recipe", "save_resume", "load_resume"]
+__all__ = ["TrainConfig", "Recipe", "save_resume", "load_resume", "resume_run"]
 
 
 @dataclass
@@ -152,3 +152,20 @@ def load_resume(path: Path, *, model: torch.nn.Module, optimizer: torch.optim.Op
     optimizer.load_state_dict(state.pop("optimizer"))
     scheduler.load_state_dict(state.pop("scheduler"))
     return state
+
+
+def resume_run(config: TrainConfig, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+               scheduler: Any, device: torch.device | str = "cpu",
+               log: Callable[[str], None] | None = print) -> tuple[int, float]:
+    """Continue a run where its last call stopped: :func:`load_resume` of
+    ``config.resume_path``, torch's random state restored when the file kept it, a line logged.
+    Returns the steps already done and the minutes they took (``0, 0.0`` for a fresh run)."""
+    state = load_resume(config.resume_path, model=model, optimizer=optimizer,
+                        scheduler=scheduler, device=device)
+    if state is None:
+        return 0, 0.0
+    if "rng" in state:  # dropout and the like continue as in a run that never stopped
+        torch.set_rng_state(state["rng"])
+    if log is not None:
+        log(f"resuming from step {int(state['step'])} ({config.resume_path})")
+    return int(state["step"]), float(state["minutes"])

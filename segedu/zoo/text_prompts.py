@@ -51,7 +51,7 @@ from ..models.foundation.clipseg import WordVocabulary
 from . import Task
 from .cards import metric_table, trained_line, write_model_card
 from .float16 import save_float16
-from .recipe import Recipe, TrainConfig, load_resume, save_resume
+from .recipe import Recipe, TrainConfig, resume_run, save_resume
 from .scores import SIZE, scene_tensors
 
 __all__ = ["CLASSES", "PHRASINGS", "VOCABULARY", "prompt_texts", "class_prompts",
@@ -150,14 +150,9 @@ def train_clipseg(model: torch.nn.Module, config: TextPromptConfig, device: torc
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr,
                                   weight_decay=config.weight_decay)
     scheduler = WarmupCosine(optimizer, config.steps, warmup_steps=warmup, warmup_start=0.01)
-    start, minutes_before = 0, 0.0
     # continue where the last call stopped, if it did
-    state = load_resume(config.resume_path, model=model, optimizer=optimizer,
-                        scheduler=scheduler, device=device)
-    if state is not None:
-        start, minutes_before = int(state["step"]), float(state["minutes"])
-        if log is not None:
-            log(f"resuming from step {start} ({config.resume_path})")
+    start, minutes_before = resume_run(config, model=model, optimizer=optimizer,
+                                       scheduler=scheduler, device=device, log=log)
     began = time.perf_counter()
 
     def batches() -> Iterator:

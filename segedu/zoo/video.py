@@ -61,7 +61,7 @@ from ..models.foundation.sam2 import (
 from . import Task
 from .cards import metric_table, trained_line, write_model_card
 from .float16 import save_float16
-from .recipe import Recipe, TrainConfig, load_resume, save_resume
+from .recipe import Recipe, TrainConfig, resume_run, save_resume
 from .sam import dice_loss, focal_loss, interior_point, mask_iou, sample_prompts
 
 __all__ = ["VideoConfig", "tracks_loss", "train_sam2", "evaluate", "first_frame_ious", "train",
@@ -172,15 +172,8 @@ def train_sam2(model: Sam2, config: VideoConfig, device: torch.device,
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr,
                                   weight_decay=config.weight_decay)
     scheduler = WarmupCosine(optimizer, config.steps, warmup_steps=warmup, warmup_start=0.01)
-    start, minutes_before = 0, 0.0
-    state = load_resume(config.resume_path, model=model, optimizer=optimizer,
-                        scheduler=scheduler, device=device)
-    if state is not None:
-        start, minutes_before = int(state["step"]), float(state["minutes"])
-        if "rng" in state:  # the dropout masks continue as in a run that never stopped
-            torch.set_rng_state(state["rng"])
-        if log is not None:
-            log(f"resuming from step {start} ({config.resume_path})")
+    start, minutes_before = resume_run(config, model=model, optimizer=optimizer,
+                                       scheduler=scheduler, device=device, log=log)
     began = time.perf_counter()
 
     def batches():
