@@ -33,7 +33,8 @@ RECIPES: dict[Task, Recipe] = {recipe.task: recipe for recipe in (
     TEXT_PROMPTS, VIDEO)}
 
 # command-line options -> configuration fields (an option applies where the field exists)
-OPTIONS = ("steps", "lr", "batch", "out", "minutes", "workers", "init_from", "seed")
+OPTIONS = ("steps", "lr", "batch", "out", "minutes", "workers", "init_from", "seed",
+           "class_weight")
 
 
 def recipe_for(name: str) -> Recipe:
@@ -71,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, help="instance models: DataLoader workers")
     parser.add_argument("--init-from", type=Path, help="instance and panoptic models: continue "
                         "from this zoo checkpoint (its card, beside it, is quoted in the new card)")
+    parser.add_argument("--class-weight", type=float, help="set-prediction models: the class "
+                        "term's weight in the loss and the matching cost (default 2, the paper's)")
     args = parser.parse_args(argv)
     settings = {key: getattr(args, key) for key in OPTIONS if getattr(args, key) is not None}
     command = "python -m segedu.zoo.train " + " ".join(argv)

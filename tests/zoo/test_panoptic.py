@@ -123,3 +123,23 @@ def test_mask2former_recipe_and_panoptic_readout(tmp_path):
                                         overlap_threshold=0.0, output_size=(128, 128))
     assert torch.equal(maps, expected)
 
+
+
+def test_mask2former_class_weight_reaches_the_loss_and_the_matching(tmp_path, monkeypatch):
+    """--class-weight sets the set criterion's class term, in the loss and in the matching cost
+    (the criterion builds its matcher from its weights), and the card records it."""
+    built = []
+    real = panoptic.MaskSetCriterion
+
+    def spy(**kwargs):
+        built.append(real(**kwargs))
+        return built[-1]
+
+    monkeypatch.setattr(panoptic, "MaskSetCriterion", spy)
+    panoptic.train_set_prediction(panoptic.Mask2FormerConfig(
+        "mask2former", steps=1, scenes=4, batch=4, test_scenes=2, out=tmp_path, device="cpu",
+        class_weight=6.0))
+    assert built[0].weight_dict["loss_ce"] == 6.0 and built[0].matcher.cost_class == 6.0
+    assert "set criterion (class 6, mask BCE 5" in (tmp_path / "mask2former_scenes.md").read_text()
+    with pytest.raises(ValueError, match="class_weight must be positive"):
+        panoptic.Mask2FormerConfig("mask2former", class_weight=0.0)
