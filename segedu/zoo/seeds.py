@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import statistics
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..models import get_model
@@ -31,7 +33,8 @@ from .cards import replace_card_section
 from .float16 import load_float32
 from .train import config_for, recipe_for
 
-__all__ = ["HEADLINE", "SECTION", "run_seed", "seed_scores", "summarise", "ship_median", "main"]
+__all__ = ["HEADLINE", "SECTION", "run_seed", "seed_scores", "summarise", "ship_median", "Spread",
+           "card_spread", "main"]
 
 # the score that ranks the seeds of a family (a key of its recipe's evaluate)
 HEADLINE = {Task.SEMANTIC: "miou", Task.INSTANCES: "mask_map_50", Task.PANOPTIC: "pq",
@@ -117,6 +120,51 @@ def ship_median(name: str, seeds: list[int], runs: Path, *, folder: Path = FOLDE
     shutil.copyfile(run / entry.card.name, folder / entry.card.name)
     replace_card_section(folder / entry.card.name, section)
     return median
+
+
+@dataclass(frozen=True)
+class Spread:
+    """A shipped model's scores over its training seeds, as its card's ``## Seeds`` section gives
+    them (3 decimals): ``scores[metric]`` holds one value per seed of ``seeds``; ``shipped`` is the
+    seed whose checkpoint ships."""
+
+    seeds: tuple[int, ...]
+    shipped: int
+    scores: dict[str, tuple[float, ...]]
+
+    def mean(self, metric: str) -> float:
+        return statistics.mean(self.scores[metric])
+
+    def sd(self, metric: str) -> float:
+        """The sample standard deviation over the seeds."""
+        return statistics.stdev(self.scores[metric])
+
+    def text(self, metric: str) -> str:
+        """``"0.912 ± 0.004"``: the mean and sd of ``metric``, as the card prints them."""
+        return f"{self.mean(metric):.3f} ± {self.sd(metric):.3f}"
+
+
+def card_spread(name: str, *, folder: Path = FOLDER) -> Spread:
+    """The ``## Seeds`` section of zoo entry ``name``'s card in ``folder``, read back (what
+    :func:`ship_median` wrote), for the chapters that compare models with their spread. A card
+    of a single training run has no such section: a ``ValueError`` says how to add one."""
+    entry = ZOO[name]
+    path = folder / entry.card.name
+    text = path.read_text() if path.is_file() else ""
+    if SECTION not in text:
+        raise ValueError(f"{path} has no '{SECTION}' section: {name} was trained with one seed; "
+                         f"`python -m segedu.zoo.seeds {entry.task.value} --names {name}` "
+                         "retrains it with three")
+    section = text.split(SECTION, 1)[1].split("\n## ", 1)[0]
+    shipped = int(re.search(r"the shipped checkpoint is seed (\d+)'s", section).group(1))
+    header = next(line for line in section.splitlines() if line.startswith("| metric |"))
+    seeds = tuple(int(cell) for cell in re.findall(r"seed (\d+)", header))
+    scores = {}
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if len(cells) == len(seeds) + 2 and re.fullmatch(r"-?\d+\.\d+", cells[1]):
+            scores[cells[0]] = tuple(float(cell) for cell in cells[1:-1])
+    return Spread(seeds=seeds, shipped=shipped, scores=scores)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -72,3 +72,23 @@ def test_the_semantic_recipe_keeps_a_resumable_state(family):
     assert config_for("unet", seed=3, **TINY).command_line().endswith("--seed 3")
     with pytest.raises(ValueError, match="seed"):
         config_for("unet", seed=-1)
+
+
+def test_the_card_spread_reads_back_what_was_shipped(family):
+    """card_spread (what the chapters show as "mean ± sd") returns the per-seed scores that
+    scores.json holds, to the card's 3 decimals, and the shipped seed."""
+    _, shipped, scores, median = family
+    spread = zs.card_spread("unet", folder=shipped)
+    assert spread.seeds == (0, 1, 2) and spread.shipped == median
+    assert set(spread.scores) == {k for k, v in scores[0].items() if isinstance(v, float)}
+    for key, values in spread.scores.items():
+        assert values == pytest.approx([scores[s][key] for s in (0, 1, 2)], abs=5e-4)
+    values = [scores[s]["miou"] for s in (0, 1, 2)]
+    assert spread.mean("miou") == pytest.approx(statistics.mean(values), abs=5e-4)
+    assert spread.sd("miou") == pytest.approx(statistics.stdev(values), abs=1e-3)
+
+
+def test_a_card_of_one_run_has_no_spread(tmp_path):
+    (tmp_path / ZOO["unet"].card.name).write_text("# one run\n\n| metric | value |\n")
+    with pytest.raises(ValueError, match="one seed.*segedu.zoo.seeds semantic --names unet"):
+        zs.card_spread("unet", folder=tmp_path)
