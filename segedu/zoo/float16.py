@@ -15,10 +15,11 @@ __all__ = ["save_float16", "load_float32"]
 
 def save_float16(model: torch.nn.Module, path: str | Path) -> Path:
     """Save ``model``'s state dict to ``path``: floating tensors in float16, all on the CPU
-    (wherever the model was trained); the folder is created. Returns the path."""
+    (wherever the model was trained) and contiguous (whatever the memory format it was trained
+    in); the folder is created. Returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: (v.half() if v.is_floating_point() else v).cpu()
+    state = {k: (v.half() if v.is_floating_point() else v).cpu().contiguous()
              for k, v in model.state_dict().items()}
     torch.save(state, path)
     return path

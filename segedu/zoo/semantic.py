@@ -66,6 +66,9 @@ def train(config: SemanticConfig) -> torch.nn.Module:
     """Train ``config.name`` with the recipe above; write its checkpoint and card to
     ``config.out``; return the trained model."""
     device, model = config.start()
+    # channels-last (NHWC) activations: the same weights, and convolutions about 1.1 to 1.4 times
+    # faster on a CPU (oneDNN; segedu/zoo/README.md); save_float16 stores them contiguous
+    model = model.to(memory_format=torch.channels_last)
     start = time.perf_counter()
     images, labels = scene_tensors(seed=0, length=config.scenes)  # (L, 3, S, S), (L, S, S)
     data_minutes = (time.perf_counter() - start) / 60
