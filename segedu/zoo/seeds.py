@@ -34,7 +34,7 @@ from .float16 import load_float32
 from .train import config_for, recipe_for
 
 __all__ = ["HEADLINE", "SECTION", "run_seed", "seed_scores", "summarise", "ship_median", "Spread",
-           "card_spread", "main"]
+           "card_spread", "spreads", "main"]
 
 # the score that ranks the seeds of a family (a key of its recipe's evaluate)
 HEADLINE = {Task.SEMANTIC: "miou", Task.INSTANCES: "mask_map_50", Task.PANOPTIC: "pq",
@@ -165,6 +165,13 @@ def card_spread(name: str, *, folder: Path = FOLDER) -> Spread:
         if len(cells) == len(seeds) + 2 and re.fullmatch(r"-?\d+\.\d+", cells[1]):
             scores[cells[0]] = tuple(float(cell) for cell in cells[1:-1])
     return Spread(seeds=seeds, shipped=shipped, scores=scores)
+
+
+def spreads(names: list[str], *, folder: Path = FOLDER) -> dict[str, Spread]:
+    """:func:`card_spread` of those of ``names`` whose cards have a ``## Seeds`` section (a model
+    not yet retrained with several seeds is left out), for a table that marks the others."""
+    return {name: card_spread(name, folder=folder) for name in names
+            if SECTION in (folder / ZOO[name].card.name).read_text()}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -92,3 +92,9 @@ def test_a_card_of_one_run_has_no_spread(tmp_path):
     (tmp_path / ZOO["unet"].card.name).write_text("# one run\n\n| metric | value |\n")
     with pytest.raises(ValueError, match="one seed.*segedu.zoo.seeds semantic --names unet"):
         zs.card_spread("unet", folder=tmp_path)
+    assert zs.spreads(["unet"], folder=tmp_path) == {}
+
+
+def test_spreads_keeps_the_cards_with_seeds(family, tmp_path):
+    _, shipped, _, _ = family
+    assert zs.spreads(["unet"], folder=shipped) == {"unet": zs.card_spread("unet", folder=shipped)}
