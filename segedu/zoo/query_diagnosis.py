@@ -22,17 +22,18 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from ..data.synthetic_scenes import SCENE_THINGS
 from ..models import get_model
-from . import ZOO
+from . import FOLDER, ZOO
 from .cards import replace_card_section, where
 from .panoptic import evaluate_panoptic, held_out_panoptic, mask2former_panoptic
 
-__all__ = ["THRESHOLDS", "SECTION", "diagnose", "card_section", "main"]
+__all__ = ["THRESHOLDS", "SECTION", "diagnose", "card_section", "card_diagnosis", "main"]
 
 THRESHOLDS = ((0.8, 0.8), (0.5, 0.8), (0.25, 0.8), (0.5, 0.5), (0.25, 0.5))
 SECTION = "## Why things are missed"
@@ -112,6 +113,34 @@ def card_section(name: str, result: dict[str, float], *, minutes: float,
         lines.append(f"| {objects:g} | {overlap:g} | {result['pq_things@' + key]:.3f} | "
                      f"{result['pq_stuff@' + key]:.3f} |")
     return lines + [""]
+
+
+# the card's row names -> the keys of diagnose()
+_ROWS = {"things in the scenes": "things",
+         "localised: some query's mask has IoU >= 0.5": "localised",
+         "mean best IoU of a query's mask": "best_iou",
+         "best-localising query gives the right class": "best_query_right_class",
+         "best-localising query says 'no object'": "best_query_no_object",
+         "its mean probability of the true class": "best_query_p_true"}
+
+
+def card_diagnosis(name: str, *, folder: Path = FOLDER) -> dict[str, float]:
+    """The section that :func:`card_section` wrote into zoo model ``name``'s card (in
+    ``folder``), read back with :func:`diagnose`'s keys (3 decimals), for a chapter to quote."""
+    path = folder / ZOO[name].card.name
+    card = path.read_text() if path.is_file() else ""
+    if SECTION not in card:
+        raise ValueError(f"{path} has no '{SECTION}' section: run "
+                         f"`python -m segedu.zoo.query_diagnosis {name}`")
+    out = {}
+    for line in card.split(SECTION, 1)[1].split("\n## ", 1)[0].splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 2 and cells[0] in _ROWS:
+            out[_ROWS[cells[0]]] = float(cells[1])
+        elif len(cells) == 4 and cells[0].replace(".", "").isdigit():
+            key = f"{float(cells[0]):g}/{float(cells[1]):g}"
+            out[f"pq_things@{key}"], out[f"pq_stuff@{key}"] = float(cells[2]), float(cells[3])
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,98 @@
+"""python -m segedu.zoo.query_diagnosis: where a query model loses the things (localisation,
+recognition, inference thresholds), checked on oracle models built from the ground truth, and
+its card section read back as written."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from segedu.data.synthetic_scenes import SCENE_THINGS
+from segedu.zoo import ZOO
+from segedu.zoo import query_diagnosis as qd
+from segedu.zoo.cards import replace_card_section
+from segedu.zoo.panoptic import held_out_panoptic
+
+NO_OBJECT = 6  # the class index after the six scene categories
+
+
+class Oracle(torch.nn.Module):
+    """One query per ground-truth thing: its mask (logit +10 inside, -10 outside, or ``shift``ed
+    sideways) and a class logit +10 on ``answer(category)``; the other queries are empty."""
+
+    def __init__(self, truth: torch.Tensor, answer, shift: int = 0, queries: int = 24) -> None:
+        super().__init__()
+        self.truth, self.answer, self.shift, self.queries = truth, answer, shift, queries
+
+    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        b, _, h, w = images.shape
+        masks = torch.full((b, self.queries, h, w), -10.0)
+        logits = torch.full((b, self.queries, NO_OBJECT + 1), -10.0)
+        logits[..., NO_OBJECT] = 10.0
+        for k, panoptic in enumerate(self.truth[:b]):
+            category, instance = panoptic[..., 0], panoptic[..., 1]
+            q = 0
+            for c in SCENE_THINGS:
+                for i in instance[(category == c) & (instance > 0)].unique().tolist():
+                    thing = ((category == c) & (instance == i)).roll(self.shift, dims=1)
+                    masks[k, q][thing] = 10.0
+                    logits[k, q] = -10.0
+                    logits[k, q, self.answer(c)] = 10.0
+                    q += 1
+        return {"pred_masks": masks, "pred_logits": logits}
+
+
+@pytest.fixture(scope="module")
+def scenes():
+    return held_out_panoptic(4)
+
+
+def test_an_oracle_localises_and_names_every_thing(scenes):
+    images, truth = scenes
+    out = qd._thing_answers(Oracle(truth, answer=lambda c: c), images, truth)
+    assert out["things"] > 0
+    assert out["localised"] == out["best_iou"] == out["best_query_right_class"] == 1.0
+    assert out["best_query_no_object"] == 0.0 and out["best_query_p_true"] == pytest.approx(1.0)
+
+
+def test_a_query_that_finds_but_misnames_is_a_recognition_failure(scenes):
+    images, truth = scenes
+    out = qd._thing_answers(Oracle(truth, answer=lambda c: NO_OBJECT), images, truth)
+    assert out["localised"] == 1.0
+    assert out["best_query_right_class"] == 0.0 and out["best_query_no_object"] == 1.0
+    wrong = qd._thing_answers(Oracle(truth, answer=lambda c: 3 + (c - 2) % 3), images, truth)
+    assert wrong["best_query_right_class"] == 0.0 and wrong["best_query_no_object"] == 0.0
+
+
+def test_masks_moved_off_their_things_are_a_localisation_failure(scenes):
+    images, truth = scenes
+    out = qd._thing_answers(Oracle(truth, answer=lambda c: c, shift=40), images, truth)
+    assert out["localised"] < 0.5 and out["best_iou"] < 0.5
+
+
+def test_the_card_section_reads_back(tmp_path):
+    result = {"things": 12, "localised": 0.8531, "best_iou": 0.7414,
+              "best_query_right_class": 0.2251, "best_query_no_object": 0.3719,
+              "best_query_p_true": 0.2204}
+    for objects, overlap in qd.THRESHOLDS:
+        result[f"pq_things@{objects:g}/{overlap:g}"] = objects * overlap / 3
+        result[f"pq_stuff@{objects:g}/{overlap:g}"] = 0.957
+    card = tmp_path / ZOO["mask2former"].card.name
+    card.write_text("# a card\n\n| metric | value |\n| pq | 0.585 |\n")
+    replace_card_section(card, qd.card_section("mask2former", result, minutes=1.0, length=4))
+    read = qd.card_diagnosis("mask2former", folder=tmp_path)
+    assert read.keys() == result.keys()
+    for key, value in result.items():
+        assert read[key] == pytest.approx(value, abs=5e-4), key
+    (tmp_path / "other").mkdir()
+    with pytest.raises(ValueError, match="query_diagnosis mask2former"):
+        qd.card_diagnosis("mask2former", folder=tmp_path / "other")
+
+
+def test_the_shipped_cards_hold_their_diagnosis():
+    keys = {*qd._ROWS.values(), *(f"pq_{part}@{o:g}/{v:g}" for o, v in qd.THRESHOLDS
+                                  for part in ("things", "stuff"))}
+    for name in ("mask2former", "eomt"):
+        read = qd.card_diagnosis(name)
+        assert read.keys() == keys, name
+        assert read["things"] >= 1 and all(0 <= v <= 1 for k, v in read.items() if k != "things")
