@@ -10,6 +10,7 @@ from segedu.zoo import ZOO, Task, ZooEntry
 from segedu.zoo import instances as instance_recipe
 from segedu.zoo import semantic as semantic_recipe
 from segedu.zoo.scores import evaluate
+from segedu.zoo.seeds import spreads
 from segedu.zoo.train import RECIPES, config_for, main, recipe_for
 
 SHIPPED = [name for name, entry in ZOO.items() if entry.checkpoint.is_file()]
@@ -66,6 +67,23 @@ def test_checkpoint_is_small_float16_and_scores_what_its_card_says(name):
     miou = float(evaluate(model, torch.device("cpu")).nanmean())
     assert abs(miou - recorded) < 0.005, (
         f"the card says mIoU {recorded}, the checkpoint gives {miou:.4f}")
+
+
+def test_retrained_semantic_cards_ship_their_median_seed():
+    """Issue 36's fair race, as far as the retraining has come: a semantic card with three seeds
+    (``python -m segedu.zoo.seeds semantic --steps 5000``) records the entry's budget, and its
+    checkpoint is the median seed's (the card's own mIoU is the middle of the three). U-Net and
+    DeepLabv3+ are retrained; the others follow (segedu/zoo/README.md)."""
+    retrained = spreads(SEMANTIC)
+    assert {"unet", "deeplabv3plus"} <= set(retrained)
+    for name, spread in retrained.items():
+        card = ZOO[name].card.read_text()
+        trained = int(re.search(r"^- trained .*?: (\d+) steps", card, flags=re.M).group(1))
+        assert trained == ZOO[name].steps == 5000, f"{name}: the card says {trained} steps"
+        assert spread.seeds == (0, 1, 2), f"{name}: seeds {spread.seeds}"
+        recorded = float(re.search(r"\*\*mIoU\*\* \| \*\*([0-9.]+)\*\*", card).group(1))
+        assert recorded == sorted(spread.scores["miou"])[1], (
+            f"{name}: the shipped mIoU {recorded} is not the median of {spread.scores['miou']}")
 
 
 def test_zoo_weights_keep_the_trained_arguments():
