@@ -280,7 +280,8 @@ def train_set_prediction(config: Mask2FormerConfig) -> torch.nn.Module:
     recipe = (
         f"batch {config.batch} from {config.scenes} scenes of {SIZE}x{SIZE} (seed 0), "
         "one target per segment (stuff classes and things), Mask2Former's set criterion (class "
-        f"{config.class_weight:g}, mask BCE 5, Dice 5 on {config.num_points} importance-sampled points per mask, "
+        f"{config.class_weight:g}, mask BCE 5, Dice 5 on {config.num_points} importance-sampled "
+        "points per mask, "
         f"no-object 0.1, every decoder layer), AdamW {config.lr:g} (weight decay 0.05), "
         f"{config.warmup} warm-up steps then cosine decay, gradient norm clipped at 0.01"
         f"{', bfloat16 autocast' if device.type == 'cuda' else ''}{_annealing_text(model)}")
