@@ -18,7 +18,7 @@ import torch
 from . import ZooEntry
 
 __all__ = ["card_head", "metric_table", "write_card", "where", "trained_line", "write_model_card",
-           "quoted_card", "replace_card_section"]
+           "quoted_card", "replace_card_section", "card_section_text"]
 
 
 def card_head(title: str, entry: ZooEntry, model: torch.nn.Module) -> list[str]:
@@ -92,3 +92,14 @@ def replace_card_section(path: str | Path, lines: Sequence[str]) -> Path:
     head = path.read_text().split(heading)[0].rstrip("\n")
     path.write_text(head + "\n\n" + "\n".join(lines))
     return path
+
+
+def card_section_text(path: str | Path, heading: str) -> str | None:
+    """The lines of the card at ``path`` under ``heading`` (a ``## `` heading, as
+    :func:`replace_card_section` writes it) up to the next ``## `` heading, or ``None`` when the
+    card or the section is missing: what the chapters read back from a measurement's section."""
+    path = Path(path)
+    text = path.read_text() if path.is_file() else ""
+    if heading not in text:
+        return None
+    return text.split(heading, 1)[1].split("\n## ", 1)[0]

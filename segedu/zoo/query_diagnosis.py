@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from ..data.synthetic_scenes import SCENE_THINGS
 from ..models import get_model
 from . import FOLDER, ZOO
-from .cards import replace_card_section, where
+from .cards import card_section_text, replace_card_section, where
 from .panoptic import evaluate_panoptic, held_out_panoptic, mask2former_panoptic
 
 __all__ = ["THRESHOLDS", "SECTION", "diagnose", "card_section", "card_diagnosis", "main"]
@@ -128,12 +128,12 @@ def card_diagnosis(name: str, *, folder: Path = FOLDER) -> dict[str, float]:
     """The section that :func:`card_section` wrote into zoo model ``name``'s card (in
     ``folder``), read back with :func:`diagnose`'s keys (3 decimals), for a chapter to quote."""
     path = folder / ZOO[name].card.name
-    card = path.read_text() if path.is_file() else ""
-    if SECTION not in card:
+    section = card_section_text(path, SECTION)
+    if section is None:
         raise ValueError(f"{path} has no '{SECTION}' section: run "
                          f"`python -m segedu.zoo.query_diagnosis {name}`")
     out = {}
-    for line in card.split(SECTION, 1)[1].split("\n## ", 1)[0].splitlines():
+    for line in section.splitlines():
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
         if len(cells) == 2 and cells[0] in _ROWS:
             out[_ROWS[cells[0]]] = float(cells[1])

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from ..models import get_model
 from . import FOLDER, ZOO, Task
-from .cards import replace_card_section
+from .cards import card_section_text, replace_card_section
 from .float16 import load_float32
 from .train import config_for, recipe_for
 
@@ -150,12 +150,11 @@ def card_spread(name: str, *, folder: Path = FOLDER) -> Spread:
     of a single training run has no such section: a ``ValueError`` says how to add one."""
     entry = ZOO[name]
     path = folder / entry.card.name
-    text = path.read_text() if path.is_file() else ""
-    if SECTION not in text:
+    section = card_section_text(path, SECTION)
+    if section is None:
         raise ValueError(f"{path} has no '{SECTION}' section: {name} was trained with one seed; "
                          f"`python -m segedu.zoo.seeds {entry.task.value} --names {name}` "
                          "retrains it with three")
-    section = text.split(SECTION, 1)[1].split("\n## ", 1)[0]
     shipped = int(re.search(r"the shipped checkpoint is seed (\d+)'s", section).group(1))
     header = next(line for line in section.splitlines() if line.startswith("| metric |"))
     seeds = tuple(int(cell) for cell in re.findall(r"seed (\d+)", header))
@@ -171,7 +170,7 @@ def spreads(names: list[str], *, folder: Path = FOLDER) -> dict[str, Spread]:
     """:func:`card_spread` of those of ``names`` whose cards have a ``## Seeds`` section (a model
     not yet retrained with several seeds is left out), for a table that marks the others."""
     return {name: card_spread(name, folder=folder) for name in names
-            if SECTION in (folder / ZOO[name].card.name).read_text()}
+            if card_section_text(folder / ZOO[name].card.name, SECTION) is not None}
 
 
 def main(argv: list[str] | None = None) -> int:
