@@ -293,9 +293,10 @@ def evaluate(model: torch.nn.Module, device: torch.device | str = "cpu", *,
 
 def train(config: CellConfig) -> torch.nn.Module:
     """Train cell model ``config.name`` with :func:`segedu.engine.fit` on ``config.images``
-    synthetic cell images (seed 0): the model's own loss, Adam with a cosine decay to 0, AMP on a
-    GPU. Write its checkpoint and card (object matching on the held-out images) to
-    ``config.out``; return the trained model."""
+    synthetic cell images (seed 0) in an order drawn from ``config.seed``: the model's own loss,
+    Adam with a cosine decay to 0, AMP on a GPU, resumable from ``config.resume_dir``. Write its
+    checkpoint and card (object matching on the held-out images) to ``config.out``; return the
+    trained model."""
     device, model = config.start()
     start = time.perf_counter()
     train_images, train_instances = cell_tensors(seed=0, length=config.images)
@@ -305,9 +306,12 @@ def train(config: CellConfig) -> torch.nn.Module:
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     scheduler = WarmupCosine(optimizer, config.steps)
     start = time.perf_counter()
+    # the data order follows the seed; with a resume_dir, an interrupted run goes on from last.pt
     history = fit(model, loader, loss_fn=model.loss, optimizer=optimizer, scheduler=scheduler,
                   max_steps=config.steps, device=device, amp=device.type == "cuda",
-                  progress=False, live_plot=False, log_every=100)
+                  progress=False, live_plot=False, log_every=100, seed=config.seed,
+                  checkpoint_dir=config.resume_dir,
+                  checkpoint_every=250 if config.resume_dir is not None else None)
     minutes = (time.perf_counter() - start) / 60
     last = history.losses[-1] if history.losses else float("nan")
     print(f"{config.steps} steps in {minutes:.1f} min, last loss {last:.4f}")

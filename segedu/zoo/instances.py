@@ -175,15 +175,15 @@ def train_detection(model: torch.nn.Module, config: InstanceConfig, dataset: Dat
                     device: torch.device, log: Callable[[str], None] = print) -> dict[str, float]:
     """Train a detection-API ``model`` (``model(images, targets)`` -> dict of losses) on
     ``dataset`` with :func:`segedu.engine.train_steps`: batches of ``config.batch`` in a shuffled
-    order of seed 0, the sum of the model's losses, AdamW from ``config.lr`` (weight decay 1e-4),
-    ``config.warmup`` warm-up steps from 1 % then cosine decay to 0, gradient norm clipped at 10,
-    bfloat16 autocast on a GPU. Returns ``steps`` (planned from ``config.minutes`` when given),
-    ``minutes``, the last loss and its terms."""
+    order of ``config.seed``, the sum of the model's losses, AdamW from ``config.lr`` (weight
+    decay 1e-4), ``config.warmup`` warm-up steps from 1 % then cosine decay to 0, gradient norm
+    clipped at 10, bfloat16 autocast on a GPU. Returns ``steps`` (planned from
+    ``config.minutes`` when given), ``minutes``, the last loss and its terms."""
     model.to(device).train()
     loader = DataLoader(dataset, batch_size=config.batch, shuffle=True, drop_last=True,
                         collate_fn=_collate, num_workers=config.workers,
                         persistent_workers=config.workers > 0,
-                        generator=torch.Generator().manual_seed(0))
+                        generator=torch.Generator().manual_seed(config.seed))
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
     timed = config.minutes is not None
     scheduler = WarmupCosine(optimizer, None if timed else config.steps,

@@ -218,7 +218,7 @@ def train_mask2former(model: torch.nn.Module, config: Mask2FormerConfig, device:
     loader = DataLoader(
         panoptic_scenes(seed=0, length=config.scenes, target=model.targets),
         batch_size=config.batch, shuffle=True, drop_last=True, collate_fn=_stack_collate,
-        generator=torch.Generator().manual_seed(0))
+        generator=torch.Generator().manual_seed(config.seed))  # the data order: the run's seed
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.05)
     scheduler = WarmupCosine(optimizer, config.steps, warmup_steps=config.warmup,
                              warmup_start=0.01)

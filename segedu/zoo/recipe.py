@@ -41,8 +41,8 @@ class TrainConfig:
         seed: the run's seed: the model's initialisation and the data order (a recipe with more
             random choices draws them from it too); 0 for the shipped single-seed checkpoints.
         resume_dir: where a recipe that can resume inside a run keeps its state (the semantic
-            recipe: :func:`segedu.engine.fit`'s ``last.pt``); a run started again with the same
-            configuration goes on from there. ``None``: no resumable state.
+            and the cell recipes: :func:`segedu.engine.fit`'s ``last.pt``); a run started again
+            with the same configuration goes on from there. ``None``: no resumable state.
     """
 
     tasks: ClassVar[tuple[Task, ...]] = ()  # the tasks whose entries it trains

@@ -11,7 +11,7 @@ import torch
 from segedu.zoo import ZOO
 from segedu.zoo import seeds as zs
 from segedu.zoo.float16 import load_float32
-from segedu.zoo.train import config_for
+from segedu.zoo.train import config_for, recipe_for
 
 TINY = dict(steps=2, scenes=16, test_scenes=8)
 
@@ -98,3 +98,41 @@ def test_a_card_of_one_run_has_no_spread(tmp_path):
 def test_spreads_keeps_the_cards_with_seeds(family, tmp_path):
     _, shipped, _, _ = family
     assert zs.spreads(["unet"], folder=shipped) == {"unet": zs.card_spread("unet", folder=shipped)}
+
+
+class _Stop(Exception):
+    """Raised by a spy once it has seen what it looks for: the run need not go on."""
+
+
+@pytest.mark.parametrize("name", ["maskrcnn_resnet_fpn", "mask2former", "unet_weight_map"])
+def test_every_family_draws_its_data_order_from_the_seed(name, tmp_path, monkeypatch):
+    """A seed is the initialisation *and* the data order (TrainConfig's contract), or three seeds
+    would differ by their initialisation alone: the instance and panoptic recipes shuffle with a
+    generator of the run's seed, the cell recipe hands fit the seed and its resume folder."""
+    from segedu.zoo import cells, instances, panoptic
+
+    seen = {}
+
+    def loader_spy(*args, generator=None, **kwargs):
+        seen["seed"] = generator.initial_seed()
+        raise _Stop
+
+    def fit_spy(*args, seed, checkpoint_dir, checkpoint_every, **kwargs):
+        seen.update(seed=seed, checkpoint_dir=checkpoint_dir, every=checkpoint_every)
+        raise _Stop
+
+    module = {"maskrcnn_resnet_fpn": instances, "mask2former": panoptic, "unet_weight_map": cells}
+    if name == "unet_weight_map":
+        monkeypatch.setattr(cells, "fit", fit_spy)
+        monkeypatch.setattr(cells, "cell_tensors", lambda seed, length: (
+            torch.zeros(length, 1, 8, 8), torch.zeros(length, 8, 8, dtype=torch.int64)))
+        monkeypatch.setattr(cells, "CellTargets", lambda *args: list(range(4)))
+    else:
+        monkeypatch.setattr(module[name], "DataLoader", loader_spy)
+    config = config_for(name, seed=7, out=tmp_path, resume_dir=tmp_path / "resume",
+                        device="cpu", **({"images": 4} if name == "unet_weight_map" else {}))
+    with pytest.raises(_Stop):
+        recipe_for(name).train(config)
+    assert seen["seed"] == 7
+    if name == "unet_weight_map":
+        assert seen["checkpoint_dir"] == tmp_path / "resume" and seen["every"] == 250
