@@ -21,6 +21,9 @@ class History:
             training loss over the steps since the previous record (over all processes in DDP);
             ``epoch`` counts from 1; ``lr`` is the learning rate of the first parameter group.
         val: one dict per validation: ``{"step", "epoch", "loss", <metric name>: value, ...}``.
+        seconds: the wall-clock time of the training that made the weights, summed over the calls
+            of a resumed run (the steps redone after an interruption count once); ``None`` when a
+            call resumed from a checkpoint that did not record it.
 
     >>> history.losses[-1] < history.losses[0]          # doctest: +SKIP
     >>> steps, miou = history.metric("miou")            # doctest: +SKIP
@@ -28,6 +31,7 @@ class History:
 
     train: list[dict[str, float]] = field(default_factory=list)
     val: list[dict[str, float]] = field(default_factory=list)
+    seconds: float | None = 0.0
 
     @property
     def steps(self) -> list[int]:
@@ -49,11 +53,13 @@ class History:
 
     def state_dict(self) -> dict[str, Any]:
         """Plain lists and dicts, for checkpoints."""
-        return {"train": [dict(r) for r in self.train], "val": [dict(r) for r in self.val]}
+        return {"train": [dict(r) for r in self.train], "val": [dict(r) for r in self.val],
+                "seconds": self.seconds}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.train = [dict(r) for r in state["train"]]
         self.val = [dict(r) for r in state["val"]]
+        self.seconds = state.get("seconds")  # None: written before the time was recorded
 
     def __repr__(self) -> str:
         last = ""

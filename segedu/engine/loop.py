@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -153,6 +154,8 @@ def fit(
         net = DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None)
 
+    seconds_before, began = history.seconds, time.perf_counter()
+
     # 6. what the main process shows: progress bars and the live plot
     show = progress and dist.is_main
     plot = LivePlot(enabled=live_plot if dist.is_main else False)
@@ -176,8 +179,13 @@ def fit(
             return end_of_epoch
         return position.step % checkpoint_every == 0
 
+    def clock() -> None:  # the history's training time: the earlier calls' plus this one's
+        if history.seconds is not None:
+            history.seconds = seconds_before + time.perf_counter() - began
+
     def save() -> None:
         nonlocal last_saved_step
+        clock()
         state = capture_training_state(position=position, data=data, **run_state)  # all processes
         if dist.is_main:
             save_checkpoint(state, checkpoint_path)
@@ -224,6 +232,7 @@ def fit(
         # 9. the end: a last validation and checkpoint unless they just happened
         if val_loader is not None and (not history.val or history.val[-1]["step"] != position.step):
             validate()
+        clock()
         if checkpoint_path is not None and last_saved_step != position.step:
             save()
     finally:

@@ -58,11 +58,15 @@ def write_card(path: str | Path, card: Sequence[str]) -> Path:
     return path
 
 
-def trained_line(config, device: torch.device | str, steps: int, minutes: float) -> str:
+def trained_line(config, device: torch.device | str, steps: int, minutes: float | None) -> str:
     """The card's first recipe line: ``- trained <date> with `<command>` on <machine>: <steps>
-    steps in <minutes> min``, ``config`` a recipe's :class:`~segedu.zoo.recipe.TrainConfig`."""
+    steps in <minutes> min``, ``config`` a recipe's :class:`~segedu.zoo.recipe.TrainConfig`;
+    ``minutes`` of every call of a resumed run, ``None`` when an earlier call did not record
+    its time (:attr:`segedu.engine.History.seconds`)."""
+    took = (f"in {minutes:.1f} min" if minutes is not None
+            else "(resumed from a checkpoint that did not record the earlier calls' time)")
     return (f"- trained {datetime.date.today()} with `{config.command_line()}` on "
-            f"{where(device)}: {steps} steps in {minutes:.1f} min")
+            f"{where(device)}: {steps} steps {took}")
 
 
 def where(device: torch.device | str) -> str:

@@ -305,16 +305,15 @@ def train(config: CellConfig) -> torch.nn.Module:
                         batch_size=config.batch, shuffle=True, drop_last=True)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     scheduler = WarmupCosine(optimizer, config.steps)
-    start = time.perf_counter()
     # the data order follows the seed; with a resume_dir, an interrupted run goes on from last.pt
     history = fit(model, loader, loss_fn=model.loss, optimizer=optimizer, scheduler=scheduler,
                   max_steps=config.steps, device=device, amp=device.type == "cuda",
                   progress=False, live_plot=False, log_every=100, seed=config.seed,
                   checkpoint_dir=config.resume_dir,
                   checkpoint_every=250 if config.resume_dir is not None else None)
-    minutes = (time.perf_counter() - start) / 60
+    minutes = None if history.seconds is None else history.seconds / 60  # all calls of the run
     last = history.losses[-1] if history.losses else float("nan")
-    print(f"{config.steps} steps in {minutes:.1f} min, last loss {last:.4f}")
+    print(f"{config.steps} steps, last loss {last:.4f}")
     score = evaluate(model, device, length=config.test_images)
     save_float16(model, config.checkpoint_path)
     thresholds = (50, 60, 70, 80, 90)

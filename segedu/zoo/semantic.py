@@ -77,14 +77,13 @@ def train(config: SemanticConfig) -> torch.nn.Module:
     with torch.no_grad():  # does the model have an auxiliary output? (eval: BN on one image)
         outputs = model.eval()(images[:1])
         auxiliary = "aux" in outputs
-    start = time.perf_counter()
     loader = DataLoader(TensorDataset(images, labels), batch_size=config.batch, shuffle=True)
     # the data order follows the seed; with a resume_dir, an interrupted run goes on from last.pt
-    fit(model, loader, loss_fn=zoo_loss, optimizer=optimizer, scheduler=scheduler,
+    history = fit(model, loader, loss_fn=zoo_loss, optimizer=optimizer, scheduler=scheduler,
         max_steps=config.steps, device=device, amp=device.type == "cuda", progress=False,
         live_plot=False, seed=config.seed, checkpoint_dir=config.resume_dir,
         checkpoint_every=250 if config.resume_dir is not None else None)
-    minutes = (time.perf_counter() - start) / 60
+    minutes = None if history.seconds is None else history.seconds / 60  # all calls of the run
     score = evaluate(model, device, length=config.test_scenes)
     save_float16(model, config.checkpoint_path)
     table = ["| class | IoU |", "| --- | ---: |",

@@ -141,3 +141,36 @@ def test_a_different_model_or_scheduler_cannot_resume(tmp_path):
     with pytest.raises(CheckpointError, match="does not fit this model"):
         fit(wider, loader, loss_fn=F.cross_entropy, optimizer=optimizer, epochs=1,
             checkpoint_dir=tmp_path, progress=False)
+
+
+def test_the_training_time_adds_up_over_the_calls_of_a_resumed_run(tmp_path, monkeypatch):
+    """history.seconds is the time of the steps that made the weights: a crashed call's time up
+    to its last checkpoint plus the resumed call's (the redone steps count once), so a resumed
+    run reports what the uninterrupted one does. A fake clock makes every step take 1 s; a
+    checkpoint written before the time was recorded resumes to None (unknown), not to a guess."""
+    import types
+
+    import segedu.engine.loop as loop
+    from segedu.engine import save_checkpoint
+
+    now = [0.0]
+    real_step = loop.train_step
+
+    def one_second_step(*args, **kwargs):
+        now[0] += 1.0
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "train_step", one_second_step)
+    monkeypatch.setattr(loop, "time", types.SimpleNamespace(perf_counter=lambda: now[0]))
+    _, _, uninterrupted = session()
+    assert uninterrupted.seconds == 15  # 15 steps
+    with pytest.raises(Disconnect):
+        session(tmp_path, checkpoint_every=3, crash_at_step=8)
+    state = load_checkpoint(tmp_path / CHECKPOINT_NAME)
+    assert state["history"]["seconds"] == 6
+    del state["history"]["seconds"]  # the same checkpoint, as an older segedu wrote it
+    save_checkpoint(state, tmp_path / "older" / CHECKPOINT_NAME)
+    _, _, resumed = session(tmp_path, checkpoint_every=3)
+    assert resumed.seconds == 15  # 6 before the crash + steps 7 to 15; steps 7 and 8 once
+    _, _, resumed_older = session(tmp_path / "older")
+    assert resumed_older.seconds is None
