@@ -136,3 +136,16 @@ def test_every_family_draws_its_data_order_from_the_seed(name, tmp_path, monkeyp
     assert seen["seed"] == 7
     if name == "unet_weight_map":
         assert seen["checkpoint_dir"] == tmp_path / "resume" and seen["every"] == 250
+
+
+def test_a_cell_model_retrains_with_seeds_and_keeps_a_resumable_state(tmp_path):
+    """The cell family goes through the same command: each seed's run keeps fit's last.pt (an
+    interrupted run goes on from it), and two seeds give two different models."""
+    tiny = dict(steps=2, images=8, test_images=2, batch=4)
+    for seed in (0, 1):
+        scores = zs.run_seed("unet_weight_map", seed, tmp_path, length=2, **tiny)
+        assert zs.HEADLINE[ZOO["unet_weight_map"].task] in scores
+        assert (tmp_path / "unet_weight_map" / f"seed{seed}" / "resume" / "last.pt").is_file()
+    name = ZOO["unet_weight_map"].checkpoint.name
+    first, second = (load_float32(tmp_path / "unet_weight_map" / f"seed{s}" / name) for s in (0, 1))
+    assert any(not torch.equal(first[k], second[k]) for k in first)
