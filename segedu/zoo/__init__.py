@@ -135,9 +135,9 @@ class ZooEntry:
 # head): FCN-8s's 100-pixel padding costs a slim one about 10 times the multiply-adds on a
 # 128 x 128 scene (chapter 7 counts them). The ASPP rates suit the 16 x 16 feature maps of
 # 128 x 128 scenes at output stride 8 (the paper's 6/12/18 suit 33 x 33). The semantic family's
-# budget is 5000 steps, three seeds each, the median seed shipped (segedu.zoo.seeds); SegNet and
-# SegFormer keep their earlier single runs (3000, 2000 steps) until their seeds land. Each card
-# says how its checkpoint was trained.
+# budget is 5000 steps, three seeds each, the median seed shipped (segedu.zoo.seeds); SegNet
+# keeps its earlier single run (3000 steps) until its seeds land. Each card says how its
+# checkpoint was trained.
 ZOO: dict[str, ZooEntry] = {
     "unet": ZooEntry("unet", dict(num_classes=6, width=8, depth=4)),
     "segnet": ZooEntry("segnet", dict(num_classes=6, width=8), steps=3000),
@@ -149,7 +149,7 @@ ZOO: dict[str, ZooEntry] = {
                                                     backbone_width=16, output_stride=8,
                                                     rates=(3, 6, 9), decoder_channels=64)),
     # SegFormer's slim Mix Transformer (widths 16-128, decoder 64), from scratch, the same recipe
-    "segformer_tiny": ZooEntry("segformer_tiny", dict(num_classes=6), steps=2000),
+    "segformer_tiny": ZooEntry("segformer_tiny", dict(num_classes=6)),
     # instance segmentation (segedu.zoo.instances)
     "yolact": ZooEntry("yolact", dict(num_classes=4), lr=1e-3, steps=800, task=Task.INSTANCES,
                        batch=32),
