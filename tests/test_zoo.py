@@ -69,20 +69,27 @@ def test_checkpoint_is_small_float16_and_scores_what_its_card_says(name):
         f"the card says mIoU {recorded}, the checkpoint gives {miou:.4f}")
 
 
-def test_retrained_semantic_cards_ship_their_median_seed():
-    """Issue 36's fair race, as far as the retraining has come: a semantic card with three seeds
-    (``python -m segedu.zoo.seeds semantic --steps 5000``) records the entry's budget, and its
-    checkpoint is the median seed's (the card's own mIoU is the middle of the three). U-Net and
-    DeepLabv3+ are retrained; the others follow (segedu/zoo/README.md)."""
+def test_the_semantic_family_is_a_fair_race():
+    """Issue 36: every semantic model trained with one budget (``python -m segedu.zoo.seeds
+    semantic --steps 5000``), three seeds each; its card records that budget, and its checkpoint
+    is the median seed's (the card's own mIoU is the middle of the three)."""
     retrained = spreads(SEMANTIC)
-    assert {"unet", "deeplabv3plus"} <= set(retrained)
+    one_seed = sorted(set(SEMANTIC) - set(retrained))
+    assert not one_seed, f"trained with one seed only: {one_seed}"
+    assert {ZOO[name].steps for name in SEMANTIC} == {5000}
     for name, spread in retrained.items():
         card = ZOO[name].card.read_text()
         trained = int(re.search(r"^- trained .*?: (\d+) steps", card, flags=re.M).group(1))
         assert trained == ZOO[name].steps == 5000, f"{name}: the card says {trained} steps"
         assert spread.seeds == (0, 1, 2), f"{name}: seeds {spread.seeds}"
+        median = sorted(spread.scores["miou"])[1]
+        shipped = spread.scores["miou"][spread.seeds.index(spread.shipped)]
+        assert shipped == median, f"{name}: seed {spread.shipped} is not the median seed"
+        # the card's own table scored the trained float32 model, the seeds' table the float16
+        # checkpoint read back (scores.json): one unit of the third decimal apart at most
+        # (SegNet seed 0: 0.621 in its card, 0.62048 from its float16 checkpoint -> 0.620)
         recorded = float(re.search(r"\*\*mIoU\*\* \| \*\*([0-9.]+)\*\*", card).group(1))
-        assert recorded == sorted(spread.scores["miou"])[1], (
+        assert recorded == pytest.approx(median, abs=0.0010001), (
             f"{name}: the shipped mIoU {recorded} is not the median of {spread.scores['miou']}")
 
 

@@ -135,12 +135,11 @@ class ZooEntry:
 # head): FCN-8s's 100-pixel padding costs a slim one about 10 times the multiply-adds on a
 # 128 x 128 scene (chapter 7 counts them). The ASPP rates suit the 16 x 16 feature maps of
 # 128 x 128 scenes at output stride 8 (the paper's 6/12/18 suit 33 x 33). The semantic family's
-# budget is 5000 steps, three seeds each, the median seed shipped (segedu.zoo.seeds); SegNet
-# keeps its earlier single run (3000 steps) until its seeds land. Each card says how its
-# checkpoint was trained.
+# budget is 5000 steps (the ZooEntry default), three seeds each, the median seed shipped
+# (segedu.zoo.seeds). Each card says how its checkpoint was trained.
 ZOO: dict[str, ZooEntry] = {
     "unet": ZooEntry("unet", dict(num_classes=6, width=8, depth=4)),
-    "segnet": ZooEntry("segnet", dict(num_classes=6, width=8), steps=3000),
+    "segnet": ZooEntry("segnet", dict(num_classes=6, width=8)),
     "fcn_resnet": ZooEntry("fcn_resnet", dict(num_classes=6, backbone="resnet18",
                                               backbone_width=16)),
     "pspnet": ZooEntry("pspnet", dict(num_classes=6, backbone="resnet18", backbone_width=16,
