@@ -80,9 +80,10 @@ def train(config: SemanticConfig) -> torch.nn.Module:
     loader = DataLoader(TensorDataset(images, labels), batch_size=config.batch, shuffle=True)
     # the data order follows the seed; with a resume_dir, an interrupted run goes on from last.pt
     history = fit(model, loader, loss_fn=zoo_loss, optimizer=optimizer, scheduler=scheduler,
-        max_steps=config.steps, device=device, amp=device.type == "cuda", progress=False,
-        live_plot=False, seed=config.seed, checkpoint_dir=config.resume_dir,
-        checkpoint_every=250 if config.resume_dir is not None else None)
+                  max_steps=config.steps, device=device, amp=device.type == "cuda",
+                  progress=False, live_plot=False, seed=config.seed,
+                  checkpoint_dir=config.resume_dir,
+                  checkpoint_every=250 if config.resume_dir is not None else None)
     minutes = None if history.seconds is None else history.seconds / 60  # all calls of the run
     score = evaluate(model, device, length=config.test_scenes)
     save_float16(model, config.checkpoint_path)
