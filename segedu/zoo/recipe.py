@@ -156,14 +156,18 @@ def load_resume(path: Path, *, model: torch.nn.Module, optimizer: torch.optim.Op
 
 def resume_run(config: TrainConfig, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                scheduler: Any, device: torch.device | str = "cpu",
-               log: Callable[[str], None] | None = print) -> tuple[int, float]:
+               log: Callable[[str], None] | None = print,
+               extras: dict[str, Any] | None = None) -> tuple[int, float]:
     """Continue a run where its last call stopped: :func:`load_resume` of
-    ``config.resume_path``, torch's random state restored when the file kept it, a line logged.
+    ``config.resume_path``, torch's random state restored when the file kept it, a line logged;
+    ``extras``, when given, receives the file's other entries (a recipe's own state).
     Returns the steps already done and the minutes they took (``0, 0.0`` for a fresh run)."""
     state = load_resume(config.resume_path, model=model, optimizer=optimizer,
                         scheduler=scheduler, device=device)
     if state is None:
         return 0, 0.0
+    if extras is not None:
+        extras.update(state)
     if "rng" in state:  # dropout and the like continue as in a run that never stopped
         torch.set_rng_state(state["rng"])
     if log is not None:

@@ -224,6 +224,54 @@ def test_train_dino_is_deterministic_and_ships_the_teacher():
         dino.DinoConfig("dino_vit_tiny", entry=ENTRY, batch=8, scenes=4)
 
 
+def test_an_interrupted_run_resumes_exactly(tmp_path, monkeypatch):
+    """Four steps in one go, or two, an interruption, and the last two after a restart: the same
+    teacher, the same losses, and the caller's record kept across the calls (the resume file holds
+    student, teacher, optimizer, schedule, the centres, the data order and the random states)."""
+    def config(out):
+        out.mkdir()
+        return dino.DinoConfig("dino_vit_tiny", entry=ENTRY, steps=4, batch=2, scenes=3,
+                               out_dim=32, hidden_dim=32, bottleneck_dim=16, out=out,
+                               save_every=2)
+
+    def record(keep):
+        return lambda step, backbone: keep["steps"].append(step)
+
+    whole, kept = _tiny_vit(), {"steps": []}
+    run = dino.train_dino(whole, config(tmp_path / "whole"), log=lambda _: None,
+                          callback=record(kept), callback_every=1, keep=kept)
+    assert kept["steps"] == [1, 2, 3]
+
+    split = config(tmp_path / "split")
+    real = dino.training.train_steps
+
+    def interrupted(*args, after_step, **kwargs):
+        def stop(step, values):
+            after_step(step, values)
+            if step == 2:  # after the resume file of step 2 was written
+                raise KeyboardInterrupt
+        return real(*args, after_step=stop, **kwargs)
+
+    monkeypatch.setattr(dino.training, "train_steps", interrupted)
+    first_kept = {"steps": []}
+    with pytest.raises(KeyboardInterrupt):
+        dino.train_dino(_tiny_vit(), split, log=lambda _: None, callback=record(first_kept),
+                        callback_every=1, keep=first_kept)
+    monkeypatch.setattr(dino.training, "train_steps", real)
+    assert torch.load(split.resume_path, weights_only=True)["step"] == 2
+    lines, resumed_kept = [], {"steps": ["lost"]}
+    torch.manual_seed(5)  # a ViT with other initial weights: the file's replace them
+    resumed = get_model("dino_vit_tiny")
+    again = dino.train_dino(resumed, split, log=lines.append, callback=record(resumed_kept),
+                            callback_every=1, keep=resumed_kept)
+    assert any(line.startswith("resuming from step 2") for line in lines)
+    assert resumed_kept["steps"] == [1, 2, 3]  # restored from the file, then step 3's
+    assert not split.resume_path.exists()  # removed once the run is complete
+    assert again["loss"] == pytest.approx(run["loss"], abs=1e-6)
+    for key, value in whole.state_dict().items():
+        torch.testing.assert_close(resumed.state_dict()[key], value, rtol=0, atol=1e-6)
+
+
 # -------------------------------------------------------------------------------------- evaluation
 
 

@@ -28,17 +28,20 @@ def train(config: DinoConfig) -> torch.nn.Module:
     # 1. the baselines: mean colour of each patch, and the same ViT before training
     pixels = evaluate_pixels(length=length, probe_scenes=probe, patch=model.patch_size)
     before = evaluate_dino(model, length=length, device=device, probe_scenes=probe)
-    # 2. DINO + iBOT, scored after each quarter of the steps
-    curve: list[tuple[int, dict[str, float]]] = [(0, before)]
+    # 2. DINO + iBOT, scored after each quarter of the steps; the scores so far are kept in the
+    # run's resume file, so that a resumed run's card has them all
+    kept = {"curve": [(0, before)]}
 
     def score_during(step: int, backbone: torch.nn.Module) -> None:
-        curve.append((step,
-                      evaluate_dino(backbone, length=length, device=device, probe_scenes=probe)))
-        print(f"step {step}: " + ", ".join(f"{k} {curve[-1][1][k]:.3f}" for k in CURVE_METRICS),
+        scores = evaluate_dino(backbone, length=length, device=device, probe_scenes=probe)
+        kept["curve"].append((step, scores))
+        print(f"step {step}: " + ", ".join(f"{k} {scores[k]:.3f}" for k in CURVE_METRICS),
               flush=True)
 
     every = max(1, steps // config.evaluations) if config.evaluations else 0
-    run = train_dino(model, config, device, callback=score_during, callback_every=every)
+    run = train_dino(model, config, device, callback=score_during, callback_every=every,
+                     keep=kept)
+    curve = kept["curve"]
     # 3. the trained teacher backbone, scored in float16 as it is shipped
     path = save_float16(model, config.checkpoint_path)
     model.load_state_dict(load_float32(path))

@@ -26,7 +26,7 @@ from ...models.foundation.dino.ibot import (
 )
 from ...models.foundation.dino.training import update_student_and_teacher
 from .. import Task
-from ..recipe import TrainConfig
+from ..recipe import TrainConfig, resume_run, save_resume
 from ..scores import scene_tensors
 from .data import PROBE_SCENES, TEST_LENGTH, dino_augmentation
 
@@ -73,11 +73,13 @@ class DinoConfig(TrainConfig):
         log_every: a line every so often. The base's ``seed`` draws the run's random choices
             (order, crops, masks).
         evaluations: score the teacher's backbone this many times during training (0: never).
+        save_every: steps between two writes of the resume file (``out / <model>_resume.pt``),
+            from which a stopped run continues.
     """
 
     tasks = (Task.FEATURES,)
     positive = ("scenes", "test_scenes", "probe_scenes", "out_dim", "hidden_dim",
-                "bottleneck_dim", "log_every")
+                "bottleneck_dim", "log_every", "save_every")
 
     scenes: int = 8000
     test_scenes: int = TEST_LENGTH
@@ -96,6 +98,7 @@ class DinoConfig(TrainConfig):
     clip_grad: float = 3.0
     log_every: int = 200
     evaluations: int = 4
+    save_every: int = 100
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -107,7 +110,7 @@ class DinoConfig(TrainConfig):
 def train_dino(model: torch.nn.Module, config: DinoConfig, device: torch.device | str = "cpu",
                log: Callable[[str], None] = print,
                callback: Callable[[int, torch.nn.Module], None] | None = None,
-               callback_every: int = 0) -> dict[str, float]:
+               callback_every: int = 0, keep: dict | None = None) -> dict[str, float]:
     """Train the ViT ``model`` (a ``dino_vit_tiny``) with DINO and iBOT's masked patch loss, in
     place.
 
@@ -125,7 +128,14 @@ def train_dino(model: torch.nn.Module, config: DinoConfig, device: torch.device 
     ``model`` (DINO's released network is the teacher). Deterministic for ``config.seed`` on a CPU.
     ``callback(step, teacher_backbone)`` runs every ``callback_every`` steps (an evaluation during
     training), with torch's random state saved and restored around it, so it does not change the
-    run. Returns ``steps``, ``minutes``, ``seconds_per_step``, ``data_minutes``, and ``loss``,
+    run.
+
+    Every ``config.save_every`` steps the run writes ``config.resume_path`` (student, teacher,
+    optimizer, schedule, the losses' centres, the data order and every random state, and
+    ``keep``: the caller's own record, e.g. the evaluations so far); a call that finds the file
+    continues from it, restores ``keep`` in place, and ends as the run would have without the
+    interruption. The file is removed when the run is complete. Returns ``steps``, ``minutes``
+    (over every call of the run), ``seconds_per_step``, ``data_minutes``, and ``loss``,
     ``class_loss``, ``patch_loss`` (means of the last 50 steps).
     """
     steps, batch, scenes, out_dim = config.steps, config.batch, config.scenes, config.out_dim
@@ -154,16 +164,32 @@ def train_dino(model: torch.nn.Module, config: DinoConfig, device: torch.device 
     temp_warmup, frozen = max(1, (3 * steps) // 10), steps // 100
     scheduler = lr_schedule(optimizer, steps)
     grid = (augment.global_size // model.patch_size,) * 2  # the patch grid of a view, for its masks
+    # where the data stands: the pass's order and the next scene in it; the last losses logged
+    data = {"order": torch.randperm(scenes, generator=generator), "position": 0}
+    recent, taus, rates = [], [], []
+    # 4. a stopped run continues: weights, optimizer, schedule, centres, data and random states
+    state = {}
+    first, minutes_before = resume_run(config, model=student, optimizer=optimizer,
+                                       scheduler=scheduler, device=device, log=log, extras=state)
+    if first:
+        teacher.load_state_dict(state["teacher"])
+        class_loss.load_state_dict(state["class_centre"])
+        patch_loss.load_state_dict(state["patch_centre"])
+        generator.set_state(state["generator"])
+        data.update(order=state["order"], position=state["position"])
+        recent.extend(state["recent"])
+        if keep is not None:
+            keep.clear()
+            keep.update(state["keep"])
 
     def batches():
         """Each step's batch: scenes (reshuffled at each pass), 2 views each, their block masks,
         and the step's teacher temperature."""
-        order, position = torch.randperm(scenes, generator=generator), 0
-        for step in range(steps):
-            if position + batch > scenes:
-                order, position = torch.randperm(scenes, generator=generator), 0
-            chosen = order[position:position + batch]
-            position += batch
+        for step in range(first, steps):
+            if data["position"] + batch > scenes:
+                data.update(order=torch.randperm(scenes, generator=generator), position=0)
+            chosen = data["order"][data["position"]:data["position"] + batch]
+            data["position"] += batch
             views = [v.to(device)
                      for v in collate_crops([augment(images[i]) for i in chosen.tolist()])]
             masks = [random_block_masks(batch, grid, generator=generator,
@@ -208,16 +234,24 @@ def train_dino(model: torch.nn.Module, config: DinoConfig, device: torch.device 
             with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
                 callback(step + 1, teacher.backbone)
             teacher.train()
+        if (step + 1) % config.save_every == 0 and step + 1 < steps:
+            # after the step's batch was drawn: the states that draw the next one
+            save_resume(config.resume_path, model=student, optimizer=optimizer,
+                        scheduler=scheduler, step=step + 1,
+                        minutes=minutes_before + (time.perf_counter() - start) / 60,
+                        rng=torch.get_rng_state(), generator=generator.get_state(),
+                        teacher=teacher.state_dict(), class_centre=class_loss.state_dict(),
+                        patch_centre=patch_loss.state_dict(), keep=keep, recent=recent, **data)
 
-    # 4. the steps, through the engine's loop (autocast, the finite-loss check, the schedule)
-    recent, taus, rates = [], [], []
+    # 5. the steps, through the engine's loop (autocast, the finite-loss check, the schedule)
     start = time.perf_counter()
     train_steps(compute_loss, batches(), model=student, optimizer=optimizer, steps=steps,
-                scheduler=scheduler, device=device, amp_dtype=torch.bfloat16, log=None,
-                update=update, after_step=after_step)
-    seconds = time.perf_counter() - start
-    # 7. the released network is the teacher's backbone
+                start=first, scheduler=scheduler, device=device, amp_dtype=torch.bfloat16,
+                log=None, update=update, after_step=after_step)
+    minutes = minutes_before + (time.perf_counter() - start) / 60
+    config.resume_path.unlink(missing_ok=True)  # the run is complete
+    # 6. the released network is the teacher's backbone
     model.load_state_dict(teacher.backbone.state_dict())
-    return {"steps": steps, "minutes": seconds / 60, "seconds_per_step": seconds / steps,
+    return {"steps": steps, "minutes": minutes, "seconds_per_step": 60 * minutes / steps,
             "data_minutes": data_minutes,
             **{k: sum(r[k] for r in recent) / len(recent) for k in recent[-1]}}
