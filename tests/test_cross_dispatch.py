@@ -10,8 +10,9 @@ them:
   boxes and layouts identical, float images within ``IMAGE_ATOL`` pixel by pixel;
 - the pins of ``tests/data/test_synthetic_digest.py`` and the zoo's recorded scores: the
   ``..._scores_what_its_card_says`` test of ``tests/test_zoo.py`` for one model of each family
-  (``ZOO_SAMPLE``: semantic, instances, cells, set prediction, promptable), so that every family's
-  evaluation path (argmax, score thresholds, NMS, polygons, matching) runs under the AVX2 dispatch
+  (``ZOO_SAMPLE``: semantic, instances, cells, set prediction, promptable, features), so that every
+  family's evaluation path (argmax, score thresholds, NMS, polygons, matching, k-means and a
+  logistic-regression probe) runs under the AVX2 dispatch
   once per CI run. All fourteen zoo models take about 7 min of CPU there, too much to repeat in
   every run; they all passed under these variables on 2026-11-25, in a run of the whole suite
   but the book, site and grader tests (1,894 passed; the only failures were the raw byte digests
@@ -134,7 +135,8 @@ def test_generators_give_the_same_labels_and_close_images_under_both_dispatches(
 # One zoo model per family, the quickest of each to score (seconds on 2 loaded cores): semantic
 # fcn_resnet 10, instances yolact 21, cells stardist 16, set prediction mask2former 20, promptable
 # sam_tiny 9 (Mask R-CNN takes 130, Panoptic FPN 73).
-ZOO_SAMPLE = ("fcn_resnet", "yolact", "stardist", "mask2former", "sam_tiny")
+ZOO_SAMPLE = ("fcn_resnet", "yolact", "stardist", "mask2former", "sam_tiny",
+              "dino_vit_tiny")
 
 
 @pytest.mark.slow

@@ -19,6 +19,7 @@ INSTANCES = [name for name in SHIPPED if ZOO[name].task is Task.INSTANCES]
 CELLS = [name for name in SHIPPED if ZOO[name].task is Task.CELLS]
 PANOPTIC = [name for name in SHIPPED if ZOO[name].task in (Task.PANOPTIC, Task.SET_PREDICTION)]
 PROMPTABLE = [name for name in SHIPPED if ZOO[name].task is Task.PROMPTABLE]
+FEATURES = [name for name in SHIPPED if ZOO[name].task is Task.FEATURES]
 
 
 def test_every_zoo_entry_is_shipped():
@@ -28,6 +29,7 @@ def test_every_zoo_entry_is_shipped():
     assert {"unet_weight_map", "spatial_embedding", "stardist", "cellpose"} <= set(CELLS)
     assert {"panoptic_fpn", "mask2former", "eomt"} <= set(PANOPTIC)
     assert {"sam_tiny"} <= set(PROMPTABLE)
+    assert {"dino_vit_tiny"} <= set(FEATURES)
 
 
 @pytest.mark.parametrize("name", ["unet", "deeplabv3plus"])
@@ -260,5 +262,19 @@ def test_sam_checkpoint_is_float16_and_scores_what_its_card_says(name):
     for metric, value in evaluate_sam(model).items():
         # the card's rows are "| miou_point (what it means) | 0.698 |"
         recorded = float(re.search(rf"\| {metric}(?: \([^)]*\))? \| ([0-9.]+) \|", card).group(1))
+        assert abs(value - recorded) < 0.005, (
+            f"the card says {metric} {recorded}, the checkpoint gives {value:.4f}")
+
+
+@pytest.mark.parametrize("name", FEATURES)
+def test_features_checkpoint_is_float16_and_scores_what_its_card_says(name):
+    from segedu.zoo.dino import evaluate_dino
+
+    _check_stored(ZOO[name], megabytes=4)
+    model = get_model(name, weights="zoo").eval()
+    # every score of the card again from the float16 checkpoint on the CPU (k-means, probe, their
+    # region variants), up to rounding
+    for metric, value in evaluate_dino(model).items():
+        recorded = _card_value(name, metric)
         assert abs(value - recorded) < 0.005, (
             f"the card says {metric} {recorded}, the checkpoint gives {value:.4f}")

@@ -175,6 +175,9 @@ ZOO: dict[str, ZooEntry] = {
     # text prompts (segedu.zoo.text_prompts): a tiny CLIPSeg from scratch, a toy vocabulary
     "clipseg_tiny": ZooEntry("clipseg_tiny", dict(vocab_size=13), lr=1e-3, steps=2000,
                              task=Task.TEXT_PROMPTS, batch=8),
+    # self-supervised features (segedu.zoo.dino): DINO + iBOT on a tiny ViT, no labels
+    "dino_vit_tiny": ZooEntry("dino_vit_tiny", dict(), lr=1e-3, steps=400, task=Task.FEATURES,
+                              batch=32),
 }
 
 
