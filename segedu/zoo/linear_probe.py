@@ -10,13 +10,13 @@ scenes of seed 1 at 128 x 128; training scenes come from seed 0).
 
 segedu ships no pretrained DINOv2 (its weights are ``get_model("dinov2_vits14",
 weights="official")``, online), so offline the probe runs on a backbone at **random
-initialisation**: a baseline that says what a linear map of random ViT features of each patch
-gets, not what DINOv2's features get. (The zoo's ``dino_vit_tiny``, trained by
-:mod:`segedu.zoo.dino` on the synthetic scenes, has its own patch-level probe in its card.) At DINOv2's initialisation the
+initialisation**: a baseline that says what a linear map of random ViT features of each patch gets,
+not what DINOv2's features get. (The zoo's ``dino_vit_tiny``, trained by :mod:`segedu.zoo.dino` on
+the synthetic scenes, has its own patch-level probe in its card.) At DINOv2's initialisation the
 LayerScale gains are 1e-5, so the blocks barely change the tokens: a random DINOv2 is close to a
-LayerNorm of a random linear projection of each 14 x 14 patch plus its position embedding
-(measured on a random ``dinov2_vits14`` and four random 140-pixel images: its final tokens differ
-from the final LayerNorm of its input tokens by at most 1.1e-3, on entries up to 4.8 in size).
+LayerNorm of a random linear projection of each 14 x 14 patch plus its position embedding (measured
+on a random ``dinov2_vits14`` and four random 140-pixel images: its final tokens differ from the
+final LayerNorm of its input tokens by at most 1.1e-3, on entries up to 4.8 in size).
 Recorded scores: ``benchmarks/results/dinov2_linear_probe.md``.
 """
 
