@@ -15,7 +15,10 @@ held-out scenes (seed 1):
 3. **inference**: the query is right but its probability is under the threshold, or its mask
    loses its pixels to another query (``pq_things`` for the thresholds of :data:`THRESHOLDS`).
 
-The results replace the card's section ``## Why things are missed``, with the command.
+The results replace the card's section ``## Why things are missed``, with the command. With
+``--checkpoint PATH`` (a run of the same entry that is not shipped, e.g. a longer budget) the
+section is printed for that checkpoint and no card is written: the comparisons of a card's other
+sections are made this way.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from ..data.synthetic_scenes import SCENE_THINGS
 from ..models import get_model
 from . import FOLDER, ZOO
 from .cards import card_section_text, replace_card_section, where
+from .float16 import load_float32
 from .panoptic import evaluate_panoptic, held_out_panoptic, mask2former_panoptic
 
 __all__ = ["THRESHOLDS", "SECTION", "diagnose", "card_section", "card_diagnosis", "main"]
@@ -90,8 +94,10 @@ def diagnose(model: torch.nn.Module, *, length: int = LENGTH) -> dict[str, float
 
 
 def card_section(name: str, result: dict[str, float], *, minutes: float,
-                 length: int) -> list[str]:
-    """The card's section: the command, the measures and the threshold sweep."""
+                 length: int, checkpoint: Path | None = None) -> list[str]:
+    """The card's section: the command, the measures and the threshold sweep (of
+    ``checkpoint``, when given, instead of the shipped model)."""
+    option = "" if checkpoint is None else f" --checkpoint {checkpoint}"
     rows = [
         ("things in the scenes", f"{int(result['things'])}"),
         ("localised: some query's mask has IoU >= 0.5", f"{result['localised']:.3f}"),
@@ -102,8 +108,8 @@ def card_section(name: str, result: dict[str, float], *, minutes: float,
     ]
     lines = [SECTION, "",
              f"- measured {time.strftime('%Y-%m-%d')} with `python -m segedu.zoo.query_diagnosis "
-             f"{name}` on {where('cpu')} in {minutes:.1f} min, on the first {length} held-out "
-             "scenes (seed 1)", "",
+             f"{name}{option}` on {where('cpu')} in {minutes:.1f} min, on the first {length} "
+             "held-out scenes (seed 1)", "",
              "| measure | value |", "| --- | ---: |",
              *[f"| {k} | {v} |" for k, v in rows], "",
              "| object threshold | overlap threshold | PQ things | PQ stuff |",
@@ -148,14 +154,24 @@ def main(argv: list[str] | None = None) -> int:
                                      description=__doc__.splitlines()[0])
     parser.add_argument("name", help="a query model of the zoo (mask2former, eomt_...)")
     parser.add_argument("--length", type=int, default=LENGTH, help="held-out scenes")
+    parser.add_argument("--checkpoint", type=Path, help="diagnose this float16 checkpoint of the "
+                        "model (a run not shipped) and only print the section")
     args = parser.parse_args(argv)
     if args.name not in ZOO or not ZOO[args.name].checkpoint.is_file():
         parser.error(f"{args.name!r} is not a shipped zoo model")
+    if args.checkpoint is not None and not args.checkpoint.is_file():
+        parser.error(f"no checkpoint at {args.checkpoint}")
+    if args.checkpoint is None:
+        model = get_model(args.name, weights="zoo")
+    else:  # the entry's architecture with the run's weights
+        model = get_model(ZOO[args.name].model, **ZOO[args.name].kwargs)
+        model.load_state_dict(load_float32(args.checkpoint))
     start = time.perf_counter()
-    result = diagnose(get_model(args.name, weights="zoo"), length=args.length)
+    result = diagnose(model, length=args.length)
     section = card_section(args.name, result, minutes=(time.perf_counter() - start) / 60,
-                           length=args.length)
-    replace_card_section(ZOO[args.name].card, section)
+                           length=args.length, checkpoint=args.checkpoint)
+    if args.checkpoint is None:
+        replace_card_section(ZOO[args.name].card, section)
     print(*section, sep="\n")
     return 0
 

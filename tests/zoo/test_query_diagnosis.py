@@ -96,3 +96,22 @@ def test_the_shipped_cards_hold_their_diagnosis():
         read = qd.card_diagnosis(name)
         assert read.keys() == keys, name
         assert read["things"] >= 1 and all(0 <= v <= 1 for k, v in read.items() if k != "things")
+
+
+def test_a_run_not_shipped_is_diagnosed_without_touching_the_card(tmp_path, capsys):
+    """``--checkpoint``: the entry's architecture with that run's weights; the section is printed
+    with the option in its command, and the shipped card is left as it was."""
+    from segedu.models import get_model
+    from segedu.zoo.float16 import save_float16
+
+    torch.manual_seed(0)
+    model = get_model("mask2former", **ZOO["mask2former"].kwargs)
+    path = save_float16(model, tmp_path / "run.pt")
+    card = ZOO["mask2former"].card.read_text()
+    assert qd.main(["mask2former", "--checkpoint", str(path), "--length", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert f"query_diagnosis mask2former --checkpoint {path}`" in printed
+    assert "| localised: some query's mask has IoU >= 0.5 |" in printed
+    assert ZOO["mask2former"].card.read_text() == card
+    with pytest.raises(SystemExit):
+        qd.main(["mask2former", "--checkpoint", str(tmp_path / "missing.pt")])
