@@ -86,24 +86,42 @@ def quoted_card(path: str | Path) -> str:
     return "; ".join(quoted) or "no card"
 
 
+def _section_span(rows: list[str], heading: str) -> tuple[int, int] | None:
+    """Where the section under ``heading`` lies in a card's lines: from the line that is exactly
+    the heading to the next ``## `` heading (or the end); ``None`` when there is no such line."""
+    if heading not in rows:
+        return None
+    first = rows.index(heading)
+    end = next((k for k in range(first + 1, len(rows)) if rows[k].startswith("## ")), len(rows))
+    return first, end
+
+
 def replace_card_section(path: str | Path, lines: Sequence[str]) -> Path:
     """Replace the section of the card at ``path`` that ``lines`` opens (its first line, a
-    ``## heading``), or append it; every line before the heading is kept, and the section runs
-    to the end of the card (a measurement added after training, with its own command)."""
+    ``## heading``; the section runs to the next ``## `` heading), or append it at the end; every
+    other line of the card is kept (a measurement added after training, with its own command,
+    leaves the other measurements' sections as they are)."""
     path, heading = Path(path), lines[0]
     if not heading.startswith("## "):
         raise ValueError(f"a card section opens with a '## ' heading, got {heading!r}")
-    head = path.read_text().split(heading)[0].rstrip("\n")
-    path.write_text(head + "\n\n" + "\n".join(lines))
+    rows = path.read_text().split("\n")
+    span = _section_span(rows, heading)
+    before, after = (rows, []) if span is None else (rows[:span[0]], rows[span[1]:])
+    text = "\n".join(before).rstrip("\n") + "\n\n" + "\n".join(lines)
+    if after:  # the sections that follow, one blank line after this one
+        text = text.rstrip("\n") + "\n\n" + "\n".join(after)
+    path.write_text(text)
     return path
 
 
 def card_section_text(path: str | Path, heading: str) -> str | None:
-    """The lines of the card at ``path`` under ``heading`` (a ``## `` heading, as
-    :func:`replace_card_section` writes it) up to the next ``## `` heading, or ``None`` when the
-    card or the section is missing: what the chapters read back from a measurement's section."""
+    """The lines of the card at ``path`` under ``heading`` (a line that is exactly that ``## ``
+    heading, as :func:`replace_card_section` writes it) up to the next ``## `` heading, or
+    ``None`` when the card or the section is missing: what the chapters read back from a
+    measurement's section."""
     path = Path(path)
-    text = path.read_text() if path.is_file() else ""
-    if heading not in text:
+    rows = path.read_text().split("\n") if path.is_file() else []
+    span = _section_span(rows, heading)
+    if span is None:
         return None
-    return text.split(heading, 1)[1].split("\n## ", 1)[0]
+    return "\n" + "\n".join(rows[span[0] + 1:span[1]])

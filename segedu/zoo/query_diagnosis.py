@@ -16,9 +16,9 @@ held-out scenes (seed 1):
    loses its pixels to another query (``pq_things`` for the thresholds of :data:`THRESHOLDS`).
 
 The results replace the card's section ``## Why things are missed``, with the command. With
-``--checkpoint PATH`` (a run of the same entry that is not shipped, e.g. a longer budget) the
-section is printed for that checkpoint and no card is written: the comparisons of a card's other
-sections are made this way.
+``--checkpoint PATH --title TITLE`` (a run of the same entry that is not shipped, e.g. a longer
+budget) the same measures of that run go into the card's section ``## Why things are missed:
+TITLE``, beside the shipped model's, so that the card shows what the run changed.
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ from .cards import card_section_text, replace_card_section, where
 from .float16 import load_float32
 from .panoptic import evaluate_panoptic, held_out_panoptic, mask2former_panoptic
 
-__all__ = ["THRESHOLDS", "SECTION", "diagnose", "card_section", "card_diagnosis", "main"]
+__all__ = ["THRESHOLDS", "SECTION", "diagnose", "section_title", "card_section", "card_diagnosis",
+           "main"]
 
 THRESHOLDS = ((0.8, 0.8), (0.5, 0.8), (0.25, 0.8), (0.5, 0.5), (0.25, 0.5))
 SECTION = "## Why things are missed"
@@ -93,11 +94,17 @@ def diagnose(model: torch.nn.Module, *, length: int = LENGTH) -> dict[str, float
     return out
 
 
+def section_title(title: str | None = None) -> str:
+    """The heading of the shipped model's section, or of the run ``title``'s."""
+    return SECTION if title is None else f"{SECTION}: {title}"
+
+
 def card_section(name: str, result: dict[str, float], *, minutes: float,
-                 length: int, checkpoint: Path | None = None) -> list[str]:
-    """The card's section: the command, the measures and the threshold sweep (of
-    ``checkpoint``, when given, instead of the shipped model)."""
-    option = "" if checkpoint is None else f" --checkpoint {checkpoint}"
+                 length: int, checkpoint: Path | None = None,
+                 title: str | None = None) -> list[str]:
+    """The card's section: the command, the measures and the threshold sweep (of the run
+    ``checkpoint`` under ``title``, when given, instead of the shipped model)."""
+    option = "" if checkpoint is None else f" --checkpoint {checkpoint} --title '{title}'"
     rows = [
         ("things in the scenes", f"{int(result['things'])}"),
         ("localised: some query's mask has IoU >= 0.5", f"{result['localised']:.3f}"),
@@ -106,7 +113,7 @@ def card_section(name: str, result: dict[str, float], *, minutes: float,
         ("best-localising query says 'no object'", f"{result['best_query_no_object']:.3f}"),
         ("its mean probability of the true class", f"{result['best_query_p_true']:.3f}"),
     ]
-    lines = [SECTION, "",
+    lines = [section_title(title), "",
              f"- measured {time.strftime('%Y-%m-%d')} with `python -m segedu.zoo.query_diagnosis "
              f"{name}{option}` on {where('cpu')} in {minutes:.1f} min, on the first {length} "
              "held-out scenes (seed 1)", "",
@@ -130,14 +137,18 @@ _ROWS = {"things in the scenes": "things",
          "its mean probability of the true class": "best_query_p_true"}
 
 
-def card_diagnosis(name: str, *, folder: Path = FOLDER) -> dict[str, float]:
+def card_diagnosis(name: str, *, folder: Path = FOLDER,
+                   title: str | None = None) -> dict[str, float]:
     """The section that :func:`card_section` wrote into zoo model ``name``'s card (in
-    ``folder``), read back with :func:`diagnose`'s keys (3 decimals), for a chapter to quote."""
+    ``folder``; the run ``title``'s when given), read back with :func:`diagnose`'s keys (3
+    decimals), for a chapter to quote."""
     path = folder / ZOO[name].card.name
-    section = card_section_text(path, SECTION)
+    heading = section_title(title)
+    section = card_section_text(path, heading)
     if section is None:
-        raise ValueError(f"{path} has no '{SECTION}' section: run "
-                         f"`python -m segedu.zoo.query_diagnosis {name}`")
+        raise ValueError(f"{path} has no '{heading}' section: run "
+                         f"`python -m segedu.zoo.query_diagnosis {name}`"
+                         + ("" if title is None else " --checkpoint <the run> --title ..."))
     out = {}
     for line in section.splitlines():
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
@@ -155,10 +166,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("name", help="a query model of the zoo (mask2former, eomt_...)")
     parser.add_argument("--length", type=int, default=LENGTH, help="held-out scenes")
     parser.add_argument("--checkpoint", type=Path, help="diagnose this float16 checkpoint of the "
-                        "model (a run not shipped) and only print the section")
+                        "model (a run not shipped), into the card's section of --title")
+    parser.add_argument("--title", help="with --checkpoint: what the run is, e.g. '6000 steps, "
+                        "one run, not shipped'")
     args = parser.parse_args(argv)
     if args.name not in ZOO or not ZOO[args.name].checkpoint.is_file():
         parser.error(f"{args.name!r} is not a shipped zoo model")
+    if (args.checkpoint is None) != (args.title is None):
+        parser.error("--checkpoint and --title go together")
     if args.checkpoint is not None and not args.checkpoint.is_file():
         parser.error(f"no checkpoint at {args.checkpoint}")
     if args.checkpoint is None:
@@ -169,9 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     result = diagnose(model, length=args.length)
     section = card_section(args.name, result, minutes=(time.perf_counter() - start) / 60,
-                           length=args.length, checkpoint=args.checkpoint)
-    if args.checkpoint is None:
-        replace_card_section(ZOO[args.name].card, section)
+                           length=args.length, checkpoint=args.checkpoint, title=args.title)
+    replace_card_section(FOLDER / ZOO[args.name].card.name, section)
     print(*section, sep="\n")
     return 0
 

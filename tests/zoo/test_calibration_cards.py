@@ -12,7 +12,7 @@ import pytest
 
 from segedu.zoo import ZOO, Task
 from segedu.zoo import calibration as cal
-from segedu.zoo.cards import replace_card_section
+from segedu.zoo.cards import card_section_text, replace_card_section
 
 SEMANTIC = [n for n, e in ZOO.items() if e.task is Task.SEMANTIC and e.checkpoint.is_file()]
 
@@ -60,3 +60,18 @@ def test_a_section_is_replaced_not_repeated(tmp_path):
     assert text.startswith("# a card\n\n| **mIoU** | **0.9** |")
     with pytest.raises(ValueError, match="heading"):
         replace_card_section(card, ["no heading"])
+
+
+def test_a_section_in_the_middle_is_replaced_and_the_next_kept(tmp_path):
+    """A measurement rerun replaces its own section only: the sections after it stay, and a
+    heading that merely begins another one (``## A`` and ``## A: a run``) is another section."""
+    card = tmp_path / "card.md"
+    card.write_text("# a card\n\n## A\n\nold a\n\n## A: a run\n\nrun\n\n## B\n\nb\n")
+    replace_card_section(card, ["## A", "", "new a", ""])
+    assert card.read_text() == "# a card\n\n## A\n\nnew a\n\n## A: a run\n\nrun\n\n## B\n\nb\n"
+    assert card_section_text(card, "## A") == "\n\nnew a\n"
+    assert card_section_text(card, "## A: a run") == "\n\nrun\n"
+    replace_card_section(card, ["## A: a run", "", "run again", ""])
+    assert card_section_text(card, "## A") == "\n\nnew a\n"
+    assert "run again" in card.read_text() and card.read_text().endswith("## B\n\nb\n")
+    assert card_section_text(card, "## C") is None

@@ -98,20 +98,32 @@ def test_the_shipped_cards_hold_their_diagnosis():
         assert read["things"] >= 1 and all(0 <= v <= 1 for k, v in read.items() if k != "things")
 
 
-def test_a_run_not_shipped_is_diagnosed_without_touching_the_card(tmp_path, capsys):
-    """``--checkpoint``: the entry's architecture with that run's weights; the section is printed
-    with the option in its command, and the shipped card is left as it was."""
+def test_a_run_not_shipped_gets_its_own_section(tmp_path, monkeypatch, capsys):
+    """``--checkpoint`` with ``--title``: the entry's architecture with that run's weights, its
+    measures in the section ``## Why things are missed: <title>`` beside the shipped model's,
+    which stays as it was (the card is a copy in ``tmp_path``)."""
+    import shutil
+
     from segedu.models import get_model
     from segedu.zoo.float16 import save_float16
 
     torch.manual_seed(0)
     model = get_model("mask2former", **ZOO["mask2former"].kwargs)
     path = save_float16(model, tmp_path / "run.pt")
-    card = ZOO["mask2former"].card.read_text()
-    assert qd.main(["mask2former", "--checkpoint", str(path), "--length", "2"]) == 0
-    printed = capsys.readouterr().out
-    assert f"query_diagnosis mask2former --checkpoint {path}`" in printed
-    assert "| localised: some query's mask has IoU >= 0.5 |" in printed
-    assert ZOO["mask2former"].card.read_text() == card
-    with pytest.raises(SystemExit):
-        qd.main(["mask2former", "--checkpoint", str(tmp_path / "missing.pt")])
+    card = tmp_path / ZOO["mask2former"].card.name
+    shutil.copyfile(ZOO["mask2former"].card, card)
+    monkeypatch.setattr(qd, "FOLDER", tmp_path)
+    shipped = qd.card_diagnosis("mask2former", folder=tmp_path)
+    assert qd.main(["mask2former", "--checkpoint", str(path), "--title", "a random run",
+                    "--length", "2"]) == 0
+    assert f"query_diagnosis mask2former --checkpoint {path} --title 'a random run'`" in (
+        capsys.readouterr().out)
+    assert qd.card_diagnosis("mask2former", folder=tmp_path) == shipped
+    run = qd.card_diagnosis("mask2former", folder=tmp_path, title="a random run")
+    assert set(run) == set(shipped) and run != shipped
+    # the card's other sections are kept (the class-weight comparison after the diagnosis)
+    assert card.read_text().startswith(ZOO["mask2former"].card.read_text().rstrip("\n"))
+    for bad in (["--checkpoint", str(path)], ["--title", "x"],
+                ["--checkpoint", str(tmp_path / "missing.pt"), "--title", "x"]):
+        with pytest.raises(SystemExit):
+            qd.main(["mask2former", *bad])
