@@ -146,6 +146,18 @@ def test_recipe_writes_a_checkpoint_and_a_card_that_rescores(tmp_path):
         assert _card_value(card, key) == pytest.approx(value, abs=0.005), key
 
 
+# How far the propagated scores move with the CPU's floating-point kernels (measured on
+# 2026-11-25, 50 held-out clips, the shipped checkpoint): jf 0.182 / j 0.154 / f 0.210 on the
+# AVX-512 Xeon that wrote the card, 0.1753 / 0.1477 / 0.2028 on an AVX2-only AMD EPYC, and
+# 0.1764 / 0.1485 / 0.2043 on that EPYC with ATen's default (non-SIMD) kernels. The clicked frame
+# (j_frame0) and the masks held still (jf_static) came out the same to 4 decimals on all three:
+# the differences start in the memory, where last-bit differences in the attention reach decisions
+# taken on near-ties of a model trained for 1200 steps (the object score's sign, the argmax of
+# near-equal logits) and are carried on from frame to frame. Those three are pinned at twice the
+# largest deviation measured (0.0072); the frame-0 ones at the card's rounding.
+PROPAGATED_ATOL = 0.015
+
+
 @pytest.mark.skipif(not ZOO["sam2_slim"].checkpoint.is_file(), reason="not trained yet")
 def test_the_shipped_checkpoint_scores_what_its_card_says():
     entry = ZOO["sam2_slim"]
@@ -154,5 +166,6 @@ def test_the_shipped_checkpoint_scores_what_its_card_says():
     card = entry.card.read_text()
     for metric, value in zv.evaluate(model).items():
         recorded = _card_value(card, metric)
-        assert abs(value - recorded) < 0.005, (
+        tolerance = PROPAGATED_ATOL if metric in ("jf", "j", "f") else 0.005
+        assert abs(value - recorded) < tolerance, (
             f"the card says {metric} {recorded}, the checkpoint gives {value:.4f}")
