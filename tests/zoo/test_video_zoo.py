@@ -151,10 +151,10 @@ def test_recipe_writes_a_checkpoint_and_a_card_that_rescores(tmp_path):
 # AVX-512 Xeon that wrote the card, 0.1753 / 0.1477 / 0.2028 on an AVX2-only AMD EPYC, and
 # 0.1764 / 0.1485 / 0.2043 on that EPYC with ATen's default (non-SIMD) kernels. The clicked frame
 # (j_frame0) and the masks held still (jf_static) came out the same to 4 decimals on all three:
-# the differences start in the memory, where last-bit differences in the attention reach decisions
-# taken on near-ties of a model trained for 1200 steps (the object score's sign, the argmax of
-# near-equal logits) and are carried on from frame to frame. Those three are pinned at twice the
-# largest deviation measured (0.0072); the frame-0 ones at the card's rounding.
+# the differences start in the memory: last-bit differences in its attention are carried from
+# frame to frame and, in a model trained for 1200 steps, reach decisions taken near a threshold
+# (which ones was not traced). Those three are pinned at twice the largest deviation measured
+# (0.0072); the frame-0 ones at the card's rounding.
 PROPAGATED_ATOL = 0.015
 
 
