@@ -61,14 +61,16 @@ def run_seed(name: str, seed: int, runs: Path, *, length: int | None = None,
     checkpoint = folder / entry.checkpoint.name
     command = (f"python -m segedu.zoo.seeds {entry.task.value} --names {name} --seeds {seed} "
                f"--runs {runs}" + "".join(f" --{k} {v}" for k, v in settings.items()))
+    config = config_for(name, seed=seed, out=folder, resume_dir=folder / "resume",
+                        command=command, **settings)
     if not checkpoint.is_file():  # not trained yet, or interrupted: (re)start, resuming if it can
         folder.mkdir(parents=True, exist_ok=True)
-        config = config_for(name, seed=seed, out=folder, resume_dir=folder / "resume",
-                            command=command, **settings)
         recipe.train(config)
     model = get_model(entry.model, **entry.kwargs)
     model.load_state_dict(load_float32(checkpoint))
-    scores = recipe.evaluate(model.eval(), **({} if length is None else {"length": length}))
+    # scored where it trained (a GPU when there is one), as the card's own table was
+    scores = recipe.evaluate(model.eval(), device=config.torch_device(),
+                             **({} if length is None else {"length": length}))
     scores_file.write_text(json.dumps(scores, indent=1))
     return scores
 
@@ -90,7 +92,9 @@ def summarise(scores: dict[int, dict[str, float]], headline: str) -> tuple[int, 
         raise ValueError(f"a spread needs at least two seeds, got {sorted(scores)}")
     ranked = sorted(scores, key=lambda s: (scores[s][headline], s))
     median = ranked[(len(ranked) - 1) // 2]
-    keys = [k for k in next(iter(scores.values())) if isinstance(scores[median][k], float)]
+    # the scores, not the timings (``seconds_*``: they measure the machine's load, not the seed)
+    keys = [k for k in next(iter(scores.values()))
+            if isinstance(scores[median][k], float) and not k.startswith("seconds")]
     seeds = sorted(scores)
     lines = [SECTION, "",
              f"- {len(seeds)} training seeds ({', '.join(map(str, seeds))}), each the same recipe "
@@ -182,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="folder of the runs (one per model and seed)")
     parser.add_argument("--names", nargs="+", help="only these entries of the family")
     parser.add_argument("--steps", type=int, help="default: the entry's (the family's budget)")
+    parser.add_argument("--workers", type=int,
+                        help="instance and panoptic models: DataLoader worker processes")
     parser.add_argument("--ship-to", type=Path, default=FOLDER,
                         help="where the median seed's checkpoint and card go")
     args = parser.parse_args(argv)
@@ -190,7 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     names = args.names or family
     if set(names) - set(family):
         parser.error(f"not {task.value} models: {sorted(set(names) - set(family))}")
-    settings = {"steps": args.steps} if args.steps is not None else {}
+    settings = {key: value for key, value in (("steps", args.steps), ("workers", args.workers))
+                if value is not None}
     for name in names:
         for seed in args.seeds:
             scores = run_seed(name, seed, args.runs, **settings)

@@ -149,3 +149,19 @@ def test_a_cell_model_retrains_with_seeds_and_keeps_a_resumable_state(tmp_path):
     name = ZOO["unet_weight_map"].checkpoint.name
     first, second = (load_float32(tmp_path / "unet_weight_map" / f"seed{s}" / name) for s in (0, 1))
     assert any(not torch.equal(first[k], second[k]) for k in first)
+
+
+def test_the_command_hands_workers_to_the_instance_recipe_only(monkeypatch, tmp_path):
+    """``--workers`` reaches the instance recipe's configuration (DataLoader processes on a GPU
+    machine), and the timings of a run are no row of the spread: they measure the machine."""
+    seen = []
+    monkeypatch.setattr(zs, "run_seed", lambda name, seed, runs, **settings:
+                        seen.append((name, seed, settings)) or {"mask_map_50": 0.5})
+    monkeypatch.setattr(zs, "ship_median", lambda *args, **kwargs: 0)
+    zs.main(["instances", "--names", "yolact", "--seeds", "0", "--steps", "3", "--workers", "2",
+             "--runs", str(tmp_path)])
+    assert seen == [("yolact", 0, {"steps": 3, "workers": 2})]
+    _, section = zs.summarise({0: {"miou": 0.5, "seconds_per_image": 0.1},
+                               1: {"miou": 0.6, "seconds_per_image": 0.3}}, "miou")
+    assert any(line.startswith("| miou |") for line in section)
+    assert not any("seconds" in line for line in section)
