@@ -11,7 +11,10 @@ held-out scenes (seed 1):
    the mean of each thing's best IoU);
 2. **recognition**: the query that localises it best gives it the wrong class or "no object"
    (``best_query_right_class``, ``best_query_no_object``, ``best_query_p_true``: the mean
-   probability of the true class);
+   probability of the true class); and whether *any* localising query (IoU >= 0.5) names it
+   (``some_query_right_class``; ``localising_queries``: how many queries localise a thing, on
+   average): a thing whose best mask says "no object" while a duplicate query names it is a
+   choice between queries, not a thing that no query recognises;
 3. **inference**: the query is right but its probability is under the threshold, or its mask
    loses its pixels to another query (``pq_things`` for the thresholds of :data:`THRESHOLDS`).
 
@@ -49,7 +52,7 @@ LENGTH = 200
 def _thing_answers(model: torch.nn.Module, images: list[torch.Tensor], truth: torch.Tensor,
                    batch: int = 16) -> dict[str, float]:
     """Localisation and recognition of every ground-truth thing (module docstring, 1 and 2)."""
-    best_iou, right, no_object, p_true = [], [], [], []
+    best_iou, right, no_object, p_true, some_right, localising = [], [], [], [], [], []
     for start in range(0, len(images), batch):
         outputs = model(torch.stack(images[start:start + batch]))
         size = images[0].shape[-2:]
@@ -70,13 +73,18 @@ def _thing_answers(model: torch.nn.Module, images: list[torch.Tensor], truth: to
                     right.append(top == c)
                     no_object.append(top == probs.shape[-1] - 1)
                     p_true.append(float(probs[b, q, c]))
+                    found = iou >= 0.5  # every query that localises the thing
+                    localising.append(int(found.sum()))
+                    some_right.append(bool((probs[b, found].argmax(-1) == c).any()))
     n = len(best_iou)
     return {"things": n,
             "localised": sum(v >= 0.5 for v in best_iou) / n,
             "best_iou": sum(best_iou) / n,
             "best_query_right_class": sum(right) / n,
             "best_query_no_object": sum(no_object) / n,
-            "best_query_p_true": sum(p_true) / n}
+            "best_query_p_true": sum(p_true) / n,
+            "some_query_right_class": sum(some_right) / n,
+            "localising_queries": sum(localising) / n}
 
 
 def diagnose(model: torch.nn.Module, *, length: int = LENGTH) -> dict[str, float]:
@@ -112,6 +120,9 @@ def card_section(name: str, result: dict[str, float], *, minutes: float,
         ("best-localising query gives the right class", f"{result['best_query_right_class']:.3f}"),
         ("best-localising query says 'no object'", f"{result['best_query_no_object']:.3f}"),
         ("its mean probability of the true class", f"{result['best_query_p_true']:.3f}"),
+        ("some localising query gives the right class",
+         f"{result['some_query_right_class']:.3f}"),
+        ("queries localising a thing (mean)", f"{result['localising_queries']:.3f}"),
     ]
     lines = [section_title(title), "",
              f"- measured {time.strftime('%Y-%m-%d')} with `python -m segedu.zoo.query_diagnosis "
@@ -134,7 +145,9 @@ _ROWS = {"things in the scenes": "things",
          "mean best IoU of a query's mask": "best_iou",
          "best-localising query gives the right class": "best_query_right_class",
          "best-localising query says 'no object'": "best_query_no_object",
-         "its mean probability of the true class": "best_query_p_true"}
+         "its mean probability of the true class": "best_query_p_true",
+         "some localising query gives the right class": "some_query_right_class",
+         "queries localising a thing (mean)": "localising_queries"}
 
 
 def card_diagnosis(name: str, *, folder: Path = FOLDER,

@@ -53,6 +53,7 @@ def test_an_oracle_localises_and_names_every_thing(scenes):
     assert out["things"] > 0
     assert out["localised"] == out["best_iou"] == out["best_query_right_class"] == 1.0
     assert out["best_query_no_object"] == 0.0 and out["best_query_p_true"] == pytest.approx(1.0)
+    assert out["some_query_right_class"] == out["localising_queries"] == 1.0
 
 
 def test_a_query_that_finds_but_misnames_is_a_recognition_failure(scenes):
@@ -64,6 +65,31 @@ def test_a_query_that_finds_but_misnames_is_a_recognition_failure(scenes):
     assert wrong["best_query_right_class"] == 0.0 and wrong["best_query_no_object"] == 0.0
 
 
+class Duplicates(Oracle):
+    """The oracle plus, for each thing, a second query whose mask is the thing's shifted by one
+    pixel; the exact mask says "no object", the shifted one names the class."""
+
+    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        out = super().forward(images)
+        masks, logits = out["pred_masks"], out["pred_logits"]
+        half = self.queries // 2
+        masks[:, half:] = masks[:, :half].roll(1, dims=-1)
+        logits[:, half:] = logits[:, :half]
+        logits[:, :half] = -10.0
+        logits[:, :half, NO_OBJECT] = 10.0
+        return out
+
+
+def test_a_duplicate_that_names_the_thing_is_told_apart_from_no_recognition(scenes):
+    images, truth = scenes
+    out = qd._thing_answers(Duplicates(truth, answer=lambda c: c, queries=48), images, truth)
+    # the best mask is the exact one, which says "no object"; its shifted twin names the thing
+    assert out["best_query_no_object"] == 1.0 and out["best_query_right_class"] == 0.0
+    assert out["some_query_right_class"] == 1.0 and out["localising_queries"] == 2.0
+    nobody = qd._thing_answers(Oracle(truth, answer=lambda c: NO_OBJECT), images, truth)
+    assert nobody["some_query_right_class"] == 0.0
+
+
 def test_masks_moved_off_their_things_are_a_localisation_failure(scenes):
     images, truth = scenes
     out = qd._thing_answers(Oracle(truth, answer=lambda c: c, shift=40), images, truth)
@@ -73,7 +99,8 @@ def test_masks_moved_off_their_things_are_a_localisation_failure(scenes):
 def test_the_card_section_reads_back(tmp_path):
     result = {"things": 12, "localised": 0.8531, "best_iou": 0.7414,
               "best_query_right_class": 0.2251, "best_query_no_object": 0.3719,
-              "best_query_p_true": 0.2204}
+              "best_query_p_true": 0.2204, "some_query_right_class": 0.6012,
+              "localising_queries": 2.3456}
     for objects, overlap in qd.THRESHOLDS:
         result[f"pq_things@{objects:g}/{overlap:g}"] = objects * overlap / 3
         result[f"pq_stuff@{objects:g}/{overlap:g}"] = 0.957
@@ -95,7 +122,9 @@ def test_the_shipped_cards_hold_their_diagnosis():
     for name in ("mask2former", "eomt"):
         read = qd.card_diagnosis(name)
         assert read.keys() == keys, name
-        assert read["things"] >= 1 and all(0 <= v <= 1 for k, v in read.items() if k != "things")
+        counts = ("things", "localising_queries")  # the rest are shares and PQs, in [0, 1]
+        assert read["things"] >= 1 and read["localising_queries"] >= 0
+        assert all(0 <= v <= 1 for k, v in read.items() if k not in counts)
 
 
 def test_a_run_not_shipped_gets_its_own_section(tmp_path, monkeypatch, capsys):
