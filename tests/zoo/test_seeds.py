@@ -165,3 +165,11 @@ def test_the_command_hands_workers_to_the_instance_recipe_only(monkeypatch, tmp_
                                1: {"miou": 0.6, "seconds_per_image": 0.3}}, "miou")
     assert any(line.startswith("| miou |") for line in section)
     assert not any("seconds" in line for line in section)
+
+
+def test_every_family_has_a_headline_score():
+    """The seeds of any family can be ranked (the median shipped): each task names the score of
+    its recipe's evaluate that ranks them."""
+    from segedu.zoo import Task
+
+    assert set(zs.HEADLINE) == set(Task)
