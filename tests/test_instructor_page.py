@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import math
 import re
 from pathlib import Path
 
@@ -171,13 +172,18 @@ def test_mask_rcnn_description_is_the_zoo_model():
 
 def test_cellpose_row_is_the_zoo_model():
     """Lab 06's row: the zoo Cellpose's size, read off the model, and its seconds per step, read
-    off its card ("2000 steps in 51.5 min")."""
+    off its card ("on NVIDIA H200: 2000 steps in 3.9 min")."""
     from segedu.models import get_model
     from segedu.zoo import ZOO
 
     entry = ZOO["cellpose"]
     parameters = sum(p.numel() for p in get_model(entry.model, **entry.kwargs).parameters())
-    steps, minutes = re.search(r"(\d+) steps in ([\d.]+) min", entry.card.read_text()).groups()
+    device, steps, minutes = re.search(r"` on ([^:`]+): (\d+) steps in ([\d.]+) min",
+                                       entry.card.read_text()).groups()
     row = next(" | ".join(row) for row in _gpu_rows() if row[0].startswith("06"))
     assert f"Cellpose ({parameters / 1e6:.1f} M parameters)" in row, row
     assert f"took {float(minutes) * 60 / int(steps):.1f} s per step of {entry.batch}" in row, row
+    assert f"on an {device}" in row, f"lab 06's row should name the card's device {device!r}: {row}"
+    # the 1,500 steps of the lab at the card's pace, rounded up to whole minutes
+    lab_minutes = math.ceil(1500 * float(minutes) / int(steps))
+    assert f"1,500 steps in {lab_minutes} min or less" in row, row
