@@ -167,8 +167,9 @@ class Mask2FormerConfig(TrainConfig):
     criterion), ``warmup`` (warm-up steps from 1 % of ``lr``), ``save_every`` (steps between
     two writes of the resume file :attr:`resume_path`, from which a stopped run continues) and
     ``class_weight`` (the class term's weight in the loss and in the matching cost, the paper's
-    2 against 5 + 5 for the mask terms; the zoo's Mask2Former names things badly, see
-    :mod:`segedu.zoo.query_diagnosis`, and a larger weight is the hypothesis to test)."""
+    2 against 5 + 5 for the mask terms) and ``num_queries`` (``None``: the model's own, 50 for
+    the zoo's Mask2Former; :mod:`segedu.zoo.query_diagnosis` finds several queries on each
+    thing, and fewer queries is the hypothesis to test)."""
 
     tasks = (Task.SET_PREDICTION,)
     positive = ("scenes", "test_scenes", "num_points", "save_every")
@@ -179,11 +180,22 @@ class Mask2FormerConfig(TrainConfig):
     warmup: int = 300
     save_every: int = 100
     class_weight: float = 2.0
+    num_queries: int | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if not self.class_weight > 0:
             raise ValueError(f"class_weight must be positive, got {self.class_weight!r}")
+        if self.num_queries is not None and (isinstance(self.num_queries, bool) or not isinstance(
+                self.num_queries, int) or self.num_queries < 1):
+            raise ValueError(f"num_queries must be a positive integer, got {self.num_queries!r}")
+
+    def model_kwargs(self) -> dict:
+        """The entry's model, with ``num_queries`` queries where it is set."""
+        kwargs = super().model_kwargs()
+        if self.num_queries is not None:
+            kwargs["num_queries"] = self.num_queries
+        return kwargs
 
 
 def train_mask2former(model: torch.nn.Module, config: Mask2FormerConfig, device: torch.device,
@@ -279,7 +291,8 @@ def train_set_prediction(config: Mask2FormerConfig) -> torch.nn.Module:
     save_float16(model, config.checkpoint_path)
     recipe = (
         f"batch {config.batch} from {config.scenes} scenes of {SIZE}x{SIZE} (seed 0), "
-        "one target per segment (stuff classes and things), Mask2Former's set criterion (class "
+        f"one target per segment (stuff classes and things), {model.num_queries} queries, "
+        "Mask2Former's set criterion (class "
         f"{config.class_weight:g}, mask BCE 5, Dice 5 on {config.num_points} importance-sampled "
         "points per mask, "
         f"no-object 0.1, every decoder layer), AdamW {config.lr:g} (weight decay 0.05), "

@@ -109,10 +109,12 @@ def section_title(title: str | None = None) -> str:
 
 def card_section(name: str, result: dict[str, float], *, minutes: float,
                  length: int, checkpoint: Path | None = None,
-                 title: str | None = None) -> list[str]:
+                 title: str | None = None, num_queries: int | None = None) -> list[str]:
     """The card's section: the command, the measures and the threshold sweep (of the run
-    ``checkpoint`` under ``title``, when given, instead of the shipped model)."""
+    ``checkpoint`` under ``title``, when given, instead of the shipped model; ``num_queries``
+    where that run had another number of queries than the entry's model)."""
     option = "" if checkpoint is None else f" --checkpoint {checkpoint} --title '{title}'"
+    option += "" if num_queries is None else f" --num-queries {num_queries}"
     rows = [
         ("things in the scenes", f"{int(result['things'])}"),
         ("localised: some query's mask has IoU >= 0.5", f"{result['localised']:.3f}"),
@@ -182,22 +184,28 @@ def main(argv: list[str] | None = None) -> int:
                         "model (a run not shipped), into the card's section of --title")
     parser.add_argument("--title", help="with --checkpoint: what the run is, e.g. '6000 steps, "
                         "one run, not shipped'")
+    parser.add_argument("--num-queries", type=int, help="with --checkpoint: the run's number of "
+                        "queries, where it was trained with another than the entry's")
     args = parser.parse_args(argv)
     if args.name not in ZOO or not ZOO[args.name].checkpoint.is_file():
         parser.error(f"{args.name!r} is not a shipped zoo model")
     if (args.checkpoint is None) != (args.title is None):
         parser.error("--checkpoint and --title go together")
+    if args.num_queries is not None and args.checkpoint is None:
+        parser.error("--num-queries describes a --checkpoint's run")
     if args.checkpoint is not None and not args.checkpoint.is_file():
         parser.error(f"no checkpoint at {args.checkpoint}")
     if args.checkpoint is None:
         model = get_model(args.name, weights="zoo")
     else:  # the entry's architecture with the run's weights
-        model = get_model(ZOO[args.name].model, **ZOO[args.name].kwargs)
+        queries = {} if args.num_queries is None else {"num_queries": args.num_queries}
+        model = get_model(ZOO[args.name].model, **{**ZOO[args.name].kwargs, **queries})
         model.load_state_dict(load_float32(args.checkpoint))
     start = time.perf_counter()
     result = diagnose(model, length=args.length)
     section = card_section(args.name, result, minutes=(time.perf_counter() - start) / 60,
-                           length=args.length, checkpoint=args.checkpoint, title=args.title)
+                           length=args.length, checkpoint=args.checkpoint, title=args.title,
+                           num_queries=args.num_queries)
     replace_card_section(FOLDER / ZOO[args.name].card.name, section)
     print(*section, sep="\n")
     return 0

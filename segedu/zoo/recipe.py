@@ -99,7 +99,12 @@ class TrainConfig:
         is the run's first random draw, the data order comes after); return the device and the
         model: the first thing each recipe's ``train`` does."""
         seed_everything(self.seed)
-        return self.torch_device(), get_model(self.entry.model, **self.entry.kwargs)
+        return self.torch_device(), get_model(self.entry.model, **self.model_kwargs())
+
+    def model_kwargs(self) -> dict:
+        """The keyword arguments the run builds its model with: the entry's (a recipe whose
+        configuration changes the architecture adds its own)."""
+        return dict(self.entry.kwargs)
 
     @property
     def checkpoint_path(self) -> Path:

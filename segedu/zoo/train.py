@@ -34,7 +34,7 @@ RECIPES: dict[Task, Recipe] = {recipe.task: recipe for recipe in (
 
 # command-line options -> configuration fields (an option applies where the field exists)
 OPTIONS = ("steps", "lr", "batch", "out", "minutes", "workers", "init_from", "seed",
-           "class_weight")
+           "class_weight", "num_queries")
 
 
 def recipe_for(name: str) -> Recipe:
@@ -74,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
                         "from this zoo checkpoint (its card, beside it, is quoted in the new card)")
     parser.add_argument("--class-weight", type=float, help="set-prediction models: the class "
                         "term's weight in the loss and the matching cost (default 2, the paper's)")
+    parser.add_argument("--num-queries", type=int, help="set-prediction models: the number of "
+                        "queries (default: the model's, 50 for Mask2Former)")
     args = parser.parse_args(argv)
     settings = {key: getattr(args, key) for key in OPTIONS if getattr(args, key) is not None}
     command = "python -m segedu.zoo.train " + " ".join(argv)

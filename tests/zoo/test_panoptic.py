@@ -10,7 +10,7 @@ import torch
 
 from segedu.data import SyntheticScenes
 from segedu.models import get_model
-from segedu.zoo import panoptic
+from segedu.zoo import ZOO, panoptic
 from segedu.zoo.float16 import save_float16
 from segedu.zoo.instances import detection_target
 from segedu.zoo.panoptic import (
@@ -143,3 +143,20 @@ def test_mask2former_class_weight_reaches_the_loss_and_the_matching(tmp_path, mo
     assert "set criterion (class 6, mask BCE 5" in (tmp_path / "mask2former_scenes.md").read_text()
     with pytest.raises(ValueError, match="class_weight must be positive"):
         panoptic.Mask2FormerConfig("mask2former", class_weight=0.0)
+
+
+def test_mask2former_num_queries_builds_the_model_and_reaches_the_card(tmp_path):
+    """--num-queries builds the entry's model with that many queries (its outputs have one row
+    per query), the card's recipe says how many, and a count that is not a positive integer is
+    an error naming it."""
+    config = panoptic.Mask2FormerConfig("mask2former", steps=1, scenes=4, batch=4, test_scenes=2,
+                                        out=tmp_path, device="cpu", num_queries=9)
+    model = panoptic.train_set_prediction(config)
+    assert model.num_queries == 9
+    assert model.eval()(torch.zeros(1, 3, 128, 128))["pred_logits"].shape[1] == 9
+    assert ", 9 queries, " in (tmp_path / "mask2former_scenes.md").read_text()
+    default = panoptic.Mask2FormerConfig("mask2former")
+    assert default.model_kwargs() == ZOO["mask2former"].kwargs  # None: the entry's model
+    for bad in (0, -3, 2.5, True):
+        with pytest.raises(ValueError, match="num_queries must be a positive integer"):
+            panoptic.Mask2FormerConfig("mask2former", num_queries=bad)

@@ -152,7 +152,33 @@ def test_a_run_not_shipped_gets_its_own_section(tmp_path, monkeypatch, capsys):
     assert set(run) == set(shipped) and run != shipped
     # the card's other sections are kept (the class-weight comparison after the diagnosis)
     assert card.read_text().startswith(ZOO["mask2former"].card.read_text().rstrip("\n"))
-    for bad in (["--checkpoint", str(path)], ["--title", "x"],
+    for bad in (["--checkpoint", str(path)], ["--title", "x"], ["--num-queries", "8"],
                 ["--checkpoint", str(tmp_path / "missing.pt"), "--title", "x"]):
         with pytest.raises(SystemExit):
             qd.main(["mask2former", *bad])
+
+
+def test_a_run_with_fewer_queries_is_diagnosed_with_its_own_architecture(tmp_path, monkeypatch,
+                                                                         capsys):
+    """``--num-queries``: a run trained with another number of queries (``python -m
+    segedu.zoo.train mask2former --num-queries 16``) is loaded into a model of that many
+    queries, its diagnosis counts queries of that model, and its command says so; without the
+    option, its weights do not fit the entry's model and the load fails."""
+    import shutil
+
+    from segedu.models import get_model
+    from segedu.zoo.float16 import save_float16
+
+    torch.manual_seed(0)
+    model = get_model("mask2former", **{**ZOO["mask2former"].kwargs, "num_queries": 7})
+    assert model.num_queries == 7
+    path = save_float16(model, tmp_path / "run.pt")
+    shutil.copyfile(ZOO["mask2former"].card, tmp_path / ZOO["mask2former"].card.name)
+    monkeypatch.setattr(qd, "FOLDER", tmp_path)
+    assert qd.main(["mask2former", "--checkpoint", str(path), "--title", "seven queries",
+                    "--num-queries", "7", "--length", "2"]) == 0
+    assert "--title 'seven queries' --num-queries 7`" in capsys.readouterr().out
+    run = qd.card_diagnosis("mask2former", folder=tmp_path, title="seven queries")
+    assert run["localising_queries"] <= 7  # queries covering a thing: at most the model's
+    with pytest.raises(RuntimeError, match="size mismatch"):
+        qd.main(["mask2former", "--checkpoint", str(path), "--title", "x", "--length", "2"])

@@ -92,7 +92,8 @@ class Mask2Former(QueryInference, QueryTraining, UniversalModel):
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
             raise ValueError("num_classes (without 'no object') must be a positive int, got "
                              f"{num_classes!r}")
-        self.num_classes, self.size_divisibility = num_classes, size_divisibility
+        self.num_classes, self.num_queries = num_classes, num_queries
+        self.size_divisibility = size_divisibility
         self.criterion_options = dict(criterion or {})
         self.backbone = build_backbone(name=backbone, width=backbone_width,
                                        frozen_batch_norm=frozen_batch_norm)
