@@ -1,6 +1,7 @@
 """Learning with fewer labels, measured: five U-Nets at one budget (chapter 19).
 
-``python -m segedu.zoo.few_labels <method> [--steps N] [--out DIR] [--work DIR]`` trains one of
+``python -m segedu.zoo.few_labels <method> [--steps N] [--seed K] [--out DIR] [--work DIR]``
+trains one of
 
 - ``supervised``: the zoo's U-Net on the labelled 5 % alone (the first 100 of 2000 training
   scenes of 128 x 128, seed 0, as :mod:`segedu.zoo.semantic` draws them);
@@ -19,7 +20,7 @@
 **One budget for all**: every network (U-Net or classifier) trains ``steps`` optimizer steps of
 ``batch`` images (800 of 8 by default, small enough for a shared CPU; the U-Nets see random 64 x 64
 crops, the scale of the held-out scenes kept), Adam from ``lr`` with a
-cosine decay to 0, seed 0, one thread on the CPU, with the zoo's loss (cross-entropy + soft Dice;
+cosine decay to 0, one thread on the CPU, with the zoo's loss (cross-entropy + soft Dice;
 pseudo-labelled pixels that are not sure are left out). The steps of the semi-supervised runs
 take half their batch from the labelled scenes and half from the others. What each method costs
 beyond that (the teacher run that ``pseudo_labels`` starts from, its rounds, the classifier of
@@ -29,6 +30,14 @@ Each run writes ``unet_fewlabels_<method>.pt`` (float16) and its card ``.md`` in
 (default the zoo's ``checkpoints/``), scored on the zoo's held-out split
 (:func:`segedu.zoo.scores.evaluate`), and keeps a resumable state of every phase in ``--work``
 (default ``<segedu cache>/few_labels``): a run that stops continues where it stopped.
+
+**Seeds.** ``--seed K`` (default 0) sets what is random in training: the networks'
+initialisation, the data order, the crops and the noise; the scenes and which of them are
+labelled stay the same. ``--seeds 0 1 2 [--runs DIR]`` trains the method once per seed into
+``DIR/seed<k>/`` (default ``zoo_runs/few_labels``; a finished seed is skipped, an interrupted one
+resumes), ships the median seed's files into ``--out`` and adds the ``## Seeds`` section (each
+seed's IoUs, mean ± sd) to its card. ``pseudo_labels`` of seed k starts from ``supervised`` of
+seed k, so the supervised seeds come first.
 """
 
 from __future__ import annotations
@@ -36,10 +45,12 @@ from __future__ import annotations
 import argparse
 import datetime
 import re
+import shutil
 import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from dataclasses import replace as dataclass_replace
 from pathlib import Path
 
 import torch
@@ -64,13 +75,15 @@ from ..semi import (
     sigmoid_rampup,
 )
 from . import FOLDER, ZOO
-from .cards import card_head, where, write_card
+from .cards import card_head, replace_card_section, where, write_card
 from .float16 import load_float32, save_float16
 from .scores import TEST_SCENES, scene_tensors
 from .scores import evaluate as class_iou
+from .seeds import Spread, read_spread, summarise
 
 __all__ = ["METHODS", "IGNORE", "FewLabelConfig", "train", "checkpoint_path", "card_path",
-           "card_scores", "load_few_label_model", "load_cam_classifier", "main"]
+           "card_scores", "run_seeds", "card_spread", "load_few_label_model",
+           "load_cam_classifier", "main"]
 
 METHODS = ("supervised", "pseudo_labels", "mean_teacher", "full", "cam")
 IGNORE = 255  # the label of pixels that teach nothing (unsure pseudo-labels)
@@ -107,6 +120,7 @@ class FewLabelConfig:
     ema_max: float = 0.99  # mean_teacher: the largest EMA decay
     noise: float = 0.1  # mean_teacher: the std of the Gaussian noise added to images in [0, 1]
     suffix: str = ""  # added to the checkpoint's and card's names: a run at another budget
+    seed: int = 0  # the networks' initialisation, the data order, the crops and the noise
     out: Path = FOLDER
     work: Path = field(default_factory=lambda: cache_dir() / "few_labels")
     device: str | None = None
@@ -120,6 +134,8 @@ class FewLabelConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
         if self.crop % 16 or self.crop > 128:
             raise ValueError(f"crop must be a multiple of 16 (the U-Net's depth 4) up to 128, "
                              f"got {self.crop}")
@@ -131,12 +147,17 @@ class FewLabelConfig:
         if not re.fullmatch(r"[a-z0-9_]*", self.suffix):
             raise ValueError(f"suffix must be lower-case letters, digits and _, got "
                              f"{self.suffix!r}")
-        self.out, self.work = Path(self.out), Path(self.work) / (self.method + self.suffix)
+        self.out, self.work = Path(self.out), Path(self.work)
 
     @property
     def labelled_count(self) -> int:
         """How many scenes keep their masks: the first ``round(labelled * scenes)``."""
         return round(self.labelled * self.scenes)
+
+    @property
+    def phase_dir(self) -> Path:
+        """``work/<method><suffix>/seed<k>``: the resumable states of this run's phases."""
+        return self.work / self.run_name / f"seed{self.seed}"
 
     @property
     def run_name(self) -> str:
@@ -145,12 +166,13 @@ class FewLabelConfig:
 
     def command_line(self) -> str:
         suffix = f" --suffix {self.suffix}" if self.suffix else ""
+        seed = f" --seed {self.seed}" if self.seed else ""
         return self.command or (f"python -m segedu.zoo.few_labels {self.method} "
-                                f"--steps {self.steps}{suffix}")
+                                f"--steps {self.steps}{suffix}{seed}")
 
     def budget(self) -> str:
         return (f"{self.steps} steps of batch {self.batch} (U-Nets: random {self.crop}x{self.crop} "
-                f"crops), Adam {self.lr:g} with cosine decay to 0, seed 0")
+                f"crops), Adam {self.lr:g} with cosine decay to 0, seed {self.seed}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -180,7 +202,7 @@ def _phase(config: FewLabelConfig, name: str, model: nn.Module, compute_loss, *,
     device = torch.device(config.device or "cpu")
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     scheduler = WarmupCosine(optimizer, config.steps)
-    path, start = config.work / f"{name}.pt", 0
+    path, start = config.phase_dir / f"{name}.pt", 0
     if path.is_file():
         state = load_checkpoint(path)
         model.load_state_dict(state["model"])
@@ -207,8 +229,8 @@ def _phase(config: FewLabelConfig, name: str, model: nn.Module, compute_loss, *,
             save(step + 1)
 
     half = config.batch // 2 if second is not None else config.batch
-    first = _index_batches(count, half, seed=mix_seed(0, 1), start=start)
-    other = (_index_batches(second, half, seed=mix_seed(0, 2), start=start)
+    first = _index_batches(count, half, seed=mix_seed(config.seed, 1), start=start)
+    other = (_index_batches(second, half, seed=mix_seed(config.seed, 2), start=start)
              if second is not None else None)
 
     def batches():
@@ -223,20 +245,21 @@ def _phase(config: FewLabelConfig, name: str, model: nn.Module, compute_loss, *,
     return result["minutes"]
 
 
-def _unet() -> nn.Module:
-    """The zoo's U-Net, initialised from seed 0 (the same start for every run and round)."""
-    seed_everything(0)
+def _unet(seed: int) -> nn.Module:
+    """The zoo's U-Net, initialised from ``seed`` (the same start for every round of a run)."""
+    seed_everything(seed)
     return get_model(UNET.model, **UNET.kwargs)
 
 
-def _crops(images: torch.Tensor, labels: torch.Tensor, *, size: int,
-           step: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _crops(images: torch.Tensor, labels: torch.Tensor, *, size: int, step: int,
+           seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """A random ``size x size`` crop of each image ``(B, 3, S, S)`` and of its labels ``(B, S,
-    S)``, the same window for both; the windows are a function of the step (exact resume)."""
+    S)``, the same window for both; the windows are a function of the run's seed and the step
+    (exact resume)."""
     full = images.shape[-1]
     if size >= full:
         return images, labels
-    generator = torch.Generator().manual_seed(mix_seed(0, 4, step))
+    generator = torch.Generator().manual_seed(mix_seed(seed, 4, step))
     corners = torch.randint(0, full - size + 1, (len(images), 2), generator=generator).tolist()
     windows = [(slice(y, y + size), slice(x, x + size)) for y, x in corners]
     return (torch.stack([im[:, rows, cols] for im, (rows, cols) in zip(images, windows,
@@ -255,11 +278,12 @@ def _loss(outputs: dict[str, torch.Tensor], target: torch.Tensor) -> torch.Tenso
 
 
 def _supervised(config, images, labels, count):
-    model = _unet()
+    model = _unet(config.seed)
 
     def compute_loss(batch):
         step, idx, _ = batch
-        x, y = _crops(images[idx], labels[idx], size=config.crop, step=step)
+        x, y = _crops(images[idx], labels[idx], size=config.crop, step=step,
+                      seed=config.seed)
         return _loss(model(x), y)
 
     minutes = _phase(config, "unet", model, compute_loss, count=count)
@@ -288,12 +312,13 @@ def _pseudo_labels(config, images, labels, known):
         table.append(f"| {round_} | {source} | {quality['coverage']:.3f} | "
                      f"{quality['accuracy']:.3f} |")
         targets = torch.cat([labels[:known], pseudo])  # true masks, then pseudo-labels
-        student = _unet()
+        student = _unet(config.seed)
 
         def compute_loss(batch, student=student, targets=targets):
             step, idx, other = batch
             idx = torch.cat([torch.as_tensor(idx), known + torch.as_tensor(other)])
-            x, y = _crops(images[idx], targets[idx], size=config.crop, step=step)
+            x, y = _crops(images[idx], targets[idx], size=config.crop, step=step,
+                          seed=config.seed)
             return _loss(student(x), y)
 
         minutes += _phase(config, f"round{round_}", student, compute_loss, count=known,
@@ -318,7 +343,7 @@ def _noisy(x: torch.Tensor, std: float, generator: torch.Generator) -> torch.Ten
 
 
 def _mean_teacher(config, images, labels, known):
-    student = _unet()
+    student = _unet(config.seed)
     teacher = make_teacher(student)  # the EMA, a copy at step 0, no gradients
     rampup_steps = round(config.rampup * config.steps)
 
@@ -326,8 +351,9 @@ def _mean_teacher(config, images, labels, known):
         step, idx, other = batch
         idx = torch.cat([torch.as_tensor(idx), known + torch.as_tensor(other)])
         # (B, 3, c, c): half labelled, half not (the unlabelled half's labels are never read)
-        x, y = _crops(images[idx], labels[idx], size=config.crop, step=step)
-        generator = torch.Generator().manual_seed(mix_seed(0, 3, step))
+        x, y = _crops(images[idx], labels[idx], size=config.crop, step=step,
+                      seed=config.seed)
+        generator = torch.Generator().manual_seed(mix_seed(config.seed, 3, step))
         out = student(_noisy(x, config.noise, generator))["out"]
         with torch.no_grad():  # the teacher: other noise, flipped left-right, flipped back
             teacher.train()  # batch statistics, as the paper's code (its BN buffers its own)
@@ -356,7 +382,7 @@ def _mean_teacher(config, images, labels, known):
 def _cam(config, images, labels, known):
     num_classes = len(SyntheticScenes.classes)
     tags = image_level_labels(labels.long(), num_classes)  # (L, K): which classes each shows
-    seed_everything(0)
+    seed_everything(config.seed)
     classifier = CAMClassifier(num_classes=num_classes)
 
     def classifier_loss(batch):
@@ -373,11 +399,12 @@ def _cam(config, images, labels, known):
                              threshold=config.cam_threshold, ignore_index=IGNORE)
             for i in range(0, len(images), 50)]).to(torch.uint8)
     quality = pseudo_label_quality(masks.long(), labels.long(), ignore_index=IGNORE)
-    model = _unet()
+    model = _unet(config.seed)
 
     def compute_loss(batch):
         step, idx, _ = batch
-        x, y = _crops(images[idx], masks[idx], size=config.crop, step=step)
+        x, y = _crops(images[idx], masks[idx], size=config.crop, step=step,
+                      seed=config.seed)
         return _loss(model(x), y)
 
     minutes += _phase(config, "unet", model, compute_loss, count=len(images))
@@ -416,7 +443,7 @@ def train(config: FewLabelConfig) -> nn.Module:
     known = config.labelled_count
     if config.method == "full":
         known = config.scenes
-    config.work.mkdir(parents=True, exist_ok=True)
+    config.phase_dir.mkdir(parents=True, exist_ok=True)
     model, minutes, notes, tables = TRAIN[config.method](config, images, labels, known)
     iou = class_iou(model, "cpu", length=config.test_scenes)
     path = save_float16(model, checkpoint_path(config.run_name, config.out))
@@ -448,6 +475,48 @@ def card_scores(method: str, folder: Path = FOLDER) -> dict[str, float]:
               for name in SyntheticScenes.classes}
     scores["miou"] = float(re.search(r"\*\*mIoU\*\* \| \*\*([0-9.]+)\*\*", text).group(1))
     return scores
+
+
+def _run_files(config: FewLabelConfig) -> list[str]:
+    """The files a run writes into ``config.out``: checkpoint, card, and the ``cam`` run's
+    classifier or the ``pseudo_labels`` run's models of the rounds before the last."""
+    base = f"unet_fewlabels_{config.run_name}"
+    extra = {"cam": ["_classifier.pt"],
+             "pseudo_labels": [f"_round{r}.pt" for r in range(1, config.rounds)]}
+    return [f"{base}.pt", f"{base}.md", *(base + e for e in extra.get(config.method, []))]
+
+
+def run_seeds(config: FewLabelConfig, seeds: list[int], runs: Path, *,
+              folder: Path = FOLDER) -> int:
+    """Train ``config``'s run once per seed of ``seeds`` into ``runs/seed<k>/`` (a seed whose
+    card is there is done; an interrupted one resumes from its work folder), then ship the
+    median seed's files (by held-out mIoU) into ``folder`` and add the ``## Seeds`` section
+    (:func:`segedu.zoo.seeds.summarise`) to its card; return that seed. ``pseudo_labels`` of
+    seed k starts from ``supervised`` of seed k, in the same run folder."""
+    scores = {}
+    for seed in seeds:
+        run = dataclass_replace(config, seed=seed, out=Path(runs) / f"seed{seed}")
+        if not card_path(run.run_name, run.out).is_file():
+            train(run)
+        scores[seed] = card_scores(run.run_name, run.out)
+        print(f"{run.run_name} seed {seed}: mIoU {scores[seed]['miou']:.4f}", flush=True)
+    median, section = summarise(scores, "miou")
+    shipped = dataclass_replace(config, seed=median, out=Path(runs) / f"seed{median}")
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    for name in _run_files(shipped):
+        shutil.copyfile(shipped.out / name, Path(folder) / name)
+    replace_card_section(card_path(shipped.run_name, folder), section)
+    return median
+
+
+def card_spread(run_name: str, folder: Path = FOLDER) -> Spread:
+    """The shipped run's scores over its seeds (its card's ``## Seeds`` section): one mIoU and
+    one IoU per class per seed, for chapter 19's comparison with error bars."""
+    method = next(m for m in sorted(METHODS, key=len, reverse=True) if run_name.startswith(m))
+    suffix = run_name[len(method):]
+    return read_spread(card_path(run_name, folder), retrain=(
+        f"python -m segedu.zoo.few_labels {method} --seeds 0 1 2 --runs zoo_runs/few_labels"
+        + (f" --suffix {suffix}" if suffix else "")))
 
 
 def load_few_label_model(name: str, folder: Path = FOLDER) -> nn.Module:
@@ -483,12 +552,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, help="folder of the resumable states")
     parser.add_argument("--suffix", default="", help="added to the names of checkpoint and card "
                         "(a run at another budget: --steps 2400 --suffix _long)")
+    parser.add_argument("--seed", type=int, default=0, help="the training seed of one run")
+    parser.add_argument("--seeds", type=int, nargs="+", help="train once per seed into "
+                        "--runs/seed<k>/ and ship the median seed to --out, with the spread")
+    parser.add_argument("--runs", type=Path, default=Path("zoo_runs/few_labels"),
+                        help="with --seeds: the folder of the runs")
     args = parser.parse_args(argv)
+    if args.seeds is not None and (len(set(args.seeds)) < 2 or "--seed" in argv):
+        parser.error("--seeds takes two or more different seeds, and replaces --seed")
     extra = {"work": args.work} if args.work is not None else {}
     config = FewLabelConfig(args.method, steps=args.steps, out=args.out, device="cpu",
-                            suffix=args.suffix,
+                            suffix=args.suffix, seed=args.seed,
                             command="python -m segedu.zoo.few_labels " + " ".join(argv), **extra)
-    train(config)
+    if args.seeds is None:
+        train(config)
+    else:
+        median = run_seeds(config, args.seeds, args.runs, folder=args.out)
+        print(f"{config.run_name}: shipped seed {median} to {args.out}")
     return 0
 
 

@@ -34,7 +34,7 @@ from .float16 import load_float32
 from .train import config_for, recipe_for
 
 __all__ = ["HEADLINE", "SECTION", "run_seed", "seed_scores", "summarise", "ship_median", "Spread",
-           "card_spread", "spreads", "main"]
+           "card_spread", "read_spread", "spreads", "main"]
 
 # the score that ranks the seeds of a family (a key of its recipe's evaluate)
 HEADLINE = {Task.SEMANTIC: "miou", Task.INSTANCES: "mask_map_50", Task.PANOPTIC: "pq",
@@ -154,12 +154,18 @@ def card_spread(name: str, *, folder: Path = FOLDER) -> Spread:
     :func:`ship_median` wrote), for the chapters that compare models with their spread. A card
     of a single training run has no such section: a ``ValueError`` says how to add one."""
     entry = ZOO[name]
-    path = folder / entry.card.name
+    return read_spread(folder / entry.card.name,
+                       retrain=f"python -m segedu.zoo.seeds {entry.task.value} --names {name}")
+
+
+def read_spread(path: Path, *, retrain: str) -> Spread:
+    """The ``## Seeds`` section of the card at ``path`` read back (any card :func:`summarise`'s
+    section was added to: a zoo entry's, :func:`card_spread`, or a few-label run's); a card
+    without one is a ``ValueError`` naming the command ``retrain`` that adds it."""
     section = card_section_text(path, SECTION)
     if section is None:
-        raise ValueError(f"{path} has no '{SECTION}' section: {name} was trained with one seed; "
-                         f"`python -m segedu.zoo.seeds {entry.task.value} --names {name}` "
-                         "retrains it with three")
+        raise ValueError(f"{path} has no '{SECTION}' section: it was trained with one seed; "
+                         f"`{retrain}` retrains it with three")
     shipped = int(re.search(r"the shipped checkpoint is seed (\d+)'s", section).group(1))
     header = next(line for line in section.splitlines() if line.startswith("| metric |"))
     seeds = tuple(int(cell) for cell in re.findall(r"seed (\d+)", header))

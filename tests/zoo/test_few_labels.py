@@ -15,9 +15,12 @@ from segedu.zoo.few_labels import (
     FewLabelConfig,
     card_path,
     card_scores,
+    card_spread,
     checkpoint_path,
     load_cam_classifier,
     load_few_label_model,
+    main,
+    run_seeds,
     train,
 )
 from segedu.zoo.scores import evaluate
@@ -86,6 +89,66 @@ def test_bad_settings_are_named(tmp_path):
         FewLabelConfig("supervised", labelled=1.5)
     with pytest.raises(FileNotFoundError, match="run `python -m segedu.zoo.few_labels supervised"):
         train(FewLabelConfig("pseudo_labels", out=tmp_path, work=tmp_path, **TINY))
+
+
+def _weights(method, folder):
+    return torch.load(checkpoint_path(method, folder), weights_only=True)
+
+
+def test_the_seed_sets_what_is_random_in_training(runs, tmp_path):
+    """Seed 0 is the run above (the same weights to the bit when trained again elsewhere); seed 1
+    starts from other weights and sees other batches, crops and noise, and its card says so."""
+    again = tmp_path / "again"
+    train(FewLabelConfig("mean_teacher", out=again, work=again / "work", **TINY))
+    assert all(torch.equal(v, _weights("mean_teacher", again)[k])
+               for k, v in _weights("mean_teacher", runs).items())
+    other = tmp_path / "other"
+    train(FewLabelConfig("mean_teacher", seed=1, out=other, work=other / "work", **TINY))
+    differ = [k for k, v in _weights("mean_teacher", runs).items()
+              if v.is_floating_point() and not torch.equal(v, _weights("mean_teacher", other)[k])]
+    assert len(differ) > 10
+    card = card_path("mean_teacher", other).read_text()
+    assert "cosine decay to 0, seed 1" in card and "--steps 2 --seed 1" in card
+    with pytest.raises(ValueError, match="seed must be a non-negative integer"):
+        FewLabelConfig("supervised", seed=-1)
+
+
+def test_seeds_train_each_ship_the_median_and_record_the_spread(tmp_path, capsys):
+    """``--seeds 0 1 2``: three runs in ``runs/seed<k>/``, the median seed's files shipped (the
+    cam run's classifier with them), its card given the ``## Seeds`` section that
+    :func:`card_spread` reads back; pseudo-labels of seed k start from supervised of seed k; a
+    second call finds the runs done and trains nothing."""
+    runs, shipped = tmp_path / "runs", tmp_path / "shipped"
+    tiny = ["--steps", "2", "--runs", str(runs), "--out", str(shipped), "--work",
+            str(tmp_path / "work")]
+
+    def seeds(method):  # the CLI, on the tiny data
+        config = FewLabelConfig(method, out=shipped, work=tmp_path / "work", **TINY)
+        return run_seeds(config, [0, 1, 2], runs, folder=shipped)
+
+    median = seeds("supervised")
+    spread = card_spread("supervised", shipped)
+    assert spread.seeds == (0, 1, 2) and spread.shipped == median
+    per_seed = [card_scores("supervised", runs / f"seed{s}")["miou"] for s in (0, 1, 2)]
+    assert spread.scores["miou"] == tuple(round(v, 3) for v in per_seed)
+    assert sorted(per_seed)[1] == per_seed[median] or len(set(per_seed)) < 3
+    assert all(torch.equal(v, _weights("supervised", runs / f"seed{median}")[k])
+               for k, v in _weights("supervised", shipped).items())
+    assert "| miou |" in card_path("supervised", shipped).read_text()
+    seeds("pseudo_labels")  # each seed's teacher: that seed's supervised model
+    for s in (0, 1, 2):
+        assert (runs / f"seed{s}" / "unet_fewlabels_pseudo_labels_round1.pt").is_file()
+    median = seeds("cam")
+    assert (shipped / "unet_fewlabels_cam_classifier.pt").read_bytes() == (
+        runs / f"seed{median}" / "unet_fewlabels_cam_classifier.pt").read_bytes()
+    capsys.readouterr()
+    assert main(["supervised", *tiny, "--seeds", "0", "1", "2"]) == 0
+    assert "wrote" not in capsys.readouterr().out  # done before: scored from the cards, not trained
+    with pytest.raises(ValueError, match="few_labels full --seeds 0 1 2"):
+        card_spread("full", runs / "seed0")  # a single run's card has no spread
+    for bad in (["--seeds", "1"], ["--seeds", "1", "1"], ["--seeds", "0", "1", "--seed", "2"]):
+        with pytest.raises(SystemExit):
+            main(["supervised", *tiny, *bad])
 
 
 # the five runs at the chapter's budget, and two of them at three times the steps
