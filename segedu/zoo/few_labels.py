@@ -299,6 +299,10 @@ def _pseudo_labels(config, images, labels, known):
                                 f"supervised --steps {config.steps}{suffix}` first")
     teacher = get_model(UNET.model, **UNET.kwargs)
     teacher.load_state_dict(load_float32(teacher_path))
+    # the run keeps the teacher it started from: shipped alone, its median seed's supervised
+    # model need not be this seed's
+    shutil.copyfile(teacher_path,
+                    config.out / f"unet_fewlabels_pseudo_labels{config.suffix}_round0.pt")
     unlabelled = torch.arange(known, len(images))
     truth = labels[unlabelled].long()
     table = ["| round | teacher | pixels labelled | of them right |", "| --- | --- | ---: | ---: |"]
@@ -330,7 +334,8 @@ def _pseudo_labels(config, images, labels, known):
     notes = [f"- pseudo-labels on the {len(unlabelled)} unlabelled training scenes, a pixel kept "
              f"when the teacher's probability is at least {config.threshold:g} (each round a new "
              f"U-Net from the same initialisation; the teacher of round 1 is "
-             f"`{teacher_path.name}`, whose {config.steps} steps are not counted below; the "
+             f"`{teacher_path.name}` (kept as round 0), whose {config.steps} steps are not "
+             "counted below; the "
              f"models of rounds before the last are kept as "
              f"`unet_fewlabels_pseudo_labels{config.suffix}_round<r>.pt`); the pseudo-labels of "
              "each round "
@@ -482,7 +487,7 @@ def _run_files(config: FewLabelConfig) -> list[str]:
     classifier or the ``pseudo_labels`` run's models of the rounds before the last."""
     base = f"unet_fewlabels_{config.run_name}"
     extra = {"cam": ["_classifier.pt"],
-             "pseudo_labels": [f"_round{r}.pt" for r in range(1, config.rounds)]}
+             "pseudo_labels": [f"_round{r}.pt" for r in range(config.rounds)]}
     return [f"{base}.pt", f"{base}.md", *(base + e for e in extra.get(config.method, []))]
 
 

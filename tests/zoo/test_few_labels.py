@@ -55,6 +55,9 @@ def test_the_cards_say_which_labels_were_used(runs):
     pseudo = card_path("pseudo_labels", runs).read_text()
     assert "| 1 | supervised |" in pseudo and "| 2 | round 1's student |" in pseudo
     assert (runs / "unet_fewlabels_pseudo_labels_round1.pt").is_file()
+    # the teacher it started from, kept beside it (the shipped supervised may be another seed's)
+    assert (runs / "unet_fewlabels_pseudo_labels_round0.pt").read_bytes() == (
+        checkpoint_path("supervised", runs).read_bytes())
     assert "the student (not kept) scores" in card_path("mean_teacher", runs).read_text()
     assert "image-level labels of 24 scenes, no mask" in card_path("cam", runs).read_text()
     classifier = load_cam_classifier(runs)  # the cam run keeps its classifier for the figures
@@ -137,7 +140,8 @@ def test_seeds_train_each_ship_the_median_and_record_the_spread(tmp_path, capsys
     assert "| miou |" in card_path("supervised", shipped).read_text()
     seeds("pseudo_labels")  # each seed's teacher: that seed's supervised model
     for s in (0, 1, 2):
-        assert (runs / f"seed{s}" / "unet_fewlabels_pseudo_labels_round1.pt").is_file()
+        assert (runs / f"seed{s}" / "unet_fewlabels_pseudo_labels_round0.pt").read_bytes() == (
+            checkpoint_path("supervised", runs / f"seed{s}").read_bytes())
     median = seeds("cam")
     assert (shipped / "unet_fewlabels_cam_classifier.pt").read_bytes() == (
         runs / f"seed{median}" / "unet_fewlabels_cam_classifier.pt").read_bytes()
@@ -177,5 +181,7 @@ def test_shipped_checkpoint_scores_what_its_card_says(method):
 
 def test_every_run_is_shipped():
     assert SHIPPED == [*METHODS, *LONG]
-    assert (FOLDER / "unet_fewlabels_pseudo_labels_round1.pt").is_file()
+    for run in ("pseudo_labels", "pseudo_labels_long"):
+        assert (FOLDER / f"unet_fewlabels_{run}_round0.pt").is_file()
+        assert (FOLDER / f"unet_fewlabels_{run}_round1.pt").is_file()
     assert (FOLDER / "unet_fewlabels_cam_classifier.pt").is_file()
