@@ -21,10 +21,13 @@ __all__ = ["card_head", "metric_table", "write_card", "where", "trained_line", "
            "quoted_card", "replace_card_section", "card_section_text"]
 
 
-def card_head(title: str, entry: ZooEntry, model: torch.nn.Module) -> list[str]:
-    """The card's first lines: ``# title`` and how to build the model, with its parameter count."""
+def card_head(title: str, entry: ZooEntry, model: torch.nn.Module,
+              kwargs: Mapping[str, object] | None = None) -> list[str]:
+    """The card's first lines: ``# title`` and how to build the model (``entry``'s name with
+    ``kwargs``, by default the entry's own), with its parameter count."""
     count = sum(p.numel() for p in model.parameters())
-    arguments = "".join(f", {k}={v!r}" for k, v in entry.kwargs.items())
+    kwargs = entry.kwargs if kwargs is None else kwargs
+    arguments = "".join(f", {k}={v!r}" for k, v in kwargs.items())
     return [f"# {title}", "", f"- model: `get_model({entry.model!r}{arguments})`, {count:,} "
             "parameters, stored in float16"]
 
@@ -45,7 +48,7 @@ def write_model_card(config, model: torch.nn.Module, *, title: str, trained: str
     ``- held-out split: <held_out>``, a blank line, then the ``table`` lines
     (:func:`metric_table`, or the recipe's own); ``config`` a recipe's
     :class:`~segedu.zoo.recipe.TrainConfig`."""
-    card = [*card_head(title, config.entry, model), trained, f"- recipe: {recipe}",
+    card = [*card_head(title, config.entry, model, config.model_kwargs()), trained, f"- recipe: {recipe}",
             f"- held-out split: {held_out}", "", *table]
     return write_card(config.card_path, card)
 

@@ -154,7 +154,8 @@ def test_mask2former_num_queries_builds_the_model_and_reaches_the_card(tmp_path)
     model = panoptic.train_set_prediction(config)
     assert model.num_queries == 9
     assert model.eval()(torch.zeros(1, 3, 128, 128))["pred_logits"].shape[1] == 9
-    assert ", 9 queries, " in (tmp_path / "mask2former_scenes.md").read_text()
+    card = (tmp_path / "mask2former_scenes.md").read_text()
+    assert ", 9 queries, " in card and "`get_model('mask2former', num_queries=9)`" in card
     default = panoptic.Mask2FormerConfig("mask2former")
     assert default.model_kwargs() == ZOO["mask2former"].kwargs  # None: the entry's model
     for bad in (0, -3, 2.5, True):
