@@ -48,8 +48,8 @@ def write_model_card(config, model: torch.nn.Module, *, title: str, trained: str
     ``- held-out split: <held_out>``, a blank line, then the ``table`` lines
     (:func:`metric_table`, or the recipe's own); ``config`` a recipe's
     :class:`~segedu.zoo.recipe.TrainConfig`."""
-    card = [*card_head(title, config.entry, model, config.model_kwargs()), trained, f"- recipe: {recipe}",
-            f"- held-out split: {held_out}", "", *table]
+    card = [*card_head(title, config.entry, model, config.model_kwargs()), trained,
+            f"- recipe: {recipe}", f"- held-out split: {held_out}", "", *table]
     return write_card(config.card_path, card)
 
 
