@@ -87,6 +87,7 @@ __all__ = ["METHODS", "IGNORE", "FewLabelConfig", "train", "checkpoint_path", "c
 
 METHODS = ("supervised", "pseudo_labels", "mean_teacher", "full", "cam")
 IGNORE = 255  # the label of pixels that teach nothing (unsure pseudo-labels)
+RUNS = Path("zoo_runs/few_labels")  # where --seeds trains its runs, one folder per seed
 UNET = ZOO["unet"]  # the zoo's U-Net: its architecture and build arguments
 
 
@@ -484,7 +485,8 @@ def card_scores(method: str, folder: Path = FOLDER) -> dict[str, float]:
 
 def _run_files(config: FewLabelConfig) -> list[str]:
     """The files a run writes into ``config.out``: checkpoint, card, and the ``cam`` run's
-    classifier or the ``pseudo_labels`` run's models of the rounds before the last."""
+    classifier or the ``pseudo_labels`` run's teacher (round 0) and models of the rounds before
+    the last."""
     base = f"unet_fewlabels_{config.run_name}"
     extra = {"cam": ["_classifier.pt"],
              "pseudo_labels": [f"_round{r}.pt" for r in range(config.rounds)]}
@@ -517,10 +519,10 @@ def run_seeds(config: FewLabelConfig, seeds: list[int], runs: Path, *,
 def card_spread(run_name: str, folder: Path = FOLDER) -> Spread:
     """The shipped run's scores over its seeds (its card's ``## Seeds`` section): one mIoU and
     one IoU per class per seed, for chapter 19's comparison with error bars."""
-    method = next(m for m in sorted(METHODS, key=len, reverse=True) if run_name.startswith(m))
+    method = next(m for m in METHODS if run_name.startswith(m))  # no method begins another
     suffix = run_name[len(method):]
     return read_spread(card_path(run_name, folder), retrain=(
-        f"python -m segedu.zoo.few_labels {method} --seeds 0 1 2 --runs zoo_runs/few_labels"
+        f"python -m segedu.zoo.few_labels {method} --seeds 0 1 2 --runs {RUNS}"
         + (f" --suffix {suffix}" if suffix else "")))
 
 
@@ -560,7 +562,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="the training seed of one run")
     parser.add_argument("--seeds", type=int, nargs="+", help="train once per seed into "
                         "--runs/seed<k>/ and ship the median seed to --out, with the spread")
-    parser.add_argument("--runs", type=Path, default=Path("zoo_runs/few_labels"),
+    parser.add_argument("--runs", type=Path, default=RUNS,
                         help="with --seeds: the folder of the runs")
     args = parser.parse_args(argv)
     if args.seeds is not None and (len(set(args.seeds)) < 2 or "--seed" in argv):
