@@ -60,8 +60,9 @@ def run_seed(name: str, seed: int, runs: Path, *, length: int | None = None,
         return json.loads(scores_file.read_text())
     entry, recipe = ZOO[name], recipe_for(name)
     checkpoint = folder / entry.checkpoint.name
+    options = "".join(f" --{key.replace('_', '-')} {value}" for key, value in settings.items())
     command = (f"python -m segedu.zoo.seeds {entry.task.value} --names {name} --seeds {seed} "
-               f"--runs {runs}" + "".join(f" --{k} {v}" for k, v in settings.items()))
+               f"--runs {runs}{options}")
     config = config_for(name, seed=seed, out=folder, resume_dir=folder / "resume",
                         command=command, **settings)
     if not checkpoint.is_file():  # not trained yet, or interrupted: (re)start, resuming if it can
@@ -195,6 +196,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, help="default: the entry's (the family's budget)")
     parser.add_argument("--workers", type=int,
                         help="instance and panoptic models: DataLoader worker processes")
+    parser.add_argument("--init-from", type=Path,
+                        help="instance and panoptic models: start every seed from this zoo "
+                             "checkpoint (Panoptic FPN: the zoo's Mask R-CNN)")
     parser.add_argument("--ship-to", type=Path, default=FOLDER,
                         help="where the median seed's checkpoint and card go")
     args = parser.parse_args(argv)
@@ -203,7 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     names = args.names or family
     if set(names) - set(family):
         parser.error(f"not {task.value} models: {sorted(set(names) - set(family))}")
-    settings = {key: value for key, value in (("steps", args.steps), ("workers", args.workers))
+    settings = {key: value for key, value in (("steps", args.steps), ("workers", args.workers),
+                                              ("init_from", args.init_from))
                 if value is not None}
     for name in names:
         for seed in args.seeds:

@@ -173,3 +173,29 @@ def test_every_family_has_a_headline_score():
     from segedu.zoo import Task
 
     assert set(zs.HEADLINE) == set(Task)
+
+
+def test_the_command_hands_init_from_to_the_panoptic_recipe(monkeypatch, tmp_path):
+    """``--init-from`` starts every seed of Panoptic FPN from the same instance model (the
+    zoo's Mask R-CNN), and the run's recorded command names it as the option it was given."""
+    seen = []
+    monkeypatch.setattr(zs, "run_seed", lambda name, seed, runs, **settings:
+                        seen.append((name, seed, settings)) or {"pq": 0.5})
+    monkeypatch.setattr(zs, "ship_median", lambda *args, **kwargs: 0)
+    start = tmp_path / "maskrcnn.pt"
+    zs.main(["panoptic", "--seeds", "1", "--init-from", str(start), "--runs", str(tmp_path)])
+    assert seen == [("panoptic_fpn", 1, {"init_from": start})]
+
+    class Stop(Exception):
+        pass
+
+    def capture(name, **settings):
+        seen.append(settings)
+        raise Stop
+
+    monkeypatch.undo()
+    monkeypatch.setattr(zs, "config_for", capture)
+    with pytest.raises(Stop):
+        zs.run_seed("panoptic_fpn", 1, tmp_path, init_from=start, steps=3)
+    assert seen[-1]["init_from"] == start
+    assert seen[-1]["command"].endswith(f"--init-from {start} --steps 3")
