@@ -67,12 +67,17 @@ def panoptic_scenes(*, seed: int, length: int, target: Callable[[torch.Tensor], 
                                                                .permute(1, 2, 0))))
 
 
-def held_out_panoptic(length: int = TEST_SCENES) -> tuple[list[torch.Tensor], torch.Tensor]:
+def held_out_panoptic(length: int = TEST_SCENES, *, seed: int = 1
+                      ) -> tuple[list[torch.Tensor], torch.Tensor]:
     """The first ``length`` held-out scenes (seed 1): images ``(3, S, S)`` and their panoptic ground
-    truth ``(length, S, S, 2)`` ``(category_id, instance_id)``."""
+    truth ``(length, S, S, 2)`` ``(category_id, instance_id)``. ``seed`` 2 gives the validation
+    split instead (:data:`segedu.zoo.calibration.VALIDATION_SEED`: never trained on, never
+    scored), where a setting is chosen before the held-out split scores it."""
     if not 1 <= length <= TEST_SCENES:
         raise ValueError(f"the held-out split has {TEST_SCENES} scenes; asked for {length}")
-    scenes = SyntheticScenes(size=SIZE, length=length, seed=1)
+    if seed == 0:
+        raise ValueError("seed 0 is the training scenes; held out: 1, validation: 2")
+    scenes = SyntheticScenes(size=SIZE, length=length, seed=seed)
     images, truth = [], []
     for i in range(length):
         image, target = scenes[i]
@@ -83,15 +88,17 @@ def held_out_panoptic(length: int = TEST_SCENES) -> tuple[list[torch.Tensor], to
 
 @torch.no_grad()
 def evaluate_panoptic(predict: Callable[[list[torch.Tensor]], Sequence[torch.Tensor]], *,
-                      length: int = TEST_SCENES, batch: int = 16) -> dict[str, float]:
-    """PQ of a panoptic predictor on the first ``length`` held-out scenes.
+                      length: int = TEST_SCENES, batch: int = 16, seed: int = 1
+                      ) -> dict[str, float]:
+    """PQ of a panoptic predictor on the first ``length`` held-out scenes (``seed`` 2: of the
+    validation split, :func:`held_out_panoptic`).
 
     ``predict(images)`` takes a list of ``(3, S, S)`` images and returns one ``(S, S, 2)``
     ``(category_id, instance_id)`` map per image (category -1, or any id outside 0..5, is void).
     Returns ``pq``, ``sq``, ``rq``, ``pq_things``, ``pq_stuff`` and the PQ of each class
     (``pq_sky``, ...).
     """
-    images, truth = held_out_panoptic(length)
+    images, truth = held_out_panoptic(length, seed=seed)
     maps = []
     for start in range(0, length, batch):
         maps += [torch.as_tensor(m).cpu().long() for m in predict(images[start:start + batch])]

@@ -41,7 +41,7 @@ from .float16 import load_float32
 from .panoptic import evaluate_panoptic, held_out_panoptic, mask2former_panoptic
 
 __all__ = ["THRESHOLDS", "SECTION", "diagnose", "section_title", "card_section", "card_diagnosis",
-           "main"]
+           "load_run", "add_run_options", "check_run_options", "run_option_text", "main"]
 
 THRESHOLDS = ((0.8, 0.8), (0.5, 0.8), (0.25, 0.8), (0.5, 0.5), (0.25, 0.5))
 SECTION = "## Why things are missed"
@@ -113,8 +113,7 @@ def card_section(name: str, result: dict[str, float], *, minutes: float,
     """The card's section: the command, the measures and the threshold sweep (of the run
     ``checkpoint`` under ``title``, when given, instead of the shipped model; ``num_queries``
     where that run had another number of queries than the entry's model)."""
-    option = "" if checkpoint is None else f" --checkpoint {checkpoint} --title '{title}'"
-    option += "" if num_queries is None else f" --num-queries {num_queries}"
+    option = run_option_text(checkpoint, title, num_queries)
     rows = [
         ("things in the scenes", f"{int(result['things'])}"),
         ("localised: some query's mask has IoU >= 0.5", f"{result['localised']:.3f}"),
@@ -175,18 +174,32 @@ def card_diagnosis(name: str, *, folder: Path = FOLDER,
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m segedu.zoo.query_diagnosis",
-                                     description=__doc__.splitlines()[0])
-    parser.add_argument("name", help="a query model of the zoo (mask2former, eomt_...)")
-    parser.add_argument("--length", type=int, default=LENGTH, help="held-out scenes")
-    parser.add_argument("--checkpoint", type=Path, help="diagnose this float16 checkpoint of the "
-                        "model (a run not shipped), into the card's section of --title")
+def load_run(name: str, checkpoint: Path | None = None, *,
+             num_queries: int | None = None) -> torch.nn.Module:
+    """Zoo entry ``name``'s shipped model, or (``checkpoint``, a float16 file of a run not
+    shipped) the entry's architecture with that run's weights, built with ``num_queries`` where
+    the run had another number of queries than the entry's model; in eval mode."""
+    if checkpoint is None:
+        return get_model(name, weights="zoo").eval()
+    queries = {} if num_queries is None else {"num_queries": num_queries}
+    model = get_model(ZOO[name].model, **{**ZOO[name].kwargs, **queries})
+    model.load_state_dict(load_float32(checkpoint))
+    return model.eval()
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """The command-line options that name a run not shipped (``--checkpoint``, ``--title``,
+    ``--num-queries``), shared by the measurements that write a card section per run."""
+    parser.add_argument("--checkpoint", type=Path, help="measure this float16 checkpoint of "
+                        "the model (a run not shipped), into the card's section of --title")
     parser.add_argument("--title", help="with --checkpoint: what the run is, e.g. '6000 steps, "
                         "one run, not shipped'")
     parser.add_argument("--num-queries", type=int, help="with --checkpoint: the run's number of "
                         "queries, where it was trained with another than the entry's")
-    args = parser.parse_args(argv)
+
+
+def check_run_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse what :func:`add_run_options`' options cannot mean, naming the problem."""
     if args.name not in ZOO or not ZOO[args.name].checkpoint.is_file():
         parser.error(f"{args.name!r} is not a shipped zoo model")
     if (args.checkpoint is None) != (args.title is None):
@@ -195,12 +208,24 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--num-queries describes a --checkpoint's run")
     if args.checkpoint is not None and not args.checkpoint.is_file():
         parser.error(f"no checkpoint at {args.checkpoint}")
-    if args.checkpoint is None:
-        model = get_model(args.name, weights="zoo")
-    else:  # the entry's architecture with the run's weights
-        queries = {} if args.num_queries is None else {"num_queries": args.num_queries}
-        model = get_model(ZOO[args.name].model, **{**ZOO[args.name].kwargs, **queries})
-        model.load_state_dict(load_float32(args.checkpoint))
+
+
+def run_option_text(checkpoint: Path | None, title: str | None,
+                    num_queries: int | None) -> str:
+    """The options of :func:`add_run_options` as the card's command repeats them."""
+    option = "" if checkpoint is None else f" --checkpoint {checkpoint} --title '{title}'"
+    return option + ("" if num_queries is None else f" --num-queries {num_queries}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m segedu.zoo.query_diagnosis",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("name", help="a query model of the zoo (mask2former, eomt_...)")
+    parser.add_argument("--length", type=int, default=LENGTH, help="held-out scenes")
+    add_run_options(parser)
+    args = parser.parse_args(argv)
+    check_run_options(parser, args)
+    model = load_run(args.name, args.checkpoint, num_queries=args.num_queries)
     start = time.perf_counter()
     result = diagnose(model, length=args.length)
     section = card_section(args.name, result, minutes=(time.perf_counter() - start) / 60,
