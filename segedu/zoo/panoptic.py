@@ -111,15 +111,18 @@ def evaluate_panoptic(predict: Callable[[list[torch.Tensor]], Sequence[torch.Ten
 
 @torch.no_grad()
 def mask2former_panoptic(model: torch.nn.Module, images: list[torch.Tensor], *,
-                         object_mask_threshold: float = 0.8,
-                         overlap_threshold: float = 0.8) -> torch.Tensor:
+                         object_mask_threshold: float = 0.8, overlap_threshold: float = 0.8,
+                         outputs: dict | None = None) -> torch.Tensor:
     """Panoptic maps ``(B, H, W, 2)`` of a Mask2Former (eval mode) for same-size ``images``: the
     original's panoptic inference (the model's ``postprocess(outputs, task="panoptic")``,
     :meth:`~segedu.models.universal.mask2former.Mask2Former.panoptic_inference`) on the mask
-    logits up-sampled to the image size, the scenes' things (3..5) as things."""
+    logits up-sampled to the image size, the scenes' things (3..5) as things. ``outputs``: the
+    model's outputs for these ``images`` when they were computed already (a sweep over the
+    thresholds reads one forward pass many times); ``None`` runs the model."""
     device = next(model.parameters()).device
-    batch = torch.stack(images).to(device)
-    outputs = model(batch)
+    batch = torch.stack(images)
+    if outputs is None:
+        outputs = model(batch.to(device))
     return model.postprocess(outputs, task="panoptic", things=SCENE_THINGS,
                              object_mask_threshold=object_mask_threshold,
                              overlap_threshold=overlap_threshold,
