@@ -161,10 +161,11 @@ ZOO: dict[str, ZooEntry] = {
     "stardist": ZooEntry("stardist", dict(), steps=1200, task=Task.CELLS, batch=8),
     "cellpose": ZooEntry("cellpose", dict(), steps=2000, task=Task.CELLS, batch=8),
     # panoptic (segedu.zoo.panoptic): Panoptic FPN from the zoo's Mask R-CNN (`--init-from`),
-    # Mask2Former from scratch with its set criterion
+    # Mask2Former from scratch with its set criterion and 16 queries (about eight segments a
+    # scene; 50 left duplicates on every thing: its card's "Why things are missed")
     "panoptic_fpn": ZooEntry("panoptic_fpn", dict(), lr=1e-3, steps=600, task=Task.PANOPTIC,
                              batch=8),
-    "mask2former": ZooEntry("mask2former", dict(), lr=3e-4, steps=2000,
+    "mask2former": ZooEntry("mask2former", dict(num_queries=16), lr=3e-4, steps=6000,
                             task=Task.SET_PREDICTION, batch=8),
     # EoMT: a small ViT from scratch, the same recipe plus the model's own mask annealing
     "eomt": ZooEntry("eomt", dict(), lr=5e-4, steps=1100, task=Task.SET_PREDICTION, batch=8),

@@ -106,7 +106,7 @@ def test_mask2former_recipe_and_panoptic_readout(tmp_path):
         "mask2former", steps=2, scenes=8, batch=4, test_scenes=4, out=tmp_path, device="cpu"))
     card = (tmp_path / "mask2former_scenes.md").read_text()
     assert "2 steps" in card and "batch 4" in card and "| pq |" in card and "set criterion" in card
-    model = get_model("mask2former")
+    model = get_model("mask2former", **ZOO["mask2former"].kwargs)  # as the recipe built it
     model.load_state_dict({k: v.float() for k, v in torch.load(tmp_path / "mask2former_scenes.pt",
                                                                 weights_only=True).items()})
     score = panoptic.evaluate_mask2former(model, length=4)
