@@ -1,5 +1,5 @@
-"""Fixtures shared by the test packages: a machine without a network, and the environments in
-which a chapter's or a lab's online cell is run without one."""
+"""Fixtures shared by the test packages: a machine without a network, the environments in
+which a chapter's or a lab's online cell is run without one, and a training run interrupted."""
 
 from __future__ import annotations
 
@@ -56,3 +56,30 @@ def online_lab(tmp_path, monkeypatch, no_network):
     monkeypatch.setenv("MPLBACKEND", "Agg")
     monkeypatch.chdir(tmp_path)
     return no_network
+
+
+@pytest.fixture
+def interrupt_training(monkeypatch):
+    """``interrupt_training(module, after=1)``: ``module.train_steps`` (a recipe's
+    :func:`segedu.engine.train_steps`) raises ``KeyboardInterrupt`` once step ``after``'s
+    ``after_step`` hook (where a recipe writes its resume file) has run; ``undo()`` restores it,
+    so that the test can start the run again and watch it resume."""
+
+    class Interruption:
+        def __call__(self, module, after: int = 1) -> Interruption:
+            self.module, self.real = module, module.train_steps
+
+            def interrupted(*args, after_step, **kwargs):
+                def stop(step, values):
+                    after_step(step, values)
+                    if step == after:
+                        raise KeyboardInterrupt
+                return self.real(*args, after_step=stop, **kwargs)
+
+            monkeypatch.setattr(module, "train_steps", interrupted)
+            return self
+
+        def undo(self) -> None:
+            monkeypatch.setattr(self.module, "train_steps", self.real)
+
+    return Interruption()

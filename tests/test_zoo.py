@@ -296,3 +296,34 @@ def test_features_checkpoint_is_float16_and_scores_what_its_card_says(name):
         recorded = _card_value(name, metric)
         assert abs(value - recorded) < 0.005, (
             f"the card says {metric} {recorded}, the checkpoint gives {value:.4f}")
+
+
+def test_an_interrupted_instance_run_resumes_exactly(tmp_path, interrupt_training):
+    """Three steps of YOLACT in one go, or two, an interruption and the third after a restart:
+    the same weights (the resume file, written every step here, holds the weights, optimizer,
+    schedule and random state, and the batches already trained on are drawn again and skipped).
+    The file is gone once the run is complete."""
+    small = dict(steps=3, scenes=12, batch=2, warmup=1, save_every=1, device="cpu")
+    scenes = instance_recipe.instance_scenes(seed=0, length=12)
+    whole = instance_recipe.InstanceConfig("yolact", out=tmp_path / "whole", **small)
+    _, model = whole.start()
+    instance_recipe.train_detection(model, whole, scenes, torch.device("cpu"),
+                                    log=lambda line: None)
+    assert not whole.resume_path.exists()
+
+    split = instance_recipe.InstanceConfig("yolact", out=tmp_path / "split", **small)
+    interruption = interrupt_training(instance_recipe, after=1)
+    _, first = split.start()
+    with pytest.raises(KeyboardInterrupt):
+        instance_recipe.train_detection(first, split, scenes, torch.device("cpu"),
+                                        log=lambda line: None)
+    interruption.undo()
+    assert torch.load(split.resume_path, weights_only=True)["step"] == 2
+    _, resumed = split.start()
+    said = []
+    run = instance_recipe.train_detection(resumed, split, scenes, torch.device("cpu"),
+                                          log=said.append)
+    assert any("resuming from step 2" in line for line in said) and run["steps"] == 3
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(resumed.state_dict()[key], value, rtol=0, atol=1e-6)
+    assert not split.resume_path.exists()

@@ -36,7 +36,7 @@ def _config(out, **settings):
                                                   **settings})
 
 
-def test_an_interrupted_run_resumes_exactly(tmp_path, monkeypatch):
+def test_an_interrupted_run_resumes_exactly(tmp_path, interrupt_training):
     """Three steps in one go, or two, an interruption, and the third after a restart: the same
     weights (the resume file holds model, optimizer and schedule; each step's scenes and
     phrasings depend only on the seed and the step)."""
@@ -47,20 +47,11 @@ def test_an_interrupted_run_resumes_exactly(tmp_path, monkeypatch):
 
     split = _config(tmp_path / "split")
     split.out.mkdir()
-    real = tp.train_steps
-
-    def interrupted(*args, after_step, **kwargs):
-        def stop(step, values):
-            after_step(step, values)
-            if step == 1:
-                raise KeyboardInterrupt
-        return real(*args, after_step=stop, **kwargs)
-
-    monkeypatch.setattr(tp, "train_steps", interrupted)
+    interruption = interrupt_training(tp, after=1)
     _, first = split.start()
     with pytest.raises(KeyboardInterrupt):
         tp.train_clipseg(first, split, torch.device("cpu"), log=None)
-    monkeypatch.setattr(tp, "train_steps", real)
+    interruption.undo()
     assert torch.load(split.resume_path, weights_only=True)["step"] == 2
     _, resumed = split.start()
     tp.train_clipseg(resumed, split, torch.device("cpu"), log=None)
