@@ -119,14 +119,12 @@ def mask2former_panoptic(model: torch.nn.Module, images: list[torch.Tensor], *,
     logits up-sampled to the image size, the scenes' things (3..5) as things. ``outputs``: the
     model's outputs for these ``images`` when they were computed already (a sweep over the
     thresholds reads one forward pass many times); ``None`` runs the model."""
-    device = next(model.parameters()).device
-    batch = torch.stack(images)
     if outputs is None:
-        outputs = model(batch.to(device))
+        outputs = model(torch.stack(images).to(next(model.parameters()).device))
     return model.postprocess(outputs, task="panoptic", things=SCENE_THINGS,
                              object_mask_threshold=object_mask_threshold,
                              overlap_threshold=overlap_threshold,
-                             output_size=tuple(batch.shape[-2:])).cpu()
+                             output_size=tuple(images[0].shape[-2:])).cpu()
 
 
 def _stack_collate(batch):

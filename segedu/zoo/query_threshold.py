@@ -69,9 +69,10 @@ class _OnePass:
         self.stored: dict[bytes, dict[str, torch.Tensor]] = {}
 
     def outputs(self, images: list[torch.Tensor]) -> dict[str, torch.Tensor]:
-        key = hashlib.sha1(torch.stack(images).numpy().tobytes()).digest()
+        batch = torch.stack(images)
+        key = hashlib.sha1(batch.numpy().tobytes()).digest()
         if key not in self.stored:
-            outputs = self.model(torch.stack(images).to(self.device))
+            outputs = self.model(batch.to(self.device))
             self.stored[key] = {k: outputs[k] for k in ("pred_logits", "pred_masks")}
         return self.stored[key]
 
