@@ -224,7 +224,7 @@ def test_train_dino_is_deterministic_and_ships_the_teacher():
         dino.DinoConfig("dino_vit_tiny", entry=ENTRY, batch=8, scenes=4)
 
 
-def test_an_interrupted_run_resumes_exactly(tmp_path, monkeypatch):
+def test_an_interrupted_run_resumes_exactly(tmp_path, interrupt_training):
     """Four steps in one go, or two, an interruption, and the last two after a restart: the same
     teacher, the same losses, and the caller's record kept across the calls (the resume file holds
     student, teacher, optimizer, schedule, the centres, the data order and the random states)."""
@@ -243,21 +243,13 @@ def test_an_interrupted_run_resumes_exactly(tmp_path, monkeypatch):
     assert kept["steps"] == [1, 2, 3]
 
     split = config(tmp_path / "split")
-    real = dino.training.train_steps
-
-    def interrupted(*args, after_step, **kwargs):
-        def stop(step, values):
-            after_step(step, values)
-            if step == 2:  # after the resume file of step 2 was written
-                raise KeyboardInterrupt
-        return real(*args, after_step=stop, **kwargs)
-
-    monkeypatch.setattr(dino.training, "train_steps", interrupted)
+    # stopped after the resume file of step 2 was written
+    interruption = interrupt_training(dino.training, after=2)
     first_kept = {"steps": []}
     with pytest.raises(KeyboardInterrupt):
         dino.train_dino(_tiny_vit(), split, log=lambda _: None, callback=record(first_kept),
                         callback_every=1, keep=first_kept)
-    monkeypatch.setattr(dino.training, "train_steps", real)
+    interruption.undo()
     assert torch.load(split.resume_path, weights_only=True)["step"] == 2
     lines, resumed_kept = [], {"steps": ["lost"]}
     torch.manual_seed(5)  # a ViT with other initial weights: the file's replace them

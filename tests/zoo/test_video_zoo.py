@@ -70,7 +70,7 @@ def test_a_box_and_a_click_are_tracked_in_one_batch():
     assert all(torch.isfinite(v) and v >= 0 for v in parts.values())
 
 
-def test_train_sam2_resumes_exactly_after_an_interruption(tmp_path, monkeypatch):
+def test_train_sam2_resumes_exactly_after_an_interruption(tmp_path, interrupt_training):
     """A run of 4 steps, and the same run stopped after step 2 (its resume file written) and
     started again in a fresh state: the same weights to the bit (the data of a step come from
     the step's own stream, the dropout masks from the random state kept in the file)."""
@@ -85,21 +85,12 @@ def test_train_sam2_resumes_exactly_after_an_interruption(tmp_path, monkeypatch)
     assert set(run) >= {"steps", "warmup", "minutes", "loss", "mask", "iou", "score"}
     assert not config.resume_path.exists()  # removed at the end of a run
 
-    train_steps = zv.train_steps
-
-    def stopped_after_two(*args, after_step, **kwargs):
-        def after(step, values):
-            after_step(step, values)
-            if step + 1 == 2:
-                raise KeyboardInterrupt
-        return train_steps(*args, after_step=after, **kwargs)
-
     model, config = fresh(tmp_path / "split")
-    monkeypatch.setattr(zv, "train_steps", stopped_after_two)
+    interruption = interrupt_training(zv, after=1)  # steps count from 0: stopped after two
     with pytest.raises(KeyboardInterrupt):
         zv.train_sam2(model, config, torch.device("cpu"), log=None)
     assert config.resume_path.exists()
-    monkeypatch.setattr(zv, "train_steps", train_steps)
+    interruption.undo()
     model, config = fresh(tmp_path / "split")
     torch.manual_seed(123)  # another process's random state: the resume file restores it
     zv.train_sam2(model, config, torch.device("cpu"), log=None)
