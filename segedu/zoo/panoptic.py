@@ -88,17 +88,22 @@ def held_out_panoptic(length: int = TEST_SCENES, *, seed: int = 1
 
 @torch.no_grad()
 def evaluate_panoptic(predict: Callable[[list[torch.Tensor]], Sequence[torch.Tensor]], *,
-                      length: int = TEST_SCENES, batch: int = 16, seed: int = 1
+                      length: int = TEST_SCENES, batch: int = 16, seed: int = 1,
+                      scenes: tuple[list[torch.Tensor], torch.Tensor] | None = None
                       ) -> dict[str, float]:
     """PQ of a panoptic predictor on the first ``length`` held-out scenes (``seed`` 2: of the
-    validation split, :func:`held_out_panoptic`).
+    validation split, :func:`held_out_panoptic`). ``scenes``: that split when it was made already
+    (``held_out_panoptic(length, seed=seed)``; a sweep scores it many times); ``None`` makes it.
 
     ``predict(images)`` takes a list of ``(3, S, S)`` images and returns one ``(S, S, 2)``
     ``(category_id, instance_id)`` map per image (category -1, or any id outside 0..5, is void).
     Returns ``pq``, ``sq``, ``rq``, ``pq_things``, ``pq_stuff`` and the PQ of each class
     (``pq_sky``, ...).
     """
-    images, truth = held_out_panoptic(length, seed=seed)
+    images, truth = held_out_panoptic(length, seed=seed) if scenes is None else scenes
+    if len(images) != length or len(truth) != length:
+        raise ValueError(f"scenes hold {len(images)} images and {len(truth)} maps; "
+                         f"length is {length}")
     maps = []
     for start in range(0, length, batch):
         maps += [torch.as_tensor(m).cpu().long() for m in predict(images[start:start + batch])]

@@ -35,7 +35,7 @@ import torch
 from . import FOLDER, ZOO
 from .calibration import VALIDATION_SCENES, VALIDATION_SEED
 from .cards import card_section_text, replace_card_section, where
-from .panoptic import evaluate_panoptic, mask2former_panoptic
+from .panoptic import evaluate_panoptic, held_out_panoptic, mask2former_panoptic
 from .query_diagnosis import add_run_options, check_run_options, load_run, run_option_text
 from .scores import TEST_SCENES
 
@@ -62,11 +62,13 @@ class ThresholdChoice:
 class _OnePass:
     """A query model's outputs (class and mask logits) for each batch of scenes it was shown,
     computed once: every threshold of a sweep reads the same forward pass. A batch is known by
-    its pixels' bytes, so a different batch is never answered from the store."""
+    its pixels' bytes, so a different batch is never answered from the store. Each split of
+    scenes is made once as well."""
 
     def __init__(self, model: torch.nn.Module) -> None:
         self.model, self.device = model, next(model.parameters()).device
         self.stored: dict[bytes, dict[str, torch.Tensor]] = {}
+        self.splits: dict[tuple[int, int], tuple[list[torch.Tensor], torch.Tensor]] = {}
 
     def outputs(self, images: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         batch = torch.stack(images)
@@ -78,11 +80,13 @@ class _OnePass:
 
     def scores(self, threshold: float, *, length: int, seed: int) -> dict[str, float]:
         """:data:`KEYS` of the panoptic inference at object ``threshold`` on a split."""
+        if (length, seed) not in self.splits:
+            self.splits[length, seed] = held_out_panoptic(length, seed=seed)
         score = evaluate_panoptic(
             lambda batch: mask2former_panoptic(self.model, batch, object_mask_threshold=threshold,
                                                overlap_threshold=OVERLAP,
                                                outputs=self.outputs(batch)),
-            length=length, seed=seed)
+            length=length, seed=seed, scenes=self.splits[length, seed])
         return {key: score[key] for key in KEYS}
 
 

@@ -78,6 +78,11 @@ def test_evaluation_is_pq_on_the_fixed_split():
     score = evaluate_panoptic(lambda ims: wrong[:len(ims)], length=6, batch=6)
     assert score["pq_stuff"] == 1.0 and score["pq_things"] < 1.0
     assert score["pq_rectangle"] == 0.0
+    # a split made already scores the same; one of another length is refused
+    assert evaluate_panoptic(lambda ims: wrong[:len(ims)], length=6, batch=6,
+                             scenes=(images, truth)) == score
+    with pytest.raises(ValueError, match="scenes hold 6 images and 6 maps; length is 5"):
+        evaluate_panoptic(lambda ims: truth[:len(ims)], length=5, scenes=(images, truth))
     with pytest.raises(ValueError, match="held-out split"):
         held_out_panoptic(501)
 

@@ -111,12 +111,20 @@ class CountingOracle(UnsureOracle):
         return super().forward(images)
 
 
-def test_the_sweep_runs_the_model_once_per_scene():
+def test_the_sweep_runs_the_model_once_per_scene(monkeypatch):
     """Nine thresholds on the validation scenes and two on the held-out ones read one forward
-    pass of each scene (stored outputs); the scores equal those of a model run per threshold."""
-    model = CountingOracle(p=0.45)
+    pass of each scene (stored outputs) and make each split once; the scores equal those of a
+    model run per threshold."""
+    model, made = CountingOracle(p=0.45), []
+
+    def counted(length, *, seed):
+        made.append((length, seed))
+        return held_out_panoptic(length, seed=seed)
+
+    monkeypatch.setattr(qt, "held_out_panoptic", counted)
     choice = qt.choose_threshold(model, validation=SCENES, length=SCENES)
     assert model.images_seen == 2 * SCENES
+    assert sorted(made) == [(SCENES, 1), (SCENES, 2)]
     for t, score in choice.validation.items():
         rerun = evaluate_panoptic(lambda ims, t=t: mask2former_panoptic(
             model, ims, object_mask_threshold=t, overlap_threshold=qt.OVERLAP),
