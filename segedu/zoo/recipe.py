@@ -19,6 +19,7 @@ import torch
 
 from ..config import device as best_device
 from ..config import seed_everything
+from ..engine import load_checkpoint, save_checkpoint
 from ..models import get_model
 from . import FOLDER, ZOO, Task, ZooEntry
 
@@ -138,21 +139,25 @@ class Recipe:
 def save_resume(path: Path, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                 scheduler: Any, step: int, minutes: float, **extra: Any) -> None:
     """Write a run's resume file: weights, optimizer, schedule, the number of steps done, the
-    minutes they took (over every call of the run), and ``extra`` (e.g. a random state)."""
-    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "step": step, "minutes": minutes, **extra},
-               path)
+    minutes they took (over every call of the run), and ``extra`` (e.g. a random state).
+
+    The write is atomic (:func:`segedu.engine.save_checkpoint`): a run stopped while writing,
+    hours into its training, keeps its previous resume file whole instead of half a new one."""
+    save_checkpoint({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                     "scheduler": scheduler.state_dict(), "step": step, "minutes": minutes,
+                     **extra}, path)
 
 
 def load_resume(path: Path, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                 scheduler: Any, device: torch.device | str = "cpu") -> dict[str, Any] | None:
     """Restore what :func:`save_resume` wrote into ``model``, ``optimizer`` and ``scheduler``;
     return the file's other entries (``step``, ``minutes``, the extras), or ``None`` when there
-    is no file at ``path`` (a run that starts afresh)."""
+    is no file at ``path`` (a run that starts afresh). A file that is not a whole resume file
+    raises :class:`segedu.engine.CheckpointError`, naming it."""
     path = Path(path)
     if not path.is_file():
         return None
-    state = torch.load(path, map_location=device, weights_only=True)
+    state = load_checkpoint(path, map_location=device)
     model.load_state_dict(state.pop("model"))
     optimizer.load_state_dict(state.pop("optimizer"))
     scheduler.load_state_dict(state.pop("scheduler"))
