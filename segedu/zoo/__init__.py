@@ -150,7 +150,7 @@ ZOO: dict[str, ZooEntry] = {
     # SegFormer's slim Mix Transformer (widths 16-128, decoder 64), from scratch, the same recipe
     "segformer_tiny": ZooEntry("segformer_tiny", dict(num_classes=6)),
     # instance segmentation (segedu.zoo.instances)
-    "yolact": ZooEntry("yolact", dict(num_classes=4), lr=1e-3, steps=800, task=Task.INSTANCES,
+    "yolact": ZooEntry("yolact", dict(num_classes=4), lr=1e-3, steps=2000, task=Task.INSTANCES,
                        batch=32),
     "maskrcnn_resnet_fpn": ZooEntry("maskrcnn_resnet_fpn", dict(num_classes=4), lr=2e-3,
                                     steps=600, task=Task.INSTANCES, batch=32),
