@@ -121,6 +121,18 @@ def test_yolact_ships_the_median_of_three_seeds_at_the_instance_budget():
     assert ZOO["yolact"].batch == 32
 
 
+def test_the_zoo_mask_rcnn_trains_on_128_rois_an_image():
+    """The zoo's Mask R-CNN samples 128 RoIs an image for its heads' losses, not the FPN paper's
+    512 (the zoo README, "Mask R-CNN's RoI sampling": the step's CPU time falls to 0.45-0.58 of
+    512's, benchmarks/results/roi_sampling.md): the model a run builds has that sampler, and the
+    builder's own default stays the paper's."""
+    _, model = config_for("maskrcnn_resnet_fpn", device="cpu").start()
+    assert model.roi_heads.fg_bg_sampler.batch_size_per_image == 128
+    assert model.roi_heads.fg_bg_sampler.positive_fraction == 0.25
+    default = get_model("maskrcnn_resnet_fpn", num_classes=4)
+    assert default.roi_heads.fg_bg_sampler.batch_size_per_image == 512
+
+
 def test_mask2former_ships_the_median_of_three_seeds_at_its_budget():
     """The set-prediction recipe the diagnosis chose (16 queries, 6000 steps; the card's "Why
     things are missed" sections), three seeds (`python -m segedu.zoo.seeds set_prediction --names
