@@ -142,6 +142,17 @@ def test_mask2former_ships_the_median_of_three_seeds_at_its_budget():
     assert get_model("mask2former", weights="zoo").num_queries == 16
 
 
+def test_eomt_ships_the_median_of_three_seeds_at_the_set_prediction_budget():
+    """EoMT at Mask2Former's budget (6000 steps of 8 scenes), three seeds (`python -m
+    segedu.zoo.seeds set_prediction --names eomt --steps 6000`), the median by PQ shipped; its
+    card says why its learning rate differs and keeps the 1100-step run it replaced."""
+    _assert_ships_the_median_seed("eomt", "pq", steps=6000)
+    assert ZOO["eomt"].batch == ZOO["mask2former"].batch == 8
+    card = ZOO["eomt"].card.read_text()
+    assert "## Recipe: what differs from Mask2Former's, and why" in card
+    assert "## History: the run shipped before" in card
+
+
 def test_zoo_weights_keep_the_trained_arguments():
     with pytest.raises(ValueError, match="was trained with"):
         get_model("unet", weights="zoo", width=32)

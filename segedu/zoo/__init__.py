@@ -172,7 +172,7 @@ ZOO: dict[str, ZooEntry] = {
     "mask2former": ZooEntry("mask2former", dict(num_queries=16), lr=3e-4, steps=6000,
                             task=Task.SET_PREDICTION, batch=8),
     # EoMT: a small ViT from scratch, the same recipe plus the model's own mask annealing
-    "eomt": ZooEntry("eomt", dict(), lr=5e-4, steps=1100, task=Task.SET_PREDICTION, batch=8),
+    "eomt": ZooEntry("eomt", dict(), lr=5e-4, steps=6000, task=Task.SET_PREDICTION, batch=8),
     # promptable segmentation (segedu.zoo.sam): a small SAM from scratch
     "sam_tiny": ZooEntry("sam_tiny", dict(), lr=8e-4, steps=2000, task=Task.PROMPTABLE, batch=4),
     # video (segedu.zoo.video): a slim SAM 2 from scratch, clicked on frame 0, propagated
