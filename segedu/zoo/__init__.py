@@ -137,6 +137,12 @@ class ZooEntry:
 # 128 x 128 scenes at output stride 8 (the paper's 6/12/18 suit 33 x 33). The semantic family's
 # budget is 5000 steps (the ZooEntry default), three seeds each, the median seed shipped
 # (segedu.zoo.seeds). Each card says how its checkpoint was trained.
+
+# RoIs sampled per image for the R-CNN heads' losses (Mask R-CNN and Panoptic FPN), not the FPN
+# paper's 512: a 128 x 128 scene holds about five objects among 4,092 anchors, and the RoI-align
+# backward of 512 took half of a CPU step (the zoo README, "Mask R-CNN's RoI sampling"); training
+# only, inference samples nothing
+ROIS_PER_IMAGE = 128
 ZOO: dict[str, ZooEntry] = {
     "unet": ZooEntry("unet", dict(num_classes=6, width=8, depth=4)),
     "segnet": ZooEntry("segnet", dict(num_classes=6, width=8)),
@@ -152,12 +158,9 @@ ZOO: dict[str, ZooEntry] = {
     # instance segmentation (segedu.zoo.instances)
     "yolact": ZooEntry("yolact", dict(num_classes=4), lr=1e-3, steps=2000, task=Task.INSTANCES,
                        batch=32),
-    # 128 RoIs sampled per image for the heads' losses, not the FPN paper's 512: a 128 x 128
-    # scene holds about five objects among 4,092 anchors, and the RoI-align backward of 512
-    # took half of a CPU step (the zoo README, "Mask R-CNN's RoI sampling"); inference unchanged
     "maskrcnn_resnet_fpn": ZooEntry("maskrcnn_resnet_fpn",
-                                    dict(num_classes=4, box_batch_size_per_image=128), lr=2e-3,
-                                    steps=600, task=Task.INSTANCES, batch=32),
+                                    dict(num_classes=4, box_batch_size_per_image=ROIS_PER_IMAGE),
+                                    lr=2e-3, steps=2000, task=Task.INSTANCES, batch=32),
     # bottom-up cell models (segedu.zoo.cells)
     "unet_weight_map": ZooEntry("unet_weight_map", dict(), steps=2000, task=Task.CELLS, batch=8),
     "spatial_embedding": ZooEntry("spatial_embedding", dict(), steps=2000, task=Task.CELLS,
@@ -167,8 +170,8 @@ ZOO: dict[str, ZooEntry] = {
     # panoptic (segedu.zoo.panoptic): Panoptic FPN from the zoo's Mask R-CNN (`--init-from`),
     # Mask2Former from scratch with its set criterion and 16 queries (about eight segments a
     # scene; 50 left duplicates on every thing: its card's "Why things are missed")
-    "panoptic_fpn": ZooEntry("panoptic_fpn", dict(), lr=1e-3, steps=600, task=Task.PANOPTIC,
-                             batch=8),
+    "panoptic_fpn": ZooEntry("panoptic_fpn", dict(box_batch_size_per_image=ROIS_PER_IMAGE),
+                             lr=1e-3, steps=600, task=Task.PANOPTIC, batch=8),
     "mask2former": ZooEntry("mask2former", dict(num_queries=16), lr=3e-4, steps=6000,
                             task=Task.SET_PREDICTION, batch=8),
     # EoMT: a small ViT from scratch, the same recipe plus the model's own mask annealing
