@@ -24,7 +24,7 @@ import json
 import re
 import shutil
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..models import get_model
@@ -132,11 +132,13 @@ def ship_median(name: str, seeds: list[int], runs: Path, *, folder: Path = FOLDE
 class Spread:
     """A shipped model's scores over its training seeds, as its card's ``## Seeds`` section gives
     them (3 decimals): ``scores[metric]`` holds one value per seed of ``seeds``; ``shipped`` is the
-    seed whose checkpoint ships."""
+    seed whose checkpoint ships; ``printed[metric]`` is the card's "mean ± sd" cell, computed from
+    the unrounded scores (a mean of the rounded ones may differ in its last digit)."""
 
     seeds: tuple[int, ...]
     shipped: int
     scores: dict[str, tuple[float, ...]]
+    printed: dict[str, str] = field(default_factory=dict)
 
     def mean(self, metric: str) -> float:
         return statistics.mean(self.scores[metric])
@@ -147,7 +149,7 @@ class Spread:
 
     def text(self, metric: str) -> str:
         """``"0.912 ± 0.004"``: the mean and sd of ``metric``, as the card prints them."""
-        return f"{self.mean(metric):.3f} ± {self.sd(metric):.3f}"
+        return self.printed.get(metric) or f"{self.mean(metric):.3f} ± {self.sd(metric):.3f}"
 
 
 def card_spread(name: str, *, folder: Path = FOLDER) -> Spread:
@@ -170,12 +172,13 @@ def read_spread(path: Path, *, retrain: str) -> Spread:
     shipped = int(re.search(r"the shipped checkpoint is seed (\d+)'s", section).group(1))
     header = next(line for line in section.splitlines() if line.startswith("| metric |"))
     seeds = tuple(int(cell) for cell in re.findall(r"seed (\d+)", header))
-    scores = {}
+    scores, printed = {}, {}
     for line in section.splitlines():
         cells = [cell.strip() for cell in line.strip("|").split("|")]
         if len(cells) == len(seeds) + 2 and re.fullmatch(r"-?\d+\.\d+", cells[1]):
             scores[cells[0]] = tuple(float(cell) for cell in cells[1:-1])
-    return Spread(seeds=seeds, shipped=shipped, scores=scores)
+            printed[cells[0]] = cells[-1]
+    return Spread(seeds=seeds, shipped=shipped, scores=scores, printed=printed)
 
 
 def spreads(names: list[str], *, folder: Path = FOLDER) -> dict[str, Spread]:

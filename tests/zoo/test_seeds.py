@@ -86,6 +86,21 @@ def test_the_card_spread_reads_back_what_was_shipped(family):
     values = [scores[s]["miou"] for s in (0, 1, 2)]
     assert spread.mean("miou") == pytest.approx(statistics.mean(values), abs=5e-4)
     assert spread.sd("miou") == pytest.approx(statistics.stdev(values), abs=1e-3)
+    # the text the chapters glue is the card's own "mean ± sd" cell, from the unrounded scores
+    assert spread.text("miou") == f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
+
+
+def test_the_spread_text_is_the_cards_cell_where_rounded_seeds_would_round_otherwise(tmp_path):
+    """Seeds 0.7881, 0.7884, 0.7891 print as 0.788, 0.788, 0.789, whose mean rounds to 0.788;
+    the card's mean of the unrounded scores, 0.7885, prints 0.789. A chapter shows the card's."""
+    scores = {k: {"pq": v} for k, v in enumerate((0.7881, 0.7884, 0.7891))}
+    _, section = zs.summarise(scores, "pq")
+    card = tmp_path / "card.md"
+    card.write_text("# a card\n\n" + "\n".join(section) + "\n", encoding="utf8")
+    spread = zs.read_spread(card, retrain="unused")
+    assert spread.scores["pq"] == (0.788, 0.788, 0.789)
+    assert f"{spread.mean('pq'):.3f}" == "0.788"  # the mean of the rounded figures
+    assert spread.text("pq") == "0.789 ± 0.001"  # the card's
 
 
 def test_a_card_of_one_run_has_no_spread(tmp_path):
