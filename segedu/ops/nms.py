@@ -70,7 +70,12 @@ def _iou_one_to_many(box: torch.Tensor, others: torch.Tensor) -> torch.Tensor:
 
     Written out as torchvision's kernel computes it (same operations in the same order, so the
     same rounding): :math:`\frac{w h}{|A| + |B| - w h}` with ``w, h`` the clamped overlap.
+    Half-precision boxes are compared in float32, as torchvision's CUDA kernel accumulates them
+    (``at::acc_type``): a float16 area overflows to ``inf`` above 65,504 (a 256 x 256 box), and
+    every IoU would then be NaN, suppressing nothing.
     """
+    if box.dtype in (torch.float16, torch.bfloat16):
+        box, others = box.float(), others.float()
     area = (box[2] - box[0]) * (box[3] - box[1])
     areas = (others[:, 2] - others[:, 0]) * (others[:, 3] - others[:, 1])
     w = (torch.minimum(box[2], others[:, 2]) - torch.maximum(box[0], others[:, 0])).clamp(min=0)
@@ -138,6 +143,14 @@ def _check_idxs(idxs: torch.Tensor, boxes: torch.Tensor) -> None:
         )
 
 
+def _all_empty(boxes, scores, idxs) -> bool:
+    """Whether ``batched_nms`` got tensors without a single box (of any dtype)."""
+    tensors = (boxes, scores, idxs)
+    if not all(isinstance(t, torch.Tensor) for t in tensors):
+        return False  # the full checks name the argument that is no tensor
+    return all(t.numel() == 0 for t in tensors)
+
+
 def batched_nms_reference(
     boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor, iou_threshold: float
 ) -> torch.Tensor:
@@ -179,6 +192,10 @@ def batched_nms(
     trick); ``"reference"`` runs :func:`batched_nms_reference` (a loop over the classes).
     """
     _check_implementation(implementation)
+    if _all_empty(boxes, scores, idxs):
+        # torchvision returns an empty result for empty inputs before looking at their dtypes
+        # (integer boxes included); so does segedu, with the same argument checks for the rest
+        return torch.empty((0,), dtype=torch.int64, device=boxes.device)
     _check_nms_inputs(boxes, scores, iou_threshold)
     _check_idxs(idxs, boxes)
     if implementation == "reference":

@@ -160,3 +160,44 @@ def test_bad_inputs_give_clear_errors():
         batched_nms(boxes, scores, torch.zeros(3), 0.5)
     with pytest.raises(ValueError, match=r"idxs must have shape \(N,\)"):
         batched_nms_reference(boxes, scores, torch.zeros(2, dtype=torch.long), 0.5)
+
+
+# Two cases from torchvision's own tests (test/test_ops.py) that once disagreed with segedu.
+
+def test_float16_boxes_with_large_areas_through_the_reference_path():
+    """torchvision's ``TestNMS.test_nms_float16`` (a CUDA test there: its CPU kernel has no half
+    version): boxes of about 908 x 666 px, whose area 604,000 overflows float16 (max 65,504). The
+    CUDA kernel accumulates in float32, so float16 keeps what float32 keeps, ``[1]``; an IoU
+    computed in float16 is inf / inf = NaN and suppresses nothing (``[1, 0, 2]``)."""
+    boxes = torch.tensor([[285.3538, 185.5758, 1193.5110, 851.4551],
+                          [285.1472, 188.7374, 1192.4984, 851.0669],
+                          [279.2440, 197.9812, 1189.4746, 849.2019]])
+    scores = torch.tensor([0.6370, 0.7569, 0.3966])
+    keep32 = tvo.nms(boxes, scores, 0.2)
+    keep16 = nms(boxes.half(), scores.half(), 0.2, implementation="reference")
+    assert keep32.tolist() == [1]
+    assert torch.equal(keep16, keep32)
+    labels = torch.tensor([0, 0, 0])
+    assert torch.equal(
+        batched_nms(boxes.half(), scores.half(), labels, 0.2, implementation="reference"), keep32)
+
+
+@pytest.mark.parametrize("implementation", ["torchvision", "reference"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.int64, torch.int32,
+                                   torch.uint8])
+def test_batched_nms_on_empty_inputs_of_any_dtype(dtype, implementation):
+    """torchvision's ``test_batched_nms_implementations`` feeds empty boxes of the integer dtypes
+    too; torchvision returns an empty int64 result for them, and so must segedu."""
+    boxes = torch.empty((0, 4), dtype=dtype)
+    scores = torch.empty((0,), dtype=dtype if dtype.is_floating_point else torch.float32)
+    idxs = torch.empty((0,), dtype=torch.int64)
+    expected = tvo.batched_nms(boxes, scores, idxs, 0.5)
+    got = batched_nms(boxes, scores, idxs, 0.5, implementation=implementation)
+    assert got.dtype == expected.dtype == torch.int64
+    assert got.shape == expected.shape == (0,)
+
+
+def test_batched_nms_still_refuses_integer_boxes_that_are_not_empty():
+    boxes = torch.tensor([[0, 0, 2, 2]])
+    with pytest.raises(TypeError, match="floating-point"):
+        batched_nms(boxes, torch.tensor([1.0]), torch.tensor([0]), 0.5)
