@@ -139,9 +139,9 @@ class ZooEntry:
 # (segedu.zoo.seeds). Each card says how its checkpoint was trained.
 
 # RoIs sampled per image for the R-CNN heads' losses (Mask R-CNN and Panoptic FPN), not the FPN
-# paper's 512: a 128 x 128 scene holds about five objects among 4,092 anchors, and the RoI-align
-# backward of 512 took half of a CPU step (the zoo README, "Mask R-CNN's RoI sampling"); training
-# only, inference samples nothing
+# paper's 512: a 128 x 128 scene holds about five objects among 4,092 anchors, so 128 RoIs still
+# see every object, at a fraction of RoI-align's backward cost (the zoo README, "Mask R-CNN's RoI
+# sampling", has the measurement); training only, inference samples nothing
 ROIS_PER_IMAGE = 128
 ZOO: dict[str, ZooEntry] = {
     "unet": ZooEntry("unet", dict(num_classes=6, width=8, depth=4)),

@@ -19,13 +19,11 @@ asks each scene for all six classes, each in a phrasing drawn at random; the tar
 is the class's mask (empty when the class is absent: the model must learn to answer "nothing").
 The loss is the binary cross-entropy of every pixel's logit (``transformers``' loss for
 ``CLIPSegForImageSegmentation``, the paper's) plus the soft Dice loss of every mask (smoothing 1):
-with the cross-entropy alone, a first run of 2000 steps learnt the sky, grass and water (IoU 0.90
-to 0.93) but answered "a rectangle" and "a triangle" with nearly empty masks (IoU 0.003 and
-0.001; our reading, not measured: the things' few pixels weigh little in a mean over all pixels,
-while Dice weighs every mask as a whole). AdamW with a linear warm-up and a cosine decay,
-gradients clipped at norm 1. The run saves a resume file every ``save_every`` steps and continues
-from it when restarted (each step's scenes and phrasings depend only on the seed and the step's
-number); a finished run deletes it.
+Dice weighs every mask as a whole, so a thing's few pixels count as much as the sky's many
+(``segedu/zoo/README.md`` records the run without it). AdamW with a linear warm-up and a cosine
+decay, gradients clipped at norm 1. The run saves a resume file every ``save_every`` steps and
+continues from it when restarted (each step's scenes and phrasings depend only on the seed and the
+step's number); a finished run deletes it.
 
 Score (:func:`evaluate_text_prompts`), on the zoo's held-out scenes (seed 1, never trained on):
 the per-class IoU of the prompted binary masks (logit > 0) with the phrasing "a <class>",

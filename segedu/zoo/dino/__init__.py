@@ -38,13 +38,12 @@ checkpoint's three seeds reach against the colour of the patches):
   the learning rate warmed up linearly over the first 10 % of the steps to ``lr``, then cosine
   decay to 1e-6; weight decay cosine from 0.04 to 0.4 (not on biases and norms, as DINO);
   the teacher temperature warmed up linearly over the first 30 % of the steps from
-  ``teacher_temp[0]`` to ``teacher_temp[1]``, both 0.02 here (the README's pilots); teacher momentum
+  ``teacher_temp[0]`` to ``teacher_temp[1]``, both 0.02 here; teacher momentum
   cosine 0.996 to 1 (:func:`~segedu.models.foundation.dino.cosine_momentum`); the last layer's
   gradients dropped for the first 1 % (DINO: the first epoch); the student's gradient norm clipped
   at 3 (DINO clips each parameter's at 3). ``lr`` is the peak rate itself: DINO multiplies its base
   5e-4 by batch / 256, which at batch 32 would give 6e-5; the zoo entry uses 1e-3 unscaled for
-  400 steps (the README's pilots: their k-means score peaked at step 400, 0.552 at 1e-3, and
-  was no higher at steps 800 to 1600).
+  400 steps (``segedu/zoo/README.md`` records the runs behind both choices).
 - the checkpoint is the **teacher**'s backbone, as DINO releases; a stopped run continues from its
   resume file (:attr:`DinoConfig.save_every`).
 
