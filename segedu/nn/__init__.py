@@ -8,14 +8,28 @@
   state-dict compatible with torchvision's;
 - :mod:`~segedu.nn.mlp`: the ``MLP`` of DETR-style heads (Mask2Former's mask embedding, SAM's
   hypernetworks), state-dict compatible with theirs;
+- :mod:`~segedu.nn.fpn`: the feature pyramid network on a ResNet (Faster / Mask R-CNN, YOLACT,
+  Panoptic FPN), state-dict compatible with torchvision's;
+- :mod:`~segedu.nn.resnet_backbone`: the ResNet of Mask2Former and DETR, giving ``res2 .. res5``;
+- :mod:`~segedu.nn.position_encoding`: DETR's sine code of pixel positions (DETR, Mask2Former,
+  SAM 2);
+- :mod:`~segedu.nn.transformer_layers`: the post-norm self-attention, cross-attention and FFN
+  layers of DETR-style decoders (DETR, Mask2Former, CLIPSeg);
+- :mod:`~segedu.nn.layer_norm_2d`: the channels-first LayerNorm of SAM, SAM 2 and EoMT;
+- :mod:`~segedu.nn.mlp_block`: SAM's two-layer ``MLPBlock`` (SAM, CLIPSeg);
 - :mod:`~segedu.nn.vit`: the Vision Transformer (patch embedding, attention, blocks, position
   embeddings interpolated to any size), state-dict compatible with timm's and DINO's.
 """
 
 from .arithmetic import conv_output_size, conv_transpose_output_size, pool_output_size
+from .layer_norm_2d import LayerNorm2d
 from .mlp import MLP
+from .mlp_block import MLPBlock
+from .position_encoding import PositionEmbeddingSine
 from .receptive_field import ReceptiveField, receptive_field
 from .resnet import ResNet, resnet18, resnet34, resnet50
+from .resnet_backbone import build_backbone
+from .transformer_layers import CrossAttentionLayer, FFNLayer, SelfAttentionLayer
 from .transposed_conv import conv_transpose2d_scatter
 from .unpooling import avg_unpool2d, max_unpool2d
 from .vgg import VGG, vgg16
@@ -38,4 +52,11 @@ __all__ = [
     "vgg16",
     "VisionTransformer",
     "MLP",
+    "MLPBlock",
+    "LayerNorm2d",
+    "PositionEmbeddingSine",
+    "SelfAttentionLayer",
+    "CrossAttentionLayer",
+    "FFNLayer",
+    "build_backbone",
 ]

@@ -4,13 +4,16 @@
 - :mod:`.base`: the family's contract, :class:`~.base.UniversalModel` (``targets``, ``loss``,
   ``postprocess(outputs, *, task)``);
 
-- :mod:`.detr`: DETR's Hungarian matcher and set loss (Carion et al. 2020);
+- :mod:`.set_prediction`: DETR's Hungarian matcher and set loss (Carion et al. 2020), shared by
+  the query models;
+- :mod:`.detr`: DETR itself;
 - :mod:`.panoptic_fpn`: ``panoptic_fpn`` (Kirillov et al. 2019);
 - :mod:`.mask2former`: ``mask2former`` (slim) and ``mask2former_resnet50`` (Cheng et al. 2022);
 - :mod:`.eomt`: ``eomt`` (slim) and ``eomt_large_640`` (Kerssies et al. 2025).
 """
 
-from . import base, detr, eomt, mask2former, panoptic_fpn
+from . import base, detr, eomt, mask2former, panoptic_fpn, set_prediction
 from .base import UniversalModel
 
-__all__ = ["base", "detr", "eomt", "mask2former", "panoptic_fpn", "UniversalModel"]
+__all__ = ["base", "detr", "eomt", "mask2former", "panoptic_fpn", "set_prediction",
+           "UniversalModel"]

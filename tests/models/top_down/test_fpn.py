@@ -9,7 +9,7 @@ from torchvision.ops import FeaturePyramidNetwork as TorchvisionFPN
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool as TvMaxPool
 from torchvision.ops.feature_pyramid_network import LastLevelP6P7 as TvP6P7
 
-from segedu.models.top_down.detection.fpn import (
+from segedu.nn.fpn import (
     BackboneWithFPN,
     FeaturePyramidNetwork,
     LastLevelMaxPool,

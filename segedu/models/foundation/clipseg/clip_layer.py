@@ -22,8 +22,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ....nn.mlp_block import MLPBlock
 from ....nn.vit import Attention
-from ..sam import MLPBlock
 
 __all__ = ["QuickGELU", "CLIPLayer"]
 

@@ -13,9 +13,9 @@ and the prompt's embedding :math:`c` (``(B, 512)``)::
     x -> drop the class token -> (B, 64, h, w) -> up-sampling -> logits (B, H, W)
 
 The transformer layers are post-norm layers with a ReLU MLP, PyTorch's
-``nn.TransformerEncoderLayer`` in the original code: exactly Mask2Former's
-:class:`~segedu.models.universal.mask2former.transformer_decoder.SelfAttentionLayer` (without a
-position code: the position is already in CLIP's tokens) followed by its ``FFNLayer``.
+``nn.TransformerEncoderLayer`` in the original code: exactly the
+:class:`~segedu.nn.transformer_layers.SelfAttentionLayer` of DETR and Mask2Former (without a
+position code: the position is already in CLIP's tokens) followed by their ``FFNLayer``.
 
 Up-sampling from the patch grid to the image: one transposed convolution with kernel and stride
 ``p`` (``rd64``), or, for the *refined* checkpoint (``use_complex_transposed_convolution`` in
@@ -36,7 +36,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ...universal.mask2former.transformer_decoder import FFNLayer, SelfAttentionLayer
+from ....nn.transformer_layers import FFNLayer, SelfAttentionLayer
 from .film import FiLM
 
 __all__ = ["CLIPSegDecoderLayer", "CLIPSegDecoder", "upsampling"]

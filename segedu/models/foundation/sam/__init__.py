@@ -23,12 +23,13 @@ official checkpoints load directly, and the same outputs, tested against segment
 - :mod:`.labelling`: detector boxes -> SAM masks -> a COCO annotation file.
 """
 
+from ....nn.layer_norm_2d import LayerNorm2d
+from ....nn.mlp_block import MLPBlock
 from . import amg
 from .automatic_mask_generator import SamAutomaticMaskGenerator
 from .build import OFFICIAL_URLS, build_sam, sam_tiny, sam_vit_b, sam_vit_h, sam_vit_l
 from .image_encoder import ImageEncoderViT
 from .labelling import label_images, write_coco
-from .layers import LayerNorm2d, MLPBlock
 from .mask_decoder import MaskDecoder
 from .position_encoding import PositionEmbeddingRandom
 from .predictor import SamPredictor, predictor_image

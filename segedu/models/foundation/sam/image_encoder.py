@@ -31,7 +31,8 @@ from functools import partial
 import torch
 from torch import nn
 
-from .layers import LayerNorm2d, MLPBlock
+from ....nn.layer_norm_2d import LayerNorm2d
+from ....nn.mlp_block import MLPBlock
 from .relative_position import add_decomposed_rel_pos
 from .windows import window_partition, window_unpartition
 

@@ -26,8 +26,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ....nn.layer_norm_2d import LayerNorm2d
 from ....nn.mlp import MLP
-from .layers import LayerNorm2d
 
 __all__ = ["MaskDecoder"]
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .layers import LayerNorm2d
+from ....nn.layer_norm_2d import LayerNorm2d
 from .position_encoding import PositionEmbeddingRandom
 
 __all__ = ["PromptEncoder"]

@@ -26,7 +26,7 @@ import math
 import torch
 from torch import nn
 
-from .layers import MLPBlock
+from ....nn.mlp_block import MLPBlock
 
 __all__ = ["TwoWayTransformer", "TwoWayAttentionBlock", "Attention"]
 

@@ -26,8 +26,8 @@ import math
 import torch
 from torch import nn
 
-from ...universal.mask2former.position_encoding import PositionEmbeddingSine
-from ..sam.layers import LayerNorm2d
+from ....nn.layer_norm_2d import LayerNorm2d
+from ....nn.position_encoding import PositionEmbeddingSine
 
 __all__ = ["MaskDownSampler", "CXBlock", "Fuser", "MemoryEncoder"]
 

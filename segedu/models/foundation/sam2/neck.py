@@ -7,7 +7,7 @@ upsampled x2 by nearest neighbour (the *top-down* path); SAM 2 does this only fo
 coarsest levels (``(2, 3)``), so the stride-16 map, the image embedding, also sees stride-32
 context, while the stride-4 and stride-8 maps stay plain laterals (they feed the mask decoder's
 upsampling as high-resolution skips). Every level gets DETR's sine position code
-(:class:`~segedu.models.universal.mask2former.position_encoding.PositionEmbeddingSine`).
+(:class:`~segedu.nn.position_encoding.PositionEmbeddingSine`).
 
 Names follow facebookresearch/sam2's ``FpnNeck`` (``convs.{i}`` is its ``convs.{i}.conv``);
 results are those of ``transformers``' ``Sam2VisionNeck`` (tested).
@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...universal.mask2former.position_encoding import PositionEmbeddingSine
+from ....nn.position_encoding import PositionEmbeddingSine
 
 __all__ = ["FpnNeck"]
 

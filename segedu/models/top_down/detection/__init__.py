@@ -2,7 +2,8 @@
 one-stage detectors share (feature pyramid, proposal matching and sampling, region proposals,
 RoI heads) and the models built from them.
 
-One concept per module: :mod:`.fpn` (feature pyramid), :mod:`.matcher` (IoU matching),
+One concept per module (the feature pyramid is :mod:`segedu.nn.fpn`, shared with YOLACT and
+Panoptic FPN): :mod:`.matcher` (IoU matching),
 :mod:`.sampler` (balanced sampling), :mod:`.transform` (normalise, resize, batch),
 :mod:`.rpn` (region proposals), :mod:`.multiscale_roi_align` (pooling from the right level),
 :mod:`.box_head`, :mod:`.mask_head`, :mod:`.paste_masks`, :mod:`.roi_heads` (the second stage),

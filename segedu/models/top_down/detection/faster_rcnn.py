@@ -23,11 +23,11 @@ from torch import nn
 from torchvision.models.detection import FasterRCNN_ResNet50_FPN_Weights
 
 from ....data.statistics import IMAGENET_MEAN, IMAGENET_STD
+from ....nn.fpn import BackboneWithFPN, LastLevelMaxPool
 from ....nn.resnet import resnet50
 from ....ops import AnchorGenerator
 from ...registry import register_model
 from .box_head import FastRCNNPredictor, TwoMLPHead
-from .fpn import BackboneWithFPN, LastLevelMaxPool
 from .generalized_rcnn import GeneralizedRCNN
 from .multiscale_roi_align import MultiScaleRoIAlign
 from .roi_heads import RoIHeads
@@ -46,7 +46,7 @@ class FasterRCNN(GeneralizedRCNN):
     """Faster R-CNN on any backbone with an FPN (``backbone.out_channels`` wide, maps ``"0".."3"``).
 
     Args (keyword-only; defaults are torchvision's):
-        backbone: e.g. :class:`~segedu.models.top_down.detection.fpn.BackboneWithFPN`.
+        backbone: e.g. :class:`~segedu.nn.fpn.BackboneWithFPN`.
         num_classes: object classes plus background.
         min_size, max_size, image_mean, image_std: the input transform (:mod:`.transform`).
         anchor_sizes, aspect_ratios: one tuple of sizes per pyramid level; the ratios of every

@@ -18,10 +18,10 @@ from __future__ import annotations
 from torch import nn
 from torchvision.models.detection import MaskRCNN_ResNet50_FPN_Weights
 
+from ....nn.fpn import BackboneWithFPN, LastLevelMaxPool
 from ....nn.resnet import resnet_by_name
 from ...registry import register_model
 from .faster_rcnn import FPN_LEVELS, FasterRCNN, resnet50_fpn_backbone
-from .fpn import BackboneWithFPN, LastLevelMaxPool
 from .mask_head import MaskRCNNHeads, MaskRCNNPredictor
 from .multiscale_roi_align import MultiScaleRoIAlign
 

@@ -30,6 +30,7 @@ from torch import nn
 
 from ....data.statistics import IMAGENET_MEAN, IMAGENET_STD
 from ....losses import binary_cross_entropy_with_logits, cross_entropy, smooth_l1_loss
+from ....nn.fpn import BackboneWithFPN, LastLevelP6P7
 from ....nn.resnet import resnet_by_name
 from ....ops import (
     batched_nms,
@@ -41,7 +42,6 @@ from ....ops import (
 )
 from ...registry import register_model
 from ..base import TopDownModel, check_image_list
-from ..detection.fpn import BackboneWithFPN, LastLevelP6P7
 from .assemble import assemble_masks, box_crop_masks, crop_masks, mask_logits
 from .fast_nms import fast_nms
 from .loss import BOX_CODER_WEIGHTS, LOSS_OPTIONS, downsample_masks

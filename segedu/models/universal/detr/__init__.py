@@ -1,23 +1,24 @@
 """DETR (Carion et al., ECCV 2020): object detection as direct set prediction.
 
-The training targets of DETR, shared with later set-prediction models (MaskFormer, Mask2Former):
-
-- :mod:`.hungarian_matcher`: a one-to-one assignment of the ``Q`` predictions to the ``M``
-  ground-truth objects that minimises a class + L1 + GIoU cost (:class:`HungarianMatcher`);
-- :mod:`.set_criterion`: the loss of the matched pairs and of the unmatched "no object" queries,
-  on every decoder layer (:class:`SetCriterion`).
-
-and the network that they train:
+The training targets of DETR, the Hungarian matcher and the set loss, are shared with the later
+set-prediction models (Mask2Former, EoMT) and live in :mod:`..set_prediction`; this package
+re-exports them beside the network that they train:
 
 - :mod:`.transformer`: the encoder over the pixels and the decoder over the object queries;
 - :mod:`.model`: :class:`DETR`, a ResNet, the transformer, a class head and a box head;
 - :mod:`.convert`: ``transformers``' ``DetrForObjectDetection`` weights -> :class:`DETR`.
 """
 
+from ..set_prediction import (  # noqa: E402 - the training targets, beside the network
+    HungarianMatcher,
+    SetCriterion,
+    check_set_targets,
+    hungarian_assignment,
+    matched_query_index,
+    num_targets_per_process,
+)
 from .convert import convert_transformers_state_dict
-from .hungarian_matcher import HungarianMatcher, check_set_targets, hungarian_assignment
 from .model import DETR
-from .set_criterion import SetCriterion, matched_query_index, num_targets_per_process
 from .transformer import DetrDecoderLayer, DetrEncoderLayer, DetrTransformer
 
 __all__ = ["HungarianMatcher", "SetCriterion", "hungarian_assignment", "check_set_targets",

@@ -33,9 +33,9 @@ from torch import nn
 
 from ....data.statistics import IMAGENET_MEAN, IMAGENET_STD
 from ....nn.mlp import MLP
+from ....nn.position_encoding import PositionEmbeddingSine
+from ....nn.resnet_backbone import build_backbone
 from ..base import check_image_batch
-from ..mask2former.backbone import build_backbone
-from ..mask2former.position_encoding import PositionEmbeddingSine
 from .transformer import DetrTransformer
 
 __all__ = ["DETR"]

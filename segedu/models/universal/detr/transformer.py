@@ -16,9 +16,9 @@ with what it found. A LayerNorm shared by all layers (``decoder_norm``) is appli
 of *every* decoder layer, so that the prediction heads can read each of them (the auxiliary
 losses of the paper's Sec. 3.2).
 
-The sub-layers are Mask2Former's (:class:`~segedu.models.universal.mask2former.transformer_decoder.
-SelfAttentionLayer`, ``CrossAttentionLayer``, ``FFNLayer``): the same post-norm blocks with the
-positions added to queries and keys, which Mask2Former took from DETR. Tensors are batch-first,
+The sub-layers are :mod:`segedu.nn.transformer_layers`' (``SelfAttentionLayer``,
+``CrossAttentionLayer``, ``FFNLayer``): the post-norm blocks with the positions added to queries
+and keys, which Mask2Former took from DETR. Tensors are batch-first,
 ``(B, L, C)``; dropout (0.1 in the paper's training) is left out.
 """
 
@@ -27,7 +27,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..mask2former.transformer_decoder import CrossAttentionLayer, FFNLayer, SelfAttentionLayer
+from ....nn.transformer_layers import CrossAttentionLayer, FFNLayer, SelfAttentionLayer
 
 __all__ = ["DetrEncoderLayer", "DetrDecoderLayer", "DetrTransformer"]
 

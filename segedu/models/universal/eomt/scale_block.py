@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ...foundation.sam import LayerNorm2d
+from ....nn.layer_norm_2d import LayerNorm2d
 
 __all__ = ["ScaleBlock"]
 

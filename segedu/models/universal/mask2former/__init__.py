@@ -3,8 +3,10 @@ universal segmentation.
 
 One concept per module:
 
-- :mod:`.backbone`: the ResNet giving ``res2 .. res5`` (strides 4, 8, 16, 32);
-- :mod:`.position_encoding`: DETR's sine positional code;
+- its backbone (:func:`segedu.nn.resnet_backbone.build_backbone`, a ResNet giving
+  ``res2 .. res5`` at strides 4, 8, 16, 32), DETR's sine positional code
+  (:mod:`segedu.nn.position_encoding`) and the decoder's attention and FFN layers
+  (:mod:`segedu.nn.transformer_layers`) are shared parts of :mod:`segedu.nn`;
 - :mod:`.ms_deform_attn`: multi-scale deformable attention (``grid_sample``), Deformable DETR;
 - :mod:`.deformable_encoder`: the deformable transformer encoder over strides 8, 16, 32;
 - :mod:`.pixel_decoder`: ``MSDeformAttnPixelDecoder``: multi-scale maps and the stride-4
@@ -26,7 +28,6 @@ One concept per module:
 """
 
 from . import (
-    backbone,
     convert,
     criterion,
     deformable_encoder,
@@ -37,11 +38,9 @@ from . import (
     ms_deform_attn,
     pixel_decoder,
     point_sampling,
-    position_encoding,
     query_training,
     transformer_decoder,
 )
-from .backbone import build_backbone
 from .convert import convert_official_state_dict
 from .criterion import MaskSetCriterion
 from .deformable_encoder import MSDeformAttnEncoderLayer, MSDeformAttnTransformerEncoderOnly
@@ -52,20 +51,19 @@ from .model import Mask2Former, Mask2FormerHead, mask2former, mask2former_resnet
 from .ms_deform_attn import MSDeformAttn, multi_scale_deformable_attention
 from .pixel_decoder import MSDeformAttnPixelDecoder
 from .point_sampling import point_sample, sample_uncertain_points
-from .position_encoding import PositionEmbeddingSine
 from .query_training import QueryTraining
 from .transformer_decoder import MultiScaleMaskedTransformerDecoder
 
 __all__ = [
-    "backbone", "convert", "deformable_encoder", "masked_attention", "model", "ms_deform_attn",
+    "convert", "deformable_encoder", "masked_attention", "model", "ms_deform_attn",
     "pixel_decoder",
-    "position_encoding", "transformer_decoder", "convert_official_state_dict",
-    "build_backbone", "MSDeformAttnEncoderLayer", "MSDeformAttnTransformerEncoderOnly",
+    "transformer_decoder", "convert_official_state_dict",
+    "MSDeformAttnEncoderLayer", "MSDeformAttnTransformerEncoderOnly",
     "attention_mask_from_masks", "reset_fully_masked_rows", "Mask2Former", "Mask2FormerHead",
     "mask2former",
     "mask2former_resnet50", "MSDeformAttn", "multi_scale_deformable_attention",
     "MSDeformAttnPixelDecoder",
-    "PositionEmbeddingSine", "MultiScaleMaskedTransformerDecoder",
+    "MultiScaleMaskedTransformerDecoder",
     "criterion", "inference", "matcher", "point_sampling", "MaskSetCriterion",
     "MaskHungarianMatcher",
     "QueryInference", "QueryTraining", "query_training", "point_sample",

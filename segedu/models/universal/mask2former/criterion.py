@@ -48,7 +48,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ....losses import dice_loss as soft_dice_loss
-from ..detr.set_criterion import (
+from ..set_prediction.set_criterion import (
     matched_query_index,
     no_object_class_weights,
     num_targets_per_process,
@@ -126,7 +126,7 @@ class MaskSetCriterion(nn.Module):
     def loss_labels(self, logits: torch.Tensor, targets: Sequence[Mapping[str, torch.Tensor]],
                     indices: Indices) -> torch.Tensor:
         """Weighted cross-entropy of all queries ``logits (B, Q, C + 1)``: a scalar, as
-        DETR's (:func:`~segedu.models.universal.detr.set_criterion.set_class_loss`)."""
+        DETR's (:func:`~segedu.models.universal.set_prediction.set_criterion.set_class_loss`)."""
         return set_class_loss(logits, targets, indices, self.empty_weight)
 
     def loss_masks(self, mask_logits: torch.Tensor, targets: Sequence[Mapping[str, torch.Tensor]],

@@ -1,7 +1,8 @@
 r"""Mask2Former's Hungarian matcher: DETR's set matching with mask costs on random points.
 
 Mask2Former (Cheng et al., CVPR 2022) predicts, for each of ``Q`` queries, a class (``C`` classes
-plus "no object") and a mask. As in DETR (:mod:`segedu.models.universal.detr.hungarian_matcher`),
+plus "no object") and a mask. As in DETR
+(:mod:`segedu.models.universal.set_prediction.hungarian_matcher`),
 each of the ``M`` ground-truth segments of an image is assigned to one query, the assignment
 minimising the total cost, where the cost of query :math:`i` for segment :math:`j` is
 
@@ -29,7 +30,7 @@ the same seed of PyTorch's global generator it draws the same points as the orig
 transformers' ``Mask2FormerHungarianMatcher`` (the test seeds both identically and compares the
 indices). Half-precision inputs are computed in float32, as the original does. transformers
 replaces non-finite costs by the largest float; here they raise ``ValueError``
-(:func:`~segedu.models.universal.detr.hungarian_matcher.hungarian_assignment`).
+(:func:`~segedu.models.universal.set_prediction.hungarian_matcher.hungarian_assignment`).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..detr.hungarian_matcher import check_set_targets, hungarian_assignment
+from ..set_prediction.hungarian_matcher import check_set_targets, hungarian_assignment
 from .point_sampling import point_sample
 
 __all__ = ["MaskHungarianMatcher", "pairwise_sigmoid_ce", "pairwise_dice", "check_mask_outputs",

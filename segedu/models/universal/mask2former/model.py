@@ -30,9 +30,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ....data.statistics import IMAGENET_MEAN, IMAGENET_STD
+from ....nn.resnet_backbone import build_backbone
 from ...registry import register_model
 from ..base import UniversalModel, check_image_batch
-from .backbone import build_backbone
 from .inference import QueryInference
 from .pixel_decoder import MSDeformAttnPixelDecoder
 from .query_training import QueryTraining

@@ -42,8 +42,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ....nn.position_encoding import PositionEmbeddingSine
 from .deformable_encoder import MSDeformAttnTransformerEncoderOnly
-from .position_encoding import PositionEmbeddingSine
 
 __all__ = ["ConvNorm", "MSDeformAttnPixelDecoder"]
 

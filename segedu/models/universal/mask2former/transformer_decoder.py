@@ -48,74 +48,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ....nn.mlp import MLP
+from ....nn.position_encoding import PositionEmbeddingSine
+from ....nn.transformer_layers import CrossAttentionLayer, FFNLayer, SelfAttentionLayer
 from .masked_attention import attention_mask_from_masks, reset_fully_masked_rows
-from .position_encoding import PositionEmbeddingSine
 
-__all__ = [
-    "SelfAttentionLayer", "CrossAttentionLayer", "FFNLayer", "MultiScaleMaskedTransformerDecoder"
-]
-
-
-def _xavier_matrices(module: nn.Module) -> None:
-    """The original's initialisation of the decoder layers: Xavier-uniform for every matrix."""
-    for p in module.parameters():
-        if p.dim() > 1:
-            nn.init.xavier_uniform_(p)
-
-
-class SelfAttentionLayer(nn.Module):
-    """Queries attend to each other: ``x = LayerNorm(x + MHA(x + pos, x + pos, x))``,
-    ``(B, Q, C)``; without ``query_pos`` (CLIPSeg's decoder), ``LayerNorm(x + MHA(x, x, x))``."""
-
-    def __init__(self, *, dim: int, num_heads: int) -> None:
-        super().__init__()
-        self.self_attn = nn.MultiheadAttention(dim, num_heads, batch_first=True)
-        self.norm = nn.LayerNorm(dim)
-        _xavier_matrices(self)
-
-    def forward(self, x: torch.Tensor, query_pos: torch.Tensor | None) -> torch.Tensor:
-        # positions steer who attends to whom; the values are the features
-        q = k = x if query_pos is None else x + query_pos
-        return self.norm(x + self.self_attn(q, k, value=x, need_weights=False)[0])
-
-
-class CrossAttentionLayer(nn.Module):
-    """Queries attend to image features, within their masks:
-    ``x = LayerNorm(x + MHA(x + query_pos, memory + pos, memory, attn_mask))``.
-
-    ``x (B, Q, C)``, ``memory, pos (B, hw, C)``, ``attn_mask (B * heads, Q, hw)`` boolean (``True``:
-    may not attend) -> ``(B, Q, C)``.
-    """
-
-    def __init__(self, *, dim: int, num_heads: int) -> None:
-        super().__init__()
-        self.multihead_attn = nn.MultiheadAttention(dim, num_heads, batch_first=True)
-        self.norm = nn.LayerNorm(dim)
-        _xavier_matrices(self)
-
-    def forward(self, x: torch.Tensor, memory: torch.Tensor, *, attn_mask: torch.Tensor | None,
-                pos: torch.Tensor, query_pos: torch.Tensor) -> torch.Tensor:
-        out = self.multihead_attn(x + query_pos, memory + pos, value=memory, attn_mask=attn_mask,
-                                  need_weights=False)[0]
-        return self.norm(x + out)
-
-
-class FFNLayer(nn.Module):
-    """``x = LayerNorm(x + Linear(ReLU(Linear(x))))``, ``(B, Q, C) -> (B, Q, C)``."""
-
-    def __init__(self, *, dim: int, ffn_dim: int) -> None:
-        super().__init__()
-        self.linear1 = nn.Linear(dim, ffn_dim)
-        self.linear2 = nn.Linear(ffn_dim, dim)
-        self.norm = nn.LayerNorm(dim)
-        _xavier_matrices(self)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.norm(x + self.linear2(F.relu(self.linear1(x))))
+__all__ = ["MultiScaleMaskedTransformerDecoder"]
 
 
 class MultiScaleMaskedTransformerDecoder(nn.Module):

@@ -28,12 +28,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ....nn.fpn import BackboneWithFPN, LastLevelMaxPool
 from ....nn.resnet import resnet_by_name
 from ....ops import masks_to_boxes
 from ...registry import register_model
 from ...top_down.base import check_image_list
 from ...top_down.detection.faster_rcnn import FPN_LEVELS
-from ...top_down.detection.fpn import BackboneWithFPN, LastLevelMaxPool
 from ...top_down.detection.mask_rcnn import MaskRCNN
 from ...top_down.detection.transform import resize_target
 from ..base import UniversalModel

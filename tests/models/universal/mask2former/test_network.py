@@ -28,10 +28,10 @@ from segedu.models.universal.mask2former.ms_deform_attn import (
     multi_scale_deformable_attention,
 )
 from segedu.models.universal.mask2former.pixel_decoder import MSDeformAttnPixelDecoder
-from segedu.models.universal.mask2former.position_encoding import PositionEmbeddingSine
 from segedu.models.universal.mask2former.transformer_decoder import (
     MultiScaleMaskedTransformerDecoder,
 )
+from segedu.nn.position_encoding import PositionEmbeddingSine
 
 hf = pytest.importorskip("transformers.models.mask2former.modeling_mask2former")
 Mask2FormerConfig = pytest.importorskip("transformers").Mask2FormerConfig

@@ -2,8 +2,8 @@ r"""DETR's set prediction loss: match first, then score each pair and every unma
 
 DETR (Carion et al., ECCV 2020) trains its ``Q`` predictions per image in two steps:
 
-1. **Match.** :class:`~segedu.models.universal.detr.hungarian_matcher.HungarianMatcher` pairs each
-   of the ``M`` ground-truth objects with one prediction.
+1. **Match.** :class:`~.hungarian_matcher.HungarianMatcher` pairs each of the ``M``
+   ground-truth objects with one prediction.
 2. **Score.** With :math:`\sigma(j)` the prediction matched to object :math:`j`:
 
    - **class** (``loss_ce``): cross-entropy of *every* query against its target class: the

@@ -1,5 +1,5 @@
-r"""Mask2Former's backbone: a ResNet giving four feature maps ``res2 .. res5`` at strides 4, 8,
-16, 32.
+r"""The backbone of Mask2Former and DETR: a ResNet giving four feature maps ``res2 .. res5`` at
+strides 4, 8, 16, 32.
 
 Mask2Former is a "meta-architecture" that works with any backbone that gives multi-scale features
 (the paper uses ResNet-50/101 and Swin). segedu uses its own :class:`~segedu.nn.resnet.ResNet`
@@ -28,8 +28,8 @@ from collections.abc import Callable
 
 from torch import nn
 
-from ....nn.frozen_batch_norm import FrozenBatchNorm2d
-from ....nn.resnet import ResNet, resnet_by_name
+from .frozen_batch_norm import FrozenBatchNorm2d
+from .resnet import ResNet, resnet_by_name
 
 __all__ = ["build_backbone"]
 
