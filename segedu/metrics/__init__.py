@@ -39,7 +39,8 @@ from .iou import (
 )
 from .matching import matching
 from .mean_average_precision import MeanAveragePrecision, mean_average_precision
-from .panoptic_quality import PanopticQuality, panoptic_quality, panoptic_quality_coco
+from .panoptic_quality import PanopticQuality, panoptic_quality
+from .panoptic_quality_coco import panoptic_quality_coco
 from .pixel_accuracy import PixelAccuracy, pixel_accuracy, pixel_accuracy_from_confusion
 from .surface_distance import (
     average_symmetric_surface_distance,

@@ -22,12 +22,8 @@ from PIL import Image
 from torchmetrics.detection import PanopticQuality as TMPanopticQuality
 from torchmetrics.functional.detection import panoptic_quality as tm_panoptic_quality
 
-from segedu.metrics.panoptic_quality import (
-    PanopticQuality,
-    panoptic_quality,
-    panoptic_quality_coco,
-    rgb_to_id,
-)
+from segedu.metrics.panoptic_quality import PanopticQuality, panoptic_quality
+from segedu.metrics.panoptic_quality_coco import panoptic_quality_coco, rgb_to_id
 
 from . import panopticapi_reference as ref
 
