@@ -8,19 +8,21 @@ The book itself is built by `make book` (Jupyter Book 1). These tests check, in 
 - the configuration executes every chapter and makes a failing cell fail the build;
 - each chapter notebook starts with the Colab install cell and a Colab badge that agree with the
   repository address of the configuration;
-- each chapter notebook executes without error, draws its figures and glues every number that its
-  prose pastes (segedu.book.glue, myst-nb's {glue:text} roles).
+- each chapter notebook executes without error on the install of its first cell, in time, draws
+  its figures and glues every number that its prose pastes (segedu.book.glue, myst-nb's
+  {glue:text} roles). The chapters are executed once per test run, by the fast-mode book build
+  that tests/test_site.py opens in Chromium too (``fast_book_build``, tests/conftest.py).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import pytest
 
 from . import book_config
-from .student_install import install_cell_requirement, student_env
 
 yaml = pytest.importorskip("yaml")
 
@@ -30,7 +32,7 @@ CONFIG_DIR = ROOT / "jupyter-book-config"
 CONFIG = CONFIG_DIR / "_config.yml"
 TOC = CONFIG_DIR / "_toc.yml"
 
-# Seconds allowed to one cell, and to a whole chapter, in fast mode.
+# CPU seconds allowed to one cell, and to a whole chapter, in fast mode.
 CELL_TIMEOUT = 120
 CHAPTER_BUDGET = 120
 
@@ -194,41 +196,45 @@ def test_chapter_has_a_colab_badge_that_opens_its_notebook(chapter):
 # (b) every chapter executes in fast mode
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("chapter", _chapters(), ids=lambda p: p.name)
-def test_chapter_executes_in_fast_mode(chapter, monkeypatch, tmp_path):
-    import ast
-    import time
-
-    import jupytext
+def executed_chapter(book_out: Path, chapter: Path) -> tuple[dict, dict]:
+    """The chapter's notebook as the book's build executed it, and its cell times
+    (jupyter-book-config/build_parallel.py's record)."""
     import nbformat
-    from nbclient import NotebookClient
 
+    build = book_out / "_build"
+    notebook_file = build / "jupyter_execute" / f"{chapter.stem}.ipynb"
+    record_file = build / "cell-times" / f"{chapter.stem}.json"
+    assert notebook_file.is_file(), f"the book's build left no executed {notebook_file.name}"
+    assert record_file.is_file(), (
+        f"the book's build recorded no cell times for {chapter.name} ({record_file}): build it "
+        "with `make book` (jupyter-book-config/build_parallel.py --record)")
+    record = json.loads(record_file.read_text(encoding="utf8"))
+    return nbformat.read(notebook_file, as_version=4), record
+
+
+def check_executed_chapter(notebook, chapter: Path, record: dict) -> None:
+    """Every executed chapter notebook passes here: what must hold of a chapter executed in fast
+    mode on its students' install (the build of tests/conftest.py's ``fast_book_build``)."""
     from segedu.book import pasted_names
 
-    monkeypatch.setenv("SEGEDU_FAST", "1")
-    # `make book` and `make test` export MPLBACKEND=Agg. A kernel started with it draws nothing
-    # on plt.show(), so the book would silently lose its figures; chapters select the inline
-    # backend themselves (`%matplotlib inline`), and this test runs them the same way to check it.
-    monkeypatch.setenv("MPLBACKEND", "Agg")
-    notebook = jupytext.read(chapter)
-    # the kernel sees only what the chapter's install cell installs (tests/student_install.py)
-    requirement = install_cell_requirement(_code_cells(chapter)[0])
-    for name, value in student_env(requirement, tmp_path / "student-site").items():
-        monkeypatch.setenv(name, value)
-    # a last cell lists what the chapter's cells glued (segedu.book), with or without myst-nb
-    notebook.cells.append(nbformat.v4.new_code_cell(
-        "import segedu.book\nprint(sorted(segedu.book.GLUED))"))
-    client = NotebookClient(
-        notebook,
-        timeout=CELL_TIMEOUT,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(chapter.parent)}},
-    )
-    start = time.perf_counter()
-    client.execute()  # raises CellExecutionError, with the traceback, when a cell fails
-    elapsed = time.perf_counter() - start
-    assert elapsed < CHAPTER_BUDGET, f"{chapter.name} took {elapsed:.0f} s in fast mode"
+    # executed in fast mode, each kernel seeing only what the chapter's install cell installs
+    # (tests/student_install.py's finder, set by `make book BOOK_KERNEL_ENV=...`)
+    assert record["segedu_fast"] == "1", f"{chapter.name} was not executed in fast mode"
+    assert str(record["kernel_env"]).endswith("tests/student_install.py"), (
+        f"{chapter.name} was not executed on the install of its first cell "
+        "(make book BOOK_KERNEL_ENV=tests/student_install.py)")
+    # The finder lets the build reach myst-nb's glue function only; a chapter must not use it.
+    code = "\n".join(_code_cells(chapter))
+    assert "myst_nb" not in code, f"{chapter.name} imports myst_nb: use segedu.book.glue"
+    # in time: the whole chapter and each cell, in CPU seconds of the kernel (wall time where the
+    # CPU time cannot be read), which a busy machine changes much less than wall time
+    seconds = [cell["cpu_seconds"] if cell["cpu_seconds"] is not None else cell["wall_seconds"]
+               for cell in record["cells"]]
+    assert sum(seconds) < CHAPTER_BUDGET, f"{chapter.name} took {sum(seconds):.0f} s in fast mode"
+    slow = [(cell["index"], cell["first_line"], s) for cell, s in zip(record["cells"], seconds,
+                                                                      strict=True)
+            if s >= CELL_TIMEOUT]
+    assert not slow, f"cells of {chapter.name} that took {CELL_TIMEOUT} s or more: {slow}"
 
     outputs = [out for cell in notebook.cells if cell.cell_type == "code"
                for out in cell.get("outputs", [])]
@@ -240,10 +246,21 @@ def test_chapter_executes_in_fast_mode(chapter, monkeypatch, tmp_path):
             f"{chapter.name} draws with matplotlib but produced no figure: start it with "
             "`%matplotlib inline` (MPLBACKEND=Agg, set by the Makefile, hides figures otherwise)"
         )
-    # every number the prose pastes was glued by this run (make book fails on a missing one)
-    glued = set(ast.literal_eval(notebook.cells[-1].outputs[0]["text"]))
+    # every number the prose pastes was glued by this run (make book fails on a missing one):
+    # the glued values are the outputs that myst-nb's glue left (metadata "scrapbook")
+    glued = {out["metadata"]["scrapbook"]["name"] for out in outputs
+             if "scrapbook" in out.get("metadata", {})}
     missing = sorted(set(pasted_names(chapter.read_text(encoding="utf8"))) - glued)
     assert not missing, f"{chapter.name} pastes {missing}, which no cell glued in this run"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("chapter", _chapters(), ids=lambda p: p.name)
+def test_chapter_executes_in_fast_mode(chapter, fast_book_build):
+    """Each chapter, as the one fast-mode build of the test run executed it (tests/conftest.py;
+    tests/test_site.py opens the same build's pages in Chromium)."""
+    notebook, record = executed_chapter(fast_book_build, chapter)
+    check_executed_chapter(notebook, chapter, record)
 
 
 # ---------------------------------------------------------------------------------------------
