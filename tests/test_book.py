@@ -155,6 +155,52 @@ def test_config_executes_every_chapter_and_fails_on_errors():
     assert config["repository"]["path_to_book"] == "course"
 
 
+# The cell timeout of _config.yml over the longest cell of the last recorded full-mode build: a
+# kernel beside the build's other kernel and two CPU-bound processes gets half a core of two (2x),
+# and a load average of 8 on two cores, as seen while building, a quarter (4x).
+TIMEOUT_MARGIN = 4
+
+
+def longest_recorded_cell(results: dict) -> tuple[float, str, str]:
+    """(seconds, page, label): the longest cell of the last full-mode ``make book`` recorded by
+    benchmarks/book_build.py, in CPU seconds where the build recorded its cells, else its
+    chapter's wall time (no cell takes longer than its chapter)."""
+    runs = [(run["date"], label, run) for label, kinds in results.items()
+            for kind, run in kinds.items() if kind == "make" and run.get("mode") == "full"]
+    assert runs, "benchmarks/results/book_build.json holds no full-mode `make book` run"
+    _, label, run = max(runs, key=lambda r: r[0])
+    longest = {page: seconds for page, seconds in run.get("executed", {}).items()}
+    for page, times in run.get("cells", {}).items():
+        cells = [c["cpu_seconds"] for c in times["slowest_cells"] if c["cpu_seconds"] is not None]
+        if cells:
+            longest[page] = max(cells)
+    page = max(longest, key=longest.get)
+    return longest[page], page, label
+
+
+def test_cell_timeout_has_the_margin_that_the_recorded_build_justifies():
+    results = json.loads((ROOT / "benchmarks" / "results" / "book_build.json")
+                         .read_text(encoding="utf8"))
+    seconds, page, label = longest_recorded_cell(results)
+    timeout = _load_yaml(CONFIG)["execute"]["timeout"]
+    assert timeout >= TIMEOUT_MARGIN * seconds, (
+        f"the cell timeout ({timeout} s) is less than {TIMEOUT_MARGIN} x the longest cell of the "
+        f"last full-mode build ({page}: {seconds:.0f} s, run '{label}'): shorten the cell or "
+        "raise the timeout")
+
+
+def test_longest_recorded_cell_prefers_cell_times_to_chapter_times():
+    results = {
+        "old": {"make": {"mode": "full", "date": "2026-01-01 10:00", "executed": {"a.md": 900.0}}},
+        "fast": {"make": {"mode": "fast", "date": "2026-03-01 10:00", "executed": {"a.md": 999.0}}},
+        "new": {"make": {"mode": "full", "date": "2026-02-01 10:00",
+                         "executed": {"a.md": 200.0, "b.md": 150.0},
+                         "cells": {"a.md": {"slowest_cells": [{"cpu_seconds": 90.0},
+                                                              {"cpu_seconds": 10.0}]}}}},
+    }
+    assert longest_recorded_cell(results) == (150.0, "b.md", "new")
+
+
 def test_config_loads_no_extension_that_needs_the_network():
     sphinx = _load_yaml(CONFIG).get("sphinx") or {}
     assert not sphinx.get("extra_extensions"), ("extra Sphinx extensions must be checked for "
