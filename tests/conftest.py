@@ -130,10 +130,10 @@ def fast_book_build(tmp_path_factory) -> Path:
     outcome = out.parent / "fast-book-outcome.json"
     with FileLock(str(out.parent / "fast-book.lock")):
         if not outcome.exists():
-            env = dict(os.environ, SEGEDU_FAST="1")
-            # The Makefile's test target exports MPLBACKEND=Agg; kernels started with it show
-            # no figures (the chapters select the inline backend themselves).
-            env.pop("MPLBACKEND", None)
+            # MPLBACKEND=Agg, as the Makefile's test target exports it: a kernel started with it
+            # draws nothing on plt.show(), so the chapters select the inline backend themselves
+            # (`%matplotlib inline`), and tests/test_book.py checks that their figures are there.
+            env = dict(os.environ, SEGEDU_FAST="1", MPLBACKEND="Agg")
             # Build what the configuration says (no SOLUTIONS override from the caller's
             # environment).
             env.pop("SOLUTIONS", None)
