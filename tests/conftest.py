@@ -98,6 +98,8 @@ def interrupt_training(monkeypatch):
 
 
 BOOK_GROUP = "book"
+# Seconds allowed to the fast-mode build (about 5 min on a quiet 2-core machine, 2026-11).
+BOOK_BUILD_TIMEOUT = 1200
 
 
 def _book_build_folder(tmp_path_factory) -> Path:
@@ -137,15 +139,18 @@ def fast_book_build(tmp_path_factory) -> Path:
             # Build what the configuration says (no SOLUTIONS override from the caller's
             # environment).
             env.pop("SOLUTIONS", None)
-            result = subprocess.run(
-                [shutil.which("make") or "make", "book", f"BOOK_OUT={out}",
-                 "BOOK_KERNEL_ENV=tests/student_install.py"],
-                cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200,
-            )
-            outcome.write_text(json.dumps({
-                "returncode": result.returncode,
-                "log": result.stdout[-6000:] + "\n" + result.stderr[-6000:],
-            }), encoding="utf8")
+            command = [shutil.which("make") or "make", "book", f"BOOK_OUT={out}",
+                       "BOOK_KERNEL_ENV=tests/student_install.py"]
+            try:
+                result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True,
+                                        text=True, timeout=BOOK_BUILD_TIMEOUT)
+                returncode = result.returncode
+                log = result.stdout[-6000:] + "\n" + result.stderr[-6000:]
+            except subprocess.TimeoutExpired as error:
+                returncode = -1
+                log = f"stopped after {BOOK_BUILD_TIMEOUT} s:\n{str(error.stdout)[-6000:]}"
+            outcome.write_text(json.dumps({"returncode": returncode, "log": log}),
+                               encoding="utf8")
         built = json.loads(outcome.read_text(encoding="utf8"))
     assert built["returncode"] == 0, f"make book (fast mode) failed:\n{built['log']}"
     return out
