@@ -359,6 +359,60 @@ def test_parallel_build_prints_the_traceback_of_a_failing_page(capfd):
     assert "Traceback" in err and "boom in cell 7 of a chapter" in err and "_fail_in_a_cell" in err
 
 
+def test_parallel_build_records_cell_times_and_gives_each_page_its_kernel_env(tmp_path):
+    """build_parallel.py's --record and --kernel-env, around a stand-in for myst-nb's client: the
+    page's environment is set while it executes and restored after, and each code cell's wall
+    and CPU seconds land in <record>/<page>.json (the CPU seconds of a busy cell, read from
+    /proc, at least most of its wall time)."""
+    import asyncio
+    import os
+    import time
+    import types
+
+    build_parallel = _build_parallel()
+    env_file = tmp_path / "env.py"
+    env_file.write_text("def kernel_env(path):\n    return {'SEGEDU_TEST_PAGE': path.name}\n",
+                        encoding="utf8")
+    times = build_parallel.CellTimes()
+
+    async def execute_cell(client, cell, index):
+        if cell["cell_type"] == "code":
+            end = time.process_time() + 0.3
+            while time.process_time() < end:  # CPU-bound, in this process (the "kernel")
+                pass
+        return cell
+
+    timed = times.timing(execute_cell)
+    client = types.SimpleNamespace(km=types.SimpleNamespace(provisioner=types.SimpleNamespace(
+        process=types.SimpleNamespace(pid=os.getpid()))))
+    seen = {}
+
+    def start_client(self):
+        seen["env"] = os.environ.get("SEGEDU_TEST_PAGE")
+        for index, kind in enumerate(["markdown", "code", "code"]):
+            asyncio.run(timed(client, {"cell_type": kind, "source": f"x = {index}"}, index))
+
+    page = types.SimpleNamespace(path=tmp_path / "07_page.md",
+                                 nb_config=types.SimpleNamespace(execution_timeout=900))
+    record = tmp_path / "cell-times"
+    build_parallel.executing_with(start_client, record, env_file, times)(page)
+    assert seen["env"] == "07_page.md" and "SEGEDU_TEST_PAGE" not in os.environ
+    written = json.loads((record / "07_page.json").read_text(encoding="utf8"))
+    assert written["page"] == "07_page.md" and written["timeout"] == 900
+    assert written["kernel_env"] == str(env_file)
+    assert [cell["index"] for cell in written["cells"]] == [1, 2]
+    for cell in written["cells"]:
+        assert cell["first_line"].startswith("x = ")
+        if cell["cpu_seconds"] is not None:  # a machine with /proc
+            assert 0.25 <= cell["cpu_seconds"] <= cell["wall_seconds"] + 0.05, cell
+    with pytest.raises(SystemExit, match="is not a Python file"):
+        build_parallel.load_kernel_env(record / "07_page.json")
+    bad = tmp_path / "bad.py"
+    bad.write_text("x = 1\n", encoding="utf8")
+    with pytest.raises(SystemExit, match="defines no function kernel_env"):
+        build_parallel.load_kernel_env(bad)
+
+
 # ---------------------------------------------------------------------------------------------
 # (f) the site works offline (jupyter-book-config/_ext/segedu_offline.py)
 
