@@ -242,23 +242,26 @@ def test_chapter_has_a_colab_badge_that_opens_its_notebook(chapter):
 # (b) every chapter executes in fast mode
 
 
-def executed_chapter(book_out: Path, chapter: Path) -> tuple[dict, dict]:
-    """The chapter's notebook as the book's build executed it, and its cell times
-    (jupyter-book-config/build_parallel.py's record)."""
+def executed_chapter(book_out: Path, chapter: Path) -> tuple[dict, dict, set[str]]:
+    """The chapter's notebook as the book's build executed it, its cell times
+    (jupyter-book-config/build_parallel.py's record), and the names that its cells glued
+    (myst-nb moves the glued outputs out of the notebook, into ``<chapter>.glue.json``)."""
     import nbformat
 
-    build = book_out / "_build"
-    notebook_file = build / "jupyter_execute" / f"{chapter.stem}.ipynb"
-    record_file = build / "cell-times" / f"{chapter.stem}.json"
+    executed = book_out / "_build" / "jupyter_execute"
+    notebook_file = executed / f"{chapter.stem}.ipynb"
+    record_file = book_out / "_build" / "cell-times" / f"{chapter.stem}.json"
+    glue_file = executed / f"{chapter.stem}.glue.json"
     assert notebook_file.is_file(), f"the book's build left no executed {notebook_file.name}"
     assert record_file.is_file(), (
         f"the book's build recorded no cell times for {chapter.name} ({record_file}): build it "
         "with `make book` (jupyter-book-config/build_parallel.py --record)")
     record = json.loads(record_file.read_text(encoding="utf8"))
-    return nbformat.read(notebook_file, as_version=4), record
+    glued = set(json.loads(glue_file.read_text(encoding="utf8"))) if glue_file.is_file() else set()
+    return nbformat.read(notebook_file, as_version=4), record, glued
 
 
-def check_executed_chapter(notebook, chapter: Path, record: dict) -> None:
+def check_executed_chapter(notebook, chapter: Path, record: dict, glued: set[str]) -> None:
     """Every executed chapter notebook passes here: what must hold of a chapter executed in fast
     mode on its students' install (the build of tests/conftest.py's ``fast_book_build``)."""
     from segedu.book import pasted_names
@@ -292,10 +295,7 @@ def check_executed_chapter(notebook, chapter: Path, record: dict) -> None:
             f"{chapter.name} draws with matplotlib but produced no figure: start it with "
             "`%matplotlib inline` (MPLBACKEND=Agg, set by the Makefile, hides figures otherwise)"
         )
-    # every number the prose pastes was glued by this run (make book fails on a missing one):
-    # the glued values are the outputs that myst-nb's glue left (metadata "scrapbook")
-    glued = {out["metadata"]["scrapbook"]["name"] for out in outputs
-             if "scrapbook" in out.get("metadata", {})}
+    # every number the prose pastes was glued by this run (make book fails on a missing one)
     missing = sorted(set(pasted_names(chapter.read_text(encoding="utf8"))) - glued)
     assert not missing, f"{chapter.name} pastes {missing}, which no cell glued in this run"
 
@@ -305,8 +305,8 @@ def check_executed_chapter(notebook, chapter: Path, record: dict) -> None:
 def test_chapter_executes_in_fast_mode(chapter, fast_book_build):
     """Each chapter, as the one fast-mode build of the test run executed it (tests/conftest.py;
     tests/test_site.py opens the same build's pages in Chromium)."""
-    notebook, record = executed_chapter(fast_book_build, chapter)
-    check_executed_chapter(notebook, chapter, record)
+    notebook, record, glued = executed_chapter(fast_book_build, chapter)
+    check_executed_chapter(notebook, chapter, record, glued)
 
 
 # ---------------------------------------------------------------------------------------------
