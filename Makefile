@@ -40,9 +40,12 @@ lint: $(STAMP)
 # The solutions run among the tests (tests/test_student_install.py), each in an empty folder on
 # the install of its first cell: any cell that raises (a graded cell whose check fails included)
 # fails the run. --durations lists where the time went.
+# --dist loadgroup: the tests that use the book's one fast-mode build (tests/conftest.py,
+# fast_book_build: the chapters, the site in Chromium) form one group that one worker runs first,
+# building the book (two kernels) while the other worker runs everything else.
 test: $(STAMP) lint
-	SEGEDU_FAST=1 MPLBACKEND=Agg OMP_NUM_THREADS=1 $(PY) -m pytest -n $(PYTEST_WORKERS) --timeout=900 -q \
-		--durations=30
+	SEGEDU_FAST=1 MPLBACKEND=Agg OMP_NUM_THREADS=1 $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup \
+		--timeout=900 -q --durations=30
 
 # The student labs are generated from the solutions, never edited by hand.
 labs: $(STAMP)
@@ -63,14 +66,22 @@ labs: $(STAMP)
 # pages at once (Sphinx's -j, which jupyter-book's command line lacks); BOOK_JOBS=1 is the plain
 # serial build. Each kernel gets BOOK_THREADS BLAS/OpenMP threads: with two kernels on two cores,
 # more threads mostly spin against each other (as the test target's comment says too).
-# benchmarks/book_build.py times the chapters and the whole target.
+# benchmarks/book_build.py times the chapters and the whole target. Each page's cells are timed
+# (wall and CPU seconds) into $(BOOK_OUT)/_build/cell-times/<page>.json, the measurements that the
+# cell timeout of _config.yml is checked against. BOOK_KERNEL_ENV=<file.py> runs each page's
+# kernel in the environment that the file's kernel_env(notebook_path) adds (the tests give
+# tests/student_install.py: each chapter on the install of its first cell).
 SOLUTIONS ?=
 BOOK_JOBS ?= 2
 BOOK_THREADS ?= 1
+BOOK_KERNEL_ENV ?=
 book: $(STAMP)
 	$(PY) jupyter-book-config/prepare_book.py --out $(BOOK_OUT) --solutions '$(SOLUTIONS)'
 	OMP_NUM_THREADS=$(BOOK_THREADS) MKL_NUM_THREADS=$(BOOK_THREADS) \
-	$(PY) jupyter-book-config/build_parallel.py --jobs $(BOOK_JOBS) build course --all -W --keep-going \
+	$(PY) jupyter-book-config/build_parallel.py --jobs $(BOOK_JOBS) \
+		--record $(abspath $(BOOK_OUT))/_build/cell-times \
+		$(if $(BOOK_KERNEL_ENV),--kernel-env $(abspath $(BOOK_KERNEL_ENV))) \
+		build course --all -W --keep-going \
 		--config jupyter-book-config/_config.yml \
 		--toc $(abspath $(BOOK_OUT))/_toc.yml \
 		--path-output $(BOOK_OUT)

@@ -15,7 +15,14 @@ records the wall time of the whole execution (kernel start included) and its slo
 (nbclient's own per-cell timing).
 
 ``make`` times one whole ``make book`` (into a temporary ``BOOK_OUT``; ``--jobs`` sets
-``BOOK_JOBS``): execution plus the Sphinx build, i.e. what a reader waits for.
+``BOOK_JOBS``): execution plus the Sphinx build, i.e. what a reader waits for. It also stores each
+chapter's cell times as the build recorded them (wall and kernel CPU seconds of each cell,
+``$(BOOK_OUT)/_build/cell-times``), which ``tests/test_book.py`` checks the cell timeout of
+``_config.yml`` against. ``--busy 2`` runs two CPU-bound processes beside the build (the busy
+machine that the build must survive)::
+
+    python benchmarks/book_build.py make --label quiet            # on a quiet machine
+    python benchmarks/book_build.py make --label busy --busy 2    # twice the work of two cores
 
 Both record CPU seconds beside the wall time: the machine may be shared, and the wall time of a
 loaded machine says little, while the CPU seconds of the work change much less with the load.
@@ -117,12 +124,40 @@ def time_chapter(name: str, rev: str | None, fast: bool, timeout: int, threads: 
             "slowest_cells": cells[:5]}
 
 
-def time_make_book(fast: bool, jobs: int, keep: Path | None = None
-                   ) -> tuple[float, float, dict[str, float]]:
+def read_cell_times(book_out: Path) -> dict[str, dict]:
+    """Each executed page's cell times as the build recorded them
+    (``<BOOK_OUT>/_build/cell-times/<page>.json``, jupyter-book-config/build_parallel.py): the
+    page's wall and CPU seconds and its five slowest cells by CPU seconds."""
+    pages = {}
+    for path in sorted((book_out / "_build" / "cell-times").glob("*.json")):
+        record = json.loads(path.read_text(encoding="utf8"))
+        cells = record["cells"]
+        cpu = [c["cpu_seconds"] for c in cells if c["cpu_seconds"] is not None]
+        slowest = sorted(cells, key=lambda c: -(c["cpu_seconds"] or c["wall_seconds"]))[:5]
+        pages[record["page"]] = {
+            "wall_seconds": record["wall_seconds"],
+            "cpu_seconds": round(sum(cpu), 1) if cpu else None,
+            "timeout": record["timeout"],
+            "slowest_cells": [{"cell": c["index"], "cpu_seconds": c["cpu_seconds"],
+                               "wall_seconds": c["wall_seconds"], "first_line": c["first_line"]}
+                              for c in slowest],
+        }
+    return pages
+
+
+def busy_processes(count: int) -> list[subprocess.Popen]:
+    """``count`` CPU-bound processes (a Python busy loop each), to build on a busy machine."""
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+
+
+def time_make_book(fast: bool, jobs: int, keep: Path | None = None, busy: int = 0
+                   ) -> tuple[float, float, dict[str, float], dict[str, dict]]:
     """Wall and CPU seconds (every process of the build) of one ``make book BOOK_JOBS=jobs`` into a
     temporary BOOK_OUT (removed afterwards, unless ``keep`` names the BOOK_OUT to build into and
-    keep, e.g. to look at the site), and the wall seconds of each chapter's execution as Jupyter
-    Book reports them ("Executed notebook in ... seconds")."""
+    keep, e.g. to look at the site), the wall seconds of each chapter's execution as Jupyter
+    Book reports them ("Executed notebook in ... seconds"), and each chapter's cell times as the
+    build recorded them (:func:`read_cell_times`). ``busy`` CPU-bound processes run beside the
+    build (their CPU time is not counted) and are stopped when it ends."""
     env = dict(os.environ)
     env.pop("MPLBACKEND", None)
     env.pop("SEGEDU_FAST", None)
@@ -130,21 +165,31 @@ def time_make_book(fast: bool, jobs: int, keep: Path | None = None
     if fast:
         env["SEGEDU_FAST"] = "1"
     out = keep.resolve() if keep else Path(tempfile.mkdtemp(prefix="book_build_"))
+    hogs = busy_processes(busy)
     try:
         start, used = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
-        result = subprocess.run(["make", "book", f"BOOK_OUT={out}", f"BOOK_JOBS={jobs}"], cwd=ROOT,
-                                env=env, capture_output=True, text=True)
+        build = subprocess.Popen(["make", "book", f"BOOK_OUT={out}", f"BOOK_JOBS={jobs}"],
+                                 cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+        stdout, stderr = build.communicate()
         seconds = time.perf_counter() - start
+        # the build's processes only: the busy ones are still running, so not yet counted
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = after.ru_utime + after.ru_stime - used.ru_utime - used.ru_stime
-        if result.returncode != 0:
-            sys.exit(f"make book failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+        if build.returncode != 0:
+            sys.exit(f"make book failed after {seconds:.0f} s:\n{stdout[-4000:]}\n"
+                     f"{stderr[-4000:]}")
+        cells = read_cell_times(out)
     finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
         if not keep:
             shutil.rmtree(out, ignore_errors=True)
+    result = subprocess.CompletedProcess(build.args, build.returncode, stdout, stderr)
     executed = {Path(path).name: float(s) for path, s in re.findall(
         r"(\S+\.md): Executed notebook in ([0-9.]+) seconds", result.stdout + result.stderr)}
-    return round(seconds, 1), round(cpu, 1), executed
+    return round(seconds, 1), round(cpu, 1), executed, cells
 
 
 def _read(path: Path = RESULTS_JSON) -> dict:
@@ -309,6 +354,9 @@ def main() -> None:
     make.add_argument("--label", required=True)
     make.add_argument("--fast", action="store_true", help="SEGEDU_FAST=1")
     make.add_argument("--jobs", type=int, default=2, help="BOOK_JOBS (default 2, as the Makefile)")
+    make.add_argument("--busy", type=int, default=0,
+                      help="CPU-bound processes to run beside the build (default 0); 2 on a "
+                           "2-core machine is the busy machine that the build must survive")
     make.add_argument("--keep", type=Path, default=None,
                       help="build into this BOOK_OUT and keep it (default: a temporary folder)")
     report_parser = sub.add_parser("report",
@@ -346,9 +394,10 @@ def main() -> None:
             _store(args.json, args.label, "chapters", run)
     elif args.command == "make":
         run = _run_info(args)
-        run["seconds"], run["cpu_seconds"], run["executed"] = time_make_book(args.fast, args.jobs,
-                                                                            args.keep)
+        run["seconds"], run["cpu_seconds"], run["executed"], run["cells"] = time_make_book(
+            args.fast, args.jobs, args.keep, args.busy)
         run["jobs"] = args.jobs
+        run["busy_processes"] = args.busy
         run["load_end"] = _load()
         print(f"make book: {run['seconds']:.1f} s", flush=True)
         _store(args.json, args.label, "make", run)

@@ -1,12 +1,20 @@
 """Fixtures shared by the test packages: a machine without a network, the environments in
-which a chapter's or a lab's online cell is run without one, and a training run interrupted."""
+which a chapter's or a lab's online cell is run without one, a training run interrupted, and the
+book built once per test run (:func:`fast_book_build`)."""
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 import socket
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -83,3 +91,79 @@ def interrupt_training(monkeypatch):
             monkeypatch.setattr(self.module, "train_steps", self.real)
 
     return Interruption()
+
+
+# ---------------------------------------------------------------------------------------------
+# the book, executed once per test run
+
+
+BOOK_GROUP = "book"
+# Seconds allowed to the fast-mode build (about 5 min on a quiet 2-core machine, 2026-11).
+BOOK_BUILD_TIMEOUT = 1200
+
+
+def _book_build_folder(tmp_path_factory) -> Path:
+    """A folder shared by every pytest-xdist worker of this run (and by this run only)."""
+    base = tmp_path_factory.getbasetemp()
+    return (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "fast-book"
+
+
+@pytest.fixture(scope="session")
+def fast_book_build(tmp_path_factory) -> Path:
+    """The BOOK_OUT folder of the one fast-mode ``make book`` of this test run: executed chapter
+    notebooks in ``<out>/_build/jupyter_execute/``, the site in ``<out>/_build/html/``, each page's
+    cell times in ``<out>/_build/cell-times/`` (jupyter-book-config/build_parallel.py).
+
+    Each chapter's kernel sees only what its install cell installs (``BOOK_KERNEL_ENV=
+    tests/student_install.py``). Built once per run, also under pytest-xdist: the first worker
+    that asks builds it under a file lock, the others (if any asks) wait and reuse it; a failed
+    build is recorded and fails every test that uses it with the build's log, without building
+    again. The tests that use this fixture are sent to one worker, first (``--dist loadgroup``,
+    :func:`pytest_collection_modifyitems`), so the other worker goes on with the rest meanwhile.
+    ``SEGEDU_SITE_BUILD=<BOOK_OUT folder>`` reuses a finished build instead (made with
+    ``SEGEDU_FAST=1 make book BOOK_OUT=<folder> BOOK_KERNEL_ENV=tests/student_install.py``).
+    """
+    reuse = os.environ.get("SEGEDU_SITE_BUILD")
+    if reuse:
+        return Path(reuse).resolve()
+    from filelock import FileLock
+
+    out = _book_build_folder(tmp_path_factory)
+    outcome = out.parent / "fast-book-outcome.json"
+    with FileLock(str(out.parent / "fast-book.lock")):
+        if not outcome.exists():
+            # MPLBACKEND=Agg, as the Makefile's test target exports it: a kernel started with it
+            # draws nothing on plt.show(), so the chapters select the inline backend themselves
+            # (`%matplotlib inline`), and tests/test_book.py checks that their figures are there.
+            env = dict(os.environ, SEGEDU_FAST="1", MPLBACKEND="Agg")
+            # Build what the configuration says (no SOLUTIONS override from the caller's
+            # environment).
+            env.pop("SOLUTIONS", None)
+            command = [shutil.which("make") or "make", "book", f"BOOK_OUT={out}",
+                       "BOOK_KERNEL_ENV=tests/student_install.py"]
+            try:
+                result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True,
+                                        text=True, timeout=BOOK_BUILD_TIMEOUT)
+                returncode = result.returncode
+                log = result.stdout[-6000:] + "\n" + result.stderr[-6000:]
+            except subprocess.TimeoutExpired as error:
+                returncode = -1
+                log = f"stopped after {BOOK_BUILD_TIMEOUT} s:\n{str(error.stdout)[-6000:]}"
+            outcome.write_text(json.dumps({"returncode": returncode, "log": log}),
+                               encoding="utf8")
+        built = json.loads(outcome.read_text(encoding="utf8"))
+    assert built["returncode"] == 0, f"make book (fast mode) failed:\n{built['log']}"
+    return out
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Every test that uses :func:`fast_book_build` joins the xdist group ``book`` (one worker
+    runs them, so the book is built once), and runs first: the build takes a while, and the other
+    worker takes the other tests meanwhile. (Runs before pytest-xdist's own hook, which reads the
+    groups.)"""
+    uses_book = [item for item in items if "fast_book_build" in getattr(item, "fixturenames", ())]
+    for item in uses_book:
+        item.add_marker(pytest.mark.xdist_group(BOOK_GROUP))
+    others = [item for item in items if "fast_book_build" not in getattr(item, "fixturenames", ())]
+    items[:] = uses_book + others

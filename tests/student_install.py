@@ -13,6 +13,12 @@ library. Every other installed distribution is made unimportable by a ``sys.meta
 that ``sitecustomize`` puts first in the kernel (:data:`SITECUSTOMIZE`): importing one of its
 modules raises ``ModuleNotFoundError`` naming the install cell, ``importlib.util.find_spec``
 returns ``None`` for it and ``importlib.metadata`` does not find it, as on a machine without it.
+
+:func:`kernel_env` gives the same environment to each chapter that the book's build executes
+(``make book BOOK_KERNEL_ENV=tests/student_install.py``, the test build of ``tests/conftest.py``),
+with one exception that the build needs: ``segedu.book.glue`` reaches myst-nb's ``glue`` function,
+so that the page pastes the glued numbers (a student's install keeps them in ``segedu.book.GLUED``
+instead). Nothing else of myst-nb or of what it requires can be imported.
 """
 
 from __future__ import annotations
@@ -47,6 +53,21 @@ import sys
 _MODULES = frozenset(filter(None, os.environ.get("SEGEDU_NOT_INSTALLED_MODULES", "").split(",")))
 _DISTRIBUTIONS = frozenset(filter(None, os.environ.get("SEGEDU_NOT_INSTALLED", "").split(",")))
 _INSTALL = os.environ.get("SEGEDU_INSTALL_CELL", "segedu")
+
+if os.environ.get("SEGEDU_GLUE_FOR_THE_BOOK") == "1":
+    # A chapter executed by the book's build: segedu.book.glue hands its values to myst-nb, which
+    # pastes them into the page. Only myst-nb's glue function is kept (imported now, then every
+    # module of a distribution that the install lacks is forgotten again, so that importing one
+    # still fails); `import myst_nb` finds a module holding nothing but that function.
+    import types
+
+    from myst_nb.ext.glue import glue as _myst_glue
+
+    for _name in [m for m in sys.modules if m.partition(".")[0] in _MODULES]:
+        del sys.modules[_name]
+    _stub = types.ModuleType("myst_nb", "myst-nb's glue only (tests/student_install.py)")
+    _stub.glue = _myst_glue
+    sys.modules["myst_nb"] = _stub
 
 
 class NotInstalled(ModuleNotFoundError):
@@ -177,3 +198,24 @@ def student_env(requirement: str, folder: Path) -> dict[str, str]:
         "SEGEDU_NOT_INSTALLED_MODULES": ",".join(sorted(modules)),
         "SEGEDU_INSTALL_CELL": json.dumps(requirement),
     }
+
+
+def first_code_cell(notebook: Path) -> str:
+    """The source of the first code cell of a MyST Markdown notebook or an ``.ipynb``."""
+    import jupytext
+
+    cells = [c for c in jupytext.read(notebook).cells if c.cell_type == "code"]
+    if not cells:
+        raise ValueError(f"{notebook} has no code cell")
+    return cells[0].source
+
+
+def kernel_env(notebook: Path) -> dict[str, str]:
+    """The environment of the kernel that runs ``notebook`` in the book's test build: what its
+    install cell installs (:func:`student_env`), myst-nb's glue function included.
+    The ``sitecustomize.py`` goes to a folder of its own under the system's temporary folder."""
+    import tempfile
+
+    requirement = install_cell_requirement(first_code_cell(Path(notebook)))
+    folder = Path(tempfile.mkdtemp(prefix="segedu-student-site-"))
+    return {**student_env(requirement, folder), "SEGEDU_GLUE_FOR_THE_BOOK": "1"}

@@ -8,19 +8,21 @@ The book itself is built by `make book` (Jupyter Book 1). These tests check, in 
 - the configuration executes every chapter and makes a failing cell fail the build;
 - each chapter notebook starts with the Colab install cell and a Colab badge that agree with the
   repository address of the configuration;
-- each chapter notebook executes without error, draws its figures and glues every number that its
-  prose pastes (segedu.book.glue, myst-nb's {glue:text} roles).
+- each chapter notebook executes without error on the install of its first cell, in time, draws
+  its figures and glues every number that its prose pastes (segedu.book.glue, myst-nb's
+  {glue:text} roles). The chapters are executed once per test run, by the fast-mode book build
+  that tests/test_site.py opens in Chromium too (``fast_book_build``, tests/conftest.py).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import pytest
 
 from . import book_config
-from .student_install import install_cell_requirement, student_env
 
 yaml = pytest.importorskip("yaml")
 
@@ -30,7 +32,7 @@ CONFIG_DIR = ROOT / "jupyter-book-config"
 CONFIG = CONFIG_DIR / "_config.yml"
 TOC = CONFIG_DIR / "_toc.yml"
 
-# Seconds allowed to one cell, and to a whole chapter, in fast mode.
+# CPU seconds allowed to one cell, and to a whole chapter, in fast mode.
 CELL_TIMEOUT = 120
 CHAPTER_BUDGET = 120
 
@@ -153,6 +155,52 @@ def test_config_executes_every_chapter_and_fails_on_errors():
     assert config["repository"]["path_to_book"] == "course"
 
 
+# The cell timeout of _config.yml over the longest cell of the last recorded full-mode build: a
+# kernel beside the build's other kernel and two CPU-bound processes gets half a core of two (2x),
+# and a load average of 8 on two cores, as seen while building, a quarter (4x).
+TIMEOUT_MARGIN = 4
+
+
+def longest_recorded_cell(results: dict) -> tuple[float, str, str]:
+    """(seconds, page, label): the longest cell of the last full-mode ``make book`` recorded by
+    benchmarks/book_build.py, in CPU seconds where the build recorded its cells, else its
+    chapter's wall time (no cell takes longer than its chapter)."""
+    runs = [(run["date"], label, run) for label, kinds in results.items()
+            for kind, run in kinds.items() if kind == "make" and run.get("mode") == "full"]
+    assert runs, "benchmarks/results/book_build.json holds no full-mode `make book` run"
+    _, label, run = max(runs, key=lambda r: r[0])
+    longest = {page: seconds for page, seconds in run.get("executed", {}).items()}
+    for page, times in run.get("cells", {}).items():
+        cells = [c["cpu_seconds"] for c in times["slowest_cells"] if c["cpu_seconds"] is not None]
+        if cells:
+            longest[page] = max(cells)
+    page = max(longest, key=longest.get)
+    return longest[page], page, label
+
+
+def test_cell_timeout_has_the_margin_that_the_recorded_build_justifies():
+    results = json.loads((ROOT / "benchmarks" / "results" / "book_build.json")
+                         .read_text(encoding="utf8"))
+    seconds, page, label = longest_recorded_cell(results)
+    timeout = _load_yaml(CONFIG)["execute"]["timeout"]
+    assert timeout >= TIMEOUT_MARGIN * seconds, (
+        f"the cell timeout ({timeout} s) is less than {TIMEOUT_MARGIN} x the longest cell of the "
+        f"last full-mode build ({page}: {seconds:.0f} s, run '{label}'): shorten the cell or "
+        "raise the timeout")
+
+
+def test_longest_recorded_cell_prefers_cell_times_to_chapter_times():
+    results = {
+        "old": {"make": {"mode": "full", "date": "2026-01-01 10:00", "executed": {"a.md": 900.0}}},
+        "fast": {"make": {"mode": "fast", "date": "2026-03-01 10:00", "executed": {"a.md": 999.0}}},
+        "new": {"make": {"mode": "full", "date": "2026-02-01 10:00",
+                         "executed": {"a.md": 200.0, "b.md": 150.0},
+                         "cells": {"a.md": {"slowest_cells": [{"cpu_seconds": 90.0},
+                                                              {"cpu_seconds": 10.0}]}}}},
+    }
+    assert longest_recorded_cell(results) == (150.0, "b.md", "new")
+
+
 def test_config_loads_no_extension_that_needs_the_network():
     sphinx = _load_yaml(CONFIG).get("sphinx") or {}
     assert not sphinx.get("extra_extensions"), ("extra Sphinx extensions must be checked for "
@@ -194,41 +242,48 @@ def test_chapter_has_a_colab_badge_that_opens_its_notebook(chapter):
 # (b) every chapter executes in fast mode
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("chapter", _chapters(), ids=lambda p: p.name)
-def test_chapter_executes_in_fast_mode(chapter, monkeypatch, tmp_path):
-    import ast
-    import time
-
-    import jupytext
+def executed_chapter(book_out: Path, chapter: Path) -> tuple[dict, dict, set[str]]:
+    """The chapter's notebook as the book's build executed it, its cell times
+    (jupyter-book-config/build_parallel.py's record), and the names that its cells glued
+    (myst-nb moves the glued outputs out of the notebook, into ``<chapter>.glue.json``)."""
     import nbformat
-    from nbclient import NotebookClient
 
+    executed = book_out / "_build" / "jupyter_execute"
+    notebook_file = executed / f"{chapter.stem}.ipynb"
+    record_file = book_out / "_build" / "cell-times" / f"{chapter.stem}.json"
+    glue_file = executed / f"{chapter.stem}.glue.json"
+    assert notebook_file.is_file(), f"the book's build left no executed {notebook_file.name}"
+    assert record_file.is_file(), (
+        f"the book's build recorded no cell times for {chapter.name} ({record_file}): build it "
+        "with `make book` (jupyter-book-config/build_parallel.py --record)")
+    record = json.loads(record_file.read_text(encoding="utf8"))
+    glued = set(json.loads(glue_file.read_text(encoding="utf8"))) if glue_file.is_file() else set()
+    return nbformat.read(notebook_file, as_version=4), record, glued
+
+
+def check_executed_chapter(notebook, chapter: Path, record: dict, glued: set[str]) -> None:
+    """Every executed chapter notebook passes here: what must hold of a chapter executed in fast
+    mode on its students' install (the build of tests/conftest.py's ``fast_book_build``)."""
     from segedu.book import pasted_names
 
-    monkeypatch.setenv("SEGEDU_FAST", "1")
-    # `make book` and `make test` export MPLBACKEND=Agg. A kernel started with it draws nothing
-    # on plt.show(), so the book would silently lose its figures; chapters select the inline
-    # backend themselves (`%matplotlib inline`), and this test runs them the same way to check it.
-    monkeypatch.setenv("MPLBACKEND", "Agg")
-    notebook = jupytext.read(chapter)
-    # the kernel sees only what the chapter's install cell installs (tests/student_install.py)
-    requirement = install_cell_requirement(_code_cells(chapter)[0])
-    for name, value in student_env(requirement, tmp_path / "student-site").items():
-        monkeypatch.setenv(name, value)
-    # a last cell lists what the chapter's cells glued (segedu.book), with or without myst-nb
-    notebook.cells.append(nbformat.v4.new_code_cell(
-        "import segedu.book\nprint(sorted(segedu.book.GLUED))"))
-    client = NotebookClient(
-        notebook,
-        timeout=CELL_TIMEOUT,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(chapter.parent)}},
-    )
-    start = time.perf_counter()
-    client.execute()  # raises CellExecutionError, with the traceback, when a cell fails
-    elapsed = time.perf_counter() - start
-    assert elapsed < CHAPTER_BUDGET, f"{chapter.name} took {elapsed:.0f} s in fast mode"
+    # executed in fast mode, each kernel seeing only what the chapter's install cell installs
+    # (tests/student_install.py's finder, set by `make book BOOK_KERNEL_ENV=...`)
+    assert record["segedu_fast"] == "1", f"{chapter.name} was not executed in fast mode"
+    assert str(record["kernel_env"]).endswith("tests/student_install.py"), (
+        f"{chapter.name} was not executed on the install of its first cell "
+        "(make book BOOK_KERNEL_ENV=tests/student_install.py)")
+    # The finder lets the build reach myst-nb's glue function only; a chapter must not use it.
+    code = "\n".join(_code_cells(chapter))
+    assert "myst_nb" not in code, f"{chapter.name} imports myst_nb: use segedu.book.glue"
+    # in time: the whole chapter and each cell, in CPU seconds of the kernel (wall time where the
+    # CPU time cannot be read), which a busy machine changes much less than wall time
+    seconds = [cell["cpu_seconds"] if cell["cpu_seconds"] is not None else cell["wall_seconds"]
+               for cell in record["cells"]]
+    assert sum(seconds) < CHAPTER_BUDGET, f"{chapter.name} took {sum(seconds):.0f} s in fast mode"
+    slow = [(cell["index"], cell["first_line"], s) for cell, s in zip(record["cells"], seconds,
+                                                                      strict=True)
+            if s >= CELL_TIMEOUT]
+    assert not slow, f"cells of {chapter.name} that took {CELL_TIMEOUT} s or more: {slow}"
 
     outputs = [out for cell in notebook.cells if cell.cell_type == "code"
                for out in cell.get("outputs", [])]
@@ -241,9 +296,17 @@ def test_chapter_executes_in_fast_mode(chapter, monkeypatch, tmp_path):
             "`%matplotlib inline` (MPLBACKEND=Agg, set by the Makefile, hides figures otherwise)"
         )
     # every number the prose pastes was glued by this run (make book fails on a missing one)
-    glued = set(ast.literal_eval(notebook.cells[-1].outputs[0]["text"]))
     missing = sorted(set(pasted_names(chapter.read_text(encoding="utf8"))) - glued)
     assert not missing, f"{chapter.name} pastes {missing}, which no cell glued in this run"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("chapter", _chapters(), ids=lambda p: p.name)
+def test_chapter_executes_in_fast_mode(chapter, fast_book_build):
+    """Each chapter, as the one fast-mode build of the test run executed it (tests/conftest.py;
+    tests/test_site.py opens the same build's pages in Chromium)."""
+    notebook, record, glued = executed_chapter(fast_book_build, chapter)
+    check_executed_chapter(notebook, chapter, record, glued)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -294,6 +357,60 @@ def test_parallel_build_prints_the_traceback_of_a_failing_page(capfd):
         tasks.join()
     err = capfd.readouterr().err
     assert "Traceback" in err and "boom in cell 7 of a chapter" in err and "_fail_in_a_cell" in err
+
+
+def test_parallel_build_records_cell_times_and_gives_each_page_its_kernel_env(tmp_path):
+    """build_parallel.py's --record and --kernel-env, around a stand-in for myst-nb's client: the
+    page's environment is set while it executes and restored after, and each code cell's wall
+    and CPU seconds land in <record>/<page>.json (the CPU seconds of a busy cell, read from
+    /proc, at least most of its wall time)."""
+    import asyncio
+    import os
+    import time
+    import types
+
+    build_parallel = _build_parallel()
+    env_file = tmp_path / "env.py"
+    env_file.write_text("def kernel_env(path):\n    return {'SEGEDU_TEST_PAGE': path.name}\n",
+                        encoding="utf8")
+    times = build_parallel.CellTimes()
+
+    async def execute_cell(client, cell, index):
+        if cell["cell_type"] == "code":
+            end = time.process_time() + 0.3
+            while time.process_time() < end:  # CPU-bound, in this process (the "kernel")
+                pass
+        return cell
+
+    timed = times.timing(execute_cell)
+    client = types.SimpleNamespace(km=types.SimpleNamespace(provisioner=types.SimpleNamespace(
+        process=types.SimpleNamespace(pid=os.getpid()))))
+    seen = {}
+
+    def start_client(self):
+        seen["env"] = os.environ.get("SEGEDU_TEST_PAGE")
+        for index, kind in enumerate(["markdown", "code", "code"]):
+            asyncio.run(timed(client, {"cell_type": kind, "source": f"x = {index}"}, index))
+
+    page = types.SimpleNamespace(path=tmp_path / "07_page.md",
+                                 nb_config=types.SimpleNamespace(execution_timeout=900))
+    record = tmp_path / "cell-times"
+    build_parallel.executing_with(start_client, record, env_file, times)(page)
+    assert seen["env"] == "07_page.md" and "SEGEDU_TEST_PAGE" not in os.environ
+    written = json.loads((record / "07_page.json").read_text(encoding="utf8"))
+    assert written["page"] == "07_page.md" and written["timeout"] == 900
+    assert written["kernel_env"] == str(env_file)
+    assert [cell["index"] for cell in written["cells"]] == [1, 2]
+    for cell in written["cells"]:
+        assert cell["first_line"].startswith("x = ")
+        if cell["cpu_seconds"] is not None:  # a machine with /proc
+            assert 0.25 <= cell["cpu_seconds"] <= cell["wall_seconds"] + 0.05, cell
+    with pytest.raises(SystemExit, match="is not a Python file"):
+        build_parallel.load_kernel_env(record / "07_page.json")
+    bad = tmp_path / "bad.py"
+    bad.write_text("x = 1\n", encoding="utf8")
+    with pytest.raises(SystemExit, match="defines no function kernel_env"):
+        build_parallel.load_kernel_env(bad)
 
 
 # ---------------------------------------------------------------------------------------------

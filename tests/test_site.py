@@ -1,8 +1,10 @@
 r"""The built book, opened in a real browser (headless Chromium through Playwright).
 
-`make book` builds the site; this test builds it in fast mode (SEGEDU_FAST=1) into a temporary
-folder, serves it on a free localhost port, and opens the home page and every page of the table of
-contents (chapters and labs) in headless Chromium. A page fails the test when
+`make book` builds the site; this test takes the fast-mode (SEGEDU_FAST=1) build that the whole
+test run shares (the fixture ``fast_book_build`` of tests/conftest.py, whose executed chapters
+tests/test_book.py checks too), serves it on a free localhost port, and opens the home page and
+every page of the table of contents (chapters and labs) in headless Chromium.
+A page fails the test when
 
 - it is missing (HTTP status other than 200),
 - one of its internal links (`<a href>` to the same site) is broken, or names a `#fragment` that
@@ -24,7 +26,7 @@ Needs Debian's Chromium (/usr/bin/chromium; `apt-get install chromium`) and the 
 another Chromium binary). Without them the tests are skipped, unless SEGEDU_REQUIRE_BROWSER=1 (set
 by .ci/run), which makes them fail instead.
 SEGEDU_SITE_BUILD=<BOOK_OUT folder> reuses a finished `make book BOOK_OUT=...` (default
-configuration, i.e. without SOLUTIONS=1) instead of building.
+configuration, i.e. without SOLUTIONS=1) instead of building (see ``fast_book_build``).
 """
 
 from __future__ import annotations
@@ -35,8 +37,6 @@ import http.server
 import importlib.util
 import os
 import re
-import shutil
-import subprocess
 import threading
 import urllib.error
 import urllib.request
@@ -402,30 +402,9 @@ def _toc_files(node) -> list[str]:
     return _prepare_book_module().toc_files(node)
 
 
-@pytest.fixture(scope="module")
-def built_book(tmp_path_factory) -> Path:
-    """The BOOK_OUT folder of a fast-mode `make book` (or the one named by SEGEDU_SITE_BUILD)."""
-    _require_browser()  # do not spend a build on a test that cannot run
-    reuse = os.environ.get("SEGEDU_SITE_BUILD")
-    if reuse:
-        return Path(reuse).resolve()
-    out = tmp_path_factory.mktemp("book")
-    env = dict(os.environ, SEGEDU_FAST="1")
-    # The Makefile's test target exports MPLBACKEND=Agg; kernels started with it show no figures.
-    env.pop("MPLBACKEND", None)
-    # Build what the configuration says (no SOLUTIONS override from the caller's environment).
-    env.pop("SOLUTIONS", None)
-    result = subprocess.run(
-        [shutil.which("make") or "make", "book", f"BOOK_OUT={out}"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200,
-    )
-    assert result.returncode == 0, ("make book "
-                                    f"failed:\n{result.stdout[-6000:]}\n{result.stderr[-6000:]}")
-    return out
-
-
 @pytest.mark.slow
-def test_every_page_of_the_book_loads_cleanly_in_chromium(browser, built_book):
+def test_every_page_of_the_book_loads_cleanly_in_chromium(browser, fast_book_build):
+    built_book = fast_book_build  # tests/conftest.py: the one fast-mode `make book` of the run
     html = built_book / "_build" / "html"
     toc = yaml.safe_load((built_book / "_toc.yml").read_text(encoding="utf8"))
     pages = ["index.html"] + [f"{entry}.html" for entry in _toc_files(toc)]

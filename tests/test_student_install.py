@@ -26,7 +26,7 @@ from nbclient.exceptions import CellExecutionError
 
 from segedu.grading.notebook import read_notebook
 
-from .student_install import install_cell_requirement, not_installed, student_env
+from .student_install import install_cell_requirement, kernel_env, not_installed, student_env
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = sorted((ROOT / "solutions").glob("*.ipynb"))
@@ -125,3 +125,40 @@ def test_a_notebook_that_needs_a_dev_package_fails_here(tmp_path, monkeypatch):
 def _base_env() -> dict[str, str]:
     """This process's environment without a finder's variables left from another test."""
     return {k: v for k, v in os.environ.items() if not k.startswith("SEGEDU_NOT_INSTALLED")}
+
+
+def test_the_book_builds_kernel_reaches_myst_nbs_glue_and_nothing_else_of_it(tmp_path):
+    """kernel_env, the environment of each chapter's kernel in the book's test build: the chapter's
+    install (segedu; timm, nbformat, docutils, sphinx and myst-nb's other modules stay
+    unimportable), except that segedu.book.glue hands its value to myst-nb's glue, which displays
+    the record that the page pastes."""
+    chapter = tmp_path / "99_chapter.md"
+    chapter.write_text(
+        "---\njupytext:\n  text_representation:\n    extension: .md\n    format_name: myst\n"
+        "kernelspec:\n  display_name: Python 3\n  language: python\n  name: python3\n---\n\n"
+        "```{code-cell} ipython3\nif False:\n"
+        "    install('segedu @ git+https://github.com/segedu/segedu')\n```\n", encoding="utf8")
+    code = (
+        "import importlib.util\n"
+        "import myst_nb\n"
+        "shown = []\n"
+        "myst_nb.glue.__globals__['ipy_display'] = lambda *a, **k: shown.append((a, k))\n"
+        "from segedu.book import glue\n"
+        "glue('answer', 42)\n"
+        "(bundle,), kwargs = shown[0]\n"
+        "assert kwargs['metadata']['scrapbook']['name'] == 'answer', kwargs\n"
+        "assert bundle == {'application/papermill.record/text/plain': '42'}, bundle\n"
+        "for name in ('nbformat', 'docutils', 'sphinx', 'myst_nb.parsers', 'timm'):\n"
+        "    assert '.' in name or importlib.util.find_spec(name) is None, name\n"
+        "    try:\n"
+        "        __import__(name)\n"
+        "        raise SystemExit(name + ' was imported')\n"
+        "    except ModuleNotFoundError:\n"
+        "        pass\n"
+        "print('ok')\n"
+    )
+    env = kernel_env(chapter)
+    done = subprocess.run([sys.executable, "-c", code], env={**_base_env(), **env},
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.strip() == "ok"
