@@ -15,7 +15,9 @@ anyone at a prompt can call them:
 - **An executed chapter** (an nbformat notebook after nbclient ran it): :func:`problems` lists
   each figure without a caption (myst-nb's ``mystnb: figure: caption:`` cell metadata), each visible
   cell that only checks (asserts and glue calls), each bare value a cell displays (a lone number,
-  the return value of a glue call) and each sentence repeated between two diagram captions.
+  the return value of a glue call), each caption that myst-nb would repeat (it wraps every
+  displayed output of a cell in the figure: one figure per captioned cell) and each sentence
+  repeated between two diagram captions.
 """
 
 from __future__ import annotations
@@ -331,6 +333,12 @@ def problems(notebook, chapter_path: Path | str) -> list[str]:
                                                  for out in outputs):
             found.append(f"{where}: a figure without a caption (add mystnb: figure: caption: "
                          "saying what to see)")
+        displays = [out for out in outputs
+                    if out.get("output_type") in ("display_data", "execute_result")]
+        if outputs_shown and caption and len(displays) > 1:
+            # myst-nb wraps every displayed output of a cell in its figure, caption included
+            found.append(f"{where}: {len(displays)} displayed outputs share one caption, which "
+                         "the page repeats under each: split the cell (one figure per cell)")
         if not removed and "remove-input" not in tags and only_checks(cell.source):
             found.append(f"{where}: a visible cell that only checks (asserts / glue): tag it "
                          "remove-cell")

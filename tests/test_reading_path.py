@@ -181,18 +181,20 @@ def test_problems_finds_each_broken_rule():
         _cell("assert miou > 0.5  # the text below says so\nfor k in d:\n    glue(k, d[k])"),  # 2
         _cell("x = 3\nglue('x', x)", [_result("3")]),  # 3: a bare value
         _cell("miou", [_result("0.807 ± 0.002")]),  # 4: a bare value
+        _cell("plt.plot(a)\nplt.show()\nplt.plot(b)", [PNG, PNG], caption="Two curves."),  # 5
         _cell("draw_architecture(unet)", [PNG],
               caption="Drawn by segedu.viz.draw_architecture from the module. Skips."),
         _cell("draw_architecture(fcn)", [PNG],
-              caption="Drawn by segedu.viz.draw_architecture from the module. No skip."),  # 5
+              caption="Drawn by segedu.viz.draw_architecture from the module. No skip."),  # 6
     )
     found = rules.problems(notebook, "toy.md")
-    assert len(found) == 5, found
+    assert len(found) == 6, found
     assert "code cell 1" in found[0] and "without a caption" in found[0]
     assert "code cell 2" in found[1] and "only checks" in found[1]
     assert "code cell 3" in found[2] and "'3'" in found[2]
     assert "code cell 4" in found[3] and "0.807 ± 0.002" in found[3]
-    assert "[5, 6]" in found[4] and "Drawn by segedu.viz.draw_architecture" in found[4]
+    assert "code cell 5" in found[4] and "2 displayed outputs share one caption" in found[4]
+    assert "[6, 7]" in found[5] and "Drawn by segedu.viz.draw_architecture" in found[5]
 
 
 def test_only_checks_reads_the_code():
