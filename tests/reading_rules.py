@@ -333,8 +333,10 @@ def problems(notebook, chapter_path: Path | str) -> list[str]:
                                                  for out in outputs):
             found.append(f"{where}: a figure without a caption (add mystnb: figure: caption: "
                          "saying what to see)")
+        # (myst-nb removes the outputs of glue(..., display=False) before rendering the page)
         displays = [out for out in outputs
-                    if out.get("output_type") in ("display_data", "execute_result")]
+                    if out.get("output_type") in ("display_data", "execute_result")
+                    and not (out.get("metadata", {}).get("scrapbook") or {}).get("mime_prefix")]
         if outputs_shown and caption and len(displays) > 1:
             # myst-nb wraps every displayed output of a cell in its figure, caption included
             found.append(f"{where}: {len(displays)} displayed outputs share one caption, which "

@@ -150,6 +150,11 @@ PNG = {"output_type": "display_data", "metadata": {},
        "data": {"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"}}
 
 
+GLUED = {"output_type": "display_data", "data": {"application/papermill.record/text/plain": "0.5"},
+         "metadata": {"scrapbook": {"name": "share",
+                                    "mime_prefix": "application/papermill.record/"}}}
+
+
 def _result(text):
     return {"output_type": "execute_result", "execution_count": 1, "metadata": {},
             "data": {"text/plain": text}}
@@ -171,6 +176,8 @@ def test_a_compliant_notebook_has_no_problems():
         _cell("draw_architecture(unet)", [PNG], caption="The skips carry the fine detail."),
         _cell("draw_architecture(fcn)", [PNG], caption="One up-sampling, no skip at stride 8."),
         _cell("plt.plot(x)", [PNG], tags=["remove-output"]),
+        # a figure and a glued value: myst-nb removes the glue output from the page
+        _cell("plt.imshow(m)\nglue('share', 0.5)", [PNG, GLUED], caption="One figure."),
     )
     assert rules.problems(notebook, "toy.md") == []
 
