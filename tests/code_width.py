@@ -5,15 +5,14 @@ book's style sheet (jupyter-book-config/_static/segedu.css) makes code cells and
 blocks wrap. :func:`code_overflows` measures it in the browser, on a Playwright page:
 a code block overflows when its ``scrollWidth`` exceeds its ``clientWidth``. Collapsed blocks
 (``hide-input`` cells, dropdowns) are opened for the measurement and closed again. A cell's
-output is not measured (a printed table keeps its layout and may scroll).
+printed output is measured too: a line cut off at the page's edge hides what it says.
 tests/test_site.py calls it on every page of the book; tests/test_code_width.py proves it fails.
 """
 
 from __future__ import annotations
 
-# The code blocks a reader reads as code: the input of a code cell, a Markdown code block.
-CODE_BLOCKS = ('.cell_input div.highlight pre, '
-               'div[class*="highlight-"]:not(.output) > div.highlight pre')
+# Every code block: the input of a code cell, its printed output, a Markdown code block.
+CODE_BLOCKS = "div.highlight pre"
 
 _OVERFLOW_JS = """
 (selector) => {

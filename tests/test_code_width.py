@@ -50,13 +50,11 @@ def test_code_overflows_without_the_style_sheet_and_fits_with_it():
             for hidden in (False, True):
                 page.set_content(_page("", hidden))
                 wide = code_overflows(page)
-                assert len(wide) == 2 and all("a long comment" in w for w in wide), wide
+                assert len(wide) == 3, wide  # the cell's input, its output, the code block
+                assert sum("a long comment" in w for w in wide) == 2, wide
                 # the check leaves a collapsed cell collapsed
                 assert page.evaluate("document.querySelectorAll('details[open]').length") == 0
                 page.set_content(_page(CSS.read_text(encoding="utf8"), hidden))
                 assert code_overflows(page) == []
-                # the output keeps its layout: it still scrolls, and is not measured
-                assert page.evaluate("[...document.querySelectorAll('.output pre')]"
-                                     ".every(p => p.scrollWidth > p.clientWidth)")
         finally:
             browser.close()
