@@ -51,6 +51,13 @@ kernelspec:
 The loss falls. It was trained with three seeds.
 
 ```{code-cell} ipython3
+---
+tags: [hide-input]
+mystnb:
+  figure:
+    caption: |
+      The mask is red. It trained with two seeds.
+---
 # five seeds, 400 steps, 17 CPU minutes: code is not prose
 x = 1
 ```
@@ -86,12 +93,17 @@ $$\\theta_t = \\alpha\\, \\theta_{t-1}, \\qquad
 """
 
 
-def test_visible_sentences_leave_out_code_collapsed_blocks_math_and_comments():
+def test_visible_text_leaves_out_code_collapsed_blocks_math_and_comments():
     sentences = rules.visible_sentences(PAGE)
     assert sentences == ["A chapter", "The loss falls.", "It was trained with three seeds.",
                          "Its mask is drawn in red, e.g. on the left.",
                          "A list item on the IoU, 0 here."]
     assert rules.words(" ".join(rules.visible_paragraphs(PAGE))) == 2 + 9 + 10 + 8
+    # the figure caption of a code cell is read too
+    assert rules.figure_captions(PAGE) == ["The mask is red. It trained with two seeds."]
+    figures = rules.figures_of("page", PAGE)
+    assert figures.words == 2 + 9 + 10 + 8 + 9 and figures.sentences == 5 + 2
+    assert figures.bookkeeping == ("It was trained with three seeds.", "It trained with two seeds.")
 
 
 def test_bookkeeping_sentences_are_caught_and_lessons_are_not():
