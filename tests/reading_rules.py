@@ -323,6 +323,9 @@ def _bare_value(output) -> str | None:
     return text if _BARE.match(text) else None
 
 
+# what a figure is on the page: a matplotlib PNG, an SVG (segedu.viz.svg_figure: the diagrams)
+FIGURE_TYPES = {"image/png", "image/svg+xml", "image/jpeg"}
+
 _DIAGRAM = re.compile(r"\bdraw_architecture\b|\bdiagram\(")
 
 
@@ -347,7 +350,7 @@ def problems(notebook, chapter_path: Path | str) -> list[str]:
         outputs_shown = not removed and "remove-output" not in tags
         outputs = cell.get("outputs", [])
         caption = caption_of(cell)
-        if outputs_shown and not caption and any("image/png" in out.get("data", {})
+        if outputs_shown and not caption and any(set(out.get("data", {})) & FIGURE_TYPES
                                                  for out in outputs):
             found.append(f"{where}: a figure without a caption (add mystnb: figure: caption: "
                          "saying what to see)")

@@ -160,6 +160,8 @@ def _cell(source, outputs=(), tags=(), caption=None):
 
 PNG = {"output_type": "display_data", "metadata": {},
        "data": {"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"}}
+SVG = {"output_type": "display_data", "metadata": {},
+       "data": {"image/svg+xml": "<svg></svg>", "text/plain": "<IPython.core.display.SVG>"}}
 
 
 GLUED = {"output_type": "display_data", "data": {"application/papermill.record/text/plain": "0.5"},
@@ -197,6 +199,7 @@ def test_a_compliant_notebook_has_no_problems():
 def test_problems_finds_each_broken_rule():
     notebook = _notebook(
         _cell("plt.imshow(mask)", [PNG], tags=["hide-input"]),  # 1: no caption
+        _cell("display(svg_figure(draw_architecture(net, x)))", [SVG]),  # 2: a diagram, no caption
         _cell("assert miou > 0.5  # the text below says so\nfor k in d:\n    glue(k, d[k])"),  # 2
         _cell("x = 3\nglue('x', x)", [_result("3")]),  # 3: a bare value
         _cell("miou", [_result("0.807 ± 0.002")]),  # 4: a bare value
@@ -207,13 +210,14 @@ def test_problems_finds_each_broken_rule():
               caption="Drawn by segedu.viz.draw_architecture from the module. No skip."),  # 6
     )
     found = rules.problems(notebook, "toy.md")
-    assert len(found) == 6, found
+    assert len(found) == 7, found
     assert "code cell 1" in found[0] and "without a caption" in found[0]
-    assert "code cell 2" in found[1] and "only checks" in found[1]
-    assert "code cell 3" in found[2] and "'3'" in found[2]
-    assert "code cell 4" in found[3] and "0.807 ± 0.002" in found[3]
-    assert "code cell 5" in found[4] and "2 displayed outputs share one caption" in found[4]
-    assert "[6, 7]" in found[5] and "Drawn by segedu.viz.draw_architecture" in found[5]
+    assert "code cell 2" in found[1] and "without a caption" in found[1]
+    assert "code cell 3" in found[2] and "only checks" in found[2]
+    assert "code cell 4" in found[3] and "'3'" in found[3]
+    assert "code cell 5" in found[4] and "0.807 ± 0.002" in found[4]
+    assert "code cell 6" in found[5] and "2 displayed outputs share one caption" in found[5]
+    assert "[7, 8]" in found[6] and "Drawn by segedu.viz.draw_architecture" in found[6]
 
 
 def test_only_checks_reads_the_code():
