@@ -154,7 +154,8 @@ def _clean(text: str) -> str:
     text = re.sub(r"!\[[^\]]*\]\([^)]*\)", "", text)  # images (the Colab badge)
     text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", text)  # links
     text = re.sub(r"\$([^$]+)\$", r"\1", text)  # inline math read as its symbols
-    return re.sub(r"[*_`#>|]", " ", text)
+    text = re.sub(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])", " ", text)  # _emphasis_, not names
+    return re.sub(r"[*`#>|]", " ", text)
 
 
 def visible_paragraphs(markdown: str) -> list[str]:

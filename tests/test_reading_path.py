@@ -8,6 +8,8 @@ visible sentences that are bookkeeping, by the word list ``reading_rules.BOOKKEE
 
 from __future__ import annotations
 
+import re
+
 import nbformat
 import pytest
 
@@ -120,6 +122,7 @@ def test_bookkeeping_sentences_are_caught_and_lessons_are_not():
         "The zoo's Mask2Former was retrained twice.",
         "No installed library ships a COCO image, so none is downloaded.",
         "In fast mode the page skips it.",
+        "With SEGEDU_FAST=1 the cell runs 60 steps.",
     ]
     for sentence in caught:
         assert rules.bookkeeping_reasons(sentence), sentence
@@ -226,3 +229,50 @@ def test_only_checks_reads_the_code():
     assert not rules.only_checks("y = f(x)\nassert y > 0")
     assert not rules.only_checks("# just a comment")
     assert not rules.only_checks("%matplotlib inline")
+
+
+# ------------------------------------------------------------------------------------------------
+# the diagrams across the book (BOOK_CONVENTIONS 7)
+
+
+def _diagram_captions(markdown: str) -> list[str]:
+    """The captions of the code cells that draw an architecture diagram."""
+    cells = re.findall(r"^```\{code-cell\}[^\n]*\n(.*?)^```$", markdown, re.S | re.M)
+    return [caption for cell in cells if "draw_architecture" in cell
+            for caption in rules.figure_captions(f"```{{code-cell}} ipython3\n{cell}```")]
+
+
+def repeated_diagram_sentences(pages: dict[str, str]) -> dict[str, list[str]]:
+    """Each sentence (over 20 characters) that two or more diagram captions share, with the pages
+    that hold them."""
+    seen: dict[str, list[str]] = {}
+    for name, markdown in pages.items():
+        for caption in _diagram_captions(markdown):
+            for sentence in re.split(r"(?<=[.!?])\s+(?=[A-Z])", caption):
+                if len(sentence) > 20:
+                    seen.setdefault(sentence, []).append(name)
+    return {s: names for s, names in seen.items() if len(names) > 1}
+
+
+def test_no_two_diagram_captions_share_a_sentence():
+    pages = {p.stem: p.read_text(encoding="utf8") for p in CHAPTERS}
+    repeated = repeated_diagram_sentences(pages)
+    assert not repeated, ("diagram captions repeat a sentence (say what to notice about each "
+                          f"network): {repeated}")
+
+
+def test_how_diagrams_are_drawn_is_said_once_in_chapter_07():
+    said = [p.stem for p in CHAPTERS
+            if re.search(r"drawn by segedu\.viz\.draw.architecture",
+                         " ".join(rules.visible_paragraphs(p.read_text(encoding="utf8"))))]
+    assert set(said) <= {"07_fcn"}, f"how a diagram is drawn is said again in {said}"
+
+
+def test_repeated_diagram_captions_are_found():
+    cell = ("```{{code-cell}} ipython3\n---\nmystnb:\n  figure:\n    caption: |\n      {}\n---\n"
+            "display(svg_figure(draw_architecture(net, x)))\n```\n")
+    same = "Drawn by segedu.viz.draw_architecture from the module's hooks."
+    pages = {"a": cell.format(same + " Skips at every level."),
+             "b": cell.format(same + " One up-sampling only."),
+             "c": cell.format("The decoder mirrors the encoder, level by level.")}
+    assert repeated_diagram_sentences(pages) == {same: ["a", "b"]}
