@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from . import book_config
+from . import book_config, reading_rules
 
 yaml = pytest.importorskip("yaml")
 
@@ -298,6 +298,8 @@ def check_executed_chapter(notebook, chapter: Path, record: dict, glued: set[str
     # every number the prose pastes was glued by this run (make book fails on a missing one)
     missing = sorted(set(pasted_names(chapter.read_text(encoding="utf8"))) - glued)
     assert not missing, f"{chapter.name} pastes {missing}, which no cell glued in this run"
+    # the reading path (issue 51): captions, no visible check-only cell, no stray value
+    assert not (found := reading_rules.problems(notebook, chapter)), "\n".join(found)
 
 
 @pytest.mark.slow
