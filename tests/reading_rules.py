@@ -9,7 +9,8 @@ anyone at a prompt can call them:
   with ``:class: dropdown``) and outside the front matter and HTML comments. A visible sentence is
   *bookkeeping* when it matches one pattern of :data:`BOOKKEEPING` (seeds, "± sd", budgets, step
   counts, cards, CPU minutes, learning-rate provenance, RoI sampling, retraining history,
-  cache and download explanations, fast/full mode). :func:`chapter_figures` gives, per chapter, the
+  cache and download explanations, fast/full mode). Figure captions (in the code cells' options)
+  are visible too and count. :func:`chapter_figures` gives, per chapter, the
   visible words, the reading time at :data:`WORDS_PER_MINUTE` and that share; the rule is a share
   of at most :data:`MAX_BOOKKEEPING_SHARE`. ``python tests/reading_rules.py`` prints the table.
 - **An executed chapter** (an nbformat notebook after nbclient ran it): :func:`problems` lists
@@ -153,7 +154,8 @@ def _clean(text: str) -> str:
     text = re.sub(r"!\[[^\]]*\]\([^)]*\)", "", text)  # images (the Colab badge)
     text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", text)  # links
     text = re.sub(r"\$([^$]+)\$", r"\1", text)  # inline math read as its symbols
-    return re.sub(r"[*_`#>|]", " ", text)
+    text = re.sub(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])", " ", text)  # _emphasis_, not names
+    return re.sub(r"[*`#>|]", " ", text)
 
 
 def visible_paragraphs(markdown: str) -> list[str]:
@@ -218,9 +220,26 @@ class ChapterFigures:
         return len(self.bookkeeping) / max(self.sentences, 1)
 
 
+def figure_captions(markdown: str) -> list[str]:
+    """The figure captions of the code cells (myst-nb's ``mystnb: figure: caption:`` in a cell's
+    YAML options): visible under each figure, so part of the reading."""
+    import yaml
+
+    found = []
+    for block in re.findall(r"^```\{code-cell\}[^\n]*\n---\n(.*?)\n---\n", markdown, re.S | re.M):
+        options = yaml.safe_load(block) or {}
+        caption = ((options.get("mystnb") or {}).get("figure") or {}).get("caption")
+        if caption:
+            found.append(" ".join(_clean(str(caption)).split()))
+    return found
+
+
 def figures_of(name: str, markdown: str) -> ChapterFigures:
-    sentences = visible_sentences(markdown)
-    text = " ".join(visible_paragraphs(markdown))
+    captions = figure_captions(markdown)
+    sentences = visible_sentences(markdown) + [
+        s for c in captions for s in re.split(r"(?<=[.!?])\s+(?=[A-Z0-9])", c)
+        if re.search(r"\w", s)]
+    text = " ".join(visible_paragraphs(markdown) + captions)
     return ChapterFigures(name, words(text), len(sentences),
                           tuple(s for s in sentences if bookkeeping_reasons(s)))
 
@@ -305,6 +324,9 @@ def _bare_value(output) -> str | None:
     return text if _BARE.match(text) else None
 
 
+# what a figure is on the page: a matplotlib PNG, an SVG (segedu.viz.svg_figure: the diagrams)
+FIGURE_TYPES = {"image/png", "image/svg+xml", "image/jpeg"}
+
 _DIAGRAM = re.compile(r"\bdraw_architecture\b|\bdiagram\(")
 
 
@@ -329,7 +351,7 @@ def problems(notebook, chapter_path: Path | str) -> list[str]:
         outputs_shown = not removed and "remove-output" not in tags
         outputs = cell.get("outputs", [])
         caption = caption_of(cell)
-        if outputs_shown and not caption and any("image/png" in out.get("data", {})
+        if outputs_shown and not caption and any(set(out.get("data", {})) & FIGURE_TYPES
                                                  for out in outputs):
             found.append(f"{where}: a figure without a caption (add mystnb: figure: caption: "
                          "saying what to see)")

@@ -8,6 +8,8 @@ visible sentences that are bookkeeping, by the word list ``reading_rules.BOOKKEE
 
 from __future__ import annotations
 
+import re
+
 import nbformat
 import pytest
 
@@ -51,6 +53,13 @@ kernelspec:
 The loss falls. It was trained with three seeds.
 
 ```{code-cell} ipython3
+---
+tags: [hide-input]
+mystnb:
+  figure:
+    caption: |
+      The mask is red. It trained with two seeds.
+---
 # five seeds, 400 steps, 17 CPU minutes: code is not prose
 x = 1
 ```
@@ -86,12 +95,17 @@ $$\\theta_t = \\alpha\\, \\theta_{t-1}, \\qquad
 """
 
 
-def test_visible_sentences_leave_out_code_collapsed_blocks_math_and_comments():
+def test_visible_text_leaves_out_code_collapsed_blocks_math_and_comments():
     sentences = rules.visible_sentences(PAGE)
     assert sentences == ["A chapter", "The loss falls.", "It was trained with three seeds.",
                          "Its mask is drawn in red, e.g. on the left.",
                          "A list item on the IoU, 0 here."]
     assert rules.words(" ".join(rules.visible_paragraphs(PAGE))) == 2 + 9 + 10 + 8
+    # the figure caption of a code cell is read too
+    assert rules.figure_captions(PAGE) == ["The mask is red. It trained with two seeds."]
+    figures = rules.figures_of("page", PAGE)
+    assert figures.words == 2 + 9 + 10 + 8 + 9 and figures.sentences == 5 + 2
+    assert figures.bookkeeping == ("It was trained with three seeds.", "It trained with two seeds.")
 
 
 def test_bookkeeping_sentences_are_caught_and_lessons_are_not():
@@ -108,6 +122,7 @@ def test_bookkeeping_sentences_are_caught_and_lessons_are_not():
         "The zoo's Mask2Former was retrained twice.",
         "No installed library ships a COCO image, so none is downloaded.",
         "In fast mode the page skips it.",
+        "With SEGEDU_FAST=1 the cell runs 60 steps.",
     ]
     for sentence in caught:
         assert rules.bookkeeping_reasons(sentence), sentence
@@ -148,6 +163,8 @@ def _cell(source, outputs=(), tags=(), caption=None):
 
 PNG = {"output_type": "display_data", "metadata": {},
        "data": {"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"}}
+SVG = {"output_type": "display_data", "metadata": {},
+       "data": {"image/svg+xml": "<svg></svg>", "text/plain": "<IPython.core.display.SVG>"}}
 
 
 GLUED = {"output_type": "display_data", "data": {"application/papermill.record/text/plain": "0.5"},
@@ -185,6 +202,7 @@ def test_a_compliant_notebook_has_no_problems():
 def test_problems_finds_each_broken_rule():
     notebook = _notebook(
         _cell("plt.imshow(mask)", [PNG], tags=["hide-input"]),  # 1: no caption
+        _cell("display(svg_figure(draw_architecture(net, x)))", [SVG]),  # 2: a diagram, no caption
         _cell("assert miou > 0.5  # the text below says so\nfor k in d:\n    glue(k, d[k])"),  # 2
         _cell("x = 3\nglue('x', x)", [_result("3")]),  # 3: a bare value
         _cell("miou", [_result("0.807 ± 0.002")]),  # 4: a bare value
@@ -195,13 +213,14 @@ def test_problems_finds_each_broken_rule():
               caption="Drawn by segedu.viz.draw_architecture from the module. No skip."),  # 6
     )
     found = rules.problems(notebook, "toy.md")
-    assert len(found) == 6, found
+    assert len(found) == 7, found
     assert "code cell 1" in found[0] and "without a caption" in found[0]
-    assert "code cell 2" in found[1] and "only checks" in found[1]
-    assert "code cell 3" in found[2] and "'3'" in found[2]
-    assert "code cell 4" in found[3] and "0.807 ± 0.002" in found[3]
-    assert "code cell 5" in found[4] and "2 displayed outputs share one caption" in found[4]
-    assert "[6, 7]" in found[5] and "Drawn by segedu.viz.draw_architecture" in found[5]
+    assert "code cell 2" in found[1] and "without a caption" in found[1]
+    assert "code cell 3" in found[2] and "only checks" in found[2]
+    assert "code cell 4" in found[3] and "'3'" in found[3]
+    assert "code cell 5" in found[4] and "0.807 ± 0.002" in found[4]
+    assert "code cell 6" in found[5] and "2 displayed outputs share one caption" in found[5]
+    assert "[7, 8]" in found[6] and "Drawn by segedu.viz.draw_architecture" in found[6]
 
 
 def test_only_checks_reads_the_code():
@@ -210,3 +229,50 @@ def test_only_checks_reads_the_code():
     assert not rules.only_checks("y = f(x)\nassert y > 0")
     assert not rules.only_checks("# just a comment")
     assert not rules.only_checks("%matplotlib inline")
+
+
+# ------------------------------------------------------------------------------------------------
+# the diagrams across the book (BOOK_CONVENTIONS 7)
+
+
+def _diagram_captions(markdown: str) -> list[str]:
+    """The captions of the code cells that draw an architecture diagram."""
+    cells = re.findall(r"^```\{code-cell\}[^\n]*\n(.*?)^```$", markdown, re.S | re.M)
+    return [caption for cell in cells if "draw_architecture" in cell
+            for caption in rules.figure_captions(f"```{{code-cell}} ipython3\n{cell}```")]
+
+
+def repeated_diagram_sentences(pages: dict[str, str]) -> dict[str, list[str]]:
+    """Each sentence (over 20 characters) that two or more diagram captions share, with the pages
+    that hold them."""
+    seen: dict[str, list[str]] = {}
+    for name, markdown in pages.items():
+        for caption in _diagram_captions(markdown):
+            for sentence in re.split(r"(?<=[.!?])\s+(?=[A-Z])", caption):
+                if len(sentence) > 20:
+                    seen.setdefault(sentence, []).append(name)
+    return {s: names for s, names in seen.items() if len(names) > 1}
+
+
+def test_no_two_diagram_captions_share_a_sentence():
+    pages = {p.stem: p.read_text(encoding="utf8") for p in CHAPTERS}
+    repeated = repeated_diagram_sentences(pages)
+    assert not repeated, ("diagram captions repeat a sentence (say what to notice about each "
+                          f"network): {repeated}")
+
+
+def test_how_diagrams_are_drawn_is_said_once_in_chapter_07():
+    said = [p.stem for p in CHAPTERS
+            if re.search(r"drawn by segedu\.viz\.draw.architecture",
+                         " ".join(rules.visible_paragraphs(p.read_text(encoding="utf8"))))]
+    assert set(said) <= {"07_fcn"}, f"how a diagram is drawn is said again in {said}"
+
+
+def test_repeated_diagram_captions_are_found():
+    cell = ("```{{code-cell}} ipython3\n---\nmystnb:\n  figure:\n    caption: |\n      {}\n---\n"
+            "display(svg_figure(draw_architecture(net, x)))\n```\n")
+    same = "Drawn by segedu.viz.draw_architecture from the module's hooks."
+    pages = {"a": cell.format(same + " Skips at every level."),
+             "b": cell.format(same + " One up-sampling only."),
+             "c": cell.format("The decoder mirrors the encoder, level by level.")}
+    assert repeated_diagram_sentences(pages) == {same: ["a", "b"]}
