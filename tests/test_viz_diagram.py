@@ -279,11 +279,3 @@ def test_every_architecture_of_a_chapter_has_its_diagram_cell(chapter):
     assert len(captioned) + old_style >= len(diagram_cells), f"{chapter}: an uncaptioned diagram"
 
 
-def test_how_the_diagrams_are_drawn_is_said_once_in_chapter_07():
-    """The diagrams' captions say what to notice; how a diagram is drawn (shapes recorded from the
-    real module) is said once, where the first diagram appears."""
-    said = "every architecture diagram of this book is drawn by `segedu.viz.draw_architecture`"
-    where = [name for name in sorted(CHAPTER_DIAGRAMS)
-             if said in (COURSE / name).read_text().lower()]
-    assert where == ["07_fcn.md"], where
-
