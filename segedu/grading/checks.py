@@ -29,6 +29,13 @@ Where one check tests several properties, each assertion carries its own hint: :
 (``expect(ok, "got ..., expected ...", hint=...)``), or ``assert_close(..., hint=...)``, whose
 hint replaces the check's. A hidden check names the visible check it extends (``after="..."``):
 when that one failed too, the hidden check says "fix it first" instead of a hint.
+
+**One TODO per check.** A check of one TODO that needs another TODO's function (the U-Net made of
+the student's decoder blocks) runs with the library's version of that function in its place, so a
+slip in the other TODO costs only that TODO's points::
+
+    with check("your U-Net's decoder", points=1), library_versions(globals(), DecoderBlock=Up):
+        model = my_unet(depth=3)  # built from segedu's Up while the check runs
 """
 
 from __future__ import annotations
@@ -39,7 +46,7 @@ from contextlib import contextmanager
 import torch
 
 __all__ = ["CheckFailed", "Mistake", "check", "expect", "finish_checks", "cell_score",
-           "assert_close"]
+           "library_versions", "assert_close"]
 
 # bound when this module is loaded: a notebook that later replaces torch.allclose (or the others)
 # does not change what assert_close compares with (the grader loads a private copy of this file
@@ -169,6 +176,26 @@ def cell_score(reset: bool = False) -> tuple[float, float] | None:
         return None
     return (sum(points for _, points, passed in results if passed),
             sum(points for _, points, _ in results))
+
+
+_MISSING = object()
+
+
+@contextmanager
+def library_versions(namespace: dict, **versions) -> Iterator[None]:
+    """While the block runs, the names ``versions`` of ``namespace`` (the notebook's
+    ``globals()``) are bound to the given objects (the library's version of another TODO's
+    function or class); the student's are put back afterwards, whatever happens."""
+    saved = {name: namespace.get(name, _MISSING) for name in versions}
+    namespace.update(versions)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is _MISSING:
+                namespace.pop(name, None)
+            else:
+                namespace[name] = value
 
 
 def _show(value) -> str:
