@@ -234,4 +234,9 @@ def assert_close(actual, expected, *, rtol: float = 1e-5, atol: float = 1e-6,
             raise fail(f"{what} is {actual.item():.6g}, expected {expected.item():.6g}")
         if actual.numel() <= _SHOWN:
             raise fail(f"{what}: got {_show(actual)}, expected {_show(expected)}")
-        raise fail(f"{what} differs from the expected values by up to {difference:.3g}")
+        a, b = actual.double(), expected.double()
+        wrong = ~((a - b).abs() <= atol + rtol * b.abs()) & ~(_isnan(a) & _isnan(b))
+        first = tuple(int(i) for i in wrong.nonzero()[0].tolist())
+        raise fail(f"{what}: {int(wrong.sum())} of {actual.numel()} values differ, by up to "
+                   f"{difference:.3g}; the first at index {first[0] if len(first) == 1 else first}:"
+                   f" got {a[first].item():.6g}, expected {b[first].item():.6g}")

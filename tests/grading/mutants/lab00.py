@@ -303,9 +303,9 @@ def make_augmentation(size):
                        "labels": target["labels"][keep], "boxes": boxes_from_masks(masks[keep])}
     return augment
 '''),
-    ("crop before the flip, and the masks left plain after the repair", '''
+    ("masks left plain tensors after the repair", '''
 def make_augmentation(size):
-    geometry = v2.Compose([v2.RandomCrop(size), v2.RandomHorizontalFlip(p=0.5)])
+    geometry = v2.Compose([v2.RandomHorizontalFlip(p=0.5), v2.RandomCrop(size)])
 
     def augment(image, target):
         image, target = geometry(image, target)
