@@ -26,7 +26,12 @@ from pathlib import Path
 import nbformat
 
 from segedu.grading import CheckFailed
-from segedu.grading.checks import cell_score
+
+try:
+    from segedu.grading.checks import cell_score
+except ImportError:  # segedu before issue 52 (the "before" figures): no checks with points
+    def cell_score(reset: bool = False) -> None:
+        return None
 
 ROOT = Path(__file__).resolve().parents[2]
 
