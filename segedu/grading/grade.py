@@ -118,7 +118,7 @@ from .manual import (
 )
 from .notebook import NotebookError
 from .prepare import Assignment, InvalidSubmission, parse_submission, prepare, readable
-from .records import signed_bodies
+from .records import partial_share, signed_bodies
 from .roster import Roster, RosterError, read_roster
 from .sandbox import IsolationError, isolation_problem, run_notebook
 from .similarity import similar_answers, write_similar
@@ -347,8 +347,13 @@ def grade_submission(student_id: str, data: bytes, assignment: Assignment, limit
             silent.append(gid)
             row.cells.append(CellGrade(gid, False, 0.0, points, "✗ voided: the cell failed but the"
                                        " notebook hid its error"))
-        else:
-            row.cells.append(CellGrade(gid, False, 0.0, points, result.message or "✗ failed"))
+        else:  # a cell of checks with points earns the share of those that passed
+            share = partial_share(result.guard, gid, key)
+            if share is None:
+                row.cells.append(CellGrade(gid, False, 0.0, points, result.message or "✗ failed"))
+            else:  # its ✓ and ✗ lines were printed, the error is the summary
+                row.cells.append(CellGrade(gid, False, round(points * share, 6), points,
+                                           f"{result.output.rstrip()}\n{result.message}".strip()))
 
     # status: what stopped or slowed the run, the worst first
     sources = [c.source for c in prepared.notebook.cells if c.cell_type == "code"]

@@ -151,8 +151,8 @@ def _segedu_install_guard() -> None:
     during: list[str] = []
 
     @contextlib.contextmanager
-    def check(name: str, *, hint: str = ""):
-        with private.check(name, hint=hint):
+    def check(name: str, *, hint: str = "", **options):
+        with private.check(name, hint=hint, **options):
             try:
                 yield
             finally:
@@ -162,12 +162,19 @@ def _segedu_install_guard() -> None:
         during.extend(changes())
         return private.assert_close(actual, expected, **options)
 
+    def finish_checks():
+        during.extend(changes())
+        return private.finish_checks()
+
     check.__doc__, assert_close.__doc__ = private.check.__doc__, private.assert_close.__doc__
+    finish_checks.__doc__ = private.finish_checks.__doc__
     public = {}  # what the lab's own import binds, which the notebook may hold under those names
     with contextlib.suppress(Exception):
         public = {n: getattr(modules["segedu.grading"], n)
-                  for n in ("check", "assert_close", "CheckFailed")}
-    tools = {"check": check, "assert_close": assert_close, "CheckFailed": private.CheckFailed}
+                  for n in ("check", "assert_close", "CheckFailed", "expect", "finish_checks",
+                           "Mistake")}
+    tools = {"check": check, "assert_close": assert_close, "CheckFailed": private.CheckFailed,
+             "expect": private.expect, "finish_checks": finish_checks, "Mistake": private.Mistake}
     trusted = {}
     for name, dotted in config["names"].items():
         if name in tools and dotted.startswith("segedu.grading"):
@@ -192,11 +199,17 @@ def _segedu_install_guard() -> None:
 
     def record(gid: str, passed: bool, replaced: list[str]) -> None:
         """Publish ``gid|passed|n|what;was;replaced|calls`` and its HMAC (text: no encoder to
-        patch); ``calls``: what the call recorder saw the TODOs' answers call so far."""
+        patch); ``calls``: what the call recorder saw the TODOs' answers call so far. A failed
+        cell of checks with points writes ``passed`` as ``0:earned/total``
+        (:func:`~segedu.grading.checks.cell_score`)."""
         count[0] += 1
+        score = private.cell_score()
+        if not passed and score is not None:
+            passed = f"0:{float(score[0])!r}/{float(score[1])!r}"
         what = ";".join(sorted(set(replaced))[:50])
         calls = ";".join(sorted(recorder.calls)[:200]) if recorder is not None else ""
-        body = f"{gid}|{1 if passed else 0}|{count[0]}|{what}|{calls}"
+        flag = passed if isinstance(passed, str) else 1 if passed else 0
+        body = f"{gid}|{flag}|{count[0]}|{what}|{calls}"
         mac = new_mac()
         mac.update(body.encode("utf8"))
         publish({mime: {"body": body, "mac": mac.hexdigest()}})
@@ -206,6 +219,7 @@ def _segedu_install_guard() -> None:
         the outcome."""
         source = sources[gid]
         during.clear()
+        private.cell_score(reset=True)
         replaced = changes() + rebind()
         try:
             code = compile_(source, f"<graded cell {gid}>", "exec")

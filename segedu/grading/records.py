@@ -2,10 +2,11 @@
 
 The kernel's guard (:mod:`~segedu.grading.guard`) publishes one record per graded cell it runs:
 ``{"body": "gid|passed|n|replaced|calls", "mac": HMAC-SHA256(key, body)}`` where ``passed`` is
-``1`` or ``0``, ``n`` counts the records, ``replaced`` lists (``;``-separated) what the notebook had
-replaced, and ``calls`` what the call recorder (:mod:`~segedu.grading.recorder`) saw the TODOs'
-answers call (``todo~name~where``, ``;``-separated). The key is made by the grader for one run and
-known only to it and the guard.
+``1`` or ``0`` (or ``0:earned/total`` for a failed cell of checks with points, whose passing checks
+earned ``earned`` of their ``total`` points: :func:`partial_share`), ``n`` counts the records,
+``replaced`` lists (``;``-separated) what the notebook had replaced, and ``calls`` what the call
+recorder (:mod:`~segedu.grading.recorder`) saw the TODOs' answers call (``todo~name~where``,
+``;``-separated). The key is made by the grader for one run and known only to it and the guard.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-__all__ = ["FIELDS", "signed_bodies"]
+__all__ = ["FIELDS", "signed_bodies", "partial_share"]
 
 FIELDS = ("gid", "passed", "count", "replaced", "calls")
 
@@ -31,3 +32,22 @@ def signed_bodies(records, key: bytes) -> tuple[list[dict[str, str]], bool]:
         values = (body.split("|", len(FIELDS) - 1) + [""] * len(FIELDS))[:len(FIELDS)]
         bodies.append(dict(zip(FIELDS, values, strict=True)))
     return bodies, forged
+
+
+def partial_share(records, gid: str, key: bytes) -> float | None:
+    """The share (0 to 1) of its points that a failed graded cell ``gid`` earned by its checks with
+    points (:func:`segedu.grading.checks.finish_checks`), read from its signed record; ``None``
+    when the record gives no score (a cell of one check, or no signed record)."""
+    share = None
+    for body in signed_bodies(records, key)[0]:
+        flag, _, score = body["passed"].partition(":")
+        earned, _, total = score.partition("/")
+        if body["gid"] != gid or flag != "0" or not total:
+            continue
+        try:
+            earned_points, total_points = float(earned), float(total)
+        except ValueError:
+            continue
+        if total_points > 0 and 0 <= earned_points <= total_points:
+            share = earned_points / total_points
+    return share
