@@ -85,11 +85,10 @@ def glued_values(notebook_path: Path, notebook: dict) -> dict[str, str]:
     for cell in notebook["cells"]:
         for output in cell.get("outputs", []):
             scrap = output.get("metadata", {}).get("scrapbook")
-            if scrap:
-                data = {key.rpartition("/")[2] if "/" in key and key.count("/") > 1 else key: v
-                        for key, v in output.get("data", {}).items()}
-                if "text/plain" in data:
-                    values[scrap["name"]] = _text(data["text/plain"])
+            if scrap:  # myst-nb's glue: the value's mime types behind a prefix
+                plain = output.get("data", {}).get(scrap.get("mime_prefix", "") + "text/plain")
+                if plain is not None:
+                    values[scrap["name"]] = _text(plain)
     side = notebook_path.with_suffix(".glue.json")
     if side.is_file():
         for name, output in json.loads(side.read_text(encoding="utf8")).items():

@@ -92,6 +92,8 @@ def _section(slide: Slide, docname: str, deck_dir: Path, number: int) -> str:
         alt = html.escape(re.sub(r"<[^>]+>", "", slide.caption)[:200] or "figure", quote=True)
         body = (f'<h3>{slide.heading}</h3>' if slide.heading else "") + (
             f'<figure><img src="{src}" alt="{alt}">{caption}</figure>')
+    elif slide.kind == "divider":
+        body = f"<h2>{slide.heading}</h2>"
     elif slide.kind == "box":
         body = heading + (f'<div class="box"><p class="box-title">{slide.caption}</p>'
                           + "".join(slide.items) + "</div>")

@@ -128,7 +128,9 @@ class SlideRenderer(RendererHTML):
         if name == "doc":
             target = (labelled.group(2) if labelled else content).strip().lstrip("/")
             target = target.removesuffix(".md").removesuffix(".ipynb")
-            href, title = context.decks.get(target, (None, target))
+            number = re.match(r"^(\d+)_", target)  # no deck: "chapter 5" for 05_conv_...
+            fallback = f"chapter {int(number.group(1))}" if number else target
+            href, title = context.decks.get(target, (None, fallback))
             shown = html.escape(text if labelled else title)
             return f'<a href="{html.escape(href)}">{shown}</a>' if href else shown
         if name == "math":

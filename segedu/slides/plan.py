@@ -12,8 +12,9 @@ For each section (:mod:`segedu.slides.chapter`):
 3. **The notes**: every paragraph that is not on a slide goes to the speaker notes of the slide
    of the next item shown after it in the chapter (the last one's, at the end of a section).
 4. **Grouping**: consecutive prose of one role shares a slide up to :data:`WORDS_PER_SLIDE` words
-   (a list is cut between its items), up to three formulas share one; a figure, a box or code has
-   a slide of its own, titled with its section's heading.
+   (a long list or box is cut between its items or paragraphs), up to three formulas share one; a
+   figure, a box or code has a slide of its own, titled with its section's heading. A section that
+   shows nothing (a heading right before its subsections) is a divider slide.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ FORMULAS_PER_SLIDE = 3
 
 @dataclass
 class Slide:
-    """One slide: its ``kind`` (``title``, ``text``, ``figure``, ``math``, ``box``, ``code``),
+    """One slide: its ``kind`` (``title``, ``goals``, ``text``, ``divider``, ``figure``, ``math``,
+    ``box``, ``code``),
     ``heading`` (HTML), the ``items`` it shows (HTML), its ``role`` and the speaker ``notes``."""
 
     kind: str
@@ -200,7 +202,22 @@ def _shown_items(section: Section, context: myst.Context) -> tuple[list[_Shown],
     return shown, pending
 
 
-def _group(section: Section, shown: list[_Shown]) -> list[Slide]:
+def _box_parts(item: Item, context: myst.Context) -> list[str]:
+    """A box's body as the HTML of one slide each, cut between its blocks at
+    :data:`WORDS_PER_LIST` words."""
+    parts: list[list[list[Token]]] = [[]]
+    words = 0
+    for block in myst.blocks(item.tokens):
+        size = len(myst.plain_text(block).split())
+        if parts[-1] and words + size > WORDS_PER_LIST:
+            parts.append([])
+            words = 0
+        parts[-1].append(block)
+        words += size
+    return [myst.render([t for b in part for t in b], context) for part in parts if part]
+
+
+def _group(section: Section, shown: list[_Shown], context: myst.Context) -> list[Slide]:
     """The slides of a section's shown items, sorted into the lecture's order."""
     ordered = sorted(shown, key=lambda s: rank(s.role))  # stable: the chapter's order per role
     slides: list[Slide] = []
@@ -225,10 +242,12 @@ def _group(section: Section, shown: list[_Shown]) -> list[Slide]:
             slides.append(Slide("figure", section.title, [], piece.role, list(piece.notes),
                                 caption=piece.item.caption, image=piece.item))
             continue
-        if piece.kind == "box":
+        if piece.kind == "box":  # a long box continues on the next slide, between paragraphs
             assert piece.item is not None
-            slides.append(Slide("box", section.title, [piece.html], piece.role,
-                                list(piece.notes), caption=piece.item.title))
+            for number, part in enumerate(_box_parts(piece.item, context)):
+                title = piece.item.title + (" (continued)" if number else "")
+                slides.append(Slide("box", section.title, [part], piece.role,
+                                    list(piece.notes) if not number else [], caption=title))
             continue
         slides.append(Slide(kind, section.title, [piece.html], piece.role, list(piece.notes)))
         words = piece.words
@@ -250,12 +269,13 @@ def plan(chapter: Chapter) -> list[Slide]:
                 slides[0].items.append(lead.html)
                 slides[0].notes.extend(lead.notes)
             slides[0].notes.extend(leftover)
-            section_slides = _group(section, shown)
+            section_slides = _group(section, shown, context)
             for slide in section_slides:
-                if slide.heading == chapter.title:
+                if slide.heading == chapter.title and slide.kind != "figure":
                     slide.heading = ""
         else:
-            section_slides = _group(section, shown) or [
-                Slide("text", section.title, [], "why", leftover)]
+            # a section that shows nothing (a heading right before its subsections): a divider
+            section_slides = _group(section, shown, context) or [
+                Slide("divider", section.title, [], "why", leftover)]
         slides.extend(section_slides)
     return slides
