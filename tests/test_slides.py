@@ -406,12 +406,12 @@ def test_every_deck_loads_and_every_slide_fits_in_chromium(browser, decks):
 
 
 @pytest.mark.slow
-def test_a_deck_prints_to_pdf_one_page_per_slide(decks):
+def test_a_deck_prints_to_pdf_one_page_per_slide(browser, decks):
     from segedu.slides.pdf import print_decks
 
     index = min(decks.glob("*/index.html"), key=lambda p: p.stat().st_size)  # the quickest
     total = index.read_text(encoding="utf8").count('<section class="slide-')
-    (pdf,) = print_decks([index])
+    (pdf,) = print_decks([index], browser)
     data = pdf.read_bytes()
     assert data.startswith(b"%PDF")
     pages = len(re.findall(rb"/Type\s*/Page\b(?!s)", data))

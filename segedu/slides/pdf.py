@@ -61,24 +61,35 @@ def _offline(route) -> None:
         route.abort("internetdisconnected")
 
 
-def print_decks(decks: list[Path]) -> list[Path]:
+def print_decks(decks: list[Path], browser=None) -> list[Path]:
     """Print each deck (the path of its ``index.html``) to ``<its folder>/<folder name>.pdf``;
-    returns the PDFs' paths."""
+    returns the PDFs' paths. ``browser``: a Playwright Chromium already running (e.g. a test's),
+    else the system's Chromium is started for this."""
     if not decks:
         return []
+    if browser is not None:
+        return _print(decks, browser)
     try:
         from playwright.sync_api import sync_playwright
     except ImportError as error:
         raise RuntimeError("the PDFs of the slides need the Python package playwright "
                            "(the dev extra; never `playwright install`)") from error
     executable = chromium_path()
-    root = Path(os.path.commonpath([d.parent.parent for d in decks]))
-    written = []
-    with serve(root) as base, sync_playwright() as playwright:
+    with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(executable), args=CHROMIUM_ARGS)
         try:
-            context = browser.new_context()
-            context.route("**/*", _offline)
+            return _print(decks, browser)
+        finally:
+            browser.close()
+
+
+def _print(decks: list[Path], browser) -> list[Path]:
+    root = Path(os.path.commonpath([d.parent.parent for d in decks]))
+    written = []
+    with serve(root) as base:
+        context = browser.new_context()
+        context.route("**/*", _offline)
+        try:
             for index in decks:
                 page = context.new_page()
                 url = base + index.relative_to(root).as_posix() + "?print-pdf"
@@ -90,5 +101,5 @@ def print_decks(decks: list[Path]) -> list[Path]:
                 page.close()
                 written.append(target)
         finally:
-            browser.close()
+            context.close()
     return written
