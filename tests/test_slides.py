@@ -220,9 +220,15 @@ def test_a_mistyped_mark_is_refused_with_where_it_is(tmp_path):
         chapter_mod.read_chapter(notebook)
 
 
-def test_building_from_a_folder_without_chapters_says_what_to_do(tmp_path):
+def test_building_from_a_folder_without_chapters_says_what_to_do(tmp_path, capsys):
+    from segedu.slides.__main__ import main
+
     with pytest.raises(FileNotFoundError, match="build the book first"):
         slides_pkg.build_decks(tmp_path / "absent", tmp_path / "out")
+    # the command line (make slides) says it in one line and exits 1, writing nothing
+    assert main([str(tmp_path / "absent"), "--out", str(tmp_path / "out")]) == 1
+    assert "build the book first (make book)" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -4,40 +4,40 @@ Nothing is fetched from the network, at build time or in the browser. reveal.js 
 the PyPI package ``sphinx-revealjs`` ships (its ``_static/revealjs``), MathJax 3 the copy of
 ``sphinx-mathjax-offline`` that the book serves too; both are in the ``book`` extra, so a fresh
 machine with only Python and pip has them after ``make setup``. Each deck's folder gets its own
-copy (``lib/``), hard-linked to the installed files where the file system allows, so a deck folder
-can be copied alone onto a lecture-hall computer.
+copy (``lib/``, about 4 MB), so a deck folder can be copied alone onto a lecture-hall computer.
+Copies, not links: a lecturer who edits a deck's ``lib/deck.css`` changes that deck only, never
+the installed packages or segedu's own files.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import os
 import shutil
 from pathlib import Path
 
 STATIC = Path(__file__).resolve().parent / "static"
 
-# What a deck uses of reveal.js 5: the core, its white theme and the theme's font, the speaker
-# notes plugin (its speaker view is built into notes.js).
+# What a deck uses of reveal.js 5: the core, its white theme and the theme's font (the WOFF files
+# that browsers load; the EOT and TTF fallbacks are left out), the speaker notes plugin (its
+# speaker view is built into notes.js).
 REVEAL_FILES = (
     "LICENSE",
     "dist/reset.css",
     "dist/reveal.css",
     "dist/reveal.js",
     "dist/theme/white.css",
-    "dist/theme/fonts/source-sans-pro",
+    "dist/theme/fonts/source-sans-pro/LICENSE",
+    "dist/theme/fonts/source-sans-pro/source-sans-pro.css",
+    "dist/theme/fonts/source-sans-pro/*.woff",
     "plugin/notes/notes.js",
 )
-# What a deck uses of MathJax 3: the TeX-to-CommonHTML component, its fonts, the TeX packages it
-# loads on demand (\boldsymbol, \cancel, ...), the context menu and the accessibility parts that
-# the menu loads. The speech rule engine (sre/, 4 MB) is left out: the menu's speech options are
-# off by default.
+# What a deck uses of MathJax 3: the TeX-to-CommonHTML component, its fonts and the TeX packages
+# it loads on demand (\boldsymbol, \cancel, ...). The deck turns MathJax's context menu off, so
+# the accessibility parts that the menu would load (a11y/, sre/) are not needed.
 MATHJAX_FILES = (
     "tex-chtml.js",
     "output/chtml/fonts/woff-v2",
     "input/tex/extensions",
-    "ui",
-    "a11y",
 )
 # Files of the deck's own (segedu/slides/static).
 OWN_FILES = ("deck.css", "deck.js")
@@ -70,18 +70,23 @@ def mathjax_folder() -> Path:
 
 
 def _place(source: Path, target: Path) -> None:
-    """``target`` becomes a hard link to ``source`` (a copy where links are impossible)."""
+    """Copy ``source`` to ``target`` (unless an identical copy is already there)."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    if target.exists():
-        target.unlink()
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copy2(source, target)
+    if target.is_file() and target.stat().st_size == source.stat().st_size \
+            and target.read_bytes() == source.read_bytes():
+        return
+    shutil.copyfile(source, target)
 
 
 def _place_tree(source: Path, target: Path) -> None:
-    if source.is_dir():
+    """Copy a file, a folder or the files a ``*`` pattern names."""
+    if "*" in source.name:
+        found = sorted(source.parent.glob(source.name))
+        if not found:
+            raise MissingAssets(f"no {source.name} in {source.parent}")
+        for path in found:
+            _place(path, target.parent / path.name)
+    elif source.is_dir():
         for path in sorted(source.rglob("*")):
             if path.is_file():
                 _place(path, target / path.relative_to(source))

@@ -4,8 +4,8 @@
 Every slide is a ``<section>`` holding one ``div.frame`` of the deck's fixed size (1280×720): the
 frame is what must hold the slide's content (the deck's script shrinks the type of a frame whose
 text does not fit, and ``tests/test_slides.py`` fails on one that still overflows). Speaker notes
-are reveal.js' ``<aside class="notes">`` (press ``S`` for the speaker view); their TeX is left as
-written, since the speaker view does not load MathJax.
+are reveal.js' ``<aside class="notes">`` (press ``S`` for the speaker view, which shows them with
+their math typeset as on the slides).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ _PAGE = """<!doctype html>
 <script>
 window.MathJax = {{
   tex: {{inlineMath: [["\\\\(", "\\\\)"]], displayMath: [["\\\\[", "\\\\]"]]}},
-  options: {{processHtmlClass: "math", ignoreHtmlClass: "notes|tex2jax_ignore"}},
+  options: {{processHtmlClass: "math", enableMenu: false}},
   startup: {{typeset: true}}
 }};
 window.SEGEDU_DECK = {{width: {width}, height: {height}}};

@@ -118,7 +118,8 @@ def _prose(item: Item, role: str, context: myst.Context) -> list[_Shown]:
 
 
 def _exercise_titles(section: Section, context: myst.Context) -> list[_Shown]:
-    """The bold opening of each exercise paragraph ("**1. Output sizes.** Compute ...")."""
+    """The bold opening of each exercise ("**1. Output sizes.** Compute ..."), a paragraph of its
+    own or an item of a list."""
     titles: list[str] = []
     for item in section.items:
         if item.kind != "text" or not item.tokens or item.tokens[0].type not in (
@@ -129,7 +130,6 @@ def _exercise_titles(section: Section, context: myst.Context) -> list[_Shown]:
             if token.type == "inline" and len(children) > 2 and children[0].type == "strong_open":
                 end = next(i for i, c in enumerate(children) if c.type == "strong_close")
                 titles.append(myst.render([token.copy(children=children[1:end])], context))
-                break
     if not titles:
         return []
     html = '<ul class="exercises">' + "".join(f"<li>{t}</li>" for t in titles) + "</ul>"
@@ -194,7 +194,7 @@ def _shown_items(section: Section, context: myst.Context) -> tuple[list[_Shown],
             show(_Shown("box", item.html, role or default_role("box"), item.words, item))
         elif item.kind == "code":
             show(_Shown("code", item.html, role or default_role("code"), item=item))
-        elif item.kind == "figure" and kind != "exercises":
+        elif item.kind == "figure":
             show(_Shown("figure", "", role or default_role("figure"), item=item))
     if shown:
         shown[-1].notes.extend(pending)
