@@ -8,13 +8,15 @@ with the same parser as the book (myst-parser's markdown-it configuration, with 
 - math stays TeX, wrapped as Sphinx writes it (``\\(...\\)`` in ``span.math``, ``\\[...\\]`` and
   amsmath environments in ``div.math``), for the deck's own copy of MathJax to typeset;
 - ``{glue:text}`name:fmt``` (and ``{glue}``, ``{glue:any}``) pastes the value that the executed
-  notebook glued, formatted exactly as myst-nb formats it; ``{term}`` keeps its text; ``{doc}``
-  links to that chapter's deck when there is one (else its text);
+  notebook glued, formatted exactly as myst-nb formats it; ``{doc}`` links to that chapter's
+  deck when there is one (else "chapter N"); ``{math}`` is inline math; any other role shows
+  its text (``{term}`dilated convolutions <dilated convolution>``` shows "dilated
+  convolutions");
 - an image from another host (the Colab badge) is left out: a deck requests nothing from the
   network.
 
 Directives (``{admonition}``, ``{note}``, ``{dropdown}``, ``{math}``, ...) come back as
-:class:`Directive` blocks; what a slide does with them is the deck's business (``deck.py``).
+:class:`Directive` blocks; what a slide does with them is :mod:`segedu.slides.chapter`'s business.
 """
 
 from __future__ import annotations
@@ -28,9 +30,6 @@ from urllib.parse import urlsplit
 from markdown_it.renderer import RendererHTML
 from markdown_it.token import Token
 
-# Roles whose text is shown as it is ({term}`text <target>` shows "text").
-_TEXT_ROLES = {"term", "ref", "numref", "eq", "abbr", "sub", "sup", "code", "math", "name",
-               "part", "child", "cite", "cite:p", "cite:t", "download", "index", "kbd", "guilabel"}
 _GLUE_TEXT_ROLES = {"glue", "glue:any", "glue:text"}
 # "text <target>" in a role's content
 _LABELLED = re.compile(r"^(.*?)\s*<([^<>]+)>$", re.S)
@@ -135,10 +134,7 @@ class SlideRenderer(RendererHTML):
             return f'<a href="{html.escape(href)}">{shown}</a>' if href else shown
         if name == "math":
             return _math(content, False)
-        if name in _TEXT_ROLES or ":" in name:
-            return html.escape(text)
-        context.problems.append(f"unknown role {{{name}}}")
-        return html.escape(text)
+        return html.escape(text)  # {term}, {ref}, {cite}, ... and any other role: its text
 
     def _image(self, tokens: list[Token], idx: int, options: Any, env: dict) -> str:
         src = tokens[idx].attrGet("src") or ""
