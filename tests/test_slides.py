@@ -212,6 +212,23 @@ def test_a_chapter_without_marks_still_gets_headings_formulas_and_figures(tmp_pa
     assert "The marked idea" in _text(" ".join(s for sl in slides for s in sl.notes))
 
 
+@pytest.mark.parametrize("source, expected", [
+    ("A photograph is a grid of numbers. *Segmenting* it means grouping.",
+     "A photograph is a grid of numbers."),
+    ("Its **maximum** or its\nmean. With a 2×2 window, more.", "Its maximum or its mean."),
+    ("One sentence, e.g. this one, et al. and Fig. 3 included", None),
+    ("The score is $x$. Then more.", "The score is \\(x\\)."),
+])
+def test_the_why_of_a_section_is_its_first_sentence(source, expected):
+    from segedu.slides import myst
+
+    def words(tokens) -> str:
+        return " ".join(re.sub(r"<[^>]+>", "", myst.render(tokens, myst.Context())).split())
+
+    paragraph = myst.blocks(myst.tokens(source))[0]
+    assert words(myst.first_sentence(paragraph)) == (expected or words(paragraph))
+
+
 def test_a_mistyped_mark_is_refused_with_where_it_is(tmp_path):
     notebook = _write_chapter(tmp_path)
     data = json.loads(notebook.read_text(encoding="utf8"))

@@ -210,18 +210,17 @@ def first_sentence(paragraph: list[Token]) -> list[Token]:
     """A copy of a paragraph's tokens cut after its first sentence (the whole paragraph when it is
     one sentence)."""
     opening, inline, closing = paragraph[0], paragraph[1], paragraph[-1]
-    children: list[Token] = []
-    for child in inline.children or []:
-        if child.type == "text":
-            match = _SENTENCE_END.search(child.content)
-            if match:
-                children.append(child.copy(content=child.content[:match.end()]))
-                return [opening, inline.copy(children=children), closing]
-        # a sentence that ends at the end of a line
-        if child.type == "softbreak" and children and children[-1].type == "text" \
-                and _SENTENCE_END.search(children[-1].content + " X"):
-            return [opening, inline.copy(children=children), closing]
-        children.append(child)
+    kids = inline.children or []
+    for index, child in enumerate(kids):
+        if child.type != "text":
+            continue
+        # a sentence may end where the text token does ("numbers. *Segmenting* ...", or the end of
+        # a line): then something follows it
+        probe = child.content + (" X" if index + 1 < len(kids) else "")
+        match = _SENTENCE_END.search(probe)
+        if match:
+            cut = child.copy(content=child.content[:match.end()])
+            return [opening, inline.copy(children=[*kids[:index], cut]), closing]
     return paragraph
 
 
