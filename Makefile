@@ -13,11 +13,12 @@ STAMP  := $(VENV)/.installed
 BOOK_OUT ?= _build/book
 PYTEST_WORKERS ?= 2
 
-.PHONY: help setup test lint book lab labs lock clean
+.PHONY: help setup test lint book slides lab labs lock clean
 
 help:
 	@echo "make test   set up .venv, lint, run every test in fast mode"
 	@echo "make book   set up .venv, execute the course and build the site into $(BOOK_OUT)/_build/html"
+	@echo "make slides make book, then one reveal.js deck (and its PDF) per chapter into $(SLIDES_OUT)"
 	@echo "make lab    set up .venv and start JupyterLab on labs/"
 	@echo "make labs   regenerate the student labs in labs/ from solutions/"
 	@echo "make lock   re-resolve every dependency and rewrite the lock, constraints.txt"
@@ -86,6 +87,18 @@ book: $(STAMP)
 		--toc $(abspath $(BOOK_OUT))/_toc.yml \
 		--path-output $(BOOK_OUT)
 	@echo "The site is in $(BOOK_OUT)/_build/html/index.html"
+
+# The lecture slides: one reveal.js deck per chapter, made by segedu.slides from the chapters that
+# `make book` has just executed ($(BOOK_OUT)/_build/jupyter_execute, so the decks' figures are the
+# book's), each with a PDF of its print view (headless Chromium: Debian's /usr/bin/chromium or
+# SEGEDU_CHROMIUM, never a browser that Playwright downloads). reveal.js and MathJax are served from
+# each deck's own folder. The book build itself writes the same decks, without PDFs, into the site
+# (slides/<chapter>/) and links each chapter to its deck. What a slide shows is chosen by marks in
+# the chapter (course/instructor.md says how).
+SLIDES_OUT ?= _build/slides
+slides: book
+	$(PY) -m segedu.slides $(BOOK_OUT)/_build/jupyter_execute --out $(SLIDES_OUT) --pdf
+	@echo "The decks are in $(SLIDES_OUT)/index.html"
 
 # JupyterLab on the student labs; --allow-root because Colab-like containers run as root.
 # JUPYTER_ARGS passes more options, e.g. JUPYTER_ARGS="--port=9999".

@@ -205,7 +205,9 @@ def test_config_loads_no_extension_that_needs_the_network():
     sphinx = _load_yaml(CONFIG).get("sphinx") or {}
     assert not sphinx.get("extra_extensions"), ("extra Sphinx extensions must be checked for "
                                                 "network use")
-    assert set(sphinx.get("local_extensions") or {}) <= {"segedu_colab", "segedu_offline"}
+    # segedu_slides builds each chapter's deck from files on disk (segedu.slides: no download)
+    assert set(sphinx.get("local_extensions") or {}) <= {"segedu_colab", "segedu_offline",
+                                                          "segedu_slides"}
     assert (sphinx.get("config") or {}).get("intersphinx_mapping") == {}
 
 
