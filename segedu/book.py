@@ -47,12 +47,14 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def glue(name: str, value: Any) -> Any:
-    """Record ``value`` under ``name`` for the chapter's prose and return it (as a plain Python
-    number when it is one).
+def glue(name: str, value: Any) -> None:
+    """Record ``value`` under ``name`` (as a plain Python number when it is one) for the chapter's
+    prose; read it back from :data:`GLUED`.
 
     ``name`` must be a Python identifier (the roles ``{glue:text}`name:.2f``` split the name from
-    the format at the last colon). The value is not displayed (myst-nb's ``display=False``).
+    the format at the last colon). The value is not displayed (myst-nb's ``display=False``), and
+    the call returns ``None``, so a cell that ends on it shows nothing either (a returned value
+    would be displayed as the cell's result: a stray number on the page, issue 51).
     """
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"a glue name must be an identifier such as 'zoo_miou', got {name!r}")
@@ -61,9 +63,8 @@ def glue(name: str, value: Any) -> Any:
     try:
         from myst_nb import glue as myst_glue
     except ImportError:  # a student's install: no book extra, nothing to paste into
-        return value
+        return
     myst_glue(name, value, display=False)
-    return value
 
 
 def pasted_names(markdown: str) -> list[str]:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from . import book_config
+from . import book_config, reading_rules
 from .student_install import install_cell_requirement, student_env
 
 yaml = pytest.importorskip("yaml")
@@ -244,6 +244,8 @@ def test_chapter_executes_in_fast_mode(chapter, monkeypatch, tmp_path):
     glued = set(ast.literal_eval(notebook.cells[-1].outputs[0]["text"]))
     missing = sorted(set(pasted_names(chapter.read_text(encoding="utf8"))) - glued)
     assert not missing, f"{chapter.name} pastes {missing}, which no cell glued in this run"
+    # the reading path (issue 51): captions, no visible check-only cell, no stray value
+    assert not (found := reading_rules.problems(notebook, chapter)), "\n".join(found)
 
 
 # ---------------------------------------------------------------------------------------------

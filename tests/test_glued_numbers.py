@@ -68,12 +68,17 @@ def test_chapters_quote_at_least_40_computed_numbers():
     assert sum(counts.values()) >= 40, f"glued numbers per chapter: {counts}"
 
 
-def test_glue_records_plain_numbers_and_returns_them():
-    assert book.glue("share_np", np.float32(0.25)) == 0.25
-    assert type(book.GLUED["share_np"]) is float
-    assert book.glue("count_torch", torch.tensor(7)) == 7 and type(book.GLUED["count_torch"]) is int
-    assert type(book.glue("count_np", np.int64(3))) is int
-    assert book.glue("flag", True) is True and book.glue("label", "circle") == "circle"
+def test_glue_records_plain_numbers_and_returns_nothing():
+    # None: a cell ending on glue(...) shows no value (issue 51: stray numbers on the page)
+    assert book.glue("share_np", np.float32(0.25)) is None
+    assert book.GLUED["share_np"] == 0.25 and type(book.GLUED["share_np"]) is float
+    book.glue("count_torch", torch.tensor(7))
+    assert book.GLUED["count_torch"] == 7 and type(book.GLUED["count_torch"]) is int
+    book.glue("count_np", np.int64(3))
+    assert type(book.GLUED["count_np"]) is int
+    book.glue("flag", True)
+    book.glue("label", "circle")
+    assert book.GLUED["flag"] is True and book.GLUED["label"] == "circle"
     # the text that myst-nb pastes for a number is the number's own repr, which a format spec reads
     assert repr(book.GLUED["share_np"]) == "0.25"
     for bad in ("zoo miou", "a:b", "", 3):
@@ -83,4 +88,4 @@ def test_glue_records_plain_numbers_and_returns_them():
 
 def test_glue_works_without_myst_nb(monkeypatch):
     monkeypatch.setitem(sys.modules, "myst_nb", None)  # `import myst_nb` raises ImportError
-    assert book.glue("without_myst_nb", 0.5) == 0.5 and book.GLUED["without_myst_nb"] == 0.5
+    assert book.glue("without_myst_nb", 0.5) is None and book.GLUED["without_myst_nb"] == 0.5

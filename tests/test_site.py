@@ -48,6 +48,7 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 import pytest
 
 from . import book_config
+from .code_width import code_overflows
 
 yaml = pytest.importorskip("yaml")
 
@@ -286,6 +287,7 @@ def check_pages(browser, base_url: str, pages: list[str],
             problems.extend(f"raw TeX on {page_path}: ...{piece}..."
                             for piece in raw_tex(math["text"]))
             problems.extend(f"math error on {page_path}: {error}" for error in math["errors"])
+            problems.extend(f"code overflow on {page_path}: {w}" for w in code_overflows(page))
 
             # Internal links: same host and port as the site; each target fetched once.
             hrefs = page.eval_on_selector_all("a[href]", "links => links.map(a => a.href)")
