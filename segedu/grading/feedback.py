@@ -28,6 +28,7 @@ from pathlib import Path
 
 from .answers import parse_cell
 from .gradebook import CELL_MESSAGE_CAP, Row, write_atomic
+from .manual import OVERRIDE
 from .notebook import CODE_MARK
 from .prepare import Assignment
 from .written import WrittenQuestion
@@ -173,6 +174,12 @@ def feedback_page(row: Row, *, code: dict[str, list[str | None]] | None = None,
                 parts.append(f"<p>Your code:</p><pre><code>{_e(cut)}</code></pre>")
         message = cell.message if len(cell.message) <= CELL_MESSAGE_CAP else (
             cell.message[:CELL_MESSAGE_CAP] + " […cut]")
+        # the points given by hand (an override, .manual) stand above what the checks said
+        by_hand = [line for line in message.splitlines() if line.startswith(OVERRIDE)]
+        for line in by_hand:
+            parts.append(f'<p class="override">{_e(line[0].upper() + line[1:])}</p>')
+        message = "\n".join(line for line in message.splitlines()
+                            if not line.startswith(OVERRIDE))
         error, hint, full = split_message(message)
         if error:
             parts.append(f'<p class="{"check" if cell.passed else "error"}">{_e(error)}</p>')

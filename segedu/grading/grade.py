@@ -6,7 +6,7 @@ Usage::
                  [--solution solutions/02_conv_arithmetic.ipynb] [--roster CSV]
                  [--only ID ...] [--force] [--workers N]
                  [--cell-timeout S] [--timeout S] [--memory-mb M] [--fast] [--isolate]
-    segedu-grade export --format canvas|moodle|gradescope --grades OUT --roster CSV
+    segedu-grade export --format canvas|moodle --grades OUT --roster CSV
 
 (the subcommands are listed in :mod:`.cli`; ``export`` is :mod:`.export`)
 
@@ -111,10 +111,12 @@ from .library_calls import answer_rules, library_findings
 from .manual import (
     POINTS,
     ManualPointsError,
+    apply_overrides,
     attach_points,
     grading_finished,
     grading_started,
     parse_points,
+    unused_points,
     write_answers,
 )
 from .notebook import NotebookError
@@ -529,7 +531,8 @@ def grade_batch(
     for line in claim(out, lab=lab, lab_data=guard.data("lab"),
                       solution=Path(solution) if solution is not None else None,
                       solution_data=guard.data("solution") if solution else None,
-                      columns=assignment.columns, written=[q.id for q in assignment.written],
+                      columns={g: assignment.points[g] for g in assignment.columns},
+                      written=[q.id for q in assignment.written],
                       force=force):
         log(line)
     guard.refresh("gradebook")
@@ -624,6 +627,11 @@ def grade_batch(
         answers = {row.student_id: student_answers(notebooks.get(row.student_id), assignment.lab)
                    for row in rows}
         attach_points(rows, assignment.written, answers, marks)
+        apply_overrides(rows, marks)  # points given by hand to graded code cells
+        for problem in unused_points(marks, [q.id for q in assignment.written],
+                                     assignment.points, {r.student_id for r in rows}):
+            warnings.append(problem)
+            log(f"warning: {problem}")
         write_outputs(out, rows, assignment.columns, [q.id for q in assignment.written])
         write_feedback_pages(out, rows, assignment, notebooks)
         # pairs of identical answers (after renaming), a place for the instructor to look

@@ -12,7 +12,12 @@ Two files in the grader's output folder:
        "points": {"<question id>": {"<student id>": {"points": 2.5, "comment": "..."}}}}
 
   The grader reads it (before anything runs, so a broken file stops it at once) and never writes
-  it: a re-run, in any mode, keeps every point. A file that is not exactly this shape raises
+  it: a re-run, in any mode, keeps every point. An entry under a **graded code cell's id** is an
+  override by hand (:func:`apply_overrides`): that cell earns the points given (0 to its worth)
+  whatever the checks said, and the gradebook's reason and the student's feedback say so, with the
+  comment. An entry the grader cannot use (an id that is neither a written question nor a graded
+  cell of the lab, or a student without a row) is reported on every run, never ignored silently.
+  A file that is not exactly this shape raises
   :class:`ManualPointsError`, which names the problem; nothing replaces it silently.
 - ``OUT/manual/grading.pid`` (:data:`RUNNING`), the grader's process id while it grades: the
   grader guards the points file against the notebooks it runs (a change is undone), so a save
@@ -25,6 +30,7 @@ row's total include them.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -37,7 +43,10 @@ from .written import WrittenQuestion
 
 __all__ = ["ANSWERS", "POINTS", "FORMAT", "COMMENT_CAP", "ManualPointsError", "Mark",
            "parse_points", "read_points", "save_point", "attach_points", "write_answers",
-           "read_answers", "RUNNING", "grading_started", "grading_finished", "grading_pid"]
+           "read_answers", "RUNNING", "grading_started", "grading_finished", "grading_pid",
+           "apply_overrides", "unused_points", "OVERRIDE"]
+
+OVERRIDE = "points set by hand"  # opens the note of an overridden graded cell
 
 ANSWERS = Path("manual") / "answers.json"
 POINTS = Path("manual") / "points.json"
@@ -160,6 +169,46 @@ def attach_points(rows: list[Row], questions: list[WrittenQuestion],
                                        earned=None if mark is None else mark.points,
                                        comment="" if mark is None else mark.comment))
         row.written = grades
+
+
+def apply_overrides(rows: list[Row], marks: dict[str, dict[str, Mark]]) -> None:
+    """Give each graded cell that has points entered by hand (``marks[cell id][student id]``)
+    those points, capped to the cell's worth, with a note in the cell's message and in the row's
+    reason (``points set by hand: double 1.5 / 2 (the checks gave 0): <comment>``)."""
+    for row in rows:
+        for number, cell in enumerate(row.cells):
+            mark = marks.get(cell.id, {}).get(row.student_id)
+            if mark is None or row.status == "missing":
+                continue
+            earned = min(mark.points, cell.points)
+            note = (f"{OVERRIDE}: {earned:g} / {cell.points:g} (the checks gave "
+                    f"{cell.earned:g})" + (f": {mark.comment}" if mark.comment else ""))
+            row.cells[number] = dataclasses.replace(
+                cell, earned=earned, message=f"{note}\n{cell.message}".strip())
+            row.flags.append(f"{OVERRIDE}: {cell.id} {earned:g} / {cell.points:g} (the checks "
+                             f"gave {cell.earned:g})")
+
+
+def unused_points(marks: dict[str, dict[str, Mark]], questions: list[str], cells: dict[str, float],
+                  students: set[str]) -> list[str]:
+    """What the grader cannot use in the points entered by hand, one line each: an id that is
+    neither a written question nor a graded cell of the lab, a student without a row, points
+    above a graded cell's worth."""
+    problems = []
+    for item, by_student in sorted(marks.items()):
+        if item not in questions and item not in cells:
+            problems.append(f"points entered for {item!r}, which is neither a written question "
+                            "nor a graded cell of this lab: not used")
+            continue
+        for student, mark in sorted(by_student.items()):
+            if student not in students:
+                problems.append(f"points entered for {item!r} of {student!r}, who has no row in "
+                                "this gradebook: not used")
+            elif item in cells and mark.points > cells[item]:
+                problems.append(f"points entered for graded cell {item!r} of {student!r} "
+                                f"({mark.points:g}) exceed its worth ({cells[item]:g}): "
+                                f"{cells[item]:g} used")
+    return problems
 
 
 def write_answers(out: str | Path, questions: list[WrittenQuestion],

@@ -4,7 +4,8 @@ The grader writes, before it grades anything into ``OUT``::
 
     {"format": "segedu-grade-folder", "version": 1,
      "lab": "06_cells.ipynb", "lab_sha256": "...", "solution": "06_cells.ipynb",
-     "solution_sha256": "..." (or null), "columns": ["graded id", ...]}
+     "solution_sha256": "..." (or null), "columns": ["graded id", ...],
+     "points": {"graded id": worth, ...}, "written": ["written question id", ...]}
 
 A later run into the same folder with another lab, or with the same lab's file changed or another
 solution, stops with one line before it writes anything (:class:`OutFolderError`), so that last
@@ -26,7 +27,7 @@ from pathlib import Path
 
 from .gradebook import write_atomic
 
-__all__ = ["RECORD", "OutFolderError", "claim"]
+__all__ = ["RECORD", "OutFolderError", "claim", "read_record"]
 
 RECORD = "lab.json"
 FORMAT = "segedu-grade-folder"
@@ -71,8 +72,17 @@ def _previous(out: Path) -> dict | None:
     return {"lab": None, "columns": header[1:end]}
 
 
+def read_record(out: str | Path) -> dict | None:
+    """The folder's record (``None`` when there is none or it is not readable)."""
+    try:
+        record = json.loads((Path(out) / RECORD).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and record.get("format") == FORMAT else None
+
+
 def claim(out: str | Path, *, lab: Path, lab_data: bytes, solution: Path | None,
-          solution_data: bytes | None, columns: list[str], written: list[str] = (),
+          solution_data: bytes | None, columns: dict[str, float], written: list[str] = (),
           force: bool = False) -> list[str]:
     """Check that ``out`` holds no other lab's grades, then record this lab; return what was done
     (lines for the log). Raises :class:`OutFolderError` (having changed nothing) when it holds
@@ -119,7 +129,7 @@ def claim(out: str | Path, *, lab: Path, lab_data: bytes, solution: Path | None,
     record = {"format": FORMAT, "version": 1, "lab": lab.name, "lab_sha256": lab_sha,
               "solution": solution.name if solution is not None else None,
               "solution_sha256": solution_sha, "columns": list(columns),
-              "written": list(written)}
+              "points": dict(columns), "written": list(written)}
     path = out / RECORD
     text = json.dumps(record, indent=1) + "\n"
     if not path.is_file() or path.read_text(encoding="utf-8") != text:

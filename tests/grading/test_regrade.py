@@ -222,4 +222,4 @@ def test_the_graded_class_exports_to_canvas(graded, tmp_path):
                     ["Points Possible", "", "", "", "", "6"],
                     ["Ada Lovelace", "48213", "A-1001", "", "Lab A", "6"],
                     ["Alan Turing", "48214", "A-1002", "", "Lab B", "0"],
-                    ["Grace Hopper", "48215", "A-1003", "", "Lab A", "0"]]
+                    ["Grace Hopper", "48215", "A-1003", "", "Lab A", ""]]  # missing: blank
