@@ -105,6 +105,7 @@ import nbformat
 from .answers import parse_cell, scan, voided_cells
 from .cache import ResultStore, batch_key, result_key
 from .cli import split_subcommand, subcommand_help
+from .diagnose import syntax_notes, timeout_note
 from .feedback import write_feedback_pages
 from .gradebook import CellGrade, Row, write_outputs
 from .library_calls import answer_rules, library_findings
@@ -438,6 +439,15 @@ def grade_submission(student_id: str, data: bytes, assignment: Assignment, limit
                     f"{first.split(',')[0]}, and an exercise answered by the library's own "
                     "function is not an answer.")
         row.summary = f"{row.summary} {sentence}".strip() if row.summary else sentence
+    # a syntax error and a timeout mislead through the checks' messages: plain notes on top
+    notes = syntax_notes(sources, set(prepared.graded))
+    if run.killed == "timeout" or timed_out:
+        stuck = stopped if run.killed == "timeout" else timed_out[0]
+        notes.append(timeout_note(sources, stuck if stuck is not None else -1, prepared.graded,
+                                  limits.timeout if run.killed == "timeout"
+                                  else limits.cell_timeout))
+    if notes:
+        row.summary = " ".join([*notes, row.summary]).strip()
     return row
 
 

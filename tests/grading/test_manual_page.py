@@ -90,7 +90,8 @@ def test_grading_writes_the_answers_a_blank_column_and_the_pages(graded_class):
     assert answers["questions"][0]["model_answer"] == "Because 2 * (2 * x) = 4 * x."
     assert not (out / POINTS).exists(), "the grader never writes the points file"
     page = (out / "feedback" / "alice.html").read_text(encoding="utf8")
-    assert "Total: 6 / 9" in page and "3 points of written answers are not graded yet" in page
+    assert "Graded: 6 of 9 points" in page
+    assert "3 points of written answers are not graded yet" in page
     assert SCRIPT not in page and "&lt;script&gt;window.pwned = 1&lt;/script&gt;" in page
     bob = (out / "feedback" / "bob.html").read_text(encoding="utf8")
     assert "not done yet" in bob and "(no answer)" in bob
@@ -161,6 +162,6 @@ def test_points_entered_in_chromium_survive_a_regrade(graded_class, browser):  #
     assert [(r["quadruple"], r["total"], r["max_total"]) for r in rows.values()] == [
         ("2.5", "8.5", "9"), ("", "0", "9")]
     feedback = (out / "feedback" / "alice.html").read_text(encoding="utf8")
-    assert "Total: 8.5 / 9" in feedback and "not graded yet" not in feedback
+    assert "Graded: 8.5 of 9 points" in feedback and "not graded yet" not in feedback
     assert "say why &lt;b&gt;2 * 2&lt;/b&gt; = 4." in feedback
     assert "quadruple (written): 2.5 / 3" in (out / "feedback" / "alice.txt").read_text("utf8")

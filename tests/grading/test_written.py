@@ -203,7 +203,7 @@ def test_the_feedback_page_escapes_everything_from_the_submission():
     assert "<script" not in page.lower()
     # the id twice (title, heading), summary, flag, error, hint, code, question, answer, comment
     assert page.count("&lt;script&gt;alert(1)&lt;/script&gt;") == 10
-    assert "Total: 1 / 5" in page and "2 points of written answers" not in page
+    assert "Graded: 1 of 5 points" in page and "2 points of written answers" not in page
     assert "this exercise's cell is not in your notebook" in page
 
 
