@@ -64,8 +64,10 @@ its time limit); ``memory`` (killed above the memory limit); ``crashed`` (the ke
 died, e.g. ``os._exit``, or the run failed otherwise); ``tampered`` (graded cells voided: the
 notebook replaced functions that the checks rely on, ran a graded cell without the guard or hid its
 error, forged the guard's records, or reaches into the grader; it outranks the others);
-``library`` (graded cells voided because a TODO was answered with the library's own function).
-A broken submission never stops the batch.
+``library`` (graded cells voided because a TODO was answered with the library's own function);
+``solution-copy`` (its points stand, but it looks like the solution itself: its markers, hidden
+tests or commented answers, or a written answer that is the model answer; see
+:func:`.similarity.solution_copies`). A broken submission never stops the batch.
 
 Safety: the lab and the solution are read and hashed before anything runs; a submitted file is
 read, never written (it is copied into the temporary folder). After each run, and after the batch,
@@ -126,7 +128,7 @@ from .prepare import Assignment, InvalidSubmission, parse_submission, prepare, r
 from .records import signed_bodies
 from .roster import Roster, RosterError, read_roster
 from .sandbox import Cancelled, IsolationError, isolation_problem, run_notebook
-from .similarity import similar_answers, write_similar
+from .similarity import similar_answers, solution_copies, write_similar
 from .submissions import SubmissionsError, collect_submissions
 from .written import student_answers
 
@@ -642,13 +644,23 @@ def grade_batch(
                                      assignment.points, {r.student_id for r in rows}):
             warnings.append(problem)
             log(f"warning: {problem}")
+        # pairs of identical answers (after renaming), a place for the instructor to look, and
+        # the submissions that look like the solution itself
+        finished_notebooks = {i: notebooks.get(i) for i in notebooks
+                              if i in {r.student_id for r in rows}}
+        model = readable(guard.data("solution")) if solution else None
+        copies, solution_pairs = solution_copies(
+            finished_notebooks, assignment.lab, model,
+            [cell.source for cell, _ in assignment.hidden], assignment.written, answers)
+        for row in rows:
+            if row.student_id in copies:
+                row.flags[:0] = copies[row.student_id]
+                if row.status == "ok":
+                    row.status = "solution-copy"
+        write_similar(out, similar_answers(finished_notebooks, assignment.lab, model)
+                      + solution_pairs)
         write_outputs(out, rows, assignment.columns, [q.id for q in assignment.written])
         write_feedback_pages(out, rows, assignment, notebooks)
-        # pairs of identical answers (after renaming), a place for the instructor to look
-        write_similar(out, similar_answers({i: notebooks.get(i) for i in notebooks
-                                            if i in {r.student_id for r in rows}},
-                                           assignment.lab,
-                                           readable(guard.data("solution")) if solution else None))
         if assignment.written:
             write_answers(out, assignment.written, answers)
     if interrupted:

@@ -118,3 +118,53 @@ def test_points_given_after_grading_reach_the_export_and_then_the_feedback(week,
             "x ** 2 would do</p>") in page
     assert _export(week)["Alan Turing"] == "4.5"
     assert "total" not in capsys.readouterr().err  # gradebook and export agree again
+
+
+def test_a_copy_of_the_solution_is_flagged(tiny, tmp_path, monkeypatch):  # noqa: F811
+    solution, lab_path, lab = tiny
+    monkeypatch.setattr(grade, "grade_submission", stand_in)
+    submissions, out = tmp_path / "submissions", tmp_path / "out"
+    submissions.mkdir()
+    # the solution notebook itself (markers and hidden test), and an honest one
+    (submissions / "copy.ipynb").write_bytes(solution.read_bytes())
+    (submissions / "honest.ipynb").write_text(_notebook(lab, "double"))
+    grade_batch(lab_path, submissions, out, solution=solution)
+    book = {row[0]: row for row in _csv(out / "gradebook.csv")}
+    header = _csv(out / "gradebook.csv")[0]
+    assert book["copy"][header.index("status")] == "solution-copy"
+    assert book["copy"][header.index("reason")] == (
+        "looks like the solution: it holds the solution's `# BEGIN SOLUTION` markers; it holds "
+        "the solution's hidden tests")
+    assert book["honest"][header.index("status")] == "ok"
+    similar = _csv(out / "similar_answers.csv")
+    assert [row[1:3] for row in similar[1:] if row[1] == "(solution)"] == [
+        ["(solution)", "copy"], ["(solution)", "copy"]]  # its double and square answers
+
+
+def test_commented_answers_and_written_answers_equal_to_the_model():
+    from segedu.grading.generate import student_version
+    from segedu.grading.similarity import solution_copies
+    from segedu.grading.written import WrittenQuestion
+
+    from .test_grade import tiny_solution
+
+    solution = tiny_solution()
+    for cell in solution.cells:
+        cell.source = cell.source.replace("    return 2 * x", "    # twice x\n    return 2 * x")
+    lab = student_version(solution)
+    copied = nbformat.from_dict(json.loads(json.dumps(lab)))
+    honest = nbformat.from_dict(json.loads(json.dumps(lab)))
+    model = {cell.id: cell.source for cell in solution.cells}
+    for mine, theirs in zip(copied.cells, honest.cells, strict=True):
+        if "YOUR CODE HERE" in mine.source:  # the solution's lines, its comment included
+            mine.source = "\n".join(line for line in model[mine.id].splitlines()
+                                    if "SOLUTION" not in line)
+            theirs.source = mine.source.replace("    # twice x\n", "")
+    question = WrittenQuestion(id="why", points=2, prompt="Why?", model_answer="Because  Two.")
+    flags, pairs = solution_copies({"copied": copied, "honest": honest}, lab, solution, (),
+                                   [question], {"copied": {"why": "because two."},
+                                                "honest": {"why": "Two, because."}})
+    assert flags == {"copied": ["looks like the solution: its 2 answer(s) are the solution's, "
+                                "comments included",
+                                "written answer 'why' is the model answer, word for word"]}
+    assert [(p.todo, p.first, p.second) for p in pairs][-1] == ("why", "(solution)", "copied")
