@@ -119,6 +119,7 @@ from .manual import (
     grading_finished,
     grading_started,
     parse_points,
+    read_points,
     unused_points,
     write_answers,
 )
@@ -532,6 +533,7 @@ def grade_batch(
     # the points entered by hand, read now: a broken file stops the batch before anything runs
     marks = parse_points(guard.data("manual points"), where=str(out / POINTS),
                          questions=assignment.written)
+    marks = read_points(out, assignment.written)  # with the saves pending from an earlier run
     # under --isolate, no submission sees these folders (nor /tmp, where the others run)
     hidden = tuple(dict.fromkeys(p.resolve() for p in [lab.parent, submissions, out]
                                  + ([Path(solution).parent] if solution is not None else [])))
@@ -638,6 +640,12 @@ def grade_batch(
                      if i not in too_large}
         answers = {row.student_id: student_answers(notebooks.get(row.student_id), assignment.lab)
                    for row in rows}
+        # the points entered by hand now: the saves made on the page during the run included
+        try:
+            marks = read_points(out, assignment.written)
+        except ManualPointsError as error:
+            warnings.append(f"the points entered by hand could not be read again ({error}): "
+                            "those read at the start are used")
         attach_points(rows, assignment.written, answers, marks)
         apply_overrides(rows, marks)  # points given by hand to graded code cells
         for problem in unused_points(marks, [q.id for q in assignment.written],

@@ -21,7 +21,10 @@ Two files in the grader's output folder:
   :class:`ManualPointsError`, which names the problem; nothing replaces it silently.
 - ``OUT/manual/grading.pid`` (:data:`RUNNING`), the grader's process id while it grades: the
   grader guards the points file against the notebooks it runs (a change is undone), so a save
-  is refused while a grader runs on the same folder, rather than undone.
+  made while a grader runs on the same folder goes to ``OUT/manual/points.pending.json``
+  (:data:`PENDING`, the same shape, ``"points": null`` for a removed mark), which the grader
+  merges at the end of its run and the page folds into the points file at its first save or load
+  after the run (:func:`fold_pending`). :func:`read_points` reads both.
 
 :func:`attach_points` gives each gradebook row its :class:`~.gradebook.WrittenGrade` list (the
 answer, the points entered or ``None``, the comment), so that the gradebook, the feedback and the
@@ -44,13 +47,14 @@ from .written import WrittenQuestion
 __all__ = ["ANSWERS", "POINTS", "FORMAT", "COMMENT_CAP", "ManualPointsError", "Mark",
            "parse_points", "read_points", "save_point", "attach_points", "write_answers",
            "read_answers", "RUNNING", "grading_started", "grading_finished", "grading_pid",
-           "apply_overrides", "unused_points", "OVERRIDE"]
+           "apply_overrides", "unused_points", "OVERRIDE", "PENDING", "fold_pending"]
 
 OVERRIDE = "points set by hand"  # opens the note of an overridden graded cell
 
 ANSWERS = Path("manual") / "answers.json"
 POINTS = Path("manual") / "points.json"
 RUNNING = Path("manual") / "grading.pid"
+PENDING = Path("manual") / "points.pending.json"  # saves made while a grader runs
 FORMAT = "segedu-manual-points"
 COMMENT_CAP = 5_000  # characters of one comment
 _SAVE_LOCK = threading.Lock()  # one save at a time within a process
@@ -79,10 +83,12 @@ def _check_points(value, maximum: float | None, what: str) -> float:
 
 
 def parse_points(data: bytes | None, *, where: str = str(POINTS),
-                 questions: list[WrittenQuestion] = ()) -> dict[str, dict[str, Mark]]:
+                 questions: list[WrittenQuestion] = (),
+                 removals: bool = False) -> dict[str, dict[str, Mark]]:
     """Question id -> student id -> :class:`Mark`, from the bytes of a points file (``None``: no
     file, no points). Points above the worth of one of ``questions`` are an error too (the
-    solution changed since they were entered); points of other questions are kept as they are."""
+    solution changed since they were entered); points of other questions are kept as they are.
+    ``removals`` (the pending file): ``"points": null`` is read as ``None``, a removed mark."""
     if data is None:
         return {}
     fix = "; fix it or move it away (the grader never rewrites it)"
@@ -105,6 +111,9 @@ def parse_points(data: bytes | None, *, where: str = str(POINTS),
             if not isinstance(mark, dict) or set(mark) - {"points", "comment"}:
                 raise ManualPointsError(f"{what}: expected {{\"points\": ..., \"comment\": ...}}"
                                         f"{fix}")
+            if removals and mark.get("points") is None:
+                points.setdefault(question, {})[student] = None
+                continue
             value = _check_points(mark.get("points"), worth.get(question), what)
             comment = mark.get("comment", "")
             if not isinstance(comment, str):
@@ -116,43 +125,75 @@ def parse_points(data: bytes | None, *, where: str = str(POINTS),
 def read_points(out: str | Path,
                 questions: list[WrittenQuestion] = ()) -> dict[str, dict[str, Mark]]:
     """The points saved in ``OUT/manual/points.json`` (``{}`` when there is no such file)."""
-    path = Path(out) / POINTS
+    marks = _read(Path(out) / POINTS, questions)
+    for question, by_student in _read(Path(out) / PENDING, questions, removals=True).items():
+        for student, mark in by_student.items():
+            if mark is None:
+                marks.get(question, {}).pop(student, None)
+            else:
+                marks.setdefault(question, {})[student] = mark
+    return {q: by for q, by in marks.items() if by}
+
+
+def _read(path: Path, questions, *, removals: bool = False) -> dict:
     try:
         data = path.read_bytes() if path.exists() else None
     except OSError as error:
         raise ManualPointsError(f"{path}: cannot be read ({error})") from None
-    return parse_points(data, where=str(path), questions=questions)
+    return parse_points(data, where=str(path), questions=questions, removals=removals)
+
+
+def _write(path: Path, marks: dict) -> None:
+    """Write marks (``None``: a removed one, in the pending file) durably and atomically."""
+    body = {"format": FORMAT, "version": 1,
+            "points": {q: {s: {"points": None} if m is None else asdict(m)
+                           for s, m in sorted(by.items())}
+                       for q, by in sorted(marks.items()) if by}}
+    write_atomic(path, json.dumps(body, indent=1, ensure_ascii=False) + "\n", durable=True)
+
+
+def fold_pending(out: str | Path) -> bool:
+    """Fold the saves made during a grader's run into the points file, once no grader runs;
+    whether there was anything to fold."""
+    out = Path(out)
+    if grading_pid(out) is not None or not (out / PENDING).is_file():
+        return False
+    with _SAVE_LOCK:
+        _write(out / POINTS, read_points(out))
+        (out / PENDING).unlink()
+    return True
 
 
 def save_point(out: str | Path, question: WrittenQuestion, student: str, points: float | None,
-               comment: str = "") -> dict[str, dict[str, Mark]]:
+               comment: str = "", *, who: str | None = None) -> dict[str, dict[str, Mark]]:
     """Save one answer's points and comment (``points=None`` removes them); return every point.
 
     The file is read again first, so a save never loses another one; a broken file raises
     :class:`ManualPointsError` and is left as it is. Points must lie in ``[0, question.points]``.
+    While a grader runs on ``out``, the save goes to the pending file (see the module). ``who``:
+    how the messages name the answer ("answer 3" on the anonymous page; default: the student id).
     """
-    what = f"question {question.id!r}, student {student!r}"
+    what = f"question {question.id!r}, {who or f'student {student!r}'}"
     if points is not None:
         points = _check_points(points, question.points, what)
     if not isinstance(comment, str) or len(comment) > COMMENT_CAP:
         raise ManualPointsError(f"{what}: the comment must be text of at most {COMMENT_CAP} "
                                 "characters")
-    running = grading_pid(out)
-    if running is not None:
-        raise ManualPointsError(f"the grader (process {running}) is grading into {out}: save "
-                                f"again when it has finished (or delete {Path(out) / RUNNING} if "
-                                "that process is no grader)")
+    if grading_pid(out) is not None:  # the grader guards the points file: a pending save
+        with _SAVE_LOCK:
+            pending = _read(Path(out) / PENDING, (), removals=True)
+            pending.setdefault(question.id, {})[student] = (
+                None if points is None else Mark(points, comment))
+            _write(Path(out) / PENDING, pending)
+        return read_points(out)
+    fold_pending(out)
     with _SAVE_LOCK:
         marks = read_points(out)
         if points is None:
             marks.get(question.id, {}).pop(student, None)
         else:
             marks.setdefault(question.id, {})[student] = Mark(points, comment)
-        body = {"format": FORMAT, "version": 1,
-                "points": {q: {s: asdict(m) for s, m in sorted(by.items())}
-                           for q, by in sorted(marks.items()) if by}}
-        write_atomic(Path(out) / POINTS, json.dumps(body, indent=1, ensure_ascii=False) + "\n",
-                     durable=True)
+        _write(Path(out) / POINTS, marks)
     return marks
 
 
