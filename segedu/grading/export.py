@@ -1,8 +1,8 @@
-"""``segedu-grade export``: the gradebook as the CSV file that Canvas, Moodle or Gradescope imports.
+"""``segedu-grade export``: the gradebook as the CSV file that Canvas or Moodle imports.
 
 Usage::
 
-    segedu-grade export --format canvas|moodle|gradescope --grades OUT --roster roster.csv
+    segedu-grade export --format canvas|moodle --grades OUT --roster roster.csv
                         [--assignment NAME] [--to FILE]
 
 It reads ``OUT/gradebook.csv`` (written by ``segedu-grade``: each student's ``total``, written
@@ -22,15 +22,26 @@ one row per roster student, in roster order, with the identifier that each syste
   column. In Moodle's import form, choose "Identify user by: Map from *Email address* to *Email
   address*" (Moodle's ``useremail`` mapping, ``grade/import/csv``) and map the assignment's
   column to its grade item.
-- **gradescope**: ``Name``, ``Email``, ``SID`` and the assignment's column with the score. The
-  first three are Gradescope's roster columns ("Adding Students and Staff", help.gradescope.com:
-  a header row, Name and Email required, one unique email per student); Gradescope identifies a
-  student by Email.
+- **no Gradescope export**: Gradescope documents a CSV import for its *roster* only (``Name``,
+  ``Email``, ``SID``: "Adding Students and Staff", help.gradescope.com), and no documented CSV
+  form in which it takes the scores of an assignment (its scores come from its own autograder or
+  its graders). A roster-shaped file would, if uploaded, write segedu's ids over the students'
+  real SIDs, so segedu writes none: grade Gradescope submissions here (the bulk download is read,
+  :mod:`.submissions`) and enter the scores into the LMS that Gradescope feeds, with ``canvas`` or
+  ``moodle``. ``--format gradescope`` is refused with this reason.
 
-A roster student whose row says ``missing`` gets 0, as the gradebook does. A roster student with
-no row in the gradebook (graded without this roster) gets an empty cell, which these systems
-leave unchanged, and is listed as a warning; so is every gradebook row that matches no roster
-student (never exported, never dropped from the gradebook).
+**The exported scores match the points.** Each total is recomputed (:func:`current_totals`) from
+the stored results (``OUT/results/``), the points entered by hand since (``manual/points.json``:
+written answers and overrides of graded cells) and the lab's record (``OUT/lab.json``); a total
+that differs from the gradebook's is exported as recomputed, with a warning (run the grader again
+to bring the gradebook and the feedback pages up to date). Where the folder has no record (graded
+by an older grader), the export refuses when the points file is newer than the gradebook.
+
+A roster student whose row says ``missing`` (no submission) is exported **blank**: Canvas and
+Moodle leave an empty cell ungraded, so the student shows as missing there; with
+``--missing zero`` the student gets 0. A roster student with no row in the gradebook (graded
+without this roster) gets an empty cell too, and is listed as a warning; so is every gradebook row
+that matches no roster student (never exported, never dropped from the gradebook).
 """
 
 from __future__ import annotations
@@ -41,11 +52,26 @@ import io
 import sys
 from pathlib import Path
 
+from .cache import ResultStore
+from .gradebook import CellGrade, Row
+from .manual import (
+    ANSWERS,
+    POINTS,
+    ManualPointsError,
+    apply_overrides,
+    read_answers,
+    read_points,
+)
+from .outfolder import read_record
 from .roster import Roster, RosterError, read_roster
 
-__all__ = ["FORMATS", "ExportError", "read_gradebook", "export_rows", "export_text", "main"]
+__all__ = ["FORMATS", "ExportError", "read_gradebook", "current_totals", "export_rows",
+           "export_text", "main"]
 
-FORMATS = ("canvas", "moodle", "gradescope")
+FORMATS = ("canvas", "moodle")
+REFUSED = {"gradescope": "Gradescope documents no CSV import of an assignment's scores (only of "
+                         "its roster, which this file would overwrite with segedu's ids): export "
+                         "for Canvas or Moodle (see segedu.grading.export)"}
 
 
 class ExportError(ValueError):
@@ -66,6 +92,62 @@ def read_gradebook(path: str | Path) -> dict[str, dict[str, str]]:
     return {row["student_id"]: row for row in rows}
 
 
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def current_totals(out: str | Path,
+                   grades: dict[str, dict[str, str]]) -> tuple[dict[str, str], list[str]]:
+    """Each gradebook row's total as the stored results and the points entered by hand make it
+    now (student id -> text), and a warning per total that differs from the gradebook's. Raises
+    :class:`ExportError` when it cannot recompute and the points are newer than the gradebook."""
+    out = Path(out)
+    record = read_record(out)
+    points_path, gradebook = out / POINTS, out / "gradebook.csv"
+    if record is None or not isinstance(record.get("points"), dict):
+        if points_path.is_file() and points_path.stat().st_mtime > gradebook.stat().st_mtime:
+            raise ExportError(f"{points_path} is newer than {gradebook}, and this folder has no "
+                              "record of its lab to recompute the totals: run segedu-grade again "
+                              "(it regrades nothing that did not change), then export")
+        return {i: row["total"] for i, row in grades.items()}, []
+    try:
+        questions = read_answers(out)[0] if (out / ANSWERS).is_file() else []
+        marks = read_points(out, questions)
+    except ManualPointsError as error:
+        raise ExportError(str(error)) from None
+    worth = {str(k): float(v) for k, v in record["points"].items()}
+    written = [str(q) for q in record.get("written") or []]
+    store = ResultStore(out)
+    totals, warnings = {}, []
+    for student_id, row in grades.items():
+        stored = store.load(student_id, None)
+        if stored is None:  # not stored (missing, too large, a grader error): the gradebook's cells
+            stored_cells = []
+            for gid, points in worth.items():
+                try:
+                    earned = float(row.get(gid) or 0)
+                except ValueError:
+                    earned = 0.0
+                stored_cells.append(CellGrade(gid, False, earned, points))
+            stored = Row(student_id=student_id, status=row["status"], max_total=0.0,
+                         cells=stored_cells)
+        apply_overrides([stored], marks)  # sets the points given by hand (idempotent)
+        total = sum(c.earned for c in stored.cells) + sum(
+            marks.get(q, {})[student_id].points for q in written
+            if student_id in marks.get(q, {}))
+        totals[student_id] = _number(total)
+        try:
+            differs = abs(float(row["total"]) - total) > 1e-9
+        except ValueError:
+            differs = True
+        if differs:
+            warnings.append(f"{student_id}: total {row['total']} in the gradebook, {_number(total)}"
+                            " from the stored results and the points entered since: exported "
+                            f"{_number(total)} (run segedu-grade again to update the gradebook "
+                            "and the feedback)")
+    return totals, warnings
+
+
 def _max_total(grades: dict[str, dict[str, str]]) -> str:
     values = sorted({row["max_total"] for row in grades.values()})
     if len(values) > 1:
@@ -74,8 +156,14 @@ def _max_total(grades: dict[str, dict[str, str]]) -> str:
 
 
 def export_rows(fmt: str, grades: dict[str, dict[str, str]], roster: Roster,
-                assignment: str) -> tuple[list[list[str]], list[str]]:
-    """The CSV rows (header first) of ``fmt`` and the warnings (see the module's docstring)."""
+                assignment: str, *, totals: dict[str, str] | None = None,
+                missing: str = "blank") -> tuple[list[list[str]], list[str]]:
+    """The CSV rows (header first) of ``fmt`` and the warnings (see the module's docstring).
+
+    ``totals``: the score of each student id (default: the gradebook's ``total``); ``missing``:
+    ``"blank"`` or ``"zero"``, what a student without a submission gets."""
+    if fmt in REFUSED:
+        raise ExportError(f"--format {fmt}: {REFUSED[fmt]}")
     if fmt not in FORMATS:
         raise ExportError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if not assignment.strip():
@@ -87,7 +175,12 @@ def export_rows(fmt: str, grades: dict[str, dict[str, str]], roster: Roster,
         row = grades.get(student.id)
         if row is None:
             warnings.append(f"{student.id} has no row in the gradebook: exported empty")
-        scores[student.id] = "" if row is None else row["total"]
+        if row is None:
+            scores[student.id] = ""
+        elif row["status"] == "missing":
+            scores[student.id] = "0" if missing == "zero" else ""
+        else:
+            scores[student.id] = (totals or {}).get(student.id, row["total"])
     if fmt == "canvas":
         unnamed = [s.id for s in roster.students
                    if not (s.canvas_id or s.sis_user_id or s.sis_login_id)]
@@ -98,12 +191,9 @@ def export_rows(fmt: str, grades: dict[str, dict[str, str]], roster: Roster,
                 ["Points Possible", "", "", "", "", _max_total(grades)]]
         rows += [[s.name, s.canvas_id, s.sis_user_id, s.sis_login_id, s.section, scores[s.id]]
                  for s in roster.students]
-    elif fmt == "moodle":
+    else:
         rows = [["Email address", "Full name", assignment]]
         rows += [[s.email, s.name, scores[s.id]] for s in roster.students]
-    else:
-        rows = [["Name", "Email", "SID", assignment]]
-        rows += [[s.name, s.email, s.id, scores[s.id]] for s in roster.students]
     return rows, warnings
 
 
@@ -117,12 +207,13 @@ def export_text(rows: list[list[str]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="segedu-grade export",
-        description="Write the gradebook as the CSV that Canvas, Moodle or Gradescope imports.",
+        description="Write the gradebook as the CSV that Canvas or Moodle imports.",
         epilog="canvas: Student, ID, SIS User ID, SIS Login ID, Section, <assignment> and a "
                "'Points Possible' row; moodle: Email address, Full name, <assignment> (import "
-               "with 'Map from Email address to Email address'); gradescope: Name, Email, SID, "
-               "<assignment>. See segedu.grading.export.")
-    parser.add_argument("--format", required=True, choices=FORMATS, help="the LMS to import into")
+               "with 'Map from Email address to Email address'). No Gradescope format: Gradescope "
+               "documents no CSV import of scores. See segedu.grading.export.")
+    parser.add_argument("--format", required=True, help="the LMS to import into: canvas or "
+                        "moodle")
     parser.add_argument("--grades", required=True, metavar="OUT",
                         help="the output folder of segedu-grade (holds gradebook.csv)")
     parser.add_argument("--roster", required=True, metavar="CSV",
@@ -130,15 +221,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--assignment",
                         help="the assignment's column name (default: the output folder's name); "
                              "for Canvas, 'Name (id)' fills an existing assignment")
+    parser.add_argument("--missing", choices=("blank", "zero"), default="blank",
+                        help="a student without a submission: left blank, which each system "
+                             "shows as not submitted (default), or 0")
     parser.add_argument("--to", metavar="FILE",
                         help="where to write (default: OUT/export-<format>.csv)")
     args = parser.parse_args(argv)
     out = Path(args.grades)
     assignment = args.assignment or out.resolve().name
     target = Path(args.to) if args.to else out / f"export-{args.format}.csv"
+    if args.format in REFUSED or args.format not in FORMATS:
+        print(f"error: --format {args.format}: "
+              f"{REFUSED.get(args.format, 'choose canvas or moodle')}", file=sys.stderr)
+        return 2
     try:
-        rows, warnings = export_rows(args.format, read_gradebook(out / "gradebook.csv"),
-                                     read_roster(args.roster), assignment)
+        grades = read_gradebook(out / "gradebook.csv")
+        totals, warnings = current_totals(out, grades)
+        rows, more = export_rows(args.format, grades, read_roster(args.roster), assignment,
+                                 totals=totals, missing=args.missing)
+        warnings += more
     except (ExportError, RosterError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

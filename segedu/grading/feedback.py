@@ -1,11 +1,13 @@
 """The page a student reads: ``feedback/<student_id>.html``, one self-contained HTML file.
 
-From the top: the student's total (written answers included, and the points still to be graded by
-hand), the sentence that explains voided cells if any, then every graded cell with ✓ or ✗, its
-points, **the student's own code** for it, the error as the check said it (one line, not a
-traceback; a traceback is reduced to its last line, the full text folded below it) and the hint;
-then every written question with the student's answer, the instructor's points and comment; then
-the notes (restored cells, limits hit).
+From the top: the student's total in plain words ("Graded: 6 of 22 points", written answers
+included, and the points still to be graded by hand), the notes that explain a syntax error, a
+timeout (:mod:`.diagnose`) or voided cells, then **each TODO's code once** (the student's own)
+with every graded cell that checks it under it (hidden tests included): ✓ or ✗, its points, one
+line per check as the check said it (a traceback is reduced to its last line, the full text
+folded below it), the hint, and the points set by hand if any; then every written question with
+the student's answer, the instructor's points and comment; then the notes (restored cells, limits
+hit).
 
 The student's code of a graded cell is the exercise cells (the released lab's cells with
 ``# YOUR CODE HERE``) that it checks: those since the previous graded cell that define a name the
@@ -28,6 +30,7 @@ from pathlib import Path
 
 from .answers import parse_cell
 from .gradebook import CELL_MESSAGE_CAP, Row, write_atomic
+from .manual import OVERRIDE
 from .notebook import CODE_MARK
 from .prepare import Assignment
 from .written import WrittenQuestion
@@ -135,12 +138,40 @@ background:#eef3fb;border-radius:.4rem}.pending{font-weight:400;color:#555}
 section.item{border:1px solid #ccd;border-radius:.4rem;margin:1rem 0;padding:.6rem .9rem}
 section.pass{border-left:.45rem solid #2a7d3f}section.fail{border-left:.45rem solid #b3261e}
 section.written{border-left:.45rem solid #6b5ca5}
-h2{font-size:1.1rem;margin:.2rem 0}.points{float:right;font-weight:600}
+h2{font-size:1.1rem;margin:.2rem 0}h3{font-size:1rem;margin:.6rem 0 .1rem}
+.check,.error,.override{margin:.15rem 0}.override{font-weight:600;color:#6b4c00}
+.points{float:right;font-weight:600}
 pre{background:#f6f6f6;padding:.5rem;overflow-x:auto;white-space:pre-wrap;border-radius:.3rem}
 .error{color:#8c1d18}.hint{color:#3d4e8a}.summary{background:#fff4e5;padding:.6rem;
 border-radius:.4rem}.answer{white-space:pre-wrap;background:#f6f6f6;padding:.5rem;
 border-radius:.3rem}.comment{white-space:pre-wrap}
 """
+
+
+def _check_lines(cell, *, several: bool) -> str:
+    """One graded cell's result under its TODO's code: a line per ✓ or ✗, the hint, the points
+    set by hand, the full error folded."""
+    parts = []
+    if several:
+        parts.append(f'<h3>{"✓" if cell.passed else "✗"} {_e(cell.id)}<span class="points">'
+                     f"{_number(cell.earned)} / {_number(cell.points)}</span></h3>")
+    message = cell.message if len(cell.message) <= CELL_MESSAGE_CAP else (
+        cell.message[:CELL_MESSAGE_CAP] + " […cut]")
+    # the points given by hand (an override, .manual) stand above what the checks said
+    for line in message.splitlines():
+        if line.startswith(OVERRIDE):
+            parts.append(f'<p class="override">{_e(line[0].upper() + line[1:])}</p>')
+    message = "\n".join(line for line in message.splitlines() if not line.startswith(OVERRIDE))
+    error, hint, full = split_message(message)
+    for line in (error.splitlines() if error else []):  # one line per ✓ (or ✗)
+        if line.strip():
+            parts.append(f'<p class="{"check" if cell.passed else "error"}">{_e(line)}</p>')
+    if hint:
+        parts.append(f'<p class="hint">Hint: {_e(hint)}</p>')
+    if full:
+        parts.append(f"<details><summary>The full error</summary><pre>{_e(full)}</pre>"
+                     "</details>")
+    return "".join(parts)
 
 
 def feedback_page(row: Row, *, code: dict[str, list[str | None]] | None = None,
@@ -153,34 +184,36 @@ def feedback_page(row: Row, *, code: dict[str, list[str | None]] | None = None,
              f"<title>Feedback: {_e(row.student_id)}</title><style>{_STYLE}</style></head><body>",
              f"<h1>Feedback{': ' + _e(title) if title else ''}</h1>",
              f"<p>For <strong>{_e(row.student_id)}</strong> (status: {_e(row.status)})</p>",
-             f'<p class="total">Total: {_number(row.total)} / {_number(row.max_total)}']
+             f'<p class="total">Graded: {_number(row.total)} of {_number(row.max_total)} points']
     if pending:
         parts.append(f' <span class="pending">({_number(pending)} points of written answers are '
                      "not graded yet)</span>")
     parts.append("</p>")
     if row.summary:
         parts.append(f'<p class="summary">{_e(row.summary)}</p>')
+    # each TODO's code once, with the checks that test it (hidden ones included) under it
+    groups: list[tuple[tuple, list]] = []
     for cell in row.cells:
-        mark = "✓" if cell.passed else "✗"
-        parts.append(f'<section class="item {"pass" if cell.passed else "fail"}">'
-                     f'<h2>{mark} {_e(cell.id)}<span class="points">{_number(cell.earned)} / '
-                     f"{_number(cell.points)}</span></h2>")
-        for source in code.get(cell.id, []):
+        key = tuple(code.get(cell.id, []))
+        if groups and groups[-1][0] == key and key:
+            groups[-1][1].append(cell)
+        else:
+            groups.append((key, [cell]))
+    for sources, cells in groups:
+        passed = all(c.passed for c in cells)
+        earned, worth = sum(c.earned for c in cells), sum(c.points for c in cells)
+        names = ", ".join(c.id for c in cells)
+        parts.append(f'<section class="item {"pass" if passed else "fail"}">'
+                     f'<h2>{"✓" if passed else "✗"} {_e(names)}<span class="points">'
+                     f"{_number(earned)} / {_number(worth)}</span></h2>")
+        for source in sources:
             if source is None:
                 parts.append("<p>Your code: (this exercise's cell is not in your notebook)</p>")
             else:
                 cut = source if len(source) <= CODE_CAP else source[:CODE_CAP] + "\n[…cut]"
                 parts.append(f"<p>Your code:</p><pre><code>{_e(cut)}</code></pre>")
-        message = cell.message if len(cell.message) <= CELL_MESSAGE_CAP else (
-            cell.message[:CELL_MESSAGE_CAP] + " […cut]")
-        error, hint, full = split_message(message)
-        if error:
-            parts.append(f'<p class="{"check" if cell.passed else "error"}">{_e(error)}</p>')
-        if hint:
-            parts.append(f'<p class="hint">Hint: {_e(hint)}</p>')
-        if full:
-            parts.append(f"<details><summary>The full error</summary><pre>{_e(full)}</pre>"
-                         "</details>")
+        for cell in cells:
+            parts.append(_check_lines(cell, several=len(cells) > 1))
         parts.append("</section>")
     for answer in row.written:
         earned = ("not graded yet" if answer.earned is None

@@ -6,7 +6,7 @@ Usage::
                  [--solution solutions/02_conv_arithmetic.ipynb] [--roster CSV]
                  [--only ID ...] [--force] [--workers N]
                  [--cell-timeout S] [--timeout S] [--memory-mb M] [--fast] [--isolate]
-    segedu-grade export --format canvas|moodle|gradescope --grades OUT --roster CSV
+    segedu-grade export --format canvas|moodle --grades OUT --roster CSV
 
 (the subcommands are listed in :mod:`.cli`; ``export`` is :mod:`.export`)
 
@@ -64,8 +64,10 @@ its time limit); ``memory`` (killed above the memory limit); ``crashed`` (the ke
 died, e.g. ``os._exit``, or the run failed otherwise); ``tampered`` (graded cells voided: the
 notebook replaced functions that the checks rely on, ran a graded cell without the guard or hid its
 error, forged the guard's records, or reaches into the grader; it outranks the others);
-``library`` (graded cells voided because a TODO was answered with the library's own function).
-A broken submission never stops the batch.
+``library`` (graded cells voided because a TODO was answered with the library's own function);
+``solution-copy`` (its points stand, but it looks like the solution itself: its markers, hidden
+tests or commented answers, or a written answer that is the model answer; see
+:func:`.similarity.solution_copies`). A broken submission never stops the batch.
 
 Safety: the lab and the solution are read and hashed before anything runs; a submitted file is
 read, never written (it is copied into the temporary folder). After each run, and after the batch,
@@ -92,10 +94,11 @@ import hashlib
 import os
 import secrets
 import shutil
+import signal
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,24 +107,29 @@ import nbformat
 from .answers import parse_cell, scan, voided_cells
 from .cache import ResultStore, batch_key, result_key
 from .cli import split_subcommand, subcommand_help
+from .diagnose import syntax_notes, timeout_note
 from .feedback import write_feedback_pages
 from .gradebook import CellGrade, Row, write_outputs
 from .library_calls import answer_rules, library_findings
 from .manual import (
     POINTS,
     ManualPointsError,
+    apply_overrides,
     attach_points,
     grading_finished,
     grading_started,
     parse_points,
+    read_points,
+    unused_points,
     write_answers,
 )
 from .notebook import NotebookError
+from .outfolder import OutFolderError, claim
 from .prepare import Assignment, InvalidSubmission, parse_submission, prepare, readable
 from .records import partial_share, signed_bodies
 from .roster import Roster, RosterError, read_roster
-from .sandbox import IsolationError, isolation_problem, run_notebook
-from .similarity import similar_answers, write_similar
+from .sandbox import Cancelled, IsolationError, isolation_problem, run_notebook
+from .similarity import similar_answers, solution_copies, write_similar
 from .submissions import SubmissionsError, collect_submissions
 from .written import student_answers
 
@@ -160,6 +168,17 @@ class Guard:
 
     def data(self, name: str) -> bytes | None:
         return self.saved[name][1]
+
+    def refresh(self, name: str) -> None:
+        """Read ``name`` again: the grader itself changed it (``--force`` on another lab's folder
+        removed its gradebook)."""
+        path = self.saved[name][0]
+        with self._lock:
+            if path.is_file():
+                info = path.stat()
+                self.saved[name] = (path, path.read_bytes(), (info.st_atime_ns, info.st_mtime_ns))
+            else:
+                self.saved[name] = (path, None, None)
 
     def restore(self) -> list[str]:
         """Undo every change to the guarded files; the names of those that had changed."""
@@ -274,8 +293,12 @@ def _plural(names: list[str]) -> str:
 
 
 def grade_submission(student_id: str, data: bytes, assignment: Assignment, limits: Limits,
-                     *, hidden: tuple[Path, ...] = (), plan: GuardPlan | None = None) -> Row:
-    """Grade one submission given its bytes: validate, restore, add hidden tests, run, score."""
+                     *, hidden: tuple[Path, ...] = (), plan: GuardPlan | None = None,
+                     cancel: threading.Event | None = None) -> Row:
+    """Grade one submission given its bytes: validate, restore, add hidden tests, run, score.
+
+    ``cancel``: set from outside to stop the run (its processes are killed; raises
+    :class:`~.sandbox.Cancelled`)."""
     row = Row(student_id=student_id, status="ok", max_total=assignment.max_total)
     try:
         notebook = parse_submission(data)
@@ -306,7 +329,7 @@ def grade_submission(student_id: str, data: bytes, assignment: Assignment, limit
     env = {"SEGEDU_FAST": "1"} if limits.fast else {}
     run = run_notebook(nbformat.writes(to_run), cell_timeout=limits.cell_timeout,
                        timeout=limits.timeout, memory_mb=limits.memory_mb, env=env, guard=guard,
-                       isolate=limits.isolate, hidden=list(hidden))
+                       isolate=limits.isolate, hidden=list(hidden), cancel=cancel)
     # what the answers called while they ran voids like what the reading found
     runtime = library_findings([r for cell in run.cells.values() for r in cell.guard], key, rules)
     for gid, why in voided_cells(runtime, prepared.notebook, graded_sources).items():
@@ -424,15 +447,33 @@ def grade_submission(student_id: str, data: bytes, assignment: Assignment, limit
                     f"{first.split(',')[0]}, and an exercise answered by the library's own "
                     "function is not an answer.")
         row.summary = f"{row.summary} {sentence}".strip() if row.summary else sentence
+    # a syntax error and a timeout mislead through the checks' messages: plain notes on top
+    notes = syntax_notes(sources, set(prepared.graded))
+    if run.killed == "timeout" or timed_out:
+        stuck = stopped if run.killed == "timeout" else timed_out[0]
+        notes.append(timeout_note(sources, stuck if stuck is not None else -1, prepared.graded,
+                                  limits.timeout if run.killed == "timeout"
+                                  else limits.cell_timeout))
+    if notes:
+        row.summary = " ".join([*notes, row.summary]).strip()
     return row
 
 
 def _safe_grade(student_id: str, data: bytes, assignment: Assignment, limits: Limits,
                 guard: Guard, names: dict[str, str], hidden: tuple[Path, ...] = (),
-                plan: GuardPlan | None = None) -> Row:
-    """:func:`grade_submission` that always returns a row, then undoes changes to guarded files."""
+                plan: GuardPlan | None = None,
+                cancel: threading.Event | None = None) -> tuple[Row, float]:
+    """:func:`grade_submission` that always returns a row (and the seconds it took), then undoes
+    changes to guarded files; only a cancelled run raises (:class:`~.sandbox.Cancelled`)."""
+    start = time.monotonic()
     try:
-        row = grade_submission(student_id, data, assignment, limits, hidden=hidden, plan=plan)
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("the batch was stopped before this submission started")
+        row = grade_submission(student_id, data, assignment, limits, hidden=hidden, plan=plan,
+                               cancel=cancel)
+    except Cancelled:
+        guard.restore()
+        raise
     except Exception as error:  # a bug or an OS failure while grading one: a row, not a stop
         row = Row(student_id=student_id, status="crashed", max_total=assignment.max_total,
                   cells=[CellGrade(g, False, 0.0, assignment.points[g], "not graded")
@@ -445,7 +486,7 @@ def _safe_grade(student_id: str, data: bytes, assignment: Assignment, limits: Li
         row.flags.append(f"could not check the guarded files: {error}")
     for name in changed:
         row.flags.append(f"{names.get(name, name)} was modified during this run: restored")
-    return row
+    return row, time.monotonic() - start
 
 
 def grade_batch(
@@ -497,14 +538,23 @@ def grade_batch(
     # the points entered by hand, read now: a broken file stops the batch before anything runs
     marks = parse_points(guard.data("manual points"), where=str(out / POINTS),
                          questions=assignment.written)
+    marks = read_points(out, assignment.written)  # with the saves pending from an earlier run
     # under --isolate, no submission sees these folders (nor /tmp, where the others run)
     hidden = tuple(dict.fromkeys(p.resolve() for p in [lab.parent, submissions, out]
                                  + ([Path(solution).parent] if solution is not None else [])))
     if limits.isolate:
-        out.mkdir(parents=True, exist_ok=True)
         problem = isolation_problem()
         if problem is not None:
             raise IsolationError(f"--isolate: {problem}")
+    # the folder belongs to one lab: another lab's grades stop the batch before anything is written
+    for line in claim(out, lab=lab, lab_data=guard.data("lab"),
+                      solution=Path(solution) if solution is not None else None,
+                      solution_data=guard.data("solution") if solution else None,
+                      columns={g: assignment.points[g] for g in assignment.columns},
+                      written=[q.id for q in assignment.written],
+                      force=force):
+        log(line)
+    guard.refresh("gradebook")
     # what every result depends on besides its submission; then each student's stored result
     store = ResultStore(out)
     stored_before = store.snapshot()  # what a submission changes there is undone after the batch
@@ -513,7 +563,6 @@ def grade_batch(
     keys = {i: result_key(batch, guard.data(f"submission {i}")) for i in paths
             if i not in too_large}
     rows: list[Row] = []
-    graded: list[Row] = []
     to_grade: list[str] = []
     stale = 0  # results that --only keeps although an input changed
     for student_id in keys:
@@ -533,54 +582,144 @@ def grade_batch(
         f"{len(entries)} students, {len(to_grade)} to grade ({len(rows)} unchanged), "
         f"{workers} worker(s){', isolated' if limits.isolate else ''}")
 
-    start = time.monotonic()
-    if assignment.written:  # the manual page refuses saves until the batch ends (the guard
-        grading_started(out)  # would undo them)
     not_run = [CellGrade(g, False, 0.0, assignment.points[g], "not run")
                for g in assignment.columns]
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        futures = [pool.submit(_safe_grade, student_id, guard.data(f"submission {student_id}"),
-                               assignment, limits, guard, names, hidden, plan)
-                   for student_id in to_grade]
-        rows += [Row(student_id=i, status="invalid", max_total=assignment.max_total,
-                     cells=list(not_run),
-                     flags=[f"the file is larger than {MAX_SUBMISSION_MB} MiB"])
-                 for i in sorted(too_large)]
-        for future in futures:
-            row = future.result()  # _safe_grade never raises
-            graded.append(copy.deepcopy(row))  # stored after the batch, as graded
-            rows.append(row)
-            log(f"{row.student_id}: {row.total:g}/{row.max_total:g} {row.status}"
-                f" ({time.monotonic() - start:.1f} s)")
+    rows += [Row(student_id=i, status="invalid", max_total=assignment.max_total,
+                 cells=list(not_run), flags=[f"the file is larger than {MAX_SUBMISSION_MB} MiB"])
+             for i in sorted(too_large)]
     rows += [Row(student_id=e.student_id, status="missing", max_total=assignment.max_total,
                  cells=[CellGrade(g, False, 0.0, assignment.points[g], "no submission")
                         for g in assignment.columns]) for e in entries if e.path is None]
-    # what matching said (late, not in the roster, ...) opens each row's reason
-    matching = {e.student_id: list(e.flags) for e in entries}
-    for row in rows:
-        row.flags[:0] = matching.get(row.student_id, [])
-    # after the batch: the released files must be as they were read
-    warnings = [f"{names.get(n, n)} had changed after the batch: restored" for n in guard.restore()]
-    warnings += [f"the stored result {name} was changed during the batch: restored"
-                 for name in store.restore(stored_before)]
-    for row in graded:
+    out.mkdir(parents=True, exist_ok=True)
+    if assignment.written:  # saves on the manual page wait for the batch's end (see .manual)
+        grading_started(out)
+    cancel = threading.Event()  # set on Ctrl-C / SIGTERM: every running notebook is killed
+    interrupted = False
+    finished: list[str] = []  # graded in this run, in the order they finished
+
+    def keep(row: Row, seconds: float) -> None:
+        """A finished student: stored at once (a later Ctrl-C keeps it), then logged."""
         store.store(row.student_id, keys[row.student_id], batch, row)
-    grading_finished(out)
-    for warning in warnings:
-        log(f"warning: {warning}")
-    # the written answers, read from the submitted files, with the points entered by hand
-    notebooks = {i: readable(guard.data(f"submission {i}")) for i in paths if i not in too_large}
-    answers = {row.student_id: student_answers(notebooks.get(row.student_id), assignment.lab)
-               for row in rows}
-    attach_points(rows, assignment.written, answers, marks)
-    write_outputs(out, rows, assignment.columns, [q.id for q in assignment.written])
-    write_feedback_pages(out, rows, assignment, notebooks)
-    # pairs of identical answers (after renaming), a place for the instructor to look
-    write_similar(out, similar_answers(notebooks, assignment.lab,
-                                       readable(guard.data("solution")) if solution else None))
-    if assignment.written:
-        write_answers(out, assignment.written, answers)
+        stored_before.pop(store.path(row.student_id).name, None)
+        if store.path(row.student_id).is_file():
+            stored_before[store.path(row.student_id).name] = (
+                store.path(row.student_id).read_bytes())
+        rows.append(copy.deepcopy(row))
+        finished.append(row.student_id)
+        log(f"{row.student_id}: {row.total:g}/{row.max_total:g} {row.status} ({seconds:.1f} s)")
+
+    with _signals_stop():
+        pool = ThreadPoolExecutor(max_workers=max(1, workers))
+        futures = [pool.submit(_safe_grade, student_id, guard.data(f"submission {student_id}"),
+                               assignment, limits, guard, names, hidden, plan, cancel)
+                   for student_id in to_grade]
+        try:
+            for future in as_completed(futures):
+                keep(*future.result())  # _safe_grade raises only when cancelled
+        except (KeyboardInterrupt, Cancelled):
+            interrupted = True
+            cancel.set()  # the running notebooks are killed within a tenth of a second
+            _ignore_signals()  # what is finished is written out whatever else arrives
+            pool.shutdown(wait=True, cancel_futures=True)
+            for future in futures:  # those that finished while the others were stopped
+                if future.done() and not future.cancelled() and future.exception() is None:
+                    row, seconds = future.result()
+                    if row.student_id not in finished:
+                        keep(row, seconds)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        # what matching said (late, not in the roster, ...) opens each row's reason
+        matching = {e.student_id: list(e.flags) for e in entries}
+        for row in rows:
+            row.flags[:0] = matching.get(row.student_id, [])
+        # after the batch: the released files must be as they were read
+        warnings = [f"{names.get(n, n)} had changed after the batch: restored"
+                    for n in guard.restore()]
+        warnings += [f"the stored result {name} was changed during the batch: restored"
+                     for name in store.restore(stored_before)]
+        grading_finished(out)
+        for warning in warnings:
+            log(f"warning: {warning}")
+        # the written answers, read from the submitted files, with the points entered by hand
+        notebooks = {i: readable(guard.data(f"submission {i}")) for i in paths
+                     if i not in too_large}
+        answers = {row.student_id: student_answers(notebooks.get(row.student_id), assignment.lab)
+                   for row in rows}
+        # the points entered by hand now: the saves made on the page during the run included
+        try:
+            marks = read_points(out, assignment.written)
+        except ManualPointsError as error:
+            warnings.append(f"the points entered by hand could not be read again ({error}): "
+                            "those read at the start are used")
+        attach_points(rows, assignment.written, answers, marks)
+        apply_overrides(rows, marks)  # points given by hand to graded code cells
+        for problem in unused_points(marks, [q.id for q in assignment.written],
+                                     assignment.points, {r.student_id for r in rows}):
+            warnings.append(problem)
+            log(f"warning: {problem}")
+        # pairs of identical answers (after renaming), a place for the instructor to look, and
+        # the submissions that look like the solution itself
+        finished_notebooks = {i: notebooks.get(i) for i in notebooks
+                              if i in {r.student_id for r in rows}}
+        model = readable(guard.data("solution")) if solution else None
+        copies, solution_pairs = solution_copies(
+            finished_notebooks, assignment.lab, model,
+            [cell.source for cell, _ in assignment.hidden], assignment.written, answers)
+        for row in rows:
+            if row.student_id in copies:
+                row.flags[:0] = copies[row.student_id]
+                if row.status == "ok":
+                    row.status = "solution-copy"
+        write_similar(out, similar_answers(finished_notebooks, assignment.lab, model)
+                      + solution_pairs)
+        write_outputs(out, rows, assignment.columns, [q.id for q in assignment.written])
+        write_feedback_pages(out, rows, assignment, notebooks)
+        if assignment.written:
+            write_answers(out, assignment.written, answers)
+    if interrupted:
+        raise Interrupted(out=out, graded=len(finished), left=len(to_grade) - len(finished))
     return rows, warnings
+
+
+class Interrupted(Exception):
+    """The batch was stopped (Ctrl-C, SIGTERM): ``graded`` students were graded and kept (stored,
+    in the gradebook and the feedback with every earlier result), ``left`` were not; running the
+    same command again grades only those."""
+
+    def __init__(self, *, out: Path, graded: int, left: int):
+        self.out, self.graded, self.left = out, graded, left
+        super().__init__(f"interrupted: {graded} student(s) graded in this run and kept in {out} "
+                         f"(gradebook and feedback of what is finished); {left} not graded: run "
+                         "the same command again to grade them")
+
+
+class _signals_stop:
+    """Within it (main thread only), SIGTERM stops the batch like Ctrl-C (``KeyboardInterrupt``);
+    the handlers are restored at its end."""
+
+    def __enter__(self):
+        self.saved = {}
+        if threading.current_thread() is threading.main_thread():
+            for number in (signal.SIGINT, signal.SIGTERM):
+                self.saved[number] = signal.getsignal(number)
+            signal.signal(signal.SIGINT, _raise_interrupt)
+            signal.signal(signal.SIGTERM, _raise_interrupt)
+        return self
+
+    def __exit__(self, *exc):
+        for number, handler in self.saved.items():
+            signal.signal(number, handler)
+        return False
+
+
+def _raise_interrupt(number, frame):
+    raise KeyboardInterrupt(signal.Signals(number).name)
+
+
+def _ignore_signals() -> None:
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -643,9 +782,12 @@ def main(argv: list[str] | None = None) -> int:
                                      log=lambda m: print(m, file=sys.stderr, flush=True),
                                      roster=roster, only=args.only, force=args.force)
     except (NotebookError, IsolationError, RosterError, SubmissionsError,
-            ManualPointsError) as error:
+            ManualPointsError, OutFolderError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except Interrupted as stop:
+        print(stop, file=sys.stderr)
+        return 130
     print(f"wrote {Path(args.out) / 'gradebook.csv'} ({len(rows)} submissions)")
     return 0
 

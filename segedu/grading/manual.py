@@ -12,11 +12,19 @@ Two files in the grader's output folder:
        "points": {"<question id>": {"<student id>": {"points": 2.5, "comment": "..."}}}}
 
   The grader reads it (before anything runs, so a broken file stops it at once) and never writes
-  it: a re-run, in any mode, keeps every point. A file that is not exactly this shape raises
+  it: a re-run, in any mode, keeps every point. An entry under a **graded code cell's id** is an
+  override by hand (:func:`apply_overrides`): that cell earns the points given (0 to its worth)
+  whatever the checks said, and the gradebook's reason and the student's feedback say so, with the
+  comment. An entry the grader cannot use (an id that is neither a written question nor a graded
+  cell of the lab, or a student without a row) is reported on every run, never ignored silently.
+  A file that is not exactly this shape raises
   :class:`ManualPointsError`, which names the problem; nothing replaces it silently.
 - ``OUT/manual/grading.pid`` (:data:`RUNNING`), the grader's process id while it grades: the
   grader guards the points file against the notebooks it runs (a change is undone), so a save
-  is refused while a grader runs on the same folder, rather than undone.
+  made while a grader runs on the same folder goes to ``OUT/manual/points.pending.json``
+  (:data:`PENDING`, the same shape, ``"points": null`` for a removed mark), which the grader
+  merges at the end of its run and the page folds into the points file at its first save or load
+  after the run (:func:`fold_pending`). :func:`read_points` reads both.
 
 :func:`attach_points` gives each gradebook row its :class:`~.gradebook.WrittenGrade` list (the
 answer, the points entered or ``None``, the comment), so that the gradebook, the feedback and the
@@ -25,6 +33,7 @@ row's total include them.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -37,11 +46,15 @@ from .written import WrittenQuestion
 
 __all__ = ["ANSWERS", "POINTS", "FORMAT", "COMMENT_CAP", "ManualPointsError", "Mark",
            "parse_points", "read_points", "save_point", "attach_points", "write_answers",
-           "read_answers", "RUNNING", "grading_started", "grading_finished", "grading_pid"]
+           "read_answers", "RUNNING", "grading_started", "grading_finished", "grading_pid",
+           "apply_overrides", "unused_points", "OVERRIDE", "PENDING", "fold_pending"]
+
+OVERRIDE = "points set by hand"  # opens the note of an overridden graded cell
 
 ANSWERS = Path("manual") / "answers.json"
 POINTS = Path("manual") / "points.json"
 RUNNING = Path("manual") / "grading.pid"
+PENDING = Path("manual") / "points.pending.json"  # saves made while a grader runs
 FORMAT = "segedu-manual-points"
 COMMENT_CAP = 5_000  # characters of one comment
 _SAVE_LOCK = threading.Lock()  # one save at a time within a process
@@ -70,10 +83,12 @@ def _check_points(value, maximum: float | None, what: str) -> float:
 
 
 def parse_points(data: bytes | None, *, where: str = str(POINTS),
-                 questions: list[WrittenQuestion] = ()) -> dict[str, dict[str, Mark]]:
+                 questions: list[WrittenQuestion] = (),
+                 removals: bool = False) -> dict[str, dict[str, Mark]]:
     """Question id -> student id -> :class:`Mark`, from the bytes of a points file (``None``: no
     file, no points). Points above the worth of one of ``questions`` are an error too (the
-    solution changed since they were entered); points of other questions are kept as they are."""
+    solution changed since they were entered); points of other questions are kept as they are.
+    ``removals`` (the pending file): ``"points": null`` is read as ``None``, a removed mark."""
     if data is None:
         return {}
     fix = "; fix it or move it away (the grader never rewrites it)"
@@ -96,6 +111,9 @@ def parse_points(data: bytes | None, *, where: str = str(POINTS),
             if not isinstance(mark, dict) or set(mark) - {"points", "comment"}:
                 raise ManualPointsError(f"{what}: expected {{\"points\": ..., \"comment\": ...}}"
                                         f"{fix}")
+            if removals and mark.get("points") is None:
+                points.setdefault(question, {})[student] = None
+                continue
             value = _check_points(mark.get("points"), worth.get(question), what)
             comment = mark.get("comment", "")
             if not isinstance(comment, str):
@@ -107,43 +125,75 @@ def parse_points(data: bytes | None, *, where: str = str(POINTS),
 def read_points(out: str | Path,
                 questions: list[WrittenQuestion] = ()) -> dict[str, dict[str, Mark]]:
     """The points saved in ``OUT/manual/points.json`` (``{}`` when there is no such file)."""
-    path = Path(out) / POINTS
+    marks = _read(Path(out) / POINTS, questions)
+    for question, by_student in _read(Path(out) / PENDING, questions, removals=True).items():
+        for student, mark in by_student.items():
+            if mark is None:
+                marks.get(question, {}).pop(student, None)
+            else:
+                marks.setdefault(question, {})[student] = mark
+    return {q: by for q, by in marks.items() if by}
+
+
+def _read(path: Path, questions, *, removals: bool = False) -> dict:
     try:
         data = path.read_bytes() if path.exists() else None
     except OSError as error:
         raise ManualPointsError(f"{path}: cannot be read ({error})") from None
-    return parse_points(data, where=str(path), questions=questions)
+    return parse_points(data, where=str(path), questions=questions, removals=removals)
+
+
+def _write(path: Path, marks: dict) -> None:
+    """Write marks (``None``: a removed one, in the pending file) durably and atomically."""
+    body = {"format": FORMAT, "version": 1,
+            "points": {q: {s: {"points": None} if m is None else asdict(m)
+                           for s, m in sorted(by.items())}
+                       for q, by in sorted(marks.items()) if by}}
+    write_atomic(path, json.dumps(body, indent=1, ensure_ascii=False) + "\n", durable=True)
+
+
+def fold_pending(out: str | Path) -> bool:
+    """Fold the saves made during a grader's run into the points file, once no grader runs;
+    whether there was anything to fold."""
+    out = Path(out)
+    if grading_pid(out) is not None or not (out / PENDING).is_file():
+        return False
+    with _SAVE_LOCK:
+        _write(out / POINTS, read_points(out))
+        (out / PENDING).unlink()
+    return True
 
 
 def save_point(out: str | Path, question: WrittenQuestion, student: str, points: float | None,
-               comment: str = "") -> dict[str, dict[str, Mark]]:
+               comment: str = "", *, who: str | None = None) -> dict[str, dict[str, Mark]]:
     """Save one answer's points and comment (``points=None`` removes them); return every point.
 
     The file is read again first, so a save never loses another one; a broken file raises
     :class:`ManualPointsError` and is left as it is. Points must lie in ``[0, question.points]``.
+    While a grader runs on ``out``, the save goes to the pending file (see the module). ``who``:
+    how the messages name the answer ("answer 3" on the anonymous page; default: the student id).
     """
-    what = f"question {question.id!r}, student {student!r}"
+    what = f"question {question.id!r}, {who or f'student {student!r}'}"
     if points is not None:
         points = _check_points(points, question.points, what)
     if not isinstance(comment, str) or len(comment) > COMMENT_CAP:
         raise ManualPointsError(f"{what}: the comment must be text of at most {COMMENT_CAP} "
                                 "characters")
-    running = grading_pid(out)
-    if running is not None:
-        raise ManualPointsError(f"the grader (process {running}) is grading into {out}: save "
-                                f"again when it has finished (or delete {Path(out) / RUNNING} if "
-                                "that process is no grader)")
+    if grading_pid(out) is not None:  # the grader guards the points file: a pending save
+        with _SAVE_LOCK:
+            pending = _read(Path(out) / PENDING, (), removals=True)
+            pending.setdefault(question.id, {})[student] = (
+                None if points is None else Mark(points, comment))
+            _write(Path(out) / PENDING, pending)
+        return read_points(out)
+    fold_pending(out)
     with _SAVE_LOCK:
         marks = read_points(out)
         if points is None:
             marks.get(question.id, {}).pop(student, None)
         else:
             marks.setdefault(question.id, {})[student] = Mark(points, comment)
-        body = {"format": FORMAT, "version": 1,
-                "points": {q: {s: asdict(m) for s, m in sorted(by.items())}
-                           for q, by in sorted(marks.items()) if by}}
-        write_atomic(Path(out) / POINTS, json.dumps(body, indent=1, ensure_ascii=False) + "\n",
-                     durable=True)
+        _write(Path(out) / POINTS, marks)
     return marks
 
 
@@ -160,6 +210,46 @@ def attach_points(rows: list[Row], questions: list[WrittenQuestion],
                                        earned=None if mark is None else mark.points,
                                        comment="" if mark is None else mark.comment))
         row.written = grades
+
+
+def apply_overrides(rows: list[Row], marks: dict[str, dict[str, Mark]]) -> None:
+    """Give each graded cell that has points entered by hand (``marks[cell id][student id]``)
+    those points, capped to the cell's worth, with a note in the cell's message and in the row's
+    reason (``points set by hand: double 1.5 / 2 (the checks gave 0): <comment>``)."""
+    for row in rows:
+        for number, cell in enumerate(row.cells):
+            mark = marks.get(cell.id, {}).get(row.student_id)
+            if mark is None or row.status == "missing":
+                continue
+            earned = min(mark.points, cell.points)
+            note = (f"{OVERRIDE}: {earned:g} / {cell.points:g} (the checks gave "
+                    f"{cell.earned:g})" + (f": {mark.comment}" if mark.comment else ""))
+            row.cells[number] = dataclasses.replace(
+                cell, earned=earned, message=f"{note}\n{cell.message}".strip())
+            row.flags.append(f"{OVERRIDE}: {cell.id} {earned:g} / {cell.points:g} (the checks "
+                             f"gave {cell.earned:g})")
+
+
+def unused_points(marks: dict[str, dict[str, Mark]], questions: list[str], cells: dict[str, float],
+                  students: set[str]) -> list[str]:
+    """What the grader cannot use in the points entered by hand, one line each: an id that is
+    neither a written question nor a graded cell of the lab, a student without a row, points
+    above a graded cell's worth."""
+    problems = []
+    for item, by_student in sorted(marks.items()):
+        if item not in questions and item not in cells:
+            problems.append(f"points entered for {item!r}, which is neither a written question "
+                            "nor a graded cell of this lab: not used")
+            continue
+        for student, mark in sorted(by_student.items()):
+            if student not in students:
+                problems.append(f"points entered for {item!r} of {student!r}, who has no row in "
+                                "this gradebook: not used")
+            elif item in cells and mark.points > cells[item]:
+                problems.append(f"points entered for graded cell {item!r} of {student!r} "
+                                f"({mark.points:g}) exceed its worth ({cells[item]:g}): "
+                                f"{cells[item]:g} used")
+    return problems
 
 
 def write_answers(out: str | Path, questions: list[WrittenQuestion],

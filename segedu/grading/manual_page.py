@@ -12,7 +12,16 @@ come from ``OUT/manual/answers.json``, which the grader writes.
 
 The answers are anonymous by default: each gets a random key and the label "answer <n>" in a
 random order, drawn anew for each question and each start of the server; the page never receives a
-student id. ``--names`` shows the student ids instead, in their order.
+student id, and its messages name an answer by its label ("question 'q', answer 3: points must be
+at most 3"). ``--names`` shows the student ids instead, in their order.
+
+For a day of grading: the question and the model answer are shown as Markdown (paragraphs,
+lists, headings, code, bold, italic; built as text nodes, nothing from a file runs); Enter in a
+points box saves (Ctrl+Enter in a comment); ``2,5`` is read as 2.5 and anything that is not a
+number is refused with a line; a value typed and not saved is marked, and leaving or reloading the
+page asks first; one button gives 0 to every empty answer that has no points yet. A save made
+while the grader runs on the same folder is kept beside the points file and merged by that run
+at its end (:mod:`.manual`).
 
 Below the questions, the page lists the code answers that are the same once names and layout are
 set aside (:mod:`.similarity`, ``OUT/similar_answers.csv``): per TODO, each group of identical
@@ -39,7 +48,16 @@ import secrets
 import sys
 from pathlib import Path
 
-from .manual import ANSWERS, POINTS, ManualPointsError, read_answers, read_points, save_point
+from .manual import (
+    ANSWERS,
+    POINTS,
+    ManualPointsError,
+    fold_pending,
+    grading_pid,
+    read_answers,
+    read_points,
+    save_point,
+)
 from .similarity import FILE as SIMILAR
 from .similarity import read_similar
 
@@ -69,6 +87,7 @@ class ManualGrading:
         # (question id, key) -> student id; the page knows only the keys
         self.keys: dict[tuple[str, str], str] = {}
         self.order: dict[str, list[tuple[str, str]]] = {}  # question id -> [(key, label)]
+        self.labels: dict[tuple[str, str], str] = {}  # (question id, key) -> what the page shows
         students = sorted(self.answers)
         for question in by_id:
             shuffled = students if names else random.sample(students, len(students))
@@ -77,11 +96,13 @@ class ManualGrading:
                 key = secrets.token_urlsafe(9)
                 self.keys[(question, key)] = student
                 pairs.append((key, student if names else f"answer {number}"))
+                self.labels[(question, key)] = pairs[-1][1]
             self.order[question] = pairs
         self.by_id = by_id
 
     def data(self) -> dict:
         """The page's data: the questions, each with its answers and the points saved so far."""
+        fold_pending(self.out)  # saves made during a grader's run, now that it has finished
         marks = read_points(self.out, self.questions)
         questions = []
         for question in self.questions:
@@ -97,7 +118,8 @@ class ManualGrading:
                               "prompt": question.prompt, "rubric": question.rubric,
                               "model_answer": question.model_answer, "answers": answers})
         return {"questions": questions, "names": self.names,
-                "points_file": str(self.out / POINTS), "similar": self._similar()}
+                "points_file": str(self.out / POINTS), "similar": self._similar(),
+                "grading": grading_pid(self.out) is not None}
 
     def _similar(self) -> list[dict]:
         """Groups of identical code answers: TODO, size, fingerprint, whether it is the
@@ -121,8 +143,11 @@ class ManualGrading:
             raise ManualPointsError("no such question or answer (reload the page)")
         points = request.get("points")
         comment = request.get("comment", "")
-        save_point(self.out, question, student, points, comment)
-        return {"points": points, "comment": comment if points is not None else ""}
+        # the messages name the answer as the page shows it: never a student id when anonymous
+        save_point(self.out, question, student, points, comment,
+                   who=self.labels[(question.id, request.get("key"))])
+        return {"points": points, "comment": comment if points is not None else "",
+                "pending": grading_pid(self.out) is not None}
 
 
 def make_server(grading: ManualGrading, *, port: int = 8765) -> http.server.HTTPServer:
@@ -221,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-PAGE = """<!DOCTYPE html>
+PAGE = r"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="segedu-token" content="__TOKEN__">
 <title>Written answers: manual grading</title>
 <style>
@@ -234,6 +259,8 @@ section.question{border-top:2px solid #99a;margin-top:2rem;padding-top:.5rem}
 .card.graded{border-color:#2a7d3f;background:#f3faf4}.answer-text{flex:1;background:#f6f6f6;
 padding:.4rem;border-radius:.3rem;margin:.3rem 0}.empty{color:#777;font-style:italic}
 textarea{width:100%;min-height:3rem}.status{margin-left:.5rem}.error{color:#b3261e}
+.card.dirty{border-color:#b07d00;background:#fffaf0}.unsaved{color:#8a5a00}
+.zero-empty{margin:.4rem 0}
 </style></head><body>
 <h1>Written answers</h1>
 <p class="note" id="note">Loading…</p>
@@ -257,12 +284,12 @@ async function save(question, answer, card, section) {
   const status = card.querySelector(".status");
   const box = card.querySelector("input"), comment = card.querySelector("textarea");
   status.className = "status";
-  if (box.validity.badInput) {
+  const points = parsePoints(box.value);
+  if (Number.isNaN(points)) {
     status.className = "status error";
-    status.textContent = "not saved: the points are not a number";
+    status.textContent = "not saved: write the points as a number, e.g. 2.5 or 2,5";
     return;
   }
-  const points = box.value.trim() === "" ? null : Number(box.value);
   status.textContent = "saving…";
   try {
     const reply = await fetch("save", {method: "POST",
@@ -272,48 +299,144 @@ async function save(question, answer, card, section) {
     const body = await reply.json();
     if (!reply.ok) throw new Error(body.error || reply.statusText);
     card.classList.toggle("graded", body.points !== null);
-    status.textContent = body.points === null ? "cleared" : "saved";
+    card.classList.remove("dirty");
+    status.textContent = (body.points === null ? "cleared" : "saved") + (body.pending ?
+      " (a grading run is going: it merges this at its end)" : "");
   } catch (error) {
     status.className = "status error";
     status.textContent = "not saved: " + error.message;
   }
   progress(section);
 }
+// "2.5", "2,5" (a decimal comma), " 3 " -> a number; "" -> null (no points); else NaN
+function parsePoints(text) {
+  const value = text.trim();
+  if (value === "") return null;
+  if (!/^[0-9]+([.,][0-9]+)?$/.test(value)) return NaN;
+  return Number(value.replace(",", "."));
+}
+// a small, safe Markdown: paragraphs, headings, lists, code blocks; **bold**, *italic*, `code`
+function inline(parent, text) {
+  const pattern = /(\*\*[^*]+\*\*|\*[^*\s][^*]*\*|`[^`]+`)/g;
+  let last = 0;
+  for (const match of text.matchAll(pattern)) {
+    parent.append(text.slice(last, match.index));
+    const token = match[0];
+    if (token.startsWith("**")) parent.append(el("strong", "", token.slice(2, -2)));
+    else if (token.startsWith("`")) parent.append(el("code", "", token.slice(1, -1)));
+    else parent.append(el("em", "", token.slice(1, -1)));
+    last = match.index + token.length;
+  }
+  parent.append(text.slice(last));
+}
+function markdown(text) {
+  const root = el("div", "markdown");
+  const fences = text.split(/^```[^\n]*$/m);
+  fences.forEach((part, index) => {
+    if (index % 2 === 1) { root.append(el("pre", "", part.replace(/^\n|\n$/g, ""))); return; }
+    for (const block of part.split(/\n\s*\n/)) {
+      const lines = block.split("\n").filter(line => line.trim() !== "");
+      if (lines.length === 0) continue;
+      if (lines.every(line => /^\s*([-*]|[0-9]+\.)\s+/.test(line))) {
+        const list = el(/^\s*[0-9]/.test(lines[0]) ? "ol" : "ul");
+        for (const line of lines) {
+          const item = el("li");
+          inline(item, line.replace(/^\s*([-*]|[0-9]+\.)\s+/, ""));
+          list.append(item);
+        }
+        root.append(list);
+      } else if (/^#{1,6}\s/.test(lines[0]) && lines.length === 1) {
+        const heading = el("h4");
+        inline(heading, lines[0].replace(/^#+\s*/, ""));
+        root.append(heading);
+      } else {
+        const paragraph = el("p");
+        inline(paragraph, lines.join(" "));
+        root.append(paragraph);
+      }
+    }
+  });
+  return root;
+}
+function dirty() { return document.querySelectorAll(".card.dirty").length; }
+window.addEventListener("beforeunload", event => {
+  if (dirty() === 0) return undefined;
+  const message = dirty() + " value(s) typed and not saved";
+  event.preventDefault();
+  event.returnValue = message;  // older browsers ask only with a non-empty text
+  return message;
+});
 function render(data) {
   document.getElementById("note").textContent =
     "Points are saved to " + data.points_file + " when you press Save. The gradebook and the " +
     "feedback pages get them on the next run of segedu-grade (the same command as before)." +
-    (data.names ? "" : " Answers are anonymous (--names shows who wrote them).");
+    (data.names ? "" : " Answers are anonymous (--names shows who wrote them).") +
+    " Enter in a points box saves; a value typed and not saved is marked, and leaving the " +
+    "page asks first." + (data.grading ? " A grading run is going: what you save now is kept " +
+    "beside the points file and merged at the end of the run." : "");
   const root = document.getElementById("questions");
   for (const question of data.questions) {
     const section = el("section", "question");
     section.dataset.question = question.id;
     section.append(el("h2", "", question.id + " (" + question.points + " points)"));
     section.append(el("p", "progress"));
-    section.append(el("div", "prompt", question.prompt));
+    const prompt = markdown(question.prompt);
+    prompt.classList.add("prompt");
+    section.append(prompt);
+    const empty = question.answers.filter(a => !a.text.trim() && a.points === null).length;
+    if (empty > 0) {
+      const zero = el("button", "zero-empty", "0 points to the " + empty +
+                      " empty answer" + (empty > 1 ? "s" : ""));
+      zero.addEventListener("click", async () => {
+        for (const card of section.querySelectorAll(".card.no-answer")) {
+          const box = card.querySelector("input");
+          if (box.value.trim() === "") { box.value = "0"; await card.saveNow(); }
+        }
+        zero.disabled = true;
+      });
+      section.append(zero);
+    }
     const rubric = el("details");
     rubric.open = true;
     rubric.append(el("summary", "", "Rubric"), el("div", "rubric", question.rubric || "(none)"));
     const model = el("details");
-    model.append(el("summary", "", "Model answer"), el("div", "model", question.model_answer));
+    model.append(el("summary", "", "Model answer"), markdown(question.model_answer));
     section.append(rubric, model);
     const grid = el("div", "answers");
     for (const answer of question.answers) {
-      const card = el("div", "card" + (answer.points === null ? "" : " graded"));
+      const card = el("div", "card" + (answer.points === null ? "" : " graded") +
+                      (answer.text.trim() ? "" : " no-answer"));
       card.dataset.label = answer.label;
       card.append(el("h3", "", answer.label));
       card.append(el("div", "answer-text" + (answer.text ? "" : " empty"),
                      answer.text || "(no answer)"));
       const label = el("label", "", "Points (0 to " + question.points + "): ");
       const box = el("input");
-      box.type = "number"; box.min = "0"; box.max = String(question.points); box.step = "any";
+      box.type = "text"; box.inputMode = "decimal"; box.size = 5;
       box.value = answer.points === null ? "" : String(answer.points);
       label.append(box);
       const comment = el("textarea");
       comment.placeholder = "comment for the student";
       comment.value = answer.comment;
       const button = el("button", "", "Save");
-      button.addEventListener("click", () => save(question, answer, card, section));
+      card.saveNow = () => save(question, answer, card, section);
+      button.addEventListener("click", card.saveNow);
+      box.addEventListener("keydown", event => {
+        if (event.key === "Enter") { event.preventDefault(); card.saveNow(); }
+      });
+      comment.addEventListener("keydown", event => {
+        if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+          event.preventDefault(); card.saveNow();
+        }
+      });
+      for (const field of [box, comment]) {
+        field.addEventListener("input", () => {
+          card.classList.add("dirty");
+          const status = card.querySelector(".status");
+          status.className = "status unsaved";
+          status.textContent = "not saved yet (Enter or Save)";
+        });
+      }
       const row = el("div");
       row.append(button, el("span", "status"));
       card.append(label, comment, row);

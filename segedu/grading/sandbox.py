@@ -64,7 +64,8 @@ from . import checks, nbval_report, recorder
 from . import guard as guard_module
 from .nbval_report import ENV as REPORT_ENV
 
-__all__ = ["CellResult", "RunResult", "IsolationError", "isolation_problem", "run_notebook"]
+__all__ = ["CellResult", "RunResult", "IsolationError", "Cancelled", "isolation_problem",
+           "run_notebook"]
 
 RUN_TOKEN_ENV = "SEGEDU_GRADE_RUN"  # every process of a run inherits it: how strays are found
 GUARD_ENV = "SEGEDU_GRADE_GUARD"  # where the guard reads its configuration (then deletes it)
@@ -94,6 +95,11 @@ sys.exit(code)
 
 class IsolationError(RuntimeError):
     """``isolate=True`` cannot be honoured here (no ``bwrap``, or it cannot create namespaces)."""
+
+
+class Cancelled(Exception):
+    """The run was stopped from outside (``cancel`` was set, e.g. on Ctrl-C): every process it
+    started has been killed, and it has no result."""
 
 LOG_CAP = 4000  # characters of pytest's output kept (the end of it)
 REPORT_CAP = 1_000_000  # bytes of the cell report read back (each line is capped by the plugin)
@@ -272,6 +278,7 @@ def run_notebook(
     guard: dict | None = None,
     isolate: bool = False,
     hidden: list[Path] | tuple[Path, ...] = (),
+    cancel: threading.Event | None = None,
 ) -> RunResult:
     """Run a notebook (its JSON text) with nbval in a fresh temporary folder, within the limits.
 
@@ -286,6 +293,8 @@ def run_notebook(
         isolate: run inside bubblewrap (see the module's docstring); raises
             :class:`IsolationError` when that is not possible here.
         hidden: folders that an isolated run must not see.
+        cancel: when this event is set (Ctrl-C in the grader), the run's processes are killed
+            within :data:`POLL_S` seconds and :class:`Cancelled` is raised.
     """
     result = RunResult()
     with tempfile.TemporaryDirectory(prefix="segedu-grade-") as private:
@@ -341,6 +350,9 @@ def run_notebook(
         kernel: psutil.Process | None = None  # the first child of pytest: the kernel nbval started
         # the watchdog: wall clock and resident memory of the whole tree, and the kernel's life
         while proc.poll() is None:
+            if cancel is not None and cancel.is_set():
+                result.killed = "cancelled"
+                break
             processes = _tree(root)
             if pytest_process is None:  # under bwrap: the process that runs the boot code
                 pytest_process = next((p for p in processes[1:] if _is_pytest(p, python)), None)
@@ -385,6 +397,8 @@ def run_notebook(
         # stopping a kernel it could not interrupt
         result.kernel_died = died_at is not None and len(result.cells) < code_cells or any(
             "Kernel dead" in cell.message for cell in result.cells.values())
+    if result.killed == "cancelled":
+        raise Cancelled("the run was cancelled; its processes were killed")
     return result
 
 

@@ -14,6 +14,14 @@ lines, and a TODO with one natural answer is answered alike by many.
   HERE``), the submissions' cells of the same id, and lists every pair whose canonical forms are
   equal. An answer equal to the released cell (not answered) is left out; one equal to the
   solution's is marked, since agreeing with the model answer says less;
+- :func:`solution_copies` flags the submissions that look like the solution itself: they hold
+  the solution's ``# BEGIN SOLUTION`` markers or one of its hidden tests, or answer every TODO
+  with the solution's very lines, its comments included (without comments in the solution's
+  answers, this test is off: a one-line answer is written alike by many); and each written answer
+  equal to the model answer (after case and spaces). The grader writes these in the gradebook
+  (status ``solution-copy``, and the reason) and adds to ``similar_answers.csv`` one row per such
+  answer, paired with :data:`SOLUTION` (``first`` is ``(solution)``, ``same_as_solution`` is
+  ``yes``);
 - :func:`write_similar` writes them to ``OUT/similar_answers.csv`` and :func:`read_similar` reads
   them back.
 
@@ -37,10 +45,12 @@ from pathlib import Path
 
 from .answers import parse_cell
 from .gradebook import write_atomic
-from .notebook import CODE_MARK
+from .notebook import BEGIN, CODE_MARK, END
 
-__all__ = ["SimilarPair", "FILE", "normalised", "todo_cells", "similar_answers", "write_similar",
-           "read_similar"]
+__all__ = ["SimilarPair", "FILE", "SOLUTION", "normalised", "todo_cells", "similar_answers",
+           "solution_copies", "write_similar", "read_similar"]
+
+SOLUTION = "(solution)"  # the other side of a pair whose answer is the solution's
 
 FILE = "similar_answers.csv"
 _COLUMNS = ["todo", "first", "second", "group", "same_as_solution", "fingerprint"]
@@ -152,6 +162,73 @@ def similar_answers(submissions: Mapping[str, object], lab, solution=None) -> li
                                          reference is not None and form == reference, fingerprint))
     order = {todo: i for i, todo in enumerate(todo_cells(lab))}
     return sorted(pairs, key=lambda p: (order[p.todo], p.first, p.second))
+
+
+def _answer_lines(source: str) -> list[str]:
+    """The lines between the solution's markers."""
+    lines, inside = [], False
+    for line in source.splitlines():
+        if BEGIN in line:
+            inside = True
+        elif END in line:
+            inside = False
+        elif inside:
+            lines.append(line)
+    return lines
+
+
+def _text(source: str) -> tuple[str, ...]:
+    """A cell's lines as written (comments kept), without the solution's markers, blank lines and
+    trailing spaces."""
+    return tuple(line.rstrip() for line in source.splitlines()
+                 if line.strip() and BEGIN not in line and END not in line)
+
+
+def _prose(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def solution_copies(submissions: Mapping[str, object], lab, solution, hidden_sources=(),
+                    written=(), answers: Mapping[str, Mapping[str, str]] | None = None,
+                    ) -> tuple[dict[str, list[str]], list[SimilarPair]]:
+    """(student id -> what makes the submission look like the solution, the pairs to add to
+    ``similar_answers.csv``). ``hidden_sources``: the solution's hidden tests; ``written``: the
+    :class:`~.written.WrittenQuestion` list (with model answers) and ``answers`` the students'
+    written answers (student id -> question id -> text)."""
+    model = ({c.get("id"): c.source for c in solution.cells if c.cell_type == "code"}
+             if solution is not None else {})
+    todos = [t for t in todo_cells(lab) if t in model]
+    # the solution's own comments inside its answers: what a copy keeps and a student does not
+    # write alike (an answer without them, as `return 2 * x`, is answered alike by many)
+    commented = any(line.strip().startswith("#") and BEGIN not in line and END not in line
+                    for t in todos for line in _answer_lines(model[t]))
+    hidden = {normalised(source) for source in hidden_sources} - {None}
+    flags: dict[str, list[str]] = {}
+    pairs: list[SimilarPair] = []
+    for student, notebook in sorted(submissions.items()):
+        cells = getattr(notebook, "cells", None) or []
+        found = []
+        if any(BEGIN in c.source or END in c.source for c in cells):
+            found.append(f"it holds the solution's `{BEGIN}` markers")
+        if hidden and any(c.cell_type == "code" and normalised(c.source) in hidden
+                          for c in cells):
+            found.append("it holds the solution's hidden tests")
+        texts = {c.get("id"): _text(c.source) for c in cells if c.cell_type == "code"}
+        same = [t for t in todos if texts.get(t) == _text(model[t])]
+        if commented and len(same) == len(todos):
+            found.append(f"its {len(todos)} answer(s) are the solution's, comments included")
+        if found:
+            flags[student] = [f"looks like the solution: {'; '.join(found)}"]
+            pairs += [SimilarPair(t, SOLUTION, student, 2, True, hashlib.sha256(
+                "\n".join(_text(model[t])).encode("utf8")).hexdigest()[:12]) for t in same]
+        for question in written:
+            text = (answers or {}).get(student, {}).get(question.id, "")
+            if question.model_answer.strip() and _prose(text) == _prose(question.model_answer):
+                flags.setdefault(student, []).append(
+                    f"written answer '{question.id}' is the model answer, word for word")
+                pairs.append(SimilarPair(question.id, SOLUTION, student, 2, True, hashlib.sha256(
+                    _prose(text).encode("utf8")).hexdigest()[:12]))
+    return flags, pairs
 
 
 def write_similar(out: str | Path, pairs: list[SimilarPair]) -> Path:

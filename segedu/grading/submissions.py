@@ -25,9 +25,15 @@
   exports hold and public scripts read (``record[':submitters'][0][':sid']``); Ruby tags in it
   (``!ruby/object:BigDecimal``) are read as plain values.
 
-Non-notebook files are not graded (a submission without a notebook says which files it had); a
-submission with several notebooks has the one named like the released lab graded (else the first
-by name), and says so.
+Non-notebook files are not graded (a submission without a notebook says which files it had).
+**Of several notebooks of one student, the newest is graded** (among those named like the released
+lab, ``lab.ipynb`` or Canvas' renamed ``lab-1.ipynb``, if any), and the row lists the others: on
+Canvas, all files of a user id are one submission, and the newest is the one with the highest
+attachment id (Canvas numbers attachments as they are uploaded; a second download unzipped over
+the first leaves the older files beside the new ones, ``LATE_`` or not); on Moodle, the newest by
+modification time (Moodle's zip gives each file its ``timemodified``, which unzip restores); on
+Gradescope, of two submission folders of one student, the newer ``:created_at:``; plain files by
+modification time.
 
 :func:`match_submissions` gives each submission its student: plain by ``id``; Canvas by
 ``canvas_id``; Moodle by ``moodle_id``, else by the full name when exactly one student has it;
@@ -35,9 +41,9 @@ Gradescope by ``email``, else ``sid`` = ``id``. With a roster, **every student g
 without a submission gets ``path=None`` (the grader's status ``missing``, 0 points), and **every
 submission gets an entry**: one that matches nobody keeps an id made from its LMS id
 (``canvas-48213``, ``moodle-7301``, ``gradescope-123``, or the plain file's stem) and a flag that
-says no student in the roster matches it. A second submission for the same student is kept too,
-under ``<id>.2`` with a flag. Without a roster, each submission's id is its plain id or the one
-made from its LMS id.
+says no student in the roster matches it. Of two submissions of the same student, the newer is
+graded and the older is named in the row's reason. Without a roster, each submission's id is its
+plain id or the one made from its LMS id.
 """
 
 from __future__ import annotations
@@ -87,6 +93,8 @@ class Found:
     late: bool = False
     submitters: tuple[tuple[str, str, str], ...] = ()
     others: tuple[Path, ...] = ()
+    when: float = 0.0  # how new: Canvas' attachment id, Gradescope's created_at, else mtime
+    older: tuple[Path, ...] = ()  # notebooks of the same student not graded: older than ``path``
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -111,18 +119,39 @@ def _files(folder: Path) -> list[Path]:
                           if part != Path(".")) and _visible(p))
 
 
-def _pick(files: list[tuple[Path, str]],
-          prefer: str | None) -> tuple[Path | None, tuple[Path, ...]]:
-    """The notebook to grade among ``(path, file name as submitted)``, and the rest."""
-    notebooks = [(p, n) for p, n in files if n.lower().endswith(".ipynb")]
-    chosen = next((p for p, n in notebooks if prefer and n == prefer), None)
-    if chosen is None and notebooks:
-        chosen = notebooks[0][0]
-    return chosen, tuple(p for p, _ in files if p != chosen)
+def _like(name: str, lab: str | None) -> bool:
+    """``name`` is the released lab's file name, or Canvas' rename of it (``lab-1.ipynb``)."""
+    if not lab:
+        return False
+    stem, suffix = lab.rsplit(".", 1) if "." in lab else (lab, "")
+    return name == lab or re.fullmatch(re.escape(stem) + r"-\d+\." + re.escape(suffix),
+                                       name) is not None
 
 
-def _gradescope(folder: Path) -> dict[str, tuple[tuple[str, str, str], ...]]:
-    """Gradescope's metadata: submission folder -> ((name, sid, email), ...)."""
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def _pick(files: list[tuple[Path, str, float]],
+          prefer: str | None) -> tuple[Path | None, tuple[Path, ...], float, tuple[Path, ...]]:
+    """Among ``(path, file name as submitted, how new)``: the notebook to grade (the newest of
+    those named like the lab, else of all; ties: the exact lab name, then the first by name), the
+    other files, how new the graded one is, and the other notebooks."""
+    notebooks = sorted((f for f in files if f[1].lower().endswith(".ipynb")),
+                       key=lambda f: (f[1], str(f[0])))
+    pool = [f for f in notebooks if _like(f[1], prefer)] or notebooks
+    if not pool:
+        return None, tuple(p for p, _, _ in files), 0.0, ()
+    chosen = max(pool, key=lambda f: (f[2], f[1] == prefer))
+    return (chosen[0], tuple(p for p, _, _ in files if p != chosen[0]), chosen[2],
+            tuple(p for p, _, _ in notebooks if p != chosen[0]))
+
+
+def _gradescope(folder: Path) -> dict[str, tuple[tuple[tuple[str, str, str], ...], float | None]]:
+    """Gradescope's metadata: submission folder -> (((name, sid, email), ...), created_at)."""
 
     class Loader(yaml.SafeLoader):
         """Safe YAML that reads Ruby's tags (``!ruby/object:BigDecimal``) as plain values."""
@@ -150,37 +179,57 @@ def _gradescope(folder: Path) -> dict[str, tuple[tuple[str, str, str], ...]]:
             person = {str(k).lstrip(":"): v for k, v in (person or {}).items()}
             submitters.append(tuple(str(person.get(f) or "").strip()
                                     for f in ("name", "sid", "email")))
-        found[str(key).lstrip(":")] = tuple(submitters)
+        found[str(key).lstrip(":")] = (tuple(submitters), _timestamp(record.get("created_at")))
     return found
+
+
+def _timestamp(value) -> float | None:
+    """Seconds since the epoch of Gradescope's ``created_at`` (``2026-11-20 10:00:00.000 -08:00``,
+    or a datetime that YAML read), or ``None``."""
+    import datetime
+
+    if isinstance(value, datetime.datetime):
+        return value.timestamp()
+    text = re.sub(r"(\.\d{6})\d*", r"\1", str(value or "").strip())
+    for layout in ("%Y-%m-%d %H:%M:%S.%f %z", "%Y-%m-%d %H:%M:%S %z", "%Y-%m-%dT%H:%M:%S.%f%z",
+                   "%Y-%m-%dT%H:%M:%S%z"):
+        try:
+            return datetime.datetime.strptime(text, layout).timestamp()
+        except ValueError:
+            continue
+    return None
 
 
 def find_submissions(folder: str | Path, *, prefer: str | None = None) -> list[Found]:
     """The submissions in ``folder`` (see the module's docstring), sorted by where they lie.
 
     ``prefer``: the released lab's file name; among several notebooks of one submission, the
-    one of that name is graded.
+    newest of those so named (or Canvas' ``lab-1.ipynb``) is graded, else the newest.
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise SubmissionsError(f"{folder}: no such folder")
     metadata = _gradescope(folder) if (folder / GRADESCOPE_METADATA).is_file() else {}
-    canvas: dict[tuple[str, str, bool], list[tuple[Path, str]]] = {}
-    moodle: dict[tuple[str, str], list[tuple[Path, str]]] = {}
+    canvas: dict[str, list[tuple[Path, str, float, str, bool]]] = {}
+    moodle: dict[tuple[str, str], list[tuple[Path, str, float]]] = {}
     found: list[Found] = []
     for item in sorted(p for p in folder.iterdir() if _visible(p)):
         if item.is_dir():
-            files = [(p, p.name) for p in _files(item)]
+            files = [(p, p.name, _mtime(p)) for p in _files(item)]
             folder_match = MOODLE_FOLDER.fullmatch(item.name)
             if item.name in metadata or (metadata and item.name.startswith("submission_")):
-                path, others = _pick(files, prefer)
+                path, others, when, older = _pick(files, prefer)
+                submitters, created = metadata.get(item.name, ((), None))
                 found.append(Found(lms="gradescope", key=item.name, path=path, others=others,
-                                   submitters=metadata.get(item.name, ())))
+                                   submitters=submitters, older=older,
+                                   when=created if created is not None else when))
             elif folder_match:
                 moodle.setdefault((folder_match["participant"], folder_match["name"]),
                                   []).extend(files)
-            elif any(n.lower().endswith(".ipynb") for _, n in files):  # <id>/ with the notebook
-                path, others = _pick(files, prefer)
-                found.append(Found(lms="plain", key=item.name, path=path, others=others))
+            elif any(n.lower().endswith(".ipynb") for _, n, _ in files):  # <id>/, its notebook
+                path, others, when, older = _pick(files, prefer)
+                found.append(Found(lms="plain", key=item.name, path=path, others=others,
+                                   when=when, older=older))
             continue
         if item.name == GRADESCOPE_METADATA:
             continue
@@ -189,21 +238,26 @@ def find_submissions(folder: str | Path, *, prefer: str | None = None) -> list[F
         moodle_file = MOODLE_FILE.fullmatch(item.name)
         if moodle_file:
             moodle.setdefault((moodle_file["participant"], moodle_file["name"]), []).append(
-                (item, moodle_file["file"]))
+                (item, moodle_file["file"], _mtime(item)))
         elif anonymous or named:
             match = anonymous or named
             user = f"anon_{match['user']}" if anonymous else match["user"]
             name = "" if anonymous else match["name"]
-            canvas.setdefault((user, name, bool(match["late"])), []).append((item, match["file"]))
+            # every file of one user is one submission: a second download unzipped over the
+            # first leaves older attachments (late or not) beside the newer
+            canvas.setdefault(user, []).append((item, match["file"], float(match["attachment"]),
+                                                name, bool(match["late"])))
         elif item.suffix.lower() == ".ipynb":
-            found.append(Found(lms="plain", key=item.stem, path=item))
-    for (user, name, late), files in canvas.items():
-        path, others = _pick(files, prefer)
-        found.append(Found(lms="canvas", key=user, name=name, late=late, path=path,
-                           others=others))
+            found.append(Found(lms="plain", key=item.stem, path=item, when=_mtime(item)))
+    for user, files in canvas.items():
+        path, others, when, older = _pick([f[:3] for f in files], prefer)
+        chosen = next((f for f in files if f[0] == path), files[-1])
+        found.append(Found(lms="canvas", key=user, name=chosen[3], late=chosen[4], path=path,
+                           others=others, when=when, older=older))
     for (participant, name), files in moodle.items():
-        path, others = _pick(files, prefer)
-        found.append(Found(lms="moodle", key=participant, name=name, path=path, others=others))
+        path, others, when, older = _pick(files, prefer)
+        found.append(Found(lms="moodle", key=participant, name=name, path=path, others=others,
+                           when=when, older=older))
     return sorted(found, key=lambda f: (str(f.path or ""), f.lms, f.key))
 
 
@@ -264,6 +318,7 @@ def match_submissions(found: list[Found], roster: Roster | None) -> list[Entry]:
     Entries of roster students come in roster order, then those that match nobody.
     """
     by_student: dict[str, list[Entry]] = {}
+    found_of: dict[tuple[str, int], Found] = {}
     unmatched: list[Entry] = []
     used: set[str] = {s.id for s in roster.students} if roster else set()
     for item in found:
@@ -273,10 +328,9 @@ def match_submissions(found: list[Found], roster: Roster | None) -> list[Entry]:
         if item.path is None:
             names = ", ".join(p.name for p in item.others[:5])
             flags.append(f"no notebook among the submitted files ({names})")
-        elif any(p.suffix.lower() == ".ipynb" for p in item.others):
-            flags.append(f"several notebooks in this submission: graded {item.path.name}; not "
-                         "graded: " + ", ".join(p.name for p in item.others
-                                                if p.suffix.lower() == ".ipynb"))
+        elif item.older:
+            flags.append(f"several notebooks: graded the newest, {item.path.name}; not graded: "
+                         + ", ".join(p.name for p in item.older))
         students, how = _students(item, roster) if roster else ([], [])
         if roster is not None and not students:
             flags.append(f"no student in the roster matches this submission ({_describe(item)})")
@@ -289,19 +343,24 @@ def match_submissions(found: list[Found], roster: Roster | None) -> list[Entry]:
             (unmatched if roster else by_student.setdefault(student_id, [])).append(entry)
             continue
         for student in students:
-            entries = by_student.setdefault(student.id, [])
-            extra = []
-            student_id = student.id
-            if entries:  # a second submission of the same student: kept, under its own id
-                number = len(entries) + 1
-                while f"{student.id}.{number}" in used:
-                    number += 1
-                student_id = f"{student.id}.{number}"
-                used.add(student_id)
-                extra = [f"another submission of {student.id} ({_describe(item)}): its row is "
-                         "not exported"]
-            entries.append(Entry(student_id=student_id, path=item.path,
-                                 flags=tuple(flags + how + extra), student=student))
+            by_student.setdefault(student.id, []).append(
+                Entry(student_id=student.id, path=item.path, flags=tuple(flags + how),
+                      student=student))
+            found_of[(student.id, len(by_student[student.id]) - 1)] = item
+    # of several submissions of one student, the newest is graded; the row names the others
+    for student_id, entries in by_student.items():
+        if len(entries) < 2 or entries[0].student is None:
+            continue
+        items = [found_of[(student_id, n)] for n in range(len(entries))]
+        same = len({i.lms for i in items}) == 1
+        newest = max(range(len(entries)), key=lambda n: (
+            items[n].when if same else _mtime(items[n].path) if items[n].path else 0.0,
+            items[n].path is not None))
+        older = [_describe(items[n]) for n in range(len(entries)) if n != newest]
+        keep = entries[newest]
+        by_student[student_id] = [Entry(
+            student_id=student_id, path=keep.path, student=keep.student,
+            flags=keep.flags + (f"older submission(s) not graded: {'; '.join(older)}",))]
     if roster is None:
         return [e for entries in by_student.values() for e in entries]
     result = []

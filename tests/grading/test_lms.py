@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import time
 
 import pytest
 
@@ -87,9 +89,9 @@ def test_a_canvas_download(tmp_path, roster):
     assert entries["s001"].path.name == "lovelaceada_48213_9911_lab02.ipynb"
     assert entries["s001"].flags == ()
     assert entries["s002"].flags == ("submitted late (Canvas)",)
-    # neither file is named lab02.ipynb: the first by name is graded, and the row says so
+    # the one named like the lab (Canvas' rename lab02-1) is graded, though scratch is newer
     assert entries["s003"].path.name == "hoppergrace_48215_9930_lab02-1.ipynb"
-    assert entries["s003"].flags == ("several notebooks in this submission: graded "
+    assert entries["s003"].flags == ("several notebooks: graded the newest, "
                                      "hoppergrace_48215_9930_lab02-1.ipynb; not graded: "
                                      "hoppergrace_48215_9931_scratch.ipynb",)
     assert entries["s004"].path is None
@@ -99,6 +101,44 @@ def test_a_canvas_download(tmp_path, roster):
     assert entries["canvas-50000"].flags == (
         "no student in the roster matches this submission (Canvas user 50000 (stranger))",)
     assert entries["canvas-anon_Xy7Qk"].flags[-1].startswith("no student in the roster")
+
+
+def test_the_newest_file_of_a_student_is_graded(tmp_path, roster):
+    # a second Canvas download unzipped over the first: the on-time file and the late
+    # resubmission (a higher attachment id) of one user, plus an older Moodle-style pair
+    _write(tmp_path, "lovelaceada_48213_9911_lab02.ipynb")
+    _write(tmp_path, "lovelaceada_LATE_48213_9987_lab02-1.ipynb")
+    os.utime(tmp_path / "lovelaceada_48213_9911_lab02.ipynb", (time.time() + 60,) * 2)  # mtime
+    entries = _by_id(collect_submissions(tmp_path, roster, prefer="lab02.ipynb"))
+    assert list(entries) == ["s001", "s002", "s003", "s004"]  # no second row for s001
+    assert entries["s001"].path.name == "lovelaceada_LATE_48213_9987_lab02-1.ipynb"
+    assert entries["s001"].flags == ("submitted late (Canvas)",
+                                     "several notebooks: graded the newest, "
+                                     "lovelaceada_LATE_48213_9987_lab02-1.ipynb; not graded: "
+                                     "lovelaceada_48213_9911_lab02.ipynb")
+    # Moodle: the newer file by its time; Gradescope: the newer submission by created_at
+    moodle = tmp_path / "moodle"
+    old = _write(moodle, "Ada Lovelace_7301_assignsubmission_file_/lab02.ipynb")
+    new = _write(moodle, "Ada Lovelace_7301_assignsubmission_file_/lab02-1.ipynb")
+    os.utime(old, (time.time() + 60,) * 2)
+    entries = _by_id(collect_submissions(moodle, roster, prefer="lab02.ipynb"))
+    assert entries["s001"].path == old and "not graded: lab02-1.ipynb" in entries["s001"].flags[0]
+    os.utime(new, (time.time() + 120,) * 2)
+    assert _by_id(collect_submissions(moodle, roster, prefer="lab02.ipynb"))["s001"].path == new
+    scope = tmp_path / "gradescope"
+    metadata = GRADESCOPE_METADATA.replace("submission_103", "submission_104").replace(
+        "visitor@other.example", "ada@uni.example")  # Ada again, a day after submission_101
+    last = metadata.rindex("  :status: Graded")
+    metadata = (metadata[:last] + "  :created_at: 2026-11-21 09:00:00.000000000 -08:00\n"
+                + metadata[last:])
+    _write(scope, "submission_metadata.yml", metadata)
+    for number in (101, 102, 104):
+        _write(scope, f"submission_{number}/lab02.ipynb")
+    os.utime(scope / "submission_101/lab02.ipynb", (time.time() + 60,) * 2)  # not the file time
+    entries = _by_id(collect_submissions(scope, roster, prefer="lab02.ipynb"))
+    assert entries["s001"].path == scope / "submission_104/lab02.ipynb"
+    assert entries["s001"].flags == ("older submission(s) not graded: Gradescope submission_101 "
+                                     "(ada@uni.example)",)
 
 
 def test_a_moodle_download(tmp_path, roster):
@@ -118,7 +158,7 @@ def test_a_moodle_download(tmp_path, roster):
     assert entries["s001"].path.parent.name == "Ada Lovelace_7301_assignsubmission_file_"
     assert entries["s001"].flags == ()  # the online text is not a notebook: no flag
     assert entries["s002"].path.name == "lab02.ipynb"  # the one named like the lab
-    assert entries["s002"].flags == ("several notebooks in this submission: graded lab02.ipynb; "
+    assert entries["s002"].flags == ("several notebooks: graded the newest, lab02.ipynb; "
                                      "not graded: old.ipynb",)
     assert entries["s003"].flags == ("matched by name: Moodle participant 9999 is not a "
                                      "moodle_id of the roster",)
@@ -186,16 +226,13 @@ def test_plain_files_with_and_without_a_roster(tmp_path, roster):
     entries = _by_id(collect_submissions(tmp_path, roster))
     assert [e.path is None for e in entries.values()] == [False, False, True, True, False]
     assert entries["someone"].flags[0].startswith("no student in the roster matches")
-    # the same student twice: both are kept; the second is listed, never exported
-    _write(tmp_path, "lovelaceada_48213_9911_lab02.ipynb")
+    # the same student twice (a plain file and a Canvas one): the newer file is graded, the row
+    # names the other
+    canvas = _write(tmp_path, "lovelaceada_48213_9911_lab02.ipynb")
+    os.utime(canvas, (time.time() + 60, time.time() + 60))
     entries = _by_id(collect_submissions(tmp_path, roster))
-    assert entries["s001.2"].student.id == "s001"
-    assert entries["s001.2"].flags[-1].startswith("another submission of s001")
-    # a file that happens to be named like that id does not take it from the student
-    _write(tmp_path, "s001.2.ipynb")
-    entries = _by_id(collect_submissions(tmp_path, roster))
-    assert entries["s001.2"].student is None and entries["s001.3"].student.id == "s001"
-    assert len(entries) == 7
+    assert entries["s001"].path == canvas and len(entries) == 5
+    assert entries["s001"].flags == ("older submission(s) not graded: file s001.ipynb",)
 
 
 def _gradebook(tmp_path):
@@ -228,33 +265,31 @@ def test_the_canvas_export(tmp_path, roster, capsys):
         ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "Lab 02 (12345)"],
         ["Points Possible", "", "", "", "", "6"],
         ["Ada Lovelace", "48213", "A-1001", "ada", "Lab A", "6"],
-        ["Alan Turing", "48214", "A-1002", "alan", "Lab B", "0"],
+        ["Alan Turing", "48214", "A-1002", "alan", "Lab B", ""],  # missing: blank
         ["Grace Hopper", "48215", "A-1003", "grace", "Lab A", "1.5"],
         ["Edsger Dijkstra", "48216", "", "", "Lab B", ""],
     ]
     assert (tmp_path / "export-canvas.csv").read_bytes().count(b"\r\n") == 6
 
 
-def test_the_moodle_and_gradescope_exports(tmp_path, roster):
+def test_the_moodle_export_and_no_gradescope_roster(tmp_path, roster, capsys):
     _gradebook(tmp_path)
     roster_path = _write(tmp_path, "roster.csv", ROSTER)
-    for fmt in ("moodle", "gradescope"):
-        assert export_main(["--format", fmt, "--grades", str(tmp_path), "--roster",
-                            str(roster_path), "--assignment", "Lab 02"]) == 0
+    assert export_main(["--format", "moodle", "--grades", str(tmp_path), "--roster",
+                        str(roster_path), "--assignment", "Lab 02", "--missing", "zero"]) == 0
     assert _read_csv(tmp_path / "export-moodle.csv") == [
         ["Email address", "Full name", "Lab 02"],
         ["ada@uni.example", "Ada Lovelace", "6"],
-        ["alan@uni.example", "Alan Turing", "0"],
+        ["alan@uni.example", "Alan Turing", "0"],  # missing, exported as 0 when asked
         ["Grace@Uni.example", "Grace Hopper", "1.5"],
         ["edsger@uni.example", "Edsger Dijkstra", ""],
     ]
-    assert _read_csv(tmp_path / "export-gradescope.csv") == [
-        ["Name", "Email", "SID", "Lab 02"],
-        ["Ada Lovelace", "ada@uni.example", "s001", "6"],
-        ["Alan Turing", "alan@uni.example", "s002", "0"],
-        ["Grace Hopper", "Grace@Uni.example", "s003", "1.5"],
-        ["Edsger Dijkstra", "edsger@uni.example", "s004", ""],
-    ]
+    # Gradescope imports rosters, not scores: no file that could overwrite its SIDs
+    capsys.readouterr()
+    assert export_main(["--format", "gradescope", "--grades", str(tmp_path), "--roster",
+                        str(roster_path), "--assignment", "Lab 02"]) == 2
+    assert "Gradescope documents no CSV import" in capsys.readouterr().err
+    assert not (tmp_path / "export-gradescope.csv").exists()
 
 
 def test_export_errors(tmp_path, roster, capsys):
@@ -289,5 +324,5 @@ def test_the_help_documents_the_roster_the_regrade_and_the_exports(capsys):
     with pytest.raises(SystemExit):
         grading_main(["export", "--help"])  # python -m segedu.grading export
     text = capsys.readouterr().out
-    for word in ("canvas", "moodle", "gradescope", "SIS User ID", "Email address", "--assignment"):
+    for word in ("canvas", "moodle", "Gradescope", "SIS User ID", "Email address", "--assignment"):
         assert word in text, word

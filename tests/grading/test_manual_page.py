@@ -21,8 +21,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from segedu.grading import grade
 from segedu.grading.generate import student_version
 from segedu.grading.grade import grade_batch
+from segedu.grading.gradebook import CellGrade, Row
 from segedu.grading.manual import POINTS
 from segedu.grading.manual_page import ManualGrading, make_server
 from segedu.grading.similarity import SimilarPair, write_similar
@@ -90,7 +92,8 @@ def test_grading_writes_the_answers_a_blank_column_and_the_pages(graded_class):
     assert answers["questions"][0]["model_answer"] == "Because 2 * (2 * x) = 4 * x."
     assert not (out / POINTS).exists(), "the grader never writes the points file"
     page = (out / "feedback" / "alice.html").read_text(encoding="utf8")
-    assert "Total: 6 / 9" in page and "3 points of written answers are not graded yet" in page
+    assert "Graded: 6 of 9 points" in page
+    assert "3 points of written answers are not graded yet" in page
     assert SCRIPT not in page and "&lt;script&gt;window.pwned = 1&lt;/script&gt;" in page
     bob = (out / "feedback" / "bob.html").read_text(encoding="utf8")
     assert "not done yet" in bob and "(no answer)" in bob
@@ -161,6 +164,100 @@ def test_points_entered_in_chromium_survive_a_regrade(graded_class, browser):  #
     assert [(r["quadruple"], r["total"], r["max_total"]) for r in rows.values()] == [
         ("2.5", "8.5", "9"), ("", "0", "9")]
     feedback = (out / "feedback" / "alice.html").read_text(encoding="utf8")
-    assert "Total: 8.5 / 9" in feedback and "not graded yet" not in feedback
+    assert "Graded: 8.5 of 9 points" in feedback and "not graded yet" not in feedback
     assert "say why &lt;b&gt;2 * 2&lt;/b&gt; = 4." in feedback
     assert "quadruple (written): 2.5 / 3" in (out / "feedback" / "alice.txt").read_text("utf8")
+
+
+def test_the_page_as_a_tool_used_all_day(graded_class, browser, tmp_path,  # noqa: F811
+                                         monkeypatch):
+    """Markdown rendered, Enter saves, "2,5" is 2.5, no id in any message while anonymous, one
+    click gives 0 to the empty answers, an unsaved value warns, and a save made while a grading
+    run is going reaches that run's gradebook."""
+    lab, solution, submissions, original = graded_class
+    out = tmp_path / "out"
+    shutil.copytree(original, out)
+    # a grading run that waits, on the stand-in's signal, while the instructor saves
+    release, running = threading.Event(), threading.Event()
+
+    def slow(student_id, data, assignment, limits, **options):
+        running.set()
+        release.wait(60)
+        return Row(student_id=student_id, status="ok", max_total=assignment.max_total,
+                   cells=[CellGrade(g, False, 0.0, assignment.points[g], "✗ wrong")
+                          for g in assignment.columns])
+
+    monkeypatch.setattr(grade, "grade_submission", slow)
+    server, url = serve(ManualGrading(out))
+    try:
+        page = browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(url)
+        alice = page.locator(".card", has_text="Twice two is four")
+        alice.wait_for()
+        # the question's Markdown is rendered (its bold text), not shown as asterisks
+        assert page.locator(".prompt strong").first.inner_text() == "Question."
+        # Enter saves; a value above the worth is refused without naming the student
+        alice.locator("input").fill("4")
+        alice.locator("input").press("Enter")
+        alice.locator(".status.error").wait_for()
+        message = alice.locator(".status").inner_text()
+        assert re.search(r"question 'quadruple', answer [12]: points must be at least 0 and "
+                         r"at most 3, got 4", message), message
+        assert "alice" not in page.content() and "bob" not in page.content()
+        # a decimal comma is a decimal; anything else is refused with a line
+        alice.locator("input").fill("2,5x")
+        alice.locator("input").press("Enter")
+        alice.locator(".status.error", has_text="write the points as a number").wait_for()
+        alice.locator("input").fill("2,5")
+        alice.locator("input").press("Enter")
+        alice.locator(".status", has_text=re.compile("^saved$")).wait_for()
+        assert json.loads((out / POINTS).read_text("utf8"))["points"]["quadruple"]["alice"][
+            "points"] == 2.5
+        # one click: 0 to every empty answer (bob's)
+        page.locator(".zero-empty").click()
+        page.locator(".card.no-answer .status", has_text="saved").wait_for()
+        assert json.loads((out / POINTS).read_text("utf8"))["points"]["quadruple"]["bob"][
+            "points"] == 0
+        # a value typed and not saved is marked, and leaving the page asks first
+        alice.locator("input").fill("")
+        alice.locator("input").press_sequentially("3")  # typed keys: the page was used
+        assert "not saved yet" in alice.locator(".status").inner_text()
+        from playwright.sync_api import Error as PlaywrightError
+
+        asked: list[str] = []
+        page.on("dialog", lambda dialog: (asked.append(dialog.type), dialog.dismiss()))
+        with pytest.raises(PlaywrightError):  # leaving (a reload) is cancelled at the question
+            page.goto(url, timeout=10_000)
+        assert asked == ["beforeunload"]
+        assert alice.locator("input").input_value() == "3"  # the value typed is still there
+        page.close()
+
+        # a save while a grading run is going: kept beside the points file, merged at its end
+        batch = threading.Thread(target=grade_batch, args=(lab, submissions, out),
+                                 kwargs=dict(solution=solution, force=True))
+        batch.start()
+        assert running.wait(60)
+        page = browser.new_page()
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(url)
+        alice = page.locator(".card", has_text="Twice two is four")
+        alice.locator("input").fill("3")
+        alice.locator("input").press("Enter")
+        alice.locator(".status", has_text="a grading run is going").wait_for()
+        assert json.loads((out / POINTS).read_text("utf8"))["points"]["quadruple"]["alice"][
+            "points"] == 2.5  # the guarded file waits for the run's end
+        release.set()
+        batch.join(60)
+        assert read_gradebook(out)["alice"]["quadruple"] == "3"
+        page.reload()
+        page.locator(".card").first.wait_for()
+        assert json.loads((out / POINTS).read_text("utf8"))["points"]["quadruple"]["alice"][
+            "points"] == 3  # folded into the points file once the run ended
+        page.close()
+        assert errors == []
+    finally:
+        release.set()
+        server.shutdown()
+        server.server_close()

@@ -79,9 +79,12 @@ def graded(tiny, tmp_path_factory):  # noqa: F811 (the fixture imported above)
     rows, warnings = grade_batch(lab_path, submissions, out, solution=solution, workers=2,
                                  limits=LIMITS, roster=roster)
     first = time.monotonic() - start
-    # what s002 wrote into the stored results is undone, then the real results are stored
-    assert warnings == ["the stored result s001.json was changed during the batch: restored",
-                        "the stored result s003.json was changed during the batch: restored"]
+    # what s002 wrote into the stored results is undone (s001's own result is stored as soon as
+    # s001 finishes: when that came after s002's forgery, it replaced it already)
+    assert "the stored result s003.json was changed during the batch: restored" in warnings
+    assert set(warnings) <= {
+        "the stored result s001.json was changed during the batch: restored",
+        "the stored result s003.json was changed during the batch: restored"}
     # the points entered by hand live in the output folder too: nothing here may touch them
     manual = out / "manual" / "points.json"
     manual.parent.mkdir()
@@ -219,4 +222,4 @@ def test_the_graded_class_exports_to_canvas(graded, tmp_path):
                     ["Points Possible", "", "", "", "", "6"],
                     ["Ada Lovelace", "48213", "A-1001", "", "Lab A", "6"],
                     ["Alan Turing", "48214", "A-1002", "", "Lab B", "0"],
-                    ["Grace Hopper", "48215", "A-1003", "", "Lab A", "0"]]
+                    ["Grace Hopper", "48215", "A-1003", "", "Lab A", ""]]  # missing: blank

@@ -246,9 +246,11 @@ def test_attacks_on_the_grader_get_no_points(tmp_path):
     status = {name: row["status"] for name, row in book.items()}
     reason = {name: row["reason"] for name, row in book.items()}
 
-    # the references: full marks for the solution and the honest helpers, 0 for the blank lab
+    # the references: full marks for the solution and the honest helpers, 0 for the blank lab;
+    # both are the solution's own cells, so they are flagged as copies of it (points stand)
     for name in ("solution", "honest_helpers"):
-        assert (total[name], status[name], reason[name]) == (max_total, "ok", ""), book[name]
+        assert (total[name], status[name]) == (max_total, "solution-copy"), book[name]
+        assert reason[name].startswith("looks like the solution: "), book[name]
     assert (total["blank"], status["blank"], reason["blank"]) == (0, "ok", "")
     # every attack on the blank lab: 0 points, and the row says tampered and with what
     attacks = {

@@ -19,10 +19,12 @@ from segedu.grading.feedback import exercise_cells, feedback_page, split_message
 from segedu.grading.generate import student_version
 from segedu.grading.gradebook import CellGrade, Row, WrittenGrade, gradebook_text
 from segedu.grading.manual import (
+    PENDING,
     POINTS,
     RUNNING,
     ManualPointsError,
     Mark,
+    fold_pending,
     grading_finished,
     grading_pid,
     grading_started,
@@ -116,14 +118,22 @@ def test_points_are_saved_atomically_within_bounds(tmp_path):
         parse_points((tmp_path / POINTS).read_bytes(), questions=[smaller])
 
 
-def test_no_save_while_a_grader_runs_on_the_folder(tmp_path):
+def test_a_save_while_a_grader_runs_waits_beside_the_points_file(tmp_path):
     question = WrittenQuestion(id="why", points=3, prompt="Why?")
-    grading_started(tmp_path)  # this process grades: the guard would undo a save
+    save_point(tmp_path, question, "bob", 3)
+    before = (tmp_path / POINTS).read_bytes()
+    grading_started(tmp_path)  # this process grades: the guard would undo a save of the file
     assert grading_pid(tmp_path) == os.getpid()
-    with pytest.raises(ManualPointsError, match="is grading into"):
-        save_point(tmp_path, question, "alice", 1)
+    save_point(tmp_path, question, "alice", 1, "pending")
+    save_point(tmp_path, question, "bob", None)  # a removal waits too
+    assert (tmp_path / POINTS).read_bytes() == before  # the guarded file is untouched
+    assert read_points(tmp_path) == {"why": {"alice": Mark(1.0, "pending")}}
     grading_finished(tmp_path)
-    save_point(tmp_path, question, "alice", 1)
+    assert fold_pending(tmp_path) and not (tmp_path / PENDING).exists()
+    assert read_points(tmp_path) == {"why": {"alice": Mark(1.0, "pending")}}
+    with pytest.raises(ManualPointsError, match="question 'why', answer 7: points must be at "
+                                                "least 0 and at most 3"):
+        save_point(tmp_path, question, "alice", 4, who="answer 7")
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     (tmp_path / RUNNING).write_text(f"{dead.pid}\n", encoding="utf8")  # a grader that died
@@ -203,7 +213,7 @@ def test_the_feedback_page_escapes_everything_from_the_submission():
     assert "<script" not in page.lower()
     # the id twice (title, heading), summary, flag, error, hint, code, question, answer, comment
     assert page.count("&lt;script&gt;alert(1)&lt;/script&gt;") == 10
-    assert "Total: 1 / 5" in page and "2 points of written answers" not in page
+    assert "Graded: 1 of 5 points" in page and "2 points of written answers" not in page
     assert "this exercise's cell is not in your notebook" in page
 
 
