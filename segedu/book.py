@@ -54,7 +54,7 @@ def glue(name: str, value: Any) -> None:
     ``name`` must be a Python identifier (the roles ``{glue:text}`name:.2f``` split the name from
     the format at the last colon). The value is not displayed (myst-nb's ``display=False``), and
     the call returns ``None``, so a cell that ends on it shows nothing either (a returned value
-    would be displayed as the cell's result: a stray number on the page, issue 51).
+    would be displayed as the cell's result: a stray number on the page).
     """
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"a glue name must be an identifier such as 'zoo_miou', got {name!r}")

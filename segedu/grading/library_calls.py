@@ -1,4 +1,4 @@
-"""The library's functions that a TODO forbids, observed while the notebook runs (issue 33).
+"""The library's functions that a TODO forbids, observed while the notebook runs.
 
 :mod:`~segedu.grading.answers` reads the code; this module is the grader's side of the check that
 watches it run, which sees what only appears at run time (a module name built from strings, a

@@ -1,5 +1,5 @@
 """Similar answers: the submissions whose answer to a TODO is the same once names and formatting
-are set aside (issue 33).
+are set aside.
 
 A place for the instructor to look, not a sanction: two students may well write the same ten
 lines, and a TODO with one natural answer is answered alike by many.
