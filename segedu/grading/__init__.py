@@ -6,6 +6,15 @@
 - :mod:`~segedu.grading.checks`: :func:`check` and :func:`assert_close`, used by the graded cells.
 """
 
-from .checks import CheckFailed, Mistake, assert_close, check, expect, finish_checks
+from .checks import (
+    CheckFailed,
+    Mistake,
+    assert_close,
+    check,
+    expect,
+    finish_checks,
+    library_versions,
+)
 
-__all__ = ["check", "expect", "finish_checks", "assert_close", "CheckFailed", "Mistake"]
+__all__ = ["check", "expect", "finish_checks", "library_versions", "assert_close", "CheckFailed",
+           "Mistake"]

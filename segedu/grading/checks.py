@@ -29,6 +29,13 @@ Where one check tests several properties, each assertion carries its own hint: :
 (``expect(ok, "got ..., expected ...", hint=...)``), or ``assert_close(..., hint=...)``, whose
 hint replaces the check's. A hidden check names the visible check it extends (``after="..."``):
 when that one failed too, the hidden check says "fix it first" instead of a hint.
+
+**One TODO per check.** A check of one TODO that needs another TODO's function (the U-Net made of
+the student's decoder blocks) runs with the library's version of that function in its place, so a
+slip in the other TODO costs only that TODO's points::
+
+    with check("your U-Net's decoder", points=1), library_versions(globals(), DecoderBlock=Up):
+        model = my_unet(depth=3)  # built from segedu's Up while the check runs
 """
 
 from __future__ import annotations
@@ -39,7 +46,7 @@ from contextlib import contextmanager
 import torch
 
 __all__ = ["CheckFailed", "Mistake", "check", "expect", "finish_checks", "cell_score",
-           "assert_close"]
+           "library_versions", "assert_close"]
 
 # bound when this module is loaded: a notebook that later replaces torch.allclose (or the others)
 # does not change what assert_close compares with (the grader loads a private copy of this file
@@ -171,6 +178,26 @@ def cell_score(reset: bool = False) -> tuple[float, float] | None:
             sum(points for _, points, _ in results))
 
 
+_MISSING = object()
+
+
+@contextmanager
+def library_versions(namespace: dict, **versions) -> Iterator[None]:
+    """While the block runs, the names ``versions`` of ``namespace`` (the notebook's
+    ``globals()``) are bound to the given objects (the library's version of another TODO's
+    function or class); the student's are put back afterwards, whatever happens."""
+    saved = {name: namespace.get(name, _MISSING) for name in versions}
+    namespace.update(versions)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is _MISSING:
+                namespace.pop(name, None)
+            else:
+                namespace[name] = value
+
+
 def _show(value) -> str:
     """A small tensor as a short list (rounded floats), for got-beside-expected messages."""
     value = value.detach().cpu()
@@ -207,4 +234,9 @@ def assert_close(actual, expected, *, rtol: float = 1e-5, atol: float = 1e-6,
             raise fail(f"{what} is {actual.item():.6g}, expected {expected.item():.6g}")
         if actual.numel() <= _SHOWN:
             raise fail(f"{what}: got {_show(actual)}, expected {_show(expected)}")
-        raise fail(f"{what} differs from the expected values by up to {difference:.3g}")
+        a, b = actual.double(), expected.double()
+        wrong = ~((a - b).abs() <= atol + rtol * b.abs()) & ~(_isnan(a) & _isnan(b))
+        first = tuple(int(i) for i in wrong.nonzero()[0].tolist())
+        raise fail(f"{what}: {int(wrong.sum())} of {actual.numel()} values differ, by up to "
+                   f"{difference:.3g}; the first at index {first[0] if len(first) == 1 else first}:"
+                   f" got {a[first].item():.6g}, expected {b[first].item():.6g}")

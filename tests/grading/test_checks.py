@@ -6,7 +6,7 @@ import torch
 from nbclient import NotebookClient
 
 from segedu.grading import CheckFailed, assert_close, check, expect, finish_checks
-from segedu.grading.checks import cell_score
+from segedu.grading.checks import cell_score, library_versions
 
 
 def test_pass_prints_a_tick(capsys):
@@ -106,3 +106,11 @@ def test_a_hidden_check_after_a_failed_visible_one_says_fix_it_first():
         with check("hidden one", hint="the hint", after="visible one"):
             raise AssertionError("wrong too")
     assert "Hint: the hint" in str(info.value) and "fix it first" not in str(info.value)
+
+
+def test_library_versions_stand_in_while_the_block_runs_and_the_students_come_back():
+    namespace = {"block": "yours"}
+    with pytest.raises(ZeroDivisionError), library_versions(namespace, block="library", other=1):
+        assert namespace == {"block": "library", "other": 1}
+        _ = 1 / 0
+    assert namespace == {"block": "yours"}

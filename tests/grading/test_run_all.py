@@ -13,9 +13,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import nbformat
 import pytest
 from jupyter_client.manager import start_new_kernel
+from nbclient import NotebookClient
 
+from segedu.grading.generate import student_version
 from segedu.grading.notebook import graded_cells, read_notebook
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -87,3 +90,63 @@ def test_run_all_on_a_blank_lab_runs_every_cell(name, tmp_path):
         if waiting and not graded:
             assert FIGURE not in shown[request][waiting[0]:], (
                 f"cell {cell.id} draws a figure after saying it waits: {shown[request]}")
+
+
+SLIPS = {  # what every TODO of the lab does instead of its solution
+    "raises": 'raise RuntimeError("a planted slip")',
+    "returns None": "return None",  # a wrong answer that goes on: every later use of it breaks
+}
+
+
+def _slipped(name: str, slip: str) -> nbformat.NotebookNode:
+    """The student lab of solution ``name`` with every ``# YOUR CODE HERE`` answered by ``slip``
+    (at module level, where ``return`` cannot stand, by the raise)."""
+    lab = student_version(read_notebook(ROOT / "solutions" / f"{name}.ipynb"))
+    for cell in lab.cells:
+        if cell.cell_type != "code":
+            continue
+        lines = cell.source.split("\n")
+        for k, line in enumerate(lines):
+            answer = k and "YOUR CODE HERE" in lines[k - 1]
+            if line.strip() == "raise NotImplementedError()" and answer:
+                indent = line[: len(line) - len(line.lstrip())]
+                lines[k] = indent + (slip if indent else SLIPS["raises"])
+        cell.source = "\n".join(lines)
+    return lab
+
+
+@pytest.mark.parametrize("slip", list(SLIPS))
+@pytest.mark.parametrize("name", [lab.stem for lab in LABS])
+def test_run_all_with_a_slip_in_every_todo_stops_on_no_cell_the_student_did_not_write(name, slip,
+                                                                                      tmp_path):
+    """Issue 52: whatever the student's code does, a cell that is not graded and is not the
+    student's own prints one line and goes on (``segedu.lab.needs``), and a graded cell shows its
+    ✗ message (a ``CheckFailed``), never a traceback."""
+    lab = _slipped(name, SLIPS[slip])
+    env = {"SEGEDU_FAST": "1", "MPLBACKEND": "Agg"}
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in env.items():
+            patch.setenv(key, value)
+        NotebookClient(lab, timeout=600, kernel_name="python3", allow_errors=True,
+                       resources={"metadata": {"path": str(tmp_path)}}).execute()
+    problems = []
+    for index, cell in enumerate(lab.cells):
+        if cell.cell_type != "code":
+            continue
+        graded = cell.metadata.get("segedu", {}).get("grade", False)
+        student = "YOUR CODE HERE" in cell.source
+        first = cell.source.strip().split("\n")[0][:60]
+        for output in cell.outputs:
+            text = output.get("text", "") if output.output_type == "stream" else ""
+            if "Traceback (most recent call last)" in text:
+                problems.append(f"cell {index} (`{first}`) printed a traceback")
+            if output.output_type != "error" or student:
+                continue
+            if not graded:
+                problems.append(f"cell {index} (`{first}`) raised {output.ename}: "
+                                f"{output.evalue[:200]}")
+            elif output.ename != "CheckFailed" or len(output.traceback) > 40:
+                problems.append(f"graded cell {index} (`{first}`) showed a traceback of "
+                                f"{len(output.traceback)} lines ({output.ename}: "
+                                f"{output.evalue[:200]})")
+    assert not problems, "\n".join(problems)

@@ -1,0 +1,182 @@
+"""Running a lab's solution in this process, TODO by TODO: the tools of the mutant tests.
+
+A *TODO* is a code cell of a solution with a ``# BEGIN SOLUTION`` block; it is named by the
+functions and classes it defines. Its graded cells are the graded cells (hidden tests included)
+that follow it up to the next TODO (a graded cell that checks another TODO names it in its metadata:
+``{"segedu": {..., "todo": "<a name that TODO defines>"}}``).
+
+:func:`solved` runs the solution's code cells up to its last graded cell once (``SEGEDU_FAST=1``);
+:func:`grade_with` then plants answers (a mutant's source) in a copy of that namespace, after
+defining every TODO's solution again in the copy (so that the student's other functions call the
+planted one, as they would in the student's kernel), and runs every graded cell in order, scoring
+each one as the grader does: all its points when it passes, the share of its checks with points
+that passed when it fails with :class:`~segedu.grading.CheckFailed`, 0 otherwise.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import io
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from segedu.grading import CheckFailed
+from segedu.grading.checks import cell_score
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Graded:
+    """One graded cell of a solution: its id, points, source and the TODO it checks."""
+
+    id: str
+    points: float
+    source: str
+    todo: int  # the index (among the code cells) of the TODO it checks
+    hidden: bool
+
+
+@dataclass
+class Lab:
+    """A solution notebook cut into what the mutant tests need."""
+
+    path: Path
+    code: list[nbformat.NotebookNode]
+    todos: dict[int, list[str]]  # code-cell index -> names the TODO defines
+    graded: list[Graded] = field(default_factory=list)
+
+    def todo_of(self, names) -> int:
+        """The TODO that defines every name of ``names`` that any TODO defines."""
+        found = {index for index, defined in self.todos.items() for name in names
+                 if name in defined}
+        if len(found) != 1:
+            raise ValueError(f"{self.path.name}: {sorted(names)} are defined by TODOs {found}, "
+                             "expected exactly one")
+        return found.pop()
+
+    def points_of(self, todo: int) -> float:
+        return sum(cell.points for cell in self.graded if cell.todo == todo)
+
+
+def defined_names(source: str) -> list[str]:
+    """The functions and classes (and plainly assigned names) a cell defines at its top level."""
+    names = []
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.FunctionDef | ast.ClassDef):
+            names.append(node.name)
+        elif isinstance(node, ast.Assign):
+            names += [t.id for t in node.targets if isinstance(t, ast.Name)]
+    return names
+
+
+def read_lab(path: Path) -> Lab:
+    notebook = nbformat.read(path, as_version=4)
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    todos = {i: defined_names(cell.source) for i, cell in enumerate(code)
+             if "# BEGIN SOLUTION" in cell.source}
+    lab = Lab(path=path, code=code, todos=todos)
+    current = None
+    for index, cell in enumerate(code):
+        if index in todos:
+            current = index
+        info = cell.metadata.get("segedu", {})
+        if not info.get("grade"):
+            continue
+        todo = lab.todo_of([info["todo"]]) if "todo" in info else current
+        if todo is None:
+            raise ValueError(f"{path.name}: graded cell {info['id']!r} follows no TODO")
+        lab.graded.append(Graded(id=info["id"], points=float(info["points"]),
+                                 source=cell.source, todo=todo,
+                                 hidden="hidden-tests" in cell.metadata.get("tags", [])))
+    return lab
+
+
+def run(source: str, namespace: dict, where: str = "<cell>") -> str:
+    """Run a cell's source in ``namespace``; return what it printed."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(source, where, "exec"), namespace)
+    return out.getvalue()
+
+
+@contextlib.contextmanager
+def fast_mode():
+    """SEGEDU_FAST=1, figures off screen, no Colab: as the tests run a lab."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    saved = os.environ.get("SEGEDU_FAST")
+    os.environ["SEGEDU_FAST"] = "1"
+    colab = sys.modules.pop("google.colab", None)
+    try:
+        yield
+    finally:
+        plt.close("all")
+        if saved is None:
+            os.environ.pop("SEGEDU_FAST", None)
+        else:
+            os.environ["SEGEDU_FAST"] = saved
+        if colab is not None:
+            sys.modules["google.colab"] = colab
+
+
+def solved(lab: Lab) -> dict:
+    """The namespace after the solution's code cells up to its last graded cell ran; every graded
+    cell must pass on the way."""
+    last = max(i for i, cell in enumerate(lab.code) if cell.metadata.get("segedu", {}).get("grade"))
+    namespace = {"__name__": "__main__"}
+    with fast_mode():
+        for index, cell in enumerate(lab.code[: last + 1]):
+            printed = run(cell.source, namespace, f"<{lab.path.name}, code cell {index}>")
+            if cell.metadata.get("segedu", {}).get("grade"):
+                assert "✓" in printed and "✗" not in printed, (
+                    f"{lab.path.name}: graded cell {cell.metadata['segedu']['id']!r} on the "
+                    f"solution:\n{printed}")
+    return namespace
+
+
+@dataclass
+class Outcome:
+    """What one graded cell earned and showed."""
+
+    earned: float
+    points: float
+    shown: str  # the printed lines and the failure message
+    raw_error: str = ""  # an error other than CheckFailed (a traceback in the notebook)
+
+
+def grade_with(lab: Lab, namespace: dict, planted: str,
+               name: str = "planted") -> dict[str, Outcome]:
+    """Every graded cell's outcome with ``planted`` (the source of a mutant) defined after the
+    TODOs' solutions, in a copy of ``namespace``."""
+    ns = dict(namespace)
+    outcomes = {}
+    with fast_mode():
+        for index in lab.todos:
+            run(lab.code[index].source, ns, f"<{lab.path.name}, TODO {index}>")
+        run(planted, ns, f"<{name}>")
+        for cell in lab.graded:
+            cell_score(reset=True)
+            out = io.StringIO()
+            earned, message, raw = cell.points, "", ""
+            try:
+                with contextlib.redirect_stdout(out):
+                    exec(compile(cell.source, f"<graded cell {cell.id}>", "exec"), ns)
+            except CheckFailed as failure:
+                score = cell_score()
+                earned = cell.points * score[0] / score[1] if score and score[1] else 0.0
+                message = str(failure)
+            except Exception as error:  # noqa: BLE001 - the point: no graded cell may do this
+                earned, raw = 0.0, f"{type(error).__name__}: {error}"
+                message = raw
+            outcomes[cell.id] = Outcome(earned=earned, points=cell.points,
+                                        shown=(out.getvalue() + message).strip(), raw_error=raw)
+    return outcomes

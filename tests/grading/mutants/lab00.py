@@ -1,0 +1,338 @@
+"""Lab 00's single-TODO mutants: answers a student could plausibly write.
+
+RLE walked row by row instead of down the columns, a flip that moves the mask but not its image,
+boxes left where they were, void pixels counted as a class, ... Each replaces the functions it
+defines (the rest of the lab keeps the solution); ``tests/grading/test_lab_mutants.py`` grades it.
+The mutants were written before the checks, so the checks answer them, not the other way round.
+"""
+
+LAB = "00_masks.ipynb"
+
+# the end of the solution's augmentation, for the mutants that get only another part wrong
+REPAIR = '''
+def repair(target, size):
+    masks = target["masks"].as_subclass(torch.Tensor)
+    keep = masks.flatten(1).any(dim=1)
+    boxes = tv_tensors.BoundingBoxes(boxes_from_masks(masks[keep]), format="XYXY",
+                                     canvas_size=(size, size))
+    return {**target, "masks": tv_tensors.Mask(masks[keep]), "labels": target["labels"][keep],
+            "boxes": boxes}
+'''
+
+# (name, source that replaces the student's function(s); the TODO is the one that defines them)
+MUTANTS = [
+    # --- section 1: boxes from masks
+    ("boxes with torchvision's inclusive x2, y2", '''
+def boxes_from_masks(masks):
+    from torchvision.ops import masks_to_boxes
+    return masks_to_boxes(masks)
+'''),
+    ("boxes as (y1, x1, y2, x2)", '''
+def boxes_from_masks(masks):
+    boxes = torch.zeros(len(masks), 4)
+    for k, mask in enumerate(masks):
+        rows, cols = torch.nonzero(mask, as_tuple=True)
+        if len(rows):
+            boxes[k] = torch.tensor([rows.min(), cols.min(), rows.max() + 1, cols.max() + 1])
+    return boxes
+'''),
+    # --- section 2: RLE
+    ("RLE encoded in row-major (C) order", '''
+def rle_encode(mask):
+    flat = np.asarray(mask, dtype=np.uint8).flatten()  # row by row: not COCO's order
+    counts, value, run = [], 0, 0
+    for pixel in flat:
+        if pixel != value:
+            counts.append(run)
+            value, run = pixel, 0
+        run += 1
+    counts.append(run)
+    return {"size": list(np.shape(mask)), "counts": counts}
+'''),
+    ("RLE decoded in row-major (C) order", '''
+def rle_decode(rle):
+    height, width = rle["size"]
+    values = np.arange(len(rle["counts"])) % 2
+    return np.repeat(values, rle["counts"]).reshape(height, width).astype(bool)
+'''),
+    ("RLE without the leading 0-run when the first pixel is 1", '''
+def rle_encode(mask):
+    flat = np.asarray(mask, dtype=np.uint8).flatten(order="F")
+    change = np.flatnonzero(np.diff(flat)) + 1
+    bounds = np.concatenate([[0], change, [flat.size]])
+    return {"size": list(np.shape(mask)), "counts": np.diff(bounds).tolist()}
+'''),
+    # --- section 2: polygons
+    ("polygon read as (row, col) instead of (x, y)", '''
+def polygons_to_mask(polygons, height, width):
+    mask = np.zeros((height, width), dtype=bool)
+    for polygon in polygons:
+        points = np.asarray(polygon, dtype=float).reshape(-1, 2)
+        mask |= polygon2mask((height, width), points - 0.5)
+    return mask
+'''),
+    ("polygon without the half-pixel shift", '''
+def polygons_to_mask(polygons, height, width):
+    mask = np.zeros((height, width), dtype=bool)
+    for polygon in polygons:
+        points = np.asarray(polygon, dtype=float).reshape(-1, 2)
+        mask |= polygon2mask((height, width), points[:, ::-1])
+    return mask
+'''),
+    ("only the first polygon of an object", '''
+def polygons_to_mask(polygons, height, width):
+    points = np.asarray(polygons[0], dtype=float).reshape(-1, 2)
+    return polygon2mask((height, width), points[:, ::-1] - 0.5)
+'''),
+    # --- section 3: the flip by hand
+    ("mask flipped but not its image", '''
+def hflip_sample(image, target):
+    width = image.shape[-1]
+    boxes = target["boxes"].clone()
+    boxes[:, [0, 2]] = width - target["boxes"][:, [2, 0]]
+    return image, {"semantic": target["semantic"].flip(-1), "masks": target["masks"].flip(-1),
+                   "boxes": boxes, "labels": target["labels"]}
+'''),
+    ("boxes not moved", '''
+def hflip_sample(image, target):
+    return image.flip(-1), {"semantic": target["semantic"].flip(-1),
+                            "masks": target["masks"].flip(-1), "boxes": target["boxes"],
+                            "labels": target["labels"]}
+'''),
+    ("boxes mirrored without swapping x1 and x2", '''
+def hflip_sample(image, target):
+    width = image.shape[-1]
+    boxes = target["boxes"].clone()
+    boxes[:, [0, 2]] = width - target["boxes"][:, [0, 2]]
+    return image.flip(-1), {"semantic": target["semantic"].flip(-1),
+                            "masks": target["masks"].flip(-1), "boxes": boxes,
+                            "labels": target["labels"]}
+'''),
+    ("boxes mirrored as pixel indices (W - 1 - x)", '''
+def hflip_sample(image, target):
+    width = image.shape[-1]
+    boxes = target["boxes"].clone()
+    boxes[:, [0, 2]] = width - 1 - target["boxes"][:, [2, 0]]
+    return image.flip(-1), {"semantic": target["semantic"].flip(-1),
+                            "masks": target["masks"].flip(-1), "boxes": boxes,
+                            "labels": target["labels"]}
+'''),
+    # --- section 3: tv_tensors and the v2 pipeline
+    ("boxes left a plain tensor (v2 does not move them)", '''
+def as_tv_sample(image, target):
+    height, width = image.shape[-2:]
+    return tv_tensors.Image(image), {
+        "semantic": tv_tensors.Mask(target["semantic"]), "masks": tv_tensors.Mask(target["masks"]),
+        "boxes": target["boxes"].clone(), "labels": target["labels"]}
+'''),
+    ("semantic map left a plain tensor", '''
+def as_tv_sample(image, target):
+    height, width = image.shape[-2:]
+    return tv_tensors.Image(image), {
+        "semantic": target["semantic"].clone(), "masks": tv_tensors.Mask(target["masks"]),
+        "boxes": tv_tensors.BoundingBoxes(target["boxes"], format="XYXY",
+                                          canvas_size=(height, width)),
+        "labels": target["labels"]}
+'''),
+    ("image and target augmented by two separate calls (crashes)", REPAIR + '''
+def make_augmentation(size):
+    geometry = v2.Compose([v2.RandomHorizontalFlip(p=0.5), v2.RandomCrop(size)])
+
+    def augment(image, target):
+        image = geometry(image)  # a draw of its own: another flip and window than the target's
+        return image, repair(geometry(target), size)
+    return augment
+'''),
+    ("image and annotations augmented by two separate calls", REPAIR + '''
+def make_augmentation(size):
+    geometry = v2.Compose([v2.RandomHorizontalFlip(p=0.5), v2.RandomCrop(size)])
+
+    def augment(image, target):
+        image = geometry(image)  # a draw of its own: another flip and window than the masks'
+        semantic, masks, boxes = geometry(target["semantic"], target["masks"], target["boxes"])
+        moved = {"semantic": semantic, "masks": masks, "boxes": boxes, "labels": target["labels"]}
+        return image, repair(moved, size)
+    return augment
+'''),
+    ("objects cropped away kept as empty masks", '''
+def make_augmentation(size):
+    geometry = v2.Compose([v2.RandomHorizontalFlip(p=0.5), v2.RandomCrop(size)])
+
+    def augment(image, target):
+        image, target = geometry(image, target)
+        boxes = boxes_from_masks(target["masks"].as_subclass(torch.Tensor))
+        boxes = tv_tensors.BoundingBoxes(boxes, format="XYXY", canvas_size=(size, size))
+        return image, {**target, "boxes": boxes}
+    return augment
+'''),
+    ("boxes only clipped by the crop, not recomputed from the masks", '''
+def make_augmentation(size):
+    geometry = v2.Compose([v2.RandomHorizontalFlip(p=0.5), v2.RandomCrop(size)])
+
+    def augment(image, target):
+        image, target = geometry(image, target)
+        keep = target["masks"].flatten(1).any(dim=1)
+        return image, {**target, "labels": target["labels"][keep],
+                       **{key: tv_tensors.wrap(target[key][keep], like=target[key])
+                          for key in ("masks", "boxes")}}
+    return augment
+'''),
+    ("no random flip", REPAIR + '''
+def make_augmentation(size):
+    geometry = v2.RandomCrop(size)
+
+    def augment(image, target):
+        image, target = geometry(image, target)
+        return image, repair(target, size)
+    return augment
+'''),
+    # --- section 4: void pixels
+    ("void relabelled as class 0 in the loss", '''
+def masked_cross_entropy(logits, target, ignore_index=255):
+    target = target.masked_fill(target == ignore_index, 0)
+    log_p = F.log_softmax(logits, dim=1)
+    return -log_p.gather(1, target[:, None])[:, 0].mean()
+'''),
+    ("loss summed over valid pixels but divided by all pixels", '''
+def masked_cross_entropy(logits, target, ignore_index=255):
+    valid = target != ignore_index
+    log_p = F.log_softmax(logits, dim=1)
+    nll = -log_p.gather(1, target.masked_fill(~valid, 0)[:, None])[:, 0]
+    return (nll * valid).sum() / target.numel()
+'''),
+    ("void pixels counted in the IoU", '''
+def class_iou(pred, target, num_classes, ignore_index=255):
+    iou = torch.full((num_classes,), float("nan"))
+    for c in range(num_classes):
+        union = ((pred == c) | (target == c)).sum()
+        if union > 0:
+            iou[c] = ((pred == c) & (target == c)).sum() / union
+    return iou
+'''),
+    ("IoU 0 instead of NaN for a class absent from both", '''
+def class_iou(pred, target, num_classes, ignore_index=255):
+    valid = target != ignore_index
+    pred, target = pred[valid], target[valid]
+    iou = torch.zeros(num_classes)
+    for c in range(num_classes):
+        union = ((pred == c) | (target == c)).sum()
+        if union > 0:
+            iou[c] = ((pred == c) & (target == c)).sum() / union
+    return iou
+'''),
+    # --- added for issue 52: the mistakes that escaped, and a second one for every function
+    ("boxes of an empty mask from min/max of nothing (crashes)", '''
+def boxes_from_masks(masks):
+    boxes = torch.zeros(len(masks), 4)
+    for k, mask in enumerate(masks):
+        rows, cols = torch.nonzero(mask, as_tuple=True)
+        boxes[k] = torch.stack([cols.min(), rows.min(), cols.max() + 1, rows.max() + 1]).float()
+    return boxes
+'''),
+    ("boxes with x2 and y2 the last pixel + 1 read from the wrong axis on non-square masks", '''
+def boxes_from_masks(masks):
+    boxes = torch.zeros(len(masks), 4)
+    for k, mask in enumerate(masks):
+        rows, cols = torch.nonzero(mask, as_tuple=True)
+        if len(rows):
+            width = mask.shape[0]  # should be shape[1]: the same on square masks
+            boxes[k] = torch.tensor([cols.min(), rows.min(), min(cols.max() + 1, width),
+                                     rows.max() + 1]).float()
+    return boxes
+'''),
+    ("RLE counts as NumPy ints (json.dumps fails)", '''
+def rle_encode(mask):
+    flat = np.asarray(mask, dtype=np.uint8).flatten(order="F")
+    change = np.flatnonzero(np.diff(flat)) + 1
+    counts = list(np.diff(np.concatenate([[0], change, [flat.size]])))
+    if flat.size and flat[0] == 1:
+        counts = [np.int64(0)] + counts
+    return {"size": list(np.shape(mask)), "counts": counts}
+'''),
+    ("RLE decoded starting with a run of 1s", '''
+def rle_decode(rle):
+    height, width = rle["size"]
+    values = 1 - np.arange(len(rle["counts"])) % 2
+    return np.repeat(values, rle["counts"]).reshape((height, width), order="F").astype(bool)
+'''),
+    ("RLE decoded with size read as (W, H)", '''
+def rle_decode(rle):
+    width, height = rle["size"]
+    values = np.arange(len(rle["counts"])) % 2
+    return np.repeat(values, rle["counts"]).reshape((height, width), order="F").astype(bool)
+'''),
+    ("flip that changes the input's boxes in place", '''
+def hflip_sample(image, target):
+    width = image.shape[-1]
+    boxes = target["boxes"]
+    x1 = boxes[:, 0].clone()
+    boxes[:, 0] = width - boxes[:, 2]
+    boxes[:, 2] = width - x1
+    return image.flip(-1), {"semantic": target["semantic"].flip(-1),
+                            "masks": target["masks"].flip(-1), "boxes": boxes,
+                            "labels": target["labels"]}
+'''),
+    ("flip mirrored with the height on non-square images", '''
+def hflip_sample(image, target):
+    width = image.shape[-2]  # the height: the same on square images
+    boxes = target["boxes"].clone()
+    boxes[:, 0] = width - target["boxes"][:, 2]
+    boxes[:, 2] = width - target["boxes"][:, 0]
+    return image.flip(-1), {"semantic": target["semantic"].flip(-1),
+                            "masks": target["masks"].flip(-1), "boxes": boxes,
+                            "labels": target["labels"]}
+'''),
+    ("canvas_size given as (W, H)", '''
+def as_tv_sample(image, target):
+    height, width = image.shape[-2:]
+    return tv_tensors.Image(image), {
+        "semantic": tv_tensors.Mask(target["semantic"]), "masks": tv_tensors.Mask(target["masks"]),
+        "boxes": tv_tensors.BoundingBoxes(target["boxes"], format="XYXY",
+                                          canvas_size=(width, height)),
+        "labels": target["labels"]}
+'''),
+    ("new boxes returned as a plain tensor", '''
+def make_augmentation(size):
+    geometry = v2.Compose([v2.RandomHorizontalFlip(p=0.5), v2.RandomCrop(size)])
+
+    def augment(image, target):
+        image, target = geometry(image, target)
+        masks = target["masks"].as_subclass(torch.Tensor)
+        keep = masks.flatten(1).any(dim=1)
+        return image, {**target, "masks": tv_tensors.Mask(masks[keep]),
+                       "labels": target["labels"][keep], "boxes": boxes_from_masks(masks[keep])}
+    return augment
+'''),
+    ("masks left plain tensors after the repair", '''
+def make_augmentation(size):
+    geometry = v2.Compose([v2.RandomHorizontalFlip(p=0.5), v2.RandomCrop(size)])
+
+    def augment(image, target):
+        image, target = geometry(image, target)
+        masks = target["masks"].as_subclass(torch.Tensor)
+        keep = masks.flatten(1).any(dim=1)
+        boxes = tv_tensors.BoundingBoxes(boxes_from_masks(masks[keep]), format="XYXY",
+                                         canvas_size=(size, size))
+        return image, {**target, "masks": masks[keep], "labels": target["labels"][keep],
+                       "boxes": boxes}
+    return augment
+'''),
+    ("loss averaged per image, then over the batch", '''
+def masked_cross_entropy(logits, target, ignore_index=255):
+    valid = target != ignore_index
+    log_p = F.log_softmax(logits, dim=1)
+    nll = -log_p.gather(1, target.masked_fill(~valid, 0)[:, None])[:, 0]
+    return torch.stack([n[v].mean() for n, v in zip(nll, valid)]).mean()
+'''),
+    ("IoU as intersection over the target's pixels (recall)", '''
+def class_iou(pred, target, num_classes, ignore_index=255):
+    valid = target != ignore_index
+    pred, target = pred[valid], target[valid]
+    iou = torch.full((num_classes,), float("nan"))
+    for c in range(num_classes):
+        union = ((pred == c) | (target == c)).sum()
+        if union > 0:
+            iou[c] = ((pred == c) & (target == c)).sum() / max(int((target == c).sum()), 1)
+    return iou
+'''),
+]
