@@ -16,6 +16,7 @@ error for the grader.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -47,14 +48,30 @@ def needs(part: str) -> Iterator[None]:
 
     When that code is still a TODO (it raises ``NotImplementedError``), print :func:`waiting_line`;
     when it raises any other exception, print :func:`error_line` (the error's type and message, no
-    traceback). Either way the rest of the block is skipped and the cell ends without an error, so
-    *Run All* goes on. ``KeyboardInterrupt`` and ``SystemExit`` go through.
+    traceback). Either way the rest of the block is skipped, the figures it opened are closed
+    (half-drawn, they would show empty axes), and the cell ends without an error, so *Run All* goes
+    on. ``KeyboardInterrupt`` and ``SystemExit`` go through.
     """
     if not isinstance(part, str) or not part.strip():
         raise ValueError(f"part must name the part of the lab to finish, got {part!r}")
+    before = _open_figures()
     try:
         yield
     except NotImplementedError:
+        _close_figures_since(before)
         print(waiting_line(part))
     except Exception as error:  # any slip in the student's code: one line, and Run All goes on
+        _close_figures_since(before)
         print(error_line(part, error))
+
+
+def _open_figures() -> set[int]:
+    """The numbers of matplotlib's open figures (none when pyplot was never imported)."""
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    return set(pyplot.get_fignums()) if pyplot is not None else set()
+
+
+def _close_figures_since(before: set[int]) -> None:
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    for number in set(pyplot.get_fignums()) - before if pyplot is not None else ():
+        pyplot.close(number)

@@ -44,3 +44,18 @@ def test_needs_lets_an_interrupt_through():
     with pytest.raises(KeyboardInterrupt):
         with needs("section 1"):
             raise KeyboardInterrupt
+
+
+def test_needs_closes_the_figures_a_stopped_block_opened(capsys):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    kept = plt.figure()
+    with needs("`make_augmentation` (section 3)"):
+        plt.subplots(1, 2)
+        raise RuntimeError("a slip")
+    assert plt.get_fignums() == [kept.number]
+    plt.close(kept)
+    assert "RuntimeError: a slip" in capsys.readouterr().out

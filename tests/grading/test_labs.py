@@ -79,13 +79,9 @@ def test_lab_metadata_and_colab_cell(solution):
     nbformat.validate(notebook)
 
 
-# the labs that labs-b still converts to the rules below (issue 52); remove a lab when it is done
-NOT_YET_COACHING: set[str] = set()
-
-
 def _coaching(solutions):
     return [pytest.param(p, marks=pytest.mark.xfail(reason="not converted yet (issue 52)"))
-            if p.stem in NOT_YET_COACHING else p for p in solutions]
+            if p.stem in lab_runs.NOT_YET_COACHING else p for p in solutions]
 
 
 def _checks(tree: ast.AST) -> list[ast.Call]:

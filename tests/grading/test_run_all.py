@@ -20,6 +20,7 @@ from nbclient import NotebookClient
 
 from segedu.grading.generate import student_version
 from segedu.grading.notebook import graded_cells, read_notebook
+from tests.grading.lab_runs import NOT_YET_COACHING
 
 ROOT = Path(__file__).resolve().parents[2]
 LABS = sorted((ROOT / "labs").glob("*.ipynb"))
@@ -116,7 +117,9 @@ def _slipped(name: str, slip: str) -> nbformat.NotebookNode:
 
 
 @pytest.mark.parametrize("slip", list(SLIPS))
-@pytest.mark.parametrize("name", [lab.stem for lab in LABS])
+@pytest.mark.parametrize("name", [
+    pytest.param(lab.stem, marks=pytest.mark.xfail(reason="not converted yet (issue 52)"))
+    if lab.stem in NOT_YET_COACHING else lab.stem for lab in LABS])
 def test_run_all_with_a_slip_in_every_todo_stops_on_no_cell_the_student_did_not_write(name, slip,
                                                                                       tmp_path):
     """Issue 52: whatever the student's code does, a cell that is not graded and is not the

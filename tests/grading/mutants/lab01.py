@@ -1,0 +1,156 @@
+"""Lab 01's single-TODO mutants: answers a student could plausibly write (see ``__init__``)."""
+
+LAB = "01_losses.ipynb"
+
+MUTANTS = [
+    # --- my_cross_entropy
+    ("log of the softmax (underflows)", '''
+def my_cross_entropy(logits, target):
+    one_hot = F.one_hot(target.long(), logits.shape[1]).movedim(-1, 1).to(logits.dtype)
+    return -(one_hot * logits.softmax(dim=1).log()).sum(dim=1).mean()
+'''),
+    ("mean over the classes too", '''
+def my_cross_entropy(logits, target):
+    one_hot = F.one_hot(target.long(), logits.shape[1]).movedim(-1, 1).to(logits.dtype)
+    return -(one_hot * F.log_softmax(logits, dim=1)).mean()
+'''),
+    # --- my_weighted_cross_entropy, inverse_frequency
+    ("weighted sum divided by the number of pixels", '''
+def my_weighted_cross_entropy(logits, target, weight):
+    log_p = F.log_softmax(logits, dim=1).gather(1, target.long().unsqueeze(1)).squeeze(1)
+    return -(weight[target] * log_p).mean()
+'''),
+    ("inverse frequency without the number of classes", '''
+def inverse_frequency(target, num_classes):
+    counts = torch.bincount(target.reshape(-1).long(), minlength=num_classes).double()
+    weight = counts.sum() / counts
+    return torch.where(counts > 0, weight, torch.zeros_like(weight)).float()
+'''),
+    ("inverse frequency infinite for an absent class", '''
+def inverse_frequency(target, num_classes):
+    counts = torch.bincount(target.reshape(-1).long(), minlength=num_classes).double()
+    return (counts.sum() / (num_classes * counts)).float()
+'''),
+    # --- my_dice_loss
+    ("Dice per image, then averaged", '''
+def my_dice_loss(logits, target, smooth=1.0):
+    probs = logits.softmax(dim=1)
+    one_hot = F.one_hot(target.long(), logits.shape[1]).movedim(-1, 1).to(probs.dtype)
+    intersection = (probs * one_hot).sum((2, 3))
+    dice = (2 * intersection + smooth) / (probs.sum((2, 3)) + one_hot.sum((2, 3)) + smooth)
+    return (1 - dice).mean()
+'''),
+    ("smoothing in the numerator only", '''
+def my_dice_loss(logits, target, smooth=1.0):
+    probs = logits.softmax(dim=1)
+    one_hot = F.one_hot(target.long(), logits.shape[1]).movedim(-1, 1).to(probs.dtype)
+    dims = (0, 2, 3)
+    intersection = (probs * one_hot).sum(dims)
+    dice = (2 * intersection + smooth) / (probs.sum(dims) + one_hot.sum(dims))
+    return (1 - dice).mean()
+'''),
+    # --- my_focal_loss
+    ("the factor p_t^gamma instead of (1 - p_t)^gamma", '''
+def my_focal_loss(logits, target, gamma=2.0):
+    log_p_t = F.log_softmax(logits, dim=1).gather(1, target.long().unsqueeze(1)).squeeze(1)
+    return (-(log_p_t.exp() ** gamma) * log_p_t).mean()
+'''),
+    ("p_t from log(softmax)", '''
+def my_focal_loss(logits, target, gamma=2.0):
+    p_t = logits.softmax(dim=1).gather(1, target.long().unsqueeze(1)).squeeze(1)
+    return (-((1 - p_t) ** gamma) * p_t.log()).mean()
+'''),
+    # --- my_soft_iou_loss, my_box_iou_loss
+    ("box union without subtracting the intersection", '''
+def my_box_iou_loss(pred, target):
+    top_left = torch.maximum(pred[:, :2], target[:, :2])
+    bottom_right = torch.minimum(pred[:, 2:], target[:, 2:])
+    wh = (bottom_right - top_left).clamp(min=0)
+    intersection = wh[:, 0] * wh[:, 1]
+    area = lambda b: (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return 1 - intersection / (area(pred) + area(target))
+'''),
+    ("box overlap not clamped at 0", '''
+def my_box_iou_loss(pred, target):
+    top_left = torch.maximum(pred[:, :2], target[:, :2])
+    bottom_right = torch.minimum(pred[:, 2:], target[:, 2:])
+    wh = bottom_right - top_left
+    intersection = wh[:, 0] * wh[:, 1]
+    area = lambda b: (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return 1 - intersection / (area(pred) + area(target) - intersection)
+'''),
+    ("soft IoU computed as the Dice", '''
+def my_soft_iou_loss(logits, target, smooth=1.0):
+    probs = logits.softmax(dim=1)
+    one_hot = F.one_hot(target.long(), logits.shape[1]).movedim(-1, 1).to(probs.dtype)
+    dims = (0, 2, 3)
+    intersection = (probs * one_hot).sum(dims)
+    return (1 - (2 * intersection + smooth) / (probs.sum(dims) + one_hot.sum(dims) + smooth)).mean()
+'''),
+    # --- my_train_step
+    ("no zero_grad: gradients pile up", '''
+def my_train_step(model, images, labels, *, loss_fn, optimizer, scaler, amp=False, grad_clip=None):
+    with torch.autocast(images.device.type, enabled=amp):
+        loss = loss_fn(model(images), labels)
+    scaler.scale(loss).backward()
+    if grad_clip is not None:
+        scaler.unscale_(optimizer)
+        nn.utils.clip_grad_norm_(model.parameters(), max_norm=grad_clip)
+    scaler.step(optimizer)
+    scaler.update()
+    return loss.detach()
+'''),
+    ("optimizer.step() past the scaler", '''
+def my_train_step(model, images, labels, *, loss_fn, optimizer, scaler, amp=False, grad_clip=None):
+    with torch.autocast(images.device.type, enabled=amp):
+        loss = loss_fn(model(images), labels)
+    optimizer.zero_grad()
+    scaler.scale(loss).backward()
+    if grad_clip is not None:
+        nn.utils.clip_grad_norm_(model.parameters(), max_norm=grad_clip)
+    optimizer.step()
+    return loss.detach()
+'''),
+    ("loss returned with its graph", '''
+def my_train_step(model, images, labels, *, loss_fn, optimizer, scaler, amp=False, grad_clip=None):
+    with torch.autocast(images.device.type, enabled=amp):
+        loss = loss_fn(model(images), labels)
+    optimizer.zero_grad()
+    scaler.scale(loss).backward()
+    if grad_clip is not None:
+        scaler.unscale_(optimizer)
+        nn.utils.clip_grad_norm_(model.parameters(), max_norm=grad_clip)
+    scaler.step(optimizer)
+    scaler.update()
+    return loss
+'''),
+    # --- my_evaluate, iou_from_confusion
+    ("evaluation in training mode", '''
+def my_evaluate(model, loader, num_classes, device, ignore_index=None):
+    matrix = torch.zeros(num_classes, num_classes, dtype=torch.long)
+    with torch.no_grad():
+        for images, labels in loader:
+            preds = model(images.to(device)).argmax(dim=1).cpu()
+            matrix += segedu.metrics.confusion_matrix(preds, labels, num_classes,
+                                                      ignore_index=ignore_index)
+    return matrix
+'''),
+    ("model left in eval mode", '''
+def my_evaluate(model, loader, num_classes, device, ignore_index=None):
+    model.eval()
+    matrix = torch.zeros(num_classes, num_classes, dtype=torch.long)
+    with torch.no_grad():
+        for images, labels in loader:
+            preds = model(images.to(device)).argmax(dim=1).cpu()
+            matrix += segedu.metrics.confusion_matrix(preds, labels, num_classes,
+                                                      ignore_index=ignore_index)
+    return matrix
+'''),
+    ("IoU 0 instead of NaN for a class absent from both", '''
+def iou_from_confusion(matrix):
+    matrix = matrix.double()
+    tp = matrix.diagonal()
+    union = matrix.sum(dim=1) + matrix.sum(dim=0) - tp
+    return tp / union.clamp(min=1)
+'''),
+]

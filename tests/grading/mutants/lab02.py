@@ -1,0 +1,121 @@
+"""Lab 02's single-TODO mutants: answers a student could plausibly write (see ``__init__``)."""
+
+LAB = "02_conv_arithmetic.ipynb"
+
+MUTANTS = [
+    # --- conv_out, conv_transpose_out, pool_out
+    ("conv_out without the dilation", '''
+def conv_out(n, k, s=1, p=0, d=1):
+    return (n + 2 * p - (k - 1) - 1) // s + 1
+'''),
+    ("conv_out rounded instead of floored", '''
+def conv_out(n, k, s=1, p=0, d=1):
+    return round((n + 2 * p - d * (k - 1) - 1) / s) + 1
+'''),
+    ("transposed size without output_padding", '''
+def conv_transpose_out(n, k, s=1, p=0, output_padding=0, d=1):
+    return (n - 1) * s - 2 * p + d * (k - 1) + 1
+'''),
+    ("pooling with stride 1 by default", '''
+def pool_out(n, k, s=None, p=0, ceil_mode=False):
+    s = 1 if s is None else s
+    room = n + 2 * p - k
+    out = (-(-room // s) if ceil_mode else room // s) + 1
+    if ceil_mode and (out - 1) * s >= n + p:
+        out -= 1
+    return out
+'''),
+    ("ceil_mode keeping a window that starts in the padding", '''
+def pool_out(n, k, s=None, p=0, ceil_mode=False):
+    s = k if s is None else s
+    room = n + 2 * p - k
+    return (-(-room // s) if ceil_mode else room // s) + 1
+'''),
+    # --- my_max_unpool2d
+    ("unpooled with the flat index read as (row, col) of the pooled map", '''
+def my_max_unpool2d(x, indices, output_size):
+    n, c, h, w = x.shape
+    height, width = output_size
+    out = x.new_zeros(n, c, height, width)
+    rows, cols = indices // w, indices % w
+    for b in range(n):
+        for ch in range(c):
+            out[b, ch, rows[b, ch].clamp(max=height - 1), cols[b, ch]] = x[b, ch]
+    return out
+'''),
+    ("unpooled into a (W, H) map", '''
+def my_max_unpool2d(x, indices, output_size):
+    n, c = x.shape[:2]
+    height, width = output_size
+    out = x.new_zeros(n, c, height * width)
+    out.scatter_(2, indices.reshape(n, c, -1), x.reshape(n, c, -1))
+    return out.reshape(n, c, width, height)
+'''),
+    # --- my_conv_transpose2d
+    ("stamps assigned, not added (overlaps lost)", '''
+def my_conv_transpose2d(x, w, stride):
+    height, width = x.shape[-2:]
+    k = w.shape[-1]
+    out = x.new_zeros(1, 1, (height - 1) * stride + k, (width - 1) * stride + k)
+    for i in range(height):
+        for j in range(width):
+            window = (0, 0, slice(i * stride, i * stride + k), slice(j * stride, j * stride + k))
+            out[window] = x[0, 0, i, j] * w[0, 0]
+    return out
+'''),
+    ("kernel flipped (a convolution's adjoint taken as a correlation)", '''
+def my_conv_transpose2d(x, w, stride):
+    height, width = x.shape[-2:]
+    k = w.shape[-1]
+    out = x.new_zeros(1, 1, (height - 1) * stride + k, (width - 1) * stride + k)
+    kernel = w[0, 0].flip(0, 1)
+    for i in range(height):
+        for j in range(width):
+            window = (0, 0, slice(i * stride, i * stride + k), slice(j * stride, j * stride + k))
+            out[window] += x[0, 0, i, j] * kernel
+    return out
+'''),
+    # --- receptive_field_size
+    ("the stride applied before the layer's own contribution", '''
+def receptive_field_size(layers):
+    size, jump = 1, 1
+    for k, s, d in layers:
+        jump *= s
+        size += (k - 1) * d * jump
+    return size
+'''),
+    ("dilation ignored", '''
+def receptive_field_size(layers):
+    size, jump = 1, 1
+    for k, s, d in layers:
+        size += (k - 1) * jump
+        jump *= s
+    return size
+'''),
+    # --- box_iou_xyxy, yolo_channels, make_yolo_head
+    ("box IoU without clamping the overlap", '''
+def box_iou_xyxy(a, b):
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    top_left = torch.maximum(a[:, None, :2], b[None, :, :2])
+    wh = torch.minimum(a[:, None, 2:], b[None, :, 2:]) - top_left
+    inter = wh[..., 0] * wh[..., 1]
+    return inter / (area_a[:, None] + area_b[None, :] - inter)
+'''),
+    ("box IoU paired row by row instead of every pair", '''
+def box_iou_xyxy(a, b):
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    wh = (torch.minimum(a[:, 2:], b[:, 2:]) - torch.maximum(a[:, :2], b[:, :2])).clamp(min=0)
+    inter = wh[:, 0] * wh[:, 1]
+    return (inter / (area_a + area_b - inter))[:, None]
+'''),
+    ("class scores per anchor", '''
+def yolo_channels(num_anchors, num_classes):
+    return num_anchors * (4 + 1 + num_classes)
+'''),
+    ("YOLO head with a 3x3 kernel", '''
+def make_yolo_head(in_channels, num_anchors, num_classes):
+    return nn.Conv2d(in_channels, yolo_channels(num_anchors, num_classes), kernel_size=3, padding=1)
+'''),
+]
