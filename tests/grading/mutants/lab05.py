@@ -1,0 +1,354 @@
+"""Lab 05's single-TODO mutants: answers a student could plausibly write.
+
+A box IoU without the clamp, anchors rounded before halving, NMS at IoU >= threshold,
+bilinear with x and y swapped, a YOLO head read column-major, a train step without zero_grad, ...
+Each replaces the functions it defines (the rest of the lab keeps the solution);
+``tests/grading/test_lab_mutants.py`` grades it. The mutants were written from the TODOs' text
+before the graded cells were read again (issue 52), so the checks answer them.
+"""
+
+LAB = "05_detection.ipynb"
+
+# (name, source that replaces the student's function(s); the TODO is the one that defines them)
+MUTANTS = [
+    ('box IoU without clamping the sides', '''
+def my_box_iou(a, b):
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    wh = torch.minimum(a[:, None, 2:], b[None, :, 2:]) - torch.maximum(a[:, None, :2], b[None, :,
+                                                                                         :2])
+    inter = wh[..., 0] * wh[..., 1]
+    return inter / (area_a[:, None] + area_b[None, :] - inter)
+'''),
+    ('box IoU clamping the area, not the sides', '''
+def my_box_iou(a, b):
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    wh = torch.minimum(a[:, None, 2:], b[None, :, 2:]) - torch.maximum(a[:, None, :2], b[None, :,
+                                                                                         :2])
+    inter = (wh[..., 0] * wh[..., 1]).clamp(min=0)
+    return inter / (area_a[:, None] + area_b[None, :] - inter)
+'''),
+    ('box IoU with the +1 pixel convention', '''
+def my_box_iou(a, b):
+    area_a = (a[:, 2] - a[:, 0] + 1) * (a[:, 3] - a[:, 1] + 1)
+    area_b = (b[:, 2] - b[:, 0] + 1) * (b[:, 3] - b[:, 1] + 1)
+    top_left = torch.maximum(a[:, None, :2], b[None, :, :2])
+    wh = (torch.minimum(a[:, None, 2:], b[None, :, 2:]) - top_left + 1).clamp(min=0)
+    inter = wh[..., 0] * wh[..., 1]
+    return inter / (area_a[:, None] + area_b[None, :] - inter)
+'''),
+    ('box IoU returned (M, N)', '''
+def my_box_iou(a, b):
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    top_left = torch.maximum(a[None, :, :2], b[:, None, :2])
+    wh = (torch.minimum(a[None, :, 2:], b[:, None, 2:]) - top_left).clamp(min=0)
+    inter = wh[..., 0] * wh[..., 1]
+    return inter / (area_a[None, :] + area_b[:, None] - inter)
+'''),
+    ('anchors size-major', '''
+def my_cell_anchors(sizes, aspect_ratios):
+    scales = torch.as_tensor(sizes, dtype=torch.float32)
+    ratios = torch.as_tensor(aspect_ratios, dtype=torch.float32)
+    h_ratios = torch.sqrt(ratios)
+    widths = (scales[:, None] / h_ratios[None, :]).reshape(-1)
+    heights = (scales[:, None] * h_ratios[None, :]).reshape(-1)
+    return (torch.stack([-widths, -heights, widths, heights], dim=1) / 2).round()
+'''),
+    ('anchors with w rounded before halving', '''
+def my_cell_anchors(sizes, aspect_ratios):
+    scales = torch.as_tensor(sizes, dtype=torch.float32)
+    ratios = torch.as_tensor(aspect_ratios, dtype=torch.float32)
+    h_ratios = torch.sqrt(ratios)
+    widths = (scales[None, :] / h_ratios[:, None]).reshape(-1).round()
+    heights = (scales[None, :] * h_ratios[:, None]).reshape(-1).round()
+    return torch.stack([-widths, -heights, widths, heights], dim=1) / 2
+'''),
+    ('anchors with h / w = 1 / r', '''
+def my_cell_anchors(sizes, aspect_ratios):
+    scales = torch.as_tensor(sizes, dtype=torch.float32)
+    ratios = torch.as_tensor(aspect_ratios, dtype=torch.float32)
+    h_ratios = torch.sqrt(ratios)
+    widths = (h_ratios[:, None] * scales[None, :]).reshape(-1)
+    heights = (scales[None, :] / h_ratios[:, None]).reshape(-1)
+    return (torch.stack([-widths, -heights, widths, heights], dim=1) / 2).round()
+'''),
+    ('anchors rounded half up (floor(x + 0.5))', '''
+def my_cell_anchors(sizes, aspect_ratios):
+    scales = torch.as_tensor(sizes, dtype=torch.float32)
+    ratios = torch.as_tensor(aspect_ratios, dtype=torch.float32)
+    h_ratios = torch.sqrt(ratios)
+    widths = (scales[None, :] / h_ratios[:, None]).reshape(-1)
+    heights = (scales[None, :] * h_ratios[:, None]).reshape(-1)
+    return torch.floor(torch.stack([-widths, -heights, widths, heights], dim=1) / 2 + 0.5)
+'''),
+    ('NMS suppresses at IoU >= threshold', '''
+def my_nms(boxes, scores, iou_threshold):
+    order = torch.sort(scores, descending=True, stable=True).indices
+    keep = []
+    while len(order) > 0:
+        best, rest = order[0], order[1:]
+        keep.append(int(best))
+        order = rest[my_box_iou(boxes[best][None], boxes[rest])[0] < iou_threshold]
+    return torch.tensor(keep, dtype=torch.int64)
+'''),
+    ('NMS where a suppressed box still suppresses', '''
+def my_nms(boxes, scores, iou_threshold):
+    order = torch.sort(scores, descending=True, stable=True).indices
+    iou = my_box_iou(boxes[order], boxes[order])
+    keep = [int(order[k]) for k in range(len(order))
+            if not (iou[k, :k] > iou_threshold).any()]
+    return torch.tensor(keep, dtype=torch.int64)
+'''),
+    ('NMS with ties taken in reverse index order', '''
+def my_nms(boxes, scores, iou_threshold):
+    order = torch.sort(scores, stable=True).indices.flip(0)
+    keep = []
+    while len(order) > 0:
+        best, rest = order[0], order[1:]
+        keep.append(int(best))
+        order = rest[my_box_iou(boxes[best][None], boxes[rest])[0] <= iou_threshold]
+    return torch.tensor(keep, dtype=torch.int64)
+'''),
+    ('NMS returns float for no boxes', '''
+def my_nms(boxes, scores, iou_threshold):
+    order = torch.sort(scores, descending=True, stable=True).indices
+    keep = []
+    while len(order) > 0:
+        best, rest = order[0], order[1:]
+        keep.append(int(best))
+        order = rest[my_box_iou(boxes[best][None], boxes[rest])[0] <= iou_threshold]
+    return torch.tensor(keep)
+'''),
+    ('NMS returns positions in the sorted order', '''
+def my_nms(boxes, scores, iou_threshold):
+    order = torch.sort(scores, descending=True, stable=True).indices
+    boxes = boxes[order]
+    alive = torch.arange(len(boxes))
+    keep = []
+    while len(alive) > 0:
+        best, rest = alive[0], alive[1:]
+        keep.append(int(best))
+        alive = rest[my_box_iou(boxes[best][None], boxes[rest])[0] <= iou_threshold]
+    return torch.tensor(keep, dtype=torch.int64)
+'''),
+    ('batched NMS that ignores the labels', '''
+def my_batched_nms(boxes, scores, labels, iou_threshold):
+    return my_nms(boxes, scores, iou_threshold)
+'''),
+    ('batched NMS by a loop, kept indices in class order', '''
+def my_batched_nms(boxes, scores, labels, iou_threshold):
+    keep = []
+    for c in torch.unique(labels).tolist():
+        index = torch.nonzero(labels == c)[:, 0]
+        keep.append(index[my_nms(boxes[index], scores[index], iou_threshold)])
+    return torch.cat(keep) if keep else torch.zeros(0, dtype=torch.int64)
+'''),
+    ('batched NMS offset by the largest coordinate (negative boxes overlap)', '''
+def my_batched_nms(boxes, scores, labels, iou_threshold):
+    if len(boxes) == 0:
+        return torch.zeros(0, dtype=torch.int64)
+    moved = boxes + (labels.to(boxes.dtype) * boxes.max())[:, None]
+    return my_nms(moved, scores, iou_threshold)
+'''),
+    ('batched NMS crashes without boxes', '''
+def my_batched_nms(boxes, scores, labels, iou_threshold):
+    spread = boxes.max() - boxes.min() + 1
+    return my_nms(boxes + (labels.to(boxes.dtype) * spread)[:, None], scores, iou_threshold)
+'''),
+    ('bilinear keeping two rows at the last row (extrapolates past it)', '''
+def my_bilinear(feature, y, x):
+    height, width = feature.shape
+    if y < -1 or y > height or x < -1 or x > width:
+        return feature.new_zeros(())
+    y, x = max(float(y), 0.0), max(float(x), 0.0)
+    y0, x0 = min(int(y), height - 2), min(int(x), width - 2)
+    y1, x1 = y0 + 1, x0 + 1
+    ly, lx = y - y0, x - x0
+    return ((1 - ly) * (1 - lx) * feature[y0, x0] + (1 - ly) * lx * feature[y0, x1]
+            + ly * (1 - lx) * feature[y1, x0] + ly * lx * feature[y1, x1])
+'''),
+    ('bilinear with y and x swapped', '''
+_right_bilinear = my_bilinear
+def my_bilinear(feature, y, x):
+    return _right_bilinear(feature, x, y)  # the point read as (x, y)
+'''),
+    ('bilinear: outside already below 0', '''
+_right_bilinear = my_bilinear
+def my_bilinear(feature, y, x):
+    if y < 0 or x < 0:
+        return feature.new_zeros(())
+    return _right_bilinear(feature, y, x)
+'''),
+    ('bilinear: [-1, 0) not read as 0', '''
+def my_bilinear(feature, y, x):
+    import math as _m
+    height, width = feature.shape
+    if y < -1 or y > height or x < -1 or x > width:
+        return feature.new_zeros(())
+    y0, x0 = _m.floor(y), _m.floor(x)
+    if y0 >= height - 1:
+        y0 = y1 = height - 1
+        y = float(y0)
+    else:
+        y1 = y0 + 1
+    if x0 >= width - 1:
+        x0 = x1 = width - 1
+        x = float(x0)
+    else:
+        x1 = x0 + 1
+    ly, lx = y - y0, x - x0
+    return ((1 - ly) * (1 - lx) * feature[y0, x0] + (1 - ly) * lx * feature[y0, x1]
+            + ly * (1 - lx) * feature[y1, x0] + ly * lx * feature[y1, x1])
+'''),
+    ('RoIAlign bin ignoring aligned', '''
+_right_bin = my_roi_align_bin
+def my_roi_align_bin(feature, box, *, spatial_scale=1.0, sampling_ratio=2, aligned=True):
+    return _right_bin(feature, box, spatial_scale=spatial_scale, sampling_ratio=sampling_ratio,
+                      aligned=False)
+'''),
+    ('RoIAlign bin with the size at least 1 also when aligned', '''
+def my_roi_align_bin(feature, box, *, spatial_scale=1.0, sampling_ratio=2, aligned=True):
+    offset = 0.5 if aligned else 0.0
+    x1, y1, x2, y2 = (float(v) * spatial_scale - offset for v in box)
+    w, h = max(x2 - x1, 1.0), max(y2 - y1, 1.0)
+    g = sampling_ratio
+    total = feature.new_zeros(())
+    for k in range(g):
+        for m in range(g):
+            total = total + my_bilinear(feature, y1 + (k + 0.5) * h / g, x1 + (m + 0.5) * w / g)
+    return total / g**2
+'''),
+    ('RoIAlign bin sampled at k h / g (sub-cell corners)', '''
+def my_roi_align_bin(feature, box, *, spatial_scale=1.0, sampling_ratio=2, aligned=True):
+    offset = 0.5 if aligned else 0.0
+    x1, y1, x2, y2 = (float(v) * spatial_scale - offset for v in box)
+    w, h = x2 - x1, y2 - y1
+    if not aligned:
+        w, h = max(w, 1.0), max(h, 1.0)
+    g = sampling_ratio
+    total = feature.new_zeros(())
+    for k in range(g):
+        for m in range(g):
+            total = total + my_bilinear(feature, y1 + k * h / g, x1 + m * w / g)
+    return total / g**2
+'''),
+    ('RoIAlign bin shifted before scaling', '''
+def my_roi_align_bin(feature, box, *, spatial_scale=1.0, sampling_ratio=2, aligned=True):
+    offset = 0.5 if aligned else 0.0
+    x1, y1, x2, y2 = ((float(v) - offset) * spatial_scale for v in box)
+    w, h = x2 - x1, y2 - y1
+    if not aligned:
+        w, h = max(w, 1.0), max(h, 1.0)
+    g = sampling_ratio
+    total = feature.new_zeros(())
+    for k in range(g):
+        for m in range(g):
+            total = total + my_bilinear(feature, y1 + (k + 0.5) * h / g, x1 + (m + 0.5) * w / g)
+    return total / g**2
+'''),
+    ('YOLO: rows and columns swapped', '''
+_right_decode = my_decode
+def my_decode(output, image_size, anchors):
+    n, s, _, channels = output.shape
+    return _right_decode(output.transpose(1, 2), image_size, anchors)
+'''),
+    ('YOLO: anchors read as (height, width)', '''
+_right_decode = my_decode
+def my_decode(output, image_size, anchors):
+    return _right_decode(output, image_size, anchors.flip(1))
+'''),
+    ('YOLO: class probabilities by sigmoid', '''
+_right_decode = my_decode
+def my_decode(output, image_size, anchors):
+    boxes, confidence, probs = _right_decode(output, image_size, anchors)
+    b = anchors.shape[0]
+    n, s = output.shape[:2]
+    logits = output[..., 5 * b:].sigmoid()[:, :, :, None, :].expand(n, s, s, b, -1)
+    return boxes, confidence, logits.reshape(n, s * s * b, -1)
+'''),
+    ('YOLO: (H, W) read as (W, H)', '''
+_right_decode = my_decode
+def my_decode(output, image_size, anchors):
+    if not isinstance(image_size, int):
+        image_size = (image_size[1], image_size[0])
+    return _right_decode(output, image_size, anchors)
+'''),
+    ('YOLO: boxes ordered (box, row, column)', '''
+_right_decode = my_decode
+def my_decode(output, image_size, anchors):
+    boxes, confidence, probs = _right_decode(output, image_size, anchors)
+    n, s = output.shape[:2]
+    b = anchors.shape[0]
+    order = lambda t: t.reshape(n, s * s, b, *t.shape[2:]).transpose(1, 2).reshape(t.shape)
+    return order(boxes), order(confidence), order(probs)
+'''),
+    ('YOLO numbers without the per-box factor 5', '''
+yolo_numbers = S * S * (B + C)
+'''),
+    ('YOLO class scores one per cell', '''
+yolo_class_scores = S * S * C
+'''),
+    ('masks kept as (N, 1, H, W)', '''
+def to_metric_format(detection, mask_threshold=0.5):
+    return {"boxes": detection["boxes"].detach().cpu(),
+            "scores": detection["scores"].detach().cpu(),
+            "labels": detection["labels"].detach().cpu(),
+            "masks": detection["masks"].detach().cpu() > mask_threshold}
+'''),
+    ('masks at probability >= threshold', '''
+def to_metric_format(detection, mask_threshold=0.5):
+    return {"boxes": detection["boxes"].detach().cpu(),
+            "scores": detection["scores"].detach().cpu(),
+            "labels": detection["labels"].detach().cpu(),
+            "masks": detection["masks"][:, 0].detach().cpu() >= mask_threshold}
+'''),
+    ('masks left as probabilities', '''
+def to_metric_format(detection, mask_threshold=0.5):
+    return {"boxes": detection["boxes"].detach().cpu(),
+            "scores": detection["scores"].detach().cpu(),
+            "labels": detection["labels"].detach().cpu(),
+            "masks": detection["masks"][:, 0].detach().cpu()}
+'''),
+    ('outputs not detached', '''
+def to_metric_format(detection, mask_threshold=0.5):
+    return {"boxes": detection["boxes"].cpu(), "scores": detection["scores"].cpu(),
+            "labels": detection["labels"].cpu(),
+            "masks": detection["masks"][:, 0].cpu() > mask_threshold}
+'''),
+    ('train step without zero_grad', '''
+def train_step(model, optimizer, images, targets):
+    model.train()
+    losses = model(images, targets)
+    sum(losses.values()).backward()
+    optimizer.step()
+    return {name: value.item() for name, value in losses.items()}
+'''),
+    ('train step without model.train()', '''
+def train_step(model, optimizer, images, targets):
+    losses = model(images, targets)
+    optimizer.zero_grad()
+    sum(losses.values()).backward()
+    optimizer.step()
+    return {name: value.item() for name, value in losses.items()}
+'''),
+    ('train step returns tensors', '''
+def train_step(model, optimizer, images, targets):
+    model.train()
+    losses = model(images, targets)
+    optimizer.zero_grad()
+    sum(losses.values()).backward()
+    optimizer.step()
+    return losses
+'''),
+    ('train step clears the gradients before the step', '''
+def train_step(model, optimizer, images, targets):
+    model.train()
+    losses = model(images, targets)
+    sum(losses.values()).backward()
+    optimizer.zero_grad()
+    optimizer.step()
+    return {name: value.item() for name, value in losses.items()}
+'''),
+]
