@@ -41,11 +41,12 @@ lint: $(STAMP)
 # The solutions run among the tests (tests/test_student_install.py), each in an empty folder on
 # the install of its first cell: any cell that raises (a graded cell whose check fails included)
 # fails the run. --durations lists where the time went.
-# --dist loadgroup: the tests that use the book's one fast-mode build (tests/conftest.py,
-# fast_book_build: the chapters, the site in Chromium) form one group that one worker runs first,
-# building the book (two kernels) while the other worker runs everything else.
+# The tests that use the book's one fast-mode build (tests/conftest.py, fast_book_build and
+# BOOK_TESTS: the chapters, the site and the slides in Chromium) form one unit that one worker runs
+# first (conftest's pytest_xdist_make_scheduler), building the book while the other worker runs
+# everything else.
 test: $(STAMP) lint
-	SEGEDU_FAST=1 MPLBACKEND=Agg OMP_NUM_THREADS=1 $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup \
+	SEGEDU_FAST=1 MPLBACKEND=Agg OMP_NUM_THREADS=1 $(PY) -m pytest -n $(PYTEST_WORKERS) \
 		--timeout=900 -q --durations=30
 
 # The student labs are generated from the solutions, never edited by hand.
