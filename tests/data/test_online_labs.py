@@ -75,7 +75,7 @@ def test_lab01_online_cell_trains_the_losses_that_passed(fake_voc_cache, online_
     exec(compile(source, "lab01", "exec"), namespace)
     assert set(namespace["voc_results"]) == {"CE", "CE + Dice", "focal"}
     assert namespace["voc_weight"] is None
-    assert "finish section 2 (inverse_frequency)" in capsys.readouterr().out
+    assert "finish `inverse_frequency` (section 2)" in capsys.readouterr().out
 
 
 def test_lab01_online_cell_offline_fails_inone_line(lab01_online, capsys):
