@@ -75,11 +75,16 @@ class Lab:
 def defined_names(source: str) -> list[str]:
     """The functions and classes (and plainly assigned names) a cell defines at its top level."""
     names = []
-    for node in ast.parse(source).body:
+    statements = list(ast.parse(source).body)
+    while statements:
+        node = statements.pop(0)
         if isinstance(node, ast.FunctionDef | ast.ClassDef):
             names.append(node.name)
         elif isinstance(node, ast.Assign):
             names += [t.id for t in node.targets if isinstance(t, ast.Name)]
+        elif isinstance(node, ast.With):
+            # `with needs(...)`: what the block assigns is still the cell's top level
+            statements[:0] = node.body
     return names
 
 
