@@ -184,6 +184,7 @@ def pytest_collection_modifyitems(config, items):
     items[:] = first + [item for item in items if not in_book_group(item.nodeid)]
 
 
+@pytest.hookimpl(optionalhook=True)  # a run without xdist (-p no:xdist) has no such hook
 def pytest_xdist_make_scheduler(config, log):
     """``-n N``: pytest-xdist's load scheduling, except that the book's tests are one unit."""
     from xdist.scheduler import LoadScopeScheduling

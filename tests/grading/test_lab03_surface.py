@@ -179,6 +179,8 @@ def test_mutant_fails_with_a_message_naming_the_mistake(solved, name, cell_id, w
     namespace, graded = solved
     mutated = dict(namespace)  # the mutant's function replaces the student's in a copy
     exec(compile(mutant, f"<mutant: {name}>", "exec"), mutated)
-    with pytest.raises(CheckFailed, match="✗") as failure:
-        _run(graded[cell_id], mutated)
-    assert words in str(failure.value), str(failure.value)
+    printed = io.StringIO()  # a check with points prints its ✗ line and the cell fails at its end
+    with pytest.raises(CheckFailed, match="✗") as failure, contextlib.redirect_stdout(printed):
+        exec(compile(graded[cell_id], "<lab 03 cell>", "exec"), mutated)
+    shown = printed.getvalue() + str(failure.value)
+    assert words in shown, shown

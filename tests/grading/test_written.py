@@ -236,7 +236,9 @@ def test_lab_06_feedback_shows_each_checks_own_exercise():
     exercises = exercise_cells(assignment)
     assert set(exercises) == set(assignment.columns)
     assert exercises["star-distances"] == ["lab06-04"]
-    assert exercises["follow"] == ["lab06-17", "lab06-19"]
+    # each TODO has its own graded cell (issue 52): following the flows, then the masks
+    assert exercises["follow"] == ["lab06-17"]
+    assert exercises["masks"] == ["lab06-19"]
     assert exercises["watershed"] == ["lab06-29"]
     assert all(set(cells) <= todo for cells in exercises.values())
     assert [q.id for q in assignment.written] == ["watershed-failures"]
