@@ -63,6 +63,12 @@
     var deck = document.querySelector(".reveal");
     document.querySelectorAll(".reveal .frame").forEach(fit);
     deck.classList.remove("measuring");
+    // In the print view (?print-pdf) reveal.js lays the pages out after its 'ready' event, in
+    // later animation frames, and says so with 'pdf-ready': the deck is ready only then.
+    var printing = /print-pdf/i.test(window.location.search);
+    var laidOut = printing
+      ? new Promise(function (resolve) { Reveal.on("pdf-ready", resolve); })
+      : Promise.resolve();
     await Reveal.initialize({
       width: size.width,
       height: size.height,
@@ -76,6 +82,7 @@
       pdfSeparateFragments: false,
       plugins: [RevealNotes]
     });
+    await laidOut;
     document.documentElement.setAttribute("data-deck", "ready");
   }
 
