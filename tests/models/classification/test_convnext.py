@@ -130,3 +130,21 @@ def test_bad_configurations_are_clear_errors():
         convnext_tiny(dims=(8, 16), depths=(1, 1, 1))
     with pytest.raises(ValueError, match="kernel_size must be odd"):
         ConvNeXtBlock(dim=8, kernel_size=4)
+
+
+def test_official_weights_are_torchvisions_converted(pair, monkeypatch):
+    """``weights="official"``: torchvision's checkpoint (here the random one) is read from
+    torchvision's address and converted."""
+    reference, _ = pair
+    asked = []
+
+    def fake_download(url, **kwargs):
+        asked.append(url)
+        return reference.state_dict()
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", fake_download)
+    model = get_model("convnext_tiny", weights="official").eval()
+    assert asked == [torchvision.models.ConvNeXt_Tiny_Weights.IMAGENET1K_V1.url]
+    x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), reference(x), **TOLERANCE)

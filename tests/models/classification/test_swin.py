@@ -126,3 +126,21 @@ def test_bad_configurations_are_clear_errors():
         swin_t(embed_dim=10, num_heads=(3, 6, 12, 24))
     with pytest.raises(TypeError, match="window_size must be an int or a pair"):
         swin_t(window_size=7.0)
+
+
+def test_official_weights_are_torchvisions_converted(pair, monkeypatch):
+    """``weights="official"``: torchvision's checkpoint (here the random one) is read from
+    torchvision's address and converted."""
+    reference, _ = pair
+    asked = []
+
+    def fake_download(url, **kwargs):
+        asked.append(url)
+        return reference.state_dict()
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", fake_download)
+    model = get_model("swin_t", weights="official").eval()
+    assert asked == [torchvision.models.Swin_T_Weights.IMAGENET1K_V1.url]
+    x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), reference(x))
