@@ -1,9 +1,9 @@
-"""Swin's patch embedding: non-overlapping 4 x 4 patches -> a grid of tokens, channels last.
+"""Swin's patch embedding: non-overlapping 4 x 4 patches -> a grid of tokens.
 
 Liu et al., "Swin Transformer: Hierarchical Vision Transformer using Shifted Windows", ICCV 2021,
 section 3.1: the image is split into 4 x 4 patches, each linearly projected to ``C`` channels
 (a convolution with kernel = stride = 4) and layer-normalised. Unlike the ViT's
-(:class:`segedu.nn.vit.PatchEmbed`), the tokens keep their 2-D grid ``(B, H/4, W/4, C)``: the
+(:class:`segedu.nn.vit.PatchEmbed`), the tokens keep their 2-D grid ``(B, C, H/4, W/4)``: the
 windows of the next layers are cut from it.
 """
 
@@ -16,7 +16,7 @@ __all__ = ["SwinPatchEmbed"]
 
 
 class SwinPatchEmbed(nn.Module):
-    """``(B, 3, H, W)`` -> ``(B, H // p, W // p, C)`` (a side not divisible by ``p`` loses its
+    """``(B, 3, H, W)`` -> ``(B, C, H // p, W // p)`` (a side not divisible by ``p`` loses its
     last ``side % p`` pixels, as a strided convolution does).
 
     Args (keyword-only):
@@ -32,5 +32,5 @@ class SwinPatchEmbed(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.proj(x)  # (B, C, H/p, W/p): one linear projection per patch
-        x = x.permute(0, 2, 3, 1)  # (B, H/p, W/p, C): channels last, as the blocks want
-        return self.norm(x)
+        x = self.norm(x.permute(0, 2, 3, 1))  # (B, H/p, W/p, C): normalise each token
+        return x.permute(0, 3, 1, 2)  # (B, C, H/p, W/p): channels first between modules

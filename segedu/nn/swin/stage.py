@@ -5,7 +5,8 @@ Liu et al., ICCV 2021, Figure 3(a): stage 1 is the patch embedding and two block
 each begin with a patch merging (resolution / 2, channels x 2). Consecutive blocks alternate
 W-MSA and SW-MSA (shift ``M // 2``), so that each pair connects neighbouring windows.
 Here the merging opens a stage (as torchvision's layout has it), so a stage's output is the
-feature map at its stride, 4, 8, 16 or 32.
+feature map at its stride, 4, 8, 16 or 32. Between stages the maps are channels first, as a
+CNN's; inside, the tokens are channels last, as the linear layers want them.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ __all__ = ["SwinStage"]
 
 
 class SwinStage(nn.Module):
-    """``(B, H, W, C_in)`` -> ``(B, H/2, W/2, 2 C_in)`` with merging, ``(B, H, W, C_in)``
-    without.
+    """``(B, C_in, H, W)`` -> ``(B, 2 C_in, H/2, W/2)`` with merging, ``(B, C_in, H, W)``
+    without (sides rounded up).
 
     Args (keyword-only):
         dim: ``C_in``, the channels coming in.
@@ -51,6 +52,8 @@ class SwinStage(nn.Module):
             for i in range(depth)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.permute(0, 2, 3, 1)  # (B, H, W, C): tokens, channels last
         if self.downsample is not None:
             x = self.downsample(x)  # (B, H/2, W/2, 2C)
-        return self.blocks(x)
+        x = self.blocks(x)
+        return x.permute(0, 3, 1, 2)  # (B, C', H', W'): channels first

@@ -5,11 +5,11 @@ backbone of four feature maps.
 ::
 
     image (B, 3, H, W)
-      patch embedding 4 x 4                          (B, H/4,  W/4,  C)
-      stage 1: 2 blocks                    -> res2   (B, H/4,  W/4,  C)     C = 96 for Swin-T
-      stage 2: patch merging, 2 blocks     -> res3   (B, H/8,  W/8,  2C)
-      stage 3: patch merging, 6 blocks     -> res4   (B, H/16, W/16, 4C)
-      stage 4: patch merging, 2 blocks     -> res5   (B, H/32, W/32, 8C)
+      patch embedding 4 x 4                          (B, C,  H/4,  W/4)
+      stage 1: 2 blocks                    -> res2   (B, C,  H/4,  W/4)     C = 96 for Swin-T
+      stage 2: patch merging, 2 blocks     -> res3   (B, 2C, H/8,  W/8)
+      stage 3: patch merging, 6 blocks     -> res4   (B, 4C, H/16, W/16)
+      stage 4: patch merging, 2 blocks     -> res5   (B, 8C, H/32, W/32)
       LayerNorm, global average pooling, linear      (B, num_classes)
 
 Attention runs inside 7 x 7 windows whose grid shifts by 3 in every second block, so the cost is
@@ -85,11 +85,11 @@ class SwinTransformer(Backbone):
     def forward_stages(self, x: torch.Tensor) -> list[torch.Tensor]:
         """``(B, 3, H, W)`` -> each stage's output, channels first: ``(B, C_i, H/s_i, W/s_i)``
         (sides rounded as the patch embedding and the merging round them)."""
-        x = self.patch_embed(x)  # (B, H/4, W/4, C)
+        x = self.patch_embed(x)  # (B, C, H/4, W/4)
         maps = []
         for stage in self.stages:
-            x = stage(x)  # (B, h, w, C_i), channels last
-            maps.append(x.permute(0, 3, 1, 2))  # (B, C_i, h, w), as a CNN's
+            x = stage(x)  # (B, C_i, h, w): strides 4, 8, 16, 32
+            maps.append(x)
         return maps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
