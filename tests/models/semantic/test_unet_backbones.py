@@ -91,3 +91,21 @@ def test_bad_options_are_clear_errors():
         get_model("unet_convnext_tiny", backbone="swin_t")  # the name says the backbone
     with pytest.raises(ValueError, match="need one value per encoder map"):
         get_model("unet_swin_t", decoder_channels=(8, 8, 8))
+
+
+@pytest.mark.parametrize("name, backbone, total, encoder", [
+    ("unet_swin_t", "swin_t", 31_621_147, 27_517_818),
+    ("unet_convnext_tiny", "convnext_tiny", 31_921_921, 27_818_592),
+])
+def test_the_published_sizes(name, backbone, total, encoder):
+    """The recorded parameter counts (on the meta device: shapes only); the encoder is the
+    classifier less its final norm and linear layer."""
+    with torch.device("meta"):
+        model = get_model(name)
+        classifier = get_model(backbone)
+    count = sum(p.numel() for p in model.parameters())
+    in_encoder = sum(p.numel() for p in model.encoder.parameters())
+    top = sum(p.numel() for n, p in classifier.named_parameters() if n.split(".")[0] in
+              ("norm", "head"))
+    assert (count, in_encoder) == (total, encoder)
+    assert in_encoder == sum(p.numel() for p in classifier.parameters()) - top
