@@ -20,6 +20,16 @@ from segedu.models import get_model
 from segedu.nn.swin import relative_position_index, shifted_window_mask, swin_t
 
 INPUTS = {"batch 2, 64 x 64": (2, 3, 64, 64), "batch 1, 70 x 90": (1, 3, 70, 90)}
+# a slim Swin for the tests of loading alone (torchvision's class takes the same configuration)
+SLIM = dict(embed_dim=16, depths=(2, 2, 2, 2), num_heads=(1, 2, 4, 8), window_size=4,
+            num_classes=5)
+
+
+def _slim_reference() -> torch.nn.Module:
+    torch.manual_seed(3)
+    return torchvision.models.swin_transformer.SwinTransformer(
+        patch_size=[4, 4], embed_dim=16, depths=[2, 2, 2, 2], num_heads=[1, 2, 4, 8],
+        window_size=[4, 4], num_classes=5).eval()
 
 
 @pytest.fixture(scope="module")
@@ -62,13 +72,11 @@ def test_logits_and_stage_maps_equal_torchvisions(pair, shape):
 @pytest.mark.parametrize("key, index", [
     ("patch_embed.proj.weight", (0, 0, 0, 0)),
     ("stages.0.blocks.1.attn.relative_position_bias_table", (5, 1)),  # a shifted block
-    ("stages.1.downsample.reduction.weight", (3, 7)),
     ("stages.2.blocks.4.mlp.fc2.bias", (10,)),
-    ("norm.weight", (0,)),
 ])
 def test_one_changed_weight_breaks_the_equality(pair, key, index):
     reference, ours = pair
-    x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(2))
+    x = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(2))
     weight = ours.state_dict()[key]
     old = weight[index].item()
     try:
@@ -85,16 +93,17 @@ def test_the_parameter_count_is_torchvisions(pair):
     assert count == sum(p.numel() for p in reference.parameters()) == 28_288_354
 
 
-def test_a_file_in_segedus_names_loads_too_and_a_foreign_one_is_refused(pair, tmp_path):
-    _, ours = pair
+def test_a_file_in_segedus_names_loads_too_and_a_foreign_one_is_refused(tmp_path):
+    torch.manual_seed(0)
+    ours = get_model("swin_t", **SLIM)
     torch.save(ours.state_dict(), tmp_path / "ours.pth")
-    again = get_model("swin_t", weights=tmp_path / "ours.pth")
+    again = get_model("swin_t", weights=tmp_path / "ours.pth", **SLIM)
     assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(),
                                                  ours.state_dict().values(), strict=True))
-    torch.save({"features.0.0.weight": torch.zeros(96, 3, 4, 4), "fc.weight": torch.zeros(2)},
+    torch.save({"features.0.0.weight": torch.zeros(16, 3, 4, 4), "fc.weight": torch.zeros(2)},
                tmp_path / "foreign.pth")
     with pytest.raises(ValueError, match="foreign.pth does not fit SwinTransformer"):
-        get_model("swin_t", weights=tmp_path / "foreign.pth")
+        get_model("swin_t", weights=tmp_path / "foreign.pth", **SLIM)
 
 
 def test_the_shift_mask_separates_the_regions_the_roll_brought_together():
@@ -128,10 +137,10 @@ def test_bad_configurations_are_clear_errors():
         swin_t(window_size=7.0)
 
 
-def test_official_weights_are_torchvisions_converted(pair, monkeypatch):
-    """``weights="official"``: torchvision's checkpoint (here the random one) is read from
+def test_official_weights_are_torchvisions_converted(monkeypatch):
+    """``weights="official"``: torchvision's checkpoint (here a random slim one) is read from
     torchvision's address and converted."""
-    reference, _ = pair
+    reference = _slim_reference()
     asked = []
 
     def fake_download(url, **kwargs):
@@ -139,7 +148,7 @@ def test_official_weights_are_torchvisions_converted(pair, monkeypatch):
         return reference.state_dict()
 
     monkeypatch.setattr(torch.hub, "load_state_dict_from_url", fake_download)
-    model = get_model("swin_t", weights="official").eval()
+    model = get_model("swin_t", weights="official", **SLIM).eval()
     assert asked == [torchvision.models.Swin_T_Weights.IMAGENET1K_V1.url]
     x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
