@@ -10,7 +10,7 @@ pixels from distant parts of the image. The grid is split into 3 x 3 regions (th
 that is a window wide minus the shift, and the strip of ``shift`` that wrapped around), each
 numbered; two tokens of a window may attend to each other only when they lie in the same region.
 The others get ``-100`` added to their score (the paper's code's value and torchvision's; after the
-softmax that weight is ``exp(-100)``, i.e. 0 in float32).
+softmax that weight is about ``exp(-100) = 4e-44`` of the others, nothing).
 """
 
 from __future__ import annotations
