@@ -44,6 +44,9 @@ def _detr(**kwargs) -> DETR:
     return DETR(**{**size, **kwargs})
 
 
+SLIM_SWIN = dict(embed_dim=16, depths=(2, 2, 2, 2), num_heads=(1, 2, 4, 8), window_size=4)
+SLIM_CONVNEXT = dict(dims=(8, 16, 32, 64), depths=(1, 1, 2, 1))
+
 # small configurations of each chapter's models, and an input for each
 CASES = {
     "fcn8s": lambda: (get_model("fcn8s", num_classes=5, width=8, fc_channels=32), _image(32)),
@@ -80,6 +83,14 @@ CASES = {
         layers=2), _image(40)),
     "sam_tiny": _sam_click,
     "clipseg_tiny": lambda: (get_model("clipseg_tiny"), (_image(64), torch.tensor([[1, 3, 15]]))),
+    "swin_t": lambda: (get_model("swin_t", **SLIM_SWIN, num_classes=5), _image(64)),
+    "convnext_tiny": lambda: (get_model("convnext_tiny", **SLIM_CONVNEXT, num_classes=5),
+                              _image(64)),
+    "unet_swin_t": lambda: (get_model("unet_swin_t", num_classes=3, backbone_config=SLIM_SWIN,
+                                      decoder_channels=(32, 16, 16, 8)), _image(64)),
+    "unet_convnext_tiny": lambda: (get_model("unet_convnext_tiny", num_classes=3,
+                                             backbone_config=SLIM_CONVNEXT,
+                                             decoder_channels=(32, 16, 16, 8)), _image(64)),
     "sam2_slim": lambda: (get_model("sam2_slim", image_size=64), (
         torch.rand(3, 3, 64, 64, generator=torch.Generator().manual_seed(0)),
         torch.tensor([[[20.0, 30.0]]]), torch.ones(1, 1, dtype=torch.int64))),
@@ -193,6 +204,27 @@ def test_a_changed_configuration_changes_the_diagram(name, small, large):
     shapes_a = {n: r.shape for n, r in a.blocks.items()}
     shapes_b = {n: r.shape for n, r in b.blocks.items()}
     assert shapes_a != shapes_b
+
+
+def test_the_backbone_diagrams_show_a_pyramid_and_a_u():
+    """Swin and ConvNeXt: four stages halving the resolution and doubling the channels, channels
+    first; Swin's patch embedding before them. The U-Net's decoder blocks sit beside the stage
+    whose map they concatenate, and the last one reaches the image."""
+    for name, first in (("swin_t", "patch embed"), ("convnext_tiny", "stage 1")):
+        model, x = CASES[name]()
+        diagram = record_architecture(model, x)
+        stages = [diagram.blocks[f"stage {i}"].shape for i in range(1, 5)]
+        c = stages[0][0]
+        assert stages == [(c * 2**i, 16 // 2**i, 16 // 2**i) for i in range(4)], stages
+        assert next(iter(diagram.blocks)) == "image" and list(diagram.blocks)[1] == first
+        assert diagram.blocks["classifier"].shape == (5,)
+    model, x = CASES["unet_swin_t"]()
+    structure = architecture(model)
+    at = {b.name: b.at for b in structure.blocks}
+    concat = {(e.src, e.dst) for e in structure.edges if e.kind == "concat"}
+    assert concat == {("stage 3", "up4"), ("stage 2", "up3"), ("stage 1", "up2")}
+    assert all(at[src][1] == at[dst][1] for src, dst in concat)  # skips run horizontally
+    assert record_architecture(model, x).blocks["up1"].shape == (8, 64, 64)
 
 
 def test_detr_diagram_follows_its_configuration():

@@ -16,7 +16,9 @@ by name and loads its weights:
   (segedu's ``pyproject.toml`` declares ``zoo = "segedu.zoo"``). No module of
   :mod:`segedu.models` imports the zoo;
 - ``weights=<path>``: a local checkpoint, either a bare ``state_dict`` or a dict with a
-  ``"state_dict"`` (or ``"model"``) entry, loaded strictly (every key must match).
+  ``"state_dict"`` (or ``"model"``) entry, loaded strictly (every key must match); for a model
+  registered with a ``convert``, a state dict in the official checkpoint's names is converted
+  first (one whose names are not the model's own).
 
 An official checkpoint published in another library's names (HuggingFace ``transformers``'
 ``model.safetensors``) is registered with a ``convert`` function that maps its state dict to
@@ -118,7 +120,8 @@ def list_models() -> list[str]:
 
 def model_family(name: str) -> str:
     """The family of model ``name``: the package of :mod:`segedu.models` its builder lives in
-    (``"semantic"``, ``"top_down"``, ``"bottom_up"``, ``"universal"`` or ``"foundation"``),
+    (``"semantic"``, ``"top_down"``, ``"bottom_up"``, ``"universal"``, ``"foundation"`` or
+    ``"classification"``),
     which says which contract the model keeps (each family's ``base.py``)."""
     if name not in _BUILDERS:
         raise ValueError(f"unknown model {name!r}; known models: {', '.join(list_models())}")
@@ -129,8 +132,11 @@ def model_family(name: str) -> str:
     return parts[2]
 
 
-def load_weights(model: nn.Module, path: str | os.PathLike) -> nn.Module:
-    """Load a checkpoint file into ``model`` strictly; return the model."""
+def load_weights(model: nn.Module, path: str | os.PathLike, *,
+                 convert: Callable[[Mapping[str, torch.Tensor]], dict[str, torch.Tensor]]
+                 | None = None) -> nn.Module:
+    """Load a checkpoint file into ``model`` strictly; return the model. With ``convert``, a
+    state dict whose names are not the model's (the official checkpoint's) is converted first."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"weights file not found: {path}")
@@ -147,6 +153,12 @@ def load_weights(model: nn.Module, path: str | os.PathLike) -> nn.Module:
                 break
     if not isinstance(checkpoint, dict):
         raise ValueError(f"{path}: expected a state_dict, got {type(checkpoint).__name__}")
+    if convert is not None and not set(checkpoint) <= set(model.state_dict()):
+        try:  # the official names: rename them to the model's
+            checkpoint = convert(checkpoint)
+        except KeyError as error:
+            raise ValueError(f"{path} is in neither {type(model).__name__}'s names nor the "
+                             f"official ones: {error}") from None
     try:
         missing, unexpected = model.load_state_dict(checkpoint, strict=False)
     except RuntimeError as error:  # same names, other shapes (e.g. another number of classes)
@@ -294,4 +306,4 @@ def get_model(name: str, *, weights: str | os.PathLike | None = None, **kwargs: 
             f"weights={weights!r} is neither a checkpoint file nor a source of weights; "
             f"give None, 'official', one of {weights_sources()} or a file's path"
         )
-    return load_weights(_BUILDERS[name](**kwargs), weights)
+    return load_weights(_BUILDERS[name](**kwargs), weights, convert=_CONVERT.get(name))

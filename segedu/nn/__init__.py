@@ -19,9 +19,18 @@
 - :mod:`~segedu.nn.mlp_block`: SAM's two-layer ``MLPBlock`` (SAM, CLIPSeg);
 - :mod:`~segedu.nn.vit`: the Vision Transformer (patch embedding, attention, blocks, position
   embeddings interpolated to any size), state-dict compatible with timm's and DINO's.
+- :mod:`~segedu.nn.swin`: the Swin Transformer (windows, shifted windows and their mask, the
+  relative position bias, patch merging), torchvision's ``swin_t`` given its renamed weights;
+- :mod:`~segedu.nn.convnext`: ConvNeXt (the block with layer scale, the patchify stem and
+  downsampling layers), torchvision's ``convnext_tiny`` given its renamed weights; its block is
+  also SAM 2's memory fuser;
+- :mod:`~segedu.nn.backbone`: :class:`Backbone`, the contract of a classifier whose
+  ``forward_stages`` gives the four maps at strides 4 to 32 that segmentation heads tap.
 """
 
 from .arithmetic import conv_output_size, conv_transpose_output_size, pool_output_size
+from .backbone import Backbone
+from .convnext import ConvNeXt, convnext_tiny
 from .layer_norm_2d import LayerNorm2d
 from .mlp import MLP
 from .mlp_block import MLPBlock
@@ -29,6 +38,7 @@ from .position_encoding import PositionEmbeddingSine
 from .receptive_field import ReceptiveField, receptive_field
 from .resnet import ResNet, resnet18, resnet34, resnet50
 from .resnet_backbone import build_backbone
+from .swin import SwinTransformer, swin_t
 from .transformer_layers import CrossAttentionLayer, FFNLayer, SelfAttentionLayer
 from .transposed_conv import conv_transpose2d_scatter
 from .unpooling import avg_unpool2d, max_unpool2d
@@ -51,6 +61,11 @@ __all__ = [
     "VGG",
     "vgg16",
     "VisionTransformer",
+    "SwinTransformer",
+    "swin_t",
+    "ConvNeXt",
+    "convnext_tiny",
+    "Backbone",
     "MLP",
     "MLPBlock",
     "LayerNorm2d",

@@ -17,7 +17,10 @@ slim version (``SLIM``), and must then be small (under 5 million parameters).
   targets)`` and ``postprocess(outputs)`` are instance methods (other parameters keyword-only);
 - every universal model is a ``UniversalModel`` whose ``targets``, ``loss`` and ``postprocess``
   are instance methods with the family's one signature, ``postprocess`` with the keyword-only
-  ``task``.
+  ``task``;
+- every classification model is a ``Backbone`` whose forward returns the logits ``(N, K)`` and
+  whose ``forward_stages`` returns one map per stage, of ``stage_channels`` channels, at
+  ``strides`` 4, 8, 16, 32.
 """
 
 from __future__ import annotations
@@ -29,12 +32,14 @@ import torch
 
 from segedu.models import get_model, list_models, model_family
 from segedu.models.bottom_up.base import BottomUpModel
+from segedu.models.classification.base import Backbone
 from segedu.models.semantic.base import SemanticSegmenter
 from segedu.models.semantic.unet import unet_output_size
 from segedu.models.top_down.base import TopDownModel
 from segedu.models.universal.base import UniversalModel
 
-FAMILIES = ("semantic", "top_down", "bottom_up", "universal", "foundation")
+FAMILIES = ("semantic", "top_down", "bottom_up", "universal", "foundation",
+            "classification")
 CPU_LIMIT = 5_000_000  # parameters of a model that cannot run on the meta device
 SLIM = {"segnet": {"width": 8}}  # the arguments of the CPU runs
 
@@ -94,6 +99,25 @@ def test_semantic_forward_returns_a_dict_with_out(name):
     expected = (shape[0], classes, *OUTPUT_SIZE.get(name, shape[2:]))
     for key, value in outputs.items():
         assert tuple(value.shape) == expected, f"{name}[{key!r}]: {tuple(value.shape)}, {expected}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Classification: forward -> (N, K); forward_stages -> four maps at strides 4 .. 32
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", [n for n, f in MODELS.items() if f == "classification"])
+def test_classifiers_give_logits_and_four_stage_maps(name):
+    def run(model):
+        images = torch.zeros(2, 3, 64, 64)  # on the meta device when the model is
+        return model.eval()(images), model.forward_stages(images)
+
+    model, (logits, maps) = on_meta_or_cpu(name, run, num_classes=7)
+    assert isinstance(model, Backbone), type(model).__mro__
+    assert tuple(logits.shape) == (2, 7)
+    assert model.strides == (4, 8, 16, 32)
+    assert [tuple(m.shape) for m in maps] == [(2, c, 64 // s, 64 // s) for c, s in
+                                              zip(model.stage_channels, model.strides, strict=True)]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -15,7 +15,8 @@ import ast
 from pathlib import Path
 
 MODELS = Path(__file__).resolve().parents[2] / "segedu" / "models"
-CONTRACTS = ("semantic", "top_down", "bottom_up", "universal", "foundation")
+CONTRACTS = ("semantic", "top_down", "bottom_up", "universal", "foundation",
+             "classification")
 # packages of a contract that are no family: its contract and the parts its families share
 SHARED_IN_CONTRACT = {"base", "set_prediction", "heads", "temperature", "tta"}
 

@@ -22,6 +22,8 @@ TORCHVISION = {
         torchvision.models.segmentation.DeepLabV3_ResNet50_Weights.COCO_WITH_VOC_LABELS_V1,
     "fasterrcnn_resnet50_fpn": torchvision.models.detection.FasterRCNN_ResNet50_FPN_Weights.COCO_V1,
     "maskrcnn_resnet50_fpn": torchvision.models.detection.MaskRCNN_ResNet50_FPN_Weights.COCO_V1,
+    "swin_t": torchvision.models.Swin_T_Weights.IMAGENET1K_V1,
+    "convnext_tiny": torchvision.models.ConvNeXt_Tiny_Weights.IMAGENET1K_V1,
 }
 TIMM = {"dino_vits16": "vit_small_patch16_224.dino", "dino_vitb16": "vit_base_patch16_224.dino"}
 # HuggingFace Hub repositories, each read as its model.safetensors: DINOv2's are the Hub's

@@ -28,6 +28,14 @@ the same outputs (tests/models/semantic/test_unet_resnet.py); torchvision's Imag
 load into ``encoder`` for fine-tuning.
 
 Registered builder: ``get_model("unet_resnet", backbone="resnet34", num_classes=K)``.
+
+The same decoder on the Transformer-era backbones, :class:`UNetOnBackbone`: Swin-T
+(``get_model("unet_swin_t")``) and ConvNeXt-T (``get_model("unet_convnext_tiny")``). Their
+first map is at stride 4 (a 4 x 4 patchify stem, no stride-2 map), so the decoder has four
+blocks: three with the skips at strides 16, 8 and 4, and a last one, without a skip, up to the
+image. The encoder is the classifier without its top, under the classifier's own names
+(``encoder.stages...``), so its ImageNet weights load into ``encoder`` (``strict=False``, the
+head dropped).
 """
 
 from __future__ import annotations
@@ -36,12 +44,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...nn.backbone import Backbone
+from ...nn.convnext import convnext_tiny as convnext_tiny_encoder
 from ...nn.resnet import resnet_by_name
+from ...nn.swin import swin_t as swin_t_encoder
 from ..registry import register_model
 from .base import SemanticOutput, SemanticSegmenter
 from .heads import conv_bn_relu
 
-__all__ = ["UNetDecoderBlock", "UNetResNet", "unet_resnet"]
+__all__ = ["UNetDecoderBlock", "UNetDecoder", "UNetResNet", "unet_resnet", "UNetOnBackbone",
+           "unet_swin_t", "unet_convnext_tiny"]
 
 
 class UNetDecoderBlock(nn.Module):
@@ -68,11 +80,15 @@ class UNetDecoderBlock(nn.Module):
 
 
 class UNetDecoder(nn.Module):
-    """Five :class:`UNetDecoderBlock`, deepest first; the last one has no skip."""
+    """One :class:`UNetDecoderBlock` per encoder map, deepest first; the last one has no skip
+    (five blocks on a ResNet: stem and four stages; four on Swin or ConvNeXt)."""
 
     def __init__(self, *, encoder_channels: tuple[int, ...], channels: tuple[int, ...],
                  interpolation: str = "nearest") -> None:
         super().__init__()
+        if len(channels) != len(encoder_channels):
+            raise ValueError(f"decoder channels {channels!r} need one value per encoder map "
+                             f"({len(encoder_channels)})")
         # encoder_channels: stem, layer1..layer4 (shallow to deep). Inputs come from below,
         # skips from the side: block i takes the deeper map and the skip one level up.
         deep_first = tuple(reversed(encoder_channels))  # layer4, layer3, layer2, layer1, stem
@@ -144,3 +160,60 @@ def unet_resnet(**kwargs) -> UNetResNet:
     24,436,369 parameters with one class, as segmentation-models-pytorch's ``Unet("resnet34")``.
     """
     return UNetResNet(**kwargs)
+
+
+# encoders with four maps at strides 4-32, built without their classifier: name -> builder
+ENCODERS = {"swin_t": swin_t_encoder, "convnext_tiny": convnext_tiny_encoder}
+
+
+class UNetOnBackbone(SemanticSegmenter):
+    """The U-Net decoder on a Swin or ConvNeXt encoder: (N, 3, H, W) -> {"out": (N, K, H, W)}.
+
+    Args (keyword-only):
+        num_classes: output channels.
+        backbone: ``"swin_t"`` or ``"convnext_tiny"``.
+        backbone_config: keyword arguments of the encoder's builder (e.g. ``{"dims": (16, 32,
+            64, 128), "depths": (1, 1, 1, 1)}`` for a slim ConvNeXt, ``{"embed_dim": 16,
+            "depths": (2, 2, 2, 2), "num_heads": (1, 2, 4, 8)}`` for a slim Swin).
+        decoder_channels: output channels of the four decoder blocks, deepest first.
+        interpolation: the decoder's up-sampling, ``"nearest"`` or ``"bilinear"``.
+    """
+
+    def __init__(self, *, num_classes: int = 1, backbone: str = "convnext_tiny",
+                 backbone_config: dict | None = None,
+                 decoder_channels: tuple[int, ...] = (256, 128, 64, 32),
+                 interpolation: str = "nearest") -> None:
+        super().__init__()
+        if backbone not in ENCODERS:
+            raise ValueError(f"backbone must be one of {sorted(ENCODERS)}, got {backbone!r}")
+        if interpolation not in ("nearest", "bilinear"):
+            raise ValueError("interpolation must be 'nearest' or 'bilinear', got "
+                             f"{interpolation!r}")
+        self.encoder: Backbone = ENCODERS[backbone](include_top=False, **(backbone_config or {}))
+        self.decoder = UNetDecoder(encoder_channels=self.encoder.stage_channels,
+                                   channels=tuple(decoder_channels), interpolation=interpolation)
+        self.segmentation_head = nn.Sequential(nn.Conv2d(decoder_channels[-1], num_classes, 3,
+                                                         padding=1))
+
+    def forward(self, x: torch.Tensor) -> SemanticOutput:
+        features = self.encoder.forward_stages(x)  # strides 4, 8, 16, 32 (shallow to deep)
+        x = self.decoder(features, size=x.shape[-2:])  # (N, decoder_channels[-1], H, W)
+        return {"out": self.segmentation_head(x)}  # (N, num_classes, H, W)
+
+
+@register_model("unet_swin_t")
+def unet_swin_t(**kwargs) -> UNetOnBackbone:
+    """U-Net decoder on Swin-T (keyword arguments of :class:`UNetOnBackbone`).
+
+    31,621,147 parameters with one class: Swin-T without its classifier (27,517,818) and the
+    decoder (checked in the tests)."""
+    return UNetOnBackbone(backbone="swin_t", **kwargs)
+
+
+@register_model("unet_convnext_tiny")
+def unet_convnext_tiny(**kwargs) -> UNetOnBackbone:
+    """U-Net decoder on ConvNeXt-T (keyword arguments of :class:`UNetOnBackbone`).
+
+    31,921,921 parameters with one class: ConvNeXt-T without its classifier (27,818,592) and the
+    decoder (checked in the tests)."""
+    return UNetOnBackbone(backbone="convnext_tiny", **kwargs)

@@ -25,7 +25,9 @@ recorded later by running the model. Layouts per family:
   (:func:`clipseg_structure`);
 - SAM 2's image encoder, memory attention and SAM head in a row, the memory encoder, object
   pointer and memory bank above them, looping back into the memory attention
-  (:func:`sam2_structure`).
+  (:func:`sam2_structure`);
+- Swin's and ConvNeXt's four stages in a row (:func:`classifier_structure`), and the U-Net
+  decoder on them as a U (:func:`unet_on_backbone_structure`).
 
 One file per family (a new family adds a file and a line in ``_STRUCTURES``); the layout helpers
 that several share are in :mod:`.common`.
@@ -48,15 +50,18 @@ from ...models.semantic.fcn_vgg import FCN
 from ...models.semantic.segformer import Segformer
 from ...models.semantic.segnet import SegNet
 from ...models.semantic.unet import UNet
+from ...models.semantic.unet_resnet import UNetOnBackbone
 from ...models.top_down.detection.generalized_rcnn import GeneralizedRCNN
 from ...models.top_down.yolact.model import Yolact
 from ...models.top_down.yolo_grid import YoloGrid
 from ...models.universal.detr.model import DETR
 from ...models.universal.eomt.model import Eomt
 from ...models.universal.mask2former.model import Mask2Former
+from ...nn.backbone import Backbone
 from ...nn.resnet import ResNet
 from ...nn.vit import VisionTransformer
 from ..diagram_structure import Structure
+from .backbones import classifier_structure, unet_on_backbone_structure
 from .cells import cellpose_structure, spatial_embedding_structure, stardist_structure
 from .clipseg import clipseg_structure
 from .common import resnet_blocks, resnet_structure, vit_structure
@@ -88,6 +93,7 @@ _STRUCTURES = [
     (Sam, sam_structure), (VisionTransformer, vit_structure), (ResNet, resnet_structure),
     (Dinov2, dinov2_structure), (LinearProbe, linear_probe_structure),
     (CLIPSeg, clipseg_structure), (Sam2, sam2_structure),
+    (Backbone, classifier_structure), (UNetOnBackbone, unet_on_backbone_structure),
 ]
 
 

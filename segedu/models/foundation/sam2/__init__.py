@@ -25,7 +25,7 @@ from .image_encoder import ImageEncoder
 from .mask_decoder import Sam2MaskDecoder
 from .memory_attention import MemoryAttention, MemoryAttentionLayer, RoPEAttention
 from .memory_bank import ObjectMemory, gather_memory, sine_code_1d
-from .memory_encoder import CXBlock, Fuser, MaskDownSampler, MemoryEncoder
+from .memory_encoder import Fuser, MaskDownSampler, MemoryEncoder
 from .neck import FpnNeck
 from .outputs import FrameFeatures, FrameOutput
 from .prompt_encoder import Sam2PromptEncoder, box_to_points
@@ -38,7 +38,7 @@ __all__ = [
     "convert_transformers_state_dict", "Hiera", "MultiScaleAttention", "MultiScaleBlock",
     "ImageEncoder", "FpnNeck", "Sam2PromptEncoder", "box_to_points", "Sam2MaskDecoder",
     "MemoryAttention", "MemoryAttentionLayer", "RoPEAttention", "apply_rope", "axial_rope",
-    "MemoryEncoder", "MaskDownSampler", "CXBlock", "Fuser", "ObjectMemory", "gather_memory",
+    "MemoryEncoder", "MaskDownSampler", "Fuser", "ObjectMemory", "gather_memory",
     "sine_code_1d", "FrameFeatures", "FrameOutput", "NO_OBJ_SCORE", "PIXEL_MEAN", "PIXEL_STD",
     "Sam2VideoPredictor", "VideoState", "VideoFrameOutput",
 ]

@@ -15,8 +15,9 @@ its predicted mask -> a *spatial memory* for later frames.
 The memory is small (64 channels against the embedding's 256) so many frames fit in the bank.
 Names follow facebookresearch/sam2's ``MemoryEncoder``, ``MaskDownSampler`` (``encoder``, a
 ``Sequential``), ``Fuser`` and ``CXBlock`` (``dwconv``, ``norm``, ``pwconv1``, ``pwconv2``,
-``gamma``); results are those of ``transformers``' ``Sam2VideoMemoryEncoder`` (tested through
-the video model).
+``gamma``: the names of :class:`segedu.nn.convnext.ConvNeXtBlock`, which the fuser uses);
+results are those of ``transformers``' ``Sam2VideoMemoryEncoder`` (tested through the video
+model).
 """
 
 from __future__ import annotations
@@ -26,10 +27,11 @@ import math
 import torch
 from torch import nn
 
+from ....nn.convnext.block import ConvNeXtBlock
 from ....nn.layer_norm_2d import LayerNorm2d
 from ....nn.position_encoding import PositionEmbeddingSine
 
-__all__ = ["MaskDownSampler", "CXBlock", "Fuser", "MemoryEncoder"]
+__all__ = ["MaskDownSampler", "Fuser", "MemoryEncoder"]
 
 
 class MaskDownSampler(nn.Module):
@@ -59,43 +61,16 @@ class MaskDownSampler(nn.Module):
         return self.encoder(x)
 
 
-class CXBlock(nn.Module):
-    """A ConvNeXt block (Liu et al., CVPR 2022): ``(B, C, h, w)`` -> same.
-
-    Args (keyword-only):
-        dim: channels ``C``.
-        hidden_dim: width of the pointwise MLP (1024 in SAM 2).
-        kernel_size, padding: of the depthwise conv (7, 3).
-        layer_scale_init_value: initial ``gamma`` (1e-6).
-    """
-
-    def __init__(self, *, dim: int, hidden_dim: int, kernel_size: int = 7, padding: int = 3,
-                 layer_scale_init_value: float = 1e-6) -> None:
-        super().__init__()
-        self.dwconv = nn.Conv2d(dim, dim, kernel_size=kernel_size, padding=padding, groups=dim)
-        self.norm = LayerNorm2d(num_channels=dim)
-        self.pwconv1 = nn.Linear(dim, hidden_dim)
-        self.act = nn.GELU()
-        self.pwconv2 = nn.Linear(hidden_dim, dim)
-        self.gamma = nn.Parameter(layer_scale_init_value * torch.ones(dim))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        shortcut = x
-        # spatial mixing per channel, then a per-pixel MLP (channels last)
-        x = self.norm(self.dwconv(x)).permute(0, 2, 3, 1)
-        x = self.gamma * self.pwconv2(self.act(self.pwconv1(x)))
-        return shortcut + x.permute(0, 3, 1, 2)
-
-
 class Fuser(nn.Module):
-    """``num_layers`` :class:`CXBlock` in a row: ``(B, C, h, w)`` -> same."""
+    """``num_layers`` ConvNeXt blocks in a row (:class:`segedu.nn.convnext.ConvNeXtBlock`, which
+    has the names of SAM 2's ``CXBlock``): ``(B, C, h, w)`` -> same."""
 
     def __init__(self, *, dim: int, hidden_dim: int, num_layers: int = 2, kernel_size: int = 7,
-                 padding: int = 3, layer_scale_init_value: float = 1e-6) -> None:
+                 layer_scale_init_value: float = 1e-6) -> None:
         super().__init__()
         self.layers = nn.ModuleList(
-            CXBlock(dim=dim, hidden_dim=hidden_dim, kernel_size=kernel_size, padding=padding,
-                    layer_scale_init_value=layer_scale_init_value)
+            ConvNeXtBlock(dim=dim, hidden_dim=hidden_dim, kernel_size=kernel_size,
+                          layer_scale_init_value=layer_scale_init_value)
             for _ in range(num_layers))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -122,7 +97,7 @@ class MemoryEncoder(nn.Module):
         self.mask_downsampler = MaskDownSampler(embed_dim=in_dim)
         self.pix_feat_proj = nn.Conv2d(in_dim, in_dim, kernel_size=1)
         self.fuser = Fuser(dim=in_dim, hidden_dim=fuser_hidden_dim, num_layers=fuser_layers,
-                           kernel_size=fuser_kernel_size, padding=fuser_kernel_size // 2)
+                           kernel_size=fuser_kernel_size)
         self.position_encoding = PositionEmbeddingSine(num_pos_feats=out_dim // 2, normalize=True)
         self.out_proj = nn.Conv2d(in_dim, out_dim, kernel_size=1)
 
