@@ -1,6 +1,6 @@
 """Every official checkpoint's address is the one its publishing library gives, never a guess.
 
-torchvision's weight enums (FCN, DeepLabv3, Faster and Mask R-CNN) and timm's pretrained configs
+torchvision's weight enums (FCN, DeepLabv3, Faster and Mask R-CNN, RetinaNet, SSD) and timm's pretrained configs
 (DINO) carry the URLs; segment-anything publishes its three checkpoints in its README only, so for
 SAM the test checks the host and the file names that segment-anything's ``build_sam`` loads.
 """
@@ -22,6 +22,9 @@ TORCHVISION = {
         torchvision.models.segmentation.DeepLabV3_ResNet50_Weights.COCO_WITH_VOC_LABELS_V1,
     "fasterrcnn_resnet50_fpn": torchvision.models.detection.FasterRCNN_ResNet50_FPN_Weights.COCO_V1,
     "maskrcnn_resnet50_fpn": torchvision.models.detection.MaskRCNN_ResNet50_FPN_Weights.COCO_V1,
+    "retinanet_resnet50_fpn":
+        torchvision.models.detection.RetinaNet_ResNet50_FPN_Weights.COCO_V1,
+    "ssd300_vgg16": torchvision.models.detection.SSD300_VGG16_Weights.COCO_V1,
 }
 TIMM = {"dino_vits16": "vit_small_patch16_224.dino", "dino_vitb16": "vit_base_patch16_224.dino"}
 # HuggingFace Hub repositories, each read as its model.safetensors: DINOv2's are the Hub's
