@@ -1,8 +1,9 @@
 """Every official checkpoint's address is the one its publishing library gives, never a guess.
 
-torchvision's weight enums (FCN, DeepLabv3, Faster and Mask R-CNN, RetinaNet, SSD) and timm's pretrained configs
-(DINO) carry the URLs; segment-anything publishes its three checkpoints in its README only, so for
-SAM the test checks the host and the file names that segment-anything's ``build_sam`` loads.
+torchvision's weight enums (FCN, DeepLabv3, Faster and Mask R-CNN, RetinaNet, SSD) and timm's
+pretrained configs (DINO) carry the URLs; segment-anything publishes its three checkpoints in
+its README only, so for SAM the test checks the host and the file names that segment-anything's
+``build_sam`` loads.
 """
 
 from __future__ import annotations

@@ -117,6 +117,9 @@ def test_one_changed_weight_changes_the_outputs(models):
         finally:
             weight.copy_(original)  # exactly (w + 0.5 - 0.5 need not be w)
     assert not torch.equal(got["cls_logits"][0], expected["head"]["cls_logits"][0])
+    # the outputs' split over the maps: 4 or 6 default boxes per cell
+    assert got["anchors_per_level"] == [38 * 38 * 4, 19 * 19 * 6, 10 * 10 * 6, 5 * 5 * 6,
+                                        3 * 3 * 4, 1 * 4]
 
 
 # a small box (40 x 24 pixels at 300 x 300) matches conv4_3's default boxes, the large ones the

@@ -52,7 +52,8 @@ class OneStageDetector(TopDownModel):
         backbone: images ``(N, 3, H, W)`` -> an ordered dict of feature maps, finest first.
         head: a list of feature maps -> ``{"cls_logits": (N, R, K), "bbox_regression": (N, R, 4)}``.
         anchor_generator: ``(ImageList, feature maps)`` -> one ``(R, 4)`` tensor of ``xyxy``
-            anchors per image, in the head's order.
+            anchors per image, in the head's order; ``num_anchors_per_location()`` gives
+            ``A_l`` per level.
         matcher: an IoU matrix ``(G, R)`` -> each anchor's ground-truth index ``(R,)``, ``-1``
             for background, ``-2`` for ignored.
         score_thresh, nms_thresh, detections_per_img, topk_candidates: the defaults of
@@ -81,10 +82,11 @@ class OneStageDetector(TopDownModel):
         features = list(self.backbone(image_list.tensors).values())  # [(N, C_l, h_l, w_l)]
         outputs = dict(self.head(features))  # (N, R, K) and (N, R, 4)
         outputs["anchors"] = self.anchor_generator(image_list, features)  # [(R, 4)] per image
-        per_position = outputs["cls_logits"].shape[1] // sum(f.shape[-2] * f.shape[-1]
-                                                             for f in features)
-        outputs["anchors_per_level"] = [f.shape[-2] * f.shape[-1] * per_position
-                                        for f in features]
+        # h_l * w_l positions times A_l anchors per position, level by level
+        outputs["anchors_per_level"] = [
+            f.shape[-2] * f.shape[-1] * a
+            for f, a in zip(features, self.anchor_generator.num_anchors_per_location(),
+                            strict=True)]
         outputs["image_sizes"] = image_list.image_sizes
         return outputs
 
