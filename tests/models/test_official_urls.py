@@ -1,8 +1,9 @@
 """Every official checkpoint's address is the one its publishing library gives, never a guess.
 
-torchvision's weight enums (FCN, DeepLabv3, Faster and Mask R-CNN) and timm's pretrained configs
-(DINO) carry the URLs; segment-anything publishes its three checkpoints in its README only, so for
-SAM the test checks the host and the file names that segment-anything's ``build_sam`` loads.
+torchvision's weight enums (FCN, DeepLabv3, Faster and Mask R-CNN, RetinaNet, SSD) and timm's
+pretrained configs (DINO) carry the URLs; segment-anything publishes its three checkpoints in
+its README only, so for SAM the test checks the host and the file names that segment-anything's
+``build_sam`` loads.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ TORCHVISION = {
     "maskrcnn_resnet50_fpn": torchvision.models.detection.MaskRCNN_ResNet50_FPN_Weights.COCO_V1,
     "swin_t": torchvision.models.Swin_T_Weights.IMAGENET1K_V1,
     "convnext_tiny": torchvision.models.ConvNeXt_Tiny_Weights.IMAGENET1K_V1,
+    "retinanet_resnet50_fpn":
+        torchvision.models.detection.RetinaNet_ResNet50_FPN_Weights.COCO_V1,
+    "ssd300_vgg16": torchvision.models.detection.SSD300_VGG16_Weights.COCO_V1,
 }
 TIMM = {"dino_vits16": "vit_small_patch16_224.dino", "dino_vitb16": "vit_base_patch16_224.dino"}
 # HuggingFace Hub repositories, each read as its model.safetensors: DINOv2's are the Hub's

@@ -34,7 +34,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["TopDownModel", "check_image_list"]
+__all__ = ["TopDownModel", "check_image_list", "check_box_targets"]
 
 
 def check_image_list(images) -> None:
@@ -60,6 +60,40 @@ def check_image_list(images) -> None:
                             f"{image.dtype}")
         if min(image.shape[-2:]) < 1:
             raise ValueError(f"images[{i}] is empty: {tuple(image.shape)}")
+
+
+def check_box_targets(targets, *, needed: tuple[str, ...] = ("boxes", "labels")) -> None:
+    """Check the ground truth of torchvision's detection API: a list of one dict per image with
+    (at least) the keys ``needed``, ``boxes (G, 4)`` float ``xyxy`` pixels with ``x2 > x1`` and
+    ``y2 > y1`` and ``labels (G,)`` int64; ``G = 0`` (an image without objects) is allowed.
+
+    Raises ``ValueError`` (``TypeError`` for integer boxes) naming the image and the entry.
+    """
+    if not isinstance(targets, (list, tuple)):
+        raise ValueError("targets must be a list of one dict per image, got "
+                         f"{type(targets).__name__}")
+    for i, target in enumerate(targets):
+        missing = [k for k in needed if k not in target]
+        if missing:
+            raise ValueError(f"targets[{i}] lacks {missing}")
+        boxes, labels = target["boxes"], target["labels"]
+        if not isinstance(boxes, torch.Tensor) or boxes.ndim != 2 or boxes.shape[1] != 4:
+            got = (tuple(boxes.shape) if isinstance(boxes, torch.Tensor)
+                   else type(boxes).__name__)
+            raise ValueError(f"targets[{i}]['boxes'] must be a (G, 4) tensor, got {got}")
+        if not boxes.is_floating_point():
+            raise TypeError(f"targets[{i}]['boxes'] must be floating point, got {boxes.dtype}")
+        if (not isinstance(labels, torch.Tensor) or labels.dtype != torch.int64
+                or labels.shape != (len(boxes),)):
+            raise ValueError(f"targets[{i}]['labels'] must be an int64 tensor of shape "
+                             f"({len(boxes)},), got "
+                             f"{getattr(labels, 'dtype', type(labels).__name__)} "
+                             f"{tuple(getattr(labels, 'shape', ()))}")
+        degenerate = (boxes[:, 2:] <= boxes[:, :2]).any(dim=1)
+        if degenerate.any():
+            j = int(torch.where(degenerate)[0][0])
+            raise ValueError(f"targets[{i}]['boxes'][{j}] = {boxes[j].tolist()} is degenerate: "
+                             "boxes need x2 > x1 and y2 > y1 (format xyxy)")
 
 
 class TopDownModel(nn.Module):

@@ -23,6 +23,9 @@ recorded later by running the model. Layouts per family:
 - CLIPSeg's image encoder in a row, the decoder climbing back below it from the deepest
   extracted layer (the shallower ones added), the text prompt entering at FiLM
   (:func:`clipseg_structure`);
+- the one-stage detectors (:func:`retinanet_structure`, :func:`ssd_structure`): RetinaNet's
+  pyramid or SSD's column of shrinking maps, all feeding the class and box outputs over every
+  anchor, beside the anchors and the detections;
 - SAM 2's image encoder, memory attention and SAM head in a row, the memory encoder, object
   pointer and memory bank above them, looping back into the memory attention
   (:func:`sam2_structure`);
@@ -52,6 +55,8 @@ from ...models.semantic.segnet import SegNet
 from ...models.semantic.unet import UNet
 from ...models.semantic.unet_resnet import UNetOnBackbone
 from ...models.top_down.detection.generalized_rcnn import GeneralizedRCNN
+from ...models.top_down.detection.retinanet.model import RetinaNet
+from ...models.top_down.detection.ssd.model import SSD
 from ...models.top_down.yolact.model import Yolact
 from ...models.top_down.yolo_grid import YoloGrid
 from ...models.universal.detr.model import DETR
@@ -71,6 +76,7 @@ from .dinov2 import dinov2_structure, linear_probe_structure
 from .eomt import eomt_structure
 from .fcn import fcn_vgg_structure, resnet_head_structure
 from .mask2former import mask2former_structure
+from .one_stage import retinanet_structure, ssd_structure
 from .rcnn import rcnn_structure
 from .sam import sam_structure
 from .sam2 import sam2_structure
@@ -87,7 +93,8 @@ _STRUCTURES = [
     (Segformer, segformer_structure),
     (DilatedResNetSegmenter, resnet_head_structure), (SegNet, segnet_structure),
     (UNet, unet_structure), (YoloGrid, yolo_grid_structure), (GeneralizedRCNN, rcnn_structure),
-    (Yolact, yolact_structure), (StarDist, stardist_structure), (Cellpose, cellpose_structure),
+    (Yolact, yolact_structure), (RetinaNet, retinanet_structure), (SSD, ssd_structure),
+    (StarDist, stardist_structure), (Cellpose, cellpose_structure),
     (SpatialEmbedding, spatial_embedding_structure), (Mask2Former, mask2former_structure),
     (DETR, detr_structure), (Eomt, eomt_structure),
     (Sam, sam_structure), (VisionTransformer, vit_structure), (ResNet, resnet_structure),

@@ -13,6 +13,9 @@ Panoptic FPN): :mod:`.matcher` (IoU matching),
 
 from .faster_rcnn import FasterRCNN, fasterrcnn_resnet50_fpn
 from .mask_rcnn import MaskRCNN, maskrcnn_resnet50_fpn, maskrcnn_resnet_fpn
+from .retinanet import RetinaNet, retinanet_resnet50_fpn
+from .ssd import SSD, ssd300_vgg16
 
-__all__ = ["FasterRCNN", "MaskRCNN", "fasterrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn",
-           "maskrcnn_resnet_fpn"]
+__all__ = ["FasterRCNN", "MaskRCNN", "RetinaNet", "SSD", "fasterrcnn_resnet50_fpn",
+           "maskrcnn_resnet50_fpn", "maskrcnn_resnet_fpn", "retinanet_resnet50_fpn",
+           "ssd300_vgg16"]

@@ -27,8 +27,8 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from ....nn.frozen_batch_norm import freeze_batch_norm
-from ..base import TopDownModel, check_image_list
+from ..base import TopDownModel, check_box_targets, check_image_list
+from .checkpoint_batch_norm import match_batch_norm_to_checkpoint
 from .rpn import RegionProposalNetwork
 from .transform import GeneralizedRCNNTransform, ImageList
 
@@ -79,32 +79,10 @@ class GeneralizedRCNN(TopDownModel):
         network (:mod:`.matcher`, :mod:`.sampler`); ``self.transform`` resizes them with the
         images before :meth:`loss`.
         """
-        if not isinstance(targets, (list, tuple)):
-            raise ValueError("targets must be a list of one dict per image, got "
-                             f"{type(targets).__name__}")
         needed = ("boxes", "labels", "masks") if self.roi_heads.has_mask else ("boxes", "labels")
+        check_box_targets(targets, needed=needed)
         for i, target in enumerate(targets):
-            missing = [k for k in needed if k not in target]
-            if missing:
-                raise ValueError(f"targets[{i}] lacks {missing}")
-            boxes, labels = target["boxes"], target["labels"]
-            if not isinstance(boxes, torch.Tensor) or boxes.ndim != 2 or boxes.shape[1] != 4:
-                got = (tuple(boxes.shape) if isinstance(boxes, torch.Tensor)
-                       else type(boxes).__name__)
-                raise ValueError(f"targets[{i}]['boxes'] must be a (G, 4) tensor, got {got}")
-            if not boxes.is_floating_point():
-                raise TypeError(f"targets[{i}]['boxes'] must be floating point, got {boxes.dtype}")
-            if (not isinstance(labels, torch.Tensor) or labels.dtype != torch.int64
-                or labels.shape != (len(boxes),)):
-                raise ValueError(f"targets[{i}]['labels'] must be an int64 tensor of shape "
-                                 f"({len(boxes)},), got "
-                                 f"{getattr(labels, 'dtype', type(labels).__name__)} "
-                                 f"{tuple(getattr(labels, 'shape', ()))}")
-            degenerate = (boxes[:, 2:] <= boxes[:, :2]).any(dim=1)
-            if degenerate.any():
-                j = int(torch.where(degenerate)[0][0])
-                raise ValueError(f"targets[{i}]['boxes'][{j}] = {boxes[j].tolist()} is degenerate: "
-                                 "boxes need x2 > x1 and y2 > y1 (format xyxy)")
+            boxes = target["boxes"]
             if "masks" in needed and (not isinstance(target["masks"], torch.Tensor)
                                       or target["masks"].ndim != 3
                                       or len(target["masks"]) != len(boxes)):
@@ -168,13 +146,5 @@ class GeneralizedRCNN(TopDownModel):
                         assign: bool = False):
         body = getattr(self.backbone, "body", None)
         if body is not None:
-            frozen_checkpoint = any(
-                isinstance(m, nn.BatchNorm2d) and f"backbone.body.{name}.running_mean" in state_dict
-                and f"backbone.body.{name}.num_batches_tracked" not in state_dict
-                for name, m in body.named_modules())
-            if frozen_checkpoint:
-                freeze_batch_norm(body, eps=0.0)
-                for name, parameter in body.named_parameters():  # trainable_backbone_layers=3
-                    if name.startswith(("conv1.", "layer1.")):
-                        parameter.requires_grad_(False)
+            match_batch_norm_to_checkpoint(body, state_dict)
         return super().load_state_dict(state_dict, strict=strict, assign=assign)

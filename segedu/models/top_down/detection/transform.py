@@ -8,7 +8,8 @@ Before the network:
    ``max_size`` (then the long side is ``max_size``): one scale factor
    ``min(min_size / short, max_size / long)`` for both axes, bilinear for the image, nearest for
    the ground-truth masks, and the boxes multiplied by the per-axis size ratios. In training
-   ``min_size`` may be a tuple, one of which is drawn per image (multi-scale training);
+   ``min_size`` may be a tuple, one of which is drawn per image (multi-scale training). SSD
+   gives a ``fixed_size`` instead: every image is stretched to it, whatever its aspect ratio;
 3. **batch** the images into one zero-padded tensor ``(N, 3, H_max, W_max)`` whose sides are
    multiples of ``size_divisible`` (32: the coarsest FPN stride), remembering each image's size.
 
@@ -71,11 +72,14 @@ class GeneralizedRCNNTransform(nn.Module):
         max_size: the largest long side after resizing.
         image_mean, image_std: per-channel normalisation.
         size_divisible: the batch's sides are rounded up to a multiple of it.
+        fixed_size: ``(height, width)`` every image is resized to (SSD's 300 x 300), or
+            ``None`` to keep the aspect ratio (``min_size`` and ``max_size``).
     """
 
     def __init__(self, *, min_size: int | Sequence[int], max_size: int,
                  image_mean: Sequence[float] = IMAGENET_MEAN,
-                 image_std: Sequence[float] = IMAGENET_STD, size_divisible: int = 32) -> None:
+                 image_std: Sequence[float] = IMAGENET_STD, size_divisible: int = 32,
+                 fixed_size: tuple[int, int] | None = None) -> None:
         super().__init__()
         self.min_size = (min_size,) if isinstance(min_size, int) else tuple(min_size)
         if not self.min_size or min(self.min_size) < 1 or max_size < 1:
@@ -84,6 +88,9 @@ class GeneralizedRCNNTransform(nn.Module):
         self.max_size = max_size
         self.image_mean, self.image_std = tuple(image_mean), tuple(image_std)
         self.size_divisible = size_divisible
+        if fixed_size is not None and (len(fixed_size) != 2 or min(fixed_size) < 1):
+            raise ValueError(f"fixed_size must be a positive (height, width), got {fixed_size!r}")
+        self.fixed_size = None if fixed_size is None else tuple(fixed_size)
 
     def normalize(self, image: torch.Tensor) -> torch.Tensor:
         """``(C, H, W)`` -> ``(image - mean) / std`` per channel."""
@@ -102,12 +109,16 @@ class GeneralizedRCNNTransform(nn.Module):
                ) -> tuple[torch.Tensor, dict[str, torch.Tensor] | None]:
         """Resize one image ``(C, H, W)`` (and its target's boxes and masks) by one scale factor."""
         h, w = image.shape[-2:]
-        short_side = self._short_side()
-        scale = min(short_side / min(h, w), self.max_size / max(h, w))
-        # the output size is floor(scale * side); the interpolation then uses that size's own scale
-        image = F.interpolate(image[None], scale_factor=scale, mode="bilinear",
-                              recompute_scale_factor=True,
-                              align_corners=False)[0]
+        short_side = self._short_side()  # drawn in training even for a fixed size, as torchvision
+        if self.fixed_size is not None:  # stretched to the fixed size (SSD)
+            image = F.interpolate(image[None], size=self.fixed_size, mode="bilinear",
+                                  align_corners=False)[0]
+        else:
+            scale = min(short_side / min(h, w), self.max_size / max(h, w))
+            # the output size is floor(scale * side); the interpolation then uses that size's
+            # own scale
+            image = F.interpolate(image[None], scale_factor=scale, mode="bilinear",
+                                  recompute_scale_factor=True, align_corners=False)[0]
         if target is None:
             return image, None
         return image, resize_target(target, (h, w), image.shape[-2:])
