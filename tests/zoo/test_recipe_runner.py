@@ -1,0 +1,144 @@
+"""The zoo's one recipe runner (segedu.zoo.recipe.run_recipe, segedu.engine.train_steps with its
+resume file) reproduces, to the bit, the first steps of every family's recipe as it was trained
+before the runner: the same loss at every step and the same weights (``torch.equal``), from the
+same seed. The old loops are kept, only for this test, in ``recipe_loops_before.py``; both run
+here on the same machine, so equality is exact, not up to a tolerance.
+
+Budget: about 15 s for the file on one CPU thread (tiny models, 2 or 3 steps each).
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import segedu.engine.steps
+from segedu.zoo import Task, ZooEntry, dino, few_labels, instances, panoptic, sam
+from segedu.zoo import text_prompts as clipseg_recipe
+from segedu.zoo import video as sam2_recipe
+
+from . import recipe_loops_before as before
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def losses(monkeypatch):
+    """The loss of every step that segedu.engine.train_steps takes, as the engine checks it."""
+    seen, check = [], segedu.engine.steps.check_loss
+
+    def recording(loss):
+        loss = check(loss)
+        seen.append(float(loss.detach()))
+        return loss
+
+    monkeypatch.setattr(segedu.engine.steps, "check_loss", recording)
+    return seen
+
+
+def _same(old_model, new_model, old_losses, new_losses, steps):
+    assert len(old_losses) == len(new_losses) == steps
+    assert new_losses == old_losses  # every step's loss, exactly
+    old, new = old_model.state_dict(), new_model.state_dict()
+    assert old.keys() == new.keys()
+    different = [k for k in old if not torch.equal(old[k], new[k])]
+    assert not different, f"weights differ: {different[:5]}"
+
+
+def _model(config):
+    """``config``'s model, built as the recipe builds it (every generator seeded, then the
+    model): the global random state the training then draws from (dropout) is the recipe's."""
+    return config.start()[1]
+
+
+def test_sam(losses, tmp_path):
+    config = sam.SamConfig("sam_tiny", steps=2, batch=1, scenes=3, prompts=2, out=tmp_path)
+    old = _model(config)
+    expected = before.sam(old, config, CPU)
+    new = _model(config)
+    sam.train_sam(new, config, CPU, log=None)
+    _same(old, new, expected, losses, 2)
+
+
+def test_sam2(losses, tmp_path):
+    config = sam2_recipe.VideoConfig("sam2_slim", steps=2, batch=1, clips=2, frames=2,
+                                    out=tmp_path)
+    old = _model(config)
+    expected = before.sam2(old, config, CPU)
+    new = _model(config)
+    sam2_recipe.train_sam2(new, config, CPU, log=None)
+    _same(old, new, expected, losses, 2)
+
+
+def test_clipseg(losses, tmp_path):
+    config = clipseg_recipe.TextPromptConfig("clipseg_tiny", steps=3, batch=2, scenes=8,
+                                          out=tmp_path)
+    old = _model(config)
+    expected = before.clipseg(old, config, CPU)
+    new = _model(config)
+    clipseg_recipe.train_clipseg(new, config, CPU, log=None)
+    _same(old, new, expected, losses, 3)
+
+
+@pytest.mark.parametrize("name", ["mask2former", "eomt"])
+def test_set_prediction(losses, tmp_path, name):
+    tiny = {"mask2former": dict(num_queries=6),
+            "eomt": dict(patch_size=16, dim=24, depth=3, num_heads=2, num_queries=6,
+                         num_blocks=2)}[name]
+    entry = ZooEntry(name, tiny, lr=1e-3, steps=3, task=Task.SET_PREDICTION, batch=2)
+    config = panoptic.Mask2FormerConfig(name, entry=entry, scenes=6, num_points=64, warmup=1,
+                                        out=tmp_path)
+    old = _model(config)
+    expected = before.mask2former(old, config, CPU)
+    new = _model(config)
+    panoptic.train_mask2former(new, config, CPU, log=lambda _: None)
+    _same(old, new, expected, losses, 3)
+
+
+@pytest.mark.parametrize("name", ["yolact", "panoptic_fpn"])
+def test_detection(losses, tmp_path, name):
+    configs = {"yolact": instances.InstanceConfig, "panoptic_fpn": panoptic.PanopticFPNConfig}
+    config = configs[name](name, steps=2, scenes=6, batch=2, warmup=1, out=tmp_path)
+    old = _model(config)
+    if name == "yolact":
+        scenes = instances.instance_scenes(seed=0, length=config.scenes)
+    else:
+        scenes = panoptic.panoptic_scenes(seed=0, length=config.scenes, target=old.targets)
+    expected = before.detection(old, config, scenes, CPU)
+    new = _model(config)
+    instances.train_detection(new, config, scenes, CPU, log=lambda _: None)
+    _same(old, new, expected, losses, 2)
+
+
+def test_dino(losses, tmp_path):
+    entry = ZooEntry("dino_vit_tiny", dict(depth=1), lr=1e-3, steps=3, task=Task.FEATURES,
+                     batch=2)
+    config = dino.DinoConfig("dino_vit_tiny", entry=entry, steps=3, batch=2, scenes=3,
+                             out_dim=32, hidden_dim=32, bottleneck_dim=16, out=tmp_path)
+    old = _model(config)
+    expected = before.dino(old, config, CPU)
+    new = _model(config)
+    dino.train_dino(new, config, CPU, log=lambda _: None)
+    _same(old, new, expected, losses, 3)
+
+
+def test_few_labels(losses, tmp_path):
+    config = few_labels.FewLabelConfig("supervised", steps=2, scenes=24, labelled=0.25, batch=4,
+                                       test_scenes=2, device="cpu", out=tmp_path,
+                                       work=tmp_path / "work")
+    images, labels = few_labels.scene_tensors(seed=0, length=config.scenes)
+    config.phase_dir.mkdir(parents=True)
+    old = few_labels._unet(config.seed)
+    expected = before.few_labels_supervised(old, config, images, labels.to(torch.uint8),
+                                            config.labelled_count)
+    new, _, _, _ = few_labels._supervised(config, images, labels.to(torch.uint8),
+                                          config.labelled_count)
+    _same(old, new, expected, losses, 2)
