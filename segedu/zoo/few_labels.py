@@ -59,7 +59,7 @@ from torch import nn
 
 from ..config import cache_dir, seed_everything
 from ..data import SyntheticScenes
-from ..engine import EpochBatchSampler, WarmupCosine, load_checkpoint, save_checkpoint, train_steps
+from ..engine import EpochBatchSampler, WarmupCosine, train_steps
 from ..engine.data_order import mix_seed
 from ..losses import ce_dice_loss
 from ..models import get_model
@@ -196,53 +196,38 @@ def _index_batches(count: int, batch: int, *, seed: int, start: int) -> Iterator
 def _phase(config: FewLabelConfig, name: str, model: nn.Module, compute_loss, *,
            count: int, second: int | None = None, teacher: nn.Module | None = None) -> float:
     """Train ``model`` for ``config.steps`` steps with ``compute_loss((step, indices,
-    second_indices))``, resuming from ``work/<name>.pt`` (written every 100 steps and at the end;
-    a finished phase is only loaded). ``count`` (and ``second``) are the sizes of the index sets
+    second_indices))`` through :func:`segedu.engine.train_steps`, which keeps the phase in
+    ``work/<name>.pt`` (every 100 steps and at the end; a restarted phase goes on from it, a
+    finished one is only loaded). ``count`` (and ``second``) are the sizes of the index sets
     batches are drawn from (half a batch each when there are two); ``teacher``: an EMA of
-    ``model`` after every step (the mean teacher). Returns the phase's minutes (0 when loaded)."""
+    ``model`` after every step (the mean teacher), kept in the file too. Returns the phase's
+    minutes (of every call)."""
     device = torch.device(config.device or "cpu")
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     scheduler = WarmupCosine(optimizer, config.steps)
-    path, start = config.phase_dir / f"{name}.pt", 0
-    if path.is_file():
-        state = load_checkpoint(path)
-        model.load_state_dict(state["model"])
-        if teacher is not None:
-            teacher.load_state_dict(state["teacher"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        start = state["step"]
-        print(f"{name}: resumed at step {start}")
-    if start == config.steps:
-        return 0.0
-
-    def save(step: int) -> None:
-        save_checkpoint({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                         "scheduler": scheduler.state_dict(), "step": step,
-                         **({"teacher": teacher.state_dict()} if teacher is not None else {})},
-                        path)
 
     def after_step(step: int, values: dict[str, float]) -> None:
         if teacher is not None:  # the teacher follows the student (EMA of the weights)
             ema_update(teacher=teacher, student=model,
                        momentum=mean_teacher_momentum(step + 1, maximum=config.ema_max))
-        if (step + 1) % 100 == 0 or step + 1 == config.steps:
-            save(step + 1)
 
     half = config.batch // 2 if second is not None else config.batch
-    first = _index_batches(count, half, seed=mix_seed(config.seed, 1), start=start)
-    other = (_index_batches(second, half, seed=mix_seed(config.seed, 2), start=start)
-             if second is not None else None)
 
-    def batches():
+    def batches(start: int) -> Iterator:
+        # the index batches of each step are a function of (seed, step): none drawn twice
+        first = _index_batches(count, half, seed=mix_seed(config.seed, 1), start=start)
+        other = (_index_batches(second, half, seed=mix_seed(config.seed, 2), start=start)
+                 if second is not None else None)
         for step in range(start, config.steps):
             yield step, next(first), (next(other) if other is not None else None)
 
     model.train()
-    result = train_steps(compute_loss, batches(), model=model, optimizer=optimizer,
-                         steps=config.steps, start=start, scheduler=scheduler, device=device,
+    result = train_steps(compute_loss, batches, model=model, optimizer=optimizer,
+                         steps=config.steps, scheduler=scheduler, device=device,
                          log=lambda line: print(f"{name}: {line}", flush=True), log_every=50,
-                         after_step=after_step)
+                         after_step=after_step, resume_file=config.phase_dir / f"{name}.pt",
+                         save_every=100, keep_resume_file=True,
+                         state={"teacher": teacher} if teacher is not None else None)
     return result["minutes"]
 
 

@@ -112,8 +112,8 @@ def sam(model, config, device):
 
 
 def sam2(model, config, device):
-    """``segedu.zoo.video.train_sam2``."""
-    from segedu.zoo.video import _normalise, _objects, tracks_loss
+    """``segedu.zoo.video.train_sam2`` (now ``segedu.zoo.sam2``)."""
+    from segedu.zoo.sam2 import _normalise, _objects, tracks_loss
 
     warmup = min(config.warmup, config.steps // 5)
     model.to(device).train()
@@ -159,8 +159,8 @@ def sam2(model, config, device):
 
 
 def clipseg(model, config, device):
-    """``segedu.zoo.text_prompts.train_clipseg``."""
-    from segedu.zoo.text_prompts import _step_batch, decode_pairs, encode_images
+    """``segedu.zoo.text_prompts.train_clipseg`` (now ``segedu.zoo.clipseg``)."""
+    from segedu.zoo.clipseg import _step_batch, decode_pairs, encode_images
 
     warmup = min(config.warmup, config.steps // 5)
     model.to(device).train()

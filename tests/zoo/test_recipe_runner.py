@@ -14,8 +14,8 @@ import torch
 
 import segedu.engine.steps
 from segedu.zoo import Task, ZooEntry, dino, few_labels, instances, panoptic, sam
-from segedu.zoo import text_prompts as clipseg_recipe
-from segedu.zoo import video as sam2_recipe
+from segedu.zoo import clipseg as clipseg_recipe
+from segedu.zoo import sam2 as sam2_recipe
 
 from . import recipe_loops_before as before
 
@@ -69,7 +69,7 @@ def test_sam(losses, tmp_path):
 
 
 def test_sam2(losses, tmp_path):
-    config = sam2_recipe.VideoConfig("sam2_slim", steps=2, batch=1, clips=2, frames=2,
+    config = sam2_recipe.Sam2Config("sam2_slim", steps=2, batch=1, clips=2, frames=2,
                                     out=tmp_path)
     old = _model(config)
     expected = before.sam2(old, config, CPU)
@@ -79,7 +79,7 @@ def test_sam2(losses, tmp_path):
 
 
 def test_clipseg(losses, tmp_path):
-    config = clipseg_recipe.TextPromptConfig("clipseg_tiny", steps=3, batch=2, scenes=8,
+    config = clipseg_recipe.ClipSegConfig("clipseg_tiny", steps=3, batch=2, scenes=8,
                                           out=tmp_path)
     old = _model(config)
     expected = before.clipseg(old, config, CPU)
