@@ -11,13 +11,15 @@ from __future__ import annotations
 import datetime
 import platform
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from . import ZooEntry
 
-__all__ = ["card_head", "metric_table", "write_card", "where", "trained_line", "model_card",
+__all__ = ["CardText", "card_head", "metric_table", "write_card", "where", "trained_line",
+           "model_card",
            "write_model_card",
            "quoted_card", "replace_card_section", "card_section_text"]
 
@@ -40,6 +42,18 @@ def metric_table(score: Mapping[str, float], names: Mapping[str, str] | None = N
     rows = [f"| {key}{f' ({names[key]})' if key in names else ''} | {value:.3f} |"
             for key, value in score.items()]
     return ["| metric | value |", "| --- | ---: |", *rows, ""]
+
+
+@dataclass(frozen=True)
+class CardText:
+    """What a recipe's card says in its own words (:func:`model_card` adds the rest): the
+    ``title``, the ``recipe`` line, the ``held_out`` line and the ``table`` lines
+    (:func:`metric_table`)."""
+
+    title: str
+    recipe: str
+    held_out: str
+    table: Sequence[str]
 
 
 def model_card(config, model: torch.nn.Module, *, title: str, trained: str, recipe: str,

@@ -45,8 +45,8 @@ from ..losses import dice_loss
 from ..metrics import iou_per_class
 from ..models.foundation.clipseg import WordVocabulary
 from . import Task
-from .cards import metric_table, model_card, trained_line
-from .recipe import Recipe, TrainConfig, Training, adamw_cosine, run_recipe, train_run
+from .cards import CardText, metric_table
+from .recipe import TrainConfig, Training, adamw_cosine, step_recipe, train_run
 from .scores import SIZE, scene_tensors
 
 __all__ = ["CLASSES", "PHRASINGS", "VOCABULARY", "prompt_texts", "class_prompts",
@@ -232,7 +232,7 @@ def evaluate(model: torch.nn.Module, device: torch.device | str = "cpu", *,
 
 
 def _card(config: ClipSegConfig, model: torch.nn.Module, device: torch.device, run: dict,
-          score: dict) -> list[str]:
+          score: dict) -> CardText:
     recipe = (
         f"batch {config.batch} from {config.scenes} scenes of {SIZE}x{SIZE} (seed 0, drawn on "
         "the fly), each asked for all six classes, each prompt in one of four phrasings drawn at "
@@ -247,22 +247,11 @@ def _card(config: ClipSegConfig, model: torch.nn.Module, device: torch.device, r
         "with the six classes; IoU of the binary masks (logit > 0) per class, accumulated over "
         "the split, for 'a <class>' and as a mean for each phrasing; miou_argmax: the label map "
         "of the highest of the six logits")
-    return model_card(
-        config, model, title=f"Zoo model `{config.entry.model}` on synthetic scenes (text prompts)",
-        trained=trained_line(config, device, config.steps, run["minutes"]), recipe=recipe,
-        held_out=held_out, table=metric_table(score))
+    return CardText(f"Zoo model `{config.entry.model}` on synthetic scenes (text prompts)",
+                    recipe, held_out, metric_table(score))
 
 
-def train(config: ClipSegConfig) -> torch.nn.Module:
-    """Train the zoo's CLIPSeg (:func:`train_clipseg`), score it on the held-out scenes, write its
-    checkpoint and card to ``config.out`` (:func:`~segedu.zoo.recipe.run_recipe`); return the
-    trained model."""
-    return run_recipe(
-        config, train=lambda model, device: train_clipseg(model, config, device),
-        score=lambda model, device: evaluate_text_prompts(model, device,
-                                                          length=config.test_scenes),
-        card=lambda *run: _card(config, *run))
-
-
-RECIPE = Recipe(Task.TEXT_PROMPTS, ClipSegConfig, train, evaluate)
+RECIPE = step_recipe(Task.TEXT_PROMPTS, ClipSegConfig, train=train_clipseg, evaluate=evaluate,
+                     card=_card, test_length="test_scenes")
 """The recipe of the zoo's CLIPSeg, for ``python -m segedu.zoo.train clipseg_tiny``."""
+train = RECIPE.train

@@ -21,6 +21,7 @@ module gives them the synthetic scenes in that form and scores them the COCO way
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +42,7 @@ from .scores import SIZE, TEST_SCENES
 __all__ = ["THING_NAMES", "detection_target", "instance_scenes", "held_out_instances", "predict",
            "evaluate_instances", "InstanceConfig", "load_earlier_run", "detection_training",
            "train_detection",
-           "detection_card", "train", "evaluate", "RECIPE"]
+           "detection_card", "run_detection", "train", "evaluate", "RECIPE"]
 
 THING_NAMES = ("background", "circle", "rectangle", "triangle")  # detection label -> name
 _FIRST_THING = 3  # scene class of a circle: detection label = scene class - 2
@@ -242,28 +243,39 @@ def evaluate(model: torch.nn.Module, device: torch.device | str = "cpu", *,
     return evaluate_instances(model, device, length=length)
 
 
-def train(config: InstanceConfig) -> torch.nn.Module:
-    """Train instance model ``config.name`` (:func:`train_detection` on :func:`instance_scenes`
-    of seed 0), from ``config.init_from`` when given, score mask and box mAP on the held-out
-    scenes, write its checkpoint and card to ``config.out``
-    (:func:`~segedu.zoo.recipe.run_recipe`); return the trained model."""
+def run_detection(config: InstanceConfig, *, scenes: Callable[[torch.nn.Module], Dataset],
+                  score: Callable[[torch.nn.Module, torch.device], dict[str, float]],
+                  kind: str, scored: str, new_prefix: str | None = None) -> torch.nn.Module:
+    """The detection recipe (:func:`~segedu.zoo.recipe.run_recipe`): the model from
+    ``config.init_from`` when given (:func:`load_earlier_run`, ``new_prefix`` its new branch),
+    trained with :func:`train_detection` on ``scenes(model)``, scored by ``score``, its card
+    (:func:`detection_card`, ``kind`` of segmentation, ``scored`` how) and checkpoint written;
+    returns the trained model."""
     earlier: list[str] = []
 
-    def train_model(model: torch.nn.Module, device: torch.device) -> dict:
+    def train_model(model: torch.nn.Module, config: InstanceConfig, device: torch.device) -> dict:
         if config.init_from is not None:
-            earlier.extend(load_earlier_run(model, config.init_from))
-        return train_detection(model, config, instance_scenes(seed=0, length=config.scenes),
-                               device)
+            earlier.extend(load_earlier_run(model, config.init_from, new_prefix=new_prefix))
+        return train_detection(model, config, scenes(model), device)
 
-    scored = (f"held-out split: {config.test_scenes} scenes from seed 1, never seen in training; "
-              f"things only ({', '.join(THING_NAMES[1:])}); COCO mAP "
-              "(`segedu.metrics.mean_average_precision`)")
-    return run_recipe(
-        config, train=train_model,
-        score=lambda model, device: evaluate(model, device, length=config.test_scenes),
-        card=lambda model, device, run, score: [
-            *detection_card(config, model, run, device, earlier=earlier, scored=scored,
-                            kind="instance segmentation"), *metric_table(score)])
+    def card(config, model, device, run, scores) -> list[str]:
+        return [*detection_card(config, model, run, device, earlier=earlier, scored=scored,
+                                kind=kind), *metric_table(scores)]
+
+    return run_recipe(config, train=train_model, score=score, card=card)
+
+
+def train(config: InstanceConfig) -> torch.nn.Module:
+    """Train instance model ``config.name`` (:func:`run_detection` on :func:`instance_scenes`
+    of seed 0), score mask and box mAP on the held-out scenes, write its checkpoint and card to
+    ``config.out``; return the trained model."""
+    return run_detection(
+        config, kind="instance segmentation",
+        scenes=lambda model: instance_scenes(seed=0, length=config.scenes),
+        score=functools.partial(evaluate, length=config.test_scenes),
+        scored=f"held-out split: {config.test_scenes} scenes from seed 1, never seen in "
+        f"training; things only ({', '.join(THING_NAMES[1:])}); COCO mAP "
+        "(`segedu.metrics.mean_average_precision`)")
 
 
 def detection_card(config: InstanceConfig, model: torch.nn.Module, run: dict[str, float],

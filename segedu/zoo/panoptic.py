@@ -21,6 +21,7 @@ targets and scores them the way the panoptic papers do.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -33,14 +34,9 @@ from ..engine import cycle
 from ..metrics import panoptic_quality
 from ..models.universal.mask2former import MaskSetCriterion
 from . import Task
-from .cards import metric_table, model_card, trained_line
-from .instances import (
-    InstanceConfig,
-    detection_card,
-    load_earlier_run,
-    train_detection,
-)
-from .recipe import Recipe, TrainConfig, Training, adamw_cosine, run_recipe, train_run
+from .cards import CardText, metric_table
+from .instances import InstanceConfig, run_detection
+from .recipe import Recipe, TrainConfig, Training, adamw_cosine, step_recipe, train_run
 from .scores import SIZE, TEST_SCENES
 
 __all__ = ["panoptic_scenes", "held_out_panoptic",
@@ -153,28 +149,19 @@ def evaluate_fpn(model: torch.nn.Module, device: torch.device | str = "cpu", *,
 
 
 def train_fpn(config: PanopticFPNConfig) -> torch.nn.Module:
-    """Train Panoptic FPN as the instance models (:func:`segedu.zoo.instances.train_detection`)
+    """Train Panoptic FPN as the instance models (:func:`segedu.zoo.instances.run_detection`)
     on its own targets (:func:`panoptic_scenes` with ``model.targets``), from ``config.init_from``
     (an instance model's checkpoint: the semantic branch starts at random), score PQ on the
-    held-out scenes, write its checkpoint and card to ``config.out``
-    (:func:`~segedu.zoo.recipe.run_recipe`); return the trained model."""
-    earlier: list[str] = []
-
-    def train(model: torch.nn.Module, device: torch.device) -> dict:
-        if config.init_from is not None:
-            earlier.extend(load_earlier_run(model, config.init_from,
-                                            new_prefix="semantic_head."))
-        dataset = panoptic_scenes(seed=0, length=config.scenes, target=model.targets)
-        return train_detection(model, config, dataset, device)
-
-    scored = (f"held-out split: {config.test_scenes} scenes from seed 1, never seen in training; "
-              "PQ, SQ, RQ over the split (`segedu.metrics.panoptic_quality`, panopticapi's rules)")
-    return run_recipe(
-        config, train=train,
-        score=lambda model, device: evaluate_fpn(model, device, length=config.test_scenes),
-        card=lambda model, device, run, score: [
-            *detection_card(config, model, run, device, earlier=earlier, scored=scored,
-                            kind="panoptic segmentation"), *metric_table(score)])
+    held-out scenes, write its checkpoint and card to ``config.out``; return the trained
+    model."""
+    return run_detection(
+        config, kind="panoptic segmentation", new_prefix="semantic_head.",
+        scenes=lambda model: panoptic_scenes(seed=0, length=config.scenes,
+                                             target=model.targets),
+        score=functools.partial(evaluate_fpn, length=config.test_scenes),
+        scored=f"held-out split: {config.test_scenes} scenes from seed 1, never seen in "
+        "training; PQ, SQ, RQ over the split (`segedu.metrics.panoptic_quality`, panopticapi's "
+        "rules)")
 
 
 @dataclass
@@ -292,7 +279,7 @@ def evaluate_mask2former(model: torch.nn.Module, device: torch.device | str = "c
 
 
 def _set_prediction_card(config: Mask2FormerConfig, model: torch.nn.Module,
-                         device: torch.device, run: dict, score: dict) -> list[str]:
+                         device: torch.device, run: dict, score: dict) -> CardText:
     recipe = (
         f"batch {config.batch} from {config.scenes} scenes of {SIZE}x{SIZE} (seed 0), "
         f"one target per segment (stuff classes and things), {model.num_queries} queries, "
@@ -302,26 +289,12 @@ def _set_prediction_card(config: Mask2FormerConfig, model: torch.nn.Module,
         f"no-object 0.1, every decoder layer), AdamW {config.lr:g} (weight decay 0.05), "
         f"{config.warmup} warm-up steps then cosine decay, gradient norm clipped at 0.01"
         f"{', bfloat16 autocast' if device.type == 'cuda' else ''}{_annealing_text(model)}")
-    return model_card(
-        config, model,
-        title=f"Zoo model `{config.name}` on synthetic scenes (panoptic segmentation)",
-        trained=trained_line(config, device, config.steps, run["minutes"]), recipe=recipe,
-        table=metric_table(score),
-        held_out=f"{config.test_scenes} scenes from seed 1, never seen in training; panoptic "
-        "inference of the paper (queries kept above 0.8, segments kept when 0.8 of their mask is "
-        "theirs); PQ, SQ, RQ over the split (`segedu.metrics.panoptic_quality`, panopticapi's "
-        "rules)")
-
-
-def train_set_prediction(config: Mask2FormerConfig) -> torch.nn.Module:
-    """Train the zoo's Mask2Former (:func:`train_mask2former`), score PQ on the held-out scenes,
-    write its checkpoint and card to ``config.out`` (:func:`~segedu.zoo.recipe.run_recipe`);
-    return the trained model."""
-    return run_recipe(
-        config, train=lambda model, device: train_mask2former(model, config, device),
-        score=lambda model, device: evaluate_mask2former(model, device,
-                                                         length=config.test_scenes),
-        card=lambda *run: _set_prediction_card(config, *run))
+    held_out = (f"{config.test_scenes} scenes from seed 1, never seen in training; panoptic "
+                "inference of the paper (queries kept above 0.8, segments kept when 0.8 of their "
+                "mask is theirs); PQ, SQ, RQ over the split (`segedu.metrics.panoptic_quality`, "
+                "panopticapi's rules)")
+    return CardText(f"Zoo model `{config.name}` on synthetic scenes (panoptic segmentation)",
+                    recipe, held_out, metric_table(score))
 
 
 def _annealing_text(model: torch.nn.Module) -> str:
@@ -334,8 +307,10 @@ def _annealing_text(model: torch.nn.Module) -> str:
 
 
 FPN_RECIPE = Recipe(Task.PANOPTIC, PanopticFPNConfig, train_fpn, evaluate_fpn)
-MASK2FORMER_RECIPE = Recipe(Task.SET_PREDICTION, Mask2FormerConfig, train_set_prediction,
-                            evaluate_mask2former)
+MASK2FORMER_RECIPE = step_recipe(Task.SET_PREDICTION, Mask2FormerConfig, train=train_mask2former,
+                                 evaluate=evaluate_mask2former, card=_set_prediction_card,
+                                 test_length="test_scenes")
+train_set_prediction = MASK2FORMER_RECIPE.train  # the zoo's Mask2Former and EoMT
 
 
 def _float(outputs):

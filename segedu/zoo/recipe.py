@@ -19,6 +19,7 @@ with :func:`segedu.engine.fit`, which keeps its own ``last.pt`` in ``resume_dir`
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,10 +32,11 @@ from ..config import seed_everything
 from ..engine import WarmupCosine, train_steps
 from ..models import get_model
 from . import FOLDER, ZOO, Task, ZooEntry
-from .cards import write_card
+from .cards import CardText, model_card, trained_line, write_card
 from .float16 import load_float32, save_float16
 
-__all__ = ["TrainConfig", "Recipe", "Training", "adamw_cosine", "train_run", "run_recipe"]
+__all__ = ["TrainConfig", "Recipe", "Training", "adamw_cosine", "train_run", "run_recipe",
+           "step_recipe"]
 
 
 @dataclass
@@ -222,26 +224,28 @@ def train_run(config: TrainConfig, model: torch.nn.Module, device: torch.device,
 
 
 def run_recipe(config: TrainConfig, *,
-               train: Callable[[torch.nn.Module, torch.device], dict],
+               train: Callable[[torch.nn.Module, TrainConfig, torch.device], dict],
                score: Callable[[torch.nn.Module, torch.device], Mapping[str, float]],
-               card: Callable[[torch.nn.Module, torch.device, dict, Mapping[str, float]],
-                              Sequence[str]],
+               card: Callable[[TrainConfig, torch.nn.Module, torch.device, dict,
+                               Mapping[str, float]], CardText | Sequence[str]],
                score_shipped: bool = False) -> torch.nn.Module:
     """Run a recipe from start to end; return the trained model (in eval mode).
 
     1. seed every generator with ``config.seed`` and build the entry's model
        (:meth:`TrainConfig.start`);
-    2. ``train(model, device) -> run``, the recipe's training (:func:`train_run` of its
+    2. ``train(model, config, device) -> run``, the recipe's training (:func:`train_run` of its
        :class:`Training`, which resumes a stopped run);
     3. ``score(model, device) -> {metric: value}`` on the held-out split; ``score_shipped``: on
        the float16 checkpoint as shipped, loaded back (the card's numbers are then exactly what
        re-scoring the shipped file gives);
     4. the float16 checkpoint :attr:`TrainConfig.checkpoint_path`
        (:func:`~segedu.zoo.float16.save_float16`) and the card :attr:`TrainConfig.card_path`,
-       whose lines ``card(model, device, run, scores)`` gives (:mod:`segedu.zoo.cards`).
+       whose lines ``card(config, model, device, run, scores)`` gives, or whose words it gives
+       as a :class:`~segedu.zoo.cards.CardText` (then :func:`~segedu.zoo.cards.model_card`
+       with the run's ``trained`` line).
     """
     device, model = config.start()
-    run = train(model, device)
+    run = train(model, config, device)
     model.eval()
     if score_shipped:
         path = save_float16(model, config.checkpoint_path)
@@ -250,5 +254,28 @@ def run_recipe(config: TrainConfig, *,
     else:
         scores = score(model, device)
         save_float16(model, config.checkpoint_path)
-    write_card(config.card_path, card(model, device, run, scores))
+    lines = card(config, model, device, run, scores)
+    if isinstance(lines, CardText):
+        lines = model_card(config, model, title=lines.title, recipe=lines.recipe,
+                           held_out=lines.held_out, table=lines.table,
+                           trained=trained_line(config, device, run["steps"], run["minutes"]))
+    write_card(config.card_path, lines)
     return model
+
+
+def step_recipe(task: Task, config: type[TrainConfig], *,
+                train: Callable[[torch.nn.Module, TrainConfig, torch.device], dict],
+                evaluate: Callable[..., dict[str, float]],
+                card: Callable[..., CardText | Sequence[str]], test_length: str) -> Recipe:
+    """The :class:`Recipe` of a step-based recipe whose ``train(config)`` is
+    :func:`run_recipe` of ``train`` (``model, config, device -> run``), scored by
+    ``evaluate(model, device, length=config.<test_length>)`` (the held-out items scored), its
+    card from ``card``."""
+    def train_config(settings: TrainConfig) -> torch.nn.Module:
+        score = functools.partial(evaluate, length=getattr(settings, test_length))
+        return run_recipe(settings, train=train, score=score, card=card)
+
+    train_config.__doc__ = (f"Train a {task.value} model with :func:`{train.__name__}`, score it "
+                            f"on ``config.{test_length}`` held-out items, write its checkpoint "
+                            "and card (:func:`segedu.zoo.recipe.run_recipe`); return it.")
+    return Recipe(task, config, train_config, evaluate)

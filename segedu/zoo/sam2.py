@@ -57,8 +57,8 @@ from ..models.foundation.sam2 import (
     box_to_points,
 )
 from . import Task
-from .cards import metric_table, model_card, trained_line
-from .recipe import Recipe, TrainConfig, Training, adamw_cosine, run_recipe, train_run
+from .cards import CardText, metric_table
+from .recipe import TrainConfig, Training, adamw_cosine, step_recipe, train_run
 from .sam import dice_loss, focal_loss, interior_point, mask_iou, sample_prompts
 
 __all__ = ["Sam2Config", "tracks_loss", "sam2_training", "train_sam2", "evaluate",
@@ -284,7 +284,7 @@ def first_frame_ious(model: Sam2, device: torch.device | str = "cpu", *,
 
 
 def _card(config: Sam2Config, model: Sam2, device: torch.device, run: dict,
-          score: dict) -> list[str]:
+          score: dict) -> CardText:
     recipe = (
         f"batch {config.batch} clips of {config.frames} frames of {SIZE}x{SIZE} from "
         f"{config.clips} synthetic clips (seed 0, drawn on the fly), up to {config.objects} "
@@ -298,23 +298,11 @@ def _card(config: Sam2Config, model: Sam2, device: torch.device, run: dict,
         f"{config.test_clips} clips of {EVAL_FRAMES} frames from seed 1, never seen in training; "
         "every thing visible on frame 0 clicked once at its most interior pixel, then "
         "propagated; J&F as DAVIS 2017 (first and last frames left out, objects weighted alike)")
-    return model_card(
-        config, model,
-        title=f"Zoo model `{config.entry.model}` on synthetic videos (promptable video "
-        "segmentation)",
-        trained=trained_line(config, device, config.steps, run["minutes"]), recipe=recipe,
-        held_out=held_out, table=metric_table(score, METRIC_NAMES))
+    return CardText(f"Zoo model `{config.entry.model}` on synthetic videos (promptable video "
+                    "segmentation)", recipe, held_out, metric_table(score, METRIC_NAMES))
 
 
-def train(config: Sam2Config) -> torch.nn.Module:
-    """Train the zoo's SAM 2 (:func:`train_sam2`), score it on the held-out clips, write its
-    checkpoint and card to ``config.out`` (:func:`~segedu.zoo.recipe.run_recipe`); return the
-    trained model."""
-    return run_recipe(
-        config, train=lambda model, device: train_sam2(model, config, device),
-        score=lambda model, device: evaluate(model, device, length=config.test_clips),
-        card=lambda *run: _card(config, *run))
-
-
-RECIPE = Recipe(Task.VIDEO, Sam2Config, train, evaluate)
+RECIPE = step_recipe(Task.VIDEO, Sam2Config, train=train_sam2, evaluate=evaluate, card=_card,
+                     test_length="test_clips")
 """The recipe of the zoo's SAM 2, for ``python -m segedu.zoo.train sam2_slim``."""
+train = RECIPE.train

@@ -312,10 +312,11 @@ def dino(model, config, device):
 
 
 def few_labels_supervised(model, config, images, labels, count):
-    """``segedu.zoo.few_labels._supervised``: its ``_phase`` (Adam, cosine decay, the index
-    batches of ``(seed, epoch)``) on the labelled scenes' random crops."""
+    """``segedu.zoo.few_labels._supervised`` (now in ``segedu.zoo.few_labels.methods``): its
+    ``_phase`` (Adam, cosine decay, the index batches of ``(seed, epoch)``) on the labelled
+    scenes' random crops."""
     from segedu.engine.data_order import mix_seed
-    from segedu.zoo.few_labels import _crops, _index_batches, _loss
+    from segedu.zoo.few_labels.methods import _crops, _index_batches, _loss
 
     def compute_loss(batch):
         step, idx, _ = batch

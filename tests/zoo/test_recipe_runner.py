@@ -16,6 +16,8 @@ import segedu.engine.steps
 from segedu.zoo import Task, ZooEntry, dino, few_labels, instances, panoptic, sam
 from segedu.zoo import clipseg as clipseg_recipe
 from segedu.zoo import sam2 as sam2_recipe
+from segedu.zoo.few_labels import methods as few_label_methods
+from segedu.zoo.scores import scene_tensors
 
 from . import recipe_loops_before as before
 
@@ -134,11 +136,11 @@ def test_few_labels(losses, tmp_path):
     config = few_labels.FewLabelConfig("supervised", steps=2, scenes=24, labelled=0.25, batch=4,
                                        test_scenes=2, device="cpu", out=tmp_path,
                                        work=tmp_path / "work")
-    images, labels = few_labels.scene_tensors(seed=0, length=config.scenes)
+    images, labels = scene_tensors(seed=0, length=config.scenes)
     config.phase_dir.mkdir(parents=True)
-    old = few_labels._unet(config.seed)
+    old = few_label_methods._unet(config.seed)
     expected = before.few_labels_supervised(old, config, images, labels.to(torch.uint8),
                                             config.labelled_count)
-    new, _, _, _ = few_labels._supervised(config, images, labels.to(torch.uint8),
+    new, _, _, _ = few_label_methods._supervised(config, images, labels.to(torch.uint8),
                                           config.labelled_count)
     _same(old, new, expected, losses, 2)

@@ -27,7 +27,7 @@ def train(config: DinoConfig) -> torch.nn.Module:
     def score(model: torch.nn.Module, device: torch.device) -> dict[str, float]:
         return evaluate_dino(model, length=length, device=device, probe_scenes=probe)
 
-    def train_model(model: torch.nn.Module, device: torch.device) -> dict:
+    def train_model(model: torch.nn.Module, config: DinoConfig, device: torch.device) -> dict:
         # 1. the baselines: mean colour of each patch, and the same ViT before training
         baselines["pixels"] = evaluate_pixels(length=length, probe_scenes=probe,
                                               patch=model.patch_size)
@@ -45,7 +45,7 @@ def train(config: DinoConfig) -> torch.nn.Module:
         return train_dino(model, config, device, callback=score_during, callback_every=every,
                           keep=kept)
 
-    def card(model, device, run, final) -> list[str]:
+    def card(config, model, device, run, final) -> list[str]:
         curve = [*kept["curve"], (config.steps, final)]
         return _card(config, model, device, run, final, pixels=baselines["pixels"],
                      before=baselines["before"], curve=curve)

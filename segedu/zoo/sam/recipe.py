@@ -1,6 +1,6 @@
-"""The recipe of the zoo's SAM: its configuration, what it trains with and its card, for
-``python -m segedu.zoo.train sam_tiny`` (the runner, :func:`segedu.zoo.recipe.run_recipe`, does
-the rest)."""
+"""The recipe of the zoo's SAM: its configuration, what it trains with and its card (the runner,
+:func:`segedu.zoo.recipe.run_recipe`, does the rest; the package gathers them as its
+``RECIPE``)."""
 
 from __future__ import annotations
 
@@ -12,14 +12,14 @@ import torch
 
 from ...data import SyntheticScenes
 from .. import Task
-from ..cards import metric_table, model_card, trained_line
-from ..recipe import TrainConfig, Training, adamw_cosine, run_recipe, train_run
+from ..cards import CardText, metric_table
+from ..recipe import TrainConfig, Training, adamw_cosine, train_run
 from ..scores import SIZE
 from .data import EVAL_SCENES, TRAIN_SCENES, scene
 from .forward import image_step
-from .scoring import METRIC_NAMES, evaluate
+from .scoring import METRIC_NAMES
 
-__all__ = ["SamConfig", "sam_training", "train_sam", "train"]
+__all__ = ["SamConfig", "sam_training", "train_sam", "sam_card"]
 
 
 @dataclass
@@ -107,8 +107,8 @@ def train_sam(model: torch.nn.Module, config: SamConfig, device: torch.device,
     return run
 
 
-def _card(config: SamConfig, model: torch.nn.Module, device: torch.device, run: dict,
-          score: dict) -> list[str]:
+def sam_card(config: SamConfig, model: torch.nn.Module, device: torch.device, run: dict,
+          score: dict) -> CardText:
     autocast = ", bfloat16 autocast" if device.type == "cuda" else ""
     recipe = (
         f"batch {config.batch} from {config.scenes} scenes of {SIZE}x{SIZE} (seed 0, "
@@ -124,18 +124,6 @@ def _card(config: SamConfig, model: torch.nn.Module, device: torch.device, run: 
         "instance or connected stuff region of 32 pixels or more) prompted by one click at its "
         "most interior pixel (distance-transform maximum) or by its exact box; mean IoU over "
         "segments")
-    return model_card(
-        config, model,
-        title=f"Zoo model `{config.entry.model}` on synthetic scenes (promptable segmentation)",
-        trained=trained_line(config, device, config.steps, run["minutes"]), recipe=recipe,
-        held_out=held_out, table=metric_table(score, METRIC_NAMES))
+    return CardText(f"Zoo model `{config.entry.model}` on synthetic scenes (promptable "
+                    "segmentation)", recipe, held_out, metric_table(score, METRIC_NAMES))
 
-
-def train(config: SamConfig) -> torch.nn.Module:
-    """Train the zoo's SAM (:func:`train_sam`), score it on the held-out scenes, write its
-    checkpoint and card to ``config.out`` (:func:`~segedu.zoo.recipe.run_recipe`); return the
-    trained model."""
-    return run_recipe(
-        config, train=lambda model, device: train_sam(model, config, device),
-        score=lambda model, device: evaluate(model, device, length=config.test_scenes),
-        card=lambda *run: _card(config, *run))
