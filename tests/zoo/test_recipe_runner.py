@@ -4,7 +4,8 @@ before the runner: the same loss at every step and the same weights (``torch.equ
 same seed. The old loops are kept, only for this test, in ``recipe_loops_before.py``; both run
 here on the same machine, so equality is exact, not up to a tolerance.
 
-Budget: about 15 s for the file on one CPU thread (tiny models, 2 or 3 steps each).
+Budget: 18 s of calls for the file on one CPU thread under a load of 8 on 2 cores, about 5 s
+unloaded (tiny models, 2 or 3 steps each).
 """
 
 from __future__ import annotations
@@ -61,48 +62,51 @@ def _model(config):
     return config.start()[1]
 
 
-def test_sam(losses, tmp_path):
-    config = sam.SamConfig("sam_tiny", steps=2, batch=1, scenes=3, prompts=2, out=tmp_path)
+def _eomt(out):
+    tiny = dict(patch_size=16, dim=24, depth=3, num_heads=2, num_queries=6, num_blocks=2)
+    entry = ZooEntry("eomt", tiny, lr=1e-3, steps=3, task=Task.SET_PREDICTION, batch=2)
+    return panoptic.Mask2FormerConfig("eomt", entry=entry, scenes=6, num_points=64, warmup=1,
+                                      out=out)
+
+
+def _mask2former(out):
+    entry = ZooEntry("mask2former", dict(num_queries=6), lr=1e-3, steps=3,
+                     task=Task.SET_PREDICTION, batch=2)
+    return panoptic.Mask2FormerConfig("mask2former", entry=entry, scenes=6, num_points=64,
+                                      warmup=1, out=out)
+
+
+def _dino(out):
+    entry = ZooEntry("dino_vit_tiny", dict(depth=1), lr=1e-3, steps=3, task=Task.FEATURES,
+                     batch=2)
+    return dino.DinoConfig("dino_vit_tiny", entry=entry, steps=3, batch=2, scenes=3, out_dim=32,
+                           hidden_dim=32, bottleneck_dim=16, out=out)
+
+
+# family: (its tiny configuration in a folder, the loop before the runner, the recipe's training)
+FAMILIES = {
+    "sam": (lambda out: sam.SamConfig("sam_tiny", steps=2, batch=1, scenes=3, prompts=2,
+                                      out=out), before.sam, sam.train_sam),
+    "sam2": (lambda out: sam2_recipe.Sam2Config("sam2_slim", steps=2, batch=1, clips=2, frames=2,
+                                                out=out), before.sam2, sam2_recipe.train_sam2),
+    "clipseg": (lambda out: clipseg_recipe.ClipSegConfig("clipseg_tiny", steps=3, batch=2,
+                                                         scenes=8, out=out),
+                before.clipseg, clipseg_recipe.train_clipseg),
+    "mask2former": (_mask2former, before.mask2former, panoptic.train_mask2former),
+    "eomt": (_eomt, before.mask2former, panoptic.train_mask2former),
+    "dino": (_dino, before.dino, dino.train_dino),
+}
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_the_runner_repeats_the_loop_before_it(losses, tmp_path, family):
+    make_config, loop_before, train = FAMILIES[family]
+    config = make_config(tmp_path)
     old = _model(config)
-    expected = before.sam(old, config, CPU)
+    expected = loop_before(old, config, CPU)
     new = _model(config)
-    sam.train_sam(new, config, CPU, log=None)
-    _same(old, new, expected, losses, 2)
-
-
-def test_sam2(losses, tmp_path):
-    config = sam2_recipe.Sam2Config("sam2_slim", steps=2, batch=1, clips=2, frames=2,
-                                    out=tmp_path)
-    old = _model(config)
-    expected = before.sam2(old, config, CPU)
-    new = _model(config)
-    sam2_recipe.train_sam2(new, config, CPU, log=None)
-    _same(old, new, expected, losses, 2)
-
-
-def test_clipseg(losses, tmp_path):
-    config = clipseg_recipe.ClipSegConfig("clipseg_tiny", steps=3, batch=2, scenes=8,
-                                          out=tmp_path)
-    old = _model(config)
-    expected = before.clipseg(old, config, CPU)
-    new = _model(config)
-    clipseg_recipe.train_clipseg(new, config, CPU, log=None)
-    _same(old, new, expected, losses, 3)
-
-
-@pytest.mark.parametrize("name", ["mask2former", "eomt"])
-def test_set_prediction(losses, tmp_path, name):
-    tiny = {"mask2former": dict(num_queries=6),
-            "eomt": dict(patch_size=16, dim=24, depth=3, num_heads=2, num_queries=6,
-                         num_blocks=2)}[name]
-    entry = ZooEntry(name, tiny, lr=1e-3, steps=3, task=Task.SET_PREDICTION, batch=2)
-    config = panoptic.Mask2FormerConfig(name, entry=entry, scenes=6, num_points=64, warmup=1,
-                                        out=tmp_path)
-    old = _model(config)
-    expected = before.mask2former(old, config, CPU)
-    new = _model(config)
-    panoptic.train_mask2former(new, config, CPU, log=lambda _: None)
-    _same(old, new, expected, losses, 3)
+    train(new, config, CPU, log=lambda _: None)
+    _same(old, new, expected, losses, config.steps)
 
 
 @pytest.mark.parametrize("name", ["yolact", "panoptic_fpn"])
@@ -118,18 +122,6 @@ def test_detection(losses, tmp_path, name):
     new = _model(config)
     instances.train_detection(new, config, scenes, CPU, log=lambda _: None)
     _same(old, new, expected, losses, 2)
-
-
-def test_dino(losses, tmp_path):
-    entry = ZooEntry("dino_vit_tiny", dict(depth=1), lr=1e-3, steps=3, task=Task.FEATURES,
-                     batch=2)
-    config = dino.DinoConfig("dino_vit_tiny", entry=entry, steps=3, batch=2, scenes=3,
-                             out_dim=32, hidden_dim=32, bottleneck_dim=16, out=tmp_path)
-    old = _model(config)
-    expected = before.dino(old, config, CPU)
-    new = _model(config)
-    dino.train_dino(new, config, CPU, log=lambda _: None)
-    _same(old, new, expected, losses, 3)
 
 
 def test_few_labels(losses, tmp_path):
