@@ -2,7 +2,9 @@
 resume file) reproduces, to the bit, the first steps of every family's recipe as it was trained
 before the runner: the same loss at every step and the same weights (``torch.equal``), from the
 same seed. The old loops are kept, only for this test, in ``recipe_loops_before.py``; both run
-here on the same machine, so equality is exact, not up to a tolerance.
+here on the same machine, so equality is exact, not up to a tolerance. (Numbers recorded on one
+machine could not be pinned to the bit: float32 kernels differ between CPUs, the shipped SAM 2's
+scores by up to 0.007 between an AVX2 and an AVX-512 CPU, its card says.)
 
 Budget: 18 s of calls for the file on one CPU thread under a load of 8 on 2 cores, about 5 s
 unloaded (tiny models, 2 or 3 steps each).
