@@ -68,21 +68,26 @@ def online_lab(tmp_path, monkeypatch, no_network):
 
 @pytest.fixture
 def interrupt_training(monkeypatch):
-    """``interrupt_training(module, after=1)``: ``module.train_steps`` (a recipe's
-    :func:`segedu.engine.train_steps`) raises ``KeyboardInterrupt`` once step ``after``'s
-    ``after_step`` hook (where a recipe writes its resume file) has run; ``undo()`` restores it,
-    so that the test can start the run again and watch it resume."""
+    """``interrupt_training(module, after=1)``: ``module.train_steps`` (the
+    :func:`segedu.engine.train_steps` that ``module`` calls: :mod:`segedu.zoo.recipe`'s for the
+    zoo's recipes) raises ``KeyboardInterrupt`` when the step after step ``after`` (counted from
+    0 in that call) starts, so that the run has written its resume file for step ``after`` when
+    it saves every step; ``undo()`` restores it, so that the test can start the run again and
+    watch it resume."""
 
     class Interruption:
         def __call__(self, module, after: int = 1) -> Interruption:
             self.module, self.real = module, module.train_steps
 
-            def interrupted(*args, after_step, **kwargs):
-                def stop(step, values):
-                    after_step(step, values)
-                    if step == after:
+            def interrupted(compute_loss, *args, **kwargs):
+                calls = [0]
+
+                def stopping(batch):
+                    calls[0] += 1
+                    if calls[0] > after + 1:
                         raise KeyboardInterrupt
-                return self.real(*args, after_step=stop, **kwargs)
+                    return compute_loss(batch)
+                return self.real(stopping, *args, **kwargs)
 
             monkeypatch.setattr(module, "train_steps", interrupted)
             return self

@@ -5,6 +5,7 @@ import re
 import pytest
 import torch
 
+import segedu.zoo.recipe
 from segedu.models import get_model
 from segedu.zoo import ZOO, Task, ZooEntry
 from segedu.zoo import instances as instance_recipe
@@ -362,7 +363,7 @@ def test_an_interrupted_instance_run_resumes_exactly(tmp_path, interrupt_trainin
     assert not whole.resume_path.exists()
 
     split = instance_recipe.InstanceConfig("yolact", out=tmp_path / "split", **small)
-    interruption = interrupt_training(instance_recipe, after=1)
+    interruption = interrupt_training(segedu.zoo.recipe, after=1)
     _, first = split.start()
     with pytest.raises(KeyboardInterrupt):
         instance_recipe.train_detection(first, split, scenes, torch.device("cpu"),

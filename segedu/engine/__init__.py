@@ -1,5 +1,6 @@
 """Training and evaluation: the loop every lab uses (and the step-based one of the zoo's
-recipes), one learning-rate schedule, checkpoints that survive a Colab disconnect, mixed
+recipes), one learning-rate schedule, checkpoints that survive a Colab disconnect (``fit``'s
+``last.pt``, ``train_steps``' resume file: either run, stopped, goes on from it), mixed
 precision, multi-GPU data parallelism and live loss curves.
 
 >>> from segedu.engine import fit, evaluate

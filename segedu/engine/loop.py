@@ -6,9 +6,10 @@
                   epochs=10, val_loader=val_loader, metrics={"acc": PixelAccuracy()},
                   checkpoint_dir="runs/unet")
 
-Reading order for students: :func:`fit` below (the loop), :func:`~segedu.engine.step.train_step`
-(one step), then :mod:`~segedu.engine.data_order` and :mod:`~segedu.engine.resume` (how a run
-survives a disconnect) and :mod:`~segedu.engine.distributed` (several GPUs).
+Reading order for students: :func:`fit` below, then its run's :meth:`_Run.train` (the loop) and
+:meth:`_Run.epoch`, :func:`~segedu.engine.step.train_step` (one step), then
+:mod:`~segedu.engine.data_order` and :mod:`~segedu.engine.resume` (how a run survives a
+disconnect) and :mod:`~segedu.engine.distributed` (several GPUs).
 """
 
 from __future__ import annotations
@@ -107,138 +108,184 @@ def fit(
         checkpoint_every=checkpoint_every, val_loader=val_loader, metrics=metrics, seed=seed,
         log_every=log_every,
     )
-    # 1. where to run: this process's device and its place among torchrun's processes
-    device = torch.device(device) if device is not None else default_device()
-    dist = init_distributed(device_type=device.type)
-    if dist.enabled and device.type == "cuda" and device.index is None:
-        device = torch.device("cuda", dist.local_rank)  # one GPU per process
-    amp = resolve_amp(amp, device)
-    model.to(device)
+    run = _Run(model, train_loader, loss_fn=loss_fn, optimizer=optimizer, epochs=epochs,
+               max_steps=max_steps, scheduler=scheduler, device=device, amp=amp,
+               grad_clip=grad_clip, checkpoint_dir=checkpoint_dir,
+               checkpoint_every=checkpoint_every, resume=resume, val_loader=val_loader,
+               metrics=metrics, prepare=prepare, seed=seed, log_every=log_every,
+               progress=progress, live_plot=live_plot)
+    return run.train()
 
-    # 2. a data order that can be replayed from (seed, epoch): needed for exact resume and DDP
-    loader, order = replay_loader(train_loader, seed=seed, rank=dist.rank,
-                                  world_size=dist.world_size)
-    steps_per_epoch = len(order)
-    if steps_per_epoch == 0:
-        raise ValueError("train_loader has no batch "
-                         "(empty dataset, or drop_last with too few samples)")
-    total_steps = _total_steps(epochs=epochs, max_steps=max_steps, steps_per_epoch=steps_per_epoch)
 
-    # 3. the run's state: loss scaler (AMP), record, position in the data
-    scaler = grad_scaler(enabled=amp)
-    history = History()
-    running_loss = RunningLoss(device)
-    position = Position()
-    data = data_signature(order)
-    run_state = dict(model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler,
-                     history=history, running_loss=running_loss)
+class _Run:
+    """One call of :func:`fit`: its set-up (``__init__``: steps 1 to 6), its loop
+    (:meth:`train`: steps 7 to 9, one epoch at a time in :meth:`epoch`), its validation and its
+    checkpoints. The arguments are :func:`fit`'s."""
 
-    # 4. continue an interrupted run: restores weights, optimizer, position and random generators
-    checkpoint_path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
-    last_saved_step = None
-    if resume and checkpoint_path is not None and checkpoint_path.exists():
-        state = load_checkpoint(checkpoint_path, map_location=device)
-        position = restore_training_state(state, path=checkpoint_path, data=data, rank=dist.rank,
-                                          **run_state)
-        last_saved_step = position.step
-        if position.step >= total_steps and dist.is_main:
+    def __init__(self, model, train_loader, *, loss_fn, optimizer, epochs, max_steps, scheduler,
+                 device, amp, grad_clip, checkpoint_dir, checkpoint_every, resume, val_loader,
+                 metrics, prepare, seed, log_every, progress, live_plot) -> None:
+        self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
+        self.scheduler = scheduler
+        self.grad_clip, self.checkpoint_every, self.seed = grad_clip, checkpoint_every, seed
+        self.val_loader, self.metrics, self.prepare = val_loader, metrics, prepare
+        self.log_every = log_every
+        # 1. where to run: this process's device and its place among torchrun's processes
+        device = torch.device(device) if device is not None else default_device()
+        self.dist = dist = init_distributed(device_type=device.type)
+        if dist.enabled and device.type == "cuda" and device.index is None:
+            device = torch.device("cuda", dist.local_rank)  # one GPU per process
+        self.device, self.amp = device, resolve_amp(amp, device)
+        model.to(device)
+
+        # 2. a data order that can be replayed from (seed, epoch): needed for exact resume and DDP
+        self.loader, self.order = replay_loader(train_loader, seed=seed, rank=dist.rank,
+                                                world_size=dist.world_size)
+        self.steps_per_epoch = len(self.order)
+        if self.steps_per_epoch == 0:
+            raise ValueError("train_loader has no batch "
+                             "(empty dataset, or drop_last with too few samples)")
+        self.total_steps = _total_steps(epochs=epochs, max_steps=max_steps,
+                                        steps_per_epoch=self.steps_per_epoch)
+
+        # 3. the run's state: loss scaler (AMP), record, position in the data
+        self.scaler = grad_scaler(enabled=self.amp)
+        self.history = History()
+        self.running_loss = RunningLoss(device)
+        self.position = Position()
+        self.data = data_signature(self.order)
+        self.run_state = dict(model=model, optimizer=optimizer, scheduler=scheduler,
+                              scaler=self.scaler, history=self.history,
+                              running_loss=self.running_loss)
+
+        # 4. continue an interrupted run: restores weights, optimizer, position and random
+        # generators
+        self.checkpoint_path = (Path(checkpoint_dir) / CHECKPOINT_NAME
+                                if checkpoint_dir is not None else None)
+        self.last_saved_step = None
+        if resume and self.checkpoint_path is not None and self.checkpoint_path.exists():
+            self._resume()
+
+        # 5. several processes: DDP averages the gradients of all processes after each backward
+        self.net = model
+        if dist.enabled:
+            self.net = DistributedDataParallel(
+                model, device_ids=[device.index] if device.type == "cuda" else None)
+
+        self.seconds_before, self.began = self.history.seconds, time.perf_counter()
+
+        # 6. what the main process shows: progress bars and the live plot
+        self.show = progress and dist.is_main
+        self.plot = LivePlot(enabled=live_plot if dist.is_main else False)
+        total_epochs = math.ceil(self.total_steps / self.steps_per_epoch)
+        self.epoch_bar = tqdm(total=total_epochs, initial=min(self.position.epoch, total_epochs),
+                              desc="epochs", unit="epoch", disable=not self.show)
+
+    def _resume(self) -> None:
+        """Step 4: the state of ``last.pt``, and a warning when it has nothing left to train."""
+        state = load_checkpoint(self.checkpoint_path, map_location=self.device)
+        self.position = restore_training_state(state, path=self.checkpoint_path, data=self.data,
+                                               rank=self.dist.rank, **self.run_state)
+        self.last_saved_step = self.position.step
+        if self.position.step >= self.total_steps and self.dist.is_main:
             warnings.warn(
-                f"{checkpoint_path} is at step {position.step}: this run of {total_steps} steps "
-                "has nothing left to train (pass resume=False to start afresh)",
-                stacklevel=2,
+                f"{self.checkpoint_path} is at step {self.position.step}: this run of "
+                f"{self.total_steps} steps has nothing left to train (pass resume=False to "
+                "start afresh)",
+                stacklevel=4,
             )
 
-    # 5. several processes: DDP averages the gradients of all processes after each backward
-    net = model
-    if dist.enabled:
-        net = DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None)
+    def train(self) -> History:
+        """Steps 7 to 9: epoch after epoch up to the total steps, then the last validation and
+        checkpoint; return the history."""
+        position, history = self.position, self.history
+        try:
+            # 7. the loop: one pass of the `while` is one epoch (or what remains of it)
+            while position.step < self.total_steps:
+                self.epoch()
+                if position.batch == self.steps_per_epoch:
+                    # 8. the epoch is complete: validate, move on to the next, maybe checkpoint
+                    if self.val_loader is not None:
+                        self.validate()
+                    position.epoch += 1
+                    position.batch = 0
+                    self.epoch_bar.update()
+                    if self.checkpoint_due(end_of_epoch=True):
+                        self.save()
+            # 9. the end: a last validation and checkpoint unless they just happened
+            if self.val_loader is not None and (not history.val
+                                                or history.val[-1]["step"] != position.step):
+                self.validate()
+            self.clock()
+            if self.checkpoint_path is not None and self.last_saved_step != position.step:
+                self.save()
+        finally:
+            self.epoch_bar.close()
+            self.plot.close(history)
+        return history
 
-    seconds_before, began = history.seconds, time.perf_counter()
+    def epoch(self) -> None:
+        """One epoch's steps (or what remains of it, or of the run)."""
+        position, order = self.position, self.order
+        # this epoch's order, minus the batches already done
+        order.set_epoch(position.epoch, skip=position.batch)
+        self.loader.generator.manual_seed(mix_seed(self.seed, position.epoch,
+                                                   self.dist.rank))  # worker seeds
+        todo = min(self.steps_per_epoch, position.batch + self.total_steps - position.step)
+        self.net.train()  # training mode: dropout on, batch norm updates its statistics
+        with tqdm(total=todo, initial=position.batch, desc=f"epoch {position.epoch + 1}",
+                  unit="step", leave=False, disable=not self.show) as step_bar:
+            for batch in self.loader:
+                inputs, targets = split_batch(batch, where="train_loader")
+                inputs, targets = to_device((inputs, targets), self.device, non_blocking=True)
+                loss = train_step(self.net, inputs, targets, loss_fn=self.loss_fn,
+                                  optimizer=self.optimizer, scaler=self.scaler, amp=self.amp,
+                                  device=self.device, grad_clip=self.grad_clip,
+                                  scheduler=self.scheduler)
+                self.running_loss.add(loss)
+                position.step += 1
+                position.batch += 1
+                step_bar.update()
+                if position.step % self.log_every == 0 or position.step == self.total_steps:
+                    _record_loss(self.history, self.running_loss, position, self.optimizer)
+                    step_bar.set_postfix(loss=f"{self.history.losses[-1]:.4g}")
+                    self.plot.update(self.history)
+                if position.step == self.total_steps:
+                    break
+                if (position.batch < self.steps_per_epoch
+                        and self.checkpoint_due(end_of_epoch=False)):
+                    self.save()
 
-    # 6. what the main process shows: progress bars and the live plot
-    show = progress and dist.is_main
-    plot = LivePlot(enabled=live_plot if dist.is_main else False)
-    total_epochs = math.ceil(total_steps / steps_per_epoch)
-    epoch_bar = tqdm(total=total_epochs, initial=min(position.epoch, total_epochs), desc="epochs",
-                     unit="epoch", disable=not show)
-
-    def validate() -> None:
+    def validate(self) -> None:
         # validation must not draw from the generators that training uses
         with preserved_rng():
-            results = evaluate(model, val_loader, metrics=metrics or {}, device=device, amp=amp,
-                               loss_fn=loss_fn, prepare=prepare)
-        history.val.append({"step": position.step, "epoch": position.epoch + 1, **results})
-        plot.update(history, force=True)
-        epoch_bar.set_postfix({k: f"{v:.4g}" for k, v in results.items()})
+            results = evaluate(self.model, self.val_loader, metrics=self.metrics or {},
+                               device=self.device, amp=self.amp, loss_fn=self.loss_fn,
+                               prepare=self.prepare)
+        self.history.val.append({"step": self.position.step, "epoch": self.position.epoch + 1,
+                                 **results})
+        self.plot.update(self.history, force=True)
+        self.epoch_bar.set_postfix({k: f"{v:.4g}" for k, v in results.items()})
 
-    def checkpoint_due(*, end_of_epoch: bool) -> bool:
-        if checkpoint_path is None:
+    def checkpoint_due(self, *, end_of_epoch: bool) -> bool:
+        if self.checkpoint_path is None:
             return False
-        if checkpoint_every is None:
+        if self.checkpoint_every is None:
             return end_of_epoch
-        return position.step % checkpoint_every == 0
+        return self.position.step % self.checkpoint_every == 0
 
-    def clock() -> None:  # the history's training time: the earlier calls' plus this one's
-        if history.seconds is not None:
-            history.seconds = seconds_before + time.perf_counter() - began
+    def clock(self) -> None:  # the history's training time: the earlier calls' plus this one's
+        if self.history.seconds is not None:
+            self.history.seconds = self.seconds_before + time.perf_counter() - self.began
 
-    def save() -> None:
-        nonlocal last_saved_step
-        clock()
-        state = capture_training_state(position=position, data=data, **run_state)  # all processes
-        if dist.is_main:
-            save_checkpoint(state, checkpoint_path)
+    def save(self) -> None:
+        self.clock()
+        state = capture_training_state(position=self.position, data=self.data,
+                                       **self.run_state)  # all processes
+        if self.dist.is_main:
+            save_checkpoint(state, self.checkpoint_path)
         barrier()  # the others wait until the file is complete: they may read it next
-        last_saved_step = position.step
-
-    try:
-        # 7. the loop: one pass of the `while` is one epoch (or what remains of it)
-        while position.step < total_steps:
-            # this epoch's order, minus the batches already done
-            order.set_epoch(position.epoch, skip=position.batch)
-            loader.generator.manual_seed(mix_seed(seed, position.epoch, dist.rank))  # worker seeds
-            todo = min(steps_per_epoch, position.batch + total_steps - position.step)
-            net.train()  # training mode: dropout on, batch norm updates its statistics
-            with tqdm(total=todo, initial=position.batch, desc=f"epoch {position.epoch + 1}",
-                      unit="step", leave=False, disable=not show) as step_bar:
-                for batch in loader:
-                    inputs, targets = split_batch(batch, where="train_loader")
-                    inputs, targets = to_device((inputs, targets), device, non_blocking=True)
-                    loss = train_step(net, inputs, targets, loss_fn=loss_fn, optimizer=optimizer,
-                                      scaler=scaler, amp=amp, device=device, grad_clip=grad_clip,
-                                      scheduler=scheduler)
-                    running_loss.add(loss)
-                    position.step += 1
-                    position.batch += 1
-                    step_bar.update()
-                    if position.step % log_every == 0 or position.step == total_steps:
-                        _record_loss(history, running_loss, position, optimizer)
-                        step_bar.set_postfix(loss=f"{history.losses[-1]:.4g}")
-                        plot.update(history)
-                    if position.step == total_steps:
-                        break
-                    if position.batch < steps_per_epoch and checkpoint_due(end_of_epoch=False):
-                        save()
-            if position.batch == steps_per_epoch:
-                # 8. the epoch is complete: validate, move on to the next, maybe checkpoint
-                if val_loader is not None:
-                    validate()
-                position.epoch += 1
-                position.batch = 0
-                epoch_bar.update()
-                if checkpoint_due(end_of_epoch=True):
-                    save()
-        # 9. the end: a last validation and checkpoint unless they just happened
-        if val_loader is not None and (not history.val or history.val[-1]["step"] != position.step):
-            validate()
-        clock()
-        if checkpoint_path is not None and last_saved_step != position.step:
-            save()
-    finally:
-        epoch_bar.close()
-        plot.close(history)
-    return history
+        self.last_saved_step = self.position.step
 
 
 def _record_loss(history: History, running_loss: RunningLoss, position: Position,

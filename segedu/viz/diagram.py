@@ -325,14 +325,29 @@ def draw_diagram(diagram: Diagram, *, title: str | None = None, ax: plt.Axes | N
             ax.text(x, y + offset, text, ha="center", va="center", fontweight=weight,
                     color=colour, fontsize=_fit(text, box_w, bold=weight == "bold"), zorder=4)
 
-    def arrow(start, end, kind, connection="arc3", patch_a=None, patch_b=None, head=True):
-        colour, style, _ = EDGE_KINDS[kind]
-        ax.add_artist(FancyArrowPatch(start, end, patchA=patch_a, patchB=patch_b,
-                                     arrowstyle="-|>,head_length=3,head_width=1.6" if head
-                                     else "-", connectionstyle=connection, color=colour,
-                                     linestyle=style, linewidth=1.0, shrinkA=1, shrinkB=1,
-                                     mutation_scale=1.4, zorder=2))
+    used = _draw_edges(ax, structure, centre, patches, boxes)
+    _draw_groups(ax, structure, boxes)
+    if title:
+        ax.set_title(title, fontsize=9)
+    _draw_caption_and_legend(ax, fig, diagram, height=height, width=width,
+                             used=used if legend else set(), cmap=cmap)
+    return fig
 
+
+def _arrow(ax: plt.Axes, start, end, kind: str, connection: str = "arc3", patch_a=None,
+           patch_b=None, head: bool = True) -> None:
+    """An arrow of edge kind ``kind`` (:data:`EDGE_KINDS`) from ``start`` to ``end``."""
+    colour, style, _ = EDGE_KINDS[kind]
+    ax.add_artist(FancyArrowPatch(start, end, patchA=patch_a, patchB=patch_b,
+                                 arrowstyle="-|>,head_length=3,head_width=1.6" if head
+                                 else "-", connectionstyle=connection, color=colour,
+                                 linestyle=style, linewidth=1.0, shrinkA=1, shrinkB=1,
+                                 mutation_scale=1.4, zorder=2))
+
+
+def _draw_edges(ax: plt.Axes, structure: Structure, centre, patches: dict[str, FancyBboxPatch],
+                boxes: dict[str, tuple[float, float, float, float]]) -> set[str]:
+    """The structure's edges and buses between the drawn boxes; return the edge kinds used."""
     used, drawn = set(), set()
     for e in structure.edges:
         src, dst = structure_block(structure, e.src), structure_block(structure, e.dst)
@@ -342,7 +357,7 @@ def draw_diagram(diagram: Diagram, *, title: str | None = None, ax: plt.Axes | N
             connection = "angle,angleA=0,angleB=90,rad=0"
         elif e.elbow == "vh":
             connection = "angle,angleA=90,angleB=0,rad=0"
-        arrow(centre(src), centre(dst), e.kind, connection, patches[e.src], patches[e.dst])
+        _arrow(ax, centre(src), centre(dst), e.kind, connection, patches[e.src], patches[e.dst])
         used.add(e.kind)
     for bus in structure.buses:
         # halfway between the sources and the frames around the targets
@@ -358,9 +373,15 @@ def draw_diagram(diagram: Diagram, *, title: str | None = None, ax: plt.Axes | N
                                zorder=2))
         for t in bus.targets:
             y = centre(structure_block(structure, t))[1]
-            arrow((x_line, y), (boxes[t][0], y), "flow")
+            _arrow(ax, (x_line, y), (boxes[t][0], y), "flow")
         used.add("flow")
 
+    return used
+
+
+def _draw_groups(ax: plt.Axes, structure: Structure,
+                 boxes: dict[str, tuple[float, float, float, float]]) -> None:
+    """A grey frame, labelled at its top right, around each group of blocks."""
     for label, members in structure.groups:
         x0 = min(boxes[m][0] for m in members) - FRAME_PAD
         y0 = min(boxes[m][1] for m in members) - FRAME_PAD
@@ -372,8 +393,12 @@ def draw_diagram(diagram: Diagram, *, title: str | None = None, ax: plt.Axes | N
         ax.text(x1 - 0.05, y1 + 0.04, label, fontsize=7, style="italic", color="#333333",
                 ha="right", va="bottom", zorder=1)
 
-    if title:
-        ax.set_title(title, fontsize=9)
+
+def _draw_caption_and_legend(ax: plt.Axes, fig: Figure, diagram: Diagram, *, height: float,
+                             width: float, used: set[str], cmap) -> None:
+    """Under the boxes: where the shapes come from, the error that stopped the run, the
+    legend of the edge kinds ``used`` (none: no legend)."""
+    recorded = diagram.blocks
     image = recorded.get("image")
     if image is not None and image.shape is not None:
         ax.text(0.05, -height, f"Recorded by running the model on a {format_shape(image.shape)} "
@@ -386,7 +411,7 @@ def draw_diagram(diagram: Diagram, *, title: str | None = None, ax: plt.Axes | N
         ax.text(0.05, -height - 0.15, message, fontsize=7, color="#b2182b", ha="left",
                 va="top")
         error_lines = 0.17 * width / inches  # that line's height, in data units
-    if legend and used:
+    if used:
         handles = [Line2D([], [], color=EDGE_KINDS[k][0], linestyle=EDGE_KINDS[k][1],
                           label=EDGE_KINDS[k][2]) for k in EDGE_KINDS if k in used]
         handles.append(Rectangle((0, 0), 1, 1, facecolor=cmap(0.3), edgecolor="#555555",
@@ -394,7 +419,6 @@ def draw_diagram(diagram: Diagram, *, title: str | None = None, ax: plt.Axes | N
         ax.legend(handles=handles, loc="upper center",
                   bbox_to_anchor=(0.5, -(0.12 + error_lines) / height),
                   ncol=min(len(handles), 3), fontsize=6.5, frameon=False, handlelength=2.5)
-    return fig
 
 
 def structure_block(structure: Structure, name: str) -> Block:

@@ -8,8 +8,8 @@ weights="zoo")`` builds the model with those arguments and loads the checkpoint.
 Reproduce a checkpoint with ``python -m segedu.zoo.train <name>``: :mod:`segedu.zoo.train` looks
 up the recipe of the entry's :class:`Task` (one module or package each: :mod:`~segedu.zoo.semantic`,
 :mod:`~segedu.zoo.instances`, :mod:`~segedu.zoo.panoptic`, :mod:`~segedu.zoo.sam`,
-:mod:`~segedu.zoo.dino`, :mod:`~segedu.zoo.cells`, :mod:`~segedu.zoo.text_prompts`,
-:mod:`~segedu.zoo.video`), each with a configuration dataclass, ``train(config)`` and
+:mod:`~segedu.zoo.dino`, :mod:`~segedu.zoo.cells`, :mod:`~segedu.zoo.clipseg`,
+:mod:`~segedu.zoo.sam2`), each with a configuration dataclass, ``train(config)`` and
 ``evaluate(model)``; :mod:`segedu.zoo.float16` writes and reads the checkpoints,
 :mod:`segedu.zoo.cards` the cards. Measurements made after training, each a recorded command that
 writes a section of the cards: :mod:`segedu.zoo.calibration` (calibration and test-time
@@ -57,9 +57,9 @@ class Task(enum.Enum):
     - ``CELLS``: bottom-up cell models on synthetic nuclei; object matching
       (:mod:`segedu.zoo.cells`).
     - ``VIDEO``: SAM 2, prompted on the first frame of synthetic clips and propagated with its
-      memory; J&F of the propagated masks (:mod:`segedu.zoo.video`).
+      memory; J&F of the propagated masks (:mod:`segedu.zoo.sam2`).
     - ``TEXT_PROMPTS``: CLIPSeg, a mask for each class named by a text prompt in a toy
-      vocabulary; IoU of the prompted masks (:mod:`segedu.zoo.text_prompts`).
+      vocabulary; IoU of the prompted masks (:mod:`segedu.zoo.clipseg`).
     """
 
     SEMANTIC = "semantic"
@@ -178,9 +178,9 @@ ZOO: dict[str, ZooEntry] = {
     "eomt": ZooEntry("eomt", dict(), lr=5e-4, steps=6000, task=Task.SET_PREDICTION, batch=8),
     # promptable segmentation (segedu.zoo.sam): a small SAM from scratch
     "sam_tiny": ZooEntry("sam_tiny", dict(), lr=8e-4, steps=2000, task=Task.PROMPTABLE, batch=4),
-    # video (segedu.zoo.video): a slim SAM 2 from scratch, clicked on frame 0, propagated
+    # video (segedu.zoo.sam2): a slim SAM 2 from scratch, clicked on frame 0, propagated
     "sam2_slim": ZooEntry("sam2_slim", dict(), lr=8e-4, steps=1200, task=Task.VIDEO, batch=4),
-    # text prompts (segedu.zoo.text_prompts): a tiny CLIPSeg from scratch, a toy vocabulary
+    # text prompts (segedu.zoo.clipseg): a tiny CLIPSeg from scratch, a toy vocabulary
     "clipseg_tiny": ZooEntry("clipseg_tiny", dict(vocab_size=13), lr=1e-3, steps=2000,
                              task=Task.TEXT_PROMPTS, batch=8),
     # self-supervised features (segedu.zoo.dino): DINO + iBOT on a tiny ViT, no labels

@@ -11,13 +11,16 @@ from __future__ import annotations
 import datetime
 import platform
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from . import ZooEntry
 
-__all__ = ["card_head", "metric_table", "write_card", "where", "trained_line", "write_model_card",
+__all__ = ["CardText", "card_head", "metric_table", "write_card", "where", "trained_line",
+           "model_card",
+           "write_model_card",
            "quoted_card", "replace_card_section", "card_section_text"]
 
 
@@ -41,16 +44,31 @@ def metric_table(score: Mapping[str, float], names: Mapping[str, str] | None = N
     return ["| metric | value |", "| --- | ---: |", *rows, ""]
 
 
-def write_model_card(config, model: torch.nn.Module, *, title: str, trained: str, recipe: str,
-                     held_out: str, table: Sequence[str]) -> Path:
-    """Write the card every recipe writes to ``config.card_path``: :func:`card_head` of
-    ``config.entry``, the ``trained`` line (:func:`trained_line`), ``- recipe: <recipe>``,
-    ``- held-out split: <held_out>``, a blank line, then the ``table`` lines
-    (:func:`metric_table`, or the recipe's own); ``config`` a recipe's
-    :class:`~segedu.zoo.recipe.TrainConfig`."""
-    card = [*card_head(title, config.entry, model, config.model_kwargs()), trained,
+@dataclass(frozen=True)
+class CardText:
+    """What a recipe's card says in its own words (:func:`model_card` adds the rest): the
+    ``title``, the ``recipe`` line, the ``held_out`` line and the ``table`` lines
+    (:func:`metric_table`)."""
+
+    title: str
+    recipe: str
+    held_out: str
+    table: Sequence[str]
+
+
+def model_card(config, model: torch.nn.Module, *, title: str, trained: str, recipe: str,
+               held_out: str, table: Sequence[str]) -> list[str]:
+    """The lines of the card most recipes write: :func:`card_head` of ``config.entry``, the
+    ``trained`` line (:func:`trained_line`), ``- recipe: <recipe>``, ``- held-out split:
+    <held_out>``, a blank line, then the ``table`` lines (:func:`metric_table`, or the recipe's
+    own); ``config`` a recipe's :class:`~segedu.zoo.recipe.TrainConfig`."""
+    return [*card_head(title, config.entry, model, config.model_kwargs()), trained,
             f"- recipe: {recipe}", f"- held-out split: {held_out}", "", *table]
-    return write_card(config.card_path, card)
+
+
+def write_model_card(config, model: torch.nn.Module, **lines) -> Path:
+    """Write :func:`model_card` (``lines``: its keyword arguments) to ``config.card_path``."""
+    return write_card(config.card_path, model_card(config, model, **lines))
 
 
 def write_card(path: str | Path, card: Sequence[str]) -> Path:

@@ -21,7 +21,7 @@ module gives them the synthetic scenes in that form and scores them the COCO way
 
 from __future__ import annotations
 
-import time
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,18 +30,19 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ..data import SyntheticScenes
-from ..engine import WarmupCosine, cycle, train_steps
+from ..engine import cycle, load_checkpoint
 from ..metrics import mean_average_precision
 from ..ops import masks_to_boxes
 from . import Task
-from .cards import card_head, metric_table, quoted_card, trained_line, write_card
-from .float16 import load_float32, save_float16
-from .recipe import Recipe, TrainConfig, resume_run, save_resume
+from .cards import card_head, metric_table, quoted_card, trained_line
+from .float16 import load_float32
+from .recipe import Recipe, TrainConfig, Training, adamw_cosine, run_recipe, train_run
 from .scores import SIZE, TEST_SCENES
 
 __all__ = ["THING_NAMES", "detection_target", "instance_scenes", "held_out_instances", "predict",
-           "evaluate_instances", "InstanceConfig", "load_earlier_run", "train_detection",
-           "detection_card", "train", "evaluate", "RECIPE"]
+           "evaluate_instances", "InstanceConfig", "load_earlier_run", "detection_training",
+           "train_detection",
+           "detection_card", "run_detection", "train", "evaluate", "RECIPE"]
 
 THING_NAMES = ("background", "circle", "rectangle", "triangle")  # detection label -> name
 _FIRST_THING = 3  # scene class of a circle: detection label = scene class - 2
@@ -132,21 +133,18 @@ class InstanceConfig(TrainConfig):
             speed of the warm-up's steps (whose rates do not depend on the length) decides the
             number, rounded down to a hundred (at least ``warmup + 100``); the card records it.
         workers: ``DataLoader`` worker processes.
-        save_every: steps between two writes of the resume file (:attr:`resume_path`), from
-            which a stopped run continues.
         init_from: start from this checkpoint (its card, beside it, is quoted in the new card);
             a panoptic model may start its instance branch from an instance model's.
     """
 
     tasks = (Task.INSTANCES,)
-    positive = ("scenes", "test_scenes", "save_every")
+    positive = ("scenes", "test_scenes")
 
     scenes: int = 8000
     test_scenes: int = TEST_SCENES
     warmup: int = 300
     minutes: float | None = None
     workers: int = 0
-    save_every: int = 100
     init_from: Path | None = None
 
     def __post_init__(self) -> None:
@@ -176,27 +174,20 @@ def load_earlier_run(model: torch.nn.Module, path: Path, *, new_prefix: str | No
             f"({path.name}: {quoted_card(path.with_suffix('.md'))})"]
 
 
-def train_detection(model: torch.nn.Module, config: InstanceConfig, dataset: Dataset,
-                    device: torch.device, log: Callable[[str], None] = print) -> dict[str, float]:
-    """Train a detection-API ``model`` (``model(images, targets)`` -> dict of losses) on
-    ``dataset`` with :func:`segedu.engine.train_steps`: batches of ``config.batch`` in a shuffled
-    order of ``config.seed``, the sum of the model's losses, AdamW from ``config.lr`` (weight
-    decay 1e-4), ``config.warmup`` warm-up steps from 1 % then cosine decay to 0, gradient norm
-    clipped at 10, bfloat16 autocast on a GPU. Every ``config.save_every`` steps the run writes
-    ``config.resume_path``; a run that finds one continues from it (weights, optimizer, schedule,
-    the planned steps, the random state; the batches already trained on are drawn again and
-    skipped, so the data order is that of a run that never stopped) and removes it at the end.
-    Returns ``steps`` (planned from ``config.minutes`` when given), ``minutes`` (of every call of
-    the run), the last loss and its terms."""
+def detection_training(model: torch.nn.Module, config: InstanceConfig, dataset: Dataset,
+                       device: torch.device, steps: int | None) -> Training:
+    """What a detection-API model trains with (:func:`train_detection`): batches of
+    ``config.batch`` in a shuffled order of ``config.seed``, the sum of the model's losses,
+    AdamW (weight decay 1e-4) with ``config.warmup`` warm-up steps and a cosine decay to 0 at
+    ``steps`` (``None``: laid out later), the gradient norm clipped at 10, bfloat16 autocast on
+    a GPU. A resumed run draws the batches already trained on again and skips them."""
     model.to(device).train()
     loader = DataLoader(dataset, batch_size=config.batch, shuffle=True, drop_last=True,
                         collate_fn=_collate, num_workers=config.workers,
                         persistent_workers=config.workers > 0,
                         generator=torch.Generator().manual_seed(config.seed))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
-    timed = config.minutes is not None
-    scheduler = WarmupCosine(optimizer, None if timed else config.steps,
-                             warmup_steps=config.warmup, warmup_start=0.01)
+    optimizer, scheduler = adamw_cosine(model, config.lr, steps, weight_decay=1e-4,
+                                        warmup=config.warmup)
 
     def compute_loss(batch):
         images, targets = batch
@@ -205,39 +196,45 @@ def train_detection(model: torch.nn.Module, config: InstanceConfig, dataset: Dat
         losses = model(images, targets)
         return sum(v.float() for v in losses.values()), losses
 
-    batches = cycle(loader)
-    saved: dict = {}  # what the resume file kept besides the weights and the schedule
-    done, minutes = resume_run(config, model=model, optimizer=optimizer, scheduler=scheduler,
-                               device=device, log=log, extras=saved)
-    planning = timed and not done  # the warm-up's speed decides the steps, then saving starts
-    planned = int(saved.get("planned", config.steps or 0))
-    if done:
-        for _ in range(done):  # the same data order as a run that never stopped
-            next(batches)
-        torch.set_rng_state(saved["rng"])  # as it was after the last saved step
-    began = time.perf_counter()
+    return Training(compute_loss, cycle(loader), optimizer, scheduler, grad_clip=10.0, amp=True)
 
-    def save(step: int, values: dict[str, float]) -> None:
-        if not planning and (step + 1) % config.save_every == 0 and step + 1 < planned:
-            save_resume(config.resume_path, model=model, optimizer=optimizer,
-                        scheduler=scheduler, step=step + 1, planned=planned,
-                        minutes=minutes + (time.perf_counter() - began) / 60,
-                        rng=torch.get_rng_state())
 
-    common = dict(model=model, optimizer=optimizer, scheduler=scheduler, grad_clip=10.0,
-                  device=device, amp_dtype=torch.bfloat16, log=log, after_step=save)
-    config.out.mkdir(parents=True, exist_ok=True)
-    if planning:  # time the warm-up, then lay out the decay over the steps that fit
-        run = train_steps(compute_loss, batches, steps=config.warmup, **common)
-        per_step = run["minutes"] * 60 / config.warmup
-        planned = max(config.warmup + 100, int(config.minutes * 60 / per_step) // 100 * 100)
-        scheduler.total_steps = planned
-        done, minutes, planning = config.warmup, minutes + run["minutes"], False
-        began = time.perf_counter()  # the resume file's minutes: the warm-up's, then these
-        log(f"{per_step * 1000:.0f} ms per step: {planned} steps fit in {config.minutes:g} min")
-    run = train_steps(compute_loss, batches, steps=planned, start=done, **common)
-    config.resume_path.unlink(missing_ok=True)  # the run is complete
-    return {**run, "minutes": minutes + run["minutes"]}
+def train_detection(model: torch.nn.Module, config: InstanceConfig, dataset: Dataset,
+                    device: torch.device, log: Callable[[str], None] = print) -> dict[str, float]:
+    """Train a detection-API ``model`` (``model(images, targets)`` -> dict of losses) on
+    ``dataset`` (:func:`detection_training`) through :func:`~segedu.zoo.recipe.train_run`:
+    every ``config.save_every`` steps it writes ``config.resume_path``, and a run that finds one
+    continues from it as if it never stopped (weights, optimizer, schedule, the planned steps,
+    the random state, the data order), removing it at the end.
+
+    With ``config.minutes``, the warm-up is timed first (no resume file yet) and the steps that
+    fit in the minutes are laid out from its speed; the resume file keeps that plan. Returns
+    ``steps`` (planned from ``config.minutes`` when given), ``minutes`` (of every call of the
+    run), the last loss and its terms."""
+    timed = config.minutes is not None
+    plan = {"steps": config.steps}  # the steps of the run, kept in the resume file
+    planned = _planned_steps(config) if timed else config.steps
+    training = detection_training(model, config, dataset, device, planned)
+    training.state["plan"] = plan
+    if planned is not None:  # a run of known length, or a timed run that resumes
+        plan["steps"] = planned
+        return train_run(config, model, device, training, log=log, steps=planned)
+    # time the warm-up, then lay out the decay over the steps that fit
+    warm = train_run(config, model, device, training, log=log, steps=config.warmup, resume=False)
+    per_step = warm["minutes"] * 60 / config.warmup
+    plan["steps"] = max(config.warmup + 100, int(config.minutes * 60 / per_step) // 100 * 100)
+    training.scheduler.total_steps = plan["steps"]
+    log(f"{per_step * 1000:.0f} ms per step: {plan['steps']} steps fit in {config.minutes:g} min")
+    run = train_run(config, model, device, training, log=log, steps=plan["steps"],
+                    start=config.warmup)
+    return {**run, "minutes": warm["minutes"] + run["minutes"]}
+
+
+def _planned_steps(config: InstanceConfig) -> int | None:
+    """The steps that a timed run laid out, as its resume file keeps them (``None``: no file)."""
+    if not config.resume_path.is_file():
+        return None
+    return int(load_checkpoint(config.resume_path)["state"]["plan"]["steps"])
 
 
 def evaluate(model: torch.nn.Module, device: torch.device | str = "cpu", *,
@@ -246,22 +243,39 @@ def evaluate(model: torch.nn.Module, device: torch.device | str = "cpu", *,
     return evaluate_instances(model, device, length=length)
 
 
+def run_detection(config: InstanceConfig, *, scenes: Callable[[torch.nn.Module], Dataset],
+                  score: Callable[[torch.nn.Module, torch.device], dict[str, float]],
+                  kind: str, scored: str, new_prefix: str | None = None) -> torch.nn.Module:
+    """The detection recipe (:func:`~segedu.zoo.recipe.run_recipe`): the model from
+    ``config.init_from`` when given (:func:`load_earlier_run`, ``new_prefix`` its new branch),
+    trained with :func:`train_detection` on ``scenes(model)``, scored by ``score``, its card
+    (:func:`detection_card`, ``kind`` of segmentation, ``scored`` how) and checkpoint written;
+    returns the trained model."""
+    earlier: list[str] = []
+
+    def train_model(model: torch.nn.Module, config: InstanceConfig, device: torch.device) -> dict:
+        if config.init_from is not None:
+            earlier.extend(load_earlier_run(model, config.init_from, new_prefix=new_prefix))
+        return train_detection(model, config, scenes(model), device)
+
+    def card(config, model, device, run, scores) -> list[str]:
+        return [*detection_card(config, model, run, device, earlier=earlier, scored=scored,
+                                kind=kind), *metric_table(scores)]
+
+    return run_recipe(config, train=train_model, score=score, card=card)
+
+
 def train(config: InstanceConfig) -> torch.nn.Module:
-    """Train instance model ``config.name`` (:func:`train_detection` on :func:`instance_scenes`
+    """Train instance model ``config.name`` (:func:`run_detection` on :func:`instance_scenes`
     of seed 0), score mask and box mAP on the held-out scenes, write its checkpoint and card to
     ``config.out``; return the trained model."""
-    device, model = config.start()
-    earlier = [] if config.init_from is None else load_earlier_run(model, config.init_from)
-    run = train_detection(model, config, instance_scenes(seed=0, length=config.scenes), device)
-    score = evaluate(model, device, length=config.test_scenes)
-    save_float16(model, config.checkpoint_path)
-    scored = (f"held-out split: {config.test_scenes} scenes from seed 1, never seen in training; "
-              f"things only ({', '.join(THING_NAMES[1:])}); COCO mAP "
-              "(`segedu.metrics.mean_average_precision`)")
-    lines = detection_card(config, model, run, device, earlier=earlier, scored=scored,
-                           kind="instance segmentation")
-    write_card(config.card_path, [*lines, *metric_table(score)])
-    return model
+    return run_detection(
+        config, kind="instance segmentation",
+        scenes=lambda model: instance_scenes(seed=0, length=config.scenes),
+        score=functools.partial(evaluate, length=config.test_scenes),
+        scored=f"held-out split: {config.test_scenes} scenes from seed 1, never seen in "
+        f"training; things only ({', '.join(THING_NAMES[1:])}); COCO mAP "
+        "(`segedu.metrics.mean_average_precision`)")
 
 
 def detection_card(config: InstanceConfig, model: torch.nn.Module, run: dict[str, float],

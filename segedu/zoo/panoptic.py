@@ -21,7 +21,7 @@ targets and scores them the way the panoptic papers do.
 
 from __future__ import annotations
 
-import time
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -30,19 +30,13 @@ from torch.utils.data import DataLoader
 
 from ..data import SyntheticScenes
 from ..data.synthetic_scenes import SCENE_STUFF, SCENE_THINGS
-from ..engine import WarmupCosine, cycle, train_steps
+from ..engine import cycle
 from ..metrics import panoptic_quality
 from ..models.universal.mask2former import MaskSetCriterion
 from . import Task
-from .cards import metric_table, trained_line, write_card, write_model_card
-from .float16 import save_float16
-from .instances import (
-    InstanceConfig,
-    detection_card,
-    load_earlier_run,
-    train_detection,
-)
-from .recipe import Recipe, TrainConfig, load_resume, save_resume
+from .cards import CardText, metric_table
+from .instances import InstanceConfig, run_detection
+from .recipe import Recipe, TrainConfig, Training, adamw_cosine, step_recipe, train_run
 from .scores import SIZE, TEST_SCENES
 
 __all__ = ["panoptic_scenes", "held_out_panoptic",
@@ -155,43 +149,38 @@ def evaluate_fpn(model: torch.nn.Module, device: torch.device | str = "cpu", *,
 
 
 def train_fpn(config: PanopticFPNConfig) -> torch.nn.Module:
-    """Train Panoptic FPN as the instance models (:func:`segedu.zoo.instances.train_detection`)
-    on its own targets (:func:`panoptic_fpn_target`), score PQ on the held-out scenes, write its
-    checkpoint and card to ``config.out``; return the trained model."""
-    device, model = config.start()
-    earlier = [] if config.init_from is None else load_earlier_run(
-        model, config.init_from, new_prefix="semantic_head.")
-    dataset = panoptic_scenes(seed=0, length=config.scenes, target=model.targets)
-    run = train_detection(model, config, dataset, device)
-    score = evaluate_fpn(model, device, length=config.test_scenes)
-    save_float16(model, config.checkpoint_path)
-    scored = (f"held-out split: {config.test_scenes} scenes from seed 1, never seen in training; "
-              "PQ, SQ, RQ over the split (`segedu.metrics.panoptic_quality`, panopticapi's rules)")
-    lines = detection_card(config, model, run, device, earlier=earlier, scored=scored,
-                           kind="panoptic segmentation")
-    write_card(config.card_path, [*lines, *metric_table(score)])
-    return model
+    """Train Panoptic FPN as the instance models (:func:`segedu.zoo.instances.run_detection`)
+    on its own targets (:func:`panoptic_scenes` with ``model.targets``), from ``config.init_from``
+    (an instance model's checkpoint: the semantic branch starts at random), score PQ on the
+    held-out scenes, write its checkpoint and card to ``config.out``; return the trained
+    model."""
+    return run_detection(
+        config, kind="panoptic segmentation", new_prefix="semantic_head.",
+        scenes=lambda model: panoptic_scenes(seed=0, length=config.scenes,
+                                             target=model.targets),
+        score=functools.partial(evaluate_fpn, length=config.test_scenes),
+        scored=f"held-out split: {config.test_scenes} scenes from seed 1, never seen in "
+        "training; PQ, SQ, RQ over the split (`segedu.metrics.panoptic_quality`, panopticapi's "
+        "rules)")
 
 
 @dataclass
 class Mask2FormerConfig(TrainConfig):
     """:class:`~segedu.zoo.recipe.TrainConfig` plus ``scenes`` (training scenes, seed 0),
     ``test_scenes`` (held-out scenes scored), ``num_points`` (points sampled per mask by the
-    criterion), ``warmup`` (warm-up steps from 1 % of ``lr``), ``save_every`` (steps between
-    two writes of the resume file :attr:`resume_path`, from which a stopped run continues) and
-    ``class_weight`` (the class term's weight in the loss and in the matching cost, the paper's
-    2 against 5 + 5 for the mask terms) and ``num_queries`` (``None``: the model's own, 50 for
+    criterion), ``warmup`` (warm-up steps from 1 % of ``lr``), ``class_weight`` (the class
+    term's weight in the loss and in the matching cost, the paper's 2 against 5 + 5 for the mask
+    terms) and ``num_queries`` (``None``: the model's own, 50 for
     the zoo's Mask2Former; :mod:`segedu.zoo.query_diagnosis` finds several queries on each
     thing, and fewer queries is the hypothesis to test)."""
 
     tasks = (Task.SET_PREDICTION,)
-    positive = ("scenes", "test_scenes", "num_points", "save_every")
+    positive = ("scenes", "test_scenes", "num_points")
 
     scenes: int = 8000
     test_scenes: int = TEST_SCENES
     num_points: int = 1024
     warmup: int = 300
-    save_every: int = 100
     class_weight: float = 2.0
     num_queries: int | None = None
 
@@ -232,11 +221,24 @@ def train_mask2former(model: torch.nn.Module, config: Mask2FormerConfig, device:
     :meth:`segedu.models.universal.eomt.Eomt.anneal`) is told after every step how far training
     has come (steps done over ``config.steps``): the model owns its schedule.
 
-    Every ``config.save_every`` steps the run writes ``config.resume_path``; a run that finds one
-    continues from it (same weights, optimizer, schedule, random state and data order: the
-    batches already trained on are drawn again and skipped) and removes it at the end. Returns
-    ``steps``, ``minutes`` (of every call of the run), the last weighted ``loss`` and its terms.
+    The steps run through :func:`~segedu.zoo.recipe.train_run` (what they train with:
+    :func:`mask2former_training`): every ``config.save_every`` steps it writes
+    ``config.resume_path``; a run that finds one continues from it (same weights, optimizer,
+    schedule, random state and data order: the batches already trained on are drawn again and
+    skipped) and removes it at the end. Returns ``steps``, ``minutes`` (of every call of the
+    run), the last weighted ``loss`` and its terms.
     """
+    run = train_run(config, model, device, mask2former_training(model, config, device),
+                    log=log)
+    return run
+
+
+def mask2former_training(model: torch.nn.Module, config: Mask2FormerConfig,
+                         device: torch.device) -> Training:
+    """What a Mask2Former (or EoMT) trains with (:func:`train_mask2former`): the scenes' segments
+    in an order of ``config.seed``, the set criterion in float32, AdamW (weight decay 0.05) with
+    ``config.warmup`` warm-up steps and a cosine decay, the gradient norm clipped at 0.01,
+    bfloat16 autocast on a GPU; a model with ``anneal`` told its progress after every step."""
     model.to(device).train()
     criterion = MaskSetCriterion(num_classes=model.num_classes, num_points=config.num_points,
                                  class_weight=config.class_weight).to(device)
@@ -244,22 +246,11 @@ def train_mask2former(model: torch.nn.Module, config: Mask2FormerConfig, device:
         panoptic_scenes(seed=0, length=config.scenes, target=model.targets),
         batch_size=config.batch, shuffle=True, drop_last=True, collate_fn=_stack_collate,
         generator=torch.Generator().manual_seed(config.seed))  # the data order: the run's seed
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.05)
-    scheduler = WarmupCosine(optimizer, config.steps, warmup_steps=config.warmup,
-                             warmup_start=0.01)
-    batches, start, minutes_before = cycle(loader), 0, 0.0
-    state = load_resume(config.resume_path, model=model, optimizer=optimizer,
-                        scheduler=scheduler, device=device)
-    if state is not None:  # continue where the last call stopped
-        start, minutes_before = int(state["step"]), float(state["minutes"])
-        for _ in range(start):  # the same data order as a run that never stopped
-            next(batches)
-        torch.set_rng_state(state["rng"])
-        log(f"resuming from step {start} ({config.resume_path})")
+    optimizer, scheduler = adamw_cosine(model, config.lr, config.steps, weight_decay=0.05,
+                                        warmup=config.warmup)
     anneal = getattr(model, "anneal", None)
-    if anneal is not None:
-        anneal(start / config.steps)
-    began = time.perf_counter()
+    if anneal is not None:  # from the start; a resumed run gets the model's state back
+        anneal(0.0)
 
     def compute_loss(batch):
         images, targets = batch
@@ -274,18 +265,10 @@ def train_mask2former(model: torch.nn.Module, config: Mask2FormerConfig, device:
     def after_step(step: int, values: dict[str, float]) -> None:
         if anneal is not None:  # the model's schedule, at the progress reached
             anneal((step + 1) / config.steps)
-        if (step + 1) % config.save_every == 0 and step + 1 < config.steps:
-            minutes = minutes_before + (time.perf_counter() - began) / 60
-            save_resume(config.resume_path, model=model, optimizer=optimizer,
-                        scheduler=scheduler, step=step + 1, minutes=minutes,
-                        rng=torch.get_rng_state())
 
-    config.out.mkdir(parents=True, exist_ok=True)
-    run = train_steps(compute_loss, batches, model=model, optimizer=optimizer,
-                      steps=config.steps, start=start, scheduler=scheduler, grad_clip=0.01,
-                      device=device, amp_dtype=torch.bfloat16, log=log, after_step=after_step)
-    config.resume_path.unlink(missing_ok=True)
-    return {**run, "minutes": minutes_before + run["minutes"]}
+    # the batches already trained on are drawn again and skipped by a resumed run
+    return Training(compute_loss, cycle(loader), optimizer, scheduler, grad_clip=0.01, amp=True,
+                    after_step=after_step)
 
 
 def evaluate_mask2former(model: torch.nn.Module, device: torch.device | str = "cpu", *,
@@ -295,13 +278,8 @@ def evaluate_mask2former(model: torch.nn.Module, device: torch.device | str = "c
     return evaluate_panoptic(lambda images: mask2former_panoptic(model, images), length=length)
 
 
-def train_set_prediction(config: Mask2FormerConfig) -> torch.nn.Module:
-    """Train the zoo's Mask2Former (:func:`train_mask2former`), score PQ on the held-out scenes,
-    write its checkpoint and card to ``config.out``; return the trained model."""
-    device, model = config.start()
-    run = train_mask2former(model, config, device)
-    score = evaluate_mask2former(model, device, length=config.test_scenes)
-    save_float16(model, config.checkpoint_path)
+def _set_prediction_card(config: Mask2FormerConfig, model: torch.nn.Module,
+                         device: torch.device, run: dict, score: dict) -> CardText:
     recipe = (
         f"batch {config.batch} from {config.scenes} scenes of {SIZE}x{SIZE} (seed 0), "
         f"one target per segment (stuff classes and things), {model.num_queries} queries, "
@@ -311,16 +289,12 @@ def train_set_prediction(config: Mask2FormerConfig) -> torch.nn.Module:
         f"no-object 0.1, every decoder layer), AdamW {config.lr:g} (weight decay 0.05), "
         f"{config.warmup} warm-up steps then cosine decay, gradient norm clipped at 0.01"
         f"{', bfloat16 autocast' if device.type == 'cuda' else ''}{_annealing_text(model)}")
-    write_model_card(
-        config, model,
-        title=f"Zoo model `{config.name}` on synthetic scenes (panoptic segmentation)",
-        trained=trained_line(config, device, config.steps, run["minutes"]), recipe=recipe,
-        table=metric_table(score),
-        held_out=f"{config.test_scenes} scenes from seed 1, never seen in training; panoptic "
-        "inference of the paper (queries kept above 0.8, segments kept when 0.8 of their mask is "
-        "theirs); PQ, SQ, RQ over the split (`segedu.metrics.panoptic_quality`, panopticapi's "
-        "rules)")
-    return model
+    held_out = (f"{config.test_scenes} scenes from seed 1, never seen in training; panoptic "
+                "inference of the paper (queries kept above 0.8, segments kept when 0.8 of their "
+                "mask is theirs); PQ, SQ, RQ over the split (`segedu.metrics.panoptic_quality`, "
+                "panopticapi's rules)")
+    return CardText(f"Zoo model `{config.name}` on synthetic scenes (panoptic segmentation)",
+                    recipe, held_out, metric_table(score))
 
 
 def _annealing_text(model: torch.nn.Module) -> str:
@@ -333,8 +307,10 @@ def _annealing_text(model: torch.nn.Module) -> str:
 
 
 FPN_RECIPE = Recipe(Task.PANOPTIC, PanopticFPNConfig, train_fpn, evaluate_fpn)
-MASK2FORMER_RECIPE = Recipe(Task.SET_PREDICTION, Mask2FormerConfig, train_set_prediction,
-                            evaluate_mask2former)
+MASK2FORMER_RECIPE = step_recipe(Task.SET_PREDICTION, Mask2FormerConfig, train=train_mask2former,
+                                 evaluate=evaluate_mask2former, card=_set_prediction_card,
+                                 test_length="test_scenes")
+train_set_prediction = MASK2FORMER_RECIPE.train  # the zoo's Mask2Former and EoMT
 
 
 def _float(outputs):

@@ -156,13 +156,8 @@ def card_diagnosis(name: str, *, folder: Path = FOLDER,
     """The section that :func:`card_section` wrote into zoo model ``name``'s card (in
     ``folder``; the run ``title``'s when given), read back with :func:`diagnose`'s keys (3
     decimals), for a chapter to quote."""
-    path = folder / ZOO[name].card.name
-    heading = section_title(title)
-    section = card_section_text(path, heading)
-    if section is None:
-        raise ValueError(f"{path} has no '{heading}' section: run "
-                         f"`python -m segedu.zoo.query_diagnosis {name}`"
-                         + ("" if title is None else " --checkpoint <the run> --title ..."))
+    section = measured_section(name, section_title(title), folder=folder,
+                               command="query_diagnosis", run=title is not None)
     out = {}
     for line in section.splitlines():
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
@@ -210,6 +205,19 @@ def check_run_options(parser: argparse.ArgumentParser, args: argparse.Namespace)
         parser.error(f"no checkpoint at {args.checkpoint}")
 
 
+def measured_section(name: str, heading: str, *, folder: Path, command: str, run: bool) -> str:
+    """The section under ``heading`` of zoo model ``name``'s card in ``folder``; a card without
+    it raises a ``ValueError`` naming ``python -m segedu.zoo.<command>`` (with the run's options
+    when ``run``), which writes it."""
+    path = folder / ZOO[name].card.name
+    section = card_section_text(path, heading)
+    if section is None:
+        raise ValueError(f"{path} has no '{heading}' section: run "
+                         f"`python -m segedu.zoo.{command} {name}`"
+                         + (" --checkpoint <the run> --title ..." if run else ""))
+    return section
+
+
 def run_option_text(checkpoint: Path | None, title: str | None,
                     num_queries: int | None) -> str:
     """The options of :func:`add_run_options` as the card's command repeats them."""
@@ -225,14 +233,23 @@ def main(argv: list[str] | None = None) -> int:
     add_run_options(parser)
     args = parser.parse_args(argv)
     check_run_options(parser, args)
+    return measure_into_card(
+        args, lambda model: diagnose(model, length=args.length),
+        lambda result, minutes: card_section(
+            args.name, result, minutes=minutes, length=args.length, checkpoint=args.checkpoint,
+            title=args.title, num_queries=args.num_queries))
+
+
+def measure_into_card(args: argparse.Namespace, measure, section) -> int:
+    """The measurement commands' end: the run of :func:`add_run_options`'s ``args``
+    (:func:`load_run`), ``measure(model) -> result`` timed, ``section(result, minutes)`` (the
+    card's lines) written into the entry's card in place of its earlier section, and printed."""
     model = load_run(args.name, args.checkpoint, num_queries=args.num_queries)
     start = time.perf_counter()
-    result = diagnose(model, length=args.length)
-    section = card_section(args.name, result, minutes=(time.perf_counter() - start) / 60,
-                           length=args.length, checkpoint=args.checkpoint, title=args.title,
-                           num_queries=args.num_queries)
-    replace_card_section(FOLDER / ZOO[args.name].card.name, section)
-    print(*section, sep="\n")
+    result = measure(model)
+    lines = section(result, (time.perf_counter() - start) / 60)
+    replace_card_section(FOLDER / ZOO[args.name].card.name, lines)
+    print(*lines, sep="\n")
     return 0
 
 

@@ -32,11 +32,17 @@ from pathlib import Path
 
 import torch
 
-from . import FOLDER, ZOO
+from . import FOLDER
 from .calibration import VALIDATION_SCENES, VALIDATION_SEED
-from .cards import card_section_text, replace_card_section, where
+from .cards import where
 from .panoptic import evaluate_panoptic, held_out_panoptic, mask2former_panoptic
-from .query_diagnosis import add_run_options, check_run_options, load_run, run_option_text
+from .query_diagnosis import (
+    add_run_options,
+    check_run_options,
+    measure_into_card,
+    measured_section,
+    run_option_text,
+)
 from .scores import TEST_SCENES
 
 __all__ = ["CANDIDATES", "PAPER", "OVERLAP", "SECTION", "ThresholdChoice", "choose_threshold",
@@ -141,13 +147,8 @@ def card_threshold(name: str, *, folder: Path = FOLDER,
                    title: str | None = None) -> ThresholdChoice:
     """The section :func:`card_section` wrote into zoo model ``name``'s card (in ``folder``; the
     run ``title``'s when given) read back (3 decimals), for a chapter to quote."""
-    path = folder / ZOO[name].card.name
-    heading = section_title(title)
-    section = card_section_text(path, heading)
-    if section is None:
-        raise ValueError(f"{path} has no '{heading}' section: run "
-                         f"`python -m segedu.zoo.query_threshold {name}`"
-                         + ("" if title is None else " --checkpoint <the run> --title ..."))
+    section = measured_section(name, section_title(title), folder=folder,
+                               command="query_threshold", run=title is not None)
     rows: dict[str, dict[float, dict[str, float]]] = {"validation": {}, "held-out": {}}
     chosen = None
     for line in section.splitlines():
@@ -169,16 +170,12 @@ def main(argv: list[str] | None = None) -> int:
     add_run_options(parser)
     args = parser.parse_args(argv)
     check_run_options(parser, args)
-    model = load_run(args.name, args.checkpoint, num_queries=args.num_queries)
-    start = time.perf_counter()
-    choice = choose_threshold(model, validation=args.validation, length=args.length)
-    section = card_section(args.name, choice, minutes=(time.perf_counter() - start) / 60,
-                           validation=args.validation, length=args.length,
-                           checkpoint=args.checkpoint, title=args.title,
-                           num_queries=args.num_queries)
-    replace_card_section(FOLDER / ZOO[args.name].card.name, section)
-    print(*section, sep="\n")
-    return 0
+    return measure_into_card(
+        args, lambda model: choose_threshold(model, validation=args.validation,
+                                             length=args.length),
+        lambda choice, minutes: card_section(
+            args.name, choice, minutes=minutes, validation=args.validation, length=args.length,
+            checkpoint=args.checkpoint, title=args.title, num_queries=args.num_queries))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""What every zoo recipe shares: its configuration's common fields and its interface.
+"""What every zoo recipe shares: its configuration's common fields, its interface, its runner.
 
 A recipe (:class:`Recipe`) trains the models of one :class:`~segedu.zoo.Task`: ``train(config)``
 builds the entry's model, trains it, scores it on the held-out split, writes its float16
@@ -6,12 +6,22 @@ checkpoint and its card into ``config.out`` and returns the model; ``evaluate(mo
 held-out scores of a model (the card's numbers). Each recipe's configuration is a dataclass
 deriving from :class:`TrainConfig`, as nanoGPT's ``GPTConfig``: a small run for a test is
 ``train(SemanticConfig("unet", steps=2, scenes=16, out=tmp_path))``.
+
+One runner trains every step-based recipe (:func:`run_recipe`): a recipe says only what is its
+own, as a :class:`Training` (its data as batches, its loss, its optimiser: most use
+:func:`adamw_cosine`), its score and its card; the runner seeds the run and builds the model
+(:meth:`TrainConfig.start`), trains through :func:`segedu.engine.train_steps` with the resume
+file :attr:`TrainConfig.resume_path` written every ``save_every`` steps (a stopped run, started
+again with the same configuration, goes on from it as if it had never stopped), scores the model
+and writes its float16 checkpoint and its card. The semantic and cell recipes train by epochs
+with :func:`segedu.engine.fit`, which keeps its own ``last.pt`` in ``resume_dir``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import functools
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -19,11 +29,14 @@ import torch
 
 from ..config import device as best_device
 from ..config import seed_everything
-from ..engine import load_checkpoint, save_checkpoint
+from ..engine import WarmupCosine, train_steps
 from ..models import get_model
 from . import FOLDER, ZOO, Task, ZooEntry
+from .cards import CardText, model_card, trained_line, write_card
+from .float16 import load_float32, save_float16
 
-__all__ = ["TrainConfig", "Recipe", "save_resume", "load_resume", "resume_run"]
+__all__ = ["TrainConfig", "Recipe", "Training", "adamw_cosine", "train_run", "run_recipe",
+           "step_recipe"]
 
 
 @dataclass
@@ -44,6 +57,8 @@ class TrainConfig:
         resume_dir: where a recipe that can resume inside a run keeps its state (the semantic
             and the cell recipes: :func:`segedu.engine.fit`'s ``last.pt``); a run started again
             with the same configuration goes on from there. ``None``: no resumable state.
+        save_every: steps between two writes of the resume file :attr:`resume_path` (the
+            step-based recipes, :func:`train_run`).
     """
 
     tasks: ClassVar[tuple[Task, ...]] = ()  # the tasks whose entries it trains
@@ -59,6 +74,7 @@ class TrainConfig:
     entry: ZooEntry | None = None
     seed: int = 0
     resume_dir: Path | None = None
+    save_every: int = 100
 
     def __post_init__(self) -> None:
         if self.entry is None:
@@ -73,7 +89,7 @@ class TrainConfig:
         self.steps = self.entry.steps if self.steps is None else self.steps
         self.lr = self.entry.lr if self.lr is None else self.lr
         self.batch = self.entry.batch if self.batch is None else self.batch
-        for name in ("steps", "batch", *self.positive):
+        for name in ("steps", "batch", "save_every", *self.positive):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -114,9 +130,9 @@ class TrainConfig:
 
     @property
     def resume_path(self) -> Path:
-        """``out / <model>_resume.pt``: what a recipe that stops and goes on keeps of an
-        unfinished run (:func:`save_resume`: weights, optimizer, schedule, step, random state),
-        removed when the run ends."""
+        """``out / <model>_resume.pt``: what a step-based recipe keeps of an unfinished run
+        (:func:`train_run`: weights, optimizer, schedule, step, random state, the recipe's own
+        state), removed when the run ends."""
         return self.out / f"{self.entry.model}_resume.pt"
 
     @property
@@ -136,50 +152,130 @@ class Recipe:
     evaluate: Callable[..., dict[str, float]]
 
 
-def save_resume(path: Path, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                scheduler: Any, step: int, minutes: float, **extra: Any) -> None:
-    """Write a run's resume file: weights, optimizer, schedule, the number of steps done, the
-    minutes they took (over every call of the run), and ``extra`` (e.g. a random state).
+@dataclass
+class Training:
+    """What a step-based recipe trains with, all of it its own; :func:`train_run` runs it.
 
-    The write is atomic (:func:`segedu.engine.save_checkpoint`): a run stopped while writing,
-    hours into its training, keeps its previous resume file whole instead of half a new one."""
-    save_checkpoint({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                     "scheduler": scheduler.state_dict(), "step": step, "minutes": minutes,
-                     **extra}, path)
+    Args:
+        loss: ``batch -> loss`` or ``(loss, parts)`` (:func:`segedu.engine.train_steps`'s
+            ``compute_loss``).
+        batches: ``first_step -> iterator of batches`` (the data order from a step on: a resumed
+            run starts there), or an iterator (the batches already trained on are drawn again
+            and skipped).
+        optimizer, scheduler: built on the trained parameters (:func:`adamw_cosine`).
+        grad_clip: the gradient norm's limit (``None`` with a recipe's own ``update``).
+        amp: bfloat16 autocast on a GPU.
+        model: the module whose parameters are trained, when it is not the recipe's model
+            (DINO's student around the backbone).
+        log_every: steps between two lines of the log (``None``: the recipe logs itself).
+        update, after_step: :func:`~segedu.engine.train_steps`'s (a family's own update; what
+            runs after every step).
+        state: the recipe's own objects the resume file keeps (generators, a teacher, ...).
+        facts: what the run's record says beside its steps and minutes (the warm-up steps).
+        finish: ``run -> run``, after the last step (DINO: the teacher becomes the model).
+    """
+
+    loss: Callable[[object], object]
+    batches: Callable[[int], Iterator] | Iterator
+    optimizer: torch.optim.Optimizer
+    scheduler: object
+    grad_clip: float | None = None
+    amp: bool = False
+    model: torch.nn.Module | None = None
+    log_every: int | None = 200
+    update: Callable[[torch.Tensor, int], None] | None = None
+    after_step: Callable[[int, dict[str, float]], None] | None = None
+    state: dict[str, object] = field(default_factory=dict)
+    facts: dict[str, object] = field(default_factory=dict)
+    finish: Callable[[dict], dict] | None = None
 
 
-def load_resume(path: Path, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                scheduler: Any, device: torch.device | str = "cpu") -> dict[str, Any] | None:
-    """Restore what :func:`save_resume` wrote into ``model``, ``optimizer`` and ``scheduler``;
-    return the file's other entries (``step``, ``minutes``, the extras), or ``None`` when there
-    is no file at ``path`` (a run that starts afresh). A file that is not a whole resume file
-    raises :class:`segedu.engine.CheckpointError`, naming it."""
-    path = Path(path)
-    if not path.is_file():
-        return None
-    state = load_checkpoint(path, map_location=device)
-    model.load_state_dict(state.pop("model"))
-    optimizer.load_state_dict(state.pop("optimizer"))
-    scheduler.load_state_dict(state.pop("scheduler"))
-    return state
+def adamw_cosine(model: torch.nn.Module, lr: float, steps: int | None, *, weight_decay: float,
+                 warmup: int, warmup_start: float = 0.01
+                 ) -> tuple[torch.optim.AdamW, WarmupCosine]:
+    """The zoo's optimiser: AdamW on ``model``'s parameters from ``lr`` with ``weight_decay``,
+    a linear warm-up over ``warmup`` steps from ``warmup_start * lr``, then a cosine decay to 0
+    at ``steps`` (:class:`segedu.engine.WarmupCosine`; ``None``: set later)."""
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    return optimizer, WarmupCosine(optimizer, steps, warmup_steps=warmup, warmup_start=warmup_start)
 
 
-def resume_run(config: TrainConfig, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-               scheduler: Any, device: torch.device | str = "cpu",
-               log: Callable[[str], None] | None = print,
-               extras: dict[str, Any] | None = None) -> tuple[int, float]:
-    """Continue a run where its last call stopped: :func:`load_resume` of
-    ``config.resume_path``, torch's random state restored when the file kept it, a line logged;
-    ``extras``, when given, receives the file's other entries (a recipe's own state).
-    Returns the steps already done and the minutes they took (``0, 0.0`` for a fresh run)."""
-    state = load_resume(config.resume_path, model=model, optimizer=optimizer,
-                        scheduler=scheduler, device=device)
-    if state is None:
-        return 0, 0.0
-    if extras is not None:
-        extras.update(state)
-    if "rng" in state:  # dropout and the like continue as in a run that never stopped
-        torch.set_rng_state(state["rng"])
-    if log is not None:
-        log(f"resuming from step {int(state['step'])} ({config.resume_path})")
-    return int(state["step"]), float(state["minutes"])
+def train_run(config: TrainConfig, model: torch.nn.Module, device: torch.device,
+              training: Training, *, log: Callable[[str], None] | None = print,
+              steps: int | None = None, start: int = 0, resume: bool = True) -> dict:
+    """Train ``model`` with ``training`` for ``steps`` (default ``config.steps``) through
+    :func:`segedu.engine.train_steps`, keeping the run in :attr:`TrainConfig.resume_path` every
+    ``config.save_every`` steps (``resume=False``: no file) and going on from it when a run
+    finds one. Returns the engine's record (``steps``, ``minutes`` of every call of the run, the
+    last loss and its parts) with ``training.facts``, through ``training.finish``."""
+    config.out.mkdir(parents=True, exist_ok=True)
+    run = train_steps(
+        training.loss, training.batches, model=training.model or model,
+        optimizer=training.optimizer, scheduler=training.scheduler,
+        steps=config.steps if steps is None else steps, start=start,
+        grad_clip=training.grad_clip, device=device,
+        amp_dtype=torch.bfloat16 if training.amp else None,
+        log=log, log_every=training.log_every,
+        update=training.update, after_step=training.after_step,
+        resume_file=config.resume_path if resume else None, save_every=config.save_every,
+        state=training.state)
+    run = {**run, **training.facts}
+    return training.finish(run) if training.finish is not None else run
+
+
+def run_recipe(config: TrainConfig, *,
+               train: Callable[[torch.nn.Module, TrainConfig, torch.device], dict],
+               score: Callable[[torch.nn.Module, torch.device], Mapping[str, float]],
+               card: Callable[[TrainConfig, torch.nn.Module, torch.device, dict,
+                               Mapping[str, float]], CardText | Sequence[str]],
+               score_shipped: bool = False) -> torch.nn.Module:
+    """Run a recipe from start to end; return the trained model (in eval mode).
+
+    1. seed every generator with ``config.seed`` and build the entry's model
+       (:meth:`TrainConfig.start`);
+    2. ``train(model, config, device) -> run``, the recipe's training (:func:`train_run` of its
+       :class:`Training`, which resumes a stopped run);
+    3. ``score(model, device) -> {metric: value}`` on the held-out split; ``score_shipped``: on
+       the float16 checkpoint as shipped, loaded back (the card's numbers are then exactly what
+       re-scoring the shipped file gives);
+    4. the float16 checkpoint :attr:`TrainConfig.checkpoint_path`
+       (:func:`~segedu.zoo.float16.save_float16`) and the card :attr:`TrainConfig.card_path`,
+       whose lines ``card(config, model, device, run, scores)`` gives, or whose words it gives
+       as a :class:`~segedu.zoo.cards.CardText` (then :func:`~segedu.zoo.cards.model_card`
+       with the run's ``trained`` line).
+    """
+    device, model = config.start()
+    run = train(model, config, device)
+    model.eval()
+    if score_shipped:
+        path = save_float16(model, config.checkpoint_path)
+        model.load_state_dict(load_float32(path))
+        scores = score(model, device)
+    else:
+        scores = score(model, device)
+        save_float16(model, config.checkpoint_path)
+    lines = card(config, model, device, run, scores)
+    if isinstance(lines, CardText):
+        lines = model_card(config, model, title=lines.title, recipe=lines.recipe,
+                           held_out=lines.held_out, table=lines.table,
+                           trained=trained_line(config, device, run["steps"], run["minutes"]))
+    write_card(config.card_path, lines)
+    return model
+
+
+def step_recipe(task: Task, config: type[TrainConfig], *,
+                train: Callable[[torch.nn.Module, TrainConfig, torch.device], dict],
+                evaluate: Callable[..., dict[str, float]],
+                card: Callable[..., CardText | Sequence[str]], test_length: str) -> Recipe:
+    """The :class:`Recipe` of a step-based recipe whose ``train(config)`` is
+    :func:`run_recipe` of ``train`` (``model, config, device -> run``), scored by
+    ``evaluate(model, device, length=config.<test_length>)`` (the held-out items scored), its
+    card from ``card``."""
+    def train_config(settings: TrainConfig) -> torch.nn.Module:
+        score = functools.partial(evaluate, length=getattr(settings, test_length))
+        return run_recipe(settings, train=train, score=score, card=card)
+
+    train_config.__doc__ = (f"Train a {task.value} model with :func:`{train.__name__}`, score it "
+                            f"on ``config.{test_length}`` held-out items, write its checkpoint "
+                            "and card (:func:`segedu.zoo.recipe.run_recipe`); return it.")
+    return Recipe(task, config, train_config, evaluate)

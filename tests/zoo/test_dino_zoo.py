@@ -18,6 +18,7 @@ import pytest
 import torch
 
 import segedu.models.foundation.dino  # noqa: F401  (registers dino_vit_tiny)
+import segedu.zoo.recipe
 from segedu.models import get_model
 from segedu.models.foundation.dino import (
     DINOHead,
@@ -244,7 +245,7 @@ def test_an_interrupted_run_resumes_exactly(tmp_path, interrupt_training):
 
     split = config(tmp_path / "split")
     # stopped after the resume file of step 2 was written
-    interruption = interrupt_training(dino.training, after=2)
+    interruption = interrupt_training(segedu.zoo.recipe, after=1)
     first_kept = {"steps": []}
     with pytest.raises(KeyboardInterrupt):
         dino.train_dino(_tiny_vit(), split, log=lambda _: None, callback=record(first_kept),

@@ -11,6 +11,7 @@ import torch
 import torchvision
 
 import segedu.models.foundation.sam  # noqa: F401  (registers sam_tiny)
+import segedu.zoo.recipe
 from segedu.models import get_model
 from segedu.ops import masks_to_boxes
 from segedu.zoo import sam as zs
@@ -290,6 +291,29 @@ def test_train_sam_is_reproducible_and_checks_arguments():
     for bad in (dict(steps=0), dict(prompts=0), dict(rounds=0), dict(scenes=0)):
         with pytest.raises(ValueError, match=f"{next(iter(bad))} must be a positive integer"):
             zs.SamConfig("sam_tiny", **bad)
+
+
+def test_an_interrupted_sam_run_resumes_exactly(tmp_path, interrupt_training):
+    """Three steps in one go, or two, an interruption and the third after a restart: the same
+    weights (the resume file keeps the scene order, the prompts' generator and the rest of the
+    pass's order, besides weights, optimizer, schedule and random state)."""
+    def run(out, stop=False):
+        config = zs.SamConfig("sam_tiny", steps=3, batch=1, scenes=2, prompts=2, out=out,
+                              save_every=1)
+        _, model = config.start()
+        zs.train_sam(model, config, torch.device("cpu"), log=None)
+        return model, config
+
+    whole, config = run(tmp_path / "whole")
+    assert not config.resume_path.exists()
+    interruption = interrupt_training(segedu.zoo.recipe, after=1)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "split")
+    interruption.undo()
+    assert torch.load(tmp_path / "split" / "sam_tiny_resume.pt", weights_only=True)["step"] == 2
+    resumed, _ = run(tmp_path / "split")
+    assert all(torch.equal(a, b) for a, b in zip(whole.state_dict().values(),
+                                                 resumed.state_dict().values(), strict=True))
 
 
 # -- evaluation -----------------------------------------------------------------------------

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import torch
 
-from ..cards import card_head, metric_table, trained_line, write_card
-from ..float16 import load_float32, save_float16
+from ..cards import card_head, metric_table, trained_line
+from ..recipe import run_recipe
 from ..scores import SIZE
 from .scoring import ALL_METRICS, CURVE_METRICS, evaluate_dino, evaluate_pixels
 from .training import TEACHER_TEMP, DinoConfig, train_dino
@@ -16,41 +16,52 @@ __all__ = ["train"]
 
 def train(config: DinoConfig) -> torch.nn.Module:
     """Score the random-init ViT and the mean-RGB baseline, train with DINO + iBOT
-    (:func:`train_dino`, scored ``config.evaluations`` times during training), score again, save
-    the teacher backbone in float16 and write the card to ``config.out``; return the model.
+    (:func:`train_dino`, scored ``config.evaluations`` times during training), score again on
+    the float16 checkpoint as shipped (so that re-scoring it gives the card's numbers), write
+    the card to ``config.out`` (:func:`~segedu.zoo.recipe.run_recipe`); return the model."""
+    length, probe = config.test_scenes, config.probe_scenes
+    # the scores during training, kept in the run's resume file (a resumed run's card has them)
+    kept: dict = {}
+    baselines: dict = {}
 
-    The final scores are taken on the float16 checkpoint as shipped, so that re-scoring it gives
-    the card's numbers.
-    """
-    device, model = config.start()  # the random initialisation, scored below as the 'before'
-    entry, steps, batch, lr = config.entry, config.steps, config.batch, config.lr
-    scenes, length, probe = config.scenes, config.test_scenes, config.probe_scenes
-    # 1. the baselines: mean colour of each patch, and the same ViT before training
-    pixels = evaluate_pixels(length=length, probe_scenes=probe, patch=model.patch_size)
-    before = evaluate_dino(model, length=length, device=device, probe_scenes=probe)
-    # 2. DINO + iBOT, scored after each quarter of the steps; the scores so far are kept in the
-    # run's resume file, so that a resumed run's card has them all
-    kept = {"curve": [(0, before)]}
+    def score(model: torch.nn.Module, device: torch.device) -> dict[str, float]:
+        return evaluate_dino(model, length=length, device=device, probe_scenes=probe)
 
-    def score_during(step: int, backbone: torch.nn.Module) -> None:
-        scores = evaluate_dino(backbone, length=length, device=device, probe_scenes=probe)
-        kept["curve"].append((step, scores))
-        print(f"step {step}: " + ", ".join(f"{k} {scores[k]:.3f}" for k in CURVE_METRICS),
-              flush=True)
+    def train_model(model: torch.nn.Module, config: DinoConfig, device: torch.device) -> dict:
+        # 1. the baselines: mean colour of each patch, and the same ViT before training
+        baselines["pixels"] = evaluate_pixels(length=length, probe_scenes=probe,
+                                              patch=model.patch_size)
+        baselines["before"] = score(model, device)
+        kept["curve"] = [(0, baselines["before"])]
 
-    every = max(1, steps // config.evaluations) if config.evaluations else 0
-    run = train_dino(model, config, device, callback=score_during, callback_every=every,
-                     keep=kept)
-    curve = kept["curve"]
-    # 3. the trained teacher backbone, scored in float16 as it is shipped
-    path = save_float16(model, config.checkpoint_path)
-    model.load_state_dict(load_float32(path))
-    score = evaluate_dino(model, length=length, device=device, probe_scenes=probe)
-    curve.append((steps, score))
+        def score_during(step: int, backbone: torch.nn.Module) -> None:
+            scores = score(backbone, device)
+            kept["curve"].append((step, scores))
+            print(f"step {step}: " + ", ".join(f"{k} {scores[k]:.3f}" for k in CURVE_METRICS),
+                  flush=True)
+
+        # 2. DINO + iBOT, scored after each quarter of the steps
+        every = max(1, config.steps // config.evaluations) if config.evaluations else 0
+        return train_dino(model, config, device, callback=score_during, callback_every=every,
+                          keep=kept)
+
+    def card(config, model, device, run, final) -> list[str]:
+        curve = [*kept["curve"], (config.steps, final)]
+        return _card(config, model, device, run, final, pixels=baselines["pixels"],
+                     before=baselines["before"], curve=curve)
+
+    return run_recipe(config, train=train_model, score=score, card=card, score_shipped=True)
+
+
+def _card(config: DinoConfig, model: torch.nn.Module, device: torch.device, run: dict,
+          score: dict, *, pixels: dict, before: dict, curve: list) -> list[str]:
+    """The card: how it was trained, the scores, the baselines, the scores during training."""
+    batch, lr, scenes = config.batch, config.lr, config.scenes
+    length, probe = config.test_scenes, config.probe_scenes
     autocast = ", bfloat16 autocast" if device.type == "cuda" else ""
-    card = [
+    return [
         *card_head(f"Zoo model `{config.name}` on synthetic scenes (self-supervised features, "
-                   "DINO + iBOT)", entry, model),
+                   "DINO + iBOT)", config.entry, model),
         trained_line(config, device, run["steps"], run["minutes"])
         + f" ({run['seconds_per_step']:.2f} s per step, with the evaluations during training, "
         f"and {run['data_minutes']:.1f} min to draw the data); no labels used",
@@ -88,8 +99,6 @@ def train(config: DinoConfig) -> torch.nn.Module:
           for step, values in curve],
         "",
     ]
-    write_card(config.card_path, card)
-    return model
 
 
 def _temperatures() -> str:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ...engine import WarmupCosine, train_steps
+from ...engine import WarmupCosine
 from ...models.foundation.dino import (
     DINOHead,
     DINOLoss,
@@ -26,12 +26,12 @@ from ...models.foundation.dino.ibot import (
 )
 from ...models.foundation.dino.training import update_student_and_teacher
 from .. import Task
-from ..recipe import TrainConfig, resume_run, save_resume
+from ..recipe import TrainConfig, Training, train_run
 from ..scores import scene_tensors
 from .data import PROBE_SCENES, TEST_LENGTH, dino_augmentation
 
-__all__ = ["lr_schedule", "weight_decay_at", "DinoConfig", "train_dino", "TEACHER_TEMP",
-           "MASK_PROBABILITY", "MASK_RATIO"]
+__all__ = ["lr_schedule", "weight_decay_at", "DinoConfig", "dino_training", "train_dino",
+           "TEACHER_TEMP", "MASK_PROBABILITY", "MASK_RATIO"]
 
 TEACHER_TEMP = (0.02, 0.02)  # (first, final): constant 0.02: the zoo's README says why
 # iBOT's: half of the images, 30 +- 20 % of their patches
@@ -73,13 +73,12 @@ class DinoConfig(TrainConfig):
         log_every: a line every so often. The base's ``seed`` draws the run's random choices
             (order, crops, masks).
         evaluations: score the teacher's backbone this many times during training (0: never).
-        save_every: steps between two writes of the resume file (``out / <model>_resume.pt``),
-            from which a stopped run continues.
+            The base's ``save_every`` spaces the writes of the resume file.
     """
 
     tasks = (Task.FEATURES,)
     positive = ("scenes", "test_scenes", "probe_scenes", "out_dim", "hidden_dim",
-                "bottleneck_dim", "log_every", "save_every")
+                "bottleneck_dim", "log_every")
 
     scenes: int = 8000
     test_scenes: int = TEST_LENGTH
@@ -98,7 +97,6 @@ class DinoConfig(TrainConfig):
     clip_grad: float = 3.0
     log_every: int = 200
     evaluations: int = 4
-    save_every: int = 100
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -118,7 +116,8 @@ def train_dino(model: torch.nn.Module, config: DinoConfig, device: torch.device 
     :class:`~segedu.models.foundation.dino.DINOHead` shared by class and patch tokens and a mask
     token (:class:`~segedu.models.foundation.dino.ibot.MaskedPatchWrapper`); the teacher its EMA.
     ``mask_probability`` 0 (or ``patch_weight`` 0) leaves DINO alone. The steps run through
-    :func:`segedu.engine.train_steps` with the loss
+    :func:`segedu.zoo.recipe.train_run` (what they train with: :func:`dino_training`) with the
+    loss
     :func:`~segedu.models.foundation.dino.ibot.ibot_loss` and the DINO family's own update
     (:func:`~segedu.models.foundation.dino.training.update_student_and_teacher`: the student's
     gradient norm clipped, the head's last layer frozen for the first 1 % of the steps, AdamW,
@@ -130,7 +129,7 @@ def train_dino(model: torch.nn.Module, config: DinoConfig, device: torch.device 
     training), with torch's random state saved and restored around it, so it does not change the
     run.
 
-    Every ``config.save_every`` steps the run writes ``config.resume_path`` (student, teacher,
+    Every ``config.save_every`` steps the runner writes ``config.resume_path`` (student, teacher,
     optimizer, schedule, the losses' centres, the data order and every random state, and
     ``keep``: the caller's own record, e.g. the evaluations so far); a call that finds the file
     continues from it, restores ``keep`` in place, and ends as the run would have without the
@@ -138,51 +137,55 @@ def train_dino(model: torch.nn.Module, config: DinoConfig, device: torch.device 
     (over every call of the run), ``seconds_per_step``, ``data_minutes``, and ``loss``,
     ``class_loss``, ``patch_loss`` (means of the last 50 steps).
     """
-    steps, batch, scenes, out_dim = config.steps, config.batch, config.scenes, config.out_dim
-
     device = torch.device(device)
-    generator = torch.Generator().manual_seed(config.seed)
-    torch.manual_seed(config.seed)  # the augmentations draw from torch's global generator
-    # 1. the data: scenes of seed 0, drawn once, kept as uint8 (L, 3, S, S)
-    start = time.perf_counter()
-    images = (scene_tensors(seed=0, length=scenes)[0] * 255).round().to(torch.uint8)
-    data_minutes = (time.perf_counter() - start) / 60
-    augment = dino_augmentation()
-    # 2. student (backbone + shared head + mask token), teacher (a copy, no gradients), losses
-    head = DINOHead(in_dim=model.embed_dim, out_dim=out_dim, hidden_dim=config.hidden_dim,
+    training = dino_training(model, config, device, log=log, callback=callback,
+                             callback_every=callback_every, keep=keep)
+    return train_run(config, model, device, training, log=log)
+
+
+def _student_and_teacher(model: torch.nn.Module, config: DinoConfig, device: torch.device
+                         ) -> tuple[MaskedPatchWrapper, MaskedPatchWrapper, torch.optim.AdamW]:
+    """The student (``model`` + a shared head + a mask token), the teacher (a copy, no
+    gradients) and AdamW on the student, biases and norms (and the mask token) without weight
+    decay (DINO's ``get_params_groups``)."""
+    head = DINOHead(in_dim=model.embed_dim, out_dim=config.out_dim, hidden_dim=config.hidden_dim,
                     bottleneck_dim=config.bottleneck_dim)
     student = MaskedPatchWrapper(backbone=model, head=head).to(device).train()
     teacher = make_teacher(student).train()
-    class_loss = DINOLoss(out_dim=out_dim).to(device)
-    patch_loss = MaskedPatchLoss(out_dim=out_dim).to(device)
-    # 3. AdamW; biases and norms (and the mask token) without weight decay (get_params_groups)
     named = [(n, p) for n, p in student.named_parameters() if p.requires_grad]
     decayed = [p for n, p in named if p.ndim > 1 and not n.endswith(".bias")]
     plain = [p for n, p in named if p.ndim <= 1 or n.endswith(".bias")]
     optimizer = torch.optim.AdamW([{"params": decayed}, {"params": plain, "weight_decay": 0.0}],
                                   lr=config.lr)
+    return student, teacher, optimizer
+
+
+def dino_training(model: torch.nn.Module, config: DinoConfig, device: torch.device, *,
+                  log: Callable[[str], None] = print,
+                  callback: Callable[[int, torch.nn.Module], None] | None = None,
+                  callback_every: int = 0, keep: dict | None = None) -> Training:
+    """What DINO + iBOT trains with (:func:`train_dino` says what each piece does); the resume
+    file keeps the teacher, the centres, the data order, the last losses and ``keep``."""
+    steps, batch, scenes, out_dim = config.steps, config.batch, config.scenes, config.out_dim
+    generator = torch.Generator().manual_seed(config.seed)
+    torch.manual_seed(config.seed)  # the augmentations draw from torch's global generator
+    # 1. the data: scenes of seed 0, drawn once, kept as uint8 (L, 3, S, S)
+    began = time.perf_counter()
+    images = (scene_tensors(seed=0, length=scenes)[0] * 255).round().to(torch.uint8)
+    data_minutes = (time.perf_counter() - began) / 60
+    augment = dino_augmentation()
+    # 2. student, teacher, their optimizer, the losses and the schedules
+    student, teacher, optimizer = _student_and_teacher(model, config, device)
+    class_loss = DINOLoss(out_dim=out_dim).to(device)
+    patch_loss = MaskedPatchLoss(out_dim=out_dim).to(device)
     temp_warmup, frozen = max(1, (3 * steps) // 10), steps // 100
     scheduler = lr_schedule(optimizer, steps)
     grid = (augment.global_size // model.patch_size,) * 2  # the patch grid of a view, for its masks
     # where the data stands: the pass's order and the next scene in it; the last losses logged
     data = {"order": torch.randperm(scenes, generator=generator), "position": 0}
     recent, taus, rates = [], [], []
-    # 4. a stopped run continues: weights, optimizer, schedule, centres, data and random states
-    state = {}
-    first, minutes_before = resume_run(config, model=student, optimizer=optimizer,
-                                       scheduler=scheduler, device=device, log=log, extras=state)
-    if first:
-        teacher.load_state_dict(state["teacher"])
-        class_loss.load_state_dict(state["class_centre"])
-        patch_loss.load_state_dict(state["patch_centre"])
-        generator.set_state(state["generator"])
-        data.update(order=state["order"], position=state["position"])
-        recent.extend(state["recent"])
-        if keep is not None:
-            keep.clear()
-            keep.update(state["keep"])
 
-    def batches():
+    def batches(first: int):
         """Each step's batch: scenes (reshuffled at each pass), 2 views each, their block masks,
         and the step's teacher temperature."""
         for step in range(first, steps):
@@ -221,37 +224,37 @@ def train_dino(model: torch.nn.Module, config: DinoConfig, device: torch.device 
         recent.append(values)
         del recent[:-50]
         if (step + 1) % config.log_every == 0 or step + 1 == steps:
-            # a class loss of ln K means uniform outputs: the collapse that centring can cause
-            uniform = abs(values["class_loss"] - math.log(out_dim)) < 1e-3
-            collapsed = ", collapsed: uniform outputs" if uniform else ""
-            mean = {k: sum(r[k] for r in recent) / len(recent) for k in values}
-            log(f"step {step + 1}/{steps}: class loss {mean['class_loss']:.3f}, "
-                f"patch loss {mean['patch_loss']:.3f} (means of the last {len(recent)}; "
-                f"ln K = {math.log(out_dim):.3f}), teacher temperature {taus[-1]:.3f}, "
-                f"lr {rates[-1]:.2e}{collapsed}")
+            _log_step(log, step, steps, recent, taus[-1], rates[-1], out_dim)
         due = callback_every > 0 and (step + 1) % callback_every == 0 and step + 1 < steps
         if callback is not None and due:
             with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
                 callback(step + 1, teacher.backbone)
             teacher.train()
-        if (step + 1) % config.save_every == 0 and step + 1 < steps:
-            # after the step's batch was drawn: the states that draw the next one
-            save_resume(config.resume_path, model=student, optimizer=optimizer,
-                        scheduler=scheduler, step=step + 1,
-                        minutes=minutes_before + (time.perf_counter() - start) / 60,
-                        rng=torch.get_rng_state(), generator=generator.get_state(),
-                        teacher=teacher.state_dict(), class_centre=class_loss.state_dict(),
-                        patch_centre=patch_loss.state_dict(), keep=keep, recent=recent, **data)
 
-    # 5. the steps, through the engine's loop (autocast, the finite-loss check, the schedule)
-    start = time.perf_counter()
-    train_steps(compute_loss, batches(), model=student, optimizer=optimizer, steps=steps,
-                start=first, scheduler=scheduler, device=device, amp_dtype=torch.bfloat16,
-                log=None, update=update, after_step=after_step)
-    minutes = minutes_before + (time.perf_counter() - start) / 60
-    config.resume_path.unlink(missing_ok=True)  # the run is complete
-    # 6. the released network is the teacher's backbone
-    model.load_state_dict(teacher.backbone.state_dict())
-    return {"steps": steps, "minutes": minutes, "seconds_per_step": 60 * minutes / steps,
-            "data_minutes": data_minutes,
-            **{k: sum(r[k] for r in recent) / len(recent) for k in recent[-1]}}
+    def finish(run: dict) -> dict:
+        # the released network is the teacher's backbone
+        model.load_state_dict(teacher.backbone.state_dict())
+        return {"steps": steps, "minutes": run["minutes"],
+                "seconds_per_step": 60 * run["minutes"] / steps, "data_minutes": data_minutes,
+                **{k: sum(r[k] for r in recent) / len(recent) for k in recent[-1]}}
+
+    kept = {"teacher": teacher, "class_centre": class_loss, "patch_centre": patch_loss,
+            "generator": generator, "data": data, "recent": recent}
+    if keep is not None:
+        kept["keep"] = keep
+    return Training(compute_loss, batches, optimizer, scheduler, amp=True, model=student,
+                    log_every=None, update=update, after_step=after_step, state=kept,
+                    finish=finish)
+
+
+def _log_step(log, step: int, steps: int, recent: list[dict], tau: float, rate: float,
+              out_dim: int) -> None:
+    """DINO's line: the mean losses of the last steps, the temperature, the rate, a collapse."""
+    # a class loss of ln K means uniform outputs: the collapse that centring can cause
+    uniform = abs(recent[-1]["class_loss"] - math.log(out_dim)) < 1e-3
+    collapsed = ", collapsed: uniform outputs" if uniform else ""
+    mean = {k: sum(r[k] for r in recent) / len(recent) for k in recent[-1]}
+    log(f"step {step + 1}/{steps}: class loss {mean['class_loss']:.3f}, "
+        f"patch loss {mean['patch_loss']:.3f} (means of the last {len(recent)}; "
+        f"ln K = {math.log(out_dim):.3f}), teacher temperature {tau:.3f}, "
+        f"lr {rate:.2e}{collapsed}")

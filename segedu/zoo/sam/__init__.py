@@ -50,7 +50,7 @@ training loop, checkpoint and card).
 from __future__ import annotations
 
 from .. import Task
-from ..recipe import Recipe
+from ..recipe import step_recipe
 from .data import (
     BOX_NOISE,
     BOX_NOISE_MAX,
@@ -65,7 +65,7 @@ from .data import (
 )
 from .forward import decode, image_step, prompt_tokens
 from .loss import dice_loss, focal_loss, mask_iou, mask_loss
-from .recipe import SamConfig, train, train_sam
+from .recipe import SamConfig, sam_card, train_sam
 from .scoring import METRIC_NAMES, evaluate, evaluate_sam, sam_answers, score_answers
 
 __all__ = ["scene_segments", "sample_prompts", "correction_points", "focal_loss", "dice_loss",
@@ -74,4 +74,7 @@ __all__ = ["scene_segments", "sample_prompts", "correction_points", "focal_loss"
            "SamConfig", "train", "evaluate", "RECIPE", "TRAIN_SCENES", "EVAL_SCENES",
            "MIN_STUFF_AREA", "BOX_NOISE", "BOX_NOISE_MAX", "METRIC_NAMES"]
 
-RECIPE = Recipe(Task.PROMPTABLE, SamConfig, train, evaluate)
+RECIPE = step_recipe(Task.PROMPTABLE, SamConfig, train=train_sam, evaluate=evaluate,
+                     card=sam_card, test_length="test_scenes")
+"""The recipe of the zoo's SAM, for ``python -m segedu.zoo.train sam_tiny``."""
+train = RECIPE.train

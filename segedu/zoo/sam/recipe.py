@@ -1,5 +1,6 @@
-"""The recipe of the zoo's SAM: its configuration, the training loop and ``train`` (checkpoint and
-card), for ``python -m segedu.zoo.train sam_tiny``."""
+"""The recipe of the zoo's SAM: its configuration, what it trains with and its card (the runner,
+:func:`segedu.zoo.recipe.run_recipe`, does the rest; the package gathers them as its
+``RECIPE``)."""
 
 from __future__ import annotations
 
@@ -10,17 +11,15 @@ import numpy as np
 import torch
 
 from ...data import SyntheticScenes
-from ...engine import WarmupCosine, train_steps
 from .. import Task
-from ..cards import metric_table, trained_line, write_model_card
-from ..float16 import save_float16
-from ..recipe import TrainConfig
+from ..cards import CardText, metric_table
+from ..recipe import TrainConfig, Training, adamw_cosine, train_run
 from ..scores import SIZE
 from .data import EVAL_SCENES, TRAIN_SCENES, scene
 from .forward import image_step
-from .scoring import METRIC_NAMES, evaluate
+from .scoring import METRIC_NAMES
 
-__all__ = ["SamConfig", "train_sam", "train"]
+__all__ = ["SamConfig", "sam_training", "train_sam", "sam_card"]
 
 
 @dataclass
@@ -47,40 +46,36 @@ class SamConfig(TrainConfig):
     weight_decay: float = 0.1
 
 
-def _scene_batches(scenes: SyntheticScenes, batch: int, order: torch.Generator
-                   ) -> Iterator[tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]]]:
+def _scene_batches(scenes: SyntheticScenes, batch: int, order: torch.Generator,
+                   queue: list[int]) -> Iterator[tuple[tuple[torch.Tensor, ...],
+                                                       tuple[torch.Tensor, ...]]]:
     """Endless batches ``(images, segments)`` of ``batch`` scenes, in an order shuffled anew
-    (from ``order``) at each pass over the scenes."""
-    queue: list[int] = []
+    (from ``order``) at each pass over the scenes; ``queue`` holds the rest of the pass (kept,
+    with ``order``, in the resume file: a resumed run goes on in the same order)."""
     while True:
         while len(queue) < batch:
             queue += torch.randperm(len(scenes), generator=order).tolist()
-        indices, queue = queue[:batch], queue[batch:]
+        indices = queue[:batch]
+        del queue[:batch]
         images, segments = zip(*(scene(scenes, i) for i in indices), strict=True)
         yield images, segments
 
 
-def train_sam(model: torch.nn.Module, config: SamConfig, device: torch.device,
-              log: Callable[[str], None] = print) -> dict[str, float]:
-    """Train a SAM on ``config.scenes`` synthetic scenes of seed 0 (module docstring for the
-    recipe), through :func:`segedu.engine.train_steps`.
-
-    Each step encodes ``config.batch`` images once and decodes ``config.prompts`` targets per
-    image in ``config.rounds`` rounds (the first prompt, then correction clicks). Scenes are drawn
-    on the fly in an order shuffled each epoch (each scene is the same whatever the order: its
-    own seed), and every random choice comes from ``config.seed``, so a run is reproducible.
-    bfloat16 autocast on a GPU only. Returns ``steps``, ``warmup`` (the warm-up steps:
-    ``config.warmup``, or a fifth of a shorter run), ``minutes`` and the last step's losses
-    ``loss``, ``mask``, ``focal``, ``dice``, ``iou``.
-    """
+def sam_training(model: torch.nn.Module, config: SamConfig, device: torch.device) -> Training:
+    """What SAM trains with (module docstring for the recipe): scenes of seed 0 drawn on the fly
+    in an order shuffled at each pass, ``config.prompts`` targets per image decoded in
+    ``config.rounds`` rounds, AdamW with a warm-up (``config.warmup``, or a fifth of a shorter
+    run) and a cosine decay, gradients clipped at norm 1, bfloat16 autocast on a GPU. Every
+    random choice (order, prompts) comes from ``config.seed``, and both generators are kept in
+    the resume file, so a stopped run goes on as if it never stopped."""
     warmup = min(config.warmup, config.steps // 5)  # a short run warms up for a fifth of it
     model.to(device).train()
     data = SyntheticScenes(size=SIZE, length=config.scenes, seed=0)
     order = torch.Generator().manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr,
-                                  weight_decay=config.weight_decay)
-    scheduler = WarmupCosine(optimizer, config.steps, warmup_steps=warmup, warmup_start=0.01)
+    optimizer, scheduler = adamw_cosine(model, config.lr, config.steps,
+                                        weight_decay=config.weight_decay, warmup=warmup)
+    queue: list[int] = []  # the rest of this pass's order
 
     def compute_loss(batch):
         images, segments = batch
@@ -94,21 +89,26 @@ def train_sam(model: torch.nn.Module, config: SamConfig, device: torch.device,
                   for k in ("total", "mask", "focal", "dice", "iou")}
         return losses.pop("total"), losses
 
-    run = train_steps(compute_loss, _scene_batches(data, config.batch, order), model=model,
-                      optimizer=optimizer, steps=config.steps, scheduler=scheduler,
-                      grad_clip=1.0, device=device, amp_dtype=torch.bfloat16, log=log)
+    # the order and the prompts' generator are kept in the resume file: a resumed run goes on
+    # from them (so its batches start where they are, none is drawn twice)
+    return Training(compute_loss, lambda first: _scene_batches(data, config.batch, order, queue),
+                    optimizer, scheduler, grad_clip=1.0, amp=True,
+                    state={"order": order, "prompts": rng, "queue": queue},
+                    facts={"warmup": warmup})
+
+
+def train_sam(model: torch.nn.Module, config: SamConfig, device: torch.device,
+              log: Callable[[str], None] | None = print) -> dict[str, float]:
+    """Train a SAM (:func:`sam_training`) through :func:`~segedu.zoo.recipe.train_run`, which
+    resumes a stopped run. Returns ``steps``, ``warmup``, ``minutes`` and the last step's
+    losses ``loss``, ``mask``, ``focal``, ``dice``, ``iou``."""
+    run = train_run(config, model, device, sam_training(model, config, device), log=log)
     model.eval()
-    return {**run, "warmup": warmup}
+    return run
 
 
-def train(config: SamConfig) -> torch.nn.Module:
-    """Train the zoo's SAM (:func:`train_sam`), score it on the held-out scenes, write its
-    checkpoint and card to ``config.out``; return the trained model."""
-    device, model = config.start()
-    entry = config.entry
-    run = train_sam(model, config, device)
-    score = evaluate(model, device, length=config.test_scenes)
-    save_float16(model, config.checkpoint_path)
+def sam_card(config: SamConfig, model: torch.nn.Module, device: torch.device, run: dict,
+          score: dict) -> CardText:
     autocast = ", bfloat16 autocast" if device.type == "cuda" else ""
     recipe = (
         f"batch {config.batch} from {config.scenes} scenes of {SIZE}x{SIZE} (seed 0, "
@@ -124,9 +124,6 @@ def train(config: SamConfig) -> torch.nn.Module:
         "instance or connected stuff region of 32 pixels or more) prompted by one click at its "
         "most interior pixel (distance-transform maximum) or by its exact box; mean IoU over "
         "segments")
-    write_model_card(
-        config, model,
-        title=f"Zoo model `{entry.model}` on synthetic scenes (promptable segmentation)",
-        trained=trained_line(config, device, config.steps, run["minutes"]), recipe=recipe,
-        held_out=held_out, table=metric_table(score, METRIC_NAMES))
-    return model
+    return CardText(f"Zoo model `{config.entry.model}` on synthetic scenes (promptable "
+                    "segmentation)", recipe, held_out, metric_table(score, METRIC_NAMES))
+

@@ -216,5 +216,5 @@ TINY = CLIPSegConfig(img_size=128, patch_size=16, vision_width=128, vision_depth
 @register_model("clipseg_tiny")
 def clipseg_tiny(**overrides) -> CLIPSeg:
     """A small CLIPSeg for 128 x 128 synthetic scenes and a toy vocabulary of at most 16 words
-    (:mod:`segedu.zoo.text_prompts`); any :class:`CLIPSegConfig` field can be overridden."""
+    (:mod:`segedu.zoo.clipseg`); any :class:`CLIPSegConfig` field can be overridden."""
     return _build(TINY, overrides)

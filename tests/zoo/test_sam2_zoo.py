@@ -1,4 +1,4 @@
-"""Tests of the zoo's SAM 2 recipe (segedu.zoo.video): the tracking loss, the training loop, the
+"""Tests of the zoo's SAM 2 recipe (segedu.zoo.sam2): the tracking loss, the training loop, the
 evaluation, the recipe's checkpoint and card, and the shipped checkpoint against its card."""
 
 from __future__ import annotations
@@ -9,10 +9,11 @@ import pytest
 import torch
 
 import segedu.models.foundation.sam2  # noqa: F401  (registers sam2_slim)
+import segedu.zoo.recipe
 from segedu.data import SyntheticVideos
 from segedu.models import get_model
 from segedu.zoo import ZOO
-from segedu.zoo import video as zv
+from segedu.zoo import sam2 as zv
 
 torch.set_num_threads(1)
 
@@ -76,7 +77,7 @@ def test_train_sam2_resumes_exactly_after_an_interruption(tmp_path, interrupt_tr
     the step's own stream, the dropout masks from the random state kept in the file)."""
     def fresh(out):
         torch.manual_seed(0)
-        config = zv.VideoConfig("sam2_slim", steps=4, batch=1, clips=3, frames=2, out=out,
+        config = zv.Sam2Config("sam2_slim", steps=4, batch=1, clips=3, frames=2, out=out,
                                 save_every=2)
         return get_model("sam2_slim"), config
 
@@ -86,7 +87,8 @@ def test_train_sam2_resumes_exactly_after_an_interruption(tmp_path, interrupt_tr
     assert not config.resume_path.exists()  # removed at the end of a run
 
     model, config = fresh(tmp_path / "split")
-    interruption = interrupt_training(zv, after=1)  # steps count from 0: stopped after two
+    # steps count from 0: stopped after two
+    interruption = interrupt_training(segedu.zoo.recipe, after=1)
     with pytest.raises(KeyboardInterrupt):
         zv.train_sam2(model, config, torch.device("cpu"), log=None)
     assert config.resume_path.exists()
@@ -98,7 +100,7 @@ def test_train_sam2_resumes_exactly_after_an_interruption(tmp_path, interrupt_tr
                                                  model.state_dict().values(), strict=True))
     for bad in (dict(steps=0), dict(clips=0), dict(frames=0), dict(objects=0)):
         with pytest.raises(ValueError, match=f"{next(iter(bad))} must be a positive integer"):
-            zv.VideoConfig("sam2_slim", **bad)
+            zv.Sam2Config("sam2_slim", **bad)
 
 
 def test_evaluate_is_deterministic_and_checks_length():
@@ -123,7 +125,7 @@ def _card_value(card: str, metric: str) -> float:
 
 
 def test_recipe_writes_a_checkpoint_and_a_card_that_rescores(tmp_path):
-    config = zv.VideoConfig("sam2_slim", steps=1, batch=1, clips=2, frames=2, test_clips=1,
+    config = zv.Sam2Config("sam2_slim", steps=1, batch=1, clips=2, frames=2, test_clips=1,
                             out=tmp_path, device="cpu")
     zv.train(config)
     card = (tmp_path / "sam2_slim_videos.md").read_text()

@@ -26,8 +26,8 @@ trained on).
   pixels). The masks are scored as predicted, before SAM 2 blanks the mask of an object it deems
   absent (that hard choice has no gradient).
 - **Optimisation**: AdamW (weight decay 0.1), linear warm-up then cosine decay, gradient norm
-  clipped at 1; every ``save_every`` steps the resume file :attr:`VideoConfig.resume_path` is
-  written, from which a stopped run continues.
+  clipped at 1; every ``save_every`` steps the runner (:func:`segedu.zoo.recipe.train_run`)
+  writes the resume file :attr:`Sam2Config.resume_path`, from which a stopped run continues.
 
 **Score** (:func:`evaluate`): on ``test_clips`` held-out clips of 8 frames, every object visible on
 frame 0 is clicked once at its most interior pixel (:func:`segedu.zoo.sam.interior_point`), then
@@ -40,7 +40,6 @@ clip (no tracking) and the region similarity J of frame 0 itself.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -49,7 +48,6 @@ import torch
 import torch.nn.functional as F
 
 from ..data import SyntheticVideos
-from ..engine import WarmupCosine, train_steps
 from ..metrics import JAndF, region_similarity
 from ..models.foundation.sam2 import (
     FrameFeatures,
@@ -59,13 +57,12 @@ from ..models.foundation.sam2 import (
     box_to_points,
 )
 from . import Task
-from .cards import metric_table, trained_line, write_model_card
-from .float16 import save_float16
-from .recipe import Recipe, TrainConfig, resume_run, save_resume
+from .cards import CardText, metric_table
+from .recipe import TrainConfig, Training, adamw_cosine, step_recipe, train_run
 from .sam import dice_loss, focal_loss, interior_point, mask_iou, sample_prompts
 
-__all__ = ["VideoConfig", "tracks_loss", "train_sam2", "evaluate", "first_frame_ious", "train",
-           "RECIPE", "SIZE",
+__all__ = ["Sam2Config", "tracks_loss", "sam2_training", "train_sam2", "evaluate",
+           "first_frame_ious", "train", "RECIPE", "SIZE",
            "TRAIN_FRAMES", "EVAL_FRAMES", "TRAIN_CLIPS", "EVAL_CLIPS", "METRIC_NAMES"]
 
 SIZE = 128
@@ -82,19 +79,18 @@ METRIC_NAMES = {
 
 
 @dataclass
-class VideoConfig(TrainConfig):
+class Sam2Config(TrainConfig):
     """:class:`~segedu.zoo.recipe.TrainConfig` plus the video recipe (module docstring).
 
     Args:
         clips: training clips (seed 0); test_clips: held-out clips scored (seed 1).
         frames: frames per training clip; objects: objects tracked per clip.
-        warmup: warm-up steps from 1 % of ``lr``; weight_decay: AdamW's.
-        save_every: steps between two writes of the resume file (the base's ``seed`` draws every
-            random choice).
+        warmup: warm-up steps from 1 % of ``lr``; weight_decay: AdamW's. The base's ``seed``
+            draws every random choice, its ``save_every`` spaces the resume file's writes.
     """
 
     tasks = (Task.VIDEO,)
-    positive = ("clips", "test_clips", "frames", "objects", "save_every")
+    positive = ("clips", "test_clips", "frames", "objects")
 
     clips: int = TRAIN_CLIPS
     test_clips: int = EVAL_CLIPS
@@ -102,7 +98,6 @@ class VideoConfig(TrainConfig):
     objects: int = 2
     warmup: int = 200
     weight_decay: float = 0.1
-    save_every: int = 100
 
 
 def _normalise(model: Sam2, video: torch.Tensor) -> torch.Tensor:
@@ -161,24 +156,20 @@ def _objects(masks: torch.Tensor, min_area: int) -> list[int]:
     return [n for n in range(masks.shape[1]) if int(masks[0, n].sum()) >= min_area]
 
 
-def train_sam2(model: Sam2, config: VideoConfig, device: torch.device,
-               log: Callable[[str], None] | None = print) -> dict[str, float]:
-    """Train a SAM 2 on ``config.clips`` synthetic clips of seed 0 (module docstring), through
-    :func:`segedu.engine.train_steps`, resuming from :attr:`VideoConfig.resume_path` if it exists.
-    Returns ``steps``, ``warmup``, ``minutes`` (of every call of the run) and the last losses."""
+def sam2_training(model: Sam2, config: Sam2Config, device: torch.device) -> Training:
+    """What SAM 2 trains with (module docstring): clips of seed 0 and their prompts drawn by
+    each step's own random stream (so a resumed run draws the same batches), the tracking
+    losses, AdamW with a warm-up (``config.warmup``, or a fifth of a shorter run) and a cosine
+    decay, gradients clipped at norm 1."""
     warmup = min(config.warmup, config.steps // 5)
     model.to(device).train()
     data = SyntheticVideos(size=SIZE, frames=config.frames, length=config.clips, seed=0)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr,
-                                  weight_decay=config.weight_decay)
-    scheduler = WarmupCosine(optimizer, config.steps, warmup_steps=warmup, warmup_start=0.01)
-    start, minutes_before = resume_run(config, model=model, optimizer=optimizer,
-                                       scheduler=scheduler, device=device, log=log)
-    began = time.perf_counter()
+    optimizer, scheduler = adamw_cosine(model, config.lr, config.steps,
+                                        weight_decay=config.weight_decay, warmup=warmup)
 
-    def batches():
+    def batches(first: int):
         # step k's clips and prompts come from its own stream: a resumed run draws the same
-        for step in range(start, config.steps):
+        for step in range(first, config.steps):
             rng = np.random.default_rng([config.seed, step])
             yield rng, [data[int(i)] for i in rng.integers(len(data), size=config.batch)]
 
@@ -210,20 +201,18 @@ def train_sam2(model: Sam2, config: VideoConfig, device: torch.device,
         parts = tracks_loss(model, frames, torch.stack(truths).to(device), points, labels)
         return parts["mask"] + parts["iou"] + parts["score"], parts
 
-    def after_step(step: int, values: dict[str, float]) -> None:
-        if (step + 1) % config.save_every == 0 and step + 1 < config.steps:
-            minutes = minutes_before + (time.perf_counter() - began) / 60
-            save_resume(config.resume_path, model=model, optimizer=optimizer,
-                        scheduler=scheduler, step=step + 1, minutes=minutes,
-                        rng=torch.get_rng_state())
+    return Training(compute_loss, batches, optimizer, scheduler, grad_clip=1.0, log_every=50,
+                    facts={"warmup": warmup})
 
-    config.out.mkdir(parents=True, exist_ok=True)
-    run = train_steps(compute_loss, batches(), model=model, optimizer=optimizer,
-                      steps=config.steps, start=start, scheduler=scheduler, grad_clip=1.0,
-                      device=device, log=log, log_every=50, after_step=after_step)
+
+def train_sam2(model: Sam2, config: Sam2Config, device: torch.device,
+               log: Callable[[str], None] | None = print) -> dict[str, float]:
+    """Train a SAM 2 (:func:`sam2_training`) through :func:`~segedu.zoo.recipe.train_run`,
+    which resumes a stopped run from :attr:`Sam2Config.resume_path`. Returns ``steps``,
+    ``warmup``, ``minutes`` (of every call of the run) and the last losses."""
+    run = train_run(config, model, device, sam2_training(model, config, device), log=log)
     model.eval()
-    config.resume_path.unlink(missing_ok=True)
-    return {**run, "warmup": warmup, "minutes": minutes_before + run["minutes"]}
+    return run
 
 
 @torch.no_grad()
@@ -294,14 +283,8 @@ def first_frame_ious(model: Sam2, device: torch.device | str = "cpu", *,
             "objects": float(len(ranked))}
 
 
-def train(config: VideoConfig) -> torch.nn.Module:
-    """Train the zoo's SAM 2 (:func:`train_sam2`), score it on the held-out clips, write its
-    checkpoint and card to ``config.out``; return the trained model."""
-    device, model = config.start()
-    entry = config.entry
-    run = train_sam2(model, config, device)
-    score = evaluate(model, device, length=config.test_clips)
-    save_float16(model, config.checkpoint_path)
+def _card(config: Sam2Config, model: Sam2, device: torch.device, run: dict,
+          score: dict) -> CardText:
     recipe = (
         f"batch {config.batch} clips of {config.frames} frames of {SIZE}x{SIZE} from "
         f"{config.clips} synthetic clips (seed 0, drawn on the fly), up to {config.objects} "
@@ -315,13 +298,11 @@ def train(config: VideoConfig) -> torch.nn.Module:
         f"{config.test_clips} clips of {EVAL_FRAMES} frames from seed 1, never seen in training; "
         "every thing visible on frame 0 clicked once at its most interior pixel, then "
         "propagated; J&F as DAVIS 2017 (first and last frames left out, objects weighted alike)")
-    write_model_card(
-        config, model,
-        title=f"Zoo model `{entry.model}` on synthetic videos (promptable video segmentation)",
-        trained=trained_line(config, device, config.steps, run["minutes"]), recipe=recipe,
-        held_out=held_out, table=metric_table(score, METRIC_NAMES))
-    return model
+    return CardText(f"Zoo model `{config.entry.model}` on synthetic videos (promptable video "
+                    "segmentation)", recipe, held_out, metric_table(score, METRIC_NAMES))
 
 
-RECIPE = Recipe(Task.VIDEO, VideoConfig, train, evaluate)
+RECIPE = step_recipe(Task.VIDEO, Sam2Config, train=train_sam2, evaluate=evaluate, card=_card,
+                     test_length="test_clips")
 """The recipe of the zoo's SAM 2, for ``python -m segedu.zoo.train sam2_slim``."""
+train = RECIPE.train

@@ -34,7 +34,6 @@ prompts, comparable with the semantic zoo models of :mod:`segedu.zoo.scores`).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -42,18 +41,16 @@ import torch
 import torch.nn.functional as F
 
 from ..data import SyntheticScenes
-from ..engine import WarmupCosine, train_steps
 from ..losses import dice_loss
 from ..metrics import iou_per_class
 from ..models.foundation.clipseg import WordVocabulary
 from . import Task
-from .cards import metric_table, trained_line, write_model_card
-from .float16 import save_float16
-from .recipe import Recipe, TrainConfig, resume_run, save_resume
+from .cards import CardText, metric_table
+from .recipe import TrainConfig, Training, adamw_cosine, step_recipe, train_run
 from .scores import SIZE, scene_tensors
 
 __all__ = ["CLASSES", "PHRASINGS", "VOCABULARY", "prompt_texts", "class_prompts",
-           "encode_images", "decode_pairs", "TextPromptConfig", "train_clipseg",
+           "encode_images", "decode_pairs", "ClipSegConfig", "clipseg_training", "train_clipseg",
            "evaluate_text_prompts", "train", "evaluate", "RECIPE", "EVAL_SCENES"]
 
 CLASSES = SyntheticScenes.classes  # sky, grass, water, circle, rectangle, triangle
@@ -80,28 +77,27 @@ def class_prompts(phrasing: str = "a {}") -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @dataclass
-class TextPromptConfig(TrainConfig):
+class ClipSegConfig(TrainConfig):
     """:class:`~segedu.zoo.recipe.TrainConfig` plus the recipe's own settings.
 
     Args:
         scenes: training scenes (seed 0, drawn on the fly); test_scenes: held-out scenes scored.
         warmup: warm-up steps from 1 % of ``lr`` (a fifth of a shorter run).
         weight_decay: AdamW's (the run's ``seed``, :class:`~segedu.zoo.recipe.TrainConfig`'s,
-            also draws each step's scenes and phrasings).
-        save_every: steps between two writes of the resume file (``out / <name>_resume.pt``).
+            also draws each step's scenes and phrasings; its ``save_every`` spaces the writes
+            of the resume file ``out / <model>_resume.pt``).
     """
 
     tasks = (Task.TEXT_PROMPTS,)
-    positive = ("scenes", "test_scenes", "save_every")
+    positive = ("scenes", "test_scenes")
 
     scenes: int = 20000
     test_scenes: int = EVAL_SCENES
     warmup: int = 200
     weight_decay: float = 0.05
-    save_every: int = 100
 
 
-def _step_batch(scenes: SyntheticScenes, config: TextPromptConfig, step: int
+def _step_batch(scenes: SyntheticScenes, config: ClipSegConfig, step: int
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Step ``step``'s batch, a function of ``(seed, step)`` only: images ``(B, 3, S, S)``, the
     prompts ``input_ids`` and ``attention_mask`` ``(B * 6, L)`` (image ``b``'s six classes, each in
@@ -137,24 +133,20 @@ def decode_pairs(model: torch.nn.Module, encoded: tuple[list[torch.Tensor], tupl
     return model.decoder([a.repeat_interleave(k, dim=0) for a in activations], condition, grid)
 
 
-def train_clipseg(model: torch.nn.Module, config: TextPromptConfig, device: torch.device,
-                  log: Callable[[str], None] | None = print) -> dict[str, float]:
-    """Train a CLIPSeg on text prompts of the scenes (module docstring), resuming from
-    ``config.resume_path`` when it exists. Returns ``steps``, ``minutes`` (of all the calls that
-    made this run, resumed ones included), ``warmup`` and the last logged ``loss``."""
+def clipseg_training(model: torch.nn.Module, config: ClipSegConfig,
+                     device: torch.device) -> Training:
+    """What CLIPSeg trains with (module docstring): each step's scenes and phrasings, a function
+    of the seed and the step only; binary cross-entropy + Dice per mask; AdamW with a warm-up
+    (``config.warmup``, or a fifth of a shorter run) and a cosine decay, gradients clipped at
+    norm 1."""
     warmup = min(config.warmup, config.steps // 5)
     model.to(device).train()
     scenes = SyntheticScenes(size=SIZE, length=config.scenes, seed=0)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr,
-                                  weight_decay=config.weight_decay)
-    scheduler = WarmupCosine(optimizer, config.steps, warmup_steps=warmup, warmup_start=0.01)
-    # continue where the last call stopped, if it did
-    start, minutes_before = resume_run(config, model=model, optimizer=optimizer,
-                                       scheduler=scheduler, device=device, log=log)
-    began = time.perf_counter()
+    optimizer, scheduler = adamw_cosine(model, config.lr, config.steps,
+                                        weight_decay=config.weight_decay, warmup=warmup)
 
-    def batches() -> Iterator:
-        for step in range(start, config.steps):
+    def batches(first: int) -> Iterator:
+        for step in range(first, config.steps):
             yield _step_batch(scenes, config, step)
 
     def compute_loss(batch):
@@ -171,18 +163,19 @@ def train_clipseg(model: torch.nn.Module, config: TextPromptConfig, device: torc
         dice = dice_loss(logits, targets, mode="per_mask", smooth=1.0)
         return bce + dice, {"bce": bce, "dice": dice}
 
-    def save(step: int, values: dict[str, float]) -> None:
-        if (step + 1) % config.save_every == 0 and step + 1 < config.steps:
-            save_resume(config.resume_path, model=model, optimizer=optimizer,
-                        scheduler=scheduler, step=step + 1,
-                        minutes=minutes_before + (time.perf_counter() - began) / 60)
+    return Training(compute_loss, batches, optimizer, scheduler, grad_clip=1.0, log_every=50,
+                    facts={"warmup": warmup})
 
-    run = train_steps(compute_loss, batches(), model=model, optimizer=optimizer,
-                      steps=config.steps, start=start, scheduler=scheduler, grad_clip=1.0,
-                      device=device, log=log, log_every=50, after_step=save)
-    config.resume_path.unlink(missing_ok=True)  # the run is complete
+
+def train_clipseg(model: torch.nn.Module, config: ClipSegConfig, device: torch.device,
+                  log: Callable[[str], None] | None = print) -> dict[str, float]:
+    """Train a CLIPSeg on text prompts of the scenes (:func:`clipseg_training`) through
+    :func:`~segedu.zoo.recipe.train_run`, which resumes a stopped run from
+    ``config.resume_path``. Returns ``steps``, ``minutes`` (of all the calls that made this run),
+    ``warmup`` and the last logged ``loss``."""
+    run = train_run(config, model, device, clipseg_training(model, config, device), log=log)
     model.eval()
-    return {**run, "minutes": minutes_before + run["minutes"], "warmup": warmup}
+    return run
 
 
 # ---------------------------------------------------------------------------------------------
@@ -238,13 +231,8 @@ def evaluate(model: torch.nn.Module, device: torch.device | str = "cpu", *,
     return evaluate_text_prompts(model, device, length=length)
 
 
-def train(config: TextPromptConfig) -> torch.nn.Module:
-    """Train the zoo's CLIPSeg (:func:`train_clipseg`), score it on the held-out scenes, write its
-    checkpoint and card to ``config.out``; return the trained model."""
-    device, model = config.start()
-    run = train_clipseg(model, config, device)
-    score = evaluate_text_prompts(model, device, length=config.test_scenes)
-    save_float16(model, config.checkpoint_path)
+def _card(config: ClipSegConfig, model: torch.nn.Module, device: torch.device, run: dict,
+          score: dict) -> CardText:
     recipe = (
         f"batch {config.batch} from {config.scenes} scenes of {SIZE}x{SIZE} (seed 0, drawn on "
         "the fly), each asked for all six classes, each prompt in one of four phrasings drawn at "
@@ -259,11 +247,11 @@ def train(config: TextPromptConfig) -> torch.nn.Module:
         "with the six classes; IoU of the binary masks (logit > 0) per class, accumulated over "
         "the split, for 'a <class>' and as a mean for each phrasing; miou_argmax: the label map "
         "of the highest of the six logits")
-    write_model_card(
-        config, model, title=f"Zoo model `{config.entry.model}` on synthetic scenes (text prompts)",
-        trained=trained_line(config, device, config.steps, run["minutes"]), recipe=recipe,
-        held_out=held_out, table=metric_table(score))
-    return model
+    return CardText(f"Zoo model `{config.entry.model}` on synthetic scenes (text prompts)",
+                    recipe, held_out, metric_table(score))
 
 
-RECIPE = Recipe(task=Task.TEXT_PROMPTS, config=TextPromptConfig, train=train, evaluate=evaluate)
+RECIPE = step_recipe(Task.TEXT_PROMPTS, ClipSegConfig, train=train_clipseg, evaluate=evaluate,
+                     card=_card, test_length="test_scenes")
+"""The recipe of the zoo's CLIPSeg, for ``python -m segedu.zoo.train clipseg_tiny``."""
+train = RECIPE.train

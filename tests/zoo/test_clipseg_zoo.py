@@ -1,4 +1,4 @@
-"""The zoo's tiny CLIPSeg (segedu.zoo.text_prompts): its toy vocabulary, a run that resumes
+"""The zoo's tiny CLIPSeg (segedu.zoo.clipseg): its toy vocabulary, a run that resumes
 exactly, the recipe's checkpoint and card, and the shipped checkpoint re-scored against its card."""
 
 from __future__ import annotations
@@ -8,9 +8,10 @@ import re
 import pytest
 import torch
 
+import segedu.zoo.recipe
 from segedu.models import get_model
 from segedu.zoo import ZOO, Task
-from segedu.zoo import text_prompts as tp
+from segedu.zoo import clipseg as tp
 
 torch.set_num_threads(1)
 ENTRY = ZOO["clipseg_tiny"]
@@ -31,7 +32,7 @@ def test_the_toy_vocabulary_reads_every_phrasing():
 
 
 def _config(out, **settings):
-    return tp.TextPromptConfig("clipseg_tiny", **{"steps": 3, "batch": 2, "scenes": 8,
+    return tp.ClipSegConfig("clipseg_tiny", **{"steps": 3, "batch": 2, "scenes": 8,
                                                   "test_scenes": 2, "save_every": 1, "out": out,
                                                   **settings})
 
@@ -47,7 +48,7 @@ def test_an_interrupted_run_resumes_exactly(tmp_path, interrupt_training):
 
     split = _config(tmp_path / "split")
     split.out.mkdir()
-    interruption = interrupt_training(tp, after=1)
+    interruption = interrupt_training(segedu.zoo.recipe, after=1)
     _, first = split.start()
     with pytest.raises(KeyboardInterrupt):
         tp.train_clipseg(first, split, torch.device("cpu"), log=None)
