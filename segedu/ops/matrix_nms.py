@@ -55,10 +55,10 @@ __all__ = ["matrix_nms", "pairwise_mask_iou", "DECAY_KERNELS"]
 DECAY_KERNELS = ("linear", "gaussian")
 
 
-def pairwise_mask_iou(masks: torch.Tensor) -> torch.Tensor:
-    """IoU of every pair of binary masks ``(N, H, W)`` (bool or 0/1): ``(N, N)`` float32, 0 for a
-    pair of empty masks."""
-    flat = masks.reshape(len(masks), -1).float()  # (N, H * W)
+def pairwise_mask_iou(masks: torch.Tensor, *, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """IoU of every pair of binary masks ``(N, H, W)`` (bool or 0/1): ``(N, N)`` of ``dtype``,
+    0 for a pair of empty masks."""
+    flat = masks.reshape(len(masks), -1).to(dtype)  # (N, H * W)
     intersection = flat @ flat.T  # (N, N): pixels in both
     area = flat.sum(dim=1)  # (N,)
     union = area[:, None] + area[None, :] - intersection  # (N, N)
@@ -108,7 +108,8 @@ def matrix_nms(masks: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor |
     # 1. sort best first (stable: among equal scores the lower index is better)
     order = torch.sort(scores, descending=True, stable=True).indices  # (N,)
     # 2. iou[i, j] for i better than j (the strict upper triangle), same class only
-    iou = pairwise_mask_iou(masks[order]).triu(diagonal=1)  # (N, N)
+    dtype = scores.dtype if scores.is_floating_point() else torch.float32
+    iou = pairwise_mask_iou(masks[order], dtype=dtype).triu(diagonal=1)  # (N, N)
     if labels is not None:
         sorted_labels = labels[order]
         iou = iou * (sorted_labels[:, None] == sorted_labels[None, :])
