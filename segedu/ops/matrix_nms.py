@@ -15,7 +15,7 @@ by every better mask :math:`i` (same class, :math:`s_i > s_j`) through a decreas
         \frac{f(\mathrm{iou}_{i,j})}{f(\mathrm{iou}_{\cdot,i})}, \qquad
     s_j \leftarrow s_j \cdot \mathrm{decay}_j
 
-(the paper's eq. 4; ``1`` when no better mask exists), with
+(the paper's Matrix NMS formula; ``1`` when no better mask exists), with
 
 - the **linear** decay :math:`f(\mathrm{iou}) = 1 - \mathrm{iou}`;
 - the **Gaussian** decay :math:`f(\mathrm{iou}) = \exp(-\sigma\,\mathrm{iou}^2)`.

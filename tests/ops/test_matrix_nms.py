@@ -1,4 +1,4 @@
-"""Matrix NMS (SOLOv2, eq. 4) against its formula written out with explicit loops, and hand
+"""Matrix NMS (SOLOv2's decay formula) against its formula written out with explicit loops, and hand
 cases: two identical masks, disjoint masks, a chain of three, classes kept apart.
 
 No installable package runs SOLOv2's Matrix NMS here (mmdetection needs mmcv's compiled ops), so
@@ -29,7 +29,7 @@ def _f(iou: float, kernel: str, sigma: float) -> float:
 
 
 def matrix_nms_by_loops(masks, scores, labels, kernel, sigma):
-    """The paper's eq. 4 with loops (labels None: one class). A better mask i with
+    """The paper's decay formula with loops (labels None: one class). A better mask i with
     f(iou_.i) = 0 (it equals an even better one, linear decay) suppresses nothing."""
     n = len(scores)
     labels = [0] * n if labels is None else labels.tolist()

@@ -3,7 +3,7 @@ convolved with that instance's own, predicted, 1x1 kernel.
 
 For a grid cell :math:`(i, j)` with kernel :math:`G_{i,j} \in \mathbb{R}^{E}` (the kernel
 branch's output there) and the mask features :math:`F \in \mathbb{R}^{E \times h \times w}`,
-the paper's eq. 1 is
+the paper's central equation is
 
 .. math:: M_{i,j} = G_{i,j} * F, \qquad M_{i,j}[y, x] = \sum_{e=1}^{E} G_{i,j}[e]\, F[e, y, x],
 

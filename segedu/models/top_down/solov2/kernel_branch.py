@@ -6,7 +6,9 @@ NeurIPS 2020) predicts instead, per cell, a kernel :math:`G_{i,j} \in \mathbb{R}
 \times E}`: the :math:`E` weights of a 1x1 convolution that is applied to the mask features
 :math:`F` (:mod:`.mask_feature`) only for the cells that hold an object,
 
-.. math:: M_{i,j} = G_{i,j} * F \qquad \text{(eq. 1; :mod:`.dynamic_conv`).}
+.. math:: M_{i,j} = G_{i,j} * F
+
+(:mod:`.dynamic_conv`).
 
 The kernel must know *where* its cell is, so the level's map carries CoordConv's two coordinate
 channels (:mod:`.coordinates`), appended before it is resized to :math:`S \times S`. A tower of

@@ -1,7 +1,7 @@
 r"""SOLOv2's loss: the focal loss on the grid's categories plus :math:`\lambda` times the Dice
 loss of the positive cells' masks.
 
-The paper (SOLO, Wang et al. ECCV 2020, eq. 1-3; SOLOv2 keeps it) writes
+SOLO's paper (Wang et al., ECCV 2020; SOLOv2 keeps its loss) writes
 
 .. math::
     L = L_{cate} + \lambda L_{mask}, \qquad
@@ -14,7 +14,7 @@ The paper (SOLO, Wang et al. ECCV 2020, eq. 1-3; SOLOv2 keeps it) writes
   the ``+ 1`` keeps an image without objects finite);
 - :math:`d_{mask} = L_{Dice} = 1 - D(p, q)` with the Dice coefficient of the predicted
   probabilities :math:`p = \sigma(\text{logits})` and the target :math:`q`, computed with
-  **squared** sums (the V-Net form the paper prints, eq. 3):
+  **squared** sums (the V-Net form that the paper prints):
 
   .. math:: D(p, q) = \frac{2 \sum_{x,y} p_{x,y}\, q_{x,y}}
                            {\sum_{x,y} p_{x,y}^2 + \sum_{x,y} q_{x,y}^2};

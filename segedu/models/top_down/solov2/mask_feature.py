@@ -1,7 +1,7 @@
 r"""SOLOv2's unified mask-feature branch: one map :math:`F` at 1/4 of the image, shared by every
 instance, from which each dynamic kernel cuts its mask.
 
-The paper (Sec. 3.2.2, Fig. 3) fuses the FPN levels P2 .. P5 into one map at P2's scale
+The paper (its "mask feature" section and figure) fuses the FPN levels P2 .. P5 into one map at P2's scale
 (stride 4), as Panoptic FPN's semantic branch does: level :math:`l` (stride :math:`2^{l}`) goes
 through :math:`l - 2` rounds of "3x3 convolution (GroupNorm, ReLU), 2x bilinear up-sampling"
 (P2 through one convolution only); the four results are **added**, and a 1x1 convolution

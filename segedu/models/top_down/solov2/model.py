@@ -10,7 +10,7 @@ cuts its mask out of a map shared by all instances::
       each level l (P2 taken at P3's size, P6 at P5's), + coordinates, resized to S_l x S_l:
           -> category branch -> class logits (N, C, S_l, S_l)
           -> kernel branch   -> kernels G    (N, E, S_l, S_l)
-    mask of cell (i, j) = G_ij * F   (a 1x1 convolution, eq. 1), for the cells that score high
+    mask of cell (i, j) = G_ij * F   (a 1x1 convolution), for the cells that score high
     -> maskness-weighted scores -> Matrix NMS -> masks at full size
 
 The interface is torchvision's detection API, as YOLACT's: ``model(images, targets)`` with

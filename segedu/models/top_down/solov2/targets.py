@@ -2,7 +2,7 @@ r"""SOLOv2's training targets: which grid cells of which level own each object, 
 each owning cell's kernel must produce.
 
 For each object (box :math:`w \times h` pixels, mask, class) and each level :math:`l` with grid
-:math:`S_l` (the paper's Sec. 3 and SOLO's code):
+:math:`S_l` (SOLO's and SOLOv2's papers and SOLO's code):
 
 1. **Scale.** The object belongs to level :math:`l` when :math:`\sqrt{w h}` lies in the level's
    scale range ``[lower, upper]`` (both included). The ranges overlap (the paper's
