@@ -1,13 +1,13 @@
 r"""SOLOv2's unified mask-feature branch: one map :math:`F` at 1/4 of the image, shared by every
 instance, from which each dynamic kernel cuts its mask.
 
-The paper (its "mask feature" section and figure) fuses the FPN levels P2 .. P5 into one map at P2's scale
-(stride 4), as Panoptic FPN's semantic branch does: level :math:`l` (stride :math:`2^{l}`) goes
-through :math:`l - 2` rounds of "3x3 convolution (GroupNorm, ReLU), 2x bilinear up-sampling"
-(P2 through one convolution only); the four results are **added**, and a 1x1 convolution
-(GroupNorm, ReLU) gives the :math:`E` channels of :math:`F`. The deepest level, P5, carries
-CoordConv's two coordinate channels (:mod:`.coordinates`) "to provide accurate position
-information", so that :math:`F` can tell apart two identical objects at different places.
+The paper (its "mask feature" section and figure) fuses the FPN levels P2 .. P5 into one map
+at P2's scale (stride 4), as Panoptic FPN's semantic branch does: level :math:`l` (stride
+:math:`2^{l}`) goes through :math:`l - 2` rounds of "3x3 convolution (GroupNorm, ReLU), 2x
+bilinear up-sampling" (P2 through one convolution only); the four results are **added**, and a
+1x1 convolution (GroupNorm, ReLU) gives the :math:`E` channels of :math:`F`. The deepest level,
+P5, carries CoordConv's two coordinate channels (:mod:`.coordinates`), which give :math:`F` the
+position information that lets one kernel select one of two identical objects.
 
 Shapes: four maps ``(N, F_in, H/4, W/4) .. (N, F_in, H/32, W/32)`` -> ``(N, E, H/4, W/4)``.
 
