@@ -23,9 +23,9 @@ by every better mask :math:`i` (same class, :math:`s_i > s_j`) through a decreas
 Nothing is removed: a caller keeps the masks whose decayed score stays above a threshold
 (SOLOv2 uses 0.05), which is why Matrix NMS needs no IoU threshold.
 
-**Where segedu follows the official code, and where it differs.** SOLO's code (and mmdetection's
-``mask_matrix_nms`` and AdelaiDet's ``matrix_nms``, read for this) agrees with the formula with
-three details that this function keeps:
+**Where segedu follows the official code, and where it differs.** The official code (mmdetection's
+``mask_matrix_nms``, read for this) agrees with the formula, with three details that this
+function keeps:
 
 1. the Gaussian is written ``exp(-sigma * iou**2)`` with ``sigma = 2.0``; the paper prints
    :math:`\exp(-\mathrm{iou}^2 / \sigma)`. ``sigma`` here is the code's (it multiplies), so

@@ -10,7 +10,7 @@ its sigmoid, trained with the focal loss (:mod:`.loss`). The tower is shared by 
 
 Shape: ``(N, F, S, S) -> (N, C, S, S)`` with ``C`` the foreground classes. The last bias starts
 at :math:`-\log((1 - \pi)/\pi)` with the prior :math:`\pi = 0.01` (RetinaNet's initialisation,
-which SOLO's code keeps), so every cell starts out as "no object".
+which mmdetection's SOLO code keeps), so every cell starts out as "no object".
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ class CategoryBranch(nn.Module):
 
     Args (keyword-only):
         in_channels: the FPN's width ``F`` (256 in the paper).
-        hidden_channels: the tower's width (512 in the paper's SOLOv2 head).
+        hidden_channels: the tower's width (512 in SOLOv2's published configuration).
         num_convs: 3x3 convolutions in the tower (4 in the paper).
         num_classes: foreground classes ``C`` (80 for COCO), one sigmoid score each.
         num_groups: GroupNorm groups (32).

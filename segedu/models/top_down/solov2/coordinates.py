@@ -7,7 +7,7 @@ and the deepest level of the mask-feature branch get two extra input channels: t
 
 .. math:: x_j = -1 + \\frac{2j}{W - 1}, \\qquad y_i = -1 + \\frac{2i}{H - 1}
 
-(``torch.linspace(-1, 1, n)``; ``x`` first, then ``y``, as in SOLO's code).
+(``torch.linspace(-1, 1, n)``; ``x`` first, then ``y``, as in mmdetection's SOLO code).
 """
 
 from __future__ import annotations

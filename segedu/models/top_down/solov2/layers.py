@@ -1,9 +1,9 @@
 """The unit every SOLOv2 branch is built of: a convolution without bias, GroupNorm, ReLU.
 
-SOLOv2's code (mmdetection's ``ConvModule`` with ``norm_cfg=GN(32)``, AdelaiDet's ``conv_norm``)
-uses GroupNorm in all three branches, since the branches see few images per GPU; the
-convolution needs no bias before a norm. Weights are drawn from ``N(0, 0.01^2)``, as both
-codes initialise the heads.
+SOLOv2's code (mmdetection's ``ConvModule`` with ``norm_cfg=GN(32)``, read for this) uses
+GroupNorm in all three branches, which keeps them independent of the batch size; the
+convolution needs no bias before a norm. Weights are drawn from ``N(0, 0.01^2)``, as
+mmdetection initialises the heads.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ SOLO's paper (Wang et al., ECCV 2020; SOLOv2 keeps its loss) writes
 
 - :math:`L_{cate}`: the sigmoid focal loss (:func:`segedu.losses.sigmoid_focal_loss`,
   :math:`\alpha = 0.25`, :math:`\gamma = 2`) over every cell of every level and every class,
-  summed and divided by :math:`N_{pos} + 1` (SOLO's code and mmdetection's ``avg_factor``:
+  summed and divided by :math:`N_{pos} + 1` (mmdetection's ``avg_factor``:
   the ``+ 1`` keeps an image without objects finite);
 - :math:`d_{mask} = L_{Dice} = 1 - D(p, q)` with the Dice coefficient of the predicted
   probabilities :math:`p = \sigma(\text{logits})` and the target :math:`q`, computed with
@@ -23,8 +23,8 @@ SOLO's paper (Wang et al., ECCV 2020; SOLOv2 keeps its loss) writes
 
 Why not :func:`segedu.losses.dice_loss`: its denominator is :math:`\sum p + \sum q` (the F1
 form); the two agree for binary :math:`p` and differ for soft ones, and SOLO trains the squared
-form. Like SOLO's code (mmdetection's ``DiceLoss(naive_dice=False)``, AdelaiDet's
-``dice_loss``, read for this) each squared sum gets ``eps = 0.001``, so two empty masks give a
+form. Like the official code (mmdetection's ``DiceLoss(naive_dice=False)``, read for
+this) each squared sum gets ``eps = 0.001``, so two empty masks give a
 loss of 1 - 0 / 0.002 = 1 instead of 0 / 0.
 """
 

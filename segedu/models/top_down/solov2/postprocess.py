@@ -1,7 +1,7 @@
 r"""SOLOv2's inference: from the grid's scores and kernels to a few masks, without boxes and
 without greedy NMS.
 
-For one image (the paper's inference and Matrix NMS sections, and SOLO's code, mmdetection's
+For one image (the paper's inference and Matrix NMS sections, and mmdetection's
 ``SOLOV2Head._predict_by_feat_single``, read for this):
 
 1. **Scores.** The sigmoid of the category logits; a cell keeps its score only where it is the

@@ -2,7 +2,7 @@ r"""SOLOv2's training targets: which grid cells of which level own each object, 
 each owning cell's kernel must produce.
 
 For each object (box :math:`w \times h` pixels, mask, class) and each level :math:`l` with grid
-:math:`S_l` (SOLO's and SOLOv2's papers and SOLO's code):
+:math:`S_l` (SOLO's and SOLOv2's papers, and mmdetection's code):
 
 1. **Scale.** The object belongs to level :math:`l` when :math:`\sqrt{w h}` lies in the level's
    scale range ``[lower, upper]`` (both included). The ranges overlap (the paper's
@@ -19,7 +19,7 @@ For each object (box :math:`w \times h` pixels, mask, class) and each level :mat
 4. **Mask target.** Every owning cell's kernel must produce the object's mask at the mask
    features' scale (1/4 of the image: bilinear down-sampling, then :math:`\ge 0.5`).
 
-Where segedu follows SOLO's code (mmdetection's ``SOLOV2Head._get_targets_single``, read for
+Where segedu follows mmdetection's ``SOLOV2Head._get_targets_single`` (read for
 this): the scale is the box's, the region's half-sizes are :math:`0.5\,\epsilon w` and
 :math:`0.5\,\epsilon h`, floors are truncations, the grid spans the padded batch, and an object
 with an empty mask is skipped. Where it differs: the centre of mass is taken at the pixels'
