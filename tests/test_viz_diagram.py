@@ -67,6 +67,8 @@ CASES = {
                                               rpn_post_nms_top_n_test=20),
                                     [torch.rand(3, 64, 64)]),
     "yolact": lambda: (get_model("yolact"), [torch.rand(3, 64, 64)]),
+    "solov2": lambda: (get_model("solov2", inference={"score_thresh": 0.0, "update_thresh": 0.0}),
+                       [torch.rand(3, 64, 64)]),
     "retinanet_resnet50_fpn": lambda: (get_model("retinanet_resnet50_fpn", num_classes=3,
                                                  min_size=64, max_size=64, score_thresh=0.0),
                                        [torch.rand(3, 64, 64)]),

@@ -1,5 +1,6 @@
 """Box operations for detection and instance segmentation: box formats and IoU, NMS,
-RoI pooling and RoIAlign, anchors and box coding.
+RoI pooling and RoIAlign, anchors and box coding; Matrix NMS, the score decay of overlapping
+masks (:mod:`.matrix_nms`).
 
 Where torchvision has a fast kernel (``nms``, ``batched_nms``, ``roi_pool``, ``roi_align``),
 the function of that name calls it by default and runs segedu's readable version with
@@ -19,6 +20,7 @@ from .boxes import (
     remove_small_boxes,
 )
 from .masks_to_boxes import masks_to_boxes
+from .matrix_nms import matrix_nms, pairwise_mask_iou
 from .nms import batched_nms, batched_nms_reference, nms, nms_reference
 from .roi_align import (
     bilinear_interpolate,
@@ -41,6 +43,8 @@ __all__ = [
     "nms_reference",
     "batched_nms",
     "batched_nms_reference",
+    "matrix_nms",
+    "pairwise_mask_iou",
     "roi_pool",
     "roi_pool_reference",
     "roi_pool_bins",

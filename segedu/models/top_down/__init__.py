@@ -6,10 +6,12 @@
 - :mod:`.detection`: ``fasterrcnn_resnet50_fpn`` and ``maskrcnn_resnet50_fpn`` (torchvision's),
   ``maskrcnn_resnet_fpn`` (slim), and their parts (FPN, RPN, RoI heads; Ren et al. 2015,
   He et al. 2017);
-- :mod:`.yolact`: ``yolact`` (slim) and ``yolact_resnet50`` (Bolya et al. 2019).
+- :mod:`.yolact`: ``yolact`` (slim) and ``yolact_resnet50`` (Bolya et al. 2019);
+- :mod:`.solov2`: ``solov2`` (slim) and ``solov2_resnet50_fpn`` (Wang et al. 2020): masks by
+  location, from kernels made per instance, and Matrix NMS.
 """
 
-from . import base, detection, yolact, yolo_grid
+from . import base, detection, solov2, yolact, yolo_grid
 from .base import TopDownModel
 
-__all__ = ["base", "detection", "yolact", "yolo_grid", "TopDownModel"]
+__all__ = ["base", "detection", "solov2", "yolact", "yolo_grid", "TopDownModel"]

@@ -26,6 +26,8 @@ recorded later by running the model. Layouts per family:
 - the one-stage detectors (:func:`retinanet_structure`, :func:`ssd_structure`): RetinaNet's
   pyramid or SSD's column of shrinking maps, all feeding the class and box outputs over every
   anchor, beside the anchors and the detections;
+- SOLOv2 (:func:`solov2_structure`): the pyramid, the category and kernel branches on every
+  level's grid, the mask features, and the masks they make together;
 - SAM 2's image encoder, memory attention and SAM head in a row, the memory encoder, object
   pointer and memory bank above them, looping back into the memory attention
   (:func:`sam2_structure`);
@@ -57,6 +59,7 @@ from ...models.semantic.unet_resnet import UNetOnBackbone
 from ...models.top_down.detection.generalized_rcnn import GeneralizedRCNN
 from ...models.top_down.detection.retinanet.model import RetinaNet
 from ...models.top_down.detection.ssd.model import SSD
+from ...models.top_down.solov2.model import SOLOv2
 from ...models.top_down.yolact.model import Yolact
 from ...models.top_down.yolo_grid import YoloGrid
 from ...models.universal.detr.model import DETR
@@ -82,6 +85,7 @@ from .sam import sam_structure
 from .sam2 import sam2_structure
 from .segformer import segformer_structure
 from .segnet import segnet_structure
+from .solov2 import solov2_structure
 from .unet import unet_structure
 from .yolact import yolact_structure
 from .yolo_grid import yolo_grid_structure
@@ -93,7 +97,8 @@ _STRUCTURES = [
     (Segformer, segformer_structure),
     (DilatedResNetSegmenter, resnet_head_structure), (SegNet, segnet_structure),
     (UNet, unet_structure), (YoloGrid, yolo_grid_structure), (GeneralizedRCNN, rcnn_structure),
-    (Yolact, yolact_structure), (RetinaNet, retinanet_structure), (SSD, ssd_structure),
+    (Yolact, yolact_structure), (SOLOv2, solov2_structure), (RetinaNet, retinanet_structure),
+    (SSD, ssd_structure),
     (StarDist, stardist_structure), (Cellpose, cellpose_structure),
     (SpatialEmbedding, spatial_embedding_structure), (Mask2Former, mask2former_structure),
     (DETR, detr_structure), (Eomt, eomt_structure),
