@@ -385,3 +385,26 @@ def test_parameter_counts_equal_transformers():
     assert n_params(swin_l) == n_params(ref_l) - 2 * 1536 == 236_324_091
     # the inference network, without the training-only text mapper (mostly CLIP's token table)
     assert n_params(swin_l) - n_params(swin_l.text_mapper) == 218_781_179
+
+
+def test_the_slim_model_trains_one_step():
+    """The zoo's ``oneformer`` on two 64 x 64 scenes with different tasks: shapes, its recorded
+    parameter count, and a finite loss whose gradient reaches the task MLP, the text mapper and
+    the temperature (the parts Mask2Former does not have)."""
+    torch.manual_seed(0)
+    model = get_model("oneformer", criterion=dict(num_points=64))
+    assert n_params(model) == 5_488_155
+    assert n_params(model.text_mapper) == 3_272_064
+    images = torch.rand(2, 3, 64, 64)
+    targets, _ = labels_of(model)
+    names = ["sky", "grass", "water", "circle", "rectangle", "triangle"]
+    texts = model.text_ids([[names[c] for c in t["labels"]] for t in targets],
+                           tasks=["semantic", "panoptic"])
+    assert texts.shape == (2, 50 - 8, 16)
+    out = model(images, task=["semantic", "panoptic"], text_ids=texts)
+    assert out["pred_logits"].shape == (2, 50, 7) and out["pred_masks"].shape == (2, 50, 16, 16)
+    loss = model.total_loss(model.loss(out, targets))
+    loss.backward()
+    assert torch.isfinite(loss)
+    for part in (model.task_encoder, model.text_mapper.text_projector, model.contrastive):
+        assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in part.parameters())
