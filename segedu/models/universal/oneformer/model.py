@@ -120,15 +120,16 @@ class OneFormer(QueryInference, QueryTraining, UniversalModel):
         ctx = self.text_mapper.prompt_ctx
         return self.num_queries - (0 if ctx is None else ctx.num_embeddings)
 
-    def text_ids(self, class_names: Sequence[Sequence[str]], *, tasks: Sequence[str],
-                 tokenizer=None) -> torch.Tensor:
-        """Each image's target class names and task -> its text list's token ids
+    def text_ids(self, labels: Sequence[Sequence[int]], *, class_names: Sequence[str],
+                 tasks: Sequence[str], tokenizer=None) -> torch.Tensor:
+        """Each image's target class indices and task -> its text list's token ids
         ``(B, Q - N_ctx, L)`` (:func:`.text_mapper.text_list`, :func:`.tokens.clip_token_ids`)."""
-        length = self.text_mapper.text_encoder.context_length if self.text_mapper else 0
+        num_texts = self.num_texts  # raises without a text mapper
+        length = self.text_mapper.text_encoder.context_length
         return torch.stack([
-            clip_token_ids(text_list(list(names), task=task, num_texts=self.num_texts),
-                           length=length, tokenizer=tokenizer)
-            for names, task in zip(class_names, tasks, strict=True)])
+            clip_token_ids(text_list(image_labels, class_names=class_names, task=task,
+                                     num_texts=num_texts), length=length, tokenizer=tokenizer)
+            for image_labels, task in zip(labels, tasks, strict=True)])
 
     def forward(self, images: torch.Tensor, *, task: str | Sequence[str] = "panoptic",
                 text_ids: torch.Tensor | None = None) -> dict:

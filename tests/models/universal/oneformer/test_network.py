@@ -25,8 +25,13 @@ Where the two disagree, and why (each pinned below):
   where they are identities; the tiny configuration keeps them equal (64) for the same reason.
 - ``transformers`` requires ``text_inputs`` whenever its config has ``is_training=True``, even in
   evaluation; segedu runs the text mapper only when given text ids.
-- its text encoder builds CLIP's causal mask and never applies it; segedu follows it (see
-  :mod:`segedu.models.universal.oneformer.text_encoder`).
+- its text encoder builds CLIP's causal mask and never applies it, while the original
+  (SHI-Labs/OneFormer's ``TextTransformer``) does; segedu follows the original, and the tiny
+  configuration sets ``causal=False`` to compare with ``transformers`` (the causal encoder is
+  checked on its own below: the padding after the end token cannot change it);
+- its image processor fills the text list with "an panoptic photo", the original with "a panoptic
+  photo"; segedu writes the original's (the comparison passes token ids to both, so it is not
+  affected).
 
 The CLIP token ids of the prompts (``"the task is semantic"`` -> 49406, 518, 10549, 533, 29119,
 1550, 49407) were read off CLIP's merges (``bpe_simple_vocab_16e6``) with ``transformers``'
@@ -51,6 +56,7 @@ from segedu.models.universal.oneformer import (
     task_token_ids,
     text_list,
 )
+from segedu.models.universal.oneformer.text_encoder import TextEncoder
 
 transformers = pytest.importorskip("transformers")
 
@@ -60,9 +66,11 @@ TINY = dict(num_classes=4, backbone=dict(embed_dim=16, depths=(1, 2, 1, 1),
                                          drop_path_rate=0.0),
             conv_dim=64, hidden_dim=64, num_queries=6, num_heads=4, encoder_layers=1,
             encoder_ffn_dim=48, decoder_layers=3, decoder_ffn_dim=40, query_layers=2,
-            task_seq_len=8, text_mapper=dict(width=64, context_length=8, num_layers=1, num_ctx=2),
+            task_seq_len=8, text_mapper=dict(width=64, context_length=8, num_layers=1, num_ctx=2,
+                                             causal=False),
             criterion=dict(num_points=64))
 TASKS = ("semantic", "instance", "panoptic")
+NAMES = ["sky", "grass", "water", "circle", "rectangle", "triangle"]
 
 
 def hf_config(**overrides):
@@ -114,7 +122,7 @@ def images():
 @pytest.fixture(scope="module")
 def texts(pair):
     """The two images' text lists as token ids ``(2, 4, 8)``."""
-    return pair[1].text_ids([["sky", "circle"], ["water"]], tasks=["panoptic", "semantic"])
+    return pair[1].text_ids([[5, 0], [2]], class_names=NAMES, tasks=["panoptic", "semantic"])
 
 
 def reference_outputs(reference, model, images, tasks, texts, **labels):
@@ -333,11 +341,35 @@ def test_the_prompt_ids_are_clips_and_formatted_as_the_processor_does(tmp_path):
 
 
 def test_text_lists_as_the_original_writes_them():
-    assert text_list(["sky", "circle"], task="panoptic", num_texts=4) == [
-        "a photo with a sky", "a photo with a circle", "an panoptic photo", "an panoptic photo"]
-    assert text_list(["a", "b", "c"], task="semantic", num_texts=2) == [
-        "a photo with a a", "a photo with a b"]
-    assert text_list([], task="instance", num_texts=1) == ["an instance photo"]
+    """Grouped by class in the class list's order (not the targets'), then the task's filler."""
+    assert text_list([3, 0, 3], class_names=NAMES, task="panoptic", num_texts=5) == [
+        "a photo with a sky", "a photo with a circle", "a photo with a circle",
+        "a panoptic photo", "a panoptic photo"]
+    assert text_list([2, 1, 0], class_names=NAMES, task="semantic", num_texts=2) == [
+        "a photo with a sky", "a photo with a grass"]
+    assert text_list([], class_names=NAMES, task="instance", num_texts=1) == ["an instance photo"]
+    with pytest.raises(ValueError, match="labels must index"):
+        text_list([6], class_names=NAMES, task="instance", num_texts=1)
+
+
+def test_the_causal_text_encoder_ignores_the_padding_and_the_port_does_not():
+    """The original's causal text encoder: what follows the end token (zero padding, or anything)
+    cannot change the text's vector; ``transformers``' bidirectional one (``causal=False``) is
+    changed by it. With one layer, both agree on a text that fills the whole context (its end
+    token, last, reads every token either way)."""
+    torch.manual_seed(0)
+    causal = TextEncoder(context_length=8, width=64, num_layers=1, vocab_size=49408).eval()
+    bidirectional = TextEncoder(context_length=8, width=64, num_layers=1, vocab_size=49408,
+                                causal=False).eval()
+    bidirectional.load_state_dict(causal.state_dict())
+    ids = clip_token_ids(["a photo with a sky"], length=8)  # 7 tokens, one zero
+    other = ids.clone()
+    other[0, -1] = 1125  # a token after the end token
+    full = clip_token_ids(["a photo with a rectangle"], length=8)  # 8 tokens, the end last
+    with torch.no_grad():
+        torch.testing.assert_close(causal(ids), causal(other), rtol=0, atol=0)
+        assert (bidirectional(ids) - bidirectional(other)).abs().max() > 1e-3
+        torch.testing.assert_close(causal(full), bidirectional(full))
 
 
 def test_bad_input_is_named(pair, images):
@@ -397,8 +429,7 @@ def test_the_slim_model_trains_one_step():
     assert n_params(model.text_mapper) == 3_272_064
     images = torch.rand(2, 3, 64, 64)
     targets, _ = labels_of(model)
-    names = ["sky", "grass", "water", "circle", "rectangle", "triangle"]
-    texts = model.text_ids([[names[c] for c in t["labels"]] for t in targets],
+    texts = model.text_ids([t["labels"] for t in targets], class_names=NAMES,
                            tasks=["semantic", "panoptic"])
     assert texts.shape == (2, 50 - 8, 16)
     out = model(images, task=["semantic", "panoptic"], text_ids=texts)
