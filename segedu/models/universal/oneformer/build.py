@@ -65,8 +65,10 @@ def oneformer_swin_large(**kwargs) -> OneFormer:
     :func:`oneformer_swin_tiny`, with the training text mapper. 236,324,091 parameters (backbone
     195,201,204, pixel decoder 5,790,144, task MLP 85,760, transformer decoder 17,704,070, text
     mapper 17,542,912, temperature 1); the inference network, without the text mapper,
-    218,781,179. No checkpoint is registered: ``transformers`` names only the Swin-T one. Every
-    argument of :class:`.OneFormer` can be overridden."""
+    218,781,179: the "219M" of the authors' model table (SHI-Labs/OneFormer's README; their
+    ``configs/coco/swin/oneformer_swin_large_bs16_100ep.yaml`` gives these sizes). No checkpoint
+    is registered: ``transformers`` names only the Swin-T one. Every argument of
+    :class:`.OneFormer` can be overridden."""
     config = dict(num_classes=133, backbone=dict(SWIN_LARGE), num_queries=150,
                   text_mapper=dict(TEXT_MAPPER))
     return OneFormer(**{**config, **kwargs})
