@@ -18,7 +18,8 @@ A detail of the original that ``transformers`` keeps: the DETR decoder is called
 ``class_transformer(src=pe_layer(F), pos_embed=class_input_proj(F))``, i.e. the *values* of its
 cross-attention are the sine positional code of the grid and the image enters only through the
 keys' "position" term (``memory + pos``). segedu computes the same: ``memory`` is the sine code
-and ``pos`` the projected mask features.
+and ``pos`` the projected mask features. The original's ``Transformer`` also has an encoder, given
+no layers (``ENC_LAYERS: 0``), so the memory is that code as it is.
 
 Each layer is DETR's decoder layer (Carion et al., ECCV 2020), built from the shared
 :class:`~segedu.nn.transformer_layers.SelfAttentionLayer`,
