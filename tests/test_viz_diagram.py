@@ -78,6 +78,7 @@ CASES = {
     "cellpose": lambda: (get_model("cellpose"), _image(32, 1)),
     "spatial_embedding": lambda: (get_model("spatial_embedding"), _image(32, 1)),
     "mask2former": lambda: (get_model("mask2former"), _image(64)),
+    "oneformer": lambda: (get_model("oneformer", text_mapper=None), _image(64)),
     "detr": lambda: (_detr(), _image(64)),
     "eomt": lambda: (get_model("eomt", image_size=32, dim=24, depth=3, num_heads=2,
                                num_register_tokens=2, num_queries=4), _image(32)),
@@ -146,7 +147,7 @@ def _independent_shapes(model: nn.Module, example, structure: Structure) -> dict
 def test_every_block_shape_is_the_module_output_shape(name):
     """Shapes as our own hooks see them; and the blocks' parameter counts add up to the model's,
     each weight in exactly one block (YOLACT's semantic head, which runs in training only, is
-    not drawn)."""
+    not drawn, nor OneFormer's contrastive temperature)."""
     torch.manual_seed(0)
     model, example = CASES[name]()
     diagram = record_architecture(model, example)
@@ -158,6 +159,8 @@ def test_every_block_shape_is_the_module_output_shape(name):
     everything = sum(p.numel() for p in model.parameters())
     if name == "yolact":
         everything -= sum(p.numel() for p in model.semantic.parameters())
+    if name == "oneformer":  # the contrastive loss's learned temperature acts in training only
+        everything -= sum(p.numel() for p in model.contrastive.parameters())
     assert sum(record.params for record in diagram.blocks.values()) == everything
 
 

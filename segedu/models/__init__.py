@@ -10,7 +10,7 @@ One package per model family; the folder a model lives in says which contract it
 - :mod:`~segedu.models.bottom_up`: U-Net's weight map, StarDist, Cellpose, spatial embeddings
   (pixel maps grouped into objects; ``targets``, ``loss``, ``postprocess`` and
   ``predict_instances`` with one signature);
-- :mod:`~segedu.models.universal`: DETR, Panoptic FPN, Mask2Former, EoMT;
+- :mod:`~segedu.models.universal`: DETR, Panoptic FPN, Mask2Former, EoMT, OneFormer;
 - :mod:`~segedu.models.foundation`: DINO, DINOv2, CLIPSeg, SAM and SAM 2;
 - :mod:`~segedu.models.classification`: Swin-T and ConvNeXt-T, ImageNet classifiers whose
   ``forward_stages`` gives the four feature maps a segmentation head taps.

@@ -3,7 +3,8 @@
 A *family* is a package (or module) one level under a contract package of `segedu.models`
 (`models/universal/mask2former`, `models/semantic/unet`). A family may build on a *whole model* of
 another family (composition: StarDist on the U-Net, Panoptic FPN on Mask R-CNN, EoMT on DINOv2 with
-Mask2Former's query training, SAM 2 on SAM); those uses are listed below, each with its reason.
+Mask2Former's query training, OneFormer on Mask2Former, SAM 2 on SAM); those uses are listed
+below, each with its reason.
 Every other import of one family by another is a shared part that belongs in `segedu.nn` (or, for
 the set-prediction losses of DETR, Mask2Former and EoMT, in `models/universal/set_prediction`).
 Read from the source with `ast`, so the test sees exactly what the modules import.
@@ -29,6 +30,9 @@ COMPOSITION = {
     "universal/panoptic_fpn": {"top_down/detection": "Panoptic FPN is Mask R-CNN + a branch"},
     "universal/eomt": {"foundation/dinov2": "EoMT's encoder is DINOv2's ViT",
                        "universal/mask2former": "EoMT is trained and decoded as Mask2Former"},
+    "universal/oneformer": {"universal/mask2former": "OneFormer is Mask2Former's pixel decoder, "
+                                                     "masked attention, set criterion and "
+                                                     "read-outs, with task-conditioned queries"},
     "foundation/sam2": {"foundation/sam": "SAM 2 keeps SAM's prompt encoder and decoder"},
     "semantic/pspnet": {"semantic/fcn_resnet": "torchvision's dilated-ResNet segmenter, "
                                                "with the pyramid pooling head"},

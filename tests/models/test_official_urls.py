@@ -44,6 +44,9 @@ HUB["sam2_hiera_tiny"] = "facebook/sam2.1-hiera-tiny"
 # Hub repositories read as their pytorch_model.bin: CLIPSeg's refined rd64, which transformers'
 # CLIPSegForImageSegmentation docstring loads (its main branch has held that file since 2022)
 HUB_PICKLES = {"clipseg_rd64": "CIDAS/clipseg-rd64-refined"}
+# OneFormer Swin-T on ADE20K: the checkpoint transformers' OneFormerConfig docstring names (its
+# pytorch_model.bin: the file's presence on the Hub is not checked offline)
+HUB_PICKLES["oneformer_swin_tiny"] = "shi-labs/oneformer_ade20k_swin_tiny"
 
 
 @pytest.mark.parametrize("name, weights", TORCHVISION.items())
@@ -94,6 +97,11 @@ def test_hub_models_read_their_repositorys_pytorch_model_bin(name, repo):
 def test_transformers_names_the_clipseg_repository():
     transformers = pytest.importorskip("transformers")
     assert HUB_PICKLES["clipseg_rd64"] in transformers.CLIPSegForImageSegmentation.forward.__doc__
+
+
+def test_transformers_names_the_oneformer_repository():
+    transformers = pytest.importorskip("transformers")
+    assert HUB_PICKLES["oneformer_swin_tiny"] in transformers.OneFormerConfig.__doc__
 
 
 def test_every_official_model_is_covered():

@@ -9,11 +9,13 @@
 - :mod:`.detr`: DETR itself;
 - :mod:`.panoptic_fpn`: ``panoptic_fpn`` (Kirillov et al. 2019);
 - :mod:`.mask2former`: ``mask2former`` (slim) and ``mask2former_resnet50`` (Cheng et al. 2022);
-- :mod:`.eomt`: ``eomt`` (slim) and ``eomt_large_640`` (Kerssies et al. 2025).
+- :mod:`.eomt`: ``eomt`` (slim) and ``eomt_large_640`` (Kerssies et al. 2025);
+- :mod:`.oneformer`: ``oneformer`` (slim), ``oneformer_swin_tiny`` and ``oneformer_swin_large``
+  (Jain et al. 2023).
 """
 
-from . import base, detr, eomt, mask2former, panoptic_fpn, set_prediction
+from . import base, detr, eomt, mask2former, oneformer, panoptic_fpn, set_prediction
 from .base import UniversalModel
 
-__all__ = ["base", "detr", "eomt", "mask2former", "panoptic_fpn", "set_prediction",
+__all__ = ["base", "detr", "eomt", "mask2former", "oneformer", "panoptic_fpn", "set_prediction",
            "UniversalModel"]

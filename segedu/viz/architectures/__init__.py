@@ -14,6 +14,8 @@ recorded later by running the model. Layouts per family:
 - **three parts** for SAM (image encoder, prompt encoder, mask decoder);
 - DETR's ResNet in a row, its transformer below it, where the position code and the object
   queries enter (:func:`detr_structure`);
+- OneFormer as Mask2Former, with the task token entering the query transformer and the
+  decoder (:func:`oneformer_structure`);
 - EoMT's ViT in a row, the queries entering before its last blocks, the prediction head
   after them (:func:`eomt_structure`);
 - SegFormer's four encoder stages in a row, each one's map projected by the decoder's per-pixel
@@ -65,6 +67,7 @@ from ...models.top_down.yolo_grid import YoloGrid
 from ...models.universal.detr.model import DETR
 from ...models.universal.eomt.model import Eomt
 from ...models.universal.mask2former.model import Mask2Former
+from ...models.universal.oneformer.model import OneFormer
 from ...nn.backbone import Backbone
 from ...nn.resnet import ResNet
 from ...nn.vit import VisionTransformer
@@ -80,6 +83,7 @@ from .eomt import eomt_structure
 from .fcn import fcn_vgg_structure, resnet_head_structure
 from .mask2former import mask2former_structure
 from .one_stage import retinanet_structure, ssd_structure
+from .oneformer import oneformer_structure
 from .rcnn import rcnn_structure
 from .sam import sam_structure
 from .sam2 import sam2_structure
@@ -101,7 +105,7 @@ _STRUCTURES = [
     (SSD, ssd_structure),
     (StarDist, stardist_structure), (Cellpose, cellpose_structure),
     (SpatialEmbedding, spatial_embedding_structure), (Mask2Former, mask2former_structure),
-    (DETR, detr_structure), (Eomt, eomt_structure),
+    (DETR, detr_structure), (Eomt, eomt_structure), (OneFormer, oneformer_structure),
     (Sam, sam_structure), (VisionTransformer, vit_structure), (ResNet, resnet_structure),
     (Dinov2, dinov2_structure), (LinearProbe, linear_probe_structure),
     (CLIPSeg, clipseg_structure), (Sam2, sam2_structure),
