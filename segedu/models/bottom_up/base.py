@@ -1,7 +1,7 @@
 """The bottom-up family's contract: pixel maps, grouped into objects afterwards.
 
 Every model of :mod:`segedu.models.bottom_up` (the U-Net with the border weight map, StarDist,
-Cellpose, spatial embeddings) is a :class:`BottomUpModel`. Its ``forward`` maps images
+Cellpose, Omnipose, DenoiSeg, spatial embeddings) is a :class:`BottomUpModel`. Its ``forward`` maps images
 ``(N, C, H, W)`` to a dict of per-pixel maps ``(N, *, H, W)`` (which maps depends on the model),
 and it has four instance methods with one signature for the whole family:
 
@@ -17,7 +17,8 @@ and it has four instance methods with one signature for the whole family:
   without gradients, the training mode restored afterwards.
 
 References: Ronneberger et al. 2015 (U-Net, weight map), Schmidt et al. 2018 (StarDist),
-Stringer et al. 2021 (Cellpose), Neven et al. 2019 (spatial embeddings).
+Stringer et al. 2021 (Cellpose), Cutler et al. 2022 (Omnipose), Buchholz et al. 2020 (DenoiSeg),
+Neven et al. 2019 (spatial embeddings).
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """Omnipose's distance field, flows, boundary and mask reconstruction against omnipose 1.1.4.
 
 The reference functions run on a CPU torch device, in float32 as segedu's, with the same stencil
-and iteration order, so fields and flows agree to rounding (atol 2e-5: the reference computes the
-gradient's projections by a matrix product and the box smoothing by a mean, segedu by sums; the
-distance field grows to ~10 here) and masks exactly. What differs on purpose:
+and iteration order, so fields and flows agree to rounding (atol 2e-5; the largest differences seen
+are 8.6e-6 on the field, which grows to ~10 here, 1.8e-6 on the gradient and 4.7e-6 on the unit
+flows: the reference projects the differences by a matrix product and smooths by a mean, segedu
+by sums) and masks exactly. What differs on purpose:
 
 - the whole pipeline is compared with ``diam_threshold=0`` (Omnipose's rounding clustering;
   segedu has no DBSCAN branch), ``flow_threshold=0`` (no flow-error check, as Omnipose advises)
@@ -35,9 +36,12 @@ if importlib.util.find_spec("omnipose") is None:
                 "checks of segedu's Omnipose need it", allow_module_level=True)
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
-    core = pytest.importorskip("omnipose.core", reason="omnipose.core does not import here")
-    utils = pytest.importorskip("omnipose.utils")
-    omni_loss = pytest.importorskip("omnipose.loss")
+    # ImportError too: omnipose 1.1.4 with ncolor >= 2 is installed but cannot be imported
+    core = pytest.importorskip("omnipose.core", exc_type=ImportError,
+                               reason="omnipose is installed but does not import (with ncolor "
+                                      ">= 2 it fails on `from ncolor import unique_nonzero`)")
+    utils = pytest.importorskip("omnipose.utils", exc_type=ImportError)
+    omni_loss = pytest.importorskip("omnipose.loss", exc_type=ImportError)
 edt = pytest.importorskip("edt")
 from skimage.filters import apply_hysteresis_threshold  # noqa: E402
 
@@ -63,7 +67,7 @@ def test_field_flows_and_boundary_equal_omnipose(name):
     # the unit flows: the reference's gradient normalised as its training data is
     ref_unit = utils.normalize_field(torch.from_numpy(ref_gradient), use_torch=True).numpy()
     unit, _ = om.masks_to_flows(lab)
-    np.testing.assert_allclose(unit.numpy(), ref_unit, rtol=0, atol=1e-4)
+    np.testing.assert_allclose(unit.numpy(), ref_unit, rtol=0, atol=2e-5)
     np.testing.assert_array_equal(om.boundary(lab).numpy(), ref_boundary)
     assert om.default_iterations(lab) == int(core.get_niter(edt.edt(labels)))
 
