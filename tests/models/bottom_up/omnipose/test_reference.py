@@ -128,3 +128,27 @@ def test_compute_masks_equals_omnipose(noise):
                             torch.from_numpy(boundary))
     np.testing.assert_array_equal(ours.numpy(), ref)  # same ids: both renumber by first sight
     assert ours.max() == 4
+
+
+def test_a_synthetic_cell_image_equals_omnipose():
+    """A 128x128 image of the course's synthetic nuclei (34 of them, many touching): the field,
+    flows and boundary, and the masks from those ideal outputs, as omnipose's."""
+    from segedu.data.synthetic_cells import SyntheticCells
+
+    labels = SyntheticCells(size=128, length=1, seed=0)[0][1]["instances"]
+    ref_field, ref_gradient, ref_boundary = reference_fields(labels.numpy())
+    field = om.smooth_distance_field(labels)
+    np.testing.assert_allclose(field.numpy(), ref_field, rtol=0, atol=2e-5)
+    np.testing.assert_allclose(om.field_gradient(field, labels).numpy(), ref_gradient, rtol=0,
+                               atol=2e-5)
+    np.testing.assert_array_equal(om.boundary(labels).numpy(), ref_boundary)
+    unit, _ = om.masks_to_flows(labels)
+    flows = (5 * unit).numpy()
+    distance = torch.where(labels > 0, field, om.BACKGROUND_DISTANCE).numpy()
+    boundary = om.boundary(labels).float().numpy() * 10 - 5
+    ref = core.compute_masks(flows, distance, bd=boundary, nclasses=4, flow_threshold=0,
+                             diam_threshold=0, hole_size=0, use_gpu=False, device=CPU)[0]
+    ours = om.compute_masks(torch.from_numpy(flows), torch.from_numpy(distance),
+                            torch.from_numpy(boundary))
+    np.testing.assert_array_equal(ours.numpy(), ref)
+    assert int(ours.max()) == int(labels.max()) == 34
