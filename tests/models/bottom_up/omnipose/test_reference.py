@@ -13,9 +13,12 @@ by sums) and masks exactly. What differs on purpose:
   here: the step fields agree to 1e-5, and the Euler integration is compared on the *reference's*
   step field so that it is checked exactly.
 
-omnipose 1.1.4 needs ``ncolor < 2`` (ncolor 2 dropped ``unique_nonzero``, which it imports); it is
-not in the project's lock (see constraints.txt's history), so these tests skip where it is absent.
-Importing ``omnipose.core`` costs ~10 s of CPU (numba and TorchScript compile at import), once.
+omnipose is not in the project's lock, so these tests skip where it is absent (install it with
+``pip install omnipose 'ncolor<2'`` to run them): omnipose 1.1.4 resolves against the pinned
+versions but does not import with the ncolor that pip picks (2.3.0 dropped ``unique_nonzero``,
+which omnipose imports), it brings 33 more distributions (dask, distributed, pandas, aicsimageio,
+networkit, ...), and importing ``omnipose.core`` costs ~10 s of CPU (numba and TorchScript
+compile at import).
 """
 
 from __future__ import annotations
