@@ -76,6 +76,8 @@ CASES = {
     "panoptic_fpn": lambda: (get_model("panoptic_fpn"), [torch.rand(3, 64, 64)]),
     "stardist": lambda: (get_model("stardist"), _image(32, 1)),
     "cellpose": lambda: (get_model("cellpose"), _image(32, 1)),
+    "omnipose": lambda: (get_model("omnipose"), _image(32, 1)),
+    "denoiseg": lambda: (get_model("denoiseg"), _image(32, 1)),
     "spatial_embedding": lambda: (get_model("spatial_embedding"), _image(32, 1)),
     "mask2former": lambda: (get_model("mask2former"), _image(64)),
     "oneformer": lambda: (get_model("oneformer", text_mapper=None), _image(64)),

@@ -24,6 +24,8 @@ SHARED_IN_CONTRACT = {"base", "set_prediction", "heads", "temperature", "tta"}
 # family -> {family it builds on: why}; a whole model of the other family, used as it is
 COMPOSITION = {
     "bottom_up/cellpose": {"semantic/unet": "Cellpose's network is a U-Net"},
+    "bottom_up/denoiseg": {"semantic/unet": "DenoiSeg's network is a U-Net"},
+    "bottom_up/omnipose": {"semantic/unet": "Omnipose's network is a U-Net"},
     "bottom_up/spatial_embedding": {"semantic/unet": "the branched ERFNet is replaced by a U-Net"},
     "bottom_up/stardist": {"semantic/unet": "StarDist's network is a U-Net"},
     "bottom_up/unet_weight_map": {"semantic/unet": "the U-Net trained with its weight map"},

@@ -9,9 +9,14 @@ and ``targets(instances)``, ``loss(outputs, targets)``, ``postprocess(outputs, *
 - :mod:`.stardist`: ``stardist`` (star-convex polygons; Schmidt et al. 2018);
 - :mod:`.cellpose`: ``cellpose`` (flows from heat diffusion; Stringer et al. 2021);
 - :mod:`.spatial_embedding`: ``spatial_embedding`` (offsets to the centre with a learned
-  bandwidth; Neven et al. 2019).
+  bandwidth; Neven et al. 2019);
+- :mod:`.omnipose`: ``omnipose`` (flows up a smooth distance field to the skeleton; Cutler et al.
+  2022);
+- :mod:`.denoiseg`: ``denoiseg`` (Noise2Void denoising and three-class segmentation trained
+  jointly; Buchholz et al. 2020).
 """
 
-from . import base, cellpose, spatial_embedding, stardist, unet_weight_map
+from . import base, cellpose, denoiseg, omnipose, spatial_embedding, stardist, unet_weight_map
 
-__all__ = ["base", "cellpose", "spatial_embedding", "stardist", "unet_weight_map"]
+__all__ = ["base", "cellpose", "denoiseg", "omnipose", "spatial_embedding", "stardist",
+           "unet_weight_map"]

@@ -1,9 +1,9 @@
 """The bottom-up family's contract: pixel maps, grouped into objects afterwards.
 
 Every model of :mod:`segedu.models.bottom_up` (the U-Net with the border weight map, StarDist,
-Cellpose, spatial embeddings) is a :class:`BottomUpModel`. Its ``forward`` maps images
-``(N, C, H, W)`` to a dict of per-pixel maps ``(N, *, H, W)`` (which maps depends on the model),
-and it has four instance methods with one signature for the whole family:
+Cellpose, Omnipose, DenoiSeg, spatial embeddings) is a :class:`BottomUpModel`. Its ``forward``
+maps images ``(N, C, H, W)`` to a dict of per-pixel maps ``(N, *, H, W)`` (which maps depends on
+the model), and it has four instance methods with one signature for the whole family:
 
 - ``targets(instances)``: the training targets of ONE ``(H, W)`` integer label image (0 is the
   background, 1..K the objects) as a dict of tensors, for a dataset's ``__getitem__`` (the
@@ -17,7 +17,8 @@ and it has four instance methods with one signature for the whole family:
   without gradients, the training mode restored afterwards.
 
 References: Ronneberger et al. 2015 (U-Net, weight map), Schmidt et al. 2018 (StarDist),
-Stringer et al. 2021 (Cellpose), Neven et al. 2019 (spatial embeddings).
+Stringer et al. 2021 (Cellpose), Cutler et al. 2022 (Omnipose), Buchholz et al. 2020 (DenoiSeg),
+Neven et al. 2019 (spatial embeddings).
 """
 
 from __future__ import annotations

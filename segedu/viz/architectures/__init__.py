@@ -45,6 +45,8 @@ from __future__ import annotations
 from torch import nn
 
 from ...models.bottom_up.cellpose.model import Cellpose
+from ...models.bottom_up.denoiseg.model import DenoiSeg
+from ...models.bottom_up.omnipose.model import Omnipose
 from ...models.bottom_up.spatial_embedding.model import SpatialEmbedding
 from ...models.bottom_up.stardist.model import StarDist
 from ...models.foundation.clipseg import CLIPSeg
@@ -73,7 +75,13 @@ from ...nn.resnet import ResNet
 from ...nn.vit import VisionTransformer
 from ..diagram_structure import Structure
 from .backbones import classifier_structure, unet_on_backbone_structure
-from .cells import cellpose_structure, spatial_embedding_structure, stardist_structure
+from .cells import (
+    cellpose_structure,
+    denoiseg_structure,
+    omnipose_structure,
+    spatial_embedding_structure,
+    stardist_structure,
+)
 from .clipseg import clipseg_structure
 from .common import resnet_blocks, resnet_structure, vit_structure
 from .deeplabv3plus import deeplabv3plus_structure
@@ -104,6 +112,7 @@ _STRUCTURES = [
     (Yolact, yolact_structure), (SOLOv2, solov2_structure), (RetinaNet, retinanet_structure),
     (SSD, ssd_structure),
     (StarDist, stardist_structure), (Cellpose, cellpose_structure),
+    (Omnipose, omnipose_structure), (DenoiSeg, denoiseg_structure),
     (SpatialEmbedding, spatial_embedding_structure), (Mask2Former, mask2former_structure),
     (DETR, detr_structure), (Eomt, eomt_structure), (OneFormer, oneformer_structure),
     (Sam, sam_structure), (VisionTransformer, vit_structure), (ResNet, resnet_structure),

@@ -1,5 +1,5 @@
-"""Bottom-up cell models on a U-Net: StarDist, Cellpose and spatial embeddings, each the U
-with its heads.
+"""Bottom-up cell models on a U-Net: StarDist, Cellpose, Omnipose, DenoiSeg and spatial
+embeddings, each the U with its heads.
 """
 
 from __future__ import annotations
@@ -7,6 +7,8 @@ from __future__ import annotations
 from torch import nn
 
 from ...models.bottom_up.cellpose.model import Cellpose
+from ...models.bottom_up.denoiseg.model import DenoiSeg
+from ...models.bottom_up.omnipose.model import Omnipose
 from ...models.bottom_up.spatial_embedding.model import SpatialEmbedding
 from ...models.bottom_up.stardist.model import StarDist
 from ..diagram_structure import Block, Edge, Structure
@@ -49,3 +51,15 @@ def spatial_embedding_structure(model: SpatialEmbedding) -> Structure:
     return _unet_with_heads(model, "backbone.", [("offsets", "offset_head"),
                                                  ("sigma", "sigma_head"),
                                                  ("seed map", "seed_head")])
+
+
+def omnipose_structure(model: Omnipose) -> Structure:
+    """Omnipose: a U-Net whose head gives the two flow components, the distance field and the
+    boundary logit."""
+    return unet_structure(model.unet, "unet.")
+
+
+def denoiseg_structure(model: DenoiSeg) -> Structure:
+    """DenoiSeg: a U-Net whose head gives the denoised image and the three class logits
+    (background, foreground, border)."""
+    return unet_structure(model.unet, "unet.")
