@@ -33,6 +33,8 @@ SOLUTIONS = sorted((ROOT / "solutions").glob("*.ipynb"))
 
 # Seconds allowed to one cell in fast mode (the grader's own default per cell is 120 s).
 CELL_TIMEOUT = 300
+# Seconds a kernel may take to start: nbclient's 60 were passed once with the machine at load 8.
+KERNEL_STARTUP_TIMEOUT = 300
 
 
 def _first_code_cell(notebook) -> str:
@@ -47,6 +49,7 @@ def run_on_student_install(notebook, folder: Path, monkeypatch) -> None:
     monkeypatch.setenv("SEGEDU_FAST", "1")
     monkeypatch.setenv("MPLBACKEND", "Agg")
     NotebookClient(notebook, timeout=CELL_TIMEOUT, kernel_name="python3",
+                   startup_timeout=KERNEL_STARTUP_TIMEOUT,
                    resources={"metadata": {"path": str(folder)}}).execute()
 
 
