@@ -1,5 +1,13 @@
-"""segedu.zoo: the shipped checkpoints load, are small, and score what their model cards say."""
+"""segedu.zoo: the shipped checkpoints load, are small, and score what their model cards say.
 
+Each ``..._scores_what_its_card_says`` test scores the checkpoint on the first fifth of its
+held-out split and compares it with the record ``python -m segedu.zoo.check_scores`` wrote from it
+(``segedu/zoo/check_scores.py``); with ``SEGEDU_FULL_RESCORE=1`` it scores the whole split against
+the card instead (minutes of CPU for the R-CNNs and Panoptic FPN).
+"""
+
+import math
+import os
 import re
 
 import pytest
@@ -10,6 +18,7 @@ from segedu.models import get_model
 from segedu.zoo import ZOO, Task, ZooEntry
 from segedu.zoo import instances as instance_recipe
 from segedu.zoo import semantic as semantic_recipe
+from segedu.zoo.check_scores import check_length, check_scores, read_record, sha256
 from segedu.zoo.scores import evaluate
 from segedu.zoo.seeds import spreads
 from segedu.zoo.train import RECIPES, config_for, main, recipe_for
@@ -21,6 +30,8 @@ CELLS = [name for name in SHIPPED if ZOO[name].task is Task.CELLS]
 PANOPTIC = [name for name in SHIPPED if ZOO[name].task in (Task.PANOPTIC, Task.SET_PREDICTION)]
 PROMPTABLE = [name for name in SHIPPED if ZOO[name].task is Task.PROMPTABLE]
 FEATURES = [name for name in SHIPPED if ZOO[name].task is Task.FEATURES]
+# The whole held-out split against the cards, instead of the check scores' subset.
+FULL_RESCORE = os.environ.get("SEGEDU_FULL_RESCORE") == "1"
 
 
 def test_every_zoo_entry_is_shipped():
@@ -60,9 +71,41 @@ def _check_stored(entry, *, megabytes: int) -> None:
     assert re.search(r"python -m segedu\.zoo\.(train|seeds) ", entry.card.read_text())
 
 
+def test_every_checkpoint_has_its_check_scores():
+    record = read_record()
+    assert sorted(record) == sorted(SHIPPED), "python -m segedu.zoo.check_scores writes them"
+    for name in SHIPPED:
+        assert record[name]["checkpoint_sha256"] == sha256(ZOO[name].checkpoint), (
+            f"{name}'s checkpoint changed after its check scores were recorded: "
+            f"run python -m segedu.zoo.check_scores {name}")
+        assert record[name]["length"] == check_length(name)
+
+
+def assert_check_scores_hold(name: str, tolerance: dict[str, float] | None = None) -> None:
+    """The checkpoint scored again on the first fifth of its held-out split gives the recorded
+    check scores, each within 0.005 (or ``tolerance[metric]``); NaN (a class absent from the
+    subset) must stay NaN."""
+    recorded = read_record()[name]
+    assert recorded["checkpoint_sha256"] == sha256(ZOO[name].checkpoint), (
+        f"run python -m segedu.zoo.check_scores {name}: the checkpoint changed")
+    scores = check_scores(name)
+    assert sorted(scores) == sorted(recorded["scores"])
+    for metric, value in scores.items():
+        expected = recorded["scores"][metric]
+        if math.isnan(expected):
+            assert math.isnan(value), f"{name}: {metric} was NaN, now {value:.4f}"
+            continue
+        limit = (tolerance or {}).get(metric, 0.005)
+        assert abs(value - expected) < limit, (
+            f"{name}: the check score {metric} is {expected}, the checkpoint gives {value:.4f}")
+
+
+
 @pytest.mark.parametrize("name", SEMANTIC)
 def test_checkpoint_is_small_float16_and_scores_what_its_card_says(name):
     _check_stored(ZOO[name], megabytes=4)
+    if not FULL_RESCORE:
+        return assert_check_scores_hold(name)
     recorded = float(re.search(r"\*\*mIoU\*\* \| \*\*([0-9.]+)\*\*",
                                ZOO[name].card.read_text()).group(1))
     # the held-out split again, from the float16 checkpoint: the card's number, up to rounding
@@ -240,6 +283,8 @@ def test_instance_checkpoint_is_float16_and_scores_what_its_card_says(name):
 
     # YOLACT's prototypes and coefficients make it the largest zoo model (3.3 M parameters)
     _check_stored(ZOO[name], megabytes=8)
+    if not FULL_RESCORE:
+        return assert_check_scores_hold(name)
     # every metric of the card again from the float16 checkpoint on the CPU, up to rounding
     score = evaluate_instances(get_model(name, weights="zoo"))
     for metric, value in score.items():
@@ -290,6 +335,8 @@ def test_cell_checkpoint_is_float16_and_scores_what_its_card_says(name):
     from segedu.zoo.cells import evaluate_cells
 
     _check_stored(ZOO[name], megabytes=4)
+    if not FULL_RESCORE:
+        return assert_check_scores_hold(name)
     recorded = _cell_card(name)
     assert sorted(recorded) == [50, 60, 70, 80, 90]
     # the held-out images again, from the float16 checkpoint on the CPU: the card's numbers, up to
@@ -306,6 +353,8 @@ def test_panoptic_checkpoint_is_float16_and_scores_what_its_card_says(name):
     from segedu.zoo.panoptic import evaluate_panoptic, mask2former_panoptic
 
     _check_stored(ZOO[name], megabytes=8)
+    if not FULL_RESCORE:
+        return assert_check_scores_hold(name)
     model = get_model(name, weights="zoo").eval()
     if ZOO[name].task is Task.SET_PREDICTION:  # Mask2Former, EoMT: the paper's read-out
         def predict(images):
@@ -325,6 +374,8 @@ def test_sam_checkpoint_is_float16_and_scores_what_its_card_says(name):
     from segedu.zoo.sam import evaluate_sam
 
     _check_stored(ZOO[name], megabytes=4)
+    if not FULL_RESCORE:
+        return assert_check_scores_hold(name)
     model = get_model(name, weights="zoo").eval()
     # every metric of the card again from the float16 checkpoint on the CPU, up to rounding
     card = ZOO[name].card.read_text()
@@ -340,6 +391,8 @@ def test_features_checkpoint_is_float16_and_scores_what_its_card_says(name):
     from segedu.zoo.dino import evaluate_dino
 
     _check_stored(ZOO[name], megabytes=4)
+    if not FULL_RESCORE:
+        return assert_check_scores_hold(name)
     model = get_model(name, weights="zoo").eval()
     # every score of the card again from the float16 checkpoint on the CPU (k-means, probe, their
     # region variants), up to rounding
