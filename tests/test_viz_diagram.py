@@ -296,7 +296,7 @@ CHAPTER_DIAGRAMS = {
     "10_object_detection.md": ["yolo_grid", "fasterrcnn_resnet50_fpn"],
     "11_instance_segmentation.md": ["maskrcnn_resnet_fpn", "yolact"],
     "12_bottom_up_instances.md": ["stardist", "cellpose", "spatial_embedding"],
-    "14_backbones.md": ["dino_vits16", "resnet50_encoder"],
+    "14_backbones.md": ["dino_vits16", "resnet50_encoder", "swin_t", "convnext_tiny"],
     "15_panoptic.md": ["panoptic_fpn", "DETR", "mask2former"],
     "16_segment_anything.md": ["sam_tiny"],
     "17_dense_transformers.md": ["segformer_tiny", "dinov2_vits14_reg", "LinearProbe", "eomt"],
