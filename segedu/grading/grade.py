@@ -451,9 +451,12 @@ def grade_submission(student_id: str, data: bytes, assignment: Assignment, limit
     notes = syntax_notes(sources, set(prepared.graded))
     if run.killed == "timeout" or timed_out:
         stuck = stopped if run.killed == "timeout" else timed_out[0]
-        notes.append(timeout_note(sources, stuck if stuck is not None else -1, prepared.graded,
+        stuck = stuck if stuck is not None else -1
+        notes.append(timeout_note(sources, stuck, prepared.graded,
                                   limits.timeout if run.killed == "timeout"
-                                  else limits.cell_timeout))
+                                  else limits.cell_timeout,
+                                  interrupted=run.cells[stuck].interrupted
+                                  if stuck in run.cells else ""))
     if notes:
         row.summary = " ".join([*notes, row.summary]).strip()
     return row

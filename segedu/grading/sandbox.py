@@ -116,6 +116,7 @@ class CellResult:
     output: str = ""
     timeout: bool = False
     guard: tuple = ()  # the guard's records displayed by the cell: ({"body", "mac"}, ...)
+    interrupted: str = ""  # a timed-out cell: the end of the traceback where it was interrupted
 
 
 @dataclass
@@ -204,7 +205,8 @@ def _read_report(path: Path) -> dict[int, CellResult]:
         result = CellResult(passed=line.get("outcome") == "passed",
                             message=str(line.get("message", "")),
                             output=str(line.get("output", "")), timeout=bool(line.get("timeout")),
-                            guard=tuple(r for r in records if isinstance(r, dict)))
+                            guard=tuple(r for r in records if isinstance(r, dict)),
+                            interrupted=str(line.get("interrupted", "")))
         # the call phase decides; a setup failure only counts when the cell never ran
         if line.get("when") == "call" or number not in cells:
             cells[number] = result
