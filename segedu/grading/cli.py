@@ -37,7 +37,8 @@ SUBCOMMANDS: dict[str, Subcommand] = {
                          help="write the grades as the CSV that Canvas, Moodle or Gradescope "
                               "imports"),
     "manual": Subcommand(main=manual_main,
-                         help="grade the written answers by hand on a local page (offline)"),
+                         help="grade the written answers, and override graded code cells, "
+                              "by hand on a local page (offline)"),
 }
 
 

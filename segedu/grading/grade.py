@@ -18,7 +18,7 @@ Options:
                     (:mod:`.submissions`)
 --out DIR           where ``gradebook.csv``, ``feedback/<student_id>.txt`` and ``.html`` (the page a
                     student reads, :mod:`.feedback`), the stored results
-                    ``results/<student_id>.json`` and, for written questions, the answers
+                    ``results/<student_id>.json`` and the answers for the manual page
                     ``manual/answers.json`` are written; the points entered by hand
                     (``manual/points.json``, :mod:`.manual`) are read, never written
 --roster CSV        the class list (:mod:`.roster`): submissions are matched to its students; a
@@ -108,7 +108,7 @@ from .answers import parse_cell, scan, voided_cells
 from .cache import ResultStore, batch_key, result_key
 from .cli import split_subcommand, subcommand_help
 from .diagnose import syntax_notes, timeout_note
-from .feedback import write_feedback_pages
+from .feedback import exercise_cells, graded_code, student_code, write_feedback_pages
 from .gradebook import CellGrade, Row, write_outputs
 from .library_calls import answer_rules, library_findings
 from .manual import (
@@ -116,6 +116,7 @@ from .manual import (
     ManualPointsError,
     apply_overrides,
     attach_points,
+    code_answers,
     grading_finished,
     grading_started,
     parse_points,
@@ -594,8 +595,7 @@ def grade_batch(
                  cells=[CellGrade(g, False, 0.0, assignment.points[g], "no submission")
                         for g in assignment.columns]) for e in entries if e.path is None]
     out.mkdir(parents=True, exist_ok=True)
-    if assignment.written:  # saves on the manual page wait for the batch's end (see .manual)
-        grading_started(out)
+    grading_started(out)  # saves on the manual page wait for the batch's end (see .manual)
     cancel = threading.Event()  # set on Ctrl-C / SIGTERM: every running notebook is killed
     interrupted = False
     finished: list[str] = []  # graded in this run, in the order they finished
@@ -655,6 +655,9 @@ def grade_batch(
             warnings.append(f"the points entered by hand could not be read again ({error}): "
                             "those read at the start are used")
         attach_points(rows, assignment.written, answers, marks)
+        # what the checks gave each graded cell, for the manual page, before the overrides
+        exercises = exercise_cells(assignment)
+        code = code_answers(rows, {i: student_code(notebooks.get(i), exercises) for i in notebooks})
         apply_overrides(rows, marks)  # points given by hand to graded code cells
         for problem in unused_points(marks, [q.id for q in assignment.written],
                                      assignment.points, {r.student_id for r in rows}):
@@ -677,8 +680,7 @@ def grade_batch(
                       + solution_pairs)
         write_outputs(out, rows, assignment.columns, [q.id for q in assignment.written])
         write_feedback_pages(out, rows, assignment, notebooks)
-        if assignment.written:
-            write_answers(out, assignment.written, answers)
+        write_answers(out, assignment.written, answers, graded_code(assignment), code)
     if interrupted:
         raise Interrupted(out=out, graded=len(finished), left=len(to_grade) - len(finished))
     return rows, warnings
@@ -734,8 +736,9 @@ def main(argv: list[str] | None = None) -> int:
         prog="segedu-grade", description="Grade submitted lab notebooks into a gradebook.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Writes OUT/gradebook.csv and OUT/feedback/<student_id>.txt and .html; the "
-               "written answers go to OUT/manual/answers.json (grade them with segedu-grade "
-               "manual; the next run merges the points). See the module "
+               "written answers and the graded code go to OUT/manual/answers.json (grade them, "
+               "or override a cell's points, with segedu-grade manual; the next run merges the "
+               "points). See the module "
                "segedu.grading.grade for the statuses and the safety checks.\n\n"
                + subcommand_help())
     parser.add_argument("--lab", required=True, help="the released student lab (.ipynb)")

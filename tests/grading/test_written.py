@@ -186,7 +186,8 @@ def tiny_written(tmp_path_factory):
 def test_segedu_grade_lists_the_manual_subcommand_and_its_options(capsys):
     with pytest.raises(SystemExit):
         grade.main(["--help"])
-    assert "manual        grade the written answers by hand" in capsys.readouterr().out
+    assert ("manual        grade the written answers, and override graded code cells, by hand"
+            in capsys.readouterr().out)
     with pytest.raises(SystemExit):
         grade.main(["manual", "--help"])
     shown = capsys.readouterr().out
