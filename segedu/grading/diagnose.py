@@ -19,7 +19,7 @@ from __future__ import annotations
 import ast
 import re
 
-from .answers import parse_cell
+from .notebook import parse_cell
 
 __all__ = ["student_functions", "syntax_notes", "running_functions", "timeout_note"]
 

@@ -31,10 +31,9 @@ from pathlib import Path
 
 from markdown_it import MarkdownIt
 
-from .answers import parse_cell
 from .gradebook import CELL_MESSAGE_CAP, OVERRIDE, Row, total_remarks, write_atomic
 from .manual import GradedCode
-from .notebook import CODE_MARK
+from .notebook import CODE_MARK, graded_id, parse_cell
 from .prepare import Assignment
 from .written import WrittenQuestion
 
@@ -76,18 +75,17 @@ def exercise_cells(assignment: Assignment) -> dict[str, list[str]]:
         return [c for c in recent if c in named] or list(recent) or named
 
     for cell in assignment.lab.cells:
-        info = cell.get("metadata", {}).get("segedu", {})
         if cell.cell_type != "code":
             continue
-        if info.get("grade") and info.get("id") in assignment.points:
-            found[info["id"]] = pick(cell.source)
+        if graded_id(cell) in assignment.points:
+            found[graded_id(cell)] = pick(cell.source)
             recent = []
         elif CODE_MARK in cell.source and cell.get("id"):
             todos.append((cell["id"], _bound(cell.source)))
             recent.append(cell["id"])
     recent = []
     for cell, anchor in assignment.hidden:  # a hidden test checks what its graded cell checks
-        gid = cell.get("metadata", {}).get("segedu", {}).get("id")
+        gid = graded_id(cell)
         if gid in assignment.points:
             after = found.get(anchor[1]) if anchor and anchor[0] == "graded" else None
             found[gid] = after if after is not None else pick(cell.source)
@@ -98,8 +96,8 @@ def graded_code(assignment: Assignment) -> list[GradedCode]:
     """The graded code cells of the lab, hidden tests included, in the gradebook's order, with
     the source of their checks (what the manual page shows beside an override)."""
     cells = [*assignment.lab.cells, *(cell for cell, _ in assignment.hidden)]
-    sources = {cell.metadata["segedu"]["id"]: cell.source for cell in cells
-               if cell.cell_type == "code" and cell.get("metadata", {}).get("segedu", {}).get("id")}
+    sources = {graded_id(cell): cell.source for cell in cells
+               if cell.cell_type == "code" and graded_id(cell)}
     return [GradedCode(id=gid, points=assignment.points[gid], checks=sources.get(gid, ""))
             for gid in assignment.columns]
 

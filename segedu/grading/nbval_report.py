@@ -7,9 +7,9 @@ every code cell nbval runs, one JSON line is appended (and flushed) to that file
     {"cell": 3, "outcome": "failed", "message": "✗ conv sizes: ...", "output": "✓ ...",
      "timeout": false, "guard": [{"body": "...", "mac": "..."}]}
 
-``guard`` holds the records that :mod:`segedu.grading.guard` displayed in the cell (the grader
-checks their signatures). ``interrupted``, for a cell stopped at its time limit, is the end of the
-traceback of the interrupt: its innermost frames say which function was running
+``guard`` holds the records that :mod:`segedu.grading.kernel_guard` displayed in the cell (the
+grader checks their signatures). ``interrupted``, for a cell stopped at its time limit, is the end
+of the traceback of the interrupt: its innermost frames say which function was running
 (:func:`segedu.grading.diagnose.timeout_note`).
 
 ``cell`` is nbval's cell number: the index among the notebook's *code* cells. Lines are written as
@@ -30,7 +30,7 @@ import pytest
 
 ENV = "SEGEDU_GRADE_REPORT"
 CAP = 2000  # characters kept of a cell's message and of its output
-GUARD_MIME = "application/vnd.segedu.grade+json"  # the records of segedu.grading.guard
+GUARD_MIME = "application/vnd.segedu.grade+json"  # the records of segedu.grading.kernel_guard
 GUARD_CAP = 20  # records kept per cell (a graded cell makes one)
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _report_path: str | None = os.environ.pop(ENV, None)  # popped at import: the kernel never sees it

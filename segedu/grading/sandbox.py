@@ -28,8 +28,8 @@ a double fork) is caught twice: pytest runs as a *child subreaper* (Linux ``prct
 the kernel become its children, and it kills them all before it exits; and every process of the run
 carries a random token in its environment, by which any that is left is found and killed.
 
-**The guard** (``guard=``): the configuration of :mod:`~segedu.grading.guard` is written next to
-a private IPython profile whose startup file is the guard, and the kernel is started with that
+**The guard** (``guard=``): the configuration of :mod:`~segedu.grading.kernel_guard` is written next
+to a private IPython profile whose startup file is the guard, and the kernel is started with that
 profile (``IPYTHONDIR``), so the guard runs before any cell. Its signed records come back in the
 report (:class:`CellResult` ``guard``).
 
@@ -60,8 +60,7 @@ from pathlib import Path
 
 import psutil
 
-from . import checks, nbval_report, recorder
-from . import guard as guard_module
+from . import checks, kernel_guard, kernel_recorder, nbval_report
 from .nbval_report import ENV as REPORT_ENV
 
 __all__ = ["CellResult", "RunResult", "IsolationError", "Cancelled", "isolation_problem",
@@ -290,8 +289,10 @@ def run_notebook(
         timeout: seconds the whole run may take (kernel start included) before the tree is killed.
         memory_mb: resident memory (MiB) of the whole process tree before it is killed.
         env: extra environment variables for the run (e.g. ``SEGEDU_FAST``).
-        guard: configuration of :mod:`~segedu.grading.guard` (``key`` in hex, ``cells`` sources by
-            graded id, ``modules``, ``names``); ``None`` runs the notebook without the guard.
+        guard: configuration of :mod:`~segedu.grading.kernel_guard`
+            (:func:`~segedu.grading.guard_channel.guard_config`: ``key`` in hex, ``cells`` sources
+            by graded id, ``modules``, ``names``, ``answers``); ``None`` runs the notebook without
+            the guard.
         isolate: run inside bubblewrap (see the module's docstring); raises
             :class:`IsolationError` when that is not possible here.
         hidden: folders that an isolated run must not see.
@@ -314,11 +315,11 @@ def run_notebook(
         if guard is not None:
             profile = private_path / "ipython" / "profile_default"
             (profile / "startup").mkdir(parents=True)
-            shutil.copyfile(guard_module.__file__, profile / "startup" / "00-segedu-guard.py")
+            shutil.copyfile(kernel_guard.__file__, profile / "startup" / "00-segedu-guard.py")
             (profile / "ipython_kernel_config.py").write_text(
                 "c.HistoryManager.enabled = False\n", encoding="utf8")
             shutil.copyfile(checks.__file__, private_path / "segedu_private_checks.py")
-            shutil.copyfile(recorder.__file__, private_path / "segedu_private_recorder.py")
+            shutil.copyfile(kernel_recorder.__file__, private_path / "segedu_private_recorder.py")
             config = {**guard, "checks": str(private_path / "segedu_private_checks.py"),
                       "recorder": str(private_path / "segedu_private_recorder.py")}
             (private_path / "guard.json").write_text(json.dumps(config), encoding="utf8")

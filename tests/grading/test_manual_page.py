@@ -21,7 +21,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from segedu.grading import grade
+from segedu.grading import batch as batch_module
 from segedu.grading.generate import student_version
 from segedu.grading.grade import grade_batch
 from segedu.grading.gradebook import CellGrade, Row
@@ -187,7 +187,7 @@ def test_the_page_as_a_tool_used_all_day(graded_class, browser, tmp_path,  # noq
                    cells=[CellGrade(g, False, 0.0, assignment.points[g], "✗ wrong")
                           for g in assignment.columns])
 
-    monkeypatch.setattr(grade, "grade_submission", slow)
+    monkeypatch.setattr(batch_module, "grade_submission", slow)
     server, url = serve(ManualGrading(out))
     try:
         page = browser.new_page()

@@ -15,7 +15,7 @@ import time
 import nbformat
 import pytest
 
-from segedu.grading import grade
+from segedu.grading import grade_one
 from segedu.grading.cache import (
     ResultStore,
     batch_key,
@@ -112,7 +112,7 @@ def test_the_first_run_matches_the_roster(graded):
 def test_an_unchanged_class_is_not_run_again(graded, monkeypatch):
     before = (graded["out"] / "gradebook.csv").read_bytes()
     runner = Counting()
-    monkeypatch.setattr(grade, "run_notebook", runner)
+    monkeypatch.setattr(grade_one, "run_notebook", runner)
     start = time.monotonic()
     grade_batch(graded["lab"], graded["submissions"], graded["out"], solution=graded["solution"],
                 workers=2, limits=LIMITS, roster=graded["roster"])
@@ -137,7 +137,7 @@ def test_only_a_changed_submission_is_run_again(graded, monkeypatch, tmp_path):
         (out / "results").mkdir(exist_ok=True)
         (out / "results" / path.name).write_bytes(path.read_bytes())
     runner = Counting()
-    monkeypatch.setattr(grade, "run_notebook", runner)
+    monkeypatch.setattr(grade_one, "run_notebook", runner)
     grade_batch(graded["lab"], submissions, out, solution=graded["solution"], limits=LIMITS,
                 roster=graded["roster"])
     assert runner.calls == 1
@@ -158,7 +158,7 @@ def test_only_and_force(graded, monkeypatch, tmp_path):
     roster = tmp_path / "roster.csv"
     roster.write_text(ROSTER, encoding="utf-8")
     runner = Counting()
-    monkeypatch.setattr(grade, "run_notebook", runner)
+    monkeypatch.setattr(grade_one, "run_notebook", runner)
     # --only: s002 is regraded; the others keep their stored results
     assert main(["grade", *common, "--roster", str(roster), "--only", "s002"]) == 0
     assert runner.calls == 1

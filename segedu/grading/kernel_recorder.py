@@ -1,7 +1,7 @@
 """In the student's kernel: each call into a function that a TODO forbids, and whose code made it.
 
 The grader runs none of this (:mod:`~segedu.grading.sandbox` only copies the file). The kernel's
-guard (:mod:`~segedu.grading.guard`) loads a private copy before any cell runs and installs a
+guard (:mod:`~segedu.grading.kernel_guard`) loads a private copy before any cell runs and installs a
 :class:`Recorder` as the profile function (:func:`sys.setprofile`), so it observes what runs, not
 what the text says: a function reached through ``importlib`` or ``__import__`` with a built string,
 a ``getattr`` chain, code built by ``exec``/``eval``, an object from ``pickle``, or a reference
@@ -11,7 +11,7 @@ taken in an earlier cell or a default argument is still a call of the same code 
 ``{"forbid", "allow", "defines", "source", "mine"}``, see
 :func:`segedu.grading.library_calls.answer_rules`) forbids the functions, classes and modules of its
 ``forbid`` list, less those of ``allow``, with the meaning of
-:func:`segedu.grading.answers.covers`. A Python function is named by where its code lives (the
+:func:`segedu.grading.static_scan.covers`. A Python function is named by where its code lives (the
 module that holds its file, then ``co_qualname``: ``segedu.losses.dice.dice_loss``,
 ``torch.nn.modules.conv.Conv2d.forward``) and is covered when one of its dotted prefixes is; a
 function written in C (``torch.conv2d``) by ``__module__.__name__`` or by being the very object an
@@ -61,7 +61,7 @@ import sys
 import threading
 import types
 
-from segedu.grading.answers import covers
+from segedu.grading.static_scan import covers
 
 _FUNCTION = 0x0001  # CO_OPTIMIZED: a function's code (not a module's or a class body's)
 _ENTRY = ("def make(target):\n"

@@ -20,8 +20,8 @@ deleted as soon as it is read) and then:
    runs the released source of the cell. It looks again after the cell, and at every ``check`` and
    ``assert_close`` call in it;
 4. when the lab's TODOs forbid library functions, starts the **call recorder**
-   (:mod:`~segedu.grading.recorder`, a private copy) before the first cell, and runs each graded
-   cell through it, so that the names the TODOs define lead into the student's answer;
+   (:mod:`~segedu.grading.kernel_recorder`, a private copy) before the first cell, and runs each
+   graded cell through it, so that the names the TODOs define lead into the student's answer;
 5. publishes, for every graded cell, one **record** as display data of type :data:`MIME`: whether
    the cell passed, what was found replaced and the forbidden calls recorded, signed with
    HMAC-SHA256 under a key that only the grader and this file know. The grader gives a graded cell
@@ -33,7 +33,7 @@ So a notebook that rebinds ``check``, patches ``torch.allclose``, ``segedu.gradi
 no points for the graded cells concerned, and the row says why. The limit: the guard lives in the
 student's process. Code written to read the grader's own objects out of that process (this guard's
 closure) can still forge its records; the grader looks for such code before the run
-(:mod:`~segedu.grading.answers`), but only running the checks in another process would close it.
+(:mod:`~segedu.grading.static_scan`), but only running the checks in another process would close it.
 """
 
 MIME = "application/vnd.segedu.grade+json"
@@ -249,6 +249,6 @@ def _segedu_start_guard() -> None:
     types.FunctionType(_segedu_install_guard.__code__, frozen)()
 
 
-if __name__ != "segedu.grading.guard":  # as a startup file in the kernel; importing it does nothing
+if __name__ != "segedu.grading.kernel_guard":  # a startup file in the kernel; an import: nothing
     _segedu_start_guard()
     del _segedu_install_guard, _segedu_start_guard, MIME
