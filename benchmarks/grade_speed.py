@@ -48,9 +48,10 @@ import nbformat
 
 from segedu.grading.grade import Limits, grade_batch, grade_submission
 from segedu.grading.guard_channel import guard_plan
+from segedu.grading.isolation import isolation_problem
 from segedu.grading.notebook import graded_cells, is_hidden_tests, read_notebook
 from segedu.grading.prepare import Assignment, prepare
-from segedu.grading.sandbox import isolation_problem, run_notebook
+from segedu.grading.sandbox import run_notebook
 from segedu.grading.static_scan import scan
 
 ROOT = Path(__file__).resolve().parents[1]

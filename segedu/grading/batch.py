@@ -37,12 +37,13 @@ from .file_guard import FileGuard
 from .grade_one import Limits, grade_submission
 from .gradebook import CellGrade, Row
 from .guard_channel import GuardPlan, guard_plan
+from .isolation import IsolationError, isolation_problem
 from .manual import POINTS, grading_finished, grading_started, parse_points, read_points
 from .notebook import NotebookError
 from .outfolder import claim
 from .prepare import Assignment
 from .roster import Roster
-from .sandbox import Cancelled, IsolationError, isolation_problem
+from .sandbox import Cancelled
 from .submissions import Entry, SubmissionsError, collect_submissions
 
 __all__ = ["MAX_SUBMISSION_MB", "Interrupted", "grade_batch"]

@@ -70,11 +70,11 @@ from pathlib import Path
 from .batch import MAX_SUBMISSION_MB, Interrupted, grade_batch
 from .cli import split_subcommand, subcommand_help
 from .grade_one import Limits, grade_submission
+from .isolation import IsolationError
 from .manual import ManualPointsError
 from .notebook import NotebookError
 from .outfolder import OutFolderError
 from .roster import RosterError, read_roster
-from .sandbox import IsolationError
 from .submissions import SubmissionsError
 
 # the grader's entry points, as the README and the course pages name them

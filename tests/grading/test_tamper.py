@@ -27,9 +27,9 @@ import pytest
 
 from segedu.grading.grade import Limits, grade_batch
 from segedu.grading.guard_channel import check_record, guard_plan
+from segedu.grading.isolation import isolation_problem
 from segedu.grading.notebook import graded_cells, is_hidden_tests, parse_cell, read_notebook
 from segedu.grading.prepare import Assignment, prepare
-from segedu.grading.sandbox import isolation_problem
 from segedu.grading.static_scan import covers, scan, voided_cells
 
 ROOT = Path(__file__).resolve().parents[2]
