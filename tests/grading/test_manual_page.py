@@ -78,6 +78,14 @@ def serve(grading: ManualGrading):
     return server, f"http://127.0.0.1:{server.server_address[1]}/"
 
 
+def open_page(chromium, url: str, errors: list[str]):
+    """A new page showing ``url``, whose script errors are added to ``errors``."""
+    page = chromium.new_page()
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(url)
+    return page
+
+
 def test_grading_writes_the_answers_a_blank_column_and_the_pages(graded_class):
     _, _, _, out = graded_class
     rows = read_gradebook(out)
@@ -128,10 +136,8 @@ def test_points_entered_in_chromium_survive_a_regrade(graded_class, browser):  #
     lab, solution, submissions, out = graded_class
     server, url = serve(ManualGrading(out))
     try:
-        page = browser.new_page()
         errors: list[str] = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.goto(url)
+        page = open_page(browser, url, errors)
         card = page.locator(".card", has_text="Twice two is four")
         card.wait_for()
         assert page.evaluate("window.pwned") is None, "a student's text ran as a script"
@@ -190,10 +196,8 @@ def test_the_page_as_a_tool_used_all_day(graded_class, browser, tmp_path,  # noq
     monkeypatch.setattr(batch_module, "grade_submission", slow)
     server, url = serve(ManualGrading(out))
     try:
-        page = browser.new_page()
         errors: list[str] = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.goto(url)
+        page = open_page(browser, url, errors)
         alice = page.locator(".card", has_text="Twice two is four")
         alice.wait_for()
         # the question's Markdown is rendered (its bold text), not shown as asterisks
@@ -239,9 +243,7 @@ def test_the_page_as_a_tool_used_all_day(graded_class, browser, tmp_path,  # noq
                                  kwargs=dict(solution=solution, force=True))
         batch.start()
         assert running.wait(60)
-        page = browser.new_page()
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.goto(url)
+        page = open_page(browser, url, errors)
         alice = page.locator(".card", has_text="Twice two is four")
         alice.locator("input").fill("3")
         alice.locator("input").press("Enter")
@@ -274,10 +276,8 @@ def test_a_graded_code_cell_is_overridden_on_the_page(graded_class, browser,  # 
     (out / POINTS).unlink(missing_ok=True)
     server, url = serve(ManualGrading(out))
     try:
-        page = browser.new_page()
         errors: list[str] = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.goto(url)
+        page = open_page(browser, url, errors)
         square = page.locator('section.code-cell[data-question="square"]')
         square.wait_for()
         assert square.locator("h2").inner_text() == "square (graded code cell, 3 points)"
@@ -324,9 +324,7 @@ def test_a_graded_code_cell_is_overridden_on_the_page(graded_class, browser,  # 
         server.shutdown()
         server.server_close()
         server, url = serve(ManualGrading(out))
-        page = browser.new_page()
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.goto(url)
+        page = open_page(browser, url, errors)
         bob = page.locator('section.code-cell[data-question="square"] .card',
                            has_text="raise NotImplementedError")
         bob.wait_for()
