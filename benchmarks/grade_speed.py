@@ -46,11 +46,13 @@ from pathlib import Path
 
 import nbformat
 
-from segedu.grading.answers import scan
-from segedu.grading.grade import Limits, grade_batch, grade_submission, guard_plan
+from segedu.grading.grade import Limits, grade_batch, grade_submission
+from segedu.grading.guard_channel import guard_plan
+from segedu.grading.isolation import isolation_problem
 from segedu.grading.notebook import graded_cells, is_hidden_tests, read_notebook
 from segedu.grading.prepare import Assignment, prepare
-from segedu.grading.sandbox import isolation_problem, run_notebook
+from segedu.grading.sandbox import run_notebook
+from segedu.grading.static_scan import scan
 
 ROOT = Path(__file__).resolve().parents[1]
 LAB, SOLUTION = (ROOT / "labs" / "02_conv_arithmetic.ipynb",
@@ -216,7 +218,7 @@ def measure_ways(count: int) -> str:
                      f"{'yes' if not bad else f'no: {len(bad)}'} |")
     lines += [
         "",
-        "Reading the answers before the run (`segedu.grading.answers.scan`, included in "
+        "Reading the answers before the run (`segedu.grading.static_scan.scan`, included in "
         f"*guarded*): {1000 * statistics.mean(scan_seconds):.0f} ms per submission.",
     ]
     if problem:

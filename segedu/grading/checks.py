@@ -50,7 +50,7 @@ __all__ = ["CheckFailed", "Mistake", "check", "expect", "finish_checks", "cell_s
 
 # bound when this module is loaded: a notebook that later replaces torch.allclose (or the others)
 # does not change what assert_close compares with (the grader loads a private copy of this file
-# before any cell runs, see segedu.grading.guard)
+# before any cell runs, see segedu.grading.kernel_guard)
 _Tensor, _tensor, _as_tensor, _isnan, _allclose = (
     torch.Tensor, torch.tensor, torch.as_tensor, torch.isnan, torch.allclose)
 _no_subclass_functions = torch._C.DisableTorchFunctionSubclass

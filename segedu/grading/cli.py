@@ -4,6 +4,7 @@
 
     segedu-grade [grade] --lab ... --submissions ... --out ...   # grade a class (the default)
     segedu-grade <subcommand> ...                                # one row of SUBCOMMANDS
+    python -m segedu.grading <subcommand> ...                    # the same commands
 
 Grading is the default, so ``segedu-grade --lab ...`` and ``segedu-grade grade --lab ...`` are the
 same command (:func:`segedu.grading.grade.main`). Every other subcommand is a function
@@ -18,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .export import main as export_main
+from .generate import main as generate_main
 from .manual_page import main as manual_main
 
 __all__ = ["Subcommand", "SUBCOMMANDS", "subcommand_help", "split_subcommand"]
@@ -33,11 +35,15 @@ class Subcommand:
 
 # name -> Subcommand; grading itself is the default and lives in segedu.grading.grade
 SUBCOMMANDS: dict[str, Subcommand] = {
+    "generate": Subcommand(main=generate_main,
+                           help="write the student labs from the solutions (--check: only "
+                                "compare)"),
     "export": Subcommand(main=export_main,
                          help="write the grades as the CSV that Canvas, Moodle or Gradescope "
                               "imports"),
     "manual": Subcommand(main=manual_main,
-                         help="grade the written answers by hand on a local page (offline)"),
+                         help="grade the written answers, and override graded code cells, "
+                              "by hand on a local page (offline)"),
 }
 
 

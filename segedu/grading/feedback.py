@@ -15,10 +15,11 @@ graded cell uses, else all of those, else the earlier exercise cells that define
 hidden test shows the code of the graded cell it follows. The cells are found in the submission by
 their cell id, wherever the student moved them.
 
-Everything that comes from a submission (code, messages, answers, comments) is HTML-escaped; the
-page has no script and loads nothing. The pages are written after each batch, from the results and
-the points saved so far: after points are entered by hand, the next run of the grader (the same
-command) writes them into the pages.
+Everything that comes from a submission (code, messages, answers, comments) is HTML-escaped; a
+written question's text (the lab's Markdown) is rendered by markdown-it-py with raw HTML escaped
+and images left out (:func:`markdown`); the page has no script and loads nothing. The pages are
+written after each batch, from the results and the points saved so far: after points are entered
+by hand, the next run of the grader (the same command) writes them into the pages.
 """
 
 from __future__ import annotations
@@ -28,15 +29,16 @@ import html
 import re
 from pathlib import Path
 
-from .answers import parse_cell
-from .gradebook import CELL_MESSAGE_CAP, Row, write_atomic
-from .manual import OVERRIDE
-from .notebook import CODE_MARK
+from markdown_it import MarkdownIt
+
+from .gradebook import CELL_MESSAGE_CAP, OVERRIDE, Row, total_remarks, write_atomic
+from .manual import GradedCode
+from .notebook import CODE_MARK, graded_id, parse_cell
 from .prepare import Assignment
 from .written import WrittenQuestion
 
-__all__ = ["exercise_cells", "student_code", "split_message", "feedback_page",
-           "write_feedback_pages"]
+__all__ = ["exercise_cells", "graded_code", "student_code", "split_message", "markdown",
+           "feedback_page", "write_feedback_pages"]
 
 CODE_CAP = 20_000  # characters of one cell's code on the page
 # the last line of a Python traceback: "NameError: name 'x' is not defined"
@@ -73,22 +75,31 @@ def exercise_cells(assignment: Assignment) -> dict[str, list[str]]:
         return [c for c in recent if c in named] or list(recent) or named
 
     for cell in assignment.lab.cells:
-        info = cell.get("metadata", {}).get("segedu", {})
         if cell.cell_type != "code":
             continue
-        if info.get("grade") and info.get("id") in assignment.points:
-            found[info["id"]] = pick(cell.source)
+        if graded_id(cell) in assignment.points:
+            found[graded_id(cell)] = pick(cell.source)
             recent = []
         elif CODE_MARK in cell.source and cell.get("id"):
             todos.append((cell["id"], _bound(cell.source)))
             recent.append(cell["id"])
     recent = []
     for cell, anchor in assignment.hidden:  # a hidden test checks what its graded cell checks
-        gid = cell.get("metadata", {}).get("segedu", {}).get("id")
+        gid = graded_id(cell)
         if gid in assignment.points:
             after = found.get(anchor[1]) if anchor and anchor[0] == "graded" else None
             found[gid] = after if after is not None else pick(cell.source)
     return found
+
+
+def graded_code(assignment: Assignment) -> list[GradedCode]:
+    """The graded code cells of the lab, hidden tests included, in the gradebook's order, with
+    the source of their checks (what the manual page shows beside an override)."""
+    cells = [*assignment.lab.cells, *(cell for cell, _ in assignment.hidden)]
+    sources = {graded_id(cell): cell.source for cell in cells
+               if cell.cell_type == "code" and graded_id(cell)}
+    return [GradedCode(id=gid, points=assignment.points[gid], checks=sources.get(gid, ""))
+            for gid in assignment.columns]
 
 
 def student_code(submission, exercises: dict[str, list[str]]) -> dict[str, list[str | None]]:
@@ -120,6 +131,16 @@ def split_message(message: str) -> tuple[str, str, str]:
                 f"{last.group(3)}"
         return error.strip(), hint, "\n".join(rest)
     return "\n".join(rest).strip(), hint, ""
+
+
+# CommonMark without raw HTML (a '<script>' in the text is shown as text) and without images (the
+# page loads nothing); markdown-it refuses javascript:, vbscript:, file: and data: links
+_MARKDOWN = MarkdownIt("commonmark", {"html": False}).disable("image")
+
+
+def markdown(text: str) -> str:
+    """``text`` (Markdown) as safe HTML: raw HTML escaped, no image, no script link."""
+    return _MARKDOWN.render(text)
 
 
 def _number(value: float) -> str:
@@ -179,15 +200,14 @@ def feedback_page(row: Row, *, code: dict[str, list[str | None]] | None = None,
     """The HTML page of one row (see the module docstring); ``code`` is :func:`student_code`'s."""
     code = code or {}
     prompts = {q.id: q.prompt for q in questions}
-    pending = sum(w.points for w in row.written if w.earned is None)
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
              f"<title>Feedback: {_e(row.student_id)}</title><style>{_STYLE}</style></head><body>",
              f"<h1>Feedback{': ' + _e(title) if title else ''}</h1>",
              f"<p>For <strong>{_e(row.student_id)}</strong> (status: {_e(row.status)})</p>",
              f'<p class="total">Graded: {_number(row.total)} of {_number(row.max_total)} points']
-    if pending:
-        parts.append(f' <span class="pending">({_number(pending)} points of written answers are '
-                     "not graded yet)</span>")
+    remarks = total_remarks(row)  # points set by hand, written ones not graded, the notes
+    if remarks:
+        parts.append(f' <span class="pending">({_e("; ".join(remarks))})</span>')
     parts.append("</p>")
     if row.summary:
         parts.append(f'<p class="summary">{_e(row.summary)}</p>')
@@ -221,7 +241,7 @@ def feedback_page(row: Row, *, code: dict[str, list[str | None]] | None = None,
         parts.append(f'<section class="item written"><h2>✎ {_e(answer.id)} (written answer)'
                      f'<span class="points">{earned}</span></h2>')
         if prompts.get(answer.id):
-            parts.append(f'<p class="question">{_e(prompts[answer.id])}</p>')
+            parts.append(f'<div class="question">{markdown(prompts[answer.id])}</div>')
         parts.append(f'<p>Your answer:</p><div class="answer">'
                      f'{_e(answer.answer) if answer.answer else "(no answer)"}</div>')
         if answer.comment:

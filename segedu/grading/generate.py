@@ -16,13 +16,16 @@ For every ``solutions/<name>.ipynb`` it writes ``labs/<name>.ipynb`` where
 6. everything else — graded cells with their ``segedu`` metadata, the notebook's kernel and Colab
    metadata, cell ids — is kept as it is.
 
-``python -m segedu.grading generate`` writes the labs; ``--check`` only compares and exits 1 when
-a lab is not what the generator makes (the test suite runs that check).
+``python -m segedu.grading generate`` (or ``segedu-grade generate``: :func:`main`, a row of
+:data:`.cli.SUBCOMMANDS`) writes the labs; ``--check`` only compares and exits 1 when a lab is not
+what the generator makes (the test suite runs that check).
 """
 
 from __future__ import annotations
 
+import argparse
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -33,9 +36,12 @@ from .notebook import (
     BEGIN,
     CODE_MARK,
     END,
+    META,
     NotebookError,
     graded_cells,
+    graded_id,
     is_hidden_tests,
+    lab_metadata,
     read_notebook,
 )
 from .written import written_questions
@@ -93,12 +99,11 @@ def student_version(solution: nbformat.NotebookNode, *,
                                         where=f"{where}, cell {index}")
         if new.cell_type == "code":
             new.outputs, new.execution_count = [], None
-            if (new.metadata.get("segedu", {}).get("grade")
-                and RUN_ON_TAG not in new.metadata.get("tags", [])):
+            if graded_id(new) and RUN_ON_TAG not in new.metadata.get("tags", []):
                 new.metadata["tags"] = [*new.metadata.get("tags", []), RUN_ON_TAG]
-        written = new.metadata.get("segedu", {}).get("written")
+        written = lab_metadata(new).get("written")
         if isinstance(written, dict):  # the id and the points, not the rubric
-            new.metadata["segedu"]["written"] = {k: written[k] for k in ("id", "points")}
+            new.metadata[META]["written"] = {k: written[k] for k in ("id", "points")}
         lab.cells.append(new)
     return lab
 
@@ -154,3 +159,31 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``generate [--solutions DIR] [--labs DIR] [--check]``; the exit status (2: a bad
+    notebook, 1: ``--check`` found a stale lab)."""
+    parser = argparse.ArgumentParser(prog="python -m segedu.grading generate",
+                                     description="Write the student labs from the solutions.")
+    parser.add_argument("--solutions", default="solutions", help="folder of solution notebooks")
+    parser.add_argument("--labs", default="labs", help="folder of student notebooks to write")
+    parser.add_argument("--check", action="store_true",
+                        help="write nothing; exit 1 if a lab differs from what would be "
+                             "generated")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        if args.check:
+            problems = stale_labs(args.solutions, args.labs)
+            for problem in problems:
+                print(problem, file=sys.stderr)
+            if problems:
+                print("run `python -m segedu.grading generate` to regenerate the labs",
+                      file=sys.stderr)
+            return 1 if problems else 0
+        for path in generate_labs(args.solutions, args.labs):
+            print(f"wrote {path}")
+        return 0
+    except NotebookError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2

@@ -4,8 +4,10 @@
 written question id (the points entered by hand, :mod:`.manual`; blank until graded), ``total``
 (every point earned so far, written ones included: an ungraded question counts 0), ``max_total``
 (written points included), ``status`` and ``reason``; rows are sorted by student id.
-``feedback/<student_id>.txt`` lists every graded cell with ✓ or ✗ and its check message, then the
-written answers' points and comments, then the flags (restored cells, limits hit); a row whose
+``feedback/<student_id>.txt`` opens with the total, the status and what the total needs said with
+it (:func:`total_remarks`: points set by hand, written points not graded yet, the notes), then
+lists every graded cell with ✓ or ✗ and its check message, then the written answers' points and
+comments, then the flags (restored cells, limits hit); a row whose
 graded cells were voided (``tampered``, ``library``) opens with one plain sentence that says why;
 it is cut at :data:`FEEDBACK_CAP` characters. ``feedback/<student_id>.html`` is the page a student
 reads (:mod:`.feedback`).
@@ -23,12 +25,13 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["CellGrade", "WrittenGrade", "Row", "FEEDBACK_CAP", "REASON_CAP", "feedback_text",
-           "write_outputs", "write_atomic"]
+__all__ = ["CellGrade", "WrittenGrade", "Row", "FEEDBACK_CAP", "REASON_CAP", "OVERRIDE",
+           "total_remarks", "feedback_text", "write_outputs", "write_atomic"]
 
 FEEDBACK_CAP = 20_000  # characters of one feedback file
 REASON_CAP = 500  # characters of the gradebook's reason column
 CELL_MESSAGE_CAP = 1_000  # characters of one cell's message in the feedback
+OVERRIDE = "points set by hand"  # opens the message of a graded cell overridden (.manual)
 
 
 @dataclass(frozen=True)
@@ -87,10 +90,29 @@ def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
+def total_remarks(row: Row) -> list[str]:
+    """What a reader of the total must know with it, for the text and the page alike: the
+    graded cells whose points were set by hand, the written points not graded yet, the notes
+    at the end (``["points of square set by hand", "3 points of written answers are not graded
+    yet", "2 notes below"]``)."""
+    remarks = []
+    by_hand = [cell.id for cell in row.cells if cell.message.startswith(OVERRIDE)]
+    if by_hand:
+        remarks.append(f"points of {', '.join(by_hand)} set by hand")
+    pending = sum(w.points for w in row.written if w.earned is None)
+    if pending:
+        remarks.append(f"{_number(pending)} points of written answers are not graded yet")
+    if row.flags:
+        remarks.append(f"{len(row.flags)} note{'s' if len(row.flags) > 1 else ''} below")
+    return remarks
+
+
 def feedback_text(row: Row) -> str:
     """The feedback for one student, at most :data:`FEEDBACK_CAP` characters."""
+    remarks = "".join(f"; {remark}" for remark in total_remarks(row))
     lines = [f"Feedback for {row.student_id}",
-             f"Total: {_number(row.total)} / {_number(row.max_total)} (status: {row.status})", ""]
+             f"Total: {_number(row.total)} / {_number(row.max_total)} (status: {row.status}"
+             f"{remarks})", ""]
     if row.summary:
         lines[2:2] = ["", row.summary]  # the sentence that explains the voided cells, before them
     for cell in row.cells:

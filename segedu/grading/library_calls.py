@@ -1,22 +1,22 @@
 """The library's functions that a TODO forbids, observed while the notebook runs.
 
-:mod:`~segedu.grading.answers` reads the code; this module is the grader's side of the check that
-watches it run, which sees what only appears at run time (a module name built from strings, a
+:mod:`~segedu.grading.static_scan` reads the code; this module is the grader's side of the check
+that watches it run, which sees what only appears at run time (a module name built from strings, a
 function fetched by ``getattr``, ``exec``, ``pickle``, a reference taken in an earlier cell):
 
-- :func:`answer_rules` gives the kernel's call recorder (:mod:`~segedu.grading.recorder`, started
-  by the guard before any cell) what each TODO of the lab forbids and allows, the names its cell
-  defines, the student's source of that cell and the lines of it that the student wrote;
+- :func:`answer_rules` gives the kernel's call recorder (:mod:`~segedu.grading.kernel_recorder`,
+  started by the guard before any cell) what each TODO of the lab forbids and allows, the names its
+  cell defines, the student's source of that cell and the lines of it that the student wrote;
 - :func:`library_findings` reads the calls it saw back from the guard's signed records
-  (:mod:`~segedu.grading.records`) as :class:`~segedu.grading.answers.Finding` of kind
-  ``"library"``, which :func:`~segedu.grading.answers.voided_cells` turns into the graded cells
+  (:mod:`~segedu.grading.guard_channel`) as :class:`~segedu.grading.static_scan.Finding` of kind
+  ``"library"``, which :func:`~segedu.grading.static_scan.voided_cells` turns into the graded cells
   that earn 0, like the findings of the reading.
 """
 
 from __future__ import annotations
 
-from .answers import Finding, exercises, written_lines
-from .records import signed_bodies
+from .guard_channel import signed_bodies
+from .static_scan import Finding, exercises, written_lines
 
 __all__ = ["answer_rules", "library_findings"]
 

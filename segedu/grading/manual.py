@@ -3,8 +3,11 @@
 Two files in the grader's output folder:
 
 - ``OUT/manual/answers.json`` (:data:`ANSWERS`), written by the grader on every run: the written
-  questions (id, points, question, rubric, model answer) and every student's answer to each. The
-  page (:mod:`.manual_page`) shows it; nothing else reads it.
+  questions (id, points, question, rubric, model answer) and every student's answer to each; and
+  the graded code cells (:class:`GradedCode`: id, points, the checks' source) with, for every
+  student who submitted, the code those checks test and what they gave (:class:`CodeAnswer`), so
+  that the page can override them. The page (:mod:`.manual_page`) shows it; the export reads the
+  questions.
 - ``OUT/manual/points.json`` (:data:`POINTS`), written only by the page, one save at a time,
   atomically (a temporary file flushed to the disk, then renamed over the old one)::
 
@@ -41,15 +44,15 @@ import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .gradebook import Row, WrittenGrade, write_atomic
+from .gradebook import OVERRIDE, Row, WrittenGrade, write_atomic
 from .written import WrittenQuestion
 
 __all__ = ["ANSWERS", "POINTS", "FORMAT", "COMMENT_CAP", "ManualPointsError", "Mark",
            "parse_points", "read_points", "save_point", "attach_points", "write_answers",
            "read_answers", "RUNNING", "grading_started", "grading_finished", "grading_pid",
-           "apply_overrides", "unused_points", "OVERRIDE", "PENDING", "fold_pending"]
+           "apply_overrides", "unused_points", "OVERRIDE", "PENDING", "fold_pending",
+           "GradedCode", "CodeAnswer", "code_answers", "read_code"]
 
-OVERRIDE = "points set by hand"  # opens the note of an overridden graded cell
 
 ANSWERS = Path("manual") / "answers.json"
 POINTS = Path("manual") / "points.json"
@@ -71,6 +74,47 @@ class Mark:
 
     points: float
     comment: str = ""
+
+
+@dataclass(frozen=True)
+class GradedCode:
+    """A graded code cell as the manual page shows it: its id, its worth and the checks' source
+    (the page saves an override of it like the points of a written question)."""
+
+    id: str
+    points: float
+    checks: str = ""
+
+
+@dataclass(frozen=True)
+class CodeAnswer:
+    """One student's answer to a graded code cell: the code its checks test (the student's
+    exercise cells, joined), the points the checks gave and what they said."""
+
+    code: str
+    earned: float
+    message: str = ""
+
+
+NOT_IN_NOTEBOOK = "# (this exercise's cell is not in the notebook)"
+
+
+def code_answers(rows: list[Row], code: dict[str, dict[str, list[str | None]]]
+                 ) -> dict[str, dict[str, CodeAnswer]]:
+    """Student id -> graded cell id -> :class:`CodeAnswer`, from the rows as the checks graded
+    them (before any override) and ``code`` (student id -> :func:`.feedback.student_code`);
+    a ``missing`` row has no answer."""
+    found = {}
+    for row in rows:
+        if row.status == "missing":
+            continue
+        sources = code.get(row.student_id, {})
+        found[row.student_id] = {
+            cell.id: CodeAnswer(code="\n\n".join(NOT_IN_NOTEBOOK if s is None else s
+                                                  for s in sources.get(cell.id, [])),
+                                earned=cell.earned, message=cell.message)
+            for cell in row.cells}
+    return found
 
 
 def _check_points(value, maximum: float | None, what: str) -> float:
@@ -164,16 +208,19 @@ def fold_pending(out: str | Path) -> bool:
     return True
 
 
-def save_point(out: str | Path, question: WrittenQuestion, student: str, points: float | None,
-               comment: str = "", *, who: str | None = None) -> dict[str, dict[str, Mark]]:
+def save_point(out: str | Path, question: WrittenQuestion | GradedCode, student: str,
+               points: float | None, comment: str = "", *,
+               who: str | None = None) -> dict[str, dict[str, Mark]]:
     """Save one answer's points and comment (``points=None`` removes them); return every point.
+    ``question`` is a written question, or a graded code cell (the points are an override).
 
     The file is read again first, so a save never loses another one; a broken file raises
     :class:`ManualPointsError` and is left as it is. Points must lie in ``[0, question.points]``.
     While a grader runs on ``out``, the save goes to the pending file (see the module). ``who``:
     how the messages name the answer ("answer 3" on the anonymous page; default: the student id).
     """
-    what = f"question {question.id!r}, {who or f'student {student!r}'}"
+    kind = "graded cell" if isinstance(question, GradedCode) else "question"
+    what = f"{kind} {question.id!r}, {who or f'student {student!r}'}"
     if points is not None:
         points = _check_points(points, question.points, what)
     if not isinstance(comment, str) or len(comment) > COMMENT_CAP:
@@ -253,11 +300,17 @@ def unused_points(marks: dict[str, dict[str, Mark]], questions: list[str], cells
 
 
 def write_answers(out: str | Path, questions: list[WrittenQuestion],
-                  answers: dict[str, dict[str, str]]) -> Path:
-    """Write ``OUT/manual/answers.json``: the questions and student id -> question id -> answer."""
+                  answers: dict[str, dict[str, str]], cells: list[GradedCode] = (),
+                  code: dict[str, dict[str, CodeAnswer]] | None = None) -> Path:
+    """Write ``OUT/manual/answers.json``: the questions and student id -> question id -> answer;
+    the graded code ``cells`` and student id -> cell id -> :class:`CodeAnswer`."""
     path = Path(out) / ANSWERS
+    code = code or {}
     body = {"questions": [asdict(q) for q in questions],
-            "answers": {student: answers[student] for student in sorted(answers)}}
+            "answers": {student: answers[student] for student in sorted(answers)},
+            "cells": [asdict(c) for c in cells],
+            "code": {student: {gid: asdict(a) for gid, a in code[student].items()}
+                     for student in sorted(code)}}
     write_atomic(path, json.dumps(body, indent=1, ensure_ascii=False) + "\n")
     return path
 
@@ -277,6 +330,21 @@ def read_answers(out: str | Path) -> tuple[list[WrittenQuestion], dict[str, dict
         raise ManualPointsError(f"{path}: not the grader's answers file ({error}); run "
                                 "segedu-grade again to rewrite it") from None
     return questions, answers
+
+
+def read_code(out: str | Path) -> tuple[list[GradedCode], dict[str, dict[str, CodeAnswer]]]:
+    """The graded code cells and the code answers in ``OUT/manual/answers.json`` (none in a file
+    written before they were added to it)."""
+    path = Path(out) / ANSWERS
+    try:
+        raw = json.loads(path.read_text(encoding="utf8"))
+        cells = [GradedCode(**c) for c in raw.get("cells", [])]
+        code = {str(s): {str(g): CodeAnswer(**a) for g, a in by_cell.items()}
+                for s, by_cell in raw.get("code", {}).items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        raise ManualPointsError(f"{path}: not the grader's answers file ({error}); run "
+                                "segedu-grade again to rewrite it") from None
+    return cells, code
 
 
 def grading_started(out: str | Path) -> None:

@@ -11,16 +11,20 @@ Conventions (``DESIGN.md``, "Labs and grading"):
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-
-import nbformat
 
 __all__ = [
     "NotebookError",
     "GradedCell",
+    "META",
+    "lab_metadata",
+    "graded_id",
+    "parse_cell",
     "read_notebook",
     "graded_cells",
     "is_hidden_tests",
@@ -31,6 +35,7 @@ HIDDEN_TAG = "hidden-tests"
 BEGIN, END = "# BEGIN SOLUTION", "# END SOLUTION"  # the answer's lines in a solution cell
 ANSWER_MARK = "YOUR ANSWER HERE"  # what the answer becomes in a Markdown cell of the student lab
 CODE_MARK = "# YOUR CODE HERE"  # ... and the first of its two lines in a code cell
+META = "segedu"  # the key of a cell's metadata that the generator and the grader share
 
 
 class NotebookError(ValueError):
@@ -47,8 +52,13 @@ class GradedCell:
     source: str
 
 
-def read_notebook(path: str | Path) -> nbformat.NotebookNode:
-    """Read and validate an nbformat-4 notebook, with errors that name the file and the problem."""
+def read_notebook(path: str | Path):
+    """Read and validate an nbformat-4 notebook (an ``nbformat.NotebookNode``), with errors that
+    name the file and the problem."""
+    # imported here: the kernel's call recorder imports this module (through .static_scan) before
+    # any cell runs, and needs none of nbformat
+    import nbformat
+
     path = Path(path)
     if not path.is_file():
         raise NotebookError(f"{path}: no such notebook")
@@ -65,6 +75,43 @@ def read_notebook(path: str | Path) -> nbformat.NotebookNode:
     except nbformat.ValidationError as error:
         raise NotebookError(f"{path}: malformed notebook: {error.message}") from None
     return notebook
+
+
+def lab_metadata(cell) -> dict:
+    """The cell's :data:`META` metadata (``grade``, ``id``, ``points``, ``written``, ``answer``);
+    ``{}`` when it has none, or none that is a dict. Every reader of that key reads it here."""
+    info = cell.get("metadata", {}).get(META)
+    return info if isinstance(info, dict) else {}
+
+
+def graded_id(cell) -> str | None:
+    """The id of a graded cell (``grade`` true and a string ``id``), else ``None``."""
+    info = lab_metadata(cell)
+    return info["id"] if info.get("grade") and isinstance(info.get("id"), str) else None
+
+
+# In CPython 3.11 (3.11.7 runs this project's CI), the AST constructor keeps one depth counter
+# per interpreter and resets it at the start of every ``ast.parse``. When the garbage collector runs
+# Python code in the middle of a parse, another thread may start parsing, and either parse fails
+# with "SystemError: AST constructor recursion depth mismatch" (python/cpython#106905, fixed by
+# #113035). The grader's workers are threads, so every parse of the grader holds this lock.
+_PARSE_LOCK = threading.Lock()
+
+
+def parse_cell(source: str) -> ast.Module | None:
+    """The :mod:`ast` of a code cell's ``source`` (IPython magics and ``!commands`` allowed), or
+    ``None`` when it does not parse. Safe to call from several threads at once."""
+    with _PARSE_LOCK:
+        try:
+            return ast.parse(source)
+        except SyntaxError:
+            pass
+        try:  # IPython syntax (magics, !commands)
+            from IPython.core.inputtransformer2 import TransformerManager
+
+            return ast.parse(TransformerManager().transform_cell(source))
+        except Exception:  # a cell that does not parse fails when it runs; nothing to read here
+            return None
 
 
 def is_hidden_tests(cell) -> bool:
@@ -84,7 +131,7 @@ def graded_cells(notebook, *, where: str = "notebook") -> list[GradedCell]:
     found: list[GradedCell] = []
     seen: set[str] = set()
     for index, cell in enumerate(notebook.cells):
-        info = cell.get("metadata", {}).get("segedu", {})
+        info = lab_metadata(cell)
         if not info.get("grade"):
             continue
         if cell.cell_type != "code":

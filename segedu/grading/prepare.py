@@ -22,7 +22,15 @@ from dataclasses import dataclass, field
 
 import nbformat
 
-from .notebook import NotebookError, graded_cells, is_hidden_tests, source_checksum
+from .notebook import (
+    META,
+    NotebookError,
+    graded_cells,
+    graded_id,
+    is_hidden_tests,
+    lab_metadata,
+    source_checksum,
+)
 from .written import WrittenQuestion, written_questions
 
 __all__ = ["InvalidSubmission", "Assignment", "Prepared", "parse_submission", "readable", "prepare"]
@@ -109,11 +117,10 @@ class Assignment:
                 raise NotebookError(f"the solution lacks the lab's graded cells {sorted(missing)}")
             anchor: tuple[str, str] | None = None
             for cell in solution_nb.cells:
-                info = cell.get("metadata", {}).get("segedu", {})
                 if is_hidden_tests(cell):
                     hidden.append((cell, anchor))
-                elif info.get("grade") and info.get("id") in points:
-                    anchor = ("graded", info["id"])
+                elif graded_id(cell) in points:
+                    anchor = ("graded", graded_id(cell))
                 elif cell.get("id") and (anchor is None or anchor[0] == "cell"):
                     anchor = ("cell", cell["id"])  # only until a graded cell is seen
             points.update({c.id: c.points for c in solution_graded
@@ -146,8 +153,8 @@ class Prepared:
 
 
 def _grade_id(cell) -> str | None:
-    info = cell.get("metadata", {}).get("segedu")
-    return info.get("id") if isinstance(info, dict) and isinstance(info.get("id"), str) else None
+    gid = lab_metadata(cell).get("id")  # graded or not: a student may have dropped "grade"
+    return gid if isinstance(gid, str) else None
 
 
 def prepare(submission: nbformat.NotebookNode, assignment: Assignment) -> Prepared:
@@ -155,7 +162,7 @@ def prepare(submission: nbformat.NotebookNode, assignment: Assignment) -> Prepar
     cells = [nbformat.from_dict(copy.deepcopy(dict(c))) for c in submission.cells]
     lab_cells = assignment.lab.cells
     released = {_grade_id(c): c for c in lab_cells
-                if c.get("metadata", {}).get("segedu", {}).get("grade")}
+                if graded_id(c)}
     flags: list[str] = []
 
     # 1. find each released graded cell: by its grading id, else by its cell id
@@ -172,7 +179,7 @@ def prepare(submission: nbformat.NotebookNode, assignment: Assignment) -> Prepar
                 found[gid] = match[0]
     # nothing the student wrote is graded or hidden: only released cells carry grading metadata
     for cell in cells:
-        cell.metadata.pop("segedu", None)
+        cell.metadata.pop(META, None)
         if "tags" in cell.metadata:
             cell.metadata["tags"] = [t for t in cell.metadata["tags"] if t != "hidden-tests"]
 
@@ -254,7 +261,7 @@ def prepare(submission: nbformat.NotebookNode, assignment: Assignment) -> Prepar
         if cell.cell_type != "code":
             continue
         gid = _grade_id(cell)
-        if cell.get("metadata", {}).get("segedu", {}).get("grade") and gid in assignment.points:
+        if graded_id(cell) and gid in assignment.points:
             graded[code_number] = gid
         code_number += 1
     return Prepared(notebook=notebook, graded=graded, flags=flags)

@@ -28,18 +28,12 @@ a double fork) is caught twice: pytest runs as a *child subreaper* (Linux ``prct
 the kernel become its children, and it kills them all before it exits; and every process of the run
 carries a random token in its environment, by which any that is left is found and killed.
 
-**The guard** (``guard=``): the configuration of :mod:`~segedu.grading.guard` is written next to
-a private IPython profile whose startup file is the guard, and the kernel is started with that
+**The guard** (``guard=``): the configuration of :mod:`~segedu.grading.kernel_guard` is written next
+to a private IPython profile whose startup file is the guard, and the kernel is started with that
 profile (``IPYTHONDIR``), so the guard runs before any cell. Its signed records come back in the
 report (:class:`CellResult` ``guard``).
 
-**Isolation** (``isolate=True``, needs bubblewrap's ``bwrap``): the whole run (pytest and its
-kernel) runs in new Linux namespaces: a read-only view of ``/``; no network (a new network
-namespace with only loopback, which nbval needs to talk to its kernel); its own process ids (every
-process dies with the run); a private empty ``/tmp`` (memory-backed, 256 MiB) in which only the
-run's own temporary folder is mounted, writable; and an empty folder mounted over each of
-``hidden`` (the released lab's folder, the solution's, the submissions', the output folder), so
-that their files cannot be read.
+**Isolation** (``isolate=True``): the whole run runs in bubblewrap (:mod:`.isolation`).
 """
 
 from __future__ import annotations
@@ -60,8 +54,8 @@ from pathlib import Path
 
 import psutil
 
-from . import checks, nbval_report, recorder
-from . import guard as guard_module
+from . import checks, kernel_guard, kernel_names, kernel_recorder, nbval_report
+from .isolation import IsolationError, isolated, isolation_problem
 from .nbval_report import ENV as REPORT_ENV
 
 __all__ = ["CellResult", "RunResult", "IsolationError", "Cancelled", "isolation_problem",
@@ -69,7 +63,6 @@ __all__ = ["CellResult", "RunResult", "IsolationError", "Cancelled", "isolation_
 
 RUN_TOKEN_ENV = "SEGEDU_GRADE_RUN"  # every process of a run inherits it: how strays are found
 GUARD_ENV = "SEGEDU_GRADE_GUARD"  # where the guard reads its configuration (then deletes it)
-TMP_BYTES = 256 * 2**20  # size of the private /tmp under isolation
 
 # pytest as a child subreaper: orphans of the kernel become its children; all killed before it exits
 BOOT = """import sys; sys.path.insert(0, {private!r})
@@ -93,10 +86,6 @@ sys.exit(code)
 """
 
 
-class IsolationError(RuntimeError):
-    """``isolate=True`` cannot be honoured here (no ``bwrap``, or it cannot create namespaces)."""
-
-
 class Cancelled(Exception):
     """The run was stopped from outside (``cancel`` was set, e.g. on Ctrl-C): every process it
     started has been killed, and it has no result."""
@@ -116,6 +105,7 @@ class CellResult:
     output: str = ""
     timeout: bool = False
     guard: tuple = ()  # the guard's records displayed by the cell: ({"body", "mac"}, ...)
+    interrupted: str = ""  # a timed-out cell: the end of the traceback where it was interrupted
 
 
 @dataclass
@@ -204,55 +194,12 @@ def _read_report(path: Path) -> dict[int, CellResult]:
         result = CellResult(passed=line.get("outcome") == "passed",
                             message=str(line.get("message", "")),
                             output=str(line.get("output", "")), timeout=bool(line.get("timeout")),
-                            guard=tuple(r for r in records if isinstance(r, dict)))
+                            guard=tuple(r for r in records if isinstance(r, dict)),
+                            interrupted=str(line.get("interrupted", "")))
         # the call phase decides; a setup failure only counts when the cell never ran
         if line.get("when") == "call" or number not in cells:
             cells[number] = result
     return cells
-
-
-def isolation_problem() -> str | None:
-    """Why ``isolate=True`` cannot work on this machine, or ``None`` when it can
-    (bwrap is tried)."""
-    bwrap = shutil.which("bwrap")
-    if bwrap is None:
-        return "bubblewrap's `bwrap` is not installed (Debian: apt-get install bubblewrap)"
-    probe = subprocess.run([bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
-                            "--unshare-net", "--unshare-pid", "--die-with-parent", "true"],
-                           capture_output=True, text=True, timeout=30)
-    if probe.returncode != 0:
-        return f"`bwrap` cannot create namespaces here: {probe.stderr.strip()[:300]}"
-    return None
-
-
-def _isolated(command: list[str], private: Path, work: Path, hidden: list[Path]) -> list[str]:
-    """``command`` inside bubblewrap: read-only /, no network, own pids, only
-    ``private`` writable."""
-    problem = isolation_problem()
-    if problem is not None:
-        raise IsolationError(problem)
-    keep = [Path(sys.prefix).resolve(), Path(sys.executable).resolve().parent,
-            Path(checks.__file__).resolve().parents[2]]
-    args = [shutil.which("bwrap"), "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
-            "--size", str(TMP_BYTES), "--tmpfs", "/tmp", "--unshare-net", "--unshare-pid",
-            "--unshare-ipc", "--unshare-uts", "--die-with-parent", "--new-session"]
-    # The private /tmp hides what lives under /tmp; the Python environment and segedu may (a clone
-    # in /tmp): bind them back, read-only, before the hidden folders are laid over them.
-    tmp = Path("/tmp").resolve()
-    for path in dict.fromkeys(keep):
-        if path == tmp or tmp in path.parents:
-            args += ["--ro-bind", str(path), str(path)]
-    for folder in hidden:
-        folder = folder.resolve()
-        if not folder.is_dir():
-            continue
-        needed = [k for k in keep if k == folder or folder in k.parents]
-        if needed or folder == private or folder in private.parents:
-            raise IsolationError(f"--isolate would hide {folder}, which holds "
-                                 f"{needed[0] if needed else 'the run folder'}; move it elsewhere")
-        args += ["--tmpfs", str(folder)]
-    args += ["--bind", str(private), str(private), "--chdir", str(work), "--", *command]
-    return args
 
 
 def _strays(token: str) -> list[psutil.Process]:
@@ -288,8 +235,10 @@ def run_notebook(
         timeout: seconds the whole run may take (kernel start included) before the tree is killed.
         memory_mb: resident memory (MiB) of the whole process tree before it is killed.
         env: extra environment variables for the run (e.g. ``SEGEDU_FAST``).
-        guard: configuration of :mod:`~segedu.grading.guard` (``key`` in hex, ``cells`` sources by
-            graded id, ``modules``, ``names``); ``None`` runs the notebook without the guard.
+        guard: configuration of :mod:`~segedu.grading.kernel_guard`
+            (:func:`~segedu.grading.guard_channel.guard_config`: ``key`` in hex, ``cells`` sources
+            by graded id, ``modules``, ``names``, ``answers``); ``None`` runs the notebook without
+            the guard.
         isolate: run inside bubblewrap (see the module's docstring); raises
             :class:`IsolationError` when that is not possible here.
         hidden: folders that an isolated run must not see.
@@ -304,87 +253,25 @@ def run_notebook(
         work.mkdir()
         code_cells = sum(c.get("cell_type") == "code" for c in json.loads(text).get("cells", []))
         (work / "submission.ipynb").write_text(text, encoding="utf8")
-        # the plugin is copied next to the report and loaded by file: importing it as
-        # segedu.grading.nbval_report would import segedu, hence torch, into pytest (+2 s, +0.5 GB)
-        shutil.copyfile(nbval_report.__file__, private_path / "segedu_nbval_report.py")
         token = secrets.token_hex(16)
-        extra = {"MPLBACKEND": "Agg", **(env or {}), REPORT_ENV: str(report), RUN_TOKEN_ENV: token}
-        if guard is not None:
-            profile = private_path / "ipython" / "profile_default"
-            (profile / "startup").mkdir(parents=True)
-            shutil.copyfile(guard_module.__file__, profile / "startup" / "00-segedu-guard.py")
-            (profile / "ipython_kernel_config.py").write_text(
-                "c.HistoryManager.enabled = False\n", encoding="utf8")
-            shutil.copyfile(checks.__file__, private_path / "segedu_private_checks.py")
-            shutil.copyfile(recorder.__file__, private_path / "segedu_private_recorder.py")
-            config = {**guard, "checks": str(private_path / "segedu_private_checks.py"),
-                      "recorder": str(private_path / "segedu_private_recorder.py")}
-            (private_path / "guard.json").write_text(json.dumps(config), encoding="utf8")
-            extra.update({"IPYTHONDIR": str(private_path / "ipython"),
-                          GUARD_ENV: str(private_path / "guard.json")})
-        boot = BOOT.format(private=str(private_path))
-        command = [python, "-c", boot, "submission.ipynb", "--nbval-lax", "--nbval-current-env",
-                   f"--nbval-cell-timeout={cell_timeout}", "-p", "segedu_nbval_report",
-                   "-p", "no:cacheprovider", "-q", "--tb=no", "--rootdir", str(work), "-o",
-                   "addopts="]
-        if isolate:
-            for name in ("runtime", "config", "cache"):
-                (private_path / name).mkdir()
-            extra.update({"JUPYTER_RUNTIME_DIR": str(private_path / "runtime"),
-                          "MPLCONFIGDIR": str(private_path / "config"), "TMPDIR": "/tmp",
-                          "XDG_CACHE_HOME": str(private_path / "cache")})
-            command = _isolated(command, private_path, work, list(hidden))
-        run_env = {**os.environ, **extra}
+        command, added = _command(private_path, python=python, cell_timeout=cell_timeout,
+                                  guard=guard, isolate=isolate, hidden=hidden)
+        extra = {"MPLBACKEND": "Agg", **(env or {}), REPORT_ENV: str(report),
+                 RUN_TOKEN_ENV: token, **added}
         start = time.monotonic()
-        proc = subprocess.Popen(command, cwd=work, env=run_env, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(command, cwd=work, env={**os.environ, **extra},
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, start_new_session=True)
         keep: deque[bytes] = deque()
         reader = threading.Thread(target=_drain, args=(proc.stdout, keep, [0]), daemon=True)
         reader.start()
-        root = psutil.Process(proc.pid)
-        seen: dict[int, psutil.Process] = {}
-        groups: set[int] = {proc.pid}  # start_new_session: pytest's group id is its pid
-        died_at: float | None = None  # when the kernel was first seen dead
-        pytest_process: psutil.Process | None = None if isolate else root
-        kernel: psutil.Process | None = None  # the first child of pytest: the kernel nbval started
-        # the watchdog: wall clock and resident memory of the whole tree, and the kernel's life
-        while proc.poll() is None:
-            if cancel is not None and cancel.is_set():
-                result.killed = "cancelled"
-                break
-            processes = _tree(root)
-            if pytest_process is None:  # under bwrap: the process that runs the boot code
-                pytest_process = next((p for p in processes[1:] if _is_pytest(p, python)), None)
-            if kernel is None and pytest_process is not None:
-                try:
-                    kernel = next(iter(pytest_process.children()), None)
-                except psutil.NoSuchProcess:
-                    pass
-            if died_at is None and kernel is not None and _dead(kernel):
-                died_at = time.monotonic()
-            if (died_at is not None and time.monotonic() - died_at > GRACE_S
-                    and len(_read_report(report)) < code_cells):
-                # the kernel is gone and pytest still waits for it (up to the cell timeout)
-                result.killed = "kernel died"
-                break
-            for process in processes:
-                seen.setdefault(process.pid, process)
-                try:
-                    groups.add(os.getpgid(process.pid))
-                except (ProcessLookupError, PermissionError):
-                    pass
-            rss = _rss(processes)
-            result.peak_rss_mb = max(result.peak_rss_mb, rss / 2**20)
-            if rss > memory_mb * 2**20:
-                result.killed = "memory"
-                break
-            if time.monotonic() - start > timeout:
-                result.killed = "timeout"
-                break
-            time.sleep(POLL_S)
+        watch = _Watch(proc, python=python, isolate=isolate, report=report,
+                       code_cells=code_cells)
+        result.killed = watch.run(start=start, timeout=timeout, memory_mb=memory_mb,
+                                  cancel=cancel)
+        result.peak_rss_mb = watch.peak_rss_mb
         # whatever happened, nothing the run started may outlive it
-        _kill([*_tree(root), *seen.values()], groups)
+        _kill([*_tree(watch.root), *watch.seen.values()], watch.groups)
         proc.wait()
         _kill(_strays(token), set())
         reader.join(timeout=5)
@@ -395,11 +282,103 @@ def run_notebook(
         result.code_cells = code_cells
         # a kernel that died before the last cell reported: os._exit, a segfault, or nbval
         # stopping a kernel it could not interrupt
-        result.kernel_died = died_at is not None and len(result.cells) < code_cells or any(
-            "Kernel dead" in cell.message for cell in result.cells.values())
+        result.kernel_died = (watch.died_at is not None and len(result.cells) < code_cells
+                              or any("Kernel dead" in c.message for c in result.cells.values()))
     if result.killed == "cancelled":
         raise Cancelled("the run was cancelled; its processes were killed")
     return result
+
+
+def _command(private_path: Path, *, python: str, cell_timeout: float, guard: dict | None,
+             isolate: bool, hidden) -> tuple[list[str], dict[str, str]]:
+    """The command that runs ``work/submission.ipynb`` under nbval, and the environment it adds:
+    the report plugin copied beside the folder, the guard's private IPython profile, bubblewrap."""
+    # the plugin is copied next to the report and loaded by file: importing it as
+    # segedu.grading.nbval_report would import segedu, hence torch, into pytest (+2 s, +0.5 GB)
+    shutil.copyfile(nbval_report.__file__, private_path / "segedu_nbval_report.py")
+    extra = {}
+    if guard is not None:
+        profile = private_path / "ipython" / "profile_default"
+        (profile / "startup").mkdir(parents=True)
+        shutil.copyfile(kernel_guard.__file__, profile / "startup" / "00-segedu-guard.py")
+        (profile / "ipython_kernel_config.py").write_text(
+            "c.HistoryManager.enabled = False\n", encoding="utf8")
+        shutil.copyfile(checks.__file__, private_path / "segedu_private_checks.py")
+        shutil.copyfile(kernel_recorder.__file__, private_path / "segedu_private_recorder.py")
+        shutil.copyfile(kernel_names.__file__, private_path / "segedu_private_names.py")
+        config = {**guard, "checks": str(private_path / "segedu_private_checks.py"),
+                  "recorder": str(private_path / "segedu_private_recorder.py"),
+                  "code_names": str(private_path / "segedu_private_names.py")}
+        (private_path / "guard.json").write_text(json.dumps(config), encoding="utf8")
+        extra.update({"IPYTHONDIR": str(private_path / "ipython"),
+                      GUARD_ENV: str(private_path / "guard.json")})
+    boot = BOOT.format(private=str(private_path))
+    command = [python, "-c", boot, "submission.ipynb", "--nbval-lax", "--nbval-current-env",
+               f"--nbval-cell-timeout={cell_timeout}", "-p", "segedu_nbval_report",
+               "-p", "no:cacheprovider", "-q", "--tb=no", "--rootdir",
+               str(private_path / "work"), "-o", "addopts="]
+    if isolate:
+        for name in ("runtime", "config", "cache"):
+            (private_path / name).mkdir()
+        extra.update({"JUPYTER_RUNTIME_DIR": str(private_path / "runtime"),
+                      "MPLCONFIGDIR": str(private_path / "config"), "TMPDIR": "/tmp",
+                      "XDG_CACHE_HOME": str(private_path / "cache")})
+        command = isolated(command, private_path, private_path / "work", list(hidden))
+    return command, extra
+
+
+class _Watch:
+    """The watchdog of one run: wall clock and resident memory of the whole process tree, and the
+    kernel's life; it remembers every process and process group seen, to kill them all after."""
+
+    def __init__(self, proc: subprocess.Popen, *, python: str, isolate: bool, report: Path,
+                 code_cells: int):
+        self.proc, self.python, self.report, self.code_cells = proc, python, report, code_cells
+        self.root = psutil.Process(proc.pid)
+        self.seen: dict[int, psutil.Process] = {}
+        self.groups: set[int] = {proc.pid}  # start_new_session: pytest's group id is its pid
+        self.died_at: float | None = None  # when the kernel was first seen dead
+        self.pytest: psutil.Process | None = None if isolate else self.root
+        self.kernel: psutil.Process | None = None  # the first child of pytest: nbval's kernel
+        self.peak_rss_mb = 0.0
+
+    def _find_kernel(self, processes: list[psutil.Process]) -> None:
+        if self.pytest is None:  # under bwrap: the process that runs the boot code
+            self.pytest = next((p for p in processes[1:] if _is_pytest(p, self.python)), None)
+        if self.kernel is None and self.pytest is not None:
+            try:
+                self.kernel = next(iter(self.pytest.children()), None)
+            except psutil.NoSuchProcess:
+                pass
+        if self.died_at is None and self.kernel is not None and _dead(self.kernel):
+            self.died_at = time.monotonic()
+
+    def run(self, *, start: float, timeout: float, memory_mb: float,
+            cancel: threading.Event | None) -> str | None:
+        """Watch until pytest ends; why the tree must be killed (``"cancelled"``, ``"kernel
+        died"``, ``"memory"``, ``"timeout"``), or ``None`` when it ended by itself."""
+        while self.proc.poll() is None:
+            if cancel is not None and cancel.is_set():
+                return "cancelled"
+            processes = _tree(self.root)
+            self._find_kernel(processes)
+            if (self.died_at is not None and time.monotonic() - self.died_at > GRACE_S
+                    and len(_read_report(self.report)) < self.code_cells):
+                return "kernel died"  # the kernel is gone, pytest waits for it (a cell timeout)
+            for process in processes:
+                self.seen.setdefault(process.pid, process)
+                try:
+                    self.groups.add(os.getpgid(process.pid))
+                except (ProcessLookupError, PermissionError):
+                    pass
+            rss = _rss(processes)
+            self.peak_rss_mb = max(self.peak_rss_mb, rss / 2**20)
+            if rss > memory_mb * 2**20:
+                return "memory"
+            if time.monotonic() - start > timeout:
+                return "timeout"
+            time.sleep(POLL_S)
+        return None
 
 
 def _is_pytest(process: psutil.Process, python: str) -> bool:

@@ -43,9 +43,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from .answers import parse_cell
 from .gradebook import write_atomic
-from .notebook import BEGIN, CODE_MARK, END
+from .notebook import BEGIN, CODE_MARK, END, parse_cell
 
 __all__ = ["SimilarPair", "FILE", "SOLUTION", "normalised", "todo_cells", "similar_answers",
            "solution_copies", "write_similar", "read_similar"]

@@ -23,7 +23,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 
-from .notebook import ANSWER_MARK, BEGIN, END, NotebookError, graded_cells
+from .notebook import ANSWER_MARK, BEGIN, END, NotebookError, graded_cells, lab_metadata
 
 __all__ = ["WrittenQuestion", "written_questions", "student_answers"]
 
@@ -72,8 +72,7 @@ def written_questions(notebook, *, where: str = "notebook") -> list[WrittenQuest
     taken = {cell.id for cell in graded_cells(notebook, where=where)}
     found: list[WrittenQuestion] = []
     for index, cell in enumerate(notebook.cells):
-        info = cell.get("metadata", {}).get("segedu", {})
-        written = info.get("written") if isinstance(info, dict) else None
+        written = lab_metadata(cell).get("written")
         if written is None:
             continue
         if cell.cell_type != "markdown" or not isinstance(written, dict):
@@ -98,8 +97,7 @@ def written_questions(notebook, *, where: str = "notebook") -> list[WrittenQuest
 
 
 def _question_id(cell) -> str | None:
-    info = cell.get("metadata", {}).get("segedu")
-    written = info.get("written") if isinstance(info, dict) else None
+    written = lab_metadata(cell).get("written")
     return written.get("id") if isinstance(written, dict) else None
 
 

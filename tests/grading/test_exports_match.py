@@ -13,7 +13,7 @@ import json
 import nbformat
 import pytest
 
-from segedu.grading import grade
+from segedu.grading import batch
 from segedu.grading.export import main as export_main
 from segedu.grading.grade import grade_batch
 from segedu.grading.gradebook import CellGrade, Row
@@ -53,7 +53,7 @@ def _csv(path):
 @pytest.fixture()
 def week(tiny, tmp_path, monkeypatch):  # noqa: F811 (the fixture imported above)
     solution, lab_path, lab = tiny
-    monkeypatch.setattr(grade, "grade_submission", stand_in)
+    monkeypatch.setattr(batch, "grade_submission", stand_in)
     submissions, out = tmp_path / "submissions", tmp_path / "out"
     submissions.mkdir()
     # a second Canvas download unzipped over the first: Ada's on-time file (attachment 9911)
@@ -122,7 +122,7 @@ def test_points_given_after_grading_reach_the_export_and_then_the_feedback(week,
 
 def test_a_copy_of_the_solution_is_flagged(tiny, tmp_path, monkeypatch):  # noqa: F811
     solution, lab_path, lab = tiny
-    monkeypatch.setattr(grade, "grade_submission", stand_in)
+    monkeypatch.setattr(batch, "grade_submission", stand_in)
     submissions, out = tmp_path / "submissions", tmp_path / "out"
     submissions.mkdir()
     # the solution notebook itself (markers and hidden test), and an honest one

@@ -19,7 +19,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from segedu.grading import grade
+from segedu.grading import grade_one
 from segedu.grading.generate import student_version
 from segedu.grading.grade import MAX_SUBMISSION_MB, Limits, grade_batch, main
 from segedu.grading.gradebook import FEEDBACK_CAP
@@ -302,7 +302,7 @@ def test_a_grader_failure_is_a_row_not_a_stop(tiny, tmp_path, monkeypatch):
     def boom(text, **limits):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(grade, "run_notebook", boom)
+    monkeypatch.setattr(grade_one, "run_notebook", boom)
     rows, _ = grade_batch(lab_path, submissions, tmp_path / "out", solution=solution, workers=2,
                           limits=LIMITS)
     got = {r["student_id"]: (r["total"], r["status"], r["reason"])

@@ -20,7 +20,7 @@ import nbformat
 import psutil
 import pytest
 
-from segedu.grading import grade
+from segedu.grading import grade, grade_one
 from segedu.grading.grade import grade_batch
 from segedu.grading.outfolder import OutFolderError
 
@@ -30,7 +30,7 @@ from .test_regrade import Counting
 SCRIPT = """
 import json, sys
 import nbformat
-from segedu.grading import grade, sandbox
+from segedu.grading import grade, grade_one, sandbox
 
 PID = sys.argv.pop(1)
 endless = nbformat.v4.new_notebook()
@@ -46,7 +46,7 @@ def runner(text, **options):
                                     cancel=options["cancel"])
     return sandbox.RunResult(returncode=0)
 
-grade.run_notebook = runner
+grade_one.run_notebook = runner
 sys.exit(grade.main(sys.argv[1:]))
 """
 
@@ -113,7 +113,7 @@ def test_ctrl_c_keeps_the_finished_students_and_the_rerun_grades_the_rest(tiny, 
     assert sorted(p.name for p in (out / "feedback").glob("*.html")) == ["a1.html", "a2.html"]
     # the rerun grades only the rest
     runner = Counting()
-    monkeypatch.setattr(grade, "run_notebook", runner)
+    monkeypatch.setattr(grade_one, "run_notebook", runner)
     grade_batch(lab_path, submissions, out, solution=solution)
     assert runner.calls == 2
     assert sorted(_gradebook(out / "gradebook.csv")) == ["a1", "a2", "a3", "a4"]
@@ -124,7 +124,7 @@ def test_another_lab_into_a_graded_folder_changes_no_byte(tiny, tmp_path, monkey
     submissions, out = tmp_path / "submissions", tmp_path / "out"
     submissions.mkdir()
     nbformat.write(solved(lab), submissions / "s1.ipynb")
-    monkeypatch.setattr(grade, "run_notebook", Counting())
+    monkeypatch.setattr(grade_one, "run_notebook", Counting())
     grade_batch(lab_path, submissions, out, solution=solution)
     (out / "export-canvas.csv").write_text("last week's export\n", encoding="utf-8")
     record = json.loads((out / "lab.json").read_text(encoding="utf-8"))

@@ -21,7 +21,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from segedu.grading import grade
+from segedu.grading import batch as batch_module
 from segedu.grading.generate import student_version
 from segedu.grading.grade import grade_batch
 from segedu.grading.gradebook import CellGrade, Row
@@ -78,6 +78,14 @@ def serve(grading: ManualGrading):
     return server, f"http://127.0.0.1:{server.server_address[1]}/"
 
 
+def open_page(chromium, url: str, errors: list[str]):
+    """A new page showing ``url``, whose script errors are added to ``errors``."""
+    page = chromium.new_page()
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(url)
+    return page
+
+
 def test_grading_writes_the_answers_a_blank_column_and_the_pages(graded_class):
     _, _, _, out = graded_class
     rows = read_gradebook(out)
@@ -128,10 +136,8 @@ def test_points_entered_in_chromium_survive_a_regrade(graded_class, browser):  #
     lab, solution, submissions, out = graded_class
     server, url = serve(ManualGrading(out))
     try:
-        page = browser.new_page()
         errors: list[str] = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.goto(url)
+        page = open_page(browser, url, errors)
         card = page.locator(".card", has_text="Twice two is four")
         card.wait_for()
         assert page.evaluate("window.pwned") is None, "a student's text ran as a script"
@@ -187,13 +193,11 @@ def test_the_page_as_a_tool_used_all_day(graded_class, browser, tmp_path,  # noq
                    cells=[CellGrade(g, False, 0.0, assignment.points[g], "✗ wrong")
                           for g in assignment.columns])
 
-    monkeypatch.setattr(grade, "grade_submission", slow)
+    monkeypatch.setattr(batch_module, "grade_submission", slow)
     server, url = serve(ManualGrading(out))
     try:
-        page = browser.new_page()
         errors: list[str] = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.goto(url)
+        page = open_page(browser, url, errors)
         alice = page.locator(".card", has_text="Twice two is four")
         alice.wait_for()
         # the question's Markdown is rendered (its bold text), not shown as asterisks
@@ -239,9 +243,7 @@ def test_the_page_as_a_tool_used_all_day(graded_class, browser, tmp_path,  # noq
                                  kwargs=dict(solution=solution, force=True))
         batch.start()
         assert running.wait(60)
-        page = browser.new_page()
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.goto(url)
+        page = open_page(browser, url, errors)
         alice = page.locator(".card", has_text="Twice two is four")
         alice.locator("input").fill("3")
         alice.locator("input").press("Enter")
@@ -259,5 +261,77 @@ def test_the_page_as_a_tool_used_all_day(graded_class, browser, tmp_path,  # noq
         assert errors == []
     finally:
         release.set()
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_graded_code_cell_is_overridden_on_the_page(graded_class, browser,  # noqa: F811
+                                                      tmp_path):
+    """Each graded code cell has a card per student (the code, what the checks gave, a points
+    box over them); an override saved there reaches the gradebook and both feedback files, and
+    the card still shows what the checks gave."""
+    lab, solution, submissions, original = graded_class
+    out = tmp_path / "out"
+    shutil.copytree(original, out)
+    (out / POINTS).unlink(missing_ok=True)
+    server, url = serve(ManualGrading(out))
+    try:
+        errors: list[str] = []
+        page = open_page(browser, url, errors)
+        square = page.locator('section.code-cell[data-question="square"]')
+        square.wait_for()
+        assert square.locator("h2").inner_text() == "square (graded code cell, 3 points)"
+        assert "assert square(3) == 9" in square.locator("pre.checks").text_content()
+        # bob handed in the lab untouched: his card shows his code and the checks' 0
+        bob = square.locator(".card", has_text="raise NotImplementedError")
+        assert bob.locator(".autograded").inner_text() == "The checks gave 0 / 3"
+        alice = square.locator(".card", has_text="return x * x")
+        assert alice.locator(".autograded").inner_text() == "The checks gave 3 / 3"
+        # alice's code (with its <script>) is text, and no student id is on the page
+        double = page.locator('section.code-cell[data-question="double"]')
+        assert SCRIPT in double.locator(".card pre.code").first.inner_text() + \
+            double.locator(".card pre.code").last.inner_text()
+        assert page.evaluate("window.pwned") is None
+        assert "alice" not in page.content() and "bob" not in page.content()
+        # above the cell's worth: refused, naming the card as the page shows it
+        bob.locator("input").fill("4")
+        bob.locator("input").press("Enter")
+        bob.locator(".status.error").wait_for()
+        assert re.search(r"graded cell 'square', answer [12]: points must be at least 0 and at "
+                         r"most 3, got 4", bob.locator(".status").inner_text())
+        bob.locator("input").fill("1,5")
+        bob.locator("textarea").fill("the loop is right; the return is missing")
+        bob.locator("input").press("Enter")
+        bob.locator(".status", has_text=re.compile("^saved$")).wait_for()
+        assert square.locator(".progress").inner_text() == "1 of 2 with points by hand"
+        assert json.loads((out / POINTS).read_text("utf8"))["points"] == {"square": {"bob": {
+            "points": 1.5, "comment": "the loop is right; the return is missing"}}}
+        page.close()
+
+        # the next run (results reused): the override is in the gradebook and the feedback
+        grade_batch(lab, submissions, out, solution=solution, limits=LIMITS)
+        row = read_gradebook(out)["bob"]
+        assert (row["square"], row["total"]) == ("1.5", "1.5")
+        assert row["reason"] == "points set by hand: square 1.5 / 3 (the checks gave 0)"
+        text = (out / "feedback" / "bob.txt").read_text("utf8")
+        assert "Total: 1.5 / 9 (status: ok; points of square set by hand;" in text
+        assert ("points set by hand: 1.5 / 3 (the checks gave 0): the loop is right; the return "
+                "is missing") in text
+        assert ("Points set by hand: 1.5 / 3 (the checks gave 0): the loop is right"
+                in (out / "feedback" / "bob.html").read_text("utf8"))
+        # the page again, as the grader rewrote it: the override is in the box, and the
+        # checks' own points are still shown
+        server.shutdown()
+        server.server_close()
+        server, url = serve(ManualGrading(out))
+        page = open_page(browser, url, errors)
+        bob = page.locator('section.code-cell[data-question="square"] .card',
+                           has_text="raise NotImplementedError")
+        bob.wait_for()
+        assert bob.locator("input").input_value() == "1.5"
+        assert bob.locator(".autograded").inner_text() == "The checks gave 0 / 3"
+        page.close()
+        assert errors == []
+    finally:
         server.shutdown()
         server.server_close()

@@ -5,7 +5,7 @@ Every attack is a small submission built from the real ``labs/01_losses.ipynb``:
 short, the ungraded cells after the first graded cell (the training demos) are left out of every
 submission: a student may delete them, and no graded cell needs them.
 
-The reading of answers (:mod:`segedu.grading.answers`) and of the guard's records is also tested
+The reading of answers (:mod:`segedu.grading.static_scan`) and of the guard's records is also tested
 alone, without a kernel, on small notebooks.
 """
 
@@ -25,11 +25,12 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from segedu.grading.answers import covers, parse_cell, scan, voided_cells
-from segedu.grading.grade import Limits, check_record, grade_batch, guard_plan
-from segedu.grading.notebook import graded_cells, is_hidden_tests, read_notebook
+from segedu.grading.grade import Limits, grade_batch
+from segedu.grading.guard_channel import check_record, guard_plan
+from segedu.grading.isolation import isolation_problem
+from segedu.grading.notebook import graded_cells, is_hidden_tests, parse_cell, read_notebook
 from segedu.grading.prepare import Assignment, prepare
-from segedu.grading.sandbox import isolation_problem
+from segedu.grading.static_scan import covers, scan, voided_cells
 
 ROOT = Path(__file__).resolve().parents[2]
 LAB, SOLUTION = ROOT / "labs" / "01_losses.ipynb", ROOT / "solutions" / "01_losses.ipynb"

@@ -14,7 +14,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from segedu.grading import grade
+from segedu.grading import grade, grade_one
 from segedu.grading.feedback import exercise_cells, feedback_page, split_message
 from segedu.grading.generate import student_version
 from segedu.grading.gradebook import CellGrade, Row, WrittenGrade, gradebook_text
@@ -162,7 +162,7 @@ def test_a_broken_points_file_stops_everything_and_is_kept(tiny_written, tmp_pat
     def never(*args, **kwargs):
         raise AssertionError("a notebook ran although the points file is broken")
 
-    monkeypatch.setattr(grade, "run_notebook", never)
+    monkeypatch.setattr(grade_one, "run_notebook", never)
     assert grade.main(["--lab", str(lab), "--solution", str(solution), "--submissions",
                        str(submissions), "--out", str(out)]) == 2
     assert message in capsys.readouterr().err
@@ -186,7 +186,8 @@ def tiny_written(tmp_path_factory):
 def test_segedu_grade_lists_the_manual_subcommand_and_its_options(capsys):
     with pytest.raises(SystemExit):
         grade.main(["--help"])
-    assert "manual        grade the written answers by hand" in capsys.readouterr().out
+    assert ("manual        grade the written answers, and override graded code cells, by hand"
+            in capsys.readouterr().out)
     with pytest.raises(SystemExit):
         grade.main(["manual", "--help"])
     shown = capsys.readouterr().out

@@ -1,8 +1,8 @@
 """In the student's kernel: each call into a function that a TODO forbids, and whose code made it.
 
 The grader runs none of this (:mod:`~segedu.grading.sandbox` only copies the file). The kernel's
-guard (:mod:`~segedu.grading.guard`) loads a private copy before any cell runs and installs a
-:class:`Recorder` as the profile function (:func:`sys.setprofile`), so it observes what runs, not
+guard (:mod:`~segedu.grading.kernel_guard`) loads a private copy before any cell runs and installs
+a :class:`Recorder` as the profile function (:func:`sys.setprofile`), so it observes what runs, not
 what the text says: a function reached through ``importlib`` or ``__import__`` with a built string,
 a ``getattr`` chain, code built by ``exec``/``eval``, an object from ``pickle``, or a reference
 taken in an earlier cell or a default argument is still a call of the same code object.
@@ -11,11 +11,8 @@ taken in an earlier cell or a default argument is still a call of the same code 
 ``{"forbid", "allow", "defines", "source", "mine"}``, see
 :func:`segedu.grading.library_calls.answer_rules`) forbids the functions, classes and modules of its
 ``forbid`` list, less those of ``allow``, with the meaning of
-:func:`segedu.grading.answers.covers`. A Python function is named by where its code lives (the
-module that holds its file, then ``co_qualname``: ``segedu.losses.dice.dice_loss``,
-``torch.nn.modules.conv.Conv2d.forward``) and is covered when one of its dotted prefixes is; a
-function written in C (``torch.conv2d``) by ``__module__.__name__`` or by being the very object an
-entry names. Module and class bodies (what ``import`` runs) are no call.
+:func:`segedu.grading.static_scan.covers`. What a call is named, and which TODOs forbid it, is
+:class:`~segedu.grading.kernel_names.CodeNames` (the guard hands the recorder a private copy).
 
 **Whose call it is.** From the caller outwards, the stack decides, frame by frame:
 
@@ -61,9 +58,8 @@ import sys
 import threading
 import types
 
-from segedu.grading.answers import covers
+from segedu.grading.kernel_names import CodeNames
 
-_FUNCTION = 0x0001  # CO_OPTIMIZED: a function's code (not a module's or a class body's)
 _ENTRY = ("def make(target):\n"
           "    def answer(*args, **kwargs):\n"
           "        return target(*args, **kwargs)\n"
@@ -83,10 +79,12 @@ def _nested(code, into: dict) -> None:
 class Recorder:
     """The profile function and what it found: :attr:`calls` (``todo~name~where`` strings)."""
 
-    def __init__(self, *, todos: dict, user_ns: dict, grader_globals: tuple, shell=None):
+    def __init__(self, *, todos: dict, user_ns: dict, grader_globals: tuple, shell=None,
+                 names=None):
         self.todos = todos
         self.user_ns = user_ns
-        self.grader_globals = {id(g) for g in (*grader_globals, globals())}
+        self.grader_globals = {id(g) for g in (*grader_globals, globals(),
+                                               (names or CodeNames).judge.__globals__)}
         self.calls: set[str] = set()
         self.attempts: list[str] = []
         self.errors: list[str] = []  # the recorder's own failures (not the notebook's doing)
@@ -96,20 +94,8 @@ class Recorder:
         self.codes: dict[str, dict[int, object]] = {t: {} for t in todos}
         self.mine = {t: set(rule.get("mine", ())) for t, rule in todos.items()}
         self.sources = {rule.get("source"): t for t, rule in todos.items() if rule.get("source")}
-        # code or C function id -> (object, dotted name, forbidden by, allowed by); the ids that no
-        # TODO forbids, and those that some do (the profile's fast path)
-        self._verdicts: dict[int, tuple] = {}
-        self._quiet: set[int] = set()
-        self._loud: dict[int, tuple] = {}
-        self._modules: dict[str, str | None] = {}  # file -> module name
-        self._roots: list[str] = []  # folders under which a file's path spells its module
-        self._roots_seen = -1
-        self._named: dict[int, tuple] = {}  # id of an object an entry names -> (object, entry)
-        for entries in [rule.get("forbid", []) + rule.get("allow", []) for rule in todos.values()]:
-            for entry in entries:
-                found = self._lookup(entry)
-                if found is not None:
-                    self._named[id(found)] = (found, entry)
+        # which library function a code object or C function is, and which TODOs forbid it
+        self.names = (names or CodeNames)(todos)
         self._entries: dict[str, object] = {}  # TODO -> the factory of its answer entries
         self._entry_codes: dict[int, str] = {}
         for todo in todos:
@@ -128,113 +114,6 @@ class Recorder:
         self._cell_file = None
         self._main, self._frames = threading.main_thread().ident, sys._current_frames
         self._interrupted = False
-
-    # --- naming what runs -------------------------------------------------------------------------
-
-    @staticmethod
-    def _lookup(entry: str):
-        """The object a dotted entry names, when its module is already imported (else None)."""
-        parts = entry.split(".")
-        for cut in range(len(parts) - 1, 0, -1):
-            module = sys.modules.get(".".join(parts[:cut]))
-            if module is None:
-                continue
-            value = module
-            try:
-                for name in parts[cut:]:
-                    value = getattr(value, name)
-            except AttributeError:
-                return None
-            return value
-        return None
-
-    def _find_roots(self) -> None:
-        """The import roots, longest first: the folders of ``sys.path``, and those that the
-        imported modules' files show (an editable install has no folder in ``sys.path``)."""
-        self._roots_seen = len(sys.modules)
-        roots = {p.rstrip("/") + "/" for p in sys.path if isinstance(p, str) and p.startswith("/")}
-        for name, module in list(sys.modules.items()):
-            path = getattr(module, "__file__", None)
-            if not isinstance(path, str) or not path.endswith(".py"):
-                continue
-            parts = path[:-3].split("/")
-            if parts[-1] == "__init__":
-                parts.pop()
-            dotted = name.split(".")
-            if parts[-len(dotted):] == dotted and len(parts) > len(dotted):
-                roots.add("/".join(parts[:-len(dotted)]) + "/")
-        self._roots = sorted(roots, key=len, reverse=True)
-
-    def _module_of(self, filename: str) -> str | None:
-        """The dotted module of a source file (``.../site-packages/torch/nn/functional.py`` ->
-        ``torch.nn.functional``), or None for a file under no import root (a cell, a string)."""
-        if filename in self._modules:
-            return self._modules[filename]
-        found = None
-        if filename.endswith(".py"):
-            root = next((r for r in self._roots if filename.startswith(r)), None)
-            if root is None and len(sys.modules) != self._roots_seen:
-                self._find_roots()
-                root = next((r for r in self._roots if filename.startswith(r)), None)
-            if root is not None:
-                parts = filename[len(root):-3].split("/")
-                if parts[-1] == "__init__":
-                    parts.pop()
-                if parts and all(part.isidentifier() for part in parts):
-                    found = ".".join(parts)
-        self._modules[filename] = found
-        return found
-
-    def _judge(self, dotted: str | None, obj) -> tuple[tuple, tuple]:
-        """The TODOs that forbid, and those that allow, the function named ``dotted``."""
-        if dotted is None:
-            return (), ()
-        parts = dotted.split(".")
-        prefixes = [".".join(parts[:n]) for n in range(1, len(parts) + 1)]
-        named = self._named.get(id(obj))
-        if named is not None and named[0] is obj:
-            prefixes.append(named[1])
-        forbidden, allowed = [], []
-        for todo, rule in self.todos.items():
-            allow = any(covers(a, p) for a in rule.get("allow", []) for p in prefixes)
-            if allow:
-                allowed.append(todo)
-            elif any(covers(f, p) for f in rule.get("forbid", []) for p in prefixes):
-                forbidden.append(todo)
-        return tuple(forbidden), tuple(allowed)
-
-    def _code_verdict(self, code) -> tuple:
-        found = self._verdicts.get(id(code))
-        if found is None or found[0] is not code:
-            dotted = None
-            if code.co_flags & _FUNCTION:
-                module = self._module_of(code.co_filename)
-                dotted = f"{module}.{code.co_qualname}" if module else None
-            found = (code, dotted, *self._judge(dotted, None))
-            self._keep(found)
-        return found
-
-    def _keep(self, found: tuple) -> None:
-        """Cache a verdict by the object's id (the object is kept alive, so the id stays its)."""
-        key = id(found[0])
-        self._verdicts[key] = found
-        if found[2]:
-            self._loud[key] = (found[1], found[2])
-        else:
-            self._quiet.add(key)
-
-    def _builtin_verdict(self, function) -> tuple:
-        found = self._verdicts.get(id(function))
-        if found is None or found[0] is not function:
-            module = getattr(function, "__module__", None)
-            owner = getattr(function, "__self__", None)
-            if module is None and isinstance(owner, types.ModuleType):
-                module = owner.__name__
-            name = getattr(function, "__name__", None)
-            dotted = f"{module}.{name}" if module and isinstance(name, str) else None
-            found = (function, dotted, *self._judge(dotted, function))
-            self._keep(found)
-        return found
 
     # --- whose call -------------------------------------------------------------------------------
 
@@ -269,7 +148,7 @@ class Recorder:
                     return f"`{code.co_qualname}`"
                 student = True
             else:
-                _, _, forbidden, allowed = self._code_verdict(code)
+                _, _, forbidden, allowed = self.names.code_verdict(code)
                 if (todo in forbidden or todo in allowed) and not student:
                     return None  # inside a call that is judged on its own
             frame = frame.f_back
@@ -297,8 +176,9 @@ class Recorder:
     def install(self) -> None:
         """Make the profile function; refuse other profilers (``sys.setprofile``,
         ``threading.setprofile``); follow the cells. Call :meth:`start` to begin."""
-        quiet, loud, code_verdict, builtin_verdict = (self._quiet, self._loud, self._code_verdict,
-                                                      self._builtin_verdict)
+        names = self.names
+        quiet, loud, code_verdict, builtin_verdict = (names.quiet, names.loud, names.code_verdict,
+                                                      names.builtin_verdict)
         note, failed, module_type = self._note, self._failed, types.ModuleType
 
         def profile(frame, event, arg):  # a closure: sys.getprofile() does not hand out the state
@@ -422,9 +302,9 @@ class Recorder:
             else:
                 break
         if isinstance(value, types.BuiltinFunctionType):
-            _, dotted, forbidden, _ = self._builtin_verdict(value)
+            _, dotted, forbidden, _ = self.names.builtin_verdict(value)
         elif isinstance(value, types.FunctionType):
-            _, dotted, forbidden, _ = self._code_verdict(value.__code__)
+            _, dotted, forbidden, _ = self.names.code_verdict(value.__code__)
         else:
             return
         if todo in forbidden and len(self.calls) < _MAX_CALLS:
@@ -441,7 +321,8 @@ class Recorder:
                 if isinstance(value, type):
                     for cls in value.__mro__:
                         dotted = f"{cls.__module__}.{cls.__qualname__}"
-                        if todo in self._judge(dotted, cls)[0] and len(self.calls) < _MAX_CALLS:
+                        if (todo in self.names.judge(dotted, cls)[0]
+                                and len(self.calls) < _MAX_CALLS):
                             self.calls.add(f"{todo}~{dotted}~class `{name}` is or inherits it")
                 elif callable(value):
                     self._bound_to_library(todo, name, value)

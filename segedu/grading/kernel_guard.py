@@ -20,8 +20,9 @@ deleted as soon as it is read) and then:
    runs the released source of the cell. It looks again after the cell, and at every ``check`` and
    ``assert_close`` call in it;
 4. when the lab's TODOs forbid library functions, starts the **call recorder**
-   (:mod:`~segedu.grading.recorder`, a private copy) before the first cell, and runs each graded
-   cell through it, so that the names the TODOs define lead into the student's answer;
+   (:mod:`~segedu.grading.kernel_recorder` with :mod:`~segedu.grading.kernel_names`, private
+   copies) before the first cell, and runs each graded cell through it, so that the names the
+   TODOs define lead into the student's answer;
 5. publishes, for every graded cell, one **record** as display data of type :data:`MIME`: whether
    the cell passed, what was found replaced and the forbidden calls recorded, signed with
    HMAC-SHA256 under a key that only the grader and this file know. The grader gives a graded cell
@@ -33,73 +34,52 @@ So a notebook that rebinds ``check``, patches ``torch.allclose``, ``segedu.gradi
 no points for the graded cells concerned, and the row says why. The limit: the guard lives in the
 student's process. Code written to read the grader's own objects out of that process (this guard's
 closure) can still forge its records; the grader looks for such code before the run
-(:mod:`~segedu.grading.answers`), but only running the checks in another process would close it.
+(:mod:`~segedu.grading.static_scan`), but only running the checks in another process would close it.
 """
 
 MIME = "application/vnd.segedu.grade+json"
 
 
-def _segedu_install_guard() -> None:
-    import builtins
+def _segedu_read_config() -> dict | None:
+    """The guard's configuration (:func:`segedu.grading.guard_channel.guard_config`), read once
+    and deleted: the key is in memory only from then on; ``None`` when the kernel has none."""
     import contextlib
-    import hashlib
-    import hmac
-    import importlib
-    import importlib.util
     import json
     import os
-    import sys
-    import types
 
     path = os.environ.pop("SEGEDU_GRADE_GUARD", None)
     if not path:
-        return
+        return None
     with open(path, encoding="utf8") as file:
         config = json.load(file)
     with contextlib.suppress(OSError):
-        os.unlink(path)  # the key is in memory only from now on
+        os.unlink(path)
+    return config
 
-    from IPython import get_ipython
-    from IPython.display import publish_display_data
 
-    shell = get_ipython()
-    user_ns = shell.user_ns
-    try:  # OpenSSL's HMAC object: a C type, whose methods no notebook can replace
-        import _hashlib
+def _segedu_private_module(name: str, path: str):
+    """A private copy of the module in file ``path`` (not in ``sys.modules``), with its own copy of
+    the builtins."""
+    import builtins
+    import importlib.util
 
-        signer = _hashlib.hmac_new(bytes.fromhex(config.pop("key")), digestmod="sha256")
-    except (ImportError, AttributeError, ValueError):
-        signer = hmac.new(bytes.fromhex(config.pop("key")), digestmod=hashlib.sha256)
-    sources: dict[str, str] = config["cells"]
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    module.__dict__["__builtins__"] = dict(vars(builtins))
+    spec.loader.exec_module(module)
+    return module
 
-    def resolve(dotted: str):
-        """What an import binds: ``torch.nn.functional`` (``import ... as``) is a module;
-        ``segedu.metrics:matching`` (``from ... import``) the attribute, else the submodule."""
-        module, _, name = dotted.partition(":")
-        if not name:
-            return importlib.import_module(module)
-        parent = importlib.import_module(module)
-        if hasattr(parent, name):
-            return getattr(parent, name)
-        return importlib.import_module(f"{module}.{name}")
 
-    # 0. the call recorder (:mod:`.recorder`) of the functions that the lab's TODOs forbid, first:
-    #    it replaces sys.setprofile, which the snapshot then holds as it is
-    recorder = None
-    if config.get("answers"):
-        spec = importlib.util.spec_from_file_location("segedu_grade_private_recorder",
-                                                      config["recorder"])
-        recording = importlib.util.module_from_spec(spec)
-        recording.__dict__["__builtins__"] = dict(vars(builtins))
-        spec.loader.exec_module(recording)
-        recorder = recording.Recorder(todos=config["answers"], user_ns=user_ns, shell=shell,
-                                      grader_globals=(globals(),))
-        recorder.install()  # recording starts once the guard is ready (step 3)
+def _segedu_snapshot(config: dict, ignored: set, user_ns: dict, recorder):
+    """Step 1: the functions and modules the graded cells rely on, as they are before any cell;
+    returns ``changes()``, which lists what differs from them now (``torch.allclose``,
+    ``sys.modules['numpy']``), and the modules snapshotted by name."""
+    import builtins
+    import contextlib
+    import importlib
+    import sys
+    import types
 
-    # 1. the snapshot, before any cell of the notebook runs
-    # set by IPython or ipykernel around every cell (input: stdin forwarding), not by the notebook
-    ignored = {"get_ipython", "exit", "quit", "display", "input", "raw_input", "_", "__", "___",
-               "__segedu_grade__"}
     modules: dict[str, types.ModuleType] = {}
     for name in ["builtins", "math", "numpy", "torch", "torch.nn.functional", "torch.testing",
                  "contextlib", "segedu.grading", "segedu.grading.checks", *config["modules"]]:
@@ -120,12 +100,6 @@ def _segedu_install_guard() -> None:
         watched.append((f"contextlib.{cls.__name__}", vars(cls), keep(vars(cls))))
     classes = {name: type(module) for name, module in modules.items()}
     system_modules = sys.modules
-
-    # 2. the private copy of the checks, with frozen builtins and torch functions
-    spec = importlib.util.spec_from_file_location("segedu_grade_private_checks", config["checks"])
-    private = importlib.util.module_from_spec(spec)
-    private.__dict__["__builtins__"] = dict(vars(builtins))
-    spec.loader.exec_module(private)  # binds torch.allclose & co. now, before any cell
 
     def changes() -> list[str]:
         """What differs from the snapshot, as ``torch.allclose`` or ``sys.modules['numpy']``."""
@@ -148,7 +122,26 @@ def _segedu_install_guard() -> None:
             found += recorder.problems()
         return found
 
-    during: list[str] = []
+    return changes, modules
+
+
+def _segedu_tools(config: dict, private, changes, during: list, modules: dict, user_ns: dict):
+    """Step 2: the grader's own ``check``, ``assert_close``... (the private copy of the checks,
+    noting ``changes()`` into ``during`` at every call), and ``rebind()``, which puts them and
+    the modules and functions that the released lab imports back under their names."""
+    import contextlib
+    import importlib
+
+    def resolve(dotted: str):
+        """What an import binds: ``torch.nn.functional`` (``import ... as``) is a module;
+        ``segedu.metrics:matching`` (``from ... import``) the attribute, else the submodule."""
+        module, _, name = dotted.partition(":")
+        if not name:
+            return importlib.import_module(module)
+        parent = importlib.import_module(module)
+        if hasattr(parent, name):
+            return getattr(parent, name)
+        return importlib.import_module(f"{module}.{name}")
 
     @contextlib.contextmanager
     def check(name: str, *, hint: str = "", **options):
@@ -172,7 +165,7 @@ def _segedu_install_guard() -> None:
     with contextlib.suppress(Exception):
         public = {n: getattr(modules["segedu.grading"], n)
                   for n in ("check", "assert_close", "CheckFailed", "expect", "finish_checks",
-                           "Mistake")}
+                            "Mistake")}
     tools = {"check": check, "assert_close": assert_close, "CheckFailed": private.CheckFailed,
              "expect": private.expect, "finish_checks": finish_checks, "Mistake": private.Mistake}
     trusted = {}
@@ -193,6 +186,49 @@ def _segedu_install_guard() -> None:
             user_ns[name] = value
         return found
 
+    return rebind
+
+
+def _segedu_install_guard() -> None:
+    """Read the configuration, start the call recorder, take the snapshot, load the private
+    checks, and define ``__segedu_grade__`` (steps 0 to 5 of the module)."""
+    import hashlib
+    import hmac
+
+    config = _segedu_read_config()
+    if config is None:
+        return
+    from IPython import get_ipython
+    from IPython.display import publish_display_data
+
+    shell = get_ipython()
+    user_ns = shell.user_ns
+    try:  # OpenSSL's HMAC object: a C type, whose methods no notebook can replace
+        import _hashlib
+
+        signer = _hashlib.hmac_new(bytes.fromhex(config.pop("key")), digestmod="sha256")
+    except (ImportError, AttributeError, ValueError):
+        signer = hmac.new(bytes.fromhex(config.pop("key")), digestmod=hashlib.sha256)
+    sources: dict[str, str] = config["cells"]
+
+    # 0. the call recorder (:mod:`.kernel_recorder`) of the functions that the lab's TODOs forbid,
+    #    first: it replaces sys.setprofile, which the snapshot then holds as it is
+    recorder = None
+    if config.get("answers"):
+        naming = _segedu_private_module("segedu_grade_private_names", config["code_names"])
+        recording = _segedu_private_module("segedu_grade_private_recorder", config["recorder"])
+        recorder = recording.Recorder(todos=config["answers"], user_ns=user_ns, shell=shell,
+                                      grader_globals=(globals(),), names=naming.CodeNames)
+        recorder.install()  # recording starts once the guard is ready (step 3)
+    # 1. the snapshot, before any cell of the notebook runs
+    # set by IPython or ipykernel around every cell (input: stdin forwarding), not by the notebook
+    ignored = {"get_ipython", "exit", "quit", "display", "input", "raw_input", "_", "__", "___",
+               "__segedu_grade__"}
+    changes, modules = _segedu_snapshot(config, ignored, user_ns, recorder)
+    # 2. the private copy of the checks, with frozen builtins and torch functions
+    private = _segedu_private_module("segedu_grade_private_checks", config["checks"])
+    during: list[str] = []  # what changed while a graded cell ran (noted by the tools)
+    rebind = _segedu_tools(config, private, changes, during, modules, user_ns)
     publish, new_mac, mime = publish_display_data, signer.copy, MIME
     compile_, exec_ = compile, exec
     count = [0]
@@ -214,6 +250,7 @@ def _segedu_install_guard() -> None:
         mac.update(body.encode("utf8"))
         publish({mime: {"body": body, "mac": mac.hexdigest()}})
 
+    # 3. the graded cells' entry point; 5. one signed record per graded cell
     def grade(gid: str) -> None:
         """Run the released source of graded cell ``gid`` with the grader's tools; record
         the outcome."""
@@ -225,7 +262,7 @@ def _segedu_install_guard() -> None:
             code = compile_(source, f"<graded cell {gid}>", "exec")
             if recorder is None:
                 exec_(code, user_ns)
-            else:  # the TODOs' names enter the student's answer through the recorder's entries
+            else:  # 4. the TODOs' names enter the student's answer through the recorder's entries
                 recorder.grader_code(code)
                 recorder.graded(lambda: exec_(code, user_ns))
         except BaseException:
@@ -239,16 +276,25 @@ def _segedu_install_guard() -> None:
     shell.user_ns_hidden["__segedu_grade__"] = grade
 
 
+# the installer and its parts, run with the private builtins of _segedu_start_guard
+_SEGEDU_PARTS = (_segedu_read_config, _segedu_private_module, _segedu_snapshot, _segedu_tools,
+                 _segedu_install_guard)
+
+
 def _segedu_start_guard() -> None:
     """Run the installer with a private copy of the builtins: the guard's own calls (``isinstance``,
-    ``sorted``, ``exec``...) stay the originals whatever the notebook does to ``builtins`` later."""
+    ``sorted``, ``exec``...) stay the originals whatever the notebook does to ``builtins`` later.
+    Each part is re-made with those globals, where the others find it by name."""
     import builtins
     import types
 
     frozen = {"__builtins__": dict(vars(builtins)), "__name__": "segedu_grade_guard", "MIME": MIME}
-    types.FunctionType(_segedu_install_guard.__code__, frozen)()
+    for part in _SEGEDU_PARTS:
+        frozen[part.__name__] = types.FunctionType(part.__code__, frozen, part.__name__)
+    frozen["_segedu_install_guard"]()
 
 
-if __name__ != "segedu.grading.guard":  # as a startup file in the kernel; importing it does nothing
+if __name__ != "segedu.grading.kernel_guard":  # a startup file in the kernel; an import: nothing
     _segedu_start_guard()
-    del _segedu_install_guard, _segedu_start_guard, MIME
+    del (_segedu_read_config, _segedu_private_module, _segedu_snapshot, _segedu_tools,
+         _segedu_install_guard, _segedu_start_guard, _SEGEDU_PARTS, MIME)

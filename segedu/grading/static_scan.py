@@ -25,20 +25,21 @@ tests included) that uses a function the flagged exercise defines, or a function
 that calls one (transitively); for grader internals, every graded cell.
 
 What it does not see: code built at run time (``eval``, strings assembled piece by piece). That is
-what the kernel's call recorder (:mod:`~segedu.grading.recorder`, :mod:`.library_calls`) sees,
-while the notebook runs: the calls themselves. The guard (:mod:`~segedu.grading.guard`) checks
-then that nothing it relies on was replaced.
+what the kernel's call recorder (:mod:`~segedu.grading.kernel_recorder`, :mod:`.library_calls`)
+sees, while the notebook runs: the calls themselves. The kernel's guard
+(:mod:`~segedu.grading.kernel_guard`) checks then that nothing it relies on was replaced.
 """
 
 from __future__ import annotations
 
 import ast
 import difflib
-import threading
 from dataclasses import dataclass
 
+from .notebook import graded_id, lab_metadata, parse_cell
+
 __all__ = ["Finding", "Exercise", "exercises", "written_lines", "scan", "voided_cells", "covers",
-           "parse_cell", "INTERNALS"]
+           "INTERNALS"]
 
 # names that only code aimed at the grader (or at another object's memory) uses
 INTERNALS = ("__segedu_grade__", "segedu_grade", "SEGEDU_GRADE", "__closure__", "cell_contents",
@@ -66,30 +67,6 @@ def covers(entry: str, name: str) -> bool:
         return True
     parent, _, last = entry.rpartition(".")
     return bool(parent) and name.rpartition(".")[2] == last and name.startswith(parent + ".")
-
-
-# In CPython 3.11 (3.11.7 runs this project's CI), the AST constructor keeps one depth counter
-# per interpreter and resets it at the start of every ``ast.parse``. When the garbage collector runs
-# Python code in the middle of a parse, another thread may start parsing, and either parse fails
-# with "SystemError: AST constructor recursion depth mismatch" (python/cpython#106905, fixed by
-# #113035). The grader's workers are threads, so every parse of the grader holds this lock.
-_PARSE_LOCK = threading.Lock()
-
-
-def parse_cell(source: str) -> ast.Module | None:
-    """The :mod:`ast` of a code cell's ``source`` (IPython magics and ``!commands`` allowed), or
-    ``None`` when it does not parse. Safe to call from several threads at once."""
-    with _PARSE_LOCK:
-        try:
-            return ast.parse(source)
-        except SyntaxError:
-            pass
-        try:  # IPython syntax (magics, !commands)
-            from IPython.core.inputtransformer2 import TransformerManager
-
-            return ast.parse(TransformerManager().transform_cell(source))
-        except Exception:  # a cell that does not parse fails when it runs; nothing to read here
-            return None
 
 
 def _top_defs(
@@ -133,7 +110,7 @@ def exercises(lab) -> list[Exercise]:
     """The TODO cells of the released ``lab`` whose metadata forbids something, in order."""
     found = []
     for cell in lab.cells:
-        rule = cell.get("metadata", {}).get("segedu", {}).get("answer")
+        rule = lab_metadata(cell).get("answer")
         if cell.cell_type != "code" or not isinstance(rule, dict) or not rule.get("forbid"):
             continue
         found.append(Exercise(cell.get("id", ""), tuple(rule.get("forbid", [])),
@@ -154,7 +131,7 @@ class _Notebook:
                 continue
             tree = parse_cell(cell.source)
             trees.append(tree)
-            if cell.get("metadata", {}).get("segedu", {}).get("grade"):
+            if graded_id(cell):
                 continue  # graded cells are the released ones (restored) or hidden tests
             mine = written_lines(released.get(cell.get("id")), cell.source)
             self.cells.append((cell.get("id"), cell.source, tree, mine))
@@ -290,7 +267,7 @@ def voided_cells(findings: list[Finding], notebook,
     # every function of the student's that calls a flagged one is flagged too
     defs: dict[str, set[str]] = {}
     for cell in notebook.cells:
-        if cell.cell_type == "code" and not cell.get("metadata", {}).get("segedu", {}).get("grade"):
+        if cell.cell_type == "code" and not graded_id(cell):
             for node in _top_defs(parse_cell(cell.source)):
                 defs.setdefault(node.name, set()).update(_names([node]))
     reason: dict[str, str] = {}
