@@ -19,18 +19,6 @@ MAX_FILE_LINES = 500
 MAX_FUNCTION_LINES = 120
 ROOT = Path(segedu.__file__).parent
 
-# TEMPORARY: segedu/grading is being split by job in a branch of its own (its names, grade.py by
-# job); these are what it holds over the limits until that branch is merged. The lead empties
-# this list after the merge; nothing outside segedu/grading may be added to it.
-ALLOWED_OVER = {
-    "grading/grade.py",  # 796 lines
-    "grading/grade.py:grade_submission",  # 165 lines
-    "grading/grade.py:grade_batch",  # 190 lines
-    "grading/guard.py:_segedu_install_guard",  # 198 lines
-    "grading/sandbox.py:run_notebook",  # 133 lines
-}
-
-
 @functools.cache
 def _sizes() -> dict[str, int]:
     """``{"path": lines, "path:function": lines}`` of every file and function of segedu/."""
@@ -54,15 +42,8 @@ def _over(sizes: dict[str, int]) -> dict[str, int]:
 
 def test_no_file_over_500_lines_and_no_function_over_120():
     over = _over(_sizes())
-    new = {key: lines for key, lines in over.items() if key not in ALLOWED_OVER}
-    assert not new, ("over the limits (files 500 lines, functions 120): "
-                     + ", ".join(f"{key} {lines}" for key, lines in sorted(new.items())))
-
-
-def test_the_allow_list_is_temporary_and_only_the_graders():
-    assert all(key.startswith("grading/") for key in ALLOWED_OVER)
-    stale = sorted(ALLOWED_OVER - set(_over(_sizes())))
-    assert not stale, f"now within the limits, remove from ALLOWED_OVER: {stale}"
+    assert not over, ("over the limits (files 500 lines, functions 120): "
+                      + ", ".join(f"{key} {lines}" for key, lines in sorted(over.items())))
 
 
 def test_the_scan_measures_functions_with_decorators_and_nested_ones():
