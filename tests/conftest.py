@@ -177,21 +177,6 @@ def in_book_group(nodeid: str) -> bool:
     return nodeid.startswith(BOOK_TESTS)
 
 
-# The mutants of one lab run on one worker: each worker runs a lab's solution once (lab_runs'
-# cache) before its first mutant, 32 s of CPU for the nine labs, paid twice when a lab's mutants
-# are spread over both workers.
-MUTANTS = "tests/grading/test_lab_mutants.py::test_a_slip_costs_only_its_own_points["
-
-
-def scheduling_unit(nodeid: str) -> str:
-    """The unit that one worker runs whole: the book's tests, one lab's mutants, else the test."""
-    if in_book_group(nodeid):
-        return BOOK_GROUP
-    if nodeid.startswith(MUTANTS):
-        return MUTANTS + nodeid[len(MUTANTS):len(MUTANTS) + 2]  # "...[05-" -> the lab "05"
-    return nodeid
-
-
 def pytest_collection_modifyitems(config, items):
     """The tests of the shared book build run first, on one worker (see BOOK_TESTS): the build
     takes a while, and the other worker takes the other tests meanwhile."""
@@ -206,11 +191,11 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.hookimpl(optionalhook=True)  # a run without xdist (-p no:xdist) has no such hook
 def pytest_xdist_make_scheduler(config, log):
-    """``-n N``: pytest-xdist's load scheduling by :func:`scheduling_unit`."""
+    """``-n N``: pytest-xdist's load scheduling, except that the book's tests are one unit."""
     from xdist.scheduler import LoadScopeScheduling
 
     class BookGroupScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            return scheduling_unit(nodeid)
+            return BOOK_GROUP if in_book_group(nodeid) else nodeid
 
     return BookGroupScheduling(config, log)

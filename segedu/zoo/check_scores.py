@@ -29,6 +29,7 @@ import torch
 
 from ..models import get_model
 from . import FOLDER, ZOO
+from .train import recipe_for
 
 __all__ = ["RECORD", "check_length", "check_scores", "read_record", "write_record", "main"]
 
@@ -41,8 +42,6 @@ TIMINGS = ("seconds_per_image",)
 
 def check_length(name: str) -> int:
     """How many held-out items of ``name``'s split are scored: the first fifth (at least one)."""
-    from .train import recipe_for
-
     split = inspect.signature(recipe_for(name).evaluate).parameters["length"].default
     return max(1, math.ceil(split / SHARE))
 
@@ -55,8 +54,6 @@ def sha256(path: Path) -> str:
 def check_scores(name: str) -> dict[str, float]:
     """The scores of ``name``'s shipped checkpoint (on the CPU) on its first
     :func:`check_length` held-out items, timings left out."""
-    from .train import recipe_for
-
     model = get_model(name, weights="zoo").eval()
     with torch.no_grad():
         scores = recipe_for(name).evaluate(model, torch.device("cpu"), length=check_length(name))
