@@ -14,11 +14,12 @@ import pytest
 import torch
 
 import segedu.zoo.recipe
+from segedu.data.download import sha256_of
 from segedu.models import get_model
 from segedu.zoo import ZOO, Task, ZooEntry
 from segedu.zoo import instances as instance_recipe
 from segedu.zoo import semantic as semantic_recipe
-from segedu.zoo.check_scores import check_length, check_scores, read_record, sha256
+from segedu.zoo.check_scores import check_length, check_scores, read_record
 from segedu.zoo.scores import evaluate
 from segedu.zoo.seeds import spreads
 from segedu.zoo.train import RECIPES, config_for, main, recipe_for
@@ -75,7 +76,7 @@ def test_every_checkpoint_has_its_check_scores():
     record = read_record()
     assert sorted(record) == sorted(SHIPPED), "python -m segedu.zoo.check_scores writes them"
     for name in SHIPPED:
-        assert record[name]["checkpoint_sha256"] == sha256(ZOO[name].checkpoint), (
+        assert record[name]["checkpoint_sha256"] == sha256_of(ZOO[name].checkpoint), (
             f"{name}'s checkpoint changed after its check scores were recorded: "
             f"run python -m segedu.zoo.check_scores {name}")
         assert record[name]["length"] == check_length(name)
@@ -86,7 +87,7 @@ def assert_check_scores_hold(name: str, tolerance: dict[str, float] | None = Non
     check scores, each within 0.005 (or ``tolerance[metric]``); NaN (a class absent from the
     subset) must stay NaN."""
     recorded = read_record()[name]
-    assert recorded["checkpoint_sha256"] == sha256(ZOO[name].checkpoint), (
+    assert recorded["checkpoint_sha256"] == sha256_of(ZOO[name].checkpoint), (
         f"run python -m segedu.zoo.check_scores {name}: the checkpoint changed")
     scores = check_scores(name)
     assert sorted(scores) == sorted(recorded["scores"])

@@ -18,7 +18,6 @@ needs its record written again (the test says so, naming this command).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import inspect
 import json
 import math
@@ -27,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from ..data.download import sha256_of
 from ..models import get_model
 from . import FOLDER, ZOO
 from .train import recipe_for
@@ -44,11 +44,6 @@ def check_length(name: str) -> int:
     """How many held-out items of ``name``'s split are scored: the first fifth (at least one)."""
     split = inspect.signature(recipe_for(name).evaluate).parameters["length"].default
     return max(1, math.ceil(split / SHARE))
-
-
-def sha256(path: Path) -> str:
-    """The hex sha256 of a file's bytes."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def check_scores(name: str) -> dict[str, float]:
@@ -76,7 +71,7 @@ def write_record(names: list[str], path: Path = RECORD) -> dict[str, dict]:
     record = read_record(path) if Path(path).exists() else {}
     for name in names:
         scores = check_scores(name)
-        record[name] = {"checkpoint_sha256": sha256(ZOO[name].checkpoint),
+        record[name] = {"checkpoint_sha256": sha256_of(ZOO[name].checkpoint),
                         "length": check_length(name),
                         "scores": {k: round(v, 6) for k, v in sorted(scores.items())}}
         print(f"{name}: {len(scores)} scores on {check_length(name)} held-out items", flush=True)
