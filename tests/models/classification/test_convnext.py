@@ -25,6 +25,7 @@ from torchvision.models.convnext import CNBlockConfig
 from segedu.models import get_model
 from segedu.nn.convnext import ConvNeXtBlock, convnext_tiny
 from segedu.nn.layer_norm_2d import LayerNorm2d
+from tests.models.classification.torchvision_pairs import reference_stages, torchvision_pair
 
 INPUTS = {"batch 2, 64 x 64": (2, 3, 64, 64), "batch 1, 70 x 90": (1, 3, 70, 90)}
 TOLERANCE = dict(rtol=1.3e-6, atol=1e-5)
@@ -43,24 +44,12 @@ def _slim_reference() -> torch.nn.Module:
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory):
     """(torchvision's convnext_tiny, segedu's loaded from its state dict file), in eval mode."""
-    torch.manual_seed(0)
-    reference = torchvision.models.convnext_tiny(weights=None).eval()
-    with torch.no_grad():
-        for p in reference.parameters():
-            p.add_(0.05 * torch.randn_like(p))
-    path = tmp_path_factory.mktemp("convnext") / "convnext_tiny_torchvision.pth"
-    torch.save(reference.state_dict(), path)
-    return reference, get_model("convnext_tiny", weights=path).eval()
+    return torchvision_pair(torchvision.models.convnext_tiny, "convnext_tiny",
+                            tmp_path_factory.mktemp("convnext"))
 
 
 def _reference_stages(reference, x: torch.Tensor) -> list[torch.Tensor]:
-    """torchvision's stage outputs: after ``features[1, 3, 5, 7]``."""
-    maps = []
-    for i, layer in enumerate(reference.features):
-        x = layer(x)
-        if i % 2 == 1:
-            maps.append(x)
-    return maps
+    return reference_stages(reference, x)
 
 
 @pytest.mark.parametrize("shape", INPUTS.values(), ids=INPUTS.keys())

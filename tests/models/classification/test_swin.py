@@ -18,6 +18,7 @@ import torchvision
 
 from segedu.models import get_model
 from segedu.nn.swin import relative_position_index, shifted_window_mask, swin_t
+from tests.models.classification.torchvision_pairs import reference_stages, torchvision_pair
 
 INPUTS = {"batch 2, 64 x 64": (2, 3, 64, 64), "batch 1, 70 x 90": (1, 3, 70, 90)}
 # a slim Swin for the tests of loading alone (torchvision's class takes the same configuration)
@@ -35,24 +36,11 @@ def _slim_reference() -> torch.nn.Module:
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory):
     """(torchvision's swin_t, segedu's loaded from its state dict file), both in eval mode."""
-    torch.manual_seed(0)
-    reference = torchvision.models.swin_t(weights=None).eval()
-    with torch.no_grad():
-        for p in reference.parameters():
-            p.add_(0.05 * torch.randn_like(p))
-    path = tmp_path_factory.mktemp("swin") / "swin_t_torchvision.pth"
-    torch.save(reference.state_dict(), path)
-    return reference, get_model("swin_t", weights=path).eval()
+    return torchvision_pair(torchvision.models.swin_t, "swin_t", tmp_path_factory.mktemp("swin"))
 
 
 def _reference_stages(reference, x: torch.Tensor) -> list[torch.Tensor]:
-    """torchvision's stage outputs: after ``features[1, 3, 5, 7]``, channels first."""
-    maps = []
-    for i, layer in enumerate(reference.features):
-        x = layer(x)
-        if i % 2 == 1:
-            maps.append(x.permute(0, 3, 1, 2))
-    return maps
+    return reference_stages(reference, x, channels_last=True)
 
 
 @pytest.mark.parametrize("shape", INPUTS.values(), ids=INPUTS.keys())
