@@ -298,7 +298,7 @@ CHAPTER_DIAGRAMS = {
     "11_instance_segmentation.md": ["maskrcnn_resnet_fpn", "yolact"],
     "12_bottom_up_instances.md": ["stardist", "cellpose", "spatial_embedding"],
     "14_backbones.md": ["dino_vits16", "resnet50_encoder", "swin_t", "convnext_tiny"],
-    "15_panoptic.md": ["panoptic_fpn", "DETR", "mask2former"],
+    "15_panoptic.md": ["panoptic_fpn", "DETR", "mask2former", "oneformer"],
     "16_segment_anything.md": ["sam_tiny"],
     "17_dense_transformers.md": ["segformer_tiny", "dinov2_vits14_reg", "LinearProbe", "eomt"],
     "18_text_and_video.md": ["clipseg_tiny", "sam2_slim"],
