@@ -31,7 +31,14 @@ from typing import Any
 
 import torch
 
+from ..data.statistics import IMAGENET_MEAN, IMAGENET_STD
 from ..models.registry import register_weights
+from ..models.top_down.detection.retinanet.model import retinanet_anchor_sizes
+from ..models.top_down.detection.ssd.default_boxes import (
+    SSD300_ASPECT_RATIOS,
+    SSD300_SCALES,
+    SSD300_STEPS,
+)
 from .float16 import load_float32
 
 __all__ = ["Task", "ZooEntry", "ZOO", "zoo_state_dict", "serve", "FOLDER"]
@@ -44,8 +51,10 @@ class Task(enum.Enum):
 
     - ``SEMANTIC``: a class per pixel of the synthetic scenes; cross-entropy + Dice; per-class IoU
       (:mod:`segedu.zoo.semantic`).
-    - ``INSTANCES``: detection-API instance models (Mask R-CNN, YOLACT); their own losses; mask
-      and box mAP (:mod:`segedu.zoo.instances`).
+    - ``INSTANCES``: detection-API instance models (Mask R-CNN, YOLACT, SOLOv2); their own
+      losses; mask and box mAP (:mod:`segedu.zoo.instances`).
+    - ``DETECTION``: one-stage box detectors (RetinaNet, SSD) on the same scenes and targets,
+      without the masks; their own losses; box mAP (:mod:`segedu.zoo.detection`).
     - ``PANOPTIC``: Panoptic FPN, trained as the instance models on its own targets; PQ
       (:mod:`segedu.zoo.panoptic`).
     - ``SET_PREDICTION``: Mask2Former, one mask and class per segment with its set criterion; PQ
@@ -64,6 +73,7 @@ class Task(enum.Enum):
 
     SEMANTIC = "semantic"
     INSTANCES = "instances"
+    DETECTION = "detection"
     PANOPTIC = "panoptic"
     SET_PREDICTION = "set_prediction"
     PROMPTABLE = "promptable"
@@ -143,6 +153,8 @@ class ZooEntry:
 # see every object, at a fraction of RoI-align's backward cost (the zoo README, "Mask R-CNN's RoI
 # sampling", has the measurement); training only, inference samples nothing
 ROIS_PER_IMAGE = 128
+# the detection family's budget (RetinaNet, SSD): steps of DETECTION_BATCH scenes
+DETECTION_STEPS, DETECTION_BATCH = 2000, 32
 ZOO: dict[str, ZooEntry] = {
     "unet": ZooEntry("unet", dict(num_classes=6, width=8, depth=4)),
     "segnet": ZooEntry("segnet", dict(num_classes=6, width=8)),
@@ -161,6 +173,27 @@ ZOO: dict[str, ZooEntry] = {
     "maskrcnn_resnet_fpn": ZooEntry("maskrcnn_resnet_fpn",
                                     dict(num_classes=4, box_batch_size_per_image=ROIS_PER_IMAGE),
                                     lr=2e-3, steps=2000, task=Task.INSTANCES, batch=32),
+    # SOLOv2 (segedu.zoo.instances): ResNet-18 of width 16 (the builder's default is 32)
+    "solov2": ZooEntry("solov2", dict(num_classes=4, backbone_width=16), lr=1e-3, steps=2000,
+                       task=Task.INSTANCES, batch=32),
+    # one-stage box detectors (segedu.zoo.detection), sized for 128 x 128 scenes: RetinaNet on a
+    # ResNet-50 of width 16 with a 64-wide FPN, anchors of 8 to 128 pixels (the paper's three
+    # sizes an octave and three ratios); SSD on a VGG-16 of width 16 that keeps two of its four
+    # extra blocks (maps of 16, 8, 4 and 2 cells: the last two blocks' unpadded convolutions
+    # need at least 3), the first four of SSD300's aspect-ratio sets, five scales and steps,
+    # inputs normalised as ImageNet's (SSD300's 0..255 Caffe input suits VGG's Caffe weights,
+    # not a network trained from scratch)
+    "retinanet_resnet50_fpn": ZooEntry(
+        "retinanet_resnet50_fpn",
+        dict(num_classes=4, backbone_width=16, fpn_channels=64, min_size=128, max_size=128,
+             anchor_sizes=retinanet_anchor_sizes((8, 16, 32, 64, 128))),
+        lr=1e-3, steps=DETECTION_STEPS, task=Task.DETECTION, batch=DETECTION_BATCH),
+    "ssd300_vgg16": ZooEntry(
+        "ssd300_vgg16",
+        dict(num_classes=4, backbone_width=16, extra_blocks=2, size=128,
+             aspect_ratios=SSD300_ASPECT_RATIOS[:4], scales=SSD300_SCALES[:5],
+             steps=SSD300_STEPS[:4], image_mean=IMAGENET_MEAN, image_std=IMAGENET_STD),
+        lr=1e-3, steps=DETECTION_STEPS, task=Task.DETECTION, batch=DETECTION_BATCH),
     # bottom-up cell models (segedu.zoo.cells)
     "unet_weight_map": ZooEntry("unet_weight_map", dict(), steps=2000, task=Task.CELLS, batch=8),
     "spatial_embedding": ZooEntry("spatial_embedding", dict(), steps=2000, task=Task.CELLS,

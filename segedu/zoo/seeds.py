@@ -37,8 +37,9 @@ __all__ = ["HEADLINE", "SECTION", "run_seed", "seed_scores", "summarise", "ship_
            "card_spread", "read_spread", "spreads", "main"]
 
 # the score that ranks the seeds of a family (a key of its recipe's evaluate)
-HEADLINE = {Task.SEMANTIC: "miou", Task.INSTANCES: "mask_map_50", Task.PANOPTIC: "pq",
-            Task.SET_PREDICTION: "pq", Task.PROMPTABLE: "miou_point",
+HEADLINE = {Task.SEMANTIC: "miou", Task.INSTANCES: "mask_map_50",
+            Task.DETECTION: "box_map_50", Task.PANOPTIC: "pq", Task.SET_PREDICTION: "pq",
+            Task.PROMPTABLE: "miou_point",
             Task.FEATURES: "kmeans_miou", Task.CELLS: "accuracy_50", Task.VIDEO: "jf",
             Task.TEXT_PROMPTS: "miou"}
 SECTION = "## Seeds"
