@@ -7,7 +7,8 @@ weights="zoo")`` builds the model with those arguments and loads the checkpoint.
 
 Reproduce a checkpoint with ``python -m segedu.zoo.train <name>``: :mod:`segedu.zoo.train` looks
 up the recipe of the entry's :class:`Task` (one module or package each: :mod:`~segedu.zoo.semantic`,
-:mod:`~segedu.zoo.instances`, :mod:`~segedu.zoo.panoptic`, :mod:`~segedu.zoo.sam`,
+:mod:`~segedu.zoo.instances`, :mod:`~segedu.zoo.detection`,
+:mod:`~segedu.zoo.panoptic`, :mod:`~segedu.zoo.sam`,
 :mod:`~segedu.zoo.dino`, :mod:`~segedu.zoo.cells`, :mod:`~segedu.zoo.clipseg`,
 :mod:`~segedu.zoo.sam2`), each with a configuration dataclass, ``train(config)`` and
 ``evaluate(model)``; :mod:`segedu.zoo.float16` writes and reads the checkpoints,
