@@ -155,6 +155,19 @@ ZOO: dict[str, ZooEntry] = {
                                                     rates=(3, 6, 9), decoder_channels=64)),
     # SegFormer's slim Mix Transformer (widths 16-128, decoder 64), from scratch, the same recipe
     "segformer_tiny": ZooEntry("segformer_tiny", dict(num_classes=6)),
+    # one U-Net decoder on three encoders of the same stage widths (16, 32, 64, 128) and depths
+    # (2, 2, 2, 2): a ResNet-18, a Swin (window 4: the 32, 16, 8, 4 grids of 128 px scenes) and a
+    # ConvNeXt, stochastic depth 0.1 for both (ConvNeXt-T's); the semantic recipe and budget
+    "unet_resnet": ZooEntry("unet_resnet", dict(num_classes=6, backbone="resnet18",
+                                                backbone_width=16,
+                                                decoder_channels=(64, 32, 16, 16, 16))),
+    "unet_swin_t": ZooEntry("unet_swin_t", dict(
+        num_classes=6, decoder_channels=(64, 32, 16, 16),
+        backbone_config=dict(embed_dim=16, depths=(2, 2, 2, 2), num_heads=(1, 2, 4, 8),
+                             window_size=4, drop_path_rate=0.1))),
+    "unet_convnext_tiny": ZooEntry("unet_convnext_tiny", dict(
+        num_classes=6, decoder_channels=(64, 32, 16, 16),
+        backbone_config=dict(dims=(16, 32, 64, 128), depths=(2, 2, 2, 2), drop_path_rate=0.1))),
     # instance segmentation (segedu.zoo.instances)
     "yolact": ZooEntry("yolact", dict(num_classes=4), lr=1e-3, steps=2000, task=Task.INSTANCES,
                        batch=32),
@@ -176,6 +189,15 @@ ZOO: dict[str, ZooEntry] = {
                             task=Task.SET_PREDICTION, batch=8),
     # EoMT: a small ViT from scratch, the same recipe plus the model's own mask annealing
     "eomt": ZooEntry("eomt", dict(), lr=5e-4, steps=6000, task=Task.SET_PREDICTION, batch=8),
+    # OneFormer: one model for the three tasks (a task drawn per image, its targets from the
+    # panoptic map, the task token, the contrastive loss with a training-only text mapper:
+    # segedu.zoo.oneformer); a Swin of the widths of Mask2Former's ResNet-18 at width 16, 16
+    # queries (the task token one of them); the checkpoint is the inference network
+    "oneformer": ZooEntry("oneformer", dict(
+        num_queries=16, text_mapper=None,
+        backbone=dict(embed_dim=16, depths=(2, 2, 2, 2), num_heads=(1, 2, 4, 8), window_size=4,
+                      drop_path_rate=0.1)), lr=3e-4, steps=6000, task=Task.SET_PREDICTION,
+                          batch=8),
     # promptable segmentation (segedu.zoo.sam): a small SAM from scratch
     "sam_tiny": ZooEntry("sam_tiny", dict(), lr=8e-4, steps=2000, task=Task.PROMPTABLE, batch=4),
     # video (segedu.zoo.sam2): a slim SAM 2 from scratch, clicked on frame 0, propagated
