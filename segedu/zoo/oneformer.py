@@ -21,9 +21,9 @@ shares that recipe's data, set criterion, optimiser and held-out split.
   removes it before the checkpoint is written, so the shipped checkpoint is the inference network
   (as the published ones: the text mapper's CLIP token table alone would hold 3.2 M of its
   parameters).
-- **Score** (:func:`evaluate_oneformer`): PQ of the panoptic task (Mask2Former's read-out, the
-  prompt "the task is panoptic") and mIoU of the semantic task (its semantic read-out, the prompt
-  "the task is semantic") on the held-out scenes, from the one set of weights.
+- **Score** (:func:`evaluate_oneformer`): one set of weights asked the three tasks on the
+  held-out scenes, each with its prompt and Mask2Former's read-out of that task: PQ (panoptic),
+  mIoU (semantic) and mask mAP (instance).
 
 Where a small run simplifies the paper: a slim Swin (stage widths 16 to 128, those of the zoo
 Mask2Former's ResNet-18 at width 16), 16 queries with the task token one of them (the paper:
@@ -42,11 +42,12 @@ from torch.utils.data import DataLoader
 from ..data import SyntheticScenes
 from ..data.synthetic_scenes import SCENE_THINGS
 from ..engine import cycle
-from ..metrics import iou_per_class
+from ..metrics import iou_per_class, mean_average_precision
 from ..models.universal.base import TASKS, UniversalModel
 from ..models.universal.mask2former import MaskSetCriterion
 from ..models.universal.oneformer import OneFormer, TextMapper
 from .cards import CardText, metric_table
+from .instances import held_out_instances
 from .panoptic import (
     Mask2FormerConfig,
     evaluate_panoptic,
@@ -166,26 +167,49 @@ def train_oneformer(model: OneFormer, config: Mask2FormerConfig, device: torch.d
 @torch.no_grad()
 def evaluate_oneformer(model: OneFormer, device: torch.device | str = "cpu", *,
                        length: int = TEST_SCENES) -> dict[str, float]:
-    """The held-out scores of one OneFormer asked two tasks: :func:`evaluate_panoptic` of the
-    panoptic task (PQ, SQ, RQ, per class; the prompt "the task is panoptic") and, with the prompt
-    "the task is semantic", the semantic read-out's IoU per class (``iou_sky``, ...) and
-    ``miou_semantic`` over the first ``length`` held-out scenes (one confusion matrix)."""
+    """The held-out scores of one OneFormer asked the three tasks on the first ``length``
+    held-out scenes: :func:`evaluate_panoptic` of the panoptic task (PQ, SQ, RQ, per class; the
+    prompt "the task is panoptic"), the semantic task's IoU per class (``iou_sky``, ...) and
+    ``miou_semantic`` (one confusion matrix over the split), and the instance task's mask mAP
+    (``mask_map_50``, ``mask_map``: COCO's, as the zoo's instance models,
+    :func:`segedu.zoo.instances.evaluate_instances`)."""
     model.to(device).eval()
     scenes = held_out_panoptic(length)
     scores = evaluate_panoptic(lambda images: mask2former_panoptic(model, images), length=length,
                                scenes=scenes)
     images, truth = scenes
-    predicted = []
-    for start in range(0, length, 16):
-        batch = torch.stack(images[start:start + 16]).to(device)
-        outputs = model(batch, task="semantic")
-        predicted.append(model.postprocess(outputs, task="semantic",
-                                           output_size=tuple(batch.shape[-2:])).cpu())
-    iou = iou_per_class(torch.cat(predicted), truth[..., 0], model.num_classes)
+    iou = iou_per_class(torch.cat(_read_out(model, images, "semantic")), truth[..., 0],
+                        model.num_classes)
     scores.update({f"iou_{name}": float(value)
                    for name, value in zip(SyntheticScenes.classes, iou.tolist(), strict=True)})
     scores["miou_semantic"] = float(iou.nanmean())
-    return scores
+    return {**scores, **_instance_scores(model, length)}
+
+
+def _read_out(model: OneFormer, images: list[torch.Tensor], task: str, **options) -> list:
+    """``model``'s read-out of ``task`` (its prompt given) for ``images`` ``(3, S, S)``, 16 at a
+    time, on the CPU: a ``(16, S, S)`` semantic map or 16 instance dicts per batch."""
+    device = next(model.parameters()).device
+    out = []
+    for start in range(0, len(images), 16):
+        batch = torch.stack(images[start:start + 16]).to(device)
+        result = model.postprocess(model(batch, task=task), task=task,
+                                   output_size=tuple(batch.shape[-2:]), **options)
+        out.append(result.cpu() if isinstance(result, torch.Tensor)
+                   else [{k: v.cpu() for k, v in d.items()} for d in result])
+    return out
+
+
+def _instance_scores(model: OneFormer, length: int) -> dict[str, float]:
+    """Mask mAP of the instance task on the held-out things (detection labels 1..3)."""
+    scenes = held_out_instances(length)
+    detections = [{**d, "labels": d["labels"] - (SCENE_THINGS[0] - 1)}  # scene 3..5 -> 1..3
+                  for batch in _read_out(model, [image for image, _ in scenes], "instance",
+                                         things=SCENE_THINGS)
+                  for d in batch]
+    targets = [{**target, "masks": target["masks"].bool()} for _, target in scenes]
+    masks = mean_average_precision(detections, targets, "segm")
+    return {"mask_map_50": float(masks["map_50"]), "mask_map": float(masks["map"])}
 
 
 def oneformer_card(config: Mask2FormerConfig, model: OneFormer, device: torch.device, run: dict,
@@ -207,6 +231,7 @@ def oneformer_card(config: Mask2FormerConfig, model: OneFormer, device: torch.de
                 "task read out as Mask2Former's (queries kept above 0.8, segments kept when 0.8 "
                 "of their mask is theirs): PQ, SQ, RQ (`segedu.metrics.panoptic_quality`); the "
                 "semantic task read out as Mask2Former's semantic inference: IoU per class and "
-                "miou_semantic")
+                "miou_semantic; the instance task read out as Mask2Former's instance inference "
+                "(the 100 best query-class pairs, things only): mask mAP (COCO's)")
     return CardText(f"Zoo model `{config.name}` on synthetic scenes (one model, three tasks)",
                     recipe, held_out, metric_table(score))

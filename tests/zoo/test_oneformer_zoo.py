@@ -94,6 +94,7 @@ def test_a_short_run_writes_the_inference_network_and_its_card(tmp_path):
     get_model("oneformer", **TINY).load_state_dict({k: v.float() for k, v in stored.items()})
     card = (tmp_path / "oneformer_scenes.md").read_text()
     assert "2 steps" in card and "| pq |" in card and "| miou_semantic |" in card
+    assert "| mask_map_50 |" in card
     assert "a task drawn uniformly per image" in card and "contrastive loss" in card
     assert not (tmp_path / "oneformer_resume.pt").exists()
 
