@@ -7,7 +7,8 @@ weights="zoo")`` builds the model with those arguments and loads the checkpoint.
 
 Reproduce a checkpoint with ``python -m segedu.zoo.train <name>``: :mod:`segedu.zoo.train` looks
 up the recipe of the entry's :class:`Task` (one module or package each: :mod:`~segedu.zoo.semantic`,
-:mod:`~segedu.zoo.instances`, :mod:`~segedu.zoo.panoptic`, :mod:`~segedu.zoo.sam`,
+:mod:`~segedu.zoo.instances`, :mod:`~segedu.zoo.panoptic`, :mod:`~segedu.zoo.oneformer`,
+:mod:`~segedu.zoo.sam`,
 :mod:`~segedu.zoo.dino`, :mod:`~segedu.zoo.cells`, :mod:`~segedu.zoo.clipseg`,
 :mod:`~segedu.zoo.sam2`), each with a configuration dataclass, ``train(config)`` and
 ``evaluate(model)``; :mod:`segedu.zoo.float16` writes and reads the checkpoints,
@@ -48,8 +49,10 @@ class Task(enum.Enum):
       and box mAP (:mod:`segedu.zoo.instances`).
     - ``PANOPTIC``: Panoptic FPN, trained as the instance models on its own targets; PQ
       (:mod:`segedu.zoo.panoptic`).
-    - ``SET_PREDICTION``: Mask2Former, one mask and class per segment with its set criterion; PQ
-      (:mod:`segedu.zoo.panoptic`).
+    - ``SET_PREDICTION``: Mask2Former and EoMT, one mask and class per segment with their set
+      criterion; PQ (:mod:`segedu.zoo.panoptic`); OneFormer, the same trained for the three tasks
+      at once, told the task by a token; PQ, mIoU and mask mAP (:mod:`segedu.zoo.oneformer`;
+      :mod:`segedu.zoo.set_prediction` sends each model to its recipe).
     - ``PROMPTABLE``: SAM, trained on point and box prompts; mean IoU of its answers
       (:mod:`segedu.zoo.sam`).
     - ``FEATURES``: a self-supervised ViT (DINO + iBOT), no labels; k-means and linear probe of
