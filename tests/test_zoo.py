@@ -210,6 +210,15 @@ def test_eomt_ships_the_median_of_three_seeds_at_the_set_prediction_budget():
     assert "## History: the run shipped before" in card
 
 
+def test_oneformer_ships_the_median_of_three_seeds_beside_mask2former():
+    """OneFormer (issue 56: beside Mask2Former in chapter 15), three seeds (`python -m
+    segedu.zoo.seeds set_prediction --names oneformer`), the median by PQ shipped; its card scores
+    the one set of weights on the three tasks."""
+    _assert_ships_the_median_seed("oneformer", "pq", steps=ZOO["oneformer"].steps)
+    card = ZOO["oneformer"].card.read_text()
+    assert "| miou_semantic |" in card and "| mask_map_50 |" in card
+
+
 def test_zoo_weights_keep_the_trained_arguments():
     with pytest.raises(ValueError, match="was trained with"):
         get_model("unet", weights="zoo", width=32)

@@ -8,7 +8,7 @@ weights="zoo")`` builds the model with those arguments and loads the checkpoint.
 Reproduce a checkpoint with ``python -m segedu.zoo.train <name>``: :mod:`segedu.zoo.train` looks
 up the recipe of the entry's :class:`Task` (one module or package each: :mod:`~segedu.zoo.semantic`,
 :mod:`~segedu.zoo.instances`, :mod:`~segedu.zoo.detection`,
-:mod:`~segedu.zoo.panoptic`, :mod:`~segedu.zoo.sam`,
+:mod:`~segedu.zoo.panoptic`, :mod:`~segedu.zoo.oneformer`, :mod:`~segedu.zoo.sam`,
 :mod:`~segedu.zoo.dino`, :mod:`~segedu.zoo.cells`, :mod:`~segedu.zoo.clipseg`,
 :mod:`~segedu.zoo.sam2`), each with a configuration dataclass, ``train(config)`` and
 ``evaluate(model)``; :mod:`segedu.zoo.float16` writes and reads the checkpoints,
@@ -58,8 +58,10 @@ class Task(enum.Enum):
       without the masks; their own losses; box mAP (:mod:`segedu.zoo.detection`).
     - ``PANOPTIC``: Panoptic FPN, trained as the instance models on its own targets; PQ
       (:mod:`segedu.zoo.panoptic`).
-    - ``SET_PREDICTION``: Mask2Former, one mask and class per segment with its set criterion; PQ
-      (:mod:`segedu.zoo.panoptic`).
+    - ``SET_PREDICTION``: Mask2Former and EoMT, one mask and class per segment with their set
+      criterion; PQ (:mod:`segedu.zoo.panoptic`); OneFormer, the same trained for the three tasks
+      at once, told the task by a token; PQ, mIoU and mask mAP (:mod:`segedu.zoo.oneformer`;
+      :mod:`segedu.zoo.set_prediction` sends each model to its recipe).
     - ``PROMPTABLE``: SAM, trained on point and box prompts; mean IoU of its answers
       (:mod:`segedu.zoo.sam`).
     - ``FEATURES``: a self-supervised ViT (DINO + iBOT), no labels; k-means and linear probe of
@@ -168,6 +170,19 @@ ZOO: dict[str, ZooEntry] = {
                                                     rates=(3, 6, 9), decoder_channels=64)),
     # SegFormer's slim Mix Transformer (widths 16-128, decoder 64), from scratch, the same recipe
     "segformer_tiny": ZooEntry("segformer_tiny", dict(num_classes=6)),
+    # one U-Net decoder on three encoders of the same stage widths (16, 32, 64, 128) and depths
+    # (2, 2, 2, 2): a ResNet-18, a Swin (window 4: the 32, 16, 8, 4 grids of 128 px scenes) and a
+    # ConvNeXt, stochastic depth 0.1 for both (ConvNeXt-T's); the semantic recipe and budget
+    "unet_resnet": ZooEntry("unet_resnet", dict(num_classes=6, backbone="resnet18",
+                                                backbone_width=16,
+                                                decoder_channels=(64, 32, 16, 16, 16))),
+    "unet_swin_t": ZooEntry("unet_swin_t", dict(
+        num_classes=6, decoder_channels=(64, 32, 16, 16),
+        backbone_config=dict(embed_dim=16, depths=(2, 2, 2, 2), num_heads=(1, 2, 4, 8),
+                             window_size=4, drop_path_rate=0.1))),
+    "unet_convnext_tiny": ZooEntry("unet_convnext_tiny", dict(
+        num_classes=6, decoder_channels=(64, 32, 16, 16),
+        backbone_config=dict(dims=(16, 32, 64, 128), depths=(2, 2, 2, 2), drop_path_rate=0.1))),
     # instance segmentation (segedu.zoo.instances)
     "yolact": ZooEntry("yolact", dict(num_classes=4), lr=1e-3, steps=2000, task=Task.INSTANCES,
                        batch=32),
@@ -210,6 +225,15 @@ ZOO: dict[str, ZooEntry] = {
                             task=Task.SET_PREDICTION, batch=8),
     # EoMT: a small ViT from scratch, the same recipe plus the model's own mask annealing
     "eomt": ZooEntry("eomt", dict(), lr=5e-4, steps=6000, task=Task.SET_PREDICTION, batch=8),
+    # OneFormer: one model for the three tasks (a task drawn per image, its targets from the
+    # panoptic map, the task token, the contrastive loss with a training-only text mapper:
+    # segedu.zoo.oneformer); a Swin of the widths of Mask2Former's ResNet-18 at width 16, 16
+    # queries (the task token one of them); the checkpoint is the inference network
+    "oneformer": ZooEntry("oneformer", dict(
+        num_queries=16, text_mapper=None,
+        backbone=dict(embed_dim=16, depths=(2, 2, 2, 2), num_heads=(1, 2, 4, 8), window_size=4,
+                      drop_path_rate=0.1)), lr=3e-4, steps=6000, task=Task.SET_PREDICTION,
+                          batch=8),
     # promptable segmentation (segedu.zoo.sam): a small SAM from scratch
     "sam_tiny": ZooEntry("sam_tiny", dict(), lr=8e-4, steps=2000, task=Task.PROMPTABLE, batch=4),
     # video (segedu.zoo.sam2): a slim SAM 2 from scratch, clicked on frame 0, propagated

@@ -21,16 +21,17 @@ from .clipseg import RECIPE as CLIPSEG
 from .detection import RECIPE as DETECTION
 from .dino import RECIPE as FEATURES
 from .instances import RECIPE as INSTANCES
-from .panoptic import FPN_RECIPE, MASK2FORMER_RECIPE
+from .panoptic import FPN_RECIPE
 from .recipe import Recipe, TrainConfig
 from .sam import RECIPE as PROMPTABLE
 from .sam2 import RECIPE as SAM2
 from .semantic import RECIPE as SEMANTIC
+from .set_prediction import RECIPE as SET_PREDICTION
 
 __all__ = ["RECIPES", "recipe_for", "config_for", "main"]
 
 RECIPES: dict[Task, Recipe] = {recipe.task: recipe for recipe in (
-    SEMANTIC, INSTANCES, DETECTION, FPN_RECIPE, MASK2FORMER_RECIPE, PROMPTABLE, FEATURES, CELLS,
+    SEMANTIC, INSTANCES, DETECTION, FPN_RECIPE, SET_PREDICTION, PROMPTABLE, FEATURES, CELLS,
     CLIPSEG, SAM2)}
 
 # command-line options -> configuration fields (an option applies where the field exists)
