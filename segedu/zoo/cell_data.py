@@ -18,7 +18,8 @@ entry's ``data`` picks the images (:data:`CELL_DATA`):
   ``alpha = 0``).
 
 The held-out split of a kind is its images of seed 1, every one labelled (and noisy where the
-kind is noisy).
+kind is noisy; the same images of its ``clean`` kind are the images before the noise, which scores
+a model's denoising).
 """
 
 from __future__ import annotations
@@ -40,12 +41,14 @@ LABELLED = 0.1  # the share of the noisy training images that keep their labels
 class CellData:
     """A kind of synthetic cells: ``dataset(size=, length=, seed=)`` draws them; ``labelled`` is
     the share of the training images whose labels are kept (the first ones); ``labelled_only``
-    trains on those alone; ``words`` describes the kind in a card."""
+    trains on those alone; ``words`` describes the kind in a card; ``clean`` names the kind that
+    draws the same images without the added noise (``None``: no noise added)."""
 
     dataset: Callable[..., SyntheticCells]
     words: str
     labelled: float = 1.0
     labelled_only: bool = False
+    clean: str | None = None
 
     def labelled_images(self, images: int) -> int:
         """How many of ``images`` training images keep their labels (at least one)."""
@@ -58,11 +61,12 @@ CELL_DATA: dict[str, CellData] = {
     "noisy_cells": CellData(
         functools.partial(SyntheticCells, noise=NOISE),
         f"`SyntheticCells(noise={NOISE:.4f})` nuclei (DenoiSeg's n20), the first "
-        f"{LABELLED:.0%} labelled, the others through the Noise2Void term only", LABELLED),
+        f"{LABELLED:.0%} labelled, the others through the Noise2Void term only", LABELLED,
+        clean="cells"),
     "noisy_cells_labelled": CellData(
         functools.partial(SyntheticCells, noise=NOISE),
         f"`SyntheticCells(noise={NOISE:.4f})` nuclei (DenoiSeg's n20), only the first "
-        f"{LABELLED:.0%}, the labelled ones", LABELLED, labelled_only=True),
+        f"{LABELLED:.0%}, the labelled ones", LABELLED, labelled_only=True, clean="cells"),
 }
 
 

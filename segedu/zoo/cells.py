@@ -49,7 +49,7 @@ from .float16 import save_float16
 from .recipe import Recipe, TrainConfig
 
 __all__ = ["SIZE", "TRAIN_IMAGES", "TEST_IMAGES", "THRESHOLDS", "cell_tensors", "held_out_cells",
-           "training_cells", "learns_without_labels", "CellTargets",
+           "training_cells", "learns_without_labels", "denoising_psnr", "CellTargets",
            "score_instances", "evaluate_cells", "CellConfig", "train", "evaluate", "RECIPE",
            "model_predictor", "median_diameter",
            "synthetic_diameter", "classical_predictors", "evaluate_real_nuclei"]
@@ -310,11 +310,38 @@ class CellConfig(TrainConfig):
     test_images: int = TEST_IMAGES
 
 
+def denoising_psnr(model: torch.nn.Module, *, length: int = TEST_IMAGES, data: str,
+                   device: torch.device | str = "cpu", batch: int = 16) -> dict[str, float]:
+    """How well a denoising model (``model(images)["denoised"]``, as DenoiSeg) removes the noise
+    of the held-out cells ``data``: ``{"psnr_noisy", "psnr_denoised"}``, the peak signal-to-noise
+    ratio in dB (peak 1, ``10 log10(1 / MSE)``, the squared errors averaged over every pixel of the
+    first ``length`` images) of the noisy images and of the model's output, both against the same
+    images before the noise (the kind's ``clean`` data)."""
+    clean_kind = cell_data(data).clean
+    if clean_kind is None:
+        raise ValueError(f"the cells {data!r} have no noise added: no clean images to compare with")
+    noisy, _ = held_out_cells(length, data)
+    clean, _ = cell_tensors(seed=1, length=length, data=clean_kind)
+    model.to(device).eval()
+    with torch.no_grad():
+        denoised = torch.cat([model(noisy[i:i + batch].to(device))["denoised"].float().cpu()
+                              for i in range(0, length, batch)])
+
+    def psnr(images: torch.Tensor) -> float:
+        return float(10 * torch.log10(1 / (images.double() - clean.double()).square().mean()))
+
+    return {"psnr_noisy": psnr(noisy), "psnr_denoised": psnr(denoised)}
+
+
 def evaluate(model: torch.nn.Module, device: torch.device | str = "cpu", *,
              length: int = TEST_IMAGES, data: str = "cells") -> dict[str, float]:
     """:func:`evaluate_cells` of a cell model on the held-out cells ``data``: the recipe's
-    score."""
-    return evaluate_cells(model, length=length, device=device, data=data)
+    score; for a model that also learns to denoise (DenoiSeg) on noisy cells, with
+    :func:`denoising_psnr`."""
+    scores = evaluate_cells(model, length=length, device=device, data=data)
+    if learns_without_labels(model) and cell_data(data).clean is not None:
+        scores |= denoising_psnr(model, length=length, data=data, device=device)
+    return scores
 
 
 def train(config: CellConfig) -> torch.nn.Module:
@@ -359,6 +386,10 @@ def train(config: CellConfig) -> torch.nn.Module:
         "batches of 16, post-processing included).",
         "",
     ]
+    if "psnr_denoised" in score:
+        table[-1:] = ["", f"Denoising (PSNR against the images before the noise, peak 1): "
+                      f"{score['psnr_noisy']:.2f} dB noisy, {score['psnr_denoised']:.2f} dB "
+                      "denoised.", ""]
     trained = (trained_line(config, device, config.steps, minutes)
                + f" (and {data_minutes:.1f} min to draw the images)")
     recipe = (f"batch {config.batch} from {len(train_images)} {kind.words}, {SIZE}x{SIZE} "

@@ -1,6 +1,8 @@
 """The cell entries that train on other data than the nuclei: Omnipose and Cellpose on rods,
 DenoiSeg and its baseline on noisy nuclei with few labels (segedu.zoo.cell_data)."""
 
+import math
+
 import pytest
 import torch
 
@@ -12,6 +14,8 @@ from segedu.zoo.cell_data import CELL_DATA, LABELLED, NOISE, cell_data
 from segedu.zoo.cells import (
     CellConfig,
     cell_tensors,
+    denoising_psnr,
+    evaluate,
     evaluate_cells,
     held_out_cells,
     train,
@@ -100,3 +104,21 @@ def test_a_short_run_writes_a_checkpoint_and_card_that_zoo_model_loads(name, tmp
     for key, value in model.state_dict().items():
         expected = value.half().float() if value.is_floating_point() else value
         torch.testing.assert_close(loaded.state_dict()[key], expected)
+
+
+class _Identity(torch.nn.Module):
+    def forward(self, images):
+        return {"denoised": images}
+
+
+def test_denoising_psnr_of_the_noise_alone_and_of_a_model():
+    # Gaussian noise of sd 20/255 alone: 10 log10(1 / sd^2) = 20 log10(255 / 20) = 22.11 dB
+    scores = denoising_psnr(_Identity(), length=4, data="noisy_cells")
+    assert scores["psnr_noisy"] == pytest.approx(20 * math.log10(255 / 20), abs=0.05)
+    assert scores["psnr_denoised"] == scores["psnr_noisy"]  # the identity removes nothing
+    with pytest.raises(ValueError, match="no noise added"):
+        denoising_psnr(_Identity(), length=2, data="rods")
+    # DenoiSeg's scores carry the PSNR on noisy cells, its baseline's (alpha 0) do not
+    assert "psnr_denoised" in evaluate(get_model("denoiseg"), length=2, data="noisy_cells")
+    assert "psnr_denoised" not in evaluate(get_model("denoiseg", alpha=0.0), length=2,
+                                           data="noisy_cells")
