@@ -54,8 +54,8 @@ class Task(enum.Enum):
       (:mod:`segedu.zoo.sam`).
     - ``FEATURES``: a self-supervised ViT (DINO + iBOT), no labels; k-means and linear probe of
       its patch features (:mod:`segedu.zoo.dino`).
-    - ``CELLS``: bottom-up cell models on synthetic nuclei; object matching
-      (:mod:`segedu.zoo.cells`).
+    - ``CELLS``: bottom-up cell models on synthetic nuclei, rods or noisy nuclei (the entry's
+      ``data``, :mod:`segedu.zoo.cell_data`); object matching (:mod:`segedu.zoo.cells`).
     - ``VIDEO``: SAM 2, prompted on the first frame of synthetic clips and propagated with its
       memory; J&F of the propagated masks (:mod:`segedu.zoo.sam2`).
     - ``TEXT_PROMPTS``: CLIPSeg, a mask for each class named by a text prompt in a toy
