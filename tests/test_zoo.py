@@ -252,7 +252,12 @@ def test_every_task_has_one_recipe_and_every_entry_a_validated_task():
     for task, recipe in RECIPES.items():
         assert recipe.task is task and callable(recipe.train) and callable(recipe.evaluate)
     for name, entry in ZOO.items():
-        assert isinstance(entry.task, Task) and recipe_for(name) is RECIPES[entry.task]
+        recipe = RECIPES[entry.task]
+        assert isinstance(entry.task, Task) and recipe_for(name).train is recipe.train
+        if recipe.by_data:  # scored on the entry's own held-out data
+            assert recipe_for(name).evaluate.keywords == {"data": entry.data}
+        else:
+            assert recipe_for(name) is recipe
     assert ZooEntry("unet", task="cells").task is Task.CELLS  # the value is accepted, and checked
     with pytest.raises(ValueError, match="unknown zoo task 'scenes'"):
         ZooEntry("unet", task="scenes")

@@ -33,7 +33,7 @@ from typing import Any
 import torch
 
 from ..data.statistics import IMAGENET_MEAN, IMAGENET_STD
-from ..models.registry import register_weights
+from ..models.registry import get_model, register_weights
 from ..models.top_down.detection.retinanet.model import retinanet_anchor_sizes
 from ..models.top_down.detection.ssd.default_boxes import (
     SSD300_ASPECT_RATIOS,
@@ -42,7 +42,7 @@ from ..models.top_down.detection.ssd.default_boxes import (
 )
 from .float16 import load_float32
 
-__all__ = ["Task", "ZooEntry", "ZOO", "zoo_state_dict", "serve", "FOLDER"]
+__all__ = ["Task", "ZooEntry", "DATA", "ZOO", "zoo_state_dict", "serve", "zoo_model", "FOLDER"]
 
 FOLDER = Path(__file__).parent / "checkpoints"
 
@@ -66,8 +66,8 @@ class Task(enum.Enum):
       (:mod:`segedu.zoo.sam`).
     - ``FEATURES``: a self-supervised ViT (DINO + iBOT), no labels; k-means and linear probe of
       its patch features (:mod:`segedu.zoo.dino`).
-    - ``CELLS``: bottom-up cell models on synthetic nuclei; object matching
-      (:mod:`segedu.zoo.cells`).
+    - ``CELLS``: bottom-up cell models on synthetic nuclei, rods or noisy nuclei (the entry's
+      ``data``, :mod:`segedu.zoo.cell_data`); object matching (:mod:`segedu.zoo.cells`).
     - ``VIDEO``: SAM 2, prompted on the first frame of synthetic clips and propagated with its
       memory; J&F of the propagated masks (:mod:`segedu.zoo.sam2`).
     - ``TEXT_PROMPTS``: CLIPSeg, a mask for each class named by a text prompt in a toy
@@ -86,6 +86,15 @@ class Task(enum.Enum):
     TEXT_PROMPTS = "text_prompts"
 
 
+# What each task's entries can be trained on (``ZooEntry.data``), the first being the default; a
+# task not listed trains on the synthetic scenes. The cell kinds are those of
+# ``segedu.zoo.cell_data.CELL_DATA`` (a test keeps the two lists equal).
+DATA: dict[Task, tuple[str, ...]] = {
+    Task.CELLS: ("cells", "rods", "noisy_cells", "noisy_cells_labelled"),
+    Task.VIDEO: ("videos",),
+}
+
+
 @dataclass(frozen=True)
 class ZooEntry:
     """A zoo checkpoint: the model's registered name, its build arguments, its recipe's settings.
@@ -97,9 +106,13 @@ class ZooEntry:
         steps: optimizer steps of training.
         task: a :class:`Task` (or its value, e.g. ``"cells"``), which picks the recipe.
         batch: images per step.
+        data: what it is trained and scored on, one of :data:`DATA` for its task (``None``: the
+            task's default: ``"cells"`` for a cell model, ``"videos"`` for a video model,
+            ``"scenes"`` otherwise).
 
-    The checkpoint is ``checkpoints/<model>_<data>.pt`` and the card ``.md`` beside it, ``data``
-    being ``"cells"`` for a cell model and ``"scenes"`` otherwise.
+    The checkpoint is ``checkpoints/<model>_<data>.pt`` and the card ``.md`` beside it, so that
+    one model can have an entry per kind of data (``cellpose`` on nuclei, ``cellpose_rods`` on
+    rods). An entry whose key is not its model's name is loaded with :func:`zoo_model`.
     """
 
     model: str
@@ -108,6 +121,7 @@ class ZooEntry:
     steps: int = 5000
     task: Task = Task.SEMANTIC
     batch: int = 16
+    data: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.task, Task):
@@ -124,14 +138,12 @@ class ZooEntry:
                                  f"got {value!r}")
         if not self.lr > 0:
             raise ValueError(f"ZooEntry {self.model!r}: lr must be positive, got {self.lr!r}")
-
-    @property
-    def data(self) -> str:
-        """What it was trained on: ``"cells"`` (synthetic nuclei), ``"videos"`` (synthetic clips)
-        or ``"scenes"``."""
-        if self.task is Task.CELLS:
-            return "cells"
-        return "videos" if self.task is Task.VIDEO else "scenes"
+        kinds = DATA.get(self.task, ("scenes",))
+        if self.data is None:
+            object.__setattr__(self, "data", kinds[0])
+        elif self.data not in kinds:
+            raise ValueError(f"ZooEntry {self.model!r}: a {self.task.value} model trains on "
+                             f"{', '.join(map(repr, kinds))}, not {self.data!r}")
 
     @property
     def checkpoint(self) -> Path:
@@ -216,6 +228,17 @@ ZOO: dict[str, ZooEntry] = {
                                   batch=8),
     "stardist": ZooEntry("stardist", dict(), steps=1200, task=Task.CELLS, batch=8),
     "cellpose": ZooEntry("cellpose", dict(), steps=2000, task=Task.CELLS, batch=8),
+    # thin, bent, touching rods (segedu.data.SyntheticRods): Omnipose, and Cellpose trained on
+    # the same rods with the same budget (the comparison of the Omnipose paper)
+    "omnipose": ZooEntry("omnipose", dict(), steps=2000, task=Task.CELLS, batch=8, data="rods"),
+    "cellpose_rods": ZooEntry("cellpose", dict(), steps=2000, task=Task.CELLS, batch=8,
+                              data="rods"),
+    # noisy nuclei, 10 % labelled (segedu.zoo.cell_data): DenoiSeg, and its baseline, the same
+    # network without the denoising term (alpha 0) on the labelled images alone
+    "denoiseg": ZooEntry("denoiseg", dict(), steps=2000, task=Task.CELLS, batch=8,
+                         data="noisy_cells"),
+    "denoiseg_labels_only": ZooEntry("denoiseg", dict(alpha=0.0), steps=2000, task=Task.CELLS,
+                                     batch=8, data="noisy_cells_labelled"),
     # panoptic (segedu.zoo.panoptic): Panoptic FPN from the zoo's Mask R-CNN (`--init-from`),
     # Mask2Former from scratch with its set criterion and 16 queries (about eight segments a
     # scene; 50 left duplicates on every thing: its card's "Why things are missed")
@@ -266,6 +289,16 @@ def serve(name: str) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     entry point so that the registry imports it by that name)."""
     state = zoo_state_dict(name)
     return dict(ZOO[name].kwargs), state
+
+
+def zoo_model(name: str) -> torch.nn.Module:
+    """Zoo entry ``name`` built with its arguments, its trained weights loaded (float32), in eval
+    mode: ``get_model(name, weights="zoo")`` for an entry named by its model, and the way to load
+    an entry that is not (``zoo_model("cellpose_rods")``: Cellpose trained on rods)."""
+    kwargs, state = serve(name)
+    model = get_model(ZOO[name].model, **kwargs)
+    model.load_state_dict(state)
+    return model.eval()
 
 
 register_weights("zoo", serve)

@@ -43,7 +43,7 @@ def recipe_for(name: str) -> Recipe:
     """The recipe that trains zoo entry ``name``."""
     if name not in ZOO:
         raise ValueError(f"segedu.zoo has no entry {name!r}; it has: {', '.join(sorted(ZOO))}")
-    return RECIPES[ZOO[name].task]
+    return RECIPES[ZOO[name].task].for_entry(ZOO[name])
 
 
 def config_for(name: str, **settings) -> TrainConfig:
