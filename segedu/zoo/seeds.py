@@ -198,6 +198,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="folder of the runs (one per model and seed)")
     parser.add_argument("--names", nargs="+", help="only these entries of the family")
     parser.add_argument("--steps", type=int, help="default: the entry's (the family's budget)")
+    parser.add_argument("--minutes", type=float,
+                        help="instance and detection models: instead of --steps, train as many "
+                             "steps as fit in this many minutes (timed on the warm-up)")
     parser.add_argument("--workers", type=int,
                         help="instance and panoptic models: DataLoader worker processes")
     parser.add_argument("--init-from", type=Path,
@@ -211,7 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     names = args.names or family
     if set(names) - set(family):
         parser.error(f"not {task.value} models: {sorted(set(names) - set(family))}")
-    settings = {key: value for key, value in (("steps", args.steps), ("workers", args.workers),
+    settings = {key: value for key, value in (("steps", args.steps), ("minutes", args.minutes),
+                                              ("workers", args.workers),
                                               ("init_from", args.init_from))
                 if value is not None}
     for name in names:
