@@ -8,10 +8,16 @@
 # the runs' cards, scores and logs. Afterwards, on any machine: copy shipped/* into
 # segedu/zoo/checkpoints/, run `python -m segedu.zoo.check_scores <names>` and take the names out
 # of TO_TRAIN.  Usage, from the repository's root:  OUT=/some/folder bash scripts/train_zoo_on_one_gpu.sh
+# One call of 10 minutes holds about one family of three seeds, not more (segedu/zoo/README.md,
+# "What one GPU call can hold": 27 runs at once were bound by the 16 CPU cores), so pick the lines
+# of one family with ONLY=<task>, e.g.  ONLY=cells OUT=out bash scripts/train_zoo_on_one_gpu.sh
 # The runs read no shipped checkpoint: a copy of the repository without segedu/zoo/checkpoints/*.pt
 # (66 MB on 2026-11-27) is enough where the copy sent to the GPU machine must be small.
 set -u
 RUNS_LIST=${RUNS_LIST:-scripts/zoo_gpu_runs.txt}
+if [ -n "${ONLY:-}" ]; then
+  grep -E "^(nice:)?${ONLY} " "$RUNS_LIST" > /tmp/zoo_gpu_runs_only.txt; RUNS_LIST=/tmp/zoo_gpu_runs_only.txt
+fi
 OUT=${OUT:-shipped_out}; mkdir -p "$OUT"
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 MPLBACKEND=Agg
 LIMIT=${LIMIT:-470}
@@ -23,7 +29,7 @@ if command -v nvidia-cuda-mps-control >/dev/null && nvidia-cuda-mps-control -d; 
 else echo "no MPS"; fi
 start=$(date +%s); pids=()
 while read -r task name seed opts; do
-  [ -z "${task:-}" ] && continue
+  case ${task:-#} in \#*) continue;; esac
   pre=""; case $task in nice:*) task=${task#nice:}; pre="nice -n 10";; esac
   ( $pre timeout -s INT $LIMIT python3 -m segedu.zoo.seeds "$task" --names "$name" --seeds "$seed" \
       --runs zoo_runs $opts --ship-to "/tmp/ship_${name}_${seed}" > "logs/${name}_${seed}.log" 2>&1
@@ -41,7 +47,7 @@ sort -t= -k2 logs/rc.txt; tail -4 logs/gpu_load.txt
 # ship each model whose three seeds are all done (the median seed's checkpoint, the card with
 # its Seeds section) into shipped/: only those checkpoints come back (64 MiB at most)
 mkdir -p shipped
-for model in $(awk '{print $1":"$2}' "$RUNS_LIST" | sort -u); do
+for model in $(awk '!/^#/ {print $1":"$2}' "$RUNS_LIST" | sort -u); do
   task=${model%%:*}; task=${task#nice:}; name=${model#*:}
   if [ "$(ls zoo_runs/$name/seed*/scores.json 2>/dev/null | wc -l)" = 3 ]; then
     ( python3 -m segedu.zoo.seeds "$task" --names "$name" --seeds 0 1 2 --runs zoo_runs --ship-to shipped \
