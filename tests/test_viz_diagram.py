@@ -295,7 +295,7 @@ CHAPTER_DIAGRAMS = {
     "09_context.md": ["pspnet_resnet50", "deeplabv3_resnet50", "deeplabv3plus"],
     "10_object_detection.md": ["yolo_grid", "fasterrcnn_resnet50_fpn", "ssd300_vgg16",
                                "retinanet_resnet50_fpn"],
-    "11_instance_segmentation.md": ["maskrcnn_resnet_fpn", "yolact"],
+    "11_instance_segmentation.md": ["maskrcnn_resnet_fpn", "yolact", "solov2"],
     "12_bottom_up_instances.md": ["stardist", "cellpose", "spatial_embedding"],
     "14_backbones.md": ["dino_vits16", "resnet50_encoder", "swin_t", "convnext_tiny"],
     "15_panoptic.md": ["panoptic_fpn", "DETR", "mask2former"],
