@@ -27,6 +27,7 @@ from segedu.zoo.train import RECIPES, config_for, main, recipe_for
 SHIPPED = [name for name, entry in ZOO.items() if entry.checkpoint.is_file()]
 SEMANTIC = [name for name in SHIPPED if ZOO[name].task is Task.SEMANTIC]
 INSTANCES = [name for name in SHIPPED if ZOO[name].task is Task.INSTANCES]
+DETECTION = [name for name in SHIPPED if ZOO[name].task is Task.DETECTION]
 CELLS = [name for name in SHIPPED if ZOO[name].task is Task.CELLS]
 PANOPTIC = [name for name in SHIPPED if ZOO[name].task in (Task.PANOPTIC, Task.SET_PREDICTION)]
 PROMPTABLE = [name for name in SHIPPED if ZOO[name].task is Task.PROMPTABLE]
@@ -38,7 +39,8 @@ FULL_RESCORE = os.environ.get("SEGEDU_FULL_RESCORE") == "1"
 def test_every_zoo_entry_is_shipped():
     assert SHIPPED == list(ZOO)
     assert {"unet", "segnet", "fcn_resnet", "pspnet", "deeplabv3plus"} <= set(SEMANTIC)
-    assert {"yolact", "maskrcnn_resnet_fpn"} <= set(INSTANCES)
+    assert {"yolact", "maskrcnn_resnet_fpn", "solov2"} <= set(INSTANCES)
+    assert {"retinanet_resnet50_fpn", "ssd300_vgg16"} <= set(DETECTION)
     assert {"unet_weight_map", "spatial_embedding", "stardist", "cellpose"} <= set(CELLS)
     assert {"panoptic_fpn", "mask2former", "eomt"} <= set(PANOPTIC)
     assert {"sam_tiny"} <= set(PROMPTABLE)
@@ -208,6 +210,15 @@ def test_eomt_ships_the_median_of_three_seeds_at_the_set_prediction_budget():
     assert "## History: the run shipped before" in card
 
 
+def test_oneformer_ships_the_median_of_three_seeds_beside_mask2former():
+    """OneFormer (issue 56: beside Mask2Former in chapter 15), three seeds (`python -m
+    segedu.zoo.seeds set_prediction --names oneformer`), the median by PQ shipped; its card scores
+    the one set of weights on the three tasks."""
+    _assert_ships_the_median_seed("oneformer", "pq", steps=ZOO["oneformer"].steps)
+    card = ZOO["oneformer"].card.read_text()
+    assert "| miou_semantic |" in card and "| mask_map_50 |" in card
+
+
 def test_zoo_weights_keep_the_trained_arguments():
     with pytest.raises(ValueError, match="was trained with"):
         get_model("unet", weights="zoo", width=32)
@@ -241,7 +252,12 @@ def test_every_task_has_one_recipe_and_every_entry_a_validated_task():
     for task, recipe in RECIPES.items():
         assert recipe.task is task and callable(recipe.train) and callable(recipe.evaluate)
     for name, entry in ZOO.items():
-        assert isinstance(entry.task, Task) and recipe_for(name) is RECIPES[entry.task]
+        recipe = RECIPES[entry.task]
+        assert isinstance(entry.task, Task) and recipe_for(name).train is recipe.train
+        if recipe.by_data:  # scored on the entry's own held-out data
+            assert recipe_for(name).evaluate.keywords == {"data": entry.data}
+        else:
+            assert recipe_for(name) is recipe
     assert ZooEntry("unet", task="cells").task is Task.CELLS  # the value is accepted, and checked
     with pytest.raises(ValueError, match="unknown zoo task 'scenes'"):
         ZooEntry("unet", task="scenes")
@@ -292,6 +308,38 @@ def test_instance_checkpoint_is_float16_and_scores_what_its_card_says(name):
         recorded = _card_value(name, metric)
         assert abs(value - recorded) < 0.005, (
             f"the card says {metric} {recorded}, the checkpoint gives {value:.4f}")
+
+
+@pytest.mark.parametrize("name", DETECTION)
+def test_detection_checkpoint_is_float16_and_scores_what_its_card_says(name):
+    from segedu.zoo.detection import evaluate as evaluate_boxes
+
+    _check_stored(ZOO[name], megabytes=5)
+    if not FULL_RESCORE:
+        return assert_check_scores_hold(name)
+    # every metric of the card again from the float16 checkpoint on the CPU, up to rounding
+    for metric, value in evaluate_boxes(get_model(name, weights="zoo")).items():
+        recorded = _card_value(name, metric)
+        assert abs(value - recorded) < 0.005, (
+            f"the card says {metric} {recorded}, the checkpoint gives {value:.4f}")
+
+
+@pytest.mark.parametrize("name", DETECTION)
+def test_the_detectors_ship_the_median_of_three_seeds_at_the_detection_budget(name):
+    """The detection family's one budget (``DETECTION_STEPS`` of ``DETECTION_BATCH`` scenes),
+    three seeds (`python -m segedu.zoo.seeds detection`), the median by box mAP@0.5 shipped."""
+    from segedu.zoo import DETECTION_BATCH, DETECTION_STEPS
+
+    _assert_ships_the_median_seed(name, "box_map_50", steps=DETECTION_STEPS)
+    assert ZOO[name].batch == DETECTION_BATCH
+
+
+@pytest.mark.parametrize("name", [name for name in INSTANCES if name == "solov2"])
+def test_solov2_ships_the_median_of_three_seeds_at_the_instance_budget(name):
+    """SOLOv2 at YOLACT's budget, three seeds (`python -m segedu.zoo.seeds instances --names
+    solov2`), the median by mask mAP@0.5 shipped."""
+    _assert_ships_the_median_seed(name, "mask_map_50", steps=ZOO["yolact"].steps)
+    assert ZOO[name].batch == ZOO["yolact"].batch
 
 
 def test_instance_recipe_writes_a_checkpoint_and_a_card(tmp_path):

@@ -27,6 +27,7 @@ _EXPORTS = {
     "SCENE_THINGS": "synthetic_scenes",
     "SyntheticCells": "synthetic_cells",
     "touching_pairs": "synthetic_cells",
+    "SyntheticRods": "synthetic_rods",
     "SyntheticVideos": "synthetic_video",
     # DataLoaders over the generators, split between seeded, persistent workers
     "synthetic_loader": "loading",

@@ -29,7 +29,7 @@ differ; one ULP of 1.0 is 1.2e-7). ``tests/data/test_synthetic_digest.py`` pins 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,7 +43,7 @@ from torchvision import tv_tensors
 from ._synthetic import _fraction_range, _index, _nonneg_int, _size_pair, _target, _uniform
 from .synthetic_noise import smooth_noise, white_noise
 
-__all__ = ["SyntheticCells", "Nucleus", "touching_pairs"]
+__all__ = ["SyntheticCells", "Nucleus", "touching_pairs", "add_noise"]
 
 _AMPLITUDES = np.array([0.22, 0.08, 0.05])  # largest amplitude of the harmonics k = 2, 3, 4
 
@@ -75,6 +75,20 @@ class Nucleus:
     @property
     def max_radius(self) -> float:
         return self.radius * (1 + float(np.abs(self.harmonics[:, 1]).sum()))
+
+    def window(self, h: int, w: int) -> tuple[slice, slice]:
+        """The rows and columns of an ``(h, w)`` image that the nucleus may cover (maybe empty)."""
+        cx, cy = self.center
+        reach = self.max_radius
+        return (slice(max(0, math.floor(cy - reach)), min(h, math.ceil(cy + reach) + 1)),
+                slice(max(0, math.floor(cx - reach)), min(w, math.ceil(cx + reach) + 1)))
+
+    def normalised_distance(self, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+        """``|p - centre| / r(theta)`` ``(len(ys), len(xs))`` at the pixel centres ``xs`` (columns)
+        and ``ys`` (rows): 0 at the centre, 1 on the edge."""
+        dx = (xs - self.center[0])[None, :]
+        dy = (ys - self.center[1])[:, None]
+        return np.hypot(dx, dy) / self.radius_at(np.arctan2(dy, dx))
 
 
 def touching_pairs(instances: Any) -> np.ndarray:
@@ -109,10 +123,17 @@ class SyntheticCells(Dataset):
             touch) rather than anywhere.
         min_area: a nucleus with fewer pixels is left out.
         channels: 1 (grey) or 3 (the grey channel repeated, for RGB models).
+        noise: standard deviation of extra Gaussian noise added to every pixel (0: none), in the
+            image's units: DenoiSeg's noisy data sets add noise of standard deviation 10 and 20
+            to 8-bit images (Buchholz et al. 2020, DSB n10 and n20), i.e. ``10 / 255`` and
+            ``20 / 255`` here. The noise has a random stream of its own, so the item with
+            ``noise=0`` is the same image before the noise; the noisy image is not clipped
+            (zero-mean noise, as Noise2Void assumes) and may leave ``[0, 1]``.
         transforms: ``(image, target) -> (image, target)``, applied last.
 
     Item ``(image, target)``:
-        image: ``tv_tensors.Image`` float32 ``(channels, H, W)`` in ``[0, 1]``.
+        image: ``tv_tensors.Image`` float32 ``(channels, H, W)`` in ``[0, 1]`` (without
+        ``noise``).
         target: ``instances`` ``(H, W)`` int64 (0 background, nuclei 1..N); ``masks``
         ``(N, H, W)`` bool; ``boxes`` ``(N, 4)`` XYXY; ``labels`` ``(N,)`` int64, all 1;
         ``semantic`` ``(H, W)`` int64, 0 background, 1 nucleus.
@@ -134,6 +155,7 @@ class SyntheticCells(Dataset):
         cluster_prob: float = 0.6,
         min_area: int = 8,
         channels: int = 1,
+        noise: float = 0.0,
         transforms: Callable[[Any, Any], tuple[Any, Any]] | None = None,
     ) -> None:
         self.size = _size_pair(size)
@@ -153,6 +175,7 @@ class SyntheticCells(Dataset):
         if channels not in (1, 3) or isinstance(channels, bool):
             raise ValueError(f"channels must be 1 or 3, got {channels!r}")
         self.channels = channels
+        self.noise = _noise_level(noise)
         if transforms is not None and not callable(transforms):
             raise TypeError(f"transforms must be callable or None, got {type(transforms).__name__}")
         self.transforms = transforms
@@ -207,7 +230,8 @@ class SyntheticCells(Dataset):
         short = min(h, w)
         mean_radius = float(np.mean(self.radius)) * short
         image = _microscope(tex, labels, depth, mean_radius, short)
-        return image, labels, boxes
+        # 5. extra Gaussian noise, from a stream of its own
+        return add_noise(image, self.noise, seed=self.seed, index=index), labels, boxes
 
     def _place(self, rng: np.random.Generator) -> list[Nucleus]:
         """Draw nuclei one by one; each one either touches an earlier one or lands anywhere."""
@@ -246,6 +270,24 @@ class SyntheticCells(Dataset):
         return nuclei
 
 
+def _noise_level(noise: Any) -> float:
+    """``noise`` checked: a finite number >= 0."""
+    if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not 0 <= noise < math.inf:
+        raise ValueError(f"noise must be a finite standard deviation >= 0, got {noise!r}")
+    return float(noise)
+
+
+def add_noise(image: np.ndarray, noise: float, *, seed: int, index: int) -> np.ndarray:
+    """``image + noise * N(0, 1)`` per pixel (float32), the noise drawn from the third stream of
+    ``(seed, index)`` (the layout and the textures use the first two); ``image`` itself when
+    ``noise`` is 0."""
+    if noise == 0:
+        return image
+    stream = np.random.SeedSequence([seed, index]).spawn(3)[2]
+    gaussian = np.random.default_rng(stream).standard_normal(image.shape, dtype=np.float32)
+    return image + np.float32(noise) * gaussian
+
+
 def _masks(instances: torch.Tensor, n: int) -> torch.Tensor:
     """One bool mask per nucleus, ``(N, H, W)``: ``masks[k] = instances == k + 1``.
 
@@ -259,31 +301,28 @@ def _masks(instances: torch.Tensor, n: int) -> torch.Tensor:
     return masks.reshape(n, *instances.shape)
 
 
-def _label_image(nuclei: list[Nucleus], h: int, w: int,
+def _label_image(shapes: Sequence[Any], h: int, w: int,
                  min_area: int) -> tuple[np.ndarray, np.ndarray]:
     """Label image ``(H, W)`` int64 (1..N) and normalised depth ``(H, W)`` float32.
 
-    The normalised distance of a pixel to a nucleus is ``|p - centre| / r(theta)``: 0 at the centre,
-    1 on the edge. A pixel goes to the nucleus with the smallest one, if it is below 1. ``depth`` is
-    ``1 - that distance`` (0 on background), which the renderer uses for a rim-darker profile.
+    Each shape (a :class:`Nucleus`, or a rod of :mod:`.synthetic_rods`) gives the image window it
+    may cover (``window(h, w)``) and the normalised distance of pixel centres to it
+    (``normalised_distance(xs, ys)``): 0 at its centre (or centre line), 1 on its edge. A pixel
+    goes to the shape with the smallest one, if it is below 1. ``depth`` is ``1 - that distance``
+    (0 on background), which the renderer uses for a rim-darker profile.
     """
     best = np.ones((h, w), dtype=np.float32)  # smallest normalised distance so far
-    owner = np.zeros((h, w), dtype=np.int64)  # index + 1 of the nucleus with that distance
+    owner = np.zeros((h, w), dtype=np.int64)  # index + 1 of the shape with that distance
     # pixel centres, relative to the image's corner (float32, as the distances)
     centre_x = np.arange(w, dtype=np.float32) + np.float32(0.5)
     centre_y = np.arange(h, dtype=np.float32) + np.float32(0.5)
-    for k, nucleus in enumerate(nuclei, start=1):
-        # window around the nucleus, clipped to the image
-        cx, cy = nucleus.center
-        reach = nucleus.max_radius
-        rows = slice(max(0, math.floor(cy - reach)), min(h, math.ceil(cy + reach) + 1))
-        cols = slice(max(0, math.floor(cx - reach)), min(w, math.ceil(cx + reach) + 1))
+    for k, shape in enumerate(shapes, start=1):
+        # window around the shape, clipped to the image
+        rows, cols = shape.window(h, w)
         if rows.start >= rows.stop or cols.start >= cols.stop:
             continue
-        dx = (centre_x[cols] - cx)[None, :]
-        dy = (centre_y[rows] - cy)[:, None]
-        # normalised distance to this nucleus; claim the pixels where it is the smallest so far
-        dist = np.hypot(dx, dy) / nucleus.radius_at(np.arctan2(dy, dx))
+        # normalised distance to this shape; claim the pixels where it is the smallest so far
+        dist = shape.normalised_distance(centre_x[cols], centre_y[rows])
         best_here = best[rows, cols]  # views into the image
         closer = dist < best_here
         np.copyto(best_here, dist, where=closer)

@@ -7,7 +7,8 @@ weights="zoo")`` builds the model with those arguments and loads the checkpoint.
 
 Reproduce a checkpoint with ``python -m segedu.zoo.train <name>``: :mod:`segedu.zoo.train` looks
 up the recipe of the entry's :class:`Task` (one module or package each: :mod:`~segedu.zoo.semantic`,
-:mod:`~segedu.zoo.instances`, :mod:`~segedu.zoo.panoptic`, :mod:`~segedu.zoo.sam`,
+:mod:`~segedu.zoo.instances`, :mod:`~segedu.zoo.detection`,
+:mod:`~segedu.zoo.panoptic`, :mod:`~segedu.zoo.oneformer`, :mod:`~segedu.zoo.sam`,
 :mod:`~segedu.zoo.dino`, :mod:`~segedu.zoo.cells`, :mod:`~segedu.zoo.clipseg`,
 :mod:`~segedu.zoo.sam2`), each with a configuration dataclass, ``train(config)`` and
 ``evaluate(model)``; :mod:`segedu.zoo.float16` writes and reads the checkpoints,
@@ -31,10 +32,17 @@ from typing import Any
 
 import torch
 
-from ..models.registry import register_weights
+from ..data.statistics import IMAGENET_MEAN, IMAGENET_STD
+from ..models.registry import get_model, register_weights
+from ..models.top_down.detection.retinanet.model import retinanet_anchor_sizes
+from ..models.top_down.detection.ssd.default_boxes import (
+    SSD300_ASPECT_RATIOS,
+    SSD300_SCALES,
+    SSD300_STEPS,
+)
 from .float16 import load_float32
 
-__all__ = ["Task", "ZooEntry", "ZOO", "zoo_state_dict", "serve", "FOLDER"]
+__all__ = ["Task", "ZooEntry", "DATA", "ZOO", "zoo_state_dict", "serve", "zoo_model", "FOLDER"]
 
 FOLDER = Path(__file__).parent / "checkpoints"
 
@@ -44,18 +52,22 @@ class Task(enum.Enum):
 
     - ``SEMANTIC``: a class per pixel of the synthetic scenes; cross-entropy + Dice; per-class IoU
       (:mod:`segedu.zoo.semantic`).
-    - ``INSTANCES``: detection-API instance models (Mask R-CNN, YOLACT); their own losses; mask
-      and box mAP (:mod:`segedu.zoo.instances`).
+    - ``INSTANCES``: detection-API instance models (Mask R-CNN, YOLACT, SOLOv2); their own
+      losses; mask and box mAP (:mod:`segedu.zoo.instances`).
+    - ``DETECTION``: one-stage box detectors (RetinaNet, SSD) on the same scenes and targets,
+      without the masks; their own losses; box mAP (:mod:`segedu.zoo.detection`).
     - ``PANOPTIC``: Panoptic FPN, trained as the instance models on its own targets; PQ
       (:mod:`segedu.zoo.panoptic`).
-    - ``SET_PREDICTION``: Mask2Former, one mask and class per segment with its set criterion; PQ
-      (:mod:`segedu.zoo.panoptic`).
+    - ``SET_PREDICTION``: Mask2Former and EoMT, one mask and class per segment with their set
+      criterion; PQ (:mod:`segedu.zoo.panoptic`); OneFormer, the same trained for the three tasks
+      at once, told the task by a token; PQ, mIoU and mask mAP (:mod:`segedu.zoo.oneformer`;
+      :mod:`segedu.zoo.set_prediction` sends each model to its recipe).
     - ``PROMPTABLE``: SAM, trained on point and box prompts; mean IoU of its answers
       (:mod:`segedu.zoo.sam`).
     - ``FEATURES``: a self-supervised ViT (DINO + iBOT), no labels; k-means and linear probe of
       its patch features (:mod:`segedu.zoo.dino`).
-    - ``CELLS``: bottom-up cell models on synthetic nuclei; object matching
-      (:mod:`segedu.zoo.cells`).
+    - ``CELLS``: bottom-up cell models on synthetic nuclei, rods or noisy nuclei (the entry's
+      ``data``, :mod:`segedu.zoo.cell_data`); object matching (:mod:`segedu.zoo.cells`).
     - ``VIDEO``: SAM 2, prompted on the first frame of synthetic clips and propagated with its
       memory; J&F of the propagated masks (:mod:`segedu.zoo.sam2`).
     - ``TEXT_PROMPTS``: CLIPSeg, a mask for each class named by a text prompt in a toy
@@ -64,6 +76,7 @@ class Task(enum.Enum):
 
     SEMANTIC = "semantic"
     INSTANCES = "instances"
+    DETECTION = "detection"
     PANOPTIC = "panoptic"
     SET_PREDICTION = "set_prediction"
     PROMPTABLE = "promptable"
@@ -71,6 +84,15 @@ class Task(enum.Enum):
     CELLS = "cells"
     VIDEO = "video"
     TEXT_PROMPTS = "text_prompts"
+
+
+# What each task's entries can be trained on (``ZooEntry.data``), the first being the default; a
+# task not listed trains on the synthetic scenes. The cell kinds are those of
+# ``segedu.zoo.cell_data.CELL_DATA`` (a test keeps the two lists equal).
+DATA: dict[Task, tuple[str, ...]] = {
+    Task.CELLS: ("cells", "rods", "noisy_cells", "noisy_cells_labelled"),
+    Task.VIDEO: ("videos",),
+}
 
 
 @dataclass(frozen=True)
@@ -84,9 +106,13 @@ class ZooEntry:
         steps: optimizer steps of training.
         task: a :class:`Task` (or its value, e.g. ``"cells"``), which picks the recipe.
         batch: images per step.
+        data: what it is trained and scored on, one of :data:`DATA` for its task (``None``: the
+            task's default: ``"cells"`` for a cell model, ``"videos"`` for a video model,
+            ``"scenes"`` otherwise).
 
-    The checkpoint is ``checkpoints/<model>_<data>.pt`` and the card ``.md`` beside it, ``data``
-    being ``"cells"`` for a cell model and ``"scenes"`` otherwise.
+    The checkpoint is ``checkpoints/<model>_<data>.pt`` and the card ``.md`` beside it, so that
+    one model can have an entry per kind of data (``cellpose`` on nuclei, ``cellpose_rods`` on
+    rods). An entry whose key is not its model's name is loaded with :func:`zoo_model`.
     """
 
     model: str
@@ -95,6 +121,7 @@ class ZooEntry:
     steps: int = 5000
     task: Task = Task.SEMANTIC
     batch: int = 16
+    data: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.task, Task):
@@ -111,14 +138,12 @@ class ZooEntry:
                                  f"got {value!r}")
         if not self.lr > 0:
             raise ValueError(f"ZooEntry {self.model!r}: lr must be positive, got {self.lr!r}")
-
-    @property
-    def data(self) -> str:
-        """What it was trained on: ``"cells"`` (synthetic nuclei), ``"videos"`` (synthetic clips)
-        or ``"scenes"``."""
-        if self.task is Task.CELLS:
-            return "cells"
-        return "videos" if self.task is Task.VIDEO else "scenes"
+        kinds = DATA.get(self.task, ("scenes",))
+        if self.data is None:
+            object.__setattr__(self, "data", kinds[0])
+        elif self.data not in kinds:
+            raise ValueError(f"ZooEntry {self.model!r}: a {self.task.value} model trains on "
+                             f"{', '.join(map(repr, kinds))}, not {self.data!r}")
 
     @property
     def checkpoint(self) -> Path:
@@ -143,6 +168,8 @@ class ZooEntry:
 # see every object, at a fraction of RoI-align's backward cost (the zoo README, "Mask R-CNN's RoI
 # sampling", has the measurement); training only, inference samples nothing
 ROIS_PER_IMAGE = 128
+# the detection family's budget (RetinaNet, SSD): steps of DETECTION_BATCH scenes
+DETECTION_STEPS, DETECTION_BATCH = 2000, 32
 ZOO: dict[str, ZooEntry] = {
     "unet": ZooEntry("unet", dict(num_classes=6, width=8, depth=4)),
     "segnet": ZooEntry("segnet", dict(num_classes=6, width=8)),
@@ -155,18 +182,63 @@ ZOO: dict[str, ZooEntry] = {
                                                     rates=(3, 6, 9), decoder_channels=64)),
     # SegFormer's slim Mix Transformer (widths 16-128, decoder 64), from scratch, the same recipe
     "segformer_tiny": ZooEntry("segformer_tiny", dict(num_classes=6)),
+    # one U-Net decoder on three encoders of the same stage widths (16, 32, 64, 128) and depths
+    # (2, 2, 2, 2): a ResNet-18, a Swin (window 4: the 32, 16, 8, 4 grids of 128 px scenes) and a
+    # ConvNeXt, stochastic depth 0.1 for both (ConvNeXt-T's); the semantic recipe and budget
+    "unet_resnet": ZooEntry("unet_resnet", dict(num_classes=6, backbone="resnet18",
+                                                backbone_width=16,
+                                                decoder_channels=(64, 32, 16, 16, 16))),
+    "unet_swin_t": ZooEntry("unet_swin_t", dict(
+        num_classes=6, decoder_channels=(64, 32, 16, 16),
+        backbone_config=dict(embed_dim=16, depths=(2, 2, 2, 2), num_heads=(1, 2, 4, 8),
+                             window_size=4, drop_path_rate=0.1))),
+    "unet_convnext_tiny": ZooEntry("unet_convnext_tiny", dict(
+        num_classes=6, decoder_channels=(64, 32, 16, 16),
+        backbone_config=dict(dims=(16, 32, 64, 128), depths=(2, 2, 2, 2), drop_path_rate=0.1))),
     # instance segmentation (segedu.zoo.instances)
     "yolact": ZooEntry("yolact", dict(num_classes=4), lr=1e-3, steps=2000, task=Task.INSTANCES,
                        batch=32),
     "maskrcnn_resnet_fpn": ZooEntry("maskrcnn_resnet_fpn",
                                     dict(num_classes=4, box_batch_size_per_image=ROIS_PER_IMAGE),
                                     lr=2e-3, steps=2000, task=Task.INSTANCES, batch=32),
+    # SOLOv2 (segedu.zoo.instances): ResNet-18 of width 16 (the builder's default is 32)
+    "solov2": ZooEntry("solov2", dict(num_classes=4, backbone_width=16), lr=1e-3, steps=2000,
+                       task=Task.INSTANCES, batch=32),
+    # one-stage box detectors (segedu.zoo.detection), sized for 128 x 128 scenes: RetinaNet on a
+    # ResNet-50 of width 16 with a 64-wide FPN, anchors of 8 to 128 pixels (the paper's three
+    # sizes an octave and three ratios); SSD on a VGG-16 of width 16 that keeps two of its four
+    # extra blocks (maps of 16, 8, 4 and 2 cells: the last two blocks' unpadded convolutions
+    # need at least 3), the first four of SSD300's aspect-ratio sets, five scales and steps,
+    # inputs normalised as ImageNet's (SSD300's 0..255 Caffe input suits VGG's Caffe weights,
+    # not a network trained from scratch)
+    "retinanet_resnet50_fpn": ZooEntry(
+        "retinanet_resnet50_fpn",
+        dict(num_classes=4, backbone_width=16, fpn_channels=64, min_size=128, max_size=128,
+             anchor_sizes=retinanet_anchor_sizes((8, 16, 32, 64, 128))),
+        lr=1e-3, steps=DETECTION_STEPS, task=Task.DETECTION, batch=DETECTION_BATCH),
+    "ssd300_vgg16": ZooEntry(
+        "ssd300_vgg16",
+        dict(num_classes=4, backbone_width=16, extra_blocks=2, size=128,
+             aspect_ratios=SSD300_ASPECT_RATIOS[:4], scales=SSD300_SCALES[:5],
+             steps=SSD300_STEPS[:4], image_mean=IMAGENET_MEAN, image_std=IMAGENET_STD),
+        lr=1e-3, steps=DETECTION_STEPS, task=Task.DETECTION, batch=DETECTION_BATCH),
     # bottom-up cell models (segedu.zoo.cells)
     "unet_weight_map": ZooEntry("unet_weight_map", dict(), steps=2000, task=Task.CELLS, batch=8),
     "spatial_embedding": ZooEntry("spatial_embedding", dict(), steps=2000, task=Task.CELLS,
                                   batch=8),
     "stardist": ZooEntry("stardist", dict(), steps=1200, task=Task.CELLS, batch=8),
     "cellpose": ZooEntry("cellpose", dict(), steps=2000, task=Task.CELLS, batch=8),
+    # thin, bent, touching rods (segedu.data.SyntheticRods): Omnipose, and Cellpose trained on
+    # the same rods with the same budget (the comparison of the Omnipose paper)
+    "omnipose": ZooEntry("omnipose", dict(), steps=2000, task=Task.CELLS, batch=8, data="rods"),
+    "cellpose_rods": ZooEntry("cellpose", dict(), steps=2000, task=Task.CELLS, batch=8,
+                              data="rods"),
+    # noisy nuclei, 10 % labelled (segedu.zoo.cell_data): DenoiSeg, and its baseline, the same
+    # network without the denoising term (alpha 0) on the labelled images alone
+    "denoiseg": ZooEntry("denoiseg", dict(), steps=2000, task=Task.CELLS, batch=8,
+                         data="noisy_cells"),
+    "denoiseg_labels_only": ZooEntry("denoiseg", dict(alpha=0.0), steps=2000, task=Task.CELLS,
+                                     batch=8, data="noisy_cells_labelled"),
     # panoptic (segedu.zoo.panoptic): Panoptic FPN from the zoo's Mask R-CNN (`--init-from`),
     # Mask2Former from scratch with its set criterion and 16 queries (about eight segments a
     # scene; 50 left duplicates on every thing: its card's "Why things are missed")
@@ -176,6 +248,15 @@ ZOO: dict[str, ZooEntry] = {
                             task=Task.SET_PREDICTION, batch=8),
     # EoMT: a small ViT from scratch, the same recipe plus the model's own mask annealing
     "eomt": ZooEntry("eomt", dict(), lr=5e-4, steps=6000, task=Task.SET_PREDICTION, batch=8),
+    # OneFormer: one model for the three tasks (a task drawn per image, its targets from the
+    # panoptic map, the task token, the contrastive loss with a training-only text mapper:
+    # segedu.zoo.oneformer); a Swin of the widths of Mask2Former's ResNet-18 at width 16, 16
+    # queries (the task token one of them); the checkpoint is the inference network
+    "oneformer": ZooEntry("oneformer", dict(
+        num_queries=16, text_mapper=None,
+        backbone=dict(embed_dim=16, depths=(2, 2, 2, 2), num_heads=(1, 2, 4, 8), window_size=4,
+                      drop_path_rate=0.1)), lr=3e-4, steps=6000, task=Task.SET_PREDICTION,
+                          batch=8),
     # promptable segmentation (segedu.zoo.sam): a small SAM from scratch
     "sam_tiny": ZooEntry("sam_tiny", dict(), lr=8e-4, steps=2000, task=Task.PROMPTABLE, batch=4),
     # video (segedu.zoo.sam2): a slim SAM 2 from scratch, clicked on frame 0, propagated
@@ -208,6 +289,16 @@ def serve(name: str) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     entry point so that the registry imports it by that name)."""
     state = zoo_state_dict(name)
     return dict(ZOO[name].kwargs), state
+
+
+def zoo_model(name: str) -> torch.nn.Module:
+    """Zoo entry ``name`` built with its arguments, its trained weights loaded (float32), in eval
+    mode: ``get_model(name, weights="zoo")`` for an entry named by its model, and the way to load
+    an entry that is not (``zoo_model("cellpose_rods")``: Cellpose trained on rods)."""
+    kwargs, state = serve(name)
+    model = get_model(ZOO[name].model, **kwargs)
+    model.load_state_dict(state)
+    return model.eval()
 
 
 register_weights("zoo", serve)

@@ -1,4 +1,4 @@
-"""The zoo's cell models (StarDist, Cellpose, the U-Net with the weight map): data, score, training.
+"""The zoo's cell models (StarDist, Cellpose, Omnipose, DenoiSeg, ...): data, score, training.
 
 The bottom-up cell models share one interface (``model.targets(instances)``, ``model.loss(outputs,
 targets)``, ``model.predict_instances(images)``), so one recipe trains them and one scorer compares
@@ -7,7 +7,9 @@ them with each other and with the classical methods.
 - **Data**: ``SyntheticCells`` of 128 x 128 pixels, one grey channel, the generator's default
   nuclei (10 to 40 per image, 60 % placed against an earlier one so that they touch). Training
   uses ``TRAIN_IMAGES`` images of seed 0, the held-out split ``TEST_IMAGES`` images of seed 1 (never
-  seen in training).
+  seen in training). That is the entry's data ``"cells"``; its other kinds (:mod:`.cell_data`)
+  are thin bent rods (Omnipose, and Cellpose beside it) and noisy nuclei of which a tenth is
+  labelled (DenoiSeg, and its baseline on the labelled tenth alone).
 - **Score**: object matching at IoU 0.5, 0.6, ..., 0.9 (:func:`segedu.metrics.matching`, as
   StarDist and Cellpose score nuclei), counted over the whole split: the true positives, false
   positives and false negatives of all images are added before the ratios are taken (StarDist's
@@ -36,16 +38,18 @@ from skimage.filters import gaussian, threshold_otsu
 from torch.utils.data import DataLoader, Dataset
 
 from ..classical import distance_transform_watershed
-from ..data import SyntheticCells, dsb2018_nuclei
+from ..data import dsb2018_nuclei
 from ..engine import WarmupCosine, fit
 from ..metrics import matching
+from ..models.bottom_up.denoiseg import DenoiSeg
 from . import Task
 from .cards import trained_line, where, write_model_card
+from .cell_data import cell_data
 from .float16 import save_float16
 from .recipe import Recipe, TrainConfig
 
 __all__ = ["SIZE", "TRAIN_IMAGES", "TEST_IMAGES", "THRESHOLDS", "cell_tensors", "held_out_cells",
-           "CellTargets",
+           "training_cells", "learns_without_labels", "denoising_psnr", "CellTargets",
            "score_instances", "evaluate_cells", "CellConfig", "train", "evaluate", "RECIPE",
            "model_predictor", "median_diameter",
            "synthetic_diameter", "classical_predictors", "evaluate_real_nuclei"]
@@ -57,10 +61,11 @@ Predictor = Callable[[torch.Tensor],
                      Sequence[torch.Tensor]]  # images (N, 1, H, W) -> N label images
 
 
-def cell_tensors(*, seed: int, length: int, size: int = SIZE) -> tuple[torch.Tensor, torch.Tensor]:
-    """Cell images ``0..length-1`` of ``seed``: images (L, 1, S, S) in [0, 1], instances (L, S, S)
-    int64."""
-    cells = SyntheticCells(size=size, length=length, seed=seed)
+def cell_tensors(*, seed: int, length: int, size: int = SIZE,
+                 data: str = "cells") -> tuple[torch.Tensor, torch.Tensor]:
+    """Cell images ``0..length-1`` of ``seed`` of the kind ``data`` (:mod:`.cell_data`, every one
+    labelled): images (L, 1, S, S) (in [0, 1] unless noisy), instances (L, S, S) int64."""
+    cells = cell_data(data).dataset(size=size, length=length, seed=seed)
     images = torch.empty(length, 1, size, size)
     instances = torch.empty(length, size, size, dtype=torch.int64)
     for i in range(length):
@@ -70,12 +75,31 @@ def cell_tensors(*, seed: int, length: int, size: int = SIZE) -> tuple[torch.Ten
     return images, instances
 
 
-@functools.lru_cache(maxsize=2)
-def held_out_cells(length: int = TEST_IMAGES) -> tuple[torch.Tensor, torch.Tensor]:
-    """The first ``length`` images of the held-out split (seed 1), drawn once per length."""
+@functools.lru_cache(maxsize=4)
+def held_out_cells(length: int = TEST_IMAGES,
+                   data: str = "cells") -> tuple[torch.Tensor, torch.Tensor]:
+    """The first ``length`` images of the held-out split (seed 1) of the cells ``data``
+    (:mod:`.cell_data`), drawn once per length and kind."""
     if not 1 <= length <= TEST_IMAGES:
         raise ValueError(f"the held-out split has {TEST_IMAGES} images; asked for {length}")
-    return cell_tensors(seed=1, length=length)
+    return cell_tensors(seed=1, length=length, data=data)
+
+
+def training_cells(data: str, images: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training images of the cells ``data`` (seed 0): the first ``images`` of them, the
+    instances of those past the labelled share set to 0 (unlabelled), or only the labelled ones
+    for a kind that trains on them alone (:class:`.cell_data.CellData`)."""
+    kind = cell_data(data)
+    labelled = kind.labelled_images(images)
+    images_, instances = cell_tensors(seed=0, length=labelled if kind.labelled_only else images,
+                                      data=data)
+    instances[labelled:] = 0
+    return images_, instances
+
+
+def learns_without_labels(model: torch.nn.Module) -> bool:
+    """Whether ``model`` learns from unlabelled images: DenoiSeg with its denoising term on."""
+    return isinstance(model, DenoiSeg) and model.alpha > 0
 
 
 class CellTargets(Dataset):
@@ -146,17 +170,18 @@ def model_predictor(model: torch.nn.Module, device: torch.device | str = "cpu",
 
 
 def evaluate_cells(predict: Predictor | torch.nn.Module, *, length: int = TEST_IMAGES,
-                   batch: int = 16,
-                   device: torch.device | str = "cpu") -> dict[str, float]:
+                   batch: int = 16, device: torch.device | str = "cpu",
+                   data: str = "cells") -> dict[str, float]:
     """Matching scores of a cell model (or any ``images -> label images`` function) on the first
-    ``length`` held-out images, with the time it took per image.
+    ``length`` held-out images of the cells ``data`` (:mod:`.cell_data`), with the time it took
+    per image.
 
     Returns ``accuracy_50`` ... ``accuracy_90``, ``f1_50`` ... ``f1_90``, ``pq`` (panoptic quality
     of the nuclei, matches at IoU 0.5) and ``seconds_per_image``.
     """
     if isinstance(predict, torch.nn.Module):
         predict = model_predictor(predict, device)
-    images, instances = held_out_cells(length)
+    images, instances = held_out_cells(length, data)
     start = time.perf_counter()
     predictions = [p for i in range(0, length, batch) for p in predict(images[i:i + batch])]
     seconds = (time.perf_counter() - start) / length
@@ -285,21 +310,55 @@ class CellConfig(TrainConfig):
     test_images: int = TEST_IMAGES
 
 
+def denoising_psnr(model: torch.nn.Module, *, length: int = TEST_IMAGES, data: str,
+                   device: torch.device | str = "cpu", batch: int = 16) -> dict[str, float]:
+    """How well a denoising model (``model(images)["denoised"]``, as DenoiSeg) removes the noise
+    of the held-out cells ``data``: ``{"psnr_noisy", "psnr_denoised"}``, the peak signal-to-noise
+    ratio in dB (peak 1, ``10 log10(1 / MSE)``, the squared errors averaged over every pixel of the
+    first ``length`` images) of the noisy images and of the model's output, both against the same
+    images before the noise (the kind's ``clean`` data)."""
+    clean_kind = cell_data(data).clean
+    if clean_kind is None:
+        raise ValueError(f"the cells {data!r} have no noise added: no clean images to compare with")
+    noisy, _ = held_out_cells(length, data)
+    clean, _ = cell_tensors(seed=1, length=length, data=clean_kind)
+    model.to(device).eval()
+    with torch.no_grad():
+        denoised = torch.cat([model(noisy[i:i + batch].to(device))["denoised"].float().cpu()
+                              for i in range(0, length, batch)])
+
+    def psnr(images: torch.Tensor) -> float:
+        return float(10 * torch.log10(1 / (images.double() - clean.double()).square().mean()))
+
+    return {"psnr_noisy": psnr(noisy), "psnr_denoised": psnr(denoised)}
+
+
 def evaluate(model: torch.nn.Module, device: torch.device | str = "cpu", *,
-             length: int = TEST_IMAGES) -> dict[str, float]:
-    """:func:`evaluate_cells` of a cell model: the recipe's score."""
-    return evaluate_cells(model, length=length, device=device)
+             length: int = TEST_IMAGES, data: str = "cells") -> dict[str, float]:
+    """:func:`evaluate_cells` of a cell model on the held-out cells ``data``: the recipe's
+    score; for a model that also learns to denoise (DenoiSeg) on noisy cells, with
+    :func:`denoising_psnr`."""
+    scores = evaluate_cells(model, length=length, device=device, data=data)
+    if learns_without_labels(model) and cell_data(data).clean is not None:
+        scores |= denoising_psnr(model, length=length, data=data, device=device)
+    return scores
 
 
 def train(config: CellConfig) -> torch.nn.Module:
     """Train cell model ``config.name`` with :func:`segedu.engine.fit` on ``config.images``
-    synthetic cell images (seed 0) in an order drawn from ``config.seed``: the model's own loss,
+    synthetic cell images (seed 0) of the entry's kind (:attr:`segedu.zoo.ZooEntry.data`, see
+    :mod:`.cell_data`) in an order drawn from ``config.seed``: the model's own loss,
     Adam with a cosine decay to 0, AMP on a GPU, resumable from ``config.resume_dir``. Write its
     checkpoint and card (object matching on the held-out images) to ``config.out``; return the
     trained model."""
     device, model = config.start()
+    data = config.entry.data
+    kind = cell_data(data)
+    if kind.labelled < 1 and not kind.labelled_only and not learns_without_labels(model):
+        raise ValueError(f"{config.name!r} learns from labels only: train it on the labelled "
+                         f"images alone, not on {data!r}, whose other images are unlabelled")
     start = time.perf_counter()
-    train_images, train_instances = cell_tensors(seed=0, length=config.images)
+    train_images, train_instances = training_cells(data, config.images)
     data_minutes = (time.perf_counter() - start) / 60
     loader = DataLoader(CellTargets(train_images, train_instances, model.targets),
                         batch_size=config.batch, shuffle=True, drop_last=True)
@@ -314,7 +373,7 @@ def train(config: CellConfig) -> torch.nn.Module:
     minutes = None if history.seconds is None else history.seconds / 60  # all calls of the run
     last = history.losses[-1] if history.losses else float("nan")
     print(f"{config.steps} steps, last loss {last:.4f}")
-    score = evaluate(model, device, length=config.test_images)
+    score = evaluate(model, device, length=config.test_images, data=data)
     save_float16(model, config.checkpoint_path)
     thresholds = (50, 60, 70, 80, 90)
     table = [
@@ -327,16 +386,22 @@ def train(config: CellConfig) -> torch.nn.Module:
         "batches of 16, post-processing included).",
         "",
     ]
+    if "psnr_denoised" in score:
+        table[-1:] = ["", f"Denoising (PSNR against the images before the noise, peak 1): "
+                      f"{score['psnr_noisy']:.2f} dB noisy, {score['psnr_denoised']:.2f} dB "
+                      "denoised.", ""]
     trained = (trained_line(config, device, config.steps, minutes)
                + f" (and {data_minutes:.1f} min to draw the images)")
-    recipe = (f"batch {config.batch} from {config.images} `SyntheticCells` images of {SIZE}x{SIZE} "
-              "(seed 0, targets computed once), the model's own loss, Adam "
+    recipe = (f"batch {config.batch} from {len(train_images)} {kind.words}, {SIZE}x{SIZE} "
+              f"(data `{data}`, seed 0, targets computed once), the model's own loss, Adam "
               f"{config.lr:g} with cosine decay")
-    held_out = (f"{config.test_images} images from seed 1, never seen in training; object "
-                "matching (`segedu.metrics.matching`) with the counts added over the split")
-    write_model_card(config, model, title=f"Zoo model `{config.name}` on synthetic cells",
+    held_out = (f"{config.test_images} images of `{data}` from seed 1, every one labelled, never "
+                "seen in training; object matching (`segedu.metrics.matching`) with the counts "
+                "added over the split")
+    title = "synthetic cells" if data == "cells" else f"synthetic cells (`{data}`)"
+    write_model_card(config, model, title=f"Zoo model `{config.name}` on {title}",
                      trained=trained, recipe=recipe, held_out=held_out, table=table)
     return model
 
 
-RECIPE = Recipe(Task.CELLS, CellConfig, train, evaluate)
+RECIPE = Recipe(Task.CELLS, CellConfig, train, evaluate, by_data=True)

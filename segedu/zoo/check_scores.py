@@ -27,8 +27,7 @@ from pathlib import Path
 import torch
 
 from ..data.download import sha256_of
-from ..models import get_model
-from . import FOLDER, ZOO
+from . import FOLDER, ZOO, zoo_model
 from .train import recipe_for
 
 __all__ = ["RECORD", "check_length", "check_scores", "read_record", "write_record", "main"]
@@ -49,7 +48,7 @@ def check_length(name: str) -> int:
 def check_scores(name: str) -> dict[str, float]:
     """The scores of ``name``'s shipped checkpoint (on the CPU) on its first
     :func:`check_length` held-out items, timings left out."""
-    model = get_model(name, weights="zoo").eval()
+    model = zoo_model(name)
     with torch.no_grad():
         scores = recipe_for(name).evaluate(model, torch.device("cpu"), length=check_length(name))
     return {key: float(value) for key, value in scores.items() if key not in TIMINGS}

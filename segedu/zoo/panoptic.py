@@ -43,7 +43,8 @@ __all__ = ["panoptic_scenes", "held_out_panoptic",
            "evaluate_panoptic",
            "mask2former_panoptic", "PanopticFPNConfig", "evaluate_fpn", "train_fpn",
            "Mask2FormerConfig", "train_mask2former", "evaluate_mask2former",
-           "train_set_prediction", "FPN_RECIPE", "MASK2FORMER_RECIPE"]
+           "train_set_prediction", "FPN_RECIPE", "MASK2FORMER_RECIPE", "stack_collate",
+           "float_outputs", "set_prediction_card"]
 
 
 def _plain(x):
@@ -126,7 +127,8 @@ def mask2former_panoptic(model: torch.nn.Module, images: list[torch.Tensor], *,
                              output_size=tuple(images[0].shape[-2:])).cpu()
 
 
-def _stack_collate(batch):
+def stack_collate(batch):
+    """A batch of ``(image, target)`` items -> ``(images (B, 3, S, S), [target, ...])``."""
     images, targets = zip(*batch, strict=True)
     return torch.stack(images), list(targets)
 
@@ -244,7 +246,7 @@ def mask2former_training(model: torch.nn.Module, config: Mask2FormerConfig,
                                  class_weight=config.class_weight).to(device)
     loader = DataLoader(
         panoptic_scenes(seed=0, length=config.scenes, target=model.targets),
-        batch_size=config.batch, shuffle=True, drop_last=True, collate_fn=_stack_collate,
+        batch_size=config.batch, shuffle=True, drop_last=True, collate_fn=stack_collate,
         generator=torch.Generator().manual_seed(config.seed))  # the data order: the run's seed
     optimizer, scheduler = adamw_cosine(model, config.lr, config.steps, weight_decay=0.05,
                                         warmup=config.warmup)
@@ -258,7 +260,7 @@ def mask2former_training(model: torch.nn.Module, config: Mask2FormerConfig,
         targets = [{k: v.to(device) for k, v in t.items()} for t in targets]
         outputs = model(images)
         with torch.autocast(device_type=device.type, enabled=False):  # the loss in float32
-            losses = criterion(_float(outputs), targets)
+            losses = criterion(float_outputs(outputs), targets)
         parts = {k: losses[k] for k in ("loss_ce", "loss_mask", "loss_dice")}
         return criterion.total(losses), parts
 
@@ -278,8 +280,9 @@ def evaluate_mask2former(model: torch.nn.Module, device: torch.device | str = "c
     return evaluate_panoptic(lambda images: mask2former_panoptic(model, images), length=length)
 
 
-def _set_prediction_card(config: Mask2FormerConfig, model: torch.nn.Module,
-                         device: torch.device, run: dict, score: dict) -> CardText:
+def set_prediction_card(config: Mask2FormerConfig, model: torch.nn.Module,
+                        device: torch.device, run: dict, score: dict) -> CardText:
+    """The card's words of a Mask2Former (or EoMT) run."""
     recipe = (
         f"batch {config.batch} from {config.scenes} scenes of {SIZE}x{SIZE} (seed 0), "
         f"one target per segment (stuff classes and things), {model.num_queries} queries, "
@@ -308,17 +311,17 @@ def _annealing_text(model: torch.nn.Module) -> str:
 
 FPN_RECIPE = Recipe(Task.PANOPTIC, PanopticFPNConfig, train_fpn, evaluate_fpn)
 MASK2FORMER_RECIPE = step_recipe(Task.SET_PREDICTION, Mask2FormerConfig, train=train_mask2former,
-                                 evaluate=evaluate_mask2former, card=_set_prediction_card,
+                                 evaluate=evaluate_mask2former, card=set_prediction_card,
                                  test_length="test_scenes")
 train_set_prediction = MASK2FORMER_RECIPE.train  # the zoo's Mask2Former and EoMT
 
 
-def _float(outputs):
+def float_outputs(outputs):
     """The outputs in float32 (the loss is computed outside autocast)."""
     if isinstance(outputs, torch.Tensor):
         return outputs.float()
     if isinstance(outputs, dict):
-        return {k: _float(v) for k, v in outputs.items()}
+        return {k: float_outputs(v) for k, v in outputs.items()}
     if isinstance(outputs, list):
-        return [_float(v) for v in outputs]
+        return [float_outputs(v) for v in outputs]
     return outputs

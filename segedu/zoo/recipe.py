@@ -19,6 +19,7 @@ with :func:`segedu.engine.fit`, which keeps its own ``last.pt`` in ``resume_dir`
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -150,6 +151,15 @@ class Recipe:
     config: type[TrainConfig]
     train: Callable[[Any], torch.nn.Module]
     evaluate: Callable[..., dict[str, float]]
+    by_data: bool = False  # evaluate scores on the entry's data (a keyword ``data``)
+
+    def for_entry(self, entry: ZooEntry) -> Recipe:
+        """The recipe of ``entry``: this one, whose ``evaluate`` scores on the entry's held-out
+        data (:attr:`ZooEntry.data`) when the recipe trains on several kinds (``by_data``)."""
+        if not self.by_data:
+            return self
+        return dataclasses.replace(self, evaluate=functools.partial(self.evaluate,
+                                                                    data=entry.data))
 
 
 @dataclass

@@ -37,8 +37,9 @@ __all__ = ["HEADLINE", "SECTION", "run_seed", "seed_scores", "summarise", "ship_
            "card_spread", "read_spread", "spreads", "main"]
 
 # the score that ranks the seeds of a family (a key of its recipe's evaluate)
-HEADLINE = {Task.SEMANTIC: "miou", Task.INSTANCES: "mask_map_50", Task.PANOPTIC: "pq",
-            Task.SET_PREDICTION: "pq", Task.PROMPTABLE: "miou_point",
+HEADLINE = {Task.SEMANTIC: "miou", Task.INSTANCES: "mask_map_50",
+            Task.DETECTION: "box_map_50", Task.PANOPTIC: "pq", Task.SET_PREDICTION: "pq",
+            Task.PROMPTABLE: "miou_point",
             Task.FEATURES: "kmeans_miou", Task.CELLS: "accuracy_50", Task.VIDEO: "jf",
             Task.TEXT_PROMPTS: "miou"}
 SECTION = "## Seeds"
@@ -197,6 +198,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="folder of the runs (one per model and seed)")
     parser.add_argument("--names", nargs="+", help="only these entries of the family")
     parser.add_argument("--steps", type=int, help="default: the entry's (the family's budget)")
+    parser.add_argument("--minutes", type=float,
+                        help="instance and detection models: instead of --steps, train as many "
+                             "steps as fit in this many minutes (timed on the warm-up)")
     parser.add_argument("--workers", type=int,
                         help="instance and panoptic models: DataLoader worker processes")
     parser.add_argument("--init-from", type=Path,
@@ -210,7 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     names = args.names or family
     if set(names) - set(family):
         parser.error(f"not {task.value} models: {sorted(set(names) - set(family))}")
-    settings = {key: value for key, value in (("steps", args.steps), ("workers", args.workers),
+    settings = {key: value for key, value in (("steps", args.steps), ("minutes", args.minutes),
+                                              ("workers", args.workers),
                                               ("init_from", args.init_from))
                 if value is not None}
     for name in names:

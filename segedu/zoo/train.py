@@ -18,18 +18,20 @@ from pathlib import Path
 from . import FOLDER, ZOO, Task
 from .cells import RECIPE as CELLS
 from .clipseg import RECIPE as CLIPSEG
+from .detection import RECIPE as DETECTION
 from .dino import RECIPE as FEATURES
 from .instances import RECIPE as INSTANCES
-from .panoptic import FPN_RECIPE, MASK2FORMER_RECIPE
+from .panoptic import FPN_RECIPE
 from .recipe import Recipe, TrainConfig
 from .sam import RECIPE as PROMPTABLE
 from .sam2 import RECIPE as SAM2
 from .semantic import RECIPE as SEMANTIC
+from .set_prediction import RECIPE as SET_PREDICTION
 
 __all__ = ["RECIPES", "recipe_for", "config_for", "main"]
 
 RECIPES: dict[Task, Recipe] = {recipe.task: recipe for recipe in (
-    SEMANTIC, INSTANCES, FPN_RECIPE, MASK2FORMER_RECIPE, PROMPTABLE, FEATURES, CELLS,
+    SEMANTIC, INSTANCES, DETECTION, FPN_RECIPE, SET_PREDICTION, PROMPTABLE, FEATURES, CELLS,
     CLIPSEG, SAM2)}
 
 # command-line options -> configuration fields (an option applies where the field exists)
@@ -41,7 +43,7 @@ def recipe_for(name: str) -> Recipe:
     """The recipe that trains zoo entry ``name``."""
     if name not in ZOO:
         raise ValueError(f"segedu.zoo has no entry {name!r}; it has: {', '.join(sorted(ZOO))}")
-    return RECIPES[ZOO[name].task]
+    return RECIPES[ZOO[name].task].for_entry(ZOO[name])
 
 
 def config_for(name: str, **settings) -> TrainConfig:
@@ -68,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, help="the run's seed (initialisation, data order; "
                         "default 0)")
     parser.add_argument("--minutes", type=float,
-                        help="instance and panoptic models: train as many steps as fit")
+                        help="instance, detection and panoptic models: train as many steps as fit")
     parser.add_argument("--workers", type=int, help="instance models: DataLoader workers")
     parser.add_argument("--init-from", type=Path, help="instance and panoptic models: continue "
                         "from this zoo checkpoint (its card, beside it, is quoted in the new card)")

@@ -189,14 +189,14 @@ def clipseg(model, config, device):
 
 def mask2former(model, config, device):
     """``segedu.zoo.panoptic.train_mask2former`` (EoMT's annealing included)."""
-    from segedu.zoo.panoptic import _float, _stack_collate, panoptic_scenes
+    from segedu.zoo.panoptic import float_outputs, panoptic_scenes, stack_collate
 
     model.to(device).train()
     criterion = MaskSetCriterion(num_classes=model.num_classes, num_points=config.num_points,
                                  class_weight=config.class_weight).to(device)
     loader = DataLoader(
         panoptic_scenes(seed=0, length=config.scenes, target=model.targets),
-        batch_size=config.batch, shuffle=True, drop_last=True, collate_fn=_stack_collate,
+        batch_size=config.batch, shuffle=True, drop_last=True, collate_fn=stack_collate,
         generator=torch.Generator().manual_seed(config.seed))
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.05)
     scheduler = WarmupCosine(optimizer, config.steps, warmup_steps=config.warmup,
@@ -212,7 +212,7 @@ def mask2former(model, config, device):
         targets = [{k: v.to(device) for k, v in t.items()} for t in targets]
         outputs = model(images)
         with torch.autocast(device_type=device.type, enabled=False):
-            losses = criterion(_float(outputs), targets)
+            losses = criterion(float_outputs(outputs), targets)
         parts = {k: losses[k] for k in ("loss_ce", "loss_mask", "loss_dice")}
         return criterion.total(losses), parts
 

@@ -139,7 +139,7 @@ def test_every_family_draws_its_data_order_from_the_seed(name, tmp_path, monkeyp
     module = {"maskrcnn_resnet_fpn": instances, "mask2former": panoptic, "unet_weight_map": cells}
     if name == "unet_weight_map":
         monkeypatch.setattr(cells, "fit", fit_spy)
-        monkeypatch.setattr(cells, "cell_tensors", lambda seed, length: (
+        monkeypatch.setattr(cells, "cell_tensors", lambda seed, length, data: (
             torch.zeros(length, 1, 8, 8), torch.zeros(length, 8, 8, dtype=torch.int64)))
         monkeypatch.setattr(cells, "CellTargets", lambda *args: list(range(4)))
     else:

@@ -55,6 +55,18 @@ def check_image_batch(images: object) -> None:
         raise ValueError(f"images must be non-empty, got shape {tuple(images.shape)}")
 
 
+def _distinct_pairs(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+    """The distinct ``(first, second)`` pairs of two int64 vectors, sorted by ``first`` then
+    ``second`` (``(M, 2)``): what ``torch.stack([first, second], 1).unique(dim=0)`` gives, through
+    one integer key per pair (``unique`` of rows sorts slowly: 20 ms for a 128 x 128 map)."""
+    if first.numel() == 0:
+        return torch.zeros((0, 2), dtype=torch.int64, device=first.device)
+    low1, low2 = first.min(), second.min()
+    span = second.max() - low2 + 1
+    keys = torch.unique((first - low1) * span + (second - low2))  # sorted: first, then second
+    return torch.stack([keys // span + low1, keys % span + low2], dim=1)
+
+
 class UniversalModel(nn.Module):
     """Base class of the universal family (see the module docstring for the contract).
 
@@ -97,7 +109,7 @@ class UniversalModel(nn.Module):
             raise TypeError(f"target must be an integer panoptic map, got {target.dtype}")
         category, instance = target[..., 0].long(), target[..., 1].long()
         kept = keep(category, instance)
-        pairs = torch.stack([instance[kept], category[kept]], dim=1).unique(dim=0)  # sorted
+        pairs = _distinct_pairs(instance[kept], category[kept])  # (M, 2), sorted
         masks = (instance[None] == pairs[:, 0, None, None]) \
             & (category[None] == pairs[:, 1, None, None])
         return category, instance, pairs, masks

@@ -69,9 +69,10 @@ def omnipose_loss(outputs: dict[str, torch.Tensor],
         if outputs[key].shape != targets[key].shape:
             raise ValueError(f"{key}: outputs of shape {tuple(outputs[key].shape)} do not match "
                              f"targets of shape {tuple(targets[key].shape)}")
-    weight = targets["weight"].to(outputs["flows"].dtype)
-    flow_loss = weighted_mse(outputs["flows"], targets["flows"].to(weight.dtype), weight)
-    distance_loss = weighted_mse(outputs["distance"], targets["distance"].to(weight.dtype), weight)
-    boundary_loss = F.binary_cross_entropy_with_logits(outputs["boundary"],
-                                                       targets["boundary"].to(weight.dtype))
+    # in float32, whatever the outputs' precision (float16 under a GPU's autocast)
+    weight = targets["weight"].float()
+    flow_loss = weighted_mse(outputs["flows"].float(), targets["flows"].float(), weight)
+    distance_loss = weighted_mse(outputs["distance"].float(), targets["distance"].float(), weight)
+    boundary_loss = F.binary_cross_entropy_with_logits(outputs["boundary"].float(),
+                                                       targets["boundary"].float())
     return flow_loss + distance_loss + boundary_loss

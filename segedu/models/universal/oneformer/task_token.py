@@ -67,5 +67,7 @@ class TaskEncoder(nn.Module):
         if token_ids.ndim != 2 or token_ids.shape[1] != self.seq_len:
             raise ValueError(f"task token ids must be (B, {self.seq_len}), got "
                              f"{tuple(token_ids.shape)}")
-        # the ids, as numbers, are the features
-        return self.mlp(token_ids.to(self.mlp.layers[0].weight.dtype))  # (B, C)
+        # the ids, as numbers, are the features: in float32 under autocast too (16-bit floats
+        # round large ids: bfloat16 reads 49407 as 49408 and 10549 as 10560)
+        with torch.autocast(device_type=token_ids.device.type, enabled=False):
+            return self.mlp(token_ids.to(self.mlp.layers[0].weight.dtype))  # (B, C)

@@ -163,6 +163,12 @@ def test_targets_and_loss_by_hand():
                                expected + batch["weight"].mean() / 2)
     with pytest.raises(ValueError, match="do not match"):
         SMALL.loss(dict(outputs, distance=outputs["distance"][:, :, :4]), batch)
+    # float16 outputs (a GPU's autocast): the loss of their float32 values, in float32
+    half = {key: value.half() for key, value in shifted.items()}
+    loss = SMALL.loss(half, batch)
+    assert loss.dtype == torch.float32
+    torch.testing.assert_close(loss, SMALL.loss({k: v.float() for k, v in half.items()}, batch),
+                               rtol=0, atol=0)
 
 
 def test_postprocess_of_true_targets_gives_back_the_labels():

@@ -51,6 +51,7 @@ import torch
 from segedu.models import get_model
 from segedu.models.universal.oneformer import (
     OneFormer,
+    TaskEncoder,
     clip_token_ids,
     convert_transformers_state_dict,
     task_token_ids,
@@ -439,3 +440,15 @@ def test_the_slim_model_trains_one_step():
     assert torch.isfinite(loss)
     for part in (model.task_encoder, model.text_mapper.text_projector, model.contrastive):
         assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in part.parameters())
+
+
+def test_the_task_token_reads_the_ids_in_float32_under_autocast():
+    # bfloat16 would read the ids rounded (49407 as 49408, 10549 as 10560): a task token in
+    # training (autocast on a GPU) unlike the one of evaluation
+    encoder = TaskEncoder(seq_len=77, dim=32)
+    ids = task_token_ids(["semantic", "instance", "panoptic"])
+    assert torch.tensor(10549.0).bfloat16().item() == 10560
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        under_autocast = encoder(ids)
+    assert under_autocast.dtype == torch.float32
+    torch.testing.assert_close(under_autocast, encoder(ids), rtol=0, atol=0)

@@ -143,16 +143,24 @@ class RetinaNet(OneStageDetector):
                                        assign=assign)
 
 
-def resnet50_fpn_p3_p7_backbone() -> BackboneWithFPN:
+def resnet50_fpn_p3_p7_backbone(*, width: int = 64, fpn_channels: int = 256) -> BackboneWithFPN:
     """ResNet-50 (trainable batch norm, no classifier), an FPN on ``C3 .. C5`` and ``P6``,
-    ``P7`` computed from ``P5`` (torchvision's choice; the paper's from ``C5``)."""
-    return BackboneWithFPN(body=resnet50(include_top=False), returned_stages=(2, 3, 4),
-                           out_channels=256,
-                           extra_blocks=LastLevelP6P7(in_channels=256, out_channels=256))
+    ``P7`` computed from ``P5`` (torchvision's choice; the paper's from ``C5``). ``width``: the
+    ResNet's first-stage width (64 is the published network); ``fpn_channels``: the FPN's."""
+    return BackboneWithFPN(body=resnet50(include_top=False, width=width),
+                           returned_stages=(2, 3, 4), out_channels=fpn_channels,
+                           extra_blocks=LastLevelP6P7(in_channels=fpn_channels,
+                                                      out_channels=fpn_channels))
 
 
 @register_model("retinanet_resnet50_fpn", official=lambda: RETINANET_URL)
-def retinanet_resnet50_fpn(*, num_classes: int = 91, **kwargs) -> RetinaNet:
+def retinanet_resnet50_fpn(*, num_classes: int = 91, backbone_width: int = 64,
+                           fpn_channels: int = 256, **kwargs) -> RetinaNet:
     """torchvision's ``retinanet_resnet50_fpn``; ``kwargs`` are :class:`RetinaNet`'s
-    (``min_size``, ``max_size``, ``score_thresh``, ``topk_candidates``, ``box_loss``, ...)."""
-    return RetinaNet(backbone=resnet50_fpn_p3_p7_backbone(), num_classes=num_classes, **kwargs)
+    (``min_size``, ``max_size``, ``anchor_sizes``, ``score_thresh``, ``topk_candidates``,
+    ``box_loss``, ...). ``backbone_width`` and ``fpn_channels`` (64 and 256: torchvision's) make
+    the slim versions, e.g. the zoo's for 128 x 128 scenes (width 16, 64 channels, anchors of
+    8 to 128 pixels: ``retinanet_anchor_sizes((8, 16, 32, 64, 128))``)."""
+    return RetinaNet(backbone=resnet50_fpn_p3_p7_backbone(width=backbone_width,
+                                                          fpn_channels=fpn_channels),
+                     num_classes=num_classes, **kwargs)

@@ -121,7 +121,13 @@ class SSD(OneStageDetector):
 
 
 @register_model("ssd300_vgg16", official=lambda: SSD300_URL)
-def ssd300_vgg16(*, num_classes: int = 91, **kwargs) -> SSD:
-    """torchvision's ``ssd300_vgg16``; ``kwargs`` are :class:`SSD`'s (``score_thresh``,
-    ``topk_candidates``, ...)."""
-    return SSD(backbone=SSDVGGBackbone(), num_classes=num_classes, **kwargs)
+def ssd300_vgg16(*, num_classes: int = 91, backbone_width: int = 64, extra_blocks: int = 4,
+                 **kwargs) -> SSD:
+    """torchvision's ``ssd300_vgg16``; ``kwargs`` are :class:`SSD`'s (``size``,
+    ``aspect_ratios``, ``scales``, ``steps``, ``score_thresh``, ``topk_candidates``, ...).
+    ``backbone_width`` and ``extra_blocks`` (64 and 4: torchvision's) make the slim versions
+    (:class:`.vgg_backbone.SSDVGGBackbone`): the zoo's for 128 x 128 scenes keeps two extra
+    blocks, four maps of 16, 8, 4 and 2 cells, with the first four aspect-ratio sets, five
+    scales and four steps (8, 16, 32, 64) of SSD300's."""
+    return SSD(backbone=SSDVGGBackbone(width=backbone_width, extra_blocks=extra_blocks),
+               num_classes=num_classes, **kwargs)

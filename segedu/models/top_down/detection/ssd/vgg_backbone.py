@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .....nn.vgg import vgg_features
+from .....nn.vgg import vgg16_config, vgg_features
 
 __all__ = ["SSDVGGBackbone", "xavier_init"]
 
@@ -62,32 +62,48 @@ class SSDVGGBackbone(nn.Module):
     """VGG-16 and SSD's extra layers: ``(N, 3, 300, 300)`` -> an ordered dict ``"0" .. "5"`` of
     the six maps in the table of the module docstring.
 
-    ``out_channels`` is ``[512, 1024, 512, 256, 256, 256]``, read by the heads.
+    Args (keyword-only):
+        width: VGG's first-block width (64, the published network); every layer keeps its
+            ratio to it (:func:`segedu.nn.vgg.vgg16_config`), ``(width / 64) ** 2`` of the
+            weights.
+        extra_blocks: how many of the four extra blocks to keep (4); the last two are
+            unpadded 3x3 convolutions that need maps of at least 3 pixels, so a 128 x 128
+            image (maps of 16, 8, 4, 2 pixels) keeps two: four maps.
+
+    ``out_channels`` is ``[512, 1024, 512, 256, 256, 256]`` at width 64 (the first
+    ``2 + extra_blocks``), read by the heads.
     """
 
-    out_channels = [512, 1024, 512, 256, 256, 256]
-
-    def __init__(self) -> None:
+    def __init__(self, *, width: int = 64, extra_blocks: int = 4) -> None:
         super().__init__()
-        vgg = vgg_features()  # VGG-16's 13 convolutions and 5 poolings, torchvision's numbering
+        if (isinstance(extra_blocks, bool) or not isinstance(extra_blocks, int)
+                or not 0 <= extra_blocks <= 4):
+            raise ValueError(f"extra_blocks must be an int in 0 .. 4, got {extra_blocks!r}")
+        # VGG-16's 13 convolutions and 5 poolings, torchvision's numbering
+        vgg = vgg_features(vgg16_config(width))
+
+        def c(channels: int) -> int:  # a width-64 layer's channels at this width
+            return channels * width // 64
+
         vgg[POOL3].ceil_mode = True  # 75 -> 38, so that conv4_3 is 38 x 38
         # the L2 normalisation's learned per-channel scale, initially 20
-        self.scale_weight = nn.Parameter(torch.ones(512) * 20)
+        self.scale_weight = nn.Parameter(torch.ones(c(512)) * 20)
         self.features = nn.Sequential(*vgg[:CONV4_3_END])  # up to conv4_3 (and its ReLU)
         # fc6 and fc7 as convolutions: pool5 keeps the size; fc6 is dilated 6 (atrous)
         fc = nn.Sequential(nn.MaxPool2d(kernel_size=3, stride=1, padding=1),
-                           nn.Conv2d(512, 1024, kernel_size=3, padding=6, dilation=6),
-                           nn.ReLU(inplace=True), nn.Conv2d(1024, 1024, kernel_size=1),
+                           nn.Conv2d(c(512), c(1024), kernel_size=3, padding=6, dilation=6),
+                           nn.ReLU(inplace=True), nn.Conv2d(c(1024), c(1024), kernel_size=1),
                            nn.ReLU(inplace=True))
-        extra = [_extra_block(1024, 256, 512, stride=2, padding=1),  # conv8_2
-                 _extra_block(512, 128, 256, stride=2, padding=1),  # conv9_2
-                 _extra_block(256, 128, 256, stride=1, padding=0),  # conv10_2
-                 _extra_block(256, 128, 256, stride=1, padding=0)]  # conv11_2
+        extra = [_extra_block(c(1024), c(256), c(512), stride=2, padding=1),  # conv8_2
+                 _extra_block(c(512), c(128), c(256), stride=2, padding=1),  # conv9_2
+                 _extra_block(c(256), c(128), c(256), stride=1, padding=0),  # conv10_2
+                 _extra_block(c(256), c(128), c(256), stride=1, padding=0)][:extra_blocks]
         xavier_init(fc)
         for block in extra:
             xavier_init(block)
         # pool4, conv5_1 .. conv5_3 (VGG's, without pool5), then fc6 / fc7
         self.extra = nn.ModuleList([nn.Sequential(*vgg[CONV4_3_END:-1], fc), *extra])
+        self.out_channels = [c(512), c(1024), c(512), c(256), c(256), c(256)][:2 + extra_blocks]
 
     def forward(self, x: torch.Tensor) -> OrderedDict[str, torch.Tensor]:
         x = self.features(x)  # conv4_3: (N, 512, 38, 38)
