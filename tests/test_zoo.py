@@ -16,7 +16,7 @@ import torch
 import segedu.zoo.recipe
 from segedu.data.download import sha256_of
 from segedu.models import get_model
-from segedu.zoo import ZOO, Task, ZooEntry
+from segedu.zoo import TO_TRAIN, ZOO, Task, ZooEntry, zoo_state_dict
 from segedu.zoo import instances as instance_recipe
 from segedu.zoo import semantic as semantic_recipe
 from segedu.zoo.check_scores import check_length, check_scores, read_record
@@ -36,11 +36,20 @@ FEATURES = [name for name in SHIPPED if ZOO[name].task is Task.FEATURES]
 FULL_RESCORE = os.environ.get("SEGEDU_FULL_RESCORE") == "1"
 
 
-def test_every_zoo_entry_is_shipped():
-    assert SHIPPED == list(ZOO)
+def test_every_zoo_entry_is_shipped_or_waits_for_its_training():
+    # an entry without a checkpoint is named in TO_TRAIN, and leaves it once shipped
+    assert SHIPPED == [name for name in ZOO if name not in TO_TRAIN]
+    assert TO_TRAIN <= set(ZOO)
+    waiting = sorted(TO_TRAIN)
+    assert not [name for name in waiting if ZOO[name].checkpoint.is_file()]
+    for name in waiting:
+        with pytest.raises(FileNotFoundError, match=rf"{name}' is not trained yet.*"
+                           rf"seeds {ZOO[name].task.value} --names {name}"):
+            zoo_state_dict(name)
     assert {"unet", "segnet", "fcn_resnet", "pspnet", "deeplabv3plus"} <= set(SEMANTIC)
-    assert {"yolact", "maskrcnn_resnet_fpn", "solov2"} <= set(INSTANCES)
-    assert {"retinanet_resnet50_fpn", "ssd300_vgg16"} <= set(DETECTION)
+    assert {"yolact", "maskrcnn_resnet_fpn"} <= set(INSTANCES)
+    one_stage = {"solov2", "retinanet_resnet50_fpn", "ssd300_vgg16"}
+    assert one_stage <= set(DETECTION + INSTANCES) | TO_TRAIN
     assert {"unet_weight_map", "spatial_embedding", "stardist", "cellpose"} <= set(CELLS)
     assert {"panoptic_fpn", "mask2former", "eomt"} <= set(PANOPTIC)
     assert {"sam_tiny"} <= set(PROMPTABLE)
@@ -210,6 +219,7 @@ def test_eomt_ships_the_median_of_three_seeds_at_the_set_prediction_budget():
     assert "## History: the run shipped before" in card
 
 
+@pytest.mark.skipif("oneformer" in TO_TRAIN, reason="oneformer awaits its training (TO_TRAIN)")
 def test_oneformer_ships_the_median_of_three_seeds_beside_mask2former():
     """OneFormer (issue 56: beside Mask2Former in chapter 15), three seeds (`python -m
     segedu.zoo.seeds set_prediction --names oneformer`), the median by PQ shipped; its card scores

@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 from ..data.download import sha256_of
-from . import FOLDER, ZOO, zoo_model
+from . import FOLDER, TO_TRAIN, ZOO, zoo_model
 from .train import recipe_for
 
 __all__ = ["RECORD", "check_length", "check_scores", "read_record", "write_record", "main"]
@@ -84,9 +84,10 @@ def write_record(names: list[str], path: Path = RECORD) -> dict[str, dict]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m segedu.zoo.check_scores",
                                      description=__doc__.split("\n\n")[0])
-    parser.add_argument("names", nargs="*", help="zoo entries (default: every entry)")
+    parser.add_argument("names", nargs="*",
+                        help="zoo entries (default: every entry but those awaiting training)")
     args = parser.parse_args(argv)
-    write_record(args.names or sorted(ZOO))
+    write_record(args.names or sorted(set(ZOO) - TO_TRAIN))
     return 0
 
 

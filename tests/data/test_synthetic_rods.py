@@ -73,11 +73,11 @@ def test_distance_to_the_centre_line_by_hand_and_by_sampling():
     # (10, 11): 1 below the line; (16, 10): 2 past the end (14, 10); (12, 11): 1 below
     assert d[0].tolist() == pytest.approx([0.5, math.hypot(2, 1) / 2, 0.5])
     assert d[1].tolist() == pytest.approx([0.0, 1.0, 0.0])
-    # a bent rod against the distance to 20,001 points of its centre line
+    # a bent rod against the distance to 4,001 points of its centre line (0.0075 pixels apart)
     bent = Rod((30.0, 25.0), 0.7, 30.0, 1 / 12, 3.0)
     rows, cols = bent.window(64, 64)
     xs, ys = np.arange(cols.start, cols.stop) + 0.5, np.arange(rows.start, rows.stop) + 0.5
-    line = bent.centre_line(np.linspace(-15, 15, 20_001))
+    line = bent.centre_line(np.linspace(-15, 15, 4_001))
     sampled = np.hypot(xs[None, :, None] - line[None, None, :, 0],
                        ys[:, None, None] - line[None, None, :, 1]).min(axis=2) / 3.0
     np.testing.assert_allclose(bent.normalised_distance(xs, ys), sampled, atol=1e-3)
