@@ -34,11 +34,11 @@ import torch
 
 from ..data.statistics import IMAGENET_MEAN, IMAGENET_STD
 from ..models.registry import get_model, register_weights
-from ..models.top_down.detection.retinanet.model import retinanet_anchor_sizes
-from ..models.top_down.detection.ssd.default_boxes import (
+from ..models.top_down.detection import (
     SSD300_ASPECT_RATIOS,
     SSD300_SCALES,
     SSD300_STEPS,
+    retinanet_anchor_sizes,
 )
 from .float16 import load_float32
 

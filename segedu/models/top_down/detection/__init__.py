@@ -13,9 +13,10 @@ Panoptic FPN): :mod:`.matcher` (IoU matching),
 
 from .faster_rcnn import FasterRCNN, fasterrcnn_resnet50_fpn
 from .mask_rcnn import MaskRCNN, maskrcnn_resnet50_fpn, maskrcnn_resnet_fpn
-from .retinanet import RetinaNet, retinanet_resnet50_fpn
-from .ssd import SSD, ssd300_vgg16
+from .retinanet import RetinaNet, retinanet_anchor_sizes, retinanet_resnet50_fpn
+from .ssd import SSD, SSD300_ASPECT_RATIOS, SSD300_SCALES, SSD300_STEPS, ssd300_vgg16
 
 __all__ = ["FasterRCNN", "MaskRCNN", "RetinaNet", "SSD", "fasterrcnn_resnet50_fpn",
-           "maskrcnn_resnet50_fpn", "maskrcnn_resnet_fpn", "retinanet_resnet50_fpn",
-           "ssd300_vgg16"]
+           "maskrcnn_resnet50_fpn", "maskrcnn_resnet_fpn", "retinanet_anchor_sizes",
+           "retinanet_resnet50_fpn", "ssd300_vgg16", "SSD300_ASPECT_RATIOS", "SSD300_SCALES",
+           "SSD300_STEPS"]

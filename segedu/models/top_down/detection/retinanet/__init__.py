@@ -8,8 +8,9 @@ loss on all anchors, L1 box loss), :mod:`.postprocess` (per-level top-k, decodin
 
 from .head import RetinaNetClassificationHead, RetinaNetHead, RetinaNetRegressionHead
 from .loss import retinanet_loss
-from .model import RetinaNet, retinanet_resnet50_fpn
+from .model import RetinaNet, retinanet_anchor_sizes, retinanet_resnet50_fpn
 from .postprocess import retinanet_detections
 
 __all__ = ["RetinaNet", "RetinaNetHead", "RetinaNetClassificationHead", "RetinaNetRegressionHead",
-           "retinanet_detections", "retinanet_loss", "retinanet_resnet50_fpn"]
+           "retinanet_anchor_sizes", "retinanet_detections", "retinanet_loss",
+           "retinanet_resnet50_fpn"]
