@@ -6,7 +6,6 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-PIP    := $(PY) -m pip
 # Re-install when the dependency list or the pins change.
 STAMP  := $(VENV)/.installed
 
@@ -26,8 +25,9 @@ help:
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
+# scripts/install_venv.py installs the lock with uv (about half of pip's time), falling back to pip.
 $(STAMP): pyproject.toml constraints.txt | $(PY)
-	$(PIP) install --disable-pip-version-check -c constraints.txt -e '.[dev,book]'
+	$(PYTHON) scripts/install_venv.py $(PY)
 	touch $(STAMP)
 
 setup: $(STAMP)

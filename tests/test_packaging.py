@@ -131,8 +131,36 @@ def test_makefile_targets_set_up_the_venv_first():
         line = re.search(rf"^{target}:(.*)$", makefile, re.M)
         assert line, f"Makefile has no '{target}' target"
         assert "$(STAMP)" in line.group(1), f"'make {target}' must install what it needs first"
-    assert "-c constraints.txt" in makefile
+    # the setup step installs the lock (scripts/install_venv.py: uv, or pip where uv fails)
+    assert "scripts/install_venv.py $(PY)" in makefile
+    assert '["-c", "constraints.txt", "-e", ".[dev,book]"]' in (
+        ROOT / "scripts" / "install_venv.py").read_text()
     assert "--allow-root" in makefile
+
+
+def test_uv_gets_the_indexes_and_constraints_that_pip_is_configured_with(monkeypatch):
+    """uv reads no pip configuration: what `pip config list` shows is passed on as uv's options,
+    each value once (pip lists a value set in a file and in a PIP_* variable twice)."""
+    import subprocess
+    import sys
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import install_venv
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    listed = ("global.extra-index-url='file:///a/simple file:///b/simple'\n"
+              "global.find-links='/opt/wheels'\n:env:.find-links='/opt/wheels'\n"
+              "global.constraint='/etc/pip-caps.txt'\nglobal.cert='/etc/ca.crt'\n"
+              "global.index-url='https://mirror/simple'\n")
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(
+        a, 0, stdout=listed, stderr=""))
+    settings = install_venv.pip_settings("python")
+    assert settings["find-links"] == ["/opt/wheels"] and settings["cert"] == ["/etc/ca.crt"]
+    assert install_venv.uv_arguments(settings) == [
+        "--index-strategy", "unsafe-best-match", "--index-url", "https://mirror/simple",
+        "--extra-index-url", "file:///a/simple", "--extra-index-url", "file:///b/simple",
+        "--find-links", "/opt/wheels", "--constraint", "/etc/pip-caps.txt"]
 
 
 def test_ci_runs_make_test():
