@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -173,6 +174,11 @@ BOOK_TESTS = (
 )
 
 
+# the mutant tests of one lab: test_a_slip_costs_only_its_own_points[05-...] and
+# test_skipping_changes_no_outcome[05_detection.ipynb]
+MUTANTS_OF_LAB = re.compile(r"tests/grading/test_lab_mutants\.py::test_\w+\[(\d\d)[-_]")
+
+
 def in_book_group(nodeid: str) -> bool:
     return nodeid.startswith(BOOK_TESTS)
 
@@ -191,11 +197,16 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.hookimpl(optionalhook=True)  # a run without xdist (-p no:xdist) has no such hook
 def pytest_xdist_make_scheduler(config, log):
-    """``-n N``: pytest-xdist's load scheduling, except that the book's tests are one unit."""
+    """``-n N``: pytest-xdist's load scheduling, except that the book's tests are one unit, and
+    the mutant tests of one lab are one unit (each worker would otherwise run that lab's solution
+    and its traced graded cells again, ``tests/grading/test_lab_mutants.py``)."""
     from xdist.scheduler import LoadScopeScheduling
 
     class BookGroupScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            return BOOK_GROUP if in_book_group(nodeid) else nodeid
+            if in_book_group(nodeid):
+                return BOOK_GROUP
+            lab = MUTANTS_OF_LAB.match(nodeid)
+            return f"mutants of lab {lab.group(1)}" if lab else nodeid
 
     return BookGroupScheduling(config, log)

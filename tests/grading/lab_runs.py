@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import hashlib
 import io
 import os
+import pickle
 import sys
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -166,30 +169,158 @@ class Outcome:
     raw_error: str = ""  # an error other than CheckFailed (a traceback in the notebook)
 
 
-def grade_with(lab: Lab, namespace: dict, planted: str,
-               name: str = "planted") -> dict[str, Outcome]:
+def _grade_cell(cell: Graded, ns: dict) -> Outcome:
+    """Run one graded cell in ``ns`` and score it as the grader does."""
+    cell_score(reset=True)
+    out = io.StringIO()
+    earned, message, raw = cell.points, "", ""
+    try:
+        with contextlib.redirect_stdout(out):
+            exec(compile(cell.source, f"<graded cell {cell.id}>", "exec"), ns)
+    except CheckFailed as failure:
+        score = cell_score()
+        earned = cell.points * score[0] / score[1] if score and score[1] else 0.0
+        message = str(failure)
+    except Exception as error:  # noqa: BLE001 - the point: no graded cell may do this
+        earned, raw = 0.0, f"{type(error).__name__}: {error}"
+        message = raw
+    return Outcome(earned=earned, points=cell.points, shown=(out.getvalue() + message).strip(),
+                   raw_error=raw)
+
+
+@dataclass
+class CleanRun:
+    """Every graded cell run once on the solution, traced: what it earned, which TODOs' code ran
+    while it ran, which global names its code and the notebook code it ran can read, and a
+    fingerprint of each global data value it read (see :func:`_inputs`) as it was before it ran."""
+
+    outcomes: dict[str, Outcome]
+    todos_run: dict[str, set[int]]
+    names_read: dict[str, set[str]]
+    inputs: dict[str, dict[str, bytes | None]]
+
+    def depends_on(self, cell: Graded, todo: int, lab: Lab) -> bool:
+        """Whether a slip in ``todo`` can change ``cell``'s outcome through code or names: the
+        cell checks that TODO, or code of that TODO ran in it, or it (or notebook code it ran)
+        reads a name the TODO defines. Attribute names count as names too, which can only make
+        more cells depend."""
+        return (cell.todo == todo or todo in self.todos_run[cell.id]
+                or bool(self.names_read[cell.id] & set(lab.todos[todo])))
+
+    def same_inputs(self, cell: Graded, ns: dict) -> bool:
+        """Whether every global data value that ``cell`` read in the clean run is, in ``ns``, what
+        it was then (equal fingerprints; a value that cannot be fingerprinted never is)."""
+        return all(name in ns and print_ is not None and _fingerprint(ns[name]) == print_
+                   for name, print_ in self.inputs[cell.id].items())
+
+
+def _names(code) -> set[str]:
+    """The names that a code object and the code objects nested in it read (co_names)."""
+    names, stack = set(), [code]
+    while stack:
+        current = stack.pop()
+        names.update(current.co_names)
+        stack.extend(c for c in current.co_consts if hasattr(c, "co_names"))
+    return names
+
+
+def _assigned(source: str) -> set[str]:
+    """The names a cell binds at its top level (assignments, loop and with targets, imports),
+    not inside its functions: values it makes for itself before reading them."""
+    names, stack = set(), list(ast.parse(source).body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Lambda):
+            names.add(getattr(node, "name", ""))
+            continue
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, ast.alias):
+            names.add((node.asname or node.name).split(".")[0])
+        stack.extend(ast.iter_child_nodes(node))
+    return names
+
+
+def _is_data(value) -> bool:
+    return not isinstance(value, types.ModuleType | types.FunctionType | types.BuiltinFunctionType
+                          | type)
+
+
+def _fingerprint(value) -> bytes | None:
+    """A digest of a value's pickled state (tensors, arrays, datasets, models), or None."""
+    try:
+        return hashlib.blake2b(pickle.dumps(value, protocol=5), digest_size=16).digest()
+    except Exception:  # noqa: BLE001 - anything that does not pickle is never the same input
+        return None
+
+
+def _todo_of_file(lab: Lab, filename: str) -> int | None:
+    """The TODO whose cell a code object was compiled from (``run``'s file names), or None."""
+    for prefix in (f"<{lab.path.name}, TODO ", f"<{lab.path.name}, code cell "):
+        if filename.startswith(prefix):
+            index = int(filename[len(prefix):-1])
+            return index if index in lab.todos else None
+    return None
+
+
+def clean_run(lab: Lab, namespace: dict) -> CleanRun:
+    """The graded cells of the solution, each run once in order (as :func:`grade_with` runs them,
+    nothing planted) under a profiler that records every Python function that runs."""
+    ns = dict(namespace)
+    outcomes, todos_run, names_read, inputs = {}, {}, {}, {}
+    with fast_mode():
+        for index in lab.todos:
+            run(lab.code[index].source, ns, f"<{lab.path.name}, TODO {index}>")
+        for cell in lab.graded:
+            own = _names(compile(cell.source, "<graded>", "exec"))
+            before = {name: _fingerprint(ns[name]) for name in own - _assigned(cell.source)
+                      if name in ns and _is_data(ns[name])}
+            seen: set = set()
+
+            def record(frame, event, arg, seen=seen):
+                if event == "call":
+                    seen.add(frame.f_code)
+
+            sys.setprofile(record)
+            try:
+                outcomes[cell.id] = _grade_cell(cell, ns)
+            finally:
+                sys.setprofile(None)
+            notebook_code = [c for c in seen if c.co_filename.startswith("<")]
+            todos_run[cell.id] = {t for c in notebook_code
+                                  if (t := _todo_of_file(lab, c.co_filename)) is not None}
+            names_read[cell.id] = own.union(*(_names(c) for c in notebook_code))
+            # the globals that functions of the notebook read while the cell ran, too
+            later = {name for name in names_read[cell.id] - own - set(before)
+                     if name in namespace and _is_data(namespace[name])}
+            inputs[cell.id] = {**before, **{name: _fingerprint(namespace[name]) for name in later}}
+    return CleanRun(outcomes=outcomes, todos_run=todos_run, names_read=names_read,
+                    inputs=inputs)
+
+
+def grade_with(lab: Lab, namespace: dict, planted: str, name: str = "planted",
+               clean: CleanRun | None = None) -> dict[str, Outcome]:
     """Every graded cell's outcome with ``planted`` (the source of a mutant) defined after the
-    TODOs' solutions, in a copy of ``namespace``."""
+    TODOs' solutions, in a copy of ``namespace``.
+
+    With ``clean`` (the solution's traced run), a graded cell is not run again, its outcome being
+    the solution's, when it cannot depend on the planted TODO (:meth:`CleanRun.depends_on`), reads
+    no other name that the planted code defines, and every global data value it reads is what it
+    was when the solution's cell ran (:meth:`CleanRun.same_inputs`: a value that a cell run before
+    it with the planted code changed in place is not)."""
     ns = dict(namespace)
     outcomes = {}
+    todo = lab.todo_of(defined_names(planted)) if clean is not None else None
     with fast_mode():
         for index in lab.todos:
             run(lab.code[index].source, ns, f"<{lab.path.name}, TODO {index}>")
         run(planted, ns, f"<{name}>")
+        planted_names = set(defined_names(planted))
         for cell in lab.graded:
-            cell_score(reset=True)
-            out = io.StringIO()
-            earned, message, raw = cell.points, "", ""
-            try:
-                with contextlib.redirect_stdout(out):
-                    exec(compile(cell.source, f"<graded cell {cell.id}>", "exec"), ns)
-            except CheckFailed as failure:
-                score = cell_score()
-                earned = cell.points * score[0] / score[1] if score and score[1] else 0.0
-                message = str(failure)
-            except Exception as error:  # noqa: BLE001 - the point: no graded cell may do this
-                earned, raw = 0.0, f"{type(error).__name__}: {error}"
-                message = raw
-            outcomes[cell.id] = Outcome(earned=earned, points=cell.points,
-                                        shown=(out.getvalue() + message).strip(), raw_error=raw)
+            if (clean is not None and not clean.depends_on(cell, todo, lab)
+                    and not clean.names_read[cell.id] & planted_names
+                    and clean.same_inputs(cell, ns)):
+                outcomes[cell.id] = clean.outcomes[cell.id]
+                continue
+            outcomes[cell.id] = _grade_cell(cell, ns)
     return outcomes
