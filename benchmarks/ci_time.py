@@ -34,7 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PHASES = [
     ("system packages (chromium, bubblewrap)", None),
     ("virtual environment", re.compile(r"-m venv \.venv")),
-    ("pip install of the lock", re.compile(r"-m pip install .*-c constraints\.txt")),
+    ("install of the lock (uv, or pip where uv fails)",
+     re.compile(r"scripts/install_venv\.py|-m pip install .*-c constraints\.txt")),
     ("ruff", re.compile(r"-m ruff check")),
     ("pytest (2 workers)", re.compile(r"-m pytest -n")),
 ]
