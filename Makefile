@@ -112,11 +112,15 @@ lab: $(STAMP)
 # that pyproject.toml allows), and its `pip freeze` becomes constraints.txt. Run `make test` after
 # it: tests/test_packaging.py checks .venv against the new lock.
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
+# jsonschema 4.24+ imports rfc3987-syntax, which compiles an Earley grammar at import: about 1 CPU s
+# in every process that reads a notebook (each nbval run of the grader, each nbclient, jupyter-book),
+# for validating IRIs, which no notebook schema uses. 4.23 checks the same notebook schema.
+LOCK_PINS  := $(TORCH_PINS) 'jsonschema<4.24'
 LOCK_VENV  := _build/lock-venv
 lock:
 	rm -rf $(LOCK_VENV)
 	$(PYTHON) -m venv $(LOCK_VENV)
-	$(LOCK_VENV)/bin/python -m pip install --disable-pip-version-check -q $(TORCH_PINS) -e '.[dev,book]'
+	$(LOCK_VENV)/bin/python -m pip install --disable-pip-version-check -q $(LOCK_PINS) -e '.[dev,book]'
 	sed -n '/^#/p' constraints.txt > $(LOCK_VENV)/lock.txt
 	$(LOCK_VENV)/bin/python -m pip freeze --all --exclude-editable | grep -v '^pip==' \
 		| LC_ALL=C sort -f >> $(LOCK_VENV)/lock.txt

@@ -2,10 +2,11 @@
 
 :func:`run_notebook` writes the notebook into a fresh temporary folder and runs::
 
-    python -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=S \
+    python -m pytest -p nbval.plugin --nbval-lax --nbval-current-env --nbval-cell-timeout=S \
         -p segedu_nbval_report submission.ipynb
 
-(``segedu_nbval_report`` is a copy of :mod:`~segedu.grading.nbval_report`)
+(``segedu_nbval_report`` is a copy of :mod:`~segedu.grading.nbval_report`) with
+``PYTEST_DISABLE_PLUGIN_AUTOLOAD=1``: no other pytest plugin installed in the environment is loaded
 
 in a new session (process group), with that folder as the working directory. Limits:
 
@@ -312,8 +313,12 @@ def _command(private_path: Path, *, python: str, cell_timeout: float, guard: dic
         (private_path / "guard.json").write_text(json.dumps(config), encoding="utf8")
         extra.update({"IPYTHONDIR": str(private_path / "ipython"),
                       GUARD_ENV: str(private_path / "guard.json")})
+    # only the plugins the run needs: the pytest plugins installed beside segedu (hydra's, anyio's,
+    # xdist's) would cost each submission about 1 CPU s to import, and none may take part
+    extra["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     boot = BOOT.format(private=str(private_path))
-    command = [python, "-c", boot, "submission.ipynb", "--nbval-lax", "--nbval-current-env",
+    command = [python, "-c", boot, "submission.ipynb", "-p", "nbval.plugin",
+               "--nbval-lax", "--nbval-current-env",
                f"--nbval-cell-timeout={cell_timeout}", "-p", "segedu_nbval_report",
                "-p", "no:cacheprovider", "-q", "--tb=no", "--rootdir",
                str(private_path / "work"), "-o", "addopts="]
