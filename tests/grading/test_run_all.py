@@ -18,8 +18,8 @@ import pytest
 from jupyter_client.manager import start_new_kernel
 from nbclient import NotebookClient
 
-from segedu.grading.generate import student_version
-from segedu.grading.notebook import graded_cells, read_notebook
+from segedu.grading.generate import strip_solution, student_version
+from segedu.grading.notebook import graded_cells, is_hidden_tests, read_notebook
 from tests.grading.lab_runs import NOT_YET_COACHING
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,23 +45,54 @@ def test_graded_cells_of_the_labs_are_tagged_and_the_solutions_are_not(lab):
         "nbval must fail on any error of a solution")
 
 
+def blank_lab_with_hidden_tests(name: str) -> tuple[nbformat.NotebookNode, list[bool]]:
+    """The student lab ``labs/<name>.ipynb`` as released, with the solution's hidden tests put
+    back where the grader puts them; and, per code cell, whether it is a hidden test."""
+    lab = read_notebook(ROOT / "labs" / f"{name}.ipynb")
+    solution = read_notebook(ROOT / "solutions" / f"{name}.ipynb")
+    released = iter(lab.cells)
+    cells, hidden = [], []
+    for index, cell in enumerate(solution.cells):
+        if is_hidden_tests(cell):
+            cell = nbformat.from_dict(cell)  # a copy
+            cell.source = strip_solution(cell.source, cell_type="code", where=f"cell {index}")
+            cell.outputs, cell.execution_count = [], None
+        else:
+            cell = next(released)
+            assert cell.id == solution.cells[index].id, f"{name}: the lab's cells are out of order"
+        cells.append(cell)
+        if cell.cell_type == "code":
+            hidden.append(is_hidden_tests(cell))
+    assert next(released, None) is None, f"{name}: the lab has cells that its solution lacks"
+    assert any(hidden), f"{name} has no hidden tests"
+    blank = nbformat.from_dict(lab)
+    blank.cells = cells
+    return blank, hidden
+
+
 @pytest.mark.parametrize("name", [lab.stem for lab in LABS])
-def test_run_all_on_a_blank_lab_runs_every_cell(name, tmp_path):
+def test_run_all_on_a_blank_lab_runs_every_cell_and_every_graded_cell_fails_with_a_check(name,
+                                                                                        tmp_path):
     """Every request sent at once, as JupyterLab's Run All does: none is aborted, only checks fail.
 
     Every lab: a cell that uses an unfinished part says so in one line (``segedu.lab.needs``)
     instead of failing with an unrelated error (a NotImplementedError traceback, a NameError, a
-    division by zero); only graded cells fail, and no cell draws a figure after such a line (the
-    empty axes of a figure whose data never came). Figures are drawn as JupyterLab shows them
-    (matplotlib's inline backend).
+    division by zero); only graded cells fail, each with its check's ✗ message and no traceback,
+    and no cell draws a figure after such a line (the empty axes of a figure whose data never
+    came). Figures are drawn as JupyterLab shows them (matplotlib's inline backend).
+
+    One run proves both what a student sees on Run All and that every graded cell, the grader's
+    hidden tests included, fails on the untouched lab (what nbval runs: the hidden tests put back,
+    each sent on without stopping, as nbval goes on after a failed cell). The released cells are
+    sent as JupyterLab sends them, each with ``stop_on_error`` unless it is tagged.
     """
-    notebook = read_notebook(ROOT / "labs" / f"{name}.ipynb")
+    notebook, hidden = blank_lab_with_hidden_tests(name)
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
     env = dict(os.environ, SEGEDU_FAST="1", MPLBACKEND=INLINE)
     manager, client = start_new_kernel(kernel_name="python3", cwd=str(tmp_path), env=env)
     try:
-        requests = [client.execute(cell.source, stop_on_error=TAG not in _tags(cell))
-                    for cell in code]
+        requests = [client.execute(cell.source, stop_on_error=not grader and TAG not in _tags(cell))
+                    for cell, grader in zip(code, hidden, strict=True)]
         status = {}
         while not all(request in status for request in requests):
             reply = client.get_shell_msg(timeout=300)
@@ -70,7 +101,7 @@ def test_run_all_on_a_blank_lab_runs_every_cell(name, tmp_path):
         outcome = [status[request] for request in requests]
         assert "aborted" not in outcome, outcome
         # what each cell showed, in order: every request ends with the kernel's idle status
-        shown, idle = {request: [] for request in requests}, set()
+        shown, errors, idle = {r: [] for r in requests}, {r: [] for r in requests}, set()
         while idle != set(requests):
             message = client.get_iopub_msg(timeout=300)
             parent, kind = message["parent_header"].get("msg_id"), message["msg_type"]
@@ -80,17 +111,27 @@ def test_run_all_on_a_blank_lab_runs_every_cell(name, tmp_path):
                 shown[parent].append(message["content"]["text"])
             elif kind == "display_data" and parent in shown:
                 shown[parent].append(FIGURE if "image/png" in message["content"]["data"] else "")
+            elif kind == "error" and parent in errors:
+                errors[parent].append("\n".join(message["content"]["traceback"]))
     finally:
         client.stop_channels()
         manager.shutdown_kernel(now=True)
-    for cell, request, result in zip(code, requests, outcome, strict=True):
+    for cell, grader, request, result in zip(code, hidden, requests, outcome, strict=True):
         graded = cell.metadata.get("segedu", {}).get("grade", False)
+        assert graded or not grader, f"hidden test {cell.id!r} is not a graded cell"
         assert result == "error" if graded else result == "ok", (
             f"cell {cell.id}: {result} on the blank lab ({'graded' if graded else 'not graded'})")
         waiting = [n for n, text in enumerate(shown[request]) if "⏸" in text]
         if waiting and not graded:
             assert FIGURE not in shown[request][waiting[0]:], (
                 f"cell {cell.id} draws a figure after saying it waits: {shown[request]}")
+        if graded:
+            assert errors[request], f"graded cell {cell.id!r} of {name} shows no error"
+            text = errors[request][0]
+            assert "✗" in text, (f"graded cell {cell.id!r} fails with a bare "
+                                 f"traceback:\n{text[:500]}")
+            assert "Traceback" not in text, (f"graded cell {cell.id!r} shows a "
+                                             f"traceback:\n{text[:500]}")
 
 
 SLIPS = {  # what every TODO of the lab does instead of its solution
