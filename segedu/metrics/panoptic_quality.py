@@ -71,6 +71,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..nn import distinct_pairs
+
 __all__ = ["panoptic_quality", "PanopticQuality", "image_stats", "quality_from_counts"]
 
 
@@ -216,8 +218,7 @@ def _segments_of(
     # 2. a stuff category is one segment: forget its instance ids
     instance = torch.where(is_stuff[index], torch.zeros_like(instance), instance)
     # 3. one segment per (category, instance) pair among the known pixels
-    pairs = torch.stack([index, instance], dim=1)[known]
-    unique_pairs, inverse = torch.unique(pairs, dim=0, return_inverse=True)
+    unique_pairs, inverse = distinct_pairs(index[known], instance[known], return_inverse=True)
     ids = torch.zeros_like(category)
     ids[known] = inverse + 1
     segment_category = torch.cat([torch.tensor([-1]), unique_pairs[:, 0]])

@@ -25,7 +25,9 @@
   downsampling layers), torchvision's ``convnext_tiny`` given its renamed weights; its block is
   also SAM 2's memory fuser;
 - :mod:`~segedu.nn.backbone`: :class:`Backbone`, the contract of a classifier whose
-  ``forward_stages`` gives the four maps at strides 4 to 32 that segmentation heads tap.
+  ``forward_stages`` gives the four maps at strides 4 to 32 that segmentation heads tap;
+- :mod:`~segedu.nn.pairs`: :func:`distinct_pairs`, the distinct (category, instance) pairs by
+  which panoptic targets and panoptic quality number their segments.
 """
 
 from .arithmetic import conv_output_size, conv_transpose_output_size, pool_output_size
@@ -34,6 +36,7 @@ from .convnext import ConvNeXt, convnext_tiny
 from .layer_norm_2d import LayerNorm2d
 from .mlp import MLP
 from .mlp_block import MLPBlock
+from .pairs import distinct_pairs
 from .position_encoding import PositionEmbeddingSine
 from .receptive_field import ReceptiveField, receptive_field
 from .resnet import ResNet, resnet18, resnet34, resnet50
@@ -74,4 +77,5 @@ __all__ = [
     "CrossAttentionLayer",
     "FFNLayer",
     "build_backbone",
+    "distinct_pairs",
 ]

@@ -51,15 +51,24 @@ def _plain(x):
     return x.as_subclass(torch.Tensor) if isinstance(x, torch.Tensor) else x
 
 
+@dataclass(frozen=True)
+class _PanopticItem:
+    """The transform of :func:`panoptic_scenes`: ``(image, target(panoptic))`` of a scene. A class,
+    not a lambda, so that the dataset pickles (DataLoader workers that spawn, not fork)."""
+
+    target: Callable[[torch.Tensor], dict]
+
+    def __call__(self, image, scene: dict) -> tuple[torch.Tensor, dict]:
+        return _plain(image), self.target(_plain(scene["panoptic"]).permute(1, 2, 0))
+
+
 def panoptic_scenes(*, seed: int, length: int, target: Callable[[torch.Tensor], dict],
                     size: int = SIZE) -> SyntheticScenes:
     """Scenes of ``seed`` as ``(image (3, S, S), target(panoptic))`` items, ``panoptic`` the
     scene's ``(S, S, 2)`` ``(category_id, instance_id)`` map and ``target`` a model's
     ``targets`` method (the universal family's: :mod:`segedu.models.universal.base`)."""
     return SyntheticScenes(size=size, length=length, seed=seed,
-                           transforms=lambda image, t: (_plain(image),
-                                                        target(_plain(t["panoptic"])
-                                                               .permute(1, 2, 0))))
+                           transforms=_PanopticItem(target))
 
 
 def held_out_panoptic(length: int = TEST_SCENES, *, seed: int = 1

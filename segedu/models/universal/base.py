@@ -37,6 +37,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from ...nn import distinct_pairs
+
 __all__ = ["UniversalModel", "TASKS", "check_image_batch"]
 
 TASKS = ("semantic", "instance", "panoptic")
@@ -53,18 +55,6 @@ def check_image_batch(images: object) -> None:
         raise TypeError(f"images must be float in [0, 1], got {images.dtype}")
     if images.shape[0] == 0 or min(images.shape[-2:]) < 1:
         raise ValueError(f"images must be non-empty, got shape {tuple(images.shape)}")
-
-
-def _distinct_pairs(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
-    """The distinct ``(first, second)`` pairs of two int64 vectors, sorted by ``first`` then
-    ``second`` (``(M, 2)``): what ``torch.stack([first, second], 1).unique(dim=0)`` gives, through
-    one integer key per pair (``unique`` of rows sorts slowly: 20 ms for a 128 x 128 map)."""
-    if first.numel() == 0:
-        return torch.zeros((0, 2), dtype=torch.int64, device=first.device)
-    low1, low2 = first.min(), second.min()
-    span = second.max() - low2 + 1
-    keys = torch.unique((first - low1) * span + (second - low2))  # sorted: first, then second
-    return torch.stack([keys // span + low1, keys % span + low2], dim=1)
 
 
 class UniversalModel(nn.Module):
@@ -109,7 +99,7 @@ class UniversalModel(nn.Module):
             raise TypeError(f"target must be an integer panoptic map, got {target.dtype}")
         category, instance = target[..., 0].long(), target[..., 1].long()
         kept = keep(category, instance)
-        pairs = _distinct_pairs(instance[kept], category[kept])  # (M, 2), sorted
+        pairs = distinct_pairs(instance[kept], category[kept])  # (M, 2), sorted
         masks = (instance[None] == pairs[:, 0, None, None]) \
             & (category[None] == pairs[:, 1, None, None])
         return category, instance, pairs, masks
