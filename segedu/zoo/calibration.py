@@ -70,19 +70,22 @@ def _logits(model: torch.nn.Module, images: torch.Tensor, batch: int = 50) -> to
 
 
 @torch.no_grad()
-def _score(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
-           temperature: float = 1.0, batch: int = 50) -> Readout:
-    """mIoU and reliability bins over the split of ``softmax(logits / temperature)`` (what
-    :class:`~segedu.models.semantic.temperature.TemperatureScaled` gives), batch by batch (the
-    logits of 500 scenes would take 200 MB)."""
-    confusion_preds, bins = [], None
+def _scores(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
+            temperatures: tuple[float, ...] = (1.0,), batch: int = 50) -> list[Readout]:
+    """mIoU and reliability bins over the split of ``softmax(logits / t)`` for each temperature
+    ``t`` (what :class:`~segedu.models.semantic.temperature.TemperatureScaled` gives), from one
+    forward pass, batch by batch (the logits of 500 scenes would take 200 MB)."""
+    preds = [[] for _ in temperatures]
+    bins: list[ReliabilityBins | None] = [None for _ in temperatures]
     for i in range(0, len(images), batch):
-        logits = model(images[i:i + batch])["out"] / temperature
-        confusion_preds.append(logits.argmax(1))
-        part = reliability_bins(logits.softmax(1), labels[i:i + batch], n_bins=N_BINS)
-        bins = part if bins is None else bins + part
-    iou = iou_per_class(torch.cat(confusion_preds), labels, NUM_CLASSES)
-    return Readout(iou, bins, temperature)
+        logits = model(images[i:i + batch])["out"]
+        for k, temperature in enumerate(temperatures):
+            scaled = logits / temperature
+            preds[k].append(scaled.argmax(1))
+            part = reliability_bins(scaled.softmax(1), labels[i:i + batch], n_bins=N_BINS)
+            bins[k] = part if bins[k] is None else bins[k] + part
+    return [Readout(iou_per_class(torch.cat(pred), labels, NUM_CLASSES), part, temperature)
+            for pred, part, temperature in zip(preds, bins, temperatures, strict=True)]
 
 
 def calibrate(name: str, *, test_scenes: int = TEST_SCENES,
@@ -98,8 +101,8 @@ def calibrate(name: str, *, test_scenes: int = TEST_SCENES,
                                ("TTA", "TTA + temperature", tta)):
         # the temperature from the validation split's logits, then the held-out scores
         temperature = fit_temperature(_logits(net, val_images), val_labels)
-        out[plain] = _score(net, test_images, test_labels)
-        out[scaled] = _score(net, test_images, test_labels, temperature=temperature)
+        out[plain], out[scaled] = _scores(net, test_images, test_labels,
+                                          temperatures=(1.0, temperature))
     return {k: out[k] for k in READOUTS}
 
 
