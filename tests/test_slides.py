@@ -44,6 +44,7 @@ from segedu.slides.plan import plan
 from . import conftest, test_site
 from .test_site import (
     _IMAGES_JS,
+    NOT_LOCAL,
     PAGE_TIMEOUT_MS,
     ROOT,
     _offline_router,
@@ -297,7 +298,7 @@ def check_deck(context, base_url: str, deck: str, screenshots: dict[str, Path] |
     screenshots = screenshots or {}
     problems: list[str] = []
     external: list[str] = []
-    context.route("**/*", _offline_router(external))
+    context.route(NOT_LOCAL, _offline_router(external))
     page = context.new_page()
     page.set_default_timeout(PAGE_TIMEOUT_MS)
     page.on("console", lambda msg: problems.append(
