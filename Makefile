@@ -45,11 +45,8 @@ lint: $(STAMP)
 # BOOK_TESTS: the chapters, the site and the slides in Chromium) form one unit that one worker runs
 # first (conftest's pytest_xdist_make_scheduler), building the book while the other worker runs
 # everything else.
-# PYTHONDONTWRITEBYTECODE is emptied (some machines set it): every process, kernels included, then
-# reuses the bytecode that the first one to import a module wrote, instead of compiling it again.
 test: $(STAMP) lint
-	PYTHONDONTWRITEBYTECODE= SEGEDU_FAST=1 MPLBACKEND=Agg OMP_NUM_THREADS=1 \
-	$(PY) -m pytest -n $(PYTEST_WORKERS) \
+	SEGEDU_FAST=1 MPLBACKEND=Agg OMP_NUM_THREADS=1 $(PY) -m pytest -n $(PYTEST_WORKERS) \
 		--timeout=900 -q --durations=30
 
 # The student labs are generated from the solutions, never edited by hand.
@@ -82,7 +79,7 @@ BOOK_THREADS ?= 1
 BOOK_KERNEL_ENV ?=
 book: $(STAMP)
 	$(PY) jupyter-book-config/prepare_book.py --out $(BOOK_OUT) --solutions '$(SOLUTIONS)'
-	PYTHONDONTWRITEBYTECODE= OMP_NUM_THREADS=$(BOOK_THREADS) MKL_NUM_THREADS=$(BOOK_THREADS) \
+	OMP_NUM_THREADS=$(BOOK_THREADS) MKL_NUM_THREADS=$(BOOK_THREADS) \
 	$(PY) jupyter-book-config/build_parallel.py --jobs $(BOOK_JOBS) \
 		--record $(abspath $(BOOK_OUT))/_build/cell-times \
 		$(if $(BOOK_KERNEL_ENV),--kernel-env $(abspath $(BOOK_KERNEL_ENV))) \

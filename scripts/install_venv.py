@@ -70,11 +70,10 @@ def install_with_uv(python: str) -> str | None:
     env = dict(os.environ)
     if settings.get("cert"):
         env.setdefault("SSL_CERT_FILE", settings["cert"][0])
-    # no --compile-bytecode: compiling all 19,500 modules of the lock took about 20 s of the
-    # install, and the tests import a fraction of them; `make test` and `make book` let Python
-    # write the bytecode of what they import, once (the Makefile empties PYTHONDONTWRITEBYTECODE,
-    # which this machine sets: with it, and no bytecode, the suite ran 1.17 x slower, 216e44f)
-    command = [str(uv), "pip", "install", "--python", python,
+    # pip compiles every module to bytecode as it installs, uv only when asked: without it, where
+    # PYTHONDONTWRITEBYTECODE is set (this machine sets it), every process compiles everything it
+    # imports again, and the test suite ran 1.17 x slower (ci_time.md, 216e44f)
+    command = [str(uv), "pip", "install", "--compile-bytecode", "--python", python,
                *uv_arguments(settings), *TARGET]
     if subprocess.run(command, cwd=ROOT, env=env).returncode != 0:
         return "uv failed"
