@@ -18,8 +18,9 @@ import pytest
 from jupyter_client.manager import start_new_kernel
 from nbclient import NotebookClient
 
-from segedu.grading.generate import strip_solution, student_version
+from segedu.grading.generate import student_version
 from segedu.grading.notebook import graded_cells, is_hidden_tests, read_notebook
+from segedu.grading.prepare import Assignment, prepare
 from tests.grading.lab_runs import NOT_YET_COACHING
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,29 +46,23 @@ def test_graded_cells_of_the_labs_are_tagged_and_the_solutions_are_not(lab):
         "nbval must fail on any error of a solution")
 
 
-def blank_lab_with_hidden_tests(name: str) -> tuple[nbformat.NotebookNode, list[bool]]:
-    """The student lab ``labs/<name>.ipynb`` as released, with the solution's hidden tests put
-    back where the grader puts them; and, per code cell, whether it is a hidden test."""
-    lab = read_notebook(ROOT / "labs" / f"{name}.ipynb")
-    solution = read_notebook(ROOT / "solutions" / f"{name}.ipynb")
-    released = iter(lab.cells)
-    cells, hidden = [], []
-    for index, cell in enumerate(solution.cells):
-        if is_hidden_tests(cell):
-            cell = nbformat.from_dict(cell)  # a copy
-            cell.source = strip_solution(cell.source, cell_type="code", where=f"cell {index}")
-            cell.outputs, cell.execution_count = [], None
-        else:
-            cell = next(released)
-            assert cell.id == solution.cells[index].id, f"{name}: the lab's cells are out of order"
-        cells.append(cell)
-        if cell.cell_type == "code":
-            hidden.append(is_hidden_tests(cell))
-    assert next(released, None) is None, f"{name}: the lab has cells that its solution lacks"
+def blank_lab_with_hidden_tests(name: str) -> tuple[nbformat.NotebookNode, list[bool], list[bool]]:
+    """The student lab ``labs/<name>.ipynb``, untouched, as the grader runs it (its own
+    :func:`~segedu.grading.prepare.prepare`: the solution's hidden tests put back); and, per code
+    cell, whether it is a hidden test and whether JupyterLab's Run All sends it with
+    ``stop_on_error`` (a released cell without the tag, which the grader removes)."""
+    lab_path, solution_path = ROOT / "labs" / f"{name}.ipynb", ROOT / "solutions" / f"{name}.ipynb"
+    lab = read_notebook(lab_path)
+    assignment = Assignment.from_bytes(lab_path.read_bytes(), solution_path.read_bytes())
+    prepared = prepare(lab, assignment)
+    assert prepared.flags == [], f"{name}: the untouched lab is flagged: {prepared.flags}"
+    released_tags = {cell.id: _tags(cell) for cell in lab.cells}
+    code = [cell for cell in prepared.notebook.cells if cell.cell_type == "code"]
+    hidden = [is_hidden_tests(cell) for cell in code]
     assert any(hidden), f"{name} has no hidden tests"
-    blank = nbformat.from_dict(lab)
-    blank.cells = cells
-    return blank, hidden
+    stop = [not grader and TAG not in released_tags[cell.id]
+            for cell, grader in zip(code, hidden, strict=True)]
+    return prepared.notebook, hidden, stop
 
 
 @pytest.mark.parametrize("name", [lab.stem for lab in LABS])
@@ -86,13 +81,13 @@ def test_run_all_on_a_blank_lab_runs_every_cell_and_every_graded_cell_fails_with
     each sent on without stopping, as nbval goes on after a failed cell). The released cells are
     sent as JupyterLab sends them, each with ``stop_on_error`` unless it is tagged.
     """
-    notebook, hidden = blank_lab_with_hidden_tests(name)
+    notebook, hidden, stop = blank_lab_with_hidden_tests(name)
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
     env = dict(os.environ, SEGEDU_FAST="1", MPLBACKEND=INLINE)
     manager, client = start_new_kernel(kernel_name="python3", cwd=str(tmp_path), env=env)
     try:
-        requests = [client.execute(cell.source, stop_on_error=not grader and TAG not in _tags(cell))
-                    for cell, grader in zip(code, hidden, strict=True)]
+        requests = [client.execute(cell.source, stop_on_error=stops)
+                    for cell, stops in zip(code, stop, strict=True)]
         status = {}
         while not all(request in status for request in requests):
             reply = client.get_shell_msg(timeout=300)
