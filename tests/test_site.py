@@ -69,8 +69,8 @@ TINY_SVG = (
     '<svg xmlns="http://www.w3.org/2000/svg" width="88" height="20">'
     '<rect width="88" height="20" fill="#f9ab00"/></svg>'
 )
-LOCAL_HOSTS = ("127.0.0.1", "localhost")
-# The addresses that the offline router sees: every one but the local server's. A regular
+# The addresses that the offline router sees: every one but the local server's (127.0.0.1 or
+# localhost, any port). A regular
 # expression is matched by the browser's driver, so local requests never wait for a round trip
 # to Python (with "**/*", every image, script and font of a page did: 1 s a page of the site).
 NOT_LOCAL = re.compile(r"^(?!https?://(?:127\.0\.0\.1|localhost)(?::\d+)?/)")
@@ -152,16 +152,12 @@ class LinkChecker:
 
 
 def _offline_router(external: list[str]):
-    """A Playwright route handler: requests to the local server go through; any other request is
-    recorded in ``external`` (its type and address) and refused, as it fails for an
-    offline reader."""
+    """A Playwright route handler for the requests that :data:`NOT_LOCAL` matches: each is recorded
+    in ``external`` (its type and address) and refused, as it fails for an offline reader."""
 
     def route_request(route) -> None:
-        if urlsplit(route.request.url).hostname in LOCAL_HOSTS:
-            route.continue_()
-        else:
-            external.append(f"{route.request.resource_type} {route.request.url}")
-            route.abort("internetdisconnected")
+        external.append(f"{route.request.resource_type} {route.request.url}")
+        route.abort("internetdisconnected")
 
     return route_request
 
