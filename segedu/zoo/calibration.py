@@ -38,7 +38,7 @@ from .cards import replace_card_section, where
 from .scores import TEST_SCENES, scene_tensors
 
 __all__ = ["VALIDATION_SEED", "VALIDATION_SCENES", "TTA_SCALES", "N_BINS", "SECTION",
-           "Readout", "calibrate", "card_section", "card_readouts", "main"]
+           "Readout", "temperature_readouts", "calibrate", "card_section", "card_readouts", "main"]
 
 VALIDATION_SEED, VALIDATION_SCENES = 2, 200
 TTA_SCALES, TTA_MULTIPLE = (0.75, 1.0, 1.25), 32  # 96, 128 and 160 pixels: every model's stride
@@ -88,21 +88,31 @@ def _scores(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
             for pred, part, temperature in zip(preds, bins, temperatures, strict=True)]
 
 
+def temperature_readouts(net: torch.nn.Module, *, test_scenes: int = TEST_SCENES,
+                         validation_scenes: int = VALIDATION_SCENES) -> tuple[Readout, Readout]:
+    """``net`` (a semantic model in eval mode) as it is and with its temperature: the temperature
+    fitted on the first ``validation_scenes`` validation scenes, both read-outs scored on the
+    first ``test_scenes`` held-out scenes (the check scores, :mod:`segedu.zoo.check_scores`,
+    score the first fifth)."""
+    val_images, val_labels = scene_tensors(seed=VALIDATION_SEED, length=validation_scenes)
+    temperature = fit_temperature(_logits(net, val_images), val_labels)
+    test_images, test_labels = scene_tensors(seed=1, length=test_scenes)
+    plain, scaled = _scores(net, test_images, test_labels, temperatures=(1.0, temperature))
+    return plain, scaled
+
+
 def calibrate(name: str, *, test_scenes: int = TEST_SCENES,
               validation_scenes: int = VALIDATION_SCENES) -> dict[str, Readout]:
     """The four read-outs of zoo model ``name`` (module docstring), keyed by :data:`READOUTS`."""
     model = get_model(name, weights="zoo").eval()
     tta = TestTimeAugmentation(model, flips=(False, True), scales=TTA_SCALES,
                                multiple=TTA_MULTIPLE).eval()
-    val_images, val_labels = scene_tensors(seed=VALIDATION_SEED, length=validation_scenes)
-    test_images, test_labels = scene_tensors(seed=1, length=test_scenes)
     out = {}
     for plain, scaled, net in (("as trained", "temperature", model),
                                ("TTA", "TTA + temperature", tta)):
         # the temperature from the validation split's logits, then the held-out scores
-        temperature = fit_temperature(_logits(net, val_images), val_labels)
-        out[plain], out[scaled] = _scores(net, test_images, test_labels,
-                                          temperatures=(1.0, temperature))
+        out[plain], out[scaled] = temperature_readouts(net, test_scenes=test_scenes,
+                                                       validation_scenes=validation_scenes)
     return {k: out[k] for k in READOUTS}
 
 

@@ -160,8 +160,9 @@ def test_the_shipped_checkpoint_scores_what_its_card_says():
     entry = ZOO["sam2_slim"]
     assert entry.checkpoint.stat().st_size < 2 * 2**20
     if not FULL_RESCORE:  # the first fifth of the clips against the recorded check scores
-        return assert_check_scores_hold(
+        assert_check_scores_hold(
             "sam2_slim", tolerance={m: PROPAGATED_ATOL for m in ("jf", "j", "f")})
+        return
     model = get_model("sam2_slim", weights="zoo").eval()
     card = entry.card.read_text()
     for metric, value in zv.evaluate(model).items():
