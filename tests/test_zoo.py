@@ -112,7 +112,7 @@ def assert_check_scores_hold(name: str,
             continue
         limit = (tolerance or {}).get(metric, 0.005)
         assert abs(value - expected) < limit, (
-            f"{name}: the check score {metric} is {expected}, the checkpoint gives {value:.4f}")
+            f"{name}: the check score {metric} is {expected}, the checkpoint gives {value:.6f}")
     return scores
 
 
