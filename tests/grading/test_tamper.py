@@ -239,7 +239,10 @@ def test_attacks_on_the_grader_get_no_points(tmp_path):
     rows, warnings = grade_batch(tmp_path / "lab.ipynb", tmp_path / "submissions", out,
                                  solution=tmp_path / "solution.ipynb", workers=2, limits=LIMITS)
     assert warnings == []
-    time.sleep(5)  # the detached process would have written by now
+    # the detached process writes 4 s after its cell ran, and its run ended before its result
+    # was stored: 5 s after that, it would have written (it was graded early in the batch)
+    stored = (out / "results" / "detached.json").stat().st_mtime
+    time.sleep(max(0.0, stored + 5 - time.time()))
     assert not marker.exists(), "a process of the run outlived it"
     book = _gradebook(out / "gradebook.csv")
     assert sorted(book) == sorted(written)
