@@ -49,29 +49,43 @@ AVX2_DISPATCH = {
     "MKL_ENABLE_INSTRUCTIONS": "AVX2",
 }
 
-# Writes every item of every generator case (image, integer targets, layout) to an .npz.
+
+
+def generator_items() -> dict[str, np.ndarray]:
+    """Every item of every generator case: image, integer targets and layout, by key."""
+    import torch
+
+    from tests.data.test_synthetic_digest import label_arrays, layout_values
+
+    arrays = {}
+    for case, (make, indices) in CASES.items():
+        dataset = make()
+        for i in indices:
+            image, target = dataset[i]
+            arrays[f"{case}/{i}/image"] = image.as_subclass(torch.Tensor).numpy()
+            for key, value in label_arrays(target).items():
+                arrays[f"{case}/{i}/{key}"] = value
+            arrays[f"{case}/{i}/layout"] = np.array(layout_values(dataset, i))
+    return arrays
+
+
+# Under the other dispatch: the kernels it picked (printed), and the items in an .npz.
 DUMP = """
 import sys
 import numpy as np
 import torch
-from tests.data.test_synthetic_digest import CASES, label_arrays, layout_values
-arrays = {}
-for case, (make, indices) in CASES.items():
-    dataset = make()
-    for i in indices:
-        image, target = dataset[i]
-        arrays[f"{case}/{i}/image"] = image.as_subclass(torch.Tensor).numpy()
-        for key, value in label_arrays(target).items():
-            arrays[f"{case}/{i}/{key}"] = value
-        arrays[f"{case}/{i}/layout"] = np.array(layout_values(dataset, i))
-np.savez(sys.argv[1], **arrays)
+from numpy._core._multiarray_umath import __cpu_features__ as features
+from tests.test_cross_dispatch import generator_items
+print(torch.backends.cpu.get_cpu_capability(), features["X86_V4"], features["AVX512_ICL"])
+np.savez(sys.argv[1], **generator_items())
 """
 
 
-def _run(args: list[str], *, avx2: bool) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    if avx2:
-        env.update(AVX2_DISPATCH)
+def _run_avx2(args: list[str], *, plugins: bool = True) -> subprocess.CompletedProcess:
+    """``python args`` under the AVX2 dispatch; ``plugins=False``: pytest's own plugins only."""
+    env = {**os.environ, **AVX2_DISPATCH, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    if not plugins:
+        env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=900)
 
@@ -85,23 +99,16 @@ def _has_avx512() -> bool:
 
 @pytest.fixture(scope="module")
 def items(tmp_path_factory):
-    """Every generator item under this process's dispatch and under the AVX2 dispatch."""
-    folder = tmp_path_factory.mktemp("dispatch")
-    loaded = {}
-    for name, avx2 in (("native", False), ("avx2", True)):
-        path = folder / f"{name}.npz"
-        done = _run(["-c", DUMP, str(path)], avx2=avx2)
-        assert done.returncode == 0, done.stderr[-3000:]
-        loaded[name] = dict(np.load(path))
-    return loaded
+    """Every generator item under this process's dispatch and under the AVX2 dispatch (in a
+    subprocess), and what that subprocess printed of the kernels it picked."""
+    path = tmp_path_factory.mktemp("dispatch") / "avx2.npz"
+    done = _run_avx2(["-c", DUMP, str(path)])
+    assert done.returncode == 0, done.stderr[-3000:]
+    return {"native": generator_items(), "avx2": dict(np.load(path)), "picked": done.stdout}
 
 
 def test_the_other_dispatch_really_computes_other_floats(items):
-    probe = _run(["-c", "import torch; from numpy._core._multiarray_umath import "
-                  "__cpu_features__ as f; print(torch.backends.cpu.get_cpu_capability(), "
-                  "f['X86_V4'], f['AVX512_ICL'])"], avx2=True)
-    assert probe.returncode == 0, probe.stderr[-3000:]
-    assert probe.stdout.split() == ["AVX2", "False", "False"], probe.stdout
+    assert items["picked"].split() == ["AVX2", "False", "False"], items["picked"]
     native, avx2 = items["native"], items["avx2"]
     assert native.keys() == avx2.keys()
     if _has_avx512():
@@ -137,10 +144,12 @@ def test_pins_and_zoo_scores_pass_under_the_avx2_dispatch():
 
     # every zoo model of tests/test_zoo.py against its check scores (the first fifth of its
     # held-out split, segedu.zoo.check_scores): about a minute of CPU for all of them
-    done = _run(["-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
-                 "-o", "addopts=", "tests/data/test_synthetic_digest.py", "tests/test_zoo.py",
-                 "-k", "items_match or pins_see or scores_what_its_card_says"],
-                avx2=True)
+    # only pytest's own plugins: those installed beside segedu (xdist's, hydra's, anyio's) cost
+    # about 2 CPU s to load and none takes part
+    done = _run_avx2(["-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
+                      "tests/data/test_synthetic_digest.py", "tests/test_zoo.py",
+                      "-k", "items_match or pins_see or scores_what_its_card_says"],
+                     plugins=False)
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
     # the digest file's tests (one per case and the pins' own) and one per model
     assert re.search(rf"\b{len(rescored) + len(CASES) + 1} passed\b", done.stdout), (
