@@ -34,6 +34,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+import time
 import urllib.error
 import urllib.request
 from html.parser import HTMLParser
@@ -64,6 +65,12 @@ CHROMIUM_ARGS = [
 ]
 # Milliseconds allowed to one page load / one image / MathJax's first typesetting.
 PAGE_TIMEOUT_MS = 30_000
+# Each page stays open (its requests recorded) at least this long after it loaded, while at most
+# OPEN_PAGES later pages are checked: a request that its scripts make late is still seen, and
+# the checker waits for no page's network to go quiet (a wait of 0.5 s or more a page).
+OPEN_AT_LEAST_S, OPEN_PAGES = 2.0, 3
+# A page that navigates on by itself (the book's index.html)
+REFRESH = re.compile(r"<meta[^>]+http-equiv=.?refresh", re.IGNORECASE)
 # A valid 88x20 SVG image for the hand-made pages of the checker's own test.
 TINY_SVG = (
     '<svg xmlns="http://www.w3.org/2000/svg" width="88" height="20">'
@@ -220,6 +227,13 @@ async (timeoutMs) => {
 """
 
 
+def _navigates_on(url: str) -> bool:
+    """Whether the page at ``url`` holds a ``<meta http-equiv="Refresh">`` (read from the server:
+    the browser forgets a page's body once it has navigated on)."""
+    with urllib.request.urlopen(url) as response:
+        return bool(REFRESH.search(response.read().decode("utf8", "replace")))
+
+
 def check_pages(browser, base_url: str, pages: list[str],
                 screenshots: dict[str, Path] | None = None) -> list[str]:
     """Open each page (a path relative to ``base_url``) and list every problem found, as text.
@@ -228,17 +242,29 @@ def check_pages(browser, base_url: str, pages: list[str],
     "missing image", "console error", "page error", "external request", "raw TeX" or "math error".
     ``screenshots`` maps a page to the PNG file where a full-page screenshot of it is saved. An
     empty list means every page is fine.
+
+    A page stays open, its own requests recorded, until :data:`OPEN_AT_LEAST_S` seconds after it
+    loaded (the next pages are checked meanwhile), so that a request its scripts make late is
+    still seen.
     """
     screenshots = screenshots or {}
     links = LinkChecker()
     problems: list[str] = []
     context = browser.new_context(viewport={"width": 1280, "height": 900})
-    external: list[str] = []
-    context.route(NOT_LOCAL, _offline_router(external))
+    unattributed: list[str] = []  # a request of no page of ours (a popup, a worker)
+    context.route(NOT_LOCAL, _offline_router(unattributed))
+    still_open: list[tuple[str, object, list[str], float]] = []  # (path, page, external, loaded)
+
+    def close(opened) -> None:
+        page_path, page, external, loaded = opened
+        time.sleep(max(0.0, loaded + OPEN_AT_LEAST_S - time.monotonic()))
+        page.close()
+        problems.extend(f"external request on {page_path}: {request}" for request in external)
+
     try:
         for page_path in pages:
-            external.clear()
-            page = context.new_page()
+            page, external = context.new_page(), []
+            page.route(NOT_LOCAL, _offline_router(external))  # before the context's route
             page.set_default_timeout(PAGE_TIMEOUT_MS)
             # Console errors and uncaught exceptions, from the first byte on.
             page.on("console", lambda msg, p=page_path: problems.append(
@@ -250,11 +276,13 @@ def check_pages(browser, base_url: str, pages: list[str],
             if response is None or response.status != 200:
                 status = response.status if response is not None else "no response"
                 problems.append(f"missing page {page_path}: HTTP {status}")
-                page.close()
+                still_open.append((page_path, page, external, time.monotonic()))
                 continue
-            # A <meta http-equiv="Refresh"> (the book's index.html) navigates on: let it settle.
-            page.wait_for_load_state("networkidle")
-            page.wait_for_load_state("load")
+            if _navigates_on(urljoin(base_url, page_path)):
+                # A <meta http-equiv="Refresh"> (the book's index.html) navigates on: let it settle.
+                page.wait_for_load_state("networkidle")
+                page.wait_for_load_state("load")
+            still_open.append((page_path, page, external, time.monotonic()))
 
             for image in page.evaluate(_IMAGES_JS, PAGE_TIMEOUT_MS):
                 if not image["ok"]:
@@ -281,10 +309,15 @@ def check_pages(browser, base_url: str, pages: list[str],
             if page_path in screenshots:
                 screenshots[page_path].parent.mkdir(parents=True, exist_ok=True)
                 page.screenshot(path=str(screenshots[page_path]), full_page=True)
-            page.close()
-            problems.extend(f"external request on {page_path}: {request}" for request in external)
+            while len(still_open) > OPEN_PAGES:
+                close(still_open.pop(0))
+        while still_open:
+            close(still_open.pop(0))
     finally:
+        for _, page, _, _ in still_open:
+            page.close()
         context.close()
+    problems.extend(f"external request: {request}" for request in unattributed)
     return problems
 
 
@@ -337,6 +370,13 @@ def _write_tiny_site(folder: Path) -> None:
         + "<p>a leftover $x_1$ here</p>" + _MATH_HTML + "</body></html>",
         encoding="utf8",
     )
+    # a script that reaches for another host a second after the page loaded
+    (folder / "late.html").write_text(
+        '<!doctype html><html><head><title>late</title><link rel="icon" href="data:,"></head>'
+        '<body><h1>Late</h1><script>window.addEventListener("load", () => setTimeout(() => '
+        '{ new Image().src = "https://example.org/late.png"; }, 1000));</script></body></html>',
+        encoding="utf8",
+    )
 
 
 def test_raw_tex_finds_untypeset_math_and_nothing_else():
@@ -354,7 +394,7 @@ def test_checker_finds_broken_links_missing_images_raw_tex_and_external_requests
         shot = tmp_path / "good.png"
         assert check_pages(browser, base_url, ["good.html"], {"good.html": shot}) == []
         assert shot.stat().st_size > 0
-        problems = check_pages(browser, base_url, ["bad.html", "absent.html"])
+        problems = check_pages(browser, base_url, ["bad.html", "absent.html", "late.html"])
 
     def found(kind: str, detail: str) -> bool:
         return any(p.startswith(kind) and detail in p for p in problems)
@@ -364,7 +404,8 @@ def test_checker_finds_broken_links_missing_images_raw_tex_and_external_requests
     assert found("missing image", "missing.png"), problems
     assert found("missing image", "colab-badge.svg"), problems
     badge = "https://colab.research.google.com/assets/colab-badge.svg"
-    assert found("external request", f"image {badge}"), problems
+    assert found("external request on bad.html", f"image {badge}"), problems
+    assert found("external request on late.html", "https://example.org/late.png"), problems
     assert found("console error", "boom from the page"), problems
     assert found("page error", "uncaught on purpose"), problems
     assert found("missing page", "absent.html: HTTP 404"), problems
