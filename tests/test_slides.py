@@ -335,7 +335,7 @@ def check_deck(context, base_url: str, deck: str, screenshots: dict[str, Path] |
                 page.screenshot(path=str(screenshots[seen["id"]]))
     finally:
         page.close()
-        context.unroute("**/*")
+        context.unroute(NOT_LOCAL)  # the route added above (its pattern, not "**/*")
     problems.extend(f"external request on {deck}: {request}" for request in external)
     return problems, total
 
