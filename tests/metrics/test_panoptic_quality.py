@@ -154,7 +154,8 @@ def _coco_image(panoptic, rng=None):
     if rng is None:
         ids = list(range(1, len(pairs) + 1))
     else:
-        ids = [int(v) for v in rng.choice(np.arange(1, 256**3), size=len(pairs), replace=False)]
+        # the same draws as rng.choice(np.arange(1, 256**3), ...), without building that array
+        ids = [int(v) + 1 for v in rng.choice(256**3 - 1, size=len(pairs), replace=False)]
     segment = np.zeros(cat.shape, dtype=np.int64)
     info = []
     for seg_id, (c, i) in zip(ids, pairs, strict=True):
