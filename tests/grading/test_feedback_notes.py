@@ -26,8 +26,11 @@ def test_a_missing_colon_and_an_endless_loop_are_named_on_top(tiny, tmp_path):  
     submissions.mkdir()
     submission = solved(lab, double="def double(x)\n    return 2 * x",
                         square="def square(x):\n    return grow(x)")
+    # the loop sleeps, so that its 10 s cost no CPU (the broken batch of test_grade keeps a busy
+    # `while True: pass`); the interrupt stops it inside `grow` all the same
     submission.cells.insert(2, nbformat.v4.new_code_cell(
-        "def grow(x):\n    total = 0\n    while total >= 0:\n        total += x\n    return total"))
+        "import time\n\n\ndef grow(x):\n    total = 0\n    while total >= 0:\n"
+        "        total += x\n        time.sleep(0.01)\n    return total"))
     nbformat.write(submission, submissions / "s1.ipynb")
     rows, _ = grade_batch(lab_path, submissions, out, solution=solution, limits=LIMITS)
     assert (rows[0].status, rows[0].total) == ("timeout", 0)
