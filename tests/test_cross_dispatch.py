@@ -50,7 +50,6 @@ AVX2_DISPATCH = {
 }
 
 
-
 def generator_items() -> dict[str, np.ndarray]:
     """Every item of every generator case: image, integer targets and layout, by key."""
     import torch
@@ -81,11 +80,11 @@ np.savez(sys.argv[1], **generator_items())
 """
 
 
-def _run_avx2(args: list[str], *, plugins: bool = True) -> subprocess.CompletedProcess:
-    """``python args`` under the AVX2 dispatch; ``plugins=False``: pytest's own plugins only."""
-    env = {**os.environ, **AVX2_DISPATCH, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    if not plugins:
-        env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+def _run_avx2(args: list[str]) -> subprocess.CompletedProcess:
+    """``python args`` under the AVX2 dispatch. A pytest there loads only its own plugins: those
+    installed beside segedu (xdist's, hydra's, anyio's) cost about 2 CPU s and none takes part."""
+    env = {**os.environ, **AVX2_DISPATCH, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1",
+           "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=900)
 
@@ -144,12 +143,9 @@ def test_pins_and_zoo_scores_pass_under_the_avx2_dispatch():
 
     # every zoo model of tests/test_zoo.py against its check scores (the first fifth of its
     # held-out split, segedu.zoo.check_scores): about a minute of CPU for all of them
-    # only pytest's own plugins: those installed beside segedu (xdist's, hydra's, anyio's) cost
-    # about 2 CPU s to load and none takes part
     done = _run_avx2(["-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
                       "tests/data/test_synthetic_digest.py", "tests/test_zoo.py",
-                      "-k", "items_match or pins_see or scores_what_its_card_says"],
-                     plugins=False)
+                      "-k", "items_match or pins_see or scores_what_its_card_says"])
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
     # the digest file's tests (one per case and the pins' own) and one per model
     assert re.search(rf"\b{len(rescored) + len(CASES) + 1} passed\b", done.stdout), (

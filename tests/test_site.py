@@ -69,8 +69,6 @@ PAGE_TIMEOUT_MS = 30_000
 # OPEN_PAGES later pages are checked: a request that its scripts make late is still seen, and
 # the checker waits for no page's network to go quiet (a wait of 0.5 s or more a page).
 OPEN_AT_LEAST_S, OPEN_PAGES = 2.0, 3
-# A page that navigates on by itself (the book's index.html)
-REFRESH = re.compile(r"<meta[^>]+http-equiv=.?refresh", re.IGNORECASE)
 # A valid 88x20 SVG image for the hand-made pages of the checker's own test.
 TINY_SVG = (
     '<svg xmlns="http://www.w3.org/2000/svg" width="88" height="20">'
@@ -119,16 +117,20 @@ def browser():
 
 
 class _IdCollector(HTMLParser):
-    """Collects every id (and legacy <a name>) of an HTML page: the valid #fragment targets."""
+    """Collects every id (and legacy <a name>) of an HTML page: the valid #fragment targets; and
+    whether a ``<meta http-equiv="Refresh">`` makes the page navigate on by itself."""
 
     def __init__(self):
         super().__init__()
         self.ids: set[str] = set()
+        self.refresh = False
 
     def handle_starttag(self, tag, attrs):
         for key, value in attrs:
             if value and (key == "id" or (tag == "a" and key == "name")):
                 self.ids.add(value)
+            if tag == "meta" and key == "http-equiv" and (value or "").lower() == "refresh":
+                self.refresh = True
 
 
 class LinkChecker:
@@ -137,6 +139,7 @@ class LinkChecker:
     def __init__(self):
         self._status: dict[str, int] = {}
         self._ids: dict[str, set[str]] = {}
+        self._refresh: set[str] = set()  # the pages that navigate on by themselves
 
     def status(self, url: str) -> int:
         if url not in self._status:
@@ -148,9 +151,17 @@ class LinkChecker:
                         parser = _IdCollector()
                         parser.feed(body.decode("utf8", errors="replace"))
                         self._ids[url] = parser.ids
+                        if parser.refresh:
+                            self._refresh.add(url)
             except urllib.error.HTTPError as error:
                 self._status[url] = error.code
         return self._status[url]
+
+    def navigates_on(self, url: str) -> bool:
+        """Whether the page ``url`` (fetched here once, as a link target is: the browser forgets
+        a page's body once it has navigated on) holds a ``<meta http-equiv="Refresh">``."""
+        self.status(url)
+        return url in self._refresh
 
     def has_fragment(self, url: str, fragment: str) -> bool:
         """Whether the (already fetched) page ``url`` has an element with id ``fragment``."""
@@ -227,13 +238,6 @@ async (timeoutMs) => {
 """
 
 
-def _navigates_on(url: str) -> bool:
-    """Whether the page at ``url`` holds a ``<meta http-equiv="Refresh">`` (read from the server:
-    the browser forgets a page's body once it has navigated on)."""
-    with urllib.request.urlopen(url) as response:
-        return bool(REFRESH.search(response.read().decode("utf8", "replace")))
-
-
 def check_pages(browser, base_url: str, pages: list[str],
                 screenshots: dict[str, Path] | None = None) -> list[str]:
     """Open each page (a path relative to ``base_url``) and list every problem found, as text.
@@ -278,7 +282,7 @@ def check_pages(browser, base_url: str, pages: list[str],
                 problems.append(f"missing page {page_path}: HTTP {status}")
                 still_open.append((page_path, page, external, time.monotonic()))
                 continue
-            if _navigates_on(urljoin(base_url, page_path)):
+            if links.navigates_on(urljoin(base_url, page_path)):
                 # A <meta http-equiv="Refresh"> (the book's index.html) navigates on: let it settle.
                 page.wait_for_load_state("networkidle")
                 page.wait_for_load_state("load")

@@ -94,10 +94,16 @@ def temperature_readouts(net: torch.nn.Module, *, test_scenes: int = TEST_SCENES
     fitted on the first ``validation_scenes`` validation scenes, both read-outs scored on the
     first ``test_scenes`` held-out scenes (the check scores, :mod:`segedu.zoo.check_scores`,
     score the first fifth)."""
-    val_images, val_labels = scene_tensors(seed=VALIDATION_SEED, length=validation_scenes)
-    temperature = fit_temperature(_logits(net, val_images), val_labels)
-    test_images, test_labels = scene_tensors(seed=1, length=test_scenes)
-    plain, scaled = _scores(net, test_images, test_labels, temperatures=(1.0, temperature))
+    return _fit_and_score(net, scene_tensors(seed=VALIDATION_SEED, length=validation_scenes),
+                          scene_tensors(seed=1, length=test_scenes))
+
+
+def _fit_and_score(net: torch.nn.Module, validation: tuple[torch.Tensor, torch.Tensor],
+                   test: tuple[torch.Tensor, torch.Tensor]) -> tuple[Readout, Readout]:
+    """The temperature fitted on ``validation`` (images, labels), then ``net``'s read-outs on
+    ``test`` without it and with it."""
+    temperature = fit_temperature(_logits(net, validation[0]), validation[1])
+    plain, scaled = _scores(net, *test, temperatures=(1.0, temperature))
     return plain, scaled
 
 
@@ -107,12 +113,13 @@ def calibrate(name: str, *, test_scenes: int = TEST_SCENES,
     model = get_model(name, weights="zoo").eval()
     tta = TestTimeAugmentation(model, flips=(False, True), scales=TTA_SCALES,
                                multiple=TTA_MULTIPLE).eval()
+    validation = scene_tensors(seed=VALIDATION_SEED, length=validation_scenes)
+    test = scene_tensors(seed=1, length=test_scenes)  # drawn once for both networks
     out = {}
     for plain, scaled, net in (("as trained", "temperature", model),
                                ("TTA", "TTA + temperature", tta)):
         # the temperature from the validation split's logits, then the held-out scores
-        out[plain], out[scaled] = temperature_readouts(net, test_scenes=test_scenes,
-                                                       validation_scenes=validation_scenes)
+        out[plain], out[scaled] = _fit_and_score(net, validation, test)
     return {k: out[k] for k in READOUTS}
 
 
