@@ -19,7 +19,8 @@ The record also holds :data:`EXTRA` entries, scored the same way from checkpoint
 the zoo's entries do not cover: chapter 19's few-label runs ``unet_fewlabels_<method>``
 (:mod:`segedu.zoo.few_labels`, the U-Net's evaluation) and ``unet_calibration``, U-Net's
 temperature and its "as trained" and "temperature" read-outs (:mod:`segedu.zoo.calibration`:
-the temperature fitted on the whole validation split, the read-outs on the first fifth).
+the temperature fitted on the first fifth of the validation split, the read-outs on the first
+fifth of the held-out split).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ import torch
 from ..data.download import sha256_of
 from ..models import get_model
 from . import FOLDER, TO_TRAIN, ZOO, zoo_model
-from .calibration import temperature_readouts
+from .calibration import VALIDATION_SCENES, temperature_readouts
 from .few_labels import checkpoint_path, load_few_label_model
 from .scores import TEST_SCENES
 from .train import recipe_for
@@ -82,8 +83,10 @@ def _scorer(name: str) -> Callable[[int], dict[str, float]]:
     """``name``'s evaluation on the CPU: the first ``length`` held-out items -> its scores."""
     if name == "unet_calibration":
         def calibration(length: int) -> dict[str, float]:
-            plain, scaled = temperature_readouts(get_model("unet", weights="zoo").eval(),
-                                                 test_scenes=length)
+            # the temperature fitted on the first fifth of the validation split as well
+            plain, scaled = temperature_readouts(
+                get_model("unet", weights="zoo").eval(), test_scenes=length,
+                validation_scenes=math.ceil(VALIDATION_SCENES / SHARE))
             return {"temperature": scaled.temperature, "miou": plain.miou, "ece": plain.ece,
                     "ece_temperature": scaled.ece}
         return calibration
