@@ -29,7 +29,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
 import re
 from pathlib import Path
 
@@ -41,7 +40,7 @@ from segedu.slides import deck as deck_mod
 from segedu.slides import marks
 from segedu.slides.plan import plan
 
-from . import conftest, test_site
+from . import test_site
 from .test_site import (
     _IMAGES_JS,
     NOT_LOCAL,
@@ -59,19 +58,6 @@ browser = test_site.browser
 ARTIFACTS = ROOT / "_build" / "slides-test"
 # A figure on a slide must keep at least this share of the slide's height.
 MIN_FIGURE_SHARE = 0.2
-
-
-if not hasattr(conftest, "fast_book_build"):
-    # STAND-IN until tests/conftest.py has the test run's one fast-mode book build (helper
-    # "speed"); once conftest.py defines `fast_book_build`, this is not defined and theirs is used.
-    @pytest.fixture(scope="session")
-    def fast_book_build() -> Path:
-        """The BOOK_OUT folder named by SEGEDU_SITE_BUILD, else the test is skipped."""
-        reuse = os.environ.get("SEGEDU_SITE_BUILD")
-        if not reuse:
-            pytest.skip("no fast-mode book build: set SEGEDU_SITE_BUILD=<BOOK_OUT of "
-                        "`SEGEDU_FAST=1 make book`>")
-        return Path(reuse).resolve()
 
 
 # ---------------------------------------------------------------------------------------------
