@@ -180,12 +180,16 @@ def _submissions(folder: Path, out: Path, marker: Path) -> dict[str, str]:
         "solution": _solved(),
         "blank": _blank(),
         "redefine_check": _before_first_graded(_blank(), REDEFINE_CHECK),
-        "patch_segedu_grading": _before_first_graded(_blank(), PATCH_SEGEDU_GRADING),
-        "patch_builtins": _before_first_graded(_blank(), PATCH_BUILTINS),
+        # two patches in one submission (one kernel run fewer): the row names every function
+        # replaced, so each patch is seen to be found on its own
+        "patch_grading_and_builtins": _before_first_graded(
+            _before_first_graded(_blank(), PATCH_SEGEDU_GRADING), PATCH_BUILTINS),
         "hide_errors": _before_first_graded(_blank(), HIDE_ERRORS),
-        "fake_ticks": _before_first_graded(_blank(), FAKE_TICKS),
         "forged_record": _answer(_blank(), "lab01-04", FORGED_ANSWER.replace("\n", "\n    ")),
-        "detached": _before_first_graded(_blank(), _detached(out, marker)),
+        # two ways to earn nothing without tampering, in one submission: printed ticks and a
+        # process left behind
+        "ticks_and_detached": _before_first_graded(
+            _before_first_graded(_blank(), _detached(out, marker)), FAKE_TICKS),
     }
     # the second attack: every TODO returns a zero that has a gradient, comparisons patched
     zeros = _blank()
@@ -241,7 +245,7 @@ def test_attacks_on_the_grader_get_no_points(tmp_path):
     assert warnings == []
     # the detached process writes 4 s after its cell ran, and its run ended before its result
     # was stored: 5 s after that, it would have written (it was graded early in the batch)
-    stored = (out / "results" / "detached.json").stat().st_mtime
+    stored = (out / "results" / "ticks_and_detached.json").stat().st_mtime
     time.sleep(max(0.0, stored + 5 - time.time()))
     assert not marker.exists(), "a process of the run outlived it"
     book = _gradebook(out / "gradebook.csv")
@@ -260,8 +264,7 @@ def test_attacks_on_the_grader_get_no_points(tmp_path):
     attacks = {
         "redefine_check": "replaced `check`",
         "patch_comparisons": "torch.allclose",
-        "patch_segedu_grading": "segedu.grading.assert_close",
-        "patch_builtins": "builtins.isinstance",
+        "patch_grading_and_builtins": "segedu.grading.assert_close",
         "hide_errors": "ran without the grader's check",
         "forged_record": "forged grader records",
     }
@@ -272,11 +275,12 @@ def test_attacks_on_the_grader_get_no_points(tmp_path):
     assert ("numpy.allclose" in reason["patch_comparisons"]
             and "math.isclose" in reason["patch_comparisons"])
     assert "torch.testing.assert_close" in reason["patch_comparisons"]
-    assert "segedu.grading.check" in reason["patch_segedu_grading"]
-    # printing the grader's ticks or report lines earns nothing and is no tampering
-    assert (total["fake_ticks"], status["fake_ticks"]) == (0, "ok"), book["fake_ticks"]
-    # the detached process: killed with its run; the gradebook is the grader's
-    assert (total["detached"], status["detached"]) == (0, "ok"), book["detached"]
+    assert ("segedu.grading.check" in reason["patch_grading_and_builtins"]
+            and "builtins.isinstance" in reason["patch_grading_and_builtins"])
+    # printing the grader's ticks or report lines earns nothing and is no tampering; the
+    # detached process was killed with its run (above), and the gradebook is the grader's
+    assert ((total["ticks_and_detached"], status["ticks_and_detached"])
+            == (0, "ok")), book["ticks_and_detached"]
     # the library's Dice: its two graded cells earn 0, everything else counts
     dice = lab_points["dice-loss"] + lab_points["dice-loss-hidden"]
     assert (total["library_dice"], status["library_dice"]) == (max_total - dice, "library")
