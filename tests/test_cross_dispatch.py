@@ -10,7 +10,7 @@ them:
   boxes and layouts identical, float images within ``IMAGE_ATOL`` pixel by pixel;
 - the pins of ``tests/data/test_synthetic_digest.py`` and the zoo's recorded scores: the
   ``..._scores_what_its_card_says`` tests of ``tests/test_zoo.py`` for every shipped model (each
-  on the first fifth of its held-out split against its check scores, ``segedu.zoo.check_scores``),
+  on the first tenth of its held-out split against its check scores, ``segedu.zoo.check_scores``),
   so that every family's evaluation path (argmax, score thresholds, NMS, polygons, matching,
   k-means and a logistic-regression probe) runs under the AVX2 dispatch once per CI run.
 
@@ -141,7 +141,7 @@ def test_pins_and_zoo_scores_pass_under_the_avx2_dispatch():
     rescored = [*test_zoo.SEMANTIC, *test_zoo.INSTANCES, *test_zoo.CELLS, *test_zoo.PANOPTIC,
                 *test_zoo.PROMPTABLE, *test_zoo.FEATURES]
 
-    # every zoo model of tests/test_zoo.py against its check scores (the first fifth of its
+    # every zoo model of tests/test_zoo.py against its check scores (the first tenth of its
     # held-out split, segedu.zoo.check_scores): about a minute of CPU for all of them
     done = _run_avx2(["-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
                       "tests/data/test_synthetic_digest.py", "tests/test_zoo.py",

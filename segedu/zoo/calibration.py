@@ -93,7 +93,7 @@ def temperature_readouts(net: torch.nn.Module, *, test_scenes: int = TEST_SCENES
     """``net`` (a semantic model in eval mode) as it is and with its temperature: the temperature
     fitted on the first ``validation_scenes`` validation scenes, both read-outs scored on the
     first ``test_scenes`` held-out scenes (the check scores, :mod:`segedu.zoo.check_scores`,
-    score the first fifth)."""
+    score the first tenth of each)."""
     return _fit_and_score(net, scene_tensors(seed=VALIDATION_SEED, length=validation_scenes),
                           scene_tensors(seed=1, length=test_scenes))
 

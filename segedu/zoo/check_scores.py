@@ -1,4 +1,4 @@
-"""The zoo's check scores: each shipped checkpoint scored on the first fifth of its held-out split.
+"""The zoo's check scores: each shipped checkpoint scored on the first tenth of its held-out split.
 
 A card's numbers score the whole held-out split (500 scenes for most entries). Scoring all of it
 again takes from seconds to over a minute of CPU per model, too much for every test run. The
@@ -19,8 +19,8 @@ The record also holds :data:`EXTRA` entries, scored the same way from checkpoint
 the zoo's entries do not cover: chapter 19's few-label runs ``unet_fewlabels_<method>``
 (:mod:`segedu.zoo.few_labels`, the U-Net's evaluation) and ``unet_calibration``, U-Net's
 temperature and its "as trained" and "temperature" read-outs (:mod:`segedu.zoo.calibration`:
-the temperature fitted on the first fifth of the validation split, the read-outs on the first
-fifth of the held-out split).
+the temperature fitted on the first tenth of the validation split, the read-outs on the first
+tenth of the held-out split).
 """
 
 from __future__ import annotations
@@ -47,8 +47,9 @@ __all__ = ["RECORD", "EXTRA", "FEW_LABEL_RUNS", "check_length", "check_scores", 
            "read_record", "write_record", "main"]
 
 RECORD = FOLDER / "check_scores.json"
-# The share of the held-out split that is scored on every test run.
-SHARE = 5
+# The share of the held-out split that is scored on every test run: a tenth, at least
+# MIN_CHECK_ITEMS items (the whole split if it is smaller)
+SHARE, MIN_CHECK_ITEMS = 10, 10
 # Scores that measure the machine, not the model.
 TIMINGS = ("seconds_per_image",)
 # The few-label runs whose cards tests/zoo/test_few_labels.py checks: the baseline, the ceiling
@@ -75,15 +76,17 @@ def checkpoint_of(name: str) -> Path:
 
 
 def check_length(name: str) -> int:
-    """How many held-out items of ``name``'s split are scored: the first fifth (at least one)."""
-    return max(1, math.ceil(_split_length(name) / SHARE))
+    """How many held-out items of ``name``'s split are scored: the first tenth, at least
+    :data:`MIN_CHECK_ITEMS` (the whole split if it is smaller)."""
+    length = _split_length(name)
+    return min(length, max(MIN_CHECK_ITEMS, math.ceil(length / SHARE)))
 
 
 def _scorer(name: str) -> Callable[[int], dict[str, float]]:
     """``name``'s evaluation on the CPU: the first ``length`` held-out items -> its scores."""
     if name == "unet_calibration":
         def calibration(length: int) -> dict[str, float]:
-            # the temperature fitted on the first fifth of the validation split as well
+            # the temperature fitted on the first tenth of the validation split as well
             plain, scaled = temperature_readouts(
                 get_model("unet", weights="zoo").eval(), test_scenes=length,
                 validation_scenes=math.ceil(VALIDATION_SCENES / SHARE))

@@ -2,7 +2,7 @@
 
 Every shipped semantic model's card has the section, written by the recorded command. U-Net's
 temperature and its "as trained" and "temperature" rows are re-scored here from the checkpoint,
-as the zoo's scores are (``tests/test_zoo.py``): the first fifth of the held-out split against the
+as the zoo's scores are (``tests/test_zoo.py``): the first tenth of the held-out split against the
 check scores, the whole split against the card with ``SEGEDU_FULL_RESCORE=1`` (the TTA rows cost
 six forward passes a scene and are not re-run in CI; the TTA wrapper itself is tested in
 ``tests/models/semantic/test_calibration_wrappers.py``).
@@ -39,8 +39,8 @@ def test_every_semantic_card_has_its_calibration_section(name):
 
 
 def test_unet_calibration_rescores_from_the_checkpoint():
-    """U-Net's temperature fitted again on the first fifth of the validation split, and its "as
-    trained" and "temperature" read-outs on the first fifth of the held-out split, are the check
+    """U-Net's temperature fitted again on the first tenth of the validation split, and its "as
+    trained" and "temperature" read-outs on the first tenth of the held-out split, are the check
     scores recorded with the checkpoint (``python -m segedu.zoo.check_scores unet_calibration``).
     With ``SEGEDU_FULL_RESCORE=1``: the temperature fitted on the whole validation split (200
     scenes' logits and the Newton steps on their 3.3 million pixels, about 11 CPU seconds) and the

@@ -3,7 +3,7 @@
 The tiny runs (2 steps, 24 scenes, 2 held-out scenes) test the recipe's own work: each method
 writes a float16 checkpoint and a card whose scores the checkpoint gives again; a finished run
 is resumed, not retrained; pseudo-labelling needs the supervised run first. The shipped
-checkpoints are re-scored as the zoo's own are: the first fifth of the held-out split against
+checkpoints are re-scored as the zoo's own are: the first tenth of the held-out split against
 their check scores (``python -m segedu.zoo.check_scores``), the whole split against their cards
 with ``SEGEDU_FULL_RESCORE=1``.
 """
@@ -174,8 +174,8 @@ def test_shipped_checkpoint_is_small_float16_and_loads(method):
 
 
 # the baseline, the ceiling and the weakly supervised run are re-scored, the others only loaded:
-# on every run the first fifth of the held-out split against the check scores recorded with the
-# checkpoint (segedu.zoo.check_scores, about 1.5 CPU s a model; within test_zoo's 0.005, and
+# on every run the first tenth of the held-out split against the check scores recorded with the
+# checkpoint (segedu.zoo.check_scores, about 0.7 CPU s a model; within test_zoo's 0.005, and
 # measured within 5e-7 of the record under the AVX-512, AVX2 and ATen default dispatches on
 # 2026-11-28), the whole split (about 8 CPU s a model) against the card with SEGEDU_FULL_RESCORE=1
 @pytest.mark.parametrize("method", [m for m in FEW_LABEL_RUNS if m in SHIPPED])
