@@ -150,6 +150,6 @@ def evaluate_pixels(*, length: int = TEST_LENGTH, probe_scenes: int = PROBE_SCEN
 
 
 def evaluate(model: torch.nn.Module, device: torch.device | str = "cpu", *,
-             length: int = TEST_LENGTH) -> dict[str, float]:
+             length: int = TEST_LENGTH, probe_scenes: int = PROBE_SCENES) -> dict[str, float]:
     """:func:`evaluate_dino`: the recipe's score."""
-    return evaluate_dino(model, length=length, device=device)
+    return evaluate_dino(model, length=length, probe_scenes=probe_scenes, device=device)
