@@ -131,6 +131,8 @@ def test_makefile_targets_set_up_the_venv_first():
         line = re.search(rf"^{target}:(.*)$", makefile, re.M)
         assert line, f"Makefile has no '{target}' target"
         assert "$(STAMP)" in line.group(1), f"'make {target}' must install what it needs first"
+        if target != "lab":  # each of their processes reads segedu's bytecode, compiled once
+            assert "bytecode" in line.group(1).split(), f"'make {target}' compiles segedu first"
     # the setup step installs the lock (scripts/install_venv.py: uv, or pip where uv fails)
     assert "scripts/install_venv.py $(PY)" in makefile
     assert '["-c", "constraints.txt", "-e", ".[dev,book]"]' in (
