@@ -10,9 +10,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from scipy.optimize import linear_sum_assignment
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from ...metrics import mean_iou
 from ...models.foundation.dino import feature_kmeans, patch_features
@@ -70,6 +67,12 @@ def probe_score(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, te
                 *, seed: int = 0, num_classes: int = NUM_CLASSES) -> tuple[float, float]:
     """``(accuracy, mIoU)`` on ``test`` of a logistic regression fitted on ``train`` (features
     ``(M, D)``, classes ``(M,)``)."""
+    # imported here: every recipe is imported with segedu.zoo.train (0.6 s of sklearn), and
+    # most of its users (the chapters reading the seeds' spreads) never fit a probe
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     probe = make_pipeline(StandardScaler(),
                           LogisticRegression(C=0.1, max_iter=1000, random_state=seed))
     probe.fit(train_x, train_y)
