@@ -96,11 +96,10 @@ def test_every_checkpoint_has_its_check_scores():
         assert record[name]["length"] == check_length(name)
 
 
-def assert_check_scores_hold(name: str,
-                             tolerance: dict[str, float] | None = None) -> dict[str, float]:
+def assert_check_scores_hold(name: str, tolerance: dict[str, float] | None = None) -> None:
     """The checkpoint scored again on the first tenth of its held-out split gives the recorded
     check scores, each within 0.005 (or ``tolerance[metric]``); NaN (a class absent from the
-    subset) must stay NaN. Returns the scores."""
+    subset) must stay NaN."""
     recorded = read_record()[name]
     assert recorded["checkpoint_sha256"] == sha256_of(checkpoint_of(name)), (
         f"run python -m segedu.zoo.check_scores {name}: the checkpoint changed")
@@ -114,7 +113,6 @@ def assert_check_scores_hold(name: str,
         limit = (tolerance or {}).get(metric, 0.005)
         assert abs(value - expected) < limit, (
             f"{name}: the check score {metric} is {expected}, the checkpoint gives {value:.6f}")
-    return scores
 
 
 
