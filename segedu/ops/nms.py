@@ -39,11 +39,15 @@ IMPLEMENTATIONS = ("torchvision", "reference")
 
 
 def _check_nms_inputs(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> None:
-    """Clear errors for what torchvision would reject with a terse message."""
+    """Clear errors for what torchvision would reject with a terse message.
+
+    Floating-point boxes and scores of one dtype, or (as :func:`torchvision.ops.nms`) both
+    quantized (``torch.quint8``, e.g. from :func:`torch.quantize_per_tensor`).
+    """
     for name, t in (("boxes", boxes), ("scores", scores)):
         if not isinstance(t, torch.Tensor):
             raise TypeError(f"{name} must be a tensor, got {type(t).__name__}")
-        if not t.is_floating_point():
+        if not (t.is_floating_point() or t.is_quantized):
             raise TypeError(f"{name} must be a floating-point tensor, got {t.dtype}")
     if boxes.ndim != 2 or boxes.shape[1] != 4:
         raise ValueError(f"boxes must have shape (N, 4), got {tuple(boxes.shape)}")
@@ -94,8 +98,14 @@ def nms_reference(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: floa
 
     Returns:
         int64 tensor ``(K,)``: indices of the kept boxes, highest score first.
+
+    Quantized boxes and scores are compared by their real values (:meth:`~torch.Tensor.dequantize`);
+    torchvision's quantized kernel works on the stored integers, whose differences, and so IoUs and
+    score order, are the same up to the common scale.
     """
     _check_nms_inputs(boxes, scores, iou_threshold)
+    if boxes.is_quantized:
+        boxes, scores = boxes.dequantize(), scores.dequantize()
     # 1. visit the boxes from the highest score down; equal scores in index order (stable sort)
     order = torch.sort(scores, descending=True, stable=True).indices
     suppressed = torch.zeros(len(boxes), dtype=torch.bool, device=boxes.device)
@@ -108,7 +118,10 @@ def nms_reference(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: floa
         keep.append(i)
         # 3. suppress the later boxes that overlap box i too much (strictly more than the threshold)
         later = order[position + 1 :]
-        overlap = _iou_one_to_many(boxes[i], boxes[later])
+        # compared in float64, as torchvision's C++ kernel compares its float IoU with the double
+        # threshold: in float32, 0.8 would round to 0.800000012 and an IoU of exactly that value
+        # would survive here while torchvision suppresses it
+        overlap = _iou_one_to_many(boxes[i], boxes[later]).double()
         suppressed[later[overlap > iou_threshold]] = True
     return torch.tensor(keep, dtype=torch.int64, device=boxes.device)
 
@@ -133,6 +146,11 @@ def nms(
 
 
 def _check_idxs(idxs: torch.Tensor, boxes: torch.Tensor) -> None:
+    if boxes.is_quantized:
+        raise TypeError(
+            "batched_nms takes floating-point boxes, got quantized ones (torchvision's batched_nms "
+            "has no quantized version either): dequantize() them first"
+        )
     if not isinstance(idxs, torch.Tensor):
         raise TypeError(f"idxs must be a tensor, got {type(idxs).__name__}")
     if idxs.is_floating_point() or idxs.is_complex():
@@ -143,12 +161,22 @@ def _check_idxs(idxs: torch.Tensor, boxes: torch.Tensor) -> None:
         )
 
 
-def _all_empty(boxes, scores, idxs) -> bool:
-    """Whether ``batched_nms`` got tensors without a single box (of any dtype)."""
-    tensors = (boxes, scores, idxs)
-    if not all(isinstance(t, torch.Tensor) for t in tensors):
-        return False  # the full checks name the argument that is no tensor
-    return all(t.numel() == 0 for t in tensors)
+def _no_boxes(boxes, scores, idxs) -> bool:
+    """Whether ``batched_nms`` got no box at all: ``boxes`` a tensor without elements.
+
+    torchvision's ``batched_nms`` then returns an empty result whatever the rest is: boxes of any
+    dtype and shape (``(0, 4)`` or ``(0,)``), and ``scores``, ``idxs`` and ``iou_threshold`` not
+    looked at (its own test passes ``None`` for all three). segedu accepts the same, except that a
+    ``scores`` or ``idxs`` tensor *with* elements contradicts the empty boxes and is an error.
+    """
+    if not isinstance(boxes, torch.Tensor) or boxes.numel() != 0:
+        return False
+    for name, t in (("scores", scores), ("idxs", idxs)):
+        if isinstance(t, torch.Tensor) and t.numel() != 0:
+            raise ValueError(
+                f"{name} has {t.numel()} elements, but boxes is empty {tuple(boxes.shape)}"
+            )
+    return True
 
 
 def batched_nms_reference(
@@ -192,9 +220,8 @@ def batched_nms(
     trick); ``"reference"`` runs :func:`batched_nms_reference` (a loop over the classes).
     """
     _check_implementation(implementation)
-    if _all_empty(boxes, scores, idxs):
-        # torchvision returns an empty result for empty inputs before looking at their dtypes
-        # (integer boxes included); so does segedu, with the same argument checks for the rest
+    if _no_boxes(boxes, scores, idxs):
+        # torchvision returns an empty result for empty boxes before looking at anything else
         return torch.empty((0,), dtype=torch.int64, device=boxes.device)
     _check_nms_inputs(boxes, scores, iou_threshold)
     _check_idxs(idxs, boxes)

@@ -102,6 +102,19 @@ def test_iou_exactly_at_the_threshold_is_kept(implementation):
 
 
 @pytest.mark.parametrize("implementation", ["reference", "torchvision"])
+def test_threshold_is_compared_in_float64(implementation):
+    # a 5x1 box and its first 4x1 part: IoU 4 / 5, which float32 rounds up to 0.800000012, above
+    # the threshold 0.8 (a float64): suppressed, as in torchvision's kernel. In float64 the IoU is
+    # the same double as 0.8: kept. (Compared in float32, the threshold too would round up, and
+    # the box would survive.)
+    for dtype, kept in ((torch.float32, [0]), (torch.float64, [0, 1])):
+        boxes = torch.tensor([[0, 0, 5, 1], [0, 0, 4, 1]], dtype=dtype)
+        scores = torch.tensor([1.0, 0.5], dtype=dtype)
+        assert tvo.nms(boxes, scores, 0.8).tolist() == kept
+        assert nms(boxes, scores, 0.8, implementation=implementation).tolist() == kept
+
+
+@pytest.mark.parametrize("implementation", ["reference", "torchvision"])
 def test_ties_are_visited_in_index_order(implementation):
     # three identical boxes with equal scores: the stable sort visits index 0 first, which
     # suppresses the other two (IoU 1 > 0.5); with threshold 1 all stay, in index order
