@@ -335,4 +335,105 @@ def class_iou(pred, target, num_classes, ignore_index=255):
             iou[c] = ((pred == c) & (target == c)).sum() / max(int((target == c).sum()), 1)
     return iou
 '''),
+    # --- added for issue 68: one slip per item of each TODO's contract, written before its check
+    ("boxes returned as tv_tensors.BoundingBoxes, not a plain tensor", '''
+def boxes_from_masks(masks):
+    boxes = torch.zeros(len(masks), 4)
+    for k, mask in enumerate(masks):
+        rows, cols = torch.nonzero(mask, as_tuple=True)
+        if len(rows):
+            boxes[k] = torch.stack([cols.min(), rows.min(), cols.max() + 1, rows.max() + 1]).float()
+    return tv_tensors.BoundingBoxes(boxes, format="XYXY", canvas_size=tuple(masks.shape[-2:]))
+'''),
+    ("RLE size as NumPy ints (json.dumps fails)", '''
+def rle_encode(mask):
+    flat = np.asarray(mask, dtype=np.uint8).flatten(order="F")
+    change = np.flatnonzero(np.diff(flat)) + 1
+    counts = np.diff(np.concatenate([[0], change, [flat.size]])).tolist()
+    if flat.size and flat[0] == 1:
+        counts = [0] + counts
+    return {"size": list(np.array(np.shape(mask))), "counts": counts}
+'''),
+    ("RLE decoded as a 0/1 integer mask, not bool", '''
+def rle_decode(rle):
+    height, width = rle["size"]
+    values = np.arange(len(rle["counts"])) % 2
+    return np.repeat(values, rle["counts"]).reshape((height, width), order="F")
+'''),
+    ("polygons stacked before their union (no polygon: crashes)", '''
+def polygons_to_mask(polygons, height, width):
+    masks = [polygon2mask((height, width), np.asarray(p, dtype=float).reshape(-1, 2)[:, ::-1] - 0.5)
+             for p in polygons]
+    return np.stack(masks).any(axis=0)
+'''),
+    ("polygon mask returned as 0/1 floats, not bool", '''
+def polygons_to_mask(polygons, height, width):
+    mask = np.zeros((height, width))
+    for polygon in polygons:
+        points = np.asarray(polygon, dtype=float).reshape(-1, 2)
+        mask = np.maximum(mask, polygon2mask((height, width), points[:, ::-1] - 0.5))
+    return mask
+'''),
+    ("flip that gives back the input's labels tensor itself", '''
+def hflip_sample(image, target):
+    width = image.shape[-1]
+    boxes = target["boxes"].clone()
+    boxes[:, 0] = width - target["boxes"][:, 2]
+    boxes[:, 2] = width - target["boxes"][:, 0]
+    return image.flip(-1), {"semantic": target["semantic"].flip(-1),
+                            "masks": target["masks"].flip(-1), "boxes": boxes,
+                            "labels": target["labels"]}
+'''),
+    ("labels wrapped as a tv_tensors.Mask", '''
+def as_tv_sample(image, target):
+    height, width = image.shape[-2:]
+    return tv_tensors.Image(image), {
+        "semantic": tv_tensors.Mask(target["semantic"]), "masks": tv_tensors.Mask(target["masks"]),
+        "boxes": tv_tensors.BoundingBoxes(target["boxes"], format="XYXY",
+                                          canvas_size=(height, width)),
+        "labels": tv_tensors.Mask(target["labels"])}
+'''),
+    ("the new boxes' canvas_size taken from the image before the crop", '''
+def make_augmentation(size):
+    geometry = v2.Compose([v2.RandomHorizontalFlip(p=0.5), v2.RandomCrop(size)])
+
+    def augment(image, target):
+        canvas = tuple(image.shape[-2:])
+        image, target = geometry(image, target)
+        masks = target["masks"].as_subclass(torch.Tensor)
+        keep = masks.flatten(1).any(dim=1)
+        boxes = tv_tensors.BoundingBoxes(boxes_from_masks(masks[keep]), format="XYXY",
+                                         canvas_size=canvas)
+        return image, {**target, "masks": tv_tensors.Mask(masks[keep]),
+                       "labels": target["labels"][keep], "boxes": boxes}
+    return augment
+'''),
+    ("void relabelled in place (masked_fill_ changes the caller's target)", '''
+def masked_cross_entropy(logits, target, ignore_index=255):
+    valid = target != ignore_index
+    target.masked_fill_(~valid, 0)
+    nll = -F.log_softmax(logits, dim=1).gather(1, target[:, None])[:, 0]
+    return nll[valid].mean()
+'''),
+    ("void predictions overwritten in the caller's pred", '''
+def class_iou(pred, target, num_classes, ignore_index=255):
+    pred[target == ignore_index] = -1  # so that a void pixel matches no class
+    iou = torch.full((num_classes,), float("nan"))
+    for c in range(num_classes):
+        union = ((pred == c) | (target == c)).sum()
+        if union > 0:
+            iou[c] = ((pred == c) & (target == c)).sum() / union
+    return iou
+'''),
+    ("IoU as float64 NumPy array", '''
+def class_iou(pred, target, num_classes, ignore_index=255):
+    valid = target != ignore_index
+    pred, target = pred[valid].numpy(), target[valid].numpy()
+    iou = np.full(num_classes, np.nan)
+    for c in range(num_classes):
+        union = ((pred == c) | (target == c)).sum()
+        if union > 0:
+            iou[c] = ((pred == c) & (target == c)).sum() / union
+    return iou
+'''),
 ]
