@@ -5,7 +5,7 @@ from the current tokens and builds a ``(T, T)`` attention mask over the token se
 ``[Q queries; P prefix tokens (class token, registers); N = h w patches]``:
 
 - a query may read a patch only where its mask logit, bilinearly resized to the patch grid, is
-  positive (Mask2Former's masked attention, :func:`~segedu.models.universal.mask2former.
+  positive (Mask2Former's masked attention, :func:`~segedu.models.universal.set_prediction.
   attention_mask_from_masks`, applied to the query-to-patch block of a ViT's self-attention);
 - every other pair is free: queries read all queries and the prefix tokens, and the patches read
   everything (queries included), so no row is ever fully masked (Mask2Former's reset of empty
@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import torch
 
-from ..mask2former import attention_mask_from_masks
+from ..set_prediction import attention_mask_from_masks
 
 __all__ = ["query_attention_mask"]
 

@@ -11,9 +11,9 @@ One concept per module:
 - :mod:`.deformable_encoder`: the deformable transformer encoder over strides 8, 16, 32;
 - :mod:`.pixel_decoder`: ``MSDeformAttnPixelDecoder``: multi-scale maps and the stride-4
   mask features;
-- :mod:`.masked_attention`: the attention mask from the previous prediction, and the reset of
-  empty rows;
-- :mod:`.transformer_decoder`: the masked-attention decoder and its prediction heads;
+- :mod:`.transformer_decoder`: the masked-attention decoder and its prediction heads (its
+  attention mask, from the previous prediction, is the family's shared
+  :mod:`segedu.models.universal.set_prediction.masked_attention`);
 - :mod:`.convert`: official (detectron2) checkpoints -> segedu's state dict;
 - :mod:`.model`: :class:`Mask2Former` and the registered builders ``mask2former`` (slim) and
   ``mask2former_resnet50`` (the paper's R50);
@@ -32,7 +32,6 @@ from . import (
     criterion,
     deformable_encoder,
     inference,
-    masked_attention,
     matcher,
     model,
     ms_deform_attn,
@@ -45,7 +44,6 @@ from .convert import convert_official_state_dict
 from .criterion import MaskSetCriterion
 from .deformable_encoder import MSDeformAttnEncoderLayer, MSDeformAttnTransformerEncoderOnly
 from .inference import QueryInference
-from .masked_attention import attention_mask_from_masks, reset_fully_masked_rows
 from .matcher import MaskHungarianMatcher
 from .model import Mask2Former, Mask2FormerHead, mask2former, mask2former_resnet50
 from .ms_deform_attn import MSDeformAttn, multi_scale_deformable_attention
@@ -55,11 +53,11 @@ from .query_training import QueryTraining
 from .transformer_decoder import MultiScaleMaskedTransformerDecoder
 
 __all__ = [
-    "convert", "deformable_encoder", "masked_attention", "model", "ms_deform_attn",
+    "convert", "deformable_encoder", "model", "ms_deform_attn",
     "pixel_decoder",
     "transformer_decoder", "convert_official_state_dict",
     "MSDeformAttnEncoderLayer", "MSDeformAttnTransformerEncoderOnly",
-    "attention_mask_from_masks", "reset_fully_masked_rows", "Mask2Former", "Mask2FormerHead",
+    "Mask2Former", "Mask2FormerHead",
     "mask2former",
     "mask2former_resnet50", "MSDeformAttn", "multi_scale_deformable_attention",
     "MSDeformAttnPixelDecoder",

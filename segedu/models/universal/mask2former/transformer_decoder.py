@@ -28,6 +28,11 @@ The prediction after layer ``i`` also gives the attention mask of layer ``i + 1`
 of level ``(i + 1) mod 3``. The last prediction is the output; the ``N`` earlier ones are the
 ``aux_outputs`` of deep supervision (every one is matched and supervised in training).
 
+Where a query model differs from Mask2Former only in its queries (OneFormer computes them from the
+task), it subclasses this decoder and overrides :meth:`~MultiScaleMaskedTransformerDecoder.
+initial_queries` (and :meth:`~MultiScaleMaskedTransformerDecoder.query_outputs` to return more),
+setting ``learned_query_features = False`` when it has no ``query_feat``.
+
 Relation to the references: the same parameters (names included: ``query_feat``, ``query_embed``,
 ``level_embed``, ``input_proj``, ``transformer_cross_attention_layers.{i}.multihead_attn``,
 ``transformer_self_attention_layers.{i}.self_attn``, ``transformer_ffn_layers.{i}.linear1``,
@@ -53,7 +58,7 @@ from torch import nn
 from ....nn.mlp import MLP
 from ....nn.position_encoding import PositionEmbeddingSine
 from ....nn.transformer_layers import CrossAttentionLayer, FFNLayer, SelfAttentionLayer
-from .masked_attention import attention_mask_from_masks, reset_fully_masked_rows
+from ..set_prediction import attention_mask_from_masks, reset_fully_masked_rows
 
 __all__ = ["MultiScaleMaskedTransformerDecoder"]
 
@@ -76,6 +81,9 @@ class MultiScaleMaskedTransformerDecoder(nn.Module):
     """
 
     num_levels = 3
+    # Mask2Former learns its query features (``query_feat``); a subclass that computes them
+    # (OneFormer) sets this to False and overrides :meth:`initial_queries`
+    learned_query_features = True
 
     def __init__(self, *, in_channels: int, num_classes: int, hidden_dim: int = 256,
                  num_queries: int = 100,
@@ -106,7 +114,8 @@ class MultiScaleMaskedTransformerDecoder(nn.Module):
         self.decoder_norm = nn.LayerNorm(hidden_dim)
         # learnable query features (the decoder's input) and query positional embeddings
         self.num_queries = num_queries
-        self.query_feat = nn.Embedding(num_queries, hidden_dim)
+        self.query_feat = (nn.Embedding(num_queries, hidden_dim) if self.learned_query_features
+                           else None)
         self.query_embed = nn.Embedding(num_queries, hidden_dim)
         # one learned embedding per feature level; 1x1 projections only when the widths differ
         self.level_embed = nn.Embedding(self.num_levels, hidden_dim)
@@ -141,19 +150,32 @@ class MultiScaleMaskedTransformerDecoder(nn.Module):
         attn_mask = attention_mask_from_masks(mask_logits, attn_mask_size, self.num_heads)
         return class_logits, mask_logits, attn_mask
 
+    def initial_queries(self, mask_features: torch.Tensor) -> torch.Tensor:
+        """The decoder's input queries ``(B, Q, C)``: the learned query features, one copy per
+        image of ``mask_features (B, D, H/4, W/4)``. A subclass overrides this hook (with keyword
+        arguments of its own, which :meth:`forward` passes on)."""
+        return self.query_feat.weight.unsqueeze(0).repeat(mask_features.shape[0], 1, 1)
+
+    def query_outputs(self, queries: torch.Tensor) -> dict:
+        """What :meth:`forward` returns besides the predictions, from the input queries
+        ``(B, Q, C)``: nothing for Mask2Former (a subclass's hook)."""
+        return {}
+
     def forward(self, multi_scale_features: Sequence[torch.Tensor],
-                mask_features: torch.Tensor) -> dict:
+                mask_features: torch.Tensor, **query_inputs: torch.Tensor) -> dict:
         """Decode.
 
         Args:
             multi_scale_features: three maps ``(B, C_in, h_l, w_l)``, lowest resolution first
                 (strides 32, 16, 8 from the pixel decoder).
             mask_features: ``(B, D, H/4, W/4)``.
+            query_inputs: keyword arguments of :meth:`initial_queries` (none for Mask2Former;
+                OneFormer's ``task_token``).
 
         Returns:
             ``{"pred_logits": (B, Q, K + 1), "pred_masks": (B, Q, H/4, W/4),
-            "aux_outputs": [...]}``,
-            ``aux_outputs`` the ``N`` earlier predictions (from the learnable queries, then after
+            "aux_outputs": [...]}`` and :meth:`query_outputs`,
+            ``aux_outputs`` the ``N`` earlier predictions (from the initial queries, then after
             layers ``1 .. N - 1``), each a dict with ``pred_logits`` and ``pred_masks``.
         """
         if len(multi_scale_features) != self.num_levels:
@@ -173,11 +195,11 @@ class MultiScaleMaskedTransformerDecoder(nn.Module):
             memory = (self.input_proj[level](x).flatten(2)
                       + self.level_embed.weight[level][None, :, None])
             memories.append(memory.transpose(1, 2))
-        batch = memories[0].shape[0]
-        # 2. the learnable queries, one copy per image: (B, Q, C)
-        query_pos = self.query_embed.weight.unsqueeze(0).repeat(batch, 1, 1)
-        output = self.query_feat.weight.unsqueeze(0).repeat(batch, 1, 1)
-        # 3. prediction from the learnable queries alone; its mask restricts the first layer
+        # 2. the initial queries (B, Q, C) (Mask2Former's learned ones) and their positions
+        queries = self.initial_queries(mask_features, **query_inputs)
+        query_pos = self.query_embed.weight.unsqueeze(0).repeat(queries.shape[0], 1, 1)
+        output = queries
+        # 3. prediction from the initial queries alone; its mask restricts the first layer
         class_logits, mask_logits, attn_mask = self.forward_prediction_heads(output, mask_features,
                                                                              sizes[0])
         predictions = [(class_logits, mask_logits)]
@@ -201,4 +223,5 @@ class MultiScaleMaskedTransformerDecoder(nn.Module):
             "pred_logits": predictions[-1][0],
             "pred_masks": predictions[-1][1],
             "aux_outputs": [{"pred_logits": c, "pred_masks": m} for c, m in predictions[:-1]],
+            **self.query_outputs(queries),
         }

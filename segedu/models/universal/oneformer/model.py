@@ -155,7 +155,7 @@ class OneFormer(QueryInference, QueryTraining, UniversalModel):
         ids = task_token_ids(tasks, length=self.task_seq_len).to(images.device)
         task_token = self.task_encoder(ids)
         # 4. task-conditioned queries through the masked-attention decoder
-        outputs = self.predictor(multi_scale_features, mask_features, task_token)
+        outputs = self.predictor(multi_scale_features, mask_features, task_token=task_token)
         # 5. the text queries of the training-time text lists
         if text_ids is not None:
             if self.text_mapper is None:

@@ -18,10 +18,6 @@ import segedu.models.universal.mask2former  # noqa: F401  (registers mask2former
 from segedu.models.registry import get_model
 from segedu.models.universal.mask2former.convert import convert_official_state_dict
 from segedu.models.universal.mask2former.deformable_encoder import reference_points
-from segedu.models.universal.mask2former.masked_attention import (
-    attention_mask_from_masks,
-    reset_fully_masked_rows,
-)
 from segedu.models.universal.mask2former.ms_deform_attn import (
     MSDeformAttn,
     level_start_index,
@@ -30,6 +26,10 @@ from segedu.models.universal.mask2former.ms_deform_attn import (
 from segedu.models.universal.mask2former.pixel_decoder import MSDeformAttnPixelDecoder
 from segedu.models.universal.mask2former.transformer_decoder import (
     MultiScaleMaskedTransformerDecoder,
+)
+from segedu.models.universal.set_prediction.masked_attention import (
+    attention_mask_from_masks,
+    reset_fully_masked_rows,
 )
 from segedu.nn.position_encoding import PositionEmbeddingSine
 
