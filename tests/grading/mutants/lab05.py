@@ -1,7 +1,8 @@
 """Lab 05's single-TODO mutants: answers a student could plausibly write.
 
 A box IoU without the clamp, anchors rounded before halving, NMS at IoU >= threshold,
-bilinear with x and y swapped, a YOLO head read column-major, a train step without zero_grad, ...
+bilinear with x and y swapped, a YOLO head read column-major, a train step without zero_grad,
+RetinaNet's prior bias at 0 or log(pi), a focal loss with alpha on the negatives, ...
 Each replaces the functions it defines (the rest of the lab keeps the solution);
 ``tests/grading/test_lab_mutants.py`` grades it. The mutants were written from the TODOs' text
 before the graded cells were read again (issue 52), so the checks answer them.
@@ -82,6 +83,238 @@ def my_cell_anchors(sizes, aspect_ratios):
     widths = (scales[None, :] / h_ratios[:, None]).reshape(-1)
     heights = (scales[None, :] * h_ratios[:, None]).reshape(-1)
     return torch.floor(torch.stack([-widths, -heights, widths, heights], dim=1) / 2 + 0.5)
+'''),
+    # RetinaNet's prior initialisation and focal loss (issue 65): one slip per contract item
+    ('prior bias of 0', '''
+def init_class_logits(conv, prior=0.01):
+    if not 0 < prior < 1:
+        raise ValueError(f"prior must be in (0, 1), got {prior}")
+    with torch.no_grad():
+        conv.weight.normal_(0.0, 0.01)
+        conv.bias.zero_()
+'''),
+    ('prior bias log(pi), not the log of the odds', '''
+def init_class_logits(conv, prior=0.01):
+    if not 0 < prior < 1:
+        raise ValueError(f"prior must be in (0, 1), got {prior}")
+    with torch.no_grad():
+        conv.weight.normal_(0.0, 0.01)
+        conv.bias.fill_(math.log(prior))
+'''),
+    ('prior bias with the wrong sign', '''
+def init_class_logits(conv, prior=0.01):
+    if not 0 < prior < 1:
+        raise ValueError(f"prior must be in (0, 1), got {prior}")
+    with torch.no_grad():
+        conv.weight.normal_(0.0, 0.01)
+        conv.bias.fill_(math.log((1 - prior) / prior))
+'''),
+    ('prior hard-coded at 0.01', '''
+def init_class_logits(conv, prior=0.01):
+    if not 0 < prior < 1:
+        raise ValueError(f"prior must be in (0, 1), got {prior}")
+    with torch.no_grad():
+        conv.weight.normal_(0.0, 0.01)
+        conv.bias.fill_(-math.log((1 - 0.01) / 0.01))
+'''),
+    ("prior: the weights left at PyTorch's default", '''
+def init_class_logits(conv, prior=0.01):
+    if not 0 < prior < 1:
+        raise ValueError(f"prior must be in (0, 1), got {prior}")
+    with torch.no_grad():
+        conv.bias.fill_(-math.log((1 - prior) / prior))
+'''),
+    ('prior: the weights uniform in [-0.01, 0.01]', '''
+def init_class_logits(conv, prior=0.01):
+    if not 0 < prior < 1:
+        raise ValueError(f"prior must be in (0, 1), got {prior}")
+    with torch.no_grad():
+        conv.weight.uniform_(-0.01, 0.01)
+        conv.bias.fill_(-math.log((1 - prior) / prior))
+'''),
+    ('prior: a new bias parameter (float32)', '''
+def init_class_logits(conv, prior=0.01):
+    if not 0 < prior < 1:
+        raise ValueError(f"prior must be in (0, 1), got {prior}")
+    with torch.no_grad():
+        conv.weight.normal_(0.0, 0.01)
+    conv.bias = torch.nn.Parameter(torch.full((conv.out_channels,), -math.log((1 - prior) / prior)))
+'''),
+    ('prior: a new convolution returned', '''
+def init_class_logits(conv, prior=0.01):
+    if not 0 < prior < 1:
+        raise ValueError(f"prior must be in (0, 1), got {prior}")
+    new = torch.nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size,
+                          padding=conv.padding)
+    with torch.no_grad():
+        new.weight.normal_(0.0, 0.01)
+        new.bias.fill_(-math.log((1 - prior) / prior))
+    return new
+'''),
+    ('prior: no check of prior (math.log raises its own error)', '''
+def init_class_logits(conv, prior=0.01):
+    bias = -math.log((1 - prior) / prior)
+    with torch.no_grad():
+        conv.weight.normal_(0.0, 0.01)
+        conv.bias.fill_(bias)
+'''),
+    ('focal: alpha applied to the negatives', '''
+def my_focal_loss(cls_logits, labels, matched, *, alpha=0.25, gamma=2.0):
+    foreground = matched >= 0
+    target = torch.zeros_like(cls_logits)
+    target[foreground, labels[matched[foreground]]] = 1.0
+    valid = matched != -2
+    logits, target = cls_logits[valid], target[valid]
+    p = logits.sigmoid()
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    p_t = p * target + (1 - p) * (1 - target)
+    alpha_t = (1 - alpha) * target + alpha * (1 - target)
+    return (alpha_t * (1 - p_t) ** gamma * bce).sum() / max(1, int(foreground.sum()))
+'''),
+    ('focal: normalised by all the anchors', '''
+def my_focal_loss(cls_logits, labels, matched, *, alpha=0.25, gamma=2.0):
+    foreground = matched >= 0
+    target = torch.zeros_like(cls_logits)
+    target[foreground, labels[matched[foreground]]] = 1.0
+    valid = matched != -2
+    logits, target = cls_logits[valid], target[valid]
+    p = logits.sigmoid()
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    p_t = p * target + (1 - p) * (1 - target)
+    alpha_t = alpha * target + (1 - alpha) * (1 - target)
+    return (alpha_t * (1 - p_t) ** gamma * bce).sum() / max(1, len(matched))
+'''),
+    ('focal: divided by the foreground anchors without max(1, .)', '''
+def my_focal_loss(cls_logits, labels, matched, *, alpha=0.25, gamma=2.0):
+    foreground = matched >= 0
+    target = torch.zeros_like(cls_logits)
+    target[foreground, labels[matched[foreground]]] = 1.0
+    valid = matched != -2
+    logits, target = cls_logits[valid], target[valid]
+    p = logits.sigmoid()
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    p_t = p * target + (1 - p) * (1 - target)
+    alpha_t = alpha * target + (1 - alpha) * (1 - target)
+    return (alpha_t * (1 - p_t) ** gamma * bce).sum() / foreground.sum()
+'''),
+    ('focal: ignored anchors counted as background', '''
+def my_focal_loss(cls_logits, labels, matched, *, alpha=0.25, gamma=2.0):
+    foreground = matched >= 0
+    target = torch.zeros_like(cls_logits)
+    target[foreground, labels[matched[foreground]]] = 1.0
+    p = cls_logits.sigmoid()
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(cls_logits, target, reduction="none")
+    p_t = p * target + (1 - p) * (1 - target)
+    alpha_t = alpha * target + (1 - alpha) * (1 - target)
+    return (alpha_t * (1 - p_t) ** gamma * bce).sum() / max(1, int(foreground.sum()))
+'''),
+    ('focal: the box index taken as its class', '''
+def my_focal_loss(cls_logits, labels, matched, *, alpha=0.25, gamma=2.0):
+    foreground = matched >= 0
+    target = torch.zeros_like(cls_logits)
+    target[foreground, matched[foreground]] = 1.0
+    valid = matched != -2
+    logits, target = cls_logits[valid], target[valid]
+    p = logits.sigmoid()
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    p_t = p * target + (1 - p) * (1 - target)
+    alpha_t = alpha * target + (1 - alpha) * (1 - target)
+    return (alpha_t * (1 - p_t) ** gamma * bce).sum() / max(1, int(foreground.sum()))
+'''),
+    ('focal: label 0 read as background', '''
+def my_focal_loss(cls_logits, labels, matched, *, alpha=0.25, gamma=2.0):
+    foreground = matched >= 0
+    target = torch.zeros_like(cls_logits)
+    classes = labels[matched[foreground]]
+    rows = torch.nonzero(foreground)[:, 0]
+    target[rows[classes > 0], classes[classes > 0]] = 1.0
+    valid = matched != -2
+    logits, target = cls_logits[valid], target[valid]
+    p = logits.sigmoid()
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    p_t = p * target + (1 - p) * (1 - target)
+    alpha_t = alpha * target + (1 - alpha) * (1 - target)
+    return (alpha_t * (1 - p_t) ** gamma * bce).sum() / max(1, int(foreground.sum()))
+'''),
+    ('focal: gamma on p_t, not 1 - p_t', '''
+def my_focal_loss(cls_logits, labels, matched, *, alpha=0.25, gamma=2.0):
+    foreground = matched >= 0
+    target = torch.zeros_like(cls_logits)
+    target[foreground, labels[matched[foreground]]] = 1.0
+    valid = matched != -2
+    logits, target = cls_logits[valid], target[valid]
+    p = logits.sigmoid()
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    p_t = p * target + (1 - p) * (1 - target)
+    alpha_t = alpha * target + (1 - alpha) * (1 - target)
+    return (alpha_t * p_t ** gamma * bce).sum() / max(1, int(foreground.sum()))
+'''),
+    ('focal: gamma fixed at 2', '''
+def my_focal_loss(cls_logits, labels, matched, *, alpha=0.25, gamma=2.0):
+    foreground = matched >= 0
+    target = torch.zeros_like(cls_logits)
+    target[foreground, labels[matched[foreground]]] = 1.0
+    valid = matched != -2
+    logits, target = cls_logits[valid], target[valid]
+    p = logits.sigmoid()
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    p_t = p * target + (1 - p) * (1 - target)
+    alpha_t = alpha * target + (1 - alpha) * (1 - target)
+    return (alpha_t * (1 - p_t) ** 2 * bce).sum() / max(1, int(foreground.sum()))
+'''),
+    ('focal: the cross-entropy as log(sigmoid)', '''
+def my_focal_loss(cls_logits, labels, matched, *, alpha=0.25, gamma=2.0):
+    foreground = matched >= 0
+    target = torch.zeros_like(cls_logits)
+    target[foreground, labels[matched[foreground]]] = 1.0
+    valid = matched != -2
+    logits, target = cls_logits[valid], target[valid]
+    p = logits.sigmoid()
+    bce = -(target * torch.log(p) + (1 - target) * torch.log(1 - p))
+    p_t = p * target + (1 - p) * (1 - target)
+    alpha_t = alpha * target + (1 - alpha) * (1 - target)
+    return (alpha_t * (1 - p_t) ** gamma * bce).sum() / max(1, int(foreground.sum()))
+'''),
+    ('focal: ignored logits zeroed in place', '''
+def my_focal_loss(cls_logits, labels, matched, *, alpha=0.25, gamma=2.0):
+    foreground = matched >= 0
+    target = torch.zeros_like(cls_logits)
+    target[foreground, labels[matched[foreground]]] = 1.0
+    valid = (matched != -2).to(cls_logits.dtype)[:, None]
+    with torch.no_grad():
+        cls_logits[matched == -2] = 0.0
+    p = cls_logits.sigmoid()
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(cls_logits, target, reduction="none")
+    p_t = p * target + (1 - p) * (1 - target)
+    alpha_t = alpha * target + (1 - alpha) * (1 - target)
+    return (valid * alpha_t * (1 - p_t) ** gamma * bce).sum() / max(1, int(foreground.sum()))
+'''),
+    ('focal: returns a float (.item())', '''
+def my_focal_loss(cls_logits, labels, matched, *, alpha=0.25, gamma=2.0):
+    foreground = matched >= 0
+    target = torch.zeros_like(cls_logits)
+    target[foreground, labels[matched[foreground]]] = 1.0
+    valid = matched != -2
+    logits, target = cls_logits[valid], target[valid]
+    p = logits.sigmoid()
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    p_t = p * target + (1 - p) * (1 - target)
+    alpha_t = alpha * target + (1 - alpha) * (1 - target)
+    return (alpha_t * (1 - p_t) ** gamma * bce).sum().item() / max(1, int(foreground.sum()))
+'''),
+    ('focal: rebuilt as a new tensor (no gradient, float32)', '''
+def my_focal_loss(cls_logits, labels, matched, *, alpha=0.25, gamma=2.0):
+    foreground = matched >= 0
+    target = torch.zeros_like(cls_logits)
+    target[foreground, labels[matched[foreground]]] = 1.0
+    valid = matched != -2
+    logits, target = cls_logits[valid], target[valid]
+    p = logits.sigmoid()
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    p_t = p * target + (1 - p) * (1 - target)
+    alpha_t = alpha * target + (1 - alpha) * (1 - target)
+    total = float((alpha_t * (1 - p_t) ** gamma * bce).sum())
+    return torch.tensor(total / max(1, int(foreground.sum())))
 '''),
     ('NMS suppresses at IoU >= threshold', '''
 def my_nms(boxes, scores, iou_threshold):
