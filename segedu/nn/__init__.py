@@ -17,6 +17,8 @@
   layers of DETR-style decoders (DETR, Mask2Former, CLIPSeg);
 - :mod:`~segedu.nn.layer_norm_2d`: the channels-first LayerNorm of SAM, SAM 2 and EoMT;
 - :mod:`~segedu.nn.mlp_block`: SAM's two-layer ``MLPBlock`` (SAM, CLIPSeg);
+- :mod:`~segedu.nn.quick_gelu`: CLIP's ``QuickGELU`` activation (CLIPSeg, OneFormer's text
+  encoder);
 - :mod:`~segedu.nn.vit`: the Vision Transformer (patch embedding, attention, blocks, position
   embeddings interpolated to any size), state-dict compatible with timm's and DINO's.
 - :mod:`~segedu.nn.swin`: the Swin Transformer (windows, shifted windows and their mask, the
@@ -38,6 +40,7 @@ from .mlp import MLP
 from .mlp_block import MLPBlock
 from .pairs import distinct_pairs
 from .position_encoding import PositionEmbeddingSine
+from .quick_gelu import QuickGELU
 from .receptive_field import ReceptiveField, receptive_field
 from .resnet import ResNet, resnet18, resnet34, resnet50
 from .resnet_backbone import build_backbone
@@ -73,6 +76,7 @@ __all__ = [
     "MLPBlock",
     "LayerNorm2d",
     "PositionEmbeddingSine",
+    "QuickGELU",
     "SelfAttentionLayer",
     "CrossAttentionLayer",
     "FFNLayer",

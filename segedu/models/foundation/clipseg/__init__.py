@@ -15,7 +15,7 @@ One concept per module:
 - :mod:`.tokenizer`: CLIP's tokenizer, through ``transformers``, for the official weights.
 """
 
-from .clip_layer import CLIPLayer, QuickGELU
+from .clip_layer import CLIPLayer
 from .convert import convert_transformers_state_dict
 from .decoder import CLIPSegDecoder, CLIPSegDecoderLayer
 from .film import FiLM
@@ -25,7 +25,7 @@ from .tokenizer import clip_tokenize
 from .vision_encoder import CLIPVisionEncoder
 from .vocabulary import WordVocabulary
 
-__all__ = ["CLIPLayer", "QuickGELU", "CLIPTextEncoder", "causal_mask", "CLIPVisionEncoder",
+__all__ = ["CLIPLayer", "CLIPTextEncoder", "causal_mask", "CLIPVisionEncoder",
            "FiLM", "CLIPSegDecoder", "CLIPSegDecoderLayer", "CLIPSeg", "CLIPSegConfig",
            "clipseg_rd64", "clipseg_tiny", "OFFICIAL_URL", "convert_transformers_state_dict",
            "WordVocabulary", "clip_tokenize"]

@@ -10,8 +10,8 @@ encoder stack.
 It is ViT's block (:class:`segedu.nn.vit.Block`) with two differences that change the numbers,
 which is why it is its own class: LayerNorm's ``eps`` is ``1e-5`` (OpenAI's CLIP uses PyTorch's
 default; timm's ViT and DINO use ``1e-6``), and the MLP's non-linearity is *QuickGELU*,
-:math:`x \, \sigma(1.702 x)`, a cheap approximation of GELU that CLIP was trained with (its
-``hidden_act="quick_gelu"`` in ``transformers``). The text encoder passes a causal ``mask``.
+:math:`x \, \sigma(1.702 x)` (:class:`segedu.nn.quick_gelu.QuickGELU`), a cheap approximation
+of GELU that CLIP was trained with. The text encoder passes a causal ``mask``.
 The attention itself is :class:`segedu.nn.vit.Attention` (one ``qkv`` projection: the three
 projections of ``transformers``' ``CLIPSegAttention`` stacked, see :mod:`.convert`), the MLP is
 SAM's :class:`~segedu.models.foundation.sam.MLPBlock` with QuickGELU.
@@ -23,16 +23,10 @@ import torch
 from torch import nn
 
 from ....nn.mlp_block import MLPBlock
+from ....nn.quick_gelu import QuickGELU
 from ....nn.vit import Attention
 
-__all__ = ["QuickGELU", "CLIPLayer"]
-
-
-class QuickGELU(nn.Module):
-    """``x * sigmoid(1.702 x)``, elementwise (OpenAI CLIP's ``QuickGELU``)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * torch.sigmoid(1.702 * x)
+__all__ = ["CLIPLayer"]
 
 
 class CLIPLayer(nn.Module):

@@ -30,6 +30,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ....nn.quick_gelu import QuickGELU
+
 __all__ = ["TextLayer", "TextEncoder"]
 
 
@@ -39,11 +41,11 @@ class TextMLP(nn.Module):
     def __init__(self, *, dim: int, hidden_dim: int) -> None:
         super().__init__()
         self.fc1 = nn.Linear(dim, hidden_dim)
+        self.act = QuickGELU()  # CLIP's approximation of GELU (segedu.nn.quick_gelu)
         self.fc2 = nn.Linear(hidden_dim, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.fc1(x)
-        return self.fc2(x * torch.sigmoid(1.702 * x))  # QuickGELU, CLIP's approximation of GELU
+        return self.fc2(self.act(self.fc1(x)))
 
 
 class TextLayer(nn.Module):
