@@ -118,4 +118,67 @@ def yolo_channels(num_anchors, num_classes):
 def make_yolo_head(in_channels, num_anchors, num_classes):
     return nn.Conv2d(in_channels, yolo_channels(num_anchors, num_classes), kernel_size=3, padding=1)
 '''),
+    # --- added for issue 68: one slip per item of each TODO's contract, written before its check
+    ("conv_out as a NumPy float (np.floor)", '''
+def conv_out(n, k, s=1, p=0, d=1):
+    import numpy as np
+    return np.floor((n + 2 * p - d * (k - 1) - 1) / s) + 1
+'''),
+    ("pool_out as a float (true division, then floor or ceil of floats)", '''
+def pool_out(n, k, s=None, p=0, ceil_mode=False):
+    import numpy as np
+    s = k if s is None else s
+    out = (np.ceil if ceil_mode else np.floor)((n + 2 * p - k) / s) + 1
+    if ceil_mode and (out - 1) * s >= n + p:
+        out -= 1
+    return out
+'''),
+    ("unpooled into a float32 map whatever x's dtype", '''
+def my_max_unpool2d(x, indices, output_size):
+    n, c = x.shape[:2]
+    height, width = output_size
+    out = torch.zeros(n, c, height * width)
+    out.scatter_(2, indices.reshape(n, c, -1), x.reshape(n, c, -1).float())
+    return out.reshape(n, c, height, width)
+'''),
+    ("indices offset in place through a view (the caller's indices change)", '''
+def my_max_unpool2d(x, indices, output_size):
+    n, c = x.shape[:2]
+    height, width = output_size
+    flat = indices.view(n * c, -1)
+    flat += torch.arange(n * c)[:, None] * (height * width)  # one index into all the planes
+    out = x.new_zeros(n * c * height * width)
+    out[flat.reshape(-1)] = x.reshape(-1)
+    return out.reshape(n, c, height, width)
+'''),
+    ("transposed convolution into a float32 map whatever x's dtype", '''
+def my_conv_transpose2d(x, w, stride):
+    height, width = x.shape[-2:]
+    k = w.shape[-1]
+    out = torch.zeros(1, 1, (height - 1) * stride + k, (width - 1) * stride + k)
+    for i in range(height):
+        for j in range(width):
+            out[0, 0, i * stride:i * stride + k, j * stride:j * stride + k] += x[0, 0, i, j] * w[0, 0]
+    return out
+'''),
+    ("receptive field that pops the caller's layers", '''
+def receptive_field_size(layers):
+    size, jump = 1, 1
+    while layers:
+        k, s, d = layers.pop(0)
+        size += (k - 1) * d * jump
+        jump *= s
+    return size
+'''),
+    ("box IoU rows stacked (no box: crashes)", '''
+def box_iou_xyxy(a, b):
+    rows = []
+    for box in a:
+        w = (torch.minimum(box[2], b[:, 2]) - torch.maximum(box[0], b[:, 0])).clamp(min=0)
+        h = (torch.minimum(box[3], b[:, 3]) - torch.maximum(box[1], b[:, 1])).clamp(min=0)
+        inter = w * h
+        area = (box[2] - box[0]) * (box[3] - box[1])
+        rows.append(inter / (area + (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) - inter))
+    return torch.stack(rows)
+'''),
 ]
