@@ -1,7 +1,7 @@
-"""The house's size limits (DESIGN.md's working rules): no file in segedu/ over 500 lines, no
-function (or method) over 120 lines, its decorators and docstring included. A file or function
-that grows past them is split by job before it is merged (a family's layout into its own file, a
-long loop into its steps).
+"""The house's size limits (ARCHITECTURE.md, "The floors of segedu"): no file in segedu/ over
+500 lines, no function (or method) over 120 lines, its decorators and docstring included. A file
+or function that grows past them is split by job before it is merged (a family's layout into its
+own file, a long loop into its steps).
 
 Read with ``ast`` (the functions' first and last lines), not by counting ``def`` lines. Budget:
 about 3 s (parsing segedu/ once, on a loaded CPU).

@@ -1,6 +1,6 @@
 """Reading lab notebooks and finding their graded cells: what the generator and the grader share.
 
-Conventions (``DESIGN.md``, "Labs and grading"):
+Conventions (ARCHITECTURE.md, "Labs and grading"; the README, "Adding a lab"):
 
 - a *graded* test cell is a code cell with metadata ``{"segedu": {"grade": true, "id": "<unique>",
   "points": <n>}}``;
