@@ -1,11 +1,12 @@
 """The top-down family's contract: find the objects' boxes first, then (for the instance
 segmenters) a mask inside each box.
 
-Every model of :mod:`segedu.models.top_down` (the YOLO grid, YOLACT, Faster R-CNN and Mask R-CNN)
-is a :class:`TopDownModel`. Its ``forward`` is the model's own (torchvision's detection API for
-YOLACT and the R-CNNs: ``model(images, targets)`` gives the losses in training and the
-detections in evaluation; the raw ``(N, S, S, B * 5 + C)`` volume for the YOLO grid), and it has
-three instance methods with one signature for the whole family:
+Every model of :mod:`segedu.models.top_down` (the YOLO grid, YOLACT, Faster R-CNN and Mask R-CNN,
+RetinaNet, SSD and SOLOv2) is a :class:`TopDownModel`. Its ``forward`` is the model's own
+(torchvision's detection API for YOLACT, the R-CNNs, RetinaNet, SSD and SOLOv2:
+``model(images, targets)`` gives the losses in training and the detections in evaluation; the
+raw ``(N, S, S, B * 5 + C)`` volume for the YOLO grid), and it has three instance methods with
+one signature for the whole family:
 
 - ``targets(targets)``: a batch's ground truth, one dict per image with ``boxes (M, 4)`` float
   ``xyxy`` pixels, ``labels (M,)`` int64 and, for the instance segmenters, ``masks (M, H, W)``
