@@ -584,4 +584,95 @@ def train_step(model, optimizer, images, targets):
     optimizer.step()
     return {name: value.item() for name, value in losses.items()}
 '''),
+    # the contracts of the TODOs' docstrings (issue 68): inputs untouched, dtypes, ids
+    ('box IoU converts the boxes to xywh in place', '''
+def my_box_iou(a, b):
+    top_left = torch.maximum(a[:, None, :2], b[None, :, :2])
+    wh = (torch.minimum(a[:, None, 2:], b[None, :, 2:]) - top_left).clamp(min=0)
+    inter = wh[..., 0] * wh[..., 1]
+    a[:, 2:] -= a[:, :2]  # widths and heights, written into the boxes given
+    b[:, 2:] -= b[:, :2]
+    area_a, area_b = a[:, 2] * a[:, 3], b[:, 2] * b[:, 3]
+    return inter / (area_a[:, None] + area_b[None, :] - inter)
+'''),
+    ('box IoU returned as float32', '''
+def my_box_iou(a, b):
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    top_left = torch.maximum(a[:, None, :2], b[None, :, :2])
+    wh = (torch.minimum(a[:, None, 2:], b[None, :, 2:]) - top_left).clamp(min=0)
+    inter = wh[..., 0] * wh[..., 1]
+    return (inter / (area_a[:, None] + area_b[None, :] - inter)).float()
+'''),
+    ('anchors computed and returned in float64', '''
+def my_cell_anchors(sizes, aspect_ratios):
+    scales = torch.as_tensor(sizes, dtype=torch.float64)
+    h_ratios = torch.sqrt(torch.as_tensor(aspect_ratios, dtype=torch.float64))
+    widths = (scales[None, :] / h_ratios[:, None]).reshape(-1)
+    heights = (scales[None, :] * h_ratios[:, None]).reshape(-1)
+    return (torch.stack([-widths, -heights, widths, heights], dim=1) / 2).round()
+'''),
+    ('NMS sorts the boxes and scores given in place', '''
+def my_nms(boxes, scores, iou_threshold):
+    order = torch.sort(scores, descending=True, stable=True).indices
+    boxes[:] = boxes[order].clone()  # highest score first, in the tensors given
+    scores[:] = scores[order].clone()
+    alive = torch.ones(len(boxes), dtype=torch.bool)
+    keep = []
+    for k in range(len(boxes)):
+        if alive[k]:
+            keep.append(int(order[k]))
+            alive[k + 1:] &= my_box_iou(boxes[k][None], boxes[k + 1:])[0] <= iou_threshold
+    return torch.tensor(keep, dtype=torch.int64)
+'''),
+    ('batched NMS moves the boxes given (+=)', '''
+def my_batched_nms(boxes, scores, labels, iou_threshold):
+    if len(boxes) == 0:
+        return torch.zeros(0, dtype=torch.int64)
+    spread = boxes.max() - boxes.min() + 1
+    boxes += (labels.to(boxes.dtype) * spread)[:, None]
+    return my_nms(boxes, scores, iou_threshold)
+'''),
+    ('batched NMS by a loop over classes 0 .. n - 1 (labels taken for 0, 1, 2, ...)', '''
+def my_batched_nms(boxes, scores, labels, iou_threshold):
+    if len(boxes) == 0:
+        return torch.zeros(0, dtype=torch.int64)
+    keep = [torch.zeros(0, dtype=torch.int64)]
+    for c in range(len(torch.unique(labels))):
+        index = torch.nonzero(labels == c)[:, 0]
+        keep.append(index[my_nms(boxes[index], scores[index], iou_threshold)])
+    keep = torch.cat(keep)
+    return keep[torch.sort(scores[keep], descending=True, stable=True).indices]
+'''),
+    ('bilinear returns a Python float', '''
+_right_bilinear = my_bilinear
+def my_bilinear(feature, y, x):
+    return float(_right_bilinear(feature, y, x))
+'''),
+    ('bilinear rebuilt as a float32 tensor', '''
+_right_bilinear = my_bilinear
+def my_bilinear(feature, y, x):
+    return torch.tensor(float(_right_bilinear(feature, y, x)))
+'''),
+    ('RoIAlign bin scales the box given in place', '''
+_right_bin = my_roi_align_bin
+def my_roi_align_bin(feature, box, *, spatial_scale=1.0, sampling_ratio=2, aligned=True):
+    box.mul_(spatial_scale)
+    return _right_bin(feature, box, spatial_scale=1.0, sampling_ratio=sampling_ratio,
+                      aligned=aligned)
+'''),
+    ('YOLO: sigmoid_ on the output given', '''
+_right_decode = my_decode
+def my_decode(output, image_size, anchors):
+    decoded = _right_decode(output, image_size, anchors)
+    b = anchors.shape[0]
+    for k in range(b):
+        output[..., 5 * k: 5 * k + 2].sigmoid_()
+    return decoded
+'''),
+    ('masks written into the detection given', '''
+def to_metric_format(detection, mask_threshold=0.5):
+    detection["masks"] = detection["masks"][:, 0] > mask_threshold
+    return {name: value.detach().cpu() for name, value in detection.items()}
+'''),
 ]
