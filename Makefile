@@ -17,7 +17,8 @@ PYTEST_WORKERS ?= 2
 help:
 	@echo "make test   set up .venv, lint, run every test in fast mode"
 	@echo "make book   set up .venv, execute the course and build the site into $(BOOK_OUT)/_build/html"
-	@echo "make slides make book, then one reveal.js deck (and its PDF) per chapter into $(SLIDES_OUT)"
+	@echo "make slides one reveal.js deck (and its PDF) per chapter into $(SLIDES_OUT), from the"
+	@echo "            chapters that make book executed (make book runs first if they are out of date)"
 	@echo "make lab    set up .venv and start JupyterLab on labs/"
 	@echo "make labs   regenerate the student labs in labs/ from solutions/"
 	@echo "make lock   re-resolve every dependency and rewrite the lock, constraints.txt"
@@ -85,8 +86,11 @@ SOLUTIONS ?=
 BOOK_JOBS ?= 2
 BOOK_THREADS ?= 1
 BOOK_KERNEL_ENV ?=
+# The settings that segedu/slides/reuse.py records with the build's inputs (see the slides target).
+BOOK_INPUTS = --solutions '$(SOLUTIONS)' --kernel-env '$(BOOK_KERNEL_ENV)'
 book: $(STAMP) bytecode
 	$(PY) jupyter-book-config/prepare_book.py --out $(BOOK_OUT) --solutions '$(SOLUTIONS)'
+	$(PY) -m segedu.slides.reuse snapshot $(BOOK_OUT) $(BOOK_INPUTS)
 	OMP_NUM_THREADS=$(BOOK_THREADS) MKL_NUM_THREADS=$(BOOK_THREADS) \
 	$(PY) jupyter-book-config/build_parallel.py --jobs $(BOOK_JOBS) \
 		--record $(abspath $(BOOK_OUT))/_build/cell-times \
@@ -95,18 +99,25 @@ book: $(STAMP) bytecode
 		--config jupyter-book-config/_config.yml \
 		--toc $(abspath $(BOOK_OUT))/_toc.yml \
 		--path-output $(BOOK_OUT)
+	$(PY) -m segedu.slides.reuse record $(BOOK_OUT)
 	@echo "The site is in $(BOOK_OUT)/_build/html/index.html"
 
 # The lecture slides: one reveal.js deck per chapter, made by segedu.slides from the chapters that
-# `make book` has just executed ($(BOOK_OUT)/_build/jupyter_execute, so the decks' figures are the
-# book's), each with a PDF of its print view (headless Chromium: Debian's /usr/bin/chromium or
+# `make book` executed ($(BOOK_OUT)/_build/jupyter_execute, so the decks' figures are the book's),
+# each with a PDF of its print view (headless Chromium: Debian's /usr/bin/chromium or
 # SEGEDU_CHROMIUM, never a browser that Playwright downloads). reveal.js and MathJax are served from
 # each deck's own folder. The book build itself writes the same decks, without PDFs, into the site
 # (slides/<chapter>/) and links each chapter to its deck. What a slide shows is chosen by marks in
 # the chapter (course/instructor.md says how).
+# The executed chapters are reused when neither the chapters, segedu, the book's configuration nor
+# the build's settings (SEGEDU_FAST, SOLUTIONS, BOOK_KERNEL_ENV) have changed since `make book`
+# recorded them (segedu/slides/reuse.py, which says which way it went); otherwise `make book` runs
+# first. So `make book && make slides` executes each chapter once. SLIDES_PDF= leaves the PDFs out.
 SLIDES_OUT ?= _build/slides
-slides: book
-	$(PY) -m segedu.slides $(BOOK_OUT)/_build/jupyter_execute --out $(SLIDES_OUT) --pdf
+SLIDES_PDF ?= --pdf
+slides: $(STAMP) bytecode
+	@$(PY) -m segedu.slides.reuse check $(BOOK_OUT) $(BOOK_INPUTS) || $(MAKE) --no-print-directory book
+	$(PY) -m segedu.slides $(BOOK_OUT)/_build/jupyter_execute --out $(SLIDES_OUT) $(SLIDES_PDF)
 	@echo "The decks are in $(SLIDES_OUT)/index.html"
 
 # JupyterLab on the student labs; --allow-root because Colab-like containers run as root.

@@ -27,8 +27,10 @@ Needs Debian's Chromium and playwright, as tests/test_site.py (whose browser hel
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
+import os
 import re
 from pathlib import Path
 
@@ -276,17 +278,63 @@ _SLIDE_JS = r"""
 """
 
 
+# The deck's text fonts (the theme's Source Sans Pro) that have not loaded, once it is ready.
+_UNLOADED_FONTS_JS = """
+() => [...document.fonts].filter(f => !/^["']?MJX/.test(f.family) && f.status !== "loaded")
+                         .map(f => f.family + " " + f.weight + " " + f.style + ": " + f.status)
+"""
+# A busy machine, made on purpose: the browser's CPU slowed this many times, and the deck's text
+# font (the theme's Source Sans Pro) served this many seconds late (what made 06_metrics' IoU
+# formula overflow in CI: the deck was typeset and fitted before its text font came;
+# segedu/slides/static/deck.js says why).
+SLOW_CPU, LATE_FONTS_S = 2, 1.0
+TEXT_FONT = re.compile(r"/source-sans-pro/[^/]*\.woff2?$")
+
+
+@contextlib.contextmanager
+def serve_with_late_fonts(directory: Path):
+    """As :func:`serve`, but each text-font file is answered LATE_FONTS_S late (each request in
+    its own thread, so several fonts are late together, as on a slow disk or network)."""
+    import functools
+    import http.server
+    import threading
+    import time
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def do_GET(self):
+            if TEXT_FONT.search(self.path):
+                time.sleep(LATE_FONTS_S)
+            super().do_GET()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Handler, directory=str(directory)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
 def check_deck(context, base_url: str, deck: str, screenshots: dict[str, Path] | None = None,
-               ) -> tuple[list[str], int]:
+               *, busy: bool = False) -> tuple[list[str], int]:
     """Open the deck at ``deck`` (its index.html, relative to ``base_url``), step through every
     slide and list the problems found; returns them and the number of slides. ``screenshots``
-    maps a slide's id (``slide-7``) to a PNG file for it."""
+    maps a slide's id (``slide-7``) to a PNG file for it. ``busy``: the browser's CPU slowed
+    SLOW_CPU times (serve the deck with :func:`serve_with_late_fonts` for late fonts too)."""
     screenshots = screenshots or {}
     problems: list[str] = []
     external: list[str] = []
     context.route(NOT_LOCAL, _offline_router(external))
     page = context.new_page()
     page.set_default_timeout(PAGE_TIMEOUT_MS)
+    if busy:
+        context.new_cdp_session(page).send("Emulation.setCPUThrottlingRate", {"rate": SLOW_CPU})
     page.on("console", lambda msg: problems.append(
         f"console error on {deck}: {msg.text}") if msg.type == "error" else None)
     page.on("pageerror", lambda exc: problems.append(f"page error on {deck}: {exc}"))
@@ -299,6 +347,8 @@ def check_deck(context, base_url: str, deck: str, screenshots: dict[str, Path] |
         except Exception:  # noqa: BLE001 - Playwright's timeout: report it, with the rest
             problems.append(f"deck never ready: {deck}")
             return problems, 0
+        problems.extend(f"font not loaded when {deck} was ready: {font}"
+                        for font in page.evaluate(_UNLOADED_FONTS_JS))
         for image in page.evaluate(_IMAGES_JS, PAGE_TIMEOUT_MS):
             if not image["ok"]:
                 problems.append(f"missing image on {deck}: {image['src']}")
@@ -367,15 +417,103 @@ def test_the_checker_finds_what_a_bad_deck_does_wrong(browser, tmp_path):
 # the decks of the book
 
 
+def _make_slides(book_out: Path, out: Path):
+    """``make slides`` (without PDFs) on the book build ``book_out``, into ``out``: the command
+    that a lecturer runs after ``make book``, with the settings of the test run's book build
+    (tests/conftest.py's ``fast_book_build``)."""
+    import shutil
+    import subprocess
+
+    env = dict(os.environ, SEGEDU_FAST="1")
+    env.pop("SOLUTIONS", None)
+    command = [shutil.which("make") or "make", "--no-print-directory", "slides",
+               f"BOOK_OUT={book_out}", "BOOK_KERNEL_ENV=tests/student_install.py",
+               f"SLIDES_OUT={out}", "SLIDES_PDF="]
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=600)
+
+
 @pytest.fixture(scope="module")
-def decks(fast_book_build, tmp_path_factory) -> Path:
-    """Every chapter's deck, built from the executed chapters of the fast-mode book build."""
+def made_slides(fast_book_build, tmp_path_factory):
+    """Every chapter's deck, made by ``make slides`` from the executed chapters of the fast-mode
+    book build; with what make printed and the executed notebooks' times before and after."""
+    from segedu.slides import reuse
+
     _require_browser()
-    out = tmp_path_factory.mktemp("slides")
     executed = fast_book_build / "_build" / "jupyter_execute"
-    built = slides_pkg.build_decks(executed, out)
-    assert len(built) == len(slides_pkg.chapter_notebooks(executed)) >= 1
+    # the build's record must say that nothing changed since; else `make slides` would execute
+    # the book again (minutes): fail at once, with the reason
+    settings = ["--solutions", "", "--kernel-env", "tests/student_install.py", "--root", str(ROOT)]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SEGEDU_FAST", "1")
+        check = io.StringIO()
+        with contextlib.redirect_stdout(check):
+            fresh = reuse.main(["check", str(fast_book_build), *settings])
+    assert fresh == 0, check.getvalue()
+    times = {p.name: p.stat().st_mtime_ns for p in executed.iterdir()}
+    out = tmp_path_factory.mktemp("slides")
+    result = _make_slides(fast_book_build, out)
+    after = {p.name: p.stat().st_mtime_ns for p in executed.iterdir()}
+    return out, result, times, after
+
+
+@pytest.fixture(scope="module")
+def decks(made_slides) -> Path:
+    out, result, _, _ = made_slides
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return out
+
+
+def test_make_slides_after_make_book_executes_no_chapter_again(fast_book_build, made_slides):
+    out, result, before, after = made_slides
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, log[-6000:]
+    assert "make slides: reusing the chapters that `make book` executed" in result.stdout, log
+    # no kernel started, no book built: the executed chapters are the files they were
+    assert "Executing notebook" not in log and "build_parallel" not in log, log[-6000:]
+    assert after == before
+    executed = slides_pkg.chapter_notebooks(fast_book_build / "_build" / "jupyter_execute")
+    assert sorted(p.parent.name for p in out.glob("*/index.html")) == [p.stem for p in executed]
+
+
+def test_the_record_of_a_book_build_says_when_it_is_out_of_date(tmp_path, monkeypatch, capsys):
+    from segedu.slides import reuse
+
+    root, book = tmp_path / "repo", tmp_path / "book"
+    for name, text in (("course/06_metrics.md", "# Metrics"), ("segedu/metrics.py", "x = 1"),
+                       ("jupyter-book-config/_config.yml", "title: t"),
+                       ("course/labs/03_metrics.ipynb", "{}"), ("segedu/__pycache__/m.pyc", "")):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    (book / "_build" / "jupyter_execute").mkdir(parents=True)
+    monkeypatch.delenv("SEGEDU_FAST", raising=False)
+
+    def check() -> tuple[int, str]:
+        status = reuse.main(["check", str(book), "--root", str(root)])
+        return status, capsys.readouterr().out
+
+    assert check()[0] == 1  # no build recorded yet
+    reuse.main(["snapshot", str(book), "--root", str(root)])
+    assert check() == (1, f"make slides: no finished `make book` recorded in {book}: building "
+                          "the book first\n")  # a build that did not finish records nothing
+    reuse.main(["record", str(book)])
+    status, said = check()
+    assert status == 0 and "no chapter is executed again" in said
+    # what the build generates (copied labs, bytecode) is no input
+    (root / "course/labs/03_metrics.ipynb").write_text('{"cells": []}')
+    (root / "segedu/__pycache__/m.pyc").write_text("changed")
+    assert check()[0] == 0
+    (root / "course/06_metrics.md").write_text("# Metrics, edited")
+    (root / "segedu/new.py").write_text("")
+    status, said = check()
+    assert status == 1
+    assert "changed since: course/06_metrics.md; new since: segedu/new.py" in said, said
+    (root / "course/06_metrics.md").write_text("# Metrics")
+    (root / "segedu/new.py").unlink()
+    assert check()[0] == 0
+    monkeypatch.setenv("SEGEDU_FAST", "1")  # the book was executed in full mode
+    assert check() == (1, f"make slides: the chapters executed in {book} are out of date "
+                          "(SEGEDU_FAST was '', is '1'): building the book again first\n")
 
 
 def _first_slide(folder: Path, kind: str, contains: str = "") -> str | None:
@@ -415,6 +553,40 @@ def test_every_deck_loads_and_every_slide_fits_in_chromium(browser, decks):
     for group in shots.values():
         for path in group.values():
             assert path.stat().st_size > 0
+
+
+def _formula_deck(decks: Path, out: Path) -> int:
+    """One deck in ``out`` of every formula slide of the book's decks (their sections as they
+    are, in one page made like the decks' own); returns how many."""
+    from segedu.slides import assets
+
+    sections = []
+    for index in sorted(decks.glob("*/index.html")):
+        sections += re.findall(r'<section class="slide-math.*?</section>',
+                               index.read_text(encoding="utf8"), re.S)
+    page = min(decks.glob("*/index.html")).read_text(encoding="utf8")
+    start = page.index('<div class="slides">') + len('<div class="slides">')
+    end = page.index("</div>\n</div>\n<script src=", start)
+    out.mkdir(parents=True, exist_ok=True)
+    assets.install(out)
+    (out / "index.html").write_text(page[:start] + "\n".join(sections) + page[end:],
+                                    encoding="utf8")
+    return len(sections)
+
+
+@pytest.mark.slow
+def test_formula_slides_fit_on_a_busy_machine(browser, decks, tmp_path):
+    """The formula slides of every deck, in one deck, opened with the browser's CPU slowed and the
+    fonts served late: each must still fit (the failure seen in CI, made to happen every time:
+    before the deck loaded its fonts before typesetting, 06_metrics' IoU formula overflowed)."""
+    count = _formula_deck(decks, tmp_path / "formulas")
+    assert count >= 10, count
+    with serve_with_late_fonts(tmp_path) as base_url:
+        context = _new_context(browser)
+        problems, total = check_deck(context, base_url, "formulas/index.html", busy=True)
+        context.close()
+    assert total == count
+    assert not problems, "\n".join(problems)
 
 
 @pytest.mark.slow

@@ -36,7 +36,7 @@ _PAGE = """<!doctype html>
 window.MathJax = {{
   tex: {{inlineMath: [["\\\\(", "\\\\)"]], displayMath: [["\\\\[", "\\\\]"]]}},
   options: {{processHtmlClass: "math", enableMenu: false}},
-  startup: {{typeset: true}}
+  startup: {{typeset: false}}
 }};
 window.SEGEDU_DECK = {{width: {width}, height: {height}}};
 </script>

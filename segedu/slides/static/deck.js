@@ -1,11 +1,24 @@
-/* segedu's slides: wait for MathJax to typeset the deck, fit each slide's text into its frame,
-   then start reveal.js. Everything this needs is served from the deck's own folder (lib/).
+/* segedu's slides: load the deck's fonts, let MathJax typeset the deck, fit each slide's text
+   into its frame, then start reveal.js. Everything this needs is served from the deck's own
+   folder (lib/).
+
+   Order matters. MathJax sizes each formula from the surrounding text's font (its ex height,
+   measured when it typesets), and the fitting below measures the text: both must see the theme's
+   font (Source Sans Pro), not the fallback that the browser uses while that font is still on its
+   way. document.fonts.ready alone does not wait for it: a font is only requested once a layout
+   needs it, so right after MathJax's typesetting nothing may be loading yet and the promise is
+   already resolved. When the font arrived late (a busy machine, a slow disk or network), formulas
+   were typeset at the fallback's size and slides fitted with the fallback's widths, and a slide
+   that needed the smallest type overflowed once the real font came (06_metrics' per-class IoU,
+   seen in CI). So the deck loads every font face of its stylesheets first, then typesets
+   (MathJax's startup typesetting is off, deck.py), then waits for the fonts that the typeset
+   math requested, then fits.
 
    Fitting: while a slide's content does not fit inside its 1280x720 frame (less the frame's
    padding), its type is made smaller, down to MIN_SCALE of the deck's size; a slide that still
-   does not fit keeps overflowing (and tests/test_slides.py fails on it). Figures are not scaled here: CSS gives them the room their
-   slide leaves. When the deck is ready, <html data-deck="ready"> says so (the tests and the PDF
-   export wait for it). */
+   does not fit keeps overflowing (and tests/test_slides.py fails on it). Figures are not scaled
+   here: CSS gives them the room their slide leaves. When the deck is ready, <html
+   data-deck="ready"> says so (the tests and the PDF export wait for it). */
 (function () {
   "use strict";
 
@@ -54,11 +67,27 @@
     });
   }
 
+  // Every font face that the deck's stylesheets declare (the theme's text font), loaded now;
+  // MathJax's own faces (MJX*) are left to MathJax: it sizes its glyphs from its own tables.
+  function loadTextFonts() {
+    if (!document.fonts) return Promise.resolve();
+    var faces = [];
+    document.fonts.forEach(function (face) {
+      if (!/^["']?MJX/.test(face.family)) faces.push(face.load().catch(function () {}));
+    });
+    return Promise.all(faces);
+  }
+
   async function start() {
+    await loadTextFonts();
     if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
       await MathJax.startup.promise;
+      await MathJax.typesetPromise();
     }
-    if (document.fonts && document.fonts.ready) await document.fonts.ready;
+    if (document.fonts && document.fonts.ready) {
+      void document.body.offsetHeight;  // a layout, so that the typeset math requests its fonts
+      await document.fonts.ready;
+    }
     await Promise.all(Array.prototype.map.call(document.images, settled));
     var deck = document.querySelector(".reveal");
     document.querySelectorAll(".reveal .frame").forEach(fit);
