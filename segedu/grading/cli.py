@@ -20,7 +20,9 @@ from dataclasses import dataclass
 
 from .export import main as export_main
 from .generate import main as generate_main
+from .gradescope import main as gradescope_main
 from .manual_page import main as manual_main
+from .nbgrader_layout import main as release_main
 
 __all__ = ["Subcommand", "SUBCOMMANDS", "subcommand_help", "split_subcommand"]
 
@@ -44,6 +46,12 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "manual": Subcommand(main=manual_main,
                          help="grade the written answers, and override graded code cells, "
                               "by hand on a local page (offline)"),
+    "gradescope": Subcommand(main=gradescope_main,
+                             help="write a lab's autograder zip for Gradescope (Zipped File "
+                                  "Upload): setup.sh, run_autograder, the hidden tests"),
+    "release": Subcommand(main=release_main,
+                          help="write the student labs into an nbgrader course's "
+                               "release/<assignment>/ folders (JupyterHub)"),
 }
 
 

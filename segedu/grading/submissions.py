@@ -33,7 +33,12 @@ attachment id (Canvas numbers attachments as they are uploaded; a second downloa
 the first leaves the older files beside the new ones, ``LATE_`` or not); on Moodle, the newest by
 modification time (Moodle's zip gives each file its ``timemodified``, which unzip restores); on
 Gradescope, of two submission folders of one student, the newer ``:created_at:``; plain files by
-modification time.
+modification time. **nbgrader** (:mod:`.nbgrader_layout`): ``submitted/<student>/<assignment>/``
+is a plain folder per student; a ``timestamp.txt`` beside a notebook (or in a folder above it,
+within the student's) says when it was submitted, and outranks the modification time; the
+exchange's ``inbound/<student>+<assignment>+<timestamp>/`` folders of one student are one
+submission of several attempts, the newest by ``timestamp.txt`` (else the folder's timestamp)
+graded.
 
 :func:`match_submissions` gives each submission its student: plain by ``id``; Canvas by
 ``canvas_id``; Moodle by ``moodle_id``, else by the full name when exactly one student has it;
@@ -54,6 +59,7 @@ from pathlib import Path
 
 import yaml
 
+from .nbgrader_layout import attempt_time, inbound_attempt
 from .roster import SAFE_ID, Roster, Student
 
 __all__ = ["Found", "Entry", "SubmissionsError", "find_submissions", "match_submissions",
@@ -213,11 +219,18 @@ def find_submissions(folder: str | Path, *, prefer: str | None = None) -> list[F
     canvas: dict[str, list[tuple[Path, str, float, str, bool]]] = {}
     moodle: dict[tuple[str, str], list[tuple[Path, str, float]]] = {}
     found: list[Found] = []
+    inbound: dict[str, list[tuple[Path, str, float]]] = {}  # nbgrader's exchange, by student
     for item in sorted(p for p in folder.iterdir() if _visible(p)):
         if item.is_dir():
-            files = [(p, p.name, _mtime(p)) for p in _files(item)]
+            # nbgrader's timestamp.txt says when an attempt was submitted (.nbgrader_layout)
+            files = [(p, p.name, attempt_time(p, item) or _mtime(p)) for p in _files(item)]
             folder_match = MOODLE_FOLDER.fullmatch(item.name)
-            if item.name in metadata or (metadata and item.name.startswith("submission_")):
+            attempt = None if metadata else inbound_attempt(item.name)
+            if attempt is not None:  # <student>+<assignment>+<timestamp>: one attempt
+                inbound.setdefault(attempt.student, []).extend(
+                    (p, n, when if attempt_time(p, item) is not None else attempt.when)
+                    for p, n, when in files)
+            elif item.name in metadata or (metadata and item.name.startswith("submission_")):
                 path, others, when, older = _pick(files, prefer)
                 submitters, created = metadata.get(item.name, ((), None))
                 found.append(Found(lms="gradescope", key=item.name, path=path, others=others,
@@ -254,6 +267,10 @@ def find_submissions(folder: str | Path, *, prefer: str | None = None) -> list[F
         chosen = next((f for f in files if f[0] == path), files[-1])
         found.append(Found(lms="canvas", key=user, name=chosen[3], late=chosen[4], path=path,
                            others=others, when=when, older=older))
+    for student, files in inbound.items():
+        path, others, when, older = _pick(files, prefer)
+        found.append(Found(lms="plain", key=student, path=path, others=others, when=when,
+                           older=older))
     for (participant, name), files in moodle.items():
         path, others, when, older = _pick(files, prefer)
         found.append(Found(lms="moodle", key=participant, name=name, path=path, others=others,
