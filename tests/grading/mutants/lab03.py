@@ -337,4 +337,157 @@ def my_nsd(pred, target, tolerance, spacing):
     d_pt, d_tp = my_directed_distances(sp, st, spacing), my_directed_distances(st, sp, spacing)
     return float(((d_pt < tolerance).sum() + (d_tp < tolerance).sum()) / (len(d_pt) + len(d_tp)))
 '''),
+    # --- added for issue 68: one slip per item of each TODO's contract, written before its check
+    ('ignore_index 0 taken for None (`if ignore_index:`)', '''
+def my_confusion_matrix(pred, target, num_classes, ignore_index=None):
+    pred, target = pred.reshape(-1).long(), target.reshape(-1).long()
+    if ignore_index:
+        keep = target != ignore_index
+        pred, target = pred[keep], target[keep]
+    counts = torch.bincount(target * num_classes + pred, minlength=num_classes * num_classes)
+    return counts.reshape(num_classes, num_classes)
+'''),
+    ("ignored pixels relabelled in the caller's target", '''
+def my_confusion_matrix(pred, target, num_classes, ignore_index=None):
+    if ignore_index is not None:
+        target[target == ignore_index] = num_classes  # an extra row, cut off below
+    counts = torch.bincount(target.reshape(-1).long() * num_classes + pred.reshape(-1).long(),
+                            minlength=(num_classes + 1) * num_classes)
+    return counts[:num_classes * num_classes].reshape(num_classes, num_classes)
+'''),
+    ("taken ground truths marked in the caller's IoU matrix", '''
+def greedy_match(iou, threshold=0.5):
+    num_det, num_gt = iou.shape
+    taken = torch.zeros(num_gt, dtype=torch.bool)
+    is_tp = torch.zeros(num_det, dtype=torch.bool)
+    if num_gt == 0:
+        return is_tp
+    for d in range(num_det):
+        candidates = iou[d]
+        best = int(candidates.argmax())
+        if candidates[best] >= threshold:
+            taken[best] = True
+            iou[:, best] = -1.0  # taken: no later detection may have it
+            is_tp[d] = True
+    return is_tp
+'''),
+    ('greedy match with the threshold fixed at 0.5', '''
+def greedy_match(iou, threshold=0.5):
+    num_det, num_gt = iou.shape
+    taken = torch.zeros(num_gt, dtype=torch.bool)
+    is_tp = torch.zeros(num_det, dtype=torch.bool)
+    if num_gt == 0:
+        return is_tp
+    for d in range(num_det):
+        candidates = iou[d].masked_fill(taken, -1.0)
+        best = int(candidates.argmax())
+        if candidates[best] >= 0.5:
+            taken[best] = True
+            is_tp[d] = True
+    return is_tp
+'''),
+    ('matches returned as 0/1 ints, not bool', '''
+def greedy_match(iou, threshold=0.5):
+    num_det, num_gt = iou.shape
+    taken = torch.zeros(num_gt, dtype=torch.bool)
+    is_tp = torch.zeros(num_det, dtype=torch.long)
+    if num_gt == 0:
+        return is_tp
+    for d in range(num_det):
+        candidates = iou[d].masked_fill(taken, -1.0)
+        best = int(candidates.argmax())
+        if candidates[best] >= threshold:
+            taken[best] = True
+            is_tp[d] = True
+    return is_tp
+'''),
+    ('AP in float32', '''
+def average_precision_101(scores, is_tp, num_gt):
+    if num_gt == 0:
+        return torch.tensor(float("nan"), dtype=torch.float64)
+    order = torch.argsort(scores, descending=True, stable=True)
+    tp = is_tp[order].float()
+    cum_tp, cum_fp = tp.cumsum(0), (1 - tp).cumsum(0)
+    recall = cum_tp / num_gt
+    precision = (cum_tp / (cum_tp + cum_fp)).flip(0).cummax(0).values.flip(0)
+    at = torch.searchsorted(recall, RECALL_LEVELS)
+    reached = at < len(precision)
+    sampled = torch.zeros(len(RECALL_LEVELS))
+    sampled[reached] = precision[at[reached]].float()
+    return sampled.mean()
+'''),
+    ('AP with the threshold not passed on to the matching', '''
+def average_precision(preds, targets, threshold=0.5):
+    all_scores, all_tp, num_gt = [], [], 0
+    for pred, target in zip(preds, targets, strict=True):
+        order = torch.argsort(pred["scores"], descending=True, stable=True)
+        iou = box_iou(pred["boxes"][order], target["boxes"])
+        all_tp.append(greedy_match(iou))
+        all_scores.append(pred["scores"][order])
+        num_gt += len(target["boxes"])
+    return average_precision_101(torch.cat(all_scores), torch.cat(all_tp), num_gt)
+'''),
+    ("detections sorted in the caller's dicts", '''
+def average_precision(preds, targets, threshold=0.5):
+    all_scores, all_tp, num_gt = [], [], 0
+    for pred, target in zip(preds, targets, strict=True):
+        order = torch.argsort(pred["scores"], descending=True, stable=True)
+        pred["boxes"], pred["scores"] = pred["boxes"][order], pred["scores"][order]
+        order = torch.arange(len(order))
+        iou = box_iou(pred["boxes"][order], target["boxes"])
+        all_tp.append(greedy_match(iou, threshold))
+        all_scores.append(pred["scores"][order])
+        num_gt += len(target["boxes"])
+    return average_precision_101(torch.cat(all_scores), torch.cat(all_tp), num_gt)
+'''),
+    ('segments as 0/1 int masks, not bool', '''
+def panoptic_segments(panoptic, things):
+    category, instance = panoptic[..., 0], panoptic[..., 1]
+    segments = {}
+    for c in category.unique().tolist():
+        in_c = (category == c).long()
+        if c in things:
+            for i in instance[in_c.bool()].unique().tolist():
+                segments[(c, i)] = in_c * (instance == i).long()
+        else:
+            segments[(c, 0)] = in_c
+    return segments
+'''),
+    ('PQ matched by equal (category, instance) keys: assumes equal ids', '''
+def my_panoptic_quality(pred, target, things, stuffs):
+    categories = sorted(set(things) | set(stuffs))
+    iou_sum = dict.fromkeys(categories, 0.0)
+    tp, fp, fn = (dict.fromkeys(categories, 0) for _ in range(3))
+    for pred_map, target_map in zip(pred, target, strict=True):
+        pred_segments = panoptic_segments(pred_map, things)
+        gt_segments = panoptic_segments(target_map, things)
+        matched = set()
+        for key, g in gt_segments.items():
+            p = pred_segments.get(key)  # the segment with the same (category, instance)
+            iou = float((g & p).sum()) / float((g | p).sum()) if p is not None else 0.0
+            if iou > 0.5:
+                tp[key[0]] += 1
+                iou_sum[key[0]] += iou
+                matched.add(key)
+            else:
+                fn[key[0]] += 1
+        for key in pred_segments:
+            if key not in matched:
+                fp[key[0]] += 1
+    pq, sq, rq = [], [], []
+    for c in categories:
+        if tp[c] + fp[c] + fn[c] == 0:
+            continue
+        denominator = tp[c] + 0.5 * fp[c] + 0.5 * fn[c]
+        pq.append(iou_sum[c] / denominator)
+        sq.append(iou_sum[c] / tp[c] if tp[c] else 0.0)
+        rq.append(tp[c] / denominator)
+    if not pq:
+        return {"pq": float("nan"), "sq": float("nan"), "rq": float("nan")}
+    return {"pq": sum(pq) / len(pq), "sq": sum(sq) / len(sq), "rq": sum(rq) / len(rq)}
+'''),
+    ('surface of a 0/1 integer mask returned as ints', '''
+def my_surface(mask):
+    return mask & ~ndimage.binary_erosion(mask)
+'''),
 ]
