@@ -190,3 +190,32 @@ def test_cellpose_row_is_the_zoo_model():
     # the 1,500 steps of the lab at the card's pace, rounded up to whole minutes
     lab_minutes = math.ceil(1500 * float(minutes) / int(steps))
     assert f"1,500 steps in {lab_minutes} min or less" in row, row
+
+
+def _large_classes() -> str:
+    return _text().split("## Large classes", 1)[1].split("\n## ", 1)[0]
+
+
+def test_large_classes_commands_and_measured_times():
+    """The section's commands use options that exist, and its seconds per submission are
+    benchmarks/results/grade_speed.md's, rounded."""
+    section = _large_classes()
+    helps = {command: set(re.findall(r"--[a-z][a-z-]*", _help(command)))
+             for command in ("grade", "gradescope", "release")}
+    blocks = [block.split("```", 1)[0].replace("\\\n", " ")
+              for block in section.split("```bash")[1:]]
+    seen = set()
+    for line in "\n".join(blocks).splitlines():
+        words = line.split("#", 1)[0].split()
+        if words[:1] != ["segedu-grade"]:
+            continue
+        command = words[1] if words[1] in helps else "grade"
+        seen.add(command)
+        for option in (w for w in words if w.startswith("--")):
+            assert option in helps[command], f"segedu-grade {command} has no option {option}"
+    assert seen == set(helps)
+    table = (ROOT / "benchmarks" / "results" / "grade_speed.md").read_text(encoding="utf8")
+    text = " ".join(section.split())
+    for lab in ("02", "06"):
+        seconds = float(re.search(rf"\| `{lab}_\w+` \| \d+ \| [\d.]+ \| ([\d.]+) \|", table)[1])
+        assert f"lab {lab} in {seconds:.1f} s" in text, (lab, seconds)
