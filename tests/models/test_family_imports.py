@@ -6,7 +6,8 @@ another family (composition: StarDist on the U-Net, Panoptic FPN on Mask R-CNN, 
 Mask2Former's query training, OneFormer on Mask2Former, SAM 2 on SAM); those uses are listed
 below, each with its reason.
 Every other import of one family by another is a shared part that belongs in `segedu.nn` (or, for
-the set-prediction losses of DETR, Mask2Former and EoMT, in `models/universal/set_prediction`).
+the set-prediction losses of DETR, Mask2Former and EoMT, in `models/universal/set_prediction`;
+for the network of Cellpose and Omnipose, in `models/bottom_up/flow_network`).
 Read from the source with `ast`, so the test sees exactly what the modules import.
 """
 
@@ -19,13 +20,12 @@ MODELS = Path(__file__).resolve().parents[2] / "segedu" / "models"
 CONTRACTS = ("semantic", "top_down", "bottom_up", "universal", "foundation",
              "classification")
 # packages of a contract that are no family: its contract and the parts its families share
-SHARED_IN_CONTRACT = {"base", "set_prediction", "heads", "temperature", "tta"}
+# (flow_network: the U-Net of Cellpose and Omnipose, with its named output maps)
+SHARED_IN_CONTRACT = {"base", "set_prediction", "heads", "temperature", "tta", "flow_network"}
 
 # family -> {family it builds on: why}; a whole model of the other family, used as it is
 COMPOSITION = {
-    "bottom_up/cellpose": {"semantic/unet": "Cellpose's network is a U-Net"},
     "bottom_up/denoiseg": {"semantic/unet": "DenoiSeg's network is a U-Net"},
-    "bottom_up/omnipose": {"semantic/unet": "Omnipose's network is a U-Net"},
     "bottom_up/spatial_embedding": {"semantic/unet": "the branched ERFNet is replaced by a U-Net"},
     "bottom_up/stardist": {"semantic/unet": "StarDist's network is a U-Net"},
     "bottom_up/unet_weight_map": {"semantic/unet": "the U-Net trained with its weight map"},

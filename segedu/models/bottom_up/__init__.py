@@ -14,9 +14,21 @@ and ``targets(instances)``, ``loss(outputs, targets)``, ``postprocess(outputs, *
   2022);
 - :mod:`.denoiseg`: ``denoiseg`` (Noise2Void denoising and three-class segmentation trained
   jointly; Buchholz et al. 2020).
+
+:mod:`.flow_network` holds the network that Cellpose and Omnipose share (a U-Net whose output
+channels are named maps); :mod:`.base` the contract, the label-image check and the renumbering.
 """
 
-from . import base, cellpose, denoiseg, omnipose, spatial_embedding, stardist, unet_weight_map
+from . import (
+    base,
+    cellpose,
+    denoiseg,
+    flow_network,
+    omnipose,
+    spatial_embedding,
+    stardist,
+    unet_weight_map,
+)
 
-__all__ = ["base", "cellpose", "denoiseg", "omnipose", "spatial_embedding", "stardist",
-           "unet_weight_map"]
+__all__ = ["base", "cellpose", "denoiseg", "flow_network", "omnipose", "spatial_embedding",
+           "stardist", "unet_weight_map"]

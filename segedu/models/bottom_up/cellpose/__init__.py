@@ -10,9 +10,9 @@ and masks.
 - :mod:`.model`: :class:`Cellpose`, registered as ``get_model("cellpose")``.
 """
 
+from ..base import renumber
 from .flows import default_diffusion_iterations, diffuse_heat, mask_centers, masks_to_flows
 from .follow import follow_flows
-from .labels import renumber
 from .loss import FLOW_SCALE, cellpose_loss
 from .masks import (
     fill_holes_and_remove_small,

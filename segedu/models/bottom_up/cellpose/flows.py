@@ -44,7 +44,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .labels import check_instances
+from ..base import check_instances
 
 __all__ = ["mask_centers", "default_diffusion_iterations", "diffuse_heat", "masks_to_flows"]
 

@@ -20,6 +20,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..flow_network import check_map_pairs
+
 __all__ = ["FLOW_SCALE", "cellpose_loss"]
 
 FLOW_SCALE = 5.0  # the network regresses 5x the unit flows
@@ -33,14 +35,7 @@ def cellpose_loss(outputs: dict[str, torch.Tensor],
     ``{"flows": (N, 2, H, W)`` already scaled by :data:`FLOW_SCALE`, ``"cellprob": (N, 1, H, W)``
     in {0, 1}``}``.
     """
-    for key in ("flows", "cellprob"):
-        if key not in outputs or key not in targets:
-            raise KeyError(f"outputs and targets must both have a {key!r} entry")
-        if outputs[key].shape != targets[key].shape:
-            raise ValueError(
-                f"{key}: outputs of shape {tuple(outputs[key].shape)} do not match targets of "
-                f"shape {tuple(targets[key].shape)}"
-            )
+    check_map_pairs(outputs, targets, ("flows", "cellprob"))
     flow_loss = F.mse_loss(outputs["flows"], targets["flows"].to(outputs["flows"].dtype)) / 2.0
     prob_loss = F.binary_cross_entropy_with_logits(
         outputs["cellprob"], targets["cellprob"].to(outputs["cellprob"].dtype)

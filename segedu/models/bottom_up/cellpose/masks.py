@@ -35,8 +35,8 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage as ndi
 
+from ..base import check_instances, renumber
 from .flows import masks_to_flows
-from .labels import check_instances, renumber
 
 __all__ = ["masks_from_positions", "flow_error", "remove_bad_flow_masks",
            "fill_holes_and_remove_small"]

@@ -10,11 +10,11 @@ The network maps an image ``(N, C, H, W)`` to three maps per pixel: the flows ``
 :func:`.postprocess.compute_masks` follows the flows from the pixels with probability > 0.5,
 clusters the end points and removes the masks whose flows disagree with the network's.
 
-Backbone: segedu's padded U-Net (:class:`segedu.models.semantic.unet.UNet`) with residual double
-convolutions, a simplification of the 2021 network (a residual U-Net with a "style" vector, the
-global average of the deepest features, added at every up-sampling level; cellpose 4 replaced it
-with a vision transformer, Cellpose-SAM). The flows and the probability come out of one final 1x1
-convolution with 3 channels, as in Cellpose.
+The network is the one Cellpose shares with Omnipose (:class:`..flow_network.FlowNetwork`: a
+padded residual U-Net, a simplification of the 2021 network without its "style" vector; cellpose 4
+replaced it with a vision transformer, Cellpose-SAM). The flows and the probability come out of
+one final 1x1 convolution with 3 channels, as in Cellpose. What Cellpose adds is here: its
+targets (flows from heat diffusion), its loss and its post-processing.
 """
 
 from __future__ import annotations
@@ -22,43 +22,26 @@ from __future__ import annotations
 import torch
 
 from ...registry import register_model
-from ...semantic.unet import UNet
-from ..base import BottomUpModel
+from ..base import check_instances
+from ..flow_network import FlowNetwork
 from .flows import masks_to_flows
-from .labels import check_instances
 from .loss import FLOW_SCALE, cellpose_loss
 from .postprocess import compute_masks
 
 __all__ = ["Cellpose", "cellpose"]
 
 
-class Cellpose(BottomUpModel):
+class Cellpose(FlowNetwork):
     """Cellpose network: ``(N, in_channels, H, W)`` -> flows ``(N, 2, H, W)`` and cellprob
-    ``(N, 1, H, W)``; the bottom-up family's ``targets``, ``loss``, ``postprocess`` and
-    ``predict_instances`` (:mod:`segedu.models.bottom_up.base`).
+    ``(N, 1, H, W)`` logits (:class:`..flow_network.FlowNetwork`'s arguments); the bottom-up
+    family's ``targets``, ``loss``, ``postprocess`` and ``predict_instances``
+    (:mod:`segedu.models.bottom_up.base`).
 
     H and W must be multiples of ``2**depth``.
     """
 
-    def __init__(self, *, in_channels: int = 1, depth: int = 3, width: int = 16,
-                 residual: bool = True):
-        super().__init__()
-        self.in_channels = in_channels
-        # 3 outputs per pixel: dy, dx (flows) and the cell-probability logit
-        self.unet = UNet(
-            in_channels=in_channels, num_classes=3, depth=depth, width=width, padding=True,
-            batch_norm=True, residual=residual,
-        )
-
-    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        """``images`` ``(N, C, H, W)`` ->
-        ``{"flows": (N, 2, H, W), "cellprob": (N, 1, H, W) logits}``."""
-        if images.dim() != 4 or images.shape[1] != self.in_channels:
-            raise ValueError(
-                f"images must be (N, {self.in_channels}, H, W), got shape {tuple(images.shape)}"
-            )
-        out = self.unet(images)["out"]  # (N, 3, H, W); raises ValueError on a bad H, W
-        return {"flows": out[:, :2], "cellprob": out[:, 2:]}
+    # 3 outputs per pixel: dy, dx (flows) and the cell-probability logit
+    maps = (("flows", 2), ("cellprob", 1))
 
     def targets(self, instances: torch.Tensor) -> dict[str, torch.Tensor]:
         """Training targets of one ``(H, W)`` label image (CPU).
@@ -101,11 +84,10 @@ class Cellpose(BottomUpModel):
 
 
 @register_model("cellpose")
-def cellpose(*, in_channels: int = 1, **kwargs) -> Cellpose:
+def cellpose(**kwargs) -> Cellpose:
     """Slim Cellpose for 128x128 synthetic cells: residual U-Net, depth 3, width 16.
 
     504,707 parameters with ``in_channels=1`` (checked in the tests).
     """
-    options = dict(depth=3, width=16, residual=True)
-    options.update(kwargs)
-    return Cellpose(in_channels=in_channels, **options)
+    config = dict(in_channels=1, depth=3, width=16, residual=True)
+    return Cellpose(**{**config, **kwargs})

@@ -44,7 +44,7 @@ import numpy as np
 import torch
 from scipy import ndimage as ndi
 
-from ._labels import check_labels
+from ..base import check_instances
 from .neighbours import GROUPS, connectivity, neighbour_values
 
 __all__ = ["eikonal_update", "default_iterations", "smooth_distance_field"]
@@ -84,7 +84,7 @@ def smooth_distance_field(labels: torch.Tensor, *, n_iter: int | None = None) ->
     ``n_iter``: the largest number of updates (default :func:`default_iterations`); the
     iterations stop earlier once the field has converged.
     """
-    check_labels(labels)
+    check_instances(labels, "labels")
     inside = labels > 0
     field = inside.float()  # 1. T = 1 on the objects, 0 elsewhere
     if not inside.any():

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import torch
 
-from ._labels import check_labels
+from ..base import check_instances
 from .distance_field import smooth_distance_field
 from .neighbours import CENTRE, GROUPS, STEPS, connectivity, neighbour_values
 
@@ -77,6 +77,6 @@ def masks_to_flows(labels: torch.Tensor, *, n_iter: int | None = None
     Unit vectors up the smooth distance field inside the objects, zeros on the background
     (``n_iter``: see :func:`.distance_field.smooth_distance_field`).
     """
-    check_labels(labels)
+    check_instances(labels, "labels")
     field = smooth_distance_field(labels, n_iter=n_iter)
     return normalize_flows(field_gradient(field, labels)), field

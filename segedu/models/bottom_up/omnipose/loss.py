@@ -30,6 +30,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..flow_network import check_map_pairs
+
 __all__ = ["BACKGROUND_DISTANCE", "omnipose_targets", "weighted_mse", "omnipose_loss"]
 
 BACKGROUND_DISTANCE = -5.0  # the distance target on the background (``dist_bg``)
@@ -63,12 +65,7 @@ def omnipose_loss(outputs: dict[str, torch.Tensor],
     ``outputs``: ``{"flows": (N, 2, H, W), "distance": (N, 1, H, W), "boundary": (N, 1, H, W)
     logits}``; ``targets``: the same keys (batched :func:`omnipose_targets`) plus ``"weight"``.
     """
-    for key in KEYS:
-        if key not in outputs or key not in targets:
-            raise KeyError(f"outputs and targets must both have a {key!r} entry")
-        if outputs[key].shape != targets[key].shape:
-            raise ValueError(f"{key}: outputs of shape {tuple(outputs[key].shape)} do not match "
-                             f"targets of shape {tuple(targets[key].shape)}")
+    check_map_pairs(outputs, targets, KEYS)
     # in float32, whatever the outputs' precision (float16 under a GPU's autocast)
     weight = targets["weight"].float()
     flow_loss = weighted_mse(outputs["flows"].float(), targets["flows"].float(), weight)

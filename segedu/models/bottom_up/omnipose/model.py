@@ -13,9 +13,10 @@ the cell's skeleton rather than down a heat gradient to its centre. The network 
 5x the unit flows), the distance field (the foreground is where it is > 0) and a boundary logit;
 :func:`.reconstruction.compute_masks` turns them into masks.
 
-Backbone: segedu's padded residual U-Net (:class:`segedu.models.semantic.unet.UNet`), as for
-Cellpose here (Omnipose's own network is Cellpose's residual U-Net with the style vector; the
-paper's point is the representation, not the network).
+The network is the one Omnipose shares with Cellpose (:class:`..flow_network.FlowNetwork`, a padded
+residual U-Net; Omnipose's own network is Cellpose's residual U-Net with the style vector, and the
+paper's point is the representation, not the network). What Omnipose adds is here: its targets
+(flows up the distance field, the boundary), its loss and its mask reconstruction.
 """
 
 from __future__ import annotations
@@ -23,9 +24,8 @@ from __future__ import annotations
 import torch
 
 from ...registry import register_model
-from ...semantic.unet import UNet
-from ..base import BottomUpModel
-from ._labels import check_labels
+from ..base import check_instances
+from ..flow_network import FlowNetwork
 from .flows import FLOW_SCALE, masks_to_flows
 from .loss import omnipose_loss, omnipose_targets
 from .neighbours import boundary
@@ -34,38 +34,22 @@ from .reconstruction import compute_masks
 __all__ = ["Omnipose", "omnipose"]
 
 
-class Omnipose(BottomUpModel):
+class Omnipose(FlowNetwork):
     """Omnipose network: ``(N, in_channels, H, W)`` -> flows ``(N, 2, H, W)``, distance
-    ``(N, 1, H, W)`` and boundary logits ``(N, 1, H, W)``; the bottom-up family's ``targets``,
-    ``loss``, ``postprocess`` and ``predict_instances`` (:mod:`segedu.models.bottom_up.base`).
+    ``(N, 1, H, W)`` and boundary logits ``(N, 1, H, W)`` (:class:`..flow_network.FlowNetwork`'s
+    arguments); the bottom-up family's ``targets``, ``loss``, ``postprocess`` and
+    ``predict_instances`` (:mod:`segedu.models.bottom_up.base`).
 
     H and W must be multiples of ``2**depth``.
     """
 
-    def __init__(self, *, in_channels: int = 1, depth: int = 3, width: int = 16,
-                 residual: bool = True):
-        super().__init__()
-        self.in_channels = in_channels
-        # 4 outputs per pixel: dy, dx (flows), the distance field, the boundary logit
-        self.unet = UNet(
-            in_channels=in_channels, num_classes=4, depth=depth, width=width, padding=True,
-            batch_norm=True, residual=residual,
-        )
-
-    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        """``images`` ``(N, C, H, W)`` -> ``{"flows": (N, 2, H, W), "distance": (N, 1, H, W),
-        "boundary": (N, 1, H, W) logits}``."""
-        if images.dim() != 4 or images.shape[1] != self.in_channels:
-            raise ValueError(
-                f"images must be (N, {self.in_channels}, H, W), got shape {tuple(images.shape)}"
-            )
-        out = self.unet(images)["out"]  # (N, 4, H, W); raises ValueError on a bad H, W
-        return {"flows": out[:, :2], "distance": out[:, 2:3], "boundary": out[:, 3:]}
+    # 4 outputs per pixel: dy, dx (flows), the distance field, the boundary logit
+    maps = (("flows", 2), ("distance", 1), ("boundary", 1))
 
     def targets(self, instances: torch.Tensor) -> dict[str, torch.Tensor]:
         """Training targets of one ``(H, W)`` label image (CPU): ``flows (2, H, W)`` = 5 x unit
         flows, ``distance``, ``boundary`` and ``weight`` ``(1, H, W)`` (see :mod:`.loss`)."""
-        check_labels(instances, "instances")
+        check_instances(instances)
         unit_flows, field = masks_to_flows(instances)
         return omnipose_targets(unit_flows, field, boundary(instances), instances, FLOW_SCALE)
 
@@ -91,11 +75,10 @@ class Omnipose(BottomUpModel):
 
 
 @register_model("omnipose")
-def omnipose(*, in_channels: int = 1, **kwargs) -> Omnipose:
+def omnipose(**kwargs) -> Omnipose:
     """Slim Omnipose for 128x128 synthetic cells: residual U-Net, depth 3, width 16.
 
     504,724 parameters with ``in_channels=1`` (checked in the tests).
     """
-    options = dict(depth=3, width=16, residual=True)
-    options.update(kwargs)
-    return Omnipose(in_channels=in_channels, **options)
+    config = dict(in_channels=1, depth=3, width=16, residual=True)
+    return Omnipose(**{**config, **kwargs})

@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage as ndi
 
-from ._labels import renumber_by_first_appearance
+from ..base import renumber
 from .flows import normalize_flows
 
 __all__ = ["hysteresis_foreground", "divergence_rescale", "follow_flows", "cluster_end_points",
@@ -160,4 +160,4 @@ def compute_masks(flows: torch.Tensor, distance: torch.Tensor,
     ids, counts = torch.unique(labels, return_counts=True)
     small = ids[(counts < min_size) & (ids > 0)]
     labels[torch.isin(labels, small)] = 0
-    return renumber_by_first_appearance(labels)
+    return renumber(labels)
