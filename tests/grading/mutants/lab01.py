@@ -227,7 +227,8 @@ def my_evaluate(model, loader, num_classes, device, ignore_index=None):
     with torch.no_grad():
         for images, labels in loader:
             preds = model(images.to(device)).argmax(dim=1).cpu()
-            matrix += segedu.metrics.confusion_matrix(preds, labels, num_classes, ignore_index=ignore_index)
+            matrix += segedu.metrics.confusion_matrix(preds, labels, num_classes,
+                                                      ignore_index=ignore_index)
     model.train(was_training)
     return matrix
 '''),
@@ -239,7 +240,8 @@ def my_evaluate(model, loader, num_classes, device, ignore_index=None):
     if True:
         for images, labels in loader:
             preds = model(images.to(device)).argmax(dim=1).cpu()
-            matrix += segedu.metrics.confusion_matrix(preds, labels, num_classes, ignore_index=ignore_index)
+            matrix += segedu.metrics.confusion_matrix(preds, labels, num_classes,
+                                                      ignore_index=ignore_index)
     model.train(was_training)
     return matrix
 '''),

@@ -158,7 +158,8 @@ def my_conv_transpose2d(x, w, stride):
     out = torch.zeros(1, 1, (height - 1) * stride + k, (width - 1) * stride + k)
     for i in range(height):
         for j in range(width):
-            out[0, 0, i * stride:i * stride + k, j * stride:j * stride + k] += x[0, 0, i, j] * w[0, 0]
+            stamp = x[0, 0, i, j] * w[0, 0]
+            out[0, 0, i * stride:i * stride + k, j * stride:j * stride + k] += stamp
     return out
 '''),
     ("receptive field that pops the caller's layers", '''
