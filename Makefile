@@ -12,7 +12,7 @@ STAMP  := $(VENV)/.installed
 BOOK_OUT ?= _build/book
 PYTEST_WORKERS ?= 2
 
-.PHONY: help setup bytecode test lint book slides lab labs lock clean
+.PHONY: help setup bytecode test lint book slides lab labs lock refs clean
 
 help:
 	@echo "make test   set up .venv, lint, run every test in fast mode"
@@ -22,6 +22,7 @@ help:
 	@echo "make lab    set up .venv and start JupyterLab on labs/"
 	@echo "make labs   regenerate the student labs in labs/ from solutions/"
 	@echo "make lock   re-resolve every dependency and rewrite the lock, constraints.txt"
+	@echo "make refs   record the outputs of the reference packages not in the lock (omnipose)"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -146,6 +147,14 @@ lock:
 	mv $(LOCK_VENV)/lock.txt constraints.txt
 	rm -rf $(LOCK_VENV)
 	@echo "constraints.txt rewritten: review 'git diff constraints.txt', then run make test"
+
+# The reference packages that the lock leaves out (omnipose: 33 more distributions, and it needs an
+# older ncolor than pip picks): their outputs on the reference tests' cases are recorded once as
+# fixtures, which the tests compare with where the package is missing (CI), and with the package
+# itself where it is installed. scripts/record_refs.py installs each pinned reference package into
+# _build/ref-venv (which sees .venv's packages; .venv is not changed) and runs its recorder there.
+refs: $(STAMP)
+	$(PY) scripts/record_refs.py
 
 clean:
 	rm -rf $(BOOK_OUT) .pytest_cache
