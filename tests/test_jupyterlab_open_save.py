@@ -76,7 +76,9 @@ def jupyterlab(tmp_path):
                "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}",
                f"--ServerApp.root_dir={work}",
                # offline: no update check, no news
-               "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+               "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+               # window.jupyterapp, so the test can wait for what it checks (_KERNEL_INFO_JS)
+               "--LabApp.expose_app_in_browser=True"]
     log = (tmp_path / "jupyterlab.log").open("wb")
     server = subprocess.Popen(command, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
@@ -92,6 +94,25 @@ def jupyterlab(tmp_path):
             server.kill()
             server.wait()
         log.close()
+
+
+# Resolves once the open notebook has taken in its kernel's info: JupyterLab's notebook panel writes
+# the kernel's language_info and kernelspec into the notebook's metadata (marking it modified when
+# they differ) in handlers of the kernel's `info` and `spec` promises; the test's own handlers of
+# those promises run after the panel's, and one task later every such write is done. (A fixed
+# sleep after the kernel went idle guessed at this; on a busy machine it could be too short.)
+_KERNEL_INFO_JS = """
+async () => {
+  const panel = window.jupyterapp.shell.currentWidget;
+  await panel.context.ready;
+  await panel.sessionContext.ready;
+  const kernel = panel.sessionContext.session.kernel;
+  await kernel.info;
+  await kernel.spec;
+  await new Promise(resolve => setTimeout(resolve, 0));
+  return panel.context.path;
+}
+"""
 
 
 def test_opening_and_saving_a_lab_changes_nothing(jupyterlab):
@@ -119,7 +140,7 @@ def test_opening_and_saving_a_lab_changes_nothing(jupyterlab):
             _wait_for("the notebook's kernel to be idle", kernel_idle)
             page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").first.wait_for(
                 timeout=TIMEOUT_S * 1000)
-            time.sleep(2)  # let JupyterLab apply the kernel's info to the notebook's metadata
+            assert page.evaluate(_KERNEL_INFO_JS) == LAB.name
             document_tab = page.locator(f".lm-DockPanel-tabBar .lm-TabBar-tab[title*='{LAB.name}']")
             assert document_tab.count() == 1, "the notebook's tab is not shown"
             assert "jp-mod-dirty" not in (document_tab.get_attribute("class") or ""), (
@@ -130,8 +151,10 @@ def test_opening_and_saving_a_lab_changes_nothing(jupyterlab):
             page.keyboard.press("Control+s")
             _wait_for("the save (the file's modification time)",
                       lambda: notebook.stat().st_mtime_ns != written)
-            time.sleep(0.5)
-            assert "jp-mod-dirty" not in (document_tab.get_attribute("class") or "")
+            # the tab is marked clean once the server has answered the save; a tab that stays
+            # marked modified fails here after TIMEOUT_S (it was checked after a fixed 0.5 s)
+            _wait_for("the saved notebook's tab to be marked unmodified",
+                      lambda: "jp-mod-dirty" not in (document_tab.get_attribute("class") or ""))
         finally:
             browser.close()
     saved = notebook.read_bytes()
