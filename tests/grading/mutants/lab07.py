@@ -324,4 +324,99 @@ def train_step(model, optimizer, images, targets, max_norm=10.0):
     optimizer.step()
     return {name: value.item() for name, value in losses.items()}
 '''),
+    # the contracts of the TODOs' docstrings (issue 68): ids, instance 0, inputs untouched, dtypes
+    ('segments: instance 0 of a thing taken for the background', '''
+def my_segments(panoptic, things, stuffs):
+    category, instance = panoptic[..., 0], panoptic[..., 1]
+    segments = {}
+    for c in torch.unique(category).tolist():
+        if c in stuffs:
+            segments[(c, 0)] = category == c
+        elif c in things:
+            for i in torch.unique(instance[category == c]).tolist():
+                if i == 0:
+                    continue  # 0: no object
+                segments[(c, i)] = (category == c) & (instance == i)
+    return segments
+'''),
+    ("segments: the stuff ids cleared in the map given", '''
+def my_segments(panoptic, things, stuffs):
+    category, instance = panoptic[..., 0], panoptic[..., 1]
+    instance[torch.isin(category, torch.tensor(list(stuffs)))] = 0  # stuff: one segment
+    segments = {}
+    for c in torch.unique(category).tolist():
+        if c in stuffs:
+            segments[(c, 0)] = category == c
+        elif c in things:
+            for i in torch.unique(instance[category == c]).tolist():
+                segments[(c, i)] = (category == c) & (instance == i)
+    return segments
+'''),
+    ('matching only segments with the same key (equal ids)', '''
+def my_match(pred, target, things, stuffs):
+    gt_segments = my_segments(target, things, stuffs)
+    pred_segments = my_segments(pred, things, stuffs)
+    void = ~torch.isin(target[..., 0], torch.tensor([*things, *stuffs]))
+    matches = []
+    for key, gt_mask in gt_segments.items():
+        if key in pred_segments:
+            iou = segment_iou(gt_mask, pred_segments[key], void)
+            if iou > 0.5:
+                matches.append((key, key, iou))
+    return matches
+'''),
+    ('segment IoU removes the void from the prediction in place', '''
+def segment_iou(gt, pred, void):
+    pred &= ~void  # the prediction's pixels on void do not count
+    intersection = int((gt & pred).sum())
+    return intersection / (int(gt.sum()) + int(pred.sum()) - intersection)
+'''),
+    ('PQ marks unknown predicted categories as void in the map given', '''
+_right_pq = my_pq
+def my_pq(pred, target, things, stuffs):
+    pred[..., 0][~torch.isin(pred[..., 0], torch.tensor([*things, *stuffs]))] = -1
+    return _right_pq(pred, target, things, stuffs)
+'''),
+    ('cost matrix with sigmoid_ on the mask logits given', '''
+def my_cost_matrix(class_logits, mask_logits, labels, masks, *, class_weight=2.0, dice_weight=5.0):
+    class_cost = -class_logits.softmax(-1)[:, labels]
+    p = mask_logits.sigmoid_().flatten(1)
+    g = masks.flatten(1).to(p.dtype)
+    dice = 1 - (2 * p @ g.T + 1) / (p.sum(-1)[:, None] + g.sum(-1)[None, :] + 1)
+    return class_weight * class_cost + dice_weight * dice
+'''),
+    ('cost matrix in float32 whatever the logits', '''
+def my_cost_matrix(class_logits, mask_logits, labels, masks, *, class_weight=2.0, dice_weight=5.0):
+    class_cost = -class_logits.float().softmax(-1)[:, labels]
+    p = mask_logits.float().flatten(1).sigmoid()
+    g = masks.flatten(1).float()
+    dice = 1 - (2 * p @ g.T + 1) / (p.sum(-1)[:, None] + g.sum(-1)[None, :] + 1)
+    return class_weight * class_cost + dice_weight * dice
+'''),
+    ('merge trims the masks given in place', '''
+def my_combine(semantic, masks, scores, labels, *, thing_categories, stuff_categories,
+               score_thresh=0.5, overlap_thresh=0.5, stuff_area_thresh=64, void=-1):
+    category = torch.full(semantic.shape, void, dtype=torch.int64)
+    instance = torch.zeros(semantic.shape, dtype=torch.int64)
+    taken = torch.zeros(semantic.shape, dtype=torch.bool)
+    next_id = 1
+    for i in torch.argsort(scores, descending=True, stable=True).tolist():
+        if scores[i] < score_thresh:
+            break
+        area = int(masks[i].sum())
+        if area == 0 or int((masks[i] & taken).sum()) / area > overlap_thresh:
+            continue
+        masks[i] &= ~taken  # only the free pixels
+        category[masks[i]], instance[masks[i]] = thing_categories[int(labels[i])], next_id
+        taken |= masks[i]
+        next_id += 1
+    for k in torch.unique(semantic).tolist():
+        if k == 0:
+            continue
+        free = (semantic == k) & ~taken
+        if int(free.sum()) >= stuff_area_thresh:
+            category[free] = stuff_categories[k]
+            taken |= free
+    return torch.stack([category, instance], dim=-1)
+'''),
 ]
