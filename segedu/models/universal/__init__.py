@@ -6,7 +6,7 @@
 
 - :mod:`.set_prediction`: DETR's Hungarian matcher and set loss (Carion et al. 2020), shared by
   the query models;
-- :mod:`.detr`: DETR itself;
+- :mod:`.detr`: ``detr`` (slim) and ``detr_resnet50`` (Carion et al. 2020), read out as boxes;
 - :mod:`.panoptic_fpn`: ``panoptic_fpn`` (Kirillov et al. 2019);
 - :mod:`.mask2former`: ``mask2former`` (slim) and ``mask2former_resnet50`` (Cheng et al. 2022);
 - :mod:`.eomt`: ``eomt`` (slim) and ``eomt_large_640`` (Kerssies et al. 2025);

@@ -1,9 +1,10 @@
 """The universal family's contract: one model, read out as semantic, instance or panoptic maps.
 
-Every segmentation model of :mod:`segedu.models.universal` (Mask2Former, Panoptic FPN) is a
-:class:`UniversalModel`. Its ``forward`` is the model's own (Mask2Former: images ``(B, 3, H, W)``
--> query logits; Panoptic FPN: Mask R-CNN's list of images -> losses in training, detections in
-evaluation); the family shares three instance methods with one signature:
+Every model of :mod:`segedu.models.universal` (DETR, Mask2Former, EoMT, OneFormer, Panoptic
+FPN) is a :class:`UniversalModel`. Its ``forward`` is the model's own (Mask2Former: images
+``(B, 3, H, W)`` -> query logits; Panoptic FPN: Mask R-CNN's list of images -> losses in
+training, detections in evaluation); the family shares three instance methods with one
+signature:
 
 - ``targets(target)``: the training target of ONE image from its panoptic ground truth, a
   ``(H, W, 2)`` int64 map of ``(category_id, instance_id)`` (the format of
@@ -19,14 +20,16 @@ evaluation); the family shares three instance methods with one signature:
   - ``"semantic"``: ``B`` label maps ``(H, W)`` int64 of category ids;
   - ``"instance"``: ``B`` dicts of ``masks`` ``(N, H, W)`` bool, ``scores`` ``(N,)`` float,
     ``labels`` ``(N,)`` int64 category ids and ``boxes`` ``(N, 4)`` xyxy (the input of
-    :func:`segedu.metrics.mean_average_precision`);
+    :func:`segedu.metrics.mean_average_precision`); DETR, which predicts boxes only, gives no
+    ``masks`` and raises for the two other tasks;
   - ``"panoptic"``: ``B`` maps ``(H, W, 2)`` int64 of ``(category_id, instance_id)``;
 
   maps are stacked into one ``(B, H, W[, 2])`` tensor when the model takes one batch tensor
   (Mask2Former), a list otherwise (Panoptic FPN's images may differ in size). ``options`` are
   the model's own keyword-only options (thresholds, ``things``, ``output_size``).
 
-References: Cheng et al. 2022 (Mask2Former), Kirillov et al. 2019 (Panoptic FPN).
+References: Carion et al. 2020 (DETR), Cheng et al. 2022 (Mask2Former), Kirillov et al. 2019
+(Panoptic FPN).
 """
 
 from __future__ import annotations

@@ -5,7 +5,9 @@ set-prediction models (Mask2Former, EoMT) and live in :mod:`..set_prediction`; t
 re-exports them beside the network that they train:
 
 - :mod:`.transformer`: the encoder over the pixels and the decoder over the object queries;
-- :mod:`.model`: :class:`DETR`, a ResNet, the transformer, a class head and a box head;
+- :mod:`.model`: :class:`DETR`, a ResNet, the transformer, a class head and a box head, with the
+  universal contract's methods; registered as ``detr_resnet50`` (the paper's) and ``detr`` (slim);
+- :mod:`.boxes`: the training boxes of a panoptic map and the detections of a batch of outputs;
 - :mod:`.convert`: ``transformers``' ``DetrForObjectDetection`` weights -> :class:`DETR`.
 """
 
@@ -17,10 +19,12 @@ from ..set_prediction import (  # noqa: E402 - the training targets, beside the 
     matched_query_index,
     num_targets_per_process,
 )
+from .boxes import box_detections, panoptic_box_targets
 from .convert import convert_transformers_state_dict
-from .model import DETR
+from .model import DETR, detr, detr_resnet50
 from .transformer import DetrDecoderLayer, DetrEncoderLayer, DetrTransformer
 
 __all__ = ["HungarianMatcher", "SetCriterion", "hungarian_assignment", "check_set_targets",
            "matched_query_index", "num_targets_per_process", "DETR", "DetrTransformer",
-           "DetrEncoderLayer", "DetrDecoderLayer", "convert_transformers_state_dict"]
+           "DetrEncoderLayer", "DetrDecoderLayer", "convert_transformers_state_dict", "detr",
+           "detr_resnet50", "box_detections", "panoptic_box_targets"]

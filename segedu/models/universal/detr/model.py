@@ -24,6 +24,16 @@ code with ``normalize=True``, zero decoder input) in evaluation (no dropout), an
 loads the same weights into both (:func:`.convert.convert_transformers_state_dict`) and compares
 their outputs. Left out: the padding mask of a batch of images of different sizes (one tensor of
 equal images here, so no pixel is padding) and the panoptic mask head.
+
+The universal contract (:mod:`segedu.models.universal.base`): ``targets`` gives a box for every
+segment of a panoptic ground truth, stuff and things (the paper's panoptic training, Sec. 4.4;
+:func:`.boxes.panoptic_box_targets`), ``loss`` is :class:`~..set_prediction.SetCriterion`'s
+(Hungarian matching, class, L1 and GIoU losses on every decoder layer) and ``postprocess`` reads
+the detections out (``task="instance"``, boxes without masks, :func:`.boxes.box_detections`); the
+semantic and panoptic read-outs need the mask head that is left out, and raise.
+
+Registered builders: ``detr_resnet50`` (the paper's network) and ``detr`` (slim, for 128-pixel
+synthetic scenes).
 """
 
 from __future__ import annotations
@@ -35,14 +45,18 @@ from ....data.statistics import IMAGENET_MEAN, IMAGENET_STD
 from ....nn.mlp import MLP
 from ....nn.position_encoding import PositionEmbeddingSine
 from ....nn.resnet_backbone import build_backbone
-from ..base import check_image_batch
+from ...registry import register_model
+from ..base import UniversalModel, check_image_batch
+from ..set_prediction import SetCriterion, cached_criterion
+from .boxes import box_detections, panoptic_box_targets
 from .transformer import DetrTransformer
 
-__all__ = ["DETR"]
+__all__ = ["DETR", "detr", "detr_resnet50"]
 
 
-class DETR(nn.Module):
-    """DETR with a ResNet backbone (see the module docstring).
+class DETR(UniversalModel):
+    """DETR with a ResNet backbone (see the module docstring), a
+    :class:`~segedu.models.universal.base.UniversalModel` whose read-out is boxes.
 
     Args (keyword-only):
         num_classes: ``K`` object classes, *without* "no object" (the class head has ``K + 1``).
@@ -56,12 +70,15 @@ class DETR(nn.Module):
         ffn_dim: feed-forward width of every layer (2048).
         num_queries: ``Q`` (100), more than the objects an image holds.
         aux_loss: also return the predictions of the earlier decoder layers (``aux_outputs``).
+        criterion: keyword arguments of the :class:`~..set_prediction.SetCriterion` of
+            :meth:`loss` (``num_classes`` is the model's), e.g. ``eos_coef``.
     """
 
     def __init__(self, *, num_classes: int, backbone: str = "resnet50", backbone_width: int = 64,
                  frozen_batch_norm: bool = True, hidden_dim: int = 256, num_heads: int = 8,
                  encoder_layers: int = 6, decoder_layers: int = 6, ffn_dim: int = 2048,
-                 num_queries: int = 100, aux_loss: bool = True) -> None:
+                 num_queries: int = 100, aux_loss: bool = True,
+                 criterion: dict | None = None) -> None:
         super().__init__()
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
             raise ValueError("num_classes (without 'no object') must be a positive int, got "
@@ -71,6 +88,7 @@ class DETR(nn.Module):
         if num_queries < 1:
             raise ValueError(f"num_queries must be positive, got {num_queries}")
         self.num_classes, self.aux_loss = num_classes, aux_loss
+        self.criterion_options = dict(criterion or {})
         self.backbone = build_backbone(name=backbone, width=backbone_width,
                                        frozen_batch_norm=frozen_batch_norm)
         self.input_proj = nn.Conv2d(self.backbone.out_channels, hidden_dim, 1)
@@ -113,3 +131,66 @@ class DETR(nn.Module):
             outputs["aux_outputs"] = [{"pred_logits": c, "pred_boxes": b}
                                       for c, b in zip(logits[:-1], boxes[:-1], strict=True)]
         return outputs
+
+    def targets(self, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The boxes of one image's panoptic ground truth ``(H, W, 2)`` int64 ``(category_id,
+        instance_id)``: ``labels (M,)`` int64 and ``boxes (M, 4)`` ``(cx, cy, w, h)`` relative to
+        the image, one per segment (stuff and things) whose category is one of the model's ``0 ..
+        num_classes - 1`` (others are void), sorted by instance id, then category."""
+        _, _, pairs, masks = self.panoptic_segments(
+            target, lambda category, _: (category >= 0) & (category < self.num_classes))
+        return panoptic_box_targets(masks, pairs[:, 1])
+
+    def loss(self, outputs: dict, targets: list[dict[str, torch.Tensor]]
+             ) -> dict[str, torch.Tensor]:
+        """The unweighted losses of :class:`~..set_prediction.SetCriterion` (the model's
+        ``num_classes``, the constructor's ``criterion`` options) of ``forward``'s outputs
+        against one :meth:`targets` dict per image; :meth:`total_loss` weights and adds them."""
+        return self._criterion(outputs["pred_logits"].device)(outputs, targets)
+
+    def total_loss(self, losses: dict[str, torch.Tensor]) -> torch.Tensor:
+        """:meth:`SetCriterion.total <..set_prediction.SetCriterion.total>`: class 1, L1 5,
+        GIoU 2 (DETR's weights), on every layer; the logged errors left out."""
+        return self._criterion(next(iter(losses.values())).device).total(losses)
+
+    def postprocess(self, outputs: dict, *, task: str,
+                    output_size: tuple[int, int] | None = None,
+                    threshold: float = 0.0) -> list[dict[str, torch.Tensor]]:
+        """The detections of ``forward``'s outputs: for ``task="instance"``, one dict per image
+        with ``scores (n,)``, ``labels (n,)`` and ``boxes (n, 4)`` ``xyxy`` (pixels of
+        ``output_size = (H, W)``, else relative), no masks (:func:`.boxes.box_detections`).
+        ``"semantic"`` and ``"panoptic"`` raise: they need DETR's mask head, left out here."""
+        self.check_task(task)
+        if task != "instance":
+            raise ValueError(f"DETR predicts boxes only (its panoptic mask head is left out): "
+                             f"task must be 'instance', got {task!r}")
+        return box_detections(outputs, output_size=output_size, threshold=threshold)
+
+    def _criterion(self, device: torch.device) -> SetCriterion:
+        # built on demand and kept out of the module's state dict (the converter's keys stay)
+        return cached_criterion(self, lambda: SetCriterion(
+            num_classes=self.num_classes, **self.criterion_options), device)
+
+
+@register_model("detr_resnet50")
+def detr_resnet50(**kwargs) -> DETR:
+    """The paper's DETR (Table 1, "DETR"): ResNet-50 with frozen batch norms, width 256, 8 heads,
+    6 encoder and 6 decoder layers (FFN 2048), 100 queries, ``num_classes=91`` (COCO's category
+    ids); 41,524,768 parameters, as ``transformers``' ``DetrForObjectDetection`` with its own
+    ResNet-50, whose weights :func:`.convert.convert_transformers_state_dict` loads (the
+    converter maps that backbone only; a timm backbone's keys raise, so no official checkpoint
+    is registered). Every argument of :class:`DETR` can be overridden."""
+    return DETR(**{"num_classes": 91, **kwargs})
+
+
+@register_model("detr")
+def detr(**kwargs) -> DETR:
+    """Slim DETR for segedu's 128-pixel synthetic scenes: ResNet-18 of width 16 with trainable
+    batch norm, width 64, 4 heads, 2 encoder and 3 decoder layers (FFN 256), 20 queries,
+    ``num_classes=6`` (the scenes' sky, grass, water, circle, rectangle, triangle; DETR's
+    panoptic targets give stuff boxes too). 1,021,019 parameters. Every argument of
+    :class:`DETR` can be overridden."""
+    config = dict(num_classes=6, backbone="resnet18", backbone_width=16, frozen_batch_norm=False,
+                  hidden_dim=64, num_heads=4, encoder_layers=2, decoder_layers=3, ffn_dim=256,
+                  num_queries=20)
+    return DETR(**{**config, **kwargs})

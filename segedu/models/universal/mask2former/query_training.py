@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 
 from ..base import UniversalModel
+from ..set_prediction import cached_criterion
 from .criterion import MaskSetCriterion
 
 __all__ = ["QueryTraining"]
@@ -50,8 +51,5 @@ class QueryTraining:
 
     def _criterion(self, device: torch.device) -> MaskSetCriterion:
         # built on demand and kept out of the module's state dict (checkpoints stay unchanged)
-        criterion = self.__dict__.get("_set_criterion")
-        if criterion is None:
-            criterion = MaskSetCriterion(num_classes=self.num_classes, **self.criterion_options)
-            self.__dict__["_set_criterion"] = criterion
-        return criterion.to(device)
+        return cached_criterion(self, lambda: MaskSetCriterion(
+            num_classes=self.num_classes, **self.criterion_options), device)

@@ -20,6 +20,7 @@ from .hungarian_matcher import (
 from .masked_attention import attention_mask_from_masks, reset_fully_masked_rows
 from .set_criterion import (
     SetCriterion,
+    cached_criterion,
     matched_query_index,
     no_object_class_weights,
     num_targets_per_process,
@@ -28,6 +29,6 @@ from .set_criterion import (
 )
 
 __all__ = ["HungarianMatcher", "hungarian_assignment", "check_set_targets", "check_box_outputs",
-           "SetCriterion", "matched_query_index", "no_object_class_weights",
+           "SetCriterion", "cached_criterion", "matched_query_index", "no_object_class_weights",
            "num_targets_per_process", "set_class_loss", "weighted_loss_sum",
            "attention_mask_from_masks", "reset_fully_masked_rows"]

@@ -34,7 +34,7 @@ not log ``class_error``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -43,7 +43,7 @@ from torch import nn
 from ....ops import box_convert, generalized_box_iou
 from .hungarian_matcher import HungarianMatcher, check_box_outputs, check_set_targets
 
-__all__ = ["SetCriterion", "matched_query_index", "no_object_class_weights",
+__all__ = ["SetCriterion", "cached_criterion", "matched_query_index", "no_object_class_weights",
            "num_targets_per_process", "set_class_loss", "weighted_loss_sum"]
 
 Indices = Sequence[tuple[torch.Tensor, torch.Tensor]]
@@ -80,6 +80,18 @@ def weighted_loss_sum(losses: Mapping[str, torch.Tensor],
         if base in weight_dict:
             total = total + weight_dict[base] * value
     return total
+
+
+def cached_criterion(model: nn.Module, build: Callable[[], nn.Module],
+                     device: torch.device) -> nn.Module:
+    """The set criterion of a query model: ``build()`` on the first call, kept in the model's
+    ``__dict__`` (not a submodule, so the model's state dict and checkpoints do not change) and
+    moved to ``device``."""
+    criterion = model.__dict__.get("_set_criterion")
+    if criterion is None:
+        criterion = build()
+        model.__dict__["_set_criterion"] = criterion
+    return criterion.to(device)
 
 
 def no_object_class_weights(num_classes: int, eos_coef: float) -> torch.Tensor:

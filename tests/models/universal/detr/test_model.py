@@ -36,6 +36,7 @@ import math
 import pytest
 import torch
 
+from segedu.models import get_model
 from segedu.models.universal.detr import DETR, SetCriterion, convert_transformers_state_dict
 
 transformers = pytest.importorskip("transformers")
@@ -170,6 +171,29 @@ def test_outputs_feed_the_set_criterion(pair):
     assert "loss_bbox_1" in losses and all(torch.isfinite(v) for v in losses.values())
 
 
+@pytest.mark.parametrize("threshold", [0.0, 0.37])
+def test_postprocess_equals_transformers_post_process_object_detection(pair, threshold):
+    """``postprocess(task="instance")`` against ``DetrImageProcessor.post_process_object_detection``
+    on the reference's own outputs: the same scores, labels and pixel boxes, the same queries
+    kept (threshold 0.37 keeps about half of the 7 queries, 0 all of them)."""
+    reference, model = pair
+    images = torch.rand(2, 3, 64, 96, generator=torch.Generator().manual_seed(5))
+    pixels = (images - model.pixel_mean) / model.pixel_std
+    with torch.no_grad():
+        ours = model.postprocess(model(images), task="instance", output_size=(64, 96),
+                                 threshold=threshold)
+        out = reference(pixel_values=pixels, pixel_mask=torch.ones(2, 64, 96, dtype=torch.long))
+    theirs = transformers.DetrImageProcessor().post_process_object_detection(
+        out, threshold=threshold, target_sizes=[(64, 96)] * 2)
+    kept = [len(t["scores"]) for t in theirs]
+    assert (kept == [7, 7]) if threshold == 0 else (0 < sum(kept) < 14), kept
+    for mine, other in zip(ours, theirs, strict=True):
+        assert set(mine) == {"scores", "labels", "boxes"}
+        assert torch.equal(mine["labels"], other["labels"])
+        torch.testing.assert_close(mine["scores"], other["scores"], **TOL)
+        torch.testing.assert_close(mine["boxes"], other["boxes"], atol=1e-3, rtol=1e-4)
+
+
 def test_aux_loss_off_and_bad_input():
     model = DETR(num_classes=3, backbone="resnet18", backbone_width=8, aux_loss=False,
                  **SIZE).eval()
@@ -187,15 +211,16 @@ def test_aux_loss_off_and_bad_input():
 
 
 def test_the_paper_configuration_matches_transformers_resnet50_detr():
-    """The paper's DETR (ResNet-50 bottlenecks, width 256, 6 + 6 layers, 100 queries, 91 classes)
-    on the meta device (shapes only): the converted state dict has exactly segedu's names and
-    shapes, and both count the same weights (41,524,768 measured; the paper's Table 1: 41M)."""
+    """The paper's DETR (ResNet-50 bottlenecks, width 256, 6 + 6 layers, 100 queries, 91 classes),
+    registered as ``detr_resnet50``, on the meta device (shapes only): the converted state dict
+    has exactly segedu's names and shapes, and both count the same weights (41,524,768 measured;
+    the paper's Table 1: 41M)."""
     with torch.device("meta"):
         config = transformers.DetrConfig(
             use_timm_backbone=False, use_pretrained_backbone=False, num_labels=91,
             backbone_config=transformers.ResNetConfig(out_features=["stage4"]))
         reference = transformers.DetrForObjectDetection(config)
-        model = DETR(num_classes=91)
+        model = get_model("detr_resnet50")
     converted = convert_transformers_state_dict(reference.state_dict())
     ours = model.state_dict()
     assert {k: tuple(v.shape) for k, v in converted.items()} == {
