@@ -263,4 +263,61 @@ def correction_click(pred, truth, rng):
     i = int(rng.integers(len(xs)))
     return torch.stack([xs[i], ys[i]]).float(), int(truth[ys[i], xs[i]])
 '''),
+    # the contracts of the TODOs' docstrings (issue 68): channels, inputs untouched, dtypes
+    ('patch embedding with three channels written in', '''
+def my_patch_embed(images, weight, bias, patch):
+    b, _, height, width = images.shape
+    if height % patch or width % patch:
+        raise ValueError(f"{height} x {width} is not a multiple of the patch size {patch}")
+    h, w = height // patch, width // patch
+    patches = images.reshape(b, 3, h, patch, w, patch).permute(0, 2, 4, 1, 3, 5)
+    patches = patches.reshape(b, h * w, 3 * patch * patch)
+    return patches @ weight.reshape(weight.shape[0], -1).T + bias
+'''),
+    ('PCA centres the points given in place', '''
+def my_pca(points, n):
+    m, d = points.shape
+    if not 1 <= n <= min(m, d):
+        raise ValueError(f"n must be in 1..min(M, D) = {min(m, d)}, got {n}")
+    points -= points.mean(dim=0)
+    u, s, vt = torch.linalg.svd(points, full_matrices=False)
+    return u[:, :n] * s[:n], vt[:n], s[:n] ** 2 / (m - 1)
+'''),
+    ('PCA computed in float64 whatever the points', '''
+def my_pca(points, n):
+    m, d = points.shape
+    if not 1 <= n <= min(m, d):
+        raise ValueError(f"n must be in 1..min(M, D) = {min(m, d)}, got {n}")
+    centred = points.double() - points.double().mean(dim=0)
+    u, s, vt = torch.linalg.svd(centred, full_matrices=False)
+    return u[:, :n] * s[:n], vt[:n], s[:n] ** 2 / (m - 1)
+'''),
+    ('k-means updates the centres given in place', '''
+def my_kmeans(points, centres, iterations):
+    k = centres.shape[0]
+    for _ in range(iterations):
+        labels = torch.cdist(points, centres).argmin(dim=1)
+        for j in range(k):
+            if (labels == j).any():
+                centres[j] = points[labels == j].mean(dim=0)
+    return torch.cdist(points, centres).argmin(dim=1), centres
+'''),
+    ('resize multiplies the clicks given in place', '''
+def my_resize_coords(coords, original_size, long_side):
+    height, width = original_size
+    scale = long_side / max(height, width)
+    new_h, new_w = int(height * scale + 0.5), int(width * scale + 0.5)
+    factors = torch.tensor([new_w / width, new_h / height], dtype=torch.float64)
+    if coords.is_floating_point():
+        coords *= factors.to(coords.dtype)
+        return coords
+    return coords.to(torch.float64) * factors
+'''),
+    ('point code moves the pixels given to their centres in place', '''
+def my_point_code(points, image_size, gaussian):
+    height, width = image_size
+    points += 0.5
+    size = torch.tensor([width, height], dtype=gaussian.dtype)
+    return my_fourier_features(points.to(gaussian.dtype) / size, gaussian)
+'''),
 ]
