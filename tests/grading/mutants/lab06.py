@@ -295,4 +295,34 @@ def my_watershed(image):
     markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
     return torch.from_numpy(watershed(-distance, markers).astype(np.int64))
 '''),
+    # the contracts of the TODOs' docstrings (issue 68): markers numbered from 1
+    ('watershed markers numbered from 0', '''
+def my_watershed(image):
+    foreground = otsu_foreground(image)
+    distance = ndimage.distance_transform_edt(foreground)
+    peaks = peak_local_max(distance, min_distance=3, labels=ndimage.label(foreground)[0],
+                           exclude_border=False)
+    markers = np.zeros(foreground.shape, np.int64)
+    markers[tuple(peaks.T)] = np.arange(len(peaks))  # 0, 1, ..., K - 1
+    return torch.from_numpy(watershed(-distance, markers, mask=foreground).astype(np.int64))
+'''),
+    ('following zeroes the flows given outside the mask', '''
+_right_follow = my_follow
+def my_follow(flows, mask, n_iter=200):
+    flows *= mask  # no flow outside the mask
+    return _right_follow(flows, mask, n_iter)
+'''),
+    ('Cellpose loss rebuilt as a new tensor (no gradient)', '''
+def my_cellpose_loss(outputs, targets):
+    flow_loss = F.mse_loss(outputs["flows"], targets["flows"]) / 2
+    cell_loss = F.binary_cross_entropy_with_logits(outputs["cellprob"], targets["cellprob"])
+    return torch.tensor(float(flow_loss + cell_loss))
+'''),
+    ('Cellpose loss with sigmoid_ on the outputs given', '''
+def my_cellpose_loss(outputs, targets):
+    flow_loss = F.mse_loss(outputs["flows"], targets["flows"]) / 2
+    with torch.no_grad():
+        probability = outputs["cellprob"].sigmoid_()
+    return flow_loss + F.binary_cross_entropy(probability, targets["cellprob"])
+'''),
 ]
