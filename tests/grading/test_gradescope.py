@@ -33,6 +33,7 @@ import jsonschema
 import nbformat
 import pytest
 
+from segedu.grading import gradescope_run
 from segedu.grading.grade import Limits, grade_batch
 from segedu.grading.gradebook import CellGrade, Row, WrittenGrade
 from segedu.grading.gradescope import autograder_files, write_autograder
@@ -235,14 +236,19 @@ class Tree:
         (base / "source" / "run_autograder").chmod(0o755)
         self.solution = base / "source" / "segedu_lab" / "solution.ipynb"
 
-    def grade(self, name: str, files: dict[str, bytes],
-              python: Path = Path(sys.executable)) -> tuple[dict, str]:
+    def lay_out(self, name: str, files: dict[str, bytes]) -> Path:
+        """A root of its own for one submission: ``source`` linked, ``submission/`` written."""
         root = self.base / name
         (root / "submission").mkdir(parents=True)
         (root / "source").symlink_to(self.base / "source")
         for file, data in files.items():
             (root / "submission" / file).parent.mkdir(parents=True, exist_ok=True)
             (root / "submission" / file).write_bytes(data)
+        return root
+
+    def grade(self, name: str, files: dict[str, bytes],
+              python: Path = Path(sys.executable)) -> tuple[dict, str]:
+        root = self.lay_out(name, files)
         env = {**os.environ, "SEGEDU_AUTOGRADER_ROOT": str(root),
                "SEGEDU_AUTOGRADER_PYTHON": str(python), "OMP_NUM_THREADS": "1"}
         done = subprocess.run([str(root / "source" / "run_autograder")], env=env,
@@ -344,14 +350,23 @@ def test_tampering_earns_nothing(graded):
     assert "torch.allclose" in results["output"]
 
 
-def test_no_notebook_and_two_notebooks_get_a_clear_message(graded):
+def test_no_notebook_and_two_notebooks_get_a_clear_message(graded, monkeypatch):
+    """run_autograder's own function, in this process (no kernel runs: a new Python would only
+    import the grader again)."""
     tree = graded["tree"]
-    results, _ = tree.grade("no_notebook", {"answers.py": b"print(1)\n"})
+
+    def run(name: str, files: dict[str, bytes]) -> dict:
+        root = tree.lay_out(name, files)
+        monkeypatch.setenv("SEGEDU_AUTOGRADER_ROOT", str(root))
+        assert gradescope_run.main([]) == 0
+        return valid(json.loads((root / "results" / "results.json").read_text(encoding="utf8")))
+
+    results = run("no_notebook", {"answers.py": b"print(1)\n"})
     assert results["score"] == 0 and results["tests"] == []
     assert results["output"].startswith("No notebook was found in your submission (it holds "
                                         "answers.py)")
     two = nbformat.writes(read_notebook(ROOT / "labs" / f"{LAB}.ipynb")).encode()
-    results, _ = tree.grade("two_notebooks", {"a.ipynb": two, "copy/b.ipynb": two})
+    results = run("two_notebooks", {"a.ipynb": two, "copy/b.ipynb": two})
     assert results["score"] == 0
     assert "holds 2 notebooks (a.ipynb, copy/b.ipynb)" in results["output"]
 
