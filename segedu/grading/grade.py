@@ -69,7 +69,7 @@ from pathlib import Path
 
 from .batch import MAX_SUBMISSION_MB, Interrupted, grade_batch
 from .cli import split_subcommand, subcommand_help
-from .grade_one import Limits, grade_submission
+from .grade_one import Limits, add_limit_options, grade_submission
 from .isolation import IsolationError
 from .manual import ManualPointsError
 from .notebook import NotebookError
@@ -118,14 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--solution", help="solution notebook: source of the hidden tests")
     parser.add_argument("--workers", type=int, default=1,
                         help="submissions run at once (default 1)")
-    parser.add_argument("--cell-timeout", type=float, default=120,
-                        help="seconds per cell before it is interrupted (default 120)")
-    parser.add_argument("--timeout", type=float, default=900,
-                        help="seconds per notebook before it is killed (default 900)")
-    parser.add_argument("--memory-mb", type=float, default=4096,
-                        help="MiB of resident memory per notebook before it is killed (default "
-                             "4096)")
-    parser.add_argument("--fast", action="store_true", help="run the notebooks with SEGEDU_FAST=1")
+    add_limit_options(parser)
     parser.add_argument("--isolate", action="store_true",
                         help="run each submission in bubblewrap (bwrap): read-only system, no "
                              "network, only its own folder writable, the lab/solution/submission "

@@ -21,6 +21,7 @@
 
 from __future__ import annotations
 
+import argparse
 import secrets
 import threading
 from dataclasses import dataclass
@@ -36,7 +37,7 @@ from .sandbox import run_notebook
 from .scoring import failure_notes, library_flags, run_status, score_cells, tamper_flags
 from .static_scan import scan, voided_cells
 
-__all__ = ["Limits", "grade_submission"]
+__all__ = ["Limits", "add_limit_options", "grade_submission"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,22 @@ class Limits:
     memory_mb: float = 4096
     fast: bool = False
     isolate: bool = False
+
+
+def add_limit_options(parser: argparse.ArgumentParser) -> None:
+    """Add the command-line options of :class:`Limits` that every grading command shares
+    (``--cell-timeout``, ``--timeout``, ``--memory-mb``, ``--fast``), with its defaults."""
+    limits = Limits()
+    parser.add_argument("--cell-timeout", type=float, default=limits.cell_timeout,
+                        help="seconds per cell before it is interrupted "
+                             f"(default {limits.cell_timeout:g})")
+    parser.add_argument("--timeout", type=float, default=limits.timeout,
+                        help="seconds per notebook before it is killed "
+                             f"(default {limits.timeout:g})")
+    parser.add_argument("--memory-mb", type=float, default=limits.memory_mb,
+                        help="MiB of resident memory per notebook before it is killed "
+                             f"(default {limits.memory_mb:g})")
+    parser.add_argument("--fast", action="store_true", help="run the notebooks with SEGEDU_FAST=1")
 
 
 def grade_submission(student_id: str, data: bytes, assignment: Assignment, limits: Limits,

@@ -46,6 +46,7 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from .grade_one import add_limit_options
 from .gradescope_results import VISIBILITIES, WRITTEN_MODES
 from .gradescope_run import LAB_FOLDER
 from .notebook import NotebookError
@@ -247,13 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--solution", required=True,
                         help="the solution notebook: source of the hidden tests")
     parser.add_argument("--out", required=True, help="the zip to write (autograder.zip)")
-    parser.add_argument("--cell-timeout", type=float, default=120,
-                        help="seconds per cell before it is interrupted (default 120)")
-    parser.add_argument("--timeout", type=float, default=900,
-                        help="seconds per notebook before it is killed (default 900)")
-    parser.add_argument("--memory-mb", type=float, default=4096,
-                        help="MiB of resident memory before the notebook is killed (default 4096)")
-    parser.add_argument("--fast", action="store_true", help="run the notebook with SEGEDU_FAST=1")
+    add_limit_options(parser)
     parser.add_argument("--hidden-visibility", choices=VISIBILITIES, default="visible",
                         help="when students see the hidden tests' results (default visible; "
                              "after_due_date keeps their details back until the due date)")
