@@ -297,16 +297,13 @@ LATE_FONTS_S = 1.0
 TEXT_FONT = re.compile(r"/source-sans-pro/[^/]*\.woff2?$")
 
 
-@contextlib.contextmanager
 def serve_with_late_fonts(directory: Path):
     """As :func:`serve`, but each text-font file is answered LATE_FONTS_S late (each request in
     its own thread, so several fonts are late together, as on a slow disk or network)."""
-    import functools
     import http.server
-    import threading
     import time
 
-    class Handler(http.server.SimpleHTTPRequestHandler):
+    class LateFonts(http.server.SimpleHTTPRequestHandler):
         def do_GET(self):
             if TEXT_FONT.search(self.path):
                 time.sleep(LATE_FONTS_S)
@@ -315,16 +312,7 @@ def serve_with_late_fonts(directory: Path):
         def log_message(self, *args):
             pass
 
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(Handler, directory=str(directory)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    return serve(directory, handler=LateFonts)
 
 
 def check_deck(context, base_url: str, deck: str, screenshots: dict[str, Path] | None = None,
