@@ -19,7 +19,7 @@ if [ -n "${ONLY:-}" ]; then
   grep -E "^(nice:)?${ONLY} " "$RUNS_LIST" > /tmp/zoo_gpu_runs_only.txt; RUNS_LIST=/tmp/zoo_gpu_runs_only.txt
 fi
 OUT=${OUT:-shipped_out}; mkdir -p "$OUT"
-export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 MPLBACKEND=Agg
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 MPLBACKEND=Agg
 LIMIT=${LIMIT:-470}
 mkdir -p zoo_runs logs
 nvidia-smi -L; python3 -c "import torch; print(torch.__version__, torch.cuda.get_device_name())"
@@ -58,4 +58,9 @@ wait
 cat logs/ship.log | grep -v "^$" | tail -20
 tar cf - shipped | split -b 15m - "$OUT/shipped.tar.part-"
 tar czf "$OUT/runs_meta.tar.gz" --exclude='*.pt' zoo_runs logs
+# the resume files of the runs that did not finish, so that another machine goes on from them
+# (`python -m segedu.zoo.seeds` resumes from <run>/resume/last.pt, the detection and instance
+# recipes from <run>/<name>_resume.pt); parts of 15 MB
+unfinished=$(for r in zoo_runs/*/seed*; do [ -f "$r/scores.json" ] || ls "$r"/resume/*.pt "$r"/*_resume.pt 2>/dev/null; done)
+[ -n "$unfinished" ] && tar cf - $unfinished | split -b 15m - "$OUT/resume.tar.part-"
 ls -la "$OUT"

@@ -275,9 +275,8 @@ ZOO: dict[str, ZooEntry] = {
 # once on one (the runs: `scripts/zoo_gpu_runs.txt`). `get_model(name, weights="zoo")` names the
 # command; an entry leaves this set when its checkpoint and card are shipped (tests/test_zoo.py).
 TO_TRAIN = frozenset({
-    "unet_resnet", "unet_swin_t", "unet_convnext_tiny", "oneformer",           # chapters 14, 15
+    "oneformer",                                                               # chapter 15
     "retinanet_resnet50_fpn", "ssd300_vgg16", "solov2",                        # chapters 10, 11
-    "omnipose", "cellpose_rods", "denoiseg", "denoiseg_labels_only",           # chapters 12, 13
 })
 
 

@@ -59,11 +59,12 @@ def _held_out_tensors(length: int) -> tuple[torch.Tensor, torch.Tensor]:
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, device: torch.device | str = "cpu", *,
              length: int = TEST_SCENES) -> torch.Tensor:
-    """Per-class IoU (6,) of ``model`` on the first ``length`` held-out scenes (all 500 by default).
+    """Per-class IoU (6,) of ``model`` (moved to ``device``) on the first ``length`` held-out scenes
+    (all 500 by default).
 
     The IoU is accumulated over the whole split (one confusion matrix), not averaged per image.
     """
-    model.eval()
+    model.to(device).eval()  # scored where the inputs go (a model loaded on the CPU, say)
     images, labels = _held_out_tensors(length)  # drawn once per length, then reused
     preds = [model(images[i:i + 50].to(device))["out"].argmax(1).cpu()  # a semantic model's logits
              for i in range(0, length, 50)]

@@ -72,6 +72,7 @@ def run_seed(name: str, seed: int, runs: Path, *, length: int | None = None,
     model = get_model(entry.model, **entry.kwargs)
     model.load_state_dict(load_float32(checkpoint))
     # scored where it trained (a GPU when there is one), as the card's own table was
+    model.to(config.torch_device())
     scores = recipe.evaluate(model.eval(), device=config.torch_device(),
                              **({} if length is None else {"length": length}))
     scores_file.write_text(json.dumps(scores, indent=1))
