@@ -1,7 +1,7 @@
-"""Training and evaluation: the loop every lab uses (and the step-based one of the zoo's
-recipes), one learning-rate schedule, checkpoints that survive a Colab disconnect (``fit``'s
-``last.pt``, ``train_steps``' resume file: either run, stopped, goes on from it), mixed
-precision, multi-GPU data parallelism and live loss curves.
+"""Training and evaluation: the one training loop (:func:`train_steps`, by optimizer steps) and
+its front by epochs that every lab uses (:func:`fit`), one resume file that a stopped run goes
+on from as if it had never stopped (a Colab disconnect, a job's time limit), one learning-rate
+schedule, mixed precision, multi-GPU data parallelism, evaluation and live loss curves.
 
 >>> from segedu.engine import fit, evaluate
 >>> history = fit(model, train_loader, loss_fn=loss_fn, optimizer=optimizer,
@@ -9,37 +9,44 @@ precision, multi-GPU data parallelism and live loss curves.
 """
 
 from .batch import check_finite, check_loss, split_batch, to_device
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from .data_order import EpochBatchSampler, replay_loader
-from .distributed import Distributed, init_distributed
+from .checkpoint import CheckpointError, load_checkpoint, save_atomically, save_checkpoint
+from .data_order import EpochBatchSampler, replay_batches, replay_loader
+from .distributed import Distributed, data_parallel, init_distributed
+from .epochs import CHECKPOINT_NAME, fit
 from .evaluate import evaluate
 from .history import History
 from .live_plot import LivePlot, in_notebook
-from .loop import CHECKPOINT_NAME, fit
+from .loop import cycle, train_steps
+from .resume import ResumeFile, kept_state, read_resume_file
 from .rng import get_rng_state, preserved_rng, set_rng_state
 from .schedule import WarmupCosine
-from .step import optimizer_step, train_step
-from .steps import cycle, train_steps
+from .update import optimizer_step, train_step
 
 __all__ = [
+    "train_steps",
     "fit",
     "evaluate",
     "train_step",
     "optimizer_step",
-    "train_steps",
     "cycle",
     "WarmupCosine",
     "History",
     "LivePlot",
     "in_notebook",
+    "ResumeFile",
+    "read_resume_file",
+    "kept_state",
     "save_checkpoint",
     "load_checkpoint",
+    "save_atomically",
     "CheckpointError",
     "CHECKPOINT_NAME",
     "EpochBatchSampler",
     "replay_loader",
+    "replay_batches",
     "Distributed",
     "init_distributed",
+    "data_parallel",
     "to_device",
     "split_batch",
     "check_loss",

@@ -17,7 +17,8 @@ from typing import Any
 
 import torch
 
-__all__ = ["save_checkpoint", "load_checkpoint", "CheckpointError", "CHECKPOINT_FORMAT"]
+__all__ = ["save_checkpoint", "load_checkpoint", "save_atomically", "CheckpointError",
+           "CHECKPOINT_FORMAT"]
 
 CHECKPOINT_FORMAT = "segedu-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -35,18 +36,25 @@ def save_checkpoint(state: dict[str, Any], path: str | os.PathLike) -> Path:
     """
     if not isinstance(state, dict):
         raise TypeError(f"state must be a dict, got {type(state).__name__}")
+    return save_atomically({"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **state},
+                           path)
+
+
+def save_atomically(obj: Any, path: str | os.PathLike) -> Path:
+    """``torch.save(obj, path)``, atomically: the folder holds the previous file or the new one,
+    never half of one (the module docstring; the folder is created). Returns the path: for a
+    checkpoint of a run (:func:`save_checkpoint`) and the zoo's shipped weights alike."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **state}
     # 1. a temporary file next to the target, so that the final rename stays on one file system
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as file:
-            torch.save(payload, file)
-            # 2. push the bytes to the disk before the rename makes them "the" checkpoint
+            torch.save(obj, file)
+            # 2. push the bytes to the disk before the rename makes them "the" file
             file.flush()
             os.fsync(file.fileno())
-        # 3. the atomic switch from the old checkpoint to the new one
+        # 3. the atomic switch from the old file to the new one
         os.replace(tmp_name, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

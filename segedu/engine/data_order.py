@@ -16,7 +16,8 @@ exactly the samples of batch ``j`` of one process with batches of ``B``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import torch
 from torch.utils.data import (
@@ -29,7 +30,7 @@ from torch.utils.data import (
     SequentialSampler,
 )
 
-__all__ = ["EpochBatchSampler", "replay_loader", "mix_seed"]
+__all__ = ["EpochBatchSampler", "replay_loader", "replay_batches", "mix_seed"]
 
 
 def mix_seed(*numbers: int) -> int:
@@ -100,6 +101,12 @@ class EpochBatchSampler(Sampler[list[int]]):
             total = -(-len(order) // self.world_size) * self.world_size  # round up
             order = (order * (total // len(order) + 1))[:total]
         return order[self.rank :: self.world_size]
+
+    def signature(self) -> dict[str, Any]:
+        """Everything that fixes the order; a run can only resume with the same values."""
+        return {"seed": self.seed, "num_samples": self.num_samples,
+                "batch_size": self.batch_size, "shuffle": self.shuffle,
+                "drop_last": self.drop_last, "world_size": self.world_size}
 
     def _num_indices(self) -> int:
         if self.even:
@@ -176,6 +183,44 @@ def replay_loader(
         persistent_workers=loader.persistent_workers,
     )
     return rebuilt, sampler
+
+
+def replay_batches(
+    loader: DataLoader,
+    *,
+    seed: int,
+    rank: int = 0,
+    world_size: int = 1,
+    on_epoch: Callable[[int, int], None] | None = None,
+    where: str = "train_loader",
+) -> tuple[Callable[[int], Iterator[Any]], EpochBatchSampler]:
+    """The batches of ``loader`` by optimizer step, epoch after epoch without end, in the order
+    of :func:`replay_loader`: ``(batches, order)`` where ``batches(first_step)`` starts at step
+    ``first_step`` (its epoch, minus the batches before it: a resumed run draws no batch twice)
+    and ``order`` is the sampler (``len(order)``: batches per epoch; ``order.signature()``).
+
+    At the start of each epoch ``e`` the workers' generator is seeded from ``(seed, e, rank)``,
+    then ``on_epoch(e, skip)`` runs (``skip``: the batches of ``e`` left out), before its first
+    batch is drawn. What :func:`segedu.engine.fit` trains on, and the zoo's recipes that train by
+    epochs of a dataset.
+    """
+    rebuilt, order = replay_loader(loader, seed=seed, rank=rank, world_size=world_size,
+                                   where=where)
+    if len(order) == 0:
+        raise ValueError(f"{where} has no batch (empty dataset, or drop_last with too few "
+                         "samples)")
+
+    def batches(first_step: int) -> Iterator[Any]:
+        epoch, skip = divmod(first_step, len(order))
+        while True:
+            order.set_epoch(epoch, skip=skip)  # this epoch's order, minus the batches done
+            rebuilt.generator.manual_seed(mix_seed(seed, epoch, rank))  # the workers' seeds
+            if on_epoch is not None:
+                on_epoch(epoch, skip)
+            yield from rebuilt
+            epoch, skip = epoch + 1, 0
+
+    return batches, order
 
 
 def _reads_shuffle(sampler: Sampler, *, where: str) -> bool:

@@ -22,8 +22,11 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
-__all__ = ["Distributed", "init_distributed", "all_reduce_sum", "all_gather_object", "barrier"]
+__all__ = ["Distributed", "init_distributed", "this_process", "data_parallel", "unwrap",
+           "all_reduce_sum", "all_gather_object", "barrier"]
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,31 @@ def init_distributed(*, device_type: str) -> Distributed:
     dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo")
     atexit.register(_leave_process_group)
     return info
+
+
+def this_process() -> Distributed:
+    """Who this process is, without joining anything: its place in the process group when one
+    has been joined (:func:`init_distributed`), else one process of one."""
+    if dist.is_available() and dist.is_initialized():
+        return Distributed(rank=dist.get_rank(), local_rank=_env_int("LOCAL_RANK", 0),
+                           world_size=dist.get_world_size())
+    return Distributed()
+
+
+def data_parallel(model: nn.Module, device: torch.device) -> nn.Module:
+    """``model`` wrapped in ``DistributedDataParallel`` when several processes train together
+    (step 3 of the module docstring: its backward pass averages the gradients of all of
+    them), else ``model`` itself. ``model`` is already on ``device``."""
+    if not this_process().enabled:
+        return model
+    return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda"
+                                   else None)
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The model inside a ``DistributedDataParallel`` wrapper (its weights, as one process
+    keeps them), or ``model`` itself."""
+    return model.module if isinstance(model, DistributedDataParallel) else model
 
 
 def _leave_process_group() -> None:

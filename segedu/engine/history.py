@@ -71,16 +71,17 @@ class History:
 class RunningLoss:
     """The losses since the last record, summed on the device.
 
-    Reading a loss with ``loss.item()`` makes the CPU wait for the GPU; summing on the device and
-    reading once per record keeps the GPU busy.
+    Summed in float32 on the device, read once per record (a sum over every process of a
+    multi-GPU run).
     """
 
     def __init__(self, device: torch.device) -> None:
         self.total = torch.zeros((), dtype=torch.float32, device=device)
         self.count = 0
 
-    def add(self, loss: torch.Tensor) -> None:
-        self.total += loss.detach().float()
+    def add(self, loss: torch.Tensor | float) -> None:
+        """Add one step's loss: a tensor (summed where it is) or its value read already."""
+        self.total += loss.detach().float() if isinstance(loss, torch.Tensor) else float(loss)
         self.count += 1
 
     def pop_mean(self) -> float:

@@ -1,15 +1,24 @@
-"""The training loop that every lab and chapter of the course uses.
+"""The one training loop of segedu: :func:`train_steps`, by optimizer steps.
+
+Every model of the course and of the zoo trains here. :func:`segedu.engine.fit`, the loop of the
+labs and chapters, is its front by epochs (a model called as ``model(inputs)``, a
+``loss_fn(outputs, targets)``, validation, a history, progress bars); the zoo's recipes
+(:func:`segedu.zoo.recipe.train_run`) give it their own ``compute_loss(batch)`` (detection
+models that return a dict of losses, a set criterion, prompts decoded image by image).
+
+One step: the loss under autocast (float16 with a loss scaler, or bfloat16), the finite-loss
+check, the update (:func:`~segedu.engine.update.optimizer_step`: backward, clipping, optimizer,
+schedule), then the caller's ``after_step``. A run keeps itself in one resume file
+(:mod:`~segedu.engine.resume`) and a restarted call goes on from it as if it had never stopped.
+Started by ``torchrun`` with several processes (a ``DistributedDataParallel`` model,
+:func:`~segedu.engine.distributed.data_parallel`), it keeps each process's generators and only
+the main process writes and logs.
 
 ::
 
-    history = fit(model, train_loader, loss_fn=nn.CrossEntropyLoss(), optimizer=optimizer,
-                  epochs=10, val_loader=val_loader, metrics={"acc": PixelAccuracy()},
-                  checkpoint_dir="runs/unet")
-
-Reading order for students: :func:`fit` below, then its run's :meth:`_Run.train` (the loop) and
-:meth:`_Run.epoch`, :func:`~segedu.engine.step.train_step` (one step), then
-:mod:`~segedu.engine.data_order` and :mod:`~segedu.engine.resume` (how a run survives a
-disconnect) and :mod:`~segedu.engine.distributed` (several GPUs).
+    batches = cycle(loader)  # endless: epoch after epoch
+    run = train_steps(lambda batch: sum(model(*batch).values()), batches, model=model,
+                      optimizer=optimizer, steps=600, scheduler=WarmupCosine(optimizer, 600))
 """
 
 from __future__ import annotations
@@ -17,339 +26,173 @@ from __future__ import annotations
 import math
 import os
 import time
-import warnings
-from collections.abc import Callable, Mapping
-from pathlib import Path
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import torch
 from torch import nn
-from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 
-from ..config import device as default_device
-from .amp import grad_scaler, resolve_amp
-from .batch import check_finite, split_batch, to_device
-from .checkpoint import load_checkpoint, save_checkpoint
-from .data_order import mix_seed, replay_loader
-from .distributed import barrier, init_distributed
-from .evaluate import Prepare, evaluate
-from .history import History, RunningLoss
-from .live_plot import LivePlot
-from .resume import Position, capture_training_state, data_signature, restore_training_state
-from .rng import preserved_rng
-from .step import train_step
+from .amp import autocast, grad_scaler
+from .batch import check_finite, check_loss
+from .distributed import this_process, unwrap
+from .resume import ResumeFile
+from .rng import set_rng_state
+from .update import optimizer_step
 
-__all__ = ["fit", "CHECKPOINT_NAME"]
+__all__ = ["train_steps", "cycle"]
 
-CHECKPOINT_NAME = "last.pt"
+LossAndParts = tuple[torch.Tensor, Mapping[str, torch.Tensor]]
 
 
-def fit(
-    model: nn.Module,
-    train_loader: DataLoader,
+def cycle(loader: Iterable[Any]) -> Iterator[Any]:
+    """The batches of ``loader``, epoch after epoch, without end (a new ``iter`` each epoch, so a
+    shuffling ``DataLoader`` draws a new order from its generator each time)."""
+    while True:
+        yield from loader
+
+
+def train_steps(
+    compute_loss: Callable[[Any], torch.Tensor | LossAndParts],
+    batches: Iterator[Any] | Callable[[int], Iterator[Any]],
     *,
-    loss_fn: Callable[[Any, Any], torch.Tensor],
+    model: nn.Module,
     optimizer: torch.optim.Optimizer,
-    epochs: int | None = None,
-    max_steps: int | None = None,
+    steps: int,
+    start: int = 0,
     scheduler: Any = None,
-    device: torch.device | str | None = None,
-    amp: bool | None = None,
     grad_clip: float | None = None,
-    checkpoint_dir: str | os.PathLike | None = None,
-    checkpoint_every: int | None = None,
-    resume: bool = True,
-    val_loader: DataLoader | None = None,
-    metrics: Mapping[str, Any] | None = None,
-    prepare: Prepare | None = None,
-    seed: int = 0,
-    log_every: int = 10,
-    progress: bool = True,
-    live_plot: bool | None = None,
-) -> History:
-    """Train ``model`` in place on ``train_loader``; return the :class:`History` of the run.
+    device: torch.device | str = "cpu",
+    amp_dtype: torch.dtype | None = None,
+    log: Callable[[str], None] | None = print,
+    log_every: int | None = 200,
+    update: Callable[[torch.Tensor, int], None] | None = None,
+    after_step: Callable[[int, dict[str, float]], None] | None = None,
+    resume_file: str | os.PathLike | None = None,
+    save_every: int = 100,
+    state: Mapping[str, Any] | None = None,
+    keep_resume_file: bool = False,
+    data: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Optimizer steps ``start .. steps - 1`` of ``model``; return what the last logged step said.
 
     Args:
-        model: called as ``model(inputs)`` on each batch ``(inputs, targets)``.
-        train_loader: a ``DataLoader`` built with ``batch_size`` and ``shuffle``; ``fit`` replays
-            its order from ``seed`` (see :mod:`segedu.engine.data_order`).
-        loss_fn: ``loss_fn(outputs, targets)`` -> scalar tensor. ``targets`` may be a tensor or
-            dicts / lists of tensors; they arrive on the device.
-        optimizer: built on ``model.parameters()``.
-        epochs, max_steps: stop after ``epochs`` passes over the data or ``max_steps`` optimizer
-            steps, whichever comes first; at least one of them is needed.
-        scheduler: a learning-rate scheduler, stepped after every optimizer step (so give it
-            its length in steps, e.g. ``WarmupCosine(optimizer, total_steps)`` of
-            :mod:`segedu.engine.schedule`, or ``OneCycleLR(..., total_steps=...)``).
-        device: ``None`` is :func:`segedu.config.device` (CUDA, then MPS, then CPU).
-        amp: mixed precision; ``None`` means on iff the device is CUDA.
-        grad_clip: clip the gradient norm to this value.
-        checkpoint_dir: folder for ``last.pt``, written atomically every ``checkpoint_every``
-            steps (by default at the end of each epoch) and when training ends.
-        resume: continue from ``checkpoint_dir/last.pt`` when it exists, exactly as if the run
-            had never stopped; ``False`` starts afresh (and overwrites it).
-        val_loader, metrics, prepare: validate at the end of each epoch and of training with
-            :func:`segedu.engine.evaluate` (``"loss"`` is always reported). Validation leaves
-            the random generators as it found them: it never changes the trained weights.
-        seed: seed of the data order.
-        log_every: record the mean training loss every this many steps (also refreshes the
-            progress bar and the live plot).
-        progress: show progress bars (``tqdm``).
-        live_plot: loss curve redrawn in place; ``None`` means on iff running in a notebook.
+        compute_loss: ``batch -> loss`` (a scalar tensor) or ``(loss, parts)``, ``parts`` a dict
+            of named scalar tensors (the terms of the loss) that the log shows. It runs under
+            autocast to ``amp_dtype`` on a CUDA ``device`` when ``amp_dtype`` is given.
+        batches: an iterator of batches, one ``next`` per step (:func:`cycle` of a loader), or a
+            function ``first_step -> iterator`` that starts the data order at a step (a resumed
+            run then draws no batch twice; :func:`~segedu.engine.data_order.replay_batches`).
+        model: whose parameters ``grad_clip`` measures (a ``DistributedDataParallel`` wrapper
+            under ``torchrun``; the resume file keeps the model inside); optimizer: built on them.
+        steps, start: the steps to run (``start > 0`` continues a run split in two calls).
+        scheduler: stepped after every optimizer step (:class:`~segedu.engine.WarmupCosine`).
+        grad_clip: clip the gradient norm of all of ``model``'s parameters to this.
+        device, amp_dtype: mixed precision on a CUDA ``device``: ``torch.float16`` (with a loss
+            scaler, :func:`~segedu.engine.amp.grad_scaler`, kept in the resume file) or
+            ``torch.bfloat16`` (no scaling needed); ``None``, or another device: float32.
+        log, log_every: a line every ``log_every`` steps and at the last one (``log=None``:
+            silent; ``log_every=None``: no step lines, for a caller that logs its own in
+            ``after_step``; a resumed run's first line is logged either way).
+        update: ``(loss, step) -> None``, for a family whose update is its own (DINO's: the
+            backward pass and clipping, the head's last layer frozen for a while, the optimizer,
+            then the teacher's EMA); default :func:`~segedu.engine.update.optimizer_step` with
+            ``grad_clip``. The ``scheduler`` is stepped after it either way.
+        after_step: ``(step, values) -> None`` after every update, ``values`` the loss and its
+            parts as floats (a family's own log, a validation, an evaluation during training).
+        resume_file: where the run is kept (:class:`~segedu.engine.resume.ResumeFile`), written
+            after every ``save_every`` steps (after ``after_step``). A call that finds the file
+            goes on from its step, exactly as the run that never stopped: weights, optimizer,
+            schedule, loss scaler, ``state``, the random generators and the data order
+            (``batches(step)`` when ``batches`` is a function; an iterator has the batches
+            already trained on drawn again and skipped). The file is removed when the run is
+            complete, unless ``keep_resume_file`` (then it is written at the end too, and a
+            later call finds the run complete and trains nothing).
+        state: the run's own objects that the resume file keeps, by name (a teacher, a loss's
+            centre, a generator, a dict of progress).
+        data: the data order's signature (``EpochBatchSampler.signature()``, or what decides a
+            recipe's order: its seed and batch); a resume file of another one is refused.
 
-    Started by ``torchrun`` with several processes, ``fit`` trains with
-    ``DistributedDataParallel``: each process takes ``train_loader.batch_size`` samples per step.
+    The loss is read on the CPU at every step (a diverged run stops at once with a
+    ``FloatingPointError`` naming the step). Returns ``steps``, ``first_step`` (where this call
+    began: a resumed run's step), ``seconds`` and ``minutes`` (of every call of the run; ``None``
+    when an earlier call did not record its time), ``loss`` and the parts, as floats, at the
+    last logged step.
     """
-    _check_arguments(
-        model=model, loss_fn=loss_fn, optimizer=optimizer, epochs=epochs, max_steps=max_steps,
-        scheduler=scheduler, grad_clip=grad_clip, checkpoint_dir=checkpoint_dir,
-        checkpoint_every=checkpoint_every, val_loader=val_loader, metrics=metrics, seed=seed,
-        log_every=log_every,
-    )
-    run = _Run(model, train_loader, loss_fn=loss_fn, optimizer=optimizer, epochs=epochs,
-               max_steps=max_steps, scheduler=scheduler, device=device, amp=amp,
-               grad_clip=grad_clip, checkpoint_dir=checkpoint_dir,
-               checkpoint_every=checkpoint_every, resume=resume, val_loader=val_loader,
-               metrics=metrics, prepare=prepare, seed=seed, log_every=log_every,
-               progress=progress, live_plot=live_plot)
-    return run.train()
+    if not isinstance(steps, int) or not 0 <= start <= steps:
+        raise ValueError(f"need integers 0 <= start <= steps, got start={start!r}, steps={steps!r}")
+    if update is not None and grad_clip is not None:
+        raise ValueError("grad_clip belongs to the default update; a custom update clips itself")
+    if isinstance(save_every, bool) or not isinstance(save_every, int) or save_every < 1:
+        raise ValueError(f"save_every must be a positive integer, got {save_every!r}")
+    device = torch.device(device)
+    use_amp = amp_dtype is not None and device.type == "cuda"
+    scaler = grad_scaler(enabled=True) if use_amp and amp_dtype == torch.float16 else None
+    if log is not None and not this_process().is_main:
+        log = None  # one process speaks for all
+    began = time.perf_counter()
+    # 1. a run that stopped goes on from its resume file: its objects first, then the data order
+    kept = None if resume_file is None else ResumeFile(
+        resume_file, model=unwrap(model), optimizer=optimizer, scheduler=scheduler,
+        scaler=scaler, state=state, data=data)
+    resumed = kept.load(device) if kept is not None else None
+    first, seconds_before = (start, 0.0) if resumed is None else (resumed.step, resumed.seconds)
+    if resumed is not None and log is not None:
+        log(f"resuming from step {first} ({kept.path})")
+    batches = batches(first) if callable(batches) else _skip(batches, first - start)
+    if resumed is not None:
+        set_rng_state(resumed.rng)  # as after the last saved step, once the data order is set
+
+    def seconds() -> float | None:
+        return None if seconds_before is None else seconds_before + time.perf_counter() - began
+
+    # 2. the steps
+    last: dict[str, float] = {}
+    for step in range(first, steps):
+        batch = next(batches)
+        with autocast(device, enabled=use_amp, dtype=amp_dtype or torch.float16):
+            out = compute_loss(batch)
+        loss, parts = out if isinstance(out, tuple) else (out, {})
+        loss = check_loss(loss)
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            check_finite(value, step=step, parts={k: float(v.detach()) for k, v in parts.items()})
+        if update is None:
+            optimizer_step(loss, model=model, optimizer=optimizer, scaler=scaler,
+                           grad_clip=grad_clip, scheduler=scheduler)
+        else:
+            update(loss, step)
+            if scheduler is not None:
+                scheduler.step()
+        logs = log_every is not None and ((step + 1) % log_every == 0 or step + 1 == steps)
+        if after_step is not None or logs:  # read the parts off the device once
+            values = {"loss": value, **{k: float(v.detach()) for k, v in parts.items()}}
+        if after_step is not None:
+            after_step(step, dict(values))
+        if kept is not None and (step + 1 < steps or keep_resume_file) and (
+                (step + 1) % save_every == 0 or step + 1 == steps):
+            kept.save(step + 1, seconds())
+        if logs:
+            last = values
+            if log is not None:
+                log(_line(step + 1, steps, values, seconds()))
+    # 3. a complete run needs its resume file no more (unless asked to keep it)
+    if kept is not None and not keep_resume_file:
+        kept.remove()
+    total = seconds()
+    return {"steps": steps, "first_step": first, "seconds": total,
+            "minutes": None if total is None else total / 60, **last}
 
 
-class _Run:
-    """One call of :func:`fit`: its set-up (``__init__``: steps 1 to 6), its loop
-    (:meth:`train`: steps 7 to 9, one epoch at a time in :meth:`epoch`), its validation and its
-    checkpoints. The arguments are :func:`fit`'s."""
-
-    def __init__(self, model, train_loader, *, loss_fn, optimizer, epochs, max_steps, scheduler,
-                 device, amp, grad_clip, checkpoint_dir, checkpoint_every, resume, val_loader,
-                 metrics, prepare, seed, log_every, progress, live_plot) -> None:
-        self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
-        self.scheduler = scheduler
-        self.grad_clip, self.checkpoint_every, self.seed = grad_clip, checkpoint_every, seed
-        self.val_loader, self.metrics, self.prepare = val_loader, metrics, prepare
-        self.log_every = log_every
-        # 1. where to run: this process's device and its place among torchrun's processes
-        device = torch.device(device) if device is not None else default_device()
-        self.dist = dist = init_distributed(device_type=device.type)
-        if dist.enabled and device.type == "cuda" and device.index is None:
-            device = torch.device("cuda", dist.local_rank)  # one GPU per process
-        self.device, self.amp = device, resolve_amp(amp, device)
-        model.to(device)
-
-        # 2. a data order that can be replayed from (seed, epoch): needed for exact resume and DDP
-        self.loader, self.order = replay_loader(train_loader, seed=seed, rank=dist.rank,
-                                                world_size=dist.world_size)
-        self.steps_per_epoch = len(self.order)
-        if self.steps_per_epoch == 0:
-            raise ValueError("train_loader has no batch "
-                             "(empty dataset, or drop_last with too few samples)")
-        self.total_steps = _total_steps(epochs=epochs, max_steps=max_steps,
-                                        steps_per_epoch=self.steps_per_epoch)
-
-        # 3. the run's state: loss scaler (AMP), record, position in the data
-        self.scaler = grad_scaler(enabled=self.amp)
-        self.history = History()
-        self.running_loss = RunningLoss(device)
-        self.position = Position()
-        self.data = data_signature(self.order)
-        self.run_state = dict(model=model, optimizer=optimizer, scheduler=scheduler,
-                              scaler=self.scaler, history=self.history,
-                              running_loss=self.running_loss)
-
-        # 4. continue an interrupted run: restores weights, optimizer, position and random
-        # generators
-        self.checkpoint_path = (Path(checkpoint_dir) / CHECKPOINT_NAME
-                                if checkpoint_dir is not None else None)
-        self.last_saved_step = None
-        if resume and self.checkpoint_path is not None and self.checkpoint_path.exists():
-            self._resume()
-
-        # 5. several processes: DDP averages the gradients of all processes after each backward
-        self.net = model
-        if dist.enabled:
-            self.net = DistributedDataParallel(
-                model, device_ids=[device.index] if device.type == "cuda" else None)
-
-        self.seconds_before, self.began = self.history.seconds, time.perf_counter()
-
-        # 6. what the main process shows: progress bars and the live plot
-        self.show = progress and dist.is_main
-        self.plot = LivePlot(enabled=live_plot if dist.is_main else False)
-        total_epochs = math.ceil(self.total_steps / self.steps_per_epoch)
-        self.epoch_bar = tqdm(total=total_epochs, initial=min(self.position.epoch, total_epochs),
-                              desc="epochs", unit="epoch", disable=not self.show)
-
-    def _resume(self) -> None:
-        """Step 4: the state of ``last.pt``, and a warning when it has nothing left to train."""
-        state = load_checkpoint(self.checkpoint_path, map_location=self.device)
-        self.position = restore_training_state(state, path=self.checkpoint_path, data=self.data,
-                                               rank=self.dist.rank, **self.run_state)
-        self.last_saved_step = self.position.step
-        if self.position.step >= self.total_steps and self.dist.is_main:
-            warnings.warn(
-                f"{self.checkpoint_path} is at step {self.position.step}: this run of "
-                f"{self.total_steps} steps has nothing left to train (pass resume=False to "
-                "start afresh)",
-                stacklevel=4,
-            )
-
-    def train(self) -> History:
-        """Steps 7 to 9: epoch after epoch up to the total steps, then the last validation and
-        checkpoint; return the history."""
-        position, history = self.position, self.history
-        try:
-            # 7. the loop: one pass of the `while` is one epoch (or what remains of it)
-            while position.step < self.total_steps:
-                self.epoch()
-                if position.batch == self.steps_per_epoch:
-                    # 8. the epoch is complete: validate, move on to the next, maybe checkpoint
-                    if self.val_loader is not None:
-                        self.validate()
-                    position.epoch += 1
-                    position.batch = 0
-                    self.epoch_bar.update()
-                    if self.checkpoint_due(end_of_epoch=True):
-                        self.save()
-            # 9. the end: a last validation and checkpoint unless they just happened
-            if self.val_loader is not None and (not history.val
-                                                or history.val[-1]["step"] != position.step):
-                self.validate()
-            self.clock()
-            if self.checkpoint_path is not None and self.last_saved_step != position.step:
-                self.save()
-        finally:
-            self.epoch_bar.close()
-            self.plot.close(history)
-        return history
-
-    def epoch(self) -> None:
-        """One epoch's steps (or what remains of it, or of the run)."""
-        position, order = self.position, self.order
-        # this epoch's order, minus the batches already done
-        order.set_epoch(position.epoch, skip=position.batch)
-        self.loader.generator.manual_seed(mix_seed(self.seed, position.epoch,
-                                                   self.dist.rank))  # worker seeds
-        todo = min(self.steps_per_epoch, position.batch + self.total_steps - position.step)
-        self.net.train()  # training mode: dropout on, batch norm updates its statistics
-        with tqdm(total=todo, initial=position.batch, desc=f"epoch {position.epoch + 1}",
-                  unit="step", leave=False, disable=not self.show) as step_bar:
-            for batch in self.loader:
-                inputs, targets = split_batch(batch, where="train_loader")
-                inputs, targets = to_device((inputs, targets), self.device, non_blocking=True)
-                loss = train_step(self.net, inputs, targets, loss_fn=self.loss_fn,
-                                  optimizer=self.optimizer, scaler=self.scaler, amp=self.amp,
-                                  device=self.device, grad_clip=self.grad_clip,
-                                  scheduler=self.scheduler)
-                self.running_loss.add(loss)
-                position.step += 1
-                position.batch += 1
-                step_bar.update()
-                if position.step % self.log_every == 0 or position.step == self.total_steps:
-                    _record_loss(self.history, self.running_loss, position, self.optimizer)
-                    step_bar.set_postfix(loss=f"{self.history.losses[-1]:.4g}")
-                    self.plot.update(self.history)
-                if position.step == self.total_steps:
-                    break
-                if (position.batch < self.steps_per_epoch
-                        and self.checkpoint_due(end_of_epoch=False)):
-                    self.save()
-
-    def validate(self) -> None:
-        # validation must not draw from the generators that training uses
-        with preserved_rng():
-            results = evaluate(self.model, self.val_loader, metrics=self.metrics or {},
-                               device=self.device, amp=self.amp, loss_fn=self.loss_fn,
-                               prepare=self.prepare)
-        self.history.val.append({"step": self.position.step, "epoch": self.position.epoch + 1,
-                                 **results})
-        self.plot.update(self.history, force=True)
-        self.epoch_bar.set_postfix({k: f"{v:.4g}" for k, v in results.items()})
-
-    def checkpoint_due(self, *, end_of_epoch: bool) -> bool:
-        if self.checkpoint_path is None:
-            return False
-        if self.checkpoint_every is None:
-            return end_of_epoch
-        return self.position.step % self.checkpoint_every == 0
-
-    def clock(self) -> None:  # the history's training time: the earlier calls' plus this one's
-        if self.history.seconds is not None:
-            self.history.seconds = self.seconds_before + time.perf_counter() - self.began
-
-    def save(self) -> None:
-        self.clock()
-        state = capture_training_state(position=self.position, data=self.data,
-                                       **self.run_state)  # all processes
-        if self.dist.is_main:
-            save_checkpoint(state, self.checkpoint_path)
-        barrier()  # the others wait until the file is complete: they may read it next
-        self.last_saved_step = self.position.step
+def _line(done: int, steps: int, values: dict[str, float], seconds: float | None) -> str:
+    """The log's line after step ``done``: the loss, its terms, the minutes so far."""
+    terms = ", ".join(f"{k} {v:.4f}" for k, v in values.items() if k != "loss")
+    took = "?" if seconds is None else f"{seconds / 60:.1f}"
+    return (f"step {done}/{steps}: loss {values['loss']:.4f}{f' ({terms})' if terms else ''}, "
+            f"{took} min")
 
 
-def _record_loss(history: History, running_loss: RunningLoss, position: Position,
-                 optimizer: Any) -> None:
-    """Append the mean loss since the last record; stop at once if training has diverged."""
-    loss = running_loss.pop_mean()
-    check_finite(loss, step=position.step)
-    lr = optimizer.param_groups[0]["lr"]
-    history.train.append({"step": position.step, "epoch": position.epoch + 1, "loss": loss,
-                          "lr": float(lr)})
-
-
-def _total_steps(*, epochs: int | None, max_steps: int | None, steps_per_epoch: int) -> int:
-    """Optimizer steps of the whole run: the first of the two limits reached."""
-    limits = []
-    if epochs is not None:
-        limits.append(epochs * steps_per_epoch)
-    if max_steps is not None:
-        limits.append(max_steps)
-    return min(limits)
-
-
-def _positive_int(name: str, value: Any, *, optional: bool = True) -> None:
-    if value is None and optional:
-        return
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-
-
-def _check_arguments(*, model, loss_fn, optimizer, epochs, max_steps, scheduler, grad_clip,
-                     checkpoint_dir, checkpoint_every, val_loader, metrics, seed,
-                     log_every) -> None:
-    """Refuse a wrong call before any work is done, with a message that says what to change."""
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    if not callable(loss_fn):
-        raise TypeError(f"loss_fn must be callable as loss_fn(outputs, targets), got {loss_fn!r}")
-    if not isinstance(optimizer, torch.optim.Optimizer):
-        raise TypeError(f"optimizer must be a torch.optim.Optimizer, "
-                        f"got {type(optimizer).__name__}")
-    model_params = {id(p) for p in model.parameters()}
-    if not any(id(p) in model_params for group in optimizer.param_groups for p in group["params"]):
-        raise ValueError("the optimizer holds none of the model's parameters: build it with "
-                         "torch.optim.SGD(model.parameters(), ...) on this very model")
-    if epochs is None and max_steps is None:
-        raise ValueError("say how long to train: pass epochs=..., max_steps=... or both")
-    _positive_int("epochs", epochs)
-    _positive_int("max_steps", max_steps)
-    _positive_int("checkpoint_every", checkpoint_every)
-    _positive_int("log_every", log_every, optional=False)
-    if scheduler is not None and not (callable(getattr(scheduler, "step", None))
-                                      and callable(getattr(scheduler, "state_dict", None))):
-        raise TypeError(f"scheduler must be a torch.optim.lr_scheduler object, "
-                        f"got {type(scheduler).__name__}")
-    if grad_clip is not None and (isinstance(grad_clip, bool)
-                                  or not isinstance(grad_clip, int | float)
-                                  or not grad_clip > 0):
-        raise ValueError(f"grad_clip must be a positive number, got {grad_clip!r}")
-    if checkpoint_every is not None and checkpoint_dir is None:
-        raise ValueError("checkpoint_every needs checkpoint_dir: where should the checkpoints go?")
-    if metrics is not None and val_loader is None:
-        raise ValueError("metrics are computed on val_loader: pass val_loader=... as well")
-    if metrics is not None and not isinstance(metrics, Mapping):
-        raise TypeError(f"metrics must be a dict {{name: metric}}, got {type(metrics).__name__}")
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise TypeError(f"seed must be an int, got {seed!r}")
-
+def _skip(batches: Iterator[Any], count: int) -> Iterator[Any]:
+    """``batches`` after drawing ``count`` of them: the data order of a run that never stopped."""
+    for _ in range(count):
+        next(batches)
+    return batches

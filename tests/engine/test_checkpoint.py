@@ -99,20 +99,20 @@ def _fit(tmp_path, **kwargs):
 
 
 def test_fit_checkpoints_every_n_steps_and_at_the_end(tmp_path, monkeypatch):
-    import segedu.engine.loop as loop
+    import segedu.engine.resume as resume
 
     saved_steps = []
-    real = loop.save_checkpoint
+    real = resume.save_checkpoint
 
     def spy(state, path):
-        saved_steps.append(state["position"]["step"])
+        saved_steps.append(state["step"])
         return real(state, path)
 
-    monkeypatch.setattr(loop, "save_checkpoint", spy)
+    monkeypatch.setattr(resume, "save_checkpoint", spy)
     model = _fit(tmp_path, epochs=2, checkpoint_every=3)
     assert saved_steps == [3, 6, 8]
     state = load_checkpoint(tmp_path / CHECKPOINT_NAME)
-    assert state["position"] == {"step": 8, "epoch": 2, "batch": 0}
+    assert state["step"] == 8
     for k, v in model.state_dict().items():
         assert torch.equal(state["model"][k], v)
     # by default: at the end of each epoch
@@ -127,4 +127,4 @@ def test_fit_with_a_corrupt_checkpoint_says_so(tmp_path):
         _fit(tmp_path, epochs=1)
     # resume=False starts afresh and overwrites the broken file
     _fit(tmp_path, epochs=1, resume=False)
-    assert load_checkpoint(tmp_path / CHECKPOINT_NAME)["position"]["step"] == 4
+    assert load_checkpoint(tmp_path / CHECKPOINT_NAME)["step"] == 4

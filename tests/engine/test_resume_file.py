@@ -1,7 +1,7 @@
-"""The resume file of a step-based run (segedu.engine.resume_file.ResumeFile, written by
-segedu.engine.train_steps): a run stopped while writing it keeps its previous file whole, a
-damaged file or one of another run is refused with its name, and a run stopped anywhere goes on
-from it to the same weights as a run that never stopped, whatever keeps its data order.
+"""The resume file of a run (segedu.engine.ResumeFile, written by segedu.engine.train_steps, the
+one loop): a run stopped while writing it keeps its previous file whole, a damaged file or one of
+another run is refused with its name, and a run stopped anywhere goes on from it to the same
+weights as a run that never stopped, whatever keeps its data order.
 
 A zoo run on a CPU goes on for hours over several calls; the resume file is all it has of them.
 Budget: under 2 s for the file.
@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from segedu.engine import CheckpointError, WarmupCosine, cycle, train_steps
-from segedu.engine.resume_file import ResumeFile
+from segedu.engine import CheckpointError, ResumeFile, WarmupCosine, cycle, train_steps
 
 
 def _run(seed: int):
@@ -27,7 +26,7 @@ def _run(seed: int):
 
 def _save(path, seed: int, step: int) -> torch.nn.Module:
     model, optimizer, scheduler = _run(seed)
-    ResumeFile(path, model=model, optimizer=optimizer, scheduler=scheduler).save(step, 1.5 * step)
+    ResumeFile(path, model=model, optimizer=optimizer, scheduler=scheduler).save(step, 90 * step)
     return model
 
 
@@ -46,9 +45,8 @@ def test_a_write_stopped_halfway_keeps_the_previous_resume_file(tmp_path, monkey
 
     assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]  # no temporary left
     model, optimizer, scheduler = _run(seed=2)
-    step, minutes, _ = ResumeFile(path, model=model, optimizer=optimizer,
-                                  scheduler=scheduler).load()
-    assert step == 100 and minutes == 150.0
+    resumed = ResumeFile(path, model=model, optimizer=optimizer, scheduler=scheduler).load()
+    assert resumed.step == 100 and resumed.seconds == 9000.0
     for key, value in kept.state_dict().items():
         torch.testing.assert_close(model.state_dict()[key], value, rtol=0, atol=0)
 

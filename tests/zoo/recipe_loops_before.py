@@ -20,7 +20,7 @@ from segedu.data import SyntheticScenes, SyntheticVideos
 from segedu.engine import WarmupCosine, cycle
 from segedu.engine.amp import autocast
 from segedu.engine.batch import check_finite, check_loss
-from segedu.engine.step import optimizer_step
+from segedu.engine.update import optimizer_step
 from segedu.losses import dice_loss
 from segedu.models.foundation.dino import (
     DINOHead,

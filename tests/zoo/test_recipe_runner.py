@@ -15,7 +15,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-import segedu.engine.steps
+import segedu.engine.loop
 from segedu.zoo import Task, ZooEntry, dino, few_labels, instances, panoptic, sam
 from segedu.zoo import clipseg as clipseg_recipe
 from segedu.zoo import sam2 as sam2_recipe
@@ -38,14 +38,14 @@ def one_thread():
 @pytest.fixture
 def losses(monkeypatch):
     """The loss of every step that segedu.engine.train_steps takes, as the engine checks it."""
-    seen, check = [], segedu.engine.steps.check_loss
+    seen, check = [], segedu.engine.loop.check_loss
 
     def recording(loss):
         loss = check(loss)
         seen.append(float(loss.detach()))
         return loss
 
-    monkeypatch.setattr(segedu.engine.steps, "check_loss", recording)
+    monkeypatch.setattr(segedu.engine.loop, "check_loss", recording)
     return seen
 
 

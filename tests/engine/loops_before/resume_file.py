@@ -26,8 +26,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from .rng import get_rng_state, set_rng_state
+from segedu.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from segedu.engine.rng import get_rng_state, set_rng_state
 
 __all__ = ["ResumeFile"]
 

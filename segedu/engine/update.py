@@ -1,4 +1,10 @@
-"""One optimisation step: the five lines at the heart of every training loop."""
+"""One update of the weights: the five lines at the heart of every training loop.
+
+:func:`optimizer_step` is the update that :func:`segedu.engine.train_steps`, the one loop, makes
+after every loss (the backward pass, clipping, the optimizer, the schedule); :func:`train_step`
+is one whole step of it for a model called as ``model(inputs)`` and a loss
+``loss_fn(outputs, targets)``, as :func:`segedu.engine.fit` trains it, written out in one place.
+"""
 
 from __future__ import annotations
 
@@ -51,10 +57,10 @@ def optimizer_step(
 ) -> None:
     """Backward pass of ``loss``, optional clipping, the update, the schedule's next rate.
 
-    The same for :func:`train_step` (``fit``) and :func:`segedu.engine.train_steps` (the zoo's
-    recipes). ``scaler``: a :func:`~segedu.engine.amp.grad_scaler` (float16 AMP), or ``None``
-    (float32 or bfloat16: no scaling); ``grad_clip``: the largest gradient norm, measured on
-    the true (unscaled) gradients of all of ``model``'s parameters.
+    The update of :func:`segedu.engine.train_steps` (the one loop: ``fit`` and the zoo's recipes)
+    and of :func:`train_step`. ``scaler``: a :func:`~segedu.engine.amp.grad_scaler` (float16
+    AMP), or ``None`` (float32 or bfloat16: no scaling); ``grad_clip``: the largest gradient
+    norm, measured on the true (unscaled) gradients of all of ``model``'s parameters.
     """
     # 1. backward pass: forget the previous gradients, compute the new ones (of the scaled loss)
     optimizer.zero_grad(set_to_none=True)

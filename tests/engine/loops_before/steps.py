@@ -29,8 +29,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from .amp import autocast
-from .batch import check_finite, check_loss
+from segedu.engine.amp import autocast
+from segedu.engine.batch import check_finite, check_loss
+
 from .resume_file import ResumeFile
 from .step import optimizer_step
 
