@@ -9,7 +9,13 @@ schedule, mixed precision, multi-GPU data parallelism, evaluation and live loss 
 """
 
 from .batch import check_finite, check_loss, split_batch, to_device
-from .checkpoint import CheckpointError, load_checkpoint, save_atomically, save_checkpoint
+from .checkpoint import (
+    CheckpointError,
+    copy_atomically,
+    load_checkpoint,
+    save_atomically,
+    save_checkpoint,
+)
 from .data_order import EpochBatchSampler, replay_batches, replay_loader
 from .distributed import Distributed, data_parallel, init_distributed
 from .epochs import CHECKPOINT_NAME, fit
@@ -39,6 +45,7 @@ __all__ = [
     "save_checkpoint",
     "load_checkpoint",
     "save_atomically",
+    "copy_atomically",
     "CheckpointError",
     "CHECKPOINT_NAME",
     "EpochBatchSampler",

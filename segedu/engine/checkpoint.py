@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
 
-__all__ = ["save_checkpoint", "load_checkpoint", "save_atomically", "CheckpointError",
-           "CHECKPOINT_FORMAT"]
+__all__ = ["save_checkpoint", "load_checkpoint", "save_atomically", "copy_atomically",
+           "CheckpointError", "CHECKPOINT_FORMAT"]
 
 CHECKPOINT_FORMAT = "segedu-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -44,13 +46,25 @@ def save_atomically(obj: Any, path: str | os.PathLike) -> Path:
     """``torch.save(obj, path)``, atomically: the folder holds the previous file or the new one,
     never half of one (the module docstring; the folder is created). Returns the path: for a
     checkpoint of a run (:func:`save_checkpoint`) and the zoo's shipped weights alike."""
+    return _write_atomically(path, lambda file: torch.save(obj, file))
+
+
+def copy_atomically(source: str | os.PathLike, path: str | os.PathLike) -> Path:
+    """Copy the file ``source`` to ``path`` atomically (as :func:`save_atomically` writes): a
+    run's weights shipped into the package. Returns the path."""
+    with open(source, "rb") as original:
+        return _write_atomically(path, lambda file: shutil.copyfileobj(original, file))
+
+
+def _write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> Path:
+    """``write(file)`` into a temporary file beside ``path``, then the switch (module docstring)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # 1. a temporary file next to the target, so that the final rename stays on one file system
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as file:
-            torch.save(obj, file)
+            write(file)
             # 2. push the bytes to the disk before the rename makes them "the" file
             file.flush()
             os.fsync(file.fileno())

@@ -118,12 +118,8 @@ def train_steps(
     when an earlier call did not record its time), ``loss`` and the parts, as floats, at the
     last logged step.
     """
-    if not isinstance(steps, int) or not 0 <= start <= steps:
-        raise ValueError(f"need integers 0 <= start <= steps, got start={start!r}, steps={steps!r}")
-    if update is not None and grad_clip is not None:
-        raise ValueError("grad_clip belongs to the default update; a custom update clips itself")
-    if isinstance(save_every, bool) or not isinstance(save_every, int) or save_every < 1:
-        raise ValueError(f"save_every must be a positive integer, got {save_every!r}")
+    _check_arguments(steps=steps, start=start, update=update, grad_clip=grad_clip,
+                     save_every=save_every)
     device = torch.device(device)
     use_amp = amp_dtype is not None and device.type == "cuda"
     scaler = grad_scaler(enabled=True) if use_amp and amp_dtype == torch.float16 else None
@@ -136,11 +132,11 @@ def train_steps(
         scaler=scaler, state=state, data=data)
     resumed = kept.load(device) if kept is not None else None
     first, seconds_before = (start, 0.0) if resumed is None else (resumed.step, resumed.seconds)
-    if resumed is not None and log is not None:
-        log(f"resuming from step {first} ({kept.path})")
     batches = batches(first) if callable(batches) else _skip(batches, first - start)
     if resumed is not None:
         set_rng_state(resumed.rng)  # as after the last saved step, once the data order is set
+        if log is not None:
+            log(f"resuming from step {first} ({kept.path})")
 
     def seconds() -> float | None:
         return None if seconds_before is None else seconds_before + time.perf_counter() - began
@@ -148,14 +144,8 @@ def train_steps(
     # 2. the steps
     last: dict[str, float] = {}
     for step in range(first, steps):
-        batch = next(batches)
         with autocast(device, enabled=use_amp, dtype=amp_dtype or torch.float16):
-            out = compute_loss(batch)
-        loss, parts = out if isinstance(out, tuple) else (out, {})
-        loss = check_loss(loss)
-        value = float(loss.detach())
-        if not math.isfinite(value):
-            check_finite(value, step=step, parts={k: float(v.detach()) for k, v in parts.items()})
+            loss, parts, value = _loss(compute_loss, next(batches), step)
         if update is None:
             optimizer_step(loss, model=model, optimizer=optimizer, scaler=scaler,
                            grad_clip=grad_clip, scheduler=scheduler)
@@ -178,9 +168,32 @@ def train_steps(
     # 3. a complete run needs its resume file no more (unless asked to keep it)
     if kept is not None and not keep_resume_file:
         kept.remove()
-    total = seconds()
-    return {"steps": steps, "first_step": first, "seconds": total,
-            "minutes": None if total is None else total / 60, **last}
+    took = seconds()
+    return {"steps": steps, "first_step": first, "seconds": took,
+            "minutes": None if took is None else took / 60, **last}
+
+
+def _loss(compute_loss: Callable[[Any], torch.Tensor | LossAndParts], batch: Any,
+          step: int) -> tuple[torch.Tensor, Mapping[str, torch.Tensor], float]:
+    """``(loss, parts, value)`` of ``batch`` at ``step``: the loss checked to be a scalar, its
+    terms, and its value read on the CPU; a value that is not finite stops the run at once."""
+    out = compute_loss(batch)
+    loss, parts = out if isinstance(out, tuple) else (out, {})
+    loss = check_loss(loss)
+    value = float(loss.detach())
+    if not math.isfinite(value):
+        check_finite(value, step=step, parts={k: float(v.detach()) for k, v in parts.items()})
+    return loss, parts, value
+
+
+def _check_arguments(*, steps, start, update, grad_clip, save_every) -> None:
+    """Refuse a wrong call before any work is done, saying what is wrong."""
+    if not isinstance(steps, int) or not 0 <= start <= steps:
+        raise ValueError(f"need integers 0 <= start <= steps, got start={start!r}, steps={steps!r}")
+    if update is not None and grad_clip is not None:
+        raise ValueError("grad_clip belongs to the default update; a custom update clips itself")
+    if isinstance(save_every, bool) or not isinstance(save_every, int) or save_every < 1:
+        raise ValueError(f"save_every must be a positive integer, got {save_every!r}")
 
 
 def _line(done: int, steps: int, values: dict[str, float], seconds: float | None) -> str:

@@ -15,9 +15,10 @@ them with each other and with the classical methods.
   positives and false negatives of all images are added before the ratios are taken (StarDist's
   ``matching_dataset`` with ``by_image=False``), so an image with many nuclei weighs more.
   ``accuracy`` = TP / (TP + FP + FN) is what those papers call average precision.
-- **Training** (:func:`train`, :class:`CellConfig`): batches of 8, Adam with a cosine decay to
-  0, the model's own loss; the targets of each training image are computed once (on first use)
-  and kept.
+- **Training** (:func:`train`, :class:`CellConfig`): batches of 8 by epochs of the images in an
+  order replayed from the run's seed, Adam with a cosine decay to 0, the model's own loss,
+  float16 autocast with a loss scaler on a GPU, through :func:`segedu.zoo.recipe.run_recipe`
+  (resumable); the targets of each training image are computed once (on first use) and kept.
 - **A real image** (:func:`evaluate_real_nuclei`): the same scores on the 2018 Data Science Bowl
   nuclei that ``stardist`` ships, resized so that its median nucleus has the training nuclei's
   diameter; :func:`classical_predictors` gives the untrained baselines to compare with.
@@ -39,18 +40,18 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..classical import distance_transform_watershed
 from ..data import dsb2018_nuclei
-from ..engine import WarmupCosine, fit
+from ..engine import WarmupCosine, replay_batches, to_device
 from ..metrics import matching
 from ..models.bottom_up.denoiseg import DenoiSeg
 from . import Task
-from .cards import trained_line, where, write_model_card
+from .cards import model_card, trained_line, where
 from .cell_data import cell_data
-from .float16 import save_float16
-from .recipe import Recipe, TrainConfig
+from .recipe import Recipe, TrainConfig, Training, run_recipe, train_run
 
 __all__ = ["SIZE", "TRAIN_IMAGES", "TEST_IMAGES", "THRESHOLDS", "cell_tensors", "held_out_cells",
            "training_cells", "learns_without_labels", "denoising_psnr", "CellTargets",
-           "score_instances", "evaluate_cells", "CellConfig", "train", "evaluate", "RECIPE",
+           "score_instances", "evaluate_cells", "CellConfig", "train_cells", "cells_card", "train",
+           "evaluate", "RECIPE",
            "model_predictor", "median_diameter",
            "synthetic_diameter", "classical_predictors", "evaluate_real_nuclei"]
 
@@ -344,38 +345,42 @@ def evaluate(model: torch.nn.Module, device: torch.device | str = "cpu", *,
     return scores
 
 
-def train(config: CellConfig) -> torch.nn.Module:
-    """Train cell model ``config.name`` with :func:`segedu.engine.fit` on ``config.images``
-    synthetic cell images (seed 0) of the entry's kind (:attr:`segedu.zoo.ZooEntry.data`, see
-    :mod:`.cell_data`) in an order drawn from ``config.seed``: the model's own loss,
-    Adam with a cosine decay to 0, AMP on a GPU, resumable from ``config.resume_dir``. Write its
-    checkpoint and card (object matching on the held-out images) to ``config.out``; return the
-    trained model."""
-    device, model = config.start()
-    data = config.entry.data
-    kind = cell_data(data)
+def train_cells(model: torch.nn.Module, config: CellConfig, device: torch.device) -> dict:
+    """Train cell model ``model`` on ``config.images`` synthetic cell images (seed 0) of the
+    entry's kind (:attr:`segedu.zoo.ZooEntry.data`, see :mod:`.cell_data`) by epochs in an order
+    drawn from ``config.seed`` (:func:`segedu.engine.replay_batches`): the model's own loss, Adam
+    with a cosine decay to 0, float16 AMP on a GPU, through :func:`~segedu.zoo.recipe.train_run`
+    (resumable from ``config.resume_path``). Returns the run's record (``steps``, ``minutes``,
+    ``data_minutes``, ``images``)."""
+    kind = cell_data(config.entry.data)
     if kind.labelled < 1 and not kind.labelled_only and not learns_without_labels(model):
         raise ValueError(f"{config.name!r} learns from labels only: train it on the labelled "
-                         f"images alone, not on {data!r}, whose other images are unlabelled")
+                         f"images alone, not on {config.entry.data!r}, whose other images are "
+                         "unlabelled")
     start = time.perf_counter()
-    train_images, train_instances = training_cells(data, config.images)
+    train_images, train_instances = training_cells(config.entry.data, config.images)
     data_minutes = (time.perf_counter() - start) / 60
     loader = DataLoader(CellTargets(train_images, train_instances, model.targets),
                         batch_size=config.batch, shuffle=True, drop_last=True)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     scheduler = WarmupCosine(optimizer, config.steps)
-    # the data order follows the seed; with a resume_dir, an interrupted run goes on from last.pt
-    history = fit(model, loader, loss_fn=model.loss, optimizer=optimizer, scheduler=scheduler,
-                  max_steps=config.steps, device=device, amp=device.type == "cuda",
-                  progress=False, live_plot=False, log_every=100, seed=config.seed,
-                  checkpoint_dir=config.resume_dir,
-                  checkpoint_every=250 if config.resume_dir is not None else None)
-    minutes = None if history.seconds is None else history.seconds / 60  # all calls of the run
-    last = history.losses[-1] if history.losses else float("nan")
-    print(f"{config.steps} steps, last loss {last:.4f}")
-    score = evaluate(model, device, length=config.test_images, data=data)
-    save_float16(model, config.checkpoint_path)
-    thresholds = (50, 60, 70, 80, 90)
+    batches, order = replay_batches(loader, seed=config.seed)  # by epochs, from the seed
+    model.to(device).train()
+
+    def compute_loss(batch):
+        images, targets = to_device(batch, device, non_blocking=True)
+        return model.loss(model(images), targets)
+
+    return train_run(config, model, device, Training(
+        compute_loss, batches, optimizer, scheduler, amp=torch.float16, data=order.signature(),
+        facts={"data_minutes": data_minutes, "images": len(train_images)}))
+
+
+def cells_card(config: CellConfig, model: torch.nn.Module, device: torch.device, run: dict,
+               score: dict[str, float]) -> list[str]:
+    """The card of a cell run: how it was trained, object matching per IoU threshold, the time
+    per image (and the denoising of a model that denoises)."""
+    data, thresholds = config.entry.data, (50, 60, 70, 80, 90)
     table = [
         "| IoU threshold | accuracy | F1 |",
         "| --- | ---: | ---: |",
@@ -390,18 +395,25 @@ def train(config: CellConfig) -> torch.nn.Module:
         table[-1:] = ["", f"Denoising (PSNR against the images before the noise, peak 1): "
                       f"{score['psnr_noisy']:.2f} dB noisy, {score['psnr_denoised']:.2f} dB "
                       "denoised.", ""]
-    trained = (trained_line(config, device, config.steps, minutes)
-               + f" (and {data_minutes:.1f} min to draw the images)")
-    recipe = (f"batch {config.batch} from {len(train_images)} {kind.words}, {SIZE}x{SIZE} "
-              f"(data `{data}`, seed 0, targets computed once), the model's own loss, Adam "
-              f"{config.lr:g} with cosine decay")
+    trained = (trained_line(config, device, run["steps"], run["minutes"])
+               + f" (and {run['data_minutes']:.1f} min to draw the images)")
+    recipe = (f"batch {config.batch} from {run['images']} {cell_data(data).words}, "
+              f"{SIZE}x{SIZE} (data `{data}`, seed 0, targets computed once), the model's own "
+              f"loss, Adam {config.lr:g} with cosine decay")
     held_out = (f"{config.test_images} images of `{data}` from seed 1, every one labelled, never "
                 "seen in training; object matching (`segedu.metrics.matching`) with the counts "
                 "added over the split")
     title = "synthetic cells" if data == "cells" else f"synthetic cells (`{data}`)"
-    write_model_card(config, model, title=f"Zoo model `{config.name}` on {title}",
-                     trained=trained, recipe=recipe, held_out=held_out, table=table)
-    return model
+    return model_card(config, model, title=f"Zoo model `{config.name}` on {title}",
+                      trained=trained, recipe=recipe, held_out=held_out, table=table)
+
+
+def train(config: CellConfig) -> torch.nn.Module:
+    """Train cell model ``config.name`` (:func:`train_cells`), score it on the held-out images
+    of its kind, write its checkpoint and card (object matching) to ``config.out``
+    (:func:`~segedu.zoo.recipe.run_recipe`); return the trained model."""
+    return run_recipe(config, train=train_cells, card=cells_card, score=functools.partial(
+        evaluate, length=config.test_images, data=config.entry.data))
 
 
 RECIPE = Recipe(Task.CELLS, CellConfig, train, evaluate, by_data=True)

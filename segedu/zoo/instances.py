@@ -30,7 +30,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ..data import SyntheticScenes
-from ..engine import cycle, load_checkpoint
+from ..engine import cycle, kept_state
 from ..metrics import mean_average_precision
 from ..ops import masks_to_boxes
 from . import Task
@@ -282,9 +282,8 @@ def train_detection(model: torch.nn.Module, config: InstanceConfig, dataset: Dat
 
 def _planned_steps(config: InstanceConfig) -> int | None:
     """The steps that a timed run laid out, as its resume file keeps them (``None``: no file)."""
-    if not config.resume_path.is_file():
-        return None
-    return int(load_checkpoint(config.resume_path)["state"]["plan"]["steps"])
+    plan = kept_state(config.resume_path, "plan")
+    return None if plan is None else int(plan["steps"])
 
 
 def evaluate(model: torch.nn.Module, device: torch.device | str = "cpu", *,

@@ -7,20 +7,22 @@ held-out scores of a model (the card's numbers). Each recipe's configuration is 
 deriving from :class:`TrainConfig`, as nanoGPT's ``GPTConfig``: a small run for a test is
 ``train(SemanticConfig("unet", steps=2, scenes=16, out=tmp_path))``.
 
-One runner trains every step-based recipe (:func:`run_recipe`): a recipe says only what is its
-own, as a :class:`Training` (its data as batches, its loss, its optimiser: most use
-:func:`adamw_cosine`), its score and its card; the runner seeds the run and builds the model
-(:meth:`TrainConfig.start`), trains through :func:`segedu.engine.train_steps` with the resume
-file :attr:`TrainConfig.resume_path` written every ``save_every`` steps (a stopped run, started
-again with the same configuration, goes on from it as if it had never stopped), scores the model
-and writes its float16 checkpoint and its card. The semantic and cell recipes train by epochs
-with :func:`segedu.engine.fit`, which keeps its own ``last.pt`` in ``resume_dir``.
+One runner trains every recipe (:func:`run_recipe`): a recipe says only what is its own, as a
+:class:`Training` (its data as batches, its loss, its optimiser: most use :func:`adamw_cosine`),
+its score and its card; the runner seeds the run and builds the model
+(:meth:`TrainConfig.start`), trains through :func:`segedu.engine.train_steps`, the one loop, with
+the resume file :attr:`TrainConfig.resume_path` written every ``save_every`` steps (a stopped
+run, started again with the same configuration, goes on from it as if it had never stopped),
+scores the model and writes its float16 checkpoint and its card. A recipe of several networks
+trained one after the other (the few-label runs) trains each as a phase of its own
+(:func:`train_run` with ``phase``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import shutil
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,11 +57,11 @@ class TrainConfig:
             (``None``: ``ZOO[name]``).
         seed: the run's seed: the model's initialisation and the data order (a recipe with more
             random choices draws them from it too); 0 for the shipped single-seed checkpoints.
-        resume_dir: where a recipe that can resume inside a run keeps its state (the semantic
-            and the cell recipes: :func:`segedu.engine.fit`'s ``last.pt``); a run started again
-            with the same configuration goes on from there. ``None``: no resumable state.
-        save_every: steps between two writes of the resume file :attr:`resume_path` (the
-            step-based recipes, :func:`train_run`).
+        resume_dir: where the semantic and the cell recipes of an older segedu kept their run
+            (``fit``'s ``last.pt``): a run that finds one there goes on from it
+            (:func:`train_run`); ``None``: nowhere.
+        save_every: steps between two writes of the resume file :attr:`resume_path`
+            (:func:`train_run`).
     """
 
     tasks: ClassVar[tuple[Task, ...]] = ()  # the tasks whose entries it trains
@@ -131,10 +133,14 @@ class TrainConfig:
 
     @property
     def resume_path(self) -> Path:
-        """``out / <model>_resume.pt``: what a step-based recipe keeps of an unfinished run
-        (:func:`train_run`: weights, optimizer, schedule, step, random state, the recipe's own
-        state), removed when the run ends."""
+        """``out / <model>_resume.pt``: what a recipe keeps of an unfinished run
+        (:func:`train_run`: :mod:`segedu.engine.resume`'s file), removed when the run ends."""
         return self.out / f"{self.entry.model}_resume.pt"
+
+    def phase_path(self, phase: str) -> Path:
+        """``out / <model>_<phase>_resume.pt``: the resume file of one network of a recipe that
+        trains several in turn (:func:`train_run` with ``phase``), kept when it ends."""
+        return self.out / f"{self.entry.model}_{phase}_resume.pt"
 
     @property
     def card_path(self) -> Path:
@@ -174,7 +180,8 @@ class Training:
             and skipped).
         optimizer, scheduler: built on the trained parameters (:func:`adamw_cosine`).
         grad_clip: the gradient norm's limit (``None`` with a recipe's own ``update``).
-        amp: bfloat16 autocast on a GPU.
+        amp: mixed precision on a GPU: ``True`` is bfloat16 autocast, ``torch.float16`` float16
+            autocast with a loss scaler (the semantic and cell recipes), ``False`` none.
         model: the module whose parameters are trained, when it is not the recipe's model
             (DINO's student around the backbone).
         log_every: steps between two lines of the log (``None``: the recipe logs itself).
@@ -183,6 +190,8 @@ class Training:
         state: the recipe's own objects the resume file keeps (generators, a teacher, ...).
         facts: what the run's record says beside its steps and minutes (the warm-up steps).
         finish: ``run -> run``, after the last step (DINO: the teacher becomes the model).
+        data: the data order's signature, which the resume file keeps and a resumed run must
+            match (``None``: the configuration's ``seed`` and ``batch``).
     """
 
     loss: Callable[[object], object]
@@ -190,7 +199,7 @@ class Training:
     optimizer: torch.optim.Optimizer
     scheduler: object
     grad_clip: float | None = None
-    amp: bool = False
+    amp: bool | torch.dtype = False
     model: torch.nn.Module | None = None
     log_every: int | None = 200
     update: Callable[[torch.Tensor, int], None] | None = None
@@ -198,6 +207,7 @@ class Training:
     state: dict[str, object] = field(default_factory=dict)
     facts: dict[str, object] = field(default_factory=dict)
     finish: Callable[[dict], dict] | None = None
+    data: dict[str, object] | None = None
 
 
 def adamw_cosine(model: torch.nn.Module, lr: float, steps: int | None, *, weight_decay: float,
@@ -212,25 +222,42 @@ def adamw_cosine(model: torch.nn.Module, lr: float, steps: int | None, *, weight
 
 def train_run(config: TrainConfig, model: torch.nn.Module, device: torch.device,
               training: Training, *, log: Callable[[str], None] | None = print,
-              steps: int | None = None, start: int = 0, resume: bool = True) -> dict:
+              steps: int | None = None, start: int = 0, resume: bool = True,
+              phase: str | None = None) -> dict:
     """Train ``model`` with ``training`` for ``steps`` (default ``config.steps``) through
     :func:`segedu.engine.train_steps`, keeping the run in :attr:`TrainConfig.resume_path` every
     ``config.save_every`` steps (``resume=False``: no file) and going on from it when a run
-    finds one. Returns the engine's record (``steps``, ``minutes`` of every call of the run, the
-    last loss and its parts) with ``training.facts``, through ``training.finish``."""
+    finds one. ``phase``: one network of several that a recipe trains in turn, kept in
+    ``config.phase_path(phase)``, which stays when the phase ends (a later phase's restart loads
+    it instead of training it again). Returns the engine's record (``steps``, ``minutes`` of
+    every call of the run, the last loss and its parts) with ``training.facts``, through
+    ``training.finish``."""
     config.out.mkdir(parents=True, exist_ok=True)
+    path = config.resume_path if phase is None else config.phase_path(phase)
+    if resume and phase is None:
+        _take_over_last_pt(config)
+    amp = training.amp
     run = train_steps(
         training.loss, training.batches, model=training.model or model,
         optimizer=training.optimizer, scheduler=training.scheduler,
         steps=config.steps if steps is None else steps, start=start,
         grad_clip=training.grad_clip, device=device,
-        amp_dtype=torch.bfloat16 if training.amp else None,
+        amp_dtype=amp if isinstance(amp, torch.dtype) else torch.bfloat16 if amp else None,
         log=log, log_every=training.log_every,
         update=training.update, after_step=training.after_step,
-        resume_file=config.resume_path if resume else None, save_every=config.save_every,
-        state=training.state)
+        resume_file=path if resume else None, save_every=config.save_every,
+        keep_resume_file=phase is not None, state=training.state,
+        data=training.data or {"seed": config.seed, "batch": config.batch})
     run = {**run, **training.facts}
     return training.finish(run) if training.finish is not None else run
+
+
+def _take_over_last_pt(config: TrainConfig) -> None:
+    """An older segedu's semantic and cell recipes kept their run in ``resume_dir/last.pt``
+    (``fit``'s file): moved to :attr:`TrainConfig.resume_path`, the run goes on from it."""
+    older = None if config.resume_dir is None else config.resume_dir / "last.pt"
+    if older is not None and older.is_file() and not config.resume_path.is_file():
+        shutil.move(older, config.resume_path)
 
 
 def run_recipe(config: TrainConfig, *,

@@ -7,8 +7,9 @@ A score of one training run says little: another seed moves it. For each model o
 1. trains the entry's recipe with ``seed`` (the model's initialisation and the data order) into
    ``<runs>/<name>/seed<k>/`` (the recipe writes its checkpoint and card there), unless that run
    is already complete: an interrupted family run is started again with the same command and
-   goes on where it stopped. A recipe that can resume *inside* a run (the semantic recipe,
-   through :func:`segedu.engine.fit`'s ``last.pt``) does so from ``<run>/resume/``;
+   goes on where it stopped, and a run stopped in the middle goes on from its resume file
+   ``<run>/<model>_resume.pt`` (a semantic or cell run of an older segedu from
+   ``<run>/resume/last.pt``);
 2. scores each run with the recipe's ``evaluate`` on the held-out split and keeps the scores in
    ``<run>/scores.json``;
 3. when every seed of a model is done, ships the run of the **median seed** (by the family's
@@ -27,6 +28,7 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..engine import copy_atomically
 from ..models import get_model
 from . import FOLDER, ZOO, Task
 from .cards import card_section_text, replace_card_section
@@ -124,7 +126,7 @@ def ship_median(name: str, seeds: list[int], runs: Path, *, folder: Path = FOLDE
     median, section = summarise(scores, HEADLINE[entry.task])
     run = _run_dir(runs, name, median)
     folder.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(run / entry.checkpoint.name, folder / entry.checkpoint.name)
+    copy_atomically(run / entry.checkpoint.name, folder / entry.checkpoint.name)
     shutil.copyfile(run / entry.card.name, folder / entry.card.name)
     replace_card_section(folder / entry.card.name, section)
     return median

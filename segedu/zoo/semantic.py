@@ -3,8 +3,11 @@
 - data: ``scenes`` (8000) ``SyntheticScenes`` of 128 x 128 pixels from seed 0, drawn once and
   kept in memory (an epoch is 500 steps of 16); the held-out split (:mod:`segedu.zoo.scores`,
   500 scenes from seed 1) is never seen in training;
-- the entry's ``steps`` of batch 16 with :func:`segedu.engine.fit`, Adam from the entry's ``lr``
-  with a cosine decay to 0 (:class:`segedu.engine.WarmupCosine` without warm-up), AMP on a GPU;
+- the entry's ``steps`` of batch 16 by epochs of the scenes in an order replayed from the run's
+  seed (:func:`segedu.engine.replay_batches`, as :func:`segedu.engine.fit` draws them), Adam from
+  the entry's ``lr`` with a cosine decay to 0 (:class:`segedu.engine.WarmupCosine` without
+  warm-up), float16 autocast with a loss scaler on a GPU; through
+  :func:`segedu.zoo.recipe.run_recipe`, resumable;
 - loss (:func:`zoo_loss`): cross-entropy plus soft Dice; a model that returns a dict with an
   auxiliary output (FCN, PSPNet) adds 0.4 times the same loss on ``"aux"``, the PSPNet paper's
   weight (Zhao et al., CVPR 2017);
@@ -13,6 +16,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 
@@ -20,16 +24,16 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from ..data import SyntheticScenes
-from ..engine import WarmupCosine, fit
+from ..engine import WarmupCosine, replay_batches, to_device
 from ..losses import ce_dice_loss
 from . import Task
-from .cards import trained_line, write_model_card
-from .float16 import save_float16
-from .recipe import Recipe, TrainConfig
+from .cards import model_card, trained_line
+from .recipe import Recipe, TrainConfig, Training, run_recipe, train_run
 from .scores import SIZE, TEST_SCENES, scene_tensors
 from .scores import evaluate as class_iou
 
-__all__ = ["SemanticConfig", "zoo_loss", "train", "evaluate", "RECIPE"]
+__all__ = ["SemanticConfig", "zoo_loss", "train_semantic", "semantic_card", "train", "evaluate",
+           "RECIPE"]
 
 
 @dataclass
@@ -62,10 +66,11 @@ def evaluate(model: torch.nn.Module, device: torch.device | str = "cpu", *,
             "miou": float(iou.nanmean())}
 
 
-def train(config: SemanticConfig) -> torch.nn.Module:
-    """Train ``config.name`` with the recipe above; write its checkpoint and card to
-    ``config.out``; return the trained model."""
-    device, model = config.start()
+def train_semantic(model: torch.nn.Module, config: SemanticConfig,
+                   device: torch.device) -> dict:
+    """Train ``model`` with the recipe above through :func:`~segedu.zoo.recipe.train_run`
+    (resumable from ``config.resume_path``); return the run's record (``steps``, ``minutes``,
+    ``data_minutes``, ``auxiliary``)."""
     # channels-last (NHWC) activations: the same weights, and convolutions about 1.1 to 1.4 times
     # faster on a CPU (oneDNN; segedu/zoo/README.md); save_float16 stores them contiguous
     model = model.to(memory_format=torch.channels_last)
@@ -78,27 +83,40 @@ def train(config: SemanticConfig) -> torch.nn.Module:
         outputs = model.eval()(images[:1])
         auxiliary = "aux" in outputs
     loader = DataLoader(TensorDataset(images, labels), batch_size=config.batch, shuffle=True)
-    # the data order follows the seed; with a resume_dir, an interrupted run goes on from last.pt
-    history = fit(model, loader, loss_fn=zoo_loss, optimizer=optimizer, scheduler=scheduler,
-                  max_steps=config.steps, device=device, amp=device.type == "cuda",
-                  progress=False, live_plot=False, seed=config.seed,
-                  checkpoint_dir=config.resume_dir,
-                  checkpoint_every=250 if config.resume_dir is not None else None)
-    minutes = None if history.seconds is None else history.seconds / 60  # all calls of the run
-    score = evaluate(model, device, length=config.test_scenes)
-    save_float16(model, config.checkpoint_path)
+    batches, order = replay_batches(loader, seed=config.seed)  # by epochs, from the seed
+    model.to(device).train()
+
+    def compute_loss(batch):
+        inputs, targets = to_device(batch, device, non_blocking=True)
+        return zoo_loss(model(inputs), targets)
+
+    return train_run(config, model, device, Training(
+        compute_loss, batches, optimizer, scheduler, amp=torch.float16, data=order.signature(),
+        facts={"data_minutes": data_minutes, "auxiliary": auxiliary}))
+
+
+def semantic_card(config: SemanticConfig, model: torch.nn.Module, device: torch.device,
+                  run: dict, score: dict[str, float]) -> list[str]:
+    """The card of a semantic run: how it was trained, per-class IoU and mIoU."""
     table = ["| class | IoU |", "| --- | ---: |",
              *[f"| {name} | {score[name]:.3f} |" for name in SyntheticScenes.classes],
              f"| **mIoU** | **{score['miou']:.3f}** |", ""]
-    aux = ", plus 0.4 x the same on the auxiliary output" if auxiliary else ""
+    aux = ", plus 0.4 x the same on the auxiliary output" if run["auxiliary"] else ""
     recipe = (f"batch {config.batch} from {config.scenes} scenes of {SIZE}x{SIZE} (seed 0, drawn "
               f"once), Adam {config.lr:g} with cosine decay, cross-entropy + soft Dice{aux}")
-    write_model_card(config, model, title=f"Zoo model `{config.name}` on synthetic scenes",
-                     trained=trained_line(config, device, config.steps, minutes)
-                     + f" (and {data_minutes:.1f} min to draw the data)",
-                     recipe=recipe, table=table,
-                     held_out=f"{config.test_scenes} scenes from seed 1, never seen in training")
-    return model
+    return model_card(config, model, title=f"Zoo model `{config.name}` on synthetic scenes",
+                      trained=trained_line(config, device, run["steps"], run["minutes"])
+                      + f" (and {run['data_minutes']:.1f} min to draw the data)",
+                      recipe=recipe, table=table,
+                      held_out=f"{config.test_scenes} scenes from seed 1, never seen in training")
+
+
+def train(config: SemanticConfig) -> torch.nn.Module:
+    """Train ``config.name`` with the recipe above (:func:`train_semantic`), score it, write its
+    checkpoint and card to ``config.out`` (:func:`~segedu.zoo.recipe.run_recipe`); return the
+    trained model."""
+    return run_recipe(config, train=train_semantic, card=semantic_card,
+                      score=functools.partial(evaluate, length=config.test_scenes))
 
 
 RECIPE = Recipe(Task.SEMANTIC, SemanticConfig, train, evaluate)

@@ -65,10 +65,11 @@ def test_an_unfinished_family_is_not_shipped(tmp_path):
 
 
 def test_the_semantic_recipe_keeps_a_resumable_state(family):
-    """The semantic recipe gives fit its resume_dir: last.pt, from which an interrupted run goes
-    on (fit's exact resume is tested in tests/engine)."""
+    """The semantic recipe keeps its run in the run folder's resume file while it trains and
+    removes it at the end (an interrupted run goes on from it: tests/zoo/test_one_loop_recipes.py,
+    also from an older segedu's resume/last.pt)."""
     runs, *_ = family
-    assert (runs / "unet" / "seed0" / "resume" / "last.pt").is_file()
+    assert not list((runs / "unet" / "seed0").glob("*resume*"))
     assert config_for("unet", seed=3, **TINY).command_line().endswith("--seed 3")
     with pytest.raises(ValueError, match="seed"):
         config_for("unet", seed=-1)
@@ -123,7 +124,7 @@ class _Stop(Exception):
 def test_every_family_draws_its_data_order_from_the_seed(name, tmp_path, monkeypatch):
     """A seed is the initialisation *and* the data order (TrainConfig's contract), or three seeds
     would differ by their initialisation alone: the instance and panoptic recipes shuffle with a
-    generator of the run's seed, the cell recipe hands fit the seed and its resume folder."""
+    generator of the run's seed, the cell recipe replays its order from the seed."""
     from segedu.zoo import cells, instances, panoptic
 
     seen = {}
@@ -132,13 +133,13 @@ def test_every_family_draws_its_data_order_from_the_seed(name, tmp_path, monkeyp
         seen["seed"] = generator.initial_seed()
         raise _Stop
 
-    def fit_spy(*args, seed, checkpoint_dir, checkpoint_every, **kwargs):
-        seen.update(seed=seed, checkpoint_dir=checkpoint_dir, every=checkpoint_every)
+    def replay_spy(loader, *, seed):
+        seen["seed"] = seed
         raise _Stop
 
     module = {"maskrcnn_resnet_fpn": instances, "mask2former": panoptic, "unet_weight_map": cells}
     if name == "unet_weight_map":
-        monkeypatch.setattr(cells, "fit", fit_spy)
+        monkeypatch.setattr(cells, "replay_batches", replay_spy)
         monkeypatch.setattr(cells, "cell_tensors", lambda seed, length, data: (
             torch.zeros(length, 1, 8, 8), torch.zeros(length, 8, 8, dtype=torch.int64)))
         monkeypatch.setattr(cells, "CellTargets", lambda *args: list(range(4)))
@@ -149,18 +150,16 @@ def test_every_family_draws_its_data_order_from_the_seed(name, tmp_path, monkeyp
     with pytest.raises(_Stop):
         recipe_for(name).train(config)
     assert seen["seed"] == 7
-    if name == "unet_weight_map":
-        assert seen["checkpoint_dir"] == tmp_path / "resume" and seen["every"] == 250
 
 
 def test_a_cell_model_retrains_with_seeds_and_keeps_a_resumable_state(tmp_path):
-    """The cell family goes through the same command: each seed's run keeps fit's last.pt (an
-    interrupted run goes on from it), and two seeds give two different models."""
+    """The cell family goes through the same command (each seed's run resumable from its resume
+    file, removed at the end), and two seeds give two different models."""
     tiny = dict(steps=2, images=8, test_images=2, batch=4)
     for seed in (0, 1):
         scores = zs.run_seed("unet_weight_map", seed, tmp_path, length=2, **tiny)
         assert zs.HEADLINE[ZOO["unet_weight_map"].task] in scores
-        assert (tmp_path / "unet_weight_map" / f"seed{seed}" / "resume" / "last.pt").is_file()
+        assert not list((tmp_path / "unet_weight_map" / f"seed{seed}").glob("*resume*"))
     name = ZOO["unet_weight_map"].checkpoint.name
     first, second = (load_float32(tmp_path / "unet_weight_map" / f"seed{s}" / name) for s in (0, 1))
     assert any(not torch.equal(first[k], second[k]) for k in first)

@@ -1,4 +1,10 @@
-"""The settings of a few-label run and where its files go (:mod:`segedu.zoo.few_labels`)."""
+"""The settings of a few-label run and where its files go (:mod:`segedu.zoo.few_labels`).
+
+A :class:`FewLabelConfig` is what :func:`segedu.zoo.recipe.run_recipe` and
+:func:`~segedu.zoo.recipe.train_run` read of a recipe's configuration: ``start()`` (the run's
+seed, the zoo's U-Net), the checkpoint's and the card's paths, where each phase (one network
+trained) keeps its resume file, ``save_every``.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,10 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ...config import cache_dir
+import torch
+
+from ...config import cache_dir, seed_everything
+from ...models import get_model
 from .. import FOLDER, ZOO
 from ..scores import TEST_SCENES
 
@@ -53,6 +62,7 @@ class FewLabelConfig:
     work: Path = field(default_factory=lambda: cache_dir() / "few_labels")
     device: str | None = None
     command: str | None = None
+    save_every: int = 100  # steps between two writes of a phase's resume file
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -91,6 +101,31 @@ class FewLabelConfig:
     def run_name(self) -> str:
         """``<method><suffix>``: the run's checkpoint is ``unet_fewlabels_<run_name>.pt``."""
         return self.method + self.suffix
+
+    def torch_device(self) -> torch.device:
+        """Where the networks train: ``device``, the CPU by default (the recorded runs)."""
+        return torch.device(self.device or "cpu")
+
+    def start(self) -> tuple[torch.device, torch.nn.Module]:
+        """Seed every generator with ``seed``, then build the zoo's U-Net (the run's model,
+        :meth:`segedu.zoo.recipe.TrainConfig.start`)."""
+        seed_everything(self.seed)
+        return self.torch_device(), get_model(UNET.model, **UNET.kwargs)
+
+    @property
+    def checkpoint_path(self) -> Path:
+        """``out / unet_fewlabels_<run_name>.pt``."""
+        return checkpoint_path(self.run_name, self.out)
+
+    @property
+    def card_path(self) -> Path:
+        """``out / unet_fewlabels_<run_name>.md``."""
+        return card_path(self.run_name, self.out)
+
+    def phase_path(self, phase: str) -> Path:
+        """``phase_dir / <phase>.pt``: the resume file of one network the run trains, kept when
+        it is trained (a restarted run loads it instead of training it again)."""
+        return self.phase_dir / f"{phase}.pt"
 
     def command_line(self) -> str:
         suffix = f" --suffix {self.suffix}" if self.suffix else ""

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 
 import torch
@@ -13,7 +12,7 @@ from torch import nn
 
 from ...config import seed_everything
 from ...data import SyntheticScenes
-from ...engine import EpochBatchSampler, WarmupCosine, train_steps
+from ...engine import EpochBatchSampler, WarmupCosine, copy_atomically
 from ...engine.data_order import mix_seed
 from ...losses import ce_dice_loss
 from ...models import get_model
@@ -29,6 +28,7 @@ from ...semi import (
     sigmoid_rampup,
 )
 from ..float16 import load_float32, save_float16
+from ..recipe import Training, train_run
 from ..scores import evaluate as class_iou
 from .config import IGNORE, UNET, FewLabelConfig, checkpoint_path
 
@@ -55,13 +55,12 @@ def _index_batches(count: int, batch: int, *, seed: int, start: int) -> Iterator
 def _phase(config: FewLabelConfig, name: str, model: nn.Module, compute_loss, *,
            count: int, second: int | None = None, teacher: nn.Module | None = None) -> float:
     """Train ``model`` for ``config.steps`` steps with ``compute_loss((step, indices,
-    second_indices))`` through :func:`segedu.engine.train_steps`, which keeps the phase in
-    ``work/<name>.pt`` (every 100 steps and at the end; a restarted phase goes on from it, a
+    second_indices))``, the phase ``name`` of the run (:func:`segedu.zoo.recipe.train_run`, kept
+    in ``work/<name>.pt`` every 100 steps and at the end; a restarted phase goes on from it, a
     finished one is only loaded). ``count`` (and ``second``) are the sizes of the index sets
     batches are drawn from (half a batch each when there are two); ``teacher``: an EMA of
     ``model`` after every step (the mean teacher), kept in the file too. Returns the phase's
     minutes (of every call)."""
-    device = torch.device(config.device or "cpu")
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     scheduler = WarmupCosine(optimizer, config.steps)
 
@@ -81,13 +80,12 @@ def _phase(config: FewLabelConfig, name: str, model: nn.Module, compute_loss, *,
             yield step, next(first), (next(other) if other is not None else None)
 
     model.train()
-    result = train_steps(compute_loss, batches, model=model, optimizer=optimizer,
-                         steps=config.steps, scheduler=scheduler, device=device,
-                         log=lambda line: print(f"{name}: {line}", flush=True), log_every=50,
-                         after_step=after_step, resume_file=config.phase_dir / f"{name}.pt",
-                         save_every=100, keep_resume_file=True,
-                         state={"teacher": teacher} if teacher is not None else None)
-    return result["minutes"]
+    training = Training(compute_loss, batches, optimizer, scheduler, log_every=50,
+                        after_step=after_step,
+                        state={"teacher": teacher} if teacher is not None else {})
+    run = train_run(config, model, config.torch_device(), training, phase=name,
+                    log=lambda line: print(f"{name}: {line}", flush=True))
+    return run["minutes"]
 
 
 def _unet(seed: int) -> nn.Module:
@@ -152,7 +150,7 @@ def _pseudo_labels(config, images, labels, known):
     teacher.load_state_dict(load_float32(teacher_path))
     # the run keeps the teacher it started from: shipped alone, its median seed's supervised
     # model need not be this seed's
-    shutil.copyfile(teacher_path,
+    copy_atomically(teacher_path,
                     config.out / f"unet_fewlabels_pseudo_labels{config.suffix}_round0.pt")
     unlabelled = torch.arange(known, len(images))
     truth = labels[unlabelled].long()

@@ -12,14 +12,14 @@ from torch import nn
 
 from ...data import SyntheticScenes
 from .. import FOLDER
-from ..cards import card_head, where, write_card
-from ..float16 import save_float16
+from ..cards import card_head, where
+from ..recipe import run_recipe
 from ..scores import evaluate as class_iou
 from ..scores import scene_tensors
-from .config import UNET, FewLabelConfig, card_path, checkpoint_path
+from .config import UNET, FewLabelConfig, card_path
 from .methods import TRAIN
 
-__all__ = ["LABELS", "train", "card_scores"]
+__all__ = ["LABELS", "train", "train_method", "few_label_card", "card_scores"]
 
 LABELS = {
     "supervised": "masks of {known} scenes ({percent:g} %)",
@@ -31,40 +31,56 @@ LABELS = {
 
 
 def train(config: FewLabelConfig) -> nn.Module:
-    """Run ``config.method``; write its float16 checkpoint and card to ``config.out``; return
-    the model."""
+    """Run ``config.method`` through :func:`segedu.zoo.recipe.run_recipe` (:func:`train_method`,
+    scored on the held-out split, :func:`few_label_card`); write its float16 checkpoint and card
+    to ``config.out``; return the model."""
     if config.device in (None, "cpu"):
         torch.set_num_threads(1)  # the recorded runs: one thread
+    return run_recipe(config, train=train_method, card=few_label_card,
+                      score=lambda model, device: _scores(model, config.test_scenes))
+
+
+def train_method(model: nn.Module, config: FewLabelConfig, device: torch.device) -> dict:
+    """Draw the scenes, train ``config.method``'s networks (phase by phase, each resumable) and
+    put the one it keeps into ``model``; return the run's record for the card (``steps``,
+    ``minutes``, ``data_minutes``, the method's ``notes`` and ``tables``)."""
     start = time.perf_counter()
     images, labels = scene_tensors(seed=0, length=config.scenes)  # (L, 3, S, S), (L, S, S)
     labels = labels.to(torch.uint8)  # 8 times less memory than int64
     data_minutes = (time.perf_counter() - start) / 60
-    known = config.labelled_count
-    if config.method == "full":
-        known = config.scenes
+    known = config.scenes if config.method == "full" else config.labelled_count
     config.phase_dir.mkdir(parents=True, exist_ok=True)
-    model, minutes, notes, tables = TRAIN[config.method](config, images, labels, known)
-    iou = class_iou(model, "cpu", length=config.test_scenes)
-    path = save_float16(model, checkpoint_path(config.run_name, config.out))
-    names = SyntheticScenes.classes
+    kept, minutes, notes, tables = TRAIN[config.method](config, images, labels, known)
+    model.load_state_dict(kept.state_dict())  # the network the method keeps (a teacher...)
+    return {"steps": config.steps, "minutes": minutes, "data_minutes": data_minutes,
+            "notes": notes, "tables": tables}
+
+
+def _scores(model: nn.Module, length: int) -> dict[str, float]:
+    """The held-out IoU of each class and ``"miou"`` (on the CPU, as the recorded runs)."""
+    iou = class_iou(model, "cpu", length=length)
+    return {**dict(zip(SyntheticScenes.classes, iou.tolist(), strict=True)),
+            "miou": float(iou.nanmean())}
+
+
+def few_label_card(config: FewLabelConfig, model: nn.Module, device: torch.device, run: dict,
+                   scores: dict[str, float]) -> list[str]:
+    """The card of a few-label run: how it was trained, the labels it used, the held-out IoU."""
     labels_used = LABELS[config.method].format(known=config.labelled_count,
                                                rest=config.scenes - config.labelled_count,
                                                total=config.scenes,
                                                percent=100 * config.labelled)
-    card = [*card_head(f"Few labels: `{config.method}` U-Net on synthetic scenes", UNET, model),
+    return [*card_head(f"Few labels: `{config.method}` U-Net on synthetic scenes", UNET, model),
             f"- trained {datetime.date.today()} with `{config.command_line()}` on "
-            f"{where('cpu')}: {minutes:.1f} min of training (and {data_minutes:.1f} min to draw "
-            "the data)",
+            f"{where('cpu')}: {run['minutes']:.1f} min of training (and "
+            f"{run['data_minutes']:.1f} min to draw the data)",
             f"- labels used: {labels_used}",
             f"- budget (each network): {config.budget()}; cross-entropy + soft Dice",
-            *notes,
+            *run["notes"],
             f"- held-out split: {config.test_scenes} scenes from seed 1, never seen in training",
             "", "| class | IoU |", "| --- | ---: |",
-            *[f"| {n} | {v:.3f} |" for n, v in zip(names, iou.tolist(), strict=True)],
-            f"| **mIoU** | **{float(iou.nanmean()):.3f}** |", "", *tables]
-    write_card(card_path(config.run_name, config.out), card)
-    print(f"wrote {path}")
-    return model
+            *[f"| {n} | {scores[n]:.3f} |" for n in SyntheticScenes.classes],
+            f"| **mIoU** | **{scores['miou']:.3f}** |", "", *run["tables"]]
 
 
 def card_scores(method: str, folder: Path = FOLDER) -> dict[str, float]:

@@ -4,7 +4,6 @@ command ``python -m segedu.zoo.few_labels`` (:mod:`segedu.zoo.few_labels`)."""
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 from dataclasses import replace as dataclass_replace
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 from torch import nn
 
 from ...data import SyntheticScenes
+from ...engine import copy_atomically
 from ...models import get_model
 from ...semi import CAMClassifier
 from .. import FOLDER
@@ -52,7 +52,7 @@ def run_seeds(config: FewLabelConfig, seeds: list[int], runs: Path, *,
     shipped = dataclass_replace(config, seed=median, out=Path(runs) / f"seed{median}")
     Path(folder).mkdir(parents=True, exist_ok=True)
     for name in _run_files(shipped):
-        shutil.copyfile(shipped.out / name, Path(folder) / name)
+        copy_atomically(shipped.out / name, Path(folder) / name)
     replace_card_section(card_path(shipped.run_name, folder), section)
     return median
 
