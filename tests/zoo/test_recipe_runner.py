@@ -16,7 +16,7 @@ import pytest
 import torch
 
 import segedu.engine.loop
-from segedu.zoo import Task, ZooEntry, dino, few_labels, instances, panoptic, sam
+from segedu.zoo import Task, ZooEntry, detection, dino, few_labels, instances, panoptic, sam
 from segedu.zoo import clipseg as clipseg_recipe
 from segedu.zoo import sam2 as sam2_recipe
 from segedu.zoo.few_labels import methods as few_label_methods
@@ -111,15 +111,18 @@ def test_the_runner_repeats_the_loop_before_it(losses, tmp_path, family):
     _same(old, new, expected, losses, config.steps)
 
 
-@pytest.mark.parametrize("name", ["yolact", "panoptic_fpn"])
+@pytest.mark.parametrize("name", ["yolact", "ssd300_vgg16", "panoptic_fpn"])
 def test_detection(losses, tmp_path, name):
-    configs = {"yolact": instances.InstanceConfig, "panoptic_fpn": panoptic.PanopticFPNConfig}
+    """The instance, box-detection and panoptic families: one loop, train_detection's."""
+    configs = {"yolact": instances.InstanceConfig, "ssd300_vgg16": detection.DetectionConfig,
+               "panoptic_fpn": panoptic.PanopticFPNConfig}
     config = configs[name](name, steps=2, scenes=6, batch=2, warmup=1, out=tmp_path)
     old = _model(config)
-    if name == "yolact":
-        scenes = instances.instance_scenes(seed=0, length=config.scenes)
-    else:
+    if name == "panoptic_fpn":
         scenes = panoptic.panoptic_scenes(seed=0, length=config.scenes, target=old.targets)
+    else:
+        scenes = instances.instance_scenes(seed=0, length=config.scenes,
+                                           masks=name == "yolact")
     expected = before.detection(old, config, scenes, CPU)
     new = _model(config)
     instances.train_detection(new, config, scenes, CPU, log=lambda _: None)
