@@ -14,7 +14,6 @@ Budget: about 6 s for the file on one CPU thread (tiny runs: 3 steps of 4 scenes
 from __future__ import annotations
 
 import pytest
-import torch
 
 import segedu.engine.loop
 from segedu.engine import load_checkpoint
@@ -26,14 +25,7 @@ from tests.engine.loops_before import step as step_before
 from tests.engine.loops_before import steps as steps_before
 
 from . import one_loop_before as before
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+from .test_recipe_runner import _same, one_thread  # noqa: F401 (one_thread: a fixture)
 
 
 @pytest.fixture
@@ -49,15 +41,6 @@ def losses(monkeypatch):
 
         monkeypatch.setattr(module, "check_loss", recording)
     return new, old
-
-
-def _same(old_model, new_model, old_losses, new_losses, steps):
-    assert len(old_losses) == len(new_losses) == steps
-    assert new_losses == old_losses  # every step's loss, exactly
-    old, new = old_model.state_dict(), new_model.state_dict()
-    assert old.keys() == new.keys()
-    different = [k for k in old if not torch.equal(old[k], new[k])]
-    assert not different, f"weights differ: {different[:5]}"
 
 
 TINY = {"unet": dict(steps=3, batch=2, scenes=4, test_scenes=1),
