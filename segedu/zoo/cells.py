@@ -302,13 +302,14 @@ def evaluate_real_nuclei(predict: Predictor | torch.nn.Module, *, scale: float |
 @dataclass
 class CellConfig(TrainConfig):
     """:class:`~segedu.zoo.recipe.TrainConfig` plus ``images`` (training images drawn, seed 0)
-    and ``test_images`` (held-out images scored)."""
+    and ``test_images`` (held-out images scored); the resume file every 250 steps."""
 
     tasks = (Task.CELLS,)
     positive = ("images", "test_images")
 
     images: int = TRAIN_IMAGES
     test_images: int = TEST_IMAGES
+    save_every: int = 250
 
 
 def denoising_psnr(model: torch.nn.Module, *, length: int = TEST_IMAGES, data: str,

@@ -39,13 +39,14 @@ __all__ = ["SemanticConfig", "zoo_loss", "train_semantic", "semantic_card", "tra
 @dataclass
 class SemanticConfig(TrainConfig):
     """:class:`~segedu.zoo.recipe.TrainConfig` plus ``scenes`` (training scenes drawn, seed 0)
-    and ``test_scenes`` (held-out scenes scored)."""
+    and ``test_scenes`` (held-out scenes scored); the resume file every 250 steps."""
 
     tasks = (Task.SEMANTIC,)
     positive = ("scenes", "test_scenes")
 
     scenes: int = 8000
     test_scenes: int = TEST_SCENES
+    save_every: int = 250
 
 
 def zoo_loss(outputs: dict[str, torch.Tensor], target: torch.Tensor) -> torch.Tensor:
