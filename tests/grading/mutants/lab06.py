@@ -325,4 +325,100 @@ def my_cellpose_loss(outputs, targets):
         probability = outputs["cellprob"].sigmoid_()
     return flow_loss + F.binary_cross_entropy(probability, targets["cellprob"])
 '''),
+    # issue 68, the items still without a slip: inputs left untouched, n_rays, dtypes, ids, the
+    # background, the pixels outside the mask
+    ('star distances renumber the ids 1..K in the labels given (.numpy() shares memory)', '''
+_right_star = my_star_distances
+def my_star_distances(instances, n_rays=32):
+    labels = instances.numpy()
+    for new, old in enumerate(np.unique(labels).tolist()):  # ids 0, 1, ..., K: background stays 0
+        labels[labels == old] = new
+    return _right_star(instances, n_rays)
+'''),
+    ('star distances with ray_directions() of its default 32 rays', '''
+_right_star = my_star_distances
+def my_star_distances(instances, n_rays=32):
+    # d_row, d_col = ray_directions(): rays k = 0..n_rays - 1 of the 32 directions
+    return _right_star(instances, 32)[:n_rays]
+'''),
+    ('star distances in float64 (np.zeros without a dtype)', '''
+_right_star = my_star_distances
+def my_star_distances(instances, n_rays=32):
+    return _right_star(instances, n_rays).double()
+'''),
+    ('diffusion: the outside taken with logical_not_ (the mask given flipped)', '''
+def my_diffuse(mask, centre, n_iter):
+    outside = mask.logical_not_()  # the pixels where the heat is lost
+    heat = torch.zeros(mask.shape, dtype=torch.float64)
+    cy, cx = centre
+    for _ in range(n_iter):
+        heat[cy, cx] += 1
+        padded = F.pad(heat, (1, 1, 1, 1))
+        total = sum(padded[1 + dy:padded.shape[0] - 1 + dy, 1 + dx:padded.shape[1] - 1 + dx]
+                    for dy in (-1, 0, 1) for dx in (-1, 0, 1))
+        heat = total / 9
+        heat[outside] = 0
+    return heat
+'''),
+    ('diffusion in float32 (mask.float())', '''
+def my_diffuse(mask, centre, n_iter):
+    inside = mask.float()
+    heat = torch.zeros_like(inside)
+    cy, cx = centre
+    for _ in range(n_iter):
+        heat[cy, cx] += 1
+        padded = F.pad(heat, (1, 1, 1, 1))
+        total = sum(padded[1 + dy:padded.shape[0] - 1 + dy, 1 + dx:padded.shape[1] - 1 + dx]
+                    for dy in (-1, 0, 1) for dx in (-1, 0, 1))
+        heat = total / 9 * inside
+    return heat
+'''),
+    ('flows renumber the ids 1..K in the labels given', '''
+_right_flows = my_flows
+def my_flows(instances):
+    for new, old in enumerate(torch.unique(instances).tolist()):  # ids 0, 1, ..., K
+        instances[instances == old] = new
+    return _right_flows(instances)
+'''),
+    ('flows: the ids taken as 1..K', '''
+def my_flows(instances):
+    centres, _ = mask_centers(instances)
+    n_iter = default_diffusion_iterations(instances)
+    heat = torch.zeros(instances.shape, dtype=torch.float64)
+    for i, (cy, cx) in enumerate(centres.tolist(), start=1):
+        heat += my_diffuse(instances == i, (cy, cx), n_iter)
+    padded = F.pad(heat, (1, 1, 1, 1))
+    grad = torch.stack([padded[2:, 1:-1] - padded[:-2, 1:-1], padded[1:-1, 2:] - padded[1:-1, :-2]])
+    grad = grad / (1e-60 + grad.norm(dim=0))
+    return (grad * (instances > 0)).float()
+'''),
+    ('flows not zeroed on the background', '''
+def my_flows(instances):
+    centres, ids = mask_centers(instances)
+    n_iter = default_diffusion_iterations(instances)
+    heat = torch.zeros(instances.shape, dtype=torch.float64)
+    for (cy, cx), i in zip(centres.tolist(), ids.tolist(), strict=True):
+        heat += my_diffuse(instances == i, (cy, cx), n_iter)
+    padded = F.pad(heat, (1, 1, 1, 1))
+    grad = torch.stack([padded[2:, 1:-1] - padded[:-2, 1:-1], padded[1:-1, 2:] - padded[1:-1, :-2]])
+    return (grad / (1e-60 + grad.norm(dim=0))).float()
+'''),
+    ('follow: the pixels outside the mask left at (0, 0)', '''
+_right_follow = my_follow
+def my_follow(flows, mask, n_iter=200):
+    # positions = torch.zeros(2, H, W), then the end points of the mask's pixels written in
+    return _right_follow(flows, mask, n_iter) * mask
+'''),
+    ('masks round the positions given in place', '''
+def my_masks(positions, mask):
+    H, W = mask.shape
+    ys, xs = torch.nonzero(mask, as_tuple=True)
+    end = positions.round_()[:, ys, xs].long()
+    hits = np.zeros((H, W), dtype=bool)
+    hits[end[0].numpy(), end[1].numpy()] = True
+    blobs, _ = ndimage.label(ndimage.binary_dilation(hits), structure=np.ones((3, 3)))
+    labels = torch.zeros(H, W, dtype=torch.int64)
+    labels[ys, xs] = torch.from_numpy(blobs)[end[0], end[1]].long()
+    return labels
+'''),
 ]
