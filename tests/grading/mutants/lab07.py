@@ -419,4 +419,86 @@ def my_combine(semantic, masks, scores, labels, *, thing_categories, stuff_categ
             taken |= free
     return torch.stack([category, instance], dim=-1)
 '''),
+    # issue 68, the items still without a slip: the cost's weights, no segment, the logits and the
+    # assignment's cost left untouched (its gradient too), no segment as int64, max_norm
+    ('cost matrix with the weights 2 and 5 written in', '''
+def my_cost_matrix(class_logits, mask_logits, labels, masks, *, class_weight=2.0, dice_weight=5.0):
+    class_cost = -class_logits.softmax(-1)[:, labels]
+    p = mask_logits.flatten(1).sigmoid()
+    g = masks.flatten(1).to(p.dtype)
+    dice = 1 - (2 * p @ g.T + 1) / (p.sum(-1)[:, None] + g.sum(-1)[None, :] + 1)
+    return 2.0 * class_cost + 5.0 * dice
+'''),
+    ('cost matrix column by column with torch.stack (no segment: an error)', '''
+def my_cost_matrix(class_logits, mask_logits, labels, masks, *, class_weight=2.0, dice_weight=5.0):
+    probabilities = class_logits.softmax(-1)
+    p = mask_logits.flatten(1).sigmoid()
+    columns = []
+    for label, mask in zip(labels.tolist(), masks, strict=True):
+        g = mask.flatten().to(p.dtype)
+        dice = 1 - (2 * (p * g).sum(-1) + 1) / (p.sum(-1) + g.sum() + 1)
+        columns.append(-class_weight * probabilities[:, label] + dice_weight * dice)
+    return torch.stack(columns, dim=1)
+'''),
+    ('cost matrix stabilises the softmax in the class logits given', '''
+def my_cost_matrix(class_logits, mask_logits, labels, masks, *, class_weight=2.0, dice_weight=5.0):
+    class_logits -= class_logits.max(dim=-1, keepdim=True).values  # a stable softmax
+    class_cost = -class_logits.softmax(-1)[:, labels]
+    p = mask_logits.flatten(1).sigmoid()
+    g = masks.flatten(1).to(p.dtype)
+    dice = 1 - (2 * p @ g.T + 1) / (p.sum(-1)[:, None] + g.sum(-1)[None, :] + 1)
+    return class_weight * class_cost + dice_weight * dice
+'''),
+    ('Hungarian shifts the cost given to >= 0 in place', '''
+def my_assignment(cost):
+    with torch.no_grad():
+        cost -= cost.min()  # the Hungarian algorithm wants costs >= 0
+    rows, cols = linear_sum_assignment(cost.detach().cpu().double().numpy())
+    return torch.as_tensor(rows, dtype=torch.int64), torch.as_tensor(cols, dtype=torch.int64)
+'''),
+    ('Hungarian detaches with requires_grad_(False) (the cost given changed)', '''
+def my_assignment(cost):
+    cost.requires_grad_(False)  # no gradient through the matching
+    rows, cols = linear_sum_assignment(cost.cpu().double().numpy())
+    return torch.as_tensor(rows, dtype=torch.int64), torch.as_tensor(cols, dtype=torch.int64)
+'''),
+    ('Hungarian without detach', '''
+def my_assignment(cost):
+    rows, cols = linear_sum_assignment(cost.cpu().double().numpy())
+    return torch.as_tensor(rows, dtype=torch.int64), torch.as_tensor(cols, dtype=torch.int64)
+'''),
+    ('brute force shifts the cost given to >= 0 in place', '''
+_right_brute = brute_force_assignment
+def brute_force_assignment(cost):
+    with torch.no_grad():
+        cost -= cost.min()  # costs >= 0
+    return _right_brute(cost)
+'''),
+    ('brute force: torch.tensor of the pairs without dtype (float32 when there is none)', '''
+def brute_force_assignment(cost):
+    q, m = cost.shape
+    if q < m:
+        cols, rows = brute_force_assignment(cost.T)
+        order = torch.argsort(rows)
+        return rows[order], cols[order]
+    values = cost.detach().cpu().double().tolist()
+    best, best_preds = math.inf, ()
+    for preds in itertools.permutations(range(q), m):
+        total = sum(values[i][j] for j, i in enumerate(preds))
+        if total < best:
+            best, best_preds = total, preds
+    pairs = sorted(zip(best_preds, range(m), strict=True))
+    return torch.tensor([i for i, _ in pairs]), torch.tensor([j for _, j in pairs])
+'''),
+    ('train step clips at the default 10 whatever max_norm', '''
+def train_step(model, optimizer, images, targets, max_norm=10.0):
+    model.train()
+    losses = model(images, targets)
+    loss = sum(losses.values())
+    optimizer.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+    optimizer.step()
+    return {name: value.item() for name, value in losses.items()}
+'''),
 ]
