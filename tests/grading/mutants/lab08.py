@@ -320,4 +320,115 @@ def my_point_code(points, image_size, gaussian):
     size = torch.tensor([width, height], dtype=gaussian.dtype)
     return my_fourier_features(points.to(gaussian.dtype) / size, gaussian)
 '''),
+    # issue 68, the items still without a slip: one empty mask, the masks left untouched, negative
+    # scores, non-square masks, the box's and the click's types, one draw, ties in k-means
+    ('mask IoU 1.0 when either mask is empty', '''
+def mask_iou(a, b):
+    if not a.any() or not b.any():
+        return 1.0  # empty masks
+    return int((a & b).sum()) / int((a | b).sum())
+'''),
+    ('mask IoU takes the union with logical_or_ (the first mask given grows)', '''
+def mask_iou(a, b):
+    intersection = int((a & b).sum())
+    union = int(a.logical_or_(b).sum())
+    return 1.0 if union == 0 else intersection / union
+'''),
+    ('choose: the best score starts at 0 (negative scores never win)', '''
+def choose(masks, scores):
+    best, best_score = 0, 0.0
+    for i, score in enumerate(scores.tolist()):
+        if score > best_score:
+            best, best_score = i, score
+    return masks[best]
+'''),
+    ('box from flat indices divided by H (right only for square masks)', '''
+def box_of(mask):
+    if not mask.any():
+        raise ValueError("an empty mask has no box")
+    flat = torch.nonzero(mask.flatten())[:, 0]
+    height = mask.shape[0]
+    ys, xs = flat // height, flat % height
+    return torch.stack([xs.min(), ys.min(), xs.max(), ys.max()]).float()
+'''),
+    ('box as int64 (no .float())', '''
+def box_of(mask):
+    if not mask.any():
+        raise ValueError("an empty mask has no box")
+    ys, xs = torch.nonzero(mask, as_tuple=True)
+    return torch.stack([xs.min(), ys.min(), xs.max(), ys.max()])
+'''),
+    ('box as a NumPy array', '''
+def box_of(mask):
+    if not mask.any():
+        raise ValueError("an empty mask has no box")
+    ys, xs = np.nonzero(mask.numpy())
+    return np.array([xs.min(), ys.min(), xs.max(), ys.max()], dtype=np.float32)
+'''),
+    ('correction click: the error taken with pred ^= truth (the prediction given changed)', '''
+def correction_click(pred, truth, rng):
+    pred ^= truth  # false negatives and false positives
+    candidates = pred if pred.any() else truth
+    ys, xs = torch.nonzero(candidates, as_tuple=True)
+    i = int(rng.integers(len(xs)))
+    x, y = xs[i], ys[i]
+    return torch.stack([x, y]).float(), int(truth[y, x])
+'''),
+    ('correction click label with .item() (a Python bool)', '''
+def correction_click(pred, truth, rng):
+    error = pred ^ truth
+    candidates = error if error.any() else truth
+    ys, xs = torch.nonzero(candidates, as_tuple=True)
+    i = int(rng.integers(len(xs)))
+    x, y = xs[i], ys[i]
+    return torch.stack([x, y]).float(), truth[y, x].item()
+'''),
+    ('correction click as an int64 tensor', '''
+def correction_click(pred, truth, rng):
+    error = pred ^ truth
+    candidates = error if error.any() else truth
+    ys, xs = torch.nonzero(candidates, as_tuple=True)
+    i = int(rng.integers(len(xs)))
+    x, y = xs[i], ys[i]
+    return torch.stack([x, y]), int(truth[y, x])
+'''),
+    ('correction click from flat indices divided by H (right only for square masks)', '''
+def correction_click(pred, truth, rng):
+    error = pred ^ truth
+    candidates = error if error.any() else truth
+    flat = torch.nonzero(candidates.flatten())[:, 0]
+    i = int(rng.integers(len(flat)))
+    y, x = divmod(int(flat[i]), candidates.shape[0])
+    return torch.tensor([x, y], dtype=torch.float32), int(truth[y, x])
+'''),
+    ('correction click: x and y drawn separately (two draws)', '''
+def correction_click(pred, truth, rng):
+    error = pred ^ truth
+    candidates = error if error.any() else truth
+    ys, xs = torch.nonzero(candidates, as_tuple=True)
+    x = xs[int(rng.integers(len(xs)))]
+    y = ys[int(rng.integers(len(ys)))]
+    return torch.stack([x, y]).float(), int(truth[y, x])
+'''),
+    ('k-means: ties to the last centre (<= in the loop)', '''
+def my_kmeans(points, centres, iterations):
+    centres = centres.clone().to(points.dtype)
+    k = centres.shape[0]
+
+    def assign(centres):
+        distances = torch.cdist(points, centres)
+        labels = torch.zeros(len(points), dtype=torch.int64)
+        best = distances[:, 0].clone()
+        for j in range(1, k):
+            closer = distances[:, j] <= best
+            labels[closer], best[closer] = j, distances[closer, j]
+        return labels
+
+    for _ in range(iterations):
+        labels = assign(centres)
+        sums = torch.zeros_like(centres).index_add_(0, labels, points)
+        counts = torch.bincount(labels, minlength=k).to(points.dtype)
+        centres = torch.where(counts[:, None] > 0, sums / counts.clamp(min=1)[:, None], centres)
+    return assign(centres), centres
+'''),
 ]
