@@ -12,9 +12,9 @@ tests: full points), half untouched (0 points). Each one is graded three ways, o
 (so that the three see the same load), one submission at a time, with ``SEGEDU_FAST=1``:
 
 - **unguarded**: what ``segedu-grade`` did before issue 21: the prepared notebook run by
-  :func:`~segedu.grading.sandbox.run_notebook` without the guard, graded cells as they are;
-- **guarded**: :func:`~segedu.grading.grade.grade_submission`: the answers read before the run,
-  the guard in the kernel, signed records checked;
+  :func:`~segedu.grading.run.sandbox.run_notebook` without the guard, graded cells as they are;
+- **guarded**: :func:`~segedu.grading.run.grade_one.grade_submission`: the answers read before the
+  run, the guard in the kernel, signed records checked;
 - **guarded + isolate**: the same inside bubblewrap (skipped, and said so, without ``bwrap``).
 
 It prints and writes to ``benchmarks/results/grade_speed.md`` the mean seconds per submission of
@@ -22,11 +22,11 @@ each way, their ratio to the unguarded one measured in the same run, the time of
 alone, whether every row had the points it must have, and the load average at the start.
 
 **A class** (``--part class``): for each of labs 02 and 06, ``--class-size`` submissions (half
-solved, half untouched, as above) are graded by :func:`~segedu.grading.grade.grade_batch` with two
-workers and ``SEGEDU_FAST=1``, as ``segedu-grade --workers 2 --fast`` does; the wall time, divided
-by the class size and multiplied by 300, is the projection to 300 submissions (the goal for lab 02
-is at most 30 minutes). Then the same class is graded again, unchanged: every stored result is
-reused (:mod:`segedu.grading.cache`), and that time is recorded too.
+solved, half untouched, as above) are graded by :func:`~segedu.grading.run.batch.grade_batch` with
+two workers and ``SEGEDU_FAST=1``, as ``segedu-grade --workers 2 --fast`` does; the wall time,
+divided by the class size and multiplied by 300, is the projection to 300 submissions (the goal for
+lab 02 is at most 30 minutes). Then the same class is graded again, unchanged: every stored result
+is reused (:mod:`segedu.grading.results.cache`), and that time is recorded too.
 
 Each part writes its own section of the results file and keeps the other's as it was.
 """
@@ -46,13 +46,15 @@ from pathlib import Path
 
 import nbformat
 
-from segedu.grading.grade import Limits, grade_batch, grade_submission
-from segedu.grading.guard_channel import guard_plan
-from segedu.grading.isolation import isolation_problem
-from segedu.grading.notebook import graded_cells, is_hidden_tests, read_notebook
-from segedu.grading.prepare import Assignment, prepare
-from segedu.grading.sandbox import run_notebook
-from segedu.grading.static_scan import scan
+from segedu.grading.labs.assignment import Assignment
+from segedu.grading.labs.notebook import graded_cells, is_hidden_tests, read_notebook
+from segedu.grading.run.batch import grade_batch
+from segedu.grading.run.cell_guard_channel import guard_plan
+from segedu.grading.run.grade_one import Limits, grade_submission
+from segedu.grading.run.isolation import isolation_problem
+from segedu.grading.run.prepare import prepare
+from segedu.grading.run.sandbox import run_notebook
+from segedu.grading.run.static_scan import scan
 
 ROOT = Path(__file__).resolve().parents[1]
 LAB, SOLUTION = (ROOT / "labs" / "02_conv_arithmetic.ipynb",
@@ -137,7 +139,7 @@ def measure_class(size: int) -> str:
                      f"{'yes' if not wrong else f'no: {len(wrong)}'} |")
     # what the command adds to a regrade: a fresh Python importing the grader (nbformat, torch)
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import segedu.grading.grade"], check=True)
+    subprocess.run([sys.executable, "-c", "import segedu.grading.cli"], check=True)
     startup = time.perf_counter() - start
     met = projection[CLASS_LABS[0]] <= GOAL_MINUTES
     lines += [
@@ -218,7 +220,7 @@ def measure_ways(count: int) -> str:
                      f"{'yes' if not bad else f'no: {len(bad)}'} |")
     lines += [
         "",
-        "Reading the answers before the run (`segedu.grading.static_scan.scan`, included in "
+        "Reading the answers before the run (`segedu.grading.run.static_scan.scan`, included in "
         f"*guarded*): {1000 * statistics.mean(scan_seconds):.0f} ms per submission.",
     ]
     if problem:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from myst_nb.core.read import read_myst_markdown_notebook
 
-from segedu.grading.notebook import read_notebook
+from segedu.grading.labs.notebook import read_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted(p for p in (ROOT / "course").glob("*.md")

@@ -19,7 +19,7 @@ import torch
 from myst_nb.core.read import read_myst_markdown_notebook
 
 from segedu.data.download import DownloadError
-from segedu.grading.notebook import read_notebook
+from segedu.grading.labs.notebook import read_notebook
 from segedu.models import get_model
 from segedu.models.registry import official_file, official_url
 from tests.online_cells import one_line, online_cell

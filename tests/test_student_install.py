@@ -24,7 +24,7 @@ import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from segedu.grading.notebook import read_notebook
+from segedu.grading.labs.notebook import read_notebook
 
 from .student_install import install_cell_requirement, kernel_env, not_installed, student_env
 

@@ -1,6 +1,7 @@
-"""``python -m segedu.grading <subcommand> ...`` is ``segedu-grade <subcommand> ...``: grading (the
-default, :mod:`.grade`) and every row of the one command table, :data:`.cli.SUBCOMMANDS`
-(``generate``, ``export``, ``manual``)::
+"""``python -m segedu.grading <subcommand> ...`` is ``segedu-grade <subcommand> ...``: both run
+:func:`segedu.grading.cli.main`, grading (the default) and every row of the one command table,
+:data:`~segedu.grading.cli.SUBCOMMANDS` (``generate``, ``export``, ``manual``, ``gradescope``,
+``release``)::
 
     python -m segedu.grading generate [--solutions DIR] [--labs DIR] [--check]
     python -m segedu.grading grade --lab ... --submissions ... --out ...
@@ -8,7 +9,7 @@ default, :mod:`.grade`) and every row of the one command table, :data:`.cli.SUBC
 
 from __future__ import annotations
 
-from .grade import main
+from .cli import main
 
 __all__ = ["main"]
 

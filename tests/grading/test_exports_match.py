@@ -13,12 +13,12 @@ import json
 import nbformat
 import pytest
 
-from segedu.grading import batch
-from segedu.grading.export import main as export_main
-from segedu.grading.grade import grade_batch
-from segedu.grading.gradebook import CellGrade, Row
-from segedu.grading.manual import POINTS
-from segedu.grading.roster import parse_roster
+from segedu.grading.results.export import main as export_main
+from segedu.grading.results.gradebook import CellGrade, Row
+from segedu.grading.results.manual_points import POINTS
+from segedu.grading.results.roster import parse_roster
+from segedu.grading.run import batch
+from segedu.grading.run.batch import grade_batch
 
 from .test_grade import solved, tiny  # noqa: F401 (tiny is a fixture)
 
@@ -142,9 +142,9 @@ def test_a_copy_of_the_solution_is_flagged(tiny, tmp_path, monkeypatch):  # noqa
 
 
 def test_commented_answers_and_written_answers_equal_to_the_model():
-    from segedu.grading.generate import student_version
-    from segedu.grading.similarity import solution_copies
-    from segedu.grading.written import WrittenQuestion
+    from segedu.grading.labs.generate import student_version
+    from segedu.grading.labs.written import WrittenQuestion
+    from segedu.grading.results.similarity import solution_copies
 
     from .test_grade import tiny_solution
 

@@ -14,8 +14,8 @@ import html
 
 import nbformat
 
-from segedu.grading.diagnose import running_functions, timeout_note
-from segedu.grading.grade import grade_batch
+from segedu.grading.run.batch import grade_batch
+from segedu.grading.run.diagnose import running_functions, timeout_note
 
 from .test_grade import LIMITS, solved, tiny  # noqa: F401 (tiny is a fixture)
 

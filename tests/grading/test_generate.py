@@ -12,8 +12,8 @@ import nbformat
 import pytest
 
 from segedu.grading.__main__ import main
-from segedu.grading.generate import generate_labs, stale_labs, strip_solution, student_version
-from segedu.grading.notebook import NotebookError, graded_cells, read_notebook, source_checksum
+from segedu.grading.labs.generate import generate_labs, stale_labs, strip_solution, student_version
+from segedu.grading.labs.notebook import NotebookError, graded_cells, read_notebook, source_checksum
 
 ROOT = Path(__file__).resolve().parents[2]
 

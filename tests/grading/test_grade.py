@@ -3,7 +3,7 @@ the batch.
 
 The lab is written by the test: a solution with three graded cells (``double`` 2 points, its
 hidden test ``double-hidden`` 1 point, ``square`` 3 points), turned into the student lab by
-:func:`segedu.grading.generate.student_version`. Each submission is the lab with some cells
+:func:`segedu.grading.labs.generate.student_version`. Each submission is the lab with some cells
 replaced; the expected points follow from which functions work when each graded cell runs.
 """
 
@@ -19,11 +19,14 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from segedu.grading import grade_one
-from segedu.grading.generate import student_version
-from segedu.grading.grade import MAX_SUBMISSION_MB, Limits, grade_batch, main
-from segedu.grading.gradebook import FEEDBACK_CAP
-from segedu.grading.prepare import Assignment, prepare
+from segedu.grading.cli import main
+from segedu.grading.labs.assignment import Assignment
+from segedu.grading.labs.generate import student_version
+from segedu.grading.results.gradebook import FEEDBACK_CAP
+from segedu.grading.run import grade_one
+from segedu.grading.run.batch import MAX_SUBMISSION_MB, grade_batch
+from segedu.grading.run.grade_one import Limits
+from segedu.grading.run.prepare import prepare
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = dict(os.environ, SEGEDU_FAST="1", OMP_NUM_THREADS="1", MPLBACKEND="Agg")

@@ -33,13 +33,14 @@ import jsonschema
 import nbformat
 import pytest
 
-from segedu.grading import gradescope_run
-from segedu.grading.grade import Limits, grade_batch
-from segedu.grading.gradebook import CellGrade, Row, WrittenGrade
-from segedu.grading.gradescope import autograder_files, write_autograder
-from segedu.grading.gradescope_results import results_json
-from segedu.grading.notebook import is_hidden_tests, read_notebook
-from segedu.grading.prepare import Assignment
+from segedu.grading.labs.assignment import Assignment
+from segedu.grading.labs.notebook import is_hidden_tests, read_notebook
+from segedu.grading.results.gradebook import CellGrade, Row, WrittenGrade
+from segedu.grading.results.gradescope_results import results_json
+from segedu.grading.run import gradescope_autograder
+from segedu.grading.run.batch import grade_batch
+from segedu.grading.run.grade_one import Limits
+from segedu.grading.run.gradescope_zip import autograder_files, write_autograder
 
 from .mutants import lab00 as lab00_mutants
 from .test_tamper import PATCH_COMPARISONS, _before_first_graded
@@ -129,7 +130,7 @@ def test_the_zip_of_every_lab(lab, tmp_path):
     lock = set((ROOT / "constraints.txt").read_text().split())
     assert set(requirements) <= lock and any(r.startswith("torch==") for r in requirements)
     assert not any(r.lower().startswith(("nvidia", "triton", "segedu")) for r in requirements)
-    assert "segedu_src/segedu/grading/gradescope_run.py" in names
+    assert "segedu_src/segedu/grading/run/gradescope_autograder.py" in names
     assert "segedu_src/pyproject.toml" in names
     assert not any("__pycache__" in n for n in names)
     checkpoints = [n for n in names if n.startswith("segedu_src/segedu/zoo/checkpoints/")]
@@ -358,7 +359,7 @@ def test_no_notebook_and_two_notebooks_get_a_clear_message(graded, monkeypatch):
     def run(name: str, files: dict[str, bytes]) -> dict:
         root = tree.lay_out(name, files)
         monkeypatch.setenv("SEGEDU_AUTOGRADER_ROOT", str(root))
-        assert gradescope_run.main([]) == 0
+        assert gradescope_autograder.main([]) == 0
         return valid(json.loads((root / "results" / "results.json").read_text(encoding="utf8")))
 
     results = run("no_notebook", {"answers.py": b"print(1)\n"})

@@ -20,9 +20,10 @@ import nbformat
 import psutil
 import pytest
 
-from segedu.grading import grade, grade_one
-from segedu.grading.grade import grade_batch
-from segedu.grading.outfolder import OutFolderError
+from segedu.grading import cli
+from segedu.grading.results.outfolder import OutFolderError
+from segedu.grading.run import grade_one
+from segedu.grading.run.batch import grade_batch
 
 from .test_grade import ENV, solved, tiny, tiny_solution  # noqa: F401 (tiny: a fixture)
 from .test_regrade import Counting
@@ -30,7 +31,8 @@ from .test_regrade import Counting
 SCRIPT = """
 import json, sys
 import nbformat
-from segedu.grading import grade, grade_one, sandbox
+from segedu.grading import cli
+from segedu.grading.run import grade_one, sandbox
 
 PID = sys.argv.pop(1)
 endless = nbformat.v4.new_notebook()
@@ -47,7 +49,7 @@ def runner(text, **options):
     return sandbox.RunResult(returncode=0)
 
 grade_one.run_notebook = runner
-sys.exit(grade.main(sys.argv[1:]))
+sys.exit(cli.main(sys.argv[1:]))
 """
 
 
@@ -142,15 +144,15 @@ def test_another_lab_into_a_graded_folder_changes_no_byte(tiny, tmp_path, monkey
     with pytest.raises(OutFolderError, match=f"^{out} holds the grades of the lab lab.ipynb, not "
                                              "of 03_other.ipynb: give another --out, or --force"):
         grade_batch(other_lab, submissions, out)
-    assert grade.main(["--lab", str(other_lab), "--submissions", str(submissions), "--out",
+    assert cli.main(["--lab", str(other_lab), "--submissions", str(submissions), "--out",
                        str(out)]) == 2
     assert _files(out) == before
     # --force claims the folder: nothing of the other lab stays beside the new gradebook
-    assert grade.main(["--lab", str(other_lab), "--submissions", str(submissions), "--out",
+    assert cli.main(["--lab", str(other_lab), "--submissions", str(submissions), "--out",
                        str(out), "--force"]) == 0
     assert not (out / "export-canvas.csv").exists()
     assert json.loads((out / "lab.json").read_text(encoding="utf-8"))["lab"] == "03_other.ipynb"
     assert "square-2" in _gradebook(out / "gradebook.csv")["s1"]
     # the same lab again is no change of lab
-    assert grade.main(["--lab", str(other_lab), "--submissions", str(submissions), "--out",
+    assert cli.main(["--lab", str(other_lab), "--submissions", str(submissions), "--out",
                        str(out)]) == 0

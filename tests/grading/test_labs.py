@@ -16,7 +16,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from segedu.grading.notebook import read_notebook
+from segedu.grading.labs.notebook import read_notebook
 from tests.grading import lab_runs
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,8 +8,8 @@ itself, so the grader's own checks call the forbidden function in every graded c
 Two submissions run in one batch: ``honest`` writes the loss by hand everywhere (and calls the
 library in a cell of its own, to compare); ``library`` answers each TODO with the library's
 function, reached each in another way that only shows when the code runs (the module's name built
-from strings). The reading of the code (:func:`segedu.grading.static_scan.scan`) finds none of them;
-the call recorder must find every one.
+from strings). The reading of the code (:func:`segedu.grading.run.static_scan.scan`) finds none of
+them; the call recorder must find every one.
 """
 
 from __future__ import annotations
@@ -27,13 +27,15 @@ import pytest
 import torch
 
 import segedu.losses
-from segedu.grading.grade import Limits, grade_batch
-from segedu.grading.guard_channel import signed_bodies
-from segedu.grading.kernel_recorder import Recorder
-from segedu.grading.library_calls import answer_rules, library_findings
-from segedu.grading.prepare import Assignment, prepare
-from segedu.grading.similarity import read_similar
-from segedu.grading.static_scan import scan
+from segedu.grading.kernel.call_recorder import Recorder
+from segedu.grading.labs.assignment import Assignment
+from segedu.grading.results.similarity import read_similar
+from segedu.grading.run.batch import grade_batch
+from segedu.grading.run.cell_guard_channel import signed_bodies
+from segedu.grading.run.grade_one import Limits
+from segedu.grading.run.library_calls import answer_rules, library_findings
+from segedu.grading.run.prepare import prepare
+from segedu.grading.run.static_scan import scan
 
 # 15 s per cell: the import cell takes seconds on loaded cores; the endless answer is cut there
 LIMITS = Limits(cell_timeout=15, timeout=240, memory_mb=2000, fast=True)
@@ -225,8 +227,9 @@ def test_a_time_limit_is_no_tampering(batch):
 
 @contextlib.contextmanager
 def _recording(todos: dict, notebook: dict):
-    """A :class:`~segedu.grading.kernel_recorder.Recorder` of ``todos`` recording in this process,
-    with ``notebook`` as the notebook's namespace; the profile functions are put back after."""
+    """A :class:`~segedu.grading.kernel.call_recorder.Recorder` of ``todos`` recording in this
+    process, with ``notebook`` as the notebook's namespace; the profile functions are put back
+    after."""
     saved = sys.setprofile, threading.setprofile
     recorder = Recorder(todos=todos, user_ns=notebook, grader_globals=())
     try:

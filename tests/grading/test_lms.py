@@ -1,7 +1,7 @@
 """The LMS in and out, without running a notebook: the roster, bulk downloads, and the exports.
 
 The bulk downloads are written here in the shapes each system documents (see
-:mod:`segedu.grading.submissions`): Canvas' ``<name>_[LATE_]<user>_<attachment>_<file>`` files,
+:mod:`segedu.grading.run.submissions`): Canvas' ``<name>_[LATE_]<user>_<attachment>_<file>`` files,
 Moodle's ``<Full Name>_<participant>_assignsubmission_file_/`` folders, and Gradescope's
 ``submission_metadata.yml`` beside ``submission_<n>/`` folders. The exports are read back with
 :mod:`csv` and compared cell by cell with rows written by hand from the roster below.
@@ -17,12 +17,12 @@ import time
 import pytest
 
 from segedu.grading.__main__ import main as grading_main
-from segedu.grading.export import ExportError, export_rows, export_text
-from segedu.grading.export import main as export_main
-from segedu.grading.grade import main as grade_main
-from segedu.grading.gradebook import CellGrade, Row, write_outputs
-from segedu.grading.roster import RosterError, parse_roster
-from segedu.grading.submissions import collect_submissions, find_submissions
+from segedu.grading.cli import main as grade_main
+from segedu.grading.results.export import ExportError, export_rows, export_text
+from segedu.grading.results.export import main as export_main
+from segedu.grading.results.gradebook import CellGrade, Row, write_outputs
+from segedu.grading.results.roster import RosterError, parse_roster
+from segedu.grading.run.submissions import collect_submissions, find_submissions
 
 ROSTER = """id,name,email,canvas_id,sis_user_id,sis_login_id,section,moodle_id
 s001,Ada Lovelace,ada@uni.example,48213,A-1001,ada,Lab A,7301

@@ -21,13 +21,13 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from segedu.grading import batch as batch_module
-from segedu.grading.generate import student_version
-from segedu.grading.grade import grade_batch
-from segedu.grading.gradebook import CellGrade, Row
-from segedu.grading.manual import POINTS
-from segedu.grading.manual_page import ManualGrading, make_server
-from segedu.grading.similarity import SimilarPair, write_similar
+from segedu.grading.labs.generate import student_version
+from segedu.grading.results.gradebook import CellGrade, Row
+from segedu.grading.results.manual_page import ManualGrading, make_server
+from segedu.grading.results.manual_points import POINTS
+from segedu.grading.results.similarity import SimilarPair, write_similar
+from segedu.grading.run import batch as batch_module
+from segedu.grading.run.batch import grade_batch
 from tests.grading.test_grade import LIMITS, solved, tiny_solution
 from tests.test_site import browser  # noqa: F401  (the fixture: Debian's Chromium)
 

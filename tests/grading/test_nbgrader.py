@@ -1,4 +1,4 @@
-"""nbgrader's course layout on a JupyterHub (segedu.grading.nbgrader_layout): the labs released
+"""nbgrader's course layout on a JupyterHub (segedu.grading.labs.nbgrader_layout): the labs released
 into ``release/<assignment>/``, and a class graded from ``submitted/<student>/<assignment>/`` and
 from the exchange's ``inbound/<student>+<assignment>+<timestamp>/`` folders, where the newest
 attempt by ``timestamp.txt`` is graded, as ``nbgrader collect`` takes it.
@@ -17,14 +17,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from segedu.grading.grade import grade_batch
-from segedu.grading.nbgrader_layout import (
-    attempt_time,
-    inbound_attempt,
-    main,
-    parse_timestamp,
-)
-from segedu.grading.submissions import collect_submissions
+from segedu.grading.labs.nbgrader_layout import attempt_time, inbound_attempt, main, parse_timestamp
+from segedu.grading.run.batch import grade_batch
+from segedu.grading.run.submissions import collect_submissions
 
 from .test_grade import LIMITS, solved, tiny  # noqa: F401 (tiny is a fixture)
 

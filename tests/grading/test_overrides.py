@@ -1,19 +1,25 @@
 """Points set by hand on a graded code cell, and what the student reads, without running a notebook.
 
-An override (:func:`segedu.grading.manual.apply_overrides`) must reach the gradebook (the cell's
-column, the total, the reason) and both feedback files: the page and the ``.txt`` say, on the
-total's line, that points were set by hand and that notes follow, and show the comment with the
-cell. A written question's prompt is Markdown: the page renders it, with any HTML in it escaped.
+An override (:func:`segedu.grading.results.manual_points.apply_overrides`) must reach the gradebook
+(the cell's column, the total, the reason) and both feedback files: the page and the ``.txt`` say,
+on the total's line, that points were set by hand and that notes follow, and show the comment with
+the cell. A written question's prompt is Markdown: the page renders it, with any HTML in it escaped.
 """
 
 from __future__ import annotations
 
 import html
 
-from segedu.grading.feedback import feedback_page, markdown
-from segedu.grading.gradebook import CellGrade, Row, WrittenGrade, feedback_text, gradebook_text
-from segedu.grading.manual import Mark, apply_overrides, code_answers
-from segedu.grading.written import WrittenQuestion
+from segedu.grading.labs.written import WrittenQuestion
+from segedu.grading.results.feedback import feedback_page, markdown
+from segedu.grading.results.gradebook import (
+    CellGrade,
+    Row,
+    WrittenGrade,
+    feedback_text,
+    gradebook_text,
+)
+from segedu.grading.results.manual_points import Mark, apply_overrides, code_answers
 
 COLUMNS = ["double", "square"]
 

@@ -13,8 +13,9 @@ import json
 import nbformat
 import pytest
 
-from segedu.grading.generate import student_version
-from segedu.grading.grade import Limits, grade_batch
+from segedu.grading.labs.generate import student_version
+from segedu.grading.run.batch import grade_batch
+from segedu.grading.run.grade_one import Limits
 
 LIMITS = Limits(cell_timeout=20, timeout=90, memory_mb=1500, fast=True)
 PAIR = '''with check("double of 2", points=1, hint="multiply by 2"):

@@ -15,18 +15,19 @@ import time
 import nbformat
 import pytest
 
-from segedu.grading import grade_one
-from segedu.grading.cache import (
+from segedu.grading.cli import main
+from segedu.grading.results.cache import (
     ResultStore,
     batch_key,
     files_digest,
     grader_version,
     result_key,
 )
-from segedu.grading.export import main as export_main
-from segedu.grading.grade import grade_batch, main
-from segedu.grading.roster import parse_roster
-from segedu.grading.submissions import SubmissionsError
+from segedu.grading.results.export import main as export_main
+from segedu.grading.results.roster import parse_roster
+from segedu.grading.run import grade_one
+from segedu.grading.run.batch import grade_batch
+from segedu.grading.run.submissions import SubmissionsError
 
 from .test_grade import LIMITS, solved, tiny  # noqa: F401 (tiny is a fixture)
 
@@ -35,8 +36,8 @@ s001,Ada Lovelace,ada@uni.example,48213,A-1001,Lab A
 s002,Alan Turing,alan@uni.example,48214,A-1002,Lab B
 s003,Grace Hopper,grace@uni.example,48215,A-1003,Lab A
 """
-# points entered by hand (segedu.grading.manual's format), for a question this lab does not have:
-# kept as they are, and no run may touch the file
+# points entered by hand (segedu.grading.results.manual_points's format), for a question this lab
+# does not have: kept as they are, and no run may touch the file
 POINTS_FILE = ('{"format": "segedu-manual-points", "version": 1, "points": '
                '{"q1": {"s001": {"points": 2, "comment": ""}}}}\n')
 

@@ -5,7 +5,8 @@ is tagged ``raises-exception``. After an error, ipykernel aborts only the reques
 already received, so with failing checks Run All used to skip some later cells (their outputs
 cleared) and run others. The generator tags the graded cells of the student labs, and the other
 cells of a lab wait for unfinished parts quietly (``segedu.lab.needs``). The grader removes the tag
-before nbval runs a submission (``segedu.grading.prepare``), so a failed check still fails there.
+before nbval runs a submission (``segedu.grading.run.prepare``), so a failed check still fails
+there.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ import pytest
 from jupyter_client.manager import start_new_kernel
 from nbclient import NotebookClient
 
-from segedu.grading.generate import student_version
-from segedu.grading.notebook import graded_cells, is_hidden_tests, read_notebook
-from segedu.grading.prepare import Assignment, prepare
+from segedu.grading.labs.assignment import Assignment
+from segedu.grading.labs.generate import student_version
+from segedu.grading.labs.notebook import graded_cells, is_hidden_tests, read_notebook
+from segedu.grading.run.prepare import prepare
 from tests.grading.lab_runs import NOT_YET_COACHING
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,8 +50,8 @@ def test_graded_cells_of_the_labs_are_tagged_and_the_solutions_are_not(lab):
 
 def blank_lab_with_hidden_tests(name: str) -> tuple[nbformat.NotebookNode, list[bool], list[bool]]:
     """The student lab ``labs/<name>.ipynb``, untouched, as the grader runs it (its own
-    :func:`~segedu.grading.prepare.prepare`: the solution's hidden tests put back); and, per code
-    cell, whether it is a hidden test and whether JupyterLab's Run All sends it with
+    :func:`~segedu.grading.run.prepare.prepare`: the solution's hidden tests put back); and, per
+    code cell, whether it is a hidden test and whether JupyterLab's Run All sends it with
     ``stop_on_error`` (a released cell without the tag, which the grader removes)."""
     lab_path, solution_path = ROOT / "labs" / f"{name}.ipynb", ROOT / "solutions" / f"{name}.ipynb"
     lab = read_notebook(lab_path)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import nbformat
 
-from segedu.grading.similarity import (
+from segedu.grading.results.similarity import (
     FILE,
     SimilarPair,
     normalised,

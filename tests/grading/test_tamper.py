@@ -5,8 +5,8 @@ Every attack is a small submission built from the real ``labs/01_losses.ipynb``:
 short, the ungraded cells after the first graded cell (the training demos) are left out of every
 submission: a student may delete them, and no graded cell needs them.
 
-The reading of answers (:mod:`segedu.grading.static_scan`) and of the guard's records is also tested
-alone, without a kernel, on small notebooks.
+The reading of answers (:mod:`segedu.grading.run.static_scan`) and of the guard's records is also
+tested alone, without a kernel, on small notebooks.
 """
 
 from __future__ import annotations
@@ -25,12 +25,15 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from segedu.grading.grade import Limits, grade_batch
-from segedu.grading.guard_channel import check_record, guard_plan
-from segedu.grading.isolation import isolation_problem
-from segedu.grading.notebook import graded_cells, is_hidden_tests, parse_cell, read_notebook
-from segedu.grading.prepare import Assignment, prepare
-from segedu.grading.static_scan import covers, scan, voided_cells
+from segedu.grading.kernel.call_names import covers
+from segedu.grading.labs.assignment import Assignment
+from segedu.grading.labs.notebook import graded_cells, is_hidden_tests, parse_cell, read_notebook
+from segedu.grading.run.batch import grade_batch
+from segedu.grading.run.cell_guard_channel import check_record, guard_plan
+from segedu.grading.run.grade_one import Limits
+from segedu.grading.run.isolation import isolation_problem
+from segedu.grading.run.prepare import prepare
+from segedu.grading.run.static_scan import scan, voided_cells
 
 ROOT = Path(__file__).resolve().parents[2]
 LAB, SOLUTION = ROOT / "labs" / "01_losses.ipynb", ROOT / "solutions" / "01_losses.ipynb"
@@ -447,7 +450,7 @@ def test_isolate_hides_the_solution_the_network_and_the_disk(tmp_path):
     The lab's import cell also binds ``matching``, a function of ``segedu.metrics`` that has the
     name of one of its submodules: the guard must re-bind the function, as the import does.
     """
-    from segedu.grading.generate import student_version
+    from segedu.grading.labs.generate import student_version
 
     from .test_grade import solved, tiny_solution
 

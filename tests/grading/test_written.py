@@ -14,11 +14,15 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from segedu.grading import grade, grade_one
-from segedu.grading.feedback import exercise_cells, feedback_page, split_message
-from segedu.grading.generate import student_version
-from segedu.grading.gradebook import CellGrade, Row, WrittenGrade, gradebook_text
-from segedu.grading.manual import (
+from segedu.grading import cli
+from segedu.grading.labs.assignment import Assignment
+from segedu.grading.labs.generate import student_version
+from segedu.grading.labs.notebook import NotebookError, read_notebook
+from segedu.grading.labs.written import WrittenQuestion, student_answers, written_questions
+from segedu.grading.results.feedback import exercise_cells, feedback_page, split_message
+from segedu.grading.results.gradebook import CellGrade, Row, WrittenGrade, gradebook_text
+from segedu.grading.results.manual_page import main as manual_main
+from segedu.grading.results.manual_points import (
     PENDING,
     POINTS,
     RUNNING,
@@ -33,10 +37,7 @@ from segedu.grading.manual import (
     save_point,
     write_answers,
 )
-from segedu.grading.manual_page import main as manual_main
-from segedu.grading.notebook import NotebookError, read_notebook
-from segedu.grading.prepare import Assignment
-from segedu.grading.written import WrittenQuestion, student_answers, written_questions
+from segedu.grading.run import grade_one
 from tests.grading.test_grade import tiny_solution
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -163,7 +164,7 @@ def test_a_broken_points_file_stops_everything_and_is_kept(tiny_written, tmp_pat
         raise AssertionError("a notebook ran although the points file is broken")
 
     monkeypatch.setattr(grade_one, "run_notebook", never)
-    assert grade.main(["--lab", str(lab), "--solution", str(solution), "--submissions",
+    assert cli.main(["--lab", str(lab), "--solution", str(solution), "--submissions",
                        str(submissions), "--out", str(out)]) == 2
     assert message in capsys.readouterr().err
     write_answers(out, written_questions(with_question()), {"a": {"why": ""}})
@@ -185,11 +186,11 @@ def tiny_written(tmp_path_factory):
 
 def test_segedu_grade_lists_the_manual_subcommand_and_its_options(capsys):
     with pytest.raises(SystemExit):
-        grade.main(["--help"])
+        cli.main(["--help"])
     assert ("manual        grade the written answers, and override graded code cells, by hand"
             in capsys.readouterr().out)
     with pytest.raises(SystemExit):
-        grade.main(["manual", "--help"])
+        cli.main(["manual", "--help"])
     shown = capsys.readouterr().out
     assert all(option in shown for option in ("--out", "--names", "--port"))
 
