@@ -45,7 +45,12 @@ from .receptive_field import ReceptiveField, receptive_field
 from .resnet import ResNet, resnet18, resnet34, resnet50
 from .resnet_backbone import build_backbone
 from .swin import SwinTransformer, swin_t
-from .transformer_layers import CrossAttentionLayer, FFNLayer, SelfAttentionLayer
+from .transformer_layers import (
+    CrossAttentionLayer,
+    DetrDecoderLayer,
+    FFNLayer,
+    SelfAttentionLayer,
+)
 from .transposed_conv import conv_transpose2d_scatter
 from .unpooling import avg_unpool2d, max_unpool2d
 from .vgg import VGG, vgg16
@@ -80,6 +85,7 @@ __all__ = [
     "SelfAttentionLayer",
     "CrossAttentionLayer",
     "FFNLayer",
+    "DetrDecoderLayer",
     "build_backbone",
     "distinct_pairs",
 ]

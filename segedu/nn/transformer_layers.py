@@ -5,8 +5,9 @@ Mask2Former's decoder (Cheng et al., CVPR 2022; facebookresearch/Mask2Former's
 ``SelfAttentionLayer``, ``CrossAttentionLayer`` and ``FFNLayer`` with ``PRE_NORM False`` and
 dropout 0), DETR's encoder and decoder (Carion et al., ECCV 2020) and CLIPSeg's decoder are built
 from them; their parameter names (``self_attn``, ``multihead_attn``, ``linear1``, ``linear2``,
-``norm``) are the original's, so its checkpoints load unchanged. Tensors are batch-first,
-``(B, Q, C)``.
+``norm``) are the original's, so its checkpoints load unchanged. :class:`DetrDecoderLayer` is the
+three in DETR's order, the decoder layer of DETR and of OneFormer's query initialisation. Tensors
+are batch-first, ``(B, Q, C)``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["SelfAttentionLayer", "CrossAttentionLayer", "FFNLayer"]
+__all__ = ["SelfAttentionLayer", "CrossAttentionLayer", "FFNLayer", "DetrDecoderLayer"]
 
 
 def _xavier_matrices(module: nn.Module) -> None:
@@ -74,3 +75,26 @@ class FFNLayer(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.norm(x + self.linear2(F.relu(self.linear1(x))))
+
+
+class DetrDecoderLayer(nn.Module):
+    """DETR's post-norm decoder layer (Carion et al., ECCV 2020): queries attend to queries, then
+    to ``memory``, then a feed-forward network: ``queries (B, Q, C), memory (B, HW, C) ->
+    (B, Q, C)``.
+
+    ``query_pos (B, Q, C)`` is added to the queries' queries and keys (self-attention) and to
+    their queries (cross-attention); ``pos (B, HW, C)`` to the memory's keys (cross-attention).
+    """
+
+    def __init__(self, *, dim: int, num_heads: int, ffn_dim: int) -> None:
+        super().__init__()
+        self.self_attention = SelfAttentionLayer(dim=dim, num_heads=num_heads)
+        self.cross_attention = CrossAttentionLayer(dim=dim, num_heads=num_heads)
+        self.ffn = FFNLayer(dim=dim, ffn_dim=ffn_dim)
+
+    def forward(self, queries: torch.Tensor, memory: torch.Tensor, *, pos: torch.Tensor,
+                query_pos: torch.Tensor) -> torch.Tensor:
+        queries = self.self_attention(queries, query_pos)
+        queries = self.cross_attention(queries, memory, attn_mask=None, pos=pos,
+                                       query_pos=query_pos)
+        return self.ffn(queries)

@@ -18,7 +18,8 @@ losses of the paper's Sec. 3.2).
 
 The sub-layers are :mod:`segedu.nn.transformer_layers`' (``SelfAttentionLayer``,
 ``CrossAttentionLayer``, ``FFNLayer``): the post-norm blocks with the positions added to queries
-and keys, which Mask2Former took from DETR. Tensors are batch-first,
+and keys, which Mask2Former took from DETR; the decoder layer, which OneFormer also uses, is that
+module's ``DetrDecoderLayer``. Tensors are batch-first,
 ``(B, L, C)``; dropout (0.1 in the paper's training) is left out.
 """
 
@@ -27,7 +28,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ....nn.transformer_layers import CrossAttentionLayer, FFNLayer, SelfAttentionLayer
+from ....nn.transformer_layers import DetrDecoderLayer, FFNLayer, SelfAttentionLayer
 
 __all__ = ["DetrEncoderLayer", "DetrDecoderLayer", "DetrTransformer"]
 
@@ -43,28 +44,6 @@ class DetrEncoderLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
         return self.ffn(self.self_attention(x, pos))
-
-
-class DetrDecoderLayer(nn.Module):
-    """Queries attend to queries, then to the encoder's pixels, then a feed-forward network:
-    ``queries (B, Q, C), memory (B, HW, C) -> (B, Q, C)``.
-
-    ``query_pos (B, Q, C)`` is added to the queries' queries and keys (self-attention) and to
-    their queries (cross-attention); ``pos (B, HW, C)`` to the pixels' keys (cross-attention).
-    """
-
-    def __init__(self, *, dim: int, num_heads: int, ffn_dim: int) -> None:
-        super().__init__()
-        self.self_attention = SelfAttentionLayer(dim=dim, num_heads=num_heads)
-        self.cross_attention = CrossAttentionLayer(dim=dim, num_heads=num_heads)
-        self.ffn = FFNLayer(dim=dim, ffn_dim=ffn_dim)
-
-    def forward(self, queries: torch.Tensor, memory: torch.Tensor, *, pos: torch.Tensor,
-                query_pos: torch.Tensor) -> torch.Tensor:
-        queries = self.self_attention(queries, query_pos)
-        queries = self.cross_attention(queries, memory, attn_mask=None, pos=pos,
-                                       query_pos=query_pos)
-        return self.ffn(queries)
 
 
 class DetrTransformer(nn.Module):

@@ -18,8 +18,8 @@ read here. The mapping (``transformers`` -> segedu, prefix ``model.`` left out):
   ``transformer.encoder.layers.{i}`` with ``norm1/2``, ``linear1/2``, ``adapter_1``, ``layer_1``);
 - the transformer module -> ``predictor``: ``queries_embedder`` -> ``query_embed``,
   ``input_projections`` -> ``input_proj``, ``decoder.query_transformer.decoder.*`` ->
-  ``query_transformer.*`` (each DETR layer's ``norm1/2/3`` -> ``self_attn.norm``,
-  ``cross_attn.norm``, ``ffn.norm``), ``decoder.layers.{i}.cross_attn/self_attn/ffn`` ->
+  ``query_transformer.*`` (each DETR layer's ``norm1/2/3`` -> ``self_attention.norm``,
+  ``cross_attention.norm``, ``ffn.norm``), ``decoder.layers.{i}.cross_attn/self_attn/ffn`` ->
   ``transformer_{cross_attention,self_attention,ffn}_layers.{i}`` (the self-attention's
   ``q/k/v_proj`` stacked into ``in_proj``), ``query_input_projection`` -> ``query_input_proj``,
   ``mask_embed.layers.{j}.0`` -> ``mask_embed.layers.{j}``;
@@ -98,10 +98,11 @@ _INNER = [
     (r"\.self_attn_layer_norm\.", ".norm1."), (r"\.final_layer_norm\.", ".norm2."),
     (r"(transformer\.encoder\.layers\.\d+)\.fc([12])\.", r"\1.linear\2."),
     # the query transformer's DETR layers: norm1/2/3 belong to self-, cross-attention and FFN
-    (r"(query_transformer\.layers\.\d+)\.self_attn\.", r"\1.self_attn.self_attn."),
-    (r"(query_transformer\.layers\.\d+)\.norm1\.", r"\1.self_attn.norm."),
-    (r"(query_transformer\.layers\.\d+)\.multihead_attn\.", r"\1.cross_attn.multihead_attn."),
-    (r"(query_transformer\.layers\.\d+)\.norm2\.", r"\1.cross_attn.norm."),
+    (r"(query_transformer\.layers\.\d+)\.self_attn\.", r"\1.self_attention.self_attn."),
+    (r"(query_transformer\.layers\.\d+)\.norm1\.", r"\1.self_attention.norm."),
+    (r"(query_transformer\.layers\.\d+)\.multihead_attn\.",
+     r"\1.cross_attention.multihead_attn."),
+    (r"(query_transformer\.layers\.\d+)\.norm2\.", r"\1.cross_attention.norm."),
     (r"(query_transformer\.layers\.\d+)\.(linear[12])\.", r"\1.ffn.\2."),
     (r"(query_transformer\.layers\.\d+)\.norm3\.", r"\1.ffn.norm."),
     # the masked decoder's self-attention: transformers' DETR attention inside a wrapper

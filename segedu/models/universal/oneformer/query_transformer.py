@@ -21,11 +21,10 @@ keys' "position" term (``memory + pos``). segedu computes the same: ``memory`` i
 and ``pos`` the projected mask features. The original's ``Transformer`` also has an encoder, given
 no layers (``ENC_LAYERS: 0``), so the memory is that code as it is.
 
-Each layer is DETR's decoder layer (Carion et al., ECCV 2020), built from the shared
-:class:`~segedu.nn.transformer_layers.SelfAttentionLayer`,
-:class:`~segedu.nn.transformer_layers.CrossAttentionLayer` and
-:class:`~segedu.nn.transformer_layers.FFNLayer` (``transformers``' ``norm1``, ``norm2``, ``norm3``
-are their ``norm``). ``transformers`` applies its config's ``dropout`` (0.1) inside these layers in
+Each layer is DETR's decoder layer (Carion et al., ECCV 2020), the one DETR's own decoder uses:
+:class:`~segedu.nn.transformer_layers.DetrDecoderLayer`, whose ``self_attention``,
+``cross_attention`` and ``ffn`` hold ``transformers``' ``norm1``, ``norm2`` and ``norm3`` as their
+``norm``. ``transformers`` applies its config's ``dropout`` (0.1) inside these layers in
 training; segedu has none (the tests compare with ``dropout=0``).
 """
 
@@ -34,26 +33,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ....nn.transformer_layers import CrossAttentionLayer, FFNLayer, SelfAttentionLayer
+from ....nn.transformer_layers import DetrDecoderLayer
 
-__all__ = ["QueryTransformerLayer", "QueryTransformer"]
-
-
-class QueryTransformerLayer(nn.Module):
-    """DETR's post-norm decoder layer, ``(B, N, C) -> (B, N, C)``: self-attention, cross-attention
-    to ``memory``, FFN."""
-
-    def __init__(self, *, dim: int, num_heads: int, ffn_dim: int) -> None:
-        super().__init__()
-        self.self_attn = SelfAttentionLayer(dim=dim, num_heads=num_heads)
-        self.cross_attn = CrossAttentionLayer(dim=dim, num_heads=num_heads)
-        self.ffn = FFNLayer(dim=dim, ffn_dim=ffn_dim)
-
-    def forward(self, x: torch.Tensor, memory: torch.Tensor, *, pos: torch.Tensor,
-                query_pos: torch.Tensor) -> torch.Tensor:
-        x = self.self_attn(x, query_pos)
-        x = self.cross_attn(x, memory, attn_mask=None, pos=pos, query_pos=query_pos)
-        return self.ffn(x)
+__all__ = ["QueryTransformer"]
 
 
 class QueryTransformer(nn.Module):
@@ -70,8 +52,7 @@ class QueryTransformer(nn.Module):
     def __init__(self, *, dim: int = 256, num_heads: int = 8, ffn_dim: int = 2048,
                  num_layers: int = 2) -> None:
         super().__init__()
-        self.layers = nn.ModuleList(QueryTransformerLayer(dim=dim, num_heads=num_heads,
-                                                          ffn_dim=ffn_dim)
+        self.layers = nn.ModuleList(DetrDecoderLayer(dim=dim, num_heads=num_heads, ffn_dim=ffn_dim)
                                     for _ in range(num_layers))
         self.norm = nn.LayerNorm(dim)
 

@@ -252,7 +252,7 @@ def test_a_batch_of_one_has_no_contrast(pair, images, texts):
     ("pixel_decoder.transformer.encoder.layers.0.self_attn.sampling_offsets.bias", 0),
     ("pixel_decoder.adapter_1.weight", 0),
     ("task_encoder.mlp.layers.0.weight", 0),
-    ("predictor.query_transformer.layers.1.cross_attn.multihead_attn.in_proj_weight", 0),
+    ("predictor.query_transformer.layers.1.cross_attention.multihead_attn.in_proj_weight", 0),
     ("predictor.query_input_proj.weight", 0),
     ("predictor.query_embed.weight", 0),
     ("predictor.transformer_self_attention_layers.2.self_attn.in_proj_weight", 2 * 64 * 64),
