@@ -436,4 +436,161 @@ def class_iou(pred, target, num_classes, ignore_index=255):
             iou[c] = ((pred == c) & (target == c)).sum() / union
     return iou
 '''),
+    # --- issue 68, second pass: the contract items still without a slip (dtypes, NumPy versus
+    # torch results, the empty mask's box, the trailing run, the image's values, the window,
+    # the labels dropped together, logits untouched, num_classes, ignore_index, the gradient)
+    ("boxes in float64", '''
+def boxes_from_masks(masks):
+    boxes = torch.zeros(len(masks), 4, dtype=torch.float64)
+    for k, mask in enumerate(masks):
+        rows, cols = torch.nonzero(mask, as_tuple=True)
+        if len(rows):
+            box = [cols.min(), rows.min(), cols.max() + 1, rows.max() + 1]
+            boxes[k] = torch.stack(box).double()
+    return boxes
+'''),
+    ("boxes by argmax: an empty mask gets (0, 0, W, H)", '''
+def boxes_from_masks(masks):
+    cols, rows = masks.any(dim=1).int(), masks.any(dim=2).int()  # (N, W), (N, H)
+    width, height = cols.shape[1], rows.shape[1]
+    x1, y1 = cols.argmax(dim=1), rows.argmax(dim=1)
+    x2, y2 = width - cols.flip(1).argmax(dim=1), height - rows.flip(1).argmax(dim=1)
+    return torch.stack([x1, y1, x2, y2], dim=1).float()
+'''),
+    ("RLE with a trailing run of length 0 when the last pixel is 1", '''
+def rle_encode(mask):
+    flat = np.asarray(mask, dtype=np.uint8).flatten(order="F")
+    padded = np.concatenate([[0], flat, [0]])
+    edges = np.flatnonzero(padded[1:] != padded[:-1])  # starts and ends of the runs of 1s
+    counts = np.diff(np.concatenate([[0], edges, [flat.size]])).tolist()
+    return {"size": [int(n) for n in np.shape(mask)], "counts": counts}
+'''),
+    ("RLE decoded to a torch tensor, not a NumPy array", '''
+def rle_decode(rle):
+    height, width = rle["size"]
+    values = np.arange(len(rle["counts"])) % 2
+    flat = np.repeat(values, rle["counts"]).astype(bool)
+    return torch.from_numpy(flat.reshape((height, width), order="F"))
+'''),
+    ("polygon mask returned as a torch tensor, not a NumPy array", '''
+def polygons_to_mask(polygons, height, width):
+    mask = np.zeros((height, width), dtype=bool)
+    for polygon in polygons:
+        points = np.asarray(polygon, dtype=float).reshape(-1, 2)
+        mask |= polygon2mask((height, width), points[:, ::-1] - 0.5)
+    return torch.from_numpy(mask)
+'''),
+    ("flip that flips every entry with .flip(-1), the labels too", '''
+def hflip_sample(image, target):
+    width = image.shape[-1]
+    out = {key: value.flip(-1) for key, value in target.items()}
+    boxes = target["boxes"].clone()
+    boxes[:, 0] = width - target["boxes"][:, 2]
+    boxes[:, 2] = width - target["boxes"][:, 0]
+    out["boxes"] = boxes
+    return image.flip(-1), out
+'''),
+    ("flip that leaves the semantic map where it was", '''
+def hflip_sample(image, target):
+    width = image.shape[-1]
+    boxes = target["boxes"].clone()
+    boxes[:, 0] = width - target["boxes"][:, 2]
+    boxes[:, 2] = width - target["boxes"][:, 0]
+    return image.flip(-1), {"semantic": target["semantic"].clone(),
+                            "masks": target["masks"].flip(-1), "boxes": boxes,
+                            "labels": target["labels"].clone()}
+'''),
+    ("image wrapped as uint8 (values times 255)", '''
+def as_tv_sample(image, target):
+    height, width = image.shape[-2:]
+    return tv_tensors.Image((image * 255).round().to(torch.uint8)), {
+        "semantic": tv_tensors.Mask(target["semantic"]), "masks": tv_tensors.Mask(target["masks"]),
+        "boxes": tv_tensors.BoundingBoxes(target["boxes"], format="XYXY",
+                                          canvas_size=(height, width)),
+        "labels": target["labels"]}
+'''),
+    ("boxes declared XYWH", '''
+def as_tv_sample(image, target):
+    height, width = image.shape[-2:]
+    return tv_tensors.Image(image), {
+        "semantic": tv_tensors.Mask(target["semantic"]), "masks": tv_tensors.Mask(target["masks"]),
+        "boxes": tv_tensors.BoundingBoxes(target["boxes"], format="XYWH",
+                                          canvas_size=(height, width)),
+        "labels": target["labels"]}
+'''),
+    ("a centre crop instead of a random window", REPAIR + '''
+def make_augmentation(size):
+    geometry = v2.Compose([v2.RandomHorizontalFlip(p=0.5), v2.CenterCrop(size)])
+
+    def augment(image, target):
+        image, target = geometry(image, target)
+        return image, repair(target, size)
+    return augment
+'''),
+    ("empty objects' masks dropped, their labels kept", '''
+def make_augmentation(size):
+    geometry = v2.Compose([v2.RandomHorizontalFlip(p=0.5), v2.RandomCrop(size)])
+
+    def augment(image, target):
+        image, target = geometry(image, target)
+        masks = target["masks"].as_subclass(torch.Tensor)
+        keep = masks.flatten(1).any(dim=1)
+        boxes = tv_tensors.BoundingBoxes(boxes_from_masks(masks[keep]), format="XYXY",
+                                         canvas_size=(size, size))
+        return image, {**target, "masks": tv_tensors.Mask(masks[keep]), "boxes": boxes}
+    return augment
+'''),
+    ("loss stabilised by shifting the caller's logits in place", '''
+def masked_cross_entropy(logits, target, ignore_index=255):
+    with torch.no_grad():
+        logits -= logits.amax(dim=1, keepdim=True)  # exp() cannot overflow now
+    valid = target != ignore_index
+    log_p = logits - logits.exp().sum(dim=1, keepdim=True).log()
+    nll = -log_p.gather(1, target.masked_fill(~valid, 0)[:, None])[:, 0]
+    return nll[valid].mean()
+'''),
+    ("loss compared with 255, not with ignore_index", '''
+def masked_cross_entropy(logits, target, ignore_index=255):
+    valid = target != 255
+    safe = target.masked_fill(~valid, 0)
+    nll = -F.log_softmax(logits, dim=1).gather(1, safe[:, None])[:, 0]
+    return nll[valid].mean()
+'''),
+    ("loss returned as a Python float (.item())", '''
+def masked_cross_entropy(logits, target, ignore_index=255):
+    valid = target != ignore_index
+    safe = target.masked_fill(~valid, 0)
+    nll = -F.log_softmax(logits, dim=1).gather(1, safe[:, None])[:, 0]
+    return nll[valid].mean().item()
+'''),
+    ("IoU of the classes seen in the data, not num_classes", '''
+def class_iou(pred, target, num_classes, ignore_index=255):
+    valid = target != ignore_index
+    pred, target = pred[valid], target[valid]
+    seen = int(max(pred.max(), target.max())) + 1
+    iou = torch.full((seen,), float("nan"))
+    for c in range(seen):
+        union = ((pred == c) | (target == c)).sum()
+        if union > 0:
+            iou[c] = ((pred == c) & (target == c)).sum() / union
+    return iou
+'''),
+    ("IoU compared with 255, not with ignore_index", '''
+def class_iou(pred, target, num_classes, ignore_index=255):
+    valid = target != 255
+    pred, target = pred[valid], target[valid]
+    iou = torch.full((num_classes,), float("nan"))
+    for c in range(num_classes):
+        union = ((pred == c) | (target == c)).sum()
+        if union > 0:
+            iou[c] = ((pred == c) & (target == c)).sum() / union
+    return iou
+'''),
+    ("loss detached from the logits", '''
+def masked_cross_entropy(logits, target, ignore_index=255):
+    valid = target != ignore_index
+    safe = target.masked_fill(~valid, 0)
+    nll = -F.log_softmax(logits.detach(), dim=1).gather(1, safe[:, None])[:, 0]
+    return nll[valid].mean()
+'''),
 ]
