@@ -272,4 +272,124 @@ def my_evaluate(model, loader, num_classes, device, ignore_index=None):
     model.train(was_training)
     return matrix
 '''),
+    # --- issue 68, second pass: the contract items still without a slip (a 0-dim tensor with its
+    # gradient, C = num_classes, 0 for an absent class, smooth, per batch, (K,) losses, the true
+    # gradients clipped, the scaler updated, a tensor returned, every batch, the mode restored)
+    ("cross-entropy returned as a Python float (.item())", '''
+def my_cross_entropy(logits, target):
+    one_hot = F.one_hot(target.long(), logits.shape[1]).movedim(-1, 1).to(logits.dtype)
+    return -(one_hot * F.log_softmax(logits, dim=1)).sum(dim=1).mean().item()
+'''),
+    ("cross-entropy detached from the logits", '''
+def my_cross_entropy(logits, target):
+    one_hot = F.one_hot(target.long(), logits.shape[1]).movedim(-1, 1).to(logits.dtype)
+    return -(one_hot * F.log_softmax(logits.detach(), dim=1)).sum(dim=1).mean()
+'''),
+    ("inverse frequency without minlength (C = the largest label + 1)", '''
+def inverse_frequency(target, num_classes):
+    counts = torch.bincount(target.reshape(-1).long()).double()
+    weight = counts.sum() / (num_classes * counts)
+    return torch.where(counts > 0, weight, torch.zeros_like(weight)).float()
+'''),
+    ("inverse frequency of an absent class from a count clamped at 1", '''
+def inverse_frequency(target, num_classes):
+    counts = torch.bincount(target.reshape(-1).long(), minlength=num_classes).double()
+    return (counts.sum() / (num_classes * counts.clamp(min=1))).float()
+'''),
+    ("Dice with the smoothing fixed at 1", '''
+def my_dice_loss(logits, target, smooth=1.0):
+    probs = logits.softmax(dim=1)
+    one_hot = F.one_hot(target.long(), logits.shape[1]).movedim(-1, 1).to(probs.dtype)
+    dims = (0, 2, 3)
+    intersection = (probs * one_hot).sum(dims)
+    return (1 - (2 * intersection + 1) / (probs.sum(dims) + one_hot.sum(dims) + 1)).mean()
+'''),
+    ("focal factor (1 - p_t)^gamma detached from the graph", '''
+def my_focal_loss(logits, target, gamma=2.0):
+    log_p_t = F.log_softmax(logits, dim=1).gather(1, target.long().unsqueeze(1)).squeeze(1)
+    factor = (1 - log_p_t.detach().exp()) ** gamma
+    return (-factor * log_p_t).mean()
+'''),
+    ("soft IoU per image, then averaged", '''
+def my_soft_iou_loss(logits, target, smooth=1.0):
+    probs = logits.softmax(dim=1)
+    one_hot = F.one_hot(target.long(), logits.shape[1]).movedim(-1, 1).to(probs.dtype)
+    dims = (2, 3)
+    intersection = (probs * one_hot).sum(dims)
+    union = probs.sum(dims) + one_hot.sum(dims) - intersection
+    return (1 - (intersection + smooth) / (union + smooth)).mean()
+'''),
+    ("box IoU loss averaged over the pairs (a scalar, not (K,))", '''
+def my_box_iou_loss(pred, target):
+    top_left = torch.maximum(pred[:, :2], target[:, :2])
+    bottom_right = torch.minimum(pred[:, 2:], target[:, 2:])
+    wh = (bottom_right - top_left).clamp(min=0)
+    inter = wh[:, 0] * wh[:, 1]
+    area_p = (pred[:, 2] - pred[:, 0]) * (pred[:, 3] - pred[:, 1])
+    area_t = (target[:, 2] - target[:, 0]) * (target[:, 3] - target[:, 1])
+    return (1 - inter / (area_p + area_t - inter)).mean()
+'''),
+    ("gradients clipped while still scaled (no unscale_)", '''
+def my_train_step(model, images, labels, *, loss_fn, optimizer, scaler, amp=False, grad_clip=None):
+    with torch.autocast(images.device.type, enabled=amp):
+        loss = loss_fn(model(images), labels)
+    optimizer.zero_grad()
+    scaler.scale(loss).backward()
+    if grad_clip is not None:
+        nn.utils.clip_grad_norm_(model.parameters(), max_norm=grad_clip)
+    scaler.step(optimizer)
+    scaler.update()
+    return loss.detach()
+'''),
+    ("no scaler.update() after the step", '''
+def my_train_step(model, images, labels, *, loss_fn, optimizer, scaler, amp=False, grad_clip=None):
+    with torch.autocast(images.device.type, enabled=amp):
+        loss = loss_fn(model(images), labels)
+    optimizer.zero_grad()
+    scaler.scale(loss).backward()
+    if grad_clip is not None:
+        scaler.unscale_(optimizer)
+        nn.utils.clip_grad_norm_(model.parameters(), max_norm=grad_clip)
+    scaler.step(optimizer)
+    return loss.detach()
+'''),
+    ("training-step loss returned as a Python float (.item())", '''
+def my_train_step(model, images, labels, *, loss_fn, optimizer, scaler, amp=False, grad_clip=None):
+    with torch.autocast(images.device.type, enabled=amp):
+        loss = loss_fn(model(images), labels)
+    optimizer.zero_grad()
+    scaler.scale(loss).backward()
+    if grad_clip is not None:
+        scaler.unscale_(optimizer)
+        nn.utils.clip_grad_norm_(model.parameters(), max_norm=grad_clip)
+    scaler.step(optimizer)
+    scaler.update()
+    return loss.item()
+'''),
+    ("confusion matrix of the last batch only (= instead of +=)", '''
+def my_evaluate(model, loader, num_classes, device, ignore_index=None):
+    was_training = model.training
+    model.eval()
+    matrix = torch.zeros(num_classes, num_classes, dtype=torch.long)
+    with torch.no_grad():
+        for images, labels in loader:
+            preds = model(images.to(device)).argmax(dim=1).cpu()
+            matrix = segedu.metrics.confusion_matrix(preds, labels, num_classes,
+                                                     ignore_index=ignore_index)
+    model.train(was_training)
+    return matrix
+'''),
+    ("model put in training mode at the end, whatever its mode", '''
+def my_evaluate(model, loader, num_classes, device, ignore_index=None):
+    was_training = model.training
+    model.eval()
+    matrix = torch.zeros(num_classes, num_classes, dtype=torch.long)
+    with torch.no_grad():
+        for images, labels in loader:
+            preds = model(images.to(device)).argmax(dim=1).cpu()
+            matrix += segedu.metrics.confusion_matrix(preds, labels, num_classes,
+                                                      ignore_index=ignore_index)
+    model.train()
+    return matrix
+'''),
 ]
