@@ -182,4 +182,65 @@ def box_iou_xyxy(a, b):
         rows.append(inter / (area + (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) - inter))
     return torch.stack(rows)
 '''),
+    # --- issue 68, second pass: the contract items still without a slip (padding on both sides,
+    # the transposed size's dilation, ceil_mode, N and C above 1, the output size as given,
+    # non-square inputs, the empty stack, a Python int, in_channels honoured)
+    ("conv_out with the padding on one side only", '''
+def conv_out(n, k, s=1, p=0, d=1):
+    return (n + p - d * (k - 1) - 1) // s + 1
+'''),
+    ("transposed size without the dilation", '''
+def conv_transpose_out(n, k, s=1, p=0, output_padding=0, d=1):
+    return (n - 1) * s - 2 * p + (k - 1) + output_padding + 1
+'''),
+    ("pool_out ignoring ceil_mode (always the floor)", '''
+def pool_out(n, k, s=None, p=0, ceil_mode=False):
+    s = k if s is None else s
+    return (n + 2 * p - k) // s + 1
+'''),
+    ("unpooled through one flat plane (right for N = C = 1 only)", '''
+def my_max_unpool2d(x, indices, output_size):
+    n, c = x.shape[:2]
+    height, width = output_size
+    out = x.new_zeros(height * width)
+    out[indices.reshape(-1)] = x.reshape(-1)
+    return out.reshape(1, 1, height, width).expand(n, c, height, width).clone()
+'''),
+    ("unpooled into twice the pooled size, not output_size", '''
+def my_max_unpool2d(x, indices, output_size):
+    n, c, h, w = x.shape
+    height, width = 2 * h, 2 * w  # a 2 x 2 pooling halved the map
+    out = x.new_zeros(n, c, height * width)
+    out.scatter_(2, indices.reshape(n, c, -1), x.reshape(n, c, -1))
+    return out.reshape(n, c, height, width)
+'''),
+    ("transposed convolution into a square map sized by H", '''
+def my_conv_transpose2d(x, w, stride):
+    height, width = x.shape[-2:]
+    k = w.shape[-1]
+    side = (height - 1) * stride + k
+    out = x.new_zeros(1, 1, side, max(side, (width - 1) * stride + k))
+    for i in range(height):
+        for j in range(width):
+            stamp = x[0, 0, i, j] * w[0, 0]
+            out[0, 0, i * stride:i * stride + k, j * stride:j * stride + k] += stamp
+    return out[..., :side]
+'''),
+    ("receptive field started from the first layer's kernel (no layer: crashes)", '''
+def receptive_field_size(layers):
+    k0, s0, d0 = layers[0]
+    size, jump = d0 * (k0 - 1) + 1, s0
+    for k, s, d in layers[1:]:
+        size += (k - 1) * d * jump
+        jump *= s
+    return size
+'''),
+    ("yolo_channels as a float (5.0 numbers per anchor)", '''
+def yolo_channels(num_anchors, num_classes):
+    return num_anchors * 5.0 + num_classes
+'''),
+    ("YOLO head built for 64 input channels whatever in_channels", '''
+def make_yolo_head(in_channels, num_anchors, num_classes):
+    return nn.Conv2d(64, yolo_channels(num_anchors, num_classes), kernel_size=1)
+'''),
 ]
