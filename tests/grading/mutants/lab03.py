@@ -490,4 +490,183 @@ def my_panoptic_quality(pred, target, things, stuffs):
 def my_surface(mask):
     return mask & ~ndimage.binary_erosion(mask)
 '''),
+    # issue 68, second round: a slip for each contract item still without one
+    ('confusion matrix returned as int32 counts', '''
+def my_confusion_matrix(pred, target, num_classes, ignore_index=None):
+    pred, target = pred.reshape(-1).long(), target.reshape(-1).long()
+    if ignore_index is not None:
+        keep = target != ignore_index
+        pred, target = pred[keep], target[keep]
+    counts = torch.bincount(target * num_classes + pred, minlength=num_classes * num_classes)
+    return counts.reshape(num_classes, num_classes).int()
+'''),
+    ('confusion matrix of the first map of the batch only', '''
+def my_confusion_matrix(pred, target, num_classes, ignore_index=None):
+    if pred.dim() == 3:
+        pred, target = pred[0], target[0]
+    pred, target = pred.reshape(-1).long(), target.reshape(-1).long()
+    if ignore_index is not None:
+        keep = target != ignore_index
+        pred, target = pred[keep], target[keep]
+    counts = torch.bincount(target * num_classes + pred, minlength=num_classes * num_classes)
+    return counts.reshape(num_classes, num_classes)
+'''),
+    ('greedy match crashes without detections (max of the empty matrix)', '''
+def greedy_match(iou, threshold=0.5):
+    num_det, num_gt = iou.shape
+    taken = torch.zeros(num_gt, dtype=torch.bool)
+    is_tp = torch.zeros(num_det, dtype=torch.bool)
+    if num_gt == 0 or iou.max() < threshold:
+        return is_tp
+    for d in range(num_det):
+        candidates = iou[d].masked_fill(taken, -1.0)
+        best = int(candidates.argmax())
+        if candidates[best] >= threshold:
+            taken[best] = True
+            is_tp[d] = True
+    return is_tp
+'''),
+    ('AP returned as a Python float', '''
+def average_precision_101(scores, is_tp, num_gt):
+    if num_gt == 0:
+        return float("nan")
+    order = torch.argsort(scores, descending=True, stable=True)
+    tp = is_tp[order].double()
+    cum_tp, cum_fp = tp.cumsum(0), (1 - tp).cumsum(0)
+    recall = cum_tp / num_gt
+    precision = cum_tp / (cum_tp + cum_fp)
+    precision = precision.flip(0).cummax(0).values.flip(0)
+    at = torch.searchsorted(recall, RECALL_LEVELS)
+    reached = at < len(precision)
+    sampled = torch.zeros(len(RECALL_LEVELS), dtype=torch.float64)
+    sampled[reached] = precision[at[reached]]
+    return float(sampled.mean())
+'''),
+    ('AP assumes the scores already sorted', '''
+def average_precision_101(scores, is_tp, num_gt):
+    if num_gt == 0:
+        return torch.tensor(float("nan"), dtype=torch.float64)
+    tp = is_tp.double()
+    cum_tp, cum_fp = tp.cumsum(0), (1 - tp).cumsum(0)
+    recall = cum_tp / num_gt
+    precision = cum_tp / (cum_tp + cum_fp)
+    precision = precision.flip(0).cummax(0).values.flip(0)
+    at = torch.searchsorted(recall, RECALL_LEVELS)
+    reached = at < len(precision)
+    sampled = torch.zeros(len(RECALL_LEVELS), dtype=torch.float64)
+    sampled[reached] = precision[at[reached]]
+    return sampled.mean()
+'''),
+    ("AP sorts the caller's scores in place", '''
+def average_precision_101(scores, is_tp, num_gt):
+    if num_gt == 0:
+        return torch.tensor(float("nan"), dtype=torch.float64)
+    order = torch.argsort(scores, descending=True, stable=True)
+    scores[:] = scores[order].clone()
+    is_tp[:] = is_tp[order].clone()
+    tp = is_tp.double()
+    cum_tp, cum_fp = tp.cumsum(0), (1 - tp).cumsum(0)
+    recall = cum_tp / num_gt
+    precision = cum_tp / (cum_tp + cum_fp)
+    precision = precision.flip(0).cummax(0).values.flip(0)
+    at = torch.searchsorted(recall, RECALL_LEVELS)
+    reached = at < len(precision)
+    sampled = torch.zeros(len(RECALL_LEVELS), dtype=torch.float64)
+    sampled[reached] = precision[at[reached]]
+    return sampled.mean()
+'''),
+    ('thing instance 0 taken for no instance (left out)', '''
+def panoptic_segments(panoptic, things):
+    category, instance = panoptic[..., 0], panoptic[..., 1]
+    segments = {}
+    for c in category.unique().tolist():
+        in_c = category == c
+        if c in things:
+            for i in instance[in_c].unique().tolist():
+                if i == 0:
+                    continue
+                segments[(c, i)] = in_c & (instance == i)
+        else:
+            segments[(c, 0)] = in_c
+    return segments
+'''),
+    ('segment keys as 0-dim tensors, not Python ints', '''
+def panoptic_segments(panoptic, things):
+    category, instance = panoptic[..., 0], panoptic[..., 1]
+    segments = {}
+    for c in category.unique():
+        in_c = category == c
+        if int(c) in things:
+            for i in instance[in_c].unique():
+                segments[(c, i)] = in_c & (instance == i)
+        else:
+            segments[(c, 0)] = in_c
+    return segments
+'''),
+    ('PQ of the batch as one tall image', _PQ03 + '''
+def my_panoptic_quality(pred, target, things, stuffs):
+    tall_pred = pred.reshape(1, -1, pred.shape[-2], 2)  # (1, B H, W, 2)
+    tall_target = target.reshape(1, -1, target.shape[-2], 2)
+    return _pq_variant(tall_pred, tall_target, things, stuffs)
+'''),
+    ('PQ 0 when no category occurs', _PQ03 + '''
+def my_panoptic_quality(pred, target, things, stuffs):
+    result = _pq_variant(pred, target, things, stuffs)
+    return {k: (0.0 if v != v else v) for k, v in result.items()}
+'''),
+    ('surface with outside the array taken as mask (border_value=1)', '''
+def my_surface(mask):
+    mask = np.asarray(mask, dtype=bool)
+    return mask & ~ndimage.binary_erosion(mask, border_value=1)
+'''),
+    ('surface with a 2-D cross only', '''
+def my_surface(mask):
+    mask = np.asarray(mask, dtype=bool)
+    cross = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=bool)
+    return mask & ~ndimage.binary_erosion(mask, structure=cross)
+'''),
+    ('HD95 returned as a NumPy float64', '''
+def my_hd95(pred, target, spacing):
+    surface_pred, surface_target = my_surface(pred), my_surface(target)
+    d_pt = my_directed_distances(surface_pred, surface_target, spacing)
+    d_tp = my_directed_distances(surface_target, surface_pred, spacing)
+    return max(np.percentile(d_pt, 95), np.percentile(d_tp, 95))
+'''),
+    ('NSD returned as a NumPy float64', '''
+def my_nsd(pred, target, tolerance, spacing):
+    surface_pred, surface_target = my_surface(pred), my_surface(target)
+    d_pt = my_directed_distances(surface_pred, surface_target, spacing)
+    d_tp = my_directed_distances(surface_target, surface_pred, spacing)
+    within = (d_pt <= tolerance).sum() + (d_tp <= tolerance).sum()
+    return within / (len(d_pt) + len(d_tp))
+'''),
+    ('HD95 of the pooled distances (one percentile of both directions)', '''
+def my_hd95(pred, target, spacing):
+    surface_pred, surface_target = my_surface(pred), my_surface(target)
+    d_pt = my_directed_distances(surface_pred, surface_target, spacing)
+    d_tp = my_directed_distances(surface_target, surface_pred, spacing)
+    return float(np.percentile(np.concatenate([d_pt, d_tp]), 95))
+'''),
+    ('IoU by integer division of the counts', '''
+def iou_from_cm(cm):
+    intersection = cm.diagonal()
+    union = cm.sum(dim=1) + cm.sum(dim=0) - intersection
+    return torch.div(intersection, union, rounding_mode="floor")
+'''),
+    ('greedy match made optimal (linear_sum_assignment)', '''
+def greedy_match(iou, threshold=0.5):
+    from scipy.optimize import linear_sum_assignment
+    is_tp = torch.zeros(iou.shape[0], dtype=torch.bool)
+    if iou.numel() == 0:
+        return is_tp
+    rows, cols = linear_sum_assignment(iou.numpy(), maximize=True)
+    for d, g in zip(rows.tolist(), cols.tolist()):
+        if iou[d, g] >= threshold:
+            is_tp[d] = True
+    return is_tp
+'''),
+    ('directed distances without the spacing (in pixels)', '''
+def my_directed_distances(surface_from, surface_to, spacing):
+    return ndimage.distance_transform_edt(~surface_to)[surface_from]
+'''),
 ]
