@@ -327,3 +327,176 @@ def my_weight_map(instances, w0=10.0, sigma=5.0):
     return torch.from_numpy(weight).float()
 '''),
 ]
+
+# issue 68, second round: a slip for each contract item still without one
+_SECOND_ROUND = [
+    ("crop margins of H and W swapped (right only for square maps)", '''
+def my_center_crop(x, size):
+    height, width = x.shape[-2:]
+    h, w = size
+    if h > height or w > width:
+        raise ValueError(f"cannot crop a map of size {(height, width)} to {(h, w)}")
+    top, left = (width - w) // 2, (height - h) // 2
+    return x[..., top:top + h, left:left + w]
+'''),
+    ("no ValueError when only the width is too large", '''
+def my_center_crop(x, size):
+    height, width = x.shape[-2:]
+    h, w = size
+    if h > height:
+        raise ValueError(f"cannot crop a map of size {(height, width)} to {(h, w)}")
+    top, left = (height - h) // 2, (width - w) // 2
+    return x[..., top:top + h, left:left + w]
+'''),
+    ("skip cropped to a square of the up-sampled width", '''
+class DecoderBlock(nn.Module):
+    def __init__(self, in_channels, out_channels, *, padding=True, batch_norm=True):
+        super().__init__()
+        self.up = nn.ConvTranspose2d(in_channels, out_channels, kernel_size=2, stride=2)
+        pad = 1 if padding else 0
+        layers = []
+        for c_in in (2 * out_channels, out_channels):
+            layers.append(nn.Conv2d(c_in, out_channels, 3, padding=pad, bias=not batch_norm))
+            if batch_norm:
+                layers.append(nn.BatchNorm2d(out_channels))
+            layers.append(nn.ReLU())
+        self.convs = nn.Sequential(*layers)
+
+    def forward(self, x, skip):
+        x = self.up(x)
+        side = x.shape[-1]
+        skip = my_center_crop(skip, (side, side))
+        x = torch.cat([skip, x], dim=1)
+        return self.convs(x)
+'''),
+    ("3x3 convolutions always padded (padding ignored)", '''
+class DecoderBlock(nn.Module):
+    def __init__(self, in_channels, out_channels, *, padding=True, batch_norm=True):
+        super().__init__()
+        self.up = nn.ConvTranspose2d(in_channels, out_channels, kernel_size=2, stride=2)
+        layers = []
+        for c_in in (2 * out_channels, out_channels):
+            layers.append(nn.Conv2d(c_in, out_channels, 3, padding=1, bias=not batch_norm))
+            if batch_norm:
+                layers.append(nn.BatchNorm2d(out_channels))
+            layers.append(nn.ReLU())
+        self.convs = nn.Sequential(*layers)
+
+    def forward(self, x, skip):
+        x = self.up(x)
+        skip = my_center_crop(skip, x.shape[-2:])
+        x = torch.cat([skip, x], dim=1)
+        return self.convs(x)
+'''),
+    ("num_classes not passed on to the library's U-Net", '''
+def my_unet(*, in_channels=3, num_classes=2, depth=4, width=64, padding=True, batch_norm=True):
+    model = get_model("unet", in_channels=in_channels, depth=depth,
+                      width=width, padding=padding, batch_norm=batch_norm)
+    channels = [width * 2**i for i in range(depth + 1)]
+    model.ups = nn.ModuleList(DecoderBlock(channels[i + 1], channels[i], padding=padding,
+                                           batch_norm=batch_norm) for i in reversed(range(depth)))
+    return model
+'''),
+    ("decoder blocks built for width 64 whatever width", '''
+def my_unet(*, in_channels=3, num_classes=2, depth=4, width=64, padding=True, batch_norm=True):
+    model = get_model("unet", in_channels=in_channels, num_classes=num_classes, depth=depth,
+                      width=width, padding=padding, batch_norm=batch_norm)
+    channels = [64 * 2**i for i in range(depth + 1)]
+    model.ups = nn.ModuleList(DecoderBlock(channels[i + 1], channels[i], padding=padding,
+                                           batch_norm=batch_norm) for i in reversed(range(depth)))
+    return model
+'''),
+    ("four decoder blocks whatever depth", '''
+def my_unet(*, in_channels=3, num_classes=2, depth=4, width=64, padding=True, batch_norm=True):
+    model = get_model("unet", in_channels=in_channels, num_classes=num_classes, depth=depth,
+                      width=width, padding=padding, batch_norm=batch_norm)
+    channels = [width * 2**i for i in range(5)]
+    model.ups = nn.ModuleList(DecoderBlock(channels[i + 1], channels[i], padding=padding,
+                                           batch_norm=batch_norm) for i in reversed(range(4)))
+    return model
+'''),
+    ("separated labels returned as int64 whatever the input's dtype", '''
+def separate_touching(instances):
+    labels = instances.long()
+    across = (labels[:, :-1] > 0) & (labels[:, 1:] > 0) & (labels[:, :-1] != labels[:, 1:])
+    down = (labels[:-1, :] > 0) & (labels[1:, :] > 0) & (labels[:-1, :] != labels[1:, :])
+    touching = torch.zeros_like(labels, dtype=torch.bool)
+    touching[:, :-1] |= across
+    touching[:, 1:] |= across
+    touching[:-1, :] |= down
+    touching[1:, :] |= down
+    return labels.masked_fill(touching, 0)
+'''),
+    ("separated labels that are the input itself when nothing touches", '''
+def separate_touching(instances):
+    labels = instances
+    across = (labels[:, :-1] > 0) & (labels[:, 1:] > 0) & (labels[:, :-1] != labels[:, 1:])
+    down = (labels[:-1, :] > 0) & (labels[1:, :] > 0) & (labels[:-1, :] != labels[1:, :])
+    touching = torch.zeros_like(labels, dtype=torch.bool)
+    touching[:, :-1] |= across
+    touching[:, 1:] |= across
+    touching[:-1, :] |= down
+    touching[1:, :] |= down
+    if not touching.any():
+        return labels
+    return labels.masked_fill(touching, 0)
+'''),
+]
+_WM = '''
+def my_weight_map(instances, w0=10.0, sigma=5.0):
+    labels = instances.numpy()
+    foreground = labels > 0
+    n_fg = int(foreground.sum())
+    n_bg = labels.size - n_fg
+    present = (n_fg > 0) + (n_bg > 0)
+    w_fg = labels.size / (present * n_fg) if n_fg else 0.0
+    w_bg = labels.size / (present * n_bg) if n_bg else 0.0
+    weight = np.where(foreground, w_fg, w_bg)
+    ids = np.unique(labels[foreground])
+    if MANY:
+        distances = [ndimage.distance_transform_edt(labels != k) for k in ids]
+        distances = np.sort(np.stack(distances), axis=0)
+        d1, d2 = distances[0], distances[TWO]
+        border = W0 * np.exp(-((d1 + d2) ** 2) / (2 * SIGMA**2))
+        weight = weight + np.where(foreground, 0.0, border)
+    return torch.from_numpy(weight).RESULT()
+'''
+def _wm(many="len(ids) >= 2", two="1", w0="w0", sigma="sigma", result="float"):
+    return (_WM.replace("MANY", many).replace("TWO", two).replace("W0", w0)
+            .replace("SIGMA", sigma).replace("RESULT", result))
+_SECOND_ROUND += [
+    ("weight map with sigma fixed at 5", _wm(sigma="5.0")),
+    ("weight map with w0 fixed at 10", _wm(w0="10.0")),
+    ("weight map returned in float64", _wm(result="double")),
+    ("weight map with a border term around a single nucleus (d2 taken as d1)",
+     _wm(many="len(ids) >= 1", two="min(1, len(ids) - 1)")),
+]
+_SECOND_ROUND += [
+    ("decoder blocks kept in a plain Python list", '''
+def my_unet(*, in_channels=3, num_classes=2, depth=4, width=64, padding=True, batch_norm=True):
+    model = get_model("unet", in_channels=in_channels, num_classes=num_classes, depth=depth,
+                      width=width, padding=padding, batch_norm=batch_norm)
+    channels = [width * 2**i for i in range(depth + 1)]
+    blocks = [DecoderBlock(channels[i + 1], channels[i], padding=padding, batch_norm=batch_norm)
+              for i in reversed(range(depth))]
+    del model.ups
+    model.ups = blocks
+    return model
+'''),
+    ("gaps by a loop over nucleus ids 1..N", '''
+def separate_touching(instances):
+    out = instances.clone()
+    n = int((instances.unique() > 0).sum())  # the number of nuclei
+    for k in range(1, n + 1):
+        mine = instances == k
+        others = (instances > 0) & ~mine
+        near = torch.zeros_like(mine)
+        near[:, :-1] |= others[:, 1:]
+        near[:, 1:] |= others[:, :-1]
+        near[:-1, :] |= others[1:, :]
+        near[1:, :] |= others[:-1, :]
+        out[mine & near] = 0
+    return out
+'''),
+]
+MUTANTS += _SECOND_ROUND
