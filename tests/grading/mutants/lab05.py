@@ -676,3 +676,145 @@ def to_metric_format(detection, mask_threshold=0.5):
     return {name: value.detach().cpu() for name, value in detection.items()}
 '''),
 ]
+
+# issue 68, second round: a slip for each contract item still without one
+_ROI = '''
+def my_roi_align_bin(feature, box, *, spatial_scale=1.0, sampling_ratio=2, aligned=True):
+    offset = 0.5 if aligned else 0.0
+    x1, y1, x2, y2 = (float(v) * SCALE - offset for v in box)
+    w, h = x2 - x1, y2 - y1
+    if not aligned:
+        w, h = max(w, 1.0), max(h, 1.0)
+    g = RATIO
+    total = feature.new_zeros(())
+    for k in range(g):
+        y = y1 + (k + 0.5) * h / g
+        for m in range(g):
+            x = x1 + (m + 0.5) * w / g
+            total = total + my_bilinear(feature, y, x)
+    return RESULT
+'''
+
+
+def _roi(scale="spatial_scale", ratio="sampling_ratio", result="total / g**2"):
+    return _ROI.replace("SCALE", scale).replace("RATIO", ratio).replace("RESULT", result)
+
+
+_DECODE = '''
+def my_decode(output, image_size, anchors):
+    n, s, _, channels = output.shape
+    b = anchors.shape[0]
+    c = channels - 5 * b
+    height, width = (image_size, image_size) if isinstance(image_size, int) else image_size
+    raw = output[..., : 5 * b].reshape(n, s, s, b, 5)
+    logits = output[..., 5 * b:]
+    cols = torch.arange(s, dtype=DTYPE).view(1, 1, s, 1)
+    rows = torch.arange(s, dtype=DTYPE).view(1, s, 1, 1)
+    cx = (cols + torch.sigmoid(raw[..., 0])) / s
+    cy = (rows + torch.sigmoid(raw[..., 1])) / s
+    ANCHORS
+    boxes = torch.stack([(cx - w / 2) * width, (cy - h / 2) * height,
+                         (cx + w / 2) * width, (cy + h / 2) * height], dim=-1)
+    confidence = torch.sigmoid(raw[..., 4])
+    probs = torch.softmax(logits, dim=-1)[:, :, :, None, :].expand(n, s, s, b, c)
+    return (boxes.reshape(n, s * s * b, 4).to(DTYPE), confidence.reshape(n, s * s * b).to(DTYPE),
+            probs.reshape(n, s * s * b, c).to(DTYPE))
+'''
+_FRACTIONS = '''w = anchors[:, 0].to(output.dtype) * torch.exp(raw[..., 2])
+    h = anchors[:, 1].to(output.dtype) * torch.exp(raw[..., 3])'''
+_IN_PLACE = '''anchors = anchors.to(output.dtype)  # no copy when the dtype is already the output's
+    anchors[:, 0] *= width  # in pixels
+    anchors[:, 1] *= height
+    w = anchors[:, 0] * torch.exp(raw[..., 2]) / width
+    h = anchors[:, 1] * torch.exp(raw[..., 3]) / height'''
+
+_SECOND_ROUND = [
+    ('box IoU row by row (torch.stack of no rows fails)', '''
+def my_box_iou(a, b):
+    rows = []
+    for box in a:
+        area_a = (box[2] - box[0]) * (box[3] - box[1])
+        area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+        wh = (torch.minimum(box[2:], b[:, 2:]) - torch.maximum(box[:2], b[:, :2])).clamp(min=0)
+        inter = wh[:, 0] * wh[:, 1]
+        rows.append(inter / (area_a + area_b - inter))
+    return torch.stack(rows)
+'''),
+    ('focal: alpha fixed at 0.25', '''
+def my_focal_loss(cls_logits, labels, matched, *, alpha=0.25, gamma=2.0):
+    foreground = matched >= 0
+    target = torch.zeros_like(cls_logits)
+    target[foreground, labels[matched[foreground]]] = 1.0
+    valid = matched != -2
+    logits, target = cls_logits[valid], target[valid]
+    p = logits.sigmoid()
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    p_t = p * target + (1 - p) * (1 - target)
+    alpha_t = 0.25 * target + 0.75 * (1 - target)
+    loss = (alpha_t * (1 - p_t) ** gamma * bce).sum()
+    return loss / max(1, int(foreground.sum()))
+'''),
+    ('focal: labels read at matched.clamp(min=0) (no box: an IndexError)', '''
+def my_focal_loss(cls_logits, labels, matched, *, alpha=0.25, gamma=2.0):
+    foreground = matched >= 0
+    classes = labels[matched.clamp(min=0)]  # a class for every anchor, used on the foreground
+    target = torch.zeros_like(cls_logits)
+    target[foreground, classes[foreground]] = 1.0
+    valid = matched != -2
+    logits, target = cls_logits[valid], target[valid]
+    p = logits.sigmoid()
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    p_t = p * target + (1 - p) * (1 - target)
+    alpha_t = alpha * target + (1 - alpha) * (1 - target)
+    loss = (alpha_t * (1 - p_t) ** gamma * bce).sum()
+    return loss / max(1, int(foreground.sum()))
+'''),
+    ('bilinear: x clamped at the last row (H - 1), not the last column', '''
+def my_bilinear(feature, y, x):
+    height, width = feature.shape
+    if y < -1 or y > height or x < -1 or x > width:
+        return feature.new_zeros(())
+    y, x = max(float(y), 0.0), max(float(x), 0.0)
+    y0, x0 = int(y), int(x)
+    if y0 >= height - 1:
+        y0 = y1 = height - 1
+        y = float(y0)
+    else:
+        y1 = y0 + 1
+    if x0 >= height - 1:
+        x0 = x1 = min(height - 1, width - 1)
+        x = float(x0)
+    else:
+        x1 = min(x0 + 1, width - 1)
+    ly, lx = y - y0, x - x0
+    return ((1 - ly) * (1 - lx) * feature[y0, x0] + (1 - ly) * lx * feature[y0, x1]
+            + ly * (1 - lx) * feature[y1, x0] + ly * lx * feature[y1, x1])
+'''),
+    ('RoIAlign bin with sampling_ratio fixed at 2', _roi(ratio="2")),
+    ('RoIAlign bin ignoring spatial_scale', _roi(scale="1.0")),
+    ('RoIAlign bin returned in float32', _roi(result="(total / g**2).float()")),
+    ("YOLO: anchors converted in the caller's tensor (.to keeps it when the dtype matches)",
+     _DECODE.replace("DTYPE", "output.dtype").replace("ANCHORS", _IN_PLACE)),
+    ('YOLO: results in float32 whatever the output dtype',
+     _DECODE.replace("DTYPE", "torch.float32").replace("ANCHORS", _FRACTIONS)),
+    ('masks squeezed on every axis (one detection loses its axis)', '''
+def to_metric_format(detection, mask_threshold=0.5):
+    return {"boxes": detection["boxes"].detach().float().cpu(),
+            "scores": detection["scores"].detach().float().cpu(),
+            "labels": detection["labels"].detach().cpu(),
+            "masks": detection["masks"].squeeze().detach().cpu() > mask_threshold}
+'''),
+]
+_SECOND_ROUND += [
+    ('train step on the first image of the batch only', '''
+def train_step(model, optimizer, images, targets):
+    model.train()
+    losses = model(images[:1], targets[:1])
+    loss = sum(losses.values())
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return {name: value.item() for name, value in losses.items()}
+'''),
+]
+MUTANTS += _SECOND_ROUND
