@@ -19,6 +19,7 @@ It exits with the status of ``.ci/run``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import re
@@ -41,6 +42,23 @@ PHASES = [
     ("ruff", re.compile(r"-m ruff check")),
     ("pytest (2 workers)", re.compile(r"-m pytest -n")),
 ]
+
+
+# What a CPU-bound process beside the measured run executes (--busy; flaky_runs.py's load too).
+BUSY = "while True: pass"
+
+
+@contextlib.contextmanager
+def busy_loops(count: int, pin: list[str] | tuple[str, ...] = ()):
+    """``count`` CPU-bound Python loops (each ``pin + [python, -c, BUSY]``) for the ``with``
+    block; killed and reaped when it ends, also on an error or Ctrl-C."""
+    loops = [subprocess.Popen([*pin, sys.executable, "-c", BUSY]) for _ in range(count)]
+    try:
+        yield loops
+    finally:
+        for loop in loops:
+            loop.kill()
+            loop.wait()
 
 
 def cpu() -> str:
@@ -127,14 +145,8 @@ def main(argv: list[str] | None = None) -> int:
         clone = Path(folder) / "segedu"
         subprocess.run(["git", "clone", "-q", "--no-local", str(args.repo), str(clone)],
                        check=True)
-        loops = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
-                 for _ in range(args.busy)]
-        try:
+        with busy_loops(args.busy):
             status, lines = run_ci(clone)
-        finally:
-            for loop in loops:
-                loop.kill()
-                loop.wait()
     load_end = os.getloadavg()
     return write_report(args.out, commit, status, lines, load_start, load_end,
                         datetime.now(UTC), busy=args.busy)

@@ -35,7 +35,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from ci_time import cpu  # noqa: E402  (the machine's description, as the CI report gives it)
+# the machine's description, as the CI report gives it, and the busy loops of its --busy
+from ci_time import busy_loops, cpu  # noqa: E402
 
 # The tests that drive Chromium or JupyterLab, and the ones that grade a batch of submissions in
 # kernels with time limits: the tests whose outcome could depend on how fast the machine is.
@@ -55,7 +56,6 @@ DEFAULT_TESTS = [
     "tests/grading/test_feedback_notes.py",
     "tests/grading/test_gradescope.py",
 ]
-BUSY = "while True: pass"
 
 
 def build_book(folder: Path) -> None:
@@ -69,17 +69,12 @@ def one_run(tests: list[str], *, busy: int, cpus: str | None, workers: int, book
             junit: Path) -> dict[str, tuple[str, str]]:
     """Run ``tests`` once beside ``busy`` loops: {test id: (outcome, first line of a failure)}."""
     pin = ["taskset", "-c", cpus] if cpus else []
-    loops = [subprocess.Popen([*pin, sys.executable, "-c", BUSY]) for _ in range(busy)]
-    try:
+    with busy_loops(busy, pin):
         env = dict(os.environ, SEGEDU_FAST="1", MPLBACKEND="Agg", OMP_NUM_THREADS="1",
                    SEGEDU_REQUIRE_BROWSER="1", SEGEDU_SITE_BUILD=str(book))
         subprocess.run([*pin, sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                         "-n", str(workers), f"--junitxml={junit}", *tests],
                        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    finally:
-        for loop in loops:
-            loop.kill()
-            loop.wait()
     outcomes = {}
     for case in ET.parse(junit).iter("testcase"):
         test = f"{case.get('classname')}::{case.get('name')}"

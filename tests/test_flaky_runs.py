@@ -11,6 +11,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import flaky_runs  # noqa: E402
+from ci_time import BUSY  # noqa: E402  (the loop flaky_runs starts)
 
 FLAKY = '''
 from pathlib import Path
@@ -45,6 +46,6 @@ def test_a_test_that_fails_once_in_two_runs_is_counted_once(tmp_path):
     assert "**1 failure(s) in 4 test runs.**" in report
     assert "- run 2: AssertionError: the second run fails" in report, report
     # the busy loop it started is gone (other runs of the script may have theirs)
-    loops = subprocess.run(["pgrep", "-P", str(os.getpid()), "-f", flaky_runs.BUSY],
+    loops = subprocess.run(["pgrep", "-P", str(os.getpid()), "-f", BUSY],
                            capture_output=True, text=True)
     assert loops.stdout == "", loops.stdout
