@@ -593,4 +593,38 @@ def masked_cross_entropy(logits, target, ignore_index=255):
     nll = -F.log_softmax(logits.detach(), dim=1).gather(1, safe[:, None])[:, 0]
     return nll[valid].mean()
 '''),
+    # --- issue 68, last items: the inputs rle_decode and boxes_from_masks must leave as they were
+    ("RLE decoded by popping the caller's counts", '''
+def rle_decode(rle):
+    height, width = rle["size"]
+    counts, value, flat = rle["counts"], False, []
+    while counts:  # one run at a time, taken off the front of the caller's list
+        flat += [value] * counts.pop(0)
+        value = not value
+    return np.array(flat, dtype=bool).reshape((height, width), order="F")
+'''),
+    ("boxes with columns read through masks.transpose_ (the caller's masks turn (N, W, H))", '''
+def boxes_from_masks(masks):
+    def span(lines):  # (N, L, M) -> (N, 2): first and last + 1 index along L with a pixel
+        spans = torch.zeros(len(lines), 2)
+        for k, hit in enumerate(lines.any(dim=2)):
+            index = torch.nonzero(hit)[:, 0]
+            if len(index):
+                spans[k] = torch.stack([index.min(), index.max() + 1]).float()
+        return spans
+    y = span(masks)  # rows
+    x = span(masks.transpose_(1, 2))  # columns: the underscore transposes the caller's masks
+    return torch.stack([x[:, 0], y[:, 0], x[:, 1], y[:, 1]], dim=1)
+'''),
+    ("boxes that put a pixel into the caller's empty masks so that min and max exist", '''
+def boxes_from_masks(masks):
+    empty = ~masks.flatten(1).any(dim=1)
+    masks[empty, 0, 0] = True  # a pixel in each empty mask: min and max have something to take
+    boxes = torch.zeros(len(masks), 4)
+    for k, mask in enumerate(masks):
+        rows, cols = torch.nonzero(mask, as_tuple=True)
+        boxes[k] = torch.stack([cols.min(), rows.min(), cols.max() + 1, rows.max() + 1]).float()
+    boxes[empty] = 0.0  # the boxes of the masks that were empty
+    return boxes
+'''),
 ]
