@@ -207,10 +207,18 @@ class CleanRun:
         return (cell.todo == todo or todo in self.todos_run[cell.id]
                 or bool(self.names_read[cell.id] & set(lab.todos[todo])))
 
-    def same_inputs(self, cell: Graded, ns: dict) -> bool:
+    def same_inputs(self, cell: Graded, ns: dict, seen: dict[str, bytes | None]) -> bool:
         """Whether every global data value that ``cell`` read in the clean run is, in ``ns``, what
-        it was then (equal fingerprints; a value that cannot be fingerprinted never is)."""
-        return all(name in ns and print_ is not None and _fingerprint(ns[name]) == print_
+        it was then (equal fingerprints; a value that cannot be fingerprinted never is).
+
+        ``seen`` holds the fingerprints of ``ns``'s values taken since a cell last ran (the caller
+        empties it whenever code runs): a value that no code touched since is not digested again."""
+        def now(name: str) -> bytes | None:
+            if name not in seen:
+                seen[name] = _fingerprint(ns[name])
+            return seen[name]
+
+        return all(name in ns and print_ is not None and now(name) == print_
                    for name, print_ in self.inputs[cell.id].items())
 
 
@@ -316,11 +324,13 @@ def grade_with(lab: Lab, namespace: dict, planted: str, name: str = "planted",
             run(lab.code[index].source, ns, f"<{lab.path.name}, TODO {index}>")
         run(planted, ns, f"<{name}>")
         planted_names = set(defined_names(planted))
+        seen: dict[str, bytes | None] = {}  # fingerprints of ns's values since code last ran
         for cell in lab.graded:
             if (clean is not None and not clean.depends_on(cell, todo, lab)
                     and not clean.names_read[cell.id] & planted_names
-                    and clean.same_inputs(cell, ns)):
+                    and clean.same_inputs(cell, ns, seen)):
                 outcomes[cell.id] = clean.outcomes[cell.id]
                 continue
+            seen.clear()  # the cell may change any value in place
             outcomes[cell.id] = _grade_cell(cell, ns)
     return outcomes
