@@ -98,6 +98,24 @@ def test_bad_settings_are_named(tmp_path):
         train(FewLabelConfig("pseudo_labels", out=tmp_path, work=tmp_path, **TINY))
 
 
+def test_the_command_line_sets_how_many_scenes_keep_their_masks(monkeypatch, tmp_path):
+    """``--labelled`` reaches the run's settings (training replaced by a recorder), its card's
+    command line says it, and a share that keeps fewer than two scenes is refused."""
+    import segedu.zoo.few_labels.runs as runs_module
+
+    trained = []
+    monkeypatch.setattr(runs_module, "train", trained.append)
+    folders = ["--out", str(tmp_path), "--work", str(tmp_path / "work")]
+    assert main(["supervised", "--labelled", "0.005", "--suffix", "_scarce", *folders]) == 0
+    (config,) = trained
+    assert (config.labelled_count, config.run_name) == (10, "supervised_scarce")
+    assert FewLabelConfig("supervised", labelled=0.005).command_line() == (
+        "python -m segedu.zoo.few_labels supervised --steps 800 --labelled 0.005")
+    assert "--labelled" not in FewLabelConfig("supervised").command_line()
+    with pytest.raises(ValueError, match="labelled must be a fraction that keeps 2"):
+        main(["supervised", "--labelled", "0.0004", *folders])
+
+
 def _weights(method, folder):
     return torch.load(checkpoint_path(method, folder), weights_only=True)
 

@@ -31,6 +31,10 @@ Each run writes ``unet_fewlabels_<method>.pt`` (float16) and its card ``.md`` in
 (:func:`segedu.zoo.scores.evaluate`), and keeps a resumable state of every phase in ``--work``
 (default ``<segedu cache>/few_labels``): a run that stops continues where it stopped.
 
+**Scarcer labels.** ``--labelled F`` keeps the masks of another share of the scenes (the first
+``round(F * 2000)``; 0.05 by default); with ``--suffix`` the run's files get a name of their own,
+e.g. ``--labelled 0.005 --suffix _scarce`` (10 labelled scenes).
+
 **Seeds.** ``--seed K`` (default 0) sets what is random in training: the networks'
 initialisation, the data order, the crops and the noise; the scenes and which of them are
 labelled stay the same. ``--seeds 0 1 2 [--runs DIR]`` trains the method once per seed into

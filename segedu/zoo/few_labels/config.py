@@ -25,6 +25,7 @@ METHODS = ("supervised", "pseudo_labels", "mean_teacher", "full", "cam")
 IGNORE = 255  # the label of pixels that teach nothing (unsure pseudo-labels)
 RUNS = Path("zoo_runs/few_labels")  # where --seeds trains its runs, one folder per seed
 UNET = ZOO["unet"]  # the zoo's U-Net: its architecture and build arguments
+LABELLED = 0.05  # the share of the training scenes whose masks chapter 19's runs use
 
 
 def checkpoint_path(method: str, folder: Path = FOLDER) -> Path:
@@ -47,7 +48,7 @@ class FewLabelConfig:
     crop: int = 64  # the U-Nets train on random crops of crop x crop pixels (the scale kept)
     lr: float = 3e-3
     scenes: int = 2000  # training scenes drawn (seed 0)
-    labelled: float = 0.05  # the fraction of them whose masks are used
+    labelled: float = LABELLED  # the fraction of them whose masks are used
     test_scenes: int = TEST_SCENES
     rounds: int = 2  # pseudo_labels: rounds of labelling and training
     threshold: float = 0.9  # pseudo_labels: the confidence a pixel's label needs
@@ -130,8 +131,9 @@ class FewLabelConfig:
     def command_line(self) -> str:
         suffix = f" --suffix {self.suffix}" if self.suffix else ""
         seed = f" --seed {self.seed}" if self.seed else ""
+        labelled = f" --labelled {self.labelled:g}" if self.labelled != LABELLED else ""
         return self.command or (f"python -m segedu.zoo.few_labels {self.method} "
-                                f"--steps {self.steps}{suffix}{seed}")
+                                f"--steps {self.steps}{labelled}{suffix}{seed}")
 
     def budget(self) -> str:
         return (f"{self.steps} steps of batch {self.batch} (U-Nets: random {self.crop}x{self.crop} "

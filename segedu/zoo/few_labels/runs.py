@@ -18,7 +18,7 @@ from .. import FOLDER
 from ..cards import replace_card_section
 from ..float16 import load_float32
 from ..seeds import Spread, read_spread, summarise
-from .config import METHODS, RUNS, UNET, FewLabelConfig, card_path
+from .config import LABELLED, METHODS, RUNS, UNET, FewLabelConfig, card_path
 from .recipe import card_scores, train
 
 __all__ = ["run_seeds", "card_spread", "load_few_label_model", "load_cam_classifier", "main"]
@@ -64,7 +64,8 @@ def card_spread(run_name: str, folder: Path = FOLDER) -> Spread:
     suffix = run_name[len(method):]
     return read_spread(card_path(run_name, folder), retrain=(
         f"python -m segedu.zoo.few_labels {method} --seeds 0 1 2 --runs {RUNS}"
-        + (f" --suffix {suffix}" if suffix else "")))
+        + (f" --suffix {suffix} (and the other options of the command in its card)"
+           if suffix else "")))
 
 
 def load_few_label_model(name: str, folder: Path = FOLDER) -> nn.Module:
@@ -100,6 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, help="folder of the resumable states")
     parser.add_argument("--suffix", default="", help="added to the names of checkpoint and card "
                         "(a run at another budget: --steps 2400 --suffix _long)")
+    parser.add_argument("--labelled", type=float, default=LABELLED, help="the fraction of the "
+                        "training scenes whose masks are used (a run with labels scarcer than "
+                        "the chapter's: --labelled 0.005 --suffix _scarce)")
     parser.add_argument("--seed", type=int, default=0, help="the training seed of one run")
     parser.add_argument("--seeds", type=int, nargs="+", help="train once per seed into "
                         "--runs/seed<k>/ and ship the median seed to --out, with the spread")
@@ -110,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--seeds takes two or more different seeds, and replaces --seed")
     extra = {"work": args.work} if args.work is not None else {}
     config = FewLabelConfig(args.method, steps=args.steps, out=args.out, device="cpu",
-                            suffix=args.suffix, seed=args.seed,
+                            suffix=args.suffix, seed=args.seed, labelled=args.labelled,
                             command="python -m segedu.zoo.few_labels " + " ".join(argv), **extra)
     if args.seeds is None:
         train(config)
