@@ -13,6 +13,10 @@ copied as they are. The report gives the machine (CPU model and whether it has A
 average at the start and the end (the machine may be shared: read the seconds with it) and the
 commit. ``--busy N`` runs N CPU-bound processes (a Python loop each) beside CI for the whole run,
 as a machine shared with other work is (issue 66 asks for a green run within 14 min beside one).
+The report also gives the CPU seconds that CI's processes used (user + system time of ``.ci/run``
+and of the processes it waited for, kernels included) and how busy the machine's CPUs were over
+the run (``/proc/stat``): a run that keeps every CPU busy cannot end sooner than its CPU seconds
+divided by the CPUs, whatever the number of pytest workers.
 It exits with the status of ``.ci/run``.
 """
 
@@ -23,6 +27,7 @@ import contextlib
 import os
 import platform
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -71,6 +76,23 @@ def cpu() -> str:
     flags = set(re.search(r"^flags\s*:\s*(.+)$", info, re.M).group(1).split())
     simd = ", ".join(f for f in ("avx2", "avx512f") if f in flags) or "neither AVX2 nor AVX-512"
     return f"{model.group(1) if model else platform.machine()} ({os.cpu_count()} CPUs; {simd})"
+
+
+def cpu_ticks() -> tuple[int, int] | None:
+    """(busy, all) clock ticks of every CPU of the machine since boot (``/proc/stat``'s first
+    line: idle and iowait are not busy), or None without ``/proc``."""
+    try:
+        first = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    except OSError:
+        return None
+    ticks = [int(value) for value in first[1:9]]  # user nice system idle iowait irq softirq steal
+    return sum(ticks) - ticks[3] - ticks[4], sum(ticks)
+
+
+def children_cpu_seconds() -> float:
+    """User + system seconds of this process's waited-for children (and theirs) so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def run_ci(clone: Path) -> tuple[int, list[tuple[float, str]]]:
@@ -146,14 +168,34 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run(["git", "clone", "-q", "--no-local", str(args.repo), str(clone)],
                        check=True)
         with busy_loops(args.busy):
+            ticks_start, used_start = cpu_ticks(), children_cpu_seconds()
             status, lines = run_ci(clone)
+            ticks_end, used = cpu_ticks(), children_cpu_seconds() - used_start
     load_end = os.getloadavg()
+    busy_share = (None if ticks_start is None else
+                  (ticks_end[0] - ticks_start[0]) / max(1, ticks_end[1] - ticks_start[1]))
     return write_report(args.out, commit, status, lines, load_start, load_end,
-                        datetime.now(UTC), busy=args.busy)
+                        datetime.now(UTC), busy=args.busy, cpu_seconds=used,
+                        busy_share=busy_share)
+
+
+def cpu_line(cpu_seconds: float | None, busy_share: float | None, wall: float) -> str:
+    """What CI's processes used of the CPUs, and the shortest run that this allows."""
+    if cpu_seconds is None:
+        return "CPU seconds: not measured (the report was rewritten from a log)."
+    cpus = os.cpu_count() or 1
+    busy = ("" if busy_share is None else
+            f" The machine's CPUs were {100 * busy_share:.1f} % busy over the run (all its "
+            "processes, a busy loop's included).")
+    return (f"CPU: CI's processes used {cpu_seconds:.0f} CPU-seconds (user + system, with the "
+            f"processes they waited for) in {wall:.0f} s of wall time, {cpu_seconds / wall:.2f} "
+            f"CPUs on average; on {cpus} CPUs no run of this suite ends in less than "
+            f"{cpu_seconds / cpus:.0f} s ({cpu_seconds / cpus / 60:.1f} min).{busy}")
 
 
 def write_report(out: Path, commit: str, status: int, lines: list[tuple[float, str]],
-                 load_start, load_end, when: datetime, *, busy: int = 0) -> int:
+                 load_start, load_end, when: datetime, *, busy: int = 0,
+                 cpu_seconds: float | None = None, busy_share: float | None = None) -> int:
     """Write the Markdown report of one run; return its exit status."""
     total = lines[-1][0]
     report = [
@@ -169,6 +211,8 @@ def write_report(out: Path, commit: str, status: int, lines: list[tuple[float, s
         "",
         f"**Total: {total:.0f} s ({total / 60:.1f} min).** The goal (issue 66): at most 10 min "
         "quiet, 14 min beside one busy process.",
+        "",
+        cpu_line(cpu_seconds, busy_share, total),
         "",
         "| phase | seconds | minutes |",
         "| --- | --- | --- |",
