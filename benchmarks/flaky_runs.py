@@ -58,6 +58,10 @@ DEFAULT_TESTS = [
 ]
 
 
+# the test files whose tests read the executed book (tests/conftest.py, BOOK_TESTS)
+BOOK_FILES = ("tests/test_book.py", "tests/test_site.py", "tests/test_slides.py")
+
+
 def build_book(folder: Path) -> None:
     """A fast-mode book build as the tests make it (conftest.fast_book_build)."""
     subprocess.run(["make", "book", f"BOOK_OUT={folder}",
@@ -65,13 +69,13 @@ def build_book(folder: Path) -> None:
                    env=dict(os.environ, SEGEDU_FAST="1", MPLBACKEND="Agg"))
 
 
-def one_run(tests: list[str], *, busy: int, cpus: str | None, workers: int, book: Path,
+def one_run(tests: list[str], *, busy: int, cpus: str | None, workers: int, book: Path | None,
             junit: Path) -> dict[str, tuple[str, str]]:
     """Run ``tests`` once beside ``busy`` loops: {test id: (outcome, first line of a failure)}."""
     pin = ["taskset", "-c", cpus] if cpus else []
     with busy_loops(busy, pin):
         env = dict(os.environ, SEGEDU_FAST="1", MPLBACKEND="Agg", OMP_NUM_THREADS="1",
-                   SEGEDU_REQUIRE_BROWSER="1", SEGEDU_SITE_BUILD=str(book))
+                   SEGEDU_REQUIRE_BROWSER="1", **({"SEGEDU_SITE_BUILD": str(book)} if book else {}))
         subprocess.run([*pin, sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                         "-n", str(workers), f"--junitxml={junit}", *tests],
                        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -142,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     load_start = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="segedu-flaky-") as folder:
         book = args.book
-        if book is None:
+        if book is None and any(test.startswith(BOOK_FILES) for test in args.tests):
             book = Path(folder) / "book"
             build_book(book)
         runs, seconds = [], []
