@@ -133,7 +133,7 @@ class FewLabelConfig:
         seed = f" --seed {self.seed}" if self.seed else ""
         labelled = f" --labelled {self.labelled:g}" if self.labelled != LABELLED else ""
         return self.command or (f"python -m segedu.zoo.few_labels {self.method} "
-                                f"--steps {self.steps}{labelled}{suffix}{seed}")
+                                f"--steps {self.steps}{suffix}{seed}{labelled}")
 
     def budget(self) -> str:
         return (f"{self.steps} steps of batch {self.batch} (U-Nets: random {self.crop}x{self.crop} "
