@@ -33,7 +33,7 @@ Each run writes ``unet_fewlabels_<method>.pt`` (float16) and its card ``.md`` in
 
 **Scarcer labels.** ``--labelled F`` keeps the masks of another share of the scenes (the first
 ``round(F * 2000)``; 0.05 by default); with ``--suffix`` the run's files get a name of their own,
-e.g. ``--labelled 0.005 --suffix _scarce`` (10 labelled scenes).
+e.g. ``--labelled 0.001 --suffix _2scenes`` (2 labelled scenes).
 
 **Seeds.** ``--seed K`` (default 0) sets what is random in training: the networks'
 initialisation, the data order, the crops and the noise; the scenes and which of them are

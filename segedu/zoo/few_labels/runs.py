@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
                         "(a run at another budget: --steps 2400 --suffix _long)")
     parser.add_argument("--labelled", type=float, default=LABELLED, help="the fraction of the "
                         "training scenes whose masks are used (a run with labels scarcer than "
-                        "the chapter's: --labelled 0.005 --suffix _scarce)")
+                        "the chapter's: --labelled 0.001 --suffix _2scenes)")
     parser.add_argument("--seed", type=int, default=0, help="the training seed of one run")
     parser.add_argument("--seeds", type=int, nargs="+", help="train once per seed into "
                         "--runs/seed<k>/ and ship the median seed to --out, with the spread")
