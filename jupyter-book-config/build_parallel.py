@@ -126,9 +126,23 @@ def process_cpu_seconds(pid: int) -> float | None:
     return (utime + stime + cutime + cstime) / os.sysconf("SC_CLK_TCK")
 
 
-def _kernel_pid(client: Any) -> int | None:
-    process = getattr(getattr(getattr(client, "km", None), "provisioner", None), "process", None)
-    return getattr(process, "pid", None)
+async def _kernel_pid(client: Any) -> int | None:
+    """The pid of the kernel's process, asked once from the kernel itself (a user expression,
+    which binds no name in the notebook and counts no execution): the process that
+    jupyter_client started may only relay to it (the tests' warm kernels,
+    ``tests/warm_kernel.py``). Else the started process's pid, or ``None``."""
+    if not hasattr(client, "_segedu_kernel_pid"):
+        try:
+            msg_id = client.kc.execute("", silent=True, store_history=False,
+                                       user_expressions={"pid": "__import__('os').getpid()"})
+            reply = await client.async_wait_for_reply(msg_id)
+            client._segedu_kernel_pid = int(
+                reply["content"]["user_expressions"]["pid"]["data"]["text/plain"])
+        except Exception:  # a kernel that cannot say: the process that was started
+            process = getattr(getattr(getattr(client, "km", None), "provisioner", None),
+                              "process", None)
+            client._segedu_kernel_pid = getattr(process, "pid", None)
+    return client._segedu_kernel_pid
 
 
 class CellTimes:
@@ -144,7 +158,7 @@ class CellTimes:
 
         async def execute_cell_timed(self: Any, cell: Any, cell_index: int, *args: Any,
                                      **kwargs: Any) -> Any:
-            pid = _kernel_pid(self)
+            pid = await _kernel_pid(self)
             cpu = process_cpu_seconds(pid) if pid else None
             start = time.perf_counter()
             try:

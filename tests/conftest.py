@@ -67,6 +67,47 @@ def online_lab(tmp_path, monkeypatch, no_network):
     return no_network
 
 
+# ---------------------------------------------------------------------------------------------
+# warm kernels (tests/warm_kernel.py): one folder for the whole run, made by the process that
+# owns it (pytest's own, or xdist's controller) and inherited by the workers; a pytest started
+# inside a test reuses its parent's
+
+
+def pytest_configure(config):
+    from . import warm_kernel
+
+    if os.environ.get(warm_kernel.FOLDER_VARIABLE):
+        return
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="segedu-warm-kernels-"))
+    warm_kernel.kernelspec(folder)
+    os.environ[warm_kernel.FOLDER_VARIABLE] = str(folder)
+    os.environ[warm_kernel.OWNER_VARIABLE] = str(os.getpid())
+    config._segedu_warm_kernels = folder
+
+
+def pytest_unconfigure(config):
+    from . import warm_kernel
+
+    folder = getattr(config, "_segedu_warm_kernels", None)
+    if folder is None:
+        return
+    os.environ.pop(warm_kernel.FOLDER_VARIABLE, None)
+    os.environ.pop(warm_kernel.OWNER_VARIABLE, None)
+    shutil.rmtree(folder, ignore_errors=True)  # the zygotes end within a second of this run
+
+
+@pytest.fixture
+def warm_kernels(monkeypatch):
+    """The ``python3`` kernels that this test starts are warm (tests/warm_kernel.py): forked from
+    a process that has imported torch, torchvision and matplotlib for the same environment."""
+    from .warm_kernel import warm_env
+
+    for name, value in warm_env().items():
+        monkeypatch.setenv(name, value)
+
+
 @pytest.fixture
 def interrupt_training(monkeypatch):
     """``interrupt_training(module, after=1)``: ``module.train_steps`` (the
@@ -141,7 +182,10 @@ def fast_book_build(tmp_path_factory) -> Path:
             # MPLBACKEND=Agg, as the Makefile's test target exports it: a kernel started with it
             # draws nothing on plt.show(), so the chapters select the inline backend themselves
             # (`%matplotlib inline`), and tests/test_book.py checks that their figures are there.
-            env = dict(os.environ, SEGEDU_FAST="1", MPLBACKEND="Agg")
+            # Its kernels are warm (tests/warm_kernel.py).
+            from .warm_kernel import warm_env
+
+            env = dict(os.environ, SEGEDU_FAST="1", MPLBACKEND="Agg", **warm_env())
             # Build what the configuration says (no SOLUTIONS override from the caller's
             # environment).
             env.pop("SOLUTIONS", None)

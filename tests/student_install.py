@@ -179,10 +179,35 @@ def not_installed(requirement: str) -> tuple[frozenset[str], frozenset[str]]:
 
 
 def write_sitecustomize(folder: Path) -> Path:
-    """``folder/sitecustomize.py``, the finder of the module docstring."""
+    """``folder/sitecustomize.py``, the finder of the module docstring (written whole or not at
+    all: another process may start a kernel on it meanwhile)."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "sitecustomize.py").write_text(SITECUSTOMIZE, encoding="utf8")
+    target = folder / "sitecustomize.py"
+    if not target.exists() or target.read_text(encoding="utf8") != SITECUSTOMIZE:
+        part = folder / f"sitecustomize.py.{os.getpid()}"
+        part.write_text(SITECUSTOMIZE, encoding="utf8")
+        os.replace(part, target)
     return folder
+
+
+def site_folder(requirement: str) -> Path:
+    """The folder of the ``sitecustomize.py`` for ``requirement``'s kernels: one per test run and
+    requirement (inside the run's warm kernels' folder), so that they all have the same
+    environment and share one warm kernel (tests/warm_kernel.py); a new temporary folder outside
+    a test run."""
+    import hashlib
+    import importlib.util
+    import tempfile
+
+    # loaded by its path: build_parallel.py --kernel-env loads this file outside the tests package
+    spec = importlib.util.spec_from_file_location("tests_warm_kernel",
+                                                  ROOT / "tests" / "warm_kernel.py")
+    warm_kernel = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(warm_kernel)
+    run = os.environ.get(warm_kernel.FOLDER_VARIABLE)
+    if not run:
+        return Path(tempfile.mkdtemp(prefix="segedu-student-site-"))
+    return Path(run) / f"student-site-{hashlib.sha256(requirement.encode()).hexdigest()[:12]}"
 
 
 def student_env(requirement: str, folder: Path) -> dict[str, str]:
@@ -213,9 +238,6 @@ def first_code_cell(notebook: Path) -> str:
 def kernel_env(notebook: Path) -> dict[str, str]:
     """The environment of the kernel that runs ``notebook`` in the book's test build: what its
     install cell installs (:func:`student_env`), myst-nb's glue function included.
-    The ``sitecustomize.py`` goes to a folder of its own under the system's temporary folder."""
-    import tempfile
-
+    The ``sitecustomize.py`` goes to :func:`site_folder`."""
     requirement = install_cell_requirement(first_code_cell(Path(notebook)))
-    folder = Path(tempfile.mkdtemp(prefix="segedu-student-site-"))
-    return {**student_env(requirement, folder), "SEGEDU_GLUE_FOR_THE_BOOK": "1"}
+    return {**student_env(requirement, site_folder(requirement)), "SEGEDU_GLUE_FOR_THE_BOOK": "1"}

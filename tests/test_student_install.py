@@ -26,7 +26,14 @@ from nbclient.exceptions import CellExecutionError
 
 from segedu.grading.labs.notebook import read_notebook
 
-from .student_install import install_cell_requirement, kernel_env, not_installed, student_env
+from .student_install import (
+    install_cell_requirement,
+    kernel_env,
+    not_installed,
+    site_folder,
+    student_env,
+)
+from .warm_kernel import warm_env
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = sorted((ROOT / "solutions").glob("*.ipynb"))
@@ -42,9 +49,11 @@ def _first_code_cell(notebook) -> str:
 
 
 def run_on_student_install(notebook, folder: Path, monkeypatch) -> None:
-    """Execute ``notebook`` in ``folder`` (fast mode) with only its install cell's packages."""
+    """Execute ``notebook`` in ``folder`` (fast mode) with only its install cell's packages, in a
+    warm kernel (tests/warm_kernel.py)."""
     requirement = install_cell_requirement(_first_code_cell(notebook))
-    for name, value in student_env(requirement, folder / ".student-site").items():
+    for name, value in {**student_env(requirement, site_folder(requirement)),
+                        **warm_env()}.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("SEGEDU_FAST", "1")
     monkeypatch.setenv("MPLBACKEND", "Agg")

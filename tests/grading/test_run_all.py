@@ -68,8 +68,8 @@ def blank_lab_with_hidden_tests(name: str) -> tuple[nbformat.NotebookNode, list[
 
 
 @pytest.mark.parametrize("name", [lab.stem for lab in LABS])
-def test_run_all_on_a_blank_lab_runs_every_cell_and_every_graded_cell_fails_with_a_check(name,
-                                                                                        tmp_path):
+def test_run_all_on_a_blank_lab_runs_every_cell_and_every_graded_cell_fails_with_a_check(
+        name, tmp_path, warm_kernels):
     """Every request sent at once, as JupyterLab's Run All does: none is aborted, only checks fail.
 
     Every lab: a cell that uses an unfinished part says so in one line (``segedu.lab.needs``)
@@ -158,8 +158,8 @@ def _slipped(name: str, slip: str) -> nbformat.NotebookNode:
 @pytest.mark.parametrize("name", [
     pytest.param(lab.stem, marks=pytest.mark.xfail(reason="not converted yet (issue 52)"))
     if lab.stem in NOT_YET_COACHING else lab.stem for lab in LABS])
-def test_run_all_with_a_slip_in_every_todo_stops_on_no_cell_the_student_did_not_write(name, slip,
-                                                                                      tmp_path):
+def test_run_all_with_a_slip_in_every_todo_stops_on_no_cell_the_student_did_not_write(
+        name, slip, tmp_path, warm_kernels):
     """Issue 52: whatever the student's code does, a cell that is not graded and is not the
     student's own prints one line and goes on (``segedu.lab.needs``), and a graded cell shows its
     ✗ message (a ``CheckFailed``), never a traceback."""
