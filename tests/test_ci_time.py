@@ -33,3 +33,30 @@ def test_the_report_line_gives_the_floor_that_the_cpu_seconds_set():
     assert f"no run of this suite ends in less than {1200 / cpus:.0f} s" in line
     assert "99.7 % busy" in line
     assert "not measured" in ci_time.cpu_line(None, None, 600.0)
+
+
+def test_a_cgroup_counts_a_process_that_left_the_tree():
+    """A warm kernel's zygote is nobody's waited-for child: getrusage misses it, the cgroup not."""
+    group = ci_time.CpuGroup.open(f"segedu-test-{os.getpid()}")
+    if group is None:
+        import pytest
+
+        pytest.skip("no cgroup v1 cpuacct hierarchy that this user may write to")
+    # the child spins in a process that leaves the tree at once (a double fork, its own session),
+    # as the zygote does
+    leave = ("import os, sys\nif os.fork() == 0:\n    os.setsid()\n"
+             "    if os.fork() == 0:\n        exec(sys.argv[1])\n    os._exit(0)\nos._exit(0)")
+    used = ci_time.children_cpu_seconds()
+    try:
+        subprocess.run(group.command([sys.executable, "-c", leave, SPIN]), check=True)
+    finally:
+        seconds = group.close()
+    waited = ci_time.children_cpu_seconds() - used
+    assert waited < 0.4, waited  # the spinner was not waited for
+    assert 0.4 <= seconds < 5, seconds  # the group counted it (it waited for it to end)
+    assert not group.path.exists(), "the group was not removed after its last process ended"
+
+
+def test_the_report_line_says_how_the_seconds_were_counted():
+    assert "counted by a cgroup" in ci_time.cpu_line(1200.0, None, 600.0, "cgroup")
+    assert "is not counted" in ci_time.cpu_line(1200.0, None, 600.0)
