@@ -16,11 +16,11 @@ whole split against the cards is scored with ``SEGEDU_FULL_RESCORE=1``. A retrai
 needs its record written again (the test says so, naming this command).
 
 The record also holds :data:`EXTRA` entries, scored the same way from checkpoints whose cards
-the zoo's entries do not cover: chapter 19's few-label runs ``unet_fewlabels_<method>``
-(:mod:`segedu.zoo.few_labels`, the U-Net's evaluation) and ``unet_calibration``, U-Net's
-temperature and its "as trained" and "temperature" read-outs (:mod:`segedu.zoo.calibration`:
-the temperature fitted on the first tenth of the validation split, the read-outs on the first
-tenth of the held-out split).
+the zoo's entries do not cover: chapter 19's few-label runs ``unet_fewlabels_<run>`` of
+:data:`FEW_LABEL_RUNS` (:mod:`segedu.zoo.few_labels`, the U-Net's evaluation) and
+``unet_calibration``, U-Net's temperature and its "as trained" and "temperature" read-outs
+(:mod:`segedu.zoo.calibration`: the temperature fitted on the first tenth of the validation
+split, the read-outs on the first tenth of the held-out split).
 
 An evaluation that trains on scenes of its own, DINO's linear probe, trains on the first tenth of
 them here (10 of its 100 training scenes: 0.7 CPU s instead of 10).
@@ -56,8 +56,9 @@ SHARE, MIN_CHECK_ITEMS = 10, 10
 # Scores that measure the machine, not the model.
 TIMINGS = ("seconds_per_image",)
 # The few-label runs whose cards tests/zoo/test_few_labels.py checks: the baseline, the ceiling
-# and the weakly supervised run
-FEW_LABEL_RUNS = ("supervised", "full", "cam")
+# and the weakly supervised run, and the two runs with 2 labelled scenes that chapter 19's reading
+# of scarce labels rests on (the baseline and the mean teacher)
+FEW_LABEL_RUNS = ("supervised", "full", "cam", "supervised_2scenes", "mean_teacher_2scenes")
 # The record's entries that are not zoo entries (module docstring)
 EXTRA = (*(f"unet_fewlabels_{method}" for method in FEW_LABEL_RUNS), "unet_calibration")
 

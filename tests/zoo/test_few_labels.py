@@ -177,9 +177,11 @@ def test_seeds_train_each_ship_the_median_and_record_the_spread(tmp_path, capsys
             main(["supervised", *tiny, *bad])
 
 
-# the five runs at the chapter's budget, and two of them at three times the steps
+# the five runs at the chapter's budget, the same at three times the steps, and the baseline and
+# two semi-supervised methods with the masks of 2 scenes (--labelled 0.001 --suffix _2scenes)
 LONG = [f"{m}_long" for m in METHODS]  # the same runs at three times the steps
-SHIPPED = [m for m in (*METHODS, *LONG) if checkpoint_path(m).is_file()]
+SCARCE = [f"{m}_2scenes" for m in ("supervised", "mean_teacher")]
+SHIPPED = [m for m in (*METHODS, *LONG, *SCARCE) if checkpoint_path(m).is_file()]
 
 
 @pytest.mark.parametrize("method", SHIPPED)
@@ -208,8 +210,18 @@ def test_shipped_checkpoint_scores_what_its_card_says(method):
 
 
 def test_every_run_is_shipped():
-    assert SHIPPED == [*METHODS, *LONG]
+    assert SHIPPED == [*METHODS, *LONG, *SCARCE]
     for run in ("pseudo_labels", "pseudo_labels_long"):
         assert (FOLDER / f"unet_fewlabels_{run}_round0.pt").is_file()
         assert (FOLDER / f"unet_fewlabels_{run}_round1.pt").is_file()
     assert (FOLDER / "unet_fewlabels_cam_classifier.pt").is_file()
+
+
+@pytest.mark.parametrize("run", SCARCE)
+def test_the_scarce_runs_learnt_from_the_masks_of_two_scenes(run):
+    """Chapter 19's setting where the labels limit: each card's command and labels say 2 masks,
+    and its seeds are the three the chapter's mean ± sd is over."""
+    card = card_path(run).read_text()
+    assert "--labelled 0.001 --suffix _2scenes --seeds 0 1 2" in card
+    assert "- labels used: masks of 2 scenes (0.1 %)" in card
+    assert card_spread(run).seeds == (0, 1, 2)
