@@ -180,7 +180,7 @@ def test_seeds_train_each_ship_the_median_and_record_the_spread(tmp_path, capsys
 # the five runs at the chapter's budget, the same at three times the steps, and the baseline and
 # two semi-supervised methods with the masks of 2 scenes (--labelled 0.001 --suffix _2scenes)
 LONG = [f"{m}_long" for m in METHODS]  # the same runs at three times the steps
-SCARCE = [f"{m}_2scenes" for m in ("supervised", "mean_teacher")]
+SCARCE = [f"{m}_2scenes" for m in ("supervised", "pseudo_labels", "mean_teacher")]
 SHIPPED = [m for m in (*METHODS, *LONG, *SCARCE) if checkpoint_path(m).is_file()]
 
 
@@ -211,7 +211,7 @@ def test_shipped_checkpoint_scores_what_its_card_says(method):
 
 def test_every_run_is_shipped():
     assert SHIPPED == [*METHODS, *LONG, *SCARCE]
-    for run in ("pseudo_labels", "pseudo_labels_long"):
+    for run in ("pseudo_labels", "pseudo_labels_long", "pseudo_labels_2scenes"):
         assert (FOLDER / f"unet_fewlabels_{run}_round0.pt").is_file()
         assert (FOLDER / f"unet_fewlabels_{run}_round1.pt").is_file()
     assert (FOLDER / "unet_fewlabels_cam_classifier.pt").is_file()
