@@ -77,8 +77,8 @@ def online_lab(tmp_path, monkeypatch, no_network):
 def pytest_configure(config):
     from . import warm_kernel
 
-    if os.environ.get(warm_kernel.FOLDER_VARIABLE):
-        return
+    if os.environ.get(warm_kernel.FOLDER_VARIABLE) or sys.platform != "linux":
+        return  # a parent run's folder; or a system where a fork after torch is not safe (macOS)
     import tempfile
 
     folder = Path(tempfile.mkdtemp(prefix="segedu-warm-kernels-"))

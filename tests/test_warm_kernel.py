@@ -15,6 +15,9 @@ from jupyter_client.manager import start_new_kernel
 
 from . import warm_kernel
 
+pytestmark = pytest.mark.skipif(not os.environ.get(warm_kernel.FOLDER_VARIABLE),
+                                reason="warm kernels are made on Linux only (tests/conftest.py)")
+
 # what a notebook can see of its process, compared between a plain and a warm kernel
 VIEW = ("import os, sys\n"
         "print(repr((os.getcwd(), sys.argv[1:2], os.path.basename(sys.argv[0]), sys.path,"
