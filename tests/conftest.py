@@ -275,9 +275,8 @@ def has_module_fixtures(module: str) -> bool:
     its folders, defines a fixture of module (or package) scope. Such a file is one unit of
     the scheduler: split between the workers, each would build its fixtures again (seen: the
     Gradescope matrix, 150-230 s, graded on both workers of one CI run)."""
-    path = ROOT / module
-    folders = [folder for folder in path.parents if ROOT in (folder, *folder.parents)]
-    files = [path, *(folder / "conftest.py" for folder in folders if folder != ROOT)]
+    folders = [ROOT / folder for folder in Path(module).parents if folder != Path(".")]
+    files = [ROOT / module, *(folder / "conftest.py" for folder in folders)]
     return any(MODULE_SCOPE.search(file.read_text(encoding="utf8")) for file in files
                if file.is_file())
 

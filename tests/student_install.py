@@ -190,21 +190,28 @@ def write_sitecustomize(folder: Path) -> Path:
     return folder
 
 
+@cache
+def _warm_kernel():
+    """tests/warm_kernel.py, loaded once by its path: build_parallel.py --kernel-env loads this
+    file outside the tests package, where a relative import fails."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("tests_warm_kernel",
+                                                  ROOT / "tests" / "warm_kernel.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def site_folder(requirement: str) -> Path:
     """The folder of the ``sitecustomize.py`` for ``requirement``'s kernels: one per test run and
     requirement (inside the run's warm kernels' folder), so that they all have the same
     environment and share one warm kernel (tests/warm_kernel.py); a new temporary folder outside
     a test run."""
     import hashlib
-    import importlib.util
     import tempfile
 
-    # loaded by its path: build_parallel.py --kernel-env loads this file outside the tests package
-    spec = importlib.util.spec_from_file_location("tests_warm_kernel",
-                                                  ROOT / "tests" / "warm_kernel.py")
-    warm_kernel = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(warm_kernel)
-    run = os.environ.get(warm_kernel.FOLDER_VARIABLE)
+    run = os.environ.get(_warm_kernel().FOLDER_VARIABLE)
     if not run:
         return Path(tempfile.mkdtemp(prefix="segedu-student-site-"))
     return Path(run) / f"student-site-{hashlib.sha256(requirement.encode()).hexdigest()[:12]}"
