@@ -12,7 +12,8 @@ embeddings enlarged from 14 x 14 to 20 x 24):
   https://github.com/facebookresearch/dino/blob/main/vision_transformer.py): ``F.interpolate`` with
   ``scale_factor = ((h + 0.1) / 14, (w + 0.1) / 14)``, plain bicubic (``a = -0.75``,
   ``align_corners=False``). The ``+ 0.1`` makes sure that ``floor(14 * scale)`` is ``h`` despite
-  rounding (DINO issue #8); PyTorch then maps output pixel ``i`` to input coordinate
+  rounding (facebookresearch/dino issue #8, https://github.com/facebookresearch/dino/issues/8,
+  which DINO's code cites); PyTorch then maps output pixel ``i`` to input coordinate
   ``(i + 0.5) / scale - 0.5``, so the grid is stretched by ``h / (h + 0.1)``, not exactly
   ``h / 14``. DINO interpolates only when the grid differs from the training grid (or the image is
   not square). We follow DINO by default because the ``dino_*`` models carry DINO's weights, and
