@@ -218,7 +218,7 @@ def report(results: dict) -> str:
              "Seconds of wall time on the machine below; a ratio is a label's time over the first "
              "label's. The load average (1, 5, 15 min) is read at the start and the end of each "
              "run: the machine is shared, and a loaded machine runs everything slower.", "",
-             "For reference, issue 20 reported (measured by its author, not by this script) a "
+             "For reference, an earlier measurement (not made by this script) found a "
              "serial full-mode `make book` of 14.2 min on this 2-core machine, with chapter 04 "
              "taking 188 s, chapter 14 (panoptic, now chapter 15) 169 s, chapter 11 98 s, and "
              "chapters 09 and 03 over 60 s each.",

@@ -12,7 +12,7 @@ pytest); pytest's own ``--durations=30`` table (the Makefile asks for it) and su
 copied as they are. The report gives the machine (CPU model and whether it has AVX-512), the load
 average at the start and the end (the machine may be shared: read the seconds with it) and the
 commit. ``--busy N`` runs N CPU-bound processes (a Python loop each) beside CI for the whole run,
-as a machine shared with other work is (issue 66 asks for a green run within 14 min beside one).
+as a machine shared with other work is (the goal is a green run within 14 min beside one).
 The report also gives the CPU seconds that CI's processes used (user + system time of every process
 that ``.ci/run`` started, counted by a cgroup where this machine lets the script make one, so that
 the tests' warm-kernel zygotes, which leave the process tree, are counted too; else of ``.ci/run``
@@ -266,7 +266,7 @@ def write_report(out: Path, commit: str, status: int, lines: list[tuple[float, s
            if busy else "Nothing was started beside CI. ")
         + f"Exit status of `.ci/run`: {status}.",
         "",
-        f"**Total: {total:.0f} s ({total / 60:.1f} min).** The goal (issue 66): at most 10 min "
+        f"**Total: {total:.0f} s ({total / 60:.1f} min).** The goal: at most 10 min "
         "quiet, 14 min beside one busy process.",
         "",
         cpu_line(cpu_seconds, busy_share, total, counted),

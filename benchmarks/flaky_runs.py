@@ -16,7 +16,7 @@ whether the checks settle before they look, not the build.
 
 The report gives, per test, how many runs passed and each failure's first line, the machine and
 its load average before and after, and the settings. A test that fails one run in ten is a failure
-of the suite: find whether the product or the test is wrong (issue 66).
+of the suite: find whether the product or the test is wrong.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ generate`` first if ``labs/`` is missing), half of them solved (the solution wit
 tests: full points), half untouched (0 points). Each one is graded three ways, one after the other
 (so that the three see the same load), one submission at a time, with ``SEGEDU_FAST=1``:
 
-- **unguarded**: what ``segedu-grade`` did before issue 21: the prepared notebook run by
+- **unguarded**: what ``segedu-grade`` did before it had the guard: the prepared notebook run by
   :func:`~segedu.grading.run.sandbox.run_notebook` without the guard, graded cells as they are;
 - **guarded**: :func:`~segedu.grading.run.grade_one.grade_submission`: the answers read before the
   run, the guard in the kernel, signed records checked;

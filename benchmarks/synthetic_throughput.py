@@ -31,7 +31,7 @@ import torch
 from segedu.data import SyntheticCells, SyntheticScenes
 
 RESULTS = Path(__file__).parent / "results" / "synthetic_throughput.md"
-BEFORE = "42c8459"  # the generators before the issue-23 optimisation (same items, pinned digests)
+BEFORE = "42c8459"  # the generators before their speed-up (same items, pinned digests)
 GOALS = {("SyntheticScenes", 128): 500.0, ("SyntheticCells", 128): 300.0}  # images/s on one core
 
 
@@ -134,8 +134,8 @@ def main() -> None:
         "CPU second).",
         "",
         f"`before` is the generators at `{args.before}` (the same items, byte for byte), timed in "
-        "the same run; speed-up = CPU rate now / CPU rate before; goal = the issue's images/s on "
-        "one core, and the CPU rate over it.",
+        "the same run; speed-up = CPU rate now / CPU rate before; goal = the aimed images/s on "
+        "one core (`GOALS` in the script), and the CPU rate over it.",
         "",
         "| dataset | size | images/s | images per CPU s | images timed | before: images/s | "
         "before: per CPU s | speed-up | goal | rate / goal |",

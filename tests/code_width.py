@@ -1,4 +1,4 @@
-"""Code that fits the page: no code block of a built page scrolls sideways (issue 51).
+"""Code that fits the page: no code block of a built page scrolls sideways.
 
 The chapters' code is written up to 100 columns, the theme's content column shows about 75: the
 book's style sheet (jupyter-book-config/_static/segedu.css) makes code cells and Markdown code

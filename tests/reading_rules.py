@@ -1,4 +1,4 @@
-"""The reading path of a chapter, as rules a test can check (issue 51; BOOK_CONVENTIONS).
+"""The reading path of a chapter, as rules a test can check.
 
 Two families of checks, plain functions so that tests/test_reading_path.py, tests/test_book.py and
 anyone at a prompt can call them:
@@ -336,8 +336,8 @@ def _caption_sentences(caption: str) -> list[str]:
 
 
 def problems(notebook, chapter_path: Path | str) -> list[str]:
-    """What an executed chapter notebook shows against the reading-path rules (issue 51,
-    BOOK_CONVENTIONS 1, 3, 6, 7): one message per problem, naming the cell."""
+    """What an executed chapter notebook shows against the reading-path rules (the module
+    docstring's second list): one message per problem, naming the cell."""
     name = Path(chapter_path).name
     found: list[str] = []
     diagram_captions: dict[str, list[int]] = {}

@@ -300,7 +300,7 @@ def check_executed_chapter(notebook, chapter: Path, record: dict, glued: set[str
     # every number the prose pastes was glued by this run (make book fails on a missing one)
     missing = sorted(set(pasted_names(chapter.read_text(encoding="utf8"))) - glued)
     assert not missing, f"{chapter.name} pastes {missing}, which no cell glued in this run"
-    # the reading path (issue 51): captions, no visible check-only cell, no stray value
+    # the reading path: captions, no visible check-only cell, no stray value
     assert not (found := reading_rules.problems(notebook, chapter)), "\n".join(found)
 
 

@@ -32,8 +32,8 @@ copy of the book, in prose and in a code comment, and sees each one caught (and 
 one in code, let through). When it was written, it found 87 unmarked uses in the book as it was
 (85 with the glossary as it stands: k-means and set prediction are now counted as taught where they
 are first used and explained, chapters 01 and 10), all fixed since (by a marked forward reference,
-by teaching the part needed where it is used, or by rewording), among them every case that issue
-32 listed:
+by teaching the part needed where it is used, or by rewording), among them every case that an
+earlier review listed:
 
 - chapter 01 (10 terms): the Hungarian algorithm (taught in 15), IoU (04), k-means, U-Net, DINO,
   Segment Anything; chapter 02 (8): cross-entropy, class weights, IoU (04), mean and per-class IoU

@@ -114,7 +114,7 @@ def test_lab_names_each_chapter_by_its_number_and_title(lab):
 
 
 def test_the_unet_border_weight_map_is_derived_in_one_chapter():
-    """Issue 19: the U-Net border weight map is taught once (chapter 04); other chapters link it."""
+    """The U-Net border weight map is taught once (chapter 04); other chapters link it."""
     formula = re.compile(r"d_1\(x\)\s*\+\s*d_2\(x\)")
     deriving = [path.stem for path in CHAPTERS if formula.search(path.read_text(encoding="utf8"))]
     assert deriving == ["04_losses"], deriving

@@ -69,7 +69,7 @@ def test_chapters_quote_at_least_40_computed_numbers():
 
 
 def test_glue_records_plain_numbers_and_returns_nothing():
-    # None: a cell ending on glue(...) shows no value (issue 51: stray numbers on the page)
+    # None: a cell ending on glue(...) shows no value (no stray numbers on the page)
     assert book.glue("share_np", np.float32(0.25)) is None
     assert book.GLUED["share_np"] == 0.25 and type(book.GLUED["share_np"]) is float
     book.glue("count_torch", torch.tensor(7))

@@ -1,4 +1,4 @@
-"""The systems that the lectures name (issue 56), each where the course teaches it.
+"""The systems that the lectures name, each where the course teaches it.
 
 For each system: registered in ``get_model``; proven by its own test module (against the
 reference library where one installs here: torchvision, transformers, omnipose; against the paper

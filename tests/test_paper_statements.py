@@ -1,9 +1,10 @@
-"""The statements about papers that issue 51 found wrong or misleading, each held by a test.
+"""The statements about papers that a review of the book found wrong or misleading, each held by
+a test.
 
 Each test reads a chapter's *visible* prose (tests/reading_rules.py: outside code cells and
 collapsed blocks, roles reduced to their text) and checks that the wrong sentence is gone and that
 the right statement stands beside the claim, by the words or numbers it cannot do without. The
-ten errors, as the issue lists them:
+ten errors, as the review listed them:
 
 1. 18, summary: CLIPSeg's FiLM modulates one activation (the deepest extracted, ``cond_layer=0``),
    not three layers' tokens;

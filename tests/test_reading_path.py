@@ -1,4 +1,4 @@
-"""One reading path (issue 51): the bookkeeping stays out of the visible text, and the rules that
+"""One reading path: the bookkeeping stays out of the visible text, and the rules that
 tests/test_book.py applies to each executed chapter (tests/reading_rules.py) can fail.
 
 Re-run the per-chapter table (visible words, reading time at 200 words a minute, the share of
@@ -232,7 +232,7 @@ def test_only_checks_reads_the_code():
 
 
 # ------------------------------------------------------------------------------------------------
-# the diagrams across the book (BOOK_CONVENTIONS 7)
+# the diagrams across the book: no two diagram captions share a sentence
 
 
 def _diagram_captions(markdown: str) -> list[str]:

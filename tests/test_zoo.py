@@ -58,8 +58,8 @@ def test_every_zoo_entry_is_shipped_or_waits_for_its_training():
 
 
 @pytest.mark.parametrize("name", ["unet", "deeplabv3plus"])
-def test_the_issue_aim_is_met(name):
-    # the semantic segmentation issue asks for a held-out mIoU of at least 0.90 for these two
+def test_the_semantic_aim_is_met(name):
+    # the aim for these two, which the course relies on: a held-out mIoU of at least 0.90
     card = ZOO[name].card.read_text()
     assert float(re.search(r"\*\*mIoU\*\* \| \*\*([0-9.]+)\*\*", card).group(1)) >= 0.90
 
@@ -68,8 +68,8 @@ def _card_value(name: str, metric: str) -> float:
     return float(re.search(rf"\| {metric} \| ([0-9.]+) \|", ZOO[name].card.read_text()).group(1))
 
 
-def test_the_detection_issue_aim_is_met():
-    # the detection issue asks for a held-out mask mAP@0.5 of at least 0.8 for YOLACT
+def test_the_detection_aim_is_met():
+    # the aim for YOLACT: a held-out mask mAP@0.5 of at least 0.8
     assert _card_value("yolact", "mask_map_50") >= 0.8
 
 
@@ -132,7 +132,7 @@ def test_checkpoint_is_small_float16_and_scores_what_its_card_says(name):
 
 
 def test_the_semantic_family_is_a_fair_race():
-    """Issue 36: every semantic model trained with one budget (``python -m segedu.zoo.seeds
+    """Every semantic model trained with one budget (``python -m segedu.zoo.seeds
     semantic --steps 5000``), three seeds each; its card records that budget, and its checkpoint
     is the median seed's (the card's own mIoU is the middle of the three)."""
     retrained = spreads(SEMANTIC)
@@ -156,7 +156,7 @@ def test_the_semantic_family_is_a_fair_race():
 
 
 def _assert_ships_the_median_seed(name: str, metric: str, *, steps: int) -> None:
-    """Issue 36: zoo entry ``name`` trained with three seeds (``python -m segedu.zoo.seeds``) at
+    """Zoo entry ``name`` trained with three seeds (``python -m segedu.zoo.seeds``) at
     ``steps``, which its entry and its card record, and its checkpoint is the median seed's by
     ``metric`` (the card's own table scored the float32 model, the seeds' table the float16
     checkpoint read back: one unit of the third decimal apart at most)."""
@@ -225,7 +225,7 @@ def test_eomt_ships_the_median_of_three_seeds_at_the_set_prediction_budget():
 
 @pytest.mark.skipif("oneformer" in TO_TRAIN, reason="oneformer awaits its training (TO_TRAIN)")
 def test_oneformer_ships_the_median_of_three_seeds_beside_mask2former():
-    """OneFormer (issue 56: beside Mask2Former in chapter 15), three seeds (`python -m
+    """OneFormer (beside Mask2Former in chapter 15), three seeds (`python -m
     segedu.zoo.seeds set_prediction --names oneformer`), the median by PQ shipped; its card scores
     the one set of weights on the three tasks."""
     _assert_ships_the_median_seed("oneformer", "pq", steps=ZOO["oneformer"].steps)
@@ -389,9 +389,9 @@ def _cell_card(name: str) -> dict[int, float]:
 
 
 @pytest.mark.parametrize("name", ["stardist", "cellpose"])
-def test_the_bottom_up_issue_aim_is_met(name):
-    # the bottom-up instance segmentation issue asks for a held-out matching accuracy at IoU 0.5 of
-    # at least 0.85 for the zoo's StarDist and Cellpose
+def test_the_bottom_up_aim_is_met(name):
+    # the aim for the zoo's StarDist and Cellpose: a held-out matching accuracy at IoU 0.5 of at
+    # least 0.85
     assert _cell_card(name)[50] >= 0.85
 
 

@@ -3,7 +3,7 @@
 A lab or chapter kernel spends most of its CPU time importing: ``torch`` 2 CPU-seconds,
 ``torchvision`` 2 more (1.4 of them ``torch._dynamo``, which ``torchvision.ops`` imports),
 matplotlib and IPython about 1; the other cells of a fast-mode lab take 1 to 4 (measured on the
-developers' 2-core machine, issue 66). The tests start 55 such kernels in a few environments
+developers' 2-core machine). The tests start 55 such kernels in a few environments
 (the book's fast build 19, JupyterLab's Run All on every lab 27, the solutions on a student's
 install 9), so most of what they cost is the same imports again and again. Measured (CPU seconds
 of everything a test run started, its cgroup's): the 9 blank labs' Run All and the 9 solutions on

@@ -1,4 +1,4 @@
-"""The online branches of labs 01, 02, 03, 06 and 07 (issue 24), run without a network.
+"""The online branches of labs 01, 02, 03, 06 and 07, run without a network.
 
 Lab 01's branch trains on torchvision's ``VOCSegmentation`` read from fake files in its exact
 layout (``tests.data.fake_datasets.write_voc``) with a random ResNet-34 saved under the file name

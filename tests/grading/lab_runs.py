@@ -32,12 +32,12 @@ from segedu.grading import CheckFailed
 
 try:
     from segedu.grading.checks import cell_score
-except ImportError:  # segedu before issue 52 (the "before" figures): no checks with points
+except ImportError:  # a segedu from before checks had points (the "before" figures)
     def cell_score(reset: bool = False) -> None:
         return None
 
 ROOT = Path(__file__).resolve().parents[2]
-# the labs not yet converted to the rules of issue 52 (README, *Labs coach*): their tests of those
+# the labs not yet converted to the coaching rules (README, *Labs coach*): their tests of those
 # rules are expected to fail; remove a lab from here when it is converted
 NOT_YET_COACHING: set[str] = set()
 

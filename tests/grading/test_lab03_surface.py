@@ -3,7 +3,7 @@ them, and passes on the solution.
 
 The test runs, in this process, the lab's import cell and the cells of its section 5 (the answer
 cell, the graded cell and the hidden tests) from ``solutions/03_metrics.ipynb``. Each mutant below
-is an answer a student could plausibly write (the mistakes that issue 35 lists: no spacing,
+is an answer a student could plausibly write (no spacing,
 surface pixels taken from the wrong mask, the wrong percentile; and a few more); it replaces the
 student's function in a copy of the namespace, and the graded cell must fail with a ✗ message
 that contains the words naming that mistake. That the untouched lab fails every graded cell is

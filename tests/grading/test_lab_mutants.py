@@ -17,7 +17,7 @@ labs 05 and 07 spend most of their time re-running training checks that no other
 ``lab_runs`` at the end show that a dependency through a helper, a name or data is seen.
 
 ``python -m tests.grading.test_lab_mutants`` prints, per mutant, the points it cost and its
-feedback (the figures of issue 52's closing note).
+feedback.
 """
 
 from __future__ import annotations

@@ -45,7 +45,7 @@ def test_lab_metadata_and_colab_cell(solution):
 
 
 def _coaching(solutions):
-    return [pytest.param(p, marks=pytest.mark.xfail(reason="not converted yet (issue 52)"))
+    return [pytest.param(p, marks=pytest.mark.xfail(reason="not yet coaching"))
             if p.stem in lab_runs.NOT_YET_COACHING else p for p in solutions]
 
 

@@ -1,4 +1,4 @@
-"""A TODO answered by the library's own function, however the function is reached (issue 33).
+"""A TODO answered by the library's own function, however the function is reached.
 
 The lab is written by the test: thirteen TODOs, each asking for the multiclass soft Dice loss under
 its own name (``dice_1`` ... ``dice_13``) and forbidding ``segedu.losses``; TODO 12 allows

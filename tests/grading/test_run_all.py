@@ -156,11 +156,11 @@ def _slipped(name: str, slip: str) -> nbformat.NotebookNode:
 
 @pytest.mark.parametrize("slip", list(SLIPS))
 @pytest.mark.parametrize("name", [
-    pytest.param(lab.stem, marks=pytest.mark.xfail(reason="not converted yet (issue 52)"))
+    pytest.param(lab.stem, marks=pytest.mark.xfail(reason="not yet coaching"))
     if lab.stem in NOT_YET_COACHING else lab.stem for lab in LABS])
 def test_run_all_with_a_slip_in_every_todo_stops_on_no_cell_the_student_did_not_write(
         name, slip, tmp_path, warm_kernels):
-    """Issue 52: whatever the student's code does, a cell that is not graded and is not the
+    """Whatever the student's code does, a cell that is not graded and is not the
     student's own prints one line and goes on (``segedu.lab.needs``), and a graded cell shows its
     ✗ message (a ``CheckFailed``), never a traceback."""
     lab = _slipped(name, SLIPS[slip])

@@ -1,4 +1,4 @@
-"""Similar answers (issue 33): the same code under other names and another layout is found; other
+"""Similar answers: the same code under other names and another layout is found; other
 logic is not."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Submissions that try to talk the grader into points (issue 21), graded in one batch of lab 01.
+"""Submissions that try to talk the grader into points, graded in one batch of lab 01.
 
 Every attack is a small submission built from the real ``labs/01_losses.ipynb``: the released lab
 (or its solution) with one or two cells added or changed, as a student would. To keep the batch
@@ -194,7 +194,7 @@ def _submissions(folder: Path, out: Path, marker: Path) -> dict[str, str]:
         "ticks_and_detached": _before_first_graded(
             _before_first_graded(_blank(), _detached(out, marker)), FAKE_TICKS),
     }
-    # the issue's second attack: every TODO returns a zero that has a gradient, comparisons patched
+    # every TODO returns a zero that has a gradient, comparisons patched
     zeros = _blank()
     for cell in zeros.cells:
         if "# YOUR CODE HERE" in cell.source:
@@ -209,7 +209,7 @@ def _submissions(folder: Path, out: Path, marker: Path) -> dict[str, str]:
     assert head is not None, "the solution's Dice cell has its solution block"
     dice.source = head + "    return L.dice_loss(logits, target, smooth=smooth)\n"
     subs["library_dice"] = library
-    # the issue's case: the same function fetched by names built at run time, which only the
+    # the same function fetched by names built at run time, which only the
     # kernel's call recorder sees (the reading of the code cannot)
     by_name = _before_first_graded(_solved(), "import importlib")
     dice = next(c for c in by_name.cells if c.get("id") == "lab01-12")

@@ -238,7 +238,7 @@ def test_lab_06_feedback_shows_each_checks_own_exercise():
     exercises = exercise_cells(assignment)
     assert set(exercises) == set(assignment.columns)
     assert exercises["star-distances"] == ["lab06-04"]
-    # each TODO has its own graded cell (issue 52): following the flows, then the masks
+    # each TODO has its own graded cell: following the flows, then the masks
     assert exercises["follow"] == ["lab06-17"]
     assert exercises["masks"] == ["lab06-19"]
     assert exercises["watershed"] == ["lab06-29"]

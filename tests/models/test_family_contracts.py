@@ -1,4 +1,4 @@
-"""One contract per model family, proven on every registered model (issue 22).
+"""One contract per model family, proven on every registered model.
 
 The family of a model is the package of ``segedu.models`` that its builder lives in
 (``segedu.models.model_family``: ``semantic``, ``top_down``, ``bottom_up``, ``universal``,

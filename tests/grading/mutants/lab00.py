@@ -220,7 +220,7 @@ def class_iou(pred, target, num_classes, ignore_index=255):
             iou[c] = ((pred == c) & (target == c)).sum() / union
     return iou
 '''),
-    # --- added for issue 52: the mistakes that escaped, and a second one for every function
+    # --- the mistakes that escaped the first mutants, and a second one for every function
     ("boxes of an empty mask from min/max of nothing (crashes)", '''
 def boxes_from_masks(masks):
     boxes = torch.zeros(len(masks), 4)
@@ -335,7 +335,7 @@ def class_iou(pred, target, num_classes, ignore_index=255):
             iou[c] = ((pred == c) & (target == c)).sum() / max(int((target == c).sum()), 1)
     return iou
 '''),
-    # --- added for issue 68: one slip per item of each TODO's contract, written before its check
+    # --- one slip per item of each TODO's contract, written before its check
     ("boxes returned as tv_tensors.BoundingBoxes, not a plain tensor", '''
 def boxes_from_masks(masks):
     boxes = torch.zeros(len(masks), 4)
@@ -436,7 +436,7 @@ def class_iou(pred, target, num_classes, ignore_index=255):
             iou[c] = ((pred == c) & (target == c)).sum() / union
     return iou
 '''),
-    # --- issue 68, second pass: the contract items still without a slip (dtypes, NumPy versus
+    # --- second pass: the contract items still without a slip (dtypes, NumPy versus
     # torch results, the empty mask's box, the trailing run, the image's values, the window,
     # the labels dropped together, logits untouched, num_classes, ignore_index, the gradient)
     ("boxes in float64", '''
@@ -593,7 +593,7 @@ def masked_cross_entropy(logits, target, ignore_index=255):
     nll = -F.log_softmax(logits.detach(), dim=1).gather(1, safe[:, None])[:, 0]
     return nll[valid].mean()
 '''),
-    # --- issue 68, last items: the inputs rle_decode and boxes_from_masks must leave as they were
+    # --- the last items: the inputs rle_decode and boxes_from_masks must leave as they were
     ("RLE decoded by popping the caller's counts", '''
 def rle_decode(rle):
     height, width = rle["size"]

@@ -153,7 +153,7 @@ def iou_from_confusion(matrix):
     union = matrix.sum(dim=1) + matrix.sum(dim=0) - tp
     return tp / union.clamp(min=1)
 '''),
-    # --- added for issue 68: one slip per item of each TODO's contract, written before its check
+    # --- one slip per item of each TODO's contract, written before its check
     ("logits shifted in place for stability (the caller's logits change)", '''
 def my_cross_entropy(logits, target):
     logits -= logits.amax(dim=1, keepdim=True)  # log-sum-exp trick, in place
@@ -272,7 +272,7 @@ def my_evaluate(model, loader, num_classes, device, ignore_index=None):
     model.train(was_training)
     return matrix
 '''),
-    # --- issue 68, second pass: the contract items still without a slip (a 0-dim tensor with its
+    # --- second pass: the contract items still without a slip (a 0-dim tensor with its
     # gradient, C = num_classes, 0 for an absent class, smooth, per batch, (K,) losses, the true
     # gradients clipped, the scaler updated, a tensor returned, every batch, the mode restored)
     ("cross-entropy returned as a Python float (.item())", '''

@@ -118,7 +118,7 @@ def yolo_channels(num_anchors, num_classes):
 def make_yolo_head(in_channels, num_anchors, num_classes):
     return nn.Conv2d(in_channels, yolo_channels(num_anchors, num_classes), kernel_size=3, padding=1)
 '''),
-    # --- added for issue 68: one slip per item of each TODO's contract, written before its check
+    # --- one slip per item of each TODO's contract, written before its check
     ("conv_out as a NumPy float (np.floor)", '''
 def conv_out(n, k, s=1, p=0, d=1):
     import numpy as np
@@ -182,7 +182,7 @@ def box_iou_xyxy(a, b):
         rows.append(inter / (area + (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) - inter))
     return torch.stack(rows)
 '''),
-    # --- issue 68, second pass: the contract items still without a slip (padding on both sides,
+    # --- second pass: the contract items still without a slip (padding on both sides,
     # the transposed size's dilation, ceil_mode, N and C above 1, the output size as given,
     # non-square inputs, the empty stack, a Python int, in_channels honoured)
     ("conv_out with the padding on one side only", '''

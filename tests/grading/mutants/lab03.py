@@ -4,7 +4,7 @@ A transposed confusion matrix, IoU 0 for an absent class, AP without the running
 PQ at IoU >= 0.5, HD95 measured to the other mask, ...
 Each replaces the functions it defines (the rest of the lab keeps the solution);
 ``tests/grading/test_lab_mutants.py`` grades it. The mutants were written from the TODOs' text
-before the graded cells were read again (issue 52), so the checks answer them.
+before the graded cells were read again, so the checks answer them.
 """
 
 LAB = "03_metrics.ipynb"
@@ -337,7 +337,7 @@ def my_nsd(pred, target, tolerance, spacing):
     d_pt, d_tp = my_directed_distances(sp, st, spacing), my_directed_distances(st, sp, spacing)
     return float(((d_pt < tolerance).sum() + (d_tp < tolerance).sum()) / (len(d_pt) + len(d_tp)))
 '''),
-    # --- added for issue 68: one slip per item of each TODO's contract, written before its check
+    # --- one slip per item of each TODO's contract, written before its check
     ('ignore_index 0 taken for None (`if ignore_index:`)', '''
 def my_confusion_matrix(pred, target, num_classes, ignore_index=None):
     pred, target = pred.reshape(-1).long(), target.reshape(-1).long()
@@ -490,7 +490,7 @@ def my_panoptic_quality(pred, target, things, stuffs):
 def my_surface(mask):
     return mask & ~ndimage.binary_erosion(mask)
 '''),
-    # issue 68, second round: a slip for each contract item still without one
+    # second round: a slip for each contract item still without one
     ('confusion matrix returned as int32 counts', '''
 def my_confusion_matrix(pred, target, num_classes, ignore_index=None):
     pred, target = pred.reshape(-1).long(), target.reshape(-1).long()

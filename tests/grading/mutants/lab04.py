@@ -250,7 +250,7 @@ def my_weight_map(instances, w0=10.0, sigma=5.0):
         weight = weight + np.where(foreground, 0.0, border)
     return torch.from_numpy(weight).float()
 '''),
-    # --- added for issue 68: one slip per item of each TODO's contract, written before its check
+    # --- one slip per item of each TODO's contract, written before its check
     ("margins rounded half to even (Python's round, as torchvision)", '''
 def my_center_crop(x, size):
     height, width = x.shape[-2:]
@@ -328,7 +328,7 @@ def my_weight_map(instances, w0=10.0, sigma=5.0):
 '''),
 ]
 
-# issue 68, second round: a slip for each contract item still without one
+# second round: a slip for each contract item still without one
 _SECOND_ROUND = [
     ("crop margins of H and W swapped (right only for square maps)", '''
 def my_center_crop(x, size):

@@ -5,7 +5,7 @@ bilinear with x and y swapped, a YOLO head read column-major, a train step witho
 RetinaNet's prior bias at 0 or log(pi), a focal loss with alpha on the negatives, ...
 Each replaces the functions it defines (the rest of the lab keeps the solution);
 ``tests/grading/test_lab_mutants.py`` grades it. The mutants were written from the TODOs' text
-before the graded cells were read again (issue 52), so the checks answer them.
+before the graded cells were read again, so the checks answer them.
 """
 
 LAB = "05_detection.ipynb"
@@ -84,7 +84,7 @@ def my_cell_anchors(sizes, aspect_ratios):
     heights = (scales[None, :] * h_ratios[:, None]).reshape(-1)
     return torch.floor(torch.stack([-widths, -heights, widths, heights], dim=1) / 2 + 0.5)
 '''),
-    # RetinaNet's prior initialisation and focal loss (issue 65): one slip per contract item
+    # RetinaNet's prior initialisation and focal loss: one slip per contract item
     ('prior bias of 0', '''
 def init_class_logits(conv, prior=0.01):
     if not 0 < prior < 1:
@@ -584,7 +584,7 @@ def train_step(model, optimizer, images, targets):
     optimizer.step()
     return {name: value.item() for name, value in losses.items()}
 '''),
-    # the contracts of the TODOs' docstrings (issue 68): inputs untouched, dtypes, ids
+    # the contracts of the TODOs' docstrings: inputs untouched, dtypes, ids
     ('box IoU converts the boxes to xywh in place', '''
 def my_box_iou(a, b):
     top_left = torch.maximum(a[:, None, :2], b[None, :, :2])
@@ -677,7 +677,7 @@ def to_metric_format(detection, mask_threshold=0.5):
 '''),
 ]
 
-# issue 68, second round: a slip for each contract item still without one
+# second round: a slip for each contract item still without one
 _ROI = '''
 def my_roi_align_bin(feature, box, *, spatial_scale=1.0, sampling_ratio=2, aligned=True):
     offset = 0.5 if aligned else 0.0

@@ -4,7 +4,7 @@ Star distances that cross a touching nucleus, heat that leaks out of the mask, f
 (dx, dy), particles that leave the image, end points floored, a Cellpose loss without the 1/2, ...
 Each replaces the functions it defines (the rest of the lab keeps the solution);
 ``tests/grading/test_lab_mutants.py`` grades it. The mutants were written from the TODOs' text
-before the graded cells were read again (issue 52), so the checks answer them.
+before the graded cells were read again, so the checks answer them.
 """
 
 LAB = "06_cells.ipynb"
@@ -295,7 +295,7 @@ def my_watershed(image):
     markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
     return torch.from_numpy(watershed(-distance, markers).astype(np.int64))
 '''),
-    # the contracts of the TODOs' docstrings (issue 68): markers numbered from 1
+    # the contracts of the TODOs' docstrings: markers numbered from 1
     ('watershed markers numbered from 0', '''
 def my_watershed(image):
     foreground = otsu_foreground(image)
@@ -325,7 +325,7 @@ def my_cellpose_loss(outputs, targets):
         probability = outputs["cellprob"].sigmoid_()
     return flow_loss + F.binary_cross_entropy(probability, targets["cellprob"])
 '''),
-    # issue 68, the items still without a slip: inputs left untouched, n_rays, dtypes, ids, the
+    # the contract items still without a slip: inputs left untouched, n_rays, dtypes, ids, the
     # background, the pixels outside the mask
     ('star distances renumber the ids 1..K in the labels given (.numpy() shares memory)', '''
 _right_star = my_star_distances

@@ -4,7 +4,7 @@ Stuff split by its instance ids, void not left out of the union, PQ per image, a
 without the +1, a brute force without the Q < M case, a merge that breaks ties backwards, ...
 Each replaces the functions it defines (the rest of the lab keeps the solution);
 ``tests/grading/test_lab_mutants.py`` grades it. The mutants were written from the TODOs' text
-before the graded cells were read again (issue 52), so the checks answer them.
+before the graded cells were read again, so the checks answer them.
 """
 
 LAB = "07_panoptic.ipynb"
@@ -324,7 +324,7 @@ def train_step(model, optimizer, images, targets, max_norm=10.0):
     optimizer.step()
     return {name: value.item() for name, value in losses.items()}
 '''),
-    # the contracts of the TODOs' docstrings (issue 68): ids, instance 0, inputs untouched, dtypes
+    # the contracts of the TODOs' docstrings: ids, instance 0, inputs untouched, dtypes
     ('segments: instance 0 of a thing taken for the background', '''
 def my_segments(panoptic, things, stuffs):
     category, instance = panoptic[..., 0], panoptic[..., 1]
@@ -419,7 +419,7 @@ def my_combine(semantic, masks, scores, labels, *, thing_categories, stuff_categ
             taken |= free
     return torch.stack([category, instance], dim=-1)
 '''),
-    # issue 68, the items still without a slip: the cost's weights, no segment, the logits and the
+    # the contract items still without a slip: the cost's weights, no segment, the logits and the
     # assignment's cost left untouched (its gradient too), no segment as int64, max_norm
     ('cost matrix with the weights 2 and 5 written in', '''
 def my_cost_matrix(class_logits, mask_logits, labels, masks, *, class_weight=2.0, dice_weight=5.0):

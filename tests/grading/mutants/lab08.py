@@ -4,7 +4,7 @@ Patches flattened channel-last, attention without 1/sqrt(d), PCA without centrin
 k-means whose empty cluster goes to NaN, click codes at the pixel corner, a box with x_max + 1, ...
 Each replaces the functions it defines (the rest of the lab keeps the solution);
 ``tests/grading/test_lab_mutants.py`` grades it. The mutants were written from the TODOs' text
-before the graded cells were read again (issue 52), so the checks answer them.
+before the graded cells were read again, so the checks answer them.
 """
 
 LAB = "08_features_prompts.ipynb"
@@ -263,7 +263,7 @@ def correction_click(pred, truth, rng):
     i = int(rng.integers(len(xs)))
     return torch.stack([xs[i], ys[i]]).float(), int(truth[ys[i], xs[i]])
 '''),
-    # the contracts of the TODOs' docstrings (issue 68): channels, inputs untouched, dtypes
+    # the contracts of the TODOs' docstrings: channels, inputs untouched, dtypes
     ('patch embedding with three channels written in', '''
 def my_patch_embed(images, weight, bias, patch):
     b, _, height, width = images.shape
@@ -320,7 +320,7 @@ def my_point_code(points, image_size, gaussian):
     size = torch.tensor([width, height], dtype=gaussian.dtype)
     return my_fourier_features(points.to(gaussian.dtype) / size, gaussian)
 '''),
-    # issue 68, the items still without a slip: one empty mask, the masks left untouched, negative
+    # the contract items still without a slip: one empty mask, the masks left untouched, negative
     # scores, non-square masks, the box's and the click's types, one draw, ties in k-means
     ('mask IoU 1.0 when either mask is empty', '''
 def mask_iou(a, b):

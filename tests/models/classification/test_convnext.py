@@ -1,4 +1,4 @@
-"""``convnext_tiny`` against torchvision's ``convnext_tiny`` given torchvision's weights (issue 56).
+"""``convnext_tiny`` against torchvision's ``convnext_tiny`` given torchvision's weights.
 
 torchvision's ConvNeXt-T with random weights (every tensor perturbed, so that the LayerNorms are
 not the identity and the layer scales not 1e-6) is saved to a file in torchvision's names;

@@ -1,4 +1,4 @@
-"""``swin_t`` against torchvision's ``swin_t`` given torchvision's weights (issue 56).
+"""``swin_t`` against torchvision's ``swin_t`` given torchvision's weights.
 
 torchvision's Swin-T with random weights (every tensor perturbed, so that no LayerNorm is the
 identity and a swapped pair of norms would show) is saved to a file in torchvision's names;

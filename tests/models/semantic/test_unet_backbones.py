@@ -1,4 +1,4 @@
-"""The U-Net decoder on Swin-T and ConvNeXt-T (``unet_swin_t``, ``unet_convnext_tiny``; issue 56).
+"""The U-Net decoder on Swin-T and ConvNeXt-T (``unet_swin_t``, ``unet_convnext_tiny``).
 
 Slim configurations keep it quick: the encoders are torchvision's classifier architectures at a
 small width, so torchvision's classifier state dict (here random) loads into ``encoder`` with only

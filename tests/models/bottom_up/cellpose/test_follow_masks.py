@@ -135,7 +135,7 @@ def test_flow_error_non_consecutive_ids():
 
 
 def test_following_true_flows_gives_back_the_labels():
-    """The issue's check: the true flows of a label image lead back to it (IoU 0.5 accuracy)."""
+    """The true flows of a label image lead back to it (IoU 0.5 accuracy)."""
     for i in range(3):
         labels = DATA[i][1]["instances"]
         flows = 5 * masks_to_flows(labels)
