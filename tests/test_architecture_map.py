@@ -1,22 +1,19 @@
-"""ARCHITECTURE.md, the maintainer's map of the house, is current, and the repository cites no
-document it lacks.
+"""ARCHITECTURE.md, the maintainer's map of the house, is current.
 
 - Its floors table lists every package of ``segedu`` on the floor that the import graph gives
   it (one more than the highest floor it imports from; read with :mod:`ast`, as
   ``tests/test_imports.py`` reads it), and no package that does not exist.
 - It names every contract package of ``segedu.models`` and every model family folder that
   holds a registered model (``tests/test_readme_map.py``'s rule for the README's table).
-- No tracked text file cites a design document kept outside the repository.
+
+That no file cites a document the repository lacks is ``tests/test_repository_stands_alone.py``'s.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-import subprocess
 from pathlib import Path
-
-import pytest
 
 from .test_imports import _imports, _modules
 from .test_readme_map import family_packages
@@ -79,21 +76,3 @@ def test_the_map_names_every_contract_and_family():
 def test_a_wrong_floor_and_a_missing_family_are_found():
     assert mapped_floors("| 2 | `nn` | blocks |\n") == {"nn": 2}
     assert package_floors()["nn"] == 1 and package_floors()["zoo"] > package_floors()["models"]
-
-
-def _tracked_text_files() -> list[Path]:
-    try:
-        names = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
-                               check=True).stdout.split()
-    except (OSError, subprocess.CalledProcessError):
-        pytest.skip("not a git checkout")
-    suffixes = {".py", ".md", ".txt", ".yml", ".yaml", ".toml", ".cfg", ".sh", ".ipynb", ""}
-    return [ROOT / n for n in names if Path(n).suffix in suffixes and (ROOT / n).is_file()]
-
-
-def test_no_file_cites_a_document_the_repository_lacks():
-    outside = re.compile(r"DESIGN\.md|SYLLABUS\.md|\.\./shared/")
-    citing = [str(path.relative_to(ROOT)) for path in _tracked_text_files()
-              if path.name != "test_architecture_map.py"
-              and outside.search(path.read_text(encoding="utf8", errors="replace"))]
-    assert not citing, f"these files cite a document outside the repository: {citing}"
