@@ -56,9 +56,10 @@ SHARE, MIN_CHECK_ITEMS = 10, 10
 # Scores that measure the machine, not the model.
 TIMINGS = ("seconds_per_image",)
 # The few-label runs whose cards tests/zoo/test_few_labels.py checks: the baseline, the ceiling
-# and the weakly supervised run, and the two runs with 2 labelled scenes that chapter 19's reading
-# of scarce labels rests on (the baseline and the mean teacher)
-FEW_LABEL_RUNS = ("supervised", "full", "cam", "supervised_2scenes", "mean_teacher_2scenes")
+# and the weakly supervised run, and the three runs with 2 labelled scenes that chapter 19's
+# reading of scarce labels rests on (the baseline, the pseudo-labels and the mean teacher)
+FEW_LABEL_RUNS = ("supervised", "full", "cam", "supervised_2scenes", "pseudo_labels_2scenes",
+                  "mean_teacher_2scenes")
 # The record's entries that are not zoo entries (module docstring)
 EXTRA = (*(f"unet_fewlabels_{method}" for method in FEW_LABEL_RUNS), "unet_calibration")
 
