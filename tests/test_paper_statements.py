@@ -25,6 +25,18 @@ ten errors, as the review listed them:
    two directed means for ASSD, so published numbers differ;
 10. 09: PSPNet's and DeepLabv3+'s headline numbers rely on COCO / JFT pre-training and
     Cityscapes' coarse annotations.
+
+The fresh reading of chapters 12 and 13 against their papers and reference packages (issue 67)
+added:
+
+11. 12: ``grid = (2, 2)`` is what StarDist's example notebooks set; ``Config2D``'s default is
+    ``(1, 1)``;
+12. 12: omnipose 1.1.4's loss sums nine terms, seven beyond the two mean squared errors, not
+    "six more" than the three of ``omnipose_loss`` (its boundary cross-entropy is left out);
+13. 12: Omnipose switches to DBSCAN for a whole image by the cells' mean diameter;
+14. 13: nnU-Net shrinks the patch along the axis largest relative to the median shape;
+15. 13: ``n2v_perc_pix = 1.5`` is the default of ``n2v``'s ``N2VConfig`` as well as DenoiSeg's;
+    only ``n2v``'s example notebooks set 0.198.
 """
 
 from __future__ import annotations
@@ -138,3 +150,33 @@ def test_10_context_models_headline_numbers_say_their_extra_data():
         holding = [p for p in paragraphs if re.search(rf"\b{re.escape(number)}\s*%", p)]
         assert holding, f"chapter 09 no longer quotes {number} %"
         assert all(extra in p for p in holding), (number, extra, holding)
+
+
+def test_11_stardist_grid_2_is_the_example_notebooks_not_the_default():
+    grid = [s for s in _with(_sentences("12"), "grid = (2, 2)")]
+    assert grid, "chapter 12 no longer says which grid StarDist's models use"
+    assert all("example" in s and "(1, 1)" in s for s in grid), grid
+
+
+def test_12_omnipose_package_loss_terms_counted_by_version():
+    sentences = _sentences("12")
+    assert not _with(sentences, "adds six more terms")
+    loss = _with(sentences, "1.1.4", "loss")
+    assert loss and all(re.search(r"\bseven\b", s) and "cross-entropy" in s for s in loss), loss
+
+
+def test_13_omnipose_dbscan_switched_by_the_mean_diameter():
+    dbscan = [s for s in _with(_sentences("12"), "DBSCAN") if "12 pixels" in s]
+    assert dbscan and all("mean diameter" in s for s in dbscan), dbscan
+
+
+def test_14_nnunet_shrinks_the_axis_largest_relative_to_the_median_shape():
+    patch = _with(_sentences("13"), "patch", "one axis at a time")
+    assert patch and all("median shape" in s for s in patch), patch
+    assert not _with(patch, "largest relative to the others")
+
+
+def test_15_one_and_a_half_percent_is_both_packages_default():
+    share = _with(_sentences("13"), "0.198")
+    assert share and all("N2VConfig" in s and "1.5" in s for s in share), share
+    assert not _with(_sentences("13"), "not a rule of Noise2Void")
