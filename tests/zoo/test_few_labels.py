@@ -142,7 +142,8 @@ def test_seeds_train_each_ship_the_median_and_record_the_spread(tmp_path, capsys
     """``--seeds 0 1 2``: three runs in ``runs/seed<k>/``, the median seed's files shipped (the
     cam run's classifier with them), its card given the ``## Seeds`` section that
     :func:`card_spread` reads back; pseudo-labels of seed k start from supervised of seed k; a
-    second call finds the runs done and trains nothing."""
+    second call with the same settings finds the runs done and trains nothing, and the command
+    line, which asks for the chapter's settings, refuses the tiny runs' cards."""
     runs, shipped = tmp_path / "runs", tmp_path / "shipped"
     tiny = ["--steps", "2", "--runs", str(runs), "--out", str(shipped), "--work",
             str(tmp_path / "work")]
@@ -151,7 +152,7 @@ def test_seeds_train_each_ship_the_median_and_record_the_spread(tmp_path, capsys
         config = FewLabelConfig(method, out=shipped, work=tmp_path / "work", **TINY)
         return run_seeds(config, [0, 1, 2], runs, folder=shipped)
 
-    median = seeds("supervised")
+    median = first = seeds("supervised")
     spread = card_spread("supervised", shipped)
     assert spread.seeds == (0, 1, 2) and spread.shipped == median
     per_seed = [card_scores("supervised", runs / f"seed{s}")["miou"] for s in (0, 1, 2)]
@@ -168,13 +169,54 @@ def test_seeds_train_each_ship_the_median_and_record_the_spread(tmp_path, capsys
     assert (shipped / "unet_fewlabels_cam_classifier.pt").read_bytes() == (
         runs / f"seed{median}" / "unet_fewlabels_cam_classifier.pt").read_bytes()
     capsys.readouterr()
-    assert main(["supervised", *tiny, "--seeds", "0", "1", "2"]) == 0
+    assert seeds("supervised") == first
     assert "wrote" not in capsys.readouterr().out  # done before: scored from the cards, not trained
+    # the command line asks for 5 % of 2000 scenes; the runs' cards record 25 % of 24
+    with pytest.raises(ValueError, match=r"the card: - labels used: masks of 6 scenes \(25 %\)\n"
+                                         r"  asked:    - labels used: masks of 100 scenes \(5 %\)"):
+        main(["supervised", *tiny, "--seeds", "0", "1", "2"])
     with pytest.raises(ValueError, match="few_labels full --seeds 0 1 2"):
         card_spread("full", runs / "seed0")  # a single run's card has no spread
     for bad in (["--seeds", "1"], ["--seeds", "1", "1"], ["--seeds", "0", "1", "--seed", "2"]):
         with pytest.raises(SystemExit):
             main(["supervised", *tiny, *bad])
+
+
+def test_a_finished_seed_counts_only_for_the_settings_its_card_records(runs, tmp_path,
+                                                                      monkeypatch):
+    """A seed whose card is in the runs folder is done only for the settings that card records:
+    asked with another share of masks, or another threshold, ``run_seeds`` refuses it with both
+    lines, and trains nothing; a card that records no settings is refused as such."""
+    import shutil
+
+    import segedu.zoo.few_labels.runs as runs_module
+
+    trained = []
+    monkeypatch.setattr(runs_module, "train", trained.append)
+    folder = tmp_path / "runs"
+    for seed in (0, 1):  # seed 0's tiny runs (labelled 0.25) as both seeds' finished runs
+        (folder / f"seed{seed}").mkdir(parents=True)
+        for method in ("supervised", "pseudo_labels"):
+            shutil.copy(card_path(method, runs), folder / f"seed{seed}")
+        shutil.copy(checkpoint_path("supervised", runs), folder / f"seed{seed}")
+
+    def seeds(method, **changed):
+        config = FewLabelConfig(method, out=tmp_path / "shipped", work=tmp_path / "work",
+                                **{**TINY, **changed})
+        return run_seeds(config, [0, 1], folder, folder=tmp_path / "shipped")
+
+    with pytest.raises(ValueError, match=r"(?s)trained with other settings.*the card: - labels "
+                       r"used: masks of 6 scenes \(25 %\)\n  asked:    - labels used: masks of "
+                       r"12 scenes \(50 %\)"):
+        seeds("supervised", labelled=0.5)
+    # a setting that no other line shows: the card's line of every setting
+    with pytest.raises(ValueError, match=r"(?s)the card: - settings: .*threshold 0\.9\n"
+                                         r"  asked:    - settings: .*threshold 0\.8"):
+        seeds("pseudo_labels", threshold=0.8)
+    card_path("supervised", folder / "seed0").write_text("# a card\n\n| **mIoU** | **0.5** |\n")
+    with pytest.raises(ValueError, match="records no settings"):
+        seeds("supervised")
+    assert trained == []
 
 
 # the five runs at the chapter's budget, the same at three times the steps, and the baseline and

@@ -38,7 +38,8 @@ e.g. ``--labelled 0.001 --suffix _2scenes`` (2 labelled scenes).
 **Seeds.** ``--seed K`` (default 0) sets what is random in training: the networks'
 initialisation, the data order, the crops and the noise; the scenes and which of them are
 labelled stay the same. ``--seeds 0 1 2 [--runs DIR]`` trains the method once per seed into
-``DIR/seed<k>/`` (default ``zoo_runs/few_labels``; a finished seed is skipped, an interrupted one
+``DIR/seed<k>/`` (default ``zoo_runs/few_labels``; a finished seed is skipped if its card
+records the settings asked for, and refused if it records others; an interrupted one
 resumes), ships the median seed's files into ``--out`` and adds the ``## Seeds`` section (each
 seed's IoUs, mean ± sd) to its card. ``pseudo_labels`` of seed k starts from ``supervised`` of
 seed k, so the supervised seeds come first.
@@ -46,8 +47,15 @@ seed k, so the supervised seeds come first.
 
 from .config import IGNORE, METHODS, FewLabelConfig, card_path, checkpoint_path
 from .recipe import card_scores, train
-from .runs import card_spread, load_cam_classifier, load_few_label_model, main, run_seeds
+from .runs import (
+    card_spread,
+    load_cam_classifier,
+    load_few_label_model,
+    main,
+    run_seeds,
+    same_settings,
+)
 
 __all__ = ["METHODS", "IGNORE", "FewLabelConfig", "train", "checkpoint_path", "card_path",
-           "card_scores", "run_seeds", "card_spread", "load_few_label_model",
+           "card_scores", "run_seeds", "same_settings", "card_spread", "load_few_label_model",
            "load_cam_classifier", "main"]

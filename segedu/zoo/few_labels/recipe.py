@@ -19,7 +19,8 @@ from ..scores import scene_tensors
 from .config import UNET, FewLabelConfig, card_path
 from .methods import TRAIN
 
-__all__ = ["LABELS", "train", "train_method", "few_label_card", "card_scores"]
+__all__ = ["LABELS", "SETTINGS", "train", "train_method", "few_label_card", "card_settings",
+           "card_scores"]
 
 LABELS = {
     "supervised": "masks of {known} scenes ({percent:g} %)",
@@ -28,6 +29,11 @@ LABELS = {
     "full": "masks of all {total} scenes (100 %)",
     "cam": "image-level labels of {total} scenes, no mask",
 }
+# The fields of FewLabelConfig that decide a run's result: every method's, then each method's own
+SETTINGS = ("steps", "batch", "crop", "lr", "scenes", "labelled", "test_scenes", "seed")
+METHOD_SETTINGS = {"pseudo_labels": ("rounds", "threshold"),
+                   "mean_teacher": ("consistency", "rampup", "ema_max", "noise"),
+                   "cam": ("cam_threshold",)}
 
 
 def train(config: FewLabelConfig) -> nn.Module:
@@ -63,21 +69,35 @@ def _scores(model: nn.Module, length: int) -> dict[str, float]:
             "miou": float(iou.nanmean())}
 
 
-def few_label_card(config: FewLabelConfig, model: nn.Module, device: torch.device, run: dict,
-                   scores: dict[str, float]) -> list[str]:
-    """The card of a few-label run: how it was trained, the labels it used, the held-out IoU."""
+def card_settings(config: FewLabelConfig) -> dict[str, str]:
+    """The lines of a run's card that record its settings, by kind: ``"title"`` (the method),
+    ``"labels"``, ``"budget"`` (steps, batch, crop, learning rate, seed), ``"held_out"`` and
+    ``"settings"`` (every field of :data:`SETTINGS` and the method's own, ``name value``; the
+    cards written before this line existed lack it). :func:`few_label_card` writes them; a run
+    asked for again compares them with the card it finds (:func:`~.runs.same_settings`)."""
     labels_used = LABELS[config.method].format(known=config.labelled_count,
                                                rest=config.scenes - config.labelled_count,
                                                total=config.scenes,
                                                percent=100 * config.labelled)
-    return [*card_head(f"Few labels: `{config.method}` U-Net on synthetic scenes", UNET, model),
+    names = (*SETTINGS, *METHOD_SETTINGS.get(config.method, ()))
+    return {"title": f"# Few labels: `{config.method}` U-Net on synthetic scenes",
+            "labels": f"- labels used: {labels_used}",
+            "budget": f"- budget (each network): {config.budget()}; cross-entropy + soft Dice",
+            "held_out": f"- held-out split: {config.test_scenes} scenes from seed 1, never seen "
+                        "in training",
+            "settings": "- settings: " + ", ".join(f"{name} {getattr(config, name)}"
+                                                   for name in names)}
+
+
+def few_label_card(config: FewLabelConfig, model: nn.Module, device: torch.device, run: dict,
+                   scores: dict[str, float]) -> list[str]:
+    """The card of a few-label run: how it was trained, the labels it used, the held-out IoU."""
+    lines = card_settings(config)
+    return [*card_head(lines["title"].removeprefix("# "), UNET, model),
             f"- trained {datetime.date.today()} with `{config.command_line()}` on "
             f"{where('cpu')}: {run['minutes']:.1f} min of training (and "
             f"{run['data_minutes']:.1f} min to draw the data)",
-            f"- labels used: {labels_used}",
-            f"- budget (each network): {config.budget()}; cross-entropy + soft Dice",
-            *run["notes"],
-            f"- held-out split: {config.test_scenes} scenes from seed 1, never seen in training",
+            lines["labels"], lines["budget"], lines["settings"], *run["notes"], lines["held_out"],
             "", "| class | IoU |", "| --- | ---: |",
             *[f"| {n} | {scores[n]:.3f} |" for n in SyntheticScenes.classes],
             f"| **mIoU** | **{scores['miou']:.3f}** |", "", *run["tables"]]

@@ -19,9 +19,10 @@ from ..cards import replace_card_section
 from ..float16 import load_float32
 from ..seeds import Spread, read_spread, summarise
 from .config import LABELLED, METHODS, RUNS, UNET, FewLabelConfig, card_path
-from .recipe import card_scores, train
+from .recipe import card_scores, card_settings, train
 
-__all__ = ["run_seeds", "card_spread", "load_few_label_model", "load_cam_classifier", "main"]
+__all__ = ["run_seeds", "same_settings", "card_spread", "load_few_label_model",
+           "load_cam_classifier", "main"]
 
 
 def _run_files(config: FewLabelConfig) -> list[str]:
@@ -34,17 +35,46 @@ def _run_files(config: FewLabelConfig) -> list[str]:
     return [f"{base}.pt", f"{base}.md", *(base + e for e in extra.get(config.method, []))]
 
 
+def same_settings(config: FewLabelConfig) -> None:
+    """Check that the card at ``config.card_path`` was trained with ``config``'s settings: each
+    settings line it records (:func:`~.recipe.card_settings`: the method, the labels, the budget,
+    the held-out split and, in cards that have it, the line of every setting) must be the line
+    ``config`` gives. A ``ValueError`` names the card and both lines of the first that differs,
+    or says that the card records none of them."""
+    path = config.card_path
+    lines = path.read_text(encoding="utf8").splitlines()
+    asked = card_settings(config)
+    prefixes = {kind: line.split(": ", 1)[0] + ": " for kind, line in asked.items()}
+    recorded = {kind: next((line for line in lines if line.startswith(prefix)), None)
+                for kind, prefix in prefixes.items()}
+    if all(line is None for line in recorded.values()):
+        raise ValueError(f"{path} records no settings (none of the lines "
+                         f"{', '.join(repr(p.strip()) for p in prefixes.values())}), so it cannot "
+                         f"tell whether it was trained as asked:\n  asked: {asked['settings']}\n"
+                         f"Move it away to train this run, or write its runs to another --runs "
+                         f"folder")
+    for kind, line in recorded.items():
+        if line is not None and line != asked[kind]:
+            raise ValueError(f"{path} was trained with other settings than asked for:\n"
+                             f"  the card: {line}\n  asked:    {asked[kind]}\n"
+                             f"Ask for the card's settings, or write the runs of these settings "
+                             f"to another --runs folder (or give them another --suffix)")
+
+
 def run_seeds(config: FewLabelConfig, seeds: list[int], runs: Path, *,
               folder: Path = FOLDER) -> int:
     """Train ``config``'s run once per seed of ``seeds`` into ``runs/seed<k>/`` (a seed whose
-    card is there is done; an interrupted one resumes from its work folder), then ship the
+    card is there is done, if the card records ``config``'s settings: :func:`same_settings`
+    refuses it otherwise; an interrupted one resumes from its work folder), then ship the
     median seed's files (by held-out mIoU) into ``folder`` and add the ``## Seeds`` section
     (:func:`segedu.zoo.seeds.summarise`) to its card; return that seed. ``pseudo_labels`` of
     seed k starts from ``supervised`` of seed k, in the same run folder."""
     scores = {}
     for seed in seeds:
         run = dataclass_replace(config, seed=seed, out=Path(runs) / f"seed{seed}")
-        if not card_path(run.run_name, run.out).is_file():
+        if card_path(run.run_name, run.out).is_file():
+            same_settings(run)  # done before, with these settings: scored from its card
+        else:
             train(run)
         scores[seed] = card_scores(run.run_name, run.out)
         print(f"{run.run_name} seed {seed}: mIoU {scores[seed]['miou']:.4f}", flush=True)
