@@ -26,7 +26,7 @@ ten errors, as the review listed them:
 10. 09: PSPNet's and DeepLabv3+'s headline numbers rely on COCO / JFT pre-training and
     Cityscapes' coarse annotations.
 
-The fresh reading of chapters 12 and 13 against their papers and reference packages (issue 67)
+The fresh reading of chapters 12 and 13 against their papers and reference packages
 added:
 
 11. 12: ``grid = (2, 2)`` is what StarDist's example notebooks set; ``Config2D``'s default is

@@ -19,10 +19,12 @@ The loss here is the sum of the three terms that train those maps,
 .. math:: \mathcal{L} = \overline{w\,|\hat u - 5u|^2} + \overline{w\,(\hat T - T)^2}
           + \operatorname{BCE}_\text{logits}(\hat b, b),
 
-each a mean over every pixel (and, for the flows, both components). Omnipose 1.1.4 adds six more
-terms (a sine-squared angle loss, a norm loss, the distance field's derivatives, an affinity loss,
-an Euler loss through ``torchvf``, a divergence loss) and rescales all nine dynamically; those are
-refinements for its large training runs, not part of the idea, and are left out.
+each a mean over every pixel (and, for the flows, both components). Omnipose 1.1.4's loss
+(``omnipose.core``, ``loss``) sums nine terms, seven beyond the two mean squared errors here (a
+sine-squared angle loss, a norm loss, the distance field's derivatives, an affinity loss, an Euler
+loss through ``torchvf``, a boundary term from the affinities, a divergence loss), and rescales
+them as training goes; it computes the boundary's cross-entropy but leaves it out of that sum.
+Those seven are refinements for its large training runs, not part of the idea, and are left out.
 """
 
 from __future__ import annotations
