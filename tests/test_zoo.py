@@ -84,6 +84,20 @@ def _check_stored(entry, *, megabytes: int) -> None:
     assert re.search(r"python -m segedu\.zoo\.(train|seeds) ", entry.card.read_text())
 
 
+def test_every_card_trained_the_steps_its_entry_records():
+    # `python -m segedu.zoo.seeds <task> --names <name>` retrains an entry at its ZooEntry's
+    # steps: a card trained at other steps would not be reproduced by the zoo's own command
+    wrong = {}
+    for name, entry in ZOO.items():
+        if not entry.card.is_file():
+            continue
+        trained = re.search(r"^- trained .*?: (\d+) steps", entry.card.read_text(), flags=re.M)
+        assert trained, f"{name}'s card has no '- trained ...: N steps' line"
+        if int(trained.group(1)) != entry.steps:
+            wrong[name] = (int(trained.group(1)), entry.steps)
+    assert not wrong, f"(steps in the card, steps in ZOO): {wrong}"
+
+
 def test_every_checkpoint_has_its_check_scores():
     record = read_record()
     # the zoo's entries, and the checkpoints of other cards (few-label runs, calibration)

@@ -227,7 +227,7 @@ ZOO: dict[str, ZooEntry] = {
     "unet_weight_map": ZooEntry("unet_weight_map", dict(), steps=2000, task=Task.CELLS, batch=8),
     "spatial_embedding": ZooEntry("spatial_embedding", dict(), steps=2000, task=Task.CELLS,
                                   batch=8),
-    "stardist": ZooEntry("stardist", dict(), steps=1200, task=Task.CELLS, batch=8),
+    "stardist": ZooEntry("stardist", dict(), steps=2000, task=Task.CELLS, batch=8),
     "cellpose": ZooEntry("cellpose", dict(), steps=2000, task=Task.CELLS, batch=8),
     # thin, bent, touching rods (segedu.data.SyntheticRods): Omnipose, and Cellpose trained on
     # the same rods with the same budget (the comparison of the Omnipose paper)
