@@ -45,8 +45,10 @@ def mask_probability(step: float, *, start: float, end: float, power: float = 0.
 
 def staggered_windows(num_blocks: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """The annealing windows of ``num_blocks`` masked blocks as fractions of training: block
-    ``i`` (0 = the first masked block) from ``(i + 1) / (n + 2)`` to ``(i + 2) / (n + 2)``, the
-    authors' COCO pattern (``n = 4``: sixths). Returns ``(starts, ends)``."""
+    ``i`` (0 = the first masked block) from ``(i + 1) / (n + 2)`` to ``(i + 2) / (n + 2)``.
+    For ``n = 4`` this is the authors' COCO ViT-L configuration (sixths); for other ``n`` it is
+    this pattern carried over, not theirs (their 3- and 5-block configurations keep windows of a
+    sixth and spread the starts from 1/6 to 4/6). Returns ``(starts, ends)``."""
     if isinstance(num_blocks, bool) or not isinstance(num_blocks, int) or num_blocks < 1:
         raise ValueError(f"num_blocks must be a positive int, got {num_blocks!r}")
     n = num_blocks
