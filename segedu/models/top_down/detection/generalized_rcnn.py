@@ -22,20 +22,18 @@ model for those weights; a checkpoint with trainable batch norm loads into train
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import torch
 from torch import nn
 
 from ..base import TopDownModel, check_box_targets, check_image_list
-from .checkpoint_batch_norm import match_batch_norm_to_checkpoint
+from .checkpoint_batch_norm import MatchBatchNormOnLoad
 from .rpn import RegionProposalNetwork
 from .transform import GeneralizedRCNNTransform, ImageList
 
 __all__ = ["GeneralizedRCNN"]
 
 
-class GeneralizedRCNN(TopDownModel):
+class GeneralizedRCNN(MatchBatchNormOnLoad, TopDownModel):
     """Transform, backbone (with FPN), region proposal network and RoI heads, in that order."""
 
     def __init__(self, *, transform: GeneralizedRCNNTransform, backbone: nn.Module,
@@ -141,10 +139,3 @@ class GeneralizedRCNN(TopDownModel):
         return self.postprocess({"detections": detections, "image_sizes": image_list.image_sizes,
                                  "original_sizes": original_sizes})
 
-    # ---- loading: frozen batch norm for checkpoints trained with it (see the module docstring)
-    def load_state_dict(self, state_dict: Mapping[str, torch.Tensor], strict: bool = True,
-                        assign: bool = False):
-        body = getattr(self.backbone, "body", None)
-        if body is not None:
-            match_batch_norm_to_checkpoint(body, state_dict)
-        return super().load_state_dict(state_dict, strict=strict, assign=assign)

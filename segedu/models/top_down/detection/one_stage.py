@@ -24,14 +24,14 @@ The family's methods (:class:`~segedu.models.top_down.base.TopDownModel`) are it
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
 import torch
 from torch import nn
 
 from ....ops import box_iou
 from ..base import TopDownModel, check_box_targets, check_image_list
-from .checkpoint_batch_norm import match_batch_norm_to_checkpoint
+from .checkpoint_batch_norm import MatchBatchNormOnLoad
 from .transform import GeneralizedRCNNTransform, ImageList
 
 __all__ = ["OneStageDetector", "flatten_anchor_outputs"]
@@ -44,7 +44,7 @@ def flatten_anchor_outputs(x: torch.Tensor, depth: int) -> torch.Tensor:
     return x.permute(0, 3, 4, 1, 2).reshape(n, -1, depth)  # (N, h, w, A, depth) -> rows
 
 
-class OneStageDetector(TopDownModel):
+class OneStageDetector(MatchBatchNormOnLoad, TopDownModel):
     """Transform, backbone, dense head and anchors; subclasses give ``loss`` and ``detect``.
 
     Args (keyword-only):
@@ -163,10 +163,3 @@ class OneStageDetector(TopDownModel):
         # 3. evaluation: best scores, decoded boxes, NMS, back to the input sizes
         return self.postprocess({**outputs, "original_sizes": original_sizes})
 
-    # ---- loading: frozen batch norm for checkpoints trained with it (RetinaNet's COCO weights)
-    def load_state_dict(self, state_dict: Mapping[str, torch.Tensor], strict: bool = True,
-                        assign: bool = False):
-        body = getattr(self.backbone, "body", None)
-        if body is not None:
-            match_batch_norm_to_checkpoint(body, state_dict)
-        return super().load_state_dict(state_dict, strict=strict, assign=assign)
