@@ -37,6 +37,11 @@ added:
 14. 13: nnU-Net shrinks the patch along the axis largest relative to the median shape;
 15. 13: ``n2v_perc_pix = 1.5`` is the default of ``n2v``'s ``N2VConfig`` as well as DenoiSeg's;
     only ``n2v``'s example notebooks set 0.198.
+
+The audit of the review's items against the chapters added:
+
+16. 01: the grouping of DINO's features into objects and object parts by clustering is Amir et
+    al.'s (2021); DINO's own paper (Caron et al.) shows the class token's attention.
 """
 
 from __future__ import annotations
@@ -180,3 +185,9 @@ def test_15_one_and_a_half_percent_is_both_packages_default():
     share = _with(_sentences("13"), "0.198")
     assert share and all("N2VConfig" in s and "1.5" in s for s in share), share
     assert not _with(_sentences("13"), "not a rule of Noise2Void")
+
+
+def test_16_clustering_dino_features_into_parts_is_amir_et_al():
+    parts = _with(_sentences("01"), "object parts")
+    assert parts, "chapter 01 no longer says what DINO's features group into"
+    assert all("Amir" in s for s in parts), parts
