@@ -141,8 +141,8 @@ def test_generators_give_the_same_labels_and_close_images_under_both_dispatches(
 def test_pins_and_zoo_scores_pass_under_the_avx2_dispatch():
     from tests import test_zoo
 
-    rescored = [*test_zoo.SEMANTIC, *test_zoo.INSTANCES, *test_zoo.CELLS, *test_zoo.PANOPTIC,
-                *test_zoo.PROMPTABLE, *test_zoo.FEATURES]
+    rescored = [*test_zoo.SEMANTIC, *test_zoo.INSTANCES, *test_zoo.DETECTION, *test_zoo.CELLS,
+                *test_zoo.PANOPTIC, *test_zoo.PROMPTABLE, *test_zoo.FEATURES]
 
     # every zoo model against its check scores (the first tenth of its held-out split,
     # segedu.zoo.check_scores): about half a minute of CPU for all of them
