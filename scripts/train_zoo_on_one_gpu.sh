@@ -1,7 +1,8 @@
 #!/bin/bash
 # Trains the zoo entries that await their training (segedu.zoo.TO_TRAIN), three seeds each, on one
-# GPU machine (16 cores): every "task name seed options..." line of scripts/zoo_gpu_runs.txt is one
-# `python -m segedu.zoo.seeds` process, all at once ("nice:" lowers the priority of a run with a
+# GPU machine (16 cores): every "task name seed options..." line of scripts/zoo_gpu_runs.txt whose
+# name awaits its training is one `python -m segedu.zoo.seeds` process (the list holds the runs of
+# every family, shipped ones included; ALL=1 retrains those too), all at once ("nice:" lowers the priority of a run with a
 # time budget, --minutes, which times its own warm-up); the CUDA-only tests run beside them. Then
 # each model whose three seeds finished ships its median seed into shipped/ (checkpoint and card,
 # to be copied into segedu/zoo/checkpoints/), and $OUT receives shipped/ (in parts of 15 MB) and
@@ -27,9 +28,12 @@ if command -v nvidia-cuda-mps-control >/dev/null && nvidia-cuda-mps-control -d; 
   if python3 -c "import torch; print(torch.ones(2).cuda().sum().item())"; then echo "MPS on";
   else echo quit | nvidia-cuda-mps-control; echo "MPS failed, off"; fi
 else echo "no MPS"; fi
+WAITING=" $(python3 -c 'from segedu.zoo import TO_TRAIN; print(" ".join(sorted(TO_TRAIN)))') "
+echo "awaiting their training:$WAITING"
 start=$(date +%s); pids=()
 while read -r task name seed opts; do
   case ${task:-#} in \#*) continue;; esac
+  case "$WAITING" in *" $name "*) ;; *) [ -n "${ALL:-}" ] || continue;; esac  # shipped: skip
   pre=""; case $task in nice:*) task=${task#nice:}; pre="nice -n 10";; esac
   ( $pre timeout -s INT $LIMIT python3 -m segedu.zoo.seeds "$task" --names "$name" --seeds "$seed" \
       --runs zoo_runs $opts --ship-to "/tmp/ship_${name}_${seed}" > "logs/${name}_${seed}.log" 2>&1

@@ -10,6 +10,7 @@ the R-CNNs and Panoptic FPN).
 import math
 import os
 import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -25,6 +26,7 @@ from segedu.zoo.scores import evaluate
 from segedu.zoo.seeds import spreads
 from segedu.zoo.train import RECIPES, config_for, main, recipe_for
 
+ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = [name for name, entry in ZOO.items() if entry.checkpoint.is_file()]
 SEMANTIC = [name for name in SHIPPED if ZOO[name].task is Task.SEMANTIC]
 INSTANCES = [name for name in SHIPPED if ZOO[name].task is Task.INSTANCES]
@@ -96,6 +98,19 @@ def test_every_card_trained_the_steps_its_entry_records():
         if int(trained.group(1)) != entry.steps:
             wrong[name] = (int(trained.group(1)), entry.steps)
     assert not wrong, f"(steps in the card, steps in ZOO): {wrong}"
+
+
+def test_the_gpu_run_list_names_zoo_entries_and_holds_every_waiting_one():
+    # scripts/train_zoo_on_one_gpu.sh starts the lines of this list whose name is in TO_TRAIN
+    text = (ROOT / "scripts" / "zoo_gpu_runs.txt").read_text()
+    lines = [line.split() for line in text.splitlines() if line.strip() and line[0] != "#"]
+    seeds: dict[str, set[int]] = {}
+    for task, name, seed, *_ in lines:
+        task = task.removeprefix("nice:")
+        assert name in ZOO and ZOO[name].task.value == task, f"{task} {name}: no such zoo entry"
+        seeds.setdefault(name, set()).add(int(seed))
+    missing = {name: sorted({0, 1, 2} - seeds.get(name, set())) for name in TO_TRAIN}
+    assert not any(missing.values()), f"seeds of waiting entries without a line: {missing}"
 
 
 def test_every_checkpoint_has_its_check_scores():
