@@ -4,7 +4,11 @@ On a GPU, ``torch.autocast`` runs matrix products and convolutions in float16 (a
 fast, half the memory) and keeps reductions such as softmax and losses in float32. Small float16
 gradients would round to zero, so a ``GradScaler`` multiplies the loss by a large factor before
 ``backward`` and divides the gradients back before the optimizer step; when the scaled gradients
-overflow it skips that step and lowers the factor. On a CPU, segedu trains in float32.
+overflow it skips that step and lowers the factor. On a CPU, segedu trains in float32:
+PyTorch's CPU autocast exists, but on most CPUs it is no faster, and the zoo's recipes are
+measured in float32. The one place that decides is :data:`AMP_DEVICE_TYPES`; the tests add
+``"cpu"`` to it to run the whole mixed-precision path of the loop (autocast, the loss scaler,
+its skipped steps and its place in the resume file) on a machine without a GPU.
 """
 
 from __future__ import annotations
@@ -14,16 +18,25 @@ from typing import Any
 
 import torch
 
-__all__ = ["resolve_amp", "autocast", "grad_scaler"]
+__all__ = ["AMP_DEVICE_TYPES", "amp_applies", "resolve_amp", "autocast", "grad_scaler"]
+
+# the device types on which mixed precision is used (``torch.device.type``)
+AMP_DEVICE_TYPES: tuple[str, ...] = ("cuda",)
+
+
+def amp_applies(device: torch.device) -> bool:
+    """Whether mixed precision is used on ``device`` (its type is in :data:`AMP_DEVICE_TYPES`)."""
+    return device.type in AMP_DEVICE_TYPES
 
 
 def resolve_amp(amp: bool | None, device: torch.device) -> bool:
-    """``None`` means on iff ``device`` is CUDA; ``True`` on another device is an error."""
+    """``None`` means on iff mixed precision applies to ``device`` (:func:`amp_applies`: a CUDA
+    device); ``True`` on another device is an error."""
     if amp is None:
-        return device.type == "cuda"
+        return amp_applies(device)
     if not isinstance(amp, bool):
         raise TypeError(f"amp must be True, False or None, got {amp!r}")
-    if amp and device.type != "cuda":
+    if amp and not amp_applies(device):
         raise ValueError(f"amp=True needs a CUDA device, got {device}; pass amp=None or False")
     return amp
 
@@ -37,6 +50,7 @@ def autocast(device: torch.device, *, enabled: bool,
     return contextlib.nullcontext()
 
 
-def grad_scaler(*, enabled: bool) -> Any:
-    """A loss scaler for float16 training; when disabled its methods pass values through."""
-    return torch.amp.GradScaler("cuda", enabled=enabled)
+def grad_scaler(device: torch.device, *, enabled: bool) -> Any:
+    """A loss scaler for float16 training on ``device``; when disabled its methods pass values
+    through."""
+    return torch.amp.GradScaler(device.type, enabled=enabled)

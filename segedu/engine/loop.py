@@ -32,7 +32,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .amp import autocast, grad_scaler
+from .amp import amp_applies, autocast, grad_scaler
 from .batch import check_finite, check_loss
 from .distributed import this_process, unwrap
 from .resume import ResumeFile
@@ -78,7 +78,8 @@ def train_steps(
     Args:
         compute_loss: ``batch -> loss`` (a scalar tensor) or ``(loss, parts)``, ``parts`` a dict
             of named scalar tensors (the terms of the loss) that the log shows. It runs under
-            autocast to ``amp_dtype`` on a CUDA ``device`` when ``amp_dtype`` is given.
+            autocast to ``amp_dtype`` on a CUDA ``device`` when ``amp_dtype`` is given
+            (:func:`~segedu.engine.amp.amp_applies`).
         batches: an iterator of batches, one ``next`` per step (:func:`cycle` of a loader), or a
             function ``first_step -> iterator`` that starts the data order at a step (a resumed
             run then draws no batch twice; :func:`~segedu.engine.data_order.replay_batches`).
@@ -121,8 +122,8 @@ def train_steps(
     _check_arguments(steps=steps, start=start, update=update, grad_clip=grad_clip,
                      save_every=save_every)
     device = torch.device(device)
-    use_amp = amp_dtype is not None and device.type == "cuda"
-    scaler = grad_scaler(enabled=True) if use_amp and amp_dtype == torch.float16 else None
+    use_amp = amp_dtype is not None and amp_applies(device)
+    scaler = grad_scaler(device, enabled=True) if use_amp and amp_dtype == torch.float16 else None
     if log is not None and not this_process().is_main:
         log = None  # one process speaks for all
     began = time.perf_counter()

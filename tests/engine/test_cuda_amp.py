@@ -1,4 +1,7 @@
-"""Mixed precision on a CUDA GPU (skipped on machines without one, such as CI)."""
+"""Mixed precision on a CUDA GPU (skipped without one, such as in CI): CUDA's own kernels.
+
+The same path of the loop (autocast, the loss scaler, its skipped steps, its place in the resume
+file) runs on every machine in test_amp_on_cpu.py, on the CPU's autocast."""
 
 import pytest
 import torch
