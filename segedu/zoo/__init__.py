@@ -270,13 +270,13 @@ ZOO: dict[str, ZooEntry] = {
                               batch=32),
 }
 
-# Entries whose recipe is ready and tested on a CPU but whose three seeds are not trained yet: at
-# their families' budgets they need a GPU. `scripts/train_zoo_on_one_gpu.sh` trains them all at
-# once on one (the runs: `scripts/zoo_gpu_runs.txt`). `get_model(name, weights="zoo")` names the
-# command; an entry leaves this set when its checkpoint and card are shipped (tests/test_zoo.py).
+# Entries whose recipe is ready and tested on a CPU but whose three seeds are not trained yet.
+# `python -m segedu.zoo.seeds <task> --names <name>` trains them on a CPU, resumably (hours at
+# their families' budgets); `scripts/train_zoo_on_one_gpu.sh` trains them all at once on one GPU
+# (the runs: `scripts/zoo_gpu_runs.txt`). `get_model(name, weights="zoo")` names the command; an
+# entry leaves this set when its checkpoint and card are shipped (tests/test_zoo.py).
 TO_TRAIN = frozenset({
     "oneformer",                                                               # chapter 15
-    "solov2",                                                                  # chapter 11
 })
 
 
