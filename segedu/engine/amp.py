@@ -18,7 +18,8 @@ from typing import Any
 
 import torch
 
-__all__ = ["AMP_DEVICE_TYPES", "amp_applies", "resolve_amp", "autocast", "grad_scaler"]
+__all__ = ["AMP_DEVICE_TYPES", "amp_applies", "resolve_amp", "autocast", "grad_scaler",
+           "loss_scaler"]
 
 # the device types on which mixed precision is used (``torch.device.type``)
 AMP_DEVICE_TYPES: tuple[str, ...] = ("cuda",)
@@ -50,7 +51,16 @@ def autocast(device: torch.device, *, enabled: bool,
     return contextlib.nullcontext()
 
 
-def grad_scaler(device: torch.device, *, enabled: bool) -> Any:
-    """A loss scaler for float16 training on ``device``; when disabled its methods pass values
-    through."""
-    return torch.amp.GradScaler(device.type, enabled=enabled)
+def grad_scaler(*, enabled: bool, device: torch.device | str = "cuda") -> Any:
+    """A loss scaler for float16 training on ``device`` (its type; a CUDA device unless told);
+    when disabled its methods pass values through."""
+    return torch.amp.GradScaler(torch.device(device).type, enabled=enabled)
+
+
+def loss_scaler(amp_dtype: torch.dtype | None, device: torch.device) -> Any:
+    """The loss scaler of a run with ``amp_dtype`` on ``device``: a :func:`grad_scaler` for
+    float16 where mixed precision applies (:func:`amp_applies`); ``None`` for bfloat16 (its range
+    is float32's), float32, or a device that trains in float32."""
+    if amp_dtype == torch.float16 and amp_applies(device):
+        return grad_scaler(enabled=True, device=device)
+    return None

@@ -32,7 +32,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .amp import amp_applies, autocast, grad_scaler
+from .amp import amp_applies, autocast, loss_scaler
 from .batch import check_finite, check_loss
 from .distributed import this_process, unwrap
 from .resume import ResumeFile
@@ -78,8 +78,7 @@ def train_steps(
     Args:
         compute_loss: ``batch -> loss`` (a scalar tensor) or ``(loss, parts)``, ``parts`` a dict
             of named scalar tensors (the terms of the loss) that the log shows. It runs under
-            autocast to ``amp_dtype`` on a CUDA ``device`` when ``amp_dtype`` is given
-            (:func:`~segedu.engine.amp.amp_applies`).
+            autocast to ``amp_dtype`` on a CUDA ``device`` when ``amp_dtype`` is given.
         batches: an iterator of batches, one ``next`` per step (:func:`cycle` of a loader), or a
             function ``first_step -> iterator`` that starts the data order at a step (a resumed
             run then draws no batch twice; :func:`~segedu.engine.data_order.replay_batches`).
@@ -89,7 +88,7 @@ def train_steps(
         scheduler: stepped after every optimizer step (:class:`~segedu.engine.WarmupCosine`).
         grad_clip: clip the gradient norm of all of ``model``'s parameters to this.
         device, amp_dtype: mixed precision on a CUDA ``device``: ``torch.float16`` (with a loss
-            scaler, :func:`~segedu.engine.amp.grad_scaler`, kept in the resume file) or
+            scaler, :func:`~segedu.engine.amp.loss_scaler`, kept in the resume file) or
             ``torch.bfloat16`` (no scaling needed); ``None``, or another device: float32.
         log, log_every: a line every ``log_every`` steps and at the last one (``log=None``:
             silent; ``log_every=None``: no step lines, for a caller that logs its own in
@@ -123,7 +122,7 @@ def train_steps(
                      save_every=save_every)
     device = torch.device(device)
     use_amp = amp_dtype is not None and amp_applies(device)
-    scaler = grad_scaler(device, enabled=True) if use_amp and amp_dtype == torch.float16 else None
+    scaler = loss_scaler(amp_dtype, device)  # float16's; bfloat16 and float32 need none
     if log is not None and not this_process().is_main:
         log = None  # one process speaks for all
     began = time.perf_counter()

@@ -150,7 +150,7 @@ class _Run:
                                         steps_per_epoch=self.steps_per_epoch)
 
         # 3. the run's state: loss scaler (AMP), record, position in the data
-        self.scaler = grad_scaler(self.device, enabled=self.amp)
+        self.scaler = grad_scaler(enabled=self.amp)
         self.history = History()
         self.running_loss = RunningLoss(device)
         self.position = Position()
