@@ -11,7 +11,9 @@ A score of one training run says little: another seed moves it. For each model o
    ``<run>/<model>_resume.pt`` (a semantic or cell run of an older segedu from
    ``<run>/resume/last.pt``);
 2. scores each run with the recipe's ``evaluate`` on the held-out split and keeps the scores in
-   ``<run>/scores.json``;
+   ``<run>/scores.json`` and the settings it was trained with in ``<run>/settings.json``; a
+   finished run asked for again with other settings (another ``--steps``, ...) is refused, not
+   reused;
 3. when every seed of a model is done, ships the run of the **median seed** (by the family's
    headline score, :data:`HEADLINE`) into the package's checkpoint and card, and adds to the card
    the section ``## Seeds``: the per-seed scores, their mean and sample standard deviation, and
@@ -35,8 +37,8 @@ from .cards import card_section_text, replace_card_section
 from .float16 import load_float32
 from .train import config_for, recipe_for
 
-__all__ = ["HEADLINE", "SECTION", "run_seed", "seed_scores", "summarise", "ship_median", "Spread",
-           "card_spread", "read_spread", "spreads", "main"]
+__all__ = ["HEADLINE", "SECTION", "SETTINGS_FILE", "run_seed", "seed_scores", "summarise",
+           "ship_median", "Spread", "card_spread", "read_spread", "spreads", "main"]
 
 # the score that ranks the seeds of a family (a key of its recipe's evaluate)
 HEADLINE = {Task.SEMANTIC: "miou", Task.INSTANCES: "mask_map_50",
@@ -45,6 +47,9 @@ HEADLINE = {Task.SEMANTIC: "miou", Task.INSTANCES: "mask_map_50",
             Task.FEATURES: "kmeans_miou", Task.CELLS: "accuracy_50", Task.VIDEO: "jf",
             Task.TEXT_PROMPTS: "miou"}
 SECTION = "## Seeds"
+# beside a finished run's scores.json: the settings it was trained with (the command's overrides)
+SETTINGS_FILE = "settings.json"
+NOT_DECISIVE = frozenset({"workers"})  # settings that change the speed, not the result
 
 
 def _run_dir(runs: Path, name: str, seed: int) -> Path:
@@ -59,7 +64,10 @@ def run_seed(name: str, seed: int, runs: Path, *, length: int | None = None,
     fields of the recipe's configuration (``steps``, ...)."""
     folder = _run_dir(runs, name, seed)
     scores_file = folder / "scores.json"
+    asked = {key: str(value) if isinstance(value, Path) else value
+             for key, value in settings.items() if key not in NOT_DECISIVE}
     if scores_file.is_file():
+        _check_same_settings(name, folder, asked)
         return json.loads(scores_file.read_text())
     entry, recipe = ZOO[name], recipe_for(name)
     checkpoint = folder / entry.checkpoint.name
@@ -77,8 +85,33 @@ def run_seed(name: str, seed: int, runs: Path, *, length: int | None = None,
     model.to(config.torch_device())
     scores = recipe.evaluate(model.eval(), device=config.torch_device(),
                              **({} if length is None else {"length": length}))
+    (folder / SETTINGS_FILE).write_text(json.dumps(asked, indent=1, sort_keys=True))
     scores_file.write_text(json.dumps(scores, indent=1))
     return scores
+
+
+def _check_same_settings(name: str, folder: Path, asked: dict) -> None:
+    """Refuse a finished run of ``folder`` trained with other settings than ``asked`` (a
+    ``ValueError`` naming both): reusing it would put another budget's scores among the seeds.
+    A run finished before :data:`SETTINGS_FILE` was written is checked by its card's steps."""
+    recorded_file = folder / SETTINGS_FILE
+    if recorded_file.is_file():
+        recorded = json.loads(recorded_file.read_text())
+        if recorded != asked:
+            raise ValueError(f"{folder} holds a finished run of {name} trained with settings "
+                             f"{recorded}, not {asked}: give another --runs folder, or remove "
+                             "that run to train it again")
+        return
+    card = folder / ZOO[name].card.name
+    trained = re.search(r"^- trained .*?: (\d+) steps", card.read_text() if card.is_file() else "",
+                        flags=re.MULTILINE)
+    if trained is None or "minutes" in asked:  # no card to read, or a budget in minutes
+        return
+    steps = config_for(name, **asked).steps
+    if int(trained.group(1)) != steps:
+        raise ValueError(f"{folder} holds a finished run of {name} of {trained.group(1)} steps "
+                         f"(its card), not {steps}: give another --runs folder, or remove that "
+                         "run to train it again")
 
 
 def seed_scores(name: str, seeds: list[int], runs: Path) -> dict[int, dict[str, float]]:

@@ -3,6 +3,7 @@ seed shipped with the spread in its card (tiny runs: 2 steps on 16 scenes, score
 
 from __future__ import annotations
 
+import shutil
 import statistics
 
 import pytest
@@ -55,6 +56,29 @@ def test_a_finished_run_is_not_trained_again(family, monkeypatch):
 
     monkeypatch.setattr(zs, "recipe_for", no_recipe)
     assert zs.run_seed("unet", 2, runs, length=8, **TINY) == scores[2]
+
+
+def test_a_finished_run_asked_for_with_other_settings_is_refused(family, monkeypatch):
+    runs, _, scores, _ = family
+
+    def no_recipe(name):
+        raise AssertionError("a finished run was looked at again")
+
+    monkeypatch.setattr(zs, "recipe_for", no_recipe)
+    with pytest.raises(ValueError, match=r"trained with settings .*'steps': 2.*not .*'steps': 3"):
+        zs.run_seed("unet", 2, runs, length=8, **{**TINY, "steps": 3})
+    # workers change the speed, not the result: the run is still the one asked for
+    assert zs.run_seed("unet", 2, runs, length=8, workers=2, **TINY) == scores[2]
+
+
+def test_a_run_finished_before_settings_were_kept_is_checked_by_its_card(family, tmp_path):
+    runs, _, scores, _ = family
+    old = tmp_path / "unet" / "seed2"
+    shutil.copytree(runs / "unet" / "seed2", old)
+    (old / zs.SETTINGS_FILE).unlink()  # as a run of an older segedu left it
+    assert zs.run_seed("unet", 2, tmp_path, length=8, **TINY) == scores[2]
+    with pytest.raises(ValueError, match="of 2 steps \\(its card\\), not 3"):
+        zs.run_seed("unet", 2, tmp_path, length=8, **{**TINY, "steps": 3})
 
 
 def test_an_unfinished_family_is_not_shipped(tmp_path):
