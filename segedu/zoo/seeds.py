@@ -49,7 +49,7 @@ HEADLINE = {Task.SEMANTIC: "miou", Task.INSTANCES: "mask_map_50",
 SECTION = "## Seeds"
 # beside a finished run's scores.json: the settings it was trained with (the command's overrides)
 SETTINGS_FILE = "settings.json"
-NOT_DECISIVE = frozenset({"workers"})  # settings that change the speed, not the result
+NOT_DECISIVE = frozenset({"workers", "device"})  # where and how fast, not the result
 
 
 def _run_dir(runs: Path, name: str, seed: int) -> Path:

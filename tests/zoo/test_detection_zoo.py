@@ -114,8 +114,11 @@ def test_a_tiny_seed_run_writes_checkpoint_card_and_scores(tmp_path, name):
                       warmup=1, device="cpu")
     folder = tmp_path / name / "seed1"
     assert {p.name for p in folder.iterdir()} == {f"{name}_scenes.pt", f"{name}_scenes.md",
-                                                  "scores.json"}
+                                                  "scores.json", "settings.json"}
     assert json.loads((folder / "scores.json").read_text()) == scores
+    # the settings that decide the result (not the device)
+    assert json.loads((folder / "settings.json").read_text()) == dict(
+        steps=2, batch=2, scenes=3, test_scenes=2, warmup=1)
     assert HEADLINE[ZOO[name].task] in scores
     card = (folder / f"{name}_scenes.md").read_text()
     assert "2 steps" in card and "batch 2 from 3 scenes" in card
