@@ -4,9 +4,11 @@ On a GPU, ``torch.autocast`` runs matrix products and convolutions in float16 (a
 fast, half the memory) and keeps reductions such as softmax and losses in float32. Small float16
 gradients would round to zero, so a ``GradScaler`` multiplies the loss by a large factor before
 ``backward`` and divides the gradients back before the optimizer step; when the scaled gradients
-overflow it skips that step and lowers the factor. On a CPU, segedu trains in float32:
-PyTorch's CPU autocast exists, but on most CPUs it is no faster, and the zoo's recipes are
-measured in float32. The one place that decides is :data:`AMP_DEVICE_TYPES`; the tests add
+overflow it skips that step and lowers the factor. On a CPU, segedu trains in float32: what
+PyTorch's CPU autocast gains depends on the CPU and the dtype (on the developers' Xeon, which has
+AMX, one step of the zoo's U-Net on 8 scenes of 128 px, one thread, took 5.9 s in float32, 3.0 s
+under bfloat16 and more than 6 minutes under float16), and the zoo's cards are float32 runs.
+The one place that decides is :data:`AMP_DEVICE_TYPES`; the tests add
 ``"cpu"`` to it to run the whole mixed-precision path of the loop (autocast, the loss scaler,
 its skipped steps and its place in the resume file) on a machine without a GPU.
 """
