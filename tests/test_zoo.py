@@ -21,6 +21,7 @@ from segedu.models import get_model
 from segedu.zoo import TO_TRAIN, ZOO, Task, ZooEntry, zoo_state_dict
 from segedu.zoo import instances as instance_recipe
 from segedu.zoo import semantic as semantic_recipe
+from segedu.zoo.cards import trained_steps
 from segedu.zoo.check_scores import EXTRA, check_length, check_scores, checkpoint_of, read_record
 from segedu.zoo.scores import evaluate
 from segedu.zoo.seeds import spreads
@@ -93,10 +94,10 @@ def test_every_card_trained_the_steps_its_entry_records():
     for name, entry in ZOO.items():
         if not entry.card.is_file():
             continue
-        trained = re.search(r"^- trained .*?: (\d+) steps", entry.card.read_text(), flags=re.M)
-        assert trained, f"{name}'s card has no '- trained ...: N steps' line"
-        if int(trained.group(1)) != entry.steps:
-            wrong[name] = (int(trained.group(1)), entry.steps)
+        trained = trained_steps(entry.card.read_text())
+        assert trained is not None, f"{name}'s card has no '- trained ...: N steps' line"
+        if trained != entry.steps:
+            wrong[name] = (trained, entry.steps)
     assert not wrong, f"(steps in the card, steps in ZOO): {wrong}"
 
 
@@ -170,7 +171,7 @@ def test_the_semantic_family_is_a_fair_race():
     assert {ZOO[name].steps for name in SEMANTIC} == {5000}
     for name, spread in retrained.items():
         card = ZOO[name].card.read_text()
-        trained = int(re.search(r"^- trained .*?: (\d+) steps", card, flags=re.M).group(1))
+        trained = trained_steps(card)
         assert trained == ZOO[name].steps == 5000, f"{name}: the card says {trained} steps"
         assert spread.seeds == (0, 1, 2), f"{name}: seeds {spread.seeds}"
         median = sorted(spread.scores["miou"])[1]
@@ -194,7 +195,7 @@ def _assert_ships_the_median_seed(name: str, metric: str, *, steps: int) -> None
     assert spread is not None, f"{name}'s card has no '## Seeds' section"
     assert spread.seeds == (0, 1, 2)
     card = entry.card.read_text()
-    trained = int(re.search(r"^- trained .*?: (\d+) steps", card, flags=re.M).group(1))
+    trained = trained_steps(card)
     assert trained == entry.steps == steps, f"{name}: the card says {trained} steps"
     median = sorted(spread.scores[metric])[1]
     assert spread.scores[metric][spread.seeds.index(spread.shipped)] == median

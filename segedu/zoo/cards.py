@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import platform
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ import torch
 from . import ZooEntry
 
 __all__ = ["CardText", "card_head", "metric_table", "write_card", "where", "trained_line",
-           "model_card",
+           "trained_steps", "model_card",
            "write_model_card",
            "quoted_card", "replace_card_section", "card_section_text"]
 
@@ -88,6 +89,13 @@ def trained_line(config, device: torch.device | str, steps: int, minutes: float 
             else "(resumed from a checkpoint that did not record the earlier calls' time)")
     return (f"- trained {datetime.date.today()} with `{config.command_line()}` on "
             f"{where(device)}: {steps} steps {took}")
+
+
+def trained_steps(card_text: str) -> int | None:
+    """The steps a card says its run trained (its :func:`trained_line`), or ``None`` if it has
+    no such line."""
+    found = re.search(r"^- trained .*?: (\d+) steps", card_text, flags=re.MULTILINE)
+    return None if found is None else int(found.group(1))
 
 
 def where(device: torch.device | str) -> str:

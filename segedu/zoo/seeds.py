@@ -33,7 +33,7 @@ from pathlib import Path
 from ..engine import copy_atomically
 from ..models import get_model
 from . import FOLDER, ZOO, Task
-from .cards import card_section_text, replace_card_section
+from .cards import card_section_text, replace_card_section, trained_steps
 from .float16 import load_float32
 from .train import config_for, recipe_for
 
@@ -103,13 +103,12 @@ def _check_same_settings(name: str, folder: Path, asked: dict) -> None:
                              "that run to train it again")
         return
     card = folder / ZOO[name].card.name
-    trained = re.search(r"^- trained .*?: (\d+) steps", card.read_text() if card.is_file() else "",
-                        flags=re.MULTILINE)
+    trained = trained_steps(card.read_text()) if card.is_file() else None
     if trained is None or "minutes" in asked:  # no card to read, or a budget in minutes
         return
     steps = config_for(name, **asked).steps
-    if int(trained.group(1)) != steps:
-        raise ValueError(f"{folder} holds a finished run of {name} of {trained.group(1)} steps "
+    if trained != steps:
+        raise ValueError(f"{folder} holds a finished run of {name} of {trained} steps "
                          f"(its card), not {steps}: give another --runs folder, or remove that "
                          "run to train it again")
 
