@@ -275,9 +275,7 @@ ZOO: dict[str, ZooEntry] = {
 # their families' budgets); `scripts/train_zoo_on_one_gpu.sh` trains them all at once on one GPU
 # (the runs: `scripts/zoo_gpu_runs.txt`). `get_model(name, weights="zoo")` names the command; an
 # entry leaves this set when its checkpoint and card are shipped (tests/test_zoo.py).
-TO_TRAIN = frozenset({
-    "oneformer",                                                               # chapter 15
-})
+TO_TRAIN: frozenset[str] = frozenset()  # every entry is trained and shipped
 
 
 def zoo_state_dict(name: str) -> dict[str, torch.Tensor]:
