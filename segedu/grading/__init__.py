@@ -2,7 +2,11 @@
 
 The graded cells of a lab import their checks from here (``from segedu.grading import check,
 assert_close``); that is all this package imports, so a student's kernel pays for nothing else.
-``segedu.grading.checks`` is the same checks under their older dotted name.
+``segedu.grading.checks`` is the same checks under their older dotted name. The checks (and so
+torch) are imported on the first use of one of their names (PEP 562's module ``__getattr__``), so
+that the grader's own processes, which import ``segedu.grading.run`` and never a check, do not
+import torch: 2 to 3 CPU-seconds saved per process (the command line, and the two processes of the
+Gradescope autograder per submission).
 
 The rooms, from the bottom (a room imports only the rooms below it; no circle):
 
@@ -33,15 +37,22 @@ From the command to the gradebook the calls go one way, down the rooms::
                 -> results.gradebook.write_outputs   gradebook.csv and feedback/<id>.txt
 """
 
-from .kernel.checks import (
-    CheckFailed,
-    Mistake,
-    assert_close,
-    check,
-    expect,
-    finish_checks,
-    library_versions,
-)
-
 __all__ = ["check", "expect", "finish_checks", "library_versions", "assert_close", "CheckFailed",
            "Mistake"]
+
+
+def __getattr__(name: str):
+    """The checks' names, from :mod:`.kernel.checks`, imported on first use and then kept here
+    (a plain attribute from then on: the kernel's guard snapshots them, see
+    :mod:`.kernel.cell_guard`)."""
+    if name not in __all__:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from .kernel import checks
+
+    for each in __all__:
+        globals()[each] = getattr(checks, each)
+    return globals()[name]
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

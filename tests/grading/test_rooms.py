@@ -17,6 +17,8 @@ them: at module level and inside functions.
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 from ..test_imports import _imports, _modules
@@ -97,3 +99,42 @@ def test_the_map_lists_each_room():
         mapped = set(re.findall(r"`([a-z_]+)`", rows[room]))
         assert mapped == actual, (f"ARCHITECTURE.md's row for grading/{room}/: lacks "
                                   f"{sorted(actual - mapped)}, names {sorted(mapped - actual)}")
+
+
+# What the grader's own processes import: the command line, the Gradescope autograder (its parent
+# and its child), a class's batch. None of them runs a check.
+GRADER_ENTRIES = ("segedu.grading.cli", "segedu.grading.run.gradescope_autograder",
+                  "segedu.grading.run.batch")
+
+
+def _python(code: str) -> str:
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def test_the_graders_own_processes_import_no_torch():
+    """torch costs each process 2 to 3 CPU-seconds (three per Gradescope submission): only the
+    checks need it, and the package imports them on first use of their names."""
+    loaded = _python(f"import sys\nimport {', '.join(GRADER_ENTRIES)}\n"
+                     "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch')[:3])")
+    assert loaded.strip() == "[]", f"the grader imports torch: {loaded}"
+    # the names the graded cells import are the checks' own objects
+    same = _python("import segedu.grading as g\nfrom segedu.grading import check, CheckFailed\n"
+                   "from segedu.grading.kernel import checks\n"
+                   "print(check is checks.check and g.CheckFailed is checks.CheckFailed, "
+                   "'finish_checks' in dir(g))")
+    assert same.split() == ["True", "True"], same
+
+
+def test_the_guard_watches_the_checks_that_the_package_imports_on_first_use():
+    """The kernel's guard snapshots ``segedu.grading`` before any cell runs: its checks are
+    resolved first, so that a notebook replacing one afterwards is seen."""
+    found = _python(
+        "from segedu.grading.kernel import cell_guard\n"  # imported: the guard does not start
+        "changes, _ = cell_guard._segedu_snapshot({'modules': []}, set(), {}, None)\n"
+        "import segedu.grading\n"
+        "segedu.grading.check = lambda *args, **kwargs: None\n"
+        "print(changes())")
+    assert "segedu.grading.check" in found, found

@@ -87,6 +87,13 @@ def _segedu_snapshot(config: dict, ignored: set, user_ns: dict, recorder):
                  "segedu.grading.kernel.checks", *config["modules"]]:
         with contextlib.suppress(Exception):  # a module the kernel lacks: the cell will fail anyway
             modules[name] = importlib.import_module(name)
+    for name, module in modules.items():
+        # segedu's names imported on first use (a module __getattr__, PEP 562): resolved now, so
+        # that the snapshot holds them and a notebook that replaces one later is seen
+        if name.startswith("segedu") and "__getattr__" in vars(module):
+            for each in getattr(module, "__all__", ()):
+                with contextlib.suppress(Exception):
+                    getattr(module, each)
     watched: list[tuple[str, object, dict]] = []  # (label, namespace, {name: object})
 
     def keep(namespace) -> dict:

@@ -55,7 +55,6 @@ from pathlib import Path
 
 import psutil
 
-from ..kernel import call_names, call_recorder, cell_guard, checks
 from . import nbval_report
 from .isolation import IsolationError, isolated, isolation_problem
 from .nbval_report import ENV as REPORT_ENV
@@ -65,6 +64,12 @@ __all__ = ["CellResult", "RunResult", "IsolationError", "Cancelled", "isolation_
 
 RUN_TOKEN_ENV = "SEGEDU_GRADE_RUN"  # every process of a run inherits it: how strays are found
 GUARD_ENV = "SEGEDU_GRADE_GUARD"  # where the guard reads its configuration (then deletes it)
+
+# The files of the kernel's room that a guarded run copies (read by path: importing the checks
+# would import torch into the grader, 2 to 3 CPU-seconds that nothing here uses).
+KERNEL_ROOM = Path(__file__).resolve().parents[1] / "kernel"
+CELL_GUARD, CHECKS, CALL_RECORDER, CALL_NAMES = (
+    KERNEL_ROOM / f"{name}.py" for name in ("cell_guard", "checks", "call_recorder", "call_names"))
 
 # pytest as a child subreaper: orphans of the kernel become its children; all killed before it exits
 BOOT = """import sys; sys.path.insert(0, {private!r})
@@ -302,12 +307,12 @@ def _command(private_path: Path, *, python: str, cell_timeout: float, guard: dic
     if guard is not None:
         profile = private_path / "ipython" / "profile_default"
         (profile / "startup").mkdir(parents=True)
-        shutil.copyfile(cell_guard.__file__, profile / "startup" / "00-segedu-guard.py")
+        shutil.copyfile(CELL_GUARD, profile / "startup" / "00-segedu-guard.py")
         (profile / "ipython_kernel_config.py").write_text(
             "c.HistoryManager.enabled = False\n", encoding="utf8")
-        shutil.copyfile(checks.__file__, private_path / "segedu_private_checks.py")
-        shutil.copyfile(call_recorder.__file__, private_path / "segedu_private_recorder.py")
-        shutil.copyfile(call_names.__file__, private_path / "segedu_private_names.py")
+        shutil.copyfile(CHECKS, private_path / "segedu_private_checks.py")
+        shutil.copyfile(CALL_RECORDER, private_path / "segedu_private_recorder.py")
+        shutil.copyfile(CALL_NAMES, private_path / "segedu_private_names.py")
         config = {**guard, "checks": str(private_path / "segedu_private_checks.py"),
                   "recorder": str(private_path / "segedu_private_recorder.py"),
                   "code_names": str(private_path / "segedu_private_names.py")}
