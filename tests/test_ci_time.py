@@ -60,3 +60,22 @@ def test_a_cgroup_counts_a_process_that_left_the_tree():
 def test_the_report_line_says_how_the_seconds_were_counted():
     assert "counted by a cgroup" in ci_time.cpu_line(1200.0, None, 600.0, "cgroup")
     assert "is not counted" in ci_time.cpu_line(1200.0, None, 600.0)
+
+
+def test_the_cpu_report_sums_by_area_and_names_the_costliest(tmp_path):
+    """benchmarks/ci_cpu.py: a folder of tests is one area, a file at the top of tests/ another;
+    the shares are of the seconds charged to tests."""
+    import ci_cpu
+
+    records = [{"id": "tests/grading/test_a.py::test_x", "cpu": 30.0, "wall": 20.0},
+               {"id": "tests/grading/test_b.py::test_y[1]", "cpu": 10.0, "wall": 5.0},
+               {"id": "tests/test_book.py::test_z", "cpu": 60.0, "wall": 30.0}]
+    out = tmp_path / "ci_cpu.md"
+    ci_cpu.write_report(out, records, commit="abc1234", total=110.0, wall=60.0, status=0)
+    text = out.read_text(encoding="utf8")
+    assert "| `tests/test_book.py` | 1 | 60 | 60% |" in text
+    assert "| `tests/grading` | 2 | 40 | 40% |" in text
+    assert text.index("tests/test_book.py` | 1") < text.index("tests/grading` | 2")
+    assert "**110 CPU-seconds** in 60 s of wall time; 100 of them charged" in text
+    assert "| `tests/grading/test_a.py` | 30.0 |" in text
+    assert "about 1128 CPU-seconds" in text  # 600 s x 2 CPUs x 94 %
