@@ -37,6 +37,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))  # ci_time, the CI timer's helpers
 # The plugin's settings, given by the script to the pytest run it starts.
 GROUP_ENV, OUT_ENV = "SEGEDU_CI_CPU_GROUP", "SEGEDU_CI_CPU_OUT"
 # The goal of CI: 10 minutes on two CPUs, of which the measured runs keep about 94 % busy.
@@ -76,6 +77,8 @@ def area(nodeid: str) -> str:
 
 def write_report(out: Path, records: list[dict], *, commit: str, total: float, wall: float,
                  status: int) -> None:
+    from ci_time import cpu  # the machine, as ci_time.py's reports name it
+
     per_area, per_file = collections.Counter(), collections.Counter()
     counts = collections.Counter()
     for record in records:
@@ -88,8 +91,8 @@ def write_report(out: Path, records: list[dict], *, commit: str, total: float, w
         "# Where the CPU seconds of `make test` go",
         "",
         f"Written by `benchmarks/ci_cpu.py` (its docstring says how). Commit {commit}, "
-        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.processor() or platform.machine()} "
-        f"({os.cpu_count()} CPUs), Python {platform.python_version()}. The tests ran one at a "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {cpu()}, Python {platform.python_version()}. "
+        "The tests ran one at a "
         f"time (no pytest-xdist) in a cgroup; exit status of pytest: {status}.",
         "",
         f"**{total:.0f} CPU-seconds** in {wall:.0f} s of wall time; {charged:.0f} of them charged "
@@ -116,7 +119,6 @@ def write_report(out: Path, records: list[dict], *, commit: str, total: float, w
 
 
 def main(argv: list[str] | None = None) -> int:
-    sys.path.insert(0, str(ROOT / "benchmarks"))
     from ci_time import CpuGroup
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
