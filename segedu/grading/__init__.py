@@ -5,8 +5,8 @@ assert_close``); that is all this package imports, so a student's kernel pays fo
 ``segedu.grading.checks`` is the same checks under their older dotted name. The checks (and so
 torch) are imported on the first use of one of their names (PEP 562's module ``__getattr__``), so
 that the grader's own processes, which import ``segedu.grading.run`` and never a check, do not
-import torch: 2 to 3 CPU-seconds saved per process (the command line, and the two processes of the
-Gradescope autograder per submission).
+import torch: about 2 CPU-seconds saved per process (the command line, and each process of the
+Gradescope autograder, two or three per submission).
 
 The rooms, from the bottom (a room imports only the rooms below it; no circle):
 

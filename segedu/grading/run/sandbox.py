@@ -66,7 +66,7 @@ RUN_TOKEN_ENV = "SEGEDU_GRADE_RUN"  # every process of a run inherits it: how st
 GUARD_ENV = "SEGEDU_GRADE_GUARD"  # where the guard reads its configuration (then deletes it)
 
 # The files of the kernel's room that a guarded run copies (read by path: importing the checks
-# would import torch into the grader, 2 to 3 CPU-seconds that nothing here uses).
+# would import torch into the grader, about 2 CPU-seconds that nothing here uses).
 KERNEL_ROOM = Path(__file__).resolve().parents[1] / "kernel"
 CELL_GUARD, CHECKS, CALL_RECORDER, CALL_NAMES = (
     KERNEL_ROOM / f"{name}.py" for name in ("cell_guard", "checks", "call_recorder", "call_names"))
