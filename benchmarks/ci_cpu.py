@@ -38,6 +38,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))  # ci_time, the CI timer's helpers
+from ci_time import CpuGroup, cpu  # noqa: E402 (after the path it is found on)
+
 # The plugin's settings, given by the script to the pytest run it starts.
 GROUP_ENV, OUT_ENV = "SEGEDU_CI_CPU_GROUP", "SEGEDU_CI_CPU_OUT"
 # The goal of CI: 10 minutes on two CPUs, of which the measured runs keep about 94 % busy.
@@ -77,8 +79,6 @@ def area(nodeid: str) -> str:
 
 def write_report(out: Path, records: list[dict], *, commit: str, total: float, wall: float,
                  status: int) -> None:
-    from ci_time import cpu  # the machine, as ci_time.py's reports name it
-
     per_area, per_file = collections.Counter(), collections.Counter()
     counts = collections.Counter()
     for record in records:
@@ -119,8 +119,6 @@ def write_report(out: Path, records: list[dict], *, commit: str, total: float, w
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ci_time import CpuGroup
-
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repo", type=Path, default=ROOT)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/ci_cpu.md")
